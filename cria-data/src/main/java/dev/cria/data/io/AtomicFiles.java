@@ -1,0 +1,67 @@
+package dev.cria.data.io;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * Writes that a crash cannot leave half done: write to a temporary sibling, fsync it, rename it
+ * over the target, fsync the directory. Readers see the old file or the new one, never a mix.
+ */
+public final class AtomicFiles {
+  private AtomicFiles() {}
+
+  /**
+   * A temporary sibling of {@code target} in the same directory (so the rename stays on one file
+   * system), named so that nobody mistakes it for the real file: {@code .NAME.tmp-PID-N}.
+   */
+  public static Path temporarySibling(Path target) {
+    Path dir = target.toAbsolutePath().getParent();
+    String name = "." + target.getFileName() + ".tmp-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
+    return dir.resolve(name);
+  }
+
+  /** Fsyncs {@code temporary}, renames it to {@code target} atomically and fsyncs the directory. */
+  public static void commit(Path temporary, Path target) throws IOException {
+    try (FileChannel ch = FileChannel.open(temporary, StandardOpenOption.WRITE)) {
+      ch.force(true);
+    }
+    try {
+      Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } catch (AtomicMoveNotSupportedException e) {
+      Files.move(temporary, target, StandardCopyOption.REPLACE_EXISTING);
+    }
+    fsyncDirectory(target.toAbsolutePath().getParent());
+  }
+
+  /** Writes {@code bytes} to {@code target} atomically. */
+  public static void write(Path target, byte[] bytes) throws IOException {
+    Path parent = target.toAbsolutePath().getParent();
+    Files.createDirectories(parent);
+    Path tmp = temporarySibling(target);
+    try {
+      Files.write(tmp, bytes, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+      commit(tmp, target);
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
+  }
+
+  /** Writes {@code text} as UTF-8 to {@code target} atomically. */
+  public static void writeString(Path target, String text) throws IOException {
+    write(target, text.getBytes(StandardCharsets.UTF_8));
+  }
+
+  private static void fsyncDirectory(Path dir) {
+    try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+      ch.force(true);
+    } catch (IOException | UnsupportedOperationException e) {
+      // Some file systems cannot fsync a directory; the rename itself is still atomic there.
+    }
+  }
+}

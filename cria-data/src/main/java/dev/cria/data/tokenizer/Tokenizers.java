@@ -1,0 +1,55 @@
+package dev.cria.data.tokenizer;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+
+/** Static factories that load a {@link Tokenizer} from disk. */
+public final class Tokenizers {
+  private Tokenizers() {}
+
+  /**
+   * Loads a tokenizer from a SentencePiece {@code .model} file, a Hugging Face
+   * {@code tokenizer.json}, or a directory holding either ({@code tokenizer.model} preferred). The
+   * format is told by content, not by name.
+   *
+   * @throws TokenizerFormatException when the file is missing, malformed or unsupported
+   */
+  public static Tokenizer load(Path path) {
+    if (Files.isDirectory(path)) {
+      Path model = path.resolve("tokenizer.model");
+      Path json = path.resolve("tokenizer.json");
+      if (Files.isRegularFile(model)) {
+        return load(model);
+      }
+      if (Files.isRegularFile(json)) {
+        return load(json);
+      }
+      throw new TokenizerFormatException(path + ": directory has neither tokenizer.model nor tokenizer.json");
+    }
+    byte[] bytes;
+    try {
+      bytes = Files.readAllBytes(path);
+    } catch (NoSuchFileException e) {
+      throw new TokenizerFormatException(path + ": no such tokenizer file");
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read tokenizer " + path, e);
+    }
+    if (looksLikeJson(bytes)) {
+      return HfTokenizerJsonFile.read(path);
+    }
+    return SentencePieceModelFile.read(bytes, path.toString());
+  }
+
+  private static boolean looksLikeJson(byte[] bytes) {
+    for (byte b : bytes) {
+      if (b == ' ' || b == '\n' || b == '\r' || b == '\t') {
+        continue;
+      }
+      return b == '{';
+    }
+    return false;
+  }
+}
