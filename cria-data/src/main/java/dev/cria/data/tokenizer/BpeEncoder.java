@@ -11,19 +11,18 @@ import java.util.Map;
  * the adjacent pair with the best rule (lowest rank, leftmost on ties) until no rule applies;
  * symbols that are not pieces become their UTF-8 bytes ({@code <0xNN>}) or {@code <unk>}.
  *
- * <p>One encoder per thread: it owns scratch arrays and a cache of encoded words, so the hot loop
- * allocates nothing once warm. When the model allows it ({@link BpeModel#splitAtWords}) the text
- * is cut before each word and every word is encoded once and then served from the cache; the
- * result is the same, since no merge can cross such a cut.
+ * <p>One encoder per thread: it owns the scratch arrays. When the model allows it ({@link
+ * BpeModel#splitAtWords}) the text is cut before each word, and each distinct word is encoded once
+ * and then served from the {@link WordCache} that all threads of a tokenizer share; the result is
+ * the same, since no merge can cross such a cut.
  */
 final class BpeEncoder {
-  private static final int CACHE_LIMIT = 1 << 17;
   private static final int DEAD = -2;
   private static final int UNKNOWN_SYMBOL = -1;
 
   private final BpeModel model;
   private final StringBuilder normalized = new StringBuilder();
-  private final Map<String, int[]> cache = new HashMap<>();
+  private final WordCache cache;
   private final IntList chunkOut = new IntList();
 
   // Per-symbol state of the chunk being encoded: [symbols]
@@ -39,8 +38,9 @@ final class BpeEncoder {
   // Splits of UNUSED pieces produced while encoding, as SentencePiece's rev_merge.
   private Map<String, String[]> reverseMerges;
 
-  BpeEncoder(BpeModel model) {
+  BpeEncoder(BpeModel model, WordCache cache) {
     this.model = model;
+    this.cache = cache;
   }
 
   /** Appends the ids of {@code text} (no BOS/EOS) to {@code out}. */
@@ -75,9 +75,6 @@ final class BpeEncoder {
       chunkOut.clear();
       encodeChunk(word, 0, word.length(), chunkOut);
       cached = chunkOut.toArray();
-      if (cache.size() >= CACHE_LIMIT) {
-        cache.clear();
-      }
       cache.put(word, cached);
     }
     out.addAll(cached);

@@ -286,6 +286,36 @@ public final class HfTokenizerJsonFile {
     return JSON.writerWithDefaultPrettyPrinter().writeValueAsString(root);
   }
 
+  /**
+   * A {@code tokenizer_config.json} for {@code tokenizer}: Llama's (BOS added, EOS not, the
+   * special pieces named), so Hugging Face's {@code AutoTokenizer} loads the directory.
+   */
+  public static String writeConfig(Tokenizer tokenizer) {
+    Vocabulary v = tokenizer.vocabulary();
+    SpecialTokens s = tokenizer.specials();
+    ObjectNode config = JSON.createObjectNode();
+    config.put("tokenizer_class", "LlamaTokenizerFast");
+    config.put("add_bos_token", true);
+    config.put("add_eos_token", false);
+    config.put("legacy", true);
+    config.put("clean_up_tokenization_spaces", false);
+    if (s.unk() >= 0) {
+      config.put("unk_token", v.piece(s.unk()));
+    }
+    if (s.bos() >= 0) {
+      config.put("bos_token", v.piece(s.bos()));
+    }
+    if (s.eos() >= 0) {
+      config.put("eos_token", v.piece(s.eos()));
+    }
+    if (s.pad() >= 0) {
+      config.put("pad_token", v.piece(s.pad()));
+    } else {
+      config.putNull("pad_token");
+    }
+    return JSON.writerWithDefaultPrettyPrinter().writeValueAsString(config);
+  }
+
   /** Hugging Face's SentencePiece converter: each split of a piece into two pieces, by score. */
   private static List<int[]> mergesFromScores(Vocabulary v) {
     List<int[]> merges = new ArrayList<>();

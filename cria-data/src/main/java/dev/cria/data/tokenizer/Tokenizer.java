@@ -20,7 +20,8 @@ public final class Tokenizer {
     this.model = model;
     this.specials = specials;
     this.description = description;
-    this.encoders = ThreadLocal.withInitial(() -> new BpeEncoder(model));
+    WordCache cache = new WordCache(WordCache.DEFAULT_CAPACITY);
+    this.encoders = ThreadLocal.withInitial(() -> new BpeEncoder(model, cache));
   }
 
   /** Where this tokenizer came from and in which format, for people. */

@@ -101,7 +101,8 @@ public final class Vocabulary {
     return out;
   }
 
-  static String quote(String piece) {
+  /** {@code piece} in double quotes, control characters as {@code \xNN}: for messages and displays. */
+  public static String quote(String piece) {
     StringBuilder sb = new StringBuilder("\"");
     piece.codePoints().forEach(cp -> {
       if (cp < 0x20 || cp == 0x7F) {

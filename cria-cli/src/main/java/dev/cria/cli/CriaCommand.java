@@ -1,0 +1,75 @@
+package dev.cria.cli;
+
+import dev.cria.cli.data.DataCommand;
+import dev.cria.cli.data.PrepareCommand;
+import dev.cria.cli.tokenizer.TokenizerCommand;
+import java.io.PrintWriter;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
+
+/** The top-level {@code cria} command: global options and the subcommands, grouped by lifecycle step. */
+@Command(
+    name = "cria",
+    mixinStandardHelpOptions = true,
+    versionProvider = VersionProvider.class,
+    description = "Pretrain Llama-family language models in Java, from a laptop to a Kubernetes cluster.",
+    subcommands = {TokenizerCommand.class, PrepareCommand.class, DataCommand.class},
+    footer = {
+      "",
+      "Run 'cria COMMAND --help' for a command's options. Exit codes: 0 ok, 1 error, 2 bad usage, 3 not built yet."
+    })
+public final class CriaCommand implements Runnable {
+  /** Lifecycle steps in order, with the commands of each that exist today. */
+  private static final Map<String, List<String>> GROUPS = new LinkedHashMap<>();
+
+  static {
+    GROUPS.put("Data", List.of("tokenizer", "prepare", "data"));
+  }
+
+  @Spec CommandSpec spec;
+
+  @CommandLine.Option(names = "--verbose", scope = CommandLine.ScopeType.INHERIT,
+      description = "Print stack traces with errors.")
+  boolean verbose;
+
+  @Override
+  public void run() {
+    spec.commandLine().usage(spec.commandLine().getOut());
+  }
+
+  /** A configured command line: error handling, grouped help, the not-yet-built commands. */
+  public static CommandLine commandLine(PrintWriter out, PrintWriter err) {
+    CommandLine cl = new CommandLine(new CriaCommand());
+    for (NotBuiltCommand.Planned planned : NotBuiltCommand.PLANNED) {
+      cl.addSubcommand(planned.name(), new CommandLine(new NotBuiltCommand(planned)));
+    }
+    cl.setOut(out);
+    cl.setErr(err);
+    cl.setExecutionExceptionHandler(new ErrorHandler());
+    cl.getHelpSectionMap().put(CommandLine.Model.UsageMessageSpec.SECTION_KEY_COMMAND_LIST, help -> groupedCommandList(cl));
+    return cl;
+  }
+
+  private static String groupedCommandList(CommandLine cl) {
+    StringBuilder sb = new StringBuilder();
+    Map<String, CommandLine> subcommands = cl.getSubcommands();
+    GROUPS.forEach((group, names) -> {
+      sb.append(group).append(":\n");
+      for (String name : names) {
+        CommandLine sub = subcommands.get(name);
+        String[] description = sub.getCommandSpec().usageMessage().description();
+        sb.append(String.format("  %-10s %s%n", name, description.length > 0 ? description[0] : ""));
+      }
+    });
+    sb.append("Not built yet (each says so when run):\n");
+    for (NotBuiltCommand.Planned planned : NotBuiltCommand.PLANNED) {
+      sb.append(String.format("  %-10s %s%n", planned.name(), planned.summary()));
+    }
+    return sb.toString();
+  }
+}

@@ -1,0 +1,68 @@
+package dev.cria.cli.tokenizer;
+
+import dev.cria.data.tokenizer.Tokenizer;
+import dev.cria.data.tokenizer.Tokenizers;
+import dev.cria.data.tokenizer.Vocabulary;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.StringJoiner;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code cria tokenizer encode}: text to ids. */
+@Command(name = "encode", mixinStandardHelpOptions = true,
+    description = "Print the token ids of each TEXT (or of each line of standard input).")
+final class EncodeCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
+  @Option(names = {"-t", "--tokenizer"}, required = true, paramLabel = "PATH",
+      description = "tokenizer.model, tokenizer.json, or a directory with either.")
+  Path tokenizer;
+
+  @Option(names = "--bos", description = "Put BOS in front.")
+  boolean bos;
+
+  @Option(names = "--eos", description = "Put EOS at the end.")
+  boolean eos;
+
+  @Option(names = "--pieces", description = "Print pieces beside the ids.")
+  boolean pieces;
+
+  @Parameters(paramLabel = "TEXT", arity = "0..*", description = "Texts to encode; none reads lines from stdin.")
+  List<String> texts;
+
+  @Override
+  public Integer call() throws Exception {
+    Tokenizer tok = Tokenizers.load(tokenizer);
+    PrintWriter out = spec.commandLine().getOut();
+    if (texts != null && !texts.isEmpty()) {
+      for (String text : texts) {
+        print(out, tok, text);
+      }
+    } else {
+      BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+      for (String line; (line = in.readLine()) != null; ) {
+        print(out, tok, line);
+      }
+    }
+    out.flush();
+    return 0;
+  }
+
+  private void print(PrintWriter out, Tokenizer tok, String text) {
+    int[] ids = tok.encode(text, bos, eos);
+    StringJoiner line = new StringJoiner(" ");
+    for (int id : ids) {
+      line.add(pieces ? id + ":" + Vocabulary.quote(tok.vocabulary().piece(id)) : String.valueOf(id));
+    }
+    out.println(line);
+  }
+}

@@ -1,0 +1,2 @@
+/** {@code cria tokenizer}: encode, decode, inspect and train tokenizers. */
+package dev.cria.cli.tokenizer;

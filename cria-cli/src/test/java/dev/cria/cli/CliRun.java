@@ -1,0 +1,27 @@
+package dev.cria.cli;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Runs the cria command line in-process and captures what it prints. */
+public record CliRun(int exitCode, String out, String err) {
+  public static CliRun of(String... args) {
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    int code = Main.run(args, new PrintWriter(out, true), new PrintWriter(err, true));
+    return new CliRun(code, out.toString(), err.toString());
+  }
+
+  /** The repository root (the parent of the cria-cli module). */
+  public static Path repositoryRoot() {
+    Path here = Path.of("").toAbsolutePath();
+    return Files.isDirectory(here.resolve("cria-cli")) ? here : here.getParent();
+  }
+
+  /** The bundled sample corpus. */
+  public static Path sampleCorpus() {
+    return repositoryRoot().resolve("data/sample/brown.jsonl.gz");
+  }
+}

@@ -1,0 +1,51 @@
+package dev.cria.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.api.Test;
+
+class MainTest {
+  @Test
+  void helpListsWorkingCommandsByStepAndNamesWhatIsNotBuilt() {
+    CliRun run = CliRun.of("--help");
+    assertThat(run.exitCode()).isZero();
+    assertThat(run.out()).contains("Data:", "tokenizer", "prepare", "data", "Not built yet", "train", "k8s");
+  }
+
+  @Test
+  void versionNamesCriaAndJava() {
+    CliRun run = CliRun.of("--version");
+    assertThat(run.exitCode()).isZero();
+    assertThat(run.out()).startsWith("cria ").contains("Java 25");
+  }
+
+  @Test
+  void badFlagGivesUsageAndExitCode2() {
+    CliRun run = CliRun.of("tokenizer", "inspect", "--no-such-flag", "x");
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err()).contains("Unknown option", "Usage: cria tokenizer inspect");
+  }
+
+  @Test
+  void unknownCommandGivesExitCode2() {
+    assertThat(CliRun.of("frobnicate").exitCode()).isEqualTo(2);
+  }
+
+  @Test
+  void commandsNotBuiltSaySoAndExit3() {
+    CliRun run = CliRun.of("train", "--max-steps", "10");
+    assertThat(run.exitCode()).isEqualTo(3);
+    assertThat(run.err()).contains("cria train: not built yet");
+  }
+
+  @Test
+  void errorsAreOneLineWithoutStackTraceUnlessVerbose() {
+    CliRun run = CliRun.of("tokenizer", "inspect", "/nonexistent/tokenizer.model");
+    assertThat(run.exitCode()).isEqualTo(1);
+    assertThat(run.err().strip()).isEqualTo("cria: /nonexistent/tokenizer.model: no such tokenizer file");
+
+    CliRun verbose = CliRun.of("--verbose", "tokenizer", "inspect", "/nonexistent/tokenizer.model");
+    assertThat(verbose.exitCode()).isEqualTo(1);
+    assertThat(verbose.err()).contains("cria: /nonexistent", "at dev.cria.");
+  }
+}
