@@ -101,23 +101,31 @@ public final class DataCommand implements Runnable {
       return p;
     }
 
-    /** Power-of-two buckets of document length, with a bar each. */
+    /**
+     * Ten equal-width buckets of document length with a bar each; power-of-two buckets instead
+     * when the lengths are heavy-tailed (the longest over eight times the median).
+     */
     private static void printHistogram(PrintWriter out, long[] sorted) {
-      int buckets = 64 - Long.numberOfLeadingZeros(Math.max(1, sorted[sorted.length - 1]));
-      long[] counts = new long[buckets + 1];
+      long min = sorted[0];
+      long max = sorted[sorted.length - 1];
+      boolean logarithmic = max > 8 * Math.max(1, sorted[sorted.length / 2]);
+      int buckets = logarithmic ? 64 - Long.numberOfLeadingZeros(Math.max(1, max)) + 1 : 10;
+      long width = Math.max(1, (max - min + buckets) / buckets);
+      long[] counts = new long[buckets];
       for (long n : sorted) {
-        counts[n == 0 ? 0 : 64 - Long.numberOfLeadingZeros(n)]++;
+        int b = logarithmic ? (n == 0 ? 0 : 64 - Long.numberOfLeadingZeros(n)) : (int) ((n - min) / width);
+        counts[Math.min(b, buckets - 1)]++;
       }
-      long max = Arrays.stream(counts).max().orElse(1);
+      long most = Arrays.stream(counts).max().orElse(1);
       out.println("histogram  (document length in tokens)");
-      for (int b = 0; b < counts.length; b++) {
-        if (counts[b] == 0) {
+      for (int b = 0; b < buckets; b++) {
+        if (counts[b] == 0 && logarithmic) {
           continue;
         }
-        long lo = b == 0 ? 0 : 1L << (b - 1);
-        long hi = b == 0 ? 0 : (1L << b) - 1;
-        int bar = (int) Math.round(40.0 * counts[b] / max);
-        out.printf(Locale.ROOT, "  %8d-%-8d %8d %s%n", lo, hi, counts[b], "#".repeat(Math.max(bar, 1)));
+        long lo = logarithmic ? (b == 0 ? 0 : 1L << (b - 1)) : min + b * width;
+        long hi = logarithmic ? (b == 0 ? 0 : (1L << b) - 1) : lo + width - 1;
+        int bar = counts[b] == 0 ? 0 : (int) Math.max(1, Math.round(40.0 * counts[b] / most));
+        out.printf(Locale.ROOT, "  %8d-%-8d %8d %s%n", lo, hi, counts[b], "#".repeat(bar));
       }
     }
   }
