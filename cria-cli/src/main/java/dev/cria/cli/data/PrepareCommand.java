@@ -89,7 +89,7 @@ public final class PrepareCommand implements Callable<Integer> {
           d.prefix(), d.documents(), d.tokens(), d.emptyDocuments());
     }
     out.printf(Locale.ROOT,
-        "prepare: %d documents, %d tokens in %.1f s: %s tokens/s, %.1f MB/s; %d blank line(s), %d bad line(s) skipped%n",
+        "prepare: %d documents, %d tokens in %.2f s: %s tokens/s, %.1f MB/s; %d blank line(s), %d bad line(s) skipped%n",
         summary.lines(), summary.tokens(), summary.seconds(), StatusLine.count(summary.tokensPerSecond()),
         summary.textBytes() / 1e6 / Math.max(summary.seconds(), 1e-9), summary.blankLines(), summary.badLines());
     for (String example : summary.badLineExamples()) {
