@@ -45,7 +45,7 @@ final class BpeMergeLoop {
   private int wordTotal;
 
   // Pairs, by id; pairIds maps (left << 32 | right) to the id.
-  private final LongIntMap pairIds = new LongIntMap(1 << 16);
+  private final LongLongMap pairIds = new LongLongMap(1 << 16);
   private int[] pairLeft = new int[1024];
   private int[] pairRight = new int[1024];
   private long[] pairCount = new long[1024];
@@ -178,7 +178,7 @@ final class BpeMergeLoop {
   }
 
   private void decrement(int left, int right, long count) {
-    int pair = pairIds.get(key(left, right));
+    int pair = (int) pairIds.get(key(left, right));
     if (pair >= 0 && pairState[pair] == LIVE) {
       pairCount[pair] -= count;
     }
@@ -202,7 +202,7 @@ final class BpeMergeLoop {
       return -1;
     }
     long key = key(left, right);
-    int pair = pairIds.get(key);
+    int pair = (int) pairIds.get(key);
     if (pair < 0) {
       pair = newPair(left, right, key);
     }

@@ -3,21 +3,22 @@ package dev.cria.data.tokenizer;
 import java.util.Arrays;
 
 /**
- * A growable open-addressing hash map from non-negative {@code long} keys to {@code int} values,
- * for the BPE trainer's pair index, where a {@code HashMap<Long, Integer>} would box every lookup.
+ * A growable open-addressing hash map from non-negative {@code long} keys to {@code long} values,
+ * for pairs of piece ids (the encoder's merge rules, the trainer's pair index), where a
+ * {@code HashMap<Long, ...>} would box every lookup.
  */
-final class LongIntMap {
+final class LongLongMap {
   private static final long EMPTY = -1L;
 
   private long[] keys;
-  private int[] values;
+  private long[] values;
   private int mask;
   private int size;
 
-  LongIntMap(int expected) {
+  LongLongMap(int expected) {
     int capacity = Integer.highestOneBit(Math.max(16, expected * 2 - 1)) << 1;
     keys = new long[capacity];
-    values = new int[capacity];
+    values = new long[capacity];
     mask = capacity - 1;
     Arrays.fill(keys, EMPTY);
   }
@@ -27,7 +28,7 @@ final class LongIntMap {
   }
 
   /** The value of {@code key} (which must be non-negative), or -1 when absent. */
-  int get(long key) {
+  long get(long key) {
     int i = slot(key, mask);
     long probe;
     while ((probe = keys[i]) != EMPTY) {
@@ -40,7 +41,7 @@ final class LongIntMap {
   }
 
   /** Maps {@code key} (non-negative, not yet present) to {@code value}. */
-  void putNew(long key, int value) {
+  void putNew(long key, long value) {
     if ((size + 1) * 2 > keys.length) {
       grow();
     }
@@ -59,9 +60,9 @@ final class LongIntMap {
 
   private void grow() {
     long[] oldKeys = keys;
-    int[] oldValues = values;
+    long[] oldValues = values;
     keys = new long[oldKeys.length * 2];
-    values = new int[oldKeys.length * 2];
+    values = new long[oldKeys.length * 2];
     mask = keys.length - 1;
     Arrays.fill(keys, EMPTY);
     for (int j = 0; j < oldKeys.length; j++) {
