@@ -36,7 +36,7 @@ public final class PrepareCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
   @Option(names = "--input", required = true, arity = "1..*", paramLabel = "FILE_OR_GLOB",
-      description = "JSONL or JSONL.gz files or globs (e.g. 'data/*.jsonl.gz'), read in the order given.")
+      description = "JSONL, JSONL.gz or JSONL.zst files or globs (e.g. 'data/*.jsonl.gz'), read in the order given.")
   List<String> inputs;
 
   @Option(names = "--output-prefix", required = true, paramLabel = "PREFIX",

@@ -1,5 +1,7 @@
 package dev.cria.data.prepare;
 
+import io.airlift.compress.v3.zstd.ZstdInputStream;
+import java.io.BufferedInputStream;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -12,7 +14,8 @@ import java.util.zip.GZIPInputStream;
 /**
  * Reads JSONL files one after another and hands out their lines in {@link LineBatch}es of about
  * {@code batchBytes}. Lines end at {@code \n} (a {@code \r} before it stays, and is JSON
- * whitespace). {@code .gz} files are decompressed on the fly. Not thread-safe: one reader thread.
+ * whitespace). {@code .gz} and {@code .zst} files are decompressed on the fly. Not thread-safe:
+ * one reader thread.
  */
 final class JsonlReader implements AutoCloseable {
   private final List<Path> files;
@@ -65,11 +68,14 @@ final class JsonlReader implements AutoCloseable {
     }
     Path file = files.get(fileIndex);
     String name = file.getFileName().toString();
-    if (name.endsWith(".zst") || name.endsWith(".zstd")) {
-      throw new IOException(file + ": zstd input is not supported; decompress it first (zstd -d) or use .jsonl/.jsonl.gz");
-    }
     counted = new CountingInputStream(Files.newInputStream(file));
-    in = name.endsWith(".gz") ? new GZIPInputStream(counted, 1 << 16) : counted;
+    if (name.endsWith(".gz")) {
+      in = new GZIPInputStream(counted, 1 << 16);
+    } else if (name.endsWith(".zst") || name.endsWith(".zstd")) {
+      in = new ZstdInputStream(new BufferedInputStream(counted, 1 << 16));
+    } else {
+      in = counted;
+    }
     lineNumber = 0;
     bufferStart = bufferEnd = 0;
     endOfFile = false;

@@ -142,6 +142,26 @@ class PreparePipelineTest {
   }
 
   @Test
+  void readsZstdMadeByTheZstdToolLikeThePlainFile() throws Exception {
+    // brown-3.jsonl.zst was made from brown-3.jsonl by the zstd command-line tool (level 19).
+    Path plain = resource("brown-3.jsonl");
+    Path zst = resource("brown-3.jsonl.zst");
+    prepare(PrepareOptions.of(List.of(plain), tmp.resolve("plain"), tokenizer, 2));
+    prepare(PrepareOptions.of(List.of(zst), tmp.resolve("zst"), tokenizer, 2));
+    for (String ext : List.of(".bin", ".idx")) {
+      assertThat(Files.readAllBytes(tmp.resolve("zst_text_document" + ext)))
+          .isEqualTo(Files.readAllBytes(tmp.resolve("plain_text_document" + ext)));
+    }
+    try (IndexedDataset ds = IndexedDataset.open(tmp.resolve("zst_text_document"))) {
+      assertThat(ds.documentCount()).isEqualTo(3);
+    }
+  }
+
+  private static Path resource(String name) throws Exception {
+    return Path.of(PreparePipelineTest.class.getResource("/prepare/" + name).toURI());
+  }
+
+  @Test
   void writesOneDatasetPerJsonKey() throws Exception {
     Path input = write("kv.jsonl", List.of(
         "{\"title\": \"the\", \"text\": \"and the world\", \"meta\": {\"x\": [1, 2]}}",
