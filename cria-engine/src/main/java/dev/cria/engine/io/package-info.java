@@ -1,0 +1,2 @@
+/** Tensor files: Hugging Face safetensors, read by memory map and written atomically. */
+package dev.cria.engine.io;

@@ -1,0 +1,633 @@
+package dev.cria.engine.kernels;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The fast kernels: the Vector API on every core of a {@link Parallel} pool, the cache-blocked
+ * {@link Gemm} for the linear layers, and attention that walks keys in blocks with an online
+ * softmax, so no T x T score matrix is ever held. Per-thread scratch is preallocated and grown
+ * only when a larger shape arrives.
+ */
+public final class CpuKernels implements Kernels {
+  private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+  private static final int L = S.length();
+  private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+  private static final FloatVector ONE = FloatVector.broadcast(S, 1f);
+  /** Keys per block in attention's online softmax. */
+  private static final int KEY_BLOCK = 128;
+  /** Elements per task for elementwise kernels. */
+  private static final int ELEMENT_CHUNK = 1 << 15;
+
+  private final Parallel parallel;
+  private final Scratch[] scratch;
+
+  public CpuKernels(Parallel parallel) {
+    this.parallel = parallel;
+    this.scratch = new Scratch[parallel.threads()];
+    for (int i = 0; i < scratch.length; i++) {
+      scratch[i] = new Scratch();
+    }
+  }
+
+  @Override
+  public String name() {
+    return "cpu(" + parallel.threads() + " threads, " + S.vectorBitSize() + "-bit vectors)";
+  }
+
+  public Parallel parallel() {
+    return parallel;
+  }
+
+  /** Per-thread working memory. */
+  private static final class Scratch {
+    float[] a = new float[0];
+    float[] b = new float[0];
+    float[] c = new float[0];
+    float[] d = new float[0];
+    float[] e = new float[0];
+    float[] norm = new float[0];
+    double sum;
+
+    float[] a(int n) {
+      return a.length >= n ? a : (a = new float[n]);
+    }
+
+    float[] b(int n) {
+      return b.length >= n ? b : (b = new float[n]);
+    }
+
+    float[] c(int n) {
+      return c.length >= n ? c : (c = new float[n]);
+    }
+
+    float[] d(int n) {
+      return d.length >= n ? d : (d = new float[n]);
+    }
+
+    float[] e(int n) {
+      return e.length >= n ? e : (e = new float[n]);
+    }
+  }
+
+  // ---- linear layers: all GEMM -------------------------------------------------------------
+
+  @Override
+  public void linearForward(MemorySegment y, long yOff, MemorySegment x, long xOff, MemorySegment w, long wOff,
+      int n, int in, int out) {
+    Gemm.sgemm(parallel, false, true, n, out, in, 1f, x, xOff, in, w, wOff, in, 0f, y, yOff, out);
+  }
+
+  @Override
+  public void linearBackward(MemorySegment dx, long dxOff, boolean overwriteDx, MemorySegment dw, long dwOff,
+      MemorySegment dy, long dyOff, MemorySegment x, long xOff, MemorySegment w, long wOff, int n, int in, int out) {
+    Gemm.sgemm(parallel, false, false, n, in, out, 1f, dy, dyOff, out, w, wOff, in, overwriteDx ? 0f : 1f,
+        dx, dxOff, in);
+    Gemm.sgemm(parallel, true, false, out, in, n, 1f, dy, dyOff, out, x, xOff, in, 1f, dw, dwOff, in);
+  }
+
+  // ---- embeddings -------------------------------------------------------------------------------
+
+  @Override
+  public void embeddingForward(MemorySegment out, long outOff, MemorySegment table, long tableOff, int[] tokens,
+      int n, int d) {
+    parallel.forRange(0, n, (from, to, worker) -> {
+      for (int i = from; i < to; i++) {
+        MemorySegment.copy(table, (tableOff + (long) tokens[i] * d) * 4, out, (outOff + (long) i * d) * 4, d * 4L);
+      }
+    });
+  }
+
+  @Override
+  public void embeddingBackward(MemorySegment dTable, long dTableOff, MemorySegment dOut, long dOutOff, int[] tokens,
+      int n, int d) {
+    // Tokens repeat, so rows collide: split the columns among threads instead.
+    int blocks = Math.max(1, Math.min(parallel.threads(), d / L));
+    parallel.forRange(0, blocks, (fromBlock, toBlock, worker) -> {
+      int c0 = (int) ((long) d * fromBlock / blocks);
+      int c1 = (int) ((long) d * toBlock / blocks);
+      for (int i = 0; i < n; i++) {
+        long src = dOutOff + (long) i * d;
+        long dst = dTableOff + (long) tokens[i] * d;
+        axpy(dTable, dst + c0, dOut, src + c0, c1 - c0, 1f);
+      }
+    });
+  }
+
+  // ---- RMSNorm ----------------------------------------------------------------------------------
+
+  @Override
+  public void rmsNormForward(MemorySegment out, long outOff, MemorySegment rstd, long rstdOff, MemorySegment x,
+      long xOff, MemorySegment w, long wOff, int n, int d, float eps) {
+    parallel.forRange(0, n, (from, to, worker) -> {
+      float[] weight = scratch[worker].a(d);
+      MemorySegment.copy(w, JAVA_FLOAT, wOff * 4, weight, 0, d);
+      for (int i = from; i < to; i++) {
+        long row = xOff + (long) i * d;
+        float r = (float) (1.0 / Math.sqrt(dot(x, row, x, row, d) / d + eps));
+        rstd.setAtIndex(JAVA_FLOAT, rstdOff + i, r);
+        long o = outOff + (long) i * d;
+        int c = 0;
+        for (; c <= d - L; c += L) {
+          FloatVector xv = FloatVector.fromMemorySegment(S, x, (row + c) * 4, NATIVE);
+          xv.mul(r).mul(FloatVector.fromArray(S, weight, c)).intoMemorySegment(out, (o + c) * 4, NATIVE);
+        }
+        for (; c < d; c++) {
+          out.setAtIndex(JAVA_FLOAT, o + c, x.getAtIndex(JAVA_FLOAT, row + c) * r * weight[c]);
+        }
+      }
+    });
+  }
+
+  @Override
+  public void rmsNormBackward(MemorySegment dx, long dxOff, MemorySegment dw, long dwOff, MemorySegment dOut,
+      long dOutOff, MemorySegment x, long xOff, MemorySegment w, long wOff, MemorySegment rstd, long rstdOff,
+      int n, int d) {
+    for (Scratch s : scratch) {
+      if (s.norm.length < d) {
+        s.norm = new float[d];
+      }
+      java.util.Arrays.fill(s.norm, 0, d, 0f);
+    }
+    parallel.forRange(0, n, (from, to, worker) -> {
+      Scratch s = scratch[worker];
+      float[] weight = s.a(d);
+      MemorySegment.copy(w, JAVA_FLOAT, wOff * 4, weight, 0, d);
+      float[] dwPartial = s.norm;
+      float[] gw = s.c(d);
+      for (int i = from; i < to; i++) {
+        long row = (long) i * d;
+        float r = rstd.getAtIndex(JAVA_FLOAT, rstdOff + i);
+        // gw = dOut * w; dot = sum gw * x
+        FloatVector acc = FloatVector.zero(S);
+        int c = 0;
+        for (; c <= d - L; c += L) {
+          FloatVector g = FloatVector.fromMemorySegment(S, dOut, (dOutOff + row + c) * 4, NATIVE);
+          FloatVector xv = FloatVector.fromMemorySegment(S, x, (xOff + row + c) * 4, NATIVE);
+          FloatVector gwv = g.mul(FloatVector.fromArray(S, weight, c));
+          gwv.intoArray(gw, c);
+          acc = gwv.fma(xv, acc);
+          FloatVector.fromArray(S, dwPartial, c).add(g.mul(xv).mul(r)).intoArray(dwPartial, c);
+        }
+        float dotSum = acc.reduceLanes(VectorOperators.ADD);
+        for (; c < d; c++) {
+          float g = dOut.getAtIndex(JAVA_FLOAT, dOutOff + row + c);
+          float xv = x.getAtIndex(JAVA_FLOAT, xOff + row + c);
+          gw[c] = g * weight[c];
+          dotSum += gw[c] * xv;
+          dwPartial[c] += g * xv * r;
+        }
+        float k = r * r * r * dotSum / d;
+        c = 0;
+        for (; c <= d - L; c += L) {
+          FloatVector xv = FloatVector.fromMemorySegment(S, x, (xOff + row + c) * 4, NATIVE);
+          FloatVector old = FloatVector.fromMemorySegment(S, dx, (dxOff + row + c) * 4, NATIVE);
+          FloatVector.fromArray(S, gw, c).mul(r).sub(xv.mul(k)).add(old)
+              .intoMemorySegment(dx, (dxOff + row + c) * 4, NATIVE);
+        }
+        for (; c < d; c++) {
+          float xv = x.getAtIndex(JAVA_FLOAT, xOff + row + c);
+          long at = dxOff + row + c;
+          dx.setAtIndex(JAVA_FLOAT, at, dx.getAtIndex(JAVA_FLOAT, at) + gw[c] * r - xv * k);
+        }
+      }
+    });
+    // Reduce the per-thread weight gradients (threads that got no rows left theirs at zero).
+    for (Scratch s : scratch) {
+      for (int c = 0; c < d; c++) {
+        long at = dwOff + c;
+        dw.setAtIndex(JAVA_FLOAT, at, dw.getAtIndex(JAVA_FLOAT, at) + s.norm[c]);
+      }
+    }
+  }
+
+  // ---- RoPE -------------------------------------------------------------------------------------
+
+  @Override
+  public void rope(MemorySegment x, long xOff, RopeTable table, int batch, int seq, int heads, boolean inverse) {
+    int half = table.half();
+    int hd = 2 * half;
+    float[] cos = table.cosArray();
+    float[] sin = table.sinArray();
+    parallel.forRange(0, batch * seq, (from, to, worker) -> {
+      float[] buffer = scratch[worker].a(hd);
+      for (int row = from; row < to; row++) {
+        int t = row % seq;
+        for (int h = 0; h < heads; h++) {
+          long base = xOff + ((long) row * heads + h) * hd;
+          MemorySegment.copy(x, JAVA_FLOAT, base * 4, buffer, 0, hd);
+          for (int j = 0; j < half; j++) {
+            float c = cos[t * half + j];
+            float s = inverse ? -sin[t * half + j] : sin[t * half + j];
+            float a = buffer[j];
+            float b = buffer[j + half];
+            buffer[j] = a * c - b * s;
+            buffer[j + half] = b * c + a * s;
+          }
+          MemorySegment.copy(buffer, 0, x, JAVA_FLOAT, base * 4, hd);
+        }
+      }
+    });
+  }
+
+  // ---- attention --------------------------------------------------------------------------------
+
+  @Override
+  public void attentionForward(MemorySegment out, long outOff, MemorySegment lse, long lseOff, MemorySegment q,
+      long qOff, MemorySegment k, long kOff, MemorySegment v, long vOff, int batch, int seq, int heads, int kvHeads,
+      int headDim) {
+    int group = heads / kvHeads;
+    float scale = (float) (1.0 / Math.sqrt(headDim));
+    parallel.forEach(batch * kvHeads, (task, worker) -> {
+      int b = task / kvHeads;
+      int kh = task % kvHeads;
+      Scratch s = scratch[worker];
+      float[] kT = s.a(headDim * seq); // keys transposed: kT[c * seq + j]
+      float[] vs = s.b(seq * headDim); // values: vs[j * hd + c]
+      float[] scores = s.c(KEY_BLOCK);
+      float[] acc = s.d(headDim);
+      float[] qi = s.e(headDim);
+      for (int j = 0; j < seq; j++) {
+        long kj = kOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
+        long vj = vOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
+        for (int c = 0; c < headDim; c++) {
+          kT[c * seq + j] = k.getAtIndex(JAVA_FLOAT, kj + c);
+        }
+        MemorySegment.copy(v, JAVA_FLOAT, vj * 4, vs, j * headDim, headDim);
+      }
+      for (int g = 0; g < group; g++) {
+        int h = kh * group + g;
+        for (int i = 0; i < seq; i++) {
+          long qRow = qOff + (((long) b * seq + i) * heads + h) * headDim;
+          MemorySegment.copy(q, JAVA_FLOAT, qRow * 4, qi, 0, headDim);
+          java.util.Arrays.fill(acc, 0, headDim, 0f);
+          float max = Float.NEGATIVE_INFINITY;
+          float sum = 0;
+          for (int j0 = 0; j0 <= i; j0 += KEY_BLOCK) {
+            int count = Math.min(KEY_BLOCK, i + 1 - j0);
+            scoresBlock(qi, kT, seq, j0, count, headDim, scale, scores);
+            float blockMax = Float.NEGATIVE_INFINITY;
+            for (int j = 0; j < count; j++) {
+              blockMax = Math.max(blockMax, scores[j]);
+            }
+            float newMax = Math.max(max, blockMax);
+            float correction = (float) Math.exp(max - newMax);
+            sum *= correction;
+            scaleArray(acc, headDim, correction);
+            sum += expInPlace(scores, count, newMax);
+            for (int j = 0; j < count; j++) {
+              axpyArray(acc, vs, (j0 + j) * headDim, headDim, scores[j]);
+            }
+            max = newMax;
+          }
+          lse.setAtIndex(JAVA_FLOAT, lseOff + ((long) b * heads + h) * seq + i, (float) (max + Math.log(sum)));
+          float inv = 1f / sum;
+          long oRow = outOff + (((long) b * seq + i) * heads + h) * headDim;
+          for (int c = 0; c < headDim; c++) {
+            out.setAtIndex(JAVA_FLOAT, oRow + c, acc[c] * inv);
+          }
+        }
+      }
+    });
+  }
+
+  /** {@code scores[j] = scale * q · k[j0 + j]} for j in [0, count), with keys transposed. */
+  private static void scoresBlock(float[] q, float[] kT, int seq, int j0, int count, int headDim, float scale,
+      float[] scores) {
+    int j = 0;
+    for (; j <= count - L; j += L) {
+      FloatVector acc = FloatVector.zero(S);
+      for (int c = 0; c < headDim; c++) {
+        acc = FloatVector.fromArray(S, kT, c * seq + j0 + j).fma(FloatVector.broadcast(S, q[c]), acc);
+      }
+      acc.mul(scale).intoArray(scores, j);
+    }
+    for (; j < count; j++) {
+      float sum = 0;
+      for (int c = 0; c < headDim; c++) {
+        sum += q[c] * kT[c * seq + j0 + j];
+      }
+      scores[j] = sum * scale;
+    }
+  }
+
+  /** {@code x[j] = exp(x[j] - shift)} for j in [0, count); returns their sum. */
+  private static float expInPlace(float[] x, int count, float shift) {
+    FloatVector total = FloatVector.zero(S);
+    int j = 0;
+    for (; j <= count - L; j += L) {
+      FloatVector e = FloatVector.fromArray(S, x, j).sub(shift).lanewise(VectorOperators.EXP);
+      e.intoArray(x, j);
+      total = total.add(e);
+    }
+    float sum = total.reduceLanes(VectorOperators.ADD);
+    for (; j < count; j++) {
+      x[j] = (float) Math.exp(x[j] - shift);
+      sum += x[j];
+    }
+    return sum;
+  }
+
+  @Override
+  public void attentionBackward(MemorySegment dq, long dqOff, MemorySegment dk, long dkOff, MemorySegment dv,
+      long dvOff, MemorySegment dOut, long dOutOff, MemorySegment q, long qOff, MemorySegment k, long kOff,
+      MemorySegment v, long vOff, MemorySegment out, long outOff, MemorySegment lse, long lseOff, int batch, int seq,
+      int heads, int kvHeads, int headDim) {
+    int group = heads / kvHeads;
+    float scale = (float) (1.0 / Math.sqrt(headDim));
+    parallel.forEach(batch * kvHeads, (task, worker) -> {
+      int b = task / kvHeads;
+      int kh = task % kvHeads;
+      Scratch s = scratch[worker];
+      // kT and vT transposed [c * seq + j]; dkv holds dk then dv rows [j * hd + c]
+      float[] kT = s.a(2 * headDim * seq);
+      int vT = headDim * seq;
+      float[] kv = s.b(4 * seq * headDim); // k rows, then dk rows, then dv rows
+      int dkBase = seq * headDim;
+      int dvBase = 2 * seq * headDim;
+      float[] p = s.c(2 * KEY_BLOCK);
+      float[] rows = s.d(3 * headDim); // q_i, dO_i, dq_i
+      for (int j = 0; j < seq; j++) {
+        long kj = kOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
+        long vj = vOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
+        MemorySegment.copy(k, JAVA_FLOAT, kj * 4, kv, j * headDim, headDim);
+        for (int c = 0; c < headDim; c++) {
+          kT[c * seq + j] = kv[j * headDim + c];
+          kT[vT + c * seq + j] = v.getAtIndex(JAVA_FLOAT, vj + c);
+        }
+      }
+      java.util.Arrays.fill(kv, dkBase, 3 * seq * headDim, 0f);
+      for (int g = 0; g < group; g++) {
+        int h = kh * group + g;
+        for (int i = 0; i < seq; i++) {
+          long row = (((long) b * seq + i) * heads + h) * headDim;
+          MemorySegment.copy(q, JAVA_FLOAT, (qOff + row) * 4, rows, 0, headDim);
+          MemorySegment.copy(dOut, JAVA_FLOAT, (dOutOff + row) * 4, rows, headDim, headDim);
+          java.util.Arrays.fill(rows, 2 * headDim, 3 * headDim, 0f);
+          float di = 0;
+          for (int c = 0; c < headDim; c++) {
+            di += rows[headDim + c] * out.getAtIndex(JAVA_FLOAT, outOff + row + c);
+          }
+          float rowLse = lse.getAtIndex(JAVA_FLOAT, lseOff + ((long) b * heads + h) * seq + i);
+          for (int j0 = 0; j0 <= i; j0 += KEY_BLOCK) {
+            int count = Math.min(KEY_BLOCK, i + 1 - j0);
+            // p = exp(scale q·k - lse); dp = dO·v (into p[KEY_BLOCK..])
+            scoresBlock(rows, kT, seq, j0, count, headDim, scale, p);
+            dotBlock(rows, headDim, kT, vT, seq, j0, count, headDim, p, KEY_BLOCK);
+            for (int j = 0; j < count; j++) {
+              float pj = (float) Math.exp(p[j] - rowLse);
+              float ds = pj * (p[KEY_BLOCK + j] - di) * scale;
+              int jj = j0 + j;
+              axpyArray(rows, 2 * headDim, kv, jj * headDim, headDim, ds);          // dq += ds k_j
+              axpyArray(kv, dkBase + jj * headDim, rows, 0, headDim, ds);          // dk_j += ds q_i
+              axpyArray(kv, dvBase + jj * headDim, rows, headDim, headDim, pj);    // dv_j += p dO_i
+            }
+          }
+          MemorySegment.copy(rows, 2 * headDim, dq, JAVA_FLOAT, (dqOff + row) * 4, headDim);
+        }
+      }
+      for (int j = 0; j < seq; j++) {
+        long at = (((long) b * seq + j) * kvHeads + kh) * headDim;
+        MemorySegment.copy(kv, dkBase + j * headDim, dk, JAVA_FLOAT, (dkOff + at) * 4, headDim);
+        MemorySegment.copy(kv, dvBase + j * headDim, dv, JAVA_FLOAT, (dvOff + at) * 4, headDim);
+      }
+    });
+  }
+
+  /** {@code out[outAt + j] = a[aAt..] · bT[bAt + c * seq + j0 + j]} for j in [0, count). */
+  private static void dotBlock(float[] a, int aAt, float[] bT, int bAt, int seq, int j0, int count, int headDim,
+      float[] out, int outAt) {
+    int j = 0;
+    for (; j <= count - L; j += L) {
+      FloatVector acc = FloatVector.zero(S);
+      for (int c = 0; c < headDim; c++) {
+        acc = FloatVector.fromArray(S, bT, bAt + c * seq + j0 + j).fma(FloatVector.broadcast(S, a[aAt + c]), acc);
+      }
+      acc.intoArray(out, outAt + j);
+    }
+    for (; j < count; j++) {
+      float sum = 0;
+      for (int c = 0; c < headDim; c++) {
+        sum += a[aAt + c] * bT[bAt + c * seq + j0 + j];
+      }
+      out[outAt + j] = sum;
+    }
+  }
+
+  // ---- SwiGLU -----------------------------------------------------------------------------------
+
+  @Override
+  public void swigluForward(MemorySegment h, long hOff, MemorySegment gate, long gateOff, MemorySegment up, long upOff,
+      long count) {
+    forChunks(count, (from, to) -> {
+      long i = from;
+      for (; i <= to - L; i += L) {
+        FloatVector g = FloatVector.fromMemorySegment(S, gate, (gateOff + i) * 4, NATIVE);
+        FloatVector u = FloatVector.fromMemorySegment(S, up, (upOff + i) * 4, NATIVE);
+        FloatVector sig = ONE.div(g.neg().lanewise(VectorOperators.EXP).add(1f));
+        g.mul(sig).mul(u).intoMemorySegment(h, (hOff + i) * 4, NATIVE);
+      }
+      for (; i < to; i++) {
+        float g = gate.getAtIndex(JAVA_FLOAT, gateOff + i);
+        h.setAtIndex(JAVA_FLOAT, hOff + i, g / (1f + (float) Math.exp(-g)) * up.getAtIndex(JAVA_FLOAT, upOff + i));
+      }
+    });
+  }
+
+  @Override
+  public void swigluBackward(MemorySegment dGate, long dGateOff, MemorySegment dUp, long dUpOff, MemorySegment dh,
+      long dhOff, MemorySegment gate, long gateOff, MemorySegment up, long upOff, long count) {
+    forChunks(count, (from, to) -> {
+      long i = from;
+      for (; i <= to - L; i += L) {
+        FloatVector g = FloatVector.fromMemorySegment(S, gate, (gateOff + i) * 4, NATIVE);
+        FloatVector u = FloatVector.fromMemorySegment(S, up, (upOff + i) * 4, NATIVE);
+        FloatVector d = FloatVector.fromMemorySegment(S, dh, (dhOff + i) * 4, NATIVE);
+        FloatVector sig = ONE.div(g.neg().lanewise(VectorOperators.EXP).add(1f));
+        FloatVector silu = g.mul(sig);
+        // silu'(g) = sig * (1 + g * (1 - sig))
+        FloatVector dsilu = sig.mul(g.mul(sig.neg().add(1f)).add(1f));
+        d.mul(u).mul(dsilu).intoMemorySegment(dGate, (dGateOff + i) * 4, NATIVE);
+        d.mul(silu).intoMemorySegment(dUp, (dUpOff + i) * 4, NATIVE);
+      }
+      for (; i < to; i++) {
+        float g = gate.getAtIndex(JAVA_FLOAT, gateOff + i);
+        float u = up.getAtIndex(JAVA_FLOAT, upOff + i);
+        float d = dh.getAtIndex(JAVA_FLOAT, dhOff + i);
+        float sig = 1f / (1f + (float) Math.exp(-g));
+        dGate.setAtIndex(JAVA_FLOAT, dGateOff + i, d * u * sig * (1 + g * (1 - sig)));
+        dUp.setAtIndex(JAVA_FLOAT, dUpOff + i, d * g * sig);
+      }
+    });
+  }
+
+  // ---- cross-entropy ----------------------------------------------------------------------------
+
+  @Override
+  public double crossEntropy(MemorySegment logits, long logitsOff, int[] targets, int n, int vocab, float gradScale) {
+    for (Scratch s : scratch) {
+      s.sum = 0;
+    }
+    parallel.forRange(0, n, (from, to, worker) -> {
+      Scratch s = scratch[worker];
+      float[] row = s.a(vocab);
+      double loss = 0;
+      for (int i = from; i < to; i++) {
+        long at = logitsOff + (long) i * vocab;
+        if (targets[i] < 0) {
+          logits.asSlice(at * 4, vocab * 4L).fill((byte) 0);
+          continue;
+        }
+        MemorySegment.copy(logits, JAVA_FLOAT, at * 4, row, 0, vocab);
+        float max = max(row, vocab);
+        float targetLogit = row[targets[i]] - max;
+        float sum = expInPlace(row, vocab, max);
+        loss += Math.log(sum) - targetLogit;
+        float factor = gradScale / sum;
+        int c = 0;
+        for (; c <= vocab - L; c += L) {
+          FloatVector.fromArray(S, row, c).mul(factor).intoMemorySegment(logits, (at + c) * 4, NATIVE);
+        }
+        for (; c < vocab; c++) {
+          logits.setAtIndex(JAVA_FLOAT, at + c, row[c] * factor);
+        }
+        long t = at + targets[i];
+        logits.setAtIndex(JAVA_FLOAT, t, logits.getAtIndex(JAVA_FLOAT, t) - gradScale);
+      }
+      s.sum += loss;
+    });
+    double total = 0;
+    for (Scratch s : scratch) {
+      total += s.sum;
+    }
+    return total;
+  }
+
+  private static float max(float[] x, int count) {
+    FloatVector m = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+    int j = 0;
+    for (; j <= count - L; j += L) {
+      m = m.max(FloatVector.fromArray(S, x, j));
+    }
+    float max = m.reduceLanes(VectorOperators.MAX);
+    for (; j < count; j++) {
+      max = Math.max(max, x[j]);
+    }
+    return max;
+  }
+
+  // ---- elementwise ------------------------------------------------------------------------------
+
+  @Override
+  public void add(MemorySegment dst, long dstOff, MemorySegment src, long srcOff, long count) {
+    forChunks(count, (from, to) -> axpy(dst, dstOff + from, src, srcOff + from, to - from, 1f));
+  }
+
+  @Override
+  public double sumOfSquares(MemorySegment x, long off, long count) {
+    for (Scratch s : scratch) {
+      s.sum = 0;
+    }
+    long chunks = (count + ELEMENT_CHUNK - 1) / ELEMENT_CHUNK;
+    parallel.forRange(0, Math.toIntExact(chunks), (from, to, worker) -> {
+      double sum = 0;
+      for (int chunk = from; chunk < to; chunk++) {
+        long start = off + (long) chunk * ELEMENT_CHUNK;
+        int length = (int) Math.min(ELEMENT_CHUNK, off + count - start);
+        sum += dot(x, start, x, start, length);
+      }
+      scratch[worker].sum += sum;
+    });
+    double total = 0;
+    for (Scratch s : scratch) {
+      total += s.sum;
+    }
+    return total;
+  }
+
+  @Override
+  public void scale(MemorySegment x, long off, long count, float factor) {
+    forChunks(count, (from, to) -> {
+      long i = from;
+      for (; i <= to - L; i += L) {
+        FloatVector.fromMemorySegment(S, x, (off + i) * 4, NATIVE).mul(factor)
+            .intoMemorySegment(x, (off + i) * 4, NATIVE);
+      }
+      for (; i < to; i++) {
+        x.setAtIndex(JAVA_FLOAT, off + i, x.getAtIndex(JAVA_FLOAT, off + i) * factor);
+      }
+    });
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------------
+
+  private interface LongRange {
+    void run(long from, long to);
+  }
+
+  /** Runs {@code body} over [0, count) in chunks of ELEMENT_CHUNK on all threads. */
+  private void forChunks(long count, LongRange body) {
+    long chunks = (count + ELEMENT_CHUNK - 1) / ELEMENT_CHUNK;
+    parallel.forRange(0, Math.toIntExact(chunks), (from, to, worker) ->
+        body.run((long) from * ELEMENT_CHUNK, Math.min(count, (long) to * ELEMENT_CHUNK)));
+  }
+
+  /** Dot product of two runs of {@code count} floats, accumulated in float vectors. */
+  private static float dot(MemorySegment a, long aOff, MemorySegment b, long bOff, int count) {
+    FloatVector acc = FloatVector.zero(S);
+    int c = 0;
+    for (; c <= count - L; c += L) {
+      acc = FloatVector.fromMemorySegment(S, a, (aOff + c) * 4, NATIVE)
+          .fma(FloatVector.fromMemorySegment(S, b, (bOff + c) * 4, NATIVE), acc);
+    }
+    float sum = acc.reduceLanes(VectorOperators.ADD);
+    for (; c < count; c++) {
+      sum += a.getAtIndex(JAVA_FLOAT, aOff + c) * b.getAtIndex(JAVA_FLOAT, bOff + c);
+    }
+    return sum;
+  }
+
+  /** {@code dst[dstOff..] += alpha * src[srcOff..]} over {@code count} floats. */
+  private static void axpy(MemorySegment dst, long dstOff, MemorySegment src, long srcOff, long count, float alpha) {
+    FloatVector a = FloatVector.broadcast(S, alpha);
+    long c = 0;
+    for (; c <= count - L; c += L) {
+      FloatVector d = FloatVector.fromMemorySegment(S, dst, (dstOff + c) * 4, NATIVE);
+      FloatVector.fromMemorySegment(S, src, (srcOff + c) * 4, NATIVE).fma(a, d)
+          .intoMemorySegment(dst, (dstOff + c) * 4, NATIVE);
+    }
+    for (; c < count; c++) {
+      dst.setAtIndex(JAVA_FLOAT, dstOff + c,
+          dst.getAtIndex(JAVA_FLOAT, dstOff + c) + alpha * src.getAtIndex(JAVA_FLOAT, srcOff + c));
+    }
+  }
+
+  /** {@code acc[0..n) += alpha * src[srcAt..srcAt + n)}. */
+  private static void axpyArray(float[] acc, float[] src, int srcAt, int n, float alpha) {
+    axpyArray(acc, 0, src, srcAt, n, alpha);
+  }
+
+  /** {@code dst[dstAt..dstAt + n) += alpha * src[srcAt..srcAt + n)}. */
+  private static void axpyArray(float[] dst, int dstAt, float[] src, int srcAt, int n, float alpha) {
+    FloatVector a = FloatVector.broadcast(S, alpha);
+    int c = 0;
+    for (; c <= n - L; c += L) {
+      FloatVector.fromArray(S, src, srcAt + c).fma(a, FloatVector.fromArray(S, dst, dstAt + c))
+          .intoArray(dst, dstAt + c);
+    }
+    for (; c < n; c++) {
+      dst[dstAt + c] += alpha * src[srcAt + c];
+    }
+  }
+
+  private static void scaleArray(float[] x, int n, float factor) {
+    for (int c = 0; c < n; c++) {
+      x[c] *= factor;
+    }
+  }
+}

@@ -1,0 +1,327 @@
+package dev.cria.engine.kernels;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Every kernel written as plainly as possible, single-threaded, straight from the math: the
+ * reference the fast kernels are tested against. Accumulations are in float except where noted,
+ * so results match the fast kernels to float rounding, not bit for bit.
+ */
+public final class ReferenceKernels implements Kernels {
+
+  @Override
+  public String name() {
+    return "reference";
+  }
+
+  private static float get(MemorySegment s, long i) {
+    return s.getAtIndex(JAVA_FLOAT, i);
+  }
+
+  private static void set(MemorySegment s, long i, float v) {
+    s.setAtIndex(JAVA_FLOAT, i, v);
+  }
+
+  @Override
+  public void linearForward(MemorySegment y, long yOff, MemorySegment x, long xOff, MemorySegment w, long wOff,
+      int n, int in, int out) {
+    for (int i = 0; i < n; i++) {
+      for (int o = 0; o < out; o++) {
+        float sum = 0;
+        for (int c = 0; c < in; c++) {
+          sum += get(x, xOff + (long) i * in + c) * get(w, wOff + (long) o * in + c);
+        }
+        set(y, yOff + (long) i * out + o, sum);
+      }
+    }
+  }
+
+  @Override
+  public void linearBackward(MemorySegment dx, long dxOff, boolean overwriteDx, MemorySegment dw, long dwOff,
+      MemorySegment dy, long dyOff, MemorySegment x, long xOff, MemorySegment w, long wOff, int n, int in, int out) {
+    for (int i = 0; i < n; i++) {
+      for (int c = 0; c < in; c++) {
+        float sum = 0;
+        for (int o = 0; o < out; o++) {
+          sum += get(dy, dyOff + (long) i * out + o) * get(w, wOff + (long) o * in + c);
+        }
+        long at = dxOff + (long) i * in + c;
+        set(dx, at, overwriteDx ? sum : get(dx, at) + sum);
+      }
+    }
+    for (int o = 0; o < out; o++) {
+      for (int c = 0; c < in; c++) {
+        float sum = 0;
+        for (int i = 0; i < n; i++) {
+          sum += get(dy, dyOff + (long) i * out + o) * get(x, xOff + (long) i * in + c);
+        }
+        long at = dwOff + (long) o * in + c;
+        set(dw, at, get(dw, at) + sum);
+      }
+    }
+  }
+
+  @Override
+  public void embeddingForward(MemorySegment out, long outOff, MemorySegment table, long tableOff, int[] tokens,
+      int n, int d) {
+    for (int i = 0; i < n; i++) {
+      for (int c = 0; c < d; c++) {
+        set(out, outOff + (long) i * d + c, get(table, tableOff + (long) tokens[i] * d + c));
+      }
+    }
+  }
+
+  @Override
+  public void embeddingBackward(MemorySegment dTable, long dTableOff, MemorySegment dOut, long dOutOff, int[] tokens,
+      int n, int d) {
+    for (int i = 0; i < n; i++) {
+      for (int c = 0; c < d; c++) {
+        long at = dTableOff + (long) tokens[i] * d + c;
+        set(dTable, at, get(dTable, at) + get(dOut, dOutOff + (long) i * d + c));
+      }
+    }
+  }
+
+  @Override
+  public void rmsNormForward(MemorySegment out, long outOff, MemorySegment rstd, long rstdOff, MemorySegment x,
+      long xOff, MemorySegment w, long wOff, int n, int d, float eps) {
+    for (int i = 0; i < n; i++) {
+      double ss = 0;
+      for (int c = 0; c < d; c++) {
+        float v = get(x, xOff + (long) i * d + c);
+        ss += v * v;
+      }
+      float r = (float) (1.0 / Math.sqrt(ss / d + eps));
+      set(rstd, rstdOff + i, r);
+      for (int c = 0; c < d; c++) {
+        set(out, outOff + (long) i * d + c, get(x, xOff + (long) i * d + c) * r * get(w, wOff + c));
+      }
+    }
+  }
+
+  @Override
+  public void rmsNormBackward(MemorySegment dx, long dxOff, MemorySegment dw, long dwOff, MemorySegment dOut,
+      long dOutOff, MemorySegment x, long xOff, MemorySegment w, long wOff, MemorySegment rstd, long rstdOff,
+      int n, int d) {
+    // out_c = x_c r w_c, r = (mean(x^2) + eps)^-1/2, dr/dx_c = -r^3 x_c / d
+    for (int i = 0; i < n; i++) {
+      float r = get(rstd, rstdOff + i);
+      double dot = 0; // sum_c dOut_c w_c x_c
+      for (int c = 0; c < d; c++) {
+        long at = (long) i * d + c;
+        dot += get(dOut, dOutOff + at) * get(w, wOff + c) * get(x, xOff + at);
+      }
+      for (int c = 0; c < d; c++) {
+        long at = (long) i * d + c;
+        float xc = get(x, xOff + at);
+        float g = get(dOut, dOutOff + at);
+        float grad = (float) (r * g * get(w, wOff + c) - r * r * r * xc * dot / d);
+        set(dx, dxOff + at, get(dx, dxOff + at) + grad);
+        set(dw, dwOff + c, get(dw, dwOff + c) + g * xc * r);
+      }
+    }
+  }
+
+  @Override
+  public void rope(MemorySegment x, long xOff, RopeTable table, int batch, int seq, int heads, boolean inverse) {
+    int half = table.half();
+    int hd = 2 * half;
+    float sign = inverse ? -1f : 1f;
+    for (int b = 0; b < batch; b++) {
+      for (int t = 0; t < seq; t++) {
+        for (int h = 0; h < heads; h++) {
+          long base = xOff + (((long) b * seq + t) * heads + h) * hd;
+          for (int j = 0; j < half; j++) {
+            float c = table.cos(t, j);
+            float s = sign * table.sin(t, j);
+            float a = get(x, base + j);
+            float bb = get(x, base + j + half);
+            set(x, base + j, a * c - bb * s);
+            set(x, base + j + half, bb * c + a * s);
+          }
+        }
+      }
+    }
+  }
+
+  @Override
+  public void attentionForward(MemorySegment out, long outOff, MemorySegment lse, long lseOff, MemorySegment q,
+      long qOff, MemorySegment k, long kOff, MemorySegment v, long vOff, int batch, int seq, int heads, int kvHeads,
+      int headDim) {
+    int group = heads / kvHeads;
+    float scale = (float) (1.0 / Math.sqrt(headDim));
+    float[] p = new float[seq];
+    for (int b = 0; b < batch; b++) {
+      for (int h = 0; h < heads; h++) {
+        int kh = h / group;
+        for (int i = 0; i < seq; i++) {
+          long qi = qOff + (((long) b * seq + i) * heads + h) * headDim;
+          float max = Float.NEGATIVE_INFINITY;
+          for (int j = 0; j <= i; j++) {
+            long kj = kOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
+            float s = 0;
+            for (int c = 0; c < headDim; c++) {
+              s += get(q, qi + c) * get(k, kj + c);
+            }
+            p[j] = s * scale;
+            max = Math.max(max, p[j]);
+          }
+          double sum = 0;
+          for (int j = 0; j <= i; j++) {
+            p[j] = (float) Math.exp(p[j] - max);
+            sum += p[j];
+          }
+          set(lse, lseOff + ((long) b * heads + h) * seq + i, (float) (max + Math.log(sum)));
+          long oi = outOff + (((long) b * seq + i) * heads + h) * headDim;
+          for (int c = 0; c < headDim; c++) {
+            float acc = 0;
+            for (int j = 0; j <= i; j++) {
+              acc += p[j] * get(v, vOff + (((long) b * seq + j) * kvHeads + kh) * headDim + c);
+            }
+            set(out, oi + c, (float) (acc / sum));
+          }
+        }
+      }
+    }
+  }
+
+  @Override
+  public void attentionBackward(MemorySegment dq, long dqOff, MemorySegment dk, long dkOff, MemorySegment dv,
+      long dvOff, MemorySegment dOut, long dOutOff, MemorySegment q, long qOff, MemorySegment k, long kOff,
+      MemorySegment v, long vOff, MemorySegment out, long outOff, MemorySegment lse, long lseOff, int batch, int seq,
+      int heads, int kvHeads, int headDim) {
+    int group = heads / kvHeads;
+    float scale = (float) (1.0 / Math.sqrt(headDim));
+    long kvSize = (long) batch * seq * kvHeads * headDim;
+    for (long i = 0; i < kvSize; i++) {
+      set(dk, dkOff + i, 0f);
+      set(dv, dvOff + i, 0f);
+    }
+    float[] p = new float[seq];
+    float[] dp = new float[seq];
+    for (int b = 0; b < batch; b++) {
+      for (int h = 0; h < heads; h++) {
+        int kh = h / group;
+        for (int i = 0; i < seq; i++) {
+          long qi = qOff + (((long) b * seq + i) * heads + h) * headDim;
+          long oi = (((long) b * seq + i) * heads + h) * headDim;
+          float rowLse = get(lse, lseOff + ((long) b * heads + h) * seq + i);
+          // P_ij = exp(s_ij - lse_i); D_i = sum_c dO_ic O_ic
+          float di = 0;
+          for (int c = 0; c < headDim; c++) {
+            di += get(dOut, dOutOff + oi + c) * get(out, outOff + oi + c);
+          }
+          for (int j = 0; j <= i; j++) {
+            long kj = kOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
+            long vj = vOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
+            float s = 0;
+            float dpj = 0;
+            for (int c = 0; c < headDim; c++) {
+              s += get(q, qi + c) * get(k, kj + c);
+              dpj += get(dOut, dOutOff + oi + c) * get(v, vj + c);
+            }
+            p[j] = (float) Math.exp(s * scale - rowLse);
+            dp[j] = dpj;
+          }
+          for (int c = 0; c < headDim; c++) {
+            float acc = 0;
+            for (int j = 0; j <= i; j++) {
+              float ds = p[j] * (dp[j] - di);
+              acc += ds * get(k, kOff + (((long) b * seq + j) * kvHeads + kh) * headDim + c);
+            }
+            set(dq, dqOff + oi + c, acc * scale);
+          }
+          for (int j = 0; j <= i; j++) {
+            float ds = p[j] * (dp[j] - di);
+            long kj = (((long) b * seq + j) * kvHeads + kh) * headDim;
+            for (int c = 0; c < headDim; c++) {
+              set(dk, dkOff + kj + c, get(dk, dkOff + kj + c) + ds * scale * get(q, qi + c));
+              set(dv, dvOff + kj + c, get(dv, dvOff + kj + c) + p[j] * get(dOut, dOutOff + oi + c));
+            }
+          }
+        }
+      }
+    }
+  }
+
+  static float silu(float x) {
+    return (float) (x / (1.0 + Math.exp(-x)));
+  }
+
+  @Override
+  public void swigluForward(MemorySegment h, long hOff, MemorySegment gate, long gateOff, MemorySegment up, long upOff,
+      long count) {
+    for (long i = 0; i < count; i++) {
+      set(h, hOff + i, silu(get(gate, gateOff + i)) * get(up, upOff + i));
+    }
+  }
+
+  @Override
+  public void swigluBackward(MemorySegment dGate, long dGateOff, MemorySegment dUp, long dUpOff, MemorySegment dh,
+      long dhOff, MemorySegment gate, long gateOff, MemorySegment up, long upOff, long count) {
+    for (long i = 0; i < count; i++) {
+      float g = get(gate, gateOff + i);
+      float u = get(up, upOff + i);
+      float d = get(dh, dhOff + i);
+      double sig = 1.0 / (1.0 + Math.exp(-g));
+      // silu'(g) = sig + g sig (1 - sig)
+      set(dGate, dGateOff + i, (float) (d * u * (sig + g * sig * (1 - sig))));
+      set(dUp, dUpOff + i, (float) (d * g * sig));
+    }
+  }
+
+  @Override
+  public double crossEntropy(MemorySegment logits, long logitsOff, int[] targets, int n, int vocab, float gradScale) {
+    double loss = 0;
+    for (int i = 0; i < n; i++) {
+      long row = logitsOff + (long) i * vocab;
+      if (targets[i] < 0) {
+        for (int c = 0; c < vocab; c++) {
+          set(logits, row + c, 0f);
+        }
+        continue;
+      }
+      float max = Float.NEGATIVE_INFINITY;
+      for (int c = 0; c < vocab; c++) {
+        max = Math.max(max, get(logits, row + c));
+      }
+      double sum = 0;
+      for (int c = 0; c < vocab; c++) {
+        sum += Math.exp(get(logits, row + c) - max);
+      }
+      double logSum = Math.log(sum) + max;
+      loss += logSum - get(logits, row + targets[i]);
+      for (int c = 0; c < vocab; c++) {
+        double prob = Math.exp(get(logits, row + c) - logSum);
+        set(logits, row + c, (float) ((prob - (c == targets[i] ? 1 : 0)) * gradScale));
+      }
+    }
+    return loss;
+  }
+
+  @Override
+  public void add(MemorySegment dst, long dstOff, MemorySegment src, long srcOff, long count) {
+    for (long i = 0; i < count; i++) {
+      set(dst, dstOff + i, get(dst, dstOff + i) + get(src, srcOff + i));
+    }
+  }
+
+  @Override
+  public double sumOfSquares(MemorySegment x, long off, long count) {
+    double sum = 0;
+    for (long i = 0; i < count; i++) {
+      double v = get(x, off + i);
+      sum += v * v;
+    }
+    return sum;
+  }
+
+  @Override
+  public void scale(MemorySegment x, long off, long count, float factor) {
+    for (long i = 0; i < count; i++) {
+      set(x, off + i, get(x, off + i) * factor);
+    }
+  }
+}

@@ -1,0 +1,87 @@
+package dev.cria.engine.model;
+
+/**
+ * Offsets (in floats) of the activations that one training step keeps, for a micro-batch of
+ * {@code batch} sequences of {@code seq} tokens; N = batch x seq. Sized once; nothing is allocated
+ * per step.
+ *
+ * <p>Each layer has its input residual {@code hIn [N, D]}. The rest of a layer's activations live
+ * in a {@link Slot}: one per layer, or, with activation recompute, one shared by all layers and
+ * refilled from {@code hIn} during the backward pass.
+ */
+final class ActivationLayout {
+  /** A layer's saved activations. */
+  record Slot(long xn1, long rstd1, long q, long k, long v, long att, long lse, long hMid, long xn2, long rstd2,
+      long gate, long up, long swi) {}
+
+  final int batch;
+  final int seq;
+  final int tokens;
+  final long[] layerInput; // [L + 1]: the last one is the final hidden state
+  final Slot[] slots;
+  final long xnFinal;
+  final long rstdFinal;
+  final long logits;
+  // Gradient scratch
+  final long dh;
+  final long dxn;
+  final long datt;
+  final long dq;
+  final long dk;
+  final long dv;
+  final long dGate;
+  final long dUp;
+  final long dSwi;
+  final long size;
+
+  ActivationLayout(LlamaConfig c, int batch, int seq, boolean recompute) {
+    this.batch = batch;
+    this.seq = seq;
+    this.tokens = batch * seq;
+    long n = tokens;
+    long d = c.dim();
+    long kv = c.kvDim();
+    long f = c.ffnDim();
+    long next = 0;
+    layerInput = new long[c.layers() + 1];
+    for (int l = 0; l <= c.layers(); l++) {
+      layerInput[l] = next;
+      next += n * d;
+    }
+    int slotCount = recompute ? 1 : c.layers();
+    slots = new Slot[c.layers()];
+    for (int s = 0; s < slotCount; s++) {
+      long xn1 = next;
+      long rstd1 = xn1 + n * d;
+      long q = rstd1 + n;
+      long k = q + n * d;
+      long v = k + n * kv;
+      long att = v + n * kv;
+      long lse = att + n * d;
+      long hMid = lse + (long) batch * c.heads() * seq;
+      long xn2 = hMid + n * d;
+      long rstd2 = xn2 + n * d;
+      long gate = rstd2 + n;
+      long up = gate + n * f;
+      long swi = up + n * f;
+      next = swi + n * f;
+      slots[s] = new Slot(xn1, rstd1, q, k, v, att, lse, hMid, xn2, rstd2, gate, up, swi);
+    }
+    for (int s = slotCount; s < c.layers(); s++) {
+      slots[s] = slots[0];
+    }
+    xnFinal = next;
+    rstdFinal = xnFinal + n * d;
+    logits = rstdFinal + n;
+    dh = logits + n * c.vocabSize();
+    dxn = dh + n * d;
+    datt = dxn + n * d;
+    dq = datt + n * d;
+    dk = dq + n * d;
+    dv = dk + n * kv;
+    dGate = dv + n * kv;
+    dUp = dGate + n * f;
+    dSwi = dUp + n * f;
+    size = dSwi + n * f;
+  }
+}

@@ -1,0 +1,272 @@
+package dev.cria.engine.model;
+
+import dev.cria.engine.kernels.Kernels;
+import dev.cria.engine.kernels.RopeTable;
+import dev.cria.engine.tensor.Floats;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * A Llama model for training: flat parameter and gradient buffers ({@link ParameterLayout}), an
+ * activation arena sized once for the micro-batch, and explicit forward/backward passes made of
+ * {@link Kernels} calls, as llm.c does it. No autograd: each layer's backward is written out.
+ *
+ * <p>Use: {@link #forward(int[], int[], float)} with targets computes the loss and, fused with it,
+ * the gradient of the logits; {@link #backward()} then accumulates parameter gradients.
+ * Not thread-safe; the kernels use the cores.
+ */
+public final class LlamaModel implements AutoCloseable {
+  private final LlamaConfig config;
+  private final ParameterLayout layout;
+  private final Kernels kernels;
+  private final boolean recompute;
+  private final Arena arena;
+  private final Floats parameters;
+  private final Floats gradients;
+  private final ActivationLayout act;
+  private final MemorySegment a; // activations
+  private final RopeTable rope;
+  private int[] tokens;
+  private int[] targets;
+  private boolean logitsHoldGradient;
+
+  /**
+   * A model with zeroed parameters for micro-batches of {@code batch} x {@code seq} tokens.
+   *
+   * @param recompute keep only each layer's input and recompute the rest in the backward pass
+   */
+  public LlamaModel(LlamaConfig config, Kernels kernels, int batch, int seq, boolean recompute) {
+    if (seq > config.maxSeqLen()) {
+      throw new IllegalArgumentException("sequence length " + seq + " exceeds the model's " + config.maxSeqLen());
+    }
+    this.config = config;
+    this.layout = new ParameterLayout(config);
+    this.kernels = kernels;
+    this.recompute = recompute;
+    this.arena = Arena.ofShared();
+    this.parameters = Floats.allocate(arena, layout.size());
+    this.gradients = Floats.allocate(arena, layout.size());
+    this.act = new ActivationLayout(config, batch, seq, recompute);
+    this.a = Floats.allocate(arena, act.size).segment();
+    this.rope = new RopeTable(seq, config.headDim(), config.ropeTheta());
+  }
+
+  public LlamaConfig config() {
+    return config;
+  }
+
+  public ParameterLayout layout() {
+    return layout;
+  }
+
+  public Floats parameters() {
+    return parameters;
+  }
+
+  public Floats gradients() {
+    return gradients;
+  }
+
+  public int batch() {
+    return act.batch;
+  }
+
+  public int seq() {
+    return act.seq;
+  }
+
+  /** Bytes held: parameters, gradients, activations. */
+  public long bytes() {
+    return (2 * layout.size() + act.size) * Float.BYTES;
+  }
+
+  /**
+   * NeMo/Megatron initialization, deterministic for {@code seed}: normal(0, 0.02) for every matrix,
+   * normal(0, 0.02/sqrt(2L)) for the attention output and MLP down projections, 1 for norm weights.
+   */
+  public void initialize(long seed) {
+    SplittableRandom root = new SplittableRandom(seed);
+    double outputStd = 0.02 / Math.sqrt(2.0 * config.layers());
+    for (ParameterLayout.Tensor t : layout.tensors()) {
+      SplittableRandom random = root.split();
+      if (!t.weightDecay()) {
+        for (long i = t.offset(); i < t.end(); i++) {
+          parameters.set(i, 1f);
+        }
+        continue;
+      }
+      boolean output = t.name().endsWith("o_proj.weight") || t.name().endsWith("down_proj.weight");
+      double std = output ? outputStd : 0.02;
+      for (long i = t.offset(); i < t.end(); i++) {
+        parameters.set(i, (float) (gaussian(random) * std));
+      }
+    }
+  }
+
+  /** A standard normal sample (Marsaglia polar method), from a seeded stream. */
+  private static double gaussian(SplittableRandom random) {
+    while (true) {
+      double u = 2 * random.nextDouble() - 1;
+      double v = 2 * random.nextDouble() - 1;
+      double s = u * u + v * v;
+      if (s > 0 && s < 1) {
+        return u * Math.sqrt(-2 * Math.log(s) / s);
+      }
+    }
+  }
+
+  public void zeroGradients() {
+    gradients.fill(0f);
+  }
+
+  /**
+   * The forward pass over {@code tokens} [batch x seq]. With {@code targets} (same shape, -1 =
+   * ignore) it returns the mean cross-entropy over the counted targets and leaves the gradient of
+   * the logits, times {@code gradScale}, ready for {@link #backward()}; without, it returns NaN and
+   * leaves the logits readable with {@link #logits()}.
+   */
+  public double forward(int[] tokens, int[] targets, float gradScale) {
+    int n = act.tokens;
+    if (tokens.length != n || (targets != null && targets.length != n)) {
+      throw new IllegalArgumentException("expected " + n + " tokens (batch " + act.batch + " x seq " + act.seq + ")");
+    }
+    for (int t : tokens) {
+      if (t < 0 || t >= config.vocabSize()) {
+        throw new IllegalArgumentException("token id " + t + " is outside the vocabulary of " + config.vocabSize());
+      }
+    }
+    this.tokens = tokens;
+    this.targets = targets;
+    MemorySegment p = parameters.segment();
+    int d = config.dim();
+    kernels.embeddingForward(a, act.layerInput[0], p, layout.embeddings(), tokens, n, d);
+    for (int l = 0; l < config.layers(); l++) {
+      layerForward(l);
+    }
+    long hFinal = act.layerInput[config.layers()];
+    kernels.rmsNormForward(a, act.xnFinal, a, act.rstdFinal, a, hFinal, p, layout.finalNorm(), n, d, config.normEps());
+    kernels.linearForward(a, act.logits, a, act.xnFinal, p, layout.lmHead(), n, d, config.vocabSize());
+    if (targets == null) {
+      logitsHoldGradient = false;
+      return Double.NaN;
+    }
+    int counted = 0;
+    for (int t : targets) {
+      if (t >= config.vocabSize()) {
+        throw new IllegalArgumentException("target id " + t + " is outside the vocabulary of " + config.vocabSize());
+      }
+      if (t >= 0) {
+        counted++;
+      }
+    }
+    if (counted == 0) {
+      throw new IllegalArgumentException("every target is -1: nothing to learn from");
+    }
+    double sum = kernels.crossEntropy(a, act.logits, targets, n, config.vocabSize(), gradScale / counted);
+    logitsHoldGradient = true;
+    return sum / counted;
+  }
+
+  /** The logits of the last forward pass without targets: [batch x seq, vocab]. */
+  public float[] logits() {
+    if (logitsHoldGradient) {
+      throw new IllegalStateException("the logits were replaced by their gradient; call forward without targets");
+    }
+    return Floats.wrap(a).toArray(act.logits, Math.toIntExact((long) act.tokens * config.vocabSize()));
+  }
+
+  private void layerForward(int l) {
+    ActivationLayout.Slot s = act.slots[l];
+    ParameterLayout.Layer w = layout.layer(l);
+    MemorySegment p = parameters.segment();
+    int n = act.tokens;
+    int d = config.dim();
+    int kv = config.kvDim();
+    int f = config.ffnDim();
+    long hIn = act.layerInput[l];
+    kernels.rmsNormForward(a, s.xn1(), a, s.rstd1(), a, hIn, p, w.attentionNorm(), n, d, config.normEps());
+    kernels.linearForward(a, s.q(), a, s.xn1(), p, w.wq(), n, d, d);
+    kernels.linearForward(a, s.k(), a, s.xn1(), p, w.wk(), n, d, kv);
+    kernels.linearForward(a, s.v(), a, s.xn1(), p, w.wv(), n, d, kv);
+    kernels.rope(a, s.q(), rope, act.batch, act.seq, config.heads(), false);
+    kernels.rope(a, s.k(), rope, act.batch, act.seq, config.kvHeads(), false);
+    kernels.attentionForward(a, s.att(), a, s.lse(), a, s.q(), a, s.k(), a, s.v(), act.batch, act.seq,
+        config.heads(), config.kvHeads(), config.headDim());
+    kernels.linearForward(a, s.hMid(), a, s.att(), p, w.wo(), n, d, d);
+    kernels.add(a, s.hMid(), a, hIn, (long) n * d);
+    kernels.rmsNormForward(a, s.xn2(), a, s.rstd2(), a, s.hMid(), p, w.mlpNorm(), n, d, config.normEps());
+    kernels.linearForward(a, s.gate(), a, s.xn2(), p, w.gate(), n, d, f);
+    kernels.linearForward(a, s.up(), a, s.xn2(), p, w.up(), n, d, f);
+    kernels.swigluForward(a, s.swi(), a, s.gate(), a, s.up(), (long) n * f);
+    long hOut = act.layerInput[l + 1];
+    kernels.linearForward(a, hOut, a, s.swi(), p, w.down(), n, f, d);
+    kernels.add(a, hOut, a, s.hMid(), (long) n * d);
+  }
+
+  /** Accumulates the gradients of the last forward pass's loss into {@link #gradients()}. */
+  public void backward() {
+    if (!logitsHoldGradient) {
+      throw new IllegalStateException("backward needs a forward pass with targets first");
+    }
+    MemorySegment p = parameters.segment();
+    MemorySegment g = gradients.segment();
+    int n = act.tokens;
+    int d = config.dim();
+    // LM head and final norm: dxn = dlogits · W_head; dW_head += dlogits^T · xn
+    kernels.linearBackward(a, act.dxn, true, g, layout.lmHead(), a, act.logits, a, act.xnFinal, p, layout.lmHead(),
+        n, d, config.vocabSize());
+    a.asSlice(act.dh * Float.BYTES, (long) n * d * Float.BYTES).fill((byte) 0);
+    kernels.rmsNormBackward(a, act.dh, g, layout.finalNorm(), a, act.dxn, a, act.layerInput[config.layers()],
+        p, layout.finalNorm(), a, act.rstdFinal, n, d);
+    for (int l = config.layers() - 1; l >= 0; l--) {
+      if (recompute) {
+        layerForward(l);
+      }
+      layerBackward(l);
+    }
+    kernels.embeddingBackward(g, layout.embeddings(), a, act.dh, tokens, n, d);
+    logitsHoldGradient = false;
+  }
+
+  /** Backward through block l: act.dh holds dLoss/dhOut on entry and dLoss/dhIn on exit. */
+  private void layerBackward(int l) {
+    ActivationLayout.Slot s = act.slots[l];
+    ParameterLayout.Layer w = layout.layer(l);
+    MemorySegment p = parameters.segment();
+    MemorySegment g = gradients.segment();
+    int n = act.tokens;
+    int d = config.dim();
+    int kv = config.kvDim();
+    int f = config.ffnDim();
+    long hIn = act.layerInput[l];
+    // MLP: hOut = hMid + down(swiglu(gate(xn2), up(xn2)))
+    kernels.linearBackward(a, act.dSwi, true, g, w.down(), a, act.dh, a, s.swi(), p, w.down(), n, f, d);
+    kernels.swigluBackward(a, act.dGate, a, act.dUp, a, act.dSwi, a, s.gate(), a, s.up(), (long) n * f);
+    kernels.linearBackward(a, act.dxn, true, g, w.gate(), a, act.dGate, a, s.xn2(), p, w.gate(), n, d, f);
+    kernels.linearBackward(a, act.dxn, false, g, w.up(), a, act.dUp, a, s.xn2(), p, w.up(), n, d, f);
+    kernels.rmsNormBackward(a, act.dh, g, w.mlpNorm(), a, act.dxn, a, s.hMid(), p, w.mlpNorm(), a, s.rstd2(), n, d);
+    // Attention: hMid = hIn + o(attention(rope(q(xn1)), rope(k(xn1)), v(xn1)))
+    kernels.linearBackward(a, act.datt, true, g, w.wo(), a, act.dh, a, s.att(), p, w.wo(), n, d, d);
+    kernels.attentionBackward(a, act.dq, a, act.dk, a, act.dv, a, act.datt, a, s.q(), a, s.k(), a, s.v(),
+        a, s.att(), a, s.lse(), act.batch, act.seq, config.heads(), config.kvHeads(), config.headDim());
+    kernels.rope(a, act.dq, rope, act.batch, act.seq, config.heads(), true);
+    kernels.rope(a, act.dk, rope, act.batch, act.seq, config.kvHeads(), true);
+    kernels.linearBackward(a, act.dxn, true, g, w.wq(), a, act.dq, a, s.xn1(), p, w.wq(), n, d, d);
+    kernels.linearBackward(a, act.dxn, false, g, w.wk(), a, act.dk, a, s.xn1(), p, w.wk(), n, d, kv);
+    kernels.linearBackward(a, act.dxn, false, g, w.wv(), a, act.dv, a, s.xn1(), p, w.wv(), n, d, kv);
+    kernels.rmsNormBackward(a, act.dh, g, w.attentionNorm(), a, act.dxn, a, hIn, p, w.attentionNorm(),
+        a, s.rstd1(), n, d);
+  }
+
+  @Override
+  public void close() {
+    arena.close();
+  }
+
+  @Override
+  public String toString() {
+    return "LlamaModel" + Arrays.asList(config.dim(), config.layers(), config.heads()) + " on " + kernels.name();
+  }
+}

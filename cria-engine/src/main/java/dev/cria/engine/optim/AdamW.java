@@ -1,0 +1,104 @@
+package dev.cria.engine.optim;
+
+import dev.cria.engine.kernels.Parallel;
+import dev.cria.engine.model.ParameterLayout;
+import dev.cria.engine.tensor.Floats;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * AdamW as PyTorch's {@code torch.optim.AdamW}: decoupled weight decay {@code p -= lr * wd * p},
+ * then Adam with bias correction. Norm weights are not decayed. The moments live in flat buffers
+ * laid out like the parameters; the update runs on all cores in contiguous chunks.
+ *
+ * @see GradientClipping
+ */
+public final class AdamW implements AutoCloseable {
+  /**
+   * Hyperparameters.
+   *
+   * @param beta1 first-moment decay (0.9)
+   * @param beta2 second-moment decay (0.95 for Llama pretraining)
+   * @param eps added to the root of the second moment (1e-8)
+   * @param weightDecay decoupled decay (0.1)
+   */
+  public record Settings(double beta1, double beta2, double eps, double weightDecay) {
+    public static Settings llama() {
+      return new Settings(0.9, 0.95, 1e-8, 0.1);
+    }
+  }
+
+  private static final int CHUNK = 1 << 16;
+
+  private final ParameterLayout layout;
+  private final Settings settings;
+  private final Parallel parallel;
+  private final Arena arena;
+  private final Floats m;
+  private final Floats v;
+  private long steps;
+
+  public AdamW(ParameterLayout layout, Settings settings, Parallel parallel) {
+    this.layout = layout;
+    this.settings = settings;
+    this.parallel = parallel;
+    this.arena = Arena.ofShared();
+    this.m = Floats.allocate(arena, layout.size());
+    this.v = Floats.allocate(arena, layout.size());
+  }
+
+  /** Updates taken so far. */
+  public long steps() {
+    return steps;
+  }
+
+  public Floats firstMoment() {
+    return m;
+  }
+
+  public Floats secondMoment() {
+    return v;
+  }
+
+  /** One update of {@code parameters} from {@code gradients} at learning rate {@code lr}. */
+  public void step(Floats parameters, Floats gradients, double lr) {
+    steps++;
+    double b1 = settings.beta1();
+    double b2 = settings.beta2();
+    float c1 = (float) (1 - Math.pow(b1, steps));
+    float c2 = (float) (1 - Math.pow(b2, steps));
+    for (ParameterLayout.Tensor t : layout.tensors()) {
+      float decay = (float) (1 - lr * (t.weightDecay() ? settings.weightDecay() : 0));
+      long chunks = (t.size() + CHUNK - 1) / CHUNK;
+      parallel.forRange(0, Math.toIntExact(chunks), (from, to, worker) -> {
+        long start = t.offset() + (long) from * CHUNK;
+        long end = Math.min(t.end(), t.offset() + (long) to * CHUNK);
+        update(parameters.segment(), gradients.segment(), start, end, (float) lr, decay, (float) b1, (float) b2,
+            c1, c2, (float) settings.eps());
+      });
+    }
+  }
+
+  private void update(MemorySegment p, MemorySegment g, long start, long end, float lr, float decay, float b1,
+      float b2, float c1, float c2, float eps) {
+    MemorySegment ms = m.segment();
+    MemorySegment vs = v.segment();
+    for (long i = start; i < end; i++) {
+      float grad = g.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+      float mi = b1 * ms.getAtIndex(ValueLayout.JAVA_FLOAT, i) + (1 - b1) * grad;
+      float vi = b2 * vs.getAtIndex(ValueLayout.JAVA_FLOAT, i) + (1 - b2) * grad * grad;
+      ms.setAtIndex(ValueLayout.JAVA_FLOAT, i, mi);
+      vs.setAtIndex(ValueLayout.JAVA_FLOAT, i, vi);
+      float mHat = mi / c1;
+      float vHat = vi / c2;
+      float param = p.getAtIndex(ValueLayout.JAVA_FLOAT, i) * decay;
+      p.setAtIndex(ValueLayout.JAVA_FLOAT, i, param - lr * mHat / ((float) Math.sqrt(vHat) + eps));
+    }
+  }
+
+  @Override
+  public void close() {
+    arena.close();
+  }
+}

@@ -1,0 +1,22 @@
+package dev.cria.engine.optim;
+
+import dev.cria.engine.kernels.Kernels;
+import dev.cria.engine.tensor.Floats;
+
+/**
+ * Global-norm gradient clipping as PyTorch's {@code clip_grad_norm_}: when the L2 norm of all
+ * gradients exceeds {@code maxNorm}, scale them by {@code maxNorm / (norm + 1e-6)}.
+ */
+public final class GradientClipping {
+  private GradientClipping() {}
+
+  /** Clips {@code gradients} in place; returns the norm before clipping. */
+  public static double clip(Kernels kernels, Floats gradients, double maxNorm) {
+    double norm = Math.sqrt(kernels.sumOfSquares(gradients.segment(), 0, gradients.length()));
+    double coefficient = maxNorm / (norm + 1e-6);
+    if (coefficient < 1) {
+      kernels.scale(gradients.segment(), 0, gradients.length(), (float) coefficient);
+    }
+    return norm;
+  }
+}

@@ -1,0 +1,2 @@
+/** Optimization: AdamW over flat buffers, global-norm gradient clipping, learning-rate schedules. */
+package dev.cria.engine.optim;

@@ -1,0 +1,232 @@
+package dev.cria.engine.kernels;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every fast kernel against its plain reference twin, on shapes that are not multiples of the
+ * vector width or the tiles, with an odd number of threads.
+ */
+class KernelDifferentialTest {
+  static Parallel parallel;
+  static Kernels fast;
+  static final Kernels REFERENCE = new ReferenceKernels();
+  final Random random = new Random(42);
+
+  @BeforeAll
+  static void start() {
+    parallel = Parallel.create(3);
+    fast = new CpuKernels(parallel);
+  }
+
+  @AfterAll
+  static void stop() {
+    parallel.close();
+  }
+
+  MemorySegment randomSegment(long n, float scale) {
+    float[] v = new float[(int) n];
+    for (int i = 0; i < v.length; i++) {
+      v[i] = (float) (random.nextGaussian() * scale);
+    }
+    return MemorySegment.ofArray(v);
+  }
+
+  static MemorySegment copy(MemorySegment s) {
+    return MemorySegment.ofArray(s.toArray(ValueLayout.JAVA_FLOAT));
+  }
+
+  static void assertClose(MemorySegment actual, MemorySegment expected, double tolerance, String what) {
+    float[] a = actual.toArray(ValueLayout.JAVA_FLOAT);
+    float[] e = expected.toArray(ValueLayout.JAVA_FLOAT);
+    assertThat(a).hasSameSizeAs(e);
+    double scale = 1e-6;
+    for (float x : e) {
+      scale = Math.max(scale, Math.abs(x));
+    }
+    for (int i = 0; i < a.length; i++) {
+      assertThat(Math.abs(a[i] - e[i]) / scale).as("%s[%d]: %s vs %s", what, i, a[i], e[i]).isLessThanOrEqualTo(tolerance);
+    }
+  }
+
+  @Test
+  void linear() {
+    int n = 37;
+    int in = 45;
+    int out = 29;
+    MemorySegment x = randomSegment((long) n * in, 1);
+    MemorySegment w = randomSegment((long) out * in, 0.1f);
+    MemorySegment y1 = randomSegment((long) n * out, 1);
+    MemorySegment y2 = randomSegment((long) n * out, 1);
+    fast.linearForward(y1, 0, x, 0, w, 0, n, in, out);
+    REFERENCE.linearForward(y2, 0, x, 0, w, 0, n, in, out);
+    assertClose(y1, y2, 1e-5, "y");
+
+    MemorySegment dy = randomSegment((long) n * out, 1);
+    for (boolean overwrite : new boolean[] {true, false}) {
+      MemorySegment dx1 = randomSegment((long) n * in, 1);
+      MemorySegment dx2 = copy(dx1);
+      MemorySegment dw1 = randomSegment((long) out * in, 1);
+      MemorySegment dw2 = copy(dw1);
+      fast.linearBackward(dx1, 0, overwrite, dw1, 0, dy, 0, x, 0, w, 0, n, in, out);
+      REFERENCE.linearBackward(dx2, 0, overwrite, dw2, 0, dy, 0, x, 0, w, 0, n, in, out);
+      assertClose(dx1, dx2, 1e-5, "dx");
+      assertClose(dw1, dw2, 1e-5, "dw");
+    }
+  }
+
+  @Test
+  void embedding() {
+    int n = 41;
+    int d = 35;
+    int vocab = 13;
+    int[] tokens = random.ints(n, 0, vocab).toArray();
+    MemorySegment table = randomSegment((long) vocab * d, 1);
+    MemorySegment o1 = randomSegment((long) n * d, 1);
+    MemorySegment o2 = randomSegment((long) n * d, 1);
+    fast.embeddingForward(o1, 0, table, 0, tokens, n, d);
+    REFERENCE.embeddingForward(o2, 0, table, 0, tokens, n, d);
+    assertClose(o1, o2, 0, "out");
+    MemorySegment g1 = randomSegment((long) vocab * d, 1);
+    MemorySegment g2 = copy(g1);
+    fast.embeddingBackward(g1, 0, o1, 0, tokens, n, d);
+    REFERENCE.embeddingBackward(g2, 0, o1, 0, tokens, n, d);
+    assertClose(g1, g2, 1e-6, "dTable");
+  }
+
+  @Test
+  void rmsNorm() {
+    int n = 23;
+    int d = 53;
+    MemorySegment x = randomSegment((long) n * d, 2);
+    MemorySegment w = randomSegment(d, 1);
+    MemorySegment o1 = randomSegment((long) n * d, 1);
+    MemorySegment o2 = randomSegment((long) n * d, 1);
+    MemorySegment r1 = randomSegment(n, 1);
+    MemorySegment r2 = randomSegment(n, 1);
+    fast.rmsNormForward(o1, 0, r1, 0, x, 0, w, 0, n, d, 1e-5f);
+    REFERENCE.rmsNormForward(o2, 0, r2, 0, x, 0, w, 0, n, d, 1e-5f);
+    assertClose(o1, o2, 1e-6, "out");
+    assertClose(r1, r2, 1e-6, "rstd");
+    MemorySegment dOut = randomSegment((long) n * d, 1);
+    MemorySegment dx1 = randomSegment((long) n * d, 1);
+    MemorySegment dx2 = copy(dx1);
+    MemorySegment dw1 = randomSegment(d, 1);
+    MemorySegment dw2 = copy(dw1);
+    fast.rmsNormBackward(dx1, 0, dw1, 0, dOut, 0, x, 0, w, 0, r1, 0, n, d);
+    REFERENCE.rmsNormBackward(dx2, 0, dw2, 0, dOut, 0, x, 0, w, 0, r2, 0, n, d);
+    assertClose(dx1, dx2, 1e-5, "dx");
+    assertClose(dw1, dw2, 1e-5, "dw");
+  }
+
+  @Test
+  void rope() {
+    int batch = 2;
+    int seq = 11;
+    int heads = 3;
+    int hd = 10;
+    RopeTable table = new RopeTable(seq, hd, 10000f);
+    MemorySegment x1 = randomSegment((long) batch * seq * heads * hd, 1);
+    MemorySegment x2 = copy(x1);
+    MemorySegment original = copy(x1);
+    fast.rope(x1, 0, table, batch, seq, heads, false);
+    REFERENCE.rope(x2, 0, table, batch, seq, heads, false);
+    assertClose(x1, x2, 1e-6, "rope");
+    fast.rope(x1, 0, table, batch, seq, heads, true);
+    assertClose(x1, original, 1e-6, "inverse(rope(x))");
+  }
+
+  @Test
+  void attentionWithGroupedHeadsAndSeveralKeyBlocks() {
+    for (int[] shape : new int[][] {{2, 19, 4, 2, 10}, {1, 300, 2, 1, 16}, {1, 5, 3, 3, 6}}) {
+      int batch = shape[0];
+      int seq = shape[1];
+      int heads = shape[2];
+      int kvHeads = shape[3];
+      int hd = shape[4];
+      long qn = (long) batch * seq * heads * hd;
+      long kvn = (long) batch * seq * kvHeads * hd;
+      MemorySegment q = randomSegment(qn, 1);
+      MemorySegment k = randomSegment(kvn, 1);
+      MemorySegment v = randomSegment(kvn, 1);
+      MemorySegment o1 = randomSegment(qn, 1);
+      MemorySegment o2 = randomSegment(qn, 1);
+      MemorySegment l1 = randomSegment((long) batch * heads * seq, 1);
+      MemorySegment l2 = randomSegment((long) batch * heads * seq, 1);
+      fast.attentionForward(o1, 0, l1, 0, q, 0, k, 0, v, 0, batch, seq, heads, kvHeads, hd);
+      REFERENCE.attentionForward(o2, 0, l2, 0, q, 0, k, 0, v, 0, batch, seq, heads, kvHeads, hd);
+      assertClose(o1, o2, 1e-5, "out");
+      assertClose(l1, l2, 1e-5, "lse");
+
+      MemorySegment dOut = randomSegment(qn, 1);
+      MemorySegment[] g1 = {randomSegment(qn, 1), randomSegment(kvn, 1), randomSegment(kvn, 1)};
+      MemorySegment[] g2 = {randomSegment(qn, 1), randomSegment(kvn, 1), randomSegment(kvn, 1)};
+      fast.attentionBackward(g1[0], 0, g1[1], 0, g1[2], 0, dOut, 0, q, 0, k, 0, v, 0, o2, 0, l2, 0,
+          batch, seq, heads, kvHeads, hd);
+      REFERENCE.attentionBackward(g2[0], 0, g2[1], 0, g2[2], 0, dOut, 0, q, 0, k, 0, v, 0, o2, 0, l2, 0,
+          batch, seq, heads, kvHeads, hd);
+      assertClose(g1[0], g2[0], 1e-4, "dq");
+      assertClose(g1[1], g2[1], 1e-4, "dk");
+      assertClose(g1[2], g2[2], 1e-4, "dv");
+    }
+  }
+
+  @Test
+  void swiglu() {
+    long count = 100_003;
+    MemorySegment gate = randomSegment(count, 3);
+    MemorySegment up = randomSegment(count, 1);
+    MemorySegment h1 = randomSegment(count, 1);
+    MemorySegment h2 = randomSegment(count, 1);
+    fast.swigluForward(h1, 0, gate, 0, up, 0, count);
+    REFERENCE.swigluForward(h2, 0, gate, 0, up, 0, count);
+    assertClose(h1, h2, 1e-6, "h");
+    MemorySegment dh = randomSegment(count, 1);
+    MemorySegment[] a = {randomSegment(count, 1), randomSegment(count, 1)};
+    MemorySegment[] b = {randomSegment(count, 1), randomSegment(count, 1)};
+    fast.swigluBackward(a[0], 0, a[1], 0, dh, 0, gate, 0, up, 0, count);
+    REFERENCE.swigluBackward(b[0], 0, b[1], 0, dh, 0, gate, 0, up, 0, count);
+    assertClose(a[0], b[0], 1e-5, "dGate");
+    assertClose(a[1], b[1], 1e-5, "dUp");
+  }
+
+  @Test
+  void crossEntropyIgnoresMinusOne() {
+    int n = 17;
+    int vocab = 1003;
+    int[] targets = random.ints(n, 0, vocab).toArray();
+    targets[3] = -1;
+    targets[16] = -1;
+    MemorySegment logits1 = randomSegment((long) n * vocab, 4);
+    MemorySegment logits2 = copy(logits1);
+    double l1 = fast.crossEntropy(logits1, 0, targets, n, vocab, 0.25f);
+    double l2 = REFERENCE.crossEntropy(logits2, 0, targets, n, vocab, 0.25f);
+    assertThat(l1).isCloseTo(l2, org.assertj.core.data.Percentage.withPercentage(1e-4));
+    assertClose(logits1, logits2, 1e-5, "dlogits");
+    for (int c = 0; c < vocab; c++) {
+      assertThat(logits1.getAtIndex(ValueLayout.JAVA_FLOAT, 3L * vocab + c)).isZero();
+    }
+  }
+
+  @Test
+  void elementwise() {
+    long count = 70_001;
+    MemorySegment a1 = randomSegment(count, 1);
+    MemorySegment a2 = copy(a1);
+    MemorySegment b = randomSegment(count, 1);
+    fast.add(a1, 0, b, 0, count);
+    REFERENCE.add(a2, 0, b, 0, count);
+    assertClose(a1, a2, 0, "add");
+    assertThat(fast.sumOfSquares(a1, 0, count)).isCloseTo(REFERENCE.sumOfSquares(a2, 0, count),
+        org.assertj.core.data.Percentage.withPercentage(1e-4));
+    fast.scale(a1, 0, count, 0.5f);
+    REFERENCE.scale(a2, 0, count, 0.5f);
+    assertClose(a1, a2, 0, "scale");
+  }
+}

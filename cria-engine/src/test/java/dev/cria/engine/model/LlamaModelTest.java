@@ -1,0 +1,106 @@
+package dev.cria.engine.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.cria.engine.kernels.CpuKernels;
+import dev.cria.engine.kernels.Parallel;
+import dev.cria.engine.kernels.ReferenceKernels;
+import dev.cria.engine.optim.AdamW;
+import dev.cria.engine.optim.GradientClipping;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+class LlamaModelTest {
+  static final LlamaConfig SMALL = new LlamaConfig(32, 2, 4, 2, 64, 64, 1e-5f, 10000f, 64);
+
+  @Test
+  void publishedShapesHaveTheirPublishedSizes() {
+    assertThat(LlamaConfig.preset("llama2-7b").parameterCount()).isEqualTo(6_738_415_616L);
+    assertThat(LlamaConfig.preset("llama2-13b").parameterCount()).isEqualTo(13_015_864_320L);
+    assertThat(LlamaConfig.preset("llama2-70b").parameterCount()).isEqualTo(68_976_648_192L);
+    assertThat(LlamaConfig.preset("llama2-70b").ffnDim()).isEqualTo(28672);
+    assertThat(LlamaConfig.preset("tiny").ffnDim()).isEqualTo(768);
+    assertThat(LlamaConfig.preset("small").ffnDim()).isEqualTo(1376);
+    assertThatThrownBy(() -> LlamaConfig.preset("huge")).hasMessageContaining("llama2-7b");
+  }
+
+  @Test
+  void layoutUsesLongOffsetsBeyondTwoToThe31() {
+    ParameterLayout layout = new ParameterLayout(LlamaConfig.preset("llama2-7b"));
+    assertThat(layout.size()).isEqualTo(6_738_415_616L).isGreaterThan(Integer.MAX_VALUE);
+    ParameterLayout.Tensor head = layout.tensor("lm_head.weight");
+    assertThat(head.end()).isEqualTo(layout.size());
+    assertThat(head.offset()).isEqualTo(layout.lmHead()).isGreaterThan(Integer.MAX_VALUE);
+    assertThat(layout.tensor("model.layers.31.mlp.down_proj.weight").rows()).isEqualTo(4096);
+    assertThat(layout.tensor("model.norm.weight").weightDecay()).isFalse();
+    assertThat(layout.tensors()).hasSize(1 + 32 * 9 + 2);
+  }
+
+  @Test
+  void initializationIsSeededAndScaledAsMegatron() {
+    LlamaConfig c = new LlamaConfig(64, 4, 4, 4, 128, 100, 1e-5f, 10000f, 16);
+    try (LlamaModel a = new LlamaModel(c, new ReferenceKernels(), 1, 4, false);
+        LlamaModel b = new LlamaModel(c, new ReferenceKernels(), 1, 4, false)) {
+      a.initialize(7);
+      b.initialize(7);
+      assertThat(a.parameters().toArray(0, (int) a.layout().size()))
+          .containsExactly(b.parameters().toArray(0, (int) b.layout().size()));
+      assertThat(std(a, "model.layers.0.self_attn.q_proj.weight")).isCloseTo(0.02, org.assertj.core.data.Offset.offset(0.002));
+      assertThat(std(a, "model.layers.0.mlp.down_proj.weight"))
+          .isCloseTo(0.02 / Math.sqrt(8), org.assertj.core.data.Offset.offset(0.001));
+      ParameterLayout.Tensor norm = a.layout().tensor("model.layers.2.input_layernorm.weight");
+      assertThat(a.parameters().toArray(norm.offset(), (int) norm.size())).containsOnly(1f);
+      b.initialize(8);
+      assertThat(b.parameters().get(0)).isNotEqualTo(a.parameters().get(0));
+    }
+  }
+
+  private static double std(LlamaModel m, String name) {
+    ParameterLayout.Tensor t = m.layout().tensor(name);
+    double ss = 0;
+    for (long i = t.offset(); i < t.end(); i++) {
+      ss += m.parameters().get(i) * m.parameters().get(i);
+    }
+    return Math.sqrt(ss / t.size());
+  }
+
+  @Test
+  void lossFallsToNearZeroWhenOneBatchIsRepeated() {
+    try (Parallel p = Parallel.create(2);
+        LlamaModel model = new LlamaModel(SMALL, new CpuKernels(p), 2, 16, false);
+        AdamW adam = new AdamW(model.layout(), AdamW.Settings.llama(), p)) {
+      model.initialize(1);
+      Random r = new Random(5);
+      int[] tokens = r.ints(32, 0, 64).toArray();
+      int[] targets = r.ints(32, 0, 64).toArray();
+      double first = 0;
+      double last = 0;
+      for (int step = 0; step < 200; step++) {
+        model.zeroGradients();
+        last = model.forward(tokens, targets, 1f);
+        if (step == 0) {
+          first = last;
+        }
+        model.backward();
+        GradientClipping.clip(new CpuKernels(p), model.gradients(), 1.0);
+        adam.step(model.parameters(), model.gradients(), 1e-2);
+      }
+      assertThat(first).isCloseTo(Math.log(64), org.assertj.core.data.Offset.offset(0.2));
+      assertThat(last).isLessThan(0.05);
+    }
+  }
+
+  @Test
+  void rejectsBadInputsWithClearMessages() {
+    try (LlamaModel model = new LlamaModel(SMALL, new ReferenceKernels(), 1, 4, false)) {
+      assertThatThrownBy(() -> model.forward(new int[3], null, 1f)).hasMessageContaining("expected 4 tokens");
+      assertThatThrownBy(() -> model.forward(new int[] {0, 1, 64, 2}, null, 1f)).hasMessageContaining("token id 64");
+      assertThatThrownBy(() -> model.forward(new int[4], new int[] {-1, -1, -1, -1}, 1f))
+          .hasMessageContaining("every target is -1");
+      assertThatThrownBy(model::backward).hasMessageContaining("forward pass with targets");
+    }
+    assertThatThrownBy(() -> new LlamaModel(SMALL, new ReferenceKernels(), 1, 65, false))
+        .hasMessageContaining("exceeds");
+  }
+}
