@@ -1,5 +1,6 @@
 package dev.cria.cli;
 
+import dev.cria.cli.bench.BenchCommand;
 import dev.cria.cli.data.DataCommand;
 import dev.cria.cli.data.PrepareCommand;
 import dev.cria.cli.tokenizer.TokenizerCommand;
@@ -18,7 +19,7 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     versionProvider = VersionProvider.class,
     description = "Pretrain Llama-family language models in Java, from a laptop to a Kubernetes cluster.",
-    subcommands = {TokenizerCommand.class, PrepareCommand.class, DataCommand.class},
+    subcommands = {TokenizerCommand.class, PrepareCommand.class, DataCommand.class, BenchCommand.class},
     footer = {
       "",
       "Run 'cria COMMAND --help' for a command's options. Exit codes: 0 ok, 1 error, 2 bad usage, 3 not built yet."
@@ -29,6 +30,7 @@ public final class CriaCommand implements Runnable {
 
   static {
     GROUPS.put("Data", List.of("tokenizer", "prepare", "data"));
+    GROUPS.put("Engine", List.of("bench"));
   }
 
   @Spec CommandSpec spec;

@@ -26,8 +26,7 @@ final class NotBuiltCommand implements Callable<Integer> {
       new Planned("k8s", "submit, stop and clean up a Kubeflow MPIJob"),
       new Planned("export", "export a checkpoint as Hugging Face safetensors"),
       new Planned("generate", "sample text from a checkpoint"),
-      new Planned("eval", "evaluate a checkpoint"),
-      new Planned("bench", "time training steps, MFU against the machine's peak"));
+      new Planned("eval", "evaluate a checkpoint"));
 
   private final Planned planned;
 

@@ -1,0 +1,117 @@
+package dev.cria.cli.bench;
+
+import dev.cria.cli.UserError;
+import dev.cria.engine.bench.StepBenchmark;
+import dev.cria.engine.kernels.TimedKernels;
+import dev.cria.engine.model.LlamaConfig;
+import java.io.PrintWriter;
+import java.util.Comparator;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import tools.jackson.databind.json.JsonMapper;
+import tools.jackson.databind.node.ObjectNode;
+
+/** {@code cria bench}: times full training steps of a preset model on random tokens. */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+    description = {
+      "Time full training steps (forward, backward, AdamW) of a preset model on random tokens.",
+      "Prints tokens/s, the split into forward/backward/optimizer, achieved GFLOP/s and MFU: model FLOPs"
+          + " (6 x matmul parameters + causal attention, per token) over the FMA peak measured at start."
+    })
+public final class BenchCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
+  @Option(names = "--preset", defaultValue = "tiny", paramLabel = "NAME",
+      description = "Model preset: tiny, small, llama2-7b, ... (default: ${DEFAULT-VALUE}).")
+  String preset;
+
+  @Option(names = "--threads", paramLabel = "N", description = "Threads (default: all cores).")
+  Integer threads;
+
+  @Option(names = "--micro-batch", paramLabel = "B", description = "Sequences per step (default: tiny 8, small 4, else 1).")
+  Integer microBatch;
+
+  @Option(names = "--seq-len", paramLabel = "T", description = "Tokens per sequence (default: the preset's length).")
+  Integer seqLen;
+
+  @Option(names = "--steps", defaultValue = "5", paramLabel = "N", description = "Timed steps (default: ${DEFAULT-VALUE}).")
+  int steps;
+
+  @Option(names = "--warmup", defaultValue = "2", paramLabel = "N", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
+  int warmup;
+
+  @Option(names = "--profile", description = "Also show where the time goes, by kernel.")
+  boolean profile;
+
+  @Option(names = "--json", description = "End with one line of JSON.")
+  boolean json;
+
+  @Override
+  public Integer call() {
+    LlamaConfig config;
+    try {
+      config = LlamaConfig.preset(preset);
+    } catch (IllegalArgumentException e) {
+      throw new UserError(e.getMessage());
+    }
+    int b = microBatch != null ? microBatch : preset.equals("tiny") ? 8 : preset.equals("small") ? 4 : 1;
+    int t = seqLen != null ? seqLen : config.maxSeqLen();
+    int n = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+    PrintWriter out = spec.commandLine().getOut();
+    PrintWriter err = spec.commandLine().getErr();
+    StepBenchmark.Settings settings;
+    try {
+      settings = new StepBenchmark.Settings(config, n, b, t, warmup, steps, profile);
+    } catch (IllegalArgumentException e) {
+      throw new UserError(e.getMessage());
+    }
+    StepBenchmark.Result r = StepBenchmark.run(settings, line -> {
+      err.println("bench: " + line);
+      err.flush();
+    });
+    out.printf(Locale.ROOT, "preset %s: dim %d, %d layers, %d heads, FFN %d, vocab %d; micro-batch %d x seq %d,"
+            + " %d thread(s), kernels %s%n", preset, config.dim(), config.layers(), config.heads(), config.ffnDim(),
+        config.vocabSize(), b, t, n, r.kernels());
+    out.printf(Locale.ROOT, "tokens/s     %.0f%n", r.tokensPerSec());
+    out.printf(Locale.ROOT, "step         %.1f ms = forward %.1f + backward %.1f + optimizer %.1f%n",
+        r.stepMs(), r.forwardMs(), r.backwardMs(), r.optimizerMs());
+    out.printf(Locale.ROOT, "achieved     %.1f GFLOP/s (%.1f MFLOP per token)%n", r.gflops(),
+        config.trainingFlopsPerToken(t) / 1e6);
+    out.printf(Locale.ROOT, "peak         %.1f GFLOP/s (FMA loop on %d thread(s))%n", r.peakGflops(), n);
+    out.printf(Locale.ROOT, "MFU          %.1f%%%n", 100 * r.mfu());
+    if (profile) {
+      double total = r.profileSeconds().values().stream().mapToDouble(Double::doubleValue).sum();
+      out.println("where the time goes (kernels, per step):");
+      r.profileSeconds().entrySet().stream()
+          .sorted(Map.Entry.<TimedKernels.Op, Double>comparingByValue(Comparator.reverseOrder()))
+          .forEach(e -> out.printf(Locale.ROOT, "  %-20s %8.1f ms  %5.1f%%%n",
+              e.getKey().name().toLowerCase(Locale.ROOT), 1e3 * e.getValue() / steps, 100 * e.getValue() / total));
+      out.printf(Locale.ROOT, "  %-20s %8.1f ms (optimizer outside kernels)%n", "adamw",
+          r.optimizerMs() - 1e3 * r.profileSeconds().get(TimedKernels.Op.ELEMENTWISE) / steps);
+    }
+    if (json) {
+      ObjectNode o = JsonMapper.builder().build().createObjectNode();
+      o.put("tool", "cria");
+      o.put("preset", preset);
+      o.put("threads", n);
+      o.put("micro_batch", b);
+      o.put("seq_len", t);
+      o.put("tokens_per_sec", r.tokensPerSec());
+      o.put("mfu", r.mfu());
+      o.put("step_ms", r.stepMs());
+      o.put("forward_ms", r.forwardMs());
+      o.put("backward_ms", r.backwardMs());
+      o.put("optimizer_ms", r.optimizerMs());
+      o.put("gflops", r.gflops());
+      o.put("peak_gflops", r.peakGflops());
+      out.println(o);
+    }
+    out.flush();
+    return 0;
+  }
+}

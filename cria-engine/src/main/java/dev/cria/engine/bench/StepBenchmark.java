@@ -1,0 +1,103 @@
+package dev.cria.engine.bench;
+
+import dev.cria.engine.kernels.CpuKernels;
+import dev.cria.engine.kernels.FmaPeak;
+import dev.cria.engine.kernels.Kernels;
+import dev.cria.engine.kernels.Parallel;
+import dev.cria.engine.kernels.TimedKernels;
+import dev.cria.engine.model.LlamaConfig;
+import dev.cria.engine.model.LlamaModel;
+import dev.cria.engine.optim.AdamW;
+import dev.cria.engine.optim.GradientClipping;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.function.Consumer;
+
+/**
+ * Times full training steps (forward with loss, backward, clipping and AdamW) on random tokens
+ * after a warmup, and relates them to the machine's FMA peak measured at start.
+ */
+public final class StepBenchmark {
+  private StepBenchmark() {}
+
+  /**
+   * What to run.
+   *
+   * @param profile time every kernel call by kind (adds a little overhead)
+   */
+  public record Settings(LlamaConfig config, int threads, int microBatch, int seqLen, int warmupSteps, int steps,
+      boolean profile) {
+    public Settings {
+      if (threads < 1 || microBatch < 1 || seqLen < 1 || warmupSteps < 0 || steps < 1) {
+        throw new IllegalArgumentException("threads, micro-batch, seq-len and steps must be positive");
+      }
+    }
+  }
+
+  /**
+   * The measurement, over the timed steps.
+   *
+   * @param peakGflops the FMA peak of all threads, measured at start
+   * @param mfu model FLOP/s over the peak
+   * @param profileSeconds seconds per kernel kind over the timed steps (empty without profiling)
+   */
+  public record Result(Settings settings, String kernels, double tokensPerSec, double stepMs, double forwardMs,
+      double backwardMs, double optimizerMs, double gflops, double peakGflops, double mfu, double lastLoss,
+      Map<TimedKernels.Op, Double> profileSeconds) {}
+
+  public static Result run(Settings s, Consumer<String> log) {
+    try (Parallel parallel = Parallel.create(s.threads())) {
+      log.accept("measuring the FMA peak of " + s.threads() + " thread(s) ...");
+      double peak = FmaPeak.measureGflops(parallel, 1.0);
+      TimedKernels timed = new TimedKernels(new CpuKernels(parallel));
+      Kernels kernels = s.profile() ? timed : new CpuKernels(parallel);
+      LlamaConfig c = s.config();
+      try (LlamaModel model = new LlamaModel(c.withMaxSeqLen(Math.max(c.maxSeqLen(), s.seqLen())), kernels,
+              s.microBatch(), s.seqLen(), false);
+          AdamW adam = new AdamW(model.layout(), AdamW.Settings.llama(), parallel)) {
+        log.accept(String.format("model %,d parameters, %.0f MB of buffers; %d warmup + %d timed steps",
+            c.parameterCount(), (model.bytes() + 2L * model.layout().size() * Float.BYTES) / 1e6,
+            s.warmupSteps(), s.steps()));
+        model.initialize(1234);
+        SplittableRandom random = new SplittableRandom(42);
+        int n = s.microBatch() * s.seqLen();
+        int[] tokens = new int[n];
+        int[] targets = new int[n];
+        double forward = 0;
+        double backward = 0;
+        double optimizer = 0;
+        double loss = Double.NaN;
+        for (int step = 0; step < s.warmupSteps() + s.steps(); step++) {
+          if (step == s.warmupSteps()) {
+            forward = backward = optimizer = 0;
+            timed.reset();
+          }
+          for (int i = 0; i < n; i++) {
+            tokens[i] = random.nextInt(c.vocabSize());
+            targets[i] = random.nextInt(c.vocabSize());
+          }
+          long t0 = System.nanoTime();
+          model.zeroGradients();
+          loss = model.forward(tokens, targets, 1f);
+          long t1 = System.nanoTime();
+          model.backward();
+          long t2 = System.nanoTime();
+          GradientClipping.clip(kernels, model.gradients(), 1.0);
+          adam.step(model.parameters(), model.gradients(), 1e-4);
+          long t3 = System.nanoTime();
+          forward += (t1 - t0) / 1e6;
+          backward += (t2 - t1) / 1e6;
+          optimizer += (t3 - t2) / 1e6;
+          log.accept(String.format("%s step %d: %.0f ms, loss %.4f", step < s.warmupSteps() ? "warmup" : "timed",
+              step + 1, (t3 - t0) / 1e6, loss));
+        }
+        double stepMs = (forward + backward + optimizer) / s.steps();
+        double tokensPerSec = n / (stepMs / 1e3);
+        double gflops = tokensPerSec * c.trainingFlopsPerToken(s.seqLen()) / 1e9;
+        Map<TimedKernels.Op, Double> profile = s.profile() ? timed.seconds() : Map.of();
+        return new Result(s, kernels.name(), tokensPerSec, stepMs, forward / s.steps(), backward / s.steps(),
+            optimizer / s.steps(), gflops, peak, gflops / peak, loss, profile);
+      }
+    }
+  }
+}
