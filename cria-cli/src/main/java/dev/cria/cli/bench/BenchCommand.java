@@ -30,6 +30,10 @@ public final class BenchCommand implements Callable<Integer> {
       description = "Model preset: tiny, small, llama2-7b, ... (default: ${DEFAULT-VALUE}).")
   String preset;
 
+  @Option(names = "--tokenizer", paramLabel = "PATH",
+      description = "Take the vocabulary size from this tokenizer instead of the preset's.")
+  java.nio.file.Path tokenizer;
+
   @Option(names = "--threads", paramLabel = "N", description = "Threads (default: all cores).")
   Integer threads;
 
@@ -58,6 +62,9 @@ public final class BenchCommand implements Callable<Integer> {
       config = LlamaConfig.preset(preset);
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
+    }
+    if (tokenizer != null) {
+      config = config.withVocabSize(dev.cria.data.tokenizer.Tokenizers.load(tokenizer).vocabSize());
     }
     int b = microBatch != null ? microBatch : preset.equals("tiny") ? 8 : preset.equals("small") ? 4 : 1;
     int t = seqLen != null ? seqLen : config.maxSeqLen();

@@ -379,9 +379,19 @@ public final class CpuKernels implements Kernels {
             // p = exp(scale q·k - lse); dp = dO·v (into p[KEY_BLOCK..])
             scoresBlock(rows, kT, seq, j0, count, headDim, scale, p);
             dotBlock(rows, headDim, kT, vT, seq, j0, count, headDim, p, KEY_BLOCK);
-            for (int j = 0; j < count; j++) {
-              float pj = (float) Math.exp(p[j] - rowLse);
-              float ds = pj * (p[KEY_BLOCK + j] - di) * scale;
+            expInPlace(p, count, rowLse);
+            // p[KEY_BLOCK + j] becomes ds_j = p_j (dp_j - D_i) * scale
+            int j = 0;
+            for (; j <= count - L; j += L) {
+              FloatVector pv = FloatVector.fromArray(S, p, j);
+              FloatVector.fromArray(S, p, KEY_BLOCK + j).sub(di).mul(pv).mul(scale).intoArray(p, KEY_BLOCK + j);
+            }
+            for (; j < count; j++) {
+              p[KEY_BLOCK + j] = p[j] * (p[KEY_BLOCK + j] - di) * scale;
+            }
+            for (j = 0; j < count; j++) {
+              float pj = p[j];
+              float ds = p[KEY_BLOCK + j];
               int jj = j0 + j;
               axpyArray(rows, 2 * headDim, kv, jj * headDim, headDim, ds);          // dq += ds k_j
               axpyArray(kv, dkBase + jj * headDim, rows, 0, headDim, ds);          // dk_j += ds q_i

@@ -50,8 +50,11 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code p} in the k block, the {@code MR} values {@code op(A)[i..i+MR][p]}; a B sliver holds, for
  * each {@code p}, the {@code NR} values {@code op(B)[p][j..j+NR]}. The packing routines are where the
  * transposes are absorbed, so the one microkernel serves all four {@code trans} combinations. Zero
- * padding lets the microkernel always run full tiles; a tile that sticks out of {@code C} is written
- * through a small buffer instead of directly ({@code edge}).
+ * padding lets the microkernel always run full tiles. The microkernel leaves its tile in a small
+ * per-thread buffer and a separate step applies {@code alpha}, {@code beta} and the edges of C
+ * (vectors for full tiles, scalars for the ones that stick out): keeping C's addressing out of the
+ * microkernel keeps its loop free of anything but the accumulators (measured: with the C update
+ * inlined into the kernel it ran at 160 GFLOP/s, with it split out at 200, of a 223 peak).
  *
  * <p>The microkernel keeps an {@code MR x NR} tile of C in registers, {@code NR = 2L} where {@code
  * L} is the preferred vector length in floats: per k step it loads two vectors of B, broadcasts
@@ -78,7 +81,7 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code tm x tn} grid over the block's tiles of C; the grid is chosen to minimize the largest
  * per-thread share, counting that splitting n makes each thread pack its rows of A again (so long
  * and thin problems split m, short and wide ones split n). Per-thread scratch (the A block, the
- * edge tile) and the caller's B panel live in thread-locals, sized on first use and then reused.
+ * output tile) and the caller's B panel live in thread-locals, sized on first use and then reused.
  */
 public final class Gemm {
 
@@ -300,7 +303,7 @@ public final class Gemm {
   private static final class Scratch {
     float[] a = new float[0]; // packed A block, per thread
     float[] b = new float[0]; // packed B panel, owned by the thread that called sgemm
-    final float[] edge = new float[12 * 2 * L]; // one tile, for tiles that stick out of C
+    final float[] tile = new float[12 * NR]; // the microkernel's output
 
     float[] a(int size) {
       if (a.length < size) {
@@ -476,7 +479,7 @@ public final class Gemm {
       }
       Scratch s = SCRATCH.get();
       float[] ap = s.a(mc * kcur);
-      float[] edge = s.edge;
+      float[] tile = s.tile;
       int mcTiles = mc / mr;
       for (int it = mt0; it < mt1; it += mcTiles) {
         int i0 = it * mr;
@@ -490,15 +493,12 @@ public final class Gemm {
             int mrCur = Math.min(mr, rows - ir);
             long cIdx = cOffset + (long) (i0 + ir) * ldc + jc + j0;
             int ai = ir * kcur;
-            boolean full = mrCur == mr && cols == NR;
             if (mr == 12) {
-              kernel12(kcur, ap, ai, bp, bi, c, cIdx, ldc, alpha, betaNow, full ? null : edge);
+              kernel12(kcur, ap, ai, bp, bi, tile);
             } else {
-              kernel6(kcur, ap, ai, bp, bi, c, cIdx, ldc, alpha, betaNow, full ? null : edge);
+              kernel6(kcur, ap, ai, bp, bi, tile);
             }
-            if (!full) {
-              mergeEdge(edge, c, cIdx, ldc, mrCur, cols, alpha, betaNow);
-            }
+            updateTile(tile, mr, c, cIdx, ldc, mrCur, cols, alpha, betaNow);
           }
         }
       }
@@ -583,27 +583,39 @@ public final class Gemm {
   // ---------------------------------------------------------------------------------------------
   // The microkernels and their C updates
 
-  /** {@code C = alpha * acc + beta * C} for one vector of C at byte offset {@code off}. */
-  private static void update(FloatVector acc, MemorySegment c, long off, FloatVector alpha,
-      float beta) {
-    if (beta == 0f) {
-      acc.mul(alpha).intoMemorySegment(c, off, NATIVE);
-    } else {
-      FloatVector cv = FloatVector.fromMemorySegment(S, c, off, NATIVE);
-      if (beta != 1f) {
-        cv = cv.mul(beta);
-      }
-      acc.fma(alpha, cv).intoMemorySegment(c, off, NATIVE);
-    }
-  }
-
-  /** Writes the {@code rows x cols} corner of an edge tile ({@code NR} floats per row) into C. */
-  private static void mergeEdge(float[] edge, MemorySegment c, long cIdx, int ldc, int rows,
+  /**
+   * {@code C[rows x cols] = alpha * tile + beta * C} for one tile at element {@code cIdx} of C (not
+   * reading C when {@code beta == 0}); vectors for full tiles, scalars at the edges of C.
+   */
+  static void updateTile(float[] tile, int mr, MemorySegment c, long cIdx, int ldc, int rows,
       int cols, float alpha, float beta) {
+    if (rows == mr && cols == NR) {
+      FloatVector av = FloatVector.broadcast(S, alpha);
+      long o = cIdx * Float.BYTES;
+      long ld = (long) ldc * Float.BYTES;
+      for (int r = 0; r < mr; r++, o += ld) {
+        FloatVector t0 = FloatVector.fromArray(S, tile, r * NR);
+        FloatVector t1 = FloatVector.fromArray(S, tile, r * NR + L);
+        if (beta == 0f) {
+          t0.mul(av).intoMemorySegment(c, o, NATIVE);
+          t1.mul(av).intoMemorySegment(c, o + LB, NATIVE);
+        } else {
+          FloatVector c0 = FloatVector.fromMemorySegment(S, c, o, NATIVE);
+          FloatVector c1 = FloatVector.fromMemorySegment(S, c, o + LB, NATIVE);
+          if (beta != 1f) {
+            c0 = c0.mul(beta);
+            c1 = c1.mul(beta);
+          }
+          t0.fma(av, c0).intoMemorySegment(c, o, NATIVE);
+          t1.fma(av, c1).intoMemorySegment(c, o + LB, NATIVE);
+        }
+      }
+      return;
+    }
     for (int r = 0; r < rows; r++) {
       long row = cIdx + (long) r * ldc;
       for (int j = 0; j < cols; j++) {
-        float v = alpha * edge[r * NR + j];
+        float v = alpha * tile[r * NR + j];
         if (beta != 0f) {
           v = Math.fma(beta, c.getAtIndex(F, row + j), v);
         }
@@ -612,21 +624,36 @@ public final class Gemm {
     }
   }
 
-  /** The 12 x 2L register-blocked microkernel (see the class comment). */
-  private static void kernel12(int kc, float[] ap, int ai, float[] bp, int bi,
-      MemorySegment c, long cIdx, int ldc, float alpha, float beta, float[] edge) {
-    FloatVector c0a = FloatVector.zero(S), c0b = FloatVector.zero(S);
-    FloatVector c1a = FloatVector.zero(S), c1b = FloatVector.zero(S);
-    FloatVector c2a = FloatVector.zero(S), c2b = FloatVector.zero(S);
-    FloatVector c3a = FloatVector.zero(S), c3b = FloatVector.zero(S);
-    FloatVector c4a = FloatVector.zero(S), c4b = FloatVector.zero(S);
-    FloatVector c5a = FloatVector.zero(S), c5b = FloatVector.zero(S);
-    FloatVector c6a = FloatVector.zero(S), c6b = FloatVector.zero(S);
-    FloatVector c7a = FloatVector.zero(S), c7b = FloatVector.zero(S);
-    FloatVector c8a = FloatVector.zero(S), c8b = FloatVector.zero(S);
-    FloatVector c9a = FloatVector.zero(S), c9b = FloatVector.zero(S);
-    FloatVector c10a = FloatVector.zero(S), c10b = FloatVector.zero(S);
-    FloatVector c11a = FloatVector.zero(S), c11b = FloatVector.zero(S);
+  /**
+   * The 12 x 2L microkernel: {@code tile = A sliver * B sliver} over {@code kc} steps, written
+   * to {@code tile} (12 rows of {@code NR}). Its only live values in the loop are the 24
+   * accumulators, two B vectors, one broadcast and the two indices, so nothing spills.
+   */
+  static void kernel12(int kc, float[] ap, int ai, float[] bp, int bi, float[] tile) {
+    FloatVector c0a = FloatVector.zero(S);
+    FloatVector c0b = FloatVector.zero(S);
+    FloatVector c1a = FloatVector.zero(S);
+    FloatVector c1b = FloatVector.zero(S);
+    FloatVector c2a = FloatVector.zero(S);
+    FloatVector c2b = FloatVector.zero(S);
+    FloatVector c3a = FloatVector.zero(S);
+    FloatVector c3b = FloatVector.zero(S);
+    FloatVector c4a = FloatVector.zero(S);
+    FloatVector c4b = FloatVector.zero(S);
+    FloatVector c5a = FloatVector.zero(S);
+    FloatVector c5b = FloatVector.zero(S);
+    FloatVector c6a = FloatVector.zero(S);
+    FloatVector c6b = FloatVector.zero(S);
+    FloatVector c7a = FloatVector.zero(S);
+    FloatVector c7b = FloatVector.zero(S);
+    FloatVector c8a = FloatVector.zero(S);
+    FloatVector c8b = FloatVector.zero(S);
+    FloatVector c9a = FloatVector.zero(S);
+    FloatVector c9b = FloatVector.zero(S);
+    FloatVector c10a = FloatVector.zero(S);
+    FloatVector c10b = FloatVector.zero(S);
+    FloatVector c11a = FloatVector.zero(S);
+    FloatVector c11b = FloatVector.zero(S);
     for (int p = 0; p < kc; p++) {
       FloatVector b0 = FloatVector.fromArray(S, bp, bi);
       FloatVector b1 = FloatVector.fromArray(S, bp, bi + L);
@@ -668,84 +695,52 @@ public final class Gemm {
       c11a = a.fma(b0, c11a);
       c11b = a.fma(b1, c11b);
       ai += 12;
-      bi += 2 * L;
+      bi += NR;
     }
-    if (edge != null) {
-      c0a.intoArray(edge, 0 * 2 * L);
-      c0b.intoArray(edge, 0 * 2 * L + L);
-      c1a.intoArray(edge, 1 * 2 * L);
-      c1b.intoArray(edge, 1 * 2 * L + L);
-      c2a.intoArray(edge, 2 * 2 * L);
-      c2b.intoArray(edge, 2 * 2 * L + L);
-      c3a.intoArray(edge, 3 * 2 * L);
-      c3b.intoArray(edge, 3 * 2 * L + L);
-      c4a.intoArray(edge, 4 * 2 * L);
-      c4b.intoArray(edge, 4 * 2 * L + L);
-      c5a.intoArray(edge, 5 * 2 * L);
-      c5b.intoArray(edge, 5 * 2 * L + L);
-      c6a.intoArray(edge, 6 * 2 * L);
-      c6b.intoArray(edge, 6 * 2 * L + L);
-      c7a.intoArray(edge, 7 * 2 * L);
-      c7b.intoArray(edge, 7 * 2 * L + L);
-      c8a.intoArray(edge, 8 * 2 * L);
-      c8b.intoArray(edge, 8 * 2 * L + L);
-      c9a.intoArray(edge, 9 * 2 * L);
-      c9b.intoArray(edge, 9 * 2 * L + L);
-      c10a.intoArray(edge, 10 * 2 * L);
-      c10b.intoArray(edge, 10 * 2 * L + L);
-      c11a.intoArray(edge, 11 * 2 * L);
-      c11b.intoArray(edge, 11 * 2 * L + L);
-      return;
-    }
-    FloatVector av = FloatVector.broadcast(S, alpha);
-    long o = cIdx * Float.BYTES;
-    long ld = (long) ldc * Float.BYTES;
-    update(c0a, c, o, av, beta);
-    update(c0b, c, o + LB, av, beta);
-    o += ld;
-    update(c1a, c, o, av, beta);
-    update(c1b, c, o + LB, av, beta);
-    o += ld;
-    update(c2a, c, o, av, beta);
-    update(c2b, c, o + LB, av, beta);
-    o += ld;
-    update(c3a, c, o, av, beta);
-    update(c3b, c, o + LB, av, beta);
-    o += ld;
-    update(c4a, c, o, av, beta);
-    update(c4b, c, o + LB, av, beta);
-    o += ld;
-    update(c5a, c, o, av, beta);
-    update(c5b, c, o + LB, av, beta);
-    o += ld;
-    update(c6a, c, o, av, beta);
-    update(c6b, c, o + LB, av, beta);
-    o += ld;
-    update(c7a, c, o, av, beta);
-    update(c7b, c, o + LB, av, beta);
-    o += ld;
-    update(c8a, c, o, av, beta);
-    update(c8b, c, o + LB, av, beta);
-    o += ld;
-    update(c9a, c, o, av, beta);
-    update(c9b, c, o + LB, av, beta);
-    o += ld;
-    update(c10a, c, o, av, beta);
-    update(c10b, c, o + LB, av, beta);
-    o += ld;
-    update(c11a, c, o, av, beta);
-    update(c11b, c, o + LB, av, beta);
+    c0a.intoArray(tile, 0 * NR);
+    c0b.intoArray(tile, 0 * NR + L);
+    c1a.intoArray(tile, 1 * NR);
+    c1b.intoArray(tile, 1 * NR + L);
+    c2a.intoArray(tile, 2 * NR);
+    c2b.intoArray(tile, 2 * NR + L);
+    c3a.intoArray(tile, 3 * NR);
+    c3b.intoArray(tile, 3 * NR + L);
+    c4a.intoArray(tile, 4 * NR);
+    c4b.intoArray(tile, 4 * NR + L);
+    c5a.intoArray(tile, 5 * NR);
+    c5b.intoArray(tile, 5 * NR + L);
+    c6a.intoArray(tile, 6 * NR);
+    c6b.intoArray(tile, 6 * NR + L);
+    c7a.intoArray(tile, 7 * NR);
+    c7b.intoArray(tile, 7 * NR + L);
+    c8a.intoArray(tile, 8 * NR);
+    c8b.intoArray(tile, 8 * NR + L);
+    c9a.intoArray(tile, 9 * NR);
+    c9b.intoArray(tile, 9 * NR + L);
+    c10a.intoArray(tile, 10 * NR);
+    c10b.intoArray(tile, 10 * NR + L);
+    c11a.intoArray(tile, 11 * NR);
+    c11b.intoArray(tile, 11 * NR + L);
   }
 
-  /** The 6 x 2L register-blocked microkernel (see the class comment). */
-  private static void kernel6(int kc, float[] ap, int ai, float[] bp, int bi,
-      MemorySegment c, long cIdx, int ldc, float alpha, float beta, float[] edge) {
-    FloatVector c0a = FloatVector.zero(S), c0b = FloatVector.zero(S);
-    FloatVector c1a = FloatVector.zero(S), c1b = FloatVector.zero(S);
-    FloatVector c2a = FloatVector.zero(S), c2b = FloatVector.zero(S);
-    FloatVector c3a = FloatVector.zero(S), c3b = FloatVector.zero(S);
-    FloatVector c4a = FloatVector.zero(S), c4b = FloatVector.zero(S);
-    FloatVector c5a = FloatVector.zero(S), c5b = FloatVector.zero(S);
+  /**
+   * The 6 x 2L microkernel: {@code tile = A sliver * B sliver} over {@code kc} steps, written
+   * to {@code tile} (6 rows of {@code NR}). Its only live values in the loop are the 12
+   * accumulators, two B vectors, one broadcast and the two indices, so nothing spills.
+   */
+  static void kernel6(int kc, float[] ap, int ai, float[] bp, int bi, float[] tile) {
+    FloatVector c0a = FloatVector.zero(S);
+    FloatVector c0b = FloatVector.zero(S);
+    FloatVector c1a = FloatVector.zero(S);
+    FloatVector c1b = FloatVector.zero(S);
+    FloatVector c2a = FloatVector.zero(S);
+    FloatVector c2b = FloatVector.zero(S);
+    FloatVector c3a = FloatVector.zero(S);
+    FloatVector c3b = FloatVector.zero(S);
+    FloatVector c4a = FloatVector.zero(S);
+    FloatVector c4b = FloatVector.zero(S);
+    FloatVector c5a = FloatVector.zero(S);
+    FloatVector c5b = FloatVector.zero(S);
     for (int p = 0; p < kc; p++) {
       FloatVector b0 = FloatVector.fromArray(S, bp, bi);
       FloatVector b1 = FloatVector.fromArray(S, bp, bi + L);
@@ -769,42 +764,19 @@ public final class Gemm {
       c5a = a.fma(b0, c5a);
       c5b = a.fma(b1, c5b);
       ai += 6;
-      bi += 2 * L;
+      bi += NR;
     }
-    if (edge != null) {
-      c0a.intoArray(edge, 0 * 2 * L);
-      c0b.intoArray(edge, 0 * 2 * L + L);
-      c1a.intoArray(edge, 1 * 2 * L);
-      c1b.intoArray(edge, 1 * 2 * L + L);
-      c2a.intoArray(edge, 2 * 2 * L);
-      c2b.intoArray(edge, 2 * 2 * L + L);
-      c3a.intoArray(edge, 3 * 2 * L);
-      c3b.intoArray(edge, 3 * 2 * L + L);
-      c4a.intoArray(edge, 4 * 2 * L);
-      c4b.intoArray(edge, 4 * 2 * L + L);
-      c5a.intoArray(edge, 5 * 2 * L);
-      c5b.intoArray(edge, 5 * 2 * L + L);
-      return;
-    }
-    FloatVector av = FloatVector.broadcast(S, alpha);
-    long o = cIdx * Float.BYTES;
-    long ld = (long) ldc * Float.BYTES;
-    update(c0a, c, o, av, beta);
-    update(c0b, c, o + LB, av, beta);
-    o += ld;
-    update(c1a, c, o, av, beta);
-    update(c1b, c, o + LB, av, beta);
-    o += ld;
-    update(c2a, c, o, av, beta);
-    update(c2b, c, o + LB, av, beta);
-    o += ld;
-    update(c3a, c, o, av, beta);
-    update(c3b, c, o + LB, av, beta);
-    o += ld;
-    update(c4a, c, o, av, beta);
-    update(c4b, c, o + LB, av, beta);
-    o += ld;
-    update(c5a, c, o, av, beta);
-    update(c5b, c, o + LB, av, beta);
+    c0a.intoArray(tile, 0 * NR);
+    c0b.intoArray(tile, 0 * NR + L);
+    c1a.intoArray(tile, 1 * NR);
+    c1b.intoArray(tile, 1 * NR + L);
+    c2a.intoArray(tile, 2 * NR);
+    c2b.intoArray(tile, 2 * NR + L);
+    c3a.intoArray(tile, 3 * NR);
+    c3b.intoArray(tile, 3 * NR + L);
+    c4a.intoArray(tile, 4 * NR);
+    c4b.intoArray(tile, 4 * NR + L);
+    c5a.intoArray(tile, 5 * NR);
+    c5b.intoArray(tile, 5 * NR + L);
   }
 }

@@ -124,6 +124,28 @@ class GradientCheckTest {
   }
 
   @Test
+  void embedding() {
+    int n = 6;
+    int d = 5;
+    int vocab = 4;
+    int[] tokens = {1, 3, 1, 0, 3, 3};
+    double[] table = randomDoubles(vocab * d, 1);
+    double[] r = randomDoubles(n * d, 1);
+    double[] g = numeric(table, r, tt -> {
+      double[] out = new double[n * d];
+      for (int i = 0; i < n; i++) {
+        System.arraycopy(tt, tokens[i] * d, out, i * d, d);
+      }
+      return out;
+    });
+    for (Kernels k : all) {
+      MemorySegment dTable = zeros(vocab * d);
+      k.embeddingBackward(dTable, 0, floats(r), 0, tokens, n, d);
+      assertGradient(array(dTable), g, k.name() + " dTable");
+    }
+  }
+
+  @Test
   void rmsNorm() {
     int n = 4;
     int d = 19;
