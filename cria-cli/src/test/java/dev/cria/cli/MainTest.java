@@ -9,7 +9,8 @@ class MainTest {
   void helpListsWorkingCommandsByStepAndNamesWhatIsNotBuilt() {
     CliRun run = CliRun.of("--help");
     assertThat(run.exitCode()).isZero();
-    assertThat(run.out()).contains("Data:", "tokenizer", "prepare", "data", "Not built yet", "train", "k8s");
+    assertThat(run.out()).contains("Data:", "tokenizer", "prepare", "data", "Engine:", "bench", "Not built yet", "train",
+        "k8s");
   }
 
   @Test
@@ -36,6 +37,13 @@ class MainTest {
     CliRun run = CliRun.of("train", "--max-steps", "10");
     assertThat(run.exitCode()).isEqualTo(3);
     assertThat(run.err()).contains("cria train: not built yet");
+  }
+
+  @Test
+  void benchNamesTheKnownPresetsForAnUnknownOne() {
+    CliRun run = CliRun.of("bench", "--preset", "gpt5");
+    assertThat(run.exitCode()).isEqualTo(1);
+    assertThat(run.err()).contains("unknown model preset 'gpt5'", "tiny", "small", "llama2-7b");
   }
 
   @Test
