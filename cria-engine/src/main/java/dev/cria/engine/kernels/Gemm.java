@@ -3,6 +3,8 @@ package dev.cria.engine.kernels;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
@@ -20,7 +22,10 @@ import jdk.incubator.vector.VectorSpecies;
  * as {@code m x k} ({@code lda >= k}) or, when {@code transA}, as {@code k x m} ({@code lda >= m});
  * likewise {@code op(B)} is {@code k x n}, stored {@code k x n} or {@code n x k}; {@code C} is
  * {@code m x n} ({@code ldc >= n}). As in BLAS, {@code beta == 0} never reads {@code C} (NaN
- * garbage is overwritten) and {@code alpha == 0} never reads {@code A} or {@code B}.
+ * garbage is overwritten) and {@code alpha == 0} never reads {@code A} or {@code B}. With a pool of
+ * more than one thread the segments must be accessible from every thread (a shared, global or
+ * automatic arena; a confined segment is rejected up front). Results do not depend on the number
+ * of threads: every element of C is summed by one thread, in the same order.
  *
  * <p>The three products of a linear layer map onto it as:
  *
@@ -32,56 +37,69 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <h2>Algorithm</h2>
  *
- * The classic five loops around a register-blocked microkernel (Goto / BLIS):
+ * The classic loops around a register-blocked microkernel (Goto / BLIS):
  *
  * <pre>
- * for jc in n step NC                       B panel kc x nc: shared by all threads (L3)
- *   for pc in k step KC
- *     pack op(B)[pc:+kc, jc:+nc] into NR-wide slivers         (in parallel, all threads)
- *     each thread, on its own rectangle of C tiles (see grid below):
- *       for ic in its rows step MC          A block mc x kc: per thread (L2)
- *         pack op(A)[ic:+mc, pc:+kc] into MR-tall slivers
- *         for jr in its columns step NR     B sliver kc x NR stays in L1 across the ir loop
+ * for jc in n step NC                       B panel kc x nc, shared by all threads
+ *   for pc in k step KC                     one fork-join per (jc, pc) block
+ *     each thread, on its own rectangle of C's tiles (the grid, below):
+ *       for ic in its rows step MC          A block mc x kc: packed per thread, stays in L2
+ *         pack op(A)[ic:+mc, pc:+kc]
+ *         for jr in its columns step NR     B sliver kc x NR: packed on first use, shared
  *           for ir in ic:+mc step MR
- *             microkernel: C[ir:+MR, jr:+NR] (+)= A sliver * B sliver
+ *             microkernel: tile = A rows * B sliver; then C[ir:+MR, jr:+NR] = alpha tile + beta C
  * </pre>
  *
- * <p>Packing copies each operand into contiguous, zero-padded slivers: an A sliver holds, for each
- * {@code p} in the k block, the {@code MR} values {@code op(A)[i..i+MR][p]}; a B sliver holds, for
- * each {@code p}, the {@code NR} values {@code op(B)[p][j..j+NR]}. The packing routines are where the
- * transposes are absorbed, so the one microkernel serves all four {@code trans} combinations. Zero
- * padding lets the microkernel always run full tiles. The microkernel leaves its tile in a small
- * per-thread buffer and a separate step applies {@code alpha}, {@code beta} and the edges of C
- * (vectors for full tiles, scalars for the ones that stick out): keeping C's addressing out of the
- * microkernel keeps its loop free of anything but the accumulators (measured: with the C update
- * inlined into the kernel it ran at 160 GFLOP/s, with it split out at 200, of a 223 peak).
- *
- * <p>The microkernel keeps an {@code MR x NR} tile of C in registers, {@code NR = 2L} where {@code
- * L} is the preferred vector length in floats: per k step it loads two vectors of B, broadcasts
- * {@code MR} scalars of A and issues {@code 2 MR} fused multiply-adds into independent
+ * <p><b>The microkernel</b> keeps an {@code MR x NR} tile of C in registers, {@code NR = 2L} where
+ * {@code L} is the preferred vector length in floats: per k step it loads two vectors of B,
+ * broadcasts {@code MR} scalars of A and issues {@code 2 MR} fused multiply-adds into independent
  * accumulators. With AVX-512 (32 vector registers, L = 16) the tile is 12 x 32: 24 accumulators +
  * 2 B vectors + 1 broadcast = 27 registers, 24 FMAs per 14 loads, enough independent chains to hide
- * the FMA latency on two FMA pipes. With narrower vectors (AVX2's 16 registers) it is 6 x 2L.
+ * the FMA latency on two FMA pipes (measured alone, on data in cache: 205-213 GFLOP/s of the 223
+ * FMA peak of one core here). With narrower vectors (AVX2's 16 registers) it is 6 x 2L. The
+ * microkernel leaves its tile in a small per-thread array and {@link #updateTile} then applies
+ * {@code alpha}, {@code beta} and the edges of C (vectors for full tiles, scalars for those that
+ * stick out): with the C update inside, the microkernel kept more values live across its loop and
+ * ran at 160 instead of 200 GFLOP/s.
  *
- * <h2>Block sizes (this machine: Zen 5, 48 KiB L1d, 1 MiB L2, two 512-bit FMA pipes)</h2>
+ * <p><b>Packing</b> copies the operands into arrays laid out for the microkernel, absorbing the
+ * transposes, so one microkernel loop serves all four {@code trans} combinations. B slivers hold,
+ * for each {@code p}, the {@code NR} values {@code op(B)[p][j..j+NR]} (stored B: two vector copies
+ * per row; transposed B: a scalar transpose of staged rows; B is packed once per call and shared,
+ * so this is a small part of the work). A as stored (k contiguous) is not rearranged at all, only
+ * copied row by row: the "R" microkernels broadcast from {@code MR} rows at the constant stride
+ * {@link #AS}, as a broadcast can read from anywhere (the textbook transposing pack into k-major
+ * slivers cost 10% of the multiply). Transposed A (m contiguous) is packed into k-major slivers,
+ * {@code MR} values per k, for the "K" microkernels: one bulk copy per stored row and one vector
+ * move per sliver. The source is read only by bulk copies or vector loads, as element-wise segment
+ * reads cost several times more. Packed buffers are zero-padded to whole tiles.
+ *
+ * <h2>Block sizes (this machine: Zen 5, 48 KiB L1d, 1 MiB L2 per core, two 512-bit FMA pipes)</h2>
  *
  * <ul>
- *   <li>{@code KC = 256}: a B sliver is {@code KC * NR * 4 = 32 KiB}, two thirds of L1, leaving
- *       room for the A sliver being streamed ({@code 12 KiB}); long enough that the C update after
- *       the k loop (24 loads, FMAs and stores) is amortized over 6144 FMAs.
- *   <li>{@code MC = 240} (20 slivers): the packed A block is {@code 240 KiB}, a quarter of L2, so it
- *       survives the B slivers streaming through L2 on their way to L1.
- *   <li>{@code NC = 4096}: the shared B panel is {@code 4 MiB}, in L3; every thread reuses it.
+ *   <li>{@code KC = 512}: a B sliver is {@code 512 * 32 * 4 = 64 KiB}, more than L1, but the loop
+ *       needs only 176 bytes per 12 cycles from L2 (measured no slower than KC = 256 on cached
+ *       data), while a longer k block halves the passes over C (each a read and write of C) and
+ *       the fork-joins. Measured on the training shapes: 512 beat 384 by 3-10% and 256 by 5-15%.
+ *   <li>{@code MC = 132} (11 tiles): the A block is {@code 132 * 528 * 4 = 279 KiB}, about a
+ *       quarter of L2, leaving room for the B sliver in use and C's tiles; 96 to 240 measured
+ *       within noise on the 512-wide layers, the smaller sizes slightly better on the weight
+ *       gradient.
+ *   <li>{@code NC = 1024}: the shared B panel is {@code 2 MiB}, which stays in the (shared, L3)
+ *       cache; on the LM head (n = 32000) 1024 and 2048 measured alike and 4096 (8 MiB) 10% slower.
  * </ul>
  *
  * <h2>Threads</h2>
  *
- * Each {@code (jc, pc)} block makes two fork-joins on the {@link Parallel} pool: packing the B
- * panel (slivers split among all threads), then the multiply, where the pool's threads form a
- * {@code tm x tn} grid over the block's tiles of C; the grid is chosen to minimize the largest
- * per-thread share, counting that splitting n makes each thread pack its rows of A again (so long
- * and thin problems split m, short and wide ones split n). Per-thread scratch (the A block, the
- * output tile) and the caller's B panel live in thread-locals, sized on first use and then reused.
+ * Each {@code (jc, pc)} block is one fork-join on the {@link Parallel} pool. Its threads form a
+ * {@code tm x tn} grid over the block's tiles of C, chosen to minimize the largest per-thread share
+ * (counting that splitting n makes each thread pack its rows of A again), so tall problems split
+ * m and short wide ones split n. The shared B panel is packed lazily: the first thread to need a
+ * sliver packs it while the others compute, and threads that share columns start their column
+ * loops at different slivers so they pack different ones (a separate packing phase was
+ * memory-bound, did not get faster with two threads, and cost 11% of the weight gradient).
+ * Per-thread scratch (the A block, the staging rows, the output tile) and the caller's B panel
+ * live in thread-locals, sized on first use and then reused: about 2.5 MiB per thread.
  */
 public final class Gemm {
 
@@ -93,6 +111,16 @@ public final class Gemm {
   /** The microkernel's tile width: two vectors. */
   static final int NR = 2 * L;
 
+  /** The largest k block. */
+  static final int KC_MAX = 512;
+
+  /**
+   * Row stride of a packed block of untransposed A, a constant so the "R" microkernels address
+   * their rows with immediate offsets; 16 floats past {@code KC_MAX} so that the rows of a sliver
+   * do not all fall into the same L1 set.
+   */
+  static final int AS = KC_MAX + 16;
+
   private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
   private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
 
@@ -102,15 +130,14 @@ public final class Gemm {
       if (mr != 12 && mr != 6) {
         throw new IllegalArgumentException("mr must be 12 or 6: " + mr);
       }
-      if (kc < 1 || mc < mr || mc % mr != 0 || nc < NR || nc % NR != 0) {
+      if (kc < 1 || kc > KC_MAX || mc < mr || mc % mr != 0 || nc < NR || nc % NR != 0) {
         throw new IllegalArgumentException("bad blocking " + kc + "/" + mc + "/" + nc);
       }
     }
   }
 
   /** The blocking used by {@link #sgemm}; see the class comment for how it was chosen. */
-  static final Blocking DEFAULT =
-      L >= 16 ? new Blocking(12, 256, 240, 4096) : new Blocking(6, 256, 240, 4096);
+  static final Blocking DEFAULT = new Blocking(L >= 16 ? 12 : 6, 512, 132, 1024);
 
   private Gemm() {}
 
@@ -166,6 +193,13 @@ public final class Gemm {
     checkArgs(transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc);
     if (m == 0 || n == 0) {
       return;
+    }
+    if (p.threads() > 1) {
+      checkShared("C", c);
+      if (alpha != 0f && k > 0) {
+        checkShared("A", a);
+        checkShared("B", b);
+      }
     }
     if (alpha == 0f || k == 0) {
       scaleC(p, m, n, beta, c, cOffset, ldc);
@@ -269,11 +303,23 @@ public final class Gemm {
       throw new IllegalArgumentException(
           "ld" + name.toLowerCase(java.util.Locale.ROOT) + "=" + ld + " < " + cols);
     }
-    long last = offset + (long) (rows - 1) * ld + cols; // one past the last element
-    if (offset < 0 || last > s.byteSize() / Float.BYTES) {
+    long size = s.byteSize() / Float.BYTES;
+    long extent = (long) (rows - 1) * ld + cols; // < 2^62: no overflow
+    if (offset < 0 || offset > size || extent > size - offset) {
       throw new IndexOutOfBoundsException(
           name + ": " + rows + "x" + cols + " (ld " + ld + ") at element offset " + offset
               + " does not fit a segment of " + s.byteSize() / Float.BYTES + " floats");
+    }
+  }
+
+  /** An unstarted thread: a segment it may access is not confined to one thread. */
+  private static final Thread ANOTHER_THREAD = new Thread(() -> {}, "cria-gemm-probe");
+
+  private static void checkShared(String name, MemorySegment s) {
+    if (!s.isAccessibleBy(ANOTHER_THREAD)) {
+      throw new IllegalArgumentException(
+          name + " is confined to one thread; a multi-threaded sgemm needs segments from a shared"
+              + " (or global, or automatic) arena");
     }
   }
 
@@ -303,6 +349,7 @@ public final class Gemm {
   private static final class Scratch {
     float[] a = new float[0]; // packed A block, per thread
     float[] b = new float[0]; // packed B panel, owned by the thread that called sgemm
+    float[] stage = new float[0]; // rows of A or B on their way into a packed buffer
     final float[] tile = new float[12 * NR]; // the microkernel's output
 
     float[] a(int size) {
@@ -310,6 +357,13 @@ public final class Gemm {
         a = new float[size];
       }
       return a;
+    }
+
+    float[] stage(int size) {
+      if (stage.length < size) {
+        stage = new float[size];
+      }
+      return stage;
     }
 
     float[] b(int size) {
@@ -349,8 +403,14 @@ public final class Gemm {
     final int nc;
     final int mTiles;
     final float[] bp;
-    final Parallel.RangeBody packB = this::packB;
     final Parallel.RangeBody multiply = this::multiply;
+
+    // Sliver t of the shared B panel holds the current block once bReady[t] == generation; the
+    // first thread to need it claims it (bClaimed[t] = generation) and packs it, others wait.
+    final AtomicIntegerArray bReady;
+    final AtomicIntegerArray bClaimed;
+    int generation;
+    volatile boolean bFailed;
 
     // The current (jc, pc) block; written by the caller between fork-joins.
     int jc;
@@ -387,7 +447,9 @@ public final class Gemm {
       this.mc = bl.mc();
       this.nc = Math.min(bl.nc(), roundUp(n, NR));
       this.mTiles = (m + mr - 1) / mr;
-      this.bp = SCRATCH.get().b(kc * nc);
+      this.bp = SCRATCH.get().b(nc / NR * bSliver(kc));
+      this.bReady = new AtomicIntegerArray(nc / NR);
+      this.bClaimed = new AtomicIntegerArray(nc / NR);
     }
 
     void run() {
@@ -399,7 +461,7 @@ public final class Gemm {
         for (pc = 0; pc < k; pc += kc) {
           kcur = Math.min(kc, k - pc);
           betaNow = pc == 0 ? beta : 1f;
-          pool.forRange(0, nTiles, packB);
+          generation++;
           if (threads == 1) {
             multiply(0, 1, 0);
           } else {
@@ -412,7 +474,8 @@ public final class Gemm {
     /**
      * Picks the {@code tm x tn} thread grid over this block's {@code mTiles x nTiles} tiles that
      * minimizes the largest share, in units of one microkernel call, counting one more unit per
-     * row tile for packing that thread's A rows (its cost is close to one microkernel call's).
+     * row tile for packing that thread's rows of A (a pessimistic price, so that n is split only
+     * when m is too short to go round).
      */
     private void chooseGrid(int threads) {
       long best = Long.MAX_VALUE;
@@ -431,31 +494,60 @@ public final class Gemm {
       }
     }
 
-    /** Packs B slivers {@code [t0, t1)} of the current block into the shared panel. */
-    private void packB(int t0, int t1, int worker) {
-      for (int t = t0; t < t1; t++) {
-        int j0 = jc + t * NR;
-        int cols = Math.min(NR, jc + ncur - j0);
-        int dst = t * NR * kcur;
-        if (transB) {
-          packTransposed(b, bOffset + (long) j0 * ldb + pc, ldb, cols, kcur, bp, dst, NR);
+    /**
+     * Makes sure B sliver {@code t} of the current block is packed: packs it if no other thread
+     * has claimed it, else waits for the thread that did. Threads that share slivers start their
+     * column loops at different slivers, so they mostly pack different ones, each while the other
+     * computes.
+     */
+    private void ensureB(int t, float[] stage) {
+      int g = generation;
+      if (bReady.get(t) == g) {
+        return;
+      }
+      int claimed = bClaimed.get(t);
+      if (claimed != g && bClaimed.compareAndSet(t, claimed, g)) {
+        try {
+          packBSliver(t, stage);
+        } catch (RuntimeException | Error e) {
+          bFailed = true;
+          throw e;
+        }
+        bReady.set(t, g);
+        return;
+      }
+      for (int spins = 0; bReady.get(t) != g; spins++) {
+        if (bFailed) {
+          throw new IllegalStateException("packing B failed on another thread");
+        }
+        if (spins < Parallel.SPIN_BEFORE_YIELD) {
+          Thread.onSpinWait();
         } else {
-          packStraight(b, bOffset + (long) pc * ldb + j0, ldb, cols, kcur, bp, dst, NR);
+          Thread.yield(); // the packing thread may be waiting for a core
         }
       }
     }
 
-    /** Packs the A slivers of rows {@code [i0, i0 + rows)} of the current k block into {@code ap}. */
-    private void packA(float[] ap, int i0, int rows) {
-      for (int s = 0; s * mr < rows; s++) {
-        int r0 = i0 + s * mr;
-        int cnt = Math.min(mr, i0 + rows - r0);
-        int dst = s * mr * kcur;
-        if (transA) {
-          packStraight(a, aOffset + (long) pc * lda + r0, lda, cnt, kcur, ap, dst, mr);
-        } else {
-          packTransposed(a, aOffset + (long) r0 * lda + pc, lda, cnt, kcur, ap, dst, mr);
-        }
+    private void packBSliver(int t, float[] stage) {
+      int j0 = jc + t * NR;
+      int cols = Math.min(NR, jc + ncur - j0);
+      int dst = t * bSliver(kcur);
+      if (transB) {
+        packBTransposed(b, bOffset + (long) j0 * ldb + pc, ldb, cols, kcur, bp, dst, stage);
+      } else {
+        packBStraight(b, bOffset + (long) pc * ldb + j0, ldb, cols, kcur, bp, dst);
+      }
+    }
+
+    /**
+     * Packs rows {@code [i0, i0 + rows)} of op(A), current k block: transposed A into k-major
+     * slivers, A as stored into plain rows (see the "K" and "R" microkernels).
+     */
+    private void packA(float[] ap, float[] stage, int i0, int rows) {
+      if (transA) {
+        packASlivers(a, aOffset + (long) pc * lda + i0, lda, rows, mr, kcur, ap, stage);
+      } else {
+        packARows(a, aOffset + (long) i0 * lda + pc, lda, rows, roundUp(rows, mr), kcur, ap);
       }
     }
 
@@ -478,25 +570,37 @@ public final class Gemm {
         return;
       }
       Scratch s = SCRATCH.get();
-      float[] ap = s.a(mc * kcur);
+      float[] ap = s.a(transA ? mc / mr * aSliver(mr, kcur) : mc * AS);
+      int aStride = transA ? aSliver(mr, kcur) : mr * AS;
+      int bStride = bSliver(kcur);
       float[] tile = s.tile;
+      float[] stage = s.stage(Math.max(mc + 2 * L, transB ? L * (kcur + L) : 0));
+      int nLen = nt1 - nt0;
+      int nStart = (int) ((long) nLen * wm / tm); // threads sharing columns start apart
       int mcTiles = mc / mr;
       for (int it = mt0; it < mt1; it += mcTiles) {
         int i0 = it * mr;
         int rows = Math.min(Math.min(it + mcTiles, mt1) * mr, m) - i0;
-        packA(ap, i0, rows);
-        for (int jt = nt0; jt < nt1; jt++) {
+        packA(ap, stage, i0, rows);
+        for (int x = 0; x < nLen; x++) {
+          int jt = nt0 + (nStart + x) % nLen;
+          ensureB(jt, stage);
           int j0 = jt * NR;
           int cols = Math.min(NR, ncur - j0);
-          int bi = jt * NR * kcur;
-          for (int ir = 0; ir < rows; ir += mr) {
+          int bi = jt * bStride;
+          for (int ir = 0, ai = 0; ir < rows; ir += mr, ai += aStride) {
             int mrCur = Math.min(mr, rows - ir);
             long cIdx = cOffset + (long) (i0 + ir) * ldc + jc + j0;
-            int ai = ir * kcur;
-            if (mr == 12) {
-              kernel12(kcur, ap, ai, bp, bi, tile);
+            if (transA) {
+              if (mr == 12) {
+                kernel12K(kcur, ap, ai, mr, bp, bi, tile);
+              } else {
+                kernel6K(kcur, ap, ai, mr, bp, bi, tile);
+              }
+            } else if (mr == 12) {
+              kernel12R(kcur, ap, ai, bp, bi, tile);
             } else {
-              kernel6(kcur, ap, ai, bp, bi, tile);
+              kernel6R(kcur, ap, ai, bp, bi, tile);
             }
             updateTile(tile, mr, c, cIdx, ldc, mrCur, cols, alpha, betaNow);
           }
@@ -517,65 +621,107 @@ public final class Gemm {
   // ---------------------------------------------------------------------------------------------
   // Packing
 
+  // The packing routines read the source matrices only with bulk MemorySegment.copy calls (into the
+  // packed buffer or a per-thread staging array, rearranged from there with array accesses) or
+  // vector loads: element-wise segment accesses cost several times more.
+  // Packed slivers, rows and staged rows are L floats (64 bytes) longer than their contents: with
+  // blocks of a power of two, their plain size is a multiple of 4 KiB, so a loop touching the same
+  // offset of 16 of them would hit one L1 set 16 times and thrash it.
+
+  /** Floats from one B sliver to the next in the packed panel. */
+  static int bSliver(int kcur) {
+    return NR * kcur + L;
+  }
+
+  /** Floats from one sliver of transposed A to the next in a packed block. */
+  static int aSliver(int mr, int kcur) {
+    return mr * kcur + L;
+  }
+
   /**
-   * Packs {@code cnt <= width} rows of a stored matrix, each {@code kcur} long (source element
-   * {@code (r, q)} at {@code src + r * ld + q}), transposed into a sliver: {@code dst[off + q * width
-   * + r]}, zero for {@code r >= cnt}.
+   * Packs B's sliver from {@code cnt <= NR} stored rows of length {@code kcur} (element {@code (j,
+   * q)} at {@code src + j * ld + q}: transposed B) into {@code dst[off + q * NR + j]}, zero for
+   * {@code j >= cnt}. The rows are staged {@code L} at a time and transposed with scalar copies
+   * whose writes are contiguous.
    */
-  static void packTransposed(MemorySegment s, long src, int ld, int cnt, int kcur, float[] dst,
-      int off, int width) {
-    for (int r = 0; r < cnt; r++) {
-      long row = src + (long) r * ld;
-      int d = off + r;
-      for (int q = 0; q < kcur; q++) {
-        dst[d + q * width] = s.getAtIndex(F, row + q);
+  static void packBTransposed(MemorySegment s, long src, int ld, int cnt, int kcur, float[] dst,
+      int off, float[] stage) {
+    int st = kcur + L;
+    for (int j0 = 0; j0 < NR; j0 += L) {
+      int rows = Math.max(0, Math.min(L, cnt - j0));
+      for (int r = 0; r < rows; r++) {
+        MemorySegment.copy(s, F, (src + (long) (j0 + r) * ld) * Float.BYTES, stage, r * st, kcur);
       }
-    }
-    for (int r = cnt; r < width; r++) {
       for (int q = 0; q < kcur; q++) {
-        dst[off + q * width + r] = 0f;
+        int d = off + q * NR + j0;
+        int r = 0;
+        for (; r < rows; r++) {
+          dst[d + r] = stage[r * st + q];
+        }
+        for (; r < L; r++) {
+          dst[d + r] = 0f;
+        }
       }
     }
   }
 
   /**
-   * Packs {@code kcur} rows of {@code cnt <= width} contiguous elements (row {@code q} at {@code
-   * src + q * ld}) into a sliver: {@code dst[off + q * width + r]}, zero for {@code r >= cnt}.
+   * Packs B's sliver from {@code kcur} stored rows of {@code cnt <= NR} contiguous elements (row
+   * {@code q} at {@code src + q * ld}) into {@code dst[off + q * NR + j]}, zero for {@code j >=
+   * cnt}: two vector copies per row, straight from the segment.
    */
-  static void packStraight(MemorySegment s, long src, int ld, int cnt, int kcur, float[] dst,
-      int off, int width) {
-    if (width == 2 * L) {
-      VectorMask<Float> m0 = S.indexInRange(0, cnt);
-      VectorMask<Float> m1 = S.indexInRange(L, cnt);
-      boolean full = cnt == width;
-      for (int q = 0; q < kcur; q++) {
-        long o = (src + (long) q * ld) * Float.BYTES;
-        int d = off + q * width;
-        if (full) {
-          FloatVector.fromMemorySegment(S, s, o, NATIVE).intoArray(dst, d);
-          FloatVector.fromMemorySegment(S, s, o + LB, NATIVE).intoArray(dst, d + L);
-        } else {
-          FloatVector.fromMemorySegment(S, s, o, NATIVE, m0).intoArray(dst, d);
-          FloatVector.fromMemorySegment(S, s, o + LB, NATIVE, m1).intoArray(dst, d + L);
-        }
+  static void packBStraight(MemorySegment s, long src, int ld, int cnt, int kcur, float[] dst,
+      int off) {
+    boolean full = cnt == NR;
+    VectorMask<Float> m0 = S.indexInRange(0, cnt);
+    VectorMask<Float> m1 = S.indexInRange(L, cnt);
+    for (int q = 0; q < kcur; q++) {
+      long o = (src + (long) q * ld) * Float.BYTES;
+      int d = off + q * NR;
+      if (full) {
+        FloatVector.fromMemorySegment(S, s, o, NATIVE).intoArray(dst, d);
+        FloatVector.fromMemorySegment(S, s, o + LB, NATIVE).intoArray(dst, d + L);
+      } else {
+        FloatVector.fromMemorySegment(S, s, o, NATIVE, m0).intoArray(dst, d);
+        FloatVector.fromMemorySegment(S, s, o + LB, NATIVE, m1).intoArray(dst, d + L);
       }
-    } else if (width <= L) {
-      VectorMask<Float> mw = S.indexInRange(0, width);
-      VectorMask<Float> mc = S.indexInRange(0, cnt);
-      for (int q = 0; q < kcur; q++) {
-        long o = (src + (long) q * ld) * Float.BYTES;
-        FloatVector.fromMemorySegment(S, s, o, NATIVE, mc).intoArray(dst, off + q * width, mw);
-      }
-    } else {
-      for (int q = 0; q < kcur; q++) {
-        long row = src + (long) q * ld;
-        int d = off + q * width;
-        for (int r = 0; r < cnt; r++) {
-          dst[d + r] = s.getAtIndex(F, row + r);
-        }
-        for (int r = cnt; r < width; r++) {
-          dst[d + r] = 0f;
-        }
+    }
+  }
+
+  /**
+   * Packs {@code rows} stored rows of {@code kcur} contiguous elements (row {@code r} at {@code
+   * src + r * ld}: A not transposed) as they are, row {@code r} at {@code dst[r * AS]}; rows up to
+   * {@code padded} are zeroed. The "R" microkernels broadcast straight from these rows.
+   */
+  static void packARows(MemorySegment s, long src, int ld, int rows, int padded, int kcur,
+      float[] dst) {
+    for (int r = 0; r < rows; r++) {
+      MemorySegment.copy(s, F, (src + (long) r * ld) * Float.BYTES, dst, r * AS, kcur);
+    }
+    for (int r = rows; r < padded; r++) {
+      Arrays.fill(dst, r * AS, r * AS + kcur, 0f);
+    }
+  }
+
+  /**
+   * Packs {@code rows} columns of a stored {@code kcur x rows} block (element {@code (q, r)} at
+   * {@code src + q * ld + r}: A transposed) into k-major slivers of {@code mr <= L} rows: {@code
+   * dst[(r / mr) * aSliver(mr, kcur) + q * mr + r % mr]}, zero-padded to a multiple of {@code mr}.
+   * Per k: one bulk copy into the stage, then one vector move per sliver, whose lanes past {@code
+   * mr} spill into the next k's slot (written afterwards) or, for the last k, the sliver's padding.
+   * (Copying the stored rows as they are, as for untransposed A, would save this rearrangement,
+   * but the "K" microkernel then reads a new cache line every k instead of every 16/12 k: measured
+   * 12% slower.)
+   */
+  static void packASlivers(MemorySegment s, long src, int ld, int rows, int mr, int kcur,
+      float[] dst, float[] stage) {
+    int slivers = (rows + mr - 1) / mr;
+    int sliverSize = aSliver(mr, kcur);
+    Arrays.fill(stage, rows, slivers * mr + L, 0f);
+    for (int q = 0; q < kcur; q++) {
+      MemorySegment.copy(s, F, (src + (long) q * ld) * Float.BYTES, stage, 0, rows);
+      for (int sl = 0, r0 = 0, d = q * mr; sl < slivers; sl++, r0 += mr, d += sliverSize) {
+        FloatVector.fromArray(S, stage, r0).intoArray(dst, d);
       }
     }
   }
@@ -624,12 +770,9 @@ public final class Gemm {
     }
   }
 
-  /**
-   * The 12 x 2L microkernel: {@code tile = A sliver * B sliver} over {@code kc} steps, written
-   * to {@code tile} (12 rows of {@code NR}). Its only live values in the loop are the 24
-   * accumulators, two B vectors, one broadcast and the two indices, so nothing spills.
-   */
-  static void kernel12(int kc, float[] ap, int ai, float[] bp, int bi, float[] tile) {
+  /** The 12 x 2L microkernel on k-major A slivers: {@code ap[ai + p * aStep + i]}. */
+  static void kernel12K(int kc, float[] ap, int ai, int aStep, float[] bp, int bi,
+      float[] tile) {
     FloatVector c0a = FloatVector.zero(S);
     FloatVector c0b = FloatVector.zero(S);
     FloatVector c1a = FloatVector.zero(S);
@@ -694,7 +837,7 @@ public final class Gemm {
       a = FloatVector.broadcast(S, ap[ai + 11]);
       c11a = a.fma(b0, c11a);
       c11b = a.fma(b1, c11b);
-      ai += 12;
+      ai += aStep;
       bi += NR;
     }
     c0a.intoArray(tile, 0 * NR);
@@ -723,12 +866,104 @@ public final class Gemm {
     c11b.intoArray(tile, 11 * NR + L);
   }
 
-  /**
-   * The 6 x 2L microkernel: {@code tile = A sliver * B sliver} over {@code kc} steps, written
-   * to {@code tile} (6 rows of {@code NR}). Its only live values in the loop are the 12
-   * accumulators, two B vectors, one broadcast and the two indices, so nothing spills.
-   */
-  static void kernel6(int kc, float[] ap, int ai, float[] bp, int bi, float[] tile) {
+  /** The 12 x 2L microkernel on A as stored: rows at {@code ap[ai + i * AS + p]}. */
+  static void kernel12R(int kc, float[] ap, int ai, float[] bp, int bi, float[] tile) {
+    FloatVector c0a = FloatVector.zero(S);
+    FloatVector c0b = FloatVector.zero(S);
+    FloatVector c1a = FloatVector.zero(S);
+    FloatVector c1b = FloatVector.zero(S);
+    FloatVector c2a = FloatVector.zero(S);
+    FloatVector c2b = FloatVector.zero(S);
+    FloatVector c3a = FloatVector.zero(S);
+    FloatVector c3b = FloatVector.zero(S);
+    FloatVector c4a = FloatVector.zero(S);
+    FloatVector c4b = FloatVector.zero(S);
+    FloatVector c5a = FloatVector.zero(S);
+    FloatVector c5b = FloatVector.zero(S);
+    FloatVector c6a = FloatVector.zero(S);
+    FloatVector c6b = FloatVector.zero(S);
+    FloatVector c7a = FloatVector.zero(S);
+    FloatVector c7b = FloatVector.zero(S);
+    FloatVector c8a = FloatVector.zero(S);
+    FloatVector c8b = FloatVector.zero(S);
+    FloatVector c9a = FloatVector.zero(S);
+    FloatVector c9b = FloatVector.zero(S);
+    FloatVector c10a = FloatVector.zero(S);
+    FloatVector c10b = FloatVector.zero(S);
+    FloatVector c11a = FloatVector.zero(S);
+    FloatVector c11b = FloatVector.zero(S);
+    for (int p = 0; p < kc; p++) {
+      FloatVector b0 = FloatVector.fromArray(S, bp, bi);
+      FloatVector b1 = FloatVector.fromArray(S, bp, bi + L);
+      FloatVector a;
+      a = FloatVector.broadcast(S, ap[ai]);
+      c0a = a.fma(b0, c0a);
+      c0b = a.fma(b1, c0b);
+      a = FloatVector.broadcast(S, ap[ai + AS]);
+      c1a = a.fma(b0, c1a);
+      c1b = a.fma(b1, c1b);
+      a = FloatVector.broadcast(S, ap[ai + 2 * AS]);
+      c2a = a.fma(b0, c2a);
+      c2b = a.fma(b1, c2b);
+      a = FloatVector.broadcast(S, ap[ai + 3 * AS]);
+      c3a = a.fma(b0, c3a);
+      c3b = a.fma(b1, c3b);
+      a = FloatVector.broadcast(S, ap[ai + 4 * AS]);
+      c4a = a.fma(b0, c4a);
+      c4b = a.fma(b1, c4b);
+      a = FloatVector.broadcast(S, ap[ai + 5 * AS]);
+      c5a = a.fma(b0, c5a);
+      c5b = a.fma(b1, c5b);
+      a = FloatVector.broadcast(S, ap[ai + 6 * AS]);
+      c6a = a.fma(b0, c6a);
+      c6b = a.fma(b1, c6b);
+      a = FloatVector.broadcast(S, ap[ai + 7 * AS]);
+      c7a = a.fma(b0, c7a);
+      c7b = a.fma(b1, c7b);
+      a = FloatVector.broadcast(S, ap[ai + 8 * AS]);
+      c8a = a.fma(b0, c8a);
+      c8b = a.fma(b1, c8b);
+      a = FloatVector.broadcast(S, ap[ai + 9 * AS]);
+      c9a = a.fma(b0, c9a);
+      c9b = a.fma(b1, c9b);
+      a = FloatVector.broadcast(S, ap[ai + 10 * AS]);
+      c10a = a.fma(b0, c10a);
+      c10b = a.fma(b1, c10b);
+      a = FloatVector.broadcast(S, ap[ai + 11 * AS]);
+      c11a = a.fma(b0, c11a);
+      c11b = a.fma(b1, c11b);
+      ai++;
+      bi += NR;
+    }
+    c0a.intoArray(tile, 0 * NR);
+    c0b.intoArray(tile, 0 * NR + L);
+    c1a.intoArray(tile, 1 * NR);
+    c1b.intoArray(tile, 1 * NR + L);
+    c2a.intoArray(tile, 2 * NR);
+    c2b.intoArray(tile, 2 * NR + L);
+    c3a.intoArray(tile, 3 * NR);
+    c3b.intoArray(tile, 3 * NR + L);
+    c4a.intoArray(tile, 4 * NR);
+    c4b.intoArray(tile, 4 * NR + L);
+    c5a.intoArray(tile, 5 * NR);
+    c5b.intoArray(tile, 5 * NR + L);
+    c6a.intoArray(tile, 6 * NR);
+    c6b.intoArray(tile, 6 * NR + L);
+    c7a.intoArray(tile, 7 * NR);
+    c7b.intoArray(tile, 7 * NR + L);
+    c8a.intoArray(tile, 8 * NR);
+    c8b.intoArray(tile, 8 * NR + L);
+    c9a.intoArray(tile, 9 * NR);
+    c9b.intoArray(tile, 9 * NR + L);
+    c10a.intoArray(tile, 10 * NR);
+    c10b.intoArray(tile, 10 * NR + L);
+    c11a.intoArray(tile, 11 * NR);
+    c11b.intoArray(tile, 11 * NR + L);
+  }
+
+  /** The 6 x 2L microkernel on k-major A slivers: {@code ap[ai + p * aStep + i]}. */
+  static void kernel6K(int kc, float[] ap, int ai, int aStep, float[] bp, int bi,
+      float[] tile) {
     FloatVector c0a = FloatVector.zero(S);
     FloatVector c0b = FloatVector.zero(S);
     FloatVector c1a = FloatVector.zero(S);
@@ -763,7 +998,60 @@ public final class Gemm {
       a = FloatVector.broadcast(S, ap[ai + 5]);
       c5a = a.fma(b0, c5a);
       c5b = a.fma(b1, c5b);
-      ai += 6;
+      ai += aStep;
+      bi += NR;
+    }
+    c0a.intoArray(tile, 0 * NR);
+    c0b.intoArray(tile, 0 * NR + L);
+    c1a.intoArray(tile, 1 * NR);
+    c1b.intoArray(tile, 1 * NR + L);
+    c2a.intoArray(tile, 2 * NR);
+    c2b.intoArray(tile, 2 * NR + L);
+    c3a.intoArray(tile, 3 * NR);
+    c3b.intoArray(tile, 3 * NR + L);
+    c4a.intoArray(tile, 4 * NR);
+    c4b.intoArray(tile, 4 * NR + L);
+    c5a.intoArray(tile, 5 * NR);
+    c5b.intoArray(tile, 5 * NR + L);
+  }
+
+  /** The 6 x 2L microkernel on A as stored: rows at {@code ap[ai + i * AS + p]}. */
+  static void kernel6R(int kc, float[] ap, int ai, float[] bp, int bi, float[] tile) {
+    FloatVector c0a = FloatVector.zero(S);
+    FloatVector c0b = FloatVector.zero(S);
+    FloatVector c1a = FloatVector.zero(S);
+    FloatVector c1b = FloatVector.zero(S);
+    FloatVector c2a = FloatVector.zero(S);
+    FloatVector c2b = FloatVector.zero(S);
+    FloatVector c3a = FloatVector.zero(S);
+    FloatVector c3b = FloatVector.zero(S);
+    FloatVector c4a = FloatVector.zero(S);
+    FloatVector c4b = FloatVector.zero(S);
+    FloatVector c5a = FloatVector.zero(S);
+    FloatVector c5b = FloatVector.zero(S);
+    for (int p = 0; p < kc; p++) {
+      FloatVector b0 = FloatVector.fromArray(S, bp, bi);
+      FloatVector b1 = FloatVector.fromArray(S, bp, bi + L);
+      FloatVector a;
+      a = FloatVector.broadcast(S, ap[ai]);
+      c0a = a.fma(b0, c0a);
+      c0b = a.fma(b1, c0b);
+      a = FloatVector.broadcast(S, ap[ai + AS]);
+      c1a = a.fma(b0, c1a);
+      c1b = a.fma(b1, c1b);
+      a = FloatVector.broadcast(S, ap[ai + 2 * AS]);
+      c2a = a.fma(b0, c2a);
+      c2b = a.fma(b1, c2b);
+      a = FloatVector.broadcast(S, ap[ai + 3 * AS]);
+      c3a = a.fma(b0, c3a);
+      c3b = a.fma(b1, c3b);
+      a = FloatVector.broadcast(S, ap[ai + 4 * AS]);
+      c4a = a.fma(b0, c4a);
+      c4b = a.fma(b1, c4b);
+      a = FloatVector.broadcast(S, ap[ai + 5 * AS]);
+      c5a = a.fma(b0, c5a);
+      c5b = a.fma(b1, c5b);
+      ai++;
       bi += NR;
     }
     c0a.intoArray(tile, 0 * NR);

@@ -23,7 +23,7 @@ class GemmTest {
 
   private static final Gemm.Blocking TINY6 = new Gemm.Blocking(6, 5, 18, NR);
 
-  private static final Gemm.Blocking DEFAULT6 = new Gemm.Blocking(6, 256, 240, 4096);
+  private static final Gemm.Blocking DEFAULT6 = new Gemm.Blocking(6, 512, 132, 1024);
 
   private static Parallel three;
 
@@ -195,6 +195,72 @@ class GemmTest {
       // exactly fitting matrices are accepted: C (2 x 10) ends at the last float of its segment
       MemorySegment c = arena.allocate(25 * 4);
       Gemm.sgemm(p, false, false, 2, 10, 10, 1f, s, 0, 10, s, 0, 10, 0f, c, 5, 10);
+    }
+  }
+
+  @Test
+  void resultsAreBitwiseIdenticalForAnyNumberOfThreads() {
+    Random random = new Random(9);
+    try (Arena arena = Arena.ofShared(); Parallel two = Parallel.create(2)) {
+      int m = 100;
+      int n = 150;
+      int k = 700; // two k blocks
+      MemorySegment a = arena.allocate((long) m * k * 4);
+      MemorySegment b = arena.allocate((long) k * n * 4);
+      randomFill(a, random);
+      randomFill(b, random);
+      MemorySegment[] c = new MemorySegment[3];
+      Parallel[] pools = {Parallel.serial(), two, three};
+      for (int i = 0; i < 3; i++) {
+        c[i] = arena.allocate((long) m * n * 4);
+        fill(c[i], 0.25f);
+        Gemm.sgemm(pools[i], false, true, m, n, k, 0.5f, a, 0, k, b, 0, k, 1f, c[i], 0, n);
+      }
+      assertThat(c[1].mismatch(c[0])).isEqualTo(-1);
+      assertThat(c[2].mismatch(c[0])).isEqualTo(-1);
+    }
+  }
+
+  @Test
+  void confinedSegmentsWorkSeriallyAndAreRejectedWithThreads() {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment a = arena.allocate(4 * 4);
+      fill(a, 1f);
+      MemorySegment c = arena.allocate(4 * 4);
+      Gemm.sgemm(Parallel.serial(), false, false, 2, 2, 2, 1f, a, 0, 2, a, 0, 2, 0f, c, 0, 2);
+      assertThat(c.getAtIndex(F, 3)).isEqualTo(2f);
+      assertThatThrownBy(
+              () -> Gemm.sgemm(three, false, false, 2, 2, 2, 1f, a, 0, 2, a, 0, 2, 0f, c, 0, 2))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("confined");
+    }
+  }
+
+  @Test
+  void nestedCallsFromInsideAPoolBodyWork() {
+    Random random = new Random(13);
+    try (Arena arena = Arena.ofShared()) {
+      int m = 40;
+      int n = 70;
+      int k = 30;
+      MemorySegment a = arena.allocate((long) m * k * 4);
+      MemorySegment b = arena.allocate((long) k * n * 4);
+      randomFill(a, random);
+      randomFill(b, random);
+      MemorySegment expected = arena.allocate((long) m * n * 4);
+      Gemm.sgemm(Parallel.serial(), false, false, m, n, k, 1f, a, 0, k, b, 0, n, 0f, expected, 0, n);
+      MemorySegment[] c = new MemorySegment[3];
+      for (int i = 0; i < 3; i++) {
+        c[i] = arena.allocate((long) m * n * 4);
+      }
+      three.forRange(0, 3, (from, to, worker) -> {
+        for (int i = from; i < to; i++) {
+          Gemm.sgemm(three, false, false, m, n, k, 1f, a, 0, k, b, 0, n, 0f, c[i], 0, n);
+        }
+      });
+      for (MemorySegment ci : c) {
+        assertThat(ci.mismatch(expected)).isEqualTo(-1);
+      }
     }
   }
 
