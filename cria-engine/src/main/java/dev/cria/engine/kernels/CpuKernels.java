@@ -21,6 +21,8 @@ public final class CpuKernels implements Kernels {
   private static final FloatVector ONE = FloatVector.broadcast(S, 1f);
   /** Keys per block in attention's online softmax. */
   private static final int KEY_BLOCK = 128;
+  /** Query rows that attention's backward pass walks the keys with together. */
+  private static final int BACKWARD_ROWS = 4;
   /** Elements per task for elementwise kernels. */
   private static final int ELEMENT_CHUNK = 1 << 15;
 
@@ -299,36 +301,47 @@ public final class CpuKernels implements Kernels {
   /** {@code scores[j] = scale * q · k[j0 + j]} for j in [0, count), with keys transposed. */
   private static void scoresBlock(float[] q, float[] kT, int seq, int j0, int count, int headDim, float scale,
       float[] scores) {
+    scoresBlock(q, 0, kT, seq, j0, count, headDim, scale, scores, 0);
+  }
+
+  /** {@code scores[at + j] = scale * q[qAt..] · k[j0 + j]} for j in [0, count), keys transposed. */
+  private static void scoresBlock(float[] q, int qAt, float[] kT, int seq, int j0, int count, int headDim,
+      float scale, float[] scores, int at) {
     int j = 0;
     for (; j <= count - L; j += L) {
       FloatVector acc = FloatVector.zero(S);
       for (int c = 0; c < headDim; c++) {
-        acc = FloatVector.fromArray(S, kT, c * seq + j0 + j).fma(FloatVector.broadcast(S, q[c]), acc);
+        acc = FloatVector.fromArray(S, kT, c * seq + j0 + j).fma(FloatVector.broadcast(S, q[qAt + c]), acc);
       }
-      acc.mul(scale).intoArray(scores, j);
+      acc.mul(scale).intoArray(scores, at + j);
     }
     for (; j < count; j++) {
       float sum = 0;
       for (int c = 0; c < headDim; c++) {
-        sum += q[c] * kT[c * seq + j0 + j];
+        sum += q[qAt + c] * kT[c * seq + j0 + j];
       }
-      scores[j] = sum * scale;
+      scores[at + j] = sum * scale;
     }
   }
 
   /** {@code x[j] = exp(x[j] - shift)} for j in [0, count); returns their sum. */
   private static float expInPlace(float[] x, int count, float shift) {
+    return expInPlace(x, 0, count, shift);
+  }
+
+  /** {@code x[at + j] = exp(x[at + j] - shift)} for j in [0, count); returns their sum. */
+  private static float expInPlace(float[] x, int at, int count, float shift) {
     FloatVector total = FloatVector.zero(S);
     int j = 0;
     for (; j <= count - L; j += L) {
-      FloatVector e = FloatVector.fromArray(S, x, j).sub(shift).lanewise(VectorOperators.EXP);
-      e.intoArray(x, j);
+      FloatVector e = FloatVector.fromArray(S, x, at + j).sub(shift).lanewise(VectorOperators.EXP);
+      e.intoArray(x, at + j);
       total = total.add(e);
     }
     float sum = total.reduceLanes(VectorOperators.ADD);
     for (; j < count; j++) {
-      x[j] = (float) Math.exp(x[j] - shift);
-      sum += x[j];
+      x[at + j] = (float) Math.exp(x[at + j] - shift);
+      sum += x[at + j];
     }
     return sum;
   }
@@ -350,8 +363,8 @@ public final class CpuKernels implements Kernels {
       float[] kv = s.b(4 * seq * headDim); // k rows, then dk rows, then dv rows
       int dkBase = seq * headDim;
       int dvBase = 2 * seq * headDim;
-      float[] p = s.c(2 * KEY_BLOCK);
-      float[] rows = s.d(3 * headDim); // q_i, dO_i, dq_i
+      float[] p = s.c(2 * KEY_BLOCK * BACKWARD_ROWS); // per row: p, then ds
+      float[] rows = s.d(3 * headDim * BACKWARD_ROWS); // per row: q_i, dO_i, dq_i
       for (int j = 0; j < seq; j++) {
         long kj = kOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
         long vj = vOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
@@ -362,43 +375,62 @@ public final class CpuKernels implements Kernels {
         }
       }
       java.util.Arrays.fill(kv, dkBase, 3 * seq * headDim, 0f);
+      float[] di = new float[BACKWARD_ROWS];
+      float[] rowLse = new float[BACKWARD_ROWS];
+      int stride = 3 * headDim; // per row: q, dO, dq
       for (int g = 0; g < group; g++) {
         int h = kh * group + g;
-        for (int i = 0; i < seq; i++) {
-          long row = (((long) b * seq + i) * heads + h) * headDim;
-          MemorySegment.copy(q, JAVA_FLOAT, (qOff + row) * 4, rows, 0, headDim);
-          MemorySegment.copy(dOut, JAVA_FLOAT, (dOutOff + row) * 4, rows, headDim, headDim);
-          java.util.Arrays.fill(rows, 2 * headDim, 3 * headDim, 0f);
-          float di = 0;
-          for (int c = 0; c < headDim; c++) {
-            di += rows[headDim + c] * out.getAtIndex(JAVA_FLOAT, outOff + row + c);
+        // BACKWARD_ROWS query rows at a time, so each key's dk/dv row is loaded and stored once
+        // for all of them; rows past the end of the sequence stay zero and contribute nothing.
+        for (int i0 = 0; i0 < seq; i0 += BACKWARD_ROWS) {
+          int rowsHere = Math.min(BACKWARD_ROWS, seq - i0);
+          java.util.Arrays.fill(rows, 0, BACKWARD_ROWS * stride, 0f);
+          for (int r = 0; r < rowsHere; r++) {
+            long row = (((long) b * seq + i0 + r) * heads + h) * headDim;
+            MemorySegment.copy(q, JAVA_FLOAT, (qOff + row) * 4, rows, r * stride, headDim);
+            MemorySegment.copy(dOut, JAVA_FLOAT, (dOutOff + row) * 4, rows, r * stride + headDim, headDim);
+            float d = 0;
+            for (int c = 0; c < headDim; c++) {
+              d += rows[r * stride + headDim + c] * out.getAtIndex(JAVA_FLOAT, outOff + row + c);
+            }
+            di[r] = d;
+            rowLse[r] = lse.getAtIndex(JAVA_FLOAT, lseOff + ((long) b * heads + h) * seq + i0 + r);
           }
-          float rowLse = lse.getAtIndex(JAVA_FLOAT, lseOff + ((long) b * heads + h) * seq + i);
-          for (int j0 = 0; j0 <= i; j0 += KEY_BLOCK) {
-            int count = Math.min(KEY_BLOCK, i + 1 - j0);
-            // p = exp(scale q·k - lse); dp = dO·v (into p[KEY_BLOCK..])
-            scoresBlock(rows, kT, seq, j0, count, headDim, scale, p);
-            dotBlock(rows, headDim, kT, vT, seq, j0, count, headDim, p, KEY_BLOCK);
-            expInPlace(p, count, rowLse);
-            // p[KEY_BLOCK + j] becomes ds_j = p_j (dp_j - D_i) * scale
-            int j = 0;
-            for (; j <= count - L; j += L) {
-              FloatVector pv = FloatVector.fromArray(S, p, j);
-              FloatVector.fromArray(S, p, KEY_BLOCK + j).sub(di).mul(pv).mul(scale).intoArray(p, KEY_BLOCK + j);
+          int last = i0 + rowsHere - 1;
+          for (int j0 = 0; j0 <= last; j0 += KEY_BLOCK) {
+            int countMax = Math.min(KEY_BLOCK, last + 1 - j0);
+            for (int r = 0; r < BACKWARD_ROWS; r++) {
+              int pAt = r * 2 * KEY_BLOCK;
+              int dsAt = pAt + KEY_BLOCK;
+              int count = r < rowsHere ? Math.min(countMax, i0 + r + 1 - j0) : 0;
+              if (count > 0) {
+                // p = exp(scale q·k - lse); dp = dO·v; ds = p (dp - D) scale
+                scoresBlock(rows, r * stride, kT, seq, j0, count, headDim, scale, p, pAt);
+                dotBlock(rows, r * stride + headDim, kT, vT, seq, j0, count, headDim, p, dsAt);
+                expInPlace(p, pAt, count, rowLse[r]);
+                float dr = di[r];
+                int j = 0;
+                for (; j <= count - L; j += L) {
+                  FloatVector pv = FloatVector.fromArray(S, p, pAt + j);
+                  FloatVector.fromArray(S, p, dsAt + j).sub(dr).mul(pv).mul(scale).intoArray(p, dsAt + j);
+                }
+                for (; j < count; j++) {
+                  p[dsAt + j] = p[pAt + j] * (p[dsAt + j] - dr) * scale;
+                }
+              }
+              java.util.Arrays.fill(p, pAt + Math.max(count, 0), pAt + countMax, 0f);
+              java.util.Arrays.fill(p, dsAt + Math.max(count, 0), dsAt + countMax, 0f);
             }
-            for (; j < count; j++) {
-              p[KEY_BLOCK + j] = p[j] * (p[KEY_BLOCK + j] - di) * scale;
-            }
-            for (j = 0; j < count; j++) {
-              float pj = p[j];
-              float ds = p[KEY_BLOCK + j];
+            for (int j = 0; j < countMax; j++) {
               int jj = j0 + j;
-              axpyArray(rows, 2 * headDim, kv, jj * headDim, headDim, ds);          // dq += ds k_j
-              axpyArray(kv, dkBase + jj * headDim, rows, 0, headDim, ds);          // dk_j += ds q_i
-              axpyArray(kv, dvBase + jj * headDim, rows, headDim, headDim, pj);    // dv_j += p dO_i
+              accumulateKey(rows, stride, kv, jj * headDim, dkBase + jj * headDim, dvBase + jj * headDim, headDim,
+                  p, j);
             }
           }
-          MemorySegment.copy(rows, 2 * headDim, dq, JAVA_FLOAT, (dqOff + row) * 4, headDim);
+          for (int r = 0; r < rowsHere; r++) {
+            long row = (((long) b * seq + i0 + r) * heads + h) * headDim;
+            MemorySegment.copy(rows, r * stride + 2 * headDim, dq, JAVA_FLOAT, (dqOff + row) * 4, headDim);
+          }
         }
       }
       for (int j = 0; j < seq; j++) {
@@ -407,6 +439,56 @@ public final class CpuKernels implements Kernels {
         MemorySegment.copy(kv, dvBase + j * headDim, dv, JAVA_FLOAT, (dvOff + at) * 4, headDim);
       }
     });
+  }
+
+  /**
+   * For key {@code j} of the current block and the BACKWARD_ROWS rows: {@code dq_r += ds_rj k_j},
+   * {@code dk_j += sum_r ds_rj q_r}, {@code dv_j += sum_r p_rj dO_r}; k_j, dk_j and dv_j are read
+   * once per vector for all rows.
+   */
+  private static void accumulateKey(float[] rows, int stride, float[] kv, int kAt, int dkAt, int dvAt, int headDim,
+      float[] p, int j) {
+    float p0 = p[j];
+    float p1 = p[2 * KEY_BLOCK + j];
+    float p2 = p[4 * KEY_BLOCK + j];
+    float p3 = p[6 * KEY_BLOCK + j];
+    float s0 = p[KEY_BLOCK + j];
+    float s1 = p[3 * KEY_BLOCK + j];
+    float s2 = p[5 * KEY_BLOCK + j];
+    float s3 = p[7 * KEY_BLOCK + j];
+    int hd = headDim;
+    int c = 0;
+    for (; c <= headDim - L; c += L) {
+      FloatVector kc = FloatVector.fromArray(S, kv, kAt + c);
+      FloatVector dkc = FloatVector.fromArray(S, kv, dkAt + c);
+      FloatVector dvc = FloatVector.fromArray(S, kv, dvAt + c);
+      FloatVector.fromArray(S, rows, 2 * hd + c).add(kc.mul(s0)).intoArray(rows, 2 * hd + c);
+      FloatVector.fromArray(S, rows, stride + 2 * hd + c).add(kc.mul(s1)).intoArray(rows, stride + 2 * hd + c);
+      FloatVector.fromArray(S, rows, 2 * stride + 2 * hd + c).add(kc.mul(s2))
+          .intoArray(rows, 2 * stride + 2 * hd + c);
+      FloatVector.fromArray(S, rows, 3 * stride + 2 * hd + c).add(kc.mul(s3))
+          .intoArray(rows, 3 * stride + 2 * hd + c);
+      dkc = FloatVector.fromArray(S, rows, c).fma(FloatVector.broadcast(S, s0), dkc);
+      dkc = FloatVector.fromArray(S, rows, stride + c).fma(FloatVector.broadcast(S, s1), dkc);
+      dkc = FloatVector.fromArray(S, rows, 2 * stride + c).fma(FloatVector.broadcast(S, s2), dkc);
+      dkc = FloatVector.fromArray(S, rows, 3 * stride + c).fma(FloatVector.broadcast(S, s3), dkc);
+      dvc = FloatVector.fromArray(S, rows, hd + c).fma(FloatVector.broadcast(S, p0), dvc);
+      dvc = FloatVector.fromArray(S, rows, stride + hd + c).fma(FloatVector.broadcast(S, p1), dvc);
+      dvc = FloatVector.fromArray(S, rows, 2 * stride + hd + c).fma(FloatVector.broadcast(S, p2), dvc);
+      dvc = FloatVector.fromArray(S, rows, 3 * stride + hd + c).fma(FloatVector.broadcast(S, p3), dvc);
+      dkc.intoArray(kv, dkAt + c);
+      dvc.intoArray(kv, dvAt + c);
+    }
+    for (; c < headDim; c++) {
+      float kc = kv[kAt + c];
+      rows[2 * hd + c] += s0 * kc;
+      rows[stride + 2 * hd + c] += s1 * kc;
+      rows[2 * stride + 2 * hd + c] += s2 * kc;
+      rows[3 * stride + 2 * hd + c] += s3 * kc;
+      kv[dkAt + c] += s0 * rows[c] + s1 * rows[stride + c] + s2 * rows[2 * stride + c] + s3 * rows[3 * stride + c];
+      kv[dvAt + c] += p0 * rows[hd + c] + p1 * rows[stride + hd + c] + p2 * rows[2 * stride + hd + c]
+          + p3 * rows[3 * stride + hd + c];
+    }
   }
 
   /** {@code out[outAt + j] = a[aAt..] · bT[bAt + c * seq + j0 + j]} for j in [0, count). */
