@@ -77,10 +77,15 @@ public final class BenchCommand implements Callable<Integer> {
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }
-    StepBenchmark.Result r = StepBenchmark.run(settings, line -> {
-      err.println("bench: " + line);
-      err.flush();
-    });
+    StepBenchmark.Result r;
+    try {
+      r = StepBenchmark.run(settings, line -> {
+        err.println("bench: " + line);
+        err.flush();
+      });
+    } catch (IllegalArgumentException e) {
+      throw new UserError(e.getMessage());
+    }
     out.printf(Locale.ROOT, "preset %s: dim %d, %d layers, %d heads, FFN %d, vocab %d; micro-batch %d x seq %d,"
             + " %d thread(s), kernels %s%n", preset, config.dim(), config.layers(), config.heads(), config.ffnDim(),
         config.vocabSize(), b, t, n, r.kernels());

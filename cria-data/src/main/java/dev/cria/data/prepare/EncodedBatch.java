@@ -11,7 +11,8 @@ import java.util.List;
  * @param documents lines that parsed into a document
  * @param blankLines lines with nothing but whitespace, skipped
  * @param badLines lines that were skipped as bad (only with skip-bad-lines)
- * @param firstBadLine the first bad line's exception, for the message; null if none
+ * @param inputBytesDone input bytes consumed once this batch is done (for progress)
+ * @param textBytes bytes of the lines that became documents
  */
 record EncodedBatch(
     IntList[] tokens,

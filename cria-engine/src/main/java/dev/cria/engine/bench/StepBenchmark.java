@@ -46,14 +46,24 @@ public final class StepBenchmark {
       Map<TimedKernels.Op, Double> profileSeconds) {}
 
   public static Result run(Settings s, Consumer<String> log) {
+    LlamaConfig shape = s.config().withMaxSeqLen(Math.max(s.config().maxSeqLen(), s.seqLen()));
+    long needed = LlamaModel.bytesNeeded(shape, s.microBatch(), s.seqLen(), false)
+        + 2L * new dev.cria.engine.model.ParameterLayout(shape).size() * Float.BYTES; // + Adam moments
+    long physical = ((com.sun.management.OperatingSystemMXBean)
+        java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getTotalMemorySize();
+    if (needed > physical * 0.9) {
+      throw new IllegalArgumentException(String.format(
+          "this model and micro-batch need %.1f GB (parameters, gradients, Adam moments, activations)"
+              + " but the machine has %.1f GB; pick a smaller preset, micro-batch or sequence length",
+          needed / 1e9, physical / 1e9));
+    }
     try (Parallel parallel = Parallel.create(s.threads())) {
       log.accept("measuring the FMA peak of " + s.threads() + " thread(s) ...");
       double peak = FmaPeak.measureGflops(parallel, 1.0);
       TimedKernels timed = new TimedKernels(new CpuKernels(parallel));
       Kernels kernels = s.profile() ? timed : new CpuKernels(parallel);
       LlamaConfig c = s.config();
-      try (LlamaModel model = new LlamaModel(c.withMaxSeqLen(Math.max(c.maxSeqLen(), s.seqLen())), kernels,
-              s.microBatch(), s.seqLen(), false);
+      try (LlamaModel model = new LlamaModel(shape, kernels, s.microBatch(), s.seqLen(), false);
           AdamW adam = new AdamW(model.layout(), AdamW.Settings.llama(), parallel)) {
         log.accept(String.format("model %,d parameters, %.0f MB of buffers; %d warmup + %d timed steps",
             c.parameterCount(), (model.bytes() + 2L * model.layout().size() * Float.BYTES) / 1e6,

@@ -83,6 +83,15 @@ public final class LlamaModel implements AutoCloseable {
   }
 
   /**
+   * Bytes a model of this shape would hold for micro-batches of {@code batch} x {@code seq}
+   * (parameters, gradients, activations), without allocating anything.
+   */
+  public static long bytesNeeded(LlamaConfig config, int batch, int seq, boolean recompute) {
+    return (2 * new ParameterLayout(config).size() + new ActivationLayout(config, batch, seq, recompute).size)
+        * Float.BYTES;
+  }
+
+  /**
    * NeMo/Megatron initialization, deterministic for {@code seed}: normal(0, 0.02) for every matrix,
    * normal(0, 0.02/sqrt(2L)) for the attention output and MLP down projections, 1 for norm weights.
    */

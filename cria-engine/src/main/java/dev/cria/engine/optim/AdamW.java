@@ -6,6 +6,9 @@ import dev.cria.engine.tensor.Floats;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * AdamW as PyTorch's {@code torch.optim.AdamW}: decoupled weight decay {@code p -= lr * wd * p},
@@ -30,6 +33,9 @@ public final class AdamW implements AutoCloseable {
   }
 
   private static final int CHUNK = 1 << 16;
+  private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+  private static final int L = S.length();
+  private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
   private final ParameterLayout layout;
   private final Settings settings;
@@ -84,16 +90,26 @@ public final class AdamW implements AutoCloseable {
       float b2, float c1, float c2, float eps) {
     MemorySegment ms = m.segment();
     MemorySegment vs = v.segment();
-    for (long i = start; i < end; i++) {
+    long i = start;
+    // Vector part: the same arithmetic as the scalar tail, lane by lane.
+    for (; i <= end - L; i += L) {
+      long at = i * Float.BYTES;
+      FloatVector grad = FloatVector.fromMemorySegment(S, g, at, NATIVE);
+      FloatVector mi = FloatVector.fromMemorySegment(S, ms, at, NATIVE).mul(b1).add(grad.mul(1 - b1));
+      FloatVector vi = FloatVector.fromMemorySegment(S, vs, at, NATIVE).mul(b2).add(grad.mul(grad).mul(1 - b2));
+      mi.intoMemorySegment(ms, at, NATIVE);
+      vi.intoMemorySegment(vs, at, NATIVE);
+      FloatVector step = mi.div(c1).mul(lr).div(vi.div(c2).sqrt().add(eps));
+      FloatVector.fromMemorySegment(S, p, at, NATIVE).mul(decay).sub(step).intoMemorySegment(p, at, NATIVE);
+    }
+    for (; i < end; i++) {
       float grad = g.getAtIndex(ValueLayout.JAVA_FLOAT, i);
       float mi = b1 * ms.getAtIndex(ValueLayout.JAVA_FLOAT, i) + (1 - b1) * grad;
-      float vi = b2 * vs.getAtIndex(ValueLayout.JAVA_FLOAT, i) + (1 - b2) * grad * grad;
+      float vi = b2 * vs.getAtIndex(ValueLayout.JAVA_FLOAT, i) + (1 - b2) * (grad * grad);
       ms.setAtIndex(ValueLayout.JAVA_FLOAT, i, mi);
       vs.setAtIndex(ValueLayout.JAVA_FLOAT, i, vi);
-      float mHat = mi / c1;
-      float vHat = vi / c2;
       float param = p.getAtIndex(ValueLayout.JAVA_FLOAT, i) * decay;
-      p.setAtIndex(ValueLayout.JAVA_FLOAT, i, param - lr * mHat / ((float) Math.sqrt(vHat) + eps));
+      p.setAtIndex(ValueLayout.JAVA_FLOAT, i, param - (mi / c1) * lr / ((float) Math.sqrt(vi / c2) + eps));
     }
   }
 

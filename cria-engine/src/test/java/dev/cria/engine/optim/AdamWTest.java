@@ -1,0 +1,61 @@
+package dev.cria.engine.optim;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cria.engine.kernels.Parallel;
+import dev.cria.engine.model.LlamaConfig;
+import dev.cria.engine.model.ParameterLayout;
+import dev.cria.engine.tensor.Floats;
+import java.lang.foreign.Arena;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** AdamW against PyTorch's update rule written out plainly, on tensor sizes that leave vector tails. */
+class AdamWTest {
+  @Test
+  void matchesThePlainUpdateRuleAndSkipsDecayOnNorms() {
+    // no tensor size is a multiple of the vector length, so every chunk ends in the scalar tail
+    LlamaConfig c = new LlamaConfig(38, 1, 1, 1, 23, 37, 1e-5f, 10000f, 8);
+    ParameterLayout layout = new ParameterLayout(c);
+    int n = Math.toIntExact(layout.size());
+    Random random = new Random(9);
+    double[] p = new double[n];
+    double[] m = new double[n];
+    double[] v = new double[n];
+    try (Parallel parallel = Parallel.create(3);
+        AdamW adam = new AdamW(layout, new AdamW.Settings(0.9, 0.95, 1e-8, 0.1), parallel)) {
+      Floats params = Floats.allocate(Arena.global(), n);
+      Floats grads = Floats.allocate(Arena.global(), n);
+      for (int i = 0; i < n; i++) {
+        p[i] = random.nextGaussian() * 0.02;
+        params.set(i, (float) p[i]);
+      }
+      for (int step = 1; step <= 4; step++) {
+        double lr = 1e-3 * step;
+        for (int i = 0; i < n; i++) {
+          float g = (float) (random.nextGaussian() * 0.01);
+          grads.set(i, g);
+        }
+        adam.step(params, grads, lr);
+        for (ParameterLayout.Tensor t : layout.tensors()) {
+          double wd = t.weightDecay() ? 0.1 : 0;
+          for (long i = t.offset(); i < t.end(); i++) {
+            int k = (int) i;
+            double g = grads.get(i);
+            m[k] = 0.9 * m[k] + 0.1 * g;
+            v[k] = 0.95 * v[k] + 0.05 * g * g;
+            double mHat = m[k] / (1 - Math.pow(0.9, step));
+            double vHat = v[k] / (1 - Math.pow(0.95, step));
+            p[k] = p[k] * (1 - lr * wd) - lr * mHat / (Math.sqrt(vHat) + 1e-8);
+          }
+        }
+      }
+      assertThat(adam.steps()).isEqualTo(4);
+      for (int i = 0; i < n; i++) {
+        assertThat((double) params.get(i)).as("parameter %d", i).isCloseTo(p[i], org.assertj.core.data.Offset.offset(2e-6));
+      }
+      ParameterLayout.Tensor norm = layout.tensor("model.norm.weight");
+      assertThat(norm.weightDecay()).isFalse();
+    }
+  }
+}
