@@ -21,8 +21,11 @@ public final class CpuKernels implements Kernels {
   private static final FloatVector ONE = FloatVector.broadcast(S, 1f);
   /** Keys per block in attention's online softmax. */
   private static final int KEY_BLOCK = 128;
-  /** Query rows that attention's backward pass walks the keys with together. */
-  private static final int BACKWARD_ROWS = 4;
+  /**
+   * Query rows that attention walks the keys with together (the helpers that share loads across
+   * rows are written out for exactly four).
+   */
+  private static final int ROWS = 4;
   /** Elements per task for elementwise kernels. */
   private static final int ELEMENT_CHUNK = 1 << 15;
 
@@ -251,9 +254,11 @@ public final class CpuKernels implements Kernels {
       Scratch s = scratch[worker];
       float[] kT = s.a(headDim * seq); // keys transposed: kT[c * seq + j]
       float[] vs = s.b(seq * headDim); // values: vs[j * hd + c]
-      float[] scores = s.c(KEY_BLOCK);
-      float[] acc = s.d(headDim);
-      float[] qi = s.e(headDim);
+      float[] scores = s.c(2 * KEY_BLOCK * ROWS); // per row r at r * 2 * KEY_BLOCK
+      float[] acc = s.d(ROWS * headDim);
+      float[] qs = s.e(ROWS * headDim);
+      float[] max = new float[ROWS];
+      float[] sum = new float[ROWS];
       for (int j = 0; j < seq; j++) {
         long kj = kOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
         long vj = vOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
@@ -264,66 +269,81 @@ public final class CpuKernels implements Kernels {
       }
       for (int g = 0; g < group; g++) {
         int h = kh * group + g;
-        for (int i = 0; i < seq; i++) {
-          long qRow = qOff + (((long) b * seq + i) * heads + h) * headDim;
-          MemorySegment.copy(q, JAVA_FLOAT, qRow * 4, qi, 0, headDim);
-          java.util.Arrays.fill(acc, 0, headDim, 0f);
-          float max = Float.NEGATIVE_INFINITY;
-          float sum = 0;
-          for (int j0 = 0; j0 <= i; j0 += KEY_BLOCK) {
-            int count = Math.min(KEY_BLOCK, i + 1 - j0);
-            scoresBlock(qi, kT, seq, j0, count, headDim, scale, scores);
-            float blockMax = Float.NEGATIVE_INFINITY;
-            for (int j = 0; j < count; j++) {
-              blockMax = Math.max(blockMax, scores[j]);
-            }
-            float newMax = Math.max(max, blockMax);
-            float correction = (float) Math.exp(max - newMax);
-            sum *= correction;
-            scaleArray(acc, headDim, correction);
-            sum += expInPlace(scores, count, newMax);
-            for (int j = 0; j < count; j++) {
-              axpyArray(acc, vs, (j0 + j) * headDim, headDim, scores[j]);
-            }
-            max = newMax;
+        // ROWS query rows at a time share every load of a key and a value; rows past the end of
+        // the sequence are zero and their results are dropped.
+        for (int i0 = 0; i0 < seq; i0 += ROWS) {
+          int rowsHere = Math.min(ROWS, seq - i0);
+          java.util.Arrays.fill(qs, 0, ROWS * headDim, 0f);
+          java.util.Arrays.fill(acc, 0, ROWS * headDim, 0f);
+          java.util.Arrays.fill(max, Float.NEGATIVE_INFINITY);
+          java.util.Arrays.fill(sum, 0f);
+          for (int r = 0; r < rowsHere; r++) {
+            long qRow = qOff + (((long) b * seq + i0 + r) * heads + h) * headDim;
+            MemorySegment.copy(q, JAVA_FLOAT, qRow * 4, qs, r * headDim, headDim);
           }
-          lse.setAtIndex(JAVA_FLOAT, lseOff + ((long) b * heads + h) * seq + i, (float) (max + Math.log(sum)));
-          float inv = 1f / sum;
-          long oRow = outOff + (((long) b * seq + i) * heads + h) * headDim;
-          for (int c = 0; c < headDim; c++) {
-            out.setAtIndex(JAVA_FLOAT, oRow + c, acc[c] * inv);
+          int last = i0 + rowsHere - 1;
+          for (int j0 = 0; j0 <= last; j0 += KEY_BLOCK) {
+            int countMax = Math.min(KEY_BLOCK, last + 1 - j0);
+            rowsTimesKeys(qs, headDim, 0, kT, 0, seq, j0, countMax, headDim, scale, scores, 0);
+            for (int r = 0; r < ROWS; r++) {
+              int at = r * 2 * KEY_BLOCK;
+              int count = r < rowsHere ? Math.min(countMax, i0 + r + 1 - j0) : 0;
+              if (count > 0) {
+                float blockMax = max(scores, at, count);
+                float newMax = Math.max(max[r], blockMax);
+                float correction = (float) Math.exp(max[r] - newMax);
+                sum[r] = sum[r] * correction + expInPlace(scores, at, count, newMax);
+                scaleArray(acc, r * headDim, headDim, correction);
+                max[r] = newMax;
+              }
+              java.util.Arrays.fill(scores, at + Math.max(count, 0), at + countMax, 0f);
+            }
+            for (int j = 0; j < countMax; j++) {
+              accumulateValue(acc, headDim, vs, (j0 + j) * headDim, scores, j);
+            }
+          }
+          for (int r = 0; r < rowsHere; r++) {
+            int i = i0 + r;
+            lse.setAtIndex(JAVA_FLOAT, lseOff + ((long) b * heads + h) * seq + i,
+                (float) (max[r] + Math.log(sum[r])));
+            float inv = 1f / sum[r];
+            long oRow = outOff + (((long) b * seq + i) * heads + h) * headDim;
+            for (int c = 0; c < headDim; c++) {
+              out.setAtIndex(JAVA_FLOAT, oRow + c, acc[r * headDim + c] * inv);
+            }
           }
         }
       }
     });
   }
 
+  /** {@code acc_r += p_rj v_j} for the ROWS rows, loading each vector of v_j once. */
+  private static void accumulateValue(float[] acc, int headDim, float[] vs, int vAt, float[] p, int j) {
+    float p0 = p[j];
+    float p1 = p[2 * KEY_BLOCK + j];
+    float p2 = p[4 * KEY_BLOCK + j];
+    float p3 = p[6 * KEY_BLOCK + j];
+    int c = 0;
+    for (; c <= headDim - L; c += L) {
+      FloatVector vc = FloatVector.fromArray(S, vs, vAt + c);
+      vc.fma(FloatVector.broadcast(S, p0), FloatVector.fromArray(S, acc, c)).intoArray(acc, c);
+      vc.fma(FloatVector.broadcast(S, p1), FloatVector.fromArray(S, acc, headDim + c)).intoArray(acc, headDim + c);
+      vc.fma(FloatVector.broadcast(S, p2), FloatVector.fromArray(S, acc, 2 * headDim + c))
+          .intoArray(acc, 2 * headDim + c);
+      vc.fma(FloatVector.broadcast(S, p3), FloatVector.fromArray(S, acc, 3 * headDim + c))
+          .intoArray(acc, 3 * headDim + c);
+    }
+    for (; c < headDim; c++) {
+      float vc = vs[vAt + c];
+      acc[c] += p0 * vc;
+      acc[headDim + c] += p1 * vc;
+      acc[2 * headDim + c] += p2 * vc;
+      acc[3 * headDim + c] += p3 * vc;
+    }
+  }
+
   /** {@code scores[j] = scale * q · k[j0 + j]} for j in [0, count), with keys transposed. */
-  private static void scoresBlock(float[] q, float[] kT, int seq, int j0, int count, int headDim, float scale,
-      float[] scores) {
-    scoresBlock(q, 0, kT, seq, j0, count, headDim, scale, scores, 0);
-  }
-
   /** {@code scores[at + j] = scale * q[qAt..] · k[j0 + j]} for j in [0, count), keys transposed. */
-  private static void scoresBlock(float[] q, int qAt, float[] kT, int seq, int j0, int count, int headDim,
-      float scale, float[] scores, int at) {
-    int j = 0;
-    for (; j <= count - L; j += L) {
-      FloatVector acc = FloatVector.zero(S);
-      for (int c = 0; c < headDim; c++) {
-        acc = FloatVector.fromArray(S, kT, c * seq + j0 + j).fma(FloatVector.broadcast(S, q[qAt + c]), acc);
-      }
-      acc.mul(scale).intoArray(scores, at + j);
-    }
-    for (; j < count; j++) {
-      float sum = 0;
-      for (int c = 0; c < headDim; c++) {
-        sum += q[qAt + c] * kT[c * seq + j0 + j];
-      }
-      scores[at + j] = sum * scale;
-    }
-  }
-
   /** {@code x[j] = exp(x[j] - shift)} for j in [0, count); returns their sum. */
   private static float expInPlace(float[] x, int count, float shift) {
     return expInPlace(x, 0, count, shift);
@@ -363,8 +383,8 @@ public final class CpuKernels implements Kernels {
       float[] kv = s.b(4 * seq * headDim); // k rows, then dk rows, then dv rows
       int dkBase = seq * headDim;
       int dvBase = 2 * seq * headDim;
-      float[] p = s.c(2 * KEY_BLOCK * BACKWARD_ROWS); // per row: p, then ds
-      float[] rows = s.d(3 * headDim * BACKWARD_ROWS); // per row: q_i, dO_i, dq_i
+      float[] p = s.c(2 * KEY_BLOCK * ROWS); // per row: p, then ds
+      float[] rows = s.d(3 * headDim * ROWS); // per row: q_i, dO_i, dq_i
       for (int j = 0; j < seq; j++) {
         long kj = kOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
         long vj = vOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
@@ -375,16 +395,16 @@ public final class CpuKernels implements Kernels {
         }
       }
       java.util.Arrays.fill(kv, dkBase, 3 * seq * headDim, 0f);
-      float[] di = new float[BACKWARD_ROWS];
-      float[] rowLse = new float[BACKWARD_ROWS];
+      float[] di = new float[ROWS];
+      float[] rowLse = new float[ROWS];
       int stride = 3 * headDim; // per row: q, dO, dq
       for (int g = 0; g < group; g++) {
         int h = kh * group + g;
-        // BACKWARD_ROWS query rows at a time, so each key's dk/dv row is loaded and stored once
+        // ROWS query rows at a time, so each key's dk/dv row is loaded and stored once
         // for all of them; rows past the end of the sequence stay zero and contribute nothing.
-        for (int i0 = 0; i0 < seq; i0 += BACKWARD_ROWS) {
-          int rowsHere = Math.min(BACKWARD_ROWS, seq - i0);
-          java.util.Arrays.fill(rows, 0, BACKWARD_ROWS * stride, 0f);
+        for (int i0 = 0; i0 < seq; i0 += ROWS) {
+          int rowsHere = Math.min(ROWS, seq - i0);
+          java.util.Arrays.fill(rows, 0, ROWS * stride, 0f);
           for (int r = 0; r < rowsHere; r++) {
             long row = (((long) b * seq + i0 + r) * heads + h) * headDim;
             MemorySegment.copy(q, JAVA_FLOAT, (qOff + row) * 4, rows, r * stride, headDim);
@@ -399,14 +419,15 @@ public final class CpuKernels implements Kernels {
           int last = i0 + rowsHere - 1;
           for (int j0 = 0; j0 <= last; j0 += KEY_BLOCK) {
             int countMax = Math.min(KEY_BLOCK, last + 1 - j0);
-            for (int r = 0; r < BACKWARD_ROWS; r++) {
+            // scores (scale q·k) into each row's p, and dp = dO·v into its ds slot, for all rows at once
+            rowsTimesKeys(rows, stride, 0, kT, 0, seq, j0, countMax, headDim, scale, p, 0);
+            rowsTimesKeys(rows, stride, headDim, kT, vT, seq, j0, countMax, headDim, 1f, p, KEY_BLOCK);
+            for (int r = 0; r < ROWS; r++) {
               int pAt = r * 2 * KEY_BLOCK;
               int dsAt = pAt + KEY_BLOCK;
               int count = r < rowsHere ? Math.min(countMax, i0 + r + 1 - j0) : 0;
               if (count > 0) {
-                // p = exp(scale q·k - lse); dp = dO·v; ds = p (dp - D) scale
-                scoresBlock(rows, r * stride, kT, seq, j0, count, headDim, scale, p, pAt);
-                dotBlock(rows, r * stride + headDim, kT, vT, seq, j0, count, headDim, p, dsAt);
+                // p = exp(scale q·k - lse); ds = p (dp - D) scale
                 expInPlace(p, pAt, count, rowLse[r]);
                 float dr = di[r];
                 int j = 0;
@@ -442,7 +463,7 @@ public final class CpuKernels implements Kernels {
   }
 
   /**
-   * For key {@code j} of the current block and the BACKWARD_ROWS rows: {@code dq_r += ds_rj k_j},
+   * For key {@code j} of the current block and the ROWS rows: {@code dq_r += ds_rj k_j},
    * {@code dk_j += sum_r ds_rj q_r}, {@code dv_j += sum_r p_rj dO_r}; k_j, dk_j and dv_j are read
    * once per vector for all rows.
    */
@@ -491,23 +512,53 @@ public final class CpuKernels implements Kernels {
     }
   }
 
-  /** {@code out[outAt + j] = a[aAt..] · bT[bAt + c * seq + j0 + j]} for j in [0, count). */
-  private static void dotBlock(float[] a, int aAt, float[] bT, int bAt, int seq, int j0, int count, int headDim,
-      float[] out, int outAt) {
+  /**
+   * For the ROWS rows r: {@code out[outAt + 2 r KEY_BLOCK + j] = scale * rows[r stride +
+   * rowOffset ..] · t[tAt + c * seq + j0 + j]} for j in [0, count): four dot products per loaded
+   * vector of the transposed keys (or values).
+   */
+  private static void rowsTimesKeys(float[] rows, int stride, int rowOffset, float[] t, int tAt, int seq, int j0,
+      int count, int headDim, float scale, float[] out, int outAt) {
+    int r0 = rowOffset;
+    int r1 = stride + rowOffset;
+    int r2 = 2 * stride + rowOffset;
+    int r3 = 3 * stride + rowOffset;
+    int o = outAt;
+    int step = 2 * KEY_BLOCK;
     int j = 0;
     for (; j <= count - L; j += L) {
-      FloatVector acc = FloatVector.zero(S);
+      FloatVector a0 = FloatVector.zero(S);
+      FloatVector a1 = FloatVector.zero(S);
+      FloatVector a2 = FloatVector.zero(S);
+      FloatVector a3 = FloatVector.zero(S);
       for (int c = 0; c < headDim; c++) {
-        acc = FloatVector.fromArray(S, bT, bAt + c * seq + j0 + j).fma(FloatVector.broadcast(S, a[aAt + c]), acc);
+        FloatVector kv = FloatVector.fromArray(S, t, tAt + c * seq + j0 + j);
+        a0 = kv.fma(FloatVector.broadcast(S, rows[r0 + c]), a0);
+        a1 = kv.fma(FloatVector.broadcast(S, rows[r1 + c]), a1);
+        a2 = kv.fma(FloatVector.broadcast(S, rows[r2 + c]), a2);
+        a3 = kv.fma(FloatVector.broadcast(S, rows[r3 + c]), a3);
       }
-      acc.intoArray(out, outAt + j);
+      a0.mul(scale).intoArray(out, o + j);
+      a1.mul(scale).intoArray(out, o + step + j);
+      a2.mul(scale).intoArray(out, o + 2 * step + j);
+      a3.mul(scale).intoArray(out, o + 3 * step + j);
     }
     for (; j < count; j++) {
-      float sum = 0;
+      float s0 = 0;
+      float s1 = 0;
+      float s2 = 0;
+      float s3 = 0;
       for (int c = 0; c < headDim; c++) {
-        sum += a[aAt + c] * bT[bAt + c * seq + j0 + j];
+        float kv = t[tAt + c * seq + j0 + j];
+        s0 += rows[r0 + c] * kv;
+        s1 += rows[r1 + c] * kv;
+        s2 += rows[r2 + c] * kv;
+        s3 += rows[r3 + c] * kv;
       }
-      out[outAt + j] = sum;
+      out[o + j] = s0 * scale;
+      out[o + step + j] = s1 * scale;
+      out[o + 2 * step + j] = s2 * scale;
+      out[o + 3 * step + j] = s3 * scale;
     }
   }
 
@@ -601,14 +652,18 @@ public final class CpuKernels implements Kernels {
   }
 
   private static float max(float[] x, int count) {
+    return max(x, 0, count);
+  }
+
+  private static float max(float[] x, int at, int count) {
     FloatVector m = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
     int j = 0;
     for (; j <= count - L; j += L) {
-      m = m.max(FloatVector.fromArray(S, x, j));
+      m = m.max(FloatVector.fromArray(S, x, at + j));
     }
     float max = m.reduceLanes(VectorOperators.MAX);
     for (; j < count; j++) {
-      max = Math.max(max, x[j]);
+      max = Math.max(max, x[at + j]);
     }
     return max;
   }
@@ -700,25 +755,9 @@ public final class CpuKernels implements Kernels {
   }
 
   /** {@code acc[0..n) += alpha * src[srcAt..srcAt + n)}. */
-  private static void axpyArray(float[] acc, float[] src, int srcAt, int n, float alpha) {
-    axpyArray(acc, 0, src, srcAt, n, alpha);
-  }
-
   /** {@code dst[dstAt..dstAt + n) += alpha * src[srcAt..srcAt + n)}. */
-  private static void axpyArray(float[] dst, int dstAt, float[] src, int srcAt, int n, float alpha) {
-    FloatVector a = FloatVector.broadcast(S, alpha);
-    int c = 0;
-    for (; c <= n - L; c += L) {
-      FloatVector.fromArray(S, src, srcAt + c).fma(a, FloatVector.fromArray(S, dst, dstAt + c))
-          .intoArray(dst, dstAt + c);
-    }
-    for (; c < n; c++) {
-      dst[dstAt + c] += alpha * src[srcAt + c];
-    }
-  }
-
-  private static void scaleArray(float[] x, int n, float factor) {
-    for (int c = 0; c < n; c++) {
+  private static void scaleArray(float[] x, int at, int n, float factor) {
+    for (int c = at; c < at + n; c++) {
       x[c] *= factor;
     }
   }
