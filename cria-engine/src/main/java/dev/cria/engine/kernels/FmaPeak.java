@@ -33,16 +33,29 @@ public final class FmaPeak {
     return 2L * CHAINS * S.length();
   }
 
+  /** Windows the measurement is split into; the best one counts. */
+  private static final int WINDOWS = 5;
+
   /**
    * Runs the FMA loop on all {@code p.threads()} participants for about {@code seconds} (after a
    * short single-threaded warm-up that gets the loop JIT-compiled) and returns the total rate in
-   * GFLOP/s, counting 2 flops per lane per FMA.
+   * GFLOP/s, counting 2 flops per lane per FMA. The time is split into {@value #WINDOWS} windows and
+   * the fastest one is reported: on a shared machine another process can take a core for part of
+   * the time, and the peak is what the cores do when they are not taken.
    */
   public static double measureGflops(Parallel p, double seconds) {
     if (!(seconds > 0) || Double.isInfinite(seconds)) {
       throw new IllegalArgumentException("seconds must be positive: " + seconds);
     }
     warmUp();
+    double best = 0;
+    for (int window = 0; window < WINDOWS; window++) {
+      best = Math.max(best, measureWindow(p, seconds / WINDOWS));
+    }
+    return best;
+  }
+
+  private static double measureWindow(Parallel p, double seconds) {
     int threads = p.threads();
     long[] iterations = new long[threads];
     long start = System.nanoTime();
