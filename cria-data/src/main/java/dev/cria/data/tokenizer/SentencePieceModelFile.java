@@ -1,5 +1,7 @@
 package dev.cria.data.tokenizer;
 
+import dev.cria.data.protobuf.ProtoReader;
+import dev.cria.data.protobuf.ProtoWriter;
 import java.util.ArrayList;
 import java.util.List;
 

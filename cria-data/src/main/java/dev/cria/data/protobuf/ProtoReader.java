@@ -1,19 +1,19 @@
-package dev.cria.data.tokenizer;
+package dev.cria.data.protobuf;
 
 import java.nio.charset.StandardCharsets;
 
-/** Reads the protobuf wire format: just what a SentencePiece model needs. */
-final class ProtoReader {
-  static final int VARINT = 0;
-  static final int FIXED64 = 1;
-  static final int LENGTH_DELIMITED = 2;
-  static final int FIXED32 = 5;
+/** Reads the protobuf wire format: varints, fixed 32/64-bit fields and length-delimited fields. */
+public final class ProtoReader {
+  public static final int VARINT = 0;
+  public static final int FIXED64 = 1;
+  public static final int LENGTH_DELIMITED = 2;
+  public static final int FIXED32 = 5;
 
   private final byte[] buffer;
   private int position;
   private final int limit;
 
-  ProtoReader(byte[] buffer) {
+  public ProtoReader(byte[] buffer) {
     this(buffer, 0, buffer.length);
   }
 
@@ -23,16 +23,16 @@ final class ProtoReader {
     this.limit = to;
   }
 
-  boolean hasMore() {
+  public boolean hasMore() {
     return position < limit;
   }
 
   /** Reads a field key: {@code fieldNumber << 3 | wireType}. */
-  int readTag() {
+  public int readTag() {
     return (int) readVarint();
   }
 
-  long readVarint() {
+  public long readVarint() {
     long result = 0;
     for (int shift = 0; shift < 64; shift += 7) {
       byte b = readByte();
@@ -44,38 +44,46 @@ final class ProtoReader {
     throw new ProtoException("varint longer than 10 bytes at offset " + position);
   }
 
-  float readFloat() {
+  public double readDouble() {
+    long bits = 0;
+    for (int i = 0; i < 8; i++) {
+      bits |= (long) (readByte() & 0xFF) << (8 * i);
+    }
+    return Double.longBitsToDouble(bits);
+  }
+
+  public float readFloat() {
     return Float.intBitsToFloat(readFixed32());
   }
 
-  int readFixed32() {
+  public int readFixed32() {
     int v = (readByte() & 0xFF) | (readByte() & 0xFF) << 8 | (readByte() & 0xFF) << 16 | (readByte() & 0xFF) << 24;
     return v;
   }
 
   /** Reads a length-delimited field as a nested reader over its bytes. */
-  ProtoReader readMessage() {
+  public ProtoReader readMessage() {
     int length = readLength();
     ProtoReader nested = new ProtoReader(buffer, position, position + length);
     position += length;
     return nested;
   }
 
-  String readString() {
+  public String readString() {
     int length = readLength();
     String s = new String(buffer, position, length, StandardCharsets.UTF_8);
     position += length;
     return s;
   }
 
-  byte[] readBytes() {
+  public byte[] readBytes() {
     int length = readLength();
     byte[] out = java.util.Arrays.copyOfRange(buffer, position, position + length);
     position += length;
     return out;
   }
 
-  void skip(int wireType) {
+  public void skip(int wireType) {
     switch (wireType) {
       case VARINT -> readVarint();
       case FIXED64 -> advance(8);
@@ -108,8 +116,8 @@ final class ProtoReader {
   }
 
   /** The input is not a well-formed protobuf message. */
-  static final class ProtoException extends RuntimeException {
-    ProtoException(String message) {
+  public static final class ProtoException extends RuntimeException {
+    public ProtoException(String message) {
       super(message);
     }
   }

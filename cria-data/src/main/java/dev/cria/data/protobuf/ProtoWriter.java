@@ -1,23 +1,23 @@
-package dev.cria.data.tokenizer;
+package dev.cria.data.protobuf;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 
-/** Writes the protobuf wire format: just what a SentencePiece model needs. */
-final class ProtoWriter {
+/** Writes the protobuf wire format: varints, fixed 32/64-bit fields and length-delimited fields. */
+public final class ProtoWriter {
   private final ByteArrayOutputStream out = new ByteArrayOutputStream();
 
-  ProtoWriter varint(int field, long value) {
+  public ProtoWriter varint(int field, long value) {
     tag(field, ProtoReader.VARINT);
     rawVarint(value);
     return this;
   }
 
-  ProtoWriter bool(int field, boolean value) {
+  public ProtoWriter bool(int field, boolean value) {
     return varint(field, value ? 1 : 0);
   }
 
-  ProtoWriter floatField(int field, float value) {
+  public ProtoWriter floatField(int field, float value) {
     tag(field, ProtoReader.FIXED32);
     int bits = Float.floatToIntBits(value);
     for (int i = 0; i < 4; i++) {
@@ -26,22 +26,31 @@ final class ProtoWriter {
     return this;
   }
 
-  ProtoWriter string(int field, String value) {
+  public ProtoWriter doubleField(int field, double value) {
+    tag(field, ProtoReader.FIXED64);
+    long bits = Double.doubleToLongBits(value);
+    for (int i = 0; i < 8; i++) {
+      out.write((int) (bits >>> (8 * i)));
+    }
+    return this;
+  }
+
+  public ProtoWriter string(int field, String value) {
     return bytes(field, value.getBytes(StandardCharsets.UTF_8));
   }
 
-  ProtoWriter bytes(int field, byte[] value) {
+  public ProtoWriter bytes(int field, byte[] value) {
     tag(field, ProtoReader.LENGTH_DELIMITED);
     rawVarint(value.length);
     out.writeBytes(value);
     return this;
   }
 
-  ProtoWriter message(int field, ProtoWriter nested) {
+  public ProtoWriter message(int field, ProtoWriter nested) {
     return bytes(field, nested.toByteArray());
   }
 
-  byte[] toByteArray() {
+  public byte[] toByteArray() {
     return out.toByteArray();
   }
 

@@ -1,0 +1,2 @@
+/** The protobuf wire format, hand-written: SentencePiece models and TensorBoard events need no more. */
+package dev.cria.data.protobuf;
