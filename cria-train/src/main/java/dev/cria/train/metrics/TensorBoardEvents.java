@@ -1,0 +1,76 @@
+package dev.cria.train.metrics;
+
+import dev.cria.data.protobuf.ProtoReader;
+import java.io.BufferedInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/** Reads the scalars back from a TensorBoard event file (for tests, {@code cria} tools and resume). */
+public final class TensorBoardEvents {
+  private TensorBoardEvents() {}
+
+  /** One scalar: {@code tag} = {@code value} at {@code step}, written at {@code wallTime}. */
+  public record Scalar(String tag, long step, float value, double wallTime) {}
+
+  /** What an event file holds. */
+  public record Contents(String fileVersion, List<Scalar> scalars) {}
+
+  public static Contents read(Path file) throws IOException {
+    String version = null;
+    List<Scalar> scalars = new ArrayList<>();
+    try (InputStream in = new BufferedInputStream(Files.newInputStream(file))) {
+      byte[] record;
+      while ((record = TfRecord.read(in, file.toString())) != null) {
+        ProtoReader event = new ProtoReader(record);
+        double wallTime = 0;
+        long step = 0;
+        List<String[]> pending = new ArrayList<>();
+        List<Float> values = new ArrayList<>();
+        while (event.hasMore()) {
+          int tag = event.readTag();
+          switch (tag >>> 3) {
+            case 1 -> wallTime = event.readDouble();
+            case 2 -> step = event.readVarint();
+            case 3 -> version = event.readString();
+            case 5 -> {
+              ProtoReader summary = event.readMessage();
+              while (summary.hasMore()) {
+                int st = summary.readTag();
+                if (st >>> 3 != 1) {
+                  summary.skip(st & 7);
+                  continue;
+                }
+                ProtoReader value = summary.readMessage();
+                String name = null;
+                float simple = Float.NaN;
+                while (value.hasMore()) {
+                  int vt = value.readTag();
+                  switch (vt >>> 3) {
+                    case 1 -> name = value.readString();
+                    case 2 -> simple = value.readFloat();
+                    default -> value.skip(vt & 7);
+                  }
+                }
+                if (name != null && !Float.isNaN(simple)) {
+                  pending.add(new String[] {name});
+                  values.add(simple);
+                }
+              }
+            }
+            default -> event.skip(tag & 7);
+          }
+        }
+        for (int i = 0; i < pending.size(); i++) {
+          scalars.add(new Scalar(pending.get(i)[0], step, values.get(i), wallTime));
+        }
+      }
+    } catch (ProtoReader.ProtoException e) {
+      throw new IOException(file + ": malformed event: " + e.getMessage(), e);
+    }
+    return new Contents(version, scalars);
+  }
+}
