@@ -28,15 +28,31 @@ public final class HfTokenizerJsonFile {
 
   /** Reads {@code file}, and {@code tokenizer_config.json} beside it when present. */
   public static Tokenizer read(Path file) {
-    JsonNode root = parse(file);
+    try {
+      return read(file, Files.readAllBytes(file));
+    } catch (java.io.IOException e) {
+      throw new TokenizerFormatException(file + ": cannot read: " + e.getMessage());
+    }
+  }
+
+  /** Parses {@code bytes}, the contents of {@code file}, which names it and locates its config. */
+  static Tokenizer read(Path file, byte[] bytes) {
+    JsonNode root = parse(file, bytes);
     Path config = file.resolveSibling("tokenizer_config.json");
-    JsonNode tokenizerConfig = Files.isRegularFile(config) ? parse(config) : null;
+    JsonNode tokenizerConfig = null;
+    if (Files.isRegularFile(config)) {
+      try {
+        tokenizerConfig = parse(config, Files.readAllBytes(config));
+      } catch (java.io.IOException e) {
+        throw new TokenizerFormatException(config + ": cannot read: " + e.getMessage());
+      }
+    }
     return fromJson(root, tokenizerConfig, file.toString());
   }
 
-  private static JsonNode parse(Path file) {
+  private static JsonNode parse(Path file, byte[] bytes) {
     try {
-      return JSON.readTree(file.toFile());
+      return JSON.readTree(bytes);
     } catch (JacksonException e) {
       throw new TokenizerFormatException(file + ": malformed JSON: " + e.getOriginalMessage()
           + (e.getLocation() != null ? " (line " + e.getLocation().getLineNr() + ")" : ""));

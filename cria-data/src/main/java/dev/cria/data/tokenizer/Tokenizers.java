@@ -38,7 +38,7 @@ public final class Tokenizers {
       throw new UncheckedIOException("cannot read tokenizer " + path, e);
     }
     if (looksLikeJson(bytes)) {
-      return HfTokenizerJsonFile.read(path);
+      return HfTokenizerJsonFile.read(path, bytes);
     }
     return SentencePieceModelFile.read(bytes, path.toString());
   }

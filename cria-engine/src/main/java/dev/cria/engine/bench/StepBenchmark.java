@@ -48,7 +48,7 @@ public final class StepBenchmark {
   public static Result run(Settings s, Consumer<String> log) {
     LlamaConfig shape = s.config().withMaxSeqLen(Math.max(s.config().maxSeqLen(), s.seqLen()));
     long needed = LlamaModel.bytesNeeded(shape, s.microBatch(), s.seqLen(), false)
-        + 2L * new dev.cria.engine.model.ParameterLayout(shape).size() * Float.BYTES; // + Adam moments
+        + 2L * shape.parameterCount() * Float.BYTES; // + Adam moments
     long physical = ((com.sun.management.OperatingSystemMXBean)
         java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getTotalMemorySize();
     if (needed > physical * 0.9) {
@@ -60,8 +60,9 @@ public final class StepBenchmark {
     try (Parallel parallel = Parallel.create(s.threads())) {
       log.accept("measuring the FMA peak of " + s.threads() + " thread(s) ...");
       double peak = FmaPeak.measureGflops(parallel, 1.0);
-      TimedKernels timed = new TimedKernels(new CpuKernels(parallel));
-      Kernels kernels = s.profile() ? timed : new CpuKernels(parallel);
+      CpuKernels cpu = new CpuKernels(parallel);
+      TimedKernels timed = new TimedKernels(cpu);
+      Kernels kernels = s.profile() ? timed : cpu;
       LlamaConfig c = s.config();
       try (LlamaModel model = new LlamaModel(shape, kernels, s.microBatch(), s.seqLen(), false);
           AdamW adam = new AdamW(model.layout(), AdamW.Settings.llama(), parallel)) {

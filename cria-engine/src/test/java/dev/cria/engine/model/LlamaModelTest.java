@@ -71,6 +71,7 @@ class LlamaModelTest {
         LlamaModel model = new LlamaModel(SMALL, new CpuKernels(p), 2, 16, false);
         AdamW adam = new AdamW(model.layout(), AdamW.Settings.llama(), p)) {
       model.initialize(1);
+      CpuKernels kernels = new CpuKernels(p);
       Random r = new Random(5);
       int[] tokens = r.ints(32, 0, 64).toArray();
       int[] targets = r.ints(32, 0, 64).toArray();
@@ -83,7 +84,7 @@ class LlamaModelTest {
           first = last;
         }
         model.backward();
-        GradientClipping.clip(new CpuKernels(p), model.gradients(), 1.0);
+        GradientClipping.clip(kernels, model.gradients(), 1.0);
         adam.step(model.parameters(), model.gradients(), 1e-2);
       }
       assertThat(first).isCloseTo(Math.log(64), org.assertj.core.data.Offset.offset(0.2));
