@@ -179,7 +179,7 @@ public final class CpuKernels implements Kernels {
           acc = gwv.fma(xv, acc);
           FloatVector.fromArray(S, dwPartial, c).add(g.mul(xv).mul(r)).intoArray(dwPartial, c);
         }
-        float dotSum = acc.reduceLanes(VectorOperators.ADD);
+        float dotSum = VectorMath.sum(acc);
         for (; c < d; c++) {
           float g = dOut.getAtIndex(JAVA_FLOAT, dOutOff + row + c);
           float xv = x.getAtIndex(JAVA_FLOAT, xOff + row + c);
@@ -291,7 +291,7 @@ public final class CpuKernels implements Kernels {
               if (count > 0) {
                 float blockMax = max(scores, at, count);
                 float newMax = Math.max(max[r], blockMax);
-                float correction = (float) Math.exp(max[r] - newMax);
+                float correction = VectorMath.exp(max[r] - newMax);
                 sum[r] = sum[r] * correction + expInPlace(scores, at, count, newMax);
                 scaleArray(acc, r * headDim, headDim, correction);
                 max[r] = newMax;
@@ -354,13 +354,13 @@ public final class CpuKernels implements Kernels {
     FloatVector total = FloatVector.zero(S);
     int j = 0;
     for (; j <= count - L; j += L) {
-      FloatVector e = FloatVector.fromArray(S, x, at + j).sub(shift).lanewise(VectorOperators.EXP);
+      FloatVector e = VectorMath.exp(FloatVector.fromArray(S, x, at + j).sub(shift));
       e.intoArray(x, at + j);
       total = total.add(e);
     }
-    float sum = total.reduceLanes(VectorOperators.ADD);
+    float sum = VectorMath.sum(total);
     for (; j < count; j++) {
-      x[at + j] = (float) Math.exp(x[at + j] - shift);
+      x[at + j] = VectorMath.exp(x[at + j] - shift);
       sum += x[at + j];
     }
     return sum;
@@ -572,12 +572,12 @@ public final class CpuKernels implements Kernels {
       for (; i <= to - L; i += L) {
         FloatVector g = FloatVector.fromMemorySegment(S, gate, (gateOff + i) * 4, NATIVE);
         FloatVector u = FloatVector.fromMemorySegment(S, up, (upOff + i) * 4, NATIVE);
-        FloatVector sig = ONE.div(g.neg().lanewise(VectorOperators.EXP).add(1f));
+        FloatVector sig = ONE.div(VectorMath.exp(g.neg()).add(1f));
         g.mul(sig).mul(u).intoMemorySegment(h, (hOff + i) * 4, NATIVE);
       }
       for (; i < to; i++) {
         float g = gate.getAtIndex(JAVA_FLOAT, gateOff + i);
-        h.setAtIndex(JAVA_FLOAT, hOff + i, g / (1f + (float) Math.exp(-g)) * up.getAtIndex(JAVA_FLOAT, upOff + i));
+        h.setAtIndex(JAVA_FLOAT, hOff + i, g / (1f + VectorMath.exp(-g)) * up.getAtIndex(JAVA_FLOAT, upOff + i));
       }
     });
   }
@@ -591,7 +591,7 @@ public final class CpuKernels implements Kernels {
         FloatVector g = FloatVector.fromMemorySegment(S, gate, (gateOff + i) * 4, NATIVE);
         FloatVector u = FloatVector.fromMemorySegment(S, up, (upOff + i) * 4, NATIVE);
         FloatVector d = FloatVector.fromMemorySegment(S, dh, (dhOff + i) * 4, NATIVE);
-        FloatVector sig = ONE.div(g.neg().lanewise(VectorOperators.EXP).add(1f));
+        FloatVector sig = ONE.div(VectorMath.exp(g.neg()).add(1f));
         FloatVector silu = g.mul(sig);
         // silu'(g) = sig * (1 + g * (1 - sig))
         FloatVector dsilu = sig.mul(g.mul(sig.neg().add(1f)).add(1f));
@@ -602,7 +602,7 @@ public final class CpuKernels implements Kernels {
         float g = gate.getAtIndex(JAVA_FLOAT, gateOff + i);
         float u = up.getAtIndex(JAVA_FLOAT, upOff + i);
         float d = dh.getAtIndex(JAVA_FLOAT, dhOff + i);
-        float sig = 1f / (1f + (float) Math.exp(-g));
+        float sig = 1f / (1f + VectorMath.exp(-g));
         dGate.setAtIndex(JAVA_FLOAT, dGateOff + i, d * u * sig * (1 + g * (1 - sig)));
         dUp.setAtIndex(JAVA_FLOAT, dUpOff + i, d * g * sig);
       }
@@ -732,7 +732,7 @@ public final class CpuKernels implements Kernels {
       acc = FloatVector.fromMemorySegment(S, a, (aOff + c) * 4, NATIVE)
           .fma(FloatVector.fromMemorySegment(S, b, (bOff + c) * 4, NATIVE), acc);
     }
-    float sum = acc.reduceLanes(VectorOperators.ADD);
+    float sum = VectorMath.sum(acc);
     for (; c < count; c++) {
       sum += a.getAtIndex(JAVA_FLOAT, aOff + c) * b.getAtIndex(JAVA_FLOAT, bOff + c);
     }
