@@ -4,6 +4,7 @@ import dev.cria.cli.bench.BenchCommand;
 import dev.cria.cli.data.DataCommand;
 import dev.cria.cli.data.PrepareCommand;
 import dev.cria.cli.tokenizer.TokenizerCommand;
+import dev.cria.cli.train.TrainCommand;
 import java.io.PrintWriter;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -19,10 +20,12 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     versionProvider = VersionProvider.class,
     description = "Pretrain Llama-family language models in Java, from a laptop to a Kubernetes cluster.",
-    subcommands = {TokenizerCommand.class, PrepareCommand.class, DataCommand.class, BenchCommand.class},
+    subcommands = {TokenizerCommand.class, PrepareCommand.class, DataCommand.class, TrainCommand.class,
+        BenchCommand.class},
     footer = {
       "",
-      "Run 'cria COMMAND --help' for a command's options. Exit codes: 0 ok, 1 error, 2 bad usage, 3 not built yet."
+      "Run 'cria COMMAND --help' for a command's options; a flag given twice takes its last value.",
+      "Exit codes: 0 ok, 1 error, 2 bad usage, 3 not built yet, 130/143 stopped by Ctrl-C/SIGTERM."
     })
 public final class CriaCommand implements Runnable {
   /** Lifecycle steps in order, with the commands of each that exist today. */
@@ -30,6 +33,7 @@ public final class CriaCommand implements Runnable {
 
   static {
     GROUPS.put("Data", List.of("tokenizer", "prepare", "data"));
+    GROUPS.put("Training", List.of("train"));
     GROUPS.put("Engine", List.of("bench"));
   }
 
@@ -53,6 +57,7 @@ public final class CriaCommand implements Runnable {
     cl.setOut(out);
     cl.setErr(err);
     cl.setExecutionExceptionHandler(new ErrorHandler());
+    cl.setOverwrittenOptionsAllowed(true); // a flag given twice: the last one wins, so scripts can append overrides
     cl.getHelpSectionMap().put(CommandLine.Model.UsageMessageSpec.SECTION_KEY_COMMAND_LIST, help -> groupedCommandList(cl));
     return cl;
   }

@@ -9,8 +9,8 @@ class MainTest {
   void helpListsWorkingCommandsByStepAndNamesWhatIsNotBuilt() {
     CliRun run = CliRun.of("--help");
     assertThat(run.exitCode()).isZero();
-    assertThat(run.out()).contains("Data:", "tokenizer", "prepare", "data", "Engine:", "bench", "Not built yet", "train",
-        "k8s");
+    assertThat(run.out()).contains("Data:", "tokenizer", "prepare", "data", "Training:", "train", "Engine:", "bench",
+        "Not built yet", "k8s");
   }
 
   @Test
@@ -34,9 +34,9 @@ class MainTest {
 
   @Test
   void commandsNotBuiltSaySoAndExit3() {
-    CliRun run = CliRun.of("train", "--max-steps", "10");
+    CliRun run = CliRun.of("export", "--format", "hf");
     assertThat(run.exitCode()).isEqualTo(3);
-    assertThat(run.err()).contains("cria train: not built yet");
+    assertThat(run.err()).contains("cria export: not built yet");
   }
 
   @Test

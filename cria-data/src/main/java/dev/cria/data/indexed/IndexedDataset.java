@@ -158,6 +158,25 @@ public final class IndexedDataset implements AutoCloseable {
     }
   }
 
+  /**
+   * The largest token id in sequences {@code [first, end)}, or -1 when they hold no token: a model
+   * whose vocabulary is not larger cannot train on them.
+   */
+  public long maxToken(long first, long end) {
+    long max = -1;
+    for (long i = first; i < end; i++) {
+      long from = pointer(i) / dtype.bytes();
+      long to = from + size(i);
+      for (long p = from; p < to; p++) {
+        int t = token(p);
+        if (t > max) {
+          max = t;
+        }
+      }
+    }
+    return max;
+  }
+
   /** All tokens of sequence {@code i}. */
   public int[] sequence(long i) {
     int[] out = new int[size(i)];

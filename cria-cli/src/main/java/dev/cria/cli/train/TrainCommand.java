@@ -1,0 +1,233 @@
+package dev.cria.cli.train;
+
+import dev.cria.cli.UserError;
+import dev.cria.cli.progress.StatusLine;
+import dev.cria.train.RunDirectory;
+import dev.cria.train.StepMetrics;
+import dev.cria.train.TrainListener;
+import dev.cria.train.TrainResult;
+import dev.cria.train.TrainingException;
+import dev.cria.train.Trainer;
+import dev.cria.train.TrainingSetup;
+import dev.cria.train.config.ConfigException;
+import dev.cria.train.config.TrainConfig;
+import dev.cria.train.config.TrainConfigFile;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import tools.jackson.databind.node.ObjectNode;
+
+/** {@code cria train}: NeMo's {@code megatron_gpt_pretraining} on one machine, one process. */
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+    description = {
+      "Train a Llama model on a prepared dataset (.bin/.idx from cria prepare).",
+      "",
+      "The config comes from defaults, then --config FILE (YAML), then these flags. The run directory gets"
+          + " config.yaml, 0/log (a line per step) and TensorBoard event files with NeMo's metric names."
+          + " Samples come in Megatron-Core's GPTDataset order. Ctrl-C or SIGTERM stops after the current step.",
+      ""
+    })
+public final class TrainCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
+  @Option(names = "--config", paramLabel = "FILE", description = "YAML config (sections model, data, trainer, optim).")
+  Path config;
+
+  @Option(names = "--run-dir", paramLabel = "DIR", description = "Where the run writes its files (default: runs/cria).")
+  String runDir;
+
+  @Option(names = "--overwrite", description = "Replace a run already in --run-dir.")
+  boolean overwrite;
+
+  @Option(names = "--preset", paramLabel = "NAME", description = "Model preset: tiny, small, llama2-7b, ... (default: tiny).")
+  String preset;
+
+  @Option(names = "--tokenizer", paramLabel = "PATH", description = "The tokenizer that prepared the data; sets the vocabulary.")
+  String tokenizer;
+
+  @Option(names = "--hidden-size", paramLabel = "D", description = "Model width (default: the preset's).")
+  Integer hiddenSize;
+
+  @Option(names = "--layers", paramLabel = "L", description = "Transformer blocks (default: the preset's).")
+  Integer layers;
+
+  @Option(names = "--heads", paramLabel = "H", description = "Attention heads (default: the preset's).")
+  Integer heads;
+
+  @Option(names = "--kv-heads", paramLabel = "G", description = "Key/value heads, for grouped-query attention.")
+  Integer kvHeads;
+
+  @Option(names = "--ffn-size", paramLabel = "F", description = "MLP hidden size (default: Meta's rule).")
+  Integer ffnSize;
+
+  @Option(names = "--max-seq-len", paramLabel = "T", description = "Longest sequence the model accepts.")
+  Integer maxSeqLen;
+
+  @Option(names = "--data-prefix", paramLabel = "PREFIX", description = "Dataset prefix (PREFIX.bin/.idx).")
+  String dataPrefix;
+
+  @Option(names = "--split", paramLabel = "TRAIN,VALID,TEST", description = "Document split, Megatron's (default: 969,30,1).")
+  String split;
+
+  @Option(names = "--seq-len", paramLabel = "T", description = "Tokens per sample (default: the model's maximum).")
+  Integer seqLen;
+
+  @Option(names = "--micro-batch", paramLabel = "B", description = "Samples per forward/backward (default: 4).")
+  Integer microBatch;
+
+  @Option(names = "--global-batch", paramLabel = "G", description = "Samples per optimizer step (default: 8).")
+  Integer globalBatch;
+
+  @Option(names = "--max-steps", paramLabel = "N", description = "Optimizer steps (default: 100).")
+  Long maxSteps;
+
+  @Option(names = "--lr", paramLabel = "LR", description = "Peak learning rate (default: 1e-3).")
+  Double lr;
+
+  @Option(names = "--min-lr", paramLabel = "LR", description = "Learning rate at the end of the cosine (default: 1e-4).")
+  Double minLr;
+
+  @Option(names = "--warmup-steps", paramLabel = "N", description = "Linear warmup steps (default: 10).")
+  Long warmupSteps;
+
+  @Option(names = "--weight-decay", paramLabel = "W", description = "AdamW decoupled weight decay (default: 0.1).")
+  Double weightDecay;
+
+  @Option(names = "--clip-grad", paramLabel = "NORM", description = "Global gradient norm limit, 0 for none (default: 1.0).")
+  Double clipGrad;
+
+  @Option(names = "--seed", paramLabel = "N", description = "Seed of the initial weights and the sample order (default: 1234).")
+  Long seed;
+
+  @Option(names = "--val-interval", paramLabel = "N", description = "Validate every N steps, 0 only at the end (default: 50).")
+  Long valInterval;
+
+  @Option(names = "--val-batches", paramLabel = "N", description = "Global batches per validation, 0 for none (default: 4).")
+  Integer valBatches;
+
+  @Option(names = "--log-interval", paramLabel = "N", description = "Console line every N steps (default: 10).")
+  Long logInterval;
+
+  @Option(names = "--threads", paramLabel = "N", description = "Compute threads (default: all cores).")
+  Integer threads;
+
+  @Option(names = "--write-initial-weights", paramLabel = "FILE",
+      description = "Also write the initial weights as safetensors (to start another implementation from them).")
+  Path initialWeights;
+
+  @Override
+  public Integer call() throws Exception {
+    PrintWriter out = spec.commandLine().getOut();
+    TrainConfig c = resolve();
+    AtomicBoolean stop = new AtomicBoolean();
+    CountDownLatch finished = new CountDownLatch(1);
+    Thread hook = new Thread(() -> {
+      stop.set(true);
+      try {
+        finished.await(10, TimeUnit.MINUTES); // the current step, then metrics are flushed
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }, "cria-train-stop");
+    Runtime.getRuntime().addShutdownHook(hook);
+    try (TrainingSetup setup = TrainingSetup.prepare(c, 1, out::println)) {
+      RunDirectory run = RunDirectory.create(c, overwrite);
+      out.println("run directory: " + run.root() + " (config.yaml, 0/log, TensorBoard events)");
+      TrainResult result = new Trainer(setup, run, new ConsoleListener(out, c.trainer().logEveryNSteps()),
+          stop::get).run(initialWeights);
+      out.printf(Locale.ROOT, "%s %d step(s) in %s: loss %.4f%s%n", result.stopped() ? "stopped after" : "done:",
+          result.steps(), StatusLine.duration(result.seconds()), result.lastLoss(),
+          Double.isNaN(result.lastValidationLoss()) ? ""
+              : String.format(Locale.ROOT, ", val_loss %.4f", result.lastValidationLoss()));
+      out.println("metrics: tensorboard --logdir " + run.root() + "   log: " + run.root().resolve("0/log"));
+      out.flush();
+      return result.stopped() ? 130 : 0;
+    } catch (ConfigException | TrainingException e) {
+      throw new UserError(e.getMessage());
+    } finally {
+      finished.countDown();
+      try {
+        Runtime.getRuntime().removeShutdownHook(hook);
+      } catch (IllegalStateException shuttingDown) {
+        // A signal arrived: the JVM exits with its status once the hook returns.
+      }
+    }
+  }
+
+  /** Defaults, then the YAML file, then the flags. */
+  TrainConfig resolve() {
+    ObjectNode tree = TrainConfigFile.defaults();
+    String source = "flags";
+    if (config != null) {
+      TrainConfigFile.merge(tree, TrainConfigFile.read(config));
+      source = config + " and flags";
+    }
+    set(tree, "run_dir", runDir);
+    set(tree, "model.preset", preset);
+    set(tree, "model.tokenizer", tokenizer);
+    set(tree, "model.hidden_size", hiddenSize);
+    set(tree, "model.num_layers", layers);
+    set(tree, "model.num_attention_heads", heads);
+    set(tree, "model.num_query_groups", kvHeads);
+    set(tree, "model.ffn_hidden_size", ffnSize);
+    set(tree, "model.max_position_embeddings", maxSeqLen);
+    set(tree, "data.data_prefix", dataPrefix == null ? null : List.of(dataPrefix));
+    set(tree, "data.split", split);
+    set(tree, "data.seq_length", seqLen);
+    set(tree, "trainer.micro_batch_size", microBatch);
+    set(tree, "trainer.global_batch_size", globalBatch);
+    set(tree, "trainer.max_steps", maxSteps);
+    set(tree, "trainer.seed", seed);
+    set(tree, "trainer.val_check_interval", valInterval);
+    set(tree, "trainer.limit_val_batches", valBatches);
+    set(tree, "trainer.log_every_n_steps", logInterval);
+    set(tree, "trainer.threads", threads);
+    set(tree, "optim.lr", lr);
+    set(tree, "optim.min_lr", minLr);
+    set(tree, "optim.warmup_steps", warmupSteps);
+    set(tree, "optim.weight_decay", weightDecay);
+    set(tree, "optim.clip_grad", clipGrad);
+    try {
+      return TrainConfigFile.bind(tree, source);
+    } catch (ConfigException e) {
+      throw new UserError(e.getMessage());
+    }
+  }
+
+  private static void set(ObjectNode tree, String path, Object value) {
+    if (value != null) {
+      TrainConfigFile.set(tree, path, value);
+    }
+  }
+
+  /** One console line per log interval, and every validation. */
+  private record ConsoleListener(PrintWriter out, long every) implements TrainListener {
+    @Override
+    public void info(String line) {
+      out.println(line);
+    }
+
+    @Override
+    public void step(StepMetrics m) {
+      if (m.step() % every == 0 || m.step() == 1 || m.step() == m.maxSteps()) {
+        out.printf(Locale.ROOT, "step %5d/%d | loss %.4f | lr %.2e | grad norm %.3f | %s tok/s | MFU %.1f%% | ETA %s%n",
+            m.step(), m.maxSteps(), m.loss(), m.lr(), m.gradientNorm(), StatusLine.count(m.tokensPerSec()),
+            100 * m.mfu(), StatusLine.duration(m.etaSeconds()));
+      }
+    }
+
+    @Override
+    public void validation(long step, double loss) {
+      out.printf(Locale.ROOT, "validation at step %d: val_loss %.4f (perplexity %.1f)%n", step, loss, Math.exp(loss));
+    }
+  }
+}

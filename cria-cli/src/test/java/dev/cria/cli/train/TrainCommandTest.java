@@ -1,0 +1,127 @@
+package dev.cria.cli.train;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cria.cli.CliRun;
+import dev.cria.cli.Main;
+import dev.cria.train.metrics.TensorBoardEvents;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code cria train} end to end: a tokenizer and dataset made by cria, a small model, the run directory. */
+class TrainCommandTest {
+  @TempDir static Path tmp;
+  static Path tokenizer;
+  static Path prefix;
+
+  @BeforeAll
+  static void prepareData() {
+    tokenizer = tmp.resolve("tok");
+    CliRun trained = CliRun.of("tokenizer", "train", "--input", CliRun.sampleCorpus().toString(),
+        "--vocab-size", "600", "--output", tokenizer.toString());
+    assertThat(trained.exitCode()).as(trained.err()).isZero();
+    CliRun prepared = CliRun.of("prepare", "--input", CliRun.sampleCorpus().toString(), "--tokenizer",
+        tokenizer.toString(), "--append-eod", "--output-prefix", tmp.resolve("brown").toString());
+    assertThat(prepared.exitCode()).as(prepared.err()).isZero();
+    prefix = tmp.resolve("brown_text_document");
+  }
+
+  private static List<String> smallModel(Path runDir, String... more) {
+    List<String> args = new ArrayList<>(List.of("train", "--tokenizer", tokenizer.toString(), "--data-prefix",
+        prefix.toString(), "--hidden-size", "32", "--layers", "2", "--heads", "2", "--max-seq-len", "32",
+        "--seq-len", "32", "--micro-batch", "2", "--global-batch", "4", "--split", "98,2,0", "--lr", "1e-2",
+        "--warmup-steps", "2", "--threads", "2", "--run-dir", runDir.toString()));
+    args.addAll(List.of(more));
+    return args;
+  }
+
+  @Test
+  void trainsWithFlagsOverAYamlConfigAndReportsProgress() throws Exception {
+    Path config = tmp.resolve("run.yaml");
+    Files.writeString(config, """
+        trainer:
+          max_steps: 12
+          val_check_interval: 6
+          limit_val_batches: 1
+          log_every_n_steps: 3
+        """);
+    Path runDir = tmp.resolve("run");
+    List<String> args = smallModel(runDir, "--config", config.toString(), "--max-steps", "9");
+    CliRun run = CliRun.of(args.toArray(String[]::new));
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    assertThat(run.out()).contains("train: documents 0..490", "valid: documents 490..500", "step     3/9 | loss",
+        "tok/s | MFU", "| ETA", "validation at step 6: val_loss", "validation at step 9", "done: 9 step(s)",
+        "tensorboard --logdir " + runDir);
+    assertThat(run.out()).doesNotContain("step     4/9");
+    assertThat(Files.readString(runDir.resolve("config.yaml"))).contains("max_steps: 9", "val_check_interval: 6");
+    assertThat(Files.readAllLines(runDir.resolve("0/log")).stream().filter(l -> l.contains("] step "))).hasSize(9);
+
+    CliRun again = CliRun.of(args.toArray(String[]::new));
+    assertThat(again.exitCode()).isEqualTo(1);
+    assertThat(again.err()).contains("already holds a run", "--overwrite");
+  }
+
+  @Test
+  void configMistakesAreOneLineErrors() {
+    CliRun missing = CliRun.of("train", "--data-prefix", tmp.resolve("nothing").toString(), "--run-dir",
+        tmp.resolve("x").toString());
+    assertThat(missing.exitCode()).isEqualTo(1);
+    assertThat(missing.err().strip()).isEqualTo("cria: data.data_prefix: " + tmp.resolve("nothing") + ".idx does not"
+        + " exist (make it with cria prepare)");
+
+    CliRun tooLong = CliRun.of(smallModel(tmp.resolve("y"), "--seq-len", "64").toArray(String[]::new));
+    assertThat(tooLong.exitCode()).isEqualTo(1);
+    assertThat(tooLong.err()).contains("data.seq_length 64 is longer than the model's max_position_embeddings 32");
+
+    CliRun badYaml = CliRun.of("train", "--config", tmp.resolve("absent.yaml").toString());
+    assertThat(badYaml.exitCode()).isEqualTo(1);
+    assertThat(badYaml.err()).contains("absent.yaml: no such config file");
+    assertThat(tmp.resolve("x")).doesNotExist();
+  }
+
+  @Test
+  void sigtermStopsAfterTheCurrentStepWithMetricsFlushed() throws Exception {
+    Path runDir = tmp.resolve("stopped");
+    List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+        "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+    command.addAll(smallModel(runDir, "--max-steps", "100000", "--val-interval", "0"));
+    Process p = new ProcessBuilder(command).redirectErrorStream(true)
+        .redirectOutput(tmp.resolve("stopped.out").toFile()).start();
+    Path log = runDir.resolve("0/log");
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+    while (stepLines(log) < 3 && p.isAlive() && System.nanoTime() < deadline) {
+      Thread.sleep(50);
+    }
+    p.destroy(); // SIGTERM
+    assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    String out = Files.readString(tmp.resolve("stopped.out"));
+    assertThat(p.exitValue()).as(out).isEqualTo(143);
+    assertThat(out).contains("stopped after");
+    long steps = stepLines(log);
+    assertThat(steps).isGreaterThanOrEqualTo(3);
+    assertThat(Files.readString(log)).contains("stopped after step " + steps + " of 100000");
+    Path events;
+    try (Stream<Path> s = Files.list(runDir)) {
+      events = s.filter(f -> f.getFileName().toString().startsWith("events.out.tfevents.")).findFirst().orElseThrow();
+    }
+    assertThat(TensorBoardEvents.read(events).scalars().stream().filter(s -> s.tag().equals("reduced_train_loss")))
+        .hasSize((int) steps);
+  }
+
+  private static long stepLines(Path log) throws Exception {
+    if (!Files.exists(log)) {
+      return 0;
+    }
+    try (Stream<String> lines = Files.lines(log)) {
+      return lines.filter(l -> l.contains("] step ")).count();
+    }
+  }
+}

@@ -1,0 +1,68 @@
+package dev.cria.train;
+
+import dev.cria.data.io.AtomicFiles;
+import dev.cria.train.config.ConfigException;
+import dev.cria.train.config.TrainConfig;
+import dev.cria.train.config.TrainConfigFile;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * A run's directory on shared storage, laid out as NeMo and the blueprint lay it out:
+ * {@code config.yaml} (the resolved config), {@code <rank>/log}, TensorBoard event files, and
+ * {@code index_cache/} for the sample indices.
+ */
+public final class RunDirectory {
+  public static final String CONFIG = "config.yaml";
+
+  private final Path root;
+
+  private RunDirectory(Path root) {
+    this.root = root;
+  }
+
+  public Path root() {
+    return root;
+  }
+
+  /**
+   * Creates the directory and writes {@code config.yaml}. A directory that already holds a run is
+   * refused unless {@code overwrite}, which removes that run's config, logs and event files (the
+   * index cache stays: it is keyed by its inputs).
+   */
+  public static RunDirectory create(TrainConfig config, boolean overwrite) throws IOException {
+    Path root = Path.of(config.runDir());
+    if (Files.exists(root.resolve(CONFIG))) {
+      if (!overwrite) {
+        throw new ConfigException("run_dir " + root + " already holds a run (" + CONFIG
+            + "); pick another --run-dir or pass --overwrite to replace it");
+      }
+      clear(root);
+    }
+    Files.createDirectories(root);
+    AtomicFiles.writeString(root.resolve(CONFIG), TrainConfigFile.toYaml(config));
+    return new RunDirectory(root);
+  }
+
+  private static void clear(Path root) throws IOException {
+    List<Path> entries;
+    try (Stream<Path> s = Files.list(root)) {
+      entries = s.toList();
+    }
+    for (Path p : entries) {
+      String name = p.getFileName().toString();
+      if (name.equals(CONFIG) || name.startsWith("events.out.tfevents.")) {
+        Files.delete(p);
+      } else if (name.matches("\\d+") && Files.isDirectory(p)) {
+        try (Stream<Path> walk = Files.walk(p)) {
+          for (Path q : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+            Files.delete(q);
+          }
+        }
+      }
+    }
+  }
+}

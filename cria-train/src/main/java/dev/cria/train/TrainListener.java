@@ -1,0 +1,13 @@
+package dev.cria.train;
+
+/** Receives a run's progress, for the console. Called on the training thread. */
+public interface TrainListener {
+  /** A setup or status line (data, model, where files go). */
+  void info(String line);
+
+  /** After every optimizer step. */
+  void step(StepMetrics metrics);
+
+  /** After a validation. */
+  void validation(long step, double loss);
+}

@@ -1,0 +1,247 @@
+package dev.cria.train;
+
+import dev.cria.data.gpt.GptDataset;
+import dev.cria.engine.io.SafetensorsWriter;
+import dev.cria.engine.kernels.CpuKernels;
+import dev.cria.engine.kernels.FmaPeak;
+import dev.cria.engine.kernels.Kernels;
+import dev.cria.engine.kernels.Parallel;
+import dev.cria.engine.model.LlamaConfig;
+import dev.cria.engine.model.LlamaModel;
+import dev.cria.engine.optim.AdamW;
+import dev.cria.engine.optim.GradientClipping;
+import dev.cria.engine.optim.LearningRateSchedule;
+import dev.cria.train.config.ConfigException;
+import dev.cria.train.config.TrainConfig;
+import dev.cria.train.metrics.RankLog;
+import dev.cria.train.metrics.TensorBoardWriter;
+import dev.cria.train.metrics.ThroughputWindow;
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.BooleanSupplier;
+
+/**
+ * The training loop of one data-parallel rank (today: one rank), as NeMo's Megatron GPT
+ * pretraining runs it: each optimizer step takes the next global batch in Megatron's sample order,
+ * accumulates gradients over its micro-batches, clips the global norm, and applies AdamW at the
+ * warmup-cosine learning rate. Validation runs on the first {@code limit_val_batches} global
+ * batches of the valid split, every {@code val_check_interval} steps and at the end.
+ *
+ * <p>Every step is written to {@code <run>/<rank>/log} and to TensorBoard with NeMo's metric names.
+ * A stop request (Ctrl-C, SIGTERM) is honoured after the current step, with metrics flushed.
+ */
+public final class Trainer {
+  /** NeMo's throughput window: 10 steps. */
+  private static final int WINDOW = 10;
+
+  private final TrainingSetup setup;
+  private final RunDirectory run;
+  private final TrainListener listener;
+  private final BooleanSupplier stopRequested;
+
+  public Trainer(TrainingSetup setup, RunDirectory run, TrainListener listener, BooleanSupplier stopRequested) {
+    this.setup = setup;
+    this.run = run;
+    this.listener = listener;
+    this.stopRequested = stopRequested;
+  }
+
+  /**
+   * Trains to {@code max_steps} or until stopped.
+   *
+   * @param initialWeights when not null, the initial parameters are also written there (F32
+   *     safetensors, HF names), so an independent implementation can start from the same point
+   */
+  public TrainResult run(Path initialWeights) throws IOException {
+    TrainConfig c = setup.config();
+    TrainConfig.Trainer t = c.trainer();
+    LlamaConfig shape = setup.model();
+    int micro = t.microBatchSize();
+    int seq = setup.seqLength();
+    int threads = t.threads() > 0 ? t.threads() : Runtime.getRuntime().availableProcessors();
+    checkMemory(shape, micro, seq);
+    try (Parallel parallel = Parallel.create(threads);
+        RankLog log = RankLog.open(run.root(), 0);
+        TensorBoardWriter board = TensorBoardWriter.create(run.root())) {
+      Kernels kernels = new CpuKernels(parallel);
+      info(log, String.format(Locale.ROOT, "model: %s, %,d parameters; micro-batch %d x %d tokens, "
+          + "%d micro-batch(es) per step, global batch %d; %d thread(s)", describe(shape), shape.parameterCount(),
+          micro, seq, setup.accumulation(), t.globalBatchSize(), threads));
+      double peak = FmaPeak.measureGflops(parallel, 0.5);
+      info(log, String.format(Locale.ROOT, "FMA peak of %d thread(s): %.0f GFLOP/s (MFU is relative to it)",
+          threads, peak));
+      try (LlamaModel model = new LlamaModel(shape, kernels, micro, seq, false);
+          AdamW adam = new AdamW(model.layout(),
+              new AdamW.Settings(c.optim().beta1(), c.optim().beta2(), c.optim().eps(), c.optim().weightDecay()),
+              parallel)) {
+        model.initialize(t.seed());
+        if (initialWeights != null) {
+          SafetensorsWriter.writeF32(initialWeights, model.layout(), model.parameters(),
+              Map.of("format", "pt", "source", "cria train, initial weights, seed " + t.seed()));
+          info(log, "initial weights written to " + initialWeights);
+        }
+        info(log, "TensorBoard: " + board.file() + " (tensorboard --logdir " + run.root() + ")");
+        return loop(model, adam, kernels, log, board, peak);
+      }
+    }
+  }
+
+  private TrainResult loop(LlamaModel model, AdamW adam, Kernels kernels, RankLog log, TensorBoardWriter board,
+      double peakGflops) throws IOException {
+    TrainConfig c = setup.config();
+    TrainConfig.Trainer t = c.trainer();
+    int micro = t.microBatchSize();
+    int seq = setup.seqLength();
+    int accumulation = setup.accumulation();
+    LearningRateSchedule schedule = new LearningRateSchedule.WarmupCosine(c.optim().lr(), c.optim().minLr(),
+        c.optim().warmupSteps(), t.maxSteps());
+    double flopsPerToken = setup.model().trainingFlopsPerToken(seq);
+    int[] tokens = new int[micro * seq];
+    int[] targets = new int[micro * seq];
+    int[] window = new int[seq + 1];
+    ThroughputWindow throughput = new ThroughputWindow(WINDOW);
+    long start = System.nanoTime();
+    double lastLoss = Double.NaN;
+    double lastValidation = Double.NaN;
+    long validatedAt = -1;
+    long step = 0;
+    boolean stopped = false;
+    while (step < t.maxSteps()) {
+      if (stopRequested.getAsBoolean()) {
+        stopped = true;
+        break;
+      }
+      long t0 = System.nanoTime();
+      double lr = schedule.at(step);
+      model.zeroGradients();
+      double lossSum = 0;
+      for (int m = 0; m < accumulation; m++) {
+        long first = step * t.globalBatchSize() + (long) m * micro;
+        fill(setup.train(), first, micro, seq, window, tokens, targets);
+        lossSum += model.forward(tokens, targets, 1f / accumulation);
+        model.backward();
+      }
+      double loss = lossSum / accumulation;
+      double gradNorm = c.optim().clipGrad() > 0
+          ? GradientClipping.clip(kernels, model.gradients(), c.optim().clipGrad())
+          : Math.sqrt(kernels.sumOfSquares(model.gradients().segment(), 0, model.gradients().length()));
+      adam.step(model.parameters(), model.gradients(), lr);
+      double paramNorm = Math.sqrt(kernels.sumOfSquares(model.parameters().segment(), 0, model.parameters().length()));
+      step++;
+      double seconds = (System.nanoTime() - t0) / 1e9;
+      double samplesPerSec = throughput.add(t.globalBatchSize(), seconds);
+      double tokensPerSec = samplesPerSec * seq;
+      double mfu = tokensPerSec * flopsPerToken / 1e9 / peakGflops;
+      double eta = throughput.meanStepSeconds() * (t.maxSteps() - step);
+      StepMetrics metrics = new StepMetrics(step, t.maxSteps(), loss, lr, gradNorm, paramNorm,
+          step * t.globalBatchSize(), seconds, samplesPerSec, throughput.peak(), tokensPerSec, mfu, eta);
+      record(metrics, log, board);
+      listener.step(metrics);
+      lastLoss = loss;
+      if (!Double.isFinite(loss)) {
+        String message = "the loss is " + loss + " at step " + step + "; lower optim.lr or check the data";
+        log.line("failed: " + message);
+        board.flush();
+        throw new TrainingException(message);
+      }
+      if (setup.valid() != null && t.valCheckInterval() > 0 && step % t.valCheckInterval() == 0) {
+        lastValidation = validate(model, step, log, board, window, tokens, targets);
+        validatedAt = step;
+      }
+    }
+    if (!stopped && setup.valid() != null && validatedAt != step && step > 0) {
+      lastValidation = validate(model, step, log, board, window, tokens, targets);
+    }
+    double total = (System.nanoTime() - start) / 1e9;
+    if (stopped && step < t.maxSteps()) {
+      info(log, String.format(Locale.ROOT, "stopped after step %d of %d (%.1f s)", step, t.maxSteps(), total));
+    } else {
+      info(log, String.format(Locale.ROOT, "finished %d steps in %.1f s", step, total));
+    }
+    board.flush();
+    return new TrainResult(step, lastLoss, lastValidation, stopped, total, board.file());
+  }
+
+  /** Micro-batch of samples {@code first..first+micro}: inputs and the labels shifted by one. */
+  private static void fill(GptDataset data, long first, int micro, int seq, int[] window, int[] tokens,
+      int[] targets) {
+    for (int b = 0; b < micro; b++) {
+      data.sample(first + b, window, 0);
+      System.arraycopy(window, 0, tokens, b * seq, seq);
+      System.arraycopy(window, 1, targets, b * seq, seq);
+    }
+  }
+
+  private double validate(LlamaModel model, long step, RankLog log, TensorBoardWriter board, int[] window,
+      int[] tokens, int[] targets) throws IOException {
+    TrainConfig.Trainer t = setup.config().trainer();
+    int micro = t.microBatchSize();
+    int perBatch = setup.accumulation();
+    long t0 = System.nanoTime();
+    double sum = 0;
+    int count = 0;
+    for (int b = 0; b < t.limitValBatches(); b++) {
+      for (int m = 0; m < perBatch; m++) {
+        fill(setup.valid(), (long) b * t.globalBatchSize() + (long) m * micro, micro, setup.seqLength(), window,
+            tokens, targets);
+        sum += model.forward(tokens, targets, 0f);
+        count++;
+      }
+    }
+    double loss = sum / count;
+    board.scalar("val_loss", step, (float) loss);
+    board.flush();
+    log.line(String.format(Locale.ROOT, "validation step %d val_loss %.4f (%d batches, %.1f s)", step, loss,
+        t.limitValBatches(), (System.nanoTime() - t0) / 1e9));
+    listener.validation(step, loss);
+    return loss;
+  }
+
+  private void record(StepMetrics m, RankLog log, TensorBoardWriter board) throws IOException {
+    long s = m.step();
+    board.scalar("reduced_train_loss", s, (float) m.loss());
+    board.scalar("lr", s, (float) m.lr());
+    board.scalar("gradient_norm", s, (float) m.gradientNorm());
+    board.scalar("parameter_norm", s, (float) m.parameterNorm());
+    board.scalar("global_step", s, s);
+    board.scalar("consumed_samples", s, m.consumedSamples());
+    board.scalar("throughput", s, (float) m.throughput());
+    board.scalar("throughput_peak", s, (float) m.throughputPeak());
+    board.scalar("train_step_timing", s, (float) m.stepSeconds());
+    board.scalar("tokens_per_sec", s, (float) m.tokensPerSec());
+    board.scalar("mfu", s, (float) m.mfu());
+    if (s % setup.config().trainer().logEveryNSteps() == 0 || s == m.maxSteps()) {
+      board.flush();
+    }
+    log.line(String.format(Locale.ROOT,
+        "step %d/%d reduced_train_loss %.4f lr %.4e gradient_norm %.4f parameter_norm %.3f consumed_samples %d"
+            + " train_step_timing %.3fs throughput %.2f samples/s tokens_per_sec %.0f mfu %.1f%%",
+        s, m.maxSteps(), m.loss(), m.lr(), m.gradientNorm(), m.parameterNorm(), m.consumedSamples(), m.stepSeconds(),
+        m.throughput(), m.tokensPerSec(), 100 * m.mfu()));
+  }
+
+  private void info(RankLog log, String line) throws IOException {
+    log.line(line);
+    listener.info(line);
+  }
+
+  private static String describe(LlamaConfig c) {
+    return String.format(Locale.ROOT, "Llama d=%d L=%d heads=%d kv=%d ffn=%d vocab=%d", c.dim(), c.layers(),
+        c.heads(), c.kvHeads(), c.ffnDim(), c.vocabSize());
+  }
+
+  private static void checkMemory(LlamaConfig shape, int micro, int seq) {
+    long needed = LlamaModel.bytesNeeded(shape, micro, seq, false) + 2L * shape.parameterCount() * Float.BYTES;
+    long physical = ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+        .getTotalMemorySize();
+    if (needed > physical * 0.9) {
+      throw new ConfigException(String.format(Locale.ROOT,
+          "this model and micro-batch need %.1f GB (parameters, gradients, Adam moments, activations) but the"
+              + " machine has %.1f GB; pick a smaller model, micro_batch_size or seq_length", needed / 1e9,
+          physical / 1e9));
+    }
+  }
+}

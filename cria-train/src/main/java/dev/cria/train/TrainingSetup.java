@@ -1,0 +1,197 @@
+package dev.cria.train;
+
+import dev.cria.data.gpt.GptDataset;
+import dev.cria.data.gpt.GptIndexCache;
+import dev.cria.data.gpt.Split;
+import dev.cria.data.gpt.SplitRanges;
+import dev.cria.data.indexed.IndexedDataset;
+import dev.cria.data.tokenizer.Tokenizer;
+import dev.cria.data.tokenizer.Tokenizers;
+import dev.cria.engine.model.LlamaConfig;
+import dev.cria.train.config.ConfigException;
+import dev.cria.train.config.TrainConfig;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.function.Consumer;
+
+/**
+ * A {@link TrainConfig} checked against the data and resolved into what the loop needs: the model
+ * shape, the train and valid datasets in Megatron's order and the gradient accumulation. Every
+ * mistake that can be found before training (a missing prefix, a sequence longer than the model's,
+ * a vocabulary smaller than the data's largest id, a global batch that the micro-batch does not
+ * divide) is reported here, before any work starts.
+ */
+public final class TrainingSetup implements AutoCloseable {
+  private final TrainConfig config;
+  private final LlamaConfig model;
+  private final Tokenizer tokenizer;
+  private final IndexedDataset data;
+  private final GptDataset train;
+  private final GptDataset valid;
+  private final int accumulation;
+  private final int worldSize;
+
+  private TrainingSetup(TrainConfig config, LlamaConfig model, Tokenizer tokenizer, IndexedDataset data,
+      GptDataset train, GptDataset valid, int accumulation, int worldSize) {
+    this.config = config;
+    this.model = model;
+    this.tokenizer = tokenizer;
+    this.data = data;
+    this.train = train;
+    this.valid = valid;
+    this.accumulation = accumulation;
+    this.worldSize = worldSize;
+  }
+
+  /** Checks {@code c} and opens its data; {@code log} gets one line per thing done. */
+  public static TrainingSetup prepare(TrainConfig c, int worldSize, Consumer<String> log) throws IOException {
+    TrainConfig.Trainer t = c.trainer();
+    int perStep = t.microBatchSize() * worldSize;
+    if (t.globalBatchSize() % perStep != 0) {
+      throw new ConfigException("trainer.global_batch_size " + t.globalBatchSize()
+          + " is not a multiple of micro_batch_size x data-parallel size = " + t.microBatchSize() + " x "
+          + worldSize);
+    }
+    int accumulation = t.globalBatchSize() / perStep;
+    Tokenizer tokenizer = null;
+    if (c.model().tokenizer() != null) {
+      try {
+        tokenizer = Tokenizers.load(Path.of(c.model().tokenizer()));
+      } catch (RuntimeException e) {
+        throw new ConfigException("model.tokenizer: " + e.getMessage(), e);
+      }
+    }
+    LlamaConfig shape = modelShape(c.model(), tokenizer);
+    int seq = c.data().seqLength() == 0 ? shape.maxSeqLen() : c.data().seqLength();
+    if (seq < 2) {
+      throw new ConfigException("data.seq_length must be at least 2, got " + seq);
+    }
+    if (seq > shape.maxSeqLen()) {
+      throw new ConfigException("data.seq_length " + seq + " is longer than the model's max_position_embeddings "
+          + shape.maxSeqLen() + " (preset " + c.model().preset() + "); shorten it or set model.max_position_embeddings");
+    }
+    if (c.data().dataPrefix().size() != 1) {
+      throw new ConfigException("data.data_prefix: blending several datasets is not built yet; give one prefix, got "
+          + c.data().dataPrefix());
+    }
+    Path prefix = Path.of(c.data().dataPrefix().getFirst());
+    for (String ext : new String[] {".idx", ".bin"}) {
+      Path file = Path.of(prefix + ext);
+      if (!Files.isRegularFile(file)) {
+        throw new ConfigException("data.data_prefix: " + file + " does not exist (make it with cria prepare)");
+      }
+    }
+    IndexedDataset data = IndexedDataset.open(prefix);
+    try {
+      SplitRanges ranges;
+      try {
+        ranges = SplitRanges.of(c.data().split(), data.sequenceCount());
+      } catch (IllegalArgumentException e) {
+        throw new ConfigException("data.split: " + e.getMessage());
+      }
+      if (!ranges.present(Split.TRAIN)) {
+        throw new ConfigException("data.split '" + c.data().split() + "' leaves no training documents in " + prefix
+            + " (" + data.sequenceCount() + " documents)");
+      }
+      long maxId = data.maxToken(0, data.sequenceCount());
+      if (maxId >= shape.vocabSize()) {
+        throw new ConfigException(prefix + " holds token id " + maxId + " but the model's vocabulary has "
+            + shape.vocabSize() + " entries" + (tokenizer == null ? " (set model.tokenizer to the tokenizer that"
+            + " prepared the data)" : " (" + c.model().tokenizer() + "); was the data prepared with another tokenizer?"));
+      }
+      GptIndexCache cache = new GptIndexCache(c.data().indexCacheDir() != null ? Path.of(c.data().indexCacheDir())
+          : Path.of(c.runDir(), "index_cache"));
+      long trainSamples = t.maxSteps() * t.globalBatchSize();
+      GptDataset train = open(data, ranges, Split.TRAIN, trainSamples, seq, t.seed(), cache, log);
+      GptDataset valid = null;
+      if (t.limitValBatches() > 0) {
+        if (ranges.present(Split.VALID)) {
+          long validations = t.valCheckInterval() == 0 ? 1 : t.maxSteps() / t.valCheckInterval() + 1;
+          long validSamples = validations * t.limitValBatches() * t.globalBatchSize();
+          valid = open(data, ranges, Split.VALID, validSamples, seq, t.seed(), cache, log);
+        } else {
+          log.accept("no validation: split '" + c.data().split() + "' leaves no valid documents");
+        }
+      }
+      return new TrainingSetup(c, shape, tokenizer, data, train, valid, accumulation, worldSize);
+    } catch (IOException | RuntimeException e) {
+      data.close();
+      throw e;
+    }
+  }
+
+  private static GptDataset open(IndexedDataset data, SplitRanges ranges, Split split, long samples, int seq,
+      long seed, GptIndexCache cache, Consumer<String> log) throws IOException {
+    long t0 = System.nanoTime();
+    GptDataset ds = GptDataset.open(data, ranges, split, samples, seq, seed, cache);
+    log.accept(String.format("%s: documents %d..%d, %,d samples of %d+1 tokens, %d epoch(s)%s, indices %s (%.0f ms)",
+        split.label(), ranges.begin(split), ranges.end(split), ds.size(), seq, ds.indices().epochs(),
+        ds.indices().separateFinalEpoch() ? " (last shuffled apart)" : "",
+        ds.fromCache() ? "from cache" : "built", (System.nanoTime() - t0) / 1e6));
+    return ds;
+  }
+
+  /** The preset with the config's overrides and the tokenizer's vocabulary. */
+  static LlamaConfig modelShape(TrainConfig.Model m, Tokenizer tokenizer) {
+    LlamaConfig p;
+    try {
+      p = LlamaConfig.preset(m.preset());
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException("model.preset: " + e.getMessage());
+    }
+    int dim = m.hiddenSize() != null ? m.hiddenSize() : p.dim();
+    int heads = m.numAttentionHeads() != null ? m.numAttentionHeads() : p.heads();
+    int kvHeads = m.numQueryGroups() != null ? m.numQueryGroups() : m.numAttentionHeads() != null ? heads : p.kvHeads();
+    int ffn = m.ffnHiddenSize() != null ? m.ffnHiddenSize()
+        : m.hiddenSize() != null ? LlamaConfig.ffnDim(dim, 32, null) : p.ffnDim();
+    int layers = m.numLayers() != null ? m.numLayers() : p.layers();
+    int maxSeq = m.maxPositionEmbeddings() != null ? m.maxPositionEmbeddings() : p.maxSeqLen();
+    int vocab = tokenizer != null ? tokenizer.vocabSize() : p.vocabSize();
+    try {
+      return new LlamaConfig(dim, layers, heads, kvHeads, ffn, vocab, p.normEps(), p.ropeTheta(), maxSeq);
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException("model: " + e.getMessage());
+    }
+  }
+
+  public TrainConfig config() {
+    return config;
+  }
+
+  public LlamaConfig model() {
+    return model;
+  }
+
+  /** The tokenizer, or null when the config names none. */
+  public Tokenizer tokenizer() {
+    return tokenizer;
+  }
+
+  public GptDataset train() {
+    return train;
+  }
+
+  /** The valid split, or null when there is no validation. */
+  public GptDataset valid() {
+    return valid;
+  }
+
+  /** Micro-batches per optimizer step on each rank. */
+  public int accumulation() {
+    return accumulation;
+  }
+
+  public int worldSize() {
+    return worldSize;
+  }
+
+  public int seqLength() {
+    return train.seqLength();
+  }
+
+  @Override
+  public void close() {
+    data.close();
+  }
+}

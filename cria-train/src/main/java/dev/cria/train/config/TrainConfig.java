@@ -1,0 +1,56 @@
+package dev.cria.train.config;
+
+import java.util.List;
+
+/**
+ * Everything a training run is defined by, as written to {@code <run-dir>/config.yaml}. The
+ * sections and key names follow NeMo's Megatron GPT config where it has one ({@code
+ * micro_batch_size}, {@code val_check_interval}, {@code limit_val_batches}, ...).
+ *
+ * @param runDir where the run writes config.yaml, {@code <rank>/log} and TensorBoard files
+ */
+public record TrainConfig(String runDir, Model model, Data data, Trainer trainer, Optim optim) {
+
+  /**
+   * The model: a preset, optionally resized.
+   *
+   * @param preset a name from {@code LlamaConfig.PRESETS}
+   * @param tokenizer tokenizer.model, tokenizer.json or a directory; its vocabulary sizes the model
+   *     (null: the preset's vocabulary)
+   * @param hiddenSize model width, or null for the preset's (likewise the next four)
+   * @param maxPositionEmbeddings the longest sequence the model accepts
+   */
+  public record Model(String preset, String tokenizer, Integer hiddenSize, Integer numLayers,
+      Integer numAttentionHeads, Integer numQueryGroups, Integer ffnHiddenSize, Integer maxPositionEmbeddings) {}
+
+  /**
+   * The dataset.
+   *
+   * @param dataPrefix one prefix of a {@code .bin/.idx} pair (blending several is not built yet)
+   * @param split train,valid,test proportions as Megatron's {@code split} ("980,10,10")
+   * @param seqLength tokens per sample (the labels are shifted by one)
+   * @param indexCacheDir where the sample indices are cached (null: {@code <run-dir>/index_cache})
+   */
+  public record Data(List<String> dataPrefix, String split, int seqLength, String indexCacheDir) {}
+
+  /**
+   * The loop.
+   *
+   * @param globalBatchSize samples per optimizer step; gradient accumulation is global / micro
+   * @param valCheckInterval steps between validations (0: only at the end)
+   * @param limitValBatches global batches per validation (0: no validation)
+   * @param logEveryNSteps steps between console lines (every step goes to the log file)
+   * @param threads compute threads (0: all cores)
+   */
+  public record Trainer(int microBatchSize, int globalBatchSize, long maxSteps, long seed, long valCheckInterval,
+      int limitValBatches, long logEveryNSteps, int threads) {}
+
+  /**
+   * AdamW with NeMo's warmup and cosine annealing.
+   *
+   * @param minLr the rate the cosine ends at, at {@code max_steps}
+   * @param clipGrad the largest global gradient norm (0: no clipping)
+   */
+  public record Optim(double lr, double minLr, long warmupSteps, double weightDecay, double beta1, double beta2,
+      double eps, double clipGrad) {}
+}

@@ -1,0 +1,361 @@
+package dev.cria.train.config;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import tools.jackson.core.JacksonException;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.node.ArrayNode;
+import tools.jackson.databind.node.JsonNodeFactory;
+import tools.jackson.databind.node.ObjectNode;
+import tools.jackson.dataformat.yaml.YAMLMapper;
+
+/**
+ * Reads, overrides and writes {@link TrainConfig} as YAML. A run's config is built in layers:
+ * {@link #defaults()}, then a user's YAML file ({@link #read}), then command-line flags
+ * ({@link #set}); {@link #bind} checks every field and names the one that is wrong.
+ */
+public final class TrainConfigFile {
+  private static final YAMLMapper YAML = YAMLMapper.builder().build();
+  private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
+
+  private TrainConfigFile() {}
+
+  /** The defaults, as a tree that files and flags are merged into. */
+  public static ObjectNode defaults() {
+    return toTree(new TrainConfig("runs/cria",
+        new TrainConfig.Model("tiny", null, null, null, null, null, null, null),
+        new TrainConfig.Data(List.of(), "969,30,1", 0, null),
+        new TrainConfig.Trainer(4, 8, 100, 1234, 50, 4, 10, 0),
+        new TrainConfig.Optim(1e-3, 1e-4, 10, 0.1, 0.9, 0.95, 1e-8, 1.0)));
+  }
+
+  /** Parses a YAML file into a tree; a syntax error names the file and line. */
+  public static ObjectNode read(Path file) {
+    String text;
+    try {
+      text = Files.readString(file);
+    } catch (NoSuchFileException e) {
+      throw new ConfigException(file + ": no such config file");
+    } catch (IOException e) {
+      throw new ConfigException(file + ": cannot read: " + e.getMessage(), e);
+    }
+    JsonNode node;
+    try {
+      node = YAML.readTree(text);
+    } catch (JacksonException e) {
+      String where = e.getLocation() == null ? "" : ":" + e.getLocation().getLineNr();
+      throw new ConfigException(file + where + ": not valid YAML: " + problem(e.getOriginalMessage()), e);
+    }
+    if (node == null || node.isMissingNode() || node.isNull()) {
+      return NODES.objectNode();
+    }
+    if (!node.isObject()) {
+      throw new ConfigException(file + ": expected a mapping of sections (model, data, trainer, optim)");
+    }
+    return (ObjectNode) node;
+  }
+
+  /** The parser's explanation on one line, without its excerpt of the file. */
+  private static String problem(String message) {
+    List<String> parts = new ArrayList<>();
+    for (String line : message.split("\\R")) {
+      if (!line.isBlank() && !Character.isWhitespace(line.charAt(0))) {
+        parts.add(line.strip());
+      }
+    }
+    return parts.isEmpty() ? message.strip() : String.join(": ", parts);
+  }
+
+  /** Copies every value of {@code overlay} into {@code base}, section by section. */
+  public static void merge(ObjectNode base, ObjectNode overlay) {
+    for (Map.Entry<String, JsonNode> e : overlay.properties()) {
+      JsonNode existing = base.get(e.getKey());
+      if (existing instanceof ObjectNode target && e.getValue() instanceof ObjectNode source) {
+        merge(target, source);
+      } else {
+        base.set(e.getKey(), e.getValue());
+      }
+    }
+  }
+
+  /** Sets {@code section.key} (or a top-level key) to {@code value}: a string, number, boolean or list. */
+  public static void set(ObjectNode tree, String path, Object value) {
+    String[] parts = path.split("\\.");
+    ObjectNode node = tree;
+    for (int i = 0; i < parts.length - 1; i++) {
+      JsonNode child = node.get(parts[i]);
+      if (!(child instanceof ObjectNode)) {
+        child = NODES.objectNode();
+        node.set(parts[i], child);
+      }
+      node = (ObjectNode) child;
+    }
+    node.set(parts[parts.length - 1], toNode(value));
+  }
+
+  private static JsonNode toNode(Object value) {
+    return switch (value) {
+      case null -> NODES.nullNode();
+      case String s -> NODES.textNode(s);
+      case Integer i -> NODES.numberNode(i);
+      case Long l -> NODES.numberNode(l);
+      case Double d -> NODES.numberNode(d);
+      case Boolean b -> NODES.booleanNode(b);
+      case List<?> list -> {
+        ArrayNode array = NODES.arrayNode();
+        list.forEach(v -> array.add(toNode(v)));
+        yield array;
+      }
+      default -> throw new IllegalArgumentException("unsupported config value " + value.getClass());
+    };
+  }
+
+  /** Checks every field of {@code tree} and builds the config; {@code source} names it in errors. */
+  public static TrainConfig bind(ObjectNode tree, String source) {
+    Fields top = new Fields(tree, source, "");
+    Fields model = top.section("model");
+    Fields data = top.section("data");
+    Fields trainer = top.section("trainer");
+    Fields optim = top.section("optim");
+    TrainConfig config = new TrainConfig(
+        top.string("run_dir", false),
+        new TrainConfig.Model(model.string("preset", false), model.string("tokenizer", true),
+            model.positiveOrNull("hidden_size"), model.positiveOrNull("num_layers"),
+            model.positiveOrNull("num_attention_heads"), model.positiveOrNull("num_query_groups"),
+            model.positiveOrNull("ffn_hidden_size"), model.positiveOrNull("max_position_embeddings")),
+        new TrainConfig.Data(data.strings("data_prefix"), data.string("split", false),
+            (int) data.integer("seq_length", 0, Integer.MAX_VALUE), data.string("index_cache_dir", true)),
+        new TrainConfig.Trainer((int) trainer.integer("micro_batch_size", 1, 1 << 20),
+            (int) trainer.integer("global_batch_size", 1, 1 << 30), trainer.integer("max_steps", 1, Long.MAX_VALUE),
+            trainer.integer("seed", 0, 0xFFFFFFFFL), trainer.integer("val_check_interval", 0, Long.MAX_VALUE),
+            (int) trainer.integer("limit_val_batches", 0, 1 << 20),
+            trainer.integer("log_every_n_steps", 1, Long.MAX_VALUE),
+            (int) trainer.integer("threads", 0, 4096)),
+        new TrainConfig.Optim(optim.number("lr", 0, 10), optim.number("min_lr", 0, 10),
+            optim.integer("warmup_steps", 0, Long.MAX_VALUE), optim.number("weight_decay", 0, 10),
+            optim.number("beta1", 0, 0.999999), optim.number("beta2", 0, 0.999999),
+            optim.number("eps", 0, 1), optim.number("clip_grad", 0, 1e9)));
+    for (Fields f : List.of(top, model, data, trainer, optim)) {
+      f.rejectUnknown();
+    }
+    if (config.data().dataPrefix().isEmpty()) {
+      throw new ConfigException(source + ": data.data_prefix is required (a prefix of a .bin/.idx pair; "
+          + "make one with cria prepare)");
+    }
+    if (config.optim().minLr() > config.optim().lr()) {
+      throw new ConfigException(source + ": optim.min_lr " + config.optim().minLr() + " is above optim.lr "
+          + config.optim().lr());
+    }
+    if (config.optim().warmupSteps() >= config.trainer().maxSteps()) {
+      throw new ConfigException(source + ": optim.warmup_steps " + config.optim().warmupSteps()
+          + " must be below trainer.max_steps " + config.trainer().maxSteps());
+    }
+    return config;
+  }
+
+  /** The config as a tree, with every field (nulls included), in the order of the records. */
+  public static ObjectNode toTree(TrainConfig c) {
+    ObjectNode root = NODES.objectNode();
+    root.put("run_dir", c.runDir());
+    ObjectNode model = root.putObject("model");
+    model.put("preset", c.model().preset());
+    model.put("tokenizer", c.model().tokenizer());
+    model.put("hidden_size", c.model().hiddenSize());
+    model.put("num_layers", c.model().numLayers());
+    model.put("num_attention_heads", c.model().numAttentionHeads());
+    model.put("num_query_groups", c.model().numQueryGroups());
+    model.put("ffn_hidden_size", c.model().ffnHiddenSize());
+    model.put("max_position_embeddings", c.model().maxPositionEmbeddings());
+    ObjectNode data = root.putObject("data");
+    ArrayNode prefixes = data.putArray("data_prefix");
+    c.data().dataPrefix().forEach(prefixes::add);
+    data.put("split", c.data().split());
+    data.put("seq_length", c.data().seqLength());
+    data.put("index_cache_dir", c.data().indexCacheDir());
+    ObjectNode trainer = root.putObject("trainer");
+    trainer.put("micro_batch_size", c.trainer().microBatchSize());
+    trainer.put("global_batch_size", c.trainer().globalBatchSize());
+    trainer.put("max_steps", c.trainer().maxSteps());
+    trainer.put("seed", c.trainer().seed());
+    trainer.put("val_check_interval", c.trainer().valCheckInterval());
+    trainer.put("limit_val_batches", c.trainer().limitValBatches());
+    trainer.put("log_every_n_steps", c.trainer().logEveryNSteps());
+    trainer.put("threads", c.trainer().threads());
+    ObjectNode optim = root.putObject("optim");
+    optim.put("lr", c.optim().lr());
+    optim.put("min_lr", c.optim().minLr());
+    optim.put("warmup_steps", c.optim().warmupSteps());
+    optim.put("weight_decay", c.optim().weightDecay());
+    optim.put("beta1", c.optim().beta1());
+    optim.put("beta2", c.optim().beta2());
+    optim.put("eps", c.optim().eps());
+    optim.put("clip_grad", c.optim().clipGrad());
+    return root;
+  }
+
+  /** The config as YAML text, as written to {@code config.yaml}. */
+  public static String toYaml(TrainConfig c) {
+    return YAML.writeValueAsString(toTree(c));
+  }
+
+  /** One mapping of the tree, read field by field; remembers which keys were read. */
+  private static final class Fields {
+    private final ObjectNode node;
+    private final String source;
+    private final String prefix;
+    private final Set<String> read = new LinkedHashSet<>();
+
+    Fields(ObjectNode node, String source, String prefix) {
+      this.node = node;
+      this.source = source;
+      this.prefix = prefix;
+    }
+
+    private ConfigException error(String key, String problem) {
+      return new ConfigException(source + ": " + prefix + key + ": " + problem);
+    }
+
+    private JsonNode get(String key) {
+      read.add(key);
+      JsonNode v = node.get(key);
+      return v == null || v.isNull() ? null : v;
+    }
+
+    Fields section(String key) {
+      JsonNode v = get(key);
+      if (v == null) {
+        return new Fields(NODES.objectNode(), source, prefix + key + ".");
+      }
+      if (!(v instanceof ObjectNode o)) {
+        throw error(key, "expected a mapping, got " + describe(v));
+      }
+      return new Fields(o, source, prefix + key + ".");
+    }
+
+    String string(String key, boolean optional) {
+      JsonNode v = get(key);
+      if (v == null) {
+        if (optional) {
+          return null;
+        }
+        throw error(key, "is required");
+      }
+      if (!v.isValueNode() || v.isBoolean()) {
+        throw error(key, "expected text, got " + describe(v));
+      }
+      return v.asString();
+    }
+
+    List<String> strings(String key) {
+      JsonNode v = get(key);
+      if (v == null) {
+        return List.of();
+      }
+      if (v.isString()) {
+        return List.of(v.asString());
+      }
+      if (!v.isArray()) {
+        throw error(key, "expected a path or a list of paths, got " + describe(v));
+      }
+      List<String> out = new ArrayList<>();
+      for (JsonNode item : v) {
+        if (!item.isString()) {
+          throw error(key, "expected paths, got " + describe(item));
+        }
+        out.add(item.asString());
+      }
+      return List.copyOf(out);
+    }
+
+    long integer(String key, long min, long max) {
+      JsonNode v = get(key);
+      if (v == null) {
+        throw error(key, "is required");
+      }
+      long value;
+      if (v.isIntegralNumber() && v.canConvertToLong()) {
+        value = v.longValue();
+      } else if (v.isFloatingPointNumber() && v.doubleValue() == Math.rint(v.doubleValue())
+          && Math.abs(v.doubleValue()) < 1e18) {
+        value = (long) v.doubleValue(); // 1e3 in YAML
+      } else if (v.isString() && v.asString().strip().matches("-?\\d+")) {
+        value = Long.parseLong(v.asString().strip());
+      } else {
+        throw error(key, "expected an integer, got " + describe(v));
+      }
+      if (value < min || value > max) {
+        throw error(key, "must be " + range(min, max) + ", got " + value);
+      }
+      return value;
+    }
+
+    Integer positiveOrNull(String key) {
+      if (node.get(key) == null || node.get(key).isNull()) {
+        read.add(key);
+        return null;
+      }
+      return (int) integer(key, 1, 1 << 24);
+    }
+
+    double number(String key, double min, double max) {
+      JsonNode v = get(key);
+      if (v == null) {
+        throw error(key, "is required");
+      }
+      double value;
+      if (v.isNumber()) {
+        value = v.doubleValue();
+      } else if (v.isString()) {
+        try {
+          value = Double.parseDouble(v.asString().strip()); // YAML 1.1 reads 1e-3 as text
+        } catch (NumberFormatException e) {
+          throw error(key, "expected a number, got " + describe(v));
+        }
+      } else {
+        throw error(key, "expected a number, got " + describe(v));
+      }
+      if (!(value >= min && value <= max)) {
+        throw error(key, "must be between " + min + " and " + max + ", got " + value);
+      }
+      return value;
+    }
+
+    void rejectUnknown() {
+      Iterator<String> names = node.propertyNames().iterator();
+      while (names.hasNext()) {
+        String name = names.next();
+        if (!read.contains(name)) {
+          throw error(name, "unknown key (known here: " + String.join(", ", read) + ")");
+        }
+      }
+    }
+
+    private static String range(long min, long max) {
+      if (max == Long.MAX_VALUE) {
+        return min == 0 ? "zero or more" : "at least " + min;
+      }
+      return "between " + min + " and " + max;
+    }
+
+    private static String describe(JsonNode v) {
+      if (v.isString()) {
+        return "'" + v.asString() + "'";
+      }
+      if (v.isObject()) {
+        return "a mapping";
+      }
+      if (v.isArray()) {
+        return "a list";
+      }
+      return v.toString();
+    }
+  }
+}

@@ -1,0 +1,101 @@
+package dev.cria.train.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import tools.jackson.databind.node.ObjectNode;
+
+class TrainConfigFileTest {
+  @TempDir Path tmp;
+
+  private ObjectNode defaultsWithData() {
+    ObjectNode t = TrainConfigFile.defaults();
+    TrainConfigFile.set(t, "data.data_prefix", List.of("data/x_text_document"));
+    return t;
+  }
+
+  @Test
+  void fileOverridesDefaultsAndFlagsOverrideTheFile() throws IOException {
+    Path file = tmp.resolve("c.yaml");
+    Files.writeString(file, """
+        model:
+          preset: small
+        data:
+          data_prefix: data/brown_text_document
+          split: 980,10,10
+        trainer:
+          max_steps: 300
+          global_batch_size: 16
+        optim:
+          lr: 3e-4        # YAML 1.1 reads this as text; it is still a number here
+          min_lr: 0.00003
+        """);
+    ObjectNode tree = TrainConfigFile.defaults();
+    TrainConfigFile.merge(tree, TrainConfigFile.read(file));
+    TrainConfigFile.set(tree, "trainer.max_steps", 50L);
+    TrainConfig c = TrainConfigFile.bind(tree, file.toString());
+    assertThat(c.model().preset()).isEqualTo("small");
+    assertThat(c.data().dataPrefix()).containsExactly("data/brown_text_document");
+    assertThat(c.trainer().maxSteps()).isEqualTo(50);
+    assertThat(c.trainer().globalBatchSize()).isEqualTo(16);
+    assertThat(c.trainer().microBatchSize()).isEqualTo(4); // default kept
+    assertThat(c.optim().lr()).isEqualTo(3e-4);
+    assertThat(c.optim().minLr()).isEqualTo(3e-5);
+  }
+
+  @Test
+  void writtenYamlReadsBackToTheSameConfig() {
+    TrainConfig c = TrainConfigFile.bind(defaultsWithData(), "defaults");
+    Path file = tmp.resolve("config.yaml");
+    try {
+      Files.writeString(file, TrainConfigFile.toYaml(c));
+    } catch (IOException e) {
+      throw new AssertionError(e);
+    }
+    assertThat(TrainConfigFile.bind(TrainConfigFile.read(file), "config.yaml")).isEqualTo(c);
+  }
+
+  @Test
+  void mistakesNameTheFileAndField() throws IOException {
+    ObjectNode typo = defaultsWithData();
+    TrainConfigFile.set(typo, "optim.lrr", 1.0);
+    assertThatThrownBy(() -> TrainConfigFile.bind(typo, "run.yaml"))
+        .hasMessageStartingWith("run.yaml: optim.lrr: unknown key (known here: lr, min_lr");
+
+    ObjectNode wrongType = defaultsWithData();
+    TrainConfigFile.set(wrongType, "trainer.micro_batch_size", "eight");
+    assertThatThrownBy(() -> TrainConfigFile.bind(wrongType, "run.yaml"))
+        .hasMessage("run.yaml: trainer.micro_batch_size: expected an integer, got 'eight'");
+
+    ObjectNode negative = defaultsWithData();
+    TrainConfigFile.set(negative, "trainer.max_steps", -3L);
+    assertThatThrownBy(() -> TrainConfigFile.bind(negative, "flags"))
+        .hasMessage("flags: trainer.max_steps: must be at least 1, got -3");
+
+    ObjectNode noData = TrainConfigFile.defaults();
+    assertThatThrownBy(() -> TrainConfigFile.bind(noData, "flags")).hasMessageContaining("data.data_prefix is required");
+
+    ObjectNode warmup = defaultsWithData();
+    TrainConfigFile.set(warmup, "optim.warmup_steps", 100L);
+    assertThatThrownBy(() -> TrainConfigFile.bind(warmup, "flags"))
+        .hasMessageContaining("optim.warmup_steps 100 must be below trainer.max_steps 100");
+
+    Path broken = tmp.resolve("broken.yaml");
+    Files.writeString(broken, "model:\n  preset: tiny\n data: [unclosed\n");
+    assertThatThrownBy(() -> TrainConfigFile.read(broken)).isInstanceOf(ConfigException.class)
+        .hasMessageEndingWith("broken.yaml:3: not valid YAML: while parsing a block mapping: expected <block end>,"
+            + " but found '<block mapping start>'");
+    assertThatThrownBy(() -> TrainConfigFile.read(tmp.resolve("absent.yaml")))
+        .hasMessageContaining("absent.yaml: no such config file");
+
+    Path list = tmp.resolve("list.yaml");
+    Files.writeString(list, "- a\n- b\n");
+    assertThatThrownBy(() -> TrainConfigFile.read(list)).hasMessageContaining("expected a mapping of sections");
+  }
+}
