@@ -1,6 +1,6 @@
 package dev.cria.train;
 
-import dev.cria.data.gpt.GptDataset;
+import dev.cria.data.gpt.GptSamples;
 import dev.cria.engine.io.SafetensorsWriter;
 import dev.cria.engine.kernels.CpuKernels;
 import dev.cria.engine.kernels.FmaPeak;
@@ -166,7 +166,7 @@ public final class Trainer {
   }
 
   /** Micro-batch of samples {@code first..first+micro}: inputs and the labels shifted by one. */
-  private static void fill(GptDataset data, long first, int micro, int seq, int[] window, int[] tokens,
+  private static void fill(GptSamples data, long first, int micro, int seq, int[] window, int[] tokens,
       int[] targets) {
     for (int b = 0; b < micro; b++) {
       data.sample(first + b, window, 0);

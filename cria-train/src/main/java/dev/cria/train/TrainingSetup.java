@@ -1,6 +1,8 @@
 package dev.cria.train;
 
+import dev.cria.data.gpt.BlendedGptSamples;
 import dev.cria.data.gpt.GptDataset;
+import dev.cria.data.gpt.GptSamples;
 import dev.cria.data.gpt.GptIndexCache;
 import dev.cria.data.gpt.Split;
 import dev.cria.data.gpt.SplitRanges;
@@ -13,6 +15,9 @@ import dev.cria.train.config.TrainConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
 import java.util.function.Consumer;
 
 /**
@@ -26,14 +31,14 @@ public final class TrainingSetup implements AutoCloseable {
   private final TrainConfig config;
   private final LlamaConfig model;
   private final Tokenizer tokenizer;
-  private final IndexedDataset data;
-  private final GptDataset train;
-  private final GptDataset valid;
+  private final List<IndexedDataset> data;
+  private final GptSamples train;
+  private final GptSamples valid;
   private final int accumulation;
   private final int worldSize;
 
-  private TrainingSetup(TrainConfig config, LlamaConfig model, Tokenizer tokenizer, IndexedDataset data,
-      GptDataset train, GptDataset valid, int accumulation, int worldSize) {
+  private TrainingSetup(TrainConfig config, LlamaConfig model, Tokenizer tokenizer, List<IndexedDataset> data,
+      GptSamples train, GptSamples valid, int accumulation, int worldSize) {
     this.config = config;
     this.model = model;
     this.tokenizer = tokenizer;
@@ -71,53 +76,101 @@ public final class TrainingSetup implements AutoCloseable {
       throw new ConfigException("data.seq_length " + seq + " is longer than the model's max_position_embeddings "
           + shape.maxSeqLen() + " (preset " + c.model().preset() + "); shorten it or set model.max_position_embeddings");
     }
-    if (c.data().dataPrefix().size() != 1) {
-      throw new ConfigException("data.data_prefix: blending several datasets is not built yet; give one prefix, got "
-          + c.data().dataPrefix());
-    }
-    Path prefix = Path.of(c.data().dataPrefix().getFirst());
-    for (String ext : new String[] {".idx", ".bin"}) {
-      Path file = Path.of(prefix + ext);
-      if (!Files.isRegularFile(file)) {
-        throw new ConfigException("data.data_prefix: " + file + " does not exist (make it with cria prepare)");
-      }
-    }
-    IndexedDataset data = IndexedDataset.open(prefix);
+    Blend blend = Blend.parse(c.data().dataPrefix());
+    List<IndexedDataset> opened = new ArrayList<>();
     try {
-      SplitRanges ranges;
-      try {
-        ranges = SplitRanges.of(c.data().split(), data.sequenceCount());
-      } catch (IllegalArgumentException e) {
-        throw new ConfigException("data.split: " + e.getMessage());
-      }
-      if (!ranges.present(Split.TRAIN)) {
-        throw new ConfigException("data.split '" + c.data().split() + "' leaves no training documents in " + prefix
-            + " (" + data.sequenceCount() + " documents)");
-      }
-      long maxId = data.maxToken(0, data.sequenceCount());
-      if (maxId >= shape.vocabSize()) {
-        throw new ConfigException(prefix + " holds token id " + maxId + " but the model's vocabulary has "
-            + shape.vocabSize() + " entries" + (tokenizer == null ? " (set model.tokenizer to the tokenizer that"
-            + " prepared the data)" : " (" + c.model().tokenizer() + "); was the data prepared with another tokenizer?"));
+      List<SplitRanges> ranges = new ArrayList<>();
+      for (Path prefix : blend.prefixes()) {
+        for (String ext : new String[] {".idx", ".bin"}) {
+          Path file = Path.of(prefix + ext);
+          if (!Files.isRegularFile(file)) {
+            throw new ConfigException("data.data_prefix: " + file + " does not exist (make it with cria prepare)");
+          }
+        }
+        IndexedDataset data = IndexedDataset.open(prefix);
+        opened.add(data);
+        SplitRanges r;
+        try {
+          r = SplitRanges.of(c.data().split(), data.sequenceCount());
+        } catch (IllegalArgumentException e) {
+          throw new ConfigException("data.split: " + e.getMessage());
+        }
+        if (!r.present(Split.TRAIN)) {
+          throw new ConfigException("data.split '" + c.data().split() + "' leaves no training documents in " + prefix
+              + " (" + data.sequenceCount() + " documents)");
+        }
+        ranges.add(r);
+        long maxId = data.maxToken(0, data.sequenceCount());
+        if (maxId >= shape.vocabSize()) {
+          throw new ConfigException(prefix + " holds token id " + maxId + " but the model's vocabulary has "
+              + shape.vocabSize() + " entries" + (tokenizer == null ? " (set model.tokenizer to the tokenizer that"
+              + " prepared the data)" : " (" + c.model().tokenizer() + "); was the data prepared with another tokenizer?"));
+        }
       }
       GptIndexCache cache = new GptIndexCache(c.data().indexCacheDir() != null ? Path.of(c.data().indexCacheDir())
           : Path.of(c.runDir(), "index_cache"));
       long trainSamples = t.maxSteps() * t.globalBatchSize();
-      GptDataset train = open(data, ranges, Split.TRAIN, trainSamples, seq, t.seed(), cache, log);
-      GptDataset valid = null;
+      GptSamples train = samples(opened, ranges, blend, Split.TRAIN, trainSamples, seq, t.seed(), cache, log);
+      GptSamples valid = null;
       if (t.limitValBatches() > 0) {
-        if (ranges.present(Split.VALID)) {
+        if (ranges.stream().allMatch(r -> r.present(Split.VALID))) {
           long validations = t.valCheckInterval() == 0 ? 1 : t.maxSteps() / t.valCheckInterval() + 1;
           long validSamples = validations * t.limitValBatches() * t.globalBatchSize();
-          valid = open(data, ranges, Split.VALID, validSamples, seq, t.seed(), cache, log);
+          valid = samples(opened, ranges, blend, Split.VALID, validSamples, seq, t.seed(), cache, log);
         } else {
           log.accept("no validation: split '" + c.data().split() + "' leaves no valid documents");
         }
       }
-      return new TrainingSetup(c, shape, tokenizer, data, train, valid, accumulation, worldSize);
+      return new TrainingSetup(c, shape, tokenizer, opened, train, valid, accumulation, worldSize);
     } catch (IOException | RuntimeException e) {
-      data.close();
+      opened.forEach(IndexedDataset::close);
       throw e;
+    }
+  }
+
+  /** One dataset's split, or Megatron's blend of every dataset's split. */
+  private static GptSamples samples(List<IndexedDataset> data, List<SplitRanges> ranges, Blend blend, Split split,
+      long samples, int seq, long seed, GptIndexCache cache, Consumer<String> log) throws IOException {
+    if (blend.weights() == null) {
+      return open(data.getFirst(), ranges.getFirst(), split, samples, seq, seed, cache, log);
+    }
+    long[] sizes = BlendedGptSamples.partSizes(blend.weights(), samples, BlendedGptSamples.SURPLUS);
+    long size = java.util.Arrays.stream(BlendedGptSamples.partSizes(blend.weights(), samples, 0)).sum();
+    List<GptDataset> parts = new ArrayList<>();
+    for (int d = 0; d < data.size(); d++) {
+      parts.add(open(data.get(d), ranges.get(d), split, sizes[d], seq, seed, cache, log));
+    }
+    BlendedGptSamples blended = BlendedGptSamples.of(parts, blend.weights(), size);
+    log.accept(String.format(Locale.ROOT, "%s: blend of %d datasets, weights %s, %,d samples", split.label(),
+        parts.size(), java.util.Arrays.toString(blend.weights()), blended.size()));
+    return blended;
+  }
+
+  /** {@code data_prefix}: one prefix, or weight and prefix pairs as Megatron's {@code --data-path}. */
+  record Blend(List<Path> prefixes, double[] weights) {
+    static Blend parse(List<String> items) {
+      if (items.size() == 1) {
+        return new Blend(List.of(Path.of(items.getFirst())), null);
+      }
+      String usage = "data.data_prefix: give one prefix, or weight and prefix pairs such as [0.7, a_text_document,"
+          + " 0.3, b_text_document]; got " + items;
+      if (items.isEmpty() || items.size() % 2 != 0) {
+        throw new ConfigException(usage);
+      }
+      List<Path> prefixes = new ArrayList<>();
+      double[] weights = new double[items.size() / 2];
+      for (int i = 0; i < items.size(); i += 2) {
+        try {
+          weights[i / 2] = Double.parseDouble(items.get(i));
+        } catch (NumberFormatException e) {
+          throw new ConfigException(usage);
+        }
+        if (!(weights[i / 2] > 0) || Double.isInfinite(weights[i / 2])) {
+          throw new ConfigException("data.data_prefix: weight " + items.get(i) + " must be positive");
+        }
+        prefixes.add(Path.of(items.get(i + 1)));
+      }
+      return new Blend(List.copyOf(prefixes), weights);
     }
   }
 
@@ -168,12 +221,12 @@ public final class TrainingSetup implements AutoCloseable {
     return tokenizer;
   }
 
-  public GptDataset train() {
+  public GptSamples train() {
     return train;
   }
 
   /** The valid split, or null when there is no validation. */
-  public GptDataset valid() {
+  public GptSamples valid() {
     return valid;
   }
 
@@ -192,6 +245,6 @@ public final class TrainingSetup implements AutoCloseable {
 
   @Override
   public void close() {
-    data.close();
+    data.forEach(IndexedDataset::close);
   }
 }

@@ -166,6 +166,25 @@ class TrainerTest {
   }
 
   @Test
+  void blendsWeightedDatasetsAsMegatron() throws IOException {
+    Path other = TestRuns.dataset(tmp.resolve("other"), 120, 150);
+    ObjectNode tree = TestRuns.tree(prefix, tmp.resolve("blend"));
+    TrainConfigFile.set(tree, "data.data_prefix", List.of("0.3", prefix.toString(), "0.7", other.toString()));
+    TrainConfigFile.set(tree, "trainer.max_steps", 6L);
+    Recorder r = new Recorder();
+    TrainResult result = train(TestRuns.config(tree), r, () -> false);
+    assertThat(result.steps()).isEqualTo(6);
+    // ceil(24 x 0.3) + ceil(24 x 0.7) = 8 + 17: a blend can hold a sample more than asked, as in Megatron.
+    assertThat(r.info).anyMatch(l -> l.startsWith("train: blend of 2 datasets, weights [0.3, 0.7], 25 samples"));
+    assertThat(r.info).anyMatch(l -> l.startsWith("valid: blend of 2 datasets"));
+
+    ObjectNode odd = TestRuns.tree(prefix, tmp.resolve("odd"));
+    TrainConfigFile.set(odd, "data.data_prefix", List.of("0.3", prefix.toString(), "0.7"));
+    assertThatThrownBy(() -> TrainingSetup.prepare(TestRuns.config(odd), 1, s -> { }))
+        .hasMessageContaining("give one prefix, or weight and prefix pairs");
+  }
+
+  @Test
   void anExistingRunIsKeptUnlessOverwritten() throws IOException {
     Path runDir = tmp.resolve("kept");
     TrainConfig c = TestRuns.config(TestRuns.tree(prefix, runDir));

@@ -72,8 +72,9 @@ public final class TrainCommand implements Callable<Integer> {
   @Option(names = "--max-seq-len", paramLabel = "T", description = "Longest sequence the model accepts.")
   Integer maxSeqLen;
 
-  @Option(names = "--data-prefix", paramLabel = "PREFIX", description = "Dataset prefix (PREFIX.bin/.idx).")
-  String dataPrefix;
+  @Option(names = "--data-prefix", arity = "1..*", paramLabel = "PREFIX",
+      description = "Dataset prefix (PREFIX.bin/.idx), or weight and prefix pairs to blend: 0.7 A 0.3 B.")
+  List<String> dataPrefix;
 
   @Option(names = "--split", paramLabel = "TRAIN,VALID,TEST", description = "Document split, Megatron's (default: 969,30,1).")
   String split;
@@ -180,7 +181,7 @@ public final class TrainCommand implements Callable<Integer> {
     set(tree, "model.num_query_groups", kvHeads);
     set(tree, "model.ffn_hidden_size", ffnSize);
     set(tree, "model.max_position_embeddings", maxSeqLen);
-    set(tree, "data.data_prefix", dataPrefix == null ? null : List.of(dataPrefix));
+    set(tree, "data.data_prefix", dataPrefix);
     set(tree, "data.split", split);
     set(tree, "data.seq_length", seqLen);
     set(tree, "trainer.micro_batch_size", microBatch);

@@ -11,7 +11,7 @@ import java.util.Locale;
  * {@code i} is {@code seqLength + 1} tokens (inputs are the first {@code seqLength}, labels the
  * last {@code seqLength}), read from the memory-mapped {@code .bin} through the cached indices.
  */
-public final class GptDataset {
+public final class GptDataset implements GptSamples {
   /** Megatron's {@code add_extra_token_to_sequence}: the last label of each sample. */
   public static final int EXTRA_TOKEN = 1;
 
@@ -79,6 +79,7 @@ public final class GptDataset {
     return split;
   }
 
+  @Override
   public int seqLength() {
     return seqLength;
   }
@@ -93,11 +94,13 @@ public final class GptDataset {
   }
 
   /** Samples available (at least the number requested). */
+  @Override
   public long size() {
     return indices.samples();
   }
 
   /** Copies the {@code seqLength + 1} tokens of sample {@code i} into {@code out[at..]}. */
+  @Override
   public void sample(long i, int[] out, int at) {
     if (i < 0 || i >= size()) {
       throw new IndexOutOfBoundsException("sample " + i + " of " + size());

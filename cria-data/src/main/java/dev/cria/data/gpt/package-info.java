@@ -1,5 +1,9 @@
 /**
- * Megatron-Core's GPT dataset order: which tokens form each training sample. So far the random
- * source it is defined by, numpy's legacy {@code RandomState} ({@link dev.cria.data.gpt.NumpyRandom}).
+ * Megatron-Core's GPT dataset order: which tokens form each training sample, and in which order.
+ * {@link dev.cria.data.gpt.SplitRanges} divides the documents, {@link dev.cria.data.gpt.GptIndexBuilder}
+ * builds the document, sample and shuffle indices with numpy's {@code RandomState}
+ * ({@link dev.cria.data.gpt.NumpyRandom}), {@link dev.cria.data.gpt.GptIndexCache} keeps them as
+ * {@code .npy} files, {@link dev.cria.data.gpt.GptDataset} serves one split and
+ * {@link dev.cria.data.gpt.BlendedGptSamples} blends several datasets by weight.
  */
 package dev.cria.data.gpt;

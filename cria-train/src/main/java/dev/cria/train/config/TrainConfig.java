@@ -26,7 +26,8 @@ public record TrainConfig(String runDir, Model model, Data data, Trainer trainer
   /**
    * The dataset.
    *
-   * @param dataPrefix one prefix of a {@code .bin/.idx} pair (blending several is not built yet)
+   * @param dataPrefix one prefix of a {@code .bin/.idx} pair, or weight and prefix pairs for Megatron's
+   *     blending ({@code [0.7, a_text_document, 0.3, b_text_document]})
    * @param split train,valid,test proportions as Megatron's {@code split} ("980,10,10")
    * @param seqLength tokens per sample (the labels are shifted by one)
    * @param indexCacheDir where the sample indices are cached (null: {@code <run-dir>/index_cache})

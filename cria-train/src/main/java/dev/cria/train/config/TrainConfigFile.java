@@ -267,8 +267,8 @@ public final class TrainConfigFile {
       }
       List<String> out = new ArrayList<>();
       for (JsonNode item : v) {
-        if (!item.isString()) {
-          throw error(key, "expected paths, got " + describe(item));
+        if (!item.isString() && !item.isNumber()) {
+          throw error(key, "expected paths (and blend weights), got " + describe(item));
         }
         out.add(item.asString());
       }

@@ -1,0 +1,5 @@
+/**
+ * The training config: {@link dev.cria.train.config.TrainConfig} (what a run is), read from YAML
+ * and flags and written to {@code config.yaml} by {@link dev.cria.train.config.TrainConfigFile}.
+ */
+package dev.cria.train.config;
