@@ -17,7 +17,6 @@ import dev.cria.train.metrics.RankLog;
 import dev.cria.train.metrics.TensorBoardWriter;
 import dev.cria.train.metrics.ThroughputWindow;
 import java.io.IOException;
-import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Map;
@@ -234,14 +233,10 @@ public final class Trainer {
   }
 
   private static void checkMemory(LlamaConfig shape, int micro, int seq) {
-    long needed = LlamaModel.bytesNeeded(shape, micro, seq, false) + 2L * shape.parameterCount() * Float.BYTES;
-    long physical = ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
-        .getTotalMemorySize();
-    if (needed > physical * 0.9) {
-      throw new ConfigException(String.format(Locale.ROOT,
-          "this model and micro-batch need %.1f GB (parameters, gradients, Adam moments, activations) but the"
-              + " machine has %.1f GB; pick a smaller model, micro_batch_size or seq_length", needed / 1e9,
-          physical / 1e9));
+    try {
+      LlamaModel.requireMemoryFor(shape, micro, seq);
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(e.getMessage());
     }
   }
 }

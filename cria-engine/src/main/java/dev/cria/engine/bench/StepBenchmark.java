@@ -47,16 +47,7 @@ public final class StepBenchmark {
 
   public static Result run(Settings s, Consumer<String> log) {
     LlamaConfig shape = s.config().withMaxSeqLen(Math.max(s.config().maxSeqLen(), s.seqLen()));
-    long needed = LlamaModel.bytesNeeded(shape, s.microBatch(), s.seqLen(), false)
-        + 2L * shape.parameterCount() * Float.BYTES; // + Adam moments
-    long physical = ((com.sun.management.OperatingSystemMXBean)
-        java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getTotalMemorySize();
-    if (needed > physical * 0.9) {
-      throw new IllegalArgumentException(String.format(
-          "this model and micro-batch need %.1f GB (parameters, gradients, Adam moments, activations)"
-              + " but the machine has %.1f GB; pick a smaller preset, micro-batch or sequence length",
-          needed / 1e9, physical / 1e9));
-    }
+    LlamaModel.requireMemoryFor(shape, s.microBatch(), s.seqLen());
     try (Parallel parallel = Parallel.create(s.threads())) {
       log.accept("measuring the FMA peak of " + s.threads() + " thread(s) ...");
       double peak = FmaPeak.measureGflops(parallel, 1.0);

@@ -83,6 +83,23 @@ public final class LlamaModel implements AutoCloseable {
   }
 
   /**
+   * Throws when training this model (parameters, gradients, two AdamW moments and the activations
+   * of one micro-batch) needs more than 90% of the machine's physical memory, with a message that
+   * says how much it needs and what to shrink.
+   */
+  public static void requireMemoryFor(LlamaConfig config, int batch, int seq) {
+    long needed = bytesNeeded(config, batch, seq, false) + 2L * config.parameterCount() * Float.BYTES;
+    long physical = ((com.sun.management.OperatingSystemMXBean)
+        java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getTotalMemorySize();
+    if (needed > physical * 0.9) {
+      throw new IllegalArgumentException(String.format(java.util.Locale.ROOT,
+          "this model and micro-batch need %.1f GB (parameters, gradients, Adam moments, activations)"
+              + " but the machine has %.1f GB; pick a smaller model, micro-batch or sequence length",
+          needed / 1e9, physical / 1e9));
+    }
+  }
+
+  /**
    * Bytes a model of this shape would hold for micro-batches of {@code batch} x {@code seq}
    * (parameters, gradients, activations), without allocating anything.
    */

@@ -15,6 +15,14 @@ class LlamaModelTest {
   static final LlamaConfig SMALL = new LlamaConfig(32, 2, 4, 2, 64, 64, 1e-5f, 10000f, 64);
 
   @Test
+  void aModelTooLargeForTheMachineIsRefusedWithTheNumbers() {
+    assertThatThrownBy(() -> LlamaModel.requireMemoryFor(LlamaConfig.preset("llama2-70b"), 1, 4096))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageMatching("this model and micro-batch need \\d+\\.\\d GB .* but the machine has \\d+\\.\\d GB; .*");
+    LlamaModel.requireMemoryFor(LlamaConfig.preset("tiny"), 8, 256);
+  }
+
+  @Test
   void publishedShapesHaveTheirPublishedSizes() {
     assertThat(LlamaConfig.preset("llama2-7b").parameterCount()).isEqualTo(6_738_415_616L);
     assertThat(LlamaConfig.preset("llama2-13b").parameterCount()).isEqualTo(13_015_864_320L);
