@@ -16,6 +16,7 @@ import tools.jackson.databind.node.ArrayNode;
 import tools.jackson.databind.node.JsonNodeFactory;
 import tools.jackson.databind.node.ObjectNode;
 import tools.jackson.dataformat.yaml.YAMLMapper;
+import tools.jackson.dataformat.yaml.YAMLWriteFeature;
 
 /**
  * Reads, overrides and writes {@link TrainConfig} as YAML. A run's config is built in layers:
@@ -23,7 +24,10 @@ import tools.jackson.dataformat.yaml.YAMLMapper;
  * ({@link #set}); {@link #bind} checks every field and names the one that is wrong.
  */
 public final class TrainConfigFile {
-  private static final YAMLMapper YAML = YAMLMapper.builder().build();
+  private static final YAMLMapper YAML = YAMLMapper.builder()
+      .disable(YAMLWriteFeature.WRITE_DOC_START_MARKER)
+      .enable(YAMLWriteFeature.MINIMIZE_QUOTES)
+      .build();
   private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
 
   private TrainConfigFile() {}

@@ -51,7 +51,12 @@ class TrainConfigFileTest {
 
   @Test
   void writtenYamlReadsBackToTheSameConfig() {
-    TrainConfig c = TrainConfigFile.bind(defaultsWithData(), "defaults");
+    ObjectNode tree = defaultsWithData();
+    // Text that YAML would read as something else unless quoted.
+    TrainConfigFile.set(tree, "data.data_prefix", List.of("0.3", "data/a: b", "0.7", "yes"));
+    TrainConfigFile.set(tree, "model.tokenizer", "null");
+    TrainConfigFile.set(tree, "run_dir", "# not a comment");
+    TrainConfig c = TrainConfigFile.bind(tree, "defaults");
     Path file = tmp.resolve("config.yaml");
     try {
       Files.writeString(file, TrainConfigFile.toYaml(c));
