@@ -35,16 +35,25 @@ public final class RunDirectory {
    */
   public static RunDirectory create(TrainConfig config, boolean overwrite) throws IOException {
     Path root = Path.of(config.runDir());
+    requireAvailable(config, overwrite);
     if (Files.exists(root.resolve(CONFIG))) {
-      if (!overwrite) {
-        throw new ConfigException("run_dir " + root + " already holds a run (" + CONFIG
-            + "); pick another --run-dir or pass --overwrite to replace it");
-      }
       clear(root);
     }
     Files.createDirectories(root);
     AtomicFiles.writeString(root.resolve(CONFIG), TrainConfigFile.toYaml(config));
     return new RunDirectory(root);
+  }
+
+  /** Checks, writing nothing, that {@link #create} will not refuse the run directory. */
+  public static void requireAvailable(TrainConfig config, boolean overwrite) {
+    Path root = Path.of(config.runDir());
+    if (Files.exists(root.resolve(CONFIG)) && !overwrite) {
+      throw new ConfigException("run_dir " + root + " already holds a run (" + CONFIG
+          + "); pick another --run-dir or pass --overwrite to replace it");
+    }
+    if (Files.exists(root) && !Files.isDirectory(root)) {
+      throw new ConfigException("run_dir " + root + " is a file, not a directory");
+    }
   }
 
   private static void clear(Path root) throws IOException {

@@ -129,6 +129,11 @@ public final class TrainCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
     TrainConfig c = resolve();
+    try {
+      RunDirectory.requireAvailable(c, overwrite); // before the setup writes the index cache there
+    } catch (ConfigException e) {
+      throw new UserError(e.getMessage());
+    }
     AtomicBoolean stop = new AtomicBoolean();
     CountDownLatch finished = new CountDownLatch(1);
     Thread hook = new Thread(() -> {
