@@ -6,6 +6,8 @@
 #
 # PREFIX is a dataset made by `cria prepare` with TOKENIZER (e.g. Brown with the Llama-2 tokenizer).
 # Needs /usr/bin/python3 with python3-torch and python3-numpy. Both runs use 2 threads.
+# REUSE_PYTORCH=1 keeps OUT_DIR/pytorch.json from an earlier run when the initial weights are the
+# same file (checked by SHA-256), to re-check a new cria build without the slow PyTorch run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 prefix="$1"
@@ -19,9 +21,15 @@ mkdir -p "$out"
 "$root/cria" train --preset tiny --tokenizer "$tokenizer" --data-prefix "$prefix" "${common[@]}" \
   --log-interval 10 --run-dir "$out/cria-run" --overwrite --write-initial-weights "$out/initial.safetensors" \
   | tee "$out/cria.txt"
-/usr/bin/python3 "$root/tools/train_pytorch.py" --data-prefix "$prefix" --init "$out/initial.safetensors" \
-  --heads 6 --kv-heads 6 "${common[@]}" --check-index-cache "$out/cria-run/index_cache" --out "$out/pytorch.json" \
-  | tee "$out/pytorch.txt"
+init_sum="$(sha256sum "$out/initial.safetensors" | cut -d' ' -f1)"
+if [[ "${REUSE_PYTORCH:-0}" == 1 && -f "$out/pytorch.json" && "$(cat "$out/pytorch.init.sha256" 2>/dev/null)" == "$init_sum" ]]; then
+  echo "reusing $out/pytorch.json (same initial weights, SHA-256 $init_sum)"
+else
+  /usr/bin/python3 "$root/tools/train_pytorch.py" --data-prefix "$prefix" --init "$out/initial.safetensors" \
+    --heads 6 --kv-heads 6 "${common[@]}" --check-index-cache "$out/cria-run/index_cache" --out "$out/pytorch.json" \
+    | tee "$out/pytorch.txt"
+  echo "$init_sum" > "$out/pytorch.init.sha256"
+fi
 /usr/bin/python3 - "$out" <<'PY'
 import json, re, sys
 out = sys.argv[1]

@@ -50,6 +50,16 @@ class TrainConfigFileTest {
   }
 
   @Test
+  void theExampleConfigsAreValid() {
+    Path example = Path.of("..", "examples", "brown-tiny.yaml");
+    ObjectNode tree = TrainConfigFile.defaults();
+    TrainConfigFile.merge(tree, TrainConfigFile.read(example));
+    TrainConfig c = TrainConfigFile.bind(tree, example.toString());
+    assertThat(c.model().preset()).isEqualTo("tiny");
+    assertThat(c.trainer().maxSteps()).isEqualTo(200);
+  }
+
+  @Test
   void writtenYamlReadsBackToTheSameConfig() {
     ObjectNode tree = defaultsWithData();
     // Text that YAML would read as something else unless quoted.
