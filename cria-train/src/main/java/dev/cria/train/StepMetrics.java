@@ -13,7 +13,7 @@ package dev.cria.train;
  * @param throughputPeak the best such window so far
  * @param tokensPerSec tokens per second over the last 10 steps
  * @param mfu model FLOP/s over the measured FMA peak
- * @param etaSeconds time left at the current rate
+ * @param etaSeconds time left at the pace of the last steps (NaN after the first, which includes JIT warm-up)
  */
 public record StepMetrics(long step, long maxSteps, double loss, double lr, double gradientNorm,
     double parameterNorm, long consumedSamples, double stepSeconds, double throughput, double throughputPeak,

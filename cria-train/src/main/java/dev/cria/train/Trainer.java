@@ -102,6 +102,7 @@ public final class Trainer {
     int[] targets = new int[micro * seq];
     int[] window = new int[seq + 1];
     ThroughputWindow throughput = new ThroughputWindow(WINDOW);
+    ThroughputWindow pace = new ThroughputWindow(WINDOW); // for the ETA: without the first step's JIT warm-up
     long start = System.nanoTime();
     double lastLoss = Double.NaN;
     double lastValidation = Double.NaN;
@@ -134,7 +135,10 @@ public final class Trainer {
       double samplesPerSec = throughput.add(t.globalBatchSize(), seconds);
       double tokensPerSec = samplesPerSec * seq;
       double mfu = tokensPerSec * flopsPerToken / 1e9 / peakGflops;
-      double eta = throughput.meanStepSeconds() * (t.maxSteps() - step);
+      if (step > 1) {
+        pace.add(t.globalBatchSize(), seconds);
+      }
+      double eta = step == 1 ? Double.NaN : pace.meanStepSeconds() * (t.maxSteps() - step);
       StepMetrics metrics = new StepMetrics(step, t.maxSteps(), loss, lr, gradNorm, paramNorm,
           step * t.globalBatchSize(), seconds, samplesPerSec, throughput.peak(), tokensPerSec, mfu, eta);
       record(metrics, log, board);

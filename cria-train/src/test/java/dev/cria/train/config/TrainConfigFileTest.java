@@ -56,7 +56,7 @@ class TrainConfigFileTest {
     TrainConfigFile.merge(tree, TrainConfigFile.read(example));
     TrainConfig c = TrainConfigFile.bind(tree, example.toString());
     assertThat(c.model().preset()).isEqualTo("tiny");
-    assertThat(c.trainer().maxSteps()).isEqualTo(200);
+    assertThat(c.trainer().maxSteps()).isEqualTo(300);
   }
 
   @Test
