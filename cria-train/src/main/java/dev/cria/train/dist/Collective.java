@@ -1,0 +1,38 @@
+package dev.cria.train.dist;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Collective operations among the ranks of a data-parallel job, on off-heap float buffers. Every
+ * rank calls the same operations in the same order with the same sizes. A buffer of {@code count}
+ * floats is divided into one shard per rank: shard {@code r} is {@code [shardStart(count, world, r),
+ * shardStart(count, world, r + 1))}, so sizes the world size does not divide are fine.
+ */
+public interface Collective extends AutoCloseable {
+  int rank();
+
+  int worldSize();
+
+  /** Returns once every rank has called it. */
+  void barrier();
+
+  /** Copies {@code bytes} bytes of {@code data} from rank {@code root} into every other rank's {@code data}. */
+  void broadcast(MemorySegment data, long bytes, int root);
+
+  /** Every rank's {@code floats[0, count)} becomes the element-wise sum over all ranks (bit-identical everywhere). */
+  void allReduceSum(MemorySegment floats, long count);
+
+  /** Leaves in this rank's shard of {@code floats[0, count)} the sum of that shard over all ranks. */
+  void reduceScatterSum(MemorySegment floats, long count);
+
+  /** Fills every rank's {@code floats[0, count)} with each rank's own shard. */
+  void allGather(MemorySegment floats, long count);
+
+  @Override
+  void close();
+
+  /** First element of shard {@code r} of {@code count} elements among {@code world} ranks. */
+  static long shardStart(long count, int world, int r) {
+    return Math.multiplyExact(count, (long) r) / world;
+  }
+}

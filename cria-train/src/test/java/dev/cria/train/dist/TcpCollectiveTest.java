@@ -1,0 +1,238 @@
+package dev.cria.train.dist;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.ServerSocket;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
+import org.junit.jupiter.api.Test;
+
+/** The TCP ring on loopback: each rank a thread of this JVM, each with its own sockets. */
+class TcpCollectiveTest {
+  private static final Duration JOIN = Duration.ofSeconds(20);
+  private static final Duration TIMEOUT = Duration.ofSeconds(20);
+
+  private static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0)) {
+      return s.getLocalPort();
+    }
+  }
+
+  /** Runs {@code body} on {@code world} ranks joined over loopback; returns each rank's result. */
+  private static <T> List<T> onRanks(int world, Duration timeout, Function<Collective, T> body) throws Exception {
+    int port = freePort();
+    ExecutorService pool = Executors.newFixedThreadPool(world);
+    try {
+      List<Future<T>> futures = new ArrayList<>();
+      for (int r = 0; r < world; r++) {
+        RankEnvironment env = new RankEnvironment(r, world, r, "127.0.0.1", port);
+        futures.add(pool.submit(() -> {
+          try (Collective c = TcpCollective.join(env, JOIN, timeout)) {
+            return body.apply(c);
+          }
+        }));
+      }
+      List<T> results = new ArrayList<>();
+      for (Future<T> f : futures) {
+        results.add(f.get(120, TimeUnit.SECONDS));
+      }
+      return results;
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  private static float[] data(int rank, int count) {
+    SplittableRandom random = new SplittableRandom(31L * rank + count);
+    float[] x = new float[count];
+    for (int i = 0; i < count; i++) {
+      x[i] = (float) random.nextDouble(-1, 1);
+    }
+    return x;
+  }
+
+  private static MemorySegment segment(Arena arena, float[] values) {
+    MemorySegment s = arena.allocate(Math.max(1, (long) values.length * Float.BYTES), 64);
+    MemorySegment.copy(values, 0, s, ValueLayout.JAVA_FLOAT, 0, values.length);
+    return s;
+  }
+
+  private static float[] floats(MemorySegment s, int count) {
+    float[] out = new float[count];
+    MemorySegment.copy(s, ValueLayout.JAVA_FLOAT, 0, out, 0, count);
+    return out;
+  }
+
+  @Test
+  void allReduceSumsOnEveryRankBitIdenticallyForSizesTheWorldDoesNotDivide() throws Exception {
+    for (int world : new int[] {2, 3}) {
+      for (int count : new int[] {0, 1, 2, 5, 1000, (1 << 20) + 3}) {
+        List<float[]> results = onRanks(world, TIMEOUT, c -> {
+          try (Arena arena = Arena.ofConfined()) {
+            MemorySegment s = segment(arena, data(c.rank(), count));
+            c.allReduceSum(s, count);
+            return floats(s, count);
+          }
+        });
+        double[] expectedSums = new double[count];
+        for (int r = 0; r < world; r++) {
+          float[] x = data(r, count);
+          for (int i = 0; i < count; i++) {
+            expectedSums[i] += x[i];
+          }
+        }
+        for (int i = 0; i < count; i++) {
+          double expected = expectedSums[i];
+          if (Math.abs(results.getFirst()[i] - expected) > 1e-5) {
+            throw new AssertionError("world " + world + ", count " + count + ", element " + i + ": "
+                + results.getFirst()[i] + " vs " + expected);
+          }
+        }
+        for (float[] r : results) {
+          assertThat(r).as("world %d count %d", world, count).isEqualTo(results.getFirst());
+        }
+      }
+    }
+  }
+
+  @Test
+  void reduceScatterLeavesEachRankItsShardSummedAndAllGatherSpreadsThem() throws Exception {
+    int world = 3;
+    int count = 100_003;
+    List<float[]> scattered = onRanks(world, TIMEOUT, c -> {
+      try (Arena arena = Arena.ofConfined()) {
+        MemorySegment s = segment(arena, data(c.rank(), count));
+        c.reduceScatterSum(s, count);
+        return floats(s, count);
+      }
+    });
+    double[] sums = new double[count];
+    for (int q = 0; q < world; q++) {
+      float[] x = data(q, count);
+      for (int i = 0; i < count; i++) {
+        sums[i] += x[i];
+      }
+    }
+    for (int r = 0; r < world; r++) {
+      long from = Collective.shardStart(count, world, r);
+      long to = Collective.shardStart(count, world, r + 1);
+      for (long i = from; i < to; i++) {
+        if (Math.abs(scattered.get(r)[(int) i] - sums[(int) i]) > 1e-5) {
+          throw new AssertionError("rank " + r + " element " + i + ": " + scattered.get(r)[(int) i] + " vs "
+              + sums[(int) i]);
+        }
+      }
+    }
+    List<float[]> gathered = onRanks(world, TIMEOUT, c -> {
+      try (Arena arena = Arena.ofConfined()) {
+        float[] mine = new float[count];
+        java.util.Arrays.fill(mine, -1);
+        long from = Collective.shardStart(count, world, c.rank());
+        long to = Collective.shardStart(count, world, c.rank() + 1);
+        for (long i = from; i < to; i++) {
+          mine[(int) i] = c.rank() * 1000 + (float) (i % 997);
+        }
+        MemorySegment s = segment(arena, mine);
+        c.allGather(s, count);
+        return floats(s, count);
+      }
+    });
+    for (float[] g : gathered) {
+      for (int r = 0; r < world; r++) {
+        for (long i = Collective.shardStart(count, world, r); i < Collective.shardStart(count, world, r + 1); i++) {
+          assertThat(g[(int) i]).isEqualTo(r * 1000 + (float) (i % 997));
+        }
+      }
+    }
+  }
+
+  @Test
+  void broadcastCopiesTheRootsBytesAndBarrierWaitsForEveryone() throws Exception {
+    int world = 3;
+    int bytes = 10_000_019;
+    AtomicInteger arrived = new AtomicInteger();
+    List<byte[]> results = onRanks(world, TIMEOUT, c -> {
+      try (Arena arena = Arena.ofConfined()) {
+        MemorySegment s = arena.allocate(bytes);
+        if (c.rank() == 1) {
+          byte[] source = new byte[bytes];
+          new SplittableRandom(5).nextBytes(source);
+          MemorySegment.copy(source, 0, s, ValueLayout.JAVA_BYTE, 0, bytes);
+        }
+        c.broadcast(s, bytes, 1);
+        try {
+          Thread.sleep(200L * c.rank());
+        } catch (InterruptedException e) {
+          throw new AssertionError(e);
+        }
+        arrived.incrementAndGet();
+        c.barrier();
+        assertThat(arrived.get()).as("ranks arrived when rank %d left the barrier", c.rank()).isEqualTo(world);
+        return s.toArray(ValueLayout.JAVA_BYTE);
+      }
+    });
+    byte[] expected = new byte[bytes];
+    new SplittableRandom(5).nextBytes(expected);
+    for (byte[] r : results) {
+      assertThat(r).isEqualTo(expected);
+    }
+  }
+
+  @Test
+  void aLostPeerFailsTheOthersWithinTheTimeoutNamingIt() throws Exception {
+    int world = 3;
+    long start = System.nanoTime();
+    List<String> outcomes = onRanks(world, Duration.ofSeconds(2), c -> {
+      if (c.rank() == 2) {
+        return "left"; // closes its connections without taking part
+      }
+      try (Arena arena = Arena.ofConfined()) {
+        MemorySegment s = segment(arena, data(c.rank(), 1 << 20));
+        c.allReduceSum(s, 1 << 20);
+        return "finished";
+      } catch (CollectiveException e) {
+        return e.getMessage();
+      }
+    });
+    assertThat((System.nanoTime() - start) / 1e9).isLessThan(15);
+    assertThat(outcomes.get(0)).startsWith("rank 0: ").contains("rank 2");
+    assertThat(outcomes.get(1)).startsWith("rank 1: ").containsAnyOf("rank 0", "rank 2");
+    assertThat(outcomes.get(1)).doesNotContain("finished");
+  }
+
+  @Test
+  void aRankThatNeverComesIsAJoinTimeout() throws Exception {
+    int port = freePort();
+    RankEnvironment env = new RankEnvironment(0, 2, 0, "127.0.0.1", port);
+    assertThatThrownBy(() -> TcpCollective.join(env, Duration.ofSeconds(1), TIMEOUT))
+        .isInstanceOf(CollectiveException.class)
+        .hasMessageContaining("rank 0: waited for 1 more rank(s) to connect until the join timeout");
+    RankEnvironment lonely = new RankEnvironment(1, 2, 1, "127.0.0.1", port);
+    assertThatThrownBy(() -> TcpCollective.join(lonely, Duration.ofSeconds(1), TIMEOUT))
+        .hasMessageContaining("rank 1: could not reach rank 0 (the master)");
+  }
+
+  @Test
+  void aGroupOfOneNeedsNoNetwork() {
+    try (Collective c = TcpCollective.join(RankEnvironment.single(), JOIN, TIMEOUT); Arena arena = Arena.ofConfined()) {
+      MemorySegment s = segment(arena, new float[] {1, 2, 3});
+      c.allReduceSum(s, 3);
+      c.barrier();
+      assertThat(floats(s, 3)).containsExactly(1, 2, 3);
+    }
+  }
+
+}
