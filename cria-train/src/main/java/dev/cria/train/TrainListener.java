@@ -10,4 +10,7 @@ public interface TrainListener {
 
   /** After a validation. */
   void validation(long step, double loss);
+
+  /** At the end of the run, with the final parameters (valid only during the call). */
+  default void finished(dev.cria.engine.tensor.Floats parameters) {}
 }

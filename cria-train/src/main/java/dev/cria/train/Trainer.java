@@ -16,6 +16,13 @@ import dev.cria.train.config.TrainConfig;
 import dev.cria.train.metrics.RankLog;
 import dev.cria.train.metrics.TensorBoardWriter;
 import dev.cria.train.metrics.ThroughputWindow;
+import dev.cria.train.dist.Collective;
+import dev.cria.train.dist.RankEnvironment;
+import dev.cria.train.dist.TcpCollective;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.time.Duration;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -40,12 +47,31 @@ public final class Trainer {
   private final RunDirectory run;
   private final TrainListener listener;
   private final BooleanSupplier stopRequested;
+  private final Collective group;
+  private TensorBoardWriter board; // rank 0 only
 
+  /** A trainer for a single process. */
   public Trainer(TrainingSetup setup, RunDirectory run, TrainListener listener, BooleanSupplier stopRequested) {
+    this(setup, run, listener, stopRequested, TcpCollective.join(RankEnvironment.single(), Duration.ZERO,
+        Duration.ZERO));
+  }
+
+  /**
+   * A trainer for rank {@code group.rank()} of a data-parallel group: every rank takes its slice of
+   * each global batch, gradients and losses are summed over the group, and every rank applies the
+   * same update. Rank 0 writes TensorBoard; every rank writes its own {@code <rank>/log}.
+   */
+  public Trainer(TrainingSetup setup, RunDirectory run, TrainListener listener, BooleanSupplier stopRequested,
+      Collective group) {
+    if (group.worldSize() != setup.worldSize()) {
+      throw new IllegalArgumentException("the setup is for " + setup.worldSize() + " rank(s), the group has "
+          + group.worldSize());
+    }
     this.setup = setup;
     this.run = run;
     this.listener = listener;
     this.stopRequested = stopRequested;
+    this.group = group;
   }
 
   /**
@@ -63,12 +89,14 @@ public final class Trainer {
     int threads = t.threads() > 0 ? t.threads() : Runtime.getRuntime().availableProcessors();
     checkMemory(shape, micro, seq);
     try (Parallel parallel = Parallel.create(threads);
-        RankLog log = RankLog.open(run.root(), 0);
-        TensorBoardWriter board = TensorBoardWriter.create(run.root())) {
+        RankLog log = RankLog.open(run.root(), group.rank());
+        TensorBoardWriter board = group.rank() == 0 ? TensorBoardWriter.create(run.root()) : null) {
+      this.board = board;
       Kernels kernels = new CpuKernels(parallel);
       info(log, String.format(Locale.ROOT, "model: %s, %,d parameters; micro-batch %d x %d tokens, "
           + "%d micro-batch(es) per step, global batch %d; %d thread(s)", describe(shape), shape.parameterCount(),
-          micro, seq, setup.accumulation(), t.globalBatchSize(), threads));
+          micro, seq, setup.accumulation(), t.globalBatchSize(), threads)
+          + (group.worldSize() > 1 ? String.format(Locale.ROOT, "; rank %d of %d", group.rank(), group.worldSize()) : ""));
       double peak = FmaPeak.measureGflops(parallel, 0.5);
       info(log, String.format(Locale.ROOT, "FMA peak of %d thread(s): %.0f GFLOP/s (MFU is relative to it)",
           threads, peak));
@@ -82,14 +110,16 @@ public final class Trainer {
               Map.of("format", "pt", "source", "cria train, initial weights, seed " + t.seed()));
           info(log, "initial weights written to " + initialWeights);
         }
-        info(log, "TensorBoard: " + board.file() + " (tensorboard --logdir " + run.root() + ")");
-        return loop(model, adam, kernels, log, board, peak);
+        if (board != null) {
+          info(log, "TensorBoard: " + board.file() + " (tensorboard --logdir " + run.root() + ")");
+        }
+        return loop(model, adam, kernels, log, peak);
       }
     }
   }
 
-  private TrainResult loop(LlamaModel model, AdamW adam, Kernels kernels, RankLog log, TensorBoardWriter board,
-      double peakGflops) throws IOException {
+  private TrainResult loop(LlamaModel model, AdamW adam, Kernels kernels, RankLog log, double peakGflops)
+      throws IOException {
     TrainConfig c = setup.config();
     TrainConfig.Trainer t = c.trainer();
     int micro = t.microBatchSize();
@@ -101,6 +131,9 @@ public final class Trainer {
     int[] tokens = new int[micro * seq];
     int[] targets = new int[micro * seq];
     int[] window = new int[seq + 1];
+    int world = group.worldSize();
+    int rank = group.rank();
+    float gradScale = 1f / (accumulation * world);
     ThroughputWindow throughput = new ThroughputWindow(WINDOW);
     ThroughputWindow pace = new ThroughputWindow(WINDOW); // for the ETA: without the first step's JIT warm-up
     long start = System.nanoTime();
@@ -119,12 +152,14 @@ public final class Trainer {
       model.zeroGradients();
       double lossSum = 0;
       for (int m = 0; m < accumulation; m++) {
-        long first = step * t.globalBatchSize() + (long) m * micro;
+        // Megatron's sampler: each micro-step covers micro x world samples, rank r takes its slice
+        long first = step * t.globalBatchSize() + ((long) m * world + rank) * micro;
         fill(setup.train(), first, micro, seq, window, tokens, targets);
-        lossSum += model.forward(tokens, targets, 1f / accumulation);
+        lossSum += model.forward(tokens, targets, gradScale);
         model.backward();
       }
-      double loss = lossSum / accumulation;
+      group.allReduceSum(model.gradients().segment(), model.gradients().length());
+      double loss = meanOverRanks(lossSum / accumulation);
       double gradNorm = c.optim().clipGrad() > 0
           ? GradientClipping.clip(kernels, model.gradients(), c.optim().clipGrad())
           : Math.sqrt(kernels.sumOfSquares(model.gradients().segment(), 0, model.gradients().length()));
@@ -134,29 +169,29 @@ public final class Trainer {
       double seconds = (System.nanoTime() - t0) / 1e9;
       double samplesPerSec = throughput.add(t.globalBatchSize(), seconds);
       double tokensPerSec = samplesPerSec * seq;
-      double mfu = tokensPerSec * flopsPerToken / 1e9 / peakGflops;
+      double mfu = tokensPerSec * flopsPerToken / 1e9 / (peakGflops * world);
       if (step > 1) {
         pace.add(t.globalBatchSize(), seconds);
       }
       double eta = step == 1 ? Double.NaN : pace.meanStepSeconds() * (t.maxSteps() - step);
       StepMetrics metrics = new StepMetrics(step, t.maxSteps(), loss, lr, gradNorm, paramNorm,
           step * t.globalBatchSize(), seconds, samplesPerSec, throughput.peak(), tokensPerSec, mfu, eta);
-      record(metrics, log, board);
+      record(metrics, log);
       listener.step(metrics);
       lastLoss = loss;
       if (!Double.isFinite(loss)) {
         String message = "the loss is " + loss + " at step " + step + "; lower optim.lr or check the data";
         log.line("failed: " + message);
-        board.flush();
+        flush();
         throw new TrainingException(message);
       }
       if (setup.valid() != null && t.valCheckInterval() > 0 && step % t.valCheckInterval() == 0) {
-        lastValidation = validate(model, step, log, board, window, tokens, targets);
+        lastValidation = validate(model, step, log, window, tokens, targets);
         validatedAt = step;
       }
     }
     if (!stopped && setup.valid() != null && validatedAt != step && step > 0) {
-      lastValidation = validate(model, step, log, board, window, tokens, targets);
+      lastValidation = validate(model, step, log, window, tokens, targets);
     }
     double total = (System.nanoTime() - start) / 1e9;
     if (stopped && step < t.maxSteps()) {
@@ -164,8 +199,9 @@ public final class Trainer {
     } else {
       info(log, String.format(Locale.ROOT, "finished %d steps in %.1f s", step, total));
     }
-    board.flush();
-    return new TrainResult(step, lastLoss, lastValidation, stopped, total, board.file());
+    flush();
+    listener.finished(model.parameters());
+    return new TrainResult(step, lastLoss, lastValidation, stopped, total, board != null ? board.file() : null);
   }
 
   /** Micro-batch of samples {@code first..first+micro}: inputs and the labels shifted by one. */
@@ -178,8 +214,8 @@ public final class Trainer {
     }
   }
 
-  private double validate(LlamaModel model, long step, RankLog log, TensorBoardWriter board, int[] window,
-      int[] tokens, int[] targets) throws IOException {
+  private double validate(LlamaModel model, long step, RankLog log, int[] window, int[] tokens, int[] targets)
+      throws IOException {
     TrainConfig.Trainer t = setup.config().trainer();
     int micro = t.microBatchSize();
     int perBatch = setup.accumulation();
@@ -188,42 +224,67 @@ public final class Trainer {
     int count = 0;
     for (int b = 0; b < t.limitValBatches(); b++) {
       for (int m = 0; m < perBatch; m++) {
-        fill(setup.valid(), (long) b * t.globalBatchSize() + (long) m * micro, micro, setup.seqLength(), window,
-            tokens, targets);
+        long first = (long) b * t.globalBatchSize() + ((long) m * group.worldSize() + group.rank()) * micro;
+        fill(setup.valid(), first, micro, setup.seqLength(), window, tokens, targets);
         sum += model.forward(tokens, targets, 0f);
         count++;
       }
     }
-    double loss = sum / count;
-    board.scalar("val_loss", step, (float) loss);
-    board.flush();
+    double loss = meanOverRanks(sum / count);
+    scalar("val_loss", step, loss);
+    flush();
     log.line(String.format(Locale.ROOT, "validation step %d val_loss %.4f (%d batches, %.1f s)", step, loss,
         t.limitValBatches(), (System.nanoTime() - t0) / 1e9));
     listener.validation(step, loss);
     return loss;
   }
 
-  private void record(StepMetrics m, RankLog log, TensorBoardWriter board) throws IOException {
+  private void record(StepMetrics m, RankLog log) throws IOException {
     long s = m.step();
-    board.scalar("reduced_train_loss", s, (float) m.loss());
-    board.scalar("lr", s, (float) m.lr());
-    board.scalar("gradient_norm", s, (float) m.gradientNorm());
-    board.scalar("parameter_norm", s, (float) m.parameterNorm());
-    board.scalar("global_step", s, s);
-    board.scalar("consumed_samples", s, m.consumedSamples());
-    board.scalar("throughput", s, (float) m.throughput());
-    board.scalar("throughput_peak", s, (float) m.throughputPeak());
-    board.scalar("train_step_timing", s, (float) m.stepSeconds());
-    board.scalar("tokens_per_sec", s, (float) m.tokensPerSec());
-    board.scalar("mfu", s, (float) m.mfu());
+    scalar("reduced_train_loss", s, m.loss());
+    scalar("lr", s, m.lr());
+    scalar("gradient_norm", s, m.gradientNorm());
+    scalar("parameter_norm", s, m.parameterNorm());
+    scalar("global_step", s, s);
+    scalar("consumed_samples", s, m.consumedSamples());
+    scalar("throughput", s, m.throughput());
+    scalar("throughput_peak", s, m.throughputPeak());
+    scalar("train_step_timing", s, m.stepSeconds());
+    scalar("tokens_per_sec", s, m.tokensPerSec());
+    scalar("mfu", s, m.mfu());
     if (s % setup.config().trainer().logEveryNSteps() == 0 || s == m.maxSteps()) {
-      board.flush();
+      flush();
     }
     log.line(String.format(Locale.ROOT,
         "step %d/%d reduced_train_loss %.4f lr %.4e gradient_norm %.4f parameter_norm %.3f consumed_samples %d"
             + " train_step_timing %.3fs throughput %.2f samples/s tokens_per_sec %.0f mfu %.1f%%",
         s, m.maxSteps(), m.loss(), m.lr(), m.gradientNorm(), m.parameterNorm(), m.consumedSamples(), m.stepSeconds(),
         m.throughput(), m.tokensPerSec(), 100 * m.mfu()));
+  }
+
+  /** The mean of {@code value} over the ranks (the value itself for one rank, exactly). */
+  private double meanOverRanks(double value) {
+    if (group.worldSize() == 1) {
+      return value;
+    }
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment one = arena.allocate(Float.BYTES);
+      one.set(ValueLayout.JAVA_FLOAT, 0, (float) value);
+      group.allReduceSum(one, 1);
+      return one.get(ValueLayout.JAVA_FLOAT, 0) / group.worldSize();
+    }
+  }
+
+  private void scalar(String tag, long step, double value) throws IOException {
+    if (board != null) {
+      board.scalar(tag, step, (float) value);
+    }
+  }
+
+  private void flush() throws IOException {
+    if (board != null) {
+      board.flush();
+    }
   }
 
   private void info(RankLog log, String line) throws IOException {

@@ -1,0 +1,124 @@
+package dev.cria.train;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cria.engine.tensor.Floats;
+import dev.cria.train.config.TrainConfig;
+import dev.cria.train.config.TrainConfigFile;
+import dev.cria.train.dist.Collective;
+import dev.cria.train.dist.RankEnvironment;
+import dev.cria.train.dist.TcpCollective;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import tools.jackson.databind.node.ObjectNode;
+
+/**
+ * Data parallelism: 2 and 3 ranks (threads of this JVM joined over loopback) with global batch G
+ * reproduce one rank that accumulates G, step by step, and end with the same parameters.
+ */
+class DataParallelTrainerTest {
+  private static final int STEPS = 8;
+  @TempDir Path tmp;
+
+  /** What one rank saw. */
+  private record Run(List<Double> losses, List<Double> gradientNorms, float[] parameters) {}
+
+  private static final class Capture implements TrainListener {
+    final List<Double> losses = new ArrayList<>();
+    final List<Double> norms = new ArrayList<>();
+    float[] parameters;
+
+    @Override
+    public void info(String line) {}
+
+    @Override
+    public void step(StepMetrics m) {
+      losses.add(m.loss());
+      norms.add(m.gradientNorm());
+    }
+
+    @Override
+    public void validation(long step, double loss) {}
+
+    @Override
+    public void finished(Floats p) {
+      parameters = p.toArray(0, (int) p.length());
+    }
+  }
+
+  private List<Run> train(Path prefix, int world) throws Exception {
+    ObjectNode tree = TestRuns.tree(prefix, tmp.resolve("run-" + world));
+    TrainConfigFile.set(tree, "trainer.global_batch_size", 12);
+    TrainConfigFile.set(tree, "trainer.max_steps", (long) STEPS);
+    TrainConfigFile.set(tree, "trainer.limit_val_batches", 0);
+    TrainConfigFile.set(tree, "trainer.threads", 1);
+    TrainConfig c = TestRuns.config(tree);
+    RunDirectory run = RunDirectory.create(c, true);
+    int port;
+    try (ServerSocket s = new ServerSocket(0)) {
+      port = s.getLocalPort();
+    }
+    ExecutorService pool = Executors.newFixedThreadPool(world);
+    try {
+      List<Future<Run>> futures = new ArrayList<>();
+      for (int r = 0; r < world; r++) {
+        RankEnvironment env = new RankEnvironment(r, world, r, "127.0.0.1", port);
+        futures.add(pool.submit(() -> {
+          try (Collective group = TcpCollective.join(env, Duration.ofSeconds(30), Duration.ofSeconds(60));
+              TrainingSetup setup = TrainingSetup.prepare(c, world, line -> { })) {
+            Capture capture = new Capture();
+            new Trainer(setup, run, capture, () -> false, group).run(null);
+            return new Run(capture.losses, capture.norms, capture.parameters);
+          }
+        }));
+      }
+      List<Run> runs = new ArrayList<>();
+      for (Future<Run> f : futures) {
+        runs.add(f.get(300, TimeUnit.SECONDS));
+      }
+      return runs;
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  @Test
+  void twoAndThreeRanksReproduceOneRankThatAccumulatesTheGlobalBatch() throws Exception {
+    Path prefix = TestRuns.dataset(tmp, 200, 199);
+    Run single = train(prefix, 1).getFirst();
+    for (int world : new int[] {2, 3}) {
+      List<Run> ranks = train(prefix, world);
+      for (Run r : ranks) {
+        // every rank applies the same update from the same summed gradients
+        assertThat(r.parameters()).isEqualTo(ranks.getFirst().parameters());
+        assertThat(r.losses()).isEqualTo(ranks.getFirst().losses());
+      }
+      Run rank0 = ranks.getFirst();
+      for (int s = 0; s < STEPS; s++) {
+        assertThat(rank0.losses().get(s)).as("world %d step %d loss", world, s + 1)
+            .isCloseTo(single.losses().get(s), org.assertj.core.data.Offset.offset(2e-4));
+        assertThat(rank0.gradientNorms().get(s)).as("world %d step %d grad norm", world, s + 1)
+            .isCloseTo(single.gradientNorms().get(s), org.assertj.core.data.Offset.offset(2e-3 * single.gradientNorms().get(s)));
+      }
+      double largest = 0;
+      double worst = 0;
+      for (int i = 0; i < single.parameters().length; i++) {
+        largest = Math.max(largest, Math.abs(single.parameters()[i]));
+        worst = Math.max(worst, Math.abs(single.parameters()[i] - rank0.parameters()[i]));
+      }
+      assertThat(worst / largest).as("world %d: largest parameter difference, relative", world).isLessThan(1e-3);
+      assertThat(Files.exists(tmp.resolve("run-" + world).resolve((world - 1) + "/log"))).isTrue();
+    }
+  }
+}
