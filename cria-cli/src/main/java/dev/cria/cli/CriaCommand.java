@@ -5,6 +5,7 @@ import dev.cria.cli.data.DataCommand;
 import dev.cria.cli.data.PrepareCommand;
 import dev.cria.cli.tokenizer.TokenizerCommand;
 import dev.cria.cli.train.TrainCommand;
+import dev.cria.cli.train.WorkerCommand;
 import java.io.PrintWriter;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -21,7 +22,7 @@ import picocli.CommandLine.Spec;
     versionProvider = VersionProvider.class,
     description = "Pretrain Llama-family language models in Java, from a laptop to a Kubernetes cluster.",
     subcommands = {TokenizerCommand.class, PrepareCommand.class, DataCommand.class, TrainCommand.class,
-        BenchCommand.class},
+        WorkerCommand.class, BenchCommand.class},
     footer = {
       "",
       "Run 'cria COMMAND --help' for a command's options; a flag given twice takes its last value.",
@@ -33,7 +34,7 @@ public final class CriaCommand implements Runnable {
 
   static {
     GROUPS.put("Data", List.of("tokenizer", "prepare", "data"));
-    GROUPS.put("Training", List.of("train"));
+    GROUPS.put("Training", List.of("train", "worker"));
     GROUPS.put("Engine", List.of("bench"));
   }
 

@@ -44,6 +44,15 @@ public final class RunDirectory {
     return new RunDirectory(root);
   }
 
+  /** The run directory that rank 0 has created (other ranks of a group open it). */
+  public static RunDirectory open(TrainConfig config) {
+    Path root = Path.of(config.runDir());
+    if (!Files.isRegularFile(root.resolve(CONFIG))) {
+      throw new ConfigException("run_dir " + root + " has no " + CONFIG + " (rank 0 creates it)");
+    }
+    return new RunDirectory(root);
+  }
+
   /** Checks, writing nothing, that {@link #create} will not refuse the run directory. */
   public static void requireAvailable(TrainConfig config, boolean overwrite) {
     Path root = Path.of(config.runDir());

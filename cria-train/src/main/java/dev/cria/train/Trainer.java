@@ -96,7 +96,8 @@ public final class Trainer {
       info(log, String.format(Locale.ROOT, "model: %s, %,d parameters; micro-batch %d x %d tokens, "
           + "%d micro-batch(es) per step, global batch %d; %d thread(s)", describe(shape), shape.parameterCount(),
           micro, seq, setup.accumulation(), t.globalBatchSize(), threads)
-          + (group.worldSize() > 1 ? String.format(Locale.ROOT, "; rank %d of %d", group.rank(), group.worldSize()) : ""));
+          + (group.worldSize() > 1 ? String.format(Locale.ROOT, "; rank %d of %d, pid %d", group.rank(), group.worldSize(),
+              ProcessHandle.current().pid()) : ""));
       double peak = FmaPeak.measureGflops(parallel, 0.5);
       info(log, String.format(Locale.ROOT, "FMA peak of %d thread(s): %.0f GFLOP/s (MFU is relative to it)",
           threads, peak));
@@ -143,7 +144,7 @@ public final class Trainer {
     long step = 0;
     boolean stopped = false;
     while (step < t.maxSteps()) {
-      if (stopRequested.getAsBoolean()) {
+      if (stopAgreed()) {
         stopped = true;
         break;
       }
@@ -260,6 +261,23 @@ public final class Trainer {
             + " train_step_timing %.3fs throughput %.2f samples/s tokens_per_sec %.0f mfu %.1f%%",
         s, m.maxSteps(), m.loss(), m.lr(), m.gradientNorm(), m.parameterNorm(), m.consumedSamples(), m.stepSeconds(),
         m.throughput(), m.tokensPerSec(), 100 * m.mfu()));
+  }
+
+  /**
+   * Whether to stop before the next step: asked of this process, or, in a group, of any rank, so
+   * that every rank stops after the same step (one stopping alone would leave the others waiting).
+   */
+  private boolean stopAgreed() {
+    boolean mine = stopRequested.getAsBoolean();
+    if (group.worldSize() == 1) {
+      return mine;
+    }
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment flag = arena.allocate(Float.BYTES);
+      flag.set(ValueLayout.JAVA_FLOAT, 0, mine ? 1f : 0f);
+      group.allReduceSum(flag, 1);
+      return flag.get(ValueLayout.JAVA_FLOAT, 0) > 0;
+    }
   }
 
   /** The mean of {@code value} over the ranks (the value itself for one rank, exactly). */

@@ -12,6 +12,11 @@ import dev.cria.train.TrainingSetup;
 import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
+import dev.cria.train.dist.Collective;
+import dev.cria.train.dist.CollectiveException;
+import dev.cria.train.dist.RankEnvironment;
+import dev.cria.train.dist.TcpCollective;
+import java.time.Duration;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
@@ -36,7 +41,7 @@ import tools.jackson.databind.node.ObjectNode;
           + " Samples come in Megatron-Core's GPTDataset order. Ctrl-C or SIGTERM stops after the current step.",
       ""
     })
-public final class TrainCommand implements Callable<Integer> {
+public class TrainCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
   @Option(names = "--config", paramLabel = "FILE", description = "YAML config (sections model, data, trainer, optim).")
@@ -121,18 +126,44 @@ public final class TrainCommand implements Callable<Integer> {
   @Option(names = "--threads", paramLabel = "N", description = "Compute threads (default: all cores).")
   Integer threads;
 
+  @Option(names = "--nproc", paramLabel = "N", defaultValue = "1",
+      description = "Worker processes on this machine, data-parallel (default: 1, this process).")
+  int nproc;
+
+  @Option(names = "--join-timeout", paramLabel = "SECONDS", defaultValue = "120",
+      description = "With several workers: how long to wait for all of them to join (default: ${DEFAULT-VALUE}).")
+  int joinTimeout;
+
+  @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "300",
+      description = "With several workers: how long a collective may wait for a peer (default: ${DEFAULT-VALUE}).")
+  int collectiveTimeout;
+
   @Option(names = "--write-initial-weights", paramLabel = "FILE",
       description = "Also write the initial weights as safetensors (to start another implementation from them).")
   Path initialWeights;
+
+  /** Whether this is {@code cria worker}: one rank of a group described by the environment. */
+  protected boolean isWorker() {
+    return false;
+  }
 
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
     TrainConfig c = resolve();
-    try {
-      RunDirectory.requireAvailable(c, overwrite); // before the setup writes the index cache there
-    } catch (ConfigException e) {
-      throw new UserError(e.getMessage());
+    if (nproc < 1) {
+      throw new UserError("--nproc must be at least 1, got " + nproc);
+    }
+    if (!isWorker() && nproc > 1) {
+      return new LocalLauncher(this, out).launch(c, nproc);
+    }
+    RankEnvironment env = isWorker() ? RankEnvironment.fromEnvironment() : RankEnvironment.single();
+    if (env.rank() == 0) {
+      try {
+        RunDirectory.requireAvailable(c, overwrite); // before the setup writes the index cache there
+      } catch (ConfigException e) {
+        throw new UserError(e.getMessage());
+      }
     }
     AtomicBoolean stop = new AtomicBoolean();
     CountDownLatch finished = new CountDownLatch(1);
@@ -145,19 +176,29 @@ public final class TrainCommand implements Callable<Integer> {
       }
     }, "cria-train-stop");
     Runtime.getRuntime().addShutdownHook(hook);
-    try (TrainingSetup setup = TrainingSetup.prepare(c, 1, out::println)) {
-      RunDirectory run = RunDirectory.create(c, overwrite);
-      out.println("run directory: " + run.root() + " (config.yaml, 0/log, TensorBoard events)");
-      TrainResult result = new Trainer(setup, run, new ConsoleListener(out, c.trainer().logEveryNSteps()),
-          stop::get).run(initialWeights);
-      out.printf(Locale.ROOT, "%s %d step(s) in %s: loss %.4f%s%n", result.stopped() ? "stopped after" : "done:",
-          result.steps(), StatusLine.duration(result.seconds()), result.lastLoss(),
-          Double.isNaN(result.lastValidationLoss()) ? ""
-              : String.format(Locale.ROOT, ", val_loss %.4f", result.lastValidationLoss()));
-      out.println("metrics: tensorboard --logdir " + run.root() + "   log: " + run.root().resolve("0/log"));
+    try (Collective group = TcpCollective.join(env, Duration.ofSeconds(joinTimeout),
+            Duration.ofSeconds(collectiveTimeout));
+        TrainingSetup setup = TrainingSetup.prepare(c, env.worldSize(), env.rank() == 0 ? out::println : line -> { })) {
+      RunDirectory run;
+      if (env.rank() == 0) {
+        run = RunDirectory.create(c, overwrite);
+        out.println("run directory: " + run.root() + " (config.yaml, <rank>/log, TensorBoard events)");
+      }
+      group.barrier(); // rank 0 has laid out the run directory
+      run = RunDirectory.open(c);
+      TrainListener listener = env.rank() == 0 ? new ConsoleListener(out, c.trainer().logEveryNSteps())
+          : new QuietListener();
+      TrainResult result = new Trainer(setup, run, listener, stop::get, group).run(initialWeights);
+      if (env.rank() == 0) {
+        out.printf(Locale.ROOT, "%s %d step(s) in %s: loss %.4f%s%n", result.stopped() ? "stopped after" : "done:",
+            result.steps(), StatusLine.duration(result.seconds()), result.lastLoss(),
+            Double.isNaN(result.lastValidationLoss()) ? ""
+                : String.format(Locale.ROOT, ", val_loss %.4f", result.lastValidationLoss()));
+        out.println("metrics: tensorboard --logdir " + run.root() + "   log: " + run.root().resolve("0/log"));
+      }
       out.flush();
       return result.stopped() ? 130 : 0;
-    } catch (ConfigException | TrainingException e) {
+    } catch (ConfigException | TrainingException | CollectiveException e) {
       throw new UserError(e.getMessage());
     } finally {
       finished.countDown();
@@ -213,6 +254,18 @@ public final class TrainCommand implements Callable<Integer> {
     if (value != null) {
       TrainConfigFile.set(tree, path, value);
     }
+  }
+
+  /** Ranks other than 0 print nothing per step: rank 0 speaks for the group. */
+  private static final class QuietListener implements TrainListener {
+    @Override
+    public void info(String line) {}
+
+    @Override
+    public void step(StepMetrics metrics) {}
+
+    @Override
+    public void validation(long step, double loss) {}
   }
 
   /** One console line per log interval, and every validation. */

@@ -1,0 +1,205 @@
+package dev.cria.cli.train;
+
+import dev.cria.cli.UserError;
+import dev.cria.train.RunDirectory;
+import dev.cria.train.TrainingSetup;
+import dev.cria.train.config.ConfigException;
+import dev.cria.train.config.TrainConfig;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.lang.management.ManagementFactory;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code cria train --nproc N}: the launcher of a local data-parallel job. It checks the config and
+ * builds the sample indices once, starts N {@code cria worker} JVMs with the rank variables and an
+ * equal share of the cores, prefixes their output with the rank, and supervises them: when one
+ * fails the others are stopped and the launcher names the rank and shows the end of its log; a
+ * SIGINT or SIGTERM to the launcher stops every worker cleanly (after its current step).
+ */
+final class LocalLauncher {
+  private static final long GRACE_SECONDS = 30;
+
+  private final TrainCommand command;
+  private final PrintWriter out;
+
+  LocalLauncher(TrainCommand command, PrintWriter out) {
+    this.command = command;
+    this.out = out;
+  }
+
+  int launch(TrainConfig c, int nproc) throws IOException, InterruptedException {
+    try {
+      RunDirectory.requireAvailable(c, command.overwrite);
+      try (TrainingSetup setup = TrainingSetup.prepare(c, nproc, out::println)) {
+        // checked, and the indices are cached for the workers
+      }
+    } catch (ConfigException e) {
+      throw new UserError(e.getMessage());
+    }
+    int cores = Runtime.getRuntime().availableProcessors();
+    int threads = command.threads != null ? command.threads : Math.max(1, cores / nproc);
+    int port = freePort();
+    List<String> base = workerCommand(threads);
+    out.printf("launching %d workers with %d thread(s) each (rendezvous 127.0.0.1:%d)%n", nproc, threads, port);
+    out.flush();
+    List<Process> workers = new ArrayList<>();
+    List<Thread> pumps = new ArrayList<>();
+    Thread stopper = new Thread(() -> stopAll(workers), "cria-launcher-stop");
+    Runtime.getRuntime().addShutdownHook(stopper);
+    try {
+      for (int r = 0; r < nproc; r++) {
+        ProcessBuilder pb = new ProcessBuilder(base).redirectErrorStream(true);
+        pb.environment().put("CRIA_RANK", Integer.toString(r));
+        pb.environment().put("CRIA_WORLD_SIZE", Integer.toString(nproc));
+        pb.environment().put("CRIA_LOCAL_RANK", Integer.toString(r));
+        pb.environment().put("CRIA_MASTER_ADDR", "127.0.0.1");
+        pb.environment().put("CRIA_MASTER_PORT", Integer.toString(port));
+        Process p = pb.start();
+        workers.add(p);
+        pumps.add(pump(p, r));
+      }
+      int failed = -1;
+      int code = 0;
+      while (failed < 0 && workers.stream().anyMatch(Process::isAlive)) {
+        for (int r = 0; r < workers.size() && failed < 0; r++) {
+          Process p = workers.get(r);
+          if (!p.isAlive() && p.exitValue() != 0) {
+            failed = r;
+            code = p.exitValue();
+          }
+        }
+        Thread.sleep(100);
+      }
+      if (failed < 0) {
+        for (int r = 0; r < workers.size(); r++) {
+          if (workers.get(r).exitValue() != 0) {
+            failed = r;
+            code = workers.get(r).exitValue();
+          }
+        }
+      }
+      if (failed >= 0) {
+        stopAll(workers);
+        for (Thread t : pumps) {
+          t.join(2000);
+        }
+        out.println("worker rank " + failed + " exited with code " + code + "; stopped the others. The end of its log:");
+        for (String line : tail(Path.of(c.runDir(), Integer.toString(failed), "log"), 10)) {
+          out.println("  " + line);
+        }
+        out.flush();
+        throw new UserError("worker rank " + failed + " failed (exit code " + code + ")");
+      }
+      for (Thread t : pumps) {
+        t.join(2000);
+      }
+      return 0;
+    } finally {
+      try {
+        Runtime.getRuntime().removeShutdownHook(stopper);
+      } catch (IllegalStateException shuttingDown) {
+        // the hook is stopping the workers
+      }
+    }
+  }
+
+  /** SIGTERM to every live worker, then SIGKILL to those still alive after the grace period. */
+  private static void stopAll(List<Process> workers) {
+    for (Process p : List.copyOf(workers)) {
+      p.destroy();
+    }
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(GRACE_SECONDS);
+    for (Process p : List.copyOf(workers)) {
+      try {
+        if (!p.waitFor(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+          p.destroyForcibly();
+        }
+      } catch (InterruptedException e) {
+        p.destroyForcibly();
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  /** Copies a worker's output to ours, each line prefixed with its rank. */
+  private Thread pump(Process p, int rank) {
+    Thread t = new Thread(() -> {
+      try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+        String line;
+        while ((line = in.readLine()) != null) {
+          if (line.startsWith("WARNING: Using incubator modules")) {
+            continue;
+          }
+          synchronized (out) {
+            out.println("[rank " + rank + "] " + line);
+            out.flush();
+          }
+        }
+      } catch (IOException e) {
+        // the worker is gone; its exit code tells the rest
+      }
+    }, "cria-launcher-rank-" + rank);
+    t.setDaemon(true);
+    t.start();
+    return t;
+  }
+
+  /** This JVM's java, flags and class path, running {@code cria worker} with this run's arguments. */
+  private List<String> workerCommand(int threads) {
+    List<String> cmd = new ArrayList<>();
+    cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java")
+        .toString()));
+    for (String arg : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+      if (!arg.startsWith("-agentlib:jdwp")) {
+        cmd.add(arg);
+      }
+    }
+    cmd.add("-cp");
+    cmd.add(System.getProperty("java.class.path"));
+    cmd.add(dev.cria.cli.Main.class.getName());
+    List<String> args = new ArrayList<>(command.spec.commandLine().getParseResult().originalArgs());
+    boolean replaced = false;
+    for (int i = 0; i < args.size(); i++) {
+      String a = args.get(i);
+      if (!replaced && a.equals("train")) {
+        args.set(i, "worker");
+        replaced = true;
+      } else if (a.equals("--nproc") && i + 1 < args.size()) {
+        args.remove(i + 1);
+        args.remove(i);
+        i--;
+      } else if (a.startsWith("--nproc=")) {
+        args.remove(i);
+        i--;
+      }
+    }
+    cmd.addAll(args);
+    cmd.add("--threads");
+    cmd.add(Integer.toString(threads));
+    return cmd;
+  }
+
+  private static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0)) {
+      return s.getLocalPort();
+    }
+  }
+
+  private static List<String> tail(Path file, int lines) {
+    try {
+      List<String> all = Files.readAllLines(file);
+      return all.subList(Math.max(0, all.size() - lines), all.size());
+    } catch (IOException e) {
+      return List.of("(no log at " + file + ")");
+    }
+  }
+}
