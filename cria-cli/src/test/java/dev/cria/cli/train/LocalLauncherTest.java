@@ -24,12 +24,9 @@ class LocalLauncherTest {
 
   @BeforeAll
   static void prepareData() {
-    tokenizer = tmp.resolve("tok");
-    assertThat(CliRun.of("tokenizer", "train", "--input", CliRun.sampleCorpus().toString(), "--vocab-size", "600",
-        "--output", tokenizer.toString()).exitCode()).isZero();
-    assertThat(CliRun.of("prepare", "--input", CliRun.sampleCorpus().toString(), "--tokenizer", tokenizer.toString(),
-        "--append-eod", "--output-prefix", tmp.resolve("brown").toString()).exitCode()).isZero();
-    prefix = tmp.resolve("brown_text_document");
+    SmallCorpus corpus = SmallCorpus.prepareIn(tmp);
+    tokenizer = corpus.tokenizer();
+    prefix = corpus.prefix();
   }
 
   private static List<String> args(Path runDir, String... more) {

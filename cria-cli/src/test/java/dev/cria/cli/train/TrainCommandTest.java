@@ -23,14 +23,9 @@ class TrainCommandTest {
 
   @BeforeAll
   static void prepareData() {
-    tokenizer = tmp.resolve("tok");
-    CliRun trained = CliRun.of("tokenizer", "train", "--input", CliRun.sampleCorpus().toString(),
-        "--vocab-size", "600", "--output", tokenizer.toString());
-    assertThat(trained.exitCode()).as(trained.err()).isZero();
-    CliRun prepared = CliRun.of("prepare", "--input", CliRun.sampleCorpus().toString(), "--tokenizer",
-        tokenizer.toString(), "--append-eod", "--output-prefix", tmp.resolve("brown").toString());
-    assertThat(prepared.exitCode()).as(prepared.err()).isZero();
-    prefix = tmp.resolve("brown_text_document");
+    SmallCorpus corpus = SmallCorpus.prepareIn(tmp);
+    tokenizer = corpus.tokenizer();
+    prefix = corpus.prefix();
   }
 
   private static List<String> smallModel(Path runDir, String... more) {
