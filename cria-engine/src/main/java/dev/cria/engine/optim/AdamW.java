@@ -43,15 +43,36 @@ public final class AdamW implements AutoCloseable {
   private final Arena arena;
   private final Floats m;
   private final Floats v;
+  private final long from;
+  private final long to;
   private long steps;
 
+  /** AdamW over every parameter. */
   public AdamW(ParameterLayout layout, Settings settings, Parallel parallel) {
+    this(layout, settings, parallel, 0, layout.size());
+  }
+
+  /**
+   * AdamW over parameters {@code [from, to)} only, with moments for just those: a ZeRO-1 shard.
+   * {@link #step} then reads and writes only that range.
+   */
+  public AdamW(ParameterLayout layout, Settings settings, Parallel parallel, long from, long to) {
+    if (from < 0 || to > layout.size() || from > to) {
+      throw new IllegalArgumentException("shard [" + from + ", " + to + ") outside [0, " + layout.size() + ")");
+    }
     this.layout = layout;
     this.settings = settings;
     this.parallel = parallel;
+    this.from = from;
+    this.to = to;
     this.arena = Arena.ofShared();
-    this.m = Floats.allocate(arena, layout.size());
-    this.v = Floats.allocate(arena, layout.size());
+    this.m = Floats.allocate(arena, Math.max(1, to - from));
+    this.v = Floats.allocate(arena, Math.max(1, to - from));
+  }
+
+  /** Bytes of the two moments this optimizer holds. */
+  public long stateBytes() {
+    return 2 * (to - from) * Float.BYTES;
   }
 
   /** Updates taken so far. */
@@ -75,11 +96,16 @@ public final class AdamW implements AutoCloseable {
     float c1 = (float) (1 - Math.pow(b1, steps));
     float c2 = (float) (1 - Math.pow(b2, steps));
     for (ParameterLayout.Tensor t : layout.tensors()) {
+      long first = Math.max(t.offset(), from);
+      long last = Math.min(t.end(), to);
+      if (first >= last) {
+        continue;
+      }
       float decay = (float) (1 - lr * (t.weightDecay() ? settings.weightDecay() : 0));
-      long chunks = (t.size() + CHUNK - 1) / CHUNK;
-      parallel.forRange(0, Math.toIntExact(chunks), (from, to, worker) -> {
-        long start = t.offset() + (long) from * CHUNK;
-        long end = Math.min(t.end(), t.offset() + (long) to * CHUNK);
+      long chunks = (last - first + CHUNK - 1) / CHUNK;
+      parallel.forRange(0, Math.toIntExact(chunks), (k0, k1, worker) -> {
+        long start = first + (long) k0 * CHUNK;
+        long end = Math.min(last, first + (long) k1 * CHUNK);
         update(parameters.segment(), gradients.segment(), start, end, (float) lr, decay, (float) b1, (float) b2,
             c1, c2, (float) settings.eps());
       });
@@ -94,20 +120,21 @@ public final class AdamW implements AutoCloseable {
     // Vector part: the same arithmetic as the scalar tail, lane by lane.
     for (; i <= end - L; i += L) {
       long at = i * Float.BYTES;
+      long momentAt = (i - from) * Float.BYTES;
       FloatVector grad = FloatVector.fromMemorySegment(S, g, at, NATIVE);
-      FloatVector mi = FloatVector.fromMemorySegment(S, ms, at, NATIVE).mul(b1).add(grad.mul(1 - b1));
-      FloatVector vi = FloatVector.fromMemorySegment(S, vs, at, NATIVE).mul(b2).add(grad.mul(grad).mul(1 - b2));
-      mi.intoMemorySegment(ms, at, NATIVE);
-      vi.intoMemorySegment(vs, at, NATIVE);
+      FloatVector mi = FloatVector.fromMemorySegment(S, ms, momentAt, NATIVE).mul(b1).add(grad.mul(1 - b1));
+      FloatVector vi = FloatVector.fromMemorySegment(S, vs, momentAt, NATIVE).mul(b2).add(grad.mul(grad).mul(1 - b2));
+      mi.intoMemorySegment(ms, momentAt, NATIVE);
+      vi.intoMemorySegment(vs, momentAt, NATIVE);
       FloatVector step = mi.div(c1).mul(lr).div(vi.div(c2).sqrt().add(eps));
       FloatVector.fromMemorySegment(S, p, at, NATIVE).mul(decay).sub(step).intoMemorySegment(p, at, NATIVE);
     }
     for (; i < end; i++) {
       float grad = g.getAtIndex(ValueLayout.JAVA_FLOAT, i);
-      float mi = b1 * ms.getAtIndex(ValueLayout.JAVA_FLOAT, i) + (1 - b1) * grad;
-      float vi = b2 * vs.getAtIndex(ValueLayout.JAVA_FLOAT, i) + (1 - b2) * (grad * grad);
-      ms.setAtIndex(ValueLayout.JAVA_FLOAT, i, mi);
-      vs.setAtIndex(ValueLayout.JAVA_FLOAT, i, vi);
+      float mi = b1 * ms.getAtIndex(ValueLayout.JAVA_FLOAT, i - from) + (1 - b1) * grad;
+      float vi = b2 * vs.getAtIndex(ValueLayout.JAVA_FLOAT, i - from) + (1 - b2) * (grad * grad);
+      ms.setAtIndex(ValueLayout.JAVA_FLOAT, i - from, mi);
+      vs.setAtIndex(ValueLayout.JAVA_FLOAT, i - from, vi);
       float param = p.getAtIndex(ValueLayout.JAVA_FLOAT, i) * decay;
       p.setAtIndex(ValueLayout.JAVA_FLOAT, i, param - (mi / c1) * lr / ((float) Math.sqrt(vi / c2) + eps));
     }

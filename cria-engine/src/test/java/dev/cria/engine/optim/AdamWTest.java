@@ -58,4 +58,41 @@ class AdamWTest {
       assertThat(norm.weightDecay()).isFalse();
     }
   }
+
+  @Test
+  void shardsUpdateExactlyAsTheWholeAndTouchNothingElse() {
+    LlamaConfig c = new LlamaConfig(38, 2, 1, 1, 23, 37, 1e-5f, 10000f, 8);
+    ParameterLayout layout = new ParameterLayout(c);
+    int n = Math.toIntExact(layout.size());
+    Random random = new Random(4);
+    Floats whole = Floats.allocate(Arena.global(), n);
+    Floats sharded = Floats.allocate(Arena.global(), n);
+    Floats grads = Floats.allocate(Arena.global(), n);
+    for (int i = 0; i < n; i++) {
+      whole.set(i, (float) (random.nextGaussian() * 0.02));
+      sharded.set(i, whole.get(i));
+    }
+    long[] cuts = {0, n / 3 + 1, 2L * n / 3 - 5, n}; // shards that cut through tensors
+    AdamW.Settings settings = new AdamW.Settings(0.9, 0.95, 1e-8, 0.1);
+    try (Parallel parallel = Parallel.create(2); AdamW full = new AdamW(layout, settings, parallel);
+        AdamW a = new AdamW(layout, settings, parallel, cuts[0], cuts[1]);
+        AdamW b = new AdamW(layout, settings, parallel, cuts[1], cuts[2]);
+        AdamW d = new AdamW(layout, settings, parallel, cuts[2], cuts[3])) {
+      for (int step = 1; step <= 3; step++) {
+        for (int i = 0; i < n; i++) {
+          grads.set(i, (float) (random.nextGaussian() * 0.01));
+        }
+        full.step(whole, grads, 1e-3);
+        float before = sharded.get((int) cuts[1]);
+        a.step(sharded, grads, 1e-3);
+        assertThat(sharded.get((int) cuts[1])).as("a shard leaves the next one alone").isEqualTo(before);
+        b.step(sharded, grads, 1e-3);
+        d.step(sharded, grads, 1e-3);
+      }
+      for (int i = 0; i < n; i++) {
+        assertThat(sharded.get(i)).as("parameter %d", i).isEqualTo(whole.get(i));
+      }
+      assertThat(a.stateBytes() + b.stateBytes() + d.stateBytes()).isEqualTo(full.stateBytes());
+    }
+  }
 }
