@@ -104,7 +104,12 @@ public final class Trainer {
       try (LlamaModel model = new LlamaModel(shape, kernels, micro, seq, false);
           AdamW adam = new AdamW(model.layout(),
               new AdamW.Settings(c.optim().beta1(), c.optim().beta2(), c.optim().eps(), c.optim().weightDecay()),
-              parallel)) {
+              parallel, shardStart(model, group.rank()), shardStart(model, group.rank() + 1))) {
+        long n = model.layout().size();
+        info(log, String.format(Locale.ROOT, "memory per rank: parameters %.0f MB, gradients %.0f MB, AdamW state"
+            + " %.0f MB%s, activations %.0f MB", n * 4 / 1e6, n * 4 / 1e6, adam.stateBytes() / 1e6,
+            group.worldSize() > 1 ? " (ZeRO-1: this rank's 1/" + group.worldSize() + ")" : "",
+            (model.bytes() - 8.0 * n) / 1e6));
         model.initialize(t.seed());
         if (initialWeights != null) {
           SafetensorsWriter.writeF32(initialWeights, model.layout(), model.parameters(),
@@ -159,12 +164,8 @@ public final class Trainer {
         lossSum += model.forward(tokens, targets, gradScale);
         model.backward();
       }
-      group.allReduceSum(model.gradients().segment(), model.gradients().length());
       double loss = meanOverRanks(lossSum / accumulation);
-      double gradNorm = c.optim().clipGrad() > 0
-          ? GradientClipping.clip(kernels, model.gradients(), c.optim().clipGrad())
-          : Math.sqrt(kernels.sumOfSquares(model.gradients().segment(), 0, model.gradients().length()));
-      adam.step(model.parameters(), model.gradients(), lr);
+      double gradNorm = world == 1 ? update(model, adam, kernels, lr) : updateZero1(model, adam, kernels, lr);
       double paramNorm = Math.sqrt(kernels.sumOfSquares(model.parameters().segment(), 0, model.parameters().length()));
       step++;
       double seconds = (System.nanoTime() - t0) / 1e9;
@@ -263,6 +264,41 @@ public final class Trainer {
         m.throughput(), m.tokensPerSec(), 100 * m.mfu()));
   }
 
+  /** First parameter of rank {@code r}'s ZeRO-1 shard (the whole buffer for one rank). */
+  private long shardStart(LlamaModel model, int r) {
+    return Collective.shardStart(model.layout().size(), group.worldSize(), r);
+  }
+
+  /** One process: clip the global norm and apply AdamW. Returns the norm before clipping. */
+  private double update(LlamaModel model, AdamW adam, Kernels kernels, double lr) {
+    double clip = setup.config().optim().clipGrad();
+    double norm = clip > 0 ? GradientClipping.clip(kernels, model.gradients(), clip)
+        : Math.sqrt(kernels.sumOfSquares(model.gradients().segment(), 0, model.gradients().length()));
+    adam.step(model.parameters(), model.gradients(), lr);
+    return norm;
+  }
+
+  /**
+   * ZeRO-1: sum the gradients so that each rank holds its shard's sum (reduce-scatter), take the
+   * global norm from the shards' sums of squares, clip and update the own shard with the own half
+   * of the AdamW state, then gather every rank's updated shard (all-gather).
+   */
+  private double updateZero1(LlamaModel model, AdamW adam, Kernels kernels, double lr) {
+    long n = model.layout().size();
+    long from = shardStart(model, group.rank());
+    long count = shardStart(model, group.rank() + 1) - from;
+    MemorySegment grads = model.gradients().segment();
+    group.reduceScatterSum(grads, n);
+    double norm = Math.sqrt(sumOverRanks(kernels.sumOfSquares(grads, from, count)));
+    double clip = setup.config().optim().clipGrad();
+    if (clip > 0 && clip / (norm + 1e-6) < 1) {
+      kernels.scale(grads, from, count, (float) (clip / (norm + 1e-6)));
+    }
+    adam.step(model.parameters(), model.gradients(), lr);
+    group.allGather(model.parameters().segment(), n);
+    return norm;
+  }
+
   /**
    * Whether to stop before the next step: asked of this process, or, in a group, of any rank, so
    * that every rank stops after the same step (one stopping alone would leave the others waiting).
@@ -282,6 +318,11 @@ public final class Trainer {
 
   /** The mean of {@code value} over the ranks (the value itself for one rank, exactly). */
   private double meanOverRanks(double value) {
+    return group.worldSize() == 1 ? value : sumOverRanks(value) / group.worldSize();
+  }
+
+  /** The sum of {@code value} over the ranks, in float (the same on every rank). */
+  private double sumOverRanks(double value) {
     if (group.worldSize() == 1) {
       return value;
     }
@@ -289,7 +330,7 @@ public final class Trainer {
       MemorySegment one = arena.allocate(Float.BYTES);
       one.set(ValueLayout.JAVA_FLOAT, 0, (float) value);
       group.allReduceSum(one, 1);
-      return one.get(ValueLayout.JAVA_FLOAT, 0) / group.worldSize();
+      return one.get(ValueLayout.JAVA_FLOAT, 0);
     }
   }
 

@@ -24,23 +24,26 @@ import org.junit.jupiter.api.io.TempDir;
 import tools.jackson.databind.node.ObjectNode;
 
 /**
- * Data parallelism: 2 and 3 ranks (threads of this JVM joined over loopback) with global batch G
- * reproduce one rank that accumulates G, step by step, and end with the same parameters.
+ * Data parallelism with ZeRO-1: 2 and 3 ranks (threads of this JVM joined over loopback) with global
+ * batch G reproduce one rank that accumulates G, step by step, and end with the same parameters.
  */
 class DataParallelTrainerTest {
   private static final int STEPS = 8;
   @TempDir Path tmp;
 
   /** What one rank saw. */
-  private record Run(List<Double> losses, List<Double> gradientNorms, float[] parameters) {}
+  private record Run(List<Double> losses, List<Double> gradientNorms, float[] parameters, List<String> info) {}
 
   private static final class Capture implements TrainListener {
     final List<Double> losses = new ArrayList<>();
     final List<Double> norms = new ArrayList<>();
+    final List<String> info = new ArrayList<>();
     float[] parameters;
 
     @Override
-    public void info(String line) {}
+    public void info(String line) {
+      info.add(line);
+    }
 
     @Override
     public void step(StepMetrics m) {
@@ -79,7 +82,7 @@ class DataParallelTrainerTest {
               TrainingSetup setup = TrainingSetup.prepare(c, world, line -> { })) {
             Capture capture = new Capture();
             new Trainer(setup, run, capture, () -> false, group).run(null);
-            return new Run(capture.losses, capture.norms, capture.parameters);
+            return new Run(capture.losses, capture.norms, capture.parameters, capture.info);
           }
         }));
       }
@@ -105,6 +108,8 @@ class DataParallelTrainerTest {
         assertThat(r.losses()).isEqualTo(ranks.getFirst().losses());
       }
       Run rank0 = ranks.getFirst();
+      assertThat(rank0.info()).anyMatch(l -> l.startsWith("memory per rank:")
+          && l.contains("(ZeRO-1: this rank's 1/" + world + ")"));
       for (int s = 0; s < STEPS; s++) {
         assertThat(rank0.losses().get(s)).as("world %d step %d loss", world, s + 1)
             .isCloseTo(single.losses().get(s), org.assertj.core.data.Offset.offset(2e-4));
