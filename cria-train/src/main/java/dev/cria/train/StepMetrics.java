@@ -9,6 +9,7 @@ package dev.cria.train;
  * @param parameterNorm global parameter norm after the update
  * @param consumedSamples samples of the global batches so far
  * @param stepSeconds wall time of this step ({@code train_step_timing})
+ * @param communicationSeconds of that, the gradient reduce-scatter and parameter all-gather (0 for one rank)
  * @param throughput samples per second over the last 10 steps ({@code throughput})
  * @param throughputPeak the best such window so far
  * @param tokensPerSec tokens per second over the last 10 steps
@@ -16,5 +17,5 @@ package dev.cria.train;
  * @param etaSeconds time left at the pace of the last steps (NaN after the first, which includes JIT warm-up)
  */
 public record StepMetrics(long step, long maxSteps, double loss, double lr, double gradientNorm,
-    double parameterNorm, long consumedSamples, double stepSeconds, double throughput, double throughputPeak,
-    double tokensPerSec, double mfu, double etaSeconds) {}
+    double parameterNorm, long consumedSamples, double stepSeconds, double communicationSeconds, double throughput,
+    double throughputPeak, double tokensPerSec, double mfu, double etaSeconds) {}

@@ -49,6 +49,7 @@ public final class Trainer {
   private final BooleanSupplier stopRequested;
   private final Collective group;
   private TensorBoardWriter board; // rank 0 only
+  private double communicationSeconds; // of the last step's gradient and parameter collectives
 
   /** A trainer for a single process. */
   public Trainer(TrainingSetup setup, RunDirectory run, TrainListener listener, BooleanSupplier stopRequested) {
@@ -177,7 +178,8 @@ public final class Trainer {
       }
       double eta = step == 1 ? Double.NaN : pace.meanStepSeconds() * (t.maxSteps() - step);
       StepMetrics metrics = new StepMetrics(step, t.maxSteps(), loss, lr, gradNorm, paramNorm,
-          step * t.globalBatchSize(), seconds, samplesPerSec, throughput.peak(), tokensPerSec, mfu, eta);
+          step * t.globalBatchSize(), seconds, communicationSeconds, samplesPerSec, throughput.peak(), tokensPerSec,
+          mfu, eta);
       record(metrics, log);
       listener.step(metrics);
       lastLoss = loss;
@@ -254,14 +256,18 @@ public final class Trainer {
     scalar("train_step_timing", s, m.stepSeconds());
     scalar("tokens_per_sec", s, m.tokensPerSec());
     scalar("mfu", s, m.mfu());
+    if (group.worldSize() > 1) {
+      scalar("communication_timing", s, m.communicationSeconds());
+    }
     if (s % setup.config().trainer().logEveryNSteps() == 0 || s == m.maxSteps()) {
       flush();
     }
     log.line(String.format(Locale.ROOT,
         "step %d/%d reduced_train_loss %.4f lr %.4e gradient_norm %.4f parameter_norm %.3f consumed_samples %d"
-            + " train_step_timing %.3fs throughput %.2f samples/s tokens_per_sec %.0f mfu %.1f%%",
+            + " train_step_timing %.3fs throughput %.2f samples/s tokens_per_sec %.0f mfu %.1f%%%s",
         s, m.maxSteps(), m.loss(), m.lr(), m.gradientNorm(), m.parameterNorm(), m.consumedSamples(), m.stepSeconds(),
-        m.throughput(), m.tokensPerSec(), 100 * m.mfu()));
+        m.throughput(), m.tokensPerSec(), 100 * m.mfu(), group.worldSize() > 1
+            ? String.format(Locale.ROOT, " communication_timing %.3fs", m.communicationSeconds()) : ""));
   }
 
   /** First parameter of rank {@code r}'s ZeRO-1 shard (the whole buffer for one rank). */
@@ -288,14 +294,18 @@ public final class Trainer {
     long from = shardStart(model, group.rank());
     long count = shardStart(model, group.rank() + 1) - from;
     MemorySegment grads = model.gradients().segment();
+    long t0 = System.nanoTime();
     group.reduceScatterSum(grads, n);
+    communicationSeconds = (System.nanoTime() - t0) / 1e9;
     double norm = Math.sqrt(sumOverRanks(kernels.sumOfSquares(grads, from, count)));
     double clip = setup.config().optim().clipGrad();
     if (clip > 0 && clip / (norm + 1e-6) < 1) {
       kernels.scale(grads, from, count, (float) (clip / (norm + 1e-6)));
     }
     adam.step(model.parameters(), model.gradients(), lr);
+    long t1 = System.nanoTime();
     group.allGather(model.parameters().segment(), n);
+    communicationSeconds += (System.nanoTime() - t1) / 1e9;
     return norm;
   }
 
