@@ -9,6 +9,15 @@ import dev.cria.engine.kernels.Parallel;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.optim.AdamW;
+import dev.cria.engine.model.ParameterLayout;
+import dev.cria.engine.tensor.Floats;
+import dev.cria.train.dist.CollectiveException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import dev.cria.engine.optim.GradientClipping;
 import dev.cria.engine.optim.LearningRateSchedule;
 import dev.cria.train.config.ConfigException;
@@ -50,6 +59,7 @@ public final class Trainer {
   private final Collective group;
   private TensorBoardWriter board; // rank 0 only
   private double communicationSeconds; // of the last step's gradient and parameter collectives
+  private double exposedCommunicationSeconds; // of those, the time the step waited for them
 
   /** A trainer for a single process. */
   public Trainer(TrainingSetup setup, RunDirectory run, TrainListener listener, BooleanSupplier stopRequested) {
@@ -103,9 +113,8 @@ public final class Trainer {
       info(log, String.format(Locale.ROOT, "FMA peak of %d thread(s): %.0f GFLOP/s (MFU is relative to it)",
           threads, peak));
       try (LlamaModel model = new LlamaModel(shape, kernels, micro, seq, false);
-          AdamW adam = new AdamW(model.layout(),
-              new AdamW.Settings(c.optim().beta1(), c.optim().beta2(), c.optim().eps(), c.optim().weightDecay()),
-              parallel, shardStart(model, group.rank()), shardStart(model, group.rank() + 1))) {
+          Optimizer adam = new Optimizer(model, new AdamW.Settings(c.optim().beta1(), c.optim().beta2(),
+              c.optim().eps(), c.optim().weightDecay()), parallel)) {
         long n = model.layout().size();
         info(log, String.format(Locale.ROOT, "memory per rank: parameters %.0f MB, gradients %.0f MB, AdamW state"
             + " %.0f MB%s, activations %.0f MB", n * 4 / 1e6, n * 4 / 1e6, adam.stateBytes() / 1e6,
@@ -125,7 +134,7 @@ public final class Trainer {
     }
   }
 
-  private TrainResult loop(LlamaModel model, AdamW adam, Kernels kernels, RankLog log, double peakGflops)
+  private TrainResult loop(LlamaModel model, Optimizer adam, Kernels kernels, RankLog log, double peakGflops)
       throws IOException {
     TrainConfig c = setup.config();
     TrainConfig.Trainer t = c.trainer();
@@ -163,10 +172,14 @@ public final class Trainer {
         long first = step * t.globalBatchSize() + ((long) m * world + rank) * micro;
         fill(setup.train(), first, micro, seq, window, tokens, targets);
         lossSum += model.forward(tokens, targets, gradScale);
-        model.backward();
+        // the last micro-batch's backward hands each finished block of gradients to the reduction
+        model.backward(m == accumulation - 1 && world > 1 ? adam::reduceWhenReady : null);
+      }
+      if (world > 1) {
+        adam.awaitReductions(); // the collectives are used by one thread at a time
       }
       double loss = meanOverRanks(lossSum / accumulation);
-      double gradNorm = world == 1 ? update(model, adam, kernels, lr) : updateZero1(model, adam, kernels, lr);
+      double gradNorm = world == 1 ? update(model, adam.whole(), kernels, lr) : updateZero1(model, adam, kernels, lr);
       double paramNorm = Math.sqrt(kernels.sumOfSquares(model.parameters().segment(), 0, model.parameters().length()));
       step++;
       double seconds = (System.nanoTime() - t0) / 1e9;
@@ -267,12 +280,8 @@ public final class Trainer {
             + " train_step_timing %.3fs throughput %.2f samples/s tokens_per_sec %.0f mfu %.1f%%%s",
         s, m.maxSteps(), m.loss(), m.lr(), m.gradientNorm(), m.parameterNorm(), m.consumedSamples(), m.stepSeconds(),
         m.throughput(), m.tokensPerSec(), 100 * m.mfu(), group.worldSize() > 1
-            ? String.format(Locale.ROOT, " communication_timing %.3fs", m.communicationSeconds()) : ""));
-  }
-
-  /** First parameter of rank {@code r}'s ZeRO-1 shard (the whole buffer for one rank). */
-  private long shardStart(LlamaModel model, int r) {
-    return Collective.shardStart(model.layout().size(), group.worldSize(), r);
+            ? String.format(Locale.ROOT, " communication_timing %.3fs (not overlapped %.3fs)", m.communicationSeconds(),
+                exposedCommunicationSeconds) : ""));
   }
 
   /** One process: clip the global norm and apply AdamW. Returns the norm before clipping. */
@@ -285,28 +294,153 @@ public final class Trainer {
   }
 
   /**
-   * ZeRO-1: sum the gradients so that each rank holds its shard's sum (reduce-scatter), take the
-   * global norm from the shards' sums of squares, clip and update the own shard with the own half
-   * of the AdamW state, then gather every rank's updated shard (all-gather).
+   * ZeRO-1 once every bucket is reduce-scattered (each rank holds the sums of its shard of every
+   * bucket): the global norm from the shards' sums of squares, clip and update the own shards with
+   * their share of the AdamW state, then all-gather every bucket's updated shards.
    */
-  private double updateZero1(LlamaModel model, AdamW adam, Kernels kernels, double lr) {
-    long n = model.layout().size();
-    long from = shardStart(model, group.rank());
-    long count = shardStart(model, group.rank() + 1) - from;
+  private double updateZero1(LlamaModel model, Optimizer adam, Kernels kernels, double lr) {
     MemorySegment grads = model.gradients().segment();
-    long t0 = System.nanoTime();
-    group.reduceScatterSum(grads, n);
-    communicationSeconds = (System.nanoTime() - t0) / 1e9;
-    double norm = Math.sqrt(sumOverRanks(kernels.sumOfSquares(grads, from, count)));
+    double squares = 0;
+    for (long[] shard : adam.shards()) {
+      squares += kernels.sumOfSquares(grads, shard[0], shard[1] - shard[0]);
+    }
+    double norm = Math.sqrt(sumOverRanks(squares));
     double clip = setup.config().optim().clipGrad();
     if (clip > 0 && clip / (norm + 1e-6) < 1) {
-      kernels.scale(grads, from, count, (float) (clip / (norm + 1e-6)));
+      for (long[] shard : adam.shards()) {
+        kernels.scale(grads, shard[0], shard[1] - shard[0], (float) (clip / (norm + 1e-6)));
+      }
     }
     adam.step(model.parameters(), model.gradients(), lr);
     long t1 = System.nanoTime();
-    group.allGather(model.parameters().segment(), n);
-    communicationSeconds += (System.nanoTime() - t1) / 1e9;
+    MemorySegment params = model.parameters().segment();
+    for (long[] bucket : adam.buckets()) {
+      group.allGather(params.asSlice(bucket[0] * Float.BYTES, (bucket[1] - bucket[0]) * Float.BYTES),
+          bucket[1] - bucket[0]);
+    }
+    double gather = (System.nanoTime() - t1) / 1e9;
+    communicationSeconds = adam.reductionSeconds() + gather;
+    exposedCommunicationSeconds = adam.waitSeconds() + gather;
     return norm;
+  }
+
+  /**
+   * The optimizer of one rank: AdamW over every parameter for a single process; with several
+   * ranks, ZeRO-1 over buckets (the blocks the backward pass finishes one after the other: the LM
+   * head with the final norm, each layer, the embeddings), each bucket sharded among the ranks and
+   * reduce-scattered on a communication thread as soon as the backward pass has finished it.
+   */
+  private final class Optimizer implements AutoCloseable {
+    private final List<long[]> buckets = new ArrayList<>();
+    private final List<long[]> shards = new ArrayList<>();
+    private final List<AdamW> parts = new ArrayList<>();
+    private final MemorySegment gradients;
+    private final ExecutorService comm;
+    private final List<Future<?>> pending = new ArrayList<>();
+    private long reductionNanos;
+    private long waitNanos;
+
+    Optimizer(LlamaModel model, AdamW.Settings settings, Parallel parallel) {
+      ParameterLayout layout = model.layout();
+      this.gradients = model.gradients().segment();
+      int world = group.worldSize();
+      if (world == 1) {
+        parts.add(new AdamW(layout, settings, parallel));
+        comm = null;
+        return;
+      }
+      int layers = layout.config().layers();
+      buckets.add(new long[] {layout.finalNorm(), layout.size()});
+      for (int l = layers - 1; l >= 0; l--) {
+        buckets.add(new long[] {layout.layer(l).attentionNorm(),
+            l + 1 < layers ? layout.layer(l + 1).attentionNorm() : layout.finalNorm()});
+      }
+      buckets.add(new long[] {0, layout.layer(0).attentionNorm()});
+      for (long[] b : buckets) {
+        long length = b[1] - b[0];
+        long from = b[0] + Collective.shardStart(length, world, group.rank());
+        long to = b[0] + Collective.shardStart(length, world, group.rank() + 1);
+        shards.add(new long[] {from, to});
+        parts.add(new AdamW(layout, settings, parallel, from, to));
+      }
+      comm = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "cria-gradient-reduction");
+        t.setDaemon(true);
+        return t;
+      });
+    }
+
+    AdamW whole() {
+      return parts.getFirst();
+    }
+
+    List<long[]> buckets() {
+      return buckets;
+    }
+
+    List<long[]> shards() {
+      return shards;
+    }
+
+    long stateBytes() {
+      return parts.stream().mapToLong(AdamW::stateBytes).sum();
+    }
+
+    /** From the backward pass: reduce-scatter the bucket {@code [from, to)} in the background. */
+    void reduceWhenReady(long from, long to) {
+      pending.add(comm.submit(() -> {
+        long t0 = System.nanoTime();
+        group.reduceScatterSum(gradients.asSlice(from * Float.BYTES, (to - from) * Float.BYTES), to - from);
+        reductionNanos += System.nanoTime() - t0;
+      }));
+    }
+
+    /** Waits for every bucket's reduction of this step; rethrows a collective's failure. */
+    void awaitReductions() {
+      long t0 = System.nanoTime();
+      try {
+        for (Future<?> f : pending) {
+          f.get();
+        }
+      } catch (ExecutionException e) {
+        if (e.getCause() instanceof RuntimeException r) {
+          throw r;
+        }
+        throw new IllegalStateException(e.getCause());
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new CollectiveException("interrupted while reducing gradients");
+      } finally {
+        pending.clear();
+        waitNanos = System.nanoTime() - t0;
+      }
+    }
+
+    /** Seconds the last step's reductions took on the communication thread, and resets them. */
+    double reductionSeconds() {
+      double s = reductionNanos / 1e9;
+      reductionNanos = 0;
+      return s;
+    }
+
+    /** Seconds the last step waited for its reductions after the backward pass. */
+    double waitSeconds() {
+      return waitNanos / 1e9;
+    }
+
+    void step(Floats parameters, Floats gradients, double lr) {
+      for (AdamW part : parts) {
+        part.step(parameters, gradients, lr);
+      }
+    }
+
+    @Override
+    public void close() {
+      if (comm != null) {
+        comm.shutdownNow();
+      }
+      parts.forEach(AdamW::close);
+    }
   }
 
   /**

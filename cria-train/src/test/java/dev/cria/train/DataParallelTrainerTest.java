@@ -28,7 +28,7 @@ import tools.jackson.databind.node.ObjectNode;
  * batch G reproduce one rank that accumulates G, step by step, and end with the same parameters.
  */
 class DataParallelTrainerTest {
-  private static final int STEPS = 8;
+  private static final int STEPS = 20;
   @TempDir Path tmp;
 
   /** What one rank saw. */
@@ -124,7 +124,7 @@ class DataParallelTrainerTest {
       }
       assertThat(worst / largest).as("world %d: largest parameter difference, relative", world).isLessThan(1e-3);
       String lastLog = Files.readString(tmp.resolve("run-" + world).resolve((world - 1) + "/log"));
-      assertThat(lastLog).containsPattern("step 8/8 .* communication_timing \\d+\\.\\d{3}s");
+      assertThat(lastLog).containsPattern("step 20/20 .* communication_timing \\d+\\.\\d{3}s");
     }
   }
 }

@@ -143,6 +143,12 @@ public final class LlamaModel implements AutoCloseable {
     }
   }
 
+  private static void announce(GradientsReady ready, long from, long to) {
+    if (ready != null) {
+      ready.ready(from, to);
+    }
+  }
+
   public void zeroGradients() {
     gradients.fill(0f);
   }
@@ -233,6 +239,22 @@ public final class LlamaModel implements AutoCloseable {
 
   /** Accumulates the gradients of the last forward pass's loss into {@link #gradients()}. */
   public void backward() {
+    backward(null);
+  }
+
+  /** Told, during {@link #backward(GradientsReady)}, which gradients this pass will not touch again. */
+  @FunctionalInterface
+  public interface GradientsReady {
+    /** Gradients {@code [from, to)} (parameter indices) are final for this backward pass. */
+    void ready(long from, long to);
+  }
+
+  /**
+   * The backward pass, announcing each block of gradients as soon as it is final: the LM head and
+   * final norm first, then each layer from the last, then the embeddings. A data-parallel trainer
+   * starts reducing those while the pass goes on.
+   */
+  public void backward(GradientsReady ready) {
     if (!logitsHoldGradient) {
       throw new IllegalStateException("backward needs a forward pass with targets first");
     }
@@ -246,13 +268,17 @@ public final class LlamaModel implements AutoCloseable {
     a.asSlice(act.dh * Float.BYTES, (long) n * d * Float.BYTES).fill((byte) 0);
     kernels.rmsNormBackward(a, act.dh, g, layout.finalNorm(), a, act.dxn, a, act.layerInput[config.layers()],
         p, layout.finalNorm(), a, act.rstdFinal, n, d);
+    announce(ready, layout.finalNorm(), layout.size());
     for (int l = config.layers() - 1; l >= 0; l--) {
       if (recompute) {
         layerForward(l);
       }
       layerBackward(l);
+      announce(ready, layout.layer(l).attentionNorm(),
+          l + 1 < config.layers() ? layout.layer(l + 1).attentionNorm() : layout.finalNorm());
     }
     kernels.embeddingBackward(g, layout.embeddings(), a, act.dh, tokens, n, d);
+    announce(ready, 0, layout.layer(0).attentionNorm());
     logitsHoldGradient = false;
   }
 

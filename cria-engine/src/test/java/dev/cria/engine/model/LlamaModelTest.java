@@ -15,6 +15,24 @@ class LlamaModelTest {
   static final LlamaConfig SMALL = new LlamaConfig(32, 2, 4, 2, 64, 64, 1e-5f, 10000f, 64);
 
   @Test
+  void backwardAnnouncesEveryBlockOfGradientsOnceFromTheLastToTheFirst() {
+    LlamaConfig c = new LlamaConfig(16, 3, 2, 2, 32, 50, 1e-5f, 10000f, 8);
+    try (Parallel parallel = Parallel.create(2); LlamaModel m = new LlamaModel(c, new CpuKernels(parallel), 2, 8, false)) {
+      m.initialize(3);
+      int[] tokens = new Random(1).ints(16, 0, 50).toArray();
+      m.forward(tokens, tokens, 1f);
+      java.util.List<long[]> blocks = new java.util.ArrayList<>();
+      m.backward((from, to) -> blocks.add(new long[] {from, to}));
+      assertThat(blocks).hasSize(c.layers() + 2);
+      assertThat(blocks.getFirst()[1]).isEqualTo(m.layout().size());
+      assertThat(blocks.getLast()[0]).isZero();
+      for (int i = 1; i < blocks.size(); i++) {
+        assertThat(blocks.get(i)[1]).isEqualTo(blocks.get(i - 1)[0]); // contiguous, walking down
+      }
+    }
+  }
+
+  @Test
   void aModelTooLargeForTheMachineIsRefusedWithTheNumbers() {
     assertThatThrownBy(() -> LlamaModel.requireMemoryFor(LlamaConfig.preset("llama2-70b"), 1, 4096))
         .isInstanceOf(IllegalArgumentException.class)
