@@ -60,6 +60,7 @@ public final class Trainer {
   private TensorBoardWriter board; // rank 0 only
   private double communicationSeconds; // of the last step's gradient and parameter collectives
   private double exposedCommunicationSeconds; // of those, the time the step waited for them
+  private final MemorySegment scalar = Arena.ofAuto().allocate(Float.BYTES); // for sums of one value over the ranks
 
   /** A trainer for a single process. */
   public Trainer(TrainingSetup setup, RunDirectory run, TrainListener listener, BooleanSupplier stopRequested) {
@@ -452,12 +453,7 @@ public final class Trainer {
     if (group.worldSize() == 1) {
       return mine;
     }
-    try (Arena arena = Arena.ofConfined()) {
-      MemorySegment flag = arena.allocate(Float.BYTES);
-      flag.set(ValueLayout.JAVA_FLOAT, 0, mine ? 1f : 0f);
-      group.allReduceSum(flag, 1);
-      return flag.get(ValueLayout.JAVA_FLOAT, 0) > 0;
-    }
+    return sumOverRanks(mine ? 1 : 0) > 0;
   }
 
   /** The mean of {@code value} over the ranks (the value itself for one rank, exactly). */
@@ -470,12 +466,9 @@ public final class Trainer {
     if (group.worldSize() == 1) {
       return value;
     }
-    try (Arena arena = Arena.ofConfined()) {
-      MemorySegment one = arena.allocate(Float.BYTES);
-      one.set(ValueLayout.JAVA_FLOAT, 0, (float) value);
-      group.allReduceSum(one, 1);
-      return one.get(ValueLayout.JAVA_FLOAT, 0);
-    }
+    scalar.set(ValueLayout.JAVA_FLOAT, 0, (float) value);
+    group.allReduceSum(scalar, 1);
+    return scalar.get(ValueLayout.JAVA_FLOAT, 0);
   }
 
   private void scalar(String tag, long step, double value) throws IOException {
