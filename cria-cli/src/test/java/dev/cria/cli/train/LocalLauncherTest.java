@@ -3,10 +3,8 @@ package dev.cria.cli.train;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cria.cli.CliRun;
-import dev.cria.cli.Main;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -19,30 +17,22 @@ import org.junit.jupiter.api.io.TempDir;
 /** {@code cria train --nproc N}: worker JVMs, the same result as one process, failures and signals. */
 class LocalLauncherTest {
   @TempDir static Path tmp;
-  static Path tokenizer;
-  static Path prefix;
+  static SmallCorpus corpus;
 
   @BeforeAll
   static void prepareData() {
-    SmallCorpus corpus = SmallCorpus.prepareIn(tmp);
-    tokenizer = corpus.tokenizer();
-    prefix = corpus.prefix();
+    corpus = SmallCorpus.prepareIn(tmp);
   }
 
   private static List<String> args(Path runDir, String... more) {
-    List<String> args = new ArrayList<>(List.of("train", "--tokenizer", tokenizer.toString(), "--data-prefix",
-        prefix.toString(), "--hidden-size", "32", "--layers", "2", "--heads", "2", "--max-seq-len", "32",
-        "--seq-len", "32", "--micro-batch", "2", "--global-batch", "8", "--split", "98,2,0", "--lr", "1e-2",
-        "--warmup-steps", "2", "--val-interval", "0", "--val-batches", "1", "--threads", "1", "--run-dir",
-        runDir.toString()));
+    List<String> args = corpus.args("train", runDir, "--global-batch", "8", "--val-interval", "0", "--val-batches",
+        "1", "--threads", "1");
     args.addAll(List.of(more));
     return args;
   }
 
   private static double finalLoss(String out) {
-    Matcher m = Pattern.compile("done: \\d+ step\\(s\\) in \\S+: loss ([\\d.]+), val_loss ([\\d.]+)").matcher(out);
-    assertThat(m.find()).as(out).isTrue();
-    return Double.parseDouble(m.group(1)) + 1000 * Double.parseDouble(m.group(2));
+    return SmallCorpus.finalLoss(out) + 1000 * SmallCorpus.finalValLoss(out);
   }
 
   @Test
@@ -95,9 +85,7 @@ class LocalLauncherTest {
   }
 
   private static Process start(List<String> args, Path output) throws Exception {
-    List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-        "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+    List<String> command = SmallCorpus.criaJvm();
     command.addAll(args);
     return new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile()).start();
   }

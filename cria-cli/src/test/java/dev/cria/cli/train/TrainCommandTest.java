@@ -3,11 +3,9 @@ package dev.cria.cli.train;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cria.cli.CliRun;
-import dev.cria.cli.Main;
 import dev.cria.train.metrics.TensorBoardEvents;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -18,21 +16,15 @@ import org.junit.jupiter.api.io.TempDir;
 /** {@code cria train} end to end: a tokenizer and dataset made by cria, a small model, the run directory. */
 class TrainCommandTest {
   @TempDir static Path tmp;
-  static Path tokenizer;
-  static Path prefix;
+  static SmallCorpus corpus;
 
   @BeforeAll
   static void prepareData() {
-    SmallCorpus corpus = SmallCorpus.prepareIn(tmp);
-    tokenizer = corpus.tokenizer();
-    prefix = corpus.prefix();
+    corpus = SmallCorpus.prepareIn(tmp);
   }
 
   private static List<String> smallModel(Path runDir, String... more) {
-    List<String> args = new ArrayList<>(List.of("train", "--tokenizer", tokenizer.toString(), "--data-prefix",
-        prefix.toString(), "--hidden-size", "32", "--layers", "2", "--heads", "2", "--max-seq-len", "32",
-        "--seq-len", "32", "--micro-batch", "2", "--global-batch", "4", "--split", "98,2,0", "--lr", "1e-2",
-        "--warmup-steps", "2", "--threads", "2", "--run-dir", runDir.toString()));
+    List<String> args = corpus.args("train", runDir, "--global-batch", "4", "--threads", "2");
     args.addAll(List.of(more));
     return args;
   }
@@ -84,9 +76,7 @@ class TrainCommandTest {
   @Test
   void sigtermStopsAfterTheCurrentStepWithMetricsFlushed() throws Exception {
     Path runDir = tmp.resolve("stopped");
-    List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-        "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+    List<String> command = SmallCorpus.criaJvm();
     command.addAll(smallModel(runDir, "--max-steps", "100000", "--val-interval", "0"));
     Process p = new ProcessBuilder(command).redirectErrorStream(true)
         .redirectOutput(tmp.resolve("stopped.out").toFile()).start();

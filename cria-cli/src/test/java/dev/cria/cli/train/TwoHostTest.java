@@ -3,7 +3,6 @@ package dev.cria.cli.train;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.cria.cli.Main;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -91,14 +90,10 @@ class TwoHostTest {
   }
 
   private Process worker(String namespace, int rank, Path runDir, String steps, Path output) throws IOException {
-    List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", namespace,
-        Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--add-modules", "jdk.incubator.vector",
-        "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), Main.class.getName(),
-        "worker", "--tokenizer", corpus.tokenizer().toString(), "--data-prefix", corpus.prefix().toString(),
-        "--hidden-size", "32", "--layers", "2", "--heads", "2", "--max-seq-len", "32", "--seq-len", "32",
-        "--micro-batch", "2", "--global-batch", "8", "--split", "98,2,0", "--warmup-steps", "2",
-        "--val-interval", "0", "--val-batches", "1", "--threads", "1", "--max-steps", steps, "--timeout", "5",
-        "--join-timeout", "60", "--run-dir", runDir.toString()));
+    List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", namespace));
+    command.addAll(SmallCorpus.criaJvm());
+    command.addAll(corpus.args("worker", runDir, "--lr", "1e-3", "--global-batch", "8", "--val-interval", "0",
+        "--val-batches", "1", "--threads", "1", "--max-steps", steps, "--timeout", "5", "--join-timeout", "60"));
     ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile());
     pb.environment().put("CRIA_RANK", Integer.toString(rank));
     pb.environment().put("CRIA_WORLD_SIZE", "2");
