@@ -1,7 +1,18 @@
 package dev.cria.train;
 
 import dev.cria.data.gpt.GptSamples;
+import dev.cria.engine.io.HfConfig;
+import dev.cria.engine.io.HfModelFiles;
+import dev.cria.engine.io.SafetensorsException;
 import dev.cria.engine.io.SafetensorsWriter;
+import dev.cria.train.checkpoint.Checkpoint;
+import dev.cria.train.checkpoint.CheckpointException;
+import dev.cria.train.checkpoint.Checkpointer;
+import dev.cria.train.checkpoint.Checkpoints;
+import dev.cria.train.checkpoint.Manifest;
+import dev.cria.train.checkpoint.TrainingState;
+import dev.cria.train.config.TrainConfigFile;
+import java.nio.file.Files;
 import dev.cria.engine.kernels.CpuKernels;
 import dev.cria.engine.kernels.FmaPeak;
 import dev.cria.engine.kernels.Kernels;
@@ -60,7 +71,7 @@ public final class Trainer {
   private TensorBoardWriter board; // rank 0 only
   private double communicationSeconds; // of the last step's gradient and parameter collectives
   private double exposedCommunicationSeconds; // of those, the time the step waited for them
-  private final MemorySegment scalar = Arena.ofAuto().allocate(Float.BYTES); // for sums of one value over the ranks
+  private final MemorySegment scalar = Arena.ofAuto().allocate(2 * Float.BYTES); // for sums of a value or two over the ranks
 
   /** A trainer for a single process. */
   public Trainer(TrainingSetup setup, RunDirectory run, TrainListener listener, BooleanSupplier stopRequested) {
@@ -87,12 +98,12 @@ public final class Trainer {
   }
 
   /**
-   * Trains to {@code max_steps} or until stopped.
-   *
-   * @param initialWeights when not null, the initial parameters are also written there (F32
-   *     safetensors, HF names), so an independent implementation can start from the same point
+   * Trains to {@code max_steps} or until stopped, starting as {@code start} says: from a
+   * checkpoint (model, optimizer state, data position), from Hugging Face weights, or from the
+   * seeded random initialization. Saves checkpoints as the config's {@code checkpoint} section says,
+   * at the end, and when stopped.
    */
-  public TrainResult run(Path initialWeights) throws IOException {
+  public TrainResult run(TrainStart start) throws IOException {
     TrainConfig c = setup.config();
     TrainConfig.Trainer t = c.trainer();
     LlamaConfig shape = setup.model();
@@ -122,21 +133,32 @@ public final class Trainer {
             group.worldSize() > 1 ? " (ZeRO-1: this rank's 1/" + group.worldSize() + ")" : "",
             (model.bytes() - 8.0 * n) / 1e6));
         model.initialize(t.seed());
-        if (initialWeights != null) {
-          SafetensorsWriter.writeF32(initialWeights, model.layout(), model.parameters(),
+        Checkpoint resumed = chooseCheckpoint(start, log);
+        if (resumed != null) {
+          long t0 = System.nanoTime();
+          resumed.loadModel(model.layout(), model.parameters());
+          resumed.loadOptimizer(adam.parts());
+          info(log, String.format(Locale.ROOT, "resumed from %s: step %d, consumed samples %d (saved by %d rank(s);"
+              + " loaded in %.1f s)", resumed.dir(), resumed.step(), resumed.state().consumedSamples(),
+              resumed.state().worldSize(), (System.nanoTime() - t0) / 1e9));
+        } else if (start.initFrom() != null) {
+          initializeFrom(start.initFrom(), model, log);
+        }
+        if (start.writeInitialWeights() != null) {
+          SafetensorsWriter.writeF32(start.writeInitialWeights(), model.layout(), model.parameters(),
               Map.of("format", "pt", "source", "cria train, initial weights, seed " + t.seed()));
-          info(log, "initial weights written to " + initialWeights);
+          info(log, "initial weights written to " + start.writeInitialWeights());
         }
         if (board != null) {
           info(log, "TensorBoard: " + board.file() + " (tensorboard --logdir " + run.root() + ")");
         }
-        return loop(model, adam, kernels, log, peak);
+        return loop(model, adam, kernels, log, peak, resumed);
       }
     }
   }
 
-  private TrainResult loop(LlamaModel model, Optimizer adam, Kernels kernels, RankLog log, double peakGflops)
-      throws IOException {
+  private TrainResult loop(LlamaModel model, Optimizer adam, Kernels kernels, RankLog log, double peakGflops,
+      Checkpoint resumed) throws IOException {
     TrainConfig c = setup.config();
     TrainConfig.Trainer t = c.trainer();
     int micro = t.microBatchSize();
@@ -157,10 +179,18 @@ public final class Trainer {
     double lastLoss = Double.NaN;
     double lastValidation = Double.NaN;
     long validatedAt = -1;
-    long step = 0;
+    long step = resumed == null ? 0 : resumed.step();
+    long firstStep = step;
+    // Megatron continues from the consumed samples, so a changed global batch still reads on in order
+    long consumed = resumed == null ? 0 : resumed.state().consumedSamples();
+    Saves saves = new Saves(model, adam, log, step);
     boolean stopped = false;
     while (step < t.maxSteps()) {
-      if (stopAgreed()) {
+      boolean[] agreed = agree(stopRequested.getAsBoolean(), saves.timeDue());
+      if (agreed[0] || agreed[1]) {
+        saves.save(step, consumed, lastLoss, schedule); // on a stop request, and when the clock says so
+      }
+      if (agreed[0]) {
         stopped = true;
         break;
       }
@@ -170,7 +200,7 @@ public final class Trainer {
       double lossSum = 0;
       for (int m = 0; m < accumulation; m++) {
         // Megatron's sampler: each micro-step covers micro x world samples, rank r takes its slice
-        long first = step * t.globalBatchSize() + ((long) m * world + rank) * micro;
+        long first = consumed + ((long) m * world + rank) * micro;
         fill(setup.train(), first, micro, seq, window, tokens, targets);
         lossSum += model.forward(tokens, targets, gradScale);
         // the last micro-batch's backward hands each finished block of gradients to the reduction
@@ -183,16 +213,17 @@ public final class Trainer {
       double gradNorm = world == 1 ? update(model, adam.whole(), kernels, lr) : updateZero1(model, adam, kernels, lr);
       double paramNorm = Math.sqrt(kernels.sumOfSquares(model.parameters().segment(), 0, model.parameters().length()));
       step++;
+      consumed += t.globalBatchSize();
       double seconds = (System.nanoTime() - t0) / 1e9;
       double samplesPerSec = throughput.add(t.globalBatchSize(), seconds);
       double tokensPerSec = samplesPerSec * seq;
       double mfu = tokensPerSec * flopsPerToken / 1e9 / (peakGflops * world);
-      if (step > 1) {
+      if (step > firstStep + 1) {
         pace.add(t.globalBatchSize(), seconds);
       }
-      double eta = step == 1 ? Double.NaN : pace.meanStepSeconds() * (t.maxSteps() - step);
+      double eta = step == firstStep + 1 ? Double.NaN : pace.meanStepSeconds() * (t.maxSteps() - step);
       StepMetrics metrics = new StepMetrics(step, t.maxSteps(), loss, lr, gradNorm, paramNorm,
-          step * t.globalBatchSize(), seconds, communicationSeconds, samplesPerSec, throughput.peak(), tokensPerSec,
+          consumed, seconds, communicationSeconds, samplesPerSec, throughput.peak(), tokensPerSec,
           mfu, eta);
       record(metrics, log);
       listener.step(metrics);
@@ -207,19 +238,155 @@ public final class Trainer {
         lastValidation = validate(model, step, log, window, tokens, targets);
         validatedAt = step;
       }
+      if (c.checkpoint().saveInterval() > 0 && step % c.checkpoint().saveInterval() == 0) {
+        saves.save(step, consumed, lastLoss, schedule);
+      }
     }
-    if (!stopped && setup.valid() != null && validatedAt != step && step > 0) {
+    if (!stopped && setup.valid() != null && validatedAt != step && step > firstStep) {
       lastValidation = validate(model, step, log, window, tokens, targets);
+    }
+    if (!stopped) {
+      saves.save(step, consumed, lastLoss, schedule); // the end of the run
     }
     double total = (System.nanoTime() - start) / 1e9;
     if (stopped && step < t.maxSteps()) {
-      info(log, String.format(Locale.ROOT, "stopped after step %d of %d (%.1f s)", step, t.maxSteps(), total));
+      info(log, String.format(Locale.ROOT, "stopped after step %d of %d (%.1f s)%s", step, t.maxSteps(), total,
+          saves.last() != null ? "; resume with the same command" : ""));
     } else {
       info(log, String.format(Locale.ROOT, "finished %d steps in %.1f s", step, total));
     }
     flush();
     listener.finished(model.parameters());
-    return new TrainResult(step, lastLoss, lastValidation, stopped, total, board != null ? board.file() : null);
+    return new TrainResult(step, lastLoss, lastValidation, stopped, total, board != null ? board.file() : null,
+        firstStep, saves.last());
+  }
+
+  /**
+   * The checkpoint to resume from, the same on every rank: rank 0 picks it (the newest whose
+   * checksums hold, or the one named) and tells the others its step; null to start afresh.
+   */
+  private Checkpoint chooseCheckpoint(TrainStart start, RankLog log) throws IOException {
+    if (!start.resume() && start.resumeFrom() == null) {
+      return null;
+    }
+    Checkpoint chosen = null;
+    long step;
+    if (group.rank() == 0) {
+      try {
+        Checkpoints.removeLeftovers(run.root());
+        if (start.resumeFrom() != null) {
+          chosen = Checkpoints.resolve(start.resumeFrom(), line -> warn(log, line));
+        } else {
+          chosen = Checkpoints.newestValid(run.root(), line -> warn(log, line)).orElse(null);
+          if (chosen == null) {
+            info(log, "no checkpoint in " + Checkpoints.directory(run.root()) + ": starting from step 0");
+          }
+        }
+        step = chosen == null ? -1 : chosen.step();
+      } catch (IOException | RuntimeException e) {
+        broadcastLong(-2); // the other ranks stop too instead of waiting for rank 0
+        throw e;
+      }
+      broadcastLong(step);
+      return chosen;
+    }
+    step = broadcastLong(0);
+    if (step == -2) {
+      throw new CheckpointException("rank 0 could not open the checkpoint to resume from (see its log)");
+    }
+    if (step < 0) {
+      return null;
+    }
+    Path from = start.resumeFrom();
+    Path dir = from == null ? Checkpoints.stepDirectory(run.root(), step)
+        : Files.isRegularFile(from.resolve(Manifest.FILE)) ? from : Checkpoints.stepDirectory(from, step);
+    return Checkpoint.open(dir);
+  }
+
+  /** Rank 0's {@code value}, on every rank. */
+  private long broadcastLong(long value) {
+    if (group.worldSize() == 1) {
+      return value;
+    }
+    MemorySegment word = Arena.ofAuto().allocate(Long.BYTES);
+    word.set(ValueLayout.JAVA_LONG, 0, value);
+    group.broadcast(word, Long.BYTES, 0);
+    return word.get(ValueLayout.JAVA_LONG, 0);
+  }
+
+  /** Continued pretraining: the weights of a Hugging Face Llama whose shape is this model's. */
+  private void initializeFrom(Path dir, LlamaModel model, RankLog log) throws IOException {
+    long t0 = System.nanoTime();
+    try {
+      Path configJson = dir.resolve("config.json");
+      List<String> differences = HfConfig.differences(setup.model(), HfConfig.read(configJson));
+      if (!differences.isEmpty()) {
+        throw new ConfigException("--init-from " + dir + ": its config.json describes another model: "
+            + String.join(", ", differences) + "; set the model (--preset, --hidden-size, --layers, --heads,"
+            + " --kv-heads, --ffn-size, --tokenizer) to match");
+      }
+      HfModelFiles.read(dir, model.layout(), model.parameters(), HfConfig.tiedEmbeddings(configJson));
+    } catch (SafetensorsException e) {
+      throw new ConfigException("--init-from: " + e.getMessage(), e);
+    }
+    info(log, String.format(Locale.ROOT, "initialized from %s (%.1f s)", dir, (System.nanoTime() - t0) / 1e9));
+  }
+
+  /** When and how this rank saves checkpoints; remembers the last one so none is saved twice. */
+  private final class Saves {
+    private final LlamaModel model;
+    private final Optimizer adam;
+    private final RankLog log;
+    private final Checkpointer checkpointer;
+    private long lastSaved;
+    private long lastSaveNanos = System.nanoTime();
+    private Path last;
+
+    Saves(LlamaModel model, Optimizer adam, RankLog log, long firstStep) {
+      this.model = model;
+      this.adam = adam;
+      this.log = log;
+      this.checkpointer = new Checkpointer(run.root(), group, setup.config().checkpoint().keepLast());
+      this.lastSaved = firstStep;
+    }
+
+    /** Whether the wall-clock interval has passed (rank 0's clock decides, through {@link #agree}). */
+    boolean timeDue() {
+      double minutes = setup.config().checkpoint().saveIntervalMinutes();
+      return group.rank() == 0 && minutes > 0 && System.nanoTime() - lastSaveNanos >= minutes * 60e9;
+    }
+
+    Path last() {
+      return last;
+    }
+
+    /** Saves the state after {@code step}, unless that step is already saved. */
+    void save(long step, long consumed, double lastLoss, LearningRateSchedule schedule) throws IOException {
+      if (step <= lastSaved) {
+        return;
+      }
+      TrainConfig c = setup.config();
+      TrainingState state = new TrainingState(step, consumed, adam.parts().getFirst().steps(), group.worldSize(),
+          c.trainer().seed(), schedule.at(step - 1), String.format(Locale.ROOT,
+              "linear warmup over %d steps to %s, cosine to %s at step %d", c.optim().warmupSteps(), c.optim().lr(),
+              c.optim().minLr(), c.trainer().maxSteps()), lastLoss);
+      Checkpointer.Saved saved = checkpointer.save(new Checkpointer.Contents(state, TrainConfigFile.toYaml(c),
+          c.model().tokenizer() == null ? null : Path.of(c.model().tokenizer()), model.layout(), model.parameters()),
+          adam.parts());
+      lastSaved = step;
+      lastSaveNanos = System.nanoTime();
+      last = saved.dir();
+      String line = String.format(Locale.ROOT, "checkpoint saved: %s (%s %.0f MB, %.1f s)", saved.dir(),
+          group.rank() == 0 ? "all files" : "this rank's shard", saved.bytes() / 1e6, saved.seconds());
+      if (group.rank() == 0) {
+        info(log, line);
+        for (Path p : saved.pruned()) {
+          log.line("removed old checkpoint " + p + " (keep_last " + c.checkpoint().keepLast() + ")");
+        }
+      } else {
+        log.line(line);
+      }
+    }
   }
 
   /** Micro-batch of samples {@code first..first+micro}: inputs and the labels shifted by one. */
@@ -375,6 +542,11 @@ public final class Trainer {
       return parts.getFirst();
     }
 
+    /** The AdamW of every shard this rank owns (the whole model for one rank). */
+    List<AdamW> parts() {
+      return parts;
+    }
+
     List<long[]> buckets() {
       return buckets;
     }
@@ -445,15 +617,19 @@ public final class Trainer {
   }
 
   /**
-   * Whether to stop before the next step: asked of this process, or, in a group, of any rank, so
-   * that every rank stops after the same step (one stopping alone would leave the others waiting).
+   * Whether to stop, and whether to save, before the next step: asked of this process, or, in a
+   * group, of any rank, so that every rank stops (and saves) after the same step; one alone would
+   * leave the others waiting. Returns {stop, save}.
    */
-  private boolean stopAgreed() {
-    boolean mine = stopRequested.getAsBoolean();
+  private boolean[] agree(boolean stop, boolean save) {
     if (group.worldSize() == 1) {
-      return mine;
+      return new boolean[] {stop, save};
     }
-    return sumOverRanks(mine ? 1 : 0) > 0;
+    scalar.set(ValueLayout.JAVA_FLOAT, 0, stop ? 1 : 0);
+    scalar.set(ValueLayout.JAVA_FLOAT, Float.BYTES, save ? 1 : 0);
+    group.allReduceSum(scalar, 2);
+    return new boolean[] {scalar.get(ValueLayout.JAVA_FLOAT, 0) > 0,
+        scalar.get(ValueLayout.JAVA_FLOAT, Float.BYTES) > 0};
   }
 
   /** The mean of {@code value} over the ranks (the value itself for one rank, exactly). */
@@ -486,6 +662,14 @@ public final class Trainer {
   private void info(RankLog log, String line) throws IOException {
     log.line(line);
     listener.info(line);
+  }
+
+  private void warn(RankLog log, String line) {
+    try {
+      info(log, "warning: " + line);
+    } catch (IOException e) {
+      listener.info("warning: " + line);
+    }
   }
 
   private static String describe(LlamaConfig c) {

@@ -81,7 +81,7 @@ class DataParallelTrainerTest {
           try (Collective group = TcpCollective.join(env, Duration.ofSeconds(30), Duration.ofSeconds(60));
               TrainingSetup setup = TrainingSetup.prepare(c, world, line -> { })) {
             Capture capture = new Capture();
-            new Trainer(setup, run, capture, () -> false, group).run(null);
+            new Trainer(setup, run, capture, () -> false, group).run(TrainStart.fresh());
             return new Run(capture.losses, capture.norms, capture.parameters, capture.info);
           }
         }));

@@ -56,7 +56,7 @@ class TrainerTest {
   private TrainResult train(TrainConfig c, Recorder r, BooleanSupplier stop) throws IOException {
     try (TrainingSetup setup = TrainingSetup.prepare(c, 1, r::info)) {
       RunDirectory run = RunDirectory.create(c, true);
-      return new Trainer(setup, run, r, stop).run(null);
+      return new Trainer(setup, run, r, stop).run(TrainStart.fresh());
     }
   }
 

@@ -38,7 +38,7 @@ final class LocalLauncher {
 
   int launch(TrainConfig c, int nproc) throws IOException, InterruptedException {
     try {
-      RunDirectory.requireAvailable(c, command.overwrite);
+      RunDirectory.requireAvailable(c, command.overwrite, !command.noResume && !command.overwrite);
       try (TrainingSetup setup = TrainingSetup.prepare(c, nproc, out::println)) {
         // checked, and the indices are cached for the workers
       }

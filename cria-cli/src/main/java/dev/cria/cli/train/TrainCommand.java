@@ -8,7 +8,11 @@ import dev.cria.train.TrainListener;
 import dev.cria.train.TrainResult;
 import dev.cria.train.TrainingException;
 import dev.cria.train.Trainer;
+import dev.cria.train.TrainStart;
 import dev.cria.train.TrainingSetup;
+import dev.cria.train.checkpoint.Checkpoint;
+import dev.cria.train.checkpoint.CheckpointException;
+import dev.cria.train.checkpoint.Manifest;
 import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
@@ -18,6 +22,7 @@ import dev.cria.train.dist.RankEnvironment;
 import dev.cria.train.dist.TcpCollective;
 import java.time.Duration;
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -37,21 +42,46 @@ import tools.jackson.databind.node.ObjectNode;
       "Train a Llama model on a prepared dataset (.bin/.idx from cria prepare).",
       "",
       "The config comes from defaults, then --config FILE (YAML), then these flags. The run directory gets"
-          + " config.yaml, 0/log (a line per step) and TensorBoard event files with NeMo's metric names."
-          + " Samples come in Megatron-Core's GPTDataset order. Ctrl-C or SIGTERM stops after the current step.",
+          + " config.yaml, 0/log (a line per step), TensorBoard event files with NeMo's metric names and"
+          + " checkpoints/step-N. Samples come in Megatron-Core's GPTDataset order. Ctrl-C or SIGTERM stops after"
+          + " the current step and saves a checkpoint.",
+      "",
+      "A run directory that holds a run is continued: its config.yaml is the base of the config, and training"
+          + " resumes from its newest valid checkpoint, exactly where it was.",
       ""
     })
 public class TrainCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
-  @Option(names = "--config", paramLabel = "FILE", description = "YAML config (sections model, data, trainer, optim).")
+  @Option(names = "--config", paramLabel = "FILE", description = "YAML config (sections model, data, trainer, optim, checkpoint).")
   Path config;
 
   @Option(names = "--run-dir", paramLabel = "DIR", description = "Where the run writes its files (default: runs/cria).")
   String runDir;
 
-  @Option(names = "--overwrite", description = "Replace a run already in --run-dir.")
+  @Option(names = "--overwrite", description = "Replace a run already in --run-dir (its checkpoints too).")
   boolean overwrite;
+
+  @Option(names = "--no-resume", description = "Never continue a run: an existing --run-dir is refused.")
+  boolean noResume;
+
+  @Option(names = "--resume-from", paramLabel = "PATH",
+      description = "Continue from this checkpoint (a step-N directory, or a run directory's newest).")
+  Path resumeFrom;
+
+  @Option(names = "--init-from", paramLabel = "HF_DIR",
+      description = "Start from a Hugging Face Llama (config.json, safetensors) instead of random weights.")
+  Path initFrom;
+
+  @Option(names = "--save-interval", paramLabel = "N", description = "Save a checkpoint every N steps (default: 0, off).")
+  Long saveInterval;
+
+  @Option(names = "--save-interval-minutes", paramLabel = "T",
+      description = "Save a checkpoint every T minutes of wall clock (default: 30).")
+  Double saveIntervalMinutes;
+
+  @Option(names = "--keep-last", paramLabel = "K", description = "Checkpoints kept (default: 2).")
+  Integer keepLast;
 
   @Option(names = "--preset", paramLabel = "NAME", description = "Model preset: tiny, small, llama2-7b, ... (default: tiny).")
   String preset;
@@ -160,7 +190,7 @@ public class TrainCommand implements Callable<Integer> {
     RankEnvironment env = isWorker() ? RankEnvironment.fromEnvironment() : RankEnvironment.single();
     if (env.rank() == 0) {
       try {
-        RunDirectory.requireAvailable(c, overwrite); // before the setup writes the index cache there
+        RunDirectory.requireAvailable(c, overwrite, resumes()); // before the setup writes the index cache there
       } catch (ConfigException e) {
         throw new UserError(e.getMessage());
       }
@@ -181,24 +211,28 @@ public class TrainCommand implements Callable<Integer> {
         TrainingSetup setup = TrainingSetup.prepare(c, env.worldSize(), env.rank() == 0 ? out::println : line -> { })) {
       RunDirectory run;
       if (env.rank() == 0) {
-        run = RunDirectory.create(c, overwrite);
+        run = RunDirectory.create(c, overwrite, resumes());
         out.println("run directory: " + run.root() + " (config.yaml, <rank>/log, TensorBoard events)");
       }
       group.barrier(); // rank 0 has laid out the run directory
       run = RunDirectory.open(c);
       TrainListener listener = env.rank() == 0 ? new ConsoleListener(out, c.trainer().logEveryNSteps())
           : new QuietListener();
-      TrainResult result = new Trainer(setup, run, listener, stop::get, group).run(initialWeights);
+      TrainResult result = new Trainer(setup, run, listener, stop::get, group)
+          .run(new TrainStart(resumes(), resumeFrom, initFrom, initialWeights));
       if (env.rank() == 0) {
         out.printf(Locale.ROOT, "%s %d step(s) in %s: loss %.4f%s%n", result.stopped() ? "stopped after" : "done:",
             result.steps(), StatusLine.duration(result.seconds()), result.lastLoss(),
             Double.isNaN(result.lastValidationLoss()) ? ""
                 : String.format(Locale.ROOT, ", val_loss %.4f", result.lastValidationLoss()));
         out.println("metrics: tensorboard --logdir " + run.root() + "   log: " + run.root().resolve("0/log"));
+        if (result.lastCheckpoint() != null) {
+          out.println("checkpoint: " + result.lastCheckpoint());
+        }
       }
       out.flush();
       return result.stopped() ? 130 : 0;
-    } catch (ConfigException | TrainingException | CollectiveException e) {
+    } catch (ConfigException | TrainingException | CollectiveException | CheckpointException e) {
       throw new UserError(e.getMessage());
     } finally {
       finished.countDown();
@@ -210,13 +244,63 @@ public class TrainCommand implements Callable<Integer> {
     }
   }
 
-  /** Defaults, then the YAML file, then the flags. */
+  /** Whether this run continues the run directory's run (or a named checkpoint) when there is one. */
+  private boolean resumes() {
+    return !noResume && !overwrite;
+  }
+
+  /**
+   * Defaults, then the YAML file, then the flags. When continuing a run, the config saved in its
+   * directory (or in the checkpoint named by --resume-from) comes between the defaults and the file,
+   * so the same command, or a bare {@code --run-dir}, resumes the run as it was.
+   */
   TrainConfig resolve() {
+    if (resumeFrom != null && initFrom != null) {
+      throw new UserError("--resume-from and --init-from exclude each other: a checkpoint has its own weights");
+    }
+    TrainConfig first = resolve(null);
+    if (!resumes() && resumeFrom == null) {
+      return first;
+    }
+    Path saved = resumeFrom != null ? savedConfigOf(resumeFrom) : Path.of(first.runDir()).resolve(RunDirectory.CONFIG);
+    if (saved == null || !Files.isRegularFile(saved)) {
+      return first;
+    }
+    TrainConfig resumed = resolve(saved);
+    if (resumeFrom != null && runDir == null && !first.runDir().equals(resumed.runDir())) {
+      throw new UserError("--resume-from needs --run-dir: where the continued run writes (the checkpoint's run is "
+          + resumed.runDir() + ")");
+    }
+    return resumed;
+  }
+
+  /** The config.yaml of a checkpoint or of a run directory. */
+  private static Path savedConfigOf(Path checkpointOrRun) {
+    if (Files.isRegularFile(checkpointOrRun.resolve(Checkpoint.CONFIG))
+        && Files.isRegularFile(checkpointOrRun.resolve(Manifest.FILE))) {
+      return checkpointOrRun.resolve(Checkpoint.CONFIG);
+    }
+    return checkpointOrRun.resolve(RunDirectory.CONFIG);
+  }
+
+  private TrainConfig resolve(Path savedConfig) {
     ObjectNode tree = TrainConfigFile.defaults();
     String source = "flags";
+    if (savedConfig != null) {
+      try {
+        TrainConfigFile.merge(tree, TrainConfigFile.read(savedConfig));
+      } catch (ConfigException e) {
+        throw new UserError(e.getMessage());
+      }
+      source = savedConfig + (config != null ? ", " : " and ") + source;
+    }
     if (config != null) {
-      TrainConfigFile.merge(tree, TrainConfigFile.read(config));
-      source = config + " and flags";
+      try {
+        TrainConfigFile.merge(tree, TrainConfigFile.read(config));
+      } catch (ConfigException e) {
+        throw new UserError(e.getMessage());
+      }
+      source = (savedConfig != null ? savedConfig + ", " : "") + config + " and flags";
     }
     set(tree, "run_dir", runDir);
     set(tree, "model.preset", preset);
@@ -243,6 +327,9 @@ public class TrainCommand implements Callable<Integer> {
     set(tree, "optim.warmup_steps", warmupSteps);
     set(tree, "optim.weight_decay", weightDecay);
     set(tree, "optim.clip_grad", clipGrad);
+    set(tree, "checkpoint.save_interval", saveInterval);
+    set(tree, "checkpoint.save_interval_minutes", saveIntervalMinutes);
+    set(tree, "checkpoint.keep_last", keepLast);
     try {
       return TrainConfigFile.bind(tree, source);
     } catch (ConfigException e) {

@@ -39,6 +39,18 @@ public final class AtomicFiles {
     fsyncDirectory(target.toAbsolutePath().getParent());
   }
 
+  /** Copies {@code source} to {@code target} atomically (a fsynced temporary sibling, renamed). */
+  public static void copy(Path source, Path target) throws IOException {
+    Files.createDirectories(target.toAbsolutePath().getParent());
+    Path tmp = temporarySibling(target);
+    try {
+      Files.copy(source, tmp);
+      commit(tmp, target);
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
+  }
+
   /** Writes {@code bytes} to {@code target} atomically. */
   public static void write(Path target, byte[] bytes) throws IOException {
     Path parent = target.toAbsolutePath().getParent();
@@ -57,7 +69,8 @@ public final class AtomicFiles {
     write(target, text.getBytes(StandardCharsets.UTF_8));
   }
 
-  private static void fsyncDirectory(Path dir) {
+  /** Fsyncs a directory, so that renames and new entries in it survive a crash. */
+  public static void fsyncDirectory(Path dir) {
     try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
       ch.force(true);
     } catch (IOException | UnsupportedOperationException e) {

@@ -124,23 +124,39 @@ public final class SafetensorsFile implements AutoCloseable {
 
   /** Copies tensor {@code name} as floats into {@code dst} at element {@code dstOffset}. */
   public void read(String name, MemorySegment dst, long dstOffset) {
+    read(name, 0, entry(name).elements(), dst, dstOffset);
+  }
+
+  /**
+   * Copies elements {@code [from, from + count)} of tensor {@code name}, flattened, as floats into
+   * {@code dst} at element {@code dstOffset}.
+   */
+  public void read(String name, long from, long count, MemorySegment dst, long dstOffset) {
     Entry e = entry(name);
-    long n = e.elements();
+    if (from < 0 || count < 0 || from + count > e.elements()) {
+      throw new SafetensorsException(path + ": elements [" + from + ", " + (from + count) + ") of " + name
+          + " are outside its " + e.elements());
+    }
     switch (e.dtype()) {
       case "F32" -> {
-        for (long i = 0; i < n; i++) {
-          dst.setAtIndex(ValueLayout.JAVA_FLOAT, dstOffset + i, data.get(F32, e.begin() + 4 * i));
+        if (ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN) {
+          MemorySegment.copy(data, e.begin() + 4 * from, dst, dstOffset * Float.BYTES, count * Float.BYTES);
+        } else {
+          for (long i = 0; i < count; i++) {
+            dst.setAtIndex(ValueLayout.JAVA_FLOAT, dstOffset + i, data.get(F32, e.begin() + 4 * (from + i)));
+          }
         }
       }
       case "BF16" -> {
-        for (long i = 0; i < n; i++) {
-          int bits = (data.get(U16, e.begin() + 2 * i) & 0xFFFF) << 16;
+        for (long i = 0; i < count; i++) {
+          int bits = (data.get(U16, e.begin() + 2 * (from + i)) & 0xFFFF) << 16;
           dst.setAtIndex(ValueLayout.JAVA_FLOAT, dstOffset + i, Float.intBitsToFloat(bits));
         }
       }
       case "F16" -> {
-        for (long i = 0; i < n; i++) {
-          dst.setAtIndex(ValueLayout.JAVA_FLOAT, dstOffset + i, Float.float16ToFloat(data.get(U16, e.begin() + 2 * i)));
+        for (long i = 0; i < count; i++) {
+          dst.setAtIndex(ValueLayout.JAVA_FLOAT, dstOffset + i,
+              Float.float16ToFloat(data.get(U16, e.begin() + 2 * (from + i))));
         }
       }
       default -> throw new SafetensorsException(path + ": tensor " + name + " has dtype " + e.dtype()

@@ -4,6 +4,7 @@ import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.tensor.Floats;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -13,65 +14,104 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
+import java.util.zip.CRC32C;
 import tools.jackson.databind.json.JsonMapper;
 import tools.jackson.databind.node.ObjectNode;
 
 /**
- * Writes a model's parameters as one F32 safetensors file with Hugging Face names and shapes
- * (norm weights one-dimensional), atomically: a temporary sibling, fsynced, then renamed.
+ * Writes float tensors as a safetensors file, in F32 or BF16, atomically: a temporary sibling,
+ * fsynced, then renamed. Returns the file's size and CRC-32C, computed while writing, so that a
+ * checkpoint's manifest costs no second read.
  */
 public final class SafetensorsWriter {
   private static final JsonMapper JSON = JsonMapper.builder().build();
+  private static final int CHUNK = 1 << 24; // bytes per write: bounded buffers for any tensor size
+
+  /** The element type written. */
+  public enum Dtype {
+    F32(4), BF16(2);
+
+    private final int width;
+
+    Dtype(int width) {
+      this.width = width;
+    }
+
+    public int width() {
+      return width;
+    }
+  }
+
+  /**
+   * One tensor to write.
+   *
+   * @param shape dimensions; their product is the number of floats in {@code data}
+   * @param data native-order floats
+   */
+  public record Tensor(String name, long[] shape, MemorySegment data) {
+    public Tensor {
+      long n = 1;
+      for (long s : shape) {
+        n *= s;
+      }
+      if (n * Float.BYTES != data.byteSize()) {
+        throw new IllegalArgumentException(name + ": shape holds " + n + " floats, data " + data.byteSize() / 4);
+      }
+    }
+
+    long elements() {
+      return data.byteSize() / Float.BYTES;
+    }
+  }
+
+  /** What was written: the file's bytes and their CRC-32C. */
+  public record Written(long bytes, long crc32c) {}
 
   private SafetensorsWriter() {}
 
-  /** Writes every tensor of {@code layout} from {@code parameters} to {@code file}. */
-  public static void writeF32(Path file, ParameterLayout layout, Floats parameters, Map<String, String> metadata)
-      throws IOException {
-    ObjectNode header = JSON.createObjectNode();
-    if (!metadata.isEmpty()) {
-      ObjectNode meta = header.putObject("__metadata__");
-      metadata.forEach(meta::put);
-    }
-    long position = 0;
+  /** The model's tensors with Hugging Face names and shapes (norm weights one-dimensional). */
+  public static List<Tensor> tensors(ParameterLayout layout, Floats parameters) {
+    List<Tensor> out = new ArrayList<>();
+    MemorySegment all = parameters.segment();
     for (ParameterLayout.Tensor t : layout.tensors()) {
-      ObjectNode entry = header.putObject(t.name());
-      entry.put("dtype", "F32");
-      var shape = entry.putArray("shape");
-      if (t.rows() == 1) {
-        shape.add(t.cols());
-      } else {
-        shape.add(t.rows()).add(t.cols());
-      }
-      entry.putArray("data_offsets").add(position).add(position + t.size() * Float.BYTES);
-      position += t.size() * Float.BYTES;
+      long[] shape = t.rows() == 1 ? new long[] {t.cols()} : new long[] {t.rows(), t.cols()};
+      out.add(new Tensor(t.name(), shape, all.asSlice(t.offset() * Float.BYTES, t.size() * Float.BYTES)));
     }
-    byte[] json = JSON.writeValueAsString(header).getBytes(StandardCharsets.UTF_8);
-    int padded = (json.length + 7) / 8 * 8; // the data starts 8-byte aligned
-    ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
-    head.putLong(padded).put(json);
-    while (head.hasRemaining()) {
-      head.put((byte) ' ');
+    return out;
+  }
+
+  /** Writes every tensor of {@code layout} from {@code parameters} to {@code file} as F32. */
+  public static Written writeF32(Path file, ParameterLayout layout, Floats parameters, Map<String, String> metadata)
+      throws IOException {
+    return write(file, tensors(layout, parameters), Dtype.F32, metadata);
+  }
+
+  /** Writes {@code tensors} to {@code file} in {@code dtype} (BF16 rounds to nearest even). */
+  public static Written write(Path file, List<Tensor> tensors, Dtype dtype, Map<String, String> metadata)
+      throws IOException {
+    if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
+      throw new IOException("safetensors writing needs a little-endian machine");
     }
-    head.flip();
+    ByteBuffer head = header(tensors, dtype, metadata);
     Path target = file.toAbsolutePath();
     Files.createDirectories(target.getParent());
-    Path tmp = target.resolveSibling("." + target.getFileName() + ".tmp-" + ProcessHandle.current().pid());
+    Path tmp = target.resolveSibling("." + target.getFileName() + ".tmp-" + ProcessHandle.current().pid() + "-"
+        + System.nanoTime());
+    CRC32C crc = new CRC32C();
+    long bytes = 0;
     try {
-      try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
-          StandardOpenOption.WRITE)) {
-        while (head.hasRemaining()) {
-          ch.write(head);
-        }
-        MemorySegment all = parameters.segment();
-        for (ParameterLayout.Tensor t : layout.tensors()) {
-          ByteBuffer data = all.asSlice(t.offset() * Float.BYTES, t.size() * Float.BYTES).asByteBuffer();
-          if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
-            throw new IOException("safetensors writing needs a little-endian machine");
-          }
-          while (data.hasRemaining()) {
-            ch.write(data);
+      try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+        bytes += put(ch, head, crc);
+        ByteBuffer staging = dtype == Dtype.BF16 ? ByteBuffer.allocateDirect(CHUNK / 2).order(ByteOrder.LITTLE_ENDIAN)
+            : null;
+        for (Tensor t : tensors) {
+          long size = t.data().byteSize();
+          for (long at = 0; at < size; at += CHUNK) {
+            MemorySegment part = t.data().asSlice(at, Math.min(CHUNK, size - at));
+            bytes += put(ch, dtype == Dtype.F32 ? part.asByteBuffer() : toBf16(part, staging), crc);
           }
         }
         ch.force(true);
@@ -84,5 +124,70 @@ public final class SafetensorsWriter {
     } finally {
       Files.deleteIfExists(tmp);
     }
+    return new Written(bytes, crc.getValue());
+  }
+
+  /** Bytes of the file {@link #write} would produce. */
+  public static long size(List<Tensor> tensors, Dtype dtype, Map<String, String> metadata) {
+    long n = header(tensors, dtype, metadata).remaining();
+    for (Tensor t : tensors) {
+      n += t.elements() * dtype.width();
+    }
+    return n;
+  }
+
+  private static ByteBuffer header(List<Tensor> tensors, Dtype dtype, Map<String, String> metadata) {
+    ObjectNode header = JSON.createObjectNode();
+    if (!metadata.isEmpty()) {
+      ObjectNode meta = header.putObject("__metadata__");
+      metadata.forEach(meta::put);
+    }
+    long position = 0;
+    for (Tensor t : tensors) {
+      ObjectNode entry = header.putObject(t.name());
+      entry.put("dtype", dtype.name());
+      var shape = entry.putArray("shape");
+      for (long s : t.shape()) {
+        shape.add(s);
+      }
+      long length = t.elements() * dtype.width();
+      entry.putArray("data_offsets").add(position).add(position + length);
+      position += length;
+    }
+    byte[] json = JSON.writeValueAsString(header).getBytes(StandardCharsets.UTF_8);
+    int padded = (json.length + 7) / 8 * 8; // the data starts 8-byte aligned
+    ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
+    head.putLong(padded).put(json);
+    while (head.hasRemaining()) {
+      head.put((byte) ' ');
+    }
+    return head.flip();
+  }
+
+  private static long put(FileChannel ch, ByteBuffer buffer, CRC32C crc) throws IOException {
+    int n = buffer.remaining();
+    crc.update(buffer.duplicate());
+    while (buffer.hasRemaining()) {
+      ch.write(buffer);
+    }
+    return n;
+  }
+
+  private static ByteBuffer toBf16(MemorySegment floats, ByteBuffer staging) {
+    staging.clear();
+    long n = floats.byteSize() / Float.BYTES;
+    for (long i = 0; i < n; i++) {
+      staging.putShort(bf16(floats.getAtIndex(ValueLayout.JAVA_FLOAT, i)));
+    }
+    return staging.flip();
+  }
+
+  /** The bfloat16 nearest to {@code f} (ties to even); NaN stays NaN. */
+  public static short bf16(float f) {
+    int bits = Float.floatToRawIntBits(f);
+    if (Float.isNaN(f)) {
+      return (short) ((bits >>> 16) | 0x40); // keep it quiet and a NaN
+    }
+    return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
   }
 }

@@ -80,10 +80,33 @@ public final class AdamW implements AutoCloseable {
     return steps;
   }
 
+  /**
+   * Sets the count of updates taken, for resuming from a checkpoint (the bias corrections depend
+   * on it); the moments are restored through {@link #firstMoment()} and {@link #secondMoment()}.
+   */
+  public void restoreSteps(long steps) {
+    if (steps < 0) {
+      throw new IllegalArgumentException("steps must be zero or more, got " + steps);
+    }
+    this.steps = steps;
+  }
+
+  /** First parameter this optimizer updates. */
+  public long from() {
+    return from;
+  }
+
+  /** One past the last parameter this optimizer updates. */
+  public long to() {
+    return to;
+  }
+
+  /** The first moment, element i for parameter {@code from() + i}. */
   public Floats firstMoment() {
     return m;
   }
 
+  /** The second moment, laid out as {@link #firstMoment()}. */
   public Floats secondMoment() {
     return v;
   }

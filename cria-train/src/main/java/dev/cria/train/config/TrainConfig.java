@@ -9,7 +9,8 @@ import java.util.List;
  *
  * @param runDir where the run writes config.yaml, {@code <rank>/log} and TensorBoard files
  */
-public record TrainConfig(String runDir, Model model, Data data, Trainer trainer, Optim optim) {
+public record TrainConfig(String runDir, Model model, Data data, Trainer trainer, Optim optim,
+    Checkpoint checkpoint) {
 
   /**
    * The model: a preset, optionally resized.
@@ -54,4 +55,14 @@ public record TrainConfig(String runDir, Model model, Data data, Trainer trainer
    */
   public record Optim(double lr, double minLr, long warmupSteps, double weightDecay, double beta1, double beta2,
       double eps, double clipGrad) {}
+
+  /**
+   * When checkpoints are saved under {@code <run-dir>/checkpoints/}; besides these, a run also saves
+   * at its end and when it is stopped (Ctrl-C, SIGTERM).
+   *
+   * @param saveInterval steps between checkpoints (0: not by steps)
+   * @param saveIntervalMinutes wall-clock minutes between checkpoints (0: not by time)
+   * @param keepLast how many of the newest checkpoints are kept
+   */
+  public record Checkpoint(long saveInterval, double saveIntervalMinutes, int keepLast) {}
 }

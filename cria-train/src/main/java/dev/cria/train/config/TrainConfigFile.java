@@ -38,7 +38,8 @@ public final class TrainConfigFile {
         new TrainConfig.Model("tiny", null, null, null, null, null, null, null),
         new TrainConfig.Data(List.of(), "969,30,1", 0, null),
         new TrainConfig.Trainer(4, 8, 100, 1234, 50, 4, 10, 0),
-        new TrainConfig.Optim(1e-3, 1e-4, 10, 0.1, 0.9, 0.95, 1e-8, 1.0)));
+        new TrainConfig.Optim(1e-3, 1e-4, 10, 0.1, 0.9, 0.95, 1e-8, 1.0),
+        new TrainConfig.Checkpoint(0, 30, 2)));
   }
 
   /** Parses a YAML file into a tree; a syntax error names the file and line. */
@@ -62,7 +63,7 @@ public final class TrainConfigFile {
       return NODES.objectNode();
     }
     if (!node.isObject()) {
-      throw new ConfigException(file + ": expected a mapping of sections (model, data, trainer, optim)");
+      throw new ConfigException(file + ": expected a mapping of sections (model, data, trainer, optim, checkpoint)");
     }
     return (ObjectNode) node;
   }
@@ -129,6 +130,7 @@ public final class TrainConfigFile {
     Fields data = top.section("data");
     Fields trainer = top.section("trainer");
     Fields optim = top.section("optim");
+    Fields checkpoint = top.section("checkpoint");
     TrainConfig config = new TrainConfig(
         top.string("run_dir", false),
         new TrainConfig.Model(model.string("preset", false), model.string("tokenizer", true),
@@ -146,8 +148,10 @@ public final class TrainConfigFile {
         new TrainConfig.Optim(optim.number("lr", 0, 10), optim.number("min_lr", 0, 10),
             optim.integer("warmup_steps", 0, Long.MAX_VALUE), optim.number("weight_decay", 0, 10),
             optim.number("beta1", 0, 0.999999), optim.number("beta2", 0, 0.999999),
-            optim.number("eps", 0, 1), optim.number("clip_grad", 0, 1e9)));
-    for (Fields f : List.of(top, model, data, trainer, optim)) {
+            optim.number("eps", 0, 1), optim.number("clip_grad", 0, 1e9)),
+        new TrainConfig.Checkpoint(checkpoint.integer("save_interval", 0, Long.MAX_VALUE),
+            checkpoint.number("save_interval_minutes", 0, 1e7), (int) checkpoint.integer("keep_last", 1, 1 << 20)));
+    for (Fields f : List.of(top, model, data, trainer, optim, checkpoint)) {
       f.rejectUnknown();
     }
     if (config.data().dataPrefix().isEmpty()) {
@@ -202,6 +206,10 @@ public final class TrainConfigFile {
     optim.put("beta2", c.optim().beta2());
     optim.put("eps", c.optim().eps());
     optim.put("clip_grad", c.optim().clipGrad());
+    ObjectNode checkpoint = root.putObject("checkpoint");
+    checkpoint.put("save_interval", c.checkpoint().saveInterval());
+    checkpoint.put("save_interval_minutes", c.checkpoint().saveIntervalMinutes());
+    checkpoint.put("keep_last", c.checkpoint().keepLast());
     return root;
   }
 

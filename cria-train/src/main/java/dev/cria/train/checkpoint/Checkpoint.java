@@ -1,0 +1,117 @@
+package dev.cria.train.checkpoint;
+
+import dev.cria.engine.io.HfModelFiles;
+import dev.cria.engine.io.SafetensorsFile;
+import dev.cria.engine.model.ParameterLayout;
+import dev.cria.engine.optim.AdamW;
+import dev.cria.engine.tensor.Floats;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+/**
+ * A finished checkpoint directory whose manifest has been read:
+ *
+ * <pre>
+ * step-N/
+ *   model.safetensors                      F32, Hugging Face names (rank 0)
+ *   optimizer/rank-R-of-W.safetensors      AdamW moments of rank R's ZeRO-1 shards: exp_avg@FROM, exp_avg_sq@FROM
+ *   trainer_state.json                     step, consumed samples, optimizer steps, seed, schedule
+ *   config.yaml                            the run's resolved config
+ *   tokenizer.model | tokenizer.json       a copy of the tokenizer the run names, when it names one
+ *   manifest.json                          sizes and CRC-32C of all of the above, written last
+ * </pre>
+ */
+public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
+  public static final String MODEL = HfModelFiles.SINGLE;
+  public static final String CONFIG = "config.yaml";
+  static final String OPTIMIZER_DIR = "optimizer";
+  static final String FIRST = "exp_avg@";
+  static final String SECOND = "exp_avg_sq@";
+
+  /** Opens {@code dir} without checking checksums (see {@link #verify()}). */
+  public static Checkpoint open(Path dir) throws IOException {
+    if (!Files.isDirectory(dir)) {
+      throw new CheckpointException(dir + ": no such checkpoint directory");
+    }
+    Manifest m = Manifest.read(dir);
+    return new Checkpoint(dir, m, TrainingState.read(dir));
+  }
+
+  /** Re-reads every file against the manifest; throws naming the damaged file. */
+  public Checkpoint verify() throws IOException {
+    String problem = manifest.problem(dir);
+    if (problem != null) {
+      throw new CheckpointException(dir + " is damaged: " + problem);
+    }
+    return this;
+  }
+
+  public long step() {
+    return manifest.step();
+  }
+
+  /** The run's config as it was when this checkpoint was saved. */
+  public String configYaml() throws IOException {
+    return Files.readString(dir.resolve(CONFIG));
+  }
+
+  /** The tokenizer copied into the checkpoint, or null when the run named none. */
+  public Path tokenizer() {
+    for (String name : List.of("tokenizer.model", "tokenizer.json")) {
+      if (Files.isRegularFile(dir.resolve(name))) {
+        return dir.resolve(name);
+      }
+    }
+    return null;
+  }
+
+  /** Reads the model's parameters. */
+  public void loadModel(ParameterLayout layout, Floats parameters) throws IOException {
+    HfModelFiles.read(dir, layout, parameters, false);
+  }
+
+  /**
+   * Fills each optimizer's moments from the shards of whichever ranks saved them, so that a run
+   * may resume with another number of ranks; sets each optimizer's update count.
+   */
+  public void loadOptimizer(List<AdamW> optimizers) throws IOException {
+    List<SafetensorsFile> shards = new ArrayList<>();
+    try (Stream<Path> files = Files.list(dir.resolve(OPTIMIZER_DIR))) {
+      for (Path f : files.filter(p -> p.getFileName().toString().endsWith(".safetensors")).sorted().toList()) {
+        shards.add(SafetensorsFile.open(f));
+      }
+      for (AdamW adam : optimizers) {
+        long covered = 0;
+        for (SafetensorsFile shard : shards) {
+          for (Map.Entry<String, SafetensorsFile.Entry> e : shard.entries().entrySet()) {
+            if (!e.getKey().startsWith(FIRST)) {
+              continue;
+            }
+            long start = Long.parseLong(e.getKey().substring(FIRST.length()));
+            long end = start + e.getValue().elements();
+            long lo = Math.max(start, adam.from());
+            long hi = Math.min(end, adam.to());
+            if (lo >= hi) {
+              continue;
+            }
+            shard.read(e.getKey(), lo - start, hi - lo, adam.firstMoment().segment(), lo - adam.from());
+            shard.read(SECOND + start, lo - start, hi - lo, adam.secondMoment().segment(), lo - adam.from());
+            covered += hi - lo;
+          }
+        }
+        if (covered != adam.to() - adam.from()) {
+          throw new CheckpointException(dir + ": the optimizer shards hold " + covered + " of the "
+              + (adam.to() - adam.from()) + " moments of parameters [" + adam.from() + ", " + adam.to() + ")");
+        }
+        adam.restoreSteps(state.optimizerSteps());
+      }
+    } finally {
+      shards.forEach(SafetensorsFile::close);
+    }
+  }
+}

@@ -1,0 +1,128 @@
+package dev.cria.train.checkpoint;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.function.Consumer;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+/** The checkpoints of a run: {@code <run>/checkpoints/step-<N>/}, found, chosen and pruned. */
+public final class Checkpoints {
+  public static final String DIR = "checkpoints";
+  private static final Pattern STEP = Pattern.compile("step-(\\d+)");
+
+  private Checkpoints() {}
+
+  /** {@code <run>/checkpoints}. */
+  public static Path directory(Path runDir) {
+    return runDir.resolve(DIR);
+  }
+
+  /** {@code <run>/checkpoints/step-<step>}. */
+  public static Path stepDirectory(Path runDir, long step) {
+    return directory(runDir).resolve("step-" + step);
+  }
+
+  /** The finished-looking step directories, oldest first (not checked). */
+  public static List<Path> list(Path runDir) throws IOException {
+    Path dir = directory(runDir);
+    if (!Files.isDirectory(dir)) {
+      return List.of();
+    }
+    try (Stream<Path> s = Files.list(dir)) {
+      return s.filter(p -> STEP.matcher(p.getFileName().toString()).matches() && Files.isDirectory(p))
+          .sorted(Comparator.comparingLong(Checkpoints::stepOf)).toList();
+    }
+  }
+
+  /** The step in a {@code step-<N>} directory's name. */
+  public static long stepOf(Path stepDir) {
+    Matcher m = STEP.matcher(stepDir.getFileName().toString());
+    if (!m.matches()) {
+      throw new IllegalArgumentException(stepDir + " is not a step-<N> directory");
+    }
+    return Long.parseLong(m.group(1));
+  }
+
+  /**
+   * The newest checkpoint of the run whose files match their manifest. Each one passed over is
+   * told to {@code report} with what is wrong with it.
+   */
+  public static Optional<Checkpoint> newestValid(Path runDir, Consumer<String> report) throws IOException {
+    List<Path> all = new ArrayList<>(list(runDir));
+    for (int i = all.size() - 1; i >= 0; i--) {
+      try {
+        Checkpoint c = Checkpoint.open(all.get(i)).verify();
+        if (c.step() != stepOf(all.get(i))) {
+          throw new CheckpointException(all.get(i) + ": its manifest is for step " + c.step());
+        }
+        return Optional.of(c);
+      } catch (CheckpointException e) {
+        report.accept("checkpoint " + all.get(i) + " is not usable: " + e.getMessage()
+            + (i > 0 ? "; trying " + all.get(i - 1).getFileName() : ""));
+      }
+    }
+    return Optional.empty();
+  }
+
+  /**
+   * A checkpoint named by the user: a {@code step-<N>} directory, or a run directory (its newest
+   * valid checkpoint). Checked against its manifest.
+   */
+  public static Checkpoint resolve(Path path, Consumer<String> report) throws IOException {
+    if (Files.isRegularFile(path.resolve(Manifest.FILE))) {
+      return Checkpoint.open(path).verify();
+    }
+    if (Files.isDirectory(directory(path))) {
+      return newestValid(path, report).orElseThrow(() -> new CheckpointException(path
+          + ": no usable checkpoint in " + directory(path)));
+    }
+    throw new CheckpointException(path + ": neither a checkpoint (" + Manifest.FILE + ") nor a run directory with "
+        + DIR + "/");
+  }
+
+  /** Deletes all but the newest {@code keep} finished checkpoints, oldest first; returns those deleted. */
+  public static List<Path> prune(Path runDir, int keep) throws IOException {
+    List<Path> all = list(runDir);
+    List<Path> deleted = new ArrayList<>();
+    for (int i = 0; i < all.size() - keep; i++) {
+      // Rename first, so that a crash halfway through never leaves a step-N that looks whole.
+      Path doomed = all.get(i).resolveSibling(".deleting-" + all.get(i).getFileName());
+      Files.move(all.get(i), doomed);
+      deleteTree(doomed);
+      deleted.add(all.get(i));
+    }
+    return deleted;
+  }
+
+  /** Deletes unfinished saves and interrupted deletions ({@code .step-N.partial}, {@code .deleting-*}). */
+  public static void removeLeftovers(Path runDir) throws IOException {
+    Path dir = directory(runDir);
+    if (!Files.isDirectory(dir)) {
+      return;
+    }
+    try (Stream<Path> s = Files.list(dir)) {
+      for (Path p : s.filter(p -> p.getFileName().toString().startsWith(".")).toList()) {
+        deleteTree(p);
+      }
+    }
+  }
+
+  /** Deletes {@code root} and everything under it; nothing for null or a missing path. */
+  static void deleteTree(Path root) throws IOException {
+    if (root == null || !Files.exists(root)) {
+      return;
+    }
+    try (Stream<Path> walk = Files.walk(root)) {
+      for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
+    }
+  }
+}

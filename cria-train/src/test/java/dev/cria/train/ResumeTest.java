@@ -1,0 +1,273 @@
+package dev.cria.train;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import dev.cria.engine.tensor.Floats;
+import dev.cria.train.checkpoint.Checkpoint;
+import dev.cria.train.checkpoint.CheckpointException;
+import dev.cria.train.checkpoint.Checkpoints;
+import dev.cria.train.config.TrainConfig;
+import dev.cria.train.config.TrainConfigFile;
+import dev.cria.train.dist.Collective;
+import dev.cria.train.dist.RankEnvironment;
+import dev.cria.train.dist.TcpCollective;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.channels.FileChannel;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongPredicate;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import tools.jackson.databind.node.ObjectNode;
+
+/**
+ * Checkpoints and resuming in one JVM: a run that crashes and is resumed logs the uninterrupted
+ * run's losses bit for bit; a damaged checkpoint is passed over for the previous one; a run saved
+ * by two ranks resumes on one and the other way round, to fp tolerance. (The SIGKILL of a real
+ * process is in the CLI's tests.)
+ */
+class ResumeTest {
+  @TempDir Path tmp;
+  private Path prefix;
+
+  @BeforeEach
+  void data() throws IOException {
+    prefix = TestRuns.dataset(tmp, 200, 199);
+  }
+
+  /** What rank 0 saw: losses and validations by step, the final parameters, the info lines. */
+  private static final class Seen implements TrainListener {
+    final Map<Long, Double> losses = new LinkedHashMap<>();
+    final Map<Long, Double> validations = new LinkedHashMap<>();
+    final List<String> info = new ArrayList<>();
+    final LongPredicate crashAfter;
+    float[] parameters;
+
+    Seen(LongPredicate crashAfter) {
+      this.crashAfter = crashAfter;
+    }
+
+    @Override
+    public void info(String line) {
+      info.add(line);
+    }
+
+    @Override
+    public void step(StepMetrics m) {
+      losses.put(m.step(), m.loss());
+      if (crashAfter.test(m.step())) {
+        throw new IllegalStateException("simulated crash after step " + m.step());
+      }
+    }
+
+    @Override
+    public void validation(long step, double loss) {
+      validations.put(step, loss);
+    }
+
+    @Override
+    public void finished(Floats p) {
+      parameters = p.toArray(0, (int) p.length());
+    }
+  }
+
+  private ObjectNode tree(String run) {
+    ObjectNode t = TestRuns.tree(prefix, tmp.resolve(run));
+    TrainConfigFile.set(t, "trainer.max_steps", 12L);
+    TrainConfigFile.set(t, "trainer.val_check_interval", 6L);
+    TrainConfigFile.set(t, "checkpoint.save_interval", 4L);
+    TrainConfigFile.set(t, "trainer.threads", 1);
+    return t;
+  }
+
+  private static Seen train(TrainConfig c, TrainStart start, LongPredicate crashAfter) throws IOException {
+    Seen seen = new Seen(crashAfter);
+    try (TrainingSetup setup = TrainingSetup.prepare(c, 1, line -> { })) {
+      RunDirectory run = RunDirectory.create(c, false, start.resume());
+      new Trainer(setup, run, seen, () -> false).run(start);
+    } catch (IllegalStateException e) {
+      assertThat(e).hasMessageStartingWith("simulated crash");
+    }
+    return seen;
+  }
+
+  @Test
+  void aCrashedRunResumedFromItsCheckpointLogsTheUninterruptedLossesBitForBit() throws IOException {
+    TrainConfig straight = TestRuns.config(tree("straight"));
+    Seen uninterrupted = train(straight, TrainStart.fresh(), s -> false);
+    assertThat(uninterrupted.losses).hasSize(12);
+
+    TrainConfig crashing = TestRuns.config(tree("crashing"));
+    Seen first = train(crashing, TrainStart.resumeIfPossible(), s -> s == 7);
+    assertThat(first.losses).hasSize(7);
+    assertThat(Checkpoints.list(tmp.resolve("crashing"))).extracting(Checkpoints::stepOf).containsExactly(4L);
+
+    Seen resumed = train(crashing, TrainStart.resumeIfPossible(), s -> false);
+    assertThat(resumed.info).anyMatch(l -> l.startsWith("resumed from ") && l.contains("step-4: step 4, consumed"
+        + " samples 16"));
+    assertThat(resumed.losses.keySet()).containsExactly(5L, 6L, 7L, 8L, 9L, 10L, 11L, 12L);
+    for (long s = 5; s <= 12; s++) {
+      assertThat(resumed.losses.get(s)).as("step %d", s).isEqualTo(uninterrupted.losses.get(s));
+    }
+    assertThat(resumed.validations).isEqualTo(Map.of(6L, uninterrupted.validations.get(6L), 12L,
+        uninterrupted.validations.get(12L)));
+    assertThat(resumed.parameters).isEqualTo(uninterrupted.parameters);
+    // steps 8 and 12 saved; keep_last 2 removed step 4
+    assertThat(Checkpoints.list(tmp.resolve("crashing"))).extracting(Checkpoints::stepOf).containsExactly(8L, 12L);
+    try (var files = Files.list(Checkpoints.directory(tmp.resolve("crashing")))) {
+      assertThat(files.map(p -> p.getFileName().toString())).containsExactlyInAnyOrder("step-8", "step-12");
+    }
+
+    // nothing left to do: resuming a finished run takes no step and saves nothing new
+    Seen again = train(crashing, TrainStart.resumeIfPossible(), s -> false);
+    assertThat(again.losses).isEmpty();
+    assertThat(again.parameters).isEqualTo(uninterrupted.parameters);
+  }
+
+  @Test
+  void aDamagedCheckpointIsReportedAndThePreviousOneResumed() throws IOException {
+    ObjectNode t = tree("damaged");
+    TrainConfigFile.set(t, "checkpoint.keep_last", 3);
+    TrainConfig c = TestRuns.config(t);
+    Seen original = train(c, TrainStart.fresh(), s -> false);
+    Path run = tmp.resolve("damaged");
+    assertThat(Checkpoints.list(run)).extracting(Checkpoints::stepOf).containsExactly(4L, 8L, 12L);
+    Checkpoint step12 = Checkpoint.open(Checkpoints.stepDirectory(run, 12));
+    assertThat(step12.manifest().files().keySet()).containsExactly("model.safetensors", "trainer_state.json",
+        "config.yaml", "optimizer/rank-00000-of-00001.safetensors");
+    assertThat(step12.state().consumedSamples()).isEqualTo(48);
+    assertThat(step12.state().optimizerSteps()).isEqualTo(12);
+
+    // one flipped byte in the middle of step 12's model, and an unfinished save of step 16
+    Path model = Checkpoints.stepDirectory(run, 12).resolve("model.safetensors");
+    try (FileChannel ch = FileChannel.open(model, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+      ByteBuffer b = ByteBuffer.allocate(1);
+      long at = ch.size() / 2;
+      ch.read(b, at);
+      b.put(0, (byte) ~b.get(0)).rewind();
+      ch.write(b, at);
+    }
+    Files.createDirectories(Checkpoints.directory(run).resolve(".step-16.partial/optimizer"));
+    assertThatThrownBy(() -> Checkpoint.open(Checkpoints.stepDirectory(run, 12)).verify())
+        .isInstanceOf(CheckpointException.class).hasMessageContaining("model.safetensors has checksum");
+
+    ObjectNode longer = tree("damaged");
+    TrainConfigFile.set(longer, "checkpoint.keep_last", 3);
+    Seen resumed = train(TestRuns.config(longer), TrainStart.resumeIfPossible(), s -> false);
+    assertThat(resumed.info).anyMatch(l -> l.startsWith("warning: checkpoint ") && l.contains("step-12 is not usable")
+        && l.contains("model.safetensors has checksum") && l.contains("trying step-8"));
+    assertThat(resumed.info).anyMatch(l -> l.startsWith("resumed from ") && l.contains("step-8"));
+    assertThat(resumed.losses.keySet()).containsExactly(9L, 10L, 11L, 12L);
+    for (long s = 9; s <= 12; s++) {
+      assertThat(resumed.losses.get(s)).isEqualTo(original.losses.get(s));
+    }
+    assertThat(Checkpoints.directory(run).resolve(".step-16.partial")).doesNotExist();
+    // step 12 saved again, whole this time
+    assertThat(Checkpoint.open(Checkpoints.stepDirectory(run, 12)).verify().step()).isEqualTo(12);
+  }
+
+  @Test
+  void resumingFromACheckpointThatIsNotThereIsAClearError() throws IOException {
+    TrainConfig c = TestRuns.config(tree("nowhere"));
+    Path missing = tmp.resolve("no-such-run");
+    assertThatThrownBy(() -> train(c, new TrainStart(true, missing, null, null), s -> false))
+        .isInstanceOf(CheckpointException.class).hasMessageContaining(missing.toString());
+  }
+
+  /** Ranks as threads of this JVM; rank 0's view returned. */
+  private static Seen trainGroup(TrainConfig c, int world, TrainStart start, LongPredicate stopAfter)
+      throws Exception {
+    int port;
+    try (ServerSocket s = new ServerSocket(0)) {
+      port = s.getLocalPort();
+    }
+    RunDirectory run = RunDirectory.create(c, false, true);
+    ExecutorService pool = Executors.newFixedThreadPool(world);
+    try {
+      List<Future<Seen>> futures = new ArrayList<>();
+      for (int r = 0; r < world; r++) {
+        RankEnvironment env = new RankEnvironment(r, world, r, "127.0.0.1", port);
+        futures.add(pool.submit(() -> {
+          try (Collective group = TcpCollective.join(env, Duration.ofSeconds(30), Duration.ofSeconds(60));
+              TrainingSetup setup = TrainingSetup.prepare(c, world, line -> { })) {
+            Seen seen = new Seen(s -> false);
+            long[] last = {0};
+            TrainListener counting = new TrainListener() {
+              @Override
+              public void info(String line) {
+                seen.info(line);
+              }
+
+              @Override
+              public void step(StepMetrics m) {
+                seen.step(m);
+                last[0] = m.step();
+              }
+
+              @Override
+              public void validation(long step, double loss) {
+                seen.validation(step, loss);
+              }
+
+              @Override
+              public void finished(Floats p) {
+                seen.finished(p);
+              }
+            };
+            new Trainer(setup, run, counting, () -> stopAfter.test(last[0]), group).run(start);
+            return seen;
+          }
+        }));
+      }
+      List<Seen> all = new ArrayList<>();
+      for (Future<Seen> f : futures) {
+        all.add(f.get(300, TimeUnit.SECONDS));
+      }
+      return all.getFirst();
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  @Test
+  void aRunSavedByTwoRanksResumesOnOneAndTheOtherWayRound() throws Exception {
+    ObjectNode base = tree("single");
+    TrainConfigFile.set(base, "trainer.global_batch_size", 8);
+    TrainConfigFile.set(base, "trainer.max_steps", 8L);
+    TrainConfigFile.set(base, "trainer.limit_val_batches", 0);
+    TrainConfigFile.set(base, "checkpoint.save_interval", 0L);
+    Seen single = trainGroup(TestRuns.config(base), 1, TrainStart.fresh(), s -> false);
+
+    for (int[] worlds : new int[][] {{2, 1}, {1, 2}}) {
+      ObjectNode t = base.deepCopy();
+      TrainConfigFile.set(t, "run_dir", tmp.resolve("from-" + worlds[0] + "-to-" + worlds[1]).toString());
+      TrainConfig c = TestRuns.config(t);
+      Seen before = trainGroup(c, worlds[0], TrainStart.resumeIfPossible(), s -> s == 4); // stop request: saves
+      assertThat(before.losses.keySet()).containsExactly(1L, 2L, 3L, 4L);
+      assertThat(Checkpoint.open(Checkpoints.stepDirectory(Path.of(c.runDir()), 4)).manifest().files())
+          .hasSize(3 + worlds[0]);
+      Seen after = trainGroup(c, worlds[1], TrainStart.resumeIfPossible(), s -> false);
+      assertThat(after.info).anyMatch(l -> l.contains("saved by " + worlds[0] + " rank(s)"));
+      assertThat(after.losses.keySet()).containsExactly(5L, 6L, 7L, 8L);
+      for (long s = 5; s <= 8; s++) {
+        assertThat(after.losses.get(s)).as("%d -> %d ranks, step %d", worlds[0], worlds[1], s)
+            .isCloseTo(single.losses.get(s), within(2e-4));
+      }
+    }
+  }
+}
