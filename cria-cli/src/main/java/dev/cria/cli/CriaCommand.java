@@ -3,6 +3,9 @@ package dev.cria.cli;
 import dev.cria.cli.bench.BenchCommand;
 import dev.cria.cli.data.DataCommand;
 import dev.cria.cli.data.PrepareCommand;
+import dev.cria.cli.model.EvalCommand;
+import dev.cria.cli.model.ExportCommand;
+import dev.cria.cli.model.GenerateCommand;
 import dev.cria.cli.tokenizer.TokenizerCommand;
 import dev.cria.cli.train.TrainCommand;
 import dev.cria.cli.train.WorkerCommand;
@@ -22,7 +25,7 @@ import picocli.CommandLine.Spec;
     versionProvider = VersionProvider.class,
     description = "Pretrain Llama-family language models in Java, from a laptop to a Kubernetes cluster.",
     subcommands = {TokenizerCommand.class, PrepareCommand.class, DataCommand.class, TrainCommand.class,
-        WorkerCommand.class, BenchCommand.class},
+        WorkerCommand.class, EvalCommand.class, GenerateCommand.class, ExportCommand.class, BenchCommand.class},
     footer = {
       "",
       "Run 'cria COMMAND --help' for a command's options; a flag given twice takes its last value.",
@@ -35,6 +38,7 @@ public final class CriaCommand implements Runnable {
   static {
     GROUPS.put("Data", List.of("tokenizer", "prepare", "data"));
     GROUPS.put("Training", List.of("train", "worker"));
+    GROUPS.put("Using a model", List.of("eval", "generate", "export"));
     GROUPS.put("Engine", List.of("bench"));
   }
 

@@ -22,10 +22,7 @@ final class NotBuiltCommand implements Callable<Integer> {
       new Planned("logs", "follow a run's per-rank logs"),
       new Planned("top", "live per-worker step, tokens/s, MFU, memory"),
       new Planned("board", "password-protected dashboard of a run's metrics"),
-      new Planned("k8s", "submit, stop and clean up a Kubeflow MPIJob"),
-      new Planned("export", "export a checkpoint as Hugging Face safetensors"),
-      new Planned("generate", "sample text from a checkpoint"),
-      new Planned("eval", "evaluate a checkpoint"));
+      new Planned("k8s", "submit, stop and clean up a Kubeflow MPIJob"));
 
   private final Planned planned;
 

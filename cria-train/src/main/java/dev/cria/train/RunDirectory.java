@@ -89,11 +89,7 @@ public final class RunDirectory {
       if (name.equals(CONFIG) || name.startsWith("events.out.tfevents.")) {
         Files.delete(p);
       } else if ((name.matches("\\d+") || name.equals("checkpoints")) && Files.isDirectory(p)) {
-        try (Stream<Path> walk = Files.walk(p)) {
-          for (Path q : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-            Files.delete(q);
-          }
-        }
+        AtomicFiles.deleteTree(p);
       }
     }
   }

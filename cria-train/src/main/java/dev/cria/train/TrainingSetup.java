@@ -36,9 +36,13 @@ public final class TrainingSetup implements AutoCloseable {
   private final GptSamples valid;
   private final int accumulation;
   private final int worldSize;
+  private final List<SplitRanges> ranges;
+  private final Blend blend;
+  private final GptIndexCache cache;
 
   private TrainingSetup(TrainConfig config, LlamaConfig model, Tokenizer tokenizer, List<IndexedDataset> data,
-      GptSamples train, GptSamples valid, int accumulation, int worldSize) {
+      GptSamples train, GptSamples valid, int accumulation, int worldSize, List<SplitRanges> ranges, Blend blend,
+      GptIndexCache cache) {
     this.config = config;
     this.model = model;
     this.tokenizer = tokenizer;
@@ -47,6 +51,9 @@ public final class TrainingSetup implements AutoCloseable {
     this.valid = valid;
     this.accumulation = accumulation;
     this.worldSize = worldSize;
+    this.ranges = ranges;
+    this.blend = blend;
+    this.cache = cache;
   }
 
   /** Checks {@code c} and opens its data; {@code log} gets one line per thing done. */
@@ -114,18 +121,38 @@ public final class TrainingSetup implements AutoCloseable {
       GptSamples valid = null;
       if (t.limitValBatches() > 0) {
         if (ranges.stream().allMatch(r -> r.present(Split.VALID))) {
-          long validations = t.valCheckInterval() == 0 ? 1 : t.maxSteps() / t.valCheckInterval() + 1;
-          long validSamples = validations * t.limitValBatches() * t.globalBatchSize();
-          valid = samples(opened, ranges, blend, Split.VALID, validSamples, seq, t.seed(), cache, log);
+          valid = samples(opened, ranges, blend, Split.VALID, validSamples(c), seq, t.seed(), cache, log);
         } else {
           log.accept("no validation: split '" + c.data().split() + "' leaves no valid documents");
         }
       }
-      return new TrainingSetup(c, shape, tokenizer, opened, train, valid, accumulation, worldSize);
+      return new TrainingSetup(c, shape, tokenizer, opened, train, valid, accumulation, worldSize, ranges, blend,
+          cache);
     } catch (IOException | RuntimeException e) {
       opened.forEach(IndexedDataset::close);
       throw e;
     }
+  }
+
+  /**
+   * The samples NeMo builds the valid split with: enough for every validation of the run,
+   * {@code (max_steps // val_check_interval + 1) * limit_val_batches * global_batch_size}.
+   */
+  public static long validSamples(TrainConfig c) {
+    TrainConfig.Trainer t = c.trainer();
+    long validations = t.valCheckInterval() == 0 ? 1 : t.maxSteps() / t.valCheckInterval() + 1;
+    return validations * t.limitValBatches() * t.globalBatchSize();
+  }
+
+  /**
+   * {@code samples} samples of {@code split} in Megatron's order (for evaluation), from the data
+   * this setup opened; null when the split has no documents.
+   */
+  public GptSamples open(Split split, long samples, Consumer<String> log) throws IOException {
+    if (!ranges.stream().allMatch(r -> r.present(split))) {
+      return null;
+    }
+    return samples(data, ranges, blend, split, samples, seqLength(), config.trainer().seed(), cache, log);
   }
 
   /** One dataset's split, or Megatron's blend of every dataset's split. */
@@ -186,7 +213,7 @@ public final class TrainingSetup implements AutoCloseable {
   }
 
   /** The preset with the config's overrides and the tokenizer's vocabulary. */
-  static LlamaConfig modelShape(TrainConfig.Model m, Tokenizer tokenizer) {
+  public static LlamaConfig modelShape(TrainConfig.Model m, Tokenizer tokenizer) {
     LlamaConfig p;
     try {
       p = LlamaConfig.preset(m.preset());

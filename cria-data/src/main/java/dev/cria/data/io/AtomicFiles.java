@@ -69,6 +69,18 @@ public final class AtomicFiles {
     write(target, text.getBytes(StandardCharsets.UTF_8));
   }
 
+  /** Deletes {@code root} and everything under it, deepest first; nothing for null or a missing path. */
+  public static void deleteTree(Path root) throws IOException {
+    if (root == null || !Files.exists(root)) {
+      return;
+    }
+    try (java.util.stream.Stream<Path> walk = Files.walk(root)) {
+      for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
+    }
+  }
+
   /** Fsyncs a directory, so that renames and new entries in it survive a crash. */
   public static void fsyncDirectory(Path dir) {
     try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {

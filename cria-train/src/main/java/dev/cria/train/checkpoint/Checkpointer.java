@@ -56,7 +56,7 @@ public final class Checkpointer {
     int world = group.worldSize();
     Path partial = Checkpoints.directory(runDir).resolve(".step-" + step + ".partial");
     if (rank == 0) {
-      Checkpoints.deleteTree(partial);
+      AtomicFiles.deleteTree(partial);
       Files.createDirectories(partial.resolve(Checkpoint.OPTIMIZER_DIR));
     }
     group.barrier();
@@ -112,12 +112,12 @@ public final class Checkpointer {
       Path replaced = null;
       if (Files.exists(target)) { // the same step saved again: the old copy goes once the new one is in place
         replaced = target.resolveSibling(".deleting-" + target.getFileName());
-        Checkpoints.deleteTree(replaced);
+        AtomicFiles.deleteTree(replaced);
         Files.move(target, replaced);
       }
       Files.move(partial, target, StandardCopyOption.ATOMIC_MOVE);
       AtomicFiles.fsyncDirectory(target.getParent());
-      Checkpoints.deleteTree(replaced);
+      AtomicFiles.deleteTree(replaced);
       pruned = Checkpoints.prune(runDir, keepLast);
     }
     group.barrier(); // the checkpoint is in place for every rank

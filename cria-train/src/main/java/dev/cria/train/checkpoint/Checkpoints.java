@@ -1,5 +1,6 @@
 package dev.cria.train.checkpoint;
 
+import dev.cria.data.io.AtomicFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -95,7 +96,7 @@ public final class Checkpoints {
       // Rename first, so that a crash halfway through never leaves a step-N that looks whole.
       Path doomed = all.get(i).resolveSibling(".deleting-" + all.get(i).getFileName());
       Files.move(all.get(i), doomed);
-      deleteTree(doomed);
+      AtomicFiles.deleteTree(doomed);
       deleted.add(all.get(i));
     }
     return deleted;
@@ -109,19 +110,7 @@ public final class Checkpoints {
     }
     try (Stream<Path> s = Files.list(dir)) {
       for (Path p : s.filter(p -> p.getFileName().toString().startsWith(".")).toList()) {
-        deleteTree(p);
-      }
-    }
-  }
-
-  /** Deletes {@code root} and everything under it; nothing for null or a missing path. */
-  static void deleteTree(Path root) throws IOException {
-    if (root == null || !Files.exists(root)) {
-      return;
-    }
-    try (Stream<Path> walk = Files.walk(root)) {
-      for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-        Files.delete(p);
+        AtomicFiles.deleteTree(p);
       }
     }
   }
