@@ -365,6 +365,7 @@ public final class Trainer {
       if (step <= lastSaved) {
         return;
       }
+      flush(); // the metrics up to the checkpoint survive whatever ends the process
       TrainConfig c = setup.config();
       TrainingState state = new TrainingState(step, consumed, adam.parts().getFirst().steps(), group.worldSize(),
           c.trainer().seed(), schedule.at(step - 1), String.format(Locale.ROOT,

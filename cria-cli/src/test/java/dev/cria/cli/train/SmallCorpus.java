@@ -15,8 +15,8 @@ import java.util.regex.Pattern;
  * dataset it makes; with the flags of a model small enough to train in milliseconds a step, and
  * what the tests need to start cria in a JVM of its own and read its result.
  */
-record SmallCorpus(Path tokenizer, Path prefix) {
-  static SmallCorpus prepareIn(Path dir) {
+public record SmallCorpus(Path tokenizer, Path prefix) {
+  public static SmallCorpus prepareIn(Path dir) {
     Path tokenizer = dir.resolve("tok");
     CliRun trained = CliRun.of("tokenizer", "train", "--input", CliRun.sampleCorpus().toString(),
         "--vocab-size", "600", "--output", tokenizer.toString());
@@ -31,7 +31,7 @@ record SmallCorpus(Path tokenizer, Path prefix) {
    * {@code COMMAND} ({@code train} or {@code worker}) on this corpus with a d=32, 2-layer model and
    * sequences of 32, writing to {@code runDir}; then {@code more}, which may override any of these.
    */
-  List<String> args(String command, Path runDir, String... more) {
+  public List<String> args(String command, Path runDir, String... more) {
     List<String> args = new ArrayList<>(List.of(command, "--tokenizer", tokenizer.toString(), "--data-prefix",
         prefix.toString(), "--hidden-size", "32", "--layers", "2", "--heads", "2", "--max-seq-len", "32",
         "--seq-len", "32", "--micro-batch", "2", "--split", "98,2,0", "--lr", "1e-2", "--warmup-steps", "2",
@@ -41,19 +41,19 @@ record SmallCorpus(Path tokenizer, Path prefix) {
   }
 
   /** The command line that runs cria's {@code Main} in a new JVM with this test's class path. */
-  static List<String> criaJvm() {
+  public static List<String> criaJvm() {
     return new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
         "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
         "-cp", System.getProperty("java.class.path"), Main.class.getName()));
   }
 
   /** The final training loss that {@code cria train} reports on its last line. */
-  static double finalLoss(String out) {
+  public static double finalLoss(String out) {
     return Double.parseDouble(done(out).group(1));
   }
 
   /** The final validation loss that {@code cria train} reports on its last line. */
-  static double finalValLoss(String out) {
+  public static double finalValLoss(String out) {
     return Double.parseDouble(done(out).group(2));
   }
 

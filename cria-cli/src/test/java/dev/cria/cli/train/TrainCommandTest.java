@@ -50,9 +50,14 @@ class TrainCommandTest {
     assertThat(Files.readString(runDir.resolve("config.yaml"))).contains("max_steps: 9", "val_check_interval: 6");
     assertThat(Files.readAllLines(runDir.resolve("0/log")).stream().filter(l -> l.contains("] step "))).hasSize(9);
 
+    // the same command again continues the run, which is finished
     CliRun again = CliRun.of(args.toArray(String[]::new));
-    assertThat(again.exitCode()).isEqualTo(1);
-    assertThat(again.err()).contains("already holds a run", "--overwrite");
+    assertThat(again.exitCode()).as(again.err()).isZero();
+    assertThat(again.out()).contains("resumed from " + runDir.resolve("checkpoints/step-9") + ": step 9",
+        "done: 9 step(s)");
+    CliRun refused = CliRun.of(smallModel(runDir, "--no-resume").toArray(String[]::new));
+    assertThat(refused.exitCode()).isEqualTo(1);
+    assertThat(refused.err()).contains("already holds a run", "--overwrite");
   }
 
   @Test
@@ -91,6 +96,7 @@ class TrainCommandTest {
     assertThat(p.exitValue()).as(out).isEqualTo(143);
     assertThat(out).contains("stopped after");
     long steps = stepLines(log);
+    assertThat(out).contains("checkpoint saved: " + runDir.resolve("checkpoints/step-" + steps));
     assertThat(steps).isGreaterThanOrEqualTo(3);
     assertThat(Files.readString(log)).contains("stopped after step " + steps + " of 100000");
     Path events;
@@ -101,7 +107,7 @@ class TrainCommandTest {
         .hasSize((int) steps);
   }
 
-  private static long stepLines(Path log) throws Exception {
+  static long stepLines(Path log) throws Exception {
     if (!Files.exists(log)) {
       return 0;
     }

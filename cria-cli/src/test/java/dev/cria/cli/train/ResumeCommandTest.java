@@ -1,0 +1,98 @@
+package dev.cria.cli.train;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cria.cli.CliRun;
+import dev.cria.train.checkpoint.Checkpoint;
+import dev.cria.train.checkpoint.Checkpoints;
+import dev.cria.train.metrics.TensorBoardEvents;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A training process killed with SIGKILL (no shutdown hook, no last save), then run again with the
+ * same command: it resumes from its newest checkpoint and logs the same losses, bit for bit, as the
+ * run that was never interrupted, and ends with the same model bytes.
+ */
+class ResumeCommandTest {
+  private static final int STEPS = 400;
+  @TempDir static Path tmp;
+  static SmallCorpus corpus;
+
+  @BeforeAll
+  static void prepareData() {
+    corpus = SmallCorpus.prepareIn(tmp);
+  }
+
+  private static List<String> command(Path runDir) {
+    return corpus.args("train", runDir, "--global-batch", "4", "--threads", "1", "--max-steps",
+        Integer.toString(STEPS), "--save-interval", "10", "--val-interval", "100", "--val-batches", "1",
+        "--log-interval", "100");
+  }
+
+  /** reduced_train_loss by step over all of a run's event files, the newest file winning a step. */
+  private static TreeMap<Long, Float> losses(Path runDir) throws IOException {
+    TreeMap<Long, Float> out = new TreeMap<>();
+    List<Path> files;
+    try (Stream<Path> s = Files.list(runDir)) {
+      files = s.filter(f -> f.getFileName().toString().startsWith("events.out.tfevents.")).sorted().toList();
+    }
+    for (Path f : files) {
+      TensorBoardEvents.read(f).scalars().stream().filter(e -> e.tag().equals("reduced_train_loss"))
+          .forEach(e -> out.put(e.step(), e.value()));
+    }
+    return out;
+  }
+
+  @Test
+  void aRunKilledWithSigkillResumesWithTheUninterruptedLossesBitForBit() throws Exception {
+    Path straight = tmp.resolve("straight");
+    CliRun uninterrupted = CliRun.of(command(straight).toArray(String[]::new));
+    assertThat(uninterrupted.exitCode()).as(uninterrupted.err()).isZero();
+
+    Path killed = tmp.resolve("killed");
+    List<String> jvm = SmallCorpus.criaJvm();
+    jvm.addAll(command(killed));
+    Process p = new ProcessBuilder(jvm).redirectErrorStream(true).redirectOutput(tmp.resolve("killed.out").toFile())
+        .start();
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+    while (TrainCommandTest.stepLines(killed.resolve("0/log")) < 35 && p.isAlive() && System.nanoTime() < deadline) {
+      Thread.sleep(2);
+    }
+    p.destroyForcibly(); // SIGKILL: no hook runs, nothing is saved on the way out
+    assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+    assertThat(p.exitValue()).as(Files.readString(tmp.resolve("killed.out"))).isEqualTo(137);
+    long reached = TrainCommandTest.stepLines(killed.resolve("0/log"));
+    List<Path> saved = Checkpoints.list(killed);
+    assertThat(reached).as("killed before the end").isLessThan(STEPS);
+    assertThat(saved).isNotEmpty();
+    long resumeAt = Checkpoints.stepOf(saved.getLast());
+
+    CliRun resumed = CliRun.of(command(killed).toArray(String[]::new));
+    assertThat(resumed.exitCode()).as(resumed.err()).isZero();
+    assertThat(resumed.out()).contains("resumed from " + saved.getLast() + ": step " + resumeAt,
+        "done: " + STEPS + " step(s)");
+
+    TreeMap<Long, Float> expected = losses(straight);
+    TreeMap<Long, Float> actual = losses(killed);
+    assertThat(expected).hasSize(STEPS);
+    assertThat(actual.keySet()).isEqualTo(expected.keySet());
+    for (long s = 1; s <= STEPS; s++) {
+      assertThat(Float.floatToRawIntBits(actual.get(s))).as("step %d (resumed at %d, killed after %d)", s, resumeAt,
+          reached).isEqualTo(Float.floatToRawIntBits(expected.get(s)));
+    }
+    Checkpoint a = Checkpoint.open(Checkpoints.stepDirectory(straight, STEPS));
+    Checkpoint b = Checkpoint.open(Checkpoints.stepDirectory(killed, STEPS));
+    assertThat(b.manifest().files().get("model.safetensors")).isEqualTo(a.manifest().files().get("model.safetensors"));
+    assertThat(b.manifest().files().get("optimizer/rank-00000-of-00001.safetensors"))
+        .isEqualTo(a.manifest().files().get("optimizer/rank-00000-of-00001.safetensors"));
+  }
+}
