@@ -133,13 +133,13 @@ public final class Trainer {
             group.worldSize() > 1 ? " (ZeRO-1: this rank's 1/" + group.worldSize() + ")" : "",
             (model.bytes() - 8.0 * n) / 1e6));
         model.initialize(t.seed());
+        long t0 = System.nanoTime();
         Checkpoint resumed = chooseCheckpoint(start, log);
         if (resumed != null) {
-          long t0 = System.nanoTime();
           resumed.loadModel(model.layout(), model.parameters());
           resumed.loadOptimizer(adam.parts());
           info(log, String.format(Locale.ROOT, "resumed from %s: step %d, consumed samples %d (saved by %d rank(s);"
-              + " loaded in %.1f s)", resumed.dir(), resumed.step(), resumed.state().consumedSamples(),
+              + " checksums checked and loaded in %.1f s)", resumed.dir(), resumed.step(), resumed.state().consumedSamples(),
               resumed.state().worldSize(), (System.nanoTime() - t0) / 1e9));
         } else if (start.initFrom() != null) {
           initializeFrom(start.initFrom(), model, log);

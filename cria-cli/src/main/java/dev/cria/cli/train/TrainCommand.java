@@ -258,16 +258,17 @@ public class TrainCommand implements Callable<Integer> {
     if (resumeFrom != null && initFrom != null) {
       throw new UserError("--resume-from and --init-from exclude each other: a checkpoint has its own weights");
     }
-    TrainConfig first = resolve(null);
+    Layers fresh = layers(null);
     if (!resumes() && resumeFrom == null) {
-      return first;
+      return fresh.bind();
     }
-    Path saved = resumeFrom != null ? savedConfigOf(resumeFrom) : Path.of(first.runDir()).resolve(RunDirectory.CONFIG);
-    if (saved == null || !Files.isRegularFile(saved)) {
-      return first;
+    String freshRunDir = fresh.tree().path("run_dir").asString("");
+    Path saved = resumeFrom != null ? savedConfigOf(resumeFrom) : Path.of(freshRunDir).resolve(RunDirectory.CONFIG);
+    if (!Files.isRegularFile(saved)) {
+      return fresh.bind();
     }
-    TrainConfig resumed = resolve(saved);
-    if (resumeFrom != null && runDir == null && !first.runDir().equals(resumed.runDir())) {
+    TrainConfig resumed = layers(saved).bind();
+    if (resumeFrom != null && runDir == null && !freshRunDir.equals(resumed.runDir())) {
       throw new UserError("--resume-from needs --run-dir: where the continued run writes (the checkpoint's run is "
           + resumed.runDir() + ")");
     }
@@ -283,7 +284,18 @@ public class TrainCommand implements Callable<Integer> {
     return checkpointOrRun.resolve(RunDirectory.CONFIG);
   }
 
-  private TrainConfig resolve(Path savedConfig) {
+  /** The config's layers merged into a tree, not yet checked, and the sources that made it. */
+  private record Layers(ObjectNode tree, String source) {
+    TrainConfig bind() {
+      try {
+        return TrainConfigFile.bind(tree, source);
+      } catch (ConfigException e) {
+        throw new UserError(e.getMessage());
+      }
+    }
+  }
+
+  private Layers layers(Path savedConfig) {
     ObjectNode tree = TrainConfigFile.defaults();
     String source = "flags";
     if (savedConfig != null) {
@@ -330,11 +342,7 @@ public class TrainCommand implements Callable<Integer> {
     set(tree, "checkpoint.save_interval", saveInterval);
     set(tree, "checkpoint.save_interval_minutes", saveIntervalMinutes);
     set(tree, "checkpoint.keep_last", keepLast);
-    try {
-      return TrainConfigFile.bind(tree, source);
-    } catch (ConfigException e) {
-      throw new UserError(e.getMessage());
-    }
+    return new Layers(tree, source);
   }
 
   private static void set(ObjectNode tree, String path, Object value) {

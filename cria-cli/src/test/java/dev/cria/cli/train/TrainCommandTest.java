@@ -55,6 +55,11 @@ class TrainCommandTest {
     assertThat(again.exitCode()).as(again.err()).isZero();
     assertThat(again.out()).contains("resumed from " + runDir.resolve("checkpoints/step-9") + ": step 9",
         "done: 9 step(s)");
+    // a bare --run-dir continues the run with its own config
+    CliRun longer = CliRun.of("train", "--run-dir", runDir.toString(), "--max-steps", "11");
+    assertThat(longer.exitCode()).as(longer.err()).isZero();
+    assertThat(longer.out()).contains(": step 9, consumed samples 36", "step    11/11", "done: 11 step(s)");
+    assertThat(Files.readString(runDir.resolve("config.yaml"))).contains("max_steps: 11", "val_check_interval: 6");
     CliRun refused = CliRun.of(smallModel(runDir, "--no-resume").toArray(String[]::new));
     assertThat(refused.exitCode()).isEqualTo(1);
     assertThat(refused.err()).contains("already holds a run", "--overwrite");
