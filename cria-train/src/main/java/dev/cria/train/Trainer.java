@@ -152,13 +152,15 @@ public final class Trainer {
         if (board != null) {
           info(log, "TensorBoard: " + board.file() + " (tensorboard --logdir " + run.root() + ")");
         }
-        return loop(model, adam, kernels, log, peak, resumed);
+        try (Saves saves = new Saves(model, adam, log, resumed == null ? 0 : resumed.step())) {
+          return loop(model, adam, kernels, log, peak, resumed, saves);
+        }
       }
     }
   }
 
   private TrainResult loop(LlamaModel model, Optimizer adam, Kernels kernels, RankLog log, double peakGflops,
-      Checkpoint resumed) throws IOException {
+      Checkpoint resumed, Saves saves) throws IOException {
     TrainConfig c = setup.config();
     TrainConfig.Trainer t = c.trainer();
     int micro = t.microBatchSize();
@@ -183,16 +185,16 @@ public final class Trainer {
     long firstStep = step;
     // Megatron continues from the consumed samples, so a changed global batch still reads on in order
     long consumed = resumed == null ? 0 : resumed.state().consumedSamples();
-    Saves saves = new Saves(model, adam, log, step);
     boolean stopped = false;
     while (step < t.maxSteps()) {
       boolean[] agreed = agree(stopRequested.getAsBoolean(), saves.timeDue());
-      if (agreed[0] || agreed[1]) {
-        saves.save(step, consumed, lastLoss, schedule); // on a stop request, and when the clock says so
-      }
       if (agreed[0]) {
+        saves.now(step, consumed, lastLoss, schedule); // on a stop request
         stopped = true;
         break;
+      }
+      if (agreed[1]) {
+        saves.periodic(step, consumed, lastLoss, schedule); // when the clock says so
       }
       long t0 = System.nanoTime();
       double lr = schedule.at(step);
@@ -239,14 +241,16 @@ public final class Trainer {
         validatedAt = step;
       }
       if (c.checkpoint().saveInterval() > 0 && step % c.checkpoint().saveInterval() == 0) {
-        saves.save(step, consumed, lastLoss, schedule);
+        saves.periodic(step, consumed, lastLoss, schedule);
+      } else {
+        saves.poll();
       }
     }
     if (!stopped && setup.valid() != null && validatedAt != step && step > firstStep) {
       lastValidation = validate(model, step, log, window, tokens, targets);
     }
     if (!stopped) {
-      saves.save(step, consumed, lastLoss, schedule); // the end of the run
+      saves.now(step, consumed, lastLoss, schedule); // the end of the run
     }
     double total = (System.nanoTime() - start) / 1e9;
     if (stopped && step < t.maxSteps()) {
@@ -257,6 +261,7 @@ public final class Trainer {
     }
     flush();
     listener.finished(model.parameters());
+    saves.close(); // a background save finishes (and is reported) before the summary
     return new TrainResult(step, lastLoss, lastValidation, stopped, total, board != null ? board.file() : null,
         firstStep, saves.last());
   }
@@ -332,8 +337,12 @@ public final class Trainer {
     info(log, String.format(Locale.ROOT, "initialized from %s (%.1f s)", dir, (System.nanoTime() - t0) / 1e9));
   }
 
-  /** When and how this rank saves checkpoints; remembers the last one so none is saved twice. */
-  private final class Saves {
+  /**
+   * When and how this rank saves checkpoints; remembers the last one so none is saved twice.
+   * Periodic saves go to the background with {@code checkpoint.async_save}; the saves at the end
+   * and on a stop request are made before the run returns.
+   */
+  private final class Saves implements AutoCloseable {
     private final LlamaModel model;
     private final Optimizer adam;
     private final RankLog log;
@@ -360,32 +369,78 @@ public final class Trainer {
       return last;
     }
 
-    /** Saves the state after {@code step}, unless that step is already saved. */
-    void save(long step, long consumed, double lastLoss, LearningRateSchedule schedule) throws IOException {
+    /** A periodic save: in the background when the config says so. */
+    void periodic(long step, long consumed, double lastLoss, LearningRateSchedule schedule) throws IOException {
+      save(step, consumed, lastLoss, schedule, setup.config().checkpoint().asyncSave());
+    }
+
+    /** A save made before returning (at the end, on a stop request). */
+    void now(long step, long consumed, double lastLoss, LearningRateSchedule schedule) throws IOException {
+      save(step, consumed, lastLoss, schedule, false);
+    }
+
+    private void save(long step, long consumed, double lastLoss, LearningRateSchedule schedule, boolean background)
+        throws IOException {
       if (step <= lastSaved) {
         return;
       }
+      report(checkpointer.awaitBackground());
       flush(); // the metrics up to the checkpoint survive whatever ends the process
       TrainConfig c = setup.config();
       TrainingState state = new TrainingState(step, consumed, adam.parts().getFirst().steps(), group.worldSize(),
           c.trainer().seed(), schedule.at(step - 1), String.format(Locale.ROOT,
               "linear warmup over %d steps to %s, cosine to %s at step %d", c.optim().warmupSteps(), c.optim().lr(),
               c.optim().minLr(), c.trainer().maxSteps()), lastLoss);
-      Checkpointer.Saved saved = checkpointer.save(new Checkpointer.Contents(state, TrainConfigFile.toYaml(c),
-          c.model().tokenizer() == null ? null : Path.of(c.model().tokenizer()), model.layout(), model.parameters()),
-          adam.parts());
+      Checkpointer.Contents contents = new Checkpointer.Contents(state, TrainConfigFile.toYaml(c),
+          c.model().tokenizer() == null ? null : Path.of(c.model().tokenizer()), model.layout(), model.parameters());
       lastSaved = step;
       lastSaveNanos = System.nanoTime();
+      if (background) {
+        long t0 = System.nanoTime();
+        checkpointer.saveInBackground(contents, adam.parts());
+        String line = String.format(Locale.ROOT, "checkpoint of step %d: copied in %.2f s, being written in the"
+            + " background", step, (System.nanoTime() - t0) / 1e9);
+        if (group.rank() == 0) {
+          info(log, line);
+        } else {
+          log.line(line);
+        }
+      } else {
+        report(checkpointer.save(contents, adam.parts()));
+      }
+    }
+
+    /** Logs a background save that has finished since the last step. */
+    void poll() throws IOException {
+      if (!checkpointer.busy()) {
+        report(checkpointer.awaitBackground());
+      }
+    }
+
+    private void report(Checkpointer.Saved saved) throws IOException {
+      if (saved == null) {
+        return;
+      }
       last = saved.dir();
       String line = String.format(Locale.ROOT, "checkpoint saved: %s (%s %.0f MB, %.1f s)", saved.dir(),
           group.rank() == 0 ? "all files" : "this rank's shard", saved.bytes() / 1e6, saved.seconds());
       if (group.rank() == 0) {
         info(log, line);
         for (Path p : saved.pruned()) {
-          log.line("removed old checkpoint " + p + " (keep_last " + c.checkpoint().keepLast() + ")");
+          log.line("removed old checkpoint " + p + " (keep_last " + setup.config().checkpoint().keepLast() + ")");
         }
       } else {
         log.line(line);
+      }
+    }
+
+    /** Waits for a background save (reporting it) and frees its snapshot. */
+    @Override
+    public void close() throws IOException {
+      try {
+        report(checkpointer.awaitBackground());
+      } finally {
+        checkpointer.close();
       }
     }
   }

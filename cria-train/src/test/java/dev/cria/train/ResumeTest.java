@@ -33,6 +33,8 @@ import java.util.function.LongPredicate;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import tools.jackson.databind.node.ObjectNode;
 
 /**
@@ -106,16 +108,24 @@ class ResumeTest {
     return seen;
   }
 
-  @Test
-  void aCrashedRunResumedFromItsCheckpointLogsTheUninterruptedLossesBitForBit() throws IOException {
+  @ParameterizedTest(name = "async_save {0}")
+  @ValueSource(booleans = {false, true})
+  void aCrashedRunResumedFromItsCheckpointLogsTheUninterruptedLossesBitForBit(boolean async) throws IOException {
     TrainConfig straight = TestRuns.config(tree("straight"));
     Seen uninterrupted = train(straight, TrainStart.fresh(), s -> false);
     assertThat(uninterrupted.losses).hasSize(12);
 
-    TrainConfig crashing = TestRuns.config(tree("crashing"));
+    ObjectNode crashingTree = tree("crashing-" + async);
+    TrainConfigFile.set(crashingTree, "checkpoint.async_save", async);
+    TrainConfig crashing = TestRuns.config(crashingTree);
     Seen first = train(crashing, TrainStart.resumeIfPossible(), s -> s == 7);
     assertThat(first.losses).hasSize(7);
-    assertThat(Checkpoints.list(tmp.resolve("crashing"))).extracting(Checkpoints::stepOf).containsExactly(4L);
+    Path crashed = tmp.resolve("crashing-" + async);
+    assertThat(Checkpoints.list(crashed)).extracting(Checkpoints::stepOf).containsExactly(4L);
+    if (async) {
+      assertThat(first.info).anyMatch(l -> l.startsWith("checkpoint of step 4: copied in ")
+          && l.endsWith("being written in the background"));
+    }
 
     Seen resumed = train(crashing, TrainStart.resumeIfPossible(), s -> false);
     assertThat(resumed.info).anyMatch(l -> l.startsWith("resumed from ") && l.contains("step-4: step 4, consumed"
@@ -128,8 +138,9 @@ class ResumeTest {
         uninterrupted.validations.get(12L)));
     assertThat(resumed.parameters).isEqualTo(uninterrupted.parameters);
     // steps 8 and 12 saved; keep_last 2 removed step 4
-    assertThat(Checkpoints.list(tmp.resolve("crashing"))).extracting(Checkpoints::stepOf).containsExactly(8L, 12L);
-    try (var files = Files.list(Checkpoints.directory(tmp.resolve("crashing")))) {
+    assertThat(Checkpoints.list(crashed)).extracting(Checkpoints::stepOf).containsExactly(8L, 12L);
+    assertThat(Checkpoint.open(Checkpoints.stepDirectory(crashed, 8)).verify().state().consumedSamples()).isEqualTo(32);
+    try (var files = Files.list(Checkpoints.directory(crashed))) {
       assertThat(files.map(p -> p.getFileName().toString())).containsExactlyInAnyOrder("step-8", "step-12");
     }
 
@@ -256,6 +267,9 @@ class ResumeTest {
     for (int[] worlds : new int[][] {{2, 1}, {1, 2}}) {
       ObjectNode t = base.deepCopy();
       TrainConfigFile.set(t, "run_dir", tmp.resolve("from-" + worlds[0] + "-to-" + worlds[1]).toString());
+      // step 4 is saved in the background, by every rank at once; the stop request then finds it saved
+      TrainConfigFile.set(t, "checkpoint.save_interval", 4L);
+      TrainConfigFile.set(t, "checkpoint.async_save", true);
       TrainConfig c = TestRuns.config(t);
       Seen before = trainGroup(c, worlds[0], TrainStart.resumeIfPossible(), s -> s == 4); // stop request: saves
       assertThat(before.losses.keySet()).containsExactly(1L, 2L, 3L, 4L);

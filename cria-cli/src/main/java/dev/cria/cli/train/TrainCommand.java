@@ -83,6 +83,10 @@ public class TrainCommand implements Callable<Integer> {
   @Option(names = "--keep-last", paramLabel = "K", description = "Checkpoints kept (default: 2).")
   Integer keepLast;
 
+  @Option(names = "--async-save", negatable = true, paramLabel = "BOOL",
+      description = "Write periodic checkpoints in the background from a copy in memory (default: off).")
+  Boolean asyncSave;
+
   @Option(names = "--preset", paramLabel = "NAME", description = "Model preset: tiny, small, llama2-7b, ... (default: tiny).")
   String preset;
 
@@ -342,6 +346,7 @@ public class TrainCommand implements Callable<Integer> {
     set(tree, "checkpoint.save_interval", saveInterval);
     set(tree, "checkpoint.save_interval_minutes", saveIntervalMinutes);
     set(tree, "checkpoint.keep_last", keepLast);
+    set(tree, "checkpoint.async_save", asyncSave);
     return new Layers(tree, source);
   }
 

@@ -7,27 +7,47 @@ import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.tensor.Floats;
 import dev.cria.train.dist.Collective;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 /**
  * Saves checkpoints of a run from every rank of its group. Each rank writes its own optimizer
  * shard, in parallel; rank 0 also writes the model, the state, the config and the tokenizer, then,
- * once every rank is done, the manifest, and renames the finished {@code .step-N.partial}
- * directory to {@code step-N}. Before that rename nothing looks like a checkpoint, so a crash at
- * any point leaves the previous checkpoint the newest one.
+ * once every rank's shard is on disk, the manifest, and renames the finished
+ * {@code .step-N.partial} directory to {@code step-N}. Before that rename nothing looks like a
+ * checkpoint, so a crash at any point leaves the previous checkpoint the newest one.
+ *
+ * <p>{@link #save} does it all before returning. {@link #saveInBackground} copies the tensors into
+ * a snapshot (a memory copy, a fraction of the time of writing) and writes them on a thread of its
+ * own while training goes on; rank 0 then learns that the other ranks are done from the checksum
+ * files they leave beside their shards rather than from a collective, which the training thread
+ * owns.
  */
-public final class Checkpointer {
+public final class Checkpointer implements AutoCloseable {
+  private static final Duration SHARD_WAIT = Duration.ofMinutes(30);
+
   private final Path runDir;
   private final Collective group;
   private final int keepLast;
+  private ExecutorService writer;
+  private Future<Saved> pending;
+  private Arena snapshotArena;
+  private Floats snapshotParameters;
+  private List<Moments> snapshotMoments;
 
   /** What one save wrote and how long it took on this rank. */
   public record Saved(Path dir, long bytes, double seconds, List<Path> pruned) {}
@@ -35,6 +55,15 @@ public final class Checkpointer {
   /** Everything a checkpoint holds besides the optimizer, which each rank passes itself. */
   public record Contents(TrainingState state, String configYaml, Path tokenizer, ParameterLayout layout,
       Floats parameters) {}
+
+  /** The AdamW moments of parameters {@code [from, from + length)}. */
+  private record Moments(long from, long length, MemorySegment first, MemorySegment second) {
+    static Moments of(AdamW adam) {
+      long n = adam.to() - adam.from();
+      return new Moments(adam.from(), n, adam.firstMoment().segment().asSlice(0, n * Float.BYTES),
+          adam.secondMoment().segment().asSlice(0, n * Float.BYTES));
+    }
+  }
 
   /**
    * @param keepLast finished checkpoints kept after each save (older ones are deleted)
@@ -50,79 +79,199 @@ public final class Checkpointer {
 
   /** Saves step {@code contents.state().step()}; every rank of the group calls it together. */
   public Saved save(Contents contents, List<AdamW> optimizers) throws IOException {
+    awaitBackground();
     long t0 = System.nanoTime();
-    long step = contents.state().step();
-    int rank = group.rank();
-    int world = group.worldSize();
-    Path partial = Checkpoints.directory(runDir).resolve(".step-" + step + ".partial");
-    if (rank == 0) {
+    Path partial = partial(contents.state().step());
+    if (group.rank() == 0) {
       AtomicFiles.deleteTree(partial);
       Files.createDirectories(partial.resolve(Checkpoint.OPTIMIZER_DIR));
     }
     group.barrier();
+    long shard = writeShard(partial, contents.state(), optimizers.stream().map(Moments::of).toList());
+    Map<String, Manifest.FileEntry> files = group.rank() == 0 ? writeRankZeroFiles(partial, contents) : Map.of();
+    group.barrier(); // every shard is on disk
+    Saved saved = group.rank() == 0 ? finish(partial, contents.state().step(), files, t0, Duration.ZERO)
+        : new Saved(Checkpoints.stepDirectory(runDir, contents.state().step()), shard, 0, List.of());
+    group.barrier(); // the checkpoint is in place for every rank
+    return new Saved(saved.dir(), saved.bytes(), (System.nanoTime() - t0) / 1e9, saved.pruned());
+  }
 
-    String shard = String.format(Locale.ROOT, "%s/rank-%05d-of-%05d.safetensors", Checkpoint.OPTIMIZER_DIR, rank,
-        world);
-    List<SafetensorsWriter.Tensor> moments = new ArrayList<>();
-    for (AdamW adam : optimizers) {
-      long n = adam.to() - adam.from();
-      if (n > 0) {
-        moments.add(new SafetensorsWriter.Tensor(Checkpoint.FIRST + adam.from(), new long[] {n},
-            adam.firstMoment().segment().asSlice(0, n * Float.BYTES)));
-        moments.add(new SafetensorsWriter.Tensor(Checkpoint.SECOND + adam.from(), new long[] {n},
-            adam.secondMoment().segment().asSlice(0, n * Float.BYTES)));
+  /**
+   * Copies the tensors and starts writing them on a background thread; returns once the copy is
+   * made, the time training stands still. Waits first for the previous background save; reports
+   * its failure. Every rank calls it together, as {@link #save}.
+   */
+  public void saveInBackground(Contents contents, List<AdamW> optimizers) throws IOException {
+    awaitBackground();
+    long t0 = System.nanoTime();
+    snapshot(contents, optimizers);
+    Contents copy = new Contents(contents.state(), contents.configYaml(), contents.tokenizer(), contents.layout(),
+        group.rank() == 0 ? snapshotParameters : null);
+    List<Moments> moments = snapshotMoments;
+    long step = contents.state().step();
+    if (writer == null) {
+      writer = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "cria-checkpoint-writer");
+        t.setDaemon(true); // a run that ends normally waits for it; a crash leaves a .partial, removed on resume
+        return t;
+      });
+    }
+    pending = writer.submit(() -> {
+      Path partial = partial(step);
+      Files.createDirectories(partial.resolve(Checkpoint.OPTIMIZER_DIR));
+      long shard = writeShard(partial, copy.state(), moments);
+      if (group.rank() != 0) {
+        return new Saved(Checkpoints.stepDirectory(runDir, step), shard, (System.nanoTime() - t0) / 1e9, List.of());
+      }
+      return finish(partial, step, writeRankZeroFiles(partial, copy), t0, SHARD_WAIT);
+    });
+  }
+
+  /**
+   * Waits for the background save, if one is running; returns what it saved (null when there was
+   * none) or throws its failure.
+   */
+  public Saved awaitBackground() throws IOException {
+    if (pending == null) {
+      return null;
+    }
+    Future<Saved> f = pending;
+    pending = null;
+    try {
+      return f.get();
+    } catch (ExecutionException e) {
+      Throwable cause = e.getCause();
+      if (cause instanceof IOException io) {
+        throw new IOException("a background checkpoint save failed: " + io.getMessage(), io);
+      }
+      if (cause instanceof RuntimeException r) {
+        throw r;
+      }
+      throw new IOException("a background checkpoint save failed", cause);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while waiting for a checkpoint save", e);
+    }
+  }
+
+  /** Whether a background save is still being written. */
+  public boolean busy() {
+    return pending != null && !pending.isDone();
+  }
+
+  private Path partial(long step) {
+    return Checkpoints.directory(runDir).resolve(".step-" + step + ".partial");
+  }
+
+  private static String shardName(int rank, int world) {
+    return String.format(Locale.ROOT, "%s/rank-%05d-of-%05d.safetensors", Checkpoint.OPTIMIZER_DIR, rank, world);
+  }
+
+  /** This rank's optimizer shard, and beside it its size and CRC-32C for rank 0's manifest. */
+  private long writeShard(Path partial, TrainingState state, List<Moments> moments) throws IOException {
+    String shard = shardName(group.rank(), group.worldSize());
+    List<SafetensorsWriter.Tensor> tensors = new ArrayList<>();
+    for (Moments m : moments) {
+      if (m.length() > 0) {
+        tensors.add(new SafetensorsWriter.Tensor(Checkpoint.FIRST + m.from(), new long[] {m.length()}, m.first()));
+        tensors.add(new SafetensorsWriter.Tensor(Checkpoint.SECOND + m.from(), new long[] {m.length()}, m.second()));
       }
     }
-    SafetensorsWriter.Written written = SafetensorsWriter.write(partial.resolve(shard), moments,
-        SafetensorsWriter.Dtype.F32, Map.of("rank", Integer.toString(rank), "world_size", Integer.toString(world),
-            "optimizer_steps", Long.toString(contents.state().optimizerSteps())));
+    SafetensorsWriter.Written written = SafetensorsWriter.write(partial.resolve(shard), tensors,
+        SafetensorsWriter.Dtype.F32, Map.of("rank", Integer.toString(group.rank()), "world_size",
+            Integer.toString(group.worldSize()), "optimizer_steps", Long.toString(state.optimizerSteps())));
     // The sum travels to rank 0 through the shared directory, so rank 0 need not re-read the shard.
     AtomicFiles.writeString(partial.resolve(shard + ".sum"), written.bytes() + " " + written.crc32c());
+    return written.bytes();
+  }
 
+  /** Rank 0's files: the model, the state, the config, the tokenizer; their manifest entries. */
+  private static Map<String, Manifest.FileEntry> writeRankZeroFiles(Path partial, Contents contents)
+      throws IOException {
     Map<String, Manifest.FileEntry> files = new LinkedHashMap<>();
-    if (rank == 0) {
-      SafetensorsWriter.Written model = SafetensorsWriter.writeF32(partial.resolve(Checkpoint.MODEL),
-          contents.layout(), contents.parameters(), Map.of("format", "pt", "step", Long.toString(step)));
-      files.put(Checkpoint.MODEL, new Manifest.FileEntry(model.bytes(), model.crc32c()));
-      contents.state().write(partial);
-      AtomicFiles.writeString(partial.resolve(Checkpoint.CONFIG), contents.configYaml());
-      List<String> small = new ArrayList<>(List.of(TrainingState.FILE, Checkpoint.CONFIG));
-      small.addAll(copyTokenizer(contents.tokenizer(), partial));
-      for (String name : small) {
-        Path f = partial.resolve(name);
-        files.put(name, new Manifest.FileEntry(Files.size(f), Manifest.crc32c(f)));
-      }
+    SafetensorsWriter.Written model = SafetensorsWriter.writeF32(partial.resolve(Checkpoint.MODEL), contents.layout(),
+        contents.parameters(), Map.of("format", "pt", "step", Long.toString(contents.state().step())));
+    files.put(Checkpoint.MODEL, new Manifest.FileEntry(model.bytes(), model.crc32c()));
+    contents.state().write(partial);
+    AtomicFiles.writeString(partial.resolve(Checkpoint.CONFIG), contents.configYaml());
+    List<String> small = new ArrayList<>(List.of(TrainingState.FILE, Checkpoint.CONFIG));
+    small.addAll(copyTokenizer(contents.tokenizer(), partial));
+    for (String name : small) {
+      Path f = partial.resolve(name);
+      files.put(name, new Manifest.FileEntry(Files.size(f), Manifest.crc32c(f)));
     }
-    group.barrier(); // every shard is on disk
+    return files;
+  }
 
-    List<Path> pruned = List.of();
-    if (rank == 0) {
-      for (int r = 0; r < world; r++) {
-        String name = String.format(Locale.ROOT, "%s/rank-%05d-of-%05d.safetensors", Checkpoint.OPTIMIZER_DIR, r,
-            world);
-        Path sum = partial.resolve(name + ".sum");
-        String[] parts = Files.readString(sum, StandardCharsets.UTF_8).strip().split(" ");
-        files.put(name, new Manifest.FileEntry(Long.parseLong(parts[0]), Long.parseLong(parts[1])));
-        Files.delete(sum);
+  /**
+   * Rank 0, once the shards are written (waiting up to {@code wait} for their sums to appear):
+   * the manifest, the rename that makes the checkpoint exist, and the pruning of old ones.
+   */
+  private Saved finish(Path partial, long step, Map<String, Manifest.FileEntry> rankZero, long t0, Duration wait)
+      throws IOException {
+    Map<String, Manifest.FileEntry> files = new LinkedHashMap<>(rankZero);
+    long deadline = System.nanoTime() + wait.toNanos();
+    for (int r = 0; r < group.worldSize(); r++) {
+      String name = shardName(r, group.worldSize());
+      Path sum = partial.resolve(name + ".sum");
+      while (!Files.exists(sum)) {
+        if (System.nanoTime() > deadline) {
+          throw new IOException(partial + ": rank " + r + " did not write its optimizer shard within "
+              + wait.toMinutes() + " minutes");
+        }
+        try {
+          Thread.sleep(20);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new IOException(partial + ": interrupted while waiting for rank " + r + "'s optimizer shard", e);
+        }
       }
-      new Manifest(step, files).write(partial);
-      AtomicFiles.fsyncDirectory(partial.resolve(Checkpoint.OPTIMIZER_DIR));
-      AtomicFiles.fsyncDirectory(partial);
-      Path target = Checkpoints.stepDirectory(runDir, step);
-      Path replaced = null;
-      if (Files.exists(target)) { // the same step saved again: the old copy goes once the new one is in place
-        replaced = target.resolveSibling(".deleting-" + target.getFileName());
-        AtomicFiles.deleteTree(replaced);
-        Files.move(target, replaced);
-      }
-      Files.move(partial, target, StandardCopyOption.ATOMIC_MOVE);
-      AtomicFiles.fsyncDirectory(target.getParent());
-      AtomicFiles.deleteTree(replaced);
-      pruned = Checkpoints.prune(runDir, keepLast);
+      String[] parts = Files.readString(sum, StandardCharsets.UTF_8).strip().split(" ");
+      files.put(name, new Manifest.FileEntry(Long.parseLong(parts[0]), Long.parseLong(parts[1])));
+      Files.delete(sum);
     }
-    group.barrier(); // the checkpoint is in place for every rank
-    long bytes = rank == 0 ? files.values().stream().mapToLong(Manifest.FileEntry::bytes).sum() : written.bytes();
-    return new Saved(Checkpoints.stepDirectory(runDir, step), bytes, (System.nanoTime() - t0) / 1e9, pruned);
+    new Manifest(step, files).write(partial);
+    AtomicFiles.fsyncDirectory(partial.resolve(Checkpoint.OPTIMIZER_DIR));
+    AtomicFiles.fsyncDirectory(partial);
+    Path target = Checkpoints.stepDirectory(runDir, step);
+    Path replaced = null;
+    if (Files.exists(target)) { // the same step saved again: the old copy goes once the new one is in place
+      replaced = target.resolveSibling(".deleting-" + target.getFileName());
+      AtomicFiles.deleteTree(replaced);
+      Files.move(target, replaced);
+    }
+    Files.move(partial, target, StandardCopyOption.ATOMIC_MOVE);
+    AtomicFiles.fsyncDirectory(target.getParent());
+    AtomicFiles.deleteTree(replaced);
+    List<Path> pruned = Checkpoints.prune(runDir, keepLast);
+    long bytes = files.values().stream().mapToLong(Manifest.FileEntry::bytes).sum();
+    return new Saved(target, bytes, (System.nanoTime() - t0) / 1e9, pruned);
+  }
+
+  /** Copies what the background save writes, into buffers kept from one save to the next. */
+  private void snapshot(Contents contents, List<AdamW> optimizers) {
+    if (snapshotArena == null) {
+      snapshotArena = Arena.ofShared();
+      if (group.rank() == 0) {
+        snapshotParameters = Floats.allocate(snapshotArena, contents.parameters().length());
+      }
+      List<Moments> copies = new ArrayList<>();
+      for (AdamW adam : optimizers) {
+        Moments m = Moments.of(adam);
+        long bytes = Math.max(1, m.length()) * Float.BYTES;
+        copies.add(new Moments(m.from(), m.length(), snapshotArena.allocate(bytes, 64).asSlice(0, m.length() * 4),
+            snapshotArena.allocate(bytes, 64).asSlice(0, m.length() * 4)));
+      }
+      snapshotMoments = List.copyOf(copies);
+    }
+    if (group.rank() == 0) {
+      snapshotParameters.copyFrom(contents.parameters(), 0, 0, contents.parameters().length());
+    }
+    for (int i = 0; i < optimizers.size(); i++) {
+      Moments live = Moments.of(optimizers.get(i));
+      snapshotMoments.get(i).first().copyFrom(live.first());
+      snapshotMoments.get(i).second().copyFrom(live.second());
+    }
   }
 
   /** Copies the run's tokenizer files into the checkpoint; returns their names there. */
@@ -156,5 +305,21 @@ public final class Checkpointer {
       }
     }
     return false;
+  }
+
+  /** Waits for a background save and frees the snapshot. */
+  @Override
+  public void close() throws IOException {
+    try {
+      awaitBackground();
+    } finally {
+      if (writer != null) {
+        writer.shutdown();
+      }
+      if (snapshotArena != null) {
+        snapshotArena.close();
+        snapshotArena = null;
+      }
+    }
   }
 }

@@ -63,6 +63,9 @@ public record TrainConfig(String runDir, Model model, Data data, Trainer trainer
    * @param saveInterval steps between checkpoints (0: not by steps)
    * @param saveIntervalMinutes wall-clock minutes between checkpoints (0: not by time)
    * @param keepLast how many of the newest checkpoints are kept
+   * @param asyncSave write the periodic checkpoints on a background thread from a copy in memory
+   *     (training stalls only for the copy; needs memory for a copy of the parameters and this
+   *     rank's optimizer state)
    */
-  public record Checkpoint(long saveInterval, double saveIntervalMinutes, int keepLast) {}
+  public record Checkpoint(long saveInterval, double saveIntervalMinutes, int keepLast, boolean asyncSave) {}
 }

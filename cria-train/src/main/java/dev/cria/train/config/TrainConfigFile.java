@@ -39,7 +39,7 @@ public final class TrainConfigFile {
         new TrainConfig.Data(List.of(), "969,30,1", 0, null),
         new TrainConfig.Trainer(4, 8, 100, 1234, 50, 4, 10, 0),
         new TrainConfig.Optim(1e-3, 1e-4, 10, 0.1, 0.9, 0.95, 1e-8, 1.0),
-        new TrainConfig.Checkpoint(0, 30, 2)));
+        new TrainConfig.Checkpoint(0, 30, 2, false)));
   }
 
   /** Parses a YAML file into a tree; a syntax error names the file and line. */
@@ -150,7 +150,8 @@ public final class TrainConfigFile {
             optim.number("beta1", 0, 0.999999), optim.number("beta2", 0, 0.999999),
             optim.number("eps", 0, 1), optim.number("clip_grad", 0, 1e9)),
         new TrainConfig.Checkpoint(checkpoint.integer("save_interval", 0, Long.MAX_VALUE),
-            checkpoint.number("save_interval_minutes", 0, 1e7), (int) checkpoint.integer("keep_last", 1, 1 << 20)));
+            checkpoint.number("save_interval_minutes", 0, 1e7), (int) checkpoint.integer("keep_last", 1, 1 << 20),
+            checkpoint.bool("async_save")));
     for (Fields f : List.of(top, model, data, trainer, optim, checkpoint)) {
       f.rejectUnknown();
     }
@@ -210,6 +211,7 @@ public final class TrainConfigFile {
     checkpoint.put("save_interval", c.checkpoint().saveInterval());
     checkpoint.put("save_interval_minutes", c.checkpoint().saveIntervalMinutes());
     checkpoint.put("keep_last", c.checkpoint().keepLast());
+    checkpoint.put("async_save", c.checkpoint().asyncSave());
     return root;
   }
 
@@ -307,6 +309,20 @@ public final class TrainConfigFile {
         throw error(key, "must be " + range(min, max) + ", got " + value);
       }
       return value;
+    }
+
+    boolean bool(String key) {
+      JsonNode v = get(key);
+      if (v == null) {
+        throw error(key, "is required");
+      }
+      if (v.isBoolean()) {
+        return v.booleanValue();
+      }
+      if (v.isString() && v.asString().strip().matches("(?i)true|false")) {
+        return Boolean.parseBoolean(v.asString().strip());
+      }
+      throw error(key, "expected true or false, got " + describe(v));
     }
 
     Integer positiveOrNull(String key) {
