@@ -351,12 +351,23 @@ public final class Trainer {
     private long lastSaveNanos = System.nanoTime();
     private Path last;
 
-    Saves(LlamaModel model, Optimizer adam, RankLog log, long firstStep) {
+    Saves(LlamaModel model, Optimizer adam, RankLog log, long firstStep) throws IOException {
       this.model = model;
       this.adam = adam;
       this.log = log;
       this.checkpointer = new Checkpointer(run.root(), group, setup.config().checkpoint().keepLast());
       this.lastSaved = firstStep;
+      if (setup.config().checkpoint().asyncSave()) {
+        long t0 = System.nanoTime();
+        long bytes = checkpointer.allocateSnapshot(model.parameters(), adam.parts());
+        String line = String.format(Locale.ROOT, "checkpoints are written in the background from a %.0f MB copy"
+            + " (allocated in %.1f s)", bytes / 1e6, (System.nanoTime() - t0) / 1e9);
+        if (group.rank() == 0) {
+          info(log, line);
+        } else {
+          log.line(line);
+        }
+      }
     }
 
     /** Whether the wall-clock interval has passed (rank 0's clock decides, through {@link #agree}). */

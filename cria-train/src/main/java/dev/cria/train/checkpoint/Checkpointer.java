@@ -248,12 +248,16 @@ public final class Checkpointer implements AutoCloseable {
     return new Saved(target, bytes, (System.nanoTime() - t0) / 1e9, pruned);
   }
 
-  /** Copies what the background save writes, into buffers kept from one save to the next. */
-  private void snapshot(Contents contents, List<AdamW> optimizers) {
+  /**
+   * Allocates (and touches) the buffers that background saves copy into, so that the first save
+   * does not pay for them; returns their bytes. Called once, before training, when saves go to the
+   * background.
+   */
+  public long allocateSnapshot(Floats parameters, List<AdamW> optimizers) {
     if (snapshotArena == null) {
       snapshotArena = Arena.ofShared();
       if (group.rank() == 0) {
-        snapshotParameters = Floats.allocate(snapshotArena, contents.parameters().length());
+        snapshotParameters = Floats.allocate(snapshotArena, parameters.length());
       }
       List<Moments> copies = new ArrayList<>();
       for (AdamW adam : optimizers) {
@@ -264,6 +268,16 @@ public final class Checkpointer implements AutoCloseable {
       }
       snapshotMoments = List.copyOf(copies);
     }
+    long bytes = snapshotParameters == null ? 0 : snapshotParameters.length() * Float.BYTES;
+    for (Moments m : snapshotMoments) {
+      bytes += 2 * m.length() * Float.BYTES;
+    }
+    return bytes;
+  }
+
+  /** Copies what the background save writes, into buffers kept from one save to the next. */
+  private void snapshot(Contents contents, List<AdamW> optimizers) {
+    allocateSnapshot(contents.parameters(), optimizers);
     if (group.rank() == 0) {
       snapshotParameters.copyFrom(contents.parameters(), 0, 0, contents.parameters().length());
     }
