@@ -34,9 +34,9 @@ class MainTest {
 
   @Test
   void commandsNotBuiltSaySoAndExit3() {
-    CliRun run = CliRun.of("export", "--format", "hf");
+    CliRun run = CliRun.of("k8s", "submit");
     assertThat(run.exitCode()).isEqualTo(3);
-    assertThat(run.err()).contains("cria export: not built yet");
+    assertThat(run.err()).contains("cria k8s: not built yet");
   }
 
   @Test
