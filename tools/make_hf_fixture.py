@@ -18,7 +18,6 @@ for bit with torch's rounding.
 import argparse
 import json
 import os
-import struct
 import sys
 
 import torch
@@ -26,27 +25,10 @@ import torch
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
 import llama_reference as ref  # noqa: E402
-from make_llama_fixtures import read_safetensors  # noqa: E402
+from make_llama_fixtures import read_safetensors, write_safetensors  # noqa: E402
 
 SOURCE = "cria-engine/src/test/resources/fixtures/llama-small-gqa"
 DEFAULT_OUT = "cria-engine/src/test/resources/fixtures/hf-llama-bf16"
-
-
-def write_bf16(path, tensors):
-    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
-    for name, t in tensors:
-        data = t.contiguous().view(torch.int16).numpy().astype("<i2", copy=False).tobytes()
-        header[name] = {"dtype": "BF16", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    hjson = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    hjson += b" " * ((-len(hjson)) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(hjson)))
-        f.write(hjson)
-        for b in blobs:
-            f.write(b)
-    return offset
 
 
 def main():
@@ -72,7 +54,7 @@ def main():
     weight_map, total = {}, 0
     for i, part in enumerate(shards):
         fname = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
-        total += write_bf16(os.path.join(args.out, fname), [(n, bf16[n]) for n in part])
+        total += write_safetensors(os.path.join(args.out, fname), {n: bf16[n] for n in part})
         weight_map.update({n: fname for n in part})
     with open(os.path.join(args.out, "model.safetensors.index.json"), "w") as f:
         json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)

@@ -45,14 +45,18 @@ DEFAULT_OUT = "cria-engine/src/test/resources/fixtures/llama-small-gqa"
 
 # ---------------------------------------------------------------- safetensors
 def write_safetensors(path, tensors):
-    """tensors: dict name -> fp32 torch tensor. Sorted-name order, contiguous."""
+    """tensors: dict name -> fp32 or bf16 torch tensor. Sorted-name order, contiguous.
+    Returns the bytes of tensor data written."""
     names = sorted(tensors)
     header, blobs, offset = {}, [], 0
     for name in names:
         t = tensors[name].detach().contiguous()
-        assert t.dtype == torch.float32, (name, t.dtype)
-        data = t.numpy().astype("<f4", copy=False).tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape),
+        if t.dtype == torch.bfloat16:  # numpy has no bfloat16: its bits, as int16
+            dtype, data = "BF16", t.view(torch.int16).numpy().astype("<i2", copy=False).tobytes()
+        else:
+            assert t.dtype == torch.float32, (name, t.dtype)
+            dtype, data = "F32", t.numpy().astype("<f4", copy=False).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(t.shape),
                         "data_offsets": [offset, offset + len(data)]}
         blobs.append(data)
         offset += len(data)
@@ -63,6 +67,7 @@ def write_safetensors(path, tensors):
         f.write(hjson)
         for b in blobs:
             f.write(b)
+    return offset
 
 
 def read_safetensors(path):

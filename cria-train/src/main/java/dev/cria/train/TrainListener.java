@@ -13,4 +13,18 @@ public interface TrainListener {
 
   /** At the end of the run, with the final parameters (valid only during the call). */
   default void finished(dev.cria.engine.tensor.Floats parameters) {}
+
+  /** A listener that ignores everything (ranks other than 0 print nothing per step). */
+  static TrainListener silent() {
+    return new TrainListener() {
+      @Override
+      public void info(String line) {}
+
+      @Override
+      public void step(StepMetrics metrics) {}
+
+      @Override
+      public void validation(long step, double loss) {}
+    };
+  }
 }

@@ -5,20 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.cria.engine.tensor.Floats;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
-import dev.cria.train.dist.Collective;
-import dev.cria.train.dist.RankEnvironment;
-import dev.cria.train.dist.TcpCollective;
-import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import tools.jackson.databind.node.ObjectNode;
@@ -68,32 +58,13 @@ class DataParallelTrainerTest {
     TrainConfigFile.set(tree, "trainer.threads", 1);
     TrainConfig c = TestRuns.config(tree);
     RunDirectory run = RunDirectory.create(c, true);
-    int port;
-    try (ServerSocket s = new ServerSocket(0)) {
-      port = s.getLocalPort();
-    }
-    ExecutorService pool = Executors.newFixedThreadPool(world);
-    try {
-      List<Future<Run>> futures = new ArrayList<>();
-      for (int r = 0; r < world; r++) {
-        RankEnvironment env = new RankEnvironment(r, world, r, "127.0.0.1", port);
-        futures.add(pool.submit(() -> {
-          try (Collective group = TcpCollective.join(env, Duration.ofSeconds(30), Duration.ofSeconds(60));
-              TrainingSetup setup = TrainingSetup.prepare(c, world, line -> { })) {
-            Capture capture = new Capture();
-            new Trainer(setup, run, capture, () -> false, group).run(TrainStart.fresh());
-            return new Run(capture.losses, capture.norms, capture.parameters, capture.info);
-          }
-        }));
+    return TestRuns.inRanks(world, group -> {
+      try (TrainingSetup setup = TrainingSetup.prepare(c, world, line -> { })) {
+        Capture capture = new Capture();
+        new Trainer(setup, run, capture, () -> false, group).run(TrainStart.fresh());
+        return new Run(capture.losses, capture.norms, capture.parameters, capture.info);
       }
-      List<Run> runs = new ArrayList<>();
-      for (Future<Run> f : futures) {
-        runs.add(f.get(300, TimeUnit.SECONDS));
-      }
-      return runs;
-    } finally {
-      pool.shutdownNow();
-    }
+    });
   }
 
   @Test

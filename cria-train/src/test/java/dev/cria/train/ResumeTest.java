@@ -10,25 +10,16 @@ import dev.cria.train.checkpoint.CheckpointException;
 import dev.cria.train.checkpoint.Checkpoints;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
-import dev.cria.train.dist.Collective;
-import dev.cria.train.dist.RankEnvironment;
-import dev.cria.train.dist.TcpCollective;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.channels.FileChannel;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
 import java.util.function.LongPredicate;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -59,6 +50,7 @@ class ResumeTest {
     final List<String> info = new ArrayList<>();
     final LongPredicate crashAfter;
     float[] parameters;
+    long lastStep;
 
     Seen(LongPredicate crashAfter) {
       this.crashAfter = crashAfter;
@@ -72,6 +64,7 @@ class ResumeTest {
     @Override
     public void step(StepMetrics m) {
       losses.put(m.step(), m.loss());
+      lastStep = m.step();
       if (crashAfter.test(m.step())) {
         throw new IllegalStateException("simulated crash after step " + m.step());
       }
@@ -200,59 +193,17 @@ class ResumeTest {
         .isInstanceOf(CheckpointException.class).hasMessageContaining(missing.toString());
   }
 
-  /** Ranks as threads of this JVM; rank 0's view returned. */
+  /** Ranks as threads of this JVM, each stopping when {@code stopAfter} says so; rank 0's view returned. */
   private static Seen trainGroup(TrainConfig c, int world, TrainStart start, LongPredicate stopAfter)
       throws Exception {
-    int port;
-    try (ServerSocket s = new ServerSocket(0)) {
-      port = s.getLocalPort();
-    }
     RunDirectory run = RunDirectory.create(c, false, true);
-    ExecutorService pool = Executors.newFixedThreadPool(world);
-    try {
-      List<Future<Seen>> futures = new ArrayList<>();
-      for (int r = 0; r < world; r++) {
-        RankEnvironment env = new RankEnvironment(r, world, r, "127.0.0.1", port);
-        futures.add(pool.submit(() -> {
-          try (Collective group = TcpCollective.join(env, Duration.ofSeconds(30), Duration.ofSeconds(60));
-              TrainingSetup setup = TrainingSetup.prepare(c, world, line -> { })) {
-            Seen seen = new Seen(s -> false);
-            long[] last = {0};
-            TrainListener counting = new TrainListener() {
-              @Override
-              public void info(String line) {
-                seen.info(line);
-              }
-
-              @Override
-              public void step(StepMetrics m) {
-                seen.step(m);
-                last[0] = m.step();
-              }
-
-              @Override
-              public void validation(long step, double loss) {
-                seen.validation(step, loss);
-              }
-
-              @Override
-              public void finished(Floats p) {
-                seen.finished(p);
-              }
-            };
-            new Trainer(setup, run, counting, () -> stopAfter.test(last[0]), group).run(start);
-            return seen;
-          }
-        }));
+    return TestRuns.inRanks(world, group -> {
+      try (TrainingSetup setup = TrainingSetup.prepare(c, world, line -> { })) {
+        Seen seen = new Seen(s -> false);
+        new Trainer(setup, run, seen, () -> stopAfter.test(seen.lastStep), group).run(start);
+        return seen;
       }
-      List<Seen> all = new ArrayList<>();
-      for (Future<Seen> f : futures) {
-        all.add(f.get(300, TimeUnit.SECONDS));
-      }
-      return all.getFirst();
-    } finally {
-      pool.shutdownNow();
-    }
+    }).getFirst();
   }
 
   @Test

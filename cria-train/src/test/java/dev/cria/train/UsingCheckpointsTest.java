@@ -86,7 +86,7 @@ class UsingCheckpointsTest {
       TrainConfig continued = TrainConfigFile.bind(t, "test");
       Path initial = tmp.resolve("initial.safetensors");
       try (TrainingSetup setup = TrainingSetup.prepare(continued, 1, line -> { })) {
-        new Trainer(setup, RunDirectory.create(continued, false), new TrainListenerStub(), () -> true)
+        new Trainer(setup, RunDirectory.create(continued, false), TrainListener.silent(), () -> true)
             .run(new TrainStart(false, null, hf, initial));
       }
       try (SafetensorsFile f = SafetensorsFile.open(initial)) {
@@ -100,21 +100,10 @@ class UsingCheckpointsTest {
       TrainConfigFile.set(t, "model.hidden_size", 48);
       TrainConfig wider = TrainConfigFile.bind(t, "test");
       try (TrainingSetup setup = TrainingSetup.prepare(wider, 1, line -> { })) {
-        assertThatThrownBy(() -> new Trainer(setup, RunDirectory.create(wider, false), new TrainListenerStub(),
+        assertThatThrownBy(() -> new Trainer(setup, RunDirectory.create(wider, false), TrainListener.silent(),
             () -> true).run(new TrainStart(false, null, hf, null)))
             .isInstanceOf(ConfigException.class).hasMessageContaining("hidden_size 48 (here) vs 32");
       }
     }
-  }
-
-  private static final class TrainListenerStub implements TrainListener {
-    @Override
-    public void info(String line) {}
-
-    @Override
-    public void step(StepMetrics metrics) {}
-
-    @Override
-    public void validation(long step, double loss) {}
   }
 }

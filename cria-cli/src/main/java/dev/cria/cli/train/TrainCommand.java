@@ -221,7 +221,7 @@ public class TrainCommand implements Callable<Integer> {
       group.barrier(); // rank 0 has laid out the run directory
       run = RunDirectory.open(c);
       TrainListener listener = env.rank() == 0 ? new ConsoleListener(out, c.trainer().logEveryNSteps())
-          : new QuietListener();
+          : TrainListener.silent();
       TrainResult result = new Trainer(setup, run, listener, stop::get, group)
           .run(new TrainStart(resumes(), resumeFrom, initFrom, initialWeights));
       if (env.rank() == 0) {
@@ -354,18 +354,6 @@ public class TrainCommand implements Callable<Integer> {
     if (value != null) {
       TrainConfigFile.set(tree, path, value);
     }
-  }
-
-  /** Ranks other than 0 print nothing per step: rank 0 speaks for the group. */
-  private static final class QuietListener implements TrainListener {
-    @Override
-    public void info(String line) {}
-
-    @Override
-    public void step(StepMetrics metrics) {}
-
-    @Override
-    public void validation(long step, double loss) {}
   }
 
   /** One console line per log interval, and every validation. */
