@@ -186,6 +186,21 @@ class ResumeTest {
   }
 
   @Test
+  void theWallClockIntervalSavesAndKeepLastPrunes() throws IOException {
+    ObjectNode t = tree("clock");
+    TrainConfigFile.set(t, "trainer.max_steps", 6L);
+    TrainConfigFile.set(t, "trainer.val_check_interval", 0L);
+    TrainConfigFile.set(t, "checkpoint.save_interval", 0L);
+    TrainConfigFile.set(t, "checkpoint.save_interval_minutes", 1e-6); // due before every step
+    Seen seen = train(TestRuns.config(t), TrainStart.fresh(), s -> false);
+    // steps 1 to 5 by the clock (before steps 2 to 6), step 6 at the end
+    assertThat(seen.info.stream().filter(l -> l.startsWith("checkpoint saved: "))).hasSize(6);
+    assertThat(Checkpoints.list(tmp.resolve("clock"))).extracting(Checkpoints::stepOf).containsExactly(5L, 6L);
+    assertThat(Files.readString(tmp.resolve("clock/0/log"))).contains("removed old checkpoint "
+        + Checkpoints.stepDirectory(tmp.resolve("clock"), 4) + " (keep_last 2)");
+  }
+
+  @Test
   void resumingFromACheckpointThatIsNotThereIsAClearError() throws IOException {
     TrainConfig c = TestRuns.config(tree("nowhere"));
     Path missing = tmp.resolve("no-such-run");

@@ -269,6 +269,10 @@ public class TrainCommand implements Callable<Integer> {
     String freshRunDir = fresh.tree().path("run_dir").asString("");
     Path saved = resumeFrom != null ? savedConfigOf(resumeFrom) : Path.of(freshRunDir).resolve(RunDirectory.CONFIG);
     if (!Files.isRegularFile(saved)) {
+      if (resumeFrom != null) {
+        throw new UserError("--resume-from " + resumeFrom + ": neither a checkpoint (manifest.json, config.yaml) nor a"
+            + " run directory (config.yaml)");
+      }
       return fresh.bind();
     }
     TrainConfig resumed = layers(saved).bind();

@@ -89,6 +89,23 @@ class ResumeCommandTest {
       assertThat(Float.floatToRawIntBits(actual.get(s))).as("step %d (resumed at %d, killed after %d)", s, resumeAt,
           reached).isEqualTo(Float.floatToRawIntBits(expected.get(s)));
     }
+    // a new run branched from one of the killed run's checkpoints goes on as the original did
+    Path branch = tmp.resolve("branch");
+    Path older = Checkpoints.list(killed).getFirst(); // keep_last 2: the one before the last
+    CliRun branched = CliRun.of("train", "--resume-from", older.toString(), "--run-dir", branch.toString(),
+        "--max-steps", Integer.toString(STEPS));
+    assertThat(branched.exitCode()).as(branched.err()).isZero();
+    long branchedAt = Checkpoints.stepOf(older);
+    assertThat(branchedAt).isEqualTo(STEPS - 10);
+    assertThat(branched.out()).contains("resumed from " + older + ": step " + branchedAt);
+    TreeMap<Long, Float> fromBranch = losses(branch);
+    assertThat(fromBranch.firstKey()).isEqualTo(branchedAt + 1);
+    assertThat(fromBranch).isEqualTo(expected.tailMap(branchedAt, false));
+    CliRun nowhere = CliRun.of("train", "--resume-from", tmp.resolve("nothing").toString(), "--run-dir",
+        tmp.resolve("nothing-run").toString());
+    assertThat(nowhere.exitCode()).isEqualTo(1);
+    assertThat(nowhere.err()).contains(tmp.resolve("nothing").toString());
+
     Checkpoint a = Checkpoint.open(Checkpoints.stepDirectory(straight, STEPS));
     Checkpoint b = Checkpoint.open(Checkpoints.stepDirectory(killed, STEPS));
     assertThat(b.manifest().files().get("model.safetensors")).isEqualTo(a.manifest().files().get("model.safetensors"));
