@@ -3,6 +3,7 @@ package dev.cria.cli.model;
 import dev.cria.cli.UserError;
 import dev.cria.data.gpt.Split;
 import dev.cria.train.Evaluation;
+import dev.cria.train.checkpoint.Checkpoints;
 import dev.cria.train.checkpoint.TrainedModel;
 import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.TrainConfig;
@@ -67,6 +68,15 @@ public final class EvalCommand implements Callable<Integer> {
       ObjectNode tree = TrainConfigFile.toTree(model.config());
       if (dataPrefix != null) {
         TrainConfigFile.set(tree, "data.data_prefix", dataPrefix);
+      }
+      if (model.config().data().indexCacheDir() == null) {
+        // the run's own cache when the checkpoint sits in its run directory; the config's run_dir may be
+        // relative to wherever the run was started, or gone
+        Path checkpoints = model.source().toAbsolutePath().getParent();
+        Path cache = checkpoints != null && checkpoints.getFileName().toString().equals(Checkpoints.DIR)
+            ? checkpoints.getParent().resolve("index_cache")
+            : Path.of(System.getProperty("java.io.tmpdir"), "cria-index-cache");
+        TrainConfigFile.set(tree, "data.index_cache_dir", cache.toString());
       }
       TrainConfig config;
       try {

@@ -37,7 +37,7 @@ class ModelCommandsTest {
   }
 
   @Test
-  void evalRepeatsTheRunsValidationAndPrintsJsonLast() {
+  void evalRepeatsTheRunsValidationAndPrintsJsonLast() throws Exception {
     CliRun eval = CliRun.of("eval", run.toString(), "--json", "--threads", "2");
     assertThat(eval.exitCode()).as(eval.err()).isZero();
     assertThat(eval.out()).contains("evaluating " + run.resolve("checkpoints/step-30") + " (step 30) on the valid split",
@@ -47,6 +47,13 @@ class ModelCommandsTest {
     assertThat(json.get("perplexity").doubleValue()).isCloseTo(Math.exp(json.get("loss").doubleValue()), within(1e-9));
     assertThat(json.get("batches").intValue()).isEqualTo(2);
     assertThat(json.get("tokens").longValue()).isEqualTo(2 * 4 * 32);
+
+    // a checkpoint copied away from its run still evaluates (its index cache then goes to the temp directory)
+    Path moved = tmp.resolve("moved-step-30");
+    copyTree(run.resolve("checkpoints/step-30"), moved);
+    CliRun elsewhere = CliRun.of("eval", moved.toString(), "--json", "--threads", "2");
+    assertThat(elsewhere.exitCode()).as(elsewhere.err()).isZero();
+    assertThat(lastLineJson(elsewhere.out()).get("loss").doubleValue()).isEqualTo(json.get("loss").doubleValue());
 
     CliRun bad = CliRun.of("eval", tmp.resolve("nowhere").toString());
     assertThat(bad.exitCode()).isEqualTo(1);
@@ -109,6 +116,14 @@ class ModelCommandsTest {
     CliRun tooLong = CliRun.of("generate", run.toString(), "--prompt", "word ".repeat(100));
     assertThat(tooLong.exitCode()).isEqualTo(1);
     assertThat(tooLong.err()).contains("the model's context is 64");
+  }
+
+  private static void copyTree(Path from, Path to) throws java.io.IOException {
+    try (var walk = Files.walk(from)) {
+      for (Path p : walk.toList()) {
+        Files.copy(p, to.resolve(from.relativize(p).toString()));
+      }
+    }
   }
 
   private static String[] concat(String[] a, String[] b) {
