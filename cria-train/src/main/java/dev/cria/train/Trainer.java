@@ -138,6 +138,7 @@ public final class Trainer {
         if (resumed != null) {
           resumed.loadModel(model.layout(), model.parameters());
           resumed.loadOptimizer(adam.parts());
+          warnAboutChanges(resumed, log);
           info(log, String.format(Locale.ROOT, "resumed from %s: step %d, consumed samples %d (saved by %d rank(s);"
               + " checksums checked and loaded in %.1f s)", resumed.dir(), resumed.step(), resumed.state().consumedSamples(),
               resumed.state().worldSize(), (System.nanoTime() - t0) / 1e9));
@@ -152,8 +153,17 @@ public final class Trainer {
         if (board != null) {
           info(log, "TensorBoard: " + board.file() + " (tensorboard --logdir " + run.root() + ")");
         }
-        try (Saves saves = new Saves(model, adam, log, resumed == null ? 0 : resumed.step())) {
-          return loop(model, adam, kernels, log, peak, resumed, saves);
+        Saves saves = new Saves(model, adam, log, resumed == null ? 0 : resumed.step());
+        boolean ended = false;
+        try {
+          TrainResult result = loop(model, adam, kernels, log, peak, resumed, saves);
+          ended = true;
+          return result;
+        } finally {
+          if (!ended) {
+            saves.abandon(); // the run failed: a background save gets a minute, not the shard wait
+          }
+          saves.close();
         }
       }
     }
@@ -267,56 +277,88 @@ public final class Trainer {
   }
 
   /**
-   * The checkpoint to resume from, the same on every rank: rank 0 picks it (the newest whose
-   * checksums hold, or the one named) and tells the others its step; null to start afresh.
+   * The checkpoint to resume from, the same on every rank, or null to start afresh. The candidates
+   * (the one named, or the run's, newest first) are checked in turn by all ranks together, each
+   * re-reading its share of the files, until one is whole; in the run directory, checkpoints after
+   * the chosen one are then set aside, so that they are neither resumed later nor pruned for it.
    */
   private Checkpoint chooseCheckpoint(TrainStart start, RankLog log) throws IOException {
     if (!start.resume() && start.resumeFrom() == null) {
       return null;
     }
-    Checkpoint chosen = null;
-    long step;
     if (group.rank() == 0) {
+      Checkpoints.removeLeftovers(run.root());
+    }
+    if (group.worldSize() > 1) {
+      group.barrier(); // the leftovers are sorted out before anyone lists the checkpoints
+    }
+    List<Path> candidates = Checkpoints.candidates(start.resumeFrom() != null ? start.resumeFrom() : run.root());
+    Checkpoint chosen = null;
+    for (Path dir : candidates) {
+      Checkpoint c = null;
+      String problem = null;
       try {
-        Checkpoints.removeLeftovers(run.root());
-        if (start.resumeFrom() != null) {
-          chosen = Checkpoints.resolve(start.resumeFrom(), line -> warn(log, line));
-        } else {
-          chosen = Checkpoints.newestValid(run.root(), line -> warn(log, line)).orElse(null);
-          if (chosen == null) {
-            info(log, "no checkpoint in " + Checkpoints.directory(run.root()) + ": starting from step 0");
-          }
+        c = Checkpoint.open(dir).verify(group.rank(), group.worldSize());
+        if (!dir.equals(start.resumeFrom()) && c.step() != Checkpoints.stepOf(dir)) {
+          throw new CheckpointException(dir + ": its manifest is for step " + c.step());
         }
-        step = chosen == null ? -1 : chosen.step();
       } catch (IOException | RuntimeException e) {
-        broadcastLong(-2); // the other ranks stop too instead of waiting for rank 0
-        throw e;
+        problem = Checkpoints.describe(e);
       }
-      broadcastLong(step);
-      return chosen;
+      long damaged = Math.round(sumOverRanks(problem == null ? 0 : 1));
+      if (damaged == 0) {
+        chosen = c;
+        break;
+      }
+      String line = "checkpoint " + dir + " is not usable: " + (problem != null ? problem
+          : "damage found by " + damaged + " other rank(s), see their logs");
+      if (dir.equals(start.resumeFrom())) {
+        throw new CheckpointException(line);
+      }
+      int next = candidates.indexOf(dir) + 1;
+      warn(log, line + (next < candidates.size() ? "; trying " + candidates.get(next).getFileName() : ""));
     }
-    step = broadcastLong(0);
-    if (step == -2) {
-      throw new CheckpointException("rank 0 could not open the checkpoint to resume from (see its log)");
+    if (chosen == null && start.resumeFrom() != null) {
+      throw new CheckpointException(start.resumeFrom() + ": no usable checkpoint to resume from");
     }
-    if (step < 0) {
-      return null;
+    if (group.rank() == 0) {
+      if (chosen == null) {
+        info(log, (candidates.isEmpty() ? "no checkpoint in " : "no usable checkpoint in ")
+            + (start.resumeFrom() != null ? start.resumeFrom() : Checkpoints.directory(run.root()))
+            + ": starting from step 0");
+      }
+      for (Path p : Checkpoints.setAsideAfter(run.root(), chosen == null ? 0 : chosen.step())) {
+        warn(log, "set aside " + p.getFileName().toString().substring("abandoned-".length()) + " as " + p.getFileName()
+            + ": it comes after the step this run continues from");
+      }
     }
-    Path from = start.resumeFrom();
-    Path dir = from == null ? Checkpoints.stepDirectory(run.root(), step)
-        : Files.isRegularFile(from.resolve(Manifest.FILE)) ? from : Checkpoints.stepDirectory(from, step);
-    return Checkpoint.open(dir);
+    return chosen;
   }
 
-  /** Rank 0's {@code value}, on every rank. */
-  private long broadcastLong(long value) {
-    if (group.worldSize() == 1) {
-      return value;
+  /**
+   * Tells what the config changes from the checkpoint's: allowed (a longer run, another interval),
+   * but some changes (the seed, the data, the sequence length) mean the run no longer continues
+   * the same sample order.
+   */
+  private void warnAboutChanges(Checkpoint checkpoint, RankLog log) throws IOException {
+    if (group.rank() != 0) {
+      return;
     }
-    MemorySegment word = Arena.ofAuto().allocate(Long.BYTES);
-    word.set(ValueLayout.JAVA_LONG, 0, value);
-    group.broadcast(word, Long.BYTES, 0);
-    return word.get(ValueLayout.JAVA_LONG, 0);
+    TrainConfig saved;
+    try {
+      saved = TrainConfigFile.bind(TrainConfigFile.read(checkpoint.dir().resolve(Checkpoint.CONFIG)), "checkpoint");
+    } catch (ConfigException e) {
+      warn(log, "cannot compare with the checkpoint's config: " + e.getMessage());
+      return;
+    }
+    List<String> changed = TrainConfigFile.differences(saved, setup.config()).stream()
+        .filter(d -> !d.startsWith("run_dir:") && !d.startsWith("trainer.threads:")).toList();
+    if (!changed.isEmpty()) {
+      boolean order = changed.stream().anyMatch(d -> d.startsWith("trainer.seed:") || d.startsWith("data.")
+          || d.startsWith("trainer.global_batch_size:"));
+      warn(log, "the config differs from the checkpoint's: " + String.join(", ", changed)
+          + (order ? " (the samples from here on are not the ones the saved run would have taken)" : ""));
+    }
   }
 
   /** Continued pretraining: the weights of a Hugging Face Llama whose shape is this model's. */
@@ -443,6 +485,11 @@ public final class Trainer {
       } else {
         log.line(line);
       }
+    }
+
+    /** After a failure: a minute for a background save to finish, then it is interrupted. */
+    void abandon() {
+      checkpointer.abandonBackground(Duration.ofMinutes(1));
     }
 
     /** Waits for a background save (reporting it) and frees its snapshot. */

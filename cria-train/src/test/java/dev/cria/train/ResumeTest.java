@@ -181,6 +181,9 @@ class ResumeTest {
       assertThat(resumed.losses.get(s)).isEqualTo(original.losses.get(s));
     }
     assertThat(Checkpoints.directory(run).resolve(".step-16.partial")).doesNotExist();
+    // the damaged step 12 is kept aside for a look, out of the way of resuming and pruning
+    assertThat(resumed.info).anyMatch(l -> l.contains("set aside step-12"));
+    assertThat(Checkpoints.directory(run).resolve("abandoned-step-12/model.safetensors")).exists();
     // step 12 saved again, whole this time
     assertThat(Checkpoint.open(Checkpoints.stepDirectory(run, 12)).verify().step()).isEqualTo(12);
   }

@@ -69,6 +69,9 @@ public final class EvalCommand implements Callable<Integer> {
       if (dataPrefix != null) {
         TrainConfigFile.set(tree, "data.data_prefix", dataPrefix);
       }
+      if (model.tokenizerPath() != null) {
+        TrainConfigFile.set(tree, "model.tokenizer", model.tokenizerPath().toString()); // the checkpoint's copy
+      }
       if (model.config().data().indexCacheDir() == null) {
         // the run's own cache when the checkpoint sits in its run directory; the config's run_dir may be
         // relative to wherever the run was started, or gone

@@ -73,15 +73,23 @@ public final class ExportCommand implements Callable<Integer> {
       default -> throw new UserError("--dtype must be bf16 or fp32, got '" + dtype + "'");
     };
     long maxShard = parseSize(maxShardSize);
+    Path absolute = output.toAbsolutePath().normalize();
+    if (absolute.getFileName() == null) {
+      throw new UserError("--output " + output + " names no directory to create");
+    }
+    Path from = source.toAbsolutePath().normalize();
+    if (from.startsWith(absolute) || absolute.startsWith(from)) {
+      throw new UserError("--output " + output + " overlaps the checkpoint it exports (" + source + ")");
+    }
     if (Files.exists(output) && !overwrite && !isEmptyDirectory(output)) {
       throw new UserError(output + " already exists; pick another --output or pass --overwrite");
     }
+    removeStalePartials(absolute);
     long t0 = System.nanoTime();
     try (TrainedModel model = TrainedModel.load(source, line -> out.println("warning: " + line))) {
       Tokenizer tok = model.tokenizer();
       SpecialTokens specials = tok != null ? tok.specials() : SpecialTokens.llama();
-      Path absolute = output.toAbsolutePath();
-      Path partial = absolute.resolveSibling("." + absolute.getFileName() + ".partial-" + ProcessHandle.current().pid());
+      Path partial = absolute.resolveSibling(partialPrefix(absolute) + ProcessHandle.current().pid());
       try {
         Files.createDirectories(partial);
         List<Path> files = new ArrayList<>(HfModelFiles.write(partial, model.layout(), model.parameters(), type,
@@ -94,11 +102,14 @@ public final class ExportCommand implements Callable<Integer> {
         files.add(partial.resolve("generation_config.json"));
         files.addAll(copyTokenizer(model, partial));
         AtomicFiles.fsyncDirectory(partial);
+        // the old export is moved aside, not deleted, until the new one is in place
+        Path old = absolute.resolveSibling("." + absolute.getFileName() + ".replaced-" + ProcessHandle.current().pid());
         if (Files.exists(absolute)) {
-          AtomicFiles.deleteTree(absolute);
+          Files.move(absolute, old);
         }
         Files.move(partial, absolute, StandardCopyOption.ATOMIC_MOVE);
         AtomicFiles.fsyncDirectory(absolute.getParent());
+        AtomicFiles.deleteTree(old);
         long bytes = 0;
         for (Path f : files) {
           bytes += Files.size(absolute.resolve(f.getFileName()));
@@ -159,6 +170,27 @@ public final class ExportCommand implements Callable<Integer> {
       o.putNull(key);
     } else {
       o.put(key, v.piece(id));
+    }
+  }
+
+  private static String partialPrefix(Path output) {
+    return "." + output.getFileName() + ".partial-";
+  }
+
+  /** Unfinished exports to the same place by processes that died (their pid is gone). */
+  private static void removeStalePartials(Path output) throws IOException {
+    Path parent = output.getParent();
+    if (parent == null || !Files.isDirectory(parent)) {
+      return;
+    }
+    String prefix = partialPrefix(output);
+    try (Stream<Path> s = Files.list(parent)) {
+      for (Path p : s.filter(p -> p.getFileName().toString().startsWith(prefix)).toList()) {
+        String pid = p.getFileName().toString().substring(prefix.length());
+        if (pid.matches("\\d+") && ProcessHandle.of(Long.parseLong(pid)).isEmpty()) {
+          AtomicFiles.deleteTree(p);
+        }
+      }
     }
   }
 

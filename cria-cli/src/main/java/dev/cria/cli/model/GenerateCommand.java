@@ -78,7 +78,11 @@ public final class GenerateCommand implements Callable<Integer> {
       if (tok.vocabSize() != model.shape().vocabSize()) {
         throw new UserError("the tokenizer has " + tok.vocabSize() + " tokens, the model " + model.shape().vocabSize());
       }
-      int[] promptIds = tok.encode(prompt, true, false);
+      boolean bos = tok.specials().bos() >= 0;
+      int[] promptIds = tok.encode(prompt, bos, false);
+      if (promptIds.length == 0) {
+        throw new UserError("the tokenizer has no <s> to start from: give a --prompt");
+      }
       int context = model.shape().maxSeqLen();
       if (promptIds.length >= context) {
         throw new UserError("the prompt is " + promptIds.length + " tokens; the model's context is " + context);

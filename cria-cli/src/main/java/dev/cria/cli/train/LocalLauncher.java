@@ -26,7 +26,10 @@ import java.util.concurrent.TimeUnit;
  * SIGINT or SIGTERM to the launcher stops every worker cleanly (after its current step).
  */
 final class LocalLauncher {
+  /** After a worker died: how long the others get to stop before SIGKILL. */
   private static final long GRACE_SECONDS = 30;
+  /** After Ctrl-C or SIGTERM: as long as a worker's own hook waits, for the step and the checkpoint to finish. */
+  private static final long STOP_GRACE_SECONDS = 600;
 
   private final TrainCommand command;
   private final PrintWriter out;
@@ -53,7 +56,7 @@ final class LocalLauncher {
     out.flush();
     List<Process> workers = new ArrayList<>();
     List<Thread> pumps = new ArrayList<>();
-    Thread stopper = new Thread(() -> stopAll(workers), "cria-launcher-stop");
+    Thread stopper = new Thread(() -> stopAll(workers, STOP_GRACE_SECONDS), "cria-launcher-stop");
     Runtime.getRuntime().addShutdownHook(stopper);
     try {
       for (int r = 0; r < nproc; r++) {
@@ -88,7 +91,7 @@ final class LocalLauncher {
         }
       }
       if (failed >= 0) {
-        stopAll(workers);
+        stopAll(workers, GRACE_SECONDS);
         for (Thread t : pumps) {
           t.join(2000);
         }
@@ -112,12 +115,12 @@ final class LocalLauncher {
     }
   }
 
-  /** SIGTERM to every live worker, then SIGKILL to those still alive after the grace period. */
-  private static void stopAll(List<Process> workers) {
+  /** SIGTERM to every live worker, then SIGKILL to those still alive after {@code grace} seconds. */
+  private static void stopAll(List<Process> workers, long grace) {
     for (Process p : List.copyOf(workers)) {
       p.destroy();
     }
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(GRACE_SECONDS);
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(grace);
     for (Process p : List.copyOf(workers)) {
       try {
         if (!p.waitFor(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {

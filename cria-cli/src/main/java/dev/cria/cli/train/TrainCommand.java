@@ -12,6 +12,7 @@ import dev.cria.train.TrainStart;
 import dev.cria.train.TrainingSetup;
 import dev.cria.train.checkpoint.Checkpoint;
 import dev.cria.train.checkpoint.CheckpointException;
+import dev.cria.train.checkpoint.Checkpoints;
 import dev.cria.train.checkpoint.Manifest;
 import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.TrainConfig;
@@ -21,6 +22,7 @@ import dev.cria.train.dist.CollectiveException;
 import dev.cria.train.dist.RankEnvironment;
 import dev.cria.train.dist.TcpCollective;
 import java.time.Duration;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -262,12 +264,17 @@ public class TrainCommand implements Callable<Integer> {
     if (resumeFrom != null && initFrom != null) {
       throw new UserError("--resume-from and --init-from exclude each other: a checkpoint has its own weights");
     }
+    if (resumeFrom != null && overwrite && runDir != null
+        && resumeFrom.toAbsolutePath().normalize().startsWith(Path.of(runDir).toAbsolutePath().normalize())) {
+      throw new UserError("--overwrite would delete the checkpoint --resume-from names (" + resumeFrom + " is in "
+          + runDir + ")");
+    }
     Layers fresh = layers(null);
     if (!resumes() && resumeFrom == null) {
       return fresh.bind();
     }
     String freshRunDir = fresh.tree().path("run_dir").asString("");
-    Path saved = resumeFrom != null ? savedConfigOf(resumeFrom) : Path.of(freshRunDir).resolve(RunDirectory.CONFIG);
+    Path saved = savedConfigOf(resumeFrom != null ? resumeFrom : Path.of(freshRunDir));
     if (!Files.isRegularFile(saved)) {
       if (resumeFrom != null) {
         throw new UserError("--resume-from " + resumeFrom + ": neither a checkpoint (manifest.json, config.yaml) nor a"
@@ -283,11 +290,24 @@ public class TrainCommand implements Callable<Integer> {
     return resumed;
   }
 
-  /** The config.yaml of a checkpoint or of a run directory. */
+  /**
+   * The config a resumed run starts from: a checkpoint's own, or, for a run directory, its newest
+   * checkpoint's (written once, with the checkpoint, so a failed attempt that rewrote the run's
+   * config.yaml does not carry over), else the run's config.yaml.
+   */
   private static Path savedConfigOf(Path checkpointOrRun) {
-    if (Files.isRegularFile(checkpointOrRun.resolve(Checkpoint.CONFIG))
-        && Files.isRegularFile(checkpointOrRun.resolve(Manifest.FILE))) {
+    if (Files.isRegularFile(checkpointOrRun.resolve(Manifest.FILE))) {
       return checkpointOrRun.resolve(Checkpoint.CONFIG);
+    }
+    try {
+      List<Path> steps = Checkpoints.list(checkpointOrRun);
+      for (Path step : steps.reversed()) {
+        if (Files.isRegularFile(step.resolve(Checkpoint.CONFIG))) {
+          return step.resolve(Checkpoint.CONFIG);
+        }
+      }
+    } catch (IOException e) {
+      throw new UserError(Checkpoints.directory(checkpointOrRun) + ": cannot list: " + e.getMessage());
     }
     return checkpointOrRun.resolve(RunDirectory.CONFIG);
   }
@@ -308,7 +328,11 @@ public class TrainCommand implements Callable<Integer> {
     String source = "flags";
     if (savedConfig != null) {
       try {
-        TrainConfigFile.merge(tree, TrainConfigFile.read(savedConfig));
+        ObjectNode saved = TrainConfigFile.read(savedConfig);
+        if (saved.get("trainer") instanceof ObjectNode trainer) {
+          trainer.remove("threads"); // this machine's, not the run's (the launcher sets it per worker)
+        }
+        TrainConfigFile.merge(tree, saved);
       } catch (ConfigException e) {
         throw new UserError(e.getMessage());
       }

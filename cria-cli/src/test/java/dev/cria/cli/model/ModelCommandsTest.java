@@ -85,6 +85,10 @@ class ModelCommandsTest {
       assertThat(siblings.map(p -> p.getFileName().toString())).noneMatch(n -> n.contains(".partial"));
     }
 
+    CliRun inside = CliRun.of("export", run.toString(), "--output", run.resolve("hf").toString());
+    assertThat(inside.exitCode()).isEqualTo(1);
+    assertThat(inside.err()).contains("overlaps the checkpoint it exports");
+
     Path sharded = tmp.resolve("hf-bf16");
     CliRun bf16 = CliRun.of("export", run.toString(), "--output", sharded.toString(), "--max-shard-size", "20KB");
     assertThat(bf16.exitCode()).as(bf16.err()).isZero();

@@ -55,11 +55,19 @@ class TrainCommandTest {
     assertThat(again.exitCode()).as(again.err()).isZero();
     assertThat(again.out()).contains("resumed from " + runDir.resolve("checkpoints/step-9") + ": step 9",
         "done: 9 step(s)");
-    // a bare --run-dir continues the run with its own config
+    // an attempt with another shape fails on the checkpoint, and does not spoil the next resume
+    CliRun wrong = CliRun.of("train", "--run-dir", runDir.toString(), "--layers", "3");
+    assertThat(wrong.exitCode()).isEqualTo(1);
+    assertThat(wrong.err()).contains("no tensor model.layers.2.");
+    // a bare --run-dir continues the run with its checkpoint's config
     CliRun longer = CliRun.of("train", "--run-dir", runDir.toString(), "--max-steps", "11");
     assertThat(longer.exitCode()).as(longer.err()).isZero();
     assertThat(longer.out()).contains(": step 9, consumed samples 36", "step    11/11", "done: 11 step(s)");
     assertThat(Files.readString(runDir.resolve("config.yaml"))).contains("max_steps: 11", "val_check_interval: 6");
+    CliRun eatsItself = CliRun.of("train", "--run-dir", runDir.toString(), "--overwrite", "--resume-from",
+        runDir.resolve("checkpoints/step-11").toString());
+    assertThat(eatsItself.exitCode()).isEqualTo(1);
+    assertThat(eatsItself.err()).contains("--overwrite would delete the checkpoint --resume-from names");
     CliRun refused = CliRun.of(smallModel(runDir, "--no-resume").toArray(String[]::new));
     assertThat(refused.exitCode()).isEqualTo(1);
     assertThat(refused.err()).contains("already holds a run", "--overwrite");

@@ -74,10 +74,18 @@ public final class HfModelFiles {
     index.putObject("metadata").put("total_size", total);
     index.set("weight_map", weightMap);
     Path indexFile = dir.resolve(INDEX);
-    Path tmp = indexFile.resolveSibling("." + INDEX + ".tmp-" + ProcessHandle.current().pid());
-    Files.writeString(tmp, JSON.writeValueAsString(index) + "\n", StandardCharsets.UTF_8);
-    Files.move(tmp, indexFile, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
-        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    Path tmp = indexFile.resolveSibling("." + INDEX + ".tmp-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
+    try {
+      Files.writeString(tmp, JSON.writeValueAsString(index) + "\n", StandardCharsets.UTF_8);
+      try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(tmp,
+          java.nio.file.StandardOpenOption.WRITE)) {
+        ch.force(true);
+      }
+      Files.move(tmp, indexFile, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+          java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
     Files.deleteIfExists(dir.resolve(SINGLE));
     written.add(indexFile);
     return written;

@@ -11,7 +11,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.stream.Stream;
 
 /**
  * A finished checkpoint directory whose manifest has been read:
@@ -44,7 +43,12 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
 
   /** Re-reads every file against the manifest; throws naming the damaged file. */
   public Checkpoint verify() throws IOException {
-    String problem = manifest.problem(dir);
+    return verify(0, 1);
+  }
+
+  /** Re-reads this checker's share of the files (see {@link Manifest#problem(Path, int, int)}). */
+  public Checkpoint verify(int checker, int checkers) throws IOException {
+    String problem = manifest.problem(dir, checker, checkers);
     if (problem != null) {
       throw new CheckpointException(dir + " is damaged: " + problem);
     }
@@ -80,29 +84,46 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
    * may resume with another number of ranks; sets each optimizer's update count.
    */
   public void loadOptimizer(List<AdamW> optimizers) throws IOException {
+    // only the shards the manifest lists (and whose checksums were checked); their ranges must not overlap
     List<SafetensorsFile> shards = new ArrayList<>();
-    try (Stream<Path> files = Files.list(dir.resolve(OPTIMIZER_DIR))) {
-      for (Path f : files.filter(p -> p.getFileName().toString().endsWith(".safetensors")).sorted().toList()) {
-        shards.add(SafetensorsFile.open(f));
+    try {
+      for (String name : manifest.files().keySet()) {
+        if (name.startsWith(OPTIMIZER_DIR + "/") && name.endsWith(".safetensors")) {
+          shards.add(SafetensorsFile.open(dir.resolve(name)));
+        }
+      }
+      List<long[]> ranges = new ArrayList<>(); // {start, end, shard, unused}
+      for (int i = 0; i < shards.size(); i++) {
+        for (Map.Entry<String, SafetensorsFile.Entry> e : shards.get(i).entries().entrySet()) {
+          if (e.getKey().startsWith(FIRST)) {
+            long start;
+            try {
+              start = Long.parseLong(e.getKey().substring(FIRST.length()));
+            } catch (NumberFormatException bad) {
+              throw new CheckpointException(dir + ": optimizer tensor " + e.getKey() + " has no start offset");
+            }
+            ranges.add(new long[] {start, start + e.getValue().elements(), i});
+          }
+        }
+      }
+      ranges.sort(java.util.Comparator.comparingLong(r -> r[0]));
+      for (int i = 1; i < ranges.size(); i++) {
+        if (ranges.get(i)[0] < ranges.get(i - 1)[1]) {
+          throw new CheckpointException(dir + ": optimizer shards overlap at parameter " + ranges.get(i)[0]);
+        }
       }
       for (AdamW adam : optimizers) {
         long covered = 0;
-        for (SafetensorsFile shard : shards) {
-          for (Map.Entry<String, SafetensorsFile.Entry> e : shard.entries().entrySet()) {
-            if (!e.getKey().startsWith(FIRST)) {
-              continue;
-            }
-            long start = Long.parseLong(e.getKey().substring(FIRST.length()));
-            long end = start + e.getValue().elements();
-            long lo = Math.max(start, adam.from());
-            long hi = Math.min(end, adam.to());
-            if (lo >= hi) {
-              continue;
-            }
-            shard.read(e.getKey(), lo - start, hi - lo, adam.firstMoment().segment(), lo - adam.from());
-            shard.read(SECOND + start, lo - start, hi - lo, adam.secondMoment().segment(), lo - adam.from());
-            covered += hi - lo;
+        for (long[] r : ranges) {
+          long lo = Math.max(r[0], adam.from());
+          long hi = Math.min(r[1], adam.to());
+          if (lo >= hi) {
+            continue;
           }
+          SafetensorsFile shard = shards.get((int) r[2]);
+          shard.read(FIRST + r[0], lo - r[0], hi - lo, adam.firstMoment().segment(), lo - adam.from());
+          shard.read(SECOND + r[0], lo - r[0], hi - lo, adam.secondMoment().segment(), lo - adam.from());
+          covered += hi - lo;
         }
         if (covered != adam.to() - adam.from()) {
           throw new CheckpointException(dir + ": the optimizer shards hold " + covered + " of the "
@@ -114,4 +135,5 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
       shards.forEach(SafetensorsFile::close);
     }
   }
+
 }

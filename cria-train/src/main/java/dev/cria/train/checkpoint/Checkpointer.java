@@ -154,6 +154,29 @@ public final class Checkpointer implements AutoCloseable {
     }
   }
 
+  /**
+   * After a failure: gives the background save up to {@code patience} to finish (a rank-0 save
+   * whose other ranks died would wait for their shards for long), then interrupts it; its
+   * unfinished directory is removed when the run resumes. Reports nothing.
+   */
+  public void abandonBackground(Duration patience) {
+    if (pending == null) {
+      return;
+    }
+    Future<Saved> f = pending;
+    pending = null;
+    try {
+      f.get(patience.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+    } catch (java.util.concurrent.TimeoutException e) {
+      f.cancel(true);
+    } catch (ExecutionException e) {
+      // the run is failing already; the save's own failure adds nothing
+    } catch (InterruptedException e) {
+      f.cancel(true);
+      Thread.currentThread().interrupt();
+    }
+  }
+
   /** Whether a background save is still being written. */
   public boolean busy() {
     return pending != null && !pending.isDone();
@@ -236,7 +259,7 @@ public final class Checkpointer implements AutoCloseable {
     Path target = Checkpoints.stepDirectory(runDir, step);
     Path replaced = null;
     if (Files.exists(target)) { // the same step saved again: the old copy goes once the new one is in place
-      replaced = target.resolveSibling(".deleting-" + target.getFileName());
+      replaced = target.resolveSibling(Checkpoints.REPLACED + target.getFileName());
       AtomicFiles.deleteTree(replaced);
       Files.move(target, replaced);
     }

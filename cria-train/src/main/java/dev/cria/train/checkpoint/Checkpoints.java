@@ -17,6 +17,8 @@ import java.util.stream.Stream;
 public final class Checkpoints {
   public static final String DIR = "checkpoints";
   private static final Pattern STEP = Pattern.compile("step-(\\d+)");
+  /** Prefix of a step's old copy while the step is saved again. */
+  static final String REPLACED = ".replaced-";
 
   private Checkpoints() {}
 
@@ -64,12 +66,36 @@ public final class Checkpoints {
           throw new CheckpointException(all.get(i) + ": its manifest is for step " + c.step());
         }
         return Optional.of(c);
-      } catch (CheckpointException e) {
-        report.accept("checkpoint " + all.get(i) + " is not usable: " + e.getMessage()
+      } catch (IOException | RuntimeException e) { // damaged in any way: the one before it may do
+        report.accept("checkpoint " + all.get(i) + " is not usable: " + describe(e)
             + (i > 0 ? "; trying " + all.get(i - 1).getFileName() : ""));
       }
     }
     return Optional.empty();
+  }
+
+  /**
+   * The checkpoints to try, newest first: {@code path} itself when it is a checkpoint, else the
+   * checkpoints of the run directory {@code path}. Nothing is opened or checked.
+   */
+  public static List<Path> candidates(Path path) throws IOException {
+    if (Files.isRegularFile(path.resolve(Manifest.FILE))) {
+      return List.of(path);
+    }
+    if (Files.isDirectory(directory(path))) {
+      return list(path).reversed();
+    }
+    if (Files.isRegularFile(path.resolve("config.yaml"))) {
+      return List.of(); // a run without a checkpoint yet
+    }
+    throw new CheckpointException(path + ": neither a checkpoint (" + Manifest.FILE + ") nor a run directory with "
+        + DIR + "/");
+  }
+
+  /** What is wrong with a checkpoint, in a line (also for exceptions without a message). */
+  public static String describe(Exception e) {
+    String m = e.getMessage();
+    return m != null && !m.isBlank() ? m : e.toString();
   }
 
   /**
@@ -102,16 +128,44 @@ public final class Checkpoints {
     return deleted;
   }
 
-  /** Deletes unfinished saves and interrupted deletions ({@code .step-N.partial}, {@code .deleting-*}). */
+  /**
+   * Deletes unfinished saves ({@code .step-N.partial}) and interrupted deletions
+   * ({@code .deleting-step-N}, from pruning). A {@code .replaced-step-N} (the old copy of a step
+   * being saved again) goes too once the new {@code step-N} is in place, and is put back when a
+   * crash came between the two renames.
+   */
   public static void removeLeftovers(Path runDir) throws IOException {
     Path dir = directory(runDir);
     if (!Files.isDirectory(dir)) {
       return;
     }
     try (Stream<Path> s = Files.list(dir)) {
-      for (Path p : s.filter(p -> p.getFileName().toString().startsWith(".")).toList()) {
-        AtomicFiles.deleteTree(p);
+      for (Path p : s.toList()) {
+        String name = p.getFileName().toString();
+        if (name.startsWith(REPLACED) && !Files.exists(dir.resolve(name.substring(REPLACED.length())))) {
+          Files.move(p, dir.resolve(name.substring(REPLACED.length())));
+        } else if (name.startsWith(".step-") || name.startsWith(".deleting-") || name.startsWith(REPLACED)) {
+          AtomicFiles.deleteTree(p);
+        }
       }
     }
+  }
+
+  /**
+   * Moves the checkpoints after {@code step} out of the way ({@code abandoned-step-M}), when a run
+   * continues from an earlier point: they belong to a line of training that is no longer the run's,
+   * and must neither be resumed later nor count for {@code keep_last}. Returns the new names.
+   */
+  public static List<Path> setAsideAfter(Path runDir, long step) throws IOException {
+    List<Path> moved = new ArrayList<>();
+    for (Path p : list(runDir)) {
+      if (stepOf(p) > step) {
+        Path target = p.resolveSibling("abandoned-" + p.getFileName());
+        AtomicFiles.deleteTree(target);
+        Files.move(p, target);
+        moved.add(target);
+      }
+    }
+    return moved;
   }
 }

@@ -61,7 +61,7 @@ public record Manifest(long step, Map<String, FileEntry> files) {
     Path file = dir.resolve(FILE);
     JsonNode root;
     try {
-      root = JSON.readTree(Files.readString(file));
+      root = JSON.readTree(Files.readAllBytes(file));
     } catch (NoSuchFileException e) {
       throw new CheckpointException(file + ": missing (the checkpoint was not finished)");
     } catch (JacksonException e) {
@@ -74,7 +74,8 @@ public record Manifest(long step, Map<String, FileEntry> files) {
     for (Map.Entry<String, JsonNode> e : root.path("files").properties()) {
       String crc = e.getValue().path("crc32c").asString("");
       long bytes = e.getValue().path("bytes").asLong(-1);
-      if (!crc.matches("[0-9a-f]{8}") || bytes < 0 || e.getKey().contains("..")) {
+      if (!crc.matches("[0-9a-f]{8}") || bytes < 0 || !e.getKey().matches("[A-Za-z0-9_.\\-]+(/[A-Za-z0-9_.\\-]+)*")
+          || e.getKey().contains("..")) {
         throw new CheckpointException(file + ": entry " + e.getKey() + " is malformed");
       }
       files.put(e.getKey(), new FileEntry(bytes, Long.parseLong(crc, 16)));
@@ -87,7 +88,19 @@ public record Manifest(long step, Map<String, FileEntry> files) {
 
   /** The first damage found in {@code dir}'s files (missing, other size, other checksum), or null. */
   public String problem(Path dir) throws IOException {
+    return problem(dir, 0, 1);
+  }
+
+  /**
+   * As {@link #problem(Path)}, for this checker's share of the files: entries {@code i} with
+   * {@code i % checkers == checker}, so that the ranks of a group check a checkpoint together.
+   */
+  public String problem(Path dir, int checker, int checkers) throws IOException {
+    int i = -1;
     for (Map.Entry<String, FileEntry> e : files.entrySet()) {
+      if (++i % checkers != checker) {
+        continue;
+      }
       Path file = dir.resolve(e.getKey());
       if (!Files.isRegularFile(file)) {
         return e.getKey() + " is missing";

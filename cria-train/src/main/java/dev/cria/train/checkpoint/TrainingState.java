@@ -51,7 +51,7 @@ public record TrainingState(long step, long consumedSamples, long optimizerSteps
     Path file = dir.resolve(FILE);
     JsonNode o;
     try {
-      o = JSON.readTree(Files.readString(file));
+      o = JSON.readTree(Files.readAllBytes(file));
     } catch (NoSuchFileException e) {
       throw new CheckpointException(file + ": missing");
     } catch (JacksonException e) {

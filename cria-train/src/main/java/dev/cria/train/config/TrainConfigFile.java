@@ -215,6 +215,25 @@ public final class TrainConfigFile {
     return root;
   }
 
+  /** Every key whose value differs between {@code before} and {@code after}, as {@code key: old -> new}. */
+  public static List<String> differences(TrainConfig before, TrainConfig after) {
+    List<String> out = new ArrayList<>();
+    differences(toTree(before), toTree(after), "", out);
+    return out;
+  }
+
+  private static void differences(JsonNode a, JsonNode b, String prefix, List<String> out) {
+    if (a instanceof ObjectNode oa && b instanceof ObjectNode ob) {
+      for (String key : oa.propertyNames()) {
+        differences(oa.get(key), ob.get(key), prefix + key + ".", out);
+      }
+      return;
+    }
+    if (!java.util.Objects.equals(a, b)) {
+      out.add(prefix.substring(0, prefix.length() - 1) + ": " + a + " -> " + b);
+    }
+  }
+
   /** The config as YAML text, as written to {@code config.yaml}. */
   public static String toYaml(TrainConfig c) {
     return YAML.writeValueAsString(toTree(c));

@@ -1,0 +1,88 @@
+package dev.cria.train.checkpoint;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Finding, checking and tidying checkpoints, on directories made by hand. */
+class CheckpointsTest {
+  @TempDir Path run;
+
+  /** A whole checkpoint of {@code step} with two small files and its manifest. */
+  private Path checkpoint(long step) throws IOException {
+    Path dir = Checkpoints.stepDirectory(run, step);
+    Files.createDirectories(dir.resolve("optimizer"));
+    Files.writeString(dir.resolve("a.bin"), "model " + step);
+    Files.writeString(dir.resolve("optimizer/b.bin"), "moments " + step);
+    Files.writeString(dir.resolve(TrainingState.FILE), """
+        {"step": %d, "consumed_samples": %d, "optimizer_steps": %d, "world_size": 1}
+        """.formatted(step, 4 * step, step));
+    Map<String, Manifest.FileEntry> files = new LinkedHashMap<>();
+    for (String name : List.of("a.bin", "optimizer/b.bin", TrainingState.FILE)) {
+      Path f = dir.resolve(name);
+      files.put(name, new Manifest.FileEntry(Files.size(f), Manifest.crc32c(f)));
+    }
+    new Manifest(step, files).write(dir);
+    return dir;
+  }
+
+  @Test
+  void theNewestWholeCheckpointIsChosenAndEachDamagedOneNamed() throws IOException {
+    checkpoint(10);
+    checkpoint(20);
+    Path latest = checkpoint(30);
+    Files.write(latest.resolve(Manifest.FILE), new byte[] {(byte) 0xC3, 0x28, '{'}); // not UTF-8, not JSON
+    Path truncated = Checkpoints.stepDirectory(run, 20).resolve("optimizer/b.bin");
+    Files.writeString(truncated, "moments");
+    List<String> reports = new ArrayList<>();
+    Checkpoint chosen = Checkpoints.newestValid(run, reports::add).orElseThrow();
+    assertThat(chosen.step()).isEqualTo(10);
+    assertThat(chosen.state().consumedSamples()).isEqualTo(40);
+    assertThat(reports).hasSize(2);
+    assertThat(reports.get(0)).contains("step-30 is not usable", "manifest.json", "not valid JSON", "trying step-20");
+    assertThat(reports.get(1)).contains("step-20 is not usable", "optimizer/b.bin has 7 bytes, the manifest says 10");
+  }
+
+  @Test
+  void ranksCheckDisjointSharesThatTogetherCoverEveryFile() throws IOException {
+    Path dir = checkpoint(5);
+    Manifest m = Manifest.read(dir);
+    Files.writeString(dir.resolve("optimizer/b.bin"), "moments 6"); // same size, other bytes
+    assertThat(m.problem(dir)).contains("optimizer/b.bin has checksum");
+    assertThat(m.problem(dir, 0, 2)).isNull(); // a.bin and trainer_state.json
+    assertThat(m.problem(dir, 1, 2)).contains("optimizer/b.bin");
+    assertThat(m.problem(dir, 2, 3)).isNull();
+  }
+
+  @Test
+  void leftoversAreRemovedAndAReplacedStepIsPutBackWhenItsNewCopyNeverArrived() throws IOException {
+    checkpoint(10);
+    Path dir = Checkpoints.directory(run);
+    Files.createDirectories(dir.resolve(".step-20.partial/optimizer"));
+    Files.createDirectories(dir.resolve(".deleting-step-5"));
+    Files.move(checkpoint(30), dir.resolve(".replaced-step-30")); // crash between the two renames
+    checkpoint(40);
+    Files.createDirectories(dir.resolve(".replaced-step-40")); // the new copy arrived: the old one goes
+    Checkpoints.removeLeftovers(run);
+    try (var names = Files.list(dir)) {
+      assertThat(names.map(p -> p.getFileName().toString())).containsExactlyInAnyOrder("step-10", "step-30",
+          "step-40");
+    }
+    assertThat(Checkpoint.open(Checkpoints.stepDirectory(run, 30)).verify().step()).isEqualTo(30);
+
+    assertThat(Checkpoints.setAsideAfter(run, 10)).extracting(p -> p.getFileName().toString())
+        .containsExactly("abandoned-step-30", "abandoned-step-40");
+    assertThat(Checkpoints.list(run)).extracting(Checkpoints::stepOf).containsExactly(10L);
+    assertThatThrownBy(() -> Checkpoints.candidates(run.resolve("elsewhere")))
+        .isInstanceOf(CheckpointException.class).hasMessageContaining("neither a checkpoint");
+  }
+}
