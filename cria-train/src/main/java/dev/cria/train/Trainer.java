@@ -290,7 +290,7 @@ public final class Trainer {
       Checkpoints.removeLeftovers(run.root());
     }
     if (group.worldSize() > 1) {
-      group.barrier(); // the leftovers are sorted out before anyone lists the checkpoints
+      group.barrier(Checkpointer.PATIENCE); // the leftovers are sorted out before anyone lists the checkpoints
     }
     List<Path> candidates = Checkpoints.candidates(start.resumeFrom() != null ? start.resumeFrom() : run.root());
     Checkpoint chosen = null;
@@ -304,6 +304,9 @@ public final class Trainer {
         }
       } catch (IOException | RuntimeException e) {
         problem = Checkpoints.describe(e);
+      }
+      if (group.worldSize() > 1) {
+        group.barrier(Checkpointer.PATIENCE); // each rank has read its share, however large
       }
       long damaged = Math.round(sumOverRanks(problem == null ? 0 : 1));
       if (damaged == 0) {

@@ -38,7 +38,8 @@ import java.util.concurrent.Future;
  * owns.
  */
 public final class Checkpointer implements AutoCloseable {
-  private static final Duration SHARD_WAIT = Duration.ofMinutes(30);
+  /** How long ranks wait for each other around a save (rank 0 writes the model alone meanwhile). */
+  public static final Duration PATIENCE = Duration.ofMinutes(30);
 
   private final Path runDir;
   private final Collective group;
@@ -86,13 +87,13 @@ public final class Checkpointer implements AutoCloseable {
       AtomicFiles.deleteTree(partial);
       Files.createDirectories(partial.resolve(Checkpoint.OPTIMIZER_DIR));
     }
-    group.barrier();
+    group.barrier(PATIENCE); // rank 0 may first have waited for its background save
     long shard = writeShard(partial, contents.state(), optimizers.stream().map(Moments::of).toList());
     Map<String, Manifest.FileEntry> files = group.rank() == 0 ? writeRankZeroFiles(partial, contents) : Map.of();
-    group.barrier(); // every shard is on disk
+    group.barrier(PATIENCE); // every shard is on disk
     Saved saved = group.rank() == 0 ? finish(partial, contents.state().step(), files, t0, Duration.ZERO)
         : new Saved(Checkpoints.stepDirectory(runDir, contents.state().step()), shard, 0, List.of());
-    group.barrier(); // the checkpoint is in place for every rank
+    group.barrier(PATIENCE); // the checkpoint is in place for every rank
     return new Saved(saved.dir(), saved.bytes(), (System.nanoTime() - t0) / 1e9, saved.pruned());
   }
 
@@ -123,7 +124,7 @@ public final class Checkpointer implements AutoCloseable {
       if (group.rank() != 0) {
         return new Saved(Checkpoints.stepDirectory(runDir, step), shard, (System.nanoTime() - t0) / 1e9, List.of());
       }
-      return finish(partial, step, writeRankZeroFiles(partial, copy), t0, SHARD_WAIT);
+      return finish(partial, step, writeRankZeroFiles(partial, copy), t0, PATIENCE);
     });
   }
 

@@ -1,6 +1,7 @@
 package dev.cria.train.dist;
 
 import java.lang.foreign.MemorySegment;
+import java.time.Duration;
 
 /**
  * Collective operations among the ranks of a data-parallel job, on off-heap float buffers. Every
@@ -15,6 +16,15 @@ public interface Collective extends AutoCloseable {
 
   /** Returns once every rank has called it. */
   void barrier();
+
+  /**
+   * A barrier that waits up to {@code patience} for a peer, instead of the usual operation
+   * timeout: for the places where one rank works alone for long (writing or checking a large
+   * checkpoint) while the others wait. A peer that dies still fails it at once.
+   */
+  default void barrier(Duration patience) {
+    barrier();
+  }
 
   /** Copies {@code bytes} bytes of {@code data} from rank {@code root} into every other rank's {@code data}. */
   void broadcast(MemorySegment data, long bytes, int root);

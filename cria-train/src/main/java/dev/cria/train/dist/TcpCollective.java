@@ -41,6 +41,7 @@ public final class TcpCollective implements Collective {
 
   private final RankEnvironment env;
   private final Duration timeout;
+  private Duration current; // the timeout of the operation in progress
   private final SocketChannel toNext;
   private final SocketChannel fromPrev;
   private final Selector selector;
@@ -55,6 +56,7 @@ public final class TcpCollective implements Collective {
       throws IOException {
     this.env = env;
     this.timeout = timeout;
+    this.current = timeout;
     this.toNext = toNext;
     this.fromPrev = fromPrev;
     toNext.configureBlocking(false);
@@ -267,6 +269,16 @@ public final class TcpCollective implements Collective {
   }
 
   @Override
+  public void barrier(Duration patience) {
+    current = patience;
+    try {
+      barrier();
+    } finally {
+      current = timeout;
+    }
+  }
+
+  @Override
   public void broadcast(MemorySegment data, long bytes, int root) {
     operation = "broadcast";
     MemorySegment none = MemorySegment.NULL;
@@ -378,14 +390,14 @@ public final class TcpCollective implements Collective {
           continue;
         }
         long waited = System.nanoTime() - lastProgress;
-        if (waited > timeout.toNanos()) {
+        if (waited > current.toNanos()) {
           throw new CollectiveException(prefix(env) + "nothing from rank " + prev() + " or to rank " + next()
-              + " for " + timeout.toSeconds() + " s during " + operation + " (a peer is stuck, gone, or the"
+              + " for " + current.toSeconds() + " s during " + operation + " (a peer is stuck, gone, or the"
               + " network is cut)");
         }
         sendKey.interestOps(outPos < outLen ? SelectionKey.OP_WRITE : 0);
         receiveKey.interestOps(inPos < inLen ? SelectionKey.OP_READ : 0);
-        selector.select(Math.max(1, (timeout.toNanos() - waited) / 1_000_000));
+        selector.select(Math.max(1, (current.toNanos() - waited) / 1_000_000));
         selector.selectedKeys().clear();
       }
     } catch (IOException e) {

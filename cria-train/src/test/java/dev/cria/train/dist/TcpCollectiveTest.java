@@ -235,4 +235,26 @@ class TcpCollectiveTest {
     }
   }
 
+
+  @Test
+  void aPatientBarrierOutwaitsTheOperationTimeoutAndTheNextOperationHasItsUsualOne() throws Exception {
+    List<String> outcomes = onRanks(2, Duration.ofMillis(500), c -> {
+      try {
+        if (c.rank() == 1) {
+          Thread.sleep(1500); // rank 1 works alone for longer than the operation timeout
+        }
+        c.barrier(Duration.ofSeconds(20));
+        if (c.rank() == 1) {
+          Thread.sleep(1500);
+        }
+        c.barrier();
+        return "passed";
+      } catch (CollectiveException e) {
+        return e.getMessage();
+      } catch (InterruptedException e) {
+        throw new IllegalStateException(e);
+      }
+    });
+    assertThat(outcomes.get(0)).contains("during barrier");
+  }
 }
