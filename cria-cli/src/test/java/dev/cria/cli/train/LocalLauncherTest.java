@@ -3,6 +3,7 @@ package dev.cria.cli.train;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cria.cli.CliRun;
+import dev.cria.train.checkpoint.Checkpoint;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -82,6 +83,11 @@ class LocalLauncherTest {
     assertThat(m0.find()).as(log0).isTrue();
     assertThat(m1.find()).as(log1).isTrue();
     assertThat(m1.group(1)).isEqualTo(m0.group(1));
+    // the stop saved a checkpoint of that step, each worker its own optimizer shard
+    Checkpoint saved = Checkpoint.open(runDir.resolve("checkpoints/step-" + m0.group(1))).verify();
+    assertThat(saved.manifest().files()).containsKeys("optimizer/rank-00000-of-00002.safetensors",
+        "optimizer/rank-00001-of-00002.safetensors");
+    assertThat(saved.state().worldSize()).isEqualTo(2);
   }
 
   private static Process start(List<String> args, Path output) throws Exception {
