@@ -349,7 +349,7 @@ public final class Trainer {
     }
     TrainConfig saved;
     try {
-      saved = TrainConfigFile.bind(TrainConfigFile.read(checkpoint.dir().resolve(Checkpoint.CONFIG)), "checkpoint");
+      saved = TrainConfigFile.readSaved(checkpoint.dir().resolve(Checkpoint.CONFIG));
     } catch (ConfigException e) {
       warn(log, "cannot compare with the checkpoint's config: " + e.getMessage());
       return;

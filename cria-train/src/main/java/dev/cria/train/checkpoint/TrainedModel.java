@@ -64,8 +64,7 @@ public final class TrainedModel implements AutoCloseable {
     Checkpoint c = Checkpoints.resolve(path, report);
     TrainConfig config;
     try {
-      config = TrainConfigFile.bind(TrainConfigFile.read(c.dir().resolve(Checkpoint.CONFIG)),
-          c.dir().resolve(Checkpoint.CONFIG).toString());
+      config = TrainConfigFile.readSaved(c.dir().resolve(Checkpoint.CONFIG));
     } catch (ConfigException e) {
       throw new CheckpointException(e.getMessage(), e);
     }

@@ -79,6 +79,16 @@ public final class TrainConfigFile {
     return parts.isEmpty() ? message.strip() : String.join(": ", parts);
   }
 
+  /**
+   * A config written by cria ({@code config.yaml} of a run or a checkpoint), over the defaults, so
+   * that one written before a key existed still reads.
+   */
+  public static TrainConfig readSaved(Path file) {
+    ObjectNode tree = defaults();
+    merge(tree, read(file));
+    return bind(tree, file.toString());
+  }
+
   /** Copies every value of {@code overlay} into {@code base}, section by section. */
   public static void merge(ObjectNode base, ObjectNode overlay) {
     for (Map.Entry<String, JsonNode> e : overlay.properties()) {

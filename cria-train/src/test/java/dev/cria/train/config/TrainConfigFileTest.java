@@ -113,4 +113,23 @@ class TrainConfigFileTest {
     Files.writeString(list, "- a\n- b\n");
     assertThatThrownBy(() -> TrainConfigFile.read(list)).hasMessageContaining("expected a mapping of sections");
   }
+
+  @Test
+  void aConfigSavedBeforeTheCheckpointSectionExistedStillReads() throws IOException {
+    Path old = tmp.resolve("old-config.yaml");
+    Files.writeString(old, """
+        run_dir: runs/old
+        model: {preset: tiny}
+        data: {data_prefix: [a_text_document], split: "980,10,10", seq_length: 256}
+        trainer: {micro_batch_size: 4, global_batch_size: 8, max_steps: 300, seed: 1234, val_check_interval: 50,
+          limit_val_batches: 4, log_every_n_steps: 10, threads: 0}
+        optim: {lr: 1.0e-3, min_lr: 1.0e-4, warmup_steps: 30, weight_decay: 0.1, beta1: 0.9, beta2: 0.95, eps: 1.0e-8,
+          clip_grad: 1.0}
+        """);
+    TrainConfig c = TrainConfigFile.readSaved(old);
+    assertThat(c.checkpoint()).isEqualTo(new TrainConfig.Checkpoint(0, 30, 2, false));
+    assertThat(c.trainer().maxSteps()).isEqualTo(300);
+    assertThatThrownBy(() -> TrainConfigFile.bind(TrainConfigFile.read(old), "old"))
+        .hasMessageContaining("checkpoint.save_interval: is required");
+  }
 }
