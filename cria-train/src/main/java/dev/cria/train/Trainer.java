@@ -110,7 +110,8 @@ public final class Trainer {
     int micro = t.microBatchSize();
     int seq = setup.seqLength();
     int threads = t.threads() > 0 ? t.threads() : Runtime.getRuntime().availableProcessors();
-    checkMemory(shape, micro, seq);
+    checkMemory(shape, micro, seq, c.checkpoint().asyncSave()
+        ? (group.rank() == 0 ? 4L : 0L) * shape.parameterCount() + 8L * shape.parameterCount() / group.worldSize() : 0);
     try (Parallel parallel = Parallel.create(threads);
         RankLog log = RankLog.open(run.root(), group.rank());
         TensorBoardWriter board = group.rank() == 0 ? TensorBoardWriter.create(run.root()) : null) {
@@ -794,11 +795,12 @@ public final class Trainer {
         c.heads(), c.kvHeads(), c.ffnDim(), c.vocabSize());
   }
 
-  private static void checkMemory(LlamaConfig shape, int micro, int seq) {
+  private static void checkMemory(LlamaConfig shape, int micro, int seq, long snapshotBytes) {
     try {
-      LlamaModel.requireMemoryFor(shape, micro, seq);
+      LlamaModel.requireMemoryFor(shape, micro, seq, snapshotBytes, "the copy that --async-save writes from");
     } catch (IllegalArgumentException e) {
       throw new ConfigException(e.getMessage());
     }
   }
+
 }

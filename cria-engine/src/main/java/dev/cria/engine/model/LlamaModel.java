@@ -88,14 +88,19 @@ public final class LlamaModel implements AutoCloseable {
    * says how much it needs and what to shrink.
    */
   public static void requireMemoryFor(LlamaConfig config, int batch, int seq) {
-    long needed = bytesNeeded(config, batch, seq, false) + 2L * config.parameterCount() * Float.BYTES;
+    requireMemoryFor(config, batch, seq, 0, "");
+  }
+
+  /** As {@link #requireMemoryFor(LlamaConfig, int, int)}, with {@code extraBytes} more for {@code extraWhat}. */
+  public static void requireMemoryFor(LlamaConfig config, int batch, int seq, long extraBytes, String extraWhat) {
+    long needed = bytesNeeded(config, batch, seq, false) + 2L * config.parameterCount() * Float.BYTES + extraBytes;
     long physical = ((com.sun.management.OperatingSystemMXBean)
         java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getTotalMemorySize();
     if (needed > physical * 0.9) {
       throw new IllegalArgumentException(String.format(java.util.Locale.ROOT,
-          "this model and micro-batch need %.1f GB (parameters, gradients, Adam moments, activations)"
+          "this model and micro-batch need %.1f GB (parameters, gradients, Adam moments, activations%s)"
               + " but the machine has %.1f GB; pick a smaller model, micro-batch or sequence length",
-          needed / 1e9, physical / 1e9));
+          needed / 1e9, extraBytes > 0 ? ", " + extraWhat : "", physical / 1e9));
     }
   }
 
