@@ -4,16 +4,9 @@ import dev.cria.data.indexed.IndexedDatasetWriter;
 import dev.cria.data.indexed.TokenDtype;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
-import dev.cria.train.dist.Collective;
-import dev.cria.train.dist.RankEnvironment;
-import dev.cria.train.dist.TcpCollective;
+import dev.cria.train.dist.LoopbackRanks;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.time.Duration;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -82,35 +75,8 @@ final class TestRuns {
     return TrainConfigFile.bind(tree, "test");
   }
 
-  /** What one rank of a group does, given its joined collective. */
-  interface RankBody<T> {
-    T run(Collective group) throws Exception;
-  }
-
   /** Runs {@code body} on {@code world} ranks, threads of this JVM joined over loopback; results by rank. */
-  static <T> List<T> inRanks(int world, RankBody<T> body) throws Exception {
-    int port;
-    try (ServerSocket s = new ServerSocket(0)) {
-      port = s.getLocalPort();
-    }
-    ExecutorService pool = Executors.newFixedThreadPool(world);
-    try {
-      List<Future<T>> futures = new ArrayList<>();
-      for (int r = 0; r < world; r++) {
-        RankEnvironment env = new RankEnvironment(r, world, r, "127.0.0.1", port);
-        futures.add(pool.submit(() -> {
-          try (Collective group = TcpCollective.join(env, Duration.ofSeconds(30), Duration.ofSeconds(60))) {
-            return body.run(group);
-          }
-        }));
-      }
-      List<T> results = new ArrayList<>();
-      for (Future<T> f : futures) {
-        results.add(f.get(300, TimeUnit.SECONDS));
-      }
-      return results;
-    } finally {
-      pool.shutdownNow();
-    }
+  static <T> List<T> inRanks(int world, LoopbackRanks.Body<T> body) throws Exception {
+    return LoopbackRanks.run(world, Duration.ofSeconds(60), body);
   }
 }

@@ -9,13 +9,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.ServerSocket;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import org.junit.jupiter.api.Test;
@@ -33,26 +28,7 @@ class TcpCollectiveTest {
 
   /** Runs {@code body} on {@code world} ranks joined over loopback; returns each rank's result. */
   private static <T> List<T> onRanks(int world, Duration timeout, Function<Collective, T> body) throws Exception {
-    int port = freePort();
-    ExecutorService pool = Executors.newFixedThreadPool(world);
-    try {
-      List<Future<T>> futures = new ArrayList<>();
-      for (int r = 0; r < world; r++) {
-        RankEnvironment env = new RankEnvironment(r, world, r, "127.0.0.1", port);
-        futures.add(pool.submit(() -> {
-          try (Collective c = TcpCollective.join(env, JOIN, timeout)) {
-            return body.apply(c);
-          }
-        }));
-      }
-      List<T> results = new ArrayList<>();
-      for (Future<T> f : futures) {
-        results.add(f.get(120, TimeUnit.SECONDS));
-      }
-      return results;
-    } finally {
-      pool.shutdownNow();
-    }
+    return LoopbackRanks.run(world, timeout, body::apply);
   }
 
   private static float[] data(int rank, int count) {
