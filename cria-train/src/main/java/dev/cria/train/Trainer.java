@@ -133,19 +133,7 @@ public final class Trainer {
             + " %.0f MB%s, activations %.0f MB", n * 4 / 1e6, n * 4 / 1e6, adam.stateBytes() / 1e6,
             group.worldSize() > 1 ? " (ZeRO-1: this rank's 1/" + group.worldSize() + ")" : "",
             (model.bytes() - 8.0 * n) / 1e6));
-        model.initialize(t.seed());
-        long t0 = System.nanoTime();
-        Checkpoint resumed = chooseCheckpoint(start, log);
-        if (resumed != null) {
-          resumed.loadModel(model.layout(), model.parameters());
-          resumed.loadOptimizer(adam.parts());
-          warnAboutChanges(resumed, log);
-          info(log, String.format(Locale.ROOT, "resumed from %s: step %d, consumed samples %d (saved by %d rank(s);"
-              + " checksums checked and loaded in %.1f s)", resumed.dir(), resumed.step(), resumed.state().consumedSamples(),
-              resumed.state().worldSize(), (System.nanoTime() - t0) / 1e9));
-        } else if (start.initFrom() != null) {
-          initializeFrom(start.initFrom(), model, log);
-        }
+        Checkpoint resumed = startingWeights(start, model, adam, log);
         if (start.writeInitialWeights() != null) {
           SafetensorsWriter.writeF32(start.writeInitialWeights(), model.layout(), model.parameters(),
               Map.of("format", "pt", "source", "cria train, initial weights, seed " + t.seed()));
@@ -168,6 +156,31 @@ public final class Trainer {
         }
       }
     }
+  }
+
+  /**
+   * Fills the model (and, resuming, the optimizer) as {@code start} says: the chosen checkpoint,
+   * else NeMo's seeded initialization, replaced by Hugging Face weights with {@code --init-from}.
+   * Returns the checkpoint resumed, or null.
+   */
+  private Checkpoint startingWeights(TrainStart start, LlamaModel model, Optimizer adam, RankLog log)
+      throws IOException {
+    long t0 = System.nanoTime();
+    Checkpoint resumed = chooseCheckpoint(start, log);
+    if (resumed == null) {
+      model.initialize(setup.config().trainer().seed());
+      if (start.initFrom() != null) {
+        initializeFrom(start.initFrom(), model, log);
+      }
+      return null;
+    }
+    resumed.loadModel(model.layout(), model.parameters());
+    resumed.loadOptimizer(adam.parts());
+    warnAboutChanges(resumed, log);
+    info(log, String.format(Locale.ROOT, "resumed from %s: step %d, consumed samples %d (saved by %d rank(s);"
+        + " checksums checked and loaded in %.1f s)", resumed.dir(), resumed.step(), resumed.state().consumedSamples(),
+        resumed.state().worldSize(), (System.nanoTime() - t0) / 1e9));
+    return resumed;
   }
 
   private TrainResult loop(LlamaModel model, Optimizer adam, Kernels kernels, RankLog log, double peakGflops,
@@ -408,11 +421,7 @@ public final class Trainer {
         long bytes = checkpointer.allocateSnapshot(model.parameters(), adam.parts());
         String line = String.format(Locale.ROOT, "checkpoints are written in the background from a %.0f MB copy"
             + " (allocated in %.1f s)", bytes / 1e6, (System.nanoTime() - t0) / 1e9);
-        if (group.rank() == 0) {
-          info(log, line);
-        } else {
-          log.line(line);
-        }
+        info(log, line); // every rank's own log; the console shows rank 0's
       }
     }
 
@@ -457,11 +466,7 @@ public final class Trainer {
         checkpointer.saveInBackground(contents, adam.parts());
         String line = String.format(Locale.ROOT, "checkpoint of step %d: copied in %.2f s, being written in the"
             + " background", step, (System.nanoTime() - t0) / 1e9);
-        if (group.rank() == 0) {
-          info(log, line);
-        } else {
-          log.line(line);
-        }
+        info(log, line); // every rank's own log; the console shows rank 0's
       } else {
         report(checkpointer.save(contents, adam.parts()));
       }
@@ -481,13 +486,9 @@ public final class Trainer {
       last = saved.dir();
       String line = String.format(Locale.ROOT, "checkpoint saved: %s (%s %.0f MB, %.1f s)", saved.dir(),
           group.rank() == 0 ? "all files" : "this rank's shard", saved.bytes() / 1e6, saved.seconds());
-      if (group.rank() == 0) {
-        info(log, line);
-        for (Path p : saved.pruned()) {
-          log.line("removed old checkpoint " + p + " (keep_last " + setup.config().checkpoint().keepLast() + ")");
-        }
-      } else {
-        log.line(line);
+      info(log, line);
+      for (Path p : saved.pruned()) { // rank 0 prunes
+        log.line("removed old checkpoint " + p + " (keep_last " + setup.config().checkpoint().keepLast() + ")");
       }
     }
 
