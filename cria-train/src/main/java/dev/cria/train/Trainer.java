@@ -373,8 +373,11 @@ public final class Trainer {
     if (!changed.isEmpty()) {
       boolean order = changed.stream().anyMatch(d -> d.startsWith("trainer.seed:") || d.startsWith("data.")
           || d.startsWith("trainer.global_batch_size:"));
+      boolean length = changed.stream().anyMatch(d -> d.startsWith("trainer.max_steps:"));
       warn(log, "the config differs from the checkpoint's: " + String.join(", ", changed)
-          + (order ? " (the samples from here on are not the ones the saved run would have taken)" : ""));
+          + (order ? " (the samples from here on are not the ones the saved run would have taken)"
+              : length ? " (the sample order stays the saved run's unless the new length needs more epochs of the"
+                  + " data)" : ""));
     }
   }
 
