@@ -4,6 +4,7 @@ import dev.cria.cli.UserError;
 import dev.cria.data.io.AtomicFiles;
 import dev.cria.data.tokenizer.SpecialTokens;
 import dev.cria.data.tokenizer.Tokenizer;
+import dev.cria.data.tokenizer.Tokenizers;
 import dev.cria.engine.io.HfConfig;
 import dev.cria.engine.io.HfModelFiles;
 import dev.cria.engine.io.SafetensorsWriter;
@@ -138,7 +139,7 @@ public final class ExportCommand implements Callable<Integer> {
       return List.of();
     }
     List<Path> files = new ArrayList<>();
-    for (String name : List.of("tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")) {
+    for (String name : Tokenizers.FILES) {
       Path f = from.resolve(name);
       if (Files.isRegularFile(f)) {
         AtomicFiles.copy(f, dir.resolve(name));

@@ -5,10 +5,23 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.List;
 
 /** Static factories that load a {@link Tokenizer} from disk. */
 public final class Tokenizers {
+  /** The files of a tokenizer, as a Hugging Face model directory names them. */
+  public static final List<String> FILES = List.of("tokenizer.model", "tokenizer.json", "tokenizer_config.json",
+      "special_tokens_map.json");
+
   private Tokenizers() {}
+
+  /**
+   * The name a single tokenizer file takes in a model directory: {@code tokenizer.json} for a
+   * Hugging Face tokenizer, {@code tokenizer.model} for a SentencePiece model, told by content.
+   */
+  public static String directoryName(Path file) throws IOException {
+    return looksLikeJson(Files.readAllBytes(file)) ? "tokenizer.json" : "tokenizer.model";
+  }
 
   /**
    * Loads a tokenizer from a SentencePiece {@code .model} file, a Hugging Face

@@ -4,7 +4,6 @@ import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.tensor.Floats;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -74,18 +73,7 @@ public final class HfModelFiles {
     index.putObject("metadata").put("total_size", total);
     index.set("weight_map", weightMap);
     Path indexFile = dir.resolve(INDEX);
-    Path tmp = indexFile.resolveSibling("." + INDEX + ".tmp-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
-    try {
-      Files.writeString(tmp, JSON.writeValueAsString(index) + "\n", StandardCharsets.UTF_8);
-      try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(tmp,
-          java.nio.file.StandardOpenOption.WRITE)) {
-        ch.force(true);
-      }
-      Files.move(tmp, indexFile, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
-          java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-    } finally {
-      Files.deleteIfExists(tmp);
-    }
+    FileCommit.writeString(indexFile, JSON.writeValueAsString(index) + "\n");
     Files.deleteIfExists(dir.resolve(SINGLE));
     written.add(indexFile);
     return written;

@@ -9,10 +9,8 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
@@ -98,8 +96,7 @@ public final class SafetensorsWriter {
     ByteBuffer head = header(tensors, dtype, metadata);
     Path target = file.toAbsolutePath();
     Files.createDirectories(target.getParent());
-    Path tmp = target.resolveSibling("." + target.getFileName() + ".tmp-" + ProcessHandle.current().pid() + "-"
-        + System.nanoTime());
+    Path tmp = FileCommit.temporary(target);
     CRC32C crc = new CRC32C();
     long bytes = 0;
     try {
@@ -116,11 +113,7 @@ public final class SafetensorsWriter {
         }
         ch.force(true);
       }
-      try {
-        Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-      } catch (AtomicMoveNotSupportedException e) {
-        Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-      }
+      FileCommit.rename(tmp, target);
     } finally {
       Files.deleteIfExists(tmp);
     }

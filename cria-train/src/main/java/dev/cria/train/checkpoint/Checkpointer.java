@@ -1,6 +1,7 @@
 package dev.cria.train.checkpoint;
 
 import dev.cria.data.io.AtomicFiles;
+import dev.cria.data.tokenizer.Tokenizers;
 import dev.cria.engine.io.SafetensorsWriter;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.optim.AdamW;
@@ -317,32 +318,19 @@ public final class Checkpointer implements AutoCloseable {
     if (tokenizer == null) {
       return List.of();
     }
+    if (!Files.isDirectory(tokenizer)) {
+      String name = Tokenizers.directoryName(tokenizer);
+      AtomicFiles.copy(tokenizer, dir.resolve(name));
+      return List.of(name);
+    }
     List<String> names = new ArrayList<>();
-    if (Files.isDirectory(tokenizer)) {
-      for (String name : List.of("tokenizer.model", "tokenizer.json", "tokenizer_config.json",
-          "special_tokens_map.json")) {
-        if (Files.isRegularFile(tokenizer.resolve(name))) {
-          AtomicFiles.copy(tokenizer.resolve(name), dir.resolve(name));
-          names.add(name);
-        }
-      }
-      return names;
-    }
-    String name = looksLikeJson(tokenizer) ? "tokenizer.json" : "tokenizer.model";
-    AtomicFiles.copy(tokenizer, dir.resolve(name));
-    return List.of(name);
-  }
-
-  private static boolean looksLikeJson(Path file) throws IOException {
-    try (var in = Files.newInputStream(file)) {
-      int b;
-      while ((b = in.read()) != -1) {
-        if (!Character.isWhitespace(b)) {
-          return b == '{';
-        }
+    for (String name : Tokenizers.FILES) {
+      if (Files.isRegularFile(tokenizer.resolve(name))) {
+        AtomicFiles.copy(tokenizer.resolve(name), dir.resolve(name));
+        names.add(name);
       }
     }
-    return false;
+    return names;
   }
 
   /** Waits for a background save and frees the snapshot. */
