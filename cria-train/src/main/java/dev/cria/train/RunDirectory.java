@@ -1,6 +1,6 @@
 package dev.cria.train;
 
-import dev.cria.data.io.AtomicFiles;
+import dev.cria.core.io.AtomicFiles;
 import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;

@@ -1,7 +1,7 @@
 package dev.cria.cli.model;
 
 import dev.cria.cli.UserError;
-import dev.cria.data.io.AtomicFiles;
+import dev.cria.core.io.AtomicFiles;
 import dev.cria.data.tokenizer.SpecialTokens;
 import dev.cria.data.tokenizer.Tokenizer;
 import dev.cria.data.tokenizer.Tokenizers;

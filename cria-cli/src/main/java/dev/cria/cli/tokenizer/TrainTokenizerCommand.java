@@ -2,7 +2,7 @@ package dev.cria.cli.tokenizer;
 
 import dev.cria.cli.UserError;
 import dev.cria.cli.progress.StatusLine;
-import dev.cria.data.io.AtomicFiles;
+import dev.cria.core.io.AtomicFiles;
 import dev.cria.data.prepare.BadInputException;
 import dev.cria.data.prepare.InputFiles;
 import dev.cria.data.prepare.JsonlTexts;

@@ -1,6 +1,6 @@
 package dev.cria.data.gpt;
 
-import dev.cria.data.io.AtomicFiles;
+import dev.cria.core.io.AtomicFiles;
 import java.io.IOException;
 import java.math.BigInteger;
 import java.nio.charset.StandardCharsets;

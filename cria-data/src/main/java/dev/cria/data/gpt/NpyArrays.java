@@ -1,6 +1,6 @@
 package dev.cria.data.gpt;
 
-import dev.cria.data.io.AtomicFiles;
+import dev.cria.core.io.AtomicFiles;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

@@ -1,7 +1,7 @@
 package dev.cria.data.tokenizer;
 
-import dev.cria.data.protobuf.ProtoReader;
-import dev.cria.data.protobuf.ProtoWriter;
+import dev.cria.core.protobuf.ProtoReader;
+import dev.cria.core.protobuf.ProtoWriter;
 import java.util.ArrayList;
 import java.util.List;
 

@@ -2,6 +2,7 @@ package dev.cria.engine.io;
 
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.tensor.Floats;
+import dev.cria.core.io.AtomicFiles;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
@@ -73,7 +74,7 @@ public final class HfModelFiles {
     index.putObject("metadata").put("total_size", total);
     index.set("weight_map", weightMap);
     Path indexFile = dir.resolve(INDEX);
-    FileCommit.writeString(indexFile, JSON.writeValueAsString(index) + "\n");
+    AtomicFiles.writeString(indexFile, JSON.writeValueAsString(index) + "\n");
     Files.deleteIfExists(dir.resolve(SINGLE));
     written.add(indexFile);
     return written;

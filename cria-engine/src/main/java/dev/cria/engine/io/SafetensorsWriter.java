@@ -2,6 +2,7 @@ package dev.cria.engine.io;
 
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.tensor.Floats;
+import dev.cria.core.io.AtomicFiles;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -96,7 +97,7 @@ public final class SafetensorsWriter {
     ByteBuffer head = header(tensors, dtype, metadata);
     Path target = file.toAbsolutePath();
     Files.createDirectories(target.getParent());
-    Path tmp = FileCommit.temporary(target);
+    Path tmp = AtomicFiles.temporarySibling(target);
     CRC32C crc = new CRC32C();
     long bytes = 0;
     try {
@@ -113,7 +114,7 @@ public final class SafetensorsWriter {
         }
         ch.force(true);
       }
-      FileCommit.rename(tmp, target);
+      AtomicFiles.rename(tmp, target);
     } finally {
       Files.deleteIfExists(tmp);
     }

@@ -1,6 +1,7 @@
 package dev.cria.train.checkpoint;
 
-import dev.cria.data.io.AtomicFiles;
+import dev.cria.core.checksum.Checksums;
+import dev.cria.core.io.AtomicFiles;
 import dev.cria.data.tokenizer.Tokenizers;
 import dev.cria.engine.io.SafetensorsWriter;
 import dev.cria.engine.model.ParameterLayout;
@@ -223,7 +224,7 @@ public final class Checkpointer implements AutoCloseable {
     small.addAll(copyTokenizer(contents.tokenizer(), partial));
     for (String name : small) {
       Path f = partial.resolve(name);
-      files.put(name, new Manifest.FileEntry(Files.size(f), Manifest.crc32c(f)));
+      files.put(name, new Manifest.FileEntry(Files.size(f), Checksums.crc32c(f)));
     }
     return files;
   }

@@ -1,6 +1,7 @@
 package dev.cria.train.checkpoint;
 
-import dev.cria.data.io.AtomicFiles;
+import dev.cria.core.io.AtomicFiles;
+import dev.cria.core.checksum.Checksums;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -110,24 +111,12 @@ public record Manifest(long step, Map<String, FileEntry> files) {
         return String.format(Locale.ROOT, "%s has %,d bytes, the manifest says %,d", e.getKey(), size,
             e.getValue().bytes());
       }
-      long crc = crc32c(file);
+      long crc = Checksums.crc32c(file);
       if (crc != e.getValue().crc32c()) {
         return String.format(Locale.ROOT, "%s has checksum %08x, the manifest says %08x", e.getKey(), crc,
             e.getValue().crc32c());
       }
     }
     return null;
-  }
-
-  /** The CRC-32C of a whole file, read in large chunks. */
-  public static long crc32c(Path file) throws IOException {
-    CRC32C crc = new CRC32C();
-    ByteBuffer buffer = ByteBuffer.allocateDirect(1 << 22);
-    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-      while (ch.read(buffer.clear()) > 0) {
-        crc.update(buffer.flip());
-      }
-    }
-    return crc.getValue();
   }
 }

@@ -1,6 +1,6 @@
 package dev.cria.train.metrics;
 
-import dev.cria.data.protobuf.ProtoReader;
+import dev.cria.core.protobuf.ProtoReader;
 import java.io.BufferedInputStream;
 import java.io.IOException;
 import java.io.InputStream;

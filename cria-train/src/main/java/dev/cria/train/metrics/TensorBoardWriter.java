@@ -1,6 +1,6 @@
 package dev.cria.train.metrics;
 
-import dev.cria.data.protobuf.ProtoWriter;
+import dev.cria.core.protobuf.ProtoWriter;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;

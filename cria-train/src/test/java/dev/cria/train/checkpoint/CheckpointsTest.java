@@ -1,5 +1,6 @@
 package dev.cria.train.checkpoint;
 
+import dev.cria.core.checksum.Checksums;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -29,7 +30,7 @@ class CheckpointsTest {
     Map<String, Manifest.FileEntry> files = new LinkedHashMap<>();
     for (String name : List.of("a.bin", "optimizer/b.bin", TrainingState.FILE)) {
       Path f = dir.resolve(name);
-      files.put(name, new Manifest.FileEntry(Files.size(f), Manifest.crc32c(f)));
+      files.put(name, new Manifest.FileEntry(Files.size(f), Checksums.crc32c(f)));
     }
     new Manifest(step, files).write(dir);
     return dir;

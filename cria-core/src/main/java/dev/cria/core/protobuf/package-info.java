@@ -1,2 +1,2 @@
 /** The protobuf wire format, hand-written: SentencePiece models and TensorBoard events need no more. */
-package dev.cria.data.protobuf;
+package dev.cria.core.protobuf;

@@ -1,4 +1,4 @@
-package dev.cria.data.io;
+package dev.cria.core.io;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;
@@ -31,6 +31,15 @@ public final class AtomicFiles {
     try (FileChannel ch = FileChannel.open(temporary, StandardOpenOption.WRITE)) {
       ch.force(true);
     }
+    rename(temporary, target);
+  }
+
+  /**
+   * Renames {@code temporary}, which the caller has already fsynced (a large file written through
+   * its own channel), over {@code target}, atomically where the file system can, and fsyncs the
+   * directory.
+   */
+  public static void rename(Path temporary, Path target) throws IOException {
     try {
       Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     } catch (AtomicMoveNotSupportedException e) {

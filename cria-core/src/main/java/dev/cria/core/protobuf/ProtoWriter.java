@@ -1,4 +1,4 @@
-package dev.cria.data.protobuf;
+package dev.cria.core.protobuf;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
