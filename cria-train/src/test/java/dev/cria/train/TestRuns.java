@@ -4,7 +4,7 @@ import dev.cria.data.indexed.IndexedDatasetWriter;
 import dev.cria.data.indexed.TokenDtype;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
-import dev.cria.train.dist.LoopbackRanks;
+import dev.cria.train.distributed.LoopbackRanks;
 import java.io.IOException;
 import java.time.Duration;
 import java.nio.file.Path;

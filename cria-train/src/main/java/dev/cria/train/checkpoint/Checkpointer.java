@@ -7,7 +7,7 @@ import dev.cria.engine.io.SafetensorsWriter;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.tensor.Floats;
-import dev.cria.train.dist.Collective;
+import dev.cria.train.distributed.Collective;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -1,4 +1,4 @@
-package dev.cria.train.dist;
+package dev.cria.train.distributed;
 
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;

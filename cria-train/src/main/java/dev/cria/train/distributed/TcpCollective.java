@@ -1,4 +1,4 @@
-package dev.cria.train.dist;
+package dev.cria.train.distributed;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;

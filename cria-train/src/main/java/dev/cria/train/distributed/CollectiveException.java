@@ -1,4 +1,4 @@
-package dev.cria.train.dist;
+package dev.cria.train.distributed;
 
 /** A collective failed: a peer was lost, timed out or broke the protocol; the message says which. */
 public final class CollectiveException extends RuntimeException {

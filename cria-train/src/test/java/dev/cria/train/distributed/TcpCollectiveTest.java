@@ -1,4 +1,4 @@
-package dev.cria.train.dist;
+package dev.cria.train.distributed;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
