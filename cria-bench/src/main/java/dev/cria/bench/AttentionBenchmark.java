@@ -1,7 +1,9 @@
 package dev.cria.bench;
 
-import dev.cria.engine.kernels.CpuKernels;
-import dev.cria.engine.kernels.Parallel;
+import dev.cria.engine.backend.AttentionShape;
+import dev.cria.engine.cpu.CpuKernels;
+import dev.cria.engine.tensor.View;
+import dev.cria.engine.cpu.Parallel;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -45,6 +47,7 @@ public class AttentionBenchmark {
 
   private Parallel parallel;
   private CpuKernels kernels;
+  private AttentionShape shape;
   private Arena arena;
   private int batch;
   private int seq;
@@ -69,6 +72,7 @@ public class AttentionBenchmark {
     headDim = tiny ? 48 : 64;
     parallel = Parallel.create(threads);
     kernels = new CpuKernels(parallel);
+    shape = new AttentionShape(batch, seq, heads, heads, headDim);
     arena = Arena.ofShared();
     long n = (long) batch * seq * heads * headDim;
     SplittableRandom random = new SplittableRandom(1);
@@ -81,7 +85,7 @@ public class AttentionBenchmark {
     dk = arena.allocate(n * 4, 64);
     dv = arena.allocate(n * 4, 64);
     lse = arena.allocate((long) batch * heads * seq * 4, 64);
-    kernels.attentionForward(out, 0, lse, 0, q, 0, k, 0, v, 0, batch, seq, heads, heads, headDim);
+    kernels.attentionForward(new View(out, 0), new View(lse, 0), new View(q, 0), new View(k, 0), new View(v, 0), shape);
   }
 
   private MemorySegment random(long n, SplittableRandom random) {
@@ -100,14 +104,14 @@ public class AttentionBenchmark {
 
   @Benchmark
   public MemorySegment forward() {
-    kernels.attentionForward(out, 0, lse, 0, q, 0, k, 0, v, 0, batch, seq, heads, heads, headDim);
+    kernels.attentionForward(new View(out, 0), new View(lse, 0), new View(q, 0), new View(k, 0), new View(v, 0), shape);
     return out;
   }
 
   @Benchmark
   public MemorySegment backward() {
-    kernels.attentionBackward(dq, 0, dk, 0, dv, 0, dOut, 0, q, 0, k, 0, v, 0, out, 0, lse, 0, batch, seq, heads,
-        heads, headDim);
+    kernels.attentionBackward(new View(dq, 0), new View(dk, 0), new View(dv, 0), new View(dOut, 0), new View(q, 0),
+        new View(k, 0), new View(v, 0), new View(out, 0), new View(lse, 0), shape);
     return dq;
   }
 }

@@ -1,7 +1,7 @@
 package dev.cria.bench;
 
-import dev.cria.engine.kernels.FmaPeak;
-import dev.cria.engine.kernels.Parallel;
+import dev.cria.engine.cpu.FmaPeak;
+import dev.cria.engine.cpu.Parallel;
 
 /**
  * Prints the FMA peak ({@link FmaPeak#measureGflops}) for 1 .. N threads, N = the number of

@@ -1,7 +1,7 @@
 package dev.cria.bench;
 
-import dev.cria.engine.kernels.Gemm;
-import dev.cria.engine.kernels.Parallel;
+import dev.cria.engine.cpu.Gemm;
+import dev.cria.engine.cpu.Parallel;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

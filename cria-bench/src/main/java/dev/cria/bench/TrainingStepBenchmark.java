@@ -1,7 +1,7 @@
 package dev.cria.bench;
 
-import dev.cria.engine.kernels.CpuKernels;
-import dev.cria.engine.kernels.Parallel;
+import dev.cria.engine.backend.Backend;
+import dev.cria.engine.backend.Backends;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.optim.AdamW;
@@ -44,8 +44,10 @@ public class TrainingStepBenchmark {
   @Param("2")
   public int threads;
 
-  private Parallel parallel;
-  private CpuKernels kernels;
+  @Param("cpu")
+  public String backendName;
+
+  private Backend backend;
   private LlamaModel model;
   private AdamW adam;
   private int[] tokens;
@@ -55,11 +57,10 @@ public class TrainingStepBenchmark {
   public void setUp() {
     LlamaConfig c = LlamaConfig.preset(preset);
     int batch = preset.equals("tiny") ? 8 : 4;
-    parallel = Parallel.create(threads);
-    kernels = new CpuKernels(parallel);
-    model = new LlamaModel(c, kernels, batch, c.maxSeqLen(), false);
+    backend = Backends.open(backendName, threads);
+    model = new LlamaModel(c, backend, batch, c.maxSeqLen(), false);
     model.initialize(1);
-    adam = new AdamW(model.layout(), AdamW.Settings.llama(), parallel);
+    adam = new AdamW(model.layout(), AdamW.Settings.llama(), backend);
     SplittableRandom random = new SplittableRandom(2);
     tokens = random.ints(batch * c.maxSeqLen(), 0, c.vocabSize()).toArray();
     targets = random.ints(batch * c.maxSeqLen(), 0, c.vocabSize()).toArray();
@@ -69,7 +70,7 @@ public class TrainingStepBenchmark {
   public void tearDown() {
     adam.close();
     model.close();
-    parallel.close();
+    backend.close();
   }
 
   @Benchmark
@@ -77,7 +78,7 @@ public class TrainingStepBenchmark {
     model.zeroGradients();
     double loss = model.forward(tokens, targets, 1f);
     model.backward();
-    GradientClipping.clip(kernels, model.gradients(), 1.0);
+    GradientClipping.clip(backend.kernels(), model.gradients(), 1.0);
     adam.step(model.parameters(), model.gradients(), 1e-4);
     return loss;
   }

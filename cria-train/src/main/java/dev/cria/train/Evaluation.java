@@ -2,8 +2,8 @@ package dev.cria.train;
 
 import dev.cria.data.gpt.GptSamples;
 import dev.cria.data.gpt.Split;
-import dev.cria.engine.kernels.CpuKernels;
-import dev.cria.engine.kernels.Parallel;
+import dev.cria.engine.backend.Backend;
+import dev.cria.engine.backend.Backends;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.train.checkpoint.TrainedModel;
 import dev.cria.train.config.ConfigException;
@@ -37,10 +37,11 @@ public final class Evaluation {
    * {@code config} names (the model's run config, its data prefix possibly replaced).
    *
    * @param batches global batches, each {@code global_batch_size} samples
+   * @param backendName the backend to run on (null: the run's {@code trainer.backend})
    * @param threads compute threads (0: all cores)
    */
-  public static Result run(TrainedModel model, TrainConfig config, Split split, int batches, int threads,
-      Consumer<String> log) throws IOException {
+  public static Result run(TrainedModel model, TrainConfig config, Split split, int batches, String backendName,
+      int threads, Consumer<String> log) throws IOException {
     if (batches < 1) {
       throw new ConfigException("--batches must be at least 1, got " + batches);
     }
@@ -65,8 +66,8 @@ public final class Evaluation {
       int[] window = new int[seq + 1];
       int[] tokens = new int[micro * seq];
       int[] targets = new int[micro * seq];
-      try (Parallel parallel = Parallel.create(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
-          LlamaModel llama = new LlamaModel(model.shape(), new CpuKernels(parallel), micro, seq, false)) {
+      try (Backend backend = Backends.open(backendName != null ? backendName : t.backend(), threads);
+          LlamaModel llama = new LlamaModel(model.shape(), backend, micro, seq, false)) {
         llama.parameters().copyFrom(model.parameters(), 0, 0, model.parameters().length());
         double sum = 0;
         int count = 0;

@@ -13,10 +13,9 @@ import dev.cria.train.checkpoint.Manifest;
 import dev.cria.train.checkpoint.TrainingState;
 import dev.cria.train.config.TrainConfigFile;
 import java.nio.file.Files;
-import dev.cria.engine.kernels.CpuKernels;
-import dev.cria.engine.kernels.FmaPeak;
-import dev.cria.engine.kernels.Kernels;
-import dev.cria.engine.kernels.Parallel;
+import dev.cria.engine.backend.Backend;
+import dev.cria.engine.backend.Backends;
+import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.optim.AdamW;
@@ -112,22 +111,22 @@ public final class Trainer {
     int threads = t.threads() > 0 ? t.threads() : Runtime.getRuntime().availableProcessors();
     checkMemory(shape, micro, seq, c.checkpoint().asyncSave()
         ? (group.rank() == 0 ? 4L : 0L) * shape.parameterCount() + 8L * shape.parameterCount() / group.worldSize() : 0);
-    try (Parallel parallel = Parallel.create(threads);
+    try (Backend backend = openBackend(t.backend(), threads);
         RankLog log = RankLog.open(run.root(), group.rank());
         TensorBoardWriter board = group.rank() == 0 ? TensorBoardWriter.create(run.root()) : null) {
       this.board = board;
-      Kernels kernels = new CpuKernels(parallel);
+      Kernels kernels = backend.kernels();
       info(log, String.format(Locale.ROOT, "model: %s, %,d parameters; micro-batch %d x %d tokens, "
           + "%d micro-batch(es) per step, global batch %d; %d thread(s)", describe(shape), shape.parameterCount(),
           micro, seq, setup.accumulation(), t.globalBatchSize(), threads)
           + (group.worldSize() > 1 ? String.format(Locale.ROOT, "; rank %d of %d, pid %d", group.rank(), group.worldSize(),
               ProcessHandle.current().pid()) : ""));
-      double peak = FmaPeak.measureGflops(parallel, 0.5);
-      info(log, String.format(Locale.ROOT, "FMA peak of %d thread(s): %.0f GFLOP/s (MFU is relative to it)",
-          threads, peak));
-      try (LlamaModel model = new LlamaModel(shape, kernels, micro, seq, false);
+      double peak = backend.measurePeakGflops(0.5);
+      info(log, String.format(Locale.ROOT, "backend %s: peak %.0f GFLOP/s (MFU is relative to it)",
+          backend.description(), peak));
+      try (LlamaModel model = new LlamaModel(shape, backend, micro, seq, false);
           Optimizer adam = new Optimizer(model, new AdamW.Settings(c.optim().beta1(), c.optim().beta2(),
-              c.optim().eps(), c.optim().weightDecay()), parallel)) {
+              c.optim().eps(), c.optim().weightDecay()), backend)) {
         long n = model.layout().size();
         info(log, String.format(Locale.ROOT, "memory per rank: parameters %.0f MB, gradients %.0f MB, AdamW state"
             + " %.0f MB%s, activations %.0f MB", n * 4 / 1e6, n * 4 / 1e6, adam.stateBytes() / 1e6,
@@ -630,12 +629,12 @@ public final class Trainer {
     private long reductionNanos;
     private long waitNanos;
 
-    Optimizer(LlamaModel model, AdamW.Settings settings, Parallel parallel) {
+    Optimizer(LlamaModel model, AdamW.Settings settings, Backend backend) {
       ParameterLayout layout = model.layout();
       this.gradients = model.gradients().segment();
       int world = group.worldSize();
       if (world == 1) {
-        parts.add(new AdamW(layout, settings, parallel));
+        parts.add(new AdamW(layout, settings, backend));
         comm = null;
         return;
       }
@@ -651,7 +650,7 @@ public final class Trainer {
         long from = b[0] + Collective.shardStart(length, world, group.rank());
         long to = b[0] + Collective.shardStart(length, world, group.rank() + 1);
         shards.add(new long[] {from, to});
-        parts.add(new AdamW(layout, settings, parallel, from, to));
+        parts.add(new AdamW(layout, settings, backend, from, to));
       }
       comm = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "cria-gradient-reduction");
@@ -791,6 +790,15 @@ public final class Trainer {
       info(log, "warning: " + line);
     } catch (IOException e) {
       listener.info("warning: " + line);
+    }
+  }
+
+  /** The backend the config names, a bad name reported as a config error. */
+  private static Backend openBackend(String name, int threads) {
+    try {
+      return Backends.open(name, threads);
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException("trainer.backend: " + e.getMessage());
     }
   }
 

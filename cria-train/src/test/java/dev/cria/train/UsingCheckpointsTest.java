@@ -59,16 +59,16 @@ class UsingCheckpointsTest {
   void evaluatingTheLastCheckpointOnTheValidSplitRepeatsTheRunsValLossExactly() throws IOException {
     try (TrainedModel model = TrainedModel.load(tmp.resolve("run"), line -> { })) {
       assertThat(model.checkpoint().step()).isEqualTo(10);
-      Evaluation.Result valid = Evaluation.run(model, model.config(), Split.VALID, 2, 2, line -> { });
+      Evaluation.Result valid = Evaluation.run(model, model.config(), Split.VALID, 2, null, 2, line -> { });
       assertThat(valid.loss()).isEqualTo(validations.getLast());
       assertThat(valid.tokens()).isEqualTo(2 * 4 * 16);
-      Evaluation.Result test = Evaluation.run(model, model.config(), Split.TEST, 1, 2, line -> { });
+      Evaluation.Result test = Evaluation.run(model, model.config(), Split.TEST, 1, "reference", 2, line -> { });
       assertThat(test.loss()).isBetween(0.0, 10.0).isNotEqualTo(valid.loss());
     }
     try (TrainedModel earlier = TrainedModel.load(Checkpoints.stepDirectory(tmp.resolve("run"), 10), line -> { })) {
       ObjectNode t = TrainConfigFile.toTree(earlier.config());
       TrainConfigFile.set(t, "data.split", "100,0,0");
-      assertThatThrownBy(() -> Evaluation.run(earlier, TrainConfigFile.bind(t, "test"), Split.VALID, 1, 1, l -> { }))
+      assertThatThrownBy(() -> Evaluation.run(earlier, TrainConfigFile.bind(t, "test"), Split.VALID, 1, null, 1, l -> { }))
           .isInstanceOf(ConfigException.class).hasMessageContaining("leaves no valid documents");
     }
   }

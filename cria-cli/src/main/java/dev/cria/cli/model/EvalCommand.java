@@ -49,6 +49,10 @@ public final class EvalCommand implements Callable<Integer> {
   @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "Compute threads (default: all cores).")
   int threads;
 
+  @Option(names = "--backend", paramLabel = "NAME",
+      description = "Engine backend: auto, cpu, reference (default: the run's trainer.backend).")
+  String backend;
+
   @Option(names = "--json", description = "Also print one JSON object with loss and perplexity as the last line.")
   boolean json;
 
@@ -92,7 +96,7 @@ public final class EvalCommand implements Callable<Integer> {
           model.checkpoint().step(), which.label(), String.join(" ", config.data().dataPrefix()));
       Evaluation.Result r;
       try {
-        r = Evaluation.run(model, config, which, n, threads, line -> { });
+        r = Evaluation.run(model, config, which, n, backend, threads, line -> { });
       } catch (ConfigException e) {
         throw new UserError(e.getMessage());
       }

@@ -5,7 +5,8 @@ import dev.cria.data.tokenizer.Tokenizer;
 import dev.cria.data.tokenizer.Tokenizers;
 import dev.cria.engine.infer.LlamaDecoder;
 import dev.cria.engine.infer.Sampler;
-import dev.cria.engine.kernels.Parallel;
+import dev.cria.engine.backend.Backend;
+import dev.cria.engine.backend.Backends;
 import dev.cria.train.checkpoint.TrainedModel;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -56,6 +57,10 @@ public final class GenerateCommand implements Callable<Integer> {
   @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "Compute threads (default: all cores).")
   int threads;
 
+  @Option(names = "--backend", paramLabel = "NAME", defaultValue = "auto",
+      description = "Engine backend: auto, cpu, reference (default: ${DEFAULT-VALUE}).")
+  String backend;
+
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
@@ -70,7 +75,7 @@ public final class GenerateCommand implements Callable<Integer> {
       throw new UserError(e.getMessage());
     }
     try (TrainedModel model = TrainedModel.load(source, line -> err.println("warning: " + line));
-        Parallel parallel = Parallel.create(threads > 0 ? threads : Runtime.getRuntime().availableProcessors())) {
+        Backend engine = openBackend(backend, threads)) {
       Tokenizer tok = tokenizerPath != null ? Tokenizers.load(tokenizerPath) : model.tokenizer();
       if (tok == null) {
         throw new UserError(model.source() + " holds no tokenizer (the run named no model.tokenizer); pass --tokenizer");
@@ -89,7 +94,7 @@ public final class GenerateCommand implements Callable<Integer> {
       }
       int budget = Math.min(maxNewTokens, context - promptIds.length);
       int eos = tok.specials().eos();
-      try (LlamaDecoder decoder = LlamaDecoder.create(model.shape(), model.parameters(), parallel, context)) {
+      try (LlamaDecoder decoder = LlamaDecoder.create(model.shape(), model.parameters(), engine, context)) {
         long t0 = System.nanoTime();
         float[] logits = null;
         for (int id : promptIds) {
@@ -138,5 +143,13 @@ public final class GenerateCommand implements Callable<Integer> {
       }
     }
     return 0;
+  }
+
+  static Backend openBackend(String name, int threads) {
+    try {
+      return Backends.open(name, threads);
+    } catch (IllegalArgumentException e) {
+      throw new UserError("--backend: " + e.getMessage());
+    }
   }
 }

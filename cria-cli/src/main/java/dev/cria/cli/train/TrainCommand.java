@@ -162,6 +162,10 @@ public class TrainCommand implements Callable<Integer> {
   @Option(names = "--threads", paramLabel = "N", description = "Compute threads (default: all cores).")
   Integer threads;
 
+  @Option(names = "--backend", paramLabel = "NAME",
+      description = "Engine backend: auto, cpu, reference (trainer.backend; default: auto, the best available).")
+  String backend;
+
   @Option(names = "--nproc", paramLabel = "N", defaultValue = "1",
       description = "Worker processes on this machine, data-parallel (default: 1, this process).")
   int nproc;
@@ -366,6 +370,7 @@ public class TrainCommand implements Callable<Integer> {
     set(tree, "trainer.limit_val_batches", valBatches);
     set(tree, "trainer.log_every_n_steps", logInterval);
     set(tree, "trainer.threads", threads);
+    set(tree, "trainer.backend", backend);
     set(tree, "optim.lr", lr);
     set(tree, "optim.min_lr", minLr);
     set(tree, "optim.warmup_steps", warmupSteps);

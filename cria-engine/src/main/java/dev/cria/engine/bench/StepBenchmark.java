@@ -1,21 +1,23 @@
 package dev.cria.engine.bench;
 
-import dev.cria.engine.kernels.CpuKernels;
-import dev.cria.engine.kernels.FmaPeak;
-import dev.cria.engine.kernels.Kernels;
-import dev.cria.engine.kernels.Parallel;
-import dev.cria.engine.kernels.TimedKernels;
+import dev.cria.engine.backend.Backend;
+import dev.cria.engine.backend.Backends;
+import dev.cria.engine.backend.ProfiledBackend;
+import dev.cria.engine.backend.TimedKernels;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.optim.GradientClipping;
 import java.util.Map;
+import tools.jackson.databind.json.JsonMapper;
+import tools.jackson.databind.node.ObjectNode;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
 
 /**
  * Times full training steps (forward with loss, backward, clipping and AdamW) on random tokens
- * after a warmup, and relates them to the machine's FMA peak measured at start.
+ * after a warmup, on a backend chosen by name, and relates them to the backend's peak measured at
+ * start.
  */
 public final class StepBenchmark {
   private StepBenchmark() {}
@@ -23,10 +25,11 @@ public final class StepBenchmark {
   /**
    * What to run.
    *
+   * @param backend the backend's name ({@code auto}: the best available)
    * @param profile time every kernel call by kind (adds a little overhead)
    */
-  public record Settings(LlamaConfig config, int threads, int microBatch, int seqLen, int warmupSteps, int steps,
-      boolean profile) {
+  public record Settings(LlamaConfig config, String backend, int threads, int microBatch, int seqLen,
+      int warmupSteps, int steps, boolean profile) {
     public Settings {
       if (threads < 1 || microBatch < 1 || seqLen < 1 || warmupSteps < 0 || steps < 1) {
         throw new IllegalArgumentException("threads, micro-batch, seq-len and steps must be positive");
@@ -43,20 +46,40 @@ public final class StepBenchmark {
    */
   public record Result(Settings settings, String kernels, double tokensPerSec, double stepMs, double forwardMs,
       double backwardMs, double optimizerMs, double gflops, double peakGflops, double mfu, double lastLoss,
-      Map<TimedKernels.Op, Double> profileSeconds) {}
+      Map<TimedKernels.Op, Double> profileSeconds) {
+    /** One line of JSON with the settings and the measurement, for scripts ({@code cria bench --json}). */
+    public String toJson(String preset) {
+      ObjectNode o = JsonMapper.builder().build().createObjectNode();
+      o.put("tool", "cria");
+      o.put("preset", preset);
+      o.put("backend", kernels);
+      o.put("threads", settings.threads());
+      o.put("micro_batch", settings.microBatch());
+      o.put("seq_len", settings.seqLen());
+      o.put("tokens_per_sec", tokensPerSec);
+      o.put("mfu", mfu);
+      o.put("step_ms", stepMs);
+      o.put("forward_ms", forwardMs);
+      o.put("backward_ms", backwardMs);
+      o.put("optimizer_ms", optimizerMs);
+      o.put("gflops", gflops);
+      o.put("peak_gflops", peakGflops);
+      return o.toString();
+    }
+  }
 
   public static Result run(Settings s, Consumer<String> log) {
     LlamaConfig shape = s.config().withMaxSeqLen(Math.max(s.config().maxSeqLen(), s.seqLen()));
     LlamaModel.requireMemoryFor(shape, s.microBatch(), s.seqLen());
-    try (Parallel parallel = Parallel.create(s.threads())) {
-      log.accept("measuring the FMA peak of " + s.threads() + " thread(s) ...");
-      double peak = FmaPeak.measureGflops(parallel, 1.0);
-      CpuKernels cpu = new CpuKernels(parallel);
-      TimedKernels timed = new TimedKernels(cpu);
-      Kernels kernels = s.profile() ? timed : cpu;
+    try (Backend base = Backends.open(s.backend(), s.threads())) {
+      ProfiledBackend profiled = new ProfiledBackend(base);
+      Backend backend = s.profile() ? profiled : base;
+      TimedKernels timed = profiled.timings();
+      log.accept("measuring the peak of " + backend.description() + " ...");
+      double peak = backend.measurePeakGflops(1.0);
       LlamaConfig c = s.config();
-      try (LlamaModel model = new LlamaModel(shape, kernels, s.microBatch(), s.seqLen(), false);
-          AdamW adam = new AdamW(model.layout(), AdamW.Settings.llama(), parallel)) {
+      try (LlamaModel model = new LlamaModel(shape, backend, s.microBatch(), s.seqLen(), false);
+          AdamW adam = new AdamW(model.layout(), AdamW.Settings.llama(), backend)) {
         log.accept(String.format("model %,d parameters, %.0f MB of buffers; %d warmup + %d timed steps",
             c.parameterCount(), (model.bytes() + 2L * model.layout().size() * Float.BYTES) / 1e6,
             s.warmupSteps(), s.steps()));
@@ -84,7 +107,7 @@ public final class StepBenchmark {
           long t1 = System.nanoTime();
           model.backward();
           long t2 = System.nanoTime();
-          GradientClipping.clip(kernels, model.gradients(), 1.0);
+          GradientClipping.clip(backend.kernels(), model.gradients(), 1.0);
           adam.step(model.parameters(), model.gradients(), 1e-4);
           long t3 = System.nanoTime();
           forward += (t1 - t0) / 1e6;
@@ -97,7 +120,7 @@ public final class StepBenchmark {
         double tokensPerSec = n / (stepMs / 1e3);
         double gflops = tokensPerSec * c.trainingFlopsPerToken(s.seqLen()) / 1e9;
         Map<TimedKernels.Op, Double> profile = s.profile() ? timed.seconds() : Map.of();
-        return new Result(s, kernels.name(), tokensPerSec, stepMs, forward / s.steps(), backward / s.steps(),
+        return new Result(s, backend.description(), tokensPerSec, stepMs, forward / s.steps(), backward / s.steps(),
             optimizer / s.steps(), gflops, peak, gflops / peak, loss, profile);
       }
     }

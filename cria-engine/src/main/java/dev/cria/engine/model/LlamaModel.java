@@ -1,9 +1,12 @@
 package dev.cria.engine.model;
 
-import dev.cria.engine.kernels.Kernels;
-import dev.cria.engine.kernels.RopeTable;
+import dev.cria.engine.backend.AttentionShape;
+import dev.cria.engine.backend.Backend;
+import dev.cria.engine.backend.Buffers;
+import dev.cria.engine.backend.Kernels;
+import dev.cria.engine.backend.RopeTable;
 import dev.cria.engine.tensor.Floats;
-import java.lang.foreign.Arena;
+import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -22,12 +25,13 @@ public final class LlamaModel implements AutoCloseable {
   private final ParameterLayout layout;
   private final Kernels kernels;
   private final boolean recompute;
-  private final Arena arena;
+  private final Buffers buffers;
   private final Floats parameters;
   private final Floats gradients;
   private final ActivationLayout act;
   private final MemorySegment a; // activations
   private final RopeTable rope;
+  private final AttentionShape attention;
   private int[] tokens;
   private int[] targets;
   private boolean logitsHoldGradient;
@@ -37,20 +41,21 @@ public final class LlamaModel implements AutoCloseable {
    *
    * @param recompute keep only each layer's input and recompute the rest in the backward pass
    */
-  public LlamaModel(LlamaConfig config, Kernels kernels, int batch, int seq, boolean recompute) {
+  public LlamaModel(LlamaConfig config, Backend backend, int batch, int seq, boolean recompute) {
     if (seq > config.maxSeqLen()) {
       throw new IllegalArgumentException("sequence length " + seq + " exceeds the model's " + config.maxSeqLen());
     }
     this.config = config;
     this.layout = new ParameterLayout(config);
-    this.kernels = kernels;
+    this.kernels = backend.kernels();
     this.recompute = recompute;
-    this.arena = Arena.ofShared();
-    this.parameters = Floats.allocate(arena, layout.size());
-    this.gradients = Floats.allocate(arena, layout.size());
+    this.buffers = backend.buffers();
+    this.parameters = buffers.allocate(layout.size());
+    this.gradients = buffers.allocate(layout.size());
     this.act = new ActivationLayout(config, batch, seq, recompute);
-    this.a = Floats.allocate(arena, act.size).segment();
+    this.a = buffers.allocate(act.size).segment();
     this.rope = new RopeTable(seq, config.headDim(), config.ropeTheta());
+    this.attention = new AttentionShape(batch, seq, config.heads(), config.kvHeads(), config.headDim());
   }
 
   public LlamaConfig config() {
@@ -227,10 +232,9 @@ public final class LlamaModel implements AutoCloseable {
     kernels.linearForward(a, s.q(), a, s.xn1(), p, w.wq(), n, d, d);
     kernels.linearForward(a, s.k(), a, s.xn1(), p, w.wk(), n, d, kv);
     kernels.linearForward(a, s.v(), a, s.xn1(), p, w.wv(), n, d, kv);
-    kernels.rope(a, s.q(), rope, act.batch, act.seq, config.heads(), false);
-    kernels.rope(a, s.k(), rope, act.batch, act.seq, config.kvHeads(), false);
-    kernels.attentionForward(a, s.att(), a, s.lse(), a, s.q(), a, s.k(), a, s.v(), act.batch, act.seq,
-        config.heads(), config.kvHeads(), config.headDim());
+    kernels.rope(a, s.q(), rope, act.batch, act.seq, config.heads(), 0, false);
+    kernels.rope(a, s.k(), rope, act.batch, act.seq, config.kvHeads(), 0, false);
+    kernels.attentionForward(at(s.att()), at(s.lse()), at(s.q()), at(s.k()), at(s.v()), attention);
     kernels.linearForward(a, s.hMid(), a, s.att(), p, w.wo(), n, d, d);
     kernels.add(a, s.hMid(), a, hIn, (long) n * d);
     kernels.rmsNormForward(a, s.xn2(), a, s.rstd2(), a, s.hMid(), p, w.mlpNorm(), n, d, config.normEps());
@@ -306,10 +310,10 @@ public final class LlamaModel implements AutoCloseable {
     kernels.rmsNormBackward(a, act.dh, g, w.mlpNorm(), a, act.dxn, a, s.hMid(), p, w.mlpNorm(), a, s.rstd2(), n, d);
     // Attention: hMid = hIn + o(attention(rope(q(xn1)), rope(k(xn1)), v(xn1)))
     kernels.linearBackward(a, act.datt, true, g, w.wo(), a, act.dh, a, s.att(), p, w.wo(), n, d, d);
-    kernels.attentionBackward(a, act.dq, a, act.dk, a, act.dv, a, act.datt, a, s.q(), a, s.k(), a, s.v(),
-        a, s.att(), a, s.lse(), act.batch, act.seq, config.heads(), config.kvHeads(), config.headDim());
-    kernels.rope(a, act.dq, rope, act.batch, act.seq, config.heads(), true);
-    kernels.rope(a, act.dk, rope, act.batch, act.seq, config.kvHeads(), true);
+    kernels.attentionBackward(at(act.dq), at(act.dk), at(act.dv), at(act.datt), at(s.q()), at(s.k()), at(s.v()),
+        at(s.att()), at(s.lse()), attention);
+    kernels.rope(a, act.dq, rope, act.batch, act.seq, config.heads(), 0, true);
+    kernels.rope(a, act.dk, rope, act.batch, act.seq, config.kvHeads(), 0, true);
     kernels.linearBackward(a, act.dxn, true, g, w.wq(), a, act.dq, a, s.xn1(), p, w.wq(), n, d, d);
     kernels.linearBackward(a, act.dxn, false, g, w.wk(), a, act.dk, a, s.xn1(), p, w.wk(), n, d, kv);
     kernels.linearBackward(a, act.dxn, false, g, w.wv(), a, act.dv, a, s.xn1(), p, w.wv(), n, d, kv);
@@ -317,9 +321,14 @@ public final class LlamaModel implements AutoCloseable {
         a, s.rstd1(), n, d);
   }
 
+  /** A view of the activation arena at {@code offset}. */
+  private View at(long offset) {
+    return new View(a, offset);
+  }
+
   @Override
   public void close() {
-    arena.close();
+    buffers.close();
   }
 
   @Override

@@ -1,19 +1,17 @@
 package dev.cria.engine.optim;
 
-import dev.cria.engine.kernels.Parallel;
+import dev.cria.engine.backend.AdamWUpdate;
+import dev.cria.engine.backend.Backend;
+import dev.cria.engine.backend.Buffers;
+import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.tensor.Floats;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * AdamW as PyTorch's {@code torch.optim.AdamW}: decoupled weight decay {@code p -= lr * wd * p},
  * then Adam with bias correction. Norm weights are not decayed. The moments live in flat buffers
- * laid out like the parameters; the update runs on all cores in contiguous chunks.
+ * laid out like the parameters, on the backend's memory; the update is the backend's
+ * {@link Kernels#adamw} kernel, one call per tensor.
  *
  * @see GradientClipping
  */
@@ -32,15 +30,10 @@ public final class AdamW implements AutoCloseable {
     }
   }
 
-  private static final int CHUNK = 1 << 16;
-  private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
-  private static final int L = S.length();
-  private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
-
   private final ParameterLayout layout;
   private final Settings settings;
-  private final Parallel parallel;
-  private final Arena arena;
+  private final Kernels kernels;
+  private final Buffers buffers;
   private final Floats m;
   private final Floats v;
   private final long from;
@@ -48,26 +41,26 @@ public final class AdamW implements AutoCloseable {
   private long steps;
 
   /** AdamW over every parameter. */
-  public AdamW(ParameterLayout layout, Settings settings, Parallel parallel) {
-    this(layout, settings, parallel, 0, layout.size());
+  public AdamW(ParameterLayout layout, Settings settings, Backend backend) {
+    this(layout, settings, backend, 0, layout.size());
   }
 
   /**
    * AdamW over parameters {@code [from, to)} only, with moments for just those: a ZeRO-1 shard.
    * {@link #step} then reads and writes only that range.
    */
-  public AdamW(ParameterLayout layout, Settings settings, Parallel parallel, long from, long to) {
+  public AdamW(ParameterLayout layout, Settings settings, Backend backend, long from, long to) {
     if (from < 0 || to > layout.size() || from > to) {
       throw new IllegalArgumentException("shard [" + from + ", " + to + ") outside [0, " + layout.size() + ")");
     }
     this.layout = layout;
     this.settings = settings;
-    this.parallel = parallel;
+    this.kernels = backend.kernels();
     this.from = from;
     this.to = to;
-    this.arena = Arena.ofShared();
-    this.m = Floats.allocate(arena, Math.max(1, to - from));
-    this.v = Floats.allocate(arena, Math.max(1, to - from));
+    this.buffers = backend.buffers();
+    this.m = buffers.allocate(Math.max(1, to - from));
+    this.v = buffers.allocate(Math.max(1, to - from));
   }
 
   /** Bytes of the two moments this optimizer holds. */
@@ -125,46 +118,13 @@ public final class AdamW implements AutoCloseable {
         continue;
       }
       float decay = (float) (1 - lr * (t.weightDecay() ? settings.weightDecay() : 0));
-      long chunks = (last - first + CHUNK - 1) / CHUNK;
-      parallel.forRange(0, Math.toIntExact(chunks), (k0, k1, worker) -> {
-        long start = first + (long) k0 * CHUNK;
-        long end = Math.min(last, first + (long) k1 * CHUNK);
-        update(parameters.segment(), gradients.segment(), start, end, (float) lr, decay, (float) b1, (float) b2,
-            c1, c2, (float) settings.eps());
-      });
-    }
-  }
-
-  private void update(MemorySegment p, MemorySegment g, long start, long end, float lr, float decay, float b1,
-      float b2, float c1, float c2, float eps) {
-    MemorySegment ms = m.segment();
-    MemorySegment vs = v.segment();
-    long i = start;
-    // Vector part: the same arithmetic as the scalar tail, lane by lane.
-    for (; i <= end - L; i += L) {
-      long at = i * Float.BYTES;
-      long momentAt = (i - from) * Float.BYTES;
-      FloatVector grad = FloatVector.fromMemorySegment(S, g, at, NATIVE);
-      FloatVector mi = FloatVector.fromMemorySegment(S, ms, momentAt, NATIVE).mul(b1).add(grad.mul(1 - b1));
-      FloatVector vi = FloatVector.fromMemorySegment(S, vs, momentAt, NATIVE).mul(b2).add(grad.mul(grad).mul(1 - b2));
-      mi.intoMemorySegment(ms, momentAt, NATIVE);
-      vi.intoMemorySegment(vs, momentAt, NATIVE);
-      FloatVector step = mi.div(c1).mul(lr).div(vi.div(c2).sqrt().add(eps));
-      FloatVector.fromMemorySegment(S, p, at, NATIVE).mul(decay).sub(step).intoMemorySegment(p, at, NATIVE);
-    }
-    for (; i < end; i++) {
-      float grad = g.getAtIndex(ValueLayout.JAVA_FLOAT, i);
-      float mi = b1 * ms.getAtIndex(ValueLayout.JAVA_FLOAT, i - from) + (1 - b1) * grad;
-      float vi = b2 * vs.getAtIndex(ValueLayout.JAVA_FLOAT, i - from) + (1 - b2) * (grad * grad);
-      ms.setAtIndex(ValueLayout.JAVA_FLOAT, i - from, mi);
-      vs.setAtIndex(ValueLayout.JAVA_FLOAT, i - from, vi);
-      float param = p.getAtIndex(ValueLayout.JAVA_FLOAT, i) * decay;
-      p.setAtIndex(ValueLayout.JAVA_FLOAT, i, param - (mi / c1) * lr / ((float) Math.sqrt(vi / c2) + eps));
+      kernels.adamw(parameters.segment(), gradients.segment(), m.segment(), v.segment(), from, first, last,
+          new AdamWUpdate((float) lr, decay, (float) b1, (float) b2, c1, c2, (float) settings.eps()));
     }
   }
 
   @Override
   public void close() {
-    arena.close();
+    buffers.close();
   }
 }

@@ -1,6 +1,6 @@
 package dev.cria.engine.optim;
 
-import dev.cria.engine.kernels.Kernels;
+import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.tensor.Floats;
 
 /**

@@ -1,12 +1,10 @@
 package dev.cria.engine.infer;
 
+import dev.cria.engine.backend.Backends;
+import dev.cria.engine.backend.Backend;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.cria.engine.kernels.CpuKernels;
-import dev.cria.engine.kernels.Kernels;
-import dev.cria.engine.kernels.Parallel;
-import dev.cria.engine.kernels.ReferenceKernels;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.model.ParameterLayout;
@@ -24,34 +22,36 @@ class LlamaDecoderTest {
 
   @Test
   void matchesTheTrainingForwardWithGroupedQueryAttention() {
-    try (Parallel parallel = Parallel.create(2)) {
-      assertMatchesTrainingForward(GROUPED, new CpuKernels(parallel), parallel);
+    try (Backend cpu = Backends.open("cpu", 2)) {
+      assertMatchesTrainingForward(GROUPED, cpu);
     }
   }
 
   @Test
   void matchesTheTrainingForwardWhenEveryHeadHasItsOwnKeysAndValues() {
-    assertMatchesTrainingForward(ONE_KV_HEAD_PER_HEAD, new ReferenceKernels(), Parallel.serial());
+    try (Backend reference = Backends.open("reference", 1)) {
+      assertMatchesTrainingForward(ONE_KV_HEAD_PER_HEAD, reference);
+    }
   }
 
   @Test
   void matchesTheTrainingForwardWhenWidthsAreNotMultiplesOfTheVectorLength() {
-    try (Parallel parallel = Parallel.create(2)) {
-      assertMatchesTrainingForward(ODD_WIDTHS, new CpuKernels(parallel), parallel);
+    try (Backend cpu = Backends.open("cpu", 2)) {
+      assertMatchesTrainingForward(ODD_WIDTHS, cpu);
     }
   }
 
   /** Feeds SEQ tokens one by one and compares every position's logits with the full-sequence forward. */
-  private static void assertMatchesTrainingForward(LlamaConfig config, Kernels kernels, Parallel parallel) {
+  private static void assertMatchesTrainingForward(LlamaConfig config, Backend backend) {
     int[] tokens = new SplittableRandom(11).ints(SEQ, 0, config.vocabSize()).toArray();
     int vocab = config.vocabSize();
-    try (Arena arena = Arena.ofShared(); LlamaModel model = new LlamaModel(config, kernels, 1, SEQ, false)) {
+    try (Arena arena = Arena.ofShared(); LlamaModel model = new LlamaModel(config, backend, 1, SEQ, false)) {
       randomize(model, 5);
       model.forward(tokens, null, 0f);
       float[] expected = model.logits();
       Floats parameters = Floats.allocate(arena, model.layout().size());
       parameters.copyFrom(model.parameters(), 0, 0, model.layout().size());
-      try (LlamaDecoder decoder = LlamaDecoder.create(config, parameters, parallel, config.maxSeqLen())) {
+      try (LlamaDecoder decoder = LlamaDecoder.create(config, parameters, backend, config.maxSeqLen())) {
         double largestLogit = 0;
         for (int t = 0; t < SEQ; t++) {
           assertThat(decoder.position()).isEqualTo(t);
@@ -90,10 +90,11 @@ class LlamaDecoderTest {
   @Test
   void resetThenTheSameTokensGivesBitIdenticalLogitsWhateverTheThreadCount() {
     int[] tokens = new SplittableRandom(3).ints(SEQ, 0, GROUPED.vocabSize()).toArray();
-    try (Parallel parallel = Parallel.create(2);
-        LlamaModel model = new LlamaModel(GROUPED, new ReferenceKernels(), 1, 1, false);
-        LlamaDecoder decoder = LlamaDecoder.create(GROUPED, model.parameters(), parallel, 16);
-        LlamaDecoder serial = LlamaDecoder.create(GROUPED, model.parameters(), Parallel.serial(), 16)) {
+    try (Backend two = Backends.open("cpu", 2);
+        Backend one = Backends.open("cpu", 1);
+        LlamaModel model = new LlamaModel(GROUPED, one, 1, 1, false);
+        LlamaDecoder decoder = LlamaDecoder.create(GROUPED, model.parameters(), two, 16);
+        LlamaDecoder serial = LlamaDecoder.create(GROUPED, model.parameters(), one, 16)) {
       randomize(model, 9);
       float[][] first = new float[SEQ][];
       for (int t = 0; t < SEQ; t++) {
@@ -110,8 +111,9 @@ class LlamaDecoderTest {
 
   @Test
   void aTokenOutsideTheVocabularyIsRefusedAndLeavesThePositionAlone() {
-    try (LlamaModel model = new LlamaModel(GROUPED, new ReferenceKernels(), 1, 1, false);
-        LlamaDecoder decoder = LlamaDecoder.create(GROUPED, model.parameters(), Parallel.serial(), 8)) {
+    try (Backend backend = Backends.open("cpu", 1);
+        LlamaModel model = new LlamaModel(GROUPED, backend, 1, 1, false);
+        LlamaDecoder decoder = LlamaDecoder.create(GROUPED, model.parameters(), backend, 8)) {
       model.initialize(1);
       decoder.next(3);
       assertThatThrownBy(() -> decoder.next(GROUPED.vocabSize()))
@@ -126,8 +128,9 @@ class LlamaDecoderTest {
 
   @Test
   void aFullContextIsRefusedUntilReset() {
-    try (LlamaModel model = new LlamaModel(GROUPED, new ReferenceKernels(), 1, 1, false);
-        LlamaDecoder decoder = LlamaDecoder.create(GROUPED, model.parameters(), Parallel.serial(), 4)) {
+    try (Backend backend = Backends.open("cpu", 1);
+        LlamaModel model = new LlamaModel(GROUPED, backend, 1, 1, false);
+        LlamaDecoder decoder = LlamaDecoder.create(GROUPED, model.parameters(), backend, 4)) {
       model.initialize(1);
       float[] firstLogits = decoder.next(7);
       for (int t = 1; t < 4; t++) {
@@ -145,15 +148,16 @@ class LlamaDecoderTest {
 
   @Test
   void badConstructionArgumentsAndUseAfterCloseAreRefused() {
-    try (LlamaModel model = new LlamaModel(GROUPED, new ReferenceKernels(), 1, 1, false)) {
+    try (Backend backend = Backends.open("reference", 1);
+        LlamaModel model = new LlamaModel(GROUPED, backend, 1, 1, false)) {
       Floats parameters = model.parameters();
-      assertThatThrownBy(() -> LlamaDecoder.create(GROUPED, parameters, Parallel.serial(), 0))
+      assertThatThrownBy(() -> LlamaDecoder.create(GROUPED, parameters, backend, 0))
           .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("max context 0");
-      assertThatThrownBy(() -> LlamaDecoder.create(GROUPED, parameters, Parallel.serial(), 33))
+      assertThatThrownBy(() -> LlamaDecoder.create(GROUPED, parameters, backend, 33))
           .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("max sequence length 32");
-      assertThatThrownBy(() -> LlamaDecoder.create(ODD_WIDTHS, parameters, Parallel.serial(), 8))
+      assertThatThrownBy(() -> LlamaDecoder.create(ODD_WIDTHS, parameters, backend, 8))
           .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("parameters");
-      LlamaDecoder decoder = LlamaDecoder.create(GROUPED, parameters, Parallel.serial(), 8);
+      LlamaDecoder decoder = LlamaDecoder.create(GROUPED, parameters, backend, 8);
       decoder.close();
       decoder.close(); // idempotent
       assertThatThrownBy(() -> decoder.next(1)).isInstanceOf(IllegalStateException.class);

@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
-import dev.cria.engine.kernels.ReferenceKernels;
+import dev.cria.engine.reference.ReferenceBackend;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.model.ParameterLayout;
@@ -45,7 +45,7 @@ class HfModelFilesTest {
     JsonNode expected = JsonMapper.builder().build().readTree(HF.resolve("expected.json").toFile());
     int[] tokens = flatten(expected.get("tokens"));
     int[] targets = flatten(expected.get("targets"));
-    try (LlamaModel model = new LlamaModel(config, new ReferenceKernels(), 2, 16, false)) {
+    try (LlamaModel model = new LlamaModel(config, new ReferenceBackend(), 2, 16, false)) {
       HfModelFiles.read(HF, model.layout(), model.parameters(), false);
       model.forward(tokens, null, 1f);
       float[] logits = model.logits();

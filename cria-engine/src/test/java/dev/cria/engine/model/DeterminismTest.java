@@ -1,9 +1,9 @@
 package dev.cria.engine.model;
 
+import dev.cria.engine.backend.Backends;
+import dev.cria.engine.backend.Backend;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.cria.engine.kernels.CpuKernels;
-import dev.cria.engine.kernels.Parallel;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -22,7 +22,7 @@ class DeterminismTest {
     float[] first = null;
     double firstLoss = 0;
     for (int run = 0; run < 8; run++) {
-      try (Parallel p = Parallel.create(3); LlamaModel m = new LlamaModel(c, new CpuKernels(p), batch, seq, false)) {
+      try (Backend cpu = Backends.open("cpu", 3); LlamaModel m = new LlamaModel(c, cpu, batch, seq, false)) {
         m.initialize(1234);
         m.zeroGradients();
         double loss = m.forward(tokens, targets, 0.5f);

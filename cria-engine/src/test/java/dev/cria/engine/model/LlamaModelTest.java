@@ -3,9 +3,10 @@ package dev.cria.engine.model;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.cria.engine.kernels.CpuKernels;
-import dev.cria.engine.kernels.Parallel;
-import dev.cria.engine.kernels.ReferenceKernels;
+import dev.cria.engine.backend.Backend;
+import dev.cria.engine.backend.Kernels;
+import dev.cria.engine.backend.Backends;
+import dev.cria.engine.reference.ReferenceBackend;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.optim.GradientClipping;
 import java.util.Random;
@@ -17,7 +18,7 @@ class LlamaModelTest {
   @Test
   void backwardAnnouncesEveryBlockOfGradientsOnceFromTheLastToTheFirst() {
     LlamaConfig c = new LlamaConfig(16, 3, 2, 2, 32, 50, 1e-5f, 10000f, 8);
-    try (Parallel parallel = Parallel.create(2); LlamaModel m = new LlamaModel(c, new CpuKernels(parallel), 2, 8, false)) {
+    try (Backend cpu = Backends.open("cpu", 2); LlamaModel m = new LlamaModel(c, cpu, 2, 8, false)) {
       m.initialize(3);
       int[] tokens = new Random(1).ints(16, 0, 50).toArray();
       m.forward(tokens, tokens, 1f);
@@ -66,8 +67,8 @@ class LlamaModelTest {
   @Test
   void initializationIsSeededAndScaledAsMegatron() {
     LlamaConfig c = new LlamaConfig(64, 4, 4, 4, 128, 100, 1e-5f, 10000f, 16);
-    try (LlamaModel a = new LlamaModel(c, new ReferenceKernels(), 1, 4, false);
-        LlamaModel b = new LlamaModel(c, new ReferenceKernels(), 1, 4, false)) {
+    try (LlamaModel a = new LlamaModel(c, new ReferenceBackend(), 1, 4, false);
+        LlamaModel b = new LlamaModel(c, new ReferenceBackend(), 1, 4, false)) {
       a.initialize(7);
       b.initialize(7);
       assertThat(a.parameters().toArray(0, (int) a.layout().size()))
@@ -93,11 +94,11 @@ class LlamaModelTest {
 
   @Test
   void lossFallsToNearZeroWhenOneBatchIsRepeated() {
-    try (Parallel p = Parallel.create(2);
-        LlamaModel model = new LlamaModel(SMALL, new CpuKernels(p), 2, 16, false);
+    try (Backend p = Backends.open("cpu", 2);
+        LlamaModel model = new LlamaModel(SMALL, p, 2, 16, false);
         AdamW adam = new AdamW(model.layout(), AdamW.Settings.llama(), p)) {
       model.initialize(1);
-      CpuKernels kernels = new CpuKernels(p);
+      Kernels kernels = p.kernels();
       Random r = new Random(5);
       int[] tokens = r.ints(32, 0, 64).toArray();
       int[] targets = r.ints(32, 0, 64).toArray();
@@ -120,14 +121,14 @@ class LlamaModelTest {
 
   @Test
   void rejectsBadInputsWithClearMessages() {
-    try (LlamaModel model = new LlamaModel(SMALL, new ReferenceKernels(), 1, 4, false)) {
+    try (LlamaModel model = new LlamaModel(SMALL, new ReferenceBackend(), 1, 4, false)) {
       assertThatThrownBy(() -> model.forward(new int[3], null, 1f)).hasMessageContaining("expected 4 tokens");
       assertThatThrownBy(() -> model.forward(new int[] {0, 1, 64, 2}, null, 1f)).hasMessageContaining("token id 64");
       assertThatThrownBy(() -> model.forward(new int[4], new int[] {-1, -1, -1, -1}, 1f))
           .hasMessageContaining("every target is -1");
       assertThatThrownBy(model::backward).hasMessageContaining("forward pass with targets");
     }
-    assertThatThrownBy(() -> new LlamaModel(SMALL, new ReferenceKernels(), 1, 65, false))
+    assertThatThrownBy(() -> new LlamaModel(SMALL, new ReferenceBackend(), 1, 65, false))
         .hasMessageContaining("exceeds");
   }
 }

@@ -3,10 +3,9 @@ package dev.cria.engine.model;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cria.engine.io.SafetensorsFile;
-import dev.cria.engine.kernels.CpuKernels;
-import dev.cria.engine.kernels.Kernels;
-import dev.cria.engine.kernels.Parallel;
-import dev.cria.engine.kernels.ReferenceKernels;
+import dev.cria.engine.backend.Kernels;
+import dev.cria.engine.backend.Backend;
+import dev.cria.engine.backend.Backends;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.optim.GradientClipping;
 import dev.cria.engine.optim.LearningRateSchedule;
@@ -28,21 +27,24 @@ import tools.jackson.databind.json.JsonMapper;
  */
 class PyTorchFixtureTest {
   static final Path FIXTURE = Path.of("src/test/resources/fixtures/llama-small-gqa");
-  static Parallel parallel;
+  static Backend cpu;
+  static Backend reference;
 
   @BeforeAll
   static void start() {
-    parallel = Parallel.create(2);
+    cpu = Backends.open("cpu", 2);
+    reference = Backends.open("reference", 1);
   }
 
   @AfterAll
   static void stop() {
-    parallel.close();
+    cpu.close();
+    reference.close();
   }
 
   record Setup(String name, boolean recompute) {
-    Kernels kernels() {
-      return name.equals("reference") ? new ReferenceKernels() : new CpuKernels(parallel);
+    Backend backend() {
+      return name.equals("reference") ? reference : cpu;
     }
 
     @Override
@@ -98,7 +100,7 @@ class PyTorchFixtureTest {
 
     try (SafetensorsFile weights = SafetensorsFile.open(FIXTURE.resolve("weights.safetensors"));
         SafetensorsFile expected = SafetensorsFile.open(FIXTURE.resolve("outputs.safetensors"));
-        LlamaModel model = new LlamaModel(config, setup.kernels(), b, t, setup.recompute())) {
+        LlamaModel model = new LlamaModel(config, setup.backend(), b, t, setup.recompute())) {
       for (ParameterLayout.Tensor tensor : model.layout().tensors()) {
         weights.read(tensor.name(), model.parameters().segment(), tensor.offset());
       }
@@ -116,7 +118,7 @@ class PyTorchFixtureTest {
       }
 
       // Three AdamW steps on the same batch, clipping and the schedule as in the fixture.
-      Kernels kernels = setup.kernels();
+      Kernels kernels = setup.backend().kernels();
       LearningRateSchedule schedule = new LearningRateSchedule.WarmupCosine(
           sched.get("max_lr").doubleValue(), sched.get("min_lr").doubleValue(), sched.get("warmup_steps").longValue(),
           sched.get("max_steps").longValue());
@@ -124,7 +126,7 @@ class PyTorchFixtureTest {
       float[] norms = expected.readFloats("grad_norms");
       try (AdamW adam = new AdamW(model.layout(), new AdamW.Settings(
           opt.get("betas").get(0).doubleValue(), opt.get("betas").get(1).doubleValue(), opt.get("eps").doubleValue(),
-          opt.get("weight_decay").doubleValue()), parallel)) {
+          opt.get("weight_decay").doubleValue()), setup.backend())) {
         for (int step = 0; step < 3; step++) {
           model.zeroGradients();
           double stepLoss = model.forward(tokens, targets, 1f);

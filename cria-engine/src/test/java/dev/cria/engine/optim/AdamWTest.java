@@ -2,7 +2,8 @@ package dev.cria.engine.optim;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.cria.engine.kernels.Parallel;
+import dev.cria.engine.backend.Backend;
+import dev.cria.engine.backend.Backends;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.tensor.Floats;
@@ -22,8 +23,8 @@ class AdamWTest {
     double[] p = new double[n];
     double[] m = new double[n];
     double[] v = new double[n];
-    try (Parallel parallel = Parallel.create(3);
-        AdamW adam = new AdamW(layout, new AdamW.Settings(0.9, 0.95, 1e-8, 0.1), parallel)) {
+    try (Backend cpu = Backends.open("cpu", 3);
+        AdamW adam = new AdamW(layout, new AdamW.Settings(0.9, 0.95, 1e-8, 0.1), cpu)) {
       Floats params = Floats.allocate(Arena.global(), n);
       Floats grads = Floats.allocate(Arena.global(), n);
       for (int i = 0; i < n; i++) {
@@ -74,10 +75,10 @@ class AdamWTest {
     }
     long[] cuts = {0, n / 3 + 1, 2L * n / 3 - 5, n}; // shards that cut through tensors
     AdamW.Settings settings = new AdamW.Settings(0.9, 0.95, 1e-8, 0.1);
-    try (Parallel parallel = Parallel.create(2); AdamW full = new AdamW(layout, settings, parallel);
-        AdamW a = new AdamW(layout, settings, parallel, cuts[0], cuts[1]);
-        AdamW b = new AdamW(layout, settings, parallel, cuts[1], cuts[2]);
-        AdamW d = new AdamW(layout, settings, parallel, cuts[2], cuts[3])) {
+    try (Backend cpu = Backends.open("cpu", 2); AdamW full = new AdamW(layout, settings, cpu);
+        AdamW a = new AdamW(layout, settings, cpu, cuts[0], cuts[1]);
+        AdamW b = new AdamW(layout, settings, cpu, cuts[1], cuts[2]);
+        AdamW d = new AdamW(layout, settings, cpu, cuts[2], cuts[3])) {
       for (int step = 1; step <= 3; step++) {
         for (int i = 0; i < n; i++) {
           grads.set(i, (float) (random.nextGaussian() * 0.01));

@@ -43,9 +43,11 @@ public record TrainConfig(String runDir, Model model, Data data, Trainer trainer
    * @param limitValBatches global batches per validation (0: no validation)
    * @param logEveryNSteps steps between console lines (every step goes to the log file)
    * @param threads compute threads (0: all cores)
+   * @param backend the engine's backend by name ({@code auto}: the best available; {@code cpu},
+   *     {@code reference})
    */
   public record Trainer(int microBatchSize, int globalBatchSize, long maxSteps, long seed, long valCheckInterval,
-      int limitValBatches, long logEveryNSteps, int threads) {}
+      int limitValBatches, long logEveryNSteps, int threads, String backend) {}
 
   /**
    * AdamW with NeMo's warmup and cosine annealing.

@@ -1,5 +1,6 @@
 package dev.cria.train.config;
 
+import dev.cria.engine.backend.Backends;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -37,7 +38,7 @@ public final class TrainConfigFile {
     return toTree(new TrainConfig("runs/cria",
         new TrainConfig.Model("tiny", null, null, null, null, null, null, null),
         new TrainConfig.Data(List.of(), "969,30,1", 0, null),
-        new TrainConfig.Trainer(4, 8, 100, 1234, 50, 4, 10, 0),
+        new TrainConfig.Trainer(4, 8, 100, 1234, 50, 4, 10, 0, Backends.AUTO),
         new TrainConfig.Optim(1e-3, 1e-4, 10, 0.1, 0.9, 0.95, 1e-8, 1.0),
         new TrainConfig.Checkpoint(0, 30, 2, false)));
   }
@@ -154,7 +155,7 @@ public final class TrainConfigFile {
             trainer.integer("seed", 0, 0xFFFFFFFFL), trainer.integer("val_check_interval", 0, Long.MAX_VALUE),
             (int) trainer.integer("limit_val_batches", 0, 1 << 20),
             trainer.integer("log_every_n_steps", 1, Long.MAX_VALUE),
-            (int) trainer.integer("threads", 0, 4096)),
+            (int) trainer.integer("threads", 0, 4096), trainer.string("backend", false)),
         new TrainConfig.Optim(optim.number("lr", 0, 10), optim.number("min_lr", 0, 10),
             optim.integer("warmup_steps", 0, Long.MAX_VALUE), optim.number("weight_decay", 0, 10),
             optim.number("beta1", 0, 0.999999), optim.number("beta2", 0, 0.999999),
@@ -168,6 +169,10 @@ public final class TrainConfigFile {
     if (config.data().dataPrefix().isEmpty()) {
       throw new ConfigException(source + ": data.data_prefix is required (a prefix of a .bin/.idx pair; "
           + "make one with cria prepare)");
+    }
+    if (!Backends.names().contains(config.trainer().backend())) {
+      throw new ConfigException(source + ": trainer.backend '" + config.trainer().backend() + "' is not one of "
+          + String.join(", ", Backends.names()));
     }
     if (config.optim().minLr() > config.optim().lr()) {
       throw new ConfigException(source + ": optim.min_lr " + config.optim().minLr() + " is above optim.lr "
@@ -208,6 +213,7 @@ public final class TrainConfigFile {
     trainer.put("limit_val_batches", c.trainer().limitValBatches());
     trainer.put("log_every_n_steps", c.trainer().logEveryNSteps());
     trainer.put("threads", c.trainer().threads());
+    trainer.put("backend", c.trainer().backend());
     ObjectNode optim = root.putObject("optim");
     optim.put("lr", c.optim().lr());
     optim.put("min_lr", c.optim().minLr());

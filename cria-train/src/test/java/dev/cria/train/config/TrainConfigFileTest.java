@@ -129,7 +129,8 @@ class TrainConfigFileTest {
     TrainConfig c = TrainConfigFile.readSaved(old);
     assertThat(c.checkpoint()).isEqualTo(new TrainConfig.Checkpoint(0, 30, 2, false));
     assertThat(c.trainer().maxSteps()).isEqualTo(300);
+    assertThat(c.trainer().backend()).isEqualTo("auto");
     assertThatThrownBy(() -> TrainConfigFile.bind(TrainConfigFile.read(old), "old"))
-        .hasMessageContaining("checkpoint.save_interval: is required");
+        .hasMessageContaining("old: trainer.backend: is required");
   }
 }

@@ -1,4 +1,10 @@
-package dev.cria.engine.kernels;
+package dev.cria.engine.cpu;
+
+import dev.cria.engine.backend.AdamWUpdate;
+import dev.cria.engine.backend.AttentionShape;
+import dev.cria.engine.backend.Kernels;
+import dev.cria.engine.tensor.View;
+import dev.cria.engine.backend.RopeTable;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
@@ -31,9 +37,13 @@ public final class CpuKernels implements Kernels {
 
   private final Parallel parallel;
   private final Scratch[] scratch;
+  private final CpuDecode decode;
+  private final CpuAdamW adamw;
 
   public CpuKernels(Parallel parallel) {
     this.parallel = parallel;
+    this.decode = new CpuDecode(parallel);
+    this.adamw = new CpuAdamW(parallel);
     this.scratch = new Scratch[parallel.threads()];
     for (int i = 0; i < scratch.length; i++) {
       scratch[i] = new Scratch();
@@ -214,7 +224,8 @@ public final class CpuKernels implements Kernels {
   // ---- RoPE -------------------------------------------------------------------------------------
 
   @Override
-  public void rope(MemorySegment x, long xOff, RopeTable table, int batch, int seq, int heads, boolean inverse) {
+  public void rope(MemorySegment x, long xOff, RopeTable table, int batch, int seq, int heads, int firstPosition,
+      boolean inverse) {
     int half = table.half();
     int hd = 2 * half;
     float[] cos = table.cosArray();
@@ -222,7 +233,7 @@ public final class CpuKernels implements Kernels {
     parallel.forRange(0, batch * seq, (from, to, worker) -> {
       float[] buffer = scratch[worker].a(hd);
       for (int row = from; row < to; row++) {
-        int t = row % seq;
+        int t = firstPosition + row % seq;
         for (int h = 0; h < heads; h++) {
           long base = xOff + ((long) row * heads + h) * hd;
           MemorySegment.copy(x, JAVA_FLOAT, base * 4, buffer, 0, hd);
@@ -243,9 +254,22 @@ public final class CpuKernels implements Kernels {
   // ---- attention --------------------------------------------------------------------------------
 
   @Override
-  public void attentionForward(MemorySegment out, long outOff, MemorySegment lse, long lseOff, MemorySegment q,
-      long qOff, MemorySegment k, long kOff, MemorySegment v, long vOff, int batch, int seq, int heads, int kvHeads,
-      int headDim) {
+  public void attentionForward(View outView, View lseView, View qView, View kView, View vView, AttentionShape shape) {
+    MemorySegment out = outView.buffer();
+    long outOff = outView.offset();
+    MemorySegment lse = lseView.buffer();
+    long lseOff = lseView.offset();
+    MemorySegment q = qView.buffer();
+    long qOff = qView.offset();
+    MemorySegment k = kView.buffer();
+    long kOff = kView.offset();
+    MemorySegment v = vView.buffer();
+    long vOff = vView.offset();
+    int batch = shape.batch();
+    int seq = shape.seq();
+    int heads = shape.heads();
+    int kvHeads = shape.kvHeads();
+    int headDim = shape.headDim();
     int group = heads / kvHeads;
     float scale = (float) (1.0 / Math.sqrt(headDim));
     parallel.forEach(batch * kvHeads, (task, worker) -> {
@@ -367,10 +391,31 @@ public final class CpuKernels implements Kernels {
   }
 
   @Override
-  public void attentionBackward(MemorySegment dq, long dqOff, MemorySegment dk, long dkOff, MemorySegment dv,
-      long dvOff, MemorySegment dOut, long dOutOff, MemorySegment q, long qOff, MemorySegment k, long kOff,
-      MemorySegment v, long vOff, MemorySegment out, long outOff, MemorySegment lse, long lseOff, int batch, int seq,
-      int heads, int kvHeads, int headDim) {
+  public void attentionBackward(View dqView, View dkView, View dvView, View dOutView, View qView, View kView,
+      View vView, View outView, View lseView, AttentionShape shape) {
+    MemorySegment dq = dqView.buffer();
+    long dqOff = dqView.offset();
+    MemorySegment dk = dkView.buffer();
+    long dkOff = dkView.offset();
+    MemorySegment dv = dvView.buffer();
+    long dvOff = dvView.offset();
+    MemorySegment dOut = dOutView.buffer();
+    long dOutOff = dOutView.offset();
+    MemorySegment q = qView.buffer();
+    long qOff = qView.offset();
+    MemorySegment k = kView.buffer();
+    long kOff = kView.offset();
+    MemorySegment v = vView.buffer();
+    long vOff = vView.offset();
+    MemorySegment out = outView.buffer();
+    long outOff = outView.offset();
+    MemorySegment lse = lseView.buffer();
+    long lseOff = lseView.offset();
+    int batch = shape.batch();
+    int seq = shape.seq();
+    int heads = shape.heads();
+    int kvHeads = shape.kvHeads();
+    int headDim = shape.headDim();
     int group = heads / kvHeads;
     float scale = (float) (1.0 / Math.sqrt(headDim));
     parallel.forEach(batch * kvHeads, (task, worker) -> {
@@ -718,6 +763,25 @@ public final class CpuKernels implements Kernels {
   }
 
   /** Runs {@code body} over [0, count) in chunks of ELEMENT_CHUNK on all threads. */
+  // ---- decoding and AdamW (in files of their own) ------------------------------------------------
+
+  @Override
+  public void matVec(View y, View w, View x, int rows, int cols, boolean accumulate) {
+    decode.matVec(y, w, x, rows, cols, accumulate);
+  }
+
+  @Override
+  public void attentionDecode(View out, View q, View keys, View values, int positions, int heads, int kvHeads,
+      int headDim) {
+    decode.attentionDecode(out, q, keys, values, positions, heads, kvHeads, headDim);
+  }
+
+  @Override
+  public void adamw(MemorySegment p, MemorySegment g, MemorySegment m, MemorySegment v, long momentBase, long from,
+      long to, AdamWUpdate update) {
+    adamw.update(p, g, m, v, momentBase, from, to, update);
+  }
+
   private void forChunks(long count, LongRange body) {
     long chunks = (count + ELEMENT_CHUNK - 1) / ELEMENT_CHUNK;
     parallel.forRange(0, Math.toIntExact(chunks), (from, to, worker) ->

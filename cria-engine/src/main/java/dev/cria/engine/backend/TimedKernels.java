@@ -1,5 +1,6 @@
-package dev.cria.engine.kernels;
+package dev.cria.engine.backend;
 
+import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
 import java.util.EnumMap;
 import java.util.Map;
@@ -12,7 +13,7 @@ public final class TimedKernels implements Kernels {
   /** The kinds of kernel calls that are timed apart. */
   public enum Op {
     LINEAR_FORWARD, LINEAR_BACKWARD, EMBEDDING, RMS_NORM, ROPE, ATTENTION_FORWARD, ATTENTION_BACKWARD, SWIGLU,
-    CROSS_ENTROPY, ELEMENTWISE
+    CROSS_ENTROPY, ELEMENTWISE, ADAMW, DECODE
   }
 
   private final Kernels inner;
@@ -94,30 +95,34 @@ public final class TimedKernels implements Kernels {
   }
 
   @Override
-  public void rope(MemorySegment x, long xOff, RopeTable table, int batch, int seq, int heads, boolean inverse) {
+  public void rope(MemorySegment x, long xOff, RopeTable table, int batch, int seq, int heads, int firstPosition,
+      boolean inverse) {
     long t = System.nanoTime();
-    inner.rope(x, xOff, table, batch, seq, heads, inverse);
+    inner.rope(x, xOff, table, batch, seq, heads, firstPosition, inverse);
     add(Op.ROPE, t);
   }
 
   @Override
-  public void attentionForward(MemorySegment out, long outOff, MemorySegment lse, long lseOff, MemorySegment q,
-      long qOff, MemorySegment k, long kOff, MemorySegment v, long vOff, int batch, int seq, int heads, int kvHeads,
-      int headDim) {
+  public void attentionForward(View out, View lse, View q, View k, View v, AttentionShape shape) {
     long t = System.nanoTime();
-    inner.attentionForward(out, outOff, lse, lseOff, q, qOff, k, kOff, v, vOff, batch, seq, heads, kvHeads, headDim);
+    inner.attentionForward(out, lse, q, k, v, shape);
     add(Op.ATTENTION_FORWARD, t);
   }
 
   @Override
-  public void attentionBackward(MemorySegment dq, long dqOff, MemorySegment dk, long dkOff, MemorySegment dv,
-      long dvOff, MemorySegment dOut, long dOutOff, MemorySegment q, long qOff, MemorySegment k, long kOff,
-      MemorySegment v, long vOff, MemorySegment out, long outOff, MemorySegment lse, long lseOff, int batch, int seq,
-      int heads, int kvHeads, int headDim) {
+  public void attentionBackward(View dq, View dk, View dv, View dOut, View q, View k, View v, View out, View lse,
+      AttentionShape shape) {
     long t = System.nanoTime();
-    inner.attentionBackward(dq, dqOff, dk, dkOff, dv, dvOff, dOut, dOutOff, q, qOff, k, kOff, v, vOff, out, outOff,
-        lse, lseOff, batch, seq, heads, kvHeads, headDim);
+    inner.attentionBackward(dq, dk, dv, dOut, q, k, v, out, lse, shape);
     add(Op.ATTENTION_BACKWARD, t);
+  }
+
+  @Override
+  public void attentionDecode(View out, View q, View keys, View values, int positions, int heads, int kvHeads,
+      int headDim) {
+    long t = System.nanoTime();
+    inner.attentionDecode(out, q, keys, values, positions, heads, kvHeads, headDim);
+    add(Op.DECODE, t);
   }
 
   @Override
@@ -164,5 +169,20 @@ public final class TimedKernels implements Kernels {
     long t = System.nanoTime();
     inner.scale(x, off, count, factor);
     add(Op.ELEMENTWISE, t);
+  }
+
+  @Override
+  public void matVec(View y, View w, View x, int rows, int cols, boolean accumulate) {
+    long t = System.nanoTime();
+    inner.matVec(y, w, x, rows, cols, accumulate);
+    add(Op.DECODE, t);
+  }
+
+  @Override
+  public void adamw(MemorySegment p, MemorySegment g, MemorySegment m, MemorySegment v, long momentBase, long from,
+      long to, AdamWUpdate update) {
+    long t = System.nanoTime();
+    inner.adamw(p, g, m, v, momentBase, from, to, update);
+    add(Op.ADAMW, t);
   }
 }

@@ -1,4 +1,4 @@
-package dev.cria.engine.kernels;
+package dev.cria.engine.cpu;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

@@ -1,4 +1,11 @@
-package dev.cria.engine.kernels;
+package dev.cria.engine.cpu;
+
+import dev.cria.engine.backend.AdamWUpdate;
+import dev.cria.engine.backend.AttentionShape;
+import dev.cria.engine.backend.Kernels;
+import dev.cria.engine.tensor.View;
+import dev.cria.engine.backend.RopeTable;
+import dev.cria.engine.reference.ReferenceKernels;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -135,11 +142,103 @@ class KernelDifferentialTest {
     MemorySegment x1 = randomSegment((long) batch * seq * heads * hd, 1);
     MemorySegment x2 = copy(x1);
     MemorySegment original = copy(x1);
-    fast.rope(x1, 0, table, batch, seq, heads, false);
-    REFERENCE.rope(x2, 0, table, batch, seq, heads, false);
+    fast.rope(x1, 0, table, batch, seq, heads, 0, false);
+    REFERENCE.rope(x2, 0, table, batch, seq, heads, 0, false);
     assertClose(x1, x2, 1e-6, "rope");
-    fast.rope(x1, 0, table, batch, seq, heads, true);
+    fast.rope(x1, 0, table, batch, seq, heads, 0, true);
     assertClose(x1, original, 1e-6, "inverse(rope(x))");
+  }
+
+  @Test
+  void ropeOfOneRowAtAPositionIsThatRowOfTheWholeSequence() {
+    int seq = 9;
+    int heads = 2;
+    int hd = 8;
+    RopeTable table = new RopeTable(seq, hd, 10000f);
+    MemorySegment whole = randomSegment((long) seq * heads * hd, 1);
+    int position = 6;
+    long rowFloats = (long) heads * hd;
+    MemorySegment row = copy(whole.asSlice(position * rowFloats * 4, rowFloats * 4));
+    MemorySegment rowReference = copy(row);
+    fast.rope(whole, 0, table, 1, seq, heads, 0, false);
+    fast.rope(row, 0, table, 1, 1, heads, position, false);
+    REFERENCE.rope(rowReference, 0, table, 1, 1, heads, position, false);
+    assertClose(row, whole.asSlice(position * rowFloats * 4, rowFloats * 4), 0, "row at position");
+    assertClose(row, rowReference, 1e-6, "reference row at position");
+  }
+
+  @Test
+  void attentionOverACacheIsTheLastRowOfCausalAttention() {
+    for (int[] shape : new int[][] {{7, 4, 2, 10}, {1, 3, 3, 6}, {300, 2, 1, 16}}) {
+      int positions = shape[0];
+      int heads = shape[1];
+      int kvHeads = shape[2];
+      int hd = shape[3];
+      long qn = (long) positions * heads * hd;
+      long kvn = (long) positions * kvHeads * hd;
+      MemorySegment q = randomSegment(qn, 1);
+      MemorySegment k = randomSegment(kvn, 1);
+      MemorySegment v = randomSegment(kvn, 1);
+      MemorySegment out = randomSegment(qn, 1);
+      MemorySegment lse = randomSegment((long) heads * positions, 1);
+      REFERENCE.attentionForward(new View(out, 0), new View(lse, 0), new View(q, 0), new View(k, 0), new View(v, 0),
+          new AttentionShape(1, positions, heads, kvHeads, hd));
+      long last = (long) (positions - 1) * heads * hd;
+      MemorySegment d1 = randomSegment((long) heads * hd, 1);
+      MemorySegment d2 = randomSegment((long) heads * hd, 1);
+      fast.attentionDecode(new View(d1, 0), new View(q, last), new View(k, 0), new View(v, 0), positions, heads,
+          kvHeads, hd);
+      REFERENCE.attentionDecode(new View(d2, 0), new View(q, last), new View(k, 0), new View(v, 0), positions, heads,
+          kvHeads, hd);
+      MemorySegment expected = out.asSlice(last * 4, (long) heads * hd * 4);
+      assertClose(d1, expected, 1e-5, "decode vs causal attention");
+      assertClose(d2, expected, 1e-5, "reference decode vs causal attention");
+    }
+  }
+
+  @Test
+  void matVecWritesOrAccumulatesEveryRow() {
+    int rows = 37;
+    int cols = 131;
+    MemorySegment w = randomSegment((long) rows * cols + 5, 1);
+    MemorySegment x = randomSegment(cols + 3, 1);
+    MemorySegment y1 = randomSegment(rows + 2, 1);
+    MemorySegment y2 = copy(y1);
+    fast.matVec(new View(y1, 2), new View(w, 5), new View(x, 3), rows, cols, true);
+    REFERENCE.matVec(new View(y2, 2), new View(w, 5), new View(x, 3), rows, cols, true);
+    assertClose(y1, y2, 1e-5, "accumulate");
+    fast.matVec(new View(y1, 2), new View(w, 5), new View(x, 3), rows, cols, false);
+    REFERENCE.matVec(new View(y2, 2), new View(w, 5), new View(x, 3), rows, cols, false);
+    assertClose(y1, y2, 1e-5, "overwrite");
+    double exact = 0;
+    for (int c = 0; c < cols; c++) {
+      exact += (double) w.getAtIndex(ValueLayout.JAVA_FLOAT, 5 + 4L * cols + c) * x.getAtIndex(ValueLayout.JAVA_FLOAT,
+          3 + c);
+    }
+    assertThat((double) y1.getAtIndex(ValueLayout.JAVA_FLOAT, 2 + 4)).isCloseTo(exact,
+        org.assertj.core.data.Offset.offset(1e-4));
+  }
+
+  @Test
+  void adamwIsTheReferenceBitForBit() {
+    long n = 200_003; // several chunks and a scalar tail
+    long from = 17;
+    MemorySegment g = randomSegment(n, 1);
+    MemorySegment p1 = randomSegment(n, 1);
+    MemorySegment m1 = randomSegment(n - from, 0.1f);
+    MemorySegment v1 = randomSegment(n - from, 0.1f);
+    for (long i = 0; i < n - from; i++) {
+      v1.setAtIndex(ValueLayout.JAVA_FLOAT, i, Math.abs(v1.getAtIndex(ValueLayout.JAVA_FLOAT, i)));
+    }
+    MemorySegment p2 = copy(p1);
+    MemorySegment m2 = copy(m1);
+    MemorySegment v2 = copy(v1);
+    AdamWUpdate u = new AdamWUpdate(1e-3f, 1 - 1e-4f, 0.9f, 0.95f, 0.19f, 0.0975f, 1e-8f);
+    fast.adamw(p1, g, m1, v1, from, from, n, u);
+    REFERENCE.adamw(p2, g, m2, v2, from, from, n, u);
+    assertClose(p1, p2, 0, "parameters");
+    assertClose(m1, m2, 0, "first moment");
+    assertClose(v1, v2, 0, "second moment");
   }
 
   @Test
@@ -159,18 +258,19 @@ class KernelDifferentialTest {
       MemorySegment o2 = randomSegment(qn, 1);
       MemorySegment l1 = randomSegment((long) batch * heads * seq, 1);
       MemorySegment l2 = randomSegment((long) batch * heads * seq, 1);
-      fast.attentionForward(o1, 0, l1, 0, q, 0, k, 0, v, 0, batch, seq, heads, kvHeads, hd);
-      REFERENCE.attentionForward(o2, 0, l2, 0, q, 0, k, 0, v, 0, batch, seq, heads, kvHeads, hd);
+      AttentionShape as = new AttentionShape(batch, seq, heads, kvHeads, hd);
+      fast.attentionForward(new View(o1, 0), new View(l1, 0), new View(q, 0), new View(k, 0), new View(v, 0), as);
+      REFERENCE.attentionForward(new View(o2, 0), new View(l2, 0), new View(q, 0), new View(k, 0), new View(v, 0), as);
       assertClose(o1, o2, 1e-5, "out");
       assertClose(l1, l2, 1e-5, "lse");
 
       MemorySegment dOut = randomSegment(qn, 1);
       MemorySegment[] g1 = {randomSegment(qn, 1), randomSegment(kvn, 1), randomSegment(kvn, 1)};
       MemorySegment[] g2 = {randomSegment(qn, 1), randomSegment(kvn, 1), randomSegment(kvn, 1)};
-      fast.attentionBackward(g1[0], 0, g1[1], 0, g1[2], 0, dOut, 0, q, 0, k, 0, v, 0, o2, 0, l2, 0,
-          batch, seq, heads, kvHeads, hd);
-      REFERENCE.attentionBackward(g2[0], 0, g2[1], 0, g2[2], 0, dOut, 0, q, 0, k, 0, v, 0, o2, 0, l2, 0,
-          batch, seq, heads, kvHeads, hd);
+      fast.attentionBackward(new View(g1[0], 0), new View(g1[1], 0), new View(g1[2], 0), new View(dOut, 0),
+          new View(q, 0), new View(k, 0), new View(v, 0), new View(o2, 0), new View(l2, 0), as);
+      REFERENCE.attentionBackward(new View(g2[0], 0), new View(g2[1], 0), new View(g2[2], 0), new View(dOut, 0),
+          new View(q, 0), new View(k, 0), new View(v, 0), new View(o2, 0), new View(l2, 0), as);
       assertClose(g1[0], g2[0], 1e-4, "dq");
       assertClose(g1[1], g2[1], 1e-4, "dk");
       assertClose(g1[2], g2[2], 1e-4, "dv");

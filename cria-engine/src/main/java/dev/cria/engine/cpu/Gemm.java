@@ -1,4 +1,4 @@
-package dev.cria.engine.kernels;
+package dev.cria.engine.cpu;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

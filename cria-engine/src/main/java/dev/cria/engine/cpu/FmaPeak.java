@@ -1,4 +1,4 @@
-package dev.cria.engine.kernels;
+package dev.cria.engine.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;

@@ -1,4 +1,4 @@
-package dev.cria.engine.kernels;
+package dev.cria.engine.cpu;
 
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;

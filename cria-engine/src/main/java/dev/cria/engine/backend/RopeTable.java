@@ -1,4 +1,4 @@
-package dev.cria.engine.kernels;
+package dev.cria.engine.backend;
 
 /**
  * The cosines and sines of RoPE for positions [0, seq) and frequency pairs [0, hd/2):
@@ -43,11 +43,11 @@ public final class RopeTable {
   }
 
   /** The cosine row of position t: {@code [t * half, (t + 1) * half)}. */
-  float[] cosArray() {
+  public float[] cosArray() {
     return cos;
   }
 
-  float[] sinArray() {
+  public float[] sinArray() {
     return sin;
   }
 }

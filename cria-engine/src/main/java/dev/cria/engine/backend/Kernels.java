@@ -1,13 +1,17 @@
-package dev.cria.engine.kernels;
+package dev.cria.engine.backend;
 
+import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The kernels the Llama model is made of. Forward kernels overwrite their output; backward kernels
+ * The kernels the Llama model, AdamW, clipping and the decoder are made of: everything that touches
+ * a buffer's numbers goes through here, so that a {@link Backend} can run it where its memory is.
+ * Forward kernels overwrite their output; backward kernels
  * accumulate into parameter gradients (so micro-batches can accumulate) and into input gradients
  * where the input feeds several consumers (the residual stream); the exceptions say so.
  *
- * <p>Implementations: {@link ReferenceKernels} (plain loops, the reference) and {@link CpuKernels}.
+ * <p>Implementations: {@code ReferenceKernels} (plain loops, the reference) and {@code CpuKernels}
+ * (Vector API, all cores), each behind its backend.
  */
 public interface Kernels {
 
@@ -45,25 +49,31 @@ public interface Kernels {
 
   /**
    * Rotary position embedding in place, half-split convention (Hugging Face, Megatron, NeMo):
-   * within each head, element j pairs with j + hd/2. {@code x} is [batch, seq, heads, hd]; position
-   * = index within the sequence. {@code inverse} applies the transposed rotation (the backward pass).
+   * within each head, element j pairs with j + hd/2. {@code x} is [batch, seq, heads, hd]; the
+   * position of row t of a sequence is {@code firstPosition + t} (0 in training; the cache position
+   * when decoding). {@code inverse} applies the transposed rotation (the backward pass).
    */
-  void rope(MemorySegment x, long xOff, RopeTable table, int batch, int seq, int heads, boolean inverse);
+  void rope(MemorySegment x, long xOff, RopeTable table, int batch, int seq, int heads, int firstPosition,
+      boolean inverse);
 
   /**
-   * Causal self-attention with grouped-query heads: for query head h the key/value head is
-   * {@code h / (heads / kvHeads)}. q [batch, seq, heads, hd], k and v [batch, seq, kvHeads, hd],
-   * out like q; {@code lse} [batch, heads, seq] receives each row's log-sum-exp of the scaled
-   * scores, for the backward pass.
+   * Causal self-attention with grouped-query heads (see {@link AttentionShape}); {@code lse}
+   * receives each row's log-sum-exp of the scaled scores, for the backward pass.
    */
-  void attentionForward(MemorySegment out, long outOff, MemorySegment lse, long lseOff, MemorySegment q, long qOff,
-      MemorySegment k, long kOff, MemorySegment v, long vOff, int batch, int seq, int heads, int kvHeads, int headDim);
+  void attentionForward(View out, View lse, View q, View k, View v, AttentionShape shape);
 
-  /** Gradients of attention: dq, dk, dv are overwritten. */
-  void attentionBackward(MemorySegment dq, long dqOff, MemorySegment dk, long dkOff, MemorySegment dv, long dvOff,
-      MemorySegment dOut, long dOutOff, MemorySegment q, long qOff, MemorySegment k, long kOff, MemorySegment v,
-      long vOff, MemorySegment out, long outOff, MemorySegment lse, long lseOff, int batch, int seq, int heads,
-      int kvHeads, int headDim);
+  /** Gradients of attention, from the forward pass's q, k, v, out and lse: dq, dk, dv are overwritten. */
+  void attentionBackward(View dq, View dk, View dv, View dOut, View q, View k, View v, View out, View lse,
+      AttentionShape shape);
+
+  /**
+   * Attention of one new position over a key/value cache, for decoding: {@code q} and {@code out}
+   * are {@code [heads, headDim]}, {@code keys} and {@code values} {@code [positions, kvHeads,
+   * headDim]} (RoPE already applied to the keys); query head h attends to every cached position of
+   * key/value head {@code h / (heads / kvHeads)}. {@code out} is overwritten.
+   */
+  void attentionDecode(View out, View q, View keys, View values, int positions, int heads, int kvHeads,
+      int headDim);
 
   /** SwiGLU: {@code h = silu(gate) * up}, elementwise over {@code count} floats. */
   void swigluForward(MemorySegment h, long hOff, MemorySegment gate, long gateOff, MemorySegment up, long upOff,
@@ -91,4 +101,19 @@ public interface Kernels {
 
   /** {@code x *= factor}, elementwise. */
   void scale(MemorySegment x, long off, long count, float factor);
+
+  /**
+   * {@code y[r] = w[r, :] · x} for r in [0, rows) ({@code y[r] +=} with {@code accumulate}): the
+   * matrix-vector product of decoding. Each row's sum is taken in a fixed order, so the result does
+   * not depend on the thread count.
+   */
+  void matVec(View y, View w, View x, int rows, int cols, boolean accumulate);
+
+  /**
+   * One AdamW update of parameters {@code [from, to)} (one tensor or a part of it) from their
+   * gradients; the moments of parameter i are at {@code m[i - momentBase]} and
+   * {@code v[i - momentBase]}.
+   */
+  void adamw(MemorySegment p, MemorySegment g, MemorySegment m, MemorySegment v, long momentBase, long from, long to,
+      AdamWUpdate update);
 }

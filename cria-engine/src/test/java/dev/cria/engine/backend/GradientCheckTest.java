@@ -1,4 +1,6 @@
-package dev.cria.engine.kernels;
+package dev.cria.engine.backend;
+
+import dev.cria.engine.tensor.View;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -16,19 +18,19 @@ import org.junit.jupiter.api.Test;
  * a fixed random {@code r}, so the upstream gradient is {@code r}. Both kernel sets are checked.
  */
 class GradientCheckTest {
-  static Parallel parallel;
+  static Backend cpu;
   static Kernels[] all;
   final Random random = new Random(3);
 
   @BeforeAll
   static void start() {
-    parallel = Parallel.create(2);
-    all = new Kernels[] {new ReferenceKernels(), new CpuKernels(parallel)};
+    cpu = Backends.open("cpu", 2);
+    all = new Kernels[] {Backends.open("reference", 1).kernels(), cpu.kernels()};
   }
 
   @AfterAll
   static void stop() {
-    parallel.close();
+    cpu.close();
   }
 
   double[] randomDoubles(int n, double scale) {
@@ -194,7 +196,7 @@ class GradientCheckTest {
     double[] gx = numeric(x, r, xx -> rope(xx, table, batch, seq, heads, hd));
     for (Kernels k : all) {
       MemorySegment g = floats(r);
-      k.rope(g, 0, table, batch, seq, heads, true);
+      k.rope(g, 0, table, batch, seq, heads, 0, true);
       assertGradient(array(g), gx, k.name() + " dx");
     }
   }
@@ -237,12 +239,15 @@ class GradientCheckTest {
     for (Kernels kern : all) {
       MemorySegment out = zeros(qn);
       MemorySegment lse = zeros(batch * heads * seq);
-      kern.attentionForward(out, 0, lse, 0, floats(q), 0, floats(k), 0, floats(v), 0, batch, seq, heads, kvHeads, hd);
+      AttentionShape shape = new AttentionShape(batch, seq, heads, kvHeads, hd);
+      kern.attentionForward(new View(out, 0), new View(lse, 0), new View(floats(q), 0), new View(floats(k), 0),
+          new View(floats(v), 0), shape);
       MemorySegment dq = zeros(qn);
       MemorySegment dk = zeros(kvn);
       MemorySegment dv = zeros(kvn);
-      kern.attentionBackward(dq, 0, dk, 0, dv, 0, floats(r), 0, floats(q), 0, floats(k), 0, floats(v), 0, out, 0,
-          lse, 0, batch, seq, heads, kvHeads, hd);
+      kern.attentionBackward(new View(dq, 0), new View(dk, 0), new View(dv, 0), new View(floats(r), 0),
+          new View(floats(q), 0), new View(floats(k), 0), new View(floats(v), 0), new View(out, 0), new View(lse, 0),
+          shape);
       assertGradient(array(dq), gq, kern.name() + " dq");
       assertGradient(array(dk), gk, kern.name() + " dk");
       assertGradient(array(dv), gv, kern.name() + " dv");

@@ -1,4 +1,10 @@
-package dev.cria.engine.kernels;
+package dev.cria.engine.reference;
+
+import dev.cria.engine.backend.AdamWUpdate;
+import dev.cria.engine.backend.AttentionShape;
+import dev.cria.engine.backend.Kernels;
+import dev.cria.engine.tensor.View;
+import dev.cria.engine.backend.RopeTable;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
@@ -125,7 +131,8 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void rope(MemorySegment x, long xOff, RopeTable table, int batch, int seq, int heads, boolean inverse) {
+  public void rope(MemorySegment x, long xOff, RopeTable table, int batch, int seq, int heads, int firstPosition,
+      boolean inverse) {
     int half = table.half();
     int hd = 2 * half;
     float sign = inverse ? -1f : 1f;
@@ -134,8 +141,8 @@ public final class ReferenceKernels implements Kernels {
         for (int h = 0; h < heads; h++) {
           long base = xOff + (((long) b * seq + t) * heads + h) * hd;
           for (int j = 0; j < half; j++) {
-            float c = table.cos(t, j);
-            float s = sign * table.sin(t, j);
+            float c = table.cos(firstPosition + t, j);
+            float s = sign * table.sin(firstPosition + t, j);
             float a = get(x, base + j);
             float bb = get(x, base + j + half);
             set(x, base + j, a * c - bb * s);
@@ -147,9 +154,22 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void attentionForward(MemorySegment out, long outOff, MemorySegment lse, long lseOff, MemorySegment q,
-      long qOff, MemorySegment k, long kOff, MemorySegment v, long vOff, int batch, int seq, int heads, int kvHeads,
-      int headDim) {
+  public void attentionForward(View outView, View lseView, View qView, View kView, View vView, AttentionShape shape) {
+    MemorySegment out = outView.buffer();
+    long outOff = outView.offset();
+    MemorySegment lse = lseView.buffer();
+    long lseOff = lseView.offset();
+    MemorySegment q = qView.buffer();
+    long qOff = qView.offset();
+    MemorySegment k = kView.buffer();
+    long kOff = kView.offset();
+    MemorySegment v = vView.buffer();
+    long vOff = vView.offset();
+    int batch = shape.batch();
+    int seq = shape.seq();
+    int heads = shape.heads();
+    int kvHeads = shape.kvHeads();
+    int headDim = shape.headDim();
     int group = heads / kvHeads;
     float scale = (float) (1.0 / Math.sqrt(headDim));
     float[] p = new float[seq];
@@ -188,10 +208,31 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void attentionBackward(MemorySegment dq, long dqOff, MemorySegment dk, long dkOff, MemorySegment dv,
-      long dvOff, MemorySegment dOut, long dOutOff, MemorySegment q, long qOff, MemorySegment k, long kOff,
-      MemorySegment v, long vOff, MemorySegment out, long outOff, MemorySegment lse, long lseOff, int batch, int seq,
-      int heads, int kvHeads, int headDim) {
+  public void attentionBackward(View dqView, View dkView, View dvView, View dOutView, View qView, View kView,
+      View vView, View outView, View lseView, AttentionShape shape) {
+    MemorySegment dq = dqView.buffer();
+    long dqOff = dqView.offset();
+    MemorySegment dk = dkView.buffer();
+    long dkOff = dkView.offset();
+    MemorySegment dv = dvView.buffer();
+    long dvOff = dvView.offset();
+    MemorySegment dOut = dOutView.buffer();
+    long dOutOff = dOutView.offset();
+    MemorySegment q = qView.buffer();
+    long qOff = qView.offset();
+    MemorySegment k = kView.buffer();
+    long kOff = kView.offset();
+    MemorySegment v = vView.buffer();
+    long vOff = vView.offset();
+    MemorySegment out = outView.buffer();
+    long outOff = outView.offset();
+    MemorySegment lse = lseView.buffer();
+    long lseOff = lseView.offset();
+    int batch = shape.batch();
+    int seq = shape.seq();
+    int heads = shape.heads();
+    int kvHeads = shape.kvHeads();
+    int headDim = shape.headDim();
     int group = heads / kvHeads;
     float scale = (float) (1.0 / Math.sqrt(headDim));
     long kvSize = (long) batch * seq * kvHeads * headDim;
@@ -322,6 +363,66 @@ public final class ReferenceKernels implements Kernels {
   public void scale(MemorySegment x, long off, long count, float factor) {
     for (long i = 0; i < count; i++) {
       set(x, off + i, get(x, off + i) * factor);
+    }
+  }
+
+  @Override
+  public void attentionDecode(View out, View q, View keys, View values, int positions, int heads, int kvHeads,
+      int headDim) {
+    int group = heads / kvHeads;
+    int kvDim = kvHeads * headDim;
+    float scale = (float) (1.0 / Math.sqrt(headDim));
+    float[] p = new float[positions];
+    for (int h = 0; h < heads; h++) {
+      long qh = q.offset() + (long) h * headDim;
+      long head = (long) (h / group) * headDim;
+      float max = Float.NEGATIVE_INFINITY;
+      for (int t = 0; t < positions; t++) {
+        float s = 0;
+        for (int c = 0; c < headDim; c++) {
+          s += get(q.buffer(), qh + c) * get(keys.buffer(), keys.offset() + (long) t * kvDim + head + c);
+        }
+        p[t] = s * scale;
+        max = Math.max(max, p[t]);
+      }
+      double sum = 0;
+      for (int t = 0; t < positions; t++) {
+        p[t] = (float) Math.exp(p[t] - max);
+        sum += p[t];
+      }
+      for (int c = 0; c < headDim; c++) {
+        float acc = 0;
+        for (int t = 0; t < positions; t++) {
+          acc += p[t] * get(values.buffer(), values.offset() + (long) t * kvDim + head + c);
+        }
+        set(out.buffer(), out.offset() + (long) h * headDim + c, (float) (acc / sum));
+      }
+    }
+  }
+
+  @Override
+  public void matVec(View y, View w, View x, int rows, int cols, boolean accumulate) {
+    for (int r = 0; r < rows; r++) {
+      float dot = 0;
+      for (int c = 0; c < cols; c++) {
+        dot += get(w.buffer(), w.offset() + (long) r * cols + c) * get(x.buffer(), x.offset() + c);
+      }
+      long at = y.offset() + r;
+      set(y.buffer(), at, accumulate ? get(y.buffer(), at) + dot : dot);
+    }
+  }
+
+  @Override
+  public void adamw(MemorySegment p, MemorySegment g, MemorySegment m, MemorySegment v, long momentBase, long from,
+      long to, AdamWUpdate u) {
+    for (long i = from; i < to; i++) {
+      float grad = get(g, i);
+      float mi = u.beta1() * get(m, i - momentBase) + (1 - u.beta1()) * grad;
+      float vi = u.beta2() * get(v, i - momentBase) + (1 - u.beta2()) * (grad * grad);
+      set(m, i - momentBase, mi);
+      set(v, i - momentBase, vi);
+      float param = get(p, i) * u.decay();
+      set(p, i, param - (mi / u.c1()) * u.lr() / ((float) Math.sqrt(vi / u.c2()) + u.eps()));
     }
   }
 }

@@ -1,0 +1,17 @@
+package dev.cria.engine.backend;
+
+import dev.cria.engine.tensor.Floats;
+
+/**
+ * Buffers allocated from a {@link Backend} and freed together: a model's parameters, gradients and
+ * activations, an optimizer's moments, a decoder's cache. Lengths are {@code long} floats (a 7B
+ * model has more than 2^31 parameters).
+ */
+public interface Buffers extends AutoCloseable {
+  /** {@code floats} zeroed floats, 64-byte aligned, alive until {@link #close()}. */
+  Floats allocate(long floats);
+
+  /** Frees every buffer this allocated. */
+  @Override
+  void close();
+}

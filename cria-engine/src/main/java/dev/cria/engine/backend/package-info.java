@@ -1,0 +1,13 @@
+/**
+ * The seam between the engine and what it runs on. A {@link dev.cria.engine.backend.Backend} owns
+ * memory and compute: {@link dev.cria.engine.backend.Buffers}, the
+ * {@link dev.cria.engine.backend.Kernels} (forward and backward of every layer, AdamW, clipping,
+ * decoding), its threads and its measured peak. {@link dev.cria.engine.backend.Backends} finds
+ * implementations with {@link java.util.ServiceLoader}; the model, the optimizer, the decoder and
+ * everything above reach kernels only through here.
+ *
+ * <p>Every buffer is a {@link java.lang.foreign.MemorySegment} of native-order floats addressed by
+ * {@code long} element offsets. Shapes use N = tokens in the micro-batch (batch x seq), D = model
+ * width, H/KVH = query/key-value heads, hd = head size, F = MLP width, V = vocabulary.
+ */
+package dev.cria.engine.backend;
