@@ -9,6 +9,7 @@ import dev.cria.engine.tensor.Floats;
 import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 
 /**
@@ -153,10 +154,15 @@ public final class LlamaModel implements AutoCloseable {
     }
   }
 
-  private static void announce(GradientsReady ready, long from, long to) {
+  private static void announce(GradientsReady ready, ParameterLayout.Range bucket) {
     if (ready != null) {
-      ready.ready(from, to);
+      ready.ready(bucket.from(), bucket.to());
     }
+  }
+
+  /** The sum of the squares of every parameter (the square of the parameter norm), in double. */
+  public double parameterSquares() {
+    return kernels.sumOfSquares(parameters.segment(), 0, parameters.length());
   }
 
   public void zeroGradients() {
@@ -259,9 +265,9 @@ public final class LlamaModel implements AutoCloseable {
   }
 
   /**
-   * The backward pass, announcing each block of gradients as soon as it is final: the LM head and
-   * final norm first, then each layer from the last, then the embeddings. A data-parallel trainer
-   * starts reducing those while the pass goes on.
+   * The backward pass, announcing each bucket of gradients ({@link ParameterLayout#buckets()}) as
+   * soon as it is final: the LM head and final norm first, then each layer from the last, then the
+   * embeddings. A data-parallel trainer starts reducing those while the pass goes on.
    */
   public void backward(GradientsReady ready) {
     if (!logitsHoldGradient) {
@@ -277,17 +283,17 @@ public final class LlamaModel implements AutoCloseable {
     a.asSlice(act.dh * Float.BYTES, (long) n * d * Float.BYTES).fill((byte) 0);
     kernels.rmsNormBackward(a, act.dh, g, layout.finalNorm(), a, act.dxn, a, act.layerInput[config.layers()],
         p, layout.finalNorm(), a, act.rstdFinal, n, d);
-    announce(ready, layout.finalNorm(), layout.size());
+    List<ParameterLayout.Range> buckets = layout.buckets();
+    announce(ready, buckets.getFirst());
     for (int l = config.layers() - 1; l >= 0; l--) {
       if (recompute) {
         layerForward(l);
       }
       layerBackward(l);
-      announce(ready, layout.layer(l).attentionNorm(),
-          l + 1 < config.layers() ? layout.layer(l + 1).attentionNorm() : layout.finalNorm());
+      announce(ready, buckets.get(config.layers() - l));
     }
     kernels.embeddingBackward(g, layout.embeddings(), a, act.dh, tokens, n, d);
-    announce(ready, 0, layout.layer(0).attentionNorm());
+    announce(ready, buckets.getLast());
     logitsHoldGradient = false;
   }
 

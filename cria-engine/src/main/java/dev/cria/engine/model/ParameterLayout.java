@@ -33,6 +33,19 @@ public final class ParameterLayout {
     }
   }
 
+  /** Parameters {@code [from, to)} of the flat buffer. */
+  public record Range(long from, long to) {
+    public Range {
+      if (from < 0 || to < from) {
+        throw new IllegalArgumentException("range [" + from + ", " + to + ")");
+      }
+    }
+
+    public long size() {
+      return to - from;
+    }
+  }
+
   /** Offsets of one transformer block's tensors. */
   public record Layer(long attentionNorm, long wq, long wk, long wv, long wo, long mlpNorm, long gate, long up,
       long down) {}
@@ -45,6 +58,7 @@ public final class ParameterLayout {
   private final long finalNorm;
   private final long lmHead;
   private final long size;
+  private final List<Range> buckets;
 
   public ParameterLayout(LlamaConfig c) {
     this.config = c;
@@ -83,6 +97,23 @@ public final class ParameterLayout {
       m.put(t.name(), t);
     }
     this.byName = Collections.unmodifiableMap(m);
+    List<Range> b = new ArrayList<>();
+    b.add(new Range(finalNorm, size));
+    for (int l = c.layers() - 1; l >= 0; l--) {
+      b.add(new Range(ls.get(l).attentionNorm(), l + 1 < c.layers() ? ls.get(l + 1).attentionNorm() : finalNorm));
+    }
+    b.add(new Range(0, ls.getFirst().attentionNorm()));
+    this.buckets = List.copyOf(b);
+  }
+
+  /**
+   * The gradient buckets, in the order the backward pass finishes them: the final norm with the LM
+   * head, each layer from the last to the first, the embeddings. Contiguous, together the whole
+   * buffer. The backward pass announces them ({@link LlamaModel#backward(LlamaModel.GradientsReady)})
+   * and data-parallel training reduces and shards them; both read them from here.
+   */
+  public List<Range> buckets() {
+    return buckets;
   }
 
   public LlamaConfig config() {
