@@ -1,14 +1,21 @@
 package dev.cria.train;
 
+import dev.cria.data.gpt.GlobalBatches;
 import dev.cria.data.gpt.GptSamples;
+import dev.cria.data.gpt.MicroBatch;
 import dev.cria.data.gpt.Split;
 import dev.cria.engine.backend.Backend;
-import dev.cria.engine.backend.Backends;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.train.checkpoint.TrainedModel;
 import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.TrainConfig;
+import dev.cria.train.checkpoint.Checkpoints;
+import dev.cria.train.config.TrainConfigFile;
 import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import tools.jackson.databind.json.JsonMapper;
+import tools.jackson.databind.node.ObjectNode;
 import java.util.function.Consumer;
 
 /**
@@ -28,9 +35,61 @@ public final class Evaluation {
     public double perplexity() {
       return Math.exp(loss);
     }
+
+    /** One line of JSON: the loss and everything needed to rebuild the batches ({@code cria eval --json}). */
+    public String toJson(TrainedModel model, TrainConfig config) {
+      ObjectNode o = JsonMapper.builder().build().createObjectNode();
+      o.put("loss", loss);
+      o.put("perplexity", perplexity());
+      o.put("step", model.checkpoint().step());
+      o.put("checkpoint", model.source().toString());
+      o.put("split", split.label());
+      o.put("split_weights", config.data().split());
+      o.put("batches", batches);
+      o.put("global_batch_size", globalBatch);
+      o.put("micro_batch_size", microBatch);
+      o.put("seq_length", seqLength);
+      o.put("seed", config.trainer().seed());
+      o.put("samples_built", samplesBuilt);
+      o.put("tokens", tokens);
+      var prefixes = o.putArray("data_prefix");
+      config.data().dataPrefix().forEach(prefixes::add);
+      return o.toString();
+    }
   }
 
   private Evaluation() {}
+
+  /**
+   * The config to evaluate a trained model with: its run's, reading the data from
+   * {@code dataPrefix} instead when given, with the checkpoint's copy of the tokenizer, and the
+   * sample indices cached in the run's own {@code index_cache} when the checkpoint sits in its run
+   * directory (the config's {@code run_dir} may be relative to wherever the run was started, or
+   * gone), else in the temporary directory.
+   *
+   * @throws ConfigException for a Hugging Face model (it has no data config) or a bad prefix
+   */
+  public static TrainConfig configFor(TrainedModel model, List<String> dataPrefix) {
+    if (model.config() == null) {
+      throw new ConfigException(model.source() + " is a Hugging Face directory; cria eval needs a cria checkpoint"
+          + " (its config says how the data is split and batched)");
+    }
+    ObjectNode tree = TrainConfigFile.toTree(model.config());
+    if (dataPrefix != null) {
+      TrainConfigFile.set(tree, "data.data_prefix", dataPrefix);
+    }
+    if (model.tokenizerPath() != null) {
+      TrainConfigFile.set(tree, "model.tokenizer", model.tokenizerPath().toString());
+    }
+    if (model.config().data().indexCacheDir() == null) {
+      Path checkpoints = model.source().toAbsolutePath().getParent();
+      Path cache = checkpoints != null && checkpoints.getFileName().toString().equals(Checkpoints.DIR)
+          ? checkpoints.getParent().resolve("index_cache")
+          : Path.of(System.getProperty("java.io.tmpdir"), "cria-index-cache");
+      TrainConfigFile.set(tree, "data.index_cache_dir", cache.toString());
+    }
+    return TrainConfigFile.bind(tree, model.source().resolve("config.yaml") + " and flags");
+  }
 
   /**
    * Evaluates {@code model} on {@code batches} global batches of {@code split} of the data that
@@ -62,24 +121,17 @@ public final class Evaluation {
       }
       int micro = t.microBatchSize();
       int seq = setup.seqLength();
-      int perBatch = setup.accumulation();
-      int[] window = new int[seq + 1];
-      int[] tokens = new int[micro * seq];
-      int[] targets = new int[micro * seq];
-      try (Backend backend = Backends.open(backendName != null ? backendName : t.backend(), threads);
+      GlobalBatches order = setup.batches();
+      MicroBatch batch = new MicroBatch(micro, seq);
+      try (Backend backend = TrainingSetup.openBackend(backendName != null ? backendName : t.backend(), threads);
           LlamaModel llama = new LlamaModel(model.shape(), backend, micro, seq, false)) {
         llama.parameters().copyFrom(model.parameters(), 0, 0, model.parameters().length());
         double sum = 0;
         int count = 0;
         for (int b = 0; b < batches; b++) {
-          for (int m = 0; m < perBatch; m++) {
-            long first = (long) b * t.globalBatchSize() + (long) m * micro;
-            for (int i = 0; i < micro; i++) {
-              samples.sample(first + i, window, 0);
-              System.arraycopy(window, 0, tokens, i * seq, seq);
-              System.arraycopy(window, 1, targets, i * seq, seq);
-            }
-            sum += llama.forward(tokens, targets, 0f);
+          for (int m = 0; m < order.microStepsPerBatch(); m++) {
+            batch.load(samples, order.firstSample(order.batchStart(b), m, 0));
+            sum += llama.forward(batch.tokens(), batch.targets(), 0f);
             count++;
           }
         }

@@ -1,6 +1,7 @@
 package dev.cria.train;
 
 import dev.cria.data.gpt.BlendedGptSamples;
+import dev.cria.data.gpt.GlobalBatches;
 import dev.cria.data.gpt.GptDataset;
 import dev.cria.data.gpt.GptSamples;
 import dev.cria.data.gpt.GptIndexCache;
@@ -9,8 +10,11 @@ import dev.cria.data.gpt.SplitRanges;
 import dev.cria.data.indexed.IndexedDataset;
 import dev.cria.data.tokenizer.Tokenizer;
 import dev.cria.data.tokenizer.Tokenizers;
+import dev.cria.engine.backend.Backend;
+import dev.cria.engine.backend.Backends;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.train.config.ConfigException;
+import dev.cria.train.config.ModelShape;
 import dev.cria.train.config.TrainConfig;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -74,7 +78,7 @@ public final class TrainingSetup implements AutoCloseable {
         throw new ConfigException("model.tokenizer: " + e.getMessage(), e);
       }
     }
-    LlamaConfig shape = modelShape(c.model(), tokenizer);
+    LlamaConfig shape = ModelShape.of(c.model(), tokenizer);
     int seq = c.data().seqLength() == 0 ? shape.maxSeqLen() : c.data().seqLength();
     if (seq < 2) {
       throw new ConfigException("data.seq_length must be at least 2, got " + seq);
@@ -212,27 +216,21 @@ public final class TrainingSetup implements AutoCloseable {
     return ds;
   }
 
-  /** The preset with the config's overrides and the tokenizer's vocabulary. */
-  public static LlamaConfig modelShape(TrainConfig.Model m, Tokenizer tokenizer) {
-    LlamaConfig p;
+  /**
+   * The engine backend called {@code name} with {@code threads} threads (0: one per core); an
+   * unknown name or a backend that cannot run here is a config error naming the choices.
+   */
+  public static Backend openBackend(String name, int threads) {
     try {
-      p = LlamaConfig.preset(m.preset());
+      return Backends.open(name, threads);
     } catch (IllegalArgumentException e) {
-      throw new ConfigException("model.preset: " + e.getMessage());
+      throw new ConfigException("trainer.backend: " + e.getMessage());
     }
-    int dim = m.hiddenSize() != null ? m.hiddenSize() : p.dim();
-    int heads = m.numAttentionHeads() != null ? m.numAttentionHeads() : p.heads();
-    int kvHeads = m.numQueryGroups() != null ? m.numQueryGroups() : m.numAttentionHeads() != null ? heads : p.kvHeads();
-    int ffn = m.ffnHiddenSize() != null ? m.ffnHiddenSize()
-        : m.hiddenSize() != null ? LlamaConfig.ffnDim(dim, 32, null) : p.ffnDim();
-    int layers = m.numLayers() != null ? m.numLayers() : p.layers();
-    int maxSeq = m.maxPositionEmbeddings() != null ? m.maxPositionEmbeddings() : p.maxSeqLen();
-    int vocab = tokenizer != null ? tokenizer.vocabSize() : p.vocabSize();
-    try {
-      return new LlamaConfig(dim, layers, heads, kvHeads, ffn, vocab, p.normEps(), p.ropeTheta(), maxSeq);
-    } catch (IllegalArgumentException e) {
-      throw new ConfigException("model: " + e.getMessage());
-    }
+  }
+
+  /** Which samples form each rank's micro-batches of a global batch. */
+  public GlobalBatches batches() {
+    return new GlobalBatches(config.trainer().globalBatchSize(), config.trainer().microBatchSize(), worldSize);
   }
 
   public TrainConfig config() {

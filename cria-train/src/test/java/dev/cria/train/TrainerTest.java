@@ -1,5 +1,8 @@
 package dev.cria.train;
 
+import dev.cria.train.checkpoint.TrainStart;
+import dev.cria.train.metrics.TrainListener;
+import dev.cria.train.metrics.StepMetrics;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;

@@ -3,11 +3,9 @@ package dev.cria.cli.model;
 import dev.cria.cli.UserError;
 import dev.cria.data.gpt.Split;
 import dev.cria.train.Evaluation;
-import dev.cria.train.checkpoint.Checkpoints;
 import dev.cria.train.checkpoint.TrainedModel;
 import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.TrainConfig;
-import dev.cria.train.config.TrainConfigFile;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
@@ -18,8 +16,6 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
-import tools.jackson.databind.json.JsonMapper;
-import tools.jackson.databind.node.ObjectNode;
 
 /** {@code cria eval}: a checkpoint's loss and perplexity on the first global batches of a split. */
 @Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
@@ -69,25 +65,9 @@ public final class EvalCommand implements Callable<Integer> {
         throw new UserError(source + " is a Hugging Face directory; cria eval needs a cria checkpoint (its config"
             + " says how the data is split and batched)");
       }
-      ObjectNode tree = TrainConfigFile.toTree(model.config());
-      if (dataPrefix != null) {
-        TrainConfigFile.set(tree, "data.data_prefix", dataPrefix);
-      }
-      if (model.tokenizerPath() != null) {
-        TrainConfigFile.set(tree, "model.tokenizer", model.tokenizerPath().toString()); // the checkpoint's copy
-      }
-      if (model.config().data().indexCacheDir() == null) {
-        // the run's own cache when the checkpoint sits in its run directory; the config's run_dir may be
-        // relative to wherever the run was started, or gone
-        Path checkpoints = model.source().toAbsolutePath().getParent();
-        Path cache = checkpoints != null && checkpoints.getFileName().toString().equals(Checkpoints.DIR)
-            ? checkpoints.getParent().resolve("index_cache")
-            : Path.of(System.getProperty("java.io.tmpdir"), "cria-index-cache");
-        TrainConfigFile.set(tree, "data.index_cache_dir", cache.toString());
-      }
       TrainConfig config;
       try {
-        config = TrainConfigFile.bind(tree, model.source().resolve("config.yaml") + " and flags");
+        config = Evaluation.configFor(model, dataPrefix);
       } catch (ConfigException e) {
         throw new UserError(e.getMessage());
       }
@@ -103,23 +83,7 @@ public final class EvalCommand implements Callable<Integer> {
       out.printf(Locale.ROOT, "%s loss %.4f, perplexity %.2f (%d batches of %d x %d tokens, %.1f s)%n",
           which.label(), r.loss(), r.perplexity(), r.batches(), r.globalBatch(), r.seqLength(), r.seconds());
       if (json) {
-        ObjectNode o = JsonMapper.builder().build().createObjectNode();
-        o.put("loss", r.loss());
-        o.put("perplexity", r.perplexity());
-        o.put("step", model.checkpoint().step());
-        o.put("checkpoint", model.source().toString());
-        o.put("split", which.label());
-        o.put("split_weights", config.data().split());
-        o.put("batches", r.batches());
-        o.put("global_batch_size", r.globalBatch());
-        o.put("micro_batch_size", r.microBatch());
-        o.put("seq_length", r.seqLength());
-        o.put("seed", config.trainer().seed());
-        o.put("samples_built", r.samplesBuilt());
-        o.put("tokens", r.tokens());
-        var prefixes = o.putArray("data_prefix");
-        config.data().dataPrefix().forEach(prefixes::add);
-        out.println(o);
+        out.println(r.toJson(model, config));
       }
       out.flush();
       return 0;

@@ -2,16 +2,13 @@ package dev.cria.cli.tokenizer;
 
 import dev.cria.cli.UserError;
 import dev.cria.cli.progress.StatusLine;
-import dev.cria.core.io.AtomicFiles;
 import dev.cria.data.prepare.BadInputException;
 import dev.cria.data.prepare.InputFiles;
 import dev.cria.data.prepare.JsonlTexts;
 import dev.cria.data.tokenizer.BpeTrainer;
-import dev.cria.data.tokenizer.HfTokenizerJsonFile;
-import dev.cria.data.tokenizer.SentencePieceModelFile;
 import dev.cria.data.tokenizer.Tokenizer;
+import dev.cria.data.tokenizer.Tokenizers;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -88,10 +85,7 @@ final class TrainTokenizerCommand implements Callable<Integer> {
     } finally {
       status.finish();
     }
-    Files.createDirectories(output);
-    AtomicFiles.write(output.resolve("tokenizer.model"), SentencePieceModelFile.write(tokenizer));
-    AtomicFiles.writeString(output.resolve("tokenizer.json"), HfTokenizerJsonFile.write(tokenizer));
-    AtomicFiles.writeString(output.resolve("tokenizer_config.json"), HfTokenizerJsonFile.writeConfig(tokenizer));
+    Tokenizers.save(tokenizer, output);
     double seconds = (System.nanoTime() - started) / 1e9;
     out.printf(Locale.ROOT, "%s: vocab %d (%d merges), trained on %d documents in %.1f s%n",
         output, tokenizer.vocabSize(), trainer.mergeCount(), counts.documents(), seconds);

@@ -2,41 +2,33 @@ package dev.cria.cli.train;
 
 import dev.cria.cli.UserError;
 import dev.cria.cli.progress.StatusLine;
-import dev.cria.train.RunDirectory;
-import dev.cria.train.StepMetrics;
-import dev.cria.train.TrainListener;
+import dev.cria.train.LocalLauncher;
+import dev.cria.train.RankRun;
+import dev.cria.train.RunConfig;
 import dev.cria.train.TrainResult;
 import dev.cria.train.TrainingException;
-import dev.cria.train.Trainer;
-import dev.cria.train.TrainStart;
-import dev.cria.train.TrainingSetup;
-import dev.cria.train.checkpoint.Checkpoint;
 import dev.cria.train.checkpoint.CheckpointException;
-import dev.cria.train.checkpoint.Checkpoints;
-import dev.cria.train.checkpoint.Manifest;
+import dev.cria.train.checkpoint.TrainStart;
 import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.TrainConfig;
-import dev.cria.train.config.TrainConfigFile;
-import dev.cria.train.distributed.Collective;
 import dev.cria.train.distributed.CollectiveException;
 import dev.cria.train.distributed.RankEnvironment;
-import dev.cria.train.distributed.TcpCollective;
-import java.time.Duration;
-import java.io.IOException;
+import dev.cria.train.metrics.StepMetrics;
+import dev.cria.train.metrics.TrainListener;
 import java.io.PrintWriter;
-import java.nio.file.Files;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
-import tools.jackson.databind.node.ObjectNode;
 
 /** {@code cria train}: NeMo's {@code megatron_gpt_pretraining} on one machine, one process. */
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
@@ -190,67 +182,37 @@ public class TrainCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
-    TrainConfig c = resolve();
     if (nproc < 1) {
       throw new UserError("--nproc must be at least 1, got " + nproc);
     }
-    if (!isWorker() && nproc > 1) {
-      return new LocalLauncher(this, out).launch(c, nproc);
-    }
-    RankEnvironment env = isWorker() ? RankEnvironment.fromEnvironment() : RankEnvironment.single();
-    if (env.rank() == 0) {
-      try {
-        RunDirectory.requireAvailable(c, overwrite, resumes()); // before the setup writes the index cache there
-      } catch (ConfigException e) {
-        throw new UserError(e.getMessage());
+    try {
+      TrainConfig c = RunConfig.resolve(new RunConfig.Request(config, overrides(), resumes(), overwrite, resumeFrom,
+          initFrom));
+      if (!isWorker() && nproc > 1) {
+        return new LocalLauncher(workerCommand(), out).launch(c, nproc, threads, overwrite, resumes());
       }
-    }
-    AtomicBoolean stop = new AtomicBoolean();
-    CountDownLatch finished = new CountDownLatch(1);
-    Thread hook = new Thread(() -> {
-      stop.set(true);
-      try {
-        finished.await(10, TimeUnit.MINUTES); // the current step, then metrics are flushed
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    }, "cria-train-stop");
-    Runtime.getRuntime().addShutdownHook(hook);
-    try (Collective group = TcpCollective.join(env, Duration.ofSeconds(joinTimeout),
-            Duration.ofSeconds(collectiveTimeout));
-        TrainingSetup setup = TrainingSetup.prepare(c, env.worldSize(), env.rank() == 0 ? out::println : line -> { })) {
-      RunDirectory run;
+      RankEnvironment env = isWorker() ? RankEnvironment.fromEnvironment() : RankEnvironment.single();
+      TrainResult result = RankRun.train(c, env, new RankRun.Options(overwrite, resumes(),
+          new TrainStart(resumes(), resumeFrom, initFrom, initialWeights), Duration.ofSeconds(joinTimeout),
+          Duration.ofSeconds(collectiveTimeout)), new ConsoleListener(out, c.trainer().logEveryNSteps()));
       if (env.rank() == 0) {
-        run = RunDirectory.create(c, overwrite, resumes());
-        out.println("run directory: " + run.root() + " (config.yaml, <rank>/log, TensorBoard events)");
-      }
-      group.barrier(); // rank 0 has laid out the run directory
-      run = RunDirectory.open(c);
-      TrainListener listener = env.rank() == 0 ? new ConsoleListener(out, c.trainer().logEveryNSteps())
-          : TrainListener.silent();
-      TrainResult result = new Trainer(setup, run, listener, stop::get, group)
-          .run(new TrainStart(resumes(), resumeFrom, initFrom, initialWeights));
-      if (env.rank() == 0) {
-        out.printf(Locale.ROOT, "%s %d step(s) in %s: loss %.4f%s%n", result.stopped() ? "stopped after" : "done:",
-            result.steps(), StatusLine.duration(result.seconds()), result.lastLoss(),
-            Double.isNaN(result.lastValidationLoss()) ? ""
-                : String.format(Locale.ROOT, ", val_loss %.4f", result.lastValidationLoss()));
-        out.println("metrics: tensorboard --logdir " + run.root() + "   log: " + run.root().resolve("0/log"));
-        if (result.lastCheckpoint() != null) {
-          out.println("checkpoint: " + result.lastCheckpoint());
-        }
+        printSummary(out, c, result);
       }
       out.flush();
       return result.stopped() ? 130 : 0;
     } catch (ConfigException | TrainingException | CollectiveException | CheckpointException e) {
       throw new UserError(e.getMessage());
-    } finally {
-      finished.countDown();
-      try {
-        Runtime.getRuntime().removeShutdownHook(hook);
-      } catch (IllegalStateException shuttingDown) {
-        // A signal arrived: the JVM exits with its status once the hook returns.
-      }
+    }
+  }
+
+  private static void printSummary(PrintWriter out, TrainConfig c, TrainResult result) {
+    out.printf(Locale.ROOT, "%s %d step(s) in %s: loss %.4f%s%n", result.stopped() ? "stopped after" : "done:",
+        result.steps(), StatusLine.duration(result.seconds()), result.lastLoss(),
+        Double.isNaN(result.lastValidationLoss()) ? ""
+            : String.format(Locale.ROOT, ", val_loss %.4f", result.lastValidationLoss()));
+    out.println("metrics: tensorboard --logdir " + c.runDir() + "   log: " + Path.of(c.runDir(), "0", "log"));
+    if (result.lastCheckpoint() != null) {
+      out.println("checkpoint: " + result.lastCheckpoint());
     }
   }
 
@@ -259,134 +221,73 @@ public class TrainCommand implements Callable<Integer> {
     return !noResume && !overwrite;
   }
 
-  /**
-   * Defaults, then the YAML file, then the flags. When continuing a run, the config saved in its
-   * directory (or in the checkpoint named by --resume-from) comes between the defaults and the file,
-   * so the same command, or a bare {@code --run-dir}, resumes the run as it was.
-   */
-  TrainConfig resolve() {
-    if (resumeFrom != null && initFrom != null) {
-      throw new UserError("--resume-from and --init-from exclude each other: a checkpoint has its own weights");
-    }
-    if (resumeFrom != null && overwrite && runDir != null
-        && resumeFrom.toAbsolutePath().normalize().startsWith(Path.of(runDir).toAbsolutePath().normalize())) {
-      throw new UserError("--overwrite would delete the checkpoint --resume-from names (" + resumeFrom + " is in "
-          + runDir + ")");
-    }
-    Layers fresh = layers(null);
-    if (!resumes() && resumeFrom == null) {
-      return fresh.bind();
-    }
-    String freshRunDir = fresh.tree().path("run_dir").asString("");
-    Path saved = savedConfigOf(resumeFrom != null ? resumeFrom : Path.of(freshRunDir));
-    if (!Files.isRegularFile(saved)) {
-      if (resumeFrom != null) {
-        throw new UserError("--resume-from " + resumeFrom + ": neither a checkpoint (manifest.json, config.yaml) nor a"
-            + " run directory (config.yaml)");
-      }
-      return fresh.bind();
-    }
-    TrainConfig resumed = layers(saved).bind();
-    if (resumeFrom != null && runDir == null && !freshRunDir.equals(resumed.runDir())) {
-      throw new UserError("--resume-from needs --run-dir: where the continued run writes (the checkpoint's run is "
-          + resumed.runDir() + ")");
-    }
-    return resumed;
+  /** The flags as config keys, in the order they override the file. */
+  private Map<String, Object> overrides() {
+    Map<String, Object> o = new LinkedHashMap<>();
+    o.put("run_dir", runDir);
+    o.put("model.preset", preset);
+    o.put("model.tokenizer", tokenizer);
+    o.put("model.hidden_size", hiddenSize);
+    o.put("model.num_layers", layers);
+    o.put("model.num_attention_heads", heads);
+    o.put("model.num_query_groups", kvHeads);
+    o.put("model.ffn_hidden_size", ffnSize);
+    o.put("model.max_position_embeddings", maxSeqLen);
+    o.put("data.data_prefix", dataPrefix);
+    o.put("data.split", split);
+    o.put("data.seq_length", seqLen);
+    o.put("trainer.micro_batch_size", microBatch);
+    o.put("trainer.global_batch_size", globalBatch);
+    o.put("trainer.max_steps", maxSteps);
+    o.put("trainer.seed", seed);
+    o.put("trainer.val_check_interval", valInterval);
+    o.put("trainer.limit_val_batches", valBatches);
+    o.put("trainer.log_every_n_steps", logInterval);
+    o.put("trainer.threads", threads);
+    o.put("trainer.backend", backend);
+    o.put("optim.lr", lr);
+    o.put("optim.min_lr", minLr);
+    o.put("optim.warmup_steps", warmupSteps);
+    o.put("optim.weight_decay", weightDecay);
+    o.put("optim.clip_grad", clipGrad);
+    o.put("checkpoint.save_interval", saveInterval);
+    o.put("checkpoint.save_interval_minutes", saveIntervalMinutes);
+    o.put("checkpoint.keep_last", keepLast);
+    o.put("checkpoint.async_save", asyncSave);
+    return o;
   }
 
-  /**
-   * The config a resumed run starts from: a checkpoint's own, or, for a run directory, its newest
-   * checkpoint's (written once, with the checkpoint, so a failed attempt that rewrote the run's
-   * config.yaml does not carry over), else the run's config.yaml.
-   */
-  private static Path savedConfigOf(Path checkpointOrRun) {
-    if (Files.isRegularFile(checkpointOrRun.resolve(Manifest.FILE))) {
-      return checkpointOrRun.resolve(Checkpoint.CONFIG);
-    }
-    try {
-      List<Path> steps = Checkpoints.list(checkpointOrRun);
-      for (Path step : steps.reversed()) {
-        if (Files.isRegularFile(step.resolve(Checkpoint.CONFIG))) {
-          return step.resolve(Checkpoint.CONFIG);
-        }
-      }
-    } catch (IOException e) {
-      throw new UserError(Checkpoints.directory(checkpointOrRun) + ": cannot list: " + e.getMessage());
-    }
-    return checkpointOrRun.resolve(RunDirectory.CONFIG);
-  }
-
-  /** The config's layers merged into a tree, not yet checked, and the sources that made it. */
-  private record Layers(ObjectNode tree, String source) {
-    TrainConfig bind() {
-      try {
-        return TrainConfigFile.bind(tree, source);
-      } catch (ConfigException e) {
-        throw new UserError(e.getMessage());
+  /** This JVM's java, flags and class path, running {@code cria worker} with this command's arguments. */
+  private List<String> workerCommand() {
+    List<String> cmd = new ArrayList<>();
+    cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java")
+        .toString()));
+    for (String arg : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+      if (!arg.startsWith("-agentlib:jdwp")) {
+        cmd.add(arg);
       }
     }
-  }
-
-  private Layers layers(Path savedConfig) {
-    ObjectNode tree = TrainConfigFile.defaults();
-    String source = "flags";
-    if (savedConfig != null) {
-      try {
-        ObjectNode saved = TrainConfigFile.read(savedConfig);
-        if (saved.get("trainer") instanceof ObjectNode trainer) {
-          trainer.remove("threads"); // this machine's, not the run's (the launcher sets it per worker)
-        }
-        TrainConfigFile.merge(tree, saved);
-      } catch (ConfigException e) {
-        throw new UserError(e.getMessage());
+    cmd.add("-cp");
+    cmd.add(System.getProperty("java.class.path"));
+    cmd.add(dev.cria.cli.Main.class.getName());
+    List<String> args = new ArrayList<>(spec.commandLine().getParseResult().originalArgs());
+    boolean replaced = false;
+    for (int i = 0; i < args.size(); i++) {
+      String a = args.get(i);
+      if (!replaced && a.equals("train")) {
+        args.set(i, "worker");
+        replaced = true;
+      } else if (a.equals("--nproc") && i + 1 < args.size()) {
+        args.remove(i + 1);
+        args.remove(i);
+        i--;
+      } else if (a.startsWith("--nproc=")) {
+        args.remove(i);
+        i--;
       }
-      source = savedConfig + (config != null ? ", " : " and ") + source;
     }
-    if (config != null) {
-      try {
-        TrainConfigFile.merge(tree, TrainConfigFile.read(config));
-      } catch (ConfigException e) {
-        throw new UserError(e.getMessage());
-      }
-      source = (savedConfig != null ? savedConfig + ", " : "") + config + " and flags";
-    }
-    set(tree, "run_dir", runDir);
-    set(tree, "model.preset", preset);
-    set(tree, "model.tokenizer", tokenizer);
-    set(tree, "model.hidden_size", hiddenSize);
-    set(tree, "model.num_layers", layers);
-    set(tree, "model.num_attention_heads", heads);
-    set(tree, "model.num_query_groups", kvHeads);
-    set(tree, "model.ffn_hidden_size", ffnSize);
-    set(tree, "model.max_position_embeddings", maxSeqLen);
-    set(tree, "data.data_prefix", dataPrefix);
-    set(tree, "data.split", split);
-    set(tree, "data.seq_length", seqLen);
-    set(tree, "trainer.micro_batch_size", microBatch);
-    set(tree, "trainer.global_batch_size", globalBatch);
-    set(tree, "trainer.max_steps", maxSteps);
-    set(tree, "trainer.seed", seed);
-    set(tree, "trainer.val_check_interval", valInterval);
-    set(tree, "trainer.limit_val_batches", valBatches);
-    set(tree, "trainer.log_every_n_steps", logInterval);
-    set(tree, "trainer.threads", threads);
-    set(tree, "trainer.backend", backend);
-    set(tree, "optim.lr", lr);
-    set(tree, "optim.min_lr", minLr);
-    set(tree, "optim.warmup_steps", warmupSteps);
-    set(tree, "optim.weight_decay", weightDecay);
-    set(tree, "optim.clip_grad", clipGrad);
-    set(tree, "checkpoint.save_interval", saveInterval);
-    set(tree, "checkpoint.save_interval_minutes", saveIntervalMinutes);
-    set(tree, "checkpoint.keep_last", keepLast);
-    set(tree, "checkpoint.async_save", asyncSave);
-    return new Layers(tree, source);
-  }
-
-  private static void set(ObjectNode tree, String path, Object value) {
-    if (value != null) {
-      TrainConfigFile.set(tree, path, value);
-    }
+    cmd.addAll(args);
+    return cmd;
   }
 
   /** One console line per log interval, and every validation. */

@@ -1,5 +1,6 @@
 package dev.cria.data.tokenizer;
 
+import dev.cria.core.io.AtomicFiles;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -30,6 +31,18 @@ public final class Tokenizers {
    *
    * @throws TokenizerFormatException when the file is missing, malformed or unsupported
    */
+  /**
+   * Writes {@code tokenizer} into {@code dir} (created when missing) in both forms cria and Hugging
+   * Face read: {@code tokenizer.model} (SentencePiece), {@code tokenizer.json} and
+   * {@code tokenizer_config.json}, each file atomically.
+   */
+  public static void save(Tokenizer tokenizer, Path dir) throws IOException {
+    Files.createDirectories(dir);
+    AtomicFiles.write(dir.resolve("tokenizer.model"), SentencePieceModelFile.write(tokenizer));
+    AtomicFiles.writeString(dir.resolve("tokenizer.json"), HfTokenizerJsonFile.write(tokenizer));
+    AtomicFiles.writeString(dir.resolve("tokenizer_config.json"), HfTokenizerJsonFile.writeConfig(tokenizer));
+  }
+
   public static Tokenizer load(Path path) {
     if (Files.isDirectory(path)) {
       Path model = path.resolve("tokenizer.model");

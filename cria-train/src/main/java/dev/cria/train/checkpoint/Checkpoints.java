@@ -23,6 +23,23 @@ public final class Checkpoints {
   private Checkpoints() {}
 
   /** {@code <run>/checkpoints}. */
+  /**
+   * The config a resumed run starts from, when {@code checkpointOrRun} has one: a checkpoint's own,
+   * or, for a run directory, its newest checkpoint's (written once, with the checkpoint, so a failed
+   * attempt that rewrote the run's {@code config.yaml} does not carry over).
+   */
+  public static Optional<Path> savedConfig(Path checkpointOrRun) throws IOException {
+    if (Files.isRegularFile(checkpointOrRun.resolve(Manifest.FILE))) {
+      return Optional.of(checkpointOrRun.resolve(Checkpoint.CONFIG));
+    }
+    for (Path step : list(checkpointOrRun).reversed()) {
+      if (Files.isRegularFile(step.resolve(Checkpoint.CONFIG))) {
+        return Optional.of(step.resolve(Checkpoint.CONFIG));
+      }
+    }
+    return Optional.empty();
+  }
+
   public static Path directory(Path runDir) {
     return runDir.resolve(DIR);
   }

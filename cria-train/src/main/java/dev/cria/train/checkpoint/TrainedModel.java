@@ -7,7 +7,7 @@ import dev.cria.engine.io.HfModelFiles;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.tensor.Floats;
-import dev.cria.train.TrainingSetup;
+import dev.cria.train.config.ModelShape;
 import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
@@ -70,7 +70,7 @@ public final class TrainedModel implements AutoCloseable {
     }
     Path tokenizerPath = c.tokenizer() == null ? null : c.dir(); // with the tokenizer's other files, if any
     Tokenizer tokenizer = tokenizerPath == null ? null : Tokenizers.load(tokenizerPath);
-    LlamaConfig shape = TrainingSetup.modelShape(config.model(), tokenizer);
+    LlamaConfig shape = ModelShape.of(config.model(), tokenizer);
     TrainedModel m = new TrainedModel(c.dir(), c, config, shape, tokenizer, tokenizerPath);
     try {
       c.loadModel(new ParameterLayout(shape), m.parameters);

@@ -1,4 +1,4 @@
-package dev.cria.train;
+package dev.cria.train.metrics;
 
 /** Receives a run's progress, for the console. Called on the training thread. */
 public interface TrainListener {
@@ -13,6 +13,27 @@ public interface TrainListener {
 
   /** At the end of the run, with the final parameters (valid only during the call). */
   default void finished(dev.cria.engine.tensor.Floats parameters) {}
+
+  /** This listener as a sink: status lines, steps and validations reach it; log-only lines do not. */
+  default MetricsSink asSink() {
+    TrainListener listener = this;
+    return new MetricsSink() {
+      @Override
+      public void info(String line) {
+        listener.info(line);
+      }
+
+      @Override
+      public void step(StepMetrics metrics) {
+        listener.step(metrics);
+      }
+
+      @Override
+      public void validation(Validation validation) {
+        listener.validation(validation.step(), validation.loss());
+      }
+    };
+  }
 
   /** A listener that ignores everything (ranks other than 0 print nothing per step). */
   static TrainListener silent() {

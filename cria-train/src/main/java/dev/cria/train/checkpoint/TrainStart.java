@@ -1,4 +1,4 @@
-package dev.cria.train;
+package dev.cria.train.checkpoint;
 
 import java.nio.file.Path;
 

@@ -1,15 +1,10 @@
-package dev.cria.cli.train;
+package dev.cria.train;
 
-import dev.cria.cli.UserError;
-import dev.cria.train.RunDirectory;
-import dev.cria.train.TrainingSetup;
-import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.TrainConfig;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
-import java.lang.management.ManagementFactory;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -25,34 +20,45 @@ import java.util.concurrent.TimeUnit;
  * fails the others are stopped and the launcher names the rank and shows the end of its log; a
  * SIGINT or SIGTERM to the launcher stops every worker cleanly (after its current step).
  */
-final class LocalLauncher {
+public final class LocalLauncher {
   /** After a worker died: how long the others get to stop before SIGKILL. */
   private static final long GRACE_SECONDS = 30;
   /** After Ctrl-C or SIGTERM: as long as a worker's own hook waits, for the step and the checkpoint to finish. */
   private static final long STOP_GRACE_SECONDS = 600;
 
-  private final TrainCommand command;
+  private final List<String> workerCommand;
   private final PrintWriter out;
 
-  LocalLauncher(TrainCommand command, PrintWriter out) {
-    this.command = command;
+  /**
+   * A launcher that starts {@code workerCommand} (a whole command line: the JVM, its flags and
+   * {@code cria worker} with the run's arguments) once per rank, adding {@code --threads}, and
+   * copies their output to {@code out}.
+   */
+  public LocalLauncher(List<String> workerCommand, PrintWriter out) {
+    this.workerCommand = List.copyOf(workerCommand);
     this.out = out;
   }
 
-  int launch(TrainConfig c, int nproc) throws IOException, InterruptedException {
-    try {
-      RunDirectory.requireAvailable(c, command.overwrite, !command.noResume && !command.overwrite);
-      try (TrainingSetup setup = TrainingSetup.prepare(c, nproc, out::println)) {
-        // checked, and the indices are cached for the workers
-      }
-    } catch (ConfigException e) {
-      throw new UserError(e.getMessage());
+  /**
+   * Checks the config and builds the sample indices once, starts {@code nproc} workers with
+   * {@code threads} threads each (null: the cores shared evenly) and supervises them. Returns 0
+   * when every worker finished.
+   *
+   * @throws TrainingException naming the worker that failed, after the end of its log was shown
+   */
+  public int launch(TrainConfig c, int nproc, Integer threads, boolean overwrite, boolean resume)
+      throws IOException, InterruptedException {
+    RunDirectory.requireAvailable(c, overwrite, resume);
+    try (TrainingSetup setup = TrainingSetup.prepare(c, nproc, out::println)) {
+      // checked, and the indices are cached for the workers
     }
     int cores = Runtime.getRuntime().availableProcessors();
-    int threads = command.threads != null ? command.threads : Math.max(1, cores / nproc);
+    int perWorker = threads != null ? threads : Math.max(1, cores / nproc);
     int port = freePort();
-    List<String> base = workerCommand(threads);
-    out.printf("launching %d workers with %d thread(s) each (rendezvous 127.0.0.1:%d)%n", nproc, threads, port);
+    List<String> base = new ArrayList<>(workerCommand);
+    base.add("--threads");
+    base.add(Integer.toString(perWorker));
+    out.printf("launching %d workers with %d thread(s) each (rendezvous 127.0.0.1:%d)%n", nproc, perWorker, port);
     out.flush();
     List<Process> workers = new ArrayList<>();
     List<Thread> pumps = new ArrayList<>();
@@ -100,7 +106,7 @@ final class LocalLauncher {
           out.println("  " + line);
         }
         out.flush();
-        throw new UserError("worker rank " + failed + " failed (exit code " + code + ")");
+        throw new TrainingException("worker rank " + failed + " failed (exit code " + code + ")");
       }
       for (Thread t : pumps) {
         t.join(2000);
@@ -154,41 +160,6 @@ final class LocalLauncher {
     t.setDaemon(true);
     t.start();
     return t;
-  }
-
-  /** This JVM's java, flags and class path, running {@code cria worker} with this run's arguments. */
-  private List<String> workerCommand(int threads) {
-    List<String> cmd = new ArrayList<>();
-    cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java")
-        .toString()));
-    for (String arg : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-      if (!arg.startsWith("-agentlib:jdwp")) {
-        cmd.add(arg);
-      }
-    }
-    cmd.add("-cp");
-    cmd.add(System.getProperty("java.class.path"));
-    cmd.add(dev.cria.cli.Main.class.getName());
-    List<String> args = new ArrayList<>(command.spec.commandLine().getParseResult().originalArgs());
-    boolean replaced = false;
-    for (int i = 0; i < args.size(); i++) {
-      String a = args.get(i);
-      if (!replaced && a.equals("train")) {
-        args.set(i, "worker");
-        replaced = true;
-      } else if (a.equals("--nproc") && i + 1 < args.size()) {
-        args.remove(i + 1);
-        args.remove(i);
-        i--;
-      } else if (a.startsWith("--nproc=")) {
-        args.remove(i);
-        i--;
-      }
-    }
-    cmd.addAll(args);
-    cmd.add("--threads");
-    cmd.add(Integer.toString(threads));
-    return cmd;
   }
 
   private static int freePort() throws IOException {

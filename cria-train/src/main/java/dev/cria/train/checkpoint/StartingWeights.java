@@ -1,0 +1,174 @@
+package dev.cria.train.checkpoint;
+
+import dev.cria.engine.io.HfConfig;
+import dev.cria.engine.io.HfModelFiles;
+import dev.cria.engine.io.SafetensorsException;
+import dev.cria.engine.model.LlamaConfig;
+import dev.cria.engine.model.LlamaModel;
+import dev.cria.engine.optim.AdamW;
+import dev.cria.train.config.ConfigException;
+import dev.cria.train.config.TrainConfig;
+import dev.cria.train.config.TrainConfigFile;
+import dev.cria.train.distributed.Collective;
+import dev.cria.train.distributed.RankValues;
+import dev.cria.train.metrics.MetricsSink;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Where a rank's weights come from, as {@link TrainStart} says: the checkpoint to resume (the same
+ * on every rank, chosen together), else NeMo's seeded initialization, replaced by a Hugging Face
+ * model's weights with {@code --init-from}.
+ */
+public final class StartingWeights {
+  private final Path runDir;
+  private final TrainConfig config;
+  private final LlamaConfig shape;
+  private final Collective group;
+  private final RankValues values;
+  private final MetricsSink metrics;
+
+  public StartingWeights(Path runDir, TrainConfig config, LlamaConfig shape, Collective group, RankValues values,
+      MetricsSink metrics) {
+    this.runDir = runDir;
+    this.config = config;
+    this.shape = shape;
+    this.group = group;
+    this.values = values;
+    this.metrics = metrics;
+  }
+
+  /**
+   * Fills {@code model} (and, resuming, {@code optimizer}) as {@code start} says. Returns the
+   * checkpoint resumed, or null.
+   */
+  public Checkpoint fill(TrainStart start, LlamaModel model, List<AdamW> optimizer) throws IOException {
+    long t0 = System.nanoTime();
+    Checkpoint resumed = choose(start);
+    if (resumed == null) {
+      model.initialize(config.trainer().seed());
+      if (start.initFrom() != null) {
+        initializeFrom(start.initFrom(), model);
+      }
+      return null;
+    }
+    resumed.loadModel(model.layout(), model.parameters());
+    resumed.loadOptimizer(optimizer);
+    warnAboutChanges(resumed);
+    metrics.info(String.format(Locale.ROOT, "resumed from %s: step %d, consumed samples %d (saved by %d rank(s);"
+        + " checksums checked and loaded in %.1f s)", resumed.dir(), resumed.step(), resumed.state().consumedSamples(),
+        resumed.state().worldSize(), (System.nanoTime() - t0) / 1e9));
+    return resumed;
+  }
+
+  /**
+   * The checkpoint to resume from, the same on every rank, or null to start afresh. The candidates
+   * (the one named, or the run's, newest first) are checked in turn by all ranks together, each
+   * re-reading its share of the files, until one is whole; in the run directory, checkpoints after
+   * the chosen one are then set aside, so that they are neither resumed later nor pruned for it.
+   */
+  private Checkpoint choose(TrainStart start) throws IOException {
+    if (!start.resume() && start.resumeFrom() == null) {
+      return null;
+    }
+    if (group.rank() == 0) {
+      Checkpoints.removeLeftovers(runDir);
+    }
+    if (group.worldSize() > 1) {
+      group.barrier(Checkpointer.PATIENCE); // the leftovers are sorted out before anyone lists the checkpoints
+    }
+    List<Path> candidates = Checkpoints.candidates(start.resumeFrom() != null ? start.resumeFrom() : runDir);
+    Checkpoint chosen = null;
+    for (Path dir : candidates) {
+      Checkpoint c = null;
+      String problem = null;
+      try {
+        c = Checkpoint.open(dir).verify(group.rank(), group.worldSize());
+        if (!dir.equals(start.resumeFrom()) && c.step() != Checkpoints.stepOf(dir)) {
+          throw new CheckpointException(dir + ": its manifest is for step " + c.step());
+        }
+      } catch (IOException | RuntimeException e) {
+        problem = Checkpoints.describe(e);
+      }
+      if (group.worldSize() > 1) {
+        group.barrier(Checkpointer.PATIENCE); // each rank has read its share, however large
+      }
+      long damaged = Math.round(values.sum(problem == null ? 0 : 1));
+      if (damaged == 0) {
+        chosen = c;
+        break;
+      }
+      String line = "checkpoint " + dir + " is not usable: " + (problem != null ? problem
+          : "damage found by " + damaged + " other rank(s), see their logs");
+      if (dir.equals(start.resumeFrom())) {
+        throw new CheckpointException(line);
+      }
+      int next = candidates.indexOf(dir) + 1;
+      metrics.warn(line + (next < candidates.size() ? "; trying " + candidates.get(next).getFileName() : ""));
+    }
+    if (chosen == null && start.resumeFrom() != null) {
+      throw new CheckpointException(start.resumeFrom() + ": no usable checkpoint to resume from");
+    }
+    if (group.rank() == 0) {
+      if (chosen == null) {
+        metrics.info((candidates.isEmpty() ? "no checkpoint in " : "no usable checkpoint in ")
+            + (start.resumeFrom() != null ? start.resumeFrom() : Checkpoints.directory(runDir))
+            + ": starting from step 0");
+      }
+      for (Path p : Checkpoints.setAsideAfter(runDir, chosen == null ? 0 : chosen.step())) {
+        metrics.warn("set aside " + p.getFileName().toString().substring("abandoned-".length()) + " as "
+            + p.getFileName() + ": it comes after the step this run continues from");
+      }
+    }
+    return chosen;
+  }
+
+  /**
+   * Tells what the config changes from the checkpoint's: allowed (a longer run, another interval),
+   * but some changes (the seed, the data, the sequence length) mean the run no longer continues
+   * the same sample order.
+   */
+  private void warnAboutChanges(Checkpoint checkpoint) {
+    if (group.rank() != 0) {
+      return;
+    }
+    TrainConfig saved;
+    try {
+      saved = TrainConfigFile.readSaved(checkpoint.dir().resolve(Checkpoint.CONFIG));
+    } catch (ConfigException e) {
+      metrics.warn("cannot compare with the checkpoint's config: " + e.getMessage());
+      return;
+    }
+    List<String> changed = TrainConfigFile.differences(saved, config).stream()
+        .filter(d -> !d.startsWith("run_dir:") && !d.startsWith("trainer.threads:")).toList();
+    if (!changed.isEmpty()) {
+      boolean order = changed.stream().anyMatch(d -> d.startsWith("trainer.seed:") || d.startsWith("data.")
+          || d.startsWith("trainer.global_batch_size:"));
+      boolean length = changed.stream().anyMatch(d -> d.startsWith("trainer.max_steps:"));
+      metrics.warn("the config differs from the checkpoint's: " + String.join(", ", changed)
+          + (order ? " (the samples from here on are not the ones the saved run would have taken)"
+              : length ? " (the sample order stays the saved run's unless the new length needs more epochs of the"
+                  + " data)" : ""));
+    }
+  }
+
+  /** Continued pretraining: the weights of a Hugging Face Llama whose shape is this model's. */
+  private void initializeFrom(Path dir, LlamaModel model) throws IOException {
+    long t0 = System.nanoTime();
+    try {
+      Path configJson = dir.resolve("config.json");
+      List<String> differences = HfConfig.differences(shape, HfConfig.read(configJson));
+      if (!differences.isEmpty()) {
+        throw new ConfigException("--init-from " + dir + ": its config.json describes another model: "
+            + String.join(", ", differences) + "; set the model (--preset, --hidden-size, --layers, --heads,"
+            + " --kv-heads, --ffn-size, --tokenizer) to match");
+      }
+      HfModelFiles.read(dir, model.layout(), model.parameters(), HfConfig.tiedEmbeddings(configJson));
+    } catch (SafetensorsException e) {
+      throw new ConfigException("--init-from: " + e.getMessage(), e);
+    }
+    metrics.info(String.format(Locale.ROOT, "initialized from %s (%.1f s)", dir, (System.nanoTime() - t0) / 1e9));
+  }
+}
