@@ -1,7 +1,9 @@
 /**
- * The training engine, on the CPU: off-heap float buffers addressed by {@code long} offsets
- * ({@code tensor}), kernels with a plain reference twin each ({@code kernels}), the Llama model's
+ * The training engine: off-heap float buffers addressed by {@code long} offsets ({@code tensor}),
+ * the backend seam ({@code backend}: memory, kernels and peak, found by ServiceLoader) with its two
+ * implementations ({@code cpu}, the fast one; {@code reference}, the plain twin), the Llama model's
  * forward and backward passes ({@code model}), AdamW and learning-rate schedules ({@code optim}),
- * and safetensors I/O ({@code io}).
+ * decoding ({@code infer}), safetensors and Hugging Face files ({@code io}) and the step benchmark
+ * ({@code bench}). Nothing here knows about datasets or tokenizers.
  */
 package dev.cria.engine;

@@ -19,6 +19,10 @@ import jdk.incubator.vector.VectorSpecies;
  * {@link Gemm} for the linear layers, and attention that walks keys in blocks with an online
  * softmax, so no T x T score matrix is ever held. Per-thread scratch is preallocated and grown
  * only when a larger shape arrives.
+ *
+ * <p>This file is long because attention's forward and backward passes share its per-thread
+ * scratch and the four-row helpers they are written around; the decoding kernels and AdamW, which
+ * share nothing with them, live in {@link CpuDecode} and {@link CpuAdamW}.
  */
 public final class CpuKernels implements Kernels {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;

@@ -13,6 +13,10 @@ import jdk.incubator.vector.VectorSpecies;
  * Single-precision GEMM on off-heap memory, {@code C = alpha * op(A) * op(B) + beta * C}, written
  * in the BLIS style with the Vector API.
  *
+ * <p>This file is long because it is one algorithm: the packing routines, the macro-kernel and the
+ * register-blocked microkernels (written out per tile shape, as BLIS does) only make sense
+ * together, and splitting them would expose their shared tile constants and scratch layout.
+ *
  * <h2>Conventions</h2>
  *
  * All matrices are row-major, native-order {@code float}s in a {@link MemorySegment}, addressed by

@@ -1,0 +1,162 @@
+package dev.cria.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The rules of {@code ../shared/DESIGN.md} that keep the house easy to change, checked over the
+ * imports of every module's sources: dependencies point one way (cli to train, train to engine and
+ * data, those to core), the engine never imports data, backends are reached only through the seam,
+ * the CLI holds no file or JSON code of its own, every package says what it is for, tests mirror
+ * packages, and a long file says why.
+ */
+class ArchitectureTest {
+  private static final Path ROOT = Path.of("..").toAbsolutePath().normalize();
+  private static final Pattern IMPORT = Pattern.compile("^import (?:static )?([\\w.]+)(?:\\.\\*)?;", Pattern.MULTILINE);
+
+  /** Which cria modules each module's main code may import (besides its own). */
+  private static final Map<String, List<String>> ALLOWED = Map.of(
+      "cria-core", List.of(),
+      "cria-data", List.of("core"),
+      "cria-engine", List.of("core"),
+      "cria-train", List.of("core", "data", "engine"),
+      "cria-cli", List.of("core", "data", "engine", "train"),
+      "cria-bench", List.of("core", "engine"));
+
+  record Source(String module, Path file, String packageName, List<String> imports, String text) {}
+
+  private static List<Source> sources(String kind) {
+    List<Source> out = new ArrayList<>();
+    for (String module : ALLOWED.keySet()) {
+      Path dir = ROOT.resolve(module).resolve("src").resolve(kind).resolve("java");
+      if (!Files.isDirectory(dir)) {
+        continue;
+      }
+      try (Stream<Path> files = Files.walk(dir)) {
+        for (Path f : files.filter(p -> p.toString().endsWith(".java")).toList()) {
+          String text = Files.readString(f);
+          Matcher pkg = Pattern.compile("^package ([\\w.]+);", Pattern.MULTILINE).matcher(text);
+          List<String> imports = new ArrayList<>();
+          Matcher m = IMPORT.matcher(text);
+          while (m.find()) {
+            imports.add(m.group(1));
+          }
+          out.add(new Source(module, f, pkg.find() ? pkg.group(1) : "", imports, text));
+        }
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
+    return out;
+  }
+
+  @Test
+  void theSourcesAreFound() {
+    assertThat(sources("main")).hasSizeGreaterThan(150);
+    assertThat(sources("main").stream().map(Source::module).distinct()).hasSize(ALLOWED.size());
+  }
+
+  @Test
+  void dependenciesPointOneWayAndNothingDependsOnTheCli() {
+    List<String> wrong = new ArrayList<>();
+    for (Source s : sources("main")) {
+      String own = s.module().substring("cria-".length());
+      for (String i : s.imports()) {
+        if (!i.startsWith("dev.cria.")) {
+          continue;
+        }
+        String target = i.split("\\.")[2];
+        if (!target.equals(own) && !ALLOWED.get(s.module()).contains(target)) {
+          wrong.add(s.file().getFileName() + " (" + s.module() + ") imports " + i);
+        }
+      }
+    }
+    assertThat(wrong).as("imports against the module rules").isEmpty();
+  }
+
+  @Test
+  void theEngineNeverImportsTheDataModule() {
+    assertThat(sources("main").stream().filter(s -> s.module().equals("cria-engine"))
+        .flatMap(s -> s.imports().stream().filter(i -> i.startsWith("dev.cria.data")).map(i -> s.file() + ": " + i)))
+        .isEmpty();
+  }
+
+  @Test
+  void backendsAreReachedOnlyThroughTheSeam() {
+    List<String> wrong = new ArrayList<>();
+    for (Source s : sources("main")) {
+      if (s.module().equals("cria-bench")) {
+        continue; // microbenchmarks of the CPU kernels themselves (GEMM, attention, the FMA peak)
+      }
+      for (String impl : List.of("dev.cria.engine.cpu", "dev.cria.engine.reference")) {
+        if (!s.packageName().equals(impl) && s.imports().stream().anyMatch(i -> i.startsWith(impl + "."))) {
+          wrong.add(s.file().getFileName() + " imports " + impl);
+        }
+      }
+      // the TCP ring adds the chunks it receives in host memory (issue: collectives move behind the seam)
+      boolean hostReduction = s.file().getFileName().toString().equals("TcpCollective.java");
+      if (s.imports().stream().anyMatch(i -> i.startsWith("jdk.incubator.vector"))
+          && !s.packageName().equals("dev.cria.engine.cpu") && !hostReduction) {
+        wrong.add(s.file().getFileName() + " uses the Vector API outside the cpu backend");
+      }
+    }
+    assertThat(wrong).isEmpty();
+  }
+
+  @Test
+  void theCliHoldsNoFileOrJsonCodeOfItsOwn() {
+    List<String> wrong = new ArrayList<>();
+    for (Source s : sources("main")) {
+      if (!s.module().equals("cria-cli")) {
+        continue;
+      }
+      for (String i : s.imports()) {
+        if (i.startsWith("tools.jackson") || i.equals("java.nio.file.Files") || i.startsWith("java.nio.channels")
+            || i.startsWith("dev.cria.core.io")) {
+          wrong.add(s.file().getFileName() + " imports " + i);
+        }
+      }
+    }
+    assertThat(wrong).isEmpty();
+  }
+
+  @Test
+  void everyPackageSaysWhatItIsFor() {
+    List<String> missing = sources("main").stream().map(s -> s.file().getParent()).distinct()
+        .filter(dir -> !Files.isRegularFile(dir.resolve("package-info.java")))
+        .map(dir -> ROOT.relativize(dir).toString()).toList();
+    assertThat(missing).isEmpty();
+  }
+
+  @Test
+  void testsMirrorThePackagesTheyTest() {
+    List<String> stray = sources("test").stream().map(s -> s.module() + ": " + s.packageName()).distinct()
+        .filter(p -> sources("main").stream().noneMatch(m -> (m.module() + ": " + m.packageName()).equals(p)))
+        .toList();
+    assertThat(stray).isEmpty();
+  }
+
+  @Test
+  void aFileLongerThan600LinesSaysWhyInItsHeader() {
+    List<String> silent = new ArrayList<>();
+    for (Source s : sources("main")) {
+      long lines = s.text().lines().count();
+      int header = Math.max(0, s.text().indexOf(" class "));
+      if (lines > 600 && !s.text().substring(0, header).contains("This file is long because")) {
+        silent.add(s.file().getFileName() + " (" + lines + " lines)");
+      }
+    }
+    assertThat(silent).isEmpty();
+  }
+}
