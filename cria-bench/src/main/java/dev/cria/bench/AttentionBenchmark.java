@@ -2,8 +2,8 @@ package dev.cria.bench;
 
 import dev.cria.engine.backend.AttentionShape;
 import dev.cria.engine.cpu.CpuKernels;
-import dev.cria.engine.tensor.View;
 import dev.cria.engine.cpu.Parallel;
+import dev.cria.engine.tensor.View;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -24,8 +24,8 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * Causal attention forward and backward of {@link CpuKernels} at the shapes of the {@code tiny}
- * (8 x 256 tokens, 6 heads of 48) and {@code small} (4 x 512, 8 heads of 64) presets.
+ * Causal attention forward and backward of {@link CpuKernels} at the shapes of the {@code tiny} (8
+ * x 256 tokens, 6 heads of 48) and {@code small} (4 x 512, 8 heads of 64) presets.
  *
  * <pre>
  * java --add-modules jdk.incubator.vector -jar cria-bench/target/benchmarks.jar Attention
@@ -36,7 +36,9 @@ import org.openjdk.jmh.annotations.Warmup;
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules=jdk.incubator.vector", "-Xmx2g"})
+@Fork(
+    value = 1,
+    jvmArgsAppend = {"--add-modules=jdk.incubator.vector", "-Xmx2g"})
 public class AttentionBenchmark {
   /** batch x seq x heads x headDim. */
   @Param({"tiny", "small"})
@@ -85,7 +87,8 @@ public class AttentionBenchmark {
     dk = arena.allocate(n * 4, 64);
     dv = arena.allocate(n * 4, 64);
     lse = arena.allocate((long) batch * heads * seq * 4, 64);
-    kernels.attentionForward(new View(out, 0), new View(lse, 0), new View(q, 0), new View(k, 0), new View(v, 0), shape);
+    kernels.attentionForward(
+        new View(out, 0), new View(lse, 0), new View(q, 0), new View(k, 0), new View(v, 0), shape);
   }
 
   private MemorySegment random(long n, SplittableRandom random) {
@@ -104,14 +107,24 @@ public class AttentionBenchmark {
 
   @Benchmark
   public MemorySegment forward() {
-    kernels.attentionForward(new View(out, 0), new View(lse, 0), new View(q, 0), new View(k, 0), new View(v, 0), shape);
+    kernels.attentionForward(
+        new View(out, 0), new View(lse, 0), new View(q, 0), new View(k, 0), new View(v, 0), shape);
     return out;
   }
 
   @Benchmark
   public MemorySegment backward() {
-    kernels.attentionBackward(new View(dq, 0), new View(dk, 0), new View(dv, 0), new View(dOut, 0), new View(q, 0),
-        new View(k, 0), new View(v, 0), new View(out, 0), new View(lse, 0), shape);
+    kernels.attentionBackward(
+        new View(dq, 0),
+        new View(dk, 0),
+        new View(dv, 0),
+        new View(dOut, 0),
+        new View(q, 0),
+        new View(k, 0),
+        new View(v, 0),
+        new View(out, 0),
+        new View(lse, 0),
+        shape);
     return dq;
   }
 }

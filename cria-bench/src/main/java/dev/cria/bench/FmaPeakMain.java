@@ -15,7 +15,8 @@ public final class FmaPeakMain {
   private FmaPeakMain() {}
 
   public static void main(String[] args) {
-    int max = args.length > 0 ? Integer.parseInt(args[0]) : Runtime.getRuntime().availableProcessors();
+    int max =
+        args.length > 0 ? Integer.parseInt(args[0]) : Runtime.getRuntime().availableProcessors();
     double seconds = args.length > 1 ? Double.parseDouble(args[1]) : 1.0;
     for (int threads = 1; threads <= max; threads++) {
       try (Parallel p = Parallel.create(threads)) {
@@ -23,8 +24,8 @@ public final class FmaPeakMain {
         for (int rep = 0; rep < 3; rep++) {
           best = Math.max(best, FmaPeak.measureGflops(p, seconds));
         }
-        System.out.printf("FMA peak, %d thread(s): %.1f GFLOP/s (best of 3 x %.1f s)%n", threads, best,
-            seconds);
+        System.out.printf(
+            "FMA peak, %d thread(s): %.1f GFLOP/s (best of 3 x %.1f s)%n", threads, best, seconds);
       }
     }
   }

@@ -42,10 +42,14 @@ import org.openjdk.jmh.annotations.Warmup;
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules=jdk.incubator.vector", "-Xmx2g"})
+@Fork(
+    value = 1,
+    jvmArgsAppend = {"--add-modules=jdk.incubator.vector", "-Xmx2g"})
 public class GemmBenchmark {
 
-  /** forward: Y = X W^T; inputGrad: dX += dY W; weightGrad: dW += dY^T X; lmHead: forward, V=32000. */
+  /**
+   * forward: Y = X W^T; inputGrad: dX += dY W; weightGrad: dW += dY^T X; lmHead: forward, V=32000.
+   */
   @Param({"forward", "inputGrad", "weightGrad", "lmHead"})
   public String shape;
 

@@ -23,9 +23,9 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * One whole training step (forward with loss, backward, clipping, AdamW) of the {@code tiny}
- * preset at micro-batch 8 x 256, as {@code cria bench} times it. Seconds per step; tokens/s is
- * 2048 divided by it.
+ * One whole training step (forward with loss, backward, clipping, AdamW) of the {@code tiny} preset
+ * at micro-batch 8 x 256, as {@code cria bench} times it. Seconds per step; tokens/s is 2048
+ * divided by it.
  *
  * <pre>
  * java --add-modules jdk.incubator.vector -jar cria-bench/target/benchmarks.jar TrainingStep
@@ -36,7 +36,9 @@ import org.openjdk.jmh.annotations.Warmup;
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 2)
 @Measurement(iterations = 5)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules=jdk.incubator.vector", "-Xmx4g"})
+@Fork(
+    value = 1,
+    jvmArgsAppend = {"--add-modules=jdk.incubator.vector", "-Xmx4g"})
 public class TrainingStepBenchmark {
   @Param("tiny")
   public String preset;

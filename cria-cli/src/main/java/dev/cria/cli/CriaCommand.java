@@ -18,14 +18,27 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
-/** The top-level {@code cria} command: global options and the subcommands, grouped by lifecycle step. */
+/**
+ * The top-level {@code cria} command: global options and the subcommands, grouped by lifecycle
+ * step.
+ */
 @Command(
     name = "cria",
     mixinStandardHelpOptions = true,
     versionProvider = VersionProvider.class,
-    description = "Pretrain Llama-family language models in Java, from a laptop to a Kubernetes cluster.",
-    subcommands = {TokenizerCommand.class, PrepareCommand.class, DataCommand.class, TrainCommand.class,
-        WorkerCommand.class, EvalCommand.class, GenerateCommand.class, ExportCommand.class, BenchCommand.class},
+    description =
+        "Pretrain Llama-family language models in Java, from a laptop to a Kubernetes cluster.",
+    subcommands = {
+      TokenizerCommand.class,
+      PrepareCommand.class,
+      DataCommand.class,
+      TrainCommand.class,
+      WorkerCommand.class,
+      EvalCommand.class,
+      GenerateCommand.class,
+      ExportCommand.class,
+      BenchCommand.class
+    },
     footer = {
       "",
       "Run 'cria COMMAND --help' for a command's options; a flag given twice takes its last value.",
@@ -44,7 +57,9 @@ public final class CriaCommand implements Runnable {
 
   @Spec CommandSpec spec;
 
-  @CommandLine.Option(names = "--verbose", scope = CommandLine.ScopeType.INHERIT,
+  @CommandLine.Option(
+      names = "--verbose",
+      scope = CommandLine.ScopeType.INHERIT,
       description = "Print stack traces with errors.")
   boolean verbose;
 
@@ -62,8 +77,12 @@ public final class CriaCommand implements Runnable {
     cl.setOut(out);
     cl.setErr(err);
     cl.setExecutionExceptionHandler(new ErrorHandler());
-    cl.setOverwrittenOptionsAllowed(true); // a flag given twice: the last one wins, so scripts can append overrides
-    cl.getHelpSectionMap().put(CommandLine.Model.UsageMessageSpec.SECTION_KEY_COMMAND_LIST, help -> groupedCommandList(cl));
+    cl.setOverwrittenOptionsAllowed(
+        true); // a flag given twice: the last one wins, so scripts can append overrides
+    cl.getHelpSectionMap()
+        .put(
+            CommandLine.Model.UsageMessageSpec.SECTION_KEY_COMMAND_LIST,
+            help -> groupedCommandList(cl));
     return cl;
   }
 
@@ -75,7 +94,8 @@ public final class CriaCommand implements Runnable {
       for (String name : names) {
         CommandLine sub = subcommands.get(name);
         String[] description = sub.getCommandSpec().usageMessage().description();
-        sb.append(String.format("  %-10s %s%n", name, description.length > 0 ? description[0] : ""));
+        sb.append(
+            String.format("  %-10s %s%n", name, description.length > 0 ? description[0] : ""));
       }
     });
     sb.append("Not built yet (each says so when run):\n");

@@ -10,19 +10,20 @@ import picocli.CommandLine.IExecutionExceptionHandler;
 import picocli.CommandLine.ParseResult;
 
 /**
- * Turns an exception from a command into one clear line on stderr and exit code 1; the stack
- * trace only with {@code --verbose}.
+ * Turns an exception from a command into one clear line on stderr and exit code 1; the stack trace
+ * only with {@code --verbose}.
  */
 final class ErrorHandler implements IExecutionExceptionHandler {
   @Override
   public int handleExecutionException(Exception e, CommandLine cl, ParseResult parsed) {
-    boolean verbose = parsed.hasMatchedOption("--verbose")
-        || (parsed.subcommand() != null && anyVerbose(parsed));
+    boolean verbose =
+        parsed.hasMatchedOption("--verbose") || (parsed.subcommand() != null && anyVerbose(parsed));
     cl.getErr().println("cria: " + message(e));
     if (verbose) {
       e.printStackTrace(cl.getErr());
     } else if (!(e instanceof IOException) && !(e instanceof UserError) && isBug(e)) {
-      cl.getErr().println("cria: (this looks like a bug; run again with --verbose for the stack trace)");
+      cl.getErr()
+          .println("cria: (this looks like a bug; run again with --verbose for the stack trace)");
     }
     cl.getErr().flush();
     if (e instanceof InterruptedException) {
@@ -41,8 +42,10 @@ final class ErrorHandler implements IExecutionExceptionHandler {
   }
 
   private static boolean isBug(Exception e) {
-    return e instanceof NullPointerException || e instanceof IllegalStateException
-        || e instanceof IndexOutOfBoundsException || e instanceof ClassCastException;
+    return e instanceof NullPointerException
+        || e instanceof IllegalStateException
+        || e instanceof IndexOutOfBoundsException
+        || e instanceof ClassCastException;
   }
 
   static String message(Throwable e) {

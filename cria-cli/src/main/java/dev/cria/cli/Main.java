@@ -10,7 +10,9 @@ public final class Main {
     System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
   }
 
-  /** Runs cria with {@code args}, printing to {@code out} and {@code err}; returns the exit code. */
+  /**
+   * Runs cria with {@code args}, printing to {@code out} and {@code err}; returns the exit code.
+   */
   public static int run(String[] args, PrintWriter out, PrintWriter err) {
     return CriaCommand.commandLine(out, err).execute(args);
   }

@@ -17,12 +17,13 @@ final class NotBuiltCommand implements Callable<Integer> {
   /** A planned command and what it will do. */
   record Planned(String name, String summary) {}
 
-  static final List<Planned> PLANNED = List.of(
-      new Planned("compile", "memory plan and kernel tuning for the target hardware"),
-      new Planned("logs", "follow a run's per-rank logs"),
-      new Planned("top", "live per-worker step, tokens/s, MFU, memory"),
-      new Planned("board", "password-protected dashboard of a run's metrics"),
-      new Planned("k8s", "submit, stop and clean up a Kubeflow MPIJob"));
+  static final List<Planned> PLANNED =
+      List.of(
+          new Planned("compile", "memory plan and kernel tuning for the target hardware"),
+          new Planned("logs", "follow a run's per-rank logs"),
+          new Planned("top", "live per-worker step, tokens/s, MFU, memory"),
+          new Planned("board", "password-protected dashboard of a run's metrics"),
+          new Planned("k8s", "submit, stop and clean up a Kubeflow MPIJob"));
 
   private final Planned planned;
 
@@ -30,7 +31,8 @@ final class NotBuiltCommand implements Callable<Integer> {
 
   @Unmatched List<String> ignored;
 
-  @Parameters(hidden = true, arity = "0..*") List<String> arguments;
+  @Parameters(hidden = true, arity = "0..*")
+  List<String> arguments;
 
   NotBuiltCommand(Planned planned) {
     this.planned = planned;
@@ -38,8 +40,14 @@ final class NotBuiltCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    spec.commandLine().getErr().println("cria " + planned.name() + ": not built yet (" + planned.summary()
-        + "). See README.md for what cria does today.");
+    spec.commandLine()
+        .getErr()
+        .println(
+            "cria "
+                + planned.name()
+                + ": not built yet ("
+                + planned.summary()
+                + "). See README.md for what cria does today.");
     return 3;
   }
 }

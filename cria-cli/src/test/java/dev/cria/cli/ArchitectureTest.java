@@ -23,16 +23,18 @@ import org.junit.jupiter.api.Test;
  */
 class ArchitectureTest {
   private static final Path ROOT = Path.of("..").toAbsolutePath().normalize();
-  private static final Pattern IMPORT = Pattern.compile("^import (?:static )?([\\w.]+)(?:\\.\\*)?;", Pattern.MULTILINE);
+  private static final Pattern IMPORT =
+      Pattern.compile("^import (?:static )?([\\w.]+)(?:\\.\\*)?;", Pattern.MULTILINE);
 
   /** Which cria modules each module's main code may import (besides its own). */
-  private static final Map<String, List<String>> ALLOWED = Map.of(
-      "cria-core", List.of(),
-      "cria-data", List.of("core"),
-      "cria-engine", List.of("core"),
-      "cria-train", List.of("core", "data", "engine"),
-      "cria-cli", List.of("core", "data", "engine", "train"),
-      "cria-bench", List.of("core", "engine"));
+  private static final Map<String, List<String>> ALLOWED =
+      Map.of(
+          "cria-core", List.of(),
+          "cria-data", List.of("core"),
+          "cria-engine", List.of("core"),
+          "cria-train", List.of("core", "data", "engine"),
+          "cria-cli", List.of("core", "data", "engine", "train"),
+          "cria-bench", List.of("core", "engine"));
 
   record Source(String module, Path file, String packageName, List<String> imports, String text) {}
 
@@ -87,8 +89,13 @@ class ArchitectureTest {
 
   @Test
   void theEngineNeverImportsTheDataModule() {
-    assertThat(sources("main").stream().filter(s -> s.module().equals("cria-engine"))
-        .flatMap(s -> s.imports().stream().filter(i -> i.startsWith("dev.cria.data")).map(i -> s.file() + ": " + i)))
+    assertThat(
+            sources("main").stream()
+                .filter(s -> s.module().equals("cria-engine"))
+                .flatMap(s ->
+                    s.imports().stream()
+                        .filter(i -> i.startsWith("dev.cria.data"))
+                        .map(i -> s.file() + ": " + i)))
         .isEmpty();
   }
 
@@ -100,14 +107,17 @@ class ArchitectureTest {
         continue; // microbenchmarks of the CPU kernels themselves (GEMM, attention, the FMA peak)
       }
       for (String impl : List.of("dev.cria.engine.cpu", "dev.cria.engine.reference")) {
-        if (!s.packageName().equals(impl) && s.imports().stream().anyMatch(i -> i.startsWith(impl + "."))) {
+        if (!s.packageName().equals(impl)
+            && s.imports().stream().anyMatch(i -> i.startsWith(impl + "."))) {
           wrong.add(s.file().getFileName() + " imports " + impl);
         }
       }
-      // the TCP ring adds the chunks it receives in host memory (issue: collectives move behind the seam)
+      // the TCP ring adds the chunks it receives in host memory (issue: collectives move behind the
+      // seam)
       boolean hostReduction = s.file().getFileName().toString().equals("TcpCollective.java");
       if (s.imports().stream().anyMatch(i -> i.startsWith("jdk.incubator.vector"))
-          && !s.packageName().equals("dev.cria.engine.cpu") && !hostReduction) {
+          && !s.packageName().equals("dev.cria.engine.cpu")
+          && !hostReduction) {
         wrong.add(s.file().getFileName() + " uses the Vector API outside the cpu backend");
       }
     }
@@ -122,7 +132,9 @@ class ArchitectureTest {
         continue;
       }
       for (String i : s.imports()) {
-        if (i.startsWith("tools.jackson") || i.equals("java.nio.file.Files") || i.startsWith("java.nio.channels")
+        if (i.startsWith("tools.jackson")
+            || i.equals("java.nio.file.Files")
+            || i.startsWith("java.nio.channels")
             || i.startsWith("dev.cria.core.io")) {
           wrong.add(s.file().getFileName() + " imports " + i);
         }
@@ -133,17 +145,26 @@ class ArchitectureTest {
 
   @Test
   void everyPackageSaysWhatItIsFor() {
-    List<String> missing = sources("main").stream().map(s -> s.file().getParent()).distinct()
-        .filter(dir -> !Files.isRegularFile(dir.resolve("package-info.java")))
-        .map(dir -> ROOT.relativize(dir).toString()).toList();
+    List<String> missing =
+        sources("main").stream()
+            .map(s -> s.file().getParent())
+            .distinct()
+            .filter(dir -> !Files.isRegularFile(dir.resolve("package-info.java")))
+            .map(dir -> ROOT.relativize(dir).toString())
+            .toList();
     assertThat(missing).isEmpty();
   }
 
   @Test
   void testsMirrorThePackagesTheyTest() {
-    List<String> stray = sources("test").stream().map(s -> s.module() + ": " + s.packageName()).distinct()
-        .filter(p -> sources("main").stream().noneMatch(m -> (m.module() + ": " + m.packageName()).equals(p)))
-        .toList();
+    List<String> stray =
+        sources("test").stream()
+            .map(s -> s.module() + ": " + s.packageName())
+            .distinct()
+            .filter(p ->
+                sources("main").stream()
+                    .noneMatch(m -> (m.module() + ": " + m.packageName()).equals(p)))
+            .toList();
     assertThat(stray).isEmpty();
   }
 

@@ -9,8 +9,18 @@ class MainTest {
   void helpListsWorkingCommandsByStepAndNamesWhatIsNotBuilt() {
     CliRun run = CliRun.of("--help");
     assertThat(run.exitCode()).isZero();
-    assertThat(run.out()).contains("Data:", "tokenizer", "prepare", "data", "Training:", "train", "Engine:", "bench",
-        "Not built yet", "k8s");
+    assertThat(run.out())
+        .contains(
+            "Data:",
+            "tokenizer",
+            "prepare",
+            "data",
+            "Training:",
+            "train",
+            "Engine:",
+            "bench",
+            "Not built yet",
+            "k8s");
   }
 
   @Test
@@ -50,7 +60,8 @@ class MainTest {
   void errorsAreOneLineWithoutStackTraceUnlessVerbose() {
     CliRun run = CliRun.of("tokenizer", "inspect", "/nonexistent/tokenizer.model");
     assertThat(run.exitCode()).isEqualTo(1);
-    assertThat(run.err().strip()).isEqualTo("cria: /nonexistent/tokenizer.model: no such tokenizer file");
+    assertThat(run.err().strip())
+        .isEqualTo("cria: /nonexistent/tokenizer.model: no such tokenizer file");
 
     CliRun verbose = CliRun.of("--verbose", "tokenizer", "inspect", "/nonexistent/tokenizer.model");
     assertThat(verbose.exitCode()).isEqualTo(1);

@@ -24,7 +24,9 @@ public final class SharedData {
   /** {@code ../shared/<relative>}, or skips the calling test when it is absent. */
   public static Path require(String relative) {
     Path p = root().resolve(relative);
-    assumeTrue(Files.exists(p), () -> "skipped: " + p + " is absent (tests that need ../shared run where it is present)");
+    assumeTrue(
+        Files.exists(p),
+        () -> "skipped: " + p + " is absent (tests that need ../shared run where it is present)");
     return p;
   }
 }

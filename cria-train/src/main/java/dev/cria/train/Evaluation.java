@@ -6,17 +6,17 @@ import dev.cria.data.gpt.MicroBatch;
 import dev.cria.data.gpt.Split;
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.model.LlamaModel;
+import dev.cria.train.checkpoint.Checkpoints;
 import dev.cria.train.checkpoint.TrainedModel;
 import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.TrainConfig;
-import dev.cria.train.checkpoint.Checkpoints;
 import dev.cria.train.config.TrainConfigFile;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.function.Consumer;
 import tools.jackson.databind.json.JsonMapper;
 import tools.jackson.databind.node.ObjectNode;
-import java.util.function.Consumer;
 
 /**
  * The mean loss of a trained model on the first global batches of a split, computed as the
@@ -28,15 +28,27 @@ public final class Evaluation {
    * The outcome.
    *
    * @param loss mean cross-entropy over the micro-batches, in nats
-   * @param samplesBuilt size the split's sample index was built with (Megatron's order depends on it)
+   * @param samplesBuilt size the split's sample index was built with (Megatron's order depends on
+   *     it)
    */
-  public record Result(double loss, Split split, int batches, int globalBatch, int microBatch, int seqLength,
-      long tokens, long samplesBuilt, double seconds) {
+  public record Result(
+      double loss,
+      Split split,
+      int batches,
+      int globalBatch,
+      int microBatch,
+      int seqLength,
+      long tokens,
+      long samplesBuilt,
+      double seconds) {
     public double perplexity() {
       return Math.exp(loss);
     }
 
-    /** One line of JSON: the loss and everything needed to rebuild the batches ({@code cria eval --json}). */
+    /**
+     * One line of JSON: the loss and everything needed to rebuild the batches ({@code cria eval
+     * --json}).
+     */
     public String toJson(TrainedModel model, TrainConfig config) {
       ObjectNode o = JsonMapper.builder().build().createObjectNode();
       o.put("loss", loss);
@@ -61,9 +73,9 @@ public final class Evaluation {
   private Evaluation() {}
 
   /**
-   * The config to evaluate a trained model with: its run's, reading the data from
-   * {@code dataPrefix} instead when given, with the checkpoint's copy of the tokenizer, and the
-   * sample indices cached in the run's own {@code index_cache} when the checkpoint sits in its run
+   * The config to evaluate a trained model with: its run's, reading the data from {@code
+   * dataPrefix} instead when given, with the checkpoint's copy of the tokenizer, and the sample
+   * indices cached in the run's own {@code index_cache} when the checkpoint sits in its run
    * directory (the config's {@code run_dir} may be relative to wherever the run was started, or
    * gone), else in the temporary directory.
    *
@@ -71,8 +83,10 @@ public final class Evaluation {
    */
   public static TrainConfig configFor(TrainedModel model, List<String> dataPrefix) {
     if (model.config() == null) {
-      throw new ConfigException(model.source() + " is a Hugging Face directory; cria eval needs a cria checkpoint"
-          + " (its config says how the data is split and batched)");
+      throw new ConfigException(
+          model.source()
+              + " is a Hugging Face directory; cria eval needs a cria checkpoint"
+              + " (its config says how the data is split and batched)");
     }
     ObjectNode tree = TrainConfigFile.toTree(model.config());
     if (dataPrefix != null) {
@@ -83,9 +97,10 @@ public final class Evaluation {
     }
     if (model.config().data().indexCacheDir() == null) {
       Path checkpoints = model.source().toAbsolutePath().getParent();
-      Path cache = checkpoints != null && checkpoints.getFileName().toString().equals(Checkpoints.DIR)
-          ? checkpoints.getParent().resolve("index_cache")
-          : Path.of(System.getProperty("java.io.tmpdir"), "cria-index-cache");
+      Path cache =
+          checkpoints != null && checkpoints.getFileName().toString().equals(Checkpoints.DIR)
+              ? checkpoints.getParent().resolve("index_cache")
+              : Path.of(System.getProperty("java.io.tmpdir"), "cria-index-cache");
       TrainConfigFile.set(tree, "data.index_cache_dir", cache.toString());
     }
     return TrainConfigFile.bind(tree, model.source().resolve("config.yaml") + " and flags");
@@ -99,8 +114,15 @@ public final class Evaluation {
    * @param backendName the backend to run on (null: the run's {@code trainer.backend})
    * @param threads compute threads (0: all cores)
    */
-  public static Result run(TrainedModel model, TrainConfig config, Split split, int batches, String backendName,
-      int threads, Consumer<String> log) throws IOException {
+  public static Result run(
+      TrainedModel model,
+      TrainConfig config,
+      Split split,
+      int batches,
+      String backendName,
+      int threads,
+      Consumer<String> log)
+      throws IOException {
     if (batches < 1) {
       throw new ConfigException("--batches must be at least 1, got " + batches);
     }
@@ -108,22 +130,27 @@ public final class Evaluation {
     long t0 = System.nanoTime();
     try (TrainingSetup setup = TrainingSetup.prepare(config, 1, log)) {
       if (!setup.model().equals(model.shape())) {
-        throw new ConfigException("the data's setup gives model " + setup.model() + " but the checkpoint holds "
-            + model.shape());
+        throw new ConfigException(
+            "the data's setup gives model "
+                + setup.model()
+                + " but the checkpoint holds "
+                + model.shape());
       }
       long wanted = (long) batches * t.globalBatchSize();
       // the valid split is built as the run built it, so its order (and val_loss) is the run's
-      long built = split == Split.VALID ? Math.max(wanted, TrainingSetup.validSamples(config)) : wanted;
+      long built =
+          split == Split.VALID ? Math.max(wanted, TrainingSetup.validSamples(config)) : wanted;
       GptSamples samples = setup.open(split, built, log);
       if (samples == null) {
-        throw new ConfigException("data.split '" + config.data().split() + "' leaves no " + split.label()
-            + " documents");
+        throw new ConfigException(
+            "data.split '" + config.data().split() + "' leaves no " + split.label() + " documents");
       }
       int micro = t.microBatchSize();
       int seq = setup.seqLength();
       GlobalBatches order = setup.batches();
       MicroBatch batch = new MicroBatch(micro, seq);
-      try (Backend backend = TrainingSetup.openBackend(backendName != null ? backendName : t.backend(), threads);
+      try (Backend backend =
+              TrainingSetup.openBackend(backendName != null ? backendName : t.backend(), threads);
           LlamaModel llama = new LlamaModel(model.shape(), backend, micro, seq, false)) {
         llama.parameters().copyFrom(model.parameters(), 0, 0, model.parameters().length());
         double sum = 0;
@@ -135,8 +162,16 @@ public final class Evaluation {
             count++;
           }
         }
-        return new Result(sum / count, split, batches, t.globalBatchSize(), micro, seq,
-            (long) batches * t.globalBatchSize() * seq, built, (System.nanoTime() - t0) / 1e9);
+        return new Result(
+            sum / count,
+            split,
+            batches,
+            t.globalBatchSize(),
+            micro,
+            seq,
+            (long) batches * t.globalBatchSize() * seq,
+            built,
+            (System.nanoTime() - t0) / 1e9);
       }
     }
   }

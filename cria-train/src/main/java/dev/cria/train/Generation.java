@@ -14,14 +14,16 @@ import java.util.function.Consumer;
 
 /**
  * Text from a trained model: the prompt is encoded (with {@code <s>} when the tokenizer has one),
- * run through the decoder's key/value cache, then tokens are sampled one at a time until
- * {@code </s>}, the token budget or a full context. The text is streamed as it comes; a character
- * whose UTF-8 bytes are still arriving is held back.
+ * run through the decoder's key/value cache, then tokens are sampled one at a time until {@code
+ * </s>}, the token budget or a full context. The text is streamed as it comes; a character whose
+ * UTF-8 bytes are still arriving is held back.
  */
 public final class Generation {
   /** Why generation stopped. */
   public enum Stop {
-    END_OF_TEXT, TOKEN_BUDGET, CONTEXT_FULL
+    END_OF_TEXT,
+    TOKEN_BUDGET,
+    CONTEXT_FULL
   }
 
   /**
@@ -32,17 +34,25 @@ public final class Generation {
    * @param backend the engine backend's name ({@code auto}: the best available)
    * @param threads compute threads (0: all cores)
    */
-  public record Request(Path source, Path tokenizer, String prompt, int maxNewTokens, Sampler sampler,
-      String backend, int threads) {
+  public record Request(
+      Path source,
+      Path tokenizer,
+      String prompt,
+      int maxNewTokens,
+      Sampler sampler,
+      String backend,
+      int threads) {
     public Request {
       if (maxNewTokens < 1) {
-        throw new IllegalArgumentException("--max-new-tokens must be at least 1, got " + maxNewTokens);
+        throw new IllegalArgumentException(
+            "--max-new-tokens must be at least 1, got " + maxNewTokens);
       }
     }
   }
 
   /** What it took. */
-  public record Result(int promptTokens, double prefillSeconds, int newTokens, double seconds, Stop stop) {
+  public record Result(
+      int promptTokens, double prefillSeconds, int newTokens, double seconds, Stop stop) {
     public double tokensPerSecond() {
       return newTokens / Math.max(seconds, 1e-9);
     }
@@ -57,30 +67,38 @@ public final class Generation {
    * @throws IllegalArgumentException when the tokenizer does not fit the model, the prompt does not
    *     fit the context, or the backend is unknown
    */
-  public static Result run(Request r, Consumer<String> text, Consumer<String> warnings) throws IOException {
+  public static Result run(Request r, Consumer<String> text, Consumer<String> warnings)
+      throws IOException {
     try (TrainedModel model = TrainedModel.load(r.source(), warnings);
         Backend backend = Backends.open(r.backend(), r.threads())) {
       Tokenizer tok = r.tokenizer() != null ? Tokenizers.load(r.tokenizer()) : model.tokenizer();
       if (tok == null) {
-        throw new IllegalArgumentException(model.source() + " holds no tokenizer (the run named no model.tokenizer);"
-            + " pass --tokenizer");
+        throw new IllegalArgumentException(
+            model.source()
+                + " holds no tokenizer (the run named no model.tokenizer);"
+                + " pass --tokenizer");
       }
       if (tok.vocabSize() != model.shape().vocabSize()) {
-        throw new IllegalArgumentException("the tokenizer has " + tok.vocabSize() + " tokens, the model "
-            + model.shape().vocabSize());
+        throw new IllegalArgumentException(
+            "the tokenizer has "
+                + tok.vocabSize()
+                + " tokens, the model "
+                + model.shape().vocabSize());
       }
       int[] promptIds = tok.encode(r.prompt(), tok.specials().bos() >= 0, false);
       if (promptIds.length == 0) {
-        throw new IllegalArgumentException("the tokenizer has no <s> to start from: give a --prompt");
+        throw new IllegalArgumentException(
+            "the tokenizer has no <s> to start from: give a --prompt");
       }
       int context = model.shape().maxSeqLen();
       if (promptIds.length >= context) {
-        throw new IllegalArgumentException("the prompt is " + promptIds.length + " tokens; the model's context is "
-            + context);
+        throw new IllegalArgumentException(
+            "the prompt is " + promptIds.length + " tokens; the model's context is " + context);
       }
       int budget = Math.min(r.maxNewTokens(), context - promptIds.length);
       int eos = tok.specials().eos();
-      try (LlamaDecoder decoder = LlamaDecoder.create(model.shape(), model.parameters(), backend, context)) {
+      try (LlamaDecoder decoder =
+          LlamaDecoder.create(model.shape(), model.parameters(), backend, context)) {
         long t0 = System.nanoTime();
         float[] logits = null;
         for (int id : promptIds) {
@@ -117,7 +135,10 @@ public final class Generation {
           text.accept(decoded.substring(printed));
         }
         double seconds = (System.nanoTime() - t1) / 1e9;
-        Stop stop = ended ? Stop.END_OF_TEXT : made == r.maxNewTokens() ? Stop.TOKEN_BUDGET : Stop.CONTEXT_FULL;
+        Stop stop =
+            ended
+                ? Stop.END_OF_TEXT
+                : made == r.maxNewTokens() ? Stop.TOKEN_BUDGET : Stop.CONTEXT_FULL;
         return new Result(promptIds.length, prefill, made, seconds, stop);
       }
     }

@@ -23,7 +23,11 @@ import java.util.concurrent.TimeUnit;
 public final class LocalLauncher {
   /** After a worker died: how long the others get to stop before SIGKILL. */
   private static final long GRACE_SECONDS = 30;
-  /** After Ctrl-C or SIGTERM: as long as a worker's own hook waits, for the step and the checkpoint to finish. */
+
+  /**
+   * After Ctrl-C or SIGTERM: as long as a worker's own hook waits, for the step and the checkpoint
+   * to finish.
+   */
   private static final long STOP_GRACE_SECONDS = 600;
 
   private final List<String> workerCommand;
@@ -40,9 +44,9 @@ public final class LocalLauncher {
   }
 
   /**
-   * Checks the config and builds the sample indices once, starts {@code nproc} workers with
-   * {@code threads} threads each (null: the cores shared evenly) and supervises them. Returns 0
-   * when every worker finished.
+   * Checks the config and builds the sample indices once, starts {@code nproc} workers with {@code
+   * threads} threads each (null: the cores shared evenly) and supervises them. Returns 0 when every
+   * worker finished.
    *
    * @throws TrainingException naming the worker that failed, after the end of its log was shown
    */
@@ -58,7 +62,9 @@ public final class LocalLauncher {
     List<String> base = new ArrayList<>(workerCommand);
     base.add("--threads");
     base.add(Integer.toString(perWorker));
-    out.printf("launching %d workers with %d thread(s) each (rendezvous 127.0.0.1:%d)%n", nproc, perWorker, port);
+    out.printf(
+        "launching %d workers with %d thread(s) each (rendezvous 127.0.0.1:%d)%n",
+        nproc, perWorker, port);
     out.flush();
     List<Process> workers = new ArrayList<>();
     List<Thread> pumps = new ArrayList<>();
@@ -101,7 +107,12 @@ public final class LocalLauncher {
         for (Thread t : pumps) {
           t.join(2000);
         }
-        out.println("worker rank " + failed + " exited with code " + code + "; stopped the others. The end of its log:");
+        out.println(
+            "worker rank "
+                + failed
+                + " exited with code "
+                + code
+                + "; stopped the others. The end of its log:");
         for (String line : tail(Path.of(c.runDir(), Integer.toString(failed), "log"), 10)) {
           out.println("  " + line);
         }
@@ -121,7 +132,9 @@ public final class LocalLauncher {
     }
   }
 
-  /** SIGTERM to every live worker, then SIGKILL to those still alive after {@code grace} seconds. */
+  /**
+   * SIGTERM to every live worker, then SIGKILL to those still alive after {@code grace} seconds.
+   */
   private static void stopAll(List<Process> workers, long grace) {
     for (Process p : List.copyOf(workers)) {
       p.destroy();
@@ -141,22 +154,27 @@ public final class LocalLauncher {
 
   /** Copies a worker's output to ours, each line prefixed with its rank. */
   private Thread pump(Process p, int rank) {
-    Thread t = new Thread(() -> {
-      try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-        String line;
-        while ((line = in.readLine()) != null) {
-          if (line.startsWith("WARNING: Using incubator modules")) {
-            continue;
-          }
-          synchronized (out) {
-            out.println("[rank " + rank + "] " + line);
-            out.flush();
-          }
-        }
-      } catch (IOException e) {
-        // the worker is gone; its exit code tells the rest
-      }
-    }, "cria-launcher-rank-" + rank);
+    Thread t =
+        new Thread(
+            () -> {
+              try (BufferedReader in =
+                  new BufferedReader(
+                      new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+                String line;
+                while ((line = in.readLine()) != null) {
+                  if (line.startsWith("WARNING: Using incubator modules")) {
+                    continue;
+                  }
+                  synchronized (out) {
+                    out.println("[rank " + rank + "] " + line);
+                    out.flush();
+                  }
+                }
+              } catch (IOException e) {
+                // the worker is gone; its exit code tells the rest
+              }
+            },
+            "cria-launcher-rank-" + rank);
     t.setDaemon(true);
     t.start();
     return t;

@@ -23,11 +23,16 @@ public final class RankRun {
    * How the rank runs.
    *
    * @param overwrite replace a run already in the run directory
-   * @param resume continue a run already in the run directory (or the checkpoint {@code start} names)
+   * @param resume continue a run already in the run directory (or the checkpoint {@code start}
+   *     names)
    * @param joinTimeout how long to wait for every rank to join
    * @param collectiveTimeout how long a collective may wait for a peer
    */
-  public record Options(boolean overwrite, boolean resume, TrainStart start, Duration joinTimeout,
+  public record Options(
+      boolean overwrite,
+      boolean resume,
+      TrainStart start,
+      Duration joinTimeout,
       Duration collectiveTimeout) {}
 
   private RankRun() {}
@@ -36,32 +41,42 @@ public final class RankRun {
    * Runs rank {@code env.rank()} of the job with config {@code c}; {@code console} gets rank 0's
    * lines (the other ranks write only their logs). Returns when training has finished or stopped.
    */
-  public static TrainResult train(TrainConfig c, RankEnvironment env, Options options, TrainListener console)
+  public static TrainResult train(
+      TrainConfig c, RankEnvironment env, Options options, TrainListener console)
       throws IOException {
     boolean first = env.rank() == 0;
     TrainListener listener = first ? console : TrainListener.silent();
     if (first) {
-      RunDirectory.requireAvailable(c, options.overwrite(), options.resume()); // before the index cache is written
+      RunDirectory.requireAvailable(
+          c, options.overwrite(), options.resume()); // before the index cache is written
     }
     AtomicBoolean stop = new AtomicBoolean();
     CountDownLatch finished = new CountDownLatch(1);
-    Thread hook = new Thread(() -> {
-      stop.set(true);
-      try {
-        finished.await(10, TimeUnit.MINUTES); // the current step, the checkpoint, then metrics are flushed
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    }, "cria-train-stop");
+    Thread hook =
+        new Thread(
+            () -> {
+              stop.set(true);
+              try {
+                finished.await(
+                    10,
+                    TimeUnit.MINUTES); // the current step, the checkpoint, then metrics are flushed
+              } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+              }
+            },
+            "cria-train-stop");
     Runtime.getRuntime().addShutdownHook(hook);
-    try (Collective group = TcpCollective.join(env, options.joinTimeout(), options.collectiveTimeout());
+    try (Collective group =
+            TcpCollective.join(env, options.joinTimeout(), options.collectiveTimeout());
         TrainingSetup setup = TrainingSetup.prepare(c, env.worldSize(), listener::info)) {
       if (first) {
         RunDirectory created = RunDirectory.create(c, options.overwrite(), options.resume());
-        listener.info("run directory: " + created.root() + " (config.yaml, <rank>/log, TensorBoard events)");
+        listener.info(
+            "run directory: " + created.root() + " (config.yaml, <rank>/log, TensorBoard events)");
       }
       group.barrier(); // rank 0 has laid out the run directory
-      return new Trainer(setup, RunDirectory.open(c), listener, stop::get, group).run(options.start());
+      return new Trainer(setup, RunDirectory.open(c), listener, stop::get, group)
+          .run(options.start());
     } finally {
       finished.countDown();
       try {

@@ -20,15 +20,21 @@ public final class RunConfig {
    * What the user asked for.
    *
    * @param configFile the YAML file, or null
-   * @param overrides dotted keys and their values from the command line ({@code trainer.max_steps}),
-   *     in the order given; the {@code run_dir} key among them is where the run goes
+   * @param overrides dotted keys and their values from the command line ({@code
+   *     trainer.max_steps}), in the order given; the {@code run_dir} key among them is where the
+   *     run goes
    * @param resume whether an existing run (or checkpoint) is continued
    * @param overwrite whether an existing run is replaced
    * @param resumeFrom a checkpoint or run directory to branch from, or null
    * @param initFrom a Hugging Face model to start from, or null
    */
-  public record Request(Path configFile, Map<String, Object> overrides, boolean resume, boolean overwrite,
-      Path resumeFrom, Path initFrom) {
+  public record Request(
+      Path configFile,
+      Map<String, Object> overrides,
+      boolean resume,
+      boolean overwrite,
+      Path resumeFrom,
+      Path initFrom) {
     public Request {
       overrides = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(overrides));
     }
@@ -36,17 +42,29 @@ public final class RunConfig {
 
   private RunConfig() {}
 
-  /** The resolved, checked config; every mistake is a {@link ConfigException} naming the file and key. */
+  /**
+   * The resolved, checked config; every mistake is a {@link ConfigException} naming the file and
+   * key.
+   */
   public static TrainConfig resolve(Request r) {
     if (r.resumeFrom() != null && r.initFrom() != null) {
-      throw new ConfigException("--resume-from and --init-from exclude each other: a checkpoint has its own weights");
+      throw new ConfigException(
+          "--resume-from and --init-from exclude each other: a checkpoint has its own weights");
     }
     Object runDirFlag = r.overrides().get("run_dir");
-    if (r.resumeFrom() != null && r.overwrite() && runDirFlag != null
-        && r.resumeFrom().toAbsolutePath().normalize().startsWith(Path.of(runDirFlag.toString()).toAbsolutePath()
-            .normalize())) {
-      throw new ConfigException("--overwrite would delete the checkpoint --resume-from names (" + r.resumeFrom()
-          + " is in " + runDirFlag + ")");
+    if (r.resumeFrom() != null
+        && r.overwrite()
+        && runDirFlag != null
+        && r.resumeFrom()
+            .toAbsolutePath()
+            .normalize()
+            .startsWith(Path.of(runDirFlag.toString()).toAbsolutePath().normalize())) {
+      throw new ConfigException(
+          "--overwrite would delete the checkpoint --resume-from names ("
+              + r.resumeFrom()
+              + " is in "
+              + runDirFlag
+              + ")");
     }
     Layers fresh = layers(r, null);
     if (!r.resume() && r.resumeFrom() == null) {
@@ -56,15 +74,21 @@ public final class RunConfig {
     Path saved = savedConfigOf(r.resumeFrom() != null ? r.resumeFrom() : Path.of(freshRunDir));
     if (!Files.isRegularFile(saved)) {
       if (r.resumeFrom() != null) {
-        throw new ConfigException("--resume-from " + r.resumeFrom() + ": neither a checkpoint (manifest.json,"
-            + " config.yaml) nor a run directory (config.yaml)");
+        throw new ConfigException(
+            "--resume-from "
+                + r.resumeFrom()
+                + ": neither a checkpoint (manifest.json,"
+                + " config.yaml) nor a run directory (config.yaml)");
       }
       return fresh.bind();
     }
     TrainConfig resumed = layers(r, saved).bind();
     if (r.resumeFrom() != null && runDirFlag == null && !freshRunDir.equals(resumed.runDir())) {
-      throw new ConfigException("--resume-from needs --run-dir: where the continued run writes (the checkpoint's"
-          + " run is " + resumed.runDir() + ")");
+      throw new ConfigException(
+          "--resume-from needs --run-dir: where the continued run writes (the checkpoint's"
+              + " run is "
+              + resumed.runDir()
+              + ")");
     }
     return resumed;
   }
@@ -72,9 +96,11 @@ public final class RunConfig {
   /** The checkpoint's saved config, else the run directory's {@code config.yaml}. */
   private static Path savedConfigOf(Path checkpointOrRun) {
     try {
-      return Checkpoints.savedConfig(checkpointOrRun).orElse(checkpointOrRun.resolve(RunDirectory.CONFIG));
+      return Checkpoints.savedConfig(checkpointOrRun)
+          .orElse(checkpointOrRun.resolve(RunDirectory.CONFIG));
     } catch (IOException e) {
-      throw new ConfigException(Checkpoints.directory(checkpointOrRun) + ": cannot list: " + e.getMessage());
+      throw new ConfigException(
+          Checkpoints.directory(checkpointOrRun) + ": cannot list: " + e.getMessage());
     }
   }
 
@@ -91,7 +117,8 @@ public final class RunConfig {
     if (savedConfig != null) {
       ObjectNode saved = TrainConfigFile.read(savedConfig);
       if (saved.get("trainer") instanceof ObjectNode trainer) {
-        trainer.remove("threads"); // this machine's, not the run's (the launcher sets it per worker)
+        trainer.remove(
+            "threads"); // this machine's, not the run's (the launcher sets it per worker)
       }
       TrainConfigFile.merge(tree, saved);
       source = savedConfig + (r.configFile() != null ? ", " : " and ") + source;
@@ -100,11 +127,12 @@ public final class RunConfig {
       TrainConfigFile.merge(tree, TrainConfigFile.read(r.configFile()));
       source = (savedConfig != null ? savedConfig + ", " : "") + r.configFile() + " and flags";
     }
-    r.overrides().forEach((key, value) -> {
-      if (value != null) {
-        TrainConfigFile.set(tree, key, value);
-      }
-    });
+    r.overrides()
+        .forEach((key, value) -> {
+          if (value != null) {
+            TrainConfigFile.set(tree, key, value);
+          }
+        });
     return new Layers(tree, source);
   }
 }

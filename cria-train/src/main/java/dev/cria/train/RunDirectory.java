@@ -11,10 +11,10 @@ import java.util.List;
 import java.util.stream.Stream;
 
 /**
- * A run's directory on shared storage, laid out as NeMo and the blueprint lay it out:
- * {@code config.yaml} (the resolved config), {@code <rank>/log}, TensorBoard event files,
- * {@code checkpoints/} and {@code index_cache/} for the sample indices. A run is named, not keyed by
- * a process or pod, so the same command run again continues it.
+ * A run's directory on shared storage, laid out as NeMo and the blueprint lay it out: {@code
+ * config.yaml} (the resolved config), {@code <rank>/log}, TensorBoard event files, {@code
+ * checkpoints/} and {@code index_cache/} for the sample indices. A run is named, not keyed by a
+ * process or pod, so the same command run again continues it.
  */
 public final class RunDirectory {
   public static final String CONFIG = "config.yaml";
@@ -42,7 +42,8 @@ public final class RunDirectory {
    * As {@link #create(TrainConfig, boolean)}, but with {@code resume} a directory that holds a run
    * is kept as it is, to be continued: only its {@code config.yaml} is replaced by {@code config}.
    */
-  public static RunDirectory create(TrainConfig config, boolean overwrite, boolean resume) throws IOException {
+  public static RunDirectory create(TrainConfig config, boolean overwrite, boolean resume)
+      throws IOException {
     Path root = Path.of(config.runDir());
     requireAvailable(config, overwrite, resume);
     if (Files.exists(root.resolve(CONFIG)) && overwrite) {
@@ -67,12 +68,19 @@ public final class RunDirectory {
     requireAvailable(config, overwrite, false);
   }
 
-  /** Checks, writing nothing, that {@link #create(TrainConfig, boolean, boolean)} will not refuse it. */
+  /**
+   * Checks, writing nothing, that {@link #create(TrainConfig, boolean, boolean)} will not refuse
+   * it.
+   */
   public static void requireAvailable(TrainConfig config, boolean overwrite, boolean resume) {
     Path root = Path.of(config.runDir());
     if (Files.exists(root.resolve(CONFIG)) && !overwrite && !resume) {
-      throw new ConfigException("run_dir " + root + " already holds a run (" + CONFIG
-          + "); continue it without --no-resume, pick another --run-dir or pass --overwrite to replace it");
+      throw new ConfigException(
+          "run_dir "
+              + root
+              + " already holds a run ("
+              + CONFIG
+              + "); continue it without --no-resume, pick another --run-dir or pass --overwrite to replace it");
     }
     if (Files.exists(root) && !Files.isDirectory(root)) {
       throw new ConfigException("run_dir " + root + " is a file, not a directory");

@@ -14,5 +14,12 @@ import java.nio.file.Path;
  * @param resumedFrom the step the run resumed at (0 for a fresh start)
  * @param lastCheckpoint the newest checkpoint saved by this run, or null
  */
-public record TrainResult(long steps, double lastLoss, double lastValidationLoss, boolean stopped, double seconds,
-    Path tensorBoardFile, long resumedFrom, Path lastCheckpoint) {}
+public record TrainResult(
+    long steps,
+    double lastLoss,
+    double lastValidationLoss,
+    boolean stopped,
+    double seconds,
+    Path tensorBoardFile,
+    long resumedFrom,
+    Path lastCheckpoint) {}

@@ -45,11 +45,11 @@ import java.util.function.BooleanSupplier;
  * warmup-cosine learning rate. Validation runs on the first {@code limit_val_batches} global
  * batches of the valid split, every {@code val_check_interval} steps and at the end.
  *
- * <p>The loop only loops. Its parts are components: the backend (named by {@code trainer.backend}), ZeRO-1 and the
- * gradient buckets ({@code distributed}), where the weights come from and when checkpoints are
- * saved ({@code checkpoint}), and where the metrics go ({@link MetricsSink}: the rank log,
- * TensorBoard with NeMo's names, the console). A stop request (Ctrl-C, SIGTERM) is honoured after
- * the current step, with a checkpoint and the metrics flushed.
+ * <p>The loop only loops. Its parts are components: the backend (named by {@code trainer.backend}),
+ * ZeRO-1 and the gradient buckets ({@code distributed}), where the weights come from and when
+ * checkpoints are saved ({@code checkpoint}), and where the metrics go ({@link MetricsSink}: the
+ * rank log, TensorBoard with NeMo's names, the console). A stop request (Ctrl-C, SIGTERM) is
+ * honoured after the current step, with a checkpoint and the metrics flushed.
  */
 public final class Trainer {
   /** NeMo's throughput window: 10 steps. */
@@ -63,9 +63,17 @@ public final class Trainer {
   private final RankValues ranks;
 
   /** A trainer for a single process. */
-  public Trainer(TrainingSetup setup, RunDirectory run, TrainListener listener, BooleanSupplier stopRequested) {
-    this(setup, run, listener, stopRequested, TcpCollective.join(RankEnvironment.single(), Duration.ZERO,
-        Duration.ZERO));
+  public Trainer(
+      TrainingSetup setup,
+      RunDirectory run,
+      TrainListener listener,
+      BooleanSupplier stopRequested) {
+    this(
+        setup,
+        run,
+        listener,
+        stopRequested,
+        TcpCollective.join(RankEnvironment.single(), Duration.ZERO, Duration.ZERO));
   }
 
   /**
@@ -73,11 +81,15 @@ public final class Trainer {
    * each global batch, gradients and losses are summed over the group, and every rank applies the
    * same update. Rank 0 writes TensorBoard; every rank writes its own {@code <rank>/log}.
    */
-  public Trainer(TrainingSetup setup, RunDirectory run, TrainListener listener, BooleanSupplier stopRequested,
+  public Trainer(
+      TrainingSetup setup,
+      RunDirectory run,
+      TrainListener listener,
+      BooleanSupplier stopRequested,
       Collective group) {
     if (group.worldSize() != setup.worldSize()) {
-      throw new IllegalArgumentException("the setup is for " + setup.worldSize() + " rank(s), the group has "
-          + group.worldSize());
+      throw new IllegalArgumentException(
+          "the setup is for " + setup.worldSize() + " rank(s), the group has " + group.worldSize());
     }
     this.setup = setup;
     this.run = run;
@@ -88,19 +100,28 @@ public final class Trainer {
   }
 
   /**
-   * Trains to {@code max_steps} or until stopped, starting as {@code start} says: from a
-   * checkpoint (model, optimizer state, data position), from Hugging Face weights, or from the
-   * seeded random initialization. Saves checkpoints as the config's {@code checkpoint} section says,
-   * at the end, and when stopped.
+   * Trains to {@code max_steps} or until stopped, starting as {@code start} says: from a checkpoint
+   * (model, optimizer state, data position), from Hugging Face weights, or from the seeded random
+   * initialization. Saves checkpoints as the config's {@code checkpoint} section says, at the end,
+   * and when stopped.
    */
   public TrainResult run(TrainStart start) throws IOException {
     TrainConfig c = setup.config();
     TrainConfig.Trainer t = c.trainer();
     LlamaConfig shape = setup.model();
-    checkMemory(shape, t.microBatchSize(), setup.seqLength(), c.checkpoint().asyncSave()
-        ? (group.rank() == 0 ? 4L : 0L) * shape.parameterCount() + 8L * shape.parameterCount() / group.worldSize() : 0);
-    TensorBoardSink board = group.rank() == 0
-        ? new TensorBoardSink(TensorBoardWriter.create(run.root()), t.logEveryNSteps(), group.worldSize()) : null;
+    checkMemory(
+        shape,
+        t.microBatchSize(),
+        setup.seqLength(),
+        c.checkpoint().asyncSave()
+            ? (group.rank() == 0 ? 4L : 0L) * shape.parameterCount()
+                + 8L * shape.parameterCount() / group.worldSize()
+            : 0);
+    TensorBoardSink board =
+        group.rank() == 0
+            ? new TensorBoardSink(
+                TensorBoardWriter.create(run.root()), t.logEveryNSteps(), group.worldSize())
+            : null;
     List<MetricsSink> sinks = new ArrayList<>();
     if (board != null) {
       sinks.add(board);
@@ -111,32 +132,55 @@ public final class Trainer {
         Backend backend = TrainingSetup.openBackend(t.backend(), t.threads())) {
       describeRun(metrics, backend);
       double peak = backend.measurePeakGflops(0.5);
-      metrics.info(String.format(Locale.ROOT, "backend %s: peak %.0f GFLOP/s (MFU is relative to it)",
-          backend.description(), peak));
-      AdamW.Settings settings = new AdamW.Settings(c.optim().beta1(), c.optim().beta2(), c.optim().eps(),
-          c.optim().weightDecay());
-      try (LlamaModel model = new LlamaModel(shape, backend, t.microBatchSize(), setup.seqLength(), false);
-          GradientBuckets buckets = group.worldSize() > 1
-              ? new GradientBuckets(model.layout(), model.gradients(), group) : null;
-          ShardedAdamW adam = buckets == null ? ShardedAdamW.whole(model.layout(), settings, backend)
-              : ShardedAdamW.over(model.layout(), settings, backend, buckets.shards())) {
+      metrics.info(
+          String.format(
+              Locale.ROOT,
+              "backend %s: peak %.0f GFLOP/s (MFU is relative to it)",
+              backend.description(),
+              peak));
+      AdamW.Settings settings =
+          new AdamW.Settings(
+              c.optim().beta1(), c.optim().beta2(), c.optim().eps(), c.optim().weightDecay());
+      try (LlamaModel model =
+              new LlamaModel(shape, backend, t.microBatchSize(), setup.seqLength(), false);
+          GradientBuckets buckets =
+              group.worldSize() > 1
+                  ? new GradientBuckets(model.layout(), model.gradients(), group)
+                  : null;
+          ShardedAdamW adam =
+              buckets == null
+                  ? ShardedAdamW.whole(model.layout(), settings, backend)
+                  : ShardedAdamW.over(model.layout(), settings, backend, buckets.shards())) {
         describeMemory(metrics, model, adam);
-        Checkpoint resumed = new StartingWeights(run.root(), c, shape, group, ranks, metrics)
-            .fill(start, model, adam.parts());
+        Checkpoint resumed =
+            new StartingWeights(run.root(), c, shape, group, ranks, metrics)
+                .fill(start, model, adam.parts());
         if (start.writeInitialWeights() != null) {
-          SafetensorsWriter.writeF32(start.writeInitialWeights(), model.layout(), model.parameters(),
+          SafetensorsWriter.writeF32(
+              start.writeInitialWeights(),
+              model.layout(),
+              model.parameters(),
               Map.of("format", "pt", "source", "cria train, initial weights, seed " + t.seed()));
           metrics.info("initial weights written to " + start.writeInitialWeights());
         }
         if (board != null) {
-          metrics.info("TensorBoard: " + board.file() + " (tensorboard --logdir " + run.root() + ")");
+          metrics.info(
+              "TensorBoard: " + board.file() + " (tensorboard --logdir " + run.root() + ")");
         }
-        SaveSchedule saves = new SaveSchedule(run.root(), c, group, model, adam.parts(), metrics,
-            resumed == null ? 0 : resumed.step());
+        SaveSchedule saves =
+            new SaveSchedule(
+                run.root(),
+                c,
+                group,
+                model,
+                adam.parts(),
+                metrics,
+                resumed == null ? 0 : resumed.step());
         boolean ended = false;
         try {
-          TrainResult result = new Loop(model, adam, buckets, metrics, saves, peak, resumed)
-              .run(board == null ? null : board.file());
+          TrainResult result =
+              new Loop(model, adam, buckets, metrics, saves, peak, resumed)
+                  .run(board == null ? null : board.file());
           ended = true;
           return result;
         } finally {
@@ -162,16 +206,25 @@ public final class Trainer {
     private final MicroBatch micro = new MicroBatch(t.microBatchSize(), setup.seqLength());
     private final LearningRateSchedule schedule;
     private final ThroughputWindow throughput = new ThroughputWindow(WINDOW);
-    private final ThroughputWindow pace = new ThroughputWindow(WINDOW); // the ETA, without the first step's JIT
+    private final ThroughputWindow pace =
+        new ThroughputWindow(WINDOW); // the ETA, without the first step's JIT
     private final long firstStep;
     private long step;
-    private long consumed; // Megatron continues from the consumed samples, so a changed global batch reads on
+    private long
+        consumed; // Megatron continues from the consumed samples, so a changed global batch reads
+    // on
     private double lastLoss = Double.NaN;
     private double lastValidation = Double.NaN;
     private long validatedAt = -1;
 
-    Loop(LlamaModel model, ShardedAdamW adam, GradientBuckets buckets, MetricsSink metrics, SaveSchedule saves,
-        double peakGflops, Checkpoint resumed) {
+    Loop(
+        LlamaModel model,
+        ShardedAdamW adam,
+        GradientBuckets buckets,
+        MetricsSink metrics,
+        SaveSchedule saves,
+        double peakGflops,
+        Checkpoint resumed) {
       this.model = model;
       this.adam = adam;
       this.buckets = buckets;
@@ -179,7 +232,8 @@ public final class Trainer {
       this.saves = saves;
       this.peakGflops = peakGflops;
       TrainConfig.Optim o = setup.config().optim();
-      this.schedule = new LearningRateSchedule.WarmupCosine(o.lr(), o.minLr(), o.warmupSteps(), t.maxSteps());
+      this.schedule =
+          new LearningRateSchedule.WarmupCosine(o.lr(), o.minLr(), o.warmupSteps(), t.maxSteps());
       this.step = resumed == null ? 0 : resumed.step();
       this.firstStep = step;
       this.consumed = resumed == null ? 0 : resumed.state().consumedSamples();
@@ -216,16 +270,22 @@ public final class Trainer {
       }
       double total = (System.nanoTime() - start) / 1e9;
       if (stopped && step < t.maxSteps()) {
-        metrics.info(String.format(Locale.ROOT, "stopped after step %d of %d (%.1f s)%s", step, t.maxSteps(), total,
-            saves.last() != null ? "; resume with the same command" : ""));
+        metrics.info(
+            String.format(
+                Locale.ROOT,
+                "stopped after step %d of %d (%.1f s)%s",
+                step,
+                t.maxSteps(),
+                total,
+                saves.last() != null ? "; resume with the same command" : ""));
       } else {
         metrics.info(String.format(Locale.ROOT, "finished %d steps in %.1f s", step, total));
       }
       metrics.flush();
       listener.finished(model.parameters());
       saves.close(); // a background save finishes (and is reported) before the summary
-      return new TrainResult(step, lastLoss, lastValidation, stopped, total, tensorBoardFile, firstStep,
-          saves.last());
+      return new TrainResult(
+          step, lastLoss, lastValidation, stopped, total, tensorBoardFile, firstStep, saves.last());
     }
 
     /** One optimizer step: the next global batch, accumulated, reduced, clipped and applied. */
@@ -246,8 +306,13 @@ public final class Trainer {
         buckets.awaitReductions(); // the collectives are used by one thread at a time
       }
       double loss = ranks.mean(lossSum / accumulation);
-      double gradNorm = adam.clipAndStep(model.parameters(), model.gradients(), lr, setup.config().optim().clipGrad(),
-          ranks::sum);
+      double gradNorm =
+          adam.clipAndStep(
+              model.parameters(),
+              model.gradients(),
+              lr,
+              setup.config().optim().clipGrad(),
+              ranks::sum);
       double communication = 0;
       double exposed = 0;
       if (buckets != null) {
@@ -261,21 +326,49 @@ public final class Trainer {
       report(lr, loss, gradNorm, paramNorm, (System.nanoTime() - t0) / 1e9, communication, exposed);
     }
 
-    private void report(double lr, double loss, double gradNorm, double paramNorm, double seconds,
-        double communication, double exposed) throws IOException {
+    private void report(
+        double lr,
+        double loss,
+        double gradNorm,
+        double paramNorm,
+        double seconds,
+        double communication,
+        double exposed)
+        throws IOException {
       int seq = setup.seqLength();
       double samplesPerSec = throughput.add(t.globalBatchSize(), seconds);
       double tokensPerSec = samplesPerSec * seq;
-      double mfu = tokensPerSec * setup.model().trainingFlopsPerToken(seq) / 1e9 / (peakGflops * group.worldSize());
+      double mfu =
+          tokensPerSec
+              * setup.model().trainingFlopsPerToken(seq)
+              / 1e9
+              / (peakGflops * group.worldSize());
       if (step > firstStep + 1) {
         pace.add(t.globalBatchSize(), seconds);
       }
-      double eta = step == firstStep + 1 ? Double.NaN : pace.meanStepSeconds() * (t.maxSteps() - step);
-      metrics.step(new StepMetrics(step, t.maxSteps(), loss, lr, gradNorm, paramNorm, consumed, seconds,
-          communication, exposed, samplesPerSec, throughput.peak(), tokensPerSec, mfu, eta));
+      double eta =
+          step == firstStep + 1 ? Double.NaN : pace.meanStepSeconds() * (t.maxSteps() - step);
+      metrics.step(
+          new StepMetrics(
+              step,
+              t.maxSteps(),
+              loss,
+              lr,
+              gradNorm,
+              paramNorm,
+              consumed,
+              seconds,
+              communication,
+              exposed,
+              samplesPerSec,
+              throughput.peak(),
+              tokensPerSec,
+              mfu,
+              eta));
       lastLoss = loss;
       if (!Double.isFinite(loss)) {
-        String message = "the loss is " + loss + " at step " + step + "; lower optim.lr or check the data";
+        String message =
+            "the loss is " + loss + " at step " + step + "; lower optim.lr or check the data";
         metrics.failed(message);
         throw new TrainingException(message);
       }
@@ -294,7 +387,8 @@ public final class Trainer {
         }
       }
       double loss = ranks.mean(sum / count);
-      metrics.validation(new Validation(step, loss, t.limitValBatches(), (System.nanoTime() - t0) / 1e9));
+      metrics.validation(
+          new Validation(step, loss, t.limitValBatches(), (System.nanoTime() - t0) / 1e9));
       lastValidation = loss;
       validatedAt = step;
     }
@@ -303,25 +397,52 @@ public final class Trainer {
   private void describeRun(MetricsSink metrics, Backend backend) throws IOException {
     TrainConfig.Trainer t = setup.config().trainer();
     LlamaConfig c = setup.model();
-    metrics.info(String.format(Locale.ROOT, "model: Llama d=%d L=%d heads=%d kv=%d ffn=%d vocab=%d, %,d parameters;"
-        + " micro-batch %d x %d tokens, %d micro-batch(es) per step, global batch %d; %d thread(s)", c.dim(),
-        c.layers(), c.heads(), c.kvHeads(), c.ffnDim(), c.vocabSize(), c.parameterCount(), t.microBatchSize(),
-        setup.seqLength(), setup.accumulation(), t.globalBatchSize(), backend.threads())
-        + (group.worldSize() > 1 ? String.format(Locale.ROOT, "; rank %d of %d, pid %d", group.rank(),
-            group.worldSize(), ProcessHandle.current().pid()) : ""));
+    metrics.info(
+        String.format(
+                Locale.ROOT,
+                "model: Llama d=%d L=%d heads=%d kv=%d ffn=%d vocab=%d, %,d parameters;"
+                    + " micro-batch %d x %d tokens, %d micro-batch(es) per step, global batch %d; %d thread(s)",
+                c.dim(),
+                c.layers(),
+                c.heads(),
+                c.kvHeads(),
+                c.ffnDim(),
+                c.vocabSize(),
+                c.parameterCount(),
+                t.microBatchSize(),
+                setup.seqLength(),
+                setup.accumulation(),
+                t.globalBatchSize(),
+                backend.threads())
+            + (group.worldSize() > 1
+                ? String.format(
+                    Locale.ROOT,
+                    "; rank %d of %d, pid %d",
+                    group.rank(),
+                    group.worldSize(),
+                    ProcessHandle.current().pid())
+                : ""));
   }
 
-  private void describeMemory(MetricsSink metrics, LlamaModel model, ShardedAdamW adam) throws IOException {
+  private void describeMemory(MetricsSink metrics, LlamaModel model, ShardedAdamW adam)
+      throws IOException {
     long n = model.layout().size();
-    metrics.info(String.format(Locale.ROOT, "memory per rank: parameters %.0f MB, gradients %.0f MB, AdamW state"
-        + " %.0f MB%s, activations %.0f MB", n * 4 / 1e6, n * 4 / 1e6, adam.stateBytes() / 1e6,
-        group.worldSize() > 1 ? " (ZeRO-1: this rank's 1/" + group.worldSize() + ")" : "",
-        (model.bytes() - 8.0 * n) / 1e6));
+    metrics.info(
+        String.format(
+            Locale.ROOT,
+            "memory per rank: parameters %.0f MB, gradients %.0f MB, AdamW state"
+                + " %.0f MB%s, activations %.0f MB",
+            n * 4 / 1e6,
+            n * 4 / 1e6,
+            adam.stateBytes() / 1e6,
+            group.worldSize() > 1 ? " (ZeRO-1: this rank's 1/" + group.worldSize() + ")" : "",
+            (model.bytes() - 8.0 * n) / 1e6));
   }
 
   private static void checkMemory(LlamaConfig shape, int micro, int seq, long snapshotBytes) {
     try {
-      LlamaModel.requireMemoryFor(shape, micro, seq, snapshotBytes, "the copy that --async-save writes from");
+      LlamaModel.requireMemoryFor(
+          shape, micro, seq, snapshotBytes, "the copy that --async-save writes from");
     } catch (IllegalArgumentException e) {
       throw new ConfigException(e.getMessage());
     }

@@ -3,8 +3,8 @@ package dev.cria.train;
 import dev.cria.data.gpt.BlendedGptSamples;
 import dev.cria.data.gpt.GlobalBatches;
 import dev.cria.data.gpt.GptDataset;
-import dev.cria.data.gpt.GptSamples;
 import dev.cria.data.gpt.GptIndexCache;
+import dev.cria.data.gpt.GptSamples;
 import dev.cria.data.gpt.Split;
 import dev.cria.data.gpt.SplitRanges;
 import dev.cria.data.indexed.IndexedDataset;
@@ -44,8 +44,17 @@ public final class TrainingSetup implements AutoCloseable {
   private final Blend blend;
   private final GptIndexCache cache;
 
-  private TrainingSetup(TrainConfig config, LlamaConfig model, Tokenizer tokenizer, List<IndexedDataset> data,
-      GptSamples train, GptSamples valid, int accumulation, int worldSize, List<SplitRanges> ranges, Blend blend,
+  private TrainingSetup(
+      TrainConfig config,
+      LlamaConfig model,
+      Tokenizer tokenizer,
+      List<IndexedDataset> data,
+      GptSamples train,
+      GptSamples valid,
+      int accumulation,
+      int worldSize,
+      List<SplitRanges> ranges,
+      Blend blend,
       GptIndexCache cache) {
     this.config = config;
     this.model = model;
@@ -61,13 +70,18 @@ public final class TrainingSetup implements AutoCloseable {
   }
 
   /** Checks {@code c} and opens its data; {@code log} gets one line per thing done. */
-  public static TrainingSetup prepare(TrainConfig c, int worldSize, Consumer<String> log) throws IOException {
+  public static TrainingSetup prepare(TrainConfig c, int worldSize, Consumer<String> log)
+      throws IOException {
     TrainConfig.Trainer t = c.trainer();
     int perStep = t.microBatchSize() * worldSize;
     if (t.globalBatchSize() % perStep != 0) {
-      throw new ConfigException("trainer.global_batch_size " + t.globalBatchSize()
-          + " is not a multiple of micro_batch_size x data-parallel size = " + t.microBatchSize() + " x "
-          + worldSize);
+      throw new ConfigException(
+          "trainer.global_batch_size "
+              + t.globalBatchSize()
+              + " is not a multiple of micro_batch_size x data-parallel size = "
+              + t.microBatchSize()
+              + " x "
+              + worldSize);
     }
     int accumulation = t.globalBatchSize() / perStep;
     Tokenizer tokenizer = null;
@@ -84,8 +98,14 @@ public final class TrainingSetup implements AutoCloseable {
       throw new ConfigException("data.seq_length must be at least 2, got " + seq);
     }
     if (seq > shape.maxSeqLen()) {
-      throw new ConfigException("data.seq_length " + seq + " is longer than the model's max_position_embeddings "
-          + shape.maxSeqLen() + " (preset " + c.model().preset() + "); shorten it or set model.max_position_embeddings");
+      throw new ConfigException(
+          "data.seq_length "
+              + seq
+              + " is longer than the model's max_position_embeddings "
+              + shape.maxSeqLen()
+              + " (preset "
+              + c.model().preset()
+              + "); shorten it or set model.max_position_embeddings");
     }
     Blend blend = Blend.parse(c.data().dataPrefix());
     List<IndexedDataset> opened = new ArrayList<>();
@@ -95,7 +115,8 @@ public final class TrainingSetup implements AutoCloseable {
         for (String ext : new String[] {".idx", ".bin"}) {
           Path file = Path.of(prefix + ext);
           if (!Files.isRegularFile(file)) {
-            throw new ConfigException("data.data_prefix: " + file + " does not exist (make it with cria prepare)");
+            throw new ConfigException(
+                "data.data_prefix: " + file + " does not exist (make it with cria prepare)");
           }
         }
         IndexedDataset data = IndexedDataset.open(prefix);
@@ -107,31 +128,52 @@ public final class TrainingSetup implements AutoCloseable {
           throw new ConfigException("data.split: " + e.getMessage());
         }
         if (!r.present(Split.TRAIN)) {
-          throw new ConfigException("data.split '" + c.data().split() + "' leaves no training documents in " + prefix
-              + " (" + data.sequenceCount() + " documents)");
+          throw new ConfigException(
+              "data.split '"
+                  + c.data().split()
+                  + "' leaves no training documents in "
+                  + prefix
+                  + " ("
+                  + data.sequenceCount()
+                  + " documents)");
         }
         ranges.add(r);
         long maxId = data.maxToken(0, data.sequenceCount());
         if (maxId >= shape.vocabSize()) {
-          throw new ConfigException(prefix + " holds token id " + maxId + " but the model's vocabulary has "
-              + shape.vocabSize() + " entries" + (tokenizer == null ? " (set model.tokenizer to the tokenizer that"
-              + " prepared the data)" : " (" + c.model().tokenizer() + "); was the data prepared with another tokenizer?"));
+          throw new ConfigException(
+              prefix
+                  + " holds token id "
+                  + maxId
+                  + " but the model's vocabulary has "
+                  + shape.vocabSize()
+                  + " entries"
+                  + (tokenizer == null
+                      ? " (set model.tokenizer to the tokenizer that" + " prepared the data)"
+                      : " ("
+                          + c.model().tokenizer()
+                          + "); was the data prepared with another tokenizer?"));
         }
       }
-      GptIndexCache cache = new GptIndexCache(c.data().indexCacheDir() != null ? Path.of(c.data().indexCacheDir())
-          : Path.of(c.runDir(), "index_cache"));
+      GptIndexCache cache =
+          new GptIndexCache(
+              c.data().indexCacheDir() != null
+                  ? Path.of(c.data().indexCacheDir())
+                  : Path.of(c.runDir(), "index_cache"));
       long trainSamples = t.maxSteps() * t.globalBatchSize();
-      GptSamples train = samples(opened, ranges, blend, Split.TRAIN, trainSamples, seq, t.seed(), cache, log);
+      GptSamples train =
+          samples(opened, ranges, blend, Split.TRAIN, trainSamples, seq, t.seed(), cache, log);
       GptSamples valid = null;
       if (t.limitValBatches() > 0) {
         if (ranges.stream().allMatch(r -> r.present(Split.VALID))) {
-          valid = samples(opened, ranges, blend, Split.VALID, validSamples(c), seq, t.seed(), cache, log);
+          valid =
+              samples(
+                  opened, ranges, blend, Split.VALID, validSamples(c), seq, t.seed(), cache, log);
         } else {
           log.accept("no validation: split '" + c.data().split() + "' leaves no valid documents");
         }
       }
-      return new TrainingSetup(c, shape, tokenizer, opened, train, valid, accumulation, worldSize, ranges, blend,
-          cache);
+      return new TrainingSetup(
+          c, shape, tokenizer, opened, train, valid, accumulation, worldSize, ranges, blend, cache);
     } catch (IOException | RuntimeException e) {
       opened.forEach(IndexedDataset::close);
       throw e;
@@ -139,8 +181,8 @@ public final class TrainingSetup implements AutoCloseable {
   }
 
   /**
-   * The samples NeMo builds the valid split with: enough for every validation of the run,
-   * {@code (max_steps // val_check_interval + 1) * limit_val_batches * global_batch_size}.
+   * The samples NeMo builds the valid split with: enough for every validation of the run, {@code
+   * (max_steps // val_check_interval + 1) * limit_val_batches * global_batch_size}.
    */
   public static long validSamples(TrainConfig c) {
     TrainConfig.Trainer t = c.trainer();
@@ -156,35 +198,56 @@ public final class TrainingSetup implements AutoCloseable {
     if (!ranges.stream().allMatch(r -> r.present(split))) {
       return null;
     }
-    return samples(data, ranges, blend, split, samples, seqLength(), config.trainer().seed(), cache, log);
+    return samples(
+        data, ranges, blend, split, samples, seqLength(), config.trainer().seed(), cache, log);
   }
 
   /** One dataset's split, or Megatron's blend of every dataset's split. */
-  private static GptSamples samples(List<IndexedDataset> data, List<SplitRanges> ranges, Blend blend, Split split,
-      long samples, int seq, long seed, GptIndexCache cache, Consumer<String> log) throws IOException {
+  private static GptSamples samples(
+      List<IndexedDataset> data,
+      List<SplitRanges> ranges,
+      Blend blend,
+      Split split,
+      long samples,
+      int seq,
+      long seed,
+      GptIndexCache cache,
+      Consumer<String> log)
+      throws IOException {
     if (blend.weights() == null) {
       return open(data.getFirst(), ranges.getFirst(), split, samples, seq, seed, cache, log);
     }
     long[] sizes = BlendedGptSamples.partSizes(blend.weights(), samples, BlendedGptSamples.SURPLUS);
-    long size = java.util.Arrays.stream(BlendedGptSamples.partSizes(blend.weights(), samples, 0)).sum();
+    long size =
+        java.util.Arrays.stream(BlendedGptSamples.partSizes(blend.weights(), samples, 0)).sum();
     List<GptDataset> parts = new ArrayList<>();
     for (int d = 0; d < data.size(); d++) {
       parts.add(open(data.get(d), ranges.get(d), split, sizes[d], seq, seed, cache, log));
     }
     BlendedGptSamples blended = BlendedGptSamples.of(parts, blend.weights(), size);
-    log.accept(String.format(Locale.ROOT, "%s: blend of %d datasets, weights %s, %,d samples", split.label(),
-        parts.size(), java.util.Arrays.toString(blend.weights()), blended.size()));
+    log.accept(
+        String.format(
+            Locale.ROOT,
+            "%s: blend of %d datasets, weights %s, %,d samples",
+            split.label(),
+            parts.size(),
+            java.util.Arrays.toString(blend.weights()),
+            blended.size()));
     return blended;
   }
 
-  /** {@code data_prefix}: one prefix, or weight and prefix pairs as Megatron's {@code --data-path}. */
+  /**
+   * {@code data_prefix}: one prefix, or weight and prefix pairs as Megatron's {@code --data-path}.
+   */
   record Blend(List<Path> prefixes, double[] weights) {
     static Blend parse(List<String> items) {
       if (items.size() == 1) {
         return new Blend(List.of(Path.of(items.getFirst())), null);
       }
-      String usage = "data.data_prefix: give one prefix, or weight and prefix pairs such as [0.7, a_text_document,"
-          + " 0.3, b_text_document]; got " + items;
+      String usage =
+          "data.data_prefix: give one prefix, or weight and prefix pairs such as [0.7, a_text_document,"
+              + " 0.3, b_text_document]; got "
+              + items;
       if (items.isEmpty() || items.size() % 2 != 0) {
         throw new ConfigException(usage);
       }
@@ -197,7 +260,8 @@ public final class TrainingSetup implements AutoCloseable {
           throw new ConfigException(usage);
         }
         if (!(weights[i / 2] > 0) || Double.isInfinite(weights[i / 2])) {
-          throw new ConfigException("data.data_prefix: weight " + items.get(i) + " must be positive");
+          throw new ConfigException(
+              "data.data_prefix: weight " + items.get(i) + " must be positive");
         }
         prefixes.add(Path.of(items.get(i + 1)));
       }
@@ -205,14 +269,30 @@ public final class TrainingSetup implements AutoCloseable {
     }
   }
 
-  private static GptDataset open(IndexedDataset data, SplitRanges ranges, Split split, long samples, int seq,
-      long seed, GptIndexCache cache, Consumer<String> log) throws IOException {
+  private static GptDataset open(
+      IndexedDataset data,
+      SplitRanges ranges,
+      Split split,
+      long samples,
+      int seq,
+      long seed,
+      GptIndexCache cache,
+      Consumer<String> log)
+      throws IOException {
     long t0 = System.nanoTime();
     GptDataset ds = GptDataset.open(data, ranges, split, samples, seq, seed, cache);
-    log.accept(String.format("%s: documents %d..%d, %,d samples of %d+1 tokens, %d epoch(s)%s, indices %s (%.0f ms)",
-        split.label(), ranges.begin(split), ranges.end(split), ds.size(), seq, ds.indices().epochs(),
-        ds.indices().separateFinalEpoch() ? " (last shuffled apart)" : "",
-        ds.fromCache() ? "from cache" : "built", (System.nanoTime() - t0) / 1e6));
+    log.accept(
+        String.format(
+            "%s: documents %d..%d, %,d samples of %d+1 tokens, %d epoch(s)%s, indices %s (%.0f ms)",
+            split.label(),
+            ranges.begin(split),
+            ranges.end(split),
+            ds.size(),
+            seq,
+            ds.indices().epochs(),
+            ds.indices().separateFinalEpoch() ? " (last shuffled apart)" : "",
+            ds.fromCache() ? "from cache" : "built",
+            (System.nanoTime() - t0) / 1e6));
     return ds;
   }
 
@@ -230,7 +310,8 @@ public final class TrainingSetup implements AutoCloseable {
 
   /** Which samples form each rank's micro-batches of a global batch. */
   public GlobalBatches batches() {
-    return new GlobalBatches(config.trainer().globalBatchSize(), config.trainer().microBatchSize(), worldSize);
+    return new GlobalBatches(
+        config.trainer().globalBatchSize(), config.trainer().microBatchSize(), worldSize);
   }
 
   public TrainConfig config() {

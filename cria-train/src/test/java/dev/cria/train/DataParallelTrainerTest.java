@@ -1,13 +1,13 @@
 package dev.cria.train;
 
-import dev.cria.train.checkpoint.TrainStart;
-import dev.cria.train.metrics.TrainListener;
-import dev.cria.train.metrics.StepMetrics;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cria.engine.tensor.Floats;
+import dev.cria.train.checkpoint.TrainStart;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
+import dev.cria.train.metrics.StepMetrics;
+import dev.cria.train.metrics.TrainListener;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -17,15 +17,17 @@ import org.junit.jupiter.api.io.TempDir;
 import tools.jackson.databind.node.ObjectNode;
 
 /**
- * Data parallelism with ZeRO-1: 2 and 3 ranks (threads of this JVM joined over loopback) with global
- * batch G reproduce one rank that accumulates G, step by step, and end with the same parameters.
+ * Data parallelism with ZeRO-1: 2 and 3 ranks (threads of this JVM joined over loopback) with
+ * global batch G reproduce one rank that accumulates G, step by step, and end with the same
+ * parameters.
  */
 class DataParallelTrainerTest {
   private static final int STEPS = 20;
   @TempDir Path tmp;
 
   /** What one rank saw. */
-  private record Run(List<Double> losses, List<Double> gradientNorms, float[] parameters, List<String> info) {}
+  private record Run(
+      List<Double> losses, List<Double> gradientNorms, float[] parameters, List<String> info) {}
 
   private static final class Capture implements TrainListener {
     final List<Double> losses = new ArrayList<>();
@@ -61,13 +63,15 @@ class DataParallelTrainerTest {
     TrainConfigFile.set(tree, "trainer.threads", 1);
     TrainConfig c = TestRuns.config(tree);
     RunDirectory run = RunDirectory.create(c, true);
-    return TestRuns.inRanks(world, group -> {
-      try (TrainingSetup setup = TrainingSetup.prepare(c, world, line -> { })) {
-        Capture capture = new Capture();
-        new Trainer(setup, run, capture, () -> false, group).run(TrainStart.fresh());
-        return new Run(capture.losses, capture.norms, capture.parameters, capture.info);
-      }
-    });
+    return TestRuns.inRanks(
+        world,
+        group -> {
+          try (TrainingSetup setup = TrainingSetup.prepare(c, world, line -> {})) {
+            Capture capture = new Capture();
+            new Trainer(setup, run, capture, () -> false, group).run(TrainStart.fresh());
+            return new Run(capture.losses, capture.norms, capture.parameters, capture.info);
+          }
+        });
   }
 
   @Test
@@ -82,13 +86,19 @@ class DataParallelTrainerTest {
         assertThat(r.losses()).isEqualTo(ranks.getFirst().losses());
       }
       Run rank0 = ranks.getFirst();
-      assertThat(rank0.info()).anyMatch(l -> l.startsWith("memory per rank:")
-          && l.contains("(ZeRO-1: this rank's 1/" + world + ")"));
+      assertThat(rank0.info())
+          .anyMatch(l ->
+              l.startsWith("memory per rank:")
+                  && l.contains("(ZeRO-1: this rank's 1/" + world + ")"));
       for (int s = 0; s < STEPS; s++) {
-        assertThat(rank0.losses().get(s)).as("world %d step %d loss", world, s + 1)
+        assertThat(rank0.losses().get(s))
+            .as("world %d step %d loss", world, s + 1)
             .isCloseTo(single.losses().get(s), org.assertj.core.data.Offset.offset(2e-4));
-        assertThat(rank0.gradientNorms().get(s)).as("world %d step %d grad norm", world, s + 1)
-            .isCloseTo(single.gradientNorms().get(s), org.assertj.core.data.Offset.offset(2e-3 * single.gradientNorms().get(s)));
+        assertThat(rank0.gradientNorms().get(s))
+            .as("world %d step %d grad norm", world, s + 1)
+            .isCloseTo(
+                single.gradientNorms().get(s),
+                org.assertj.core.data.Offset.offset(2e-3 * single.gradientNorms().get(s)));
       }
       double largest = 0;
       double worst = 0;
@@ -96,7 +106,9 @@ class DataParallelTrainerTest {
         largest = Math.max(largest, Math.abs(single.parameters()[i]));
         worst = Math.max(worst, Math.abs(single.parameters()[i] - rank0.parameters()[i]));
       }
-      assertThat(worst / largest).as("world %d: largest parameter difference, relative", world).isLessThan(1e-3);
+      assertThat(worst / largest)
+          .as("world %d: largest parameter difference, relative", world)
+          .isLessThan(1e-3);
       String lastLog = Files.readString(tmp.resolve("run-" + world).resolve((world - 1) + "/log"));
       assertThat(lastLog).containsPattern("step 20/20 .* communication_timing \\d+\\.\\d{3}s");
     }

@@ -1,8 +1,5 @@
 package dev.cria.train;
 
-import dev.cria.train.checkpoint.TrainStart;
-import dev.cria.train.metrics.TrainListener;
-import dev.cria.train.metrics.StepMetrics;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
@@ -11,11 +8,14 @@ import dev.cria.engine.tensor.Floats;
 import dev.cria.train.checkpoint.Checkpoint;
 import dev.cria.train.checkpoint.CheckpointException;
 import dev.cria.train.checkpoint.Checkpoints;
+import dev.cria.train.checkpoint.TrainStart;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
+import dev.cria.train.metrics.StepMetrics;
+import dev.cria.train.metrics.TrainListener;
 import java.io.IOException;
-import java.nio.channels.FileChannel;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -93,9 +93,10 @@ class ResumeTest {
     return t;
   }
 
-  private static Seen train(TrainConfig c, TrainStart start, LongPredicate crashAfter) throws IOException {
+  private static Seen train(TrainConfig c, TrainStart start, LongPredicate crashAfter)
+      throws IOException {
     Seen seen = new Seen(crashAfter);
-    try (TrainingSetup setup = TrainingSetup.prepare(c, 1, line -> { })) {
+    try (TrainingSetup setup = TrainingSetup.prepare(c, 1, line -> {})) {
       RunDirectory run = RunDirectory.create(c, false, start.resume());
       new Trainer(setup, run, seen, () -> false).run(start);
     } catch (IllegalStateException e) {
@@ -106,7 +107,8 @@ class ResumeTest {
 
   @ParameterizedTest(name = "async_save {0}")
   @ValueSource(booleans = {false, true})
-  void aCrashedRunResumedFromItsCheckpointLogsTheUninterruptedLossesBitForBit(boolean async) throws IOException {
+  void aCrashedRunResumedFromItsCheckpointLogsTheUninterruptedLossesBitForBit(boolean async)
+      throws IOException {
     TrainConfig straight = TestRuns.config(tree("straight"));
     Seen uninterrupted = train(straight, TrainStart.fresh(), s -> false);
     assertThat(uninterrupted.losses).hasSize(12);
@@ -119,25 +121,36 @@ class ResumeTest {
     Path crashed = tmp.resolve("crashing-" + async);
     assertThat(Checkpoints.list(crashed)).extracting(Checkpoints::stepOf).containsExactly(4L);
     if (async) {
-      assertThat(first.info).anyMatch(l -> l.startsWith("checkpoint of step 4: copied in ")
-          && l.endsWith("being written in the background"));
+      assertThat(first.info)
+          .anyMatch(l ->
+              l.startsWith("checkpoint of step 4: copied in ")
+                  && l.endsWith("being written in the background"));
     }
 
     Seen resumed = train(crashing, TrainStart.resumeIfPossible(), s -> false);
-    assertThat(resumed.info).anyMatch(l -> l.startsWith("resumed from ") && l.contains("step-4: step 4, consumed"
-        + " samples 16"));
+    assertThat(resumed.info)
+        .anyMatch(l ->
+            l.startsWith("resumed from ")
+                && l.contains("step-4: step 4, consumed" + " samples 16"));
     assertThat(resumed.losses.keySet()).containsExactly(5L, 6L, 7L, 8L, 9L, 10L, 11L, 12L);
     for (long s = 5; s <= 12; s++) {
       assertThat(resumed.losses.get(s)).as("step %d", s).isEqualTo(uninterrupted.losses.get(s));
     }
-    assertThat(resumed.validations).isEqualTo(Map.of(6L, uninterrupted.validations.get(6L), 12L,
-        uninterrupted.validations.get(12L)));
+    assertThat(resumed.validations)
+        .isEqualTo(
+            Map.of(6L, uninterrupted.validations.get(6L), 12L, uninterrupted.validations.get(12L)));
     assertThat(resumed.parameters).isEqualTo(uninterrupted.parameters);
     // steps 8 and 12 saved; keep_last 2 removed step 4
     assertThat(Checkpoints.list(crashed)).extracting(Checkpoints::stepOf).containsExactly(8L, 12L);
-    assertThat(Checkpoint.open(Checkpoints.stepDirectory(crashed, 8)).verify().state().consumedSamples()).isEqualTo(32);
+    assertThat(
+            Checkpoint.open(Checkpoints.stepDirectory(crashed, 8))
+                .verify()
+                .state()
+                .consumedSamples())
+        .isEqualTo(32);
     try (var files = Files.list(Checkpoints.directory(crashed))) {
-      assertThat(files.map(p -> p.getFileName().toString())).containsExactlyInAnyOrder("step-8", "step-12");
+      assertThat(files.map(p -> p.getFileName().toString()))
+          .containsExactlyInAnyOrder("step-8", "step-12");
     }
 
     // nothing left to do: resuming a finished run takes no step and saves nothing new
@@ -155,14 +168,19 @@ class ResumeTest {
     Path run = tmp.resolve("damaged");
     assertThat(Checkpoints.list(run)).extracting(Checkpoints::stepOf).containsExactly(4L, 8L, 12L);
     Checkpoint step12 = Checkpoint.open(Checkpoints.stepDirectory(run, 12));
-    assertThat(step12.manifest().files().keySet()).containsExactly("model.safetensors", "trainer_state.json",
-        "config.yaml", "optimizer/rank-00000-of-00001.safetensors");
+    assertThat(step12.manifest().files().keySet())
+        .containsExactly(
+            "model.safetensors",
+            "trainer_state.json",
+            "config.yaml",
+            "optimizer/rank-00000-of-00001.safetensors");
     assertThat(step12.state().consumedSamples()).isEqualTo(48);
     assertThat(step12.state().optimizerSteps()).isEqualTo(12);
 
     // one flipped byte in the middle of step 12's model, and an unfinished save of step 16
     Path model = Checkpoints.stepDirectory(run, 12).resolve("model.safetensors");
-    try (FileChannel ch = FileChannel.open(model, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+    try (FileChannel ch =
+        FileChannel.open(model, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
       ByteBuffer b = ByteBuffer.allocate(1);
       long at = ch.size() / 2;
       ch.read(b, at);
@@ -171,13 +189,18 @@ class ResumeTest {
     }
     Files.createDirectories(Checkpoints.directory(run).resolve(".step-16.partial/optimizer"));
     assertThatThrownBy(() -> Checkpoint.open(Checkpoints.stepDirectory(run, 12)).verify())
-        .isInstanceOf(CheckpointException.class).hasMessageContaining("model.safetensors has checksum");
+        .isInstanceOf(CheckpointException.class)
+        .hasMessageContaining("model.safetensors has checksum");
 
     ObjectNode longer = tree("damaged");
     TrainConfigFile.set(longer, "checkpoint.keep_last", 3);
     Seen resumed = train(TestRuns.config(longer), TrainStart.resumeIfPossible(), s -> false);
-    assertThat(resumed.info).anyMatch(l -> l.startsWith("warning: checkpoint ") && l.contains("step-12 is not usable")
-        && l.contains("model.safetensors has checksum") && l.contains("trying step-8"));
+    assertThat(resumed.info)
+        .anyMatch(l ->
+            l.startsWith("warning: checkpoint ")
+                && l.contains("step-12 is not usable")
+                && l.contains("model.safetensors has checksum")
+                && l.contains("trying step-8"));
     assertThat(resumed.info).anyMatch(l -> l.startsWith("resumed from ") && l.contains("step-8"));
     assertThat(resumed.losses.keySet()).containsExactly(9L, 10L, 11L, 12L);
     for (long s = 9; s <= 12; s++) {
@@ -201,9 +224,14 @@ class ResumeTest {
     Seen seen = train(TestRuns.config(t), TrainStart.fresh(), s -> false);
     // steps 1 to 5 by the clock (before steps 2 to 6), step 6 at the end
     assertThat(seen.info.stream().filter(l -> l.startsWith("checkpoint saved: "))).hasSize(6);
-    assertThat(Checkpoints.list(tmp.resolve("clock"))).extracting(Checkpoints::stepOf).containsExactly(5L, 6L);
-    assertThat(Files.readString(tmp.resolve("clock/0/log"))).contains("removed old checkpoint "
-        + Checkpoints.stepDirectory(tmp.resolve("clock"), 4) + " (keep_last 2)");
+    assertThat(Checkpoints.list(tmp.resolve("clock")))
+        .extracting(Checkpoints::stepOf)
+        .containsExactly(5L, 6L);
+    assertThat(Files.readString(tmp.resolve("clock/0/log")))
+        .contains(
+            "removed old checkpoint "
+                + Checkpoints.stepDirectory(tmp.resolve("clock"), 4)
+                + " (keep_last 2)");
   }
 
   @Test
@@ -211,20 +239,28 @@ class ResumeTest {
     TrainConfig c = TestRuns.config(tree("nowhere"));
     Path missing = tmp.resolve("no-such-run");
     assertThatThrownBy(() -> train(c, new TrainStart(true, missing, null, null), s -> false))
-        .isInstanceOf(CheckpointException.class).hasMessageContaining(missing.toString());
+        .isInstanceOf(CheckpointException.class)
+        .hasMessageContaining(missing.toString());
   }
 
-  /** Ranks as threads of this JVM, each stopping when {@code stopAfter} says so; rank 0's view returned. */
-  private static Seen trainGroup(TrainConfig c, int world, TrainStart start, LongPredicate stopAfter)
-      throws Exception {
+  /**
+   * Ranks as threads of this JVM, each stopping when {@code stopAfter} says so; rank 0's view
+   * returned.
+   */
+  private static Seen trainGroup(
+      TrainConfig c, int world, TrainStart start, LongPredicate stopAfter) throws Exception {
     RunDirectory run = RunDirectory.create(c, false, true);
-    return TestRuns.inRanks(world, group -> {
-      try (TrainingSetup setup = TrainingSetup.prepare(c, world, line -> { })) {
-        Seen seen = new Seen(s -> false);
-        new Trainer(setup, run, seen, () -> stopAfter.test(seen.lastStep), group).run(start);
-        return seen;
-      }
-    }).getFirst();
+    return TestRuns.inRanks(
+            world,
+            group -> {
+              try (TrainingSetup setup = TrainingSetup.prepare(c, world, line -> {})) {
+                Seen seen = new Seen(s -> false);
+                new Trainer(setup, run, seen, () -> stopAfter.test(seen.lastStep), group)
+                    .run(start);
+                return seen;
+              }
+            })
+        .getFirst();
   }
 
   @Test
@@ -238,20 +274,26 @@ class ResumeTest {
 
     for (int[] worlds : new int[][] {{2, 1}, {1, 2}}) {
       ObjectNode t = base.deepCopy();
-      TrainConfigFile.set(t, "run_dir", tmp.resolve("from-" + worlds[0] + "-to-" + worlds[1]).toString());
-      // step 4 is saved in the background, by every rank at once; the stop request then finds it saved
+      TrainConfigFile.set(
+          t, "run_dir", tmp.resolve("from-" + worlds[0] + "-to-" + worlds[1]).toString());
+      // step 4 is saved in the background, by every rank at once; the stop request then finds it
+      // saved
       TrainConfigFile.set(t, "checkpoint.save_interval", 4L);
       TrainConfigFile.set(t, "checkpoint.async_save", true);
       TrainConfig c = TestRuns.config(t);
-      Seen before = trainGroup(c, worlds[0], TrainStart.resumeIfPossible(), s -> s == 4); // stop request: saves
+      Seen before =
+          trainGroup(
+              c, worlds[0], TrainStart.resumeIfPossible(), s -> s == 4); // stop request: saves
       assertThat(before.losses.keySet()).containsExactly(1L, 2L, 3L, 4L);
-      assertThat(Checkpoint.open(Checkpoints.stepDirectory(Path.of(c.runDir()), 4)).manifest().files())
+      assertThat(
+              Checkpoint.open(Checkpoints.stepDirectory(Path.of(c.runDir()), 4)).manifest().files())
           .hasSize(3 + worlds[0]);
       Seen after = trainGroup(c, worlds[1], TrainStart.resumeIfPossible(), s -> false);
       assertThat(after.info).anyMatch(l -> l.contains("saved by " + worlds[0] + " rank(s)"));
       assertThat(after.losses.keySet()).containsExactly(5L, 6L, 7L, 8L);
       for (long s = 5; s <= 8; s++) {
-        assertThat(after.losses.get(s)).as("%d -> %d ranks, step %d", worlds[0], worlds[1], s)
+        assertThat(after.losses.get(s))
+            .as("%d -> %d ranks, step %d", worlds[0], worlds[1], s)
             .isCloseTo(single.losses.get(s), within(2e-4));
       }
     }

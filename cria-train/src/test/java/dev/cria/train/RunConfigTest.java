@@ -32,8 +32,15 @@ class RunConfigTest {
   void flagsOverrideTheFileWhichOverridesTheDefaults() throws IOException {
     Path yaml = tmp.resolve("run.yaml");
     Files.writeString(yaml, "trainer: {max_steps: 50, seed: 7}\noptim: {lr: 2.0e-3}\n");
-    TrainConfig c = RunConfig.resolve(new RunConfig.Request(yaml, flags("trainer.max_steps", 60L,
-        "trainer.micro_batch_size", null), false, false, null, null));
+    TrainConfig c =
+        RunConfig.resolve(
+            new RunConfig.Request(
+                yaml,
+                flags("trainer.max_steps", 60L, "trainer.micro_batch_size", null),
+                false,
+                false,
+                null,
+                null));
     assertThat(c.trainer().maxSteps()).isEqualTo(60);
     assertThat(c.trainer().seed()).isEqualTo(7);
     assertThat(c.optim().lr()).isEqualTo(2e-3);
@@ -41,15 +48,20 @@ class RunConfigTest {
   }
 
   @Test
-  void aContinuedRunStartsFromItsNewestCheckpointsConfigWithoutTheMachinesThreads() throws IOException {
+  void aContinuedRunStartsFromItsNewestCheckpointsConfigWithoutTheMachinesThreads()
+      throws IOException {
     Path step = Checkpoints.stepDirectory(tmp.resolve("run"), 10);
     Files.createDirectories(step);
-    Files.writeString(step.resolve("config.yaml"), """
+    Files.writeString(
+        step.resolve("config.yaml"),
+        """
         run_dir: %s
         data: {data_prefix: [saved_text_document]}
         trainer: {max_steps: 300, threads: 1, backend: reference}
-        """.formatted(tmp.resolve("run")));
-    Files.writeString(tmp.resolve("run/config.yaml"), "trainer: {max_steps: 5}\n"); // a failed attempt's
+        """
+            .formatted(tmp.resolve("run")));
+    Files.writeString(
+        tmp.resolve("run/config.yaml"), "trainer: {max_steps: 5}\n"); // a failed attempt's
     Map<String, Object> bare = new LinkedHashMap<>();
     bare.put("run_dir", tmp.resolve("run").toString());
     TrainConfig c = RunConfig.resolve(new RunConfig.Request(null, bare, true, false, null, null));
@@ -57,19 +69,33 @@ class RunConfigTest {
     assertThat(c.trainer().maxSteps()).isEqualTo(300);
     assertThat(c.trainer().threads()).isZero();
     assertThat(c.trainer().backend()).isEqualTo("reference");
-    TrainConfig fresh = RunConfig.resolve(new RunConfig.Request(null, flags(), false, true, null, null));
-    assertThat(fresh.trainer().maxSteps()).isEqualTo(100); // --overwrite: the saved config is not read
+    TrainConfig fresh =
+        RunConfig.resolve(new RunConfig.Request(null, flags(), false, true, null, null));
+    assertThat(fresh.trainer().maxSteps())
+        .isEqualTo(100); // --overwrite: the saved config is not read
   }
 
   @Test
   void contradictoryStartsAreRefused() {
-    assertThatThrownBy(() -> RunConfig.resolve(new RunConfig.Request(null, flags(), true, false, tmp.resolve("x"),
-        tmp.resolve("hf")))).isInstanceOf(ConfigException.class).hasMessageContaining("exclude each other");
-    assertThatThrownBy(() -> RunConfig.resolve(new RunConfig.Request(null, flags(), false, true,
-        tmp.resolve("run/checkpoints/step-10"), null))).hasMessageContaining("--overwrite would delete");
-    assertThatThrownBy(() -> RunConfig.resolve(new RunConfig.Request(null, flags(), true, false,
-        tmp.resolve("nothing"), null))).hasMessageContaining("neither a checkpoint");
-    assertThatThrownBy(() -> RunConfig.resolve(new RunConfig.Request(null, flags("trainer.backend", "cuda"), false,
-        false, null, null))).hasMessageContaining("trainer.backend 'cuda' is not one of auto, cpu, reference");
+    assertThatThrownBy(() ->
+            RunConfig.resolve(
+                new RunConfig.Request(
+                    null, flags(), true, false, tmp.resolve("x"), tmp.resolve("hf"))))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("exclude each other");
+    assertThatThrownBy(() ->
+            RunConfig.resolve(
+                new RunConfig.Request(
+                    null, flags(), false, true, tmp.resolve("run/checkpoints/step-10"), null)))
+        .hasMessageContaining("--overwrite would delete");
+    assertThatThrownBy(() ->
+            RunConfig.resolve(
+                new RunConfig.Request(null, flags(), true, false, tmp.resolve("nothing"), null)))
+        .hasMessageContaining("neither a checkpoint");
+    assertThatThrownBy(() ->
+            RunConfig.resolve(
+                new RunConfig.Request(
+                    null, flags("trainer.backend", "cuda"), false, false, null, null)))
+        .hasMessageContaining("trainer.backend 'cuda' is not one of auto, cpu, reference");
   }
 }

@@ -6,8 +6,8 @@ import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
 import dev.cria.train.distributed.LoopbackRanks;
 import java.io.IOException;
-import java.time.Duration;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -28,8 +28,8 @@ final class TestRuns {
     for (int p = 0; p < phrases.length; p++) {
       phrases[p] = random.ints(6, 3, 200).toArray();
     }
-    try (IndexedDatasetWriter w = IndexedDatasetWriter.create(prefix,
-        maxId < 65500 ? TokenDtype.UINT16 : TokenDtype.INT32)) {
+    try (IndexedDatasetWriter w =
+        IndexedDatasetWriter.create(prefix, maxId < 65500 ? TokenDtype.UINT16 : TokenDtype.INT32)) {
       for (int d = 0; d < documents; d++) {
         List<Integer> doc = new ArrayList<>();
         int length = 20 + random.nextInt(40);
@@ -75,7 +75,10 @@ final class TestRuns {
     return TrainConfigFile.bind(tree, "test");
   }
 
-  /** Runs {@code body} on {@code world} ranks, threads of this JVM joined over loopback; results by rank. */
+  /**
+   * Runs {@code body} on {@code world} ranks, threads of this JVM joined over loopback; results by
+   * rank.
+   */
   static <T> List<T> inRanks(int world, LoopbackRanks.Body<T> body) throws Exception {
     return LoopbackRanks.run(world, Duration.ofSeconds(60), body);
   }

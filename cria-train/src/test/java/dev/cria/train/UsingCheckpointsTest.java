@@ -1,8 +1,5 @@
 package dev.cria.train;
 
-import dev.cria.train.checkpoint.TrainStart;
-import dev.cria.train.metrics.TrainListener;
-import dev.cria.train.metrics.StepMetrics;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -13,10 +10,13 @@ import dev.cria.engine.io.SafetensorsFile;
 import dev.cria.engine.io.SafetensorsWriter;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.train.checkpoint.Checkpoints;
+import dev.cria.train.checkpoint.TrainStart;
 import dev.cria.train.checkpoint.TrainedModel;
 import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
+import dev.cria.train.metrics.StepMetrics;
+import dev.cria.train.metrics.TrainListener;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,7 +28,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import tools.jackson.databind.node.ObjectNode;
 
-/** A finished run's checkpoint used: evaluated (repeating the run's val_loss), exported and re-imported. */
+/**
+ * A finished run's checkpoint used: evaluated (repeating the run's val_loss), exported and
+ * re-imported.
+ */
 class UsingCheckpointsTest {
   @TempDir Path tmp;
   private TrainConfig config;
@@ -42,70 +45,91 @@ class UsingCheckpointsTest {
     TrainConfigFile.set(t, "trainer.max_steps", 10L);
     TrainConfigFile.set(t, "trainer.val_check_interval", 5L);
     config = TestRuns.config(t);
-    try (TrainingSetup setup = TrainingSetup.prepare(config, 1, line -> { })) {
-      new Trainer(setup, RunDirectory.create(config, false), new TrainListener() {
-        @Override
-        public void info(String line) {}
+    try (TrainingSetup setup = TrainingSetup.prepare(config, 1, line -> {})) {
+      new Trainer(
+              setup,
+              RunDirectory.create(config, false),
+              new TrainListener() {
+                @Override
+                public void info(String line) {}
 
-        @Override
-        public void step(StepMetrics metrics) {}
+                @Override
+                public void step(StepMetrics metrics) {}
 
-        @Override
-        public void validation(long step, double loss) {
-          validations.add(loss);
-        }
-      }, () -> false).run(TrainStart.fresh());
+                @Override
+                public void validation(long step, double loss) {
+                  validations.add(loss);
+                }
+              },
+              () -> false)
+          .run(TrainStart.fresh());
     }
   }
 
   @Test
   void evaluatingTheLastCheckpointOnTheValidSplitRepeatsTheRunsValLossExactly() throws IOException {
-    try (TrainedModel model = TrainedModel.load(tmp.resolve("run"), line -> { })) {
+    try (TrainedModel model = TrainedModel.load(tmp.resolve("run"), line -> {})) {
       assertThat(model.checkpoint().step()).isEqualTo(10);
-      Evaluation.Result valid = Evaluation.run(model, model.config(), Split.VALID, 2, null, 2, line -> { });
+      Evaluation.Result valid =
+          Evaluation.run(model, model.config(), Split.VALID, 2, null, 2, line -> {});
       assertThat(valid.loss()).isEqualTo(validations.getLast());
       assertThat(valid.tokens()).isEqualTo(2 * 4 * 16);
-      Evaluation.Result test = Evaluation.run(model, model.config(), Split.TEST, 1, "reference", 2, line -> { });
+      Evaluation.Result test =
+          Evaluation.run(model, model.config(), Split.TEST, 1, "reference", 2, line -> {});
       assertThat(test.loss()).isBetween(0.0, 10.0).isNotEqualTo(valid.loss());
     }
-    try (TrainedModel earlier = TrainedModel.load(Checkpoints.stepDirectory(tmp.resolve("run"), 10), line -> { })) {
+    try (TrainedModel earlier =
+        TrainedModel.load(Checkpoints.stepDirectory(tmp.resolve("run"), 10), line -> {})) {
       ObjectNode t = TrainConfigFile.toTree(earlier.config());
       TrainConfigFile.set(t, "data.split", "100,0,0");
-      assertThatThrownBy(() -> Evaluation.run(earlier, TrainConfigFile.bind(t, "test"), Split.VALID, 1, null, 1, l -> { }))
-          .isInstanceOf(ConfigException.class).hasMessageContaining("leaves no valid documents");
+      assertThatThrownBy(() ->
+              Evaluation.run(
+                  earlier, TrainConfigFile.bind(t, "test"), Split.VALID, 1, null, 1, l -> {}))
+          .isInstanceOf(ConfigException.class)
+          .hasMessageContaining("leaves no valid documents");
     }
   }
 
   @Test
   void anExportedModelStartsAnotherRunFromTheSameWeights() throws IOException {
     Path hf = tmp.resolve("hf");
-    try (TrainedModel model = TrainedModel.load(tmp.resolve("run"), line -> { })) {
-      HfModelFiles.write(hf, model.layout(), model.parameters(), SafetensorsWriter.Dtype.F32, 50_000, Map.of());
-      Files.writeString(hf.resolve("config.json"), HfConfig.configJson(model.shape(), 1, 2,
-          SafetensorsWriter.Dtype.F32));
+    try (TrainedModel model = TrainedModel.load(tmp.resolve("run"), line -> {})) {
+      HfModelFiles.write(
+          hf, model.layout(), model.parameters(), SafetensorsWriter.Dtype.F32, 50_000, Map.of());
+      Files.writeString(
+          hf.resolve("config.json"),
+          HfConfig.configJson(model.shape(), 1, 2, SafetensorsWriter.Dtype.F32));
 
       ObjectNode t = TrainConfigFile.toTree(config);
       TrainConfigFile.set(t, "run_dir", tmp.resolve("continued").toString());
       TrainConfig continued = TrainConfigFile.bind(t, "test");
       Path initial = tmp.resolve("initial.safetensors");
-      try (TrainingSetup setup = TrainingSetup.prepare(continued, 1, line -> { })) {
-        new Trainer(setup, RunDirectory.create(continued, false), TrainListener.silent(), () -> true)
+      try (TrainingSetup setup = TrainingSetup.prepare(continued, 1, line -> {})) {
+        new Trainer(
+                setup, RunDirectory.create(continued, false), TrainListener.silent(), () -> true)
             .run(new TrainStart(false, null, hf, initial));
       }
       try (SafetensorsFile f = SafetensorsFile.open(initial)) {
         for (ParameterLayout.Tensor tensor : model.layout().tensors()) {
           assertThat(f.readFloats(tensor.name()))
-              .isEqualTo(model.parameters().toArray(tensor.offset(), Math.toIntExact(tensor.size())));
+              .isEqualTo(
+                  model.parameters().toArray(tensor.offset(), Math.toIntExact(tensor.size())));
         }
       }
 
       TrainConfigFile.set(t, "run_dir", tmp.resolve("wider").toString());
       TrainConfigFile.set(t, "model.hidden_size", 48);
       TrainConfig wider = TrainConfigFile.bind(t, "test");
-      try (TrainingSetup setup = TrainingSetup.prepare(wider, 1, line -> { })) {
-        assertThatThrownBy(() -> new Trainer(setup, RunDirectory.create(wider, false), TrainListener.silent(),
-            () -> true).run(new TrainStart(false, null, hf, null)))
-            .isInstanceOf(ConfigException.class).hasMessageContaining("hidden_size 48 (here) vs 32");
+      try (TrainingSetup setup = TrainingSetup.prepare(wider, 1, line -> {})) {
+        assertThatThrownBy(() ->
+                new Trainer(
+                        setup,
+                        RunDirectory.create(wider, false),
+                        TrainListener.silent(),
+                        () -> true)
+                    .run(new TrainStart(false, null, hf, null)))
+            .isInstanceOf(ConfigException.class)
+            .hasMessageContaining("hidden_size 48 (here) vs 32");
       }
     }
   }

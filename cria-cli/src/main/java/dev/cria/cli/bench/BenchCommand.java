@@ -1,8 +1,8 @@
 package dev.cria.cli.bench;
 
 import dev.cria.cli.UserError;
-import dev.cria.engine.bench.StepBenchmark;
 import dev.cria.engine.backend.TimedKernels;
+import dev.cria.engine.bench.StepBenchmark;
 import dev.cria.engine.model.LlamaConfig;
 import java.io.PrintWriter;
 import java.util.Comparator;
@@ -15,7 +15,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** {@code cria bench}: times full training steps of a preset model on random tokens. */
-@Command(name = "bench", mixinStandardHelpOptions = true,
+@Command(
+    name = "bench",
+    mixinStandardHelpOptions = true,
     description = {
       "Time full training steps (forward, backward, AdamW) of a preset model on random tokens.",
       "Prints tokens/s, the split into forward/backward/optimizer, achieved GFLOP/s and MFU: model FLOPs"
@@ -24,31 +26,53 @@ import picocli.CommandLine.Spec;
 public final class BenchCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
-  @Option(names = "--preset", defaultValue = "tiny", paramLabel = "NAME",
+  @Option(
+      names = "--preset",
+      defaultValue = "tiny",
+      paramLabel = "NAME",
       description = "Model preset: tiny, small, llama2-7b, ... (default: ${DEFAULT-VALUE}).")
   String preset;
 
-  @Option(names = "--tokenizer", paramLabel = "PATH",
+  @Option(
+      names = "--tokenizer",
+      paramLabel = "PATH",
       description = "Take the vocabulary size from this tokenizer instead of the preset's.")
   java.nio.file.Path tokenizer;
 
   @Option(names = "--threads", paramLabel = "N", description = "Threads (default: all cores).")
   Integer threads;
 
-  @Option(names = "--backend", paramLabel = "NAME", defaultValue = "auto",
+  @Option(
+      names = "--backend",
+      paramLabel = "NAME",
+      defaultValue = "auto",
       description = "Engine backend: auto, cpu, reference (default: ${DEFAULT-VALUE}).")
   String backend;
 
-  @Option(names = "--micro-batch", paramLabel = "B", description = "Sequences per step (default: tiny 8, small 4, else 1).")
+  @Option(
+      names = "--micro-batch",
+      paramLabel = "B",
+      description = "Sequences per step (default: tiny 8, small 4, else 1).")
   Integer microBatch;
 
-  @Option(names = "--seq-len", paramLabel = "T", description = "Tokens per sequence (default: the preset's length).")
+  @Option(
+      names = "--seq-len",
+      paramLabel = "T",
+      description = "Tokens per sequence (default: the preset's length).")
   Integer seqLen;
 
-  @Option(names = "--steps", defaultValue = "5", paramLabel = "N", description = "Timed steps (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--steps",
+      defaultValue = "5",
+      paramLabel = "N",
+      description = "Timed steps (default: ${DEFAULT-VALUE}).")
   int steps;
 
-  @Option(names = "--warmup", defaultValue = "2", paramLabel = "N", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--warmup",
+      defaultValue = "2",
+      paramLabel = "N",
+      description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
   int warmup;
 
   @Option(names = "--profile", description = "Also show where the time goes, by kernel.")
@@ -68,7 +92,10 @@ public final class BenchCommand implements Callable<Integer> {
     if (tokenizer != null) {
       config = config.withVocabSize(dev.cria.data.tokenizer.Tokenizers.load(tokenizer).vocabSize());
     }
-    int b = microBatch != null ? microBatch : preset.equals("tiny") ? 8 : preset.equals("small") ? 4 : 1;
+    int b =
+        microBatch != null
+            ? microBatch
+            : preset.equals("tiny") ? 8 : preset.equals("small") ? 4 : 1;
     int t = seqLen != null ? seqLen : config.maxSeqLen();
     int n = threads != null ? threads : Runtime.getRuntime().availableProcessors();
     PrintWriter out = spec.commandLine().getOut();
@@ -81,30 +108,58 @@ public final class BenchCommand implements Callable<Integer> {
     }
     StepBenchmark.Result r;
     try {
-      r = StepBenchmark.run(settings, line -> {
-        err.println("bench: " + line);
-        err.flush();
-      });
+      r =
+          StepBenchmark.run(
+              settings,
+              line -> {
+                err.println("bench: " + line);
+                err.flush();
+              });
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }
-    out.printf(Locale.ROOT, "preset %s: dim %d, %d layers, %d heads, FFN %d, vocab %d; micro-batch %d x seq %d,"
-            + " %d thread(s), kernels %s%n", preset, config.dim(), config.layers(), config.heads(), config.ffnDim(),
-        config.vocabSize(), b, t, n, r.kernels());
+    out.printf(
+        Locale.ROOT,
+        "preset %s: dim %d, %d layers, %d heads, FFN %d, vocab %d; micro-batch %d x seq %d,"
+            + " %d thread(s), kernels %s%n",
+        preset,
+        config.dim(),
+        config.layers(),
+        config.heads(),
+        config.ffnDim(),
+        config.vocabSize(),
+        b,
+        t,
+        n,
+        r.kernels());
     out.printf(Locale.ROOT, "tokens/s     %.0f%n", r.tokensPerSec());
-    out.printf(Locale.ROOT, "step         %.1f ms = forward %.1f + backward %.1f + optimizer %.1f%n",
-        r.stepMs(), r.forwardMs(), r.backwardMs(), r.optimizerMs());
-    out.printf(Locale.ROOT, "achieved     %.1f GFLOP/s (%.1f MFLOP per token)%n", r.gflops(),
+    out.printf(
+        Locale.ROOT,
+        "step         %.1f ms = forward %.1f + backward %.1f + optimizer %.1f%n",
+        r.stepMs(),
+        r.forwardMs(),
+        r.backwardMs(),
+        r.optimizerMs());
+    out.printf(
+        Locale.ROOT,
+        "achieved     %.1f GFLOP/s (%.1f MFLOP per token)%n",
+        r.gflops(),
         config.trainingFlopsPerToken(t) / 1e6);
-    out.printf(Locale.ROOT, "peak         %.1f GFLOP/s (measured on %d thread(s))%n", r.peakGflops(), n);
+    out.printf(
+        Locale.ROOT, "peak         %.1f GFLOP/s (measured on %d thread(s))%n", r.peakGflops(), n);
     out.printf(Locale.ROOT, "MFU          %.1f%%%n", 100 * r.mfu());
     if (profile) {
       double total = r.profileSeconds().values().stream().mapToDouble(Double::doubleValue).sum();
       out.println("where the time goes (kernels, per step):");
       r.profileSeconds().entrySet().stream()
           .sorted(Map.Entry.<TimedKernels.Op, Double>comparingByValue(Comparator.reverseOrder()))
-          .forEach(e -> out.printf(Locale.ROOT, "  %-20s %8.1f ms  %5.1f%%%n",
-              e.getKey().name().toLowerCase(Locale.ROOT), 1e3 * e.getValue() / steps, 100 * e.getValue() / total));
+          .forEach(e ->
+              out.printf(
+                  Locale.ROOT,
+                  "  %-20s %8.1f ms  %5.1f%%%n",
+                  e.getKey().name().toLowerCase(Locale.ROOT),
+                  1e3 * e.getValue() / steps,
+                  100 * e.getValue() / total));
     }
     if (json) {
       out.println(r.toJson(preset));

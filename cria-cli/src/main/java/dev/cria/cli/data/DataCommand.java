@@ -29,22 +29,36 @@ public final class DataCommand implements Runnable {
   }
 
   /** {@code cria data inspect PREFIX}: counts, a length histogram and a sample. */
-  @Command(name = "inspect", mixinStandardHelpOptions = true,
-      description = "Documents, tokens, a document-length histogram and a decoded sample of a dataset.")
+  @Command(
+      name = "inspect",
+      mixinStandardHelpOptions = true,
+      description =
+          "Documents, tokens, a document-length histogram and a decoded sample of a dataset.")
   static final class Inspect implements Callable<Integer> {
     @Spec CommandSpec spec;
 
-    @Parameters(paramLabel = "PREFIX", description = "Dataset prefix (PREFIX.bin/.idx), e.g. out/brown_text_document.")
+    @Parameters(
+        paramLabel = "PREFIX",
+        description = "Dataset prefix (PREFIX.bin/.idx), e.g. out/brown_text_document.")
     Path prefix;
 
-    @Option(names = "--tokenizer", paramLabel = "PATH", description = "Decode the sample with this tokenizer.")
+    @Option(
+        names = "--tokenizer",
+        paramLabel = "PATH",
+        description = "Decode the sample with this tokenizer.")
     Path tokenizer;
 
-    @Option(names = "--sample", defaultValue = "0", paramLabel = "DOC",
+    @Option(
+        names = "--sample",
+        defaultValue = "0",
+        paramLabel = "DOC",
         description = "Which document to show (default: ${DEFAULT-VALUE}).")
     long sample;
 
-    @Option(names = "--sample-tokens", defaultValue = "64", paramLabel = "N",
+    @Option(
+        names = "--sample-tokens",
+        defaultValue = "64",
+        paramLabel = "N",
         description = "Show at most N tokens of it (default: ${DEFAULT-VALUE}).")
     int sampleTokens;
 
@@ -71,19 +85,29 @@ public final class DataCommand implements Runnable {
         }
         long[] sorted = lengths.clone();
         Arrays.sort(sorted);
-        out.printf(Locale.ROOT, "length     min %d, median %d, mean %.1f, p99 %d, max %d tokens%n",
-            sorted[0], sorted[sorted.length / 2], ds.tokenCount() / (double) sorted.length,
-            sorted[(int) Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))], sorted[sorted.length - 1]);
+        out.printf(
+            Locale.ROOT,
+            "length     min %d, median %d, mean %.1f, p99 %d, max %d tokens%n",
+            sorted[0],
+            sorted[sorted.length / 2],
+            ds.tokenCount() / (double) sorted.length,
+            sorted[(int) Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))],
+            sorted[sorted.length - 1]);
         printHistogram(out, sorted);
         if (sample < 0 || sample >= docs) {
-          out.printf(Locale.ROOT, "sample     document %d does not exist (0..%d)%n", sample, docs - 1);
+          out.printf(
+              Locale.ROOT, "sample     document %d does not exist (0..%d)%n", sample, docs - 1);
           return 1;
         }
         long first = ds.documentIndex(sample);
         int[] ids = ds.sequence(first);
         int[] shown = Arrays.copyOf(ids, Math.min(ids.length, sampleTokens));
-        out.printf(Locale.ROOT, "sample     document %d, first %d of %d tokens of its first sequence:%n",
-            sample, shown.length, ids.length);
+        out.printf(
+            Locale.ROOT,
+            "sample     document %d, first %d of %d tokens of its first sequence:%n",
+            sample,
+            shown.length,
+            ids.length);
         out.println("  ids   " + Arrays.toString(shown));
         if (tokenizer != null) {
           Tokenizer tok = Tokenizers.load(tokenizer);
@@ -102,8 +126,8 @@ public final class DataCommand implements Runnable {
     }
 
     /**
-     * Ten equal-width buckets of document length with a bar each; power-of-two buckets instead
-     * when the lengths are heavy-tailed (the longest over eight times the median).
+     * Ten equal-width buckets of document length with a bar each; power-of-two buckets instead when
+     * the lengths are heavy-tailed (the longest over eight times the median).
      */
     private static void printHistogram(PrintWriter out, long[] sorted) {
       long min = sorted[0];
@@ -113,7 +137,10 @@ public final class DataCommand implements Runnable {
       long width = Math.max(1, (max - min + buckets) / buckets);
       long[] counts = new long[buckets];
       for (long n : sorted) {
-        int b = logarithmic ? (n == 0 ? 0 : 64 - Long.numberOfLeadingZeros(n)) : (int) ((n - min) / width);
+        int b =
+            logarithmic
+                ? (n == 0 ? 0 : 64 - Long.numberOfLeadingZeros(n))
+                : (int) ((n - min) / width);
         counts[Math.min(b, buckets - 1)]++;
       }
       long most = Arrays.stream(counts).max().orElse(1);

@@ -35,30 +35,48 @@ import picocli.CommandLine.Spec;
 public final class PrepareCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
-  @Option(names = "--input", required = true, arity = "1..*", paramLabel = "FILE_OR_GLOB",
-      description = "JSONL, JSONL.gz or JSONL.zst files or globs (e.g. 'data/*.jsonl.gz'), read in the order given.")
+  @Option(
+      names = "--input",
+      required = true,
+      arity = "1..*",
+      paramLabel = "FILE_OR_GLOB",
+      description =
+          "JSONL, JSONL.gz or JSONL.zst files or globs (e.g. 'data/*.jsonl.gz'), read in the order given.")
   List<String> inputs;
 
-  @Option(names = "--output-prefix", required = true, paramLabel = "PREFIX",
+  @Option(
+      names = "--output-prefix",
+      required = true,
+      paramLabel = "PREFIX",
       description = "Output prefix; files are PREFIX_<key>_document.bin/.idx.")
   Path outputPrefix;
 
-  @Option(names = "--tokenizer", required = true, paramLabel = "PATH",
+  @Option(
+      names = "--tokenizer",
+      required = true,
+      paramLabel = "PATH",
       description = "SentencePiece tokenizer.model, HF tokenizer.json, or a directory with either.")
   Path tokenizer;
 
-  @Option(names = "--json-keys", split = ",", defaultValue = "text", paramLabel = "KEY",
+  @Option(
+      names = "--json-keys",
+      split = ",",
+      defaultValue = "text",
+      paramLabel = "KEY",
       description = "Keys to tokenize, comma-separated (default: ${DEFAULT-VALUE}).")
   List<String> jsonKeys;
 
   @Option(names = "--append-eod", description = "Append the EOS token to every non-empty document.")
   boolean appendEod;
 
-  @Option(names = "--workers", paramLabel = "N",
+  @Option(
+      names = "--workers",
+      paramLabel = "N",
       description = "Tokenizing threads (default: all cores).")
   Integer workers;
 
-  @Option(names = "--skip-bad-lines",
+  @Option(
+      names = "--skip-bad-lines",
       description = "Count and skip malformed lines instead of stopping at the first.")
   boolean skipBadLines;
 
@@ -69,29 +87,47 @@ public final class PrepareCommand implements Callable<Integer> {
     List<Path> files = InputFiles.expand(inputs);
     Tokenizer tok = Tokenizers.load(tokenizer);
     int threads = workers != null ? workers : Runtime.getRuntime().availableProcessors();
-    PrepareOptions options = PrepareOptions.of(files, outputPrefix, tok, threads)
-        .withJsonKeys(jsonKeys)
-        .withAppendEod(appendEod)
-        .withSkipBadLines(skipBadLines);
-    err.printf(Locale.ROOT, "prepare: %d input file(s), tokenizer %s (vocab %d), %d worker(s)%n",
-        files.size(), tok.description(), tok.vocabSize(), threads);
+    PrepareOptions options =
+        PrepareOptions.of(files, outputPrefix, tok, threads)
+            .withJsonKeys(jsonKeys)
+            .withAppendEod(appendEod)
+            .withSkipBadLines(skipBadLines);
+    err.printf(
+        Locale.ROOT,
+        "prepare: %d input file(s), tokenizer %s (vocab %d), %d worker(s)%n",
+        files.size(),
+        tok.description(),
+        tok.vocabSize(),
+        threads);
     StatusLine status = StatusLine.forConsole(err);
     PrepareSummary summary;
     try {
       summary = PreparePipeline.run(options, p -> status.update(describe(p), false));
     } catch (BadInputException e) {
-      throw new UserError(e.getMessage() + " (nothing was written; --skip-bad-lines skips such lines)");
+      throw new UserError(
+          e.getMessage() + " (nothing was written; --skip-bad-lines skips such lines)");
     } finally {
       status.finish();
     }
     for (PrepareSummary.Dataset d : summary.datasets()) {
-      out.printf(Locale.ROOT, "%s.bin/.idx: %d documents, %d tokens (%d empty documents skipped)%n",
-          d.prefix(), d.documents(), d.tokens(), d.emptyDocuments());
+      out.printf(
+          Locale.ROOT,
+          "%s.bin/.idx: %d documents, %d tokens (%d empty documents skipped)%n",
+          d.prefix(),
+          d.documents(),
+          d.tokens(),
+          d.emptyDocuments());
     }
-    out.printf(Locale.ROOT,
+    out.printf(
+        Locale.ROOT,
         "prepare: %d documents, %d tokens in %.2f s: %s tokens/s, %.1f MB/s; %d blank line(s), %d bad line(s) skipped%n",
-        summary.lines(), summary.tokens(), summary.seconds(), StatusLine.count(summary.tokensPerSecond()),
-        summary.textBytes() / 1e6 / Math.max(summary.seconds(), 1e-9), summary.blankLines(), summary.badLines());
+        summary.lines(),
+        summary.tokens(),
+        summary.seconds(),
+        StatusLine.count(summary.tokensPerSecond()),
+        summary.textBytes() / 1e6 / Math.max(summary.seconds(), 1e-9),
+        summary.blankLines(),
+        summary.badLines());
     for (String example : summary.badLineExamples()) {
       err.println("  skipped " + example);
     }
@@ -100,9 +136,15 @@ public final class PrepareCommand implements Callable<Integer> {
 
   static String describe(PrepareProgress p) {
     double s = Math.max(p.seconds(), 1e-9);
-    return String.format(Locale.ROOT, "prepare %s %s docs (%s/s) %s tokens (%s/s) %.1f MB/s ETA %s",
-        StatusLine.bar(p.fraction(), 24), StatusLine.count(p.documents()), StatusLine.count(p.documents() / s),
-        StatusLine.count(p.tokens()), StatusLine.count(p.tokens() / s), p.textBytes() / 1e6 / s,
+    return String.format(
+        Locale.ROOT,
+        "prepare %s %s docs (%s/s) %s tokens (%s/s) %.1f MB/s ETA %s",
+        StatusLine.bar(p.fraction(), 24),
+        StatusLine.count(p.documents()),
+        StatusLine.count(p.documents() / s),
+        StatusLine.count(p.tokens()),
+        StatusLine.count(p.tokens() / s),
+        p.textBytes() / 1e6 / s,
         StatusLine.duration(p.etaSeconds()));
   }
 }

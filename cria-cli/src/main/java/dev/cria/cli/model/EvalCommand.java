@@ -18,7 +18,10 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /** {@code cria eval}: a checkpoint's loss and perplexity on the first global batches of a split. */
-@Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(
+    name = "eval",
+    mixinStandardHelpOptions = true,
+    sortOptions = false,
     description = {
       "Evaluate a checkpoint: loss and perplexity on a split of a prepared dataset.",
       "",
@@ -29,41 +32,65 @@ import picocli.CommandLine.Spec;
 public final class EvalCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
-  @Parameters(index = "0", paramLabel = "RUN_OR_CHECKPOINT", description = "A run directory (its newest valid checkpoint) or a step-N checkpoint.")
+  @Parameters(
+      index = "0",
+      paramLabel = "RUN_OR_CHECKPOINT",
+      description = "A run directory (its newest valid checkpoint) or a step-N checkpoint.")
   Path source;
 
-  @Option(names = "--data-prefix", arity = "1..*", paramLabel = "PREFIX",
+  @Option(
+      names = "--data-prefix",
+      arity = "1..*",
+      paramLabel = "PREFIX",
       description = "Dataset prefix, or weight and prefix pairs (default: the run's).")
   List<String> dataPrefix;
 
-  @Option(names = "--split", paramLabel = "SPLIT", defaultValue = "valid", description = "valid or test (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--split",
+      paramLabel = "SPLIT",
+      defaultValue = "valid",
+      description = "valid or test (default: ${DEFAULT-VALUE}).")
   String split;
 
-  @Option(names = "--batches", paramLabel = "N", description = "Global batches (default: the run's limit_val_batches).")
+  @Option(
+      names = "--batches",
+      paramLabel = "N",
+      description = "Global batches (default: the run's limit_val_batches).")
   Integer batches;
 
-  @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "Compute threads (default: all cores).")
+  @Option(
+      names = "--threads",
+      paramLabel = "N",
+      defaultValue = "0",
+      description = "Compute threads (default: all cores).")
   int threads;
 
-  @Option(names = "--backend", paramLabel = "NAME",
+  @Option(
+      names = "--backend",
+      paramLabel = "NAME",
       description = "Engine backend: auto, cpu, reference (default: the run's trainer.backend).")
   String backend;
 
-  @Option(names = "--json", description = "Also print one JSON object with loss and perplexity as the last line.")
+  @Option(
+      names = "--json",
+      description = "Also print one JSON object with loss and perplexity as the last line.")
   boolean json;
 
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
-    Split which = switch (split.toLowerCase(Locale.ROOT)) {
-      case "valid", "validation" -> Split.VALID;
-      case "test" -> Split.TEST;
-      default -> throw new UserError("--split must be valid or test, got '" + split + "'");
-    };
+    Split which =
+        switch (split.toLowerCase(Locale.ROOT)) {
+          case "valid", "validation" -> Split.VALID;
+          case "test" -> Split.TEST;
+          default -> throw new UserError("--split must be valid or test, got '" + split + "'");
+        };
     try (TrainedModel model = TrainedModel.load(source, line -> out.println("warning: " + line))) {
       if (model.config() == null) {
-        throw new UserError(source + " is a Hugging Face directory; cria eval needs a cria checkpoint (its config"
-            + " says how the data is split and batched)");
+        throw new UserError(
+            source
+                + " is a Hugging Face directory; cria eval needs a cria checkpoint (its config"
+                + " says how the data is split and batched)");
       }
       TrainConfig config;
       try {
@@ -72,16 +99,29 @@ public final class EvalCommand implements Callable<Integer> {
         throw new UserError(e.getMessage());
       }
       int n = batches != null ? batches : Math.max(1, config.trainer().limitValBatches());
-      out.printf(Locale.ROOT, "evaluating %s (step %d) on the %s split of %s%n", model.source(),
-          model.checkpoint().step(), which.label(), String.join(" ", config.data().dataPrefix()));
+      out.printf(
+          Locale.ROOT,
+          "evaluating %s (step %d) on the %s split of %s%n",
+          model.source(),
+          model.checkpoint().step(),
+          which.label(),
+          String.join(" ", config.data().dataPrefix()));
       Evaluation.Result r;
       try {
-        r = Evaluation.run(model, config, which, n, backend, threads, line -> { });
+        r = Evaluation.run(model, config, which, n, backend, threads, line -> {});
       } catch (ConfigException e) {
         throw new UserError(e.getMessage());
       }
-      out.printf(Locale.ROOT, "%s loss %.4f, perplexity %.2f (%d batches of %d x %d tokens, %.1f s)%n",
-          which.label(), r.loss(), r.perplexity(), r.batches(), r.globalBatch(), r.seqLength(), r.seconds());
+      out.printf(
+          Locale.ROOT,
+          "%s loss %.4f, perplexity %.2f (%d batches of %d x %d tokens, %.1f s)%n",
+          which.label(),
+          r.loss(),
+          r.perplexity(),
+          r.batches(),
+          r.globalBatch(),
+          r.seqLength(),
+          r.seconds());
       if (json) {
         out.println(r.toJson(model, config));
       }

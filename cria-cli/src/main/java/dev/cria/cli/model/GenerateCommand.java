@@ -14,7 +14,10 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /** {@code cria generate}: sample a continuation of a prompt, token by token, with a KV cache. */
-@Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(
+    name = "generate",
+    mixinStandardHelpOptions = true,
+    sortOptions = false,
     description = {
       "Sample text from a checkpoint (or a Hugging Face Llama directory), streamed as it is made.",
       "",
@@ -25,33 +28,66 @@ import picocli.CommandLine.Spec;
 public final class GenerateCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
-  @Parameters(index = "0", paramLabel = "CHECKPOINT",
-      description = "A run directory (its newest valid checkpoint), a step-N checkpoint or a Hugging Face directory.")
+  @Parameters(
+      index = "0",
+      paramLabel = "CHECKPOINT",
+      description =
+          "A run directory (its newest valid checkpoint), a step-N checkpoint or a Hugging Face directory.")
   Path source;
 
-  @Option(names = "--prompt", paramLabel = "TEXT", defaultValue = "", description = "Text to continue (default: none).")
+  @Option(
+      names = "--prompt",
+      paramLabel = "TEXT",
+      defaultValue = "",
+      description = "Text to continue (default: none).")
   String prompt;
 
-  @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "64", description = "Tokens to add (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--max-new-tokens",
+      paramLabel = "N",
+      defaultValue = "64",
+      description = "Tokens to add (default: ${DEFAULT-VALUE}).")
   int maxNewTokens;
 
-  @Option(names = "--temperature", paramLabel = "T", defaultValue = "0.6",
-      description = "Softmax temperature, 0 for greedy (default: ${DEFAULT-VALUE}, as Llama 2's generation_config).")
+  @Option(
+      names = "--temperature",
+      paramLabel = "T",
+      defaultValue = "0.6",
+      description =
+          "Softmax temperature, 0 for greedy (default: ${DEFAULT-VALUE}, as Llama 2's generation_config).")
   double temperature;
 
-  @Option(names = "--top-p", paramLabel = "P", defaultValue = "0.9", description = "Nucleus sampling mass (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--top-p",
+      paramLabel = "P",
+      defaultValue = "0.9",
+      description = "Nucleus sampling mass (default: ${DEFAULT-VALUE}).")
   double topP;
 
-  @Option(names = "--seed", paramLabel = "S", defaultValue = "1234", description = "Sampling seed (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--seed",
+      paramLabel = "S",
+      defaultValue = "1234",
+      description = "Sampling seed (default: ${DEFAULT-VALUE}).")
   long seed;
 
-  @Option(names = "--tokenizer", paramLabel = "PATH", description = "Tokenizer, when the checkpoint holds none.")
+  @Option(
+      names = "--tokenizer",
+      paramLabel = "PATH",
+      description = "Tokenizer, when the checkpoint holds none.")
   Path tokenizerPath;
 
-  @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "Compute threads (default: all cores).")
+  @Option(
+      names = "--threads",
+      paramLabel = "N",
+      defaultValue = "0",
+      description = "Compute threads (default: all cores).")
   int threads;
 
-  @Option(names = "--backend", paramLabel = "NAME", defaultValue = "auto",
+  @Option(
+      names = "--backend",
+      paramLabel = "NAME",
+      defaultValue = "auto",
       description = "Engine backend: auto, cpu, reference (default: ${DEFAULT-VALUE}).")
   String backend;
 
@@ -62,19 +98,31 @@ public final class GenerateCommand implements Callable<Integer> {
     Generation.Result r;
     try {
       Sampler sampler = temperature <= 0 ? Sampler.greedy() : Sampler.of(temperature, topP, seed);
-      r = Generation.run(new Generation.Request(source, tokenizerPath, prompt, maxNewTokens, sampler, backend,
-          threads), piece -> {
-            out.print(piece);
-            out.flush();
-          }, line -> err.println("warning: " + line));
+      r =
+          Generation.run(
+              new Generation.Request(
+                  source, tokenizerPath, prompt, maxNewTokens, sampler, backend, threads),
+              piece -> {
+                out.print(piece);
+                out.flush();
+              },
+              line -> err.println("warning: " + line));
       out.println();
       out.flush();
-      err.printf(Locale.ROOT, "[%d prompt tokens in %.2f s; %d new tokens in %.2f s, %.1f tokens/s; %s; %s]%n",
-          r.promptTokens(), r.prefillSeconds(), r.newTokens(), r.seconds(), r.tokensPerSecond(), switch (r.stop()) {
+      err.printf(
+          Locale.ROOT,
+          "[%d prompt tokens in %.2f s; %d new tokens in %.2f s, %.1f tokens/s; %s; %s]%n",
+          r.promptTokens(),
+          r.prefillSeconds(),
+          r.newTokens(),
+          r.seconds(),
+          r.tokensPerSecond(),
+          switch (r.stop()) {
             case END_OF_TEXT -> "stopped at </s>";
             case TOKEN_BUDGET -> "--max-new-tokens reached";
             case CONTEXT_FULL -> "context full";
-          }, sampler);
+          },
+          sampler);
       err.flush();
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());

@@ -5,8 +5,8 @@ import java.util.Locale;
 
 /**
  * Shows the progress of long work on stderr. On a terminal one line is redrawn in place at most
- * five times a second; otherwise (a log file, CI) a full line is printed every
- * {@code intervalSeconds}. {@link #finish()} ends the line.
+ * five times a second; otherwise (a log file, CI) a full line is printed every {@code
+ * intervalSeconds}. {@link #finish()} ends the line.
  */
 public final class StatusLine {
   private final PrintWriter err;
@@ -55,7 +55,7 @@ public final class StatusLine {
     drawn = false;
   }
 
-  /** A bar such as {@code [=========>          ] 45%}. */
+  /** A bar such as {@code [=========> ] 45%}. */
   public static String bar(double fraction, int width) {
     double f = Math.max(0, Math.min(1, fraction));
     int filled = (int) Math.round(f * width);

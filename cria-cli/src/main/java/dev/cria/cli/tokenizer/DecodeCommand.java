@@ -18,16 +18,24 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /** {@code cria tokenizer decode}: ids to text. */
-@Command(name = "decode", mixinStandardHelpOptions = true,
+@Command(
+    name = "decode",
+    mixinStandardHelpOptions = true,
     description = "Print the text of the given ids (or of each line of ids on standard input).")
 final class DecodeCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
-  @Option(names = {"-t", "--tokenizer"}, required = true, paramLabel = "PATH",
+  @Option(
+      names = {"-t", "--tokenizer"},
+      required = true,
+      paramLabel = "PATH",
       description = "tokenizer.model, tokenizer.json, or a directory with either.")
   Path tokenizer;
 
-  @Parameters(paramLabel = "ID", arity = "0..*", description = "Ids (spaces or commas between); none reads stdin.")
+  @Parameters(
+      paramLabel = "ID",
+      arity = "0..*",
+      description = "Ids (spaces or commas between); none reads stdin.")
   List<String> ids;
 
   @Override
@@ -37,7 +45,8 @@ final class DecodeCommand implements Callable<Integer> {
     if (ids != null && !ids.isEmpty()) {
       out.println(tok.decode(parse(String.join(" ", ids))));
     } else {
-      BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+      BufferedReader in =
+          new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
       for (String line; (line = in.readLine()) != null; ) {
         out.println(tok.decode(parse(line)));
       }

@@ -18,12 +18,17 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /** {@code cria tokenizer encode}: text to ids. */
-@Command(name = "encode", mixinStandardHelpOptions = true,
+@Command(
+    name = "encode",
+    mixinStandardHelpOptions = true,
     description = "Print the token ids of each TEXT (or of each line of standard input).")
 final class EncodeCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
-  @Option(names = {"-t", "--tokenizer"}, required = true, paramLabel = "PATH",
+  @Option(
+      names = {"-t", "--tokenizer"},
+      required = true,
+      paramLabel = "PATH",
       description = "tokenizer.model, tokenizer.json, or a directory with either.")
   Path tokenizer;
 
@@ -36,7 +41,10 @@ final class EncodeCommand implements Callable<Integer> {
   @Option(names = "--pieces", description = "Print pieces beside the ids.")
   boolean pieces;
 
-  @Parameters(paramLabel = "TEXT", arity = "0..*", description = "Texts to encode; none reads lines from stdin.")
+  @Parameters(
+      paramLabel = "TEXT",
+      arity = "0..*",
+      description = "Texts to encode; none reads lines from stdin.")
   List<String> texts;
 
   @Override
@@ -48,7 +56,8 @@ final class EncodeCommand implements Callable<Integer> {
         print(out, tok, text);
       }
     } else {
-      BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+      BufferedReader in =
+          new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
       for (String line; (line = in.readLine()) != null; ) {
         print(out, tok, line);
       }
@@ -61,7 +70,8 @@ final class EncodeCommand implements Callable<Integer> {
     int[] ids = tok.encode(text, bos, eos);
     StringJoiner line = new StringJoiner(" ");
     for (int id : ids) {
-      line.add(pieces ? id + ":" + Vocabulary.quote(tok.vocabulary().piece(id)) : String.valueOf(id));
+      line.add(
+          pieces ? id + ":" + Vocabulary.quote(tok.vocabulary().piece(id)) : String.valueOf(id));
     }
     out.println(line);
   }

@@ -17,12 +17,16 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /** {@code cria tokenizer inspect}: what a tokenizer file holds. */
-@Command(name = "inspect", mixinStandardHelpOptions = true,
+@Command(
+    name = "inspect",
+    mixinStandardHelpOptions = true,
     description = "Show a tokenizer's format, vocabulary size, special ids and normalization.")
 final class InspectCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
-  @Parameters(paramLabel = "PATH", description = "tokenizer.model, tokenizer.json, or a directory with either.")
+  @Parameters(
+      paramLabel = "PATH",
+      description = "tokenizer.model, tokenizer.json, or a directory with either.")
   Path tokenizer;
 
   @Override
@@ -36,18 +40,36 @@ final class InspectCommand implements Callable<Integer> {
       byType.merge(v.type(id), 1, Integer::sum);
     }
     out.printf(Locale.ROOT, "tokenizer     %s%n", tok.description());
-    out.printf(Locale.ROOT, "type          BPE, byte fallback %s%n", tok.byteFallback() ? "on" : "off");
-    out.printf(Locale.ROOT, "vocab size    %d (%s)%n", v.size(), byType.entrySet().stream()
-        .map(e -> e.getValue() + " " + e.getKey().name().toLowerCase(Locale.ROOT)).toList()
-        .toString().replaceAll("[\\[\\]]", ""));
+    out.printf(
+        Locale.ROOT, "type          BPE, byte fallback %s%n", tok.byteFallback() ? "on" : "off");
+    out.printf(
+        Locale.ROOT,
+        "vocab size    %d (%s)%n",
+        v.size(),
+        byType.entrySet().stream()
+            .map(e -> e.getValue() + " " + e.getKey().name().toLowerCase(Locale.ROOT))
+            .toList()
+            .toString()
+            .replaceAll("[\\[\\]]", ""));
     out.printf(Locale.ROOT, "merge rules   %d%n", tok.mergeRuleCount());
-    out.printf(Locale.ROOT, "special ids   unk %s, bos %s, eos %s, pad %s%n",
-        special(v, s.unk()), special(v, s.bos()), special(v, s.eos()), special(v, s.pad()));
-    out.printf(Locale.ROOT, "normalizer    dummy prefix %s, spaces as U+2581 %s, collapse spaces %s%n",
-        onOff(tok.normalizer().addDummyPrefix()), onOff(tok.normalizer().escapeWhitespaces()),
+    out.printf(
+        Locale.ROOT,
+        "special ids   unk %s, bos %s, eos %s, pad %s%n",
+        special(v, s.unk()),
+        special(v, s.bos()),
+        special(v, s.eos()),
+        special(v, s.pad()));
+    out.printf(
+        Locale.ROOT,
+        "normalizer    dummy prefix %s, spaces as U+2581 %s, collapse spaces %s%n",
+        onOff(tok.normalizer().addDummyPrefix()),
+        onOff(tok.normalizer().escapeWhitespaces()),
         onOff(tok.normalizer().removeExtraWhitespaces()));
     String example = "Hello world";
-    out.printf(Locale.ROOT, "example       %s -> %s%n", Vocabulary.quote(example),
+    out.printf(
+        Locale.ROOT,
+        "example       %s -> %s%n",
+        Vocabulary.quote(example),
         java.util.Arrays.toString(tok.encode(example)));
     return 0;
   }

@@ -9,7 +9,12 @@ import picocli.CommandLine.Spec;
     name = "tokenizer",
     mixinStandardHelpOptions = true,
     description = "Encode, decode, inspect or train a Llama-style tokenizer.",
-    subcommands = {EncodeCommand.class, DecodeCommand.class, InspectCommand.class, TrainTokenizerCommand.class})
+    subcommands = {
+      EncodeCommand.class,
+      DecodeCommand.class,
+      InspectCommand.class,
+      TrainTokenizerCommand.class
+    })
 public final class TokenizerCommand implements Runnable {
   @Spec CommandSpec spec;
 

@@ -19,7 +19,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** {@code cria tokenizer train}: a Llama-style BPE tokenizer from a JSONL corpus. */
-@Command(name = "train", mixinStandardHelpOptions = true,
+@Command(
+    name = "train",
+    mixinStandardHelpOptions = true,
     description = {
       "Train a Llama-style BPE tokenizer (byte fallback, U+2581 word prefix, digits split,"
           + " <unk> <s> </s>) on JSONL documents.",
@@ -29,28 +31,53 @@ import picocli.CommandLine.Spec;
 final class TrainTokenizerCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
-  @Option(names = "--input", required = true, arity = "1..*", paramLabel = "FILE_OR_GLOB",
+  @Option(
+      names = "--input",
+      required = true,
+      arity = "1..*",
+      paramLabel = "FILE_OR_GLOB",
       description = "JSONL or JSONL.gz files or globs.")
   List<String> inputs;
 
-  @Option(names = "--vocab-size", required = true, paramLabel = "N", description = "Vocabulary size, specials and 256 byte pieces included.")
+  @Option(
+      names = "--vocab-size",
+      required = true,
+      paramLabel = "N",
+      description = "Vocabulary size, specials and 256 byte pieces included.")
   int vocabSize;
 
-  @Option(names = "--output", required = true, paramLabel = "DIR", description = "Directory to write the tokenizer into.")
+  @Option(
+      names = "--output",
+      required = true,
+      paramLabel = "DIR",
+      description = "Directory to write the tokenizer into.")
   Path output;
 
-  @Option(names = "--json-key", defaultValue = "text", paramLabel = "KEY", description = "Key holding the text (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--json-key",
+      defaultValue = "text",
+      paramLabel = "KEY",
+      description = "Key holding the text (default: ${DEFAULT-VALUE}).")
   String jsonKey;
 
-  @Option(names = "--character-coverage", defaultValue = "0.9995", paramLabel = "F",
-      description = "Fraction of character occurrences the kept characters must cover; the rest fall back to bytes (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--character-coverage",
+      defaultValue = "0.9995",
+      paramLabel = "F",
+      description =
+          "Fraction of character occurrences the kept characters must cover; the rest fall back to bytes (default: ${DEFAULT-VALUE}).")
   double characterCoverage;
 
-  @Option(names = "--max-piece-length", defaultValue = "16", paramLabel = "N",
+  @Option(
+      names = "--max-piece-length",
+      defaultValue = "16",
+      paramLabel = "N",
       description = "Longest piece in characters (default: ${DEFAULT-VALUE}).")
   int maxPieceLength;
 
-  @Option(names = "--skip-bad-lines", description = "Count and skip malformed lines instead of stopping.")
+  @Option(
+      names = "--skip-bad-lines",
+      description = "Count and skip malformed lines instead of stopping.")
   boolean skipBadLines;
 
   @Override
@@ -60,7 +87,9 @@ final class TrainTokenizerCommand implements Callable<Integer> {
     List<Path> files = InputFiles.expand(inputs);
     BpeTrainer trainer;
     try {
-      trainer = new BpeTrainer(new BpeTrainer.Options(vocabSize, characterCoverage, maxPieceLength, true));
+      trainer =
+          new BpeTrainer(
+              new BpeTrainer.Options(vocabSize, characterCoverage, maxPieceLength, true));
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }
@@ -68,27 +97,56 @@ final class TrainTokenizerCommand implements Callable<Integer> {
     StatusLine status = StatusLine.forConsole(err);
     JsonlTexts.Counts counts;
     try {
-      counts = JsonlTexts.forEach(files, jsonKey, skipBadLines, trainer::addDocument,
-          (done, total) -> status.update(String.format(Locale.ROOT, "tokenizer train: counting words %s %s docs",
-              StatusLine.bar(total == 0 ? 1 : (double) done / total, 24), StatusLine.count(trainer.documentCount())), false));
+      counts =
+          JsonlTexts.forEach(
+              files,
+              jsonKey,
+              skipBadLines,
+              trainer::addDocument,
+              (done, total) ->
+                  status.update(
+                      String.format(
+                          Locale.ROOT,
+                          "tokenizer train: counting words %s %s docs",
+                          StatusLine.bar(total == 0 ? 1 : (double) done / total, 24),
+                          StatusLine.count(trainer.documentCount())),
+                      false));
     } catch (BadInputException e) {
       throw new UserError(e.getMessage() + " (--skip-bad-lines skips such lines)");
     } finally {
       status.finish();
     }
-    err.printf(Locale.ROOT, "tokenizer train: %d documents, %d words (%d distinct); merging ...%n",
-        counts.documents(), trainer.wordCount(), trainer.distinctWordCount());
+    err.printf(
+        Locale.ROOT,
+        "tokenizer train: %d documents, %d words (%d distinct); merging ...%n",
+        counts.documents(),
+        trainer.wordCount(),
+        trainer.distinctWordCount());
     Tokenizer tokenizer;
     try {
-      tokenizer = trainer.train((done, total) -> status.update(String.format(Locale.ROOT,
-          "tokenizer train: merges %s %d/%d", StatusLine.bar(total == 0 ? 1 : (double) done / total, 24), done, total), false));
+      tokenizer =
+          trainer.train((done, total) ->
+              status.update(
+                  String.format(
+                      Locale.ROOT,
+                      "tokenizer train: merges %s %d/%d",
+                      StatusLine.bar(total == 0 ? 1 : (double) done / total, 24),
+                      done,
+                      total),
+                  false));
     } finally {
       status.finish();
     }
     Tokenizers.save(tokenizer, output);
     double seconds = (System.nanoTime() - started) / 1e9;
-    out.printf(Locale.ROOT, "%s: vocab %d (%d merges), trained on %d documents in %.1f s%n",
-        output, tokenizer.vocabSize(), trainer.mergeCount(), counts.documents(), seconds);
+    out.printf(
+        Locale.ROOT,
+        "%s: vocab %d (%d merges), trained on %d documents in %.1f s%n",
+        output,
+        tokenizer.vocabSize(),
+        trainer.mergeCount(),
+        counts.documents(),
+        seconds);
     if (counts.badLines() > 0) {
       out.printf(Locale.ROOT, "%d bad line(s) skipped%n", counts.badLines());
     }

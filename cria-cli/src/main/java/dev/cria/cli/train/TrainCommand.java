@@ -31,7 +31,10 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** {@code cria train}: NeMo's {@code megatron_gpt_pretraining} on one machine, one process. */
-@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(
+    name = "train",
+    mixinStandardHelpOptions = true,
+    sortOptions = false,
     description = {
       "Train a Llama model on a prepared dataset (.bin/.idx from cria prepare).",
       "",
@@ -47,78 +50,143 @@ import picocli.CommandLine.Spec;
 public class TrainCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
-  @Option(names = "--config", paramLabel = "FILE", description = "YAML config (sections model, data, trainer, optim, checkpoint).")
+  @Option(
+      names = "--config",
+      paramLabel = "FILE",
+      description = "YAML config (sections model, data, trainer, optim, checkpoint).")
   Path config;
 
-  @Option(names = "--run-dir", paramLabel = "DIR", description = "Where the run writes its files (default: runs/cria).")
+  @Option(
+      names = "--run-dir",
+      paramLabel = "DIR",
+      description = "Where the run writes its files (default: runs/cria).")
   String runDir;
 
-  @Option(names = "--overwrite", description = "Replace a run already in --run-dir (its checkpoints too).")
+  @Option(
+      names = "--overwrite",
+      description = "Replace a run already in --run-dir (its checkpoints too).")
   boolean overwrite;
 
-  @Option(names = "--no-resume", description = "Never continue a run: an existing --run-dir is refused.")
+  @Option(
+      names = "--no-resume",
+      description = "Never continue a run: an existing --run-dir is refused.")
   boolean noResume;
 
-  @Option(names = "--resume-from", paramLabel = "PATH",
-      description = "Continue from this checkpoint (a step-N directory, or a run directory's newest).")
+  @Option(
+      names = "--resume-from",
+      paramLabel = "PATH",
+      description =
+          "Continue from this checkpoint (a step-N directory, or a run directory's newest).")
   Path resumeFrom;
 
-  @Option(names = "--init-from", paramLabel = "HF_DIR",
-      description = "Start from a Hugging Face Llama (config.json, safetensors) instead of random weights.")
+  @Option(
+      names = "--init-from",
+      paramLabel = "HF_DIR",
+      description =
+          "Start from a Hugging Face Llama (config.json, safetensors) instead of random weights.")
   Path initFrom;
 
-  @Option(names = "--save-interval", paramLabel = "N", description = "Save a checkpoint every N steps (default: 0, off).")
+  @Option(
+      names = "--save-interval",
+      paramLabel = "N",
+      description = "Save a checkpoint every N steps (default: 0, off).")
   Long saveInterval;
 
-  @Option(names = "--save-interval-minutes", paramLabel = "T",
+  @Option(
+      names = "--save-interval-minutes",
+      paramLabel = "T",
       description = "Save a checkpoint every T minutes of wall clock (default: 30).")
   Double saveIntervalMinutes;
 
   @Option(names = "--keep-last", paramLabel = "K", description = "Checkpoints kept (default: 2).")
   Integer keepLast;
 
-  @Option(names = "--async-save", negatable = true, paramLabel = "BOOL",
-      description = "Write periodic checkpoints in the background from a copy in memory (default: off).")
+  @Option(
+      names = "--async-save",
+      negatable = true,
+      paramLabel = "BOOL",
+      description =
+          "Write periodic checkpoints in the background from a copy in memory (default: off).")
   Boolean asyncSave;
 
-  @Option(names = "--preset", paramLabel = "NAME", description = "Model preset: tiny, small, llama2-7b, ... (default: tiny).")
+  @Option(
+      names = "--preset",
+      paramLabel = "NAME",
+      description = "Model preset: tiny, small, llama2-7b, ... (default: tiny).")
   String preset;
 
-  @Option(names = "--tokenizer", paramLabel = "PATH", description = "The tokenizer that prepared the data; sets the vocabulary.")
+  @Option(
+      names = "--tokenizer",
+      paramLabel = "PATH",
+      description = "The tokenizer that prepared the data; sets the vocabulary.")
   String tokenizer;
 
-  @Option(names = "--hidden-size", paramLabel = "D", description = "Model width (default: the preset's).")
+  @Option(
+      names = "--hidden-size",
+      paramLabel = "D",
+      description = "Model width (default: the preset's).")
   Integer hiddenSize;
 
-  @Option(names = "--layers", paramLabel = "L", description = "Transformer blocks (default: the preset's).")
+  @Option(
+      names = "--layers",
+      paramLabel = "L",
+      description = "Transformer blocks (default: the preset's).")
   Integer layers;
 
-  @Option(names = "--heads", paramLabel = "H", description = "Attention heads (default: the preset's).")
+  @Option(
+      names = "--heads",
+      paramLabel = "H",
+      description = "Attention heads (default: the preset's).")
   Integer heads;
 
-  @Option(names = "--kv-heads", paramLabel = "G", description = "Key/value heads, for grouped-query attention.")
+  @Option(
+      names = "--kv-heads",
+      paramLabel = "G",
+      description = "Key/value heads, for grouped-query attention.")
   Integer kvHeads;
 
-  @Option(names = "--ffn-size", paramLabel = "F", description = "MLP hidden size (default: Meta's rule).")
+  @Option(
+      names = "--ffn-size",
+      paramLabel = "F",
+      description = "MLP hidden size (default: Meta's rule).")
   Integer ffnSize;
 
-  @Option(names = "--max-seq-len", paramLabel = "T", description = "Longest sequence the model accepts.")
+  @Option(
+      names = "--max-seq-len",
+      paramLabel = "T",
+      description = "Longest sequence the model accepts.")
   Integer maxSeqLen;
 
-  @Option(names = "--data-prefix", arity = "1..*", paramLabel = "PREFIX",
-      description = "Dataset prefix (PREFIX.bin/.idx), or weight and prefix pairs to blend: 0.7 A 0.3 B.")
+  @Option(
+      names = "--data-prefix",
+      arity = "1..*",
+      paramLabel = "PREFIX",
+      description =
+          "Dataset prefix (PREFIX.bin/.idx), or weight and prefix pairs to blend: 0.7 A 0.3 B.")
   List<String> dataPrefix;
 
-  @Option(names = "--split", paramLabel = "TRAIN,VALID,TEST", description = "Document split, Megatron's (default: 969,30,1).")
+  @Option(
+      names = "--split",
+      paramLabel = "TRAIN,VALID,TEST",
+      description = "Document split, Megatron's (default: 969,30,1).")
   String split;
 
-  @Option(names = "--seq-len", paramLabel = "T", description = "Tokens per sample (default: the model's maximum).")
+  @Option(
+      names = "--seq-len",
+      paramLabel = "T",
+      description = "Tokens per sample (default: the model's maximum).")
   Integer seqLen;
 
-  @Option(names = "--micro-batch", paramLabel = "B", description = "Samples per forward/backward (default: 4).")
+  @Option(
+      names = "--micro-batch",
+      paramLabel = "B",
+      description = "Samples per forward/backward (default: 4).")
   Integer microBatch;
 
-  @Option(names = "--global-batch", paramLabel = "G", description = "Samples per optimizer step (default: 8).")
+  @Option(
+      names = "--global-batch",
+      paramLabel = "G",
+      description = "Samples per optimizer step (default: 8).")
   Integer globalBatch;
 
   @Option(names = "--max-steps", paramLabel = "N", description = "Optimizer steps (default: 100).")
@@ -127,51 +195,95 @@ public class TrainCommand implements Callable<Integer> {
   @Option(names = "--lr", paramLabel = "LR", description = "Peak learning rate (default: 1e-3).")
   Double lr;
 
-  @Option(names = "--min-lr", paramLabel = "LR", description = "Learning rate at the end of the cosine (default: 1e-4).")
+  @Option(
+      names = "--min-lr",
+      paramLabel = "LR",
+      description = "Learning rate at the end of the cosine (default: 1e-4).")
   Double minLr;
 
-  @Option(names = "--warmup-steps", paramLabel = "N", description = "Linear warmup steps (default: 10).")
+  @Option(
+      names = "--warmup-steps",
+      paramLabel = "N",
+      description = "Linear warmup steps (default: 10).")
   Long warmupSteps;
 
-  @Option(names = "--weight-decay", paramLabel = "W", description = "AdamW decoupled weight decay (default: 0.1).")
+  @Option(
+      names = "--weight-decay",
+      paramLabel = "W",
+      description = "AdamW decoupled weight decay (default: 0.1).")
   Double weightDecay;
 
-  @Option(names = "--clip-grad", paramLabel = "NORM", description = "Global gradient norm limit, 0 for none (default: 1.0).")
+  @Option(
+      names = "--clip-grad",
+      paramLabel = "NORM",
+      description = "Global gradient norm limit, 0 for none (default: 1.0).")
   Double clipGrad;
 
-  @Option(names = "--seed", paramLabel = "N", description = "Seed of the initial weights and the sample order (default: 1234).")
+  @Option(
+      names = "--seed",
+      paramLabel = "N",
+      description = "Seed of the initial weights and the sample order (default: 1234).")
   Long seed;
 
-  @Option(names = "--val-interval", paramLabel = "N", description = "Validate every N steps, 0 only at the end (default: 50).")
+  @Option(
+      names = "--val-interval",
+      paramLabel = "N",
+      description = "Validate every N steps, 0 only at the end (default: 50).")
   Long valInterval;
 
-  @Option(names = "--val-batches", paramLabel = "N", description = "Global batches per validation, 0 for none (default: 4).")
+  @Option(
+      names = "--val-batches",
+      paramLabel = "N",
+      description = "Global batches per validation, 0 for none (default: 4).")
   Integer valBatches;
 
-  @Option(names = "--log-interval", paramLabel = "N", description = "Console line every N steps (default: 10).")
+  @Option(
+      names = "--log-interval",
+      paramLabel = "N",
+      description = "Console line every N steps (default: 10).")
   Long logInterval;
 
-  @Option(names = "--threads", paramLabel = "N", description = "Compute threads (default: all cores).")
+  @Option(
+      names = "--threads",
+      paramLabel = "N",
+      description = "Compute threads (default: all cores).")
   Integer threads;
 
-  @Option(names = "--backend", paramLabel = "NAME",
-      description = "Engine backend: auto, cpu, reference (trainer.backend; default: auto, the best available).")
+  @Option(
+      names = "--backend",
+      paramLabel = "NAME",
+      description =
+          "Engine backend: auto, cpu, reference (trainer.backend; default: auto, the best available).")
   String backend;
 
-  @Option(names = "--nproc", paramLabel = "N", defaultValue = "1",
+  @Option(
+      names = "--nproc",
+      paramLabel = "N",
+      defaultValue = "1",
       description = "Worker processes on this machine, data-parallel (default: 1, this process).")
   int nproc;
 
-  @Option(names = "--join-timeout", paramLabel = "SECONDS", defaultValue = "120",
-      description = "With several workers: how long to wait for all of them to join (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--join-timeout",
+      paramLabel = "SECONDS",
+      defaultValue = "120",
+      description =
+          "With several workers: how long to wait for all of them to join (default: ${DEFAULT-VALUE}).")
   int joinTimeout;
 
-  @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "300",
-      description = "With several workers: how long a collective may wait for a peer (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--timeout",
+      paramLabel = "SECONDS",
+      defaultValue = "300",
+      description =
+          "With several workers: how long a collective may wait for a peer (default: ${DEFAULT-VALUE}).")
   int collectiveTimeout;
 
-  @Option(names = "--write-initial-weights", paramLabel = "FILE",
-      description = "Also write the initial weights as safetensors (to start another implementation from them).")
+  @Option(
+      names = "--write-initial-weights",
+      paramLabel = "FILE",
+      description =
+          "Also write the initial weights as safetensors (to start another implementation from them).")
   Path initialWeights;
 
   /** Whether this is {@code cria worker}: one rank of a group described by the environment. */
@@ -186,15 +298,27 @@ public class TrainCommand implements Callable<Integer> {
       throw new UserError("--nproc must be at least 1, got " + nproc);
     }
     try {
-      TrainConfig c = RunConfig.resolve(new RunConfig.Request(config, overrides(), resumes(), overwrite, resumeFrom,
-          initFrom));
+      TrainConfig c =
+          RunConfig.resolve(
+              new RunConfig.Request(
+                  config, overrides(), resumes(), overwrite, resumeFrom, initFrom));
       if (!isWorker() && nproc > 1) {
-        return new LocalLauncher(workerCommand(), out).launch(c, nproc, threads, overwrite, resumes());
+        return new LocalLauncher(workerCommand(), out)
+            .launch(c, nproc, threads, overwrite, resumes());
       }
-      RankEnvironment env = isWorker() ? RankEnvironment.fromEnvironment() : RankEnvironment.single();
-      TrainResult result = RankRun.train(c, env, new RankRun.Options(overwrite, resumes(),
-          new TrainStart(resumes(), resumeFrom, initFrom, initialWeights), Duration.ofSeconds(joinTimeout),
-          Duration.ofSeconds(collectiveTimeout)), new ConsoleListener(out, c.trainer().logEveryNSteps()));
+      RankEnvironment env =
+          isWorker() ? RankEnvironment.fromEnvironment() : RankEnvironment.single();
+      TrainResult result =
+          RankRun.train(
+              c,
+              env,
+              new RankRun.Options(
+                  overwrite,
+                  resumes(),
+                  new TrainStart(resumes(), resumeFrom, initFrom, initialWeights),
+                  Duration.ofSeconds(joinTimeout),
+                  Duration.ofSeconds(collectiveTimeout)),
+              new ConsoleListener(out, c.trainer().logEveryNSteps()));
       if (env.rank() == 0) {
         printSummary(out, c, result);
       }
@@ -206,17 +330,29 @@ public class TrainCommand implements Callable<Integer> {
   }
 
   private static void printSummary(PrintWriter out, TrainConfig c, TrainResult result) {
-    out.printf(Locale.ROOT, "%s %d step(s) in %s: loss %.4f%s%n", result.stopped() ? "stopped after" : "done:",
-        result.steps(), StatusLine.duration(result.seconds()), result.lastLoss(),
-        Double.isNaN(result.lastValidationLoss()) ? ""
+    out.printf(
+        Locale.ROOT,
+        "%s %d step(s) in %s: loss %.4f%s%n",
+        result.stopped() ? "stopped after" : "done:",
+        result.steps(),
+        StatusLine.duration(result.seconds()),
+        result.lastLoss(),
+        Double.isNaN(result.lastValidationLoss())
+            ? ""
             : String.format(Locale.ROOT, ", val_loss %.4f", result.lastValidationLoss()));
-    out.println("metrics: tensorboard --logdir " + c.runDir() + "   log: " + Path.of(c.runDir(), "0", "log"));
+    out.println(
+        "metrics: tensorboard --logdir "
+            + c.runDir()
+            + "   log: "
+            + Path.of(c.runDir(), "0", "log"));
     if (result.lastCheckpoint() != null) {
       out.println("checkpoint: " + result.lastCheckpoint());
     }
   }
 
-  /** Whether this run continues the run directory's run (or a named checkpoint) when there is one. */
+  /**
+   * Whether this run continues the run directory's run (or a named checkpoint) when there is one.
+   */
   private boolean resumes() {
     return !noResume && !overwrite;
   }
@@ -257,11 +393,17 @@ public class TrainCommand implements Callable<Integer> {
     return o;
   }
 
-  /** This JVM's java, flags and class path, running {@code cria worker} with this command's arguments. */
+  /**
+   * This JVM's java, flags and class path, running {@code cria worker} with this command's
+   * arguments.
+   */
   private List<String> workerCommand() {
     List<String> cmd = new ArrayList<>();
-    cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java")
-        .toString()));
+    cmd.add(
+        ProcessHandle.current()
+            .info()
+            .command()
+            .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
     for (String arg : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
       if (!arg.startsWith("-agentlib:jdwp")) {
         cmd.add(arg);
@@ -300,15 +442,28 @@ public class TrainCommand implements Callable<Integer> {
     @Override
     public void step(StepMetrics m) {
       if (m.step() % every == 0 || m.step() == 1 || m.step() == m.maxSteps()) {
-        out.printf(Locale.ROOT, "step %5d/%d | loss %.4f | lr %.2e | grad norm %.3f | %s tok/s | MFU %.1f%% | ETA %s%n",
-            m.step(), m.maxSteps(), m.loss(), m.lr(), m.gradientNorm(), StatusLine.count(m.tokensPerSec()),
-            100 * m.mfu(), StatusLine.duration(m.etaSeconds()));
+        out.printf(
+            Locale.ROOT,
+            "step %5d/%d | loss %.4f | lr %.2e | grad norm %.3f | %s tok/s | MFU %.1f%% | ETA %s%n",
+            m.step(),
+            m.maxSteps(),
+            m.loss(),
+            m.lr(),
+            m.gradientNorm(),
+            StatusLine.count(m.tokensPerSec()),
+            100 * m.mfu(),
+            StatusLine.duration(m.etaSeconds()));
       }
     }
 
     @Override
     public void validation(long step, double loss) {
-      out.printf(Locale.ROOT, "validation at step %d: val_loss %.4f (perplexity %.1f)%n", step, loss, Math.exp(loss));
+      out.printf(
+          Locale.ROOT,
+          "validation at step %d: val_loss %.4f (perplexity %.1f)%n",
+          step,
+          loss,
+          Math.exp(loss));
     }
   }
 }

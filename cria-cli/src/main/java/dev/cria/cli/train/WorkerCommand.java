@@ -4,10 +4,13 @@ import picocli.CommandLine.Command;
 
 /**
  * {@code cria worker}: one rank of a data-parallel training job, what {@code mpirun}, a pod of an
- * MPIJob or {@code cria train --nproc N} runs. It takes {@code cria train}'s options and joins
- * the group described by its environment ({@code CRIA_RANK}, ... or Open MPI's variables).
+ * MPIJob or {@code cria train --nproc N} runs. It takes {@code cria train}'s options and joins the
+ * group described by its environment ({@code CRIA_RANK}, ... or Open MPI's variables).
  */
-@Command(name = "worker", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(
+    name = "worker",
+    mixinStandardHelpOptions = true,
+    sortOptions = false,
     description = {
       "Run one rank of a data-parallel training job (what mpirun or cria train --nproc starts).",
       "",

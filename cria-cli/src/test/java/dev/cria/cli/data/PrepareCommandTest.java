@@ -21,8 +21,16 @@ class PrepareCommandTest {
   @BeforeAll
   static void trainTokenizer() {
     tokenizerDir = tmp.resolve("tok");
-    CliRun run = CliRun.of("tokenizer", "train", "--input", CliRun.sampleCorpus().toString(),
-        "--vocab-size", "2000", "--output", tokenizerDir.toString());
+    CliRun run =
+        CliRun.of(
+            "tokenizer",
+            "train",
+            "--input",
+            CliRun.sampleCorpus().toString(),
+            "--vocab-size",
+            "2000",
+            "--output",
+            tokenizerDir.toString());
     assertThat(run.exitCode()).as(run.err()).isZero();
     assertThat(run.out()).contains("vocab 2000");
   }
@@ -42,8 +50,18 @@ class PrepareCommandTest {
   @Test
   void preparesTheSampleAndInspectsIt() throws Exception {
     Path prefix = tmp.resolve("out/brown");
-    CliRun run = CliRun.of("prepare", "--input", CliRun.sampleCorpus().toString(), "--tokenizer",
-        tokenizerDir.toString(), "--append-eod", "--workers", "2", "--output-prefix", prefix.toString());
+    CliRun run =
+        CliRun.of(
+            "prepare",
+            "--input",
+            CliRun.sampleCorpus().toString(),
+            "--tokenizer",
+            tokenizerDir.toString(),
+            "--append-eod",
+            "--workers",
+            "2",
+            "--output-prefix",
+            prefix.toString());
     assertThat(run.exitCode()).as(run.err()).isZero();
     assertThat(run.out()).contains("500 documents");
     Tokenizer tok = Tokenizers.load(tokenizerDir);
@@ -54,33 +72,51 @@ class PrepareCommandTest {
       assertThat(tok.decode(first)).startsWith("The Fulton County Grand Jury said Friday");
     }
 
-    CliRun inspect = CliRun.of("data", "inspect", tmp.resolve("out/brown_text_document").toString(),
-        "--tokenizer", tokenizerDir.toString(), "--sample-tokens", "8");
+    CliRun inspect =
+        CliRun.of(
+            "data",
+            "inspect",
+            tmp.resolve("out/brown_text_document").toString(),
+            "--tokenizer",
+            tokenizerDir.toString(),
+            "--sample-tokens",
+            "8");
     assertThat(inspect.exitCode()).as(inspect.err()).isZero();
-    assertThat(inspect.out()).contains("documents  500", "dtype      uint16", "histogram", "text  The Fulton");
+    assertThat(inspect.out())
+        .contains("documents  500", "dtype      uint16", "histogram", "text  The Fulton");
   }
 
   @Test
   void badInputNamesFileAndLineAndWritesNothing() throws Exception {
     Path input = tmp.resolve("bad.jsonl");
     Files.write(input, List.of("{\"text\": \"fine\"}", "{\"text\": 3}"));
-    CliRun run = CliRun.of("prepare", "--input", input.toString(), "--tokenizer", tokenizerDir.toString(),
-        "--output-prefix", tmp.resolve("bad/out").toString());
+    CliRun run =
+        CliRun.of(
+            "prepare",
+            "--input",
+            input.toString(),
+            "--tokenizer",
+            tokenizerDir.toString(),
+            "--output-prefix",
+            tmp.resolve("bad/out").toString());
     assertThat(run.exitCode()).isEqualTo(1);
-    assertThat(run.err()).contains(input + ":2: key \"text\" holds a number, expected a string", "--skip-bad-lines");
+    assertThat(run.err())
+        .contains(input + ":2: key \"text\" holds a number, expected a string", "--skip-bad-lines");
     assertThat(tmp.resolve("bad/out_text_document.bin")).doesNotExist();
     assertThat(tmp.resolve("bad/out_text_document.idx")).doesNotExist();
   }
 
   @Test
   void encodeDecodeAndInspectTheTokenizer() {
-    CliRun encode = CliRun.of("tokenizer", "encode", "-t", tokenizerDir.toString(), "--bos", "the jury");
+    CliRun encode =
+        CliRun.of("tokenizer", "encode", "-t", tokenizerDir.toString(), "--bos", "the jury");
     assertThat(encode.exitCode()).as(encode.err()).isZero();
     String ids = encode.out().strip();
     assertThat(ids).startsWith("1 ");
     CliRun decode = CliRun.of("tokenizer", "decode", "-t", tokenizerDir.toString(), ids);
     assertThat(decode.out().strip()).isEqualTo("the jury");
     CliRun inspect = CliRun.of("tokenizer", "inspect", tokenizerDir.toString());
-    assertThat(inspect.out()).contains("vocab size    2000", "unk 0 \"<unk>\"", "bos 1 \"<s>\"", "eos 2 \"</s>\"");
+    assertThat(inspect.out())
+        .contains("vocab size    2000", "unk 0 \"<unk>\"", "bos 1 \"<s>\"", "eos 2 \"</s>\"");
   }
 }

@@ -24,8 +24,22 @@ class ModelCommandsTest {
   static void train() {
     SmallCorpus corpus = SmallCorpus.prepareIn(tmp);
     run = tmp.resolve("run");
-    List<String> args = corpus.args("train", run, "--global-batch", "4", "--threads", "2", "--max-steps", "30",
-        "--val-interval", "0", "--val-batches", "2", "--max-seq-len", "64");
+    List<String> args =
+        corpus.args(
+            "train",
+            run,
+            "--global-batch",
+            "4",
+            "--threads",
+            "2",
+            "--max-steps",
+            "30",
+            "--val-interval",
+            "0",
+            "--val-batches",
+            "2",
+            "--max-seq-len",
+            "64");
     CliRun trained = CliRun.of(args.toArray(String[]::new));
     assertThat(trained.exitCode()).as(trained.err()).isZero();
     valLoss = SmallCorpus.finalValLoss(trained.out());
@@ -40,24 +54,32 @@ class ModelCommandsTest {
   void evalRepeatsTheRunsValidationAndPrintsJsonLast() throws Exception {
     CliRun eval = CliRun.of("eval", run.toString(), "--json", "--threads", "2");
     assertThat(eval.exitCode()).as(eval.err()).isZero();
-    assertThat(eval.out()).contains("evaluating " + run.resolve("checkpoints/step-30") + " (step 30) on the valid split",
-        "valid loss ", "perplexity");
+    assertThat(eval.out())
+        .contains(
+            "evaluating " + run.resolve("checkpoints/step-30") + " (step 30) on the valid split",
+            "valid loss ",
+            "perplexity");
     JsonNode json = lastLineJson(eval.out());
-    assertThat(json.get("loss").doubleValue()).isCloseTo(valLoss, within(5e-5)); // the run prints 4 decimals
-    assertThat(json.get("perplexity").doubleValue()).isCloseTo(Math.exp(json.get("loss").doubleValue()), within(1e-9));
+    assertThat(json.get("loss").doubleValue())
+        .isCloseTo(valLoss, within(5e-5)); // the run prints 4 decimals
+    assertThat(json.get("perplexity").doubleValue())
+        .isCloseTo(Math.exp(json.get("loss").doubleValue()), within(1e-9));
     assertThat(json.get("batches").intValue()).isEqualTo(2);
     assertThat(json.get("tokens").longValue()).isEqualTo(2 * 4 * 32);
 
-    // a checkpoint copied away from its run still evaluates (its index cache then goes to the temp directory)
+    // a checkpoint copied away from its run still evaluates (its index cache then goes to the temp
+    // directory)
     Path moved = tmp.resolve("moved-step-30");
     copyTree(run.resolve("checkpoints/step-30"), moved);
     CliRun elsewhere = CliRun.of("eval", moved.toString(), "--json", "--threads", "2");
     assertThat(elsewhere.exitCode()).as(elsewhere.err()).isZero();
-    assertThat(lastLineJson(elsewhere.out()).get("loss").doubleValue()).isEqualTo(json.get("loss").doubleValue());
+    assertThat(lastLineJson(elsewhere.out()).get("loss").doubleValue())
+        .isEqualTo(json.get("loss").doubleValue());
 
     CliRun bad = CliRun.of("eval", tmp.resolve("nowhere").toString());
     assertThat(bad.exitCode()).isEqualTo(1);
-    assertThat(bad.err().strip()).startsWith("cria: " + tmp.resolve("nowhere") + ": neither a checkpoint");
+    assertThat(bad.err().strip())
+        .startsWith("cria: " + tmp.resolve("nowhere") + ": neither a checkpoint");
     CliRun split = CliRun.of("eval", run.toString(), "--split", "train");
     assertThat(split.exitCode()).isEqualTo(1);
     assertThat(split.err()).contains("--split must be valid or test");
@@ -66,12 +88,28 @@ class ModelCommandsTest {
   @Test
   void exportWritesAHuggingFaceDirectoryThatGeneratesAsTheCheckpointDoes() throws Exception {
     Path hf = tmp.resolve("hf");
-    CliRun export = CliRun.of("export", run.toString(), "--format", "hf", "--output", hf.toString(), "--dtype", "fp32");
+    CliRun export =
+        CliRun.of(
+            "export",
+            run.toString(),
+            "--format",
+            "hf",
+            "--output",
+            hf.toString(),
+            "--dtype",
+            "fp32");
     assertThat(export.exitCode()).as(export.err()).isZero();
-    assertThat(export.out()).contains("exported " + run.resolve("checkpoints/step-30") + " (step 30, f32)");
+    assertThat(export.out())
+        .contains("exported " + run.resolve("checkpoints/step-30") + " (step 30, f32)");
     try (var files = Files.list(hf)) {
-      assertThat(files.map(p -> p.getFileName().toString())).containsExactlyInAnyOrder("model.safetensors",
-          "config.json", "generation_config.json", "tokenizer.model", "tokenizer.json", "tokenizer_config.json");
+      assertThat(files.map(p -> p.getFileName().toString()))
+          .containsExactlyInAnyOrder(
+              "model.safetensors",
+              "config.json",
+              "generation_config.json",
+              "tokenizer.model",
+              "tokenizer.json",
+              "tokenizer_config.json");
     }
     JsonNode config = JsonMapper.builder().build().readTree(hf.resolve("config.json").toFile());
     assertThat(config.get("hidden_size").intValue()).isEqualTo(32);
@@ -82,7 +120,8 @@ class ModelCommandsTest {
     assertThat(again.exitCode()).isEqualTo(1);
     assertThat(again.err()).contains("already exists");
     try (var siblings = Files.list(tmp)) {
-      assertThat(siblings.map(p -> p.getFileName().toString())).noneMatch(n -> n.contains(".partial"));
+      assertThat(siblings.map(p -> p.getFileName().toString()))
+          .noneMatch(n -> n.contains(".partial"));
     }
 
     CliRun inside = CliRun.of("export", run.toString(), "--output", run.resolve("hf").toString());
@@ -90,12 +129,17 @@ class ModelCommandsTest {
     assertThat(inside.err()).contains("overlaps the checkpoint it exports");
 
     Path sharded = tmp.resolve("hf-bf16");
-    CliRun bf16 = CliRun.of("export", run.toString(), "--output", sharded.toString(), "--max-shard-size", "20KB");
+    CliRun bf16 =
+        CliRun.of(
+            "export", run.toString(), "--output", sharded.toString(), "--max-shard-size", "20KB");
     assertThat(bf16.exitCode()).as(bf16.err()).isZero();
     assertThat(sharded.resolve("model.safetensors.index.json")).exists();
-    assertThat(Files.readString(sharded.resolve("config.json"))).contains("\"torch_dtype\" : \"bfloat16\"");
+    assertThat(Files.readString(sharded.resolve("config.json")))
+        .contains("\"torch_dtype\" : \"bfloat16\"");
 
-    String[] greedy = {"--prompt", "The jury said", "--max-new-tokens", "12", "--temperature", "0", "--threads", "1"};
+    String[] greedy = {
+      "--prompt", "The jury said", "--max-new-tokens", "12", "--temperature", "0", "--threads", "1"
+    };
     CliRun fromCheckpoint = CliRun.of(concat(new String[] {"generate", run.toString()}, greedy));
     CliRun fromExport = CliRun.of(concat(new String[] {"generate", hf.toString()}, greedy));
     assertThat(fromCheckpoint.exitCode()).as(fromCheckpoint.err()).isZero();
@@ -109,8 +153,20 @@ class ModelCommandsTest {
 
   @Test
   void samplingIsRepeatableBySeed() {
-    String[] common = {"generate", run.toString(), "--prompt", "It was", "--max-new-tokens", "20", "--temperature",
-        "1.0", "--top-p", "0.95", "--threads", "1"};
+    String[] common = {
+      "generate",
+      run.toString(),
+      "--prompt",
+      "It was",
+      "--max-new-tokens",
+      "20",
+      "--temperature",
+      "1.0",
+      "--top-p",
+      "0.95",
+      "--threads",
+      "1"
+    };
     CliRun a = CliRun.of(concat(common, new String[] {"--seed", "7"}));
     CliRun b = CliRun.of(concat(common, new String[] {"--seed", "7"}));
     CliRun c = CliRun.of(concat(common, new String[] {"--seed", "8"}));

@@ -15,7 +15,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code cria train --nproc N}: worker JVMs, the same result as one process, failures and signals. */
+/**
+ * {@code cria train --nproc N}: worker JVMs, the same result as one process, failures and signals.
+ */
 class LocalLauncherTest {
   @TempDir static Path tmp;
   static SmallCorpus corpus;
@@ -26,8 +28,18 @@ class LocalLauncherTest {
   }
 
   private static List<String> args(Path runDir, String... more) {
-    List<String> args = corpus.args("train", runDir, "--global-batch", "8", "--val-interval", "0", "--val-batches",
-        "1", "--threads", "1");
+    List<String> args =
+        corpus.args(
+            "train",
+            runDir,
+            "--global-batch",
+            "8",
+            "--val-interval",
+            "0",
+            "--val-batches",
+            "1",
+            "--threads",
+            "1");
     args.addAll(List.of(more));
     return args;
   }
@@ -40,11 +52,17 @@ class LocalLauncherTest {
   void twoWorkersReproduceOneProcess() {
     CliRun one = CliRun.of(args(tmp.resolve("one"), "--max-steps", "6").toArray(String[]::new));
     assertThat(one.exitCode()).as(one.err()).isZero();
-    CliRun two = CliRun.of(args(tmp.resolve("two"), "--max-steps", "6", "--nproc", "2").toArray(String[]::new));
+    CliRun two =
+        CliRun.of(
+            args(tmp.resolve("two"), "--max-steps", "6", "--nproc", "2").toArray(String[]::new));
     assertThat(two.exitCode()).as(two.out() + two.err()).isZero();
-    assertThat(two.out()).contains("launching 2 workers with 1 thread(s) each", "[rank 0] step     6/6",
-        "[rank 0] done: 6 step(s)");
-    assertThat(finalLoss(two.out())).isCloseTo(finalLoss(one.out()), org.assertj.core.data.Offset.offset(2e-3));
+    assertThat(two.out())
+        .contains(
+            "launching 2 workers with 1 thread(s) each",
+            "[rank 0] step     6/6",
+            "[rank 0] done: 6 step(s)");
+    assertThat(finalLoss(two.out()))
+        .isCloseTo(finalLoss(one.out()), org.assertj.core.data.Offset.offset(2e-3));
     assertThat(tmp.resolve("two/0/log")).exists();
     assertThat(tmp.resolve("two/1/log")).exists();
   }
@@ -52,21 +70,25 @@ class LocalLauncherTest {
   @Test
   void aDeadWorkerStopsTheOthersAndIsNamed() throws Exception {
     Path runDir = tmp.resolve("killed");
-    Process launcher = start(args(runDir, "--max-steps", "100000", "--nproc", "2", "--timeout", "20"),
-        tmp.resolve("killed.out"));
+    Process launcher =
+        start(
+            args(runDir, "--max-steps", "100000", "--nproc", "2", "--timeout", "20"),
+            tmp.resolve("killed.out"));
     long pid = waitForPid(runDir.resolve("1/log"), launcher);
     ProcessHandle.of(pid).orElseThrow().destroyForcibly(); // SIGKILL rank 1
     assertThat(launcher.waitFor(90, TimeUnit.SECONDS)).isTrue();
     String out = Files.readString(tmp.resolve("killed.out"));
     assertThat(launcher.exitValue()).as(out).isEqualTo(1);
     assertThat(out).contains("worker rank 1 exited with code 137", "cria: worker rank 1 failed");
-    assertThat(ProcessHandle.of(launcher.pid()).map(ProcessHandle::isAlive).orElse(false)).isFalse();
+    assertThat(ProcessHandle.of(launcher.pid()).map(ProcessHandle::isAlive).orElse(false))
+        .isFalse();
   }
 
   @Test
   void sigtermOnTheLauncherStopsEveryWorkerAfterTheSameStep() throws Exception {
     Path runDir = tmp.resolve("term");
-    Process launcher = start(args(runDir, "--max-steps", "100000", "--nproc", "2"), tmp.resolve("term.out"));
+    Process launcher =
+        start(args(runDir, "--max-steps", "100000", "--nproc", "2"), tmp.resolve("term.out"));
     waitForPid(runDir.resolve("1/log"), launcher);
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
     while (steps(runDir.resolve("1/log")) < 3 && System.nanoTime() < deadline) {
@@ -85,15 +107,20 @@ class LocalLauncherTest {
     assertThat(m1.group(1)).isEqualTo(m0.group(1));
     // the stop saved a checkpoint of that step, each worker its own optimizer shard
     Checkpoint saved = Checkpoint.open(runDir.resolve("checkpoints/step-" + m0.group(1))).verify();
-    assertThat(saved.manifest().files()).containsKeys("optimizer/rank-00000-of-00002.safetensors",
-        "optimizer/rank-00001-of-00002.safetensors");
+    assertThat(saved.manifest().files())
+        .containsKeys(
+            "optimizer/rank-00000-of-00002.safetensors",
+            "optimizer/rank-00001-of-00002.safetensors");
     assertThat(saved.state().worldSize()).isEqualTo(2);
   }
 
   private static Process start(List<String> args, Path output) throws Exception {
     List<String> command = SmallCorpus.criaJvm();
     command.addAll(args);
-    return new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile()).start();
+    return new ProcessBuilder(command)
+        .redirectErrorStream(true)
+        .redirectOutput(output.toFile())
+        .start();
   }
 
   /** The pid that a worker's log names, once it has started training. */

@@ -21,13 +21,24 @@ import org.junit.jupiter.api.io.TempDir;
 class MpirunTest {
   @TempDir Path tmp;
 
-  private static final String[] RUN = {"--global-batch", "8", "--val-interval", "0", "--val-batches", "1",
-      "--threads", "1", "--max-steps", "6"};
+  private static final String[] RUN = {
+    "--global-batch",
+    "8",
+    "--val-interval",
+    "0",
+    "--val-batches",
+    "1",
+    "--threads",
+    "1",
+    "--max-steps",
+    "6"
+  };
 
   @Test
   void twoRanksUnderMpirunTrainAsOneProcess() throws Exception {
     Path mpirun = Path.of("/usr/bin/mpirun");
-    assumeTrue(Files.isExecutable(mpirun), "skipped: /usr/bin/mpirun is absent (install openmpi-bin)");
+    assumeTrue(
+        Files.isExecutable(mpirun), "skipped: /usr/bin/mpirun is absent (install openmpi-bin)");
     SmallCorpus corpus = SmallCorpus.prepareIn(tmp);
     CliRun one = CliRun.of(corpus.args("train", tmp.resolve("one"), RUN).toArray(String[]::new));
     assertThat(one.exitCode()).as(one.err()).isZero();
@@ -36,17 +47,29 @@ class MpirunTest {
     try (ServerSocket s = new ServerSocket(0)) {
       port = s.getLocalPort();
     }
-    List<String> command = new ArrayList<>(List.of(mpirun.toString(), "--allow-run-as-root", "--oversubscribe",
-        "-np", "2", "-x", "CRIA_MASTER_PORT=" + port));
+    List<String> command =
+        new ArrayList<>(
+            List.of(
+                mpirun.toString(),
+                "--allow-run-as-root",
+                "--oversubscribe",
+                "-np",
+                "2",
+                "-x",
+                "CRIA_MASTER_PORT=" + port));
     command.addAll(SmallCorpus.criaJvm());
     command.addAll(corpus.args("worker", tmp.resolve("mpi"), RUN));
     Path output = tmp.resolve("mpirun.out");
-    Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile()).start();
+    Process p =
+        new ProcessBuilder(command)
+            .redirectErrorStream(true)
+            .redirectOutput(output.toFile())
+            .start();
     assertThat(p.waitFor(180, TimeUnit.SECONDS)).isTrue();
     String out = Files.readString(output);
     assertThat(p.exitValue()).as(out).isZero();
     assertThat(Files.readString(tmp.resolve("mpi/1/log"))).contains("rank 1 of 2");
-    assertThat(SmallCorpus.finalLoss(out)).isCloseTo(SmallCorpus.finalLoss(one.out()),
-        org.assertj.core.data.Offset.offset(2e-3));
+    assertThat(SmallCorpus.finalLoss(out))
+        .isCloseTo(SmallCorpus.finalLoss(one.out()), org.assertj.core.data.Offset.offset(2e-3));
   }
 }

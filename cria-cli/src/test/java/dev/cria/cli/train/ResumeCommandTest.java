@@ -33,9 +33,23 @@ class ResumeCommandTest {
   }
 
   private static List<String> command(Path runDir) {
-    return corpus.args("train", runDir, "--global-batch", "4", "--threads", "1", "--max-steps",
-        Integer.toString(STEPS), "--save-interval", "10", "--val-interval", "100", "--val-batches", "1",
-        "--log-interval", "100");
+    return corpus.args(
+        "train",
+        runDir,
+        "--global-batch",
+        "4",
+        "--threads",
+        "1",
+        "--max-steps",
+        Integer.toString(STEPS),
+        "--save-interval",
+        "10",
+        "--val-interval",
+        "100",
+        "--val-batches",
+        "1",
+        "--log-interval",
+        "100");
   }
 
   /** reduced_train_loss by step over all of a run's event files, the newest file winning a step. */
@@ -43,10 +57,14 @@ class ResumeCommandTest {
     TreeMap<Long, Float> out = new TreeMap<>();
     List<Path> files;
     try (Stream<Path> s = Files.list(runDir)) {
-      files = s.filter(f -> f.getFileName().toString().startsWith("events.out.tfevents.")).sorted().toList();
+      files =
+          s.filter(f -> f.getFileName().toString().startsWith("events.out.tfevents."))
+              .sorted()
+              .toList();
     }
     for (Path f : files) {
-      TensorBoardEvents.read(f).scalars().stream().filter(e -> e.tag().equals("reduced_train_loss"))
+      TensorBoardEvents.read(f).scalars().stream()
+          .filter(e -> e.tag().equals("reduced_train_loss"))
           .forEach(e -> out.put(e.step(), e.value()));
     }
     return out;
@@ -61,10 +79,15 @@ class ResumeCommandTest {
     Path killed = tmp.resolve("killed");
     List<String> jvm = SmallCorpus.criaJvm();
     jvm.addAll(command(killed));
-    Process p = new ProcessBuilder(jvm).redirectErrorStream(true).redirectOutput(tmp.resolve("killed.out").toFile())
-        .start();
+    Process p =
+        new ProcessBuilder(jvm)
+            .redirectErrorStream(true)
+            .redirectOutput(tmp.resolve("killed.out").toFile())
+            .start();
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-    while (TrainCommandTest.stepLines(killed.resolve("0/log")) < 35 && p.isAlive() && System.nanoTime() < deadline) {
+    while (TrainCommandTest.stepLines(killed.resolve("0/log")) < 35
+        && p.isAlive()
+        && System.nanoTime() < deadline) {
       Thread.sleep(2);
     }
     p.destroyForcibly(); // SIGKILL: no hook runs, nothing is saved on the way out
@@ -78,22 +101,32 @@ class ResumeCommandTest {
 
     CliRun resumed = CliRun.of(command(killed).toArray(String[]::new));
     assertThat(resumed.exitCode()).as(resumed.err()).isZero();
-    assertThat(resumed.out()).contains("resumed from " + saved.getLast() + ": step " + resumeAt,
-        "done: " + STEPS + " step(s)");
+    assertThat(resumed.out())
+        .contains(
+            "resumed from " + saved.getLast() + ": step " + resumeAt,
+            "done: " + STEPS + " step(s)");
 
     TreeMap<Long, Float> expected = losses(straight);
     TreeMap<Long, Float> actual = losses(killed);
     assertThat(expected).hasSize(STEPS);
     assertThat(actual.keySet()).isEqualTo(expected.keySet());
     for (long s = 1; s <= STEPS; s++) {
-      assertThat(Float.floatToRawIntBits(actual.get(s))).as("step %d (resumed at %d, killed after %d)", s, resumeAt,
-          reached).isEqualTo(Float.floatToRawIntBits(expected.get(s)));
+      assertThat(Float.floatToRawIntBits(actual.get(s)))
+          .as("step %d (resumed at %d, killed after %d)", s, resumeAt, reached)
+          .isEqualTo(Float.floatToRawIntBits(expected.get(s)));
     }
     // a new run branched from one of the killed run's checkpoints goes on as the original did
     Path branch = tmp.resolve("branch");
     Path older = Checkpoints.list(killed).getFirst(); // keep_last 2: the one before the last
-    CliRun branched = CliRun.of("train", "--resume-from", older.toString(), "--run-dir", branch.toString(),
-        "--max-steps", Integer.toString(STEPS));
+    CliRun branched =
+        CliRun.of(
+            "train",
+            "--resume-from",
+            older.toString(),
+            "--run-dir",
+            branch.toString(),
+            "--max-steps",
+            Integer.toString(STEPS));
     assertThat(branched.exitCode()).as(branched.err()).isZero();
     long branchedAt = Checkpoints.stepOf(older);
     assertThat(branchedAt).isEqualTo(STEPS - 10);
@@ -101,14 +134,20 @@ class ResumeCommandTest {
     TreeMap<Long, Float> fromBranch = losses(branch);
     assertThat(fromBranch.firstKey()).isEqualTo(branchedAt + 1);
     assertThat(fromBranch).isEqualTo(expected.tailMap(branchedAt, false));
-    CliRun nowhere = CliRun.of("train", "--resume-from", tmp.resolve("nothing").toString(), "--run-dir",
-        tmp.resolve("nothing-run").toString());
+    CliRun nowhere =
+        CliRun.of(
+            "train",
+            "--resume-from",
+            tmp.resolve("nothing").toString(),
+            "--run-dir",
+            tmp.resolve("nothing-run").toString());
     assertThat(nowhere.exitCode()).isEqualTo(1);
     assertThat(nowhere.err()).contains(tmp.resolve("nothing").toString());
 
     Checkpoint a = Checkpoint.open(Checkpoints.stepDirectory(straight, STEPS));
     Checkpoint b = Checkpoint.open(Checkpoints.stepDirectory(killed, STEPS));
-    assertThat(b.manifest().files().get("model.safetensors")).isEqualTo(a.manifest().files().get("model.safetensors"));
+    assertThat(b.manifest().files().get("model.safetensors"))
+        .isEqualTo(a.manifest().files().get("model.safetensors"));
     assertThat(b.manifest().files().get("optimizer/rank-00000-of-00001.safetensors"))
         .isEqualTo(a.manifest().files().get("optimizer/rank-00000-of-00001.safetensors"));
   }

@@ -18,11 +18,27 @@ import java.util.regex.Pattern;
 public record SmallCorpus(Path tokenizer, Path prefix) {
   public static SmallCorpus prepareIn(Path dir) {
     Path tokenizer = dir.resolve("tok");
-    CliRun trained = CliRun.of("tokenizer", "train", "--input", CliRun.sampleCorpus().toString(),
-        "--vocab-size", "600", "--output", tokenizer.toString());
+    CliRun trained =
+        CliRun.of(
+            "tokenizer",
+            "train",
+            "--input",
+            CliRun.sampleCorpus().toString(),
+            "--vocab-size",
+            "600",
+            "--output",
+            tokenizer.toString());
     assertThat(trained.exitCode()).as(trained.err()).isZero();
-    CliRun prepared = CliRun.of("prepare", "--input", CliRun.sampleCorpus().toString(), "--tokenizer",
-        tokenizer.toString(), "--append-eod", "--output-prefix", dir.resolve("brown").toString());
+    CliRun prepared =
+        CliRun.of(
+            "prepare",
+            "--input",
+            CliRun.sampleCorpus().toString(),
+            "--tokenizer",
+            tokenizer.toString(),
+            "--append-eod",
+            "--output-prefix",
+            dir.resolve("brown").toString());
     assertThat(prepared.exitCode()).as(prepared.err()).isZero();
     return new SmallCorpus(tokenizer, dir.resolve("brown_text_document"));
   }
@@ -32,19 +48,49 @@ public record SmallCorpus(Path tokenizer, Path prefix) {
    * sequences of 32, writing to {@code runDir}; then {@code more}, which may override any of these.
    */
   public List<String> args(String command, Path runDir, String... more) {
-    List<String> args = new ArrayList<>(List.of(command, "--tokenizer", tokenizer.toString(), "--data-prefix",
-        prefix.toString(), "--hidden-size", "32", "--layers", "2", "--heads", "2", "--max-seq-len", "32",
-        "--seq-len", "32", "--micro-batch", "2", "--split", "98,2,0", "--lr", "1e-2", "--warmup-steps", "2",
-        "--run-dir", runDir.toString()));
+    List<String> args =
+        new ArrayList<>(
+            List.of(
+                command,
+                "--tokenizer",
+                tokenizer.toString(),
+                "--data-prefix",
+                prefix.toString(),
+                "--hidden-size",
+                "32",
+                "--layers",
+                "2",
+                "--heads",
+                "2",
+                "--max-seq-len",
+                "32",
+                "--seq-len",
+                "32",
+                "--micro-batch",
+                "2",
+                "--split",
+                "98,2,0",
+                "--lr",
+                "1e-2",
+                "--warmup-steps",
+                "2",
+                "--run-dir",
+                runDir.toString()));
     args.addAll(List.of(more));
     return args;
   }
 
   /** The command line that runs cria's {@code Main} in a new JVM with this test's class path. */
   public static List<String> criaJvm() {
-    return new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-        "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+    return new ArrayList<>(
+        List.of(
+            Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+            "--add-modules",
+            "jdk.incubator.vector",
+            "--enable-native-access=ALL-UNNAMED",
+            "-cp",
+            System.getProperty("java.class.path"),
+            Main.class.getName()));
   }
 
   /** The final training loss that {@code cria train} reports on its last line. */
@@ -58,7 +104,9 @@ public record SmallCorpus(Path tokenizer, Path prefix) {
   }
 
   private static Matcher done(String out) {
-    Matcher m = Pattern.compile("done: \\d+ step\\(s\\) in \\S+: loss ([\\d.]+)(?:, val_loss ([\\d.]+))?").matcher(out);
+    Matcher m =
+        Pattern.compile("done: \\d+ step\\(s\\) in \\S+: loss ([\\d.]+)(?:, val_loss ([\\d.]+))?")
+            .matcher(out);
     assertThat(m.find()).as(out).isTrue();
     return m;
   }

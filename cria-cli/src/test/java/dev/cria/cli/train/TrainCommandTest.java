@@ -13,7 +13,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code cria train} end to end: a tokenizer and dataset made by cria, a small model, the run directory. */
+/**
+ * {@code cria train} end to end: a tokenizer and dataset made by cria, a small model, the run
+ * directory.
+ */
 class TrainCommandTest {
   @TempDir static Path tmp;
   static SmallCorpus corpus;
@@ -32,7 +35,9 @@ class TrainCommandTest {
   @Test
   void trainsWithFlagsOverAYamlConfigAndReportsProgress() throws Exception {
     Path config = tmp.resolve("run.yaml");
-    Files.writeString(config, """
+    Files.writeString(
+        config,
+        """
         trainer:
           max_steps: 12
           val_check_interval: 6
@@ -43,18 +48,30 @@ class TrainCommandTest {
     List<String> args = smallModel(runDir, "--config", config.toString(), "--max-steps", "9");
     CliRun run = CliRun.of(args.toArray(String[]::new));
     assertThat(run.exitCode()).as(run.err()).isZero();
-    assertThat(run.out()).contains("train: documents 0..490", "valid: documents 490..500", "step     3/9 | loss",
-        "tok/s | MFU", "| ETA", "validation at step 6: val_loss", "validation at step 9", "done: 9 step(s)",
-        "tensorboard --logdir " + runDir);
+    assertThat(run.out())
+        .contains(
+            "train: documents 0..490",
+            "valid: documents 490..500",
+            "step     3/9 | loss",
+            "tok/s | MFU",
+            "| ETA",
+            "validation at step 6: val_loss",
+            "validation at step 9",
+            "done: 9 step(s)",
+            "tensorboard --logdir " + runDir);
     assertThat(run.out()).doesNotContain("step     4/9");
-    assertThat(Files.readString(runDir.resolve("config.yaml"))).contains("max_steps: 9", "val_check_interval: 6");
-    assertThat(Files.readAllLines(runDir.resolve("0/log")).stream().filter(l -> l.contains("] step "))).hasSize(9);
+    assertThat(Files.readString(runDir.resolve("config.yaml")))
+        .contains("max_steps: 9", "val_check_interval: 6");
+    assertThat(
+            Files.readAllLines(runDir.resolve("0/log")).stream().filter(l -> l.contains("] step ")))
+        .hasSize(9);
 
     // the same command again continues the run, which is finished
     CliRun again = CliRun.of(args.toArray(String[]::new));
     assertThat(again.exitCode()).as(again.err()).isZero();
-    assertThat(again.out()).contains("resumed from " + runDir.resolve("checkpoints/step-9") + ": step 9",
-        "done: 9 step(s)");
+    assertThat(again.out())
+        .contains(
+            "resumed from " + runDir.resolve("checkpoints/step-9") + ": step 9", "done: 9 step(s)");
     // an attempt with another shape fails on the checkpoint, and does not spoil the next resume
     CliRun wrong = CliRun.of("train", "--run-dir", runDir.toString(), "--layers", "3");
     assertThat(wrong.exitCode()).isEqualTo(1);
@@ -62,12 +79,21 @@ class TrainCommandTest {
     // a bare --run-dir continues the run with its checkpoint's config
     CliRun longer = CliRun.of("train", "--run-dir", runDir.toString(), "--max-steps", "11");
     assertThat(longer.exitCode()).as(longer.err()).isZero();
-    assertThat(longer.out()).contains(": step 9, consumed samples 36", "step    11/11", "done: 11 step(s)");
-    assertThat(Files.readString(runDir.resolve("config.yaml"))).contains("max_steps: 11", "val_check_interval: 6");
-    CliRun eatsItself = CliRun.of("train", "--run-dir", runDir.toString(), "--overwrite", "--resume-from",
-        runDir.resolve("checkpoints/step-11").toString());
+    assertThat(longer.out())
+        .contains(": step 9, consumed samples 36", "step    11/11", "done: 11 step(s)");
+    assertThat(Files.readString(runDir.resolve("config.yaml")))
+        .contains("max_steps: 11", "val_check_interval: 6");
+    CliRun eatsItself =
+        CliRun.of(
+            "train",
+            "--run-dir",
+            runDir.toString(),
+            "--overwrite",
+            "--resume-from",
+            runDir.resolve("checkpoints/step-11").toString());
     assertThat(eatsItself.exitCode()).isEqualTo(1);
-    assertThat(eatsItself.err()).contains("--overwrite would delete the checkpoint --resume-from names");
+    assertThat(eatsItself.err())
+        .contains("--overwrite would delete the checkpoint --resume-from names");
     CliRun refused = CliRun.of(smallModel(runDir, "--no-resume").toArray(String[]::new));
     assertThat(refused.exitCode()).isEqualTo(1);
     assertThat(refused.err()).contains("already holds a run", "--overwrite");
@@ -75,15 +101,26 @@ class TrainCommandTest {
 
   @Test
   void configMistakesAreOneLineErrors() {
-    CliRun missing = CliRun.of("train", "--data-prefix", tmp.resolve("nothing").toString(), "--run-dir",
-        tmp.resolve("x").toString());
+    CliRun missing =
+        CliRun.of(
+            "train",
+            "--data-prefix",
+            tmp.resolve("nothing").toString(),
+            "--run-dir",
+            tmp.resolve("x").toString());
     assertThat(missing.exitCode()).isEqualTo(1);
-    assertThat(missing.err().strip()).isEqualTo("cria: data.data_prefix: " + tmp.resolve("nothing") + ".idx does not"
-        + " exist (make it with cria prepare)");
+    assertThat(missing.err().strip())
+        .isEqualTo(
+            "cria: data.data_prefix: "
+                + tmp.resolve("nothing")
+                + ".idx does not"
+                + " exist (make it with cria prepare)");
 
-    CliRun tooLong = CliRun.of(smallModel(tmp.resolve("y"), "--seq-len", "64").toArray(String[]::new));
+    CliRun tooLong =
+        CliRun.of(smallModel(tmp.resolve("y"), "--seq-len", "64").toArray(String[]::new));
     assertThat(tooLong.exitCode()).isEqualTo(1);
-    assertThat(tooLong.err()).contains("data.seq_length 64 is longer than the model's max_position_embeddings 32");
+    assertThat(tooLong.err())
+        .contains("data.seq_length 64 is longer than the model's max_position_embeddings 32");
 
     CliRun badYaml = CliRun.of("train", "--config", tmp.resolve("absent.yaml").toString());
     assertThat(badYaml.exitCode()).isEqualTo(1);
@@ -96,8 +133,11 @@ class TrainCommandTest {
     Path runDir = tmp.resolve("stopped");
     List<String> command = SmallCorpus.criaJvm();
     command.addAll(smallModel(runDir, "--max-steps", "100000", "--val-interval", "0"));
-    Process p = new ProcessBuilder(command).redirectErrorStream(true)
-        .redirectOutput(tmp.resolve("stopped.out").toFile()).start();
+    Process p =
+        new ProcessBuilder(command)
+            .redirectErrorStream(true)
+            .redirectOutput(tmp.resolve("stopped.out").toFile())
+            .start();
     Path log = runDir.resolve("0/log");
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
     while (stepLines(log) < 3 && p.isAlive() && System.nanoTime() < deadline) {
@@ -114,9 +154,14 @@ class TrainCommandTest {
     assertThat(Files.readString(log)).contains("stopped after step " + steps + " of 100000");
     Path events;
     try (Stream<Path> s = Files.list(runDir)) {
-      events = s.filter(f -> f.getFileName().toString().startsWith("events.out.tfevents.")).findFirst().orElseThrow();
+      events =
+          s.filter(f -> f.getFileName().toString().startsWith("events.out.tfevents."))
+              .findFirst()
+              .orElseThrow();
     }
-    assertThat(TensorBoardEvents.read(events).scalars().stream().filter(s -> s.tag().equals("reduced_train_loss")))
+    assertThat(
+            TensorBoardEvents.read(events).scalars().stream()
+                .filter(s -> s.tag().equals("reduced_train_loss")))
         .hasSize((int) steps);
   }
 

@@ -32,11 +32,15 @@ class TwoHostTest {
 
   @BeforeEach
   void network() throws Exception {
-    assumeTrue(Files.isExecutable(Path.of("/usr/sbin/ip")) || Files.isExecutable(Path.of("/sbin/ip")),
+    assumeTrue(
+        Files.isExecutable(Path.of("/usr/sbin/ip")) || Files.isExecutable(Path.of("/sbin/ip")),
         "skipped: iproute2 (ip) is absent");
-    assumeTrue(run("ip", "netns", "add", a) == 0, "skipped: cannot create network namespaces (needs root)");
+    assumeTrue(
+        run("ip", "netns", "add", a) == 0,
+        "skipped: cannot create network namespaces (needs root)");
     run("ip", "netns", "add", b);
-    assumeTrue(run("ip", "link", "add", vethA, "type", "veth", "peer", "name", vethB) == 0,
+    assumeTrue(
+        run("ip", "link", "add", vethA, "type", "veth", "peer", "name", vethB) == 0,
         "skipped: cannot create a veth pair here");
     must("ip", "link", "set", vethA, "netns", a);
     must("ip", "link", "set", vethB, "netns", b);
@@ -74,7 +78,9 @@ class TwoHostTest {
     while (steps(cut.resolve("1/log")) < 3 && c1.isAlive() && System.nanoTime() < deadline) {
       Thread.sleep(50);
     }
-    assertThat(steps(cut.resolve("1/log"))).as(Files.readString(tmp.resolve("cut1.out"))).isGreaterThanOrEqualTo(3);
+    assertThat(steps(cut.resolve("1/log")))
+        .as(Files.readString(tmp.resolve("cut1.out")))
+        .isGreaterThanOrEqualTo(3);
     long cutAt = System.nanoTime();
     must("ip", "-n", a, "link", "set", vethA, "down");
     assertThat(c0.waitFor(60, TimeUnit.SECONDS)).isTrue();
@@ -89,12 +95,32 @@ class TwoHostTest {
     assertThat(seconds).as("both failed this long after the cut").isLessThan(40);
   }
 
-  private Process worker(String namespace, int rank, Path runDir, String steps, Path output) throws IOException {
+  private Process worker(String namespace, int rank, Path runDir, String steps, Path output)
+      throws IOException {
     List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", namespace));
     command.addAll(SmallCorpus.criaJvm());
-    command.addAll(corpus.args("worker", runDir, "--lr", "1e-3", "--global-batch", "8", "--val-interval", "0",
-        "--val-batches", "1", "--threads", "1", "--max-steps", steps, "--timeout", "5", "--join-timeout", "60"));
-    ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile());
+    command.addAll(
+        corpus.args(
+            "worker",
+            runDir,
+            "--lr",
+            "1e-3",
+            "--global-batch",
+            "8",
+            "--val-interval",
+            "0",
+            "--val-batches",
+            "1",
+            "--threads",
+            "1",
+            "--max-steps",
+            steps,
+            "--timeout",
+            "5",
+            "--join-timeout",
+            "60"));
+    ProcessBuilder pb =
+        new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile());
     pb.environment().put("CRIA_RANK", Integer.toString(rank));
     pb.environment().put("CRIA_WORLD_SIZE", "2");
     pb.environment().put("CRIA_MASTER_ADDR", HOST_A);

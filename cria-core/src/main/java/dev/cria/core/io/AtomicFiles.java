@@ -22,7 +22,13 @@ public final class AtomicFiles {
    */
   public static Path temporarySibling(Path target) {
     Path dir = target.toAbsolutePath().getParent();
-    String name = "." + target.getFileName() + ".tmp-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
+    String name =
+        "."
+            + target.getFileName()
+            + ".tmp-"
+            + ProcessHandle.current().pid()
+            + "-"
+            + System.nanoTime();
     return dir.resolve(name);
   }
 
@@ -41,7 +47,8 @@ public final class AtomicFiles {
    */
   public static void rename(Path temporary, Path target) throws IOException {
     try {
-      Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      Files.move(
+          temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     } catch (AtomicMoveNotSupportedException e) {
       Files.move(temporary, target, StandardCopyOption.REPLACE_EXISTING);
     }
@@ -78,7 +85,10 @@ public final class AtomicFiles {
     write(target, text.getBytes(StandardCharsets.UTF_8));
   }
 
-  /** Deletes {@code root} and everything under it, deepest first; nothing for null or a missing path. */
+  /**
+   * Deletes {@code root} and everything under it, deepest first; nothing for null or a missing
+   * path.
+   */
   public static void deleteTree(Path root) throws IOException {
     if (root == null || !Files.exists(root)) {
       return;

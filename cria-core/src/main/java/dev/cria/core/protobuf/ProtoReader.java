@@ -57,7 +57,11 @@ public final class ProtoReader {
   }
 
   public int readFixed32() {
-    int v = (readByte() & 0xFF) | (readByte() & 0xFF) << 8 | (readByte() & 0xFF) << 16 | (readByte() & 0xFF) << 24;
+    int v =
+        (readByte() & 0xFF)
+            | (readByte() & 0xFF) << 8
+            | (readByte() & 0xFF) << 16
+            | (readByte() & 0xFF) << 24;
     return v;
   }
 
@@ -89,14 +93,16 @@ public final class ProtoReader {
       case FIXED64 -> advance(8);
       case LENGTH_DELIMITED -> advance(readLength());
       case FIXED32 -> advance(4);
-      default -> throw new ProtoException("unsupported wire type " + wireType + " at offset " + position);
+      default ->
+          throw new ProtoException("unsupported wire type " + wireType + " at offset " + position);
     }
   }
 
   private int readLength() {
     long length = readVarint();
     if (length < 0 || position + length > limit) {
-      throw new ProtoException("field length " + length + " runs past the end at offset " + position);
+      throw new ProtoException(
+          "field length " + length + " runs past the end at offset " + position);
     }
     return (int) length;
   }

@@ -1,2 +1,4 @@
-/** The protobuf wire format, hand-written: SentencePiece models and TensorBoard events need no more. */
+/**
+ * The protobuf wire format, hand-written: SentencePiece models and TensorBoard events need no more.
+ */
 package dev.cria.core.protobuf;

@@ -16,7 +16,8 @@ class ChecksumsTest {
   @Test
   void givesTheStandardCheckValueOfCrc32c() {
     // the CRC catalogue's check value for CRC-32C (iSCSI): "123456789" -> 0xE3069283
-    assertThat(Checksums.crc32c("123456789".getBytes(StandardCharsets.US_ASCII))).isEqualTo(0xE3069283L);
+    assertThat(Checksums.crc32c("123456789".getBytes(StandardCharsets.US_ASCII)))
+        .isEqualTo(0xE3069283L);
   }
 
   @Test

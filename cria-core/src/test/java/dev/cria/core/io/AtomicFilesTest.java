@@ -49,7 +49,8 @@ class AtomicFilesTest {
     Path a = AtomicFiles.temporarySibling(target);
     Path b = AtomicFiles.temporarySibling(target);
     assertThat(a.getParent()).isEqualTo(dir.toAbsolutePath());
-    assertThat(a.getFileName().toString()).startsWith(".model.safetensors.tmp-" + ProcessHandle.current().pid());
+    assertThat(a.getFileName().toString())
+        .startsWith(".model.safetensors.tmp-" + ProcessHandle.current().pid());
     assertThat(a).isNotEqualTo(b);
   }
 

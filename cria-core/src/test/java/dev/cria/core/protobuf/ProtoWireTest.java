@@ -14,14 +14,15 @@ class ProtoWireTest {
 
   @Test
   void everyFieldKindReadsBackAsWritten() {
-    byte[] bytes = new ProtoWriter()
-        .varint(1, -2L)
-        .bool(2, true)
-        .floatField(3, 2.5f)
-        .doubleField(4, -1e-300)
-        .string(5, "tag/ü")
-        .message(6, new ProtoWriter().varint(1, 7))
-        .toByteArray();
+    byte[] bytes =
+        new ProtoWriter()
+            .varint(1, -2L)
+            .bool(2, true)
+            .floatField(3, 2.5f)
+            .doubleField(4, -1e-300)
+            .string(5, "tag/ü")
+            .message(6, new ProtoWriter().varint(1, 7))
+            .toByteArray();
     ProtoReader r = new ProtoReader(bytes);
     assertThat(r.readTag()).isEqualTo(1 << 3 | ProtoReader.VARINT);
     assertThat(r.readVarint()).isEqualTo(-2L);

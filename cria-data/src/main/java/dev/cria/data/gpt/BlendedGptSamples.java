@@ -3,20 +3,23 @@ package dev.cria.data.gpt;
 import java.util.List;
 
 /**
- * Megatron-Core's {@code BlendedDataset}: samples drawn from several datasets in proportion to their
- * weights, in the order of its {@code build_blending_indices}: sample {@code i} comes from the
- * dataset whose share so far lags its weight the most (ties to the first), and takes that
+ * Megatron-Core's {@code BlendedDataset}: samples drawn from several datasets in proportion to
+ * their weights, in the order of its {@code build_blending_indices}: sample {@code i} comes from
+ * the dataset whose share so far lags its weight the most (ties to the first), and takes that
  * dataset's next sample.
  */
 public final class BlendedGptSamples implements GptSamples {
-  /** Megatron builds each part a little larger than its share ({@code mid_level_dataset_surplus}). */
+  /**
+   * Megatron builds each part a little larger than its share ({@code mid_level_dataset_surplus}).
+   */
   public static final double SURPLUS = 0.005;
 
   private final List<? extends GptSamples> parts;
   private final short[] datasetIndex;
   private final long[] datasetSampleIndex;
 
-  private BlendedGptSamples(List<? extends GptSamples> parts, short[] datasetIndex, long[] datasetSampleIndex) {
+  private BlendedGptSamples(
+      List<? extends GptSamples> parts, short[] datasetIndex, long[] datasetSampleIndex) {
     this.parts = parts;
     this.datasetIndex = datasetIndex;
     this.datasetSampleIndex = datasetSampleIndex;
@@ -27,10 +30,11 @@ public final class BlendedGptSamples implements GptSamples {
    * samples it is asked for. The weights are normalized twice, as Megatron's builder and then its
    * {@code BlendedDataset} each do (which can move the last bit).
    */
-  public static BlendedGptSamples of(List<? extends GptSamples> parts, double[] weights, long size) {
+  public static BlendedGptSamples of(
+      List<? extends GptSamples> parts, double[] weights, long size) {
     if (parts.isEmpty() || parts.size() != weights.length || parts.size() >= Short.MAX_VALUE) {
-      throw new IllegalArgumentException("need one weight per dataset, got " + weights.length + " for "
-          + parts.size());
+      throw new IllegalArgumentException(
+          "need one weight per dataset, got " + weights.length + " for " + parts.size());
     }
     int seq = parts.getFirst().seqLength();
     for (GptSamples p : parts) {
@@ -61,17 +65,22 @@ public final class BlendedGptSamples implements GptSamples {
     }
     for (int d = 0; d < w.length; d++) {
       if (taken[d] > parts.get(d).size()) {
-        throw new IllegalArgumentException("dataset " + d + " of the blend has " + parts.get(d).size()
-            + " samples but the blend takes " + taken[d]);
+        throw new IllegalArgumentException(
+            "dataset "
+                + d
+                + " of the blend has "
+                + parts.get(d).size()
+                + " samples but the blend takes "
+                + taken[d]);
       }
     }
     return new BlendedGptSamples(List.copyOf(parts), datasetIndex, datasetSampleIndex);
   }
 
   /**
-   * Samples to build for each part of a blend of {@code target} samples: Megatron's
-   * {@code ceil(ceil(target * weight) * (1 + surplus))} with the normalized weights. With a surplus
-   * of 0 these are the parts' shares, whose sum is the size of the blend.
+   * Samples to build for each part of a blend of {@code target} samples: Megatron's {@code
+   * ceil(ceil(target * weight) * (1 + surplus))} with the normalized weights. With a surplus of 0
+   * these are the parts' shares, whose sum is the size of the blend.
    */
   public static long[] partSizes(double[] weights, long target, double surplus) {
     double[] w = normalize(weights);

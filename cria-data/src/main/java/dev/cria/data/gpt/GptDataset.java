@@ -21,7 +21,8 @@ public final class GptDataset implements GptSamples {
   private final GptIndices indices;
   private final boolean fromCache;
 
-  private GptDataset(IndexedDataset data, Split split, int seqLength, GptIndices indices, boolean fromCache) {
+  private GptDataset(
+      IndexedDataset data, Split split, int seqLength, GptIndices indices, boolean fromCache) {
     this.data = data;
     this.split = split;
     this.seqLength = seqLength;
@@ -35,25 +36,47 @@ public final class GptDataset implements GptSamples {
    *
    * @throws IllegalArgumentException when the split is empty or too small for one sample
    */
-  public static GptDataset open(IndexedDataset data, SplitRanges ranges, Split split, long samples, int seqLength,
-      long seed, GptIndexCache cache) throws IOException {
+  public static GptDataset open(
+      IndexedDataset data,
+      SplitRanges ranges,
+      Split split,
+      long samples,
+      int seqLength,
+      long seed,
+      GptIndexCache cache)
+      throws IOException {
     if (!ranges.present(split)) {
-      throw new IllegalArgumentException("split '" + ranges.text() + "' leaves no " + split.label()
-          + " documents in " + data.prefix() + " (" + data.sequenceCount() + " documents)");
+      throw new IllegalArgumentException(
+          "split '"
+              + ranges.text()
+              + "' leaves no "
+              + split.label()
+              + " documents in "
+              + data.prefix()
+              + " ("
+              + data.sequenceCount()
+              + " documents)");
     }
-    GptIndexBuilder.Request request = new GptIndexBuilder.Request(ranges.begin(split), ranges.end(split), samples,
-        seqLength, seed, EXTRA_TOKEN, true);
-    GptIndexCache.Loaded loaded = cache.load(describe(data, ranges, split, request), split, request, data::size);
+    GptIndexBuilder.Request request =
+        new GptIndexBuilder.Request(
+            ranges.begin(split), ranges.end(split), samples, seqLength, seed, EXTRA_TOKEN, true);
+    GptIndexCache.Loaded loaded =
+        cache.load(describe(data, ranges, split, request), split, request, data::size);
     return new GptDataset(data, split, seqLength, loaded.indices(), loaded.fromCache());
   }
 
-  /** Everything the indices depend on, as Megatron's unique description; its hash names the cache. */
-  static String describe(IndexedDataset data, SplitRanges ranges, Split split, GptIndexBuilder.Request r)
+  /**
+   * Everything the indices depend on, as Megatron's unique description; its hash names the cache.
+   */
+  static String describe(
+      IndexedDataset data, SplitRanges ranges, Split split, GptIndexBuilder.Request r)
       throws IOException {
     Path prefix = data.prefix().toAbsolutePath().normalize();
     Path idx = Path.of(prefix + ".idx");
     Path bin = Path.of(prefix + ".bin");
-    return String.format(Locale.ROOT, """
+    return String.format(
+        Locale.ROOT,
+        """
         {
           "class": "GPTDataset",
           "dataset_path": "%s",
@@ -69,9 +92,19 @@ public final class GptDataset implements GptSamples {
           "add_extra_token_to_sequence": %d,
           "drop_last_partial_sequence": %b
         }
-        """, prefix.toString().replace("\\", "\\\\").replace("\"", "\\\""), Files.size(idx),
-        Files.getLastModifiedTime(idx), Files.size(bin), ranges.text().replace("\"", "'"), split.label(),
-        r.firstDocument(), r.endDocument(), r.samples(), r.seqLength(), r.seed(), r.addExtraToken(),
+        """,
+        prefix.toString().replace("\\", "\\\\").replace("\"", "\\\""),
+        Files.size(idx),
+        Files.getLastModifiedTime(idx),
+        Files.size(bin),
+        ranges.text().replace("\"", "'"),
+        split.label(),
+        r.firstDocument(),
+        r.endDocument(),
+        r.samples(),
+        r.seqLength(),
+        r.seed(),
+        r.addExtraToken(),
         r.dropLastPartialSequence());
   }
 
@@ -121,7 +154,8 @@ public final class GptDataset implements GptSamples {
       filled += to - from;
     }
     if (filled != seqLength + EXTRA_TOKEN) {
-      throw new IllegalStateException("sample " + i + " has " + filled + " tokens, expected " + (seqLength + 1));
+      throw new IllegalStateException(
+          "sample " + i + " has " + filled + " tokens, expected " + (seqLength + 1));
     }
   }
 }

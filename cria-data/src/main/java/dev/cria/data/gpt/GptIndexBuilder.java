@@ -3,9 +3,9 @@ package dev.cria.data.gpt;
 import java.util.function.LongToIntFunction;
 
 /**
- * Builds {@link GptIndices} exactly as Megatron-Core's {@code GPTDataset} does (its
- * {@code _build_document_sample_shuffle_indices} and the C++ {@code build_sample_idx}), so that
- * the same data, split, sequence length and seed give the same samples in the same order.
+ * Builds {@link GptIndices} exactly as Megatron-Core's {@code GPTDataset} does (its {@code
+ * _build_document_sample_shuffle_indices} and the C++ {@code build_sample_idx}), so that the same
+ * data, split, sequence length and seed give the same samples in the same order.
  *
  * <p>Every sample is {@code seqLength + addExtraToken} tokens long and consecutive samples overlap
  * by {@code addExtraToken} tokens (the extra token is the last label).
@@ -27,11 +27,18 @@ public final class GptIndexBuilder {
    * @param addExtraToken 1 as in Megatron: each sample has one more token for the shifted labels
    * @param dropLastPartialSequence drop a final sample shorter than the others (true for train)
    */
-  public record Request(long firstDocument, long endDocument, long samples, int seqLength, long seed,
-      int addExtraToken, boolean dropLastPartialSequence) {
+  public record Request(
+      long firstDocument,
+      long endDocument,
+      long samples,
+      int seqLength,
+      long seed,
+      int addExtraToken,
+      boolean dropLastPartialSequence) {
     public Request {
       if (firstDocument < 0 || endDocument <= firstDocument) {
-        throw new IllegalArgumentException("empty document range " + firstDocument + ".." + endDocument);
+        throw new IllegalArgumentException(
+            "empty document range " + firstDocument + ".." + endDocument);
       }
       if (endDocument - firstDocument > Integer.MAX_VALUE) {
         throw new IllegalArgumentException("more than 2^31 documents in one split");
@@ -40,7 +47,8 @@ public final class GptIndexBuilder {
         throw new IllegalArgumentException("sequence length must be at least 2, got " + seqLength);
       }
       if (samples < -1 || addExtraToken < 0) {
-        throw new IllegalArgumentException("bad samples " + samples + " or extra token " + addExtraToken);
+        throw new IllegalArgumentException(
+            "bad samples " + samples + " or extra token " + addExtraToken);
       }
     }
   }
@@ -50,7 +58,8 @@ public final class GptIndexBuilder {
    *
    * @param samplesBeforeFinalEpoch samples that fit in all epochs but the last (when more than one)
    */
-  public record Plan(long tokensPerEpoch, int epochs, boolean separateFinalEpoch, long samplesBeforeFinalEpoch) {}
+  public record Plan(
+      long tokensPerEpoch, int epochs, boolean separateFinalEpoch, long samplesBeforeFinalEpoch) {}
 
   /** Counts the split's tokens and derives the epochs and the separate-final-epoch rule. */
   public static Plan plan(Request r, LongToIntFunction sizes) {
@@ -59,8 +68,14 @@ public final class GptIndexBuilder {
       tokensPerEpoch += sizes.applyAsInt(d);
     }
     if (tokensPerEpoch <= r.addExtraToken()) {
-      throw new IllegalArgumentException("documents " + r.firstDocument() + ".." + r.endDocument() + " hold "
-          + tokensPerEpoch + " tokens, too few for one sample");
+      throw new IllegalArgumentException(
+          "documents "
+              + r.firstDocument()
+              + ".."
+              + r.endDocument()
+              + " hold "
+              + tokensPerEpoch
+              + " tokens, too few for one sample");
     }
     int epochs = epochs(r, tokensPerEpoch);
     boolean separate = false;
@@ -79,13 +94,27 @@ public final class GptIndexBuilder {
     Plan p = plan(r, sizes);
     int documents = (int) (r.endDocument() - r.firstDocument());
     NumpyRandom random = new NumpyRandom(r.seed());
-    int[] documentIndex = documentIndex(r.firstDocument(), documents, p.epochs(), random, p.separateFinalEpoch());
-    long[] sampleIndex = sampleIndex(sizes, documentIndex, r.seqLength(), p.epochs(), p.tokensPerEpoch(),
-        r.dropLastPartialSequence(), r.addExtraToken());
+    int[] documentIndex =
+        documentIndex(r.firstDocument(), documents, p.epochs(), random, p.separateFinalEpoch());
+    long[] sampleIndex =
+        sampleIndex(
+            sizes,
+            documentIndex,
+            r.seqLength(),
+            p.epochs(),
+            p.tokensPerEpoch(),
+            r.dropLastPartialSequence(),
+            r.addExtraToken());
     long samples = sampleIndex.length / 2 - 1;
-    long[] shuffleIndex = shuffleIndex(p.separateFinalEpoch() ? p.samplesBeforeFinalEpoch() : samples, samples,
-        random);
-    return new GptIndices(documentIndex, sampleIndex, shuffleIndex, p.epochs(), p.tokensPerEpoch(),
+    long[] shuffleIndex =
+        shuffleIndex(
+            p.separateFinalEpoch() ? p.samplesBeforeFinalEpoch() : samples, samples, random);
+    return new GptIndices(
+        documentIndex,
+        sampleIndex,
+        shuffleIndex,
+        p.epochs(),
+        p.tokensPerEpoch(),
         p.separateFinalEpoch());
   }
 
@@ -104,7 +133,8 @@ public final class GptIndexBuilder {
   }
 
   /** Every document once per epoch, shuffled; the last epoch shuffled on its own when separate. */
-  private static int[] documentIndex(long first, int documents, int epochs, NumpyRandom random, boolean separate) {
+  private static int[] documentIndex(
+      long first, int documents, int epochs, NumpyRandom random, boolean separate) {
     if (!separate || epochs == 1) {
       long length = (long) documents * epochs;
       if (length > Integer.MAX_VALUE - 8) {
@@ -127,9 +157,17 @@ public final class GptIndexBuilder {
     return index;
   }
 
-  /** Megatron's {@code build_sample_idx}: where each sample starts in the concatenated documents. */
-  private static long[] sampleIndex(LongToIntFunction sizes, int[] documentIndex, int seqLength, int epochs,
-      long tokensPerEpoch, boolean dropLast, int extra) {
+  /**
+   * Megatron's {@code build_sample_idx}: where each sample starts in the concatenated documents.
+   */
+  private static long[] sampleIndex(
+      LongToIntFunction sizes,
+      int[] documentIndex,
+      int seqLength,
+      int epochs,
+      long tokensPerEpoch,
+      boolean dropLast,
+      int extra) {
     long tokens = epochs * tokensPerEpoch - extra;
     long samples = dropLast ? tokens / seqLength : (tokens + seqLength - 1) / seqLength;
     if (2 * (samples + 1) > Integer.MAX_VALUE - 8) {

@@ -13,8 +13,13 @@ package dev.cria.data.gpt;
  * @param separateFinalEpoch whether the last epoch was shuffled apart (Megatron's rule for a last
  *     epoch that is used less than 80%)
  */
-public record GptIndices(int[] documentIndex, long[] sampleIndex, long[] shuffleIndex, int epochs,
-    long tokensPerEpoch, boolean separateFinalEpoch) {
+public record GptIndices(
+    int[] documentIndex,
+    long[] sampleIndex,
+    long[] shuffleIndex,
+    int epochs,
+    long tokensPerEpoch,
+    boolean separateFinalEpoch) {
 
   /** Samples available: the length of the shuffle index. */
   public long samples() {

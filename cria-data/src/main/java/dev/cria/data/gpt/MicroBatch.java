@@ -24,7 +24,9 @@ public final class MicroBatch {
     this.targets = new int[tokens.length];
   }
 
-  /** Fills the buffers with samples {@code first .. first + size} of {@code samples}; returns this. */
+  /**
+   * Fills the buffers with samples {@code first .. first + size} of {@code samples}; returns this.
+   */
   public MicroBatch load(GptSamples samples, long first) {
     for (int b = 0; b < size; b++) {
       samples.sample(first + b, window, 0);

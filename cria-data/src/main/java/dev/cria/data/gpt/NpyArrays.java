@@ -12,13 +12,14 @@ import java.util.regex.Pattern;
 
 /**
  * numpy's {@code .npy} format (version 1.0) for the integer arrays of the index cache, so that
- * numpy reads the files cria caches (and the other way round): little-endian {@code int32},
- * {@code uint32} or {@code int64}, C order, one or two dimensions.
+ * numpy reads the files cria caches (and the other way round): little-endian {@code int32}, {@code
+ * uint32} or {@code int64}, C order, one or two dimensions.
  */
 final class NpyArrays {
   private static final byte[] MAGIC = {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y'};
-  private static final Pattern HEADER = Pattern.compile(
-      "\\{'descr': '([<|>][iu][48])', 'fortran_order': False, 'shape': \\((\\d+),\\s*(\\d*)\\),? *\\}");
+  private static final Pattern HEADER =
+      Pattern.compile(
+          "\\{'descr': '([<|>][iu][48])', 'fortran_order': False, 'shape': \\((\\d+),\\s*(\\d*)\\),? *\\}");
 
   private NpyArrays() {}
 
@@ -44,13 +45,16 @@ final class NpyArrays {
 
   /** Writes {@code values} with shape {@code [rows]} or {@code [rows, cols]} atomically. */
   static void write(Path file, Dtype dtype, long[] values, int cols) throws IOException {
-    String shape = cols == 1 ? "(" + values.length + ",)" : "(" + values.length / cols + ", " + cols + ")";
-    String dict = "{'descr': '" + dtype.descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
+    String shape =
+        cols == 1 ? "(" + values.length + ",)" : "(" + values.length / cols + ", " + cols + ")";
+    String dict =
+        "{'descr': '" + dtype.descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
     int unpadded = MAGIC.length + 2 + 2 + dict.length() + 1;
     int padding = (64 - unpadded % 64) % 64;
     String header = dict + " ".repeat(padding) + "\n";
-    ByteBuffer buffer = ByteBuffer.allocate(MAGIC.length + 4 + header.length() + values.length * dtype.bytes)
-        .order(ByteOrder.LITTLE_ENDIAN);
+    ByteBuffer buffer =
+        ByteBuffer.allocate(MAGIC.length + 4 + header.length() + values.length * dtype.bytes)
+            .order(ByteOrder.LITTLE_ENDIAN);
     buffer.put(MAGIC).put((byte) 1).put((byte) 0).putShort((short) header.length());
     buffer.put(header.getBytes(StandardCharsets.US_ASCII));
     for (long v : values) {
@@ -83,7 +87,10 @@ final class NpyArrays {
     b.get(header);
     Matcher m = HEADER.matcher(new String(header, StandardCharsets.US_ASCII).strip());
     if (!m.matches()) {
-      throw new IOException(file + ": unsupported .npy header " + new String(header, StandardCharsets.US_ASCII).strip());
+      throw new IOException(
+          file
+              + ": unsupported .npy header "
+              + new String(header, StandardCharsets.US_ASCII).strip());
     }
     String descr = m.group(1).replace('|', '<');
     long rows = Long.parseLong(m.group(2));
@@ -99,16 +106,24 @@ final class NpyArrays {
     }
     long count = rows * cols;
     if (count > Integer.MAX_VALUE - 8 || b.remaining() != count * dtype.bytes) {
-      throw new IOException(file + ": expected " + count + " values of " + descr + ", found "
-          + b.remaining() + " bytes");
+      throw new IOException(
+          file
+              + ": expected "
+              + count
+              + " values of "
+              + descr
+              + ", found "
+              + b.remaining()
+              + " bytes");
     }
     long[] values = new long[(int) count];
     for (int i = 0; i < values.length; i++) {
-      values[i] = switch (dtype) {
-        case INT32 -> b.getInt();
-        case UINT32 -> Integer.toUnsignedLong(b.getInt());
-        case INT64 -> b.getLong();
-      };
+      values[i] =
+          switch (dtype) {
+            case INT32 -> b.getInt();
+            case UINT32 -> Integer.toUnsignedLong(b.getInt());
+            case INT64 -> b.getLong();
+          };
     }
     return values;
   }

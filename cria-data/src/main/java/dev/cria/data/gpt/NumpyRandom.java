@@ -2,9 +2,9 @@ package dev.cria.data.gpt;
 
 /**
  * numpy's legacy {@code np.random.RandomState(seed)}: the MT19937 Mersenne Twister seeded with
- * {@code init_genrand}, its bounded integers by bitmask rejection, and its Fisher-Yates
- * {@code shuffle}. Megatron shuffles documents and samples with it, so reproducing Megatron's
- * sample order needs it bit for bit. Not thread-safe.
+ * {@code init_genrand}, its bounded integers by bitmask rejection, and its Fisher-Yates {@code
+ * shuffle}. Megatron shuffles documents and samples with it, so reproducing Megatron's sample order
+ * needs it bit for bit. Not thread-safe.
  */
 public final class NumpyRandom {
   private static final int N = 624;

@@ -27,11 +27,13 @@ public record SplitRanges(String text, double[] fractions, long[] begin, long[] 
       try {
         values.add(Double.parseDouble(m.group()));
       } catch (NumberFormatException e) {
-        throw new IllegalArgumentException("split '" + split + "': '" + m.group() + "' is not a number");
+        throw new IllegalArgumentException(
+            "split '" + split + "': '" + m.group() + "' is not a number");
       }
     }
     if (values.isEmpty() || values.size() > 3) {
-      throw new IllegalArgumentException("split '" + split + "' must have one to three numbers (train,valid,test)");
+      throw new IllegalArgumentException(
+          "split '" + split + "' must have one to three numbers (train,valid,test)");
     }
     while (values.size() < 3) {
       values.add(0.0);

@@ -19,9 +19,12 @@ import java.util.Arrays;
  * truncated or mismatched pair is refused with a message naming the file.
  */
 public final class IndexedDataset implements AutoCloseable {
-  private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-  private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-  private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+  private static final ValueLayout.OfInt INT =
+      ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+  private static final ValueLayout.OfLong LONG =
+      ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+  private static final ValueLayout.OfShort SHORT =
+      ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
   private final Path prefix;
   private final Arena arena;
@@ -43,12 +46,14 @@ public final class IndexedDataset implements AutoCloseable {
       this.index = map(idxPath);
       this.tokens = map(binPath);
       if (index.byteSize() < IndexedDatasetFormat.HEADER_BYTES
-          || !Arrays.equals(index.asSlice(0, 9).toArray(ValueLayout.JAVA_BYTE), IndexedDatasetFormat.MAGIC)) {
+          || !Arrays.equals(
+              index.asSlice(0, 9).toArray(ValueLayout.JAVA_BYTE), IndexedDatasetFormat.MAGIC)) {
         throw new IndexedDatasetException(idxPath + ": not a Megatron MMIDIDX index (bad magic)");
       }
       long version = index.get(LONG, 9);
       if (version != IndexedDatasetFormat.VERSION) {
-        throw new IndexedDatasetException(idxPath + ": MMIDIDX version " + version + " is not supported (only 1)");
+        throw new IndexedDatasetException(
+            idxPath + ": MMIDIDX version " + version + " is not supported (only 1)");
       }
       int code = index.get(ValueLayout.JAVA_BYTE, 17) & 0xFF;
       try {
@@ -63,14 +68,31 @@ public final class IndexedDataset implements AutoCloseable {
       this.documentIndexOffset = pointersOffset + 8 * sequenceCount;
       long expectedIndexBytes = documentIndexOffset + 8 * documentIndexLength;
       if (sequenceCount < 0 || documentIndexLength < 1 || expectedIndexBytes != index.byteSize()) {
-        throw new IndexedDatasetException(idxPath + ": index is " + index.byteSize() + " bytes but its header ("
-            + sequenceCount + " sequences, " + documentIndexLength + " document entries) needs " + expectedIndexBytes);
+        throw new IndexedDatasetException(
+            idxPath
+                + ": index is "
+                + index.byteSize()
+                + " bytes but its header ("
+                + sequenceCount
+                + " sequences, "
+                + documentIndexLength
+                + " document entries) needs "
+                + expectedIndexBytes);
       }
-      long expectedBinBytes = sequenceCount == 0 ? 0
-          : pointer(sequenceCount - 1) + (long) size(sequenceCount - 1) * dtype.bytes();
+      long expectedBinBytes =
+          sequenceCount == 0
+              ? 0
+              : pointer(sequenceCount - 1) + (long) size(sequenceCount - 1) * dtype.bytes();
       if (expectedBinBytes != tokens.byteSize()) {
-        throw new IndexedDatasetException(binPath + ": is " + tokens.byteSize() + " bytes but " + idxPath
-            + " describes " + expectedBinBytes + " (the pair does not belong together or is truncated)");
+        throw new IndexedDatasetException(
+            binPath
+                + ": is "
+                + tokens.byteSize()
+                + " bytes but "
+                + idxPath
+                + " describes "
+                + expectedBinBytes
+                + " (the pair does not belong together or is truncated)");
       }
     } catch (IOException | RuntimeException e) {
       arena.close();
@@ -150,7 +172,8 @@ public final class IndexedDataset implements AutoCloseable {
   public void read(long i, int offset, int length, int[] out, int outFrom) {
     int size = size(i);
     if (offset < 0 || length < 0 || offset + length > size) {
-      throw new IndexOutOfBoundsException("tokens [" + offset + ", " + (offset + length) + ") of a sequence of " + size);
+      throw new IndexOutOfBoundsException(
+          "tokens [" + offset + ", " + (offset + length) + ") of a sequence of " + size);
     }
     long first = pointer(i) / dtype.bytes() + offset;
     for (int k = 0; k < length; k++) {

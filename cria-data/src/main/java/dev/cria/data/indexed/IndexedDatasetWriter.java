@@ -44,16 +44,20 @@ public final class IndexedDatasetWriter implements AutoCloseable {
     Path binTarget = IndexedDatasetFormat.binPath(prefix);
     Files.createDirectories(binTarget.toAbsolutePath().getParent());
     this.binTemporary = AtomicFiles.temporarySibling(binTarget);
-    this.bin = new BufferedOutputStream(
-        Files.newOutputStream(binTemporary, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), 1 << 20);
+    this.bin =
+        new BufferedOutputStream(
+            Files.newOutputStream(
+                binTemporary, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+            1 << 20);
     this.scratch = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
-    this.maxId = switch (dtype) {
-      case UINT8 -> 0xFF;
-      case INT8 -> 0x7F;
-      case INT16 -> 0x7FFF;
-      case UINT16 -> 0xFFFF;
-      default -> Integer.MAX_VALUE;
-    };
+    this.maxId =
+        switch (dtype) {
+          case UINT8 -> 0xFF;
+          case INT8 -> 0x7F;
+          case INT16 -> 0x7FFF;
+          case UINT16 -> 0xFFFF;
+          default -> Integer.MAX_VALUE;
+        };
     documentIndex[documentIndexLength++] = 0;
   }
 
@@ -117,8 +121,11 @@ public final class IndexedDatasetWriter implements AutoCloseable {
     Path idxTarget = IndexedDatasetFormat.idxPath(prefix);
     Path idxTemporary = AtomicFiles.temporarySibling(idxTarget);
     try {
-      try (OutputStream idx = new BufferedOutputStream(
-          Files.newOutputStream(idxTemporary, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), 1 << 20)) {
+      try (OutputStream idx =
+          new BufferedOutputStream(
+              Files.newOutputStream(
+                  idxTemporary, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+              1 << 20)) {
         writeIndex(idx);
       }
       AtomicFiles.commit(binTemporary, IndexedDatasetFormat.binPath(prefix));
@@ -130,7 +137,8 @@ public final class IndexedDatasetWriter implements AutoCloseable {
   }
 
   private void writeIndex(OutputStream out) throws IOException {
-    ByteBuffer header = ByteBuffer.allocate(IndexedDatasetFormat.HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+    ByteBuffer header =
+        ByteBuffer.allocate(IndexedDatasetFormat.HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
     header.put(IndexedDatasetFormat.MAGIC);
     header.putLong(IndexedDatasetFormat.VERSION);
     header.put((byte) dtype.code());
@@ -155,7 +163,8 @@ public final class IndexedDatasetWriter implements AutoCloseable {
     out.write(buffer.array(), 0, buffer.position());
   }
 
-  private static ByteBuffer drainIfFull(OutputStream out, ByteBuffer buffer, int needed) throws IOException {
+  private static ByteBuffer drainIfFull(OutputStream out, ByteBuffer buffer, int needed)
+      throws IOException {
     if (buffer.remaining() < needed) {
       out.write(buffer.array(), 0, buffer.position());
       buffer.clear();
@@ -174,7 +183,9 @@ public final class IndexedDatasetWriter implements AutoCloseable {
     }
   }
 
-  /** Abandons an uncommitted dataset, deleting its temporary files. Safe after {@link #commit()}. */
+  /**
+   * Abandons an uncommitted dataset, deleting its temporary files. Safe after {@link #commit()}.
+   */
   @Override
   public void close() throws IOException {
     if (!finished) {

@@ -67,6 +67,7 @@ final class DocumentEncoder {
         lengths[i].add(length);
       }
     }
-    return new EncodedBatch(tokens, lengths, documents, blank, bad, batch.inputBytesDone(), textBytes);
+    return new EncodedBatch(
+        tokens, lengths, documents, blank, bad, batch.inputBytesDone(), textBytes);
   }
 }

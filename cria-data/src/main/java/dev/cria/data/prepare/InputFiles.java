@@ -35,15 +35,17 @@ public final class InputFiles {
       }
       Path dir = path.getParent() == null ? Path.of(".") : path.getParent();
       if (isGlob(dir.toString())) {
-        throw new IllegalArgumentException(argument + ": globs are supported in the file name only");
+        throw new IllegalArgumentException(
+            argument + ": globs are supported in the file name only");
       }
       PathMatcher matcher = FileSystems.getDefault().getPathMatcher("glob:" + name);
       List<Path> matches;
       try (Stream<Path> listing = Files.list(dir)) {
-        matches = listing
-            .filter(p -> Files.isRegularFile(p) && matcher.matches(p.getFileName()))
-            .sorted()
-            .toList();
+        matches =
+            listing
+                .filter(p -> Files.isRegularFile(p) && matcher.matches(p.getFileName()))
+                .sorted()
+                .toList();
       } catch (NoSuchFileException e) {
         throw new NoSuchFileException(argument, null, "no such directory " + dir);
       }

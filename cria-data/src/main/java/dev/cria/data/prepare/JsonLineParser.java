@@ -27,8 +27,12 @@ final class JsonLineParser {
   void parse(byte[] data, int from, int to, String[] texts, Path file, long lineNumber) {
     int invalid = Utf8.firstInvalid(data, from, to);
     if (invalid >= 0) {
-      throw new BadInputException(file, lineNumber, String.format(
-          "invalid UTF-8 byte 0x%02X at byte %d of the line", data[invalid] & 0xFF, invalid - from + 1));
+      throw new BadInputException(
+          file,
+          lineNumber,
+          String.format(
+              "invalid UTF-8 byte 0x%02X at byte %d of the line",
+              data[invalid] & 0xFF, invalid - from + 1));
     }
     Arrays.fill(texts, null);
     try (JsonParser p = JSON.createParser(ObjectReadContext.empty(), data, from, to - from)) {
@@ -44,7 +48,9 @@ final class JsonLineParser {
           continue;
         }
         if (value != JsonToken.VALUE_STRING) {
-          throw new BadInputException(file, lineNumber,
+          throw new BadInputException(
+              file,
+              lineNumber,
               "key \"" + keys.get(key) + "\" holds " + describe(value) + ", expected a string");
         }
         texts[key] = p.getString();

@@ -14,8 +14,8 @@ import java.util.zip.GZIPInputStream;
 /**
  * Reads JSONL files one after another and hands out their lines in {@link LineBatch}es of about
  * {@code batchBytes}. Lines end at {@code \n} (a {@code \r} before it stays, and is JSON
- * whitespace). {@code .gz} and {@code .zst} files are decompressed on the fly. Not thread-safe:
- * one reader thread.
+ * whitespace). {@code .gz} and {@code .zst} files are decompressed on the fly. Not thread-safe: one
+ * reader thread.
  */
 final class JsonlReader implements AutoCloseable {
   private final List<Path> files;

@@ -27,7 +27,11 @@ public final class JsonlTexts {
    * and the total after each batch of lines.
    */
   public static Counts forEach(
-      List<Path> files, String key, boolean skipBadLines, Consumer<String> sink, ProgressListener progress)
+      List<Path> files,
+      String key,
+      boolean skipBadLines,
+      Consumer<String> sink,
+      ProgressListener progress)
       throws IOException {
     JsonLineParser parser = new JsonLineParser(List.of(key));
     String[] text = new String[1];

@@ -47,24 +47,30 @@ public record PrepareOptions(
   }
 
   /** Options with NeMo's defaults for the rest: key "text", 256 KiB batches. */
-  public static PrepareOptions of(List<Path> inputs, Path outputPrefix, Tokenizer tokenizer, int workers) {
-    return new PrepareOptions(inputs, outputPrefix, tokenizer, List.of("text"), false, workers, false, 1 << 18);
+  public static PrepareOptions of(
+      List<Path> inputs, Path outputPrefix, Tokenizer tokenizer, int workers) {
+    return new PrepareOptions(
+        inputs, outputPrefix, tokenizer, List.of("text"), false, workers, false, 1 << 18);
   }
 
   public PrepareOptions withJsonKeys(List<String> keys) {
-    return new PrepareOptions(inputs, outputPrefix, tokenizer, keys, appendEod, workers, skipBadLines, batchBytes);
+    return new PrepareOptions(
+        inputs, outputPrefix, tokenizer, keys, appendEod, workers, skipBadLines, batchBytes);
   }
 
   public PrepareOptions withAppendEod(boolean append) {
-    return new PrepareOptions(inputs, outputPrefix, tokenizer, jsonKeys, append, workers, skipBadLines, batchBytes);
+    return new PrepareOptions(
+        inputs, outputPrefix, tokenizer, jsonKeys, append, workers, skipBadLines, batchBytes);
   }
 
   public PrepareOptions withSkipBadLines(boolean skip) {
-    return new PrepareOptions(inputs, outputPrefix, tokenizer, jsonKeys, appendEod, workers, skip, batchBytes);
+    return new PrepareOptions(
+        inputs, outputPrefix, tokenizer, jsonKeys, appendEod, workers, skip, batchBytes);
   }
 
   public PrepareOptions withBatchBytes(int bytes) {
-    return new PrepareOptions(inputs, outputPrefix, tokenizer, jsonKeys, appendEod, workers, skipBadLines, bytes);
+    return new PrepareOptions(
+        inputs, outputPrefix, tokenizer, jsonKeys, appendEod, workers, skipBadLines, bytes);
   }
 
   /** The dataset prefix for {@code key}: {@code PREFIX_<key>_document}, as NeMo names it. */

@@ -41,8 +41,8 @@ public final class PreparePipeline {
     long inputBytesTotal = JsonlReader.totalBytes(options.inputs());
     List<String> keys = options.jsonKeys();
     TokenDtype dtype = TokenDtype.forVocabulary(options.tokenizer().vocabSize());
-    DocumentEncoder encoder = new DocumentEncoder(
-        options.tokenizer(), keys, options.appendEod(), options.skipBadLines());
+    DocumentEncoder encoder =
+        new DocumentEncoder(options.tokenizer(), keys, options.appendEod(), options.skipBadLines());
 
     List<IndexedDatasetWriter> writers = new ArrayList<>();
     long[] empty = new long[keys.size()];
@@ -53,11 +53,14 @@ public final class PreparePipeline {
     long tokens = 0;
     List<String> badExamples = new ArrayList<>();
     AtomicInteger threadNumber = new AtomicInteger();
-    ExecutorService pool = Executors.newFixedThreadPool(options.workers(), r -> {
-      Thread t = new Thread(r, "prepare-worker-" + threadNumber.incrementAndGet());
-      t.setDaemon(true);
-      return t;
-    });
+    ExecutorService pool =
+        Executors.newFixedThreadPool(
+            options.workers(),
+            r -> {
+              Thread t = new Thread(r, "prepare-worker-" + threadNumber.incrementAndGet());
+              t.setDaemon(true);
+              return t;
+            });
     Thread cleanup = new Thread(() -> abandon(writers), "prepare-cleanup");
     Runtime.getRuntime().addShutdownHook(cleanup);
     boolean committed = false;
@@ -94,19 +97,31 @@ public final class PreparePipeline {
           }
         }
         if (progress != null) {
-          progress.accept(new PrepareProgress(
-              lines, tokens, textBytes, done.inputBytesDone(), inputBytesTotal, seconds(started)));
+          progress.accept(
+              new PrepareProgress(
+                  lines,
+                  tokens,
+                  textBytes,
+                  done.inputBytesDone(),
+                  inputBytesTotal,
+                  seconds(started)));
         }
       }
       List<PrepareSummary.Dataset> datasets = new ArrayList<>();
       for (int k = 0; k < keys.size(); k++) {
         IndexedDatasetWriter w = writers.get(k);
         w.commit();
-        datasets.add(new PrepareSummary.Dataset(
-            keys.get(k), options.datasetPrefix(keys.get(k)), w.documentCount(), empty[k], w.tokenCount()));
+        datasets.add(
+            new PrepareSummary.Dataset(
+                keys.get(k),
+                options.datasetPrefix(keys.get(k)),
+                w.documentCount(),
+                empty[k],
+                w.tokenCount()));
       }
       committed = true;
-      return new PrepareSummary(lines, blank, bad, List.copyOf(badExamples), datasets, textBytes, seconds(started));
+      return new PrepareSummary(
+          lines, blank, bad, List.copyOf(badExamples), datasets, textBytes, seconds(started));
     } finally {
       pool.shutdownNow();
       if (!committed) {
@@ -120,7 +135,8 @@ public final class PreparePipeline {
     }
   }
 
-  private static long write(IndexedDatasetWriter writer, IntList tokens, IntList lengths, long[] empty, int key)
+  private static long write(
+      IndexedDatasetWriter writer, IntList tokens, IntList lengths, long[] empty, int key)
       throws IOException {
     int[] ids = tokens.rawArray();
     int offset = 0;
@@ -137,7 +153,8 @@ public final class PreparePipeline {
     return offset;
   }
 
-  private static EncodedBatch await(Future<EncodedBatch> future) throws IOException, InterruptedException {
+  private static EncodedBatch await(Future<EncodedBatch> future)
+      throws IOException, InterruptedException {
     try {
       return future.get();
     } catch (ExecutionException e) {

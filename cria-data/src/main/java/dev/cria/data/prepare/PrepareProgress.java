@@ -11,7 +11,12 @@ package dev.cria.data.prepare;
  * @param seconds time since the start
  */
 public record PrepareProgress(
-    long documents, long tokens, long textBytes, long inputBytesDone, long inputBytesTotal, double seconds) {
+    long documents,
+    long tokens,
+    long textBytes,
+    long inputBytesDone,
+    long inputBytesTotal,
+    double seconds) {
 
   /** Fraction of the input consumed, 0..1. */
   public double fraction() {

@@ -19,7 +19,9 @@ public record PrepareSummary(
     long blankLines,
     long badLines,
     List<String> badLineExamples,
-    List<Dataset> datasets, long textBytes, double seconds) {
+    List<Dataset> datasets,
+    long textBytes,
+    double seconds) {
 
   /**
    * One written dataset.
@@ -28,7 +30,8 @@ public record PrepareSummary(
    * @param emptyDocuments documents skipped because they had no tokens
    * @param tokens tokens written, EOS included
    */
-  public record Dataset(String key, Path prefix, long documents, long emptyDocuments, long tokens) {}
+  public record Dataset(
+      String key, Path prefix, long documents, long emptyDocuments, long tokens) {}
 
   /** Tokens written over all keys. */
   public long tokens() {

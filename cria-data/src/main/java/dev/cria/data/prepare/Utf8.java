@@ -1,10 +1,15 @@
 package dev.cria.data.prepare;
 
-/** Strict UTF-8 validation, as Python's decoder: no overlongs, no surrogates, nothing above U+10FFFF. */
+/**
+ * Strict UTF-8 validation, as Python's decoder: no overlongs, no surrogates, nothing above
+ * U+10FFFF.
+ */
 final class Utf8 {
   private Utf8() {}
 
-  /** The offset of the first byte of the first ill-formed sequence in {@code b[from, to)}, or -1. */
+  /**
+   * The offset of the first byte of the first ill-formed sequence in {@code b[from, to)}, or -1.
+   */
   static int firstInvalid(byte[] b, int from, int to) {
     int i = from;
     while (i < to) {

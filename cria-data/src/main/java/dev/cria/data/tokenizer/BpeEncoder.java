@@ -154,7 +154,9 @@ final class BpeEncoder {
         }
       }
       if (!freeze) {
-        if (Character.isHighSurrogate(c) && i + 1 < to && Character.isLowSurrogate(s.charAt(i + 1))) {
+        if (Character.isHighSurrogate(c)
+            && i + 1 < to
+            && Character.isLowSurrogate(s.charAt(i + 1))) {
           id = model.charId(Character.toCodePoint(c, s.charAt(i + 1)));
           length = 2;
         } else {

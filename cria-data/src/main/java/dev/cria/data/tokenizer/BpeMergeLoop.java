@@ -9,8 +9,8 @@ import java.util.function.BiConsumer;
 
 /**
  * The BPE trainer's merge loop, incremental as in SentencePiece and Hugging Face: pair counts are
- * kept up to date, each pair remembers the words it occurs in, and a merge touches only those
- * words and only the pairs next to each occurrence.
+ * kept up to date, each pair remembers the words it occurs in, and a merge touches only those words
+ * and only the pairs next to each occurrence.
  *
  * <p>Symbols are ints: the characters first (ids {@code 0..}), then each merge result. A word is a
  * sequence of symbols with a count; -1 in a word is a barrier (a character that is not a piece)
@@ -35,7 +35,10 @@ final class BpeMergeLoop {
   private String[] symbolText = new String[256];
   private int[] symbolRules = new int[256];
   private int symbolCount;
-  /** Every string that is already a piece (also the reserved ones) and so must not be made again. */
+
+  /**
+   * Every string that is already a piece (also the reserved ones) and so must not be made again.
+   */
   private final Set<String> pieces = new HashSet<>();
 
   // Words.
@@ -71,7 +74,10 @@ final class BpeMergeLoop {
     return addSymbol(text, PieceRules.ofChar(codePoint, splitDigits));
   }
 
-  /** Adds a word: {@code symbols} (character ids or -1 for barriers, taken over) {@code count} times. */
+  /**
+   * Adds a word: {@code symbols} (character ids or -1 for barriers, taken over) {@code count}
+   * times.
+   */
   void addWord(int[] symbols, long count) {
     if (wordTotal == words.length) {
       int n = wordTotal * 2;
@@ -93,8 +99,8 @@ final class BpeMergeLoop {
   }
 
   /**
-   * Runs up to {@code maxMerges} merges and returns the merged pieces in merge order; fewer when
-   * no valid pair is left.
+   * Runs up to {@code maxMerges} merges and returns the merged pieces in merge order; fewer when no
+   * valid pair is left.
    */
   List<String> run(int maxMerges, BiConsumer<Integer, Integer> progress) {
     for (int p = 0; p < pairTotal; p++) {
@@ -145,7 +151,10 @@ final class BpeMergeLoop {
     return merged;
   }
 
-  /** Replaces each (left, right) in word {@code w} by {@code symbol}, updating the neighbours' pairs. */
+  /**
+   * Replaces each (left, right) in word {@code w} by {@code symbol}, updating the neighbours'
+   * pairs.
+   */
   private void mergeInWord(int w, int left, int right, int symbol, IntList newPairs) {
     int[] s = words[w];
     int n = wordLength[w];
@@ -228,7 +237,10 @@ final class BpeMergeLoop {
     return pair;
   }
 
-  /** Notes that word {@code w} holds {@code pair}; a word is added once, as words are done one by one. */
+  /**
+   * Notes that word {@code w} holds {@code pair}; a word is added once, as words are done one by
+   * one.
+   */
   private void addWordToPair(int pair, int w) {
     int n = pairWordCount[pair];
     int[] list = pairWords[pair];
@@ -313,7 +325,8 @@ final class BpeMergeLoop {
       if (child >= last) {
         break;
       }
-      if (child + 1 < last && before(heapCount[child + 1], heapPair[child + 1], heapCount[child], heapPair[child])) {
+      if (child + 1 < last
+          && before(heapCount[child + 1], heapPair[child + 1], heapCount[child], heapPair[child])) {
         child++;
       }
       if (!before(heapCount[child], heapPair[child], count, pair)) {

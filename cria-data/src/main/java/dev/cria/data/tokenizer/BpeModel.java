@@ -10,10 +10,10 @@ import java.util.Map;
  * rules with their priorities, and the lookups derived from them.
  *
  * <p>Two sources build it. A SentencePiece model merges any two adjacent symbols whose
- * concatenation is a mergeable piece, the piece with the highest score first ({@link
- * #fromScores}). A Hugging Face {@code tokenizer.json} lists its merges explicitly, the earliest
- * first ({@link #fromMerges}). Either way the encoder sees ranks: lower merges first, ties go to
- * the leftmost pair.
+ * concatenation is a mergeable piece, the piece with the highest score first ({@link #fromScores}).
+ * A Hugging Face {@code tokenizer.json} lists its merges explicitly, the earliest first ({@link
+ * #fromMerges}). Either way the encoder sees ranks: lower merges first, ties go to the leftmost
+ * pair.
  */
 final class BpeModel {
   final Vocabulary vocabulary;
@@ -21,14 +21,19 @@ final class BpeModel {
   final boolean byteFallback;
   final int unkId;
   final PairTable pairs;
+
   /** Rank of each piece as a merge result (SentencePiece models), for concatenation look-ups. */
   private final int[] mergeRank;
+
   /** SentencePiece semantics: also merge symbols that are not pieces themselves (rare chars). */
   final boolean mergeByConcatenation;
+
   /** Whether the normalized text may be cut before every word (see {@link #canSplitAtWords}). */
   final boolean splitAtWords;
+
   final char spaceChar;
   final boolean hasUnusedPieces;
+
   /** User-defined pieces by first char, longest first; empty for most models. */
   final Map<Character, List<String>> userDefinedByFirstChar;
 
@@ -86,7 +91,8 @@ final class BpeModel {
    * SentencePiece's rule: a merge may produce any mergeable piece, and the piece with the higher
    * score merges first. Ranks are dense over distinct scores, so equal scores tie to the leftmost.
    */
-  static BpeModel fromScores(Vocabulary vocabulary, Normalizer normalizer, boolean byteFallback, int unkId) {
+  static BpeModel fromScores(
+      Vocabulary vocabulary, Normalizer normalizer, boolean byteFallback, int unkId) {
     int n = vocabulary.size();
     Integer[] order = new Integer[n];
     for (int i = 0; i < n; i++) {
@@ -140,7 +146,11 @@ final class BpeModel {
 
   /** Hugging Face's rule: only listed merges apply, the earlier in the list first. */
   static BpeModel fromMerges(
-      Vocabulary vocabulary, Normalizer normalizer, boolean byteFallback, int unkId, List<int[]> merges) {
+      Vocabulary vocabulary,
+      Normalizer normalizer,
+      boolean byteFallback,
+      int unkId,
+      List<int[]> merges) {
     PairTable pairs = new PairTable(merges.size());
     for (int rank = 0; rank < merges.size(); rank++) {
       int[] m = merges.get(rank);

@@ -8,8 +8,8 @@ import java.util.Map;
 import java.util.function.BiConsumer;
 
 /**
- * Trains a Llama-style BPE {@link Tokenizer} on a corpus, as SentencePiece's BPE trainer does
- * with Llama-2's settings ({@code spm_train --model_type=bpe --byte_fallback --split_digits
+ * Trains a Llama-style BPE {@link Tokenizer} on a corpus, as SentencePiece's BPE trainer does with
+ * Llama-2's settings ({@code spm_train --model_type=bpe --byte_fallback --split_digits
  * --allow_whitespace_only_pieces}, identity normalization, dummy prefix, extra spaces kept).
  *
  * <p>Use: {@link #addDocument} for every document (only the counts of distinct words are kept, so
@@ -22,13 +22,13 @@ import java.util.function.BiConsumer;
  *       "▁") and cut into words before every "▁" that follows another character, the cut
  *       SentencePiece makes with {@code split_by_whitespace} and {@code
  *       allow_whitespace_only_pieces}, and the one {@link Tokenizer} itself makes when it encodes.
- *       A run of spaces therefore stays with the word after it: {@code "a   b"} is {@code "▁a"},
+ *       A run of spaces therefore stays with the word after it: {@code "a b"} is {@code "▁a"},
  *       {@code "▁▁▁b"}. A word longer than {@value #MAX_WORD_LENGTH} characters (a URL, a line of
  *       Chinese) is counted in pieces of that length.
- *   <li>The most frequent characters that together make up {@link Options#characterCoverage} of
- *       all characters become pieces; the rarer ones do not (byte fallback encodes them) and no
- *       merge crosses them. The characters are capped to what fits the vocabulary; "▁" is always
- *       one of them.
+ *   <li>The most frequent characters that together make up {@link Options#characterCoverage} of all
+ *       characters become pieces; the rarer ones do not (byte fallback encodes them) and no merge
+ *       crosses them. The characters are capped to what fits the vocabulary; "▁" is always one of
+ *       them.
  *   <li>Then, over and over, the most frequent pair of adjacent symbols is merged into a new piece
  *       (ties: the smaller merged string, then the smaller left part), skipping merges that would
  *       make a piece that {@link PieceRules} forbids: longer than {@link Options#maxPieceLength},
@@ -64,22 +64,31 @@ public final class BpeTrainer {
    * @param maxPieceLength the longest piece, in characters (code points), at least 1
    * @param splitDigits whether every digit stays a piece of its own, as in Llama-2
    */
-  public record Options(int vocabSize, double characterCoverage, int maxPieceLength, boolean splitDigits) {
+  public record Options(
+      int vocabSize, double characterCoverage, int maxPieceLength, boolean splitDigits) {
     /** Checks the values; every message names the field at fault. */
     public Options {
       if (vocabSize <= RESERVED_PIECES) {
         throw new IllegalArgumentException(
-            "vocabSize must be greater than " + RESERVED_PIECES + " (3 special and 256 byte pieces), got " + vocabSize);
+            "vocabSize must be greater than "
+                + RESERVED_PIECES
+                + " (3 special and 256 byte pieces), got "
+                + vocabSize);
       }
       if (!(characterCoverage > 0 && characterCoverage <= 1)) {
-        throw new IllegalArgumentException("characterCoverage must be in (0, 1], got " + characterCoverage);
+        throw new IllegalArgumentException(
+            "characterCoverage must be in (0, 1], got " + characterCoverage);
       }
       if (maxPieceLength < 1) {
-        throw new IllegalArgumentException("maxPieceLength must be at least 1, got " + maxPieceLength);
+        throw new IllegalArgumentException(
+            "maxPieceLength must be at least 1, got " + maxPieceLength);
       }
     }
 
-    /** Llama-2's choices for {@code vocabSize}: coverage 0.9995, pieces up to 16 characters, digits split. */
+    /**
+     * Llama-2's choices for {@code vocabSize}: coverage 0.9995, pieces up to 16 characters, digits
+     * split.
+     */
     public static Options defaults(int vocabSize) {
       return new Options(vocabSize, 0.9995, 16, true);
     }

@@ -14,11 +14,11 @@ import tools.jackson.databind.node.ArrayNode;
 import tools.jackson.databind.node.ObjectNode;
 
 /**
- * Hugging Face's {@code tokenizer.json} for Llama-style BPE: {@code model.type = "BPE"} with
- * {@code byte_fallback}, a vocabulary, an ordered merge list, and either the
- * {@code Prepend("▁") + Replace(" ", "▁")} normalizer (Llama-2) or a {@code Metaspace} pre-tokenizer
- * that does not split (newer files). Added tokens marked special become control pieces, other
- * added tokens user-defined pieces. A {@code tokenizer_config.json} beside it names BOS and EOS.
+ * Hugging Face's {@code tokenizer.json} for Llama-style BPE: {@code model.type = "BPE"} with {@code
+ * byte_fallback}, a vocabulary, an ordered merge list, and either the {@code Prepend("▁") +
+ * Replace(" ", "▁")} normalizer (Llama-2) or a {@code Metaspace} pre-tokenizer that does not split
+ * (newer files). Added tokens marked special become control pieces, other added tokens user-defined
+ * pieces. A {@code tokenizer_config.json} beside it names BOS and EOS.
  */
 public final class HfTokenizerJsonFile {
   private static final JsonMapper JSON = JsonMapper.builder().build();
@@ -54,8 +54,11 @@ public final class HfTokenizerJsonFile {
     try {
       return JSON.readTree(bytes);
     } catch (JacksonException e) {
-      throw new TokenizerFormatException(file + ": malformed JSON: " + e.getOriginalMessage()
-          + (e.getLocation() != null ? " (line " + e.getLocation().getLineNr() + ")" : ""));
+      throw new TokenizerFormatException(
+          file
+              + ": malformed JSON: "
+              + e.getOriginalMessage()
+              + (e.getLocation() != null ? " (line " + e.getLocation().getLineNr() + ")" : ""));
     }
   }
 
@@ -63,11 +66,15 @@ public final class HfTokenizerJsonFile {
     JsonNode model = root.path("model");
     String type = model.path("type").asString("");
     if (!type.equals("BPE")) {
-      throw new TokenizerFormatException(source + ": model.type is \"" + type + "\"; cria reads BPE tokenizers");
+      throw new TokenizerFormatException(
+          source + ": model.type is \"" + type + "\"; cria reads BPE tokenizers");
     }
-    if (!model.path("continuing_subword_prefix").isNull() && !model.path("continuing_subword_prefix").isMissingNode()
-        || !model.path("end_of_word_suffix").isNull() && !model.path("end_of_word_suffix").isMissingNode()) {
-      throw new TokenizerFormatException(source + ": continuing_subword_prefix / end_of_word_suffix are not supported");
+    if (!model.path("continuing_subword_prefix").isNull()
+            && !model.path("continuing_subword_prefix").isMissingNode()
+        || !model.path("end_of_word_suffix").isNull()
+            && !model.path("end_of_word_suffix").isMissingNode()) {
+      throw new TokenizerFormatException(
+          source + ": continuing_subword_prefix / end_of_word_suffix are not supported");
     }
     boolean byteFallback = model.path("byte_fallback").asBoolean(false);
     Normalizer normalizer = normalizerOf(root, source);
@@ -88,7 +95,8 @@ public final class HfTokenizerJsonFile {
     }
     int size = byId.keySet().stream().mapToInt(Integer::intValue).max().orElse(-1) + 1;
     if (byId.size() != size) {
-      throw new TokenizerFormatException(source + ": vocabulary ids are not contiguous from 0 to " + (size - 1));
+      throw new TokenizerFormatException(
+          source + ": vocabulary ids are not contiguous from 0 to " + (size - 1));
     }
     String unkToken = model.path("unk_token").asString(null);
 
@@ -129,23 +137,32 @@ public final class HfTokenizerJsonFile {
     }
     Vocabulary vocabulary = Vocabulary.of(pieces, scores, types);
     int unk = unkToken == null ? -1 : vocabulary.id(unkToken);
-    SpecialTokens specials = new SpecialTokens(
-        unk,
-        specialId(tokenizerConfig, "bos_token", "<s>", vocabulary),
-        specialId(tokenizerConfig, "eos_token", "</s>", vocabulary),
-        specialId(tokenizerConfig, "pad_token", null, vocabulary));
-    BpeModel bpe = BpeModel.fromMerges(vocabulary, normalizer, byteFallback, Math.max(unk, 0), merges);
+    SpecialTokens specials =
+        new SpecialTokens(
+            unk,
+            specialId(tokenizerConfig, "bos_token", "<s>", vocabulary),
+            specialId(tokenizerConfig, "eos_token", "</s>", vocabulary),
+            specialId(tokenizerConfig, "pad_token", null, vocabulary));
+    BpeModel bpe =
+        BpeModel.fromMerges(vocabulary, normalizer, byteFallback, Math.max(unk, 0), merges);
     return new Tokenizer(bpe, specials, "Hugging Face tokenizer.json " + source);
   }
 
   private static void putId(Map<Integer, String> byId, int id, String piece, String source) {
     if (id < 0) {
-      throw new TokenizerFormatException(source + ": token " + Vocabulary.quote(piece) + " has no valid id");
+      throw new TokenizerFormatException(
+          source + ": token " + Vocabulary.quote(piece) + " has no valid id");
     }
     String previous = byId.putIfAbsent(id, piece);
     if (previous != null && !previous.equals(piece)) {
-      throw new TokenizerFormatException(source + ": id " + id + " names both "
-          + Vocabulary.quote(previous) + " and " + Vocabulary.quote(piece));
+      throw new TokenizerFormatException(
+          source
+              + ": id "
+              + id
+              + " names both "
+              + Vocabulary.quote(previous)
+              + " and "
+              + Vocabulary.quote(piece));
     }
   }
 
@@ -164,14 +181,22 @@ public final class HfTokenizerJsonFile {
         left = s.substring(0, cut);
         right = s.substring(cut + 1);
       } else {
-        throw new TokenizerFormatException(source + ": model.merges[" + index + "] is neither \"a b\" nor [a, b]");
+        throw new TokenizerFormatException(
+            source + ": model.merges[" + index + "] is neither \"a b\" nor [a, b]");
       }
       Integer l = ids.get(left);
       Integer r = ids.get(right);
       Integer merged = ids.get(left + right);
       if (l == null || r == null || merged == null) {
-        throw new TokenizerFormatException(source + ": model.merges[" + index + "] "
-            + Vocabulary.quote(left) + " + " + Vocabulary.quote(right) + " uses a piece missing from the vocabulary");
+        throw new TokenizerFormatException(
+            source
+                + ": model.merges["
+                + index
+                + "] "
+                + Vocabulary.quote(left)
+                + " + "
+                + Vocabulary.quote(right)
+                + " uses a piece missing from the vocabulary");
       }
       out.add(new int[] {l, r, merged});
       index++;
@@ -195,20 +220,26 @@ public final class HfTokenizerJsonFile {
         String type = step.path("type").asString("");
         if (type.equals("Prepend") && step.path("prepend").asString("").equals(SPACE)) {
           prepend = true;
-        } else if (type.equals("Replace") && step.path("pattern").path("String").asString("").equals(" ")
+        } else if (type.equals("Replace")
+            && step.path("pattern").path("String").asString("").equals(" ")
             && step.path("content").asString("").equals(SPACE)) {
           replace = true;
         } else {
-          throw new TokenizerFormatException(source + ": normalizer step " + step + " is not supported");
+          throw new TokenizerFormatException(
+              source + ": normalizer step " + step + " is not supported");
         }
       }
     }
     if (!preTokenizer.isNull() && !preTokenizer.isMissingNode()) {
       String type = preTokenizer.path("type").asString("");
-      if (!type.equals("Metaspace") || !preTokenizer.path("replacement").asString("").equals(SPACE)
+      if (!type.equals("Metaspace")
+          || !preTokenizer.path("replacement").asString("").equals(SPACE)
           || preTokenizer.path("split").asBoolean(true)) {
-        throw new TokenizerFormatException(source + ": pre_tokenizer " + preTokenizer
-            + " is not supported (only a Metaspace with split=false, as Llama's)");
+        throw new TokenizerFormatException(
+            source
+                + ": pre_tokenizer "
+                + preTokenizer
+                + " is not supported (only a Metaspace with split=false, as Llama's)");
       }
       replace = true;
       prepend |= !preTokenizer.path("prepend_scheme").asString("always").equals("never");
@@ -216,18 +247,25 @@ public final class HfTokenizerJsonFile {
     return new Normalizer(prepend, false, replace);
   }
 
-  private static int specialId(JsonNode config, String field, String fallback, Vocabulary vocabulary) {
+  private static int specialId(
+      JsonNode config, String field, String fallback, Vocabulary vocabulary) {
     String piece = fallback;
     if (config != null && config.has(field)) {
       JsonNode value = config.get(field);
-      piece = value.isObject() ? value.path("content").asString(null) : value.isString() ? value.stringValue() : null;
+      piece =
+          value.isObject()
+              ? value.path("content").asString(null)
+              : value.isString() ? value.stringValue() : null;
     }
     return piece == null ? -1 : vocabulary.id(piece);
   }
 
   private static boolean isBytePiece(String piece) {
-    return piece.length() == 6 && piece.startsWith("<0x") && piece.endsWith(">")
-        && Character.digit(piece.charAt(3), 16) >= 0 && Character.digit(piece.charAt(4), 16) >= 0;
+    return piece.length() == 6
+        && piece.startsWith("<0x")
+        && piece.endsWith(">")
+        && Character.digit(piece.charAt(3), 16) >= 0
+        && Character.digit(piece.charAt(4), 16) >= 0;
   }
 
   /**
@@ -303,8 +341,8 @@ public final class HfTokenizerJsonFile {
   }
 
   /**
-   * A {@code tokenizer_config.json} for {@code tokenizer}: Llama's (BOS added, EOS not, the
-   * special pieces named), so Hugging Face's {@code AutoTokenizer} loads the directory.
+   * A {@code tokenizer_config.json} for {@code tokenizer}: Llama's (BOS added, EOS not, the special
+   * pieces named), so Hugging Face's {@code AutoTokenizer} loads the directory.
    */
   public static String writeConfig(Tokenizer tokenizer) {
     Vocabulary v = tokenizer.vocabulary();

@@ -4,8 +4,8 @@ import java.util.Arrays;
 
 /**
  * A growable open-addressing hash map from non-negative {@code long} keys to {@code long} values,
- * for pairs of piece ids (the encoder's merge rules, the trainer's pair index), where a
- * {@code HashMap<Long, ...>} would box every lookup.
+ * for pairs of piece ids (the encoder's merge rules, the trainer's pair index), where a {@code
+ * HashMap<Long, ...>} would box every lookup.
  */
 final class LongLongMap {
   private static final long EMPTY = -1L;

@@ -4,9 +4,9 @@ package dev.cria.data.tokenizer;
  * SentencePiece's text normalization for Llama-style models, without a Unicode character map.
  *
  * <p>In order: ill-formed UTF-16 (a lone surrogate) becomes U+FFFD, as SentencePiece does with a
- * malformed UTF-8 byte; with {@code removeExtraWhitespaces} leading, trailing and repeated spaces go;
- * with {@code addDummyPrefix} a non-empty text gets one space in front; with
- * {@code escapeWhitespaces} every space becomes U+2581 ("▁").
+ * malformed UTF-8 byte; with {@code removeExtraWhitespaces} leading, trailing and repeated spaces
+ * go; with {@code addDummyPrefix} a non-empty text gets one space in front; with {@code
+ * escapeWhitespaces} every space becomes U+2581 ("▁").
  *
  * @param addDummyPrefix put a space before non-empty text, so a word is encoded alike at the start
  *     and in the middle of a text

@@ -4,9 +4,9 @@ import java.lang.Character.UnicodeScript;
 
 /**
  * Which pieces the BPE trainer may make: SentencePiece's {@code IsValidSentencePiece} for a
- * Llama-style trainer ({@code split_by_whitespace}, {@code allow_whitespace_only_pieces},
- * {@code split_by_unicode_script}, {@code split_by_number}, optionally {@code split_digits}),
- * decided from a packed summary of each symbol so that a merge is checked in constant time.
+ * Llama-style trainer ({@code split_by_whitespace}, {@code allow_whitespace_only_pieces}, {@code
+ * split_by_unicode_script}, {@code split_by_number}, optionally {@code split_digits}), decided from
+ * a packed summary of each symbol so that a merge is checked in constant time.
  *
  * <p>A piece is valid when it is at most {@code maxPieceLength} code points long and
  *
@@ -26,8 +26,10 @@ import java.lang.Character.UnicodeScript;
 final class PieceRules {
   /** No "▁" at all. */
   static final int NO_SPACE = 0;
+
   /** One "▁" in front of other characters. */
   static final int LEADING_SPACE = 1;
+
   /** Only "▁"s. */
   static final int ONLY_SPACES = 2;
 
@@ -97,7 +99,8 @@ final class PieceRules {
     if (Character.isDigit(cp)) {
       return NUMBER_SCRIPT;
     }
-    if (cp == 0x30FC) { // Katakana-Hiragana prolonged sound mark: Common in Unicode, Katakana to SentencePiece
+    if (cp == 0x30FC) { // Katakana-Hiragana prolonged sound mark: Common in Unicode, Katakana to
+      // SentencePiece
       return UnicodeScript.HAN.ordinal() + 1;
     }
     UnicodeScript script = UnicodeScript.of(cp);

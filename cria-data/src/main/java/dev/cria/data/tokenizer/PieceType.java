@@ -1,12 +1,17 @@
 package dev.cria.data.tokenizer;
 
-/** The kind of a vocabulary entry, numbered as in SentencePiece's {@code ModelProto.SentencePiece.Type}. */
+/**
+ * The kind of a vocabulary entry, numbered as in SentencePiece's {@code
+ * ModelProto.SentencePiece.Type}.
+ */
 public enum PieceType {
   /** An ordinary piece: a character or the result of a merge. */
   NORMAL(1),
   /** The unknown piece, {@code <unk>}. */
   UNKNOWN(2),
-  /** A control symbol such as {@code <s>} or {@code </s>}: never produced from text, decoded to "". */
+  /**
+   * A control symbol such as {@code <s>} or {@code </s>}: never produced from text, decoded to "".
+   */
   CONTROL(3),
   /** A piece the user asked for: matched whole in the text and never merged with neighbours. */
   USER_DEFINED(4),
@@ -36,7 +41,9 @@ public enum PieceType {
     throw new IllegalArgumentException("unknown SentencePiece piece type " + n);
   }
 
-  /** Whether the BPE merge loop may produce a piece of this type (SentencePiece's {@code pieces_}). */
+  /**
+   * Whether the BPE merge loop may produce a piece of this type (SentencePiece's {@code pieces_}).
+   */
   boolean isMergeable() {
     return this == NORMAL || this == USER_DEFINED || this == UNUSED;
   }

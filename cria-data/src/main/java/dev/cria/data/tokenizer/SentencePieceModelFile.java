@@ -7,8 +7,8 @@ import java.util.List;
 
 /**
  * SentencePiece's {@code tokenizer.model}: a serialized {@code ModelProto} holding the pieces
- * (text, score, type), the trainer spec (model type, special ids, byte fallback) and the
- * normalizer spec.
+ * (text, score, type), the trainer spec (model type, special ids, byte fallback) and the normalizer
+ * spec.
  *
  * <p>cria reads BPE models whose normalizer has no character map ("identity", as Llama's); other
  * models are refused with a message that says why.
@@ -47,7 +47,8 @@ public final class SentencePieceModelFile {
     try {
       return parse(bytes, source);
     } catch (ProtoReader.ProtoException e) {
-      throw new TokenizerFormatException(source + ": not a SentencePiece model (" + e.getMessage() + ")");
+      throw new TokenizerFormatException(
+          source + ": not a SentencePiece model (" + e.getMessage() + ")");
     }
   }
 
@@ -128,13 +129,19 @@ public final class SentencePieceModelFile {
       throw new TokenizerFormatException(source + ": SentencePiece model has no pieces");
     }
     if (modelType != MODEL_TYPE_BPE) {
-      throw new TokenizerFormatException(source + ": SentencePiece model type "
-          + modelTypeName(modelType) + " is not supported; cria reads BPE models (as Llama's)");
+      throw new TokenizerFormatException(
+          source
+              + ": SentencePiece model type "
+              + modelTypeName(modelType)
+              + " is not supported; cria reads BPE models (as Llama's)");
     }
     if (charsmapLength > 0) {
-      throw new TokenizerFormatException(source + ": normalizer \"" + normalizerName
-          + "\" uses a precompiled character map, which cria does not implement; "
-          + "only models with the identity normalizer (as Llama's) are supported");
+      throw new TokenizerFormatException(
+          source
+              + ": normalizer \""
+              + normalizerName
+              + "\" uses a precompiled character map, which cria does not implement; "
+              + "only models with the identity normalizer (as Llama's) are supported");
     }
     if (treatWhitespaceAsSuffix) {
       throw new TokenizerFormatException(source + ": treat_whitespace_as_suffix is not supported");
@@ -153,9 +160,11 @@ public final class SentencePieceModelFile {
     checkId(source, "bos_id", bos, vocabulary, true);
     checkId(source, "eos_id", eos, vocabulary, true);
     checkId(source, "pad_id", pad, vocabulary, true);
-    Normalizer normalizer = new Normalizer(addDummyPrefix, removeExtraWhitespaces, escapeWhitespaces);
+    Normalizer normalizer =
+        new Normalizer(addDummyPrefix, removeExtraWhitespaces, escapeWhitespaces);
     BpeModel bpe = BpeModel.fromScores(vocabulary, normalizer, byteFallback, unk);
-    return new Tokenizer(bpe, new SpecialTokens(unk, bos, eos, pad), "SentencePiece model " + source);
+    return new Tokenizer(
+        bpe, new SpecialTokens(unk, bos, eos, pad), "SentencePiece model " + source);
   }
 
   private static void checkId(String source, String field, int id, Vocabulary v, boolean optional) {
@@ -163,7 +172,13 @@ public final class SentencePieceModelFile {
       return;
     }
     throw new TokenizerFormatException(
-        source + ": trainer_spec." + field + " = " + id + " is outside the vocabulary of " + v.size());
+        source
+            + ": trainer_spec."
+            + field
+            + " = "
+            + id
+            + " is outside the vocabulary of "
+            + v.size());
   }
 
   private static String modelTypeName(int type) {
@@ -177,36 +192,39 @@ public final class SentencePieceModelFile {
   }
 
   /**
-   * Serializes {@code tokenizer} as a SentencePiece BPE ModelProto that SentencePiece itself
-   * loads: the pieces with scores and types, the special ids and the normalizer flags.
+   * Serializes {@code tokenizer} as a SentencePiece BPE ModelProto that SentencePiece itself loads:
+   * the pieces with scores and types, the special ids and the normalizer flags.
    */
   public static byte[] write(Tokenizer tokenizer) {
     ProtoWriter model = new ProtoWriter();
     Vocabulary v = tokenizer.vocabulary();
     for (int id = 0; id < v.size(); id++) {
-      ProtoWriter piece = new ProtoWriter().string(PIECE_TEXT, v.piece(id)).floatField(PIECE_SCORE, v.score(id));
+      ProtoWriter piece =
+          new ProtoWriter().string(PIECE_TEXT, v.piece(id)).floatField(PIECE_SCORE, v.score(id));
       if (v.type(id) != PieceType.NORMAL) {
         piece.varint(PIECE_TYPE, v.type(id).protoNumber());
       }
       model.message(PIECES, piece);
     }
     SpecialTokens s = tokenizer.specials();
-    ProtoWriter trainer = new ProtoWriter()
-        .varint(MODEL_TYPE, MODEL_TYPE_BPE)
-        .varint(VOCAB_SIZE, v.size())
-        .bool(SPLIT_BY_WHITESPACE, true)
-        .bool(BYTE_FALLBACK, tokenizer.byteFallback())
-        .varint(UNK_ID, s.unk())
-        .varint(BOS_ID, s.bos())
-        .varint(EOS_ID, s.eos())
-        .varint(PAD_ID, s.pad());
+    ProtoWriter trainer =
+        new ProtoWriter()
+            .varint(MODEL_TYPE, MODEL_TYPE_BPE)
+            .varint(VOCAB_SIZE, v.size())
+            .bool(SPLIT_BY_WHITESPACE, true)
+            .bool(BYTE_FALLBACK, tokenizer.byteFallback())
+            .varint(UNK_ID, s.unk())
+            .varint(BOS_ID, s.bos())
+            .varint(EOS_ID, s.eos())
+            .varint(PAD_ID, s.pad());
     model.message(TRAINER_SPEC, trainer);
     Normalizer n = tokenizer.normalizer();
-    ProtoWriter normalizer = new ProtoWriter()
-        .string(NORMALIZER_NAME, "identity")
-        .bool(ADD_DUMMY_PREFIX, n.addDummyPrefix())
-        .bool(REMOVE_EXTRA_WHITESPACES, n.removeExtraWhitespaces())
-        .bool(ESCAPE_WHITESPACES, n.escapeWhitespaces());
+    ProtoWriter normalizer =
+        new ProtoWriter()
+            .string(NORMALIZER_NAME, "identity")
+            .bool(ADD_DUMMY_PREFIX, n.addDummyPrefix())
+            .bool(REMOVE_EXTRA_WHITESPACES, n.removeExtraWhitespaces())
+            .bool(ESCAPE_WHITESPACES, n.escapeWhitespaces());
     model.message(NORMALIZER_SPEC, normalizer);
     return model.toByteArray();
   }

@@ -95,7 +95,8 @@ public final class Tokenizer {
     boolean prefixPending = model.normalizer.addDummyPrefix();
     for (int id : ids) {
       if (id < 0 || id >= v.size()) {
-        throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + v.size() + ")");
+        throw new IllegalArgumentException(
+            "token id " + id + " is outside the vocabulary [0, " + v.size() + ")");
       }
       PieceType type = v.type(id);
       if (type == PieceType.BYTE) {
@@ -107,7 +108,7 @@ public final class Tokenizer {
       }
       flushBytes(bytes, text);
       switch (type) {
-        case CONTROL -> { }
+        case CONTROL -> {}
         case UNKNOWN -> {
           text.append(" \u2047 ");
           prefixPending = false;

@@ -11,8 +11,9 @@ import java.util.List;
 /** Static factories that load a {@link Tokenizer} from disk. */
 public final class Tokenizers {
   /** The files of a tokenizer, as a Hugging Face model directory names them. */
-  public static final List<String> FILES = List.of("tokenizer.model", "tokenizer.json", "tokenizer_config.json",
-      "special_tokens_map.json");
+  public static final List<String> FILES =
+      List.of(
+          "tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json");
 
   private Tokenizers() {}
 
@@ -25,22 +26,23 @@ public final class Tokenizers {
   }
 
   /**
-   * Loads a tokenizer from a SentencePiece {@code .model} file, a Hugging Face
-   * {@code tokenizer.json}, or a directory holding either ({@code tokenizer.model} preferred). The
-   * format is told by content, not by name.
+   * Loads a tokenizer from a SentencePiece {@code .model} file, a Hugging Face {@code
+   * tokenizer.json}, or a directory holding either ({@code tokenizer.model} preferred). The format
+   * is told by content, not by name.
    *
    * @throws TokenizerFormatException when the file is missing, malformed or unsupported
    */
   /**
    * Writes {@code tokenizer} into {@code dir} (created when missing) in both forms cria and Hugging
-   * Face read: {@code tokenizer.model} (SentencePiece), {@code tokenizer.json} and
-   * {@code tokenizer_config.json}, each file atomically.
+   * Face read: {@code tokenizer.model} (SentencePiece), {@code tokenizer.json} and {@code
+   * tokenizer_config.json}, each file atomically.
    */
   public static void save(Tokenizer tokenizer, Path dir) throws IOException {
     Files.createDirectories(dir);
     AtomicFiles.write(dir.resolve("tokenizer.model"), SentencePieceModelFile.write(tokenizer));
     AtomicFiles.writeString(dir.resolve("tokenizer.json"), HfTokenizerJsonFile.write(tokenizer));
-    AtomicFiles.writeString(dir.resolve("tokenizer_config.json"), HfTokenizerJsonFile.writeConfig(tokenizer));
+    AtomicFiles.writeString(
+        dir.resolve("tokenizer_config.json"), HfTokenizerJsonFile.writeConfig(tokenizer));
   }
 
   public static Tokenizer load(Path path) {
@@ -53,7 +55,8 @@ public final class Tokenizers {
       if (Files.isRegularFile(json)) {
         return load(json);
       }
-      throw new TokenizerFormatException(path + ": directory has neither tokenizer.model nor tokenizer.json");
+      throw new TokenizerFormatException(
+          path + ": directory has neither tokenizer.model nor tokenizer.json");
     }
     byte[] bytes;
     try {

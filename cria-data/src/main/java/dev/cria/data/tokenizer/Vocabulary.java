@@ -27,7 +27,13 @@ public final class Vocabulary {
     for (int i = 0; i < pieces.length; i++) {
       if (ids.putIfAbsent(pieces[i], i) != null) {
         throw new IllegalArgumentException(
-            "piece " + quote(pieces[i]) + " appears twice (ids " + ids.get(pieces[i]) + " and " + i + ")");
+            "piece "
+                + quote(pieces[i])
+                + " appears twice (ids "
+                + ids.get(pieces[i])
+                + " and "
+                + i
+                + ")");
       }
     }
     this.byteIds = new int[256];
@@ -101,16 +107,20 @@ public final class Vocabulary {
     return out;
   }
 
-  /** {@code piece} in double quotes, control characters as {@code \xNN}: for messages and displays. */
+  /**
+   * {@code piece} in double quotes, control characters as {@code \xNN}: for messages and displays.
+   */
   public static String quote(String piece) {
     StringBuilder sb = new StringBuilder("\"");
-    piece.codePoints().forEach(cp -> {
-      if (cp < 0x20 || cp == 0x7F) {
-        sb.append(String.format("\\x%02X", cp));
-      } else {
-        sb.appendCodePoint(cp);
-      }
-    });
+    piece
+        .codePoints()
+        .forEach(cp -> {
+          if (cp < 0x20 || cp == 0x7F) {
+            sb.append(String.format("\\x%02X", cp));
+          } else {
+            sb.appendCodePoint(cp);
+          }
+        });
     return sb.append('"').toString();
   }
 }

@@ -66,8 +66,11 @@ class BlendedGptSamplesTest {
   @Test
   void badBlendsAreRefused() {
     List<Fake> two = List.of(new Fake(0, 5), new Fake(1, 5));
-    assertThatThrownBy(() -> BlendedGptSamples.of(two, new double[] {1}, 4)).hasMessageContaining("one weight per dataset");
-    assertThatThrownBy(() -> BlendedGptSamples.of(two, new double[] {1, -1}, 4)).hasMessageContaining("positive");
-    assertThatThrownBy(() -> BlendedGptSamples.of(two, new double[] {1, 1}, 20)).hasMessageContaining("has 5 samples");
+    assertThatThrownBy(() -> BlendedGptSamples.of(two, new double[] {1}, 4))
+        .hasMessageContaining("one weight per dataset");
+    assertThatThrownBy(() -> BlendedGptSamples.of(two, new double[] {1, -1}, 4))
+        .hasMessageContaining("positive");
+    assertThatThrownBy(() -> BlendedGptSamples.of(two, new double[] {1, 1}, 20))
+        .hasMessageContaining("has 5 samples");
   }
 }

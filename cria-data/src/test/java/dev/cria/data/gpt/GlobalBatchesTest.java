@@ -20,7 +20,8 @@ class GlobalBatchesTest {
         seen.add(first + 1);
       }
     }
-    assertThat(seen).containsExactly(100L, 101L, 102L, 103L, 104L, 105L, 106L, 107L, 108L, 109L, 110L, 111L);
+    assertThat(seen)
+        .containsExactly(100L, 101L, 102L, 103L, 104L, 105L, 106L, 107L, 108L, 109L, 110L, 111L);
     // Megatron's MegatronPretrainingSampler: micro-step 1 of rank 2 starts at (1 * 3 + 2) * 2
     assertThat(b.firstSample(0, 1, 2)).isEqualTo(10);
     assertThat(b.batchStart(3)).isEqualTo(36);
@@ -30,29 +31,31 @@ class GlobalBatchesTest {
   void aGlobalBatchThatTheRanksCannotShareIsRefused() {
     assertThatThrownBy(() -> new GlobalBatches(10, 4, 1)).hasMessageContaining("not a multiple");
     assertThatThrownBy(() -> new GlobalBatches(8, 2, 0)).hasMessageContaining("must be positive");
-    assertThatThrownBy(() -> new GlobalBatches(8, 2, 2).firstSample(0, 2, 0)).hasMessageContaining("outside");
+    assertThatThrownBy(() -> new GlobalBatches(8, 2, 2).firstSample(0, 2, 0))
+        .hasMessageContaining("outside");
   }
 
   @Test
   void aMicroBatchHoldsInputsAndTheLabelsShiftedByOne() {
-    GptSamples counting = new GptSamples() {
-      @Override
-      public long size() {
-        return 100;
-      }
+    GptSamples counting =
+        new GptSamples() {
+          @Override
+          public long size() {
+            return 100;
+          }
 
-      @Override
-      public int seqLength() {
-        return 3;
-      }
+          @Override
+          public int seqLength() {
+            return 3;
+          }
 
-      @Override
-      public void sample(long i, int[] out, int at) {
-        for (int t = 0; t < 4; t++) {
-          out[at + t] = (int) (10 * i + t);
-        }
-      }
-    };
+          @Override
+          public void sample(long i, int[] out, int at) {
+            for (int t = 0; t < 4; t++) {
+              out[at + t] = (int) (10 * i + t);
+            }
+          }
+        };
     MicroBatch mb = new MicroBatch(2, 3).load(counting, 5);
     assertThat(mb.tokens()).containsExactly(50, 51, 52, 60, 61, 62);
     assertThat(mb.targets()).containsExactly(51, 52, 53, 61, 62, 63);

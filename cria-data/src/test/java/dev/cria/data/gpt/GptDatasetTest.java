@@ -19,7 +19,9 @@ import org.junit.jupiter.api.io.TempDir;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
-/** Megatron-Core's sample order, checked against the vectors in ../shared made by Megatron itself. */
+/**
+ * Megatron-Core's sample order, checked against the vectors in ../shared made by Megatron itself.
+ */
 class GptDatasetTest {
   private static final int SEQ = 4;
   private static final long SEED = 1234;
@@ -27,7 +29,9 @@ class GptDatasetTest {
   @TempDir Path cache;
 
   private static JsonNode vectors() {
-    return JsonMapper.builder().build().readTree(SharedData.require("data/vectors/gpt_index_vectors.json").toFile());
+    return JsonMapper.builder()
+        .build()
+        .readTree(SharedData.require("data/vectors/gpt_index_vectors.json").toFile());
   }
 
   private static IndexedDataset tiny() throws IOException {
@@ -71,11 +75,17 @@ class GptDatasetTest {
       for (String name : List.of("train_a", "train_b", "train_c", "valid", "test")) {
         JsonNode c = v.get(name);
         Split split = name.startsWith("train") ? Split.TRAIN : Split.valueOf(name.toUpperCase());
-        long samples = c.get("num_samples_requested").isNull() ? -1 : c.get("num_samples_requested").longValue();
-        GptDataset ds = GptDataset.open(data, ranges, split, samples, SEQ, SEED, new GptIndexCache(cache));
+        long samples =
+            c.get("num_samples_requested").isNull()
+                ? -1
+                : c.get("num_samples_requested").longValue();
+        GptDataset ds =
+            GptDataset.open(data, ranges, split, samples, SEQ, SEED, new GptIndexCache(cache));
         GptIndices ix = ds.indices();
         assertThat(ix.epochs()).as(name).isEqualTo(c.get("num_epochs").intValue());
-        assertThat(ix.separateFinalEpoch()).as(name).isEqualTo(c.get("separate_final_epoch").booleanValue());
+        assertThat(ix.separateFinalEpoch())
+            .as(name)
+            .isEqualTo(c.get("separate_final_epoch").booleanValue());
         assertThat(ix.tokensPerEpoch()).as(name).isEqualTo(c.get("tokens_per_epoch").longValue());
         assertThat(ix.documentIndex()).as(name).containsExactly(ints(c.get("document_index")));
         assertThat(ix.sampleIndex()).as(name).containsExactly(longs(c.get("sample_index")));
@@ -95,24 +105,37 @@ class GptDatasetTest {
   void cacheIsReusedWhenInputsMatchAndReadableAsNumpy() throws IOException {
     try (IndexedDataset data = tiny()) {
       SplitRanges ranges = SplitRanges.of("8,1,1", data.sequenceCount());
-      GptDataset first = GptDataset.open(data, ranges, Split.TRAIN, 40, SEQ, SEED, new GptIndexCache(cache));
+      GptDataset first =
+          GptDataset.open(data, ranges, Split.TRAIN, 40, SEQ, SEED, new GptIndexCache(cache));
       assertThat(first.fromCache()).isFalse();
       List<Path> files;
       try (Stream<Path> s = Files.list(cache)) {
         files = s.sorted().toList();
       }
       assertThat(files).hasSize(4);
-      assertThat(files.getFirst().getFileName().toString()).matches("[0-9a-f]{32}-GPTDataset-train-description.txt");
-      GptDataset again = GptDataset.open(data, ranges, Split.TRAIN, 40, SEQ, SEED, new GptIndexCache(cache));
+      assertThat(files.getFirst().getFileName().toString())
+          .matches("[0-9a-f]{32}-GPTDataset-train-description.txt");
+      GptDataset again =
+          GptDataset.open(data, ranges, Split.TRAIN, 40, SEQ, SEED, new GptIndexCache(cache));
       assertThat(again.fromCache()).isTrue();
       assertThat(again.indices().shuffleIndex()).containsExactly(first.indices().shuffleIndex());
       assertThat(again.indices().epochs()).isEqualTo(2);
       // Another seed is another entry.
-      GptDataset other = GptDataset.open(data, ranges, Split.TRAIN, 40, SEQ, SEED + 1, new GptIndexCache(cache));
+      GptDataset other =
+          GptDataset.open(data, ranges, Split.TRAIN, 40, SEQ, SEED + 1, new GptIndexCache(cache));
       assertThat(other.fromCache()).isFalse();
       // numpy's header: dtype and shape.
-      Path sampleIndex = files.stream().filter(f -> f.toString().endsWith("sample_index.npy")).findFirst().orElseThrow();
-      String header = new String(Files.readAllBytes(sampleIndex), 0, 128, java.nio.charset.StandardCharsets.ISO_8859_1);
+      Path sampleIndex =
+          files.stream()
+              .filter(f -> f.toString().endsWith("sample_index.npy"))
+              .findFirst()
+              .orElseThrow();
+      String header =
+          new String(
+              Files.readAllBytes(sampleIndex),
+              0,
+              128,
+              java.nio.charset.StandardCharsets.ISO_8859_1);
       assertThat(header).contains("{'descr': '<i4', 'fortran_order': False, 'shape': (50, 2), }");
       assertThat(Files.size(sampleIndex)).isEqualTo(128 + 50 * 2 * 4);
     }
@@ -122,14 +145,17 @@ class GptDatasetTest {
   void damagedCacheEntryIsRebuilt() throws IOException {
     try (IndexedDataset data = tiny()) {
       SplitRanges ranges = SplitRanges.of("8,1,1", data.sequenceCount());
-      GptDataset first = GptDataset.open(data, ranges, Split.TRAIN, 40, SEQ, SEED, new GptIndexCache(cache));
+      GptDataset first =
+          GptDataset.open(data, ranges, Split.TRAIN, 40, SEQ, SEED, new GptIndexCache(cache));
       Path shuffle;
       try (Stream<Path> s = Files.list(cache)) {
-        shuffle = s.filter(f -> f.toString().endsWith("shuffle_index.npy")).findFirst().orElseThrow();
+        shuffle =
+            s.filter(f -> f.toString().endsWith("shuffle_index.npy")).findFirst().orElseThrow();
       }
       byte[] bytes = Files.readAllBytes(shuffle);
       Files.write(shuffle, java.util.Arrays.copyOf(bytes, bytes.length - 3));
-      GptDataset again = GptDataset.open(data, ranges, Split.TRAIN, 40, SEQ, SEED, new GptIndexCache(cache));
+      GptDataset again =
+          GptDataset.open(data, ranges, Split.TRAIN, 40, SEQ, SEED, new GptIndexCache(cache));
       assertThat(again.fromCache()).isFalse();
       assertThat(again.indices().shuffleIndex()).containsExactly(first.indices().shuffleIndex());
       assertThat(Files.readAllBytes(shuffle)).isEqualTo(bytes);
@@ -144,8 +170,10 @@ class GptDatasetTest {
       try {
         List<Future<GptDataset>> results = new ArrayList<>();
         for (int i = 0; i < 12; i++) {
-          results.add(pool.submit(() -> GptDataset.open(data, ranges, Split.TRAIN, 51, SEQ, SEED,
-              new GptIndexCache(cache))));
+          results.add(
+              pool.submit(() ->
+                  GptDataset.open(
+                      data, ranges, Split.TRAIN, 51, SEQ, SEED, new GptIndexCache(cache))));
         }
         long[] expected = results.getFirst().get().indices().shuffleIndex();
         for (Future<GptDataset> f : results) {
@@ -155,7 +183,9 @@ class GptDatasetTest {
         pool.shutdown();
       }
       try (Stream<Path> s = Files.list(cache)) {
-        assertThat(s.map(p -> p.getFileName().toString())).allMatch(n -> !n.startsWith(".")).hasSize(4);
+        assertThat(s.map(p -> p.getFileName().toString()))
+            .allMatch(n -> !n.startsWith("."))
+            .hasSize(4);
       }
     }
   }
@@ -164,7 +194,8 @@ class GptDatasetTest {
   void emptySplitIsAClearError() throws IOException {
     try (IndexedDataset data = tiny()) {
       SplitRanges ranges = SplitRanges.of("100,0,0", data.sequenceCount());
-      assertThatThrownBy(() -> GptDataset.open(data, ranges, Split.VALID, -1, SEQ, SEED, new GptIndexCache(cache)))
+      assertThatThrownBy(() ->
+              GptDataset.open(data, ranges, Split.VALID, -1, SEQ, SEED, new GptIndexCache(cache)))
           .hasMessageContaining("leaves no valid documents");
     }
   }

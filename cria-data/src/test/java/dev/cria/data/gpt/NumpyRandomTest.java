@@ -39,7 +39,8 @@ class NumpyRandomTest {
   @Test
   void intervalStaysInRangeAndShuffleIsAPermutation() {
     NumpyRandom random = new NumpyRandom(7);
-    for (long max : new long[] {0, 1, 2, 3, 7, 8, 1000, 0xFFFFFFFFL, 0x1_0000_0000L, Long.MAX_VALUE}) {
+    for (long max :
+        new long[] {0, 1, 2, 3, 7, 8, 1000, 0xFFFFFFFFL, 0x1_0000_0000L, Long.MAX_VALUE}) {
       for (int k = 0; k < 200; k++) {
         assertThat(random.interval(max)).isBetween(0L, max);
       }
@@ -47,7 +48,8 @@ class NumpyRandomTest {
     long[] values = new long[1000];
     Arrays.setAll(values, i -> i);
     random.shuffle(values);
-    assertThat(Arrays.stream(values).sorted().toArray()).isEqualTo(java.util.stream.LongStream.range(0, 1000).toArray());
+    assertThat(Arrays.stream(values).sorted().toArray())
+        .isEqualTo(java.util.stream.LongStream.range(0, 1000).toArray());
     assertThatThrownBy(() -> new NumpyRandom(-1)).hasMessageContaining("seed");
   }
 }

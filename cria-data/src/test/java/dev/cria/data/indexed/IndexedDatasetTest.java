@@ -42,13 +42,17 @@ class IndexedDatasetTest {
     }
     assertThat(Files.readAllBytes(tmp.resolve("copy_text_document.bin")))
         .isEqualTo(Files.readAllBytes(vector.resolveSibling("tiny_text_document.bin")));
-    assertThat(Files.readAllBytes(tmp.resolve("copy_text_document.idx"))).isEqualTo(Files.readAllBytes(vector));
+    assertThat(Files.readAllBytes(tmp.resolve("copy_text_document.idx")))
+        .isEqualTo(Files.readAllBytes(vector));
   }
 
   @Test
   void roundTripsEveryIntegerDtypeWithSplitDocuments() throws IOException {
     Random random = new Random(7);
-    for (TokenDtype dtype : new TokenDtype[] {TokenDtype.UINT8, TokenDtype.UINT16, TokenDtype.INT32, TokenDtype.INT64}) {
+    for (TokenDtype dtype :
+        new TokenDtype[] {
+          TokenDtype.UINT8, TokenDtype.UINT16, TokenDtype.INT32, TokenDtype.INT64
+        }) {
       Path prefix = tmp.resolve("rt_" + dtype);
       int max = dtype == TokenDtype.UINT8 ? 256 : dtype == TokenDtype.UINT16 ? 65536 : 1 << 30;
       int[][] seqs = new int[50][];
@@ -93,14 +97,17 @@ class IndexedDatasetTest {
     assertThat(Files.readAllBytes(tmp.resolve("keep.bin"))).isEqualTo(bin);
     assertThat(Files.readAllBytes(tmp.resolve("keep.idx"))).isEqualTo(idx);
     try (var files = Files.list(tmp)) {
-      assertThat(files.map(p -> p.getFileName().toString())).containsExactlyInAnyOrder("keep.bin", "keep.idx");
+      assertThat(files.map(p -> p.getFileName().toString()))
+          .containsExactlyInAnyOrder("keep.bin", "keep.idx");
     }
   }
 
   @Test
   void refusesIdsThatDoNotFitTheDtype() throws IOException {
-    try (IndexedDatasetWriter w = IndexedDatasetWriter.create(tmp.resolve("small"), TokenDtype.UINT16)) {
-      assertThatThrownBy(() -> w.addSequence(new int[] {70000}, 0, 1)).hasMessageContaining("70000");
+    try (IndexedDatasetWriter w =
+        IndexedDatasetWriter.create(tmp.resolve("small"), TokenDtype.UINT16)) {
+      assertThatThrownBy(() -> w.addSequence(new int[] {70000}, 0, 1))
+          .hasMessageContaining("70000");
     }
   }
 
@@ -118,7 +125,8 @@ class IndexedDatasetTest {
         .hasMessageContaining("bad.bin");
     Files.write(tmp.resolve("bad.idx"), "not an index at all, really".getBytes());
     assertThatThrownBy(() -> IndexedDataset.open(prefix)).hasMessageContaining("bad magic");
-    assertThatThrownBy(() -> IndexedDataset.open(tmp.resolve("absent"))).hasMessageContaining("absent.idx: no such file");
+    assertThatThrownBy(() -> IndexedDataset.open(tmp.resolve("absent")))
+        .hasMessageContaining("absent.idx: no such file");
   }
 
   @Test

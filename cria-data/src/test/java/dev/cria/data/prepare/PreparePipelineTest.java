@@ -56,13 +56,16 @@ class PreparePipelineTest {
 
   private List<String> randomDocuments(int count, long seed) {
     Random r = new Random(seed);
-    String[] words = {"the", "and", "a", "world", "Thin", "answer", "wood", "", "naïve", "한국어", "🙂", "x\ty"};
+    String[] words = {
+      "the", "and", "a", "world", "Thin", "answer", "wood", "", "naïve", "한국어", "🙂", "x\ty"
+    };
     List<String> docs = new ArrayList<>();
     for (int i = 0; i < count; i++) {
       StringBuilder sb = new StringBuilder();
       int n = r.nextInt(30);
       for (int w = 0; w < n; w++) {
-        sb.append(w == 0 ? "" : r.nextInt(10) == 0 ? "  " : " ").append(words[r.nextInt(words.length)]);
+        sb.append(w == 0 ? "" : r.nextInt(10) == 0 ? "  " : " ")
+            .append(words[r.nextInt(words.length)]);
       }
       docs.add(sb.toString());
     }
@@ -74,14 +77,17 @@ class PreparePipelineTest {
     List<String> docs = List.of("the world", "", "and the answer", "🙂 wood");
     Path input = write("in.jsonl", docs.stream().map(d -> json("text", d)).toList());
     Path prefix = tmp.resolve("out/corpus");
-    PrepareSummary summary = prepare(PrepareOptions.of(List.of(input), prefix, tokenizer, 2).withAppendEod(true));
+    PrepareSummary summary =
+        prepare(PrepareOptions.of(List.of(input), prefix, tokenizer, 2).withAppendEod(true));
 
     assertThat(summary.lines()).isEqualTo(4);
-    assertThat(summary.datasets()).singleElement().satisfies(d -> {
-      assertThat(d.documents()).isEqualTo(3);
-      assertThat(d.emptyDocuments()).isEqualTo(1);
-      assertThat(d.prefix()).isEqualTo(tmp.resolve("out/corpus_text_document"));
-    });
+    assertThat(summary.datasets())
+        .singleElement()
+        .satisfies(d -> {
+          assertThat(d.documents()).isEqualTo(3);
+          assertThat(d.emptyDocuments()).isEqualTo(1);
+          assertThat(d.prefix()).isEqualTo(tmp.resolve("out/corpus_text_document"));
+        });
     try (IndexedDataset ds = IndexedDataset.open(tmp.resolve("out/corpus_text_document"))) {
       assertThat(ds.dtype()).isEqualTo(TokenDtype.UINT16);
       assertThat(ds.documentCount()).isEqualTo(3);
@@ -100,9 +106,12 @@ class PreparePipelineTest {
     List<String> docs = randomDocuments(400, 1);
     Path a = write("a.jsonl", docs.subList(0, 250).stream().map(d -> json("text", d)).toList());
     Path b = write("b.jsonl", docs.subList(250, 400).stream().map(d -> json("text", d)).toList());
-    PrepareOptions base = PrepareOptions.of(List.of(a, b), tmp.resolve("one"), tokenizer, 1).withAppendEod(true);
+    PrepareOptions base =
+        PrepareOptions.of(List.of(a, b), tmp.resolve("one"), tokenizer, 1).withAppendEod(true);
     prepare(base.withBatchBytes(1 << 20));
-    prepare(new PrepareOptions(List.of(a, b), tmp.resolve("many"), tokenizer, List.of("text"), true, 3, false, 64));
+    prepare(
+        new PrepareOptions(
+            List.of(a, b), tmp.resolve("many"), tokenizer, List.of("text"), true, 3, false, 64));
 
     for (String ext : List.of(".bin", ".idx")) {
       assertThat(Files.readAllBytes(tmp.resolve("many_text_document" + ext)))
@@ -124,12 +133,16 @@ class PreparePipelineTest {
   void readsGzipAndGlobsInOrderAndALastLineWithoutNewline() throws Exception {
     Path dir = tmp.resolve("shards");
     Files.createDirectories(dir);
-    try (OutputStream out = new GZIPOutputStream(Files.newOutputStream(dir.resolve("part-1.jsonl.gz")))) {
-      out.write((json("text", "the") + "\n" + json("text", "and")).getBytes(StandardCharsets.UTF_8));
+    try (OutputStream out =
+        new GZIPOutputStream(Files.newOutputStream(dir.resolve("part-1.jsonl.gz")))) {
+      out.write(
+          (json("text", "the") + "\n" + json("text", "and")).getBytes(StandardCharsets.UTF_8));
     }
     Files.writeString(dir.resolve("part-2.jsonl"), json("text", "wood") + "\r\n\n   \n");
     List<Path> inputs = InputFiles.expand(List.of(dir + "/part-*"));
-    assertThat(inputs).extracting(p -> p.getFileName().toString()).containsExactly("part-1.jsonl.gz", "part-2.jsonl");
+    assertThat(inputs)
+        .extracting(p -> p.getFileName().toString())
+        .containsExactly("part-1.jsonl.gz", "part-2.jsonl");
 
     PrepareSummary summary = prepare(PrepareOptions.of(inputs, tmp.resolve("g"), tokenizer, 2));
     assertThat(summary.lines()).isEqualTo(3);
@@ -163,12 +176,19 @@ class PreparePipelineTest {
 
   @Test
   void writesOneDatasetPerJsonKey() throws Exception {
-    Path input = write("kv.jsonl", List.of(
-        "{\"title\": \"the\", \"text\": \"and the world\", \"meta\": {\"x\": [1, 2]}}",
-        "{\"text\": \"wood\", \"title\": \"\"}"));
-    PrepareSummary summary = prepare(PrepareOptions.of(List.of(input), tmp.resolve("kv"), tokenizer, 1)
-        .withJsonKeys(List.of("text", "title")));
-    assertThat(summary.datasets()).extracting(PrepareSummary.Dataset::key).containsExactly("text", "title");
+    Path input =
+        write(
+            "kv.jsonl",
+            List.of(
+                "{\"title\": \"the\", \"text\": \"and the world\", \"meta\": {\"x\": [1, 2]}}",
+                "{\"text\": \"wood\", \"title\": \"\"}"));
+    PrepareSummary summary =
+        prepare(
+            PrepareOptions.of(List.of(input), tmp.resolve("kv"), tokenizer, 1)
+                .withJsonKeys(List.of("text", "title")));
+    assertThat(summary.datasets())
+        .extracting(PrepareSummary.Dataset::key)
+        .containsExactly("text", "title");
     try (IndexedDataset text = IndexedDataset.open(tmp.resolve("kv_text_document"));
         IndexedDataset title = IndexedDataset.open(tmp.resolve("kv_title_document"))) {
       assertThat(text.documentCount()).isEqualTo(2);
@@ -186,14 +206,37 @@ class PreparePipelineTest {
     byte[] idx = Files.readAllBytes(tmp.resolve("keep_text_document.idx"));
 
     record Case(byte[] line, String message) {}
-    List<Case> cases = List.of(
-        new Case("{\"text\": \"the\"".getBytes(StandardCharsets.UTF_8), "malformed JSON"),
-        new Case("{\"body\": \"the\"}".getBytes(StandardCharsets.UTF_8), "missing key \"text\""),
-        new Case("{\"text\": 42}".getBytes(StandardCharsets.UTF_8), "key \"text\" holds a number, expected a string"),
-        new Case("[\"text\"]".getBytes(StandardCharsets.UTF_8), "not a JSON object"),
-        new Case("{\"text\": \"a\"} x".getBytes(StandardCharsets.UTF_8), "malformed JSON"),
-        new Case(new byte[] {'{', '"', 't', 'e', 'x', 't', '"', ':', '"', (byte) 0xC3, '"', '}'}, "invalid UTF-8 byte 0xC3 at byte 10"),
-        new Case(new byte[] {'{', '"', 't', 'e', 'x', 't', '"', ':', '"', (byte) 0xED, (byte) 0xA0, (byte) 0x80, '"', '}'}, "invalid UTF-8"));
+    List<Case> cases =
+        List.of(
+            new Case("{\"text\": \"the\"".getBytes(StandardCharsets.UTF_8), "malformed JSON"),
+            new Case(
+                "{\"body\": \"the\"}".getBytes(StandardCharsets.UTF_8), "missing key \"text\""),
+            new Case(
+                "{\"text\": 42}".getBytes(StandardCharsets.UTF_8),
+                "key \"text\" holds a number, expected a string"),
+            new Case("[\"text\"]".getBytes(StandardCharsets.UTF_8), "not a JSON object"),
+            new Case("{\"text\": \"a\"} x".getBytes(StandardCharsets.UTF_8), "malformed JSON"),
+            new Case(
+                new byte[] {'{', '"', 't', 'e', 'x', 't', '"', ':', '"', (byte) 0xC3, '"', '}'},
+                "invalid UTF-8 byte 0xC3 at byte 10"),
+            new Case(
+                new byte[] {
+                  '{',
+                  '"',
+                  't',
+                  'e',
+                  'x',
+                  't',
+                  '"',
+                  ':',
+                  '"',
+                  (byte) 0xED,
+                  (byte) 0xA0,
+                  (byte) 0x80,
+                  '"',
+                  '}'
+                },
+                "invalid UTF-8"));
     for (Case c : cases) {
       Path bad = tmp.resolve("bad.jsonl");
       try (OutputStream out = Files.newOutputStream(bad)) {
@@ -209,15 +252,22 @@ class PreparePipelineTest {
       assertThat(Files.readAllBytes(tmp.resolve("keep_text_document.bin"))).isEqualTo(bin);
       assertThat(Files.readAllBytes(tmp.resolve("keep_text_document.idx"))).isEqualTo(idx);
       try (Stream<Path> files = Files.list(tmp)) {
-        assertThat(files.map(p -> p.getFileName().toString()).filter(n -> n.contains("tmp-"))).isEmpty();
+        assertThat(files.map(p -> p.getFileName().toString()).filter(n -> n.contains("tmp-")))
+            .isEmpty();
       }
     }
   }
 
   @Test
   void skipBadLinesCountsThemAndKeepsTheRest() throws Exception {
-    Path input = write("mixed.jsonl", List.of(json("text", "the"), "{oops", json("text", "and"), "{\"text\": null}"));
-    PrepareSummary summary = prepare(PrepareOptions.of(List.of(input), tmp.resolve("s"), tokenizer, 2).withSkipBadLines(true));
+    Path input =
+        write(
+            "mixed.jsonl",
+            List.of(json("text", "the"), "{oops", json("text", "and"), "{\"text\": null}"));
+    PrepareSummary summary =
+        prepare(
+            PrepareOptions.of(List.of(input), tmp.resolve("s"), tokenizer, 2)
+                .withSkipBadLines(true));
     assertThat(summary.badLines()).isEqualTo(2);
     assertThat(summary.badLineExamples()).hasSize(2).first().asString().startsWith(input + ":2: ");
     assertThat(summary.lines()).isEqualTo(2);
@@ -231,20 +281,25 @@ class PreparePipelineTest {
     assertThatThrownBy(() -> InputFiles.expand(List.of(tmp.resolve("nope.jsonl").toString())))
         .hasMessageContaining("nope.jsonl");
     assertThatThrownBy(() -> InputFiles.expand(List.of(tmp.resolve("*.nothing").toString())))
-        .hasMessageContaining("*.nothing").hasMessageContaining("no file matches");
+        .hasMessageContaining("*.nothing")
+        .hasMessageContaining("no file matches");
   }
 
   @Test
   void progressReachesTheWholeInput() throws Exception {
-    Path input = write("p.jsonl", randomDocuments(300, 5).stream().map(d -> json("text", d)).toList());
+    Path input =
+        write("p.jsonl", randomDocuments(300, 5).stream().map(d -> json("text", d)).toList());
     List<PrepareProgress> seen = new ArrayList<>();
-    prepare(PrepareOptions.of(List.of(input), tmp.resolve("p"), tokenizer, 2).withBatchBytes(512), seen::add);
+    prepare(
+        PrepareOptions.of(List.of(input), tmp.resolve("p"), tokenizer, 2).withBatchBytes(512),
+        seen::add);
     assertThat(seen).hasSizeGreaterThan(3);
     assertThat(seen.getLast().fraction()).isEqualTo(1.0);
     assertThat(seen.getLast().documents()).isEqualTo(300);
   }
 
-  private PrepareSummary prepare(PrepareOptions options, java.util.function.Consumer<PrepareProgress> progress)
+  private PrepareSummary prepare(
+      PrepareOptions options, java.util.function.Consumer<PrepareProgress> progress)
       throws Exception {
     return PreparePipeline.run(options, progress);
   }

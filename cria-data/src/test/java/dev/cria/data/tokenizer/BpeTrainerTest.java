@@ -37,14 +37,15 @@ class BpeTrainerTest {
 
   // ---- a small synthetic corpus: Zipf-distributed words, numbers, punctuation, some code ----
 
-  private static final String[] COMMON = (
-      "the of and to a in is that for it as was with be by on not he I this are or his from at "
-      + "which but have an they you were her she there been one all we their has would when if "
-      + "so no will more out up into do any your what time its only could new them man some "
-      + "these then two first may any like now my such make over our even most me state after "
-      + "also made many did must before back see through way where get much go well your know "
-      + "government people year years world because between house program development national "
-      + "information international technology understanding").split(" ");
+  private static final String[] COMMON =
+      ("the of and to a in is that for it as was with be by on not he I this are or his from at "
+              + "which but have an they you were her she there been one all we their has would when if "
+              + "so no will more out up into do any your what time its only could new them man some "
+              + "these then two first may any like now my such make over our even most me state after "
+              + "also made many did must before back see through way where get much go well your know "
+              + "government people year years world because between house program development national "
+              + "information international technology understanding")
+          .split(" ");
   private static final String[] SYLLABLES =
       "ka to ri su me no ha la ve qu zi po ter ing ed ion ous ment pre con dis".split(" ");
 
@@ -61,7 +62,9 @@ class BpeTrainerTest {
     for (int d = 0; d < documents; d++) {
       StringBuilder doc = new StringBuilder();
       if (d % 10 == 0) {
-        doc.append("def f").append(d).append("(x):\n    if x > 1:\n        return x * 2\n    return x\n");
+        doc.append("def f")
+            .append(d)
+            .append("(x):\n    if x > 1:\n        return x * 2\n    return x\n");
         docs.add(doc.toString());
         continue;
       }
@@ -73,7 +76,11 @@ class BpeTrainerTest {
         int r = random.nextInt(100);
         if (r < 70) {
           // Zipf-ish: low indices much more often
-          int k = (int) Math.min(COMMON.length - 1, Math.floor(Math.pow(random.nextDouble(), 3) * COMMON.length));
+          int k =
+              (int)
+                  Math.min(
+                      COMMON.length - 1,
+                      Math.floor(Math.pow(random.nextDouble(), 3) * COMMON.length));
           String w = COMMON[k];
           doc.append(i == 0 ? Character.toUpperCase(w.charAt(0)) + w.substring(1) : w);
         } else if (r < 90) {
@@ -125,17 +132,24 @@ class BpeTrainerTest {
   @Test
   void optionsRejectBadValuesNamingTheField() {
     assertThatThrownBy(() -> BpeTrainer.Options.defaults(259))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("vocabSize").hasMessageContaining("259");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("vocabSize")
+        .hasMessageContaining("259");
     assertThatThrownBy(() -> new BpeTrainer.Options(1000, 0, 16, true))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("characterCoverage");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("characterCoverage");
     assertThatThrownBy(() -> new BpeTrainer.Options(1000, 1.5, 16, true))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("characterCoverage");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("characterCoverage");
     assertThatThrownBy(() -> new BpeTrainer.Options(1000, Double.NaN, 16, true))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("characterCoverage");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("characterCoverage");
     assertThatThrownBy(() -> new BpeTrainer.Options(1000, 1.0, 0, true))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("maxPieceLength");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("maxPieceLength");
     assertThatThrownBy(() -> new BpeTrainer(null))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("options");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("options");
   }
 
   // ---- counting ----
@@ -222,7 +236,9 @@ class BpeTrainerTest {
   @Test
   void everyMergedPieceIsTwoPiecesWithHigherScores() {
     Vocabulary v = trained.vocabulary();
-    for (int id = BpeTrainer.RESERVED_PIECES; id < BpeTrainer.RESERVED_PIECES + trainer.mergeCount(); id++) {
+    for (int id = BpeTrainer.RESERVED_PIECES;
+        id < BpeTrainer.RESERVED_PIECES + trainer.mergeCount();
+        id++) {
       String piece = v.piece(id);
       boolean reachable = false;
       for (int cut = 1; cut < piece.length() && !reachable; cut++) {
@@ -237,12 +253,16 @@ class BpeTrainerTest {
     }
   }
 
-  /** Whether {@code part} can merge before {@code piece}: a character, or a merge with a higher score. */
+  /**
+   * Whether {@code part} can merge before {@code piece}: a character, or a merge with a higher
+   * score.
+   */
   private static boolean earlier(Vocabulary v, int part, int piece) {
     if (part < 0 || v.type(part) != PieceType.NORMAL) {
       return false;
     }
-    return v.piece(part).codePointCount(0, v.piece(part).length()) == 1 || v.score(part) > v.score(piece);
+    return v.piece(part).codePointCount(0, v.piece(part).length()) == 1
+        || v.score(part) > v.score(piece);
   }
 
   @Test
@@ -262,7 +282,8 @@ class BpeTrainerTest {
       if (p.codePointCount(0, p.length()) > 1) {
         assertThat(p.chars().anyMatch(Character::isDigit)).as("piece %s", p).isFalse();
         boolean letters = p.chars().anyMatch(Character::isLetter);
-        boolean others = p.chars().anyMatch(c -> c != Normalizer.SPACE_SYMBOL && !Character.isLetter(c));
+        boolean others =
+            p.chars().anyMatch(c -> c != Normalizer.SPACE_SYMBOL && !Character.isLetter(c));
         assertThat(letters && others).as("piece %s mixes scripts", p).isFalse();
       }
     }
@@ -295,10 +316,14 @@ class BpeTrainerTest {
     BpeTrainer joined = new BpeTrainer(new BpeTrainer.Options(VOCAB, 0.9995, 16, false));
     corpus.forEach(joined::addDocument);
     Vocabulary jv = joined.train(null).vocabulary();
-    assertThat(jv.idsOfType(PieceType.NORMAL).stream().map(jv::piece)
-        .filter(p -> p.length() > 1 && p.chars().anyMatch(Character::isDigit)))
+    assertThat(
+            jv.idsOfType(PieceType.NORMAL).stream()
+                .map(jv::piece)
+                .filter(p -> p.length() > 1 && p.chars().anyMatch(Character::isDigit)))
         .isNotEmpty()
-        .allMatch(p -> p.chars().allMatch(c -> Character.isDigit(c) || c == Normalizer.SPACE_SYMBOL), "digits merge only with digits");
+        .allMatch(
+            p -> p.chars().allMatch(c -> Character.isDigit(c) || c == Normalizer.SPACE_SYMBOL),
+            "digits merge only with digits");
   }
 
   @Test
@@ -308,9 +333,12 @@ class BpeTrainerTest {
     Tokenizer t = short3.train(null);
     Vocabulary v = t.vocabulary();
     for (int id : v.idsOfType(PieceType.NORMAL)) {
-      assertThat(v.piece(id).codePointCount(0, v.piece(id).length())).as(v.piece(id)).isLessThanOrEqualTo(3);
+      assertThat(v.piece(id).codePointCount(0, v.piece(id).length()))
+          .as(v.piece(id))
+          .isLessThanOrEqualTo(3);
     }
-    assertThat(t.encode("international")).hasSizeGreaterThanOrEqualTo(5); // "▁international": 14 characters
+    assertThat(t.encode("international"))
+        .hasSizeGreaterThanOrEqualTo(5); // "▁international": 14 characters
     // the default 16 allows "▁international" (14) but nothing longer
     assertThat(trained.vocabulary().id(SPACE + "international")).isPositive();
     assertThat(trained.vocabulary().id(SPACE + "understanding")).isPositive();
@@ -341,7 +369,9 @@ class BpeTrainerTest {
     t.addDocument("aaa bb");
     Tokenizer tok = t.train(null);
     // characters ▁ a b; merges aa, aaa, bb, ▁aaa, ▁bb ("a"+"aa" would make "aaa" again); then none
-    assertThat(tok.vocabSize()).isLessThan(1000).isEqualTo(BpeTrainer.RESERVED_PIECES + t.characterCount() + t.mergeCount());
+    assertThat(tok.vocabSize())
+        .isLessThan(1000)
+        .isEqualTo(BpeTrainer.RESERVED_PIECES + t.characterCount() + t.mergeCount());
     assertThat(tok.description()).contains("1000 asked");
     assertThat(tok.encode("aaa bb")).hasSize(2);
     assertThat(tok.decode(tok.encode("aaa bb"))).isEqualTo("aaa bb");
@@ -361,8 +391,10 @@ class BpeTrainerTest {
     corpus.forEach(t::addDocument);
     List<int[]> calls = new ArrayList<>();
     t.train((done, total) -> calls.add(new int[] {done, total}));
-    assertThat(calls.getFirst()).containsExactly(0, 800 - BpeTrainer.RESERVED_PIECES - t.characterCount());
-    assertThat(calls.getLast()).containsExactly(t.mergeCount(), 800 - BpeTrainer.RESERVED_PIECES - t.characterCount());
+    assertThat(calls.getFirst())
+        .containsExactly(0, 800 - BpeTrainer.RESERVED_PIECES - t.characterCount());
+    assertThat(calls.getLast())
+        .containsExactly(t.mergeCount(), 800 - BpeTrainer.RESERVED_PIECES - t.characterCount());
     assertThat(calls.size()).isBetween(50, 102);
   }
 
@@ -370,8 +402,9 @@ class BpeTrainerTest {
 
   static List<String> variedStrings(Random random, int n) {
     String[] alphabet = {
-      "a", "e", "t", "n", " ", " ", "  ", "\n", "\t", ".", ",", "\"", "0", "7", "é", "ñ", "Ж", "д", "한", "국", "中", "文",
-      "😀", "👍🏽", "e\u0301", "\u200d", "ー", "カ", "ひ", "\u0000", "<s>", "</s>", "<unk>", "<0x41>", "▁", "\uFFFD"
+      "a", "e", "t", "n", " ", " ", "  ", "\n", "\t", ".", ",", "\"", "0", "7", "é", "ñ", "Ж", "д",
+      "한", "국", "中", "文", "😀", "👍🏽", "e\u0301", "\u200d", "ー", "カ", "ひ", "\u0000", "<s>", "</s>",
+      "<unk>", "<0x41>", "▁", "\uFFFD"
     };
     List<String> out = new ArrayList<>();
     for (int i = 0; i < n; i++) {
@@ -389,7 +422,17 @@ class BpeTrainerTest {
       }
       out.add(s.toString());
     }
-    out.addAll(List.of("", " ", "  ", "   leading", "trailing   ", "한국어 텍스트", "emoji 😀🎉 here", "tab\there", "\n\n"));
+    out.addAll(
+        List.of(
+            "",
+            " ",
+            "  ",
+            "   leading",
+            "trailing   ",
+            "한국어 텍스트",
+            "emoji 😀🎉 here",
+            "tab\there",
+            "\n\n"));
     return out;
   }
 
@@ -403,7 +446,9 @@ class BpeTrainerTest {
       chars += doc.length();
       assertThat(trained.decode(ids)).isEqualTo(doc);
     }
-    assertThat((double) tokens / chars).as("tokens per character on the training text").isLessThan(0.3);
+    assertThat((double) tokens / chars)
+        .as("tokens per character on the training text")
+        .isLessThan(0.3);
     for (String s : variedStrings(new Random(7), 2000)) {
       if (s.contains(SPACE)) {
         continue; // a literal "▁" decodes as a space, as in SentencePiece
@@ -461,8 +506,9 @@ class BpeTrainerTest {
     for (String doc : corpus.subList(0, 300)) {
       assertThat(read.encode(doc)).containsExactly(trained.encode(doc));
     }
-    Tokenizer parsed = HfTokenizerJsonFile.fromJson(
-        JsonMapper.builder().build().readTree(HfTokenizerJsonFile.write(trained)), null, "x");
+    Tokenizer parsed =
+        HfTokenizerJsonFile.fromJson(
+            JsonMapper.builder().build().readTree(HfTokenizerJsonFile.write(trained)), null, "x");
     assertThat(parsed.encode(corpus.get(1))).containsExactly(trained.encode(corpus.get(1)));
   }
 
@@ -473,8 +519,10 @@ class BpeTrainerTest {
     Path file = SharedData.require("data/brown/brown.jsonl.gz");
     JsonMapper json = JsonMapper.builder().build();
     List<String> docs = new ArrayList<>();
-    try (BufferedReader r = new BufferedReader(new InputStreamReader(
-        new GZIPInputStream(Files.newInputStream(file)), StandardCharsets.UTF_8))) {
+    try (BufferedReader r =
+        new BufferedReader(
+            new InputStreamReader(
+                new GZIPInputStream(Files.newInputStream(file)), StandardCharsets.UTF_8))) {
       for (String line; (line = r.readLine()) != null; ) {
         docs.add(json.readTree(line).get("text").stringValue());
       }

@@ -41,14 +41,18 @@ class Llama2TokenizerTest {
   @Test
   void sentencePieceModelGivesSentencePieceIds() {
     for (Case c : cases()) {
-      assertThat(spm.encode(c.text())).as("ids of %s", Vocabulary.quote(c.text())).containsExactly(c.ids());
+      assertThat(spm.encode(c.text()))
+          .as("ids of %s", Vocabulary.quote(c.text()))
+          .containsExactly(c.ids());
     }
   }
 
   @Test
   void tokenizerJsonGivesSentencePieceIds() {
     for (Case c : cases()) {
-      assertThat(hf.encode(c.text())).as("ids of %s", Vocabulary.quote(c.text())).containsExactly(c.ids());
+      assertThat(hf.encode(c.text()))
+          .as("ids of %s", Vocabulary.quote(c.text()))
+          .containsExactly(c.ids());
     }
   }
 

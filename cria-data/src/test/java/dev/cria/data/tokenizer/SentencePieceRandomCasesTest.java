@@ -25,12 +25,24 @@ class SentencePieceRandomCasesTest {
   void criaGivesSentencePiecesIdsOnRandomStrings() throws Exception {
     Path dir = SharedData.require("data/llama2");
     Path script = Path.of("").toAbsolutePath().getParent().resolve("tools/make_spm_cases.py");
-    assumeTrue(Files.isRegularFile(script) && Files.isExecutable(Path.of("/usr/bin/python3")),
+    assumeTrue(
+        Files.isRegularFile(script) && Files.isExecutable(Path.of("/usr/bin/python3")),
         "skipped: tools/make_spm_cases.py or /usr/bin/python3 is absent");
     Path cases = tmp.resolve("cases.json");
-    Process p = new ProcessBuilder("/usr/bin/python3", script.toString(), "--tokenizer",
-        dir.resolve("tokenizer.model").toString(), "--count", "5000", "--seed", "7", "--output", cases.toString())
-        .redirectErrorStream(true).start();
+    Process p =
+        new ProcessBuilder(
+                "/usr/bin/python3",
+                script.toString(),
+                "--tokenizer",
+                dir.resolve("tokenizer.model").toString(),
+                "--count",
+                "5000",
+                "--seed",
+                "7",
+                "--output",
+                cases.toString())
+            .redirectErrorStream(true)
+            .start();
     String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertThat(p.waitFor(120, TimeUnit.SECONDS)).isTrue();
     assumeTrue(p.exitValue() != 3, () -> "skipped: " + log.strip());
@@ -45,8 +57,12 @@ class SentencePieceRandomCasesTest {
       for (int i = 0; i < expected.length; i++) {
         expected[i] = c.get("ids").get(i).intValue();
       }
-      assertThat(spm.encode(text)).as("tokenizer.model on %s", Vocabulary.quote(text)).containsExactly(expected);
-      assertThat(hf.encode(text)).as("tokenizer.json on %s", Vocabulary.quote(text)).containsExactly(expected);
+      assertThat(spm.encode(text))
+          .as("tokenizer.model on %s", Vocabulary.quote(text))
+          .containsExactly(expected);
+      assertThat(hf.encode(text))
+          .as("tokenizer.json on %s", Vocabulary.quote(text))
+          .containsExactly(expected);
       // U+2581 in the input decodes as a space, as in SentencePiece
       assertThat(spm.decode(expected)).isEqualTo(text.replace('\u2581', ' '));
       count++;

@@ -11,8 +11,8 @@ public final class TestTokenizers {
   private TestTokenizers() {}
 
   /**
-   * A Llama-layout tokenizer: specials, 256 byte pieces, "▁", a-z, A-Z, space-prefixed letters
-   * and a few merged words; written as tokenizer.json into {@code dir} and loaded from there.
+   * A Llama-layout tokenizer: specials, 256 byte pieces, "▁", a-z, A-Z, space-prefixed letters and
+   * a few merged words; written as tokenizer.json into {@code dir} and loaded from there.
    */
   public static Tokenizer tiny(Path dir) throws IOException {
     List<String> pieces = new ArrayList<>(List.of("<unk>", "<s>", "</s>"));
@@ -21,7 +21,9 @@ public final class TestTokenizers {
     }
     // Merged pieces in priority order; the merges are every split of a piece into two pieces, in
     // that order, as Hugging Face's SentencePiece converter writes them, so both semantics agree.
-    String[] merged = {"th", "the", "▁t", "▁the", "he", "in", "▁a", "an", "nd", "and", "▁and", "er", "▁w", "wo"};
+    String[] merged = {
+      "th", "the", "▁t", "▁the", "he", "in", "▁a", "an", "nd", "and", "▁and", "er", "▁w", "wo"
+    };
     pieces.addAll(List.of(merged));
     pieces.add("▁");
     for (char c = 'a'; c <= 'z'; c++) {
@@ -48,14 +50,23 @@ public final class TestTokenizers {
         .append("{\"type\":\"Prepend\",\"prepend\":\"▁\"},")
         .append("{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"▁\"}]},")
         .append("\"pre_tokenizer\":null,")
-        .append("\"model\":{\"type\":\"BPE\",\"unk_token\":\"<unk>\",\"byte_fallback\":true,\"vocab\":{");
+        .append(
+            "\"model\":{\"type\":\"BPE\",\"unk_token\":\"<unk>\",\"byte_fallback\":true,\"vocab\":{");
     for (int i = 0; i < pieces.size(); i++) {
-      json.append(i == 0 ? "" : ",").append('"').append(escape(pieces.get(i))).append("\":").append(i);
+      json.append(i == 0 ? "" : ",")
+          .append('"')
+          .append(escape(pieces.get(i)))
+          .append("\":")
+          .append(i);
     }
     json.append("},\"merges\":[");
     for (int i = 0; i < merges.size(); i++) {
-      json.append(i == 0 ? "" : ",").append("[\"").append(merges.get(i)[0]).append("\",\"")
-          .append(merges.get(i)[1]).append("\"]");
+      json.append(i == 0 ? "" : ",")
+          .append("[\"")
+          .append(merges.get(i)[0])
+          .append("\",\"")
+          .append(merges.get(i)[1])
+          .append("\"]");
     }
     json.append("]}}");
     Files.createDirectories(dir);

@@ -19,11 +19,16 @@ class TokenizerPropertiesTest {
   private static final int CASES = 3000;
   @TempDir Path tmp;
 
-  /** Strings mixing ASCII words, runs of spaces, newlines, tabs, controls, accents, CJK, Hangul, emoji. */
+  /**
+   * Strings mixing ASCII words, runs of spaces, newlines, tabs, controls, accents, CJK, Hangul,
+   * emoji.
+   */
   static String randomText(Random r) {
     String[] atoms = {
-      "the", "The", " ", "  ", "\n", "\t", "a", "world", "Hello", "naïve", "café", "日本語", "한국어", "🙂", "👩‍💻",
-      "\u0000", "\u0007", "\u007F", "x", "1234", "3.14", "<s>", "</s>", "<unk>", "ß", "Ω", "\r\n", "é", "\u00A0", "𝔘"
+      "the", "The", " ", "  ", "\n", "\t", "a", "world", "Hello", "naïve", "café", "日本語", "한국어",
+          "🙂", "👩‍💻",
+      "\u0000", "\u0007", "\u007F", "x", "1234", "3.14", "<s>", "</s>", "<unk>", "ß", "Ω", "\r\n",
+          "é", "\u00A0", "𝔘"
     };
     StringBuilder sb = new StringBuilder();
     int n = r.nextInt(12);
@@ -39,12 +44,13 @@ class TokenizerPropertiesTest {
 
   private static int randomCodePoint(Random r) {
     while (true) {
-      int cp = switch (r.nextInt(4)) {
-        case 0 -> r.nextInt(0x80);
-        case 1 -> r.nextInt(0x800);
-        case 2 -> r.nextInt(0x10000);
-        default -> r.nextInt(0x110000);
-      };
+      int cp =
+          switch (r.nextInt(4)) {
+            case 0 -> r.nextInt(0x80);
+            case 1 -> r.nextInt(0x800);
+            case 2 -> r.nextInt(0x10000);
+            default -> r.nextInt(0x110000);
+          };
       if ((cp < 0xD800 || cp > 0xDFFF) && cp != Normalizer.SPACE_SYMBOL) {
         return cp;
       }
@@ -57,7 +63,9 @@ class TokenizerPropertiesTest {
       String s = randomText(r);
       int[] ids = t.encode(s);
       assertThat(t.decode(ids)).as("decode(encode(%s))", Vocabulary.quote(s)).isEqualTo(s);
-      assertThat(ids).as("encode(%s) vs naive reference", Vocabulary.quote(s)).containsExactly(NaiveBpe.encode(t, s));
+      assertThat(ids)
+          .as("encode(%s) vs naive reference", Vocabulary.quote(s))
+          .containsExactly(NaiveBpe.encode(t, s));
     }
   }
 
@@ -97,7 +105,8 @@ class TokenizerPropertiesTest {
     Tokenizer t = TestTokenizers.tiny(tmp);
     Vocabulary v = t.vocabulary();
     // "▁" then the four bytes of U+1F642 (F0 9F 99 82)
-    assertThat(t.encode("🙂")).containsExactly(v.id("▁"), v.byteId(0xF0), v.byteId(0x9F), v.byteId(0x99), v.byteId(0x82));
+    assertThat(t.encode("🙂"))
+        .containsExactly(v.id("▁"), v.byteId(0xF0), v.byteId(0x9F), v.byteId(0x99), v.byteId(0x82));
     assertThat(t.encode("the")).containsExactly(v.id("▁the"));
     assertThat(t.encode("")).isEmpty();
   }
@@ -105,24 +114,30 @@ class TokenizerPropertiesTest {
   @Test
   void decodeRejectsIdsOutsideTheVocabulary() throws IOException {
     Tokenizer t = TestTokenizers.tiny(tmp);
-    assertThatThrownBy(() -> t.decode(new int[] {t.vocabSize()})).hasMessageContaining("outside the vocabulary");
+    assertThatThrownBy(() -> t.decode(new int[] {t.vocabSize()}))
+        .hasMessageContaining("outside the vocabulary");
   }
 
   @Test
   void loadingNamesTheFileAndTheProblem() throws IOException {
     assertThatThrownBy(() -> Tokenizers.load(tmp.resolve("missing.model")))
-        .isInstanceOf(TokenizerFormatException.class).hasMessageContaining("missing.model");
+        .isInstanceOf(TokenizerFormatException.class)
+        .hasMessageContaining("missing.model");
     Path garbage = tmp.resolve("garbage.model");
     Files.write(garbage, new byte[] {0x0A, 0x7F, 0x01});
     assertThatThrownBy(() -> Tokenizers.load(garbage))
-        .isInstanceOf(TokenizerFormatException.class).hasMessageContaining("garbage.model");
+        .isInstanceOf(TokenizerFormatException.class)
+        .hasMessageContaining("garbage.model");
     Path badJson = tmp.resolve("tokenizer.json");
     Files.writeString(badJson, "{\"model\": {\"type\": \"BPE\", \"vocab\": ");
     assertThatThrownBy(() -> Tokenizers.load(badJson))
-        .isInstanceOf(TokenizerFormatException.class).hasMessageContaining("malformed JSON");
+        .isInstanceOf(TokenizerFormatException.class)
+        .hasMessageContaining("malformed JSON");
     Files.writeString(badJson, "{\"model\": {\"type\": \"Unigram\"}}");
     assertThatThrownBy(() -> Tokenizers.load(badJson)).hasMessageContaining("Unigram");
-    assertThatThrownBy(() -> Tokenizers.load(tmp.resolve("emptydir").toFile().mkdir() ? tmp.resolve("emptydir") : null))
+    assertThatThrownBy(() ->
+            Tokenizers.load(
+                tmp.resolve("emptydir").toFile().mkdir() ? tmp.resolve("emptydir") : null))
         .hasMessageContaining("neither tokenizer.model nor tokenizer.json");
   }
 }

@@ -6,9 +6,9 @@ package dev.cria.engine.backend;
  * training loop, evaluation, generation and the benchmark ask {@link Backends} for one by name and
  * never build kernels, thread pools or peak probes themselves.
  *
- * <p>Implementations are found with {@link java.util.ServiceLoader} through a
- * {@link BackendProvider}: {@code cpu} (the Vector API on all cores) and {@code reference} (plain
- * loops, one thread). A new backend is a new module with one service entry.
+ * <p>Implementations are found with {@link java.util.ServiceLoader} through a {@link
+ * BackendProvider}: {@code cpu} (the Vector API on all cores) and {@code reference} (plain loops,
+ * one thread). A new backend is a new module with one service entry.
  */
 public interface Backend extends AutoCloseable {
   /** The name it is chosen by: {@code cpu}, {@code reference}. */

@@ -1,9 +1,9 @@
 package dev.cria.engine.backend;
 
 /**
- * The service a backend module registers in
- * {@code META-INF/services/dev.cria.engine.backend.BackendProvider}, so that {@link Backends} finds
- * it at run time.
+ * The service a backend module registers in {@code
+ * META-INF/services/dev.cria.engine.backend.BackendProvider}, so that {@link Backends} finds it at
+ * run time.
  */
 public interface BackendProvider {
   /** The name users choose it by ({@code --backend NAME}). */

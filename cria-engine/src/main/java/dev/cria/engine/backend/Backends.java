@@ -16,14 +16,18 @@ public final class Backends {
   public static List<BackendProvider> providers() {
     return ServiceLoader.load(BackendProvider.class, Backends.class.getClassLoader()).stream()
         .map(ServiceLoader.Provider::get)
-        .sorted(Comparator.comparingInt(BackendProvider::priority).reversed().thenComparing(BackendProvider::name))
+        .sorted(
+            Comparator.comparingInt(BackendProvider::priority)
+                .reversed()
+                .thenComparing(BackendProvider::name))
         .toList();
   }
 
   /** The names {@link #open} accepts, {@code auto} first. */
   public static List<String> names() {
-    return java.util.stream.Stream.concat(java.util.stream.Stream.of(AUTO),
-        providers().stream().map(BackendProvider::name)).toList();
+    return java.util.stream.Stream.concat(
+            java.util.stream.Stream.of(AUTO), providers().stream().map(BackendProvider::name))
+        .toList();
   }
 
   /**
@@ -37,24 +41,31 @@ public final class Backends {
     int n = threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
     List<BackendProvider> all = providers();
     if (name == null || name.equals(AUTO)) {
-      return all.stream().filter(BackendProvider::available).findFirst()
-          .orElseThrow(() -> new IllegalArgumentException("no backend can run here: " + reasons(all)))
+      return all.stream()
+          .filter(BackendProvider::available)
+          .findFirst()
+          .orElseThrow(
+              () -> new IllegalArgumentException("no backend can run here: " + reasons(all)))
           .open(n);
     }
     for (BackendProvider p : all) {
       if (p.name().equals(name)) {
         if (!p.available()) {
-          throw new IllegalArgumentException("backend " + name + " cannot run here: " + p.unavailableReason());
+          throw new IllegalArgumentException(
+              "backend " + name + " cannot run here: " + p.unavailableReason());
         }
         return p.open(n);
       }
     }
-    throw new IllegalArgumentException("no backend named '" + name + "'; the backends are " + String.join(", ",
-        names()));
+    throw new IllegalArgumentException(
+        "no backend named '" + name + "'; the backends are " + String.join(", ", names()));
   }
 
   private static String reasons(List<BackendProvider> all) {
-    return all.isEmpty() ? "none is on the class path"
-        : all.stream().map(p -> p.name() + ": " + p.unavailableReason()).collect(Collectors.joining("; "));
+    return all.isEmpty()
+        ? "none is on the class path"
+        : all.stream()
+            .map(p -> p.name() + ": " + p.unavailableReason())
+            .collect(Collectors.joining("; "));
   }
 }

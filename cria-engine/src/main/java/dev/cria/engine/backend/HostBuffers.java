@@ -4,8 +4,8 @@ import dev.cria.engine.tensor.Floats;
 import java.lang.foreign.Arena;
 
 /**
- * Buffers in this process's memory, from a shared arena (the kernels' worker threads read and
- * write them): what the CPU backends allocate.
+ * Buffers in this process's memory, from a shared arena (the kernels' worker threads read and write
+ * them): what the CPU backends allocate.
  */
 public final class HostBuffers implements Buffers {
   private final Arena arena = Arena.ofShared();

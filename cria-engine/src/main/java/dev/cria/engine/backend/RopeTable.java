@@ -1,8 +1,8 @@
 package dev.cria.engine.backend;
 
 /**
- * The cosines and sines of RoPE for positions [0, seq) and frequency pairs [0, hd/2):
- * angle(t, j) = t * theta^(-2j/hd), computed in float like PyTorch's reference.
+ * The cosines and sines of RoPE for positions [0, seq) and frequency pairs [0, hd/2): angle(t, j) =
+ * t * theta^(-2j/hd), computed in float like PyTorch's reference.
  */
 public final class RopeTable {
   private final int seq;

@@ -6,14 +6,24 @@ import java.util.EnumMap;
 import java.util.Map;
 
 /**
- * Wraps a {@link Kernels} and adds up the wall time of each kind of kernel call, for
- * {@code cria bench --profile}: where a training step's time goes.
+ * Wraps a {@link Kernels} and adds up the wall time of each kind of kernel call, for {@code cria
+ * bench --profile}: where a training step's time goes.
  */
 public final class TimedKernels implements Kernels {
   /** The kinds of kernel calls that are timed apart. */
   public enum Op {
-    LINEAR_FORWARD, LINEAR_BACKWARD, EMBEDDING, RMS_NORM, ROPE, ATTENTION_FORWARD, ATTENTION_BACKWARD, SWIGLU,
-    CROSS_ENTROPY, ELEMENTWISE, ADAMW, DECODE
+    LINEAR_FORWARD,
+    LINEAR_BACKWARD,
+    EMBEDDING,
+    RMS_NORM,
+    ROPE,
+    ATTENTION_FORWARD,
+    ATTENTION_BACKWARD,
+    SWIGLU,
+    CROSS_ENTROPY,
+    ELEMENTWISE,
+    ADAMW,
+    DECODE
   }
 
   private final Kernels inner;
@@ -46,56 +56,120 @@ public final class TimedKernels implements Kernels {
   }
 
   @Override
-  public void linearForward(MemorySegment y, long yOff, MemorySegment x, long xOff, MemorySegment w, long wOff,
-      int n, int in, int out) {
+  public void linearForward(
+      MemorySegment y,
+      long yOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      int n,
+      int in,
+      int out) {
     long t = System.nanoTime();
     inner.linearForward(y, yOff, x, xOff, w, wOff, n, in, out);
     add(Op.LINEAR_FORWARD, t);
   }
 
   @Override
-  public void linearBackward(MemorySegment dx, long dxOff, boolean overwriteDx, MemorySegment dw, long dwOff,
-      MemorySegment dy, long dyOff, MemorySegment x, long xOff, MemorySegment w, long wOff, int n, int in, int out) {
+  public void linearBackward(
+      MemorySegment dx,
+      long dxOff,
+      boolean overwriteDx,
+      MemorySegment dw,
+      long dwOff,
+      MemorySegment dy,
+      long dyOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      int n,
+      int in,
+      int out) {
     long t = System.nanoTime();
-    inner.linearBackward(dx, dxOff, overwriteDx, dw, dwOff, dy, dyOff, x, xOff, w, wOff, n, in, out);
+    inner.linearBackward(
+        dx, dxOff, overwriteDx, dw, dwOff, dy, dyOff, x, xOff, w, wOff, n, in, out);
     add(Op.LINEAR_BACKWARD, t);
   }
 
   @Override
-  public void embeddingForward(MemorySegment out, long outOff, MemorySegment table, long tableOff, int[] tokens,
-      int n, int d) {
+  public void embeddingForward(
+      MemorySegment out,
+      long outOff,
+      MemorySegment table,
+      long tableOff,
+      int[] tokens,
+      int n,
+      int d) {
     long t = System.nanoTime();
     inner.embeddingForward(out, outOff, table, tableOff, tokens, n, d);
     add(Op.EMBEDDING, t);
   }
 
   @Override
-  public void embeddingBackward(MemorySegment dTable, long dTableOff, MemorySegment dOut, long dOutOff, int[] tokens,
-      int n, int d) {
+  public void embeddingBackward(
+      MemorySegment dTable,
+      long dTableOff,
+      MemorySegment dOut,
+      long dOutOff,
+      int[] tokens,
+      int n,
+      int d) {
     long t = System.nanoTime();
     inner.embeddingBackward(dTable, dTableOff, dOut, dOutOff, tokens, n, d);
     add(Op.EMBEDDING, t);
   }
 
   @Override
-  public void rmsNormForward(MemorySegment out, long outOff, MemorySegment rstd, long rstdOff, MemorySegment x,
-      long xOff, MemorySegment w, long wOff, int n, int d, float eps) {
+  public void rmsNormForward(
+      MemorySegment out,
+      long outOff,
+      MemorySegment rstd,
+      long rstdOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      int n,
+      int d,
+      float eps) {
     long t = System.nanoTime();
     inner.rmsNormForward(out, outOff, rstd, rstdOff, x, xOff, w, wOff, n, d, eps);
     add(Op.RMS_NORM, t);
   }
 
   @Override
-  public void rmsNormBackward(MemorySegment dx, long dxOff, MemorySegment dw, long dwOff, MemorySegment dOut,
-      long dOutOff, MemorySegment x, long xOff, MemorySegment w, long wOff, MemorySegment rstd, long rstdOff,
-      int n, int d) {
+  public void rmsNormBackward(
+      MemorySegment dx,
+      long dxOff,
+      MemorySegment dw,
+      long dwOff,
+      MemorySegment dOut,
+      long dOutOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      MemorySegment rstd,
+      long rstdOff,
+      int n,
+      int d) {
     long t = System.nanoTime();
-    inner.rmsNormBackward(dx, dxOff, dw, dwOff, dOut, dOutOff, x, xOff, w, wOff, rstd, rstdOff, n, d);
+    inner.rmsNormBackward(
+        dx, dxOff, dw, dwOff, dOut, dOutOff, x, xOff, w, wOff, rstd, rstdOff, n, d);
     add(Op.RMS_NORM, t);
   }
 
   @Override
-  public void rope(MemorySegment x, long xOff, RopeTable table, int batch, int seq, int heads, int firstPosition,
+  public void rope(
+      MemorySegment x,
+      long xOff,
+      RopeTable table,
+      int batch,
+      int seq,
+      int heads,
+      int firstPosition,
       boolean inverse) {
     long t = System.nanoTime();
     inner.rope(x, xOff, table, batch, seq, heads, firstPosition, inverse);
@@ -110,7 +184,16 @@ public final class TimedKernels implements Kernels {
   }
 
   @Override
-  public void attentionBackward(View dq, View dk, View dv, View dOut, View q, View k, View v, View out, View lse,
+  public void attentionBackward(
+      View dq,
+      View dk,
+      View dv,
+      View dOut,
+      View q,
+      View k,
+      View v,
+      View out,
+      View lse,
       AttentionShape shape) {
     long t = System.nanoTime();
     inner.attentionBackward(dq, dk, dv, dOut, q, k, v, out, lse, shape);
@@ -118,7 +201,14 @@ public final class TimedKernels implements Kernels {
   }
 
   @Override
-  public void attentionDecode(View out, View q, View keys, View values, int positions, int heads, int kvHeads,
+  public void attentionDecode(
+      View out,
+      View q,
+      View keys,
+      View values,
+      int positions,
+      int heads,
+      int kvHeads,
       int headDim) {
     long t = System.nanoTime();
     inner.attentionDecode(out, q, keys, values, positions, heads, kvHeads, headDim);
@@ -126,7 +216,13 @@ public final class TimedKernels implements Kernels {
   }
 
   @Override
-  public void swigluForward(MemorySegment h, long hOff, MemorySegment gate, long gateOff, MemorySegment up, long upOff,
+  public void swigluForward(
+      MemorySegment h,
+      long hOff,
+      MemorySegment gate,
+      long gateOff,
+      MemorySegment up,
+      long upOff,
       long count) {
     long t = System.nanoTime();
     inner.swigluForward(h, hOff, gate, gateOff, up, upOff, count);
@@ -134,15 +230,26 @@ public final class TimedKernels implements Kernels {
   }
 
   @Override
-  public void swigluBackward(MemorySegment dGate, long dGateOff, MemorySegment dUp, long dUpOff, MemorySegment dh,
-      long dhOff, MemorySegment gate, long gateOff, MemorySegment up, long upOff, long count) {
+  public void swigluBackward(
+      MemorySegment dGate,
+      long dGateOff,
+      MemorySegment dUp,
+      long dUpOff,
+      MemorySegment dh,
+      long dhOff,
+      MemorySegment gate,
+      long gateOff,
+      MemorySegment up,
+      long upOff,
+      long count) {
     long t = System.nanoTime();
     inner.swigluBackward(dGate, dGateOff, dUp, dUpOff, dh, dhOff, gate, gateOff, up, upOff, count);
     add(Op.SWIGLU, t);
   }
 
   @Override
-  public double crossEntropy(MemorySegment logits, long logitsOff, int[] targets, int n, int vocab, float gradScale) {
+  public double crossEntropy(
+      MemorySegment logits, long logitsOff, int[] targets, int n, int vocab, float gradScale) {
     long t = System.nanoTime();
     double loss = inner.crossEntropy(logits, logitsOff, targets, n, vocab, gradScale);
     add(Op.CROSS_ENTROPY, t);
@@ -179,8 +286,15 @@ public final class TimedKernels implements Kernels {
   }
 
   @Override
-  public void adamw(MemorySegment p, MemorySegment g, MemorySegment m, MemorySegment v, long momentBase, long from,
-      long to, AdamWUpdate update) {
+  public void adamw(
+      MemorySegment p,
+      MemorySegment g,
+      MemorySegment m,
+      MemorySegment v,
+      long momentBase,
+      long from,
+      long to,
+      AdamWUpdate update) {
     long t = System.nanoTime();
     inner.adamw(p, g, m, v, momentBase, from, to, update);
     add(Op.ADAMW, t);

@@ -1,7 +1,7 @@
 /**
  * The seam between the engine and what it runs on. A {@link dev.cria.engine.backend.Backend} owns
- * memory and compute: {@link dev.cria.engine.backend.Buffers}, the
- * {@link dev.cria.engine.backend.Kernels} (forward and backward of every layer, AdamW, clipping,
+ * memory and compute: {@link dev.cria.engine.backend.Buffers}, the {@link
+ * dev.cria.engine.backend.Kernels} (forward and backward of every layer, AdamW, clipping,
  * decoding), its threads and its measured peak. {@link dev.cria.engine.backend.Backends} finds
  * implementations with {@link java.util.ServiceLoader}; the model, the optimizer, the decoder and
  * everything above reach kernels only through here.

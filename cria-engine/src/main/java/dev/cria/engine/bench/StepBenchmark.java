@@ -9,10 +9,10 @@ import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.optim.GradientClipping;
 import java.util.Map;
-import tools.jackson.databind.json.JsonMapper;
-import tools.jackson.databind.node.ObjectNode;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
+import tools.jackson.databind.json.JsonMapper;
+import tools.jackson.databind.node.ObjectNode;
 
 /**
  * Times full training steps (forward with loss, backward, clipping and AdamW) on random tokens
@@ -28,11 +28,19 @@ public final class StepBenchmark {
    * @param backend the backend's name ({@code auto}: the best available)
    * @param profile time every kernel call by kind (adds a little overhead)
    */
-  public record Settings(LlamaConfig config, String backend, int threads, int microBatch, int seqLen,
-      int warmupSteps, int steps, boolean profile) {
+  public record Settings(
+      LlamaConfig config,
+      String backend,
+      int threads,
+      int microBatch,
+      int seqLen,
+      int warmupSteps,
+      int steps,
+      boolean profile) {
     public Settings {
       if (threads < 1 || microBatch < 1 || seqLen < 1 || warmupSteps < 0 || steps < 1) {
-        throw new IllegalArgumentException("threads, micro-batch, seq-len and steps must be positive");
+        throw new IllegalArgumentException(
+            "threads, micro-batch, seq-len and steps must be positive");
       }
     }
   }
@@ -44,10 +52,23 @@ public final class StepBenchmark {
    * @param mfu model FLOP/s over the peak
    * @param profileSeconds seconds per kernel kind over the timed steps (empty without profiling)
    */
-  public record Result(Settings settings, String kernels, double tokensPerSec, double stepMs, double forwardMs,
-      double backwardMs, double optimizerMs, double gflops, double peakGflops, double mfu, double lastLoss,
+  public record Result(
+      Settings settings,
+      String kernels,
+      double tokensPerSec,
+      double stepMs,
+      double forwardMs,
+      double backwardMs,
+      double optimizerMs,
+      double gflops,
+      double peakGflops,
+      double mfu,
+      double lastLoss,
       Map<TimedKernels.Op, Double> profileSeconds) {
-    /** One line of JSON with the settings and the measurement, for scripts ({@code cria bench --json}). */
+    /**
+     * One line of JSON with the settings and the measurement, for scripts ({@code cria bench
+     * --json}).
+     */
     public String toJson(String preset) {
       ObjectNode o = JsonMapper.builder().build().createObjectNode();
       o.put("tool", "cria");
@@ -80,9 +101,13 @@ public final class StepBenchmark {
       LlamaConfig c = s.config();
       try (LlamaModel model = new LlamaModel(shape, backend, s.microBatch(), s.seqLen(), false);
           AdamW adam = new AdamW(model.layout(), AdamW.Settings.llama(), backend)) {
-        log.accept(String.format("model %,d parameters, %.0f MB of buffers; %d warmup + %d timed steps",
-            c.parameterCount(), (model.bytes() + 2L * model.layout().size() * Float.BYTES) / 1e6,
-            s.warmupSteps(), s.steps()));
+        log.accept(
+            String.format(
+                "model %,d parameters, %.0f MB of buffers; %d warmup + %d timed steps",
+                c.parameterCount(),
+                (model.bytes() + 2L * model.layout().size() * Float.BYTES) / 1e6,
+                s.warmupSteps(),
+                s.steps()));
         model.initialize(1234);
         SplittableRandom random = new SplittableRandom(42);
         int n = s.microBatch() * s.seqLen();
@@ -113,15 +138,28 @@ public final class StepBenchmark {
           forward += (t1 - t0) / 1e6;
           backward += (t2 - t1) / 1e6;
           optimizer += (t3 - t2) / 1e6;
-          log.accept(String.format("%s step %d: %.0f ms, loss %.4f", step < s.warmupSteps() ? "warmup" : "timed",
-              step + 1, (t3 - t0) / 1e6, loss));
+          log.accept(
+              String.format(
+                  "%s step %d: %.0f ms, loss %.4f",
+                  step < s.warmupSteps() ? "warmup" : "timed", step + 1, (t3 - t0) / 1e6, loss));
         }
         double stepMs = (forward + backward + optimizer) / s.steps();
         double tokensPerSec = n / (stepMs / 1e3);
         double gflops = tokensPerSec * c.trainingFlopsPerToken(s.seqLen()) / 1e9;
         Map<TimedKernels.Op, Double> profile = s.profile() ? timed.seconds() : Map.of();
-        return new Result(s, backend.description(), tokensPerSec, stepMs, forward / s.steps(), backward / s.steps(),
-            optimizer / s.steps(), gflops, peak, gflops / peak, loss, profile);
+        return new Result(
+            s,
+            backend.description(),
+            tokensPerSec,
+            stepMs,
+            forward / s.steps(),
+            backward / s.steps(),
+            optimizer / s.steps(),
+            gflops,
+            peak,
+            gflops / peak,
+            loss,
+            profile);
       }
     }
   }

@@ -24,29 +24,73 @@ final class CpuAdamW {
     this.parallel = parallel;
   }
 
-  void update(MemorySegment p, MemorySegment g, MemorySegment m, MemorySegment v, long momentBase, long first,
-      long last, AdamWUpdate u) {
+  void update(
+      MemorySegment p,
+      MemorySegment g,
+      MemorySegment m,
+      MemorySegment v,
+      long momentBase,
+      long first,
+      long last,
+      AdamWUpdate u) {
     long chunks = (last - first + CHUNK - 1) / CHUNK;
-    parallel.forRange(0, Math.toIntExact(chunks), (k0, k1, worker) -> {
-      long start = first + (long) k0 * CHUNK;
-      long end = Math.min(last, first + (long) k1 * CHUNK);
-      update(p, g, m, v, momentBase, start, end, u.lr(), u.decay(), u.beta1(), u.beta2(), u.c1(), u.c2(), u.eps());
-    });
+    parallel.forRange(
+        0,
+        Math.toIntExact(chunks),
+        (k0, k1, worker) -> {
+          long start = first + (long) k0 * CHUNK;
+          long end = Math.min(last, first + (long) k1 * CHUNK);
+          update(
+              p,
+              g,
+              m,
+              v,
+              momentBase,
+              start,
+              end,
+              u.lr(),
+              u.decay(),
+              u.beta1(),
+              u.beta2(),
+              u.c1(),
+              u.c2(),
+              u.eps());
+        });
   }
 
-  private static void update(MemorySegment p, MemorySegment g, MemorySegment ms, MemorySegment vs, long from,
-      long start, long end, float lr, float decay, float b1, float b2, float c1, float c2, float eps) {
+  private static void update(
+      MemorySegment p,
+      MemorySegment g,
+      MemorySegment ms,
+      MemorySegment vs,
+      long from,
+      long start,
+      long end,
+      float lr,
+      float decay,
+      float b1,
+      float b2,
+      float c1,
+      float c2,
+      float eps) {
     long i = start;
     for (; i <= end - L; i += L) {
       long at = i * Float.BYTES;
       long momentAt = (i - from) * Float.BYTES;
       FloatVector grad = FloatVector.fromMemorySegment(S, g, at, NATIVE);
-      FloatVector mi = FloatVector.fromMemorySegment(S, ms, momentAt, NATIVE).mul(b1).add(grad.mul(1 - b1));
-      FloatVector vi = FloatVector.fromMemorySegment(S, vs, momentAt, NATIVE).mul(b2).add(grad.mul(grad).mul(1 - b2));
+      FloatVector mi =
+          FloatVector.fromMemorySegment(S, ms, momentAt, NATIVE).mul(b1).add(grad.mul(1 - b1));
+      FloatVector vi =
+          FloatVector.fromMemorySegment(S, vs, momentAt, NATIVE)
+              .mul(b2)
+              .add(grad.mul(grad).mul(1 - b2));
       mi.intoMemorySegment(ms, momentAt, NATIVE);
       vi.intoMemorySegment(vs, momentAt, NATIVE);
       FloatVector step = mi.div(c1).mul(lr).div(vi.div(c2).sqrt().add(eps));
-      FloatVector.fromMemorySegment(S, p, at, NATIVE).mul(decay).sub(step).intoMemorySegment(p, at, NATIVE);
+      FloatVector.fromMemorySegment(S, p, at, NATIVE)
+          .mul(decay)
+          .sub(step)
+          .intoMemorySegment(p, at, NATIVE);
     }
     for (; i < end; i++) {
       float grad = g.getAtIndex(ValueLayout.JAVA_FLOAT, i);
@@ -55,7 +99,8 @@ final class CpuAdamW {
       ms.setAtIndex(ValueLayout.JAVA_FLOAT, i - from, mi);
       vs.setAtIndex(ValueLayout.JAVA_FLOAT, i - from, vi);
       float param = p.getAtIndex(ValueLayout.JAVA_FLOAT, i) * decay;
-      p.setAtIndex(ValueLayout.JAVA_FLOAT, i, param - (mi / c1) * lr / ((float) Math.sqrt(vi / c2) + eps));
+      p.setAtIndex(
+          ValueLayout.JAVA_FLOAT, i, param - (mi / c1) * lr / ((float) Math.sqrt(vi / c2) + eps));
     }
   }
 }

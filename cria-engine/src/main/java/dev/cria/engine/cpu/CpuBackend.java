@@ -59,7 +59,9 @@ public final class CpuBackend implements Backend {
     parallel.close();
   }
 
-  /** Registered in {@code META-INF/services}: always available, preferred over {@code reference}. */
+  /**
+   * Registered in {@code META-INF/services}: always available, preferred over {@code reference}.
+   */
   public static final class Provider implements BackendProvider {
     @Override
     public String name() {

@@ -11,9 +11,9 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * The decoding kernels of {@link CpuKernels}: matrix-vector products with rows split over the
  * threads, and one position's attention over a key/value cache, one query head per task. Sums are
- * taken in a fixed order (four accumulators, lanes added one by one rather than with
- * {@code reduceLanes}, whose order may change once the JIT compiles it), so the same inputs give
- * the same bits whatever the thread count.
+ * taken in a fixed order (four accumulators, lanes added one by one rather than with {@code
+ * reduceLanes}, whose order may change once the JIT compiles it), so the same inputs give the same
+ * bits whatever the thread count.
  */
 final class CpuDecode {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -32,16 +32,26 @@ final class CpuDecode {
     MemorySegment ys = y.buffer();
     MemorySegment ws = w.buffer();
     MemorySegment xs = x.buffer();
-    parallel.forRange(0, rows, (from, to, worker) -> {
-      for (int r = from; r < to; r++) {
-        float dot = dot(ws, w.offset() + (long) r * cols, xs, x.offset(), cols);
-        long at = y.offset() + r;
-        ys.setAtIndex(JAVA_FLOAT, at, accumulate ? ys.getAtIndex(JAVA_FLOAT, at) + dot : dot);
-      }
-    });
+    parallel.forRange(
+        0,
+        rows,
+        (from, to, worker) -> {
+          for (int r = from; r < to; r++) {
+            float dot = dot(ws, w.offset() + (long) r * cols, xs, x.offset(), cols);
+            long at = y.offset() + r;
+            ys.setAtIndex(JAVA_FLOAT, at, accumulate ? ys.getAtIndex(JAVA_FLOAT, at) + dot : dot);
+          }
+        });
   }
 
-  void attentionDecode(View out, View q, View keys, View values, int positions, int heads, int kvHeads,
+  void attentionDecode(
+      View out,
+      View q,
+      View keys,
+      View values,
+      int positions,
+      int heads,
+      int kvHeads,
       int headDim) {
     int group = heads / kvHeads;
     int kvDim = kvHeads * headDim;
@@ -50,35 +60,41 @@ final class CpuDecode {
     MemorySegment qs = q.buffer();
     MemorySegment ks = keys.buffer();
     MemorySegment vs = values.buffer();
-    parallel.forRange(0, heads, (from, to, worker) -> {
-      float[] p = scores[worker].length >= positions ? scores[worker] : (scores[worker] = new float[positions]);
-      for (int h = from; h < to; h++) {
-        long qAt = q.offset() + (long) h * headDim;
-        long head = (long) (h / group) * headDim;
-        float max = Float.NEGATIVE_INFINITY;
-        for (int t = 0; t < positions; t++) {
-          float s = dot(ks, keys.offset() + (long) t * kvDim + head, qs, qAt, headDim) * scale;
-          p[t] = s;
-          max = Math.max(max, s);
-        }
-        // Subtracting the max keeps exp from overflowing; the largest weight is exactly 1.
-        float sum = 0;
-        for (int t = 0; t < positions; t++) {
-          float e = (float) StrictMath.exp(p[t] - max);
-          p[t] = e;
-          sum += e;
-        }
-        long oAt = out.offset() + (long) h * headDim;
-        o.asSlice(oAt * Float.BYTES, (long) headDim * Float.BYTES).fill((byte) 0);
-        for (int t = 0; t < positions; t++) {
-          accumulate(o, oAt, vs, values.offset() + (long) t * kvDim + head, headDim, p[t]);
-        }
-        float inverse = 1f / sum;
-        for (int c = 0; c < headDim; c++) {
-          o.setAtIndex(JAVA_FLOAT, oAt + c, o.getAtIndex(JAVA_FLOAT, oAt + c) * inverse);
-        }
-      }
-    });
+    parallel.forRange(
+        0,
+        heads,
+        (from, to, worker) -> {
+          float[] p =
+              scores[worker].length >= positions
+                  ? scores[worker]
+                  : (scores[worker] = new float[positions]);
+          for (int h = from; h < to; h++) {
+            long qAt = q.offset() + (long) h * headDim;
+            long head = (long) (h / group) * headDim;
+            float max = Float.NEGATIVE_INFINITY;
+            for (int t = 0; t < positions; t++) {
+              float s = dot(ks, keys.offset() + (long) t * kvDim + head, qs, qAt, headDim) * scale;
+              p[t] = s;
+              max = Math.max(max, s);
+            }
+            // Subtracting the max keeps exp from overflowing; the largest weight is exactly 1.
+            float sum = 0;
+            for (int t = 0; t < positions; t++) {
+              float e = (float) StrictMath.exp(p[t] - max);
+              p[t] = e;
+              sum += e;
+            }
+            long oAt = out.offset() + (long) h * headDim;
+            o.asSlice(oAt * Float.BYTES, (long) headDim * Float.BYTES).fill((byte) 0);
+            for (int t = 0; t < positions; t++) {
+              accumulate(o, oAt, vs, values.offset() + (long) t * kvDim + head, headDim, p[t]);
+            }
+            float inverse = 1f / sum;
+            for (int c = 0; c < headDim; c++) {
+              o.setAtIndex(JAVA_FLOAT, oAt + c, o.getAtIndex(JAVA_FLOAT, oAt + c) * inverse);
+            }
+          }
+        });
   }
 
   /** {@code sum_i a[aOff + i] * b[bOff + i]} over {@code n} floats, in a fixed order. */
@@ -115,16 +131,21 @@ final class CpuDecode {
   }
 
   /** {@code acc[at + i] += p * m[offset + i]} over {@code n} floats. */
-  private static void accumulate(MemorySegment acc, long at, MemorySegment m, long offset, int n, float p) {
+  private static void accumulate(
+      MemorySegment acc, long at, MemorySegment m, long offset, int n, float p) {
     FloatVector pv = FloatVector.broadcast(S, p);
     int i = 0;
     for (; i <= n - L; i += L) {
       long accBytes = (at + i) * Float.BYTES;
-      load(m, offset * Float.BYTES, i).fma(pv, FloatVector.fromMemorySegment(S, acc, accBytes, NATIVE))
+      load(m, offset * Float.BYTES, i)
+          .fma(pv, FloatVector.fromMemorySegment(S, acc, accBytes, NATIVE))
           .intoMemorySegment(acc, accBytes, NATIVE);
     }
     for (; i < n; i++) {
-      acc.setAtIndex(JAVA_FLOAT, at + i, acc.getAtIndex(JAVA_FLOAT, at + i) + p * m.getAtIndex(JAVA_FLOAT, offset + i));
+      acc.setAtIndex(
+          JAVA_FLOAT,
+          at + i,
+          acc.getAtIndex(JAVA_FLOAT, at + i) + p * m.getAtIndex(JAVA_FLOAT, offset + i));
     }
   }
 }

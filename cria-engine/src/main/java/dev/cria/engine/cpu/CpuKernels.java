@@ -1,13 +1,12 @@
 package dev.cria.engine.cpu;
 
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+
 import dev.cria.engine.backend.AdamWUpdate;
 import dev.cria.engine.backend.AttentionShape;
 import dev.cria.engine.backend.Kernels;
-import dev.cria.engine.tensor.View;
 import dev.cria.engine.backend.RopeTable;
-
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
-
+import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
@@ -17,25 +16,28 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * The fast kernels: the Vector API on every core of a {@link Parallel} pool, the cache-blocked
  * {@link Gemm} for the linear layers, and attention that walks keys in blocks with an online
- * softmax, so no T x T score matrix is ever held. Per-thread scratch is preallocated and grown
- * only when a larger shape arrives.
+ * softmax, so no T x T score matrix is ever held. Per-thread scratch is preallocated and grown only
+ * when a larger shape arrives.
  *
- * <p>This file is long because attention's forward and backward passes share its per-thread
- * scratch and the four-row helpers they are written around; the decoding kernels and AdamW, which
- * share nothing with them, live in {@link CpuDecode} and {@link CpuAdamW}.
+ * <p>This file is long because attention's forward and backward passes share its per-thread scratch
+ * and the four-row helpers they are written around; the decoding kernels and AdamW, which share
+ * nothing with them, live in {@link CpuDecode} and {@link CpuAdamW}.
  */
 public final class CpuKernels implements Kernels {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
   private static final int L = S.length();
   private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
   private static final FloatVector ONE = FloatVector.broadcast(S, 1f);
+
   /** Keys per block in attention's online softmax. */
   private static final int KEY_BLOCK = 128;
+
   /**
    * Query rows that attention walks the keys with together (the helpers that share loads across
    * rows are written out for exactly four).
    */
   private static final int ROWS = 4;
+
   /** Elements per task for elementwise kernels. */
   private static final int ELEMENT_CHUNK = 1 << 15;
 
@@ -97,125 +99,220 @@ public final class CpuKernels implements Kernels {
   // ---- linear layers: all GEMM -------------------------------------------------------------
 
   @Override
-  public void linearForward(MemorySegment y, long yOff, MemorySegment x, long xOff, MemorySegment w, long wOff,
-      int n, int in, int out) {
+  public void linearForward(
+      MemorySegment y,
+      long yOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      int n,
+      int in,
+      int out) {
     Gemm.sgemm(parallel, false, true, n, out, in, 1f, x, xOff, in, w, wOff, in, 0f, y, yOff, out);
   }
 
   @Override
-  public void linearBackward(MemorySegment dx, long dxOff, boolean overwriteDx, MemorySegment dw, long dwOff,
-      MemorySegment dy, long dyOff, MemorySegment x, long xOff, MemorySegment w, long wOff, int n, int in, int out) {
-    Gemm.sgemm(parallel, false, false, n, in, out, 1f, dy, dyOff, out, w, wOff, in, overwriteDx ? 0f : 1f,
-        dx, dxOff, in);
-    Gemm.sgemm(parallel, true, false, out, in, n, 1f, dy, dyOff, out, x, xOff, in, 1f, dw, dwOff, in);
+  public void linearBackward(
+      MemorySegment dx,
+      long dxOff,
+      boolean overwriteDx,
+      MemorySegment dw,
+      long dwOff,
+      MemorySegment dy,
+      long dyOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      int n,
+      int in,
+      int out) {
+    Gemm.sgemm(
+        parallel,
+        false,
+        false,
+        n,
+        in,
+        out,
+        1f,
+        dy,
+        dyOff,
+        out,
+        w,
+        wOff,
+        in,
+        overwriteDx ? 0f : 1f,
+        dx,
+        dxOff,
+        in);
+    Gemm.sgemm(
+        parallel, true, false, out, in, n, 1f, dy, dyOff, out, x, xOff, in, 1f, dw, dwOff, in);
   }
 
   // ---- embeddings -------------------------------------------------------------------------------
 
   @Override
-  public void embeddingForward(MemorySegment out, long outOff, MemorySegment table, long tableOff, int[] tokens,
-      int n, int d) {
-    parallel.forRange(0, n, (from, to, worker) -> {
-      for (int i = from; i < to; i++) {
-        MemorySegment.copy(table, (tableOff + (long) tokens[i] * d) * 4, out, (outOff + (long) i * d) * 4, d * 4L);
-      }
-    });
+  public void embeddingForward(
+      MemorySegment out,
+      long outOff,
+      MemorySegment table,
+      long tableOff,
+      int[] tokens,
+      int n,
+      int d) {
+    parallel.forRange(
+        0,
+        n,
+        (from, to, worker) -> {
+          for (int i = from; i < to; i++) {
+            MemorySegment.copy(
+                table,
+                (tableOff + (long) tokens[i] * d) * 4,
+                out,
+                (outOff + (long) i * d) * 4,
+                d * 4L);
+          }
+        });
   }
 
   @Override
-  public void embeddingBackward(MemorySegment dTable, long dTableOff, MemorySegment dOut, long dOutOff, int[] tokens,
-      int n, int d) {
+  public void embeddingBackward(
+      MemorySegment dTable,
+      long dTableOff,
+      MemorySegment dOut,
+      long dOutOff,
+      int[] tokens,
+      int n,
+      int d) {
     // Tokens repeat, so rows collide: split the columns among threads instead.
     int blocks = Math.max(1, Math.min(parallel.threads(), d / L));
-    parallel.forRange(0, blocks, (fromBlock, toBlock, worker) -> {
-      int c0 = (int) ((long) d * fromBlock / blocks);
-      int c1 = (int) ((long) d * toBlock / blocks);
-      for (int i = 0; i < n; i++) {
-        long src = dOutOff + (long) i * d;
-        long dst = dTableOff + (long) tokens[i] * d;
-        axpy(dTable, dst + c0, dOut, src + c0, c1 - c0, 1f);
-      }
-    });
+    parallel.forRange(
+        0,
+        blocks,
+        (fromBlock, toBlock, worker) -> {
+          int c0 = (int) ((long) d * fromBlock / blocks);
+          int c1 = (int) ((long) d * toBlock / blocks);
+          for (int i = 0; i < n; i++) {
+            long src = dOutOff + (long) i * d;
+            long dst = dTableOff + (long) tokens[i] * d;
+            axpy(dTable, dst + c0, dOut, src + c0, c1 - c0, 1f);
+          }
+        });
   }
 
   // ---- RMSNorm ----------------------------------------------------------------------------------
 
   @Override
-  public void rmsNormForward(MemorySegment out, long outOff, MemorySegment rstd, long rstdOff, MemorySegment x,
-      long xOff, MemorySegment w, long wOff, int n, int d, float eps) {
-    parallel.forRange(0, n, (from, to, worker) -> {
-      float[] weight = scratch[worker].a(d);
-      MemorySegment.copy(w, JAVA_FLOAT, wOff * 4, weight, 0, d);
-      for (int i = from; i < to; i++) {
-        long row = xOff + (long) i * d;
-        float r = (float) (1.0 / Math.sqrt(dot(x, row, x, row, d) / d + eps));
-        rstd.setAtIndex(JAVA_FLOAT, rstdOff + i, r);
-        long o = outOff + (long) i * d;
-        int c = 0;
-        for (; c <= d - L; c += L) {
-          FloatVector xv = FloatVector.fromMemorySegment(S, x, (row + c) * 4, NATIVE);
-          xv.mul(r).mul(FloatVector.fromArray(S, weight, c)).intoMemorySegment(out, (o + c) * 4, NATIVE);
-        }
-        for (; c < d; c++) {
-          out.setAtIndex(JAVA_FLOAT, o + c, x.getAtIndex(JAVA_FLOAT, row + c) * r * weight[c]);
-        }
-      }
-    });
+  public void rmsNormForward(
+      MemorySegment out,
+      long outOff,
+      MemorySegment rstd,
+      long rstdOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      int n,
+      int d,
+      float eps) {
+    parallel.forRange(
+        0,
+        n,
+        (from, to, worker) -> {
+          float[] weight = scratch[worker].a(d);
+          MemorySegment.copy(w, JAVA_FLOAT, wOff * 4, weight, 0, d);
+          for (int i = from; i < to; i++) {
+            long row = xOff + (long) i * d;
+            float r = (float) (1.0 / Math.sqrt(dot(x, row, x, row, d) / d + eps));
+            rstd.setAtIndex(JAVA_FLOAT, rstdOff + i, r);
+            long o = outOff + (long) i * d;
+            int c = 0;
+            for (; c <= d - L; c += L) {
+              FloatVector xv = FloatVector.fromMemorySegment(S, x, (row + c) * 4, NATIVE);
+              xv.mul(r)
+                  .mul(FloatVector.fromArray(S, weight, c))
+                  .intoMemorySegment(out, (o + c) * 4, NATIVE);
+            }
+            for (; c < d; c++) {
+              out.setAtIndex(JAVA_FLOAT, o + c, x.getAtIndex(JAVA_FLOAT, row + c) * r * weight[c]);
+            }
+          }
+        });
   }
 
   @Override
-  public void rmsNormBackward(MemorySegment dx, long dxOff, MemorySegment dw, long dwOff, MemorySegment dOut,
-      long dOutOff, MemorySegment x, long xOff, MemorySegment w, long wOff, MemorySegment rstd, long rstdOff,
-      int n, int d) {
+  public void rmsNormBackward(
+      MemorySegment dx,
+      long dxOff,
+      MemorySegment dw,
+      long dwOff,
+      MemorySegment dOut,
+      long dOutOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      MemorySegment rstd,
+      long rstdOff,
+      int n,
+      int d) {
     for (Scratch s : scratch) {
       if (s.norm.length < d) {
         s.norm = new float[d];
       }
       java.util.Arrays.fill(s.norm, 0, d, 0f);
     }
-    parallel.forRange(0, n, (from, to, worker) -> {
-      Scratch s = scratch[worker];
-      float[] weight = s.a(d);
-      MemorySegment.copy(w, JAVA_FLOAT, wOff * 4, weight, 0, d);
-      float[] dwPartial = s.norm;
-      float[] gw = s.c(d);
-      for (int i = from; i < to; i++) {
-        long row = (long) i * d;
-        float r = rstd.getAtIndex(JAVA_FLOAT, rstdOff + i);
-        // gw = dOut * w; dot = sum gw * x
-        FloatVector acc = FloatVector.zero(S);
-        int c = 0;
-        for (; c <= d - L; c += L) {
-          FloatVector g = FloatVector.fromMemorySegment(S, dOut, (dOutOff + row + c) * 4, NATIVE);
-          FloatVector xv = FloatVector.fromMemorySegment(S, x, (xOff + row + c) * 4, NATIVE);
-          FloatVector gwv = g.mul(FloatVector.fromArray(S, weight, c));
-          gwv.intoArray(gw, c);
-          acc = gwv.fma(xv, acc);
-          FloatVector.fromArray(S, dwPartial, c).add(g.mul(xv).mul(r)).intoArray(dwPartial, c);
-        }
-        float dotSum = VectorMath.sum(acc);
-        for (; c < d; c++) {
-          float g = dOut.getAtIndex(JAVA_FLOAT, dOutOff + row + c);
-          float xv = x.getAtIndex(JAVA_FLOAT, xOff + row + c);
-          gw[c] = g * weight[c];
-          dotSum += gw[c] * xv;
-          dwPartial[c] += g * xv * r;
-        }
-        float k = r * r * r * dotSum / d;
-        c = 0;
-        for (; c <= d - L; c += L) {
-          FloatVector xv = FloatVector.fromMemorySegment(S, x, (xOff + row + c) * 4, NATIVE);
-          FloatVector old = FloatVector.fromMemorySegment(S, dx, (dxOff + row + c) * 4, NATIVE);
-          FloatVector.fromArray(S, gw, c).mul(r).sub(xv.mul(k)).add(old)
-              .intoMemorySegment(dx, (dxOff + row + c) * 4, NATIVE);
-        }
-        for (; c < d; c++) {
-          float xv = x.getAtIndex(JAVA_FLOAT, xOff + row + c);
-          long at = dxOff + row + c;
-          dx.setAtIndex(JAVA_FLOAT, at, dx.getAtIndex(JAVA_FLOAT, at) + gw[c] * r - xv * k);
-        }
-      }
-    });
+    parallel.forRange(
+        0,
+        n,
+        (from, to, worker) -> {
+          Scratch s = scratch[worker];
+          float[] weight = s.a(d);
+          MemorySegment.copy(w, JAVA_FLOAT, wOff * 4, weight, 0, d);
+          float[] dwPartial = s.norm;
+          float[] gw = s.c(d);
+          for (int i = from; i < to; i++) {
+            long row = (long) i * d;
+            float r = rstd.getAtIndex(JAVA_FLOAT, rstdOff + i);
+            // gw = dOut * w; dot = sum gw * x
+            FloatVector acc = FloatVector.zero(S);
+            int c = 0;
+            for (; c <= d - L; c += L) {
+              FloatVector g =
+                  FloatVector.fromMemorySegment(S, dOut, (dOutOff + row + c) * 4, NATIVE);
+              FloatVector xv = FloatVector.fromMemorySegment(S, x, (xOff + row + c) * 4, NATIVE);
+              FloatVector gwv = g.mul(FloatVector.fromArray(S, weight, c));
+              gwv.intoArray(gw, c);
+              acc = gwv.fma(xv, acc);
+              FloatVector.fromArray(S, dwPartial, c).add(g.mul(xv).mul(r)).intoArray(dwPartial, c);
+            }
+            float dotSum = VectorMath.sum(acc);
+            for (; c < d; c++) {
+              float g = dOut.getAtIndex(JAVA_FLOAT, dOutOff + row + c);
+              float xv = x.getAtIndex(JAVA_FLOAT, xOff + row + c);
+              gw[c] = g * weight[c];
+              dotSum += gw[c] * xv;
+              dwPartial[c] += g * xv * r;
+            }
+            float k = r * r * r * dotSum / d;
+            c = 0;
+            for (; c <= d - L; c += L) {
+              FloatVector xv = FloatVector.fromMemorySegment(S, x, (xOff + row + c) * 4, NATIVE);
+              FloatVector old = FloatVector.fromMemorySegment(S, dx, (dxOff + row + c) * 4, NATIVE);
+              FloatVector.fromArray(S, gw, c)
+                  .mul(r)
+                  .sub(xv.mul(k))
+                  .add(old)
+                  .intoMemorySegment(dx, (dxOff + row + c) * 4, NATIVE);
+            }
+            for (; c < d; c++) {
+              float xv = x.getAtIndex(JAVA_FLOAT, xOff + row + c);
+              long at = dxOff + row + c;
+              dx.setAtIndex(JAVA_FLOAT, at, dx.getAtIndex(JAVA_FLOAT, at) + gw[c] * r - xv * k);
+            }
+          }
+        });
     // Reduce the per-thread weight gradients (threads that got no rows left theirs at zero).
     for (Scratch s : scratch) {
       for (int c = 0; c < d; c++) {
@@ -228,37 +325,48 @@ public final class CpuKernels implements Kernels {
   // ---- RoPE -------------------------------------------------------------------------------------
 
   @Override
-  public void rope(MemorySegment x, long xOff, RopeTable table, int batch, int seq, int heads, int firstPosition,
+  public void rope(
+      MemorySegment x,
+      long xOff,
+      RopeTable table,
+      int batch,
+      int seq,
+      int heads,
+      int firstPosition,
       boolean inverse) {
     int half = table.half();
     int hd = 2 * half;
     float[] cos = table.cosArray();
     float[] sin = table.sinArray();
-    parallel.forRange(0, batch * seq, (from, to, worker) -> {
-      float[] buffer = scratch[worker].a(hd);
-      for (int row = from; row < to; row++) {
-        int t = firstPosition + row % seq;
-        for (int h = 0; h < heads; h++) {
-          long base = xOff + ((long) row * heads + h) * hd;
-          MemorySegment.copy(x, JAVA_FLOAT, base * 4, buffer, 0, hd);
-          for (int j = 0; j < half; j++) {
-            float c = cos[t * half + j];
-            float s = inverse ? -sin[t * half + j] : sin[t * half + j];
-            float a = buffer[j];
-            float b = buffer[j + half];
-            buffer[j] = a * c - b * s;
-            buffer[j + half] = b * c + a * s;
+    parallel.forRange(
+        0,
+        batch * seq,
+        (from, to, worker) -> {
+          float[] buffer = scratch[worker].a(hd);
+          for (int row = from; row < to; row++) {
+            int t = firstPosition + row % seq;
+            for (int h = 0; h < heads; h++) {
+              long base = xOff + ((long) row * heads + h) * hd;
+              MemorySegment.copy(x, JAVA_FLOAT, base * 4, buffer, 0, hd);
+              for (int j = 0; j < half; j++) {
+                float c = cos[t * half + j];
+                float s = inverse ? -sin[t * half + j] : sin[t * half + j];
+                float a = buffer[j];
+                float b = buffer[j + half];
+                buffer[j] = a * c - b * s;
+                buffer[j + half] = b * c + a * s;
+              }
+              MemorySegment.copy(buffer, 0, x, JAVA_FLOAT, base * 4, hd);
+            }
           }
-          MemorySegment.copy(buffer, 0, x, JAVA_FLOAT, base * 4, hd);
-        }
-      }
-    });
+        });
   }
 
   // ---- attention --------------------------------------------------------------------------------
 
   @Override
-  public void attentionForward(View outView, View lseView, View qView, View kView, View vView, AttentionShape shape) {
+  public void attentionForward(
+      View outView, View lseView, View qView, View kView, View vView, AttentionShape shape) {
     MemorySegment out = outView.buffer();
     long outOff = outView.offset();
     MemorySegment lse = lseView.buffer();
@@ -276,77 +384,82 @@ public final class CpuKernels implements Kernels {
     int headDim = shape.headDim();
     int group = heads / kvHeads;
     float scale = (float) (1.0 / Math.sqrt(headDim));
-    parallel.forEach(batch * kvHeads, (task, worker) -> {
-      int b = task / kvHeads;
-      int kh = task % kvHeads;
-      Scratch s = scratch[worker];
-      float[] kT = s.a(headDim * seq); // keys transposed: kT[c * seq + j]
-      float[] vs = s.b(seq * headDim); // values: vs[j * hd + c]
-      float[] scores = s.c(2 * KEY_BLOCK * ROWS); // per row r at r * 2 * KEY_BLOCK
-      float[] acc = s.d(ROWS * headDim);
-      float[] qs = s.e(ROWS * headDim);
-      float[] max = new float[ROWS];
-      float[] sum = new float[ROWS];
-      for (int j = 0; j < seq; j++) {
-        long kj = kOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
-        long vj = vOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
-        for (int c = 0; c < headDim; c++) {
-          kT[c * seq + j] = k.getAtIndex(JAVA_FLOAT, kj + c);
-        }
-        MemorySegment.copy(v, JAVA_FLOAT, vj * 4, vs, j * headDim, headDim);
-      }
-      for (int g = 0; g < group; g++) {
-        int h = kh * group + g;
-        // ROWS query rows at a time share every load of a key and a value; rows past the end of
-        // the sequence are zero and their results are dropped.
-        for (int i0 = 0; i0 < seq; i0 += ROWS) {
-          int rowsHere = Math.min(ROWS, seq - i0);
-          java.util.Arrays.fill(qs, 0, ROWS * headDim, 0f);
-          java.util.Arrays.fill(acc, 0, ROWS * headDim, 0f);
-          java.util.Arrays.fill(max, Float.NEGATIVE_INFINITY);
-          java.util.Arrays.fill(sum, 0f);
-          for (int r = 0; r < rowsHere; r++) {
-            long qRow = qOff + (((long) b * seq + i0 + r) * heads + h) * headDim;
-            MemorySegment.copy(q, JAVA_FLOAT, qRow * 4, qs, r * headDim, headDim);
-          }
-          int last = i0 + rowsHere - 1;
-          for (int j0 = 0; j0 <= last; j0 += KEY_BLOCK) {
-            int countMax = Math.min(KEY_BLOCK, last + 1 - j0);
-            rowsTimesKeys(qs, headDim, 0, kT, 0, seq, j0, countMax, headDim, scale, scores, 0);
-            for (int r = 0; r < ROWS; r++) {
-              int at = r * 2 * KEY_BLOCK;
-              int count = r < rowsHere ? Math.min(countMax, i0 + r + 1 - j0) : 0;
-              if (count > 0) {
-                float blockMax = max(scores, at, count);
-                float newMax = Math.max(max[r], blockMax);
-                float correction = VectorMath.exp(max[r] - newMax);
-                sum[r] = sum[r] * correction + expInPlace(scores, at, count, newMax);
-                scaleArray(acc, r * headDim, headDim, correction);
-                max[r] = newMax;
-              }
-              java.util.Arrays.fill(scores, at + Math.max(count, 0), at + countMax, 0f);
-            }
-            for (int j = 0; j < countMax; j++) {
-              accumulateValue(acc, headDim, vs, (j0 + j) * headDim, scores, j);
-            }
-          }
-          for (int r = 0; r < rowsHere; r++) {
-            int i = i0 + r;
-            lse.setAtIndex(JAVA_FLOAT, lseOff + ((long) b * heads + h) * seq + i,
-                (float) (max[r] + Math.log(sum[r])));
-            float inv = 1f / sum[r];
-            long oRow = outOff + (((long) b * seq + i) * heads + h) * headDim;
+    parallel.forEach(
+        batch * kvHeads,
+        (task, worker) -> {
+          int b = task / kvHeads;
+          int kh = task % kvHeads;
+          Scratch s = scratch[worker];
+          float[] kT = s.a(headDim * seq); // keys transposed: kT[c * seq + j]
+          float[] vs = s.b(seq * headDim); // values: vs[j * hd + c]
+          float[] scores = s.c(2 * KEY_BLOCK * ROWS); // per row r at r * 2 * KEY_BLOCK
+          float[] acc = s.d(ROWS * headDim);
+          float[] qs = s.e(ROWS * headDim);
+          float[] max = new float[ROWS];
+          float[] sum = new float[ROWS];
+          for (int j = 0; j < seq; j++) {
+            long kj = kOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
+            long vj = vOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
             for (int c = 0; c < headDim; c++) {
-              out.setAtIndex(JAVA_FLOAT, oRow + c, acc[r * headDim + c] * inv);
+              kT[c * seq + j] = k.getAtIndex(JAVA_FLOAT, kj + c);
+            }
+            MemorySegment.copy(v, JAVA_FLOAT, vj * 4, vs, j * headDim, headDim);
+          }
+          for (int g = 0; g < group; g++) {
+            int h = kh * group + g;
+            // ROWS query rows at a time share every load of a key and a value; rows past the end of
+            // the sequence are zero and their results are dropped.
+            for (int i0 = 0; i0 < seq; i0 += ROWS) {
+              int rowsHere = Math.min(ROWS, seq - i0);
+              java.util.Arrays.fill(qs, 0, ROWS * headDim, 0f);
+              java.util.Arrays.fill(acc, 0, ROWS * headDim, 0f);
+              java.util.Arrays.fill(max, Float.NEGATIVE_INFINITY);
+              java.util.Arrays.fill(sum, 0f);
+              for (int r = 0; r < rowsHere; r++) {
+                long qRow = qOff + (((long) b * seq + i0 + r) * heads + h) * headDim;
+                MemorySegment.copy(q, JAVA_FLOAT, qRow * 4, qs, r * headDim, headDim);
+              }
+              int last = i0 + rowsHere - 1;
+              for (int j0 = 0; j0 <= last; j0 += KEY_BLOCK) {
+                int countMax = Math.min(KEY_BLOCK, last + 1 - j0);
+                rowsTimesKeys(qs, headDim, 0, kT, 0, seq, j0, countMax, headDim, scale, scores, 0);
+                for (int r = 0; r < ROWS; r++) {
+                  int at = r * 2 * KEY_BLOCK;
+                  int count = r < rowsHere ? Math.min(countMax, i0 + r + 1 - j0) : 0;
+                  if (count > 0) {
+                    float blockMax = max(scores, at, count);
+                    float newMax = Math.max(max[r], blockMax);
+                    float correction = VectorMath.exp(max[r] - newMax);
+                    sum[r] = sum[r] * correction + expInPlace(scores, at, count, newMax);
+                    scaleArray(acc, r * headDim, headDim, correction);
+                    max[r] = newMax;
+                  }
+                  java.util.Arrays.fill(scores, at + Math.max(count, 0), at + countMax, 0f);
+                }
+                for (int j = 0; j < countMax; j++) {
+                  accumulateValue(acc, headDim, vs, (j0 + j) * headDim, scores, j);
+                }
+              }
+              for (int r = 0; r < rowsHere; r++) {
+                int i = i0 + r;
+                lse.setAtIndex(
+                    JAVA_FLOAT,
+                    lseOff + ((long) b * heads + h) * seq + i,
+                    (float) (max[r] + Math.log(sum[r])));
+                float inv = 1f / sum[r];
+                long oRow = outOff + (((long) b * seq + i) * heads + h) * headDim;
+                for (int c = 0; c < headDim; c++) {
+                  out.setAtIndex(JAVA_FLOAT, oRow + c, acc[r * headDim + c] * inv);
+                }
+              }
             }
           }
-        }
-      }
-    });
+        });
   }
 
   /** {@code acc_r += p_rj v_j} for the ROWS rows, loading each vector of v_j once. */
-  private static void accumulateValue(float[] acc, int headDim, float[] vs, int vAt, float[] p, int j) {
+  private static void accumulateValue(
+      float[] acc, int headDim, float[] vs, int vAt, float[] p, int j) {
     float p0 = p[j];
     float p1 = p[2 * KEY_BLOCK + j];
     float p2 = p[4 * KEY_BLOCK + j];
@@ -355,7 +468,8 @@ public final class CpuKernels implements Kernels {
     for (; c <= headDim - L; c += L) {
       FloatVector vc = FloatVector.fromArray(S, vs, vAt + c);
       vc.fma(FloatVector.broadcast(S, p0), FloatVector.fromArray(S, acc, c)).intoArray(acc, c);
-      vc.fma(FloatVector.broadcast(S, p1), FloatVector.fromArray(S, acc, headDim + c)).intoArray(acc, headDim + c);
+      vc.fma(FloatVector.broadcast(S, p1), FloatVector.fromArray(S, acc, headDim + c))
+          .intoArray(acc, headDim + c);
       vc.fma(FloatVector.broadcast(S, p2), FloatVector.fromArray(S, acc, 2 * headDim + c))
           .intoArray(acc, 2 * headDim + c);
       vc.fma(FloatVector.broadcast(S, p3), FloatVector.fromArray(S, acc, 3 * headDim + c))
@@ -395,8 +509,17 @@ public final class CpuKernels implements Kernels {
   }
 
   @Override
-  public void attentionBackward(View dqView, View dkView, View dvView, View dOutView, View qView, View kView,
-      View vView, View outView, View lseView, AttentionShape shape) {
+  public void attentionBackward(
+      View dqView,
+      View dkView,
+      View dvView,
+      View dOutView,
+      View qView,
+      View kView,
+      View vView,
+      View outView,
+      View lseView,
+      AttentionShape shape) {
     MemorySegment dq = dqView.buffer();
     long dqOff = dqView.offset();
     MemorySegment dk = dkView.buffer();
@@ -422,102 +545,130 @@ public final class CpuKernels implements Kernels {
     int headDim = shape.headDim();
     int group = heads / kvHeads;
     float scale = (float) (1.0 / Math.sqrt(headDim));
-    parallel.forEach(batch * kvHeads, (task, worker) -> {
-      int b = task / kvHeads;
-      int kh = task % kvHeads;
-      Scratch s = scratch[worker];
-      // kT and vT transposed [c * seq + j]; dkv holds dk then dv rows [j * hd + c]
-      float[] kT = s.a(2 * headDim * seq);
-      int vT = headDim * seq;
-      float[] kv = s.b(4 * seq * headDim); // k rows, then dk rows, then dv rows
-      int dkBase = seq * headDim;
-      int dvBase = 2 * seq * headDim;
-      float[] p = s.c(2 * KEY_BLOCK * ROWS); // per row: p, then ds
-      float[] rows = s.d(3 * headDim * ROWS); // per row: q_i, dO_i, dq_i
-      for (int j = 0; j < seq; j++) {
-        long kj = kOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
-        long vj = vOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
-        MemorySegment.copy(k, JAVA_FLOAT, kj * 4, kv, j * headDim, headDim);
-        for (int c = 0; c < headDim; c++) {
-          kT[c * seq + j] = kv[j * headDim + c];
-          kT[vT + c * seq + j] = v.getAtIndex(JAVA_FLOAT, vj + c);
-        }
-      }
-      java.util.Arrays.fill(kv, dkBase, 3 * seq * headDim, 0f);
-      float[] di = new float[ROWS];
-      float[] rowLse = new float[ROWS];
-      int stride = 3 * headDim; // per row: q, dO, dq
-      for (int g = 0; g < group; g++) {
-        int h = kh * group + g;
-        // ROWS query rows at a time, so each key's dk/dv row is loaded and stored once
-        // for all of them; rows past the end of the sequence stay zero and contribute nothing.
-        for (int i0 = 0; i0 < seq; i0 += ROWS) {
-          int rowsHere = Math.min(ROWS, seq - i0);
-          java.util.Arrays.fill(rows, 0, ROWS * stride, 0f);
-          for (int r = 0; r < rowsHere; r++) {
-            long row = (((long) b * seq + i0 + r) * heads + h) * headDim;
-            MemorySegment.copy(q, JAVA_FLOAT, (qOff + row) * 4, rows, r * stride, headDim);
-            MemorySegment.copy(dOut, JAVA_FLOAT, (dOutOff + row) * 4, rows, r * stride + headDim, headDim);
-            float d = 0;
+    parallel.forEach(
+        batch * kvHeads,
+        (task, worker) -> {
+          int b = task / kvHeads;
+          int kh = task % kvHeads;
+          Scratch s = scratch[worker];
+          // kT and vT transposed [c * seq + j]; dkv holds dk then dv rows [j * hd + c]
+          float[] kT = s.a(2 * headDim * seq);
+          int vT = headDim * seq;
+          float[] kv = s.b(4 * seq * headDim); // k rows, then dk rows, then dv rows
+          int dkBase = seq * headDim;
+          int dvBase = 2 * seq * headDim;
+          float[] p = s.c(2 * KEY_BLOCK * ROWS); // per row: p, then ds
+          float[] rows = s.d(3 * headDim * ROWS); // per row: q_i, dO_i, dq_i
+          for (int j = 0; j < seq; j++) {
+            long kj = kOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
+            long vj = vOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
+            MemorySegment.copy(k, JAVA_FLOAT, kj * 4, kv, j * headDim, headDim);
             for (int c = 0; c < headDim; c++) {
-              d += rows[r * stride + headDim + c] * out.getAtIndex(JAVA_FLOAT, outOff + row + c);
+              kT[c * seq + j] = kv[j * headDim + c];
+              kT[vT + c * seq + j] = v.getAtIndex(JAVA_FLOAT, vj + c);
             }
-            di[r] = d;
-            rowLse[r] = lse.getAtIndex(JAVA_FLOAT, lseOff + ((long) b * heads + h) * seq + i0 + r);
           }
-          int last = i0 + rowsHere - 1;
-          for (int j0 = 0; j0 <= last; j0 += KEY_BLOCK) {
-            int countMax = Math.min(KEY_BLOCK, last + 1 - j0);
-            // scores (scale q·k) into each row's p, and dp = dO·v into its ds slot, for all rows at once
-            rowsTimesKeys(rows, stride, 0, kT, 0, seq, j0, countMax, headDim, scale, p, 0);
-            rowsTimesKeys(rows, stride, headDim, kT, vT, seq, j0, countMax, headDim, 1f, p, KEY_BLOCK);
-            for (int r = 0; r < ROWS; r++) {
-              int pAt = r * 2 * KEY_BLOCK;
-              int dsAt = pAt + KEY_BLOCK;
-              int count = r < rowsHere ? Math.min(countMax, i0 + r + 1 - j0) : 0;
-              if (count > 0) {
-                // p = exp(scale q·k - lse); ds = p (dp - D) scale
-                expInPlace(p, pAt, count, rowLse[r]);
-                float dr = di[r];
-                int j = 0;
-                for (; j <= count - L; j += L) {
-                  FloatVector pv = FloatVector.fromArray(S, p, pAt + j);
-                  FloatVector.fromArray(S, p, dsAt + j).sub(dr).mul(pv).mul(scale).intoArray(p, dsAt + j);
+          java.util.Arrays.fill(kv, dkBase, 3 * seq * headDim, 0f);
+          float[] di = new float[ROWS];
+          float[] rowLse = new float[ROWS];
+          int stride = 3 * headDim; // per row: q, dO, dq
+          for (int g = 0; g < group; g++) {
+            int h = kh * group + g;
+            // ROWS query rows at a time, so each key's dk/dv row is loaded and stored once
+            // for all of them; rows past the end of the sequence stay zero and contribute nothing.
+            for (int i0 = 0; i0 < seq; i0 += ROWS) {
+              int rowsHere = Math.min(ROWS, seq - i0);
+              java.util.Arrays.fill(rows, 0, ROWS * stride, 0f);
+              for (int r = 0; r < rowsHere; r++) {
+                long row = (((long) b * seq + i0 + r) * heads + h) * headDim;
+                MemorySegment.copy(q, JAVA_FLOAT, (qOff + row) * 4, rows, r * stride, headDim);
+                MemorySegment.copy(
+                    dOut, JAVA_FLOAT, (dOutOff + row) * 4, rows, r * stride + headDim, headDim);
+                float d = 0;
+                for (int c = 0; c < headDim; c++) {
+                  d +=
+                      rows[r * stride + headDim + c] * out.getAtIndex(JAVA_FLOAT, outOff + row + c);
                 }
-                for (; j < count; j++) {
-                  p[dsAt + j] = p[pAt + j] * (p[dsAt + j] - dr) * scale;
+                di[r] = d;
+                rowLse[r] =
+                    lse.getAtIndex(JAVA_FLOAT, lseOff + ((long) b * heads + h) * seq + i0 + r);
+              }
+              int last = i0 + rowsHere - 1;
+              for (int j0 = 0; j0 <= last; j0 += KEY_BLOCK) {
+                int countMax = Math.min(KEY_BLOCK, last + 1 - j0);
+                // scores (scale q·k) into each row's p, and dp = dO·v into its ds slot, for all
+                // rows at once
+                rowsTimesKeys(rows, stride, 0, kT, 0, seq, j0, countMax, headDim, scale, p, 0);
+                rowsTimesKeys(
+                    rows, stride, headDim, kT, vT, seq, j0, countMax, headDim, 1f, p, KEY_BLOCK);
+                for (int r = 0; r < ROWS; r++) {
+                  int pAt = r * 2 * KEY_BLOCK;
+                  int dsAt = pAt + KEY_BLOCK;
+                  int count = r < rowsHere ? Math.min(countMax, i0 + r + 1 - j0) : 0;
+                  if (count > 0) {
+                    // p = exp(scale q·k - lse); ds = p (dp - D) scale
+                    expInPlace(p, pAt, count, rowLse[r]);
+                    float dr = di[r];
+                    int j = 0;
+                    for (; j <= count - L; j += L) {
+                      FloatVector pv = FloatVector.fromArray(S, p, pAt + j);
+                      FloatVector.fromArray(S, p, dsAt + j)
+                          .sub(dr)
+                          .mul(pv)
+                          .mul(scale)
+                          .intoArray(p, dsAt + j);
+                    }
+                    for (; j < count; j++) {
+                      p[dsAt + j] = p[pAt + j] * (p[dsAt + j] - dr) * scale;
+                    }
+                  }
+                  java.util.Arrays.fill(p, pAt + Math.max(count, 0), pAt + countMax, 0f);
+                  java.util.Arrays.fill(p, dsAt + Math.max(count, 0), dsAt + countMax, 0f);
+                }
+                for (int j = 0; j < countMax; j++) {
+                  int jj = j0 + j;
+                  accumulateKey(
+                      rows,
+                      stride,
+                      kv,
+                      jj * headDim,
+                      dkBase + jj * headDim,
+                      dvBase + jj * headDim,
+                      headDim,
+                      p,
+                      j);
                 }
               }
-              java.util.Arrays.fill(p, pAt + Math.max(count, 0), pAt + countMax, 0f);
-              java.util.Arrays.fill(p, dsAt + Math.max(count, 0), dsAt + countMax, 0f);
-            }
-            for (int j = 0; j < countMax; j++) {
-              int jj = j0 + j;
-              accumulateKey(rows, stride, kv, jj * headDim, dkBase + jj * headDim, dvBase + jj * headDim, headDim,
-                  p, j);
+              for (int r = 0; r < rowsHere; r++) {
+                long row = (((long) b * seq + i0 + r) * heads + h) * headDim;
+                MemorySegment.copy(
+                    rows, r * stride + 2 * headDim, dq, JAVA_FLOAT, (dqOff + row) * 4, headDim);
+              }
             }
           }
-          for (int r = 0; r < rowsHere; r++) {
-            long row = (((long) b * seq + i0 + r) * heads + h) * headDim;
-            MemorySegment.copy(rows, r * stride + 2 * headDim, dq, JAVA_FLOAT, (dqOff + row) * 4, headDim);
+          for (int j = 0; j < seq; j++) {
+            long at = (((long) b * seq + j) * kvHeads + kh) * headDim;
+            MemorySegment.copy(kv, dkBase + j * headDim, dk, JAVA_FLOAT, (dkOff + at) * 4, headDim);
+            MemorySegment.copy(kv, dvBase + j * headDim, dv, JAVA_FLOAT, (dvOff + at) * 4, headDim);
           }
-        }
-      }
-      for (int j = 0; j < seq; j++) {
-        long at = (((long) b * seq + j) * kvHeads + kh) * headDim;
-        MemorySegment.copy(kv, dkBase + j * headDim, dk, JAVA_FLOAT, (dkOff + at) * 4, headDim);
-        MemorySegment.copy(kv, dvBase + j * headDim, dv, JAVA_FLOAT, (dvOff + at) * 4, headDim);
-      }
-    });
+        });
   }
 
   /**
-   * For key {@code j} of the current block and the ROWS rows: {@code dq_r += ds_rj k_j},
-   * {@code dk_j += sum_r ds_rj q_r}, {@code dv_j += sum_r p_rj dO_r}; k_j, dk_j and dv_j are read
-   * once per vector for all rows.
+   * For key {@code j} of the current block and the ROWS rows: {@code dq_r += ds_rj k_j}, {@code
+   * dk_j += sum_r ds_rj q_r}, {@code dv_j += sum_r p_rj dO_r}; k_j, dk_j and dv_j are read once per
+   * vector for all rows.
    */
-  private static void accumulateKey(float[] rows, int stride, float[] kv, int kAt, int dkAt, int dvAt, int headDim,
-      float[] p, int j) {
+  private static void accumulateKey(
+      float[] rows,
+      int stride,
+      float[] kv,
+      int kAt,
+      int dkAt,
+      int dvAt,
+      int headDim,
+      float[] p,
+      int j) {
     float p0 = p[j];
     float p1 = p[2 * KEY_BLOCK + j];
     float p2 = p[4 * KEY_BLOCK + j];
@@ -533,10 +684,14 @@ public final class CpuKernels implements Kernels {
       FloatVector dkc = FloatVector.fromArray(S, kv, dkAt + c);
       FloatVector dvc = FloatVector.fromArray(S, kv, dvAt + c);
       FloatVector.fromArray(S, rows, 2 * hd + c).add(kc.mul(s0)).intoArray(rows, 2 * hd + c);
-      FloatVector.fromArray(S, rows, stride + 2 * hd + c).add(kc.mul(s1)).intoArray(rows, stride + 2 * hd + c);
-      FloatVector.fromArray(S, rows, 2 * stride + 2 * hd + c).add(kc.mul(s2))
+      FloatVector.fromArray(S, rows, stride + 2 * hd + c)
+          .add(kc.mul(s1))
+          .intoArray(rows, stride + 2 * hd + c);
+      FloatVector.fromArray(S, rows, 2 * stride + 2 * hd + c)
+          .add(kc.mul(s2))
           .intoArray(rows, 2 * stride + 2 * hd + c);
-      FloatVector.fromArray(S, rows, 3 * stride + 2 * hd + c).add(kc.mul(s3))
+      FloatVector.fromArray(S, rows, 3 * stride + 2 * hd + c)
+          .add(kc.mul(s3))
           .intoArray(rows, 3 * stride + 2 * hd + c);
       dkc = FloatVector.fromArray(S, rows, c).fma(FloatVector.broadcast(S, s0), dkc);
       dkc = FloatVector.fromArray(S, rows, stride + c).fma(FloatVector.broadcast(S, s1), dkc);
@@ -544,8 +699,12 @@ public final class CpuKernels implements Kernels {
       dkc = FloatVector.fromArray(S, rows, 3 * stride + c).fma(FloatVector.broadcast(S, s3), dkc);
       dvc = FloatVector.fromArray(S, rows, hd + c).fma(FloatVector.broadcast(S, p0), dvc);
       dvc = FloatVector.fromArray(S, rows, stride + hd + c).fma(FloatVector.broadcast(S, p1), dvc);
-      dvc = FloatVector.fromArray(S, rows, 2 * stride + hd + c).fma(FloatVector.broadcast(S, p2), dvc);
-      dvc = FloatVector.fromArray(S, rows, 3 * stride + hd + c).fma(FloatVector.broadcast(S, p3), dvc);
+      dvc =
+          FloatVector.fromArray(S, rows, 2 * stride + hd + c)
+              .fma(FloatVector.broadcast(S, p2), dvc);
+      dvc =
+          FloatVector.fromArray(S, rows, 3 * stride + hd + c)
+              .fma(FloatVector.broadcast(S, p3), dvc);
       dkc.intoArray(kv, dkAt + c);
       dvc.intoArray(kv, dvAt + c);
     }
@@ -555,19 +714,37 @@ public final class CpuKernels implements Kernels {
       rows[stride + 2 * hd + c] += s1 * kc;
       rows[2 * stride + 2 * hd + c] += s2 * kc;
       rows[3 * stride + 2 * hd + c] += s3 * kc;
-      kv[dkAt + c] += s0 * rows[c] + s1 * rows[stride + c] + s2 * rows[2 * stride + c] + s3 * rows[3 * stride + c];
-      kv[dvAt + c] += p0 * rows[hd + c] + p1 * rows[stride + hd + c] + p2 * rows[2 * stride + hd + c]
-          + p3 * rows[3 * stride + hd + c];
+      kv[dkAt + c] +=
+          s0 * rows[c]
+              + s1 * rows[stride + c]
+              + s2 * rows[2 * stride + c]
+              + s3 * rows[3 * stride + c];
+      kv[dvAt + c] +=
+          p0 * rows[hd + c]
+              + p1 * rows[stride + hd + c]
+              + p2 * rows[2 * stride + hd + c]
+              + p3 * rows[3 * stride + hd + c];
     }
   }
 
   /**
-   * For the ROWS rows r: {@code out[outAt + 2 r KEY_BLOCK + j] = scale * rows[r stride +
-   * rowOffset ..] · t[tAt + c * seq + j0 + j]} for j in [0, count): four dot products per loaded
-   * vector of the transposed keys (or values).
+   * For the ROWS rows r: {@code out[outAt + 2 r KEY_BLOCK + j] = scale * rows[r stride + rowOffset
+   * ..] · t[tAt + c * seq + j0 + j]} for j in [0, count): four dot products per loaded vector of
+   * the transposed keys (or values).
    */
-  private static void rowsTimesKeys(float[] rows, int stride, int rowOffset, float[] t, int tAt, int seq, int j0,
-      int count, int headDim, float scale, float[] out, int outAt) {
+  private static void rowsTimesKeys(
+      float[] rows,
+      int stride,
+      int rowOffset,
+      float[] t,
+      int tAt,
+      int seq,
+      int j0,
+      int count,
+      int headDim,
+      float scale,
+      float[] out,
+      int outAt) {
     int r0 = rowOffset;
     int r1 = stride + rowOffset;
     int r2 = 2 * stride + rowOffset;
@@ -614,85 +791,114 @@ public final class CpuKernels implements Kernels {
   // ---- SwiGLU -----------------------------------------------------------------------------------
 
   @Override
-  public void swigluForward(MemorySegment h, long hOff, MemorySegment gate, long gateOff, MemorySegment up, long upOff,
+  public void swigluForward(
+      MemorySegment h,
+      long hOff,
+      MemorySegment gate,
+      long gateOff,
+      MemorySegment up,
+      long upOff,
       long count) {
-    forChunks(count, (from, to) -> {
-      long i = from;
-      for (; i <= to - L; i += L) {
-        FloatVector g = FloatVector.fromMemorySegment(S, gate, (gateOff + i) * 4, NATIVE);
-        FloatVector u = FloatVector.fromMemorySegment(S, up, (upOff + i) * 4, NATIVE);
-        FloatVector sig = ONE.div(VectorMath.exp(g.neg()).add(1f));
-        g.mul(sig).mul(u).intoMemorySegment(h, (hOff + i) * 4, NATIVE);
-      }
-      for (; i < to; i++) {
-        float g = gate.getAtIndex(JAVA_FLOAT, gateOff + i);
-        h.setAtIndex(JAVA_FLOAT, hOff + i, g / (1f + VectorMath.exp(-g)) * up.getAtIndex(JAVA_FLOAT, upOff + i));
-      }
-    });
+    forChunks(
+        count,
+        (from, to) -> {
+          long i = from;
+          for (; i <= to - L; i += L) {
+            FloatVector g = FloatVector.fromMemorySegment(S, gate, (gateOff + i) * 4, NATIVE);
+            FloatVector u = FloatVector.fromMemorySegment(S, up, (upOff + i) * 4, NATIVE);
+            FloatVector sig = ONE.div(VectorMath.exp(g.neg()).add(1f));
+            g.mul(sig).mul(u).intoMemorySegment(h, (hOff + i) * 4, NATIVE);
+          }
+          for (; i < to; i++) {
+            float g = gate.getAtIndex(JAVA_FLOAT, gateOff + i);
+            h.setAtIndex(
+                JAVA_FLOAT,
+                hOff + i,
+                g / (1f + VectorMath.exp(-g)) * up.getAtIndex(JAVA_FLOAT, upOff + i));
+          }
+        });
   }
 
   @Override
-  public void swigluBackward(MemorySegment dGate, long dGateOff, MemorySegment dUp, long dUpOff, MemorySegment dh,
-      long dhOff, MemorySegment gate, long gateOff, MemorySegment up, long upOff, long count) {
-    forChunks(count, (from, to) -> {
-      long i = from;
-      for (; i <= to - L; i += L) {
-        FloatVector g = FloatVector.fromMemorySegment(S, gate, (gateOff + i) * 4, NATIVE);
-        FloatVector u = FloatVector.fromMemorySegment(S, up, (upOff + i) * 4, NATIVE);
-        FloatVector d = FloatVector.fromMemorySegment(S, dh, (dhOff + i) * 4, NATIVE);
-        FloatVector sig = ONE.div(VectorMath.exp(g.neg()).add(1f));
-        FloatVector silu = g.mul(sig);
-        // silu'(g) = sig * (1 + g * (1 - sig))
-        FloatVector dsilu = sig.mul(g.mul(sig.neg().add(1f)).add(1f));
-        d.mul(u).mul(dsilu).intoMemorySegment(dGate, (dGateOff + i) * 4, NATIVE);
-        d.mul(silu).intoMemorySegment(dUp, (dUpOff + i) * 4, NATIVE);
-      }
-      for (; i < to; i++) {
-        float g = gate.getAtIndex(JAVA_FLOAT, gateOff + i);
-        float u = up.getAtIndex(JAVA_FLOAT, upOff + i);
-        float d = dh.getAtIndex(JAVA_FLOAT, dhOff + i);
-        float sig = 1f / (1f + VectorMath.exp(-g));
-        dGate.setAtIndex(JAVA_FLOAT, dGateOff + i, d * u * sig * (1 + g * (1 - sig)));
-        dUp.setAtIndex(JAVA_FLOAT, dUpOff + i, d * g * sig);
-      }
-    });
+  public void swigluBackward(
+      MemorySegment dGate,
+      long dGateOff,
+      MemorySegment dUp,
+      long dUpOff,
+      MemorySegment dh,
+      long dhOff,
+      MemorySegment gate,
+      long gateOff,
+      MemorySegment up,
+      long upOff,
+      long count) {
+    forChunks(
+        count,
+        (from, to) -> {
+          long i = from;
+          for (; i <= to - L; i += L) {
+            FloatVector g = FloatVector.fromMemorySegment(S, gate, (gateOff + i) * 4, NATIVE);
+            FloatVector u = FloatVector.fromMemorySegment(S, up, (upOff + i) * 4, NATIVE);
+            FloatVector d = FloatVector.fromMemorySegment(S, dh, (dhOff + i) * 4, NATIVE);
+            FloatVector sig = ONE.div(VectorMath.exp(g.neg()).add(1f));
+            FloatVector silu = g.mul(sig);
+            // silu'(g) = sig * (1 + g * (1 - sig))
+            FloatVector dsilu = sig.mul(g.mul(sig.neg().add(1f)).add(1f));
+            d.mul(u).mul(dsilu).intoMemorySegment(dGate, (dGateOff + i) * 4, NATIVE);
+            d.mul(silu).intoMemorySegment(dUp, (dUpOff + i) * 4, NATIVE);
+          }
+          for (; i < to; i++) {
+            float g = gate.getAtIndex(JAVA_FLOAT, gateOff + i);
+            float u = up.getAtIndex(JAVA_FLOAT, upOff + i);
+            float d = dh.getAtIndex(JAVA_FLOAT, dhOff + i);
+            float sig = 1f / (1f + VectorMath.exp(-g));
+            dGate.setAtIndex(JAVA_FLOAT, dGateOff + i, d * u * sig * (1 + g * (1 - sig)));
+            dUp.setAtIndex(JAVA_FLOAT, dUpOff + i, d * g * sig);
+          }
+        });
   }
 
   // ---- cross-entropy ----------------------------------------------------------------------------
 
   @Override
-  public double crossEntropy(MemorySegment logits, long logitsOff, int[] targets, int n, int vocab, float gradScale) {
+  public double crossEntropy(
+      MemorySegment logits, long logitsOff, int[] targets, int n, int vocab, float gradScale) {
     for (Scratch s : scratch) {
       s.sum = 0;
     }
-    parallel.forRange(0, n, (from, to, worker) -> {
-      Scratch s = scratch[worker];
-      float[] row = s.a(vocab);
-      double loss = 0;
-      for (int i = from; i < to; i++) {
-        long at = logitsOff + (long) i * vocab;
-        if (targets[i] < 0) {
-          logits.asSlice(at * 4, vocab * 4L).fill((byte) 0);
-          continue;
-        }
-        MemorySegment.copy(logits, JAVA_FLOAT, at * 4, row, 0, vocab);
-        float max = max(row, vocab);
-        float targetLogit = row[targets[i]] - max;
-        float sum = expInPlace(row, vocab, max);
-        loss += Math.log(sum) - targetLogit;
-        float factor = gradScale / sum;
-        int c = 0;
-        for (; c <= vocab - L; c += L) {
-          FloatVector.fromArray(S, row, c).mul(factor).intoMemorySegment(logits, (at + c) * 4, NATIVE);
-        }
-        for (; c < vocab; c++) {
-          logits.setAtIndex(JAVA_FLOAT, at + c, row[c] * factor);
-        }
-        long t = at + targets[i];
-        logits.setAtIndex(JAVA_FLOAT, t, logits.getAtIndex(JAVA_FLOAT, t) - gradScale);
-      }
-      s.sum += loss;
-    });
+    parallel.forRange(
+        0,
+        n,
+        (from, to, worker) -> {
+          Scratch s = scratch[worker];
+          float[] row = s.a(vocab);
+          double loss = 0;
+          for (int i = from; i < to; i++) {
+            long at = logitsOff + (long) i * vocab;
+            if (targets[i] < 0) {
+              logits.asSlice(at * 4, vocab * 4L).fill((byte) 0);
+              continue;
+            }
+            MemorySegment.copy(logits, JAVA_FLOAT, at * 4, row, 0, vocab);
+            float max = max(row, vocab);
+            float targetLogit = row[targets[i]] - max;
+            float sum = expInPlace(row, vocab, max);
+            loss += Math.log(sum) - targetLogit;
+            float factor = gradScale / sum;
+            int c = 0;
+            for (; c <= vocab - L; c += L) {
+              FloatVector.fromArray(S, row, c)
+                  .mul(factor)
+                  .intoMemorySegment(logits, (at + c) * 4, NATIVE);
+            }
+            for (; c < vocab; c++) {
+              logits.setAtIndex(JAVA_FLOAT, at + c, row[c] * factor);
+            }
+            long t = at + targets[i];
+            logits.setAtIndex(JAVA_FLOAT, t, logits.getAtIndex(JAVA_FLOAT, t) - gradScale);
+          }
+          s.sum += loss;
+        });
     double total = 0;
     for (Scratch s : scratch) {
       total += s.sum;
@@ -730,15 +936,18 @@ public final class CpuKernels implements Kernels {
       s.sum = 0;
     }
     long chunks = (count + ELEMENT_CHUNK - 1) / ELEMENT_CHUNK;
-    parallel.forRange(0, Math.toIntExact(chunks), (from, to, worker) -> {
-      double sum = 0;
-      for (int chunk = from; chunk < to; chunk++) {
-        long start = off + (long) chunk * ELEMENT_CHUNK;
-        int length = (int) Math.min(ELEMENT_CHUNK, off + count - start);
-        sum += dot(x, start, x, start, length);
-      }
-      scratch[worker].sum += sum;
-    });
+    parallel.forRange(
+        0,
+        Math.toIntExact(chunks),
+        (from, to, worker) -> {
+          double sum = 0;
+          for (int chunk = from; chunk < to; chunk++) {
+            long start = off + (long) chunk * ELEMENT_CHUNK;
+            int length = (int) Math.min(ELEMENT_CHUNK, off + count - start);
+            sum += dot(x, start, x, start, length);
+          }
+          scratch[worker].sum += sum;
+        });
     double total = 0;
     for (Scratch s : scratch) {
       total += s.sum;
@@ -748,16 +957,19 @@ public final class CpuKernels implements Kernels {
 
   @Override
   public void scale(MemorySegment x, long off, long count, float factor) {
-    forChunks(count, (from, to) -> {
-      long i = from;
-      for (; i <= to - L; i += L) {
-        FloatVector.fromMemorySegment(S, x, (off + i) * 4, NATIVE).mul(factor)
-            .intoMemorySegment(x, (off + i) * 4, NATIVE);
-      }
-      for (; i < to; i++) {
-        x.setAtIndex(JAVA_FLOAT, off + i, x.getAtIndex(JAVA_FLOAT, off + i) * factor);
-      }
-    });
+    forChunks(
+        count,
+        (from, to) -> {
+          long i = from;
+          for (; i <= to - L; i += L) {
+            FloatVector.fromMemorySegment(S, x, (off + i) * 4, NATIVE)
+                .mul(factor)
+                .intoMemorySegment(x, (off + i) * 4, NATIVE);
+          }
+          for (; i < to; i++) {
+            x.setAtIndex(JAVA_FLOAT, off + i, x.getAtIndex(JAVA_FLOAT, off + i) * factor);
+          }
+        });
   }
 
   // ---- helpers ----------------------------------------------------------------------------------
@@ -767,7 +979,8 @@ public final class CpuKernels implements Kernels {
   }
 
   /** Runs {@code body} over [0, count) in chunks of ELEMENT_CHUNK on all threads. */
-  // ---- decoding and AdamW (in files of their own) ------------------------------------------------
+  // ---- decoding and AdamW (in files of their own)
+  // ------------------------------------------------
 
   @Override
   public void matVec(View y, View w, View x, int rows, int cols, boolean accumulate) {
@@ -775,21 +988,38 @@ public final class CpuKernels implements Kernels {
   }
 
   @Override
-  public void attentionDecode(View out, View q, View keys, View values, int positions, int heads, int kvHeads,
+  public void attentionDecode(
+      View out,
+      View q,
+      View keys,
+      View values,
+      int positions,
+      int heads,
+      int kvHeads,
       int headDim) {
     decode.attentionDecode(out, q, keys, values, positions, heads, kvHeads, headDim);
   }
 
   @Override
-  public void adamw(MemorySegment p, MemorySegment g, MemorySegment m, MemorySegment v, long momentBase, long from,
-      long to, AdamWUpdate update) {
+  public void adamw(
+      MemorySegment p,
+      MemorySegment g,
+      MemorySegment m,
+      MemorySegment v,
+      long momentBase,
+      long from,
+      long to,
+      AdamWUpdate update) {
     adamw.update(p, g, m, v, momentBase, from, to, update);
   }
 
   private void forChunks(long count, LongRange body) {
     long chunks = (count + ELEMENT_CHUNK - 1) / ELEMENT_CHUNK;
-    parallel.forRange(0, Math.toIntExact(chunks), (from, to, worker) ->
-        body.run((long) from * ELEMENT_CHUNK, Math.min(count, (long) to * ELEMENT_CHUNK)));
+    parallel.forRange(
+        0,
+        Math.toIntExact(chunks),
+        (from, to, worker) ->
+            body.run((long) from * ELEMENT_CHUNK, Math.min(count, (long) to * ELEMENT_CHUNK)));
   }
 
   /** Dot product of two runs of {@code count} floats, accumulated in float vectors. */
@@ -797,8 +1027,9 @@ public final class CpuKernels implements Kernels {
     FloatVector acc = FloatVector.zero(S);
     int c = 0;
     for (; c <= count - L; c += L) {
-      acc = FloatVector.fromMemorySegment(S, a, (aOff + c) * 4, NATIVE)
-          .fma(FloatVector.fromMemorySegment(S, b, (bOff + c) * 4, NATIVE), acc);
+      acc =
+          FloatVector.fromMemorySegment(S, a, (aOff + c) * 4, NATIVE)
+              .fma(FloatVector.fromMemorySegment(S, b, (bOff + c) * 4, NATIVE), acc);
     }
     float sum = VectorMath.sum(acc);
     for (; c < count; c++) {
@@ -808,16 +1039,20 @@ public final class CpuKernels implements Kernels {
   }
 
   /** {@code dst[dstOff..] += alpha * src[srcOff..]} over {@code count} floats. */
-  private static void axpy(MemorySegment dst, long dstOff, MemorySegment src, long srcOff, long count, float alpha) {
+  private static void axpy(
+      MemorySegment dst, long dstOff, MemorySegment src, long srcOff, long count, float alpha) {
     FloatVector a = FloatVector.broadcast(S, alpha);
     long c = 0;
     for (; c <= count - L; c += L) {
       FloatVector d = FloatVector.fromMemorySegment(S, dst, (dstOff + c) * 4, NATIVE);
-      FloatVector.fromMemorySegment(S, src, (srcOff + c) * 4, NATIVE).fma(a, d)
+      FloatVector.fromMemorySegment(S, src, (srcOff + c) * 4, NATIVE)
+          .fma(a, d)
           .intoMemorySegment(dst, (dstOff + c) * 4, NATIVE);
     }
     for (; c < count; c++) {
-      dst.setAtIndex(JAVA_FLOAT, dstOff + c,
+      dst.setAtIndex(
+          JAVA_FLOAT,
+          dstOff + c,
           dst.getAtIndex(JAVA_FLOAT, dstOff + c) + alpha * src.getAtIndex(JAVA_FLOAT, srcOff + c));
     }
   }

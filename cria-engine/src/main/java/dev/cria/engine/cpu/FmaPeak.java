@@ -12,14 +12,16 @@ import jdk.incubator.vector.VectorSpecies;
  * multiply-adds on 12 independent {@link FloatVector#SPECIES_PREFERRED} accumulators, with no
  * memory traffic: 12 chains are more than (FMA latency x FMA pipes) on current x86 and ARM cores,
  * so the loop is bound by FMA throughput alone. The accumulators are reduced and written to a
- * volatile field after every chunk, so the JIT cannot drop the work; they converge to a fixed
- * point ({@code acc * x + y}, {@code x < 1}), so no denormals or infinities slow it down.
+ * volatile field after every chunk, so the JIT cannot drop the work; they converge to a fixed point
+ * ({@code acc * x + y}, {@code x < 1}), so no denormals or infinities slow it down.
  */
 public final class FmaPeak {
 
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+
   /** FMA iterations per timed call: about 0.1 ms on a 512-bit core. */
   private static final int CHUNK = 1 << 16;
+
   /** Independent accumulators in {@link #burn}. */
   private static final int CHAINS = 12;
 
@@ -39,9 +41,9 @@ public final class FmaPeak {
   /**
    * Runs the FMA loop on all {@code p.threads()} participants for about {@code seconds} (after a
    * short single-threaded warm-up that gets the loop JIT-compiled) and returns the total rate in
-   * GFLOP/s, counting 2 flops per lane per FMA. The time is split into {@value #WINDOWS} windows and
-   * the fastest one is reported: on a shared machine another process can take a core for part of
-   * the time, and the peak is what the cores do when they are not taken.
+   * GFLOP/s, counting 2 flops per lane per FMA. The time is split into {@value #WINDOWS} windows
+   * and the fastest one is reported: on a shared machine another process can take a core for part
+   * of the time, and the peak is what the cores do when they are not taken.
    */
   public static double measureGflops(Parallel p, double seconds) {
     if (!(seconds > 0) || Double.isInfinite(seconds)) {
@@ -60,15 +62,18 @@ public final class FmaPeak {
     long[] iterations = new long[threads];
     long start = System.nanoTime();
     long deadline = start + (long) (seconds * 1e9);
-    p.forRange(0, threads, (from, to, worker) -> {
-      float seed = 1f + worker;
-      long done = 0;
-      do {
-        sink = burn(CHUNK, seed);
-        done += CHUNK;
-      } while (System.nanoTime() < deadline);
-      iterations[worker] += done;
-    });
+    p.forRange(
+        0,
+        threads,
+        (from, to, worker) -> {
+          float seed = 1f + worker;
+          long done = 0;
+          do {
+            sink = burn(CHUNK, seed);
+            done += CHUNK;
+          } while (System.nanoTime() < deadline);
+          iterations[worker] += done;
+        });
     long elapsed = System.nanoTime() - start;
     long total = 0;
     for (long it : iterations) {

@@ -28,15 +28,16 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code m x n} ({@code ldc >= n}). As in BLAS, {@code beta == 0} never reads {@code C} (NaN
  * garbage is overwritten) and {@code alpha == 0} never reads {@code A} or {@code B}. With a pool of
  * more than one thread the segments must be accessible from every thread (a shared, global or
- * automatic arena; a confined segment is rejected up front). Results do not depend on the number
- * of threads: every element of C is summed by one thread, in the same order.
+ * automatic arena; a confined segment is rejected up front). Results do not depend on the number of
+ * threads: every element of C is summed by one thread, in the same order.
  *
  * <p>The three products of a linear layer map onto it as:
  *
  * <ul>
  *   <li>forward {@code Y[T,out] = X[T,in] W[out,in]^T}: {@code transB}, {@code beta = 0};
  *   <li>input gradient {@code dX[T,in] += dY[T,out] W[out,in]}: no transpose, {@code beta = 1};
- *   <li>weight gradient {@code dW[out,in] += dY[T,out]^T X[T,in]}: {@code transA}, {@code beta = 1}.
+ *   <li>weight gradient {@code dW[out,in] += dY[T,out]^T X[T,in]}: {@code transA}, {@code beta =
+ *       1}.
  * </ul>
  *
  * <h2>Algorithm</h2>
@@ -57,8 +58,8 @@ import jdk.incubator.vector.VectorSpecies;
  * <p><b>The microkernel</b> keeps an {@code MR x NR} tile of C in registers, {@code NR = 2L} where
  * {@code L} is the preferred vector length in floats: per k step it loads two vectors of B,
  * broadcasts {@code MR} scalars of A and issues {@code 2 MR} fused multiply-adds into independent
- * accumulators. With AVX-512 (32 vector registers, L = 16) the tile is 12 x 32: 24 accumulators +
- * 2 B vectors + 1 broadcast = 27 registers, 24 FMAs per 14 loads, enough independent chains to hide
+ * accumulators. With AVX-512 (32 vector registers, L = 16) the tile is 12 x 32: 24 accumulators + 2
+ * B vectors + 1 broadcast = 27 registers, 24 FMAs per 14 loads, enough independent chains to hide
  * the FMA latency on two FMA pipes (measured alone, on data in cache: 205-213 GFLOP/s of the 223
  * FMA peak of one core here). With narrower vectors (AVX2's 16 registers) it is 6 x 2L. The
  * microkernel leaves its tile in a small per-thread array and {@link #updateTile} then applies
@@ -83,8 +84,8 @@ import jdk.incubator.vector.VectorSpecies;
  * <ul>
  *   <li>{@code KC = 512}: a B sliver is {@code 512 * 32 * 4 = 64 KiB}, more than L1, but the loop
  *       needs only 176 bytes per 12 cycles from L2 (measured no slower than KC = 256 on cached
- *       data), while a longer k block halves the passes over C (each a read and write of C) and
- *       the fork-joins. Measured on the training shapes: 512 beat 384 by 3-10% and 256 by 5-15%.
+ *       data), while a longer k block halves the passes over C (each a read and write of C) and the
+ *       fork-joins. Measured on the training shapes: 512 beat 384 by 3-10% and 256 by 5-15%.
  *   <li>{@code MC = 132} (11 tiles): the A block is {@code 132 * 528 * 4 = 279 KiB}, about a
  *       quarter of L2, leaving room for the B sliver in use and C's tiles; 96 to 240 measured
  *       within noise on the 512-wide layers, the smaller sizes slightly better on the weight
@@ -97,21 +98,24 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * Each {@code (jc, pc)} block is one fork-join on the {@link Parallel} pool. Its threads form a
  * {@code tm x tn} grid over the block's tiles of C, chosen to minimize the largest per-thread share
- * (counting that splitting n makes each thread pack its rows of A again), so tall problems split
- * m and short wide ones split n. The shared B panel is packed lazily: the first thread to need a
- * sliver packs it while the others compute, and threads that share columns start their column
- * loops at different slivers so they pack different ones (a separate packing phase was
- * memory-bound, did not get faster with two threads, and cost 11% of the weight gradient).
- * Per-thread scratch (the A block, the staging rows, the output tile) and the caller's B panel
- * live in thread-locals, sized on first use and then reused: about 2.5 MiB per thread.
+ * (counting that splitting n makes each thread pack its rows of A again), so tall problems split m
+ * and short wide ones split n. The shared B panel is packed lazily: the first thread to need a
+ * sliver packs it while the others compute, and threads that share columns start their column loops
+ * at different slivers so they pack different ones (a separate packing phase was memory-bound, did
+ * not get faster with two threads, and cost 11% of the weight gradient). Per-thread scratch (the A
+ * block, the staging rows, the output tile) and the caller's B panel live in thread-locals, sized
+ * on first use and then reused: about 2.5 MiB per thread.
  */
 public final class Gemm {
 
   static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+
   /** Floats per vector. */
   static final int L = S.length();
+
   /** Bytes per vector. */
   static final long LB = (long) L * Float.BYTES;
+
   /** The microkernel's tile width: two vectors. */
   static final int NR = 2 * L;
 
@@ -146,8 +150,8 @@ public final class Gemm {
   private Gemm() {}
 
   /**
-   * {@code C = alpha * op(A) * op(B) + beta * C} on the threads of {@code p}; see the class
-   * comment for the layout conventions.
+   * {@code C = alpha * op(A) * op(B) + beta * C} on the threads of {@code p}; see the class comment
+   * for the layout conventions.
    *
    * @throws IllegalArgumentException if a size or leading dimension is negative or too small
    * @throws IndexOutOfBoundsException if a matrix does not fit in its segment
@@ -170,7 +174,8 @@ public final class Gemm {
       MemorySegment c,
       long cOffset,
       int ldc) {
-    sgemm(DEFAULT, p, transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c,
+    sgemm(
+        DEFAULT, p, transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c,
         cOffset, ldc);
   }
 
@@ -209,7 +214,8 @@ public final class Gemm {
       scaleC(p, m, n, beta, c, cOffset, ldc);
       return;
     }
-    new Job(bl, p, transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c,
+    new Job(
+            bl, p, transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c,
             cOffset, ldc)
         .run();
   }
@@ -217,10 +223,9 @@ public final class Gemm {
   /**
    * The reference: a plain triple loop, one dot product per element of C, accumulated in {@code
    * float} in increasing {@code k} order (exactly what a naive implementation computes, so it
-   * carries the same kind of rounding error as the blocked kernel, which also accumulates in
-   * float, in a different order). Then {@code C = alpha * sum + beta * C}, not reading C when
-   * {@code beta == 0} and not reading A or B when {@code alpha == 0}. Single-threaded, slow: for
-   * tests.
+   * carries the same kind of rounding error as the blocked kernel, which also accumulates in float,
+   * in a different order). Then {@code C = alpha * sum + beta * C}, not reading C when {@code beta
+   * == 0} and not reading A or B when {@code alpha == 0}. Single-threaded, slow: for tests.
    */
   public static void reference(
       boolean transA,
@@ -301,8 +306,8 @@ public final class Gemm {
   }
 
   /** Checks that a stored {@code rows x cols} matrix (row stride {@code ld}) fits its segment. */
-  private static void checkMatrix(String name, MemorySegment s, long offset, int rows, int cols,
-      int ld) {
+  private static void checkMatrix(
+      String name, MemorySegment s, long offset, int rows, int cols, int ld) {
     if (ld < Math.max(1, cols)) {
       throw new IllegalArgumentException(
           "ld" + name.toLowerCase(java.util.Locale.ROOT) + "=" + ld + " < " + cols);
@@ -311,8 +316,18 @@ public final class Gemm {
     long extent = (long) (rows - 1) * ld + cols; // < 2^62: no overflow
     if (offset < 0 || offset > size || extent > size - offset) {
       throw new IndexOutOfBoundsException(
-          name + ": " + rows + "x" + cols + " (ld " + ld + ") at element offset " + offset
-              + " does not fit a segment of " + s.byteSize() / Float.BYTES + " floats");
+          name
+              + ": "
+              + rows
+              + "x"
+              + cols
+              + " (ld "
+              + ld
+              + ") at element offset "
+              + offset
+              + " does not fit a segment of "
+              + s.byteSize() / Float.BYTES
+              + " floats");
     }
   }
 
@@ -322,29 +337,33 @@ public final class Gemm {
   private static void checkShared(String name, MemorySegment s) {
     if (!s.isAccessibleBy(ANOTHER_THREAD)) {
       throw new IllegalArgumentException(
-          name + " is confined to one thread; a multi-threaded sgemm needs segments from a shared"
+          name
+              + " is confined to one thread; a multi-threaded sgemm needs segments from a shared"
               + " (or global, or automatic) arena");
     }
   }
 
   /** {@code C = beta * C} (zero fill when {@code beta == 0}, nothing when {@code beta == 1}). */
-  private static void scaleC(Parallel p, int m, int n, float beta, MemorySegment c, long cOffset,
-      int ldc) {
+  private static void scaleC(
+      Parallel p, int m, int n, float beta, MemorySegment c, long cOffset, int ldc) {
     if (beta == 1f) {
       return;
     }
-    p.forRange(0, m, (from, to, w) -> {
-      for (int i = from; i < to; i++) {
-        long row = cOffset + (long) i * ldc;
-        if (beta == 0f) {
-          c.asSlice(row * Float.BYTES, (long) n * Float.BYTES).fill((byte) 0);
-        } else {
-          for (int j = 0; j < n; j++) {
-            c.setAtIndex(F, row + j, beta * c.getAtIndex(F, row + j));
+    p.forRange(
+        0,
+        m,
+        (from, to, w) -> {
+          for (int i = from; i < to; i++) {
+            long row = cOffset + (long) i * ldc;
+            if (beta == 0f) {
+              c.asSlice(row * Float.BYTES, (long) n * Float.BYTES).fill((byte) 0);
+            } else {
+              for (int j = 0; j < n; j++) {
+                c.setAtIndex(F, row + j, beta * c.getAtIndex(F, row + j));
+              }
+            }
           }
-        }
-      }
-    });
+        });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -426,9 +445,25 @@ public final class Gemm {
     int tm;
     int tn;
 
-    Job(Blocking bl, Parallel pool, boolean transA, boolean transB, int m, int n, int k,
-        float alpha, MemorySegment a, long aOffset, int lda, MemorySegment b, long bOffset,
-        int ldb, float beta, MemorySegment c, long cOffset, int ldc) {
+    Job(
+        Blocking bl,
+        Parallel pool,
+        boolean transA,
+        boolean transB,
+        int m,
+        int n,
+        int k,
+        float alpha,
+        MemorySegment a,
+        long aOffset,
+        int lda,
+        MemorySegment b,
+        long bOffset,
+        int ldb,
+        float beta,
+        MemorySegment c,
+        long cOffset,
+        int ldc) {
       this.pool = pool;
       this.transA = transA;
       this.transB = transB;
@@ -477,9 +512,9 @@ public final class Gemm {
 
     /**
      * Picks the {@code tm x tn} thread grid over this block's {@code mTiles x nTiles} tiles that
-     * minimizes the largest share, in units of one microkernel call, counting one more unit per
-     * row tile for packing that thread's rows of A (a pessimistic price, so that n is split only
-     * when m is too short to go round).
+     * minimizes the largest share, in units of one microkernel call, counting one more unit per row
+     * tile for packing that thread's rows of A (a pessimistic price, so that n is split only when m
+     * is too short to go round).
      */
     private void chooseGrid(int threads) {
       long best = Long.MAX_VALUE;
@@ -499,9 +534,9 @@ public final class Gemm {
     }
 
     /**
-     * Makes sure B sliver {@code t} of the current block is packed: packs it if no other thread
-     * has claimed it, else waits for the thread that did. Threads that share slivers start their
-     * column loops at different slivers, so they mostly pack different ones, each while the other
+     * Makes sure B sliver {@code t} of the current block is packed: packs it if no other thread has
+     * claimed it, else waits for the thread that did. Threads that share slivers start their column
+     * loops at different slivers, so they mostly pack different ones, each while the other
      * computes.
      */
     private void ensureB(int t, float[] stage) {
@@ -648,8 +683,8 @@ public final class Gemm {
    * {@code j >= cnt}. The rows are staged {@code L} at a time and transposed with scalar copies
    * whose writes are contiguous.
    */
-  static void packBTransposed(MemorySegment s, long src, int ld, int cnt, int kcur, float[] dst,
-      int off, float[] stage) {
+  static void packBTransposed(
+      MemorySegment s, long src, int ld, int cnt, int kcur, float[] dst, int off, float[] stage) {
     int st = kcur + L;
     for (int j0 = 0; j0 < NR; j0 += L) {
       int rows = Math.max(0, Math.min(L, cnt - j0));
@@ -674,8 +709,8 @@ public final class Gemm {
    * {@code q} at {@code src + q * ld}) into {@code dst[off + q * NR + j]}, zero for {@code j >=
    * cnt}: two vector copies per row, straight from the segment.
    */
-  static void packBStraight(MemorySegment s, long src, int ld, int cnt, int kcur, float[] dst,
-      int off) {
+  static void packBStraight(
+      MemorySegment s, long src, int ld, int cnt, int kcur, float[] dst, int off) {
     boolean full = cnt == NR;
     VectorMask<Float> m0 = S.indexInRange(0, cnt);
     VectorMask<Float> m1 = S.indexInRange(L, cnt);
@@ -693,12 +728,12 @@ public final class Gemm {
   }
 
   /**
-   * Packs {@code rows} stored rows of {@code kcur} contiguous elements (row {@code r} at {@code
-   * src + r * ld}: A not transposed) as they are, row {@code r} at {@code dst[r * AS]}; rows up to
+   * Packs {@code rows} stored rows of {@code kcur} contiguous elements (row {@code r} at {@code src
+   * + r * ld}: A not transposed) as they are, row {@code r} at {@code dst[r * AS]}; rows up to
    * {@code padded} are zeroed. The "R" microkernels broadcast straight from these rows.
    */
-  static void packARows(MemorySegment s, long src, int ld, int rows, int padded, int kcur,
-      float[] dst) {
+  static void packARows(
+      MemorySegment s, long src, int ld, int rows, int padded, int kcur, float[] dst) {
     for (int r = 0; r < rows; r++) {
       MemorySegment.copy(s, F, (src + (long) r * ld) * Float.BYTES, dst, r * AS, kcur);
     }
@@ -713,12 +748,12 @@ public final class Gemm {
    * dst[(r / mr) * aSliver(mr, kcur) + q * mr + r % mr]}, zero-padded to a multiple of {@code mr}.
    * Per k: one bulk copy into the stage, then one vector move per sliver, whose lanes past {@code
    * mr} spill into the next k's slot (written afterwards) or, for the last k, the sliver's padding.
-   * (Copying the stored rows as they are, as for untransposed A, would save this rearrangement,
-   * but the "K" microkernel then reads a new cache line every k instead of every 16/12 k: measured
-   * 12% slower.)
+   * (Copying the stored rows as they are, as for untransposed A, would save this rearrangement, but
+   * the "K" microkernel then reads a new cache line every k instead of every 16/12 k: measured 12%
+   * slower.)
    */
-  static void packASlivers(MemorySegment s, long src, int ld, int rows, int mr, int kcur,
-      float[] dst, float[] stage) {
+  static void packASlivers(
+      MemorySegment s, long src, int ld, int rows, int mr, int kcur, float[] dst, float[] stage) {
     int slivers = (rows + mr - 1) / mr;
     int sliverSize = aSliver(mr, kcur);
     Arrays.fill(stage, rows, slivers * mr + L, 0f);
@@ -737,8 +772,16 @@ public final class Gemm {
    * {@code C[rows x cols] = alpha * tile + beta * C} for one tile at element {@code cIdx} of C (not
    * reading C when {@code beta == 0}); vectors for full tiles, scalars at the edges of C.
    */
-  static void updateTile(float[] tile, int mr, MemorySegment c, long cIdx, int ldc, int rows,
-      int cols, float alpha, float beta) {
+  static void updateTile(
+      float[] tile,
+      int mr,
+      MemorySegment c,
+      long cIdx,
+      int ldc,
+      int rows,
+      int cols,
+      float alpha,
+      float beta) {
     if (rows == mr && cols == NR) {
       FloatVector av = FloatVector.broadcast(S, alpha);
       long o = cIdx * Float.BYTES;
@@ -775,8 +818,7 @@ public final class Gemm {
   }
 
   /** The 12 x 2L microkernel on k-major A slivers: {@code ap[ai + p * aStep + i]}. */
-  static void kernel12K(int kc, float[] ap, int ai, int aStep, float[] bp, int bi,
-      float[] tile) {
+  static void kernel12K(int kc, float[] ap, int ai, int aStep, float[] bp, int bi, float[] tile) {
     FloatVector c0a = FloatVector.zero(S);
     FloatVector c0b = FloatVector.zero(S);
     FloatVector c1a = FloatVector.zero(S);
@@ -966,8 +1008,7 @@ public final class Gemm {
   }
 
   /** The 6 x 2L microkernel on k-major A slivers: {@code ap[ai + p * aStep + i]}. */
-  static void kernel6K(int kc, float[] ap, int ai, int aStep, float[] bp, int bi,
-      float[] tile) {
+  static void kernel6K(int kc, float[] ap, int ai, int aStep, float[] bp, int bi, float[] tile) {
     FloatVector c0a = FloatVector.zero(S);
     FloatVector c0b = FloatVector.zero(S);
     FloatVector c1a = FloatVector.zero(S);

@@ -13,8 +13,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * allocation: the job is a handful of fields written before a volatile epoch bump), wakes the
  * workers, runs its own part, and waits for the others. Idle workers spin for a short while
  * ({@value #SPIN_NANOS} ns: {@link Thread#onSpinWait()} first, then {@link Thread#yield()}) before
- * they park, so back-to-back calls cost about a microsecond of hand-off while a pool that sits
- * idle does not burn CPU.
+ * they park, so back-to-back calls cost about a microsecond of hand-off while a pool that sits idle
+ * does not burn CPU.
  *
  * <p>Rules:
  *
@@ -89,7 +89,9 @@ public final class Parallel implements AutoCloseable {
     }
   }
 
-  /** A pool of {@code threads} participants (the caller plus {@code threads - 1} daemon threads). */
+  /**
+   * A pool of {@code threads} participants (the caller plus {@code threads - 1} daemon threads).
+   */
   public static Parallel create(int threads) {
     if (threads < 1) {
       throw new IllegalArgumentException("threads must be >= 1: " + threads);
@@ -176,7 +178,9 @@ public final class Parallel implements AutoCloseable {
     }
   }
 
-  /** Stops the worker threads (waiting for them to exit); idempotent; a no-op on {@link #serial()}. */
+  /**
+   * Stops the worker threads (waiting for them to exit); idempotent; a no-op on {@link #serial()}.
+   */
   @Override
   public void close() {
     if (this == SERIAL) {
@@ -224,7 +228,9 @@ public final class Parallel implements AutoCloseable {
 
   // ---------------------------------------------------------------------------------------------
 
-  /** The worker index of the current thread if it is already inside a body of this pool, else -1. */
+  /**
+   * The worker index of the current thread if it is already inside a body of this pool, else -1.
+   */
   private int nestedWorker() {
     Thread t = Thread.currentThread();
     if (t instanceof Worker w && w.pool == this) {

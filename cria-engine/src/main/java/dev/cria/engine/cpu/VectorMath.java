@@ -35,7 +35,8 @@ final class VectorMath {
   static FloatVector exp(FloatVector x) {
     VectorSpecies<Float> s = x.species();
     FloatVector v = x.max(MIN_INPUT).min(MAX_INPUT);
-    FloatVector k = v.fma(FloatVector.broadcast(s, LOG2E), FloatVector.broadcast(s, ROUNDER)).sub(ROUNDER);
+    FloatVector k =
+        v.fma(FloatVector.broadcast(s, LOG2E), FloatVector.broadcast(s, ROUNDER)).sub(ROUNDER);
     FloatVector r = k.fma(FloatVector.broadcast(s, -LN2_HI), v);
     r = k.fma(FloatVector.broadcast(s, -LN2_LO), r);
     FloatVector p = r.fma(FloatVector.broadcast(s, P0), FloatVector.broadcast(s, P1));
@@ -44,7 +45,8 @@ final class VectorMath {
     p = p.fma(r, FloatVector.broadcast(s, P4));
     p = p.fma(r, FloatVector.broadcast(s, P5));
     p = p.fma(r.mul(r), r).add(1f);
-    IntVector bits = ((IntVector) k.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
+    IntVector bits =
+        ((IntVector) k.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
     return p.mul(bits.reinterpretAsFloats());
   }
 

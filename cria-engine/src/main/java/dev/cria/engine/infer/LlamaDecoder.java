@@ -13,15 +13,15 @@ import java.lang.foreign.MemorySegment;
 /**
  * Runs a Llama model one token at a time, keeping every layer's keys and values in a cache so each
  * new token costs one pass over the weights (matrix-vector products) plus attention over the cached
- * positions. The math is {@link dev.cria.engine.model.LlamaModel}'s forward pass for one row,
- * made of the backend's kernels: the training kernels for one token (embedding, RMSNorm, RoPE at
- * the cache position, SwiGLU) and the decoding kernels ({@link Kernels#matVec},
- * {@link Kernels#attentionDecode}).
+ * positions. The math is {@link dev.cria.engine.model.LlamaModel}'s forward pass for one row, made
+ * of the backend's kernels: the training kernels for one token (embedding, RMSNorm, RoPE at the
+ * cache position, SwiGLU) and the decoding kernels ({@link Kernels#matVec}, {@link
+ * Kernels#attentionDecode}).
  *
  * <p>The decoder reads {@code parameters} in place (it does not copy them): they must stay open and
- * unchanged while it is used. It owns only its cache and buffers, released by {@link #close()}.
- * The results do not depend on the thread count, and {@link #reset()} followed by the same tokens
- * gives the same logits bit for bit. Not thread-safe.
+ * unchanged while it is used. It owns only its cache and buffers, released by {@link #close()}. The
+ * results do not depend on the thread count, and {@link #reset()} followed by the same tokens gives
+ * the same logits bit for bit. Not thread-safe.
  */
 public final class LlamaDecoder implements AutoCloseable {
   private final LlamaConfig config;
@@ -78,15 +78,23 @@ public final class LlamaDecoder implements AutoCloseable {
    *
    * @param maxContext the cache size: 1 to {@code config.maxSeqLen()}
    */
-  public static LlamaDecoder create(LlamaConfig config, Floats parameters, Backend backend, int maxContext) {
+  public static LlamaDecoder create(
+      LlamaConfig config, Floats parameters, Backend backend, int maxContext) {
     if (maxContext < 1 || maxContext > config.maxSeqLen()) {
-      throw new IllegalArgumentException("max context " + maxContext + " must be between 1 and the model's "
-          + "max sequence length " + config.maxSeqLen());
+      throw new IllegalArgumentException(
+          "max context "
+              + maxContext
+              + " must be between 1 and the model's "
+              + "max sequence length "
+              + config.maxSeqLen());
     }
     long expected = new ParameterLayout(config).size();
     if (parameters.length() != expected) {
-      throw new IllegalArgumentException("the model needs " + expected + " parameters but the buffer holds "
-          + parameters.length());
+      throw new IllegalArgumentException(
+          "the model needs "
+              + expected
+              + " parameters but the buffer holds "
+              + parameters.length());
     }
     return new LlamaDecoder(config, parameters, backend, maxContext);
   }
@@ -115,26 +123,31 @@ public final class LlamaDecoder implements AutoCloseable {
    * Appends {@code token} at the current position and returns the logits for the token after it.
    *
    * @return a new array of {@code vocabSize} logits
-   * @throws IllegalArgumentException when the token is outside the vocabulary or the context is full
+   * @throws IllegalArgumentException when the token is outside the vocabulary or the context is
+   *     full
    */
   public float[] next(int token) {
     requireOpen();
     int d = config.dim();
     if (token < 0 || token >= config.vocabSize()) {
-      throw new IllegalArgumentException("token id " + token + " is outside the vocabulary of "
-          + config.vocabSize());
+      throw new IllegalArgumentException(
+          "token id " + token + " is outside the vocabulary of " + config.vocabSize());
     }
     if (position == maxContext) {
-      throw new IllegalArgumentException("the context is full: all " + maxContext
-          + " positions hold tokens; reset() to start over");
+      throw new IllegalArgumentException(
+          "the context is full: all "
+              + maxContext
+              + " positions hold tokens; reset() to start over");
     }
     this.token[0] = token;
     kernels.embeddingForward(work, x, weights, layout.embeddings(), this.token, 1, d);
     for (int l = 0; l < config.layers(); l++) {
       layer(l);
     }
-    kernels.rmsNormForward(work, xn, work, rstd, work, x, weights, layout.finalNorm(), 1, d, config.normEps());
-    kernels.matVec(at(logits), new View(weights, layout.lmHead()), at(xn), config.vocabSize(), d, false);
+    kernels.rmsNormForward(
+        work, xn, work, rstd, work, x, weights, layout.finalNorm(), 1, d, config.normEps());
+    kernels.matVec(
+        at(logits), new View(weights, layout.lmHead()), at(xn), config.vocabSize(), d, false);
     position++;
     return Floats.wrap(work).toArray(logits, config.vocabSize());
   }
@@ -155,11 +168,20 @@ public final class LlamaDecoder implements AutoCloseable {
     kernels.rope(work, q, rope, 1, 1, config.heads(), position, false);
     kernels.rope(work, k, rope, 1, 1, config.kvHeads(), position, false);
     long cacheRow = ((long) l * maxContext + position) * kvDim;
-    MemorySegment.copy(work, k * Float.BYTES, keyCache, cacheRow * Float.BYTES, (long) kvDim * Float.BYTES);
-    MemorySegment.copy(work, v * Float.BYTES, valueCache, cacheRow * Float.BYTES, (long) kvDim * Float.BYTES);
+    MemorySegment.copy(
+        work, k * Float.BYTES, keyCache, cacheRow * Float.BYTES, (long) kvDim * Float.BYTES);
+    MemorySegment.copy(
+        work, v * Float.BYTES, valueCache, cacheRow * Float.BYTES, (long) kvDim * Float.BYTES);
     long layerBase = (long) l * maxContext * kvDim;
-    kernels.attentionDecode(at(attention), at(q), new View(keyCache, layerBase), new View(valueCache, layerBase),
-        position + 1, config.heads(), config.kvHeads(), config.headDim());
+    kernels.attentionDecode(
+        at(attention),
+        at(q),
+        new View(keyCache, layerBase),
+        new View(valueCache, layerBase),
+        position + 1,
+        config.heads(),
+        config.kvHeads(),
+        config.headDim());
     kernels.matVec(at(x), new View(weights, w.wo()), at(attention), d, d, true);
 
     kernels.rmsNormForward(work, xn, work, rstd, work, x, weights, w.mlpNorm(), 1, d, eps);
@@ -190,7 +212,14 @@ public final class LlamaDecoder implements AutoCloseable {
 
   @Override
   public String toString() {
-    return "LlamaDecoder[dim=" + config.dim() + ", layers=" + config.layers() + ", position=" + position + "/"
-        + maxContext + "]";
+    return "LlamaDecoder[dim="
+        + config.dim()
+        + ", layers="
+        + config.layers()
+        + ", position="
+        + position
+        + "/"
+        + maxContext
+        + "]";
   }
 }

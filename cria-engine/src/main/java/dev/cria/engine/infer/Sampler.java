@@ -36,8 +36,8 @@ public final class Sampler {
    */
   public static Sampler of(double temperature, double topP, long seed) {
     if (Double.isNaN(temperature) || Double.isInfinite(temperature)) {
-      throw new IllegalArgumentException("temperature must be a finite number (0 or below for greedy): "
-          + temperature);
+      throw new IllegalArgumentException(
+          "temperature must be a finite number (0 or below for greedy): " + temperature);
     }
     if (!(topP > 0 && topP <= 1)) {
       throw new IllegalArgumentException("top-p must be in (0, 1]: " + topP);
@@ -77,8 +77,10 @@ public final class Sampler {
       return best;
     }
     if (Float.isInfinite(logits[best])) {
-      throw new IllegalArgumentException(logits[best] > 0 ? "logit " + best + " is infinite; cannot sample"
-          : "every logit is -infinity; cannot sample");
+      throw new IllegalArgumentException(
+          logits[best] > 0
+              ? "logit " + best + " is infinite; cannot sample"
+              : "every logit is -infinity; cannot sample");
     }
     int vocab = logits.length;
     if (probabilities.length < vocab) {
@@ -186,7 +188,9 @@ public final class Sampler {
 
   @Override
   public String toString() {
-    return isGreedy() ? "Sampler[greedy]"
-        : String.format(Locale.ROOT, "Sampler[temperature=%s, topP=%s, seed=%d]", temperature, topP, seed);
+    return isGreedy()
+        ? "Sampler[greedy]"
+        : String.format(
+            Locale.ROOT, "Sampler[temperature=%s, topP=%s, seed=%d]", temperature, topP, seed);
   }
 }

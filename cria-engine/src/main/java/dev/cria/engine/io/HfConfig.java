@@ -15,15 +15,18 @@ import tools.jackson.databind.json.JsonMapper;
 import tools.jackson.databind.node.ObjectNode;
 
 /**
- * Hugging Face's {@code config.json} and {@code generation_config.json} for
- * {@code LlamaForCausalLM}: written on export, read on import ({@code --init-from}).
+ * Hugging Face's {@code config.json} and {@code generation_config.json} for {@code
+ * LlamaForCausalLM}: written on export, read on import ({@code --init-from}).
  */
 public final class HfConfig {
-  private static final JsonMapper JSON = JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT).build();
+  private static final JsonMapper JSON =
+      JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT).build();
 
   private HfConfig() {}
 
-  /** {@code config.json} for {@code c}, with the tokenizer's bos and eos ids and the stored dtype. */
+  /**
+   * {@code config.json} for {@code c}, with the tokenizer's bos and eos ids and the stored dtype.
+   */
   public static String configJson(LlamaConfig c, int bos, int eos, SafetensorsWriter.Dtype dtype) {
     ObjectNode o = JSON.createObjectNode();
     o.putArray("architectures").add("LlamaForCausalLM");
@@ -53,7 +56,10 @@ public final class HfConfig {
     return JSON.writeValueAsString(o) + "\n";
   }
 
-  /** {@code generation_config.json}: Llama 2's sampling defaults, which {@code cria generate} shares. */
+  /**
+   * {@code generation_config.json}: Llama 2's sampling defaults, which {@code cria generate}
+   * shares.
+   */
   public static String generationConfigJson(int bos, int eos, int maxLength) {
     ObjectNode o = JSON.createObjectNode();
     o.put("bos_token_id", bos);
@@ -66,22 +72,24 @@ public final class HfConfig {
   }
 
   /**
-   * The model shape in a {@code config.json} of a Llama model. Fields cria does not implement
-   * (rope scaling, biases, tied embeddings other than by copy, other activations) are refused
-   * with the field's name.
+   * The model shape in a {@code config.json} of a Llama model. Fields cria does not implement (rope
+   * scaling, biases, tied embeddings other than by copy, other activations) are refused with the
+   * field's name.
    */
   public static LlamaConfig read(Path configJson) throws IOException {
     JsonNode o;
     try {
       o = JSON.readTree(Files.readString(configJson));
     } catch (NoSuchFileException e) {
-      throw new SafetensorsException(configJson + ": no such file (a Hugging Face model directory has config.json)");
+      throw new SafetensorsException(
+          configJson + ": no such file (a Hugging Face model directory has config.json)");
     } catch (JacksonException e) {
       throw new SafetensorsException(configJson + ": not valid JSON: " + e.getOriginalMessage());
     }
     String type = o.path("model_type").asString("");
     if (!type.equals("llama") && !type.equals("mistral")) {
-      throw new SafetensorsException(configJson + ": model_type is '" + type + "'; cria trains Llama models");
+      throw new SafetensorsException(
+          configJson + ": model_type is '" + type + "'; cria trains Llama models");
     }
     List<String> unsupported = new ArrayList<>();
     if (!o.path("rope_scaling").isMissingNode() && !o.path("rope_scaling").isNull()) {
@@ -97,19 +105,35 @@ public final class HfConfig {
       unsupported.add("hidden_act " + o.path("hidden_act").asString());
     }
     if (!unsupported.isEmpty()) {
-      throw new SafetensorsException(configJson + ": cria does not implement " + String.join(", ", unsupported));
+      throw new SafetensorsException(
+          configJson + ": cria does not implement " + String.join(", ", unsupported));
     }
     int dim = required(o, "hidden_size", configJson);
     int heads = required(o, "num_attention_heads", configJson);
-    if (o.has("head_dim") && !o.get("head_dim").isNull() && o.get("head_dim").asInt() * heads != dim) {
-      throw new SafetensorsException(configJson + ": head_dim " + o.get("head_dim").asInt()
-          + " x num_attention_heads " + heads + " differs from hidden_size " + dim + "; cria needs them equal");
+    if (o.has("head_dim")
+        && !o.get("head_dim").isNull()
+        && o.get("head_dim").asInt() * heads != dim) {
+      throw new SafetensorsException(
+          configJson
+              + ": head_dim "
+              + o.get("head_dim").asInt()
+              + " x num_attention_heads "
+              + heads
+              + " differs from hidden_size "
+              + dim
+              + "; cria needs them equal");
     }
     try {
-      return new LlamaConfig(dim, required(o, "num_hidden_layers", configJson), heads,
-          o.path("num_key_value_heads").asInt(heads), required(o, "intermediate_size", configJson),
-          required(o, "vocab_size", configJson), (float) o.path("rms_norm_eps").asDouble(1e-6),
-          (float) o.path("rope_theta").asDouble(10000), o.path("max_position_embeddings").asInt(2048));
+      return new LlamaConfig(
+          dim,
+          required(o, "num_hidden_layers", configJson),
+          heads,
+          o.path("num_key_value_heads").asInt(heads),
+          required(o, "intermediate_size", configJson),
+          required(o, "vocab_size", configJson),
+          (float) o.path("rms_norm_eps").asDouble(1e-6),
+          (float) o.path("rope_theta").asDouble(10000),
+          o.path("max_position_embeddings").asInt(2048));
     } catch (IllegalArgumentException e) {
       throw new SafetensorsException(configJson + ": " + e.getMessage());
     }

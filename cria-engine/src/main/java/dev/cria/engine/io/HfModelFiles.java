@@ -1,8 +1,8 @@
 package dev.cria.engine.io;
 
+import dev.cria.core.io.AtomicFiles;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.tensor.Floats;
-import dev.cria.core.io.AtomicFiles;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
@@ -20,13 +20,14 @@ import tools.jackson.databind.node.ObjectNode;
 
 /**
  * A model's weights as Hugging Face stores them: {@code model.safetensors}, or past a size limit
- * {@code model-00001-of-0000N.safetensors} shards with {@code model.safetensors.index.json}
- * mapping each tensor to its shard, as {@code save_pretrained} writes them.
+ * {@code model-00001-of-0000N.safetensors} shards with {@code model.safetensors.index.json} mapping
+ * each tensor to its shard, as {@code save_pretrained} writes them.
  */
 public final class HfModelFiles {
   public static final String SINGLE = "model.safetensors";
   public static final String INDEX = "model.safetensors.index.json";
-  private static final JsonMapper JSON = JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT).build();
+  private static final JsonMapper JSON =
+      JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT).build();
 
   private HfModelFiles() {}
 
@@ -34,8 +35,14 @@ public final class HfModelFiles {
    * Writes the model into {@code dir}: one file when it fits {@code maxShardBytes}, shards and an
    * index otherwise (a tensor is never split). Returns the files written, the index last.
    */
-  public static List<Path> write(Path dir, ParameterLayout layout, Floats parameters, SafetensorsWriter.Dtype dtype,
-      long maxShardBytes, Map<String, String> metadata) throws IOException {
+  public static List<Path> write(
+      Path dir,
+      ParameterLayout layout,
+      Floats parameters,
+      SafetensorsWriter.Dtype dtype,
+      long maxShardBytes,
+      Map<String, String> metadata)
+      throws IOException {
     List<SafetensorsWriter.Tensor> all = SafetensorsWriter.tensors(layout, parameters);
     List<List<SafetensorsWriter.Tensor>> shards = new ArrayList<>();
     List<SafetensorsWriter.Tensor> current = new ArrayList<>();
@@ -63,7 +70,8 @@ public final class HfModelFiles {
     long total = 0;
     ObjectNode weightMap = JSON.createObjectNode();
     for (int s = 0; s < shards.size(); s++) {
-      String name = String.format(Locale.ROOT, "model-%05d-of-%05d.safetensors", s + 1, shards.size());
+      String name =
+          String.format(Locale.ROOT, "model-%05d-of-%05d.safetensors", s + 1, shards.size());
       SafetensorsWriter.write(dir.resolve(name), shards.get(s), dtype, metadata);
       written.add(dir.resolve(name));
       for (SafetensorsWriter.Tensor t : shards.get(s)) {
@@ -85,7 +93,8 @@ public final class HfModelFiles {
    * into {@code parameters}. A missing tensor or a wrong shape is an error naming both; without
    * {@code lm_head.weight}, a model with {@code tie_word_embeddings} gets a copy of the embeddings.
    */
-  public static void read(Path dir, ParameterLayout layout, Floats parameters, boolean tiedEmbeddings)
+  public static void read(
+      Path dir, ParameterLayout layout, Floats parameters, boolean tiedEmbeddings)
       throws IOException {
     Map<String, Path> where = locate(dir);
     Map<Path, SafetensorsFile> open = new LinkedHashMap<>();
@@ -95,8 +104,12 @@ public final class HfModelFiles {
         if (file == null) {
           if (t.name().equals("lm_head.weight") && tiedEmbeddings) {
             ParameterLayout.Tensor e = layout.tensor("model.embed_tokens.weight");
-            MemorySegment.copy(parameters.segment(), e.offset() * Float.BYTES, parameters.segment(),
-                t.offset() * Float.BYTES, t.size() * Float.BYTES);
+            MemorySegment.copy(
+                parameters.segment(),
+                e.offset() * Float.BYTES,
+                parameters.segment(),
+                t.offset() * Float.BYTES,
+                t.size() * Float.BYTES);
             continue;
           }
           throw new SafetensorsException(dir + ": no tensor " + t.name() + " in the model files");
@@ -109,8 +122,14 @@ public final class HfModelFiles {
         SafetensorsFile.Entry e = f.entry(t.name());
         long[] expected = t.rows() == 1 ? new long[] {t.cols()} : new long[] {t.rows(), t.cols()};
         if (!java.util.Arrays.equals(e.shape(), expected)) {
-          throw new SafetensorsException(file + ": " + t.name() + " has shape " + java.util.Arrays.toString(e.shape())
-              + ", the model needs " + java.util.Arrays.toString(expected));
+          throw new SafetensorsException(
+              file
+                  + ": "
+                  + t.name()
+                  + " has shape "
+                  + java.util.Arrays.toString(e.shape())
+                  + ", the model needs "
+                  + java.util.Arrays.toString(expected));
         }
         f.read(t.name(), parameters.segment(), t.offset());
       }

@@ -36,8 +36,10 @@ public final class SafetensorsFile implements AutoCloseable {
     }
   }
 
-  private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-  private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+  private static final ValueLayout.OfFloat F32 =
+      ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+  private static final ValueLayout.OfShort U16 =
+      ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
   private final Path path;
   private final Arena arena;
@@ -53,9 +55,11 @@ public final class SafetensorsFile implements AutoCloseable {
       if (all.byteSize() < 8) {
         throw new SafetensorsException(path + ": too short for a safetensors file");
       }
-      long headerLength = all.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
+      long headerLength =
+          all.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
       if (headerLength <= 0 || headerLength > all.byteSize() - 8 || headerLength > 100_000_000) {
-        throw new SafetensorsException(path + ": header length " + headerLength + " does not fit the file");
+        throw new SafetensorsException(
+            path + ": header length " + headerLength + " does not fit the file");
       }
       byte[] header = all.asSlice(8, headerLength).toArray(ValueLayout.JAVA_BYTE);
       this.data = all.asSlice(8 + headerLength);
@@ -77,16 +81,25 @@ public final class SafetensorsFile implements AutoCloseable {
         t.path("shape").forEach(s -> shape.add(s.asLong()));
         long begin = t.path("data_offsets").path(0).asLong(-1);
         long end = t.path("data_offsets").path(1).asLong(-1);
-        Entry entry = new Entry(e.getKey(), t.path("dtype").asString(""),
-            shape.stream().mapToLong(Long::longValue).toArray(), begin, end);
-        long width = switch (entry.dtype()) {
-          case "F32" -> 4;
-          case "F16", "BF16" -> 2;
-          default -> -1;
-        };
-        if (begin < 0 || end < begin || end > data.byteSize()
+        Entry entry =
+            new Entry(
+                e.getKey(),
+                t.path("dtype").asString(""),
+                shape.stream().mapToLong(Long::longValue).toArray(),
+                begin,
+                end);
+        long width =
+            switch (entry.dtype()) {
+              case "F32" -> 4;
+              case "F16", "BF16" -> 2;
+              default -> -1;
+            };
+        if (begin < 0
+            || end < begin
+            || end > data.byteSize()
             || (width > 0 && entry.elements() * width != end - begin)) {
-          throw new SafetensorsException(path + ": tensor " + e.getKey() + " has inconsistent offsets or shape");
+          throw new SafetensorsException(
+              path + ": tensor " + e.getKey() + " has inconsistent offsets or shape");
         }
         es.put(e.getKey(), entry);
       }
@@ -134,16 +147,26 @@ public final class SafetensorsFile implements AutoCloseable {
   public void read(String name, long from, long count, MemorySegment dst, long dstOffset) {
     Entry e = entry(name);
     if (from < 0 || count < 0 || from + count > e.elements()) {
-      throw new SafetensorsException(path + ": elements [" + from + ", " + (from + count) + ") of " + name
-          + " are outside its " + e.elements());
+      throw new SafetensorsException(
+          path
+              + ": elements ["
+              + from
+              + ", "
+              + (from + count)
+              + ") of "
+              + name
+              + " are outside its "
+              + e.elements());
     }
     switch (e.dtype()) {
       case "F32" -> {
         if (ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN) {
-          MemorySegment.copy(data, e.begin() + 4 * from, dst, dstOffset * Float.BYTES, count * Float.BYTES);
+          MemorySegment.copy(
+              data, e.begin() + 4 * from, dst, dstOffset * Float.BYTES, count * Float.BYTES);
         } else {
           for (long i = 0; i < count; i++) {
-            dst.setAtIndex(ValueLayout.JAVA_FLOAT, dstOffset + i, data.get(F32, e.begin() + 4 * (from + i)));
+            dst.setAtIndex(
+                ValueLayout.JAVA_FLOAT, dstOffset + i, data.get(F32, e.begin() + 4 * (from + i)));
           }
         }
       }
@@ -155,12 +178,20 @@ public final class SafetensorsFile implements AutoCloseable {
       }
       case "F16" -> {
         for (long i = 0; i < count; i++) {
-          dst.setAtIndex(ValueLayout.JAVA_FLOAT, dstOffset + i,
+          dst.setAtIndex(
+              ValueLayout.JAVA_FLOAT,
+              dstOffset + i,
               Float.float16ToFloat(data.get(U16, e.begin() + 2 * (from + i))));
         }
       }
-      default -> throw new SafetensorsException(path + ": tensor " + name + " has dtype " + e.dtype()
-          + "; cria reads F32, F16 and BF16");
+      default ->
+          throw new SafetensorsException(
+              path
+                  + ": tensor "
+                  + name
+                  + " has dtype "
+                  + e.dtype()
+                  + "; cria reads F32, F16 and BF16");
     }
   }
 

@@ -1,8 +1,8 @@
 package dev.cria.engine.io;
 
+import dev.cria.core.io.AtomicFiles;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.tensor.Floats;
-import dev.cria.core.io.AtomicFiles;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -31,7 +31,8 @@ public final class SafetensorsWriter {
 
   /** The element type written. */
   public enum Dtype {
-    F32(4), BF16(2);
+    F32(4),
+    BF16(2);
 
     private final int width;
 
@@ -57,7 +58,8 @@ public final class SafetensorsWriter {
         n *= s;
       }
       if (n * Float.BYTES != data.byteSize()) {
-        throw new IllegalArgumentException(name + ": shape holds " + n + " floats, data " + data.byteSize() / 4);
+        throw new IllegalArgumentException(
+            name + ": shape holds " + n + " floats, data " + data.byteSize() / 4);
       }
     }
 
@@ -77,19 +79,23 @@ public final class SafetensorsWriter {
     MemorySegment all = parameters.segment();
     for (ParameterLayout.Tensor t : layout.tensors()) {
       long[] shape = t.rows() == 1 ? new long[] {t.cols()} : new long[] {t.rows(), t.cols()};
-      out.add(new Tensor(t.name(), shape, all.asSlice(t.offset() * Float.BYTES, t.size() * Float.BYTES)));
+      out.add(
+          new Tensor(
+              t.name(), shape, all.asSlice(t.offset() * Float.BYTES, t.size() * Float.BYTES)));
     }
     return out;
   }
 
   /** Writes every tensor of {@code layout} from {@code parameters} to {@code file} as F32. */
-  public static Written writeF32(Path file, ParameterLayout layout, Floats parameters, Map<String, String> metadata)
+  public static Written writeF32(
+      Path file, ParameterLayout layout, Floats parameters, Map<String, String> metadata)
       throws IOException {
     return write(file, tensors(layout, parameters), Dtype.F32, metadata);
   }
 
   /** Writes {@code tensors} to {@code file} in {@code dtype} (BF16 rounds to nearest even). */
-  public static Written write(Path file, List<Tensor> tensors, Dtype dtype, Map<String, String> metadata)
+  public static Written write(
+      Path file, List<Tensor> tensors, Dtype dtype, Map<String, String> metadata)
       throws IOException {
     if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
       throw new IOException("safetensors writing needs a little-endian machine");
@@ -101,10 +107,13 @@ public final class SafetensorsWriter {
     CRC32C crc = new CRC32C();
     long bytes = 0;
     try {
-      try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+      try (FileChannel ch =
+          FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
         bytes += put(ch, head, crc);
-        ByteBuffer staging = dtype == Dtype.BF16 ? ByteBuffer.allocateDirect(CHUNK / 2).order(ByteOrder.LITTLE_ENDIAN)
-            : null;
+        ByteBuffer staging =
+            dtype == Dtype.BF16
+                ? ByteBuffer.allocateDirect(CHUNK / 2).order(ByteOrder.LITTLE_ENDIAN)
+                : null;
         for (Tensor t : tensors) {
           long size = t.data().byteSize();
           for (long at = 0; at < size; at += CHUNK) {
@@ -130,7 +139,8 @@ public final class SafetensorsWriter {
     return n;
   }
 
-  private static ByteBuffer header(List<Tensor> tensors, Dtype dtype, Map<String, String> metadata) {
+  private static ByteBuffer header(
+      List<Tensor> tensors, Dtype dtype, Map<String, String> metadata) {
     ObjectNode header = JSON.createObjectNode();
     if (!metadata.isEmpty()) {
       ObjectNode meta = header.putObject("__metadata__");

@@ -1,9 +1,9 @@
 package dev.cria.engine.model;
 
 /**
- * Offsets (in floats) of the activations that one training step keeps, for a micro-batch of
- * {@code batch} sequences of {@code seq} tokens; N = batch x seq. Sized once; nothing is allocated
- * per step.
+ * Offsets (in floats) of the activations that one training step keeps, for a micro-batch of {@code
+ * batch} sequences of {@code seq} tokens; N = batch x seq. Sized once; nothing is allocated per
+ * step.
  *
  * <p>Each layer has its input residual {@code hIn [N, D]}. The rest of a layer's activations live
  * in a {@link Slot}: one per layer, or, with activation recompute, one shared by all layers and
@@ -11,8 +11,20 @@ package dev.cria.engine.model;
  */
 final class ActivationLayout {
   /** A layer's saved activations. */
-  record Slot(long xn1, long rstd1, long q, long k, long v, long att, long lse, long hMid, long xn2, long rstd2,
-      long gate, long up, long swi) {}
+  record Slot(
+      long xn1,
+      long rstd1,
+      long q,
+      long k,
+      long v,
+      long att,
+      long lse,
+      long hMid,
+      long xn2,
+      long rstd2,
+      long gate,
+      long up,
+      long swi) {}
 
   final int batch;
   final int seq;

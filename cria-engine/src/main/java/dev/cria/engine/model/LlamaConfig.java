@@ -18,11 +18,25 @@ import java.util.Map;
  * @param maxSeqLen longest sequence the model is meant for
  */
 public record LlamaConfig(
-    int dim, int layers, int heads, int kvHeads, int ffnDim, int vocabSize, float normEps, float ropeTheta,
+    int dim,
+    int layers,
+    int heads,
+    int kvHeads,
+    int ffnDim,
+    int vocabSize,
+    float normEps,
+    float ropeTheta,
     int maxSeqLen) {
 
   public LlamaConfig {
-    require(dim > 0 && layers > 0 && heads > 0 && kvHeads > 0 && ffnDim > 0 && vocabSize > 0 && maxSeqLen > 0,
+    require(
+        dim > 0
+            && layers > 0
+            && heads > 0
+            && kvHeads > 0
+            && ffnDim > 0
+            && vocabSize > 0
+            && maxSeqLen > 0,
         "all sizes must be positive");
     require(dim % heads == 0, "dim " + dim + " is not a multiple of heads " + heads);
     require(heads % kvHeads == 0, "heads " + heads + " is not a multiple of kv heads " + kvHeads);
@@ -48,25 +62,38 @@ public record LlamaConfig(
     return multipleOf * ((hidden + multipleOf - 1) / multipleOf);
   }
 
-  private static LlamaConfig meta(int dim, int layers, int heads, int kvHeads, int multipleOf, Double multiplier) {
-    return new LlamaConfig(dim, layers, heads, kvHeads, ffnDim(dim, multipleOf, multiplier), 32000, 1e-5f,
-        10000f, 4096);
+  private static LlamaConfig meta(
+      int dim, int layers, int heads, int kvHeads, int multipleOf, Double multiplier) {
+    return new LlamaConfig(
+        dim,
+        layers,
+        heads,
+        kvHeads,
+        ffnDim(dim, multipleOf, multiplier),
+        32000,
+        1e-5f,
+        10000f,
+        4096);
   }
 
   /** The presets by name: Meta's published shapes and two CPU-sized models. */
-  public static final Map<String, LlamaConfig> PRESETS = Map.of(
-      "llama2-7b", meta(4096, 32, 32, 32, 256, null),
-      "llama2-13b", meta(5120, 40, 40, 40, 256, null),
-      "llama2-70b", meta(8192, 80, 64, 8, 4096, 1.3),
-      "tiny", new LlamaConfig(288, 6, 6, 6, ffnDim(288, 32, null), 32000, 1e-5f, 10000f, 256),
-      "small", new LlamaConfig(512, 8, 8, 8, ffnDim(512, 32, null), 32000, 1e-5f, 10000f, 512));
+  public static final Map<String, LlamaConfig> PRESETS =
+      Map.of(
+          "llama2-7b", meta(4096, 32, 32, 32, 256, null),
+          "llama2-13b", meta(5120, 40, 40, 40, 256, null),
+          "llama2-70b", meta(8192, 80, 64, 8, 4096, 1.3),
+          "tiny", new LlamaConfig(288, 6, 6, 6, ffnDim(288, 32, null), 32000, 1e-5f, 10000f, 256),
+          "small", new LlamaConfig(512, 8, 8, 8, ffnDim(512, 32, null), 32000, 1e-5f, 10000f, 512));
 
   /** The preset called {@code name}; the message lists the known ones otherwise. */
   public static LlamaConfig preset(String name) {
     LlamaConfig c = PRESETS.get(name.toLowerCase(Locale.ROOT));
     if (c == null) {
-      throw new IllegalArgumentException("unknown model preset '" + name + "'; known: "
-          + List.copyOf(new java.util.TreeSet<>(PRESETS.keySet())));
+      throw new IllegalArgumentException(
+          "unknown model preset '"
+              + name
+              + "'; known: "
+              + List.copyOf(new java.util.TreeSet<>(PRESETS.keySet())));
     }
     return c;
   }
@@ -82,11 +109,13 @@ public record LlamaConfig(
 
   /** The same model with another vocabulary (the tokenizer's). */
   public LlamaConfig withVocabSize(int vocab) {
-    return new LlamaConfig(dim, layers, heads, kvHeads, ffnDim, vocab, normEps, ropeTheta, maxSeqLen);
+    return new LlamaConfig(
+        dim, layers, heads, kvHeads, ffnDim, vocab, normEps, ropeTheta, maxSeqLen);
   }
 
   public LlamaConfig withMaxSeqLen(int seqLen) {
-    return new LlamaConfig(dim, layers, heads, kvHeads, ffnDim, vocabSize, normEps, ropeTheta, seqLen);
+    return new LlamaConfig(
+        dim, layers, heads, kvHeads, ffnDim, vocabSize, normEps, ropeTheta, seqLen);
   }
 
   /** Parameters in the matrices of the blocks and the LM head (not embeddings, not norms). */

@@ -18,8 +18,8 @@ import java.util.SplittableRandom;
  * {@link Kernels} calls, as llm.c does it. No autograd: each layer's backward is written out.
  *
  * <p>Use: {@link #forward(int[], int[], float)} with targets computes the loss and, fused with it,
- * the gradient of the logits; {@link #backward()} then accumulates parameter gradients.
- * Not thread-safe; the kernels use the cores.
+ * the gradient of the logits; {@link #backward()} then accumulates parameter gradients. Not
+ * thread-safe; the kernels use the cores.
  */
 public final class LlamaModel implements AutoCloseable {
   private final LlamaConfig config;
@@ -44,7 +44,8 @@ public final class LlamaModel implements AutoCloseable {
    */
   public LlamaModel(LlamaConfig config, Backend backend, int batch, int seq, boolean recompute) {
     if (seq > config.maxSeqLen()) {
-      throw new IllegalArgumentException("sequence length " + seq + " exceeds the model's " + config.maxSeqLen());
+      throw new IllegalArgumentException(
+          "sequence length " + seq + " exceeds the model's " + config.maxSeqLen());
     }
     this.config = config;
     this.layout = new ParameterLayout(config);
@@ -56,7 +57,8 @@ public final class LlamaModel implements AutoCloseable {
     this.act = new ActivationLayout(config, batch, seq, recompute);
     this.a = buffers.allocate(act.size).segment();
     this.rope = new RopeTable(seq, config.headDim(), config.ropeTheta());
-    this.attention = new AttentionShape(batch, seq, config.heads(), config.kvHeads(), config.headDim());
+    this.attention =
+        new AttentionShape(batch, seq, config.heads(), config.kvHeads(), config.headDim());
   }
 
   public LlamaConfig config() {
@@ -97,16 +99,29 @@ public final class LlamaModel implements AutoCloseable {
     requireMemoryFor(config, batch, seq, 0, "");
   }
 
-  /** As {@link #requireMemoryFor(LlamaConfig, int, int)}, with {@code extraBytes} more for {@code extraWhat}. */
-  public static void requireMemoryFor(LlamaConfig config, int batch, int seq, long extraBytes, String extraWhat) {
-    long needed = bytesNeeded(config, batch, seq, false) + 2L * config.parameterCount() * Float.BYTES + extraBytes;
-    long physical = ((com.sun.management.OperatingSystemMXBean)
-        java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getTotalMemorySize();
+  /**
+   * As {@link #requireMemoryFor(LlamaConfig, int, int)}, with {@code extraBytes} more for {@code
+   * extraWhat}.
+   */
+  public static void requireMemoryFor(
+      LlamaConfig config, int batch, int seq, long extraBytes, String extraWhat) {
+    long needed =
+        bytesNeeded(config, batch, seq, false)
+            + 2L * config.parameterCount() * Float.BYTES
+            + extraBytes;
+    long physical =
+        ((com.sun.management.OperatingSystemMXBean)
+                java.lang.management.ManagementFactory.getOperatingSystemMXBean())
+            .getTotalMemorySize();
     if (needed > physical * 0.9) {
-      throw new IllegalArgumentException(String.format(java.util.Locale.ROOT,
-          "this model and micro-batch need %.1f GB (parameters, gradients, Adam moments, activations%s)"
-              + " but the machine has %.1f GB; pick a smaller model, micro-batch or sequence length",
-          needed / 1e9, extraBytes > 0 ? ", " + extraWhat : "", physical / 1e9));
+      throw new IllegalArgumentException(
+          String.format(
+              java.util.Locale.ROOT,
+              "this model and micro-batch need %.1f GB (parameters, gradients, Adam moments, activations%s)"
+                  + " but the machine has %.1f GB; pick a smaller model, micro-batch or sequence length",
+              needed / 1e9,
+              extraBytes > 0 ? ", " + extraWhat : "",
+              physical / 1e9));
     }
   }
 
@@ -115,7 +130,8 @@ public final class LlamaModel implements AutoCloseable {
    * (parameters, gradients, activations), without allocating anything.
    */
   public static long bytesNeeded(LlamaConfig config, int batch, int seq, boolean recompute) {
-    return (2 * new ParameterLayout(config).size() + new ActivationLayout(config, batch, seq, recompute).size)
+    return (2 * new ParameterLayout(config).size()
+            + new ActivationLayout(config, batch, seq, recompute).size)
         * Float.BYTES;
   }
 
@@ -178,11 +194,13 @@ public final class LlamaModel implements AutoCloseable {
   public double forward(int[] tokens, int[] targets, float gradScale) {
     int n = act.tokens;
     if (tokens.length != n || (targets != null && targets.length != n)) {
-      throw new IllegalArgumentException("expected " + n + " tokens (batch " + act.batch + " x seq " + act.seq + ")");
+      throw new IllegalArgumentException(
+          "expected " + n + " tokens (batch " + act.batch + " x seq " + act.seq + ")");
     }
     for (int t : tokens) {
       if (t < 0 || t >= config.vocabSize()) {
-        throw new IllegalArgumentException("token id " + t + " is outside the vocabulary of " + config.vocabSize());
+        throw new IllegalArgumentException(
+            "token id " + t + " is outside the vocabulary of " + config.vocabSize());
       }
     }
     this.tokens = tokens;
@@ -194,8 +212,10 @@ public final class LlamaModel implements AutoCloseable {
       layerForward(l);
     }
     long hFinal = act.layerInput[config.layers()];
-    kernels.rmsNormForward(a, act.xnFinal, a, act.rstdFinal, a, hFinal, p, layout.finalNorm(), n, d, config.normEps());
-    kernels.linearForward(a, act.logits, a, act.xnFinal, p, layout.lmHead(), n, d, config.vocabSize());
+    kernels.rmsNormForward(
+        a, act.xnFinal, a, act.rstdFinal, a, hFinal, p, layout.finalNorm(), n, d, config.normEps());
+    kernels.linearForward(
+        a, act.logits, a, act.xnFinal, p, layout.lmHead(), n, d, config.vocabSize());
     if (targets == null) {
       logitsHoldGradient = false;
       return Double.NaN;
@@ -203,7 +223,8 @@ public final class LlamaModel implements AutoCloseable {
     int counted = 0;
     for (int t : targets) {
       if (t >= config.vocabSize()) {
-        throw new IllegalArgumentException("target id " + t + " is outside the vocabulary of " + config.vocabSize());
+        throw new IllegalArgumentException(
+            "target id " + t + " is outside the vocabulary of " + config.vocabSize());
       }
       if (t >= 0) {
         counted++;
@@ -212,7 +233,8 @@ public final class LlamaModel implements AutoCloseable {
     if (counted == 0) {
       throw new IllegalArgumentException("every target is -1: nothing to learn from");
     }
-    double sum = kernels.crossEntropy(a, act.logits, targets, n, config.vocabSize(), gradScale / counted);
+    double sum =
+        kernels.crossEntropy(a, act.logits, targets, n, config.vocabSize(), gradScale / counted);
     logitsHoldGradient = true;
     return sum / counted;
   }
@@ -220,9 +242,11 @@ public final class LlamaModel implements AutoCloseable {
   /** The logits of the last forward pass without targets: [batch x seq, vocab]. */
   public float[] logits() {
     if (logitsHoldGradient) {
-      throw new IllegalStateException("the logits were replaced by their gradient; call forward without targets");
+      throw new IllegalStateException(
+          "the logits were replaced by their gradient; call forward without targets");
     }
-    return Floats.wrap(a).toArray(act.logits, Math.toIntExact((long) act.tokens * config.vocabSize()));
+    return Floats.wrap(a)
+        .toArray(act.logits, Math.toIntExact((long) act.tokens * config.vocabSize()));
   }
 
   private void layerForward(int l) {
@@ -234,7 +258,8 @@ public final class LlamaModel implements AutoCloseable {
     int kv = config.kvDim();
     int f = config.ffnDim();
     long hIn = act.layerInput[l];
-    kernels.rmsNormForward(a, s.xn1(), a, s.rstd1(), a, hIn, p, w.attentionNorm(), n, d, config.normEps());
+    kernels.rmsNormForward(
+        a, s.xn1(), a, s.rstd1(), a, hIn, p, w.attentionNorm(), n, d, config.normEps());
     kernels.linearForward(a, s.q(), a, s.xn1(), p, w.wq(), n, d, d);
     kernels.linearForward(a, s.k(), a, s.xn1(), p, w.wk(), n, d, kv);
     kernels.linearForward(a, s.v(), a, s.xn1(), p, w.wv(), n, d, kv);
@@ -243,7 +268,8 @@ public final class LlamaModel implements AutoCloseable {
     kernels.attentionForward(at(s.att()), at(s.lse()), at(s.q()), at(s.k()), at(s.v()), attention);
     kernels.linearForward(a, s.hMid(), a, s.att(), p, w.wo(), n, d, d);
     kernels.add(a, s.hMid(), a, hIn, (long) n * d);
-    kernels.rmsNormForward(a, s.xn2(), a, s.rstd2(), a, s.hMid(), p, w.mlpNorm(), n, d, config.normEps());
+    kernels.rmsNormForward(
+        a, s.xn2(), a, s.rstd2(), a, s.hMid(), p, w.mlpNorm(), n, d, config.normEps());
     kernels.linearForward(a, s.gate(), a, s.xn2(), p, w.gate(), n, d, f);
     kernels.linearForward(a, s.up(), a, s.xn2(), p, w.up(), n, d, f);
     kernels.swigluForward(a, s.swi(), a, s.gate(), a, s.up(), (long) n * f);
@@ -257,7 +283,9 @@ public final class LlamaModel implements AutoCloseable {
     backward(null);
   }
 
-  /** Told, during {@link #backward(GradientsReady)}, which gradients this pass will not touch again. */
+  /**
+   * Told, during {@link #backward(GradientsReady)}, which gradients this pass will not touch again.
+   */
   @FunctionalInterface
   public interface GradientsReady {
     /** Gradients {@code [from, to)} (parameter indices) are final for this backward pass. */
@@ -278,11 +306,37 @@ public final class LlamaModel implements AutoCloseable {
     int n = act.tokens;
     int d = config.dim();
     // LM head and final norm: dxn = dlogits · W_head; dW_head += dlogits^T · xn
-    kernels.linearBackward(a, act.dxn, true, g, layout.lmHead(), a, act.logits, a, act.xnFinal, p, layout.lmHead(),
-        n, d, config.vocabSize());
+    kernels.linearBackward(
+        a,
+        act.dxn,
+        true,
+        g,
+        layout.lmHead(),
+        a,
+        act.logits,
+        a,
+        act.xnFinal,
+        p,
+        layout.lmHead(),
+        n,
+        d,
+        config.vocabSize());
     a.asSlice(act.dh * Float.BYTES, (long) n * d * Float.BYTES).fill((byte) 0);
-    kernels.rmsNormBackward(a, act.dh, g, layout.finalNorm(), a, act.dxn, a, act.layerInput[config.layers()],
-        p, layout.finalNorm(), a, act.rstdFinal, n, d);
+    kernels.rmsNormBackward(
+        a,
+        act.dh,
+        g,
+        layout.finalNorm(),
+        a,
+        act.dxn,
+        a,
+        act.layerInput[config.layers()],
+        p,
+        layout.finalNorm(),
+        a,
+        act.rstdFinal,
+        n,
+        d);
     List<ParameterLayout.Range> buckets = layout.buckets();
     announce(ready, buckets.getFirst());
     for (int l = config.layers() - 1; l >= 0; l--) {
@@ -309,22 +363,51 @@ public final class LlamaModel implements AutoCloseable {
     int f = config.ffnDim();
     long hIn = act.layerInput[l];
     // MLP: hOut = hMid + down(swiglu(gate(xn2), up(xn2)))
-    kernels.linearBackward(a, act.dSwi, true, g, w.down(), a, act.dh, a, s.swi(), p, w.down(), n, f, d);
-    kernels.swigluBackward(a, act.dGate, a, act.dUp, a, act.dSwi, a, s.gate(), a, s.up(), (long) n * f);
-    kernels.linearBackward(a, act.dxn, true, g, w.gate(), a, act.dGate, a, s.xn2(), p, w.gate(), n, d, f);
-    kernels.linearBackward(a, act.dxn, false, g, w.up(), a, act.dUp, a, s.xn2(), p, w.up(), n, d, f);
-    kernels.rmsNormBackward(a, act.dh, g, w.mlpNorm(), a, act.dxn, a, s.hMid(), p, w.mlpNorm(), a, s.rstd2(), n, d);
+    kernels.linearBackward(
+        a, act.dSwi, true, g, w.down(), a, act.dh, a, s.swi(), p, w.down(), n, f, d);
+    kernels.swigluBackward(
+        a, act.dGate, a, act.dUp, a, act.dSwi, a, s.gate(), a, s.up(), (long) n * f);
+    kernels.linearBackward(
+        a, act.dxn, true, g, w.gate(), a, act.dGate, a, s.xn2(), p, w.gate(), n, d, f);
+    kernels.linearBackward(
+        a, act.dxn, false, g, w.up(), a, act.dUp, a, s.xn2(), p, w.up(), n, d, f);
+    kernels.rmsNormBackward(
+        a, act.dh, g, w.mlpNorm(), a, act.dxn, a, s.hMid(), p, w.mlpNorm(), a, s.rstd2(), n, d);
     // Attention: hMid = hIn + o(attention(rope(q(xn1)), rope(k(xn1)), v(xn1)))
     kernels.linearBackward(a, act.datt, true, g, w.wo(), a, act.dh, a, s.att(), p, w.wo(), n, d, d);
-    kernels.attentionBackward(at(act.dq), at(act.dk), at(act.dv), at(act.datt), at(s.q()), at(s.k()), at(s.v()),
-        at(s.att()), at(s.lse()), attention);
+    kernels.attentionBackward(
+        at(act.dq),
+        at(act.dk),
+        at(act.dv),
+        at(act.datt),
+        at(s.q()),
+        at(s.k()),
+        at(s.v()),
+        at(s.att()),
+        at(s.lse()),
+        attention);
     kernels.rope(a, act.dq, rope, act.batch, act.seq, config.heads(), 0, true);
     kernels.rope(a, act.dk, rope, act.batch, act.seq, config.kvHeads(), 0, true);
     kernels.linearBackward(a, act.dxn, true, g, w.wq(), a, act.dq, a, s.xn1(), p, w.wq(), n, d, d);
-    kernels.linearBackward(a, act.dxn, false, g, w.wk(), a, act.dk, a, s.xn1(), p, w.wk(), n, d, kv);
-    kernels.linearBackward(a, act.dxn, false, g, w.wv(), a, act.dv, a, s.xn1(), p, w.wv(), n, d, kv);
-    kernels.rmsNormBackward(a, act.dh, g, w.attentionNorm(), a, act.dxn, a, hIn, p, w.attentionNorm(),
-        a, s.rstd1(), n, d);
+    kernels.linearBackward(
+        a, act.dxn, false, g, w.wk(), a, act.dk, a, s.xn1(), p, w.wk(), n, d, kv);
+    kernels.linearBackward(
+        a, act.dxn, false, g, w.wv(), a, act.dv, a, s.xn1(), p, w.wv(), n, d, kv);
+    kernels.rmsNormBackward(
+        a,
+        act.dh,
+        g,
+        w.attentionNorm(),
+        a,
+        act.dxn,
+        a,
+        hIn,
+        p,
+        w.attentionNorm(),
+        a,
+        s.rstd1(),
+        n,
+        d);
   }
 
   /** A view of the activation arena at {@code offset}. */
@@ -339,6 +422,9 @@ public final class LlamaModel implements AutoCloseable {
 
   @Override
   public String toString() {
-    return "LlamaModel" + Arrays.asList(config.dim(), config.layers(), config.heads()) + " on " + kernels.name();
+    return "LlamaModel"
+        + Arrays.asList(config.dim(), config.layers(), config.heads())
+        + " on "
+        + kernels.name();
   }
 }

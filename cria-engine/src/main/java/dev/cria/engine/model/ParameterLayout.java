@@ -10,8 +10,8 @@ import java.util.Map;
  * Where every parameter tensor lives in one flat float buffer (parameters, gradients and the two
  * Adam moments share this layout), with {@code long} offsets, and its Hugging Face name.
  *
- * <p>Order: embeddings; per layer the attention norm, q, k, v, o, the MLP norm, gate, up, down;
- * the final norm; the LM head. Linear weights are {@code [out, in]}, row-major.
+ * <p>Order: embeddings; per layer the attention norm, q, k, v, o, the MLP norm, gate, up, down; the
+ * final norm; the LM head. Linear weights are {@code [out, in]}, row-major.
  */
 public final class ParameterLayout {
   /**
@@ -47,7 +47,15 @@ public final class ParameterLayout {
   }
 
   /** Offsets of one transformer block's tensors. */
-  public record Layer(long attentionNorm, long wq, long wk, long wv, long wo, long mlpNorm, long gate, long up,
+  public record Layer(
+      long attentionNorm,
+      long wq,
+      long wk,
+      long wv,
+      long wo,
+      long mlpNorm,
+      long gate,
+      long up,
       long down) {}
 
   private final LlamaConfig config;
@@ -64,28 +72,30 @@ public final class ParameterLayout {
     this.config = c;
     List<Tensor> list = new ArrayList<>();
     long[] next = {0};
-    java.util.function.BiFunction<String, int[], Long> add = (name, shape) -> {
-      boolean decay = !name.endsWith("norm.weight");
-      Tensor t = new Tensor(name, next[0], shape[0], shape[1], decay);
-      list.add(t);
-      next[0] = t.end();
-      return t.offset();
-    };
+    java.util.function.BiFunction<String, int[], Long> add =
+        (name, shape) -> {
+          boolean decay = !name.endsWith("norm.weight");
+          Tensor t = new Tensor(name, next[0], shape[0], shape[1], decay);
+          list.add(t);
+          next[0] = t.end();
+          return t.offset();
+        };
     int d = c.dim();
     embeddings = add.apply("model.embed_tokens.weight", new int[] {c.vocabSize(), d});
     List<Layer> ls = new ArrayList<>();
     for (int i = 0; i < c.layers(); i++) {
       String p = "model.layers." + i + ".";
-      ls.add(new Layer(
-          add.apply(p + "input_layernorm.weight", new int[] {1, d}),
-          add.apply(p + "self_attn.q_proj.weight", new int[] {d, d}),
-          add.apply(p + "self_attn.k_proj.weight", new int[] {c.kvDim(), d}),
-          add.apply(p + "self_attn.v_proj.weight", new int[] {c.kvDim(), d}),
-          add.apply(p + "self_attn.o_proj.weight", new int[] {d, d}),
-          add.apply(p + "post_attention_layernorm.weight", new int[] {1, d}),
-          add.apply(p + "mlp.gate_proj.weight", new int[] {c.ffnDim(), d}),
-          add.apply(p + "mlp.up_proj.weight", new int[] {c.ffnDim(), d}),
-          add.apply(p + "mlp.down_proj.weight", new int[] {d, c.ffnDim()})));
+      ls.add(
+          new Layer(
+              add.apply(p + "input_layernorm.weight", new int[] {1, d}),
+              add.apply(p + "self_attn.q_proj.weight", new int[] {d, d}),
+              add.apply(p + "self_attn.k_proj.weight", new int[] {c.kvDim(), d}),
+              add.apply(p + "self_attn.v_proj.weight", new int[] {c.kvDim(), d}),
+              add.apply(p + "self_attn.o_proj.weight", new int[] {d, d}),
+              add.apply(p + "post_attention_layernorm.weight", new int[] {1, d}),
+              add.apply(p + "mlp.gate_proj.weight", new int[] {c.ffnDim(), d}),
+              add.apply(p + "mlp.up_proj.weight", new int[] {c.ffnDim(), d}),
+              add.apply(p + "mlp.down_proj.weight", new int[] {d, c.ffnDim()})));
     }
     finalNorm = add.apply("model.norm.weight", new int[] {1, d});
     lmHead = add.apply("lm_head.weight", new int[] {c.vocabSize(), d});
@@ -100,7 +110,10 @@ public final class ParameterLayout {
     List<Range> b = new ArrayList<>();
     b.add(new Range(finalNorm, size));
     for (int l = c.layers() - 1; l >= 0; l--) {
-      b.add(new Range(ls.get(l).attentionNorm(), l + 1 < c.layers() ? ls.get(l + 1).attentionNorm() : finalNorm));
+      b.add(
+          new Range(
+              ls.get(l).attentionNorm(),
+              l + 1 < c.layers() ? ls.get(l + 1).attentionNorm() : finalNorm));
     }
     b.add(new Range(0, ls.getFirst().attentionNorm()));
     this.buckets = List.copyOf(b);
@@ -109,8 +122,9 @@ public final class ParameterLayout {
   /**
    * The gradient buckets, in the order the backward pass finishes them: the final norm with the LM
    * head, each layer from the last to the first, the embeddings. Contiguous, together the whole
-   * buffer. The backward pass announces them ({@link LlamaModel#backward(LlamaModel.GradientsReady)})
-   * and data-parallel training reduces and shards them; both read them from here.
+   * buffer. The backward pass announces them ({@link
+   * LlamaModel#backward(LlamaModel.GradientsReady)}) and data-parallel training reduces and shards
+   * them; both read them from here.
    */
   public List<Range> buckets() {
     return buckets;

@@ -10,8 +10,8 @@ import dev.cria.engine.tensor.Floats;
 /**
  * AdamW as PyTorch's {@code torch.optim.AdamW}: decoupled weight decay {@code p -= lr * wd * p},
  * then Adam with bias correction. Norm weights are not decayed. The moments live in flat buffers
- * laid out like the parameters, on the backend's memory; the update is the backend's
- * {@link Kernels#adamw} kernel, one call per tensor.
+ * laid out like the parameters, on the backend's memory; the update is the backend's {@link
+ * Kernels#adamw} kernel, one call per tensor.
  *
  * @see GradientClipping
  */
@@ -51,7 +51,8 @@ public final class AdamW implements AutoCloseable {
    */
   public AdamW(ParameterLayout layout, Settings settings, Backend backend, long from, long to) {
     if (from < 0 || to > layout.size() || from > to) {
-      throw new IllegalArgumentException("shard [" + from + ", " + to + ") outside [0, " + layout.size() + ")");
+      throw new IllegalArgumentException(
+          "shard [" + from + ", " + to + ") outside [0, " + layout.size() + ")");
     }
     this.layout = layout;
     this.settings = settings;
@@ -74,8 +75,8 @@ public final class AdamW implements AutoCloseable {
   }
 
   /**
-   * Sets the count of updates taken, for resuming from a checkpoint (the bias corrections depend
-   * on it); the moments are restored through {@link #firstMoment()} and {@link #secondMoment()}.
+   * Sets the count of updates taken, for resuming from a checkpoint (the bias corrections depend on
+   * it); the moments are restored through {@link #firstMoment()} and {@link #secondMoment()}.
    */
   public void restoreSteps(long steps) {
     if (steps < 0) {
@@ -118,8 +119,16 @@ public final class AdamW implements AutoCloseable {
         continue;
       }
       float decay = (float) (1 - lr * (t.weightDecay() ? settings.weightDecay() : 0));
-      kernels.adamw(parameters.segment(), gradients.segment(), m.segment(), v.segment(), from, first, last,
-          new AdamWUpdate((float) lr, decay, (float) b1, (float) b2, c1, c2, (float) settings.eps()));
+      kernels.adamw(
+          parameters.segment(),
+          gradients.segment(),
+          m.segment(),
+          v.segment(),
+          from,
+          first,
+          last,
+          new AdamWUpdate(
+              (float) lr, decay, (float) b1, (float) b2, c1, c2, (float) settings.eps()));
     }
   }
 

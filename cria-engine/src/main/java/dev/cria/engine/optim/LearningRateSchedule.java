@@ -1,8 +1,8 @@
 package dev.cria.engine.optim;
 
 /**
- * The learning rate of each optimizer step. {@code step} counts the updates already applied
- * (0 for the first), as NeMo's schedulers count.
+ * The learning rate of each optimizer step. {@code step} counts the updates already applied (0 for
+ * the first), as NeMo's schedulers count.
  */
 public sealed interface LearningRateSchedule {
   double at(long step);
@@ -20,11 +20,19 @@ public sealed interface LearningRateSchedule {
    * {@code s <= warmup}; then cosine from {@code max} down to {@code min} at {@code maxSteps}; then
    * {@code min}.
    */
-  record WarmupCosine(double maxLr, double minLr, long warmupSteps, long maxSteps) implements LearningRateSchedule {
+  record WarmupCosine(double maxLr, double minLr, long warmupSteps, long maxSteps)
+      implements LearningRateSchedule {
     public WarmupCosine {
       if (warmupSteps < 0 || maxSteps <= warmupSteps || minLr > maxLr || minLr < 0) {
-        throw new IllegalArgumentException("need 0 <= warmup < max steps and 0 <= min lr <= max lr, got warmup "
-            + warmupSteps + ", max steps " + maxSteps + ", lr " + minLr + ".." + maxLr);
+        throw new IllegalArgumentException(
+            "need 0 <= warmup < max steps and 0 <= min lr <= max lr, got warmup "
+                + warmupSteps
+                + ", max steps "
+                + maxSteps
+                + ", lr "
+                + minLr
+                + ".."
+                + maxLr);
       }
     }
 

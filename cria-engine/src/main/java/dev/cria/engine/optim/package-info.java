@@ -1,2 +1,4 @@
-/** Optimization: AdamW over flat buffers, global-norm gradient clipping, learning-rate schedules. */
+/**
+ * Optimization: AdamW over flat buffers, global-norm gradient clipping, learning-rate schedules.
+ */
 package dev.cria.engine.optim;

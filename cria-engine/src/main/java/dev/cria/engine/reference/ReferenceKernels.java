@@ -1,19 +1,18 @@
 package dev.cria.engine.reference;
 
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+
 import dev.cria.engine.backend.AdamWUpdate;
 import dev.cria.engine.backend.AttentionShape;
 import dev.cria.engine.backend.Kernels;
-import dev.cria.engine.tensor.View;
 import dev.cria.engine.backend.RopeTable;
-
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
-
+import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
 
 /**
  * Every kernel written as plainly as possible, single-threaded, straight from the math: the
- * reference the fast kernels are tested against. Accumulations are in float except where noted,
- * so results match the fast kernels to float rounding, not bit for bit.
+ * reference the fast kernels are tested against. Accumulations are in float except where noted, so
+ * results match the fast kernels to float rounding, not bit for bit.
  */
 public final class ReferenceKernels implements Kernels {
 
@@ -31,8 +30,16 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void linearForward(MemorySegment y, long yOff, MemorySegment x, long xOff, MemorySegment w, long wOff,
-      int n, int in, int out) {
+  public void linearForward(
+      MemorySegment y,
+      long yOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      int n,
+      int in,
+      int out) {
     for (int i = 0; i < n; i++) {
       for (int o = 0; o < out; o++) {
         float sum = 0;
@@ -45,8 +52,21 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void linearBackward(MemorySegment dx, long dxOff, boolean overwriteDx, MemorySegment dw, long dwOff,
-      MemorySegment dy, long dyOff, MemorySegment x, long xOff, MemorySegment w, long wOff, int n, int in, int out) {
+  public void linearBackward(
+      MemorySegment dx,
+      long dxOff,
+      boolean overwriteDx,
+      MemorySegment dw,
+      long dwOff,
+      MemorySegment dy,
+      long dyOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      int n,
+      int in,
+      int out) {
     for (int i = 0; i < n; i++) {
       for (int c = 0; c < in; c++) {
         float sum = 0;
@@ -70,8 +90,14 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void embeddingForward(MemorySegment out, long outOff, MemorySegment table, long tableOff, int[] tokens,
-      int n, int d) {
+  public void embeddingForward(
+      MemorySegment out,
+      long outOff,
+      MemorySegment table,
+      long tableOff,
+      int[] tokens,
+      int n,
+      int d) {
     for (int i = 0; i < n; i++) {
       for (int c = 0; c < d; c++) {
         set(out, outOff + (long) i * d + c, get(table, tableOff + (long) tokens[i] * d + c));
@@ -80,8 +106,14 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void embeddingBackward(MemorySegment dTable, long dTableOff, MemorySegment dOut, long dOutOff, int[] tokens,
-      int n, int d) {
+  public void embeddingBackward(
+      MemorySegment dTable,
+      long dTableOff,
+      MemorySegment dOut,
+      long dOutOff,
+      int[] tokens,
+      int n,
+      int d) {
     for (int i = 0; i < n; i++) {
       for (int c = 0; c < d; c++) {
         long at = dTableOff + (long) tokens[i] * d + c;
@@ -91,8 +123,18 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void rmsNormForward(MemorySegment out, long outOff, MemorySegment rstd, long rstdOff, MemorySegment x,
-      long xOff, MemorySegment w, long wOff, int n, int d, float eps) {
+  public void rmsNormForward(
+      MemorySegment out,
+      long outOff,
+      MemorySegment rstd,
+      long rstdOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      int n,
+      int d,
+      float eps) {
     for (int i = 0; i < n; i++) {
       double ss = 0;
       for (int c = 0; c < d; c++) {
@@ -108,9 +150,21 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void rmsNormBackward(MemorySegment dx, long dxOff, MemorySegment dw, long dwOff, MemorySegment dOut,
-      long dOutOff, MemorySegment x, long xOff, MemorySegment w, long wOff, MemorySegment rstd, long rstdOff,
-      int n, int d) {
+  public void rmsNormBackward(
+      MemorySegment dx,
+      long dxOff,
+      MemorySegment dw,
+      long dwOff,
+      MemorySegment dOut,
+      long dOutOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      MemorySegment rstd,
+      long rstdOff,
+      int n,
+      int d) {
     // out_c = x_c r w_c, r = (mean(x^2) + eps)^-1/2, dr/dx_c = -r^3 x_c / d
     for (int i = 0; i < n; i++) {
       float r = get(rstd, rstdOff + i);
@@ -131,7 +185,14 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void rope(MemorySegment x, long xOff, RopeTable table, int batch, int seq, int heads, int firstPosition,
+  public void rope(
+      MemorySegment x,
+      long xOff,
+      RopeTable table,
+      int batch,
+      int seq,
+      int heads,
+      int firstPosition,
       boolean inverse) {
     int half = table.half();
     int hd = 2 * half;
@@ -154,7 +215,8 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void attentionForward(View outView, View lseView, View qView, View kView, View vView, AttentionShape shape) {
+  public void attentionForward(
+      View outView, View lseView, View qView, View kView, View vView, AttentionShape shape) {
     MemorySegment out = outView.buffer();
     long outOff = outView.offset();
     MemorySegment lse = lseView.buffer();
@@ -208,8 +270,17 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void attentionBackward(View dqView, View dkView, View dvView, View dOutView, View qView, View kView,
-      View vView, View outView, View lseView, AttentionShape shape) {
+  public void attentionBackward(
+      View dqView,
+      View dkView,
+      View dvView,
+      View dOutView,
+      View qView,
+      View kView,
+      View vView,
+      View outView,
+      View lseView,
+      AttentionShape shape) {
     MemorySegment dq = dqView.buffer();
     long dqOff = dqView.offset();
     MemorySegment dk = dkView.buffer();
@@ -292,7 +363,13 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void swigluForward(MemorySegment h, long hOff, MemorySegment gate, long gateOff, MemorySegment up, long upOff,
+  public void swigluForward(
+      MemorySegment h,
+      long hOff,
+      MemorySegment gate,
+      long gateOff,
+      MemorySegment up,
+      long upOff,
       long count) {
     for (long i = 0; i < count; i++) {
       set(h, hOff + i, silu(get(gate, gateOff + i)) * get(up, upOff + i));
@@ -300,8 +377,18 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void swigluBackward(MemorySegment dGate, long dGateOff, MemorySegment dUp, long dUpOff, MemorySegment dh,
-      long dhOff, MemorySegment gate, long gateOff, MemorySegment up, long upOff, long count) {
+  public void swigluBackward(
+      MemorySegment dGate,
+      long dGateOff,
+      MemorySegment dUp,
+      long dUpOff,
+      MemorySegment dh,
+      long dhOff,
+      MemorySegment gate,
+      long gateOff,
+      MemorySegment up,
+      long upOff,
+      long count) {
     for (long i = 0; i < count; i++) {
       float g = get(gate, gateOff + i);
       float u = get(up, upOff + i);
@@ -314,7 +401,8 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public double crossEntropy(MemorySegment logits, long logitsOff, int[] targets, int n, int vocab, float gradScale) {
+  public double crossEntropy(
+      MemorySegment logits, long logitsOff, int[] targets, int n, int vocab, float gradScale) {
     double loss = 0;
     for (int i = 0; i < n; i++) {
       long row = logitsOff + (long) i * vocab;
@@ -367,7 +455,14 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void attentionDecode(View out, View q, View keys, View values, int positions, int heads, int kvHeads,
+  public void attentionDecode(
+      View out,
+      View q,
+      View keys,
+      View values,
+      int positions,
+      int heads,
+      int kvHeads,
       int headDim) {
     int group = heads / kvHeads;
     int kvDim = kvHeads * headDim;
@@ -380,7 +475,9 @@ public final class ReferenceKernels implements Kernels {
       for (int t = 0; t < positions; t++) {
         float s = 0;
         for (int c = 0; c < headDim; c++) {
-          s += get(q.buffer(), qh + c) * get(keys.buffer(), keys.offset() + (long) t * kvDim + head + c);
+          s +=
+              get(q.buffer(), qh + c)
+                  * get(keys.buffer(), keys.offset() + (long) t * kvDim + head + c);
         }
         p[t] = s * scale;
         max = Math.max(max, p[t]);
@@ -413,8 +510,15 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void adamw(MemorySegment p, MemorySegment g, MemorySegment m, MemorySegment v, long momentBase, long from,
-      long to, AdamWUpdate u) {
+  public void adamw(
+      MemorySegment p,
+      MemorySegment g,
+      MemorySegment m,
+      MemorySegment v,
+      long momentBase,
+      long from,
+      long to,
+      AdamWUpdate u) {
     for (long i = from; i < to; i++) {
       float grad = get(g, i);
       float mi = u.beta1() * get(m, i - momentBase) + (1 - u.beta1()) * grad;

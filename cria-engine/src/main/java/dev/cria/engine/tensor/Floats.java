@@ -64,7 +64,8 @@ public final class Floats {
 
   /** Copies {@code count} floats from {@code source[from]} to {@code this[to]}. */
   public void copyFrom(Floats source, long from, long to, long count) {
-    MemorySegment.copy(source.segment, from * Float.BYTES, segment, to * Float.BYTES, count * Float.BYTES);
+    MemorySegment.copy(
+        source.segment, from * Float.BYTES, segment, to * Float.BYTES, count * Float.BYTES);
   }
 
   /** Floats {@code [from, from + count)} as a new Java array (count below 2^31). */

@@ -10,7 +10,8 @@ class BackendsTest {
   @Test
   void theServiceLoaderFindsCpuAndReferenceAndAutoPrefersCpu() {
     assertThat(Backends.names()).containsExactly("auto", "cpu", "reference");
-    try (Backend auto = Backends.open(Backends.AUTO, 1); Backend nameless = Backends.open(null, 1)) {
+    try (Backend auto = Backends.open(Backends.AUTO, 1);
+        Backend nameless = Backends.open(null, 1)) {
       assertThat(auto.name()).isEqualTo("cpu");
       assertThat(nameless.name()).isEqualTo("cpu");
     }
@@ -18,7 +19,8 @@ class BackendsTest {
 
   @Test
   void aBackendIsOpenedWithTheThreadsAskedForOrOnePerCore() {
-    try (Backend two = Backends.open("cpu", 2); Backend all = Backends.open("cpu", 0);
+    try (Backend two = Backends.open("cpu", 2);
+        Backend all = Backends.open("cpu", 0);
         Backend reference = Backends.open("reference", 4)) {
       assertThat(two.threads()).isEqualTo(2);
       assertThat(two.description()).startsWith("cpu(2 threads");
@@ -36,7 +38,8 @@ class BackendsTest {
 
   @Test
   void buffersAreZeroedAndLongSized() {
-    try (Backend cpu = Backends.open("cpu", 1); Buffers buffers = cpu.buffers()) {
+    try (Backend cpu = Backends.open("cpu", 1);
+        Buffers buffers = cpu.buffers()) {
       Floats f = buffers.allocate(1000);
       assertThat(f.length()).isEqualTo(1000);
       assertThat(f.toArray(0, 1000)).containsOnly(0f);
@@ -66,7 +69,9 @@ class BackendsTest {
       }
       profiled.close();
       assertThat(profiled.timings().seconds().get(TimedKernels.Op.ELEMENTWISE)).isPositive();
-      assertThat(cpu.kernels().sumOfSquares(java.lang.foreign.MemorySegment.ofArray(new float[] {3f}), 0, 1))
+      assertThat(
+              cpu.kernels()
+                  .sumOfSquares(java.lang.foreign.MemorySegment.ofArray(new float[] {3f}), 0, 1))
           .isEqualTo(9.0);
     }
   }

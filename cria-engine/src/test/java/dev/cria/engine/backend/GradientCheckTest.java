@@ -1,9 +1,8 @@
 package dev.cria.engine.backend;
 
-import dev.cria.engine.tensor.View;
-
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Random;
@@ -14,8 +13,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Each backward kernel against central finite differences of the same operation written in double
- * precision here, independently of the kernels. The scalar under test is {@code sum(r * out)} for
- * a fixed random {@code r}, so the upstream gradient is {@code r}. Both kernel sets are checked.
+ * precision here, independently of the kernels. The scalar under test is {@code sum(r * out)} for a
+ * fixed random {@code r}, so the upstream gradient is {@code r}. Both kernel sets are checked.
  */
 class GradientCheckTest {
   static Backend cpu;
@@ -88,7 +87,8 @@ class GradientCheckTest {
     }
     for (int i = 0; i < numeric.length; i++) {
       assertThat(Math.abs(analytic[i] - numeric[i]) / scale)
-          .as("%s[%d]: analytic %s, numeric %s", what, i, analytic[i], numeric[i]).isLessThan(2e-4);
+          .as("%s[%d]: analytic %s, numeric %s", what, i, analytic[i], numeric[i])
+          .isLessThan(2e-4);
     }
   }
 
@@ -133,13 +133,17 @@ class GradientCheckTest {
     int[] tokens = {1, 3, 1, 0, 3, 3};
     double[] table = randomDoubles(vocab * d, 1);
     double[] r = randomDoubles(n * d, 1);
-    double[] g = numeric(table, r, tt -> {
-      double[] out = new double[n * d];
-      for (int i = 0; i < n; i++) {
-        System.arraycopy(tt, tokens[i] * d, out, i * d, d);
-      }
-      return out;
-    });
+    double[] g =
+        numeric(
+            table,
+            r,
+            tt -> {
+              double[] out = new double[n * d];
+              for (int i = 0; i < n; i++) {
+                System.arraycopy(tt, tokens[i] * d, out, i * d, d);
+              }
+              return out;
+            });
     for (Kernels k : all) {
       MemorySegment dTable = zeros(vocab * d);
       k.embeddingBackward(dTable, 0, floats(r), 0, tokens, n, d);
@@ -240,13 +244,26 @@ class GradientCheckTest {
       MemorySegment out = zeros(qn);
       MemorySegment lse = zeros(batch * heads * seq);
       AttentionShape shape = new AttentionShape(batch, seq, heads, kvHeads, hd);
-      kern.attentionForward(new View(out, 0), new View(lse, 0), new View(floats(q), 0), new View(floats(k), 0),
-          new View(floats(v), 0), shape);
+      kern.attentionForward(
+          new View(out, 0),
+          new View(lse, 0),
+          new View(floats(q), 0),
+          new View(floats(k), 0),
+          new View(floats(v), 0),
+          shape);
       MemorySegment dq = zeros(qn);
       MemorySegment dk = zeros(kvn);
       MemorySegment dv = zeros(kvn);
-      kern.attentionBackward(new View(dq, 0), new View(dk, 0), new View(dv, 0), new View(floats(r), 0),
-          new View(floats(q), 0), new View(floats(k), 0), new View(floats(v), 0), new View(out, 0), new View(lse, 0),
+      kern.attentionBackward(
+          new View(dq, 0),
+          new View(dk, 0),
+          new View(dv, 0),
+          new View(floats(r), 0),
+          new View(floats(q), 0),
+          new View(floats(k), 0),
+          new View(floats(v), 0),
+          new View(out, 0),
+          new View(lse, 0),
           shape);
       assertGradient(array(dq), gq, kern.name() + " dq");
       assertGradient(array(dk), gk, kern.name() + " dk");
@@ -254,7 +271,8 @@ class GradientCheckTest {
     }
   }
 
-  static double[] attention(double[] q, double[] k, double[] v, int batch, int seq, int heads, int kvHeads, int hd) {
+  static double[] attention(
+      double[] q, double[] k, double[] v, int batch, int seq, int heads, int kvHeads, int hd) {
     double[] out = new double[q.length];
     int group = heads / kvHeads;
     for (int b = 0; b < batch; b++) {
@@ -266,7 +284,9 @@ class GradientCheckTest {
           for (int j = 0; j <= i; j++) {
             double s = 0;
             for (int c = 0; c < hd; c++) {
-              s += q[((b * seq + i) * heads + h) * hd + c] * k[((b * seq + j) * kvHeads + kh) * hd + c];
+              s +=
+                  q[((b * seq + i) * heads + h) * hd + c]
+                      * k[((b * seq + j) * kvHeads + kh) * hd + c];
             }
             p[j] = s / Math.sqrt(hd);
             max = Math.max(max, p[j]);
@@ -278,7 +298,8 @@ class GradientCheckTest {
           }
           for (int j = 0; j <= i; j++) {
             for (int c = 0; c < hd; c++) {
-              out[((b * seq + i) * heads + h) * hd + c] += p[j] / sum * v[((b * seq + j) * kvHeads + kh) * hd + c];
+              out[((b * seq + i) * heads + h) * hd + c] +=
+                  p[j] / sum * v[((b * seq + j) * kvHeads + kh) * hd + c];
             }
           }
         }
@@ -326,7 +347,9 @@ class GradientCheckTest {
     for (Kernels k : all) {
       MemorySegment x = floats(logits);
       double sum = k.crossEntropy(x, 0, targets, n, vocab, 1f / 3);
-      assertThat(sum).isCloseTo(crossEntropy(logits, targets, n, vocab), org.assertj.core.data.Offset.offset(1e-4));
+      assertThat(sum)
+          .isCloseTo(
+              crossEntropy(logits, targets, n, vocab), org.assertj.core.data.Offset.offset(1e-4));
       assertGradient(array(x), g, k.name() + " dlogits");
     }
   }

@@ -13,14 +13,19 @@ class StepBenchmarkTest {
   void timesStepsAndRelatesThemToThePeak() {
     LlamaConfig c = new LlamaConfig(64, 2, 4, 2, 128, 512, 1e-5f, 10000f, 32);
     List<String> log = new ArrayList<>();
-    StepBenchmark.Result r = StepBenchmark.run(new StepBenchmark.Settings(c, "cpu", 2, 2, 32, 1, 2, true), log::add);
+    StepBenchmark.Result r =
+        StepBenchmark.run(new StepBenchmark.Settings(c, "cpu", 2, 2, 32, 1, 2, true), log::add);
     assertThat(r.tokensPerSec()).isPositive().isFinite();
-    assertThat(r.stepMs()).isCloseTo(r.forwardMs() + r.backwardMs() + r.optimizerMs(),
-        org.assertj.core.data.Offset.offset(1e-6));
+    assertThat(r.stepMs())
+        .isCloseTo(
+            r.forwardMs() + r.backwardMs() + r.optimizerMs(),
+            org.assertj.core.data.Offset.offset(1e-6));
     assertThat(r.peakGflops()).isPositive();
     assertThat(r.mfu()).isEqualTo(r.gflops() / r.peakGflops());
-    assertThat(r.gflops()).isCloseTo(r.tokensPerSec() * c.trainingFlopsPerToken(32) / 1e9,
-        org.assertj.core.data.Offset.offset(1e-9));
+    assertThat(r.gflops())
+        .isCloseTo(
+            r.tokensPerSec() * c.trainingFlopsPerToken(32) / 1e9,
+            org.assertj.core.data.Offset.offset(1e-9));
     assertThat(r.lastLoss()).isCloseTo(Math.log(512), org.assertj.core.data.Offset.offset(0.5));
     assertThat(r.profileSeconds().get(TimedKernels.Op.LINEAR_FORWARD)).isPositive();
     assertThat(r.profileSeconds().get(TimedKernels.Op.ADAMW)).isPositive();

@@ -30,7 +30,8 @@ class FmaPeakTest {
       }
       if (best < 1.3) {
         double load = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
-        assumeTrue(load >= 0 && load < cpus - 0.5,
+        assumeTrue(
+            load >= 0 && load < cpus - 0.5,
             "machine too busy to tell (load " + load + "); best ratio " + best);
       }
       assertThat(best).isGreaterThan(1.3);

@@ -59,8 +59,9 @@ class GemmTest {
   @Test
   void matchesReferenceForAllTransposesShapesAndScalars() {
     Random random = new Random(42);
-    float[][] scalars = {{1f, 0f}, {1f, 1f}, {0.5f, 0.5f}, {0.5f, 1f}, {1f, 0.5f}, {0f, 0.5f},
-        {0f, 0f}};
+    float[][] scalars = {
+      {1f, 0f}, {1f, 1f}, {0.5f, 0.5f}, {0.5f, 1f}, {1f, 0.5f}, {0f, 0.5f}, {0f, 0f}
+    };
     int cases = 0;
     for (int[] shape : SHAPES) {
       for (int trans = 0; trans < 4; trans++) {
@@ -69,8 +70,18 @@ class GemmTest {
         boolean tB = (trans & 2) != 0;
         Parallel p = cases % 2 == 0 ? Parallel.serial() : three;
         check(Gemm.DEFAULT, p, tA, tB, shape[0], shape[1], shape[2], ab[0], ab[1], random, false);
-        check(Gemm.DEFAULT, p == three ? Parallel.serial() : three, tA, tB, shape[0], shape[1],
-            shape[2], ab[0], ab[1], random, true);
+        check(
+            Gemm.DEFAULT,
+            p == three ? Parallel.serial() : three,
+            tA,
+            tB,
+            shape[0],
+            shape[1],
+            shape[2],
+            ab[0],
+            ab[1],
+            random,
+            true);
         cases++;
       }
     }
@@ -83,8 +94,18 @@ class GemmTest {
       for (float beta : new float[] {0f, 1f, 0.5f}) {
         for (int trans = 0; trans < 4; trans++) {
           for (Parallel p : new Parallel[] {Parallel.serial(), three}) {
-            check(Gemm.DEFAULT, p, (trans & 1) != 0, (trans & 2) != 0, 29, 41, 23, alpha, beta,
-                random, true);
+            check(
+                Gemm.DEFAULT,
+                p,
+                (trans & 1) != 0,
+                (trans & 2) != 0,
+                29,
+                41,
+                23,
+                alpha,
+                beta,
+                random,
+                true);
           }
         }
       }
@@ -94,15 +115,27 @@ class GemmTest {
   @Test
   void tinyBlocksExerciseEveryLoopBoundary() {
     Random random = new Random(7);
-    int[][] shapes = {{1, 1, 1}, {13, 67, 15}, {50, 130, 29}, {24, 64, 14}, {97, 3, 8}, {5, 200, 6}};
+    int[][] shapes = {
+      {1, 1, 1}, {13, 67, 15}, {50, 130, 29}, {24, 64, 14}, {97, 3, 8}, {5, 200, 6}
+    };
     for (Gemm.Blocking bl : new Gemm.Blocking[] {TINY12, TINY6}) {
       for (int[] s : shapes) {
         for (int trans = 0; trans < 4; trans++) {
           for (Parallel p : new Parallel[] {Parallel.serial(), three}) {
-            check(bl, p, (trans & 1) != 0, (trans & 2) != 0, s[0], s[1], s[2], 0.5f, 1f, random,
+            check(
+                bl,
+                p,
+                (trans & 1) != 0,
+                (trans & 2) != 0,
+                s[0],
+                s[1],
+                s[2],
+                0.5f,
+                1f,
+                random,
                 true);
-            check(bl, p, (trans & 1) != 0, (trans & 2) != 0, s[0], s[1], s[2], 1f, 0f, random,
-                false);
+            check(
+                bl, p, (trans & 1) != 0, (trans & 2) != 0, s[0], s[1], s[2], 1f, 0f, random, false);
           }
         }
       }
@@ -114,8 +147,18 @@ class GemmTest {
     Random random = new Random(11);
     for (int[] shape : SHAPES) {
       for (int trans = 0; trans < 4; trans++) {
-        check(DEFAULT6, three, (trans & 1) != 0, (trans & 2) != 0, shape[0], shape[1], shape[2],
-            0.5f, 0.5f, random, true);
+        check(
+            DEFAULT6,
+            three,
+            (trans & 1) != 0,
+            (trans & 2) != 0,
+            shape[0],
+            shape[1],
+            shape[2],
+            0.5f,
+            0.5f,
+            random,
+            true);
       }
     }
   }
@@ -178,18 +221,23 @@ class GemmTest {
     try (Arena arena = Arena.ofShared()) {
       MemorySegment s = arena.allocate(100 * 4);
       Parallel p = Parallel.serial();
-      assertThatThrownBy(() -> Gemm.sgemm(p, false, false, -1, 2, 2, 1f, s, 0, 2, s, 0, 2, 0f, s, 0, 2))
+      assertThatThrownBy(
+              () -> Gemm.sgemm(p, false, false, -1, 2, 2, 1f, s, 0, 2, s, 0, 2, 0f, s, 0, 2))
           .isInstanceOf(IllegalArgumentException.class);
-      assertThatThrownBy(() -> Gemm.sgemm(p, false, false, 2, 2, 3, 1f, s, 0, 2, s, 0, 2, 0f, s, 0, 2))
+      assertThatThrownBy(
+              () -> Gemm.sgemm(p, false, false, 2, 2, 3, 1f, s, 0, 2, s, 0, 2, 0f, s, 0, 2))
           .isInstanceOf(IllegalArgumentException.class)
           .hasMessageContaining("lda");
-      assertThatThrownBy(() -> Gemm.sgemm(p, false, false, 2, 2, 2, 1f, s, 0, 2, s, 0, 2, 0f, s, 0, 1))
+      assertThatThrownBy(
+              () -> Gemm.sgemm(p, false, false, 2, 2, 2, 1f, s, 0, 2, s, 0, 2, 0f, s, 0, 1))
           .isInstanceOf(IllegalArgumentException.class)
           .hasMessageContaining("ldc");
-      assertThatThrownBy(() -> Gemm.sgemm(p, false, false, 10, 10, 2, 1f, s, 0, 2, s, 0, 10, 0f, s, 1, 10))
+      assertThatThrownBy(
+              () -> Gemm.sgemm(p, false, false, 10, 10, 2, 1f, s, 0, 2, s, 0, 10, 0f, s, 1, 10))
           .isInstanceOf(IndexOutOfBoundsException.class)
           .hasMessageContaining("C");
-      assertThatThrownBy(() -> Gemm.sgemm(p, true, false, 10, 2, 10, 1f, s, 1L << 40, 10, s, 0, 2, 0f, s, 0, 2))
+      assertThatThrownBy(() ->
+              Gemm.sgemm(p, true, false, 10, 2, 10, 1f, s, 1L << 40, 10, s, 0, 2, 0f, s, 0, 2))
           .isInstanceOf(IndexOutOfBoundsException.class)
           .hasMessageContaining("A");
       // exactly fitting matrices are accepted: C (2 x 10) ends at the last float of its segment
@@ -201,7 +249,8 @@ class GemmTest {
   @Test
   void resultsAreBitwiseIdenticalForAnyNumberOfThreads() {
     Random random = new Random(9);
-    try (Arena arena = Arena.ofShared(); Parallel two = Parallel.create(2)) {
+    try (Arena arena = Arena.ofShared();
+        Parallel two = Parallel.create(2)) {
       int m = 100;
       int n = 150;
       int k = 700; // two k blocks
@@ -248,16 +297,20 @@ class GemmTest {
       randomFill(a, random);
       randomFill(b, random);
       MemorySegment expected = arena.allocate((long) m * n * 4);
-      Gemm.sgemm(Parallel.serial(), false, false, m, n, k, 1f, a, 0, k, b, 0, n, 0f, expected, 0, n);
+      Gemm.sgemm(
+          Parallel.serial(), false, false, m, n, k, 1f, a, 0, k, b, 0, n, 0f, expected, 0, n);
       MemorySegment[] c = new MemorySegment[3];
       for (int i = 0; i < 3; i++) {
         c[i] = arena.allocate((long) m * n * 4);
       }
-      three.forRange(0, 3, (from, to, worker) -> {
-        for (int i = from; i < to; i++) {
-          Gemm.sgemm(three, false, false, m, n, k, 1f, a, 0, k, b, 0, n, 0f, c[i], 0, n);
-        }
-      });
+      three.forRange(
+          0,
+          3,
+          (from, to, worker) -> {
+            for (int i = from; i < to; i++) {
+              Gemm.sgemm(three, false, false, m, n, k, 1f, a, 0, k, b, 0, n, 0f, c[i], 0, n);
+            }
+          });
       for (MemorySegment ci : c) {
         assertThat(ci.mismatch(expected)).isEqualTo(-1);
       }
@@ -269,8 +322,24 @@ class GemmTest {
     float[] a = {1, 2, 3, 4, 5, 6}; // 2 x 3
     float[] b = {1, 0, 0, 1, 1, 1}; // 3 x 2
     float[] c = new float[4];
-    Gemm.sgemm(Parallel.serial(), false, false, 2, 2, 3, 1f, MemorySegment.ofArray(a), 0, 3,
-        MemorySegment.ofArray(b), 0, 2, 0f, MemorySegment.ofArray(c), 0, 2);
+    Gemm.sgemm(
+        Parallel.serial(),
+        false,
+        false,
+        2,
+        2,
+        3,
+        1f,
+        MemorySegment.ofArray(a),
+        0,
+        3,
+        MemorySegment.ofArray(b),
+        0,
+        2,
+        0f,
+        MemorySegment.ofArray(c),
+        0,
+        2);
     assertThat(c).containsExactly(4, 5, 10, 11);
   }
 
@@ -281,8 +350,18 @@ class GemmTest {
    * {@code padded}, every matrix gets a leading dimension larger than its row, a nonzero offset,
    * and the padding of C is checked untouched; with {@code beta == 0}, C starts as NaN.
    */
-  private static void check(Gemm.Blocking bl, Parallel p, boolean tA, boolean tB, int m, int n,
-      int k, float alpha, float beta, Random random, boolean padded) {
+  private static void check(
+      Gemm.Blocking bl,
+      Parallel p,
+      boolean tA,
+      boolean tB,
+      int m,
+      int n,
+      int k,
+      float alpha,
+      float beta,
+      Random random,
+      boolean padded) {
     int aRows = tA ? k : m;
     int aCols = tA ? m : k;
     int bRows = tB ? n : k;
@@ -309,8 +388,10 @@ class GemmTest {
       MemorySegment.copy(c, 0, original, 0, c.byteSize());
       Gemm.sgemm(bl, p, tA, tB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
       Gemm.reference(tA, tB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, expected, cOff, ldc);
-      String what = String.format("%s tA=%b tB=%b m=%d n=%d k=%d alpha=%s beta=%s padded=%b threads=%d",
-          bl, tA, tB, m, n, k, alpha, beta, padded, p.threads());
+      String what =
+          String.format(
+              "%s tA=%b tB=%b m=%d n=%d k=%d alpha=%s beta=%s padded=%b threads=%d",
+              bl, tA, tB, m, n, k, alpha, beta, padded, p.threads());
       long total = c.byteSize() / 4;
       for (long idx = 0; idx < total; idx++) {
         long rel = idx - cOff;
@@ -318,7 +399,8 @@ class GemmTest {
         float got = c.getAtIndex(F, idx);
         float want = expected.getAtIndex(F, idx);
         if (!inside) {
-          assertThat(Float.floatToRawIntBits(got)).as("padding at %d: %s", idx, what)
+          assertThat(Float.floatToRawIntBits(got))
+              .as("padding at %d: %s", idx, what)
               .isEqualTo(Float.floatToRawIntBits(want));
           continue;
         }
@@ -338,8 +420,9 @@ class GemmTest {
         }
         double tol = (k + 2) * 1e-6 * Math.max(scale, 1e-30);
         assertThat(Float.isFinite(got)).as("finite C[%d,%d]: %s", i, j, what).isTrue();
-        assertThat((double) Math.abs(got - want)).as("C[%d,%d] got %s want %s: %s", i, j, got, want,
-            what).isLessThanOrEqualTo(tol);
+        assertThat((double) Math.abs(got - want))
+            .as("C[%d,%d] got %s want %s: %s", i, j, got, want, what)
+            .isLessThanOrEqualTo(tol);
       }
     }
   }

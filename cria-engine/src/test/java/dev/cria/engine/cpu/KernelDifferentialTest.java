@@ -1,14 +1,13 @@
 package dev.cria.engine.cpu;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.cria.engine.backend.AdamWUpdate;
 import dev.cria.engine.backend.AttentionShape;
 import dev.cria.engine.backend.Kernels;
-import dev.cria.engine.tensor.View;
 import dev.cria.engine.backend.RopeTable;
 import dev.cria.engine.reference.ReferenceKernels;
-
-import static org.assertj.core.api.Assertions.assertThat;
-
+import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Random;
@@ -49,7 +48,8 @@ class KernelDifferentialTest {
     return MemorySegment.ofArray(s.toArray(ValueLayout.JAVA_FLOAT));
   }
 
-  static void assertClose(MemorySegment actual, MemorySegment expected, double tolerance, String what) {
+  static void assertClose(
+      MemorySegment actual, MemorySegment expected, double tolerance, String what) {
     float[] a = actual.toArray(ValueLayout.JAVA_FLOAT);
     float[] e = expected.toArray(ValueLayout.JAVA_FLOAT);
     assertThat(a).hasSameSizeAs(e);
@@ -58,7 +58,9 @@ class KernelDifferentialTest {
       scale = Math.max(scale, Math.abs(x));
     }
     for (int i = 0; i < a.length; i++) {
-      assertThat(Math.abs(a[i] - e[i]) / scale).as("%s[%d]: %s vs %s", what, i, a[i], e[i]).isLessThanOrEqualTo(tolerance);
+      assertThat(Math.abs(a[i] - e[i]) / scale)
+          .as("%s[%d]: %s vs %s", what, i, a[i], e[i])
+          .isLessThanOrEqualTo(tolerance);
     }
   }
 
@@ -181,15 +183,34 @@ class KernelDifferentialTest {
       MemorySegment v = randomSegment(kvn, 1);
       MemorySegment out = randomSegment(qn, 1);
       MemorySegment lse = randomSegment((long) heads * positions, 1);
-      REFERENCE.attentionForward(new View(out, 0), new View(lse, 0), new View(q, 0), new View(k, 0), new View(v, 0),
+      REFERENCE.attentionForward(
+          new View(out, 0),
+          new View(lse, 0),
+          new View(q, 0),
+          new View(k, 0),
+          new View(v, 0),
           new AttentionShape(1, positions, heads, kvHeads, hd));
       long last = (long) (positions - 1) * heads * hd;
       MemorySegment d1 = randomSegment((long) heads * hd, 1);
       MemorySegment d2 = randomSegment((long) heads * hd, 1);
-      fast.attentionDecode(new View(d1, 0), new View(q, last), new View(k, 0), new View(v, 0), positions, heads,
-          kvHeads, hd);
-      REFERENCE.attentionDecode(new View(d2, 0), new View(q, last), new View(k, 0), new View(v, 0), positions, heads,
-          kvHeads, hd);
+      fast.attentionDecode(
+          new View(d1, 0),
+          new View(q, last),
+          new View(k, 0),
+          new View(v, 0),
+          positions,
+          heads,
+          kvHeads,
+          hd);
+      REFERENCE.attentionDecode(
+          new View(d2, 0),
+          new View(q, last),
+          new View(k, 0),
+          new View(v, 0),
+          positions,
+          heads,
+          kvHeads,
+          hd);
       MemorySegment expected = out.asSlice(last * 4, (long) heads * hd * 4);
       assertClose(d1, expected, 1e-5, "decode vs causal attention");
       assertClose(d2, expected, 1e-5, "reference decode vs causal attention");
@@ -212,11 +233,12 @@ class KernelDifferentialTest {
     assertClose(y1, y2, 1e-5, "overwrite");
     double exact = 0;
     for (int c = 0; c < cols; c++) {
-      exact += (double) w.getAtIndex(ValueLayout.JAVA_FLOAT, 5 + 4L * cols + c) * x.getAtIndex(ValueLayout.JAVA_FLOAT,
-          3 + c);
+      exact +=
+          (double) w.getAtIndex(ValueLayout.JAVA_FLOAT, 5 + 4L * cols + c)
+              * x.getAtIndex(ValueLayout.JAVA_FLOAT, 3 + c);
     }
-    assertThat((double) y1.getAtIndex(ValueLayout.JAVA_FLOAT, 2 + 4)).isCloseTo(exact,
-        org.assertj.core.data.Offset.offset(1e-4));
+    assertThat((double) y1.getAtIndex(ValueLayout.JAVA_FLOAT, 2 + 4))
+        .isCloseTo(exact, org.assertj.core.data.Offset.offset(1e-4));
   }
 
   @Test
@@ -259,18 +281,38 @@ class KernelDifferentialTest {
       MemorySegment l1 = randomSegment((long) batch * heads * seq, 1);
       MemorySegment l2 = randomSegment((long) batch * heads * seq, 1);
       AttentionShape as = new AttentionShape(batch, seq, heads, kvHeads, hd);
-      fast.attentionForward(new View(o1, 0), new View(l1, 0), new View(q, 0), new View(k, 0), new View(v, 0), as);
-      REFERENCE.attentionForward(new View(o2, 0), new View(l2, 0), new View(q, 0), new View(k, 0), new View(v, 0), as);
+      fast.attentionForward(
+          new View(o1, 0), new View(l1, 0), new View(q, 0), new View(k, 0), new View(v, 0), as);
+      REFERENCE.attentionForward(
+          new View(o2, 0), new View(l2, 0), new View(q, 0), new View(k, 0), new View(v, 0), as);
       assertClose(o1, o2, 1e-5, "out");
       assertClose(l1, l2, 1e-5, "lse");
 
       MemorySegment dOut = randomSegment(qn, 1);
       MemorySegment[] g1 = {randomSegment(qn, 1), randomSegment(kvn, 1), randomSegment(kvn, 1)};
       MemorySegment[] g2 = {randomSegment(qn, 1), randomSegment(kvn, 1), randomSegment(kvn, 1)};
-      fast.attentionBackward(new View(g1[0], 0), new View(g1[1], 0), new View(g1[2], 0), new View(dOut, 0),
-          new View(q, 0), new View(k, 0), new View(v, 0), new View(o2, 0), new View(l2, 0), as);
-      REFERENCE.attentionBackward(new View(g2[0], 0), new View(g2[1], 0), new View(g2[2], 0), new View(dOut, 0),
-          new View(q, 0), new View(k, 0), new View(v, 0), new View(o2, 0), new View(l2, 0), as);
+      fast.attentionBackward(
+          new View(g1[0], 0),
+          new View(g1[1], 0),
+          new View(g1[2], 0),
+          new View(dOut, 0),
+          new View(q, 0),
+          new View(k, 0),
+          new View(v, 0),
+          new View(o2, 0),
+          new View(l2, 0),
+          as);
+      REFERENCE.attentionBackward(
+          new View(g2[0], 0),
+          new View(g2[1], 0),
+          new View(g2[2], 0),
+          new View(dOut, 0),
+          new View(q, 0),
+          new View(k, 0),
+          new View(v, 0),
+          new View(o2, 0),
+          new View(l2, 0),
+          as);
       assertClose(g1[0], g2[0], 1e-4, "dq");
       assertClose(g1[1], g2[1], 1e-4, "dk");
       assertClose(g1[2], g2[2], 1e-4, "dv");
@@ -323,8 +365,10 @@ class KernelDifferentialTest {
     fast.add(a1, 0, b, 0, count);
     REFERENCE.add(a2, 0, b, 0, count);
     assertClose(a1, a2, 0, "add");
-    assertThat(fast.sumOfSquares(a1, 0, count)).isCloseTo(REFERENCE.sumOfSquares(a2, 0, count),
-        org.assertj.core.data.Percentage.withPercentage(1e-4));
+    assertThat(fast.sumOfSquares(a1, 0, count))
+        .isCloseTo(
+            REFERENCE.sumOfSquares(a2, 0, count),
+            org.assertj.core.data.Percentage.withPercentage(1e-4));
     fast.scale(a1, 0, count, 0.5f);
     REFERENCE.scale(a2, 0, count, 0.5f);
     assertClose(a1, a2, 0, "scale");

@@ -26,7 +26,9 @@ class VectorMathTest {
       float[] v = new float[x.length];
       VectorMath.exp(FloatVector.fromArray(S, x, 0)).intoArray(v, 0);
       for (int i = 0; i < x.length; i++) {
-        assertThat(Float.floatToRawIntBits(v[i])).as("exp(%s)", x[i]).isEqualTo(Float.floatToRawIntBits(VectorMath.exp(x[i])));
+        assertThat(Float.floatToRawIntBits(v[i]))
+            .as("exp(%s)", x[i])
+            .isEqualTo(Float.floatToRawIntBits(VectorMath.exp(x[i])));
         double exact = Math.exp(x[i]);
         worst = Math.max(worst, Math.abs(v[i] - exact) / exact);
       }

@@ -1,10 +1,10 @@
 package dev.cria.engine.infer;
 
-import dev.cria.engine.backend.Backends;
-import dev.cria.engine.backend.Backend;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.cria.engine.backend.Backend;
+import dev.cria.engine.backend.Backends;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.model.ParameterLayout;
@@ -15,9 +15,12 @@ import org.junit.jupiter.api.Test;
 
 class LlamaDecoderTest {
   static final LlamaConfig GROUPED = new LlamaConfig(64, 2, 4, 2, 172, 100, 1e-5f, 10000f, 32);
-  static final LlamaConfig ONE_KV_HEAD_PER_HEAD = new LlamaConfig(64, 2, 4, 4, 172, 100, 1e-5f, 10000f, 32);
+  static final LlamaConfig ONE_KV_HEAD_PER_HEAD =
+      new LlamaConfig(64, 2, 4, 4, 172, 100, 1e-5f, 10000f, 32);
+
   /** Widths that are not multiples of any vector length, so every scalar tail runs. */
   static final LlamaConfig ODD_WIDTHS = new LlamaConfig(36, 3, 3, 1, 100, 97, 1e-5f, 10000f, 32);
+
   static final int SEQ = 12;
 
   @Test
@@ -41,17 +44,22 @@ class LlamaDecoderTest {
     }
   }
 
-  /** Feeds SEQ tokens one by one and compares every position's logits with the full-sequence forward. */
+  /**
+   * Feeds SEQ tokens one by one and compares every position's logits with the full-sequence
+   * forward.
+   */
   private static void assertMatchesTrainingForward(LlamaConfig config, Backend backend) {
     int[] tokens = new SplittableRandom(11).ints(SEQ, 0, config.vocabSize()).toArray();
     int vocab = config.vocabSize();
-    try (Arena arena = Arena.ofShared(); LlamaModel model = new LlamaModel(config, backend, 1, SEQ, false)) {
+    try (Arena arena = Arena.ofShared();
+        LlamaModel model = new LlamaModel(config, backend, 1, SEQ, false)) {
       randomize(model, 5);
       model.forward(tokens, null, 0f);
       float[] expected = model.logits();
       Floats parameters = Floats.allocate(arena, model.layout().size());
       parameters.copyFrom(model.parameters(), 0, 0, model.layout().size());
-      try (LlamaDecoder decoder = LlamaDecoder.create(config, parameters, backend, config.maxSeqLen())) {
+      try (LlamaDecoder decoder =
+          LlamaDecoder.create(config, parameters, backend, config.maxSeqLen())) {
         double largestLogit = 0;
         for (int t = 0; t < SEQ; t++) {
           assertThat(decoder.position()).isEqualTo(t);
@@ -72,8 +80,8 @@ class LlamaDecoderTest {
   }
 
   /**
-   * Parameters with larger matrices than the training init (std 1/sqrt(in), norm weights near 1)
-   * so that attention is far from uniform and every part of the block moves the logits visibly.
+   * Parameters with larger matrices than the training init (std 1/sqrt(in), norm weights near 1) so
+   * that attention is far from uniform and every part of the block moves the logits visibly.
    */
   private static void randomize(LlamaModel model, long seed) {
     SplittableRandom random = new SplittableRandom(seed);
@@ -103,8 +111,12 @@ class LlamaDecoderTest {
       decoder.reset();
       assertThat(decoder.position()).isZero();
       for (int t = 0; t < SEQ; t++) {
-        assertThat(decoder.next(tokens[t])).as("position %d after reset", t).containsExactly(first[t]);
-        assertThat(serial.next(tokens[t])).as("position %d on one thread", t).containsExactly(first[t]);
+        assertThat(decoder.next(tokens[t]))
+            .as("position %d after reset", t)
+            .containsExactly(first[t]);
+        assertThat(serial.next(tokens[t]))
+            .as("position %d on one thread", t)
+            .containsExactly(first[t]);
       }
     }
   }
@@ -152,11 +164,14 @@ class LlamaDecoderTest {
         LlamaModel model = new LlamaModel(GROUPED, backend, 1, 1, false)) {
       Floats parameters = model.parameters();
       assertThatThrownBy(() -> LlamaDecoder.create(GROUPED, parameters, backend, 0))
-          .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("max context 0");
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("max context 0");
       assertThatThrownBy(() -> LlamaDecoder.create(GROUPED, parameters, backend, 33))
-          .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("max sequence length 32");
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("max sequence length 32");
       assertThatThrownBy(() -> LlamaDecoder.create(ODD_WIDTHS, parameters, backend, 8))
-          .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("parameters");
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("parameters");
       LlamaDecoder decoder = LlamaDecoder.create(GROUPED, parameters, backend, 8);
       decoder.close();
       decoder.close(); // idempotent

@@ -9,6 +9,7 @@ import org.junit.jupiter.api.Test;
 
 class SamplerTest {
   static final int DRAWS = 20_000;
+
   /** About four standard deviations of a frequency near 1/2 over 20000 draws (0.0035 each). */
   static final double FREQUENCY_TOLERANCE = 0.015;
 
@@ -47,7 +48,8 @@ class SamplerTest {
 
   @Test
   void topPKeepsTheSmallestSetThatReachesItRenormalized() {
-    // probabilities 0.5, 0.3, 0.1, 0.1: at top-p 0.7 the nucleus is {0, 1}, renormalized to 5/8, 3/8
+    // probabilities 0.5, 0.3, 0.1, 0.1: at top-p 0.7 the nucleus is {0, 1}, renormalized to 5/8,
+    // 3/8
     float[] logits = logs(0.1, 0.5, 0.1, 0.3);
     assertFrequencies(Sampler.of(1.0, 0.7, 4), logits, new double[] {0, 0.625, 0, 0.375});
     // up to 0.8 the same two suffice; above it one 0.1 joins, the lower id of the two tied ones
@@ -68,27 +70,35 @@ class SamplerTest {
 
   @Test
   void badArgumentsAreRefused() {
-    assertThatThrownBy(() -> Sampler.of(Double.NaN, 1, 0)).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> Sampler.of(Double.NaN, 1, 0))
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("temperature");
     assertThatThrownBy(() -> Sampler.of(Double.POSITIVE_INFINITY, 1, 0))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("temperature");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("temperature");
     for (double topP : new double[] {0, -0.5, 1.0001, Double.NaN}) {
-      assertThatThrownBy(() -> Sampler.of(1, topP, 0)).isInstanceOf(IllegalArgumentException.class)
+      assertThatThrownBy(() -> Sampler.of(1, topP, 0))
+          .isInstanceOf(IllegalArgumentException.class)
           .hasMessageContaining("top-p must be in (0, 1]");
     }
     Sampler sampler = Sampler.of(1, 1, 0);
-    assertThatThrownBy(() -> sampler.sample(new float[0])).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> sampler.sample(new float[0]))
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("no logits");
     assertThatThrownBy(() -> sampler.sample(new float[] {0f, Float.NaN}))
-        .isInstanceOf(IllegalArgumentException.class).hasMessage("logit 1 is NaN");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("logit 1 is NaN");
     assertThatThrownBy(() -> sampler.sample(new float[] {Float.NEGATIVE_INFINITY}))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("-infinity");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("-infinity");
   }
 
   private static double[] assertFrequencies(Sampler sampler, float[] logits, double[] expected) {
     double[] seen = frequencies(sampler, logits);
     for (int i = 0; i < expected.length; i++) {
-      assertThat(seen[i]).as("frequency of token %d", i).isCloseTo(expected[i], within(FREQUENCY_TOLERANCE));
+      assertThat(seen[i])
+          .as("frequency of token %d", i)
+          .isCloseTo(expected[i], within(FREQUENCY_TOLERANCE));
     }
     return seen;
   }

@@ -1,9 +1,9 @@
 package dev.cria.engine.model;
 
-import dev.cria.engine.backend.Backends;
-import dev.cria.engine.backend.Backend;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.cria.engine.backend.Backend;
+import dev.cria.engine.backend.Backends;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -14,7 +14,8 @@ import org.junit.jupiter.api.Test;
 class DeterminismTest {
   @Test
   void gradientsAreBitIdenticalFromColdToWarm() {
-    LlamaConfig c = new LlamaConfig(32, 2, 4, 2, LlamaConfig.ffnDim(32, 32, null), 3000, 1e-5f, 10000f, 40);
+    LlamaConfig c =
+        new LlamaConfig(32, 2, 4, 2, LlamaConfig.ffnDim(32, 32, null), 3000, 1e-5f, 10000f, 40);
     int batch = 2;
     int seq = 37;
     int[] tokens = new SplittableRandom(1).ints(batch * seq, 0, 3000).toArray();
@@ -22,7 +23,8 @@ class DeterminismTest {
     float[] first = null;
     double firstLoss = 0;
     for (int run = 0; run < 8; run++) {
-      try (Backend cpu = Backends.open("cpu", 3); LlamaModel m = new LlamaModel(c, cpu, batch, seq, false)) {
+      try (Backend cpu = Backends.open("cpu", 3);
+          LlamaModel m = new LlamaModel(c, cpu, batch, seq, false)) {
         m.initialize(1234);
         m.zeroGradients();
         double loss = m.forward(tokens, targets, 0.5f);
@@ -35,8 +37,8 @@ class DeterminismTest {
           assertThat(loss).as("loss of run %d", run).isEqualTo(firstLoss);
           for (int i = 0; i < grads.length; i++) {
             if (Float.floatToRawIntBits(grads[i]) != Float.floatToRawIntBits(first[i])) {
-              throw new AssertionError("run " + run + ": gradient " + i + " is " + grads[i] + ", first run "
-                  + first[i]);
+              throw new AssertionError(
+                  "run " + run + ": gradient " + i + " is " + grads[i] + ", first run " + first[i]);
             }
           }
         }

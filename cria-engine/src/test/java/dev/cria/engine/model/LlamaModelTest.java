@@ -4,11 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.cria.engine.backend.Backend;
-import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.backend.Backends;
-import dev.cria.engine.reference.ReferenceBackend;
+import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.optim.GradientClipping;
+import dev.cria.engine.reference.ReferenceBackend;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
@@ -18,7 +18,8 @@ class LlamaModelTest {
   @Test
   void backwardAnnouncesEveryBlockOfGradientsOnceFromTheLastToTheFirst() {
     LlamaConfig c = new LlamaConfig(16, 3, 2, 2, 32, 50, 1e-5f, 10000f, 8);
-    try (Backend cpu = Backends.open("cpu", 2); LlamaModel m = new LlamaModel(c, cpu, 2, 8, false)) {
+    try (Backend cpu = Backends.open("cpu", 2);
+        LlamaModel m = new LlamaModel(c, cpu, 2, 8, false)) {
       m.initialize(3);
       int[] tokens = new Random(1).ints(16, 0, 50).toArray();
       m.forward(tokens, tokens, 1f);
@@ -37,7 +38,8 @@ class LlamaModelTest {
   void aModelTooLargeForTheMachineIsRefusedWithTheNumbers() {
     assertThatThrownBy(() -> LlamaModel.requireMemoryFor(LlamaConfig.preset("llama2-70b"), 1, 4096))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageMatching("this model and micro-batch need \\d+\\.\\d GB .* but the machine has \\d+\\.\\d GB; .*");
+        .hasMessageMatching(
+            "this model and micro-batch need \\d+\\.\\d GB .* but the machine has \\d+\\.\\d GB; .*");
     LlamaModel.requireMemoryFor(LlamaConfig.preset("tiny"), 8, 256);
   }
 
@@ -73,7 +75,8 @@ class LlamaModelTest {
       b.initialize(7);
       assertThat(a.parameters().toArray(0, (int) a.layout().size()))
           .containsExactly(b.parameters().toArray(0, (int) b.layout().size()));
-      assertThat(std(a, "model.layers.0.self_attn.q_proj.weight")).isCloseTo(0.02, org.assertj.core.data.Offset.offset(0.002));
+      assertThat(std(a, "model.layers.0.self_attn.q_proj.weight"))
+          .isCloseTo(0.02, org.assertj.core.data.Offset.offset(0.002));
       assertThat(std(a, "model.layers.0.mlp.down_proj.weight"))
           .isCloseTo(0.02 / Math.sqrt(8), org.assertj.core.data.Offset.offset(0.001));
       ParameterLayout.Tensor norm = a.layout().tensor("model.layers.2.input_layernorm.weight");
@@ -122,8 +125,10 @@ class LlamaModelTest {
   @Test
   void rejectsBadInputsWithClearMessages() {
     try (LlamaModel model = new LlamaModel(SMALL, new ReferenceBackend(), 1, 4, false)) {
-      assertThatThrownBy(() -> model.forward(new int[3], null, 1f)).hasMessageContaining("expected 4 tokens");
-      assertThatThrownBy(() -> model.forward(new int[] {0, 1, 64, 2}, null, 1f)).hasMessageContaining("token id 64");
+      assertThatThrownBy(() -> model.forward(new int[3], null, 1f))
+          .hasMessageContaining("expected 4 tokens");
+      assertThatThrownBy(() -> model.forward(new int[] {0, 1, 64, 2}, null, 1f))
+          .hasMessageContaining("token id 64");
       assertThatThrownBy(() -> model.forward(new int[4], new int[] {-1, -1, -1, -1}, 1f))
           .hasMessageContaining("every target is -1");
       assertThatThrownBy(model::backward).hasMessageContaining("forward pass with targets");

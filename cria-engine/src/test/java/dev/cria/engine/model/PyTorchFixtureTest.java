@@ -2,10 +2,10 @@ package dev.cria.engine.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.cria.engine.io.SafetensorsFile;
-import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Backends;
+import dev.cria.engine.backend.Kernels;
+import dev.cria.engine.io.SafetensorsFile;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.optim.GradientClipping;
 import dev.cria.engine.optim.LearningRateSchedule;
@@ -21,9 +21,9 @@ import tools.jackson.databind.json.JsonMapper;
 
 /**
  * The whole model against PyTorch (fixtures made by {@code tools/make_llama_fixtures.py} with
- * Debian's python3-torch): logits, loss and every gradient for one batch from the same weights,
- * and the parameters after three AdamW steps with clipping and a warmup-cosine schedule. Both
- * kernel sets, and activation recompute, must agree to fp32 accumulation-order noise.
+ * Debian's python3-torch): logits, loss and every gradient for one batch from the same weights, and
+ * the parameters after three AdamW steps with clipping and a warmup-cosine schedule. Both kernel
+ * sets, and activation recompute, must agree to fp32 accumulation-order noise.
  */
 class PyTorchFixtureTest {
   static final Path FIXTURE = Path.of("src/test/resources/fixtures/llama-small-gqa");
@@ -69,9 +69,16 @@ class PyTorchFixtureTest {
 
   static LlamaConfig config(JsonNode c) {
     JsonNode m = c.get("model");
-    return new LlamaConfig(m.get("dim").intValue(), m.get("n_layers").intValue(), m.get("n_heads").intValue(),
-        m.get("n_kv_heads").intValue(), m.get("ffn_dim").intValue(), m.get("vocab_size").intValue(),
-        (float) m.get("norm_eps").doubleValue(), (float) m.get("rope_theta").doubleValue(), 4096);
+    return new LlamaConfig(
+        m.get("dim").intValue(),
+        m.get("n_layers").intValue(),
+        m.get("n_heads").intValue(),
+        m.get("n_kv_heads").intValue(),
+        m.get("ffn_dim").intValue(),
+        m.get("vocab_size").intValue(),
+        (float) m.get("norm_eps").doubleValue(),
+        (float) m.get("rope_theta").doubleValue(),
+        4096);
   }
 
   /** max |a - e| / max |e|: the error relative to the tensor's scale. */
@@ -105,46 +112,67 @@ class PyTorchFixtureTest {
         weights.read(tensor.name(), model.parameters().segment(), tensor.offset());
       }
       model.forward(tokens, null, 1f);
-      assertThat(relativeError(model.logits(), expected.readFloats("logits"))).as("logits").isLessThan(1e-4);
+      assertThat(relativeError(model.logits(), expected.readFloats("logits")))
+          .as("logits")
+          .isLessThan(1e-4);
 
       model.zeroGradients();
       double loss = model.forward(tokens, targets, 1f);
-      assertThat(loss).as("loss").isCloseTo(expected.readFloats("loss")[0], org.assertj.core.data.Offset.offset(1e-4));
+      assertThat(loss)
+          .as("loss")
+          .isCloseTo(expected.readFloats("loss")[0], org.assertj.core.data.Offset.offset(1e-4));
       model.backward();
       for (ParameterLayout.Tensor tensor : model.layout().tensors()) {
         float[] actual = model.gradients().toArray(tensor.offset(), Math.toIntExact(tensor.size()));
         assertThat(relativeError(actual, expected.readFloats("grad." + tensor.name())))
-            .as("gradient of %s", tensor.name()).isLessThan(1e-3);
+            .as("gradient of %s", tensor.name())
+            .isLessThan(1e-3);
       }
 
       // Three AdamW steps on the same batch, clipping and the schedule as in the fixture.
       Kernels kernels = setup.backend().kernels();
-      LearningRateSchedule schedule = new LearningRateSchedule.WarmupCosine(
-          sched.get("max_lr").doubleValue(), sched.get("min_lr").doubleValue(), sched.get("warmup_steps").longValue(),
-          sched.get("max_steps").longValue());
+      LearningRateSchedule schedule =
+          new LearningRateSchedule.WarmupCosine(
+              sched.get("max_lr").doubleValue(),
+              sched.get("min_lr").doubleValue(),
+              sched.get("warmup_steps").longValue(),
+              sched.get("max_steps").longValue());
       float[] losses = expected.readFloats("losses");
       float[] norms = expected.readFloats("grad_norms");
-      try (AdamW adam = new AdamW(model.layout(), new AdamW.Settings(
-          opt.get("betas").get(0).doubleValue(), opt.get("betas").get(1).doubleValue(), opt.get("eps").doubleValue(),
-          opt.get("weight_decay").doubleValue()), setup.backend())) {
+      try (AdamW adam =
+          new AdamW(
+              model.layout(),
+              new AdamW.Settings(
+                  opt.get("betas").get(0).doubleValue(),
+                  opt.get("betas").get(1).doubleValue(),
+                  opt.get("eps").doubleValue(),
+                  opt.get("weight_decay").doubleValue()),
+              setup.backend())) {
         for (int step = 0; step < 3; step++) {
           model.zeroGradients();
           double stepLoss = model.forward(tokens, targets, 1f);
           model.backward();
-          double norm = GradientClipping.clip(kernels, model.gradients(), opt.get("clip_grad_norm").doubleValue());
-          assertThat(stepLoss).as("loss before step %d", step).isCloseTo(losses[step],
-              org.assertj.core.data.Offset.offset(2e-4));
-          assertThat(norm).as("gradient norm at step %d", step).isCloseTo(norms[step],
-              org.assertj.core.data.Percentage.withPercentage(0.05));
+          double norm =
+              GradientClipping.clip(
+                  kernels, model.gradients(), opt.get("clip_grad_norm").doubleValue());
+          assertThat(stepLoss)
+              .as("loss before step %d", step)
+              .isCloseTo(losses[step], org.assertj.core.data.Offset.offset(2e-4));
+          assertThat(norm)
+              .as("gradient norm at step %d", step)
+              .isCloseTo(norms[step], org.assertj.core.data.Percentage.withPercentage(0.05));
           adam.step(model.parameters(), model.gradients(), schedule.at(step));
         }
       }
       // Adam divides by sqrt(v): where a gradient is tiny, its accumulation-order noise moves the
-      // update by up to lr, so the tolerance after three steps is a little wider than for gradients.
+      // update by up to lr, so the tolerance after three steps is a little wider than for
+      // gradients.
       for (ParameterLayout.Tensor tensor : model.layout().tensors()) {
-        float[] actual = model.parameters().toArray(tensor.offset(), Math.toIntExact(tensor.size()));
+        float[] actual =
+            model.parameters().toArray(tensor.offset(), Math.toIntExact(tensor.size()));
         assertThat(relativeError(actual, expected.readFloats("step3." + tensor.name())))
-            .as("parameters of %s after 3 steps", tensor.name()).isLessThan(5e-4);
+            .as("parameters of %s after 3 steps", tensor.name())
+            .isLessThan(5e-4);
       }
     }
   }

@@ -11,7 +11,9 @@ import java.lang.foreign.Arena;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
-/** AdamW against PyTorch's update rule written out plainly, on tensor sizes that leave vector tails. */
+/**
+ * AdamW against PyTorch's update rule written out plainly, on tensor sizes that leave vector tails.
+ */
 class AdamWTest {
   @Test
   void matchesThePlainUpdateRuleAndSkipsDecayOnNorms() {
@@ -53,7 +55,9 @@ class AdamWTest {
       }
       assertThat(adam.steps()).isEqualTo(4);
       for (int i = 0; i < n; i++) {
-        assertThat((double) params.get(i)).as("parameter %d", i).isCloseTo(p[i], org.assertj.core.data.Offset.offset(2e-6));
+        assertThat((double) params.get(i))
+            .as("parameter %d", i)
+            .isCloseTo(p[i], org.assertj.core.data.Offset.offset(2e-6));
       }
       ParameterLayout.Tensor norm = layout.tensor("model.norm.weight");
       assertThat(norm.weightDecay()).isFalse();
@@ -75,7 +79,8 @@ class AdamWTest {
     }
     long[] cuts = {0, n / 3 + 1, 2L * n / 3 - 5, n}; // shards that cut through tensors
     AdamW.Settings settings = new AdamW.Settings(0.9, 0.95, 1e-8, 0.1);
-    try (Backend cpu = Backends.open("cpu", 2); AdamW full = new AdamW(layout, settings, cpu);
+    try (Backend cpu = Backends.open("cpu", 2);
+        AdamW full = new AdamW(layout, settings, cpu);
         AdamW a = new AdamW(layout, settings, cpu, cuts[0], cuts[1]);
         AdamW b = new AdamW(layout, settings, cpu, cuts[1], cuts[2]);
         AdamW d = new AdamW(layout, settings, cpu, cuts[2], cuts[3])) {
@@ -86,7 +91,9 @@ class AdamWTest {
         full.step(whole, grads, 1e-3);
         float before = sharded.get((int) cuts[1]);
         a.step(sharded, grads, 1e-3);
-        assertThat(sharded.get((int) cuts[1])).as("a shard leaves the next one alone").isEqualTo(before);
+        assertThat(sharded.get((int) cuts[1]))
+            .as("a shard leaves the next one alone")
+            .isEqualTo(before);
         b.step(sharded, grads, 1e-3);
         d.step(sharded, grads, 1e-3);
       }

@@ -28,7 +28,9 @@ class LearningRateScheduleTest {
   @Test
   void constantAndValidation() {
     assertThat(new LearningRateSchedule.Constant(0.1).at(12345)).isEqualTo(0.1);
-    assertThatThrownBy(() -> new LearningRateSchedule.WarmupCosine(1, 2, 0, 10)).hasMessageContaining("min lr");
-    assertThatThrownBy(() -> new LearningRateSchedule.WarmupCosine(1, 0, 10, 10)).hasMessageContaining("warmup");
+    assertThatThrownBy(() -> new LearningRateSchedule.WarmupCosine(1, 2, 0, 10))
+        .hasMessageContaining("min lr");
+    assertThatThrownBy(() -> new LearningRateSchedule.WarmupCosine(1, 0, 10, 10))
+        .hasMessageContaining("warmup");
   }
 }

@@ -80,11 +80,12 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
   }
 
   /**
-   * Fills each optimizer's moments from the shards of whichever ranks saved them, so that a run
-   * may resume with another number of ranks; sets each optimizer's update count.
+   * Fills each optimizer's moments from the shards of whichever ranks saved them, so that a run may
+   * resume with another number of ranks; sets each optimizer's update count.
    */
   public void loadOptimizer(List<AdamW> optimizers) throws IOException {
-    // only the shards the manifest lists (and whose checksums were checked); their ranges must not overlap
+    // only the shards the manifest lists (and whose checksums were checked); their ranges must not
+    // overlap
     List<SafetensorsFile> shards = new ArrayList<>();
     try {
       for (String name : manifest.files().keySet()) {
@@ -100,7 +101,8 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
             try {
               start = Long.parseLong(e.getKey().substring(FIRST.length()));
             } catch (NumberFormatException bad) {
-              throw new CheckpointException(dir + ": optimizer tensor " + e.getKey() + " has no start offset");
+              throw new CheckpointException(
+                  dir + ": optimizer tensor " + e.getKey() + " has no start offset");
             }
             ranges.add(new long[] {start, start + e.getValue().elements(), i});
           }
@@ -109,7 +111,8 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
       ranges.sort(java.util.Comparator.comparingLong(r -> r[0]));
       for (int i = 1; i < ranges.size(); i++) {
         if (ranges.get(i)[0] < ranges.get(i - 1)[1]) {
-          throw new CheckpointException(dir + ": optimizer shards overlap at parameter " + ranges.get(i)[0]);
+          throw new CheckpointException(
+              dir + ": optimizer shards overlap at parameter " + ranges.get(i)[0]);
         }
       }
       for (AdamW adam : optimizers) {
@@ -121,13 +124,24 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
             continue;
           }
           SafetensorsFile shard = shards.get((int) r[2]);
-          shard.read(FIRST + r[0], lo - r[0], hi - lo, adam.firstMoment().segment(), lo - adam.from());
-          shard.read(SECOND + r[0], lo - r[0], hi - lo, adam.secondMoment().segment(), lo - adam.from());
+          shard.read(
+              FIRST + r[0], lo - r[0], hi - lo, adam.firstMoment().segment(), lo - adam.from());
+          shard.read(
+              SECOND + r[0], lo - r[0], hi - lo, adam.secondMoment().segment(), lo - adam.from());
           covered += hi - lo;
         }
         if (covered != adam.to() - adam.from()) {
-          throw new CheckpointException(dir + ": the optimizer shards hold " + covered + " of the "
-              + (adam.to() - adam.from()) + " moments of parameters [" + adam.from() + ", " + adam.to() + ")");
+          throw new CheckpointException(
+              dir
+                  + ": the optimizer shards hold "
+                  + covered
+                  + " of the "
+                  + (adam.to() - adam.from())
+                  + " moments of parameters ["
+                  + adam.from()
+                  + ", "
+                  + adam.to()
+                  + ")");
         }
         adam.restoreSteps(state.optimizerSteps());
       }
@@ -135,5 +149,4 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
       shards.forEach(SafetensorsFile::close);
     }
   }
-
 }

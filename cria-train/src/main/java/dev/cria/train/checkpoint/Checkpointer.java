@@ -29,9 +29,9 @@ import java.util.concurrent.Future;
 /**
  * Saves checkpoints of a run from every rank of its group. Each rank writes its own optimizer
  * shard, in parallel; rank 0 also writes the model, the state, the config and the tokenizer, then,
- * once every rank's shard is on disk, the manifest, and renames the finished
- * {@code .step-N.partial} directory to {@code step-N}. Before that rename nothing looks like a
- * checkpoint, so a crash at any point leaves the previous checkpoint the newest one.
+ * once every rank's shard is on disk, the manifest, and renames the finished {@code
+ * .step-N.partial} directory to {@code step-N}. Before that rename nothing looks like a checkpoint,
+ * so a crash at any point leaves the previous checkpoint the newest one.
  *
  * <p>{@link #save} does it all before returning. {@link #saveInBackground} copies the tensors into
  * a snapshot (a memory copy, a fraction of the time of writing) and writes them on a thread of its
@@ -56,14 +56,21 @@ public final class Checkpointer implements AutoCloseable {
   public record Saved(Path dir, long bytes, double seconds, List<Path> pruned) {}
 
   /** Everything a checkpoint holds besides the optimizer, which each rank passes itself. */
-  public record Contents(TrainingState state, String configYaml, Path tokenizer, ParameterLayout layout,
+  public record Contents(
+      TrainingState state,
+      String configYaml,
+      Path tokenizer,
+      ParameterLayout layout,
       Floats parameters) {}
 
   /** The AdamW moments of parameters {@code [from, from + length)}. */
   private record Moments(long from, long length, MemorySegment first, MemorySegment second) {
     static Moments of(AdamW adam) {
       long n = adam.to() - adam.from();
-      return new Moments(adam.from(), n, adam.firstMoment().segment().asSlice(0, n * Float.BYTES),
+      return new Moments(
+          adam.from(),
+          n,
+          adam.firstMoment().segment().asSlice(0, n * Float.BYTES),
           adam.secondMoment().segment().asSlice(0, n * Float.BYTES));
     }
   }
@@ -90,44 +97,62 @@ public final class Checkpointer implements AutoCloseable {
       Files.createDirectories(partial.resolve(Checkpoint.OPTIMIZER_DIR));
     }
     group.barrier(PATIENCE); // rank 0 may first have waited for its background save
-    long shard = writeShard(partial, contents.state(), optimizers.stream().map(Moments::of).toList());
-    Map<String, Manifest.FileEntry> files = group.rank() == 0 ? writeRankZeroFiles(partial, contents) : Map.of();
+    long shard =
+        writeShard(partial, contents.state(), optimizers.stream().map(Moments::of).toList());
+    Map<String, Manifest.FileEntry> files =
+        group.rank() == 0 ? writeRankZeroFiles(partial, contents) : Map.of();
     group.barrier(PATIENCE); // every shard is on disk
-    Saved saved = group.rank() == 0 ? finish(partial, contents.state().step(), files, t0, Duration.ZERO)
-        : new Saved(Checkpoints.stepDirectory(runDir, contents.state().step()), shard, 0, List.of());
+    Saved saved =
+        group.rank() == 0
+            ? finish(partial, contents.state().step(), files, t0, Duration.ZERO)
+            : new Saved(
+                Checkpoints.stepDirectory(runDir, contents.state().step()), shard, 0, List.of());
     group.barrier(PATIENCE); // the checkpoint is in place for every rank
     return new Saved(saved.dir(), saved.bytes(), (System.nanoTime() - t0) / 1e9, saved.pruned());
   }
 
   /**
    * Copies the tensors and starts writing them on a background thread; returns once the copy is
-   * made, the time training stands still. Waits first for the previous background save; reports
-   * its failure. Every rank calls it together, as {@link #save}.
+   * made, the time training stands still. Waits first for the previous background save; reports its
+   * failure. Every rank calls it together, as {@link #save}.
    */
   public void saveInBackground(Contents contents, List<AdamW> optimizers) throws IOException {
     awaitBackground();
     long t0 = System.nanoTime();
     snapshot(contents, optimizers);
-    Contents copy = new Contents(contents.state(), contents.configYaml(), contents.tokenizer(), contents.layout(),
-        group.rank() == 0 ? snapshotParameters : null);
+    Contents copy =
+        new Contents(
+            contents.state(),
+            contents.configYaml(),
+            contents.tokenizer(),
+            contents.layout(),
+            group.rank() == 0 ? snapshotParameters : null);
     List<Moments> moments = snapshotMoments;
     long step = contents.state().step();
     if (writer == null) {
-      writer = Executors.newSingleThreadExecutor(r -> {
-        Thread t = new Thread(r, "cria-checkpoint-writer");
-        t.setDaemon(true); // a run that ends normally waits for it; a crash leaves a .partial, removed on resume
-        return t;
-      });
+      writer =
+          Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "cria-checkpoint-writer");
+            t.setDaemon(
+                true); // a run that ends normally waits for it; a crash leaves a .partial, removed
+            // on resume
+            return t;
+          });
     }
-    pending = writer.submit(() -> {
-      Path partial = partial(step);
-      Files.createDirectories(partial.resolve(Checkpoint.OPTIMIZER_DIR));
-      long shard = writeShard(partial, copy.state(), moments);
-      if (group.rank() != 0) {
-        return new Saved(Checkpoints.stepDirectory(runDir, step), shard, (System.nanoTime() - t0) / 1e9, List.of());
-      }
-      return finish(partial, step, writeRankZeroFiles(partial, copy), t0, PATIENCE);
-    });
+    pending =
+        writer.submit(() -> {
+          Path partial = partial(step);
+          Files.createDirectories(partial.resolve(Checkpoint.OPTIMIZER_DIR));
+          long shard = writeShard(partial, copy.state(), moments);
+          if (group.rank() != 0) {
+            return new Saved(
+                Checkpoints.stepDirectory(runDir, step),
+                shard,
+                (System.nanoTime() - t0) / 1e9,
+                List.of());
+          }
+          return finish(partial, step, writeRankZeroFiles(partial, copy), t0, PATIENCE);
+        });
   }
 
   /**
@@ -190,24 +215,40 @@ public final class Checkpointer implements AutoCloseable {
   }
 
   private static String shardName(int rank, int world) {
-    return String.format(Locale.ROOT, "%s/rank-%05d-of-%05d.safetensors", Checkpoint.OPTIMIZER_DIR, rank, world);
+    return String.format(
+        Locale.ROOT, "%s/rank-%05d-of-%05d.safetensors", Checkpoint.OPTIMIZER_DIR, rank, world);
   }
 
   /** This rank's optimizer shard, and beside it its size and CRC-32C for rank 0's manifest. */
-  private long writeShard(Path partial, TrainingState state, List<Moments> moments) throws IOException {
+  private long writeShard(Path partial, TrainingState state, List<Moments> moments)
+      throws IOException {
     String shard = shardName(group.rank(), group.worldSize());
     List<SafetensorsWriter.Tensor> tensors = new ArrayList<>();
     for (Moments m : moments) {
       if (m.length() > 0) {
-        tensors.add(new SafetensorsWriter.Tensor(Checkpoint.FIRST + m.from(), new long[] {m.length()}, m.first()));
-        tensors.add(new SafetensorsWriter.Tensor(Checkpoint.SECOND + m.from(), new long[] {m.length()}, m.second()));
+        tensors.add(
+            new SafetensorsWriter.Tensor(
+                Checkpoint.FIRST + m.from(), new long[] {m.length()}, m.first()));
+        tensors.add(
+            new SafetensorsWriter.Tensor(
+                Checkpoint.SECOND + m.from(), new long[] {m.length()}, m.second()));
       }
     }
-    SafetensorsWriter.Written written = SafetensorsWriter.write(partial.resolve(shard), tensors,
-        SafetensorsWriter.Dtype.F32, Map.of("rank", Integer.toString(group.rank()), "world_size",
-            Integer.toString(group.worldSize()), "optimizer_steps", Long.toString(state.optimizerSteps())));
+    SafetensorsWriter.Written written =
+        SafetensorsWriter.write(
+            partial.resolve(shard),
+            tensors,
+            SafetensorsWriter.Dtype.F32,
+            Map.of(
+                "rank",
+                Integer.toString(group.rank()),
+                "world_size",
+                Integer.toString(group.worldSize()),
+                "optimizer_steps",
+                Long.toString(state.optimizerSteps())));
     // The sum travels to rank 0 through the shared directory, so rank 0 need not re-read the shard.
-    AtomicFiles.writeString(partial.resolve(shard + ".sum"), written.bytes() + " " + written.crc32c());
+    AtomicFiles.writeString(
+        partial.resolve(shard + ".sum"), written.bytes() + " " + written.crc32c());
     return written.bytes();
   }
 
@@ -215,8 +256,12 @@ public final class Checkpointer implements AutoCloseable {
   private static Map<String, Manifest.FileEntry> writeRankZeroFiles(Path partial, Contents contents)
       throws IOException {
     Map<String, Manifest.FileEntry> files = new LinkedHashMap<>();
-    SafetensorsWriter.Written model = SafetensorsWriter.writeF32(partial.resolve(Checkpoint.MODEL), contents.layout(),
-        contents.parameters(), Map.of("format", "pt", "step", Long.toString(contents.state().step())));
+    SafetensorsWriter.Written model =
+        SafetensorsWriter.writeF32(
+            partial.resolve(Checkpoint.MODEL),
+            contents.layout(),
+            contents.parameters(),
+            Map.of("format", "pt", "step", Long.toString(contents.state().step())));
     files.put(Checkpoint.MODEL, new Manifest.FileEntry(model.bytes(), model.crc32c()));
     contents.state().write(partial);
     AtomicFiles.writeString(partial.resolve(Checkpoint.CONFIG), contents.configYaml());
@@ -230,10 +275,11 @@ public final class Checkpointer implements AutoCloseable {
   }
 
   /**
-   * Rank 0, once the shards are written (waiting up to {@code wait} for their sums to appear):
-   * the manifest, the rename that makes the checkpoint exist, and the pruning of old ones.
+   * Rank 0, once the shards are written (waiting up to {@code wait} for their sums to appear): the
+   * manifest, the rename that makes the checkpoint exist, and the pruning of old ones.
    */
-  private Saved finish(Path partial, long step, Map<String, Manifest.FileEntry> rankZero, long t0, Duration wait)
+  private Saved finish(
+      Path partial, long step, Map<String, Manifest.FileEntry> rankZero, long t0, Duration wait)
       throws IOException {
     Map<String, Manifest.FileEntry> files = new LinkedHashMap<>(rankZero);
     long deadline = System.nanoTime() + wait.toNanos();
@@ -242,14 +288,20 @@ public final class Checkpointer implements AutoCloseable {
       Path sum = partial.resolve(name + ".sum");
       while (!Files.exists(sum)) {
         if (System.nanoTime() > deadline) {
-          throw new IOException(partial + ": rank " + r + " did not write its optimizer shard within "
-              + wait.toMinutes() + " minutes");
+          throw new IOException(
+              partial
+                  + ": rank "
+                  + r
+                  + " did not write its optimizer shard within "
+                  + wait.toMinutes()
+                  + " minutes");
         }
         try {
           Thread.sleep(20);
         } catch (InterruptedException e) {
           Thread.currentThread().interrupt();
-          throw new IOException(partial + ": interrupted while waiting for rank " + r + "'s optimizer shard", e);
+          throw new IOException(
+              partial + ": interrupted while waiting for rank " + r + "'s optimizer shard", e);
         }
       }
       String[] parts = Files.readString(sum, StandardCharsets.UTF_8).strip().split(" ");
@@ -261,7 +313,8 @@ public final class Checkpointer implements AutoCloseable {
     AtomicFiles.fsyncDirectory(partial);
     Path target = Checkpoints.stepDirectory(runDir, step);
     Path replaced = null;
-    if (Files.exists(target)) { // the same step saved again: the old copy goes once the new one is in place
+    if (Files.exists(
+        target)) { // the same step saved again: the old copy goes once the new one is in place
       replaced = target.resolveSibling(Checkpoints.REPLACED + target.getFileName());
       AtomicFiles.deleteTree(replaced);
       Files.move(target, replaced);
@@ -289,8 +342,12 @@ public final class Checkpointer implements AutoCloseable {
       for (AdamW adam : optimizers) {
         Moments m = Moments.of(adam);
         long bytes = Math.max(1, m.length()) * Float.BYTES;
-        copies.add(new Moments(m.from(), m.length(), snapshotArena.allocate(bytes, 64).asSlice(0, m.length() * 4),
-            snapshotArena.allocate(bytes, 64).asSlice(0, m.length() * 4)));
+        copies.add(
+            new Moments(
+                m.from(),
+                m.length(),
+                snapshotArena.allocate(bytes, 64).asSlice(0, m.length() * 4),
+                snapshotArena.allocate(bytes, 64).asSlice(0, m.length() * 4)));
       }
       snapshotMoments = List.copyOf(copies);
     }

@@ -17,6 +17,7 @@ import java.util.stream.Stream;
 public final class Checkpoints {
   public static final String DIR = "checkpoints";
   private static final Pattern STEP = Pattern.compile("step-(\\d+)");
+
   /** Prefix of a step's old copy while the step is saved again. */
   static final String REPLACED = ".replaced-";
 
@@ -25,8 +26,8 @@ public final class Checkpoints {
   /** {@code <run>/checkpoints}. */
   /**
    * The config a resumed run starts from, when {@code checkpointOrRun} has one: a checkpoint's own,
-   * or, for a run directory, its newest checkpoint's (written once, with the checkpoint, so a failed
-   * attempt that rewrote the run's {@code config.yaml} does not carry over).
+   * or, for a run directory, its newest checkpoint's (written once, with the checkpoint, so a
+   * failed attempt that rewrote the run's {@code config.yaml} does not carry over).
    */
   public static Optional<Path> savedConfig(Path checkpointOrRun) throws IOException {
     if (Files.isRegularFile(checkpointOrRun.resolve(Manifest.FILE))) {
@@ -56,8 +57,10 @@ public final class Checkpoints {
       return List.of();
     }
     try (Stream<Path> s = Files.list(dir)) {
-      return s.filter(p -> STEP.matcher(p.getFileName().toString()).matches() && Files.isDirectory(p))
-          .sorted(Comparator.comparingLong(Checkpoints::stepOf)).toList();
+      return s.filter(
+              p -> STEP.matcher(p.getFileName().toString()).matches() && Files.isDirectory(p))
+          .sorted(Comparator.comparingLong(Checkpoints::stepOf))
+          .toList();
     }
   }
 
@@ -71,10 +74,11 @@ public final class Checkpoints {
   }
 
   /**
-   * The newest checkpoint of the run whose files match their manifest. Each one passed over is
-   * told to {@code report} with what is wrong with it.
+   * The newest checkpoint of the run whose files match their manifest. Each one passed over is told
+   * to {@code report} with what is wrong with it.
    */
-  public static Optional<Checkpoint> newestValid(Path runDir, Consumer<String> report) throws IOException {
+  public static Optional<Checkpoint> newestValid(Path runDir, Consumer<String> report)
+      throws IOException {
     List<Path> all = new ArrayList<>(list(runDir));
     for (int i = all.size() - 1; i >= 0; i--) {
       try {
@@ -84,8 +88,12 @@ public final class Checkpoints {
         }
         return Optional.of(c);
       } catch (IOException | RuntimeException e) { // damaged in any way: the one before it may do
-        report.accept("checkpoint " + all.get(i) + " is not usable: " + describe(e)
-            + (i > 0 ? "; trying " + all.get(i - 1).getFileName() : ""));
+        report.accept(
+            "checkpoint "
+                + all.get(i)
+                + " is not usable: "
+                + describe(e)
+                + (i > 0 ? "; trying " + all.get(i - 1).getFileName() : ""));
       }
     }
     return Optional.empty();
@@ -105,8 +113,13 @@ public final class Checkpoints {
     if (Files.isRegularFile(path.resolve("config.yaml"))) {
       return List.of(); // a run without a checkpoint yet
     }
-    throw new CheckpointException(path + ": neither a checkpoint (" + Manifest.FILE + ") nor a run directory with "
-        + DIR + "/");
+    throw new CheckpointException(
+        path
+            + ": neither a checkpoint ("
+            + Manifest.FILE
+            + ") nor a run directory with "
+            + DIR
+            + "/");
   }
 
   /** What is wrong with a checkpoint, in a line (also for exceptions without a message). */
@@ -124,14 +137,23 @@ public final class Checkpoints {
       return Checkpoint.open(path).verify();
     }
     if (Files.isDirectory(directory(path))) {
-      return newestValid(path, report).orElseThrow(() -> new CheckpointException(path
-          + ": no usable checkpoint in " + directory(path)));
+      return newestValid(path, report)
+          .orElseThrow(
+              () -> new CheckpointException(path + ": no usable checkpoint in " + directory(path)));
     }
-    throw new CheckpointException(path + ": neither a checkpoint (" + Manifest.FILE + ") nor a run directory with "
-        + DIR + "/");
+    throw new CheckpointException(
+        path
+            + ": neither a checkpoint ("
+            + Manifest.FILE
+            + ") nor a run directory with "
+            + DIR
+            + "/");
   }
 
-  /** Deletes all but the newest {@code keep} finished checkpoints, oldest first; returns those deleted. */
+  /**
+   * Deletes all but the newest {@code keep} finished checkpoints, oldest first; returns those
+   * deleted.
+   */
   public static List<Path> prune(Path runDir, int keep) throws IOException {
     List<Path> all = list(runDir);
     List<Path> deleted = new ArrayList<>();
@@ -146,10 +168,10 @@ public final class Checkpoints {
   }
 
   /**
-   * Deletes unfinished saves ({@code .step-N.partial}) and interrupted deletions
-   * ({@code .deleting-step-N}, from pruning). A {@code .replaced-step-N} (the old copy of a step
-   * being saved again) goes too once the new {@code step-N} is in place, and is put back when a
-   * crash came between the two renames.
+   * Deletes unfinished saves ({@code .step-N.partial}) and interrupted deletions ({@code
+   * .deleting-step-N}, from pruning). A {@code .replaced-step-N} (the old copy of a step being
+   * saved again) goes too once the new {@code step-N} is in place, and is put back when a crash
+   * came between the two renames.
    */
   public static void removeLeftovers(Path runDir) throws IOException {
     Path dir = directory(runDir);
@@ -159,9 +181,12 @@ public final class Checkpoints {
     try (Stream<Path> s = Files.list(dir)) {
       for (Path p : s.toList()) {
         String name = p.getFileName().toString();
-        if (name.startsWith(REPLACED) && !Files.exists(dir.resolve(name.substring(REPLACED.length())))) {
+        if (name.startsWith(REPLACED)
+            && !Files.exists(dir.resolve(name.substring(REPLACED.length())))) {
           Files.move(p, dir.resolve(name.substring(REPLACED.length())));
-        } else if (name.startsWith(".step-") || name.startsWith(".deleting-") || name.startsWith(REPLACED)) {
+        } else if (name.startsWith(".step-")
+            || name.startsWith(".deleting-")
+            || name.startsWith(REPLACED)) {
           AtomicFiles.deleteTree(p);
         }
       }

@@ -23,13 +23,14 @@ import tools.jackson.databind.node.ObjectNode;
 /**
  * A checkpoint as a Hugging Face {@code LlamaForCausalLM} directory: {@code model.safetensors} (or
  * shards and {@code model.safetensors.index.json} past the shard size, as {@code save_pretrained}),
- * {@code config.json}, {@code generation_config.json}, the tokenizer files and a
- * {@code tokenizer_config.json} for Llama's tokenizer classes. The directory is written under a
- * temporary name and renamed: it appears whole or not at all, and an old export is moved aside
- * until the new one is in place.
+ * {@code config.json}, {@code generation_config.json}, the tokenizer files and a {@code
+ * tokenizer_config.json} for Llama's tokenizer classes. The directory is written under a temporary
+ * name and renamed: it appears whole or not at all, and an old export is moved aside until the new
+ * one is in place.
  */
 public final class HfExport {
-  private static final JsonMapper JSON = JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT).build();
+  private static final JsonMapper JSON =
+      JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT).build();
 
   /**
    * What to export.
@@ -39,7 +40,11 @@ public final class HfExport {
    * @param maxShardBytes the largest safetensors file
    * @param overwrite replace an existing output directory
    */
-  public record Request(Path source, Path output, SafetensorsWriter.Dtype dtype, long maxShardBytes,
+  public record Request(
+      Path source,
+      Path output,
+      SafetensorsWriter.Dtype dtype,
+      long maxShardBytes,
       boolean overwrite) {}
 
   /**
@@ -49,7 +54,13 @@ public final class HfExport {
    * @param files the files written, in the order written
    * @param tokenizer whether tokenizer files were exported (the run named a tokenizer)
    */
-  public record Result(Path source, Long step, Path output, List<Path> files, long bytes, double seconds,
+  public record Result(
+      Path source,
+      Long step,
+      Path output,
+      List<Path> files,
+      long bytes,
+      double seconds,
       boolean tokenizer) {}
 
   private HfExport() {}
@@ -57,42 +68,57 @@ public final class HfExport {
   /**
    * Exports as {@code r} says; {@code warnings} gets what loading the checkpoint warns about.
    *
-   * @throws IllegalArgumentException for an output that overlaps the source, exists without
-   *     {@code overwrite}, or names no directory
+   * @throws IllegalArgumentException for an output that overlaps the source, exists without {@code
+   *     overwrite}, or names no directory
    */
   public static Result export(Request r, Consumer<String> warnings) throws IOException {
     Path absolute = r.output().toAbsolutePath().normalize();
     if (absolute.getFileName() == null) {
-      throw new IllegalArgumentException("--output " + r.output() + " names no directory to create");
+      throw new IllegalArgumentException(
+          "--output " + r.output() + " names no directory to create");
     }
     Path from = r.source().toAbsolutePath().normalize();
     if (from.startsWith(absolute) || absolute.startsWith(from)) {
-      throw new IllegalArgumentException("--output " + r.output() + " overlaps the checkpoint it exports ("
-          + r.source() + ")");
+      throw new IllegalArgumentException(
+          "--output " + r.output() + " overlaps the checkpoint it exports (" + r.source() + ")");
     }
     if (Files.exists(r.output()) && !r.overwrite() && !isEmptyDirectory(r.output())) {
-      throw new IllegalArgumentException(r.output() + " already exists; pick another --output or pass --overwrite");
+      throw new IllegalArgumentException(
+          r.output() + " already exists; pick another --output or pass --overwrite");
     }
     removeStalePartials(absolute);
     long t0 = System.nanoTime();
     try (TrainedModel model = TrainedModel.load(r.source(), warnings)) {
       Tokenizer tok = model.tokenizer();
       SpecialTokens specials = tok != null ? tok.specials() : SpecialTokens.llama();
-      Path partial = absolute.resolveSibling(partialPrefix(absolute) + ProcessHandle.current().pid());
+      Path partial =
+          absolute.resolveSibling(partialPrefix(absolute) + ProcessHandle.current().pid());
       try {
         Files.createDirectories(partial);
-        List<Path> files = new ArrayList<>(HfModelFiles.write(partial, model.layout(), model.parameters(), r.dtype(),
-            r.maxShardBytes(), Map.of("format", "pt", "source", "cria export of " + model.source())));
-        AtomicFiles.writeString(partial.resolve("config.json"),
+        List<Path> files =
+            new ArrayList<>(
+                HfModelFiles.write(
+                    partial,
+                    model.layout(),
+                    model.parameters(),
+                    r.dtype(),
+                    r.maxShardBytes(),
+                    Map.of("format", "pt", "source", "cria export of " + model.source())));
+        AtomicFiles.writeString(
+            partial.resolve("config.json"),
             HfConfig.configJson(model.shape(), specials.bos(), specials.eos(), r.dtype()));
-        AtomicFiles.writeString(partial.resolve("generation_config.json"),
-            HfConfig.generationConfigJson(specials.bos(), specials.eos(), model.shape().maxSeqLen()));
+        AtomicFiles.writeString(
+            partial.resolve("generation_config.json"),
+            HfConfig.generationConfigJson(
+                specials.bos(), specials.eos(), model.shape().maxSeqLen()));
         files.add(partial.resolve("config.json"));
         files.add(partial.resolve("generation_config.json"));
         files.addAll(copyTokenizer(model, partial));
         AtomicFiles.fsyncDirectory(partial);
         // the old export is moved aside, not deleted, until the new one is in place
-        Path old = absolute.resolveSibling("." + absolute.getFileName() + ".replaced-" + ProcessHandle.current().pid());
+        Path old =
+            absolute.resolveSibling(
+                "." + absolute.getFileName() + ".replaced-" + ProcessHandle.current().pid());
         if (Files.exists(absolute)) {
           Files.move(absolute, old);
         }
@@ -105,8 +131,14 @@ public final class HfExport {
           written.add(absolute.resolve(f.getFileName()));
           bytes += Files.size(absolute.resolve(f.getFileName()));
         }
-        return new Result(model.source(), model.checkpoint() != null ? model.checkpoint().step() : null, r.output(),
-            List.copyOf(written), bytes, (System.nanoTime() - t0) / 1e9, tok != null);
+        return new Result(
+            model.source(),
+            model.checkpoint() != null ? model.checkpoint().step() : null,
+            r.output(),
+            List.copyOf(written),
+            bytes,
+            (System.nanoTime() - t0) / 1e9,
+            tok != null);
       } finally {
         AtomicFiles.deleteTree(partial);
       }
@@ -141,13 +173,15 @@ public final class HfExport {
       o.put("add_eos_token", false);
       o.put("model_max_length", model.shape().maxSeqLen());
       o.put("clean_up_tokenization_spaces", false);
-      AtomicFiles.writeString(dir.resolve("tokenizer_config.json"), JSON.writeValueAsString(o) + "\n");
+      AtomicFiles.writeString(
+          dir.resolve("tokenizer_config.json"), JSON.writeValueAsString(o) + "\n");
       files.add(dir.resolve("tokenizer_config.json"));
     }
     return files;
   }
 
-  private static void putToken(ObjectNode o, String key, dev.cria.data.tokenizer.Vocabulary v, int id) {
+  private static void putToken(
+      ObjectNode o, String key, dev.cria.data.tokenizer.Vocabulary v, int id) {
     if (id < 0) {
       o.putNull(key);
     } else {

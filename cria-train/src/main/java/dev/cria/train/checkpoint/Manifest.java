@@ -1,19 +1,15 @@
 package dev.cria.train.checkpoint;
 
-import dev.cria.core.io.AtomicFiles;
 import dev.cria.core.checksum.Checksums;
+import dev.cria.core.io.AtomicFiles;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
-import java.util.zip.CRC32C;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.SerializationFeature;
@@ -31,7 +27,8 @@ public record Manifest(long step, Map<String, FileEntry> files) {
   public static final String FILE = "manifest.json";
   static final String FORMAT = "cria-checkpoint";
   static final int VERSION = 1;
-  private static final JsonMapper JSON = JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT).build();
+  private static final JsonMapper JSON =
+      JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT).build();
 
   /** One file's size and CRC-32C. */
   public record FileEntry(long bytes, long crc32c) {}
@@ -52,8 +49,10 @@ public record Manifest(long step, Map<String, FileEntry> files) {
     root.put("version", VERSION);
     root.put("step", step);
     ObjectNode list = root.putObject("files");
-    files.forEach((name, e) -> list.putObject(name).put("bytes", e.bytes())
-        .put("crc32c", String.format(Locale.ROOT, "%08x", e.crc32c())));
+    files.forEach((name, e) ->
+        list.putObject(name)
+            .put("bytes", e.bytes())
+            .put("crc32c", String.format(Locale.ROOT, "%08x", e.crc32c())));
     AtomicFiles.writeString(dir.resolve(FILE), JSON.writeValueAsString(root) + "\n");
   }
 
@@ -68,14 +67,18 @@ public record Manifest(long step, Map<String, FileEntry> files) {
     } catch (JacksonException e) {
       throw new CheckpointException(file + ": not valid JSON: " + e.getOriginalMessage());
     }
-    if (!FORMAT.equals(root.path("format").asString("")) || root.path("version").asInt(-1) != VERSION) {
-      throw new CheckpointException(file + ": not a " + FORMAT + " version " + VERSION + " manifest");
+    if (!FORMAT.equals(root.path("format").asString(""))
+        || root.path("version").asInt(-1) != VERSION) {
+      throw new CheckpointException(
+          file + ": not a " + FORMAT + " version " + VERSION + " manifest");
     }
     Map<String, FileEntry> files = new LinkedHashMap<>();
     for (Map.Entry<String, JsonNode> e : root.path("files").properties()) {
       String crc = e.getValue().path("crc32c").asString("");
       long bytes = e.getValue().path("bytes").asLong(-1);
-      if (!crc.matches("[0-9a-f]{8}") || bytes < 0 || !e.getKey().matches("[A-Za-z0-9_.\\-]+(/[A-Za-z0-9_.\\-]+)*")
+      if (!crc.matches("[0-9a-f]{8}")
+          || bytes < 0
+          || !e.getKey().matches("[A-Za-z0-9_.\\-]+(/[A-Za-z0-9_.\\-]+)*")
           || e.getKey().contains("..")) {
         throw new CheckpointException(file + ": entry " + e.getKey() + " is malformed");
       }
@@ -87,14 +90,16 @@ public record Manifest(long step, Map<String, FileEntry> files) {
     return new Manifest(root.path("step").asLong(), files);
   }
 
-  /** The first damage found in {@code dir}'s files (missing, other size, other checksum), or null. */
+  /**
+   * The first damage found in {@code dir}'s files (missing, other size, other checksum), or null.
+   */
   public String problem(Path dir) throws IOException {
     return problem(dir, 0, 1);
   }
 
   /**
-   * As {@link #problem(Path)}, for this checker's share of the files: entries {@code i} with
-   * {@code i % checkers == checker}, so that the ranks of a group check a checkpoint together.
+   * As {@link #problem(Path)}, for this checker's share of the files: entries {@code i} with {@code
+   * i % checkers == checker}, so that the ranks of a group check a checkpoint together.
    */
   public String problem(Path dir, int checker, int checkers) throws IOException {
     int i = -1;
@@ -108,12 +113,20 @@ public record Manifest(long step, Map<String, FileEntry> files) {
       }
       long size = Files.size(file);
       if (size != e.getValue().bytes()) {
-        return String.format(Locale.ROOT, "%s has %,d bytes, the manifest says %,d", e.getKey(), size,
+        return String.format(
+            Locale.ROOT,
+            "%s has %,d bytes, the manifest says %,d",
+            e.getKey(),
+            size,
             e.getValue().bytes());
       }
       long crc = Checksums.crc32c(file);
       if (crc != e.getValue().crc32c()) {
-        return String.format(Locale.ROOT, "%s has checksum %08x, the manifest says %08x", e.getKey(), crc,
+        return String.format(
+            Locale.ROOT,
+            "%s has checksum %08x, the manifest says %08x",
+            e.getKey(),
+            crc,
             e.getValue().crc32c());
       }
     }

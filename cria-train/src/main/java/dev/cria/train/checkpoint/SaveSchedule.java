@@ -14,11 +14,11 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * When and how one rank saves checkpoints (the config's {@code checkpoint} section): every
- * {@code save_interval} steps, every {@code save_interval_minutes} of wall clock (rank 0's clock
- * decides; the trainer agrees on it with the stop flag), at the end and on a stop request.
- * Periodic saves go to the background with {@code async_save}; the saves at the end and on a stop
- * are made before the run returns. It remembers the last step saved, so none is saved twice.
+ * When and how one rank saves checkpoints (the config's {@code checkpoint} section): every {@code
+ * save_interval} steps, every {@code save_interval_minutes} of wall clock (rank 0's clock decides;
+ * the trainer agrees on it with the stop flag), at the end and on a stop request. Periodic saves go
+ * to the background with {@code async_save}; the saves at the end and on a stop are made before the
+ * run returns. It remembers the last step saved, so none is saved twice.
  */
 public final class SaveSchedule implements AutoCloseable {
   private final TrainConfig config;
@@ -35,8 +35,15 @@ public final class SaveSchedule implements AutoCloseable {
    * The schedule of a run whose first step is {@code firstStep + 1}; with {@code async_save} the
    * snapshot that background saves copy into is allocated now, before training.
    */
-  public SaveSchedule(Path runDir, TrainConfig config, Collective group, LlamaModel model, List<AdamW> optimizer,
-      MetricsSink metrics, long firstStep) throws IOException {
+  public SaveSchedule(
+      Path runDir,
+      TrainConfig config,
+      Collective group,
+      LlamaModel model,
+      List<AdamW> optimizer,
+      MetricsSink metrics,
+      long firstStep)
+      throws IOException {
     this.config = config;
     this.group = group;
     this.model = model;
@@ -48,8 +55,13 @@ public final class SaveSchedule implements AutoCloseable {
       long t0 = System.nanoTime();
       long bytes = checkpointer.allocateSnapshot(model.parameters(), optimizer);
       // every rank's own log; the console shows rank 0's
-      metrics.info(String.format(Locale.ROOT, "checkpoints are written in the background from a %.0f MB copy"
-          + " (allocated in %.1f s)", bytes / 1e6, (System.nanoTime() - t0) / 1e9));
+      metrics.info(
+          String.format(
+              Locale.ROOT,
+              "checkpoints are written in the background from a %.0f MB copy"
+                  + " (allocated in %.1f s)",
+              bytes / 1e6,
+              (System.nanoTime() - t0) / 1e9));
     }
   }
 
@@ -71,36 +83,59 @@ public final class SaveSchedule implements AutoCloseable {
   }
 
   /** A periodic save: in the background when the config says so. */
-  public void periodic(long step, long consumed, double lastLoss, LearningRateSchedule schedule) throws IOException {
+  public void periodic(long step, long consumed, double lastLoss, LearningRateSchedule schedule)
+      throws IOException {
     save(step, consumed, lastLoss, schedule, config.checkpoint().asyncSave());
   }
 
   /** A save made before returning (at the end, on a stop request). */
-  public void now(long step, long consumed, double lastLoss, LearningRateSchedule schedule) throws IOException {
+  public void now(long step, long consumed, double lastLoss, LearningRateSchedule schedule)
+      throws IOException {
     save(step, consumed, lastLoss, schedule, false);
   }
 
-  private void save(long step, long consumed, double lastLoss, LearningRateSchedule schedule, boolean background)
+  private void save(
+      long step, long consumed, double lastLoss, LearningRateSchedule schedule, boolean background)
       throws IOException {
     if (step <= lastSaved) {
       return;
     }
     report(checkpointer.awaitBackground());
     metrics.flush(); // the metrics up to the checkpoint survive whatever ends the process
-    TrainingState state = new TrainingState(step, consumed, optimizer.getFirst().steps(), group.worldSize(),
-        config.trainer().seed(), schedule.at(step - 1), String.format(Locale.ROOT,
-            "linear warmup over %d steps to %s, cosine to %s at step %d", config.optim().warmupSteps(),
-            config.optim().lr(), config.optim().minLr(), config.trainer().maxSteps()), lastLoss);
-    Checkpointer.Contents contents = new Checkpointer.Contents(state, TrainConfigFile.toYaml(config),
-        config.model().tokenizer() == null ? null : Path.of(config.model().tokenizer()), model.layout(),
-        model.parameters());
+    TrainingState state =
+        new TrainingState(
+            step,
+            consumed,
+            optimizer.getFirst().steps(),
+            group.worldSize(),
+            config.trainer().seed(),
+            schedule.at(step - 1),
+            String.format(
+                Locale.ROOT,
+                "linear warmup over %d steps to %s, cosine to %s at step %d",
+                config.optim().warmupSteps(),
+                config.optim().lr(),
+                config.optim().minLr(),
+                config.trainer().maxSteps()),
+            lastLoss);
+    Checkpointer.Contents contents =
+        new Checkpointer.Contents(
+            state,
+            TrainConfigFile.toYaml(config),
+            config.model().tokenizer() == null ? null : Path.of(config.model().tokenizer()),
+            model.layout(),
+            model.parameters());
     lastSaved = step;
     lastSaveNanos = System.nanoTime();
     if (background) {
       long t0 = System.nanoTime();
       checkpointer.saveInBackground(contents, optimizer);
-      metrics.info(String.format(Locale.ROOT, "checkpoint of step %d: copied in %.2f s, being written in the"
-          + " background", step, (System.nanoTime() - t0) / 1e9));
+      metrics.info(
+          String.format(
+              Locale.ROOT,
+              "checkpoint of step %d: copied in %.2f s, being written in the" + " background",
+              step,
+              (System.nanoTime() - t0) / 1e9));
     } else {
       report(checkpointer.save(contents, optimizer));
     }
@@ -118,10 +153,17 @@ public final class SaveSchedule implements AutoCloseable {
       return;
     }
     last = saved.dir();
-    metrics.info(String.format(Locale.ROOT, "checkpoint saved: %s (%s %.0f MB, %.1f s)", saved.dir(),
-        group.rank() == 0 ? "all files" : "this rank's shard", saved.bytes() / 1e6, saved.seconds()));
+    metrics.info(
+        String.format(
+            Locale.ROOT,
+            "checkpoint saved: %s (%s %.0f MB, %.1f s)",
+            saved.dir(),
+            group.rank() == 0 ? "all files" : "this rank's shard",
+            saved.bytes() / 1e6,
+            saved.seconds()));
     for (Path p : saved.pruned()) { // rank 0 prunes
-      metrics.note("removed old checkpoint " + p + " (keep_last " + config.checkpoint().keepLast() + ")");
+      metrics.note(
+          "removed old checkpoint " + p + " (keep_last " + config.checkpoint().keepLast() + ")");
     }
   }
 

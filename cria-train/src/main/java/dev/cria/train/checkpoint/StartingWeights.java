@@ -30,7 +30,12 @@ public final class StartingWeights {
   private final RankValues values;
   private final MetricsSink metrics;
 
-  public StartingWeights(Path runDir, TrainConfig config, LlamaConfig shape, Collective group, RankValues values,
+  public StartingWeights(
+      Path runDir,
+      TrainConfig config,
+      LlamaConfig shape,
+      Collective group,
+      RankValues values,
       MetricsSink metrics) {
     this.runDir = runDir;
     this.config = config;
@@ -44,7 +49,8 @@ public final class StartingWeights {
    * Fills {@code model} (and, resuming, {@code optimizer}) as {@code start} says. Returns the
    * checkpoint resumed, or null.
    */
-  public Checkpoint fill(TrainStart start, LlamaModel model, List<AdamW> optimizer) throws IOException {
+  public Checkpoint fill(TrainStart start, LlamaModel model, List<AdamW> optimizer)
+      throws IOException {
     long t0 = System.nanoTime();
     Checkpoint resumed = choose(start);
     if (resumed == null) {
@@ -57,9 +63,16 @@ public final class StartingWeights {
     resumed.loadModel(model.layout(), model.parameters());
     resumed.loadOptimizer(optimizer);
     warnAboutChanges(resumed);
-    metrics.info(String.format(Locale.ROOT, "resumed from %s: step %d, consumed samples %d (saved by %d rank(s);"
-        + " checksums checked and loaded in %.1f s)", resumed.dir(), resumed.step(), resumed.state().consumedSamples(),
-        resumed.state().worldSize(), (System.nanoTime() - t0) / 1e9));
+    metrics.info(
+        String.format(
+            Locale.ROOT,
+            "resumed from %s: step %d, consumed samples %d (saved by %d rank(s);"
+                + " checksums checked and loaded in %.1f s)",
+            resumed.dir(),
+            resumed.step(),
+            resumed.state().consumedSamples(),
+            resumed.state().worldSize(),
+            (System.nanoTime() - t0) / 1e9));
     return resumed;
   }
 
@@ -77,9 +90,12 @@ public final class StartingWeights {
       Checkpoints.removeLeftovers(runDir);
     }
     if (group.worldSize() > 1) {
-      group.barrier(Checkpointer.PATIENCE); // the leftovers are sorted out before anyone lists the checkpoints
+      group.barrier(
+          Checkpointer
+              .PATIENCE); // the leftovers are sorted out before anyone lists the checkpoints
     }
-    List<Path> candidates = Checkpoints.candidates(start.resumeFrom() != null ? start.resumeFrom() : runDir);
+    List<Path> candidates =
+        Checkpoints.candidates(start.resumeFrom() != null ? start.resumeFrom() : runDir);
     Checkpoint chosen = null;
     for (Path dir : candidates) {
       Checkpoint c = null;
@@ -100,26 +116,38 @@ public final class StartingWeights {
         chosen = c;
         break;
       }
-      String line = "checkpoint " + dir + " is not usable: " + (problem != null ? problem
-          : "damage found by " + damaged + " other rank(s), see their logs");
+      String line =
+          "checkpoint "
+              + dir
+              + " is not usable: "
+              + (problem != null
+                  ? problem
+                  : "damage found by " + damaged + " other rank(s), see their logs");
       if (dir.equals(start.resumeFrom())) {
         throw new CheckpointException(line);
       }
       int next = candidates.indexOf(dir) + 1;
-      metrics.warn(line + (next < candidates.size() ? "; trying " + candidates.get(next).getFileName() : ""));
+      metrics.warn(
+          line
+              + (next < candidates.size() ? "; trying " + candidates.get(next).getFileName() : ""));
     }
     if (chosen == null && start.resumeFrom() != null) {
       throw new CheckpointException(start.resumeFrom() + ": no usable checkpoint to resume from");
     }
     if (group.rank() == 0) {
       if (chosen == null) {
-        metrics.info((candidates.isEmpty() ? "no checkpoint in " : "no usable checkpoint in ")
-            + (start.resumeFrom() != null ? start.resumeFrom() : Checkpoints.directory(runDir))
-            + ": starting from step 0");
+        metrics.info(
+            (candidates.isEmpty() ? "no checkpoint in " : "no usable checkpoint in ")
+                + (start.resumeFrom() != null ? start.resumeFrom() : Checkpoints.directory(runDir))
+                + ": starting from step 0");
       }
       for (Path p : Checkpoints.setAsideAfter(runDir, chosen == null ? 0 : chosen.step())) {
-        metrics.warn("set aside " + p.getFileName().toString().substring("abandoned-".length()) + " as "
-            + p.getFileName() + ": it comes after the step this run continues from");
+        metrics.warn(
+            "set aside "
+                + p.getFileName().toString().substring("abandoned-".length())
+                + " as "
+                + p.getFileName()
+                + ": it comes after the step this run continues from");
       }
     }
     return chosen;
@@ -127,8 +155,8 @@ public final class StartingWeights {
 
   /**
    * Tells what the config changes from the checkpoint's: allowed (a longer run, another interval),
-   * but some changes (the seed, the data, the sequence length) mean the run no longer continues
-   * the same sample order.
+   * but some changes (the seed, the data, the sequence length) mean the run no longer continues the
+   * same sample order.
    */
   private void warnAboutChanges(Checkpoint checkpoint) {
     if (group.rank() != 0) {
@@ -141,16 +169,27 @@ public final class StartingWeights {
       metrics.warn("cannot compare with the checkpoint's config: " + e.getMessage());
       return;
     }
-    List<String> changed = TrainConfigFile.differences(saved, config).stream()
-        .filter(d -> !d.startsWith("run_dir:") && !d.startsWith("trainer.threads:")).toList();
+    List<String> changed =
+        TrainConfigFile.differences(saved, config).stream()
+            .filter(d -> !d.startsWith("run_dir:") && !d.startsWith("trainer.threads:"))
+            .toList();
     if (!changed.isEmpty()) {
-      boolean order = changed.stream().anyMatch(d -> d.startsWith("trainer.seed:") || d.startsWith("data.")
-          || d.startsWith("trainer.global_batch_size:"));
+      boolean order =
+          changed.stream()
+              .anyMatch(d ->
+                  d.startsWith("trainer.seed:")
+                      || d.startsWith("data.")
+                      || d.startsWith("trainer.global_batch_size:"));
       boolean length = changed.stream().anyMatch(d -> d.startsWith("trainer.max_steps:"));
-      metrics.warn("the config differs from the checkpoint's: " + String.join(", ", changed)
-          + (order ? " (the samples from here on are not the ones the saved run would have taken)"
-              : length ? " (the sample order stays the saved run's unless the new length needs more epochs of the"
-                  + " data)" : ""));
+      metrics.warn(
+          "the config differs from the checkpoint's: "
+              + String.join(", ", changed)
+              + (order
+                  ? " (the samples from here on are not the ones the saved run would have taken)"
+                  : length
+                      ? " (the sample order stays the saved run's unless the new length needs more epochs of the"
+                          + " data)"
+                      : ""));
     }
   }
 
@@ -161,14 +200,21 @@ public final class StartingWeights {
       Path configJson = dir.resolve("config.json");
       List<String> differences = HfConfig.differences(shape, HfConfig.read(configJson));
       if (!differences.isEmpty()) {
-        throw new ConfigException("--init-from " + dir + ": its config.json describes another model: "
-            + String.join(", ", differences) + "; set the model (--preset, --hidden-size, --layers, --heads,"
-            + " --kv-heads, --ffn-size, --tokenizer) to match");
+        throw new ConfigException(
+            "--init-from "
+                + dir
+                + ": its config.json describes another model: "
+                + String.join(", ", differences)
+                + "; set the model (--preset, --hidden-size, --layers, --heads,"
+                + " --kv-heads, --ffn-size, --tokenizer) to match");
       }
-      HfModelFiles.read(dir, model.layout(), model.parameters(), HfConfig.tiedEmbeddings(configJson));
+      HfModelFiles.read(
+          dir, model.layout(), model.parameters(), HfConfig.tiedEmbeddings(configJson));
     } catch (SafetensorsException e) {
       throw new ConfigException("--init-from: " + e.getMessage(), e);
     }
-    metrics.info(String.format(Locale.ROOT, "initialized from %s (%.1f s)", dir, (System.nanoTime() - t0) / 1e9));
+    metrics.info(
+        String.format(
+            Locale.ROOT, "initialized from %s (%.1f s)", dir, (System.nanoTime() - t0) / 1e9));
   }
 }

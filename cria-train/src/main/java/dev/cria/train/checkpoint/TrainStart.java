@@ -8,15 +8,16 @@ import java.nio.file.Path;
  * @param resume continue from the newest valid checkpoint of the run directory, when it has one
  * @param resumeFrom continue from this checkpoint ({@code step-N} directory or a run directory)
  *     instead; null for none
- * @param initFrom a Hugging Face Llama directory (config.json, safetensors) to start from at step
- *     0 instead of random weights; null for none
+ * @param initFrom a Hugging Face Llama directory (config.json, safetensors) to start from at step 0
+ *     instead of random weights; null for none
  * @param writeInitialWeights also write the starting weights there (F32 safetensors), so another
  *     implementation can start from the same point; null for none
  */
 public record TrainStart(boolean resume, Path resumeFrom, Path initFrom, Path writeInitialWeights) {
   public TrainStart {
     if (resumeFrom != null && initFrom != null) {
-      throw new IllegalArgumentException("resume from a checkpoint or initialize from a model, not both");
+      throw new IllegalArgumentException(
+          "resume from a checkpoint or initialize from a model, not both");
     }
   }
 

@@ -7,8 +7,8 @@ import dev.cria.engine.io.HfModelFiles;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.tensor.Floats;
-import dev.cria.train.config.ModelShape;
 import dev.cria.train.config.ConfigException;
+import dev.cria.train.config.ModelShape;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
 import java.io.IOException;
@@ -32,7 +32,12 @@ public final class TrainedModel implements AutoCloseable {
   private final Arena arena;
   private final Floats parameters;
 
-  private TrainedModel(Path source, Checkpoint checkpoint, TrainConfig config, LlamaConfig shape, Tokenizer tokenizer,
+  private TrainedModel(
+      Path source,
+      Checkpoint checkpoint,
+      TrainConfig config,
+      LlamaConfig shape,
+      Tokenizer tokenizer,
       Path tokenizerPath) {
     this.source = source;
     this.checkpoint = checkpoint;
@@ -48,13 +53,23 @@ public final class TrainedModel implements AutoCloseable {
   public static TrainedModel load(Path path, Consumer<String> report) throws IOException {
     if (Files.isRegularFile(path.resolve("config.json"))) {
       LlamaConfig shape = HfConfig.read(path.resolve("config.json"));
-      boolean hasTokenizer = Files.isRegularFile(path.resolve("tokenizer.model"))
-          || Files.isRegularFile(path.resolve("tokenizer.json"));
-      TrainedModel m = new TrainedModel(path, null, null, shape, hasTokenizer ? Tokenizers.load(path) : null,
-          hasTokenizer ? path : null);
+      boolean hasTokenizer =
+          Files.isRegularFile(path.resolve("tokenizer.model"))
+              || Files.isRegularFile(path.resolve("tokenizer.json"));
+      TrainedModel m =
+          new TrainedModel(
+              path,
+              null,
+              null,
+              shape,
+              hasTokenizer ? Tokenizers.load(path) : null,
+              hasTokenizer ? path : null);
       try {
-        HfModelFiles.read(path, new ParameterLayout(shape), m.parameters, HfConfig.tiedEmbeddings(
-            path.resolve("config.json")));
+        HfModelFiles.read(
+            path,
+            new ParameterLayout(shape),
+            m.parameters,
+            HfConfig.tiedEmbeddings(path.resolve("config.json")));
       } catch (IOException | RuntimeException e) {
         m.close();
         throw e;
@@ -68,7 +83,8 @@ public final class TrainedModel implements AutoCloseable {
     } catch (ConfigException e) {
       throw new CheckpointException(e.getMessage(), e);
     }
-    Path tokenizerPath = c.tokenizer() == null ? null : c.dir(); // with the tokenizer's other files, if any
+    Path tokenizerPath =
+        c.tokenizer() == null ? null : c.dir(); // with the tokenizer's other files, if any
     Tokenizer tokenizer = tokenizerPath == null ? null : Tokenizers.load(tokenizerPath);
     LlamaConfig shape = ModelShape.of(config.model(), tokenizer);
     TrainedModel m = new TrainedModel(c.dir(), c, config, shape, tokenizer, tokenizerPath);

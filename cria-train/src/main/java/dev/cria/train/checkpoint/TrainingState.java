@@ -13,9 +13,9 @@ import tools.jackson.databind.node.ObjectNode;
 
 /**
  * {@code trainer_state.json}: where the loop stands, everything besides the tensors that the next
- * step depends on. The data position is {@code consumedSamples} in the order seeded by
- * {@code seed}; cria's training has no dropout, so the seed is all the random state there is. The
- * learning rate is a function of the step, recorded with the schedule for reading.
+ * step depends on. The data position is {@code consumedSamples} in the order seeded by {@code
+ * seed}; cria's training has no dropout, so the seed is all the random state there is. The learning
+ * rate is a function of the step, recorded with the schedule for reading.
  *
  * @param step optimizer steps taken (the next step is {@code step + 1})
  * @param consumedSamples samples of the train split consumed, step x global batch
@@ -26,10 +26,18 @@ import tools.jackson.databind.node.ObjectNode;
  * @param schedule the schedule's description (warmup, cosine, bounds)
  * @param lastLoss the last step's reduced train loss
  */
-public record TrainingState(long step, long consumedSamples, long optimizerSteps, int worldSize, long seed,
-    double lastLr, String schedule, double lastLoss) {
+public record TrainingState(
+    long step,
+    long consumedSamples,
+    long optimizerSteps,
+    int worldSize,
+    long seed,
+    double lastLr,
+    String schedule,
+    double lastLoss) {
   public static final String FILE = "trainer_state.json";
-  private static final JsonMapper JSON = JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT).build();
+  private static final JsonMapper JSON =
+      JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT).build();
 
   void write(Path dir) throws IOException {
     ObjectNode o = JSON.createObjectNode();
@@ -62,9 +70,14 @@ public record TrainingState(long step, long consumedSamples, long optimizerSteps
         throw new CheckpointException(file + ": " + key + " is missing or not an integer");
       }
     }
-    return new TrainingState(o.get("step").asLong(), o.get("consumed_samples").asLong(),
-        o.get("optimizer_steps").asLong(), o.get("world_size").asInt(), o.path("rng").path("seed").asLong(),
-        o.path("lr_schedule").path("last_lr").asDouble(), o.path("lr_schedule").path("description").asString(""),
+    return new TrainingState(
+        o.get("step").asLong(),
+        o.get("consumed_samples").asLong(),
+        o.get("optimizer_steps").asLong(),
+        o.get("world_size").asInt(),
+        o.path("rng").path("seed").asLong(),
+        o.path("lr_schedule").path("last_lr").asDouble(),
+        o.path("lr_schedule").path("description").asString(""),
         o.path("last_loss").asDouble(Double.NaN));
   }
 }

@@ -17,15 +17,22 @@ public final class ModelShape {
     }
     int dim = m.hiddenSize() != null ? m.hiddenSize() : p.dim();
     int heads = m.numAttentionHeads() != null ? m.numAttentionHeads() : p.heads();
-    int kvHeads = m.numQueryGroups() != null ? m.numQueryGroups() : m.numAttentionHeads() != null ? heads : p.kvHeads();
-    int ffn = m.ffnHiddenSize() != null ? m.ffnHiddenSize()
-        : m.hiddenSize() != null ? LlamaConfig.ffnDim(dim, 32, null) : p.ffnDim();
+    int kvHeads =
+        m.numQueryGroups() != null
+            ? m.numQueryGroups()
+            : m.numAttentionHeads() != null ? heads : p.kvHeads();
+    int ffn =
+        m.ffnHiddenSize() != null
+            ? m.ffnHiddenSize()
+            : m.hiddenSize() != null ? LlamaConfig.ffnDim(dim, 32, null) : p.ffnDim();
     int layers = m.numLayers() != null ? m.numLayers() : p.layers();
     int maxSeq = m.maxPositionEmbeddings() != null ? m.maxPositionEmbeddings() : p.maxSeqLen();
     int vocab = tokenizer != null ? tokenizer.vocabSize() : p.vocabSize();
     try {
-      return new LlamaConfig(dim, layers, heads, kvHeads, ffn, vocab, p.normEps(), p.ropeTheta(), maxSeq);
+      return new LlamaConfig(
+          dim, layers, heads, kvHeads, ffn, vocab, p.normEps(), p.ropeTheta(), maxSeq);
     } catch (IllegalArgumentException e) {
       throw new ConfigException("model: " + e.getMessage());
     }
-  }}
+  }
+}

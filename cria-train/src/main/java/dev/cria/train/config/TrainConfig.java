@@ -9,8 +9,8 @@ import java.util.List;
  *
  * @param runDir where the run writes config.yaml, {@code <rank>/log} and TensorBoard files
  */
-public record TrainConfig(String runDir, Model model, Data data, Trainer trainer, Optim optim,
-    Checkpoint checkpoint) {
+public record TrainConfig(
+    String runDir, Model model, Data data, Trainer trainer, Optim optim, Checkpoint checkpoint) {
 
   /**
    * The model: a preset, optionally resized.
@@ -21,14 +21,21 @@ public record TrainConfig(String runDir, Model model, Data data, Trainer trainer
    * @param hiddenSize model width, or null for the preset's (likewise the next four)
    * @param maxPositionEmbeddings the longest sequence the model accepts
    */
-  public record Model(String preset, String tokenizer, Integer hiddenSize, Integer numLayers,
-      Integer numAttentionHeads, Integer numQueryGroups, Integer ffnHiddenSize, Integer maxPositionEmbeddings) {}
+  public record Model(
+      String preset,
+      String tokenizer,
+      Integer hiddenSize,
+      Integer numLayers,
+      Integer numAttentionHeads,
+      Integer numQueryGroups,
+      Integer ffnHiddenSize,
+      Integer maxPositionEmbeddings) {}
 
   /**
    * The dataset.
    *
-   * @param dataPrefix one prefix of a {@code .bin/.idx} pair, or weight and prefix pairs for Megatron's
-   *     blending ({@code [0.7, a_text_document, 0.3, b_text_document]})
+   * @param dataPrefix one prefix of a {@code .bin/.idx} pair, or weight and prefix pairs for
+   *     Megatron's blending ({@code [0.7, a_text_document, 0.3, b_text_document]})
    * @param split train,valid,test proportions as Megatron's {@code split} ("980,10,10")
    * @param seqLength tokens per sample (the labels are shifted by one)
    * @param indexCacheDir where the sample indices are cached (null: {@code <run-dir>/index_cache})
@@ -46,8 +53,16 @@ public record TrainConfig(String runDir, Model model, Data data, Trainer trainer
    * @param backend the engine's backend by name ({@code auto}: the best available; {@code cpu},
    *     {@code reference})
    */
-  public record Trainer(int microBatchSize, int globalBatchSize, long maxSteps, long seed, long valCheckInterval,
-      int limitValBatches, long logEveryNSteps, int threads, String backend) {}
+  public record Trainer(
+      int microBatchSize,
+      int globalBatchSize,
+      long maxSteps,
+      long seed,
+      long valCheckInterval,
+      int limitValBatches,
+      long logEveryNSteps,
+      int threads,
+      String backend) {}
 
   /**
    * AdamW with NeMo's warmup and cosine annealing.
@@ -55,12 +70,19 @@ public record TrainConfig(String runDir, Model model, Data data, Trainer trainer
    * @param minLr the rate the cosine ends at, at {@code max_steps}
    * @param clipGrad the largest global gradient norm (0: no clipping)
    */
-  public record Optim(double lr, double minLr, long warmupSteps, double weightDecay, double beta1, double beta2,
-      double eps, double clipGrad) {}
+  public record Optim(
+      double lr,
+      double minLr,
+      long warmupSteps,
+      double weightDecay,
+      double beta1,
+      double beta2,
+      double eps,
+      double clipGrad) {}
 
   /**
-   * When checkpoints are saved under {@code <run-dir>/checkpoints/}; besides these, a run also saves
-   * at its end and when it is stopped (Ctrl-C, SIGTERM).
+   * When checkpoints are saved under {@code <run-dir>/checkpoints/}; besides these, a run also
+   * saves at its end and when it is stopped (Ctrl-C, SIGTERM).
    *
    * @param saveInterval steps between checkpoints (0: not by steps)
    * @param saveIntervalMinutes wall-clock minutes between checkpoints (0: not by time)
@@ -69,5 +91,6 @@ public record TrainConfig(String runDir, Model model, Data data, Trainer trainer
    *     (training stalls only for the copy; needs memory for a copy of the parameters and this
    *     rank's optimizer state)
    */
-  public record Checkpoint(long saveInterval, double saveIntervalMinutes, int keepLast, boolean asyncSave) {}
+  public record Checkpoint(
+      long saveInterval, double saveIntervalMinutes, int keepLast, boolean asyncSave) {}
 }

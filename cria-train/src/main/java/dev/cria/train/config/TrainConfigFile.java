@@ -21,26 +21,29 @@ import tools.jackson.dataformat.yaml.YAMLWriteFeature;
 
 /**
  * Reads, overrides and writes {@link TrainConfig} as YAML. A run's config is built in layers:
- * {@link #defaults()}, then a user's YAML file ({@link #read}), then command-line flags
- * ({@link #set}); {@link #bind} checks every field and names the one that is wrong.
+ * {@link #defaults()}, then a user's YAML file ({@link #read}), then command-line flags ({@link
+ * #set}); {@link #bind} checks every field and names the one that is wrong.
  */
 public final class TrainConfigFile {
-  private static final YAMLMapper YAML = YAMLMapper.builder()
-      .disable(YAMLWriteFeature.WRITE_DOC_START_MARKER)
-      .enable(YAMLWriteFeature.MINIMIZE_QUOTES)
-      .build();
+  private static final YAMLMapper YAML =
+      YAMLMapper.builder()
+          .disable(YAMLWriteFeature.WRITE_DOC_START_MARKER)
+          .enable(YAMLWriteFeature.MINIMIZE_QUOTES)
+          .build();
   private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
 
   private TrainConfigFile() {}
 
   /** The defaults, as a tree that files and flags are merged into. */
   public static ObjectNode defaults() {
-    return toTree(new TrainConfig("runs/cria",
-        new TrainConfig.Model("tiny", null, null, null, null, null, null, null),
-        new TrainConfig.Data(List.of(), "969,30,1", 0, null),
-        new TrainConfig.Trainer(4, 8, 100, 1234, 50, 4, 10, 0, Backends.AUTO),
-        new TrainConfig.Optim(1e-3, 1e-4, 10, 0.1, 0.9, 0.95, 1e-8, 1.0),
-        new TrainConfig.Checkpoint(0, 30, 2, false)));
+    return toTree(
+        new TrainConfig(
+            "runs/cria",
+            new TrainConfig.Model("tiny", null, null, null, null, null, null, null),
+            new TrainConfig.Data(List.of(), "969,30,1", 0, null),
+            new TrainConfig.Trainer(4, 8, 100, 1234, 50, 4, 10, 0, Backends.AUTO),
+            new TrainConfig.Optim(1e-3, 1e-4, 10, 0.1, 0.9, 0.95, 1e-8, 1.0),
+            new TrainConfig.Checkpoint(0, 30, 2, false)));
   }
 
   /** Parses a YAML file into a tree; a syntax error names the file and line. */
@@ -58,13 +61,15 @@ public final class TrainConfigFile {
       node = YAML.readTree(text);
     } catch (JacksonException e) {
       String where = e.getLocation() == null ? "" : ":" + e.getLocation().getLineNr();
-      throw new ConfigException(file + where + ": not valid YAML: " + problem(e.getOriginalMessage()), e);
+      throw new ConfigException(
+          file + where + ": not valid YAML: " + problem(e.getOriginalMessage()), e);
     }
     if (node == null || node.isMissingNode() || node.isNull()) {
       return NODES.objectNode();
     }
     if (!node.isObject()) {
-      throw new ConfigException(file + ": expected a mapping of sections (model, data, trainer, optim, checkpoint)");
+      throw new ConfigException(
+          file + ": expected a mapping of sections (model, data, trainer, optim, checkpoint)");
     }
     return (ObjectNode) node;
   }
@@ -102,7 +107,10 @@ public final class TrainConfigFile {
     }
   }
 
-  /** Sets {@code section.key} (or a top-level key) to {@code value}: a string, number, boolean or list. */
+  /**
+   * Sets {@code section.key} (or a top-level key) to {@code value}: a string, number, boolean or
+   * list.
+   */
   public static void set(ObjectNode tree, String path, Object value) {
     String[] parts = path.split("\\.");
     ObjectNode node = tree;
@@ -134,7 +142,9 @@ public final class TrainConfigFile {
     };
   }
 
-  /** Checks every field of {@code tree} and builds the config; {@code source} names it in errors. */
+  /**
+   * Checks every field of {@code tree} and builds the config; {@code source} names it in errors.
+   */
   public static TrainConfig bind(ObjectNode tree, String source) {
     Fields top = new Fields(tree, source, "");
     Fields model = top.section("model");
@@ -142,45 +152,79 @@ public final class TrainConfigFile {
     Fields trainer = top.section("trainer");
     Fields optim = top.section("optim");
     Fields checkpoint = top.section("checkpoint");
-    TrainConfig config = new TrainConfig(
-        top.string("run_dir", false),
-        new TrainConfig.Model(model.string("preset", false), model.string("tokenizer", true),
-            model.positiveOrNull("hidden_size"), model.positiveOrNull("num_layers"),
-            model.positiveOrNull("num_attention_heads"), model.positiveOrNull("num_query_groups"),
-            model.positiveOrNull("ffn_hidden_size"), model.positiveOrNull("max_position_embeddings")),
-        new TrainConfig.Data(data.strings("data_prefix"), data.string("split", false),
-            (int) data.integer("seq_length", 0, Integer.MAX_VALUE), data.string("index_cache_dir", true)),
-        new TrainConfig.Trainer((int) trainer.integer("micro_batch_size", 1, 1 << 20),
-            (int) trainer.integer("global_batch_size", 1, 1 << 30), trainer.integer("max_steps", 1, Long.MAX_VALUE),
-            trainer.integer("seed", 0, 0xFFFFFFFFL), trainer.integer("val_check_interval", 0, Long.MAX_VALUE),
-            (int) trainer.integer("limit_val_batches", 0, 1 << 20),
-            trainer.integer("log_every_n_steps", 1, Long.MAX_VALUE),
-            (int) trainer.integer("threads", 0, 4096), trainer.string("backend", false)),
-        new TrainConfig.Optim(optim.number("lr", 0, 10), optim.number("min_lr", 0, 10),
-            optim.integer("warmup_steps", 0, Long.MAX_VALUE), optim.number("weight_decay", 0, 10),
-            optim.number("beta1", 0, 0.999999), optim.number("beta2", 0, 0.999999),
-            optim.number("eps", 0, 1), optim.number("clip_grad", 0, 1e9)),
-        new TrainConfig.Checkpoint(checkpoint.integer("save_interval", 0, Long.MAX_VALUE),
-            checkpoint.number("save_interval_minutes", 0, 1e7), (int) checkpoint.integer("keep_last", 1, 1 << 20),
-            checkpoint.bool("async_save")));
+    TrainConfig config =
+        new TrainConfig(
+            top.string("run_dir", false),
+            new TrainConfig.Model(
+                model.string("preset", false),
+                model.string("tokenizer", true),
+                model.positiveOrNull("hidden_size"),
+                model.positiveOrNull("num_layers"),
+                model.positiveOrNull("num_attention_heads"),
+                model.positiveOrNull("num_query_groups"),
+                model.positiveOrNull("ffn_hidden_size"),
+                model.positiveOrNull("max_position_embeddings")),
+            new TrainConfig.Data(
+                data.strings("data_prefix"),
+                data.string("split", false),
+                (int) data.integer("seq_length", 0, Integer.MAX_VALUE),
+                data.string("index_cache_dir", true)),
+            new TrainConfig.Trainer(
+                (int) trainer.integer("micro_batch_size", 1, 1 << 20),
+                (int) trainer.integer("global_batch_size", 1, 1 << 30),
+                trainer.integer("max_steps", 1, Long.MAX_VALUE),
+                trainer.integer("seed", 0, 0xFFFFFFFFL),
+                trainer.integer("val_check_interval", 0, Long.MAX_VALUE),
+                (int) trainer.integer("limit_val_batches", 0, 1 << 20),
+                trainer.integer("log_every_n_steps", 1, Long.MAX_VALUE),
+                (int) trainer.integer("threads", 0, 4096),
+                trainer.string("backend", false)),
+            new TrainConfig.Optim(
+                optim.number("lr", 0, 10),
+                optim.number("min_lr", 0, 10),
+                optim.integer("warmup_steps", 0, Long.MAX_VALUE),
+                optim.number("weight_decay", 0, 10),
+                optim.number("beta1", 0, 0.999999),
+                optim.number("beta2", 0, 0.999999),
+                optim.number("eps", 0, 1),
+                optim.number("clip_grad", 0, 1e9)),
+            new TrainConfig.Checkpoint(
+                checkpoint.integer("save_interval", 0, Long.MAX_VALUE),
+                checkpoint.number("save_interval_minutes", 0, 1e7),
+                (int) checkpoint.integer("keep_last", 1, 1 << 20),
+                checkpoint.bool("async_save")));
     for (Fields f : List.of(top, model, data, trainer, optim, checkpoint)) {
       f.rejectUnknown();
     }
     if (config.data().dataPrefix().isEmpty()) {
-      throw new ConfigException(source + ": data.data_prefix is required (a prefix of a .bin/.idx pair; "
-          + "make one with cria prepare)");
+      throw new ConfigException(
+          source
+              + ": data.data_prefix is required (a prefix of a .bin/.idx pair; "
+              + "make one with cria prepare)");
     }
     if (!Backends.names().contains(config.trainer().backend())) {
-      throw new ConfigException(source + ": trainer.backend '" + config.trainer().backend() + "' is not one of "
-          + String.join(", ", Backends.names()));
+      throw new ConfigException(
+          source
+              + ": trainer.backend '"
+              + config.trainer().backend()
+              + "' is not one of "
+              + String.join(", ", Backends.names()));
     }
     if (config.optim().minLr() > config.optim().lr()) {
-      throw new ConfigException(source + ": optim.min_lr " + config.optim().minLr() + " is above optim.lr "
-          + config.optim().lr());
+      throw new ConfigException(
+          source
+              + ": optim.min_lr "
+              + config.optim().minLr()
+              + " is above optim.lr "
+              + config.optim().lr());
     }
     if (config.optim().warmupSteps() >= config.trainer().maxSteps()) {
-      throw new ConfigException(source + ": optim.warmup_steps " + config.optim().warmupSteps()
-          + " must be below trainer.max_steps " + config.trainer().maxSteps());
+      throw new ConfigException(
+          source
+              + ": optim.warmup_steps "
+              + config.optim().warmupSteps()
+              + " must be below trainer.max_steps "
+              + config.trainer().maxSteps());
     }
     return config;
   }
@@ -231,7 +275,10 @@ public final class TrainConfigFile {
     return root;
   }
 
-  /** Every key whose value differs between {@code before} and {@code after}, as {@code key: old -> new}. */
+  /**
+   * Every key whose value differs between {@code before} and {@code after}, as {@code key: old ->
+   * new}.
+   */
   public static List<String> differences(TrainConfig before, TrainConfig after) {
     List<String> out = new ArrayList<>();
     differences(toTree(before), toTree(after), "", out);
@@ -332,7 +379,8 @@ public final class TrainConfigFile {
       long value;
       if (v.isIntegralNumber() && v.canConvertToLong()) {
         value = v.longValue();
-      } else if (v.isFloatingPointNumber() && v.doubleValue() == Math.rint(v.doubleValue())
+      } else if (v.isFloatingPointNumber()
+          && v.doubleValue() == Math.rint(v.doubleValue())
           && Math.abs(v.doubleValue()) < 1e18) {
         value = (long) v.doubleValue(); // 1e3 in YAML
       } else if (v.isString() && v.asString().strip().matches("-?\\d+")) {

@@ -6,8 +6,8 @@ import java.time.Duration;
 /**
  * Collective operations among the ranks of a data-parallel job, on off-heap float buffers. Every
  * rank calls the same operations in the same order with the same sizes. A buffer of {@code count}
- * floats is divided into one shard per rank: shard {@code r} is {@code [shardStart(count, world, r),
- * shardStart(count, world, r + 1))}, so sizes the world size does not divide are fine.
+ * floats is divided into one shard per rank: shard {@code r} is {@code [shardStart(count, world,
+ * r), shardStart(count, world, r + 1))}, so sizes the world size does not divide are fine.
  */
 public interface Collective extends AutoCloseable {
   int rank();
@@ -18,21 +18,29 @@ public interface Collective extends AutoCloseable {
   void barrier();
 
   /**
-   * A barrier that waits up to {@code patience} for a peer, instead of the usual operation
-   * timeout: for the places where one rank works alone for long (writing or checking a large
-   * checkpoint) while the others wait. A peer that dies still fails it at once.
+   * A barrier that waits up to {@code patience} for a peer, instead of the usual operation timeout:
+   * for the places where one rank works alone for long (writing or checking a large checkpoint)
+   * while the others wait. A peer that dies still fails it at once.
    */
   default void barrier(Duration patience) {
     barrier();
   }
 
-  /** Copies {@code bytes} bytes of {@code data} from rank {@code root} into every other rank's {@code data}. */
+  /**
+   * Copies {@code bytes} bytes of {@code data} from rank {@code root} into every other rank's
+   * {@code data}.
+   */
   void broadcast(MemorySegment data, long bytes, int root);
 
-  /** Every rank's {@code floats[0, count)} becomes the element-wise sum over all ranks (bit-identical everywhere). */
+  /**
+   * Every rank's {@code floats[0, count)} becomes the element-wise sum over all ranks
+   * (bit-identical everywhere).
+   */
   void allReduceSum(MemorySegment floats, long count);
 
-  /** Leaves in this rank's shard of {@code floats[0, count)} the sum of that shard over all ranks. */
+  /**
+   * Leaves in this rank's shard of {@code floats[0, count)} the sum of that shard over all ranks.
+   */
   void reduceScatterSum(MemorySegment floats, long count);
 
   /** Fills every rank's {@code floats[0, count)} with each rank's own shard. */

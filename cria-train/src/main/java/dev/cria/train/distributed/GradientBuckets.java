@@ -15,8 +15,8 @@ import java.util.concurrent.Future;
  * the blocks the backward pass finishes one after the other ({@link ParameterLayout#buckets()}),
  * each split evenly among the ranks. As soon as the backward pass announces a bucket, a
  * communication thread reduce-scatters it, so that the reduction overlaps the rest of the pass;
- * afterwards each rank holds the sums of its shard of every bucket. After the update, the shards
- * of the parameters are all-gathered bucket by bucket.
+ * afterwards each rank holds the sums of its shard of every bucket. After the update, the shards of
+ * the parameters are all-gathered bucket by bucket.
  */
 public final class GradientBuckets implements AutoCloseable {
   private final Collective group;
@@ -35,14 +35,17 @@ public final class GradientBuckets implements AutoCloseable {
     this.buckets = layout.buckets();
     int world = group.worldSize();
     for (ParameterLayout.Range b : buckets) {
-      shards.add(new ParameterLayout.Range(b.from() + Collective.shardStart(b.size(), world, group.rank()),
-          b.from() + Collective.shardStart(b.size(), world, group.rank() + 1)));
+      shards.add(
+          new ParameterLayout.Range(
+              b.from() + Collective.shardStart(b.size(), world, group.rank()),
+              b.from() + Collective.shardStart(b.size(), world, group.rank() + 1)));
     }
-    this.comm = Executors.newSingleThreadExecutor(r -> {
-      Thread t = new Thread(r, "cria-gradient-reduction");
-      t.setDaemon(true);
-      return t;
-    });
+    this.comm =
+        Executors.newSingleThreadExecutor(r -> {
+          Thread t = new Thread(r, "cria-gradient-reduction");
+          t.setDaemon(true);
+          return t;
+        });
   }
 
   /** The buckets, in the order the backward pass finishes them. */
@@ -56,15 +59,17 @@ public final class GradientBuckets implements AutoCloseable {
   }
 
   /**
-   * From the backward pass ({@link dev.cria.engine.model.LlamaModel.GradientsReady}): reduce-scatter
-   * the bucket {@code [from, to)} on the communication thread.
+   * From the backward pass ({@link dev.cria.engine.model.LlamaModel.GradientsReady}):
+   * reduce-scatter the bucket {@code [from, to)} on the communication thread.
    */
   public void reduceWhenReady(long from, long to) {
-    pending.add(comm.submit(() -> {
-      long t0 = System.nanoTime();
-      group.reduceScatterSum(gradients.asSlice(from * Float.BYTES, (to - from) * Float.BYTES), to - from);
-      reductionNanos += System.nanoTime() - t0;
-    }));
+    pending.add(
+        comm.submit(() -> {
+          long t0 = System.nanoTime();
+          group.reduceScatterSum(
+              gradients.asSlice(from * Float.BYTES, (to - from) * Float.BYTES), to - from);
+          reductionNanos += System.nanoTime() - t0;
+        }));
   }
 
   /** Waits for every bucket's reduction of this step; rethrows a collective's failure. */
@@ -88,7 +93,9 @@ public final class GradientBuckets implements AutoCloseable {
     }
   }
 
-  /** All-gathers every bucket's updated shards of {@code parameters}; returns the seconds it took. */
+  /**
+   * All-gathers every bucket's updated shards of {@code parameters}; returns the seconds it took.
+   */
   public double allGather(Floats parameters) {
     long t0 = System.nanoTime();
     MemorySegment params = parameters.segment();

@@ -7,27 +7,35 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Who this process is in a data-parallel job: its rank, the world size, its rank on this host,
- * and where rank 0 waits for the others to join.
+ * Who this process is in a data-parallel job: its rank, the world size, its rank on this host, and
+ * where rank 0 waits for the others to join.
  *
  * <p>Read from cria's variables ({@code CRIA_RANK}, {@code CRIA_WORLD_SIZE}, {@code
  * CRIA_LOCAL_RANK}, {@code CRIA_MASTER_ADDR}, {@code CRIA_MASTER_PORT}), which the local launcher
- * sets, or else from Open MPI's ({@code OMPI_COMM_WORLD_RANK}, {@code OMPI_COMM_WORLD_SIZE},
- * {@code OMPI_COMM_WORLD_LOCAL_RANK}), which {@code mpirun} and the MPI Operator's launcher set;
- * then the master is the first host of the MPI hostfile unless {@code CRIA_MASTER_ADDR} is set.
- * Without either, the process is alone: rank 0 of 1.
+ * sets, or else from Open MPI's ({@code OMPI_COMM_WORLD_RANK}, {@code OMPI_COMM_WORLD_SIZE}, {@code
+ * OMPI_COMM_WORLD_LOCAL_RANK}), which {@code mpirun} and the MPI Operator's launcher set; then the
+ * master is the first host of the MPI hostfile unless {@code CRIA_MASTER_ADDR} is set. Without
+ * either, the process is alone: rank 0 of 1.
  *
  * @param masterPort the rendezvous port of rank 0 ({@link #DEFAULT_PORT} unless set)
  */
-public record RankEnvironment(int rank, int worldSize, int localRank, String masterAddr, int masterPort) {
+public record RankEnvironment(
+    int rank, int worldSize, int localRank, String masterAddr, int masterPort) {
   public static final int DEFAULT_PORT = 29500;
+
   /** Where the Kubeflow MPI Operator mounts the hostfile in the launcher. */
   public static final String OPERATOR_HOSTFILE = "/etc/mpi/hostfile";
 
   public RankEnvironment {
     if (worldSize < 1 || rank < 0 || rank >= worldSize || localRank < 0) {
-      throw new IllegalArgumentException("rank " + rank + " of world size " + worldSize + " (local rank "
-          + localRank + ") is not a valid rank");
+      throw new IllegalArgumentException(
+          "rank "
+              + rank
+              + " of world size "
+              + worldSize
+              + " (local rank "
+              + localRank
+              + ") is not a valid rank");
     }
     if (masterPort < 1 || masterPort > 65535) {
       throw new IllegalArgumentException("master port " + masterPort + " is not a TCP port");
@@ -47,7 +55,8 @@ public record RankEnvironment(int rank, int worldSize, int localRank, String mas
   /** From {@code env} (see the class comment for the variables); bad values name the variable. */
   public static RankEnvironment from(Map<String, String> env) {
     String master = env.get("CRIA_MASTER_ADDR");
-    int port = env.containsKey("CRIA_MASTER_PORT") ? integer(env, "CRIA_MASTER_PORT") : DEFAULT_PORT;
+    int port =
+        env.containsKey("CRIA_MASTER_PORT") ? integer(env, "CRIA_MASTER_PORT") : DEFAULT_PORT;
     if (env.containsKey("CRIA_RANK") || env.containsKey("CRIA_WORLD_SIZE")) {
       int rank = integer(env, "CRIA_RANK");
       int world = integer(env, "CRIA_WORLD_SIZE");
@@ -57,7 +66,10 @@ public record RankEnvironment(int rank, int worldSize, int localRank, String mas
     if (env.containsKey("OMPI_COMM_WORLD_RANK")) {
       int rank = integer(env, "OMPI_COMM_WORLD_RANK");
       int world = integer(env, "OMPI_COMM_WORLD_SIZE");
-      int local = env.containsKey("OMPI_COMM_WORLD_LOCAL_RANK") ? integer(env, "OMPI_COMM_WORLD_LOCAL_RANK") : 0;
+      int local =
+          env.containsKey("OMPI_COMM_WORLD_LOCAL_RANK")
+              ? integer(env, "OMPI_COMM_WORLD_LOCAL_RANK")
+              : 0;
       if (master == null) {
         master = firstHost(env);
       }
@@ -66,7 +78,8 @@ public record RankEnvironment(int rank, int worldSize, int localRank, String mas
     return single();
   }
 
-  private static RankEnvironment checked(int rank, int world, int local, String master, int port, String variable) {
+  private static RankEnvironment checked(
+      int rank, int world, int local, String master, int port, String variable) {
     try {
       return new RankEnvironment(rank, world, local, master, port);
     } catch (IllegalArgumentException e) {
@@ -74,10 +87,17 @@ public record RankEnvironment(int rank, int worldSize, int localRank, String mas
     }
   }
 
-  /** The first host of the MPI hostfile ({@code OMPI_MCA_orte_default_hostfile} or the operator's); else loopback. */
+  /**
+   * The first host of the MPI hostfile ({@code OMPI_MCA_orte_default_hostfile} or the operator's);
+   * else loopback.
+   */
   private static String firstHost(Map<String, String> env) {
-    for (String candidate : new String[] {env.get("OMPI_MCA_orte_default_hostfile"),
-        env.get("OMPI_MCA_prte_default_hostfile"), OPERATOR_HOSTFILE}) {
+    for (String candidate :
+        new String[] {
+          env.get("OMPI_MCA_orte_default_hostfile"),
+          env.get("OMPI_MCA_prte_default_hostfile"),
+          OPERATOR_HOSTFILE
+        }) {
       if (candidate == null) {
         continue;
       }
@@ -94,7 +114,8 @@ public record RankEnvironment(int rank, int worldSize, int localRank, String mas
           }
         }
       } catch (IOException e) {
-        throw new IllegalArgumentException("cannot read the MPI hostfile " + file + ": " + e.getMessage(), e);
+        throw new IllegalArgumentException(
+            "cannot read the MPI hostfile " + file + ": " + e.getMessage(), e);
       }
     }
     return "127.0.0.1";

@@ -6,9 +6,9 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * Small values the ranks of a group agree on: sums and means of one number (a loss, a count) and
- * whether any rank asks to stop or save. For one rank each is the value itself, exactly; in a
- * group the sum is taken in float, the same on every rank. One segment is reused, so nothing is
- * allocated per step.
+ * whether any rank asks to stop or save. For one rank each is the value itself, exactly; in a group
+ * the sum is taken in float, the same on every rank. One segment is reused, so nothing is allocated
+ * per step.
  */
 public final class RankValues {
   private final Collective group;
@@ -34,9 +34,8 @@ public final class RankValues {
   }
 
   /**
-   * Whether any rank says {@code first}, and whether any says {@code second}, in one collective:
-   * so that every rank stops (or saves) after the same step; one alone would leave the others
-   * waiting.
+   * Whether any rank says {@code first}, and whether any says {@code second}, in one collective: so
+   * that every rank stops (or saves) after the same step; one alone would leave the others waiting.
    */
   public boolean[] any(boolean first, boolean second) {
     if (group.worldSize() == 1) {
@@ -45,7 +44,8 @@ public final class RankValues {
     scalar.set(ValueLayout.JAVA_FLOAT, 0, first ? 1 : 0);
     scalar.set(ValueLayout.JAVA_FLOAT, Float.BYTES, second ? 1 : 0);
     group.allReduceSum(scalar, 2);
-    return new boolean[] {scalar.get(ValueLayout.JAVA_FLOAT, 0) > 0,
-        scalar.get(ValueLayout.JAVA_FLOAT, Float.BYTES) > 0};
+    return new boolean[] {
+      scalar.get(ValueLayout.JAVA_FLOAT, 0) > 0, scalar.get(ValueLayout.JAVA_FLOAT, Float.BYTES) > 0
+    };
   }
 }

@@ -12,16 +12,19 @@ import java.util.function.DoubleUnaryOperator;
 
 /**
  * AdamW over the parameter shards this rank owns, with their share of the moments (ZeRO-1, as
- * Megatron-Core's distributed optimizer): one {@link AdamW} per shard. For a single process the
- * one shard is the whole model. The global gradient norm comes from the shards' sums of squares,
- * summed over the ranks; clipping then scales only the own shards.
+ * Megatron-Core's distributed optimizer): one {@link AdamW} per shard. For a single process the one
+ * shard is the whole model. The global gradient norm comes from the shards' sums of squares, summed
+ * over the ranks; clipping then scales only the own shards.
  */
 public final class ShardedAdamW implements AutoCloseable {
   private final List<ParameterLayout.Range> shards;
   private final List<AdamW> parts = new ArrayList<>();
   private final Kernels kernels;
 
-  private ShardedAdamW(ParameterLayout layout, AdamW.Settings settings, Backend backend,
+  private ShardedAdamW(
+      ParameterLayout layout,
+      AdamW.Settings settings,
+      Backend backend,
       List<ParameterLayout.Range> shards) {
     this.shards = List.copyOf(shards);
     this.kernels = backend.kernels();
@@ -31,12 +34,17 @@ public final class ShardedAdamW implements AutoCloseable {
   }
 
   /** AdamW over every parameter: one process. */
-  public static ShardedAdamW whole(ParameterLayout layout, AdamW.Settings settings, Backend backend) {
-    return new ShardedAdamW(layout, settings, backend, List.of(new ParameterLayout.Range(0, layout.size())));
+  public static ShardedAdamW whole(
+      ParameterLayout layout, AdamW.Settings settings, Backend backend) {
+    return new ShardedAdamW(
+        layout, settings, backend, List.of(new ParameterLayout.Range(0, layout.size())));
   }
 
   /** AdamW over {@code shards} only (this rank's shard of every gradient bucket). */
-  public static ShardedAdamW over(ParameterLayout layout, AdamW.Settings settings, Backend backend,
+  public static ShardedAdamW over(
+      ParameterLayout layout,
+      AdamW.Settings settings,
+      Backend backend,
       List<ParameterLayout.Range> shards) {
     return new ShardedAdamW(layout, settings, backend, shards);
   }
@@ -58,7 +66,11 @@ public final class ShardedAdamW implements AutoCloseable {
    *
    * @param sumOverRanks the sum of a value over the ranks (the value itself for one rank)
    */
-  public double clipAndStep(Floats parameters, Floats gradients, double lr, double clip,
+  public double clipAndStep(
+      Floats parameters,
+      Floats gradients,
+      double lr,
+      double clip,
       DoubleUnaryOperator sumOverRanks) {
     MemorySegment grads = gradients.segment();
     double squares = 0;

@@ -22,15 +22,15 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * Collectives over TCP in a ring: rank {@code r} sends to rank {@code r+1} and receives from rank
  * {@code r-1}. All-reduce is a reduce-scatter followed by an all-gather, each {@code world-1} steps
- * in which every rank sends one shard and receives another at the same time (non-blocking
- * channels, so neither direction waits for the other). Data goes between the off-heap buffers and
- * the sockets directly; sums are taken from a small off-heap scratch as the bytes arrive.
+ * in which every rank sends one shard and receives another at the same time (non-blocking channels,
+ * so neither direction waits for the other). Data goes between the off-heap buffers and the sockets
+ * directly; sums are taken from a small off-heap scratch as the bytes arrive.
  *
  * <p>Joining: rank 0 listens on the master address; the others connect to it (retrying until the
  * join timeout), say their rank and the port of their ring listener, and receive everyone's
- * address, rank 0 taking each peer's address as it sees it. Then each rank connects to the next.
- * A peer that closes its connection or sends nothing for the operation timeout fails the
- * operation on every rank that waits for it, with a message naming the peer.
+ * address, rank 0 taking each peer's address as it sees it. Then each rank connects to the next. A
+ * peer that closes its connection or sends nothing for the operation timeout fails the operation on
+ * every rank that waits for it, with a message naming the peer.
  */
 public final class TcpCollective implements Collective {
   private static final int MAGIC = 0x43524941; // "CRIA"
@@ -52,7 +52,8 @@ public final class TcpCollective implements Collective {
   private final MemorySegment token;
   private String operation = "setup";
 
-  private TcpCollective(RankEnvironment env, Duration timeout, SocketChannel toNext, SocketChannel fromPrev)
+  private TcpCollective(
+      RankEnvironment env, Duration timeout, SocketChannel toNext, SocketChannel fromPrev)
       throws IOException {
     this.env = env;
     this.timeout = timeout;
@@ -82,12 +83,12 @@ public final class TcpCollective implements Collective {
     try (ServerSocketChannel ring = ServerSocketChannel.open()) {
       ring.bind(new InetSocketAddress(0), env.worldSize());
       int ringPort = ((InetSocketAddress) ring.getLocalAddress()).getPort();
-      List<InetSocketAddress> addresses = env.rank() == 0
-          ? gather(env, ringPort, deadline)
-          : report(env, ringPort, deadline);
+      List<InetSocketAddress> addresses =
+          env.rank() == 0 ? gather(env, ringPort, deadline) : report(env, ringPort, deadline);
       InetSocketAddress next = addresses.get((env.rank() + 1) % env.worldSize());
       int prevRank = (env.rank() + env.worldSize() - 1) % env.worldSize();
-      SocketChannel toNext = connect(next, deadline, env, "rank " + (env.rank() + 1) % env.worldSize());
+      SocketChannel toNext =
+          connect(next, deadline, env, "rank " + (env.rank() + 1) % env.worldSize());
       try {
         ByteBuffer hello = ByteBuffer.allocate(8).putInt(MAGIC).putInt(env.rank()).flip();
         writeFully(toNext, hello);
@@ -95,8 +96,12 @@ public final class TcpCollective implements Collective {
         ByteBuffer theirs = readFully(fromPrev, 8, deadline, env, "rank " + prevRank);
         if (theirs.getInt() != MAGIC || theirs.getInt() != prevRank) {
           fromPrev.close();
-          throw new CollectiveException(prefix(env) + "the ring connection from rank " + prevRank
-              + " did not introduce itself as rank " + prevRank);
+          throw new CollectiveException(
+              prefix(env)
+                  + "the ring connection from rank "
+                  + prevRank
+                  + " did not introduce itself as rank "
+                  + prevRank);
         }
         return new TcpCollective(env, timeout, toNext, fromPrev);
       } catch (IOException | RuntimeException e) {
@@ -104,13 +109,23 @@ public final class TcpCollective implements Collective {
         throw e;
       }
     } catch (IOException e) {
-      throw new CollectiveException(prefix(env) + "joining the group at " + env.masterAddr() + ":"
-          + env.masterPort() + " failed: " + e.getMessage(), e);
+      throw new CollectiveException(
+          prefix(env)
+              + "joining the group at "
+              + env.masterAddr()
+              + ":"
+              + env.masterPort()
+              + " failed: "
+              + e.getMessage(),
+          e);
     }
   }
 
-  /** Rank 0: accepts every other rank's introduction and sends everyone the table of ring addresses. */
-  private static List<InetSocketAddress> gather(RankEnvironment env, int ringPort, long deadline) throws IOException {
+  /**
+   * Rank 0: accepts every other rank's introduction and sends everyone the table of ring addresses.
+   */
+  private static List<InetSocketAddress> gather(RankEnvironment env, int ringPort, long deadline)
+      throws IOException {
     int world = env.worldSize();
     InetSocketAddress[] ring = new InetSocketAddress[world];
     SocketChannel[] peers = new SocketChannel[world];
@@ -125,13 +140,26 @@ public final class TcpCollective implements Collective {
         int rank = hello.getInt();
         int theirWorld = hello.getInt();
         int port = hello.getInt();
-        if (magic != MAGIC || rank <= 0 || rank >= world || theirWorld != world || peers[rank] != null) {
+        if (magic != MAGIC
+            || rank <= 0
+            || rank >= world
+            || theirWorld != world
+            || peers[rank] != null) {
           peer.close();
-          throw new CollectiveException(prefix(env) + "a process at " + peer.socket().getInetAddress()
-              + " joined as rank " + rank + " of " + theirWorld + "; expected a new rank of " + world);
+          throw new CollectiveException(
+              prefix(env)
+                  + "a process at "
+                  + peer.socket().getInetAddress()
+                  + " joined as rank "
+                  + rank
+                  + " of "
+                  + theirWorld
+                  + "; expected a new rank of "
+                  + world);
         }
         peers[rank] = peer;
-        ring[rank] = new InetSocketAddress(((InetSocketAddress) peer.getRemoteAddress()).getAddress(), port);
+        ring[rank] =
+            new InetSocketAddress(((InetSocketAddress) peer.getRemoteAddress()).getAddress(), port);
       }
       ByteBuffer table = ByteBuffer.allocate(64 * 1024);
       for (InetSocketAddress a : ring) {
@@ -153,15 +181,25 @@ public final class TcpCollective implements Collective {
   }
 
   /** Ranks above 0: introduce themselves to rank 0 and receive the table of ring addresses. */
-  private static List<InetSocketAddress> report(RankEnvironment env, int ringPort, long deadline) throws IOException {
+  private static List<InetSocketAddress> report(RankEnvironment env, int ringPort, long deadline)
+      throws IOException {
     InetSocketAddress master = new InetSocketAddress(env.masterAddr(), env.masterPort());
     try (SocketChannel channel = connect(master, deadline, env, "rank 0 (the master)")) {
-      writeFully(channel, ByteBuffer.allocate(16).putInt(MAGIC).putInt(env.rank()).putInt(env.worldSize())
-          .putInt(ringPort).flip());
+      writeFully(
+          channel,
+          ByteBuffer.allocate(16)
+              .putInt(MAGIC)
+              .putInt(env.rank())
+              .putInt(env.worldSize())
+              .putInt(ringPort)
+              .flip());
       List<InetSocketAddress> ring = new ArrayList<>();
       for (int r = 0; r < env.worldSize(); r++) {
         int length = readFully(channel, 2, deadline, env, "rank 0").getShort();
-        String host = StandardCharsets.UTF_8.decode(readFully(channel, length, deadline, env, "rank 0")).toString();
+        String host =
+            StandardCharsets.UTF_8
+                .decode(readFully(channel, length, deadline, env, "rank 0"))
+                .toString();
         int port = readFully(channel, 4, deadline, env, "rank 0").getInt();
         ring.add(new InetSocketAddress(host, port));
       }
@@ -169,8 +207,8 @@ public final class TcpCollective implements Collective {
     }
   }
 
-  private static SocketChannel connect(InetSocketAddress to, long deadline, RankEnvironment env, String who)
-      throws IOException {
+  private static SocketChannel connect(
+      InetSocketAddress to, long deadline, RankEnvironment env, String who) throws IOException {
     IOException last = null;
     while (System.nanoTime() < deadline) {
       SocketChannel channel = SocketChannel.open();
@@ -184,11 +222,18 @@ public final class TcpCollective implements Collective {
         sleep(50);
       }
     }
-    throw new CollectiveException(prefix(env) + "could not reach " + who + " at " + to + " before the join timeout"
-        + (last != null ? " (" + last.getMessage() + ")" : ""));
+    throw new CollectiveException(
+        prefix(env)
+            + "could not reach "
+            + who
+            + " at "
+            + to
+            + " before the join timeout"
+            + (last != null ? " (" + last.getMessage() + ")" : ""));
   }
 
-  private static SocketChannel accept(ServerSocketChannel server, long deadline, RankEnvironment env, String who)
+  private static SocketChannel accept(
+      ServerSocketChannel server, long deadline, RankEnvironment env, String who)
       throws IOException {
     server.configureBlocking(false);
     while (System.nanoTime() < deadline) {
@@ -200,11 +245,13 @@ public final class TcpCollective implements Collective {
       }
       sleep(10);
     }
-    throw new CollectiveException(prefix(env) + "waited for " + who + " to connect until the join timeout");
+    throw new CollectiveException(
+        prefix(env) + "waited for " + who + " to connect until the join timeout");
   }
 
-  private static ByteBuffer readFully(SocketChannel channel, int bytes, long deadline, RankEnvironment env,
-      String who) throws IOException {
+  private static ByteBuffer readFully(
+      SocketChannel channel, int bytes, long deadline, RankEnvironment env, String who)
+      throws IOException {
     ByteBuffer b = ByteBuffer.allocate(bytes);
     channel.socket().setSoTimeout((int) Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
     // The socket's own stream honours the timeout (a blocking channel's read would not); closing it
@@ -314,9 +361,10 @@ public final class TcpCollective implements Collective {
   }
 
   /**
-   * The ring: in reduce-scatter step {@code s} rank {@code r} sends shard {@code r-s-1} and adds the
-   * incoming shard {@code r-s-2}, so that after {@code world-1} steps it holds the sum of shard
-   * {@code r}; in all-gather step {@code s} it sends shard {@code r-s} and stores shard {@code r-s-1}.
+   * The ring: in reduce-scatter step {@code s} rank {@code r} sends shard {@code r-s-1} and adds
+   * the incoming shard {@code r-s-2}, so that after {@code world-1} steps it holds the sum of shard
+   * {@code r}; in all-gather step {@code s} it sends shard {@code r-s} and stores shard {@code
+   * r-s-1}.
    */
   private void ring(MemorySegment floats, long count, boolean reduce, boolean gather) {
     int world = env.worldSize();
@@ -373,8 +421,13 @@ public final class TcpCollective implements Collective {
           }
           int n = fromPrev.read(receive);
           if (n < 0) {
-            throw new CollectiveException(prefix(env) + "rank " + prev() + " closed its connection during "
-                + operation + " (did it stop or die?)");
+            throw new CollectiveException(
+                prefix(env)
+                    + "rank "
+                    + prev()
+                    + " closed its connection during "
+                    + operation
+                    + " (did it stop or die?)");
           }
           inPos += n;
           progress |= n > 0;
@@ -391,9 +444,18 @@ public final class TcpCollective implements Collective {
         }
         long waited = System.nanoTime() - lastProgress;
         if (waited > current.toNanos()) {
-          throw new CollectiveException(prefix(env) + "nothing from rank " + prev() + " or to rank " + next()
-              + " for " + current.toSeconds() + " s during " + operation + " (a peer is stuck, gone, or the"
-              + " network is cut)");
+          throw new CollectiveException(
+              prefix(env)
+                  + "nothing from rank "
+                  + prev()
+                  + " or to rank "
+                  + next()
+                  + " for "
+                  + current.toSeconds()
+                  + " s during "
+                  + operation
+                  + " (a peer is stuck, gone, or the"
+                  + " network is cut)");
         }
         sendKey.interestOps(outPos < outLen ? SelectionKey.OP_WRITE : 0);
         receiveKey.interestOps(inPos < inLen ? SelectionKey.OP_READ : 0);
@@ -401,8 +463,17 @@ public final class TcpCollective implements Collective {
         selector.selectedKeys().clear();
       }
     } catch (IOException e) {
-      throw new CollectiveException(prefix(env) + "connection to rank " + next() + " or from rank " + prev()
-          + " failed during " + operation + ": " + e.getMessage(), e);
+      throw new CollectiveException(
+          prefix(env)
+              + "connection to rank "
+              + next()
+              + " or from rank "
+              + prev()
+              + " failed during "
+              + operation
+              + ": "
+              + e.getMessage(),
+          e);
     }
   }
 
@@ -411,12 +482,16 @@ public final class TcpCollective implements Collective {
     long i = 0;
     long vectorBytes = (long) S.length() * Float.BYTES;
     for (; i + vectorBytes <= bytes; i += vectorBytes) {
-      FloatVector.fromMemorySegment(S, in, at + i, NATIVE).add(FloatVector.fromMemorySegment(S, src, i, NATIVE))
+      FloatVector.fromMemorySegment(S, in, at + i, NATIVE)
+          .add(FloatVector.fromMemorySegment(S, src, i, NATIVE))
           .intoMemorySegment(in, at + i, NATIVE);
     }
     for (; i < bytes; i += Float.BYTES) {
-      in.set(ValueLayout.JAVA_FLOAT_UNALIGNED, at + i,
-          in.get(ValueLayout.JAVA_FLOAT_UNALIGNED, at + i) + src.get(ValueLayout.JAVA_FLOAT_UNALIGNED, i));
+      in.set(
+          ValueLayout.JAVA_FLOAT_UNALIGNED,
+          at + i,
+          in.get(ValueLayout.JAVA_FLOAT_UNALIGNED, at + i)
+              + src.get(ValueLayout.JAVA_FLOAT_UNALIGNED, i));
     }
   }
 

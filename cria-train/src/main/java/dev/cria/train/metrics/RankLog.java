@@ -28,8 +28,10 @@ public final class RankLog implements AutoCloseable {
     Path dir = runDir.resolve(Integer.toString(rank));
     Files.createDirectories(dir);
     Path file = dir.resolve("log");
-    return new RankLog(file, Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
-        StandardOpenOption.APPEND));
+    return new RankLog(
+        file,
+        Files.newBufferedWriter(
+            file, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND));
   }
 
   public Path file() {

@@ -29,19 +29,41 @@ public final class RankLogSink implements MetricsSink {
 
   @Override
   public void step(StepMetrics m) throws IOException {
-    log.line(String.format(Locale.ROOT,
-        "step %d/%d reduced_train_loss %.4f lr %.4e gradient_norm %.4f parameter_norm %.3f consumed_samples %d"
-            + " train_step_timing %.3fs throughput %.2f samples/s tokens_per_sec %.0f mfu %.1f%%%s",
-        m.step(), m.maxSteps(), m.loss(), m.lr(), m.gradientNorm(), m.parameterNorm(), m.consumedSamples(),
-        m.stepSeconds(), m.throughput(), m.tokensPerSec(), 100 * m.mfu(), dataParallel
-            ? String.format(Locale.ROOT, " communication_timing %.3fs (not overlapped %.3fs)",
-                m.communicationSeconds(), m.exposedCommunicationSeconds()) : ""));
+    log.line(
+        String.format(
+            Locale.ROOT,
+            "step %d/%d reduced_train_loss %.4f lr %.4e gradient_norm %.4f parameter_norm %.3f consumed_samples %d"
+                + " train_step_timing %.3fs throughput %.2f samples/s tokens_per_sec %.0f mfu %.1f%%%s",
+            m.step(),
+            m.maxSteps(),
+            m.loss(),
+            m.lr(),
+            m.gradientNorm(),
+            m.parameterNorm(),
+            m.consumedSamples(),
+            m.stepSeconds(),
+            m.throughput(),
+            m.tokensPerSec(),
+            100 * m.mfu(),
+            dataParallel
+                ? String.format(
+                    Locale.ROOT,
+                    " communication_timing %.3fs (not overlapped %.3fs)",
+                    m.communicationSeconds(),
+                    m.exposedCommunicationSeconds())
+                : ""));
   }
 
   @Override
   public void validation(Validation v) throws IOException {
-    log.line(String.format(Locale.ROOT, "validation step %d val_loss %.4f (%d batches, %.1f s)", v.step(), v.loss(),
-        v.batches(), v.seconds()));
+    log.line(
+        String.format(
+            Locale.ROOT,
+            "validation step %d val_loss %.4f (%d batches, %.1f s)",
+            v.step(),
+            v.loss(),
+            v.batches(),
+            v.seconds()));
   }
 
   @Override

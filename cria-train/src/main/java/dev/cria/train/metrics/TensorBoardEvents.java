@@ -9,7 +9,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Reads the scalars back from a TensorBoard event file (for tests, {@code cria} tools and resume). */
+/**
+ * Reads the scalars back from a TensorBoard event file (for tests, {@code cria} tools and resume).
+ */
 public final class TensorBoardEvents {
   private TensorBoardEvents() {}
 

@@ -8,7 +8,8 @@ import java.nio.file.Path;
  * {@code gradient_norm}, {@code parameter_norm}, {@code global_step}, {@code consumed_samples},
  * {@code throughput}, {@code throughput_peak}, {@code train_step_timing}, {@code val_loss}) and
  * cria's own ({@code tokens_per_sec}, {@code mfu}, {@code communication_timing}). Rank 0 writes
- * them. The file is flushed every {@code log_every_n_steps} steps, after validations and when asked.
+ * them. The file is flushed every {@code log_every_n_steps} steps, after validations and when
+ * asked.
  */
 public final class TensorBoardSink implements MetricsSink {
   private final TensorBoardWriter board;

@@ -12,10 +12,10 @@ import java.nio.file.StandardOpenOption;
 
 /**
  * Writes a TensorBoard event file, {@code events.out.tfevents.<seconds>.<host>} in a directory:
- * first the {@code brain.Event:2} version record, then one {@code Event} per scalar with
- * {@code wall_time}, {@code step} and a {@code Summary.Value} of {@code tag} and
- * {@code simple_value}. TensorBoard reads the file while it grows; {@link #flush()} makes what was
- * written visible and durable.
+ * first the {@code brain.Event:2} version record, then one {@code Event} per scalar with {@code
+ * wall_time}, {@code step} and a {@code Summary.Value} of {@code tag} and {@code simple_value}.
+ * TensorBoard reads the file while it grows; {@link #flush()} makes what was written visible and
+ * durable.
  */
 public final class TensorBoardWriter implements AutoCloseable {
   // Event
@@ -35,8 +35,13 @@ public final class TensorBoardWriter implements AutoCloseable {
   private TensorBoardWriter(Path file) throws IOException {
     this.file = file;
     this.channel = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
-    this.out = new BufferedOutputStream(java.nio.channels.Channels.newOutputStream(channel), 1 << 16);
-    write(new ProtoWriter().doubleField(WALL_TIME, now()).string(FILE_VERSION, "brain.Event:2").toByteArray());
+    this.out =
+        new BufferedOutputStream(java.nio.channels.Channels.newOutputStream(channel), 1 << 16);
+    write(
+        new ProtoWriter()
+            .doubleField(WALL_TIME, now())
+            .string(FILE_VERSION, "brain.Event:2")
+            .toByteArray());
     flush();
   }
 
@@ -65,8 +70,12 @@ public final class TensorBoardWriter implements AutoCloseable {
   public synchronized void scalar(String tag, long step, float value) throws IOException {
     ProtoWriter summaryValue = new ProtoWriter().string(TAG, tag).floatField(SIMPLE_VALUE, value);
     ProtoWriter summary = new ProtoWriter().message(SUMMARY_VALUE, summaryValue);
-    write(new ProtoWriter().doubleField(WALL_TIME, now()).varint(STEP, step).message(SUMMARY, summary)
-        .toByteArray());
+    write(
+        new ProtoWriter()
+            .doubleField(WALL_TIME, now())
+            .varint(STEP, step)
+            .message(SUMMARY, summary)
+            .toByteArray());
   }
 
   private void write(byte[] event) throws IOException {

@@ -58,7 +58,8 @@ final class TfRecord {
       data.readFully(body);
       byte[] footer = new byte[4];
       data.readFully(footer);
-      if (ByteBuffer.wrap(footer).order(ByteOrder.LITTLE_ENDIAN).getInt() != maskedCrc(body, 0, body.length)) {
+      if (ByteBuffer.wrap(footer).order(ByteOrder.LITTLE_ENDIAN).getInt()
+          != maskedCrc(body, 0, body.length)) {
         throw new IOException(source + ": corrupt TFRecord data (CRC mismatch)");
       }
       return body;

@@ -14,7 +14,9 @@ public interface TrainListener {
   /** At the end of the run, with the final parameters (valid only during the call). */
   default void finished(dev.cria.engine.tensor.Floats parameters) {}
 
-  /** This listener as a sink: status lines, steps and validations reach it; log-only lines do not. */
+  /**
+   * This listener as a sink: status lines, steps and validations reach it; log-only lines do not.
+   */
   default MetricsSink asSink() {
     TrainListener listener = this;
     return new MetricsSink() {

@@ -61,12 +61,17 @@ class CheckpointerTest {
   }
 
   private Checkpointer.Contents contents(long step) {
-    return new Checkpointer.Contents(new TrainingState(step, 8 * step, 3, 1, 1234, 1e-3, "constant", 2.5),
-        "run_dir: x\n", null, layout, parameters);
+    return new Checkpointer.Contents(
+        new TrainingState(step, 8 * step, 3, 1, 1234, 1e-3, "constant", 2.5),
+        "run_dir: x\n",
+        null,
+        layout,
+        parameters);
   }
 
   @Test
-  void aSaveWritesEveryFileWithItsChecksumInTheManifestAndLeavesNothingPartial() throws IOException {
+  void aSaveWritesEveryFileWithItsChecksumInTheManifestAndLeavesNothingPartial()
+      throws IOException {
     try (Checkpointer c = new Checkpointer(run, single, 2)) {
       Checkpointer.Saved saved = c.save(contents(4), List.of(adam));
       assertThat(saved.dir()).isEqualTo(Checkpoints.stepDirectory(run, 4));
@@ -74,7 +79,8 @@ class CheckpointerTest {
     }
     Path dir = Checkpoints.stepDirectory(run, 4);
     Manifest manifest = Manifest.read(dir);
-    assertThat(manifest.files().keySet()).contains("model.safetensors", "trainer_state.json", "config.yaml");
+    assertThat(manifest.files().keySet())
+        .contains("model.safetensors", "trainer_state.json", "config.yaml");
     for (Map.Entry<String, Manifest.FileEntry> e : manifest.files().entrySet()) {
       Path f = dir.resolve(e.getKey());
       assertThat(Files.size(f)).as(e.getKey()).isEqualTo(e.getValue().bytes());
@@ -86,11 +92,13 @@ class CheckpointerTest {
     Checkpoint loaded = Checkpoint.open(dir).verify();
     assertThat(loaded.step()).isEqualTo(4);
     assertThat(loaded.state().consumedSamples()).isEqualTo(32);
-    try (Buffers b = cpu.buffers(); AdamW restored = new AdamW(layout, AdamW.Settings.llama(), cpu)) {
+    try (Buffers b = cpu.buffers();
+        AdamW restored = new AdamW(layout, AdamW.Settings.llama(), cpu)) {
       Floats back = b.allocate(layout.size());
       loaded.loadModel(layout, back);
       loaded.loadOptimizer(List.of(restored));
-      assertThat(back.toArray(0, (int) layout.size())).containsExactly(parameters.toArray(0, (int) layout.size()));
+      assertThat(back.toArray(0, (int) layout.size()))
+          .containsExactly(parameters.toArray(0, (int) layout.size()));
       assertThat(restored.steps()).isEqualTo(3);
       assertThat(restored.firstMoment().get(5)).isEqualTo(0.25f);
     }
@@ -104,8 +112,8 @@ class CheckpointerTest {
       Checkpointer.Saved third = c.save(contents(3), List.of(adam));
       assertThat(third.pruned()).containsExactly(Checkpoints.stepDirectory(run, 1));
     }
-    assertThat(Checkpoints.list(run)).containsExactly(Checkpoints.stepDirectory(run, 2),
-        Checkpoints.stepDirectory(run, 3));
+    assertThat(Checkpoints.list(run))
+        .containsExactly(Checkpoints.stepDirectory(run, 2), Checkpoints.stepDirectory(run, 3));
   }
 
   @Test

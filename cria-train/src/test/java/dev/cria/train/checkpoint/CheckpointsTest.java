@@ -1,9 +1,9 @@
 package dev.cria.train.checkpoint;
 
-import dev.cria.core.checksum.Checksums;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.cria.core.checksum.Checksums;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,9 +24,12 @@ class CheckpointsTest {
     Files.createDirectories(dir.resolve("optimizer"));
     Files.writeString(dir.resolve("a.bin"), "model " + step);
     Files.writeString(dir.resolve("optimizer/b.bin"), "moments " + step);
-    Files.writeString(dir.resolve(TrainingState.FILE), """
+    Files.writeString(
+        dir.resolve(TrainingState.FILE),
+        """
         {"step": %d, "consumed_samples": %d, "optimizer_steps": %d, "world_size": 1}
-        """.formatted(step, 4 * step, step));
+        """
+            .formatted(step, 4 * step, step));
     Map<String, Manifest.FileEntry> files = new LinkedHashMap<>();
     for (String name : List.of("a.bin", "optimizer/b.bin", TrainingState.FILE)) {
       Path f = dir.resolve(name);
@@ -41,7 +44,8 @@ class CheckpointsTest {
     checkpoint(10);
     checkpoint(20);
     Path latest = checkpoint(30);
-    Files.write(latest.resolve(Manifest.FILE), new byte[] {(byte) 0xC3, 0x28, '{'}); // not UTF-8, not JSON
+    Files.write(
+        latest.resolve(Manifest.FILE), new byte[] {(byte) 0xC3, 0x28, '{'}); // not UTF-8, not JSON
     Path truncated = Checkpoints.stepDirectory(run, 20).resolve("optimizer/b.bin");
     Files.writeString(truncated, "moments");
     List<String> reports = new ArrayList<>();
@@ -49,8 +53,10 @@ class CheckpointsTest {
     assertThat(chosen.step()).isEqualTo(10);
     assertThat(chosen.state().consumedSamples()).isEqualTo(40);
     assertThat(reports).hasSize(2);
-    assertThat(reports.get(0)).contains("step-30 is not usable", "manifest.json", "not valid JSON", "trying step-20");
-    assertThat(reports.get(1)).contains("step-20 is not usable", "optimizer/b.bin has 7 bytes, the manifest says 10");
+    assertThat(reports.get(0))
+        .contains("step-30 is not usable", "manifest.json", "not valid JSON", "trying step-20");
+    assertThat(reports.get(1))
+        .contains("step-20 is not usable", "optimizer/b.bin has 7 bytes, the manifest says 10");
   }
 
   @Test
@@ -72,18 +78,21 @@ class CheckpointsTest {
     Files.createDirectories(dir.resolve(".deleting-step-5"));
     Files.move(checkpoint(30), dir.resolve(".replaced-step-30")); // crash between the two renames
     checkpoint(40);
-    Files.createDirectories(dir.resolve(".replaced-step-40")); // the new copy arrived: the old one goes
+    Files.createDirectories(
+        dir.resolve(".replaced-step-40")); // the new copy arrived: the old one goes
     Checkpoints.removeLeftovers(run);
     try (var names = Files.list(dir)) {
-      assertThat(names.map(p -> p.getFileName().toString())).containsExactlyInAnyOrder("step-10", "step-30",
-          "step-40");
+      assertThat(names.map(p -> p.getFileName().toString()))
+          .containsExactlyInAnyOrder("step-10", "step-30", "step-40");
     }
     assertThat(Checkpoint.open(Checkpoints.stepDirectory(run, 30)).verify().step()).isEqualTo(30);
 
-    assertThat(Checkpoints.setAsideAfter(run, 10)).extracting(p -> p.getFileName().toString())
+    assertThat(Checkpoints.setAsideAfter(run, 10))
+        .extracting(p -> p.getFileName().toString())
         .containsExactly("abandoned-step-30", "abandoned-step-40");
     assertThat(Checkpoints.list(run)).extracting(Checkpoints::stepOf).containsExactly(10L);
     assertThatThrownBy(() -> Checkpoints.candidates(run.resolve("elsewhere")))
-        .isInstanceOf(CheckpointException.class).hasMessageContaining("neither a checkpoint");
+        .isInstanceOf(CheckpointException.class)
+        .hasMessageContaining("neither a checkpoint");
   }
 }

@@ -23,7 +23,9 @@ class TrainConfigFileTest {
   @Test
   void fileOverridesDefaultsAndFlagsOverrideTheFile() throws IOException {
     Path file = tmp.resolve("c.yaml");
-    Files.writeString(file, """
+    Files.writeString(
+        file,
+        """
         model:
           preset: small
         data:
@@ -94,7 +96,8 @@ class TrainConfigFileTest {
         .hasMessage("flags: trainer.max_steps: must be at least 1, got -3");
 
     ObjectNode noData = TrainConfigFile.defaults();
-    assertThatThrownBy(() -> TrainConfigFile.bind(noData, "flags")).hasMessageContaining("data.data_prefix is required");
+    assertThatThrownBy(() -> TrainConfigFile.bind(noData, "flags"))
+        .hasMessageContaining("data.data_prefix is required");
 
     ObjectNode warmup = defaultsWithData();
     TrainConfigFile.set(warmup, "optim.warmup_steps", 100L);
@@ -103,21 +106,26 @@ class TrainConfigFileTest {
 
     Path broken = tmp.resolve("broken.yaml");
     Files.writeString(broken, "model:\n  preset: tiny\n data: [unclosed\n");
-    assertThatThrownBy(() -> TrainConfigFile.read(broken)).isInstanceOf(ConfigException.class)
-        .hasMessageEndingWith("broken.yaml:3: not valid YAML: while parsing a block mapping: expected <block end>,"
-            + " but found '<block mapping start>'");
+    assertThatThrownBy(() -> TrainConfigFile.read(broken))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageEndingWith(
+            "broken.yaml:3: not valid YAML: while parsing a block mapping: expected <block end>,"
+                + " but found '<block mapping start>'");
     assertThatThrownBy(() -> TrainConfigFile.read(tmp.resolve("absent.yaml")))
         .hasMessageContaining("absent.yaml: no such config file");
 
     Path list = tmp.resolve("list.yaml");
     Files.writeString(list, "- a\n- b\n");
-    assertThatThrownBy(() -> TrainConfigFile.read(list)).hasMessageContaining("expected a mapping of sections");
+    assertThatThrownBy(() -> TrainConfigFile.read(list))
+        .hasMessageContaining("expected a mapping of sections");
   }
 
   @Test
   void aConfigSavedBeforeTheCheckpointSectionExistedStillReads() throws IOException {
     Path old = tmp.resolve("old-config.yaml");
-    Files.writeString(old, """
+    Files.writeString(
+        old,
+        """
         run_dir: runs/old
         model: {preset: tiny}
         data: {data_prefix: [a_text_document], split: "980,10,10", seq_length: 256}

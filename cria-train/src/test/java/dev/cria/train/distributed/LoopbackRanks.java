@@ -18,7 +18,10 @@ public final class LoopbackRanks {
     T run(Collective group) throws Exception;
   }
 
-  /** Runs {@code body} on {@code world} ranks with operation timeout {@code timeout}; the results by rank. */
+  /**
+   * Runs {@code body} on {@code world} ranks with operation timeout {@code timeout}; the results by
+   * rank.
+   */
   public static <T> List<T> run(int world, Duration timeout, Body<T> body) throws Exception {
     int port;
     try (ServerSocket s = new ServerSocket(0)) {
@@ -29,11 +32,12 @@ public final class LoopbackRanks {
       List<Future<T>> futures = new ArrayList<>();
       for (int r = 0; r < world; r++) {
         RankEnvironment env = new RankEnvironment(r, world, r, "127.0.0.1", port);
-        futures.add(pool.submit(() -> {
-          try (Collective group = TcpCollective.join(env, Duration.ofSeconds(30), timeout)) {
-            return body.run(group);
-          }
-        }));
+        futures.add(
+            pool.submit(() -> {
+              try (Collective group = TcpCollective.join(env, Duration.ofSeconds(30), timeout)) {
+                return body.run(group);
+              }
+            }));
       }
       List<T> results = new ArrayList<>();
       for (Future<T> f : futures) {

@@ -15,18 +15,42 @@ class RankEnvironmentTest {
 
   @Test
   void criasVariablesComeFirst() {
-    RankEnvironment e = RankEnvironment.from(Map.of("CRIA_RANK", "2", "CRIA_WORLD_SIZE", "4", "CRIA_LOCAL_RANK", "0",
-        "CRIA_MASTER_ADDR", "10.0.0.1", "CRIA_MASTER_PORT", "6000", "OMPI_COMM_WORLD_RANK", "3"));
+    RankEnvironment e =
+        RankEnvironment.from(
+            Map.of(
+                "CRIA_RANK",
+                "2",
+                "CRIA_WORLD_SIZE",
+                "4",
+                "CRIA_LOCAL_RANK",
+                "0",
+                "CRIA_MASTER_ADDR",
+                "10.0.0.1",
+                "CRIA_MASTER_PORT",
+                "6000",
+                "OMPI_COMM_WORLD_RANK",
+                "3"));
     assertThat(e).isEqualTo(new RankEnvironment(2, 4, 0, "10.0.0.1", 6000));
   }
 
   @Test
   void openMpiVariablesWithTheFirstHostOfTheHostfileAsMaster() throws IOException {
     Path hostfile = tmp.resolve("hostfile");
-    Files.writeString(hostfile, "# the MPI Operator's hostfile\n\nworker-0.job slots=1\nworker-1.job slots=1\n");
-    RankEnvironment e = RankEnvironment.from(Map.of("OMPI_COMM_WORLD_RANK", "1", "OMPI_COMM_WORLD_SIZE", "2",
-        "OMPI_COMM_WORLD_LOCAL_RANK", "0", "OMPI_MCA_orte_default_hostfile", hostfile.toString()));
-    assertThat(e).isEqualTo(new RankEnvironment(1, 2, 0, "worker-0.job", RankEnvironment.DEFAULT_PORT));
+    Files.writeString(
+        hostfile, "# the MPI Operator's hostfile\n\nworker-0.job slots=1\nworker-1.job slots=1\n");
+    RankEnvironment e =
+        RankEnvironment.from(
+            Map.of(
+                "OMPI_COMM_WORLD_RANK",
+                "1",
+                "OMPI_COMM_WORLD_SIZE",
+                "2",
+                "OMPI_COMM_WORLD_LOCAL_RANK",
+                "0",
+                "OMPI_MCA_orte_default_hostfile",
+                hostfile.toString()));
+    assertThat(e)
+        .isEqualTo(new RankEnvironment(1, 2, 0, "worker-0.job", RankEnvironment.DEFAULT_PORT));
   }
 
   @Test
@@ -38,7 +62,9 @@ class RankEnvironmentTest {
         .hasMessage("CRIA_WORLD_SIZE is not set");
     assertThatThrownBy(() -> RankEnvironment.from(Map.of("CRIA_RANK", "2", "CRIA_WORLD_SIZE", "2")))
         .hasMessageContaining("CRIA_RANK: rank 2 of world size 2");
-    assertThatThrownBy(() -> RankEnvironment.from(Map.of("CRIA_RANK", "0", "CRIA_WORLD_SIZE", "2",
-        "CRIA_MASTER_PORT", "70000"))).hasMessageContaining("not a TCP port");
+    assertThatThrownBy(() ->
+            RankEnvironment.from(
+                Map.of("CRIA_RANK", "0", "CRIA_WORLD_SIZE", "2", "CRIA_MASTER_PORT", "70000")))
+        .hasMessageContaining("not a TCP port");
   }
 }

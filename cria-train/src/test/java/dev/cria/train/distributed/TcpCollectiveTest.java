@@ -27,7 +27,8 @@ class TcpCollectiveTest {
   }
 
   /** Runs {@code body} on {@code world} ranks joined over loopback; returns each rank's result. */
-  private static <T> List<T> onRanks(int world, Duration timeout, Function<Collective, T> body) throws Exception {
+  private static <T> List<T> onRanks(int world, Duration timeout, Function<Collective, T> body)
+      throws Exception {
     return LoopbackRanks.run(world, timeout, body::apply);
   }
 
@@ -56,13 +57,17 @@ class TcpCollectiveTest {
   void allReduceSumsOnEveryRankBitIdenticallyForSizesTheWorldDoesNotDivide() throws Exception {
     for (int world : new int[] {2, 3}) {
       for (int count : new int[] {0, 1, 2, 5, 1000, (1 << 20) + 3}) {
-        List<float[]> results = onRanks(world, TIMEOUT, c -> {
-          try (Arena arena = Arena.ofConfined()) {
-            MemorySegment s = segment(arena, data(c.rank(), count));
-            c.allReduceSum(s, count);
-            return floats(s, count);
-          }
-        });
+        List<float[]> results =
+            onRanks(
+                world,
+                TIMEOUT,
+                c -> {
+                  try (Arena arena = Arena.ofConfined()) {
+                    MemorySegment s = segment(arena, data(c.rank(), count));
+                    c.allReduceSum(s, count);
+                    return floats(s, count);
+                  }
+                });
         double[] expectedSums = new double[count];
         for (int r = 0; r < world; r++) {
           float[] x = data(r, count);
@@ -73,8 +78,17 @@ class TcpCollectiveTest {
         for (int i = 0; i < count; i++) {
           double expected = expectedSums[i];
           if (Math.abs(results.getFirst()[i] - expected) > 1e-5) {
-            throw new AssertionError("world " + world + ", count " + count + ", element " + i + ": "
-                + results.getFirst()[i] + " vs " + expected);
+            throw new AssertionError(
+                "world "
+                    + world
+                    + ", count "
+                    + count
+                    + ", element "
+                    + i
+                    + ": "
+                    + results.getFirst()[i]
+                    + " vs "
+                    + expected);
           }
         }
         for (float[] r : results) {
@@ -88,13 +102,17 @@ class TcpCollectiveTest {
   void reduceScatterLeavesEachRankItsShardSummedAndAllGatherSpreadsThem() throws Exception {
     int world = 3;
     int count = 100_003;
-    List<float[]> scattered = onRanks(world, TIMEOUT, c -> {
-      try (Arena arena = Arena.ofConfined()) {
-        MemorySegment s = segment(arena, data(c.rank(), count));
-        c.reduceScatterSum(s, count);
-        return floats(s, count);
-      }
-    });
+    List<float[]> scattered =
+        onRanks(
+            world,
+            TIMEOUT,
+            c -> {
+              try (Arena arena = Arena.ofConfined()) {
+                MemorySegment s = segment(arena, data(c.rank(), count));
+                c.reduceScatterSum(s, count);
+                return floats(s, count);
+              }
+            });
     double[] sums = new double[count];
     for (int q = 0; q < world; q++) {
       float[] x = data(q, count);
@@ -107,28 +125,41 @@ class TcpCollectiveTest {
       long to = Collective.shardStart(count, world, r + 1);
       for (long i = from; i < to; i++) {
         if (Math.abs(scattered.get(r)[(int) i] - sums[(int) i]) > 1e-5) {
-          throw new AssertionError("rank " + r + " element " + i + ": " + scattered.get(r)[(int) i] + " vs "
-              + sums[(int) i]);
+          throw new AssertionError(
+              "rank "
+                  + r
+                  + " element "
+                  + i
+                  + ": "
+                  + scattered.get(r)[(int) i]
+                  + " vs "
+                  + sums[(int) i]);
         }
       }
     }
-    List<float[]> gathered = onRanks(world, TIMEOUT, c -> {
-      try (Arena arena = Arena.ofConfined()) {
-        float[] mine = new float[count];
-        java.util.Arrays.fill(mine, -1);
-        long from = Collective.shardStart(count, world, c.rank());
-        long to = Collective.shardStart(count, world, c.rank() + 1);
-        for (long i = from; i < to; i++) {
-          mine[(int) i] = c.rank() * 1000 + (float) (i % 997);
-        }
-        MemorySegment s = segment(arena, mine);
-        c.allGather(s, count);
-        return floats(s, count);
-      }
-    });
+    List<float[]> gathered =
+        onRanks(
+            world,
+            TIMEOUT,
+            c -> {
+              try (Arena arena = Arena.ofConfined()) {
+                float[] mine = new float[count];
+                java.util.Arrays.fill(mine, -1);
+                long from = Collective.shardStart(count, world, c.rank());
+                long to = Collective.shardStart(count, world, c.rank() + 1);
+                for (long i = from; i < to; i++) {
+                  mine[(int) i] = c.rank() * 1000 + (float) (i % 997);
+                }
+                MemorySegment s = segment(arena, mine);
+                c.allGather(s, count);
+                return floats(s, count);
+              }
+            });
     for (float[] g : gathered) {
       for (int r = 0; r < world; r++) {
-        for (long i = Collective.shardStart(count, world, r); i < Collective.shardStart(count, world, r + 1); i++) {
+        for (long i = Collective.shardStart(count, world, r);
+            i < Collective.shardStart(count, world, r + 1);
+            i++) {
           assertThat(g[(int) i]).isEqualTo(r * 1000 + (float) (i % 997));
         }
       }
@@ -140,26 +171,32 @@ class TcpCollectiveTest {
     int world = 3;
     int bytes = 10_000_019;
     AtomicInteger arrived = new AtomicInteger();
-    List<byte[]> results = onRanks(world, TIMEOUT, c -> {
-      try (Arena arena = Arena.ofConfined()) {
-        MemorySegment s = arena.allocate(bytes);
-        if (c.rank() == 1) {
-          byte[] source = new byte[bytes];
-          new SplittableRandom(5).nextBytes(source);
-          MemorySegment.copy(source, 0, s, ValueLayout.JAVA_BYTE, 0, bytes);
-        }
-        c.broadcast(s, bytes, 1);
-        try {
-          Thread.sleep(200L * c.rank());
-        } catch (InterruptedException e) {
-          throw new AssertionError(e);
-        }
-        arrived.incrementAndGet();
-        c.barrier();
-        assertThat(arrived.get()).as("ranks arrived when rank %d left the barrier", c.rank()).isEqualTo(world);
-        return s.toArray(ValueLayout.JAVA_BYTE);
-      }
-    });
+    List<byte[]> results =
+        onRanks(
+            world,
+            TIMEOUT,
+            c -> {
+              try (Arena arena = Arena.ofConfined()) {
+                MemorySegment s = arena.allocate(bytes);
+                if (c.rank() == 1) {
+                  byte[] source = new byte[bytes];
+                  new SplittableRandom(5).nextBytes(source);
+                  MemorySegment.copy(source, 0, s, ValueLayout.JAVA_BYTE, 0, bytes);
+                }
+                c.broadcast(s, bytes, 1);
+                try {
+                  Thread.sleep(200L * c.rank());
+                } catch (InterruptedException e) {
+                  throw new AssertionError(e);
+                }
+                arrived.incrementAndGet();
+                c.barrier();
+                assertThat(arrived.get())
+                    .as("ranks arrived when rank %d left the barrier", c.rank())
+                    .isEqualTo(world);
+                return s.toArray(ValueLayout.JAVA_BYTE);
+              }
+            });
     byte[] expected = new byte[bytes];
     new SplittableRandom(5).nextBytes(expected);
     for (byte[] r : results) {
@@ -171,18 +208,22 @@ class TcpCollectiveTest {
   void aLostPeerFailsTheOthersWithinTheTimeoutNamingIt() throws Exception {
     int world = 3;
     long start = System.nanoTime();
-    List<String> outcomes = onRanks(world, Duration.ofSeconds(2), c -> {
-      if (c.rank() == 2) {
-        return "left"; // closes its connections without taking part
-      }
-      try (Arena arena = Arena.ofConfined()) {
-        MemorySegment s = segment(arena, data(c.rank(), 1 << 20));
-        c.allReduceSum(s, 1 << 20);
-        return "finished";
-      } catch (CollectiveException e) {
-        return e.getMessage();
-      }
-    });
+    List<String> outcomes =
+        onRanks(
+            world,
+            Duration.ofSeconds(2),
+            c -> {
+              if (c.rank() == 2) {
+                return "left"; // closes its connections without taking part
+              }
+              try (Arena arena = Arena.ofConfined()) {
+                MemorySegment s = segment(arena, data(c.rank(), 1 << 20));
+                c.allReduceSum(s, 1 << 20);
+                return "finished";
+              } catch (CollectiveException e) {
+                return e.getMessage();
+              }
+            });
     assertThat((System.nanoTime() - start) / 1e9).isLessThan(15);
     assertThat(outcomes.get(0)).startsWith("rank 0: ").contains("rank 2");
     assertThat(outcomes.get(1)).startsWith("rank 1: ").containsAnyOf("rank 0", "rank 2");
@@ -195,7 +236,8 @@ class TcpCollectiveTest {
     RankEnvironment env = new RankEnvironment(0, 2, 0, "127.0.0.1", port);
     assertThatThrownBy(() -> TcpCollective.join(env, Duration.ofSeconds(1), TIMEOUT))
         .isInstanceOf(CollectiveException.class)
-        .hasMessageContaining("rank 0: waited for 1 more rank(s) to connect until the join timeout");
+        .hasMessageContaining(
+            "rank 0: waited for 1 more rank(s) to connect until the join timeout");
     RankEnvironment lonely = new RankEnvironment(1, 2, 1, "127.0.0.1", port);
     assertThatThrownBy(() -> TcpCollective.join(lonely, Duration.ofSeconds(1), TIMEOUT))
         .hasMessageContaining("rank 1: could not reach rank 0 (the master)");
@@ -203,7 +245,8 @@ class TcpCollectiveTest {
 
   @Test
   void aGroupOfOneNeedsNoNetwork() {
-    try (Collective c = TcpCollective.join(RankEnvironment.single(), JOIN, TIMEOUT); Arena arena = Arena.ofConfined()) {
+    try (Collective c = TcpCollective.join(RankEnvironment.single(), JOIN, TIMEOUT);
+        Arena arena = Arena.ofConfined()) {
       MemorySegment s = segment(arena, new float[] {1, 2, 3});
       c.allReduceSum(s, 3);
       c.barrier();
@@ -211,26 +254,30 @@ class TcpCollectiveTest {
     }
   }
 
-
   @Test
-  void aPatientBarrierOutwaitsTheOperationTimeoutAndTheNextOperationHasItsUsualOne() throws Exception {
-    List<String> outcomes = onRanks(2, Duration.ofMillis(500), c -> {
-      try {
-        if (c.rank() == 1) {
-          Thread.sleep(1500); // rank 1 works alone for longer than the operation timeout
-        }
-        c.barrier(Duration.ofSeconds(20));
-        if (c.rank() == 1) {
-          Thread.sleep(1500);
-        }
-        c.barrier();
-        return "passed";
-      } catch (CollectiveException e) {
-        return e.getMessage();
-      } catch (InterruptedException e) {
-        throw new IllegalStateException(e);
-      }
-    });
+  void aPatientBarrierOutwaitsTheOperationTimeoutAndTheNextOperationHasItsUsualOne()
+      throws Exception {
+    List<String> outcomes =
+        onRanks(
+            2,
+            Duration.ofMillis(500),
+            c -> {
+              try {
+                if (c.rank() == 1) {
+                  Thread.sleep(1500); // rank 1 works alone for longer than the operation timeout
+                }
+                c.barrier(Duration.ofSeconds(20));
+                if (c.rank() == 1) {
+                  Thread.sleep(1500);
+                }
+                c.barrier();
+                return "passed";
+              } catch (CollectiveException e) {
+                return e.getMessage();
+              } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+              }
+            });
     assertThat(outcomes.get(0)).contains("during barrier");
   }
 }

@@ -26,13 +26,19 @@ class ZeroOneTest {
   @Test
   void bucketsFollowTheLayoutAndTheShardsCoverEachBucketOnce() throws Exception {
     ParameterLayout layout = new ParameterLayout(SHAPE);
-    List<List<ParameterLayout.Range>> shards = LoopbackRanks.run(3, Duration.ofSeconds(30), group -> {
-      try (Backend cpu = Backends.open("cpu", 1); Buffers b = cpu.buffers();
-          GradientBuckets buckets = new GradientBuckets(layout, b.allocate(layout.size()), group)) {
-        assertThat(buckets.buckets()).isEqualTo(layout.buckets());
-        return buckets.shards();
-      }
-    });
+    List<List<ParameterLayout.Range>> shards =
+        LoopbackRanks.run(
+            3,
+            Duration.ofSeconds(30),
+            group -> {
+              try (Backend cpu = Backends.open("cpu", 1);
+                  Buffers b = cpu.buffers();
+                  GradientBuckets buckets =
+                      new GradientBuckets(layout, b.allocate(layout.size()), group)) {
+                assertThat(buckets.buckets()).isEqualTo(layout.buckets());
+                return buckets.shards();
+              }
+            });
     for (int i = 0; i < layout.buckets().size(); i++) {
       ParameterLayout.Range bucket = layout.buckets().get(i);
       assertThat(shards.get(0).get(i).from()).isEqualTo(bucket.from());
@@ -54,7 +60,8 @@ class ZeroOneTest {
     double clip = 1.0; // the summed gradients' norm is far above it, so clipping scales them
     float[] expected;
     double expectedNorm;
-    try (Backend cpu = Backends.open("cpu", 1); Buffers b = cpu.buffers();
+    try (Backend cpu = Backends.open("cpu", 1);
+        Buffers b = cpu.buffers();
         ShardedAdamW whole = ShardedAdamW.whole(layout, SETTINGS, cpu)) {
       Floats p = b.allocate(n);
       Floats g = b.allocate(n);
@@ -65,45 +72,61 @@ class ZeroOneTest {
       expectedNorm = whole.clipAndStep(p, g, 1e-3, clip, v -> v);
       expected = p.toArray(0, n);
     }
-    List<float[]> results = LoopbackRanks.run(2, Duration.ofSeconds(30), group -> {
-      try (Backend cpu = Backends.open("cpu", 1); Buffers b = cpu.buffers()) {
-        Floats p = b.allocate(n);
-        Floats g = b.allocate(n);
-        p.copyFrom(start, 0);
-        g.copyFrom(grads[group.rank()], 0);
-        RankValues values = new RankValues(group);
-        try (GradientBuckets buckets = new GradientBuckets(layout, g, group);
-            ShardedAdamW adam = ShardedAdamW.over(layout, SETTINGS, cpu, buckets.shards())) {
-          for (ParameterLayout.Range r : layout.buckets()) {
-            buckets.reduceWhenReady(r.from(), r.to());
-          }
-          buckets.awaitReductions();
-          double norm = adam.clipAndStep(p, g, 1e-3, clip, values::sum);
-          assertThat(norm).isCloseTo(expectedNorm, org.assertj.core.data.Percentage.withPercentage(1e-4));
-          assertThat(adam.stateBytes()).isLessThan(2L * n * Float.BYTES);
-          buckets.allGather(p);
-          return p.toArray(0, n);
-        }
-      }
-    });
+    List<float[]> results =
+        LoopbackRanks.run(
+            2,
+            Duration.ofSeconds(30),
+            group -> {
+              try (Backend cpu = Backends.open("cpu", 1);
+                  Buffers b = cpu.buffers()) {
+                Floats p = b.allocate(n);
+                Floats g = b.allocate(n);
+                p.copyFrom(start, 0);
+                g.copyFrom(grads[group.rank()], 0);
+                RankValues values = new RankValues(group);
+                try (GradientBuckets buckets = new GradientBuckets(layout, g, group);
+                    ShardedAdamW adam =
+                        ShardedAdamW.over(layout, SETTINGS, cpu, buckets.shards())) {
+                  for (ParameterLayout.Range r : layout.buckets()) {
+                    buckets.reduceWhenReady(r.from(), r.to());
+                  }
+                  buckets.awaitReductions();
+                  double norm = adam.clipAndStep(p, g, 1e-3, clip, values::sum);
+                  assertThat(norm)
+                      .isCloseTo(
+                          expectedNorm, org.assertj.core.data.Percentage.withPercentage(1e-4));
+                  assertThat(adam.stateBytes()).isLessThan(2L * n * Float.BYTES);
+                  buckets.allGather(p);
+                  return p.toArray(0, n);
+                }
+              }
+            });
     assertThat(results.get(0)).containsExactly(results.get(1));
     for (int i = 0; i < n; i++) {
-      assertThat(results.get(0)[i]).as("parameter %d", i)
+      assertThat(results.get(0)[i])
+          .as("parameter %d", i)
           .isCloseTo(expected[i], org.assertj.core.data.Offset.offset(1e-6f));
     }
   }
 
   @Test
   void rankValuesAreTheValuesThemselvesForOneRankAndAgreedSumsForSeveral() throws Exception {
-    List<double[]> r = LoopbackRanks.run(3, Duration.ofSeconds(30), group -> {
-      RankValues v = new RankValues(group);
-      boolean[] any = v.any(group.rank() == 1, false);
-      return new double[] {v.sum(group.rank() + 0.5), v.mean(group.rank()), any[0] ? 1 : 0, any[1] ? 1 : 0};
-    });
+    List<double[]> r =
+        LoopbackRanks.run(
+            3,
+            Duration.ofSeconds(30),
+            group -> {
+              RankValues v = new RankValues(group);
+              boolean[] any = v.any(group.rank() == 1, false);
+              return new double[] {
+                v.sum(group.rank() + 0.5), v.mean(group.rank()), any[0] ? 1 : 0, any[1] ? 1 : 0
+              };
+            });
     for (double[] x : r) {
       assertThat(x).containsExactly(4.5, 1.0, 1.0, 0.0);
     }
-    RankValues single = new RankValues(TcpCollective.join(RankEnvironment.single(), Duration.ZERO, Duration.ZERO));
+    RankValues single =
+        new RankValues(TcpCollective.join(RankEnvironment.single(), Duration.ZERO, Duration.ZERO));
     assertThat(single.sum(0.1)).isEqualTo(0.1); // not rounded to float
     assertThat(single.any(true, false)).containsExactly(true, false);
   }

@@ -26,12 +26,14 @@ class TensorBoardWriterTest {
   void readsTheReferenceEventFile() throws Exception {
     TensorBoardEvents.Contents c = TensorBoardEvents.read(vector());
     assertThat(c.fileVersion()).isEqualTo("brain.Event:2");
-    assertThat(c.scalars()).singleElement().satisfies(s -> {
-      assertThat(s.tag()).isEqualTo("train_loss");
-      assertThat(s.step()).isEqualTo(10);
-      assertThat(s.value()).isEqualTo(2.5f);
-      assertThat(s.wallTime()).isEqualTo(1_700_000_001.25);
-    });
+    assertThat(c.scalars())
+        .singleElement()
+        .satisfies(s -> {
+          assertThat(s.tag()).isEqualTo("train_loss");
+          assertThat(s.step()).isEqualTo(10);
+          assertThat(s.value()).isEqualTo(2.5f);
+          assertThat(s.wallTime()).isEqualTo(1_700_000_001.25);
+        });
   }
 
   @Test
@@ -60,8 +62,11 @@ class TensorBoardWriterTest {
     assertThat(file.getFileName().toString()).startsWith("events.out.tfevents.");
     TensorBoardEvents.Contents c = TensorBoardEvents.read(file);
     assertThat(c.fileVersion()).isEqualTo("brain.Event:2");
-    assertThat(c.scalars()).extracting(TensorBoardEvents.Scalar::tag, TensorBoardEvents.Scalar::step,
-        TensorBoardEvents.Scalar::value)
+    assertThat(c.scalars())
+        .extracting(
+            TensorBoardEvents.Scalar::tag,
+            TensorBoardEvents.Scalar::step,
+            TensorBoardEvents.Scalar::value)
         .containsExactly(
             org.assertj.core.groups.Tuple.tuple("reduced_train_loss", 1L, 10.5f),
             org.assertj.core.groups.Tuple.tuple("reduced_train_loss", 2L, 9.25f),
