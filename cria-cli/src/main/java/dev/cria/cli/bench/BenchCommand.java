@@ -121,7 +121,7 @@ public final class BenchCommand implements Callable<Integer> {
     out.printf(
         Locale.ROOT,
         "preset %s: dim %d, %d layers, %d heads, FFN %d, vocab %d; micro-batch %d x seq %d,"
-            + " %d thread(s), kernels %s%n",
+            + " backend %s%n",
         preset,
         config.dim(),
         config.layers(),
@@ -130,7 +130,6 @@ public final class BenchCommand implements Callable<Integer> {
         config.vocabSize(),
         b,
         t,
-        n,
         r.kernels());
     out.printf(Locale.ROOT, "tokens/s     %.0f%n", r.tokensPerSec());
     out.printf(
@@ -146,12 +145,15 @@ public final class BenchCommand implements Callable<Integer> {
         r.gflops(),
         config.trainingFlopsPerToken(t) / 1e6);
     out.printf(
-        Locale.ROOT, "peak         %.1f GFLOP/s (measured on %d thread(s))%n", r.peakGflops(), n);
+        Locale.ROOT,
+        "peak         %.1f GFLOP/s (measured on the backend's threads)%n",
+        r.peakGflops());
     out.printf(Locale.ROOT, "MFU          %.1f%%%n", 100 * r.mfu());
     if (profile) {
       double total = r.profileSeconds().values().stream().mapToDouble(Double::doubleValue).sum();
       out.println("where the time goes (kernels, per step):");
       r.profileSeconds().entrySet().stream()
+          .filter(e -> e.getValue() > 0)
           .sorted(Map.Entry.<TimedKernels.Op, Double>comparingByValue(Comparator.reverseOrder()))
           .forEach(e ->
               out.printf(
