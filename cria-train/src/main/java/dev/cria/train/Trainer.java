@@ -1,5 +1,6 @@
 package dev.cria.train;
 
+import dev.cria.core.run.RankState;
 import dev.cria.data.gpt.GlobalBatches;
 import dev.cria.data.gpt.MicroBatch;
 import dev.cria.engine.backend.Backend;
@@ -23,6 +24,7 @@ import dev.cria.train.distributed.TcpCollective;
 import dev.cria.train.metrics.MetricsSink;
 import dev.cria.train.metrics.RankLog;
 import dev.cria.train.metrics.RankLogSink;
+import dev.cria.train.metrics.StatusSink;
 import dev.cria.train.metrics.StepMetrics;
 import dev.cria.train.metrics.TensorBoardSink;
 import dev.cria.train.metrics.TensorBoardWriter;
@@ -128,67 +130,83 @@ public final class Trainer {
     }
     sinks.add(new RankLogSink(RankLog.open(run.root(), group.rank()), group.worldSize()));
     sinks.add(listener.asSink());
+    sinks.add(
+        new StatusSink(
+            run.root(), group.rank(), group.worldSize(), t.maxSteps(), StatusSink.HEARTBEAT));
     try (MetricsSink metrics = MetricsSink.of(sinks);
         Backend backend = TrainingSetup.openBackend(t.backend(), t.threads())) {
-      describeRun(metrics, backend);
-      double peak = backend.measurePeakGflops(0.5);
-      metrics.info(
-          String.format(
-              Locale.ROOT,
-              "backend %s: peak %.0f GFLOP/s (MFU is relative to it)",
-              backend.description(),
-              peak));
-      AdamW.Settings settings =
-          new AdamW.Settings(
-              c.optim().beta1(), c.optim().beta2(), c.optim().eps(), c.optim().weightDecay());
-      try (LlamaModel model =
-              new LlamaModel(shape, backend, t.microBatchSize(), setup.seqLength(), false);
-          GradientBuckets buckets =
-              group.worldSize() > 1
-                  ? new GradientBuckets(model.layout(), model.gradients(), group)
-                  : null;
-          ShardedAdamW adam =
-              buckets == null
-                  ? ShardedAdamW.whole(model.layout(), settings, backend)
-                  : ShardedAdamW.over(model.layout(), settings, backend, buckets.shards())) {
-        describeMemory(metrics, model, adam);
-        Checkpoint resumed =
-            new StartingWeights(run.root(), c, shape, group, ranks, metrics)
-                .fill(start, model, adam.parts());
-        if (start.writeInitialWeights() != null) {
-          SafetensorsWriter.writeF32(
-              start.writeInitialWeights(),
-              model.layout(),
-              model.parameters(),
-              Map.of("format", "pt", "source", "cria train, initial weights, seed " + t.seed()));
-          metrics.info("initial weights written to " + start.writeInitialWeights());
+      try {
+        return train(start, metrics, backend, board);
+      } catch (IOException | RuntimeException e) {
+        metrics.failed(e.getMessage() != null ? e.getMessage() : e.toString());
+        throw e;
+      }
+    }
+  }
+
+  private TrainResult train(
+      TrainStart start, MetricsSink metrics, Backend backend, TensorBoardSink board)
+      throws IOException {
+    TrainConfig c = setup.config();
+    TrainConfig.Trainer t = c.trainer();
+    LlamaConfig shape = setup.model();
+    describeRun(metrics, backend);
+    double peak = backend.measurePeakGflops(0.5);
+    metrics.info(
+        String.format(
+            Locale.ROOT,
+            "backend %s: peak %.0f GFLOP/s (MFU is relative to it)",
+            backend.description(),
+            peak));
+    AdamW.Settings settings =
+        new AdamW.Settings(
+            c.optim().beta1(), c.optim().beta2(), c.optim().eps(), c.optim().weightDecay());
+    try (LlamaModel model =
+            new LlamaModel(shape, backend, t.microBatchSize(), setup.seqLength(), false);
+        GradientBuckets buckets =
+            group.worldSize() > 1
+                ? new GradientBuckets(model.layout(), model.gradients(), group)
+                : null;
+        ShardedAdamW adam =
+            buckets == null
+                ? ShardedAdamW.whole(model.layout(), settings, backend)
+                : ShardedAdamW.over(model.layout(), settings, backend, buckets.shards())) {
+      describeMemory(metrics, model, adam);
+      Checkpoint resumed =
+          new StartingWeights(run.root(), c, shape, group, ranks, metrics)
+              .fill(start, model, adam.parts());
+      if (start.writeInitialWeights() != null) {
+        SafetensorsWriter.writeF32(
+            start.writeInitialWeights(),
+            model.layout(),
+            model.parameters(),
+            Map.of("format", "pt", "source", "cria train, initial weights, seed " + t.seed()));
+        metrics.info("initial weights written to " + start.writeInitialWeights());
+      }
+      if (board != null) {
+        metrics.info("TensorBoard: " + board.file() + " (tensorboard --logdir " + run.root() + ")");
+      }
+      SaveSchedule saves =
+          new SaveSchedule(
+              run.root(),
+              c,
+              group,
+              model,
+              adam.parts(),
+              metrics,
+              resumed == null ? 0 : resumed.step());
+      boolean ended = false;
+      try {
+        TrainResult result =
+            new Loop(model, adam, buckets, metrics, saves, peak, resumed)
+                .run(board == null ? null : board.file());
+        ended = true;
+        return result;
+      } finally {
+        if (!ended) {
+          saves.abandon(); // the run failed: a background save gets a minute, not the shard wait
         }
-        if (board != null) {
-          metrics.info(
-              "TensorBoard: " + board.file() + " (tensorboard --logdir " + run.root() + ")");
-        }
-        SaveSchedule saves =
-            new SaveSchedule(
-                run.root(),
-                c,
-                group,
-                model,
-                adam.parts(),
-                metrics,
-                resumed == null ? 0 : resumed.step());
-        boolean ended = false;
-        try {
-          TrainResult result =
-              new Loop(model, adam, buckets, metrics, saves, peak, resumed)
-                  .run(board == null ? null : board.file());
-          ended = true;
-          return result;
-        } finally {
-          if (!ended) {
-            saves.abandon(); // the run failed: a background save gets a minute, not the shard wait
-          }
-          saves.close();
-        }
+        saves.close();
       }
     }
   }
@@ -242,6 +260,7 @@ public final class Trainer {
     TrainResult run(Path tensorBoardFile) throws IOException {
       long start = System.nanoTime();
       boolean stopped = false;
+      metrics.state(RankState.TRAINING);
       while (step < t.maxSteps()) {
         boolean[] agreed = ranks.any(stopRequested.getAsBoolean(), saves.timeDue());
         if (agreed[0]) {
@@ -281,6 +300,7 @@ public final class Trainer {
       } else {
         metrics.info(String.format(Locale.ROOT, "finished %d steps in %.1f s", step, total));
       }
+      metrics.state(stopped && step < t.maxSteps() ? RankState.STOPPED : RankState.FINISHED);
       metrics.flush();
       listener.finished(model.parameters());
       saves.close(); // a background save finishes (and is reported) before the summary
@@ -369,13 +389,13 @@ public final class Trainer {
       if (!Double.isFinite(loss)) {
         String message =
             "the loss is " + loss + " at step " + step + "; lower optim.lr or check the data";
-        metrics.failed(message);
-        throw new TrainingException(message);
+        throw new TrainingException(message); // reported to every sink by run()
       }
     }
 
     /** The mean loss over the first {@code limit_val_batches} global batches of the valid split. */
     private void validate() throws IOException {
+      metrics.state(RankState.VALIDATING);
       long t0 = System.nanoTime();
       double sum = 0;
       int count = 0;
@@ -391,6 +411,7 @@ public final class Trainer {
           new Validation(step, loss, t.limitValBatches(), (System.nanoTime() - t0) / 1e9));
       lastValidation = loss;
       validatedAt = step;
+      metrics.state(RankState.TRAINING);
     }
   }
 

@@ -4,6 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
+import dev.cria.core.run.RankState;
+import dev.cria.core.run.RankStatus;
+import dev.cria.core.run.StatusFiles;
 import dev.cria.train.checkpoint.TrainStart;
 import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.TrainConfig;
@@ -93,6 +96,11 @@ class TrainerTest {
     List<String> log = Files.readAllLines(runDir.resolve("0/log"));
     assertThat(log.stream().filter(l -> l.contains("] step "))).hasSize(30);
     assertThat(log.stream().filter(l -> l.contains("validation step"))).hasSize(3);
+    RankStatus status = StatusFiles.read(StatusFiles.file(runDir, 0));
+    assertThat(status.state()).isEqualTo(RankState.FINISHED);
+    assertThat(status.step()).isEqualTo(30);
+    assertThat(status.maxSteps()).isEqualTo(30);
+    assertThat(status.loss()).isEqualTo(result.lastLoss());
 
     TensorBoardEvents.Contents events = TensorBoardEvents.read(result.tensorBoardFile());
     Map<String, List<TensorBoardEvents.Scalar>> byTag =
@@ -164,6 +172,7 @@ class TrainerTest {
     assertThat(events.scalars().stream().filter(s -> s.tag().equals("reduced_train_loss")))
         .hasSize(5);
     assertThat(Files.readString(runDir.resolve("0/log"))).contains("stopped after step 5 of 30");
+    assertThat(StatusFiles.read(StatusFiles.file(runDir, 0)).state()).isEqualTo(RankState.STOPPED);
   }
 
   @Test

@@ -55,6 +55,27 @@ public final class AtomicFiles {
     fsyncDirectory(target.toAbsolutePath().getParent());
   }
 
+  /**
+   * Replaces {@code target} with {@code text} so that readers see the old file or the new one,
+   * never a mix, without waiting for the disk (no fsync): for files rewritten often whose last
+   * version matters only while the writer lives, such as a rank's live status.
+   */
+  public static void replaceString(Path target, String text) throws IOException {
+    Path tmp = temporarySibling(target);
+    try {
+      Files.createDirectories(tmp.getParent());
+      Files.writeString(tmp, text, StandardCharsets.UTF_8);
+      try {
+        Files.move(
+            tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      } catch (AtomicMoveNotSupportedException e) {
+        Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+      }
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
+  }
+
   /** Copies {@code source} to {@code target} atomically (a fsynced temporary sibling, renamed). */
   public static void copy(Path source, Path target) throws IOException {
     Files.createDirectories(target.toAbsolutePath().getParent());

@@ -1,5 +1,6 @@
 package dev.cria.train.checkpoint;
 
+import dev.cria.core.run.RankState;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.optim.LearningRateSchedule;
@@ -137,7 +138,9 @@ public final class SaveSchedule implements AutoCloseable {
               step,
               (System.nanoTime() - t0) / 1e9));
     } else {
+      metrics.state(RankState.SAVING);
       report(checkpointer.save(contents, optimizer));
+      metrics.state(RankState.TRAINING);
     }
   }
 

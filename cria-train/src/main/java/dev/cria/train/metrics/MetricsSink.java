@@ -1,5 +1,6 @@
 package dev.cria.train.metrics;
 
+import dev.cria.core.run.RankState;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
@@ -22,6 +23,9 @@ public interface MetricsSink extends AutoCloseable {
 
   /** After a validation. */
   default void validation(Validation validation) throws IOException {}
+
+  /** The rank starts doing something else (validating, saving, ...) or has ended. */
+  default void state(RankState state) throws IOException {}
 
   /** The run is failing with {@code message}; the sink keeps what it can. */
   default void failed(String message) throws IOException {}
@@ -70,6 +74,13 @@ public interface MetricsSink extends AutoCloseable {
       public void validation(Validation validation) throws IOException {
         for (MetricsSink s : all) {
           s.validation(validation);
+        }
+      }
+
+      @Override
+      public void state(RankState state) throws IOException {
+        for (MetricsSink s : all) {
+          s.state(state);
         }
       }
 

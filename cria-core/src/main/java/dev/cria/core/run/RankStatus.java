@@ -1,0 +1,85 @@
+package dev.cria.core.run;
+
+/**
+ * The live state of one rank, {@code <run>/<rank>/status.json}: the contract that {@code cria top},
+ * {@code cria board} and {@code cria k8s status} read from shared storage, from any machine.
+ * Written by the rank on every step and on a heartbeat (every few seconds, also during long
+ * validations and saves), replaced atomically, so a reader sees a whole file. Versioned by {@link
+ * #FORMAT}; fields are added, never renamed or removed, within a version. NaN stands for "not known
+ * yet" and is written as JSON {@code null}.
+ *
+ * @param run the run's name (its directory's name)
+ * @param host the host name the rank runs on
+ * @param state what it is doing
+ * @param step optimizer steps completed
+ * @param loss the last step's training loss (the mean over the ranks)
+ * @param lr the last step's learning rate
+ * @param tokensPerSec the job's tokens per second over the last 10 steps
+ * @param mfu model FLOP/s over the measured peak of all ranks
+ * @param stepSeconds the last step's wall time
+ * @param communicationWaitSeconds of that, the time the step waited for collectives
+ * @param rssBytes resident memory of the process
+ * @param offHeapBytes buffers the engine holds outside the Java heap (parameters, gradients,
+ *     optimizer state, activations)
+ * @param cpuLoad the process's CPU use over the last interval, 0 to 1 of all cores
+ * @param startedAt when the rank started, milliseconds since the epoch
+ * @param updatedAt when the file was written, milliseconds since the epoch (the heartbeat)
+ * @param lastError the error the rank failed with, or null
+ */
+public record RankStatus(
+    String run,
+    int rank,
+    int worldSize,
+    String host,
+    long pid,
+    RankState state,
+    long step,
+    long maxSteps,
+    double loss,
+    double lr,
+    double tokensPerSec,
+    double mfu,
+    double stepSeconds,
+    double communicationWaitSeconds,
+    long rssBytes,
+    long offHeapBytes,
+    double cpuLoad,
+    long startedAt,
+    long updatedAt,
+    String lastError) {
+  /** The format name and version written into every file. */
+  public static final String FORMAT = "cria.status/v1";
+
+  /** The file's name in each rank's directory. */
+  public static final String FILE = "status.json";
+
+  /** Seconds since the last update at {@code nowMillis}. */
+  public double ageSeconds(long nowMillis) {
+    return Math.max(0, nowMillis - updatedAt) / 1e3;
+  }
+
+  /** A copy in another state, updated at {@code nowMillis}. */
+  public RankStatus with(RankState newState, long nowMillis) {
+    return new RankStatus(
+        run,
+        rank,
+        worldSize,
+        host,
+        pid,
+        newState,
+        step,
+        maxSteps,
+        loss,
+        lr,
+        tokensPerSec,
+        mfu,
+        stepSeconds,
+        communicationWaitSeconds,
+        rssBytes,
+        offHeapBytes,
+        cpuLoad,
+        startedAt,
+        nowMillis,
+        lastError);
+  }
+}

@@ -1,0 +1,148 @@
+package dev.cria.core.run;
+
+import dev.cria.core.io.AtomicFiles;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.stream.Stream;
+import tools.jackson.core.JacksonException;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+import tools.jackson.databind.node.ObjectNode;
+
+/**
+ * Reads and writes {@code <run>/<rank>/status.json} ({@link RankStatus}): snake_case keys, NaN as
+ * {@code null}, the format name first. Writing replaces the file atomically; reading names the file
+ * in every error and refuses a format it does not know.
+ */
+public final class StatusFiles {
+  private static final JsonMapper JSON = JsonMapper.builder().build();
+
+  private StatusFiles() {}
+
+  /** {@code <run>/<rank>/status.json}. */
+  public static Path file(Path runDir, int rank) {
+    return runDir.resolve(Integer.toString(rank)).resolve(RankStatus.FILE);
+  }
+
+  /**
+   * Writes {@code s} to its rank's file under {@code runDir}, replacing it atomically (readers see
+   * a whole file; no fsync: it is rewritten every few seconds).
+   */
+  public static void write(Path runDir, RankStatus s) throws IOException {
+    AtomicFiles.replaceString(file(runDir, s.rank()), toJson(s) + "\n");
+  }
+
+  /** The status as one JSON object. */
+  public static String toJson(RankStatus s) {
+    ObjectNode o = JSON.createObjectNode();
+    o.put("format", RankStatus.FORMAT);
+    o.put("run", s.run());
+    o.put("rank", s.rank());
+    o.put("world_size", s.worldSize());
+    o.put("host", s.host());
+    o.put("pid", s.pid());
+    o.put("state", s.state().label());
+    o.put("step", s.step());
+    o.put("max_steps", s.maxSteps());
+    number(o, "loss", s.loss());
+    number(o, "lr", s.lr());
+    number(o, "tokens_per_sec", s.tokensPerSec());
+    number(o, "mfu", s.mfu());
+    number(o, "step_seconds", s.stepSeconds());
+    number(o, "communication_wait_seconds", s.communicationWaitSeconds());
+    o.put("rss_bytes", s.rssBytes());
+    o.put("off_heap_bytes", s.offHeapBytes());
+    number(o, "cpu_load", s.cpuLoad());
+    o.put("started_at", s.startedAt());
+    o.put("updated_at", s.updatedAt());
+    o.put("last_error", s.lastError());
+    return o.toString();
+  }
+
+  private static void number(ObjectNode o, String key, double value) {
+    if (Double.isFinite(value)) {
+      o.put(key, value);
+    } else {
+      o.putNull(key);
+    }
+  }
+
+  /** Reads one status file. */
+  public static RankStatus read(Path file) throws IOException {
+    JsonNode o;
+    try {
+      o = JSON.readTree(Files.readString(file));
+    } catch (JacksonException e) {
+      throw new IOException(file + ": not a status file: " + e.getOriginalMessage(), e);
+    }
+    String format = o.path("format").asString("");
+    if (!format.equals(RankStatus.FORMAT)) {
+      throw new IOException(
+          file + ": format '" + format + "', this cria reads " + RankStatus.FORMAT);
+    }
+    try {
+      return new RankStatus(
+          o.path("run").asString(""),
+          o.path("rank").asInt(),
+          o.path("world_size").asInt(),
+          o.path("host").asString(""),
+          o.path("pid").asLong(),
+          RankState.of(o.path("state").asString()),
+          o.path("step").asLong(),
+          o.path("max_steps").asLong(),
+          number(o, "loss"),
+          number(o, "lr"),
+          number(o, "tokens_per_sec"),
+          number(o, "mfu"),
+          number(o, "step_seconds"),
+          number(o, "communication_wait_seconds"),
+          o.path("rss_bytes").asLong(),
+          o.path("off_heap_bytes").asLong(),
+          number(o, "cpu_load"),
+          o.path("started_at").asLong(),
+          o.path("updated_at").asLong(),
+          o.path("last_error").isNull() || o.path("last_error").isMissingNode()
+              ? null
+              : o.path("last_error").asString());
+    } catch (IllegalArgumentException e) {
+      throw new IOException(file + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static double number(JsonNode o, String key) {
+    JsonNode n = o.path(key);
+    return n.isNumber() ? n.asDouble() : Double.NaN;
+  }
+
+  /**
+   * The status of every rank of the run in {@code runDir} that has written one, by rank; a file
+   * that vanished or is being replaced between listing and reading is skipped, a damaged one is an
+   * error naming it.
+   */
+  public static List<RankStatus> readAll(Path runDir) throws IOException {
+    List<Path> dirs;
+    try (Stream<Path> s = Files.list(runDir)) {
+      dirs =
+          s.filter(p -> p.getFileName().toString().matches("\\d+") && Files.isDirectory(p))
+              .sorted(Comparator.comparingInt(p -> Integer.parseInt(p.getFileName().toString())))
+              .toList();
+    } catch (NoSuchFileException e) {
+      throw new NoSuchFileException(runDir.toString(), null, "no such run directory");
+    }
+    List<RankStatus> out = new ArrayList<>();
+    for (Path d : dirs) {
+      Path f = d.resolve(RankStatus.FILE);
+      try {
+        out.add(read(f));
+      } catch (NoSuchFileException e) {
+        // a rank without a status yet (or a log directory of an older cria)
+      }
+    }
+    return out;
+  }
+}

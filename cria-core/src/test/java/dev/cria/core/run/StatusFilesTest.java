@@ -1,0 +1,102 @@
+package dev.cria.core.run;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class StatusFilesTest {
+  @TempDir Path run;
+
+  static RankStatus status(
+      int rank, RankState state, long step, double stepSeconds, long updatedAt) {
+    return new RankStatus(
+        "brown",
+        rank,
+        2,
+        "host-" + rank,
+        100 + rank,
+        state,
+        step,
+        300,
+        2.5,
+        1e-3,
+        4096,
+        0.45,
+        stepSeconds,
+        0.01,
+        800_000_000L,
+        500_000_000L,
+        0.9,
+        1_000_000L,
+        updatedAt,
+        null);
+  }
+
+  @Test
+  void everyFieldReadsBackAndUnknownNumbersAreNull() throws IOException {
+    RankStatus s =
+        new RankStatus(
+            "brown",
+            1,
+            2,
+            "h",
+            7,
+            RankState.VALIDATING,
+            0,
+            300,
+            Double.NaN,
+            Double.NaN,
+            Double.NaN,
+            Double.NaN,
+            Double.NaN,
+            Double.NaN,
+            0,
+            0,
+            Double.NaN,
+            5,
+            6,
+            "boom");
+    StatusFiles.write(run, s);
+    String text = Files.readString(run.resolve("1/status.json"));
+    assertThat(text)
+        .startsWith("{\"format\":\"cria.status/v1\"")
+        .contains("\"state\":\"validating\"")
+        .contains("\"loss\":null")
+        .contains("\"last_error\":\"boom\"");
+    assertThat(StatusFiles.read(run.resolve("1/status.json"))).isEqualTo(s);
+    RankStatus full = status(0, RankState.TRAINING, 12, 0.5, 99);
+    StatusFiles.write(run, full);
+    assertThat(StatusFiles.read(StatusFiles.file(run, 0))).isEqualTo(full);
+    try (var files = Files.list(run.resolve("0"))) {
+      assertThat(files.map(p -> p.getFileName().toString())).containsExactly("status.json");
+    }
+  }
+
+  @Test
+  void anotherFormatOrGarbageIsRefusedNamingTheFile() throws IOException {
+    Files.createDirectories(run.resolve("0"));
+    Files.writeString(run.resolve("0/status.json"), "{\"format\":\"cria.status/v9\"}");
+    assertThatThrownBy(() -> StatusFiles.read(run.resolve("0/status.json")))
+        .hasMessageContaining("0/status.json")
+        .hasMessageContaining("cria.status/v9");
+    Files.writeString(run.resolve("0/status.json"), "{not json");
+    assertThatThrownBy(() -> StatusFiles.read(run.resolve("0/status.json")))
+        .hasMessageContaining("not a status file");
+  }
+
+  @Test
+  void readAllTakesEveryRankThatHasAStatusInRankOrder() throws IOException {
+    StatusFiles.write(run, status(10, RankState.TRAINING, 1, 1, 1));
+    StatusFiles.write(run, status(2, RankState.TRAINING, 1, 1, 1));
+    Files.createDirectories(run.resolve("3")); // a rank that has not written yet
+    Files.createDirectories(run.resolve("checkpoints"));
+    assertThat(StatusFiles.readAll(run)).extracting(RankStatus::rank).containsExactly(2, 10);
+    assertThatThrownBy(() -> StatusFiles.readAll(run.resolve("missing")))
+        .hasMessageContaining("missing");
+  }
+}

@@ -1,0 +1,216 @@
+package dev.cria.train.metrics;
+
+import dev.cria.core.run.RankState;
+import dev.cria.core.run.RankStatus;
+import dev.cria.core.run.StatusFiles;
+import dev.cria.engine.backend.HostBuffers;
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Keeps {@code <run>/<rank>/status.json} current ({@link RankStatus}, the contract {@code cria top}
+ * and the board read): on every state change, after a step (at most twice a second), and on a
+ * heartbeat thread every {@code heartbeat} while the rank is busy with something long (a
+ * validation, a checkpoint, a collective that waits for a slow peer), so a rank that stops updating
+ * really is stuck or gone. A write that fails (a full disk) is retried on the next beat, never
+ * fails the run.
+ */
+public final class StatusSink implements MetricsSink {
+  /** How often the file is rewritten when nothing else happens. */
+  public static final Duration HEARTBEAT = Duration.ofSeconds(5);
+
+  /** Steps are written at most this often (a tiny model takes hundreds of steps a second). */
+  private static final long STEP_WRITE_NANOS = 500_000_000L;
+
+  private long lastStepWrite = System.nanoTime() - STEP_WRITE_NANOS;
+
+  private final Path runDir;
+  private final ScheduledExecutorService beat;
+  private RankStatus status;
+
+  /** Starts the status of rank {@code rank} of {@code worldSize} in {@code runDir}: starting. */
+  public StatusSink(Path runDir, int rank, int worldSize, long maxSteps, Duration heartbeat) {
+    this.runDir = runDir;
+    long now = System.currentTimeMillis();
+    Path name = runDir.toAbsolutePath().normalize().getFileName();
+    this.status =
+        new RankStatus(
+            name == null ? runDir.toString() : name.toString(),
+            rank,
+            worldSize,
+            hostName(),
+            ProcessHandle.current().pid(),
+            RankState.STARTING,
+            0,
+            maxSteps,
+            Double.NaN,
+            Double.NaN,
+            Double.NaN,
+            Double.NaN,
+            Double.NaN,
+            Double.NaN,
+            0,
+            0,
+            Double.NaN,
+            now,
+            now,
+            null);
+    write();
+    this.beat =
+        Executors.newSingleThreadScheduledExecutor(r -> {
+          Thread t = new Thread(r, "cria-status-heartbeat");
+          t.setDaemon(true);
+          return t;
+        });
+    long millis = heartbeat.toMillis();
+    beat.scheduleAtFixedRate(this::write, millis, millis, TimeUnit.MILLISECONDS);
+  }
+
+  /** The status as last written. */
+  public synchronized RankStatus status() {
+    return status;
+  }
+
+  @Override
+  public synchronized void step(StepMetrics m) {
+    RankStatus s = status;
+    status =
+        new RankStatus(
+            s.run(),
+            s.rank(),
+            s.worldSize(),
+            s.host(),
+            s.pid(),
+            RankState.TRAINING,
+            m.step(),
+            m.maxSteps(),
+            m.loss(),
+            m.lr(),
+            m.tokensPerSec(),
+            m.mfu(),
+            m.stepSeconds(),
+            m.exposedCommunicationSeconds(),
+            0,
+            0,
+            Double.NaN,
+            s.startedAt(),
+            s.updatedAt(),
+            s.lastError());
+    long now = System.nanoTime();
+    if (now - lastStepWrite >= STEP_WRITE_NANOS || m.step() == m.maxSteps()) {
+      lastStepWrite = now;
+      write();
+    }
+  }
+
+  @Override
+  public synchronized void state(RankState state) {
+    status = status.with(state, status.updatedAt());
+    write();
+  }
+
+  @Override
+  public synchronized void failed(String message) {
+    RankStatus s = status;
+    status =
+        new RankStatus(
+            s.run(),
+            s.rank(),
+            s.worldSize(),
+            s.host(),
+            s.pid(),
+            RankState.FAILED,
+            s.step(),
+            s.maxSteps(),
+            s.loss(),
+            s.lr(),
+            s.tokensPerSec(),
+            s.mfu(),
+            s.stepSeconds(),
+            s.communicationWaitSeconds(),
+            s.rssBytes(),
+            s.offHeapBytes(),
+            s.cpuLoad(),
+            s.startedAt(),
+            s.updatedAt(),
+            message);
+    write();
+  }
+
+  /** Stops the heartbeat and writes the last status. */
+  @Override
+  public void close() {
+    beat.shutdownNow();
+    write();
+  }
+
+  /** Rewrites the file with the time, the memory and the CPU use of now. */
+  private synchronized void write() {
+    RankStatus s = status;
+    status =
+        new RankStatus(
+            s.run(),
+            s.rank(),
+            s.worldSize(),
+            s.host(),
+            s.pid(),
+            s.state(),
+            s.step(),
+            s.maxSteps(),
+            s.loss(),
+            s.lr(),
+            s.tokensPerSec(),
+            s.mfu(),
+            s.stepSeconds(),
+            s.communicationWaitSeconds(),
+            residentBytes(),
+            HostBuffers.liveBytes(),
+            cpuLoad(),
+            s.startedAt(),
+            System.currentTimeMillis(),
+            s.lastError());
+    try {
+      StatusFiles.write(runDir, status);
+    } catch (IOException | RuntimeException e) {
+      // the next beat tries again; watching must never break training
+    }
+  }
+
+  /** Resident memory from /proc (Linux), else what the JVM has reserved. */
+  private static long residentBytes() {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+        if (line.startsWith("VmRSS:")) {
+          return Long.parseLong(line.replaceAll("\\D+", "")) * 1024;
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      // not Linux
+    }
+    return Runtime.getRuntime().totalMemory();
+  }
+
+  private static double cpuLoad() {
+    if (ManagementFactory.getOperatingSystemMXBean()
+        instanceof com.sun.management.OperatingSystemMXBean os) {
+      double load = os.getProcessCpuLoad();
+      return load >= 0 ? load : Double.NaN;
+    }
+    return Double.NaN;
+  }
+
+  private static String hostName() {
+    try {
+      return InetAddress.getLocalHost().getHostName();
+    } catch (IOException e) {
+      return "localhost";
+    }
+  }
+}
