@@ -9,6 +9,8 @@ import dev.cria.cli.model.GenerateCommand;
 import dev.cria.cli.tokenizer.TokenizerCommand;
 import dev.cria.cli.train.TrainCommand;
 import dev.cria.cli.train.WorkerCommand;
+import dev.cria.cli.watch.LogsCommand;
+import dev.cria.cli.watch.TopCommand;
 import java.io.PrintWriter;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -34,6 +36,8 @@ import picocli.CommandLine.Spec;
       DataCommand.class,
       TrainCommand.class,
       WorkerCommand.class,
+      LogsCommand.class,
+      TopCommand.class,
       EvalCommand.class,
       GenerateCommand.class,
       ExportCommand.class,
@@ -51,6 +55,7 @@ public final class CriaCommand implements Runnable {
   static {
     GROUPS.put("Data", List.of("tokenizer", "prepare", "data"));
     GROUPS.put("Training", List.of("train", "worker"));
+    GROUPS.put("Watching a run", List.of("logs", "top"));
     GROUPS.put("Using a model", List.of("eval", "generate", "export"));
     GROUPS.put("Engine", List.of("bench"));
   }

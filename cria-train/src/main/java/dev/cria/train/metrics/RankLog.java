@@ -14,7 +14,8 @@ import java.time.format.DateTimeFormatter;
  * line per event, appended and flushed at once so that {@code tail -f} follows it.
  */
 public final class RankLog implements AutoCloseable {
-  private static final DateTimeFormatter TIME = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss");
+  private static final DateTimeFormatter TIME =
+      DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss.SSS");
   private final Path file;
   private final BufferedWriter out;
 

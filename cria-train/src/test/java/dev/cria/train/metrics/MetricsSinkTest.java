@@ -69,7 +69,7 @@ class MetricsSinkTest {
     assertThat(lines).hasSize(4);
     assertThat(lines.get(0))
         .matches(
-            "\\[\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d] step 3/20 reduced_train_loss 2.5000"
+            "\\[\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\.\\d{3}] step 3/20 reduced_train_loss 2.5000"
                 + " lr 1.0000e-03 gradient_norm 0.5000 parameter_norm 12.000 consumed_samples 24 train_step_timing 0.250s"
                 + " throughput 32.00 samples/s tokens_per_sec 8192 mfu 42.0% communication_timing 0.100s \\(not"
                 + " overlapped 0.050s\\)");

@@ -1,0 +1,136 @@
+package dev.cria.cli.watch;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cria.cli.CliRun;
+import dev.cria.core.run.RankState;
+import dev.cria.core.run.RankStatus;
+import dev.cria.core.run.StatusFiles;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** cria logs and cria top on run directories written by hand, as a training run writes them. */
+class WatchCommandsTest {
+  @TempDir Path run;
+
+  private static RankStatus status(int rank, RankState state, double stepSeconds, long ageMillis) {
+    long now = System.currentTimeMillis();
+    return new RankStatus(
+        "brown",
+        rank,
+        3,
+        "host" + rank,
+        10 + rank,
+        state,
+        120,
+        300,
+        6.5,
+        8e-4,
+        3794,
+        0.443,
+        stepSeconds,
+        0.01,
+        812_000_000L,
+        560_000_000L,
+        0.96,
+        now - 60_000,
+        now - ageMillis,
+        null);
+  }
+
+  private void log(int rank, String... lines) throws IOException {
+    Files.createDirectories(run.resolve(Integer.toString(rank)));
+    Files.writeString(
+        run.resolve(rank + "/log"),
+        String.join("\n", lines) + "\n",
+        StandardOpenOption.CREATE,
+        StandardOpenOption.APPEND);
+  }
+
+  @Test
+  void logsShowsTheLastLinesOfARankOrEveryRankInTimeOrder() throws IOException {
+    log(
+        0,
+        "[2026-01-01 10:00:00.100] zero a",
+        "[2026-01-01 10:00:00.300] zero b",
+        "[2026-01-01 10:00:00.500] zero c");
+    log(1, "[2026-01-01 10:00:00.200] one a", "[2026-01-01 10:00:00.400] one b");
+    CliRun rank0 = CliRun.of("logs", run.toString(), "-n", "2");
+    assertThat(rank0.exitCode()).isZero();
+    assertThat(rank0.out().lines())
+        .containsExactly("[2026-01-01 10:00:00.300] zero b", "[2026-01-01 10:00:00.500] zero c");
+    CliRun all = CliRun.of("logs", run.toString(), "--all", "-n", "3");
+    assertThat(all.out().lines())
+        .containsExactly(
+            "[rank 0] [2026-01-01 10:00:00.300] zero b",
+            "[rank 1] [2026-01-01 10:00:00.400] one b",
+            "[rank 0] [2026-01-01 10:00:00.500] zero c");
+    CliRun missing = CliRun.of("logs", run.resolve("nothing").toString());
+    assertThat(missing.exitCode()).isEqualTo(1);
+    assertThat(missing.err()).contains("nothing: no such run directory");
+    CliRun noRank = CliRun.of("logs", run.toString(), "--rank", "5");
+    assertThat(noRank.err()).contains("no log at").contains("5/log");
+  }
+
+  @Test
+  void followingPrintsWhatIsAddedAndEndsWhenTheRunHasEnded() throws Exception {
+    log(0, "[2026-01-01 10:00:00.100] started");
+    StatusFiles.write(run, status(0, RankState.TRAINING, 0.5, 0));
+    CompletableFuture<CliRun> following =
+        CompletableFuture.supplyAsync(
+            () -> CliRun.of("logs", run.toString(), "-f", "--poll", "0.05"));
+    Thread.sleep(300);
+    log(0, "[2026-01-01 10:00:01.000] step 1/2");
+    Thread.sleep(300);
+    assertThat(following).isNotDone();
+    log(0, "[2026-01-01 10:00:02.000] finished 2 steps");
+    StatusFiles.write(run, status(0, RankState.FINISHED, 0.5, 0));
+    CliRun done = following.get(20, TimeUnit.SECONDS);
+    assertThat(done.exitCode()).isZero();
+    assertThat(done.out().lines())
+        .containsExactly(
+            "[2026-01-01 10:00:00.100] started",
+            "[2026-01-01 10:00:01.000] step 1/2",
+            "[2026-01-01 10:00:02.000] finished 2 steps");
+  }
+
+  @Test
+  void topShowsEveryRankAndMarksTheStragglerAndTheSilentRank() throws IOException {
+    StatusFiles.write(run, status(0, RankState.TRAINING, 0.50, 100));
+    StatusFiles.write(run, status(1, RankState.TRAINING, 0.80, 200)); // 60% slower than the median
+    StatusFiles.write(run, status(2, RankState.TRAINING, 0.55, 45_000)); // no heartbeat for 45 s
+    CliRun once = CliRun.of("top", run.toString(), "--once");
+    assertThat(once.exitCode()).isZero();
+    List<String> lines = once.out().lines().toList();
+    assertThat(lines.get(1)).startsWith("step 120/300  ETA ");
+    assertThat(lines.get(2))
+        .startsWith("loss 6.5000")
+        .contains("tokens/s 3794")
+        .contains("MFU 44.3%");
+    assertThat(lines).anyMatch(l -> l.matches("\\s+0 host0\\s+training\\s+120\\s+0\\.50s .*\\s+"));
+    assertThat(lines).anyMatch(l -> l.matches("\\s+1 host1 .* STRAGGLER"));
+    assertThat(lines).anyMatch(l -> l.matches("\\s+2 host2 .*45\\.\\ds ago\\s+SILENT"));
+    CliRun json = CliRun.of("top", run.toString(), "--json");
+    assertThat(json.out())
+        .contains("\"step\":120")
+        .contains("\"silent\":true")
+        .contains("\"straggler\":true");
+    CliRun missing = CliRun.of("top", run.resolve("gone").toString(), "--once");
+    assertThat(missing.err()).contains("gone: no such run directory");
+  }
+
+  @Test
+  void topWithoutATerminalPrintsFramesUntilTheRunHasEnded() throws IOException {
+    StatusFiles.write(run, status(0, RankState.FINISHED, 0.5, 0));
+    CliRun plain = CliRun.of("top", run.toString(), "--interval", "0.1");
+    assertThat(plain.exitCode()).isZero();
+    assertThat(plain.out()).contains("(the run has ended)");
+  }
+}

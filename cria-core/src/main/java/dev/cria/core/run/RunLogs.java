@@ -1,0 +1,160 @@
+package dev.cria.core.run;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * The rank logs of a run ({@code <run>/<rank>/log}), read and followed together: the last lines of
+ * each, then what each adds, merged in time order by the timestamp every line starts with ({@code
+ * [yyyy-MM-dd HH:mm:ss.SSS]}, or without the milliseconds as logs of earlier versions have it;
+ * lines of the same moment keep their rank's order).
+ */
+public final class RunLogs {
+  /** One line of one rank's log. */
+  public record Line(int rank, String text) {
+    /** The timestamp the line starts with, or "" when it has none (it sorts first). */
+    String time() {
+      int end = text.indexOf(']');
+      return text.startsWith("[") && end >= 20 && end <= 24 ? text.substring(1, end) : "";
+    }
+  }
+
+  private final Path runDir;
+  private final boolean everyRank;
+  private final List<Integer> ranks = new ArrayList<>();
+  private final List<LogFollower> followers = new ArrayList<>();
+
+  private RunLogs(Path runDir, List<Integer> ranks, boolean everyRank) {
+    this.runDir = runDir;
+    this.everyRank = everyRank;
+    ranks.forEach(this::follow);
+  }
+
+  private void follow(int rank) {
+    ranks.add(rank);
+    followers.add(LogFollower.fromStart(logFile(runDir, rank)));
+  }
+
+  /** Following every rank: ranks whose directories appeared since are followed too. */
+  private void discover() throws IOException {
+    if (everyRank) {
+      for (int r : ranks(runDir)) {
+        if (!ranks.contains(r)) {
+          follow(r);
+        }
+      }
+    }
+  }
+
+  /** {@code <run>/<rank>/log}. */
+  public static Path logFile(Path runDir, int rank) {
+    return runDir.resolve(Integer.toString(rank)).resolve("log");
+  }
+
+  /** The ranks that have a directory in the run, in order. */
+  public static List<Integer> ranks(Path runDir) throws IOException {
+    try (Stream<Path> s = Files.list(runDir)) {
+      return s.filter(p -> Files.isDirectory(p) && p.getFileName().toString().matches("\\d+"))
+          .map(p -> Integer.parseInt(p.getFileName().toString()))
+          .sorted()
+          .toList();
+    } catch (NoSuchFileException e) {
+      throw new NoSuchFileException(runDir.toString(), null, "no such run directory");
+    }
+  }
+
+  /**
+   * The log of one rank; unless it may appear later ({@code waitForIt}), a missing run directory or
+   * log is an {@link IllegalArgumentException} naming the path.
+   */
+  public static RunLogs ofRank(Path runDir, int rank, boolean waitForIt) {
+    if (rank < 0) {
+      throw new IllegalArgumentException("--rank must be zero or more, got " + rank);
+    }
+    if (!Files.isDirectory(runDir)) {
+      throw new IllegalArgumentException(runDir + ": no such run directory");
+    }
+    if (!waitForIt && !Files.isRegularFile(logFile(runDir, rank))) {
+      throw new IllegalArgumentException(
+          "no log at " + logFile(runDir, rank) + " (yet); -f waits for it");
+    }
+    return new RunLogs(runDir, List.of(rank), false);
+  }
+
+  /** The logs of every rank of the run in {@code runDir} that has a directory now. */
+  public static RunLogs ofAllRanks(Path runDir, boolean waitForThem) throws IOException {
+    List<Integer> ranks = ranks(runDir);
+    if (ranks.isEmpty() && !waitForThem) {
+      throw new IllegalArgumentException(runDir + " has no rank logs yet (<run>/<rank>/log)");
+    }
+    return new RunLogs(runDir, ranks, true);
+  }
+
+  /** The logs of {@code ranks} of the run in {@code runDir}. */
+  public static RunLogs of(Path runDir, List<Integer> ranks) {
+    return new RunLogs(runDir, ranks, false);
+  }
+
+  public List<Integer> ranksFollowed() {
+    return List.copyOf(ranks);
+  }
+
+  /**
+   * The last {@code n} lines of every followed log, merged in time order (the last {@code n} of the
+   * merge), and the followers placed at the logs' ends.
+   */
+  public List<Line> tail(int n) throws IOException {
+    List<Line> all = new ArrayList<>();
+    for (int i = 0; i < ranks.size(); i++) {
+      int rank = ranks.get(i);
+      for (String text : followers.get(i).poll()) {
+        all.add(new Line(rank, text));
+      }
+    }
+    List<Line> merged = merge(all);
+    return merged.subList(Math.max(0, merged.size() - n), merged.size());
+  }
+
+  /** The lines added to the followed logs since the last call, merged in time order. */
+  public List<Line> poll() throws IOException {
+    discover();
+    List<Line> all = new ArrayList<>();
+    for (int i = 0; i < ranks.size(); i++) {
+      int rank = ranks.get(i);
+      for (String text : followers.get(i).poll()) {
+        all.add(new Line(rank, text));
+      }
+    }
+    return merge(all);
+  }
+
+  /**
+   * Whether the run has ended: every followed rank's status says stopped, failed or finished (a
+   * rank without a status file has not ended).
+   */
+  public boolean ended() {
+    for (int r : ranks) {
+      try {
+        if (!StatusFiles.read(StatusFiles.file(runDir, r)).state().ended()) {
+          return false;
+        }
+      } catch (IOException e) {
+        return false;
+      }
+    }
+    return !ranks.isEmpty();
+  }
+
+  private static List<Line> merge(List<Line> lines) {
+    List<Line> sorted = new ArrayList<>(lines);
+    sorted.sort(
+        Comparator.comparing(Line::time)); // stable: a rank's lines of one second keep their order
+    return sorted;
+  }
+}
