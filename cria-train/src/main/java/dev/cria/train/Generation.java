@@ -69,8 +69,8 @@ public final class Generation {
    */
   public static Result run(Request r, Consumer<String> text, Consumer<String> warnings)
       throws IOException {
-    try (TrainedModel model = TrainedModel.load(r.source(), warnings);
-        Backend backend = Backends.open(r.backend(), r.threads())) {
+    try (Backend backend = Backends.open(r.backend(), r.threads());
+        TrainedModel model = TrainedModel.load(r.source(), warnings)) {
       Tokenizer tok = r.tokenizer() != null ? Tokenizers.load(r.tokenizer()) : model.tokenizer();
       if (tok == null) {
         throw new IllegalArgumentException(

@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
 
 /**
  * One rank's whole run, the same for {@code cria train} (one process), {@code cria worker} (a rank
@@ -26,6 +27,7 @@ public final class RankRun {
    * @param resume continue a run already in the run directory (or the checkpoint {@code start}
    *     names)
    * @param joinTimeout how long to wait for every rank to join
+   * @param start where the weights come from (a checkpoint, Hugging Face weights, or seeded)
    * @param collectiveTimeout how long a collective may wait for a peer
    */
   public record Options(
@@ -39,10 +41,15 @@ public final class RankRun {
 
   /**
    * Runs rank {@code env.rank()} of the job with config {@code c}; {@code console} gets rank 0's
-   * lines (the other ranks write only their logs). Returns when training has finished or stopped.
+   * lines (the other ranks write only their logs) and {@code summary} rank 0's result, before a
+   * Ctrl-C or SIGTERM lets the JVM exit. Returns when training has finished or stopped.
    */
   public static TrainResult train(
-      TrainConfig c, RankEnvironment env, Options options, TrainListener console)
+      TrainConfig c,
+      RankEnvironment env,
+      Options options,
+      TrainListener console,
+      Consumer<TrainResult> summary)
       throws IOException {
     boolean first = env.rank() == 0;
     TrainListener listener = first ? console : TrainListener.silent();
@@ -75,8 +82,12 @@ public final class RankRun {
             "run directory: " + created.root() + " (config.yaml, <rank>/log, TensorBoard events)");
       }
       group.barrier(); // rank 0 has laid out the run directory
-      return new Trainer(setup, RunDirectory.open(c), listener, stop::get, group)
-          .run(options.start());
+      TrainResult result =
+          new Trainer(setup, RunDirectory.open(c), listener, stop::get, group).run(options.start());
+      if (first) {
+        summary.accept(result); // printed before the stop hook lets the JVM exit
+      }
+      return result;
     } finally {
       finished.countDown();
       try {

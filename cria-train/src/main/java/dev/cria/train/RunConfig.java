@@ -1,5 +1,6 @@
 package dev.cria.train;
 
+import dev.cria.engine.backend.Backends;
 import dev.cria.train.checkpoint.Checkpoints;
 import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.TrainConfig;
@@ -44,9 +45,21 @@ public final class RunConfig {
 
   /**
    * The resolved, checked config; every mistake is a {@link ConfigException} naming the file and
-   * key.
+   * key, and a backend that is not on this machine is named with the ones that are.
    */
   public static TrainConfig resolve(Request r) {
+    TrainConfig c = layered(r);
+    if (!Backends.names().contains(c.trainer().backend())) {
+      throw new ConfigException(
+          "trainer.backend '"
+              + c.trainer().backend()
+              + "' is not one of "
+              + String.join(", ", Backends.names()));
+    }
+    return c;
+  }
+
+  private static TrainConfig layered(Request r) {
     if (r.resumeFrom() != null && r.initFrom() != null) {
       throw new ConfigException(
           "--resume-from and --init-from exclude each other: a checkpoint has its own weights");

@@ -124,16 +124,8 @@ public final class Trainer {
             ? new TensorBoardSink(
                 TensorBoardWriter.create(run.root()), t.logEveryNSteps(), group.worldSize())
             : null;
-    List<MetricsSink> sinks = new ArrayList<>();
-    if (board != null) {
-      sinks.add(board);
-    }
-    sinks.add(new RankLogSink(RankLog.open(run.root(), group.rank()), group.worldSize()));
-    sinks.add(listener.asSink());
-    sinks.add(
-        new StatusSink(
-            run.root(), group.rank(), group.worldSize(), t.maxSteps(), StatusSink.HEARTBEAT));
-    try (MetricsSink metrics = MetricsSink.of(sinks);
+    MetricsSink metrics = openSinks(board, t.maxSteps());
+    try (metrics;
         Backend backend = TrainingSetup.openBackend(t.backend(), t.threads())) {
       try {
         return train(start, metrics, backend, board);
@@ -141,6 +133,32 @@ public final class Trainer {
         metrics.failed(e.getMessage() != null ? e.getMessage() : e.toString());
         throw e;
       }
+    }
+  }
+
+  /**
+   * Where this rank reports: TensorBoard (rank 0), the rank log, the console and the status file.
+   * When one cannot be opened, those already open (the event file among them) are closed.
+   */
+  private MetricsSink openSinks(TensorBoardSink board, long maxSteps) throws IOException {
+    List<MetricsSink> sinks = new ArrayList<>();
+    if (board != null) {
+      sinks.add(board);
+    }
+    try {
+      sinks.add(new RankLogSink(RankLog.open(run.root(), group.rank()), group.worldSize()));
+      sinks.add(listener.asSink());
+      sinks.add(
+          new StatusSink(
+              run.root(), group.rank(), group.worldSize(), maxSteps, StatusSink.HEARTBEAT));
+      return MetricsSink.of(sinks);
+    } catch (IOException | RuntimeException e) {
+      try {
+        MetricsSink.of(sinks).close();
+      } catch (IOException closing) {
+        e.addSuppressed(closing);
+      }
+      throw e;
     }
   }
 
@@ -228,9 +246,8 @@ public final class Trainer {
         new ThroughputWindow(WINDOW); // the ETA, without the first step's JIT
     private final long firstStep;
     private long step;
-    private long
-        consumed; // Megatron continues from the consumed samples, so a changed global batch reads
-    // on
+    // Megatron continues from the consumed samples, so a changed global batch reads on in order
+    private long consumed;
     private double lastLoss = Double.NaN;
     private double lastValidation = Double.NaN;
     private long validatedAt = -1;

@@ -21,7 +21,8 @@ import picocli.CommandLine.Spec;
     description = {
       "Time full training steps (forward, backward, AdamW) of a preset model on random tokens.",
       "Prints tokens/s, the split into forward/backward/optimizer, achieved GFLOP/s and MFU: model FLOPs"
-          + " (6 x matmul parameters + causal attention, per token) over the FMA peak measured at start."
+          + " (6 x matmul parameters + causal attention, per token) over the backend's peak measured at start"
+          + " (an FMA loop on every thread for cpu)."
     })
 public final class BenchCommand implements Callable<Integer> {
   @Spec CommandSpec spec;

@@ -318,10 +318,8 @@ public class TrainCommand implements Callable<Integer> {
                   new TrainStart(resumes(), resumeFrom, initFrom, initialWeights),
                   Duration.ofSeconds(joinTimeout),
                   Duration.ofSeconds(collectiveTimeout)),
-              new ConsoleListener(out, c.trainer().logEveryNSteps()));
-      if (env.rank() == 0) {
-        printSummary(out, c, result);
-      }
+              new ConsoleListener(out, c.trainer().logEveryNSteps()),
+              done -> printSummary(out, c, done));
       out.flush();
       return result.stopped() ? 130 : 0;
     } catch (ConfigException | TrainingException | CollectiveException | CheckpointException e) {
@@ -342,12 +340,13 @@ public class TrainCommand implements Callable<Integer> {
             : String.format(Locale.ROOT, ", val_loss %.4f", result.lastValidationLoss()));
     out.println(
         "metrics: tensorboard --logdir "
-            + c.runDir()
+            + Path.of(c.runDir())
             + "   log: "
             + Path.of(c.runDir(), "0", "log"));
     if (result.lastCheckpoint() != null) {
       out.println("checkpoint: " + result.lastCheckpoint());
     }
+    out.flush();
   }
 
   /**

@@ -1,6 +1,5 @@
 package dev.cria.cli.watch;
 
-import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -26,7 +25,7 @@ final class Terminal implements AutoCloseable {
     if (System.console() == null
         || term == null
         || term.equals("dumb")
-        || !new File("/dev/tty").canRead()) {
+        || System.getProperty("os.name", "").startsWith("Windows")) {
       return new Terminal(false, null);
     }
     try {
@@ -86,12 +85,9 @@ final class Terminal implements AutoCloseable {
   }
 
   private static String stty(String... args) throws IOException {
-    String[] cmd = new String[args.length + 1];
-    cmd[0] = "stty";
-    System.arraycopy(args, 0, cmd, 1, args.length);
+    // through the shell, so that stty's input is the controlling terminal
     Process p =
-        new ProcessBuilder(cmd)
-            .redirectInput(new File("/dev/tty"))
+        new ProcessBuilder("sh", "-c", "stty " + String.join(" ", args) + " < /dev/tty")
             .redirectError(ProcessBuilder.Redirect.DISCARD)
             .start();
     try {

@@ -147,8 +147,10 @@ class TrainCommandTest {
     assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
     String out = Files.readString(tmp.resolve("stopped.out"));
     assertThat(p.exitValue()).as(out).isEqualTo(143);
-    assertThat(out).contains("stopped after");
     long steps = stepLines(log);
+    // the summary is printed before the stop hook lets the JVM exit
+    assertThat(out).contains("stopped after " + steps + " step(s) in ");
+    assertThat(out).contains("checkpoint: " + runDir.resolve("checkpoints/step-" + steps));
     assertThat(out).contains("checkpoint saved: " + runDir.resolve("checkpoints/step-" + steps));
     assertThat(steps).isGreaterThanOrEqualTo(3);
     assertThat(Files.readString(log)).contains("stopped after step " + steps + " of 100000");

@@ -67,7 +67,7 @@ final class CpuDecode {
           float[] p =
               scores[worker].length >= positions
                   ? scores[worker]
-                  : (scores[worker] = new float[positions]);
+                  : (scores[worker] = new float[Math.max(positions, 2 * scores[worker].length)]);
           for (int h = from; h < to; h++) {
             long qAt = q.offset() + (long) h * headDim;
             long head = (long) (h / group) * headDim;

@@ -972,15 +972,7 @@ public final class CpuKernels implements Kernels {
         });
   }
 
-  // ---- helpers ----------------------------------------------------------------------------------
-
-  private interface LongRange {
-    void run(long from, long to);
-  }
-
-  /** Runs {@code body} over [0, count) in chunks of ELEMENT_CHUNK on all threads. */
-  // ---- decoding and AdamW (in files of their own)
-  // ------------------------------------------------
+  // ---- decoding and AdamW (in files of their own) ------------------------------------------
 
   @Override
   public void matVec(View y, View w, View x, int rows, int cols, boolean accumulate) {
@@ -1013,6 +1005,13 @@ public final class CpuKernels implements Kernels {
     adamw.update(p, g, m, v, momentBase, from, to, update);
   }
 
+  // ---- helpers ----------------------------------------------------------------------------------
+
+  private interface LongRange {
+    void run(long from, long to);
+  }
+
+  /** Runs {@code body} over [0, count) in chunks of ELEMENT_CHUNK on all threads. */
   private void forChunks(long count, LongRange body) {
     long chunks = (count + ELEMENT_CHUNK - 1) / ELEMENT_CHUNK;
     parallel.forRange(

@@ -23,7 +23,6 @@ public final class Checkpoints {
 
   private Checkpoints() {}
 
-  /** {@code <run>/checkpoints}. */
   /**
    * The config a resumed run starts from, when {@code checkpointOrRun} has one: a checkpoint's own,
    * or, for a run directory, its newest checkpoint's (written once, with the checkpoint, so a
@@ -41,6 +40,7 @@ public final class Checkpoints {
     return Optional.empty();
   }
 
+  /** {@code <run>/checkpoints}. */
   public static Path directory(Path runDir) {
     return runDir.resolve(DIR);
   }

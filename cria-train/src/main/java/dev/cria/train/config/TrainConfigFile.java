@@ -1,6 +1,5 @@
 package dev.cria.train.config;
 
-import dev.cria.engine.backend.Backends;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -41,7 +40,7 @@ public final class TrainConfigFile {
             "runs/cria",
             new TrainConfig.Model("tiny", null, null, null, null, null, null, null),
             new TrainConfig.Data(List.of(), "969,30,1", 0, null),
-            new TrainConfig.Trainer(4, 8, 100, 1234, 50, 4, 10, 0, Backends.AUTO),
+            new TrainConfig.Trainer(4, 8, 100, 1234, 50, 4, 10, 0, "auto"),
             new TrainConfig.Optim(1e-3, 1e-4, 10, 0.1, 0.9, 0.95, 1e-8, 1.0),
             new TrainConfig.Checkpoint(0, 30, 2, false)));
   }
@@ -201,14 +200,6 @@ public final class TrainConfigFile {
           source
               + ": data.data_prefix is required (a prefix of a .bin/.idx pair; "
               + "make one with cria prepare)");
-    }
-    if (!Backends.names().contains(config.trainer().backend())) {
-      throw new ConfigException(
-          source
-              + ": trainer.backend '"
-              + config.trainer().backend()
-              + "' is not one of "
-              + String.join(", ", Backends.names()));
     }
     if (config.optim().minLr() > config.optim().lr()) {
       throw new ConfigException(
