@@ -3,9 +3,9 @@ package dev.cria.cli.train;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cria.cli.CliRun;
+import dev.cria.core.tensorboard.TensorBoardEvents;
 import dev.cria.train.checkpoint.Checkpoint;
 import dev.cria.train.checkpoint.Checkpoints;
-import dev.cria.train.metrics.TensorBoardEvents;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -3,7 +3,7 @@ package dev.cria.cli.train;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cria.cli.CliRun;
-import dev.cria.train.metrics.TensorBoardEvents;
+import dev.cria.core.tensorboard.TensorBoardEvents;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;

@@ -1,6 +1,7 @@
 package dev.cria.train.metrics;
 
 import dev.cria.core.protobuf.ProtoWriter;
+import dev.cria.core.tensorboard.TfRecord;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;

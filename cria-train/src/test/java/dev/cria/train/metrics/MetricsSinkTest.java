@@ -2,6 +2,7 @@ package dev.cria.train.metrics;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.cria.core.tensorboard.TensorBoardEvents;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

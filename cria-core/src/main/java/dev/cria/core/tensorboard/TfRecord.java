@@ -1,4 +1,4 @@
-package dev.cria.train.metrics;
+package dev.cria.core.tensorboard;
 
 import java.io.DataInputStream;
 import java.io.EOFException;
@@ -13,18 +13,18 @@ import java.util.zip.CRC32C;
  * TFRecord framing, as TensorBoard reads it: {@code uint64 length}, {@code uint32 masked CRC32C of
  * the length}, the data, {@code uint32 masked CRC32C of the data}, all little-endian.
  */
-final class TfRecord {
+public final class TfRecord {
   private TfRecord() {}
 
   /** TensorFlow's CRC mask: rotate right by 15 bits and add a constant. */
-  static int maskedCrc(byte[] data, int offset, int length) {
+  public static int maskedCrc(byte[] data, int offset, int length) {
     CRC32C crc = new CRC32C();
     crc.update(data, offset, length);
     int c = (int) crc.getValue();
     return ((c >>> 15) | (c << 17)) + 0xA282EAD8;
   }
 
-  static void write(OutputStream out, byte[] data) throws IOException {
+  public static void write(OutputStream out, byte[] data) throws IOException {
     ByteBuffer header = ByteBuffer.allocate(12).order(ByteOrder.LITTLE_ENDIAN);
     header.putLong(data.length);
     header.putInt(maskedCrc(header.array(), 0, 8));
@@ -36,7 +36,7 @@ final class TfRecord {
   }
 
   /** The next record's data, or null at a clean end of file; checks both CRCs. */
-  static byte[] read(InputStream in, String source) throws IOException {
+  public static byte[] read(InputStream in, String source) throws IOException {
     DataInputStream data = new DataInputStream(in);
     byte[] header = new byte[12];
     int first = data.read();
@@ -64,7 +64,14 @@ final class TfRecord {
       }
       return body;
     } catch (EOFException e) {
-      throw new IOException(source + ": truncated TFRecord", e);
+      throw new Truncated(source + ": truncated TFRecord", e);
+    }
+  }
+
+  /** A record cut short: the end of a file still being written, or of a damaged one. */
+  public static final class Truncated extends IOException {
+    Truncated(String message, Throwable cause) {
+      super(message, cause);
     }
   }
 }

@@ -1,4 +1,4 @@
-package dev.cria.train.metrics;
+package dev.cria.core.tensorboard;
 
 import dev.cria.core.protobuf.ProtoReader;
 import java.io.BufferedInputStream;
@@ -10,7 +10,8 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Reads the scalars back from a TensorBoard event file (for tests, {@code cria} tools and resume).
+ * Reads the scalars from a TensorBoard event file: cria's own, or any writer's that stores scalars
+ * as {@code simple_value} (PyTorch's SummaryWriter, so NeMo's).
  */
 public final class TensorBoardEvents {
   private TensorBoardEvents() {}
@@ -21,12 +22,25 @@ public final class TensorBoardEvents {
   /** What an event file holds. */
   public record Contents(String fileVersion, List<Scalar> scalars) {}
 
+  /**
+   * The scalars of a file that may still be being written: a record cut short at its end is left
+   * for the next read instead of being an error.
+   */
+  public static Contents readLive(Path file) throws IOException {
+    return read(file, true);
+  }
+
+  /** The scalars of a finished file; a truncated record is an error naming the file. */
   public static Contents read(Path file) throws IOException {
+    return read(file, false);
+  }
+
+  private static Contents read(Path file, boolean live) throws IOException {
     String version = null;
     List<Scalar> scalars = new ArrayList<>();
     try (InputStream in = new BufferedInputStream(Files.newInputStream(file))) {
       byte[] record;
-      while ((record = TfRecord.read(in, file.toString())) != null) {
+      while ((record = next(in, file, live)) != null) {
         ProtoReader event = new ProtoReader(record);
         double wallTime = 0;
         long step = 0;
@@ -74,5 +88,16 @@ public final class TensorBoardEvents {
       throw new IOException(file + ": malformed event: " + e.getMessage(), e);
     }
     return new Contents(version, scalars);
+  }
+
+  private static byte[] next(InputStream in, Path file, boolean live) throws IOException {
+    try {
+      return TfRecord.read(in, file.toString());
+    } catch (TfRecord.Truncated e) {
+      if (live) {
+        return null;
+      }
+      throw e;
+    }
   }
 }
