@@ -9,6 +9,7 @@ import dev.cria.cli.model.GenerateCommand;
 import dev.cria.cli.tokenizer.TokenizerCommand;
 import dev.cria.cli.train.TrainCommand;
 import dev.cria.cli.train.WorkerCommand;
+import dev.cria.cli.watch.BoardCommand;
 import dev.cria.cli.watch.LogsCommand;
 import dev.cria.cli.watch.TopCommand;
 import java.io.PrintWriter;
@@ -38,6 +39,7 @@ import picocli.CommandLine.Spec;
       WorkerCommand.class,
       LogsCommand.class,
       TopCommand.class,
+      BoardCommand.class,
       EvalCommand.class,
       GenerateCommand.class,
       ExportCommand.class,
@@ -55,7 +57,7 @@ public final class CriaCommand implements Runnable {
   static {
     GROUPS.put("Data", List.of("tokenizer", "prepare", "data"));
     GROUPS.put("Training", List.of("train", "worker"));
-    GROUPS.put("Watching a run", List.of("logs", "top"));
+    GROUPS.put("Watching a run", List.of("logs", "top", "board"));
     GROUPS.put("Using a model", List.of("eval", "generate", "export"));
     GROUPS.put("Engine", List.of("bench"));
   }

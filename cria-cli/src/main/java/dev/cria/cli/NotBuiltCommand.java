@@ -20,7 +20,6 @@ final class NotBuiltCommand implements Callable<Integer> {
   static final List<Planned> PLANNED =
       List.of(
           new Planned("compile", "memory plan and kernel tuning for the target hardware"),
-          new Planned("board", "password-protected dashboard of a run's metrics"),
           new Planned("k8s", "submit, stop and clean up a Kubeflow MPIJob"));
 
   private final Planned planned;

@@ -35,7 +35,8 @@ class ArchitectureTest {
           "cria-data", List.of("core"),
           "cria-engine", List.of("core"),
           "cria-train", List.of("core", "data", "engine"),
-          "cria-cli", List.of("core", "data", "engine", "train"),
+          "cria-board", List.of("core"),
+          "cria-cli", List.of("core", "data", "engine", "train", "board"),
           "cria-bench", List.of("core", "engine"));
 
   record Source(String module, Path file, String packageName, List<String> imports, String text) {}
