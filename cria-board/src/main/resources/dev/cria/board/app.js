@@ -24,6 +24,12 @@ async function refresh() {
     state.first = false;
   }
   renderRuns();
+  if (state.runs.length === 0) {
+    $("charts").textContent = "No runs yet: no TensorBoard event files under the log directory. This page"
+      + " updates by itself when a run starts writing them.";
+  } else if ($("charts").firstChild && $("charts").firstChild.nodeType === Node.TEXT_NODE) {
+    $("charts").replaceChildren();
+  }
   const smoothing = $("smoothing").value;
   for (const run of state.selected) {
     state.data.set(run, await json("/api/scalars?run=" + encodeURIComponent(run) + "&smoothing=" + smoothing));

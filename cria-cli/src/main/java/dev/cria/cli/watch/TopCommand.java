@@ -4,6 +4,7 @@ import dev.cria.cli.UserError;
 import dev.cria.core.run.RankStatus;
 import dev.cria.core.run.RunView;
 import dev.cria.core.run.StatusFiles;
+import dev.cria.core.tensorboard.TensorBoardEvents;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.NoSuchFileException;
@@ -72,11 +73,11 @@ public final class TopCommand implements Callable<Integer> {
       out.flush();
       return 0;
     }
-    List<Double> loss = new ArrayList<>();
-    List<Double> tokens = new ArrayList<>();
+    // the trend lines start from the history in the run's event files
+    List<Double> loss = new ArrayList<>(TensorBoardEvents.recent(run, "reduced_train_loss", 60));
+    List<Double> tokens = new ArrayList<>(TensorBoardEvents.recent(run, "tokens_per_sec", 60));
     if (once) {
       RunView v = view();
-      remember(v, loss, tokens);
       TopFrame.render(v, name, TopFrame.Sort.RANK, false, loss, tokens, 200, false)
           .forEach(out::println);
       out.flush();

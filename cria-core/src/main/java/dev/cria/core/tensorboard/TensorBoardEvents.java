@@ -30,6 +30,31 @@ public final class TensorBoardEvents {
     return read(file, true);
   }
 
+  /**
+   * The last {@code n} values of {@code tag} in the event files directly in {@code dir}, by step (a
+   * step written by several files takes the newest file's value); empty when there are none or they
+   * cannot be read.
+   */
+  public static List<Double> recent(Path dir, String tag, int n) {
+    java.util.TreeMap<Long, Double> byStep = new java.util.TreeMap<>();
+    try (java.util.stream.Stream<Path> s = Files.list(dir)) {
+      for (Path f :
+          s.filter(p -> p.getFileName().toString().startsWith("events.out.tfevents."))
+              .sorted()
+              .toList()) {
+        for (Scalar x : readLive(f).scalars()) {
+          if (x.tag().equals(tag)) {
+            byStep.put(x.step(), (double) x.value());
+          }
+        }
+      }
+    } catch (IOException e) {
+      return List.of();
+    }
+    List<Double> all = new ArrayList<>(byStep.values());
+    return all.subList(Math.max(0, all.size() - n), all.size());
+  }
+
   /** The scalars of a finished file; a truncated record is an error naming the file. */
   public static Contents read(Path file) throws IOException {
     return read(file, false);
