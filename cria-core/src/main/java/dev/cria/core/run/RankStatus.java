@@ -82,4 +82,87 @@ public record RankStatus(
         nowMillis,
         lastError);
   }
+
+  /** A copy after optimizer step {@code step}: training, with that step's numbers. */
+  public RankStatus afterStep(
+      long step,
+      long maxSteps,
+      double loss,
+      double lr,
+      double tokensPerSec,
+      double mfu,
+      double stepSeconds,
+      double communicationWaitSeconds) {
+    return new RankStatus(
+        run,
+        rank,
+        worldSize,
+        host,
+        pid,
+        RankState.TRAINING,
+        step,
+        maxSteps,
+        loss,
+        lr,
+        tokensPerSec,
+        mfu,
+        stepSeconds,
+        communicationWaitSeconds,
+        rssBytes,
+        offHeapBytes,
+        cpuLoad,
+        startedAt,
+        updatedAt,
+        lastError);
+  }
+
+  /** A copy that has failed with {@code error}. */
+  public RankStatus failed(String error) {
+    return new RankStatus(
+        run,
+        rank,
+        worldSize,
+        host,
+        pid,
+        RankState.FAILED,
+        step,
+        maxSteps,
+        loss,
+        lr,
+        tokensPerSec,
+        mfu,
+        stepSeconds,
+        communicationWaitSeconds,
+        rssBytes,
+        offHeapBytes,
+        cpuLoad,
+        startedAt,
+        updatedAt,
+        error);
+  }
+
+  /** A copy with the process's memory and CPU use measured at {@code nowMillis}. */
+  public RankStatus measured(long rss, long offHeap, double cpu, long nowMillis) {
+    return new RankStatus(
+        run,
+        rank,
+        worldSize,
+        host,
+        pid,
+        state,
+        step,
+        maxSteps,
+        loss,
+        lr,
+        tokensPerSec,
+        mfu,
+        stepSeconds,
+        communicationWaitSeconds,
+        rss,
+        offHeap,
+        cpu,
+        startedAt,
+        nowMillis,
+        lastError);
+  }
 }

@@ -80,15 +80,8 @@ public final class StatusSink implements MetricsSink {
 
   @Override
   public synchronized void step(StepMetrics m) {
-    RankStatus s = status;
     status =
-        new RankStatus(
-            s.run(),
-            s.rank(),
-            s.worldSize(),
-            s.host(),
-            s.pid(),
-            RankState.TRAINING,
+        status.afterStep(
             m.step(),
             m.maxSteps(),
             m.loss(),
@@ -96,13 +89,7 @@ public final class StatusSink implements MetricsSink {
             m.tokensPerSec(),
             m.mfu(),
             m.stepSeconds(),
-            m.exposedCommunicationSeconds(),
-            0,
-            0,
-            Double.NaN,
-            s.startedAt(),
-            s.updatedAt(),
-            s.lastError());
+            m.exposedCommunicationSeconds());
     long now = System.nanoTime();
     if (now - lastStepWrite >= STEP_WRITE_NANOS || m.step() == m.maxSteps()) {
       lastStepWrite = now;
@@ -118,29 +105,7 @@ public final class StatusSink implements MetricsSink {
 
   @Override
   public synchronized void failed(String message) {
-    RankStatus s = status;
-    status =
-        new RankStatus(
-            s.run(),
-            s.rank(),
-            s.worldSize(),
-            s.host(),
-            s.pid(),
-            RankState.FAILED,
-            s.step(),
-            s.maxSteps(),
-            s.loss(),
-            s.lr(),
-            s.tokensPerSec(),
-            s.mfu(),
-            s.stepSeconds(),
-            s.communicationWaitSeconds(),
-            s.rssBytes(),
-            s.offHeapBytes(),
-            s.cpuLoad(),
-            s.startedAt(),
-            s.updatedAt(),
-            message);
+    status = status.failed(message);
     write();
   }
 
@@ -153,29 +118,9 @@ public final class StatusSink implements MetricsSink {
 
   /** Rewrites the file with the time, the memory and the CPU use of now. */
   private synchronized void write() {
-    RankStatus s = status;
     status =
-        new RankStatus(
-            s.run(),
-            s.rank(),
-            s.worldSize(),
-            s.host(),
-            s.pid(),
-            s.state(),
-            s.step(),
-            s.maxSteps(),
-            s.loss(),
-            s.lr(),
-            s.tokensPerSec(),
-            s.mfu(),
-            s.stepSeconds(),
-            s.communicationWaitSeconds(),
-            residentBytes(),
-            HostBuffers.liveBytes(),
-            cpuLoad(),
-            s.startedAt(),
-            System.currentTimeMillis(),
-            s.lastError());
+        status.measured(
+            residentBytes(), HostBuffers.liveBytes(), cpuLoad(), System.currentTimeMillis());
     try {
       StatusFiles.write(runDir, status);
     } catch (IOException | RuntimeException e) {
