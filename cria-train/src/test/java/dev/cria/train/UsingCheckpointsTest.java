@@ -10,6 +10,7 @@ import dev.cria.engine.io.SafetensorsFile;
 import dev.cria.engine.io.SafetensorsWriter;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.train.checkpoint.Checkpoints;
+import dev.cria.train.checkpoint.HfExport;
 import dev.cria.train.checkpoint.TrainStart;
 import dev.cria.train.checkpoint.TrainedModel;
 import dev.cria.train.config.ConfigException;
@@ -132,5 +133,35 @@ class UsingCheckpointsTest {
             .hasMessageContaining("hidden_size 48 (here) vs 32");
       }
     }
+  }
+
+  @Test
+  void exportOverwritesOnlyAnEarlierExportAndGivesTheSameBytesTwice() throws IOException {
+    Path out = tmp.resolve("hf");
+    HfExport.Request request =
+        new HfExport.Request(tmp.resolve("run"), out, SafetensorsWriter.Dtype.BF16, 1L << 30, true);
+    HfExport.export(request, line -> {});
+    byte[] first = Files.readAllBytes(out.resolve("model.safetensors"));
+    HfExport.export(request, line -> {}); // over its own earlier export: allowed
+    assertThat(Files.readAllBytes(out.resolve("model.safetensors"))).isEqualTo(first);
+
+    Path notes = tmp.resolve("notes");
+    Files.createDirectories(notes);
+    Files.writeString(notes.resolve("todo.txt"), "keep me");
+    Files.writeString(notes.resolve("data.bin"), "and me");
+    assertThatThrownBy(() ->
+            HfExport.export(
+                new HfExport.Request(
+                    tmp.resolve("run"), notes, SafetensorsWriter.Dtype.BF16, 1L << 30, true),
+                line -> {}))
+        .hasMessageContaining("replaces only an earlier cria export")
+        .hasMessageContaining("data.bin, todo.txt");
+    assertThat(notes.resolve("todo.txt")).hasContent("keep me");
+    assertThat(notes.resolve("data.bin")).hasContent("and me");
+
+    Files.writeString(out.resolve("mine.txt"), "added by hand");
+    assertThatThrownBy(() -> HfExport.export(request, line -> {}))
+        .hasMessageContaining("holds files cria did not write: mine.txt");
+    assertThat(out.resolve("mine.txt")).exists();
   }
 }

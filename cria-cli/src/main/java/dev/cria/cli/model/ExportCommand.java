@@ -63,7 +63,10 @@ public final class ExportCommand implements Callable<Integer> {
           "Largest safetensors file, as 5GB, 500MB (default: ${DEFAULT-VALUE}, as save_pretrained).")
   String maxShardSize;
 
-  @Option(names = "--overwrite", description = "Replace an existing --output directory.")
+  @Option(
+      names = "--overwrite",
+      description =
+          "Replace an earlier cria export in --output (a folder cria did not export is refused).")
   boolean overwrite;
 
   @Override

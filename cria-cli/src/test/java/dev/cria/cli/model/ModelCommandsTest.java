@@ -109,7 +109,8 @@ class ModelCommandsTest {
               "generation_config.json",
               "tokenizer.model",
               "tokenizer.json",
-              "tokenizer_config.json");
+              "tokenizer_config.json",
+              ".cria-export.json"); // what --overwrite may replace later
     }
     JsonNode config = JsonMapper.builder().build().readTree(hf.resolve("config.json").toFile());
     assertThat(config.get("hidden_size").intValue()).isEqualTo(32);

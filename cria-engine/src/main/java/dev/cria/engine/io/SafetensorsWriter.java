@@ -144,7 +144,8 @@ public final class SafetensorsWriter {
     ObjectNode header = JSON.createObjectNode();
     if (!metadata.isEmpty()) {
       ObjectNode meta = header.putObject("__metadata__");
-      metadata.forEach(meta::put);
+      new java.util.TreeMap<>(metadata)
+          .forEach(meta::put); // sorted: the same model, the same bytes
     }
     long position = 0;
     for (Tensor t : tensors) {

@@ -82,9 +82,12 @@ public final class HfExport {
       throw new IllegalArgumentException(
           "--output " + r.output() + " overlaps the checkpoint it exports (" + r.source() + ")");
     }
-    if (Files.exists(r.output()) && !r.overwrite() && !isEmptyDirectory(r.output())) {
-      throw new IllegalArgumentException(
-          r.output() + " already exists; pick another --output or pass --overwrite");
+    if (Files.exists(r.output()) && !isEmptyDirectory(r.output())) {
+      if (!r.overwrite()) {
+        throw new IllegalArgumentException(
+            r.output() + " already exists; pick another --output or pass --overwrite");
+      }
+      requireEarlierExport(r.output());
     }
     removeStalePartials(absolute);
     long t0 = System.nanoTime();
@@ -114,6 +117,7 @@ public final class HfExport {
         files.add(partial.resolve("config.json"));
         files.add(partial.resolve("generation_config.json"));
         files.addAll(copyTokenizer(model, partial));
+        writeMarker(partial, files);
         AtomicFiles.fsyncDirectory(partial);
         // the old export is moved aside, not deleted, until the new one is in place
         Path old =
@@ -207,6 +211,56 @@ public final class HfExport {
           AtomicFiles.deleteTree(p);
         }
       }
+    }
+  }
+
+  /** The file that tells a directory cria exported from what it did not: the names it wrote. */
+  static final String MARKER = ".cria-export.json";
+
+  private static void writeMarker(Path dir, List<Path> files) throws IOException {
+    ObjectNode o = JSON.createObjectNode();
+    o.put("format", "cria.export/v1");
+    var names = o.putArray("files");
+    files.forEach(f -> names.add(f.getFileName().toString()));
+    AtomicFiles.writeString(dir.resolve(MARKER), JSON.writeValueAsString(o) + "\n");
+  }
+
+  /**
+   * {@code --overwrite} replaces only a previous cria export: a directory with cria's marker and no
+   * file the marker does not name. Anything else is refused, naming what is there, so a folder that
+   * holds someone's notes or data is never deleted.
+   */
+  private static void requireEarlierExport(Path output) throws IOException {
+    if (!Files.isDirectory(output)) {
+      throw new IllegalArgumentException(
+          "--overwrite replaces only an earlier cria export; " + output + " is a file");
+    }
+    java.util.Set<String> ours = new java.util.HashSet<>();
+    Path marker = output.resolve(MARKER);
+    if (Files.isRegularFile(marker)) {
+      try {
+        JSON.readTree(Files.readString(marker)).path("files").forEach(n -> ours.add(n.asString()));
+        ours.add(MARKER);
+      } catch (tools.jackson.core.JacksonException e) {
+        ours.clear();
+      }
+    }
+    List<String> foreign;
+    try (Stream<Path> s = Files.list(output)) {
+      foreign =
+          s.map(p -> p.getFileName().toString()).filter(n -> !ours.contains(n)).sorted().toList();
+    }
+    if (ours.isEmpty() || !foreign.isEmpty()) {
+      throw new IllegalArgumentException(
+          "--overwrite replaces only an earlier cria export, and "
+              + output
+              + (ours.isEmpty()
+                  ? " is not one (no " + MARKER + ")"
+                  : " holds files cria did not write")
+              + ": "
+              + String.join(", ", foreign.subList(0, Math.min(8, foreign.size())))
+              + (foreign.size() > 8 ? ", ... (" + foreign.size() + " in all)" : "")
+              + "; move them away or pick another --output");
     }
   }
 
