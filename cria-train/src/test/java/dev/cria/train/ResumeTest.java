@@ -215,6 +215,35 @@ class ResumeTest {
   }
 
   @Test
+  void aRunWhoseEveryCheckpointIsDamagedIsRefusedUnlessAskedToStartOver() throws IOException {
+    ObjectNode t = tree("all-damaged");
+    TrainConfigFile.set(t, "checkpoint.keep_last", 2);
+    TrainConfig c = TestRuns.config(t);
+    Seen original = train(c, TrainStart.fresh(), s -> false);
+    Path run = tmp.resolve("all-damaged");
+    for (long step : List.of(8L, 12L)) {
+      Path model = Checkpoints.stepDirectory(run, step).resolve("model.safetensors");
+      byte[] bytes = Files.readAllBytes(model);
+      bytes[bytes.length / 2] ^= 1;
+      Files.write(model, bytes);
+    }
+    assertThatThrownBy(() -> train(c, TrainStart.resumeIfPossible(), s -> false))
+        .isInstanceOf(CheckpointException.class)
+        .hasMessageContaining("holds checkpoints but none is usable")
+        .hasMessageContaining("step-12: ")
+        .hasMessageContaining("step-8: ")
+        .hasMessageContaining("--start-over");
+    // nothing was changed: both still there under their names
+    assertThat(Checkpoints.list(run)).extracting(Checkpoints::stepOf).containsExactly(8L, 12L);
+
+    Seen again = train(c, new TrainStart(true, null, null, null, true), s -> false);
+    assertThat(again.losses.get(1L))
+        .isEqualTo(original.losses.get(1L)); // from step 0, the same way
+    assertThat(Checkpoints.directory(run).resolve("abandoned-step-12/model.safetensors")).exists();
+    assertThat(Checkpoint.open(Checkpoints.stepDirectory(run, 12)).verify().step()).isEqualTo(12);
+  }
+
+  @Test
   void theWallClockIntervalSavesAndKeepLastPrunes() throws IOException {
     ObjectNode t = tree("clock");
     TrainConfigFile.set(t, "trainer.max_steps", 6L);

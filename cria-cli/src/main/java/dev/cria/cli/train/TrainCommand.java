@@ -73,6 +73,13 @@ public class TrainCommand implements Callable<Integer> {
   boolean noResume;
 
   @Option(
+      names = "--start-over",
+      description =
+          "When every checkpoint of --run-dir is damaged, train it again from step 0 (they are kept as"
+              + " abandoned-step-N) instead of refusing.")
+  boolean startOver;
+
+  @Option(
       names = "--resume-from",
       paramLabel = "PATH",
       description =
@@ -315,7 +322,7 @@ public class TrainCommand implements Callable<Integer> {
               new RankRun.Options(
                   overwrite,
                   resumes(),
-                  new TrainStart(resumes(), resumeFrom, initFrom, initialWeights),
+                  new TrainStart(resumes(), resumeFrom, initFrom, initialWeights, startOver),
                   Duration.ofSeconds(joinTimeout),
                   Duration.ofSeconds(collectiveTimeout)),
               new ConsoleListener(out, c.trainer().logEveryNSteps()),

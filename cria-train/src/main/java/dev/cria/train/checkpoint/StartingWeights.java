@@ -96,6 +96,7 @@ public final class StartingWeights {
     }
     List<Path> candidates =
         Checkpoints.candidates(start.resumeFrom() != null ? start.resumeFrom() : runDir);
+    List<String> problems = new java.util.ArrayList<>();
     Checkpoint chosen = null;
     for (Path dir : candidates) {
       Checkpoint c = null;
@@ -126,6 +127,8 @@ public final class StartingWeights {
       if (dir.equals(start.resumeFrom())) {
         throw new CheckpointException(line);
       }
+      problems.add(
+          dir.getFileName() + ": " + line.substring(line.indexOf(" is not usable: ") + 16));
       int next = candidates.indexOf(dir) + 1;
       metrics.warn(
           line
@@ -133,6 +136,15 @@ public final class StartingWeights {
     }
     if (chosen == null && start.resumeFrom() != null) {
       throw new CheckpointException(start.resumeFrom() + ": no usable checkpoint to resume from");
+    }
+    if (chosen == null && !candidates.isEmpty() && !start.startOver()) {
+      // days of work are not overwritten by a restart nobody asked for
+      throw new CheckpointException(
+          Checkpoints.directory(runDir)
+              + " holds checkpoints but none is usable ("
+              + String.join("; ", problems)
+              + "); nothing was changed. To train this run again from step 0 (they are kept as"
+              + " abandoned-step-N), pass --start-over");
     }
     if (group.rank() == 0) {
       if (chosen == null) {
