@@ -52,6 +52,16 @@ public final class LocalLauncher {
    */
   public int launch(TrainConfig c, int nproc, Integer threads, boolean overwrite, boolean resume)
       throws IOException, InterruptedException {
+    // the launcher holds the run directory for its whole job; its workers know (CRIA_LEASE_HELD)
+    try (RunLease lease =
+        RunLease.acquire(Path.of(c.runDir()), line -> out.println("warning: " + line))) {
+      return launchHolding(c, nproc, threads, overwrite, resume);
+    }
+  }
+
+  private int launchHolding(
+      TrainConfig c, int nproc, Integer threads, boolean overwrite, boolean resume)
+      throws IOException, InterruptedException {
     RunDirectory.requireAvailable(c, overwrite, resume);
     try (TrainingSetup setup = TrainingSetup.prepare(c, nproc, out::println)) {
       // checked, and the indices are cached for the workers
@@ -78,6 +88,8 @@ public final class LocalLauncher {
         pb.environment().put("CRIA_LOCAL_RANK", Integer.toString(r));
         pb.environment().put("CRIA_MASTER_ADDR", "127.0.0.1");
         pb.environment().put("CRIA_MASTER_PORT", Integer.toString(port));
+        pb.environment().put(RankRun.LEASE_HELD, "1");
+        pb.environment().put(RankRun.LAUNCHER_PID, Long.toString(ProcessHandle.current().pid()));
         Process p = pb.start();
         workers.add(p);
         pumps.add(pump(p, r));

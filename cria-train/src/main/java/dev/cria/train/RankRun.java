@@ -7,6 +7,7 @@ import dev.cria.train.distributed.RankEnvironment;
 import dev.cria.train.distributed.TcpCollective;
 import dev.cria.train.metrics.TrainListener;
 import java.io.IOException;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -37,7 +38,41 @@ public final class RankRun {
       Duration joinTimeout,
       Duration collectiveTimeout) {}
 
+  /** Set by a launcher that holds the run's lease for all its workers. */
+  public static final String LEASE_HELD = "CRIA_LEASE_HELD";
+
+  /** The launcher's pid, set by {@code cria train --nproc} for its workers. */
+  public static final String LAUNCHER_PID = "CRIA_LAUNCHER_PID";
+
   private RankRun() {}
+
+  /**
+   * A worker whose launcher dies (the local launcher killed with SIGKILL, mpirun gone) stops by
+   * itself after its current step, saving a checkpoint, instead of training on as an orphan: the
+   * launcher is {@code CRIA_LAUNCHER_PID} when set, else the process that started this one.
+   */
+  private static void stopWhenTheLauncherIsGone(AtomicBoolean stop, TrainListener listener) {
+    String pid = System.getenv(LAUNCHER_PID);
+    java.util.Optional<ProcessHandle> launcher;
+    try {
+      launcher =
+          pid != null ? ProcessHandle.of(Long.parseLong(pid)) : ProcessHandle.current().parent();
+    } catch (NumberFormatException e) {
+      launcher = ProcessHandle.current().parent();
+    }
+    if (launcher.isEmpty()) {
+      stop.set(true); // gone already
+      return;
+    }
+    long watched = launcher.get().pid();
+    launcher
+        .get()
+        .onExit()
+        .thenRun(() -> {
+          listener.info("the launcher (pid " + watched + ") is gone: stopping after this step");
+          stop.set(true);
+        });
+  }
 
   /**
    * Runs rank {@code env.rank()} of the job with config {@code c}; {@code console} gets rank 0's
@@ -53,11 +88,32 @@ public final class RankRun {
       throws IOException {
     boolean first = env.rank() == 0;
     TrainListener listener = first ? console : TrainListener.silent();
+    // one job per run directory: rank 0 takes it, unless a launcher holds it for the whole job
+    RunLease lease =
+        first && !"1".equals(System.getenv(LEASE_HELD))
+            ? RunLease.acquire(Path.of(c.runDir()), line -> listener.info("warning: " + line))
+            : null;
+    try (lease) {
+      return train(c, env, options, listener, summary, first);
+    }
+  }
+
+  private static TrainResult train(
+      TrainConfig c,
+      RankEnvironment env,
+      Options options,
+      TrainListener listener,
+      Consumer<TrainResult> summary,
+      boolean first)
+      throws IOException {
     if (first) {
       RunDirectory.requireAvailable(
           c, options.overwrite(), options.resume()); // before the index cache is written
     }
     AtomicBoolean stop = new AtomicBoolean();
+    if (env.worldSize() > 1) {
+      stopWhenTheLauncherIsGone(stop, listener);
+    }
     CountDownLatch finished = new CountDownLatch(1);
     Thread hook =
         new Thread(
