@@ -39,9 +39,10 @@ public final class PrepareCommand implements Callable<Integer> {
       names = "--input",
       required = true,
       arity = "1..*",
-      paramLabel = "FILE_OR_GLOB",
+      paramLabel = "FILE_DIR_OR_GLOB",
       description =
-          "JSONL, JSONL.gz or JSONL.zst files or globs (e.g. 'data/*.jsonl.gz'), read in the order given.")
+          "JSONL, JSONL.gz or JSONL.zst files, directories of them or globs (e.g. 'data/*.jsonl.gz'),"
+              + " read in the order given.")
   List<String> inputs;
 
   @Option(

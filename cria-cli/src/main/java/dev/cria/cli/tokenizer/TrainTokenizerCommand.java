@@ -36,7 +36,7 @@ final class TrainTokenizerCommand implements Callable<Integer> {
       required = true,
       arity = "1..*",
       paramLabel = "FILE_OR_GLOB",
-      description = "JSONL or JSONL.gz files or globs.")
+      description = "JSONL, JSONL.gz or JSONL.zst files, directories of them or globs.")
   List<String> inputs;
 
   @Option(

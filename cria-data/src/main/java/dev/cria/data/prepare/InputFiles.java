@@ -12,10 +12,14 @@ import java.util.stream.Stream;
 
 /** Expands input arguments (files and globs such as {@code data/*.jsonl.gz}) into files. */
 public final class InputFiles {
+  private static final java.util.regex.Pattern JSONL =
+      java.util.regex.Pattern.compile(".*\\.jsonl?(\\.gz|\\.zst)?");
+
   private InputFiles() {}
 
   /**
-   * Each argument in order: a plain path must be a readable file; a glob (with {@code * ? [ {})
+   * Each argument in order: a plain path must be a readable file or a directory (its {@code .jsonl}
+   * and {@code .json} files, plain or compressed, sorted by name); a glob (with {@code * ? [ {})
    * in its file name) expands to the matching files of its directory, sorted by name, and must
    * match at least one.
    *
@@ -26,6 +30,24 @@ public final class InputFiles {
     for (String argument : arguments) {
       Path path = Path.of(argument);
       String name = path.getFileName() == null ? "" : path.getFileName().toString();
+      if (!isGlob(name) && Files.isDirectory(path)) {
+        // a directory: its JSONL files, as NeMo's preprocess_data_for_megatron.py takes one
+        List<Path> inside;
+        try (Stream<Path> listing = Files.list(path)) {
+          inside =
+              listing
+                  .filter(p ->
+                      Files.isRegularFile(p) && JSONL.matcher(p.getFileName().toString()).matches())
+                  .sorted()
+                  .toList();
+        }
+        if (inside.isEmpty()) {
+          throw new NoSuchFileException(
+              argument, null, "a directory without .jsonl/.json files (plain, .gz or .zst)");
+        }
+        files.addAll(inside);
+        continue;
+      }
       if (!isGlob(name)) {
         if (!Files.isRegularFile(path)) {
           throw new NoSuchFileException(argument, null, "no such input file");
