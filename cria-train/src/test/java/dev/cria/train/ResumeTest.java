@@ -244,6 +244,77 @@ class ResumeTest {
   }
 
   @Test
+  void aFullDiskStopsTheSaveSayingWhereAndHowMuchAndTheEarlierCheckpointResumesExactly()
+      throws Exception {
+    org.junit.jupiter.api.Assumptions.assumeTrue(
+        "root".equals(System.getProperty("user.name")),
+        "not root: the disk-full test needs to mount a small tmpfs");
+    ObjectNode ref = tree("full-reference");
+    TrainConfigFile.set(ref, "checkpoint.keep_last", 10);
+    Seen original = train(TestRuns.config(ref), TrainStart.fresh(), s -> false);
+    long checkpoint;
+    try (var files = Files.walk(Checkpoints.stepDirectory(tmp.resolve("full-reference"), 4))) {
+      checkpoint = files.filter(Files::isRegularFile).mapToLong(f -> f.toFile().length()).sum();
+    }
+    Path disk = Files.createDirectories(tmp.resolve("small-disk"));
+    long size = (long) (2.4 * checkpoint) + (256 << 10);
+    org.junit.jupiter.api.Assumptions.assumeTrue(
+        new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", disk.toString())
+                .start()
+                .waitFor()
+            == 0,
+        "cannot mount a tmpfs here");
+    try {
+      ObjectNode t = TestRuns.tree(prefix, disk.resolve("run"));
+      TrainConfigFile.set(t, "trainer.max_steps", 12L);
+      TrainConfigFile.set(t, "trainer.val_check_interval", 6L);
+      TrainConfigFile.set(t, "checkpoint.save_interval", 4L);
+      TrainConfigFile.set(t, "checkpoint.keep_last", 10);
+      TrainConfigFile.set(t, "trainer.threads", 1);
+      TrainConfigFile.set(t, "data.index_cache_dir", tmp.resolve("cache").toString());
+      TrainConfig c = TestRuns.config(t);
+      Path run = disk.resolve("run");
+      CheckpointException full =
+          org.junit.jupiter.api.Assertions.assertThrows(
+              CheckpointException.class, () -> train(c, TrainStart.fresh(), s -> false));
+      java.util.regex.Matcher m =
+          java.util.regex.Pattern.compile(
+                  "cannot save the checkpoint of step (\\d+) in (\\S+): it needs ([\\d.]+) MB on this"
+                      + " rank and ([\\d.]+) MB are free")
+              .matcher(full.getMessage());
+      assertThat(m.find()).as(full.getMessage()).isTrue();
+      long failed = Long.parseLong(m.group(1));
+      assertThat(m.group(2)).isEqualTo(Checkpoints.directory(run).toString());
+      assertThat(Double.parseDouble(m.group(3))).isGreaterThan(Double.parseDouble(m.group(4)));
+      assertThat(full.getMessage()).contains("earlier checkpoints are kept");
+      assertThat(Files.readString(run.resolve("0/log")))
+          .contains("failed: cannot save the checkpoint of step " + failed);
+      assertThat(Checkpoints.directory(run).resolve(".step-" + failed + ".partial")).doesNotExist();
+      List<Path> kept = Checkpoints.list(run);
+      assertThat(kept).isNotEmpty();
+      for (Path k : kept) {
+        Checkpoint.open(k).verify();
+      }
+      long earlier = Checkpoints.stepOf(kept.getLast());
+      assertThat(earlier).isEqualTo(failed - 4);
+
+      // room again: the same run resumes from the earlier checkpoint, bit for bit
+      assertThat(
+              new ProcessBuilder("mount", "-o", "remount,size=" + 8 * size, disk.toString())
+                  .start()
+                  .waitFor())
+          .isZero();
+      Seen resumed = train(c, TrainStart.resumeIfPossible(), s -> false);
+      assertThat(resumed.losses.keySet().iterator().next()).isEqualTo(earlier + 1);
+      for (long s = earlier + 1; s <= 12; s++) {
+        assertThat(resumed.losses.get(s)).as("step %d", s).isEqualTo(original.losses.get(s));
+      }
+    } finally {
+      new ProcessBuilder("umount", "-l", disk.toString()).start().waitFor();
+    }
+  }
+
+  @Test
   void theWallClockIntervalSavesAndKeepLastPrunes() throws IOException {
     ObjectNode t = tree("clock");
     TrainConfigFile.set(t, "trainer.max_steps", 6L);

@@ -91,16 +91,39 @@ public final class Checkpointer implements AutoCloseable {
   public Saved save(Contents contents, List<AdamW> optimizers) throws IOException {
     awaitBackground();
     long t0 = System.nanoTime();
-    Path partial = partial(contents.state().step());
+    long step = contents.state().step();
+    long needed = requireRoom(contents, optimizers, step);
+    Path partial = partial(step);
     if (group.rank() == 0) {
       AtomicFiles.deleteTree(partial);
       Files.createDirectories(partial.resolve(Checkpoint.OPTIMIZER_DIR));
     }
     group.barrier(PATIENCE); // rank 0 may first have waited for its background save
-    long shard =
-        writeShard(partial, contents.state(), optimizers.stream().map(Moments::of).toList());
-    Map<String, Manifest.FileEntry> files =
-        group.rank() == 0 ? writeRankZeroFiles(partial, contents) : Map.of();
+    long shard;
+    Map<String, Manifest.FileEntry> files;
+    try {
+      shard = writeShard(partial, contents.state(), optimizers.stream().map(Moments::of).toList());
+      files = group.rank() == 0 ? writeRankZeroFiles(partial, contents) : Map.of();
+    } catch (IOException e) {
+      // whatever was written of this step goes; the earlier checkpoints stay as they are
+      if (group.rank() == 0) {
+        AtomicFiles.deleteTree(partial);
+      }
+      throw new CheckpointException(
+          "could not write the checkpoint of step "
+              + step
+              + " in "
+              + Checkpoints.directory(runDir)
+              + ": "
+              + e.getMessage()
+              + String.format(
+                  Locale.ROOT,
+                  " (it needs %.1f MB on this rank, %.1f MB were free); the earlier checkpoints are"
+                      + " kept",
+                  needed / 1e6,
+                  usableBytes() / 1e6),
+          e);
+    }
     group.barrier(PATIENCE); // every shard is on disk
     Saved saved =
         group.rank() == 0
@@ -118,6 +141,7 @@ public final class Checkpointer implements AutoCloseable {
    */
   public void saveInBackground(Contents contents, List<AdamW> optimizers) throws IOException {
     awaitBackground();
+    requireRoom(contents, optimizers, contents.state().step());
     long t0 = System.nanoTime();
     snapshot(contents, optimizers);
     Contents copy =
@@ -220,6 +244,63 @@ public final class Checkpointer implements AutoCloseable {
   }
 
   /** This rank's optimizer shard, and beside it its size and CRC-32C for rank 0's manifest. */
+  /**
+   * Checks, before writing anything, that every rank's file system has room for its part of the
+   * checkpoint (rank 0: the model and the small files too); if any has not, every rank stops with a
+   * message naming the path, the step, what is needed and what is free. Returns this rank's need.
+   */
+  private long requireRoom(Contents contents, List<AdamW> optimizers, long step)
+      throws IOException {
+    long needed = 1 << 20; // manifest, state, config, checksums
+    for (AdamW a : optimizers) {
+      needed += a.stateBytes();
+    }
+    if (group.rank() == 0) {
+      needed += contents.parameters().length() * Float.BYTES;
+      if (contents.tokenizer() != null) {
+        for (String name : Tokenizers.FILES) {
+          Path f = contents.tokenizer().resolve(name);
+          needed += Files.isRegularFile(f) ? Files.size(f) : 0;
+        }
+      }
+    }
+    long free = usableBytes();
+    boolean short_ = needed > free;
+    long shortRanks = short_ ? 1 : 0;
+    if (group.worldSize() > 1) {
+      MemorySegment flag = Arena.ofAuto().allocate(Float.BYTES);
+      flag.set(java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, short_ ? 1 : 0);
+      group.allReduceSum(flag, 1);
+      shortRanks = Math.round(flag.get(java.lang.foreign.ValueLayout.JAVA_FLOAT, 0));
+    }
+    if (shortRanks > 0) {
+      throw new CheckpointException(
+          "cannot save the checkpoint of step "
+              + step
+              + " in "
+              + Checkpoints.directory(runDir)
+              + (short_
+                  ? String.format(
+                      Locale.ROOT,
+                      ": it needs %.1f MB on this rank and %.1f MB are free",
+                      needed / 1e6,
+                      free / 1e6)
+                  : ": " + shortRanks + " other rank(s) lack the room, see their logs")
+              + "; nothing of it was written and the earlier checkpoints are kept. Free some space,"
+              + " or lower checkpoint.keep_last");
+    }
+    return needed;
+  }
+
+  /** Bytes free for checkpoints on the file system of the run directory. */
+  private long usableBytes() throws IOException {
+    Path where = Checkpoints.directory(runDir);
+    while (where != null && !Files.exists(where)) {
+      where = where.getParent();
+    }
+    return where == null ? Long.MAX_VALUE : Files.getFileStore(where).getUsableSpace();
+  }
+
   private long writeShard(Path partial, TrainingState state, List<Moments> moments)
       throws IOException {
     String shard = shardName(group.rank(), group.worldSize());
