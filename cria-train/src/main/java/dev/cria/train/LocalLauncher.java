@@ -63,6 +63,7 @@ public final class LocalLauncher {
       TrainConfig c, int nproc, Integer threads, boolean overwrite, boolean resume)
       throws IOException, InterruptedException {
     RunDirectory.requireAvailable(c, overwrite, resume);
+    TrainingSetup.requireTrainingMemory(c, nproc);
     try (TrainingSetup setup = TrainingSetup.prepare(c, nproc, out::println)) {
       // checked, and the indices are cached for the workers
     }
@@ -77,8 +78,22 @@ public final class LocalLauncher {
         nproc, perWorker, port);
     out.flush();
     List<Process> workers = new ArrayList<>();
-    List<Thread> pumps = new ArrayList<>();
-    Thread stopper = new Thread(() -> stopAll(workers, STOP_GRACE_SECONDS), "cria-launcher-stop");
+    List<Thread> pumps = new java.util.concurrent.CopyOnWriteArrayList<>();
+    Thread stopper =
+        new Thread(
+            () -> {
+              stopAll(workers, STOP_GRACE_SECONDS);
+              // the workers' last lines (the stop checkpoint, "stopped after step N") reach the
+              // console before this JVM exits
+              for (Thread t : List.copyOf(pumps)) {
+                try {
+                  t.join(2000);
+                } catch (InterruptedException e) {
+                  Thread.currentThread().interrupt();
+                }
+              }
+            },
+            "cria-launcher-stop");
     Runtime.getRuntime().addShutdownHook(stopper);
     try {
       for (int r = 0; r < nproc; r++) {
@@ -149,7 +164,9 @@ public final class LocalLauncher {
    */
   private static void stopAll(List<Process> workers, long grace) {
     for (Process p : List.copyOf(workers)) {
-      p.destroy();
+      // SIGTERM through the handle: Process.destroy() would also close the worker's output, and
+      // its last lines (the stop checkpoint, "stopped after") would never reach the console
+      p.toHandle().destroy();
     }
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(grace);
     for (Process p : List.copyOf(workers)) {

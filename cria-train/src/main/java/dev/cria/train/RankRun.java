@@ -110,6 +110,8 @@ public final class RankRun {
       RunDirectory.requireAvailable(
           c, options.overwrite(), options.resume()); // before the index cache is written
     }
+    // a model too big for this machine is refused before anything is written
+    TrainingSetup.requireTrainingMemory(c, env.worldSize());
     AtomicBoolean stop = new AtomicBoolean();
     if (env.worldSize() > 1) {
       stopWhenTheLauncherIsGone(stop, listener);

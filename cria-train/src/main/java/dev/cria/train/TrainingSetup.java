@@ -308,6 +308,36 @@ public final class TrainingSetup implements AutoCloseable {
     }
   }
 
+  /**
+   * Refuses, before anything is written, a model and micro-batch whose training (parameters,
+   * gradients, AdamW moments, activations, and the copy that {@code async_save} writes from) needs
+   * more than 90% of this machine's memory, saying how much and what to shrink.
+   */
+  public static void requireTrainingMemory(TrainConfig c, int worldSize) {
+    Tokenizer tokenizer = null;
+    if (c.model().tokenizer() != null) {
+      try {
+        tokenizer = Tokenizers.load(Path.of(c.model().tokenizer()));
+      } catch (RuntimeException e) {
+        throw new ConfigException("model.tokenizer: " + e.getMessage(), e);
+      }
+    }
+    LlamaConfig shape = ModelShape.of(c.model(), tokenizer);
+    int seq = c.data().seqLength() == 0 ? shape.maxSeqLen() : c.data().seqLength();
+    long params = shape.parameterCount();
+    long snapshot = c.checkpoint().asyncSave() ? 4L * params + 8L * params / worldSize : 0;
+    try {
+      dev.cria.engine.model.LlamaModel.requireMemoryFor(
+          shape,
+          c.trainer().microBatchSize(),
+          Math.min(seq, shape.maxSeqLen()),
+          snapshot,
+          "the copy that --async-save writes from");
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(e.getMessage());
+    }
+  }
+
   /** Which samples form each rank's micro-batches of a global batch. */
   public GlobalBatches batches() {
     return new GlobalBatches(

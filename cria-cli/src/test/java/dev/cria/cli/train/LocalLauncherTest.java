@@ -105,6 +105,10 @@ class LocalLauncherTest {
     assertThat(m0.find()).as(log0).isTrue();
     assertThat(m1.find()).as(log1).isTrue();
     assertThat(m1.group(1)).isEqualTo(m0.group(1));
+    // and the launcher's console shows them, not only the logs
+    assertThat(out)
+        .contains("[rank 0] checkpoint saved: " + runDir.resolve("checkpoints/step-" + m0.group(1)))
+        .contains("[rank 0] stopped after " + m0.group(1) + " step(s)");
     // the stop saved a checkpoint of that step, each worker its own optimizer shard
     Checkpoint saved = Checkpoint.open(runDir.resolve("checkpoints/step-" + m0.group(1))).verify();
     assertThat(saved.manifest().files())

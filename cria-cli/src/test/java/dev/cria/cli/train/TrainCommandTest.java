@@ -122,6 +122,20 @@ class TrainCommandTest {
     assertThat(tooLong.err())
         .contains("data.seq_length 64 is longer than the model's max_position_embeddings 32");
 
+    // a model too big for this machine is refused before its run directory is made
+    CliRun tooBig =
+        CliRun.of(
+            "train",
+            "--preset",
+            "llama2-7b",
+            "--data-prefix",
+            tmp.resolve("none").toString(),
+            "--run-dir",
+            tmp.resolve("big").toString());
+    assertThat(tooBig.exitCode()).isEqualTo(1);
+    assertThat(tooBig.err()).contains("need").contains("GB").contains("pick a smaller model");
+    assertThat(tmp.resolve("big")).doesNotExist();
+
     CliRun badYaml = CliRun.of("train", "--config", tmp.resolve("absent.yaml").toString());
     assertThat(badYaml.exitCode()).isEqualTo(1);
     assertThat(badYaml.err()).contains("absent.yaml: no such config file");
