@@ -4,6 +4,7 @@ import dev.cria.cli.UserError;
 import dev.cria.cli.progress.StatusLine;
 import dev.cria.data.prepare.BadInputException;
 import dev.cria.data.prepare.InputFiles;
+import dev.cria.data.prepare.NoDocumentsException;
 import dev.cria.data.prepare.PrepareOptions;
 import dev.cria.data.prepare.PreparePipeline;
 import dev.cria.data.prepare.PrepareProgress;
@@ -107,6 +108,8 @@ public final class PrepareCommand implements Callable<Integer> {
     } catch (BadInputException e) {
       throw new UserError(
           e.getMessage() + " (nothing was written; --skip-bad-lines skips such lines)");
+    } catch (NoDocumentsException e) {
+      throw new UserError(e.getMessage());
     } finally {
       status.finish();
     }

@@ -107,6 +107,34 @@ class PrepareCommandTest {
   }
 
   @Test
+  void anEmptyInputIsRefusedAndAKilledRunsLeftoversAreCleared() throws Exception {
+    Path empty = tmp.resolve("empty.jsonl");
+    Files.writeString(empty, "");
+    Path out = tmp.resolve("empty/out");
+    Files.createDirectories(out.getParent());
+    Process gone = new ProcessBuilder("true").start(); // a prepare that was killed mid-way
+    gone.waitFor();
+    Path leftover = out.getParent().resolve(".out_text_document.bin.tmp-" + gone.pid() + "-1");
+    Files.writeString(leftover, "half a dataset");
+    CliRun run =
+        CliRun.of(
+            "prepare",
+            "--input",
+            empty.toString(),
+            "--tokenizer",
+            tokenizerDir.toString(),
+            "--output-prefix",
+            out.toString());
+    assertThat(run.exitCode()).isEqualTo(1);
+    assertThat(run.err()).contains("no documents in").contains("nothing was written");
+    assertThat(tmp.resolve("empty/out_text_document.bin")).doesNotExist();
+    assertThat(leftover).doesNotExist();
+    try (var files = Files.list(out.getParent())) {
+      assertThat(files).isEmpty();
+    }
+  }
+
+  @Test
   void encodeDecodeAndInspectTheTokenizer() {
     CliRun encode =
         CliRun.of("tokenizer", "encode", "-t", tokenizerDir.toString(), "--bos", "the jury");

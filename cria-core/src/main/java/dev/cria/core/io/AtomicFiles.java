@@ -32,6 +32,34 @@ public final class AtomicFiles {
     return dir.resolve(name);
   }
 
+  /**
+   * Removes the temporary siblings of {@code target} ({@link #temporarySibling}) left by processes
+   * that died before they could rename or delete them (their pid no longer runs); a live process's
+   * are left alone. Returns how many were removed.
+   */
+  public static int removeStaleTemporaries(Path target) throws IOException {
+    Path dir = target.toAbsolutePath().getParent();
+    if (dir == null || !Files.isDirectory(dir)) {
+      return 0;
+    }
+    java.util.regex.Pattern ours =
+        java.util.regex.Pattern.compile(
+            java.util.regex.Pattern.quote("." + target.getFileName() + ".tmp-") + "(\\d+)-\\d+");
+    int removed = 0;
+    try (java.util.stream.Stream<Path> s = Files.list(dir)) {
+      for (Path p : s.toList()) {
+        java.util.regex.Matcher m = ours.matcher(p.getFileName().toString());
+        if (m.matches()
+            && Files.isRegularFile(p)
+            && ProcessHandle.of(Long.parseLong(m.group(1))).map(h -> !h.isAlive()).orElse(true)) {
+          Files.deleteIfExists(p);
+          removed++;
+        }
+      }
+    }
+    return removed;
+  }
+
   /** Fsyncs {@code temporary}, renames it to {@code target} atomically and fsyncs the directory. */
   public static void commit(Path temporary, Path target) throws IOException {
     try (FileChannel ch = FileChannel.open(temporary, StandardOpenOption.WRITE)) {

@@ -87,6 +87,24 @@ class AtomicFilesTest {
     AtomicFiles.deleteTree(null);
   }
 
+  @Test
+  void temporariesOfADeadProcessAreRemovedAndALiveOnesKept() throws Exception {
+    Process gone = new ProcessBuilder("true").start();
+    gone.waitFor();
+    Path target = dir.resolve("brown_text_document.bin");
+    Path stale = dir.resolve(".brown_text_document.bin.tmp-" + gone.pid() + "-17");
+    Path live =
+        dir.resolve(".brown_text_document.bin.tmp-" + ProcessHandle.current().pid() + "-18");
+    Path other = dir.resolve(".other.bin.tmp-" + gone.pid() + "-19");
+    for (Path p : java.util.List.of(stale, live, other)) {
+      Files.writeString(p, "partial");
+    }
+    assertThat(AtomicFiles.removeStaleTemporaries(target)).isEqualTo(1);
+    assertThat(stale).doesNotExist();
+    assertThat(live).exists();
+    assertThat(other).exists();
+  }
+
   private static java.util.List<String> entries(Path dir) throws IOException {
     try (Stream<Path> s = Files.list(dir)) {
       return s.map(p -> p.getFileName().toString()).toList();

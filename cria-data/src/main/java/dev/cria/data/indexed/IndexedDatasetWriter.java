@@ -43,6 +43,9 @@ public final class IndexedDatasetWriter implements AutoCloseable {
     this.dtype = dtype;
     Path binTarget = IndexedDatasetFormat.binPath(prefix);
     Files.createDirectories(binTarget.toAbsolutePath().getParent());
+    // what an earlier prepare that was killed left behind (they are never renamed into place)
+    AtomicFiles.removeStaleTemporaries(binTarget);
+    AtomicFiles.removeStaleTemporaries(IndexedDatasetFormat.idxPath(prefix));
     this.binTemporary = AtomicFiles.temporarySibling(binTarget);
     this.bin =
         new BufferedOutputStream(

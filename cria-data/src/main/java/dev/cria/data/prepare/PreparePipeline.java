@@ -107,6 +107,16 @@ public final class PreparePipeline {
                   seconds(started)));
         }
       }
+      if (writers.stream().allMatch(w -> w.documentCount() == 0)) {
+        throw new NoDocumentsException(
+            "no documents in "
+                + options.inputs()
+                + ": no line has a non-empty "
+                + String.join(" or ", keys)
+                + " ("
+                + lines
+                + " line(s) read); nothing was written");
+      }
       List<PrepareSummary.Dataset> datasets = new ArrayList<>();
       for (int k = 0; k < keys.size(); k++) {
         IndexedDatasetWriter w = writers.get(k);
