@@ -31,7 +31,8 @@ public final class BenchCommand implements Callable<Integer> {
       names = "--preset",
       defaultValue = "tiny",
       paramLabel = "NAME",
-      description = "Model preset: tiny, small, llama2-7b, ... (default: ${DEFAULT-VALUE}).")
+      description =
+          "Model preset: tiny, small, llama2-7b, llama2-13b, llama2-70b (default: ${DEFAULT-VALUE}).")
   String preset;
 
   @Option(

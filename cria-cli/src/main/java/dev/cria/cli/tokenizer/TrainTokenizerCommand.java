@@ -54,7 +54,7 @@ final class TrainTokenizerCommand implements Callable<Integer> {
   Path output;
 
   @Option(
-      names = "--json-key",
+      names = {"--json-key", "--json-keys"},
       defaultValue = "text",
       paramLabel = "KEY",
       description = "Key holding the text (default: ${DEFAULT-VALUE}).")

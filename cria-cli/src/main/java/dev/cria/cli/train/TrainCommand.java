@@ -119,7 +119,7 @@ public class TrainCommand implements Callable<Integer> {
   @Option(
       names = "--preset",
       paramLabel = "NAME",
-      description = "Model preset: tiny, small, llama2-7b, ... (default: tiny).")
+      description = "Model preset: tiny, small, llama2-7b, llama2-13b, llama2-70b (default: tiny).")
   String preset;
 
   @Option(
@@ -181,7 +181,7 @@ public class TrainCommand implements Callable<Integer> {
   @Option(
       names = "--seq-len",
       paramLabel = "T",
-      description = "Tokens per sample (default: the model's maximum).")
+      description = "Tokens per sample (default, or 0: the model's maximum).")
   Integer seqLen;
 
   @Option(

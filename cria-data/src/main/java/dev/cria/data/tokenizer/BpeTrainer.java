@@ -70,7 +70,7 @@ public final class BpeTrainer {
     public Options {
       if (vocabSize <= RESERVED_PIECES) {
         throw new IllegalArgumentException(
-            "vocabSize must be greater than "
+            "the vocabulary size (--vocab-size) must be greater than "
                 + RESERVED_PIECES
                 + " (3 special and 256 byte pieces), got "
                 + vocabSize);

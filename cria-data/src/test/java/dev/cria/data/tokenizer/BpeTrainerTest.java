@@ -133,7 +133,7 @@ class BpeTrainerTest {
   void optionsRejectBadValuesNamingTheField() {
     assertThatThrownBy(() -> BpeTrainer.Options.defaults(259))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageContaining("vocabSize")
+        .hasMessageContaining("the vocabulary size (--vocab-size)")
         .hasMessageContaining("259");
     assertThatThrownBy(() -> new BpeTrainer.Options(1000, 0, 16, true))
         .isInstanceOf(IllegalArgumentException.class)
