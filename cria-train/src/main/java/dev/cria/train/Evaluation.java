@@ -73,6 +73,31 @@ public final class Evaluation {
   private Evaluation() {}
 
   /**
+   * The mean loss of {@code model} over rank {@code rank}'s micro-batches of the first {@code
+   * batches} global batches of {@code samples}: what the trainer's validation computes on every
+   * rank (then averages over the ranks), and what {@code cria eval} computes on one, in the same
+   * order of summation, so that evaluating a checkpoint repeats its run's {@code val_loss}.
+   */
+  static double meanLoss(
+      LlamaModel model,
+      GptSamples samples,
+      GlobalBatches order,
+      MicroBatch micro,
+      int batches,
+      int rank) {
+    double sum = 0;
+    int count = 0;
+    for (int b = 0; b < batches; b++) {
+      for (int m = 0; m < order.microStepsPerBatch(); m++) {
+        micro.load(samples, order.firstSample(order.batchStart(b), m, rank));
+        sum += model.forward(micro.tokens(), micro.targets(), 0f);
+        count++;
+      }
+    }
+    return sum / count;
+  }
+
+  /**
    * The config to evaluate a trained model with: its run's, reading the data from {@code
    * dataPrefix} instead when given, with the checkpoint's copy of the tokenizer, and the sample
    * indices cached in the run's own {@code index_cache} when the checkpoint sits in its run
@@ -153,17 +178,8 @@ public final class Evaluation {
               TrainingSetup.openBackend(backendName != null ? backendName : t.backend(), threads);
           LlamaModel llama = new LlamaModel(model.shape(), backend, micro, seq, false)) {
         llama.parameters().copyFrom(model.parameters(), 0, 0, model.parameters().length());
-        double sum = 0;
-        int count = 0;
-        for (int b = 0; b < batches; b++) {
-          for (int m = 0; m < order.microStepsPerBatch(); m++) {
-            batch.load(samples, order.firstSample(order.batchStart(b), m, 0));
-            sum += llama.forward(batch.tokens(), batch.targets(), 0f);
-            count++;
-          }
-        }
         return new Result(
-            sum / count,
+            meanLoss(llama, samples, order, batch, batches, 0),
             split,
             batches,
             t.globalBatchSize(),

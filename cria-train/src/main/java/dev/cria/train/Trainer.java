@@ -414,16 +414,10 @@ public final class Trainer {
     private void validate() throws IOException {
       metrics.state(RankState.VALIDATING);
       long t0 = System.nanoTime();
-      double sum = 0;
-      int count = 0;
-      for (int b = 0; b < t.limitValBatches(); b++) {
-        for (int m = 0; m < batches.microStepsPerBatch(); m++) {
-          micro.load(setup.valid(), batches.firstSample(batches.batchStart(b), m, group.rank()));
-          sum += model.forward(micro.tokens(), micro.targets(), 0f);
-          count++;
-        }
-      }
-      double loss = ranks.mean(sum / count);
+      double loss =
+          ranks.mean(
+              Evaluation.meanLoss(
+                  model, setup.valid(), batches, micro, t.limitValBatches(), group.rank()));
       metrics.validation(
           new Validation(step, loss, t.limitValBatches(), (System.nanoTime() - t0) / 1e9));
       lastValidation = loss;

@@ -84,14 +84,7 @@ public final class TrainingSetup implements AutoCloseable {
               + worldSize);
     }
     int accumulation = t.globalBatchSize() / perStep;
-    Tokenizer tokenizer = null;
-    if (c.model().tokenizer() != null) {
-      try {
-        tokenizer = Tokenizers.load(Path.of(c.model().tokenizer()));
-      } catch (RuntimeException e) {
-        throw new ConfigException("model.tokenizer: " + e.getMessage(), e);
-      }
-    }
+    Tokenizer tokenizer = tokenizerOf(c);
     LlamaConfig shape = ModelShape.of(c.model(), tokenizer);
     int seq = c.data().seqLength() == 0 ? shape.maxSeqLen() : c.data().seqLength();
     if (seq < 2) {
@@ -308,20 +301,25 @@ public final class TrainingSetup implements AutoCloseable {
     }
   }
 
+  /** The tokenizer the config names, or null; one that cannot be read is a config error. */
+  private static Tokenizer tokenizerOf(TrainConfig c) {
+    if (c.model().tokenizer() == null) {
+      return null;
+    }
+    try {
+      return Tokenizers.load(Path.of(c.model().tokenizer()));
+    } catch (RuntimeException e) {
+      throw new ConfigException("model.tokenizer: " + e.getMessage(), e);
+    }
+  }
+
   /**
    * Refuses, before anything is written, a model and micro-batch whose training (parameters,
    * gradients, AdamW moments, activations, and the copy that {@code async_save} writes from) needs
    * more than 90% of this machine's memory, saying how much and what to shrink.
    */
   public static void requireTrainingMemory(TrainConfig c, int worldSize) {
-    Tokenizer tokenizer = null;
-    if (c.model().tokenizer() != null) {
-      try {
-        tokenizer = Tokenizers.load(Path.of(c.model().tokenizer()));
-      } catch (RuntimeException e) {
-        throw new ConfigException("model.tokenizer: " + e.getMessage(), e);
-      }
-    }
+    Tokenizer tokenizer = tokenizerOf(c);
     LlamaConfig shape = ModelShape.of(c.model(), tokenizer);
     int seq = c.data().seqLength() == 0 ? shape.maxSeqLen() : c.data().seqLength();
     long params = shape.parameterCount();

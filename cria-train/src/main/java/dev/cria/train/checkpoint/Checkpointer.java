@@ -8,6 +8,7 @@ import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.tensor.Floats;
 import dev.cria.train.distributed.Collective;
+import dev.cria.train.distributed.RankValues;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -266,13 +267,7 @@ public final class Checkpointer implements AutoCloseable {
     }
     long free = usableBytes();
     boolean short_ = needed > free;
-    long shortRanks = short_ ? 1 : 0;
-    if (group.worldSize() > 1) {
-      MemorySegment flag = Arena.ofAuto().allocate(Float.BYTES);
-      flag.set(java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, short_ ? 1 : 0);
-      group.allReduceSum(flag, 1);
-      shortRanks = Math.round(flag.get(java.lang.foreign.ValueLayout.JAVA_FLOAT, 0));
-    }
+    long shortRanks = Math.round(new RankValues(group).sum(short_ ? 1 : 0));
     if (shortRanks > 0) {
       throw new CheckpointException(
           "cannot save the checkpoint of step "
