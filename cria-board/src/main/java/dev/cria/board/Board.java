@@ -208,8 +208,9 @@ public final class Board implements AutoCloseable {
 
   private String runsJson() throws IOException {
     ArrayNode out = JSON.createArrayNode();
-    for (String name : runs.names()) {
-      Path dir = runs.directory(name).orElseThrow();
+    for (Map.Entry<String, Path> run : runs.runs().entrySet()) {
+      String name = run.getKey();
+      Path dir = run.getValue();
       ObjectNode o = out.addObject();
       o.put("name", name);
       List<RankStatus> ranks = statuses(dir);
@@ -259,9 +260,7 @@ public final class Board implements AutoCloseable {
   }
 
   private String ranksJson(Path dir, int lines) throws IOException {
-    ObjectNode o =
-        (ObjectNode)
-            JSON.readTree(new RunView(statuses(dir), System.currentTimeMillis(), 30).toJson());
+    ObjectNode o = new RunView(statuses(dir), System.currentTimeMillis(), 30).toTree();
     ObjectNode logs = o.putObject("logs");
     for (int r : RunLogs.ranks(dir)) {
       ArrayNode a = logs.putArray(Integer.toString(r));
@@ -286,8 +285,9 @@ public final class Board implements AutoCloseable {
       bodies.put(m[0], new StringBuilder());
     }
     long now = System.currentTimeMillis();
-    for (String name : runs.names()) {
-      for (RankStatus s : statuses(runs.directory(name).orElseThrow())) {
+    for (Map.Entry<String, Path> run : runs.runs().entrySet()) {
+      String name = run.getKey();
+      for (RankStatus s : statuses(run.getValue())) {
         String labels =
             "{run=\""
                 + name.replace("\\", "\\\\").replace("\"", "\\\"")

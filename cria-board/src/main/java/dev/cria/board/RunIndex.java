@@ -4,8 +4,9 @@ import java.io.IOException;
 import java.nio.file.FileVisitOption;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Optional;
+import java.util.SortedMap;
+import java.util.TreeMap;
 import java.util.stream.Stream;
 
 /**
@@ -27,30 +28,25 @@ final class RunIndex {
     return logdir;
   }
 
-  /** The runs' names, sorted. */
-  List<String> names() throws IOException {
+  /** The runs, by name (sorted), with their directories: one walk of the log directory. */
+  SortedMap<String, Path> runs() throws IOException {
+    SortedMap<String, Path> runs = new TreeMap<>();
     try (Stream<Path> s = Files.walk(logdir, DEPTH, FileVisitOption.FOLLOW_LINKS)) {
-      return s.filter(p ->
+      s.filter(p ->
               p.getFileName() != null
                   && p.getFileName().toString().startsWith("events.out.tfevents."))
           .map(Path::getParent)
-          .distinct()
-          .map(this::name)
-          .sorted()
-          .toList();
+          .forEach(dir -> runs.put(name(dir), dir));
     }
+    return runs;
   }
 
-  /** The directory of the run called {@code name}, when it is one of {@link #names()}. */
+  /** The directory of the run called {@code name}, when it is one of {@link #runs()}. */
   Optional<Path> directory(String name) throws IOException {
     if (name == null || name.contains("\0")) {
       return Optional.empty();
     }
-    Path dir = logdir.resolve(name.equals(".") ? "" : name).normalize();
-    if (!dir.startsWith(logdir) || !names().contains(name(dir))) {
-      return Optional.empty();
-    }
-    return Optional.of(dir);
+    return Optional.ofNullable(runs().get(name));
   }
 
   private String name(Path dir) {

@@ -110,20 +110,18 @@ public final class RunLogs {
    * merge), and the followers placed at the logs' ends.
    */
   public List<Line> tail(int n) throws IOException {
-    List<Line> all = new ArrayList<>();
-    for (int i = 0; i < ranks.size(); i++) {
-      int rank = ranks.get(i);
-      for (String text : followers.get(i).poll()) {
-        all.add(new Line(rank, text));
-      }
-    }
-    List<Line> merged = merge(all);
+    List<Line> merged = read();
     return merged.subList(Math.max(0, merged.size() - n), merged.size());
   }
 
   /** The lines added to the followed logs since the last call, merged in time order. */
   public List<Line> poll() throws IOException {
     discover();
+    return read();
+  }
+
+  /** What every follower has not yet returned, merged in time order. */
+  private List<Line> read() throws IOException {
     List<Line> all = new ArrayList<>();
     for (int i = 0; i < ranks.size(); i++) {
       int rank = ranks.get(i);

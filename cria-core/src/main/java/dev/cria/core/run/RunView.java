@@ -2,8 +2,8 @@ package dev.cria.core.run;
 
 import java.util.Comparator;
 import java.util.List;
-import tools.jackson.databind.json.JsonMapper;
 import tools.jackson.databind.node.ArrayNode;
+import tools.jackson.databind.node.JsonNodeFactory;
 import tools.jackson.databind.node.ObjectNode;
 
 /**
@@ -86,36 +86,32 @@ public record RunView(List<RankStatus> ranks, long nowMillis, double silentAfter
 
   /** The view as one JSON object ({@code cria top --json}): the job's numbers and every rank's. */
   public String toJson() {
-    JsonMapper json = JsonMapper.builder().build();
-    ObjectNode o = json.createObjectNode();
+    return toTree().toString();
+  }
+
+  /** The view as a JSON tree, for callers that add to it (the board adds the log tails). */
+  public ObjectNode toTree() {
+    ObjectNode o = JsonNodeFactory.instance.objectNode();
     RankStatus lead = lead();
     o.put("run", lead == null ? null : lead.run());
     o.put("step", step());
     o.put("max_steps", lead == null ? 0 : lead.maxSteps());
-    number(o, "eta_seconds", etaSeconds());
-    number(o, "elapsed_seconds", elapsedSeconds());
-    number(o, "loss", lead == null ? Double.NaN : lead.loss());
-    number(o, "tokens_per_sec", lead == null ? Double.NaN : lead.tokensPerSec());
-    number(o, "mfu", lead == null ? Double.NaN : lead.mfu());
-    number(o, "median_step_seconds", medianStepSeconds());
+    StatusFiles.number(o, "eta_seconds", etaSeconds());
+    StatusFiles.number(o, "elapsed_seconds", elapsedSeconds());
+    StatusFiles.number(o, "loss", lead == null ? Double.NaN : lead.loss());
+    StatusFiles.number(o, "tokens_per_sec", lead == null ? Double.NaN : lead.tokensPerSec());
+    StatusFiles.number(o, "mfu", lead == null ? Double.NaN : lead.mfu());
+    StatusFiles.number(o, "median_step_seconds", medianStepSeconds());
     o.put("ended", ended());
     ArrayNode rows = o.putArray("ranks");
     for (RankStatus r : ranks) {
-      ObjectNode row = (ObjectNode) json.readTree(StatusFiles.toJson(r));
+      ObjectNode row = StatusFiles.toTree(r);
       row.remove("format");
       row.put("heartbeat_age_seconds", r.ageSeconds(nowMillis));
       row.put("straggler", straggler(r));
       row.put("silent", silent(r));
       rows.add(row);
     }
-    return o.toString();
-  }
-
-  private static void number(ObjectNode o, String key, double value) {
-    if (Double.isFinite(value)) {
-      o.put(key, value);
-    } else {
-      o.putNull(key);
-    }
+    return o;
   }
 }

@@ -39,6 +39,11 @@ public final class StatusFiles {
 
   /** The status as one JSON object. */
   public static String toJson(RankStatus s) {
+    return toTree(s).toString();
+  }
+
+  /** The status as a JSON tree (its format first). */
+  static ObjectNode toTree(RankStatus s) {
     ObjectNode o = JSON.createObjectNode();
     o.put("format", RankStatus.FORMAT);
     o.put("run", s.run());
@@ -61,10 +66,11 @@ public final class StatusFiles {
     o.put("started_at", s.startedAt());
     o.put("updated_at", s.updatedAt());
     o.put("last_error", s.lastError());
-    return o.toString();
+    return o;
   }
 
-  private static void number(ObjectNode o, String key, double value) {
+  /** {@code value} under {@code key}, or null when it is not finite (not known yet). */
+  static void number(ObjectNode o, String key, double value) {
     if (Double.isFinite(value)) {
       o.put(key, value);
     } else {
