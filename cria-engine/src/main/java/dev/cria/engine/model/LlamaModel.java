@@ -135,13 +135,22 @@ public final class LlamaModel implements AutoCloseable {
         * Float.BYTES;
   }
 
-  /**
-   * NeMo/Megatron initialization, deterministic for {@code seed}: normal(0, 0.02) for every matrix,
-   * normal(0, 0.02/sqrt(2L)) for the attention output and MLP down projections, 1 for norm weights.
-   */
+  /** {@link #initialize(long, double, boolean)} with NeMo's defaults: std 0.02, scaled. */
   public void initialize(long seed) {
+    initialize(seed, 0.02, true);
+  }
+
+  /**
+   * NeMo/Megatron initialization, deterministic for {@code seed}: normal(0, std) for every matrix,
+   * normal(0, std/sqrt(2L)) for the attention output and MLP down projections when {@code scaled}
+   * ({@code use_scaled_init_method}), 1 for norm weights.
+   */
+  public void initialize(long seed, double std, boolean scaled) {
+    if (!(std > 0)) {
+      throw new IllegalArgumentException("init std must be positive, got " + std);
+    }
     SplittableRandom root = new SplittableRandom(seed);
-    double outputStd = 0.02 / Math.sqrt(2.0 * config.layers());
+    double outputStd = scaled ? std / Math.sqrt(2.0 * config.layers()) : std;
     for (ParameterLayout.Tensor t : layout.tensors()) {
       SplittableRandom random = root.split();
       if (!t.weightDecay()) {
@@ -151,9 +160,9 @@ public final class LlamaModel implements AutoCloseable {
         continue;
       }
       boolean output = t.name().endsWith("o_proj.weight") || t.name().endsWith("down_proj.weight");
-      double std = output ? outputStd : 0.02;
+      double sigma = output ? outputStd : std;
       for (long i = t.offset(); i < t.end(); i++) {
-        parameters.set(i, (float) (gaussian(random) * std));
+        parameters.set(i, (float) (gaussian(random) * sigma));
       }
     }
   }

@@ -86,6 +86,30 @@ class LlamaModelTest {
     }
   }
 
+  @Test
+  void initializationTakesNemosStdAndScaledSwitch() {
+    LlamaConfig c = new LlamaConfig(64, 4, 4, 4, 128, 100, 1e-5f, 10000f, 16);
+    try (LlamaModel plain = new LlamaModel(c, new ReferenceBackend(), 1, 4, false);
+        LlamaModel scaled = new LlamaModel(c, new ReferenceBackend(), 1, 4, false);
+        LlamaModel usual = new LlamaModel(c, new ReferenceBackend(), 1, 4, false)) {
+      plain.initialize(7, 0.05, false);
+      scaled.initialize(7, 0.05, true);
+      usual.initialize(7, 0.02, true);
+      org.assertj.core.data.Offset<Double> close = org.assertj.core.data.Offset.offset(0.004);
+      assertThat(std(plain, "model.layers.0.mlp.down_proj.weight")).isCloseTo(0.05, close);
+      assertThat(std(scaled, "model.layers.0.mlp.down_proj.weight"))
+          .isCloseTo(0.05 / Math.sqrt(8), org.assertj.core.data.Offset.offset(0.002));
+      assertThat(std(scaled, "model.layers.0.self_attn.q_proj.weight")).isCloseTo(0.05, close);
+      // the same draws, only scaled: std 0.02 scaled is what initialize(seed) gives
+      try (LlamaModel byDefault = new LlamaModel(c, new ReferenceBackend(), 1, 4, false)) {
+        byDefault.initialize(7);
+        assertThat(byDefault.parameters().toArray(0, (int) c.parameterCount()))
+            .containsExactly(usual.parameters().toArray(0, (int) c.parameterCount()));
+      }
+      assertThatThrownBy(() -> plain.initialize(1, 0, true)).hasMessageContaining("std");
+    }
+  }
+
   private static double std(LlamaModel m, String name) {
     ParameterLayout.Tensor t = m.layout().tensor(name);
     double ss = 0;
