@@ -268,7 +268,8 @@ public final class Trainer {
       this.peakGflops = peakGflops;
       TrainConfig.Optim o = setup.config().optim();
       this.schedule =
-          new LearningRateSchedule.WarmupCosine(o.lr(), o.minLr(), o.warmupSteps(), t.maxSteps());
+          LearningRateSchedule.cosineAnnealing(
+              o.lr(), o.minLr(), o.warmupSteps(), o.constantSteps(), t.maxSteps());
       this.step = resumed == null ? 0 : resumed.step();
       this.firstStep = step;
       this.consumed = resumed == null ? 0 : resumed.state().consumedSamples();

@@ -117,7 +117,7 @@ public final class SaveSchedule implements AutoCloseable {
                 config.optim().warmupSteps(),
                 config.optim().lr(),
                 config.optim().minLr(),
-                config.trainer().maxSteps()),
+                config.trainer().maxSteps() - config.optim().constantSteps()),
             lastLoss);
     Checkpointer.Contents contents =
         new Checkpointer.Contents(

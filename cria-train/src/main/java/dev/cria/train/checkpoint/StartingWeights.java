@@ -54,7 +54,10 @@ public final class StartingWeights {
     long t0 = System.nanoTime();
     Checkpoint resumed = choose(start);
     if (resumed == null) {
-      model.initialize(config.trainer().seed());
+      model.initialize(
+          config.trainer().seed(),
+          config.model().initMethodStd(),
+          config.model().useScaledInitMethod());
       if (start.initFrom() != null) {
         initializeFrom(start.initFrom(), model);
       }

@@ -30,7 +30,15 @@ public final class ModelShape {
     int vocab = tokenizer != null ? tokenizer.vocabSize() : p.vocabSize();
     try {
       return new LlamaConfig(
-          dim, layers, heads, kvHeads, ffn, vocab, p.normEps(), p.ropeTheta(), maxSeq);
+          dim,
+          layers,
+          heads,
+          kvHeads,
+          ffn,
+          vocab,
+          m.layernormEpsilon() != null ? m.layernormEpsilon().floatValue() : p.normEps(),
+          p.ropeTheta(),
+          maxSeq);
     } catch (IllegalArgumentException e) {
       throw new ConfigException("model: " + e.getMessage());
     }

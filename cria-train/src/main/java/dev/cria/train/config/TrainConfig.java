@@ -20,6 +20,10 @@ public record TrainConfig(
    *     (null: the preset's vocabulary)
    * @param hiddenSize model width, or null for the preset's (likewise the next four)
    * @param maxPositionEmbeddings the longest sequence the model accepts
+   * @param layernormEpsilon RMSNorm's epsilon, or null for the preset's
+   * @param initMethodStd the standard deviation of the initial weights (NeMo's {@code
+   *     init_method_std})
+   * @param useScaledInitMethod whether the output projections start at {@code std/sqrt(2L)}
    */
   public record Model(
       String preset,
@@ -29,7 +33,10 @@ public record TrainConfig(
       Integer numAttentionHeads,
       Integer numQueryGroups,
       Integer ffnHiddenSize,
-      Integer maxPositionEmbeddings) {}
+      Integer maxPositionEmbeddings,
+      Double layernormEpsilon,
+      double initMethodStd,
+      boolean useScaledInitMethod) {}
 
   /**
    * The dataset.
@@ -67,13 +74,16 @@ public record TrainConfig(
   /**
    * AdamW with NeMo's warmup and cosine annealing.
    *
-   * @param minLr the rate the cosine ends at, at {@code max_steps}
+   * @param minLr the rate the cosine ends at, at {@code max_steps - constant_steps}
+   * @param constantSteps the last steps, held at {@code min_lr} (NeMo's {@code constant_steps};
+   *     with more than 0, NeMo's schedule takes Megatron-LM's warmup, which starts at 0)
    * @param clipGrad the largest global gradient norm (0: no clipping)
    */
   public record Optim(
       double lr,
       double minLr,
       long warmupSteps,
+      long constantSteps,
       double weightDecay,
       double beta1,
       double beta2,

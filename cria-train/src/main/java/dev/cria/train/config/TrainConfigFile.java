@@ -33,16 +33,28 @@ public final class TrainConfigFile {
 
   private TrainConfigFile() {}
 
-  /** The defaults, as a tree that files and flags are merged into. */
+  /** Warmup steps when none are given: 10, fewer for a run of 10 steps or less. */
+  public static final long DEFAULT_WARMUP_STEPS = 10;
+
+  /**
+   * The defaults, as a tree that files and flags are merged into. {@code optim.warmup_steps} is
+   * null: {@link #DEFAULT_WARMUP_STEPS}, or {@code max_steps - 1} when that is less, so that no
+   * default makes a short run fail.
+   */
   public static ObjectNode defaults() {
-    return toTree(
-        new TrainConfig(
-            "runs/cria",
-            new TrainConfig.Model("tiny", null, null, null, null, null, null, null),
-            new TrainConfig.Data(List.of(), "969,30,1", 0, null),
-            new TrainConfig.Trainer(4, 8, 100, 1234, 50, 4, 10, 0, "auto"),
-            new TrainConfig.Optim(1e-3, 1e-4, 10, 0.1, 0.9, 0.95, 1e-8, 1.0),
-            new TrainConfig.Checkpoint(0, 30, 2, false)));
+    ObjectNode tree =
+        toTree(
+            new TrainConfig(
+                "runs/cria",
+                new TrainConfig.Model(
+                    "tiny", null, null, null, null, null, null, null, null, 0.02, true),
+                new TrainConfig.Data(List.of(), "969,30,1", 0, null),
+                new TrainConfig.Trainer(4, 8, 100, 1234, 50, 4, 10, 0, "auto"),
+                new TrainConfig.Optim(
+                    1e-3, 1e-4, DEFAULT_WARMUP_STEPS, 0, 0.1, 0.9, 0.95, 1e-8, 1.0),
+                new TrainConfig.Checkpoint(0, 30, 2, false)));
+    ((ObjectNode) tree.get("optim")).putNull("warmup_steps");
+    return tree;
   }
 
   /** Parses a YAML file into a tree; a syntax error names the file and line. */
@@ -143,9 +155,18 @@ public final class TrainConfigFile {
 
   /**
    * Checks every field of {@code tree} and builds the config; {@code source} names it in errors.
+   * Every mistake is reported, one line each, in one {@link ConfigException}.
    */
   public static TrainConfig bind(ObjectNode tree, String source) {
-    Fields top = new Fields(tree, source, "");
+    Problems problems = new Problems();
+    TrainConfig config = bind(tree, source, problems);
+    problems.throwIfAny();
+    return config;
+  }
+
+  /** {@link #bind(ObjectNode, String)}, adding its mistakes to {@code problems}. */
+  static TrainConfig bind(ObjectNode tree, String source, Problems problems) {
+    Fields top = new Fields(tree, source, "", problems);
     Fields model = top.section("model");
     Fields data = top.section("data");
     Fields trainer = top.section("trainer");
@@ -162,7 +183,10 @@ public final class TrainConfigFile {
                 model.positiveOrNull("num_attention_heads"),
                 model.positiveOrNull("num_query_groups"),
                 model.positiveOrNull("ffn_hidden_size"),
-                model.positiveOrNull("max_position_embeddings")),
+                model.positiveOrNull("max_position_embeddings"),
+                model.numberOrNull("layernorm_epsilon", 1e-12, 1),
+                model.number("init_method_std", 1e-9, 10),
+                model.bool("use_scaled_init_method")),
             new TrainConfig.Data(
                 data.strings("data_prefix"),
                 data.string("split", false),
@@ -181,7 +205,8 @@ public final class TrainConfigFile {
             new TrainConfig.Optim(
                 optim.number("lr", 0, 10),
                 optim.number("min_lr", 0, 10),
-                optim.integer("warmup_steps", 0, Long.MAX_VALUE),
+                warmupSteps(optim, trainer),
+                optim.integer("constant_steps", 0, Long.MAX_VALUE),
                 optim.number("weight_decay", 0, 10),
                 optim.number("beta1", 0, 0.999999),
                 optim.number("beta2", 0, 0.999999),
@@ -195,29 +220,39 @@ public final class TrainConfigFile {
     for (Fields f : List.of(top, model, data, trainer, optim, checkpoint)) {
       f.rejectUnknown();
     }
-    if (config.data().dataPrefix().isEmpty()) {
-      throw new ConfigException(
+    if (config.data().dataPrefix().isEmpty() && data.valid("data_prefix")) {
+      problems.add(
           source
-              + ": data.data_prefix is required (a prefix of a .bin/.idx pair; "
+              + ": data.data_prefix: is required (a prefix of a .bin/.idx pair; "
               + "make one with cria prepare)");
     }
-    if (config.optim().minLr() > config.optim().lr()) {
-      throw new ConfigException(
-          source
-              + ": optim.min_lr "
-              + config.optim().minLr()
-              + " is above optim.lr "
-              + config.optim().lr());
+    TrainConfig.Optim o = config.optim();
+    if (o.minLr() > o.lr() && optim.valid("min_lr") && optim.valid("lr")) {
+      problems.add(source + ": optim.min_lr " + o.minLr() + " is above optim.lr " + o.lr());
     }
-    if (config.optim().warmupSteps() >= config.trainer().maxSteps()) {
-      throw new ConfigException(
+    long maxSteps = config.trainer().maxSteps();
+    if (optim.valid("warmup_steps")
+        && optim.valid("constant_steps")
+        && trainer.valid("max_steps")
+        && o.warmupSteps() + o.constantSteps() >= maxSteps) {
+      problems.add(
           source
               + ": optim.warmup_steps "
-              + config.optim().warmupSteps()
-              + " must be below trainer.max_steps "
-              + config.trainer().maxSteps());
+              + o.warmupSteps()
+              + (o.constantSteps() > 0 ? " and optim.constant_steps " + o.constantSteps() : "")
+              + " must leave steps to decay in before trainer.max_steps "
+              + maxSteps);
     }
     return config;
+  }
+
+  /** {@code optim.warmup_steps}, or when it is null the default for {@code max_steps}. */
+  private static long warmupSteps(Fields optim, Fields trainer) {
+    if (optim.absent("warmup_steps")) {
+      long maxSteps = trainer.peekInteger("max_steps");
+      return Math.max(0, Math.min(DEFAULT_WARMUP_STEPS, maxSteps - 1));
+    }
+    return optim.integer("warmup_steps", 0, Long.MAX_VALUE);
   }
 
   /** The config as a tree, with every field (nulls included), in the order of the records. */
@@ -233,6 +268,9 @@ public final class TrainConfigFile {
     model.put("num_query_groups", c.model().numQueryGroups());
     model.put("ffn_hidden_size", c.model().ffnHiddenSize());
     model.put("max_position_embeddings", c.model().maxPositionEmbeddings());
+    model.put("layernorm_epsilon", c.model().layernormEpsilon());
+    model.put("init_method_std", c.model().initMethodStd());
+    model.put("use_scaled_init_method", c.model().useScaledInitMethod());
     ObjectNode data = root.putObject("data");
     ArrayNode prefixes = data.putArray("data_prefix");
     c.data().dataPrefix().forEach(prefixes::add);
@@ -253,6 +291,7 @@ public final class TrainConfigFile {
     optim.put("lr", c.optim().lr());
     optim.put("min_lr", c.optim().minLr());
     optim.put("warmup_steps", c.optim().warmupSteps());
+    optim.put("constant_steps", c.optim().constantSteps());
     optim.put("weight_decay", c.optim().weightDecay());
     optim.put("beta1", c.optim().beta1());
     optim.put("beta2", c.optim().beta2());
@@ -298,16 +337,52 @@ public final class TrainConfigFile {
     private final ObjectNode node;
     private final String source;
     private final String prefix;
+    private final Problems problems;
     private final Set<String> read = new LinkedHashSet<>();
+    private final Set<String> invalid = new LinkedHashSet<>();
 
-    Fields(ObjectNode node, String source, String prefix) {
+    Fields(ObjectNode node, String source, String prefix, Problems problems) {
       this.node = node;
       this.source = source;
       this.prefix = prefix;
+      this.problems = problems;
     }
 
-    private ConfigException error(String key, String problem) {
-      return new ConfigException(source + ": " + prefix + key + ": " + problem);
+    /** Records a mistake in {@code key} and returns {@code fallback}, so binding goes on. */
+    private <T> T error(String key, String problem, T fallback) {
+      invalid.add(key);
+      problems.add(source + ": " + prefix + key + ": " + problem);
+      return fallback;
+    }
+
+    /** Whether {@code key} was read without a mistake. */
+    boolean valid(String key) {
+      return !invalid.contains(key);
+    }
+
+    /** Whether {@code key} is absent or null; it counts as read. */
+    boolean absent(String key) {
+      read.add(key);
+      return isNull(key);
+    }
+
+    boolean isNull(String key) {
+      JsonNode v = node.get(key);
+      return v == null || v.isNull();
+    }
+
+    /** An integer field's value for another field's default, without reading it (0 if not one). */
+    long peekInteger(String key) {
+      JsonNode v = node.get(key);
+      if (v == null) {
+        return 0;
+      }
+      if (v.isNumber()) {
+        return v.longValue();
+      }
+      return v.isString() && v.asString().strip().matches("-?\\d{1,18}")
+          ? Long.parseLong(v.asString().strip())
+          : 0;
     }
 
     private JsonNode get(String key) {
@@ -319,24 +394,22 @@ public final class TrainConfigFile {
     Fields section(String key) {
       JsonNode v = get(key);
       if (v == null) {
-        return new Fields(NODES.objectNode(), source, prefix + key + ".");
+        return new Fields(NODES.objectNode(), source, prefix + key + ".", problems);
       }
       if (!(v instanceof ObjectNode o)) {
-        throw error(key, "expected a mapping, got " + describe(v));
+        error(key, "expected a mapping, got " + describe(v), null);
+        return new Fields(NODES.objectNode(), source, prefix + key + ".", problems);
       }
-      return new Fields(o, source, prefix + key + ".");
+      return new Fields(o, source, prefix + key + ".", problems);
     }
 
     String string(String key, boolean optional) {
       JsonNode v = get(key);
       if (v == null) {
-        if (optional) {
-          return null;
-        }
-        throw error(key, "is required");
+        return optional ? null : error(key, "is required", "");
       }
       if (!v.isValueNode() || v.isBoolean()) {
-        throw error(key, "expected text, got " + describe(v));
+        return error(key, "expected text, got " + describe(v), "");
       }
       return v.asString();
     }
@@ -350,12 +423,12 @@ public final class TrainConfigFile {
         return List.of(v.asString());
       }
       if (!v.isArray()) {
-        throw error(key, "expected a path or a list of paths, got " + describe(v));
+        return error(key, "expected a path or a list of paths, got " + describe(v), List.of());
       }
       List<String> out = new ArrayList<>();
       for (JsonNode item : v) {
         if (!item.isString() && !item.isNumber()) {
-          throw error(key, "expected paths (and blend weights), got " + describe(item));
+          return error(key, "expected paths (and blend weights), got " + describe(item), List.of());
         }
         out.add(item.asString());
       }
@@ -365,7 +438,7 @@ public final class TrainConfigFile {
     long integer(String key, long min, long max) {
       JsonNode v = get(key);
       if (v == null) {
-        throw error(key, "is required");
+        return error(key, "is required", min);
       }
       long value;
       if (v.isIntegralNumber() && v.canConvertToLong()) {
@@ -374,13 +447,13 @@ public final class TrainConfigFile {
           && v.doubleValue() == Math.rint(v.doubleValue())
           && Math.abs(v.doubleValue()) < 1e18) {
         value = (long) v.doubleValue(); // 1e3 in YAML
-      } else if (v.isString() && v.asString().strip().matches("-?\\d+")) {
+      } else if (v.isString() && v.asString().strip().matches("-?\\d{1,18}")) {
         value = Long.parseLong(v.asString().strip());
       } else {
-        throw error(key, "expected an integer, got " + describe(v));
+        return error(key, "expected an integer, got " + describe(v), min);
       }
       if (value < min || value > max) {
-        throw error(key, "must be " + range(min, max) + ", got " + value);
+        return error(key, "must be " + range(min, max) + ", got " + value, min);
       }
       return value;
     }
@@ -388,7 +461,7 @@ public final class TrainConfigFile {
     boolean bool(String key) {
       JsonNode v = get(key);
       if (v == null) {
-        throw error(key, "is required");
+        return error(key, "is required", false);
       }
       if (v.isBoolean()) {
         return v.booleanValue();
@@ -396,21 +469,29 @@ public final class TrainConfigFile {
       if (v.isString() && v.asString().strip().matches("(?i)true|false")) {
         return Boolean.parseBoolean(v.asString().strip());
       }
-      throw error(key, "expected true or false, got " + describe(v));
+      return error(key, "expected true or false, got " + describe(v), false);
     }
 
     Integer positiveOrNull(String key) {
-      if (node.get(key) == null || node.get(key).isNull()) {
+      if (isNull(key)) {
         read.add(key);
         return null;
       }
       return (int) integer(key, 1, 1 << 24);
     }
 
+    Double numberOrNull(String key, double min, double max) {
+      if (isNull(key)) {
+        read.add(key);
+        return null;
+      }
+      return number(key, min, max);
+    }
+
     double number(String key, double min, double max) {
       JsonNode v = get(key);
       if (v == null) {
-        throw error(key, "is required");
+        return error(key, "is required", min);
       }
       double value;
       if (v.isNumber()) {
@@ -419,13 +500,13 @@ public final class TrainConfigFile {
         try {
           value = Double.parseDouble(v.asString().strip()); // YAML 1.1 reads 1e-3 as text
         } catch (NumberFormatException e) {
-          throw error(key, "expected a number, got " + describe(v));
+          return error(key, "expected a number, got " + describe(v), min);
         }
       } else {
-        throw error(key, "expected a number, got " + describe(v));
+        return error(key, "expected a number, got " + describe(v), min);
       }
       if (!(value >= min && value <= max)) {
-        throw error(key, "must be between " + min + " and " + max + ", got " + value);
+        return error(key, "must be between " + min + " and " + max + ", got " + value, min);
       }
       return value;
     }
@@ -435,29 +516,30 @@ public final class TrainConfigFile {
       while (names.hasNext()) {
         String name = names.next();
         if (!read.contains(name)) {
-          throw error(name, "unknown key (known here: " + String.join(", ", read) + ")");
+          error(name, "unknown key (known here: " + String.join(", ", read) + ")", null);
         }
       }
     }
 
     private static String range(long min, long max) {
-      if (max == Long.MAX_VALUE) {
+      if (max == Long.MAX_VALUE || max == Integer.MAX_VALUE) {
         return min == 0 ? "zero or more" : "at least " + min;
       }
       return "between " + min + " and " + max;
     }
+  }
 
-    private static String describe(JsonNode v) {
-      if (v.isString()) {
-        return "'" + v.asString() + "'";
-      }
-      if (v.isObject()) {
-        return "a mapping";
-      }
-      if (v.isArray()) {
-        return "a list";
-      }
-      return v.toString();
+  /** A value for a message: text quoted, a mapping or a list named, anything else as written. */
+  static String describe(JsonNode v) {
+    if (v.isString()) {
+      return "'" + v.asString() + "'";
     }
+    if (v.isObject()) {
+      return "a mapping";
+    }
+    if (v.isArray()) {
+      return "a list";
+    }
+    return v.toString();
   }
 }

@@ -97,12 +97,14 @@ class TrainConfigFileTest {
 
     ObjectNode noData = TrainConfigFile.defaults();
     assertThatThrownBy(() -> TrainConfigFile.bind(noData, "flags"))
-        .hasMessageContaining("data.data_prefix is required");
+        .hasMessageContaining("data.data_prefix: is required");
 
     ObjectNode warmup = defaultsWithData();
     TrainConfigFile.set(warmup, "optim.warmup_steps", 100L);
     assertThatThrownBy(() -> TrainConfigFile.bind(warmup, "flags"))
-        .hasMessageContaining("optim.warmup_steps 100 must be below trainer.max_steps 100");
+        .hasMessage(
+            "flags: optim.warmup_steps 100 must leave steps to decay in before trainer.max_steps"
+                + " 100");
 
     Path broken = tmp.resolve("broken.yaml");
     Files.writeString(broken, "model:\n  preset: tiny\n data: [unclosed\n");
@@ -118,6 +120,47 @@ class TrainConfigFileTest {
     Files.writeString(list, "- a\n- b\n");
     assertThatThrownBy(() -> TrainConfigFile.read(list))
         .hasMessageContaining("expected a mapping of sections");
+  }
+
+  @Test
+  void everyMistakeOfAFileIsReportedTogether() throws IOException {
+    Path file = tmp.resolve("four.yaml");
+    Files.writeString(
+        file,
+        """
+        model: {preset: tiny, hidden_sise: 64}
+        data: {data_prefix: x_text_document, seq_length: -1}
+        trainer: {micro_batch_size: eight}
+        optim: {lr: 1.0e-4, min_lr: 1.0e-3}
+        """);
+    ObjectNode tree = TrainConfigFile.defaults();
+    TrainConfigFile.merge(tree, TrainConfigFile.read(file));
+    assertThatThrownBy(() -> TrainConfigFile.bind(tree, "four.yaml"))
+        .hasMessage(
+            "4 mistakes in the config:\n"
+                + "  four.yaml: data.seq_length: must be zero or more, got -1\n"
+                + "  four.yaml: trainer.micro_batch_size: expected an integer, got 'eight'\n"
+                + "  four.yaml: model.hidden_sise: unknown key (known here: preset, tokenizer,"
+                + " hidden_size, num_layers, num_attention_heads, num_query_groups,"
+                + " ffn_hidden_size, max_position_embeddings, layernorm_epsilon,"
+                + " init_method_std, use_scaled_init_method)\n"
+                + "  four.yaml: optim.min_lr 0.001 is above optim.lr 1.0E-4");
+  }
+
+  @Test
+  void theDefaultWarmupNeverMakesAShortRunFail() {
+    for (long steps : new long[] {1, 2, 5, 10, 11, 100}) {
+      ObjectNode tree = defaultsWithData();
+      TrainConfigFile.set(tree, "trainer.max_steps", steps);
+      TrainConfig c = TrainConfigFile.bind(tree, "flags");
+      assertThat(c.optim().warmupSteps()).isEqualTo(Math.min(10, steps - 1));
+      // the config written with the run holds the number, so a longer continuation keeps it
+      ObjectNode saved = TrainConfigFile.defaults();
+      TrainConfigFile.merge(saved, TrainConfigFile.toTree(c));
+      TrainConfigFile.set(saved, "trainer.max_steps", steps + 100);
+      assertThat(TrainConfigFile.bind(saved, "saved").optim().warmupSteps())
+          .isEqualTo(c.optim().warmupSteps());
+    }
   }
 
   @Test
