@@ -3,13 +3,13 @@ package dev.cria.train;
 import dev.cria.engine.backend.Backends;
 import dev.cria.train.checkpoint.Checkpoints;
 import dev.cria.train.config.ConfigException;
+import dev.cria.train.config.ConfigLayers;
 import dev.cria.train.config.TrainConfig;
-import dev.cria.train.config.TrainConfigFile;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
-import tools.jackson.databind.node.ObjectNode;
 
 /**
  * The config of a training run, in layers: the defaults, then (when the run is continued) the
@@ -28,6 +28,8 @@ public final class RunConfig {
    * @param overwrite whether an existing run is replaced
    * @param resumeFrom a checkpoint or run directory to branch from, or null
    * @param initFrom a Hugging Face model to start from, or null
+   * @param assignments Hydra-style {@code key=value} arguments, applied to the config file's keys
+   *     (NeMo's layout or cria's) before the flags
    */
   public record Request(
       Path configFile,
@@ -35,9 +37,34 @@ public final class RunConfig {
       boolean resume,
       boolean overwrite,
       Path resumeFrom,
-      Path initFrom) {
+      Path initFrom,
+      List<String> assignments) {
     public Request {
       overrides = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(overrides));
+      assignments = List.copyOf(assignments);
+    }
+
+    /** A request without Hydra-style arguments. */
+    public Request(
+        Path configFile,
+        Map<String, Object> overrides,
+        boolean resume,
+        boolean overwrite,
+        Path resumeFrom,
+        Path initFrom) {
+      this(configFile, overrides, resume, overwrite, resumeFrom, initFrom, List.of());
+    }
+  }
+
+  /**
+   * A resolved config and what the user should hear about it once.
+   *
+   * @param notes the config file's keys that have no effect in cria, a line per reason
+   * @param nemo whether the config file was in NeMo's layout
+   */
+  public record Resolved(TrainConfig config, List<String> notes, boolean nemo) {
+    public Resolved {
+      notes = List.copyOf(notes);
     }
   }
 
@@ -48,7 +75,13 @@ public final class RunConfig {
    * key, and a backend that is not on this machine is named with the ones that are.
    */
   public static TrainConfig resolve(Request r) {
-    TrainConfig c = layered(r);
+    return read(r).config();
+  }
+
+  /** {@link #resolve} with the notes about the config file. */
+  public static Resolved read(Request r) {
+    ConfigLayers layers = layered(r);
+    TrainConfig c = layers.bind();
     if (!Backends.names().contains(c.trainer().backend())) {
       throw new ConfigException(
           "trainer.backend '"
@@ -56,10 +89,10 @@ public final class RunConfig {
               + "' is not one of "
               + String.join(", ", Backends.names()));
     }
-    return c;
+    return new Resolved(c, layers.notes(), layers.nemo());
   }
 
-  private static TrainConfig layered(Request r) {
+  private static ConfigLayers layered(Request r) {
     if (r.resumeFrom() != null && r.initFrom() != null) {
       throw new ConfigException(
           "--resume-from and --init-from exclude each other: a checkpoint has its own weights");
@@ -79,9 +112,9 @@ public final class RunConfig {
               + runDirFlag
               + ")");
     }
-    Layers fresh = layers(r, null);
+    ConfigLayers fresh = layers(r, null);
     if (!r.resume() && r.resumeFrom() == null) {
-      return fresh.bind();
+      return fresh;
     }
     String freshRunDir = fresh.tree().path("run_dir").asString("");
     Path saved = savedConfigOf(r.resumeFrom() != null ? r.resumeFrom() : Path.of(freshRunDir));
@@ -93,14 +126,15 @@ public final class RunConfig {
                 + ": neither a checkpoint (manifest.json,"
                 + " config.yaml) nor a run directory (config.yaml)");
       }
-      return fresh.bind();
+      return fresh;
     }
-    TrainConfig resumed = layers(r, saved).bind();
-    if (r.resumeFrom() != null && runDirFlag == null && !freshRunDir.equals(resumed.runDir())) {
+    ConfigLayers resumed = layers(r, saved);
+    String resumedRunDir = resumed.tree().path("run_dir").asString("");
+    if (r.resumeFrom() != null && runDirFlag == null && !freshRunDir.equals(resumedRunDir)) {
       throw new ConfigException(
           "--resume-from needs --run-dir: where the continued run writes (the checkpoint's"
               + " run is "
-              + resumed.runDir()
+              + resumedRunDir
               + ")");
     }
     return resumed;
@@ -117,35 +151,7 @@ public final class RunConfig {
     }
   }
 
-  /** The config's layers merged into a tree, not yet checked, and the sources that made it. */
-  private record Layers(ObjectNode tree, String source) {
-    TrainConfig bind() {
-      return TrainConfigFile.bind(tree, source);
-    }
-  }
-
-  private static Layers layers(Request r, Path savedConfig) {
-    ObjectNode tree = TrainConfigFile.defaults();
-    String source = "flags";
-    if (savedConfig != null) {
-      ObjectNode saved = TrainConfigFile.read(savedConfig);
-      if (saved.get("trainer") instanceof ObjectNode trainer) {
-        trainer.remove(
-            "threads"); // this machine's, not the run's (the launcher sets it per worker)
-      }
-      TrainConfigFile.merge(tree, saved);
-      source = savedConfig + (r.configFile() != null ? ", " : " and ") + source;
-    }
-    if (r.configFile() != null) {
-      TrainConfigFile.merge(tree, TrainConfigFile.read(r.configFile()));
-      source = (savedConfig != null ? savedConfig + ", " : "") + r.configFile() + " and flags";
-    }
-    r.overrides()
-        .forEach((key, value) -> {
-          if (value != null) {
-            TrainConfigFile.set(tree, key, value);
-          }
-        });
-    return new Layers(tree, source);
+  private static ConfigLayers layers(Request r, Path savedConfig) {
+    return ConfigLayers.merge(savedConfig, r.configFile(), r.assignments(), r.overrides());
   }
 }

@@ -1,0 +1,142 @@
+package dev.cria.train.config;
+
+import java.util.List;
+import tools.jackson.core.JacksonException;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.node.JsonNodeFactory;
+import tools.jackson.databind.node.ObjectNode;
+import tools.jackson.dataformat.yaml.YAMLMapper;
+
+/**
+ * Hydra's command-line overrides, as NeMo's launch scripts pass them after the flags: {@code
+ * key=value} changes a key the config has, {@code +key=value} adds one it does not have, {@code
+ * ++key=value} sets one either way, {@code ~key} removes one. Values are Hydra's: numbers, {@code
+ * true}/{@code True}, {@code null}, lists such as {@code [1.0,/data/x]}, quoted or plain text.
+ */
+public final class HydraOverrides {
+  private static final YAMLMapper YAML = YAMLMapper.builder().build();
+  private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
+
+  private HydraOverrides() {}
+
+  /** Whether {@code arg} looks like an override rather than a stray word. */
+  public static boolean isOverride(String arg) {
+    return arg.startsWith("~") || arg.indexOf('=') > 0;
+  }
+
+  /** Applies {@code overrides} to {@code tree} in order; each mistake goes to {@code problems}. */
+  static void apply(ObjectNode tree, List<String> overrides, Problems problems) {
+    for (String arg : overrides) {
+      String why = applyOne(tree, arg);
+      if (why != null) {
+        problems.add("override '" + arg + "': " + why);
+      }
+    }
+  }
+
+  /** Applies one override; returns what is wrong with it, or null. */
+  private static String applyOne(ObjectNode tree, String arg) {
+    String op =
+        arg.startsWith("++") ? "++" : arg.startsWith("+") ? "+" : arg.startsWith("~") ? "~" : "";
+    String body = arg.substring(op.length());
+    int eq = body.indexOf('=');
+    if (eq < 0 && !op.equals("~")) {
+      return "expected key=value";
+    }
+    String key = eq < 0 ? body : body.substring(0, eq);
+    if (!key.matches("[A-Za-z_][\\w-]*(\\.[A-Za-z_][\\w-]*)*")) {
+      return "'" + key + "' is not a dotted key such as model.optim.lr";
+    }
+    String[] parts = key.split("\\.");
+    ObjectNode parent = tree;
+    for (int i = 0; i < parts.length - 1; i++) {
+      JsonNode child = parent.get(parts[i]);
+      if (child == null || child.isNull()) {
+        if (!op.startsWith("+")) {
+          return notInConfig(key, body);
+        }
+        child = NODES.objectNode();
+        parent.set(parts[i], child);
+      } else if (!(child instanceof ObjectNode)) {
+        return String.join(".", List.of(parts).subList(0, i + 1)) + " is a value, not a mapping";
+      }
+      parent = (ObjectNode) child;
+    }
+    String leaf = parts[parts.length - 1];
+    boolean present = parent.has(leaf);
+    switch (op) {
+      case "~" -> {
+        if (!present) {
+          return key + " is not in the config";
+        }
+        parent.remove(leaf);
+        return null;
+      }
+      case "" -> {
+        if (!present) {
+          return notInConfig(key, body);
+        }
+      }
+      case "+" -> {
+        if (present) {
+          return key
+              + " is already in the config: write "
+              + body
+              + " to change it (or ++"
+              + body
+              + ")";
+        }
+      }
+      default -> {}
+    }
+    parent.set(leaf, value(body.substring(eq + 1)));
+    return null;
+  }
+
+  private static String notInConfig(String key, String body) {
+    return key + " is not in the config; to add it write +" + body;
+  }
+
+  /** A value as Hydra's grammar reads it (a YAML scalar or flow list); otherwise the text. */
+  static JsonNode value(String text) {
+    if (text.isEmpty()) {
+      return NODES.textNode("");
+    }
+    try {
+      JsonNode node = YAML.readTree(text);
+      return node == null || node.isMissingNode() ? NODES.nullNode() : typed(node);
+    } catch (JacksonException e) {
+      return NODES.textNode(text);
+    }
+  }
+
+  /** Plain text that Hydra reads as a boolean, null or number (YAML keeps {@code True} text). */
+  private static JsonNode typed(JsonNode node) {
+    if (node.isArray()) {
+      tools.jackson.databind.node.ArrayNode list = NODES.arrayNode();
+      node.forEach(item -> list.add(typed(item)));
+      return list;
+    }
+    if (!node.isString()) {
+      return node;
+    }
+    String t = node.asString();
+    if (t.matches("(?i)true|false")) {
+      return NODES.booleanNode(t.equalsIgnoreCase("true"));
+    }
+    if (t.matches("(?i)null")) {
+      return NODES.nullNode();
+    }
+    if (t.matches("[-+]?\\d+")) {
+      try {
+        return NODES.numberNode(Long.parseLong(t));
+      } catch (NumberFormatException e) {
+        return node;
+      }
+    }
+    if (t.matches("[-+]?(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?|[-+]?(?i)(inf|nan)")) {
+      return NODES.numberNode(Double.parseDouble(t.replaceAll("(?i)inf", "Infinity")));
+    }
+    return node;
+  }
+}

@@ -1,0 +1,187 @@
+package dev.cria.train.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.cria.engine.model.LlamaConfig;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class NemoLayoutTest {
+  @TempDir Path tmp;
+
+  /** A NeMo config in the blueprint's shape, small. */
+  private static final String SMALL =
+      """
+      name: megatron_llama
+      trainer:
+        devices: 1
+        num_nodes: 1
+        accelerator: tpu
+        precision: 32
+        max_epochs: -1
+        max_steps: 50
+        log_every_n_steps: 5
+        val_check_interval: 25
+        limit_val_batches: 2
+        accumulate_grad_batches: 1
+        gradient_clip_val: 0.5
+      exp_manager:
+        explicit_log_dir: runs/nemo
+        resume_if_exists: True
+        create_checkpoint_callback: True
+        checkpoint_callback_params:
+          monitor: step
+          save_top_k: 3
+          model_parallel_size: ${multiply:${model.tensor_model_parallel_size}, ${model.pipeline_model_parallel_size}}
+      model:
+        micro_batch_size: 2
+        global_batch_size: 8
+        tensor_model_parallel_size: 1
+        pipeline_model_parallel_size: 1
+        encoder_seq_length: 64
+        max_position_embeddings: ${.encoder_seq_length}
+        num_layers: 2
+        hidden_size: 64
+        ffn_hidden_size: 172
+        num_attention_heads: 4
+        init_method_std: 0.021
+        layernorm_epsilon: 1e-6
+        hidden_dropout: 0
+        normalization: 'rmsnorm'
+        activation: 'swiglu'
+        sequence_parallel: True
+        seed: 99
+        tokenizer:
+          library: 'huggingface'
+          type: /models/llama2
+        data:
+          data_prefix: [0.3, /data/a_text_document, 0.7, /data/b_text_document]
+          splits_string: 980,10,10
+          seq_length: ${model.encoder_seq_length}
+          train_ds:
+            file_names: [/path/to/file.jsonl]
+        optim:
+          name: adamw
+          lr: 3e-4
+          weight_decay: 0.1
+          betas: [0.9, 0.95]
+          sched:
+            name: CosineAnnealing
+            warmup_steps: 5
+            constant_steps: 10
+            min_lr: 3e-5
+      """;
+
+  private ConfigLayers layers(String yaml, String... assignments) throws IOException {
+    Path file = tmp.resolve("nemo-" + System.nanoTime() + ".yaml");
+    Files.writeString(file, yaml);
+    return ConfigLayers.merge(null, file, List.of(assignments), Map.of());
+  }
+
+  @Test
+  void nemosLayoutIsReadKeyByKeyWithItsInterpolations() throws IOException {
+    ConfigLayers layers = layers(SMALL);
+    assertThat(layers.nemo()).isTrue();
+    TrainConfig c = layers.bind();
+    assertThat(c.runDir()).isEqualTo("runs/nemo");
+    assertThat(c.trainer()).isEqualTo(new TrainConfig.Trainer(2, 8, 50, 99, 25, 2, 5, 0, "auto"));
+    assertThat(c.model().maxPositionEmbeddings()).isEqualTo(64);
+    assertThat(c.model().numQueryGroups()).isEqualTo(4); // NeMo: as many as heads when absent
+    assertThat(c.model().initMethodStd()).isEqualTo(0.021);
+    assertThat(c.model().layernormEpsilon()).isEqualTo(1e-6);
+    assertThat(c.model().tokenizer()).isEqualTo("/models/llama2");
+    assertThat(c.data().dataPrefix())
+        .containsExactly("0.3", "/data/a_text_document", "0.7", "/data/b_text_document");
+    assertThat(c.data().seqLength()).isEqualTo(64);
+    assertThat(c.data().split()).isEqualTo("980,10,10");
+    assertThat(c.optim())
+        .isEqualTo(new TrainConfig.Optim(3e-4, 3e-5, 5, 10, 0.1, 0.9, 0.95, 1e-8, 0.5));
+    assertThat(c.checkpoint().keepLast()).isEqualTo(3);
+    assertThat(layers.notes())
+        .containsExactly(
+            "no effect in cria, process layout (the world size comes from --nproc, mpirun or the"
+                + " MPIJob): trainer.devices, trainer.num_nodes",
+            "no effect in cria, Neuron/XLA switches: trainer.accelerator",
+            "no effect in cria, memory and kernel switches (cria computes the same result its"
+                + " own way): model.sequence_parallel");
+  }
+
+  @Test
+  void whatCriaDoesNotDoIsRefusedWithTheReasonAndEveryMistakeAtOnce() throws IOException {
+    String four =
+        SMALL
+            .replace("tensor_model_parallel_size: 1", "tensor_model_parallel_size: 8")
+            .replace("hidden_dropout: 0", "hidden_dropout: 0.1")
+            .replace("micro_batch_size: 2", "micro_batch_size: two")
+            .replace("seed: 99", "seed: 99\n  use_magic: true");
+    assertThatThrownBy(() -> layers(four).bind())
+        .isInstanceOf(ConfigException.class)
+        .hasMessageStartingWith("4 mistakes in the config:")
+        .hasMessageContaining(
+            "model.tensor_model_parallel_size: 8: cria has data parallelism only (every rank"
+                + " holds the whole model); tensor parallelism is not built yet: use 1")
+        .hasMessageContaining("model.hidden_dropout: 0.1: cria has no dropout")
+        .hasMessageContaining("model.micro_batch_size: 'two': expected an integer")
+        .hasMessageContaining("model.use_magic: unknown key");
+  }
+
+  @Test
+  void checksOfCriasOwnNameTheNemoKey() throws IOException {
+    assertThatThrownBy(() -> layers(SMALL, "model.micro_batch_size=0").bind())
+        .hasMessageContaining(
+            "model.micro_batch_size (cria's trainer.micro_batch_size): must be between 1 and");
+  }
+
+  @Test
+  void theResolvedConfigPrintedInNemosLayoutReadsBackToTheSameRun() throws IOException {
+    TrainConfig c = layers(SMALL).bind();
+    String printed = NemoRender.toYaml(c, List.of("a note"));
+    assertThat(printed).startsWith("# the resolved config in NeMo's layout").contains("# a note");
+    ConfigLayers again = layers(printed);
+    assertThat(again.notes()).isEmpty();
+    assertThat(again.bind()).isEqualTo(c);
+    // a cria config with a preset prints the preset's sizes and reads back to the same model
+    ConfigLayers cria =
+        ConfigLayers.merge(
+            null,
+            null,
+            List.of(),
+            Map.of("data.data_prefix", List.of("/data/x_text_document"), "model.preset", "small"));
+    TrainConfig small = cria.bind();
+    TrainConfig back = layers(NemoRender.toYaml(small, List.of())).bind();
+    LlamaConfig shape = ModelShape.of(small.model(), null);
+    assertThat(ModelShape.of(back.model(), null)).isEqualTo(shape);
+    assertThat(back.optim()).isEqualTo(small.optim());
+    assertThat(back.trainer()).isEqualTo(small.trainer());
+    assertThat(back.checkpoint()).isEqualTo(small.checkpoint());
+  }
+
+  @Test
+  void hydraOverridesOnCriasOwnLayoutToo() {
+    ConfigLayers cria =
+        ConfigLayers.merge(
+            null,
+            null,
+            List.of("optim.lr=5e-4", "trainer.max_stepz=3"),
+            Map.of("data.data_prefix", List.of("/data/x_text_document")));
+    assertThat(cria.nemo()).isFalse();
+    assertThatThrownBy(cria::bind)
+        .hasMessage(
+            "override 'trainer.max_stepz=3': trainer.max_stepz is not in the config; to add it"
+                + " write +trainer.max_stepz=3");
+    TrainConfig c =
+        ConfigLayers.merge(
+                null,
+                null,
+                List.of("optim.lr=5e-4"),
+                Map.of("data.data_prefix", List.of("/data/x_text_document")))
+            .bind();
+    assertThat(c.optim().lr()).isEqualTo(5e-4);
+  }
+}
