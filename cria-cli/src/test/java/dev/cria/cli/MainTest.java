@@ -24,6 +24,15 @@ class MainTest {
   }
 
   @Test
+  void workerTakesTrainsOptionsButNotTheLaunchersNproc() {
+    CliRun train = CliRun.of("train", "--help");
+    CliRun worker = CliRun.of("worker", "--help");
+    assertThat(train.out()).contains("--nproc=N");
+    assertThat(worker.out()).contains("--max-steps", "--run-dir").doesNotContain("--nproc=N");
+    assertThat(CliRun.of("worker", "--nproc", "2").err()).contains("Unknown option", "'--nproc'");
+  }
+
+  @Test
   void versionNamesCriaAndJava() {
     CliRun run = CliRun.of("--version");
     assertThat(run.exitCode()).isZero();

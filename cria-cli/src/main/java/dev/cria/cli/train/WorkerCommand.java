@@ -14,14 +14,19 @@ import picocli.CommandLine.Command;
     description = {
       "Run one rank of a data-parallel training job (what mpirun or cria train --nproc starts).",
       "",
-      "Takes cria train's options. The rank, world size and rendezvous come from CRIA_RANK, CRIA_WORLD_SIZE,"
+      "Takes cria train's options but --nproc. The rank, world size and rendezvous come from CRIA_RANK, CRIA_WORLD_SIZE,"
           + " CRIA_LOCAL_RANK, CRIA_MASTER_ADDR, CRIA_MASTER_PORT, or from Open MPI's OMPI_COMM_WORLD_RANK/SIZE/"
           + "LOCAL_RANK with the first host of the MPI hostfile as master.",
       ""
     })
-public final class WorkerCommand extends TrainCommand {
+public final class WorkerCommand extends RankCommand {
   @Override
   protected boolean isWorker() {
     return true;
+  }
+
+  @Override
+  protected int processes() {
+    return 1;
   }
 }
