@@ -27,8 +27,10 @@ class MainTest {
   void workerTakesTrainsOptionsButNotTheLaunchersNproc() {
     CliRun train = CliRun.of("train", "--help");
     CliRun worker = CliRun.of("worker", "--help");
-    assertThat(train.out()).contains("--nproc=N");
-    assertThat(worker.out()).contains("--max-steps", "--run-dir").doesNotContain("--nproc=N");
+    assertThat(train.out()).contains("--nproc=N", "--print-config", "KEY=VALUE");
+    assertThat(worker.out())
+        .contains("--print-config", "KEY=VALUE", "--max-steps")
+        .doesNotContain("--nproc=N");
     assertThat(CliRun.of("worker", "--nproc", "2").err()).contains("Unknown option", "'--nproc'");
   }
 

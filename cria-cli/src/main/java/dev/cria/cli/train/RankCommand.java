@@ -10,6 +10,7 @@ import dev.cria.train.TrainingException;
 import dev.cria.train.checkpoint.CheckpointException;
 import dev.cria.train.checkpoint.TrainStart;
 import dev.cria.train.config.ConfigException;
+import dev.cria.train.config.NemoRender;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.CollectiveException;
 import dev.cria.train.distributed.RankEnvironment;
@@ -27,6 +28,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /**
@@ -39,8 +41,25 @@ public abstract class RankCommand implements Callable<Integer> {
   @Option(
       names = "--config",
       paramLabel = "FILE",
-      description = "YAML config (sections model, data, trainer, optim, checkpoint).")
+      description =
+          "YAML config: cria's (sections model, data, trainer, optim, checkpoint) or NeMo's Megatron"
+              + " GPT config (trainer, exp_manager, model with data, optim, tokenizer).")
   Path config;
+
+  @Parameters(
+      paramLabel = "KEY=VALUE",
+      arity = "0..*",
+      description =
+          "Hydra-style overrides of the config file's keys, after the flags: key=value changes one,"
+              + " +key=value adds one, ++key=value sets one either way, ~key removes one"
+              + " (model.optim.lr=3e-4, model.data.data_prefix=[1.0,/data/x_text_document]).")
+  List<String> assignments = new ArrayList<>();
+
+  @Option(
+      names = "--print-config",
+      description =
+          "Print the resolved config in NeMo's layout (and the keys that have no effect) and exit.")
+  boolean printConfig;
 
   @Option(
       names = "--run-dir",
@@ -197,7 +216,7 @@ public abstract class RankCommand implements Callable<Integer> {
   @Option(
       names = "--warmup-steps",
       paramLabel = "N",
-      description = "Linear warmup steps (default: 10).")
+      description = "Linear warmup steps (default: 10, or max steps - 1 when that is fewer).")
   Long warmupSteps;
 
   @Option(
@@ -278,6 +297,17 @@ public abstract class RankCommand implements Callable<Integer> {
   /** How many processes {@code cria train} starts on this machine (1: this one trains). */
   protected abstract int processes();
 
+  /**
+   * Whether this worker says what it made of the config: rank 0 of a group that mpirun or a pod
+   * started (the local launcher has said it already).
+   */
+  private static boolean announcesConfig() {
+    return System.getenv(RankRun.LAUNCHER_PID) == null
+        && "0"
+            .equals(
+                System.getenv().getOrDefault("OMPI_COMM_WORLD_RANK", System.getenv("CRIA_RANK")));
+  }
+
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
@@ -286,10 +316,19 @@ public abstract class RankCommand implements Callable<Integer> {
       throw new UserError("--nproc must be at least 1, got " + nproc);
     }
     try {
-      TrainConfig c =
-          RunConfig.resolve(
+      RunConfig.Resolved resolved =
+          RunConfig.read(
               new RunConfig.Request(
-                  config, overrides(), resumes(), overwrite, resumeFrom, initFrom));
+                  config, overrides(), resumes(), overwrite, resumeFrom, initFrom, assignments));
+      TrainConfig c = resolved.config();
+      if (printConfig) {
+        out.print(NemoRender.toYaml(c, resolved.notes()));
+        out.flush();
+        return 0;
+      }
+      if (!isWorker() || announcesConfig()) {
+        resolved.notes().forEach(out::println);
+      }
       if (!isWorker() && nproc > 1) {
         return new LocalLauncher(workerCommand(), out)
             .launch(c, nproc, threads, overwrite, resumes());

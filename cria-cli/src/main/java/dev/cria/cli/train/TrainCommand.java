@@ -14,10 +14,11 @@ import picocli.CommandLine.Option;
     description = {
       "Train a Llama model on a prepared dataset (.bin/.idx from cria prepare).",
       "",
-      "The config comes from defaults, then --config FILE (YAML), then these flags. The run directory gets"
-          + " config.yaml, 0/log (a line per step), TensorBoard event files with NeMo's metric names and"
-          + " checkpoints/step-N. Samples come in Megatron-Core's GPTDataset order. Ctrl-C or SIGTERM stops after"
-          + " the current step and saves a checkpoint.",
+      "The config comes from defaults, then --config FILE (cria's YAML or NeMo's Megatron GPT config),"
+          + " then KEY=VALUE overrides of the file's keys (Hydra's syntax), then these flags. The run"
+          + " directory gets config.yaml, 0/log (a line per step), TensorBoard event files with NeMo's"
+          + " metric names and checkpoints/step-N. Samples come in Megatron-Core's GPTDataset order."
+          + " Ctrl-C or SIGTERM stops after the current step and saves a checkpoint.",
       "",
       "A run directory that holds a run is continued: its config.yaml is the base of the config, and training"
           + " resumes from its newest valid checkpoint, exactly where it was.",
