@@ -51,7 +51,11 @@ final class InspectCommand implements Callable<Integer> {
             .toList()
             .toString()
             .replaceAll("[\\[\\]]", ""));
-    out.printf(Locale.ROOT, "merge rules   %d%n", tok.mergeRuleCount());
+    out.printf(
+        Locale.ROOT,
+        "merged pieces %d (merge rules %d: the pairs of pieces that join into one)%n",
+        tok.mergedPieceCount(),
+        tok.mergeRuleCount());
     out.printf(
         Locale.ROOT,
         "special ids   unk %s, bos %s, eos %s, pad %s%n",

@@ -49,9 +49,29 @@ public final class Tokenizer {
     return model.byteFallback;
   }
 
-  /** The number of merge rules (pairs of pieces that merge into a third). */
+  /**
+   * The number of merge rules (pairs of pieces that merge into a third). A SentencePiece model
+   * keeps scores, not its merge list, so every split of a merged piece into two pieces is a rule:
+   * more rules than {@link #mergedPieceCount()}; a tokenizer.json lists its merges.
+   */
   public int mergeRuleCount() {
     return model.pairs.size();
+  }
+
+  /**
+   * The pieces that merges made: mergeable pieces of more than one character (what a BPE trainer
+   * counts as its merges).
+   */
+  public int mergedPieceCount() {
+    Vocabulary v = vocabulary();
+    int count = 0;
+    for (int id = 0; id < v.size(); id++) {
+      String piece = v.piece(id);
+      if (v.type(id).isMergeable() && piece.codePointCount(0, piece.length()) > 1) {
+        count++;
+      }
+    }
+    return count;
   }
 
   /** The ids of {@code text}, without BOS or EOS. */
