@@ -54,6 +54,9 @@ public record RankEnvironment(
 
   /** From {@code env} (see the class comment for the variables); bad values name the variable. */
   public static RankEnvironment from(Map<String, String> env) {
+    if (!env.containsKey("CRIA_RANK") && !env.containsKey("OMPI_COMM_WORLD_RANK")) {
+      refuseOtherLaunchers(env);
+    }
     String master = env.get("CRIA_MASTER_ADDR");
     int port =
         env.containsKey("CRIA_MASTER_PORT") ? integer(env, "CRIA_MASTER_PORT") : DEFAULT_PORT;
@@ -76,6 +79,29 @@ public record RankEnvironment(
       return checked(rank, world, local, master, port, "OMPI_COMM_WORLD_RANK");
     }
     return single();
+  }
+
+  /**
+   * A process that Intel MPI or MPICH started (the MPI Operator's other implementations), or the
+   * MPIJob's launcher pod running {@code cria worker} without mpirun, would otherwise train alone
+   * as rank 0 of 1: refused, saying what to do.
+   */
+  private static void refuseOtherLaunchers(Map<String, String> env) {
+    for (String key : env.keySet().stream().sorted().toList()) {
+      if (key.equals("PMI_RANK") || key.equals("MPI_LOCALRANKID") || key.startsWith("I_MPI_")) {
+        throw new IllegalArgumentException(
+            "this process was started by Intel MPI or MPICH ("
+                + key
+                + " is set): cria's workers run under Open MPI (an MPIJob with mpiImplementation:"
+                + " OpenMPI, as cria k8s render writes it) or cria train --nproc");
+      }
+    }
+    if ("launcher".equals(env.get("K_MPI_JOB_ROLE"))) {
+      throw new IllegalArgumentException(
+          "this is the MPIJob's launcher pod (K_MPI_JOB_ROLE=launcher) and mpirun did not start"
+              + " this process: run cria worker through mpirun, as the launcher command of cria"
+              + " k8s render does");
+    }
   }
 
   private static RankEnvironment checked(

@@ -54,6 +54,29 @@ class RankEnvironmentTest {
   }
 
   @Test
+  void intelMpiMpichAndTheLauncherPodWithoutMpirunAreRefusedSayingWhy() {
+    assertThatThrownBy(() -> RankEnvironment.from(Map.of("PMI_RANK", "0", "PMI_SIZE", "4")))
+        .hasMessageStartingWith(
+            "this process was started by Intel MPI or MPICH (PMI_RANK is set): cria's workers run"
+                + " under Open MPI");
+    assertThatThrownBy(() -> RankEnvironment.from(Map.of("I_MPI_HYDRA_HOST_FILE", "/etc/mpi/h")))
+        .hasMessageContaining("(I_MPI_HYDRA_HOST_FILE is set)");
+    assertThatThrownBy(() -> RankEnvironment.from(Map.of("K_MPI_JOB_ROLE", "launcher")))
+        .hasMessageContaining("K_MPI_JOB_ROLE=launcher")
+        .hasMessageContaining("through mpirun");
+    // a worker pod's process started by Open MPI's mpirun is fine, whatever the pod's role
+    RankEnvironment e =
+        RankEnvironment.from(
+            Map.of(
+                "K_MPI_JOB_ROLE", "worker",
+                "OMPI_COMM_WORLD_RANK", "1",
+                "OMPI_COMM_WORLD_SIZE", "2",
+                "CRIA_MASTER_ADDR", "job-worker-0.job.default.svc"));
+    assertThat(e.rank()).isEqualTo(1);
+    assertThat(e.masterAddr()).isEqualTo("job-worker-0.job.default.svc");
+  }
+
+  @Test
   void noVariablesIsASingleProcessAndBadOnesNameTheVariable() {
     assertThat(RankEnvironment.from(Map.of())).isEqualTo(RankEnvironment.single());
     assertThatThrownBy(() -> RankEnvironment.from(Map.of("CRIA_RANK", "x", "CRIA_WORLD_SIZE", "2")))
