@@ -295,9 +295,27 @@ public final class TrainingSetup implements AutoCloseable {
    */
   public static Backend openBackend(String name, int threads) {
     try {
-      return Backends.open(name, threads);
+      return Backends.open(name, threadsFor(threads, System.getenv()));
     } catch (IllegalArgumentException e) {
       throw new ConfigException("trainer.backend: " + e.getMessage());
+    }
+  }
+
+  /**
+   * The compute threads of this rank: {@code configured}, or when it is 0 (all cores) this host's
+   * cores shared among the ranks mpirun started on it ({@code OMPI_COMM_WORLD_LOCAL_SIZE}, e.g. the
+   * slots of an MPIJob's worker pod), so that they do not oversubscribe it.
+   */
+  static int threadsFor(int configured, java.util.Map<String, String> env) {
+    if (configured > 0) {
+      return configured;
+    }
+    int cores = Runtime.getRuntime().availableProcessors();
+    try {
+      int local = Integer.parseInt(env.getOrDefault("OMPI_COMM_WORLD_LOCAL_SIZE", "1").strip());
+      return local > 1 ? Math.max(1, cores / local) : 0;
+    } catch (NumberFormatException e) {
+      return 0;
     }
   }
 
