@@ -98,6 +98,26 @@ public final class RankRun {
     }
   }
 
+  /**
+   * Checks a run before any work, as the compile job does on a cluster: the config, the tokenizer,
+   * the data and its split, the memory of one rank of a {@code worldSize}-rank job, and builds the
+   * sample index cache (in {@code <run>/index_cache} unless the config says where) for the training
+   * job to reuse. Holds the run's lease meanwhile; writes nothing else.
+   */
+  public static void check(TrainConfig c, int worldSize, TrainListener console) throws IOException {
+    try (RunLease lease =
+        RunLease.acquire(Path.of(c.runDir()), line -> console.info("warning: " + line))) {
+      TrainingSetup.requireTrainingMemory(c, worldSize);
+      try (TrainingSetup setup = TrainingSetup.prepare(c, worldSize, console::info)) {
+        console.info(
+            "checks passed for "
+                + worldSize
+                + " rank(s): the config, the tokenizer, the data, the memory of a rank; the"
+                + " sample index cache is ready");
+      }
+    }
+  }
+
   private static TrainResult train(
       TrainConfig c,
       RankEnvironment env,

@@ -69,12 +69,13 @@ public final class TrainingSetup implements AutoCloseable {
     this.cache = cache;
   }
 
-  /** Checks {@code c} and opens its data; {@code log} gets one line per thing done. */
-  public static TrainingSetup prepare(TrainConfig c, int worldSize, Consumer<String> log)
-      throws IOException {
+  /**
+   * Refuses a global batch that {@code worldSize} ranks cannot split into whole micro-batches
+   * (checked again where the ranks are known ahead, such as a cluster's manifests).
+   */
+  public static void requireBatchFits(TrainConfig c, int worldSize) {
     TrainConfig.Trainer t = c.trainer();
-    int perStep = t.microBatchSize() * worldSize;
-    if (t.globalBatchSize() % perStep != 0) {
+    if (t.globalBatchSize() % (t.microBatchSize() * worldSize) != 0) {
       throw new ConfigException(
           "trainer.global_batch_size "
               + t.globalBatchSize()
@@ -83,7 +84,14 @@ public final class TrainingSetup implements AutoCloseable {
               + " x "
               + worldSize);
     }
-    int accumulation = t.globalBatchSize() / perStep;
+  }
+
+  /** Checks {@code c} and opens its data; {@code log} gets one line per thing done. */
+  public static TrainingSetup prepare(TrainConfig c, int worldSize, Consumer<String> log)
+      throws IOException {
+    TrainConfig.Trainer t = c.trainer();
+    requireBatchFits(c, worldSize);
+    int accumulation = t.globalBatchSize() / (t.microBatchSize() * worldSize);
     Tokenizer tokenizer = tokenizerOf(c);
     LlamaConfig shape = ModelShape.of(c.model(), tokenizer);
     int seq = c.data().seqLength() == 0 ? shape.maxSeqLen() : c.data().seqLength();

@@ -56,6 +56,14 @@ public abstract class RankCommand implements Callable<Integer> {
   List<String> assignments = new ArrayList<>();
 
   @Option(
+      names = "--check",
+      description =
+          "Check the run before any work and exit (the compile job on a cluster): the config, the"
+              + " tokenizer, the data, the memory of a rank (of --nproc ranks); builds the sample"
+              + " index cache.")
+  boolean check;
+
+  @Option(
       names = "--print-config",
       description =
           "Print the resolved config in NeMo's layout (and the keys that have no effect) and exit.")
@@ -328,6 +336,12 @@ public abstract class RankCommand implements Callable<Integer> {
       }
       if (!isWorker() || announcesConfig()) {
         resolved.notes().forEach(out::println);
+      }
+      if (check) {
+        int ranks = isWorker() ? RankEnvironment.fromEnvironment().worldSize() : nproc;
+        RankRun.check(c, ranks, new ConsoleListener(out, c.trainer().logEveryNSteps()));
+        out.flush();
+        return 0;
       }
       if (!isWorker() && nproc > 1) {
         return new LocalLauncher(workerCommand(), out)

@@ -100,6 +100,42 @@ class TrainCommandTest {
   }
 
   @Test
+  void checkTestsTheRunAndBuildsItsIndexCacheWithoutTraining() throws Exception {
+    Path runDir = tmp.resolve("checked");
+    CliRun run =
+        CliRun.of(
+            smallModel(runDir, "--check", "--nproc", "2", "--max-steps", "3")
+                .toArray(String[]::new));
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    assertThat(run.out())
+        .contains("train: documents 0..490", "checks passed for 2 rank(s)")
+        .doesNotContain("step ");
+    try (Stream<Path> cache = Files.list(runDir.resolve("index_cache"))) {
+      assertThat(cache.map(p -> p.getFileName().toString()))
+          .anyMatch(n -> n.endsWith("-GPTDataset-train-shuffle_index.npy"));
+    }
+    assertThat(runDir.resolve("checkpoints")).doesNotExist();
+    assertThat(runDir.resolve("0")).doesNotExist();
+    // the training job then finds the cache the check built
+    CliRun train = CliRun.of(smallModel(runDir, "--max-steps", "3").toArray(String[]::new));
+    assertThat(train.exitCode()).as(train.err()).isZero();
+    assertThat(train.out()).contains("indices from cache").doesNotContain("indices built");
+
+    CliRun tooBig =
+        CliRun.of(
+            "train",
+            "--check",
+            "--preset",
+            "llama2-70b",
+            "--data-prefix",
+            corpus.prefix().toString(),
+            "--run-dir",
+            tmp.resolve("big-check").toString());
+    assertThat(tooBig.exitCode()).isEqualTo(1);
+    assertThat(tooBig.err()).contains("GB").contains("pick a smaller model");
+  }
+
+  @Test
   void configMistakesAreOneLineErrors() {
     CliRun missing =
         CliRun.of(
