@@ -1,0 +1,113 @@
+package dev.cria.k8s;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The cluster's facts about one run: what {@code cria k8s render} adds to a training config.
+ *
+ * @param name the job's name (a DNS label): the MPIJob, its pods, the run directory {@code
+ *     <sharedMount>/cria/runs/<name>}
+ * @param namespace where its objects go
+ * @param image the container image with cria, Open MPI and an ssh server
+ * @param workers worker pods
+ * @param procsPerWorker processes (MPI slots) per worker pod
+ * @param resources extended resources each worker asks for ({@code nvidia.com/gpu=8}, {@code
+ *     aws.amazon.com/neuron=16}, {@code vpc.amazonaws.com/efa=8}), as limits and requests
+ * @param cpu each worker's CPU request and limit, or null
+ * @param memory each worker's memory request and limit, or null
+ * @param sharedPvc the claim of the shared volume (runs, data, checkpoints)
+ * @param sharedMount where the shared volume is mounted in every pod
+ * @param shmSize the size of the memory-backed {@code /dev/shm}, or null for the node's default
+ * @param nodeSelector labels a worker's node must have
+ * @param tolerations taints the workers tolerate, as {@code key[=value]:effect} or {@code key}
+ * @param backoffLimit how many times the operator restarts a failed job (each resumes the run)
+ * @param masterPort the rendezvous port rank 0 listens on
+ */
+public record ClusterJob(
+    String name,
+    String namespace,
+    String image,
+    int workers,
+    int procsPerWorker,
+    Map<String, String> resources,
+    String cpu,
+    String memory,
+    String sharedPvc,
+    String sharedMount,
+    String shmSize,
+    Map<String, String> nodeSelector,
+    List<String> tolerations,
+    int backoffLimit,
+    int masterPort) {
+
+  /** The label every object cria makes carries. */
+  public static final String MANAGED_BY = "app.kubernetes.io/managed-by";
+
+  /** The label that names the run an object belongs to. */
+  public static final String RUN = "cria.dev/run";
+
+  public ClusterJob {
+    require(
+        name != null && name.matches("[a-z]([-a-z0-9]{0,38}[a-z0-9])?"),
+        "--job '"
+            + name
+            + "' must be a DNS label: lower-case letters, digits and '-', starting"
+            + " with a letter, at most 40 characters (the pods add suffixes)");
+    require(
+        namespace != null && namespace.matches("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"),
+        "--namespace '" + namespace + "' is not a DNS label");
+    require(image != null && !image.isBlank(), "--image is required (see cria image build)");
+    require(workers >= 1, "--workers must be at least 1, got " + workers);
+    require(procsPerWorker >= 1, "--procs-per-worker must be at least 1, got " + procsPerWorker);
+    require(
+        sharedPvc != null && !sharedPvc.isBlank(),
+        "--shared-pvc is required: the claim of the volume every pod shares");
+    require(
+        sharedMount != null && sharedMount.startsWith("/"),
+        "--shared-mount must be an absolute path, got '" + sharedMount + "'");
+    require(backoffLimit >= 0, "--backoff-limit must be zero or more");
+    require(masterPort > 0 && masterPort < 65536, "--master-port must be a TCP port");
+    resources = Map.copyOf(new LinkedHashMap<>(resources));
+    for (Map.Entry<String, String> r : resources.entrySet()) {
+      require(
+          r.getKey().matches("[a-z0-9.-]+/[A-Za-z0-9._-]+|[a-z]+"),
+          "--resource " + r.getKey() + ": expected NAME=COUNT such as nvidia.com/gpu=8");
+      require(
+          r.getValue().matches("\\d+[a-zA-Z]*"),
+          "--resource " + r.getKey() + "=" + r.getValue() + ": the count must be a quantity");
+    }
+    nodeSelector = Map.copyOf(nodeSelector);
+    tolerations = List.copyOf(tolerations);
+  }
+
+  private static void require(boolean ok, String message) {
+    if (!ok) {
+      throw new IllegalArgumentException(message);
+    }
+  }
+
+  /** All ranks: workers times processes per worker. */
+  public int worldSize() {
+    return workers * procsPerWorker;
+  }
+
+  /** The run directory inside the pods: named after the job, so a resubmission resumes it. */
+  public String runDir() {
+    return sharedMount.replaceAll("/+$", "") + "/cria/runs/" + name;
+  }
+
+  /** The DNS name of worker 0's pod, where rank 0 listens (the operator's headless service). */
+  public String masterHost() {
+    return name + "-worker-0." + name + "." + namespace + ".svc";
+  }
+
+  /** The labels of every object of this run. */
+  public Map<String, String> labels() {
+    Map<String, String> labels = new LinkedHashMap<>();
+    labels.put(MANAGED_BY, "cria");
+    labels.put(RUN, name);
+    return labels;
+  }
+}
