@@ -1,0 +1,442 @@
+package dev.cria.k8s;
+
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResourceList;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.LogWatch;
+import io.fabric8.kubernetes.client.dsl.MixedOperation;
+import io.fabric8.kubernetes.client.dsl.Resource;
+import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A run's objects on a cluster, through the fabric8 client: submit them, read the MPIJob's status
+ * and pods, the launcher's log, stop the job, clean up everything cria made. Errors of the API
+ * server come back as one line naming the object.
+ */
+public final class Cluster implements AutoCloseable {
+  /** The MPIJob resource of the Kubeflow MPI Operator. */
+  public static final ResourceDefinitionContext MPIJOBS =
+      new ResourceDefinitionContext.Builder()
+          .withGroup("kubeflow.org")
+          .withVersion("v2beta1")
+          .withKind(Manifests.MPIJOB_KIND)
+          .withPlural("mpijobs")
+          .withNamespaced(true)
+          .build();
+
+  /** The operator's label naming a pod's role (launcher, worker). */
+  static final String ROLE = "training.kubeflow.org/job-role";
+
+  private final KubernetesClient client;
+  private final String namespace;
+
+  public Cluster(KubernetesClient client, String namespace) {
+    this.client = client;
+    this.namespace = namespace;
+  }
+
+  /**
+   * The cluster kubectl would use: the kubeconfig ({@code KUBECONFIG} or {@code ~/.kube/config})
+   * and its current context; {@code namespace}, or the context's, or {@code default}.
+   */
+  public static Cluster connect(String namespace) {
+    KubernetesClient client = new io.fabric8.kubernetes.client.KubernetesClientBuilder().build();
+    return new Cluster(client, namespace != null ? namespace : defaultNamespace());
+  }
+
+  /** The current kubeconfig context's namespace, read locally, or {@code default}. */
+  public static String defaultNamespace() {
+    String ns = io.fabric8.kubernetes.client.Config.autoConfigure(null).getNamespace();
+    return ns == null || ns.isBlank() ? "default" : ns;
+  }
+
+  /** The namespace this cluster's operations use. */
+  public String namespace() {
+    return namespace;
+  }
+
+  @Override
+  public void close() {
+    client.close();
+  }
+
+  private MixedOperation<
+          GenericKubernetesResource,
+          GenericKubernetesResourceList,
+          Resource<GenericKubernetesResource>>
+      mpiJobs() {
+    return client.genericKubernetesResources(MPIJOBS);
+  }
+
+  /**
+   * Creates {@code objects}; an object that exists is replaced, except a running MPIJob, which is
+   * refused (stop it first). An MPIJob that has ended is deleted and created again: the new one
+   * resumes the run, whose directory is named after the job. Returns a line per object.
+   */
+  public List<String> submit(List<HasMetadata> objects) {
+    List<String> done = new ArrayList<>();
+    for (HasMetadata o : objects) {
+      String what = describe(o);
+      try {
+        if (o instanceof GenericKubernetesResource job
+            && Manifests.MPIJOB_KIND.equals(job.getKind())) {
+          GenericKubernetesResource existing =
+              mpiJobs().inNamespace(namespace).withName(job.getMetadata().getName()).get();
+          if (existing != null) {
+            JobStatus status = statusOf(existing, List.of());
+            if (!status.ended()) {
+              throw new K8sException(
+                  what
+                      + " already exists ("
+                      + status.state()
+                      + "): stop it first with cria k8s"
+                      + " stop "
+                      + job.getMetadata().getName());
+            }
+            mpiJobs().inNamespace(namespace).withName(job.getMetadata().getName()).delete();
+            waitUntilGone(job.getMetadata().getName(), Duration.ofSeconds(60));
+            done.add(what + ": the ended job was replaced; the new one resumes its run");
+          }
+          mpiJobs().inNamespace(namespace).resource(job).create();
+          done.add(what + " created");
+          continue;
+        }
+        boolean existed = client.resource(o).inNamespace(namespace).get() != null;
+        if (o instanceof Secret && existed) {
+          done.add(what + " kept (its password stays)");
+          continue;
+        }
+        if (existed) {
+          client.resource(o).inNamespace(namespace).update();
+          done.add(what + " updated");
+        } else {
+          client.resource(o).inNamespace(namespace).create();
+          done.add(what + " created");
+        }
+      } catch (KubernetesClientException e) {
+        throw apiError(what, e);
+      }
+    }
+    return done;
+  }
+
+  /** The MPIJob's conditions and its pods; fails naming the job when there is none. */
+  public JobStatus status(String job) {
+    try {
+      GenericKubernetesResource mpiJob = mpiJobs().inNamespace(namespace).withName(job).get();
+      if (mpiJob == null) {
+        throw new K8sException(
+            "MPIJob " + namespace + "/" + job + " does not exist (cria k8s submit makes it)");
+      }
+      return statusOf(mpiJob, pods(job));
+    } catch (KubernetesClientException e) {
+      throw apiError("MPIJob " + namespace + "/" + job, e);
+    }
+  }
+
+  private List<Pod> pods(String job) {
+    return client
+        .pods()
+        .inNamespace(namespace)
+        .withLabel(ClusterJob.RUN, job)
+        .list()
+        .getItems()
+        .stream()
+        .filter(p ->
+            !p.getMetadata().getName().endsWith("-board")
+                && !p.getMetadata().getName().contains("-board-"))
+        .sorted(Comparator.comparing(p -> p.getMetadata().getName()))
+        .toList();
+  }
+
+  @SuppressWarnings("unchecked")
+  private static JobStatus statusOf(GenericKubernetesResource job, List<Pod> pods) {
+    List<JobStatus.Condition> conditions = new ArrayList<>();
+    Object status = job.getAdditionalProperties().get("status");
+    if (status instanceof Map<?, ?> s && s.get("conditions") instanceof List<?> list) {
+      for (Object item : list) {
+        if (item instanceof Map<?, ?> c) {
+          conditions.add(
+              new JobStatus.Condition(
+                  text(c.get("type")),
+                  text(c.get("status")),
+                  text(c.get("reason")),
+                  text(c.get("message")),
+                  text(c.get("lastTransitionTime"))));
+        }
+      }
+    }
+    String state = "Pending";
+    for (JobStatus.Condition c : conditions) {
+      if ("True".equals(c.status())) {
+        state = c.type();
+      }
+    }
+    List<JobStatus.Pod> podStates = new ArrayList<>();
+    for (Pod p : pods) {
+      int restarts = 0;
+      if (p.getStatus() != null && p.getStatus().getContainerStatuses() != null) {
+        restarts =
+            p.getStatus().getContainerStatuses().stream()
+                .mapToInt(cs -> cs.getRestartCount() == null ? 0 : cs.getRestartCount())
+                .sum();
+      }
+      Map<String, String> labels = p.getMetadata().getLabels();
+      podStates.add(
+          new JobStatus.Pod(
+              p.getMetadata().getName(),
+              labels == null ? "" : labels.getOrDefault(ROLE, ""),
+              p.getStatus() == null || p.getStatus().getPhase() == null
+                  ? "Unknown"
+                  : p.getStatus().getPhase(),
+              restarts));
+    }
+    return new JobStatus(job.getMetadata().getName(), state, conditions, podStates);
+  }
+
+  private static String text(Object o) {
+    return o == null ? "" : o.toString();
+  }
+
+  /** The launcher pod of {@code job}, which holds every rank's output (mpirun gathers it). */
+  public String launcherPod(String job) {
+    for (Pod p : pods(job)) {
+      Map<String, String> labels = p.getMetadata().getLabels();
+      if (labels != null && "launcher".equals(labels.get(ROLE))) {
+        return p.getMetadata().getName();
+      }
+    }
+    throw new K8sException(
+        "MPIJob "
+            + namespace
+            + "/"
+            + job
+            + " has no launcher pod yet (cria k8s status "
+            + job
+            + " shows its pods)");
+  }
+
+  /** The launcher's log so far. */
+  public String log(String job) {
+    String pod = launcherPod(job);
+    try {
+      return client.pods().inNamespace(namespace).withName(pod).getLog();
+    } catch (KubernetesClientException e) {
+      throw apiError("pod " + namespace + "/" + pod, e);
+    }
+  }
+
+  /** Copies the launcher's log into {@code out} as it grows, until the pod's log ends. */
+  public void follow(String job, OutputStream out) {
+    String pod = launcherPod(job);
+    try (LogWatch watch = client.pods().inNamespace(namespace).withName(pod).watchLog(out)) {
+      watch.onClose().toCompletableFuture().join();
+    } catch (KubernetesClientException e) {
+      throw apiError("pod " + namespace + "/" + pod, e);
+    }
+  }
+
+  /**
+   * Deletes the job's MPIJob (and its compile job) and waits until their pods are gone; returns
+   * what was removed. The run's files stay on the shared volume, so a new submission resumes.
+   */
+  public List<String> stop(String job, Duration patience) {
+    List<String> removed = new ArrayList<>();
+    List<String> podNames = pods(job).stream().map(p -> p.getMetadata().getName()).toList();
+    for (String name : List.of(job, job + "-compile")) {
+      try {
+        if (mpiJobs().inNamespace(namespace).withName(name).get() != null) {
+          mpiJobs().inNamespace(namespace).withName(name).delete();
+          removed.add("MPIJob " + namespace + "/" + name);
+        }
+      } catch (KubernetesClientException e) {
+        throw apiError("MPIJob " + namespace + "/" + name, e);
+      }
+    }
+    if (removed.isEmpty()) {
+      throw new K8sException(
+          "MPIJob " + namespace + "/" + job + " does not exist: nothing to stop");
+    }
+    for (String pod : podNames) {
+      client.pods().inNamespace(namespace).withName(pod).delete(); // the operator would, too
+      removed.add("pod " + namespace + "/" + pod);
+    }
+    waitUntilGone(job, patience);
+    return removed;
+  }
+
+  private void waitUntilGone(String job, Duration patience) {
+    long deadline = System.nanoTime() + patience.toNanos();
+    while (!pods(job).isEmpty()) {
+      if (System.nanoTime() > deadline) {
+        throw new K8sException(
+            "the pods of "
+                + namespace
+                + "/"
+                + job
+                + " are still there after "
+                + patience.toSeconds()
+                + " s: "
+                + String.join(
+                    ", ", pods(job).stream().map(p -> p.getMetadata().getName()).toList()));
+      }
+      try {
+        Thread.sleep(500);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new K8sException("interrupted while waiting for the pods of " + job);
+      }
+    }
+  }
+
+  /**
+   * Deletes every object cria made for {@code job} (every run's, when null): MPIJobs, pods,
+   * ConfigMaps, Secrets, Deployments, Services labelled {@code app.kubernetes.io/managed-by: cria}.
+   * Nothing else is touched. Returns what was removed.
+   */
+  public List<String> cleanup(String job) {
+    List<String> removed = new ArrayList<>();
+    Map<String, String> labels =
+        job == null
+            ? Map.of(ClusterJob.MANAGED_BY, "cria")
+            : Map.of(ClusterJob.MANAGED_BY, "cria", ClusterJob.RUN, job);
+    try {
+      for (GenericKubernetesResource r :
+          mpiJobs().inNamespace(namespace).withLabels(labels).list().getItems()) {
+        mpiJobs().inNamespace(namespace).withName(r.getMetadata().getName()).delete();
+        removed.add("MPIJob " + namespace + "/" + r.getMetadata().getName());
+      }
+      collect(
+          removed,
+          "Deployment",
+          client.apps().deployments().inNamespace(namespace).withLabels(labels).list().getItems());
+      collect(
+          removed,
+          "Service",
+          client.services().inNamespace(namespace).withLabels(labels).list().getItems());
+      collect(
+          removed,
+          "ConfigMap",
+          client.configMaps().inNamespace(namespace).withLabels(labels).list().getItems());
+      collect(
+          removed,
+          "Secret",
+          client.secrets().inNamespace(namespace).withLabels(labels).list().getItems());
+      Map<String, String> podLabels = job == null ? Map.of() : Map.of(ClusterJob.RUN, job);
+      List<Pod> pods =
+          client.pods().inNamespace(namespace).withLabels(podLabels).list().getItems().stream()
+              .filter(p ->
+                  p.getMetadata().getLabels() != null
+                      && p.getMetadata().getLabels().containsKey(ClusterJob.RUN))
+              .toList();
+      collect(removed, "pod", pods);
+    } catch (KubernetesClientException e) {
+      throw apiError("the objects of " + (job == null ? "every cria run" : job), e);
+    }
+    return removed;
+  }
+
+  private void collect(List<String> removed, String kind, List<? extends HasMetadata> objects) {
+    for (HasMetadata o : objects) {
+      client.resource(o).inNamespace(namespace).delete();
+      removed.add(kind + " " + namespace + "/" + o.getMetadata().getName());
+    }
+  }
+
+  /**
+   * How to open the board of {@code job}: the port-forward to run, the URL and the user; the
+   * password only when {@code withPassword}.
+   */
+  public List<String> boardUrl(String job, boolean withPassword) {
+    String name = job + "-board";
+    try {
+      Service service = client.services().inNamespace(namespace).withName(name).get();
+      if (service == null) {
+        throw new K8sException(
+            "Service "
+                + namespace
+                + "/"
+                + name
+                + " does not exist (cria k8s submit board makes"
+                + " it)");
+      }
+      List<String> lines = new ArrayList<>();
+      lines.add(
+          "kubectl port-forward -n "
+              + namespace
+              + " svc/"
+              + name
+              + " "
+              + Manifests.BOARD_PORT
+              + ":"
+              + Manifests.BOARD_PORT);
+      lines.add(
+          "then open http://127.0.0.1:"
+              + Manifests.BOARD_PORT
+              + "/ as user "
+              + Manifests.BOARD_USER);
+      if (withPassword) {
+        lines.add("password: " + boardPassword(name));
+      } else {
+        lines.add(
+            "password: cria k8s board-url "
+                + job
+                + " --password (or kubectl get secret -n "
+                + namespace
+                + " "
+                + name
+                + " -o jsonpath='{.data.password}' | base64 -d)");
+      }
+      return lines;
+    } catch (KubernetesClientException e) {
+      throw apiError("Service " + namespace + "/" + name, e);
+    }
+  }
+
+  /** The password in the board's Secret ({@code data}, or {@code stringData} not yet encoded). */
+  private String boardPassword(String name) {
+    Secret secret = client.secrets().inNamespace(namespace).withName(name).get();
+    if (secret != null && secret.getData() != null && secret.getData().containsKey("password")) {
+      return new String(
+          Base64.getDecoder().decode(secret.getData().get("password")), StandardCharsets.UTF_8);
+    }
+    if (secret != null
+        && secret.getStringData() != null
+        && secret.getStringData().containsKey("password")) {
+      return secret.getStringData().get("password");
+    }
+    throw new K8sException("Secret " + namespace + "/" + name + " has no password");
+  }
+
+  /** Whether the board's Secret exists (submission keeps an existing password). */
+  public boolean hasBoardSecret(String job) {
+    return client.secrets().inNamespace(namespace).withName(job + "-board").get() != null;
+  }
+
+  private String describe(HasMetadata o) {
+    return o.getKind() + " " + namespace + "/" + o.getMetadata().getName();
+  }
+
+  private static K8sException apiError(String what, KubernetesClientException e) {
+    String said =
+        e.getStatus() != null && e.getStatus().getMessage() != null
+            ? e.getStatus().getMessage()
+            : e.getMessage();
+    String code = e.getCode() > 0 ? " (HTTP " + e.getCode() + ")" : "";
+    return new K8sException(
+        what + ": the API server said" + code + ": " + said.lines().findFirst().orElse(""), e);
+  }
+}

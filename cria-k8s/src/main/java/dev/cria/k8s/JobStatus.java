@@ -1,0 +1,37 @@
+package dev.cria.k8s;
+
+import java.util.List;
+
+/**
+ * What the cluster says about a run's MPIJob: its conditions and its pods.
+ *
+ * @param job the MPIJob's name
+ * @param state the newest true condition (Created, Running, Restarting, Succeeded, Failed,
+ *     Suspended), or "Pending" before the operator has said anything
+ * @param conditions every condition, oldest first
+ * @param pods the job's pods and their phases, by name
+ */
+public record JobStatus(String job, String state, List<Condition> conditions, List<Pod> pods) {
+  public JobStatus {
+    conditions = List.copyOf(conditions);
+    pods = List.copyOf(pods);
+  }
+
+  /** One condition of the MPIJob's status. */
+  public record Condition(
+      String type, String status, String reason, String message, String since) {}
+
+  /**
+   * One pod.
+   *
+   * @param role launcher or worker (the operator's {@code training.kubeflow.org/job-role})
+   * @param phase Pending, Running, Succeeded, Failed or Unknown
+   * @param restarts container restarts
+   */
+  public record Pod(String name, String role, String phase, int restarts) {}
+
+  /** Whether the job has ended, one way or the other. */
+  public boolean ended() {
+    return state.equals("Succeeded") || state.equals("Failed");
+  }
+}

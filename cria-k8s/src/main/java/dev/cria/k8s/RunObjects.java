@@ -1,0 +1,77 @@
+package dev.cria.k8s;
+
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The objects one {@code cria k8s render} or {@code submit} is about: the training or compile job
+ * with its config, or the board. Printed as kubectl-ready YAML or submitted to a cluster; the
+ * board's password is generated at submission and printed by neither.
+ */
+public final class RunObjects {
+  private final ClusterJob job;
+  private final List<HasMetadata> objects;
+  private final boolean board;
+
+  private RunObjects(ClusterJob job, List<HasMetadata> objects, boolean board) {
+    this.job = job;
+    this.objects = List.copyOf(objects);
+    this.board = board;
+  }
+
+  /** The training MPIJob and the ConfigMap with the run's resolved {@code config.yaml}. */
+  public static RunObjects train(ClusterJob job, String configYaml) {
+    return new RunObjects(
+        job, List.of(Manifests.config(job, configYaml), Manifests.train(job)), false);
+  }
+
+  /** The compile MPIJob and the run's ConfigMap. */
+  public static RunObjects compile(ClusterJob job, String configYaml) {
+    return new RunObjects(
+        job, List.of(Manifests.config(job, configYaml), Manifests.compile(job)), false);
+  }
+
+  /** The board's Deployment and Service. */
+  public static RunObjects board(ClusterJob job) {
+    return new RunObjects(job, Manifests.board(job), true);
+  }
+
+  /** How many objects. */
+  public int size() {
+    return objects.size();
+  }
+
+  /** The objects as YAML; for the board, comments say where its password's Secret comes from. */
+  public String yaml() {
+    String yaml = Manifests.toYaml(objects);
+    if (!board) {
+      return yaml;
+    }
+    String secret = Manifests.boardName(job);
+    return "# the password's Secret ("
+        + secret
+        + ", key password) is made by cria k8s submit board and shown by cria k8s board-url"
+        + " --password;\n# with kubectl alone: kubectl create secret generic "
+        + secret
+        + " --from-file=password=FILE\n"
+        + yaml;
+  }
+
+  /** Writes {@link #yaml()} to {@code file} atomically (whole or not at all). */
+  public void writeTo(java.nio.file.Path file) throws java.io.IOException {
+    dev.cria.core.io.AtomicFiles.writeString(file, yaml());
+  }
+
+  /**
+   * Submits the objects to {@code cluster} (with a new board password when the board has no Secret
+   * yet); a line per object.
+   */
+  public List<String> submitTo(Cluster cluster) {
+    List<HasMetadata> all = new ArrayList<>(objects);
+    if (board && !cluster.hasBoardSecret(job.name())) {
+      all.addFirst(Manifests.boardSecret(job, Manifests.newPassword()));
+    }
+    return cluster.submit(all);
+  }
+}

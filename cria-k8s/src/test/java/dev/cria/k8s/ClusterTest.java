@@ -1,0 +1,306 @@
+package dev.cria.k8s;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.CustomResourceDefinitionContext;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMixedDispatcher;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
+import io.fabric8.mockwebserver.Context;
+import io.fabric8.mockwebserver.MockWebServer;
+import io.fabric8.mockwebserver.ServerRequest;
+import io.fabric8.mockwebserver.ServerResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Queue;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A run's lifecycle against fabric8's mock API server in CRUD mode; the test plays the MPI
+ * Operator's part (its pods, the MPIJob's conditions).
+ */
+class ClusterTest {
+  static final CustomResourceDefinitionContext MPIJOB_CRD =
+      new CustomResourceDefinitionContext.Builder()
+          .withGroup("kubeflow.org")
+          .withVersion("v2beta1")
+          .withKind("MPIJob")
+          .withPlural("mpijobs")
+          .withScope("Namespaced")
+          .build();
+
+  KubernetesMockServer server;
+  KubernetesClient client;
+  Cluster cluster;
+  final ClusterJob job = Jobs.small();
+
+  @BeforeEach
+  void start() {
+    Map<ServerRequest, Queue<ServerResponse>> responses = new HashMap<>();
+    server =
+        new KubernetesMockServer(
+            new Context(),
+            new MockWebServer(),
+            responses,
+            new KubernetesMixedDispatcher(responses, List.of(MPIJOB_CRD)),
+            false);
+    server.init();
+    client = server.createClient();
+    cluster = new Cluster(client, "default");
+  }
+
+  @AfterEach
+  void stop() {
+    client.close();
+    server.destroy();
+  }
+
+  private List<HasMetadata> objects() {
+    List<HasMetadata> objects = new ArrayList<>();
+    objects.add(Manifests.config(job, Jobs.CONFIG));
+    objects.add(Manifests.train(job));
+    objects.add(Manifests.boardSecret(job, "s3cret-pw"));
+    objects.addAll(Manifests.board(job));
+    return objects;
+  }
+
+  /** What the operator does: a launcher and the workers, in {@code phase}. */
+  private void operatorMakesPods(String phase) {
+    List<String> names = new ArrayList<>(List.of(job.name() + "-launcher"));
+    for (int w = 0; w < job.workers(); w++) {
+      names.add(job.name() + "-worker-" + w);
+    }
+    for (String name : names) {
+      Map<String, String> labels = new LinkedHashMap<>(job.labels());
+      labels.put(Cluster.ROLE, name.endsWith("launcher") ? "launcher" : "worker");
+      Pod pod =
+          new PodBuilder()
+              .withNewMetadata()
+              .withName(name)
+              .withNamespace("default")
+              .withLabels(labels)
+              .endMetadata()
+              .withNewStatus()
+              .withPhase(phase)
+              .endStatus()
+              .build();
+      client.pods().inNamespace("default").resource(pod).createOr(p -> p.update());
+    }
+  }
+
+  /** What the operator does: a condition on the MPIJob's status. */
+  @SuppressWarnings("unchecked")
+  private void operatorSays(String type) {
+    GenericKubernetesResource current =
+        client
+            .genericKubernetesResources(Cluster.MPIJOBS)
+            .inNamespace("default")
+            .withName(job.name())
+            .get();
+    Map<String, Object> status =
+        (Map<String, Object>)
+            current.getAdditionalProperties().computeIfAbsent("status", k -> new LinkedHashMap<>());
+    List<Map<String, Object>> conditions =
+        (List<Map<String, Object>>) status.computeIfAbsent("conditions", k -> new ArrayList<>());
+    conditions.forEach(c -> c.put("status", "False"));
+    conditions.add(
+        new LinkedHashMap<>(
+            Map.of(
+                "type",
+                type,
+                "status",
+                "True",
+                "reason",
+                "MPIJob" + type,
+                "message",
+                "MPIJob default/" + job.name() + " is " + type.toLowerCase(),
+                "lastTransitionTime",
+                "2026-12-04T10:00:00Z")));
+    client
+        .genericKubernetesResources(Cluster.MPIJOBS)
+        .inNamespace("default")
+        .resource(current)
+        .update();
+  }
+
+  @Test
+  void submitStatusThroughItsConditionsStopAndCleanupLeavingNothingBehind() {
+    assertThat(cluster.submit(objects()))
+        .containsExactly(
+            "ConfigMap default/brown-tiny-config created",
+            "MPIJob default/brown-tiny created",
+            "Secret default/brown-tiny-board created",
+            "Deployment default/brown-tiny-board created",
+            "Service default/brown-tiny-board created");
+    assertThat(cluster.status("brown-tiny").state()).isEqualTo("Pending");
+    operatorSays("Created");
+    operatorMakesPods("Pending");
+    JobStatus created = cluster.status("brown-tiny");
+    assertThat(created.state()).isEqualTo("Created");
+    assertThat(created.pods())
+        .extracting(p -> p.name() + " " + p.role() + " " + p.phase())
+        .containsExactly(
+            "brown-tiny-launcher launcher Pending",
+            "brown-tiny-worker-0 worker Pending",
+            "brown-tiny-worker-1 worker Pending");
+    operatorSays("Running");
+    operatorMakesPods("Running");
+    JobStatus running = cluster.status("brown-tiny");
+    assertThat(running.state()).isEqualTo("Running");
+    assertThat(running.conditions())
+        .extracting(JobStatus.Condition::type)
+        .containsExactly("Created", "Running");
+    assertThat(running.ended()).isFalse();
+    // a running job is not replaced by a second submission
+    assertThatThrownBy(() -> cluster.submit(objects()))
+        .isInstanceOf(K8sException.class)
+        .hasMessage(
+            "MPIJob default/brown-tiny already exists (Running): stop it first with cria k8s stop"
+                + " brown-tiny");
+
+    List<String> stopped = cluster.stop("brown-tiny", Duration.ofSeconds(10));
+    assertThat(stopped)
+        .containsExactly(
+            "MPIJob default/brown-tiny",
+            "pod default/brown-tiny-launcher",
+            "pod default/brown-tiny-worker-0",
+            "pod default/brown-tiny-worker-1");
+    assertThat(client.pods().inNamespace("default").list().getItems()).isEmpty();
+    assertThatThrownBy(() -> cluster.status("brown-tiny"))
+        .hasMessage("MPIJob default/brown-tiny does not exist (cria k8s submit makes it)");
+
+    // something of the user's, without cria's label, survives the cleanup
+    client
+        .configMaps()
+        .inNamespace("default")
+        .resource(
+            new ConfigMapBuilder()
+                .withNewMetadata()
+                .withName("notes")
+                .endMetadata()
+                .addToData("todo", "keep me")
+                .build())
+        .create();
+    assertThat(cluster.cleanup("brown-tiny"))
+        .containsExactlyInAnyOrder(
+            "Deployment default/brown-tiny-board",
+            "Service default/brown-tiny-board",
+            "ConfigMap default/brown-tiny-config",
+            "Secret default/brown-tiny-board");
+    assertThat(client.configMaps().inNamespace("default").list().getItems())
+        .extracting(c -> c.getMetadata().getName())
+        .containsExactly("notes");
+    for (var list :
+        List.of(
+            client
+                .secrets()
+                .inNamespace("default")
+                .withLabel(ClusterJob.MANAGED_BY)
+                .list()
+                .getItems(),
+            client
+                .services()
+                .inNamespace("default")
+                .withLabel(ClusterJob.MANAGED_BY)
+                .list()
+                .getItems(),
+            client
+                .apps()
+                .deployments()
+                .inNamespace("default")
+                .withLabel(ClusterJob.MANAGED_BY)
+                .list()
+                .getItems())) {
+      assertThat(list).isEmpty();
+    }
+  }
+
+  @Test
+  void aFailedJobsConditionIsReportedAndAResubmissionReplacesItToResumeTheRun() {
+    cluster.submit(objects());
+    operatorSays("Created");
+    operatorSays("Running");
+    operatorSays("Failed");
+    JobStatus failed = cluster.status("brown-tiny");
+    assertThat(failed.state()).isEqualTo("Failed");
+    assertThat(failed.ended()).isTrue();
+    assertThat(failed.conditions().getLast().message())
+        .isEqualTo("MPIJob default/brown-tiny is failed");
+    // the resubmission replaces the ended job; its run directory is the same, named after the job
+    assertThat(cluster.submit(objects()))
+        .contains(
+            "MPIJob default/brown-tiny: the ended job was replaced; the new one resumes its run",
+            "MPIJob default/brown-tiny created",
+            "Secret default/brown-tiny-board kept (its password stays)",
+            "ConfigMap default/brown-tiny-config updated");
+    assertThat(cluster.status("brown-tiny").state()).isEqualTo("Pending");
+    assertThat(
+            client
+                .configMaps()
+                .inNamespace("default")
+                .withName("brown-tiny-config")
+                .get()
+                .getData()
+                .get("config.yaml"))
+        .contains("run_dir: /shared/cria/runs/brown-tiny");
+    assertThat(job.runDir()).isEqualTo("/shared/cria/runs/brown-tiny");
+  }
+
+  @Test
+  void aSucceededJobAndTheLaunchersLogAndTheBoardsAddress() {
+    cluster.submit(objects());
+    operatorMakesPods("Running");
+    operatorSays("Succeeded");
+    assertThat(cluster.status("brown-tiny").state()).isEqualTo("Succeeded");
+    server
+        .expect()
+        .get()
+        .withPath("/api/v1/namespaces/default/pods/brown-tiny-launcher/log?pretty=false")
+        .andReturn(200, "[rank 0] step 1/10 | loss 6.1\n")
+        .once();
+    assertThat(cluster.log("brown-tiny")).isEqualTo("[rank 0] step 1/10 | loss 6.1\n");
+    assertThat(cluster.boardUrl("brown-tiny", false))
+        .containsExactly(
+            "kubectl port-forward -n default svc/brown-tiny-board 6006:6006",
+            "then open http://127.0.0.1:6006/ as user admin",
+            "password: cria k8s board-url brown-tiny --password (or kubectl get secret -n default"
+                + " brown-tiny-board -o jsonpath='{.data.password}' | base64 -d)");
+    assertThat(cluster.boardUrl("brown-tiny", true)).last().isEqualTo("password: s3cret-pw");
+  }
+
+  @Test
+  void errorsOfTheApiServerComeAsOneLineNamingTheObject() {
+    assertThatThrownBy(() -> cluster.launcherPod("nothing"))
+        .hasMessageContaining("MPIJob default/nothing has no launcher pod yet");
+    assertThatThrownBy(() -> cluster.stop("nothing", Duration.ofSeconds(1)))
+        .hasMessage("MPIJob default/nothing does not exist: nothing to stop");
+    server
+        .expect()
+        .post()
+        .withPath("/api/v1/namespaces/default/configmaps")
+        .andReturn(
+            403,
+            new io.fabric8.kubernetes.api.model.StatusBuilder()
+                .withCode(403)
+                .withMessage("configmaps is forbidden: User \"dev\" cannot create resource")
+                .build())
+        .once();
+    assertThatThrownBy(() -> cluster.submit(List.of(Manifests.config(job, Jobs.CONFIG))))
+        .isInstanceOf(K8sException.class)
+        .hasMessage(
+            "ConfigMap default/brown-tiny-config: the API server said (HTTP 403): configmaps is"
+                + " forbidden: User \"dev\" cannot create resource");
+  }
+}
