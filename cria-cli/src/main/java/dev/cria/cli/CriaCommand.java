@@ -3,6 +3,7 @@ package dev.cria.cli;
 import dev.cria.cli.bench.BenchCommand;
 import dev.cria.cli.data.DataCommand;
 import dev.cria.cli.data.PrepareCommand;
+import dev.cria.cli.k8s.K8sCommand;
 import dev.cria.cli.model.EvalCommand;
 import dev.cria.cli.model.ExportCommand;
 import dev.cria.cli.model.GenerateCommand;
@@ -43,7 +44,8 @@ import picocli.CommandLine.Spec;
       EvalCommand.class,
       GenerateCommand.class,
       ExportCommand.class,
-      BenchCommand.class
+      BenchCommand.class,
+      K8sCommand.class
     },
     footer = {
       "",
@@ -58,6 +60,7 @@ public final class CriaCommand implements Runnable {
     GROUPS.put("Data", List.of("tokenizer", "prepare", "data"));
     GROUPS.put("Training", List.of("train", "worker"));
     GROUPS.put("Watching a run", List.of("logs", "top", "board"));
+    GROUPS.put("On Kubernetes", List.of("k8s"));
     GROUPS.put("Using a model", List.of("eval", "generate", "export"));
     GROUPS.put("Engine", List.of("bench"));
   }

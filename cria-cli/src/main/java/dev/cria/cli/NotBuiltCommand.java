@@ -20,7 +20,7 @@ final class NotBuiltCommand implements Callable<Integer> {
   static final List<Planned> PLANNED =
       List.of(
           new Planned("compile", "memory plan and kernel tuning for the target hardware"),
-          new Planned("k8s", "submit, stop and clean up a Kubeflow MPIJob"));
+          new Planned("image", "build the container image for a cluster (Jib, no Docker)"));
 
   private final Planned planned;
 

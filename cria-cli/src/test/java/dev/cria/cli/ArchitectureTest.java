@@ -36,7 +36,8 @@ class ArchitectureTest {
           "cria-engine", List.of("core"),
           "cria-train", List.of("core", "data", "engine"),
           "cria-board", List.of("core"),
-          "cria-cli", List.of("core", "data", "engine", "train", "board"),
+          "cria-k8s", List.of("core"),
+          "cria-cli", List.of("core", "data", "engine", "train", "board", "k8s"),
           "cria-bench", List.of("core", "engine"));
 
   record Source(String module, Path file, String packageName, List<String> imports, String text) {}
@@ -163,6 +164,25 @@ class ArchitectureTest {
             || i.startsWith("dev.cria.core.io")) {
           wrong.add(s.file().getFileName() + " imports " + i);
         }
+      }
+    }
+    assertThat(wrong).isEmpty();
+  }
+
+  @Test
+  void theKubernetesClientLivesOnlyInTheK8sModule() {
+    List<String> wrong = new ArrayList<>();
+    for (Source s : sources("main")) {
+      if (s.module().equals("cria-k8s")) {
+        continue;
+      }
+      for (String i : s.imports()) {
+        if (i.startsWith("io.fabric8")) {
+          wrong.add(s.file().getFileName() + " imports " + i);
+        }
+      }
+      if (s.text().contains("io.fabric8.")) {
+        wrong.add(s.file().getFileName() + " names io.fabric8");
       }
     }
     assertThat(wrong).isEmpty();

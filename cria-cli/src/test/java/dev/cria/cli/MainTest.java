@@ -19,8 +19,10 @@ class MainTest {
             "train",
             "Engine:",
             "bench",
+            "On Kubernetes:",
+            "k8s",
             "Not built yet",
-            "k8s");
+            "image");
   }
 
   @Test
@@ -55,9 +57,9 @@ class MainTest {
 
   @Test
   void commandsNotBuiltSaySoAndExit3() {
-    CliRun run = CliRun.of("k8s", "submit");
+    CliRun run = CliRun.of("image", "build");
     assertThat(run.exitCode()).isEqualTo(3);
-    assertThat(run.err()).contains("cria k8s: not built yet");
+    assertThat(run.err()).contains("cria image: not built yet");
   }
 
   @Test

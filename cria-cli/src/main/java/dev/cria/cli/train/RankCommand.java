@@ -36,7 +36,7 @@ import picocli.CommandLine.Spec;
  * config, then train this process's rank, or (train only) start and watch local workers.
  */
 public abstract class RankCommand implements Callable<Integer> {
-  @Spec CommandSpec spec;
+  @Spec protected CommandSpec spec;
 
   @Option(
       names = "--config",
@@ -298,6 +298,33 @@ public abstract class RankCommand implements Callable<Integer> {
       description =
           "Also write the initial weights as safetensors (to start another implementation from them).")
   Path initialWeights;
+
+  /**
+   * This command's config request with the run directory set to {@code runDir} (as a pod sees it),
+   * never continuing a local run: what {@code cria k8s render} puts in the run's ConfigMap.
+   */
+  protected RunConfig.Request requestFor(String podRunDir) {
+    if (runDir != null) {
+      throw new UserError(
+          "--run-dir "
+              + runDir
+              + ": on a cluster the run directory is <shared>/cria/runs/JOB,"
+              + " named after the job so that a resubmission resumes it");
+    }
+    if (check || printConfig || overwrite || noResume || startOver) {
+      throw new UserError(
+          "--check, --print-config, --overwrite, --no-resume and --start-over are cria train's;"
+              + " cria k8s render compile runs the checks on the cluster");
+    }
+    if (resumeFrom != null || initFrom != null || initialWeights != null) {
+      throw new UserError(
+          "--resume-from, --init-from and --write-initial-weights are not taken on a cluster yet:"
+              + " the job resumes its own run directory by itself");
+    }
+    Map<String, Object> flags = overrides();
+    flags.put("run_dir", podRunDir);
+    return new RunConfig.Request(config, flags, false, false, null, null, assignments);
+  }
 
   /** Whether this is {@code cria worker}: one rank of a group described by the environment. */
   protected abstract boolean isWorker();

@@ -1,0 +1,310 @@
+package dev.cria.cli.k8s;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cria.cli.CliRun;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.CustomResourceDefinitionContext;
+import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMixedDispatcher;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
+import io.fabric8.mockwebserver.Context;
+import io.fabric8.mockwebserver.MockWebServer;
+import io.fabric8.mockwebserver.ServerRequest;
+import io.fabric8.mockwebserver.ServerResponse;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Queue;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code cria k8s} from the user's side, against fabric8's mock API server found through a
+ * kubeconfig as kubectl would find it.
+ */
+class K8sCommandTest {
+  @TempDir Path tmp;
+  KubernetesMockServer server;
+  KubernetesClient client;
+  String previousKubeconfig;
+
+  static final ResourceDefinitionContext MPIJOBS =
+      new ResourceDefinitionContext.Builder()
+          .withGroup("kubeflow.org")
+          .withVersion("v2beta1")
+          .withKind("MPIJob")
+          .withPlural("mpijobs")
+          .withNamespaced(true)
+          .build();
+
+  @BeforeEach
+  void start() throws Exception {
+    Map<ServerRequest, Queue<ServerResponse>> responses = new HashMap<>();
+    CustomResourceDefinitionContext crd =
+        new CustomResourceDefinitionContext.Builder()
+            .withGroup("kubeflow.org")
+            .withVersion("v2beta1")
+            .withKind("MPIJob")
+            .withPlural("mpijobs")
+            .withScope("Namespaced")
+            .build();
+    server =
+        new KubernetesMockServer(
+            new Context(),
+            new MockWebServer(),
+            responses,
+            new KubernetesMixedDispatcher(responses, List.of(crd)),
+            false);
+    server.init();
+    client = server.createClient();
+    Path kubeconfig = tmp.resolve("kubeconfig");
+    Files.writeString(
+        kubeconfig,
+        """
+        apiVersion: v1
+        kind: Config
+        clusters:
+        - name: mock
+          cluster: {server: "%s"}
+        contexts:
+        - name: mock
+          context: {cluster: mock, namespace: team-a, user: me}
+        current-context: mock
+        users:
+        - name: me
+          user: {token: not-a-secret}
+        """
+            .formatted(server.url("/").replaceAll("/$", "")));
+    previousKubeconfig = System.getProperty("kubeconfig");
+    System.setProperty("kubeconfig", kubeconfig.toString());
+  }
+
+  @AfterEach
+  void stop() {
+    if (previousKubeconfig == null) {
+      System.clearProperty("kubeconfig");
+    } else {
+      System.setProperty("kubeconfig", previousKubeconfig);
+    }
+    client.close();
+    server.destroy();
+  }
+
+  private static final String[] JOB = {
+    "--job",
+    "brown-tiny",
+    "--image",
+    "registry.local/cria:0.1.0",
+    "--workers",
+    "2",
+    "--shared-pvc",
+    "shared",
+    "--data-prefix",
+    "/shared/data/brown_text_document",
+    "--micro-batch",
+    "2",
+    "--global-batch",
+    "8",
+    "--max-steps",
+    "50"
+  };
+
+  /** {@code cria k8s <sub> <what>}, the job's flags, then {@code more} (which win). */
+  private static String[] args(String sub, String what, String... more) {
+    List<String> all = new java.util.ArrayList<>(List.of("k8s", sub, what));
+    all.addAll(List.of(JOB));
+    all.addAll(List.of(more));
+    return all.toArray(String[]::new);
+  }
+
+  @Test
+  void renderSubmitStatusBoardStopAndCleanupFromTheCommandLine() throws Exception {
+    CliRun render = CliRun.of(args("render", "train"));
+    assertThat(render.exitCode()).as(render.err()).isZero();
+    assertThat(render.out())
+        .contains(
+            "kind: \"MPIJob\"", "namespace: \"team-a\"", "run_dir: /shared/cria/runs/brown-tiny")
+        .contains("-np 2 -bind-to none");
+
+    CliRun submit = CliRun.of(args("submit", "train"));
+    assertThat(submit.exitCode()).as(submit.err()).isZero();
+    assertThat(submit.out())
+        .contains(
+            "ConfigMap team-a/brown-tiny-config created",
+            "MPIJob team-a/brown-tiny created",
+            "watch it: cria k8s status brown-tiny");
+    CliRun board = CliRun.of(args("submit", "board"));
+    assertThat(board.exitCode()).as(board.err()).isZero();
+    assertThat(board.out())
+        .contains("Secret team-a/brown-tiny-board created", "Deployment team-a/brown-tiny-board")
+        .doesNotContain("password");
+
+    // the operator's part: a launcher pod and a Running condition
+    client
+        .pods()
+        .inNamespace("team-a")
+        .resource(
+            new PodBuilder()
+                .withNewMetadata()
+                .withName("brown-tiny-launcher")
+                .addToLabels("cria.dev/run", "brown-tiny")
+                .addToLabels("training.kubeflow.org/job-role", "launcher")
+                .endMetadata()
+                .withNewStatus()
+                .withPhase("Running")
+                .endStatus()
+                .build())
+        .create();
+    GenericKubernetesResource job =
+        client
+            .genericKubernetesResources(MPIJOBS)
+            .inNamespace("team-a")
+            .withName("brown-tiny")
+            .get();
+    job.getAdditionalProperties()
+        .put(
+            "status",
+            Map.of(
+                "conditions",
+                List.of(
+                    Map.of(
+                        "type",
+                        "Created",
+                        "status",
+                        "False",
+                        "lastTransitionTime",
+                        "2026-12-04T10:00:00Z"),
+                    Map.of(
+                        "type",
+                        "Running",
+                        "status",
+                        "True",
+                        "lastTransitionTime",
+                        "2026-12-04T10:01:00Z",
+                        "message",
+                        "MPIJob team-a/brown-tiny is running."))));
+    client.genericKubernetesResources(MPIJOBS).inNamespace("team-a").resource(job).update();
+    Path shared = tmp.resolve("shared");
+    CliRun status = CliRun.of("k8s", "status", "brown-tiny", "--shared-local", shared.toString());
+    assertThat(status.exitCode()).as(status.err()).isZero();
+    assertThat(status.out())
+        .contains(
+            "MPIJob team-a/brown-tiny: Running",
+            "brown-tiny-launcher",
+            "launcher",
+            "ranks (" + shared.resolve("cria/runs/brown-tiny") + "):",
+            "no status files yet");
+
+    CliRun url = CliRun.of("k8s", "board-url", "brown-tiny", "--password");
+    assertThat(url.out())
+        .contains("kubectl port-forward -n team-a svc/brown-tiny-board 6006:6006")
+        .containsPattern("password: [A-Za-z0-9_-]{24}");
+
+    CliRun again = CliRun.of(args("submit", "train"));
+    assertThat(again.exitCode()).isEqualTo(1);
+    assertThat(again.err()).contains("already exists (Running): stop it first");
+
+    CliRun stop = CliRun.of("k8s", "stop", "brown-tiny", "--timeout", "10");
+    assertThat(stop.exitCode()).as(stop.err()).isZero();
+    assertThat(stop.out())
+        .contains(
+            "removed MPIJob team-a/brown-tiny",
+            "removed pod team-a/brown-tiny-launcher",
+            "its run stays in <shared>/cria/runs/brown-tiny");
+
+    // the run's files on the shared volume go only on request, and only if cria made them
+    Path run = shared.resolve("cria/runs/brown-tiny");
+    Files.createDirectories(run.resolve("0"));
+    Files.writeString(run.resolve("config.yaml"), "run_dir: /shared/cria/runs/brown-tiny\n");
+    Files.writeString(run.resolve("0/log"), "step 1\n");
+    CliRun cleanup =
+        CliRun.of(
+            "k8s", "cleanup", "brown-tiny", "--delete-run", "--shared-local", shared.toString());
+    assertThat(cleanup.exitCode()).as(cleanup.err()).isZero();
+    assertThat(cleanup.out())
+        .contains(
+            "removed ConfigMap team-a/brown-tiny-config",
+            "removed Secret team-a/brown-tiny-board",
+            "removed Service team-a/brown-tiny-board",
+            "removed the run directory",
+            "(2 files)");
+    assertThat(run).doesNotExist();
+    CliRun nothing = CliRun.of("k8s", "cleanup", "--all");
+    assertThat(nothing.out()).contains("nothing of cria's in namespace team-a");
+
+    Path notOurs = shared.resolve("cria/runs/other");
+    Files.createDirectories(notOurs);
+    Files.writeString(notOurs.resolve("notes.txt"), "mine");
+    CliRun refused =
+        CliRun.of("k8s", "cleanup", "other", "--delete-run", "--shared-local", shared.toString());
+    assertThat(refused.exitCode()).isEqualTo(1);
+    assertThat(refused.err()).contains("not a run cria made");
+    assertThat(notOurs.resolve("notes.txt")).exists();
+  }
+
+  @Test
+  void renderRefusesWhatTheClusterCannotRunBeforeAnythingIsApplied() {
+    CliRun uneven = CliRun.of(args("render", "train", "--workers", "3"));
+    assertThat(uneven.exitCode()).isEqualTo(1);
+    assertThat(uneven.err())
+        .contains(
+            "trainer.global_batch_size 8 is not a multiple of micro_batch_size x"
+                + " data-parallel size = 2 x 3");
+    CliRun runDir = CliRun.of(args("render", "train", "--run-dir", "/tmp/elsewhere"));
+    assertThat(runDir.err()).contains("on a cluster the run directory is <shared>/cria/runs/JOB");
+    CliRun badName = CliRun.of(args("render", "train", "--job", "Brown_Tiny"));
+    assertThat(badName.err()).contains("--job 'Brown_Tiny' must be a DNS label");
+    CliRun compile = CliRun.of(args("render", "compile"));
+    assertThat(compile.out())
+        .contains("cria train --check --nproc 2 --config /etc/cria/config.yaml");
+    CliRun noJob = CliRun.of("k8s", "status", "nothing");
+    assertThat(noJob.exitCode()).isEqualTo(1);
+    assertThat(noJob.err().strip())
+        .isEqualTo("cria: MPIJob team-a/nothing does not exist (cria k8s submit makes it)");
+  }
+
+  @Test
+  void waitWorkersWaitsForTheHostfilesSshServers() throws Exception {
+    try (ServerSocket sshd = new ServerSocket(0, 10, InetAddress.getLoopbackAddress())) {
+      Path hostfile = tmp.resolve("hostfile");
+      Files.writeString(hostfile, "127.0.0.1 slots=1\nlocalhost slots=1\n");
+      CliRun ok =
+          CliRun.of(
+              "k8s",
+              "wait-workers",
+              "--hostfile",
+              hostfile.toString(),
+              "--port",
+              Integer.toString(sshd.getLocalPort()),
+              "--timeout",
+              "5");
+      assertThat(ok.exitCode()).as(ok.err()).isZero();
+      assertThat(ok.out()).contains("wait-workers: all 2 worker(s) reachable");
+      Files.writeString(hostfile, "127.0.0.1 slots=1\nmissing-worker.invalid slots=1\n");
+      CliRun missing =
+          CliRun.of(
+              "k8s",
+              "wait-workers",
+              "--hostfile",
+              hostfile.toString(),
+              "--port",
+              Integer.toString(sshd.getLocalPort()),
+              "--timeout",
+              "1");
+      assertThat(missing.exitCode()).isEqualTo(1);
+      assertThat(missing.err())
+          .contains(
+              "1 of 2 worker(s) never became reachable in 1 s:"
+                  + " missing-worker.invalid (no DNS name yet)");
+    }
+  }
+}
