@@ -293,7 +293,16 @@ public final class Checkpointer implements AutoCloseable {
     while (where != null && !Files.exists(where)) {
       where = where.getParent();
     }
-    return where == null ? Long.MAX_VALUE : Files.getFileStore(where).getUsableSpace();
+    if (where == null) {
+      return Long.MAX_VALUE;
+    }
+    try {
+      return Files.getFileStore(where).getUsableSpace();
+    } catch (IOException e) {
+      // no mount table entry for it (a chroot, some containers): ask the file system directly
+      java.io.File dir = where.toFile();
+      return dir.getTotalSpace() == 0 ? Long.MAX_VALUE : dir.getUsableSpace();
+    }
   }
 
   private long writeShard(Path partial, TrainingState state, List<Moments> moments)
