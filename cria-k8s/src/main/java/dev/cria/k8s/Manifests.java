@@ -173,7 +173,9 @@ public final class Manifests {
     return new PodSpecBuilder()
         .withContainers(
             container(job, "worker")
-                .withCommand("/usr/sbin/sshd", "-De")
+                // host keys are made at start, so that images share none (the operator mounts
+                // the job's client keys in /root/.ssh)
+                .withCommand("/bin/sh", "-c", "ssh-keygen -A -q; exec /usr/sbin/sshd -De")
                 .withResources(resources.build())
                 .build())
         .withVolumes(volumes(job, true))

@@ -88,7 +88,8 @@ class ManifestsTest {
         .containsOnlyKeys("aws.amazon.com/neuron", "vpc.amazonaws.com/efa");
     assertThat(worker.getResources().getLimits().get("aws.amazon.com/neuron").toString())
         .isEqualTo("16");
-    assertThat(worker.getCommand()).containsExactly("/usr/sbin/sshd", "-De");
+    assertThat(worker.getCommand())
+        .containsExactly("/bin/sh", "-c", "ssh-keygen -A -q; exec /usr/sbin/sshd -De");
   }
 
   @Test
