@@ -3,6 +3,7 @@ package dev.cria.cli;
 import dev.cria.cli.bench.BenchCommand;
 import dev.cria.cli.data.DataCommand;
 import dev.cria.cli.data.PrepareCommand;
+import dev.cria.cli.image.ImageCommand;
 import dev.cria.cli.k8s.K8sCommand;
 import dev.cria.cli.model.EvalCommand;
 import dev.cria.cli.model.ExportCommand;
@@ -45,7 +46,8 @@ import picocli.CommandLine.Spec;
       GenerateCommand.class,
       ExportCommand.class,
       BenchCommand.class,
-      K8sCommand.class
+      K8sCommand.class,
+      ImageCommand.class
     },
     footer = {
       "",
@@ -60,7 +62,7 @@ public final class CriaCommand implements Runnable {
     GROUPS.put("Data", List.of("tokenizer", "prepare", "data"));
     GROUPS.put("Training", List.of("train", "worker"));
     GROUPS.put("Watching a run", List.of("logs", "top", "board"));
-    GROUPS.put("On Kubernetes", List.of("k8s"));
+    GROUPS.put("On Kubernetes", List.of("image", "k8s"));
     GROUPS.put("Using a model", List.of("eval", "generate", "export"));
     GROUPS.put("Engine", List.of("bench"));
   }

@@ -18,9 +18,7 @@ final class NotBuiltCommand implements Callable<Integer> {
   record Planned(String name, String summary) {}
 
   static final List<Planned> PLANNED =
-      List.of(
-          new Planned("compile", "memory plan and kernel tuning for the target hardware"),
-          new Planned("image", "build the container image for a cluster (Jib, no Docker)"));
+      List.of(new Planned("compile", "memory plan and kernel tuning for the target hardware"));
 
   private final Planned planned;
 

@@ -20,9 +20,10 @@ class MainTest {
             "Engine:",
             "bench",
             "On Kubernetes:",
+            "image",
             "k8s",
             "Not built yet",
-            "image");
+            "compile");
   }
 
   @Test
@@ -57,9 +58,9 @@ class MainTest {
 
   @Test
   void commandsNotBuiltSaySoAndExit3() {
-    CliRun run = CliRun.of("image", "build");
+    CliRun run = CliRun.of("compile", "--config", "x.yaml");
     assertThat(run.exitCode()).isEqualTo(3);
-    assertThat(run.err()).contains("cria image: not built yet");
+    assertThat(run.err()).contains("cria compile: not built yet");
   }
 
   @Test
