@@ -170,6 +170,151 @@ class ImageCommandTest {
     assertThat(local.exitCode()).as(local.err()).isZero();
     assertThat(SmallCorpus.finalLoss(inside))
         .isCloseTo(SmallCorpus.finalLoss(local.out()), org.assertj.core.data.Offset.offset(1e-3));
+
+    // The launcher command cria k8s render writes, run verbatim in the image as the MPI Operator
+    // would run it: its hostfile, its environment, two worker hosts with sshd (in a network
+    // namespace of their own, 127.0.0.2 and .3), the run's config where the ConfigMap goes.
+    Path shared = root.resolve("shared/data");
+    Files.createDirectories(shared);
+    for (String f : List.of("brown_text_document.bin", "brown_text_document.idx")) {
+      Files.copy(root.resolve("data").resolve(f), shared.resolve(f));
+    }
+    copyTree(root.resolve("data/tok"), shared.resolve("tok"));
+    List<String> render =
+        new ArrayList<>(
+            List.of(
+                "k8s",
+                "render",
+                "train",
+                "--job",
+                "brown-tiny",
+                "--namespace",
+                "default",
+                "--image",
+                "registry.local/cria:test",
+                "--workers",
+                "2",
+                "--shared-pvc",
+                "shared"));
+    for (String a : trainArgs.strip().split(" ")) {
+      render.add(a.replace("/data/", "/shared/data/"));
+    }
+    CliRun rendered = CliRun.of(render.toArray(String[]::new));
+    assertThat(rendered.exitCode()).as(rendered.err()).isZero();
+    String config = null;
+    String launcher = null;
+    tools.jackson.dataformat.yaml.YAMLMapper yaml =
+        tools.jackson.dataformat.yaml.YAMLMapper.builder().build();
+    for (String doc : rendered.out().split("(?m)^---$")) {
+      if (doc.isBlank() || doc.strip().startsWith("#") && !doc.contains("kind:")) {
+        continue;
+      }
+      JsonNode o = yaml.readTree(doc);
+      if (o.path("kind").asString().equals("ConfigMap")) {
+        config = o.path("data").path("config.yaml").asString();
+      } else if (o.path("kind").asString().equals("MPIJob")) {
+        launcher =
+            o.at("/spec/mpiReplicaSpecs/Launcher/template/spec/containers/0/command/2").asString();
+      }
+    }
+    assertThat(config).contains("run_dir: /shared/cria/runs/brown-tiny");
+    assertThat(launcher).startsWith("cria k8s wait-workers");
+    Files.createDirectories(root.resolve("etc/cria"));
+    Files.writeString(root.resolve("etc/cria/config.yaml"), config);
+    Files.createDirectories(root.resolve("etc/mpi"));
+    Files.writeString(
+        root.resolve("etc/mpi/hostfile"),
+        "brown-tiny-worker-0.brown-tiny.default.svc slots=1\n"
+            + "brown-tiny-worker-1.brown-tiny.default.svc slots=1\n");
+    Files.writeString(
+        root.resolve("etc/hosts"),
+        "127.0.0.1 localhost\n127.0.0.2 brown-tiny-worker-0.brown-tiny.default.svc\n"
+            + "127.0.0.3 brown-tiny-worker-1.brown-tiny.default.svc\n");
+    Path pod = tmp.resolve("pod.sh");
+    Files.writeString(
+        pod,
+        String.join(
+            "\n",
+            "set -e",
+            "ip link set lo up",
+            "mount -t proc proc " + root + "/proc",
+            "mount -t tmpfs tmpfs " + root + "/tmp",
+            "mount -t tmpfs tmpfs " + root + "/dev/shm",
+            "chroot " + root + " sh -c '",
+            "  set -e; mkdir -p /root/.ssh",
+            "  [ -f /root/.ssh/id_ed25519 ] || ssh-keygen -q -t ed25519 -N \"\" -f /root/.ssh/id_ed25519",
+            "  cp /root/.ssh/id_ed25519.pub /root/.ssh/authorized_keys",
+            "  printf \"StrictHostKeyChecking no\\nUserKnownHostsFile /dev/null\\nLogLevel ERROR\\n\""
+                + " > /root/.ssh/config",
+            "  chmod 700 /root/.ssh; chmod 600 /root/.ssh/*",
+            "  ssh-keygen -A -q; /usr/sbin/sshd",
+            "'",
+            // the launcher's environment as the MPI Operator (v2) sets it for Open MPI
+            "exec chroot "
+                + root
+                + " env OMPI_MCA_orte_default_hostfile=/etc/mpi/hostfile"
+                + " OMPI_MCA_orte_keep_fqdn_hostnames=true"
+                + " OMPI_MCA_plm_rsh_args='-o ConnectionAttempts=10'"
+                + " OMPI_MCA_orte_set_default_slots=1"
+                + " K_MPI_JOB_ROLE=launcher /bin/sh -c \"$1\"",
+            ""));
+    String launched =
+        run(
+            List.of(
+                "unshare", "--mount", "--pid", "--net", "--fork", "sh", pod.toString(), launcher));
+    assertThat(launched).contains("wait-workers: all 2 worker(s) reachable", "done: 3 step(s)");
+    assertThat(SmallCorpus.finalLoss(launched))
+        .isCloseTo(SmallCorpus.finalLoss(inside), org.assertj.core.data.Offset.offset(1e-6));
+    assertThat(root.resolve("shared/cria/runs/brown-tiny/checkpoints/step-3")).isDirectory();
+
+    // a worker killed mid-run ends the job, the rank named, nothing left hanging
+    Files.writeString(
+        root.resolve("etc/cria/config.yaml"), config.replace("max_steps: 3", "max_steps: 100000"));
+    Process job =
+        new ProcessBuilder(
+                "unshare", "--mount", "--pid", "--net", "--fork", "sh", pod.toString(), launcher)
+            .redirectErrorStream(true)
+            .redirectOutput(tmp.resolve("killed.out").toFile())
+            .start();
+    Path rankLog = root.resolve("shared/cria/runs/brown-tiny/0/log");
+    long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
+    while (!(Files.exists(rankLog) && Files.readString(rankLog).contains("step 8/"))) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError(
+            "the job did not reach step 8 in 3 minutes:\n"
+                + Files.readString(tmp.resolve("killed.out"))
+                + (Files.exists(rankLog) ? "\nrank 0's log:\n" + Files.readString(rankLog) : ""));
+      }
+      assertThat(job.isAlive()).as(Files.readString(tmp.resolve("killed.out"))).isTrue();
+      Thread.sleep(200);
+    }
+    String pids =
+        run(List.of("pgrep", "-f", "dev.cria.cli.Main worker --config /etc/cria/config.yaml"));
+    List<String> workers = pids.lines().filter(l -> !l.isBlank()).toList();
+    assertThat(workers).hasSize(2);
+    run(List.of("kill", "-9", workers.getLast()));
+    long killed = System.nanoTime();
+    assertThat(job.waitFor(90, TimeUnit.SECONDS)).as("the job ends").isTrue();
+    double seconds = (System.nanoTime() - killed) / 1e9;
+    String out = Files.readString(tmp.resolve("killed.out"));
+    Files.writeString(Path.of("target", "launcher-kill.out"), out); // kept to read
+    assertThat(job.exitValue()).as(out).isNotZero();
+    assertThat(out).containsPattern("rank \\d+").contains("signal 9");
+    // (the [g] keeps the shell that runs pgrep from matching itself)
+    String left = "";
+    for (int i = 0; i < 50; i++) {
+      left =
+          run(List.of(
+                  "sh",
+                  "-c",
+                  "pgrep -f 'dev.cria.cli.Main worker --confi[g] /etc/cria/config.yaml' || true"))
+              .strip();
+      if (left.isEmpty()) {
+        break;
+      }
+      Thread.sleep(200);
+    }
+    assertThat(left).as("workers left " + seconds + " s after the kill").isEmpty();
   }
 
   /** The image's layers, in order, extracted into {@code root}. */
