@@ -100,6 +100,92 @@ class ImageCommandTest {
   }
 
   @Test
+  void pushesToARegistryTheImageItWouldWrite() throws Exception {
+    Path registry = Path.of("/usr/bin/docker-registry");
+    assumeTrue(
+        Files.isExecutable(registry),
+        "skipped: Debian's docker-registry is absent (apt-get install docker-registry)");
+    int port;
+    try (java.net.ServerSocket s =
+        new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+      port = s.getLocalPort();
+    }
+    Path config = tmp.resolve("registry.yml");
+    Files.writeString(
+        config,
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: "
+            + tmp.resolve("registry")
+            + "\nhttp:\n  addr: 127.0.0.1:"
+            + port
+            + "\n");
+    Process server =
+        new ProcessBuilder(registry.toString(), "serve", config.toString())
+            .redirectErrorStream(true)
+            .redirectOutput(tmp.resolve("registry.log").toFile())
+            .start();
+    try {
+      java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+      String base = "http://127.0.0.1:" + port + "/v2/";
+      for (int i = 0; ; i++) {
+        try {
+          if (http.send(
+                      java.net.http.HttpRequest.newBuilder(java.net.URI.create(base)).build(),
+                      java.net.http.HttpResponse.BodyHandlers.discarding())
+                  .statusCode()
+              == 200) {
+            break;
+          }
+        } catch (IOException notYet) {
+          assertThat(i).as("the registry answers").isLessThan(100);
+        }
+        Thread.sleep(100);
+      }
+      String ref = "127.0.0.1:" + port + "/cria:test";
+      CliRun pushed =
+          CliRun.of(
+              "image",
+              "build",
+              "--base",
+              "scratch",
+              "--tag",
+              ref,
+              "--push",
+              ref,
+              "--insecure-registry",
+              "--cache",
+              tmp.resolve("cache").toString());
+      assertThat(pushed.exitCode()).as(pushed.err()).isZero();
+      assertThat(pushed.out()).contains("pushed to " + ref);
+      var manifest =
+          http.send(
+              java.net.http.HttpRequest.newBuilder(
+                      java.net.URI.create(base + "cria/manifests/test"))
+                  .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+                  .build(),
+              java.net.http.HttpResponse.BodyHandlers.ofString());
+      assertThat(manifest.statusCode()).isEqualTo(200);
+      assertThat(manifest.headers().firstValue("Docker-Content-Digest")).contains(digest(pushed));
+      // the same image as the tarball of the same name
+      CliRun named =
+          CliRun.of(
+              "image",
+              "build",
+              "--base",
+              "scratch",
+              "--tag",
+              ref,
+              "--output",
+              tmp.resolve("named.tar").toString(),
+              "--cache",
+              tmp.resolve("cache").toString());
+      assertThat(digest(named)).isEqualTo(digest(pushed));
+    } finally {
+      server.destroy();
+      server.waitFor(10, TimeUnit.SECONDS);
+    }
+  }
+
+  @Test
   void aBaseFromDebiansPackagesRunsCriaAndMpirunInsideTheImage() throws Exception {
     Path script = CliRun.repositoryRoot().resolve("tools/make-base-image.sh");
     assumeTrue(
