@@ -92,6 +92,11 @@ class ClusterTest {
               .withNamespace("default")
               .withLabels(labels)
               .endMetadata()
+              .withNewSpec()
+              .addNewContainer()
+              .withName(name.endsWith("launcher") ? "launcher" : "worker")
+              .endContainer()
+              .endSpec()
               .withNewStatus()
               .withPhase(phase)
               .endStatus()
@@ -278,6 +283,86 @@ class ClusterTest {
             "password: cria k8s board-url brown-tiny --password (or kubectl get secret -n default"
                 + " brown-tiny-board -o jsonpath='{.data.password}' | base64 -d)");
     assertThat(cluster.boardUrl("brown-tiny", true)).last().isEqualTo("password: s3cret-pw");
+  }
+
+  @Test
+  void eachRanksStatusIsReadInARunningWorkerPod() throws Exception {
+    cluster.submit(objects());
+    operatorMakesPods("Running");
+    dev.cria.core.run.RankStatus zero =
+        new dev.cria.core.run.RankStatus(
+            "brown-tiny",
+            0,
+            2,
+            "brown-tiny-worker-0",
+            58,
+            dev.cria.core.run.RankState.TRAINING,
+            120,
+            1000,
+            5.1,
+            1e-3,
+            2310,
+            0.4,
+            0.5,
+            0.01,
+            1L << 30,
+            1L << 28,
+            0.9,
+            1_000,
+            2_000,
+            null);
+    dev.cria.core.run.RankStatus one =
+        new dev.cria.core.run.RankStatus(
+            "brown-tiny",
+            1,
+            2,
+            "brown-tiny-worker-1",
+            59,
+            dev.cria.core.run.RankState.TRAINING,
+            120,
+            1000,
+            5.1,
+            1e-3,
+            2290,
+            0.4,
+            0.5,
+            0.02,
+            1L << 30,
+            1L << 28,
+            0.9,
+            1_000,
+            2_100,
+            null);
+    String printed =
+        dev.cria.core.run.StatusFiles.toJson(one)
+            + "\n"
+            + Cluster.STATUS_SEPARATOR
+            + "\n"
+            + dev.cria.core.run.StatusFiles.toJson(zero)
+            + "\n"
+            + Cluster.STATUS_SEPARATOR
+            + "\n";
+    String script = Cluster.statusScript("/shared/cria/runs/brown-tiny");
+    server
+        .expect()
+        .get()
+        .withPath(
+            "/api/v1/namespaces/default/pods/brown-tiny-worker-0/exec?command=sh"
+                + "&command=-c&command="
+                + java.net.URLEncoder.encode(script, java.nio.charset.StandardCharsets.UTF_8)
+                    .replace("+", "%20")
+                + "&container=worker&stdout=true&stderr=true")
+        .andUpgradeToWebSocket()
+        .open(
+            new io.fabric8.kubernetes.client.server.mock.OutputStreamMessage(printed),
+            new io.fabric8.kubernetes.client.server.mock.StatusStreamMessage(0))
+        .done()
+        .always();
+    assertThat(cluster.rankStatuses("brown-tiny"))
+        .extracting(r -> r.rank() + " " + r.step() + " " + (long) r.tokensPerSec())
+        .containsExactly("0 120 2310", "1 120 2290");
+    assertThatThrownBy(() -> Cluster.statusScript("/shared/runs/x; rm -rf /"))
+        .hasMessageContaining("will not pass to a shell");
   }
 
   @Test

@@ -67,7 +67,7 @@ public final class JobCommands {
         names = "--shared-local",
         paramLabel = "DIR",
         description =
-            "The shared volume mounted on this machine: each rank's step, tokens/s and"
+            "The shared volume mounted on this machine (else they are read in a running worker pod): each rank's step, tokens/s and"
                 + " heartbeat from its status file.")
     Path sharedLocal;
 
@@ -93,14 +93,20 @@ public final class JobCommands {
             p.phase(),
             p.restarts());
       }
-      if (sharedLocal == null) {
+      List<RankStatus> ranks;
+      if (sharedLocal != null) {
+        ranks = SharedRuns.ranks(sharedLocal, job);
+        out.println("ranks (" + SharedRuns.runDir(sharedLocal, job) + "):");
+      } else if (s.pods().stream()
+          .anyMatch(p -> p.role().equals("worker") && p.phase().equals("Running"))) {
+        ranks = cluster.rankStatuses(job);
+        out.println("ranks (read in a worker pod):");
+      } else {
         out.println(
-            "ranks: give --shared-local DIR (the shared volume mounted here) for each"
-                + " rank's step, tokens/s and heartbeat");
+            "ranks: no running worker pod to read them in (--shared-local DIR reads them from"
+                + " the shared volume mounted here)");
         return 0;
       }
-      List<RankStatus> ranks = SharedRuns.ranks(sharedLocal, job);
-      out.println("ranks (" + SharedRuns.runDir(sharedLocal, job) + "):");
       if (ranks.isEmpty()) {
         out.println("  no status files yet");
       }

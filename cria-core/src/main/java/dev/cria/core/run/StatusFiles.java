@@ -80,16 +80,23 @@ public final class StatusFiles {
 
   /** Reads one status file. */
   public static RankStatus read(Path file) throws IOException {
+    return parse(Files.readString(file), file.toString());
+  }
+
+  /**
+   * One status file's text, read elsewhere (from a pod, say); {@code source} names it in errors.
+   */
+  public static RankStatus parse(String text, String source) throws IOException {
     JsonNode o;
     try {
-      o = JSON.readTree(Files.readString(file));
+      o = JSON.readTree(text);
     } catch (JacksonException e) {
-      throw new IOException(file + ": not a status file: " + e.getOriginalMessage(), e);
+      throw new IOException(source + ": not a status file: " + e.getOriginalMessage(), e);
     }
     String format = o.path("format").asString("");
     if (!format.equals(RankStatus.FORMAT)) {
       throw new IOException(
-          file + ": format '" + format + "', this cria reads " + RankStatus.FORMAT);
+          source + ": format '" + format + "', this cria reads " + RankStatus.FORMAT);
     }
     try {
       return new RankStatus(
@@ -116,7 +123,7 @@ public final class StatusFiles {
               ? null
               : o.path("last_error").asString());
     } catch (IllegalArgumentException e) {
-      throw new IOException(file + ": " + e.getMessage(), e);
+      throw new IOException(source + ": " + e.getMessage(), e);
     }
   }
 
