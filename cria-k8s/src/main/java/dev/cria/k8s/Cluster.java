@@ -87,6 +87,29 @@ public final class Cluster implements AutoCloseable {
    * resumes the run, whose directory is named after the job. Returns a line per object.
    */
   public List<String> submit(List<HasMetadata> objects) {
+    // a running MPIJob is refused before anything is applied: its pods mount the ConfigMap
+    for (HasMetadata o : objects) {
+      if (o instanceof GenericKubernetesResource job
+          && Manifests.MPIJOB_KIND.equals(job.getKind())) {
+        String name = job.getMetadata().getName();
+        GenericKubernetesResource existing;
+        try {
+          existing = mpiJobs().inNamespace(namespace).withName(name).get();
+        } catch (KubernetesClientException e) {
+          throw apiError(describe(o), e);
+        }
+        JobStatus status = existing == null ? null : statusOf(existing, List.of());
+        if (status != null && !status.ended()) {
+          throw new K8sException(
+              describe(o)
+                  + " already exists ("
+                  + status.state()
+                  + "): stop it first with cria"
+                  + " k8s stop "
+                  + name.replaceAll("-compile$", ""));
+        }
+      }
+    }
     List<String> done = new ArrayList<>();
     for (HasMetadata o : objects) {
       String what = describe(o);
@@ -107,7 +130,7 @@ public final class Cluster implements AutoCloseable {
                       + job.getMetadata().getName());
             }
             mpiJobs().inNamespace(namespace).withName(job.getMetadata().getName()).delete();
-            waitUntilGone(job.getMetadata().getName(), Duration.ofSeconds(60));
+            waitUntilGone(job.getMetadata().getName(), Duration.ofSeconds(60), false);
             done.add(what + ": the ended job was replaced; the new one resumes its run");
           }
           mpiJobs().inNamespace(namespace).resource(job).create();
@@ -147,19 +170,40 @@ public final class Cluster implements AutoCloseable {
     }
   }
 
+  /** The operator's label naming a pod's MPIJob. */
+  static final String JOB_NAME = "training.kubeflow.org/job-name";
+
+  /** The pods of the training MPIJob {@code job} (not its compile job's, not the board's). */
   private List<Pod> pods(String job) {
+    return podsOf(job, false);
+  }
+
+  /**
+   * The pods of the MPIJob named {@code mpiJob} ({@code <job>} or {@code <job>-compile}), or with
+   * {@code withCompile} those of both of a run's MPIJobs; never the board's. Pods without the
+   * operator's job-name label count as the training job's.
+   */
+  private List<Pod> podsOf(String mpiJob, boolean withCompile) {
+    String run = mpiJob.replaceAll("-compile$", "");
     return client
         .pods()
         .inNamespace(namespace)
-        .withLabel(ClusterJob.RUN, job)
+        .withLabel(ClusterJob.RUN, run)
         .list()
         .getItems()
         .stream()
-        .filter(p ->
-            !p.getMetadata().getName().endsWith("-board")
-                && !p.getMetadata().getName().contains("-board-"))
+        .filter(p -> !"board".equals(label(p, "app.kubernetes.io/component")))
+        .filter(p -> {
+          String owner = label(p, JOB_NAME);
+          return withCompile || mpiJob.equals(owner == null ? run : owner);
+        })
         .sorted(Comparator.comparing(p -> p.getMetadata().getName()))
         .toList();
+  }
+
+  private static String label(Pod p, String key) {
+    Map<String, String> labels = p.getMetadata().getLabels();
+    return labels == null ? null : labels.get(key);
   }
 
   @SuppressWarnings("unchecked")
@@ -321,20 +365,20 @@ public final class Cluster implements AutoCloseable {
 
   /** The launcher pod of {@code job}, which holds every rank's output (mpirun gathers it). */
   public String launcherPod(String job) {
-    for (Pod p : pods(job)) {
-      Map<String, String> labels = p.getMetadata().getLabels();
-      if (labels != null && "launcher".equals(labels.get(ROLE))) {
-        return p.getMetadata().getName();
-      }
-    }
-    throw new K8sException(
-        "MPIJob "
-            + namespace
-            + "/"
-            + job
-            + " has no launcher pod yet (cria k8s status "
-            + job
-            + " shows its pods)");
+    return pods(job).stream()
+        .filter(p -> "launcher".equals(label(p, ROLE)))
+        .max(
+            Comparator.comparing((Pod p) -> String.valueOf(p.getMetadata().getCreationTimestamp())))
+        .map(p -> p.getMetadata().getName())
+        .orElseThrow(() ->
+            new K8sException(
+                "MPIJob "
+                    + namespace
+                    + "/"
+                    + job
+                    + " has no launcher pod yet (cria k8s status "
+                    + job
+                    + " shows its pods)"));
   }
 
   /** The launcher's log so far. */
@@ -363,7 +407,7 @@ public final class Cluster implements AutoCloseable {
    */
   public List<String> stop(String job, Duration patience) {
     List<String> removed = new ArrayList<>();
-    List<String> podNames = pods(job).stream().map(p -> p.getMetadata().getName()).toList();
+    List<String> podNames = podsOf(job, true).stream().map(p -> p.getMetadata().getName()).toList();
     for (String name : List.of(job, job + "-compile")) {
       try {
         if (mpiJobs().inNamespace(namespace).withName(name).get() != null) {
@@ -382,32 +426,40 @@ public final class Cluster implements AutoCloseable {
       client.pods().inNamespace(namespace).withName(pod).delete(); // the operator would, too
       removed.add("pod " + namespace + "/" + pod);
     }
-    waitUntilGone(job, patience);
+    waitUntilGone(job, patience, true);
     return removed;
   }
 
-  private void waitUntilGone(String job, Duration patience) {
+  private void waitUntilGone(String mpiJob, Duration patience, boolean withCompile) {
     long deadline = System.nanoTime() + patience.toNanos();
-    while (!pods(job).isEmpty()) {
+    while (!podsOf(mpiJob, withCompile).isEmpty()) {
       if (System.nanoTime() > deadline) {
         throw new K8sException(
             "the pods of "
                 + namespace
                 + "/"
-                + job
+                + mpiJob
                 + " are still there after "
                 + patience.toSeconds()
                 + " s: "
                 + String.join(
-                    ", ", pods(job).stream().map(p -> p.getMetadata().getName()).toList()));
+                    ", ",
+                    podsOf(mpiJob, withCompile).stream()
+                        .map(p -> p.getMetadata().getName())
+                        .toList()));
       }
       try {
         Thread.sleep(500);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
-        throw new K8sException("interrupted while waiting for the pods of " + job);
+        throw new K8sException("interrupted while waiting for the pods of " + mpiJob);
       }
     }
+  }
+
+  /** Waits until no pod of {@code job}'s MPIJobs is left (after a cleanup, before its files go). */
+  public void awaitPodsGone(String job, Duration patience) {
+    waitUntilGone(job, patience, true);
   }
 
   /**

@@ -19,6 +19,9 @@ public final class SharedRuns {
 
   /** The run directory of {@code job} under the locally mounted shared volume. */
   public static Path runDir(Path sharedLocal, String job) {
+    if (job == null || !job.matches("[a-z]([-a-z0-9]*[a-z0-9])?")) {
+      throw new K8sException("'" + job + "' is not a job name (a DNS label)");
+    }
     return sharedLocal.resolve("cria").resolve("runs").resolve(job);
   }
 

@@ -168,7 +168,20 @@ class ClusterTest {
         .extracting(JobStatus.Condition::type)
         .containsExactly("Created", "Running");
     assertThat(running.ended()).isFalse();
-    // a running job is not replaced by a second submission
+    // a running job is not replaced by a second submission, nor its mounted config changed
+    List<HasMetadata> changed = new ArrayList<>(objects());
+    changed.set(0, Manifests.config(job, Jobs.CONFIG + "# another config\n"));
+    assertThatThrownBy(() -> cluster.submit(changed))
+        .hasMessageContaining("already exists (Running)");
+    assertThat(
+            client
+                .configMaps()
+                .inNamespace("default")
+                .withName("brown-tiny-config")
+                .get()
+                .getData()
+                .get("config.yaml"))
+        .isEqualTo(Jobs.CONFIG);
     assertThatThrownBy(() -> cluster.submit(objects()))
         .isInstanceOf(K8sException.class)
         .hasMessage(
@@ -363,6 +376,53 @@ class ClusterTest {
         .containsExactly("0 120 2310", "1 120 2290");
     assertThatThrownBy(() -> Cluster.statusScript("/shared/runs/x; rm -rf /"))
         .hasMessageContaining("will not pass to a shell");
+  }
+
+  @Test
+  void theCompileJobsAndTheBoardsPodsAreNotTheTrainingJobs() {
+    cluster.submit(objects());
+    operatorMakesPods("Running");
+    for (String[] pod :
+        new String[][] {
+          {"brown-tiny-compile-launcher", "launcher", "brown-tiny-compile", null},
+          {"brown-tiny-board-5d8f7-abcde", null, null, "board"}
+        }) {
+      Map<String, String> labels = new LinkedHashMap<>(job.labels());
+      if (pod[1] != null) {
+        labels.put(Cluster.ROLE, pod[1]);
+        labels.put(Cluster.JOB_NAME, pod[2]);
+      } else {
+        labels.put("app.kubernetes.io/component", pod[3]);
+      }
+      client
+          .pods()
+          .inNamespace("default")
+          .resource(
+              new PodBuilder()
+                  .withNewMetadata()
+                  .withName(pod[0])
+                  .withNamespace("default")
+                  .withLabels(labels)
+                  .endMetadata()
+                  .withNewStatus()
+                  .withPhase("Succeeded")
+                  .endStatus()
+                  .build())
+          .create();
+    }
+    assertThat(cluster.launcherPod("brown-tiny")).isEqualTo("brown-tiny-launcher");
+    assertThat(cluster.status("brown-tiny").pods())
+        .extracting(JobStatus.Pod::name)
+        .containsExactly("brown-tiny-launcher", "brown-tiny-worker-0", "brown-tiny-worker-1");
+    // stop removes the compile job's pods too, never the board's
+    client
+        .genericKubernetesResources(Cluster.MPIJOBS)
+        .inNamespace("default")
+        .resource(Manifests.compile(job))
+        .create();
+    assertThat(cluster.stop("brown-tiny", Duration.ofSeconds(10)))
+        .contains("MPIJob default/brown-tiny-compile", "pod default/brown-tiny-compile-launcher")
+        .noneMatch(line -> line.contains("board"));
   }
 
   @Test

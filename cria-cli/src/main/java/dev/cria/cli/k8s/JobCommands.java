@@ -293,6 +293,7 @@ public final class JobCommands {
                     + (job == null ? "" : " for " + job));
       }
       if (deleteRun) {
+        cluster.awaitPodsGone(job, Duration.ofSeconds(300)); // none still writing into the run
         long files = SharedRuns.deleteRun(sharedLocal, job);
         out()
             .println(
