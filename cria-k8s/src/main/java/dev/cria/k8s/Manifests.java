@@ -102,14 +102,15 @@ public final class Manifests {
             + WORKER_WAIT_SECONDS
             + " && exec "
             + String.join(" ", mpirun);
-    return mpiJob(job, job.name(), job.workers(), launch);
+    return mpiJob(job, job.name(), job.workers(), launch, false);
   }
 
   /**
    * The compile MPIJob: on the cluster, before any work, the launcher checks the config, the
    * tokenizer, the data and the memory of a rank of the training job, and builds the sample index
-   * cache on the shared volume ({@code cria compile} adds to it when it is built). One worker, so
-   * that it runs on the training job's kind of node.
+   * cache on the shared volume ({@code cria compile} adds to it when it is built). The launcher
+   * gets the workers' node selector, tolerations, CPU and memory, so that the checks run on the
+   * training job's kind of node; one worker, as the operator needs one.
    */
   public static GenericKubernetesResource compile(ClusterJob job) {
     String check =
@@ -118,20 +119,28 @@ public final class Manifests {
             + " --config "
             + CONFIG_DIR
             + "/config.yaml";
-    return mpiJob(job, job.name() + "-compile", 1, check);
+    return mpiJob(job, job.name() + "-compile", 1, check, true);
   }
 
   private static GenericKubernetesResource mpiJob(
-      ClusterJob job, String name, int workers, String launcherScript) {
+      ClusterJob job, String name, int workers, String launcherScript, boolean checks) {
+    ContainerBuilder launcherContainer =
+        container(job, "launcher").withCommand("/bin/sh", "-c", launcherScript);
+    PodSpecBuilder launcherPod = new PodSpecBuilder();
+    if (checks) { // the checks run in the launcher: on a worker's kind of node, with its memory
+      launcherContainer.withResources(resources(job, false));
+      launcherPod
+          .withNodeSelector(job.nodeSelector().isEmpty() ? null : new TreeMap<>(job.nodeSelector()))
+          .withTolerations(job.tolerations().isEmpty() ? null : tolerations(job.tolerations()));
+    }
     Map<String, Object> launcher = new LinkedHashMap<>();
     launcher.put("replicas", 1);
     launcher.put(
         "template",
         template(
             job,
-            new PodSpecBuilder()
-                .withContainers(
-                    container(job, "launcher").withCommand("/bin/sh", "-c", launcherScript).build())
+            launcherPod
+                .withContainers(launcherContainer.build())
                 .withVolumes(volumes(job, false))
                 .build()));
     Map<String, Object> worker = new LinkedHashMap<>();
@@ -157,10 +166,17 @@ public final class Manifests {
         .build();
   }
 
-  private static PodSpec workerPod(ClusterJob job) {
+  /**
+   * Each worker's requests and limits: {@code --cpu}, {@code --memory} and (with {@code extended})
+   * the named resources such as GPUs, Neuron devices or EFA interfaces.
+   */
+  private static io.fabric8.kubernetes.api.model.ResourceRequirements resources(
+      ClusterJob job, boolean extended) {
     ResourceRequirementsBuilder resources = new ResourceRequirementsBuilder();
     Map<String, Quantity> amounts = new TreeMap<>();
-    job.resources().forEach((k, v) -> amounts.put(k, new Quantity(v)));
+    if (extended) {
+      job.resources().forEach((k, v) -> amounts.put(k, new Quantity(v)));
+    }
     if (job.cpu() != null) {
       amounts.put("cpu", new Quantity(job.cpu()));
     }
@@ -170,13 +186,17 @@ public final class Manifests {
     if (!amounts.isEmpty()) {
       resources.withLimits(amounts).withRequests(amounts);
     }
+    return resources.build();
+  }
+
+  private static PodSpec workerPod(ClusterJob job) {
     return new PodSpecBuilder()
         .withContainers(
             container(job, "worker")
                 // host keys are made at start, so that images share none (the operator mounts
                 // the job's client keys in /root/.ssh)
                 .withCommand("/bin/sh", "-c", "ssh-keygen -A -q; exec /usr/sbin/sshd -De")
-                .withResources(resources.build())
+                .withResources(resources(job, true))
                 .build())
         .withVolumes(volumes(job, true))
         .withNodeSelector(job.nodeSelector().isEmpty() ? null : new TreeMap<>(job.nodeSelector()))
