@@ -228,7 +228,7 @@ public final class ImageBuild {
       return Jib.from(TarImage.at(tar));
     }
     try {
-      return Jib.from(RegistryImage.named(base));
+      return Jib.from(withDockerCredentials(base));
     } catch (InvalidImageReferenceException e) {
       throw new K8sException("--base " + base + ": not an image reference");
     }
@@ -241,13 +241,28 @@ public final class ImageBuild {
         return Containerizer.to(TarImage.at(r.output()).named(r.tag()))
             .setOfflineMode(!isRegistry(r.base()));
       }
-      return Containerizer.to(RegistryImage.named(r.push()))
+      return Containerizer.to(withDockerCredentials(r.push()))
           .setAllowInsecureRegistries(r.insecure());
     } catch (InvalidImageReferenceException e) {
       throw new K8sException("not an image reference: " + e.getMessage());
     } catch (IOException e) {
       throw new K8sException(r.output() + ": cannot write: " + e.getMessage());
     }
+  }
+
+  /**
+   * A registry image with the credentials Docker's config ({@code ~/.docker/config.json}) and its
+   * credential helpers hold for its registry, as {@code docker push} would use them.
+   */
+  private static RegistryImage withDockerCredentials(String reference)
+      throws InvalidImageReferenceException {
+    com.google.cloud.tools.jib.api.ImageReference ref =
+        com.google.cloud.tools.jib.api.ImageReference.parse(reference);
+    com.google.cloud.tools.jib.frontend.CredentialRetrieverFactory credentials =
+        com.google.cloud.tools.jib.frontend.CredentialRetrieverFactory.forImage(ref, e -> {});
+    return RegistryImage.named(ref)
+        .addCredentialRetriever(credentials.dockerConfig())
+        .addCredentialRetriever(credentials.wellKnownCredentialHelpers());
   }
 
   private static boolean isRegistry(String base) {

@@ -60,38 +60,60 @@ public final class JavaRuntime {
     }
     Files.createDirectories(cache);
     Path partial = Files.createTempDirectory(cache, ".jlink-");
-    Path output = partial.resolve("java");
-    List<String> cmd =
-        new ArrayList<>(
-            List.of(
-                jlink.toString(),
-                "--add-modules",
-                String.join(",", modules),
-                "--strip-debug",
-                "--no-header-files",
-                "--no-man-pages",
-                "--compress",
-                "zip-6",
-                "--output",
-                output.toString()));
-    progress.accept("linking a Java runtime (" + modules.size() + " modules) with jlink ...");
-    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    String said = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     try {
-      if (!p.waitFor(10, TimeUnit.MINUTES) || p.exitValue() != 0) {
-        throw new K8sException("jlink failed: " + said.strip());
+      Path output = partial.resolve("java");
+      Path log = partial.resolve("jlink.log");
+      List<String> cmd =
+          new ArrayList<>(
+              List.of(
+                  jlink.toString(),
+                  "--add-modules",
+                  String.join(",", modules),
+                  "--strip-debug",
+                  "--no-header-files",
+                  "--no-man-pages",
+                  "--compress",
+                  "zip-6",
+                  "--output",
+                  output.toString()));
+      progress.accept("linking a Java runtime (" + modules.size() + " modules) with jlink ...");
+      Process p =
+          new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+      try {
+        if (!p.waitFor(10, TimeUnit.MINUTES)) {
+          p.destroyForcibly();
+          throw new K8sException("jlink did not finish in 10 minutes");
+        }
+      } catch (InterruptedException e) {
+        p.destroyForcibly();
+        Thread.currentThread().interrupt();
+        throw new K8sException("interrupted while linking the Java runtime");
       }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new K8sException("interrupted while linking the Java runtime");
+      if (p.exitValue() != 0) {
+        throw new K8sException("jlink failed: " + Files.readString(log).strip());
+      }
+      try {
+        Files.move(output, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+      } catch (java.nio.file.FileSystemException e) {
+        if (!Files.isRegularFile(target.resolve("release"))) {
+          throw e;
+        } // another build linked the same runtime meanwhile: use that one
+      }
+      return target;
+    } finally {
+      deleteTree(partial);
     }
-    try {
-      Files.move(output, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-    } catch (java.nio.file.FileAlreadyExistsException e) {
-      // another build linked the same runtime meanwhile: use that one
+  }
+
+  private static void deleteTree(Path dir) throws IOException {
+    if (!Files.exists(dir)) {
+      return;
     }
-    Files.deleteIfExists(partial);
-    return target;
+    try (var files = Files.walk(dir)) {
+      for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(f);
+      }
+    }
   }
 
   /** The cache's name for a runtime: the JDK's version and the modules, hashed. */
