@@ -135,7 +135,8 @@ public final class HydraOverrides {
       }
     }
     if (t.matches("[-+]?(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?|[-+]?(?i)(inf|nan)")) {
-      return NODES.numberNode(Double.parseDouble(t.replaceAll("(?i)inf", "Infinity")));
+      return NODES.numberNode(
+          Double.parseDouble(t.replaceAll("(?i)inf", "Infinity").replaceAll("(?i)nan", "NaN")));
     }
     return node;
   }

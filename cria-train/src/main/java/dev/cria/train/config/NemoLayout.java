@@ -279,6 +279,9 @@ final class NemoLayout {
     rule(
         ckpt + "every_n_train_steps",
         (r, key) -> {
+          if (r.checkpointsOff()) {
+            return; // create_checkpoint_callback: false saves only at the end and on stop
+          }
           JsonNode v = r.value(key);
           r.set(
               key,
@@ -289,6 +292,9 @@ final class NemoLayout {
     rule(
         ckpt + "train_time_interval",
         (r, key) -> {
+          if (r.checkpointsOff()) {
+            return; // create_checkpoint_callback: false saves only at the end and on stop
+          }
           JsonNode v = r.value(key);
           if (v == null || v.isNull()) {
             r.set(
@@ -378,7 +384,10 @@ final class NemoLayout {
           Long heads = NemoValues.asLong(r.value("model.num_attention_heads"));
           if (v != null
               && !v.isNull()
-              && !(hidden != null && heads != null && heads > 0 && v.asLong() == hidden / heads)) {
+              && !(hidden != null
+                  && heads != null
+                  && heads > 0
+                  && Long.valueOf(hidden / heads).equals(NemoValues.asLong(v)))) {
             r.refuse(key, v, "cria's head size is hidden_size / num_attention_heads; use null");
           }
         });
@@ -663,13 +672,22 @@ final class NemoLayout {
 
     /** The keys of every value (lists are values), in the file's order. */
     private static void leaves(JsonNode node, String prefix, List<String> out) {
-      if (node instanceof ObjectNode o && (prefix.isEmpty() || !o.isEmpty())) {
+      String key = prefix.isEmpty() ? "" : prefix.substring(0, prefix.length() - 1);
+      if (node instanceof ObjectNode o
+          && (prefix.isEmpty() || !o.isEmpty())
+          && !RULES.containsKey(key)) { // a mapping where a rule expects a value is that rule's
         for (Map.Entry<String, JsonNode> e : o.properties()) {
           leaves(e.getValue(), prefix + e.getKey() + ".", out);
         }
       } else {
         out.add(prefix.substring(0, prefix.length() - 1));
       }
+    }
+
+    /** Whether {@code exp_manager.create_checkpoint_callback} is switched off. */
+    boolean checkpointsOff() {
+      JsonNode v = value("exp_manager.create_checkpoint_callback");
+      return v != null && !v.isNull() && !NemoValues.isOn(v);
     }
 
     /** The raw value, interpolations unresolved (for keys that have no effect). */

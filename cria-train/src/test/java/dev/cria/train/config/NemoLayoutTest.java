@@ -132,6 +132,30 @@ class NemoLayoutTest {
   }
 
   @Test
+  void noCheckpointCallbackMeansNoPeriodicSavesWhateverItsParamsSay() throws IOException {
+    TrainConfig c =
+        layers(
+                SMALL,
+                "exp_manager.create_checkpoint_callback=False",
+                "+exp_manager.checkpoint_callback_params.every_n_train_steps=200",
+                "+exp_manager.checkpoint_callback_params.train_time_interval=3600")
+            .bind();
+    assertThat(c.checkpoint().saveInterval()).isZero();
+    assertThat(c.checkpoint().saveIntervalMinutes()).isZero();
+  }
+
+  @Test
+  void oddValuesAreRefusedWithTheKeyNotThrown() {
+    assertThatThrownBy(() -> layers(SMALL, "+model.kv_channels=auto").bind())
+        .hasMessageContaining("model.kv_channels: 'auto': cria's head size is");
+    assertThatThrownBy(
+            () -> layers(SMALL, "model.data.data_prefix={train:[1.0,/a],validation:[/b]}").bind())
+        .hasMessageContaining("cria splits one blend by splits_string");
+    assertThatThrownBy(() -> layers(SMALL, "model.optim.lr=nan").bind())
+        .hasMessageContaining("optim.lr");
+  }
+
+  @Test
   void checksOfCriasOwnNameTheNemoKey() throws IOException {
     assertThatThrownBy(() -> layers(SMALL, "model.micro_batch_size=0").bind())
         .hasMessageContaining(
