@@ -25,7 +25,7 @@ final class NemoValues {
 
   static JsonNode convert(JsonNode v, Kind kind) {
     if (v.isNull()) {
-      return kind == Kind.TEXT || kind == Kind.PATHS ? v : null;
+      return v; // cria's key decides: null is its default for sizes and warmup, a mistake elsewhere
     }
     return switch (kind) {
       case INT -> {

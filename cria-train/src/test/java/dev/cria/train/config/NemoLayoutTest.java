@@ -145,7 +145,7 @@ class NemoLayoutTest {
   }
 
   @Test
-  void oddValuesAreRefusedWithTheKeyNotThrown() {
+  void oddValuesAreRefusedWithTheKeyNotThrown() throws IOException {
     assertThatThrownBy(() -> layers(SMALL, "+model.kv_channels=auto").bind())
         .hasMessageContaining("model.kv_channels: 'auto': cria's head size is");
     assertThatThrownBy(
@@ -153,6 +153,10 @@ class NemoLayoutTest {
         .hasMessageContaining("cria splits one blend by splits_string");
     assertThatThrownBy(() -> layers(SMALL, "model.optim.lr=nan").bind())
         .hasMessageContaining("optim.lr");
+    // null is cria's default where its key has one, and a mistake where it has none
+    assertThat(layers(SMALL, "model.ffn_hidden_size=null").bind().model().ffnHiddenSize()).isNull();
+    assertThatThrownBy(() -> layers(SMALL, "trainer.max_steps=null").bind())
+        .hasMessageContaining("trainer.max_steps (cria's trainer.max_steps): is required");
   }
 
   @Test
