@@ -88,6 +88,7 @@ public final class ImageCommand implements Runnable {
     public Integer call() {
       PrintWriter out = spec.commandLine().getOut();
       String version = VersionProvider.version();
+      String name = tag != null ? tag : push != null ? push : "cria:" + version;
       List<Path> classpath = new ArrayList<>();
       for (String entry :
           System.getProperty("java.class.path").split(System.getProperty("path.separator"))) {
@@ -100,7 +101,7 @@ public final class ImageCommand implements Runnable {
             ImageBuild.build(
                 new ImageBuild.Request(
                     base,
-                    tag != null ? tag : "cria:" + version,
+                    name,
                     output,
                     push,
                     insecure,
@@ -113,12 +114,7 @@ public final class ImageCommand implements Runnable {
                   out.println("image: " + line);
                   out.flush();
                 });
-        out.printf(
-            Locale.ROOT,
-            "built %s (%s) in %.1f s%n",
-            tag != null ? tag : "cria:" + version,
-            r.digest(),
-            r.seconds());
+        out.printf(Locale.ROOT, "built %s (%s) in %.1f s%n", name, r.digest(), r.seconds());
         r.layers().forEach(l -> out.println("  " + l));
         out.println(output != null ? "written to " + output : "pushed to " + push);
       } catch (K8sException e) {
