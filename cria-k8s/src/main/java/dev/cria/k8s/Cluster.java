@@ -118,17 +118,7 @@ public final class Cluster implements AutoCloseable {
             && Manifests.MPIJOB_KIND.equals(job.getKind())) {
           GenericKubernetesResource existing =
               mpiJobs().inNamespace(namespace).withName(job.getMetadata().getName()).get();
-          if (existing != null) {
-            JobStatus status = statusOf(existing, List.of());
-            if (!status.ended()) {
-              throw new K8sException(
-                  what
-                      + " already exists ("
-                      + status.state()
-                      + "): stop it first with cria k8s"
-                      + " stop "
-                      + job.getMetadata().getName());
-            }
+          if (existing != null) { // it has ended: running ones were refused above
             mpiJobs().inNamespace(namespace).withName(job.getMetadata().getName()).delete();
             waitUntilGone(job.getMetadata().getName(), Duration.ofSeconds(60), false);
             done.add(what + ": the ended job was replaced; the new one resumes its run");
