@@ -88,6 +88,7 @@ public final class Cluster implements AutoCloseable {
    */
   public List<String> submit(List<HasMetadata> objects) {
     // a running MPIJob is refused before anything is applied: its pods mount the ConfigMap
+    java.util.Set<String> ended = new java.util.HashSet<>();
     for (HasMetadata o : objects) {
       if (o instanceof GenericKubernetesResource job
           && Manifests.MPIJOB_KIND.equals(job.getKind())) {
@@ -108,6 +109,9 @@ public final class Cluster implements AutoCloseable {
                   + " k8s stop "
                   + name.replaceAll("-compile$", ""));
         }
+        if (status != null) {
+          ended.add(name);
+        }
       }
     }
     List<String> done = new ArrayList<>();
@@ -116,9 +120,7 @@ public final class Cluster implements AutoCloseable {
       try {
         if (o instanceof GenericKubernetesResource job
             && Manifests.MPIJOB_KIND.equals(job.getKind())) {
-          GenericKubernetesResource existing =
-              mpiJobs().inNamespace(namespace).withName(job.getMetadata().getName()).get();
-          if (existing != null) { // it has ended: running ones were refused above
+          if (ended.contains(job.getMetadata().getName())) {
             mpiJobs().inNamespace(namespace).withName(job.getMetadata().getName()).delete();
             waitUntilGone(job.getMetadata().getName(), Duration.ofSeconds(60), false);
             done.add(what + ": the ended job was replaced; the new one resumes its run");
@@ -249,15 +251,16 @@ public final class Cluster implements AutoCloseable {
   static final String STATUS_SEPARATOR = "---cria-status---";
 
   /**
-   * Every rank's status, read in a running worker pod of {@code job} (for a user who does not mount
-   * the shared volume): the run directory comes from the job's ConfigMap.
+   * Every rank's status, read in a running worker pod of the job {@code status} describes (for a
+   * user who does not mount the shared volume): the run directory comes from the job's ConfigMap.
+   * Takes the status already read, so that the job and its pods are not listed twice.
    */
-  public List<dev.cria.core.run.RankStatus> rankStatuses(String job) {
+  public List<dev.cria.core.run.RankStatus> rankStatuses(JobStatus status) {
+    String job = status.job();
     String runDir = runDirOf(job);
     JobStatus.Pod worker =
-        status(job).pods().stream()
-            .filter(p -> p.role().equals("worker") && p.phase().equals("Running"))
-            .findFirst()
+        status
+            .runningWorker()
             .orElseThrow(() ->
                 new K8sException(
                     "MPIJob "

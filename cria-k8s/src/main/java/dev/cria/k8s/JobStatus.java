@@ -30,6 +30,13 @@ public record JobStatus(String job, String state, List<Condition> conditions, Li
    */
   public record Pod(String name, String role, String phase, int restarts) {}
 
+  /** A worker pod that runs, to read the ranks' files in, if there is one. */
+  public java.util.Optional<Pod> runningWorker() {
+    return pods.stream()
+        .filter(p -> p.role().equals("worker") && p.phase().equals("Running"))
+        .findFirst();
+  }
+
   /** Whether the job has ended, one way or the other. */
   public boolean ended() {
     return state.equals("Succeeded") || state.equals("Failed");

@@ -371,7 +371,7 @@ class ClusterTest {
             new io.fabric8.kubernetes.client.server.mock.StatusStreamMessage(0))
         .done()
         .always();
-    assertThat(cluster.rankStatuses("brown-tiny"))
+    assertThat(cluster.rankStatuses(cluster.status("brown-tiny")))
         .extracting(r -> r.rank() + " " + r.step() + " " + (long) r.tokensPerSec())
         .containsExactly("0 120 2310", "1 120 2290");
     assertThatThrownBy(() -> Cluster.statusScript("/shared/runs/x; rm -rf /"))

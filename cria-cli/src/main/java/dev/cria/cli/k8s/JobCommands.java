@@ -97,9 +97,8 @@ public final class JobCommands {
       if (sharedLocal != null) {
         ranks = SharedRuns.ranks(sharedLocal, job);
         out.println("ranks (" + SharedRuns.runDir(sharedLocal, job) + "):");
-      } else if (s.pods().stream()
-          .anyMatch(p -> p.role().equals("worker") && p.phase().equals("Running"))) {
-        ranks = cluster.rankStatuses(job);
+      } else if (s.runningWorker().isPresent()) {
+        ranks = cluster.rankStatuses(s);
         out.println("ranks (read in a worker pod):");
       } else {
         out.println(
