@@ -1,6 +1,7 @@
 package dev.cria.train;
 
 import dev.cria.train.config.TrainConfig;
+import dev.cria.train.distributed.JobKey;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -11,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -77,6 +79,9 @@ public final class LocalLauncher {
         "launching %d workers with %d thread(s) each (rendezvous 127.0.0.1:%d)%n",
         nproc, perWorker, port);
     out.flush();
+    // a fresh secret per job, in the workers' environment only: strangers on this host, and other
+    // jobs, cannot join
+    JobKey key = JobKey.generate("local-" + UUID.randomUUID());
     List<Process> workers = new ArrayList<>();
     List<Thread> pumps = new java.util.concurrent.CopyOnWriteArrayList<>();
     Thread stopper =
@@ -104,6 +109,9 @@ public final class LocalLauncher {
         pb.environment().put("CRIA_MASTER_ADDR", "127.0.0.1");
         pb.environment().put("CRIA_MASTER_PORT", Integer.toString(port));
         pb.environment().put(RankRun.LEASE_HELD, "1");
+        pb.environment().remove(JobKey.SECRET_FILE);
+        pb.environment().put(JobKey.SECRET, key.secretForChildEnvironment());
+        pb.environment().put(JobKey.JOB_ID, key.jobId());
         pb.environment().put(RankRun.LAUNCHER_PID, Long.toString(ProcessHandle.current().pid()));
         Process p = pb.start();
         workers.add(p);

@@ -3,8 +3,12 @@ package dev.cria.train;
 import dev.cria.train.checkpoint.TrainStart;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.Collective;
+import dev.cria.train.distributed.CollectiveException;
+import dev.cria.train.distributed.CollectiveKind;
+import dev.cria.train.distributed.Collectives;
+import dev.cria.train.distributed.JobKey;
+import dev.cria.train.distributed.JoinSettings;
 import dev.cria.train.distributed.RankEnvironment;
-import dev.cria.train.distributed.TcpCollective;
 import dev.cria.train.metrics.TrainListener;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -30,13 +34,15 @@ public final class RankRun {
    * @param joinTimeout how long to wait for every rank to join
    * @param start where the weights come from (a checkpoint, Hugging Face weights, or seeded)
    * @param collectiveTimeout how long a collective may wait for a peer
+   * @param collective which collectives the group uses
    */
   public record Options(
       boolean overwrite,
       boolean resume,
       TrainStart start,
       Duration joinTimeout,
-      Duration collectiveTimeout) {}
+      Duration collectiveTimeout,
+      CollectiveKind collective) {}
 
   /** Set by a launcher that holds the run's lease for all its workers. */
   public static final String LEASE_HELD = "CRIA_LEASE_HELD";
@@ -94,7 +100,7 @@ public final class RankRun {
             ? RunLease.acquire(Path.of(c.runDir()), line -> listener.info("warning: " + line))
             : null;
     try (lease) {
-      return train(c, env, options, listener, summary, first);
+      return train(c, env, options, listener, console, summary, first);
     }
   }
 
@@ -123,6 +129,7 @@ public final class RankRun {
       RankEnvironment env,
       Options options,
       TrainListener listener,
+      TrainListener console,
       Consumer<TrainResult> summary,
       boolean first)
       throws IOException {
@@ -151,8 +158,21 @@ public final class RankRun {
             },
             "cria-train-stop");
     Runtime.getRuntime().addShutdownHook(hook);
-    try (Collective group =
-            TcpCollective.join(env, options.joinTimeout(), options.collectiveTimeout());
+    JoinSettings join =
+        new JoinSettings(
+            options.collective(),
+            options.joinTimeout(),
+            options.collectiveTimeout(),
+            JoinSettings.DEFAULT_HANDSHAKE_TIMEOUT,
+            stop::get,
+            line -> console.info("warning: " + line)); // every rank: strangers it refused
+    java.util.Optional<JobKey> key;
+    try {
+      key = JobKey.fromEnvironment(System.getenv(), c.runDir());
+    } catch (IllegalArgumentException e) {
+      throw new CollectiveException(e.getMessage(), e);
+    }
+    try (Collective group = Collectives.join(env, key, join);
         TrainingSetup setup = TrainingSetup.prepare(c, env.worldSize(), listener::info)) {
       if (first) {
         RunDirectory created = RunDirectory.create(c, options.overwrite(), options.resume());

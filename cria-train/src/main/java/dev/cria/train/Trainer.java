@@ -17,10 +17,8 @@ import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.Collective;
 import dev.cria.train.distributed.GradientBuckets;
-import dev.cria.train.distributed.RankEnvironment;
 import dev.cria.train.distributed.RankValues;
 import dev.cria.train.distributed.ShardedAdamW;
-import dev.cria.train.distributed.TcpCollective;
 import dev.cria.train.metrics.MetricsSink;
 import dev.cria.train.metrics.RankLog;
 import dev.cria.train.metrics.RankLogSink;
@@ -33,7 +31,6 @@ import dev.cria.train.metrics.TrainListener;
 import dev.cria.train.metrics.Validation;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -70,12 +67,7 @@ public final class Trainer {
       RunDirectory run,
       TrainListener listener,
       BooleanSupplier stopRequested) {
-    this(
-        setup,
-        run,
-        listener,
-        stopRequested,
-        TcpCollective.join(RankEnvironment.single(), Duration.ZERO, Duration.ZERO));
+    this(setup, run, listener, stopRequested, Collective.single());
   }
 
   /**
@@ -450,10 +442,11 @@ public final class Trainer {
             + (group.worldSize() > 1
                 ? String.format(
                     Locale.ROOT,
-                    "; rank %d of %d, pid %d",
+                    "; rank %d of %d, pid %d; collectives: %s",
                     group.rank(),
                     group.worldSize(),
-                    ProcessHandle.current().pid())
+                    ProcessHandle.current().pid(),
+                    group.transport())
                 : ""));
   }
 

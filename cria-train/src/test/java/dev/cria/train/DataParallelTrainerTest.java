@@ -6,18 +6,24 @@ import dev.cria.engine.tensor.Floats;
 import dev.cria.train.checkpoint.TrainStart;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
+import dev.cria.train.distributed.CollectiveKind;
+import dev.cria.train.distributed.LoopbackRanks;
+import dev.cria.train.distributed.Strangers;
 import dev.cria.train.metrics.StepMetrics;
 import dev.cria.train.metrics.TrainListener;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import tools.jackson.databind.node.ObjectNode;
 
 /**
- * Data parallelism with ZeRO-1: 2 and 3 ranks (threads of this JVM joined over loopback) with
+ * Data parallelism with ZeRO-1, on each host backend: 2 and 3 ranks (threads of this JVM) with
  * global batch G reproduce one rank that accumulates G, step by step, and end with the same
  * parameters.
  */
@@ -55,7 +61,17 @@ class DataParallelTrainerTest {
     }
   }
 
-  private List<Run> train(Path prefix, int world) throws Exception {
+  private List<Run> train(Path prefix, int world, CollectiveKind kind) throws Exception {
+    return train(prefix, world, kind, line -> {}, port -> {});
+  }
+
+  private List<Run> train(
+      Path prefix,
+      int world,
+      CollectiveKind kind,
+      java.util.function.Consumer<String> log,
+      LoopbackRanks.BeforeOthers beforeOthers)
+      throws Exception {
     ObjectNode tree = TestRuns.tree(prefix, tmp.resolve("run-" + world));
     TrainConfigFile.set(tree, "trainer.global_batch_size", 12);
     TrainConfigFile.set(tree, "trainer.max_steps", (long) STEPS);
@@ -63,8 +79,12 @@ class DataParallelTrainerTest {
     TrainConfigFile.set(tree, "trainer.threads", 1);
     TrainConfig c = TestRuns.config(tree);
     RunDirectory run = RunDirectory.create(c, true);
-    return TestRuns.inRanks(
+    return LoopbackRanks.run(
+        kind,
         world,
+        Duration.ofSeconds(60),
+        log,
+        beforeOthers,
         group -> {
           try (TrainingSetup setup = TrainingSetup.prepare(c, world, line -> {})) {
             Capture capture = new Capture();
@@ -74,12 +94,14 @@ class DataParallelTrainerTest {
         });
   }
 
-  @Test
-  void twoAndThreeRanksReproduceOneRankThatAccumulatesTheGlobalBatch() throws Exception {
+  @ParameterizedTest
+  @EnumSource(names = {"TCP", "SHM"})
+  void twoAndThreeRanksReproduceOneRankThatAccumulatesTheGlobalBatch(CollectiveKind kind)
+      throws Exception {
     Path prefix = TestRuns.dataset(tmp, 200, 199);
-    Run single = train(prefix, 1).getFirst();
+    Run single = train(prefix, 1, kind).getFirst();
     for (int world : new int[] {2, 3}) {
-      List<Run> ranks = train(prefix, world);
+      List<Run> ranks = train(prefix, world, kind);
       for (Run r : ranks) {
         // every rank applies the same update from the same summed gradients
         assertThat(r.parameters()).isEqualTo(ranks.getFirst().parameters());
@@ -89,7 +111,8 @@ class DataParallelTrainerTest {
       assertThat(rank0.info())
           .anyMatch(l ->
               l.startsWith("memory per rank:")
-                  && l.contains("(ZeRO-1: this rank's 1/" + world + ")"));
+                  && l.contains("(ZeRO-1: this rank's 1/" + world + ")"))
+          .anyMatch(l -> l.contains("; collectives: " + kind));
       for (int s = 0; s < STEPS; s++) {
         assertThat(rank0.losses().get(s))
             .as("world %d step %d loss", world, s + 1)
@@ -112,5 +135,27 @@ class DataParallelTrainerTest {
       String lastLog = Files.readString(tmp.resolve("run-" + world).resolve((world - 1) + "/log"));
       assertThat(lastLog).containsPattern("step 20/20 .* communication_timing \\d+\\.\\d{3}s");
     }
+  }
+
+  @Test
+  void strangersKnockingDuringTheJoinAreLoggedAndChangeNoLoss() throws Exception {
+    Path prefix = TestRuns.dataset(tmp, 200, 199);
+    List<Run> plain = train(prefix, 2, CollectiveKind.AUTO);
+    List<String> log = new java.util.concurrent.CopyOnWriteArrayList<>();
+    List<Strangers> knocked = new ArrayList<>();
+    List<Run> knockedAt =
+        train(
+            prefix,
+            2,
+            CollectiveKind.AUTO,
+            log::add,
+            port -> {
+              knocked.add(Strangers.knock(port));
+              Strangers.awaitRefusals(log); // before rank 1 comes
+            });
+    knocked.getFirst().close();
+    assertThat(knockedAt.getFirst().losses()).isEqualTo(plain.getFirst().losses());
+    assertThat(knockedAt.getFirst().parameters()).isEqualTo(plain.getFirst().parameters());
+    assertThat(log).allMatch(l -> l.startsWith("rank 0: ")).hasSize(3);
   }
 }

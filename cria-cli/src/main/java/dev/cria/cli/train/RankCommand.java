@@ -13,6 +13,7 @@ import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.NemoRender;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.CollectiveException;
+import dev.cria.train.distributed.CollectiveKind;
 import dev.cria.train.distributed.RankEnvironment;
 import dev.cria.train.metrics.StepMetrics;
 import dev.cria.train.metrics.TrainListener;
@@ -293,6 +294,15 @@ public abstract class RankCommand implements Callable<Integer> {
   int collectiveTimeout;
 
   @Option(
+      names = "--collective",
+      paramLabel = "KIND",
+      defaultValue = "auto",
+      description =
+          "With several workers: auto (shared memory when every rank is on this host, else a TCP"
+              + " ring), shm, tcp or mpi (default: ${DEFAULT-VALUE}).")
+  String collective;
+
+  @Option(
       names = "--write-initial-weights",
       paramLabel = "FILE",
       description =
@@ -385,7 +395,8 @@ public abstract class RankCommand implements Callable<Integer> {
                   resumes(),
                   new TrainStart(resumes(), resumeFrom, initFrom, initialWeights, startOver),
                   Duration.ofSeconds(joinTimeout),
-                  Duration.ofSeconds(collectiveTimeout)),
+                  Duration.ofSeconds(collectiveTimeout),
+                  collectiveKind()),
               new ConsoleListener(out, c.trainer().logEveryNSteps()),
               done -> printSummary(out, c, done));
       out.flush();
@@ -415,6 +426,14 @@ public abstract class RankCommand implements Callable<Integer> {
       out.println("checkpoint: " + result.lastCheckpoint());
     }
     out.flush();
+  }
+
+  private CollectiveKind collectiveKind() {
+    try {
+      return CollectiveKind.parse(collective);
+    } catch (IllegalArgumentException e) {
+      throw new UserError("--collective: " + e.getMessage());
+    }
   }
 
   /**

@@ -118,6 +118,40 @@ class LocalLauncherTest {
     assertThat(saved.state().worldSize()).isEqualTo(2);
   }
 
+  @Test
+  void aWorkerWaitingForItsPeersEndsAtOnceOnSigterm() throws Exception {
+    int port;
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+      port = s.getLocalPort();
+    }
+    List<String> command = SmallCorpus.criaJvm();
+    command.addAll(corpus.args("worker", tmp.resolve("alone"), "--join-timeout", "600"));
+    ProcessBuilder pb =
+        new ProcessBuilder(command)
+            .redirectErrorStream(true)
+            .redirectOutput(tmp.resolve("alone.out").toFile());
+    pb.environment().put("CRIA_RANK", "0");
+    pb.environment().put("CRIA_WORLD_SIZE", "2"); // rank 1 never comes
+    pb.environment().put("CRIA_MASTER_PORT", Integer.toString(port));
+    pb.environment().put("CRIA_JOB_SECRET", "a secret nobody else knows, 32 b");
+    Process worker = pb.start();
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    while (System.nanoTime() < deadline) { // until rank 0 listens, waiting for rank 1
+      try (java.net.Socket probe = new java.net.Socket("127.0.0.1", port)) {
+        break;
+      } catch (java.io.IOException e) {
+        Thread.sleep(50);
+      }
+    }
+    long t0 = System.nanoTime();
+    worker.destroy(); // SIGTERM
+    assertThat(worker.waitFor(10, TimeUnit.SECONDS)).isTrue();
+    double seconds = (System.nanoTime() - t0) / 1e9;
+    String out = Files.readString(tmp.resolve("alone.out"));
+    assertThat(worker.exitValue()).as(out).isEqualTo(143);
+    assertThat(seconds).as(out).isLessThan(3);
+  }
+
   private static Process start(List<String> args, Path output) throws Exception {
     List<String> command = SmallCorpus.criaJvm();
     command.addAll(args);

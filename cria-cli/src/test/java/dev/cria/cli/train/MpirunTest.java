@@ -56,15 +56,16 @@ class MpirunTest {
                 "-np",
                 "2",
                 "-x",
-                "CRIA_MASTER_PORT=" + port));
+                "CRIA_MASTER_PORT=" + port,
+                "-x",
+                "CRIA_JOB_SECRET"));
     command.addAll(SmallCorpus.criaJvm());
     command.addAll(corpus.args("worker", tmp.resolve("mpi"), RUN));
     Path output = tmp.resolve("mpirun.out");
-    Process p =
-        new ProcessBuilder(command)
-            .redirectErrorStream(true)
-            .redirectOutput(output.toFile())
-            .start();
+    ProcessBuilder pb =
+        new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile());
+    pb.environment().put("CRIA_JOB_SECRET", "a test secret of this job, 32 bytes");
+    Process p = pb.start();
     assertThat(p.waitFor(180, TimeUnit.SECONDS)).isTrue();
     String out = Files.readString(output);
     assertThat(p.exitValue()).as(out).isZero();

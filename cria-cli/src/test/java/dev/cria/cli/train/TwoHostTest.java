@@ -118,13 +118,17 @@ class TwoHostTest {
             "--timeout",
             "5",
             "--join-timeout",
-            "60"));
+            "60",
+            // the two network namespaces share this host's /dev/shm: the TCP ring is the subject
+            "--collective",
+            "tcp"));
     ProcessBuilder pb =
         new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile());
     pb.environment().put("CRIA_RANK", Integer.toString(rank));
     pb.environment().put("CRIA_WORLD_SIZE", "2");
     pb.environment().put("CRIA_MASTER_ADDR", HOST_A);
     pb.environment().put("CRIA_MASTER_PORT", "29517");
+    pb.environment().put("CRIA_JOB_SECRET", "the two hosts' job secret, 32+ bytes");
     return pb.start();
   }
 

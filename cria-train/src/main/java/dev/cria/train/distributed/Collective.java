@@ -14,6 +14,9 @@ public interface Collective extends AutoCloseable {
 
   int worldSize();
 
+  /** What carries the data, for logs: "shm (2 ranks on this host)", "tcp (a ring of 4 ranks)". */
+  String transport();
+
   /** Returns once every rank has called it. */
   void barrier();
 
@@ -48,6 +51,11 @@ public interface Collective extends AutoCloseable {
 
   @Override
   void close();
+
+  /** The group of one process: every operation is a no-op. */
+  static Collective single() {
+    return new SingleRank();
+  }
 
   /** First element of shard {@code r} of {@code count} elements among {@code world} ranks. */
   static long shardStart(long count, int world, int r) {

@@ -3,7 +3,7 @@ package dev.cria.train.distributed;
 /**
  * A collective failed: a peer was lost, timed out or broke the protocol; the message says which.
  */
-public final class CollectiveException extends RuntimeException {
+public class CollectiveException extends RuntimeException {
   public CollectiveException(String message) {
     super(message);
   }

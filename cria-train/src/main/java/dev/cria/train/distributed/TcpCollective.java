@@ -3,21 +3,11 @@ package dev.cria.train.distributed;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.net.InetSocketAddress;
-import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
-import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Collectives over TCP in a ring: rank {@code r} sends to rank {@code r+1} and receives from rank
@@ -26,18 +16,13 @@ import jdk.incubator.vector.VectorSpecies;
  * so neither direction waits for the other). Data goes between the off-heap buffers and the sockets
  * directly; sums are taken from a small off-heap scratch as the bytes arrive.
  *
- * <p>Joining: rank 0 listens on the master address; the others connect to it (retrying until the
- * join timeout), say their rank and the port of their ring listener, and receive everyone's
- * address, rank 0 taking each peer's address as it sees it. Then each rank connects to the next. A
- * peer that closes its connection or sends nothing for the operation timeout fails the operation on
- * every rank that waits for it, with a message naming the peer.
+ * <p>The ring is built by {@link Rendezvous}, which lets in only the job's ranks. A peer that
+ * closes its connection or sends nothing for the operation timeout fails the operation on every
+ * rank that waits for it, with a message naming the peer.
  */
 public final class TcpCollective implements Collective {
-  private static final int MAGIC = 0x43524941; // "CRIA"
   private static final int RECEIVE_WINDOW = 4 << 20; // bytes summed at a time
   private static final int IO_WINDOW = 256 << 20; // bytes per ByteBuffer view
-  private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
-  private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
   private final RankEnvironment env;
   private final Duration timeout;
@@ -70,219 +55,25 @@ public final class TcpCollective implements Collective {
   }
 
   /**
-   * Joins the group described by {@code env}.
-   *
-   * @param joinTimeout how long to wait for every rank to join
-   * @param timeout how long an operation may wait for a peer without receiving or sending a byte
+   * Joins the ring of {@code env}'s job, letting in only ranks that prove {@code key} ({@link
+   * Rendezvous}).
    */
-  public static Collective join(RankEnvironment env, Duration joinTimeout, Duration timeout) {
+  public static Collective join(RankEnvironment env, JobKey key, JoinSettings settings) {
     if (env.worldSize() == 1) {
       return new SingleRank();
     }
-    long deadline = System.nanoTime() + joinTimeout.toNanos();
-    try (ServerSocketChannel ring = ServerSocketChannel.open()) {
-      ring.bind(new InetSocketAddress(0), env.worldSize());
-      int ringPort = ((InetSocketAddress) ring.getLocalAddress()).getPort();
-      List<InetSocketAddress> addresses =
-          env.rank() == 0 ? gather(env, ringPort, deadline) : report(env, ringPort, deadline);
-      InetSocketAddress next = addresses.get((env.rank() + 1) % env.worldSize());
-      int prevRank = (env.rank() + env.worldSize() - 1) % env.worldSize();
-      SocketChannel toNext =
-          connect(next, deadline, env, "rank " + (env.rank() + 1) % env.worldSize());
-      try {
-        ByteBuffer hello = ByteBuffer.allocate(8).putInt(MAGIC).putInt(env.rank()).flip();
-        writeFully(toNext, hello);
-        SocketChannel fromPrev = accept(ring, deadline, env, "rank " + prevRank);
-        ByteBuffer theirs = readFully(fromPrev, 8, deadline, env, "rank " + prevRank);
-        if (theirs.getInt() != MAGIC || theirs.getInt() != prevRank) {
-          fromPrev.close();
-          throw new CollectiveException(
-              prefix(env)
-                  + "the ring connection from rank "
-                  + prevRank
-                  + " did not introduce itself as rank "
-                  + prevRank);
-        }
-        return new TcpCollective(env, timeout, toNext, fromPrev);
-      } catch (IOException | RuntimeException e) {
-        toNext.close();
-        throw e;
-      }
+    Rendezvous.Ring ring = Rendezvous.join(env, key, settings);
+    try {
+      return new TcpCollective(env, settings.timeout(), ring.toNext(), ring.fromPrev());
     } catch (IOException e) {
-      throw new CollectiveException(
-          prefix(env)
-              + "joining the group at "
-              + env.masterAddr()
-              + ":"
-              + env.masterPort()
-              + " failed: "
-              + e.getMessage(),
-          e);
-    }
-  }
-
-  /**
-   * Rank 0: accepts every other rank's introduction and sends everyone the table of ring addresses.
-   */
-  private static List<InetSocketAddress> gather(RankEnvironment env, int ringPort, long deadline)
-      throws IOException {
-    int world = env.worldSize();
-    InetSocketAddress[] ring = new InetSocketAddress[world];
-    SocketChannel[] peers = new SocketChannel[world];
-    ring[0] = new InetSocketAddress(env.masterAddr(), ringPort);
-    try (ServerSocketChannel master = ServerSocketChannel.open()) {
-      master.setOption(StandardSocketOptions.SO_REUSEADDR, true);
-      master.bind(new InetSocketAddress(env.masterPort()), world);
-      for (int joined = 1; joined < world; joined++) {
-        SocketChannel peer = accept(master, deadline, env, (world - joined) + " more rank(s)");
-        ByteBuffer hello = readFully(peer, 16, deadline, env, "a joining rank");
-        int magic = hello.getInt();
-        int rank = hello.getInt();
-        int theirWorld = hello.getInt();
-        int port = hello.getInt();
-        if (magic != MAGIC
-            || rank <= 0
-            || rank >= world
-            || theirWorld != world
-            || peers[rank] != null) {
-          peer.close();
-          throw new CollectiveException(
-              prefix(env)
-                  + "a process at "
-                  + peer.socket().getInetAddress()
-                  + " joined as rank "
-                  + rank
-                  + " of "
-                  + theirWorld
-                  + "; expected a new rank of "
-                  + world);
-        }
-        peers[rank] = peer;
-        ring[rank] =
-            new InetSocketAddress(((InetSocketAddress) peer.getRemoteAddress()).getAddress(), port);
-      }
-      ByteBuffer table = ByteBuffer.allocate(64 * 1024);
-      for (InetSocketAddress a : ring) {
-        byte[] host = a.getHostString().getBytes(StandardCharsets.UTF_8);
-        table.putShort((short) host.length).put(host).putInt(a.getPort());
-      }
-      table.flip();
-      for (int r = 1; r < world; r++) {
-        writeFully(peers[r], table.duplicate());
-      }
-      return List.of(ring);
-    } finally {
-      for (SocketChannel p : peers) {
-        if (p != null) {
-          p.close();
-        }
-      }
-    }
-  }
-
-  /** Ranks above 0: introduce themselves to rank 0 and receive the table of ring addresses. */
-  private static List<InetSocketAddress> report(RankEnvironment env, int ringPort, long deadline)
-      throws IOException {
-    InetSocketAddress master = new InetSocketAddress(env.masterAddr(), env.masterPort());
-    try (SocketChannel channel = connect(master, deadline, env, "rank 0 (the master)")) {
-      writeFully(
-          channel,
-          ByteBuffer.allocate(16)
-              .putInt(MAGIC)
-              .putInt(env.rank())
-              .putInt(env.worldSize())
-              .putInt(ringPort)
-              .flip());
-      List<InetSocketAddress> ring = new ArrayList<>();
-      for (int r = 0; r < env.worldSize(); r++) {
-        int length = readFully(channel, 2, deadline, env, "rank 0").getShort();
-        String host =
-            StandardCharsets.UTF_8
-                .decode(readFully(channel, length, deadline, env, "rank 0"))
-                .toString();
-        int port = readFully(channel, 4, deadline, env, "rank 0").getInt();
-        ring.add(new InetSocketAddress(host, port));
-      }
-      return ring;
-    }
-  }
-
-  private static SocketChannel connect(
-      InetSocketAddress to, long deadline, RankEnvironment env, String who) throws IOException {
-    IOException last = null;
-    while (System.nanoTime() < deadline) {
-      SocketChannel channel = SocketChannel.open();
       try {
-        channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
-        channel.connect(to);
-        return channel;
-      } catch (IOException e) {
-        channel.close();
-        last = e;
-        sleep(50);
+        ring.toNext().close();
+        ring.fromPrev().close();
+      } catch (IOException ignored) {
+        // already failing
       }
-    }
-    throw new CollectiveException(
-        prefix(env)
-            + "could not reach "
-            + who
-            + " at "
-            + to
-            + " before the join timeout"
-            + (last != null ? " (" + last.getMessage() + ")" : ""));
-  }
-
-  private static SocketChannel accept(
-      ServerSocketChannel server, long deadline, RankEnvironment env, String who)
-      throws IOException {
-    server.configureBlocking(false);
-    while (System.nanoTime() < deadline) {
-      SocketChannel channel = server.accept();
-      if (channel != null) {
-        channel.configureBlocking(true);
-        channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
-        return channel;
-      }
-      sleep(10);
-    }
-    throw new CollectiveException(
-        prefix(env) + "waited for " + who + " to connect until the join timeout");
-  }
-
-  private static ByteBuffer readFully(
-      SocketChannel channel, int bytes, long deadline, RankEnvironment env, String who)
-      throws IOException {
-    ByteBuffer b = ByteBuffer.allocate(bytes);
-    channel.socket().setSoTimeout((int) Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
-    // The socket's own stream honours the timeout (a blocking channel's read would not); closing it
-    // would close the socket, so it is left open.
-    java.io.InputStream in = channel.socket().getInputStream();
-    try {
-      while (b.hasRemaining()) {
-        int n = in.read(b.array(), b.position(), b.remaining());
-        if (n < 0) {
-          throw new CollectiveException(prefix(env) + who + " closed the connection while joining");
-        }
-        b.position(b.position() + n);
-      }
-    } catch (java.net.SocketTimeoutException e) {
-      throw new CollectiveException(prefix(env) + who + " sent nothing before the join timeout");
-    }
-    return b.flip();
-  }
-
-  private static void writeFully(SocketChannel channel, ByteBuffer b) throws IOException {
-    while (b.hasRemaining()) {
-      channel.write(b);
-    }
-  }
-
-  private static void sleep(long ms) {
-    try {
-      Thread.sleep(ms);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new CollectiveException("interrupted while joining");
+      throw new CollectiveException(
+          prefix(env) + "setting up the ring failed: " + e.getMessage(), e);
     }
   }
 
@@ -298,6 +89,11 @@ public final class TcpCollective implements Collective {
   @Override
   public int worldSize() {
     return env.worldSize();
+  }
+
+  @Override
+  public String transport() {
+    return "tcp (a ring of " + env.worldSize() + " ranks)";
   }
 
   private int next() {
@@ -433,7 +229,7 @@ public final class TcpCollective implements Collective {
           progress |= n > 0;
           if (!receive.hasRemaining()) {
             if (add) {
-              addFloats(in, receiveStart, scratch, receive.capacity());
+              HostSum.add(in, receiveStart, scratch, 0, receive.capacity());
             }
             receive = null;
           }
@@ -477,24 +273,6 @@ public final class TcpCollective implements Collective {
     }
   }
 
-  /** {@code in[at..] += src[0..bytes)} as floats. */
-  private static void addFloats(MemorySegment in, long at, MemorySegment src, long bytes) {
-    long i = 0;
-    long vectorBytes = (long) S.length() * Float.BYTES;
-    for (; i + vectorBytes <= bytes; i += vectorBytes) {
-      FloatVector.fromMemorySegment(S, in, at + i, NATIVE)
-          .add(FloatVector.fromMemorySegment(S, src, i, NATIVE))
-          .intoMemorySegment(in, at + i, NATIVE);
-    }
-    for (; i < bytes; i += Float.BYTES) {
-      in.set(
-          ValueLayout.JAVA_FLOAT_UNALIGNED,
-          at + i,
-          in.get(ValueLayout.JAVA_FLOAT_UNALIGNED, at + i)
-              + src.get(ValueLayout.JAVA_FLOAT_UNALIGNED, i));
-    }
-  }
-
   @Override
   public void close() {
     try {
@@ -506,36 +284,5 @@ public final class TcpCollective implements Collective {
     } finally {
       arena.close();
     }
-  }
-
-  /** The group of one: every operation is a no-op. */
-  private static final class SingleRank implements Collective {
-    @Override
-    public int rank() {
-      return 0;
-    }
-
-    @Override
-    public int worldSize() {
-      return 1;
-    }
-
-    @Override
-    public void barrier() {}
-
-    @Override
-    public void broadcast(MemorySegment data, long bytes, int root) {}
-
-    @Override
-    public void allReduceSum(MemorySegment floats, long count) {}
-
-    @Override
-    public void reduceScatterSum(MemorySegment floats, long count) {}
-
-    @Override
-    public void allGather(MemorySegment floats, long count) {}
-
-    @Override
-    public void close() {}
   }
 }

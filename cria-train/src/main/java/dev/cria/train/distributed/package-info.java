@@ -1,10 +1,12 @@
 /**
  * Data-parallel training: a rank's place in the job ({@link
- * dev.cria.train.distributed.RankEnvironment}), the collectives between ranks ({@link
- * dev.cria.train.distributed.Collective}, over TCP today), small values the ranks agree on ({@link
- * dev.cria.train.distributed.RankValues}), the gradient buckets reduce-scattered while the backward
- * pass runs and their parameters all-gathered ({@link dev.cria.train.distributed.GradientBuckets}),
- * and ZeRO-1's AdamW over this rank's shards ({@link dev.cria.train.distributed.ShardedAdamW}). The
- * model knows nothing of any of it.
+ * dev.cria.train.distributed.RankEnvironment}); how only the job's own ranks join ({@link
+ * dev.cria.train.distributed.JobKey}, the handshake and the rendezvous); the collectives between
+ * ranks ({@link dev.cria.train.distributed.Collective}: a shared mapping between the ranks of one
+ * host, a TCP ring otherwise, chosen by {@link dev.cria.train.distributed.Collectives}); small
+ * values the ranks agree on ({@link dev.cria.train.distributed.RankValues}), the gradient buckets
+ * reduce-scattered while the backward pass runs and their parameters all-gathered ({@link
+ * dev.cria.train.distributed.GradientBuckets}), and ZeRO-1's AdamW over this rank's shards ({@link
+ * dev.cria.train.distributed.ShardedAdamW}). The model knows nothing of any of it.
  */
 package dev.cria.train.distributed;

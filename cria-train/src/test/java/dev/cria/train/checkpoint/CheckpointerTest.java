@@ -12,12 +12,9 @@ import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.tensor.Floats;
 import dev.cria.train.distributed.Collective;
-import dev.cria.train.distributed.RankEnvironment;
-import dev.cria.train.distributed.TcpCollective;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -50,7 +47,7 @@ class CheckpointerTest {
     adam = new AdamW(layout, AdamW.Settings.llama(), cpu);
     adam.restoreSteps(3);
     adam.firstMoment().set(5, 0.25f);
-    single = TcpCollective.join(RankEnvironment.single(), Duration.ZERO, Duration.ZERO);
+    single = Collective.single();
   }
 
   @AfterEach

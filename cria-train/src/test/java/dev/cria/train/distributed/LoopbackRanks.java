@@ -4,12 +4,16 @@ import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
-/** A group of ranks for tests: threads of this JVM, each joined to the TCP ring over loopback. */
+/**
+ * A group of ranks for tests: threads of this JVM, each joined over loopback with the same job key
+ * (the TCP ring, or moved onto a shared mapping).
+ */
 public final class LoopbackRanks {
   private LoopbackRanks() {}
 
@@ -19,14 +23,49 @@ public final class LoopbackRanks {
   }
 
   /**
-   * Runs {@code body} on {@code world} ranks with operation timeout {@code timeout}; the results by
-   * rank.
+   * Runs {@code body} on {@code world} ranks of the TCP ring with operation timeout {@code
+   * timeout}.
    */
   public static <T> List<T> run(int world, Duration timeout, Body<T> body) throws Exception {
+    return run(CollectiveKind.TCP, world, timeout, body);
+  }
+
+  /**
+   * Runs {@code body} on {@code world} ranks joined with collectives {@code kind}; the results by
+   * rank.
+   */
+  public static <T> List<T> run(CollectiveKind kind, int world, Duration timeout, Body<T> body)
+      throws Exception {
+    return run(kind, world, timeout, line -> {}, port -> {}, body);
+  }
+
+  /** What happens between rank 0's start and the others' (strangers knocking, say). */
+  public interface BeforeOthers {
+    void run(int port) throws Exception;
+  }
+
+  /**
+   * Runs {@code body} on {@code world} ranks: rank 0 first, then {@code beforeOthers} with the
+   * rendezvous port, then the other ranks; every rank's join reports to {@code log}.
+   */
+  public static <T> List<T> run(
+      CollectiveKind kind,
+      int world,
+      Duration timeout,
+      java.util.function.Consumer<String> log,
+      BeforeOthers beforeOthers,
+      Body<T> body)
+      throws Exception {
     int port;
     try (ServerSocket s = new ServerSocket(0)) {
       port = s.getLocalPort();
     }
+    JobKey key = JobKey.generate("test-" + port);
+    JoinSettings settings =
+        JoinSettings.of(Duration.ofSeconds(30), timeout)
+            .withKind(kind)
+            .withHandshakeTimeout(Duration.ofMillis(500))
+            .withLog(log);
     ExecutorService pool = Executors.newFixedThreadPool(world);
     try {
       List<Future<T>> futures = new ArrayList<>();
@@ -34,10 +73,13 @@ public final class LoopbackRanks {
         RankEnvironment env = new RankEnvironment(r, world, r, "127.0.0.1", port);
         futures.add(
             pool.submit(() -> {
-              try (Collective group = TcpCollective.join(env, Duration.ofSeconds(30), timeout)) {
+              try (Collective group = Collectives.join(env, Optional.of(key), settings)) {
                 return body.run(group);
               }
             }));
+        if (r == 0) {
+          beforeOthers.run(port);
+        }
       }
       List<T> results = new ArrayList<>();
       for (Future<T> f : futures) {

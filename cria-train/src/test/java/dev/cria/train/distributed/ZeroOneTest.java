@@ -125,8 +125,7 @@ class ZeroOneTest {
     for (double[] x : r) {
       assertThat(x).containsExactly(4.5, 1.0, 1.0, 0.0);
     }
-    RankValues single =
-        new RankValues(TcpCollective.join(RankEnvironment.single(), Duration.ZERO, Duration.ZERO));
+    RankValues single = new RankValues(Collective.single());
     assertThat(single.sum(0.1)).isEqualTo(0.1); // not rounded to float
     assertThat(single.any(true, false)).containsExactly(true, false);
   }

@@ -10,13 +10,19 @@ import java.lang.foreign.ValueLayout;
 import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
-/** The TCP ring on loopback: each rank a thread of this JVM, each with its own sockets. */
-class TcpCollectiveTest {
+/**
+ * Every collective on every host backend (the TCP ring on loopback, the shared mapping): each rank
+ * a thread of this JVM with its own sockets or mapping.
+ */
+class CollectivesTest {
   private static final Duration JOIN = Duration.ofSeconds(20);
   private static final Duration TIMEOUT = Duration.ofSeconds(20);
 
@@ -27,9 +33,17 @@ class TcpCollectiveTest {
   }
 
   /** Runs {@code body} on {@code world} ranks joined over loopback; returns each rank's result. */
-  private static <T> List<T> onRanks(int world, Duration timeout, Function<Collective, T> body)
+  private static <T> List<T> onRanks(
+      CollectiveKind kind, int world, Duration timeout, Function<Collective, T> body)
       throws Exception {
-    return LoopbackRanks.run(world, timeout, body::apply);
+    return LoopbackRanks.run(
+        kind,
+        world,
+        timeout,
+        c -> {
+          assertThat(c.transport()).startsWith(kind.toString());
+          return body.apply(c);
+        });
   }
 
   private static float[] data(int rank, int count) {
@@ -53,12 +67,15 @@ class TcpCollectiveTest {
     return out;
   }
 
-  @Test
-  void allReduceSumsOnEveryRankBitIdenticallyForSizesTheWorldDoesNotDivide() throws Exception {
+  @ParameterizedTest
+  @EnumSource(names = {"TCP", "SHM"})
+  void allReduceSumsOnEveryRankBitIdenticallyForSizesTheWorldDoesNotDivide(CollectiveKind kind)
+      throws Exception {
     for (int world : new int[] {2, 3}) {
       for (int count : new int[] {0, 1, 2, 5, 1000, (1 << 20) + 3}) {
         List<float[]> results =
             onRanks(
+                kind,
                 world,
                 TIMEOUT,
                 c -> {
@@ -98,12 +115,15 @@ class TcpCollectiveTest {
     }
   }
 
-  @Test
-  void reduceScatterLeavesEachRankItsShardSummedAndAllGatherSpreadsThem() throws Exception {
+  @ParameterizedTest
+  @EnumSource(names = {"TCP", "SHM"})
+  void reduceScatterLeavesEachRankItsShardSummedAndAllGatherSpreadsThem(CollectiveKind kind)
+      throws Exception {
     int world = 3;
     int count = 100_003;
     List<float[]> scattered =
         onRanks(
+            kind,
             world,
             TIMEOUT,
             c -> {
@@ -139,6 +159,7 @@ class TcpCollectiveTest {
     }
     List<float[]> gathered =
         onRanks(
+            kind,
             world,
             TIMEOUT,
             c -> {
@@ -166,13 +187,16 @@ class TcpCollectiveTest {
     }
   }
 
-  @Test
-  void broadcastCopiesTheRootsBytesAndBarrierWaitsForEveryone() throws Exception {
+  @ParameterizedTest
+  @EnumSource(names = {"TCP", "SHM"})
+  void broadcastCopiesTheRootsBytesAndBarrierWaitsForEveryone(CollectiveKind kind)
+      throws Exception {
     int world = 3;
     int bytes = 10_000_019;
     AtomicInteger arrived = new AtomicInteger();
     List<byte[]> results =
         onRanks(
+            kind,
             world,
             TIMEOUT,
             c -> {
@@ -204,12 +228,14 @@ class TcpCollectiveTest {
     }
   }
 
-  @Test
-  void aLostPeerFailsTheOthersWithinTheTimeoutNamingIt() throws Exception {
+  @ParameterizedTest
+  @EnumSource(names = {"TCP", "SHM"})
+  void aLostPeerFailsTheOthersWithinTheTimeoutNamingIt(CollectiveKind kind) throws Exception {
     int world = 3;
     long start = System.nanoTime();
     List<String> outcomes =
         onRanks(
+            kind,
             world,
             Duration.ofSeconds(2),
             c -> {
@@ -234,18 +260,21 @@ class TcpCollectiveTest {
   void aRankThatNeverComesIsAJoinTimeout() throws Exception {
     int port = freePort();
     RankEnvironment env = new RankEnvironment(0, 2, 0, "127.0.0.1", port);
-    assertThatThrownBy(() -> TcpCollective.join(env, Duration.ofSeconds(1), TIMEOUT))
+    JobKey key = JobKey.generate("lonely");
+    JoinSettings settings = JoinSettings.of(Duration.ofSeconds(1), TIMEOUT);
+    assertThatThrownBy(() -> Collectives.join(env, Optional.of(key), settings))
         .isInstanceOf(CollectiveException.class)
-        .hasMessageContaining(
-            "rank 0: waited for 1 more rank(s) to connect until the join timeout");
+        .hasMessageContaining("rank 0: waited for 1 more rank(s) to join until the join timeout");
     RankEnvironment lonely = new RankEnvironment(1, 2, 1, "127.0.0.1", port);
-    assertThatThrownBy(() -> TcpCollective.join(lonely, Duration.ofSeconds(1), TIMEOUT))
+    assertThatThrownBy(() -> Collectives.join(lonely, Optional.of(key), settings))
         .hasMessageContaining("rank 1: could not reach rank 0 (the master)");
   }
 
   @Test
   void aGroupOfOneNeedsNoNetwork() {
-    try (Collective c = TcpCollective.join(RankEnvironment.single(), JOIN, TIMEOUT);
+    try (Collective c =
+            Collectives.join(
+                RankEnvironment.single(), Optional.empty(), JoinSettings.of(JOIN, TIMEOUT));
         Arena arena = Arena.ofConfined()) {
       MemorySegment s = segment(arena, new float[] {1, 2, 3});
       c.allReduceSum(s, 3);
@@ -254,11 +283,13 @@ class TcpCollectiveTest {
     }
   }
 
-  @Test
-  void aPatientBarrierOutwaitsTheOperationTimeoutAndTheNextOperationHasItsUsualOne()
-      throws Exception {
+  @ParameterizedTest
+  @EnumSource(names = {"TCP", "SHM"})
+  void aPatientBarrierOutwaitsTheOperationTimeoutAndTheNextOperationHasItsUsualOne(
+      CollectiveKind kind) throws Exception {
     List<String> outcomes =
         onRanks(
+            kind,
             2,
             Duration.ofMillis(500),
             c -> {

@@ -1,0 +1,59 @@
+package dev.cria.train.distributed;
+
+import java.util.Optional;
+
+/** Joins a job's group over the collectives {@link JoinSettings#kind()} asks for. */
+public final class Collectives {
+  private Collectives() {}
+
+  /**
+   * Joins the group of {@code env}: nothing for one rank; else the TCP ring, proven with {@code
+   * key} ({@link Rendezvous}), moved onto a shared mapping when every rank is on this host and the
+   * kind allows it.
+   *
+   * @throws CollectiveException when a peer cannot be reached or proven, when a group of several
+   *     ranks has no secret, or when {@code shm} is asked for ranks on several hosts
+   */
+  public static Collective join(RankEnvironment env, Optional<JobKey> key, JoinSettings settings) {
+    if (env.worldSize() == 1) {
+      return Collective.single();
+    }
+    CollectiveKind kind = settings.kind();
+    if (kind == CollectiveKind.MPI) {
+      throw new CollectiveException(
+          "--collective mpi: the Open MPI backend is not built yet; use auto, tcp or shm");
+    }
+    JobKey k =
+        key.orElseThrow(() ->
+            new CollectiveException(
+                "a job of "
+                    + env.worldSize()
+                    + " ranks needs a job secret, so that only its own ranks join: set "
+                    + JobKey.SECRET
+                    + " or "
+                    + JobKey.SECRET_FILE
+                    + " (the same on every rank; cria train --nproc and cria k8s render set them)"));
+    Collective tcp = TcpCollective.join(env, k, settings);
+    if (kind == CollectiveKind.TCP) {
+      return tcp;
+    }
+    Optional<Collective> shm;
+    try {
+      shm = ShmCollective.attach(tcp, settings);
+    } catch (RuntimeException e) {
+      tcp.close();
+      throw e;
+    }
+    if (shm.isPresent()) {
+      tcp.close();
+      return shm.get();
+    }
+    if (kind == CollectiveKind.SHM) {
+      tcp.close();
+      throw new CollectiveException(
+          "--collective shm: the ranks cannot share a mapping (not all on one host, or no room in"
+              + " /dev/shm); use auto or tcp");
+    }
+    return tcp;
+  }
+}

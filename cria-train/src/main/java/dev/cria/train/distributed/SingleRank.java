@@ -1,0 +1,39 @@
+package dev.cria.train.distributed;
+
+import java.lang.foreign.MemorySegment;
+
+/** The group of one: every operation is a no-op. */
+final class SingleRank implements Collective {
+  @Override
+  public int rank() {
+    return 0;
+  }
+
+  @Override
+  public int worldSize() {
+    return 1;
+  }
+
+  @Override
+  public String transport() {
+    return "none (one rank)";
+  }
+
+  @Override
+  public void barrier() {}
+
+  @Override
+  public void broadcast(MemorySegment data, long bytes, int root) {}
+
+  @Override
+  public void allReduceSum(MemorySegment floats, long count) {}
+
+  @Override
+  public void reduceScatterSum(MemorySegment floats, long count) {}
+
+  @Override
+  public void allGather(MemorySegment floats, long count) {}
+
+  @Override
+  public void close() {}
+}
