@@ -131,7 +131,7 @@ public final class Cluster implements AutoCloseable {
         }
         boolean existed = client.resource(o).inNamespace(namespace).get() != null;
         if (o instanceof Secret && existed) {
-          done.add(what + " kept (its password stays)");
+          done.add(what + " kept (its secret stays)");
           continue;
         }
         if (existed) {
@@ -574,9 +574,9 @@ public final class Cluster implements AutoCloseable {
     throw new K8sException("Secret " + namespace + "/" + name + " has no password");
   }
 
-  /** Whether the board's Secret exists (submission keeps an existing password). */
-  public boolean hasBoardSecret(String job) {
-    return client.secrets().inNamespace(namespace).withName(job + "-board").get() != null;
+  /** Whether the Secret {@code name} exists (submission keeps an existing password or secret). */
+  public boolean hasSecret(String name) {
+    return client.secrets().inNamespace(namespace).withName(name).get() != null;
   }
 
   private String describe(HasMetadata o) {

@@ -54,6 +54,12 @@ public final class Manifests {
   /** Where the board's password is mounted. */
   public static final String BOARD_SECRET_DIR = "/etc/cria-board";
 
+  /**
+   * Where the job secret is mounted in the training job's pods: its ranks prove it to each other
+   * before they join ({@code CRIA_JOB_SECRET_FILE}).
+   */
+  public static final String JOB_SECRET_DIR = "/etc/cria-job";
+
   /** The board's port. */
   public static final int BOARD_PORT = 6006;
 
@@ -93,6 +99,10 @@ public final class Manifests {
             "CRIA_MASTER_ADDR=" + job.masterHost(),
             "-x",
             "CRIA_MASTER_PORT=" + job.masterPort(),
+            "-x",
+            "CRIA_JOB_SECRET_FILE=" + JOB_SECRET_DIR + "/secret",
+            "-x",
+            "CRIA_JOB_ID=" + job.namespace() + "/" + job.name(),
             "cria",
             "worker",
             "--config",
@@ -102,7 +112,7 @@ public final class Manifests {
             + WORKER_WAIT_SECONDS
             + " && exec "
             + String.join(" ", mpirun);
-    return mpiJob(job, job.name(), job.workers(), launch, false);
+    return mpiJob(job, job.name(), job.workers(), launch, false, true);
   }
 
   /**
@@ -119,13 +129,18 @@ public final class Manifests {
             + " --config "
             + CONFIG_DIR
             + "/config.yaml";
-    return mpiJob(job, job.name() + "-compile", 1, check, true);
+    return mpiJob(job, job.name() + "-compile", 1, check, true, false);
   }
 
   private static GenericKubernetesResource mpiJob(
-      ClusterJob job, String name, int workers, String launcherScript, boolean checks) {
+      ClusterJob job,
+      String name,
+      int workers,
+      String launcherScript,
+      boolean checks,
+      boolean secret) {
     ContainerBuilder launcherContainer =
-        container(job, "launcher").withCommand("/bin/sh", "-c", launcherScript);
+        container(job, "launcher", secret).withCommand("/bin/sh", "-c", launcherScript);
     PodSpecBuilder launcherPod = new PodSpecBuilder();
     if (checks) { // the checks run in the launcher: on a worker's kind of node, with its memory
       launcherContainer.withResources(resources(job, false));
@@ -141,11 +156,11 @@ public final class Manifests {
             job,
             launcherPod
                 .withContainers(launcherContainer.build())
-                .withVolumes(volumes(job, false))
+                .withVolumes(volumes(job, false, secret))
                 .build()));
     Map<String, Object> worker = new LinkedHashMap<>();
     worker.put("replicas", workers);
-    worker.put("template", template(job, workerPod(job)));
+    worker.put("template", template(job, workerPod(job, secret)));
     Map<String, Object> replicas = new LinkedHashMap<>();
     replicas.put("Launcher", launcher);
     replicas.put("Worker", worker);
@@ -189,22 +204,22 @@ public final class Manifests {
     return resources.build();
   }
 
-  private static PodSpec workerPod(ClusterJob job) {
+  private static PodSpec workerPod(ClusterJob job, boolean secret) {
     return new PodSpecBuilder()
         .withContainers(
-            container(job, "worker")
+            container(job, "worker", secret)
                 // host keys are made at start, so that images share none (the operator mounts
                 // the job's client keys in /root/.ssh)
                 .withCommand("/bin/sh", "-c", "ssh-keygen -A -q; exec /usr/sbin/sshd -De")
                 .withResources(resources(job, true))
                 .build())
-        .withVolumes(volumes(job, true))
+        .withVolumes(volumes(job, true, secret))
         .withNodeSelector(job.nodeSelector().isEmpty() ? null : new TreeMap<>(job.nodeSelector()))
         .withTolerations(job.tolerations().isEmpty() ? null : tolerations(job.tolerations()))
         .build();
   }
 
-  private static ContainerBuilder container(ClusterJob job, String name) {
+  private static ContainerBuilder container(ClusterJob job, String name, boolean secret) {
     List<VolumeMount> mounts = new ArrayList<>();
     mounts.add(
         new VolumeMountBuilder().withName("shared").withMountPath(job.sharedMount()).build());
@@ -212,10 +227,18 @@ public final class Manifests {
     if (name.equals("worker") && job.shmSize() != null) {
       mounts.add(new VolumeMountBuilder().withName("dshm").withMountPath("/dev/shm").build());
     }
+    if (secret) {
+      mounts.add(
+          new VolumeMountBuilder()
+              .withName("job-secret")
+              .withMountPath(JOB_SECRET_DIR)
+              .withReadOnly(true)
+              .build());
+    }
     return new ContainerBuilder().withName(name).withImage(job.image()).withVolumeMounts(mounts);
   }
 
-  private static List<Volume> volumes(ClusterJob job, boolean worker) {
+  private static List<Volume> volumes(ClusterJob job, boolean worker, boolean secret) {
     List<Volume> volumes = new ArrayList<>();
     volumes.add(
         new VolumeBuilder()
@@ -239,6 +262,16 @@ public final class Manifests {
               .withMedium("Memory")
               .withSizeLimit(new Quantity(job.shmSize()))
               .endEmptyDir()
+              .build());
+    }
+    if (secret) {
+      volumes.add(
+          new VolumeBuilder()
+              .withName("job-secret")
+              .withNewSecret()
+              .withSecretName(jobSecretName(job))
+              .withDefaultMode(0400)
+              .endSecret()
               .build());
     }
     return volumes;
@@ -384,6 +417,27 @@ public final class Manifests {
         .withType("Opaque")
         .withStringData(Map.of("password", password))
         .build();
+  }
+
+  /** The name of the job secret's Secret. */
+  public static String jobSecretName(ClusterJob job) {
+    return job.name() + "-job";
+  }
+
+  /** The Secret holding the job secret (key {@code secret}) its ranks prove to each other. */
+  public static Secret jobSecret(ClusterJob job, String secret) {
+    return new SecretBuilder()
+        .withMetadata(meta(job, jobSecretName(job)))
+        .withType("Opaque")
+        .withStringData(Map.of("secret", secret))
+        .build();
+  }
+
+  /** A job secret: 32 random bytes in hex. */
+  public static String newJobSecret() {
+    byte[] bytes = new byte[32];
+    new SecureRandom().nextBytes(bytes);
+    return java.util.HexFormat.of().formatHex(bytes);
   }
 
   /** A password for the board: 24 random characters. */

@@ -13,28 +13,30 @@ public final class RunObjects {
   private final ClusterJob job;
   private final List<HasMetadata> objects;
   private final boolean board;
+  private final boolean jobSecret;
 
-  private RunObjects(ClusterJob job, List<HasMetadata> objects, boolean board) {
+  private RunObjects(ClusterJob job, List<HasMetadata> objects, boolean board, boolean jobSecret) {
     this.job = job;
     this.objects = List.copyOf(objects);
     this.board = board;
+    this.jobSecret = jobSecret;
   }
 
   /** The training MPIJob and the ConfigMap with the run's resolved {@code config.yaml}. */
   public static RunObjects train(ClusterJob job, String configYaml) {
     return new RunObjects(
-        job, List.of(Manifests.config(job, configYaml), Manifests.train(job)), false);
+        job, List.of(Manifests.config(job, configYaml), Manifests.train(job)), false, true);
   }
 
   /** The compile MPIJob and the run's ConfigMap. */
   public static RunObjects compile(ClusterJob job, String configYaml) {
     return new RunObjects(
-        job, List.of(Manifests.config(job, configYaml), Manifests.compile(job)), false);
+        job, List.of(Manifests.config(job, configYaml), Manifests.compile(job)), false, false);
   }
 
   /** The board's Deployment and Service. */
   public static RunObjects board(ClusterJob job) {
-    return new RunObjects(job, Manifests.board(job), true);
+    return new RunObjects(job, Manifests.board(job), true, false);
   }
 
   /** How many objects. */
@@ -45,6 +47,17 @@ public final class RunObjects {
   /** The objects as YAML; for the board, comments say where its password's Secret comes from. */
   public String yaml() {
     String yaml = Manifests.toYaml(objects);
+    if (jobSecret) {
+      String secret = Manifests.jobSecretName(job);
+      return "# the job secret's Secret ("
+          + secret
+          + ", key secret: what only this job's ranks know) is made by cria k8s submit;\n# with"
+          + " kubectl alone: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > FILE;"
+          + " kubectl create secret generic "
+          + secret
+          + " --from-file=secret=FILE\n"
+          + yaml;
+    }
     if (!board) {
       return yaml;
     }
@@ -69,8 +82,12 @@ public final class RunObjects {
    */
   public List<String> submitTo(Cluster cluster) {
     List<HasMetadata> all = new ArrayList<>(objects);
-    if (board && !cluster.hasBoardSecret(job.name())) {
+    if (board && !cluster.hasSecret(Manifests.boardName(job))) {
       all.addFirst(Manifests.boardSecret(job, Manifests.newPassword()));
+    }
+    if (jobSecret && !cluster.hasSecret(Manifests.jobSecretName(job))) {
+      // kept across resubmissions, as the run is
+      all.addFirst(Manifests.jobSecret(job, Manifests.newJobSecret()));
     }
     return cluster.submit(all);
   }

@@ -246,6 +246,39 @@ class ClusterTest {
   }
 
   @Test
+  void theTrainingJobGetsAJobSecretThatNoManifestShowsAndAResubmissionKeeps() {
+    RunObjects train = RunObjects.train(job, Jobs.CONFIG);
+    assertThat(train.yaml())
+        .contains("kubectl create secret generic brown-tiny-job --from-file=secret=FILE")
+        .contains("CRIA_JOB_SECRET_FILE=/etc/cria-job/secret")
+        .doesNotContain("stringData");
+    assertThat(train.submitTo(cluster)).first().isEqualTo("Secret default/brown-tiny-job created");
+    // the mock API server keeps stringData as given (a real one encodes it into data)
+    String secret =
+        client
+            .secrets()
+            .inNamespace("default")
+            .withName("brown-tiny-job")
+            .get()
+            .getStringData()
+            .get("secret");
+    assertThat(secret).matches("[0-9a-f]{64}");
+    operatorSays("Created");
+    operatorSays("Failed");
+    assertThat(RunObjects.train(job, Jobs.CONFIG).submitTo(cluster))
+        .contains("MPIJob default/brown-tiny created")
+        .doesNotContain("Secret default/brown-tiny-job created");
+    assertThat(
+            client
+                .secrets()
+                .inNamespace("default")
+                .withName("brown-tiny-job")
+                .get()
+                .getStringData())
+        .containsEntry("secret", secret);
+  }
+
+  @Test
   void aFailedJobsConditionIsReportedAndAResubmissionReplacesItToResumeTheRun() {
     cluster.submit(objects());
     operatorSays("Created");
@@ -261,7 +294,7 @@ class ClusterTest {
         .contains(
             "MPIJob default/brown-tiny: the ended job was replaced; the new one resumes its run",
             "MPIJob default/brown-tiny created",
-            "Secret default/brown-tiny-board kept (its password stays)",
+            "Secret default/brown-tiny-board kept (its secret stays)",
             "ConfigMap default/brown-tiny-config updated");
     assertThat(cluster.status("brown-tiny").state()).isEqualTo("Pending");
     assertThat(

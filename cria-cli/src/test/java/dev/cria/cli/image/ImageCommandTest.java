@@ -240,7 +240,8 @@ class ImageCommandTest {
                     + "/dev/shm && chroot "
                     + root
                     + " sh -c 'ssh-keygen -A -q; /usr/sbin/sshd -t && echo sshd-config-ok"
-                    + " && cria --version && mpirun --allow-run-as-root -np 2 -bind-to none"
+                    + " && cria --version && CRIA_JOB_SECRET=0123456789abcdef0123456789abcdef"
+                    + " mpirun --allow-run-as-root -np 2 -bind-to none -x CRIA_JOB_SECRET"
                     + " --mca btl self,tcp cria worker --run-dir /data/run"
                     + trainArgs
                     + "'"));
@@ -307,6 +308,10 @@ class ImageCommandTest {
     assertThat(launcher).startsWith("cria k8s wait-workers");
     Files.createDirectories(root.resolve("etc/cria"));
     Files.writeString(root.resolve("etc/cria/config.yaml"), config);
+    // where the job secret's Secret is mounted; the launcher passes the file's name to the ranks
+    assertThat(launcher).contains("-x CRIA_JOB_SECRET_FILE=/etc/cria-job/secret");
+    Files.createDirectories(root.resolve("etc/cria-job"));
+    Files.writeString(root.resolve("etc/cria-job/secret"), "f00d".repeat(16));
     Files.createDirectories(root.resolve("etc/mpi"));
     Files.writeString(
         root.resolve("etc/mpi/hostfile"),
