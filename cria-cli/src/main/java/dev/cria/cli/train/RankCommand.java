@@ -18,7 +18,6 @@ import dev.cria.train.distributed.RankEnvironment;
 import dev.cria.train.metrics.StepMetrics;
 import dev.cria.train.metrics.TrainListener;
 import java.io.PrintWriter;
-import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -298,8 +297,9 @@ public abstract class RankCommand implements Callable<Integer> {
       paramLabel = "KIND",
       defaultValue = "auto",
       description =
-          "With several workers: auto (shared memory when every rank is on this host, else a TCP"
-              + " ring), shm, tcp or mpi (default: ${DEFAULT-VALUE}).")
+          "With several workers: auto (Open MPI's collectives under mpirun when libmpi loads;"
+              + " else shared memory when every rank is on this host; else a TCP ring), mpi, shm"
+              + " or tcp (default: ${DEFAULT-VALUE}).")
   String collective;
 
   @Option(
@@ -360,6 +360,7 @@ public abstract class RankCommand implements Callable<Integer> {
     if (nproc < 1) {
       throw new UserError("--nproc must be at least 1, got " + nproc);
     }
+    collectiveKind(); // a bad name is refused before anything starts
     try {
       RunConfig.Resolved resolved =
           RunConfig.read(
@@ -484,20 +485,6 @@ public abstract class RankCommand implements Callable<Integer> {
    * arguments.
    */
   private List<String> workerCommand() {
-    List<String> cmd = new ArrayList<>();
-    cmd.add(
-        ProcessHandle.current()
-            .info()
-            .command()
-            .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
-    for (String arg : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-      if (!arg.startsWith("-agentlib:jdwp")) {
-        cmd.add(arg);
-      }
-    }
-    cmd.add("-cp");
-    cmd.add(System.getProperty("java.class.path"));
-    cmd.add(dev.cria.cli.Main.class.getName());
     List<String> args = new ArrayList<>(spec.commandLine().getParseResult().originalArgs());
     boolean replaced = false;
     for (int i = 0; i < args.size(); i++) {
@@ -514,8 +501,7 @@ public abstract class RankCommand implements Callable<Integer> {
         i--;
       }
     }
-    cmd.addAll(args);
-    return cmd;
+    return dev.cria.cli.SelfCommand.with(args);
   }
 
   /** One console line per log interval, and every validation. */

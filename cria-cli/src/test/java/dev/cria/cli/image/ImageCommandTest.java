@@ -347,6 +347,9 @@ class ImageCommandTest {
                 + " OMPI_MCA_orte_keep_fqdn_hostnames=true"
                 + " OMPI_MCA_plm_rsh_args='-o ConnectionAttempts=10'"
                 + " OMPI_MCA_orte_set_default_slots=1"
+                // these pods talk over loopback (127.0.0.2 and .3), which Open MPI's TCP
+                // transport leaves out unless told; real pods have their own interface
+                + " OMPI_MCA_btl_tcp_if_include=lo"
                 + " K_MPI_JOB_ROLE=launcher /bin/sh -c \"$1\"",
             ""));
     String launched =

@@ -7,9 +7,10 @@ public final class Collectives {
   private Collectives() {}
 
   /**
-   * Joins the group of {@code env}: nothing for one rank; else the TCP ring, proven with {@code
-   * key} ({@link Rendezvous}), moved onto a shared mapping when every rank is on this host and the
-   * kind allows it.
+   * Joins the group of {@code env}: nothing for one rank; Open MPI's collectives when mpirun
+   * started the job and its library loads (or {@code mpi} is asked for); else the TCP ring, proven
+   * with {@code key} ({@link Rendezvous}), moved onto a shared mapping when every rank is on this
+   * host and the kind allows it.
    *
    * @throws CollectiveException when a peer cannot be reached or proven, when a group of several
    *     ranks has no secret, or when {@code shm} is asked for ranks on several hosts
@@ -19,9 +20,21 @@ public final class Collectives {
       return Collective.single();
     }
     CollectiveKind kind = settings.kind();
+    boolean mpirun = MpiCollective.startedByMpirun(System.getenv());
     if (kind == CollectiveKind.MPI) {
-      throw new CollectiveException(
-          "--collective mpi: the Open MPI backend is not built yet; use auto, tcp or shm");
+      if (!mpirun) {
+        throw new CollectiveException(
+            "--collective mpi: this process was not started by Open MPI's mpirun"
+                + " (OMPI_COMM_WORLD_SIZE is not set); use auto, tcp or shm");
+      }
+      return MpiCollective.init(env);
+    }
+    if (kind == CollectiveKind.AUTO && mpirun) {
+      Optional<String> why = MpiCollective.unavailable();
+      if (why.isEmpty()) {
+        return MpiCollective.init(env);
+      }
+      settings.log().accept(why.get() + "; using cria's own collectives");
     }
     JobKey k =
         key.orElseThrow(() ->

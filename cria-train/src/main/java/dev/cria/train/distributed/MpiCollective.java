@@ -1,0 +1,388 @@
+package dev.cria.train.distributed;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Open MPI's own collectives, called through the FFM API on its C library ({@code libmpi.so.40},
+ * Debian's {@code libopenmpi3}), for a job that {@code mpirun} started: on a cluster they use the
+ * fabric Open MPI was built for (EFA through libfabric, InfiniBand through UCX), which a TCP ring
+ * cannot.
+ *
+ * <p>Reduce-scatter is {@code MPI_Reduce_scatter} in place (Open MPI leaves the rank's block at the
+ * start of the buffer; it is moved to the rank's shard); all-gather is {@code MPI_Allgatherv} in
+ * place over the same shards; all-reduce is the two, so that every element is summed once, by its
+ * owner, and is the same on every rank bit for bit (an {@code MPI_Allreduce} by recursive doubling
+ * need not be). A buffer must fit MPI's {@code int} counts (2^31 - 1 floats: every bucket does).
+ *
+ * <p>Loading: libmpi is opened with {@code RTLD_GLOBAL}, as Open MPI's plugins need, and Open MPI's
+ * own handlers for SIGSEGV, SIGBUS, SIGFPE and SIGILL are switched off before {@code MPI_Init}
+ * ({@code OMPI_MCA_opal_signal}): the JVM uses those signals itself. Open MPI has no operation
+ * timeout: a rank that dies ends the job through mpirun instead.
+ */
+final class MpiCollective implements Collective {
+  private static final String[] LIBRARIES = {"libmpi.so.40", "libmpi.so"};
+  private static final int RTLD_NOW = 2;
+  private static final int RTLD_GLOBAL = 0x100;
+  private static final int MPI_THREAD_SERIALIZED = 2;
+  private static final MemorySegment IN_PLACE = MemorySegment.ofAddress(1);
+  private static final long BROADCAST_CHUNK = 1L << 30;
+
+  private static Library library; // loaded once per process
+  private static boolean initialized;
+
+  private final Library mpi;
+  private final int rank;
+  private final int world;
+  private final Arena arena = Arena.ofShared();
+  private final MemorySegment counts;
+  private final MemorySegment displacements;
+  private boolean closed;
+
+  /** The C functions and handles of Open MPI that cria calls. */
+  private record Library(
+      MethodHandle initialized,
+      MethodHandle initThread,
+      MethodHandle finalized,
+      MethodHandle finalizeMpi,
+      MethodHandle commRank,
+      MethodHandle commSize,
+      MethodHandle barrier,
+      MethodHandle bcast,
+      MethodHandle reduceScatter,
+      MethodHandle allgatherv,
+      MethodHandle getLibraryVersion,
+      MemorySegment commWorld,
+      MemorySegment floatType,
+      MemorySegment byteType,
+      MemorySegment sum) {}
+
+  private MpiCollective(Library mpi, int rank, int world) {
+    this.mpi = mpi;
+    this.rank = rank;
+    this.world = world;
+    this.counts = arena.allocate(ValueLayout.JAVA_INT, world);
+    this.displacements = arena.allocate(ValueLayout.JAVA_INT, world);
+  }
+
+  /** Whether {@code env} says mpirun (Open MPI's) started this process. */
+  static boolean startedByMpirun(Map<String, String> env) {
+    return env.containsKey("OMPI_COMM_WORLD_SIZE");
+  }
+
+  /** Loads libmpi, or says why not (a message that names the library and the Debian package). */
+  static synchronized Optional<String> unavailable() {
+    try {
+      load();
+      return Optional.empty();
+    } catch (CollectiveException e) {
+      return Optional.of(e.getMessage());
+    }
+  }
+
+  /**
+   * Initializes MPI (once per process) and returns the world communicator's group, checked against
+   * the rank and size that {@code env} expects.
+   */
+  static synchronized Collective init(RankEnvironment env) {
+    Library mpi = load();
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment flag = a.allocate(ValueLayout.JAVA_INT);
+      if (!initialized) {
+        check((int) mpi.initialized().invokeExact(flag), "MPI_Initialized");
+        if (flag.get(ValueLayout.JAVA_INT, 0) == 0) {
+          MemorySegment provided = a.allocate(ValueLayout.JAVA_INT);
+          check(
+              (int)
+                  mpi.initThread()
+                      .invokeExact(
+                          MemorySegment.NULL, MemorySegment.NULL, MPI_THREAD_SERIALIZED, provided),
+              "MPI_Init_thread");
+          if (provided.get(ValueLayout.JAVA_INT, 0) < MPI_THREAD_SERIALIZED) {
+            throw new CollectiveException(
+                "Open MPI gives thread level "
+                    + provided.get(ValueLayout.JAVA_INT, 0)
+                    + "; cria needs MPI_THREAD_SERIALIZED (the gradients are reduced on their own"
+                    + " thread)");
+          }
+        }
+        initialized = true;
+      }
+      MemorySegment value = a.allocate(ValueLayout.JAVA_INT);
+      check((int) mpi.commRank().invokeExact(mpi.commWorld(), value), "MPI_Comm_rank");
+      int rank = value.get(ValueLayout.JAVA_INT, 0);
+      check((int) mpi.commSize().invokeExact(mpi.commWorld(), value), "MPI_Comm_size");
+      int world = value.get(ValueLayout.JAVA_INT, 0);
+      if (rank != env.rank() || world != env.worldSize()) {
+        throw new CollectiveException(
+            "Open MPI says rank "
+                + rank
+                + " of "
+                + world
+                + ", the environment rank "
+                + env.rank()
+                + " of "
+                + env.worldSize());
+      }
+      return new MpiCollective(mpi, rank, world);
+    } catch (CollectiveException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new CollectiveException("calling Open MPI failed: " + t, t);
+    }
+  }
+
+  /** Open MPI's version line ({@code MPI_Get_library_version}), for the log. */
+  String version() {
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment text = a.allocate(8192);
+      MemorySegment length = a.allocate(ValueLayout.JAVA_INT);
+      check((int) mpi.getLibraryVersion().invokeExact(text, length), "MPI_Get_library_version");
+      String v = text.getString(0).strip();
+      int comma = v.indexOf(',');
+      return comma > 0 ? v.substring(0, comma) : v;
+    } catch (CollectiveException e) {
+      throw e;
+    } catch (Throwable t) {
+      return "Open MPI";
+    }
+  }
+
+  private static Library load() {
+    if (library != null) {
+      return library;
+    }
+    Linker linker = Linker.nativeLinker();
+    SymbolLookup libc = linker.defaultLookup();
+    String loaded = null;
+    StringBuilder why = new StringBuilder();
+    try (Arena a = Arena.ofConfined()) {
+      MethodHandle dlopen =
+          linker.downcallHandle(
+              libc.find("dlopen").orElseThrow(),
+              FunctionDescriptor.of(
+                  ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
+      MethodHandle dlerror =
+          linker.downcallHandle(
+              libc.find("dlerror").orElseThrow(), FunctionDescriptor.of(ValueLayout.ADDRESS));
+      MethodHandle setenv =
+          linker.downcallHandle(
+              libc.find("setenv").orElseThrow(),
+              FunctionDescriptor.of(
+                  ValueLayout.JAVA_INT,
+                  ValueLayout.ADDRESS,
+                  ValueLayout.ADDRESS,
+                  ValueLayout.JAVA_INT));
+      for (String name : LIBRARIES) {
+        MemorySegment handle =
+            (MemorySegment) dlopen.invokeExact(a.allocateFrom(name), RTLD_NOW | RTLD_GLOBAL);
+        if (!handle.equals(MemorySegment.NULL)) {
+          loaded = name;
+          break;
+        }
+        MemorySegment error = (MemorySegment) dlerror.invokeExact();
+        why.append(error.equals(MemorySegment.NULL) ? name : error.reinterpret(4096).getString(0))
+            .append("; ");
+      }
+      if (loaded == null) {
+        throw new CollectiveException(
+            "Open MPI's library is not here ("
+                + why.toString().replaceAll("; $", "")
+                + "): install it (Debian: libopenmpi3) or use --collective tcp");
+      }
+      // the JVM handles SIGSEGV, SIGBUS, SIGFPE and SIGILL itself; Open MPI must not take them
+      int unused =
+          (int) setenv.invokeExact(a.allocateFrom("OMPI_MCA_opal_signal"), a.allocateFrom(""), 1);
+    } catch (CollectiveException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new CollectiveException("loading Open MPI's library failed: " + t, t);
+    }
+    SymbolLookup lib = SymbolLookup.libraryLookup(loaded, Arena.global());
+    ValueLayout.OfInt i = ValueLayout.JAVA_INT;
+    ValueLayout p = ValueLayout.ADDRESS;
+    library =
+        new Library(
+            handle(linker, lib, "MPI_Initialized", FunctionDescriptor.of(i, p)),
+            handle(linker, lib, "MPI_Init_thread", FunctionDescriptor.of(i, p, p, i, p)),
+            handle(linker, lib, "MPI_Finalized", FunctionDescriptor.of(i, p)),
+            handle(linker, lib, "MPI_Finalize", FunctionDescriptor.of(i)),
+            handle(linker, lib, "MPI_Comm_rank", FunctionDescriptor.of(i, p, p)),
+            handle(linker, lib, "MPI_Comm_size", FunctionDescriptor.of(i, p, p)),
+            handle(linker, lib, "MPI_Barrier", FunctionDescriptor.of(i, p)),
+            handle(linker, lib, "MPI_Bcast", FunctionDescriptor.of(i, p, i, p, i, p)),
+            handle(linker, lib, "MPI_Reduce_scatter", FunctionDescriptor.of(i, p, p, p, p, p, p)),
+            handle(linker, lib, "MPI_Allgatherv", FunctionDescriptor.of(i, p, i, p, p, p, p, p, p)),
+            handle(linker, lib, "MPI_Get_library_version", FunctionDescriptor.of(i, p, p)),
+            symbol(lib, "ompi_mpi_comm_world"),
+            symbol(lib, "ompi_mpi_float"),
+            symbol(lib, "ompi_mpi_byte"),
+            symbol(lib, "ompi_mpi_op_sum"));
+    return library;
+  }
+
+  private static MethodHandle handle(
+      Linker linker, SymbolLookup lib, String name, FunctionDescriptor descriptor) {
+    return linker.downcallHandle(symbol(lib, name), descriptor);
+  }
+
+  private static MemorySegment symbol(SymbolLookup lib, String name) {
+    return lib.find(name)
+        .orElseThrow(() ->
+            new CollectiveException(
+                "Open MPI's library has no " + name + " (cria needs Open MPI 4 or later)"));
+  }
+
+  private static void check(int code, String call) {
+    if (code != 0) {
+      throw new CollectiveException(call + " failed with MPI error " + code);
+    }
+  }
+
+  @Override
+  public int rank() {
+    return rank;
+  }
+
+  @Override
+  public int worldSize() {
+    return world;
+  }
+
+  @Override
+  public String transport() {
+    return "mpi (" + version() + ", " + world + " ranks)";
+  }
+
+  @Override
+  public void barrier() {
+    try {
+      check((int) mpi.barrier().invokeExact(mpi.commWorld()), "MPI_Barrier");
+    } catch (CollectiveException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new CollectiveException("MPI_Barrier: " + t, t);
+    }
+  }
+
+  @Override
+  public void broadcast(MemorySegment data, long bytes, int root) {
+    try {
+      for (long at = 0; at < bytes; at += BROADCAST_CHUNK) {
+        int n = (int) Math.min(BROADCAST_CHUNK, bytes - at);
+        check(
+            (int)
+                mpi.bcast()
+                    .invokeExact(data.asSlice(at, n), n, mpi.byteType(), root, mpi.commWorld()),
+            "MPI_Bcast");
+      }
+    } catch (CollectiveException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new CollectiveException("MPI_Bcast: " + t, t);
+    }
+  }
+
+  @Override
+  public void allReduceSum(MemorySegment floats, long count) {
+    reduceScatterSum(floats, count);
+    allGather(floats, count);
+  }
+
+  @Override
+  public void reduceScatterSum(MemorySegment floats, long count) {
+    if (count == 0) {
+      return;
+    }
+    shards(count);
+    try {
+      check(
+          (int)
+              mpi.reduceScatter()
+                  .invokeExact(
+                      IN_PLACE, floats, counts, mpi.floatType(), mpi.sum(), mpi.commWorld()),
+          "MPI_Reduce_scatter");
+    } catch (CollectiveException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new CollectiveException("MPI_Reduce_scatter: " + t, t);
+    }
+    // in place, Open MPI leaves this rank's block at the start of the buffer
+    long from = Collective.shardStart(count, world, rank);
+    long n = Collective.shardStart(count, world, rank + 1) - from;
+    if (from > 0 && n > 0) {
+      MemorySegment.copy(floats, 0, floats, from * Float.BYTES, n * Float.BYTES);
+    }
+  }
+
+  @Override
+  public void allGather(MemorySegment floats, long count) {
+    if (count == 0) {
+      return;
+    }
+    shards(count);
+    try {
+      check(
+          (int)
+              mpi.allgatherv()
+                  .invokeExact(
+                      IN_PLACE,
+                      0,
+                      mpi.floatType(),
+                      floats,
+                      counts,
+                      displacements,
+                      mpi.floatType(),
+                      mpi.commWorld()),
+          "MPI_Allgatherv");
+    } catch (CollectiveException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new CollectiveException("MPI_Allgatherv: " + t, t);
+    }
+  }
+
+  /** Each rank's shard of {@code count} floats as MPI counts and displacements. */
+  private void shards(long count) {
+    if (count > Integer.MAX_VALUE) {
+      throw new CollectiveException(
+          "a collective of "
+              + count
+              + " floats is beyond Open MPI's int counts; cria's buckets stay below 2^31");
+    }
+    for (int q = 0; q < world; q++) {
+      long from = Collective.shardStart(count, world, q);
+      long to = Collective.shardStart(count, world, q + 1);
+      counts.setAtIndex(ValueLayout.JAVA_INT, q, (int) (to - from));
+      displacements.setAtIndex(ValueLayout.JAVA_INT, q, (int) from);
+    }
+  }
+
+  /** Finalizes MPI: once per process, when the job's group closes. */
+  @Override
+  public void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    arena.close();
+    synchronized (MpiCollective.class) {
+      try (Arena a = Arena.ofConfined()) {
+        MemorySegment flag = a.allocate(ValueLayout.JAVA_INT);
+        check((int) mpi.finalized().invokeExact(flag), "MPI_Finalized");
+        if (flag.get(ValueLayout.JAVA_INT, 0) == 0) {
+          check((int) mpi.finalizeMpi().invokeExact(), "MPI_Finalize");
+        }
+      } catch (Throwable t) {
+        // closing: the job is over either way
+      }
+    }
+  }
+}

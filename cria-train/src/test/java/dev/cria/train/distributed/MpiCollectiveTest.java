@@ -1,0 +1,149 @@
+package dev.cria.train.distributed;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Open MPI's collectives through FFM under a real {@code mpirun} (Debian's openmpi-bin): every
+ * collective on 2 and 3 ranks, the same bits on every rank, and the same sums as cria's TCP ring to
+ * float rounding. Skipped where mpirun is absent.
+ */
+class MpiCollectiveTest {
+  @TempDir Path tmp;
+
+  private String mpirun(int ranks, String kind) throws Exception {
+    List<String> command =
+        new ArrayList<>(
+            List.of(
+                "/usr/bin/mpirun",
+                "--allow-run-as-root",
+                "--oversubscribe",
+                "--mca",
+                "btl",
+                "self,tcp,vader",
+                "-np",
+                Integer.toString(ranks),
+                "-x",
+                "CRIA_JOB_SECRET",
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--add-modules",
+                "jdk.incubator.vector",
+                "--enable-native-access=ALL-UNNAMED",
+                "-cp",
+                System.getProperty("java.class.path"),
+                MpiCheck.class.getName(),
+                tmp.toString(),
+                kind));
+    ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
+    pb.environment().put("CRIA_JOB_SECRET", "the secret of this test's ranks!");
+    pb.redirectOutput(tmp.resolve(kind + ".out").toFile());
+    Process p = pb.start();
+    assertThat(p.waitFor(120, TimeUnit.SECONDS)).isTrue();
+    String out = Files.readString(tmp.resolve(kind + ".out"));
+    assertThat(p.exitValue()).as(out).isZero();
+    return out;
+  }
+
+  private float[] floats(String kind, int rank) throws Exception {
+    ByteBuffer b =
+        ByteBuffer.wrap(Files.readAllBytes(tmp.resolve(kind + "-rank-" + rank + ".bin")))
+            .order(ByteOrder.nativeOrder());
+    float[] f = new float[b.remaining() / 4];
+    b.asFloatBuffer().get(f);
+    return f;
+  }
+
+  @ParameterizedTest
+  @ValueSource(ints = {2, 3})
+  void everyCollectiveUnderMpirunIsTheSameOnEveryRankAndAsTheTcpRing(int ranks) throws Exception {
+    assumeTrue(
+        Files.isExecutable(Path.of("/usr/bin/mpirun")),
+        "skipped: /usr/bin/mpirun is absent (install openmpi-bin)");
+    assertThat(mpirun(ranks, "mpi")).contains("rank 0 of " + ranks + ": mpi (Open MPI v4");
+    mpirun(ranks, "tcp");
+    for (int r = 0; r < ranks; r++) {
+      float[] mpi = floats("mpi", r);
+      float[] tcp = floats("tcp", r);
+      assertThat(mpi).hasSameSizeAs(tcp);
+      int at = 0;
+      for (int count : MpiCheck.COUNTS) {
+        for (int op = 0; op < 3; op++) {
+          // after a reduce-scatter only the rank's own shard is defined
+          long from = op == 1 ? Collective.shardStart(count, ranks, r) : 0;
+          long to = op == 1 ? Collective.shardStart(count, ranks, r + 1) : count;
+          for (long i = from; i < to; i++) {
+            int k = at + (int) i;
+            if (Math.abs(mpi[k] - tcp[k]) > 1e-5f) {
+              throw new AssertionError(
+                  "rank "
+                      + r
+                      + ", op "
+                      + op
+                      + ", count "
+                      + count
+                      + ", element "
+                      + i
+                      + ": "
+                      + mpi[k]
+                      + " vs "
+                      + tcp[k]);
+            }
+          }
+          at += count;
+        }
+      }
+      for (int i = at; i < mpi.length; i++) {
+        assertThat(mpi[i]).as("broadcast").isEqualTo(tcp[i]);
+      }
+    }
+    // all-reduce, and the broadcast at the end, leave every rank the same bits
+    float[] first = floats("mpi", 0);
+    for (int r = 1; r < ranks; r++) {
+      float[] other = floats("mpi", r);
+      int at = 0;
+      for (int count : MpiCheck.COUNTS) {
+        for (int i = 0; i < count; i++) {
+          assertThat(Float.floatToRawIntBits(other[at + i]))
+              .as("all-reduce of %d floats, element %d, rank %d", count, i, r)
+              .isEqualTo(Float.floatToRawIntBits(first[at + i]));
+        }
+        at += 3 * count;
+      }
+    }
+    // reduce-scatter left each rank its shard summed: equal to the sum over ranks' inputs
+    int at = 0;
+    for (int count : MpiCheck.COUNTS) {
+      at += count; // after the all-reduce
+      double[] sums = new double[count];
+      for (int q = 0; q < ranks; q++) {
+        float[] x = MpiCheck.data(q, count, 1);
+        for (int i = 0; i < count; i++) {
+          sums[i] += x[i];
+        }
+      }
+      for (int r = 0; r < ranks; r++) {
+        float[] got = floats("mpi", r);
+        long from = Collective.shardStart(count, ranks, r);
+        long to = Collective.shardStart(count, ranks, r + 1);
+        for (long i = from; i < to; i++) {
+          if (Math.abs(got[at + (int) i] - sums[(int) i]) > 1e-5) {
+            throw new AssertionError(
+                "reduce-scatter of " + count + " floats, rank " + r + ", element " + i);
+          }
+        }
+      }
+      at += 2 * count;
+    }
+  }
+}
