@@ -18,6 +18,7 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "bench",
     mixinStandardHelpOptions = true,
+    subcommands = CollectiveBenchCommand.class,
     description = {
       "Time full training steps (forward, backward, AdamW) of a preset model on random tokens.",
       "Prints tokens/s, the split into forward/backward/optimizer, achieved GFLOP/s and MFU: model FLOPs"
