@@ -21,7 +21,7 @@ import java.time.Duration;
  * rank that waits for it, with a message naming the peer.
  */
 public final class TcpCollective implements Collective {
-  private static final int RECEIVE_WINDOW = 4 << 20; // bytes summed at a time
+  private static final int RECEIVE_WINDOW = 256 << 10; // bytes summed at a time
   private static final int IO_WINDOW = 256 << 20; // bytes per ByteBuffer view
 
   private final RankEnvironment env;
