@@ -226,6 +226,7 @@ public final class Trainer {
     private final LlamaModel model;
     private final ShardedAdamW adam;
     private final GradientBuckets buckets; // null for one rank
+    private boolean[] nextAgreement; // stop, save: agreed during the last step (several ranks)
     private final MetricsSink metrics;
     private final SaveSchedule saves;
     private final double peakGflops;
@@ -272,7 +273,16 @@ public final class Trainer {
       boolean stopped = false;
       metrics.state(RankState.TRAINING);
       while (step < t.maxSteps()) {
-        boolean[] agreed = ranks.any(stopRequested.getAsBoolean(), saves.timeDue());
+        // with several ranks the last step agreed on it, while its parameters were being
+        // gathered; the gathers end before the group or the whole parameters are used
+        boolean[] agreed =
+            nextAgreement != null
+                ? nextAgreement
+                : ranks.any(stopRequested.getAsBoolean(), saves.timeDue());
+        nextAgreement = null;
+        if (agreed[0] || agreed[1]) {
+          awaitGathers();
+        }
         if (agreed[0]) {
           saves.now(step, consumed, lastLoss, schedule); // on a stop request
           stopped = true;
@@ -283,14 +293,17 @@ public final class Trainer {
         }
         trainStep();
         if (setup.valid() != null && t.valCheckInterval() > 0 && step % t.valCheckInterval() == 0) {
+          awaitGathers();
           validate();
         }
         if (saves.stepDue(step)) {
+          awaitGathers();
           saves.periodic(step, consumed, lastLoss, schedule);
         } else {
           saves.poll();
         }
       }
+      awaitGathers();
       if (!stopped && setup.valid() != null && validatedAt != step && step > firstStep) {
         validate();
       }
@@ -319,6 +332,13 @@ public final class Trainer {
     }
 
     /** One optimizer step: the next global batch, accumulated, reduced, clipped and applied. */
+    /** Waits for the parameter gathers still going on (several ranks). */
+    private void awaitGathers() {
+      if (buckets != null) {
+        buckets.awaitGathers();
+      }
+    }
+
     private void trainStep() throws IOException {
       long t0 = System.nanoTime();
       double lr = schedule.at(step);
@@ -328,14 +348,19 @@ public final class Trainer {
       double lossSum = 0;
       for (int m = 0; m < accumulation; m++) {
         micro.load(setup.train(), batches.firstSample(consumed, m, group.rank()));
-        lossSum += model.forward(micro.tokens(), micro.targets(), gradScale);
+        // the first forward pass reads each bucket of parameters once its gather is done
+        lossSum +=
+            model.forward(
+                micro.tokens(),
+                micro.targets(),
+                gradScale,
+                m == 0 && buckets != null ? buckets::awaitParameters : null);
         // the last micro-batch's backward hands each finished bucket of gradients to the reduction
         model.backward(m == accumulation - 1 && buckets != null ? buckets::reduceWhenReady : null);
       }
       if (buckets != null) {
         buckets.awaitReductions(); // the collectives are used by one thread at a time
       }
-      double loss = ranks.mean(lossSum / accumulation);
       double gradNorm =
           adam.clipAndStep(
               model.parameters(),
@@ -343,17 +368,30 @@ public final class Trainer {
               lr,
               setup.config().optim().clipGrad(),
               ranks::sum);
+      double loss = lossSum / accumulation;
       double communication = 0;
       double exposed = 0;
+      double paramNorm;
       if (buckets != null) {
-        double gather = buckets.allGather(model.parameters());
-        communication = buckets.reductionSeconds() + gather;
-        exposed = buckets.waitSeconds() + gather;
+        // the mean loss and the parameter norm from the updated shards, in one collective
+        double[] sums = ranks.sums(loss, adam.shardSquares(model.parameters()));
+        loss = sums[0] / group.worldSize();
+        paramNorm = Math.sqrt(sums[1]);
+        double[] gather = buckets.gatherSeconds(); // the last step's, during this forward pass
+        communication = buckets.reductionSeconds() + gather[0];
+        exposed = buckets.waitSeconds() + gather[1];
+      } else {
+        paramNorm = Math.sqrt(model.parameterSquares());
       }
-      double paramNorm = Math.sqrt(model.parameterSquares());
       step++;
       consumed += t.globalBatchSize();
       report(lr, loss, gradNorm, paramNorm, (System.nanoTime() - t0) / 1e9, communication, exposed);
+      if (buckets != null) {
+        // whether to stop or save before the next step, agreed before the group is busy with
+        // gathering the parameters, which the next forward pass waits for bucket by bucket
+        nextAgreement = ranks.any(stopRequested.getAsBoolean(), saves.timeDue());
+        buckets.gatherWhileForwarding(model.parameters());
+      }
     }
 
     private void report(

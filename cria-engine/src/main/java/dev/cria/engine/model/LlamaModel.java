@@ -179,6 +179,12 @@ public final class LlamaModel implements AutoCloseable {
     }
   }
 
+  private static void need(ParametersNeeded needed, ParameterLayout.Range bucket) {
+    if (needed != null) {
+      needed.await(bucket.from(), bucket.to());
+    }
+  }
+
   private static void announce(GradientsReady ready, ParameterLayout.Range bucket) {
     if (ready != null) {
       ready.ready(bucket.from(), bucket.to());
@@ -201,6 +207,24 @@ public final class LlamaModel implements AutoCloseable {
    * leaves the logits readable with {@link #logits()}.
    */
   public double forward(int[] tokens, int[] targets, float gradScale) {
+    return forward(tokens, targets, gradScale, null);
+  }
+
+  /**
+   * Told, during {@link #forward(int[], int[], float, ParametersNeeded)}, which parameters the pass
+   * is about to read: the embeddings, then each layer's, then the final norm and the LM head, each
+   * a {@link ParameterLayout#buckets()} range. It returns once they hold their values (a
+   * data-parallel trainer all-gathers them meanwhile, so that the gather overlaps the pass).
+   */
+  public interface ParametersNeeded {
+    void await(long from, long to);
+  }
+
+  /**
+   * {@link #forward(int[], int[], float)}, telling {@code needed} (when not null) before each block
+   * of parameters is read.
+   */
+  public double forward(int[] tokens, int[] targets, float gradScale, ParametersNeeded needed) {
     int n = act.tokens;
     if (tokens.length != n || (targets != null && targets.length != n)) {
       throw new IllegalArgumentException(
@@ -216,10 +240,14 @@ public final class LlamaModel implements AutoCloseable {
     this.targets = targets;
     MemorySegment p = parameters.segment();
     int d = config.dim();
+    List<ParameterLayout.Range> buckets = layout.buckets(); // the backward's order: head first
+    need(needed, buckets.getLast());
     kernels.embeddingForward(a, act.layerInput[0], p, layout.embeddings(), tokens, n, d);
     for (int l = 0; l < config.layers(); l++) {
+      need(needed, buckets.get(buckets.size() - 2 - l));
       layerForward(l);
     }
+    need(needed, buckets.getFirst());
     long hFinal = act.layerInput[config.layers()];
     kernels.rmsNormForward(
         a, act.xnFinal, a, act.rstdFinal, a, hFinal, p, layout.finalNorm(), n, d, config.normEps());

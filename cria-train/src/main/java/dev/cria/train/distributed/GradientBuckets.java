@@ -16,7 +16,12 @@ import java.util.concurrent.Future;
  * each split evenly among the ranks. As soon as the backward pass announces a bucket, a
  * communication thread reduce-scatters it, so that the reduction overlaps the rest of the pass;
  * afterwards each rank holds the sums of its shard of every bucket. After the update, the shards of
- * the parameters are all-gathered bucket by bucket.
+ * the parameters are all-gathered bucket by bucket on the same thread, in the order the next
+ * forward pass reads them, and that pass waits only for the bucket it is about to read ({@link
+ * #awaitParameters}): the gather overlaps the forward pass as the reduction overlaps the backward.
+ *
+ * <p>The communication thread runs the collectives one after the other; the training thread uses
+ * the group itself only once {@link #awaitGathers()} has returned.
  */
 public final class GradientBuckets implements AutoCloseable {
   private final Collective group;
@@ -25,14 +30,20 @@ public final class GradientBuckets implements AutoCloseable {
   private final List<ParameterLayout.Range> shards = new ArrayList<>();
   private final ExecutorService comm;
   private final List<Future<?>> pending = new ArrayList<>();
-  private long reductionNanos;
+  private final List<ParameterLayout.Range> gatherOrder;
+  private final Future<?>[] gathers;
+  private volatile long reductionNanos;
   private long waitNanos;
+  private volatile long gatherNanos;
+  private long gatherWaitNanos;
 
   /** The buckets of {@code layout}, reducing {@code gradients} among {@code group}'s ranks. */
   public GradientBuckets(ParameterLayout layout, Floats gradients, Collective group) {
     this.group = group;
     this.gradients = gradients.segment();
     this.buckets = layout.buckets();
+    this.gatherOrder = buckets.reversed(); // the forward pass's order: embeddings first
+    this.gathers = new Future<?>[buckets.size()];
     int world = group.worldSize();
     for (ParameterLayout.Range b : buckets) {
       shards.add(
@@ -77,16 +88,8 @@ public final class GradientBuckets implements AutoCloseable {
     long t0 = System.nanoTime();
     try {
       for (Future<?> f : pending) {
-        f.get();
+        await(f, "reducing gradients");
       }
-    } catch (ExecutionException e) {
-      if (e.getCause() instanceof RuntimeException r) {
-        throw r;
-      }
-      throw new IllegalStateException(e.getCause());
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new CollectiveException("interrupted while reducing gradients");
     } finally {
       pending.clear();
       waitNanos = System.nanoTime() - t0;
@@ -94,15 +97,67 @@ public final class GradientBuckets implements AutoCloseable {
   }
 
   /**
-   * All-gathers every bucket's updated shards of {@code parameters}; returns the seconds it took.
+   * Starts all-gathering every bucket's updated shards of {@code parameters} on the communication
+   * thread, in the forward pass's order; returns at once.
    */
-  public double allGather(Floats parameters) {
-    long t0 = System.nanoTime();
+  public void gatherWhileForwarding(Floats parameters) {
     MemorySegment params = parameters.segment();
-    for (ParameterLayout.Range b : buckets) {
-      group.allGather(params.asSlice(b.from() * Float.BYTES, b.size() * Float.BYTES), b.size());
+    for (int i = 0; i < gatherOrder.size(); i++) {
+      ParameterLayout.Range b = gatherOrder.get(i);
+      gathers[i] =
+          comm.submit(() -> {
+            long t0 = System.nanoTime();
+            group.allGather(
+                params.asSlice(b.from() * Float.BYTES, b.size() * Float.BYTES), b.size());
+            gatherNanos += System.nanoTime() - t0;
+          });
     }
-    return (System.nanoTime() - t0) / 1e9;
+  }
+
+  /**
+   * From the forward pass ({@link dev.cria.engine.model.LlamaModel.ParametersNeeded}): waits until
+   * every bucket that overlaps {@code [from, to)} is gathered.
+   */
+  public void awaitParameters(long from, long to) {
+    long t0 = System.nanoTime();
+    for (int i = 0; i < gathers.length; i++) {
+      ParameterLayout.Range b = gatherOrder.get(i);
+      if (gathers[i] != null && b.from() < to && from < b.to()) {
+        await(gathers[i], "gathering parameters");
+        gathers[i] = null;
+      }
+    }
+    gatherWaitNanos += System.nanoTime() - t0;
+  }
+
+  /** Waits for every gather still going on (before the group or the whole parameters are used). */
+  public void awaitGathers() {
+    awaitParameters(Long.MIN_VALUE, Long.MAX_VALUE);
+  }
+
+  private static void await(Future<?> f, String what) {
+    try {
+      f.get();
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof RuntimeException r) {
+        throw r;
+      }
+      throw new IllegalStateException(e.getCause());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new CollectiveException("interrupted while " + what);
+    }
+  }
+
+  /**
+   * Seconds the gathers took on the communication thread, and the training thread's wait for them,
+   * since the last call; resets both.
+   */
+  public double[] gatherSeconds() {
+    double[] s = {gatherNanos / 1e9, gatherWaitNanos / 1e9};
+    gatherNanos = 0;
+    gatherWaitNanos = 0;
+    return s;
   }
 
   /** Seconds the last step's reductions took on the communication thread; resets them. */

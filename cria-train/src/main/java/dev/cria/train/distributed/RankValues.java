@@ -33,6 +33,19 @@ public final class RankValues {
     return group.worldSize() == 1 ? value : sum(value) / group.worldSize();
   }
 
+  /** The sums of two values over the ranks, in one collective. */
+  public double[] sums(double first, double second) {
+    if (group.worldSize() == 1) {
+      return new double[] {first, second};
+    }
+    scalar.set(ValueLayout.JAVA_FLOAT, 0, (float) first);
+    scalar.set(ValueLayout.JAVA_FLOAT, Float.BYTES, (float) second);
+    group.allReduceSum(scalar, 2);
+    return new double[] {
+      scalar.get(ValueLayout.JAVA_FLOAT, 0), scalar.get(ValueLayout.JAVA_FLOAT, Float.BYTES)
+    };
+  }
+
   /**
    * Whether any rank says {@code first}, and whether any says {@code second}, in one collective: so
    * that every rank stops (or saves) after the same step; one alone would leave the others waiting.

@@ -54,6 +54,15 @@ public final class ShardedAdamW implements AutoCloseable {
     return parts;
   }
 
+  /** The sum of the squares of this rank's shards of {@code parameters}, in double. */
+  public double shardSquares(Floats parameters) {
+    double squares = 0;
+    for (ParameterLayout.Range s : shards) {
+      squares += kernels.sumOfSquares(parameters.segment(), s.from(), s.size());
+    }
+    return squares;
+  }
+
   /** Bytes of the moments this rank holds. */
   public long stateBytes() {
     return parts.stream().mapToLong(AdamW::stateBytes).sum();
