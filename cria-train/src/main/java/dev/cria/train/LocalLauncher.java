@@ -2,11 +2,11 @@ package dev.cria.train;
 
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.JobKey;
+import dev.cria.train.distributed.LocalRanks;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -71,7 +71,7 @@ public final class LocalLauncher {
     }
     int cores = Runtime.getRuntime().availableProcessors();
     int perWorker = threads != null ? threads : Math.max(1, cores / nproc);
-    int port = freePort();
+    int port = LocalRanks.freePort();
     List<String> base = new ArrayList<>(workerCommand);
     base.add("--threads");
     base.add(Integer.toString(perWorker));
@@ -103,15 +103,8 @@ public final class LocalLauncher {
     try {
       for (int r = 0; r < nproc; r++) {
         ProcessBuilder pb = new ProcessBuilder(base).redirectErrorStream(true);
-        pb.environment().put("CRIA_RANK", Integer.toString(r));
-        pb.environment().put("CRIA_WORLD_SIZE", Integer.toString(nproc));
-        pb.environment().put("CRIA_LOCAL_RANK", Integer.toString(r));
-        pb.environment().put("CRIA_MASTER_ADDR", "127.0.0.1");
-        pb.environment().put("CRIA_MASTER_PORT", Integer.toString(port));
+        LocalRanks.environment(pb.environment(), r, nproc, port, key);
         pb.environment().put(RankRun.LEASE_HELD, "1");
-        pb.environment().remove(JobKey.SECRET_FILE);
-        pb.environment().put(JobKey.SECRET, key.secretForChildEnvironment());
-        pb.environment().put(JobKey.JOB_ID, key.jobId());
         pb.environment().put(RankRun.LAUNCHER_PID, Long.toString(ProcessHandle.current().pid()));
         Process p = pb.start();
         workers.add(p);
@@ -215,12 +208,6 @@ public final class LocalLauncher {
     t.setDaemon(true);
     t.start();
     return t;
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
-    }
   }
 
   private static List<String> tail(Path file, int lines) {

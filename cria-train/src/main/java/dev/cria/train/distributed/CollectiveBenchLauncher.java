@@ -3,7 +3,6 @@ package dev.cria.train.distributed;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -85,22 +84,12 @@ public final class CollectiveBenchLauncher {
         readers.add(read(p, each, tail));
       } else {
         JobKey key = JobKey.generate("bench-" + UUID.randomUUID());
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-          port = s.getLocalPort();
-        }
+        int port = LocalRanks.freePort();
         for (int r = 0; r < nproc; r++) {
           List<String> command = new ArrayList<>(workerCommand);
           command.addAll(List.of("--collective", kind.toString()));
           ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
-          pb.environment().put("CRIA_RANK", Integer.toString(r));
-          pb.environment().put("CRIA_WORLD_SIZE", Integer.toString(nproc));
-          pb.environment().put("CRIA_LOCAL_RANK", Integer.toString(r));
-          pb.environment().put("CRIA_MASTER_ADDR", "127.0.0.1");
-          pb.environment().put("CRIA_MASTER_PORT", Integer.toString(port));
-          pb.environment().remove(JobKey.SECRET_FILE);
-          pb.environment().put(JobKey.SECRET, key.secretForChildEnvironment());
-          pb.environment().put(JobKey.JOB_ID, key.jobId());
+          LocalRanks.environment(pb.environment(), r, nproc, port, key);
           Process p = pb.start();
           ranks.add(p);
           readers.add(read(p, r == 0 ? each : result -> {}, tail));
