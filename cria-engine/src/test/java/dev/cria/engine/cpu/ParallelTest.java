@@ -161,6 +161,15 @@ class ParallelTest {
                     if (task == 10) {
                       throw new ArithmeticException("task 10");
                     }
+                    if (task > 10) {
+                      // the later tasks take a while, so that a pool that kept handing them out
+                      // after the failure would run them all, and one that stops cannot race them
+                      try {
+                        Thread.sleep(1);
+                      } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                      }
+                    }
                   }))
           .isInstanceOf(ArithmeticException.class)
           .hasMessage("task 10");
