@@ -8,7 +8,6 @@ import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
 import java.security.SecureRandom;
-import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.Map;
 import java.util.Optional;
@@ -158,18 +157,6 @@ public final class JobKey {
       b.putInt(v);
     }
     return b.array();
-  }
-
-  @Override
-  public boolean equals(Object o) {
-    return o instanceof JobKey k
-        && MessageDigest.isEqual(secret, k.secret)
-        && jobId.equals(k.jobId);
-  }
-
-  @Override
-  public int hashCode() {
-    return Arrays.hashCode(secret) * 31 + jobId.hashCode();
   }
 
   @Override

@@ -44,6 +44,7 @@ final class MpiCollective implements Collective {
   private final Arena arena = Arena.ofShared();
   private final MemorySegment counts;
   private final MemorySegment displacements;
+  private final String version;
   private boolean closed;
 
   /** The C functions and handles of Open MPI that cria calls. */
@@ -70,6 +71,7 @@ final class MpiCollective implements Collective {
     this.world = world;
     this.counts = arena.allocate(ValueLayout.JAVA_INT, world);
     this.displacements = arena.allocate(ValueLayout.JAVA_INT, world);
+    this.version = version(mpi);
   }
 
   /** Whether {@code env} says mpirun (Open MPI's) started this process. */
@@ -140,7 +142,7 @@ final class MpiCollective implements Collective {
   }
 
   /** Open MPI's version line ({@code MPI_Get_library_version}), for the log. */
-  String version() {
+  private static String version(Library mpi) {
     try (Arena a = Arena.ofConfined()) {
       MemorySegment text = a.allocate(8192);
       MemorySegment length = a.allocate(ValueLayout.JAVA_INT);
@@ -258,35 +260,38 @@ final class MpiCollective implements Collective {
 
   @Override
   public String transport() {
-    return "mpi (" + version() + ", " + world + " ranks)";
+    return "mpi (" + version + ", " + world + " ranks)";
+  }
+
+  /** One call into libmpi, returning MPI's error code. */
+  private interface Call {
+    int invoke() throws Throwable;
+  }
+
+  /** Makes {@code call}; a non-zero code or a failure of the call itself names {@code name}. */
+  private static void call(String name, Call call) {
+    int code;
+    try {
+      code = call.invoke();
+    } catch (Throwable t) {
+      throw new CollectiveException(name + ": " + t, t);
+    }
+    check(code, name);
   }
 
   @Override
   public void barrier() {
-    try {
-      check((int) mpi.barrier().invokeExact(mpi.commWorld()), "MPI_Barrier");
-    } catch (CollectiveException e) {
-      throw e;
-    } catch (Throwable t) {
-      throw new CollectiveException("MPI_Barrier: " + t, t);
-    }
+    call("MPI_Barrier", () -> (int) mpi.barrier().invokeExact(mpi.commWorld()));
   }
 
   @Override
   public void broadcast(MemorySegment data, long bytes, int root) {
-    try {
-      for (long at = 0; at < bytes; at += BROADCAST_CHUNK) {
-        int n = (int) Math.min(BROADCAST_CHUNK, bytes - at);
-        check(
-            (int)
-                mpi.bcast()
-                    .invokeExact(data.asSlice(at, n), n, mpi.byteType(), root, mpi.commWorld()),
-            "MPI_Bcast");
-      }
-    } catch (CollectiveException e) {
-      throw e;
-    } catch (Throwable t) {
-      throw new CollectiveException("MPI_Bcast: " + t, t);
+    for (long at = 0; at < bytes; at += BROADCAST_CHUNK) {
+      int n = (int) Math.min(BROADCAST_CHUNK, bytes - at);
+      MemorySegment chunk = data.asSlice(at, n);
+      call(
+          "MPI_Bcast",
+          () -> (int) mpi.bcast().invokeExact(chunk, n, mpi.byteType(), root, mpi.commWorld()));
     }
   }
 
@@ -302,18 +307,13 @@ final class MpiCollective implements Collective {
       return;
     }
     shards(count);
-    try {
-      check(
-          (int)
-              mpi.reduceScatter()
-                  .invokeExact(
-                      IN_PLACE, floats, counts, mpi.floatType(), mpi.sum(), mpi.commWorld()),
-          "MPI_Reduce_scatter");
-    } catch (CollectiveException e) {
-      throw e;
-    } catch (Throwable t) {
-      throw new CollectiveException("MPI_Reduce_scatter: " + t, t);
-    }
+    call(
+        "MPI_Reduce_scatter",
+        () ->
+            (int)
+                mpi.reduceScatter()
+                    .invokeExact(
+                        IN_PLACE, floats, counts, mpi.floatType(), mpi.sum(), mpi.commWorld()));
     // in place, Open MPI leaves this rank's block at the start of the buffer
     long from = Collective.shardStart(count, world, rank);
     long n = Collective.shardStart(count, world, rank + 1) - from;
@@ -328,25 +328,20 @@ final class MpiCollective implements Collective {
       return;
     }
     shards(count);
-    try {
-      check(
-          (int)
-              mpi.allgatherv()
-                  .invokeExact(
-                      IN_PLACE,
-                      0,
-                      mpi.floatType(),
-                      floats,
-                      counts,
-                      displacements,
-                      mpi.floatType(),
-                      mpi.commWorld()),
-          "MPI_Allgatherv");
-    } catch (CollectiveException e) {
-      throw e;
-    } catch (Throwable t) {
-      throw new CollectiveException("MPI_Allgatherv: " + t, t);
-    }
+    call(
+        "MPI_Allgatherv",
+        () ->
+            (int)
+                mpi.allgatherv()
+                    .invokeExact(
+                        IN_PLACE,
+                        0,
+                        mpi.floatType(),
+                        floats,
+                        counts,
+                        displacements,
+                        mpi.floatType(),
+                        mpi.commWorld()));
   }
 
   /** Each rank's shard of {@code count} floats as MPI counts and displacements. */
