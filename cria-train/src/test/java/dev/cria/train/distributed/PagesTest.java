@@ -1,0 +1,56 @@
+package dev.cria.train.distributed;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import org.junit.jupiter.api.Test;
+
+class PagesTest {
+  private static final long MIB = 1 << 20;
+
+  @Test
+  void aReleasedRangeReadsAsZerosAndItsWholePagesLeaveMemory() {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment s = arena.allocate(16 * MIB, 64);
+      s.fill((byte) 7);
+      assertThat(Pages.resident(s)).isGreaterThanOrEqualTo(16 * MIB);
+      long from = MIB + 13; // neither end on a page boundary
+      long to = 13 * MIB + 5;
+      Pages.release(s, from, to);
+      if (Pages.releases()) {
+        // asked before anything reads the range (a read maps the zero page back in)
+        assertThat(Pages.resident(s))
+            .isLessThanOrEqualTo(16 * MIB - (to - from) + 4 * 4096); // partial pages count whole
+      }
+      assertThat(s.get(ValueLayout.JAVA_BYTE, from - 1)).isEqualTo((byte) 7);
+      assertThat(s.get(ValueLayout.JAVA_BYTE, to)).isEqualTo((byte) 7);
+      for (long i = from; i < to; i += 997) {
+        assertThat(s.get(ValueLayout.JAVA_BYTE, i)).as("byte %d", i).isZero();
+      }
+      assertThat(s.get(ValueLayout.JAVA_BYTE, from)).isZero();
+      assertThat(s.get(ValueLayout.JAVA_BYTE, to - 1)).isZero();
+      s.set(ValueLayout.JAVA_BYTE, from + MIB, (byte) 3); // usable again
+      assertThat(s.get(ValueLayout.JAVA_BYTE, from + MIB)).isEqualTo((byte) 3);
+    }
+  }
+
+  @Test
+  void aRangeInsideOnePageIsOnlyZeroed() {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment s = arena.allocate(3 * 4096, 4096);
+      s.fill((byte) 1);
+      Pages.release(s, 4096 + 10, 4096 + 20);
+      for (long i = 0; i < s.byteSize(); i++) {
+        assertThat(s.get(ValueLayout.JAVA_BYTE, i))
+            .isEqualTo(i >= 4096 + 10 && i < 4096 + 20 ? (byte) 0 : (byte) 1);
+      }
+      Pages.release(s, 5, 5); // empty
+      assertThat(s.get(ValueLayout.JAVA_BYTE, 5)).isEqualTo((byte) 1);
+      assertThatThrownBy(() -> Pages.release(s, 10, 3 * 4096 + 1))
+          .isInstanceOf(IllegalArgumentException.class);
+    }
+  }
+}
