@@ -175,13 +175,14 @@ public final class Trainer {
             new LlamaModel(shape, backend, t.microBatchSize(), setup.seqLength(), false);
         GradientBuckets buckets =
             group.worldSize() > 1
-                ? new GradientBuckets(model.layout(), model.gradients(), group)
+                ? new GradientBuckets(
+                    model.layout(), model.gradients(), group, bucketSettings(c.distributed()))
                 : null;
         ShardedAdamW adam =
             buckets == null
                 ? ShardedAdamW.whole(model.layout(), settings, backend)
                 : ShardedAdamW.over(model.layout(), settings, backend, buckets.shards())) {
-      describeMemory(metrics, model, adam);
+      describeMemory(metrics, model, adam, buckets);
       Checkpoint resumed =
           new StartingWeights(run.root(), c, shape, group, ranks, metrics)
               .fill(start, model, adam.parts());
@@ -344,7 +345,12 @@ public final class Trainer {
       double lr = schedule.at(step);
       int accumulation = batches.microStepsPerBatch();
       float gradScale = 1f / (accumulation * batches.worldSize());
-      model.zeroGradients();
+      boolean zero2 = buckets != null && buckets.settings().zeroStage() == 2;
+      if (buckets != null) {
+        buckets.zeroGradients();
+      } else {
+        model.zeroGradients();
+      }
       double lossSum = 0;
       for (int m = 0; m < accumulation; m++) {
         micro.load(setup.train(), batches.firstSample(consumed, m, group.rank()));
@@ -355,8 +361,13 @@ public final class Trainer {
                 micro.targets(),
                 gradScale,
                 m == 0 && buckets != null ? buckets::awaitParameters : null);
-        // the last micro-batch's backward hands each finished bucket of gradients to the reduction
-        model.backward(m == accumulation - 1 && buckets != null ? buckets::reduceWhenReady : null);
+        if (zero2 && m > 0) {
+          buckets.awaitReductions(); // the last micro-batch's, overlapped with this forward pass
+        }
+        // the backward hands each finished bucket of gradients to the reduction: the last
+        // micro-batch's (ZeRO-1), every micro-batch's (ZeRO-2, which keeps only the shards)
+        model.backward(
+            buckets != null && (zero2 || m == accumulation - 1) ? buckets::reduceWhenReady : null);
       }
       if (buckets != null) {
         buckets.awaitReductions(); // the collectives are used by one thread at a time
@@ -385,6 +396,17 @@ public final class Trainer {
       }
       step++;
       consumed += t.globalBatchSize();
+      if (zero2 && step == firstStep + 1) {
+        long all = model.layout().size() * Float.BYTES;
+        metrics.info(
+            String.format(
+                Locale.ROOT,
+                "ZeRO-2: %.0f MB of the %.0f MB gradient buffer in memory after step %d"
+                    + " (ZeRO-1 keeps all of it)",
+                buckets.residentGradientBytes() / 1e6,
+                all / 1e6,
+                step));
+      }
       report(lr, loss, gradNorm, paramNorm, (System.nanoTime() - t0) / 1e9, communication, exposed);
       if (buckets != null) {
         // whether to stop or save before the next step, agreed before the group is busy with
@@ -488,19 +510,50 @@ public final class Trainer {
                 : ""));
   }
 
-  private void describeMemory(MetricsSink metrics, LlamaModel model, ShardedAdamW adam)
+  private void describeMemory(
+      MetricsSink metrics, LlamaModel model, ShardedAdamW adam, GradientBuckets buckets)
       throws IOException {
     long n = model.layout().size();
+    boolean zero2 = buckets != null && buckets.settings().zeroStage() == 2;
     metrics.info(
         String.format(
             Locale.ROOT,
-            "memory per rank: parameters %.0f MB, gradients %.0f MB, AdamW state"
+            "memory per rank: parameters %.0f MB, gradients %.0f MB%s, AdamW state"
                 + " %.0f MB%s, activations %.0f MB",
             n * 4 / 1e6,
-            n * 4 / 1e6,
+            (zero2 ? n / group.worldSize() : n) * 4 / 1e6,
+            zero2 ? " (this rank's shards, and the buckets being reduced)" : "",
             adam.stateBytes() / 1e6,
-            group.worldSize() > 1 ? " (ZeRO-1: this rank's 1/" + group.worldSize() + ")" : "",
+            buckets != null
+                ? String.format(
+                    Locale.ROOT,
+                    " (ZeRO-%d: this rank's 1/%d)",
+                    buckets.settings().zeroStage(),
+                    group.worldSize())
+                : "",
             (model.bytes() - 8.0 * n) / 1e6));
+    if (buckets != null) {
+      metrics.info(
+          String.format(
+              Locale.ROOT,
+              "gradient buckets: %d (%s), reduce-scattered %s",
+              buckets.buckets().size(),
+              buckets.settings().capBytes() > 0
+                  ? String.format(
+                      Locale.ROOT,
+                      "layers joined up to %.1f MiB",
+                      buckets.settings().capBytes() / 1048576.0)
+                  : "one per layer",
+              zero2 ? "after every micro-batch" : "once per step"));
+    } else if (setup.config().distributed().zeroStage() != 1
+        || setup.config().distributed().bucketCapMb() != 0) {
+      metrics.info("one rank: distributed.zero_stage and bucket_cap_mb have nothing to share");
+    }
+  }
+
+  /** The buckets {@code d} asks for. */
+  private static GradientBuckets.Settings bucketSettings(TrainConfig.Distributed d) {
+    return new GradientBuckets.Settings(d.zeroStage(), Math.round(d.bucketCapMb() * 1048576));
   }
 
   private static void checkMemory(LlamaConfig shape, int micro, int seq, long snapshotBytes) {

@@ -62,7 +62,7 @@ class DataParallelTrainerTest {
   }
 
   private List<Run> train(Path prefix, int world, CollectiveKind kind) throws Exception {
-    return train(prefix, world, kind, line -> {}, port -> {});
+    return train(prefix, world, kind, line -> {}, port -> {}, tree -> {});
   }
 
   private List<Run> train(
@@ -70,13 +70,15 @@ class DataParallelTrainerTest {
       int world,
       CollectiveKind kind,
       java.util.function.Consumer<String> log,
-      LoopbackRanks.BeforeOthers beforeOthers)
+      LoopbackRanks.BeforeOthers beforeOthers,
+      java.util.function.Consumer<ObjectNode> settings)
       throws Exception {
     ObjectNode tree = TestRuns.tree(prefix, tmp.resolve("run-" + world));
     TrainConfigFile.set(tree, "trainer.global_batch_size", 12);
     TrainConfigFile.set(tree, "trainer.max_steps", (long) STEPS);
     TrainConfigFile.set(tree, "trainer.limit_val_batches", 0);
     TrainConfigFile.set(tree, "trainer.threads", 1);
+    settings.accept(tree);
     TrainConfig c = TestRuns.config(tree);
     RunDirectory run = RunDirectory.create(c, true);
     return LoopbackRanks.run(
@@ -152,10 +154,47 @@ class DataParallelTrainerTest {
             port -> {
               knocked.add(Strangers.knock(port));
               Strangers.awaitRefusals(log); // before rank 1 comes
-            });
+            },
+            tree -> {});
     knocked.getFirst().close();
     assertThat(knockedAt.getFirst().losses()).isEqualTo(plain.getFirst().losses());
     assertThat(knockedAt.getFirst().parameters()).isEqualTo(plain.getFirst().parameters());
     assertThat(log).allMatch(l -> l.startsWith("rank 0: ")).hasSize(3);
+  }
+
+  @Test
+  void zeroTwoWithJoinedBucketsTrainsAsZeroOneDoesKeepingOnlyTheShardsOfTheGradients()
+      throws Exception {
+    Path prefix = TestRuns.dataset(tmp, 200, 199);
+    Run zero1 = train(prefix, 2, CollectiveKind.AUTO).getFirst();
+    List<Run> zero2 =
+        train(
+            prefix,
+            2,
+            CollectiveKind.AUTO,
+            line -> {},
+            port -> {},
+            tree -> {
+              TrainConfigFile.set(tree, "distributed.zero_stage", 2);
+              TrainConfigFile.set(tree, "distributed.bucket_cap_mb", 0.02); // two layers a bucket
+            });
+    assertThat(zero2.get(1).parameters()).isEqualTo(zero2.getFirst().parameters());
+    for (int s = 0; s < STEPS; s++) {
+      // three micro-batches per rank: the sums are taken in another order, the same to fp rounding
+      assertThat(zero2.getFirst().losses().get(s))
+          .as("step %d loss", s + 1)
+          .isCloseTo(zero1.losses().get(s), org.assertj.core.data.Offset.offset(1e-5));
+    }
+    assertThat(zero2.getFirst().info())
+        .anyMatch(l -> l.startsWith("memory per rank:") && l.contains("(ZeRO-2: this rank's 1/2)"))
+        .anyMatch(l ->
+            l.startsWith("gradient buckets: ")
+                && l.contains("layers joined up to 0.0 MiB")
+                && l.endsWith("reduce-scattered after every micro-batch"))
+        .anyMatch(l ->
+            l.matches("ZeRO-2: \\d+ MB of the \\d+ MB gradient buffer in memory after step 1 .*"));
+    assertThat(zero1.info())
+        .anyMatch(
+            l -> l.equals("gradient buckets: 4 (one per layer), reduce-scattered once per step"));
   }
 }

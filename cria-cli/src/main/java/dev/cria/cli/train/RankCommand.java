@@ -303,6 +303,22 @@ public abstract class RankCommand implements Callable<Integer> {
   String collective;
 
   @Option(
+      names = "--zero",
+      paramLabel = "STAGE",
+      description =
+          "With several workers: 1 shards the optimizer state, 2 the gradients too, reduced per"
+              + " micro-batch (distributed.zero_stage; default: 1).")
+  Integer zeroStage;
+
+  @Option(
+      names = "--bucket-cap-mb",
+      paramLabel = "MB",
+      description =
+          "With several workers: MiB of gradients per bucket, layers joined until one holds that"
+              + " much; 0 a bucket per layer (distributed.bucket_cap_mb; default: 0).")
+  Double bucketCapMb;
+
+  @Option(
       names = "--write-initial-weights",
       paramLabel = "FILE",
       description =
@@ -477,6 +493,8 @@ public abstract class RankCommand implements Callable<Integer> {
     o.put("checkpoint.save_interval_minutes", saveIntervalMinutes);
     o.put("checkpoint.keep_last", keepLast);
     o.put("checkpoint.async_save", asyncSave);
+    o.put("distributed.zero_stage", zeroStage);
+    o.put("distributed.bucket_cap_mb", bucketCapMb);
     return o;
   }
 

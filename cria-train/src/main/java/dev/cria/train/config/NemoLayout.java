@@ -146,6 +146,8 @@ final class NemoLayout {
     rule("cria.preset", to("model.preset", NemoValues.Kind.TEXT));
     rule("cria.threads", to("trainer.threads", NemoValues.Kind.INT));
     rule("cria.backend", to("trainer.backend", NemoValues.Kind.TEXT));
+    rule("cria.zero_stage", to("distributed.zero_stage", NemoValues.Kind.INT));
+    rule("cria.bucket_cap_mb", to("distributed.bucket_cap_mb", NemoValues.Kind.NUMBER));
 
     // trainer
     rule("trainer.devices", inert(PROCESSES));
@@ -572,6 +574,8 @@ final class NemoLayout {
             isValue("adamw", "adamw_fp32OptState", "fused_adam"),
             "cria's optimizer is AdamW with fp32 state"));
     rule("model.optim.lr", to("optim.lr", NemoValues.Kind.NUMBER));
+    // distributed_fused_adam's bucket size: the same meaning in cria's buckets
+    rule("model.optim.bucket_cap_mb", to("distributed.bucket_cap_mb", NemoValues.Kind.NUMBER));
     rule("model.optim.weight_decay", to("optim.weight_decay", NemoValues.Kind.NUMBER));
     rule("model.optim.eps", to("optim.eps", NemoValues.Kind.NUMBER));
     rule("model.optim.capturable", inert(KERNELS));

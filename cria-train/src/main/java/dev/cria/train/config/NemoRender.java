@@ -129,6 +129,8 @@ public final class NemoRender {
     cria.put("preset", c.model().preset());
     cria.put("threads", t.threads());
     cria.put("backend", t.backend());
+    cria.put("zero_stage", c.distributed().zeroStage());
+    cria.put("bucket_cap_mb", c.distributed().bucketCapMb());
     return root;
   }
 }

@@ -10,7 +10,13 @@ import java.util.List;
  * @param runDir where the run writes config.yaml, {@code <rank>/log} and TensorBoard files
  */
 public record TrainConfig(
-    String runDir, Model model, Data data, Trainer trainer, Optim optim, Checkpoint checkpoint) {
+    String runDir,
+    Model model,
+    Data data,
+    Trainer trainer,
+    Optim optim,
+    Checkpoint checkpoint,
+    Distributed distributed) {
 
   /**
    * The model: a preset, optionally resized.
@@ -103,4 +109,14 @@ public record TrainConfig(
    */
   public record Checkpoint(
       long saveInterval, double saveIntervalMinutes, int keepLast, boolean asyncSave) {}
+
+  /**
+   * How data-parallel ranks share the work; one process ignores it.
+   *
+   * @param zeroStage 1: the optimizer state is sharded (Megatron-Core's distributed optimizer); 2:
+   *     the gradients too, reduced once per micro-batch (DeepSpeed's {@code stage: 2})
+   * @param bucketCapMb MiB of fp32 gradients per bucket, consecutive layers joined until a bucket
+   *     holds that much (PyTorch DDP's {@code bucket_cap_mb}); 0: a bucket per layer
+   */
+  public record Distributed(int zeroStage, double bucketCapMb) {}
 }

@@ -52,7 +52,8 @@ public final class TrainConfigFile {
                 new TrainConfig.Trainer(4, 8, 100, 1234, 50, 4, 10, 0, "auto"),
                 new TrainConfig.Optim(
                     1e-3, 1e-4, DEFAULT_WARMUP_STEPS, 0, 0.1, 0.9, 0.95, 1e-8, 1.0),
-                new TrainConfig.Checkpoint(0, 30, 2, false)));
+                new TrainConfig.Checkpoint(0, 30, 2, false),
+                new TrainConfig.Distributed(1, 0)));
     ((ObjectNode) tree.get("optim")).putNull("warmup_steps");
     return tree;
   }
@@ -80,7 +81,9 @@ public final class TrainConfigFile {
     }
     if (!node.isObject()) {
       throw new ConfigException(
-          file + ": expected a mapping of sections (model, data, trainer, optim, checkpoint)");
+          file
+              + ": expected a mapping of sections (model, data, trainer, optim, checkpoint,"
+              + " distributed)");
     }
     return (ObjectNode) node;
   }
@@ -172,6 +175,7 @@ public final class TrainConfigFile {
     Fields trainer = top.section("trainer");
     Fields optim = top.section("optim");
     Fields checkpoint = top.section("checkpoint");
+    Fields distributed = top.section("distributed");
     TrainConfig config =
         new TrainConfig(
             top.string("run_dir", false),
@@ -216,8 +220,11 @@ public final class TrainConfigFile {
                 checkpoint.integer("save_interval", 0, Long.MAX_VALUE),
                 checkpoint.number("save_interval_minutes", 0, 1e7),
                 (int) checkpoint.integer("keep_last", 1, 1 << 20),
-                checkpoint.bool("async_save")));
-    for (Fields f : List.of(top, model, data, trainer, optim, checkpoint)) {
+                checkpoint.bool("async_save")),
+            new TrainConfig.Distributed(
+                (int) distributed.integer("zero_stage", 1, 2),
+                distributed.number("bucket_cap_mb", 0, 1 << 20)));
+    for (Fields f : List.of(top, model, data, trainer, optim, checkpoint, distributed)) {
       f.rejectUnknown();
     }
     if (config.data().dataPrefix().isEmpty() && data.valid("data_prefix")) {
@@ -302,6 +309,9 @@ public final class TrainConfigFile {
     checkpoint.put("save_interval_minutes", c.checkpoint().saveIntervalMinutes());
     checkpoint.put("keep_last", c.checkpoint().keepLast());
     checkpoint.put("async_save", c.checkpoint().asyncSave());
+    ObjectNode distributed = root.putObject("distributed");
+    distributed.put("zero_stage", c.distributed().zeroStage());
+    distributed.put("bucket_cap_mb", c.distributed().bucketCapMb());
     return root;
   }
 

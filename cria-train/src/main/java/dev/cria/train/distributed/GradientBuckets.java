@@ -20,11 +20,43 @@ import java.util.concurrent.Future;
  * forward pass reads them, and that pass waits only for the bucket it is about to read ({@link
  * #awaitParameters}): the gather overlaps the forward pass as the reduction overlaps the backward.
  *
+ * <p>{@link Settings}: buckets are the model's layers unless a size is given (then consecutive
+ * layers are joined until a bucket holds that many bytes of gradients, as Megatron-Core's {@code
+ * bucket_size} and PyTorch DDP's {@code bucket_cap_mb}); with ZeRO stage 2 every micro-batch's
+ * gradients are reduce-scattered, each rank adds its shard's sums to what it holds, and the rest of
+ * the bucket is handed back to the system ({@link Pages}): a rank keeps only its shard of the
+ * gradients between micro-batches. A rank's shard accumulates in place: its own micro-batch's
+ * gradients land on top of the sums so far, the other ranks contribute only theirs (their copy of
+ * this shard was released), so the reduce-scatter adds exactly this micro-batch.
+ *
  * <p>The communication thread runs the collectives one after the other; the training thread uses
  * the group itself only once {@link #awaitGathers()} has returned.
  */
 public final class GradientBuckets implements AutoCloseable {
+  /**
+   * How gradients are bucketed and kept.
+   *
+   * @param zeroStage 1: every rank keeps the whole gradient buffer (reduced once per step); 2: only
+   *     its shards (reduced once per micro-batch)
+   * @param capBytes the bytes of fp32 gradients a bucket reaches before the next one starts (0: a
+   *     bucket per layer); a layer is never split
+   */
+  public record Settings(int zeroStage, long capBytes) {
+    /** ZeRO-1, a bucket per layer. */
+    public static final Settings DEFAULT = new Settings(1, 0);
+
+    public Settings {
+      if (zeroStage < 1 || zeroStage > 2) {
+        throw new IllegalArgumentException("ZeRO stage " + zeroStage + ": cria has stages 1 and 2");
+      }
+      if (capBytes < 0) {
+        throw new IllegalArgumentException("a bucket size of " + capBytes + " bytes");
+      }
+    }
+  }
+
   private final Collective group;
+  private final Settings settings;
   private final MemorySegment gradients;
   private final List<ParameterLayout.Range> buckets;
   private final List<ParameterLayout.Range> shards = new ArrayList<>();
@@ -37,11 +69,21 @@ public final class GradientBuckets implements AutoCloseable {
   private volatile long gatherNanos;
   private long gatherWaitNanos;
 
-  /** The buckets of {@code layout}, reducing {@code gradients} among {@code group}'s ranks. */
+  /** {@link Settings#DEFAULT}'s buckets of {@code layout}, reducing {@code gradients}. */
   public GradientBuckets(ParameterLayout layout, Floats gradients, Collective group) {
+    this(layout, gradients, group, Settings.DEFAULT);
+  }
+
+  /**
+   * The buckets of {@code layout} as {@code settings} says, reducing {@code gradients} among {@code
+   * group}'s ranks. With ZeRO-2 the gradients outside this rank's shards are released at once.
+   */
+  public GradientBuckets(
+      ParameterLayout layout, Floats gradients, Collective group, Settings settings) {
     this.group = group;
+    this.settings = settings;
     this.gradients = gradients.segment();
-    this.buckets = layout.buckets();
+    this.buckets = joined(layout.buckets(), settings.capBytes() / Float.BYTES);
     this.gatherOrder = buckets.reversed(); // the forward pass's order: embeddings first
     this.gathers = new Future<?>[buckets.size()];
     int world = group.worldSize();
@@ -57,6 +99,39 @@ public final class GradientBuckets implements AutoCloseable {
           t.setDaemon(true);
           return t;
         });
+    if (settings.zeroStage() == 2) {
+      for (int i = 0; i < buckets.size(); i++) {
+        releaseOthers(i); // allocated zeroed, so in memory: only the shards stay
+      }
+    }
+  }
+
+  /**
+   * {@code layers} (the backward's order) with consecutive ones joined until a bucket holds {@code
+   * cap} parameters (0: as they are).
+   */
+  static List<ParameterLayout.Range> joined(List<ParameterLayout.Range> layers, long cap) {
+    if (cap <= 0) {
+      return layers;
+    }
+    List<ParameterLayout.Range> out = new ArrayList<>();
+    ParameterLayout.Range open = null;
+    for (ParameterLayout.Range r : layers) {
+      open = open == null ? r : new ParameterLayout.Range(r.from(), open.to());
+      if (open.size() >= cap) {
+        out.add(open);
+        open = null;
+      }
+    }
+    if (open != null) {
+      out.add(open);
+    }
+    return List.copyOf(out);
+  }
+
+  /** The settings these buckets were made with. */
+  public Settings settings() {
+    return settings;
   }
 
   /** The buckets, in the order the backward pass finishes them. */
@@ -74,13 +149,58 @@ public final class GradientBuckets implements AutoCloseable {
    * reduce-scatter the bucket {@code [from, to)} on the communication thread.
    */
   public void reduceWhenReady(long from, long to) {
+    int i = bucketEnding(from);
+    if (i < 0) {
+      return; // a bucket of several layers: reduced once its last (lowest) layer is final
+    }
+    ParameterLayout.Range b = buckets.get(i);
     pending.add(
         comm.submit(() -> {
           long t0 = System.nanoTime();
           group.reduceScatterSum(
-              gradients.asSlice(from * Float.BYTES, (to - from) * Float.BYTES), to - from);
+              gradients.asSlice(b.from() * Float.BYTES, b.size() * Float.BYTES), b.size());
+          if (settings.zeroStage() == 2) {
+            releaseOthers(i);
+          }
           reductionNanos += System.nanoTime() - t0;
         }));
+  }
+
+  /** The bucket whose last part in the backward's order starts at {@code from}, or -1. */
+  private int bucketEnding(long from) {
+    for (int i = 0; i < buckets.size(); i++) {
+      if (buckets.get(i).from() == from) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  /** ZeRO-2: hands back (and zeroes) bucket {@code i}'s gradients outside this rank's shard. */
+  private void releaseOthers(int i) {
+    ParameterLayout.Range b = buckets.get(i);
+    ParameterLayout.Range own = shards.get(i);
+    Pages.release(gradients, b.from() * Float.BYTES, own.from() * Float.BYTES);
+    Pages.release(gradients, own.to() * Float.BYTES, b.to() * Float.BYTES);
+  }
+
+  /**
+   * Zeroes the gradients before a step: all of them (ZeRO-1), or this rank's shards, the rest
+   * reading as zeros already (ZeRO-2).
+   */
+  public void zeroGradients() {
+    if (settings.zeroStage() == 1) {
+      gradients.fill((byte) 0);
+      return;
+    }
+    for (ParameterLayout.Range s : shards) {
+      gradients.asSlice(s.from() * Float.BYTES, s.size() * Float.BYTES).fill((byte) 0);
+    }
+  }
+
+  /** Bytes of the gradient buffer in memory now (ZeRO-2 keeps about the shards'). */
+  public long residentGradientBytes() {
+    return Pages.resident(gradients);
   }
 
   /** Waits for every bucket's reduction of this step; rethrows a collective's failure. */
@@ -92,7 +212,7 @@ public final class GradientBuckets implements AutoCloseable {
       }
     } finally {
       pending.clear();
-      waitNanos = System.nanoTime() - t0;
+      waitNanos += System.nanoTime() - t0;
     }
   }
 
@@ -167,9 +287,11 @@ public final class GradientBuckets implements AutoCloseable {
     return s;
   }
 
-  /** Seconds the last step waited for its reductions after the backward pass. */
+  /** Seconds the training thread waited for reductions since the last call; resets them. */
   public double waitSeconds() {
-    return waitNanos / 1e9;
+    double s = waitNanos / 1e9;
+    waitNanos = 0;
+    return s;
   }
 
   @Override
