@@ -6,8 +6,8 @@ import java.time.Duration;
 /**
  * Collective operations among the ranks of a data-parallel job, on off-heap float buffers. Every
  * rank calls the same operations in the same order with the same sizes. A buffer of {@code count}
- * floats is divided into one shard per rank: shard {@code r} is {@code [shardStart(count, world,
- * r), shardStart(count, world, r + 1))}, so sizes the world size does not divide are fine.
+ * floats is divided into one shard per rank ({@link #shard}), so sizes the world size does not
+ * divide are fine.
  */
 public interface Collective extends AutoCloseable {
   int rank();
@@ -55,6 +55,22 @@ public interface Collective extends AutoCloseable {
   /** The group of one process: every operation is a no-op. */
   static Collective single() {
     return new SingleRank();
+  }
+
+  /** Elements {@code [from, to)} of a buffer. */
+  record Shard(long from, long to) {
+    public long size() {
+      return to - from;
+    }
+  }
+
+  /**
+   * Where rank {@code r}'s shard of a buffer of {@code count} floats lies: {@code
+   * [shardStart(count, world, r), shardStart(count, world, r + 1))} unless the group says otherwise
+   * (hierarchical collectives shard by host within each host's piece).
+   */
+  default Shard shard(long count, int r) {
+    return new Shard(shardStart(count, worldSize(), r), shardStart(count, worldSize(), r + 1));
   }
 
   /** First element of shard {@code r} of {@code count} elements among {@code world} ranks. */

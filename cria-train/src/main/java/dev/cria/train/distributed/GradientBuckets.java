@@ -86,12 +86,9 @@ public final class GradientBuckets implements AutoCloseable {
     this.buckets = joined(layout.buckets(), settings.capBytes() / Float.BYTES);
     this.gatherOrder = buckets.reversed(); // the forward pass's order: embeddings first
     this.gathers = new Future<?>[buckets.size()];
-    int world = group.worldSize();
     for (ParameterLayout.Range b : buckets) {
-      shards.add(
-          new ParameterLayout.Range(
-              b.from() + Collective.shardStart(b.size(), world, group.rank()),
-              b.from() + Collective.shardStart(b.size(), world, group.rank() + 1)));
+      Collective.Shard own = group.shard(b.size(), group.rank());
+      shards.add(new ParameterLayout.Range(b.from() + own.from(), b.from() + own.to()));
     }
     this.comm =
         Executors.newSingleThreadExecutor(r -> {
