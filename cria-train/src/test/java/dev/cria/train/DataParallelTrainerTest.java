@@ -73,6 +73,18 @@ class DataParallelTrainerTest {
       LoopbackRanks.BeforeOthers beforeOthers,
       java.util.function.Consumer<ObjectNode> settings)
       throws Exception {
+    return train(prefix, world, kind, log, beforeOthers, settings, r -> null);
+  }
+
+  private List<Run> train(
+      Path prefix,
+      int world,
+      CollectiveKind kind,
+      java.util.function.Consumer<String> log,
+      LoopbackRanks.BeforeOthers beforeOthers,
+      java.util.function.Consumer<ObjectNode> settings,
+      java.util.function.IntFunction<Path> hostOf)
+      throws Exception {
     ObjectNode tree = TestRuns.tree(prefix, tmp.resolve("run-" + world));
     TrainConfigFile.set(tree, "trainer.global_batch_size", 12);
     TrainConfigFile.set(tree, "trainer.max_steps", (long) STEPS);
@@ -87,6 +99,7 @@ class DataParallelTrainerTest {
         Duration.ofSeconds(60),
         log,
         beforeOthers,
+        hostOf,
         group -> {
           try (TrainingSetup setup = TrainingSetup.prepare(c, world, line -> {})) {
             Capture capture = new Capture();
@@ -196,5 +209,40 @@ class DataParallelTrainerTest {
     assertThat(zero1.info())
         .anyMatch(
             l -> l.equals("gradient buckets: 4 (one per layer), reduce-scattered once per step"));
+  }
+
+  @Test
+  void fourRanksOnTwoHostsTrainOverSharedMemoryAndRailsAsOneRankDoes() throws Exception {
+    Path prefix = TestRuns.dataset(tmp, 200, 199);
+    java.util.function.Consumer<ObjectNode> sixteen =
+        tree -> TrainConfigFile.set(tree, "trainer.global_batch_size", 16);
+    Run single = train(prefix, 1, CollectiveKind.AUTO, line -> {}, port -> {}, sixteen).getFirst();
+    List<Run> ranks =
+        train(
+            prefix,
+            4,
+            CollectiveKind.AUTO,
+            line -> {},
+            port -> {},
+            sixteen,
+            r -> {
+              Path host = tmp.resolve("host-" + r / 2); // ranks 0, 1 and 2, 3 share a "host"
+              try {
+                return Files.createDirectories(host);
+              } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+              }
+            });
+    for (Run r : ranks) {
+      assertThat(r.parameters()).isEqualTo(ranks.getFirst().parameters());
+    }
+    assertThat(ranks.getFirst().info())
+        .anyMatch(l ->
+            l.contains("; collectives: hierarchical (shm among the 2 ranks of each of 2 hosts"));
+    for (int s = 0; s < STEPS; s++) {
+      assertThat(ranks.getFirst().losses().get(s))
+          .as("step %d loss", s + 1)
+          .isCloseTo(single.losses().get(s), org.assertj.core.data.Offset.offset(2e-4));
+    }
   }
 }

@@ -10,7 +10,8 @@ public final class Collectives {
    * Joins the group of {@code env}: nothing for one rank; Open MPI's collectives when mpirun
    * started the job and its library loads (or {@code mpi} is asked for); else the TCP ring, proven
    * with {@code key} ({@link Rendezvous}), moved onto a shared mapping when every rank is on this
-   * host and the kind allows it.
+   * host and the kind allows it, or onto {@link HierarchicalCollective} (shared memory within each
+   * host, TCP rails between hosts) when the job spans hosts with several ranks each.
    *
    * @throws CollectiveException when a peer cannot be reached or proven, when a group of several
    *     ranks has no secret, or when {@code shm} is asked for ranks on several hosts
@@ -46,27 +47,39 @@ public final class Collectives {
                     + " or "
                     + JobKey.SECRET_FILE
                     + " (the same on every rank; cria train --nproc and cria k8s render set them)"));
-    Collective tcp = TcpCollective.join(env, k, settings);
+    TcpCollective tcp = (TcpCollective) TcpCollective.join(env, k, settings);
     if (kind == CollectiveKind.TCP) {
       return tcp;
     }
-    Optional<Collective> shm;
     try {
-      shm = ShmCollective.attach(tcp, settings);
+      Optional<HostGroups> hosts = HostGroups.discover(tcp, settings);
+      if (hosts.isPresent() && hosts.get().hosts().size() == 1) {
+        Optional<ShmCollective> shm = ShmCollective.attach(tcp, settings);
+        if (shm.isPresent()) {
+          tcp.close();
+          return shm.get();
+        }
+      }
+      if (kind == CollectiveKind.SHM) {
+        throw new CollectiveException(
+            "--collective shm: the ranks cannot share a mapping ("
+                + hosts.map(HostGroups::describe).orElse("not all on one host")
+                + ", or no room in "
+                + settings.shmDirectory()
+                + "); use auto or tcp");
+      }
+      if (hosts.isPresent() && hosts.get().hosts().size() > 1) {
+        Optional<Collective> hierarchy =
+            HierarchicalCollective.build(tcp, hosts.get(), env, k, settings);
+        if (hierarchy.isPresent()) {
+          tcp.close();
+          return hierarchy.get();
+        }
+      }
+      return tcp;
     } catch (RuntimeException e) {
       tcp.close();
       throw e;
     }
-    if (shm.isPresent()) {
-      tcp.close();
-      return shm.get();
-    }
-    if (kind == CollectiveKind.SHM) {
-      tcp.close();
-      throw new CollectiveException(
-          "--collective shm: the ranks cannot share a mapping (not all on one host, or no room in"
-              + " /dev/shm); use auto or tcp");
-    }
-    return tcp;
   }
 }

@@ -31,6 +31,9 @@ final class Handshake {
   /** A connection of the ring, from rank r-1 to rank r. */
   static final int TO_RING = 2;
 
+  /** A connection of a rail (hierarchical collectives), from host h-1's rank to host h's. */
+  static final int TO_RAIL = 3;
+
   private static final int CHALLENGE = 4 + 4 + 32;
   private static final int ANSWER = 4 * 5 + 32 + 32;
 

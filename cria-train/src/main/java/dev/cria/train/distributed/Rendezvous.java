@@ -77,32 +77,67 @@ final class Rendezvous {
         } else {
           ringAddresses = report(ringListener);
         }
-        int next = (env.rank() + 1) % world;
-        int prev = (env.rank() + world - 1) % world;
-        Future<SocketChannel> toNext =
-            handshakes.submit(() ->
-                connect(
-                    ringAddresses.get(next),
-                    new Handshake.Claims(Handshake.TO_RING, env.rank(), world, 0),
-                    "rank " + next));
-        SocketChannel fromPrev;
-        try {
-          fromPrev = acceptRing(ringListener, prev, handshakes);
-        } catch (RuntimeException | IOException e) {
-          toNext.cancel(true);
-          throw e;
-        }
-        try {
-          return new Ring(await(toNext), fromPrev);
-        } catch (RuntimeException e) {
-          fromPrev.close();
-          throw e;
-        }
+        return ring(
+            ringListener, ringAddresses, env.rank(), Handshake.TO_RING, "rank ", handshakes);
       } finally {
         ringListener.close();
       }
     } finally {
       handshakes.shutdownNow();
+    }
+  }
+
+  /**
+   * Builds a ring among {@code members} (listener addresses, in ring order) in which this rank is
+   * {@code me}, on {@code listener} (bound already, closed by the caller), with the same proofs as
+   * the job's ring: the rails of {@link HierarchicalCollective}, one per rank index within a host.
+   */
+  static Ring rail(
+      RankEnvironment env,
+      JobKey key,
+      JoinSettings settings,
+      ServerSocketChannel listener,
+      List<InetSocketAddress> members,
+      int me) {
+    Rendezvous r = new Rendezvous(env, key, settings);
+    ExecutorService handshakes = Executors.newVirtualThreadPerTaskExecutor();
+    try {
+      return r.ring(listener, members, me, Handshake.TO_RAIL, "the rail's rank ", handshakes);
+    } catch (IOException e) {
+      throw new CollectiveException(r.prefix() + "building its rail failed: " + e.getMessage(), e);
+    } finally {
+      handshakes.shutdownNow();
+    }
+  }
+
+  /** Connects to the next member of a ring and accepts the previous one. */
+  private Ring ring(
+      ServerSocketChannel listener,
+      List<InetSocketAddress> addresses,
+      int me,
+      int purpose,
+      String member,
+      ExecutorService handshakes)
+      throws IOException {
+    int world = addresses.size();
+    int next = (me + 1) % world;
+    int prev = (me + world - 1) % world;
+    Future<SocketChannel> toNext =
+        handshakes.submit(() ->
+            connect(
+                addresses.get(next), new Handshake.Claims(purpose, me, world, 0), member + next));
+    SocketChannel fromPrev;
+    try {
+      fromPrev = acceptRing(listener, purpose, prev, world, handshakes);
+    } catch (RuntimeException | IOException e) {
+      toNext.cancel(true);
+      throw e;
+    }
+    try {
+      return new Ring(await(toNext), fromPrev);
+    } catch (RuntimeException e) {
+      fromPrev.close();
+      throw e;
     }
   }
 
@@ -206,14 +241,15 @@ final class Rendezvous {
     return b;
   }
 
-  /** Accepts connections on the ring listener until rank {@code prev} has proven itself. */
+  /** Accepts connections on a ring listener until member {@code prev} has proven itself. */
   private SocketChannel acceptRing(
-      ServerSocketChannel listener, int prev, ExecutorService handshakes) throws IOException {
+      ServerSocketChannel listener, int purpose, int prev, int world, ExecutorService handshakes)
+      throws IOException {
     LinkedBlockingQueue<Arrival> arrivals = new LinkedBlockingQueue<>();
     while (true) {
       Arrival a = nextArrival(listener, arrivals, handshakes, "rank " + prev);
       Handshake.Claims c = a.claims();
-      if (c.purpose() == Handshake.TO_RING && c.rank() == prev && c.world() == env.worldSize()) {
+      if (c.purpose() == purpose && c.rank() == prev && c.world() == world) {
         return a.channel();
       }
       a.channel().close();

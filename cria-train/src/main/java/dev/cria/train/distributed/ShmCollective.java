@@ -43,6 +43,7 @@ final class ShmCollective implements Collective {
   private static final long HEADER = 4096;
   private static final long LINE = 128; // one per rank: phase, pid, state
   private static final long HALF = 4L << 20; // bytes of each half of a slot
+  private static final long NOTE = 1024; // bytes each rank says about its host's mapping
   private static final long STATE_IN = 1;
   private static final long STATE_LEFT = 2;
   private static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
@@ -88,38 +89,58 @@ final class ShmCollective implements Collective {
    * can map the same one, which means they share a host (and, in containers, {@code /dev/shm}).
    * Returns empty, with the reason logged, when any rank cannot; then the caller keeps {@code tcp}.
    */
-  static Optional<Collective> attach(Collective tcp, JoinSettings settings) {
-    int rank = tcp.rank();
-    int world = tcp.worldSize();
+  static Optional<ShmCollective> attach(Collective tcp, JoinSettings settings) {
+    int[] everyone = new int[tcp.worldSize()];
+    java.util.Arrays.setAll(everyone, q -> q);
+    return attach(tcp, everyone, settings);
+  }
+
+  /**
+   * Gives the ranks {@code members} of {@code tcp} (this rank among them, ascending), those on this
+   * rank's host, a shared mapping of their own, as every other host's ranks do at the same time:
+   * the lowest creates it and tells the others its name and a random tag it wrote in it, through
+   * {@code tcp}. Returns empty on every rank, with the reason logged, when any rank of the job
+   * cannot map its host's; the ranks are numbered by their place in {@code members}.
+   */
+  static Optional<ShmCollective> attach(Collective tcp, int[] members, JoinSettings settings) {
+    int local = java.util.Arrays.binarySearch(members, tcp.rank());
+    if (local < 0) {
+      throw new IllegalArgumentException("rank " + tcp.rank() + " is not among its members");
+    }
+    int world = members.length;
+    int leader = members[0];
     Arena arena = Arena.ofShared();
     MemorySegment map = null;
     Path file = null;
     String failure = null;
-    // rank 0 creates the file and tells the others its name and a random tag it wrote in it
-    MemorySegment note = Arena.ofAuto().allocate(1024);
+    // every host's first rank creates its file and says its name and tag in its note
+    MemorySegment notes = Arena.ofAuto().allocate(NOTE * tcp.worldSize(), 64);
+    long mine = NOTE * tcp.rank();
+    long theirs = NOTE * leader;
     byte[] tag = new byte[16];
-    if (rank == 0) {
+    if (local == 0) {
       RANDOM.nextBytes(tag);
       try {
-        file = create(world, tag);
+        file = create(settings.shmDirectory(), world, tag);
         map = mapFile(file, size(world), arena);
-        note.set(ValueLayout.JAVA_INT, 0, 1);
+        notes.set(ValueLayout.JAVA_INT, mine, 1);
         byte[] name = file.toString().getBytes(StandardCharsets.UTF_8);
-        note.set(ValueLayout.JAVA_INT, 4, name.length);
-        MemorySegment.copy(name, 0, note, ValueLayout.JAVA_BYTE, 8, name.length);
-        MemorySegment.copy(tag, 0, note, ValueLayout.JAVA_BYTE, 1000, 16);
+        notes.set(ValueLayout.JAVA_INT, mine + 4, name.length);
+        MemorySegment.copy(name, 0, notes, ValueLayout.JAVA_BYTE, mine + 8, name.length);
+        MemorySegment.copy(tag, 0, notes, ValueLayout.JAVA_BYTE, mine + 1000, 16);
       } catch (IOException | RuntimeException e) {
         failure = "cannot create a shared mapping: " + e.getMessage();
       }
     }
-    tcp.broadcast(note, note.byteSize(), 0);
-    if (rank != 0) {
-      if (note.get(ValueLayout.JAVA_INT, 0) != 1) {
-        failure = "rank 0 could not create a shared mapping";
+    tcp.allGather(notes, NOTE / Float.BYTES * tcp.worldSize()); // the bytes, as they are
+    String first = "rank " + leader;
+    if (local != 0) {
+      if (notes.get(ValueLayout.JAVA_INT, theirs) != 1) {
+        failure = first + " could not create a shared mapping";
       } else {
-        byte[] name = new byte[note.get(ValueLayout.JAVA_INT, 4)];
-        MemorySegment.copy(note, ValueLayout.JAVA_BYTE, 8, name, 0, name.length);
-        MemorySegment.copy(note, ValueLayout.JAVA_BYTE, 1000, tag, 0, 16);
+        byte[] name = new byte[notes.get(ValueLayout.JAVA_INT, theirs + 4)];
+        MemorySegment.copy(notes, ValueLayout.JAVA_BYTE, theirs + 8, name, 0, name.length);
+        MemorySegment.copy(notes, ValueLayout.JAVA_BYTE, theirs + 1000, tag, 0, 16);
         file = Path.of(new String(name, StandardCharsets.UTF_8));
         try {
           map = mapFile(file, size(world), arena);
@@ -128,57 +149,49 @@ final class ShmCollective implements Collective {
               || !MemorySegment.ofArray(tag)
                   .asByteBuffer()
                   .equals(map.asSlice(16, 16).asByteBuffer())) {
-            failure = "rank 0's shared mapping " + file + " is not the one here (another host?)";
+            failure = first + "'s shared mapping " + file + " is not the one here (another host?)";
           }
         } catch (IOException | RuntimeException e) {
-          failure = "rank 0's shared mapping is not here (" + e.getMessage() + ": another host?)";
+          failure = first + "'s shared mapping is not here (" + e.getMessage() + ": another host?)";
         }
       }
     }
     if (map != null && failure == null) {
-      long line = HEADER + rank * LINE;
+      long line = HEADER + local * LINE;
       map.set(ValueLayout.JAVA_LONG, line + 8, ProcessHandle.current().pid());
       LONG.setRelease(map, line + 16, STATE_IN);
     }
     MemorySegment votes = Arena.ofAuto().allocate(Float.BYTES);
     votes.set(ValueLayout.JAVA_FLOAT, 0, failure == null ? 1 : 0);
-    tcp.allReduceSum(votes, 1); // after this every rank that could has mapped the file
-    boolean everyone = votes.get(ValueLayout.JAVA_FLOAT, 0) == world;
-    if (rank == 0 && file != null) {
+    tcp.allReduceSum(votes, 1); // after this every rank that could has mapped its host's file
+    boolean everyone = votes.get(ValueLayout.JAVA_FLOAT, 0) == tcp.worldSize();
+    if (local == 0 && file != null) {
       try {
         Files.deleteIfExists(file); // the mappings stay; nothing is left behind
       } catch (IOException e) {
-        settings.log().accept("rank 0: could not remove " + file + ": " + e.getMessage());
+        settings.log().accept("rank " + tcp.rank() + ": could not remove " + file + ": " + e);
       }
     }
     if (!everyone) {
       if (failure != null) {
-        settings.log().accept("rank " + rank + ": " + failure);
+        settings.log().accept("rank " + tcp.rank() + ": " + failure);
       }
       arena.close();
       return Optional.empty();
     }
-    ShmCollective shm = new ShmCollective(rank, world, settings.timeout(), arena, map);
+    ShmCollective shm = new ShmCollective(local, world, settings.timeout(), arena, map);
     for (int q = 0; q < world; q++) {
       shm.pids[q] = map.get(ValueLayout.JAVA_LONG, HEADER + q * LINE + 8);
     }
     return Optional.of(shm);
   }
 
-  /** Where the mapping goes: {@code /dev/shm} when there is one, else the temporary directory. */
-  private static Path directory() {
-    Path shm = Path.of("/dev/shm");
-    return Files.isDirectory(shm) && Files.isWritable(shm)
-        ? shm
-        : Path.of(System.getProperty("java.io.tmpdir"));
-  }
-
   /**
    * Creates the file (owner-only), writes every byte (so a full {@code /dev/shm} fails here with an
    * error rather than later with a fault) and the header.
    */
-  private static Path create(int world, byte[] tag) throws IOException {
-    Path file = directory().resolve("cria-collective-" + HexFormat.of().formatHex(tag, 0, 8));
+  private static Path create(Path directory, int world, byte[] tag) throws IOException {
+    Path file = directory.resolve("cria-collective-" + HexFormat.of().formatHex(tag, 0, 8));
     Files.createFile(
         file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {

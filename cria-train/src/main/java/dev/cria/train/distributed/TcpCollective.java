@@ -62,9 +62,17 @@ public final class TcpCollective implements Collective {
     if (env.worldSize() == 1) {
       return new SingleRank();
     }
-    Rendezvous.Ring ring = Rendezvous.join(env, key, settings);
+    return over(Rendezvous.join(env, key, settings), env, settings.timeout());
+  }
+
+  /**
+   * The ring {@code ring} (joined and proven already) as a group in which this rank is {@code
+   * env.rank()} of {@code env.worldSize()}: the job's ring, or a rail of {@link
+   * HierarchicalCollective}.
+   */
+  static TcpCollective over(Rendezvous.Ring ring, RankEnvironment env, Duration timeout) {
     try {
-      return new TcpCollective(env, settings.timeout(), ring.toNext(), ring.fromPrev());
+      return new TcpCollective(env, timeout, ring.toNext(), ring.fromPrev());
     } catch (IOException e) {
       try {
         ring.toNext().close();
@@ -74,6 +82,15 @@ public final class TcpCollective implements Collective {
       }
       throw new CollectiveException(
           prefix(env) + "setting up the ring failed: " + e.getMessage(), e);
+    }
+  }
+
+  /** The address this rank reaches the next one from (where it listened in the join). */
+  java.net.InetAddress localAddress() {
+    try {
+      return ((java.net.InetSocketAddress) toNext.getLocalAddress()).getAddress();
+    } catch (IOException e) {
+      throw new CollectiveException("rank " + env.rank() + ": " + e.getMessage(), e);
     }
   }
 

@@ -56,6 +56,23 @@ public final class LoopbackRanks {
       BeforeOthers beforeOthers,
       Body<T> body)
       throws Exception {
+    return run(kind, world, timeout, log, beforeOthers, r -> null, body);
+  }
+
+  /**
+   * As {@link #run(CollectiveKind, int, Duration, java.util.function.Consumer, BeforeOthers,
+   * Body)}, each rank making its shared mappings in {@code hostOf.apply(rank)} (null: {@code
+   * /dev/shm}): ranks given different directories behave as ranks on different hosts.
+   */
+  public static <T> List<T> run(
+      CollectiveKind kind,
+      int world,
+      Duration timeout,
+      java.util.function.Consumer<String> log,
+      BeforeOthers beforeOthers,
+      java.util.function.IntFunction<java.nio.file.Path> hostOf,
+      Body<T> body)
+      throws Exception {
     int port;
     try (ServerSocket s = new ServerSocket(0)) {
       port = s.getLocalPort();
@@ -71,9 +88,11 @@ public final class LoopbackRanks {
       List<Future<T>> futures = new ArrayList<>();
       for (int r = 0; r < world; r++) {
         RankEnvironment env = new RankEnvironment(r, world, r, "127.0.0.1", port);
+        JoinSettings mine =
+            hostOf.apply(r) == null ? settings : settings.withShmDirectory(hostOf.apply(r));
         futures.add(
             pool.submit(() -> {
-              try (Collective group = Collectives.join(env, Optional.of(key), settings)) {
+              try (Collective group = Collectives.join(env, Optional.of(key), mine)) {
                 return body.run(group);
               }
             }));
