@@ -172,7 +172,8 @@ public final class Trainer {
         new AdamW.Settings(
             c.optim().beta1(), c.optim().beta2(), c.optim().eps(), c.optim().weightDecay());
     try (LlamaModel model =
-            new LlamaModel(shape, backend, t.microBatchSize(), setup.seqLength(), false);
+            new LlamaModel(
+                shape, backend, t.microBatchSize(), setup.seqLength(), c.model().recompute());
         GradientBuckets buckets =
             group.worldSize() > 1
                 ? new GradientBuckets(
@@ -519,7 +520,7 @@ public final class Trainer {
         String.format(
             Locale.ROOT,
             "memory per rank: parameters %.0f MB, gradients %.0f MB%s, AdamW state"
-                + " %.0f MB%s, activations %.0f MB",
+                + " %.0f MB%s, activations %.0f MB%s",
             n * 4 / 1e6,
             (zero2 ? n / group.worldSize() : n) * 4 / 1e6,
             zero2 ? " (this rank's shards, and the buckets being reduced)" : "",
@@ -531,7 +532,10 @@ public final class Trainer {
                     buckets.settings().zeroStage(),
                     group.worldSize())
                 : "",
-            (model.bytes() - 8.0 * n) / 1e6));
+            (model.bytes() - 8.0 * n) / 1e6,
+            setup.config().model().recompute()
+                ? " (each layer's input; the rest recomputed)"
+                : ""));
     if (buckets != null) {
       metrics.info(
           String.format(

@@ -144,6 +144,17 @@ class TrainerTest {
         .extracting(StepMetrics::loss)
         .containsExactlyElementsOf(a.steps.stream().map(StepMetrics::loss).toList());
 
+    // Recomputing the activations in the backward pass changes the memory, not a bit of the result.
+    TrainConfigFile.set(tree, "run_dir", tmp.resolve("r").toString());
+    TrainConfigFile.set(tree, "model.recompute", true);
+    Recorder r = new Recorder();
+    train(TestRuns.config(tree), r, () -> false);
+    assertThat(r.steps)
+        .extracting(StepMetrics::loss)
+        .containsExactlyElementsOf(a.steps.stream().map(StepMetrics::loss).toList());
+    assertThat(r.info).anyMatch(l -> l.contains("(each layer's input; the rest recomputed)"));
+    TrainConfigFile.set(tree, "model.recompute", false);
+
     // Global batch 4 as one micro-batch of 4 instead of two of 2: the same mean loss and update.
     TrainConfigFile.set(tree, "run_dir", tmp.resolve("c").toString());
     TrainConfigFile.set(tree, "trainer.micro_batch_size", 4);

@@ -303,6 +303,14 @@ public abstract class RankCommand implements Callable<Integer> {
   String collective;
 
   @Option(
+      names = "--recompute",
+      negatable = true,
+      description =
+          "Keep only each layer's input and recompute the rest in the backward pass: less memory"
+              + " for activations, a third more compute (model.recompute; default: off).")
+  Boolean recompute;
+
+  @Option(
       names = "--zero",
       paramLabel = "STAGE",
       description =
@@ -472,6 +480,7 @@ public abstract class RankCommand implements Callable<Integer> {
     o.put("model.num_query_groups", kvHeads);
     o.put("model.ffn_hidden_size", ffnSize);
     o.put("model.max_position_embeddings", maxSeqLen);
+    o.put("model.recompute", recompute);
     o.put("data.data_prefix", dataPrefix);
     o.put("data.split", split);
     o.put("data.seq_length", seqLen);

@@ -137,7 +137,10 @@ class NemoConfigTest {
         .containsOnlyOnce(
             "no effect in cria, Neuron/XLA switches: trainer.accelerator, model.save_xser,"
                 + " model.load_xser")
-        .contains("model.sequence_parallel", "model.activations_checkpoint_granularity")
+        .contains("model.sequence_parallel", "model.activations_checkpoint_method")
+        // the launch script's activations_checkpoint_granularity=full is cria's recompute
+        .doesNotContain("model.activations_checkpoint_granularity")
+        .contains("(each layer's input; the rest recomputed)")
         .contains("done: 6 step(s)");
 
     Path flagsRun = tmp.resolve("flags-run");
@@ -171,6 +174,7 @@ class NemoConfigTest {
             "600",
             "--threads",
             "2",
+            "--recompute",
             "model.init_method_std=0.021");
     flags.add(flags.indexOf("--data-prefix") + 1, "1.0"); // the blueprint's blend of one
     CliRun same = CliRun.of(flags.toArray(String[]::new));

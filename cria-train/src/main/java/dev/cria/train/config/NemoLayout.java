@@ -395,6 +395,24 @@ final class NemoLayout {
         });
     rule("model.init_method_std", to("model.init_method_std", NemoValues.Kind.NUMBER));
     rule("model.use_scaled_init_method", to("model.use_scaled_init_method", NemoValues.Kind.BOOL));
+    // full: cria's recompute (each layer's input kept, the rest recomputed); selective has no
+    // counterpart in cria's kernels (attention's scores are never kept anyway)
+    rule(
+        "model.activations_checkpoint_granularity",
+        (r, key) -> {
+          JsonNode v = r.value(key);
+          if (v == null || v.isNull() || NemoValues.text(v).equalsIgnoreCase("selective")) {
+            if (v != null && !v.isNull()) {
+              r.note(KERNELS, key);
+            }
+            return;
+          }
+          if (!NemoValues.text(v).equalsIgnoreCase("full")) {
+            r.refuse(key, v, "expected full, selective or null");
+            return;
+          }
+          r.set(key, "model.recompute", NODES.booleanNode(true), NemoValues.Kind.BOOL);
+        });
     rule("model.layernorm_epsilon", to("model.layernorm_epsilon", NemoValues.Kind.NUMBER));
     for (String k : List.of("hidden_dropout", "attention_dropout", "ffn_dropout")) {
       rule(
@@ -456,7 +474,6 @@ final class NemoLayout {
             "bias_dropout_add_fusion",
             "masked_softmax_fusion",
             "persist_layer_norm",
-            "activations_checkpoint_granularity",
             "activations_checkpoint_method",
             "activations_checkpoint_num_layers",
             "num_micro_batches_with_partial_activation_checkpoints",

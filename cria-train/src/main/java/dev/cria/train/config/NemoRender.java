@@ -79,6 +79,13 @@ public final class NemoRender {
     model.put("num_query_groups", shape.kvHeads());
     model.put("init_method_std", c.model().initMethodStd());
     model.put("use_scaled_init_method", c.model().useScaledInitMethod());
+    if (c.model().recompute()) {
+      model.put("activations_checkpoint_granularity", "full");
+      model.put("activations_checkpoint_method", "uniform");
+      model.put("activations_checkpoint_num_layers", 1);
+    } else {
+      model.putNull("activations_checkpoint_granularity");
+    }
     model.put("normalization", "rmsnorm");
     model.put(
         "layernorm_epsilon",

@@ -30,6 +30,9 @@ public record TrainConfig(
    * @param initMethodStd the standard deviation of the initial weights (NeMo's {@code
    *     init_method_std})
    * @param useScaledInitMethod whether the output projections start at {@code std/sqrt(2L)}
+   * @param recompute keep only each layer's input during the forward pass and recompute the rest in
+   *     the backward pass (NeMo's {@code activations_checkpoint_granularity: full}, uniform, one
+   *     layer): less memory for activations, a third more compute
    */
   public record Model(
       String preset,
@@ -42,7 +45,8 @@ public record TrainConfig(
       Integer maxPositionEmbeddings,
       Double layernormEpsilon,
       double initMethodStd,
-      boolean useScaledInitMethod) {}
+      boolean useScaledInitMethod,
+      boolean recompute) {}
 
   /**
    * The dataset.

@@ -47,7 +47,7 @@ public final class TrainConfigFile {
             new TrainConfig(
                 "runs/cria",
                 new TrainConfig.Model(
-                    "tiny", null, null, null, null, null, null, null, null, 0.02, true),
+                    "tiny", null, null, null, null, null, null, null, null, 0.02, true, false),
                 new TrainConfig.Data(List.of(), "969,30,1", 0, null),
                 new TrainConfig.Trainer(4, 8, 100, 1234, 50, 4, 10, 0, "auto"),
                 new TrainConfig.Optim(
@@ -190,7 +190,8 @@ public final class TrainConfigFile {
                 model.positiveOrNull("max_position_embeddings"),
                 model.numberOrNull("layernorm_epsilon", 1e-12, 1),
                 model.number("init_method_std", 1e-9, 10),
-                model.bool("use_scaled_init_method")),
+                model.bool("use_scaled_init_method"),
+                model.bool("recompute")),
             new TrainConfig.Data(
                 data.strings("data_prefix"),
                 data.string("split", false),
@@ -278,6 +279,7 @@ public final class TrainConfigFile {
     model.put("layernorm_epsilon", c.model().layernormEpsilon());
     model.put("init_method_std", c.model().initMethodStd());
     model.put("use_scaled_init_method", c.model().useScaledInitMethod());
+    model.put("recompute", c.model().recompute());
     ObjectNode data = root.putObject("data");
     ArrayNode prefixes = data.putArray("data_prefix");
     c.data().dataPrefix().forEach(prefixes::add);

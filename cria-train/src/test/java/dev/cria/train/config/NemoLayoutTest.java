@@ -132,6 +132,27 @@ class NemoLayoutTest {
   }
 
   @Test
+  void fullActivationCheckpointingIsCriasRecomputeAndSelectiveHasNoEffect() throws IOException {
+    assertThat(layers(SMALL).bind().model().recompute()).isFalse();
+    assertThat(
+            layers(SMALL, "++model.activations_checkpoint_granularity=full")
+                .bind()
+                .model()
+                .recompute())
+        .isTrue();
+    ConfigLayers selective = layers(SMALL, "++model.activations_checkpoint_granularity=selective");
+    assertThat(selective.bind().model().recompute()).isFalse();
+    assertThat(selective.notes())
+        .anyMatch(l ->
+            l.startsWith("no effect in cria, memory and kernel switches")
+                && l.contains("model.activations_checkpoint_granularity"));
+    assertThatThrownBy(
+            () -> layers(SMALL, "++model.activations_checkpoint_granularity=most").bind())
+        .hasMessageContaining(
+            "model.activations_checkpoint_granularity: 'most': expected full, selective or null");
+  }
+
+  @Test
   void noCheckpointCallbackMeansNoPeriodicSavesWhateverItsParamsSay() throws IOException {
     TrainConfig c =
         layers(

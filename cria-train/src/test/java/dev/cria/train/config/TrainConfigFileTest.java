@@ -143,7 +143,7 @@ class TrainConfigFileTest {
                 + "  four.yaml: model.hidden_sise: unknown key (known here: preset, tokenizer,"
                 + " hidden_size, num_layers, num_attention_heads, num_query_groups,"
                 + " ffn_hidden_size, max_position_embeddings, layernorm_epsilon,"
-                + " init_method_std, use_scaled_init_method)\n"
+                + " init_method_std, use_scaled_init_method, recompute)\n"
                 + "  four.yaml: optim.min_lr 0.001 is above optim.lr 1.0E-4");
   }
 
