@@ -9,6 +9,7 @@ import dev.cria.cli.model.EvalCommand;
 import dev.cria.cli.model.ExportCommand;
 import dev.cria.cli.model.GenerateCommand;
 import dev.cria.cli.tokenizer.TokenizerCommand;
+import dev.cria.cli.train.CompileCommand;
 import dev.cria.cli.train.TrainCommand;
 import dev.cria.cli.train.WorkerCommand;
 import dev.cria.cli.watch.BoardCommand;
@@ -37,6 +38,7 @@ import picocli.CommandLine.Spec;
       TokenizerCommand.class,
       PrepareCommand.class,
       DataCommand.class,
+      CompileCommand.class,
       TrainCommand.class,
       WorkerCommand.class,
       LogsCommand.class,
@@ -52,7 +54,7 @@ import picocli.CommandLine.Spec;
     footer = {
       "",
       "Run 'cria COMMAND --help' for a command's options; a flag given twice takes its last value.",
-      "Exit codes: 0 ok, 1 error, 2 bad usage, 3 not built yet, 130/143 stopped by Ctrl-C/SIGTERM."
+      "Exit codes: 0 ok, 1 error, 2 bad usage, 130/143 stopped by Ctrl-C/SIGTERM."
     })
 public final class CriaCommand implements Runnable {
   /** Lifecycle steps in order, with the commands of each that exist today. */
@@ -60,7 +62,7 @@ public final class CriaCommand implements Runnable {
 
   static {
     GROUPS.put("Data", List.of("tokenizer", "prepare", "data"));
-    GROUPS.put("Training", List.of("train", "worker"));
+    GROUPS.put("Training", List.of("compile", "train", "worker"));
     GROUPS.put("Watching a run", List.of("logs", "top", "board"));
     GROUPS.put("On Kubernetes", List.of("image", "k8s"));
     GROUPS.put("Using a model", List.of("eval", "generate", "export"));
@@ -80,12 +82,9 @@ public final class CriaCommand implements Runnable {
     spec.commandLine().usage(spec.commandLine().getOut());
   }
 
-  /** A configured command line: error handling, grouped help, the not-yet-built commands. */
+  /** A configured command line: error handling, grouped help. */
   public static CommandLine commandLine(PrintWriter out, PrintWriter err) {
     CommandLine cl = new CommandLine(new CriaCommand());
-    for (NotBuiltCommand.Planned planned : NotBuiltCommand.PLANNED) {
-      cl.addSubcommand(planned.name(), new CommandLine(new NotBuiltCommand(planned)));
-    }
     cl.setOut(out);
     cl.setErr(err);
     cl.setExecutionExceptionHandler(new ErrorHandler());
@@ -110,10 +109,6 @@ public final class CriaCommand implements Runnable {
             String.format("  %-10s %s%n", name, description.length > 0 ? description[0] : ""));
       }
     });
-    sb.append("Not built yet (each says so when run):\n");
-    for (NotBuiltCommand.Planned planned : NotBuiltCommand.PLANNED) {
-      sb.append(String.format("  %-10s %s%n", planned.name(), planned.summary()));
-    }
     return sb.toString();
   }
 }

@@ -6,7 +6,7 @@ import org.junit.jupiter.api.Test;
 
 class MainTest {
   @Test
-  void helpListsWorkingCommandsByStepAndNamesWhatIsNotBuilt() {
+  void helpListsTheCommandsByLifecycleStep() {
     CliRun run = CliRun.of("--help");
     assertThat(run.exitCode()).isZero();
     assertThat(run.out())
@@ -16,14 +16,13 @@ class MainTest {
             "prepare",
             "data",
             "Training:",
+            "compile",
             "train",
             "Engine:",
             "bench",
             "On Kubernetes:",
             "image",
-            "k8s",
-            "Not built yet",
-            "compile");
+            "k8s");
   }
 
   @Test
@@ -54,13 +53,6 @@ class MainTest {
   @Test
   void unknownCommandGivesExitCode2() {
     assertThat(CliRun.of("frobnicate").exitCode()).isEqualTo(2);
-  }
-
-  @Test
-  void commandsNotBuiltSaySoAndExit3() {
-    CliRun run = CliRun.of("compile", "--config", "x.yaml");
-    assertThat(run.exitCode()).isEqualTo(3);
-    assertThat(run.err()).contains("cria compile: not built yet");
   }
 
   @Test

@@ -65,7 +65,7 @@ public final class LocalLauncher {
       TrainConfig c, int nproc, Integer threads, boolean overwrite, boolean resume)
       throws IOException, InterruptedException {
     RunDirectory.requireAvailable(c, overwrite, resume);
-    TrainingSetup.requireTrainingMemory(c, nproc);
+    TrainingSetup.requireTrainingMemory(c, nproc, nproc);
     try (TrainingSetup setup = TrainingSetup.prepare(c, nproc, out::println)) {
       // checked, and the indices are cached for the workers
     }

@@ -110,10 +110,20 @@ public final class RankRun {
    * sample index cache (in {@code <run>/index_cache} unless the config says where) for the training
    * job to reuse. Holds the run's lease meanwhile; writes nothing else.
    */
-  public static void check(TrainConfig c, int worldSize, TrainListener console) throws IOException {
+  public static void check(TrainConfig c, int worldSize, int ranksPerHost, TrainListener console)
+      throws IOException {
+    TrainingSetup.requireTrainingMemory(c, worldSize, ranksPerHost);
+    checkData(c, worldSize, console);
+  }
+
+  /**
+   * {@link #check} but for the memory (which {@code cria compile} plans itself): the config, the
+   * tokenizer, the data, and the sample index cache, under the run's lease.
+   */
+  public static void checkData(TrainConfig c, int worldSize, TrainListener console)
+      throws IOException {
     try (RunLease lease =
         RunLease.acquire(Path.of(c.runDir()), line -> console.info("warning: " + line))) {
-      TrainingSetup.requireTrainingMemory(c, worldSize);
       try (TrainingSetup setup = TrainingSetup.prepare(c, worldSize, console::info)) {
         console.info(
             "checks passed for "
@@ -138,7 +148,10 @@ public final class RankRun {
           c, options.overwrite(), options.resume()); // before the index cache is written
     }
     // a model too big for this machine is refused before anything is written
-    TrainingSetup.requireTrainingMemory(c, env.worldSize());
+    TrainingSetup.requireTrainingMemory(
+        c,
+        env.worldSize(),
+        dev.cria.train.compile.MemoryPlan.Job.ranksOnThisHost(System.getenv(), env.worldSize()));
     AtomicBoolean stop = new AtomicBoolean();
     if (env.worldSize() > 1) {
       stopWhenTheLauncherIsGone(stop, listener);

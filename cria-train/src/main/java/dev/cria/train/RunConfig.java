@@ -92,6 +92,32 @@ public final class RunConfig {
     return new Resolved(c, layers.notes(), layers.nemo());
   }
 
+  /**
+   * {@link #read}, for a plan that needs no data ({@code cria compile}): a config without {@code
+   * data.data_prefix} is accepted, and its data prefix is then empty.
+   */
+  public static Resolved readForPlan(Request r) {
+    ConfigLayers layers = layered(r);
+    boolean noData = !(layers.tree().path("data").path("data_prefix").size() > 0);
+    if (noData && layers.tree().path("data") instanceof tools.jackson.databind.node.ObjectNode d) {
+      d.putArray("data_prefix").add("(none)"); // bound, then taken out again
+    }
+    TrainConfig c = layers.bind();
+    if (noData) {
+      TrainConfig.Data d = c.data();
+      c =
+          new TrainConfig(
+              c.runDir(),
+              c.model(),
+              new TrainConfig.Data(List.of(), d.split(), d.seqLength(), d.indexCacheDir()),
+              c.trainer(),
+              c.optim(),
+              c.checkpoint(),
+              c.distributed());
+    }
+    return new Resolved(c, layers.notes(), layers.nemo());
+  }
+
   private static ConfigLayers layered(Request r) {
     if (r.resumeFrom() != null && r.initFrom() != null) {
       throw new ConfigException(

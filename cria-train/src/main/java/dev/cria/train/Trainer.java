@@ -4,6 +4,7 @@ import dev.cria.core.run.RankState;
 import dev.cria.data.gpt.GlobalBatches;
 import dev.cria.data.gpt.MicroBatch;
 import dev.cria.engine.backend.Backend;
+import dev.cria.engine.backend.HostBuffers;
 import dev.cria.engine.io.SafetensorsWriter;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.LlamaModel;
@@ -13,7 +14,9 @@ import dev.cria.train.checkpoint.Checkpoint;
 import dev.cria.train.checkpoint.SaveSchedule;
 import dev.cria.train.checkpoint.StartingWeights;
 import dev.cria.train.checkpoint.TrainStart;
-import dev.cria.train.config.ConfigException;
+import dev.cria.train.compile.MemoryPlan;
+import dev.cria.train.compile.PlanReport;
+import dev.cria.train.compile.ProcessMemory;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.Collective;
 import dev.cria.train.distributed.GradientBuckets;
@@ -102,15 +105,6 @@ public final class Trainer {
   public TrainResult run(TrainStart start) throws IOException {
     TrainConfig c = setup.config();
     TrainConfig.Trainer t = c.trainer();
-    LlamaConfig shape = setup.model();
-    checkMemory(
-        shape,
-        t.microBatchSize(),
-        setup.seqLength(),
-        c.checkpoint().asyncSave()
-            ? (group.rank() == 0 ? 4L : 0L) * shape.parameterCount()
-                + 8L * shape.parameterCount() / group.worldSize()
-            : 0);
     TensorBoardSink board =
         group.rank() == 0
             ? new TensorBoardSink(
@@ -184,6 +178,18 @@ public final class Trainer {
                 ? ShardedAdamW.whole(model.layout(), settings, backend)
                 : ShardedAdamW.over(model.layout(), settings, backend, buckets.shards())) {
       describeMemory(metrics, model, adam, buckets);
+      MemoryPlan plan =
+          MemoryPlan.of(
+              MemoryPlan.Settings.of(c, shape),
+              MemoryPlan.Job.onThisMachine(
+                  group.worldSize(),
+                  MemoryPlan.Job.ranksOnThisHost(System.getenv(), group.worldSize())));
+      metrics.info(
+          "memory plan: "
+              + PlanReport.size(plan.total(group.rank()))
+              + " for this rank, of "
+              + PlanReport.size(plan.job().memoryPerProcess())
+              + " per process (cria compile shows the table)");
       Checkpoint resumed =
           new StartingWeights(run.root(), c, shape, group, ranks, metrics)
               .fill(start, model, adam.parts());
@@ -210,7 +216,7 @@ public final class Trainer {
       boolean ended = false;
       try {
         TrainResult result =
-            new Loop(model, adam, buckets, metrics, saves, peak, resumed)
+            new Loop(model, adam, buckets, metrics, saves, peak, resumed, plan)
                 .run(board == null ? null : board.file());
         ended = true;
         return result;
@@ -246,6 +252,8 @@ public final class Trainer {
     private double lastLoss = Double.NaN;
     private double lastValidation = Double.NaN;
     private long validatedAt = -1;
+    private final MemoryPlan plan;
+    private long peakHeld; // sampled after each step
 
     Loop(
         LlamaModel model,
@@ -254,7 +262,9 @@ public final class Trainer {
         MetricsSink metrics,
         SaveSchedule saves,
         double peakGflops,
-        Checkpoint resumed) {
+        Checkpoint resumed,
+        MemoryPlan plan) {
+      this.plan = plan;
       this.model = model;
       this.adam = adam;
       this.buckets = buckets;
@@ -325,6 +335,7 @@ public final class Trainer {
       } else {
         metrics.info(String.format(Locale.ROOT, "finished %d steps in %.1f s", step, total));
       }
+      describeMeasuredMemory(metrics, plan, peakHeld);
       metrics.state(stopped && step < t.maxSteps() ? RankState.STOPPED : RankState.FINISHED);
       metrics.flush();
       listener.finished(model.parameters());
@@ -409,6 +420,7 @@ public final class Trainer {
                 step));
       }
       report(lr, loss, gradNorm, paramNorm, (System.nanoTime() - t0) / 1e9, communication, exposed);
+      peakHeld = Math.max(peakHeld, ProcessMemory.held().orElse(0));
       if (buckets != null) {
         // whether to stop or save before the next step, agreed before the group is busy with
         // gathering the parameters, which the next forward pass waits for bucket by bucket
@@ -555,17 +567,34 @@ public final class Trainer {
     }
   }
 
+  /**
+   * What this rank held, beside the plan (the plan's test on every run): the off-heap tensors, the
+   * most it held after a step (anonymous and shared memory, {@link ProcessMemory#held()}), and the
+   * peak resident set the system counts, with the pages of the files it read.
+   */
+  private void describeMeasuredMemory(MetricsSink metrics, MemoryPlan plan, long peakHeld)
+      throws IOException {
+    java.util.OptionalLong peak = ProcessMemory.peakResident();
+    metrics.info(
+        "memory: off-heap tensors "
+            + PlanReport.size(HostBuffers.liveBytes())
+            + " (planned "
+            + PlanReport.size(plan.tensorBytes(group.rank()))
+            + ")"
+            + (peakHeld > 0
+                ? ", held after a step at most "
+                    + PlanReport.size(peakHeld)
+                    + " (planned "
+                    + PlanReport.size(plan.total(group.rank()))
+                    + ")"
+                : "")
+            + (peak.isPresent()
+                ? "; peak resident with file pages " + PlanReport.size(peak.getAsLong())
+                : ""));
+  }
+
   /** The buckets {@code d} asks for. */
   private static GradientBuckets.Settings bucketSettings(TrainConfig.Distributed d) {
     return new GradientBuckets.Settings(d.zeroStage(), Math.round(d.bucketCapMb() * 1048576));
-  }
-
-  private static void checkMemory(LlamaConfig shape, int micro, int seq, long snapshotBytes) {
-    try {
-      LlamaModel.requireMemoryFor(
-          shape, micro, seq, snapshotBytes, "the copy that --async-save writes from");
-    } catch (IllegalArgumentException e) {
-      throw new ConfigException(e.getMessage());
-    }
   }
 }

@@ -13,6 +13,8 @@ import dev.cria.data.tokenizer.Tokenizers;
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Backends;
 import dev.cria.engine.model.LlamaConfig;
+import dev.cria.train.compile.MemoryPlan;
+import dev.cria.train.compile.PlanReport;
 import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.ModelShape;
 import dev.cria.train.config.TrainConfig;
@@ -340,25 +342,27 @@ public final class TrainingSetup implements AutoCloseable {
   }
 
   /**
-   * Refuses, before anything is written, a model and micro-batch whose training (parameters,
-   * gradients, AdamW moments, activations, and the copy that {@code async_save} writes from) needs
-   * more than 90% of this machine's memory, saying how much and what to shrink.
+   * The memory plan of one rank of a {@code worldSize}-rank job, {@code ranksPerHost} of them on
+   * each host like this one, for config {@code c}, without allocating anything.
    */
-  public static void requireTrainingMemory(TrainConfig c, int worldSize) {
-    Tokenizer tokenizer = tokenizerOf(c);
-    LlamaConfig shape = ModelShape.of(c.model(), tokenizer);
-    int seq = c.data().seqLength() == 0 ? shape.maxSeqLen() : c.data().seqLength();
-    long params = shape.parameterCount();
-    long snapshot = c.checkpoint().asyncSave() ? 4L * params + 8L * params / worldSize : 0;
-    try {
-      dev.cria.engine.model.LlamaModel.requireMemoryFor(
-          shape,
-          c.trainer().microBatchSize(),
-          Math.min(seq, shape.maxSeqLen()),
-          snapshot,
-          "the copy that --async-save writes from");
-    } catch (IllegalArgumentException e) {
-      throw new ConfigException(e.getMessage());
+  public static MemoryPlan memoryPlan(TrainConfig c, int worldSize, int ranksPerHost) {
+    return memoryPlan(c, MemoryPlan.Job.onThisMachine(worldSize, ranksPerHost));
+  }
+
+  /** The memory plan of one rank of {@code job} for config {@code c}. */
+  public static MemoryPlan memoryPlan(TrainConfig c, MemoryPlan.Job job) {
+    LlamaConfig shape = ModelShape.of(c.model(), tokenizerOf(c));
+    return MemoryPlan.of(MemoryPlan.Settings.of(c, shape), job);
+  }
+
+  /**
+   * Refuses, before anything is written, a run whose ranks will not fit in their share of this
+   * machine's memory, with the plan's table (what each rank holds) and what would fit.
+   */
+  public static void requireTrainingMemory(TrainConfig c, int worldSize, int ranksPerHost) {
+    MemoryPlan plan = memoryPlan(c, worldSize, ranksPerHost);
+    if (!plan.fits()) {
+      throw new ConfigException(String.join("\n", PlanReport.table(plan)));
     }
   }
 

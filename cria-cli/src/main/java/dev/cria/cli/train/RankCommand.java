@@ -9,6 +9,7 @@ import dev.cria.train.TrainResult;
 import dev.cria.train.TrainingException;
 import dev.cria.train.checkpoint.CheckpointException;
 import dev.cria.train.checkpoint.TrainStart;
+import dev.cria.train.compile.MemoryPlan;
 import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.NemoRender;
 import dev.cria.train.config.TrainConfig;
@@ -386,10 +387,7 @@ public abstract class RankCommand implements Callable<Integer> {
     }
     collectiveKind(); // a bad name is refused before anything starts
     try {
-      RunConfig.Resolved resolved =
-          RunConfig.read(
-              new RunConfig.Request(
-                  config, overrides(), resumes(), overwrite, resumeFrom, initFrom, assignments));
+      RunConfig.Resolved resolved = RunConfig.read(request());
       TrainConfig c = resolved.config();
       if (printConfig) {
         out.print(NemoRender.toYaml(c, resolved.notes()));
@@ -401,7 +399,8 @@ public abstract class RankCommand implements Callable<Integer> {
       }
       if (check) {
         int ranks = isWorker() ? RankEnvironment.fromEnvironment().worldSize() : nproc;
-        RankRun.check(c, ranks, new ConsoleListener(out, c.trainer().logEveryNSteps()));
+        int perHost = isWorker() ? MemoryPlan.Job.ranksOnThisHost(System.getenv(), ranks) : nproc;
+        RankRun.check(c, ranks, perHost, new ConsoleListener(out, c.trainer().logEveryNSteps()));
         out.flush();
         return 0;
       }
@@ -468,6 +467,12 @@ public abstract class RankCommand implements Callable<Integer> {
     return !noResume && !overwrite;
   }
 
+  /** The config this command's file, arguments and flags ask for. */
+  protected RunConfig.Request request() {
+    return new RunConfig.Request(
+        config, overrides(), resumes(), overwrite, resumeFrom, initFrom, assignments);
+  }
+
   /** The flags as config keys, in the order they override the file. */
   private Map<String, Object> overrides() {
     Map<String, Object> o = new LinkedHashMap<>();
@@ -532,7 +537,7 @@ public abstract class RankCommand implements Callable<Integer> {
   }
 
   /** One console line per log interval, and every validation. */
-  private record ConsoleListener(PrintWriter out, long every) implements TrainListener {
+  record ConsoleListener(PrintWriter out, long every) implements TrainListener {
     @Override
     public void info(String line) {
       out.println(line);

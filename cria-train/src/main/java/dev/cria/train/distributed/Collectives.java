@@ -7,6 +7,22 @@ public final class Collectives {
   private Collectives() {}
 
   /**
+   * Bytes of memory the collectives hold in each of {@code world} ranks, {@code ranksPerHost} of
+   * them on each host: the shared mapping of a host's ranks, and the TCP ring's buffers when the
+   * job crosses hosts (Open MPI's own buffers are not counted).
+   */
+  public static long bufferBytes(int world, int ranksPerHost) {
+    if (world == 1) {
+      return 0;
+    }
+    long bytes = ranksPerHost > 1 ? ShmCollective.size(ranksPerHost) : 0;
+    if (world > ranksPerHost) {
+      bytes += TcpCollective.bufferBytes(world);
+    }
+    return bytes;
+  }
+
+  /**
    * Joins the group of {@code env}: nothing for one rank; Open MPI's collectives when mpirun
    * started the job and its library loads (or {@code mpi} is asked for); else the TCP ring, proven
    * with {@code key} ({@link Rendezvous}), moved onto a shared mapping when every rank is on this

@@ -107,7 +107,7 @@ public final class GradientBuckets implements AutoCloseable {
    * {@code layers} (the backward's order) with consecutive ones joined until a bucket holds {@code
    * cap} parameters (0: as they are).
    */
-  static List<ParameterLayout.Range> joined(List<ParameterLayout.Range> layers, long cap) {
+  public static List<ParameterLayout.Range> joined(List<ParameterLayout.Range> layers, long cap) {
     if (cap <= 0) {
       return layers;
     }

@@ -25,6 +25,7 @@ public final class LocalRanks {
     env.put("CRIA_RANK", Integer.toString(rank));
     env.put("CRIA_WORLD_SIZE", Integer.toString(world));
     env.put("CRIA_LOCAL_RANK", Integer.toString(rank));
+    env.put("CRIA_LOCAL_WORLD_SIZE", Integer.toString(world)); // every rank is on this machine
     env.put("CRIA_MASTER_ADDR", "127.0.0.1");
     env.put("CRIA_MASTER_PORT", Integer.toString(port));
     env.remove(JobKey.SECRET_FILE);

@@ -76,7 +76,8 @@ final class ShmCollective implements Collective {
     return HEADER + align(world * LINE, 4096);
   }
 
-  private static long size(int world) {
+  /** Bytes of the mapping of {@code world} ranks (header, a line each, two halves each). */
+  static long size(int world) {
     return dataStart(world) + world * 2 * HALF;
   }
 

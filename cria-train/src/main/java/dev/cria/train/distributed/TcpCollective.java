@@ -94,6 +94,11 @@ public final class TcpCollective implements Collective {
     }
   }
 
+  /** Bytes a rank of a ring of {@code world} holds: the receive window and the token. */
+  static long bufferBytes(int world) {
+    return RECEIVE_WINDOW + (long) Float.BYTES * world;
+  }
+
   private static String prefix(RankEnvironment env) {
     return "rank " + env.rank() + ": ";
   }

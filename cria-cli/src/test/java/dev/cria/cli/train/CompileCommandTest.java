@@ -1,0 +1,107 @@
+package dev.cria.cli.train;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cria.cli.CliRun;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+class CompileCommandTest {
+  @TempDir static Path tmp;
+  static SmallCorpus corpus;
+
+  @BeforeAll
+  static void prepare() {
+    corpus = SmallCorpus.prepareIn(tmp);
+  }
+
+  @Test
+  void aPresetIsPlannedWithoutDataAndSaysWhatItSkipped() {
+    CliRun run = CliRun.of("compile", "--preset", "tiny", "--seq-len", "128", "--nproc", "2");
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    assertThat(run.out())
+        .contains(
+            "memory plan: Llama d=288 L=6 heads=6 kv=6 ffn=768 vocab=32000, 24,407,712"
+                + " parameters; micro-batch 4 x 128 tokens; 2 ranks (2 on each host), ZeRO-1")
+        .contains("parameters (fp32, all of them)", "each rank", "runtime (JVM, measured)")
+        .contains("communication buffers (shared memory)")
+        .contains("activations (", " with --recompute)")
+        .contains("memory per process", "shared by 2 processes")
+        .containsPattern("fits: \\d+ MB of [\\d.]+ GB per process")
+        .contains(
+            "kernel tuning and its compile cache: not built yet (cria runs its default blockings)")
+        .contains("no data given (--data-prefix or data.data_prefix)");
+  }
+
+  @Test
+  void llama2SevenBillionOn24GigabytesIsRefusedWithTheTable() {
+    CliRun run = CliRun.of("compile", "--preset", "llama2-7b", "--memory-per-process", "24G");
+    assertThat(run.exitCode()).isEqualTo(1);
+    assertThat(run.out())
+        .contains("memory plan: Llama d=4096 L=32 heads=32 kv=32")
+        .contains("does not fit: a rank needs ")
+        .contains("a process has 24.0 GB")
+        .contains("nothing cria can change: every rank holds all 27.0 GB of parameters")
+        .doesNotContain("checks passed");
+  }
+
+  @Test
+  void jsonIsOneObjectForAClusterOfWorkers() throws Exception {
+    CliRun run =
+        CliRun.of(
+            "compile",
+            "--preset",
+            "small",
+            "--workers",
+            "4",
+            "--procs-per-worker",
+            "2",
+            "--memory-per-process",
+            "16Gi",
+            "--zero",
+            "2",
+            "--json");
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    assertThat(run.out().strip().lines()).hasSize(1);
+    JsonNode o = JsonMapper.builder().build().readTree(run.out());
+    assertThat(o.path("world_size").asInt()).isEqualTo(8);
+    assertThat(o.path("ranks_per_host").asInt()).isEqualTo(2);
+    assertThat(o.path("zero_stage").asInt()).isEqualTo(2);
+    assertThat(o.path("memory_per_process").asLong()).isEqualTo(16L << 30);
+    assertThat(o.path("fits").asBoolean()).isTrue();
+    assertThat(o.path("ranks").get(0).path("bytes").path("gradients").asLong())
+        .isLessThan(o.path("ranks").get(0).path("bytes").path("parameters").asLong());
+  }
+
+  @Test
+  void withDataItChecksTheRunAndBuildsTheSampleIndexCache() {
+    Path run = tmp.resolve("compiled");
+    List<String> args = corpus.args("compile", run, "--nproc", "2");
+    CliRun compiled = CliRun.of(args.toArray(String[]::new));
+    assertThat(compiled.exitCode()).as(compiled.err()).isZero();
+    assertThat(compiled.out())
+        .contains("fits: ")
+        .contains("checks passed for 2 rank(s)")
+        .doesNotContain("no data given");
+    assertThat(Files.isDirectory(run.resolve("index_cache"))).isTrue();
+  }
+
+  @Test
+  void mistakesAreNamed() {
+    CliRun both = CliRun.of("compile", "--nproc", "2", "--workers", "2");
+    assertThat(both.exitCode()).isEqualTo(1);
+    assertThat(both.err()).contains("--nproc is for this machine, --workers for a cluster");
+    CliRun size = CliRun.of("compile", "--memory-per-process", "lots");
+    assertThat(size.err())
+        .contains(
+            "--memory-per-process: 'lots' is not a size: write 24Gi, 24G, 24GB, 512Mi or bytes");
+    CliRun check = CliRun.of("compile", "--check");
+    assertThat(check.err()).contains("--check and --print-config are cria train's");
+  }
+}

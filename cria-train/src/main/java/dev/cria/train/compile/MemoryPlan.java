@@ -1,0 +1,355 @@
+package dev.cria.train.compile;
+
+import dev.cria.engine.model.LlamaConfig;
+import dev.cria.engine.model.LlamaModel;
+import dev.cria.engine.model.ParameterLayout;
+import dev.cria.train.config.TrainConfig;
+import dev.cria.train.distributed.Collective;
+import dev.cria.train.distributed.Collectives;
+import dev.cria.train.distributed.GradientBuckets;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * What each rank of a run will hold in memory, by kind, computed from the shape and the settings
+ * without allocating anything (so any preset, up to {@code llama2-70b}, can be planned anywhere):
+ * {@code cria compile}'s table, and the check {@code cria train} makes before any work.
+ *
+ * <p>The tensors are exact (they are what the run allocates); the runtime's own share is a measured
+ * constant ({@link #RUNTIME_BYTES}).
+ */
+public final class MemoryPlan {
+  /**
+   * The JVM's own memory in a training process, beyond the tensors: heap (cria's launchers run it
+   * with {@code -Xmx1g -Xmn64m}; the tensors are off-heap, the heap's live set is tens of MB, the
+   * rest is the JIT's garbage while it warms up), code, metaspace, thread stacks and the kernels'
+   * per-thread scratch. Measured as what {@code cria train} holds after a step ({@link
+   * ProcessMemory#held()}) minus its off-heap tensors: 256 MB for {@code tiny}, 300 MB for {@code
+   * small}, JDK 25, 2 threads. A larger heap ({@code CRIA_JAVA_OPTS=-Xmx4g}) lets it grow further.
+   */
+  public static final long RUNTIME_BYTES = 280L << 20;
+
+  /** Set by cria's local launcher for its workers: how many of them share this machine. */
+  public static final String LOCAL_WORLD_SIZE = "CRIA_LOCAL_WORLD_SIZE";
+
+  /** What memory holds. */
+  public enum Kind {
+    PARAMETERS("parameters"),
+    GRADIENTS("gradients"),
+    OPTIMIZER("AdamW moments"),
+    ACTIVATIONS("activations"),
+    COMMUNICATION("communication buffers"),
+    SNAPSHOT("background-save copy"),
+    RUNTIME("runtime");
+
+    private final String label;
+
+    Kind(String label) {
+      this.label = label;
+    }
+
+    public String label() {
+      return label;
+    }
+
+    /** The name in {@code --json}: parameters, gradients, optimizer, ... */
+    public String key() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+  }
+
+  /**
+   * The run's settings that decide its memory.
+   *
+   * @param bucketCapBytes {@code distributed.bucket_cap_mb} in bytes (0: a bucket per layer)
+   */
+  public record Settings(
+      LlamaConfig shape,
+      int microBatch,
+      int seqLength,
+      int zeroStage,
+      long bucketCapBytes,
+      boolean recompute,
+      boolean asyncSave) {
+    public Settings {
+      if (microBatch < 1 || seqLength < 1 || zeroStage < 1 || zeroStage > 2) {
+        throw new IllegalArgumentException(
+            "micro-batch " + microBatch + ", sequence " + seqLength + ", ZeRO " + zeroStage);
+      }
+    }
+
+    /** The settings of config {@code c} for model {@code shape}. */
+    public static Settings of(TrainConfig c, LlamaConfig shape) {
+      int seq = c.data().seqLength() == 0 ? shape.maxSeqLen() : c.data().seqLength();
+      return new Settings(
+          shape,
+          c.trainer().microBatchSize(),
+          Math.min(seq, shape.maxSeqLen()),
+          c.distributed().zeroStage(),
+          Math.round(c.distributed().bucketCapMb() * 1048576),
+          c.model().recompute(),
+          c.checkpoint().asyncSave());
+    }
+
+    Settings withMicroBatch(int m) {
+      return new Settings(shape, m, seqLength, zeroStage, bucketCapBytes, recompute, asyncSave);
+    }
+
+    Settings withRecompute() {
+      return new Settings(shape, microBatch, seqLength, zeroStage, bucketCapBytes, true, asyncSave);
+    }
+
+    Settings withZero2() {
+      return new Settings(shape, microBatch, seqLength, 2, bucketCapBytes, recompute, asyncSave);
+    }
+  }
+
+  /**
+   * Where the ranks run.
+   *
+   * @param ranksPerHost ranks that share a host (and its memory)
+   * @param memoryPerProcess the bytes each rank's process may use
+   * @param memorySource where that figure comes from, for the table
+   */
+  public record Job(int worldSize, int ranksPerHost, long memoryPerProcess, String memorySource) {
+    public Job {
+      if (worldSize < 1 || ranksPerHost < 1 || ranksPerHost > worldSize) {
+        throw new IllegalArgumentException(
+            worldSize + " ranks, " + ranksPerHost + " on each host: not a job");
+      }
+      if (memoryPerProcess <= 0) {
+        throw new IllegalArgumentException("memory per process " + memoryPerProcess);
+      }
+    }
+
+    /**
+     * {@code worldSize} ranks, {@code ranksPerHost} on each host like this machine, each with 90%
+     * of its memory shared evenly (the rest for the system).
+     */
+    public static Job onThisMachine(int worldSize, int ranksPerHost) {
+      long physical = physicalMemory();
+      return new Job(
+          worldSize,
+          ranksPerHost,
+          (long) (physical * 0.9) / ranksPerHost,
+          String.format(
+              Locale.ROOT,
+              "90%% of this machine's %s%s",
+              PlanReport.size(physical),
+              ranksPerHost > 1 ? ", shared by " + ranksPerHost + " processes" : ""));
+    }
+
+    /**
+     * How many ranks of a {@code world}-rank job share this host: what mpirun or cria's local
+     * launcher says ({@code OMPI_COMM_WORLD_LOCAL_SIZE}, {@code CRIA_LOCAL_WORLD_SIZE}), else 1.
+     */
+    public static int ranksOnThisHost(Map<String, String> env, int world) {
+      for (String key : List.of("OMPI_COMM_WORLD_LOCAL_SIZE", LOCAL_WORLD_SIZE)) {
+        try {
+          int n = Integer.parseInt(env.getOrDefault(key, ""));
+          if (n >= 1 && n <= world) {
+            return n;
+          }
+        } catch (NumberFormatException e) {
+          // not set, or not a count: the next
+        }
+      }
+      return 1;
+    }
+
+    Job withWorld(int world) {
+      return new Job(world, ranksPerHost, memoryPerProcess, memorySource);
+    }
+  }
+
+  private final Settings settings;
+  private final Job job;
+  private final List<ParameterLayout.Range> buckets;
+  private final long parameters;
+
+  private MemoryPlan(Settings settings, Job job) {
+    this.settings = settings;
+    this.job = job;
+    ParameterLayout layout = new ParameterLayout(settings.shape());
+    this.parameters = layout.size();
+    this.buckets =
+        GradientBuckets.joined(layout.buckets(), settings.bucketCapBytes() / Float.BYTES);
+  }
+
+  /** The plan of a run with {@code settings} on {@code job}. */
+  public static MemoryPlan of(Settings settings, Job job) {
+    return new MemoryPlan(settings, job);
+  }
+
+  public Settings settings() {
+    return settings;
+  }
+
+  public Job job() {
+    return job;
+  }
+
+  /** Bytes of {@code kind} that rank {@code rank} holds. */
+  public long bytes(Kind kind, int rank) {
+    int world = job.worldSize();
+    long p = parameters * Float.BYTES;
+    return switch (kind) {
+      case PARAMETERS -> p;
+      case GRADIENTS ->
+          world > 1 && settings.zeroStage() == 2
+              ? (shardFloats(rank) + 2 * largestBucket()) * Float.BYTES
+              : p;
+      case OPTIMIZER -> 2 * shardFloats(rank) * Float.BYTES;
+      case ACTIVATIONS -> activations(settings.recompute());
+      case COMMUNICATION -> Collectives.bufferBytes(world, job.ranksPerHost());
+      case SNAPSHOT ->
+          settings.asyncSave() ? (rank == 0 ? p : 0) + 2 * shardFloats(rank) * Float.BYTES : 0;
+      case RUNTIME -> RUNTIME_BYTES;
+    };
+  }
+
+  /** Bytes of the activations of one micro-batch, with or without recompute. */
+  public long activations(boolean recompute) {
+    return LlamaModel.bytesNeeded(
+            settings.shape(), settings.microBatch(), settings.seqLength(), recompute)
+        - 2 * parameters * Float.BYTES;
+  }
+
+  /** Everything rank {@code rank} holds. */
+  public long total(int rank) {
+    long sum = 0;
+    for (Kind k : Kind.values()) {
+      sum += bytes(k, rank);
+    }
+    return sum;
+  }
+
+  /** Rank {@code rank}'s bytes by kind. */
+  public Map<Kind, Long> byKind(int rank) {
+    Map<Kind, Long> m = new EnumMap<>(Kind.class);
+    for (Kind k : Kind.values()) {
+      m.put(k, bytes(k, rank));
+    }
+    return m;
+  }
+
+  /** Bytes of the tensors cria allocates off-heap in rank {@code rank} (no buffers, no runtime). */
+  public long tensorBytes(int rank) {
+    return bytes(Kind.PARAMETERS, rank)
+        + (settings.zeroStage() == 2 && job.worldSize() > 1
+            ? parameters * Float.BYTES // reserved whole; only the shards stay in memory
+            : bytes(Kind.GRADIENTS, rank))
+        + bytes(Kind.OPTIMIZER, rank)
+        + bytes(Kind.ACTIVATIONS, rank);
+  }
+
+  /**
+   * What the rank that holds the most holds: rank 0 (the background-save copy) or the last (the
+   * shards of a bucket the ranks do not divide evenly are larger at the end).
+   */
+  public long largest() {
+    return Math.max(total(0), total(job.worldSize() - 1));
+  }
+
+  /** Whether every rank fits in its process's memory. */
+  public boolean fits() {
+    return largest() <= job.memoryPerProcess();
+  }
+
+  /** Parameters of the model. */
+  public long parameters() {
+    return parameters;
+  }
+
+  /** Floats of rank {@code rank}'s shards (ZeRO): the AdamW moments and, with ZeRO-2, gradients. */
+  private long shardFloats(int rank) {
+    long n = 0;
+    for (ParameterLayout.Range b : buckets) {
+      n +=
+          Collective.shardStart(b.size(), job.worldSize(), rank + 1)
+              - Collective.shardStart(b.size(), job.worldSize(), rank);
+    }
+    return n;
+  }
+
+  private long largestBucket() {
+    return buckets.stream().mapToLong(ParameterLayout.Range::size).max().orElse(0);
+  }
+
+  /**
+   * Changes that would make the run fit, each one a line ({@code --recompute}, a smaller
+   * micro-batch, ZeRO-2, more hosts), or why nothing will; empty when it fits.
+   */
+  public List<String> whatWouldFit() {
+    List<String> out = new ArrayList<>();
+    if (fits()) {
+      return out;
+    }
+    long floor = bytes(Kind.PARAMETERS, 0) + RUNTIME_BYTES + bytes(Kind.COMMUNICATION, 0);
+    if (floor > job.memoryPerProcess()) {
+      out.add(
+          "nothing cria can change: every rank holds all "
+              + PlanReport.size(bytes(Kind.PARAMETERS, 0))
+              + " of parameters (cria has data parallelism only: no tensor or pipeline"
+              + " parallelism yet); a process needs more than "
+              + PlanReport.size(floor));
+      return out;
+    }
+    Settings s = settings;
+    if (!s.recompute() && fitsWith(s.withRecompute(), job)) {
+      out.add("--recompute (" + PlanReport.size(of(s.withRecompute(), job).largest()) + ")");
+    }
+    for (boolean recompute : new boolean[] {s.recompute(), true}) {
+      Settings base = recompute ? s.withRecompute() : s;
+      for (int m = s.microBatch() / 2; m >= 1; m /= 2) {
+        if (fitsWith(base.withMicroBatch(m), job)) {
+          out.add(
+              "--micro-batch "
+                  + m
+                  + (recompute && !s.recompute() ? " --recompute" : "")
+                  + " ("
+                  + PlanReport.size(of(base.withMicroBatch(m), job).largest())
+                  + ")");
+          break;
+        }
+      }
+    }
+    if (job.worldSize() > 1 && s.zeroStage() == 1 && fitsWith(s.withZero2(), job)) {
+      out.add("--zero 2 (" + PlanReport.size(of(s.withZero2(), job).largest()) + ")");
+    }
+    for (int hosts = job.worldSize() / job.ranksPerHost() + 1; hosts <= 4096; hosts++) {
+      Job more = job.withWorld(hosts * job.ranksPerHost());
+      if (fitsWith(s, more)) {
+        out.add(
+            hosts
+                + " hosts of "
+                + job.ranksPerHost()
+                + " rank(s) ("
+                + more.worldSize()
+                + " ranks: "
+                + PlanReport.size(of(s, more).largest())
+                + " each, the AdamW moments"
+                + (s.zeroStage() == 2 ? " and gradients" : "")
+                + " sharded further)");
+        break;
+      }
+    }
+    if (out.isEmpty()) {
+      out.add("none of --recompute, a smaller micro-batch, ZeRO-2 or more hosts alone");
+    }
+    return out;
+  }
+
+  private static boolean fitsWith(Settings s, Job j) {
+    return of(s, j).fits();
+  }
+
+  private static long physicalMemory() {
+    return ((com.sun.management.OperatingSystemMXBean)
+            java.lang.management.ManagementFactory.getOperatingSystemMXBean())
+        .getTotalMemorySize();
+  }
+}

@@ -1,0 +1,168 @@
+package dev.cria.train.compile;
+
+import dev.cria.engine.model.LlamaConfig;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import tools.jackson.databind.json.JsonMapper;
+import tools.jackson.databind.node.ArrayNode;
+import tools.jackson.databind.node.ObjectNode;
+
+/** A {@link MemoryPlan} as people read it (a table) and as programs do (one JSON object). */
+public final class PlanReport {
+  private static final JsonMapper JSON = JsonMapper.builder().build();
+
+  private PlanReport() {}
+
+  /** {@code bytes} as "98 MB" or "27.0 GB" (decimal units, as the rank logs). */
+  public static String size(long bytes) {
+    return bytes >= 10_000_000_000L
+        ? String.format(Locale.ROOT, "%.1f GB", bytes / 1e9)
+        : bytes >= 1_000_000_000L
+            ? String.format(Locale.ROOT, "%.2f GB", bytes / 1e9)
+            : String.format(Locale.ROOT, "%.0f MB", bytes / 1e6);
+  }
+
+  /** The first line: the model and the job. */
+  public static String headline(MemoryPlan plan) {
+    MemoryPlan.Settings s = plan.settings();
+    MemoryPlan.Job j = plan.job();
+    LlamaConfig c = s.shape();
+    return String.format(
+        Locale.ROOT,
+        "memory plan: Llama d=%d L=%d heads=%d kv=%d ffn=%d vocab=%d, %,d parameters;"
+            + " micro-batch %d x %d tokens%s; %d rank%s (%d on each host), ZeRO-%d",
+        c.dim(),
+        c.layers(),
+        c.heads(),
+        c.kvHeads(),
+        c.ffnDim(),
+        c.vocabSize(),
+        plan.parameters(),
+        s.microBatch(),
+        s.seqLength(),
+        s.recompute() ? ", recomputed" : "",
+        j.worldSize(),
+        j.worldSize() == 1 ? "" : "s",
+        j.ranksPerHost(),
+        j.worldSize() == 1 ? 1 : s.zeroStage());
+  }
+
+  /**
+   * The table: a row per kind for rank 0 and, when they hold less, the other ranks; the total; the
+   * memory each process has; whether it fits, and if not what would.
+   */
+  public static List<String> table(MemoryPlan plan) {
+    int world = plan.job().worldSize();
+    boolean two = world > 1 && plan.total(1) != plan.total(0);
+    List<String> lines = new ArrayList<>();
+    lines.add(headline(plan));
+    lines.add(
+        String.format(
+            Locale.ROOT,
+            "  %-44s %12s%s",
+            "",
+            two ? "rank 0" : "each rank",
+            two ? "  other ranks" : ""));
+    for (MemoryPlan.Kind k : MemoryPlan.Kind.values()) {
+      lines.add(
+          String.format(
+              Locale.ROOT,
+              "  %-44s %12s%s",
+              k.label() + note(plan, k),
+              size(plan.bytes(k, 0)),
+              two ? String.format(Locale.ROOT, "  %11s", size(plan.bytes(k, 1))) : ""));
+    }
+    lines.add(
+        String.format(
+            Locale.ROOT,
+            "  %-44s %12s%s",
+            "total",
+            size(plan.total(0)),
+            two ? String.format(Locale.ROOT, "  %11s", size(plan.total(1))) : ""));
+    lines.add(
+        String.format(
+            Locale.ROOT,
+            "  %-44s %12s  (%s)",
+            "memory per process",
+            size(plan.job().memoryPerProcess()),
+            plan.job().memorySource()));
+    if (plan.fits()) {
+      lines.add(
+          String.format(
+              Locale.ROOT,
+              "fits: %s of %s per process (%.0f%%)",
+              size(plan.largest()),
+              size(plan.job().memoryPerProcess()),
+              100.0 * plan.largest() / plan.job().memoryPerProcess()));
+    } else {
+      lines.add(
+          "does not fit: a rank needs "
+              + size(plan.largest())
+              + ", a process has "
+              + size(plan.job().memoryPerProcess()));
+      for (String w : plan.whatWouldFit()) {
+        lines.add(w.startsWith("nothing") || w.startsWith("none") ? "  " + w : "  would fit: " + w);
+      }
+    }
+    return lines;
+  }
+
+  private static String note(MemoryPlan plan, MemoryPlan.Kind k) {
+    MemoryPlan.Settings s = plan.settings();
+    int world = plan.job().worldSize();
+    return switch (k) {
+      case PARAMETERS -> " (fp32, all of them)";
+      case GRADIENTS ->
+          world > 1 && s.zeroStage() == 2 ? " (ZeRO-2: shards + 2 buckets)" : " (fp32, all)";
+      case OPTIMIZER -> world > 1 ? " (ZeRO: this rank's 1/" + world + ")" : " (fp32, 2 each)";
+      case ACTIVATIONS ->
+          s.recompute()
+              ? " (recomputed; " + size(plan.activations(false)) + " kept)"
+              : " (" + size(plan.activations(true)) + " with --recompute)";
+      case COMMUNICATION ->
+          world == 1
+              ? ""
+              : plan.job().ranksPerHost() == 1
+                  ? " (TCP)"
+                  : world == plan.job().ranksPerHost()
+                      ? " (shared memory)"
+                      : " (shared memory, TCP)";
+      case SNAPSHOT -> s.asyncSave() ? " (async_save)" : " (async_save off)";
+      case RUNTIME -> " (JVM, measured)";
+    };
+  }
+
+  /**
+   * The plan as one JSON object: the model and job, per-rank bytes by kind and their total, the
+   * memory a process has, whether it fits and what would.
+   */
+  public static String json(MemoryPlan plan) {
+    ObjectNode o = JSON.createObjectNode();
+    MemoryPlan.Settings s = plan.settings();
+    o.put("parameters", plan.parameters());
+    o.put("micro_batch_size", s.microBatch());
+    o.put("seq_length", s.seqLength());
+    o.put("recompute", s.recompute());
+    o.put("zero_stage", s.zeroStage());
+    o.put("world_size", plan.job().worldSize());
+    o.put("ranks_per_host", plan.job().ranksPerHost());
+    ArrayNode ranks = o.putArray("ranks");
+    int shown = Math.min(plan.job().worldSize(), 2); // rank 0, and one of the others (alike)
+    for (int r = 0; r < shown; r++) {
+      ObjectNode rank = ranks.addObject();
+      rank.put(
+          "rank",
+          r == 0 ? "0" : plan.job().worldSize() > 2 ? "1-" + (plan.job().worldSize() - 1) : "1");
+      ObjectNode bytes = rank.putObject("bytes");
+      plan.byKind(r).forEach((k, v) -> bytes.put(k.key(), v));
+      rank.put("total", plan.total(r));
+    }
+    o.put("memory_per_process", plan.job().memoryPerProcess());
+    o.put("memory_source", plan.job().memorySource());
+    o.put("fits", plan.fits());
+    ArrayNode would = o.putArray("would_fit");
+    plan.whatWouldFit().forEach(would::add);
+    return JSON.writeValueAsString(o);
+  }
+}

@@ -1,0 +1,179 @@
+package dev.cria.train.compile;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.cria.engine.backend.Backend;
+import dev.cria.engine.backend.Backends;
+import dev.cria.engine.backend.HostBuffers;
+import dev.cria.engine.model.LlamaConfig;
+import dev.cria.engine.model.LlamaModel;
+import dev.cria.engine.model.ParameterLayout;
+import dev.cria.engine.optim.AdamW;
+import dev.cria.train.distributed.Collective;
+import dev.cria.train.distributed.ShardedAdamW;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+class MemoryPlanTest {
+  private static final long GB = 1_000_000_000L;
+
+  private static MemoryPlan.Settings settings(String preset, int micro, int seq) {
+    return new MemoryPlan.Settings(LlamaConfig.preset(preset), micro, seq, 1, 0, false, false);
+  }
+
+  private static MemoryPlan.Job job(int world, int perHost, long memory) {
+    return new MemoryPlan.Job(world, perHost, memory, "test");
+  }
+
+  /** This rank's shards of every bucket, as the trainer's buckets cut them. */
+  private static List<ParameterLayout.Range> shards(ParameterLayout layout, int world, int rank) {
+    List<ParameterLayout.Range> out = new ArrayList<>();
+    for (ParameterLayout.Range b : layout.buckets()) {
+      out.add(
+          new ParameterLayout.Range(
+              b.from() + Collective.shardStart(b.size(), world, rank),
+              b.from() + Collective.shardStart(b.size(), world, rank + 1)));
+    }
+    return out;
+  }
+
+  @ParameterizedTest(name = "{0}, micro-batch {1} x {2}, {3} rank(s), recompute {4}")
+  @CsvSource({
+    "tiny, 2, 128, 1, false",
+    "tiny, 4, 256, 2, true",
+    "small, 2, 256, 1, false",
+    "small, 1, 512, 3, false"
+  })
+  void theTensorsPlannedAreExactlyWhatTheModelAndOptimizerAllocate(
+      String preset, int micro, int seq, int world, boolean recompute) {
+    MemoryPlan.Settings s =
+        new MemoryPlan.Settings(LlamaConfig.preset(preset), micro, seq, 1, 0, recompute, false);
+    MemoryPlan plan = MemoryPlan.of(s, job(world, world, 64 * GB));
+    long before = HostBuffers.liveBytes();
+    try (Backend cpu = Backends.open("cpu", 1);
+        LlamaModel model = new LlamaModel(s.shape(), cpu, micro, seq, recompute);
+        ShardedAdamW adam =
+            ShardedAdamW.over(
+                model.layout(), AdamW.Settings.llama(), cpu, shards(model.layout(), world, 0))) {
+      assertThat(HostBuffers.liveBytes() - before).isEqualTo(plan.tensorBytes(0));
+      assertThat(adam.stateBytes()).isEqualTo(plan.bytes(MemoryPlan.Kind.OPTIMIZER, 0));
+    }
+  }
+
+  @Test
+  void llama2SevenBillionOnA24GigabyteMachineIsRefusedWithTheTableAndWhy() {
+    MemoryPlan plan = MemoryPlan.of(settings("llama2-7b", 1, 4096), job(1, 1, 24 * GB));
+    assertThat(plan.fits()).isFalse();
+    assertThat(plan.bytes(MemoryPlan.Kind.PARAMETERS, 0)).isEqualTo(4 * plan.parameters());
+    assertThat(plan.parameters()).isGreaterThan(1L << 31); // long offsets throughout
+    List<String> table = PlanReport.table(plan);
+    assertThat(table.getFirst()).startsWith("memory plan: Llama d=4096 L=32 heads=32");
+    assertThat(String.join("\n", table))
+        .contains("parameters (fp32, all of them)", "27.0 GB", "AdamW moments", "53.9 GB")
+        .contains("does not fit: a rank needs ", ", a process has 24.0 GB")
+        .contains(
+            "nothing cria can change: every rank holds all 27.0 GB of parameters (cria has data"
+                + " parallelism only");
+  }
+
+  @Test
+  void everyPresetUpToSeventyBillionIsPlannedWithoutAllocating() {
+    long before = HostBuffers.liveBytes();
+    for (String preset : LlamaConfig.PRESETS.keySet()) {
+      LlamaConfig c = LlamaConfig.preset(preset);
+      MemoryPlan plan = MemoryPlan.of(settings(preset, 1, c.maxSeqLen()), job(64, 8, 80 * GB));
+      // parameters and gradients whole, the moments sharded 64 ways
+      assertThat(plan.total(0))
+          .as(preset)
+          .isGreaterThan(8 * plan.parameters() + plan.activations(false));
+      assertThat(plan.bytes(MemoryPlan.Kind.OPTIMIZER, 0))
+          .isCloseTo(
+              8 * plan.parameters() / 64,
+              org.assertj.core.data.Offset.offset(8L * (c.layers() + 2)));
+    }
+    assertThat(HostBuffers.liveBytes()).isEqualTo(before);
+    MemoryPlan seventy = MemoryPlan.of(settings("llama2-70b", 1, 4096), job(64, 8, 80 * GB));
+    assertThat(seventy.parameters()).isGreaterThan(68_000_000_000L);
+    assertThat(seventy.fits()).isFalse(); // 276 GB of parameters on every rank
+  }
+
+  @Test
+  void whatWouldFitNamesRecomputeASmallerMicroBatchZeroTwoAndMoreHosts() {
+    MemoryPlan.Settings s = settings("llama2-7b", 4, 4096);
+    // enough for the parameters, gradients and sharded moments, not for 4 x 4096 tokens'
+    // activations
+    // a byte less than recompute alone needs: only a smaller micro-batch with it fits
+    long memory = MemoryPlan.of(s.withRecompute(), job(8, 8, GB)).largest() - 1;
+    MemoryPlan plan = MemoryPlan.of(s, job(8, 8, memory));
+    assertThat(plan.fits()).isFalse();
+    assertThat(plan.whatWouldFit())
+        .isNotEmpty()
+        .allMatch(l -> l.startsWith("--micro-batch "))
+        .anyMatch(l -> l.startsWith("--micro-batch 2 --recompute ("));
+    assertThat(MemoryPlan.of(s.withRecompute().withMicroBatch(2), job(8, 8, memory)).fits())
+        .isTrue();
+    // between the two: recompute alone is enough
+    long between = (MemoryPlan.of(s.withRecompute(), job(8, 8, GB)).largest() + plan.largest()) / 2;
+    assertThat(MemoryPlan.of(s, job(8, 8, between)).whatWouldFit().getFirst())
+        .startsWith("--recompute (");
+    // the moments of a 7B model sharded over more hosts
+    MemoryPlan crowded = MemoryPlan.of(s.withRecompute().withMicroBatch(1), job(2, 2, 85 * GB));
+    assertThat(crowded.fits()).isFalse();
+    assertThat(crowded.whatWouldFit())
+        .anyMatch(l -> l.startsWith("--zero 2 ("))
+        .anyMatch(l -> l.matches("\\d+ hosts of 2 rank\\(s\\) \\(\\d+ ranks: .*"));
+    MemoryPlan zero2 = MemoryPlan.of(s.withZero2(), job(8, 8, 80 * GB));
+    assertThat(zero2.bytes(MemoryPlan.Kind.GRADIENTS, 0))
+        .isLessThan(plan.bytes(MemoryPlan.Kind.GRADIENTS, 0) / 2);
+  }
+
+  @Test
+  void theBackgroundSaveCopyAndTheSharedMappingAreCounted() {
+    MemoryPlan.Settings s =
+        new MemoryPlan.Settings(LlamaConfig.preset("tiny"), 2, 128, 1, 0, false, true);
+    MemoryPlan plan = MemoryPlan.of(s, job(2, 2, 20 * GB));
+    long p = 4 * plan.parameters();
+    assertThat(plan.bytes(MemoryPlan.Kind.SNAPSHOT, 0))
+        .isEqualTo(p + plan.bytes(MemoryPlan.Kind.OPTIMIZER, 0));
+    assertThat(plan.bytes(MemoryPlan.Kind.SNAPSHOT, 1))
+        .isEqualTo(plan.bytes(MemoryPlan.Kind.OPTIMIZER, 1));
+    assertThat(plan.bytes(MemoryPlan.Kind.COMMUNICATION, 0)).isGreaterThan(16L << 20);
+    assertThat(MemoryPlan.of(s, job(1, 1, 20 * GB)).bytes(MemoryPlan.Kind.COMMUNICATION, 0))
+        .isZero();
+    assertThat(PlanReport.table(plan).get(1)).contains("rank 0", "other ranks");
+  }
+
+  @Test
+  void theJsonIsOneObjectWithEveryKindPerRankTheTotalAndTheVerdict() {
+    MemoryPlan plan = MemoryPlan.of(settings("small", 2, 256), job(4, 2, 8 * GB));
+    JsonNode o = JsonMapper.builder().build().readTree(PlanReport.json(plan));
+    assertThat(o.path("world_size").asInt()).isEqualTo(4);
+    assertThat(o.path("fits").asBoolean()).isTrue();
+    assertThat(o.path("memory_per_process").asLong()).isEqualTo(8 * GB);
+    JsonNode rank0 = o.path("ranks").get(0);
+    long sum = 0;
+    for (MemoryPlan.Kind k : MemoryPlan.Kind.values()) {
+      sum += rank0.path("bytes").path(k.key()).asLong();
+    }
+    assertThat(rank0.path("total").asLong()).isEqualTo(sum).isEqualTo(plan.total(0));
+    assertThat(o.path("ranks").get(1).path("rank").asString()).isEqualTo("1-3");
+  }
+
+  @Test
+  void sizesAreReadAsPeopleAndKubernetesWriteThem() {
+    assertThat(MemorySize.parse("24Gi")).isEqualTo(24L << 30);
+    assertThat(MemorySize.parse("24G")).isEqualTo(24 * GB);
+    assertThat(MemorySize.parse("24GB")).isEqualTo(24 * GB);
+    assertThat(MemorySize.parse("1.5GiB")).isEqualTo(3L << 29);
+    assertThat(MemorySize.parse("512Mi")).isEqualTo(512L << 20);
+    assertThat(MemorySize.parse("1000")).isEqualTo(1000);
+    assertThatThrownBy(() -> MemorySize.parse("lots"))
+        .hasMessage("'lots' is not a size: write 24Gi, 24G, 24GB, 512Mi or bytes");
+  }
+}
