@@ -116,16 +116,19 @@ public final class Manifests {
   }
 
   /**
-   * The compile MPIJob: on the cluster, before any work, the launcher checks the config, the
-   * tokenizer, the data and the memory of a rank of the training job, and builds the sample index
-   * cache on the shared volume ({@code cria compile} adds to it when it is built). The launcher
-   * gets the workers' node selector, tolerations, CPU and memory, so that the checks run on the
-   * training job's kind of node; one worker, as the operator needs one.
+   * The compile MPIJob: on the cluster, before any work, the launcher runs {@code cria compile} for
+   * the training job's workers: the memory plan of a rank (refused, with the table, when it will
+   * not fit in a worker's share), the config, the tokenizer and the data, and the sample index
+   * cache on the shared volume. The launcher gets the workers' node selector, tolerations, CPU and
+   * memory, so that the checks run on the training job's kind of node; one worker, as the operator
+   * needs one.
    */
   public static GenericKubernetesResource compile(ClusterJob job) {
     String check =
-        "cria train --check --nproc "
-            + job.worldSize()
+        "cria compile --workers "
+            + job.workers()
+            + " --procs-per-worker "
+            + job.procsPerWorker()
             + " --config "
             + CONFIG_DIR
             + "/config.yaml";

@@ -265,7 +265,7 @@ class K8sCommandTest {
     assertThat(badName.err()).contains("--job 'Brown_Tiny' must be a DNS label");
     CliRun compile = CliRun.of(args("render", "compile"));
     assertThat(compile.out())
-        .contains("cria train --check --nproc 2 --config /etc/cria/config.yaml");
+        .contains("cria compile --workers 2 --procs-per-worker 1 --config /etc/cria/config.yaml");
     CliRun noJob = CliRun.of("k8s", "status", "nothing");
     assertThat(noJob.exitCode()).isEqualTo(1);
     assertThat(noJob.err().strip())
