@@ -43,7 +43,8 @@ public abstract class RankCommand implements Callable<Integer> {
       names = "--config",
       paramLabel = "FILE",
       description =
-          "YAML config: cria's (sections model, data, trainer, optim, checkpoint) or NeMo's Megatron"
+          "YAML config: cria's (sections model, data, trainer, optim, checkpoint, distributed) or"
+              + " NeMo's Megatron"
               + " GPT config (trainer, exp_manager, model with data, optim, tokenizer).")
   Path config;
 
