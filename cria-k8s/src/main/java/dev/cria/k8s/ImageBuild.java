@@ -205,11 +205,13 @@ public final class ImageBuild {
   static String launcher(List<String> classpath, String mainClass) {
     return "#!/bin/sh\n"
         + "# cria's launcher, written by cria image build\n"
+        + "gc=-XX:+UseSerialGC\n"
+        + "for opt in $CRIA_JAVA_OPTS; do case \"$opt\" in -XX:+Use*GC) gc= ;; esac; done\n"
         + "exec "
         + HOME
         + "/java/bin/java --add-modules jdk.incubator.vector"
         + " --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow"
-        + " -Xmx1g -Xmn64m $CRIA_JAVA_OPTS -cp '"
+        + " $gc -Xmx1g -Xmn64m $CRIA_JAVA_OPTS -cp '"
         + String.join(":", classpath)
         + "' "
         + mainClass

@@ -17,8 +17,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The memory plan against what a real {@code cria train} holds, in a JVM of its own started as
- * cria's launcher starts it ({@code -Xmx1g -Xmn64m}): the presets' own 32,000-token vocabulary on
- * the bundled corpus, whose ids are all below it.
+ * cria's launchers start it ({@code -XX:+UseSerialGC -Xmx1g -Xmn64m}): the presets' own
+ * 32,000-token vocabulary on the bundled corpus, whose ids are all below it.
  */
 class PlannedMemoryTest {
   @TempDir static Path tmp;
@@ -68,7 +68,8 @@ class PlannedMemoryTest {
                     "0",
                     "--run-dir",
                     run.toString())));
-    command.addAll(command.indexOf("-cp"), List.of("-Xmx1g", "-Xmn64m")); // as cria's launcher
+    command.addAll( // as cria's launchers run it
+        command.indexOf("-cp"), List.of("-XX:+UseSerialGC", "-Xmx1g", "-Xmn64m"));
     Path output = tmp.resolve(preset + ".out");
     Process p =
         new ProcessBuilder(command)

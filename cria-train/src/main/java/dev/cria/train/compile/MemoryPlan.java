@@ -24,13 +24,13 @@ import java.util.Map;
 public final class MemoryPlan {
   /**
    * The JVM's own memory in a training process, beyond the tensors: heap (cria's launchers run it
-   * with {@code -Xmx1g -Xmn64m}; the tensors are off-heap, the heap's live set is tens of MB, the
-   * rest is the JIT's garbage while it warms up), code, metaspace, thread stacks and the kernels'
-   * per-thread scratch. Measured as what {@code cria train} holds after a step ({@link
-   * ProcessMemory#held()}) minus its off-heap tensors: 256 MB for {@code tiny}, 300 MB for {@code
-   * small}, JDK 25, 2 threads. A larger heap ({@code CRIA_JAVA_OPTS=-Xmx4g}) lets it grow further.
+   * with {@code -XX:+UseSerialGC -Xmx1g -Xmn64m}; the tensors are off-heap and the heap's live set
+   * is tens of MB), code, metaspace, thread stacks and the kernels' per-thread scratch. Measured as
+   * what {@code cria train} holds after a step ({@link ProcessMemory#held()}) minus its off-heap
+   * tensors: 165-173 MB for {@code tiny}, 160-170 MB for {@code small}, JDK 25, 2 threads. (With G1
+   * and the same heap it was 185-410 MB, varying run to run with the JIT's warm-up garbage.)
    */
-  public static final long RUNTIME_BYTES = 280L << 20;
+  public static final long RUNTIME_BYTES = 170_000_000L;
 
   /** Set by cria's local launcher for its workers: how many of them share this machine. */
   public static final String LOCAL_WORLD_SIZE = "CRIA_LOCAL_WORLD_SIZE";
