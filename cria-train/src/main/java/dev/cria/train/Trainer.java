@@ -4,7 +4,6 @@ import dev.cria.core.run.RankState;
 import dev.cria.data.gpt.GlobalBatches;
 import dev.cria.data.gpt.MicroBatch;
 import dev.cria.engine.backend.Backend;
-import dev.cria.engine.backend.HostBuffers;
 import dev.cria.engine.io.SafetensorsWriter;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.LlamaModel;
@@ -15,8 +14,6 @@ import dev.cria.train.checkpoint.SaveSchedule;
 import dev.cria.train.checkpoint.StartingWeights;
 import dev.cria.train.checkpoint.TrainStart;
 import dev.cria.train.compile.MemoryPlan;
-import dev.cria.train.compile.PlanReport;
-import dev.cria.train.compile.ProcessMemory;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.Collective;
 import dev.cria.train.distributed.GradientBuckets;
@@ -177,19 +174,8 @@ public final class Trainer {
             buckets == null
                 ? ShardedAdamW.whole(model.layout(), settings, backend)
                 : ShardedAdamW.over(model.layout(), settings, backend, buckets.shards())) {
-      describeMemory(metrics, model, adam, buckets);
-      MemoryPlan plan =
-          MemoryPlan.of(
-              MemoryPlan.Settings.of(c, shape),
-              MemoryPlan.Job.onThisMachine(
-                  group.worldSize(),
-                  MemoryPlan.Job.ranksOnThisHost(System.getenv(), group.worldSize())));
-      metrics.info(
-          "memory plan: "
-              + PlanReport.size(plan.total(group.rank()))
-              + " for this rank, of "
-              + PlanReport.size(plan.job().memoryPerProcess())
-              + " per process (cria compile shows the table)");
+      RankMemory memory = new RankMemory(c, MemoryPlan.Settings.of(c, shape), group);
+      memory.describe(metrics, model, adam, buckets);
       Checkpoint resumed =
           new StartingWeights(run.root(), c, shape, group, ranks, metrics)
               .fill(start, model, adam.parts());
@@ -216,7 +202,7 @@ public final class Trainer {
       boolean ended = false;
       try {
         TrainResult result =
-            new Loop(model, adam, buckets, metrics, saves, peak, resumed, plan)
+            new Loop(model, adam, buckets, metrics, saves, peak, resumed, memory)
                 .run(board == null ? null : board.file());
         ended = true;
         return result;
@@ -252,8 +238,7 @@ public final class Trainer {
     private double lastLoss = Double.NaN;
     private double lastValidation = Double.NaN;
     private long validatedAt = -1;
-    private final MemoryPlan plan;
-    private long peakHeld; // sampled after each step
+    private final RankMemory memory;
 
     Loop(
         LlamaModel model,
@@ -263,8 +248,8 @@ public final class Trainer {
         SaveSchedule saves,
         double peakGflops,
         Checkpoint resumed,
-        MemoryPlan plan) {
-      this.plan = plan;
+        RankMemory memory) {
+      this.memory = memory;
       this.model = model;
       this.adam = adam;
       this.buckets = buckets;
@@ -335,7 +320,7 @@ public final class Trainer {
       } else {
         metrics.info(String.format(Locale.ROOT, "finished %d steps in %.1f s", step, total));
       }
-      describeMeasuredMemory(metrics, plan, peakHeld);
+      memory.describeMeasured(metrics);
       metrics.state(stopped && step < t.maxSteps() ? RankState.STOPPED : RankState.FINISHED);
       metrics.flush();
       listener.finished(model.parameters());
@@ -409,18 +394,10 @@ public final class Trainer {
       step++;
       consumed += t.globalBatchSize();
       if (zero2 && step == firstStep + 1) {
-        long all = model.layout().size() * Float.BYTES;
-        metrics.info(
-            String.format(
-                Locale.ROOT,
-                "ZeRO-2: %.0f MB of the %.0f MB gradient buffer in memory after step %d"
-                    + " (ZeRO-1 keeps all of it)",
-                buckets.residentGradientBytes() / 1e6,
-                all / 1e6,
-                step));
+        memory.describeZeroTwo(metrics, buckets, model.layout().size(), step);
       }
       report(lr, loss, gradNorm, paramNorm, (System.nanoTime() - t0) / 1e9, communication, exposed);
-      peakHeld = Math.max(peakHeld, ProcessMemory.held().orElse(0));
+      memory.sample();
       if (buckets != null) {
         // whether to stop or save before the next step, agreed before the group is busy with
         // gathering the parameters, which the next forward pass waits for bucket by bucket
@@ -498,15 +475,9 @@ public final class Trainer {
     metrics.info(
         String.format(
                 Locale.ROOT,
-                "model: Llama d=%d L=%d heads=%d kv=%d ffn=%d vocab=%d, %,d parameters;"
+                "model: %s;"
                     + " micro-batch %d x %d tokens, %d micro-batch(es) per step, global batch %d; %d thread(s)",
-                c.dim(),
-                c.layers(),
-                c.heads(),
-                c.kvHeads(),
-                c.ffnDim(),
-                c.vocabSize(),
-                c.parameterCount(),
+                c.describe(),
                 t.microBatchSize(),
                 setup.seqLength(),
                 setup.accumulation(),
@@ -520,76 +491,6 @@ public final class Trainer {
                     group.worldSize(),
                     ProcessHandle.current().pid(),
                     group.transport())
-                : ""));
-  }
-
-  private void describeMemory(
-      MetricsSink metrics, LlamaModel model, ShardedAdamW adam, GradientBuckets buckets)
-      throws IOException {
-    long n = model.layout().size();
-    boolean zero2 = buckets != null && buckets.settings().zeroStage() == 2;
-    metrics.info(
-        String.format(
-            Locale.ROOT,
-            "memory per rank: parameters %.0f MB, gradients %.0f MB%s, AdamW state"
-                + " %.0f MB%s, activations %.0f MB%s",
-            n * 4 / 1e6,
-            (zero2 ? n / group.worldSize() : n) * 4 / 1e6,
-            zero2 ? " (this rank's shards, and the buckets being reduced)" : "",
-            adam.stateBytes() / 1e6,
-            buckets != null
-                ? String.format(
-                    Locale.ROOT,
-                    " (ZeRO-%d: this rank's 1/%d)",
-                    buckets.settings().zeroStage(),
-                    group.worldSize())
-                : "",
-            (model.bytes() - 8.0 * n) / 1e6,
-            setup.config().model().recompute()
-                ? " (each layer's input; the rest recomputed)"
-                : ""));
-    if (buckets != null) {
-      metrics.info(
-          String.format(
-              Locale.ROOT,
-              "gradient buckets: %d (%s), reduce-scattered %s",
-              buckets.buckets().size(),
-              buckets.settings().capBytes() > 0
-                  ? String.format(
-                      Locale.ROOT,
-                      "layers joined up to %.1f MiB",
-                      buckets.settings().capBytes() / 1048576.0)
-                  : "one per layer",
-              zero2 ? "after every micro-batch" : "once per step"));
-    } else if (setup.config().distributed().zeroStage() != 1
-        || setup.config().distributed().bucketCapMb() != 0) {
-      metrics.info("one rank: distributed.zero_stage and bucket_cap_mb have nothing to share");
-    }
-  }
-
-  /**
-   * What this rank held, beside the plan (the plan's test on every run): the off-heap tensors, the
-   * most it held after a step (anonymous and shared memory, {@link ProcessMemory#held()}), and the
-   * peak resident set the system counts, with the pages of the files it read.
-   */
-  private void describeMeasuredMemory(MetricsSink metrics, MemoryPlan plan, long peakHeld)
-      throws IOException {
-    java.util.OptionalLong peak = ProcessMemory.peakResident();
-    metrics.info(
-        "memory: off-heap tensors "
-            + PlanReport.size(HostBuffers.liveBytes())
-            + " (planned "
-            + PlanReport.size(plan.tensorBytes(group.rank()))
-            + ")"
-            + (peakHeld > 0
-                ? ", held after a step at most "
-                    + PlanReport.size(peakHeld)
-                    + " (planned "
-                    + PlanReport.size(plan.total(group.rank()))
-                    + ")"
-                : "")
-            + (peak.isPresent()
-                ? "; peak resident with file pages " + PlanReport.size(peak.getAsLong())
                 : ""));
   }
 

@@ -362,7 +362,7 @@ public final class TrainingSetup implements AutoCloseable {
   public static void requireTrainingMemory(TrainConfig c, int worldSize, int ranksPerHost) {
     MemoryPlan plan = memoryPlan(c, worldSize, ranksPerHost);
     if (!plan.fits()) {
-      throw new ConfigException(String.join("\n", PlanReport.table(plan)));
+      throw new ConfigException(PlanReport.refusal(plan));
     }
   }
 

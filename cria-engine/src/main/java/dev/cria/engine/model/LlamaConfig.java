@@ -124,6 +124,20 @@ public record LlamaConfig(
     return perLayer * layers + (long) vocabSize * dim;
   }
 
+  /** "Llama d=288 L=6 heads=6 kv=6 ffn=768 vocab=32000, 24,407,712 parameters", for logs. */
+  public String describe() {
+    return String.format(
+        java.util.Locale.ROOT,
+        "Llama d=%d L=%d heads=%d kv=%d ffn=%d vocab=%d, %,d parameters",
+        dim,
+        layers,
+        heads,
+        kvHeads,
+        ffnDim,
+        vocabSize,
+        parameterCount());
+  }
+
   /** All parameters: embeddings, blocks, norms, LM head (untied, as Llama-2). */
   public long parameterCount() {
     return matmulParameterCount() + (long) vocabSize * dim + (2L * layers + 1) * dim;

@@ -1,6 +1,5 @@
 package dev.cria.train.compile;
 
-import dev.cria.engine.model.LlamaConfig;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -27,18 +26,10 @@ public final class PlanReport {
   public static String headline(MemoryPlan plan) {
     MemoryPlan.Settings s = plan.settings();
     MemoryPlan.Job j = plan.job();
-    LlamaConfig c = s.shape();
     return String.format(
         Locale.ROOT,
-        "memory plan: Llama d=%d L=%d heads=%d kv=%d ffn=%d vocab=%d, %,d parameters;"
-            + " micro-batch %d x %d tokens%s; %d rank%s (%d on each host), ZeRO-%d",
-        c.dim(),
-        c.layers(),
-        c.heads(),
-        c.kvHeads(),
-        c.ffnDim(),
-        c.vocabSize(),
-        plan.parameters(),
+        "memory plan: %s; micro-batch %d x %d tokens%s; %d rank%s (%d on each host), ZeRO-%d",
+        s.shape().describe(),
         s.microBatch(),
         s.seqLength(),
         s.recompute() ? ", recomputed" : "",
@@ -106,6 +97,35 @@ public final class PlanReport {
       }
     }
     return lines;
+  }
+
+  /**
+   * Why a run is refused, on one line (an error names one thing): what a rank needs by kind, what a
+   * process has, and what would fit.
+   */
+  public static String refusal(MemoryPlan plan) {
+    List<String> kinds = new ArrayList<>();
+    for (MemoryPlan.Kind k : MemoryPlan.Kind.values()) {
+      long b = plan.bytes(k, 0);
+      if (b > 0) {
+        kinds.add(k.label() + " " + size(b));
+      }
+    }
+    return "a rank of this run needs "
+        + size(plan.largest())
+        + " ("
+        + String.join(", ", kinds)
+        + ") but a process has "
+        + size(plan.job().memoryPerProcess())
+        + " ("
+        + plan.job().memorySource()
+        + "); "
+        + String.join(
+            "; ",
+            plan.whatWouldFit().stream()
+                .map(w -> w.startsWith("nothing") || w.startsWith("none") ? w : "would fit: " + w)
+                .toList())
+        + " (cria compile shows the table)";
   }
 
   private static String note(MemoryPlan plan, MemoryPlan.Kind k) {
