@@ -3,10 +3,13 @@
  * dev.cria.train.distributed.RankEnvironment}); how only the job's own ranks join ({@link
  * dev.cria.train.distributed.JobKey}, the handshake and the rendezvous); the collectives between
  * ranks ({@link dev.cria.train.distributed.Collective}: a shared mapping between the ranks of one
- * host, a TCP ring otherwise, chosen by {@link dev.cria.train.distributed.Collectives}); small
- * values the ranks agree on ({@link dev.cria.train.distributed.RankValues}), the gradient buckets
- * reduce-scattered while the backward pass runs and their parameters all-gathered ({@link
- * dev.cria.train.distributed.GradientBuckets}), and ZeRO-1's AdamW over this rank's shards ({@link
+ * host, shared memory within hosts and TCP rails between them for a job across hosts, a TCP ring
+ * otherwise, Open MPI's own under mpirun, chosen by {@link
+ * dev.cria.train.distributed.Collectives}); small values the ranks agree on ({@link
+ * dev.cria.train.distributed.RankValues}), the gradient buckets reduce-scattered while the backward
+ * pass runs and their parameters all-gathered ({@link dev.cria.train.distributed.GradientBuckets},
+ * which with ZeRO-2 hands the gradients a rank does not own back to the system through {@link
+ * dev.cria.train.distributed.Pages}), and AdamW over this rank's shards ({@link
  * dev.cria.train.distributed.ShardedAdamW}). The model knows nothing of any of it.
  */
 package dev.cria.train.distributed;
