@@ -1,5 +1,7 @@
 package dev.cria.train.distributed;
 
+import static dev.cria.train.distributed.TestFloats.floats;
+import static dev.cria.train.distributed.TestFloats.segment;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -47,24 +49,7 @@ class CollectivesTest {
   }
 
   private static float[] data(int rank, int count) {
-    SplittableRandom random = new SplittableRandom(31L * rank + count);
-    float[] x = new float[count];
-    for (int i = 0; i < count; i++) {
-      x[i] = (float) random.nextDouble(-1, 1);
-    }
-    return x;
-  }
-
-  private static MemorySegment segment(Arena arena, float[] values) {
-    MemorySegment s = arena.allocate(Math.max(1, (long) values.length * Float.BYTES), 64);
-    MemorySegment.copy(values, 0, s, ValueLayout.JAVA_FLOAT, 0, values.length);
-    return s;
-  }
-
-  private static float[] floats(MemorySegment s, int count) {
-    float[] out = new float[count];
-    MemorySegment.copy(s, ValueLayout.JAVA_FLOAT, 0, out, 0, count);
-    return out;
+    return TestFloats.random(31L * rank + count, count);
   }
 
   @ParameterizedTest
