@@ -211,7 +211,7 @@ public final class ImageBuild {
         + HOME
         + "/java/bin/java --add-modules jdk.incubator.vector"
         + " --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow"
-        + " $gc -Xmx1g -Xmn64m $CRIA_JAVA_OPTS -cp '"
+        + " $gc -Xmn64m $CRIA_JAVA_OPTS -cp '"
         + String.join(":", classpath)
         + "' "
         + mainClass

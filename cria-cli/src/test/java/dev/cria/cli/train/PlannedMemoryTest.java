@@ -17,8 +17,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The memory plan against what a real {@code cria train} holds, in a JVM of its own started as
- * cria's launchers start it ({@code -XX:+UseSerialGC -Xmx1g -Xmn64m}): the presets' own
- * 32,000-token vocabulary on the bundled corpus, whose ids are all below it.
+ * cria's launchers start it ({@code -XX:+UseSerialGC -Xmn64m}): the presets' own 32,000-token
+ * vocabulary on the bundled corpus, whose ids are all below it.
  */
 class PlannedMemoryTest {
   @TempDir static Path tmp;
@@ -69,7 +69,7 @@ class PlannedMemoryTest {
                     "--run-dir",
                     run.toString())));
     command.addAll( // as cria's launchers run it
-        command.indexOf("-cp"), List.of("-XX:+UseSerialGC", "-Xmx1g", "-Xmn64m"));
+        command.indexOf("-cp"), List.of("-XX:+UseSerialGC", "-Xmn64m"));
     Path output = tmp.resolve(preset + ".out");
     Process p =
         new ProcessBuilder(command)

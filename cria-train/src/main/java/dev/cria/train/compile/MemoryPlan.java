@@ -24,11 +24,12 @@ import java.util.Map;
 public final class MemoryPlan {
   /**
    * The JVM's own memory in a training process, beyond the tensors: heap (cria's launchers run it
-   * with {@code -XX:+UseSerialGC -Xmx1g -Xmn64m}; the tensors are off-heap and the heap's live set
-   * is tens of MB), code, metaspace, thread stacks and the kernels' per-thread scratch. Measured as
-   * what {@code cria train} holds after a step ({@link ProcessMemory#held()}) minus its off-heap
-   * tensors: 165-173 MB for {@code tiny}, 160-170 MB for {@code small}, JDK 25, 2 threads. (With G1
-   * and the same heap it was 185-410 MB, varying run to run with the JIT's warm-up garbage.)
+   * with {@code -XX:+UseSerialGC -Xmn64m}; the tensors are off-heap and the heap's live set is tens
+   * of MB), code, metaspace, thread stacks and the kernels' per-thread scratch. Measured as what
+   * {@code cria train} holds after a step ({@link ProcessMemory#held()}) minus its off-heap
+   * tensors: 165-174 MB for {@code tiny} (a maximum heap of 1 or 6 GB alike), 160-170 MB for {@code
+   * small}, JDK 25, 2 threads. (With G1 it was 185-410 MB, varying run to run with the JIT's
+   * warm-up garbage.) Not counted: the sample indices of a large corpus, which live on the heap.
    */
   public static final long RUNTIME_BYTES = 170_000_000L;
 
