@@ -51,8 +51,7 @@ final class ShmCollective implements Collective {
 
   private final int rank;
   private final int world;
-  private final Duration timeout;
-  private Duration current;
+  private final OperationTimeout timeout;
   private final Arena arena;
   private final MemorySegment map;
   private final long dataStart;
@@ -64,8 +63,7 @@ final class ShmCollective implements Collective {
   private ShmCollective(int rank, int world, Duration timeout, Arena arena, MemorySegment map) {
     this.rank = rank;
     this.world = world;
-    this.timeout = timeout;
-    this.current = timeout;
+    this.timeout = new OperationTimeout(timeout);
     this.arena = arena;
     this.map = map;
     this.dataStart = dataStart(world);
@@ -248,12 +246,7 @@ final class ShmCollective implements Collective {
 
   @Override
   public void barrier(Duration patience) {
-    current = patience;
-    try {
-      barrier();
-    } finally {
-      current = timeout;
-    }
+    timeout.patiently(patience, this::barrier);
   }
 
   @Override
@@ -431,14 +424,14 @@ final class ShmCollective implements Collective {
               + operation
               + " (did it stop or die?)");
     }
-    if (waitedNanos > current.toNanos()) {
+    if (waitedNanos > timeout.now().toNanos()) {
       throw new CollectiveException(
           "rank "
               + rank
               + ": nothing from rank "
               + q
               + " for "
-              + current.toSeconds()
+              + timeout.now().toSeconds()
               + " s during "
               + operation
               + " (a peer is stuck)");

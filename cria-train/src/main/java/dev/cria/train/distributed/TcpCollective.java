@@ -25,8 +25,7 @@ public final class TcpCollective implements Collective {
   private static final int IO_WINDOW = 256 << 20; // bytes per ByteBuffer view
 
   private final RankEnvironment env;
-  private final Duration timeout;
-  private Duration current; // the timeout of the operation in progress
+  private final OperationTimeout timeout;
   private final SocketChannel toNext;
   private final SocketChannel fromPrev;
   private final Selector selector;
@@ -41,8 +40,7 @@ public final class TcpCollective implements Collective {
       RankEnvironment env, Duration timeout, SocketChannel toNext, SocketChannel fromPrev)
       throws IOException {
     this.env = env;
-    this.timeout = timeout;
-    this.current = timeout;
+    this.timeout = new OperationTimeout(timeout);
     this.toNext = toNext;
     this.fromPrev = fromPrev;
     toNext.configureBlocking(false);
@@ -135,12 +133,7 @@ public final class TcpCollective implements Collective {
 
   @Override
   public void barrier(Duration patience) {
-    current = patience;
-    try {
-      barrier();
-    } finally {
-      current = timeout;
-    }
+    timeout.patiently(patience, this::barrier);
   }
 
   @Override
@@ -261,7 +254,7 @@ public final class TcpCollective implements Collective {
           continue;
         }
         long waited = System.nanoTime() - lastProgress;
-        if (waited > current.toNanos()) {
+        if (waited > timeout.now().toNanos()) {
           throw new CollectiveException(
               prefix(env)
                   + "nothing from rank "
@@ -269,7 +262,7 @@ public final class TcpCollective implements Collective {
                   + " or to rank "
                   + next()
                   + " for "
-                  + current.toSeconds()
+                  + timeout.now().toSeconds()
                   + " s during "
                   + operation
                   + " (a peer is stuck, gone, or the"
@@ -277,7 +270,7 @@ public final class TcpCollective implements Collective {
         }
         sendKey.interestOps(outPos < outLen ? SelectionKey.OP_WRITE : 0);
         receiveKey.interestOps(inPos < inLen ? SelectionKey.OP_READ : 0);
-        selector.select(Math.max(1, (current.toNanos() - waited) / 1_000_000));
+        selector.select(Math.max(1, (timeout.now().toNanos() - waited) / 1_000_000));
         selector.selectedKeys().clear();
       }
     } catch (IOException e) {
