@@ -1,13 +1,11 @@
 package dev.cria.train;
 
 import dev.cria.train.config.TrainConfig;
+import dev.cria.train.distributed.ChildOutput;
 import dev.cria.train.distributed.JobKey;
 import dev.cria.train.distributed.LocalRanks;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -184,30 +182,15 @@ public final class LocalLauncher {
 
   /** Copies a worker's output to ours, each line prefixed with its rank. */
   private Thread pump(Process p, int rank) {
-    Thread t =
-        new Thread(
-            () -> {
-              try (BufferedReader in =
-                  new BufferedReader(
-                      new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-                String line;
-                while ((line = in.readLine()) != null) {
-                  if (line.startsWith("WARNING: Using incubator modules")) {
-                    continue;
-                  }
-                  synchronized (out) {
-                    out.println("[rank " + rank + "] " + line);
-                    out.flush();
-                  }
-                }
-              } catch (IOException e) {
-                // the worker is gone; its exit code tells the rest
-              }
-            },
-            "cria-launcher-rank-" + rank);
-    t.setDaemon(true);
-    t.start();
-    return t;
+    return ChildOutput.follow(
+        p,
+        "cria-launcher-rank-" + rank,
+        line -> {
+          synchronized (out) {
+            out.println("[rank " + rank + "] " + line);
+            out.flush();
+          }
+        });
   }
 
   private static List<String> tail(Path file, int lines) {

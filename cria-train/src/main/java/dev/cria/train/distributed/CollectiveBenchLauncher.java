@@ -1,9 +1,6 @@
 package dev.cria.train.distributed;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -126,34 +123,22 @@ public final class CollectiveBenchLauncher {
   /** Reads a rank's output: results to {@code each}, other lines to the last 12 of {@code tail}. */
   private static Thread read(
       Process p, Consumer<CollectiveBenchmark.Result> each, Deque<String> tail) {
-    Thread t =
-        new Thread(
-            () -> {
-              try (BufferedReader in =
-                  new BufferedReader(
-                      new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-                String line;
-                while ((line = in.readLine()) != null) {
-                  CollectiveBenchmark.Result r = CollectiveBenchmark.Result.fromWire(line);
-                  if (r != null) {
-                    each.accept(r);
-                  } else if (!line.startsWith("WARNING: Using incubator modules")) {
-                    synchronized (tail) {
-                      tail.addLast(line);
-                      while (tail.size() > 12) {
-                        tail.removeFirst();
-                      }
-                    }
-                  }
-                }
-              } catch (IOException e) {
-                // the rank is gone; its exit code tells
-              }
-            },
-            "cria-bench-reader");
-    t.setDaemon(true);
-    t.start();
-    return t;
+    return ChildOutput.follow(
+        p,
+        "cria-bench-reader",
+        line -> {
+          CollectiveBenchmark.Result r = CollectiveBenchmark.Result.fromWire(line);
+          if (r != null) {
+            each.accept(r);
+            return;
+          }
+          synchronized (tail) {
+            tail.addLast(line);
+            while (tail.size() > 12) {
+              tail.removeFirst();
+            }
+          }
+        });
   }
 
   /**
