@@ -7,7 +7,6 @@ import dev.cria.engine.backend.HostBuffers;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.net.InetAddress;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Executors;
@@ -130,16 +129,7 @@ public final class StatusSink implements MetricsSink {
 
   /** Resident memory from /proc (Linux), else what the JVM has reserved. */
   private static long residentBytes() {
-    try {
-      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-        if (line.startsWith("VmRSS:")) {
-          return Long.parseLong(line.replaceAll("\\D+", "")) * 1024;
-        }
-      }
-    } catch (IOException | RuntimeException e) {
-      // not Linux
-    }
-    return Runtime.getRuntime().totalMemory();
+    return ProcessMemory.resident().orElseGet(() -> Runtime.getRuntime().totalMemory());
   }
 
   private static double cpuLoad() {

@@ -1,4 +1,4 @@
-package dev.cria.train.compile;
+package dev.cria.train.metrics;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -11,12 +11,12 @@ public final class ProcessMemory {
 
   /** The peak resident set ({@code VmHWM}), or empty where the system does not say. */
   public static OptionalLong peakResident() {
-    return field("VmHWM:");
+    return fields("VmHWM:");
   }
 
   /** The resident set now ({@code VmRSS}), or empty where the system does not say. */
   public static OptionalLong resident() {
-    return field("VmRSS:");
+    return fields("VmRSS:");
   }
 
   /**
@@ -25,24 +25,28 @@ public final class ProcessMemory {
    * files it maps (the dataset, a checkpoint being read), which are the page cache's.
    */
   public static OptionalLong held() {
-    OptionalLong anon = field("RssAnon:");
-    OptionalLong shmem = field("RssShmem:");
-    return anon.isPresent() && shmem.isPresent()
-        ? OptionalLong.of(anon.getAsLong() + shmem.getAsLong())
-        : OptionalLong.empty();
+    return fields("RssAnon:", "RssShmem:");
   }
 
-  private static OptionalLong field(String name) {
+  /**
+   * The sum of {@code names}' values, in bytes, from one reading of the file; empty if any lacks.
+   */
+  private static OptionalLong fields(String... names) {
     try {
+      long sum = 0;
+      int found = 0;
       for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-        if (line.startsWith(name)) {
-          String[] parts = line.substring(name.length()).trim().split("\\s+");
-          return OptionalLong.of(Long.parseLong(parts[0]) * 1024); // kB
+        for (String name : names) {
+          if (line.startsWith(name)) {
+            String[] parts = line.substring(name.length()).trim().split("\\s+");
+            sum += Long.parseLong(parts[0]) * 1024; // kB
+            found++;
+          }
         }
       }
+      return found == names.length ? OptionalLong.of(sum) : OptionalLong.empty();
     } catch (IOException | RuntimeException e) {
-      // not Linux, or not readable: unknown
+      return OptionalLong.empty(); // not Linux, or not readable: unknown
     }
-    return OptionalLong.empty();
   }
 }
