@@ -80,16 +80,7 @@ public final class RunConfig {
 
   /** {@link #resolve} with the notes about the config file. */
   public static Resolved read(Request r) {
-    ConfigLayers layers = layered(r);
-    TrainConfig c = layers.bind();
-    if (!Backends.names().contains(c.trainer().backend())) {
-      throw new ConfigException(
-          "trainer.backend '"
-              + c.trainer().backend()
-              + "' is not one of "
-              + String.join(", ", Backends.names()));
-    }
-    return new Resolved(c, layers.notes(), layers.nemo());
+    return read(r, true);
   }
 
   /**
@@ -97,23 +88,18 @@ public final class RunConfig {
    * data.data_prefix} is accepted, and its data prefix is then empty.
    */
   public static Resolved readForPlan(Request r) {
+    return read(r, false);
+  }
+
+  private static Resolved read(Request r, boolean dataRequired) {
     ConfigLayers layers = layered(r);
-    boolean noData = !(layers.tree().path("data").path("data_prefix").size() > 0);
-    if (noData && layers.tree().path("data") instanceof tools.jackson.databind.node.ObjectNode d) {
-      d.putArray("data_prefix").add("(none)"); // bound, then taken out again
-    }
-    TrainConfig c = layers.bind();
-    if (noData) {
-      TrainConfig.Data d = c.data();
-      c =
-          new TrainConfig(
-              c.runDir(),
-              c.model(),
-              new TrainConfig.Data(List.of(), d.split(), d.seqLength(), d.indexCacheDir()),
-              c.trainer(),
-              c.optim(),
-              c.checkpoint(),
-              c.distributed());
+    TrainConfig c = layers.bind(dataRequired);
+    if (!Backends.names().contains(c.trainer().backend())) {
+      throw new ConfigException(
+          "trainer.backend '"
+              + c.trainer().backend()
+              + "' is not one of "
+              + String.join(", ", Backends.names()));
     }
     return new Resolved(c, layers.notes(), layers.nemo());
   }

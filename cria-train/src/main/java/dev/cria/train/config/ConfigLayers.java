@@ -117,10 +117,15 @@ public final class ConfigLayers {
    * ConfigException}, a NeMo file's keys named as the file names them.
    */
   public TrainConfig bind() {
+    return bind(true);
+  }
+
+  /** {@link #bind()}; without {@code dataRequired} a config that names no data is accepted. */
+  public TrainConfig bind(boolean dataRequired) {
     Problems all = new Problems();
     problems.lines().forEach(all::add);
     Problems binding = new Problems();
-    TrainConfig config = TrainConfigFile.bind(tree, source, binding);
+    TrainConfig config = TrainConfigFile.bind(tree, source, binding, dataRequired);
     for (String line : binding.lines()) {
       String renamed = line;
       for (Map.Entry<String, String> e : origins.entrySet()) {

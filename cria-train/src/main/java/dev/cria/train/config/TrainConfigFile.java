@@ -169,6 +169,14 @@ public final class TrainConfigFile {
 
   /** {@link #bind(ObjectNode, String)}, adding its mistakes to {@code problems}. */
   static TrainConfig bind(ObjectNode tree, String source, Problems problems) {
+    return bind(tree, source, problems, true);
+  }
+
+  /**
+   * {@link #bind(ObjectNode, String, Problems)}; without {@code dataRequired} a config that names
+   * no data is accepted (a plan needs none), its data prefix empty.
+   */
+  static TrainConfig bind(ObjectNode tree, String source, Problems problems, boolean dataRequired) {
     Fields top = new Fields(tree, source, "", problems);
     Fields model = top.section("model");
     Fields data = top.section("data");
@@ -228,7 +236,7 @@ public final class TrainConfigFile {
     for (Fields f : List.of(top, model, data, trainer, optim, checkpoint, distributed)) {
       f.rejectUnknown();
     }
-    if (config.data().dataPrefix().isEmpty() && data.valid("data_prefix")) {
+    if (dataRequired && config.data().dataPrefix().isEmpty() && data.valid("data_prefix")) {
       problems.add(
           source
               + ": data.data_prefix: is required (a prefix of a .bin/.idx pair; "
