@@ -496,6 +496,6 @@ public final class Trainer {
 
   /** The buckets {@code d} asks for. */
   private static GradientBuckets.Settings bucketSettings(TrainConfig.Distributed d) {
-    return new GradientBuckets.Settings(d.zeroStage(), Math.round(d.bucketCapMb() * 1048576));
+    return new GradientBuckets.Settings(d.zeroStage(), d.bucketCapBytes());
   }
 }

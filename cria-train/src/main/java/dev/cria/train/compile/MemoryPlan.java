@@ -26,10 +26,11 @@ public final class MemoryPlan {
    * The JVM's own memory in a training process, beyond the tensors: heap (cria's launchers run it
    * with {@code -XX:+UseSerialGC -Xmn64m}; the tensors are off-heap and the heap's live set is tens
    * of MB), code, metaspace, thread stacks and the kernels' per-thread scratch. Measured as what
-   * {@code cria train} holds after a step ({@link ProcessMemory#held()}) minus its off-heap
-   * tensors: 165-174 MB for {@code tiny} (a maximum heap of 1 or 6 GB alike), 160-170 MB for {@code
-   * small}, JDK 25, 2 threads. (With G1 it was 185-410 MB, varying run to run with the JIT's
-   * warm-up garbage.) Not counted: the sample indices of a large corpus, which live on the heap.
+   * {@code cria train} holds after a step ({@link dev.cria.train.metrics.ProcessMemory#held()})
+   * minus its off-heap tensors: 165-174 MB for {@code tiny} (a maximum heap of 1 or 6 GB alike),
+   * 160-170 MB for {@code small}, JDK 25, 2 threads. (With G1 it was 185-410 MB, varying run to run
+   * with the JIT's warm-up garbage.) Not counted: the sample indices of a large corpus, which live
+   * on the heap.
    */
   public static final long RUNTIME_BYTES = 170_000_000L;
 
@@ -90,7 +91,7 @@ public final class MemoryPlan {
           c.trainer().microBatchSize(),
           Math.min(seq, shape.maxSeqLen()),
           c.distributed().zeroStage(),
-          Math.round(c.distributed().bucketCapMb() * 1048576),
+          c.distributed().bucketCapBytes(),
           c.model().recompute(),
           c.checkpoint().asyncSave());
     }

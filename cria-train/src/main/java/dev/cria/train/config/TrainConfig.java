@@ -122,5 +122,10 @@ public record TrainConfig(
    * @param bucketCapMb MiB of fp32 gradients per bucket, consecutive layers joined until a bucket
    *     holds that much (PyTorch DDP's {@code bucket_cap_mb}); 0: a bucket per layer
    */
-  public record Distributed(int zeroStage, double bucketCapMb) {}
+  public record Distributed(int zeroStage, double bucketCapMb) {
+    /** {@code bucketCapMb} in bytes (0: a bucket per layer). */
+    public long bucketCapBytes() {
+      return Math.round(bucketCapMb * 1048576);
+    }
+  }
 }
