@@ -70,29 +70,9 @@ class CollectivesTest {
                     return floats(s, count);
                   }
                 });
-        double[] expectedSums = new double[count];
-        for (int r = 0; r < world; r++) {
-          float[] x = data(r, count);
-          for (int i = 0; i < count; i++) {
-            expectedSums[i] += x[i];
-          }
-        }
-        for (int i = 0; i < count; i++) {
-          double expected = expectedSums[i];
-          if (Math.abs(results.getFirst()[i] - expected) > 1e-5) {
-            throw new AssertionError(
-                "world "
-                    + world
-                    + ", count "
-                    + count
-                    + ", element "
-                    + i
-                    + ": "
-                    + results.getFirst()[i]
-                    + " vs "
-                    + expected);
-          }
-        }
+        double[] expectedSums = TestFloats.sums(world, count, r -> data(r, count));
+        TestFloats.assertSums(
+            "world " + world + ", count " + count, results.getFirst(), expectedSums, 0, count);
         for (float[] r : results) {
           assertThat(r).as("world %d count %d", world, count).isEqualTo(results.getFirst());
         }
@@ -118,29 +98,14 @@ class CollectivesTest {
                 return floats(s, count);
               }
             });
-    double[] sums = new double[count];
-    for (int q = 0; q < world; q++) {
-      float[] x = data(q, count);
-      for (int i = 0; i < count; i++) {
-        sums[i] += x[i];
-      }
-    }
+    double[] sums = TestFloats.sums(world, count, q -> data(q, count));
     for (int r = 0; r < world; r++) {
-      long from = Collective.shardStart(count, world, r);
-      long to = Collective.shardStart(count, world, r + 1);
-      for (long i = from; i < to; i++) {
-        if (Math.abs(scattered.get(r)[(int) i] - sums[(int) i]) > 1e-5) {
-          throw new AssertionError(
-              "rank "
-                  + r
-                  + " element "
-                  + i
-                  + ": "
-                  + scattered.get(r)[(int) i]
-                  + " vs "
-                  + sums[(int) i]);
-        }
-      }
+      TestFloats.assertSums(
+          "rank " + r,
+          scattered.get(r),
+          sums,
+          Collective.shardStart(count, world, r),
+          Collective.shardStart(count, world, r + 1));
     }
     List<float[]> gathered =
         onRanks(

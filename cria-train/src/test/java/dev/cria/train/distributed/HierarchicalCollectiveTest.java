@@ -90,13 +90,7 @@ class HierarchicalCollectiveTest {
       int perHost = world / 2;
       for (int k = 0; k < SIZES.length; k++) {
         int count = SIZES[k];
-        double[] sums = new double[count];
-        for (int r = 0; r < world; r++) {
-          float[] x = data(r, count);
-          for (int i = 0; i < count; i++) {
-            sums[i] += x[i];
-          }
-        }
+        double[] sums = TestFloats.sums(world, count, r -> data(r, count));
         boolean[] owned = new boolean[count];
         for (int r = 0; r < world; r++) {
           Seen s = seen.get(r);
@@ -117,12 +111,13 @@ class HierarchicalCollectiveTest {
         }
         for (int i = 0; i < count; i++) {
           assertThat(owned[i]).as("element %d of %d owned", i, count).isTrue();
-          double got = seen.getFirst().results().get(2 * k)[i];
-          if (Math.abs(got - sums[i]) > 1e-5) {
-            throw new AssertionError(
-                Arrays.toString(hostOfRank) + " count " + count + " element " + i + ": " + got);
-          }
         }
+        TestFloats.assertSums(
+            Arrays.toString(hostOfRank) + " count " + count,
+            seen.getFirst().results().get(2 * k),
+            sums,
+            0,
+            count);
       }
     }
   }

@@ -44,6 +44,18 @@ class RendezvousTest {
     }
   }
 
+  /** Rank {@code rank} of a 2-rank job on {@code port}, joining on {@code pool}: its sum. */
+  private static Future<Float> joining(
+      ExecutorService pool, int rank, int port, JobKey key, JoinSettings settings) {
+    return pool.submit(() -> {
+      try (Collective c =
+          Collectives.join(
+              new RankEnvironment(rank, 2, rank, "127.0.0.1", port), Optional.of(key), settings)) {
+        return sumOfRanks(c);
+      }
+    });
+  }
+
   @Test
   void silentGarbageAndWrongSecretStrangersAreDroppedAndLoggedWhileTheJobJoins() throws Exception {
     int port = freePort();
@@ -57,24 +69,10 @@ class RendezvousTest {
     ExecutorService pool = Executors.newCachedThreadPool();
     try {
       // rank 0 listens first
-      Future<Float> rank0 =
-          pool.submit(() -> {
-            try (Collective c =
-                Collectives.join(
-                    new RankEnvironment(0, 2, 0, "127.0.0.1", port), Optional.of(key), settings)) {
-              return sumOfRanks(c);
-            }
-          });
+      Future<Float> rank0 = joining(pool, 0, port, key, settings);
       Strangers strangers = Strangers.knock(port);
       Strangers.awaitRefusals(log); // the silent one after its 0.5 s
-      Future<Float> rank1 =
-          pool.submit(() -> {
-            try (Collective c =
-                Collectives.join(
-                    new RankEnvironment(1, 2, 1, "127.0.0.1", port), Optional.of(key), settings)) {
-              return sumOfRanks(c);
-            }
-          });
+      Future<Float> rank1 = joining(pool, 1, port, key, settings);
       assertThat(rank0.get(30, TimeUnit.SECONDS)).isEqualTo(3f);
       assertThat(rank1.get(30, TimeUnit.SECONDS)).isEqualTo(3f);
       strangers.close();
@@ -93,14 +91,7 @@ class RendezvousTest {
     JoinSettings settings = JoinSettings.of(TIMEOUT, TIMEOUT).withLog(log::add);
     ExecutorService pool = Executors.newCachedThreadPool();
     try {
-      Future<Float> rank0 =
-          pool.submit(() -> {
-            try (Collective c =
-                Collectives.join(
-                    new RankEnvironment(0, 2, 0, "127.0.0.1", port), Optional.of(a), settings)) {
-              return sumOfRanks(c);
-            }
-          });
+      Future<Float> rank0 = joining(pool, 0, port, a, settings);
       for (JobKey other : List.of(JobKey.generate("job-a"), sameSecretOtherJob)) {
         assertThatThrownBy(() ->
                 Collectives.join(
