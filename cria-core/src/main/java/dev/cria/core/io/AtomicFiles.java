@@ -14,6 +14,10 @@ import java.nio.file.StandardOpenOption;
  * over the target, fsync the directory. Readers see the old file or the new one, never a mix.
  */
 public final class AtomicFiles {
+  /** Numbers the temporaries of this process: threads writing at once never pick the same name. */
+  private static final java.util.concurrent.atomic.AtomicLong SEQUENCE =
+      new java.util.concurrent.atomic.AtomicLong(System.nanoTime() & Long.MAX_VALUE);
+
   private AtomicFiles() {}
 
   /**
@@ -28,7 +32,7 @@ public final class AtomicFiles {
             + ".tmp-"
             + ProcessHandle.current().pid()
             + "-"
-            + System.nanoTime();
+            + SEQUENCE.getAndIncrement();
     return dir.resolve(name);
   }
 
