@@ -32,6 +32,42 @@ public interface Backend extends AutoCloseable {
    */
   double measurePeakGflops(double seconds);
 
+  /**
+   * This machine as far as tuned kernels depend on it (for the CPU: the processor model, its
+   * instruction set features, the cores, the vector width and this backend's threads): two backends
+   * with the same text can share tuned choices. Keys the compile cache.
+   */
+  default String machine() {
+    return description();
+  }
+
+  /**
+   * Times candidate kernels for each of {@code shapes} on this machine, about {@code seconds} per
+   * candidate, and returns the best per shape (the default when nothing beats it clearly). Tuning
+   * changes speed only: every candidate computes the same bits. Empty when this backend has nothing
+   * to tune.
+   *
+   * @param progress receives a line per shape tuned
+   */
+  default java.util.List<TunedKernel> tune(
+      java.util.List<GemmShape> shapes,
+      double seconds,
+      java.util.function.Consumer<String> progress) {
+    return java.util.List.of();
+  }
+
+  /**
+   * Runs {@code tuned} choices from now on for their shapes (others keep the defaults).
+   *
+   * @throws IllegalArgumentException for a choice this backend does not understand (from another
+   *     backend or version); nothing is changed then
+   */
+  default void useTuned(java.util.List<TunedKernel> tuned) {
+    if (!tuned.isEmpty()) {
+      throw new IllegalArgumentException(name() + " has no tunable kernels");
+    }
+  }
+
   /** Releases its threads; buffers from {@link #buffers()} must be closed first. */
   @Override
   void close();

@@ -3,8 +3,14 @@ package dev.cria.engine.cpu;
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.BackendProvider;
 import dev.cria.engine.backend.Buffers;
+import dev.cria.engine.backend.GemmShape;
 import dev.cria.engine.backend.HostBuffers;
 import dev.cria.engine.backend.Kernels;
+import dev.cria.engine.backend.TunedKernel;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
 
 /**
  * The CPU backend: {@link CpuKernels} on a {@link Parallel} pool of worker threads, buffers in
@@ -52,6 +58,29 @@ public final class CpuBackend implements Backend {
   @Override
   public double measurePeakGflops(double seconds) {
     return FmaPeak.measureGflops(parallel, seconds);
+  }
+
+  @Override
+  public String machine() {
+    return CpuMachine.describe(parallel.threads());
+  }
+
+  /** Times {@link Gemm}'s blockings per shape ({@link GemmTuner}); all compute the same bits. */
+  @Override
+  public List<TunedKernel> tune(List<GemmShape> shapes, double seconds, Consumer<String> progress) {
+    return GemmTuner.tune(parallel, shapes, seconds, progress);
+  }
+
+  @Override
+  public void useTuned(List<TunedKernel> tuned) {
+    Map<GemmShape, Gemm.Blocking> blockings = new HashMap<>();
+    for (TunedKernel t : tuned) {
+      Gemm.Blocking b = Gemm.Blocking.parse(t.choice(), parallel.threads());
+      if (blockings.put(t.shape(), b) != null) {
+        throw new IllegalArgumentException("two choices for " + t.shape());
+      }
+    }
+    kernels.useBlockings(blockings);
   }
 
   @Override

@@ -4,11 +4,13 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
 import dev.cria.engine.backend.AdamWUpdate;
 import dev.cria.engine.backend.AttentionShape;
+import dev.cria.engine.backend.GemmShape;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.backend.RopeTable;
 import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
+import java.util.Map;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -45,6 +47,7 @@ public final class CpuKernels implements Kernels {
   private final Scratch[] scratch;
   private final CpuDecode decode;
   private final CpuAdamW adamw;
+  private volatile Map<GemmShape, Gemm.Blocking> blockings = Map.of();
 
   public CpuKernels(Parallel parallel) {
     this.parallel = parallel;
@@ -63,6 +66,23 @@ public final class CpuKernels implements Kernels {
 
   public Parallel parallel() {
     return parallel;
+  }
+
+  /**
+   * Runs {@code blockings} for their shapes from now on (tuned by {@link GemmTuner}); the other
+   * shapes keep {@link Gemm#DEFAULT}. Results are the same bits either way.
+   */
+  void useBlockings(Map<GemmShape, Gemm.Blocking> blockings) {
+    this.blockings = Map.copyOf(blockings);
+  }
+
+  /** The blocking for one product: the tuned one for its shape, else the default. */
+  private Gemm.Blocking blocking(boolean transA, boolean transB, int m, int n, int k) {
+    Map<GemmShape, Gemm.Blocking> tuned = blockings;
+    if (tuned.isEmpty() || m < 1 || n < 1 || k < 1) {
+      return Gemm.DEFAULT;
+    }
+    return tuned.getOrDefault(new GemmShape(transA, transB, m, n, k), Gemm.DEFAULT);
   }
 
   /** Per-thread working memory. */
@@ -109,7 +129,25 @@ public final class CpuKernels implements Kernels {
       int n,
       int in,
       int out) {
-    Gemm.sgemm(parallel, false, true, n, out, in, 1f, x, xOff, in, w, wOff, in, 0f, y, yOff, out);
+    Gemm.sgemm(
+        blocking(false, true, n, out, in),
+        parallel,
+        false,
+        true,
+        n,
+        out,
+        in,
+        1f,
+        x,
+        xOff,
+        in,
+        w,
+        wOff,
+        in,
+        0f,
+        y,
+        yOff,
+        out);
   }
 
   @Override
@@ -129,6 +167,7 @@ public final class CpuKernels implements Kernels {
       int in,
       int out) {
     Gemm.sgemm(
+        blocking(false, false, n, in, out),
         parallel,
         false,
         false,
@@ -147,7 +186,24 @@ public final class CpuKernels implements Kernels {
         dxOff,
         in);
     Gemm.sgemm(
-        parallel, true, false, out, in, n, 1f, dy, dyOff, out, x, xOff, in, 1f, dw, dwOff, in);
+        blocking(true, false, out, in, n),
+        parallel,
+        true,
+        false,
+        out,
+        in,
+        n,
+        1f,
+        dy,
+        dyOff,
+        out,
+        x,
+        xOff,
+        in,
+        1f,
+        dw,
+        dwOff,
+        in);
   }
 
   // ---- embeddings -------------------------------------------------------------------------------

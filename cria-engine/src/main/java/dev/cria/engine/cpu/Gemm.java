@@ -132,8 +132,17 @@ public final class Gemm {
   private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
   private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
 
-  /** Block sizes; {@code mr} is 12 or 6 (the two microkernels), {@code mc} a multiple of it. */
-  record Blocking(int mr, int kc, int mc, int nc) {
+  /**
+   * Block sizes; {@code mr} is 12 or 6 (the two microkernels), {@code mc} a multiple of it; {@code
+   * gridRows} the rows of the thread grid ({@code 0}: chosen per block, see {@code chooseGrid}).
+   * Every blocking with the same {@code kc} computes the same bits: only {@code kc} decides where a
+   * dot product is split and added to C.
+   */
+  record Blocking(int mr, int kc, int mc, int nc, int gridRows) {
+    private static final java.util.regex.Pattern TEXT =
+        java.util.regex.Pattern.compile(
+            "mr=(\\d{1,3}) mc=(\\d{1,5}) nc=(\\d{1,6}) grid=(auto|(\\d{1,4})x(\\d{1,4}))");
+
     Blocking {
       if (mr != 12 && mr != 6) {
         throw new IllegalArgumentException("mr must be 12 or 6: " + mr);
@@ -141,6 +150,57 @@ public final class Gemm {
       if (kc < 1 || kc > KC_MAX || mc < mr || mc % mr != 0 || nc < NR || nc % NR != 0) {
         throw new IllegalArgumentException("bad blocking " + kc + "/" + mc + "/" + nc);
       }
+      if (gridRows < 0) {
+        throw new IllegalArgumentException("grid rows must be 0 (auto) or more: " + gridRows);
+      }
+    }
+
+    Blocking(int mr, int kc, int mc, int nc) {
+      this(mr, kc, mc, nc, 0);
+    }
+
+    /** This blocking with a thread grid of {@code rows} rows (0: chosen per block). */
+    Blocking withGridRows(int rows) {
+      return new Blocking(mr, kc, mc, nc, rows);
+    }
+
+    /**
+     * The tunable part as text for {@code threads} threads, {@code mr=12 mc=132 nc=1024 grid=2x1};
+     * {@code kc} is always {@link #KC_MAX} there, as it fixes the results.
+     */
+    String describe(int threads) {
+      String grid = gridRows == 0 ? "auto" : gridRows + "x" + threads / gridRows;
+      return "mr=" + mr + " mc=" + mc + " nc=" + nc + " grid=" + grid;
+    }
+
+    /**
+     * The blocking {@link #describe} wrote, for {@code threads} threads and this machine's vectors.
+     *
+     * @throws IllegalArgumentException when the text is not one, its microkernel does not exist
+     *     here, or its grid is not for {@code threads} threads
+     */
+    static Blocking parse(String text, int threads) {
+      java.util.regex.Matcher x = TEXT.matcher(text == null ? "" : text.strip());
+      if (!x.matches()) {
+        throw new IllegalArgumentException(
+            "not a cpu GEMM blocking (e.g. mr=12 mc=132 nc=1024 grid=auto): '" + text + "'");
+      }
+      int mr = Integer.parseInt(x.group(1));
+      if (mr == 12 && L < 16) {
+        throw new IllegalArgumentException(
+            "'" + text + "' needs 32 vector registers (AVX-512); this machine has " + S);
+      }
+      int rows = 0;
+      if (x.group(5) != null) {
+        rows = Integer.parseInt(x.group(5));
+        int cols = Integer.parseInt(x.group(6));
+        if (rows < 1 || cols < 1 || (long) rows * cols != threads) {
+          throw new IllegalArgumentException(
+              "'" + text + "': its thread grid is not for " + threads + " thread(s)");
+        }
+      }
+      return new Blocking(
+          mr, KC_MAX, Integer.parseInt(x.group(2)), Integer.parseInt(x.group(3)), rows);
     }
   }
 
@@ -424,6 +484,7 @@ public final class Gemm {
     final int kc;
     final int mc;
     final int nc;
+    final int gridRows;
     final int mTiles;
     final float[] bp;
     final Parallel.RangeBody multiply = this::multiply;
@@ -485,6 +546,7 @@ public final class Gemm {
       this.kc = Math.min(bl.kc(), k);
       this.mc = bl.mc();
       this.nc = Math.min(bl.nc(), roundUp(n, NR));
+      this.gridRows = bl.gridRows();
       this.mTiles = (m + mr - 1) / mr;
       this.bp = SCRATCH.get().b(nc / NR * bSliver(kc));
       this.bReady = new AtomicIntegerArray(nc / NR);
@@ -496,7 +558,12 @@ public final class Gemm {
       for (jc = 0; jc < n; jc += nc) {
         ncur = Math.min(nc, n - jc);
         nTiles = (ncur + NR - 1) / NR;
-        chooseGrid(threads);
+        if (gridRows > 0 && threads % gridRows == 0) {
+          tm = gridRows;
+          tn = threads / gridRows;
+        } else {
+          chooseGrid(threads);
+        }
         for (pc = 0; pc < k; pc += kc) {
           kcur = Math.min(kc, k - pc);
           betaNow = pc == 0 ? beta : 1f;
