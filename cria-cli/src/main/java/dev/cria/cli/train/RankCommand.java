@@ -279,6 +279,21 @@ public abstract class RankCommand implements Callable<Integer> {
   String backend;
 
   @Option(
+      names = "--compile-cache",
+      paramLabel = "DIR",
+      description =
+          "Where cria compile keeps the kernels it tuned for this machine and the ranks look for"
+              + " them (trainer.compile_cache; default: compile-cache beside the run directory).")
+  String compileCache;
+
+  @Option(
+      names = "--no-compile-cache",
+      description =
+          "Run the backend's default kernels, ignoring the compile cache"
+              + " (trainer.use_compile_cache: false).")
+  boolean noCompileCache;
+
+  @Option(
       names = "--join-timeout",
       paramLabel = "SECONDS",
       defaultValue = "120",
@@ -499,6 +514,8 @@ public abstract class RankCommand implements Callable<Integer> {
     o.put("trainer.log_every_n_steps", logInterval);
     o.put("trainer.threads", threads);
     o.put("trainer.backend", backend);
+    o.put("trainer.compile_cache", compileCache);
+    o.put("trainer.use_compile_cache", noCompileCache ? Boolean.FALSE : null);
     o.put("optim.lr", lr);
     o.put("optim.min_lr", minLr);
     o.put("optim.warmup_steps", warmupSteps);

@@ -146,6 +146,8 @@ final class NemoLayout {
     rule("cria.preset", to("model.preset", NemoValues.Kind.TEXT));
     rule("cria.threads", to("trainer.threads", NemoValues.Kind.INT));
     rule("cria.backend", to("trainer.backend", NemoValues.Kind.TEXT));
+    rule("cria.compile_cache", to("trainer.compile_cache", NemoValues.Kind.TEXT));
+    rule("cria.use_compile_cache", to("trainer.use_compile_cache", NemoValues.Kind.BOOL));
     rule("cria.zero_stage", to("distributed.zero_stage", NemoValues.Kind.INT));
     rule("cria.bucket_cap_mb", to("distributed.bucket_cap_mb", NemoValues.Kind.NUMBER));
 

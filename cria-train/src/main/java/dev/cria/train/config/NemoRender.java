@@ -136,6 +136,10 @@ public final class NemoRender {
     cria.put("preset", c.model().preset());
     cria.put("threads", t.threads());
     cria.put("backend", t.backend());
+    if (t.compileCache() != null) {
+      cria.put("compile_cache", t.compileCache());
+    }
+    cria.put("use_compile_cache", t.useCompileCache());
     cria.put("zero_stage", c.distributed().zeroStage());
     cria.put("bucket_cap_mb", c.distributed().bucketCapMb());
     return root;

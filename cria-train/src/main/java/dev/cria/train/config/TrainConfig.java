@@ -69,6 +69,9 @@ public record TrainConfig(
    * @param threads compute threads (0: all cores)
    * @param backend the engine's backend by name ({@code auto}: the best available; {@code cpu},
    *     {@code reference})
+   * @param compileCache where {@code cria compile} keeps tuned kernels and every rank looks for
+   *     them (null: {@code compile-cache} beside the run directory)
+   * @param useCompileCache whether ranks look there at all (false: the backend's defaults)
    */
   public record Trainer(
       int microBatchSize,
@@ -79,7 +82,9 @@ public record TrainConfig(
       int limitValBatches,
       long logEveryNSteps,
       int threads,
-      String backend) {}
+      String backend,
+      String compileCache,
+      boolean useCompileCache) {}
 
   /**
    * AdamW with NeMo's warmup and cosine annealing.

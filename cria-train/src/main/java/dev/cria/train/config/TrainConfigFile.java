@@ -49,7 +49,7 @@ public final class TrainConfigFile {
                 new TrainConfig.Model(
                     "tiny", null, null, null, null, null, null, null, null, 0.02, true, false),
                 new TrainConfig.Data(List.of(), "969,30,1", 0, null),
-                new TrainConfig.Trainer(4, 8, 100, 1234, 50, 4, 10, 0, "auto"),
+                new TrainConfig.Trainer(4, 8, 100, 1234, 50, 4, 10, 0, "auto", null, true),
                 new TrainConfig.Optim(
                     1e-3, 1e-4, DEFAULT_WARMUP_STEPS, 0, 0.1, 0.9, 0.95, 1e-8, 1.0),
                 new TrainConfig.Checkpoint(0, 30, 2, false),
@@ -214,7 +214,9 @@ public final class TrainConfigFile {
                 (int) trainer.integer("limit_val_batches", 0, 1 << 20),
                 trainer.integer("log_every_n_steps", 1, Long.MAX_VALUE),
                 (int) trainer.integer("threads", 0, 4096),
-                trainer.string("backend", false)),
+                trainer.string("backend", false),
+                trainer.string("compile_cache", true),
+                trainer.bool("use_compile_cache")),
             new TrainConfig.Optim(
                 optim.number("lr", 0, 10),
                 optim.number("min_lr", 0, 10),
@@ -304,6 +306,8 @@ public final class TrainConfigFile {
     trainer.put("log_every_n_steps", c.trainer().logEveryNSteps());
     trainer.put("threads", c.trainer().threads());
     trainer.put("backend", c.trainer().backend());
+    trainer.put("compile_cache", c.trainer().compileCache());
+    trainer.put("use_compile_cache", c.trainer().useCompileCache());
     ObjectNode optim = root.putObject("optim");
     optim.put("lr", c.optim().lr());
     optim.put("min_lr", c.optim().minLr());

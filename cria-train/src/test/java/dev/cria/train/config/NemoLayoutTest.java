@@ -90,7 +90,8 @@ class NemoLayoutTest {
     assertThat(layers.nemo()).isTrue();
     TrainConfig c = layers.bind();
     assertThat(c.runDir()).isEqualTo("runs/nemo");
-    assertThat(c.trainer()).isEqualTo(new TrainConfig.Trainer(2, 8, 50, 99, 25, 2, 5, 0, "auto"));
+    assertThat(c.trainer())
+        .isEqualTo(new TrainConfig.Trainer(2, 8, 50, 99, 25, 2, 5, 0, "auto", null, true));
     assertThat(c.model().maxPositionEmbeddings()).isEqualTo(64);
     assertThat(c.model().numQueryGroups()).isEqualTo(4); // NeMo: as many as heads when absent
     assertThat(c.model().initMethodStd()).isEqualTo(0.021);
@@ -201,8 +202,18 @@ class NemoLayoutTest {
             null,
             null,
             List.of(),
-            Map.of("data.data_prefix", List.of("/data/x_text_document"), "model.preset", "small"));
+            Map.of(
+                "data.data_prefix",
+                List.of("/data/x_text_document"),
+                "model.preset",
+                "small",
+                "trainer.compile_cache",
+                "/shared/compile-cache",
+                "trainer.use_compile_cache",
+                false));
     TrainConfig small = cria.bind();
+    assertThat(small.trainer().compileCache()).isEqualTo("/shared/compile-cache");
+    assertThat(small.trainer().useCompileCache()).isFalse();
     TrainConfig back = layers(NemoRender.toYaml(small, List.of())).bind();
     LlamaConfig shape = ModelShape.of(small.model(), null);
     assertThat(ModelShape.of(back.model(), null)).isEqualTo(shape);
