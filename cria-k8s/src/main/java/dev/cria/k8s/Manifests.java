@@ -38,9 +38,9 @@ import java.util.TreeMap;
  * The objects of a run on Kubernetes, as {@code cria k8s render} prints them and {@code cria k8s
  * submit} applies them: a ConfigMap with the run's resolved config, the training MPIJob ({@code
  * kubeflow.org/v2beta1}: a launcher that waits for its workers and runs {@code mpirun ... cria
- * worker}, workers running sshd), the compile MPIJob (the checks and the index cache, before the
- * cluster is busy), and the board (a Deployment and a Service; its password's Secret is made at
- * submission and never printed).
+ * worker}, workers running sshd), the compile MPIJob (the checks, the tuned kernels and the index
+ * cache, before the cluster is busy), and the board (a Deployment and a Service; its password's
+ * Secret is made at submission and never printed).
  */
 public final class Manifests {
   /** The MPIJob's API version and kind. */
@@ -118,10 +118,11 @@ public final class Manifests {
   /**
    * The compile MPIJob: on the cluster, before any work, the launcher runs {@code cria compile} for
    * the training job's workers: the memory plan of a rank (refused, with the table, when it will
-   * not fit in a worker's share), the config, the tokenizer and the data, and the sample index
-   * cache on the shared volume. The launcher gets the workers' node selector, tolerations, CPU and
-   * memory, so that the checks run on the training job's kind of node; one worker, as the operator
-   * needs one.
+   * not fit in a worker's share), the kernels tuned for a rank's share of a worker's cores in the
+   * compile cache beside the runs, the config, the tokenizer and the data, and the sample index
+   * cache, all on the shared volume. The launcher gets the workers' node selector, tolerations, CPU
+   * and memory, so that the checks run on the training job's kind of node; one worker, as the
+   * operator needs one.
    */
   public static GenericKubernetesResource compile(ClusterJob job) {
     String check =

@@ -5,6 +5,7 @@ import dev.cria.data.gpt.GlobalBatches;
 import dev.cria.data.gpt.MicroBatch;
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.io.SafetensorsWriter;
+import dev.cria.engine.model.KernelShapes;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.optim.AdamW;
@@ -13,6 +14,7 @@ import dev.cria.train.checkpoint.Checkpoint;
 import dev.cria.train.checkpoint.SaveSchedule;
 import dev.cria.train.checkpoint.StartingWeights;
 import dev.cria.train.checkpoint.TrainStart;
+import dev.cria.train.compile.KernelCache;
 import dev.cria.train.compile.MemoryPlan;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.Collective;
@@ -152,6 +154,12 @@ public final class Trainer {
     TrainConfig.Trainer t = c.trainer();
     LlamaConfig shape = setup.model();
     describeRun(metrics, backend);
+    metrics.info(
+        KernelCache.use(
+            KernelCache.directoryFor(c),
+            backend,
+            KernelShapes.training(shape, t.microBatchSize() * setup.seqLength()),
+            metrics::warn));
     double peak = backend.measurePeakGflops(0.5);
     metrics.info(
         String.format(

@@ -4,6 +4,8 @@ import dev.cria.cli.UserError;
 import dev.cria.train.RankRun;
 import dev.cria.train.RunConfig;
 import dev.cria.train.TrainingSetup;
+import dev.cria.train.compile.KernelCache;
+import dev.cria.train.compile.KernelTuning;
 import dev.cria.train.compile.MemoryPlan;
 import dev.cria.train.compile.MemorySize;
 import dev.cria.train.compile.PlanReport;
@@ -15,8 +17,8 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code cria compile}: what the blueprint's pre-compile job is for, on a CPU: the memory plan of a
- * run (refused early, with the table, when a rank will not fit) and the run's checks and sample
- * index cache. Kernel tuning and its cache are not built yet, and it says so.
+ * run (refused early, with the table, when a rank will not fit), the kernels tuned for this machine
+ * and the run's shapes into the compile cache, and the run's checks and sample index cache.
  */
 @Command(
     name = "compile",
@@ -29,8 +31,11 @@ import picocli.CommandLine.Option;
           + " gradients, AdamW moments, activations with and without --recompute, communication"
           + " buffers, the background-save copy, the JVM) against the memory each process has, and"
           + " fails with what would fit when a rank does not. Nothing is allocated, so any preset"
-          + " up to llama2-70b can be planned on any machine. With data, it then checks the run"
-          + " and builds its sample index cache, as cria train --check does.",
+          + " up to llama2-70b can be planned on any machine. Then it times the GEMMs of a"
+          + " training step over candidate blockings on the threads each rank will have and keeps"
+          + " the fastest in the compile cache, where every rank of cria train finds them (the"
+          + " results are the same bits). With data, it then checks the run and builds its sample"
+          + " index cache, as cria train --check does.",
       ""
     })
 public final class CompileCommand extends RankCommand {
@@ -62,7 +67,22 @@ public final class CompileCommand extends RankCommand {
               + " shared by the processes on it).")
   String memoryPerProcess;
 
-  @Option(names = "--json", description = "Print the plan as one JSON object, and nothing else.")
+  @Option(
+      names = "--tune-seconds",
+      paramLabel = "S",
+      defaultValue = "0.2",
+      description = "About how long each candidate kernel is timed (default: ${DEFAULT-VALUE}).")
+  double tuneSeconds;
+
+  @Option(
+      names = "--retune",
+      description = "Time the kernels again even when the compile cache has them for this machine.")
+  boolean retune;
+
+  @Option(
+      names = "--json",
+      description =
+          "Print the plan as one JSON object, and nothing else (no tuning, no data checks).")
   boolean json;
 
   @Override
@@ -84,6 +104,9 @@ public final class CompileCommand extends RankCommand {
     }
     if (workers != null && nproc != 1) {
       throw new UserError("--nproc is for this machine, --workers for a cluster: give one");
+    }
+    if (!(tuneSeconds > 0 && tuneSeconds <= 60)) {
+      throw new UserError("--tune-seconds must be more than 0 and at most 60: " + tuneSeconds);
     }
     if (nproc < 1 || procsPerWorker < 1 || (workers != null && workers < 1)) {
       throw new UserError("--nproc, --workers and --procs-per-worker must be at least 1");
@@ -115,8 +138,7 @@ public final class CompileCommand extends RankCommand {
       if (!plan.fits()) {
         return 1;
       }
-      out.println(
-          "kernel tuning and its compile cache: not built yet (cria runs its default blockings)");
+      tuneKernels(c, plan, perHost, out);
       if (c.data().dataPrefix().isEmpty()) {
         out.println(
             "no data given (--data-prefix or data.data_prefix): the data checks and the sample"
@@ -129,5 +151,48 @@ public final class CompileCommand extends RankCommand {
     } catch (ConfigException e) {
       throw new UserError(e.getMessage());
     }
+  }
+
+  /** Tunes the run's kernels into its compile cache, or says why not, and prints what it chose. */
+  private void tuneKernels(TrainConfig c, MemoryPlan plan, int perHost, PrintWriter out)
+      throws java.io.IOException {
+    java.nio.file.Path dir = KernelCache.directoryFor(c);
+    if (dir == null) {
+      out.println(
+          "kernel tuning: skipped (--no-compile-cache): the ranks will run default kernels");
+      return;
+    }
+    java.util.Optional<KernelTuning.Result> tuned =
+        KernelTuning.run(
+            c,
+            plan.settings().shape(),
+            perHost,
+            dir,
+            tuneSeconds,
+            retune,
+            line -> {
+              out.println(line);
+              out.flush();
+            });
+    if (tuned.isEmpty()) {
+      out.println(
+          "kernel tuning: backend "
+              + c.trainer().backend()
+              + " has nothing to tune: the ranks will run its kernels as they are");
+      return;
+    }
+    KernelTuning.Result r = tuned.get();
+    double[] seconds = r.seconds();
+    out.printf(
+        java.util.Locale.ROOT,
+        "kernel cache: %s %d shapes (%s)%n  the %d products once each: %.1f ms on the default"
+            + " kernels, %.1f ms tuned (%.3fx)%n",
+        r.reused() ? "hit, already tuned for this machine (--retune times them again):" : "wrote",
+        r.kernels().size(),
+        r.entry(),
+        r.kernels().size(),
+        1e3 * seconds[0],
+        1e3 * seconds[1],
+        seconds[0] / seconds[1]);
   }
 }

@@ -23,7 +23,18 @@ class CompileCommandTest {
 
   @Test
   void aPresetIsPlannedWithoutDataAndSaysWhatItSkipped() {
-    CliRun run = CliRun.of("compile", "--preset", "tiny", "--seq-len", "128", "--nproc", "2");
+    CliRun run =
+        CliRun.of(
+            "compile",
+            "--preset",
+            "tiny",
+            "--seq-len",
+            "128",
+            "--nproc",
+            "2",
+            "--run-dir",
+            tmp.resolve("planned/run").toString(),
+            "--no-compile-cache");
     assertThat(run.exitCode()).as(run.err()).isZero();
     assertThat(run.out())
         .contains(
@@ -34,9 +45,45 @@ class CompileCommandTest {
         .contains("activations (", " with --recompute)")
         .contains("memory per process", "shared by 2 processes")
         .containsPattern("fits: \\d+ MB of [\\d.]+ GB per process")
-        .contains(
-            "kernel tuning and its compile cache: not built yet (cria runs its default blockings)")
+        .contains("kernel tuning: skipped (--no-compile-cache): the ranks will run default kernels")
         .contains("no data given (--data-prefix or data.data_prefix)");
+    assertThat(tmp.resolve("planned")).doesNotExist();
+  }
+
+  @Test
+  void tunedKernelsGoToTheCacheBesideTheRunsAndTrainingUsesThemWithTheSameLosses() {
+    Path run = tmp.resolve("tuned/run");
+    Path cache = tmp.resolve("tuned/compile-cache");
+    CliRun compiled =
+        CliRun.of(corpus.args("compile", run, "--tune-seconds", "0.01").toArray(String[]::new));
+    assertThat(compiled.exitCode()).as(compiled.err()).isZero();
+    assertThat(compiled.out())
+        .contains("kernel tuning: cpu on ")
+        .contains("GEMM shapes of a 2 x 32-token micro-batch")
+        .containsPattern(
+            "  NT 64x32x32 +[\\d.]+ (GFLOP/s, the default kept \\(|-> +[\\d.]+ GFLOP/s \\()")
+        .contains("kernel cache: wrote ")
+        .contains(cache.resolve("kernels").toString())
+        .contains("checks passed");
+    CliRun again =
+        CliRun.of(corpus.args("compile", run, "--tune-seconds", "0.01").toArray(String[]::new));
+    assertThat(again.out())
+        .contains("kernel cache: hit, already tuned for this machine (--retune times them again):")
+        .doesNotContain("kernel tuning: cpu");
+
+    CliRun tuned = CliRun.of(corpus.args("train", run, "--max-steps", "3").toArray(String[]::new));
+    assertThat(tuned.exitCode()).as(tuned.err()).isZero();
+    assertThat(tuned.out()).contains("kernel cache: hit, ").contains(cache.toString());
+    CliRun plain =
+        CliRun.of(
+            corpus
+                .args("train", tmp.resolve("tuned/plain"), "--max-steps", "3", "--no-compile-cache")
+                .toArray(String[]::new));
+    assertThat(plain.exitCode()).as(plain.err()).isZero();
+    assertThat(plain.out()).contains("kernel cache: off (--no-compile-cache): default kernels");
+    assertThat(SmallCorpus.finalLoss(tuned.out())).isEqualTo(SmallCorpus.finalLoss(plain.out()));
+    assertThat(SmallCorpus.finalValLoss(tuned.out()))
+        .isEqualTo(SmallCorpus.finalValLoss(plain.out()));
   }
 
   @Test
@@ -103,5 +150,23 @@ class CompileCommandTest {
             "--memory-per-process: 'lots' is not a size: write 24Gi, 24G, 24GB, 512Mi or bytes");
     CliRun check = CliRun.of("compile", "--check");
     assertThat(check.err()).contains("--check and --print-config are cria train's");
+    CliRun unwritable =
+        CliRun.of(
+            "compile",
+            "--seq-len",
+            "16",
+            "--micro-batch",
+            "1",
+            "--run-dir",
+            tmp.resolve("unwritable/run").toString(),
+            "--compile-cache",
+            "/proc/cria-cache");
+    assertThat(unwritable.exitCode()).isEqualTo(1);
+    assertThat(unwritable.err())
+        .contains("compile cache /proc/cria-cache/kernels: cannot write there (")
+        .contains("give --compile-cache a writable directory, or --no-compile-cache");
+    assertThat(unwritable.out()).doesNotContain("kernel tuning: cpu");
+    CliRun seconds = CliRun.of("compile", "--tune-seconds", "0");
+    assertThat(seconds.err()).contains("--tune-seconds must be more than 0 and at most 60: 0.0");
   }
 }
