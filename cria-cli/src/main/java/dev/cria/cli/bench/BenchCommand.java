@@ -4,6 +4,7 @@ import dev.cria.cli.UserError;
 import dev.cria.engine.backend.TimedKernels;
 import dev.cria.engine.bench.StepBenchmark;
 import dev.cria.engine.model.LlamaConfig;
+import dev.cria.train.compile.KernelCache;
 import java.io.PrintWriter;
 import java.util.Comparator;
 import java.util.Locale;
@@ -78,6 +79,18 @@ public final class BenchCommand implements Callable<Integer> {
       description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
   int warmup;
 
+  @Option(
+      names = "--compile-cache",
+      paramLabel = "DIR",
+      defaultValue = "runs/" + KernelCache.DIRECTORY_NAME,
+      description =
+          "Run the kernels cria compile tuned for this machine and these shapes, from here"
+              + " (default: ${DEFAULT-VALUE}, where cria train's default run finds them).")
+  java.nio.file.Path compileCache;
+
+  @Option(names = "--no-compile-cache", description = "Run the backend's default kernels.")
+  boolean noCompileCache;
+
   @Option(names = "--profile", description = "Also show where the time goes, by kernel.")
   boolean profile;
 
@@ -110,6 +123,9 @@ public final class BenchCommand implements Callable<Integer> {
       throw new UserError(e.getMessage());
     }
     StepBenchmark.Result r;
+    java.util.List<dev.cria.engine.backend.GemmShape> shapes =
+        dev.cria.engine.model.KernelShapes.training(config, b * t);
+    String[] cacheLine = {""};
     try {
       r =
           StepBenchmark.run(
@@ -117,7 +133,17 @@ public final class BenchCommand implements Callable<Integer> {
               line -> {
                 err.println("bench: " + line);
                 err.flush();
-              });
+              },
+              backend ->
+                  cacheLine[0] =
+                      KernelCache.use(
+                          noCompileCache ? null : compileCache,
+                          backend,
+                          shapes,
+                          warning -> {
+                            err.println("bench: warning: " + warning);
+                            err.flush();
+                          }));
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }
@@ -134,6 +160,7 @@ public final class BenchCommand implements Callable<Integer> {
         b,
         t,
         r.kernels());
+    out.println(cacheLine[0]);
     out.printf(Locale.ROOT, "tokens/s     %.0f%n", r.tokensPerSec());
     out.printf(
         Locale.ROOT,

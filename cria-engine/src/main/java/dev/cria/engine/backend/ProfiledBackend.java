@@ -50,5 +50,23 @@ public final class ProfiledBackend implements Backend {
 
   /** Nothing: the wrapped backend is closed by whoever opened it. */
   @Override
+  public String machine() {
+    return inner.machine();
+  }
+
+  @Override
+  public java.util.List<TunedKernel> tune(
+      java.util.List<GemmShape> shapes,
+      double seconds,
+      java.util.function.Consumer<String> progress) {
+    return inner.tune(shapes, seconds, progress);
+  }
+
+  @Override
+  public void useTuned(java.util.List<TunedKernel> tuned) {
+    inner.useTuned(tuned);
+  }
+
+  @Override
   public void close() {}
 }

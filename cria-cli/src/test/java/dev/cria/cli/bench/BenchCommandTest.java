@@ -1,0 +1,53 @@
+package dev.cria.cli.bench;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cria.cli.CliRun;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class BenchCommandTest {
+  @TempDir Path tmp;
+
+  @Test
+  void benchRunsTheKernelsCompileTunedAndSaysWhenItDoesNot() {
+    String[] shape = {"--preset", "tiny", "--micro-batch", "1", "--seq-len", "16"};
+    Path cache = tmp.resolve("runs/compile-cache");
+    CliRun none = bench(shape, "--compile-cache", cache.toString());
+    assertThat(none.exitCode()).as(none.err()).isZero();
+    assertThat(none.out())
+        .contains("kernel cache: none in " + cache + " for this machine and these shapes")
+        .contains("tokens/s", "MFU");
+
+    CliRun compiled =
+        CliRun.of(
+            "compile",
+            shape[0],
+            shape[1],
+            shape[2],
+            shape[3],
+            shape[4],
+            shape[5],
+            "--run-dir",
+            tmp.resolve("runs/a").toString(),
+            "--tune-seconds",
+            "0.01");
+    assertThat(compiled.exitCode()).as(compiled.err()).isZero();
+    assertThat(compiled.out()).contains("kernel cache: wrote 12 shapes");
+
+    CliRun hit = bench(shape, "--compile-cache", cache.toString());
+    assertThat(hit.out()).contains("kernel cache: hit, 12 shapes (" + cache.resolve("kernels"));
+    CliRun off = bench(shape, "--compile-cache", cache.toString(), "--no-compile-cache");
+    assertThat(off.out()).contains("kernel cache: off (--no-compile-cache): default kernels");
+  }
+
+  private static CliRun bench(String[] shape, String... more) {
+    String[] args = new String[1 + shape.length + 4 + more.length];
+    args[0] = "bench";
+    System.arraycopy(shape, 0, args, 1, shape.length);
+    System.arraycopy(new String[] {"--steps", "1", "--warmup", "0"}, 0, args, 1 + shape.length, 4);
+    System.arraycopy(more, 0, args, 5 + shape.length, more.length);
+    return CliRun.of(args);
+  }
+}
