@@ -5,6 +5,9 @@ import dev.cria.engine.backend.TimedKernels;
 import dev.cria.engine.bench.StepBenchmark;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.train.compile.KernelCache;
+import dev.cria.train.config.ConfigException;
+import dev.cria.train.config.ModelShape;
+import dev.cria.train.config.TrainConfig;
 import java.io.PrintWriter;
 import java.util.Comparator;
 import java.util.Locale;
@@ -42,6 +45,18 @@ public final class BenchCommand implements Callable<Integer> {
       paramLabel = "PATH",
       description = "Take the vocabulary size from this tokenizer instead of the preset's.")
   java.nio.file.Path tokenizer;
+
+  @Option(
+      names = "--hidden-size",
+      paramLabel = "D",
+      description = "Resize the preset: model width (the FFN follows, as in cria train).")
+  Integer hiddenSize;
+
+  @Option(names = "--layers", paramLabel = "L", description = "Resize the preset: layers.")
+  Integer layers;
+
+  @Option(names = "--heads", paramLabel = "H", description = "Resize the preset: attention heads.")
+  Integer heads;
 
   @Option(names = "--threads", paramLabel = "N", description = "Threads (default: all cores).")
   Integer threads;
@@ -101,12 +116,24 @@ public final class BenchCommand implements Callable<Integer> {
   public Integer call() {
     LlamaConfig config;
     try {
-      config = LlamaConfig.preset(preset);
-    } catch (IllegalArgumentException e) {
-      throw new UserError(e.getMessage());
-    }
-    if (tokenizer != null) {
-      config = config.withVocabSize(dev.cria.data.tokenizer.Tokenizers.load(tokenizer).vocabSize());
+      config =
+          ModelShape.of(
+              new TrainConfig.Model(
+                  preset,
+                  null,
+                  hiddenSize,
+                  layers,
+                  heads,
+                  null,
+                  null,
+                  null,
+                  null,
+                  0.02,
+                  true,
+                  false),
+              tokenizer != null ? dev.cria.data.tokenizer.Tokenizers.load(tokenizer) : null);
+    } catch (ConfigException e) {
+      throw new UserError(e.getMessage().replaceFirst("^model.preset: ", ""));
     }
     int b =
         microBatch != null
