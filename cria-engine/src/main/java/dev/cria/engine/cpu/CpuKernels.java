@@ -492,9 +492,7 @@ public final class CpuKernels implements Kernels {
                   }
                   java.util.Arrays.fill(scores, at + Math.max(count, 0), at + countMax, 0f);
                 }
-                for (int j = 0; j < countMax; j++) {
-                  accumulateValue(acc, headDim, vs, (j0 + j) * headDim, scores, j);
-                }
+                accumulateValues(acc, headDim, vs, j0, countMax, scores);
               }
               for (int r = 0; r < rowsHere; r++) {
                 int i = i0 + r;
@@ -513,35 +511,82 @@ public final class CpuKernels implements Kernels {
         });
   }
 
-  /** {@code acc_r += p_rj v_j} for the ROWS rows, loading each vector of v_j once. */
-  private static void accumulateValue(
-      float[] acc, int headDim, float[] vs, int vAt, float[] p, int j) {
-    float p0 = p[j];
-    float p1 = p[2 * KEY_BLOCK + j];
-    float p2 = p[4 * KEY_BLOCK + j];
-    float p3 = p[6 * KEY_BLOCK + j];
+  /**
+   * {@code acc_r += p_rj v_(j0+j)} for the ROWS rows and j in [0, count), in increasing j (the
+   * order of the online softmax's blocks, so the sums do not depend on how this is blocked): two
+   * vectors of columns at a time, whose 8 accumulators stay in registers over all the keys, so each
+   * key costs two loads of v, four broadcasts and eight FMAs, and no loads or stores of {@code
+   * acc}.
+   */
+  private static void accumulateValues(
+      float[] acc, int headDim, float[] vs, int j0, int count, float[] p) {
+    int r1 = headDim;
+    int r2 = 2 * headDim;
+    int r3 = 3 * headDim;
     int c = 0;
+    for (; c <= headDim - 2 * L; c += 2 * L) {
+      FloatVector a00 = FloatVector.fromArray(S, acc, c);
+      FloatVector a01 = FloatVector.fromArray(S, acc, c + L);
+      FloatVector a10 = FloatVector.fromArray(S, acc, r1 + c);
+      FloatVector a11 = FloatVector.fromArray(S, acc, r1 + c + L);
+      FloatVector a20 = FloatVector.fromArray(S, acc, r2 + c);
+      FloatVector a21 = FloatVector.fromArray(S, acc, r2 + c + L);
+      FloatVector a30 = FloatVector.fromArray(S, acc, r3 + c);
+      FloatVector a31 = FloatVector.fromArray(S, acc, r3 + c + L);
+      for (int j = 0; j < count; j++) {
+        int vAt = (j0 + j) * headDim + c;
+        FloatVector v0 = FloatVector.fromArray(S, vs, vAt);
+        FloatVector v1 = FloatVector.fromArray(S, vs, vAt + L);
+        FloatVector p0 = FloatVector.broadcast(S, p[j]);
+        FloatVector p1 = FloatVector.broadcast(S, p[2 * KEY_BLOCK + j]);
+        FloatVector p2 = FloatVector.broadcast(S, p[4 * KEY_BLOCK + j]);
+        FloatVector p3 = FloatVector.broadcast(S, p[6 * KEY_BLOCK + j]);
+        a00 = v0.fma(p0, a00);
+        a01 = v1.fma(p0, a01);
+        a10 = v0.fma(p1, a10);
+        a11 = v1.fma(p1, a11);
+        a20 = v0.fma(p2, a20);
+        a21 = v1.fma(p2, a21);
+        a30 = v0.fma(p3, a30);
+        a31 = v1.fma(p3, a31);
+      }
+      a00.intoArray(acc, c);
+      a01.intoArray(acc, c + L);
+      a10.intoArray(acc, r1 + c);
+      a11.intoArray(acc, r1 + c + L);
+      a20.intoArray(acc, r2 + c);
+      a21.intoArray(acc, r2 + c + L);
+      a30.intoArray(acc, r3 + c);
+      a31.intoArray(acc, r3 + c + L);
+    }
     for (; c <= headDim - L; c += L) {
-      FloatVector vc = FloatVector.fromArray(S, vs, vAt + c);
-      vc.fma(FloatVector.broadcast(S, p0), FloatVector.fromArray(S, acc, c)).intoArray(acc, c);
-      vc.fma(FloatVector.broadcast(S, p1), FloatVector.fromArray(S, acc, headDim + c))
-          .intoArray(acc, headDim + c);
-      vc.fma(FloatVector.broadcast(S, p2), FloatVector.fromArray(S, acc, 2 * headDim + c))
-          .intoArray(acc, 2 * headDim + c);
-      vc.fma(FloatVector.broadcast(S, p3), FloatVector.fromArray(S, acc, 3 * headDim + c))
-          .intoArray(acc, 3 * headDim + c);
+      FloatVector a0 = FloatVector.fromArray(S, acc, c);
+      FloatVector a1 = FloatVector.fromArray(S, acc, r1 + c);
+      FloatVector a2 = FloatVector.fromArray(S, acc, r2 + c);
+      FloatVector a3 = FloatVector.fromArray(S, acc, r3 + c);
+      for (int j = 0; j < count; j++) {
+        FloatVector v0 = FloatVector.fromArray(S, vs, (j0 + j) * headDim + c);
+        a0 = v0.fma(FloatVector.broadcast(S, p[j]), a0);
+        a1 = v0.fma(FloatVector.broadcast(S, p[2 * KEY_BLOCK + j]), a1);
+        a2 = v0.fma(FloatVector.broadcast(S, p[4 * KEY_BLOCK + j]), a2);
+        a3 = v0.fma(FloatVector.broadcast(S, p[6 * KEY_BLOCK + j]), a3);
+      }
+      a0.intoArray(acc, c);
+      a1.intoArray(acc, r1 + c);
+      a2.intoArray(acc, r2 + c);
+      a3.intoArray(acc, r3 + c);
     }
     for (; c < headDim; c++) {
-      float vc = vs[vAt + c];
-      acc[c] += p0 * vc;
-      acc[headDim + c] += p1 * vc;
-      acc[2 * headDim + c] += p2 * vc;
-      acc[3 * headDim + c] += p3 * vc;
+      for (int j = 0; j < count; j++) {
+        float vc = vs[(j0 + j) * headDim + c];
+        acc[c] += p[j] * vc;
+        acc[r1 + c] += p[2 * KEY_BLOCK + j] * vc;
+        acc[r2 + c] += p[4 * KEY_BLOCK + j] * vc;
+        acc[r3 + c] += p[6 * KEY_BLOCK + j] * vc;
+      }
     }
   }
 
-  /** {@code scores[j] = scale * q · k[j0 + j]} for j in [0, count), with keys transposed. */
-  /** {@code scores[at + j] = scale * q[qAt..] · k[j0 + j]} for j in [0, count), keys transposed. */
   /** {@code x[j] = exp(x[j] - shift)} for j in [0, count); returns their sum. */
   private static float expInPlace(float[] x, int count, float shift) {
     return expInPlace(x, 0, count, shift);
@@ -681,19 +726,7 @@ public final class CpuKernels implements Kernels {
                   java.util.Arrays.fill(p, pAt + Math.max(count, 0), pAt + countMax, 0f);
                   java.util.Arrays.fill(p, dsAt + Math.max(count, 0), dsAt + countMax, 0f);
                 }
-                for (int j = 0; j < countMax; j++) {
-                  int jj = j0 + j;
-                  accumulateKey(
-                      rows,
-                      stride,
-                      kv,
-                      jj * headDim,
-                      dkBase + jj * headDim,
-                      dvBase + jj * headDim,
-                      headDim,
-                      p,
-                      j);
-                }
+                accumulateKeys(rows, stride, kv, j0, countMax, dkBase, dvBase, headDim, p);
               }
               for (int r = 0; r < rowsHere; r++) {
                 long row = (((long) b * seq + i0 + r) * heads + h) * headDim;
@@ -711,75 +744,93 @@ public final class CpuKernels implements Kernels {
   }
 
   /**
-   * For key {@code j} of the current block and the ROWS rows: {@code dq_r += ds_rj k_j}, {@code
-   * dk_j += sum_r ds_rj q_r}, {@code dv_j += sum_r p_rj dO_r}; k_j, dk_j and dv_j are read once per
-   * vector for all rows.
+   * For keys {@code j0 + j}, j in [0, count), of the current block and the ROWS rows: {@code dq_r
+   * += ds_rj k_j}, {@code dk_j += sum_r ds_rj q_r}, {@code dv_j += sum_r p_rj dO_r}, each sum in
+   * increasing j and r. A vector of columns at a time: the rows' dq accumulators, q and dO stay in
+   * registers over all the keys, so a key costs its k, dk and dv vectors and no loads or stores of
+   * the rows.
    */
-  private static void accumulateKey(
+  private static void accumulateKeys(
       float[] rows,
       int stride,
       float[] kv,
-      int kAt,
-      int dkAt,
-      int dvAt,
+      int j0,
+      int count,
+      int dkBase,
+      int dvBase,
       int headDim,
-      float[] p,
-      int j) {
-    float p0 = p[j];
-    float p1 = p[2 * KEY_BLOCK + j];
-    float p2 = p[4 * KEY_BLOCK + j];
-    float p3 = p[6 * KEY_BLOCK + j];
-    float s0 = p[KEY_BLOCK + j];
-    float s1 = p[3 * KEY_BLOCK + j];
-    float s2 = p[5 * KEY_BLOCK + j];
-    float s3 = p[7 * KEY_BLOCK + j];
+      float[] p) {
     int hd = headDim;
     int c = 0;
     for (; c <= headDim - L; c += L) {
-      FloatVector kc = FloatVector.fromArray(S, kv, kAt + c);
-      FloatVector dkc = FloatVector.fromArray(S, kv, dkAt + c);
-      FloatVector dvc = FloatVector.fromArray(S, kv, dvAt + c);
-      FloatVector.fromArray(S, rows, 2 * hd + c).add(kc.mul(s0)).intoArray(rows, 2 * hd + c);
-      FloatVector.fromArray(S, rows, stride + 2 * hd + c)
-          .add(kc.mul(s1))
-          .intoArray(rows, stride + 2 * hd + c);
-      FloatVector.fromArray(S, rows, 2 * stride + 2 * hd + c)
-          .add(kc.mul(s2))
-          .intoArray(rows, 2 * stride + 2 * hd + c);
-      FloatVector.fromArray(S, rows, 3 * stride + 2 * hd + c)
-          .add(kc.mul(s3))
-          .intoArray(rows, 3 * stride + 2 * hd + c);
-      dkc = FloatVector.fromArray(S, rows, c).fma(FloatVector.broadcast(S, s0), dkc);
-      dkc = FloatVector.fromArray(S, rows, stride + c).fma(FloatVector.broadcast(S, s1), dkc);
-      dkc = FloatVector.fromArray(S, rows, 2 * stride + c).fma(FloatVector.broadcast(S, s2), dkc);
-      dkc = FloatVector.fromArray(S, rows, 3 * stride + c).fma(FloatVector.broadcast(S, s3), dkc);
-      dvc = FloatVector.fromArray(S, rows, hd + c).fma(FloatVector.broadcast(S, p0), dvc);
-      dvc = FloatVector.fromArray(S, rows, stride + hd + c).fma(FloatVector.broadcast(S, p1), dvc);
-      dvc =
-          FloatVector.fromArray(S, rows, 2 * stride + hd + c)
-              .fma(FloatVector.broadcast(S, p2), dvc);
-      dvc =
-          FloatVector.fromArray(S, rows, 3 * stride + hd + c)
-              .fma(FloatVector.broadcast(S, p3), dvc);
-      dkc.intoArray(kv, dkAt + c);
-      dvc.intoArray(kv, dvAt + c);
+      FloatVector dq0 = FloatVector.fromArray(S, rows, 2 * hd + c);
+      FloatVector dq1 = FloatVector.fromArray(S, rows, stride + 2 * hd + c);
+      FloatVector dq2 = FloatVector.fromArray(S, rows, 2 * stride + 2 * hd + c);
+      FloatVector dq3 = FloatVector.fromArray(S, rows, 3 * stride + 2 * hd + c);
+      FloatVector q0 = FloatVector.fromArray(S, rows, c);
+      FloatVector q1 = FloatVector.fromArray(S, rows, stride + c);
+      FloatVector q2 = FloatVector.fromArray(S, rows, 2 * stride + c);
+      FloatVector q3 = FloatVector.fromArray(S, rows, 3 * stride + c);
+      FloatVector o0 = FloatVector.fromArray(S, rows, hd + c);
+      FloatVector o1 = FloatVector.fromArray(S, rows, stride + hd + c);
+      FloatVector o2 = FloatVector.fromArray(S, rows, 2 * stride + hd + c);
+      FloatVector o3 = FloatVector.fromArray(S, rows, 3 * stride + hd + c);
+      for (int j = 0; j < count; j++) {
+        int at = (j0 + j) * hd + c;
+        float s0 = p[KEY_BLOCK + j];
+        float s1 = p[3 * KEY_BLOCK + j];
+        float s2 = p[5 * KEY_BLOCK + j];
+        float s3 = p[7 * KEY_BLOCK + j];
+        FloatVector kc = FloatVector.fromArray(S, kv, at);
+        dq0 = dq0.add(kc.mul(s0));
+        dq1 = dq1.add(kc.mul(s1));
+        dq2 = dq2.add(kc.mul(s2));
+        dq3 = dq3.add(kc.mul(s3));
+        FloatVector dkc = FloatVector.fromArray(S, kv, dkBase + at);
+        dkc = q0.fma(FloatVector.broadcast(S, s0), dkc);
+        dkc = q1.fma(FloatVector.broadcast(S, s1), dkc);
+        dkc = q2.fma(FloatVector.broadcast(S, s2), dkc);
+        dkc = q3.fma(FloatVector.broadcast(S, s3), dkc);
+        dkc.intoArray(kv, dkBase + at);
+        FloatVector dvc = FloatVector.fromArray(S, kv, dvBase + at);
+        dvc = o0.fma(FloatVector.broadcast(S, p[j]), dvc);
+        dvc = o1.fma(FloatVector.broadcast(S, p[2 * KEY_BLOCK + j]), dvc);
+        dvc = o2.fma(FloatVector.broadcast(S, p[4 * KEY_BLOCK + j]), dvc);
+        dvc = o3.fma(FloatVector.broadcast(S, p[6 * KEY_BLOCK + j]), dvc);
+        dvc.intoArray(kv, dvBase + at);
+      }
+      dq0.intoArray(rows, 2 * hd + c);
+      dq1.intoArray(rows, stride + 2 * hd + c);
+      dq2.intoArray(rows, 2 * stride + 2 * hd + c);
+      dq3.intoArray(rows, 3 * stride + 2 * hd + c);
     }
     for (; c < headDim; c++) {
-      float kc = kv[kAt + c];
-      rows[2 * hd + c] += s0 * kc;
-      rows[stride + 2 * hd + c] += s1 * kc;
-      rows[2 * stride + 2 * hd + c] += s2 * kc;
-      rows[3 * stride + 2 * hd + c] += s3 * kc;
-      kv[dkAt + c] +=
-          s0 * rows[c]
-              + s1 * rows[stride + c]
-              + s2 * rows[2 * stride + c]
-              + s3 * rows[3 * stride + c];
-      kv[dvAt + c] +=
-          p0 * rows[hd + c]
-              + p1 * rows[stride + hd + c]
-              + p2 * rows[2 * stride + hd + c]
-              + p3 * rows[3 * stride + hd + c];
+      for (int j = 0; j < count; j++) {
+        int at = (j0 + j) * hd + c;
+        float p0 = p[j];
+        float p1 = p[2 * KEY_BLOCK + j];
+        float p2 = p[4 * KEY_BLOCK + j];
+        float p3 = p[6 * KEY_BLOCK + j];
+        float s0 = p[KEY_BLOCK + j];
+        float s1 = p[3 * KEY_BLOCK + j];
+        float s2 = p[5 * KEY_BLOCK + j];
+        float s3 = p[7 * KEY_BLOCK + j];
+        float kc = kv[at];
+        rows[2 * hd + c] += s0 * kc;
+        rows[stride + 2 * hd + c] += s1 * kc;
+        rows[2 * stride + 2 * hd + c] += s2 * kc;
+        rows[3 * stride + 2 * hd + c] += s3 * kc;
+        kv[dkBase + at] +=
+            s0 * rows[c]
+                + s1 * rows[stride + c]
+                + s2 * rows[2 * stride + c]
+                + s3 * rows[3 * stride + c];
+        kv[dvBase + at] +=
+            p0 * rows[hd + c]
+                + p1 * rows[stride + hd + c]
+                + p2 * rows[2 * stride + hd + c]
+                + p3 * rows[3 * stride + hd + c];
+      }
     }
   }
 
@@ -808,6 +859,43 @@ public final class CpuKernels implements Kernels {
     int o = outAt;
     int step = 2 * KEY_BLOCK;
     int j = 0;
+    // two vectors of keys at a time: 8 independent FMA chains hide the FMA latency, and each
+    // broadcast of a query value serves 2 vectors
+    for (; j <= count - 2 * L; j += 2 * L) {
+      FloatVector a00 = FloatVector.zero(S);
+      FloatVector a01 = FloatVector.zero(S);
+      FloatVector a10 = FloatVector.zero(S);
+      FloatVector a11 = FloatVector.zero(S);
+      FloatVector a20 = FloatVector.zero(S);
+      FloatVector a21 = FloatVector.zero(S);
+      FloatVector a30 = FloatVector.zero(S);
+      FloatVector a31 = FloatVector.zero(S);
+      for (int c = 0; c < headDim; c++) {
+        int at = tAt + c * seq + j0 + j;
+        FloatVector k0 = FloatVector.fromArray(S, t, at);
+        FloatVector k1 = FloatVector.fromArray(S, t, at + L);
+        FloatVector b0 = FloatVector.broadcast(S, rows[r0 + c]);
+        FloatVector b1 = FloatVector.broadcast(S, rows[r1 + c]);
+        FloatVector b2 = FloatVector.broadcast(S, rows[r2 + c]);
+        FloatVector b3 = FloatVector.broadcast(S, rows[r3 + c]);
+        a00 = k0.fma(b0, a00);
+        a01 = k1.fma(b0, a01);
+        a10 = k0.fma(b1, a10);
+        a11 = k1.fma(b1, a11);
+        a20 = k0.fma(b2, a20);
+        a21 = k1.fma(b2, a21);
+        a30 = k0.fma(b3, a30);
+        a31 = k1.fma(b3, a31);
+      }
+      a00.mul(scale).intoArray(out, o + j);
+      a01.mul(scale).intoArray(out, o + j + L);
+      a10.mul(scale).intoArray(out, o + step + j);
+      a11.mul(scale).intoArray(out, o + step + j + L);
+      a20.mul(scale).intoArray(out, o + 2 * step + j);
+      a21.mul(scale).intoArray(out, o + 2 * step + j + L);
+      a30.mul(scale).intoArray(out, o + 3 * step + j);
+      a31.mul(scale).intoArray(out, o + 3 * step + j + L);
+    }
     for (; j <= count - L; j += L) {
       FloatVector a0 = FloatVector.zero(S);
       FloatVector a1 = FloatVector.zero(S);
