@@ -163,8 +163,7 @@ public final class Evaluation {
       }
       long wanted = (long) batches * t.globalBatchSize();
       // the valid split is built as the run built it, so its order (and val_loss) is the run's
-      long built =
-          split == Split.VALID ? Math.max(wanted, TrainingSetup.validSamples(config)) : wanted;
+      long built = split == Split.VALID ? Math.max(wanted, config.validSamples()) : wanted;
       GptSamples samples = setup.open(split, built, log);
       if (samples == null) {
         throw new ConfigException(

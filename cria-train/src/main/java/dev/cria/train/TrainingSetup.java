@@ -170,7 +170,7 @@ public final class TrainingSetup implements AutoCloseable {
         if (ranges.stream().allMatch(r -> r.present(Split.VALID))) {
           valid =
               samples(
-                  opened, ranges, blend, Split.VALID, validSamples(c), seq, t.seed(), cache, log);
+                  opened, ranges, blend, Split.VALID, c.validSamples(), seq, t.seed(), cache, log);
         } else {
           log.accept("no validation: split '" + c.data().split() + "' leaves no valid documents");
         }
@@ -181,16 +181,6 @@ public final class TrainingSetup implements AutoCloseable {
       opened.forEach(IndexedDataset::close);
       throw e;
     }
-  }
-
-  /**
-   * The samples NeMo builds the valid split with: enough for every validation of the run, {@code
-   * (max_steps // val_check_interval + 1) * limit_val_batches * global_batch_size}.
-   */
-  public static long validSamples(TrainConfig c) {
-    TrainConfig.Trainer t = c.trainer();
-    long validations = t.valCheckInterval() == 0 ? 1 : t.maxSteps() / t.valCheckInterval() + 1;
-    return validations * t.limitValBatches() * t.globalBatchSize();
   }
 
   /**

@@ -19,6 +19,16 @@ public record TrainConfig(
     Distributed distributed) {
 
   /**
+   * The samples NeMo builds the valid split with: enough for every validation of the run, {@code
+   * (max_steps // val_check_interval + 1) * limit_val_batches * global_batch_size}.
+   */
+  public long validSamples() {
+    long validations =
+        trainer.valCheckInterval() == 0 ? 1 : trainer.maxSteps() / trainer.valCheckInterval() + 1;
+    return validations * trainer.limitValBatches() * trainer.globalBatchSize();
+  }
+
+  /**
    * The model: a preset, optionally resized.
    *
    * @param preset a name from {@code LlamaConfig.PRESETS}
