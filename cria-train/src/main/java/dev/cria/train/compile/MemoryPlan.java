@@ -29,10 +29,17 @@ public final class MemoryPlan {
    * {@code cria train} holds after a step ({@link dev.cria.train.metrics.ProcessMemory#held()})
    * minus its off-heap tensors: 165-174 MB for {@code tiny} (a maximum heap of 1 or 6 GB alike),
    * 160-170 MB for {@code small}, JDK 25, 2 threads. (With G1 it was 185-410 MB, varying run to run
-   * with the JIT's warm-up garbage.) Not counted: the sample indices of a large corpus, which live
-   * on the heap.
+   * with the JIT's warm-up garbage.) The sample indices, also on the heap, are counted apart
+   * ({@link Kind#INDICES}), as a large corpus's grow with the run.
    */
   public static final long RUNTIME_BYTES = 170_000_000L;
+
+  /**
+   * Heap bytes the sample indices take per sample: Megatron's sample index (two {@code long}s a
+   * sample) and shuffle index (one), as cria holds them. The document index adds 4 bytes per
+   * document and epoch, which only the data can tell.
+   */
+  public static final long INDEX_BYTES_PER_SAMPLE = 3 * Long.BYTES;
 
   /** Set by cria's local launcher for its workers: how many of them share this machine. */
   public static final String LOCAL_WORLD_SIZE = "CRIA_LOCAL_WORLD_SIZE";
@@ -45,6 +52,7 @@ public final class MemoryPlan {
     ACTIVATIONS("activations"),
     COMMUNICATION("communication buffers"),
     SNAPSHOT("background-save copy"),
+    INDICES("sample indices"),
     RUNTIME("runtime");
 
     private final String label;
@@ -67,6 +75,8 @@ public final class MemoryPlan {
    * The run's settings that decide its memory.
    *
    * @param bucketCapBytes {@code distributed.bucket_cap_mb} in bytes (0: a bucket per layer)
+   * @param indexSamples the samples the run asks of its splits (train and valid), whose indices
+   *     every rank holds
    */
   public record Settings(
       LlamaConfig shape,
@@ -75,9 +85,10 @@ public final class MemoryPlan {
       int zeroStage,
       long bucketCapBytes,
       boolean recompute,
-      boolean asyncSave) {
+      boolean asyncSave,
+      long indexSamples) {
     public Settings {
-      if (microBatch < 1 || seqLength < 1 || zeroStage < 1 || zeroStage > 2) {
+      if (microBatch < 1 || seqLength < 1 || zeroStage < 1 || zeroStage > 2 || indexSamples < 0) {
         throw new IllegalArgumentException(
             "micro-batch " + microBatch + ", sequence " + seqLength + ", ZeRO " + zeroStage);
       }
@@ -93,19 +104,24 @@ public final class MemoryPlan {
           c.distributed().zeroStage(),
           c.distributed().bucketCapBytes(),
           c.model().recompute(),
-          c.checkpoint().asyncSave());
+          c.checkpoint().asyncSave(),
+          c.trainer().maxSteps() * c.trainer().globalBatchSize()
+              + (c.trainer().limitValBatches() > 0 ? c.validSamples() : 0));
     }
 
     Settings withMicroBatch(int m) {
-      return new Settings(shape, m, seqLength, zeroStage, bucketCapBytes, recompute, asyncSave);
+      return new Settings(
+          shape, m, seqLength, zeroStage, bucketCapBytes, recompute, asyncSave, indexSamples);
     }
 
     Settings withRecompute() {
-      return new Settings(shape, microBatch, seqLength, zeroStage, bucketCapBytes, true, asyncSave);
+      return new Settings(
+          shape, microBatch, seqLength, zeroStage, bucketCapBytes, true, asyncSave, indexSamples);
     }
 
     Settings withZero2() {
-      return new Settings(shape, microBatch, seqLength, 2, bucketCapBytes, recompute, asyncSave);
+      return new Settings(
+          shape, microBatch, seqLength, 2, bucketCapBytes, recompute, asyncSave, indexSamples);
     }
   }
 
@@ -209,6 +225,7 @@ public final class MemoryPlan {
       case COMMUNICATION -> Collectives.bufferBytes(world, job.ranksPerHost());
       case SNAPSHOT ->
           settings.asyncSave() ? (rank == 0 ? p : 0) + 2 * shardFloats(rank) * Float.BYTES : 0;
+      case INDICES -> INDEX_BYTES_PER_SAMPLE * settings.indexSamples();
       case RUNTIME -> RUNTIME_BYTES;
     };
   }
@@ -290,7 +307,11 @@ public final class MemoryPlan {
     if (fits()) {
       return out;
     }
-    long floor = bytes(Kind.PARAMETERS, 0) + RUNTIME_BYTES + bytes(Kind.COMMUNICATION, 0);
+    long floor =
+        bytes(Kind.PARAMETERS, 0)
+            + RUNTIME_BYTES
+            + bytes(Kind.COMMUNICATION, 0)
+            + bytes(Kind.INDICES, 0);
     if (floor > job.memoryPerProcess()) {
       out.add(
           "nothing cria can change: every rank holds all "

@@ -149,6 +149,7 @@ public final class PlanReport {
                       ? " (shared memory)"
                       : " (shared memory, TCP)";
       case SNAPSHOT -> s.asyncSave() ? " (async_save)" : " (async_save off)";
+      case INDICES -> " (on the heap, at least)";
       case RUNTIME -> " (JVM, measured)";
     };
   }

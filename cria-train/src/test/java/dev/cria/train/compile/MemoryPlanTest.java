@@ -24,7 +24,7 @@ class MemoryPlanTest {
   private static final long GB = 1_000_000_000L;
 
   private static MemoryPlan.Settings settings(String preset, int micro, int seq) {
-    return new MemoryPlan.Settings(LlamaConfig.preset(preset), micro, seq, 1, 0, false, false);
+    return new MemoryPlan.Settings(LlamaConfig.preset(preset), micro, seq, 1, 0, false, false, 0);
   }
 
   private static MemoryPlan.Job job(int world, int perHost, long memory) {
@@ -53,7 +53,7 @@ class MemoryPlanTest {
   void theTensorsPlannedAreExactlyWhatTheModelAndOptimizerAllocate(
       String preset, int micro, int seq, int world, boolean recompute) {
     MemoryPlan.Settings s =
-        new MemoryPlan.Settings(LlamaConfig.preset(preset), micro, seq, 1, 0, recompute, false);
+        new MemoryPlan.Settings(LlamaConfig.preset(preset), micro, seq, 1, 0, recompute, false, 0);
     MemoryPlan plan = MemoryPlan.of(s, job(world, world, 64 * GB));
     long before = HostBuffers.liveBytes();
     try (Backend cpu = Backends.open("cpu", 1);
@@ -136,7 +136,7 @@ class MemoryPlanTest {
   @Test
   void theBackgroundSaveCopyAndTheSharedMappingAreCounted() {
     MemoryPlan.Settings s =
-        new MemoryPlan.Settings(LlamaConfig.preset("tiny"), 2, 128, 1, 0, false, true);
+        new MemoryPlan.Settings(LlamaConfig.preset("tiny"), 2, 128, 1, 0, false, true, 0);
     MemoryPlan plan = MemoryPlan.of(s, job(2, 2, 20 * GB));
     long p = 4 * plan.parameters();
     assertThat(plan.bytes(MemoryPlan.Kind.SNAPSHOT, 0))
@@ -175,5 +175,31 @@ class MemoryPlanTest {
     assertThat(MemorySize.parse("1000")).isEqualTo(1000);
     assertThatThrownBy(() -> MemorySize.parse("lots"))
         .hasMessage("'lots' is not a size: write 24Gi, 24G, 24GB, 512Mi or bytes");
+  }
+
+  @Test
+  void theSampleIndicesOfALongRunAreCountedOnEveryRank() {
+    // the blueprint's scale: a global batch of 1,024 for 100,000 steps is 102 M samples, whose
+    // sample and shuffle indices take 24 bytes each on the heap of every rank
+    MemoryPlan.Settings s =
+        new MemoryPlan.Settings(
+            LlamaConfig.preset("tiny"), 1, 256, 1, 0, false, false, 102_400_000);
+    MemoryPlan plan = MemoryPlan.of(s, job(4, 2, 64 * GB));
+    assertThat(plan.bytes(MemoryPlan.Kind.INDICES, 0)).isEqualTo(2_457_600_000L);
+    assertThat(plan.bytes(MemoryPlan.Kind.INDICES, 3)).isEqualTo(2_457_600_000L);
+    MemoryPlan none =
+        MemoryPlan.of(
+            new MemoryPlan.Settings(LlamaConfig.preset("tiny"), 1, 256, 1, 0, false, false, 0),
+            job(4, 2, 64 * GB));
+    assertThat(plan.total(0) - none.total(0)).isEqualTo(2_457_600_000L);
+    assertThat(PlanReport.table(plan))
+        .anyMatch(l -> l.matches("  sample indices \\(on the heap, at least\\) +2.46 GB"));
+    // nothing cria can change makes them smaller, so they count in the floor
+    MemoryPlan tight = MemoryPlan.of(s, job(4, 2, 2 * GB));
+    assertThat(tight.fits()).isFalse();
+    assertThat(tight.whatWouldFit())
+        .singleElement()
+        .asString()
+        .startsWith("nothing cria can change");
   }
 }
