@@ -354,6 +354,10 @@ public final class TrainingSetup implements AutoCloseable {
     if (!plan.fits()) {
       throw new ConfigException(PlanReport.refusal(plan));
     }
+    String heap = plan.heapShortfall(Runtime.getRuntime().maxMemory());
+    if (heap != null) {
+      throw new ConfigException(heap);
+    }
   }
 
   /** Which samples form each rank's micro-batches of a global batch. */

@@ -138,6 +138,11 @@ public final class CompileCommand extends RankCommand {
       if (!plan.fits()) {
         return 1;
       }
+      String heap = plan.heapShortfall(Runtime.getRuntime().maxMemory());
+      if (heap != null) {
+        out.println("does not fit: " + heap);
+        return 1;
+      }
       tuneKernels(c, plan, perHost, out);
       if (c.data().dataPrefix().isEmpty()) {
         out.println(

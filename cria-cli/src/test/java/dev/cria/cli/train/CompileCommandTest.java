@@ -140,6 +140,36 @@ class CompileCommandTest {
   }
 
   @Test
+  void sampleIndicesLargerThanTheHeapAreRefusedWithHowToRaiseIt() {
+    // 10^10 samples: 240 GB of indices, within the memory given but past any test JVM's heap
+    CliRun run =
+        CliRun.of(
+            "compile",
+            "--preset",
+            "tiny",
+            "--seq-len",
+            "16",
+            "--micro-batch",
+            "1",
+            "--global-batch",
+            "100000",
+            "--max-steps",
+            "100000",
+            "--memory-per-process",
+            "400G",
+            "--no-compile-cache",
+            "--run-dir",
+            tmp.resolve("heap/run").toString());
+    assertThat(run.exitCode()).isEqualTo(1);
+    assertThat(run.out())
+        .containsPattern("  sample indices \\(on the heap, at least\\) +2\\d\\d(\\.\\d)? GB")
+        .contains("fits: ")
+        .contains("does not fit: the sample indices need at least ")
+        .contains("raise it (CRIA_JAVA_OPTS=-Xmx")
+        .doesNotContain("kernel tuning");
+  }
+
+  @Test
   void mistakesAreNamed() {
     CliRun both = CliRun.of("compile", "--nproc", "2", "--workers", "2");
     assertThat(both.exitCode()).isEqualTo(1);

@@ -41,6 +41,9 @@ public final class MemoryPlan {
    */
   public static final long INDEX_BYTES_PER_SAMPLE = 3 * Long.BYTES;
 
+  /** What the heap needs besides the sample indices (its live set is tens of MB): a margin. */
+  static final long HEAP_WORKING_SET = 256L << 20;
+
   /** Set by cria's local launcher for its workers: how many of them share this machine. */
   public static final String LOCAL_WORLD_SIZE = "CRIA_LOCAL_WORLD_SIZE";
 
@@ -271,6 +274,27 @@ public final class MemoryPlan {
    */
   public long largest() {
     return Math.max(total(0), total(job.worldSize() - 1));
+  }
+
+  /**
+   * Why the sample indices will not fit in a JVM whose maximum heap is {@code maxHeap} bytes (they
+   * live on the heap, beside its own working set of a few tens of MB), or null when they fit.
+   */
+  public String heapShortfall(long maxHeap) {
+    long indices = bytes(Kind.INDICES, 0);
+    if (indices + HEAP_WORKING_SET <= maxHeap) {
+      return null;
+    }
+    long gib = (indices + HEAP_WORKING_SET + (1L << 30) - 1) >> 30;
+    return "the sample indices need at least "
+        + PlanReport.size(indices)
+        + " of heap on every rank ("
+        + PlanReport.size(indices + HEAP_WORKING_SET)
+        + " with the rest of the heap), and the JVM's maximum heap is "
+        + PlanReport.size(maxHeap)
+        + ": raise it (CRIA_JAVA_OPTS=-Xmx"
+        + (gib + 1)
+        + "g) or ask for fewer samples (trainer.max_steps x global_batch_size)";
   }
 
   /** Whether every rank fits in its process's memory. */

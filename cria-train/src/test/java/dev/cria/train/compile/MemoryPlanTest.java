@@ -194,6 +194,13 @@ class MemoryPlanTest {
     assertThat(plan.total(0) - none.total(0)).isEqualTo(2_457_600_000L);
     assertThat(PlanReport.table(plan))
         .anyMatch(l -> l.matches("  sample indices \\(on the heap, at least\\) +2.46 GB"));
+    // they live on the heap: a JVM whose maximum heap is smaller is told how to raise it
+    assertThat(plan.heapShortfall(8 * GB)).isNull();
+    assertThat(plan.heapShortfall(2 * GB))
+        .isEqualTo(
+            "the sample indices need at least 2.46 GB of heap on every rank (2.73 GB with the rest"
+                + " of the heap), and the JVM's maximum heap is 2.00 GB: raise it (CRIA_JAVA_OPTS=-Xmx4g) or ask for fewer samples"
+                + " (trainer.max_steps x global_batch_size)");
     // nothing cria can change makes them smaller, so they count in the floor
     MemoryPlan tight = MemoryPlan.of(s, job(4, 2, 2 * GB));
     assertThat(tight.fits()).isFalse();
