@@ -152,7 +152,8 @@ public final class BenchCommand implements Callable<Integer> {
     StepBenchmark.Result r;
     java.util.List<dev.cria.engine.backend.GemmShape> shapes =
         dev.cria.engine.model.KernelShapes.training(config, b * t);
-    String[] cacheLine = {""};
+    java.util.concurrent.atomic.AtomicReference<String> cacheLine =
+        new java.util.concurrent.atomic.AtomicReference<>("");
     try {
       r =
           StepBenchmark.run(
@@ -162,7 +163,7 @@ public final class BenchCommand implements Callable<Integer> {
                 err.flush();
               },
               backend ->
-                  cacheLine[0] =
+                  cacheLine.set(
                       KernelCache.use(
                           noCompileCache ? null : compileCache,
                           backend,
@@ -170,7 +171,7 @@ public final class BenchCommand implements Callable<Integer> {
                           warning -> {
                             err.println("bench: warning: " + warning);
                             err.flush();
-                          }));
+                          })));
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }
@@ -187,7 +188,7 @@ public final class BenchCommand implements Callable<Integer> {
         b,
         t,
         r.kernels());
-    out.println(cacheLine[0]);
+    out.println(cacheLine.get());
     out.printf(Locale.ROOT, "tokens/s     %.0f%n", r.tokensPerSec());
     out.printf(
         Locale.ROOT,

@@ -11,7 +11,6 @@ import dev.cria.engine.optim.GradientClipping;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
-import java.util.function.Function;
 import tools.jackson.databind.json.JsonMapper;
 import tools.jackson.databind.node.ObjectNode;
 
@@ -90,23 +89,20 @@ public final class StepBenchmark {
     }
   }
 
-  /** {@link #run(Settings, Consumer, Function)} on the backend as it opens. */
+  /** {@link #run(Settings, Consumer, Consumer)} on the backend as it opens. */
   public static Result run(Settings s, Consumer<String> log) {
-    return run(s, log, backend -> null);
+    return run(s, log, backend -> {});
   }
 
   /**
    * Runs the benchmark; {@code prepare} is given the backend as soon as it is open (to use tuned
-   * kernels from a cache, say) and returns a line for {@code log}, or null.
+   * kernels from a cache, say).
    */
-  public static Result run(Settings s, Consumer<String> log, Function<Backend, String> prepare) {
+  public static Result run(Settings s, Consumer<String> log, Consumer<Backend> prepare) {
     LlamaConfig shape = s.config().withMaxSeqLen(Math.max(s.config().maxSeqLen(), s.seqLen()));
     LlamaModel.requireMemoryFor(shape, s.microBatch(), s.seqLen());
     try (Backend base = Backends.open(s.backend(), s.threads())) {
-      String prepared = prepare.apply(base);
-      if (prepared != null) {
-        log.accept(prepared);
-      }
+      prepare.accept(base);
       ProfiledBackend profiled = new ProfiledBackend(base);
       Backend backend = s.profile() ? profiled : base;
       TimedKernels timed = profiled.timings();
