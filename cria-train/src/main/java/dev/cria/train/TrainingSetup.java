@@ -162,9 +162,8 @@ public final class TrainingSetup implements AutoCloseable {
               c.data().indexCacheDir() != null
                   ? Path.of(c.data().indexCacheDir())
                   : Path.of(c.runDir(), "index_cache"));
-      long trainSamples = t.maxSteps() * t.globalBatchSize();
       GptSamples train =
-          samples(opened, ranges, blend, Split.TRAIN, trainSamples, seq, t.seed(), cache, log);
+          samples(opened, ranges, blend, Split.TRAIN, c.trainSamples(), seq, t.seed(), cache, log);
       GptSamples valid = null;
       if (t.limitValBatches() > 0) {
         if (ranges.stream().allMatch(r -> r.present(Split.VALID))) {

@@ -108,8 +108,7 @@ public final class MemoryPlan {
           c.distributed().bucketCapBytes(),
           c.model().recompute(),
           c.checkpoint().asyncSave(),
-          c.trainer().maxSteps() * c.trainer().globalBatchSize()
-              + (c.trainer().limitValBatches() > 0 ? c.validSamples() : 0));
+          c.trainSamples() + (c.trainer().limitValBatches() > 0 ? c.validSamples() : 0));
     }
 
     Settings withMicroBatch(int m) {

@@ -18,6 +18,11 @@ public record TrainConfig(
     Checkpoint checkpoint,
     Distributed distributed) {
 
+  /** The samples the train split serves: {@code max_steps * global_batch_size}. */
+  public long trainSamples() {
+    return trainer.maxSteps() * trainer.globalBatchSize();
+  }
+
   /**
    * The samples NeMo builds the valid split with: enough for every validation of the run, {@code
    * (max_steps // val_check_interval + 1) * limit_val_batches * global_batch_size}.
