@@ -24,15 +24,32 @@ public record GemmShape(boolean transA, boolean transB, int m, int n, int k) {
   }
 
   /**
-   * The three products of a linear layer {@code y[tokens,out] = x[tokens,in] W[out,in]^T}: the
-   * forward pass, the input gradient and the weight gradient, as {@link Kernels#linearForward} and
-   * {@link Kernels#linearBackward} compute them.
+   * The products of a linear layer {@code y[tokens,out] = x[tokens,in] W[out,in]^T}, as {@link
+   * Kernels#linearForward} and {@link Kernels#linearBackward} compute them.
    */
+  public enum LinearProduct {
+    /** {@code y = x W^T}. */
+    FORWARD,
+    /** {@code dx = dy W}. */
+    INPUT_GRADIENT,
+    /** {@code dW += dy^T x}. */
+    WEIGHT_GRADIENT;
+
+    /** This product's shape for a layer of {@code in -> out} features on {@code tokens} rows. */
+    public GemmShape shape(int tokens, int in, int out) {
+      return switch (this) {
+        case FORWARD -> new GemmShape(false, true, tokens, out, in);
+        case INPUT_GRADIENT -> new GemmShape(false, false, tokens, in, out);
+        case WEIGHT_GRADIENT -> new GemmShape(true, false, out, in, tokens);
+      };
+    }
+  }
+
+  /** The three products of a linear layer ({@link LinearProduct}), in their order. */
   public static List<GemmShape> ofLinear(int tokens, int in, int out) {
-    return List.of(
-        new GemmShape(false, true, tokens, out, in),
-        new GemmShape(false, false, tokens, in, out),
-        new GemmShape(true, false, out, in, tokens));
+    return java.util.Arrays.stream(LinearProduct.values())
+        .map(p -> p.shape(tokens, in, out))
+        .toList();
   }
 
   /** Multiply-adds times two. */

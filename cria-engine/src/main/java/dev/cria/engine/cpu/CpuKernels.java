@@ -76,13 +76,15 @@ public final class CpuKernels implements Kernels {
     this.blockings = Map.copyOf(blockings);
   }
 
-  /** The blocking for one product: the tuned one for its shape, else the default. */
-  private Gemm.Blocking blocking(boolean transA, boolean transB, int m, int n, int k) {
+  /**
+   * The blocking for one product of a linear layer: the tuned one for its shape, else the default.
+   */
+  private Gemm.Blocking blocking(GemmShape.LinearProduct product, int n, int in, int out) {
     Map<GemmShape, Gemm.Blocking> tuned = blockings;
-    if (tuned.isEmpty() || m < 1 || n < 1 || k < 1) {
+    if (tuned.isEmpty() || n < 1 || in < 1 || out < 1) {
       return Gemm.DEFAULT;
     }
-    return tuned.getOrDefault(new GemmShape(transA, transB, m, n, k), Gemm.DEFAULT);
+    return tuned.getOrDefault(product.shape(n, in, out), Gemm.DEFAULT);
   }
 
   /** Per-thread working memory. */
@@ -130,7 +132,7 @@ public final class CpuKernels implements Kernels {
       int in,
       int out) {
     Gemm.sgemm(
-        blocking(false, true, n, out, in),
+        blocking(GemmShape.LinearProduct.FORWARD, n, in, out),
         parallel,
         false,
         true,
@@ -167,7 +169,7 @@ public final class CpuKernels implements Kernels {
       int in,
       int out) {
     Gemm.sgemm(
-        blocking(false, false, n, in, out),
+        blocking(GemmShape.LinearProduct.INPUT_GRADIENT, n, in, out),
         parallel,
         false,
         false,
@@ -186,7 +188,7 @@ public final class CpuKernels implements Kernels {
         dxOff,
         in);
     Gemm.sgemm(
-        blocking(true, false, out, in, n),
+        blocking(GemmShape.LinearProduct.WEIGHT_GRADIENT, n, in, out),
         parallel,
         true,
         false,

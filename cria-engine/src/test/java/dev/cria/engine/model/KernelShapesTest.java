@@ -11,6 +11,7 @@ import dev.cria.engine.backend.Kernels;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
 import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -52,13 +53,16 @@ class KernelShapesTest {
                   new Class<?>[] {Kernels.class},
                   (proxy, method, args) -> {
                     if (method.getName().equals("linearForward")) {
-                      seen.addAll(
-                          GemmShape.ofLinear((int) args[6], (int) args[7], (int) args[8])
-                              .subList(0, 1));
+                      seen.add(
+                          GemmShape.LinearProduct.FORWARD.shape(
+                              (int) args[6], (int) args[7], (int) args[8]));
                     } else if (method.getName().equals("linearBackward")) {
-                      seen.addAll(
-                          GemmShape.ofLinear((int) args[11], (int) args[12], (int) args[13])
-                              .subList(1, 3));
+                      for (GemmShape.LinearProduct p :
+                          List.of(
+                              GemmShape.LinearProduct.INPUT_GRADIENT,
+                              GemmShape.LinearProduct.WEIGHT_GRADIENT)) {
+                        seen.add(p.shape((int) args[11], (int) args[12], (int) args[13]));
+                      }
                     }
                     try {
                       return method.invoke(real, args);
