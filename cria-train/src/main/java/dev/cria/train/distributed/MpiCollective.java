@@ -161,22 +161,18 @@ final class MpiCollective implements Collective {
     if (library != null) {
       return library;
     }
-    Linker linker = Linker.nativeLinker();
-    SymbolLookup libc = linker.defaultLookup();
     String loaded = null;
     StringBuilder why = new StringBuilder();
     try (Arena a = Arena.ofConfined()) {
       MethodHandle dlopen =
-          linker.downcallHandle(
-              libc.find("dlopen").orElseThrow(),
+          Libc.function(
+              "dlopen",
               FunctionDescriptor.of(
                   ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
-      MethodHandle dlerror =
-          linker.downcallHandle(
-              libc.find("dlerror").orElseThrow(), FunctionDescriptor.of(ValueLayout.ADDRESS));
+      MethodHandle dlerror = Libc.function("dlerror", FunctionDescriptor.of(ValueLayout.ADDRESS));
       MethodHandle setenv =
-          linker.downcallHandle(
-              libc.find("setenv").orElseThrow(),
+          Libc.function(
+              "setenv",
               FunctionDescriptor.of(
                   ValueLayout.JAVA_INT,
                   ValueLayout.ADDRESS,
@@ -207,6 +203,7 @@ final class MpiCollective implements Collective {
     } catch (Throwable t) {
       throw new CollectiveException("loading Open MPI's library failed: " + t, t);
     }
+    Linker linker = Linker.nativeLinker();
     SymbolLookup lib = SymbolLookup.libraryLookup(loaded, Arena.global());
     ValueLayout.OfInt i = ValueLayout.JAVA_INT;
     ValueLayout p = ValueLayout.ADDRESS;

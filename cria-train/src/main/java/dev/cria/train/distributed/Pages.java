@@ -2,9 +2,7 @@ package dev.cria.train.distributed;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.util.Optional;
@@ -32,28 +30,24 @@ public final class Pages {
         return Optional.empty();
       }
       try {
-        Linker linker = Linker.nativeLinker();
-        SymbolLookup libc = linker.defaultLookup();
         MethodHandle madvise =
-            linker.downcallHandle(
-                libc.find("madvise").orElseThrow(),
+            Libc.function(
+                "madvise",
                 FunctionDescriptor.of(
                     ValueLayout.JAVA_INT,
                     ValueLayout.ADDRESS,
                     ValueLayout.JAVA_LONG,
                     ValueLayout.JAVA_INT));
         MethodHandle mincore =
-            linker.downcallHandle(
-                libc.find("mincore").orElseThrow(),
+            Libc.function(
+                "mincore",
                 FunctionDescriptor.of(
                     ValueLayout.JAVA_INT,
                     ValueLayout.ADDRESS,
                     ValueLayout.JAVA_LONG,
                     ValueLayout.ADDRESS));
         MethodHandle pageSize =
-            linker.downcallHandle(
-                libc.find("getpagesize").orElseThrow(),
-                FunctionDescriptor.of(ValueLayout.JAVA_INT));
+            Libc.function("getpagesize", FunctionDescriptor.of(ValueLayout.JAVA_INT));
         return Optional.of(new Calls(madvise, mincore, (int) pageSize.invokeExact()));
       } catch (Throwable t) {
         return Optional.empty();
