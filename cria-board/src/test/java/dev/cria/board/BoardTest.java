@@ -84,6 +84,7 @@ class BoardTest {
               0.9,
               now - 60_000,
               now,
+              0,
               null));
       Files.writeString(
           brown.resolve(r + "/log"), "[2026-01-01 10:00:00.000] step 12/300 rank " + r + "\n");

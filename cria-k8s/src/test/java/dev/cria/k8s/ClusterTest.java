@@ -356,6 +356,7 @@ class ClusterTest {
             0.9,
             1_000,
             2_000,
+            0,
             null);
     dev.cria.core.run.RankStatus one =
         new dev.cria.core.run.RankStatus(
@@ -378,6 +379,7 @@ class ClusterTest {
             0.9,
             1_000,
             2_100,
+            0,
             null);
     String printed =
         dev.cria.core.run.StatusFiles.toJson(one)

@@ -42,6 +42,7 @@ class WatchCommandsTest {
         0.96,
         now - 60_000,
         now - ageMillis,
+        0,
         null);
   }
 

@@ -24,6 +24,8 @@ package dev.cria.core.run;
  * @param cpuLoad the process's CPU use over the last interval, 0 to 1 of all cores
  * @param startedAt when the rank started, milliseconds since the epoch
  * @param updatedAt when the file was written, milliseconds since the epoch (the heartbeat)
+ * @param collectives the collective operations the rank has entered; every rank of a job enters the
+ *     same ones in the same order, so a rank behind the others is the one they wait for
  * @param lastError the error the rank failed with, or null
  */
 public record RankStatus(
@@ -46,6 +48,7 @@ public record RankStatus(
     double cpuLoad,
     long startedAt,
     long updatedAt,
+    long collectives,
     String lastError) {
   /** The format name and version written into every file. */
   public static final String FORMAT = "cria.status/v1";
@@ -80,6 +83,7 @@ public record RankStatus(
         cpuLoad,
         startedAt,
         nowMillis,
+        collectives,
         lastError);
   }
 
@@ -113,6 +117,7 @@ public record RankStatus(
         cpuLoad,
         startedAt,
         updatedAt,
+        collectives,
         lastError);
   }
 
@@ -138,7 +143,34 @@ public record RankStatus(
         cpuLoad,
         startedAt,
         updatedAt,
+        collectives,
         error);
+  }
+
+  /** A copy that has entered {@code entered} collective operations. */
+  public RankStatus withCollectives(long entered) {
+    return new RankStatus(
+        run,
+        rank,
+        worldSize,
+        host,
+        pid,
+        state,
+        step,
+        maxSteps,
+        loss,
+        lr,
+        tokensPerSec,
+        mfu,
+        stepSeconds,
+        communicationWaitSeconds,
+        rssBytes,
+        offHeapBytes,
+        cpuLoad,
+        startedAt,
+        updatedAt,
+        entered,
+        lastError);
   }
 
   /** A copy with the process's memory and CPU use measured at {@code nowMillis}. */
@@ -163,6 +195,7 @@ public record RankStatus(
         cpu,
         startedAt,
         nowMillis,
+        collectives,
         lastError);
   }
 }

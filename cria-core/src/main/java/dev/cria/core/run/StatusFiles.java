@@ -65,6 +65,7 @@ public final class StatusFiles {
     number(o, "cpu_load", s.cpuLoad());
     o.put("started_at", s.startedAt());
     o.put("updated_at", s.updatedAt());
+    o.put("collectives", s.collectives());
     o.put("last_error", s.lastError());
     return o;
   }
@@ -119,6 +120,7 @@ public final class StatusFiles {
           number(o, "cpu_load"),
           o.path("started_at").asLong(),
           o.path("updated_at").asLong(),
+          o.path("collectives").asLong(),
           o.path("last_error").isNull() || o.path("last_error").isMissingNode()
               ? null
               : o.path("last_error").asString());

@@ -34,6 +34,7 @@ class StatusFilesTest {
         0.9,
         1_000_000L,
         updatedAt,
+        0,
         null);
   }
 
@@ -60,6 +61,7 @@ class StatusFilesTest {
             Double.NaN,
             5,
             6,
+            41,
             "boom");
     StatusFiles.write(run, s);
     String text = Files.readString(run.resolve("1/status.json"));
@@ -67,6 +69,7 @@ class StatusFilesTest {
         .startsWith("{\"format\":\"cria.status/v1\"")
         .contains("\"state\":\"validating\"")
         .contains("\"loss\":null")
+        .contains("\"collectives\":41")
         .contains("\"last_error\":\"boom\"");
     assertThat(StatusFiles.read(run.resolve("1/status.json"))).isEqualTo(s);
     RankStatus full = status(0, RankState.TRAINING, 12, 0.5, 99);

@@ -12,6 +12,7 @@ import java.time.Duration;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
 
 /**
  * Keeps {@code <run>/<rank>/status.json} current ({@link RankStatus}, the contract {@code cria top}
@@ -31,12 +32,28 @@ public final class StatusSink implements MetricsSink {
   private long lastStepWrite = System.nanoTime() - STEP_WRITE_NANOS;
 
   private final Path runDir;
+  private final LongSupplier collectives;
   private final ScheduledExecutorService beat;
   private RankStatus status;
 
   /** Starts the status of rank {@code rank} of {@code worldSize} in {@code runDir}: starting. */
   public StatusSink(Path runDir, int rank, int worldSize, long maxSteps, Duration heartbeat) {
+    this(runDir, rank, worldSize, maxSteps, heartbeat, () -> 0);
+  }
+
+  /**
+   * As above, publishing with every write the collective operations the rank has entered, read from
+   * {@code collectives} (what {@link dev.cria.train.distributed.PeerWatch} compares).
+   */
+  public StatusSink(
+      Path runDir,
+      int rank,
+      int worldSize,
+      long maxSteps,
+      Duration heartbeat,
+      LongSupplier collectives) {
     this.runDir = runDir;
+    this.collectives = collectives;
     long now = System.currentTimeMillis();
     Path name = runDir.toAbsolutePath().normalize().getFileName();
     this.status =
@@ -60,6 +77,7 @@ public final class StatusSink implements MetricsSink {
             Double.NaN,
             now,
             now,
+            0,
             null);
     write();
     this.beat =
@@ -118,8 +136,10 @@ public final class StatusSink implements MetricsSink {
   /** Rewrites the file with the time, the memory and the CPU use of now. */
   private synchronized void write() {
     status =
-        status.measured(
-            residentBytes(), HostBuffers.liveBytes(), cpuLoad(), System.currentTimeMillis());
+        status
+            .measured(
+                residentBytes(), HostBuffers.liveBytes(), cpuLoad(), System.currentTimeMillis())
+            .withCollectives(collectives.getAsLong());
     try {
       StatusFiles.write(runDir, status);
     } catch (IOException | RuntimeException e) {
