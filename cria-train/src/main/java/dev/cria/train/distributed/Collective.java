@@ -49,6 +49,14 @@ public interface Collective extends AutoCloseable {
   /** Fills every rank's {@code floats[0, count)} with each rank's own shard. */
   void allGather(MemorySegment floats, long count);
 
+  /**
+   * Fails the operation this rank is in, and every later one, with a {@link CollectiveException}
+   * saying {@code reason}; callable from any thread (a watchdog's), at once. The peers then learn
+   * of it as of a rank that failed. Open MPI cannot interrupt a call in progress: there it ends the
+   * job ({@code MPI_Abort}), as Open MPI ends a job one of whose ranks failed.
+   */
+  void abort(String reason);
+
   @Override
   void close();
 

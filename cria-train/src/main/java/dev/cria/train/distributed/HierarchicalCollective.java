@@ -222,6 +222,12 @@ final class HierarchicalCollective implements Collective {
   }
 
   @Override
+  public void abort(String reason) {
+    shm.abort(reason);
+    rail.abort(reason);
+  }
+
+  @Override
   public void close() {
     try {
       shm.close();

@@ -60,6 +60,7 @@ final class MpiCollective implements Collective {
       MethodHandle reduceScatter,
       MethodHandle allgatherv,
       MethodHandle getLibraryVersion,
+      MethodHandle abort,
       MemorySegment commWorld,
       MemorySegment floatType,
       MemorySegment byteType,
@@ -220,6 +221,7 @@ final class MpiCollective implements Collective {
             handle(linker, lib, "MPI_Reduce_scatter", FunctionDescriptor.of(i, p, p, p, p, p, p)),
             handle(linker, lib, "MPI_Allgatherv", FunctionDescriptor.of(i, p, i, p, p, p, p, p, p)),
             handle(linker, lib, "MPI_Get_library_version", FunctionDescriptor.of(i, p, p)),
+            handle(linker, lib, "MPI_Abort", FunctionDescriptor.of(i, p, i)),
             symbol(lib, "ompi_mpi_comm_world"),
             symbol(lib, "ompi_mpi_float"),
             symbol(lib, "ompi_mpi_byte"),
@@ -355,6 +357,24 @@ final class MpiCollective implements Collective {
       counts.setAtIndex(ValueLayout.JAVA_INT, q, (int) (to - from));
       displacements.setAtIndex(ValueLayout.JAVA_INT, q, (int) from);
     }
+  }
+
+  /**
+   * Ends the job: a call in progress cannot be interrupted, and a rank that finalizes while its
+   * peers wait in a collective would wait with them, so this rank says {@code reason} on its
+   * standard error and calls {@code MPI_Abort}, after which mpirun ends every rank. Does not
+   * return.
+   */
+  @Override
+  public void abort(String reason) {
+    System.err.println("cria: " + reason + "; aborting the MPI job");
+    System.err.flush();
+    try {
+      int ignored = (int) mpi.abort().invokeExact(mpi.commWorld(), 1);
+    } catch (Throwable t) {
+      // MPI_Abort does not return; if it failed, the process ends here all the same
+    }
+    Runtime.getRuntime().halt(1);
   }
 
   /** Finalizes MPI: once per process, when the job's group closes. */

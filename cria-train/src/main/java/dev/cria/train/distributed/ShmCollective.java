@@ -59,6 +59,7 @@ final class ShmCollective implements Collective {
   private long phase;
   private String operation = "setup";
   private boolean closed;
+  private volatile String aborted; // set by abort(), from any thread
 
   private ShmCollective(int rank, int world, Duration timeout, Arena arena, MemorySegment map) {
     this.rank = rank;
@@ -363,6 +364,7 @@ final class ShmCollective implements Collective {
     if (closed) {
       throw new CollectiveException("rank " + rank + ": the group is closed");
     }
+    failIfAborted();
     phase++;
     LONG.setRelease(map, HEADER + rank * LINE, phase);
     for (int q = 0; q < world; q++) {
@@ -404,6 +406,7 @@ final class ShmCollective implements Collective {
     if ((long) LONG.getAcquire(map, HEADER + q * LINE) >= phase) {
       return;
     }
+    failIfAborted();
     // a peer that finished and closed has published its last phase before it left
     if ((long) LONG.getAcquire(map, HEADER + q * LINE + 16) == STATE_LEFT
         && (long) LONG.getAcquire(map, HEADER + q * LINE) < phase) {
@@ -436,6 +439,19 @@ final class ShmCollective implements Collective {
               + operation
               + " (a peer is stuck)");
     }
+  }
+
+  private void failIfAborted() {
+    String reason = aborted;
+    if (reason != null) {
+      throw new CollectiveException(reason);
+    }
+  }
+
+  /** The waiting loop looks every 100 ms once it parks, and fails with {@code reason}. */
+  @Override
+  public void abort(String reason) {
+    aborted = reason;
   }
 
   @Override

@@ -35,5 +35,8 @@ final class SingleRank implements Collective {
   public void allGather(MemorySegment floats, long count) {}
 
   @Override
+  public void abort(String reason) {} // nothing waits for anyone
+
+  @Override
   public void close() {}
 }

@@ -35,6 +35,7 @@ public final class TcpCollective implements Collective {
   private final MemorySegment scratch;
   private final MemorySegment token;
   private String operation = "setup";
+  private volatile String aborted; // set by abort(), from any thread
 
   private TcpCollective(
       RankEnvironment env, Duration timeout, SocketChannel toNext, SocketChannel fromPrev)
@@ -215,6 +216,9 @@ public final class TcpCollective implements Collective {
     long lastProgress = System.nanoTime();
     try {
       while (outPos < outLen || inPos < inLen) {
+        if (aborted != null) {
+          throw new CollectiveException(aborted);
+        }
         boolean progress = false;
         if (outPos < outLen) {
           if (send == null || !send.hasRemaining()) {
@@ -286,6 +290,13 @@ public final class TcpCollective implements Collective {
               + e.getMessage(),
           e);
     }
+  }
+
+  /** Wakes the waiting loop, which fails with {@code reason}. */
+  @Override
+  public void abort(String reason) {
+    aborted = reason;
+    selector.wakeup();
   }
 
   @Override
