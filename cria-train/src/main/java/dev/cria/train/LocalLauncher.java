@@ -3,6 +3,7 @@ package dev.cria.train;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.ChildOutput;
 import dev.cria.train.distributed.JobKey;
+import dev.cria.train.distributed.LauncherLink;
 import dev.cria.train.distributed.LocalRanks;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -103,7 +104,9 @@ public final class LocalLauncher {
         ProcessBuilder pb = new ProcessBuilder(base).redirectErrorStream(true);
         LocalRanks.environment(pb.environment(), r, nproc, port, key);
         pb.environment().put(RankRun.LEASE_HELD, "1");
-        pb.environment().put(RankRun.LAUNCHER_PID, Long.toString(ProcessHandle.current().pid()));
+        // the worker's standard input stays a pipe that only this launcher holds: its end-of-file
+        // tells the worker that the launcher died, even before anyone reaps it
+        pb.environment().put(LauncherLink.PIPE, "stdin");
         Process p = pb.start();
         workers.add(p);
         pumps.add(pump(p, r));

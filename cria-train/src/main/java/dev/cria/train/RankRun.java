@@ -8,6 +8,7 @@ import dev.cria.train.distributed.CollectiveKind;
 import dev.cria.train.distributed.Collectives;
 import dev.cria.train.distributed.JobKey;
 import dev.cria.train.distributed.JoinSettings;
+import dev.cria.train.distributed.LauncherLink;
 import dev.cria.train.distributed.RankEnvironment;
 import dev.cria.train.metrics.TrainListener;
 import java.io.IOException;
@@ -16,6 +17,7 @@ import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 
 /**
@@ -47,38 +49,7 @@ public final class RankRun {
   /** Set by a launcher that holds the run's lease for all its workers. */
   public static final String LEASE_HELD = "CRIA_LEASE_HELD";
 
-  /** The launcher's pid, set by {@code cria train --nproc} for its workers. */
-  public static final String LAUNCHER_PID = "CRIA_LAUNCHER_PID";
-
   private RankRun() {}
-
-  /**
-   * A worker whose launcher dies (the local launcher killed with SIGKILL, mpirun gone) stops by
-   * itself after its current step, saving a checkpoint, instead of training on as an orphan: the
-   * launcher is {@code CRIA_LAUNCHER_PID} when set, else the process that started this one.
-   */
-  private static void stopWhenTheLauncherIsGone(AtomicBoolean stop, TrainListener listener) {
-    String pid = System.getenv(LAUNCHER_PID);
-    java.util.Optional<ProcessHandle> launcher;
-    try {
-      launcher =
-          pid != null ? ProcessHandle.of(Long.parseLong(pid)) : ProcessHandle.current().parent();
-    } catch (NumberFormatException e) {
-      launcher = ProcessHandle.current().parent();
-    }
-    if (launcher.isEmpty()) {
-      stop.set(true); // gone already
-      return;
-    }
-    long watched = launcher.get().pid();
-    launcher
-        .get()
-        .onExit()
-        .thenRun(() -> {
-          listener.info("the launcher (pid " + watched + ") is gone: stopping after this step");
-          stop.set(true);
-        });
-  }
 
   /**
    * Runs rank {@code env.rank()} of the job with config {@code c}; {@code console} gets rank 0's
@@ -153,10 +124,22 @@ public final class RankRun {
         env.worldSize(),
         dev.cria.train.compile.MemoryPlan.Job.ranksOnThisHost(System.getenv(), env.worldSize()));
     AtomicBoolean stop = new AtomicBoolean();
-    if (env.worldSize() > 1) {
-      stopWhenTheLauncherIsGone(stop, listener);
-    }
     CountDownLatch finished = new CountDownLatch(1);
+    AtomicReference<Trainer> trainer = new AtomicReference<>();
+    if (env.worldSize() > 1) {
+      // a worker whose launcher dies (killed, reaped or not; mpirun gone) stops after this step
+      LauncherLink.watch(
+          System.getenv(),
+          () -> stop.set(true),
+          line -> {
+            Trainer running = trainer.get();
+            if (running != null) {
+              running.note(line); // the rank's log: its console may have gone with the launcher
+            } else {
+              listener.info("warning: " + line);
+            }
+          });
+    }
     Thread hook =
         new Thread(
             () -> {
@@ -193,8 +176,8 @@ public final class RankRun {
             "run directory: " + created.root() + " (config.yaml, <rank>/log, TensorBoard events)");
       }
       group.barrier(); // rank 0 has laid out the run directory
-      TrainResult result =
-          new Trainer(setup, RunDirectory.open(c), listener, stop::get, group).run(options.start());
+      trainer.set(new Trainer(setup, RunDirectory.open(c), listener, stop::get, group));
+      TrainResult result = trainer.get().run(options.start());
       if (first) {
         summary.accept(result); // printed before the stop hook lets the JVM exit
       }

@@ -62,6 +62,7 @@ public final class Trainer {
   private final BooleanSupplier stopRequested;
   private final Collective group;
   private final RankValues ranks;
+  private volatile MetricsSink live; // while run() runs
 
   /** A trainer for a single process. */
   public Trainer(
@@ -96,6 +97,17 @@ public final class Trainer {
   }
 
   /**
+   * A line from another thread (a stop request's reason, say) into this rank's log and console,
+   * while the run runs; dropped before and after.
+   */
+  public void note(String line) {
+    MetricsSink m = live;
+    if (m != null) {
+      m.warn(line);
+    }
+  }
+
+  /**
    * Trains to {@code max_steps} or until stopped, starting as {@code start} says: from a checkpoint
    * (model, optimizer state, data position), from Hugging Face weights, or from the seeded random
    * initialization. Saves checkpoints as the config's {@code checkpoint} section says, at the end,
@@ -112,11 +124,14 @@ public final class Trainer {
     MetricsSink metrics = openSinks(board, t.maxSteps());
     try (metrics;
         Backend backend = TrainingSetup.openBackend(t.backend(), t.threads())) {
+      live = metrics;
       try {
         return train(start, metrics, backend, board);
       } catch (IOException | RuntimeException e) {
         metrics.failed(e.getMessage() != null ? e.getMessage() : e.toString());
         throw e;
+      } finally {
+        live = null;
       }
     }
   }

@@ -15,6 +15,7 @@ import dev.cria.train.config.NemoRender;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.CollectiveException;
 import dev.cria.train.distributed.CollectiveKind;
+import dev.cria.train.distributed.LauncherLink;
 import dev.cria.train.distributed.RankEnvironment;
 import dev.cria.train.metrics.StepMetrics;
 import dev.cria.train.metrics.TrainListener;
@@ -388,7 +389,7 @@ public abstract class RankCommand implements Callable<Integer> {
    * started (the local launcher has said it already).
    */
   private static boolean announcesConfig() {
-    return System.getenv(RankRun.LAUNCHER_PID) == null
+    return System.getenv(LauncherLink.PIPE) == null
         && "0"
             .equals(
                 System.getenv().getOrDefault("OMPI_COMM_WORLD_RANK", System.getenv("CRIA_RANK")));

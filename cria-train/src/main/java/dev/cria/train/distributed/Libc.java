@@ -13,8 +13,10 @@ final class Libc {
    *
    * @throws java.util.NoSuchElementException when the C library has no such function
    */
-  static MethodHandle function(String name, FunctionDescriptor descriptor) {
+  static MethodHandle function(
+      String name, FunctionDescriptor descriptor, Linker.Option... options) {
     Linker linker = Linker.nativeLinker();
-    return linker.downcallHandle(linker.defaultLookup().find(name).orElseThrow(), descriptor);
+    return linker.downcallHandle(
+        linker.defaultLookup().find(name).orElseThrow(), descriptor, options);
   }
 }
