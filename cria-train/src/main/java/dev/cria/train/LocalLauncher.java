@@ -1,5 +1,6 @@
 package dev.cria.train;
 
+import dev.cria.core.run.StatusFiles;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.ChildOutput;
 import dev.cria.train.distributed.JobKey;
@@ -136,17 +137,25 @@ public final class LocalLauncher {
         for (Thread t : pumps) {
           t.join(2000);
         }
+        String why = lastError(Path.of(c.runDir()), failed);
         out.println(
             "worker rank "
                 + failed
                 + " exited with code "
                 + code
+                + (why == null ? "" : " (" + why + ")")
                 + "; stopped the others. The end of its log:");
         for (String line : tail(Path.of(c.runDir(), Integer.toString(failed), "log"), 10)) {
           out.println("  " + line);
         }
         out.flush();
-        throw new TrainingException("worker rank " + failed + " failed (exit code " + code + ")");
+        throw new TrainingException(
+            "worker rank "
+                + failed
+                + " failed (exit code "
+                + code
+                + ")"
+                + (why == null ? "" : ": " + why));
       }
       for (Thread t : pumps) {
         t.join(2000);
@@ -161,8 +170,18 @@ public final class LocalLauncher {
     }
   }
 
+  /** What the status file of rank {@code rank} says it failed with, or null. */
+  private static String lastError(Path runDir, int rank) {
+    try {
+      return StatusFiles.read(StatusFiles.file(runDir, rank)).lastError();
+    } catch (IOException | RuntimeException e) {
+      return null;
+    }
+  }
+
   /**
-   * SIGTERM to every live worker, then SIGKILL to those still alive after {@code grace} seconds.
+   * SIGTERM to every live worker, then SIGKILL to those still alive after {@code grace} seconds,
+   * and at once to those that are stopped (SIGSTOP): they could not act on the SIGTERM.
    */
   private static void stopAll(List<Process> workers, long grace) {
     for (Process p : List.copyOf(workers)) {
@@ -171,14 +190,21 @@ public final class LocalLauncher {
       p.toHandle().destroy();
     }
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(grace);
-    for (Process p : List.copyOf(workers)) {
-      try {
-        if (!p.waitFor(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
-          p.destroyForcibly();
+    try {
+      while (System.nanoTime() < deadline && workers.stream().anyMatch(Process::isAlive)) {
+        for (Process p : List.copyOf(workers)) {
+          if (p.isAlive() && ProcessStates.stopped(p.pid())) {
+            p.destroyForcibly();
+          }
         }
-      } catch (InterruptedException e) {
+        Thread.sleep(100);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    for (Process p : List.copyOf(workers)) {
+      if (p.isAlive()) {
         p.destroyForcibly();
-        Thread.currentThread().interrupt();
       }
     }
   }

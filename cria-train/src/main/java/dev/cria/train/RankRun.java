@@ -144,6 +144,12 @@ public final class RankRun {
         new Thread(
             () -> {
               stop.set(true);
+              Trainer running = trainer.get();
+              String trouble = running == null ? "" : running.peerTrouble();
+              if (!trouble.isEmpty()) {
+                // asked to stop because a peer died (mpirun ends the others): say which, first
+                running.note("asked to stop; the watched peers: " + trouble);
+              }
               try {
                 finished.await(
                     10,
@@ -177,7 +183,15 @@ public final class RankRun {
       }
       group.barrier(); // rank 0 has laid out the run directory
       trainer.set(new Trainer(setup, RunDirectory.open(c), listener, stop::get, group));
-      TrainResult result = trainer.get().run(options.start());
+      TrainResult result;
+      try {
+        result = trainer.get().run(options.start());
+      } catch (IOException | RuntimeException e) {
+        // the peers must not wait for this rank: under Open MPI this ends the job, since a rank
+        // that finalized now would wait in MPI_Finalize for peers that wait in a collective
+        group.abort("rank " + env.rank() + " failed: " + e.getMessage());
+        throw e;
+      }
       if (first) {
         summary.accept(result); // printed before the stop hook lets the JVM exit
       }

@@ -11,6 +11,7 @@ import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.optim.LearningRateSchedule;
 import dev.cria.train.checkpoint.Checkpoint;
+import dev.cria.train.checkpoint.Checkpointer;
 import dev.cria.train.checkpoint.SaveSchedule;
 import dev.cria.train.checkpoint.StartingWeights;
 import dev.cria.train.checkpoint.TrainStart;
@@ -18,7 +19,10 @@ import dev.cria.train.compile.KernelCache;
 import dev.cria.train.compile.MemoryPlan;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.Collective;
+import dev.cria.train.distributed.CollectiveException;
+import dev.cria.train.distributed.CountedCollective;
 import dev.cria.train.distributed.GradientBuckets;
+import dev.cria.train.distributed.PeerWatch;
 import dev.cria.train.distributed.RankValues;
 import dev.cria.train.distributed.ShardedAdamW;
 import dev.cria.train.metrics.MetricsSink;
@@ -62,6 +66,7 @@ public final class Trainer {
   private final BooleanSupplier stopRequested;
   private final Collective group;
   private final RankValues ranks;
+  private volatile PeerWatch watch; // several ranks: while run() runs
   private volatile MetricsSink live; // while run() runs
 
   /** A trainer for a single process. */
@@ -92,8 +97,9 @@ public final class Trainer {
     this.run = run;
     this.listener = listener;
     this.stopRequested = stopRequested;
-    this.group = group;
-    this.ranks = new RankValues(group);
+    // counted, so that the ranks' watches can tell which rank the others wait for
+    this.group = group.worldSize() > 1 ? CountedCollective.of(group) : group;
+    this.ranks = new RankValues(this.group);
   }
 
   /**
@@ -105,6 +111,16 @@ public final class Trainer {
     if (m != null) {
       m.warn(line);
     }
+  }
+
+  /**
+   * What the status files of the peers this rank watches say is wrong with them (failed, gone,
+   * silent), or empty: for a rank asked to stop (by mpirun, whose other rank died, say) to name why
+   * before it goes.
+   */
+  public String peerTrouble() {
+    PeerWatch w = watch;
+    return w == null ? "" : w.explain();
   }
 
   /**
@@ -123,17 +139,51 @@ public final class Trainer {
             : null;
     MetricsSink metrics = openSinks(board, t.maxSteps());
     try (metrics;
-        Backend backend = TrainingSetup.openBackend(t.backend(), t.threads())) {
+        Backend backend = TrainingSetup.openBackend(t.backend(), t.threads());
+        PeerWatch peers = watchPeers(metrics)) {
       live = metrics;
       try {
         return train(start, metrics, backend, board);
+      } catch (CollectiveException e) {
+        if (peers != null && peers.verdict().isPresent()) {
+          throw e; // the watch's verdict, reported already
+        }
+        // a peer's failure shows here as a lost peer: its status file says what it was
+        String trouble = peers == null ? "" : peers.explain();
+        CollectiveException named =
+            trouble.isEmpty() ? e : new CollectiveException(e.getMessage() + "; " + trouble, e);
+        metrics.failed(named.getMessage());
+        throw named;
       } catch (IOException | RuntimeException e) {
         metrics.failed(e.getMessage() != null ? e.getMessage() : e.toString());
         throw e;
       } finally {
+        watch = null;
         live = null;
       }
     }
+  }
+
+  /** Several ranks: a watch on the peers' status files ({@link PeerWatch}), started. */
+  private PeerWatch watchPeers(MetricsSink metrics) {
+    if (!(group instanceof CountedCollective counted)) {
+      return null;
+    }
+    PeerWatch w =
+        PeerWatch.start(
+            run.root(),
+            counted,
+            PeerWatch.Bounds.defaults(StatusSink.HEARTBEAT, Checkpointer.PATIENCE),
+            metrics::warn,
+            verdict -> {
+              try {
+                metrics.failed(verdict); // the log, the console and status.json say it first
+              } catch (IOException e) {
+                // the abort that follows fails the run all the same
+              }
+            });
+    watch = w;
+    return w;
   }
 
   /**
@@ -150,7 +200,12 @@ public final class Trainer {
       sinks.add(listener.asSink());
       sinks.add(
           new StatusSink(
-              run.root(), group.rank(), group.worldSize(), maxSteps, StatusSink.HEARTBEAT));
+              run.root(),
+              group.rank(),
+              group.worldSize(),
+              maxSteps,
+              StatusSink.HEARTBEAT,
+              group instanceof CountedCollective counted ? counted::entered : () -> 0));
       return MetricsSink.of(sinks);
     } catch (IOException | RuntimeException e) {
       try {

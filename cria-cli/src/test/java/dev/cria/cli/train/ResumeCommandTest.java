@@ -53,7 +53,7 @@ class ResumeCommandTest {
   }
 
   /** reduced_train_loss by step over all of a run's event files, the newest file winning a step. */
-  private static TreeMap<Long, Float> losses(Path runDir) throws IOException {
+  static TreeMap<Long, Float> losses(Path runDir) throws IOException {
     TreeMap<Long, Float> out = new TreeMap<>();
     List<Path> files;
     try (Stream<Path> s = Files.list(runDir)) {

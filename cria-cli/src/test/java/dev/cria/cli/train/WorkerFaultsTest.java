@@ -1,13 +1,18 @@
 package dev.cria.cli.train;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.cria.cli.CliRun;
 import dev.cria.train.checkpoint.Checkpoint;
 import dev.cria.train.checkpoint.Checkpoints;
 import java.io.IOException;
+import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -90,6 +95,123 @@ class WorkerFaultsTest {
     } finally {
       parent.destroyForcibly();
     }
+  }
+
+  @Test
+  void aStoppedWorkerIsNamedTheJobEndsAndTheSameCommandResumesToTheSameLosses() throws Exception {
+    Path straight = tmp.resolve("straight");
+    CliRun uninterrupted =
+        CliRun.of(args("train", straight, "--nproc", "2").toArray(String[]::new));
+    assertThat(uninterrupted.exitCode()).as(uninterrupted.out()).isZero();
+
+    Path runDir = tmp.resolve("sigstop");
+    List<String> launcher = SmallCorpus.criaJvm();
+    launcher.addAll(args("train", runDir, "--nproc", "2"));
+    Path output = tmp.resolve("sigstop.out");
+    Process job =
+        new ProcessBuilder(launcher)
+            .redirectErrorStream(true)
+            .redirectOutput(output.toFile())
+            .start();
+    long[] workers = awaitWorkers(runDir, 15); // past the checkpoint of step 10
+    signal("STOP", workers[1]);
+    long t0 = System.nanoTime();
+    assertThat(job.waitFor(180, TimeUnit.SECONDS)).isTrue();
+    double seconds = (System.nanoTime() - t0) / 1e9;
+    String out = Files.readString(output);
+    assertThat(job.exitValue()).as(out).isEqualTo(1);
+    assertThat(out)
+        .contains("[rank 0] cria: rank 0: rank 1 (pid " + workers[1] + " on ")
+        .contains("stopped answering: its status has not changed for 30 s")
+        .contains("worker rank 0 exited with code 1 (rank 0: rank 1 (pid " + workers[1]);
+    assertThat(seconds).as(out).isGreaterThan(25).isLessThan(150);
+    awaitGone(workers, 30); // the stopped worker too
+    String status0 = Files.readString(runDir.resolve("0/status.json"));
+    assertThat(status0).contains("\"state\":\"failed\"", "stopped answering");
+    List<Path> saved = Checkpoints.list(runDir);
+    Checkpoint.open(saved.getLast()).verify();
+
+    CliRun resumed = CliRun.of(args("train", runDir, "--nproc", "2").toArray(String[]::new));
+    assertThat(resumed.exitCode()).as(resumed.out()).isZero();
+    assertThat(resumed.out()).contains("resumed from " + saved.getLast());
+    TreeMap<Long, Float> expected = ResumeCommandTest.losses(straight);
+    TreeMap<Long, Float> actual = ResumeCommandTest.losses(runDir);
+    assertThat(expected).isNotEmpty();
+    assertThat(actual.keySet()).isEqualTo(expected.keySet());
+    for (long s : expected.keySet()) {
+      assertThat(Float.floatToRawIntBits(actual.get(s)))
+          .as("step %d", s)
+          .isEqualTo(Float.floatToRawIntBits(expected.get(s)));
+    }
+  }
+
+  @Test
+  void underMpirunAStoppedRankEndsTheJobNamedAndADeadOneIsNamedBeforeMpirunEndsTheOthers()
+      throws Exception {
+    Path mpirun = Path.of("/usr/bin/mpirun");
+    assumeTrue(
+        Files.isExecutable(mpirun), "skipped: /usr/bin/mpirun is absent (install openmpi-bin)");
+    // SIGSTOP: the watch of rank 0 names rank 1 and aborts the MPI job, which has no timeout
+    Path stopped = tmp.resolve("mpi-stop");
+    Process job = mpirun(mpirun, stopped, tmp.resolve("mpi-stop.out"));
+    long[] ranks = awaitWorkers(stopped, 15); // past the checkpoint of step 10
+    signal("STOP", ranks[1]);
+    assertThat(job.waitFor(180, TimeUnit.SECONDS)).isTrue();
+    String out = Files.readString(tmp.resolve("mpi-stop.out"));
+    assertThat(job.exitValue()).as(out).isNotZero();
+    assertThat(out)
+        .contains("rank 0: rank 1 (pid " + ranks[1] + " on ")
+        .contains("stopped answering")
+        .contains("MPI_ABORT was invoked on rank 0");
+    awaitGone(ranks, 60);
+    Checkpoint.open(Checkpoints.list(stopped).getLast()).verify();
+
+    // SIGKILL of rank 1: mpirun ends rank 0, which first says in its log which rank is gone
+    Path killed = tmp.resolve("mpi-kill");
+    job = mpirun(mpirun, killed, tmp.resolve("mpi-kill.out"));
+    ranks = awaitWorkers(killed, 5);
+    signal("KILL", ranks[1]);
+    assertThat(job.waitFor(180, TimeUnit.SECONDS)).isTrue();
+    awaitGone(ranks, 60);
+    assertThat(Files.readString(killed.resolve("0/log")))
+        .contains("asked to stop; the watched peers: rank 1 (pid " + ranks[1] + ") is gone");
+
+    // mpirun killed: its ranks get SIGTERM from the kernel and stop with a checkpoint
+    Path orphaned = tmp.resolve("mpi-orphaned");
+    job = mpirun(mpirun, orphaned, tmp.resolve("mpi-orphaned.out"));
+    ranks = awaitWorkers(orphaned, 15);
+    job.destroyForcibly();
+    awaitGone(ranks, 120);
+    for (int r = 0; r < 2; r++) {
+      assertThat(Files.readString(orphaned.resolve(r + "/log")))
+          .containsPattern("stopped after step \\d+ of " + 100000);
+    }
+    Checkpoint.open(Checkpoints.list(orphaned).getLast()).verify();
+  }
+
+  private static Process mpirun(Path mpirun, Path runDir, Path output) throws IOException {
+    int port;
+    try (ServerSocket s = new ServerSocket(0)) {
+      port = s.getLocalPort();
+    }
+    List<String> command =
+        new ArrayList<>(
+            List.of(
+                mpirun.toString(),
+                "--allow-run-as-root",
+                "--oversubscribe",
+                "-np",
+                "2",
+                "-x",
+                "CRIA_MASTER_PORT=" + port,
+                "-x",
+                "CRIA_JOB_SECRET"));
+    command.addAll(SmallCorpus.criaJvm());
+    command.addAll(args("worker", runDir, "--max-steps", "100000"));
+    ProcessBuilder pb =
+        new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile());
+    pb.environment().put("CRIA_JOB_SECRET", "a test secret of this job, 32 bytes");
+    return pb.start();
   }
 
   /** The pids of ranks 0 and 1, once rank 1 has logged {@code steps} steps. */

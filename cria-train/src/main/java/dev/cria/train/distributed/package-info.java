@@ -10,6 +10,11 @@
  * pass runs and their parameters all-gathered ({@link dev.cria.train.distributed.GradientBuckets},
  * which with ZeRO-2 hands the gradients a rank does not own back to the system through {@link
  * dev.cria.train.distributed.Pages}), and AdamW over this rank's shards ({@link
- * dev.cria.train.distributed.ShardedAdamW}). The model knows nothing of any of it.
+ * dev.cria.train.distributed.ShardedAdamW}). Faults: a rank watches some of its peers through the
+ * status files they keep and aborts its group, naming the peer, when one failed, died, went silent
+ * or is stuck ({@link dev.cria.train.distributed.PeerWatch}, which {@link
+ * dev.cria.train.distributed.CountedCollective}'s counts let tell who waits for whom); a worker
+ * learns that its launcher died from the kernel ({@link dev.cria.train.distributed.LauncherLink}).
+ * The model knows nothing of any of it.
  */
 package dev.cria.train.distributed;
