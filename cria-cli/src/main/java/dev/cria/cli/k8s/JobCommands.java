@@ -7,9 +7,7 @@ import dev.cria.k8s.JobStatus;
 import dev.cria.k8s.K8sException;
 import dev.cria.k8s.SharedRuns;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -185,21 +183,10 @@ public final class JobCommands {
         out().print(cluster.log(job));
         return 0;
       }
-      PrintWriter out = out();
-      OutputStream sink =
-          new OutputStream() {
-            @Override
-            public void write(int b) {
-              out.write(b);
-            }
-
-            @Override
-            public void write(byte[] b, int off, int len) {
-              out.write(new String(b, off, len, StandardCharsets.UTF_8));
-              out.flush();
-            }
-          };
+      // the log arrives in pieces that may split a character: decoded across them
+      DecodingOutput sink = new DecodingOutput(out());
       cluster.follow(job, sink);
+      sink.close();
       return 0;
     }
   }
