@@ -189,6 +189,47 @@ class WorkerFaultsTest {
     Checkpoint.open(Checkpoints.list(orphaned).getLast()).verify();
   }
 
+  @Test
+  void aFullFileSystemUnderOneRankEndsTheJobAtOnceNamingTheFile() throws Exception {
+    Path runDir = tmp.resolve("full");
+    Path rankOne = runDir.resolve("1");
+    Files.createDirectories(rankOne);
+    // a 16 KiB file system for rank 1's directory only: its log fills it after a few dozen steps
+    Process mount =
+        new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", rankOne.toString())
+            .redirectErrorStream(true)
+            .start();
+    String why = new String(mount.getInputStream().readAllBytes());
+    assertThat(mount.waitFor(30, TimeUnit.SECONDS)).isTrue();
+    assumeTrue(
+        mount.exitValue() == 0, "skipped: cannot mount a tmpfs here (needs root): " + why.strip());
+    try {
+      List<String> launcher = SmallCorpus.criaJvm();
+      launcher.addAll(args("train", runDir, "--nproc", "2", "--max-steps", "100000"));
+      Path output = tmp.resolve("full.out");
+      Process job =
+          new ProcessBuilder(launcher)
+              .redirectErrorStream(true)
+              .redirectOutput(output.toFile())
+              .start();
+      long[] workers = awaitWorkers(runDir, 1);
+      assertThat(job.waitFor(300, TimeUnit.SECONDS)).isTrue();
+      String out = Files.readString(output);
+      assertThat(job.exitValue()).as(out).isEqualTo(1);
+      assertThat(out)
+          .contains(
+              "[rank 1] cria: cannot write the rank log "
+                  + rankOne.resolve("log")
+                  + ": No space left on device")
+          .contains("[rank 0] cria: rank 0: rank 1 left the group during")
+          .contains("cria: worker rank 1 failed (exit code 1)");
+      awaitGone(workers, 30);
+      Checkpoint.open(Checkpoints.list(runDir).getLast()).verify();
+    } finally {
+      new ProcessBuilder("umount", rankOne.toString()).start().waitFor(30, TimeUnit.SECONDS);
+    }
+  }
+
   private static Process mpirun(Path mpirun, Path runDir, Path output) throws IOException {
     int port;
     try (ServerSocket s = new ServerSocket(0)) {

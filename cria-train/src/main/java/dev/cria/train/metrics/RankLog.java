@@ -39,10 +39,19 @@ public final class RankLog implements AutoCloseable {
     return file;
   }
 
+  /**
+   * Appends one timestamped line.
+   *
+   * @throws IOException naming the file (a full disk says which one is full)
+   */
   public synchronized void line(String text) throws IOException {
-    out.write("[" + LocalDateTime.now().format(TIME) + "] " + text);
-    out.newLine();
-    out.flush();
+    try {
+      out.write("[" + LocalDateTime.now().format(TIME) + "] " + text);
+      out.newLine();
+      out.flush();
+    } catch (IOException e) {
+      throw new IOException("cannot write the rank log " + file + ": " + e.getMessage(), e);
+    }
   }
 
   @Override
