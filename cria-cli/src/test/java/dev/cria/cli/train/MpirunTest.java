@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.cria.cli.CliRun;
+import java.io.IOException;
 import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -43,6 +44,24 @@ class MpirunTest {
     CliRun one = CliRun.of(corpus.args("train", tmp.resolve("one"), RUN).toArray(String[]::new));
     assertThat(one.exitCode()).as(one.err()).isZero();
 
+    Path output = tmp.resolve("mpirun.out");
+    Process p = start(mpirun, corpus.args("worker", tmp.resolve("mpi"), RUN), output);
+    assertThat(p.waitFor(180, TimeUnit.SECONDS)).isTrue();
+    String out = Files.readString(output);
+    assertThat(p.exitValue()).as(out).isZero();
+    // started by mpirun, the ranks use Open MPI's own collectives
+    assertThat(Files.readString(tmp.resolve("mpi/1/log")))
+        .contains("rank 1 of 2")
+        .containsPattern("collectives: mpi \\(Open MPI v\\d");
+    assertThat(SmallCorpus.finalLoss(out))
+        .isCloseTo(SmallCorpus.finalLoss(one.out()), org.assertj.core.data.Offset.offset(2e-3));
+  }
+
+  /**
+   * Starts {@code mpirun -np 2} of cria ({@code workerArgs}: {@code worker} and its flags) on this
+   * host, with a job secret and a free rendezvous port, its output to {@code output}.
+   */
+  static Process start(Path mpirun, List<String> workerArgs, Path output) throws IOException {
     int port;
     try (ServerSocket s = new ServerSocket(0)) {
       port = s.getLocalPort();
@@ -60,20 +79,10 @@ class MpirunTest {
                 "-x",
                 "CRIA_JOB_SECRET"));
     command.addAll(SmallCorpus.criaJvm());
-    command.addAll(corpus.args("worker", tmp.resolve("mpi"), RUN));
-    Path output = tmp.resolve("mpirun.out");
+    command.addAll(workerArgs);
     ProcessBuilder pb =
         new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile());
     pb.environment().put("CRIA_JOB_SECRET", "a test secret of this job, 32 bytes");
-    Process p = pb.start();
-    assertThat(p.waitFor(180, TimeUnit.SECONDS)).isTrue();
-    String out = Files.readString(output);
-    assertThat(p.exitValue()).as(out).isZero();
-    // started by mpirun, the ranks use Open MPI's own collectives
-    assertThat(Files.readString(tmp.resolve("mpi/1/log")))
-        .contains("rank 1 of 2")
-        .containsPattern("collectives: mpi \\(Open MPI v\\d");
-    assertThat(SmallCorpus.finalLoss(out))
-        .isCloseTo(SmallCorpus.finalLoss(one.out()), org.assertj.core.data.Offset.offset(2e-3));
+    return pb.start();
   }
 }

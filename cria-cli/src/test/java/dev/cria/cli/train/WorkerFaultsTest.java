@@ -7,10 +7,8 @@ import dev.cria.cli.CliRun;
 import dev.cria.train.checkpoint.Checkpoint;
 import dev.cria.train.checkpoint.Checkpoints;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
@@ -231,28 +229,7 @@ class WorkerFaultsTest {
   }
 
   private static Process mpirun(Path mpirun, Path runDir, Path output) throws IOException {
-    int port;
-    try (ServerSocket s = new ServerSocket(0)) {
-      port = s.getLocalPort();
-    }
-    List<String> command =
-        new ArrayList<>(
-            List.of(
-                mpirun.toString(),
-                "--allow-run-as-root",
-                "--oversubscribe",
-                "-np",
-                "2",
-                "-x",
-                "CRIA_MASTER_PORT=" + port,
-                "-x",
-                "CRIA_JOB_SECRET"));
-    command.addAll(SmallCorpus.criaJvm());
-    command.addAll(args("worker", runDir, "--max-steps", "100000"));
-    ProcessBuilder pb =
-        new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile());
-    pb.environment().put("CRIA_JOB_SECRET", "a test secret of this job, 32 bytes");
-    return pb.start();
+    return MpirunTest.start(mpirun, args("worker", runDir, "--max-steps", "100000"), output);
   }
 
   /** The pids of ranks 0 and 1, once rank 1 has logged {@code steps} steps. */
