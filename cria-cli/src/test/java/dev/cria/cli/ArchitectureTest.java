@@ -38,7 +38,7 @@ class ArchitectureTest {
           "cria-board", List.of("core"),
           "cria-k8s", List.of("core"),
           "cria-cli", List.of("core", "data", "engine", "train", "board", "k8s"),
-          "cria-bench", List.of("core", "engine"));
+          "cria-bench", List.of("core", "data", "engine"));
 
   record Source(String module, Path file, String packageName, List<String> imports, String text) {}
 

@@ -76,14 +76,14 @@ class OneJobPerRunTest {
     Process first = start(args(run, "--max-steps", "1000000"), tmp.resolve("first.out"));
     try {
       waitForTraining(run, 1);
-      long t0 = System.nanoTime();
+      // refused rather than waiting: a second job that waited for the lease would wait for the
+      // first's million steps, and this call would not return
       CliRun second = CliRun.of(args(run, "--max-steps", "1000000").toArray(String[]::new));
       assertThat(second.exitCode()).isEqualTo(1);
       assertThat(second.err())
           .contains("is in use by another job")
           .contains("pid " + first.pid())
           .contains("since ");
-      assertThat((System.nanoTime() - t0) / 1e9).isLessThan(10);
 
       List<String> worker = SmallCorpus.criaJvm();
       worker.addAll(args(run, "--max-steps", "1000000"));

@@ -3,7 +3,6 @@ package dev.cria.data.tokenizer;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.cria.data.SharedData;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -516,7 +515,9 @@ class BpeTrainerTest {
 
   @Test
   void trainsOnTheBrownCorpus() throws IOException {
-    Path file = SharedData.require("data/brown/brown.jsonl.gz");
+    // the bundled copy of the Brown corpus (data/sample, byte for byte ../shared's)
+    Path file = Path.of("..", "data", "sample", "brown.jsonl.gz");
+    assertThat(file).as("the bundled corpus").isRegularFile();
     JsonMapper json = JsonMapper.builder().build();
     List<String> docs = new ArrayList<>();
     try (BufferedReader r =
@@ -527,13 +528,11 @@ class BpeTrainerTest {
         docs.add(json.readTree(line).get("text").stringValue());
       }
     }
-    long start = System.nanoTime();
+    // how long this takes is measured by cria-bench's BpeTrainingBenchmark, not asserted here
     BpeTrainer brown = new BpeTrainer(BpeTrainer.Options.defaults(4000));
     docs.forEach(brown::addDocument);
     Tokenizer t = brown.train(null);
-    double seconds = (System.nanoTime() - start) / 1e9;
     assertThat(t.vocabSize()).isEqualTo(4000);
-    assertThat(seconds).as("training time in seconds").isLessThan(15);
 
     long tokens = 0;
     long chars = 0;

@@ -140,11 +140,12 @@ class RendezvousTest {
                     Optional.of(JobKey.generate("j")),
                     JoinSettings.of(Duration.ofMinutes(5), TIMEOUT).withStop(stop::get)));
         Thread.sleep(300);
-        long t0 = System.nanoTime();
         stop.set(true);
+        // a liveness bound far above an honest stop (which takes milliseconds): the join itself
+        // would wait 5 minutes, so a stop that is not honoured times out here
         assertThatThrownBy(() -> joining.get(5, TimeUnit.SECONDS))
+            .as("rank %d", rank)
             .hasCauseInstanceOf(JoinStopped.class);
-        assertThat((System.nanoTime() - t0) / 1e9).as("rank %d", rank).isLessThan(1.0);
       }
     } finally {
       pool.shutdownNow();

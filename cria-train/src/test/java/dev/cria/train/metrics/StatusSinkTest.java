@@ -8,6 +8,7 @@ import dev.cria.core.run.StatusFiles;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -20,7 +21,9 @@ class StatusSinkTest {
 
   @Test
   void theStatusFollowsTheRankFromStartingToFinished() throws IOException {
-    try (StatusSink sink = new StatusSink(run, 1, 2, 20, Duration.ofMinutes(1))) {
+    AtomicLong now = new AtomicLong(); // the test's clock, in nanoseconds
+    try (StatusSink sink =
+        new StatusSink(run, 1, 2, 20, Duration.ofMinutes(1), () -> 41, now::get)) {
       RankStatus first = read();
       assertThat(first.state()).isEqualTo(RankState.STARTING);
       assertThat(first.run()).isEqualTo(run.getFileName().toString());
@@ -34,12 +37,17 @@ class StatusSinkTest {
       assertThat(stepped.step()).isEqualTo(1);
       assertThat(stepped.loss()).isEqualTo(3.5);
       assertThat(stepped.communicationWaitSeconds()).isEqualTo(0.05);
+      assertThat(stepped.collectives()).isEqualTo(41);
+      now.addAndGet(499_000_000L);
       sink.step(
           MetricsSinkTest.step(2, 3.4)); // within half a second of the last write: not written
       assertThat(read().step()).isEqualTo(1);
+      now.addAndGet(1_000_000L);
+      sink.step(MetricsSinkTest.step(3, 3.3)); // half a second after it: written
+      assertThat(read().step()).isEqualTo(3);
       sink.state(RankState.VALIDATING);
       assertThat(read().state()).isEqualTo(RankState.VALIDATING);
-      assertThat(read().step()).isEqualTo(2);
+      assertThat(read().step()).isEqualTo(3);
       sink.state(RankState.FINISHED);
     }
     assertThat(read().state()).isEqualTo(RankState.FINISHED);
@@ -50,8 +58,14 @@ class StatusSinkTest {
     try (StatusSink sink = new StatusSink(run, 1, 1, 20, Duration.ofMillis(50))) {
       sink.state(RankState.SAVING);
       long before = read().updatedAt();
-      Thread.sleep(400); // a long save: no step, no state change
+      // a long save: no step, no state change; the heartbeat rewrites the file (looked for up to
+      // a minute, a liveness bound far above the 50 ms beat)
+      long deadline = System.nanoTime() + 60_000_000_000L;
       RankStatus later = read();
+      while (later.updatedAt() <= before && System.nanoTime() < deadline) {
+        Thread.sleep(20);
+        later = read();
+      }
       assertThat(later.state()).isEqualTo(RankState.SAVING);
       assertThat(later.updatedAt()).isGreaterThan(before);
     }
