@@ -24,12 +24,12 @@ class SecretsTest {
 
   @Test
   void anEmptyOrMissingFileIsNamed() throws IOException {
-    Path empty = dir.resolve("empty");
-    Files.writeString(empty, "\n");
-    assertThatThrownBy(() -> Secrets.read(empty, "X"))
-        .hasMessageContaining("empty")
-        .hasMessageContaining("empty");
-    assertThatThrownBy(() -> Secrets.read(dir.resolve("none"), "X")).hasMessageContaining("none");
+    Path blank = dir.resolve("board-password");
+    Files.writeString(blank, "\n");
+    assertThatThrownBy(() -> Secrets.read(blank, "X"))
+        .hasMessage(blank + ": the secret file is empty");
+    assertThatThrownBy(() -> Secrets.read(dir.resolve("none"), "X"))
+        .hasMessageContaining(dir.resolve("none").toString());
   }
 
   @Test
