@@ -7,9 +7,11 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import dev.cria.core.tensorboard.TensorBoardEvents;
 import dev.cria.core.tensorboard.TfRecord;
 import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -85,5 +87,86 @@ class TensorBoardWriterTest {
     assertThatThrownBy(() -> TensorBoardEvents.read(bad)).hasMessageContaining("CRC mismatch");
     Files.write(bad, Arrays.copyOf(bytes, bytes.length - 3));
     assertThatThrownBy(() -> TensorBoardEvents.read(bad)).hasMessageContaining("truncated");
+  }
+
+  /**
+   * Runs tools/read_tfevents.py, a reader that shares nothing with cria (Google's protobuf library
+   * and a CRC-32C of its own), on {@code file}: its JSON lines.
+   */
+  static List<String> readIndependently(Path file) throws Exception {
+    Process probe =
+        new ProcessBuilder("/usr/bin/python3", "-c", "import google.protobuf")
+            .redirectErrorStream(true)
+            .start();
+    assumeTrue(
+        probe.waitFor(60, java.util.concurrent.TimeUnit.SECONDS) && probe.exitValue() == 0,
+        "skipped: python3-protobuf is absent (.ci/run installs it)");
+    Path tool = Path.of("..", "tools", "read_tfevents.py");
+    Process p =
+        new ProcessBuilder("/usr/bin/python3", tool.toString(), file.toString())
+            .redirectErrorStream(true)
+            .start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+    assertThat(p.exitValue()).as(out).isZero();
+    return out.lines().toList();
+  }
+
+  @Test
+  void anIndependentReaderReadsTheReferenceFileAsTensorBoardWroteIt() throws Exception {
+    assertThat(readIndependently(vector()))
+        .containsExactly(
+            "{\"file_version\": \"brain.Event:2\"}",
+            "{\"step\": 10, \"wall_time\": 1700000001.25, \"tag\": \"train_loss\", \"value\": 2.5}");
+  }
+
+  @Test
+  void anIndependentReaderReadsWhatCriaWritesCrcsAndAll() throws Exception {
+    Path file;
+    try (TensorBoardWriter w = TensorBoardWriter.create(tmp)) {
+      w.scalar("reduced_train_loss", 1, 6.25f);
+      w.scalar("lr", 1, 3e-4f);
+      w.scalar("val_loss", 200, 2.0625f);
+      w.scalar("durée/étape", 1L << 40, -0.5f); // a non-ASCII tag, a step past 2^32
+      file = w.file();
+    }
+    List<String> lines = readIndependently(file);
+    assertThat(lines.getFirst()).isEqualTo("{\"file_version\": \"brain.Event:2\"}");
+    assertThat(lines.subList(1, lines.size()))
+        .hasSize(4)
+        .satisfiesExactly(
+            l ->
+                assertThat(l)
+                    .contains(
+                        "\"step\": 1,", "\"tag\": \"reduced_train_loss\"", "\"value\": 6.25}"),
+            l ->
+                assertThat(l)
+                    .contains(
+                        "\"step\": 1,", "\"tag\": \"lr\"", "\"value\": 0.0003000000142492354}"),
+            l ->
+                assertThat(l)
+                    .contains("\"step\": 200,", "\"tag\": \"val_loss\"", "\"value\": 2.0625}"),
+            l ->
+                assertThat(l)
+                    .contains(
+                        "\"step\": 1099511627776,",
+                        "\"tag\": \"dur\\u00e9e/\\u00e9tape\"",
+                        "\"value\": -0.5}"));
+    // and a damaged byte is caught by the reader's own CRC
+    byte[] bytes = java.nio.file.Files.readAllBytes(file);
+    bytes[bytes.length - 6] ^= 1;
+    Path damaged = tmp.resolve("damaged.tfevents");
+    java.nio.file.Files.write(damaged, bytes);
+    Process p =
+        new ProcessBuilder(
+                "/usr/bin/python3",
+                Path.of("..", "tools", "read_tfevents.py").toString(),
+                damaged.toString())
+            .redirectErrorStream(true)
+            .start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+    assertThat(p.exitValue()).isEqualTo(1);
+    assertThat(out).contains("record 4: the data's CRC is wrong");
   }
 }
