@@ -4,6 +4,7 @@ import com.sun.net.httpserver.BasicAuthenticator;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.LongConsumer;
 
 /**
  * HTTP Basic authentication for every request: the user and password compared in constant time
@@ -15,11 +16,31 @@ final class PasswordCheck extends BasicAuthenticator {
   private final byte[] user;
   private final byte[] password;
   private final AtomicInteger failures = new AtomicInteger();
+  private final LongConsumer pause;
 
   PasswordCheck(String realm, String user, String password) {
+    this(realm, user, password, PasswordCheck::sleep);
+  }
+
+  /** As above, pausing through {@code pause} (milliseconds): tests record the pauses. */
+  PasswordCheck(String realm, String user, String password, LongConsumer pause) {
     super(realm, StandardCharsets.UTF_8);
     this.user = sha256(user);
     this.password = sha256(password);
+    this.pause = pause;
+  }
+
+  /** The pause after the {@code n}-th failure in a row: 50 ms, doubling, at most 2 s. */
+  static long pauseAfter(int n) {
+    return Math.min(2000, 50L << Math.min(6, n - 1));
+  }
+
+  private static void sleep(long millis) {
+    try {
+      Thread.sleep(millis);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
   }
 
   @Override
@@ -30,12 +51,7 @@ final class PasswordCheck extends BasicAuthenticator {
       failures.set(0);
       return true;
     }
-    int n = failures.incrementAndGet();
-    try {
-      Thread.sleep(Math.min(2000, 50L << Math.min(6, n - 1)));
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
+    pause.accept(pauseAfter(failures.incrementAndGet()));
     return false;
   }
 
