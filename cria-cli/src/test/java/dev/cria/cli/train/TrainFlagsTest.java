@@ -169,4 +169,42 @@ class TrainFlagsTest {
     assertThat(Checkpoints.directory(run).resolve("abandoned-step-5")).isDirectory();
     Checkpoint.open(Checkpoints.list(run).getLast()).verify();
   }
+
+  @Test
+  void initFromStartsFromTheExportedWeightsExactly() throws Exception {
+    assertThat(train("exported", "--max-steps", "5").exitCode()).isZero();
+    Path hf = tmp.resolve("exported-hf");
+    CliRun export =
+        CliRun.of("export", tmp.resolve("exported").toString(), "--output", hf.toString());
+    assertThat(export.exitCode()).as(export.err()).isZero();
+    Path initial = tmp.resolve("from-hf-initial.safetensors");
+    CliRun from =
+        train(
+            "from-hf",
+            "--init-from",
+            hf.toString(),
+            "--write-initial-weights",
+            initial.toString(),
+            "--max-steps",
+            "3");
+    assertThat(from.exitCode()).as(from.err()).isZero();
+    try (var exported = dev.cria.engine.io.SafetensorsFile.open(hf.resolve("model.safetensors"));
+        var started = dev.cria.engine.io.SafetensorsFile.open(initial)) {
+      assertThat(started.entries().keySet()).isEqualTo(exported.entries().keySet()).hasSize(21);
+      for (String name : exported.entries().keySet()) {
+        assertThat(started.readFloats(name)).as(name).isEqualTo(exported.readFloats(name));
+      }
+    }
+    // and a fresh run's seeded start is not those weights
+    Path seeded = tmp.resolve("seeded-initial.safetensors");
+    assertThat(
+            train("seeded", "--write-initial-weights", seeded.toString(), "--max-steps", "3")
+                .exitCode())
+        .isZero();
+    try (var exported = dev.cria.engine.io.SafetensorsFile.open(hf.resolve("model.safetensors"));
+        var fresh = dev.cria.engine.io.SafetensorsFile.open(seeded)) {
+      String name = "model.layers.0.mlp.down_proj.weight";
+      assertThat(fresh.readFloats(name)).isNotEqualTo(exported.readFloats(name));
+    }
+  }
 }
