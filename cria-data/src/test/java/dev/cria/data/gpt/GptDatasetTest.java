@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.cria.data.SharedData;
 import dev.cria.data.indexed.IndexedDataset;
+import dev.cria.data.indexed.IndexedDatasetWriter;
+import dev.cria.data.indexed.TokenDtype;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,6 +34,28 @@ class GptDatasetTest {
     return JsonMapper.builder()
         .build()
         .readTree(SharedData.require("data/vectors/gpt_index_vectors.json").toFile());
+  }
+
+  @TempDir Path data;
+
+  /**
+   * A dataset of this test's own for the cache's tests, which need nothing of Megatron's: 20
+   * documents of 2 to 21 tokens (so 40 samples of 4 tokens take two epochs of the train split).
+   */
+  private IndexedDataset own() throws IOException {
+    Path prefix = data.resolve("own_text_document");
+    try (IndexedDatasetWriter w = IndexedDatasetWriter.create(prefix, TokenDtype.UINT16)) {
+      for (int d = 0; d < 20; d++) {
+        int[] ids = new int[2 + d];
+        for (int i = 0; i < ids.length; i++) {
+          ids[i] = 3 + (i * 7 + d) % 97;
+        }
+        w.addSequence(ids, 0, ids.length);
+        w.endDocument();
+      }
+      w.commit();
+    }
+    return IndexedDataset.open(prefix);
   }
 
   private static IndexedDataset tiny() throws IOException {
@@ -103,10 +127,10 @@ class GptDatasetTest {
 
   @Test
   void cacheIsReusedWhenInputsMatchAndReadableAsNumpy() throws IOException {
-    try (IndexedDataset data = tiny()) {
-      SplitRanges ranges = SplitRanges.of("8,1,1", data.sequenceCount());
+    try (IndexedDataset dataset = own()) {
+      SplitRanges ranges = SplitRanges.of("8,1,1", dataset.sequenceCount());
       GptDataset first =
-          GptDataset.open(data, ranges, Split.TRAIN, 40, SEQ, SEED, new GptIndexCache(cache));
+          GptDataset.open(dataset, ranges, Split.TRAIN, 40, SEQ, SEED, new GptIndexCache(cache));
       assertThat(first.fromCache()).isFalse();
       List<Path> files;
       try (Stream<Path> s = Files.list(cache)) {
@@ -116,13 +140,14 @@ class GptDatasetTest {
       assertThat(files.getFirst().getFileName().toString())
           .matches("[0-9a-f]{32}-GPTDataset-train-description.txt");
       GptDataset again =
-          GptDataset.open(data, ranges, Split.TRAIN, 40, SEQ, SEED, new GptIndexCache(cache));
+          GptDataset.open(dataset, ranges, Split.TRAIN, 40, SEQ, SEED, new GptIndexCache(cache));
       assertThat(again.fromCache()).isTrue();
       assertThat(again.indices().shuffleIndex()).containsExactly(first.indices().shuffleIndex());
-      assertThat(again.indices().epochs()).isEqualTo(2);
+      assertThat(again.indices().epochs()).isEqualTo(first.indices().epochs()).isEqualTo(2);
       // Another seed is another entry.
       GptDataset other =
-          GptDataset.open(data, ranges, Split.TRAIN, 40, SEQ, SEED + 1, new GptIndexCache(cache));
+          GptDataset.open(
+              dataset, ranges, Split.TRAIN, 40, SEQ, SEED + 1, new GptIndexCache(cache));
       assertThat(other.fromCache()).isFalse();
       // numpy's header: dtype and shape.
       Path sampleIndex =
@@ -136,17 +161,19 @@ class GptDatasetTest {
               0,
               128,
               java.nio.charset.StandardCharsets.ISO_8859_1);
-      assertThat(header).contains("{'descr': '<i4', 'fortran_order': False, 'shape': (50, 2), }");
-      assertThat(Files.size(sampleIndex)).isEqualTo(128 + 50 * 2 * 4);
+      long rows = first.indices().sampleIndex().length / 2;
+      assertThat(header)
+          .contains("{'descr': '<i4', 'fortran_order': False, 'shape': (" + rows + ", 2), }");
+      assertThat(Files.size(sampleIndex)).isEqualTo(128 + rows * 2 * 4);
     }
   }
 
   @Test
   void damagedCacheEntryIsRebuilt() throws IOException {
-    try (IndexedDataset data = tiny()) {
-      SplitRanges ranges = SplitRanges.of("8,1,1", data.sequenceCount());
+    try (IndexedDataset dataset = own()) {
+      SplitRanges ranges = SplitRanges.of("8,1,1", dataset.sequenceCount());
       GptDataset first =
-          GptDataset.open(data, ranges, Split.TRAIN, 40, SEQ, SEED, new GptIndexCache(cache));
+          GptDataset.open(dataset, ranges, Split.TRAIN, 40, SEQ, SEED, new GptIndexCache(cache));
       Path shuffle;
       try (Stream<Path> s = Files.list(cache)) {
         shuffle =
@@ -155,7 +182,7 @@ class GptDatasetTest {
       byte[] bytes = Files.readAllBytes(shuffle);
       Files.write(shuffle, java.util.Arrays.copyOf(bytes, bytes.length - 3));
       GptDataset again =
-          GptDataset.open(data, ranges, Split.TRAIN, 40, SEQ, SEED, new GptIndexCache(cache));
+          GptDataset.open(dataset, ranges, Split.TRAIN, 40, SEQ, SEED, new GptIndexCache(cache));
       assertThat(again.fromCache()).isFalse();
       assertThat(again.indices().shuffleIndex()).containsExactly(first.indices().shuffleIndex());
       assertThat(Files.readAllBytes(shuffle)).isEqualTo(bytes);
@@ -164,8 +191,8 @@ class GptDatasetTest {
 
   @Test
   void processesStartingAtOnceAllGetCompleteIdenticalIndices() throws Exception {
-    try (IndexedDataset data = tiny()) {
-      SplitRanges ranges = SplitRanges.of("8,1,1", data.sequenceCount());
+    try (IndexedDataset dataset = own()) {
+      SplitRanges ranges = SplitRanges.of("8,1,1", dataset.sequenceCount());
       ExecutorService pool = Executors.newFixedThreadPool(6);
       try {
         List<Future<GptDataset>> results = new ArrayList<>();
@@ -173,7 +200,7 @@ class GptDatasetTest {
           results.add(
               pool.submit(() ->
                   GptDataset.open(
-                      data, ranges, Split.TRAIN, 51, SEQ, SEED, new GptIndexCache(cache))));
+                      dataset, ranges, Split.TRAIN, 51, SEQ, SEED, new GptIndexCache(cache))));
         }
         long[] expected = results.getFirst().get().indices().shuffleIndex();
         for (Future<GptDataset> f : results) {
@@ -192,10 +219,11 @@ class GptDatasetTest {
 
   @Test
   void emptySplitIsAClearError() throws IOException {
-    try (IndexedDataset data = tiny()) {
-      SplitRanges ranges = SplitRanges.of("100,0,0", data.sequenceCount());
+    try (IndexedDataset dataset = own()) {
+      SplitRanges ranges = SplitRanges.of("100,0,0", dataset.sequenceCount());
       assertThatThrownBy(() ->
-              GptDataset.open(data, ranges, Split.VALID, -1, SEQ, SEED, new GptIndexCache(cache)))
+              GptDataset.open(
+                  dataset, ranges, Split.VALID, -1, SEQ, SEED, new GptIndexCache(cache)))
           .hasMessageContaining("leaves no valid documents");
     }
   }
