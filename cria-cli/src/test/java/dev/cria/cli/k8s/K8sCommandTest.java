@@ -307,4 +307,45 @@ class K8sCommandTest {
                   + " missing-worker.invalid (no DNS name yet)");
     }
   }
+
+  @Test
+  void logsPrintsTheLaunchersLogAndFollowsItWithItsCharactersWhole() {
+    client
+        .pods()
+        .inNamespace("team-a")
+        .resource(
+            new PodBuilder()
+                .withNewMetadata()
+                .withName("brown-tiny-launcher")
+                .addToLabels("cria.dev/run", "brown-tiny")
+                .addToLabels("training.kubeflow.org/job-role", "launcher")
+                .endMetadata()
+                .withNewStatus()
+                .withPhase("Running")
+                .endStatus()
+                .build())
+        .create();
+    String log = "[rank 0] step 1/50 | loss 6.1\n[rank 0] 손실 (loss) 5.9 ✓\n";
+    server
+        .expect()
+        .get()
+        .withPath("/api/v1/namespaces/team-a/pods/brown-tiny-launcher/log?pretty=false")
+        .andReturn(200, log)
+        .once();
+    CliRun logs = CliRun.of("k8s", "logs", "brown-tiny");
+    assertThat(logs.exitCode()).as(logs.err()).isZero();
+    assertThat(logs.out()).isEqualTo(log);
+    server
+        .expect()
+        .get()
+        .withPath("/api/v1/namespaces/team-a/pods/brown-tiny-launcher/log?pretty=false&follow=true")
+        .andReturn(200, log)
+        .once();
+    CliRun followed = CliRun.of("k8s", "logs", "brown-tiny", "-f");
+    assertThat(followed.exitCode()).as(followed.err()).isZero();
+    assertThat(followed.out()).isEqualTo(log);
+    CliRun nobody = CliRun.of("k8s", "logs", "no-such-job");
+    assertThat(nobody.exitCode()).isEqualTo(1);
+    assertThat(nobody.err()).contains("no-such-job");
+  }
 }
