@@ -136,4 +136,112 @@ class IndexedDatasetTest {
     assertThat(TokenDtype.forVocabulary(65500)).isEqualTo(TokenDtype.INT32);
     assertThat(TokenDtype.forVocabulary(128256)).isEqualTo(TokenDtype.INT32);
   }
+
+  /** Three documents: {5, 9, 2}, then {7} and {1, 250} (one document of two sequences). */
+  private Path three(TokenDtype dtype) throws IOException {
+    Path prefix = tmp.resolve("three-" + dtype);
+    try (IndexedDatasetWriter w = IndexedDatasetWriter.create(prefix, dtype)) {
+      w.addSequence(new int[] {0, 5, 9, 2, 0}, 1, 3); // from the middle of an array
+      w.endDocument();
+      w.addSequence(new int[] {7}, 0, 1);
+      w.addSequence(new int[] {1, 250}, 0, 2);
+      w.endDocument();
+      assertThat(w.sequenceCount()).isEqualTo(3);
+      assertThat(w.tokenCount()).isEqualTo(6);
+      assertThat(w.documentCount()).isEqualTo(2);
+      w.commit();
+    }
+    return prefix;
+  }
+
+  @Test
+  void theLargestTokenOfARangeOfSequences() throws IOException {
+    try (IndexedDataset d = IndexedDataset.open(three(TokenDtype.UINT8))) {
+      assertThat(d.prefix()).isEqualTo(tmp.resolve("three-UINT8"));
+      assertThat(d.tokenCount()).isEqualTo(6);
+      assertThat(d.maxToken(0, 3)).isEqualTo(250); // the last token of the last sequence
+      assertThat(d.maxToken(0, 1)).isEqualTo(9);
+      assertThat(d.maxToken(1, 2)).isEqualTo(7);
+      assertThat(d.maxToken(1, 1)).isEqualTo(-1); // no sequence, no token
+      assertThat(d.documentIndex(0)).isZero();
+      assertThat(d.documentIndex(1)).isEqualTo(1);
+      assertThat(d.documentIndex(2)).isEqualTo(3);
+      assertThat(d.pointer(2)).isEqualTo(4);
+    }
+  }
+
+  @Test
+  void readingASequenceFromAnOffsetToItsEndAndNoFurther() throws IOException {
+    try (IndexedDataset d = IndexedDataset.open(three(TokenDtype.UINT16))) {
+      int[] out = new int[4];
+      d.read(0, 1, 2, out, 1); // tokens 1..2 of {5, 9, 2}, into out[1..2]
+      assertThat(out).containsExactly(0, 9, 2, 0);
+      d.read(2, 1, 1, out, 0);
+      assertThat(out[0]).isEqualTo(250);
+      d.read(0, 3, 0, out, 0); // nothing, at the very end
+      assertThatThrownBy(() -> d.read(0, 1, 3, out, 0))
+          .isInstanceOf(IndexOutOfBoundsException.class)
+          .hasMessage("tokens [1, 4) of a sequence of 3");
+      assertThatThrownBy(() -> d.read(0, -1, 1, out, 0))
+          .isInstanceOf(IndexOutOfBoundsException.class);
+      assertThatThrownBy(() -> d.read(0, 0, -1, out, 0))
+          .isInstanceOf(IndexOutOfBoundsException.class);
+    }
+  }
+
+  @Test
+  void theLargestIdOfADtypeFitsAndOneMoreDoesNot() throws IOException {
+    try (IndexedDatasetWriter w =
+        IndexedDatasetWriter.create(tmp.resolve("u8"), TokenDtype.UINT8)) {
+      w.addSequence(new int[] {255, 0}, 0, 2);
+      assertThatThrownBy(() -> w.addSequence(new int[] {256}, 0, 1))
+          .hasMessage("token id 256 does not fit dtype UINT8");
+      assertThatThrownBy(() -> w.addSequence(new int[] {-1}, 0, 1))
+          .hasMessage("token id -1 does not fit dtype UINT8");
+      w.endDocument();
+      w.commit();
+    }
+    try (IndexedDataset d = IndexedDataset.open(tmp.resolve("u8"))) {
+      assertThat(d.sequence(0)).containsExactly(255, 0);
+    }
+    try (IndexedDatasetWriter w =
+        IndexedDatasetWriter.create(tmp.resolve("u16"), TokenDtype.UINT16)) {
+      w.addSequence(new int[] {65535}, 0, 1);
+      assertThatThrownBy(() -> w.addSequence(new int[] {65536}, 0, 1))
+          .hasMessageContaining("65536");
+    }
+  }
+
+  @Test
+  void manySequencesAndDocumentsOutgrowEveryBufferAndReadBackWhole() throws IOException {
+    Path prefix = tmp.resolve("many");
+    int documents = 70_000; // more than the writer's first arrays and its index buffer hold
+    try (IndexedDatasetWriter w = IndexedDatasetWriter.create(prefix, TokenDtype.INT32)) {
+      for (int d = 0; d < documents; d++) {
+        w.addSequence(new int[] {d, d + 1}, 0, 2);
+        w.endDocument();
+      }
+      w.commit();
+    }
+    try (IndexedDataset d = IndexedDataset.open(prefix)) {
+      assertThat(d.sequenceCount()).isEqualTo(documents);
+      assertThat(d.documentCount()).isEqualTo(documents);
+      assertThat(d.tokenCount()).isEqualTo(2L * documents);
+      for (int i : new int[] {0, 1, 4095, 4096, 65535, 65536, documents - 1}) {
+        assertThat(d.sequence(i)).as("sequence %d", i).containsExactly(i, i + 1);
+        assertThat(d.documentIndex(i + 1)).isEqualTo(i + 1);
+      }
+    }
+  }
+
+  @Test
+  void onlyTheIntegerDtypesHoldTokenIds() {
+    for (TokenDtype t : TokenDtype.values()) {
+      assertThat(t.isInteger())
+          .as(t.name())
+          .isEqualTo(t != TokenDtype.FLOAT64 && t != TokenDtype.DOUBLE);
+    }
+    assertThat(TokenDtype.FLOAT64.isInteger()).isFalse();
+    assertThat(TokenDtype.DOUBLE.isInteger()).isFalse();
+  }
 }
