@@ -26,13 +26,6 @@ public final class Tokenizers {
   }
 
   /**
-   * Loads a tokenizer from a SentencePiece {@code .model} file, a Hugging Face {@code
-   * tokenizer.json}, or a directory holding either ({@code tokenizer.model} preferred). The format
-   * is told by content, not by name.
-   *
-   * @throws TokenizerFormatException when the file is missing, malformed or unsupported
-   */
-  /**
    * Writes {@code tokenizer} into {@code dir} (created when missing) in both forms cria and Hugging
    * Face read: {@code tokenizer.model} (SentencePiece), {@code tokenizer.json} and {@code
    * tokenizer_config.json}, each file atomically.
@@ -45,6 +38,13 @@ public final class Tokenizers {
         dir.resolve("tokenizer_config.json"), HfTokenizerJsonFile.writeConfig(tokenizer));
   }
 
+  /**
+   * Loads a tokenizer from a SentencePiece {@code .model} file, a Hugging Face {@code
+   * tokenizer.json}, or a directory holding either ({@code tokenizer.model} preferred). The format
+   * is told by content, not by name.
+   *
+   * @throws TokenizerFormatException when the file is missing, malformed or unsupported
+   */
   public static Tokenizer load(Path path) {
     if (Files.isDirectory(path)) {
       Path model = path.resolve("tokenizer.model");
