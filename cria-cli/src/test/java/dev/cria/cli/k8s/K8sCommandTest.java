@@ -149,21 +149,7 @@ class K8sCommandTest {
         .doesNotContain("password");
 
     // the operator's part: a launcher pod and a Running condition
-    client
-        .pods()
-        .inNamespace("team-a")
-        .resource(
-            new PodBuilder()
-                .withNewMetadata()
-                .withName("brown-tiny-launcher")
-                .addToLabels("cria.dev/run", "brown-tiny")
-                .addToLabels("training.kubeflow.org/job-role", "launcher")
-                .endMetadata()
-                .withNewStatus()
-                .withPhase("Running")
-                .endStatus()
-                .build())
-        .create();
+    operatorMakesALauncher();
     GenericKubernetesResource job =
         client
             .genericKubernetesResources(MPIJOBS)
@@ -310,21 +296,7 @@ class K8sCommandTest {
 
   @Test
   void logsPrintsTheLaunchersLogAndFollowsItWithItsCharactersWhole() {
-    client
-        .pods()
-        .inNamespace("team-a")
-        .resource(
-            new PodBuilder()
-                .withNewMetadata()
-                .withName("brown-tiny-launcher")
-                .addToLabels("cria.dev/run", "brown-tiny")
-                .addToLabels("training.kubeflow.org/job-role", "launcher")
-                .endMetadata()
-                .withNewStatus()
-                .withPhase("Running")
-                .endStatus()
-                .build())
-        .create();
+    operatorMakesALauncher();
     String log = "[rank 0] step 1/50 | loss 6.1\n[rank 0] 손실 (loss) 5.9 ✓\n";
     server
         .expect()
@@ -347,5 +319,24 @@ class K8sCommandTest {
     CliRun nobody = CliRun.of("k8s", "logs", "no-such-job");
     assertThat(nobody.exitCode()).isEqualTo(1);
     assertThat(nobody.err()).contains("no-such-job");
+  }
+
+  /** The operator's part: the job's launcher pod, running. */
+  private void operatorMakesALauncher() {
+    client
+        .pods()
+        .inNamespace("team-a")
+        .resource(
+            new PodBuilder()
+                .withNewMetadata()
+                .withName("brown-tiny-launcher")
+                .addToLabels("cria.dev/run", "brown-tiny")
+                .addToLabels("training.kubeflow.org/job-role", "launcher")
+                .endMetadata()
+                .withNewStatus()
+                .withPhase("Running")
+                .endStatus()
+                .build())
+        .create();
   }
 }

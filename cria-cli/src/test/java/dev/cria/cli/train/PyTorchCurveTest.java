@@ -107,7 +107,7 @@ class PyTorchCurveTest {
     }
   }
 
-  /** Every scalar of the run's event files, by tag and step. */
+  /** Every scalar of the run's event files, by tag and step; the newest file wins a step. */
   static Map<String, TreeMap<Long, Float>> scalars(Path runDir) throws IOException {
     Map<String, TreeMap<Long, Float>> out = new TreeMap<>();
     List<Path> files;

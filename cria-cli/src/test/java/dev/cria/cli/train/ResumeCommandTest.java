@@ -3,7 +3,6 @@ package dev.cria.cli.train;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cria.cli.CliRun;
-import dev.cria.core.tensorboard.TensorBoardEvents;
 import dev.cria.train.checkpoint.Checkpoint;
 import dev.cria.train.checkpoint.Checkpoints;
 import java.io.IOException;
@@ -12,7 +11,6 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -54,20 +52,7 @@ class ResumeCommandTest {
 
   /** reduced_train_loss by step over all of a run's event files, the newest file winning a step. */
   static TreeMap<Long, Float> losses(Path runDir) throws IOException {
-    TreeMap<Long, Float> out = new TreeMap<>();
-    List<Path> files;
-    try (Stream<Path> s = Files.list(runDir)) {
-      files =
-          s.filter(f -> f.getFileName().toString().startsWith("events.out.tfevents."))
-              .sorted()
-              .toList();
-    }
-    for (Path f : files) {
-      TensorBoardEvents.read(f).scalars().stream()
-          .filter(e -> e.tag().equals("reduced_train_loss"))
-          .forEach(e -> out.put(e.step(), e.value()));
-    }
-    return out;
+    return PyTorchCurveTest.scalars(runDir).getOrDefault("reduced_train_loss", new TreeMap<>());
   }
 
   @Test
