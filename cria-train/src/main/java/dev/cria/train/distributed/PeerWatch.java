@@ -91,6 +91,7 @@ public final class PeerWatch implements AutoCloseable {
 
   /** What this rank last saw of one peer, in its own clock. */
   private static final class Seen {
+    long firstUpdatedAt = Long.MIN_VALUE; // of the first status seen, maybe a run's before this one
     long updatedAt = Long.MIN_VALUE; // the peer's own clock, as written
     long updatedSeenAt; // when this rank last saw updatedAt change
     long collectives = -1;
@@ -227,11 +228,17 @@ public final class PeerWatch implements AutoCloseable {
         }
         continue;
       }
-      if (status.state() == RankState.FAILED) {
+      if (s.firstUpdatedAt == Long.MIN_VALUE) {
+        s.firstUpdatedAt = status.updatedAt();
+      }
+      // a run resumed in the same directory finds its ranks' files as the last run left them: an
+      // ended state counts once this run's rank has written its own (the file changed)
+      boolean thisRun = !status.state().ended() || status.updatedAt() != s.firstUpdatedAt;
+      if (status.state() == RankState.FAILED && thisRun) {
         return Optional.of("rank " + q + " failed: " + status.lastError());
       }
       if (status.state().ended()) {
-        continue; // it left normally; if it is needed, the collectives say so
+        continue; // it left normally (or the last run did); if it is needed, the collectives say
       }
       if (status.updatedAt() != s.updatedAt) {
         s.updatedAt = status.updatedAt();
@@ -249,7 +256,7 @@ public final class PeerWatch implements AutoCloseable {
                 : Math.max(slowestStep, status.stepSeconds());
       }
       double quiet = (now - Math.max(s.updatedSeenAt, startedAt)) / 1e9;
-      if (quiet >= 2 * bounds.heartbeat().toSeconds() && goneFromThisHost(status)) {
+      if (quiet >= seconds(bounds.heartbeat()) * 2 && goneFromThisHost(status)) {
         return Optional.of(
             String.format(
                 Locale.ROOT,
@@ -259,7 +266,7 @@ public final class PeerWatch implements AutoCloseable {
                 status.pid(),
                 status.step()));
       }
-      if (quiet >= bounds.silent().toSeconds()) {
+      if (quiet >= seconds(bounds.silent())) {
         return Optional.of(
             String.format(
                 Locale.ROOT,
@@ -279,7 +286,7 @@ public final class PeerWatch implements AutoCloseable {
             status.state() == RankState.SAVING || status.state() == RankState.STARTING
                 ? bounds.saving()
                 : bounds.stuck(slowestStep);
-        if (lagging >= limit.toSeconds()) {
+        if (lagging >= seconds(limit)) {
           return Optional.of(
               String.format(
                   Locale.ROOT,
@@ -295,8 +302,8 @@ public final class PeerWatch implements AutoCloseable {
                   limit.toSeconds()));
         }
         if (!s.reportedSlow
-            && quiet < 2 * bounds.heartbeat().toSeconds()
-            && lagging >= Math.max(10, limit.toSeconds() / 4.0)) {
+            && quiet < seconds(bounds.heartbeat()) * 2
+            && lagging >= Math.max(10, seconds(limit) / 4)) {
           s.reportedSlow = true;
           log.accept(
               String.format(
@@ -332,7 +339,7 @@ public final class PeerWatch implements AutoCloseable {
       } else if (!status.state().ended() && goneFromThisHost(status)) {
         parts.add("rank " + q + " (pid " + status.pid() + ") is gone after step " + status.step());
       } else if (!status.state().ended()
-          && status.ageSeconds(nowMillis) > 2 * bounds.heartbeat().toSeconds()) {
+          && status.ageSeconds(nowMillis) > seconds(bounds.heartbeat()) * 2) {
         parts.add(
             String.format(
                 Locale.ROOT,
@@ -343,6 +350,10 @@ public final class PeerWatch implements AutoCloseable {
       }
     }
     return String.join("; ", parts);
+  }
+
+  private static double seconds(Duration d) {
+    return d.toNanos() / 1e9;
   }
 
   private boolean goneFromThisHost(RankStatus status) {

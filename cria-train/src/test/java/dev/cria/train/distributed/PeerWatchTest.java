@@ -85,9 +85,25 @@ class PeerWatchTest {
   @Test
   void aFailedPeerIsJudgedAtOnceWithItsError() throws IOException {
     PeerWatch w = watch(10);
-    peer(RankState.FAILED, 1000, 9, 0.1, "No space left on device", "elsewhere", 4242);
-    assertThat(w.look(1)).contains("rank 1 failed: No space left on device");
+    peer(RankState.TRAINING, 1000, 9, 0.1);
+    assertThat(w.look(1)).isEmpty();
+    peer(RankState.FAILED, 1001, 9, 0.1, "No space left on device", "elsewhere", 4242);
+    assertThat(w.look(2)).contains("rank 1 failed: No space left on device");
     assertThat(w.explain()).isEqualTo("rank 1 failed: No space left on device");
+  }
+
+  @Test
+  void aFailureLeftByTheRunBeforeCountsOnlyOnceThePeerHasWrittenAgain() throws IOException {
+    // resuming a run that failed: rank 1's file still says how the last run ended
+    peer(RankState.FAILED, 1000, 9, 0.1, "the last run's error", "elsewhere", 4242);
+    PeerWatch w = watch(10);
+    long t0 = System.nanoTime();
+    assertThat(w.look(t0)).isEmpty();
+    assertThat(w.look(t0 + SECOND)).isEmpty();
+    peer(RankState.STARTING, 2000, 0, Double.NaN); // this run's rank 1 writes its own
+    assertThat(w.look(t0 + 2 * SECOND)).isEmpty();
+    peer(RankState.FAILED, 3000, 3, Double.NaN, "this run's error", "elsewhere", 4242);
+    assertThat(w.look(t0 + 3 * SECOND)).contains("rank 1 failed: this run's error");
   }
 
   @Test
@@ -213,17 +229,19 @@ class PeerWatchTest {
   void theWatchThreadAbortsTheGroupWithItsVerdict() throws Exception {
     FakeGroup fake = new FakeGroup(0, 2);
     CountedCollective group = CountedCollective.of(fake);
-    peer(RankState.FAILED, 1000, 0, 0.1, "out of memory", "elsewhere", 1);
+    peer(RankState.TRAINING, 1000, 0, 0.1);
     List<String> verdicts = new java.util.concurrent.CopyOnWriteArrayList<>();
     PeerWatch.Bounds quick =
         new PeerWatch.Bounds(
             Duration.ofMillis(20),
             Duration.ofMillis(100),
-            Duration.ofMillis(200),
-            Duration.ofSeconds(1),
+            Duration.ofSeconds(10), // silence is not what this test waits for
+            Duration.ofSeconds(10),
             10,
             Duration.ofSeconds(1));
     try (PeerWatch w = PeerWatch.start(run, group, quick, log::add, verdicts::add)) {
+      Thread.sleep(100); // the watch has seen rank 1 training
+      peer(RankState.FAILED, 2000, 0, 0.1, "out of memory", "elsewhere", 1);
       long deadline = System.nanoTime() + 60 * SECOND;
       while (w.verdict().isEmpty() && System.nanoTime() < deadline) {
         Thread.sleep(10);
