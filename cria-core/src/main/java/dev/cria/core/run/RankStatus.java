@@ -56,6 +56,18 @@ public record RankStatus(
   /** The file's name in each rank's directory. */
   public static final String FILE = "status.json";
 
+  /**
+   * This machine's name as a rank writes it in {@link #host} ("localhost" when it cannot be told):
+   * one function for the writer and for the watch that compares it with its own.
+   */
+  public static String thisHost() {
+    try {
+      return java.net.InetAddress.getLocalHost().getHostName();
+    } catch (java.io.IOException e) {
+      return "localhost";
+    }
+  }
+
   /** Seconds since the last update at {@code nowMillis}. */
   public double ageSeconds(long nowMillis) {
     return Math.max(0, nowMillis - updatedAt) / 1e3;

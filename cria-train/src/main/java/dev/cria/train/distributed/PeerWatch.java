@@ -4,7 +4,6 @@ import dev.cria.core.run.RankState;
 import dev.cria.core.run.RankStatus;
 import dev.cria.core.run.StatusFiles;
 import java.io.IOException;
-import java.net.InetAddress;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -130,7 +129,7 @@ public final class PeerWatch implements AutoCloseable {
       seen[i] = new Seen();
     }
     this.startedAt = System.nanoTime();
-    this.host = hostName();
+    this.host = RankStatus.thisHost();
     this.thread = Thread.ofPlatform().daemon().name("cria-peer-watch").unstarted(this::loop);
   }
 
@@ -369,14 +368,6 @@ public final class PeerWatch implements AutoCloseable {
       return null;
     } catch (IOException | RuntimeException e) {
       return null; // being replaced, or damaged: the next look reads it again
-    }
-  }
-
-  private static String hostName() {
-    try {
-      return InetAddress.getLocalHost().getHostName();
-    } catch (IOException e) {
-      return "localhost";
     }
   }
 

@@ -6,7 +6,6 @@ import dev.cria.core.run.StatusFiles;
 import dev.cria.engine.backend.HostBuffers;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
-import java.net.InetAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Executors;
@@ -76,7 +75,7 @@ public final class StatusSink implements MetricsSink {
             name == null ? runDir.toString() : name.toString(),
             rank,
             worldSize,
-            hostName(),
+            RankStatus.thisHost(),
             ProcessHandle.current().pid(),
             RankState.STARTING,
             0,
@@ -174,13 +173,5 @@ public final class StatusSink implements MetricsSink {
       return load >= 0 ? load : Double.NaN;
     }
     return Double.NaN;
-  }
-
-  private static String hostName() {
-    try {
-      return InetAddress.getLocalHost().getHostName();
-    } catch (IOException e) {
-      return "localhost";
-    }
   }
 }
