@@ -4,8 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.cria.cli.CliRun;
+import dev.cria.train.distributed.LocalRanks;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -62,10 +62,7 @@ class MpirunTest {
    * host, with a job secret and a free rendezvous port, its output to {@code output}.
    */
   static Process start(Path mpirun, List<String> workerArgs, Path output) throws IOException {
-    int port;
-    try (ServerSocket s = new ServerSocket(0)) {
-      port = s.getLocalPort();
-    }
+    int port = LocalRanks.freePort();
     List<String> command =
         new ArrayList<>(
             List.of(

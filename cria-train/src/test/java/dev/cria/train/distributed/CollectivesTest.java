@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
@@ -29,9 +28,7 @@ class CollectivesTest {
   private static final Duration TIMEOUT = Duration.ofSeconds(20);
 
   private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
-    }
+    return LocalRanks.freePort();
   }
 
   /** Runs {@code body} on {@code world} ranks joined over loopback; returns each rank's result. */

@@ -1,6 +1,5 @@
 package dev.cria.train.distributed;
 
-import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -73,10 +72,7 @@ public final class LoopbackRanks {
       java.util.function.IntFunction<java.nio.file.Path> hostOf,
       Body<T> body)
       throws Exception {
-    int port;
-    try (ServerSocket s = new ServerSocket(0)) {
-      port = s.getLocalPort();
-    }
+    int port = LocalRanks.freePort();
     JobKey key = JobKey.generate("test-" + port);
     JoinSettings settings =
         JoinSettings.of(Duration.ofSeconds(30), timeout)

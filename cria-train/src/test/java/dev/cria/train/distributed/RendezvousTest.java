@@ -7,7 +7,6 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.time.Duration;
 import java.util.List;
@@ -29,9 +28,7 @@ class RendezvousTest {
   private static final Duration TIMEOUT = Duration.ofSeconds(20);
 
   private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
-    }
+    return LocalRanks.freePort();
   }
 
   /** A sum over two ranks that only works when both are the job's own. */
