@@ -45,6 +45,14 @@ final class BpeEncoder {
 
   /** Appends the ids of {@code text} (no BOS/EOS) to {@code out}. */
   void encode(CharSequence text, IntList out) {
+    int from = out.size();
+    encodeNormalized(text, out);
+    if (model.fuseUnknowns) {
+      out.fuseRuns(from, model.unkId);
+    }
+  }
+
+  private void encodeNormalized(CharSequence text, IntList out) {
     model.normalizer.normalize(text, normalized);
     int n = normalized.length();
     if (n == 0) {

@@ -28,6 +28,12 @@ final class BpeModel {
   /** SentencePiece semantics: also merge symbols that are not pieces themselves (rare chars). */
   final boolean mergeByConcatenation;
 
+  /**
+   * Whether a run of {@code <unk>} ids becomes one: always in SentencePiece, {@code fuse_unk} in a
+   * Hugging Face tokenizer.
+   */
+  final boolean fuseUnknowns;
+
   /** Whether the normalized text may be cut before every word (see {@link #canSplitAtWords}). */
   final boolean splitAtWords;
 
@@ -47,7 +53,8 @@ final class BpeModel {
       int unkId,
       PairTable pairs,
       int[] mergeRank,
-      boolean mergeByConcatenation) {
+      boolean mergeByConcatenation,
+      boolean fuseUnknowns) {
     this.vocabulary = vocabulary;
     this.normalizer = normalizer;
     this.byteFallback = byteFallback;
@@ -55,6 +62,7 @@ final class BpeModel {
     this.pairs = pairs;
     this.mergeRank = mergeRank;
     this.mergeByConcatenation = mergeByConcatenation;
+    this.fuseUnknowns = fuseUnknowns;
     this.spaceChar = normalizer.escapeWhitespaces() ? Normalizer.SPACE_SYMBOL : ' ';
 
     bmpCharIds = new int[65536];
@@ -141,14 +149,18 @@ final class BpeModel {
         pairs.putIfAbsent(s[k], s[k + 1], rank[id], id);
       }
     }
-    return new BpeModel(vocabulary, normalizer, byteFallback, unkId, pairs, rank, true);
+    return new BpeModel(vocabulary, normalizer, byteFallback, unkId, pairs, rank, true, true);
   }
 
-  /** Hugging Face's rule: only listed merges apply, the earlier in the list first. */
+  /**
+   * Hugging Face's rule: only listed merges apply, the earlier in the list first; runs of {@code
+   * <unk>} fused when {@code fuseUnknowns} ({@code fuse_unk}).
+   */
   static BpeModel fromMerges(
       Vocabulary vocabulary,
       Normalizer normalizer,
       boolean byteFallback,
+      boolean fuseUnknowns,
       int unkId,
       List<int[]> merges) {
     PairTable pairs = new PairTable(merges.size());
@@ -156,7 +168,8 @@ final class BpeModel {
       int[] m = merges.get(rank);
       pairs.putIfAbsent(m[0], m[1], rank, m[2]);
     }
-    return new BpeModel(vocabulary, normalizer, byteFallback, unkId, pairs, null, false);
+    return new BpeModel(
+        vocabulary, normalizer, byteFallback, unkId, pairs, null, false, fuseUnknowns);
   }
 
   private static int mergeableId(Vocabulary vocabulary, String piece) {

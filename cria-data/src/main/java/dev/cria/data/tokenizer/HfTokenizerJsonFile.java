@@ -7,6 +7,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
@@ -77,6 +78,7 @@ public final class HfTokenizerJsonFile {
           source + ": continuing_subword_prefix / end_of_word_suffix are not supported");
     }
     boolean byteFallback = model.path("byte_fallback").asBoolean(false);
+    boolean fuseUnknowns = model.path("fuse_unk").asBoolean(false); // Hugging Face's default
     Normalizer normalizer = normalizerOf(root, source);
 
     Map<Integer, String> byId = new HashMap<>();
@@ -144,7 +146,8 @@ public final class HfTokenizerJsonFile {
             specialId(tokenizerConfig, "eos_token", "</s>", vocabulary),
             specialId(tokenizerConfig, "pad_token", null, vocabulary));
     BpeModel bpe =
-        BpeModel.fromMerges(vocabulary, normalizer, byteFallback, Math.max(unk, 0), merges);
+        BpeModel.fromMerges(
+            vocabulary, normalizer, byteFallback, fuseUnknowns, Math.max(unk, 0), merges);
     return new Tokenizer(bpe, specials, "Hugging Face tokenizer.json " + source);
   }
 
@@ -269,11 +272,35 @@ public final class HfTokenizerJsonFile {
   }
 
   /**
+   * Why {@code tokenizer} has no faithful {@code tokenizer.json}, if it has none: Hugging Face's
+   * normalizers as cria writes them do not strip and collapse spaces as SentencePiece does, and its
+   * BPE has no UNUSED pieces (which SentencePiece splits back into the pieces they merged from).
+   * Such a tokenizer is kept as a {@code tokenizer.model}, which Hugging Face also loads.
+   */
+  public static Optional<String> cannotWrite(Tokenizer tokenizer) {
+    if (tokenizer.normalizer().removeExtraWhitespaces()) {
+      return Optional.of("it removes extra whitespace (remove_extra_whitespaces)");
+    }
+    Vocabulary v = tokenizer.vocabulary();
+    for (int id = 0; id < v.size(); id++) {
+      if (v.type(id) == PieceType.UNUSED) {
+        return Optional.of("it has UNUSED pieces, " + Vocabulary.quote(v.piece(id)) + " the first");
+      }
+    }
+    return Optional.empty();
+  }
+
+  /**
    * Writes {@code tokenizer} as a Llama-2 style {@code tokenizer.json}: the vocabulary, merges
    * derived from the scores as Hugging Face's converter does (every split of a piece into two
    * pieces, best score first), the Prepend/Replace normalizer and the matching decoder.
    */
   public static String write(Tokenizer tokenizer) {
+    cannotWrite(tokenizer)
+        .ifPresent(why -> {
+          throw new TokenizerFormatException(
+              tokenizer.description() + " cannot be written as a tokenizer.json: " + why);
+        });
     Vocabulary v = tokenizer.vocabulary();
     ObjectNode root = JSON.createObjectNode();
     root.put("version", "1.0");
@@ -327,7 +354,7 @@ public final class HfTokenizerJsonFile {
     }
     model.putNull("continuing_subword_prefix");
     model.putNull("end_of_word_suffix");
-    model.put("fuse_unk", true);
+    model.put("fuse_unk", tokenizer.fusesUnknowns());
     model.put("byte_fallback", tokenizer.byteFallback());
     ObjectNode vocab = model.putObject("vocab");
     for (int id = 0; id < v.size(); id++) {

@@ -51,6 +51,17 @@ public final class IntList {
     size = 0;
   }
 
+  /** Replaces each run of {@code value} at index {@code from} or later with one {@code value}. */
+  public void fuseRuns(int from, int value) {
+    int kept = from;
+    for (int i = from; i < size; i++) {
+      if (values[i] != value || kept == from || values[kept - 1] != value) {
+        values[kept++] = values[i];
+      }
+    }
+    size = kept;
+  }
+
   /** The backing array; valid up to {@link #size()} until the next mutation. */
   public int[] rawArray() {
     return values;

@@ -6,7 +6,8 @@ package dev.cria.data.tokenizer;
  * <p>In order: ill-formed UTF-16 (a lone surrogate) becomes U+FFFD, as SentencePiece does with a
  * malformed UTF-8 byte; with {@code removeExtraWhitespaces} leading, trailing and repeated spaces
  * go; with {@code addDummyPrefix} a non-empty text gets one space in front; with {@code
- * escapeWhitespaces} every space becomes U+2581 ("▁").
+ * escapeWhitespaces} every space becomes U+2581 ("▁"). Trailing spaces are removed after escaping,
+ * so a U+2581 of the input at the end goes with them, as in SentencePiece.
  *
  * @param addDummyPrefix put a space before non-empty text, so a word is encoded alike at the start
  *     and in the middle of a text
@@ -68,6 +69,14 @@ public record Normalizer(
       } else {
         out.append(c);
       }
+    }
+    if (removeExtraWhitespaces) {
+      // as SentencePiece, which strips the escaped text: a trailing U+2581 of the input goes too
+      int length = out.length();
+      while (length > 0 && out.charAt(length - 1) == space) {
+        length--;
+      }
+      out.setLength(length);
     }
   }
 

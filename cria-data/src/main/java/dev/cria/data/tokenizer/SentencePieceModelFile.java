@@ -194,8 +194,16 @@ public final class SentencePieceModelFile {
   /**
    * Serializes {@code tokenizer} as a SentencePiece BPE ModelProto that SentencePiece itself loads:
    * the pieces with scores and types, the special ids and the normalizer flags.
+   *
+   * @throws TokenizerFormatException for a tokenizer that does not fuse runs of {@code <unk>}
    */
   public static byte[] write(Tokenizer tokenizer) {
+    if (!tokenizer.fusesUnknowns()) {
+      throw new TokenizerFormatException(
+          tokenizer.description()
+              + " cannot be written as a SentencePiece model: it keeps each <unk> apart"
+              + " (fuse_unk false), and SentencePiece fuses runs of them");
+    }
     ProtoWriter model = new ProtoWriter();
     Vocabulary v = tokenizer.vocabulary();
     for (int id = 0; id < v.size(); id++) {

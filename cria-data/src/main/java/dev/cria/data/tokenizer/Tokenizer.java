@@ -24,6 +24,11 @@ public final class Tokenizer {
     this.encoders = ThreadLocal.withInitial(() -> new BpeEncoder(model, cache));
   }
 
+  /** Whether a run of {@code <unk>} ids is encoded as one (SentencePiece always does). */
+  public boolean fusesUnknowns() {
+    return model.fuseUnknowns;
+  }
+
   /** Where this tokenizer came from and in which format, for people. */
   public String description() {
     return description;

@@ -26,14 +26,19 @@ public final class Tokenizers {
   }
 
   /**
-   * Writes {@code tokenizer} into {@code dir} (created when missing) in both forms cria and Hugging
+   * Writes {@code tokenizer} into {@code dir} (created when missing) in the forms cria and Hugging
    * Face read: {@code tokenizer.model} (SentencePiece), {@code tokenizer.json} and {@code
-   * tokenizer_config.json}, each file atomically.
+   * tokenizer_config.json}, each file atomically. A form that cannot hold the tokenizer exactly is
+   * left out (see {@link HfTokenizerJsonFile#cannotWrite}); every tokenizer fits one of the two.
    */
   public static void save(Tokenizer tokenizer, Path dir) throws IOException {
     Files.createDirectories(dir);
-    AtomicFiles.write(dir.resolve("tokenizer.model"), SentencePieceModelFile.write(tokenizer));
-    AtomicFiles.writeString(dir.resolve("tokenizer.json"), HfTokenizerJsonFile.write(tokenizer));
+    if (tokenizer.fusesUnknowns()) {
+      AtomicFiles.write(dir.resolve("tokenizer.model"), SentencePieceModelFile.write(tokenizer));
+    }
+    if (HfTokenizerJsonFile.cannotWrite(tokenizer).isEmpty()) {
+      AtomicFiles.writeString(dir.resolve("tokenizer.json"), HfTokenizerJsonFile.write(tokenizer));
+    }
     AtomicFiles.writeString(
         dir.resolve("tokenizer_config.json"), HfTokenizerJsonFile.writeConfig(tokenizer));
   }

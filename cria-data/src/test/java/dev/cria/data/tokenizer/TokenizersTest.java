@@ -64,6 +64,42 @@ class TokenizersTest {
   }
 
   @Test
+  void runsOfUnknownsFuseAsFuseUnkSaysAndASaveKeepsWhatTheFormsCanHold() throws IOException {
+    String text = "The jury, ééé done";
+    for (boolean fuse : new boolean[] {true, false}) {
+      JsonMapper json = JsonMapper.builder().build();
+      var root =
+          (tools.jackson.databind.node.ObjectNode)
+              json.readTree(HfTokenizerJsonFile.write(trained()));
+      ((tools.jackson.databind.node.ObjectNode) root.get("model"))
+          .put("byte_fallback", false)
+          .put("fuse_unk", fuse);
+      Path file = Files.writeString(tmp.resolve("fuse-" + fuse + ".json"), root.toString());
+      Tokenizer t = Tokenizers.load(file);
+      assertThat(t.fusesUnknowns()).isEqualTo(fuse);
+      int[] ids = t.encode(text);
+      int unknowns = (int) java.util.Arrays.stream(ids).filter(id -> id == 0).count();
+      assertThat(unknowns)
+          .as("fuse_unk %s: %s", fuse, java.util.Arrays.toString(ids))
+          .isEqualTo(fuse ? 1 : 3);
+      assertThat(t.decode(ids)).isEqualTo("The jury, " + " \u2047 ".repeat(unknowns) + " done");
+
+      Path dir = tmp.resolve("saved-" + fuse);
+      Tokenizers.save(t, dir);
+      assertThat(Files.exists(dir.resolve("tokenizer.model")))
+          .as("SentencePiece always fuses: a model only for fuse_unk true")
+          .isEqualTo(fuse);
+      assertThat(Tokenizers.load(dir.resolve("tokenizer.json")).encode(text)).containsExactly(ids);
+      assertThat(Tokenizers.load(dir).encode(text)).containsExactly(ids);
+      if (!fuse) {
+        assertThatThrownBy(() -> SentencePieceModelFile.write(t))
+            .isInstanceOf(TokenizerFormatException.class)
+            .hasMessageContaining("fuse_unk false");
+      }
+    }
+  }
+
+  @Test
   void theMergeCountsOfATrainedTokenizer() {
     Tokenizer t = trained();
     assertThat(t.mergedPieceCount()).isPositive().isLessThanOrEqualTo(t.mergeRuleCount());
