@@ -212,7 +212,7 @@ class BoardTest {
             .resolve("data/vectors/events.out.tfevents.1700000000.testhost");
     org.junit.jupiter.api.Assumptions.assumeTrue(
         Files.isRegularFile(vector),
-        "../shared/data/vectors is absent: TensorBoard's own event file is not checked");
+        "skipped: " + vector + " is absent: TensorBoard's own event file is not checked");
     Files.createDirectories(logdir.resolve("external"));
     Files.copy(vector, logdir.resolve("external").resolve(vector.getFileName()));
     List<String> lines =

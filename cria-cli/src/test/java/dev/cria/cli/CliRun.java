@@ -20,6 +20,16 @@ public record CliRun(int exitCode, String out, String err) {
     return Files.isDirectory(here.resolve("cria-cli")) ? here : here.getParent();
   }
 
+  /**
+   * The shared data directory: {@code -Dcria.shared} (the build sets it), else {@code ../shared}
+   * beside the repository; may not exist.
+   */
+  public static Path shared() {
+    String configured = System.getProperty("cria.shared");
+    Path dir = configured != null ? Path.of(configured) : repositoryRoot().resolve("../shared");
+    return dir.toAbsolutePath().normalize();
+  }
+
   /** The bundled sample corpus. */
   public static Path sampleCorpus() {
     return repositoryRoot().resolve("data/sample/brown.jsonl.gz");

@@ -33,7 +33,8 @@ import tools.jackson.dataformat.yaml.YAMLMapper;
 
 class ManifestsTest {
   static final Path CRD =
-      Path.of("..", "..", "shared", "data", "mpi-operator", "kubeflow.org_mpijobs.yaml");
+      Path.of(System.getProperty("cria.shared", "../../shared"))
+          .resolve("data/mpi-operator/kubeflow.org_mpijobs.yaml");
 
   private static List<HasMetadata> all(ClusterJob job) {
     List<HasMetadata> objects = new ArrayList<>();

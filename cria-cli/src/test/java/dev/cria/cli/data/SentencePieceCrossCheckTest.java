@@ -23,13 +23,13 @@ class SentencePieceCrossCheckTest {
 
   @Test
   void prepareMatchesSentencePieceAndBothTokenizerFilesAgree() throws Exception {
-    Path shared = CliRun.repositoryRoot().resolve("../shared").normalize();
+    Path shared = CliRun.shared();
     Path model = shared.resolve("data/llama2/tokenizer.model");
     Path json = shared.resolve("data/llama2/tokenizer.json");
     Path brown = shared.resolve("data/brown/brown.jsonl.gz");
     assumeTrue(
         Files.exists(model) && Files.exists(json) && Files.exists(brown),
-        "skipped: ../shared/data/llama2 or ../shared/data/brown is absent");
+        "skipped: " + model + ", " + json + " or " + brown + " is absent");
 
     CliRun fromModel =
         CliRun.of(

@@ -23,7 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
  * accepted whole, trained to the same losses as cria's flags; and NeMo files with mistakes.
  */
 class NemoConfigTest {
-  static final Path NEMO = CliRun.repositoryRoot().resolve("../shared/data/nemo").normalize();
+  static final Path NEMO = CliRun.shared().resolve("data/nemo");
 
   @TempDir static Path tmp;
   static SmallCorpus corpus;
