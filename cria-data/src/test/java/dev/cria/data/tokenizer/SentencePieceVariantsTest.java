@@ -27,14 +27,32 @@ import tools.jackson.databind.json.JsonMapper;
  * and from both files cria writes for it. Skips, saying why, without python3-sentencepiece.
  */
 class SentencePieceVariantsTest {
-  @TempDir static Path models;
+  @TempDir Path tmp;
+
+  private static Path models;
 
   private static String skipped;
 
+  /**
+   * Trains the models once per version of the script: into {@code target/spm-variants/<its hash>},
+   * kept for the next run (mutation testing runs this class once per mutant).
+   */
   @BeforeAll
   static void trainTheModels() throws Exception {
     Path root = Path.of("").toAbsolutePath().getParent();
     Path script = root.resolve("tools/make_spm_variants.py");
+    String hash =
+        java.util.HexFormat.of()
+            .formatHex(
+                java.security.MessageDigest.getInstance("SHA-256")
+                    .digest(Files.readAllBytes(script)),
+                0,
+                8);
+    models = Path.of("target", "spm-variants", hash).toAbsolutePath();
+    if (Files.exists(models.resolve("done"))) {
+      return;
+    }
+    Path partial = Files.createTempDirectory(Files.createDirectories(models.getParent()), "new-");
     Process p =
         new ProcessBuilder(
                 "/usr/bin/python3",
@@ -42,7 +60,7 @@ class SentencePieceVariantsTest {
                 "--corpus",
                 root.resolve("data/sample/brown.jsonl.gz").toString(),
                 "--output",
-                models.toString())
+                partial.toString())
             .redirectErrorStream(true)
             .start();
     String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -52,6 +70,13 @@ class SentencePieceVariantsTest {
       return;
     }
     assertThat(p.exitValue()).as(log).isZero();
+    Files.writeString(partial.resolve("done"), log);
+    try {
+      Files.move(partial, models, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    } catch (java.nio.file.FileAlreadyExistsException
+        | java.nio.file.DirectoryNotEmptyException e) {
+      models = partial; // another run finished first: use this one's
+    }
   }
 
   private static Map<String, int[]> cases(String name) throws Exception {
@@ -72,7 +97,7 @@ class SentencePieceVariantsTest {
   void criaGivesSentencePiecesIdsForModelsUnlikeLlamas(String name) throws Exception {
     assumeTrue(skipped == null, () -> skipped);
     Tokenizer read = Tokenizers.load(models.resolve(name + ".model"));
-    Path saved = models.resolve(name + "-saved");
+    Path saved = tmp.resolve(name + "-saved");
     Tokenizers.save(read, saved);
     List<Tokenizer> forms = new ArrayList<>(List.of(read));
     forms.add(Tokenizers.load(saved.resolve("tokenizer.model")));
