@@ -18,14 +18,23 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "data",
     mixinStandardHelpOptions = true,
-    description = "Inspect prepared Megatron datasets.",
-    subcommands = {DataCommand.Inspect.class})
+    description = "Inspect and merge prepared Megatron datasets.",
+    subcommands = {DataCommand.Inspect.class, MergeCommand.class})
 public final class DataCommand implements Runnable {
   @Spec CommandSpec spec;
 
   @Override
   public void run() {
     spec.commandLine().usage(spec.commandLine().getOut());
+  }
+
+  /** A dataset prefix given as itself or as its {@code .bin} or {@code .idx} file. */
+  static Path prefixOf(Path p) {
+    String name = p.getFileName().toString();
+    if (name.endsWith(".bin") || name.endsWith(".idx")) {
+      return p.resolveSibling(name.substring(0, name.length() - 4));
+    }
+    return p;
   }
 
   /** {@code cria data inspect PREFIX}: counts, a length histogram and a sample. */
@@ -65,7 +74,7 @@ public final class DataCommand implements Runnable {
     @Override
     public Integer call() throws Exception {
       PrintWriter out = spec.commandLine().getOut();
-      Path base = stripExtension(prefix);
+      Path base = prefixOf(prefix);
       try (IndexedDataset ds = IndexedDataset.open(base)) {
         long docs = ds.documentCount();
         out.printf(Locale.ROOT, "dataset    %s.{bin,idx} (Megatron MMIDIDX v1)%n", base);
@@ -115,14 +124,6 @@ public final class DataCommand implements Runnable {
         }
       }
       return 0;
-    }
-
-    private static Path stripExtension(Path p) {
-      String name = p.getFileName().toString();
-      if (name.endsWith(".bin") || name.endsWith(".idx")) {
-        return p.resolveSibling(name.substring(0, name.length() - 4));
-      }
-      return p;
     }
 
     /**

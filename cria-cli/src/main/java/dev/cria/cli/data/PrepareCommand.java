@@ -5,6 +5,7 @@ import dev.cria.cli.progress.StatusLine;
 import dev.cria.data.prepare.BadInputException;
 import dev.cria.data.prepare.InputFiles;
 import dev.cria.data.prepare.NoDocumentsException;
+import dev.cria.data.prepare.Part;
 import dev.cria.data.prepare.PrepareOptions;
 import dev.cria.data.prepare.PreparePipeline;
 import dev.cria.data.prepare.PrepareProgress;
@@ -78,6 +79,15 @@ public final class PrepareCommand implements Callable<Integer> {
   Integer workers;
 
   @Option(
+      names = "--part",
+      paramLabel = "I/N",
+      converter = PartConverter.class,
+      description =
+          "Tokenize only part I (from 0) of N of the input lines, for N machines working at once;"
+              + " `cria data merge` of parts 0..N-1 in order gives the whole's dataset byte for byte.")
+  Part part = Part.WHOLE;
+
+  @Option(
       names = "--skip-bad-lines",
       description = "Count and skip malformed lines instead of stopping at the first.")
   boolean skipBadLines;
@@ -93,11 +103,13 @@ public final class PrepareCommand implements Callable<Integer> {
         PrepareOptions.of(files, outputPrefix, tok, threads)
             .withJsonKeys(jsonKeys)
             .withAppendEod(appendEod)
-            .withSkipBadLines(skipBadLines);
+            .withSkipBadLines(skipBadLines)
+            .withPart(part);
     err.printf(
         Locale.ROOT,
-        "prepare: %d input file(s), tokenizer %s (vocab %d), %d worker(s)%n",
+        "prepare: %d input file(s)%s, tokenizer %s (vocab %d), %d worker(s)%n",
         files.size(),
+        part.isWhole() ? "" : ", part " + part + " of their lines",
         tok.description(),
         tok.vocabSize(),
         threads);
@@ -136,6 +148,18 @@ public final class PrepareCommand implements Callable<Integer> {
       err.println("  skipped " + example);
     }
     return 0;
+  }
+
+  /** Reads {@code --part I/N}. */
+  static final class PartConverter implements picocli.CommandLine.ITypeConverter<Part> {
+    @Override
+    public Part convert(String value) {
+      try {
+        return Part.parse(value);
+      } catch (IllegalArgumentException e) {
+        throw new picocli.CommandLine.TypeConversionException(e.getMessage());
+      }
+    }
   }
 
   static String describe(PrepareProgress p) {

@@ -87,6 +87,60 @@ class PrepareCommandTest {
   }
 
   @Test
+  void threePartsMergedAreTheWholePrepareByteForByte() throws Exception {
+    List<String> common =
+        List.of(
+            "prepare",
+            "--input",
+            CliRun.sampleCorpus().toString(),
+            "--tokenizer",
+            tokenizerDir.toString(),
+            "--append-eod",
+            "--workers",
+            "2");
+    List<String> merge = new java.util.ArrayList<>(List.of("data", "merge"));
+    for (int i = 0; i < 3; i++) {
+      List<String> args = new java.util.ArrayList<>(common);
+      args.addAll(
+          List.of("--part", i + "/3", "--output-prefix", tmp.resolve("parts/" + i).toString()));
+      CliRun part = CliRun.of(args.toArray(String[]::new));
+      assertThat(part.exitCode()).as(part.err()).isZero();
+      assertThat(part.err()).contains("part " + i + "/3 of their lines");
+      merge.add(tmp.resolve("parts/" + i + "_text_document.idx").toString());
+    }
+    merge.addAll(List.of("--output-prefix", tmp.resolve("parts/merged").toString()));
+    CliRun merged = CliRun.of(merge.toArray(String[]::new));
+    assertThat(merged.exitCode()).as(merged.err()).isZero();
+    assertThat(merged.out())
+        .startsWith(tmp.resolve("parts/merged") + ".bin/.idx: 500 documents, ")
+        .contains("(uint16) from 3 dataset(s)");
+
+    List<String> whole = new java.util.ArrayList<>(common);
+    whole.addAll(List.of("--output-prefix", tmp.resolve("parts/whole").toString()));
+    assertThat(CliRun.of(whole.toArray(String[]::new)).exitCode()).isZero();
+    for (String ext : List.of(".bin", ".idx")) {
+      assertThat(Files.readAllBytes(tmp.resolve("parts/merged" + ext)))
+          .isEqualTo(Files.readAllBytes(tmp.resolve("parts/whole_text_document" + ext)));
+    }
+
+    CliRun badPart =
+        CliRun.of(
+            "prepare", "--part", "3/3", "--input", "x", "--tokenizer", "t", "--output-prefix", "o");
+    assertThat(badPart.exitCode()).isEqualTo(2);
+    assertThat(badPart.err()).contains("part 3/3: want I/N with N >= 1 and 0 <= I < N");
+    CliRun missing =
+        CliRun.of(
+            "data",
+            "merge",
+            tmp.resolve("parts/absent").toString(),
+            "--output-prefix",
+            tmp.resolve("parts/m2").toString());
+    assertThat(missing.exitCode()).isEqualTo(1);
+    assertThat(missing.err())
+        .contains(tmp.resolve("parts/absent").toString(), "nothing was written");
+  }
+
+  @Test
   void badInputNamesFileAndLineAndWritesNothing() throws Exception {
     Path input = tmp.resolve("bad.jsonl");
     Files.write(input, List.of("{\"text\": \"fine\"}", "{\"text\": 3}"));

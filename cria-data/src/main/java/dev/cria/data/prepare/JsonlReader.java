@@ -20,6 +20,10 @@ import java.util.zip.GZIPInputStream;
 final class JsonlReader implements AutoCloseable {
   private final List<Path> files;
   private final int batchBytes;
+  // The lines handed out: [fromLine, toLine) counted from 0 over all files.
+  private final long fromLine;
+  private final long toLine;
+  private long linesRead;
   private int fileIndex = -1;
   private CountingInputStream counted;
   private InputStream in;
@@ -32,9 +36,30 @@ final class JsonlReader implements AutoCloseable {
   private boolean endOfFile = true;
 
   JsonlReader(List<Path> files, int batchBytes) {
+    this(files, batchBytes, 0, Long.MAX_VALUE);
+  }
+
+  /**
+   * A reader that hands out only lines {@code [fromLine, toLine)} (from 0, over all files in
+   * order), reading the lines before them without keeping them and stopping after the last.
+   */
+  JsonlReader(List<Path> files, int batchBytes, long fromLine, long toLine) {
     this.files = files;
     this.batchBytes = batchBytes;
     this.buffer = new byte[Math.max(batchBytes, 1 << 16)];
+    this.fromLine = fromLine;
+    this.toLine = toLine;
+  }
+
+  /** The number of lines in {@code files}, as a reader cuts them. */
+  static long countLines(List<Path> files) throws IOException {
+    long lines = 0;
+    try (JsonlReader reader = new JsonlReader(files, 1 << 20)) {
+      for (LineBatch b = reader.next(); b != null; b = reader.next()) {
+        lines += b.count();
+      }
+    }
+    return lines;
   }
 
   /** Total size of the inputs as stored, for the ETA. */
@@ -46,19 +71,42 @@ final class JsonlReader implements AutoCloseable {
     return total;
   }
 
-  /** The next batch, or null after the last line of the last file. */
+  /** The next batch, or null after the last line of the last file (or of the range). */
   LineBatch next() throws IOException {
-    while (true) {
+    while (linesRead < toLine) {
       if (endOfFile && bufferStart == bufferEnd) {
         if (!openNextFile()) {
           return null;
         }
       }
       LineBatch batch = takeLines();
-      if (batch != null) {
-        return batch;
+      if (batch == null) {
+        continue;
       }
+      long first = linesRead;
+      linesRead += batch.count();
+      long keepFrom = Math.max(first, fromLine);
+      long keepTo = Math.min(linesRead, toLine);
+      if (keepFrom >= keepTo) {
+        continue; // before the range
+      }
+      return trim(batch, (int) (keepFrom - first), (int) (keepTo - first));
     }
+    return null;
+  }
+
+  private static LineBatch trim(LineBatch b, int from, int to) {
+    if (from == 0 && to == b.count()) {
+      return b;
+    }
+    return new LineBatch(
+        b.file(),
+        b.firstLine() + from,
+        b.data(),
+        Arrays.copyOfRange(b.starts(), from, to),
+        Arrays.copyOfRange(b.ends(), from, to),
+        to - from,
+        b.inputBytesDone());
   }
 
   private boolean openNextFile() throws IOException {

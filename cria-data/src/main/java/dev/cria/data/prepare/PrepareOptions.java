@@ -15,6 +15,7 @@ import java.util.List;
  * @param workers tokenizing threads
  * @param skipBadLines count and skip bad lines instead of failing on the first
  * @param batchBytes about how many input bytes one worker task takes
+ * @param part which part of the inputs' lines to prepare ({@link Part#WHOLE}: all of them)
  */
 public record PrepareOptions(
     List<Path> inputs,
@@ -24,7 +25,8 @@ public record PrepareOptions(
     boolean appendEod,
     int workers,
     boolean skipBadLines,
-    int batchBytes) {
+    int batchBytes,
+    Part part) {
 
   public PrepareOptions {
     inputs = List.copyOf(inputs);
@@ -44,33 +46,47 @@ public record PrepareOptions(
     if (batchBytes < 1) {
       throw new IllegalArgumentException("batchBytes must be positive");
     }
+    java.util.Objects.requireNonNull(part, "part");
   }
 
   /** Options with NeMo's defaults for the rest: key "text", 256 KiB batches. */
   public static PrepareOptions of(
       List<Path> inputs, Path outputPrefix, Tokenizer tokenizer, int workers) {
     return new PrepareOptions(
-        inputs, outputPrefix, tokenizer, List.of("text"), false, workers, false, 1 << 18);
+        inputs,
+        outputPrefix,
+        tokenizer,
+        List.of("text"),
+        false,
+        workers,
+        false,
+        1 << 18,
+        Part.WHOLE);
   }
 
   public PrepareOptions withJsonKeys(List<String> keys) {
     return new PrepareOptions(
-        inputs, outputPrefix, tokenizer, keys, appendEod, workers, skipBadLines, batchBytes);
+        inputs, outputPrefix, tokenizer, keys, appendEod, workers, skipBadLines, batchBytes, part);
   }
 
   public PrepareOptions withAppendEod(boolean append) {
     return new PrepareOptions(
-        inputs, outputPrefix, tokenizer, jsonKeys, append, workers, skipBadLines, batchBytes);
+        inputs, outputPrefix, tokenizer, jsonKeys, append, workers, skipBadLines, batchBytes, part);
   }
 
   public PrepareOptions withSkipBadLines(boolean skip) {
     return new PrepareOptions(
-        inputs, outputPrefix, tokenizer, jsonKeys, appendEod, workers, skip, batchBytes);
+        inputs, outputPrefix, tokenizer, jsonKeys, appendEod, workers, skip, batchBytes, part);
   }
 
   public PrepareOptions withBatchBytes(int bytes) {
     return new PrepareOptions(
-        inputs, outputPrefix, tokenizer, jsonKeys, appendEod, workers, skipBadLines, bytes);
+        inputs, outputPrefix, tokenizer, jsonKeys, appendEod, workers, skipBadLines, bytes, part);
+  }
+
+  public PrepareOptions withPart(Part p) {
+    return new PrepareOptions(
+        inputs, outputPrefix, tokenizer, jsonKeys, appendEod, workers, skipBadLines, batchBytes, p);
   }
 
   /** The dataset prefix for {@code key}: {@code PREFIX_<key>_document}, as NeMo names it. */

@@ -20,6 +20,9 @@ import java.util.function.Consumer;
  * {@code workers} threads parse and tokenize. At most {@code 2 x workers + 2} batches are in
  * flight, so memory stays bounded whatever the corpus size.
  *
+ * <p>With a {@link Part} of several, the lines are counted first (a read of every input, no
+ * tokenizing) and only the part's lines are tokenized.
+ *
  * <p>Outputs are committed only when every input has been read without error; on failure or
  * interruption the temporary files are deleted and any dataset already at the prefix is untouched.
  */
@@ -64,7 +67,16 @@ public final class PreparePipeline {
     Thread cleanup = new Thread(() -> abandon(writers), "prepare-cleanup");
     Runtime.getRuntime().addShutdownHook(cleanup);
     boolean committed = false;
-    try (JsonlReader reader = new JsonlReader(options.inputs(), options.batchBytes())) {
+    Part part = options.part();
+    long allLines = part.isWhole() ? 0 : JsonlReader.countLines(options.inputs());
+    try (JsonlReader reader =
+        part.isWhole()
+            ? new JsonlReader(options.inputs(), options.batchBytes())
+            : new JsonlReader(
+                options.inputs(),
+                options.batchBytes(),
+                part.firstLine(allLines),
+                part.endLine(allLines))) {
       for (String key : keys) {
         writers.add(IndexedDatasetWriter.create(options.datasetPrefix(key), dtype));
       }
@@ -107,7 +119,8 @@ public final class PreparePipeline {
                   seconds(started)));
         }
       }
-      if (writers.stream().allMatch(w -> w.documentCount() == 0)) {
+      // a part may hold no document (more parts than lines): an empty dataset merges as nothing
+      if (part.isWhole() && writers.stream().allMatch(w -> w.documentCount() == 0)) {
         throw new NoDocumentsException(
             "no documents in "
                 + options.inputs()

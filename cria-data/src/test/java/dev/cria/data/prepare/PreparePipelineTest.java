@@ -111,7 +111,15 @@ class PreparePipelineTest {
     prepare(base.withBatchBytes(1 << 20));
     prepare(
         new PrepareOptions(
-            List.of(a, b), tmp.resolve("many"), tokenizer, List.of("text"), true, 3, false, 64));
+            List.of(a, b),
+            tmp.resolve("many"),
+            tokenizer,
+            List.of("text"),
+            true,
+            3,
+            false,
+            64,
+            Part.WHOLE));
 
     for (String ext : List.of(".bin", ".idx")) {
       assertThat(Files.readAllBytes(tmp.resolve("many_text_document" + ext)))

@@ -1,0 +1,63 @@
+package dev.cria.cli.data;
+
+import dev.cria.cli.UserError;
+import dev.cria.data.indexed.IndexedDatasetException;
+import dev.cria.data.indexed.IndexedDatasetMerge;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code cria data merge}: Megatron's {@code merge_datasets.py}. */
+@Command(
+    name = "merge",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Concatenate datasets (PREFIX.bin/.idx), in the order given, into one, as Megatron's"
+          + " merge_datasets.py does.",
+      "The parts of `cria prepare --part I/N`, given in index order, merge into the dataset one"
+          + " prepare of the whole writes, byte for byte."
+    })
+final class MergeCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
+  @Parameters(
+      paramLabel = "PREFIX",
+      arity = "1..*",
+      description = "Datasets to merge, in order (e.g. parts/brown-0_text_document).")
+  List<Path> inputs;
+
+  @Option(
+      names = "--output-prefix",
+      required = true,
+      paramLabel = "PREFIX",
+      description = "The merged dataset: PREFIX.bin/.idx, written atomically.")
+  Path output;
+
+  @Override
+  public Integer call() throws Exception {
+    PrintWriter out = spec.commandLine().getOut();
+    List<Path> prefixes = inputs.stream().map(DataCommand::prefixOf).toList();
+    IndexedDatasetMerge.Result r;
+    try {
+      r = IndexedDatasetMerge.merge(prefixes, DataCommand.prefixOf(output), null);
+    } catch (IndexedDatasetException e) {
+      throw new UserError(e.getMessage() + " (nothing was written)");
+    }
+    out.printf(
+        Locale.ROOT,
+        "%s.bin/.idx: %d documents, %d tokens (%s) from %d dataset(s)%n",
+        r.prefix(),
+        r.documents(),
+        r.tokens(),
+        r.dtype().name().toLowerCase(Locale.ROOT),
+        prefixes.size());
+    return 0;
+  }
+}

@@ -1,0 +1,93 @@
+package dev.cria.data.indexed;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.LongConsumer;
+
+/**
+ * Megatron's {@code merge_datasets.py}: datasets of one dtype concatenated, in the order given,
+ * into one, every document and sequence kept. Parts of a corpus prepared apart ({@code cria prepare
+ * --part I/N}) merge into the dataset one prepare of the whole writes, byte for byte.
+ */
+public final class IndexedDatasetMerge {
+  private IndexedDatasetMerge() {}
+
+  /** What a merge wrote. */
+  public record Result(Path prefix, TokenDtype dtype, long documents, long tokens) {}
+
+  /**
+   * Merges {@code inputs} (dataset prefixes) into {@code output}, committed atomically; nothing is
+   * written when an input is missing, malformed or of another dtype than the first.
+   *
+   * @param progress told the tokens copied so far, after each input; may be null
+   */
+  public static Result merge(List<Path> inputs, Path output, LongConsumer progress)
+      throws IOException {
+    if (inputs.isEmpty()) {
+      throw new IllegalArgumentException("no datasets to merge");
+    }
+    Path target = output.toAbsolutePath().normalize();
+    List<IndexedDataset> open = new ArrayList<>();
+    try {
+      for (Path p : inputs) {
+        if (p.toAbsolutePath().normalize().equals(target)) {
+          throw new IndexedDatasetException(
+              p + ": the merged dataset cannot also be one of its inputs");
+        }
+        IndexedDataset ds = IndexedDataset.open(p);
+        open.add(ds);
+        if (ds.documentIndex(ds.documentCount()) != ds.sequenceCount()) {
+          throw new IndexedDatasetException(
+              p
+                  + ".idx: its documents end at sequence "
+                  + ds.documentIndex(ds.documentCount())
+                  + " of "
+                  + ds.sequenceCount()
+                  + "; a merge would lose the rest");
+        }
+        if (ds.dtype() != open.getFirst().dtype()) {
+          throw new IndexedDatasetException(
+              p
+                  + ".idx: dtype "
+                  + ds.dtype()
+                  + ", but "
+                  + open.getFirst().prefix()
+                  + ".idx has "
+                  + open.getFirst().dtype()
+                  + " (were they prepared with the same tokenizer?)");
+        }
+      }
+      TokenDtype dtype = open.getFirst().dtype();
+      long tokens = 0;
+      try (IndexedDatasetWriter writer = IndexedDatasetWriter.create(output, dtype)) {
+        int[] buffer = new int[1 << 16];
+        for (IndexedDataset ds : open) {
+          for (long d = 0; d < ds.documentCount(); d++) {
+            for (long s = ds.documentIndex(d); s < ds.documentIndex(d + 1); s++) {
+              int size = ds.size(s);
+              if (size > buffer.length) {
+                buffer = new int[Math.max(size, 2 * buffer.length)];
+              }
+              ds.read(s, 0, size, buffer, 0);
+              writer.addSequence(buffer, 0, size);
+              tokens += size;
+            }
+            writer.endDocument();
+          }
+          if (progress != null) {
+            progress.accept(tokens);
+          }
+        }
+        long documents = writer.documentCount();
+        writer.commit();
+        return new Result(output, dtype, documents, tokens);
+      }
+    } finally {
+      for (IndexedDataset ds : open) {
+        ds.close();
+      }
+    }
+  }
+}

@@ -1,0 +1,75 @@
+package dev.cria.data.indexed;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class IndexedDatasetMergeTest {
+  @TempDir Path tmp;
+
+  /** A dataset of {@code documents}, each a list of sequences. */
+  private Path dataset(String name, TokenDtype dtype, int[][][] documents) throws IOException {
+    Path prefix = tmp.resolve(name);
+    try (IndexedDatasetWriter w = IndexedDatasetWriter.create(prefix, dtype)) {
+      for (int[][] document : documents) {
+        for (int[] sequence : document) {
+          w.addSequence(sequence, 0, sequence.length);
+        }
+        w.endDocument();
+      }
+      w.commit();
+    }
+    return prefix;
+  }
+
+  @Test
+  void documentsOfSeveralSequencesKeepTheirShapeInOrder() throws IOException {
+    Path a = dataset("a", TokenDtype.INT32, new int[][][] {{{1, 2}, {3}}, {{70000}}});
+    Path b = dataset("b", TokenDtype.INT32, new int[][][] {});
+    Path c = dataset("c", TokenDtype.INT32, new int[][][] {{{4}, {}, {5, 6, 7}}});
+    IndexedDatasetMerge.Result r =
+        IndexedDatasetMerge.merge(List.of(a, b, c), tmp.resolve("m"), null);
+    assertThat(r.documents()).isEqualTo(3);
+    assertThat(r.tokens()).isEqualTo(8);
+    try (IndexedDataset m = IndexedDataset.open(tmp.resolve("m"))) {
+      assertThat(m.dtype()).isEqualTo(TokenDtype.INT32);
+      assertThat(m.sequenceCount()).isEqualTo(6);
+      List<Long> documentStarts = new ArrayList<>();
+      for (long d = 0; d <= m.documentCount(); d++) {
+        documentStarts.add(m.documentIndex(d));
+      }
+      assertThat(documentStarts).containsExactly(0L, 2L, 3L, 6L);
+      assertThat(m.sequence(0)).containsExactly(1, 2);
+      assertThat(m.sequence(2)).containsExactly(70000);
+      assertThat(m.sequence(4)).isEmpty();
+      assertThat(m.sequence(5)).containsExactly(5, 6, 7);
+    }
+  }
+
+  @Test
+  void mismatchedOrMissingInputsWriteNothing() throws IOException {
+    Path a = dataset("a", TokenDtype.UINT16, new int[][][] {{{1}}});
+    Path wide = dataset("wide", TokenDtype.INT32, new int[][][] {{{1}}});
+    Path out = tmp.resolve("out");
+    assertThatThrownBy(() -> IndexedDatasetMerge.merge(List.of(a, wide), out, null))
+        .isInstanceOf(IndexedDatasetException.class)
+        .hasMessageContaining(wide + ".idx: dtype INT32, but " + a + ".idx has UINT16");
+    assertThatThrownBy(() -> IndexedDatasetMerge.merge(List.of(a, tmp.resolve("no")), out, null))
+        .hasMessageContaining(tmp.resolve("no").toString());
+    assertThatThrownBy(() -> IndexedDatasetMerge.merge(List.of(a), a, null))
+        .hasMessageContaining("cannot also be one of its inputs");
+    assertThatThrownBy(() -> IndexedDatasetMerge.merge(List.of(), out, null))
+        .isInstanceOf(IllegalArgumentException.class);
+    try (var files = Files.list(tmp)) {
+      assertThat(files.map(f -> f.getFileName().toString()))
+          .containsExactlyInAnyOrder("a.bin", "a.idx", "wide.bin", "wide.idx");
+    }
+  }
+}
