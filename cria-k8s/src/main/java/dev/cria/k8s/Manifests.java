@@ -103,6 +103,8 @@ public final class Manifests {
             "CRIA_JOB_SECRET_FILE=" + JOB_SECRET_DIR + "/secret",
             "-x",
             "CRIA_JOB_ID=" + job.namespace() + "/" + job.name(),
+            "-x",
+            "CRIA_WORKER_HOSTS=" + job.workers(), // ranks refuse to start all on the launcher
             "cria",
             "worker",
             "--config",

@@ -78,6 +78,8 @@ class ManifestMeaningTest {
     assertThat(np.find()).as(launcher).isTrue();
     assertThat(Integer.parseInt(np.group(1))).isEqualTo(job.workers() * job.procsPerWorker());
     assertThat(launcher).endsWith("cria worker --config /etc/cria/config.yaml");
+    // the ranks learn how many hosts they should be on, to refuse starting all on the launcher
+    assertThat(launcher).contains(" -x CRIA_WORKER_HOSTS=" + job.workers() + " ");
   }
 
   @ParameterizedTest

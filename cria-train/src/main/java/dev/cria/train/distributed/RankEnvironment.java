@@ -1,5 +1,6 @@
 package dev.cria.train.distributed;
 
+import dev.cria.core.run.RankStatus;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,6 +23,12 @@ import java.util.Map;
 public record RankEnvironment(
     int rank, int worldSize, int localRank, String masterAddr, int masterPort) {
   public static final int DEFAULT_PORT = 29500;
+
+  /**
+   * How many hosts the job's ranks should be spread over: cria's MPIJob launcher passes its worker
+   * count here ({@code mpirun -x}), so that a rank can tell that mpirun ignored the hostfile.
+   */
+  public static final String WORKER_HOSTS = "CRIA_WORKER_HOSTS";
 
   /** Where the Kubeflow MPI Operator mounts the hostfile in the launcher. */
   public static final String OPERATOR_HOSTFILE = "/etc/mpi/hostfile";
@@ -73,6 +80,7 @@ public record RankEnvironment(
           env.containsKey("OMPI_COMM_WORLD_LOCAL_RANK")
               ? integer(env, "OMPI_COMM_WORLD_LOCAL_RANK")
               : 0;
+      refuseAllOnOneHost(env, world);
       if (master == null) {
         master = firstHost(env);
       }
@@ -101,6 +109,37 @@ public record RankEnvironment(
           "this is the MPIJob's launcher pod (K_MPI_JOB_ROLE=launcher) and mpirun did not start"
               + " this process: run cria worker through mpirun, as the launcher command of cria"
               + " k8s render does");
+    }
+  }
+
+  /**
+   * Open MPI 5 ignores the {@code OMPI_MCA_orte_*} variables through which the MPI Operator and
+   * Kubeflow Trainer hand mpirun their hostfile (mpi-operator #842, trainer #4028): mpirun then
+   * starts every rank on the launcher, the worker pods idle, and the job still ends "Complete". A
+   * rank sees it before joining: all {@code world} ranks share its host ({@code
+   * OMPI_COMM_WORLD_LOCAL_SIZE}) though the job has several worker hosts.
+   */
+  private static void refuseAllOnOneHost(Map<String, String> env, int world) {
+    if (!env.containsKey(WORKER_HOSTS) || !env.containsKey("OMPI_COMM_WORLD_LOCAL_SIZE")) {
+      return;
+    }
+    int hosts = integer(env, WORKER_HOSTS);
+    if (hosts > 1 && world > 1 && integer(env, "OMPI_COMM_WORLD_LOCAL_SIZE") == world) {
+      throw new IllegalArgumentException(
+          "all "
+              + world
+              + " ranks started on one host ("
+              + RankStatus.thisHost()
+              + "), but this job has "
+              + hosts
+              + " worker hosts ("
+              + WORKER_HOSTS
+              + "): mpirun did not read the job's hostfile. Open MPI 5 ignores the"
+              + " OMPI_MCA_orte_* variables the MPI Operator and Kubeflow Trainer set: set"
+              + " PRTE_MCA_prte_default_hostfile="
+              + OPERATOR_HOSTFILE
+              + " in the launcher, pass --hostfile to mpirun, or use Open MPI 4 (cria's image"
+              + " has Debian's 4.1)");
     }
   }
 

@@ -54,6 +54,43 @@ class RankEnvironmentTest {
   }
 
   @Test
+  void everyRankOnOneHostOfAJobOfSeveralIsRefusedNamingOpenMpi5sVariable() {
+    Map<String, String> allOnTheLauncher =
+        Map.of(
+            "OMPI_COMM_WORLD_RANK",
+            "3",
+            "OMPI_COMM_WORLD_SIZE",
+            "4",
+            "OMPI_COMM_WORLD_LOCAL_RANK",
+            "3",
+            "OMPI_COMM_WORLD_LOCAL_SIZE",
+            "4",
+            "CRIA_MASTER_ADDR",
+            "10.0.0.1",
+            RankEnvironment.WORKER_HOSTS,
+            "2");
+    assertThatThrownBy(() -> RankEnvironment.from(allOnTheLauncher))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageStartingWith("all 4 ranks started on one host (")
+        .hasMessageContaining("but this job has 2 worker hosts (CRIA_WORKER_HOSTS)")
+        .hasMessageContaining("PRTE_MCA_prte_default_hostfile=/etc/mpi/hostfile");
+    // spread as the hostfile says: two ranks a host
+    Map<String, String> spread = new java.util.HashMap<>(allOnTheLauncher);
+    spread.put("OMPI_COMM_WORLD_LOCAL_SIZE", "2");
+    spread.put("OMPI_COMM_WORLD_LOCAL_RANK", "1");
+    assertThat(RankEnvironment.from(spread).rank()).isEqualTo(3);
+    // one worker host, or a plain mpirun on one machine (no CRIA_WORKER_HOSTS): all on one is right
+    spread.put("OMPI_COMM_WORLD_LOCAL_SIZE", "4");
+    spread.put(RankEnvironment.WORKER_HOSTS, "1");
+    assertThat(RankEnvironment.from(spread).worldSize()).isEqualTo(4);
+    spread.remove(RankEnvironment.WORKER_HOSTS);
+    assertThat(RankEnvironment.from(spread).worldSize()).isEqualTo(4);
+    spread.put(RankEnvironment.WORKER_HOSTS, "two");
+    assertThatThrownBy(() -> RankEnvironment.from(spread))
+        .hasMessageContaining("CRIA_WORKER_HOSTS");
+  }
+
+  @Test
   void intelMpiMpichAndTheLauncherPodWithoutMpirunAreRefusedSayingWhy() {
     assertThatThrownBy(() -> RankEnvironment.from(Map.of("PMI_RANK", "0", "PMI_SIZE", "4")))
         .hasMessageStartingWith(
