@@ -79,7 +79,12 @@ class TensorBoardWriterTest {
 
   @Test
   void detectsCorruption() throws Exception {
-    byte[] bytes = Files.readAllBytes(vector());
+    Path written;
+    try (TensorBoardWriter w = TensorBoardWriter.create(tmp.resolve("written"))) {
+      w.scalar("reduced_train_loss", 1, 10.5f);
+      written = w.file();
+    }
+    byte[] bytes = Files.readAllBytes(written);
     byte[] corrupt = Arrays.copyOf(bytes, bytes.length);
     corrupt[corrupt.length - 6] ^= 1; // inside the last record's data
     Path bad = tmp.resolve("events.out.tfevents.bad");
