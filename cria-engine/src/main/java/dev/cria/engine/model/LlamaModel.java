@@ -105,14 +105,24 @@ public final class LlamaModel implements AutoCloseable {
    */
   public static void requireMemoryFor(
       LlamaConfig config, int batch, int seq, long extraBytes, String extraWhat) {
+    requireMemoryFor(
+        config,
+        batch,
+        seq,
+        extraBytes,
+        extraWhat,
+        ((com.sun.management.OperatingSystemMXBean)
+                java.lang.management.ManagementFactory.getOperatingSystemMXBean())
+            .getTotalMemorySize());
+  }
+
+  /** As the public form, on a machine of {@code physical} bytes: at most 90% of them may go. */
+  static void requireMemoryFor(
+      LlamaConfig config, int batch, int seq, long extraBytes, String extraWhat, long physical) {
     long needed =
         bytesNeeded(config, batch, seq, false)
             + 2L * config.parameterCount() * Float.BYTES
             + extraBytes;
-    long physical =
-        ((com.sun.management.OperatingSystemMXBean)
-                java.lang.management.ManagementFactory.getOperatingSystemMXBean())
-            .getTotalMemorySize();
     if (needed > physical * 0.9) {
       throw new IllegalArgumentException(
           String.format(

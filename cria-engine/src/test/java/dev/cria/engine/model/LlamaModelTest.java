@@ -35,6 +35,67 @@ class LlamaModelTest {
   }
 
   @Test
+  void forwardAsksForEveryBlockOfParametersOnceFromTheFirstToTheLastBeforeReadingIt() {
+    LlamaConfig c = new LlamaConfig(16, 3, 2, 2, 32, 50, 1e-5f, 10000f, 8);
+    try (Backend cpu = Backends.open("cpu", 2);
+        LlamaModel m = new LlamaModel(c, cpu, 2, 8, false)) {
+      m.initialize(3);
+      int[] tokens = new Random(1).ints(16, 0, 50).toArray();
+      double plain = m.forward(tokens, tokens, 1f);
+      java.util.List<long[]> blocks = new java.util.ArrayList<>();
+      double asked = m.forward(tokens, tokens, 1f, (from, to) -> blocks.add(new long[] {from, to}));
+      assertThat(asked).isEqualTo(plain);
+      assertThat(blocks).hasSize(c.layers() + 2);
+      assertThat(blocks.getFirst()[0]).as("the embeddings first").isZero();
+      assertThat(blocks.getLast()[1]).as("the head last").isEqualTo(m.layout().size());
+      for (int i = 1; i < blocks.size(); i++) {
+        assertThat(blocks.get(i)[0]).isEqualTo(blocks.get(i - 1)[1]); // contiguous, walking up
+      }
+    }
+  }
+
+  @Test
+  void everySizeMustBePositiveAndTheFfnRuleGivesLlamasSizes() {
+    for (int field = 0; field < 8; field++) {
+      int[] v = {16, 3, 2, 2, 32, 50, 8};
+      float eps = 1e-5f;
+      if (field < 7) {
+        v[field] = 0;
+      } else {
+        eps = 0;
+      }
+      int[] s = v;
+      float e = eps;
+      assertThatThrownBy(() -> new LlamaConfig(s[0], s[1], s[2], s[3], s[4], s[5], e, 1e4f, s[6]))
+          .as("field %d", field)
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageStartingWith("invalid Llama config: ");
+    }
+    assertThat(new LlamaConfig(2, 1, 1, 1, 1, 1, 1e-5f, 1e4f, 1).dim()).isEqualTo(2);
+    assertThat(LlamaConfig.ffnDim(4096, 256, null)).as("Llama-2 7B").isEqualTo(11008);
+    assertThat(LlamaConfig.ffnDim(5120, 256, null)).as("Llama-2 13B").isEqualTo(13824);
+    assertThat(LlamaConfig.ffnDim(8192, 4096, 1.3)).as("Llama-2 70B").isEqualTo(28672);
+    assertThat(LlamaConfig.ffnDim(4096, 1024, 1.3)).as("Llama-3 8B").isEqualTo(14336);
+    assertThat(LlamaConfig.ffnDim(96, 1, null)).as("no rounding").isEqualTo(256);
+  }
+
+  @Test
+  void ninetyPercentOfTheMachineIsTheLimitCountingMomentsActivationsAndTheExtra() {
+    LlamaConfig c = new LlamaConfig(16, 3, 2, 2, 32, 50, 1e-5f, 10000f, 8);
+    long parameters = new ParameterLayout(c).size();
+    long activations = new ActivationLayout(c, 2, 8, false).size;
+    long expected = (2 * parameters + activations) * Float.BYTES;
+    assertThat(LlamaModel.bytesNeeded(c, 2, 8, false)).isEqualTo(expected);
+    long needed = expected + 2 * parameters * Float.BYTES + 1000; // and the Adam moments
+    long exactly = needed * 10 / 9 + 1; // 90% of it is the need, rounded up
+    LlamaModel.requireMemoryFor(c, 2, 8, 1000, "a buffer", exactly);
+    assertThatThrownBy(() -> LlamaModel.requireMemoryFor(c, 2, 8, 1000, "a buffer", exactly - 2))
+        .hasMessageContaining("activations, a buffer)");
+    assertThatThrownBy(() -> LlamaModel.requireMemoryFor(c, 2, 8, 0, "a buffer", exactly - 2000))
+        .hasMessageContaining("Adam moments, activations) but");
+  }
+
+  @Test
   void aModelTooLargeForTheMachineIsRefusedWithTheNumbers() {
     assertThatThrownBy(() -> LlamaModel.requireMemoryFor(LlamaConfig.preset("llama2-70b"), 1, 4096))
         .isInstanceOf(IllegalArgumentException.class)

@@ -103,4 +103,78 @@ class AdamWTest {
       assertThat(a.stateBytes() + b.stateBytes() + d.stateBytes()).isEqualTo(full.stateBytes());
     }
   }
+
+  @Test
+  void aResumedOptimizerWithTheMomentsAndStepCountContinuesBitForBit() {
+    LlamaConfig c = new LlamaConfig(38, 1, 1, 1, 23, 37, 1e-5f, 10000f, 8);
+    ParameterLayout layout = new ParameterLayout(c);
+    int n = Math.toIntExact(layout.size());
+    Random random = new Random(11);
+    Floats first = Floats.allocate(Arena.global(), n);
+    Floats second = Floats.allocate(Arena.global(), n);
+    Floats grads = Floats.allocate(Arena.global(), n);
+    AdamW.Settings settings = new AdamW.Settings(0.9, 0.95, 1e-8, 0.1);
+    long from = 7;
+    long to = n - 3;
+    try (Backend cpu = Backends.open("cpu", 2);
+        AdamW running = new AdamW(layout, settings, cpu, from, to);
+        AdamW resumed = new AdamW(layout, settings, cpu, from, to)) {
+      assertThat(running.from()).isEqualTo(from);
+      assertThat(running.to()).isEqualTo(to);
+      assertThat(running.stateBytes()).isEqualTo(2 * (to - from) * Float.BYTES);
+      for (int i = 0; i < n; i++) {
+        first.set(i, (float) (random.nextGaussian() * 0.02));
+      }
+      for (int step = 1; step <= 3; step++) {
+        for (int i = 0; i < n; i++) {
+          grads.set(i, (float) (random.nextGaussian() * 0.01));
+        }
+        running.step(first, grads, 1e-3);
+      }
+      // what a checkpoint keeps: the parameters, both moments and the count of updates
+      for (int i = 0; i < n; i++) {
+        second.set(i, first.get(i));
+      }
+      for (long i = 0; i < to - from; i++) {
+        resumed.firstMoment().set(i, running.firstMoment().get(i));
+        resumed.secondMoment().set(i, running.secondMoment().get(i));
+      }
+      resumed.restoreSteps(running.steps());
+      for (int i = 0; i < n; i++) {
+        grads.set(i, (float) (random.nextGaussian() * 0.01));
+      }
+      running.step(first, grads, 1e-3);
+      resumed.step(second, grads, 1e-3);
+      for (int i = 0; i < n; i++) {
+        assertThat(second.get(i)).as("parameter %d", i).isEqualTo(first.get(i));
+      }
+      // without the step count the bias correction is that of a first update: another result
+      resumed.restoreSteps(0);
+      resumed.step(second, grads, 1e-3);
+      running.step(first, grads, 1e-3);
+      assertThat(second.get((int) from)).isNotEqualTo(first.get((int) from));
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> resumed.restoreSteps(-1))
+          .hasMessageContaining("got -1");
+    }
+  }
+
+  @Test
+  void aShardMustLieInsideTheParametersAndMayBeEmpty() {
+    ParameterLayout layout =
+        new ParameterLayout(new LlamaConfig(38, 1, 1, 1, 23, 37, 1e-5f, 1e4f, 8));
+    AdamW.Settings settings = new AdamW.Settings(0.9, 0.95, 1e-8, 0.1);
+    long n = layout.size();
+    try (Backend cpu = Backends.open("cpu", 1)) {
+      try (AdamW empty = new AdamW(layout, settings, cpu, 5, 5);
+          AdamW last = new AdamW(layout, settings, cpu, n - 1, n)) {
+        assertThat(empty.stateBytes()).isZero();
+        assertThat(last.stateBytes()).isEqualTo(2 * Float.BYTES);
+      }
+      for (long[] bad : new long[][] {{6, 5}, {-1, 5}, {0, n + 1}}) {
+        org.assertj.core.api.Assertions.assertThatThrownBy(
+                () -> new AdamW(layout, settings, cpu, bad[0], bad[1]))
+            .hasMessageStartingWith("shard [" + bad[0] + ", " + bad[1] + ") outside [0, " + n);
+      }
+    }
+  }
 }

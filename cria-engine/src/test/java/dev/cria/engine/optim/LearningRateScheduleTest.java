@@ -53,5 +53,20 @@ class LearningRateScheduleTest {
         .hasMessageContaining("min lr");
     assertThatThrownBy(() -> new LearningRateSchedule.WarmupCosine(1, 0, 10, 10))
         .hasMessageContaining("warmup");
+    // the edges of what is allowed: no warmup, one step, a constant rate, a zero floor
+    assertThat(new LearningRateSchedule.WarmupCosine(1, 1, 0, 1).at(0)).isEqualTo(1);
+    assertThat(new LearningRateSchedule.WarmupCosine(2, 0, 0, 4).at(4)).isZero();
+    assertThatThrownBy(() -> new LearningRateSchedule.WarmupCosine(1, 0, -1, 4))
+        .hasMessageContaining("warmup -1");
+    assertThatThrownBy(() -> new LearningRateSchedule.WarmupCosine(1, -0.5, 0, 4))
+        .hasMessageContaining("lr -0.5..1");
+    assertThat(new LearningRateSchedule.MegatronCosine(1, 1, 0, 1).at(0)).isEqualTo(1);
+    assertThat(new LearningRateSchedule.MegatronCosine(2, 0, 0, 1).at(1)).isZero();
+    assertThatThrownBy(() -> new LearningRateSchedule.MegatronCosine(1, 0, -1, 4))
+        .hasMessageContaining("warmup -1");
+    assertThatThrownBy(() -> new LearningRateSchedule.MegatronCosine(1, 2, 0, 4))
+        .hasMessageContaining("min lr");
+    assertThatThrownBy(() -> new LearningRateSchedule.MegatronCosine(1, -0.5, 0, 4))
+        .hasMessageContaining("lr -0.5..1");
   }
 }
