@@ -230,10 +230,7 @@ public final class PeerWatch implements AutoCloseable {
       if (s.firstUpdatedAt == Long.MIN_VALUE) {
         s.firstUpdatedAt = status.updatedAt();
       }
-      // a run resumed in the same directory finds its ranks' files as the last run left them: an
-      // ended state counts once this run's rank has written its own (the file changed)
-      boolean thisRun = !status.state().ended() || status.updatedAt() != s.firstUpdatedAt;
-      if (status.state() == RankState.FAILED && thisRun) {
+      if (status.state() == RankState.FAILED && ofThisRun(s, status)) {
         return Optional.of("rank " + q + " failed: " + status.lastError());
       }
       if (status.state().ended()) {
@@ -325,15 +322,16 @@ public final class PeerWatch implements AutoCloseable {
    * peers that failed (with their errors), are gone, or have been silent for more than two
    * heartbeats; empty when all look well.
    */
-  public String explain() {
+  public synchronized String explain() {
     List<String> parts = new ArrayList<>();
     long nowMillis = System.currentTimeMillis();
-    for (int q : peers) {
+    for (int i = 0; i < peers.length; i++) {
+      int q = peers[i];
       RankStatus status = read(q);
       if (status == null) {
         continue;
       }
-      if (status.state() == RankState.FAILED) {
+      if (status.state() == RankState.FAILED && ofThisRun(seen[i], status)) {
         parts.add("rank " + q + " failed: " + status.lastError());
       } else if (!status.state().ended() && goneFromThisHost(status)) {
         parts.add("rank " + q + " (pid " + status.pid() + ") is gone after step " + status.step());
@@ -349,6 +347,16 @@ public final class PeerWatch implements AutoCloseable {
       }
     }
     return String.join("; ", parts);
+  }
+
+  /**
+   * Whether {@code status} was written by this run's rank: a run resumed in the same directory
+   * finds its ranks' files as the last run left them, so an ended state counts only once the file
+   * has changed since the watch first read it (never read: not known to be this run's).
+   */
+  private static boolean ofThisRun(Seen s, RankStatus status) {
+    return !status.state().ended()
+        || (s.firstUpdatedAt != Long.MIN_VALUE && status.updatedAt() != s.firstUpdatedAt);
   }
 
   private static double seconds(Duration d) {

@@ -97,13 +97,17 @@ class PeerWatchTest {
     // resuming a run that failed: rank 1's file still says how the last run ended
     peer(RankState.FAILED, 1000, 9, 0.1, "the last run's error", "elsewhere", 4242);
     PeerWatch w = watch(10);
+    // a failed collective's message does not blame the last run's error either, looked or not
+    assertThat(w.explain()).isEmpty();
     long t0 = System.nanoTime();
     assertThat(w.look(t0)).isEmpty();
     assertThat(w.look(t0 + SECOND)).isEmpty();
+    assertThat(w.explain()).isEmpty();
     peer(RankState.STARTING, 2000, 0, Double.NaN); // this run's rank 1 writes its own
     assertThat(w.look(t0 + 2 * SECOND)).isEmpty();
     peer(RankState.FAILED, 3000, 3, Double.NaN, "this run's error", "elsewhere", 4242);
     assertThat(w.look(t0 + 3 * SECOND)).contains("rank 1 failed: this run's error");
+    assertThat(w.explain()).isEqualTo("rank 1 failed: this run's error");
   }
 
   @Test
