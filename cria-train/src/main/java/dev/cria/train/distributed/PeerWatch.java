@@ -89,8 +89,11 @@ public final class PeerWatch implements AutoCloseable {
   }
 
   /** What this rank last saw of one peer, in its own clock. */
+  /** {@link Seen#firstUpdatedAt} of a peer that had no status file when the watch began. */
+  private static final long ABSENT = Long.MIN_VALUE + 1;
+
   private static final class Seen {
-    long firstUpdatedAt = Long.MIN_VALUE; // of the first status seen, maybe a run's before this one
+    long firstUpdatedAt; // of the status when the watch began (maybe the last run's), or ABSENT
     long updatedAt = Long.MIN_VALUE; // the peer's own clock, as written
     long updatedSeenAt; // when this rank last saw updatedAt change
     long collectives = -1;
@@ -127,6 +130,10 @@ public final class PeerWatch implements AutoCloseable {
     this.seen = new Seen[peers.length];
     for (int i = 0; i < seen.length; i++) {
       seen[i] = new Seen();
+      // what each file says before this run's peers can have ended: a run resumed in the same
+      // directory finds the last run's files, whose ended states must not count
+      RankStatus before = read(peers[i]);
+      seen[i].firstUpdatedAt = before == null ? ABSENT : before.updatedAt();
     }
     this.startedAt = System.nanoTime();
     this.host = RankStatus.thisHost();
@@ -226,9 +233,6 @@ public final class PeerWatch implements AutoCloseable {
                   bounds.silent().toSeconds()));
         }
         continue;
-      }
-      if (s.firstUpdatedAt == Long.MIN_VALUE) {
-        s.firstUpdatedAt = status.updatedAt();
       }
       if (status.state() == RankState.FAILED && ofThisRun(s, status)) {
         return Optional.of("rank " + q + " failed: " + status.lastError());
@@ -351,12 +355,13 @@ public final class PeerWatch implements AutoCloseable {
 
   /**
    * Whether {@code status} was written by this run's rank: a run resumed in the same directory
-   * finds its ranks' files as the last run left them, so an ended state counts only once the file
-   * has changed since the watch first read it (never read: not known to be this run's).
+   * finds its ranks' files as the last run left them, so an ended state counts only when the file
+   * was absent when the watch began or has changed since.
    */
   private static boolean ofThisRun(Seen s, RankStatus status) {
     return !status.state().ended()
-        || (s.firstUpdatedAt != Long.MIN_VALUE && status.updatedAt() != s.firstUpdatedAt);
+        || s.firstUpdatedAt == ABSENT
+        || status.updatedAt() != s.firstUpdatedAt;
   }
 
   private static double seconds(Duration d) {

@@ -93,6 +93,14 @@ class PeerWatchTest {
   }
 
   @Test
+  void aPeerThatFailsBeforeTheFirstLookIsStillJudgedAndNamed() throws IOException {
+    PeerWatch w = watch(10); // rank 1 has written nothing yet
+    peer(RankState.FAILED, 1000, 3, Double.NaN, "an early fault", "elsewhere", 4242);
+    assertThat(w.explain()).isEqualTo("rank 1 failed: an early fault");
+    assertThat(w.look(1)).contains("rank 1 failed: an early fault");
+  }
+
+  @Test
   void aFailureLeftByTheRunBeforeCountsOnlyOnceThePeerHasWrittenAgain() throws IOException {
     // resuming a run that failed: rank 1's file still says how the last run ended
     peer(RankState.FAILED, 1000, 9, 0.1, "the last run's error", "elsewhere", 4242);
