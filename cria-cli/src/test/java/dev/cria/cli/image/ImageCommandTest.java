@@ -417,6 +417,62 @@ class ImageCommandTest {
     assertThat(left).as("workers left " + seconds + " s after the kill").isEmpty();
   }
 
+  @Test
+  void containerToolsReadTheImageAsCriaWroteIt() throws Exception {
+    for (String tool : List.of("/usr/bin/skopeo", "/usr/bin/podman")) {
+      assumeTrue(
+          Files.isExecutable(Path.of(tool)),
+          "skipped: " + tool + " is absent (install skopeo and podman; .ci/run does)");
+    }
+    Path image = tmp.resolve("tools.tar");
+    CliRun built = build("scratch", image, tmp.resolve("cache-tools"));
+    assertThat(built.exitCode()).as(built.err()).isZero();
+    Path oci = unpack(image, tmp.resolve("tools-root")).resolveSibling("tools-root-oci");
+    JsonMapper json = JsonMapper.builder().build();
+    JsonNode index = json.readTree(oci.resolve("index.json").toFile());
+    JsonNode manifest = json.readTree(blob(oci, index.path("manifests").get(0)).toFile());
+
+    // skopeo: the image config as a registry client reads it
+    JsonNode config =
+        json.readTree(run(List.of("skopeo", "inspect", "--config", "oci-archive:" + image)));
+    assertThat(config.path("config").path("Entrypoint").get(0).asString())
+        .isEqualTo("/usr/local/bin/cria");
+    assertThat(
+            config.path("config").path("Labels").path("org.opencontainers.image.title").asString())
+        .isEqualTo("cria");
+    assertThat(config.path("os").asString()).isEqualTo("linux");
+    assertThat(config.path("architecture").asString()).isEqualTo("amd64");
+    assertThat(config.path("rootfs").path("diff_ids").size())
+        .isEqualTo(manifest.path("layers").size());
+
+    // podman, into a store of this test's own: the image id is the digest of that config
+    List<String> podman =
+        List.of(
+            "podman",
+            "--root",
+            tmp.resolve("podman-root").toString(),
+            "--runroot",
+            tmp.resolve("podman-run").toString(),
+            "--storage-driver",
+            "vfs");
+    List<String> load = new ArrayList<>(podman);
+    load.addAll(List.of("load", "-i", image.toString()));
+    assertThat(run(load)).contains("Loaded image: registry.local/cria:test");
+    List<String> inspect = new ArrayList<>(podman);
+    inspect.addAll(
+        List.of(
+            "image",
+            "inspect",
+            "registry.local/cria:test",
+            "--format",
+            "{{.Id}} {{index .Config.Entrypoint 0}} {{len .RootFS.Layers}}"));
+    assertThat(run(inspect).strip())
+        .isEqualTo(
+            manifest.path("config").path("digest").asString().substring("sha256:".length())
+                + " /usr/local/bin/cria "
+                + manifest.path("layers").size());
+  }
+
   /** The image's layers, in order, extracted into {@code root}. */
   static Path unpack(Path ociTar, Path root) throws Exception {
     Path oci = root.resolveSibling(root.getFileName() + "-oci");
