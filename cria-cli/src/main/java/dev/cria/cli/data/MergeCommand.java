@@ -1,6 +1,7 @@
 package dev.cria.cli.data;
 
 import dev.cria.cli.UserError;
+import dev.cria.cli.progress.StatusLine;
 import dev.cria.data.indexed.IndexedDatasetException;
 import dev.cria.data.indexed.IndexedDatasetMerge;
 import java.io.PrintWriter;
@@ -45,10 +46,31 @@ final class MergeCommand implements Callable<Integer> {
     PrintWriter out = spec.commandLine().getOut();
     List<Path> prefixes = inputs.stream().map(DataCommand::prefixOf).toList();
     IndexedDatasetMerge.Result r;
+    StatusLine status = StatusLine.forConsole(spec.commandLine().getErr());
+    long started = System.nanoTime();
     try {
-      r = IndexedDatasetMerge.merge(prefixes, DataCommand.prefixOf(output), null);
+      r =
+          IndexedDatasetMerge.merge(
+              prefixes,
+              DataCommand.prefixOf(output),
+              (done, total) -> {
+                double fraction = total == 0 ? 1 : done / (double) total;
+                double seconds = (System.nanoTime() - started) / 1e9;
+                status.update(
+                    String.format(
+                        Locale.ROOT,
+                        "merge %s %s of %s tokens ETA %s",
+                        StatusLine.bar(fraction, 24),
+                        StatusLine.count(done),
+                        StatusLine.count(total),
+                        StatusLine.duration(
+                            fraction > 0 ? seconds / fraction - seconds : Double.NaN)),
+                    false);
+              });
     } catch (IndexedDatasetException e) {
       throw new UserError(e.getMessage() + " (nothing was written)");
+    } finally {
+      status.finish();
     }
     out.printf(
         Locale.ROOT,

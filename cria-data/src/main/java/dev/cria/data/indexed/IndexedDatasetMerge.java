@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.LongConsumer;
 
 /**
  * Megatron's {@code merge_datasets.py}: datasets of one dtype concatenated, in the order given,
@@ -14,6 +13,13 @@ import java.util.function.LongConsumer;
 public final class IndexedDatasetMerge {
   private IndexedDatasetMerge() {}
 
+  /** Told how far a merge has come: tokens copied of all the inputs hold. */
+  public interface Progress {
+    void tokens(long done, long total);
+  }
+
+  private static final long REPORT_EVERY = 1 << 22; // tokens
+
   /** What a merge wrote. */
   public record Result(Path prefix, TokenDtype dtype, long documents, long tokens) {}
 
@@ -21,10 +27,9 @@ public final class IndexedDatasetMerge {
    * Merges {@code inputs} (dataset prefixes) into {@code output}, committed atomically; nothing is
    * written when an input is missing, malformed or of another dtype than the first.
    *
-   * @param progress told the tokens copied so far, after each input; may be null
+   * @param progress told the tokens copied about every 4M tokens and after each input; may be null
    */
-  public static Result merge(List<Path> inputs, Path output, LongConsumer progress)
-      throws IOException {
+  public static Result merge(List<Path> inputs, Path output, Progress progress) throws IOException {
     if (inputs.isEmpty()) {
       throw new IllegalArgumentException("no datasets to merge");
     }
@@ -60,7 +65,9 @@ public final class IndexedDatasetMerge {
         }
       }
       TokenDtype dtype = open.getFirst().dtype();
+      long total = open.stream().mapToLong(IndexedDataset::tokenCount).sum();
       long tokens = 0;
+      long reported = 0;
       try (IndexedDatasetWriter writer = IndexedDatasetWriter.create(output, dtype)) {
         int[] buffer = new int[1 << 16];
         for (IndexedDataset ds : open) {
@@ -75,9 +82,14 @@ public final class IndexedDatasetMerge {
               tokens += size;
             }
             writer.endDocument();
+            if (progress != null && tokens - reported >= REPORT_EVERY) {
+              progress.tokens(tokens, total);
+              reported = tokens;
+            }
           }
           if (progress != null) {
-            progress.accept(tokens);
+            progress.tokens(tokens, total);
+            reported = tokens;
           }
         }
         long documents = writer.documentCount();

@@ -34,10 +34,16 @@ class IndexedDatasetMergeTest {
     Path a = dataset("a", TokenDtype.INT32, new int[][][] {{{1, 2}, {3}}, {{70000}}});
     Path b = dataset("b", TokenDtype.INT32, new int[][][] {});
     Path c = dataset("c", TokenDtype.INT32, new int[][][] {{{4}, {}, {5, 6, 7}}});
+    List<long[]> told = new ArrayList<>();
     IndexedDatasetMerge.Result r =
-        IndexedDatasetMerge.merge(List.of(a, b, c), tmp.resolve("m"), null);
+        IndexedDatasetMerge.merge(
+            List.of(a, b, c),
+            tmp.resolve("m"),
+            (done, total) -> told.add(new long[] {done, total}));
     assertThat(r.documents()).isEqualTo(3);
     assertThat(r.tokens()).isEqualTo(8);
+    // after each input: the tokens copied of all there are
+    assertThat(told).extracting(t -> t[0] + "/" + t[1]).containsExactly("4/8", "4/8", "8/8");
     try (IndexedDataset m = IndexedDataset.open(tmp.resolve("m"))) {
       assertThat(m.dtype()).isEqualTo(TokenDtype.INT32);
       assertThat(m.sequenceCount()).isEqualTo(6);
