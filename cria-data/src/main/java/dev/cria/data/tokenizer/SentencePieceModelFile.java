@@ -4,6 +4,7 @@ import dev.cria.core.protobuf.ProtoReader;
 import dev.cria.core.protobuf.ProtoWriter;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * SentencePiece's {@code tokenizer.model}: a serialized {@code ModelProto} holding the pieces
@@ -192,18 +193,29 @@ public final class SentencePieceModelFile {
   }
 
   /**
+   * Why {@code tokenizer} has no faithful SentencePiece model, if it has none: SentencePiece always
+   * fuses a run of {@code <unk>} into one, so a tokenizer that keeps them apart ({@code fuse_unk}
+   * false in its {@code tokenizer.json}) cannot be one.
+   */
+  public static Optional<String> cannotWrite(Tokenizer tokenizer) {
+    return tokenizer.fusesUnknowns()
+        ? Optional.empty()
+        : Optional.of(
+            "it keeps each <unk> apart (fuse_unk false), and SentencePiece fuses runs of them");
+  }
+
+  /**
    * Serializes {@code tokenizer} as a SentencePiece BPE ModelProto that SentencePiece itself loads:
    * the pieces with scores and types, the special ids and the normalizer flags.
    *
    * @throws TokenizerFormatException for a tokenizer that does not fuse runs of {@code <unk>}
    */
   public static byte[] write(Tokenizer tokenizer) {
-    if (!tokenizer.fusesUnknowns()) {
-      throw new TokenizerFormatException(
-          tokenizer.description()
-              + " cannot be written as a SentencePiece model: it keeps each <unk> apart"
-              + " (fuse_unk false), and SentencePiece fuses runs of them");
-    }
+    cannotWrite(tokenizer)
+        .ifPresent(why -> {
+          throw new TokenizerFormatException(
+              tokenizer.description() + " cannot be written as a SentencePiece model: " + why);
+        });
     ProtoWriter model = new ProtoWriter();
     Vocabulary v = tokenizer.vocabulary();
     for (int id = 0; id < v.size(); id++) {

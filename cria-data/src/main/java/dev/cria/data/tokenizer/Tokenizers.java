@@ -29,11 +29,12 @@ public final class Tokenizers {
    * Writes {@code tokenizer} into {@code dir} (created when missing) in the forms cria and Hugging
    * Face read: {@code tokenizer.model} (SentencePiece), {@code tokenizer.json} and {@code
    * tokenizer_config.json}, each file atomically. A form that cannot hold the tokenizer exactly is
-   * left out (see {@link HfTokenizerJsonFile#cannotWrite}); every tokenizer fits one of the two.
+   * left out (see {@link SentencePieceModelFile#cannotWrite} and {@link
+   * HfTokenizerJsonFile#cannotWrite}); every tokenizer fits one of the two.
    */
   public static void save(Tokenizer tokenizer, Path dir) throws IOException {
     Files.createDirectories(dir);
-    if (tokenizer.fusesUnknowns()) {
+    if (SentencePieceModelFile.cannotWrite(tokenizer).isEmpty()) {
       AtomicFiles.write(dir.resolve("tokenizer.model"), SentencePieceModelFile.write(tokenizer));
     }
     if (HfTokenizerJsonFile.cannotWrite(tokenizer).isEmpty()) {
