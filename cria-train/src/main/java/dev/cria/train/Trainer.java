@@ -145,14 +145,16 @@ public final class Trainer {
       try {
         return train(start, metrics, backend, board);
       } catch (CollectiveException e) {
-        if (peers != null && peers.verdict().isPresent()) {
-          throw e; // the watch's verdict, reported already
+        if (peers == null) {
+          metrics.failed(e.getMessage());
+          throw e;
         }
-        // a peer's failure shows here as a lost peer: its status file says what it was
-        String trouble = peers == null ? "" : peers.explain();
-        CollectiveException named =
-            trouble.isEmpty() ? e : new CollectiveException(e.getMessage() + "; " + trouble, e);
-        metrics.failed(named.getMessage());
+        // a peer's failure shows here as a lost peer: the watch or its status file says what it was
+        boolean reported = peers.verdict().isPresent(); // the watch wrote its verdict already
+        CollectiveException named = peers.named(e);
+        if (!reported) {
+          metrics.failed(named.getMessage());
+        }
         throw named;
       } catch (IOException | RuntimeException e) {
         metrics.failed(e.getMessage() != null ? e.getMessage() : e.toString());

@@ -354,6 +354,21 @@ public final class PeerWatch implements AutoCloseable {
   }
 
   /**
+   * The failure this rank reports for {@code e}, a collective operation that failed here: the
+   * watch's verdict when it has one (the operation may have failed on its own first, a peer's
+   * leaving seen in the same instant the watch read why, and then {@code e} does not name it), else
+   * {@code e}'s message followed by what the peers' status files say ({@link #explain()}).
+   */
+  public CollectiveException named(CollectiveException e) {
+    String v = verdict;
+    if (v != null) {
+      return v.equals(e.getMessage()) ? e : new CollectiveException(v, e);
+    }
+    String trouble = explain();
+    return trouble.isEmpty() ? e : new CollectiveException(e.getMessage() + "; " + trouble, e);
+  }
+
+  /**
    * Whether {@code status} was written by this run's rank: a run resumed in the same directory
    * finds its ranks' files as the last run left them, so an ended state counts only when the file
    * was absent when the watch began or has changed since.

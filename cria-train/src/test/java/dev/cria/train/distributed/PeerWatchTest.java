@@ -238,6 +238,18 @@ class PeerWatchTest {
   }
 
   @Test
+  void aFailedOperationWithoutAVerdictIsNamedFromThePeersStatusFiles() throws IOException {
+    PeerWatch w = watch(3);
+    CollectiveException left =
+        new CollectiveException("rank 0: rank 1 left the group during barrier (it failed)");
+    assertThat(w.named(left)).isSameAs(left);
+    peer(RankState.FAILED, 2000, 3, 0.1, "disk full", "elsewhere", 4242);
+    assertThat(w.named(left).getMessage())
+        .isEqualTo(
+            "rank 0: rank 1 left the group during barrier (it failed); rank 1 failed: disk full");
+  }
+
+  @Test
   void theWatchThreadAbortsTheGroupWithItsVerdict() throws Exception {
     FakeGroup fake = new FakeGroup(0, 2);
     CountedCollective group = CountedCollective.of(fake);
@@ -259,6 +271,12 @@ class PeerWatchTest {
         Thread.sleep(10);
       }
       assertThat(w.verdict()).contains("rank 0: rank 1 failed: out of memory");
+      // an operation that failed on its own in the same instant reports the verdict all the same
+      CollectiveException left =
+          new CollectiveException(
+              "rank 0: rank 1 left the group during reduce-scatter (it failed)");
+      assertThat(w.named(left).getMessage()).isEqualTo("rank 0: rank 1 failed: out of memory");
+      assertThat(w.named(left).getCause()).isSameAs(left);
     }
     assertThat(verdicts).containsExactly("rank 0: rank 1 failed: out of memory");
     synchronized (fake) {
