@@ -22,24 +22,12 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A run's objects on a cluster, through the fabric8 client: submit them, read the MPIJob's status
- * and pods, the launcher's log, stop the job, clean up everything cria made. Errors of the API
- * server come back as one line naming the object.
+ * A run's objects on a cluster, through the fabric8 client: submit them, read the job's status and
+ * pods, the launcher's log, stop the job, clean up everything cria made; the same for every {@link
+ * JobKind} (an MPIJob or a TrainJob), found by the job's name. Errors of the API server come back
+ * as one line naming the object.
  */
 public final class Cluster implements AutoCloseable {
-  /** The MPIJob resource of the Kubeflow MPI Operator. */
-  public static final ResourceDefinitionContext MPIJOBS =
-      new ResourceDefinitionContext.Builder()
-          .withGroup("kubeflow.org")
-          .withVersion("v2beta1")
-          .withKind(Manifests.MPIJOB_KIND)
-          .withPlural("mpijobs")
-          .withNamespaced(true)
-          .build();
-
-  /** The operator's label naming a pod's role (launcher, worker). */
-  static final String ROLE = "training.kubeflow.org/job-role";
-
   private final KubernetesClient client;
   private final String namespace;
 
@@ -77,56 +65,147 @@ public final class Cluster implements AutoCloseable {
           GenericKubernetesResource,
           GenericKubernetesResourceList,
           Resource<GenericKubernetesResource>>
-      mpiJobs() {
-    return client.genericKubernetesResources(MPIJOBS);
+      resources(ResourceDefinitionContext context) {
+    return client.genericKubernetesResources(context);
   }
 
   /**
-   * Creates {@code objects}; an object that exists is replaced, except a running MPIJob, which is
-   * refused (stop it first). An MPIJob that has ended is deleted and created again: the new one
-   * resumes the run, whose directory is named after the job. Returns a line per object.
+   * The kind of job the cluster runs: an MPIJob when the MPI Operator's resource is served, else a
+   * TrainJob when Trainer v2's is, else an MPIJob (whose submission then names what is missing).
+   */
+  public JobKind servedKind() {
+    for (JobKind k : JobKind.all()) {
+      if (serves(k.resource())) {
+        return k;
+      }
+    }
+    return JobKind.MPIJOB;
+  }
+
+  private boolean serves(ResourceDefinitionContext r) {
+    try {
+      var list = client.getApiResources(r.getGroup() + "/" + r.getVersion());
+      return list != null
+          && list.getResources().stream().anyMatch(a -> a.getName().equals(r.getPlural()));
+    } catch (KubernetesClientException e) {
+      return false;
+    }
+  }
+
+  /** The kind and the job named {@code name}, of whichever kind exists, or null. */
+  private Found find(String name) {
+    for (JobKind k : JobKind.all()) {
+      GenericKubernetesResource r;
+      try {
+        r = resources(k.resource()).inNamespace(namespace).withName(name).get();
+      } catch (KubernetesClientException e) {
+        if (e.getCode() == 404) {
+          continue; // the cluster does not serve this kind
+        }
+        throw apiError(k.kind() + " " + namespace + "/" + name, e);
+      }
+      if (r != null) {
+        return new Found(k, r);
+      }
+    }
+    return null;
+  }
+
+  /** A job found on the cluster, and its kind. */
+  private record Found(JobKind kind, GenericKubernetesResource job) {}
+
+  /** The job kind whose job object {@code o} is, or null for any other object. */
+  private static JobKind jobKindOf(HasMetadata o) {
+    for (JobKind k : JobKind.all()) {
+      if (o instanceof GenericKubernetesResource && k.kind().equals(o.getKind())) {
+        return k;
+      }
+    }
+    return null;
+  }
+
+  /** The resource of a generic object that is a job kind's companion, or null. */
+  private static ResourceDefinitionContext companionOf(HasMetadata o) {
+    for (JobKind k : JobKind.all()) {
+      for (ResourceDefinitionContext c : k.companions()) {
+        if (o instanceof GenericKubernetesResource && c.getKind().equals(o.getKind())) {
+          return c;
+        }
+      }
+    }
+    return null;
+  }
+
+  private String noJob(String name) {
+    return "no "
+        + String.join(" or ", JobKind.all().stream().map(JobKind::kind).toList())
+        + " "
+        + namespace
+        + "/"
+        + name
+        + " exists";
+  }
+
+  /**
+   * Creates {@code objects}; an object that exists is replaced, except a running job, which is
+   * refused (stop it first). A job that has ended is deleted and created again: the new one resumes
+   * the run, whose directory is named after the job. Returns a line per object.
    */
   public List<String> submit(List<HasMetadata> objects) {
-    // a running MPIJob is refused before anything is applied: its pods mount the ConfigMap
+    // a running job is refused before anything is applied: its pods mount the ConfigMap
     java.util.Set<String> ended = new java.util.HashSet<>();
     for (HasMetadata o : objects) {
-      if (o instanceof GenericKubernetesResource job
-          && Manifests.MPIJOB_KIND.equals(job.getKind())) {
-        String name = job.getMetadata().getName();
-        GenericKubernetesResource existing;
-        try {
-          existing = mpiJobs().inNamespace(namespace).withName(name).get();
-        } catch (KubernetesClientException e) {
-          throw apiError(describe(o), e);
-        }
-        JobStatus status = existing == null ? null : statusOf(existing, List.of());
-        if (status != null && !status.ended()) {
-          throw new K8sException(
-              describe(o)
-                  + " already exists ("
-                  + status.state()
-                  + "): stop it first with cria"
-                  + " k8s stop "
-                  + name.replaceAll("-compile$", ""));
-        }
-        if (status != null) {
-          ended.add(name);
-        }
+      JobKind kind = jobKindOf(o);
+      if (kind == null) {
+        continue;
+      }
+      String name = o.getMetadata().getName();
+      Found existing = find(name);
+      JobStatus status = existing == null ? null : statusOf(existing, List.of());
+      if (status != null && !status.ended()) {
+        throw new K8sException(
+            describe(existing.job())
+                + " already exists ("
+                + status.state()
+                + "): stop it first with cria k8s stop "
+                + name.replaceAll("-compile$", ""));
+      }
+      if (existing != null) {
+        ended.add(name);
       }
     }
     List<String> done = new ArrayList<>();
     for (HasMetadata o : objects) {
       String what = describe(o);
       try {
-        if (o instanceof GenericKubernetesResource job
-            && Manifests.MPIJOB_KIND.equals(job.getKind())) {
-          if (ended.contains(job.getMetadata().getName())) {
-            mpiJobs().inNamespace(namespace).withName(job.getMetadata().getName()).delete();
-            waitUntilGone(job.getMetadata().getName(), Duration.ofSeconds(60), false);
+        JobKind kind = jobKindOf(o);
+        if (kind != null) {
+          String name = o.getMetadata().getName();
+          if (ended.contains(name)) {
+            Found old = find(name);
+            if (old != null) {
+              resources(old.kind().resource()).inNamespace(namespace).withName(name).delete();
+            }
+            waitUntilGone(name, Duration.ofSeconds(60), false);
             done.add(what + ": the ended job was replaced; the new one resumes its run");
           }
-          mpiJobs().inNamespace(namespace).resource(job).create();
+          resources(kind.resource())
+              .inNamespace(namespace)
+              .resource((GenericKubernetesResource) o)
+              .create();
           done.add(what + " created");
+          continue;
+        }
+        ResourceDefinitionContext companion = companionOf(o);
+        if (companion != null) {
+          var ops = resources(companion).inNamespace(namespace);
+          if (ops.withName(o.getMetadata().getName()).get() != null) {
+            ops.resource((GenericKubernetesResource) o).update();
+            done.add(what + " updated");
+          } else {
+            ops.resource((GenericKubernetesResource) o).create();
+            done.add(what + " created");
+          }
           continue;
         }
         boolean existed = client.resource(o).inNamespace(namespace).get() != null;
@@ -148,35 +227,26 @@ public final class Cluster implements AutoCloseable {
     return done;
   }
 
-  /** The MPIJob's conditions and its pods; fails naming the job when there is none. */
+  /** The job's conditions and its pods; fails naming the job when there is none. */
   public JobStatus status(String job) {
+    Found found = find(job);
+    if (found == null) {
+      throw new K8sException(noJob(job) + " (cria k8s submit makes it)");
+    }
     try {
-      GenericKubernetesResource mpiJob = mpiJobs().inNamespace(namespace).withName(job).get();
-      if (mpiJob == null) {
-        throw new K8sException(
-            "MPIJob " + namespace + "/" + job + " does not exist (cria k8s submit makes it)");
-      }
-      return statusOf(mpiJob, pods(job));
+      return statusOf(found, podsOf(found.kind(), job, false));
     } catch (KubernetesClientException e) {
-      throw apiError("MPIJob " + namespace + "/" + job, e);
+      throw apiError(describe(found.job()), e);
     }
   }
 
-  /** The operator's label naming a pod's MPIJob. */
-  static final String JOB_NAME = "training.kubeflow.org/job-name";
-
-  /** The pods of the training MPIJob {@code job} (not its compile job's, not the board's). */
-  private List<Pod> pods(String job) {
-    return podsOf(job, false);
-  }
-
   /**
-   * The pods of the MPIJob named {@code mpiJob} ({@code <job>} or {@code <job>-compile}), or with
-   * {@code withCompile} those of both of a run's MPIJobs; never the board's. Pods without the
-   * operator's job-name label count as the training job's.
+   * The pods of the job named {@code name} ({@code <job>} or {@code <job>-compile}) of kind {@code
+   * kind} (null: any), or with {@code withCompile} those of both of a run's jobs; never the
+   * board's. Pods without the operator's job label count as the training job's.
    */
-  private List<Pod> podsOf(String mpiJob, boolean withCompile) {
-    String run = mpiJob.replaceAll("-compile$", "");
+  private List<Pod> podsOf(JobKind kind, String name, boolean withCompile) {
+    String run = name.replaceAll("-compile$", "");
     return client
         .pods()
         .inNamespace(namespace)
@@ -186,8 +256,14 @@ public final class Cluster implements AutoCloseable {
         .stream()
         .filter(p -> !"board".equals(label(p, "app.kubernetes.io/component")))
         .filter(p -> {
-          String owner = label(p, JOB_NAME);
-          return withCompile || mpiJob.equals(owner == null ? run : owner);
+          if (withCompile) {
+            return true;
+          }
+          String owner = null;
+          for (JobKind k : kind == null ? JobKind.all() : List.of(kind)) {
+            owner = owner != null ? owner : label(p, k.jobLabel());
+          }
+          return name.equals(owner == null ? run : owner);
         })
         .sorted(Comparator.comparing(p -> p.getMetadata().getName()))
         .toList();
@@ -198,8 +274,8 @@ public final class Cluster implements AutoCloseable {
     return labels == null ? null : labels.get(key);
   }
 
-  @SuppressWarnings("unchecked")
-  private static JobStatus statusOf(GenericKubernetesResource job, List<Pod> pods) {
+  private static JobStatus statusOf(Found found, List<Pod> pods) {
+    GenericKubernetesResource job = found.job();
     List<JobStatus.Condition> conditions = new ArrayList<>();
     Object status = job.getAdditionalProperties().get("status");
     if (status instanceof Map<?, ?> s && s.get("conditions") instanceof List<?> list) {
@@ -218,7 +294,7 @@ public final class Cluster implements AutoCloseable {
     String state = "Pending";
     for (JobStatus.Condition c : conditions) {
       if ("True".equals(c.status())) {
-        state = c.type();
+        state = found.kind().state(c.type());
       }
     }
     List<JobStatus.Pod> podStates = new ArrayList<>();
@@ -234,13 +310,14 @@ public final class Cluster implements AutoCloseable {
       podStates.add(
           new JobStatus.Pod(
               p.getMetadata().getName(),
-              labels == null ? "" : labels.getOrDefault(ROLE, ""),
+              labels == null ? "" : found.kind().role(labels),
               p.getStatus() == null || p.getStatus().getPhase() == null
                   ? "Unknown"
                   : p.getStatus().getPhase(),
               restarts));
     }
-    return new JobStatus(job.getMetadata().getName(), state, conditions, podStates);
+    return new JobStatus(
+        found.kind().kind(), job.getMetadata().getName(), state, conditions, podStates);
   }
 
   private static String text(Object o) {
@@ -263,7 +340,7 @@ public final class Cluster implements AutoCloseable {
             .runningWorker()
             .orElseThrow(() ->
                 new K8sException(
-                    "MPIJob "
+                    "job "
                         + namespace
                         + "/"
                         + job
@@ -356,22 +433,31 @@ public final class Cluster implements AutoCloseable {
     return m.group(1).strip();
   }
 
-  /** The launcher pod of {@code job}, which holds every rank's output (mpirun gathers it). */
+  /**
+   * The launcher pod of {@code job}, which holds every rank's output (mpirun gathers it); its pods
+   * are read by any kind's labels when the job object itself is gone.
+   */
   public String launcherPod(String job) {
-    return pods(job).stream()
-        .filter(p -> "launcher".equals(label(p, ROLE)))
+    Found found = find(job);
+    List<JobKind> kinds = found == null ? JobKind.all() : List.of(found.kind());
+    return podsOf(found == null ? null : found.kind(), job, false).stream()
+        .filter(p -> kinds.stream().anyMatch(k -> "launcher".equals(k.role(labels(p)))))
         .max(
             Comparator.comparing((Pod p) -> String.valueOf(p.getMetadata().getCreationTimestamp())))
         .map(p -> p.getMetadata().getName())
         .orElseThrow(() ->
             new K8sException(
-                "MPIJob "
-                    + namespace
-                    + "/"
-                    + job
-                    + " has no launcher pod yet (cria k8s status "
-                    + job
-                    + " shows its pods)"));
+                found == null
+                    ? noJob(job) + " (cria k8s submit makes it)"
+                    : describe(found.job())
+                        + " has no launcher pod yet (cria k8s status "
+                        + job
+                        + " shows its pods)"));
+  }
+
+  private static Map<String, String> labels(Pod p) {
+    Map<String, String> labels = p.getMetadata().getLabels();
+    return labels == null ? Map.of() : labels;
   }
 
   /** The launcher's log so far. */
@@ -395,25 +481,34 @@ public final class Cluster implements AutoCloseable {
   }
 
   /**
-   * Deletes the job's MPIJob (and its compile job) and waits until their pods are gone; returns
-   * what was removed. The run's files stay on the shared volume, so a new submission resumes.
+   * Deletes the job (and its compile job), with the objects of its kind that go with it, and waits
+   * until their pods are gone; returns what was removed. The run's files stay on the shared volume,
+   * so a new submission resumes.
    */
   public List<String> stop(String job, Duration patience) {
     List<String> removed = new ArrayList<>();
-    List<String> podNames = podsOf(job, true).stream().map(p -> p.getMetadata().getName()).toList();
+    List<String> podNames =
+        podsOf(null, job, true).stream().map(p -> p.getMetadata().getName()).toList();
     for (String name : List.of(job, job + "-compile")) {
+      Found found = find(name);
+      if (found == null) {
+        continue;
+      }
       try {
-        if (mpiJobs().inNamespace(namespace).withName(name).get() != null) {
-          mpiJobs().inNamespace(namespace).withName(name).delete();
-          removed.add("MPIJob " + namespace + "/" + name);
+        resources(found.kind().resource()).inNamespace(namespace).withName(name).delete();
+        removed.add(describe(found.job()));
+        for (ResourceDefinitionContext c : found.kind().companions()) {
+          if (resources(c).inNamespace(namespace).withName(name).get() != null) {
+            resources(c).inNamespace(namespace).withName(name).delete();
+            removed.add(c.getKind() + " " + namespace + "/" + name);
+          }
         }
       } catch (KubernetesClientException e) {
-        throw apiError("MPIJob " + namespace + "/" + name, e);
+        throw apiError(describe(found.job()), e);
       }
     }
     if (removed.isEmpty()) {
-      throw new K8sException(
-          "MPIJob " + namespace + "/" + job + " does not exist: nothing to stop");
+      throw new K8sException(noJob(job) + ": nothing to stop");
     }
     for (String pod : podNames) {
       client.pods().inNamespace(namespace).withName(pod).delete(); // the operator would, too
@@ -423,21 +518,21 @@ public final class Cluster implements AutoCloseable {
     return removed;
   }
 
-  private void waitUntilGone(String mpiJob, Duration patience, boolean withCompile) {
+  private void waitUntilGone(String name, Duration patience, boolean withCompile) {
     long deadline = System.nanoTime() + patience.toNanos();
-    while (!podsOf(mpiJob, withCompile).isEmpty()) {
+    while (!podsOf(null, name, withCompile).isEmpty()) {
       if (System.nanoTime() > deadline) {
         throw new K8sException(
             "the pods of "
                 + namespace
                 + "/"
-                + mpiJob
+                + name
                 + " are still there after "
                 + patience.toSeconds()
                 + " s: "
                 + String.join(
                     ", ",
-                    podsOf(mpiJob, withCompile).stream()
+                    podsOf(null, name, withCompile).stream()
                         .map(p -> p.getMetadata().getName())
                         .toList()));
       }
@@ -445,20 +540,20 @@ public final class Cluster implements AutoCloseable {
         Thread.sleep(500);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
-        throw new K8sException("interrupted while waiting for the pods of " + mpiJob);
+        throw new K8sException("interrupted while waiting for the pods of " + name);
       }
     }
   }
 
-  /** Waits until no pod of {@code job}'s MPIJobs is left (after a cleanup, before its files go). */
+  /** Waits until no pod of {@code job}'s jobs is left (after a cleanup, before its files go). */
   public void awaitPodsGone(String job, Duration patience) {
     waitUntilGone(job, patience, true);
   }
 
   /**
-   * Deletes every object cria made for {@code job} (every run's, when null): MPIJobs, pods,
-   * ConfigMaps, Secrets, Deployments, Services labelled {@code app.kubernetes.io/managed-by: cria}.
-   * Nothing else is touched. Returns what was removed.
+   * Deletes every object cria made for {@code job} (every run's, when null): MPIJobs, TrainJobs and
+   * their TrainingRuntimes, pods, ConfigMaps, Secrets, Deployments, Services labelled {@code
+   * app.kubernetes.io/managed-by: cria}. Nothing else is touched. Returns what was removed.
    */
   public List<String> cleanup(String job) {
     List<String> removed = new ArrayList<>();
@@ -467,10 +562,25 @@ public final class Cluster implements AutoCloseable {
             ? Map.of(ClusterJob.MANAGED_BY, "cria")
             : Map.of(ClusterJob.MANAGED_BY, "cria", ClusterJob.RUN, job);
     try {
-      for (GenericKubernetesResource r :
-          mpiJobs().inNamespace(namespace).withLabels(labels).list().getItems()) {
-        mpiJobs().inNamespace(namespace).withName(r.getMetadata().getName()).delete();
-        removed.add("MPIJob " + namespace + "/" + r.getMetadata().getName());
+      for (JobKind k : JobKind.all()) {
+        List<ResourceDefinitionContext> all = new ArrayList<>();
+        all.add(k.resource());
+        all.addAll(k.companions());
+        for (ResourceDefinitionContext c : all) {
+          List<GenericKubernetesResource> items;
+          try {
+            items = resources(c).inNamespace(namespace).withLabels(labels).list().getItems();
+          } catch (KubernetesClientException e) {
+            if (e.getCode() == 404) {
+              continue; // the cluster does not serve this kind
+            }
+            throw e;
+          }
+          for (GenericKubernetesResource r : items) {
+            resources(c).inNamespace(namespace).withName(r.getMetadata().getName()).delete();
+            removed.add(c.getKind() + " " + namespace + "/" + r.getMetadata().getName());
+          }
+        }
       }
       collect(
           removed,

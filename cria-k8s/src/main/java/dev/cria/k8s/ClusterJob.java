@@ -7,7 +7,7 @@ import java.util.Map;
 /**
  * The cluster's facts about one run: what {@code cria k8s render} adds to a training config.
  *
- * @param name the job's name (a DNS label): the MPIJob, its pods, the run directory {@code
+ * @param name the job's name (a DNS label): the job, its pods, the run directory {@code
  *     <sharedMount>/cria/runs/<name>}
  * @param namespace where its objects go
  * @param image the container image with cria, Open MPI and an ssh server
@@ -96,11 +96,6 @@ public record ClusterJob(
   /** The run directory inside the pods: named after the job, so a resubmission resumes it. */
   public String runDir() {
     return sharedMount.replaceAll("/+$", "") + "/cria/runs/" + name;
-  }
-
-  /** The DNS name of worker 0's pod, where rank 0 listens (the operator's headless service). */
-  public String masterHost() {
-    return name + "-worker-0." + name + "." + namespace + ".svc";
   }
 
   /** The labels of every object of this run. */

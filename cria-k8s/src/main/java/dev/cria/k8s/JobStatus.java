@@ -3,28 +3,30 @@ package dev.cria.k8s;
 import java.util.List;
 
 /**
- * What the cluster says about a run's MPIJob: its conditions and its pods.
+ * What the cluster says about a run's job: its conditions and its pods.
  *
- * @param job the MPIJob's name
+ * @param kind the job's kind ({@code MPIJob}, {@code TrainJob})
+ * @param job the job's name
  * @param state the newest true condition (Created, Running, Restarting, Succeeded, Failed,
  *     Suspended), or "Pending" before the operator has said anything
  * @param conditions every condition, oldest first
  * @param pods the job's pods and their phases, by name
  */
-public record JobStatus(String job, String state, List<Condition> conditions, List<Pod> pods) {
+public record JobStatus(
+    String kind, String job, String state, List<Condition> conditions, List<Pod> pods) {
   public JobStatus {
     conditions = List.copyOf(conditions);
     pods = List.copyOf(pods);
   }
 
-  /** One condition of the MPIJob's status. */
+  /** One condition of the job's status. */
   public record Condition(
       String type, String status, String reason, String message, String since) {}
 
   /**
    * One pod.
    *
-   * @param role launcher or worker (the operator's {@code training.kubeflow.org/job-role})
+   * @param role launcher or worker (from the operator's labels)
    * @param phase Pending, Running, Succeeded, Failed or Unknown
    * @param restarts container restarts
    */

@@ -22,16 +22,23 @@ public final class RunObjects {
     this.jobSecret = jobSecret;
   }
 
-  /** The training MPIJob and the ConfigMap with the run's resolved {@code config.yaml}. */
-  public static RunObjects train(ClusterJob job, String configYaml) {
-    return new RunObjects(
-        job, List.of(Manifests.config(job, configYaml), Manifests.train(job)), false, true);
+  /**
+   * The training job of kind {@code kind} (with what it needs, such as a TrainJob's runtime) and
+   * the ConfigMap with the run's resolved {@code config.yaml}.
+   */
+  public static RunObjects train(JobKind kind, ClusterJob job, String configYaml) {
+    List<HasMetadata> all = new ArrayList<>();
+    all.add(Manifests.config(job, configYaml));
+    all.addAll(kind.train(job));
+    return new RunObjects(job, all, false, true);
   }
 
-  /** The compile MPIJob and the run's ConfigMap. */
-  public static RunObjects compile(ClusterJob job, String configYaml) {
-    return new RunObjects(
-        job, List.of(Manifests.config(job, configYaml), Manifests.compile(job)), false, false);
+  /** The compile job of kind {@code kind} and the run's ConfigMap. */
+  public static RunObjects compile(JobKind kind, ClusterJob job, String configYaml) {
+    List<HasMetadata> all = new ArrayList<>();
+    all.add(Manifests.config(job, configYaml));
+    all.addAll(kind.compile(job));
+    return new RunObjects(job, all, false, false);
   }
 
   /** The board's Deployment and Service. */

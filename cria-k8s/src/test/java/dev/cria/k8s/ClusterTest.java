@@ -70,7 +70,7 @@ class ClusterTest {
   private List<HasMetadata> objects() {
     List<HasMetadata> objects = new ArrayList<>();
     objects.add(Manifests.config(job, Jobs.CONFIG));
-    objects.add(Manifests.train(job));
+    objects.add(JobKind.MPIJOB.train(job).getFirst());
     objects.add(Manifests.boardSecret(job, "s3cret-pw"));
     objects.addAll(Manifests.board(job));
     return objects;
@@ -84,7 +84,7 @@ class ClusterTest {
     }
     for (String name : names) {
       Map<String, String> labels = new LinkedHashMap<>(job.labels());
-      labels.put(Cluster.ROLE, name.endsWith("launcher") ? "launcher" : "worker");
+      labels.put(MpiJobKind.ROLE, name.endsWith("launcher") ? "launcher" : "worker");
       Pod pod =
           new PodBuilder()
               .withNewMetadata()
@@ -110,7 +110,7 @@ class ClusterTest {
   private void operatorSays(String type) {
     GenericKubernetesResource current =
         client
-            .genericKubernetesResources(Cluster.MPIJOBS)
+            .genericKubernetesResources(JobKind.MPIJOB.resource())
             .inNamespace("default")
             .withName(job.name())
             .get();
@@ -134,7 +134,7 @@ class ClusterTest {
                 "lastTransitionTime",
                 "2026-12-04T10:00:00Z")));
     client
-        .genericKubernetesResources(Cluster.MPIJOBS)
+        .genericKubernetesResources(JobKind.MPIJOB.resource())
         .inNamespace("default")
         .resource(current)
         .update();
@@ -197,7 +197,7 @@ class ClusterTest {
             "pod default/brown-tiny-worker-1");
     assertThat(client.pods().inNamespace("default").list().getItems()).isEmpty();
     assertThatThrownBy(() -> cluster.status("brown-tiny"))
-        .hasMessage("MPIJob default/brown-tiny does not exist (cria k8s submit makes it)");
+        .hasMessage("no MPIJob default/brown-tiny exists (cria k8s submit makes it)");
 
     // something of the user's, without cria's label, survives the cleanup
     client
@@ -247,7 +247,7 @@ class ClusterTest {
 
   @Test
   void theTrainingJobGetsAJobSecretThatNoManifestShowsAndAResubmissionKeeps() {
-    RunObjects train = RunObjects.train(job, Jobs.CONFIG);
+    RunObjects train = RunObjects.train(JobKind.MPIJOB, job, Jobs.CONFIG);
     assertThat(train.yaml())
         .contains("kubectl create secret generic brown-tiny-job --from-file=secret=FILE")
         .contains("CRIA_JOB_SECRET_FILE=/etc/cria-job/secret")
@@ -265,7 +265,7 @@ class ClusterTest {
     assertThat(secret).matches("[0-9a-f]{64}");
     operatorSays("Created");
     operatorSays("Failed");
-    assertThat(RunObjects.train(job, Jobs.CONFIG).submitTo(cluster))
+    assertThat(RunObjects.train(JobKind.MPIJOB, job, Jobs.CONFIG).submitTo(cluster))
         .contains("MPIJob default/brown-tiny created")
         .doesNotContain("Secret default/brown-tiny-job created");
     assertThat(
@@ -424,8 +424,8 @@ class ClusterTest {
         }) {
       Map<String, String> labels = new LinkedHashMap<>(job.labels());
       if (pod[1] != null) {
-        labels.put(Cluster.ROLE, pod[1]);
-        labels.put(Cluster.JOB_NAME, pod[2]);
+        labels.put(MpiJobKind.ROLE, pod[1]);
+        labels.put(MpiJobKind.JOB_NAME, pod[2]);
       } else {
         labels.put("app.kubernetes.io/component", pod[3]);
       }
@@ -451,9 +451,9 @@ class ClusterTest {
         .containsExactly("brown-tiny-launcher", "brown-tiny-worker-0", "brown-tiny-worker-1");
     // stop removes the compile job's pods too, never the board's
     client
-        .genericKubernetesResources(Cluster.MPIJOBS)
+        .genericKubernetesResources(JobKind.MPIJOB.resource())
         .inNamespace("default")
-        .resource(Manifests.compile(job))
+        .resource(JobKind.MPIJOB.compile(job).getFirst())
         .create();
     assertThat(cluster.stop("brown-tiny", Duration.ofSeconds(10)))
         .contains("MPIJob default/brown-tiny-compile", "pod default/brown-tiny-compile-launcher")
@@ -463,9 +463,9 @@ class ClusterTest {
   @Test
   void errorsOfTheApiServerComeAsOneLineNamingTheObject() {
     assertThatThrownBy(() -> cluster.launcherPod("nothing"))
-        .hasMessageContaining("MPIJob default/nothing has no launcher pod yet");
+        .hasMessage("no MPIJob default/nothing exists (cria k8s submit makes it)");
     assertThatThrownBy(() -> cluster.stop("nothing", Duration.ofSeconds(1)))
-        .hasMessage("MPIJob default/nothing does not exist: nothing to stop");
+        .hasMessage("no MPIJob default/nothing exists: nothing to stop");
     server
         .expect()
         .post()

@@ -25,7 +25,9 @@ class ManifestMeaningTest {
     String yaml =
         Manifests.toYaml(
             List.of(
-                Manifests.config(job, Jobs.CONFIG), Manifests.train(job), Manifests.compile(job)));
+                Manifests.config(job, Jobs.CONFIG),
+                JobKind.MPIJOB.train(job).getFirst(),
+                JobKind.MPIJOB.compile(job).getFirst()));
     YAMLMapper mapper = YAMLMapper.builder().build();
     List<JsonNode> out = new ArrayList<>();
     for (String doc : yaml.split("(?m)^---$")) {

@@ -39,8 +39,8 @@ class ManifestsTest {
   private static List<HasMetadata> all(ClusterJob job) {
     List<HasMetadata> objects = new ArrayList<>();
     objects.add(Manifests.config(job, Jobs.CONFIG));
-    objects.add(Manifests.train(job));
-    objects.add(Manifests.compile(job));
+    objects.add(JobKind.MPIJOB.train(job).getFirst());
+    objects.add(JobKind.MPIJOB.compile(job).getFirst());
     objects.addAll(Manifests.board(job));
     return objects;
   }
@@ -72,19 +72,20 @@ class ManifestsTest {
 
   @Test
   void theTrainingLauncherWaitsForItsWorkersThenRunsMpirunOnEverySlot() {
-    Map<String, Object> launcher = replica(Manifests.train(Jobs.blueprint()), "Launcher");
+    Map<String, Object> launcher =
+        replica(JobKind.MPIJOB.train(Jobs.blueprint()).getFirst(), "Launcher");
     String script = String.join(" ", container(launcher).getCommand());
     assertThat(script)
         .startsWith("/bin/sh -c cria k8s wait-workers --timeout 600 && exec mpirun")
         .contains("-np 128 -bind-to none -map-by slot")
         .contains("-x CRIA_MASTER_ADDR=test-mpi-train-worker-0.test-mpi-train.default.svc")
         .endsWith("cria worker --config /etc/cria/config.yaml");
-    Map<String, Object> spec = spec(Manifests.train(Jobs.blueprint()));
+    Map<String, Object> spec = spec(JobKind.MPIJOB.train(Jobs.blueprint()).getFirst());
     assertThat(spec)
         .containsEntry("slotsPerWorker", 32)
         .containsEntry("launcherCreationPolicy", "WaitForWorkersReady")
         .containsEntry("runPolicy", Map.of("cleanPodPolicy", "Running", "backoffLimit", 20));
-    var worker = container(replica(Manifests.train(Jobs.blueprint()), "Worker"));
+    var worker = container(replica(JobKind.MPIJOB.train(Jobs.blueprint()).getFirst(), "Worker"));
     assertThat(worker.getResources().getLimits())
         .containsOnlyKeys("aws.amazon.com/neuron", "vpc.amazonaws.com/efa");
     assertThat(worker.getResources().getLimits().get("aws.amazon.com/neuron").toString())
@@ -188,7 +189,7 @@ class ManifestsTest {
     JsonMapper json = JsonMapper.builder().build();
     for (ClusterJob job : List.of(Jobs.small(), Jobs.blueprint())) {
       for (GenericKubernetesResource mpiJob :
-          List.of(Manifests.train(job), Manifests.compile(job))) {
+          List.of(JobKind.MPIJOB.train(job).getFirst(), JobKind.MPIJOB.compile(job).getFirst())) {
         JsonNode instance = json.readTree(Serialization.asJson(mpiJob));
         List<Error> errors = schema.validate(instance);
         assertThat(errors).as(mpiJob.getMetadata().getName()).isEmpty();
@@ -201,7 +202,7 @@ class ManifestsTest {
     // and the check can fail: a misspelt field and a wrong type are caught
     JsonNode bad =
         json.readTree(
-            Serialization.asJson(Manifests.train(Jobs.small()))
+            Serialization.asJson(JobKind.MPIJOB.train(Jobs.small()).getFirst())
                 .replace("\"slotsPerWorker\":1", "\"slotPerWorker\":1")
                 .replace("\"backoffLimit\":20", "\"backoffLimit\":\"twenty\""));
     assertThat(undeclared(schemaNode, bad, "")).containsExactly(".spec.slotPerWorker");
@@ -257,9 +258,9 @@ class ManifestsTest {
                 20,
                 29500))
         .hasMessageContaining("--resource gpu!");
-    assertThatThrownBy(() -> Manifests.tolerations(List.of("dedicated=ml:Sometimes")))
+    assertThatThrownBy(() -> PodTemplates.tolerations(List.of("dedicated=ml:Sometimes")))
         .hasMessageContaining("--toleration dedicated=ml:Sometimes");
-    assertThat(Manifests.tolerations(List.of("dedicated=ml:NoSchedule", "gpu")))
+    assertThat(PodTemplates.tolerations(List.of("dedicated=ml:NoSchedule", "gpu")))
         .extracting(
             t -> t.getKey() + " " + t.getOperator() + " " + t.getValue() + " " + t.getEffect())
         .containsExactly("dedicated Equal ml NoSchedule", "gpu Exists null null");

@@ -56,7 +56,7 @@ public final class JobCommands {
   @Command(
       name = "status",
       mixinStandardHelpOptions = true,
-      description = "The MPIJob's state and conditions, its pods, and each rank's step.")
+      description = "The job's state and conditions, its pods, and each rank's step.")
   public static final class Status extends JobCommand {
     @Parameters(index = "0", paramLabel = "JOB")
     String job;
@@ -73,7 +73,7 @@ public final class JobCommands {
     int run(Cluster cluster) throws IOException {
       JobStatus s = cluster.status(job);
       PrintWriter out = out();
-      out.println("MPIJob " + cluster.namespace() + "/" + s.job() + ": " + s.state());
+      out.println(s.kind() + " " + cluster.namespace() + "/" + s.job() + ": " + s.state());
       for (JobStatus.Condition c : s.conditions()) {
         out.printf(
             Locale.ROOT, "  %-10s %-5s %s %s%n", c.type(), c.status(), c.since(), c.message());

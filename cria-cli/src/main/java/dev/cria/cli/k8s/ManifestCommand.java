@@ -4,6 +4,7 @@ import dev.cria.cli.UserError;
 import dev.cria.cli.train.RankCommand;
 import dev.cria.k8s.Cluster;
 import dev.cria.k8s.ClusterJob;
+import dev.cria.k8s.JobKind;
 import dev.cria.k8s.K8sException;
 import dev.cria.k8s.RunObjects;
 import dev.cria.train.RunConfig;
@@ -37,6 +38,12 @@ public abstract class ManifestCommand extends RankCommand {
       description = "render: write the YAML to FILE instead of printing it.")
   Path output;
 
+  @Option(
+      names = "--kind",
+      paramLabel = "KIND",
+      description = "train and compile: mpijob (the Kubeflow MPI Operator's MPIJob, the default).")
+  String kind;
+
   abstract What what();
 
   abstract boolean apply();
@@ -67,8 +74,11 @@ public abstract class ManifestCommand extends RankCommand {
         throw new UserError(e.getMessage());
       }
       String config = TrainConfigFile.toYaml(resolved.config());
+      JobKind k = jobKind(job);
       objects =
-          what() == What.TRAIN ? RunObjects.train(job, config) : RunObjects.compile(job, config);
+          what() == What.TRAIN
+              ? RunObjects.train(k, job, config)
+              : RunObjects.compile(k, job, config);
       if (!apply()) {
         resolved.notes().forEach(n -> out.println("# " + n));
       }
@@ -92,6 +102,25 @@ public abstract class ManifestCommand extends RankCommand {
     return 0;
   }
 
+  /** {@code --kind}, else (submit) what the cluster serves, else the MPIJob. */
+  private JobKind jobKind(ClusterJob job) {
+    if (kind != null) {
+      try {
+        return JobKind.parse(kind);
+      } catch (IllegalArgumentException e) {
+        throw new UserError(e.getMessage());
+      }
+    }
+    if (!apply()) {
+      return JobKind.MPIJOB;
+    }
+    try (Cluster c = Cluster.connect(job.namespace())) {
+      return c.servedKind();
+    } catch (K8sException e) {
+      throw new UserError(e.getMessage());
+    }
+  }
+
   private void render(PrintWriter out, RunObjects objects) {
     if (output == null) {
       out.print(objects.yaml());
@@ -111,7 +140,7 @@ public abstract class ManifestCommand extends RankCommand {
       name = "train",
       mixinStandardHelpOptions = true,
       sortOptions = false,
-      description = "The training MPIJob and its config, from cria train's flags.")
+      description = "The training job and its config, from cria train's flags.")
   public static final class RenderTrain extends ManifestCommand {
     @Override
     What what() {
@@ -129,7 +158,7 @@ public abstract class ManifestCommand extends RankCommand {
       name = "compile",
       mixinStandardHelpOptions = true,
       sortOptions = false,
-      description = "The compile MPIJob: the run's checks and its index cache, before the work.")
+      description = "The compile job: the run's checks and its index cache, before the work.")
   public static final class RenderCompile extends ManifestCommand {
     @Override
     What what() {
@@ -165,7 +194,7 @@ public abstract class ManifestCommand extends RankCommand {
       name = "train",
       mixinStandardHelpOptions = true,
       sortOptions = false,
-      description = "Submit the training MPIJob (a resubmission resumes the run).")
+      description = "Submit the training job (a resubmission resumes the run).")
   public static final class SubmitTrain extends ManifestCommand {
     @Override
     What what() {
@@ -183,7 +212,7 @@ public abstract class ManifestCommand extends RankCommand {
       name = "compile",
       mixinStandardHelpOptions = true,
       sortOptions = false,
-      description = "Submit the compile MPIJob.")
+      description = "Submit the compile job.")
   public static final class SubmitCompile extends ManifestCommand {
     @Override
     What what() {

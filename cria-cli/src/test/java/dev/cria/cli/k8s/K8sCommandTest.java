@@ -255,7 +255,7 @@ class K8sCommandTest {
     CliRun noJob = CliRun.of("k8s", "status", "nothing");
     assertThat(noJob.exitCode()).isEqualTo(1);
     assertThat(noJob.err().strip())
-        .isEqualTo("cria: MPIJob team-a/nothing does not exist (cria k8s submit makes it)");
+        .isEqualTo("cria: no MPIJob team-a/nothing exists (cria k8s submit makes it)");
   }
 
   @Test

@@ -1,0 +1,77 @@
+package dev.cria.k8s;
+
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * A kind of Kubernetes job that runs a run's launcher and workers ({@link PodTemplates}) under an
+ * operator: the Kubeflow MPI Operator's {@code MPIJob} ({@link MpiJobKind}). Each says what objects
+ * a job needs, which resource the operator serves, how it labels the job's pods and what its
+ * conditions mean, so that submitting, watching, stopping and cleaning up ({@link Cluster}) are the
+ * same on both.
+ */
+public sealed interface JobKind permits MpiJobKind {
+  /** The Kubeflow MPI Operator's MPIJob. */
+  JobKind MPIJOB = new MpiJobKind();
+
+  /** Every kind, the default first. */
+  static List<JobKind> all() {
+    return List.of(MPIJOB);
+  }
+
+  /** The kind {@code --kind NAME} names: {@code mpijob}, any case. */
+  static JobKind parse(String name) {
+    for (JobKind k : all()) {
+      if (k.flag().equals(name.toLowerCase(Locale.ROOT))) {
+        return k;
+      }
+    }
+    throw new IllegalArgumentException(
+        "--kind " + name + ": expected mpijob (Kubeflow MPI Operator)");
+  }
+
+  /** Its name on the command line: {@code mpijob}. */
+  String flag();
+
+  /** The API's kind of the job object: {@code MPIJob}, {@code TrainJob}. */
+  String kind();
+
+  /** The job's resource, as the operator serves it. */
+  ResourceDefinitionContext resource();
+
+  /**
+   * Other resources a job of this kind is made of and that go with it (a TrainJob's
+   * TrainingRuntime): deleted with the job, never kept running alone.
+   */
+  List<ResourceDefinitionContext> companions();
+
+  /**
+   * The training job's objects: the job last, after what it refers to. The launcher waits for the
+   * workers and runs {@code mpirun ... cria worker} on every slot, rank 0 on the first worker.
+   */
+  List<GenericKubernetesResource> train(ClusterJob job);
+
+  /**
+   * The compile job's objects (named {@code <job>-compile}): one worker, as the operators need one;
+   * the launcher runs {@code cria compile} with a worker's node selector, tolerations and memory.
+   */
+  List<GenericKubernetesResource> compile(ClusterJob job);
+
+  /** The DNS name of the first worker's pod, where rank 0 listens. */
+  String masterHost(ClusterJob job);
+
+  /** The label the operator puts on a pod naming the job it belongs to. */
+  String jobLabel();
+
+  /** A pod's role from its labels: {@code launcher} or {@code worker} (empty when unknown). */
+  String role(Map<String, String> podLabels);
+
+  /**
+   * A condition's type in the words {@link JobStatus} uses (Created, Running, Restarting,
+   * Succeeded, Failed, Suspended).
+   */
+  String state(String conditionType);
+}
