@@ -8,21 +8,25 @@ import java.util.Map;
 
 /**
  * A kind of Kubernetes job that runs a run's launcher and workers ({@link PodTemplates}) under an
- * operator: the Kubeflow MPI Operator's {@code MPIJob} ({@link MpiJobKind}). Each says what objects
- * a job needs, which resource the operator serves, how it labels the job's pods and what its
- * conditions mean, so that submitting, watching, stopping and cleaning up ({@link Cluster}) are the
- * same on both.
+ * operator: the Kubeflow MPI Operator's {@code MPIJob} ({@link MpiJobKind}) or Kubeflow Trainer
+ * v2's {@code TrainJob} with its MPI {@code TrainingRuntime} ({@link TrainJobKind}). Each says what
+ * objects a job needs, which resource the operator serves, how it labels the job's pods and what
+ * its conditions mean, so that submitting, watching, stopping and cleaning up ({@link Cluster}) are
+ * the same on both.
  */
-public sealed interface JobKind permits MpiJobKind {
+public sealed interface JobKind permits MpiJobKind, TrainJobKind {
   /** The Kubeflow MPI Operator's MPIJob. */
   JobKind MPIJOB = new MpiJobKind();
 
+  /** Kubeflow Trainer v2's TrainJob on a TrainingRuntime with an MPI policy. */
+  JobKind TRAINJOB = new TrainJobKind();
+
   /** Every kind, the default first. */
   static List<JobKind> all() {
-    return List.of(MPIJOB);
+    return List.of(MPIJOB, TRAINJOB);
   }
 
-  /** The kind {@code --kind NAME} names: {@code mpijob}, any case. */
+  /** The kind {@code --kind NAME} names: {@code mpijob} or {@code trainjob}, any case. */
   static JobKind parse(String name) {
     for (JobKind k : all()) {
       if (k.flag().equals(name.toLowerCase(Locale.ROOT))) {
@@ -30,10 +34,10 @@ public sealed interface JobKind permits MpiJobKind {
       }
     }
     throw new IllegalArgumentException(
-        "--kind " + name + ": expected mpijob (Kubeflow MPI Operator)");
+        "--kind " + name + ": expected mpijob (Kubeflow MPI Operator) or trainjob (Trainer v2)");
   }
 
-  /** Its name on the command line: {@code mpijob}. */
+  /** Its name on the command line: {@code mpijob}, {@code trainjob}. */
   String flag();
 
   /** The API's kind of the job object: {@code MPIJob}, {@code TrainJob}. */

@@ -197,7 +197,7 @@ class ClusterTest {
             "pod default/brown-tiny-worker-1");
     assertThat(client.pods().inNamespace("default").list().getItems()).isEmpty();
     assertThatThrownBy(() -> cluster.status("brown-tiny"))
-        .hasMessage("no MPIJob default/brown-tiny exists (cria k8s submit makes it)");
+        .hasMessage("no MPIJob or TrainJob default/brown-tiny exists (cria k8s submit makes it)");
 
     // something of the user's, without cria's label, survives the cleanup
     client
@@ -463,9 +463,9 @@ class ClusterTest {
   @Test
   void errorsOfTheApiServerComeAsOneLineNamingTheObject() {
     assertThatThrownBy(() -> cluster.launcherPod("nothing"))
-        .hasMessage("no MPIJob default/nothing exists (cria k8s submit makes it)");
+        .hasMessage("no MPIJob or TrainJob default/nothing exists (cria k8s submit makes it)");
     assertThatThrownBy(() -> cluster.stop("nothing", Duration.ofSeconds(1)))
-        .hasMessage("no MPIJob default/nothing exists: nothing to stop");
+        .hasMessage("no MPIJob or TrainJob default/nothing exists: nothing to stop");
     server
         .expect()
         .post()

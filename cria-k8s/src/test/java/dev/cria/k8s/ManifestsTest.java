@@ -194,7 +194,7 @@ class ManifestsTest {
         List<Error> errors = schema.validate(instance);
         assertThat(errors).as(mpiJob.getMetadata().getName()).isEmpty();
         // the API server prunes fields its schema does not declare: there must be none
-        assertThat(undeclared(schemaNode, instance, ""))
+        assertThat(CrdSchemas.undeclared(schemaNode, instance, ""))
             .as(mpiJob.getMetadata().getName())
             .isEmpty();
       }
@@ -205,35 +205,8 @@ class ManifestsTest {
             Serialization.asJson(JobKind.MPIJOB.train(Jobs.small()).getFirst())
                 .replace("\"slotsPerWorker\":1", "\"slotPerWorker\":1")
                 .replace("\"backoffLimit\":20", "\"backoffLimit\":\"twenty\""));
-    assertThat(undeclared(schemaNode, bad, "")).containsExactly(".spec.slotPerWorker");
+    assertThat(CrdSchemas.undeclared(schemaNode, bad, "")).containsExactly(".spec.slotPerWorker");
     assertThat(schema.validate(bad)).isNotEmpty();
-  }
-
-  /** Fields of {@code instance} that {@code schema} neither declares nor lets through. */
-  private static List<String> undeclared(JsonNode schema, JsonNode instance, String path) {
-    List<String> out = new ArrayList<>();
-    if (schema.path("x-kubernetes-preserve-unknown-fields").asBoolean(false)) {
-      return out;
-    }
-    if (instance.isObject()) {
-      JsonNode properties = schema.path("properties");
-      JsonNode additional = schema.path("additionalProperties");
-      for (var e : instance.properties()) {
-        JsonNode sub = properties.path(e.getKey());
-        if (!sub.isMissingNode()) {
-          out.addAll(undeclared(sub, e.getValue(), path + "." + e.getKey()));
-        } else if (additional.isObject()) {
-          out.addAll(undeclared(additional, e.getValue(), path + "." + e.getKey()));
-        } else if (!additional.asBoolean(false) && !path.endsWith("metadata")) {
-          out.add(path + "." + e.getKey());
-        }
-      }
-    } else if (instance.isArray()) {
-      for (int i = 0; i < instance.size(); i++) {
-        out.addAll(undeclared(schema.path("items"), instance.get(i), path + "[" + i + "]"));
-      }
-    }
-    return out;
   }
 
   @Test

@@ -16,7 +16,7 @@ public final class ClusterOptions {
       required = true,
       paramLabel = "NAME",
       description =
-          "The job's name: the MPIJob, its pods and the run directory <shared>/cria/runs/NAME"
+          "The job's name: the MPIJob or TrainJob, its pods and the run directory <shared>/cria/runs/NAME"
               + " (a resubmitted job resumes it).")
   String job;
 

@@ -9,7 +9,8 @@ import picocli.CommandLine.Spec;
     name = "k8s",
     mixinStandardHelpOptions = true,
     description = {
-      "Run on Kubernetes: render and submit the jobs and the board, watch," + " stop, clean up.",
+      "Run on Kubernetes: render and submit the jobs (MPIJob or TrainJob) and the board, watch,"
+          + " stop, clean up.",
       "",
       "The cluster is kubectl's: KUBECONFIG or ~/.kube/config and its current context. Every object"
           + " carries app.kubernetes.io/managed-by: cria and cria.dev/run: JOB; the run directory is"

@@ -41,7 +41,10 @@ public abstract class ManifestCommand extends RankCommand {
   @Option(
       names = "--kind",
       paramLabel = "KIND",
-      description = "train and compile: mpijob (the Kubeflow MPI Operator's MPIJob, the default).")
+      description =
+          "train and compile: mpijob (the Kubeflow MPI Operator's MPIJob) or trainjob (Kubeflow"
+              + " Trainer v2's TrainJob with its MPI TrainingRuntime). Default: submit uses the"
+              + " one the cluster serves (the MPIJob when it serves both); render mpijob.")
   String kind;
 
   abstract What what();
@@ -140,7 +143,8 @@ public abstract class ManifestCommand extends RankCommand {
       name = "train",
       mixinStandardHelpOptions = true,
       sortOptions = false,
-      description = "The training job and its config, from cria train's flags.")
+      description =
+          "The training job (MPIJob or TrainJob) and its config, from cria train's flags.")
   public static final class RenderTrain extends ManifestCommand {
     @Override
     What what() {

@@ -255,7 +255,23 @@ class K8sCommandTest {
     CliRun noJob = CliRun.of("k8s", "status", "nothing");
     assertThat(noJob.exitCode()).isEqualTo(1);
     assertThat(noJob.err().strip())
-        .isEqualTo("cria: no MPIJob team-a/nothing exists (cria k8s submit makes it)");
+        .isEqualTo("cria: no MPIJob or TrainJob team-a/nothing exists (cria k8s submit makes it)");
+  }
+
+  @Test
+  void renderTakesTheJobKindTrainerV2RunsAndRefusesOneItDoesNotKnow() {
+    CliRun trainJob = CliRun.of(args("render", "train", "--kind", "trainjob"));
+    assertThat(trainJob.exitCode()).as(trainJob.err()).isZero();
+    assertThat(trainJob.out())
+        .contains("kind: \"TrainingRuntime\"", "kind: \"TrainJob\"", "kind: \"ConfigMap\"")
+        .contains("CRIA_MASTER_ADDR=brown-tiny-node-0-0.brown-tiny.team-a.svc")
+        .doesNotContain("MPIJob");
+    CliRun compile = CliRun.of(args("render", "compile", "--kind", "trainjob"));
+    assertThat(compile.out()).contains("name: \"brown-tiny-compile\"", "kind: \"TrainJob\"");
+    CliRun unknown = CliRun.of(args("render", "train", "--kind", "pytorchjob"));
+    assertThat(unknown.exitCode()).isEqualTo(1);
+    assertThat(unknown.err())
+        .contains("--kind pytorchjob: expected mpijob (Kubeflow MPI Operator) or trainjob");
   }
 
   @Test
