@@ -114,28 +114,6 @@ public final class Cluster implements AutoCloseable {
   /** A job found on the cluster, and its kind. */
   private record Found(JobKind kind, GenericKubernetesResource job) {}
 
-  /** The job kind whose job object {@code o} is, or null for any other object. */
-  private static JobKind jobKindOf(HasMetadata o) {
-    for (JobKind k : JobKind.all()) {
-      if (o instanceof GenericKubernetesResource && k.kind().equals(o.getKind())) {
-        return k;
-      }
-    }
-    return null;
-  }
-
-  /** The resource of a generic object that is a job kind's companion, or null. */
-  private static ResourceDefinitionContext companionOf(HasMetadata o) {
-    for (JobKind k : JobKind.all()) {
-      for (ResourceDefinitionContext c : k.companions()) {
-        if (o instanceof GenericKubernetesResource && c.getKind().equals(o.getKind())) {
-          return c;
-        }
-      }
-    }
-    return null;
-  }
-
   private String noJob(String name) {
     return "no "
         + String.join(" or ", JobKind.all().stream().map(JobKind::kind).toList())
@@ -155,7 +133,7 @@ public final class Cluster implements AutoCloseable {
     // a running job is refused before anything is applied: its pods mount the ConfigMap
     java.util.Set<String> ended = new java.util.HashSet<>();
     for (HasMetadata o : objects) {
-      JobKind kind = jobKindOf(o);
+      JobKind kind = JobKind.ofJob(o);
       if (kind == null) {
         continue;
       }
@@ -178,7 +156,7 @@ public final class Cluster implements AutoCloseable {
     for (HasMetadata o : objects) {
       String what = describe(o);
       try {
-        JobKind kind = jobKindOf(o);
+        JobKind kind = JobKind.ofJob(o);
         if (kind != null) {
           String name = o.getMetadata().getName();
           if (ended.contains(name)) {
@@ -196,7 +174,7 @@ public final class Cluster implements AutoCloseable {
           done.add(what + " created");
           continue;
         }
-        ResourceDefinitionContext companion = companionOf(o);
+        ResourceDefinitionContext companion = JobKind.companionOf(o);
         if (companion != null) {
           var ops = resources(companion).inNamespace(namespace);
           if (ops.withName(o.getMetadata().getName()).get() != null) {
@@ -324,113 +302,13 @@ public final class Cluster implements AutoCloseable {
     return o == null ? "" : o.toString();
   }
 
-  /** What separates the status files one exec prints. */
-  static final String STATUS_SEPARATOR = "---cria-status---";
-
   /**
    * Every rank's status, read in a running worker pod of the job {@code status} describes (for a
    * user who does not mount the shared volume): the run directory comes from the job's ConfigMap.
    * Takes the status already read, so that the job and its pods are not listed twice.
    */
   public List<dev.cria.core.run.RankStatus> rankStatuses(JobStatus status) {
-    String job = status.job();
-    String runDir = runDirOf(job);
-    JobStatus.Pod worker =
-        status
-            .runningWorker()
-            .orElseThrow(() ->
-                new K8sException(
-                    "job "
-                        + namespace
-                        + "/"
-                        + job
-                        + " has no running worker pod to read the ranks'"
-                        + " status files in"));
-    String script = statusScript(runDir);
-    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
-    java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
-    try (io.fabric8.kubernetes.client.dsl.ExecWatch watch =
-        client
-            .pods()
-            .inNamespace(namespace)
-            .withName(worker.name())
-            .writingOutput(out)
-            .writingError(err)
-            .exec("sh", "-c", script)) {
-      Integer code = watch.exitCode().get(30, java.util.concurrent.TimeUnit.SECONDS);
-      if (code != null && code != 0) {
-        throw new K8sException(
-            "pod "
-                + namespace
-                + "/"
-                + worker.name()
-                + ": reading the status"
-                + " files exited "
-                + code
-                + ": "
-                + err.toString(StandardCharsets.UTF_8).strip());
-      }
-    } catch (KubernetesClientException e) {
-      throw apiError("pod " + namespace + "/" + worker.name(), e);
-    } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
-      throw new K8sException(
-          "pod "
-              + namespace
-              + "/"
-              + worker.name()
-              + ": reading the status files did not finish: "
-              + e.getMessage(),
-          e);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new K8sException("interrupted while reading the status files");
-    }
-    List<dev.cria.core.run.RankStatus> ranks = new ArrayList<>();
-    for (String part : out.toString(StandardCharsets.UTF_8).split(STATUS_SEPARATOR)) {
-      if (!part.isBlank()) {
-        try {
-          ranks.add(dev.cria.core.run.StatusFiles.parse(part, worker.name() + ":" + runDir));
-        } catch (java.io.IOException e) {
-          throw new K8sException(e.getMessage(), e);
-        }
-      }
-    }
-    ranks.sort(Comparator.comparingInt(dev.cria.core.run.RankStatus::rank));
-    return ranks;
-  }
-
-  /** The shell command that prints every rank's status file, each followed by the separator. */
-  static String statusScript(String runDir) {
-    if (!runDir.matches("[\\w./-]+")) {
-      throw new K8sException(
-          "run directory '" + runDir + "' has characters cria will not pass to" + " a shell");
-    }
-    return "for f in "
-        + runDir
-        + "/[0-9]*/status.json; do [ -f \"$f\" ] && cat \"$f\"; echo "
-        + STATUS_SEPARATOR
-        + "; done";
-  }
-
-  /** The run directory of {@code job}, from the config its ConfigMap holds. */
-  String runDirOf(String job) {
-    io.fabric8.kubernetes.api.model.ConfigMap config =
-        client.configMaps().inNamespace(namespace).withName(job + "-config").get();
-    String yaml =
-        config == null || config.getData() == null ? null : config.getData().get("config.yaml");
-    java.util.regex.Matcher m =
-        java.util.regex.Pattern.compile("(?m)^run_dir: \"?([^\"\n]+)\"?$")
-            .matcher(yaml == null ? "" : yaml);
-    if (!m.find()) {
-      throw new K8sException(
-          "ConfigMap "
-              + namespace
-              + "/"
-              + job
-              + "-config holds no run_dir"
-              + " (was the job submitted by cria k8s submit?)");
-    }
-    return m.group(1).strip();
+    return new RankStatusReader(client, namespace).read(status);
   }
 
   /**
@@ -693,7 +571,7 @@ public final class Cluster implements AutoCloseable {
     return o.getKind() + " " + namespace + "/" + o.getMetadata().getName();
   }
 
-  private static K8sException apiError(String what, KubernetesClientException e) {
+  static K8sException apiError(String what, KubernetesClientException e) {
     String said =
         e.getStatus() != null && e.getStatus().getMessage() != null
             ? e.getStatus().getMessage()

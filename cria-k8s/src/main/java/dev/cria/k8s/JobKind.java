@@ -1,6 +1,7 @@
 package dev.cria.k8s;
 
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
 import java.util.List;
 import java.util.Locale;
@@ -35,6 +36,28 @@ public sealed interface JobKind permits MpiJobKind, TrainJobKind {
     }
     throw new IllegalArgumentException(
         "--kind " + name + ": expected mpijob (Kubeflow MPI Operator) or trainjob (Trainer v2)");
+  }
+
+  /** The kind whose job object {@code o} is, or null for any other object. */
+  static JobKind ofJob(HasMetadata o) {
+    for (JobKind k : all()) {
+      if (o instanceof GenericKubernetesResource && k.kind().equals(o.getKind())) {
+        return k;
+      }
+    }
+    return null;
+  }
+
+  /** The resource of {@code o} when it is a kind's companion (a TrainingRuntime), else null. */
+  static ResourceDefinitionContext companionOf(HasMetadata o) {
+    for (JobKind k : all()) {
+      for (ResourceDefinitionContext c : k.companions()) {
+        if (o instanceof GenericKubernetesResource && c.getKind().equals(o.getKind())) {
+          return c;
+        }
+      }
+    }
+    return null;
   }
 
   /** Its name on the command line: {@code mpijob}, {@code trainjob}. */

@@ -384,13 +384,13 @@ class ClusterTest {
     String printed =
         dev.cria.core.run.StatusFiles.toJson(one)
             + "\n"
-            + Cluster.STATUS_SEPARATOR
+            + RankStatusReader.STATUS_SEPARATOR
             + "\n"
             + dev.cria.core.run.StatusFiles.toJson(zero)
             + "\n"
-            + Cluster.STATUS_SEPARATOR
+            + RankStatusReader.STATUS_SEPARATOR
             + "\n";
-    String script = Cluster.statusScript("/shared/cria/runs/brown-tiny");
+    String script = RankStatusReader.statusScript("/shared/cria/runs/brown-tiny");
     server
         .expect()
         .get()
@@ -409,7 +409,7 @@ class ClusterTest {
     assertThat(cluster.rankStatuses(cluster.status("brown-tiny")))
         .extracting(r -> r.rank() + " " + r.step() + " " + (long) r.tokensPerSec())
         .containsExactly("0 120 2310", "1 120 2290");
-    assertThatThrownBy(() -> Cluster.statusScript("/shared/runs/x; rm -rf /"))
+    assertThatThrownBy(() -> RankStatusReader.statusScript("/shared/runs/x; rm -rf /"))
         .hasMessageContaining("will not pass to a shell");
   }
 
