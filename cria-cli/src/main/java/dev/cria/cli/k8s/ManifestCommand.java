@@ -1,7 +1,7 @@
 package dev.cria.cli.k8s;
 
 import dev.cria.cli.UserError;
-import dev.cria.cli.train.RankCommand;
+import dev.cria.cli.train.RunOptions;
 import dev.cria.k8s.Cluster;
 import dev.cria.k8s.ClusterJob;
 import dev.cria.k8s.JobKind;
@@ -14,21 +14,21 @@ import dev.cria.train.config.TrainConfigFile;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
- * {@code cria k8s render|submit train|compile|board}: the run's objects from {@code cria train}'s
- * config and flags plus the cluster's facts, printed (render) or applied (submit).
+ * {@code cria k8s render|submit train|compile|board}: a run's objects, printed (render) or applied
+ * (submit). Each takes exactly its options: the jobs the run's config options ({@link RunOptions})
+ * and the workers' ({@link WorkerOptions}); the board only where its objects go ({@link
+ * ClusterOptions}).
  */
-public abstract class ManifestCommand extends RankCommand {
-  /** Which objects. */
-  enum What {
-    TRAIN,
-    COMPILE,
-    BOARD
-  }
+public abstract class ManifestCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
 
   @Mixin ClusterOptions cluster;
 
@@ -38,54 +38,23 @@ public abstract class ManifestCommand extends RankCommand {
       description = "render: write the YAML to FILE instead of printing it.")
   Path output;
 
-  @Option(
-      names = "--kind",
-      paramLabel = "KIND",
-      description =
-          "train and compile: mpijob (the Kubeflow MPI Operator's MPIJob) or trainjob (Kubeflow"
-              + " Trainer v2's TrainJob with its MPI TrainingRuntime). Default: submit uses the"
-              + " one the cluster serves (the MPIJob when it serves both); render mpijob.")
-  String kind;
-
-  abstract What what();
-
+  /** Whether this is submit (else render). */
   abstract boolean apply();
 
-  @Override
-  protected boolean isWorker() {
-    return false;
-  }
+  /** The job these flags describe. */
+  abstract ClusterJob job();
 
-  @Override
-  protected int processes() {
-    return 1;
-  }
+  /** The objects; {@code notes} hears what a render prints before them. */
+  abstract RunObjects objects(ClusterJob job, PrintWriter notes);
+
+  /** What to run next, after a submission. */
+  abstract String next(ClusterJob job);
 
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
-    ClusterJob job = cluster.job();
-    RunObjects objects;
-    if (what() == What.BOARD) {
-      objects = RunObjects.board(job);
-    } else {
-      RunConfig.Resolved resolved;
-      try {
-        resolved = RunConfig.read(requestFor(job.runDir()));
-        TrainingSetup.requireBatchFits(resolved.config(), job.worldSize());
-      } catch (ConfigException e) {
-        throw new UserError(e.getMessage());
-      }
-      String config = TrainConfigFile.toYaml(resolved.config());
-      JobKind k = jobKind(job);
-      objects =
-          what() == What.TRAIN
-              ? RunObjects.train(k, job, config)
-              : RunObjects.compile(k, job, config);
-      if (!apply()) {
-        resolved.notes().forEach(n -> out.println("# " + n));
-      }
-    }
+    ClusterJob job = job();
+    RunObjects objects = objects(job, out);
     try {
       if (!apply()) {
         render(out, objects);
@@ -97,31 +66,9 @@ public abstract class ManifestCommand extends RankCommand {
     } catch (K8sException e) {
       throw new UserError(e.getMessage());
     }
-    out.println(
-        what() == What.BOARD
-            ? "open it: cria k8s board-url " + job.name()
-            : "watch it: cria k8s status " + job.name() + "   cria k8s logs " + job.name() + " -f");
+    out.println(next(job));
     out.flush();
     return 0;
-  }
-
-  /** {@code --kind}, else (submit) what the cluster serves, else the MPIJob. */
-  private JobKind jobKind(ClusterJob job) {
-    if (kind != null) {
-      try {
-        return JobKind.parse(kind);
-      } catch (IllegalArgumentException e) {
-        throw new UserError(e.getMessage());
-      }
-    }
-    if (!apply()) {
-      return JobKind.MPIJOB;
-    }
-    try (Cluster c = Cluster.connect(job.namespace())) {
-      return c.servedKind();
-    } catch (K8sException e) {
-      throw new UserError(e.getMessage());
-    }
   }
 
   private void render(PrintWriter out, RunObjects objects) {
@@ -138,17 +85,102 @@ public abstract class ManifestCommand extends RankCommand {
     out.flush();
   }
 
+  /** The training or the compile job, from {@code cria train}'s config options. */
+  abstract static class JobManifest extends ManifestCommand {
+    /** The config file, its overrides and the flags that shape the run's config. */
+    @Mixin RunOptions run;
+
+    @Mixin WorkerOptions workers;
+
+    @Option(
+        names = "--kind",
+        paramLabel = "KIND",
+        description =
+            "mpijob (the Kubeflow MPI Operator's MPIJob) or trainjob (Kubeflow Trainer v2's"
+                + " TrainJob with its MPI TrainingRuntime). Default: submit uses the one the"
+                + " cluster serves (the MPIJob when it serves both); render mpijob.")
+    String kind;
+
+    /** Whether this is the training job (else the compile job). */
+    abstract boolean training();
+
+    @Override
+    ClusterJob job() {
+      return cluster.job(workers);
+    }
+
+    @Override
+    RunObjects objects(ClusterJob job, PrintWriter notes) {
+      RunConfig.Resolved resolved;
+      try {
+        // on a cluster the run directory is named after the job, so a resubmission resumes it
+        resolved = RunConfig.read(run.request(job.runDir(), false, false, null, null));
+        TrainingSetup.requireBatchFits(resolved.config(), job.worldSize());
+      } catch (ConfigException e) {
+        throw new UserError(e.getMessage());
+      }
+      String config = TrainConfigFile.toYaml(resolved.config());
+      JobKind k = jobKind(job);
+      if (!apply()) {
+        resolved.notes().forEach(n -> notes.println("# " + n));
+      }
+      return training() ? RunObjects.train(k, job, config) : RunObjects.compile(k, job, config);
+    }
+
+    @Override
+    String next(ClusterJob job) {
+      return "watch it: cria k8s status " + job.name() + "   cria k8s logs " + job.name() + " -f";
+    }
+
+    /** {@code --kind}, else (submit) what the cluster serves, else the MPIJob. */
+    private JobKind jobKind(ClusterJob job) {
+      if (kind != null) {
+        try {
+          return JobKind.parse(kind);
+        } catch (IllegalArgumentException e) {
+          throw new UserError(e.getMessage());
+        }
+      }
+      if (!apply()) {
+        return JobKind.MPIJOB;
+      }
+      try (Cluster c = Cluster.connect(job.namespace())) {
+        return c.servedKind();
+      } catch (K8sException e) {
+        throw new UserError(e.getMessage());
+      }
+    }
+  }
+
+  /** The board: a Deployment and a Service over the shared runs. */
+  abstract static class BoardManifest extends ManifestCommand {
+    @Override
+    ClusterJob job() {
+      return cluster.job(null);
+    }
+
+    @Override
+    RunObjects objects(ClusterJob job, PrintWriter notes) {
+      return RunObjects.board(job);
+    }
+
+    @Override
+    String next(ClusterJob job) {
+      return "open it: cria k8s board-url " + job.name();
+    }
+  }
+
   /** {@code cria k8s render train}. */
   @Command(
       name = "train",
       mixinStandardHelpOptions = true,
       sortOptions = false,
       description =
-          "The training job (MPIJob or TrainJob) and its config, from cria train's flags.")
-  public static final class RenderTrain extends ManifestCommand {
+          "The training job (MPIJob or TrainJob) and its config, from cria train's config options.")
+  public static final class RenderTrain extends JobManifest {
     @Override
-    What what() {
-      return What.TRAIN;
+    boolean training() {
+      return true;
     }
 
     @Override
@@ -163,10 +195,10 @@ public abstract class ManifestCommand extends RankCommand {
       mixinStandardHelpOptions = true,
       sortOptions = false,
       description = "The compile job: the run's checks and its index cache, before the work.")
-  public static final class RenderCompile extends ManifestCommand {
+  public static final class RenderCompile extends JobManifest {
     @Override
-    What what() {
-      return What.COMPILE;
+    boolean training() {
+      return false;
     }
 
     @Override
@@ -181,12 +213,7 @@ public abstract class ManifestCommand extends RankCommand {
       mixinStandardHelpOptions = true,
       sortOptions = false,
       description = "The board's Deployment and Service over the shared runs.")
-  public static final class RenderBoard extends ManifestCommand {
-    @Override
-    What what() {
-      return What.BOARD;
-    }
-
+  public static final class RenderBoard extends BoardManifest {
     @Override
     boolean apply() {
       return false;
@@ -199,10 +226,10 @@ public abstract class ManifestCommand extends RankCommand {
       mixinStandardHelpOptions = true,
       sortOptions = false,
       description = "Submit the training job (a resubmission resumes the run).")
-  public static final class SubmitTrain extends ManifestCommand {
+  public static final class SubmitTrain extends JobManifest {
     @Override
-    What what() {
-      return What.TRAIN;
+    boolean training() {
+      return true;
     }
 
     @Override
@@ -217,10 +244,10 @@ public abstract class ManifestCommand extends RankCommand {
       mixinStandardHelpOptions = true,
       sortOptions = false,
       description = "Submit the compile job.")
-  public static final class SubmitCompile extends ManifestCommand {
+  public static final class SubmitCompile extends JobManifest {
     @Override
-    What what() {
-      return What.COMPILE;
+    boolean training() {
+      return false;
     }
 
     @Override
@@ -235,12 +262,7 @@ public abstract class ManifestCommand extends RankCommand {
       mixinStandardHelpOptions = true,
       sortOptions = false,
       description = "Deploy the board, with a generated password in a Secret (kept if there).")
-  public static final class SubmitBoard extends ManifestCommand {
-    @Override
-    What what() {
-      return What.BOARD;
-    }
-
+  public static final class SubmitBoard extends BoardManifest {
     @Override
     boolean apply() {
       return true;

@@ -12,8 +12,12 @@ import dev.cria.train.compile.PlanReport;
 import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.TrainConfig;
 import java.io.PrintWriter;
+import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code cria compile}: what the blueprint's pre-compile job is for, on a CPU: the memory plan of a
@@ -38,7 +42,18 @@ import picocli.CommandLine.Option;
           + " index cache, as cria train --check does.",
       ""
     })
-public final class CompileCommand extends RankCommand {
+public final class CompileCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
+  /** The config file, its overrides and the flags that shape the run's config. */
+  @Mixin RunOptions run;
+
+  @Option(
+      names = "--run-dir",
+      paramLabel = "DIR",
+      description = "The run to plan and check (default: runs/cria); its config is the base.")
+  String runDir;
+
   @Option(
       names = "--nproc",
       paramLabel = "N",
@@ -86,22 +101,8 @@ public final class CompileCommand extends RankCommand {
   boolean json;
 
   @Override
-  protected boolean isWorker() {
-    return false;
-  }
-
-  @Override
-  protected int processes() {
-    return nproc;
-  }
-
-  @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
-    if (check || printConfig) {
-      throw new UserError(
-          "--check and --print-config are cria train's: cria compile checks the run itself");
-    }
     if (workers != null && nproc != 1) {
       throw new UserError("--nproc is for this machine, --workers for a cluster: give one");
     }
@@ -124,7 +125,8 @@ public final class CompileCommand extends RankCommand {
       }
     }
     try {
-      RunConfig.Resolved resolved = RunConfig.readForPlan(request());
+      RunConfig.Resolved resolved =
+          RunConfig.readForPlan(run.request(runDir, true, false, null, null));
       TrainConfig c = resolved.config();
       MemoryPlan plan = TrainingSetup.memoryPlan(c, job);
       if (json) {
@@ -149,7 +151,8 @@ public final class CompileCommand extends RankCommand {
             "no data given (--data-prefix or data.data_prefix): the data checks and the sample"
                 + " index cache were skipped");
       } else {
-        RankRun.checkData(c, world, new ConsoleListener(out, c.trainer().logEveryNSteps()));
+        RankRun.checkData(
+            c, world, new RankCommand.ConsoleListener(out, c.trainer().logEveryNSteps()));
       }
       out.flush();
       return 0;

@@ -23,14 +23,12 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.Callable;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /**
@@ -40,23 +38,8 @@ import picocli.CommandLine.Spec;
 public abstract class RankCommand implements Callable<Integer> {
   @Spec protected CommandSpec spec;
 
-  @Option(
-      names = "--config",
-      paramLabel = "FILE",
-      description =
-          "YAML config: cria's (sections model, data, trainer, optim, checkpoint, distributed) or"
-              + " NeMo's Megatron"
-              + " GPT config (trainer, exp_manager, model with data, optim, tokenizer).")
-  Path config;
-
-  @Parameters(
-      paramLabel = "KEY=VALUE",
-      arity = "0..*",
-      description =
-          "Hydra-style overrides of the config file's keys, after the flags: key=value changes one,"
-              + " +key=value adds one, ++key=value sets one either way, ~key removes one"
-              + " (model.optim.lr=3e-4, model.data.data_prefix=[1.0,/data/x_text_document]).")
-  List<String> assignments = new ArrayList<>();
+  /** The config file, its overrides and the flags that shape the run's config. */
+  @Mixin protected RunOptions run;
 
   @Option(
       names = "--check",
@@ -110,191 +93,6 @@ public abstract class RankCommand implements Callable<Integer> {
   Path initFrom;
 
   @Option(
-      names = "--save-interval",
-      paramLabel = "N",
-      description = "Save a checkpoint every N steps (default: 0, off).")
-  Long saveInterval;
-
-  @Option(
-      names = "--save-interval-minutes",
-      paramLabel = "T",
-      description = "Save a checkpoint every T minutes of wall clock (default: 30).")
-  Double saveIntervalMinutes;
-
-  @Option(names = "--keep-last", paramLabel = "K", description = "Checkpoints kept (default: 2).")
-  Integer keepLast;
-
-  @Option(
-      names = "--async-save",
-      negatable = true,
-      paramLabel = "BOOL",
-      description =
-          "Write periodic checkpoints in the background from a copy in memory (default: off).")
-  Boolean asyncSave;
-
-  @Option(
-      names = "--preset",
-      paramLabel = "NAME",
-      description = "Model preset: tiny, small, llama2-7b, llama2-13b, llama2-70b (default: tiny).")
-  String preset;
-
-  @Option(
-      names = "--tokenizer",
-      paramLabel = "PATH",
-      description = "The tokenizer that prepared the data; sets the vocabulary.")
-  String tokenizer;
-
-  @Option(
-      names = "--hidden-size",
-      paramLabel = "D",
-      description = "Model width (default: the preset's).")
-  Integer hiddenSize;
-
-  @Option(
-      names = "--layers",
-      paramLabel = "L",
-      description = "Transformer blocks (default: the preset's).")
-  Integer layers;
-
-  @Option(
-      names = "--heads",
-      paramLabel = "H",
-      description = "Attention heads (default: the preset's).")
-  Integer heads;
-
-  @Option(
-      names = "--kv-heads",
-      paramLabel = "G",
-      description = "Key/value heads, for grouped-query attention.")
-  Integer kvHeads;
-
-  @Option(
-      names = "--ffn-size",
-      paramLabel = "F",
-      description = "MLP hidden size (default: Meta's rule).")
-  Integer ffnSize;
-
-  @Option(
-      names = "--max-seq-len",
-      paramLabel = "T",
-      description = "Longest sequence the model accepts.")
-  Integer maxSeqLen;
-
-  @Option(
-      names = "--data-prefix",
-      arity = "1..*",
-      paramLabel = "PREFIX",
-      description =
-          "Dataset prefix (PREFIX.bin/.idx), or weight and prefix pairs to blend: 0.7 A 0.3 B.")
-  List<String> dataPrefix;
-
-  @Option(
-      names = "--split",
-      paramLabel = "TRAIN,VALID,TEST",
-      description = "Document split, Megatron's (default: 969,30,1).")
-  String split;
-
-  @Option(
-      names = "--seq-len",
-      paramLabel = "T",
-      description = "Tokens per sample (default, or 0: the model's maximum).")
-  Integer seqLen;
-
-  @Option(
-      names = "--micro-batch",
-      paramLabel = "B",
-      description = "Samples per forward/backward (default: 4).")
-  Integer microBatch;
-
-  @Option(
-      names = "--global-batch",
-      paramLabel = "G",
-      description = "Samples per optimizer step (default: 8).")
-  Integer globalBatch;
-
-  @Option(names = "--max-steps", paramLabel = "N", description = "Optimizer steps (default: 100).")
-  Long maxSteps;
-
-  @Option(names = "--lr", paramLabel = "LR", description = "Peak learning rate (default: 1e-3).")
-  Double lr;
-
-  @Option(
-      names = "--min-lr",
-      paramLabel = "LR",
-      description = "Learning rate at the end of the cosine (default: 1e-4).")
-  Double minLr;
-
-  @Option(
-      names = "--warmup-steps",
-      paramLabel = "N",
-      description = "Linear warmup steps (default: 10, or max steps - 1 when that is fewer).")
-  Long warmupSteps;
-
-  @Option(
-      names = "--weight-decay",
-      paramLabel = "W",
-      description = "AdamW decoupled weight decay (default: 0.1).")
-  Double weightDecay;
-
-  @Option(
-      names = "--clip-grad",
-      paramLabel = "NORM",
-      description = "Global gradient norm limit, 0 for none (default: 1.0).")
-  Double clipGrad;
-
-  @Option(
-      names = "--seed",
-      paramLabel = "N",
-      description = "Seed of the initial weights and the sample order (default: 1234).")
-  Long seed;
-
-  @Option(
-      names = "--val-interval",
-      paramLabel = "N",
-      description = "Validate every N steps, 0 only at the end (default: 50).")
-  Long valInterval;
-
-  @Option(
-      names = "--val-batches",
-      paramLabel = "N",
-      description = "Global batches per validation, 0 for none (default: 4).")
-  Integer valBatches;
-
-  @Option(
-      names = "--log-interval",
-      paramLabel = "N",
-      description = "Console line every N steps (default: 10).")
-  Long logInterval;
-
-  @Option(
-      names = "--threads",
-      paramLabel = "N",
-      description = "Compute threads (default: all cores).")
-  Integer threads;
-
-  @Option(
-      names = "--backend",
-      paramLabel = "NAME",
-      description =
-          "Engine backend: auto, cpu, reference (trainer.backend; default: auto, the best available).")
-  String backend;
-
-  @Option(
-      names = "--compile-cache",
-      paramLabel = "DIR",
-      description =
-          "Where cria compile keeps the kernels it tuned for this machine and the ranks look for"
-              + " them (trainer.compile_cache; default: compile-cache beside the run directory).")
-  String compileCache;
-
-  @Option(
-      names = "--no-compile-cache",
-      description =
-          "Run the backend's default kernels, ignoring the compile cache"
-              + " (trainer.use_compile_cache: false).")
-  boolean noCompileCache;
-
-  @Option(
       names = "--join-timeout",
       paramLabel = "SECONDS",
       defaultValue = "120",
@@ -321,62 +119,11 @@ public abstract class RankCommand implements Callable<Integer> {
   String collective;
 
   @Option(
-      names = "--recompute",
-      negatable = true,
-      description =
-          "Keep only each layer's input and recompute the rest in the backward pass: less memory"
-              + " for activations, a third more compute (model.recompute; default: off).")
-  Boolean recompute;
-
-  @Option(
-      names = "--zero",
-      paramLabel = "STAGE",
-      description =
-          "With several workers: 1 shards the optimizer state, 2 the gradients too, reduced per"
-              + " micro-batch (distributed.zero_stage; default: 1).")
-  Integer zeroStage;
-
-  @Option(
-      names = "--bucket-cap-mb",
-      paramLabel = "MB",
-      description =
-          "With several workers: MiB of gradients per bucket, layers joined until one holds that"
-              + " much; 0 a bucket per layer (distributed.bucket_cap_mb; default: 0).")
-  Double bucketCapMb;
-
-  @Option(
       names = "--write-initial-weights",
       paramLabel = "FILE",
       description =
           "Also write the initial weights as safetensors (to start another implementation from them).")
   Path initialWeights;
-
-  /**
-   * This command's config request with the run directory set to {@code runDir} (as a pod sees it),
-   * never continuing a local run: what {@code cria k8s render} puts in the run's ConfigMap.
-   */
-  protected RunConfig.Request requestFor(String podRunDir) {
-    if (runDir != null) {
-      throw new UserError(
-          "--run-dir "
-              + runDir
-              + ": on a cluster the run directory is <shared>/cria/runs/JOB,"
-              + " named after the job so that a resubmission resumes it");
-    }
-    if (check || printConfig || overwrite || noResume || startOver) {
-      throw new UserError(
-          "--check, --print-config, --overwrite, --no-resume and --start-over are cria train's;"
-              + " cria k8s render compile runs the checks on the cluster");
-    }
-    if (resumeFrom != null || initFrom != null || initialWeights != null) {
-      throw new UserError(
-          "--resume-from, --init-from and --write-initial-weights are not taken on a cluster yet:"
-              + " the job resumes its own run directory by itself");
-    }
-    Map<String, Object> flags = overrides();
-    flags.put("run_dir", podRunDir);
-    return new RunConfig.Request(config, flags, false, false, null, null, assignments);
-  }
 
   /** Whether this is {@code cria worker}: one rank of a group described by the environment. */
   protected abstract boolean isWorker();
@@ -423,7 +170,7 @@ public abstract class RankCommand implements Callable<Integer> {
       }
       if (!isWorker() && nproc > 1) {
         return new LocalLauncher(workerCommand(), out)
-            .launch(c, nproc, threads, overwrite, resumes());
+            .launch(c, nproc, run.threads(), overwrite, resumes());
       }
       RankEnvironment env =
           isWorker() ? RankEnvironment.fromEnvironment() : RankEnvironment.single();
@@ -486,49 +233,7 @@ public abstract class RankCommand implements Callable<Integer> {
 
   /** The config this command's file, arguments and flags ask for. */
   protected RunConfig.Request request() {
-    return new RunConfig.Request(
-        config, overrides(), resumes(), overwrite, resumeFrom, initFrom, assignments);
-  }
-
-  /** The flags as config keys, in the order they override the file. */
-  private Map<String, Object> overrides() {
-    Map<String, Object> o = new LinkedHashMap<>();
-    o.put("run_dir", runDir);
-    o.put("model.preset", preset);
-    o.put("model.tokenizer", tokenizer);
-    o.put("model.hidden_size", hiddenSize);
-    o.put("model.num_layers", layers);
-    o.put("model.num_attention_heads", heads);
-    o.put("model.num_query_groups", kvHeads);
-    o.put("model.ffn_hidden_size", ffnSize);
-    o.put("model.max_position_embeddings", maxSeqLen);
-    o.put("model.recompute", recompute);
-    o.put("data.data_prefix", dataPrefix);
-    o.put("data.split", split);
-    o.put("data.seq_length", seqLen);
-    o.put("trainer.micro_batch_size", microBatch);
-    o.put("trainer.global_batch_size", globalBatch);
-    o.put("trainer.max_steps", maxSteps);
-    o.put("trainer.seed", seed);
-    o.put("trainer.val_check_interval", valInterval);
-    o.put("trainer.limit_val_batches", valBatches);
-    o.put("trainer.log_every_n_steps", logInterval);
-    o.put("trainer.threads", threads);
-    o.put("trainer.backend", backend);
-    o.put("trainer.compile_cache", compileCache);
-    o.put("trainer.use_compile_cache", noCompileCache ? Boolean.FALSE : null);
-    o.put("optim.lr", lr);
-    o.put("optim.min_lr", minLr);
-    o.put("optim.warmup_steps", warmupSteps);
-    o.put("optim.weight_decay", weightDecay);
-    o.put("optim.clip_grad", clipGrad);
-    o.put("checkpoint.save_interval", saveInterval);
-    o.put("checkpoint.save_interval_minutes", saveIntervalMinutes);
-    o.put("checkpoint.keep_last", keepLast);
-    o.put("checkpoint.async_save", asyncSave);
-    o.put("distributed.zero_stage", zeroStage);
-    o.put("distributed.bucket_cap_mb", bucketCapMb);
-    return o;
+    return run.request(runDir, resumes(), overwrite, resumeFrom, initFrom);
   }
 
   /**

@@ -142,7 +142,17 @@ class K8sCommandTest {
             "ConfigMap team-a/brown-tiny-config created",
             "MPIJob team-a/brown-tiny created",
             "watch it: cria k8s status brown-tiny");
-    CliRun board = CliRun.of(args("submit", "board"));
+    CliRun board =
+        CliRun.of(
+            "k8s",
+            "submit",
+            "board",
+            "--job",
+            "brown-tiny",
+            "--image",
+            "registry.local/cria:0.1.0",
+            "--shared-pvc",
+            "shared");
     assertThat(board.exitCode()).as(board.err()).isZero();
     assertThat(board.out())
         .contains("Secret team-a/brown-tiny-board created", "Deployment team-a/brown-tiny-board")
@@ -245,8 +255,43 @@ class K8sCommandTest {
         .contains(
             "trainer.global_batch_size 8 is not a multiple of micro_batch_size x"
                 + " data-parallel size = 2 x 3");
-    CliRun runDir = CliRun.of(args("render", "train", "--run-dir", "/tmp/elsewhere"));
-    assertThat(runDir.err()).contains("on a cluster the run directory is <shared>/cria/runs/JOB");
+    // each command takes exactly its options: the run directory is named after the job, the
+    // local run's flags are cria train's, and the board has no training options
+    for (String[] notHere :
+        List.of(
+            args("render", "train", "--run-dir", "/tmp/elsewhere"),
+            args("render", "train", "--check"),
+            args("render", "compile", "--nproc", "2"),
+            new String[] {
+              "k8s",
+              "render",
+              "board",
+              "--job",
+              "brown-tiny",
+              "--shared-pvc",
+              "shared",
+              "--image",
+              "registry.local/cria:0.1.0",
+              "--max-steps",
+              "5"
+            },
+            new String[] {
+              "k8s",
+              "render",
+              "board",
+              "--job",
+              "brown-tiny",
+              "--shared-pvc",
+              "shared",
+              "--image",
+              "registry.local/cria:0.1.0",
+              "--workers",
+              "2"
+            })) {
+      CliRun refused = CliRun.of(notHere);
+      assertThat(refused.exitCode()).as(String.join(" ", notHere)).isEqualTo(2);
+      assertThat(refused.err()).contains("Unknown option");
+    }
     CliRun badName = CliRun.of(args("render", "train", "--job", "Brown_Tiny"));
     assertThat(badName.err()).contains("--job 'Brown_Tiny' must be a DNS label");
     CliRun compile = CliRun.of(args("render", "compile"));
