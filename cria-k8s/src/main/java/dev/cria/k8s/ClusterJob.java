@@ -24,6 +24,8 @@ import java.util.Map;
  * @param tolerations taints the workers tolerate, as {@code key[=value]:effect} or {@code key}
  * @param backoffLimit how many times the operator restarts a failed job (each resumes the run)
  * @param masterPort the rendezvous port rank 0 listens on
+ * @param queue the Kueue LocalQueue the jobs wait in (created suspended, the queue label set), or
+ *     null to start them at once
  */
 public record ClusterJob(
     String name,
@@ -40,10 +42,14 @@ public record ClusterJob(
     Map<String, String> nodeSelector,
     List<String> tolerations,
     int backoffLimit,
-    int masterPort) {
+    int masterPort,
+    String queue) {
 
   /** The label every object cria makes carries. */
   public static final String MANAGED_BY = "app.kubernetes.io/managed-by";
+
+  /** Kueue's label naming the LocalQueue a job is submitted to. */
+  public static final String QUEUE = "kueue.x-k8s.io/queue-name";
 
   /** The label that names the run an object belongs to. */
   public static final String RUN = "cria.dev/run";
@@ -69,6 +75,9 @@ public record ClusterJob(
         "--shared-mount must be an absolute path, got '" + sharedMount + "'");
     require(backoffLimit >= 0, "--backoff-limit must be zero or more");
     require(masterPort > 0 && masterPort < 65536, "--master-port must be a TCP port");
+    require(
+        queue == null || queue.matches("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"),
+        "--queue '" + queue + "' is not a LocalQueue's name (a DNS label)");
     resources = Map.copyOf(new LinkedHashMap<>(resources));
     for (Map.Entry<String, String> r : resources.entrySet()) {
       require(

@@ -196,6 +196,20 @@ public final class Manifests {
     return Base64.getUrlEncoder().withoutPadding().encodeToString(bytes);
   }
 
+  /**
+   * A job object's metadata: as {@link #meta}, with Kueue's queue label when the run has a queue
+   * (the job is then created suspended, and Kueue starts it when its queue admits it).
+   */
+  static ObjectMeta jobMeta(ClusterJob job, String name) {
+    ObjectMeta meta = meta(job, name);
+    if (job.queue() != null) {
+      Map<String, String> labels = new LinkedHashMap<>(meta.getLabels());
+      labels.put(ClusterJob.QUEUE, job.queue());
+      meta.setLabels(labels);
+    }
+    return meta;
+  }
+
   /** An object's metadata: {@code name} in the job's namespace, with the run's labels. */
   static ObjectMeta meta(ClusterJob job, String name) {
     return new ObjectMetaBuilder()

@@ -111,6 +111,9 @@ final class MpiJobKind implements JobKind {
     Map<String, Object> runPolicy = new LinkedHashMap<>();
     runPolicy.put("cleanPodPolicy", "Running");
     runPolicy.put("backoffLimit", job.backoffLimit());
+    if (job.queue() != null) {
+      runPolicy.put("suspend", true); // Kueue unsuspends it when its queue admits it
+    }
     Map<String, Object> spec = new LinkedHashMap<>();
     spec.put("slotsPerWorker", job.procsPerWorker());
     spec.put("launcherCreationPolicy", "WaitForWorkersReady");
@@ -120,7 +123,7 @@ final class MpiJobKind implements JobKind {
     return new GenericKubernetesResourceBuilder()
         .withApiVersion(Manifests.MPIJOB_API)
         .withKind(Manifests.MPIJOB_KIND)
-        .withMetadata(Manifests.meta(job, name))
+        .withMetadata(Manifests.jobMeta(job, name))
         .withAdditionalProperties(Map.of("spec", spec))
         .build();
   }

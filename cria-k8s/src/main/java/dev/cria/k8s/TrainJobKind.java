@@ -166,11 +166,14 @@ final class TrainJobKind implements JobKind {
     Map<String, Object> spec = new LinkedHashMap<>();
     spec.put("runtimeRef", runtimeRef);
     spec.put("trainer", trainer);
+    if (job.queue() != null) {
+      spec.put("suspend", true); // Kueue unsuspends it when its queue admits it
+    }
     GenericKubernetesResource trainJob =
         new GenericKubernetesResourceBuilder()
             .withApiVersion(API)
             .withKind("TrainJob")
-            .withMetadata(Manifests.meta(job, name))
+            .withMetadata(Manifests.jobMeta(job, name))
             .withAdditionalProperties(Map.of("spec", spec))
             .build();
     return List.of(runtime, trainJob);

@@ -24,7 +24,8 @@ final class Jobs {
         Map.of(),
         List.of(),
         20,
-        29500);
+        29500,
+        null);
   }
 
   /**
@@ -48,7 +49,8 @@ final class Jobs {
         Map.of("node.kubernetes.io/instance-type", "trn1.32xlarge"),
         List.of("aws.amazon.com/neuron:NoSchedule"),
         20,
-        29500);
+        29500,
+        null);
   }
 
   /** A resolved config as cria writes it (the ConfigMap's content). */

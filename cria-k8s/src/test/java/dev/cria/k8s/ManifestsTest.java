@@ -229,7 +229,8 @@ class ManifestsTest {
                 Map.of(),
                 List.of(),
                 20,
-                29500))
+                29500,
+                null))
         .hasMessageContaining("--resource gpu!");
     assertThatThrownBy(() -> PodTemplates.tolerations(List.of("dedicated=ml:Sometimes")))
         .hasMessageContaining("--toleration dedicated=ml:Sometimes");
@@ -256,7 +257,8 @@ class ManifestsTest {
         s.nodeSelector(),
         s.tolerations(),
         s.backoffLimit(),
-        s.masterPort());
+        s.masterPort(),
+        s.queue());
   }
 
   @SuppressWarnings("unchecked")

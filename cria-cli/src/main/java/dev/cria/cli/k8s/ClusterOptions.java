@@ -70,7 +70,8 @@ public final class ClusterOptions {
           pairs("--node-selector", w.nodeSelector),
           w.tolerations,
           w.backoffLimit,
-          w.masterPort);
+          w.masterPort,
+          w.queue);
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }

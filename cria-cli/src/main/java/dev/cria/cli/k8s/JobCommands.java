@@ -74,6 +74,12 @@ public final class JobCommands {
       JobStatus s = cluster.status(job);
       PrintWriter out = out();
       out.println(s.kind() + " " + cluster.namespace() + "/" + s.job() + ": " + s.state());
+      if (s.state().equals("Suspended")) {
+        out.println(
+            "  suspended: with --queue it waits for Kueue to admit it (kubectl get workloads -n "
+                + cluster.namespace()
+                + ")");
+      }
       for (JobStatus.Condition c : s.conditions()) {
         out.printf(
             Locale.ROOT, "  %-10s %-5s %s %s%n", c.type(), c.status(), c.since(), c.message());

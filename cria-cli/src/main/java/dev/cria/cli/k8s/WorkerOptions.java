@@ -74,4 +74,12 @@ public final class WorkerOptions {
       defaultValue = "29500",
       description = "The port rank 0 listens on in worker 0 (default: ${DEFAULT-VALUE}).")
   int masterPort = 29500;
+
+  @Option(
+      names = "--queue",
+      paramLabel = "NAME",
+      description =
+          "Submit to Kueue: the LocalQueue NAME (the jobs are created suspended with Kueue's"
+              + " queue label; Kueue starts them when the queue has quota). Default: start at once.")
+  String queue;
 }

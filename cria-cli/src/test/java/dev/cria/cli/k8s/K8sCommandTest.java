@@ -158,6 +158,33 @@ class K8sCommandTest {
         .contains("Secret team-a/brown-tiny-board created", "Deployment team-a/brown-tiny-board")
         .doesNotContain("password");
 
+    // a job Kueue has not admitted yet is suspended, and status says what it waits for
+    GenericKubernetesResource waiting =
+        client
+            .genericKubernetesResources(MPIJOBS)
+            .inNamespace("team-a")
+            .withName("brown-tiny")
+            .get();
+    waiting
+        .getAdditionalProperties()
+        .put(
+            "status",
+            Map.of(
+                "conditions",
+                List.of(
+                    Map.of(
+                        "type", "Suspended",
+                        "status", "True",
+                        "lastTransitionTime", "2026-12-04T09:59:00Z"))));
+    client.genericKubernetesResources(MPIJOBS).inNamespace("team-a").resource(waiting).update();
+    CliRun suspended = CliRun.of("k8s", "status", "brown-tiny");
+    assertThat(suspended.exitCode()).as(suspended.err()).isZero();
+    assertThat(suspended.out())
+        .contains(
+            "MPIJob team-a/brown-tiny: Suspended",
+            "waits for Kueue to admit it (kubectl get workloads -n team-a)",
+            "ranks: no running worker pod");
+
     // the operator's part: a launcher pod and a Running condition
     operatorMakesALauncher();
     GenericKubernetesResource job =
@@ -313,6 +340,12 @@ class K8sCommandTest {
         .doesNotContain("MPIJob");
     CliRun compile = CliRun.of(args("render", "compile", "--kind", "trainjob"));
     assertThat(compile.out()).contains("name: \"brown-tiny-compile\"", "kind: \"TrainJob\"");
+    CliRun queued =
+        CliRun.of(args("render", "train", "--kind", "trainjob", "--queue", "training-queue"));
+    assertThat(queued.exitCode()).as(queued.err()).isZero();
+    assertThat(queued.out())
+        .contains("kueue.x-k8s.io/queue-name: \"training-queue\"", "suspend: true");
+    assertThat(trainJob.out()).doesNotContain("kueue", "suspend");
     CliRun unknown = CliRun.of(args("render", "train", "--kind", "pytorchjob"));
     assertThat(unknown.exitCode()).isEqualTo(1);
     assertThat(unknown.err())

@@ -1,0 +1,104 @@
+package dev.cria.k8s;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * A run submitted to a Kueue LocalQueue ({@code --queue}): each job carries Kueue's queue label and
+ * is created suspended (Kueue unsuspends it once admitted), as Kueue's integrations of the MPIJob
+ * and the TrainJob expect; without a queue nothing of this appears.
+ */
+class KueueTest {
+  private static ClusterJob queued(String queue) {
+    ClusterJob s = Jobs.small();
+    return new ClusterJob(
+        s.name(),
+        s.namespace(),
+        s.image(),
+        s.workers(),
+        s.procsPerWorker(),
+        s.resources(),
+        s.cpu(),
+        s.memory(),
+        s.sharedPvc(),
+        s.sharedMount(),
+        s.shmSize(),
+        s.nodeSelector(),
+        s.tolerations(),
+        s.backoffLimit(),
+        s.masterPort(),
+        queue);
+  }
+
+  private static JsonNode json(GenericKubernetesResource o) {
+    return JsonMapper.builder().build().readTree(Serialization.asJson(o));
+  }
+
+  private static JsonNode job(JobKind kind, ClusterJob job, boolean train) {
+    List<GenericKubernetesResource> objects = train ? kind.train(job) : kind.compile(job);
+    return json(objects.getLast()); // the job itself comes last
+  }
+
+  @Test
+  void aQueuedJobOfEitherKindCarriesTheQueueLabelAndStartsSuspended() {
+    for (boolean train : List.of(true, false)) {
+      JsonNode mpiJob = job(JobKind.MPIJOB, queued("training-queue"), train);
+      assertThat(mpiJob.path("metadata").path("labels").path(ClusterJob.QUEUE).asString())
+          .isEqualTo("training-queue");
+      assertThat(mpiJob.path("spec").path("runPolicy").path("suspend").asBoolean()).isTrue();
+      JsonNode trainJob = job(JobKind.TRAINJOB, queued("training-queue"), train);
+      assertThat(trainJob.path("kind").asString()).isEqualTo("TrainJob");
+      assertThat(trainJob.path("metadata").path("labels").path(ClusterJob.QUEUE).asString())
+          .isEqualTo("training-queue");
+      assertThat(trainJob.path("spec").path("suspend").asBoolean()).isTrue();
+      // the runtime is no workload of Kueue's: no label, nothing suspended
+      JsonNode runtime = json(JobKind.TRAINJOB.train(queued("training-queue")).getFirst());
+      assertThat(runtime.path("metadata").path("labels").has(ClusterJob.QUEUE)).isFalse();
+    }
+  }
+
+  @Test
+  void withoutAQueueNothingIsSuspendedOrLabelled() {
+    for (JobKind kind : JobKind.all()) {
+      JsonNode j = job(kind, Jobs.small(), true);
+      assertThat(j.path("metadata").path("labels").has(ClusterJob.QUEUE)).isFalse();
+      assertThat(j.path("spec").has("suspend")).isFalse();
+      assertThat(j.path("spec").path("runPolicy").has("suspend")).isFalse();
+    }
+  }
+
+  @Test
+  void queuedJobsAreValidAgainstTheOperatorsCrdSchemas() throws IOException {
+    Path shared = Path.of(System.getProperty("cria.shared", "../../shared")).resolve("data");
+    Path mpiCrd = shared.resolve("mpi-operator/kubeflow.org_mpijobs.yaml");
+    Path trainJobCrd = shared.resolve("kubeflow-trainer/trainer.kubeflow.org_trainjobs.yaml");
+    assumeTrue(
+        Files.isRegularFile(mpiCrd) && Files.isRegularFile(trainJobCrd),
+        "skipped: the MPIJob and TrainJob CRDs are not in " + shared);
+    JsonNode mpiSchema = CrdSchemas.schemaNode(mpiCrd, "v2beta1");
+    JsonNode trainJobSchema = CrdSchemas.schemaNode(trainJobCrd, "v1alpha1");
+    JsonNode mpiJob = job(JobKind.MPIJOB, queued("training-queue"), true);
+    JsonNode trainJob = job(JobKind.TRAINJOB, queued("training-queue"), true);
+    assertThat(CrdSchemas.schema(mpiSchema).validate(mpiJob)).isEmpty();
+    assertThat(CrdSchemas.undeclared(mpiSchema, mpiJob, "")).isEmpty();
+    assertThat(CrdSchemas.schema(trainJobSchema).validate(trainJob)).isEmpty();
+    assertThat(CrdSchemas.undeclared(trainJobSchema, trainJob, "")).isEmpty();
+  }
+
+  @Test
+  void aQueueThatIsNoLocalQueueNameIsRefusedNamingTheFlag() {
+    assertThatThrownBy(() -> queued("Training Queue"))
+        .hasMessage("--queue 'Training Queue' is not a LocalQueue's name (a DNS label)");
+  }
+}
