@@ -367,6 +367,68 @@ class ImageCommandTest {
         .isCloseTo(SmallCorpus.finalLoss(inside), org.assertj.core.data.Offset.offset(1e-6));
     assertThat(root.resolve("shared/cria/runs/brown-tiny/checkpoints/step-3")).isDirectory();
 
+    // The same as Kubeflow Trainer v2 runs it: the launcher of the TrainJob's runtime, Trainer's
+    // hostfile (its endpoints <trainjob>-node-0-<i>.<trainjob>) and the same Open MPI variables
+    List<String> renderTrainJob = new ArrayList<>(render);
+    renderTrainJob.set(renderTrainJob.indexOf("brown-tiny"), "brown-tj");
+    renderTrainJob.addAll(List.of("--kind", "trainjob"));
+    CliRun renderedTrainJob = CliRun.of(renderTrainJob.toArray(String[]::new));
+    assertThat(renderedTrainJob.exitCode()).as(renderedTrainJob.err()).isZero();
+    String trainJobConfig = null;
+    String trainJobLauncher = null;
+    for (String doc : renderedTrainJob.out().split("(?m)^---$")) {
+      if (doc.isBlank() || doc.strip().startsWith("#") && !doc.contains("kind:")) {
+        continue;
+      }
+      JsonNode o = yaml.readTree(doc);
+      if (o.path("kind").asString().equals("ConfigMap")) {
+        trainJobConfig = o.path("data").path("config.yaml").asString();
+      } else if (o.path("kind").asString().equals("TrainingRuntime")) {
+        for (JsonNode r : o.at("/spec/template/spec/replicatedJobs")) {
+          if (r.path("name").asString().equals("launcher")) {
+            trainJobLauncher =
+                r.at("/template/spec/template/spec/containers/0/command/2").asString();
+          }
+        }
+      }
+    }
+    assertThat(trainJobConfig).contains("run_dir: /shared/cria/runs/brown-tj");
+    assertThat(trainJobLauncher)
+        .contains("CRIA_MASTER_ADDR=brown-tj-node-0-0.brown-tj.default.svc");
+    Files.writeString(root.resolve("etc/cria/config.yaml"), trainJobConfig);
+    Files.writeString(
+        root.resolve("etc/mpi/hostfile"),
+        "brown-tj-node-0-0.brown-tj slots=1\nbrown-tj-node-0-1.brown-tj slots=1\n");
+    Files.writeString(
+        root.resolve("etc/hosts"),
+        "127.0.0.1 localhost\n127.0.0.2 brown-tj-node-0-0.brown-tj"
+            + " brown-tj-node-0-0.brown-tj.default.svc\n"
+            + "127.0.0.3 brown-tj-node-0-1.brown-tj brown-tj-node-0-1.brown-tj.default.svc\n");
+    String trainJobRun =
+        run(
+            List.of(
+                "unshare",
+                "--mount",
+                "--pid",
+                "--net",
+                "--fork",
+                "sh",
+                pod.toString(),
+                trainJobLauncher));
+    assertThat(trainJobRun).contains("wait-workers: all 2 worker(s) reachable", "done: 3 step(s)");
+    assertThat(SmallCorpus.finalLoss(trainJobRun))
+        .isCloseTo(SmallCorpus.finalLoss(inside), org.assertj.core.data.Offset.offset(1e-6));
+    assertThat(root.resolve("shared/cria/runs/brown-tj/checkpoints/step-3")).isDirectory();
+    // back to the MPIJob's pods for what follows
+    Files.writeString(
+        root.resolve("etc/mpi/hostfile"),
+        "brown-tiny-worker-0.brown-tiny.default.svc slots=1\n"
+            + "brown-tiny-worker-1.brown-tiny.default.svc slots=1\n");
+    Files.writeString(
+        root.resolve("etc/hosts"),
+        "127.0.0.1 localhost\n127.0.0.2 brown-tiny-worker-0.brown-tiny.default.svc\n"
+            + "127.0.0.3 brown-tiny-worker-1.brown-tiny.default.svc\n");
+
     // a worker killed mid-run ends the job, the rank named, nothing left hanging
     Files.writeString(
         root.resolve("etc/cria/config.yaml"), config.replace("max_steps: 3", "max_steps: 100000"));
