@@ -41,10 +41,40 @@ final class MergeCommand implements Callable<Integer> {
       description = "The merged dataset: PREFIX.bin/.idx, written atomically.")
   Path output;
 
+  @Option(
+      names = "--wait",
+      paramLabel = "SECONDS",
+      description =
+          "Wait up to SECONDS for datasets that are not there yet (parts still being prepared"
+              + " elsewhere, as on a cluster), then merge (default: 0, merge what is there now).")
+  long waitSeconds;
+
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
     List<Path> prefixes = inputs.stream().map(DataCommand::prefixOf).toList();
+    if (waitSeconds > 0) {
+      try {
+        IndexedDatasetMerge.awaitInputs(
+            prefixes,
+            java.time.Duration.ofSeconds(waitSeconds),
+            java.time.Duration.ofSeconds(2),
+            (missing, of) -> {
+              out.println(
+                  missing.isEmpty()
+                      ? "merge: all " + of + " dataset(s) are there"
+                      : "merge: waiting for "
+                          + missing.size()
+                          + " of "
+                          + of
+                          + " dataset(s), first "
+                          + missing.getFirst());
+              out.flush();
+            });
+      } catch (IndexedDatasetException e) {
+        throw new UserError(e.getMessage() + " (nothing was written)");
+      }
+    }
     IndexedDatasetMerge.Result r;
     StatusLine status = StatusLine.forConsole(spec.commandLine().getErr());
     long started = System.nanoTime();

@@ -1,7 +1,9 @@
 package dev.cria.data.indexed;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -22,6 +24,50 @@ public final class IndexedDatasetMerge {
 
   /** What a merge wrote. */
   public record Result(Path prefix, TokenDtype dtype, long documents, long tokens) {}
+
+  /** Told, while waiting for inputs, which are still missing. */
+  public interface Waiting {
+    void missing(List<Path> missing, int of);
+  }
+
+  /**
+   * Waits until every one of {@code inputs} (dataset prefixes) is there, as the parts of a prepare
+   * run elsewhere appear: a dataset is there once its {@code .idx} is, which a writer renames into
+   * place after its {@code .bin} ({@link IndexedDatasetWriter#commit()}). Polls every {@code
+   * every}; {@code waiting} hears the missing ones when their count changes.
+   *
+   * @throws IndexedDatasetException naming the missing ones when {@code patience} has passed
+   */
+  public static void awaitInputs(
+      List<Path> inputs, Duration patience, Duration every, Waiting waiting)
+      throws InterruptedException {
+    long deadline = System.nanoTime() + patience.toNanos();
+    int reported = -1;
+    while (true) {
+      List<Path> missing =
+          inputs.stream()
+              .filter(p -> !Files.isRegularFile(IndexedDatasetFormat.idxPath(p)))
+              .toList();
+      if (missing.size() != reported && waiting != null) {
+        waiting.missing(missing, inputs.size());
+        reported = missing.size();
+      }
+      if (missing.isEmpty()) {
+        return;
+      }
+      if (System.nanoTime() > deadline) {
+        throw new IndexedDatasetException(
+            missing.size()
+                + " of "
+                + inputs.size()
+                + " dataset(s) still missing after "
+                + patience.toSeconds()
+                + " s: "
+                + String.join(", ", missing.stream().map(Path::toString).toList()));
+      }
+      Thread.sleep(every.toMillis());
+    }
+  }
 
   /**
    * Merges {@code inputs} (dataset prefixes) into {@code output}, committed atomically; nothing is

@@ -78,4 +78,41 @@ class IndexedDatasetMergeTest {
           .containsExactlyInAnyOrder("a.bin", "a.idx", "wide.bin", "wide.idx");
     }
   }
+
+  @Test
+  void awaitingInputsReturnsOnceEachIdxIsThereAndNamesTheMissingOnesWhenPatienceEnds()
+      throws Exception {
+    Path a = dataset("a", TokenDtype.UINT16, new int[][][] {{{1}}});
+    Path b = tmp.resolve("b"); // a part still being prepared elsewhere
+    List<String> heard = new ArrayList<>();
+    Thread writer =
+        Thread.ofVirtual()
+            .start(() -> {
+              try {
+                Thread.sleep(300);
+                // a writer renames its .bin into place first: not there yet
+                Files.writeString(IndexedDatasetFormat.binPath(b), "");
+                Thread.sleep(300);
+                dataset("b", TokenDtype.UINT16, new int[][][] {{{2}}});
+              } catch (Exception e) {
+                throw new RuntimeException(e);
+              }
+            });
+    IndexedDatasetMerge.awaitInputs(
+        List.of(a, b),
+        java.time.Duration.ofMinutes(5), // a liveness bound, far above the writer's 0.6 s
+        java.time.Duration.ofMillis(20),
+        (missing, of) -> heard.add(missing.size() + "/" + of));
+    writer.join();
+    assertThat(heard).containsExactly("1/2", "0/2");
+    assertThat(IndexedDatasetMerge.merge(List.of(a, b), tmp.resolve("m"), null).tokens())
+        .isEqualTo(2);
+
+    Path never = tmp.resolve("never");
+    assertThatThrownBy(() ->
+            IndexedDatasetMerge.awaitInputs(
+                List.of(a, never), java.time.Duration.ZERO, java.time.Duration.ofMillis(1), null))
+        .isInstanceOf(IndexedDatasetException.class)
+        .hasMessage("1 of 2 dataset(s) still missing after 0 s: " + never);
+  }
 }
