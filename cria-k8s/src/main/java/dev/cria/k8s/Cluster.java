@@ -5,7 +5,6 @@ import io.fabric8.kubernetes.api.model.GenericKubernetesResourceList;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Secret;
-import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.LogWatch;
@@ -13,13 +12,12 @@ import io.fabric8.kubernetes.client.dsl.MixedOperation;
 import io.fabric8.kubernetes.client.dsl.Resource;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
 import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A run's objects on a cluster, through the fabric8 client: submit them, read the job's status and
@@ -114,6 +112,10 @@ public final class Cluster implements AutoCloseable {
   /** A job found on the cluster, and its kind. */
   private record Found(JobKind kind, GenericKubernetesResource job) {}
 
+  private BatchJobs batch() {
+    return new BatchJobs(client, namespace);
+  }
+
   private String noJob(String name) {
     return "no "
         + String.join(" or ", JobKind.all().stream().map(JobKind::kind).toList())
@@ -133,6 +135,22 @@ public final class Cluster implements AutoCloseable {
     // a running job is refused before anything is applied: its pods mount the ConfigMap
     java.util.Set<String> ended = new java.util.HashSet<>();
     for (HasMetadata o : objects) {
+      if (o instanceof io.fabric8.kubernetes.api.model.batch.v1.Job) {
+        String name = o.getMetadata().getName();
+        var existing = batch().get(name);
+        if (existing != null && !BatchJobs.ended(existing)) {
+          throw new K8sException(
+              describe(o)
+                  + " already exists ("
+                  + BatchJobs.state(existing)
+                  + "): stop it first with cria k8s stop "
+                  + name.replaceAll("-(prepare|merge)$", ""));
+        }
+        if (existing != null) {
+          ended.add(name);
+        }
+        continue;
+      }
       JobKind kind = JobKind.ofJob(o);
       if (kind == null) {
         continue;
@@ -156,6 +174,23 @@ public final class Cluster implements AutoCloseable {
     for (HasMetadata o : objects) {
       String what = describe(o);
       try {
+        if (o instanceof io.fabric8.kubernetes.api.model.batch.v1.Job j) {
+          String name = j.getMetadata().getName();
+          if (ended.contains(name)) {
+            batch().delete(name, true);
+            client
+                .batch()
+                .v1()
+                .jobs()
+                .inNamespace(namespace)
+                .withName(name)
+                .waitUntilCondition(java.util.Objects::isNull, 60, TimeUnit.SECONDS);
+            done.add(what + ": the ended job was replaced");
+          }
+          client.batch().v1().jobs().inNamespace(namespace).resource(j).create();
+          done.add(what + " created");
+          continue;
+        }
         JobKind kind = JobKind.ofJob(o);
         if (kind != null) {
           String name = o.getMetadata().getName();
@@ -209,6 +244,10 @@ public final class Cluster implements AutoCloseable {
   public JobStatus status(String job) {
     Found found = find(job);
     if (found == null) {
+      var plain = batch().get(job);
+      if (plain != null) {
+        return batch().status(plain);
+      }
       throw new K8sException(noJob(job) + " (cria k8s submit makes it)");
     }
     try {
@@ -317,6 +356,14 @@ public final class Cluster implements AutoCloseable {
    */
   public String launcherPod(String job) {
     Found found = find(job);
+    if (found == null && batch().get(job) != null) {
+      String pod = batch().newestPod(job);
+      if (pod == null) {
+        throw new K8sException(
+            "Job " + namespace + "/" + job + " has no pod yet (cria k8s status " + job + ")");
+      }
+      return pod;
+    }
     List<JobKind> kinds = found == null ? JobKind.all() : List.of(found.kind());
     return podsOf(found == null ? null : found.kind(), job, false).stream()
         .filter(p -> kinds.stream().anyMatch(k -> "launcher".equals(k.role(labels(p)))))
@@ -383,6 +430,11 @@ public final class Cluster implements AutoCloseable {
         }
       } catch (KubernetesClientException e) {
         throw apiError(describe(found.job()), e);
+      }
+    }
+    for (String name : List.of(job + "-prepare", job + "-merge", job)) {
+      if (batch().get(name) != null) {
+        removed.addAll(batch().delete(name, false)); // its pods go with the run's, below
       }
     }
     if (removed.isEmpty()) {
@@ -460,6 +512,10 @@ public final class Cluster implements AutoCloseable {
           }
         }
       }
+      for (var j :
+          client.batch().v1().jobs().inNamespace(namespace).withLabels(labels).list().getItems()) {
+        removed.addAll(batch().delete(j.getMetadata().getName(), false)); // pods: below
+      }
       collect(
           removed,
           "Deployment",
@@ -502,64 +558,7 @@ public final class Cluster implements AutoCloseable {
    * password only when {@code withPassword}.
    */
   public List<String> boardUrl(String job, boolean withPassword) {
-    String name = job + "-board";
-    try {
-      Service service = client.services().inNamespace(namespace).withName(name).get();
-      if (service == null) {
-        throw new K8sException(
-            "Service "
-                + namespace
-                + "/"
-                + name
-                + " does not exist (cria k8s submit board makes"
-                + " it)");
-      }
-      List<String> lines = new ArrayList<>();
-      lines.add(
-          "kubectl port-forward -n "
-              + namespace
-              + " svc/"
-              + name
-              + " "
-              + Manifests.BOARD_PORT
-              + ":"
-              + Manifests.BOARD_PORT);
-      lines.add(
-          "then open http://127.0.0.1:"
-              + Manifests.BOARD_PORT
-              + "/ as user "
-              + Manifests.BOARD_USER);
-      if (withPassword) {
-        lines.add("password: " + boardPassword(name));
-      } else {
-        lines.add(
-            "password: cria k8s board-url "
-                + job
-                + " --password (or kubectl get secret -n "
-                + namespace
-                + " "
-                + name
-                + " -o jsonpath='{.data.password}' | base64 -d)");
-      }
-      return lines;
-    } catch (KubernetesClientException e) {
-      throw apiError("Service " + namespace + "/" + name, e);
-    }
-  }
-
-  /** The password in the board's Secret ({@code data}, or {@code stringData} not yet encoded). */
-  private String boardPassword(String name) {
-    Secret secret = client.secrets().inNamespace(namespace).withName(name).get();
-    if (secret != null && secret.getData() != null && secret.getData().containsKey("password")) {
-      return new String(
-          Base64.getDecoder().decode(secret.getData().get("password")), StandardCharsets.UTF_8);
-    }
-    if (secret != null
-        && secret.getStringData() != null
-        && secret.getStringData().containsKey("password")) {
-      return secret.getStringData().get("password");
-    }
-    throw new K8sException("Secret " + namespace + "/" + name + " has no password");
+    return new BoardAddress(client, namespace).lines(job, withPassword);
   }
 
   /** Whether the Secret {@code name} exists (submission keeps an existing password or secret). */

@@ -41,6 +41,11 @@ public final class RunObjects {
     return new RunObjects(job, all, false, false);
   }
 
+  /** The prepare Jobs: the Indexed Job of parts and the merge. */
+  public static RunObjects prepare(PrepareJob prepare) {
+    return new RunObjects(prepare.job(), prepare.objects(), false, false);
+  }
+
   /** The board's Deployment and Service. */
   public static RunObjects board(ClusterJob job) {
     return new RunObjects(job, Manifests.board(job), true, false);

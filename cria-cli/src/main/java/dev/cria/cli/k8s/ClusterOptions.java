@@ -10,8 +10,8 @@ import picocli.CommandLine.Option;
 
 /**
  * Where a run's objects go, as flags: the job's name, its namespace, the image and the shared
- * volume; what every {@code cria k8s render|submit} takes ({@link WorkerOptions} adds the workers
- * for the jobs).
+ * volume; what every {@code cria k8s render|submit} takes ({@link WorkerOptions} and {@link
+ * PlacementOptions} add the workers and their pods for the jobs).
  */
 public final class ClusterOptions {
   @Option(
@@ -49,11 +49,12 @@ public final class ClusterOptions {
   String sharedMount;
 
   /**
-   * The job these flags describe, with its workers as {@code workers} says (null: the defaults, for
-   * the board, which has none); a wrong flag is named.
+   * The job these flags describe, with its workers and its pods' placement as {@code workers} and
+   * {@code placement} say (null: the defaults: the board has neither); a wrong flag is named.
    */
-  ClusterJob job(WorkerOptions workers) {
+  ClusterJob job(WorkerOptions workers, PlacementOptions placement) {
     WorkerOptions w = workers != null ? workers : new WorkerOptions();
+    PlacementOptions p = placement != null ? placement : new PlacementOptions();
     try {
       return new ClusterJob(
           job,
@@ -62,16 +63,16 @@ public final class ClusterOptions {
           w.workers,
           w.procsPerWorker,
           pairs("--resource", w.resources),
-          w.cpu,
-          w.memory,
+          p.cpu,
+          p.memory,
           sharedPvc,
           sharedMount,
           w.shmSize,
-          pairs("--node-selector", w.nodeSelector),
-          w.tolerations,
+          pairs("--node-selector", p.nodeSelector),
+          p.tolerations,
           w.backoffLimit,
           w.masterPort,
-          w.queue);
+          p.queue);
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }

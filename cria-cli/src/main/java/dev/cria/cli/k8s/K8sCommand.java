@@ -39,8 +39,9 @@ public final class K8sCommand implements Runnable {
   @Command(
       name = "render",
       mixinStandardHelpOptions = true,
-      description = "Print the manifests (kubectl-ready YAML): train, compile or board.",
+      description = "Print the manifests (kubectl-ready YAML): prepare, train, compile or board.",
       subcommands = {
+        ManifestCommand.RenderPrepare.class,
         ManifestCommand.RenderTrain.class,
         ManifestCommand.RenderCompile.class,
         ManifestCommand.RenderBoard.class
@@ -58,8 +59,9 @@ public final class K8sCommand implements Runnable {
   @Command(
       name = "submit",
       mixinStandardHelpOptions = true,
-      description = "Apply the manifests to the cluster: train, compile or board.",
+      description = "Apply the manifests to the cluster: prepare, train, compile or board.",
       subcommands = {
+        ManifestCommand.SubmitPrepare.class,
         ManifestCommand.SubmitTrain.class,
         ManifestCommand.SubmitCompile.class,
         ManifestCommand.SubmitBoard.class

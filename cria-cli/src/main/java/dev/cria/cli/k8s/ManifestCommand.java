@@ -6,6 +6,7 @@ import dev.cria.k8s.Cluster;
 import dev.cria.k8s.ClusterJob;
 import dev.cria.k8s.JobKind;
 import dev.cria.k8s.K8sException;
+import dev.cria.k8s.PrepareJob;
 import dev.cria.k8s.RunObjects;
 import dev.cria.train.RunConfig;
 import dev.cria.train.TrainingSetup;
@@ -92,6 +93,8 @@ public abstract class ManifestCommand implements Callable<Integer> {
 
     @Mixin WorkerOptions workers;
 
+    @Mixin PlacementOptions placement;
+
     @Option(
         names = "--kind",
         paramLabel = "KIND",
@@ -106,7 +109,7 @@ public abstract class ManifestCommand implements Callable<Integer> {
 
     @Override
     ClusterJob job() {
-      return cluster.job(workers);
+      return cluster.job(workers, placement);
     }
 
     @Override
@@ -156,7 +159,7 @@ public abstract class ManifestCommand implements Callable<Integer> {
   abstract static class BoardManifest extends ManifestCommand {
     @Override
     ClusterJob job() {
-      return cluster.job(null);
+      return cluster.job(null, null);
     }
 
     @Override
@@ -167,6 +170,127 @@ public abstract class ManifestCommand implements Callable<Integer> {
     @Override
     String next(ClusterJob job) {
       return "open it: cria k8s board-url " + job.name();
+    }
+  }
+
+  /** Tokenizing the corpus: an Indexed Job of parts and a Job that merges them. */
+  abstract static class PrepareManifest extends ManifestCommand {
+    @Mixin PlacementOptions placement;
+
+    @Option(
+        names = "--input",
+        required = true,
+        arity = "1..*",
+        paramLabel = "PATH",
+        description =
+            "JSONL files, directories or globs, as the pods see them (on the shared volume).")
+    java.util.List<String> inputs;
+
+    @Option(
+        names = "--tokenizer",
+        required = true,
+        paramLabel = "PATH",
+        description = "The tokenizer, as the pods see it.")
+    String tokenizer;
+
+    @Option(
+        names = "--output-prefix",
+        required = true,
+        paramLabel = "PREFIX",
+        description = "The dataset, as the pods see it: PREFIX_<key>_document.bin/.idx.")
+    String outputPrefix;
+
+    @Option(
+        names = "--json-keys",
+        split = ",",
+        defaultValue = "text",
+        paramLabel = "KEY",
+        description = "Keys to tokenize, comma-separated (default: ${DEFAULT-VALUE}).")
+    java.util.List<String> jsonKeys;
+
+    @Option(names = "--append-eod", description = "Append the EOS token to every document.")
+    boolean appendEod;
+
+    @Option(
+        names = "--parts",
+        paramLabel = "N",
+        defaultValue = "8",
+        description = "Pods tokenizing a part each, at once (default: ${DEFAULT-VALUE}).")
+    int parts;
+
+    @Option(
+        names = "--workers",
+        paramLabel = "N",
+        description = "Tokenizing threads per pod (default: the pod's cores).")
+    Integer threads;
+
+    @Option(
+        names = "--retries",
+        paramLabel = "N",
+        defaultValue = "3",
+        description = "Retries of one failed part, alone, before the job fails (default: 3).")
+    int retries;
+
+    @Override
+    ClusterJob job() {
+      return cluster.job(null, placement);
+    }
+
+    @Override
+    RunObjects objects(ClusterJob job, PrintWriter notes) {
+      try {
+        return RunObjects.prepare(
+            new PrepareJob(
+                job,
+                inputs,
+                tokenizer,
+                outputPrefix,
+                jsonKeys,
+                appendEod,
+                parts,
+                threads,
+                retries,
+                PrepareJob.newBatch()));
+      } catch (IllegalArgumentException e) {
+        throw new UserError(e.getMessage());
+      }
+    }
+
+    @Override
+    String next(ClusterJob job) {
+      return "watch it: cria k8s status "
+          + job.name()
+          + "-prepare   cria k8s logs "
+          + job.name()
+          + "-merge -f";
+    }
+  }
+
+  /** {@code cria k8s render prepare}. */
+  @Command(
+      name = "prepare",
+      mixinStandardHelpOptions = true,
+      sortOptions = false,
+      description =
+          "Tokenize a corpus on the cluster: an Indexed Job of cria prepare --part I/N pods and a"
+              + " Job that merges the parts, byte-identical to one cria prepare of the whole.")
+  public static final class RenderPrepare extends PrepareManifest {
+    @Override
+    boolean apply() {
+      return false;
+    }
+  }
+
+  /** {@code cria k8s submit prepare}. */
+  @Command(
+      name = "prepare",
+      mixinStandardHelpOptions = true,
+      sortOptions = false,
+      description = "Submit the prepare Jobs: the parts and their merge.")
+  public static final class SubmitPrepare extends PrepareManifest {
+    @Override
+    boolean apply() {
+      return true;
     }
   }
 

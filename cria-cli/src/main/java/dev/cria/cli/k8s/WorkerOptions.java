@@ -32,32 +32,11 @@ public final class WorkerOptions {
               + " aws.amazon.com/neuron=16, vpc.amazonaws.com/efa=8.")
   List<String> resources = new ArrayList<>();
 
-  @Option(names = "--cpu", paramLabel = "CPU", description = "Each worker's CPU (request = limit).")
-  String cpu;
-
-  @Option(
-      names = "--memory",
-      paramLabel = "SIZE",
-      description = "Each worker's memory (request = limit), e.g. 64Gi.")
-  String memory;
-
   @Option(
       names = "--shm-size",
       paramLabel = "SIZE",
       description = "A memory-backed /dev/shm of this size in each worker.")
   String shmSize;
-
-  @Option(
-      names = "--node-selector",
-      paramLabel = "K=V",
-      description = "A label the workers' nodes must have, repeatable.")
-  List<String> nodeSelector = new ArrayList<>();
-
-  @Option(
-      names = "--toleration",
-      paramLabel = "KEY[=VALUE][:EFFECT]",
-      description = "A taint the workers tolerate, repeatable.")
-  List<String> tolerations = new ArrayList<>();
 
   @Option(
       names = "--backoff-limit",
@@ -74,12 +53,4 @@ public final class WorkerOptions {
       defaultValue = "29500",
       description = "The port rank 0 listens on in worker 0 (default: ${DEFAULT-VALUE}).")
   int masterPort = 29500;
-
-  @Option(
-      names = "--queue",
-      paramLabel = "NAME",
-      description =
-          "Submit to Kueue: the LocalQueue NAME (the jobs are created suspended with Kueue's"
-              + " queue label; Kueue starts them when the queue has quota). Default: start at once.")
-  String queue;
 }

@@ -1,0 +1,130 @@
+package dev.cria.cli.k8s;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cria.cli.CliRun;
+import dev.cria.cli.train.SmallCorpus;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.dataformat.yaml.YAMLMapper;
+
+/**
+ * The prepare Jobs' commands, as {@code cria k8s render prepare} writes them, run here by a shell
+ * as the pods would run them (each part with its {@code JOB_COMPLETION_INDEX}, the merge waiting
+ * for the parts): one part killed and retried alone, and the merged dataset is, byte for byte, the
+ * one a single {@code cria prepare} of the whole writes.
+ */
+class PrepareJobScriptsTest {
+  @TempDir Path tmp;
+
+  /** A {@code cria} on the PATH, as the image has one: this test's JVM and class path. */
+  private Path criaOnPath() throws Exception {
+    Path bin = tmp.resolve("bin");
+    Files.createDirectories(bin);
+    String command =
+        SmallCorpus.criaJvm().stream().map(a -> "'" + a + "'").collect(Collectors.joining(" "));
+    Path cria = bin.resolve("cria");
+    Files.writeString(cria, "#!/bin/sh\nexec " + command + " \"$@\"\n");
+    cria.toFile().setExecutable(true);
+    return bin;
+  }
+
+  private Process shell(Path bin, String script, String index, Path log) throws Exception {
+    ProcessBuilder pb = new ProcessBuilder("/bin/sh", "-c", script);
+    pb.environment().put("PATH", bin + ":" + System.getenv("PATH"));
+    if (index != null) {
+      pb.environment().put("JOB_COMPLETION_INDEX", index);
+    }
+    return pb.redirectErrorStream(true).redirectOutput(log.toFile()).start();
+  }
+
+  @Test
+  void threePartsOneKilledAndRetriedMergeIntoTheBytesOfOnePrepare() throws Exception {
+    SmallCorpus corpus = SmallCorpus.prepareIn(tmp.resolve("whole")); // one prepare of the whole
+    Path out = tmp.resolve("shared/data/brown");
+    CliRun rendered =
+        CliRun.of(
+            "k8s",
+            "render",
+            "prepare",
+            "--job",
+            "brown",
+            "--namespace",
+            "default",
+            "--image",
+            "registry.local/cria:test",
+            "--shared-pvc",
+            "shared",
+            "--input",
+            CliRun.sampleCorpus().toString(),
+            "--tokenizer",
+            corpus.tokenizer().toString(),
+            "--append-eod",
+            "--parts",
+            "3",
+            "--workers",
+            "1",
+            "--output-prefix",
+            out.toString());
+    assertThat(rendered.exitCode()).as(rendered.err()).isZero();
+    String prepare = null;
+    String merge = null;
+    YAMLMapper yaml = YAMLMapper.builder().build();
+    for (String doc : rendered.out().split("(?m)^---$")) {
+      if (doc.isBlank()) {
+        continue;
+      }
+      JsonNode o = yaml.readTree(doc);
+      String script = o.at("/spec/template/spec/containers/0/command/2").asString();
+      if (o.at("/metadata/name").asString().equals("brown-prepare")) {
+        assertThat(o.at("/spec/completionMode").asString()).isEqualTo("Indexed");
+        assertThat(o.at("/spec/completions").asInt()).isEqualTo(3);
+        prepare = script;
+      } else if (o.at("/metadata/name").asString().equals("brown-merge")) {
+        merge = script;
+      }
+    }
+    assertThat(prepare).contains("--part \"$JOB_COMPLETION_INDEX/3\"");
+    assertThat(merge).contains("cria data merge --wait");
+    Path bin = criaOnPath();
+
+    // the merge starts first, as its Job does, and waits for the parts
+    Process merging = shell(bin, merge, null, tmp.resolve("merge.log"));
+    List<Process> parts = new ArrayList<>();
+    for (String i : List.of("0", "2")) {
+      parts.add(shell(bin, prepare, i, tmp.resolve("part-" + i + ".log")));
+    }
+    // part 1 is killed as it starts (a node lost), then retried alone, as backoffLimitPerIndex does
+    Process killed = shell(bin, prepare, "1", tmp.resolve("part-1-killed.log"));
+    Thread.sleep(300);
+    killed.destroyForcibly().waitFor();
+    parts.add(shell(bin, prepare, "1", tmp.resolve("part-1.log")));
+    for (Process p : parts) {
+      assertThat(p.waitFor(5, TimeUnit.MINUTES)).isTrue(); // a liveness bound
+      assertThat(p.exitValue()).as(Files.readString(tmp.resolve("part-0.log"))).isZero();
+    }
+    assertThat(merging.waitFor(5, TimeUnit.MINUTES)).isTrue();
+    String mergeLog = Files.readString(tmp.resolve("merge.log"));
+    assertThat(merging.exitValue()).as(mergeLog).isZero();
+    assertThat(mergeLog).contains("merge: waiting for", "merge: all 3 dataset(s) are there");
+
+    for (String ext : List.of(".bin", ".idx")) {
+      assertThat(
+              Files.mismatch(Path.of(out + "_text_document" + ext), Path.of(corpus.prefix() + ext)))
+          .as(ext + " byte for byte")
+          .isEqualTo(-1L);
+    }
+    // the parts directory was this submission's own, and is gone; nothing else was touched
+    try (var left = Files.list(out.getParent())) {
+      assertThat(left.map(p -> p.getFileName().toString()))
+          .containsExactlyInAnyOrder("brown_text_document.bin", "brown_text_document.idx");
+    }
+  }
+}

@@ -1,0 +1,220 @@
+package dev.cria.k8s;
+
+import io.fabric8.kubernetes.api.model.ContainerBuilder;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.PodSpecBuilder;
+import io.fabric8.kubernetes.api.model.VolumeBuilder;
+import io.fabric8.kubernetes.api.model.VolumeMountBuilder;
+import io.fabric8.kubernetes.api.model.batch.v1.Job;
+import io.fabric8.kubernetes.api.model.batch.v1.JobBuilder;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Tokenizing a corpus on the cluster, what the blueprint does by hand in a CLI pod: an Indexed Job
+ * ({@code <name>-prepare}) whose pod {@code I} runs {@code cria prepare --part I/N} into a parts
+ * directory on the shared volume, each part retried alone when it fails ({@code
+ * backoffLimitPerIndex}), and a Job ({@code <name>-merge}) that waits for every part and merges
+ * them, per JSON key, into the dataset one {@code cria prepare} of the whole writes, byte for byte;
+ * it then removes the parts directory it made (and its parent, when no other submission's is in
+ * it).
+ *
+ * <p>The parts go under {@code <output-prefix>-parts/<batch>}, a directory of this submission only,
+ * so that a merge never takes a part an earlier submission left.
+ *
+ * @param job the run's facts: name, namespace, image, shared claim and mount, each pod's CPU and
+ *     memory, the node selector, the tolerations and the queue (workers and processes unused)
+ * @param inputs JSONL files, directories or globs as the pods see them (on the shared volume)
+ * @param tokenizer the tokenizer as the pods see it
+ * @param outputPrefix the dataset's prefix as the pods see it ({@code PREFIX_<key>_document})
+ * @param jsonKeys the keys tokenized, each its own dataset
+ * @param appendEod whether each document ends with the EOS token
+ * @param parts how many parts (pods), at least 1
+ * @param threads tokenizing threads per pod, or null for all the pod's cores
+ * @param retries how often one part is retried before the job fails
+ * @param batch the parts directory's name, unique to this submission ({@link #newBatch()})
+ */
+public record PrepareJob(
+    ClusterJob job,
+    List<String> inputs,
+    String tokenizer,
+    String outputPrefix,
+    List<String> jsonKeys,
+    boolean appendEod,
+    int parts,
+    Integer threads,
+    int retries,
+    String batch) {
+
+  /** How long the merge waits for the parts (a day: the blueprint's took an hour). */
+  public static final int MERGE_WAIT_SECONDS = 86_400;
+
+  public PrepareJob {
+    inputs = List.copyOf(inputs);
+    jsonKeys = List.copyOf(jsonKeys);
+    require(!inputs.isEmpty(), "--input is required: the JSONL files on the shared volume");
+    for (String path : inputs) {
+      requireSafe("--input", path);
+    }
+    requireSafe("--tokenizer", tokenizer);
+    requireSafe("--output-prefix", outputPrefix);
+    require(outputPrefix.startsWith("/"), "--output-prefix must be an absolute path in the pods");
+    require(!jsonKeys.isEmpty(), "--json-keys needs a key");
+    for (String key : jsonKeys) {
+      require(key.matches("[A-Za-z0-9_-]+"), "--json-keys " + key + ": letters, digits, _ and -");
+    }
+    require(parts >= 1 && parts <= 10_000, "--parts must be 1 to 10000, got " + parts);
+    require(threads == null || threads >= 1, "--workers must be at least 1");
+    require(retries >= 0, "--retries must be zero or more");
+    require(batch != null && batch.matches("[a-z0-9]{1,32}"), "a batch name of a-z and 0-9");
+  }
+
+  private static void require(boolean ok, String message) {
+    if (!ok) {
+      throw new IllegalArgumentException(message);
+    }
+  }
+
+  /** A path handed to a shell in single quotes: no quote, no control character. */
+  private static void requireSafe(String flag, String path) {
+    require(
+        path != null && !path.isBlank() && path.matches("[^'\\p{Cntrl}]+"),
+        flag + " '" + path + "': a path without quotes or control characters");
+  }
+
+  /** A fresh batch name: 8 random hex digits. */
+  public static String newBatch() {
+    byte[] b = new byte[4];
+    new SecureRandom().nextBytes(b);
+    return HexFormat.of().formatHex(b);
+  }
+
+  /** The Indexed Job's name. */
+  public String prepareName() {
+    return job.name() + "-prepare";
+  }
+
+  /** The merge Job's name. */
+  public String mergeName() {
+    return job.name() + "-merge";
+  }
+
+  /** The directory of this submission's parts. */
+  public String partsDirectory() {
+    return outputPrefix + "-parts/" + batch;
+  }
+
+  /** The Indexed Job and the merge Job. */
+  public List<HasMetadata> objects() {
+    return List.of(prepare(), merge());
+  }
+
+  /** Pod {@code I}'s script: part I of N into the parts directory. */
+  String prepareScript() {
+    List<String> args = new ArrayList<>(List.of("exec", "cria", "prepare", "--input"));
+    inputs.forEach(i -> args.add(quote(i)));
+    args.addAll(List.of("--tokenizer", quote(tokenizer), "--json-keys"));
+    args.add(quote(String.join(",", jsonKeys)));
+    if (appendEod) {
+      args.add("--append-eod");
+    }
+    if (threads != null) {
+      args.addAll(List.of("--workers", Integer.toString(threads)));
+    }
+    args.addAll(List.of("--part", "\"$JOB_COMPLETION_INDEX/" + parts + "\""));
+    args.addAll(
+        List.of("--output-prefix", quote(partsDirectory()) + "/part-\"$JOB_COMPLETION_INDEX\""));
+    return String.join(" ", args);
+  }
+
+  /** The merge's script: each key's parts, in index order, when all are there; then no parts. */
+  String mergeScript() {
+    List<String> steps = new ArrayList<>(List.of("set -e"));
+    for (String key : jsonKeys) {
+      List<String> args =
+          new ArrayList<>(
+              List.of("cria", "data", "merge", "--wait", Integer.toString(MERGE_WAIT_SECONDS)));
+      for (int i = 0; i < parts; i++) {
+        args.add(quote(partsDirectory() + "/part-" + i + "_" + key + "_document"));
+      }
+      args.addAll(List.of("--output-prefix", quote(outputPrefix + "_" + key + "_document")));
+      steps.add(String.join(" ", args));
+    }
+    steps.add("rm -rf " + quote(partsDirectory())); // this submission's own directory
+    steps.add("rmdir " + quote(outputPrefix + "-parts") + " 2>/dev/null || true"); // if empty
+    return String.join("\n", steps);
+  }
+
+  private static String quote(String s) {
+    return "'" + s + "'";
+  }
+
+  private Job prepare() {
+    return new JobBuilder()
+        .withMetadata(Manifests.jobMeta(job, prepareName()))
+        .withNewSpec()
+        .withCompletionMode("Indexed")
+        .withCompletions(parts)
+        .withParallelism(parts)
+        .withBackoffLimitPerIndex(retries)
+        .withSuspend(job.queue() != null ? Boolean.TRUE : null)
+        .withNewTemplate()
+        .withNewMetadata()
+        .withLabels(job.labels())
+        .endMetadata()
+        .withSpec(pod("prepare", prepareScript()))
+        .endTemplate()
+        .endSpec()
+        .build();
+  }
+
+  private Job merge() {
+    return new JobBuilder()
+        .withMetadata(Manifests.jobMeta(job, mergeName()))
+        .withNewSpec()
+        .withBackoffLimit(retries)
+        .withSuspend(job.queue() != null ? Boolean.TRUE : null)
+        .withNewTemplate()
+        .withNewMetadata()
+        .withLabels(job.labels())
+        .endMetadata()
+        .withSpec(pod("merge", mergeScript()))
+        .endTemplate()
+        .endSpec()
+        .build();
+  }
+
+  private io.fabric8.kubernetes.api.model.PodSpec pod(String name, String script) {
+    Map<String, String> selector =
+        job.nodeSelector().isEmpty() ? null : new LinkedHashMap<>(job.nodeSelector());
+    return new PodSpecBuilder()
+        .withRestartPolicy("Never")
+        .withContainers(
+            new ContainerBuilder()
+                .withName(name)
+                .withImage(job.image())
+                .withCommand("/bin/sh", "-c", script)
+                .withResources(PodTemplates.resources(job, false))
+                .withVolumeMounts(
+                    new VolumeMountBuilder()
+                        .withName("shared")
+                        .withMountPath(job.sharedMount())
+                        .build())
+                .build())
+        .withVolumes(
+            new VolumeBuilder()
+                .withName("shared")
+                .withNewPersistentVolumeClaim()
+                .withClaimName(job.sharedPvc())
+                .endPersistentVolumeClaim()
+                .build())
+        .withNodeSelector(selector)
+        .withTolerations(
+            job.tolerations().isEmpty() ? null : PodTemplates.tolerations(job.tolerations()))
+        .build();
+  }
+}
