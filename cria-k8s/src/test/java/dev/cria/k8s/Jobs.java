@@ -63,4 +63,25 @@ final class Jobs {
         data_prefix:
         - /shared/data/brown_text_document
       """;
+
+  /** {@code s} with another name and queue. */
+  static ClusterJob renamed(ClusterJob s, String name, String queue) {
+    return new ClusterJob(
+        name,
+        s.namespace(),
+        s.image(),
+        s.workers(),
+        s.procsPerWorker(),
+        s.resources(),
+        s.cpu(),
+        s.memory(),
+        s.sharedPvc(),
+        s.sharedMount(),
+        s.shmSize(),
+        s.nodeSelector(),
+        s.tolerations(),
+        s.backoffLimit(),
+        s.masterPort(),
+        queue);
+  }
 }

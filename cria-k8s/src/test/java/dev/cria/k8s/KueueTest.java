@@ -21,24 +21,7 @@ import tools.jackson.databind.json.JsonMapper;
  */
 class KueueTest {
   private static ClusterJob queued(String queue) {
-    ClusterJob s = Jobs.small();
-    return new ClusterJob(
-        s.name(),
-        s.namespace(),
-        s.image(),
-        s.workers(),
-        s.procsPerWorker(),
-        s.resources(),
-        s.cpu(),
-        s.memory(),
-        s.sharedPvc(),
-        s.sharedMount(),
-        s.shmSize(),
-        s.nodeSelector(),
-        s.tolerations(),
-        s.backoffLimit(),
-        s.masterPort(),
-        queue);
+    return Jobs.renamed(Jobs.small(), Jobs.small().name(), queue);
   }
 
   private static JsonNode json(GenericKubernetesResource o) {

@@ -241,24 +241,7 @@ class ManifestsTest {
   }
 
   private static ClusterJob withName(String name) {
-    ClusterJob s = Jobs.small();
-    return new ClusterJob(
-        name,
-        s.namespace(),
-        s.image(),
-        s.workers(),
-        s.procsPerWorker(),
-        s.resources(),
-        s.cpu(),
-        s.memory(),
-        s.sharedPvc(),
-        s.sharedMount(),
-        s.shmSize(),
-        s.nodeSelector(),
-        s.tolerations(),
-        s.backoffLimit(),
-        s.masterPort(),
-        s.queue());
+    return Jobs.renamed(Jobs.small(), name, null);
   }
 
   @SuppressWarnings("unchecked")
