@@ -159,6 +159,7 @@ public final class ImageBuild {
                       progress.accept(e.getMessage());
                     }
                   });
+      openMpi(r.base(), progress).ifPresent(v -> image.addLabel(OPEN_MPI_LABEL, v));
       progress.accept("building " + r.tag() + " on " + r.base() + " ...");
       JibContainer built = image.containerize(to);
       List<String> layers =
@@ -216,6 +217,40 @@ public final class ImageBuild {
         + "' "
         + mainClass
         + " \"$@\"\n";
+  }
+
+  /** The label that names the Open MPI (Debian's openmpi-bin version) the image carries. */
+  public static final String OPEN_MPI_LABEL = "dev.cria.openmpi";
+
+  /**
+   * The Open MPI of a {@code tar:} base, from its dpkg status, told to {@code progress}; empty (and
+   * said) when the base is a registry's, scratch, or has no openmpi-bin.
+   */
+  private static java.util.Optional<String> openMpi(String base, Consumer<String> progress)
+      throws IOException {
+    if (!base.startsWith("tar:")) {
+      progress.accept(
+          "base "
+              + base
+              + ": its Open MPI is not read (only a tar: base's is): no "
+              + OPEN_MPI_LABEL
+              + " label");
+      return java.util.Optional.empty();
+    }
+    java.util.Optional<String> v = BasePackages.version(Path.of(base.substring(4)), "openmpi-bin");
+    if (v.isEmpty()) {
+      progress.accept(
+          "base " + base + ": no openmpi-bin installed (dpkg): the workers need mpirun");
+    } else {
+      progress.accept(
+          "base: Open MPI " + v.get() + " (Debian's openmpi-bin), label " + OPEN_MPI_LABEL);
+      if (v.get().matches("(\\d+:)?[5-9]\\..*")) {
+        progress.accept(
+            "warning: Open MPI 5 and later ignore the operators' OMPI_MCA_orte_* variables;"
+                + " cria's workers refuse to start all on the launcher (see README section 8)");
+      }
+    }
+    return v;
   }
 
   private static JibContainerBuilder from(String base) throws IOException {

@@ -208,6 +208,20 @@ class ImageCommandTest {
     Path root = unpack(tmp.resolve("image.tar"), tmp.resolve("rootfs"));
     assertThat(root.resolve("usr/bin/mpirun")).exists();
     assertThat(root.resolve("usr/sbin/sshd")).exists();
+    // the image says which Open MPI it carries: what dpkg in the image says is installed
+    String openMpi =
+        run(List.of("chroot", root.toString(), "dpkg-query", "-W", "-f=${Version}", "openmpi-bin"))
+            .strip();
+    assertThat(openMpi).startsWith("4.");
+    assertThat(built.err() + built.out())
+        .contains("base: Open MPI " + openMpi + " (Debian's openmpi-bin)");
+    JsonMapper json = JsonMapper.builder().build();
+    Path oci = root.resolveSibling("rootfs-oci");
+    JsonNode index = json.readTree(oci.resolve("index.json").toFile());
+    JsonNode manifest = json.readTree(blob(oci, index.path("manifests").get(0)).toFile());
+    JsonNode imageConfig = json.readTree(blob(oci, manifest.path("config")).toFile());
+    assertThat(imageConfig.path("config").path("Labels").path("dev.cria.openmpi").asString())
+        .isEqualTo(openMpi);
 
     // the same tiny run here, for its losses
     SmallCorpus here = SmallCorpus.prepareIn(tmp.resolve("here"));
