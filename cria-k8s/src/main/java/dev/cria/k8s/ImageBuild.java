@@ -149,6 +149,7 @@ public final class ImageBuild {
       Containerizer to =
           containerizer(r)
               .setToolName("cria")
+              .setToolVersion(dev.cria.core.CriaVersion.get())
               .setBaseImageLayersCache(r.cache().resolve("jib-base"))
               .setApplicationLayersCache(r.cache().resolve("jib-app"))
               .addEventHandler(

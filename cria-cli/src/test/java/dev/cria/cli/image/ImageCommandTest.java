@@ -520,6 +520,12 @@ class ImageCommandTest {
     assertThat(config.path("architecture").asString()).isEqualTo("amd64");
     assertThat(config.path("rootfs").path("diff_ids").size())
         .isEqualTo(manifest.path("layers").size());
+    // each layer's history names the tool that made it, with its version
+    List<String> madeBy = new ArrayList<>();
+    config.path("history").forEach(h -> madeBy.add(h.path("created_by").asString()));
+    assertThat(madeBy)
+        .isNotEmpty()
+        .allMatch(b -> b.equals("cria:" + dev.cria.core.CriaVersion.get()));
 
     // podman, into a store of this test's own: the image id is the digest of that config
     List<String> podman =
