@@ -72,58 +72,23 @@ public final class Cluster implements AutoCloseable {
    * TrainJob when Trainer v2's is, else an MPIJob (whose submission then names what is missing).
    */
   public JobKind servedKind() {
-    for (JobKind k : JobKind.all()) {
-      if (serves(k.resource())) {
-        return k;
-      }
-    }
-    return JobKind.MPIJOB;
+    return lookup().servedKind();
   }
 
-  private boolean serves(ResourceDefinitionContext r) {
-    try {
-      var list = client.getApiResources(r.getGroup() + "/" + r.getVersion());
-      return list != null
-          && list.getResources().stream().anyMatch(a -> a.getName().equals(r.getPlural()));
-    } catch (KubernetesClientException e) {
-      return false;
-    }
+  private JobLookup lookup() {
+    return new JobLookup(client, namespace);
   }
 
-  /** The kind and the job named {@code name}, of whichever kind exists, or null. */
-  private Found find(String name) {
-    for (JobKind k : JobKind.all()) {
-      GenericKubernetesResource r;
-      try {
-        r = resources(k.resource()).inNamespace(namespace).withName(name).get();
-      } catch (KubernetesClientException e) {
-        if (e.getCode() == 404) {
-          continue; // the cluster does not serve this kind
-        }
-        throw apiError(k.kind() + " " + namespace + "/" + name, e);
-      }
-      if (r != null) {
-        return new Found(k, r);
-      }
-    }
-    return null;
+  private JobLookup.Found find(String name) {
+    return lookup().find(name);
   }
-
-  /** A job found on the cluster, and its kind. */
-  private record Found(JobKind kind, GenericKubernetesResource job) {}
 
   private BatchJobs batch() {
     return new BatchJobs(client, namespace);
   }
 
   private String noJob(String name) {
-    return "no "
-        + String.join(" or ", JobKind.all().stream().map(JobKind::kind).toList())
-        + " "
-        + namespace
-        + "/"
-        + name
-        + " exists";
+    return lookup().noJob(name);
   }
 
   /**
@@ -144,7 +109,7 @@ public final class Cluster implements AutoCloseable {
                   + " already exists ("
                   + BatchJobs.state(existing)
                   + "): stop it first with cria k8s stop "
-                  + name.replaceAll("-(prepare|merge)$", ""));
+                  + name);
         }
         if (existing != null) {
           ended.add(name);
@@ -156,8 +121,9 @@ public final class Cluster implements AutoCloseable {
         continue;
       }
       String name = o.getMetadata().getName();
-      Found existing = find(name);
-      JobStatus status = existing == null ? null : statusOf(existing, List.of());
+      JobLookup.Found existing = find(name);
+      JobStatus status =
+          existing == null ? null : statusOf(existing, podsOf(existing.kind(), name, false));
       if (status != null && !status.ended()) {
         throw new K8sException(
             describe(existing.job())
@@ -195,9 +161,11 @@ public final class Cluster implements AutoCloseable {
         if (kind != null) {
           String name = o.getMetadata().getName();
           if (ended.contains(name)) {
-            Found old = find(name);
+            JobLookup.Found old = find(name);
             if (old != null) {
-              resources(old.kind().resource()).inNamespace(namespace).withName(name).delete();
+              var gone = resources(old.kind().resource()).inNamespace(namespace).withName(name);
+              gone.delete();
+              gone.waitUntilCondition(java.util.Objects::isNull, 60, TimeUnit.SECONDS);
             }
             waitUntilGone(name, Duration.ofSeconds(60), false);
             done.add(what + ": the ended job was replaced; the new one resumes its run");
@@ -242,7 +210,15 @@ public final class Cluster implements AutoCloseable {
 
   /** The job's conditions and its pods; fails naming the job when there is none. */
   public JobStatus status(String job) {
-    Found found = find(job);
+    try {
+      return statusOf(job);
+    } catch (KubernetesClientException e) {
+      throw apiError("the job " + namespace + "/" + job, e);
+    }
+  }
+
+  private JobStatus statusOf(String job) {
+    JobLookup.Found found = find(job);
     if (found == null) {
       var plain = batch().get(job);
       if (plain != null) {
@@ -260,7 +236,8 @@ public final class Cluster implements AutoCloseable {
   /**
    * The pods of the job named {@code name} ({@code <job>} or {@code <job>-compile}) of kind {@code
    * kind} (null: any), or with {@code withCompile} those of both of a run's jobs; never the
-   * board's. Pods without the operator's job label count as the training job's.
+   * board's, nor (unless {@code withCompile}) the prepare Jobs'. Pods without the operator's job
+   * label count as the training job's.
    */
   private List<Pod> podsOf(JobKind kind, String name, boolean withCompile) {
     String run = name.replaceAll("-compile$", "");
@@ -275,6 +252,9 @@ public final class Cluster implements AutoCloseable {
         .filter(p -> {
           if (withCompile) {
             return true;
+          }
+          if (label(p, BatchJobs.JOB_NAME) != null && label(p, TrainJobKind.JOBSET_NAME) == null) {
+            return false; // a plain Job's (prepare, merge), never the training job's
           }
           String owner = null;
           for (JobKind k : kind == null ? JobKind.all() : List.of(kind)) {
@@ -291,7 +271,7 @@ public final class Cluster implements AutoCloseable {
     return labels == null ? null : labels.get(key);
   }
 
-  private static JobStatus statusOf(Found found, List<Pod> pods) {
+  private static JobStatus statusOf(JobLookup.Found found, List<Pod> pods) {
     GenericKubernetesResource job = found.job();
     List<JobStatus.Condition> conditions = new ArrayList<>();
     Object status = job.getAdditionalProperties().get("status");
@@ -313,6 +293,12 @@ public final class Cluster implements AutoCloseable {
       if ("True".equals(c.status())) {
         state = found.kind().state(c.type());
       }
+    }
+    // Trainer v2 sets no Running condition (only Suspended, Complete, Failed): its pods say it
+    if ((state.equals("Pending") || state.equals("Created"))
+        && pods.stream()
+            .anyMatch(p -> p.getStatus() != null && "Running".equals(p.getStatus().getPhase()))) {
+      state = "Running";
     }
     List<JobStatus.Pod> podStates = new ArrayList<>();
     for (Pod p : pods) {
@@ -355,7 +341,15 @@ public final class Cluster implements AutoCloseable {
    * are read by any kind's labels when the job object itself is gone.
    */
   public String launcherPod(String job) {
-    Found found = find(job);
+    try {
+      return launcherPodOf(job);
+    } catch (KubernetesClientException e) {
+      throw apiError("the pods of " + namespace + "/" + job, e);
+    }
+  }
+
+  private String launcherPodOf(String job) {
+    JobLookup.Found found = find(job);
     if (found == null && batch().get(job) != null) {
       String pod = batch().newestPod(job);
       if (pod == null) {
@@ -411,11 +405,35 @@ public final class Cluster implements AutoCloseable {
    * so a new submission resumes.
    */
   public List<String> stop(String job, Duration patience) {
+    try {
+      return stopJob(job, patience);
+    } catch (KubernetesClientException e) {
+      throw apiError("stopping " + namespace + "/" + job, e);
+    }
+  }
+
+  private List<String> stopJob(String job, Duration patience) {
+    if (find(job) == null && batch().get(job) != null) {
+      // a prepare Job by its own name: it and its sibling, never the run's training job
+      List<String> names =
+          job.matches(".*-(prepare|merge)")
+              ? List.of(
+                  job.replaceAll("-(prepare|merge)$", "-prepare"),
+                  job.replaceAll("-(prepare|merge)$", "-merge"))
+              : List.of(job);
+      List<String> removed = new ArrayList<>();
+      for (String name : names) {
+        if (batch().get(name) != null) {
+          removed.addAll(batch().delete(name, true));
+        }
+      }
+      return removed;
+    }
     List<String> removed = new ArrayList<>();
     List<String> podNames =
         podsOf(null, job, true).stream().map(p -> p.getMetadata().getName()).toList();
     for (String name : List.of(job, job + "-compile")) {
-      Found found = find(name);
+      JobLookup.Found found = find(name);
       if (found == null) {
         continue;
       }

@@ -238,7 +238,20 @@ public final class ImageBuild {
               + " label");
       return java.util.Optional.empty();
     }
-    java.util.Optional<String> v = BasePackages.version(Path.of(base.substring(4)), "openmpi-bin");
+    java.util.Optional<String> v;
+    try {
+      v = BasePackages.version(Path.of(base.substring(4)), "openmpi-bin");
+    } catch (IOException | RuntimeException e) {
+      progress.accept(
+          "base "
+              + base
+              + ": its packages could not be read ("
+              + e.getMessage()
+              + "): no "
+              + OPEN_MPI_LABEL
+              + " label");
+      return java.util.Optional.empty();
+    }
     if (v.isEmpty()) {
       progress.accept(
           "base " + base + ": no openmpi-bin installed (dpkg): the workers need mpirun");

@@ -166,7 +166,7 @@ public record PrepareJob(
         .withNewMetadata()
         .withLabels(job.labels())
         .endMetadata()
-        .withSpec(pod("prepare", prepareScript()))
+        .withSpec(pod("prepare", prepareScript(), true))
         .endTemplate()
         .endSpec()
         .build();
@@ -182,13 +182,17 @@ public record PrepareJob(
         .withNewMetadata()
         .withLabels(job.labels())
         .endMetadata()
-        .withSpec(pod("merge", mergeScript()))
+        .withSpec(pod("merge", mergeScript(), false))
         .endTemplate()
         .endSpec()
         .build();
   }
 
-  private io.fabric8.kubernetes.api.model.PodSpec pod(String name, String script) {
+  /**
+   * A pod running {@code script}; with {@code sized} it asks for {@code --cpu} and {@code --memory}
+   * (the parts), else nothing (the merge, which mostly waits and then copies).
+   */
+  private io.fabric8.kubernetes.api.model.PodSpec pod(String name, String script, boolean sized) {
     Map<String, String> selector =
         job.nodeSelector().isEmpty() ? null : new LinkedHashMap<>(job.nodeSelector());
     return new PodSpecBuilder()
@@ -198,7 +202,7 @@ public record PrepareJob(
                 .withName(name)
                 .withImage(job.image())
                 .withCommand("/bin/sh", "-c", script)
-                .withResources(PodTemplates.resources(job, false))
+                .withResources(sized ? PodTemplates.resources(job, false) : null)
                 .withVolumeMounts(
                     new VolumeMountBuilder()
                         .withName("shared")

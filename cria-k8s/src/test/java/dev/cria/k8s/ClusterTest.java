@@ -274,6 +274,27 @@ class ClusterTest {
     assertThat(failed.ended()).isTrue();
     assertThat(failed.conditions().getLast().message())
         .isEqualTo("MPIJob default/brown-tiny is failed");
+    // the run's finished prepare pods are no pods of its training job: they neither show in its
+    // status nor hold up its replacement
+    client
+        .pods()
+        .inNamespace("default")
+        .resource(
+            new PodBuilder()
+                .withNewMetadata()
+                .withName("brown-tiny-prepare-0-abcde")
+                .withLabels(
+                    Map.of(
+                        ClusterJob.RUN, "brown-tiny",
+                        BatchJobs.JOB_NAME, "brown-tiny-prepare",
+                        BatchJobs.INDEX, "0"))
+                .endMetadata()
+                .withNewStatus()
+                .withPhase("Succeeded")
+                .endStatus()
+                .build())
+        .create();
+    assertThat(cluster.status("brown-tiny").pods()).isEmpty();
     // the resubmission replaces the ended job; its run directory is the same, named after the job
     assertThat(cluster.submit(objects()))
         .contains(

@@ -116,7 +116,7 @@ class PrepareJobTest {
   }
 
   @Test
-  void submitStatusLogsAResubmissionStopAndCleanupOfThePrepareJobs() {
+  void submitStatusLogsStopByNameAResubmissionAndCleanupOfThePrepareJobs() {
     Cluster cluster = new Cluster(client, "default");
     PrepareJob p = prepare(Jobs.small(), List.of("text"), 2);
     assertThat(RunObjects.prepare(p).submitTo(cluster))
@@ -155,7 +155,9 @@ class PrepareJobTest {
     assertThatThrownBy(() -> RunObjects.prepare(p).submitTo(cluster))
         .hasMessage(
             "Job default/brown-tiny-prepare already exists (Pending): stop it first with cria k8s"
-                + " stop brown-tiny");
+                + " stop brown-tiny-prepare");
+    // the logs are the newest pod's
+    assertThat(cluster.launcherPod("brown-tiny-prepare")).startsWith("brown-tiny-prepare-");
 
     Job done = client.batch().v1().jobs().inNamespace("default").withName("brown-tiny-merge").get();
     done.setStatus(
@@ -165,13 +167,56 @@ class PrepareJobTest {
             .build());
     client.batch().v1().jobs().inNamespace("default").resource(done).updateStatus();
     assertThat(cluster.status("brown-tiny-merge").state()).isEqualTo("Succeeded");
-
-    assertThat(cluster.stop("brown-tiny", Duration.ofSeconds(10)))
+    // stopping the prepare Jobs by name stops them and their pods, nothing of the run's training
+    client
+        .genericKubernetesResources(JobKind.MPIJOB.resource())
+        .inNamespace("default")
+        .resource(JobKind.MPIJOB.train(Jobs.small()).getFirst())
+        .create();
+    assertThat(cluster.stop("brown-tiny-prepare", Duration.ofSeconds(10)))
         .containsExactly(
             "Job default/brown-tiny-prepare",
-            "Job default/brown-tiny-merge",
             "pod default/brown-tiny-prepare-0-x",
-            "pod default/brown-tiny-prepare-1-x");
+            "pod default/brown-tiny-prepare-1-x",
+            "Job default/brown-tiny-merge");
+    assertThat(
+            client
+                .genericKubernetesResources(JobKind.MPIJOB.resource())
+                .inNamespace("default")
+                .withName("brown-tiny")
+                .get())
+        .isNotNull();
+    // an ended prepare is replaced by a resubmission
+    RunObjects.prepare(p).submitTo(cluster);
+    Job ended =
+        client.batch().v1().jobs().inNamespace("default").withName("brown-tiny-prepare").get();
+    ended.setStatus(
+        new JobStatusBuilder()
+            .withConditions(new JobConditionBuilder().withType("Failed").withStatus("True").build())
+            .build());
+    client.batch().v1().jobs().inNamespace("default").resource(ended).updateStatus();
+    Job mergeDone =
+        client.batch().v1().jobs().inNamespace("default").withName("brown-tiny-merge").get();
+    mergeDone.setStatus(
+        new JobStatusBuilder()
+            .withConditions(
+                new JobConditionBuilder().withType("Complete").withStatus("True").build())
+            .build());
+    client.batch().v1().jobs().inNamespace("default").resource(mergeDone).updateStatus();
+    assertThat(RunObjects.prepare(p).submitTo(cluster))
+        .containsExactly(
+            "Job default/brown-tiny-prepare: the ended job was replaced",
+            "Job default/brown-tiny-prepare created",
+            "Job default/brown-tiny-merge: the ended job was replaced",
+            "Job default/brown-tiny-merge created");
+    client
+        .genericKubernetesResources(JobKind.MPIJOB.resource())
+        .inNamespace("default")
+        .withName("brown-tiny")
+        .delete();
+
+    assertThat(cluster.stop("brown-tiny", Duration.ofSeconds(10))) // the run's: its Jobs too
+        .containsExactly("Job default/brown-tiny-prepare", "Job default/brown-tiny-merge");
     assertThat(client.batch().v1().jobs().inNamespace("default").list().getItems()).isEmpty();
     RunObjects.prepare(p).submitTo(cluster);
     assertThat(cluster.cleanup("brown-tiny"))

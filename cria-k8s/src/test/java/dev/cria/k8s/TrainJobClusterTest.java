@@ -163,11 +163,13 @@ class TrainJobClusterTest {
             "TrainJob default/brown-tiny has no launcher pod yet (cria k8s status brown-tiny shows"
                 + " its pods)");
 
-    trainerSays("Created");
+    // Trainer v2 sets no Created or Running condition: running pods say the job runs
+    jobSetMakesPods("brown-tiny", "Pending");
+    assertThat(cluster.status("brown-tiny").state()).isEqualTo("Pending");
     jobSetMakesPods("brown-tiny", "Running");
     jobSetMakesPods("brown-tiny-compile", "Succeeded"); // the compile job's are not this job's
     JobStatus running = cluster.status("brown-tiny");
-    assertThat(running.state()).isEqualTo("Created");
+    assertThat(running.state()).isEqualTo("Running");
     assertThat(running.pods())
         .extracting(p -> p.name() + " " + p.role() + " " + p.phase())
         .containsExactly(
@@ -178,7 +180,7 @@ class TrainJobClusterTest {
     assertThat(cluster.launcherPod("brown-tiny")).isEqualTo("brown-tiny-launcher-0-0-x7k2p");
     assertThatThrownBy(() -> RunObjects.train(JobKind.TRAINJOB, job, Jobs.CONFIG).submitTo(cluster))
         .hasMessage(
-            "TrainJob default/brown-tiny already exists (Created): stop it first with cria k8s"
+            "TrainJob default/brown-tiny already exists (Running): stop it first with cria k8s"
                 + " stop brown-tiny");
 
     trainerSays("Complete"); // Trainer's word for what the MPI Operator calls Succeeded

@@ -217,8 +217,13 @@ public final class JobCommands {
 
     @Override
     int run(Cluster cluster) {
-      for (String line : cluster.stop(job, Duration.ofSeconds(timeout))) {
+      List<String> removed = cluster.stop(job, Duration.ofSeconds(timeout));
+      for (String line : removed) {
         out().println("removed " + line);
+      }
+      if (removed.stream().noneMatch(l -> l.startsWith("MPIJob ") || l.startsWith("TrainJob "))) {
+        out().println("stopped " + job); // prepare Jobs: their parts go with them
+        return 0;
       }
       out()
           .println(

@@ -33,11 +33,8 @@ public abstract class ManifestCommand implements Callable<Integer> {
 
   @Mixin ClusterOptions cluster;
 
-  @Option(
-      names = "--output",
-      paramLabel = "FILE",
-      description = "render: write the YAML to FILE instead of printing it.")
-  Path output;
+  /** Where render writes the YAML (null: printed); submit has no such option. */
+  abstract Path output();
 
   /** Whether this is submit (else render). */
   abstract boolean apply();
@@ -73,6 +70,7 @@ public abstract class ManifestCommand implements Callable<Integer> {
   }
 
   private void render(PrintWriter out, RunObjects objects) {
+    Path output = output();
     if (output == null) {
       out.print(objects.yaml());
     } else {
@@ -275,6 +273,13 @@ public abstract class ManifestCommand implements Callable<Integer> {
           "Tokenize a corpus on the cluster: an Indexed Job of cria prepare --part I/N pods and a"
               + " Job that merges the parts, byte-identical to one cria prepare of the whole.")
   public static final class RenderPrepare extends PrepareManifest {
+    @Mixin RenderOutput render;
+
+    @Override
+    Path output() {
+      return render.output;
+    }
+
     @Override
     boolean apply() {
       return false;
@@ -289,6 +294,11 @@ public abstract class ManifestCommand implements Callable<Integer> {
       description = "Submit the prepare Jobs: the parts and their merge.")
   public static final class SubmitPrepare extends PrepareManifest {
     @Override
+    Path output() {
+      return null;
+    }
+
+    @Override
     boolean apply() {
       return true;
     }
@@ -302,6 +312,13 @@ public abstract class ManifestCommand implements Callable<Integer> {
       description =
           "The training job (MPIJob or TrainJob) and its config, from cria train's config options.")
   public static final class RenderTrain extends JobManifest {
+    @Mixin RenderOutput render;
+
+    @Override
+    Path output() {
+      return render.output;
+    }
+
     @Override
     boolean training() {
       return true;
@@ -320,6 +337,13 @@ public abstract class ManifestCommand implements Callable<Integer> {
       sortOptions = false,
       description = "The compile job: the run's checks and its index cache, before the work.")
   public static final class RenderCompile extends JobManifest {
+    @Mixin RenderOutput render;
+
+    @Override
+    Path output() {
+      return render.output;
+    }
+
     @Override
     boolean training() {
       return false;
@@ -338,6 +362,13 @@ public abstract class ManifestCommand implements Callable<Integer> {
       sortOptions = false,
       description = "The board's Deployment and Service over the shared runs.")
   public static final class RenderBoard extends BoardManifest {
+    @Mixin RenderOutput render;
+
+    @Override
+    Path output() {
+      return render.output;
+    }
+
     @Override
     boolean apply() {
       return false;
@@ -351,6 +382,11 @@ public abstract class ManifestCommand implements Callable<Integer> {
       sortOptions = false,
       description = "Submit the training job (a resubmission resumes the run).")
   public static final class SubmitTrain extends JobManifest {
+    @Override
+    Path output() {
+      return null;
+    }
+
     @Override
     boolean training() {
       return true;
@@ -370,6 +406,11 @@ public abstract class ManifestCommand implements Callable<Integer> {
       description = "Submit the compile job.")
   public static final class SubmitCompile extends JobManifest {
     @Override
+    Path output() {
+      return null;
+    }
+
+    @Override
     boolean training() {
       return false;
     }
@@ -388,8 +429,22 @@ public abstract class ManifestCommand implements Callable<Integer> {
       description = "Deploy the board, with a generated password in a Secret (kept if there).")
   public static final class SubmitBoard extends BoardManifest {
     @Override
+    Path output() {
+      return null;
+    }
+
+    @Override
     boolean apply() {
       return true;
     }
+  }
+
+  /** {@code --output FILE}: render's alone. */
+  public static final class RenderOutput {
+    @Option(
+        names = "--output",
+        paramLabel = "FILE",
+        description = "Write the YAML to FILE (whole or not at all) instead of printing it.")
+    Path output;
   }
 }

@@ -289,6 +289,7 @@ class K8sCommandTest {
             args("render", "train", "--run-dir", "/tmp/elsewhere"),
             args("render", "train", "--check"),
             args("render", "compile", "--nproc", "2"),
+            args("submit", "train", "--output", "/tmp/x.yaml"),
             new String[] {
               "k8s",
               "render",

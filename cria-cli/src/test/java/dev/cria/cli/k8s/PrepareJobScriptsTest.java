@@ -18,8 +18,8 @@ import tools.jackson.dataformat.yaml.YAMLMapper;
 /**
  * The prepare Jobs' commands, as {@code cria k8s render prepare} writes them, run here by a shell
  * as the pods would run them (each part with its {@code JOB_COMPLETION_INDEX}, the merge waiting
- * for the parts): one part killed and retried alone, and the merged dataset is, byte for byte, the
- * one a single {@code cria prepare} of the whole writes.
+ * for the parts): one part failing after it wrote, then retried alone, and the merged dataset is,
+ * byte for byte, the one a single {@code cria prepare} of the whole writes.
  */
 class PrepareJobScriptsTest {
   @TempDir Path tmp;
@@ -46,7 +46,7 @@ class PrepareJobScriptsTest {
   }
 
   @Test
-  void threePartsOneKilledAndRetriedMergeIntoTheBytesOfOnePrepare() throws Exception {
+  void threePartsOneFailedAndRetriedMergeIntoTheBytesOfOnePrepare() throws Exception {
     SmallCorpus corpus = SmallCorpus.prepareIn(tmp.resolve("whole")); // one prepare of the whole
     Path out = tmp.resolve("shared/data/brown");
     CliRun rendered =
@@ -101,14 +101,26 @@ class PrepareJobScriptsTest {
     for (String i : List.of("0", "2")) {
       parts.add(shell(bin, prepare, i, tmp.resolve("part-" + i + ".log")));
     }
-    // part 1 is killed as it starts (a node lost), then retried alone, as backoffLimitPerIndex does
-    Process killed = shell(bin, prepare, "1", tmp.resolve("part-1-killed.log"));
-    Thread.sleep(300);
-    killed.destroyForcibly().waitFor();
+    // part 1 fails after it has written (a directory stands where its index goes, so its last
+    // rename fails), then is retried alone, as backoffLimitPerIndex does
+    java.util.regex.Matcher batch =
+        java.util.regex.Pattern.compile("'([^']*-parts/[0-9a-f]{8})'").matcher(prepare);
+    assertThat(batch.find()).isTrue();
+    Path blocker = Path.of(batch.group(1)).resolve("part-1_text_document.idx");
+    Files.createDirectories(blocker);
+    Process failing = shell(bin, prepare, "1", tmp.resolve("part-1-failed.log"));
+    assertThat(failing.waitFor(5, TimeUnit.MINUTES)).isTrue(); // a liveness bound
+    assertThat(failing.exitValue())
+        .as(Files.readString(tmp.resolve("part-1-failed.log")))
+        .isNotZero();
+    assertThat(merging.isAlive()).as("the merge waits for the failed part").isTrue();
+    Files.delete(blocker);
     parts.add(shell(bin, prepare, "1", tmp.resolve("part-1.log")));
-    for (Process p : parts) {
+    for (int i = 0; i < parts.size(); i++) {
+      Process p = parts.get(i);
+      Path log = tmp.resolve("part-" + List.of("0", "2", "1").get(i) + ".log");
       assertThat(p.waitFor(5, TimeUnit.MINUTES)).isTrue(); // a liveness bound
-      assertThat(p.exitValue()).as(Files.readString(tmp.resolve("part-0.log"))).isZero();
+      assertThat(p.exitValue()).as(Files.readString(log)).isZero();
     }
     assertThat(merging.waitFor(5, TimeUnit.MINUTES)).isTrue();
     String mergeLog = Files.readString(tmp.resolve("merge.log"));
