@@ -199,9 +199,19 @@ public final class Checkpoints {
    * and must neither be resumed later nor count for {@code keep_last}. Returns the new names.
    */
   public static List<Path> setAsideAfter(Path runDir, long step) throws IOException {
+    return setAsideAfter(runDir, step, null);
+  }
+
+  /**
+   * As {@link #setAsideAfter(Path, long)}, never moving {@code chosen} (the checkpoint the run
+   * continues from, which a user may have named although its directory says a later step).
+   */
+  public static List<Path> setAsideAfter(Path runDir, long step, Path chosen) throws IOException {
     List<Path> moved = new ArrayList<>();
     for (Path p : list(runDir)) {
-      if (stepOf(p) > step) {
+      if (stepOf(p) > step
+          && (chosen == null
+              || !p.toAbsolutePath().normalize().equals(chosen.toAbsolutePath().normalize()))) {
         Path target = p.resolveSibling("abandoned-" + p.getFileName());
         AtomicFiles.deleteTree(target);
         Files.move(p, target);

@@ -156,7 +156,9 @@ public final class StartingWeights {
                 + (start.resumeFrom() != null ? start.resumeFrom() : Checkpoints.directory(runDir))
                 + ": starting from step 0");
       }
-      for (Path p : Checkpoints.setAsideAfter(runDir, chosen == null ? 0 : chosen.step())) {
+      for (Path p :
+          Checkpoints.setAsideAfter(
+              runDir, chosen == null ? 0 : chosen.step(), chosen == null ? null : chosen.dir())) {
         metrics.warn(
             "set aside "
                 + p.getFileName().toString().substring("abandoned-".length())
