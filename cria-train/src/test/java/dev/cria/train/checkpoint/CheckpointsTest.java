@@ -95,4 +95,117 @@ class CheckpointsTest {
         .isInstanceOf(CheckpointException.class)
         .hasMessageContaining("neither a checkpoint");
   }
+
+  @Test
+  void theSavedConfigIsTheCheckpointsOwnOrTheNewestStepsThatHasOne() throws IOException {
+    Path ten = checkpoint(10);
+    Path twenty = checkpoint(20);
+    Files.writeString(ten.resolve(Checkpoint.CONFIG), "a: 1\n");
+    assertThat(Checkpoints.savedConfig(twenty)).contains(twenty.resolve(Checkpoint.CONFIG));
+    assertThat(Checkpoints.savedConfig(run)).contains(ten.resolve(Checkpoint.CONFIG));
+    Files.writeString(twenty.resolve(Checkpoint.CONFIG), "a: 2\n");
+    assertThat(Checkpoints.savedConfig(run)).contains(twenty.resolve(Checkpoint.CONFIG));
+    assertThat(Checkpoints.savedConfig(run.resolve("elsewhere"))).isEmpty();
+  }
+
+  @Test
+  void candidatesAreTheCheckpointItselfOrTheRunsNewestFirst() throws IOException {
+    Path ten = checkpoint(10);
+    Path nine = checkpoint(9);
+    assertThat(Checkpoints.candidates(ten)).containsExactly(ten);
+    assertThat(Checkpoints.candidates(run)).containsExactly(ten, nine);
+    Path fresh = run.resolve("fresh");
+    Files.createDirectories(fresh);
+    Files.writeString(fresh.resolve("config.yaml"), "x: 1\n");
+    assertThat(Checkpoints.candidates(fresh)).isEmpty();
+  }
+
+  @Test
+  void resolveChecksANamedCheckpointOrFindsTheRunsNewestValidOne() throws IOException {
+    checkpoint(10);
+    Path twenty = checkpoint(20);
+    List<String> reports = new ArrayList<>();
+    assertThat(Checkpoints.resolve(run, reports::add).step()).isEqualTo(20);
+    assertThat(Checkpoints.resolve(Checkpoints.stepDirectory(run, 10), reports::add).dir())
+        .isEqualTo(Checkpoints.stepDirectory(run, 10));
+    Files.writeString(twenty.resolve("a.bin"), "damaged");
+    assertThatThrownBy(() -> Checkpoints.resolve(twenty, reports::add))
+        .isInstanceOf(CheckpointException.class)
+        .hasMessageContaining("a.bin has 7 bytes, the manifest says 8");
+    assertThat(reports).isEmpty();
+    assertThat(Checkpoints.resolve(run, reports::add).step()).isEqualTo(10);
+    assertThat(reports).singleElement().asString().endsWith("; trying step-10");
+    Files.writeString(Checkpoints.stepDirectory(run, 10).resolve("a.bin"), "damaged");
+    reports.clear();
+    assertThatThrownBy(() -> Checkpoints.resolve(run, reports::add))
+        .isInstanceOf(CheckpointException.class)
+        .hasMessage(run + ": no usable checkpoint in " + Checkpoints.directory(run));
+    assertThat(reports).hasSize(2);
+    assertThat(reports.get(1)).doesNotContain("trying");
+    assertThatThrownBy(() -> Checkpoints.resolve(run.resolve("elsewhere"), reports::add))
+        .isInstanceOf(CheckpointException.class)
+        .hasMessage(
+            run.resolve("elsewhere")
+                + ": neither a checkpoint (manifest.json) nor a run directory with checkpoints/");
+  }
+
+  @Test
+  void aCheckpointWhoseManifestIsForAnotherStepIsPassedOver() throws IOException {
+    checkpoint(10);
+    Path twenty = checkpoint(20);
+    Files.move(twenty, Checkpoints.stepDirectory(run, 25));
+    List<String> reports = new ArrayList<>();
+    assertThat(Checkpoints.newestValid(run, reports::add).orElseThrow().step()).isEqualTo(10);
+    assertThat(reports)
+        .containsExactly(
+            "checkpoint "
+                + Checkpoints.stepDirectory(run, 25)
+                + " is not usable: "
+                + Checkpoints.stepDirectory(run, 25)
+                + ": its manifest is for step 20; trying step-10");
+  }
+
+  @Test
+  void aProblemWithoutAMessageIsDescribedByItsType() {
+    assertThat(Checkpoints.describe(new IOException("disk gone"))).isEqualTo("disk gone");
+    assertThat(Checkpoints.describe(new IllegalStateException()))
+        .isEqualTo("java.lang.IllegalStateException");
+    assertThat(Checkpoints.describe(new IllegalStateException("  ")))
+        .isEqualTo("java.lang.IllegalStateException:   ");
+  }
+
+  @Test
+  void stepDirectoriesAreListedInStepOrderAndOtherNamesIgnored() throws IOException {
+    checkpoint(100);
+    checkpoint(9);
+    Files.createDirectories(Checkpoints.directory(run).resolve("step-x"));
+    Files.createDirectories(Checkpoints.directory(run).resolve("abandoned-step-5"));
+    Files.writeString(Checkpoints.directory(run).resolve("step-7"), "a file");
+    assertThat(Checkpoints.list(run))
+        .containsExactly(Checkpoints.stepDirectory(run, 9), Checkpoints.stepDirectory(run, 100));
+    assertThat(Checkpoints.list(run.resolve("elsewhere"))).isEmpty();
+    assertThatThrownBy(() -> Checkpoints.stepOf(Path.of("abandoned-step-5")))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("abandoned-step-5 is not a step-<N> directory");
+  }
+
+  @Test
+  void pruningRemovesTheOldestCompletelyAndSettingAsideReplacesAnEarlierAbandonedCopy()
+      throws IOException {
+    checkpoint(1);
+    checkpoint(2);
+    checkpoint(3);
+    assertThat(Checkpoints.prune(run, 3)).isEmpty();
+    assertThat(Checkpoints.prune(run, 1))
+        .containsExactly(Checkpoints.stepDirectory(run, 1), Checkpoints.stepDirectory(run, 2));
+    try (var names = Files.list(Checkpoints.directory(run))) {
+      assertThat(names.map(p -> p.getFileName().toString())).containsExactly("step-3");
+    }
+    Path old = Checkpoints.directory(run).resolve("abandoned-step-3");
+    Files.createDirectories(old.resolve("stale"));
+    assertThat(Checkpoints.setAsideAfter(run, 2)).containsExactly(old);
+    assertThat(old.resolve("stale")).doesNotExist();
+    assertThat(Checkpoint.open(old).verify().step()).isEqualTo(3);
+    Checkpoints.removeLeftovers(run.resolve("elsewhere")); // nothing to do, no error
+  }
 }
