@@ -53,4 +53,42 @@ class PagesTest {
           .isInstanceOf(IllegalArgumentException.class);
     }
   }
+
+  @Test
+  void aRangeOutsideTheSegmentIsRefusedNamingIt() {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment s = arena.allocate(100);
+      for (long[] r : new long[][] {{-1, 10}, {20, 10}, {0, 101}}) {
+        assertThatThrownBy(() -> Pages.release(s, r[0], r[1]))
+            .isInstanceOf(IllegalArgumentException.class)
+            .hasMessage("bytes [" + r[0] + ", " + r[1] + ") of a segment of 100");
+      }
+      Pages.release(s, 0, 100);
+      Pages.release(s, 100, 100);
+      assertThat(Pages.resident(arena.allocate(0))).isZero();
+      assertThat(Pages.releases()).isEqualTo(System.getProperty("os.name").equals("Linux"));
+    }
+  }
+
+  @Test
+  void wholePagesAreCountedAsResidentOnlyOnceTouched() {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment s = arena.allocate(64 * 4096, 4096);
+      s.fill((byte) 1);
+      long all = Pages.resident(s);
+      assertThat(all).isEqualTo(64 * 4096);
+      Pages.release(s, 4096, 33 * 4096); // exactly 32 whole pages
+      if (Pages.releases()) {
+        // release reads the range's first word to check it: that maps one zero page back in
+        assertThat(Pages.resident(s)).isBetween(32L * 4096, 33L * 4096);
+      }
+      assertThat(s.get(ValueLayout.JAVA_BYTE, 4096 - 1)).isEqualTo((byte) 1);
+      assertThat(s.get(ValueLayout.JAVA_BYTE, 33 * 4096)).isEqualTo((byte) 1);
+      for (long i = 4096; i < 33 * 4096; i += 512) {
+        assertThat(s.get(ValueLayout.JAVA_BYTE, i)).isZero();
+      }
+      MemorySegment inside = s.asSlice(100, 10);
+      assertThat(Pages.resident(inside)).isEqualTo(4096); // its page, counted whole
+    }
+  }
 }
