@@ -78,7 +78,7 @@ public final class CompileCommand implements Callable<Integer> {
       names = "--memory-per-process",
       paramLabel = "SIZE",
       description =
-          "The memory each process may use (24Gi, 24G, bytes; default: 90% of this machine's,"
+          "The memory each process may use (24Gi, 24G, bytes; default: 90%% of this machine's,"
               + " shared by the processes on it).")
   String memoryPerProcess;
 

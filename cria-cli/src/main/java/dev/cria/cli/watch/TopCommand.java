@@ -28,7 +28,7 @@ import picocli.CommandLine.Spec;
           + " heartbeat.",
       "",
       "Reads <run>/<rank>/status.json, so it works from any machine that sees the run directory. A"
-          + " straggler (a step 20% slower than the median rank's) and a silent rank (no update for"
+          + " straggler (a step 20%% slower than the median rank's) and a silent rank (no update for"
           + " --silent-after seconds or three of its step times, whichever is longer) are marked. Keys: q"
           + " quit, s sort, space pause.",
       ""
