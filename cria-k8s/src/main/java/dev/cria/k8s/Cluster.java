@@ -234,6 +234,30 @@ public final class Cluster implements AutoCloseable {
   }
 
   /**
+   * What Kueue says about the job {@code job} when it was submitted to a queue ({@code --queue}):
+   * queued, with Kueue's reason, or admitted; empty for a job without Kueue's queue label.
+   */
+  public java.util.Optional<String> queued(String job) {
+    try {
+      JobLookup.Found found = find(job);
+      io.fabric8.kubernetes.api.model.ObjectMeta meta =
+          found != null
+              ? found.job().getMetadata()
+              : batch().get(job) != null ? batch().get(job).getMetadata() : null;
+      if (meta == null
+          || meta.getLabels() == null
+          || !meta.getLabels().containsKey(ClusterJob.QUEUE)) {
+        return java.util.Optional.empty();
+      }
+      return java.util.Optional.of(
+          new KueueWorkloads(client, namespace)
+              .why(meta.getLabels().get(ClusterJob.QUEUE), meta.getUid()));
+    } catch (KubernetesClientException e) {
+      throw apiError("Kueue's Workload of " + namespace + "/" + job, e);
+    }
+  }
+
+  /**
    * The pods of the job named {@code name} ({@code <job>} or {@code <job>-compile}) of kind {@code
    * kind} (null: any), or with {@code withCompile} those of both of a run's jobs; never the
    * board's, nor (unless {@code withCompile}) the prepare Jobs'. Pods without the operator's job
@@ -504,71 +528,7 @@ public final class Cluster implements AutoCloseable {
    * app.kubernetes.io/managed-by: cria}. Nothing else is touched. Returns what was removed.
    */
   public List<String> cleanup(String job) {
-    List<String> removed = new ArrayList<>();
-    Map<String, String> labels =
-        job == null
-            ? Map.of(ClusterJob.MANAGED_BY, "cria")
-            : Map.of(ClusterJob.MANAGED_BY, "cria", ClusterJob.RUN, job);
-    try {
-      for (JobKind k : JobKind.all()) {
-        List<ResourceDefinitionContext> all = new ArrayList<>();
-        all.add(k.resource());
-        all.addAll(k.companions());
-        for (ResourceDefinitionContext c : all) {
-          List<GenericKubernetesResource> items;
-          try {
-            items = resources(c).inNamespace(namespace).withLabels(labels).list().getItems();
-          } catch (KubernetesClientException e) {
-            if (e.getCode() == 404) {
-              continue; // the cluster does not serve this kind
-            }
-            throw e;
-          }
-          for (GenericKubernetesResource r : items) {
-            resources(c).inNamespace(namespace).withName(r.getMetadata().getName()).delete();
-            removed.add(c.getKind() + " " + namespace + "/" + r.getMetadata().getName());
-          }
-        }
-      }
-      for (var j :
-          client.batch().v1().jobs().inNamespace(namespace).withLabels(labels).list().getItems()) {
-        removed.addAll(batch().delete(j.getMetadata().getName(), false)); // pods: below
-      }
-      collect(
-          removed,
-          "Deployment",
-          client.apps().deployments().inNamespace(namespace).withLabels(labels).list().getItems());
-      collect(
-          removed,
-          "Service",
-          client.services().inNamespace(namespace).withLabels(labels).list().getItems());
-      collect(
-          removed,
-          "ConfigMap",
-          client.configMaps().inNamespace(namespace).withLabels(labels).list().getItems());
-      collect(
-          removed,
-          "Secret",
-          client.secrets().inNamespace(namespace).withLabels(labels).list().getItems());
-      Map<String, String> podLabels = job == null ? Map.of() : Map.of(ClusterJob.RUN, job);
-      List<Pod> pods =
-          client.pods().inNamespace(namespace).withLabels(podLabels).list().getItems().stream()
-              .filter(p ->
-                  p.getMetadata().getLabels() != null
-                      && p.getMetadata().getLabels().containsKey(ClusterJob.RUN))
-              .toList();
-      collect(removed, "pod", pods);
-    } catch (KubernetesClientException e) {
-      throw apiError("the objects of " + (job == null ? "every cria run" : job), e);
-    }
-    return removed;
-  }
-
-  private void collect(List<String> removed, String kind, List<? extends HasMetadata> objects) {
-    for (HasMetadata o : objects) {
-      client.resource(o).inNamespace(namespace).delete();
-      removed.add(kind + " " + namespace + "/" + o.getMetadata().getName());
-    }
+    return new RunCleanup(client, namespace).cleanup(job);
   }
 
   /**

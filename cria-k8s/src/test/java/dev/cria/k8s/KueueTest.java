@@ -84,4 +84,88 @@ class KueueTest {
     assertThatThrownBy(() -> queued("Training Queue"))
         .hasMessage("--queue 'Training Queue' is not a LocalQueue's name (a DNS label)");
   }
+
+  @Test
+  void statusTellsWhyKueueHoldsAQueuedJobBack() {
+    io.fabric8.kubernetes.client.server.mock.KubernetesMockServer server =
+        MockApiServers.start(
+            List.of(
+                crd("kubeflow.org", "v2beta1", "MPIJob", "mpijobs"),
+                crd("kueue.x-k8s.io", "v1beta1", "Workload", "workloads")));
+    try (io.fabric8.kubernetes.client.KubernetesClient client = server.createClient()) {
+      Cluster cluster = new Cluster(client, "default");
+      ClusterJob job = queued("training-queue");
+      cluster.submit(
+          List.<io.fabric8.kubernetes.api.model.HasMetadata>copyOf(JobKind.MPIJOB.train(job)));
+      var mpiJobs =
+          client.genericKubernetesResources(JobKind.MPIJOB.resource()).inNamespace("default");
+      GenericKubernetesResource submitted = mpiJobs.withName(job.name()).get();
+      String uid = submitted.getMetadata().getUid();
+      if (uid == null) { // the API server gives every object one; the mock may not
+        uid = "0b9f6f0e-5c1d-4e55-9a43-7d1f1a2b3c4d";
+        submitted.getMetadata().setUid(uid);
+        mpiJobs.resource(submitted).update();
+      }
+      assertThat(cluster.queued(job.name()))
+          .contains(
+              "queued for LocalQueue training-queue: Kueue has made no Workload for it yet (is the"
+                  + " LocalQueue there?)");
+      var workload =
+          new io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder()
+              .withApiVersion("kueue.x-k8s.io/v1beta1")
+              .withKind("Workload")
+              .withNewMetadata()
+              .withName("mpijob-brown-tiny-3f2a1")
+              .withNamespace("default")
+              .withLabels(java.util.Map.of(KueueWorkloads.JOB_UID, uid))
+              .endMetadata()
+              .build();
+      workload.setAdditionalProperty(
+          "status",
+          java.util.Map.of(
+              "conditions",
+              List.of(
+                  java.util.Map.of(
+                      "type", "QuotaReserved",
+                      "status", "False",
+                      "reason", "Pending",
+                      "message",
+                          "couldn't assign flavors to pod set Worker: insufficient quota for cpu"
+                              + " in flavor default-flavor, 4 more needed"))));
+      var workloads =
+          client.genericKubernetesResources(KueueWorkloads.WORKLOADS).inNamespace("default");
+      workloads.resource(workload).create();
+      assertThat(cluster.queued(job.name()))
+          .contains(
+              "queued in LocalQueue training-queue (Workload mpijob-brown-tiny-3f2a1): couldn't"
+                  + " assign flavors to pod set Worker: insufficient quota for cpu in flavor"
+                  + " default-flavor, 4 more needed");
+      workload.setAdditionalProperty(
+          "status",
+          java.util.Map.of(
+              "conditions", List.of(java.util.Map.of("type", "Admitted", "status", "True"))));
+      workloads.resource(workload).update();
+      assertThat(cluster.queued(job.name()))
+          .contains("admitted by Kueue (Workload mpijob-brown-tiny-3f2a1): its pods start");
+      // a job without a queue: nothing to say
+      cluster.stop(job.name(), java.time.Duration.ofSeconds(5));
+      cluster.submit(
+          List.<io.fabric8.kubernetes.api.model.HasMetadata>copyOf(
+              JobKind.MPIJOB.train(Jobs.small())));
+      assertThat(cluster.queued(job.name())).isEmpty();
+    } finally {
+      server.destroy();
+    }
+  }
+
+  private static io.fabric8.kubernetes.client.dsl.base.CustomResourceDefinitionContext crd(
+      String group, String version, String kind, String plural) {
+    return new io.fabric8.kubernetes.client.dsl.base.CustomResourceDefinitionContext.Builder()
+        .withGroup(group)
+        .withVersion(version)
+        .withKind(kind)
+        .withPlural(plural)
+        .withScope("Namespaced")
+        .build();
+  }
 }

@@ -76,9 +76,10 @@ public final class JobCommands {
       out.println(s.kind() + " " + cluster.namespace() + "/" + s.job() + ": " + s.state());
       if (s.state().equals("Suspended")) {
         out.println(
-            "  suspended: with --queue it waits for Kueue to admit it (kubectl get workloads -n "
-                + cluster.namespace()
-                + ")");
+            "  "
+                + cluster
+                    .queued(job)
+                    .orElse("suspended, and not by Kueue (the job has no queue label)"));
       }
       for (JobStatus.Condition c : s.conditions()) {
         out.printf(

@@ -158,7 +158,7 @@ class K8sCommandTest {
         .contains("Secret team-a/brown-tiny-board created", "Deployment team-a/brown-tiny-board")
         .doesNotContain("password");
 
-    // a job Kueue has not admitted yet is suspended, and status says what it waits for
+    // a suspended job: status says whether Kueue holds it (this one has no queue label)
     GenericKubernetesResource waiting =
         client
             .genericKubernetesResources(MPIJOBS)
@@ -182,7 +182,7 @@ class K8sCommandTest {
     assertThat(suspended.out())
         .contains(
             "MPIJob team-a/brown-tiny: Suspended",
-            "waits for Kueue to admit it (kubectl get workloads -n team-a)",
+            "suspended, and not by Kueue (the job has no queue label)",
             "ranks: no running worker pod");
 
     // the operator's part: a launcher pod and a Running condition
