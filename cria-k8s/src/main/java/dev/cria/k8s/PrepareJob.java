@@ -18,10 +18,11 @@ import java.util.Map;
  * Tokenizing a corpus on the cluster, what the blueprint does by hand in a CLI pod: an Indexed Job
  * ({@code <name>-prepare}) whose pod {@code I} runs {@code cria prepare --part I/N} into a parts
  * directory on the shared volume, each part retried alone when it fails ({@code
- * backoffLimitPerIndex}), and a Job ({@code <name>-merge}) that waits for every part and merges
- * them, per JSON key, into the dataset one {@code cria prepare} of the whole writes, byte for byte;
- * it then removes the parts directory it made (and its parent, when no other submission's is in
- * it).
+ * backoffLimitPerIndex}, each failed attempt logged beside the parts), and a Job ({@code
+ * <name>-merge}) that waits for every part (giving up when a part has used all its attempts) and
+ * merges them, per JSON key, into the dataset one {@code cria prepare} of the whole writes, byte
+ * for byte; it then removes the parts directory it made (and its parent, when no other submission's
+ * is in it).
  *
  * <p>The parts go under {@code <output-prefix>-parts/<batch>}, a directory of this submission only,
  * so that a merge never takes a part an earlier submission left.
@@ -108,6 +109,11 @@ public record PrepareJob(
     return outputPrefix + "-parts/" + batch;
   }
 
+  /** Where the parts log their failed attempts, a file per part, for the merge to give up. */
+  public String failuresDirectory() {
+    return partsDirectory() + "/failed";
+  }
+
   /** The Indexed Job and the merge Job. */
   public List<HasMetadata> objects() {
     return List.of(prepare(), merge());
@@ -115,7 +121,7 @@ public record PrepareJob(
 
   /** Pod {@code I}'s script: part I of N into the parts directory. */
   String prepareScript() {
-    List<String> args = new ArrayList<>(List.of("exec", "cria", "prepare", "--input"));
+    List<String> args = new ArrayList<>(List.of("cria", "prepare", "--input"));
     inputs.forEach(i -> args.add(quote(i)));
     args.addAll(List.of("--tokenizer", quote(tokenizer), "--json-keys"));
     args.add(quote(String.join(",", jsonKeys)));
@@ -128,7 +134,13 @@ public record PrepareJob(
     args.addAll(List.of("--part", "\"$JOB_COMPLETION_INDEX/" + parts + "\""));
     args.addAll(
         List.of("--output-prefix", quote(partsDirectory()) + "/part-\"$JOB_COMPLETION_INDEX\""));
-    return String.join(" ", args);
+    // a failed attempt is logged where the merge looks, so that it gives up with the Job
+    return String.join(" ", args)
+        + " || { s=$?; mkdir -p "
+        + quote(failuresDirectory())
+        + "; echo \"exit $s at $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n)\" >> "
+        + quote(failuresDirectory())
+        + "/part-\"$JOB_COMPLETION_INDEX\"; exit $s; }";
   }
 
   /** The merge's script: each key's parts, in index order, when all are there; then no parts. */
@@ -137,7 +149,16 @@ public record PrepareJob(
     for (String key : jsonKeys) {
       List<String> args =
           new ArrayList<>(
-              List.of("cria", "data", "merge", "--wait", Integer.toString(MERGE_WAIT_SECONDS)));
+              List.of(
+                  "cria",
+                  "data",
+                  "merge",
+                  "--wait",
+                  Integer.toString(MERGE_WAIT_SECONDS),
+                  "--failures",
+                  quote(failuresDirectory()),
+                  "--attempts",
+                  Integer.toString(retries + 1)));
       for (int i = 0; i < parts; i++) {
         args.add(quote(partsDirectory() + "/part-" + i + "_" + key + "_document"));
       }

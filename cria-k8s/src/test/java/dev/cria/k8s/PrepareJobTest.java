@@ -55,10 +55,14 @@ class PrepareJobTest {
         .isEqualTo("shared");
     assertThat(pod.getContainers().getFirst().getCommand().get(2))
         .isEqualTo(
-            "exec cria prepare --input '/shared/corpus/a.jsonl.gz' '/shared/corpus/b/'"
+            "cria prepare --input '/shared/corpus/a.jsonl.gz' '/shared/corpus/b/'"
                 + " --tokenizer '/shared/tok' --json-keys 'text,title' --append-eod --workers 4"
                 + " --part \"$JOB_COMPLETION_INDEX/3\" --output-prefix"
-                + " '/shared/data/brown-parts/c0ffee42'/part-\"$JOB_COMPLETION_INDEX\"");
+                + " '/shared/data/brown-parts/c0ffee42'/part-\"$JOB_COMPLETION_INDEX\""
+                + " || { s=$?; mkdir -p '/shared/data/brown-parts/c0ffee42/failed'; echo \"exit $s"
+                + " at $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n)\" >>"
+                + " '/shared/data/brown-parts/c0ffee42/failed'/part-\"$JOB_COMPLETION_INDEX\";"
+                + " exit $s; }");
     Job merge = (Job) p.objects().get(1);
     assertThat(merge.getMetadata().getName()).isEqualTo("brown-tiny-merge");
     assertThat(merge.getSpec().getTemplate().getSpec().getContainers().getFirst().getCommand())
@@ -67,12 +71,14 @@ class PrepareJobTest {
             String.join(
                 "\n",
                 "set -e",
-                "cria data merge --wait 86400"
+                "cria data merge --wait 86400 --failures"
+                    + " '/shared/data/brown-parts/c0ffee42/failed' --attempts 4"
                     + " '/shared/data/brown-parts/c0ffee42/part-0_text_document'"
                     + " '/shared/data/brown-parts/c0ffee42/part-1_text_document'"
                     + " '/shared/data/brown-parts/c0ffee42/part-2_text_document'"
                     + " --output-prefix '/shared/data/brown_text_document'",
-                "cria data merge --wait 86400"
+                "cria data merge --wait 86400 --failures"
+                    + " '/shared/data/brown-parts/c0ffee42/failed' --attempts 4"
                     + " '/shared/data/brown-parts/c0ffee42/part-0_title_document'"
                     + " '/shared/data/brown-parts/c0ffee42/part-1_title_document'"
                     + " '/shared/data/brown-parts/c0ffee42/part-2_title_document'"

@@ -49,6 +49,49 @@ final class MergeCommand implements Callable<Integer> {
               + " elsewhere, as on a cluster), then merge (default: 0, merge what is there now).")
   long waitSeconds;
 
+  @Option(
+      names = "--failures",
+      paramLabel = "DIR",
+      description =
+          "With --wait: a directory where each part's failed attempts are logged, a line each, in"
+              + " a file per part; give up as soon as one has --attempts lines (its job has given"
+              + " up on it).")
+  Path failures;
+
+  @Option(
+      names = "--attempts",
+      paramLabel = "N",
+      defaultValue = "1",
+      description = "With --failures: the attempts a part gets (default: ${DEFAULT-VALUE}).")
+  int attempts;
+
+  /**
+   * Why waiting is pointless: a part whose failure log in {@code dir} has {@code attempts} lines,
+   * named with its last line; null while every part may still come.
+   */
+  static String gaveUp(Path dir, int attempts) {
+    if (dir == null || !java.nio.file.Files.isDirectory(dir)) {
+      return null;
+    }
+    try (var logs = java.nio.file.Files.list(dir)) {
+      for (Path log : logs.sorted().toList()) {
+        List<String> lines =
+            java.nio.file.Files.readAllLines(log).stream().filter(l -> !l.isBlank()).toList();
+        if (lines.size() >= attempts) {
+          return log.getFileName()
+              + " failed "
+              + lines.size()
+              + " time(s), the last: "
+              + lines.getLast()
+              + "; its job has given up on it, so the merge does too";
+        }
+      }
+    } catch (java.io.IOException e) {
+      return null; // a log being written: the next poll reads it
+    }
+    return null;
+  }
+
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
@@ -70,7 +113,8 @@ final class MergeCommand implements Callable<Integer> {
                           + " dataset(s), first "
                           + missing.getFirst());
               out.flush();
-            });
+            },
+            () -> gaveUp(failures, attempts));
       } catch (IndexedDatasetException e) {
         throw new UserError(e.getMessage() + " (nothing was written)");
       }

@@ -113,6 +113,9 @@ class PrepareJobScriptsTest {
     assertThat(failing.exitValue())
         .as(Files.readString(tmp.resolve("part-1-failed.log")))
         .isNotZero();
+    // the attempt is logged where the merge looks; one of four attempts: the merge waits on
+    Path failures = Path.of(batch.group(1)).resolve("failed/part-1");
+    assertThat(Files.readAllLines(failures)).singleElement().asString().startsWith("exit 1 at ");
     assertThat(merging.isAlive()).as("the merge waits for the failed part").isTrue();
     Files.delete(blocker);
     parts.add(shell(bin, prepare, "1", tmp.resolve("part-1.log")));
@@ -138,5 +141,66 @@ class PrepareJobScriptsTest {
       assertThat(left.map(p -> p.getFileName().toString()))
           .containsExactlyInAnyOrder("brown_text_document.bin", "brown_text_document.idx");
     }
+  }
+
+  @Test
+  void aPartThatUsedAllItsAttemptsEndsTheMergeNamingIt() throws Exception {
+    SmallCorpus corpus = SmallCorpus.prepareIn(tmp.resolve("whole"));
+    Path out = tmp.resolve("shared/data/brown");
+    CliRun rendered =
+        CliRun.of(
+            "k8s",
+            "render",
+            "prepare",
+            "--job",
+            "brown",
+            "--namespace",
+            "default",
+            "--image",
+            "registry.local/cria:test",
+            "--shared-pvc",
+            "shared",
+            "--input",
+            CliRun.sampleCorpus().toString(),
+            "--tokenizer",
+            corpus.tokenizer().toString(),
+            "--parts",
+            "2",
+            "--retries",
+            "0",
+            "--output-prefix",
+            out.toString());
+    assertThat(rendered.exitCode()).as(rendered.err()).isZero();
+    String prepare = null;
+    String merge = null;
+    YAMLMapper yaml = YAMLMapper.builder().build();
+    for (String doc : rendered.out().split("(?m)^---$")) {
+      if (!doc.isBlank()) {
+        JsonNode o = yaml.readTree(doc);
+        String script = o.at("/spec/template/spec/containers/0/command/2").asString();
+        if (o.at("/metadata/name").asString().equals("brown-prepare")) {
+          prepare = script;
+        } else {
+          merge = script;
+        }
+      }
+    }
+    java.util.regex.Matcher batch =
+        java.util.regex.Pattern.compile("'([^']*-parts/[0-9a-f]{8})'").matcher(prepare);
+    assertThat(batch.find()).isTrue();
+    Files.createDirectories(Path.of(batch.group(1)).resolve("part-1_text_document.idx"));
+    Path bin = criaOnPath();
+    Process merging = shell(bin, merge, null, tmp.resolve("merge.log"));
+    Process failing = shell(bin, prepare, "1", tmp.resolve("part-1.log"));
+    assertThat(failing.waitFor(5, TimeUnit.MINUTES)).isTrue(); // a liveness bound
+    assertThat(failing.exitValue()).isNotZero();
+    // no retry left (--retries 0): the merge gives up at once instead of waiting a day
+    assertThat(merging.waitFor(5, TimeUnit.MINUTES)).isTrue(); // a liveness bound
+    String log = Files.readString(tmp.resolve("merge.log"));
+    assertThat(merging.exitValue()).as(log).isEqualTo(1);
+    assertThat(log)
+        .contains("part-1 failed 1 time(s), the last: exit 1 at ")
+        .contains("its job has given up on it, so the merge does too (nothing was written)");
+    assertThat(Path.of(out + "_text_document.bin")).doesNotExist();
   }
 }

@@ -41,6 +41,22 @@ public final class IndexedDatasetMerge {
   public static void awaitInputs(
       List<Path> inputs, Duration patience, Duration every, Waiting waiting)
       throws InterruptedException {
+    awaitInputs(inputs, patience, every, waiting, () -> null);
+  }
+
+  /**
+   * As above, asking {@code giveUp} at every poll whether waiting is pointless (a part that will
+   * never come): it answers why, or null to wait on.
+   *
+   * @throws IndexedDatasetException with {@code giveUp}'s reason as soon as it has one
+   */
+  public static void awaitInputs(
+      List<Path> inputs,
+      Duration patience,
+      Duration every,
+      Waiting waiting,
+      java.util.function.Supplier<String> giveUp)
+      throws InterruptedException {
     long deadline = System.nanoTime() + patience.toNanos();
     int reported = -1;
     while (true) {
@@ -54,6 +70,10 @@ public final class IndexedDatasetMerge {
       }
       if (missing.isEmpty()) {
         return;
+      }
+      String pointless = giveUp.get();
+      if (pointless != null) {
+        throw new IndexedDatasetException(pointless);
       }
       if (System.nanoTime() > deadline) {
         throw new IndexedDatasetException(

@@ -114,5 +114,15 @@ class IndexedDatasetMergeTest {
                 List.of(a, never), java.time.Duration.ZERO, java.time.Duration.ofMillis(1), null))
         .isInstanceOf(IndexedDatasetException.class)
         .hasMessage("1 of 2 dataset(s) still missing after 0 s: " + never);
+    // a part that will never come ends the wait at once, with the reason given
+    assertThatThrownBy(() ->
+            IndexedDatasetMerge.awaitInputs(
+                List.of(a, never),
+                java.time.Duration.ofMinutes(5),
+                java.time.Duration.ofMillis(1),
+                null,
+                () -> "part-1 failed 4 time(s)"))
+        .isInstanceOf(IndexedDatasetException.class)
+        .hasMessage("part-1 failed 4 time(s)");
   }
 }
