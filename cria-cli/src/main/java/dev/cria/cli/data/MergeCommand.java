@@ -65,33 +65,6 @@ final class MergeCommand implements Callable<Integer> {
       description = "With --failures: the attempts a part gets (default: ${DEFAULT-VALUE}).")
   int attempts;
 
-  /**
-   * Why waiting is pointless: a part whose failure log in {@code dir} has {@code attempts} lines,
-   * named with its last line; null while every part may still come.
-   */
-  static String gaveUp(Path dir, int attempts) {
-    if (dir == null || !java.nio.file.Files.isDirectory(dir)) {
-      return null;
-    }
-    try (var logs = java.nio.file.Files.list(dir)) {
-      for (Path log : logs.sorted().toList()) {
-        List<String> lines =
-            java.nio.file.Files.readAllLines(log).stream().filter(l -> !l.isBlank()).toList();
-        if (lines.size() >= attempts) {
-          return log.getFileName()
-              + " failed "
-              + lines.size()
-              + " time(s), the last: "
-              + lines.getLast()
-              + "; its job has given up on it, so the merge does too";
-        }
-      }
-    } catch (java.io.IOException e) {
-      return null; // a log being written: the next poll reads it
-    }
-    return null;
-  }
-
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
@@ -114,7 +87,7 @@ final class MergeCommand implements Callable<Integer> {
                           + missing.getFirst());
               out.flush();
             },
-            () -> gaveUp(failures, attempts));
+            () -> IndexedDatasetMerge.failedPart(failures, attempts));
       } catch (IndexedDatasetException e) {
         throw new UserError(e.getMessage() + " (nothing was written)");
       }

@@ -90,6 +90,33 @@ public final class IndexedDatasetMerge {
   }
 
   /**
+   * Why waiting for parts is pointless: a part whose failure log in {@code dir} (a file per part, a
+   * line per failed attempt, as the prepare Jobs write them) has {@code attempts} lines, named with
+   * its last line; null while every part may still come, or when {@code dir} is null or absent.
+   */
+  public static String failedPart(Path dir, int attempts) {
+    if (dir == null || !Files.isDirectory(dir)) {
+      return null;
+    }
+    try (var logs = Files.list(dir)) {
+      for (Path log : logs.sorted().toList()) {
+        List<String> lines = Files.readAllLines(log).stream().filter(l -> !l.isBlank()).toList();
+        if (lines.size() >= attempts) {
+          return log.getFileName()
+              + " failed "
+              + lines.size()
+              + " time(s), the last: "
+              + lines.getLast()
+              + "; its job has given up on it, so the merge does too";
+        }
+      }
+    } catch (java.io.IOException e) {
+      return null; // a log being written: the next poll reads it
+    }
+    return null;
+  }
+
+  /**
    * Merges {@code inputs} (dataset prefixes) into {@code output}, committed atomically; nothing is
    * written when an input is missing, malformed or of another dtype than the first.
    *

@@ -125,4 +125,19 @@ class IndexedDatasetMergeTest {
         .isInstanceOf(IndexedDatasetException.class)
         .hasMessage("part-1 failed 4 time(s)");
   }
+
+  @Test
+  void aPartWhoseFailureLogHasEveryAttemptIsNamedWithItsLastFailure() throws IOException {
+    Path failed = tmp.resolve("failed");
+    assertThat(IndexedDatasetMerge.failedPart(failed, 1)).isNull(); // no failure yet
+    Files.createDirectories(failed);
+    Files.writeString(failed.resolve("part-0"), "exit 1 at t0 on a\n");
+    Files.writeString(failed.resolve("part-1"), "exit 137 at t1 on b\nexit 1 at t2 on c\n\n");
+    assertThat(IndexedDatasetMerge.failedPart(failed, 3)).isNull();
+    assertThat(IndexedDatasetMerge.failedPart(failed, 2))
+        .isEqualTo(
+            "part-1 failed 2 time(s), the last: exit 1 at t2 on c; its job has given up on it,"
+                + " so the merge does too");
+    assertThat(IndexedDatasetMerge.failedPart(null, 1)).isNull();
+  }
 }
