@@ -3,11 +3,12 @@ package dev.cria.k8s;
 import java.io.BufferedInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -25,14 +26,25 @@ final class BasePackages {
 
   private BasePackages() {}
 
-  /** The installed version of {@code pkg} in the image tarball {@code tar}, if dpkg knows it. */
+  /**
+   * The installed version of {@code pkg} in the image tarball {@code tar}, if dpkg knows it: one
+   * pass over the tarball, each layer's dpkg status kept, then the last in the manifest's order.
+   */
   static Optional<String> version(Path tar, String pkg) throws IOException {
     String manifest = null;
-    List<String> layers = new ArrayList<>();
+    Map<String, byte[]> statuses = new HashMap<>();
     try (InputStream in = new BufferedInputStream(Files.newInputStream(tar))) {
       for (Entry e = next(in); e != null; e = next(in)) {
         if (e.name().equals("manifest.json")) {
           manifest = new String(e.read(in), StandardCharsets.UTF_8);
+        } else if (e.type() == '0' || e.type() == '\0') {
+          BufferedInputStream layer = new BufferedInputStream(limited(in, e.size()));
+          byte[] status = statusIn(layer);
+          if (status != null) {
+            statuses.put(e.name(), status);
+          }
+          layer.transferTo(OutputStream.nullOutputStream()); // the rest of the member
+          skipPadding(in, e.size());
         } else {
           e.skip(in);
         }
@@ -41,18 +53,15 @@ final class BasePackages {
     if (manifest == null) {
       return Optional.empty();
     }
+    String status = null;
     Matcher m = Pattern.compile("\"Layers\"\\s*:\\s*\\[([^\\]]*)]").matcher(manifest);
     if (m.find()) {
       Matcher names = Pattern.compile("\"([^\"]+)\"").matcher(m.group(1));
       while (names.find()) {
-        layers.add(names.group(1));
-      }
-    }
-    String status = null;
-    for (String layer : layers) {
-      byte[] found = statusInMember(tar, layer);
-      if (found != null) {
-        status = new String(found, StandardCharsets.UTF_8);
+        byte[] found = statuses.get(names.group(1));
+        if (found != null) {
+          status = new String(found, StandardCharsets.UTF_8);
+        }
       }
     }
     return status == null ? Optional.empty() : installed(status, pkg);
@@ -71,19 +80,6 @@ final class BasePackages {
       }
     }
     return Optional.empty();
-  }
-
-  /** The dpkg status file in the layer {@code name} of the image tarball, or null. */
-  private static byte[] statusInMember(Path tar, String name) throws IOException {
-    try (InputStream in = new BufferedInputStream(Files.newInputStream(tar))) {
-      for (Entry e = next(in); e != null; e = next(in)) {
-        if (e.name().equals(name)) {
-          return statusIn(new BufferedInputStream(limited(in, e.size())));
-        }
-        e.skip(in);
-      }
-    }
-    return null;
   }
 
   /** The dpkg status file in a layer (a tar, gzipped or not), or null; read as a stream. */

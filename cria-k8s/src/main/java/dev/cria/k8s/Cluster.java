@@ -240,10 +240,9 @@ public final class Cluster implements AutoCloseable {
   public java.util.Optional<String> queued(String job) {
     try {
       JobLookup.Found found = find(job);
+      HasMetadata object = found != null ? found.job() : batch().get(job);
       io.fabric8.kubernetes.api.model.ObjectMeta meta =
-          found != null
-              ? found.job().getMetadata()
-              : batch().get(job) != null ? batch().get(job).getMetadata() : null;
+          object == null ? null : object.getMetadata();
       if (meta == null
           || meta.getLabels() == null
           || !meta.getLabels().containsKey(ClusterJob.QUEUE)) {

@@ -33,11 +33,21 @@ public abstract class ManifestCommand implements Callable<Integer> {
 
   @Mixin ClusterOptions cluster;
 
+  private final boolean apply;
+
+  ManifestCommand(boolean apply) {
+    this.apply = apply;
+  }
+
   /** Where render writes the YAML (null: printed); submit has no such option. */
-  abstract Path output();
+  Path output() {
+    return null;
+  }
 
   /** Whether this is submit (else render). */
-  abstract boolean apply();
+  boolean apply() {
+    return apply;
+  }
 
   /** The job these flags describe. */
   abstract ClusterJob job();
@@ -102,8 +112,17 @@ public abstract class ManifestCommand implements Callable<Integer> {
                 + " cluster serves (the MPIJob when it serves both); render mpijob.")
     String kind;
 
+    private final boolean training;
+
+    JobManifest(boolean training, boolean apply) {
+      super(apply);
+      this.training = training;
+    }
+
     /** Whether this is the training job (else the compile job). */
-    abstract boolean training();
+    boolean training() {
+      return training;
+    }
 
     @Override
     ClusterJob job() {
@@ -155,6 +174,10 @@ public abstract class ManifestCommand implements Callable<Integer> {
 
   /** The board: a Deployment and a Service over the shared runs. */
   abstract static class BoardManifest extends ManifestCommand {
+    BoardManifest(boolean apply) {
+      super(apply);
+    }
+
     @Override
     ClusterJob job() {
       return cluster.job(null, null);
@@ -173,6 +196,10 @@ public abstract class ManifestCommand implements Callable<Integer> {
 
   /** Tokenizing the corpus: an Indexed Job of parts and a Job that merges them. */
   abstract static class PrepareManifest extends ManifestCommand {
+    PrepareManifest(boolean apply) {
+      super(apply);
+    }
+
     @Mixin PlacementOptions placement;
 
     @Option(
@@ -275,14 +302,13 @@ public abstract class ManifestCommand implements Callable<Integer> {
   public static final class RenderPrepare extends PrepareManifest {
     @Mixin RenderOutput render;
 
-    @Override
-    Path output() {
-      return render.output;
+    public RenderPrepare() {
+      super(false);
     }
 
     @Override
-    boolean apply() {
-      return false;
+    Path output() {
+      return render.output;
     }
   }
 
@@ -293,14 +319,8 @@ public abstract class ManifestCommand implements Callable<Integer> {
       sortOptions = false,
       description = "Submit the prepare Jobs: the parts and their merge.")
   public static final class SubmitPrepare extends PrepareManifest {
-    @Override
-    Path output() {
-      return null;
-    }
-
-    @Override
-    boolean apply() {
-      return true;
+    public SubmitPrepare() {
+      super(true);
     }
   }
 
@@ -314,19 +334,13 @@ public abstract class ManifestCommand implements Callable<Integer> {
   public static final class RenderTrain extends JobManifest {
     @Mixin RenderOutput render;
 
+    public RenderTrain() {
+      super(true, false);
+    }
+
     @Override
     Path output() {
       return render.output;
-    }
-
-    @Override
-    boolean training() {
-      return true;
-    }
-
-    @Override
-    boolean apply() {
-      return false;
     }
   }
 
@@ -339,19 +353,13 @@ public abstract class ManifestCommand implements Callable<Integer> {
   public static final class RenderCompile extends JobManifest {
     @Mixin RenderOutput render;
 
+    public RenderCompile() {
+      super(false, false);
+    }
+
     @Override
     Path output() {
       return render.output;
-    }
-
-    @Override
-    boolean training() {
-      return false;
-    }
-
-    @Override
-    boolean apply() {
-      return false;
     }
   }
 
@@ -364,14 +372,13 @@ public abstract class ManifestCommand implements Callable<Integer> {
   public static final class RenderBoard extends BoardManifest {
     @Mixin RenderOutput render;
 
-    @Override
-    Path output() {
-      return render.output;
+    public RenderBoard() {
+      super(false);
     }
 
     @Override
-    boolean apply() {
-      return false;
+    Path output() {
+      return render.output;
     }
   }
 
@@ -382,19 +389,8 @@ public abstract class ManifestCommand implements Callable<Integer> {
       sortOptions = false,
       description = "Submit the training job (a resubmission resumes the run).")
   public static final class SubmitTrain extends JobManifest {
-    @Override
-    Path output() {
-      return null;
-    }
-
-    @Override
-    boolean training() {
-      return true;
-    }
-
-    @Override
-    boolean apply() {
-      return true;
+    public SubmitTrain() {
+      super(true, true);
     }
   }
 
@@ -405,19 +401,8 @@ public abstract class ManifestCommand implements Callable<Integer> {
       sortOptions = false,
       description = "Submit the compile job.")
   public static final class SubmitCompile extends JobManifest {
-    @Override
-    Path output() {
-      return null;
-    }
-
-    @Override
-    boolean training() {
-      return false;
-    }
-
-    @Override
-    boolean apply() {
-      return true;
+    public SubmitCompile() {
+      super(false, true);
     }
   }
 
@@ -428,14 +413,8 @@ public abstract class ManifestCommand implements Callable<Integer> {
       sortOptions = false,
       description = "Deploy the board, with a generated password in a Secret (kept if there).")
   public static final class SubmitBoard extends BoardManifest {
-    @Override
-    Path output() {
-      return null;
-    }
-
-    @Override
-    boolean apply() {
-      return true;
+    public SubmitBoard() {
+      super(true);
     }
   }
 

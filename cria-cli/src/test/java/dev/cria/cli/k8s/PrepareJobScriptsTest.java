@@ -45,37 +45,37 @@ class PrepareJobScriptsTest {
     return pb.redirectErrorStream(true).redirectOutput(log.toFile()).start();
   }
 
-  @Test
-  void threePartsOneFailedAndRetriedMergeIntoTheBytesOfOnePrepare() throws Exception {
-    SmallCorpus corpus = SmallCorpus.prepareIn(tmp.resolve("whole")); // one prepare of the whole
-    Path out = tmp.resolve("shared/data/brown");
-    CliRun rendered =
-        CliRun.of(
-            "k8s",
-            "render",
-            "prepare",
-            "--job",
-            "brown",
-            "--namespace",
-            "default",
-            "--image",
-            "registry.local/cria:test",
-            "--shared-pvc",
-            "shared",
-            "--input",
-            CliRun.sampleCorpus().toString(),
-            "--tokenizer",
-            corpus.tokenizer().toString(),
-            "--append-eod",
-            "--parts",
-            "3",
-            "--workers",
-            "1",
-            "--output-prefix",
-            out.toString());
+  /** The prepare Jobs as rendered: each Job's script, and this submission's parts directory. */
+  private record Rendered(String prepare, String merge, Path batch, JsonNode parts) {}
+
+  /** {@code cria k8s render prepare} of the sample into {@code out}, then {@code more} flags. */
+  private static Rendered render(SmallCorpus corpus, Path out, String... more) {
+    List<String> args =
+        new ArrayList<>(
+            List.of(
+                "k8s",
+                "render",
+                "prepare",
+                "--job",
+                "brown",
+                "--namespace",
+                "default",
+                "--image",
+                "registry.local/cria:test",
+                "--shared-pvc",
+                "shared",
+                "--input",
+                CliRun.sampleCorpus().toString(),
+                "--tokenizer",
+                corpus.tokenizer().toString(),
+                "--output-prefix",
+                out.toString()));
+    args.addAll(List.of(more));
+    CliRun rendered = CliRun.of(args.toArray(String[]::new));
     assertThat(rendered.exitCode()).as(rendered.err()).isZero();
     String prepare = null;
     String merge = null;
+    JsonNode parts = null;
     YAMLMapper yaml = YAMLMapper.builder().build();
     for (String doc : rendered.out().split("(?m)^---$")) {
       if (doc.isBlank()) {
@@ -84,13 +84,27 @@ class PrepareJobScriptsTest {
       JsonNode o = yaml.readTree(doc);
       String script = o.at("/spec/template/spec/containers/0/command/2").asString();
       if (o.at("/metadata/name").asString().equals("brown-prepare")) {
-        assertThat(o.at("/spec/completionMode").asString()).isEqualTo("Indexed");
-        assertThat(o.at("/spec/completions").asInt()).isEqualTo(3);
         prepare = script;
+        parts = o;
       } else if (o.at("/metadata/name").asString().equals("brown-merge")) {
         merge = script;
       }
     }
+    java.util.regex.Matcher batch =
+        java.util.regex.Pattern.compile("'([^']*-parts/[0-9a-f]{8})'").matcher(prepare);
+    assertThat(batch.find()).isTrue();
+    return new Rendered(prepare, merge, Path.of(batch.group(1)), parts);
+  }
+
+  @Test
+  void threePartsOneFailedAndRetriedMergeIntoTheBytesOfOnePrepare() throws Exception {
+    SmallCorpus corpus = SmallCorpus.prepareIn(tmp.resolve("whole")); // one prepare of the whole
+    Path out = tmp.resolve("shared/data/brown");
+    Rendered r = render(corpus, out, "--append-eod", "--parts", "3", "--workers", "1");
+    assertThat(r.parts().at("/spec/completionMode").asString()).isEqualTo("Indexed");
+    assertThat(r.parts().at("/spec/completions").asInt()).isEqualTo(3);
+    String prepare = r.prepare();
+    String merge = r.merge();
     assertThat(prepare).contains("--part \"$JOB_COMPLETION_INDEX/3\"");
     assertThat(merge).contains("cria data merge --wait");
     Path bin = criaOnPath();
@@ -103,10 +117,7 @@ class PrepareJobScriptsTest {
     }
     // part 1 fails after it has written (a directory stands where its index goes, so its last
     // rename fails), then is retried alone, as backoffLimitPerIndex does
-    java.util.regex.Matcher batch =
-        java.util.regex.Pattern.compile("'([^']*-parts/[0-9a-f]{8})'").matcher(prepare);
-    assertThat(batch.find()).isTrue();
-    Path blocker = Path.of(batch.group(1)).resolve("part-1_text_document.idx");
+    Path blocker = r.batch().resolve("part-1_text_document.idx");
     Files.createDirectories(blocker);
     Process failing = shell(bin, prepare, "1", tmp.resolve("part-1-failed.log"));
     assertThat(failing.waitFor(5, TimeUnit.MINUTES)).isTrue(); // a liveness bound
@@ -114,7 +125,7 @@ class PrepareJobScriptsTest {
         .as(Files.readString(tmp.resolve("part-1-failed.log")))
         .isNotZero();
     // the attempt is logged where the merge looks; one of four attempts: the merge waits on
-    Path failures = Path.of(batch.group(1)).resolve("failed/part-1");
+    Path failures = r.batch().resolve("failed/part-1");
     assertThat(Files.readAllLines(failures)).singleElement().asString().startsWith("exit 1 at ");
     assertThat(merging.isAlive()).as("the merge waits for the failed part").isTrue();
     Files.delete(blocker);
@@ -147,48 +158,10 @@ class PrepareJobScriptsTest {
   void aPartThatUsedAllItsAttemptsEndsTheMergeNamingIt() throws Exception {
     SmallCorpus corpus = SmallCorpus.prepareIn(tmp.resolve("whole"));
     Path out = tmp.resolve("shared/data/brown");
-    CliRun rendered =
-        CliRun.of(
-            "k8s",
-            "render",
-            "prepare",
-            "--job",
-            "brown",
-            "--namespace",
-            "default",
-            "--image",
-            "registry.local/cria:test",
-            "--shared-pvc",
-            "shared",
-            "--input",
-            CliRun.sampleCorpus().toString(),
-            "--tokenizer",
-            corpus.tokenizer().toString(),
-            "--parts",
-            "2",
-            "--retries",
-            "0",
-            "--output-prefix",
-            out.toString());
-    assertThat(rendered.exitCode()).as(rendered.err()).isZero();
-    String prepare = null;
-    String merge = null;
-    YAMLMapper yaml = YAMLMapper.builder().build();
-    for (String doc : rendered.out().split("(?m)^---$")) {
-      if (!doc.isBlank()) {
-        JsonNode o = yaml.readTree(doc);
-        String script = o.at("/spec/template/spec/containers/0/command/2").asString();
-        if (o.at("/metadata/name").asString().equals("brown-prepare")) {
-          prepare = script;
-        } else {
-          merge = script;
-        }
-      }
-    }
-    java.util.regex.Matcher batch =
-        java.util.regex.Pattern.compile("'([^']*-parts/[0-9a-f]{8})'").matcher(prepare);
-    assertThat(batch.find()).isTrue();
-    Files.createDirectories(Path.of(batch.group(1)).resolve("part-1_text_document.idx"));
+    Rendered r = render(corpus, out, "--parts", "2", "--retries", "0");
+    String prepare = r.prepare();
+    String merge = r.merge();
+    Files.createDirectories(r.batch().resolve("part-1_text_document.idx"));
     Path bin = criaOnPath();
     Process merging = shell(bin, merge, null, tmp.resolve("merge.log"));
     Process failing = shell(bin, prepare, "1", tmp.resolve("part-1.log"));
