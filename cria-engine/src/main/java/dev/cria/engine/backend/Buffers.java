@@ -11,6 +11,12 @@ public interface Buffers extends AutoCloseable {
   /** {@code floats} zeroed floats, 64-byte aligned, alive until {@link #close()}. */
   Floats allocate(long floats);
 
+  /**
+   * {@code elements} zeroed bf16 values ({@link dev.cria.engine.tensor.Bf16}), 64-byte aligned,
+   * alive until {@link #close()}: the compute copy of the weights in mixed precision.
+   */
+  java.lang.foreign.MemorySegment allocateBf16(long elements);
+
   /** Frees every buffer this allocated. */
   @Override
   void close();

@@ -1,7 +1,9 @@
 package dev.cria.engine.backend;
 
+import dev.cria.engine.tensor.Bf16;
 import dev.cria.engine.tensor.Floats;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -23,6 +25,17 @@ public final class HostBuffers implements Buffers {
     bytes += floats * Float.BYTES;
     LIVE.addAndGet(floats * Float.BYTES);
     return f;
+  }
+
+  @Override
+  public synchronized MemorySegment allocateBf16(long elements) {
+    if (elements < 0) {
+      throw new IllegalArgumentException("a buffer of " + elements + " bf16 values");
+    }
+    MemorySegment segment = arena.allocate(elements * Bf16.BYTES, 64);
+    bytes += elements * Bf16.BYTES;
+    LIVE.addAndGet(elements * Bf16.BYTES);
+    return segment;
   }
 
   /** Bytes of every host buffer of this process not yet freed (what a rank's status reports). */

@@ -50,6 +50,55 @@ public interface Kernels {
       int in,
       int out);
 
+  /**
+   * Rounds {@code count} floats of {@code src} to bf16 (nearest, ties to even) into {@code dst},
+   * whose offset counts bf16 elements: the compute copy of the weights in mixed precision.
+   */
+  void roundToBf16(MemorySegment dst, long dstOff, MemorySegment src, long srcOff, long count);
+
+  /**
+   * {@link #linearForward} in mixed precision: {@code x} rounded to bf16, {@code w} already bf16
+   * ({@code wOff} in bf16 elements), products exact and sums in fp32, {@code y} fp32.
+   */
+  void linearForwardBf16(
+      MemorySegment y,
+      long yOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      int n,
+      int in,
+      int out);
+
+  /**
+   * {@link #linearBackward} in mixed precision: {@code dy} and {@code x} rounded to bf16, {@code w}
+   * bf16 ({@code wOff} in bf16 elements); {@code dx} and {@code dw} fp32, {@code dw} accumulated in
+   * fp32 (Megatron's {@code accumulate_allreduce_grads_in_fp32}).
+   */
+  void linearBackwardBf16(
+      MemorySegment dx,
+      long dxOff,
+      boolean overwriteDx,
+      MemorySegment dw,
+      long dwOff,
+      MemorySegment dy,
+      long dyOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      int n,
+      int in,
+      int out);
+
+  /**
+   * Which bf16 product {@link #linearForwardBf16} and {@link #linearBackwardBf16} run, and why (for
+   * the run's header): {@code oneDNN 3.11.0 (OpenMP, 2 threads)}, or the Java one and the reason.
+   * May load a native library the first time.
+   */
+  String bf16Matmul();
+
   /** {@code out[i, :] = table[tokens[i], :]} for i in [0, n). */
   void embeddingForward(
       MemorySegment out,

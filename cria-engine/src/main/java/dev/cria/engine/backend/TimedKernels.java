@@ -23,7 +23,9 @@ public final class TimedKernels implements Kernels {
     CROSS_ENTROPY,
     ELEMENTWISE,
     ADAMW,
-    DECODE
+    DECODE,
+    /** Rounding the weights to their bf16 compute copy (mixed precision). */
+    ROUND_TO_BF16
   }
 
   private final Kernels inner;
@@ -91,6 +93,57 @@ public final class TimedKernels implements Kernels {
     inner.linearBackward(
         dx, dxOff, overwriteDx, dw, dwOff, dy, dyOff, x, xOff, w, wOff, n, in, out);
     add(Op.LINEAR_BACKWARD, t);
+  }
+
+  @Override
+  public void roundToBf16(
+      MemorySegment dst, long dstOff, MemorySegment src, long srcOff, long count) {
+    long t = System.nanoTime();
+    inner.roundToBf16(dst, dstOff, src, srcOff, count);
+    add(Op.ROUND_TO_BF16, t);
+  }
+
+  @Override
+  public void linearForwardBf16(
+      MemorySegment y,
+      long yOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      int n,
+      int in,
+      int out) {
+    long t = System.nanoTime();
+    inner.linearForwardBf16(y, yOff, x, xOff, w, wOff, n, in, out);
+    add(Op.LINEAR_FORWARD, t);
+  }
+
+  @Override
+  public void linearBackwardBf16(
+      MemorySegment dx,
+      long dxOff,
+      boolean overwriteDx,
+      MemorySegment dw,
+      long dwOff,
+      MemorySegment dy,
+      long dyOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      int n,
+      int in,
+      int out) {
+    long t = System.nanoTime();
+    inner.linearBackwardBf16(
+        dx, dxOff, overwriteDx, dw, dwOff, dy, dyOff, x, xOff, w, wOff, n, in, out);
+    add(Op.LINEAR_BACKWARD, t);
+  }
+
+  @Override
+  public String bf16Matmul() {
+    return inner.bf16Matmul();
   }
 
   @Override

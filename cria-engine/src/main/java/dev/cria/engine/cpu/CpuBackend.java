@@ -85,6 +85,7 @@ public final class CpuBackend implements Backend {
 
   @Override
   public void close() {
+    kernels.close();
     parallel.close();
   }
 

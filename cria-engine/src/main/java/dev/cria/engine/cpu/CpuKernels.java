@@ -47,12 +47,14 @@ public final class CpuKernels implements Kernels {
   private final Scratch[] scratch;
   private final CpuDecode decode;
   private final CpuAdamW adamw;
+  private final CpuBf16Linear bf16;
   private volatile Map<GemmShape, Gemm.Blocking> blockings = Map.of();
 
   public CpuKernels(Parallel parallel) {
     this.parallel = parallel;
     this.decode = new CpuDecode(parallel);
     this.adamw = new CpuAdamW(parallel);
+    this.bf16 = new CpuBf16Linear(parallel);
     this.scratch = new Scratch[parallel.threads()];
     for (int i = 0; i < scratch.length; i++) {
       scratch[i] = new Scratch();
@@ -116,6 +118,57 @@ public final class CpuKernels implements Kernels {
     float[] e(int n) {
       return e.length >= n ? e : (e = new float[n]);
     }
+  }
+
+  // ---- mixed precision: bf16 products (CpuBf16Linear) --------------------------------------
+
+  @Override
+  public void roundToBf16(
+      MemorySegment dst, long dstOff, MemorySegment src, long srcOff, long count) {
+    Bf16Vectors.round(parallel, dst, dstOff, src, srcOff, count);
+  }
+
+  @Override
+  public void linearForwardBf16(
+      MemorySegment y,
+      long yOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      int n,
+      int in,
+      int out) {
+    bf16.forward(y, yOff, x, xOff, w, wOff, n, in, out);
+  }
+
+  @Override
+  public void linearBackwardBf16(
+      MemorySegment dx,
+      long dxOff,
+      boolean overwriteDx,
+      MemorySegment dw,
+      long dwOff,
+      MemorySegment dy,
+      long dyOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      int n,
+      int in,
+      int out) {
+    bf16.backward(dx, dxOff, overwriteDx, dw, dwOff, dy, dyOff, x, xOff, w, wOff, n, in, out);
+  }
+
+  @Override
+  public String bf16Matmul() {
+    return bf16.matmul().description();
+  }
+
+  /** Frees the bf16 product's native resources and scratch (the backend's close). */
+  void close() {
+    bf16.close();
   }
 
   // ---- linear layers: all GEMM -------------------------------------------------------------

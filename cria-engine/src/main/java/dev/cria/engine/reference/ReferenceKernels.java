@@ -6,6 +6,7 @@ import dev.cria.engine.backend.AdamWUpdate;
 import dev.cria.engine.backend.AttentionShape;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.backend.RopeTable;
+import dev.cria.engine.tensor.Bf16;
 import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
 
@@ -87,6 +88,51 @@ public final class ReferenceKernels implements Kernels {
         set(dw, at, get(dw, at) + sum);
       }
     }
+  }
+
+  @Override
+  public void roundToBf16(
+      MemorySegment dst, long dstOff, MemorySegment src, long srcOff, long count) {
+    Bf16.round(dst, dstOff, src, srcOff, count);
+  }
+
+  @Override
+  public void linearForwardBf16(
+      MemorySegment y,
+      long yOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      int n,
+      int in,
+      int out) {
+    ReferenceBf16Linear.forward(y, yOff, x, xOff, w, wOff, n, in, out);
+  }
+
+  @Override
+  public void linearBackwardBf16(
+      MemorySegment dx,
+      long dxOff,
+      boolean overwriteDx,
+      MemorySegment dw,
+      long dwOff,
+      MemorySegment dy,
+      long dyOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      int n,
+      int in,
+      int out) {
+    ReferenceBf16Linear.backward(
+        dx, dxOff, overwriteDx, dw, dwOff, dy, dyOff, x, xOff, w, wOff, n, in, out);
+  }
+
+  @Override
+  public String bf16Matmul() {
+    return "reference (plain loops, bf16 operands widened to fp32)";
   }
 
   @Override

@@ -1,0 +1,101 @@
+package dev.cria.engine.cpu;
+
+import dev.cria.engine.tensor.Bf16;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * fp32 to bf16 and back with the Vector API on every thread of a pool: the same bits as {@link
+ * Bf16}'s plain loops (round to nearest, ties to even; NaN stays NaN), at memory speed.
+ */
+final class Bf16Vectors {
+  private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+  private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
+  private static final VectorSpecies<Short> S =
+      VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+  private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+
+  /** Elements per task, a multiple of every vector length. */
+  private static final int CHUNK = 1 << 16;
+
+  private Bf16Vectors() {}
+
+  /** Rounds {@code count} floats of {@code src} into bf16 {@code dst} (offsets in elements). */
+  static void round(
+      Parallel parallel,
+      MemorySegment dst,
+      long dstOff,
+      MemorySegment src,
+      long srcOff,
+      long count) {
+    forChunks(
+        parallel,
+        count,
+        (from, to) -> {
+          long i = from;
+          long bound = from + F.loopBound(to - from);
+          for (; i < bound; i += F.length()) {
+            IntVector bits =
+                FloatVector.fromMemorySegment(F, src, (srcOff + i) * Float.BYTES, ORDER)
+                    .reinterpretAsInts();
+            IntVector high = bits.lanewise(VectorOperators.LSHR, 16);
+            IntVector rounded =
+                bits.add(0x7fff).add(high.and(1)).lanewise(VectorOperators.LSHR, 16);
+            VectorMask<Integer> nan =
+                bits.and(0x7fff_ffff).compare(VectorOperators.GT, 0x7f80_0000);
+            IntVector out = rounded.blend(high.or(0x0040), nan);
+            ((ShortVector) out.convertShape(VectorOperators.I2S, S, 0))
+                .intoMemorySegment(dst, (dstOff + i) * Bf16.BYTES, ORDER);
+          }
+          Bf16.round(dst, dstOff + i, src, srcOff + i, to - i);
+        });
+  }
+
+  /** Widens {@code count} bf16 elements of {@code src} into floats {@code dst}. */
+  static void widen(
+      Parallel parallel,
+      MemorySegment dst,
+      long dstOff,
+      MemorySegment src,
+      long srcOff,
+      long count) {
+    forChunks(
+        parallel,
+        count,
+        (from, to) -> {
+          long i = from;
+          long bound = from + S.loopBound(to - from);
+          for (; i < bound; i += S.length()) {
+            ShortVector s = ShortVector.fromMemorySegment(S, src, (srcOff + i) * Bf16.BYTES, ORDER);
+            ((IntVector) s.convertShape(VectorOperators.S2I, I, 0))
+                .lanewise(VectorOperators.LSHL, 16)
+                .reinterpretAsFloats()
+                .intoMemorySegment(dst, (dstOff + i) * Float.BYTES, ORDER);
+          }
+          Bf16.widen(dst, dstOff + i, src, srcOff + i, to - i);
+        });
+  }
+
+  private interface Span {
+    void run(long from, long to);
+  }
+
+  private static void forChunks(Parallel parallel, long count, Span span) {
+    if (count <= CHUNK) {
+      span.run(0, count);
+      return;
+    }
+    int chunks = Math.toIntExact((count + CHUNK - 1) / CHUNK);
+    parallel.forEach(
+        chunks,
+        (task, worker) ->
+            span.run((long) task * CHUNK, Math.min(count, (long) (task + 1) * CHUNK)));
+  }
+}

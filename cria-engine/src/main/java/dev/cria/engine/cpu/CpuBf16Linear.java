@@ -1,0 +1,160 @@
+package dev.cria.engine.cpu;
+
+import dev.cria.engine.backend.Bf16Matmul;
+import dev.cria.engine.backend.Bf16MatmulProvider;
+import dev.cria.engine.backend.GemmShape;
+import dev.cria.engine.tensor.Bf16;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.ServiceLoader;
+
+/**
+ * The linear layers of mixed precision on the CPU: the fp32 activations (and, backward, their
+ * gradients) rounded to bf16 into scratch, multiplied with the bf16 copy of the weights by a {@link
+ * Bf16Matmul}, the results and the weight gradients kept in fp32. That is what PyTorch's bf16
+ * autocast does around a linear layer, and Megatron's bf16 with fp32 gradient accumulation.
+ *
+ * <p>The product is oneDNN's when a {@link Bf16MatmulProvider} opens (AMX or AVX512_BF16, as oneDNN
+ * chooses), else {@link JavaBf16Matmul}; {@link #matmul()} says which and why. {@code
+ * CRIA_ONEDNN=off} in the environment (or {@code -Dcria.onednn=off}) forces the Java one. Opened on
+ * first use, so fp32 runs never load a native library.
+ */
+final class CpuBf16Linear implements AutoCloseable {
+  private final Parallel parallel;
+  private Bf16Matmul matmul;
+  private Arena arena = Arena.ofShared();
+  private MemorySegment first = MemorySegment.NULL;
+  private MemorySegment second = MemorySegment.NULL;
+
+  CpuBf16Linear(Parallel parallel) {
+    this.parallel = parallel;
+  }
+
+  /** With a given product (tests: the Java one and oneDNN side by side). */
+  CpuBf16Linear(Parallel parallel, Bf16Matmul matmul) {
+    this.parallel = parallel;
+    this.matmul = matmul;
+  }
+
+  /** The product, opened now if it was not yet. */
+  synchronized Bf16Matmul matmul() {
+    if (matmul == null) {
+      matmul = open(parallel);
+    }
+    return matmul;
+  }
+
+  /** The first provider that opens, else the Java product with the reason. */
+  static Bf16Matmul open(Parallel parallel) {
+    String switchedOff = switchedOff();
+    if (switchedOff != null) {
+      return new JavaBf16Matmul(parallel, "oneDNN switched off by " + switchedOff);
+    }
+    List<String> failures = new ArrayList<>();
+    for (Bf16MatmulProvider provider : ServiceLoader.load(Bf16MatmulProvider.class)) {
+      try {
+        return provider.open(parallel.threads());
+      } catch (RuntimeException | LinkageError e) {
+        failures.add(provider.name() + " did not open: " + e.getMessage());
+      }
+    }
+    return new JavaBf16Matmul(
+        parallel,
+        failures.isEmpty()
+            ? "no native bf16 library on the class path"
+            : String.join("; ", failures));
+  }
+
+  private static String switchedOff() {
+    String property = System.getProperty("cria.onednn");
+    if (property != null && property.strip().toLowerCase(Locale.ROOT).equals("off")) {
+      return "-Dcria.onednn=off";
+    }
+    String env = System.getenv("CRIA_ONEDNN");
+    if (env != null && env.strip().toLowerCase(Locale.ROOT).equals("off")) {
+      return "CRIA_ONEDNN=off";
+    }
+    return null;
+  }
+
+  void forward(
+      MemorySegment y,
+      long yOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      int n,
+      int in,
+      int out) {
+    Bf16Matmul product = matmul();
+    ensure((long) n * in, 0);
+    Bf16Vectors.round(parallel, first, 0, x, xOff, (long) n * in);
+    product.multiply(
+        GemmShape.LinearProduct.FORWARD.shape(n, in, out), first, 0, w, wOff, y, yOff, false);
+  }
+
+  void backward(
+      MemorySegment dx,
+      long dxOff,
+      boolean overwriteDx,
+      MemorySegment dw,
+      long dwOff,
+      MemorySegment dy,
+      long dyOff,
+      MemorySegment x,
+      long xOff,
+      MemorySegment w,
+      long wOff,
+      int n,
+      int in,
+      int out) {
+    Bf16Matmul product = matmul();
+    ensure((long) n * out, (long) n * in);
+    Bf16Vectors.round(parallel, first, 0, dy, dyOff, (long) n * out);
+    Bf16Vectors.round(parallel, second, 0, x, xOff, (long) n * in);
+    product.multiply(
+        GemmShape.LinearProduct.INPUT_GRADIENT.shape(n, in, out),
+        first,
+        0,
+        w,
+        wOff,
+        dx,
+        dxOff,
+        !overwriteDx);
+    product.multiply(
+        GemmShape.LinearProduct.WEIGHT_GRADIENT.shape(n, in, out),
+        first,
+        0,
+        second,
+        0,
+        dw,
+        dwOff,
+        true);
+  }
+
+  /** Scratch for {@code firstCount} and {@code secondCount} bf16 values, grown when too small. */
+  private void ensure(long firstCount, long secondCount) {
+    if (first.byteSize() >= firstCount * Bf16.BYTES
+        && second.byteSize() >= secondCount * Bf16.BYTES) {
+      return;
+    }
+    long firstBytes = Math.max(first.byteSize(), firstCount * Bf16.BYTES);
+    long secondBytes = Math.max(second.byteSize(), secondCount * Bf16.BYTES);
+    arena.close();
+    arena = Arena.ofShared();
+    first = arena.allocate(firstBytes, 64);
+    second = arena.allocate(Math.max(secondBytes, 64), 64);
+  }
+
+  @Override
+  public synchronized void close() {
+    if (matmul != null) {
+      matmul.close();
+    }
+    arena.close();
+  }
+}

@@ -1,0 +1,89 @@
+package dev.cria.engine.cpu;
+
+import dev.cria.engine.backend.Bf16Matmul;
+import dev.cria.engine.backend.GemmShape;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The bf16 product where no native library runs: both operands widened to fp32 (exactly) into
+ * scratch, then {@link Gemm}'s fp32 product. The sums are fp32 as in oneDNN, so the two differ only
+ * in the order of the additions; the speed is the fp32 GEMM's plus the widening.
+ */
+final class JavaBf16Matmul implements Bf16Matmul {
+  private final Parallel parallel;
+  private final String reason;
+  private Arena arena = Arena.ofShared();
+  private MemorySegment a = MemorySegment.NULL;
+  private MemorySegment b = MemorySegment.NULL;
+
+  /**
+   * @param reason why this one runs rather than a native library, for {@link #description()}
+   */
+  JavaBf16Matmul(Parallel parallel, String reason) {
+    this.parallel = parallel;
+    this.reason = reason;
+  }
+
+  @Override
+  public String description() {
+    return "java (bf16 widened to fp32 for cria's GEMM; " + reason + ")";
+  }
+
+  @Override
+  public void multiply(
+      GemmShape shape,
+      MemorySegment aBf16,
+      long aOff,
+      MemorySegment bBf16,
+      long bOff,
+      MemorySegment c,
+      long cOff,
+      boolean accumulate) {
+    long aCount = (long) shape.m() * shape.k();
+    long bCount = (long) shape.k() * shape.n();
+    ensure(aCount, bCount);
+    Bf16Vectors.widen(parallel, a, 0, aBf16, aOff, aCount);
+    Bf16Vectors.widen(parallel, b, 0, bBf16, bOff, bCount);
+    Gemm.sgemm(
+        parallel,
+        shape.transA(),
+        shape.transB(),
+        shape.m(),
+        shape.n(),
+        shape.k(),
+        1f,
+        a,
+        0,
+        shape.transA() ? shape.m() : shape.k(),
+        b,
+        0,
+        shape.transB() ? shape.k() : shape.n(),
+        accumulate ? 1f : 0f,
+        c,
+        cOff,
+        shape.n());
+  }
+
+  private void ensure(long aCount, long bCount) {
+    if (a.byteSize() >= aCount * Float.BYTES && b.byteSize() >= bCount * Float.BYTES) {
+      return;
+    }
+    long aBytes = Math.max(a.byteSize(), aCount * Float.BYTES);
+    long bBytes = Math.max(b.byteSize(), bCount * Float.BYTES);
+    arena.close();
+    arena = Arena.ofShared();
+    a = arena.allocate(aBytes, 64);
+    b = arena.allocate(bBytes, 64);
+  }
+
+  @Override
+  public String implementation(GemmShape shape) {
+    return "java:widen+sgemm";
+  }
+
+  @Override
+  public void close() {
+    arena.close();
+  }
+}
