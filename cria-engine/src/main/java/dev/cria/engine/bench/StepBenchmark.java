@@ -6,6 +6,7 @@ import dev.cria.engine.backend.ProfiledBackend;
 import dev.cria.engine.backend.TimedKernels;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.LlamaModel;
+import dev.cria.engine.model.Precision;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.optim.GradientClipping;
 import java.util.Map;
@@ -27,6 +28,7 @@ public final class StepBenchmark {
    *
    * @param backend the backend's name ({@code auto}: the best available)
    * @param profile time every kernel call by kind (adds a little overhead)
+   * @param precision what the model computes in
    */
   public record Settings(
       LlamaConfig config,
@@ -36,12 +38,36 @@ public final class StepBenchmark {
       int seqLen,
       int warmupSteps,
       int steps,
-      boolean profile) {
+      boolean profile,
+      Precision precision) {
     public Settings {
       if (threads < 1 || microBatch < 1 || seqLen < 1 || warmupSteps < 0 || steps < 1) {
         throw new IllegalArgumentException(
             "threads, micro-batch, seq-len and steps must be positive");
       }
+      java.util.Objects.requireNonNull(precision, "precision");
+    }
+
+    /** In fp32. */
+    public Settings(
+        LlamaConfig config,
+        String backend,
+        int threads,
+        int microBatch,
+        int seqLen,
+        int warmupSteps,
+        int steps,
+        boolean profile) {
+      this(
+          config,
+          backend,
+          threads,
+          microBatch,
+          seqLen,
+          warmupSteps,
+          steps,
+          profile,
+          Precision.FP32);
     }
   }
 
@@ -77,6 +103,7 @@ public final class StepBenchmark {
       o.put("threads", settings.threads());
       o.put("micro_batch", settings.microBatch());
       o.put("seq_len", settings.seqLen());
+      o.put("precision", settings.precision().text());
       o.put("tokens_per_sec", tokensPerSec);
       o.put("mfu", mfu);
       o.put("step_ms", stepMs);
@@ -109,7 +136,11 @@ public final class StepBenchmark {
       log.accept("measuring the peak of " + backend.description() + " ...");
       double peak = backend.measurePeakGflops(1.0);
       LlamaConfig c = s.config();
-      try (LlamaModel model = new LlamaModel(shape, backend, s.microBatch(), s.seqLen(), false);
+      if (s.precision() == Precision.BF16_MIXED) {
+        log.accept("precision bf16-mixed: bf16 products on " + backend.kernels().bf16Matmul());
+      }
+      try (LlamaModel model =
+              new LlamaModel(shape, backend, s.microBatch(), s.seqLen(), false, s.precision());
           AdamW adam = new AdamW(model.layout(), AdamW.Settings.llama(), backend)) {
         log.accept(
             String.format(

@@ -26,9 +26,14 @@ public final class LlamaModel implements AutoCloseable {
   private final ParameterLayout layout;
   private final Kernels kernels;
   private final boolean recompute;
+  private final Precision precision;
   private final Buffers buffers;
   private final Floats parameters;
   private final Floats gradients;
+  // bf16 copies in mixed precision (else null) of the parameters from computeBase on: all but the
+  // embeddings, which come first in the layout and are looked up, never multiplied
+  private final MemorySegment computeWeights;
+  private final long computeBase;
   private final ActivationLayout act;
   private final MemorySegment a; // activations
   private final RopeTable rope;
@@ -43,6 +48,21 @@ public final class LlamaModel implements AutoCloseable {
    * @param recompute keep only each layer's input and recompute the rest in the backward pass
    */
   public LlamaModel(LlamaConfig config, Backend backend, int batch, int seq, boolean recompute) {
+    this(config, backend, batch, seq, recompute, Precision.FP32);
+  }
+
+  /**
+   * A model with zeroed parameters that computes in {@code precision}: in {@link
+   * Precision#BF16_MIXED} it also holds a bf16 copy of the parameters, rounded from the fp32 ones
+   * as each forward pass reaches them.
+   */
+  public LlamaModel(
+      LlamaConfig config,
+      Backend backend,
+      int batch,
+      int seq,
+      boolean recompute,
+      Precision precision) {
     if (seq > config.maxSeqLen()) {
       throw new IllegalArgumentException(
           "sequence length " + seq + " exceeds the model's " + config.maxSeqLen());
@@ -51,9 +71,15 @@ public final class LlamaModel implements AutoCloseable {
     this.layout = new ParameterLayout(config);
     this.kernels = backend.kernels();
     this.recompute = recompute;
+    this.precision = java.util.Objects.requireNonNull(precision, "precision");
     this.buffers = backend.buffers();
     this.parameters = buffers.allocate(layout.size());
     this.gradients = buffers.allocate(layout.size());
+    this.computeBase = layout.embeddings() + (long) config.vocabSize() * config.dim();
+    this.computeWeights =
+        precision == Precision.BF16_MIXED
+            ? buffers.allocateBf16(layout.size() - computeBase)
+            : null;
     this.act = new ActivationLayout(config, batch, seq, recompute);
     this.a = buffers.allocate(act.size).segment();
     this.rope = new RopeTable(seq, config.headDim(), config.ropeTheta());
@@ -77,6 +103,10 @@ public final class LlamaModel implements AutoCloseable {
     return gradients;
   }
 
+  public Precision precision() {
+    return precision;
+  }
+
   public int batch() {
     return act.batch;
   }
@@ -85,9 +115,15 @@ public final class LlamaModel implements AutoCloseable {
     return act.seq;
   }
 
-  /** Bytes held: parameters, gradients, activations. */
+  /** Bytes held: parameters, gradients, activations, and the bf16 copy of mixed precision. */
   public long bytes() {
-    return (2 * layout.size() + act.size) * Float.BYTES;
+    return (2 * layout.size() + act.size) * Float.BYTES
+        + (computeWeights == null ? 0 : computeWeights.byteSize());
+  }
+
+  /** Bytes of the bf16 copy of the weights (mixed precision), else 0. */
+  public long computeCopyBytes() {
+    return computeWeights == null ? 0 : computeWeights.byteSize();
   }
 
   /**
@@ -251,18 +287,20 @@ public final class LlamaModel implements AutoCloseable {
     MemorySegment p = parameters.segment();
     int d = config.dim();
     List<ParameterLayout.Range> buckets = layout.buckets(); // the backward's order: head first
-    need(needed, buckets.getLast());
+    need(needed, buckets.getLast()); // the embeddings: looked up in fp32, never multiplied
     kernels.embeddingForward(a, act.layerInput[0], p, layout.embeddings(), tokens, n, d);
     for (int l = 0; l < config.layers(); l++) {
-      need(needed, buckets.get(buckets.size() - 2 - l));
+      ParameterLayout.Range layer = buckets.get(buckets.size() - 2 - l);
+      need(needed, layer);
+      roundForCompute(layer);
       layerForward(l);
     }
     need(needed, buckets.getFirst());
+    roundForCompute(buckets.getFirst());
     long hFinal = act.layerInput[config.layers()];
     kernels.rmsNormForward(
         a, act.xnFinal, a, act.rstdFinal, a, hFinal, p, layout.finalNorm(), n, d, config.normEps());
-    kernels.linearForward(
-        a, act.logits, a, act.xnFinal, p, layout.lmHead(), n, d, config.vocabSize());
+    linear(act.logits, act.xnFinal, layout.lmHead(), n, d, config.vocabSize());
     if (targets == null) {
       logitsHoldGradient = false;
       return Double.NaN;
@@ -307,21 +345,21 @@ public final class LlamaModel implements AutoCloseable {
     long hIn = act.layerInput[l];
     kernels.rmsNormForward(
         a, s.xn1(), a, s.rstd1(), a, hIn, p, w.attentionNorm(), n, d, config.normEps());
-    kernels.linearForward(a, s.q(), a, s.xn1(), p, w.wq(), n, d, d);
-    kernels.linearForward(a, s.k(), a, s.xn1(), p, w.wk(), n, d, kv);
-    kernels.linearForward(a, s.v(), a, s.xn1(), p, w.wv(), n, d, kv);
+    linear(s.q(), s.xn1(), w.wq(), n, d, d);
+    linear(s.k(), s.xn1(), w.wk(), n, d, kv);
+    linear(s.v(), s.xn1(), w.wv(), n, d, kv);
     kernels.rope(a, s.q(), rope, act.batch, act.seq, config.heads(), 0, false);
     kernels.rope(a, s.k(), rope, act.batch, act.seq, config.kvHeads(), 0, false);
     kernels.attentionForward(at(s.att()), at(s.lse()), at(s.q()), at(s.k()), at(s.v()), attention);
-    kernels.linearForward(a, s.hMid(), a, s.att(), p, w.wo(), n, d, d);
+    linear(s.hMid(), s.att(), w.wo(), n, d, d);
     kernels.add(a, s.hMid(), a, hIn, (long) n * d);
     kernels.rmsNormForward(
         a, s.xn2(), a, s.rstd2(), a, s.hMid(), p, w.mlpNorm(), n, d, config.normEps());
-    kernels.linearForward(a, s.gate(), a, s.xn2(), p, w.gate(), n, d, f);
-    kernels.linearForward(a, s.up(), a, s.xn2(), p, w.up(), n, d, f);
+    linear(s.gate(), s.xn2(), w.gate(), n, d, f);
+    linear(s.up(), s.xn2(), w.up(), n, d, f);
     kernels.swigluForward(a, s.swi(), a, s.gate(), a, s.up(), (long) n * f);
     long hOut = act.layerInput[l + 1];
-    kernels.linearForward(a, hOut, a, s.swi(), p, w.down(), n, f, d);
+    linear(hOut, s.swi(), w.down(), n, f, d);
     kernels.add(a, hOut, a, s.hMid(), (long) n * d);
   }
 
@@ -353,21 +391,8 @@ public final class LlamaModel implements AutoCloseable {
     int n = act.tokens;
     int d = config.dim();
     // LM head and final norm: dxn = dlogits · W_head; dW_head += dlogits^T · xn
-    kernels.linearBackward(
-        a,
-        act.dxn,
-        true,
-        g,
-        layout.lmHead(),
-        a,
-        act.logits,
-        a,
-        act.xnFinal,
-        p,
-        layout.lmHead(),
-        n,
-        d,
-        config.vocabSize());
+    linearBackward(
+        act.dxn, true, layout.lmHead(), act.logits, act.xnFinal, n, d, config.vocabSize());
     a.asSlice(act.dh * Float.BYTES, (long) n * d * Float.BYTES).fill((byte) 0);
     kernels.rmsNormBackward(
         a,
@@ -410,18 +435,15 @@ public final class LlamaModel implements AutoCloseable {
     int f = config.ffnDim();
     long hIn = act.layerInput[l];
     // MLP: hOut = hMid + down(swiglu(gate(xn2), up(xn2)))
-    kernels.linearBackward(
-        a, act.dSwi, true, g, w.down(), a, act.dh, a, s.swi(), p, w.down(), n, f, d);
+    linearBackward(act.dSwi, true, w.down(), act.dh, s.swi(), n, f, d);
     kernels.swigluBackward(
         a, act.dGate, a, act.dUp, a, act.dSwi, a, s.gate(), a, s.up(), (long) n * f);
-    kernels.linearBackward(
-        a, act.dxn, true, g, w.gate(), a, act.dGate, a, s.xn2(), p, w.gate(), n, d, f);
-    kernels.linearBackward(
-        a, act.dxn, false, g, w.up(), a, act.dUp, a, s.xn2(), p, w.up(), n, d, f);
+    linearBackward(act.dxn, true, w.gate(), act.dGate, s.xn2(), n, d, f);
+    linearBackward(act.dxn, false, w.up(), act.dUp, s.xn2(), n, d, f);
     kernels.rmsNormBackward(
         a, act.dh, g, w.mlpNorm(), a, act.dxn, a, s.hMid(), p, w.mlpNorm(), a, s.rstd2(), n, d);
     // Attention: hMid = hIn + o(attention(rope(q(xn1)), rope(k(xn1)), v(xn1)))
-    kernels.linearBackward(a, act.datt, true, g, w.wo(), a, act.dh, a, s.att(), p, w.wo(), n, d, d);
+    linearBackward(act.datt, true, w.wo(), act.dh, s.att(), n, d, d);
     kernels.attentionBackward(
         at(act.dq),
         at(act.dk),
@@ -435,11 +457,9 @@ public final class LlamaModel implements AutoCloseable {
         attention);
     kernels.rope(a, act.dq, rope, act.batch, act.seq, config.heads(), 0, true);
     kernels.rope(a, act.dk, rope, act.batch, act.seq, config.kvHeads(), 0, true);
-    kernels.linearBackward(a, act.dxn, true, g, w.wq(), a, act.dq, a, s.xn1(), p, w.wq(), n, d, d);
-    kernels.linearBackward(
-        a, act.dxn, false, g, w.wk(), a, act.dk, a, s.xn1(), p, w.wk(), n, d, kv);
-    kernels.linearBackward(
-        a, act.dxn, false, g, w.wv(), a, act.dv, a, s.xn1(), p, w.wv(), n, d, kv);
+    linearBackward(act.dxn, true, w.wq(), act.dq, s.xn1(), n, d, d);
+    linearBackward(act.dxn, false, w.wk(), act.dk, s.xn1(), n, d, kv);
+    linearBackward(act.dxn, false, w.wv(), act.dv, s.xn1(), n, d, kv);
     kernels.rmsNormBackward(
         a,
         act.dh,
@@ -455,6 +475,43 @@ public final class LlamaModel implements AutoCloseable {
         s.rstd1(),
         n,
         d);
+  }
+
+  /**
+   * Rounds the parameters of {@code bucket} to their bf16 compute copy (mixed precision only): once
+   * per forward pass, after a data-parallel trainer has gathered them.
+   */
+  private void roundForCompute(ParameterLayout.Range bucket) {
+    if (computeWeights != null) {
+      kernels.roundToBf16(
+          computeWeights,
+          bucket.from() - computeBase,
+          parameters.segment(),
+          bucket.from(),
+          bucket.to() - bucket.from());
+    }
+  }
+
+  /** {@code y = x W^T} on the activation arena, in this model's precision. */
+  private void linear(long y, long x, long w, int n, int in, int out) {
+    if (computeWeights == null) {
+      kernels.linearForward(a, y, a, x, parameters.segment(), w, n, in, out);
+    } else {
+      kernels.linearForwardBf16(a, y, a, x, computeWeights, w - computeBase, n, in, out);
+    }
+  }
+
+  /** The gradients of {@link #linear}: into {@code dx} (arena) and the weight's gradient. */
+  private void linearBackward(
+      long dx, boolean overwriteDx, long w, long dy, long x, int n, int in, int out) {
+    MemorySegment g = gradients.segment();
+    if (computeWeights == null) {
+      kernels.linearBackward(
+          a, dx, overwriteDx, g, w, a, dy, a, x, parameters.segment(), w, n, in, out);
+    } else {
+      kernels.linearBackwardBf16(
+          a, dx, overwriteDx, g, w, a, dy, a, x, computeWeights, w - computeBase, n, in, out);
+    }
   }
 
   /** A view of the activation arena at {@code offset}. */

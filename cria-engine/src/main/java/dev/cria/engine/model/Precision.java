@@ -1,0 +1,69 @@
+package dev.cria.engine.model;
+
+import java.util.Locale;
+
+/**
+ * The numbers a training run computes in, as {@code trainer.precision} names them (Lightning's
+ * spellings, which NeMo uses).
+ */
+public enum Precision {
+  /** Everything in fp32. */
+  FP32("32"),
+  /**
+   * fp32 master weights, gradients and AdamW moments; the linear layers multiply bf16 copies of the
+   * weights and of their inputs, products exact and sums in fp32, results fp32 (PyTorch's bf16
+   * autocast; Megatron's bf16 with fp32 gradient accumulation). Norms, softmax, attention and
+   * cross-entropy stay fp32.
+   */
+  BF16_MIXED("bf16-mixed");
+
+  private final String text;
+
+  Precision(String text) {
+    this.text = text;
+  }
+
+  /** How {@code trainer.precision} writes it: {@code 32}, {@code bf16-mixed}. */
+  public String text() {
+    return text;
+  }
+
+  @Override
+  public String toString() {
+    return text;
+  }
+
+  /**
+   * The precision {@code text} names: {@code 32}, {@code 32-true}, {@code fp32}; {@code bf16},
+   * {@code bf16-mixed} (Lightning reads {@code bf16} as {@code bf16-mixed}).
+   *
+   * @throws IllegalArgumentException naming the value and, for a precision cria does not build, why
+   *     and what to use instead
+   */
+  public static Precision parse(String text) {
+    String t = text == null ? "" : text.strip().toLowerCase(Locale.ROOT);
+    return switch (t) {
+      case "32", "32-true", "fp32", "32.0" -> FP32;
+      case "bf16", "bf16-mixed" -> BF16_MIXED;
+      case "16", "16-mixed", "fp16", "16.0" ->
+          throw new IllegalArgumentException(
+              "precision "
+                  + text
+                  + " is fp16, which needs a loss scaler that cria does not have;"
+                  + " use bf16-mixed (the same memory and speed, fp32's range) or 32");
+      case "bf16-true" ->
+          throw new IllegalArgumentException(
+              "precision bf16-true (bf16 weights without fp32 master weights) is not built;"
+                  + " use bf16-mixed or 32");
+      case "bf16-sr", "bf16sr" ->
+          throw new IllegalArgumentException(
+              "precision "
+                  + text
+                  + " (bf16 weights and optimizer states with stochastic rounding) is not built"
+                  + " yet; use bf16-mixed or 32");
+      default ->
+          throw new IllegalArgumentException(
+              "unknown precision '" + text + "': use 32 or bf16-mixed (bf16 means bf16-mixed)");
+    };
+  }
+}
