@@ -34,6 +34,7 @@ class ArchitectureTest {
           "cria-core", List.of(),
           "cria-data", List.of("core"),
           "cria-engine", List.of("core"),
+          "cria-onednn", List.of("engine"),
           "cria-train", List.of("core", "data", "engine"),
           "cria-board", List.of("core"),
           "cria-k8s", List.of("core"),
