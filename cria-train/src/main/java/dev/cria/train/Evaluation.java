@@ -175,7 +175,8 @@ public final class Evaluation {
       MicroBatch batch = new MicroBatch(micro, seq);
       try (Backend backend =
               TrainingSetup.openBackend(backendName != null ? backendName : t.backend(), threads);
-          LlamaModel llama = new LlamaModel(model.shape(), backend, micro, seq, false)) {
+          LlamaModel llama =
+              new LlamaModel(model.shape(), backend, micro, seq, false, t.precision())) {
         llama.parameters().copyFrom(model.parameters(), 0, 0, model.parameters().length());
         return new Result(
             meanLoss(llama, samples, order, batch, batches, 0),

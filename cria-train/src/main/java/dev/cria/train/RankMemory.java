@@ -45,7 +45,7 @@ final class RankMemory {
         String.format(
             Locale.ROOT,
             "memory per rank: parameters %.0f MB, gradients %.0f MB%s, AdamW state"
-                + " %.0f MB%s, activations %.0f MB%s",
+                + " %.0f MB%s,%s activations %.0f MB%s",
             n * 4 / 1e6,
             (zero2 ? n / group.worldSize() : n) * 4 / 1e6,
             zero2 ? " (this rank's shards, and the buckets being reduced)" : "",
@@ -57,7 +57,11 @@ final class RankMemory {
                     buckets.settings().zeroStage(),
                     group.worldSize())
                 : "",
-            (model.bytes() - 8.0 * n) / 1e6,
+            model.computeCopyBytes() > 0
+                ? String.format(
+                    Locale.ROOT, " bf16 weights %.0f MB,", model.computeCopyBytes() / 1e6)
+                : "",
+            (model.bytes() - 8.0 * n - model.computeCopyBytes()) / 1e6,
             config.model().recompute() ? " (each layer's input; the rest recomputed)" : ""));
     if (buckets != null) {
       metrics.info(

@@ -8,6 +8,7 @@ import dev.cria.engine.io.SafetensorsWriter;
 import dev.cria.engine.model.KernelShapes;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.LlamaModel;
+import dev.cria.engine.model.Precision;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.optim.LearningRateSchedule;
 import dev.cria.train.checkpoint.Checkpoint;
@@ -239,12 +240,23 @@ public final class Trainer {
             "backend %s: peak %.0f GFLOP/s (MFU is relative to it)",
             backend.description(),
             peak));
+    if (t.precision() == Precision.BF16_MIXED) {
+      metrics.info(
+          "precision bf16-mixed: linear layers multiply bf16 on "
+              + backend.kernels().bf16Matmul()
+              + "; fp32 master weights, gradients, optimizer states");
+    }
     AdamW.Settings settings =
         new AdamW.Settings(
             c.optim().beta1(), c.optim().beta2(), c.optim().eps(), c.optim().weightDecay());
     try (LlamaModel model =
             new LlamaModel(
-                shape, backend, t.microBatchSize(), setup.seqLength(), c.model().recompute());
+                shape,
+                backend,
+                t.microBatchSize(),
+                setup.seqLength(),
+                c.model().recompute(),
+                t.precision());
         GradientBuckets buckets =
             group.worldSize() > 1
                 ? new GradientBuckets(

@@ -4,6 +4,7 @@ import dev.cria.cli.UserError;
 import dev.cria.engine.backend.TimedKernels;
 import dev.cria.engine.bench.StepBenchmark;
 import dev.cria.engine.model.LlamaConfig;
+import dev.cria.engine.model.Precision;
 import dev.cria.train.compile.KernelCache;
 import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.ModelShape;
@@ -106,6 +107,15 @@ public final class BenchCommand implements Callable<Integer> {
   @Option(names = "--no-compile-cache", description = "Run the backend's default kernels.")
   boolean noCompileCache;
 
+  @Option(
+      names = "--precision",
+      paramLabel = "P",
+      defaultValue = "32",
+      description =
+          "What the model computes in: 32, or bf16-mixed (bf16 products of the linear layers,"
+              + " fp32 master weights; bf16 reads as bf16-mixed). Default: ${DEFAULT-VALUE}.")
+  String precision;
+
   @Option(names = "--profile", description = "Also show where the time goes, by kernel.")
   boolean profile;
 
@@ -145,7 +155,9 @@ public final class BenchCommand implements Callable<Integer> {
     PrintWriter err = spec.commandLine().getErr();
     StepBenchmark.Settings settings;
     try {
-      settings = new StepBenchmark.Settings(config, backend, n, b, t, warmup, steps, profile);
+      settings =
+          new StepBenchmark.Settings(
+              config, backend, n, b, t, warmup, steps, profile, Precision.parse(precision));
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }
@@ -178,7 +190,7 @@ public final class BenchCommand implements Callable<Integer> {
     out.printf(
         Locale.ROOT,
         "preset %s: dim %d, %d layers, %d heads, FFN %d, vocab %d; micro-batch %d x seq %d,"
-            + " backend %s%n",
+            + " backend %s, precision %s%n",
         preset,
         config.dim(),
         config.layers(),
@@ -187,7 +199,8 @@ public final class BenchCommand implements Callable<Integer> {
         config.vocabSize(),
         b,
         t,
-        r.kernels());
+        r.kernels(),
+        settings.precision());
     out.println(cacheLine.get());
     out.printf(Locale.ROOT, "tokens/s     %.0f%n", r.tokensPerSec());
     out.printf(
@@ -206,7 +219,11 @@ public final class BenchCommand implements Callable<Integer> {
         Locale.ROOT,
         "peak         %.1f GFLOP/s (measured on the backend's threads)%n",
         r.peakGflops());
-    out.printf(Locale.ROOT, "MFU          %.1f%%%n", 100 * r.mfu());
+    out.printf(
+        Locale.ROOT,
+        "MFU          %.1f%%%s%n",
+        100 * r.mfu(),
+        settings.precision() == Precision.FP32 ? "" : " (of the fp32 FMA peak)");
     if (profile) {
       double total = r.profileSeconds().values().stream().mapToDouble(Double::doubleValue).sum();
       out.println("where the time goes (kernels, per step):");

@@ -198,6 +198,15 @@ public final class RunOptions {
   Integer threads;
 
   @Option(
+      names = "--precision",
+      paramLabel = "P",
+      description =
+          "What the model computes in: 32, or bf16-mixed (the linear layers multiply bf16 copies of"
+              + " the weights and inputs; fp32 master weights, gradients and AdamW moments; bf16"
+              + " reads as bf16-mixed) (trainer.precision; default: 32).")
+  String precision;
+
+  @Option(
       names = "--backend",
       paramLabel = "NAME",
       description =
@@ -283,6 +292,7 @@ public final class RunOptions {
     o.put("trainer.log_every_n_steps", logInterval);
     o.put("trainer.threads", threads);
     o.put("trainer.backend", backend);
+    o.put("trainer.precision", precision);
     o.put("trainer.compile_cache", compileCache);
     o.put("trainer.use_compile_cache", noCompileCache ? Boolean.FALSE : null);
     o.put("optim.lr", lr);

@@ -42,6 +42,24 @@ class BenchCommandTest {
     assertThat(off.out()).contains("kernel cache: off (--no-compile-cache): default kernels");
   }
 
+  @Test
+  void benchInBf16MixedSaysWhichProductRanAndRefusesFp16WithTheReason() {
+    String[] shape = {"--preset", "tiny", "--micro-batch", "1", "--seq-len", "16"};
+    CliRun mixed = bench(shape, "--precision", "bf16", "--no-compile-cache", "--json");
+    assertThat(mixed.exitCode()).as(mixed.err()).isZero();
+    assertThat(mixed.out())
+        .contains(
+            "precision bf16-mixed",
+            "MFU",
+            "(of the fp32 FMA peak)",
+            "\"precision\":\"bf16-mixed\"");
+    assertThat(mixed.err()).contains("bench: precision bf16-mixed: bf16 products on oneDNN 3.");
+
+    CliRun fp16 = bench(shape, "--precision", "16");
+    assertThat(fp16.exitCode()).isNotZero();
+    assertThat(fp16.err()).contains("precision 16 is fp16, which needs a loss scaler");
+  }
+
   private static CliRun bench(String[] shape, String... more) {
     String[] args = new String[1 + shape.length + 4 + more.length];
     args[0] = "bench";

@@ -183,6 +183,20 @@ class NemoConfigTest {
   }
 
   @Test
+  void theBlueprintsConfigTrainsInBf16WhenItsPrecisionSaysSo() throws IOException {
+    assumeBlueprint();
+    Path runDir = tmp.resolve("bf16-run");
+    List<String> args = nemoTrain(scaledBlueprint(runDir));
+    args.add("trainer.precision=bf16");
+    CliRun run = CliRun.of(args.toArray(String[]::new));
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    assertThat(run.out())
+        .contains("precision bf16-mixed: linear layers multiply bf16 on ")
+        .contains("done: 6 step(s)");
+    assertThat(Files.readString(runDir.resolve("config.yaml"))).contains("precision: bf16-mixed");
+  }
+
+  @Test
   void tensorParallelEightIsRefusedWithTheReasonBeforeAnythingIsWritten() throws IOException {
     assumeBlueprint();
     Path runDir = tmp.resolve("tp8");
@@ -230,7 +244,7 @@ class NemoConfigTest {
         file,
         """
         trainer:
-          precision: bf16
+          precision: 16
           max_steps: 10
         exp_manager:
           explicit_log_dir: %s
@@ -250,7 +264,7 @@ class NemoConfigTest {
     assertThat(run.err())
         .contains(
             "4 mistakes in the config:",
-            "four.yaml: trainer.precision: 'bf16': cria trains in fp32 (precision 32)",
+            "four.yaml: trainer.precision: 16: precision 16 is fp16, which needs a loss scaler",
             "four.yaml: model.hidden_dropout: 0.1: cria has no dropout",
             "four.yaml: model.num_layers: 'two': expected an integer",
             "four.yaml: model.activation: 'gelu': cria's Llama uses SwiGLU");

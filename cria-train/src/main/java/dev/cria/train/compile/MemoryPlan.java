@@ -3,6 +3,8 @@ package dev.cria.train.compile;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.model.ParameterLayout;
+import dev.cria.engine.model.Precision;
+import dev.cria.engine.tensor.Bf16;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.Collective;
 import dev.cria.train.distributed.Collectives;
@@ -51,6 +53,8 @@ public final class MemoryPlan {
   public enum Kind {
     PARAMETERS("parameters"),
     GRADIENTS("gradients"),
+    /** Mixed precision only: the bf16 weights and one product's bf16 inputs. */
+    BF16_COPIES("bf16 copies (weights, a product's inputs)"),
     OPTIMIZER("AdamW moments"),
     ACTIVATIONS("activations"),
     COMMUNICATION("communication buffers"),
@@ -80,6 +84,7 @@ public final class MemoryPlan {
    * @param bucketCapBytes {@code distributed.bucket_cap_mb} in bytes (0: a bucket per layer)
    * @param indexSamples the samples the run asks of its splits (train and valid), whose indices
    *     every rank holds
+   * @param precision what the model computes in ({@link Kind#BF16_COPIES} in mixed precision)
    */
   public record Settings(
       LlamaConfig shape,
@@ -89,12 +94,36 @@ public final class MemoryPlan {
       long bucketCapBytes,
       boolean recompute,
       boolean asyncSave,
-      long indexSamples) {
+      long indexSamples,
+      Precision precision) {
     public Settings {
       if (microBatch < 1 || seqLength < 1 || zeroStage < 1 || zeroStage > 2 || indexSamples < 0) {
         throw new IllegalArgumentException(
             "micro-batch " + microBatch + ", sequence " + seqLength + ", ZeRO " + zeroStage);
       }
+      java.util.Objects.requireNonNull(precision, "precision");
+    }
+
+    /** In fp32. */
+    public Settings(
+        LlamaConfig shape,
+        int microBatch,
+        int seqLength,
+        int zeroStage,
+        long bucketCapBytes,
+        boolean recompute,
+        boolean asyncSave,
+        long indexSamples) {
+      this(
+          shape,
+          microBatch,
+          seqLength,
+          zeroStage,
+          bucketCapBytes,
+          recompute,
+          asyncSave,
+          indexSamples,
+          Precision.FP32);
     }
 
     /** The settings of config {@code c} for model {@code shape}. */
@@ -108,22 +137,47 @@ public final class MemoryPlan {
           c.distributed().bucketCapBytes(),
           c.model().recompute(),
           c.checkpoint().asyncSave(),
-          c.trainSamples() + (c.trainer().limitValBatches() > 0 ? c.validSamples() : 0));
+          c.trainSamples() + (c.trainer().limitValBatches() > 0 ? c.validSamples() : 0),
+          c.trainer().precision());
     }
 
     Settings withMicroBatch(int m) {
       return new Settings(
-          shape, m, seqLength, zeroStage, bucketCapBytes, recompute, asyncSave, indexSamples);
+          shape,
+          m,
+          seqLength,
+          zeroStage,
+          bucketCapBytes,
+          recompute,
+          asyncSave,
+          indexSamples,
+          precision);
     }
 
     Settings withRecompute() {
       return new Settings(
-          shape, microBatch, seqLength, zeroStage, bucketCapBytes, true, asyncSave, indexSamples);
+          shape,
+          microBatch,
+          seqLength,
+          zeroStage,
+          bucketCapBytes,
+          true,
+          asyncSave,
+          indexSamples,
+          precision);
     }
 
     Settings withZero2() {
       return new Settings(
-          shape, microBatch, seqLength, 2, bucketCapBytes, recompute, asyncSave, indexSamples);
+          shape,
+          microBatch,
+          seqLength,
+          2,
+          bucketCapBytes,
+          recompute,
+          asyncSave,
+          indexSamples,
+          precision);
     }
   }
 
@@ -223,6 +277,7 @@ public final class MemoryPlan {
               ? (shardFloats(rank) + 2 * largestBucket()) * Float.BYTES
               : p;
       case OPTIMIZER -> 2 * shardFloats(rank) * Float.BYTES;
+      case BF16_COPIES -> bf16Copies();
       case ACTIVATIONS -> activations(settings.recompute());
       case COMMUNICATION -> Collectives.bufferBytes(world, job.ranksPerHost());
       case SNAPSHOT ->
@@ -237,6 +292,20 @@ public final class MemoryPlan {
     return LlamaModel.bytesNeeded(
             settings.shape(), settings.microBatch(), settings.seqLength(), recompute)
         - 2 * parameters * Float.BYTES;
+  }
+
+  /**
+   * Bytes of mixed precision's bf16 copies: every weight but the embeddings, and the inputs of the
+   * largest product (the LM head's gradient and the widest layer's input); 0 in fp32.
+   */
+  private long bf16Copies() {
+    if (settings.precision() == Precision.FP32) {
+      return 0;
+    }
+    LlamaConfig s = settings.shape();
+    long tokens = (long) settings.microBatch() * settings.seqLength();
+    long weights = parameters - (long) s.vocabSize() * s.dim(); // not the embeddings
+    return (weights + tokens * ((long) s.vocabSize() + Math.max(s.dim(), s.ffnDim()))) * Bf16.BYTES;
   }
 
   /** Everything rank {@code rank} holds. */
@@ -264,6 +333,7 @@ public final class MemoryPlan {
             ? parameters * Float.BYTES // reserved whole; only the shards stay in memory
             : bytes(Kind.GRADIENTS, rank))
         + bytes(Kind.OPTIMIZER, rank)
+        + bytes(Kind.BF16_COPIES, rank)
         + bytes(Kind.ACTIVATIONS, rank);
   }
 

@@ -56,6 +56,9 @@ public final class PlanReport {
             two ? "rank 0" : "each rank",
             two ? "  other ranks" : ""));
     for (MemoryPlan.Kind k : MemoryPlan.Kind.values()) {
+      if (k == MemoryPlan.Kind.BF16_COPIES && plan.bytes(k, 0) == 0) {
+        continue; // fp32: no such row
+      }
       lines.add(
           String.format(
               Locale.ROOT,
@@ -136,6 +139,7 @@ public final class PlanReport {
       case GRADIENTS ->
           world > 1 && s.zeroStage() == 2 ? " (ZeRO-2: shards + 2 buckets)" : " (fp32, all)";
       case OPTIMIZER -> world > 1 ? " (ZeRO: this rank's 1/" + world + ")" : " (fp32, 2 each)";
+      case BF16_COPIES -> " (" + s.precision() + ")";
       case ACTIVATIONS ->
           s.recompute()
               ? " (recomputed; " + size(plan.activations(false)) + " kept)"

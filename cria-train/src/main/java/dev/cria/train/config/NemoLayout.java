@@ -1,5 +1,6 @@
 package dev.cria.train.config;
 
+import dev.cria.engine.model.Precision;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -36,7 +37,9 @@ final class NemoLayout {
   static final String PROCESSES =
       "process layout (the world size comes from --nproc, mpirun or the MPIJob)";
   static final String HOUSEKEEPING = "logging and housekeeping that cria does its own way";
-  static final String PRECISION = "fp16/bf16 settings (cria trains in fp32)";
+  static final String PRECISION =
+      "fp16/bf16 switches (trainer.precision decides: 32, or bf16-mixed with fp32 master weights,"
+          + " gradients and optimizer states)";
 
   private NemoLayout() {}
 
@@ -155,7 +158,20 @@ final class NemoLayout {
     rule("trainer.devices", inert(PROCESSES));
     rule("trainer.num_nodes", inert(PROCESSES));
     rule("trainer.accelerator", inert(NEURON));
-    rule("trainer.precision", same(isValue(32, "32-true"), "cria trains in fp32 (precision 32)"));
+    rule(
+        "trainer.precision",
+        (r, key) -> {
+          JsonNode v = r.value(key);
+          if (v != null && !v.isNull()) {
+            try {
+              Precision.parse(NemoValues.text(v));
+            } catch (IllegalArgumentException e) {
+              r.refuse(key, v, e.getMessage());
+              return;
+            }
+          }
+          r.map(key, "trainer.precision", NemoValues.Kind.TEXT);
+        });
     for (String k :
         List.of(
             "logger",

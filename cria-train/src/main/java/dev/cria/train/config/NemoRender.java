@@ -43,7 +43,11 @@ public final class NemoRender {
     ObjectNode root = NODES.objectNode();
     root.put("name", "megatron_llama");
     ObjectNode trainer = root.putObject("trainer");
-    trainer.put("precision", 32);
+    if (t.precision() == dev.cria.engine.model.Precision.FP32) {
+      trainer.put("precision", 32);
+    } else {
+      trainer.put("precision", t.precision().text());
+    }
     trainer.put("max_steps", t.maxSteps());
     trainer.put("log_every_n_steps", t.logEveryNSteps());
     trainer.put("val_check_interval", t.valCheckInterval());

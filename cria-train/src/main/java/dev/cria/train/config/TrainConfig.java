@@ -1,5 +1,6 @@
 package dev.cria.train.config;
 
+import dev.cria.engine.model.Precision;
 import java.util.List;
 
 /**
@@ -87,6 +88,7 @@ public record TrainConfig(
    * @param compileCache where {@code cria compile} keeps tuned kernels and every rank looks for
    *     them (null: {@code compile-cache} beside the run directory)
    * @param useCompileCache whether ranks look there at all (false: the backend's defaults)
+   * @param precision what the model computes in ({@code 32} or {@code bf16-mixed})
    */
   public record Trainer(
       int microBatchSize,
@@ -99,7 +101,12 @@ public record TrainConfig(
       int threads,
       String backend,
       String compileCache,
-      boolean useCompileCache) {}
+      boolean useCompileCache,
+      Precision precision) {
+    public Trainer {
+      java.util.Objects.requireNonNull(precision, "trainer.precision");
+    }
+  }
 
   /**
    * AdamW with NeMo's warmup and cosine annealing.

@@ -1,5 +1,6 @@
 package dev.cria.train.config;
 
+import dev.cria.engine.model.Precision;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -49,7 +50,8 @@ public final class TrainConfigFile {
                 new TrainConfig.Model(
                     "tiny", null, null, null, null, null, null, null, null, 0.02, true, false),
                 new TrainConfig.Data(List.of(), "969,30,1", 0, null),
-                new TrainConfig.Trainer(4, 8, 100, 1234, 50, 4, 10, 0, "auto", null, true),
+                new TrainConfig.Trainer(
+                    4, 8, 100, 1234, 50, 4, 10, 0, "auto", null, true, Precision.FP32),
                 new TrainConfig.Optim(
                     1e-3, 1e-4, DEFAULT_WARMUP_STEPS, 0, 0.1, 0.9, 0.95, 1e-8, 1.0),
                 new TrainConfig.Checkpoint(0, 30, 2, false),
@@ -216,7 +218,8 @@ public final class TrainConfigFile {
                 (int) trainer.integer("threads", 0, 4096),
                 trainer.string("backend", false),
                 trainer.string("compile_cache", true),
-                trainer.bool("use_compile_cache")),
+                trainer.bool("use_compile_cache"),
+                trainer.precision("precision")),
             new TrainConfig.Optim(
                 optim.number("lr", 0, 10),
                 optim.number("min_lr", 0, 10),
@@ -308,6 +311,7 @@ public final class TrainConfigFile {
     trainer.put("backend", c.trainer().backend());
     trainer.put("compile_cache", c.trainer().compileCache());
     trainer.put("use_compile_cache", c.trainer().useCompileCache());
+    trainer.put("precision", c.trainer().precision().text());
     ObjectNode optim = root.putObject("optim");
     optim.put("lr", c.optim().lr());
     optim.put("min_lr", c.optim().minLr());
@@ -480,6 +484,21 @@ public final class TrainConfigFile {
         return error(key, "must be " + range(min, max) + ", got " + value, min);
       }
       return value;
+    }
+
+    Precision precision(String key) {
+      JsonNode v = get(key);
+      if (v == null) {
+        return error(key, "is required", Precision.FP32);
+      }
+      if (!v.isValueNode() || v.isBoolean()) {
+        return error(key, "expected 32 or bf16-mixed, got " + describe(v), Precision.FP32);
+      }
+      try {
+        return Precision.parse(v.asString());
+      } catch (IllegalArgumentException e) {
+        return error(key, e.getMessage(), Precision.FP32);
+      }
     }
 
     boolean bool(String key) {

@@ -6,6 +6,7 @@ import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Backends;
 import dev.cria.engine.backend.GemmShape;
 import dev.cria.engine.backend.TunedKernel;
+import dev.cria.engine.model.Precision;
 import dev.cria.train.config.TrainConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -168,7 +169,7 @@ class KernelCacheTest {
         runDir,
         null,
         null,
-        new TrainConfig.Trainer(4, 8, 10, 1, 0, 0, 1, 0, "auto", cache, use),
+        new TrainConfig.Trainer(4, 8, 10, 1, 0, 0, 1, 0, "auto", cache, use, Precision.FP32),
         null,
         null,
         null);

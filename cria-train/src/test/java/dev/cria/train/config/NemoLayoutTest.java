@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.cria.engine.model.LlamaConfig;
+import dev.cria.engine.model.Precision;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -91,7 +92,8 @@ class NemoLayoutTest {
     TrainConfig c = layers.bind();
     assertThat(c.runDir()).isEqualTo("runs/nemo");
     assertThat(c.trainer())
-        .isEqualTo(new TrainConfig.Trainer(2, 8, 50, 99, 25, 2, 5, 0, "auto", null, true));
+        .isEqualTo(
+            new TrainConfig.Trainer(2, 8, 50, 99, 25, 2, 5, 0, "auto", null, true, Precision.FP32));
     assertThat(c.model().maxPositionEmbeddings()).isEqualTo(64);
     assertThat(c.model().numQueryGroups()).isEqualTo(4); // NeMo: as many as heads when absent
     assertThat(c.model().initMethodStd()).isEqualTo(0.021);
