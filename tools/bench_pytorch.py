@@ -4,11 +4,16 @@
 Usage (from the repository root, Debian's interpreter):
 
   /usr/bin/python3 tools/bench_pytorch.py --preset tiny|small [--threads 2]
-      [--micro-batch B] [--seq-len T] [--steps N] [--warmup W] [--json]
+      [--micro-batch B] [--seq-len T] [--steps N] [--warmup W] [--precision 32|bf16] [--json]
 
 Presets (tools/llama_reference.py model, fp32):
   tiny : D 288, L 6, H 6, KVH 6, F 768, V 32000; default B 8, T 256
   small: D 512, L 8, H 8, KVH 8, F 1376, V 32000; default B 4, T 512
+
+--precision bf16 runs the forward and the loss under torch.autocast("cpu",
+dtype=torch.bfloat16) (PyTorch's bf16 mixed precision: fp32 weights, linear
+layers in bf16 through oneDNN, which picks AMX or AVX512_BF16); the backward
+follows autocast's casts. Default 32: everything fp32.
 
 A step is: forward + loss ("forward"), loss.backward() ("backward"), then
 clip_grad_norm_(1.0) + lr from the schedule + AdamW step + zero_grad(set_to_none)
@@ -84,6 +89,7 @@ def main():
     ap.add_argument("--seq-len", type=int)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--precision", choices=["32", "bf16"], default="32")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -124,7 +130,11 @@ def main():
     total_steps = args.warmup + args.steps
     for s in range(total_steps):
         t0 = time.perf_counter()
-        loss = ref.loss_fn(model(tokens), targets)
+        if args.precision == "bf16":
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = ref.loss_fn(model(tokens), targets)
+        else:
+            loss = ref.loss_fn(model(tokens), targets)
         t1 = time.perf_counter()
         loss.backward()
         t2 = time.perf_counter()
@@ -153,7 +163,8 @@ def main():
         print(json.dumps({
             "tool": "pytorch", "torch": torch.__version__, "blas": blas,
             "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
-            "preset": args.preset, "threads": args.threads, "micro_batch": B, "seq_len": T,
+            "preset": args.preset, "precision": args.precision,
+            "threads": args.threads, "micro_batch": B, "seq_len": T,
             "tokens_per_sec": round(tps, 2), "step_ms": round(step_s * 1e3, 2),
             "forward_ms": round(mean(fw) * 1e3, 2), "backward_ms": round(mean(bw) * 1e3, 2),
             "optimizer_ms": round(mean(op) * 1e3, 2), "gflops": round(gflops, 3),

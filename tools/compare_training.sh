@@ -2,12 +2,13 @@
 # Trains the same model with cria and with an independent PyTorch script (tools/train_pytorch.py)
 # from the same initial weights, sample order and hyperparameters, and prints both curves.
 #
-#   [SEED=1234] tools/compare_training.sh PREFIX TOKENIZER [OUT_DIR] [MAX_STEPS]
+#   [SEED=1234] [PRECISION=32|bf16-mixed] tools/compare_training.sh PREFIX TOKENIZER [OUT_DIR] [MAX_STEPS]
 #
 # PREFIX is a dataset made by `cria prepare` with TOKENIZER (e.g. Brown with the Llama-2 tokenizer).
 # Needs /usr/bin/python3 with python3-torch and python3-numpy. Both runs use 2 threads.
 # REUSE_PYTORCH=1 keeps OUT_DIR/pytorch.json from an earlier run when the initial weights are the
 # same file (checked by SHA-256), to re-check a new cria build without the slow PyTorch run.
+# PRECISION=bf16-mixed trains cria in bf16-mixed and PyTorch under bf16 autocast.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 prefix="$1"
@@ -17,16 +18,19 @@ steps="${4:-300}"
 common=(--split 980,10,10 --seq-len 256 --micro-batch 4 --global-batch 8 --max-steps "$steps" --lr 1e-3
   --min-lr 1e-4 --warmup-steps 30 --weight-decay 0.1 --clip-grad 1.0 --seed "${SEED:-1234}" --val-interval 50
   --val-batches 4 --threads 2)
+precision="${PRECISION:-32}"
+torch_precision=32
+[[ "$precision" == 32 ]] || torch_precision=bf16
 mkdir -p "$out"
 "$root/cria" train --preset tiny --tokenizer "$tokenizer" --data-prefix "$prefix" "${common[@]}" \
-  --log-interval 10 --run-dir "$out/cria-run" --overwrite --write-initial-weights "$out/initial.safetensors" \
+  --precision "$precision" --log-interval 10 --run-dir "$out/cria-run" --overwrite --write-initial-weights "$out/initial.safetensors" \
   | tee "$out/cria.txt"
 init_sum="$(sha256sum "$out/initial.safetensors" | cut -d' ' -f1)"
 if [[ "${REUSE_PYTORCH:-0}" == 1 && -f "$out/pytorch.json" && "$(cat "$out/pytorch.init.sha256" 2>/dev/null)" == "$init_sum" ]]; then
   echo "reusing $out/pytorch.json (same initial weights, SHA-256 $init_sum)"
 else
   /usr/bin/python3 "$root/tools/train_pytorch.py" --data-prefix "$prefix" --init "$out/initial.safetensors" \
-    --heads 6 --kv-heads 6 "${common[@]}" --check-index-cache "$out/cria-run/index_cache" --out "$out/pytorch.json" \
+    --heads 6 --kv-heads 6 "${common[@]}" --precision "$torch_precision" --check-index-cache "$out/cria-run/index_cache" --out "$out/pytorch.json" \
     | tee "$out/pytorch.txt"
   echo "$init_sum" > "$out/pytorch.init.sha256"
 fi

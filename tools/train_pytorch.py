@@ -7,7 +7,7 @@ Usage (repository root, Debian's interpreter with python3-torch and python3-nump
       --heads 6 --kv-heads 6 --split 980,10,10 --seq-len 256 --micro-batch 8 \
       --global-batch 8 --max-steps 300 --lr 1e-3 --min-lr 1e-4 --warmup-steps 30 \
       --seed 1234 --val-interval 50 --val-batches 4 --threads 2 \
-      [--check-index-cache RUN/index_cache] [--out curve.json]
+      [--precision 32|bf16] [--check-index-cache RUN/index_cache] [--out curve.json]
   /usr/bin/python3 tools/train_pytorch.py --self-test ../shared/data/vectors
 
 Nothing here comes from cria except the initial weights (INIT, written by
@@ -18,7 +18,9 @@ Nothing here comes from cria except the initial weights (INIT, written by
     numpy.random.RandomState(seed)), written out again here from Megatron's
     algorithm; --self-test checks it against ../shared's gpt_index_vectors.json,
     and --check-index-cache checks that cria's cached .npy indices are identical;
-  * the model is tools/llama_reference.py (plain PyTorch, fp32);
+  * the model is tools/llama_reference.py (plain PyTorch, fp32); with --precision bf16
+    its forward passes and losses (training and validation) run under
+    torch.autocast("cpu", dtype=torch.bfloat16), PyTorch's bf16 mixed precision;
   * each step takes global batch s (samples s*G .. s*G+G-1), accumulates
     G/micro micro-batches with loss/accumulation, clips the global grad norm,
     sets the NeMo warmup+cosine lr, and steps torch.optim.AdamW (betas 0.9/0.95,
@@ -237,6 +239,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--check-index-cache", metavar="DIR")
     ap.add_argument("--out")
+    ap.add_argument("--precision", choices=["32", "bf16"], default="32")
     args = ap.parse_args()
     if args.self_test:
         self_test(args.self_test)
@@ -247,6 +250,12 @@ def main():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import llama_reference as ref
     torch.set_num_threads(args.threads)
+    import contextlib
+
+    def autocast():
+        if args.precision == "bf16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     data = IndexedDataset(args.data_prefix)
     ranges = split_ranges(args.split, len(data.sizes))
@@ -283,7 +292,8 @@ def main():
             for b in range(args.val_batches):
                 for m in range(accumulation):
                     x, y = batch(valid, b * G + m * micro)
-                    total += float(ref.loss_fn(model(x), y))
+                    with autocast():
+                        total += float(ref.loss_fn(model(x), y))
                     count += 1
         model.train()
         return total / count
@@ -299,7 +309,8 @@ def main():
         loss_sum = 0.0
         for m in range(accumulation):
             x, y = batch(train, step * G + m * micro)
-            loss = ref.loss_fn(model(x), y)
+            with autocast():
+                loss = ref.loss_fn(model(x), y)
             (loss / accumulation).backward()
             loss_sum += float(loss)
         norm = ref.clip_grads(model, args.clip_grad) if args.clip_grad > 0 else float(
