@@ -153,6 +153,26 @@ class DataParallelTrainerTest {
   }
 
   @Test
+  void twoRanksInBf16MixedReproduceOneRankRoundingTheGatheredWeights() throws Exception {
+    Path prefix = TestRuns.dataset(tmp, 200, 199);
+    java.util.function.Consumer<ObjectNode> bf16 =
+        tree -> TrainConfigFile.set(tree, "trainer.precision", "bf16-mixed");
+    Run single = train(prefix, 1, CollectiveKind.SHM, line -> {}, port -> {}, bf16).getFirst();
+    List<Run> ranks = train(prefix, 2, CollectiveKind.SHM, line -> {}, port -> {}, bf16);
+    assertThat(ranks.get(1).parameters()).isEqualTo(ranks.getFirst().parameters());
+    assertThat(ranks.get(1).losses()).isEqualTo(ranks.getFirst().losses());
+    assertThat(ranks.getFirst().info())
+        .anyMatch(l -> l.startsWith("precision bf16-mixed: linear layers multiply bf16 on "))
+        .anyMatch(l -> l.startsWith("memory per rank:") && l.contains("bf16 weights"));
+    for (int s = 0; s < STEPS; s++) {
+      // the master weights agree to fp32 rounding; now and then one rounds to the other bf16
+      assertThat(ranks.getFirst().losses().get(s))
+          .as("step %d loss", s + 1)
+          .isCloseTo(single.losses().get(s), org.assertj.core.data.Offset.offset(2e-3));
+    }
+  }
+
+  @Test
   void strangersKnockingDuringTheJoinAreLoggedAndChangeNoLoss() throws Exception {
     Path prefix = TestRuns.dataset(tmp, 200, 199);
     List<Run> plain = train(prefix, 2, CollectiveKind.AUTO);
