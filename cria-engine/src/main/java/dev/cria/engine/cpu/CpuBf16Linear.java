@@ -4,7 +4,6 @@ import dev.cria.engine.backend.Bf16Matmul;
 import dev.cria.engine.backend.Bf16MatmulProvider;
 import dev.cria.engine.backend.GemmShape;
 import dev.cria.engine.tensor.Bf16;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
@@ -25,9 +24,8 @@ import java.util.ServiceLoader;
 final class CpuBf16Linear implements AutoCloseable {
   private final Parallel parallel;
   private Bf16Matmul matmul;
-  private Arena arena = Arena.ofShared();
-  private MemorySegment first = MemorySegment.NULL;
-  private MemorySegment second = MemorySegment.NULL;
+  private final GrowingSegment inputs = new GrowingSegment(); // x, or dy in the backward pass
+  private final GrowingSegment saved = new GrowingSegment(); // x in the backward pass
 
   CpuBf16Linear(Parallel parallel) {
     this.parallel = parallel;
@@ -91,10 +89,10 @@ final class CpuBf16Linear implements AutoCloseable {
       int in,
       int out) {
     Bf16Matmul product = matmul();
-    ensure((long) n * in, 0);
-    Bf16Vectors.round(parallel, first, 0, x, xOff, (long) n * in);
+    MemorySegment xb = inputs.atLeast((long) n * in * Bf16.BYTES);
+    Bf16Vectors.round(parallel, xb, 0, x, xOff, (long) n * in);
     product.multiply(
-        GemmShape.LinearProduct.FORWARD.shape(n, in, out), first, 0, w, wOff, y, yOff, false);
+        GemmShape.LinearProduct.FORWARD.shape(n, in, out), xb, 0, w, wOff, y, yOff, false);
   }
 
   void backward(
@@ -113,12 +111,13 @@ final class CpuBf16Linear implements AutoCloseable {
       int in,
       int out) {
     Bf16Matmul product = matmul();
-    ensure((long) n * out, (long) n * in);
-    Bf16Vectors.round(parallel, first, 0, dy, dyOff, (long) n * out);
-    Bf16Vectors.round(parallel, second, 0, x, xOff, (long) n * in);
+    MemorySegment dyb = inputs.atLeast((long) n * out * Bf16.BYTES);
+    MemorySegment xb = saved.atLeast((long) n * in * Bf16.BYTES);
+    Bf16Vectors.round(parallel, dyb, 0, dy, dyOff, (long) n * out);
+    Bf16Vectors.round(parallel, xb, 0, x, xOff, (long) n * in);
     product.multiply(
         GemmShape.LinearProduct.INPUT_GRADIENT.shape(n, in, out),
-        first,
+        dyb,
         0,
         w,
         wOff,
@@ -126,28 +125,7 @@ final class CpuBf16Linear implements AutoCloseable {
         dxOff,
         !overwriteDx);
     product.multiply(
-        GemmShape.LinearProduct.WEIGHT_GRADIENT.shape(n, in, out),
-        first,
-        0,
-        second,
-        0,
-        dw,
-        dwOff,
-        true);
-  }
-
-  /** Scratch for {@code firstCount} and {@code secondCount} bf16 values, grown when too small. */
-  private void ensure(long firstCount, long secondCount) {
-    if (first.byteSize() >= firstCount * Bf16.BYTES
-        && second.byteSize() >= secondCount * Bf16.BYTES) {
-      return;
-    }
-    long firstBytes = Math.max(first.byteSize(), firstCount * Bf16.BYTES);
-    long secondBytes = Math.max(second.byteSize(), secondCount * Bf16.BYTES);
-    arena.close();
-    arena = Arena.ofShared();
-    first = arena.allocate(firstBytes, 64);
-    second = arena.allocate(Math.max(secondBytes, 64), 64);
+        GemmShape.LinearProduct.WEIGHT_GRADIENT.shape(n, in, out), dyb, 0, xb, 0, dw, dwOff, true);
   }
 
   @Override
@@ -155,6 +133,7 @@ final class CpuBf16Linear implements AutoCloseable {
     if (matmul != null) {
       matmul.close();
     }
-    arena.close();
+    inputs.close();
+    saved.close();
   }
 }

@@ -2,7 +2,6 @@ package dev.cria.engine.cpu;
 
 import dev.cria.engine.backend.Bf16Matmul;
 import dev.cria.engine.backend.GemmShape;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -13,9 +12,8 @@ import java.lang.foreign.MemorySegment;
 final class JavaBf16Matmul implements Bf16Matmul {
   private final Parallel parallel;
   private final String reason;
-  private Arena arena = Arena.ofShared();
-  private MemorySegment a = MemorySegment.NULL;
-  private MemorySegment b = MemorySegment.NULL;
+  private final GrowingSegment a = new GrowingSegment();
+  private final GrowingSegment b = new GrowingSegment();
 
   /**
    * @param reason why this one runs rather than a native library, for {@link #description()}
@@ -42,9 +40,10 @@ final class JavaBf16Matmul implements Bf16Matmul {
       boolean accumulate) {
     long aCount = (long) shape.m() * shape.k();
     long bCount = (long) shape.k() * shape.n();
-    ensure(aCount, bCount);
-    Bf16Vectors.widen(parallel, a, 0, aBf16, aOff, aCount);
-    Bf16Vectors.widen(parallel, b, 0, bBf16, bOff, bCount);
+    MemorySegment aWide = a.atLeast(aCount * Float.BYTES);
+    MemorySegment bWide = b.atLeast(bCount * Float.BYTES);
+    Bf16Vectors.widen(parallel, aWide, 0, aBf16, aOff, aCount);
+    Bf16Vectors.widen(parallel, bWide, 0, bBf16, bOff, bCount);
     Gemm.sgemm(
         parallel,
         shape.transA(),
@@ -53,28 +52,16 @@ final class JavaBf16Matmul implements Bf16Matmul {
         shape.n(),
         shape.k(),
         1f,
-        a,
+        aWide,
         0,
         shape.transA() ? shape.m() : shape.k(),
-        b,
+        bWide,
         0,
         shape.transB() ? shape.k() : shape.n(),
         accumulate ? 1f : 0f,
         c,
         cOff,
         shape.n());
-  }
-
-  private void ensure(long aCount, long bCount) {
-    if (a.byteSize() >= aCount * Float.BYTES && b.byteSize() >= bCount * Float.BYTES) {
-      return;
-    }
-    long aBytes = Math.max(a.byteSize(), aCount * Float.BYTES);
-    long bBytes = Math.max(b.byteSize(), bCount * Float.BYTES);
-    arena.close();
-    arena = Arena.ofShared();
-    a = arena.allocate(aBytes, 64);
-    b = arena.allocate(bBytes, 64);
   }
 
   @Override
@@ -84,6 +71,7 @@ final class JavaBf16Matmul implements Bf16Matmul {
 
   @Override
   public void close() {
-    arena.close();
+    a.close();
+    b.close();
   }
 }
