@@ -18,8 +18,8 @@ import java.util.Map;
  * in-order CPU stream. Accumulation is oneDNN's sum post-op ({@code C = 1 * C + A B}).
  *
  * <p>Opening checks that oneDNN has a real bf16 kernel here: where it would fall back to its
- * reference loops (a CPU without AVX512_BF16 or AMX... and without AVX-512 at all), {@link #open}
- * refuses, so that cria's own Java product runs instead.
+ * reference loops (a CPU without AVX-512), {@link #open} refuses, so that cria's own Java product
+ * runs instead.
  */
 public final class OneDnnMatmul implements Bf16Matmul {
   private static final GemmShape PROBE = new GemmShape(false, true, 64, 64, 64);
@@ -97,7 +97,9 @@ public final class OneDnnMatmul implements Bf16Matmul {
         + (threads == 1 ? " thread)" : " threads)");
   }
 
-  @Override
+  /**
+   * oneDNN's name for the kernel that runs {@code shape} ({@code brg_matmul:avx512_core_amx}, say).
+   */
   public synchronized String implementation(GemmShape shape) {
     return primitive(new Key(shape, false)).implementation();
   }

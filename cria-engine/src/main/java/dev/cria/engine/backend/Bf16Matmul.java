@@ -34,12 +34,6 @@ public interface Bf16Matmul extends AutoCloseable {
       long cOff,
       boolean accumulate);
 
-  /**
-   * Which implementation runs {@code shape} (oneDNN's name for it, e.g. {@code
-   * brg_matmul:avx512_core_amx}); for the profile and the notes.
-   */
-  String implementation(GemmShape shape);
-
   /** Frees what it holds (native primitives, scratch). */
   @Override
   void close();

@@ -65,11 +65,6 @@ final class JavaBf16Matmul implements Bf16Matmul {
   }
 
   @Override
-  public String implementation(GemmShape shape) {
-    return "java:widen+sgemm";
-  }
-
-  @Override
   public void close() {
     a.close();
     b.close();
