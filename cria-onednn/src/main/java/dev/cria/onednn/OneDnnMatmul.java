@@ -60,7 +60,12 @@ public final class OneDnnMatmul implements Bf16Matmul {
       arena.close();
       throw rethrow(t);
     }
-    probeImplementation = primitive(new Key(PROBE, false)).implementation();
+    try {
+      probeImplementation = primitive(new Key(PROBE, false)).implementation();
+    } catch (RuntimeException e) {
+      close(); // the engine and stream made above
+      throw e;
+    }
   }
 
   /**
