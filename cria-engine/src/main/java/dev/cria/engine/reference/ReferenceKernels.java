@@ -41,15 +41,8 @@ public final class ReferenceKernels implements Kernels {
       int n,
       int in,
       int out) {
-    for (int i = 0; i < n; i++) {
-      for (int o = 0; o < out; o++) {
-        float sum = 0;
-        for (int c = 0; c < in; c++) {
-          sum += get(x, xOff + (long) i * in + c) * get(w, wOff + (long) o * in + c);
-        }
-        set(y, yOff + (long) i * out + o, sum);
-      }
-    }
+    ReferenceLinear.forward(
+        ReferenceLinear.FP32, ReferenceLinear.FP32, y, yOff, x, xOff, w, wOff, n, in, out);
   }
 
   @Override
@@ -68,26 +61,23 @@ public final class ReferenceKernels implements Kernels {
       int n,
       int in,
       int out) {
-    for (int i = 0; i < n; i++) {
-      for (int c = 0; c < in; c++) {
-        float sum = 0;
-        for (int o = 0; o < out; o++) {
-          sum += get(dy, dyOff + (long) i * out + o) * get(w, wOff + (long) o * in + c);
-        }
-        long at = dxOff + (long) i * in + c;
-        set(dx, at, overwriteDx ? sum : get(dx, at) + sum);
-      }
-    }
-    for (int o = 0; o < out; o++) {
-      for (int c = 0; c < in; c++) {
-        float sum = 0;
-        for (int i = 0; i < n; i++) {
-          sum += get(dy, dyOff + (long) i * out + o) * get(x, xOff + (long) i * in + c);
-        }
-        long at = dwOff + (long) o * in + c;
-        set(dw, at, get(dw, at) + sum);
-      }
-    }
+    ReferenceLinear.backward(
+        ReferenceLinear.FP32,
+        ReferenceLinear.FP32,
+        dx,
+        dxOff,
+        overwriteDx,
+        dw,
+        dwOff,
+        dy,
+        dyOff,
+        x,
+        xOff,
+        w,
+        wOff,
+        n,
+        in,
+        out);
   }
 
   @Override
@@ -107,7 +97,8 @@ public final class ReferenceKernels implements Kernels {
       int n,
       int in,
       int out) {
-    ReferenceBf16Linear.forward(y, yOff, x, xOff, w, wOff, n, in, out);
+    ReferenceLinear.forward(
+        ReferenceLinear.ROUNDED, ReferenceLinear.BF16, y, yOff, x, xOff, w, wOff, n, in, out);
   }
 
   @Override
@@ -126,8 +117,23 @@ public final class ReferenceKernels implements Kernels {
       int n,
       int in,
       int out) {
-    ReferenceBf16Linear.backward(
-        dx, dxOff, overwriteDx, dw, dwOff, dy, dyOff, x, xOff, w, wOff, n, in, out);
+    ReferenceLinear.backward(
+        ReferenceLinear.ROUNDED,
+        ReferenceLinear.BF16,
+        dx,
+        dxOff,
+        overwriteDx,
+        dw,
+        dwOff,
+        dy,
+        dyOff,
+        x,
+        xOff,
+        w,
+        wOff,
+        n,
+        in,
+        out);
   }
 
   @Override
