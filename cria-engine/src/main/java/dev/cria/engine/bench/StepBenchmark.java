@@ -47,28 +47,6 @@ public final class StepBenchmark {
       }
       java.util.Objects.requireNonNull(precision, "precision");
     }
-
-    /** In fp32. */
-    public Settings(
-        LlamaConfig config,
-        String backend,
-        int threads,
-        int microBatch,
-        int seqLen,
-        int warmupSteps,
-        int steps,
-        boolean profile) {
-      this(
-          config,
-          backend,
-          threads,
-          microBatch,
-          seqLen,
-          warmupSteps,
-          steps,
-          profile,
-          Precision.FP32);
-    }
   }
 
   /**

@@ -117,8 +117,7 @@ public final class LlamaModel implements AutoCloseable {
 
   /** Bytes held: parameters, gradients, activations, and the bf16 copy of mixed precision. */
   public long bytes() {
-    return (2 * layout.size() + act.size) * Float.BYTES
-        + (computeWeights == null ? 0 : computeWeights.byteSize());
+    return (2 * layout.size() + act.size) * Float.BYTES + computeCopyBytes();
   }
 
   /** Bytes of the bf16 copy of the weights (mixed precision), else 0. */

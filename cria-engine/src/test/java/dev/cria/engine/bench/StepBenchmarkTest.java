@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cria.engine.backend.TimedKernels;
 import dev.cria.engine.model.LlamaConfig;
+import dev.cria.engine.model.Precision;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -14,7 +15,8 @@ class StepBenchmarkTest {
     LlamaConfig c = new LlamaConfig(64, 2, 4, 2, 128, 512, 1e-5f, 10000f, 32);
     List<String> log = new ArrayList<>();
     StepBenchmark.Result r =
-        StepBenchmark.run(new StepBenchmark.Settings(c, "cpu", 2, 2, 32, 1, 2, true), log::add);
+        StepBenchmark.run(
+            new StepBenchmark.Settings(c, "cpu", 2, 2, 32, 1, 2, true, Precision.FP32), log::add);
     assertThat(r.tokensPerSec()).isPositive().isFinite();
     assertThat(r.stepMs())
         .isCloseTo(

@@ -104,28 +104,6 @@ public final class MemoryPlan {
       java.util.Objects.requireNonNull(precision, "precision");
     }
 
-    /** In fp32. */
-    public Settings(
-        LlamaConfig shape,
-        int microBatch,
-        int seqLength,
-        int zeroStage,
-        long bucketCapBytes,
-        boolean recompute,
-        boolean asyncSave,
-        long indexSamples) {
-      this(
-          shape,
-          microBatch,
-          seqLength,
-          zeroStage,
-          bucketCapBytes,
-          recompute,
-          asyncSave,
-          indexSamples,
-          Precision.FP32);
-    }
-
     /** The settings of config {@code c} for model {@code shape}. */
     public static Settings of(TrainConfig c, LlamaConfig shape) {
       int seq = c.data().seqLength() == 0 ? shape.maxSeqLen() : c.data().seqLength();

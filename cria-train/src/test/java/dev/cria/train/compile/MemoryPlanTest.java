@@ -9,6 +9,7 @@ import dev.cria.engine.backend.HostBuffers;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.model.ParameterLayout;
+import dev.cria.engine.model.Precision;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.train.distributed.Collective;
 import dev.cria.train.distributed.ShardedAdamW;
@@ -24,7 +25,8 @@ class MemoryPlanTest {
   private static final long GB = 1_000_000_000L;
 
   private static MemoryPlan.Settings settings(String preset, int micro, int seq) {
-    return new MemoryPlan.Settings(LlamaConfig.preset(preset), micro, seq, 1, 0, false, false, 0);
+    return new MemoryPlan.Settings(
+        LlamaConfig.preset(preset), micro, seq, 1, 0, false, false, 0, Precision.FP32);
   }
 
   private static MemoryPlan.Job job(int world, int perHost, long memory) {
@@ -53,7 +55,8 @@ class MemoryPlanTest {
   void theTensorsPlannedAreExactlyWhatTheModelAndOptimizerAllocate(
       String preset, int micro, int seq, int world, boolean recompute) {
     MemoryPlan.Settings s =
-        new MemoryPlan.Settings(LlamaConfig.preset(preset), micro, seq, 1, 0, recompute, false, 0);
+        new MemoryPlan.Settings(
+            LlamaConfig.preset(preset), micro, seq, 1, 0, recompute, false, 0, Precision.FP32);
     MemoryPlan plan = MemoryPlan.of(s, job(world, world, 64 * GB));
     long before = HostBuffers.liveBytes();
     try (Backend cpu = Backends.open("cpu", 1);
@@ -136,7 +139,8 @@ class MemoryPlanTest {
   @Test
   void theBackgroundSaveCopyAndTheSharedMappingAreCounted() {
     MemoryPlan.Settings s =
-        new MemoryPlan.Settings(LlamaConfig.preset("tiny"), 2, 128, 1, 0, false, true, 0);
+        new MemoryPlan.Settings(
+            LlamaConfig.preset("tiny"), 2, 128, 1, 0, false, true, 0, Precision.FP32);
     MemoryPlan plan = MemoryPlan.of(s, job(2, 2, 20 * GB));
     long p = 4 * plan.parameters();
     assertThat(plan.bytes(MemoryPlan.Kind.SNAPSHOT, 0))
@@ -183,13 +187,14 @@ class MemoryPlanTest {
     // sample and shuffle indices take 24 bytes each on the heap of every rank
     MemoryPlan.Settings s =
         new MemoryPlan.Settings(
-            LlamaConfig.preset("tiny"), 1, 256, 1, 0, false, false, 102_400_000);
+            LlamaConfig.preset("tiny"), 1, 256, 1, 0, false, false, 102_400_000, Precision.FP32);
     MemoryPlan plan = MemoryPlan.of(s, job(4, 2, 64 * GB));
     assertThat(plan.bytes(MemoryPlan.Kind.INDICES, 0)).isEqualTo(2_457_600_000L);
     assertThat(plan.bytes(MemoryPlan.Kind.INDICES, 3)).isEqualTo(2_457_600_000L);
     MemoryPlan none =
         MemoryPlan.of(
-            new MemoryPlan.Settings(LlamaConfig.preset("tiny"), 1, 256, 1, 0, false, false, 0),
+            new MemoryPlan.Settings(
+                LlamaConfig.preset("tiny"), 1, 256, 1, 0, false, false, 0, Precision.FP32),
             job(4, 2, 64 * GB));
     assertThat(plan.total(0) - none.total(0)).isEqualTo(2_457_600_000L);
     assertThat(PlanReport.table(plan))
