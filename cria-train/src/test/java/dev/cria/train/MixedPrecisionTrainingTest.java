@@ -3,18 +3,11 @@ package dev.cria.train;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
-import dev.cria.engine.tensor.Floats;
 import dev.cria.train.checkpoint.TrainStart;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
-import dev.cria.train.metrics.StepMetrics;
-import dev.cria.train.metrics.TrainListener;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -33,38 +26,6 @@ class MixedPrecisionTrainingTest {
     prefix = TestRuns.dataset(tmp, 200, 199);
   }
 
-  private static final class Seen implements TrainListener {
-    final Map<Long, Double> losses = new LinkedHashMap<>();
-    final List<String> info = new ArrayList<>();
-    final long crashAfter;
-    float[] parameters;
-
-    Seen(long crashAfter) {
-      this.crashAfter = crashAfter;
-    }
-
-    @Override
-    public void info(String line) {
-      info.add(line);
-    }
-
-    @Override
-    public void step(StepMetrics m) {
-      losses.put(m.step(), m.loss());
-      if (m.step() == crashAfter) {
-        throw new IllegalStateException("simulated crash after step " + m.step());
-      }
-    }
-
-    @Override
-    public void validation(long step, double loss) {}
-
-    @Override
-    public void finished(Floats p) {
-      parameters = p.toArray(0, (int) p.length());
-    }
-  }
-
   private TrainConfig config(String run, String precision) {
     ObjectNode t = TestRuns.tree(prefix, tmp.resolve(run));
     TrainConfigFile.set(t, "trainer.max_steps", 12L);
@@ -74,21 +35,10 @@ class MixedPrecisionTrainingTest {
     return TestRuns.config(t);
   }
 
-  private static Seen train(TrainConfig c, TrainStart start, long crashAfter) throws IOException {
-    Seen seen = new Seen(crashAfter);
-    try (TrainingSetup setup = TrainingSetup.prepare(c, 1, line -> {})) {
-      RunDirectory run = RunDirectory.create(c, false, start.resume());
-      new Trainer(setup, run, seen, () -> false).run(start);
-    } catch (IllegalStateException e) {
-      assertThat(e).hasMessageStartingWith("simulated crash");
-    }
-    return seen;
-  }
-
   @Test
   void followsTheFp32RunWithinBf16RoundingAndSaysWhatItRuns() throws IOException {
-    Seen fp32 = train(config("fp32", "32"), TrainStart.fresh(), -1);
-    Seen mixed = train(config("mixed", "bf16"), TrainStart.fresh(), -1);
+    SeenRun fp32 = SeenRun.train(config("fp32", "32"), TrainStart.fresh(), s -> false);
+    SeenRun mixed = SeenRun.train(config("mixed", "bf16"), TrainStart.fresh(), s -> false);
     assertThat(mixed.losses).hasSize(12);
     assertThat(mixed.losses.get(12L)).isLessThan(mixed.losses.get(1L) - 0.5);
     boolean differs = false;
@@ -106,11 +56,12 @@ class MixedPrecisionTrainingTest {
 
   @Test
   void aCrashedMixedRunResumesToTheUninterruptedLossesBitForBit() throws IOException {
-    Seen straight = train(config("straight", "bf16-mixed"), TrainStart.fresh(), -1);
+    SeenRun straight =
+        SeenRun.train(config("straight", "bf16-mixed"), TrainStart.fresh(), s -> false);
     TrainConfig crashing = config("crashing", "bf16-mixed");
-    Seen first = train(crashing, TrainStart.resumeIfPossible(), 7);
+    SeenRun first = SeenRun.train(crashing, TrainStart.resumeIfPossible(), s -> s == 7);
     assertThat(first.losses).hasSize(7);
-    Seen resumed = train(crashing, TrainStart.resumeIfPossible(), -1);
+    SeenRun resumed = SeenRun.train(crashing, TrainStart.resumeIfPossible(), s -> false);
     assertThat(resumed.losses.keySet()).containsExactly(5L, 6L, 7L, 8L, 9L, 10L, 11L, 12L);
     for (long s = 5; s <= 12; s++) {
       assertThat(resumed.losses.get(s)).as("step %d", s).isEqualTo(straight.losses.get(s));
@@ -120,11 +71,11 @@ class MixedPrecisionTrainingTest {
 
   @Test
   void theJavaProductGivesOneDnnsLossesToSummationOrder() throws IOException {
-    Seen native_ = train(config("onednn", "bf16-mixed"), TrainStart.fresh(), -1);
-    Seen java;
+    SeenRun native_ = SeenRun.train(config("onednn", "bf16-mixed"), TrainStart.fresh(), s -> false);
+    SeenRun java;
     System.setProperty("cria.onednn", "off");
     try {
-      java = train(config("java", "bf16-mixed"), TrainStart.fresh(), -1);
+      java = SeenRun.train(config("java", "bf16-mixed"), TrainStart.fresh(), s -> false);
     } finally {
       System.clearProperty("cria.onednn");
     }

@@ -4,23 +4,18 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
-import dev.cria.engine.tensor.Floats;
 import dev.cria.train.checkpoint.Checkpoint;
 import dev.cria.train.checkpoint.CheckpointException;
 import dev.cria.train.checkpoint.Checkpoints;
 import dev.cria.train.checkpoint.TrainStart;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
-import dev.cria.train.metrics.StepMetrics;
-import dev.cria.train.metrics.TrainListener;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.LongPredicate;
@@ -46,44 +41,6 @@ class ResumeTest {
     prefix = TestRuns.dataset(tmp, 200, 199);
   }
 
-  /** What rank 0 saw: losses and validations by step, the final parameters, the info lines. */
-  private static final class Seen implements TrainListener {
-    final Map<Long, Double> losses = new LinkedHashMap<>();
-    final Map<Long, Double> validations = new LinkedHashMap<>();
-    final List<String> info = new ArrayList<>();
-    final LongPredicate crashAfter;
-    float[] parameters;
-    long lastStep;
-
-    Seen(LongPredicate crashAfter) {
-      this.crashAfter = crashAfter;
-    }
-
-    @Override
-    public void info(String line) {
-      info.add(line);
-    }
-
-    @Override
-    public void step(StepMetrics m) {
-      losses.put(m.step(), m.loss());
-      lastStep = m.step();
-      if (crashAfter.test(m.step())) {
-        throw new IllegalStateException("simulated crash after step " + m.step());
-      }
-    }
-
-    @Override
-    public void validation(long step, double loss) {
-      validations.put(step, loss);
-    }
-
-    @Override
-    public void finished(Floats p) {
-      parameters = p.toArray(0, (int) p.length());
-    }
-  }
-
   private ObjectNode tree(String run) {
     ObjectNode t = TestRuns.tree(prefix, tmp.resolve(run));
     TrainConfigFile.set(t, "trainer.max_steps", 12L);
@@ -93,30 +50,18 @@ class ResumeTest {
     return t;
   }
 
-  private static Seen train(TrainConfig c, TrainStart start, LongPredicate crashAfter)
-      throws IOException {
-    Seen seen = new Seen(crashAfter);
-    try (TrainingSetup setup = TrainingSetup.prepare(c, 1, line -> {})) {
-      RunDirectory run = RunDirectory.create(c, false, start.resume());
-      new Trainer(setup, run, seen, () -> false).run(start);
-    } catch (IllegalStateException e) {
-      assertThat(e).hasMessageStartingWith("simulated crash");
-    }
-    return seen;
-  }
-
   @ParameterizedTest(name = "async_save {0}")
   @ValueSource(booleans = {false, true})
   void aCrashedRunResumedFromItsCheckpointLogsTheUninterruptedLossesBitForBit(boolean async)
       throws IOException {
     TrainConfig straight = TestRuns.config(tree("straight"));
-    Seen uninterrupted = train(straight, TrainStart.fresh(), s -> false);
+    SeenRun uninterrupted = SeenRun.train(straight, TrainStart.fresh(), s -> false);
     assertThat(uninterrupted.losses).hasSize(12);
 
     ObjectNode crashingTree = tree("crashing-" + async);
     TrainConfigFile.set(crashingTree, "checkpoint.async_save", async);
     TrainConfig crashing = TestRuns.config(crashingTree);
-    Seen first = train(crashing, TrainStart.resumeIfPossible(), s -> s == 7);
+    SeenRun first = SeenRun.train(crashing, TrainStart.resumeIfPossible(), s -> s == 7);
     assertThat(first.losses).hasSize(7);
     Path crashed = tmp.resolve("crashing-" + async);
     assertThat(Checkpoints.list(crashed)).extracting(Checkpoints::stepOf).containsExactly(4L);
@@ -127,7 +72,7 @@ class ResumeTest {
                   && l.endsWith("being written in the background"));
     }
 
-    Seen resumed = train(crashing, TrainStart.resumeIfPossible(), s -> false);
+    SeenRun resumed = SeenRun.train(crashing, TrainStart.resumeIfPossible(), s -> false);
     assertThat(resumed.info)
         .anyMatch(l ->
             l.startsWith("resumed from ")
@@ -154,7 +99,7 @@ class ResumeTest {
     }
 
     // nothing left to do: resuming a finished run takes no step and saves nothing new
-    Seen again = train(crashing, TrainStart.resumeIfPossible(), s -> false);
+    SeenRun again = SeenRun.train(crashing, TrainStart.resumeIfPossible(), s -> false);
     assertThat(again.losses).isEmpty();
     assertThat(again.parameters).isEqualTo(uninterrupted.parameters);
   }
@@ -164,7 +109,7 @@ class ResumeTest {
     ObjectNode t = tree("damaged");
     TrainConfigFile.set(t, "checkpoint.keep_last", 3);
     TrainConfig c = TestRuns.config(t);
-    Seen original = train(c, TrainStart.fresh(), s -> false);
+    SeenRun original = SeenRun.train(c, TrainStart.fresh(), s -> false);
     Path run = tmp.resolve("damaged");
     assertThat(Checkpoints.list(run)).extracting(Checkpoints::stepOf).containsExactly(4L, 8L, 12L);
     Checkpoint step12 = Checkpoint.open(Checkpoints.stepDirectory(run, 12));
@@ -194,7 +139,8 @@ class ResumeTest {
 
     ObjectNode longer = tree("damaged");
     TrainConfigFile.set(longer, "checkpoint.keep_last", 3);
-    Seen resumed = train(TestRuns.config(longer), TrainStart.resumeIfPossible(), s -> false);
+    SeenRun resumed =
+        SeenRun.train(TestRuns.config(longer), TrainStart.resumeIfPossible(), s -> false);
     assertThat(resumed.info)
         .anyMatch(l ->
             l.startsWith("warning: checkpoint ")
@@ -219,7 +165,7 @@ class ResumeTest {
     ObjectNode t = tree("all-damaged");
     TrainConfigFile.set(t, "checkpoint.keep_last", 2);
     TrainConfig c = TestRuns.config(t);
-    Seen original = train(c, TrainStart.fresh(), s -> false);
+    SeenRun original = SeenRun.train(c, TrainStart.fresh(), s -> false);
     Path run = tmp.resolve("all-damaged");
     for (long step : List.of(8L, 12L)) {
       Path model = Checkpoints.stepDirectory(run, step).resolve("model.safetensors");
@@ -227,7 +173,7 @@ class ResumeTest {
       bytes[bytes.length / 2] ^= 1;
       Files.write(model, bytes);
     }
-    assertThatThrownBy(() -> train(c, TrainStart.resumeIfPossible(), s -> false))
+    assertThatThrownBy(() -> SeenRun.train(c, TrainStart.resumeIfPossible(), s -> false))
         .isInstanceOf(CheckpointException.class)
         .hasMessageContaining("holds checkpoints but none is usable")
         .hasMessageContaining("step-12: ")
@@ -236,7 +182,7 @@ class ResumeTest {
     // nothing was changed: both still there under their names
     assertThat(Checkpoints.list(run)).extracting(Checkpoints::stepOf).containsExactly(8L, 12L);
 
-    Seen again = train(c, new TrainStart(true, null, null, null, true), s -> false);
+    SeenRun again = SeenRun.train(c, new TrainStart(true, null, null, null, true), s -> false);
     assertThat(again.losses.get(1L))
         .isEqualTo(original.losses.get(1L)); // from step 0, the same way
     assertThat(Checkpoints.directory(run).resolve("abandoned-step-12/model.safetensors")).exists();
@@ -251,7 +197,7 @@ class ResumeTest {
         "not root: the disk-full test needs to mount a small tmpfs");
     ObjectNode ref = tree("full-reference");
     TrainConfigFile.set(ref, "checkpoint.keep_last", 10);
-    Seen original = train(TestRuns.config(ref), TrainStart.fresh(), s -> false);
+    SeenRun original = SeenRun.train(TestRuns.config(ref), TrainStart.fresh(), s -> false);
     long checkpoint;
     try (var files = Files.walk(Checkpoints.stepDirectory(tmp.resolve("full-reference"), 4))) {
       checkpoint = files.filter(Files::isRegularFile).mapToLong(f -> f.toFile().length()).sum();
@@ -276,7 +222,7 @@ class ResumeTest {
       Path run = disk.resolve("run");
       CheckpointException full =
           org.junit.jupiter.api.Assertions.assertThrows(
-              CheckpointException.class, () -> train(c, TrainStart.fresh(), s -> false));
+              CheckpointException.class, () -> SeenRun.train(c, TrainStart.fresh(), s -> false));
       java.util.regex.Matcher m =
           java.util.regex.Pattern.compile(
                   "cannot save the checkpoint of step (\\d+) in (\\S+): it needs ([\\d.]+) MB on this"
@@ -304,7 +250,7 @@ class ResumeTest {
                   .start()
                   .waitFor())
           .isZero();
-      Seen resumed = train(c, TrainStart.resumeIfPossible(), s -> false);
+      SeenRun resumed = SeenRun.train(c, TrainStart.resumeIfPossible(), s -> false);
       assertThat(resumed.losses.keySet().iterator().next()).isEqualTo(earlier + 1);
       for (long s = earlier + 1; s <= 12; s++) {
         assertThat(resumed.losses.get(s)).as("step %d", s).isEqualTo(original.losses.get(s));
@@ -321,7 +267,7 @@ class ResumeTest {
     TrainConfigFile.set(t, "trainer.val_check_interval", 0L);
     TrainConfigFile.set(t, "checkpoint.save_interval", 0L);
     TrainConfigFile.set(t, "checkpoint.save_interval_minutes", 1e-6); // due before every step
-    Seen seen = train(TestRuns.config(t), TrainStart.fresh(), s -> false);
+    SeenRun seen = SeenRun.train(TestRuns.config(t), TrainStart.fresh(), s -> false);
     // steps 1 to 5 by the clock (before steps 2 to 6), step 6 at the end
     assertThat(seen.info.stream().filter(l -> l.startsWith("checkpoint saved: "))).hasSize(6);
     assertThat(Checkpoints.list(tmp.resolve("clock")))
@@ -338,7 +284,8 @@ class ResumeTest {
   void resumingFromACheckpointThatIsNotThereIsAClearError() throws IOException {
     TrainConfig c = TestRuns.config(tree("nowhere"));
     Path missing = tmp.resolve("no-such-run");
-    assertThatThrownBy(() -> train(c, new TrainStart(true, missing, null, null), s -> false))
+    assertThatThrownBy(
+            () -> SeenRun.train(c, new TrainStart(true, missing, null, null), s -> false))
         .isInstanceOf(CheckpointException.class)
         .hasMessageContaining(missing.toString());
   }
@@ -347,14 +294,14 @@ class ResumeTest {
    * Ranks as threads of this JVM, each stopping when {@code stopAfter} says so; rank 0's view
    * returned.
    */
-  private static Seen trainGroup(
+  private static SeenRun trainGroup(
       TrainConfig c, int world, TrainStart start, LongPredicate stopAfter) throws Exception {
     RunDirectory run = RunDirectory.create(c, false, true);
     return TestRuns.inRanks(
             world,
             group -> {
               try (TrainingSetup setup = TrainingSetup.prepare(c, world, line -> {})) {
-                Seen seen = new Seen(s -> false);
+                SeenRun seen = new SeenRun(s -> false);
                 new Trainer(setup, run, seen, () -> stopAfter.test(seen.lastStep), group)
                     .run(start);
                 return seen;
@@ -370,7 +317,7 @@ class ResumeTest {
     TrainConfigFile.set(base, "trainer.max_steps", 8L);
     TrainConfigFile.set(base, "trainer.limit_val_batches", 0);
     TrainConfigFile.set(base, "checkpoint.save_interval", 0L);
-    Seen single = trainGroup(TestRuns.config(base), 1, TrainStart.fresh(), s -> false);
+    SeenRun single = trainGroup(TestRuns.config(base), 1, TrainStart.fresh(), s -> false);
 
     for (int[] worlds : new int[][] {{2, 1}, {1, 2}}) {
       ObjectNode t = base.deepCopy();
@@ -381,14 +328,14 @@ class ResumeTest {
       TrainConfigFile.set(t, "checkpoint.save_interval", 4L);
       TrainConfigFile.set(t, "checkpoint.async_save", true);
       TrainConfig c = TestRuns.config(t);
-      Seen before =
+      SeenRun before =
           trainGroup(
               c, worlds[0], TrainStart.resumeIfPossible(), s -> s == 4); // stop request: saves
       assertThat(before.losses.keySet()).containsExactly(1L, 2L, 3L, 4L);
       assertThat(
               Checkpoint.open(Checkpoints.stepDirectory(Path.of(c.runDir()), 4)).manifest().files())
           .hasSize(3 + worlds[0]);
-      Seen after = trainGroup(c, worlds[1], TrainStart.resumeIfPossible(), s -> false);
+      SeenRun after = trainGroup(c, worlds[1], TrainStart.resumeIfPossible(), s -> false);
       assertThat(after.info).anyMatch(l -> l.contains("saved by " + worlds[0] + " rank(s)"));
       assertThat(after.losses.keySet()).containsExactly(5L, 6L, 7L, 8L);
       for (long s = 5; s <= 8; s++) {
