@@ -12,6 +12,7 @@ import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.tensor.Floats;
 import dev.cria.train.distributed.Collective;
+import dev.cria.train.distributed.FakeGroup;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -431,58 +432,13 @@ class CheckpointerTest {
     }
   }
 
-  /** Rank {@code rank} of 2 in one thread: collectives return at once, sums are its own. */
-  static final class AloneOfTwo implements Collective {
-    private final int rank;
-
-    AloneOfTwo(int rank) {
-      this.rank = rank;
-    }
-
-    @Override
-    public int rank() {
-      return rank;
-    }
-
-    @Override
-    public int worldSize() {
-      return 2;
-    }
-
-    @Override
-    public String transport() {
-      return "test";
-    }
-
-    @Override
-    public void barrier() {}
-
-    @Override
-    public void broadcast(java.lang.foreign.MemorySegment data, long bytes, int root) {}
-
-    @Override
-    public void allReduceSum(java.lang.foreign.MemorySegment floats, long count) {}
-
-    @Override
-    public void reduceScatterSum(java.lang.foreign.MemorySegment floats, long count) {}
-
-    @Override
-    public void allGather(java.lang.foreign.MemorySegment floats, long count) {}
-
-    @Override
-    public void abort(String reason) {}
-
-    @Override
-    public void close() {}
-  }
-
   @Test
   void rankZerosBackgroundSaveIsBusyUntilTheOtherRankHasWrittenItsShard() throws Exception {
     long n = layout.size();
     try (AdamW first = new AdamW(layout, AdamW.Settings.llama(), cpu, 0, n / 2);
         AdamW second = new AdamW(layout, AdamW.Settings.llama(), cpu, n / 2, n);
-        Checkpointer zero = new Checkpointer(run, new AloneOfTwo(0), 2);
-        Checkpointer one = new Checkpointer(run, new AloneOfTwo(1), 2)) {
+        Checkpointer zero = new Checkpointer(run, new FakeGroup(0, 2), 2);
+        Checkpointer one = new Checkpointer(run, new FakeGroup(1, 2), 2)) {
       assertThat(one.allocateSnapshot(parameters, List.of(second))).isEqualTo(2 * (n - n / 2) * 4);
       zero.saveInBackground(contents(3), List.of(first));
       assertThat(zero.busy()).isTrue(); // waiting for rank 1's shard
@@ -502,7 +458,7 @@ class CheckpointerTest {
 
   @Test
   void anAbandonedSaveThatWaitsForALostRankIsInterruptedAndItsWriterEnds() throws Exception {
-    Checkpointer zero = new Checkpointer(run, new AloneOfTwo(0), 2);
+    Checkpointer zero = new Checkpointer(run, new FakeGroup(0, 2), 2);
     zero.saveInBackground(contents(3), List.of(adam));
     assertThat(zero.busy()).isTrue();
     List<Thread> writers =

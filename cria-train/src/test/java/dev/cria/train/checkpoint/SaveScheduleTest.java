@@ -11,9 +11,9 @@ import dev.cria.engine.optim.LearningRateSchedule;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
 import dev.cria.train.distributed.Collective;
+import dev.cria.train.distributed.FakeGroup;
 import dev.cria.train.metrics.MetricsSink;
 import java.io.IOException;
-import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -62,45 +62,6 @@ class SaveScheduleTest {
     synchronized List<String> starting(String prefix) {
       return events.stream().filter(e -> e.startsWith(prefix)).toList();
     }
-  }
-
-  /** Rank 1 of 2 that never waits: for what only rank 0 decides. */
-  static final class RankOne implements Collective {
-    @Override
-    public int rank() {
-      return 1;
-    }
-
-    @Override
-    public int worldSize() {
-      return 2;
-    }
-
-    @Override
-    public String transport() {
-      return "none";
-    }
-
-    @Override
-    public void barrier() {}
-
-    @Override
-    public void broadcast(MemorySegment data, long bytes, int root) {}
-
-    @Override
-    public void allReduceSum(MemorySegment floats, long count) {}
-
-    @Override
-    public void reduceScatterSum(MemorySegment floats, long count) {}
-
-    @Override
-    public void allGather(MemorySegment floats, long count) {}
-
-    @Override
-    public void abort(String reason) {}
-
-    @Override
-    public void close() {}
   }
 
   @BeforeEach
@@ -173,7 +134,7 @@ class SaveScheduleTest {
     try (SaveSchedule s = schedule(config(0, 1e-12, 2, false), Collective.single(), 0)) {
       assertThat(s.timeDue()).isTrue(); // a picosecond-scale interval has passed
     }
-    try (SaveSchedule s = schedule(config(0, 1e-12, 2, false), new RankOne(), 0)) {
+    try (SaveSchedule s = schedule(config(0, 1e-12, 2, false), new FakeGroup(1, 2), 0)) {
       assertThat(s.timeDue()).isFalse();
     }
     try (SaveSchedule s = schedule(config(0, 1000, 2, false), Collective.single(), 0)) {

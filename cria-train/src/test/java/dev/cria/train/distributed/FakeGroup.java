@@ -6,14 +6,15 @@ import java.util.List;
 
 /**
  * Rank {@code rank} of a group of {@code world} for tests that need no peers: every operation
- * returns at once; aborts are recorded.
+ * returns at once (a sum is this rank's own); aborts are recorded. Public for the tests of other
+ * packages (checkpoints: what only rank 0, or only the other ranks, decide).
  */
-final class FakeGroup implements Collective {
+public final class FakeGroup implements Collective {
   private final int rank;
   private final int world;
   final List<String> aborts = new ArrayList<>();
 
-  FakeGroup(int rank, int world) {
+  public FakeGroup(int rank, int world) {
     this.rank = rank;
     this.world = world;
   }
