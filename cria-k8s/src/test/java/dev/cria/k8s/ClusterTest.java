@@ -363,6 +363,8 @@ class ClusterTest {
             1_000,
             2_000,
             0,
+            null,
+            null,
             null);
     dev.cria.core.run.RankStatus one =
         new dev.cria.core.run.RankStatus(
@@ -386,6 +388,8 @@ class ClusterTest {
             1_000,
             2_100,
             0,
+            null,
+            null,
             null);
     String printed =
         dev.cria.core.run.StatusFiles.toJson(one)

@@ -241,10 +241,14 @@ public final class Trainer {
             backend.description(),
             peak));
     if (t.precision() == Precision.BF16_MIXED) {
+      String matmul = backend.kernels().bf16Matmul();
       metrics.info(
           "precision bf16-mixed: linear layers multiply bf16 on "
-              + backend.kernels().bf16Matmul()
+              + matmul
               + "; fp32 master weights, gradients, optimizer states");
+      metrics.compute(t.precision().text(), matmul);
+    } else {
+      metrics.compute(t.precision().text(), backend.description());
     }
     AdamW.Settings settings =
         new AdamW.Settings(

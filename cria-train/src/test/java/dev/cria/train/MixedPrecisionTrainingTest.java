@@ -3,6 +3,8 @@ package dev.cria.train;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
+import dev.cria.core.run.RankStatus;
+import dev.cria.core.run.StatusFiles;
 import dev.cria.train.checkpoint.TrainStart;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
@@ -52,6 +54,12 @@ class MixedPrecisionTrainingTest {
     assertThat(mixed.info)
         .anyMatch(l -> l.startsWith("precision bf16-mixed: linear layers multiply bf16 on "));
     assertThat(fp32.info).noneMatch(l -> l.startsWith("precision bf16-mixed"));
+    RankStatus mixedStatus = StatusFiles.read(StatusFiles.file(tmp.resolve("mixed"), 0));
+    assertThat(mixedStatus.precision()).isEqualTo("bf16-mixed");
+    assertThat(mixedStatus.matmul()).matches("oneDNN 3\\..*|java .*");
+    RankStatus fp32Status = StatusFiles.read(StatusFiles.file(tmp.resolve("fp32"), 0));
+    assertThat(fp32Status.precision()).isEqualTo("32");
+    assertThat(fp32Status.matmul()).startsWith("cpu(");
   }
 
   @Test

@@ -12,9 +12,10 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * One screen of {@code cria top}: a header with the job's progress and trend lines of the loss and
- * tokens/s, then a row per rank; stragglers and silent ranks are marked in words (and, on a colour
- * terminal, in colour). Pure text from a {@link RunView}; what draws it is {@link TopCommand}.
+ * One screen of {@code cria top}: a header with the job's progress, trend lines of the loss and
+ * tokens/s and what the model computes in, then a row per rank; stragglers and silent ranks are
+ * marked in words (and, on a colour terminal, in colour). Pure text from a {@link RunView}; what
+ * draws it is {@link TopCommand}.
  */
 final class TopFrame {
   /** How the rows are ordered; {@code s} cycles through them. */
@@ -95,6 +96,9 @@ final class TopFrame {
             Double.isFinite(lead.tokensPerSec()) ? StatusLine.count(lead.tokensPerSec()) : "-",
             trend(tokens, 20, fancy),
             percent(lead.mfu())));
+    if (lead.precision() != null) {
+      lines.add("precision " + lead.precision() + "   matmul " + lead.matmul());
+    }
     lines.add("");
     lines.add(
         String.format(

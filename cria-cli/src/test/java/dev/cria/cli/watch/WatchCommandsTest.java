@@ -43,7 +43,9 @@ class WatchCommandsTest {
         now - 60_000,
         now - ageMillis,
         0,
-        null);
+        null,
+        "bf16-mixed",
+        "oneDNN 3.11.0 (brg_matmul:avx512_core_amx, OpenMP, 2 threads)");
   }
 
   private void log(int rank, String... lines) throws IOException {
@@ -115,6 +117,10 @@ class WatchCommandsTest {
         .startsWith("loss 6.5000")
         .contains("tokens/s 3794")
         .contains("MFU 44.3%");
+    assertThat(lines.get(3))
+        .isEqualTo(
+            "precision bf16-mixed   matmul oneDNN 3.11.0 (brg_matmul:avx512_core_amx, OpenMP, 2"
+                + " threads)");
     assertThat(lines).anyMatch(l -> l.matches("\\s+0 host0\\s+training\\s+120\\s+0\\.50s .*\\s+"));
     assertThat(lines).anyMatch(l -> l.matches("\\s+1 host1 .* STRAGGLER"));
     assertThat(lines).anyMatch(l -> l.matches("\\s+2 host2 .*45\\.\\ds ago\\s+SILENT"));

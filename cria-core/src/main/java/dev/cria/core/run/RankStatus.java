@@ -27,6 +27,11 @@ package dev.cria.core.run;
  * @param collectives the collective operations the rank has entered; every rank of a job enters the
  *     same ones in the same order, so a rank behind the others is the one they wait for
  * @param lastError the error the rank failed with, or null
+ * @param precision what the model computes in ({@code 32}, {@code bf16-mixed}), or null before the
+ *     model is built
+ * @param matmul what multiplies the linear layers' matrices, as the train header names it (the
+ *     backend for fp32; for bf16-mixed oneDNN's version and the kernel and ISA it chose, such as
+ *     {@code brg_matmul:avx512_core_amx}), or null before the model is built
  */
 public record RankStatus(
     String run,
@@ -49,7 +54,9 @@ public record RankStatus(
     long startedAt,
     long updatedAt,
     long collectives,
-    String lastError) {
+    String lastError,
+    String precision,
+    String matmul) {
   /** The format name and version written into every file. */
   public static final String FORMAT = "cria.status/v1";
 
@@ -96,7 +103,9 @@ public record RankStatus(
         startedAt,
         nowMillis,
         collectives,
-        lastError);
+        lastError,
+        precision,
+        matmul);
   }
 
   /** A copy after optimizer step {@code step}: training, with that step's numbers. */
@@ -130,7 +139,9 @@ public record RankStatus(
         startedAt,
         updatedAt,
         collectives,
-        lastError);
+        lastError,
+        precision,
+        matmul);
   }
 
   /** A copy that has failed with {@code error}. */
@@ -156,7 +167,9 @@ public record RankStatus(
         startedAt,
         updatedAt,
         collectives,
-        error);
+        error,
+        precision,
+        matmul);
   }
 
   /** A copy that has entered {@code entered} collective operations. */
@@ -182,7 +195,37 @@ public record RankStatus(
         startedAt,
         updatedAt,
         entered,
-        lastError);
+        lastError,
+        precision,
+        matmul);
+  }
+
+  /** A copy that names what the model computes in and what multiplies its matrices. */
+  public RankStatus computing(String newPrecision, String newMatmul) {
+    return new RankStatus(
+        run,
+        rank,
+        worldSize,
+        host,
+        pid,
+        state,
+        step,
+        maxSteps,
+        loss,
+        lr,
+        tokensPerSec,
+        mfu,
+        stepSeconds,
+        communicationWaitSeconds,
+        rssBytes,
+        offHeapBytes,
+        cpuLoad,
+        startedAt,
+        updatedAt,
+        collectives,
+        lastError,
+        newPrecision,
+        newMatmul);
   }
 
   /** A copy with the process's memory and CPU use measured at {@code nowMillis}. */
@@ -208,6 +251,8 @@ public record RankStatus(
         startedAt,
         nowMillis,
         collectives,
-        lastError);
+        lastError,
+        precision,
+        matmul);
   }
 }

@@ -67,6 +67,8 @@ public final class StatusFiles {
     o.put("updated_at", s.updatedAt());
     o.put("collectives", s.collectives());
     o.put("last_error", s.lastError());
+    o.put("precision", s.precision());
+    o.put("matmul", s.matmul());
     return o;
   }
 
@@ -121,12 +123,18 @@ public final class StatusFiles {
           o.path("started_at").asLong(),
           o.path("updated_at").asLong(),
           o.path("collectives").asLong(),
-          o.path("last_error").isNull() || o.path("last_error").isMissingNode()
-              ? null
-              : o.path("last_error").asString());
+          text(o, "last_error"),
+          text(o, "precision"),
+          text(o, "matmul"));
     } catch (IllegalArgumentException e) {
       throw new IOException(source + ": " + e.getMessage(), e);
     }
+  }
+
+  /** A string field, or null when it is null or absent (a file written before it existed). */
+  private static String text(JsonNode o, String key) {
+    JsonNode n = o.path(key);
+    return n.isString() ? n.asString() : null;
   }
 
   private static double number(JsonNode o, String key) {

@@ -35,7 +35,9 @@ class StatusFilesTest {
         1_000_000L,
         updatedAt,
         0,
-        null);
+        null,
+        "bf16-mixed",
+        "oneDNN 3.11.0 (brg_matmul:avx512_core_bf16, OpenMP, 2 threads)");
   }
 
   @Test
@@ -62,7 +64,9 @@ class StatusFilesTest {
             5,
             6,
             41,
-            "boom");
+            "boom",
+            null,
+            null);
     StatusFiles.write(run, s);
     String text = Files.readString(run.resolve("1/status.json"));
     assertThat(text)
@@ -70,7 +74,8 @@ class StatusFilesTest {
         .contains("\"state\":\"validating\"")
         .contains("\"loss\":null")
         .contains("\"collectives\":41")
-        .contains("\"last_error\":\"boom\"");
+        .contains("\"last_error\":\"boom\"")
+        .contains("\"precision\":null");
     assertThat(StatusFiles.read(run.resolve("1/status.json"))).isEqualTo(s);
     RankStatus full = status(0, RankState.TRAINING, 12, 0.5, 99);
     StatusFiles.write(run, full);
@@ -78,6 +83,20 @@ class StatusFilesTest {
     try (var files = Files.list(run.resolve("0"))) {
       assertThat(files.map(p -> p.getFileName().toString())).containsExactly("status.json");
     }
+  }
+
+  @Test
+  void aFileWrittenBeforeThePrecisionFieldsExistedReadsThemAsUnknown() throws IOException {
+    RankStatus s = status(0, RankState.TRAINING, 12, 0.5, 99);
+    String json =
+        StatusFiles.toJson(s)
+            .replace(",\"precision\":\"bf16-mixed\"", "")
+            .replaceAll(",\"matmul\":\"[^\"]*\"", "");
+    assertThat(json).doesNotContain("precision").doesNotContain("matmul");
+    RankStatus read = StatusFiles.parse(json, "old.json");
+    assertThat(read.precision()).isNull();
+    assertThat(read.matmul()).isNull();
+    assertThat(read.computing("bf16-mixed", s.matmul())).isEqualTo(s);
   }
 
   @Test

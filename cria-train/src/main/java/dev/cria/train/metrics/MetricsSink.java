@@ -24,6 +24,12 @@ public interface MetricsSink extends AutoCloseable {
   /** After a validation. */
   default void validation(Validation validation) throws IOException {}
 
+  /**
+   * What the model computes in ({@code 32}, {@code bf16-mixed}) and what multiplies its matrices
+   * (the backend, or the bf16 product's library, kernel and ISA), once the model is built.
+   */
+  default void compute(String precision, String matmul) throws IOException {}
+
   /** The rank starts doing something else (validating, saving, ...) or has ended. */
   default void state(RankState state) throws IOException {}
 
@@ -74,6 +80,13 @@ public interface MetricsSink extends AutoCloseable {
       public void validation(Validation validation) throws IOException {
         for (MetricsSink s : all) {
           s.validation(validation);
+        }
+      }
+
+      @Override
+      public void compute(String precision, String matmul) throws IOException {
+        for (MetricsSink s : all) {
+          s.compute(precision, matmul);
         }
       }
 

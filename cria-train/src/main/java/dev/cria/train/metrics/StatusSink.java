@@ -92,6 +92,8 @@ public final class StatusSink implements MetricsSink {
             now,
             now,
             0,
+            null,
+            null,
             null);
     write();
     this.beat =
@@ -126,6 +128,12 @@ public final class StatusSink implements MetricsSink {
       lastStepWrite = now;
       write();
     }
+  }
+
+  @Override
+  public synchronized void compute(String precision, String matmul) {
+    status = status.computing(precision, matmul);
+    write();
   }
 
   @Override

@@ -79,7 +79,9 @@ class PeerWatchTest {
             1,
             updatedAt,
             collectives,
-            error));
+            error,
+            null,
+            null));
   }
 
   @Test

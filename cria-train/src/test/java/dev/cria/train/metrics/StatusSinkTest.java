@@ -31,6 +31,9 @@ class StatusSinkTest {
       assertThat(first.worldSize()).isEqualTo(2);
       assertThat(first.pid()).isEqualTo(ProcessHandle.current().pid());
       assertThat(first.rssBytes()).isPositive();
+      assertThat(first.precision()).isNull();
+      sink.compute("bf16-mixed", "oneDNN 3.11.0 (brg_matmul:avx512_core_bf16)");
+      assertThat(read().precision()).isEqualTo("bf16-mixed");
       sink.step(MetricsSinkTest.step(1, 3.5));
       RankStatus stepped = read();
       assertThat(stepped.state()).isEqualTo(RankState.TRAINING);
@@ -38,6 +41,7 @@ class StatusSinkTest {
       assertThat(stepped.loss()).isEqualTo(3.5);
       assertThat(stepped.communicationWaitSeconds()).isEqualTo(0.05);
       assertThat(stepped.collectives()).isEqualTo(41);
+      assertThat(stepped.matmul()).isEqualTo("oneDNN 3.11.0 (brg_matmul:avx512_core_bf16)");
       now.addAndGet(499_000_000L);
       sink.step(
           MetricsSinkTest.step(2, 3.4)); // within half a second of the last write: not written
