@@ -41,6 +41,9 @@ final class NemoLayout {
       "fp16/bf16 switches (trainer.precision decides: 32, or bf16-mixed with fp32 master weights,"
           + " gradients and optimizer states)";
 
+  private static final String MASTER_WEIGHTS =
+      "bf16 compute copies of the weights, fp32 master weights, gradients and optimizer states";
+
   private NemoLayout() {}
 
   /**
@@ -472,10 +475,53 @@ final class NemoLayout {
     for (String k : List.of("native_amp_init_scale", "native_amp_growth_interval", "hysteresis")) {
       rule("model." + k, SILENT); // loss scaling, used in fp16 only
     }
-    for (String k :
-        List.of("megatron_amp_O2", "fp32_residual_connection", "fp16_lm_cross_entropy")) {
+    for (String k : List.of("fp32_residual_connection", "fp16_lm_cross_entropy")) {
       rule("model." + k, inert(PRECISION));
     }
+    // The blueprint chooses its precision with these (train_setup.sh's training_precision cases,
+    // with trainer.precision=32 and Neuron's XLA_DOWNCAST_BF16): megatron_amp_O2 and
+    // zero_use_master_weight keep fp32 master weights and optimizer states beside bf16 model
+    // weights, which is cria's bf16-mixed; wrap_with_zero is ZeRO-1, cria's default stage.
+    rule(
+        "model.megatron_amp_O2",
+        (r, key) -> {
+          if (r.switchedOn(key)) {
+            r.apply(key, "trainer.precision", Precision.BF16_MIXED.text(), MASTER_WEIGHTS);
+          }
+        });
+    rule(
+        "model.wrap_with_zero",
+        (r, key) -> {
+          // a stage cria.zero_stage chose (ZeRO-2 shards as ZeRO-1 does, and more) stays
+          if (r.switchedOn(key) && !r.out.path("distributed").has("zero_stage")) {
+            r.apply(key, "distributed.zero_stage", 1, "ZeRO-1, AdamW's state sharded across ranks");
+          }
+        });
+    rule(
+        "model.zero_use_master_weight",
+        (r, key) -> {
+          if (!r.switchedOn(key)) {
+            return;
+          }
+          if (!r.switchedOn("model.wrap_with_zero")) {
+            r.refuse(key, r.value(key), "sharded master weights need model.wrap_with_zero: true");
+            return;
+          }
+          r.apply(key, "trainer.precision", Precision.BF16_MIXED.text(), MASTER_WEIGHTS);
+        });
+    rule(
+        "model.zero_use_fp32_grad_accum",
+        (r, key) -> {
+          if (r.switchedOn(key)) {
+            r.applied.add(key + ": true: what cria does (gradients accumulate in fp32)");
+          } else if (r.value(key) != null && r.computesInBf16()) {
+            r.applied.add(
+                key
+                    + ": false: cria accumulates and reduces gradients in fp32 in every precision"
+                    + " (Megatron's accumulate_allreduce_grads_in_fp32), where Neuron would in"
+                    + " bf16");
+          }
+        });
     for (String k : List.of("transformer_engine", "fp8", "fp8_e4m3", "fp8_hybrid", "use_emha")) {
       rule("model." + k, same(off(), "cria trains in fp32 with its own kernels"));
     }
@@ -500,9 +546,6 @@ final class NemoLayout {
             "gradient_as_bucket_view",
             "sync_batch_comm",
             "use_cpu_initialization",
-            "wrap_with_zero",
-            "zero_use_master_weight",
-            "zero_use_fp32_grad_accum",
             "use_flash_attention")) {
       rule("model." + k, inert(KERNELS));
     }
@@ -665,6 +708,9 @@ final class NemoLayout {
     final Map<String, String> origins = new LinkedHashMap<>();
     private final Map<String, Set<String>> inert = new LinkedHashMap<>();
 
+    /** Lines for the keys applied as cria settings that are worth saying how. */
+    final List<String> applied = new ArrayList<>();
+
     Reader(ObjectNode nemo, String source, Problems problems) {
       this.nemo = nemo;
       this.values = new Interpolations(nemo);
@@ -780,12 +826,52 @@ final class NemoLayout {
       problems.add(source + ": " + key + ": " + TrainConfigFile.describe(v) + ": " + why);
     }
 
+    /** Whether {@code key}'s resolved value is switched on (true, a non-zero number). */
+    boolean switchedOn(String key) {
+      return NemoValues.isOn(value(key));
+    }
+
+    /** Whether the file asks for bf16 compute, by any of the keys that can. */
+    boolean computesInBf16() {
+      JsonNode precision = value("trainer.precision");
+      boolean bf16 = false;
+      if (precision != null && !precision.isNull()) {
+        try {
+          bf16 = Precision.parse(NemoValues.text(precision)) == Precision.BF16_MIXED;
+        } catch (IllegalArgumentException e) {
+          bf16 = false; // refused by its own rule
+        }
+      }
+      return bf16
+          || switchedOn("model.megatron_amp_O2")
+          || switchedOn("model.zero_use_master_weight");
+    }
+
+    /** Sets cria's {@code target} to {@code value} for {@code key}, saying so with {@code what}. */
+    void apply(String key, String target, Object value, String what) {
+      JsonNode v =
+          value instanceof Integer i ? NODES.numberNode(i) : NODES.stringNode(value.toString());
+      set(key, target, v, value instanceof Integer ? NemoValues.Kind.INT : NemoValues.Kind.TEXT);
+      applied.add(
+          key
+              + ": "
+              + TrainConfigFile.describe(value(key))
+              + " as "
+              + target
+              + ": "
+              + value
+              + " ("
+              + what
+              + ")");
+    }
+
     void note(String reason, String key) {
       inert.computeIfAbsent(reason, k -> new LinkedHashSet<>()).add(key);
     }
 
     List<String> notes() {
       List<String> lines = new ArrayList<>();
+      applied.forEach(a -> lines.add("applied in cria, " + a));
       inert.forEach((reason, keys) ->
           lines.add("no effect in cria, " + reason + ": " + String.join(", ", keys)));
       return lines;

@@ -155,6 +155,59 @@ class NemoLayoutTest {
             "model.activations_checkpoint_granularity: 'most': expected full, selective or null");
   }
 
+  /** train_setup.sh's training_precision cases, as test_llama.sh passes them (precision 32). */
+  private ConfigLayers blueprintCase(String amp, String zero, String master, String accumulate)
+      throws IOException {
+    return layers(
+        SMALL,
+        "++model.megatron_amp_O2=" + amp,
+        "++model.wrap_with_zero=" + zero,
+        "++model.zero_use_master_weight=" + master,
+        "++model.zero_use_fp32_grad_accum=" + accumulate);
+  }
+
+  @Test
+  void theBlueprintsTrainingPrecisionCasesChooseCriasPrecision() throws IOException {
+    // bf16SR and fp32: every switch off, trainer.precision 32: fp32 (bf16SR is not built)
+    ConfigLayers off = blueprintCase("false", "false", "false", "false");
+    assertThat(off.bind().trainer().precision()).isEqualTo(Precision.FP32);
+    assertThat(off.notes()).noneMatch(l -> l.startsWith("applied in cria"));
+    // megatron_amp_O2: fp32 master weights and optimizer states, bf16 model weights
+    ConfigLayers o2 = blueprintCase("true", "false", "false", "false");
+    assertThat(o2.bind().trainer().precision()).isEqualTo(Precision.BF16_MIXED);
+    assertThat(o2.notes())
+        .contains(
+            "applied in cria, model.megatron_amp_O2: true as trainer.precision: bf16-mixed (bf16"
+                + " compute copies of the weights, fp32 master weights, gradients and optimizer"
+                + " states)")
+        .anyMatch(l ->
+            l.startsWith(
+                "applied in cria, model.zero_use_fp32_grad_accum: false: cria accumulates"
+                    + " and reduces gradients in fp32"));
+    // fp32_ZeroOptMasterGradAcc: ZeRO-1 with fp32 master weights and fp32 gradient accumulation
+    ConfigLayers zero = blueprintCase("false", "true", "true", "true");
+    TrainConfig c = zero.bind();
+    assertThat(c.trainer().precision()).isEqualTo(Precision.BF16_MIXED);
+    assertThat(c.distributed().zeroStage()).isEqualTo(1);
+    assertThat(zero.notes())
+        .contains(
+            "applied in cria, model.wrap_with_zero: true as distributed.zero_stage: 1 (ZeRO-1,"
+                + " AdamW's state sharded across ranks)",
+            "applied in cria, model.zero_use_fp32_grad_accum: true: what cria does (gradients"
+                + " accumulate in fp32)");
+    // a stage cria's own key chose stays: ZeRO-2 shards what ZeRO-1 does, and more
+    assertThat(
+            layers(SMALL, "++model.wrap_with_zero=true", "++cria.zero_stage=2")
+                .bind()
+                .distributed()
+                .zeroStage())
+        .isEqualTo(2);
+    assertThatThrownBy(() -> blueprintCase("false", "false", "true", "false").bind())
+        .hasMessageContaining(
+            "model.zero_use_master_weight: true: sharded master weights need"
+                + " model.wrap_with_zero: true");
+  }
+
   @Test
   void noCheckpointCallbackMeansNoPeriodicSavesWhateverItsParamsSay() throws IOException {
     TrainConfig c =
