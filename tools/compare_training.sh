@@ -2,7 +2,7 @@
 # Trains the same model with cria and with an independent PyTorch script (tools/train_pytorch.py)
 # from the same initial weights, sample order and hyperparameters, and prints both curves.
 #
-#   [SEED=1234] [PRECISION=32|bf16-mixed] tools/compare_training.sh PREFIX TOKENIZER [OUT_DIR] [MAX_STEPS]
+#   [SEED=1234] [SEQ_LEN=256] [PRECISION=32|bf16-mixed] tools/compare_training.sh PREFIX TOKENIZER [OUT_DIR] [MAX_STEPS]
 #
 # PREFIX is a dataset made by `cria prepare` with TOKENIZER (e.g. Brown with the Llama-2 tokenizer).
 # Needs /usr/bin/python3 with python3-torch and python3-numpy. Both runs use 2 threads.
@@ -15,7 +15,7 @@ prefix="$1"
 tokenizer="$2"
 out="${3:-/tmp/cria-compare}"
 steps="${4:-300}"
-common=(--split 980,10,10 --seq-len 256 --micro-batch 4 --global-batch 8 --max-steps "$steps" --lr 1e-3
+common=(--split 980,10,10 --seq-len "${SEQ_LEN:-256}" --micro-batch 4 --global-batch 8 --max-steps "$steps" --lr 1e-3
   --min-lr 1e-4 --warmup-steps 30 --weight-decay 0.1 --clip-grad 1.0 --seed "${SEED:-1234}" --val-interval 50
   --val-batches 4 --threads 2)
 precision="${PRECISION:-32}"

@@ -98,15 +98,18 @@ class UsingCheckpointsTest {
     }
   }
 
+  /** The model's files and config.json in {@code dir}, as {@code cria export} writes them. */
+  private static void export(TrainedModel model, Path dir, SafetensorsWriter.Dtype dtype)
+      throws IOException {
+    HfModelFiles.write(dir, model.layout(), model.parameters(), dtype, 50_000, Map.of());
+    Files.writeString(dir.resolve("config.json"), HfConfig.configJson(model.shape(), 1, 2, dtype));
+  }
+
   @Test
   void anExportedModelStartsAnotherRunFromTheSameWeights() throws IOException {
     Path hf = tmp.resolve("hf");
     try (TrainedModel model = TrainedModel.load(tmp.resolve("run"), line -> {})) {
-      HfModelFiles.write(
-          hf, model.layout(), model.parameters(), SafetensorsWriter.Dtype.F32, 50_000, Map.of());
-      Files.writeString(
-          hf.resolve("config.json"),
-          HfConfig.configJson(model.shape(), 1, 2, SafetensorsWriter.Dtype.F32));
+      export(model, hf, SafetensorsWriter.Dtype.F32);
 
       ObjectNode t = TrainConfigFile.toTree(config);
       TrainConfigFile.set(t, "run_dir", tmp.resolve("continued").toString());
@@ -138,6 +141,36 @@ class UsingCheckpointsTest {
                     .run(new TrainStart(false, null, hf, null)))
             .isInstanceOf(ConfigException.class)
             .hasMessageContaining("hidden_size 48 (here) vs 32");
+      }
+    }
+  }
+
+  @Test
+  void aBf16ExportStartsABf16MixedRunFromItsWeightsRoundedOnce() throws IOException {
+    Path hf = tmp.resolve("hf-bf16");
+    try (TrainedModel model = TrainedModel.load(tmp.resolve("run"), line -> {})) {
+      export(model, hf, SafetensorsWriter.Dtype.BF16);
+      ObjectNode t = TrainConfigFile.toTree(config);
+      TrainConfigFile.set(t, "run_dir", tmp.resolve("bf16-continued").toString());
+      TrainConfigFile.set(t, "trainer.precision", "bf16-mixed");
+      TrainConfig continued = TrainConfigFile.bind(t, "test");
+      Path initial = tmp.resolve("initial-bf16.safetensors");
+      try (TrainingSetup setup = TrainingSetup.prepare(continued, 1, line -> {})) {
+        new Trainer(
+                setup, RunDirectory.create(continued, false), TrainListener.silent(), () -> true)
+            .run(new TrainStart(false, null, hf, initial));
+      }
+      // the run's fp32 master weights are the trained ones rounded to bf16 once, widened exactly
+      try (SafetensorsFile f = SafetensorsFile.open(initial)) {
+        for (ParameterLayout.Tensor tensor : model.layout().tensors()) {
+          float[] trained =
+              model.parameters().toArray(tensor.offset(), Math.toIntExact(tensor.size()));
+          float[] rounded = new float[trained.length];
+          for (int i = 0; i < trained.length; i++) {
+            rounded[i] = dev.cria.engine.tensor.Bf16.roundTrip(trained[i]);
+          }
+          assertThat(f.readFloats(tensor.name())).as(tensor.name()).isEqualTo(rounded);
+        }
       }
     }
   }
