@@ -88,7 +88,7 @@ public class AttentionBenchmark {
     dv = arena.allocate(n * 4, 64);
     lse = arena.allocate((long) batch * heads * seq * 4, 64);
     kernels.attentionForward(
-        new View(out, 0), new View(lse, 0), new View(q, 0), new View(k, 0), new View(v, 0), shape);
+        View.f32(out, 0), View.f32(lse, 0), View.f32(q, 0), View.f32(k, 0), View.f32(v, 0), shape);
   }
 
   private MemorySegment random(long n, SplittableRandom random) {
@@ -108,22 +108,22 @@ public class AttentionBenchmark {
   @Benchmark
   public MemorySegment forward() {
     kernels.attentionForward(
-        new View(out, 0), new View(lse, 0), new View(q, 0), new View(k, 0), new View(v, 0), shape);
+        View.f32(out, 0), View.f32(lse, 0), View.f32(q, 0), View.f32(k, 0), View.f32(v, 0), shape);
     return out;
   }
 
   @Benchmark
   public MemorySegment backward() {
     kernels.attentionBackward(
-        new View(dq, 0),
-        new View(dk, 0),
-        new View(dv, 0),
-        new View(dOut, 0),
-        new View(q, 0),
-        new View(k, 0),
-        new View(v, 0),
-        new View(out, 0),
-        new View(lse, 0),
+        View.f32(dq, 0),
+        View.f32(dk, 0),
+        View.f32(dv, 0),
+        View.f32(dOut, 0),
+        View.f32(q, 0),
+        View.f32(k, 0),
+        View.f32(v, 0),
+        View.f32(out, 0),
+        View.f32(lse, 0),
         shape);
     return dq;
   }

@@ -147,7 +147,7 @@ public final class LlamaDecoder implements AutoCloseable {
     kernels.rmsNormForward(
         work, xn, work, rstd, work, x, weights, layout.finalNorm(), 1, d, config.normEps());
     kernels.matVec(
-        at(logits), new View(weights, layout.lmHead()), at(xn), config.vocabSize(), d, false);
+        at(logits), View.f32(weights, layout.lmHead()), at(xn), config.vocabSize(), d, false);
     position++;
     return Floats.wrap(work).toArray(logits, config.vocabSize());
   }
@@ -161,7 +161,7 @@ public final class LlamaDecoder implements AutoCloseable {
 
     kernels.rmsNormForward(work, xn, work, rstd, work, x, weights, w.attentionNorm(), 1, d, eps);
     // q, k and v in one call: their weights lie one after the other in the layout
-    kernels.matVec(at(qkv), new View(weights, w.wq()), at(xn), d + 2 * kvDim, d, false);
+    kernels.matVec(at(qkv), View.f32(weights, w.wq()), at(xn), d + 2 * kvDim, d, false);
     long q = qkv;
     long k = qkv + d;
     long v = k + kvDim;
@@ -176,23 +176,23 @@ public final class LlamaDecoder implements AutoCloseable {
     kernels.attentionDecode(
         at(attention),
         at(q),
-        new View(keyCache, layerBase),
-        new View(valueCache, layerBase),
+        View.f32(keyCache, layerBase),
+        View.f32(valueCache, layerBase),
         position + 1,
         config.heads(),
         config.kvHeads(),
         config.headDim());
-    kernels.matVec(at(x), new View(weights, w.wo()), at(attention), d, d, true);
+    kernels.matVec(at(x), View.f32(weights, w.wo()), at(attention), d, d, true);
 
     kernels.rmsNormForward(work, xn, work, rstd, work, x, weights, w.mlpNorm(), 1, d, eps);
     // gate and up in one call, likewise
-    kernels.matVec(at(gateUp), new View(weights, w.gate()), at(xn), 2 * f, d, false);
+    kernels.matVec(at(gateUp), View.f32(weights, w.gate()), at(xn), 2 * f, d, false);
     kernels.swigluForward(work, hidden, work, gateUp, work, gateUp + f, f);
-    kernels.matVec(at(x), new View(weights, w.down()), at(hidden), d, f, true);
+    kernels.matVec(at(x), View.f32(weights, w.down()), at(hidden), d, f, true);
   }
 
   private View at(long offset) {
-    return new View(work, offset);
+    return View.f32(work, offset);
   }
 
   private void requireOpen() {

@@ -515,7 +515,7 @@ public final class LlamaModel implements AutoCloseable {
 
   /** A view of the activation arena at {@code offset}. */
   private View at(long offset) {
-    return new View(a, offset);
+    return View.f32(a, offset);
   }
 
   @Override

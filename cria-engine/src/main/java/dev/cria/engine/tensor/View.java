@@ -1,29 +1,60 @@
 package dev.cria.engine.tensor;
 
 import java.lang.foreign.MemorySegment;
+import java.util.Objects;
 
 /**
- * Where a tensor starts: a buffer and an element offset into it (floats, {@code long}). Kernels
- * with many operands take views instead of (segment, offset) pairs; the shape travels in a record
- * of its own (for example {@link dev.cria.engine.backend.AttentionShape}).
+ * Where a tensor starts: a buffer, an element offset into it ({@code long}) and the {@link DType}
+ * of its elements, which the offset counts in (floats in an f32 view, bf16 values in a bf16 one).
+ * Every kernel takes its operands as views and checks their dtypes; the shape travels in size
+ * parameters or a record of its own (for example {@link dev.cria.engine.backend.AttentionShape}).
  *
- * @param buffer the whole buffer, native-order floats
- * @param offset the first element of the tensor, in floats
+ * @param buffer the whole buffer, native-order elements of {@code dtype}
+ * @param offset the first element of the tensor, in elements of {@code dtype}: from 0 to the
+ *     buffer's end (where only an empty tensor starts)
+ * @param dtype the number format of the elements
  */
-public record View(MemorySegment buffer, long offset) {
+public record View(MemorySegment buffer, long offset, DType dtype) {
   public View {
+    Objects.requireNonNull(buffer, "buffer");
+    Objects.requireNonNull(dtype, "dtype");
     if (offset < 0) {
       throw new IllegalArgumentException("offset must not be negative, got " + offset);
     }
+    if (offset > buffer.byteSize() / dtype.bytes()) {
+      throw new IllegalArgumentException(
+          "offset "
+              + offset
+              + " ("
+              + dtype.shortName()
+              + ") is past the end of a buffer of "
+              + buffer.byteSize()
+              + " bytes");
+    }
   }
 
-  /** Element {@code offset} of {@code floats}. */
+  /** Element {@code offset} of an fp32 {@code buffer}. */
+  public static View f32(MemorySegment buffer, long offset) {
+    return new View(buffer, offset, DType.F32);
+  }
+
+  /** Element {@code offset} of a bf16 {@code buffer}. */
+  public static View bf16(MemorySegment buffer, long offset) {
+    return new View(buffer, offset, DType.BF16);
+  }
+
+  /** Element {@code offset} of {@code floats} (f32). */
   public static View of(Floats floats, long offset) {
-    return new View(floats.segment(), offset);
+    return f32(floats.segment(), offset);
   }
 
-  /** The view {@code elements} further on. */
+  /** Where the tensor starts in the buffer, in bytes. */
+  public long byteOffset() {
+    return offset * dtype.bytes();
+  }
+
+  /** The view {@code elements} further on, of the same dtype. */
   public View plus(long elements) {
-    return new View(buffer, offset + elements);
+    return new View(buffer, offset + elements, dtype);
   }
 }

@@ -245,25 +245,25 @@ class GradientCheckTest {
       MemorySegment lse = zeros(batch * heads * seq);
       AttentionShape shape = new AttentionShape(batch, seq, heads, kvHeads, hd);
       kern.attentionForward(
-          new View(out, 0),
-          new View(lse, 0),
-          new View(floats(q), 0),
-          new View(floats(k), 0),
-          new View(floats(v), 0),
+          View.f32(out, 0),
+          View.f32(lse, 0),
+          View.f32(floats(q), 0),
+          View.f32(floats(k), 0),
+          View.f32(floats(v), 0),
           shape);
       MemorySegment dq = zeros(qn);
       MemorySegment dk = zeros(kvn);
       MemorySegment dv = zeros(kvn);
       kern.attentionBackward(
-          new View(dq, 0),
-          new View(dk, 0),
-          new View(dv, 0),
-          new View(floats(r), 0),
-          new View(floats(q), 0),
-          new View(floats(k), 0),
-          new View(floats(v), 0),
-          new View(out, 0),
-          new View(lse, 0),
+          View.f32(dq, 0),
+          View.f32(dk, 0),
+          View.f32(dv, 0),
+          View.f32(floats(r), 0),
+          View.f32(floats(q), 0),
+          View.f32(floats(k), 0),
+          View.f32(floats(v), 0),
+          View.f32(out, 0),
+          View.f32(lse, 0),
           shape);
       assertGradient(array(dq), gq, kern.name() + " dq");
       assertGradient(array(dk), gk, kern.name() + " dk");

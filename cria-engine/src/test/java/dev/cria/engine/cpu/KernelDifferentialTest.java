@@ -184,29 +184,29 @@ class KernelDifferentialTest {
       MemorySegment out = randomSegment(qn, 1);
       MemorySegment lse = randomSegment((long) heads * positions, 1);
       REFERENCE.attentionForward(
-          new View(out, 0),
-          new View(lse, 0),
-          new View(q, 0),
-          new View(k, 0),
-          new View(v, 0),
+          View.f32(out, 0),
+          View.f32(lse, 0),
+          View.f32(q, 0),
+          View.f32(k, 0),
+          View.f32(v, 0),
           new AttentionShape(1, positions, heads, kvHeads, hd));
       long last = (long) (positions - 1) * heads * hd;
       MemorySegment d1 = randomSegment((long) heads * hd, 1);
       MemorySegment d2 = randomSegment((long) heads * hd, 1);
       fast.attentionDecode(
-          new View(d1, 0),
-          new View(q, last),
-          new View(k, 0),
-          new View(v, 0),
+          View.f32(d1, 0),
+          View.f32(q, last),
+          View.f32(k, 0),
+          View.f32(v, 0),
           positions,
           heads,
           kvHeads,
           hd);
       REFERENCE.attentionDecode(
-          new View(d2, 0),
-          new View(q, last),
-          new View(k, 0),
-          new View(v, 0),
+          View.f32(d2, 0),
+          View.f32(q, last),
+          View.f32(k, 0),
+          View.f32(v, 0),
           positions,
           heads,
           kvHeads,
@@ -225,11 +225,11 @@ class KernelDifferentialTest {
     MemorySegment x = randomSegment(cols + 3, 1);
     MemorySegment y1 = randomSegment(rows + 2, 1);
     MemorySegment y2 = copy(y1);
-    fast.matVec(new View(y1, 2), new View(w, 5), new View(x, 3), rows, cols, true);
-    REFERENCE.matVec(new View(y2, 2), new View(w, 5), new View(x, 3), rows, cols, true);
+    fast.matVec(View.f32(y1, 2), View.f32(w, 5), View.f32(x, 3), rows, cols, true);
+    REFERENCE.matVec(View.f32(y2, 2), View.f32(w, 5), View.f32(x, 3), rows, cols, true);
     assertClose(y1, y2, 1e-5, "accumulate");
-    fast.matVec(new View(y1, 2), new View(w, 5), new View(x, 3), rows, cols, false);
-    REFERENCE.matVec(new View(y2, 2), new View(w, 5), new View(x, 3), rows, cols, false);
+    fast.matVec(View.f32(y1, 2), View.f32(w, 5), View.f32(x, 3), rows, cols, false);
+    REFERENCE.matVec(View.f32(y2, 2), View.f32(w, 5), View.f32(x, 3), rows, cols, false);
     assertClose(y1, y2, 1e-5, "overwrite");
     double exact = 0;
     for (int c = 0; c < cols; c++) {
@@ -282,9 +282,9 @@ class KernelDifferentialTest {
       MemorySegment l2 = randomSegment((long) batch * heads * seq, 1);
       AttentionShape as = new AttentionShape(batch, seq, heads, kvHeads, hd);
       fast.attentionForward(
-          new View(o1, 0), new View(l1, 0), new View(q, 0), new View(k, 0), new View(v, 0), as);
+          View.f32(o1, 0), View.f32(l1, 0), View.f32(q, 0), View.f32(k, 0), View.f32(v, 0), as);
       REFERENCE.attentionForward(
-          new View(o2, 0), new View(l2, 0), new View(q, 0), new View(k, 0), new View(v, 0), as);
+          View.f32(o2, 0), View.f32(l2, 0), View.f32(q, 0), View.f32(k, 0), View.f32(v, 0), as);
       assertClose(o1, o2, 1e-5, "out");
       assertClose(l1, l2, 1e-5, "lse");
 
@@ -292,26 +292,26 @@ class KernelDifferentialTest {
       MemorySegment[] g1 = {randomSegment(qn, 1), randomSegment(kvn, 1), randomSegment(kvn, 1)};
       MemorySegment[] g2 = {randomSegment(qn, 1), randomSegment(kvn, 1), randomSegment(kvn, 1)};
       fast.attentionBackward(
-          new View(g1[0], 0),
-          new View(g1[1], 0),
-          new View(g1[2], 0),
-          new View(dOut, 0),
-          new View(q, 0),
-          new View(k, 0),
-          new View(v, 0),
-          new View(o2, 0),
-          new View(l2, 0),
+          View.f32(g1[0], 0),
+          View.f32(g1[1], 0),
+          View.f32(g1[2], 0),
+          View.f32(dOut, 0),
+          View.f32(q, 0),
+          View.f32(k, 0),
+          View.f32(v, 0),
+          View.f32(o2, 0),
+          View.f32(l2, 0),
           as);
       REFERENCE.attentionBackward(
-          new View(g2[0], 0),
-          new View(g2[1], 0),
-          new View(g2[2], 0),
-          new View(dOut, 0),
-          new View(q, 0),
-          new View(k, 0),
-          new View(v, 0),
-          new View(o2, 0),
-          new View(l2, 0),
+          View.f32(g2[0], 0),
+          View.f32(g2[1], 0),
+          View.f32(g2[2], 0),
+          View.f32(dOut, 0),
+          View.f32(q, 0),
+          View.f32(k, 0),
+          View.f32(v, 0),
+          View.f32(o2, 0),
+          View.f32(l2, 0),
           as);
       assertClose(g1[0], g2[0], 1e-4, "dq");
       assertClose(g1[1], g2[1], 1e-4, "dk");
