@@ -1,7 +1,6 @@
 package dev.cria.engine.backend;
 
 import dev.cria.engine.tensor.View;
-import java.lang.foreign.MemorySegment;
 
 /**
  * The kernels the Llama model, AdamW, clipping and the decoder are made of: everything that touches
@@ -10,148 +9,65 @@ import java.lang.foreign.MemorySegment;
  * micro-batches can accumulate) and into input gradients where the input feeds several consumers
  * (the residual stream); the exceptions say so.
  *
+ * <p>Every operand is a {@link View}: a buffer, the offset where the tensor starts and its dtype,
+ * the offset counted in elements of that dtype. Operands are f32 unless a kernel says otherwise; a
+ * kernel throws an {@link IllegalArgumentException} that names the operand and the dtype it got
+ * when an operand's dtype is not one it takes. Sizes are plain parameters, or a record such as
+ * {@link AttentionShape}.
+ *
  * <p>Implementations: {@code ReferenceKernels} (plain loops, the reference) and {@code CpuKernels}
- * (Vector API, all cores), each behind its backend.
+ * (Vector API, all cores), each behind its backend; {@link TimedKernels} times either.
  */
 public interface Kernels {
 
   /** A short name for logs and benchmarks. */
   String name();
 
-  /** {@code y[n, out] = x[n, in] · w[out, in]^T}. */
-  void linearForward(
-      MemorySegment y,
-      long yOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int in,
-      int out);
+  /**
+   * {@code y[n, out] = x[n, in] · w[out, in]^T}, in the precision of {@code w}: f32 weights take
+   * the fp32 product; bf16 weights (the compute copy of mixed precision) take {@code x} rounded to
+   * bf16, each product exact and the sums in fp32 (PyTorch's bf16 autocast). {@code y} and {@code
+   * x} are f32 either way.
+   */
+  void linearForward(View y, View x, View w, int n, int in, int out);
 
   /**
    * {@code dx[n, in] += dy[n, out] · w[out, in]} and {@code dw[out, in] += dy^T · x}. With {@code
-   * overwriteDx} the input gradient is written instead of accumulated.
+   * overwriteDx} the input gradient is written instead of accumulated. In the precision of {@code
+   * w}, as {@link #linearForward}: with bf16 weights {@code dy} and {@code x} are rounded to bf16,
+   * and {@code dw} is still accumulated in fp32 (Megatron's {@code
+   * accumulate_allreduce_grads_in_fp32}); {@code dx}, {@code dw}, {@code dy} and {@code x} are f32.
    */
   void linearBackward(
-      MemorySegment dx,
-      long dxOff,
-      boolean overwriteDx,
-      MemorySegment dw,
-      long dwOff,
-      MemorySegment dy,
-      long dyOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int in,
-      int out);
+      View dx, boolean overwriteDx, View dw, View dy, View x, View w, int n, int in, int out);
 
   /**
-   * Rounds {@code count} floats of {@code src} to bf16 (nearest, ties to even) into {@code dst},
-   * whose offset counts bf16 elements: the compute copy of the weights in mixed precision.
+   * Rounds {@code count} elements of {@code src} (f32) to bf16 (nearest, ties to even) into {@code
+   * dst} (bf16): the compute copy of the weights in mixed precision.
    */
-  void roundToBf16(MemorySegment dst, long dstOff, MemorySegment src, long srcOff, long count);
+  void roundToBf16(View dst, View src, long count);
 
   /**
-   * {@link #linearForward} in mixed precision: {@code x} rounded to bf16, {@code w} already bf16
-   * ({@code wOff} in bf16 elements), products exact and sums in fp32, {@code y} fp32.
-   */
-  void linearForwardBf16(
-      MemorySegment y,
-      long yOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int in,
-      int out);
-
-  /**
-   * {@link #linearBackward} in mixed precision: {@code dy} and {@code x} rounded to bf16, {@code w}
-   * bf16 ({@code wOff} in bf16 elements); {@code dx} and {@code dw} fp32, {@code dw} accumulated in
-   * fp32 (Megatron's {@code accumulate_allreduce_grads_in_fp32}).
-   */
-  void linearBackwardBf16(
-      MemorySegment dx,
-      long dxOff,
-      boolean overwriteDx,
-      MemorySegment dw,
-      long dwOff,
-      MemorySegment dy,
-      long dyOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int in,
-      int out);
-
-  /**
-   * Which bf16 product {@link #linearForwardBf16} and {@link #linearBackwardBf16} run, and why (for
-   * the run's header): {@code oneDNN 3.11.0 (OpenMP, 2 threads)}, or the Java one and the reason.
-   * May load a native library the first time.
+   * Which bf16 product {@link #linearForward} and {@link #linearBackward} run on bf16 weights, and
+   * why (for the run's header): {@code oneDNN 3.11.0 (OpenMP, 2 threads)}, or the Java one and the
+   * reason. May load a native library the first time.
    */
   String bf16Matmul();
 
   /** {@code out[i, :] = table[tokens[i], :]} for i in [0, n). */
-  void embeddingForward(
-      MemorySegment out,
-      long outOff,
-      MemorySegment table,
-      long tableOff,
-      int[] tokens,
-      int n,
-      int d);
+  void embeddingForward(View out, View table, int[] tokens, int n, int d);
 
   /** {@code dTable[tokens[i], :] += dOut[i, :]}. */
-  void embeddingBackward(
-      MemorySegment dTable,
-      long dTableOff,
-      MemorySegment dOut,
-      long dOutOff,
-      int[] tokens,
-      int n,
-      int d);
+  void embeddingBackward(View dTable, View dOut, int[] tokens, int n, int d);
 
   /**
    * RMSNorm: {@code out[i] = x[i] * rstd[i] * w} with {@code rstd[i] = 1 / sqrt(mean(x[i]^2) +
    * eps)}, saved for the backward pass.
    */
-  void rmsNormForward(
-      MemorySegment out,
-      long outOff,
-      MemorySegment rstd,
-      long rstdOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int d,
-      float eps);
+  void rmsNormForward(View out, View rstd, View x, View w, int n, int d, float eps);
 
   /** {@code dx += d(out)/dx · dOut} and {@code dw += sum_i dOut[i] * x[i] * rstd[i]}. */
-  void rmsNormBackward(
-      MemorySegment dx,
-      long dxOff,
-      MemorySegment dw,
-      long dwOff,
-      MemorySegment dOut,
-      long dOutOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      MemorySegment rstd,
-      long rstdOff,
-      int n,
-      int d);
+  void rmsNormBackward(View dx, View dw, View dOut, View x, View w, View rstd, int n, int d);
 
   /**
    * Rotary position embedding in place, half-split convention (Hugging Face, Megatron, NeMo):
@@ -160,14 +76,7 @@ public interface Kernels {
    * when decoding). {@code inverse} applies the transposed rotation (the backward pass).
    */
   void rope(
-      MemorySegment x,
-      long xOff,
-      RopeTable table,
-      int batch,
-      int seq,
-      int heads,
-      int firstPosition,
-      boolean inverse);
+      View x, RopeTable table, int batch, int seq, int heads, int firstPosition, boolean inverse);
 
   /**
    * Causal self-attention with grouped-query heads (see {@link AttentionShape}); {@code lse}
@@ -200,29 +109,11 @@ public interface Kernels {
   void attentionDecode(
       View out, View q, View keys, View values, int positions, int heads, int kvHeads, int headDim);
 
-  /** SwiGLU: {@code h = silu(gate) * up}, elementwise over {@code count} floats. */
-  void swigluForward(
-      MemorySegment h,
-      long hOff,
-      MemorySegment gate,
-      long gateOff,
-      MemorySegment up,
-      long upOff,
-      long count);
+  /** SwiGLU: {@code h = silu(gate) * up}, elementwise over {@code count} elements. */
+  void swigluForward(View h, View gate, View up, long count);
 
   /** Gradients of SwiGLU: dGate and dUp are overwritten. */
-  void swigluBackward(
-      MemorySegment dGate,
-      long dGateOff,
-      MemorySegment dUp,
-      long dUpOff,
-      MemorySegment dh,
-      long dhOff,
-      MemorySegment gate,
-      long gateOff,
-      MemorySegment up,
-      long upOff,
-      long count);
+  void swigluBackward(View dGate, View dUp, View dh, View gate, View up, long count);
 
   /**
    * Cross-entropy fused with softmax: for each row i with {@code targets[i] >= 0}, adds {@code -log
@@ -232,17 +123,16 @@ public interface Kernels {
    *
    * @return the sum of the losses of the counted rows (the caller divides by their number)
    */
-  double crossEntropy(
-      MemorySegment logits, long logitsOff, int[] targets, int n, int vocab, float gradScale);
+  double crossEntropy(View logits, int[] targets, int n, int vocab, float gradScale);
 
-  /** {@code dst += src}, elementwise over {@code count} floats. */
-  void add(MemorySegment dst, long dstOff, MemorySegment src, long srcOff, long count);
+  /** {@code dst += src}, elementwise over {@code count} elements. */
+  void add(View dst, View src, long count);
 
-  /** Sum of squares of {@code count} floats, accumulated in double. */
-  double sumOfSquares(MemorySegment x, long off, long count);
+  /** Sum of squares of {@code count} elements, accumulated in double. */
+  double sumOfSquares(View x, long count);
 
-  /** {@code x *= factor}, elementwise. */
-  void scale(MemorySegment x, long off, long count, float factor);
+  /** {@code x *= factor}, elementwise over {@code count} elements. */
+  void scale(View x, long count, float factor);
 
   /**
    * {@code y[r] = w[r, :] · x} for r in [0, rows) ({@code y[r] +=} with {@code accumulate}): the
@@ -252,17 +142,8 @@ public interface Kernels {
   void matVec(View y, View w, View x, int rows, int cols, boolean accumulate);
 
   /**
-   * One AdamW update of parameters {@code [from, to)} (one tensor or a part of it) from their
-   * gradients; the moments of parameter i are at {@code m[i - momentBase]} and {@code v[i -
-   * momentBase]}.
+   * One AdamW update of {@code count} parameters from {@code p} (one tensor or a part of it) from
+   * their gradients at {@code g}; their moments are at {@code m} and {@code v}.
    */
-  void adamw(
-      MemorySegment p,
-      MemorySegment g,
-      MemorySegment m,
-      MemorySegment v,
-      long momentBase,
-      long from,
-      long to,
-      AdamWUpdate update);
+  void adamw(View p, View g, View m, View v, long count, AdamWUpdate update);
 }

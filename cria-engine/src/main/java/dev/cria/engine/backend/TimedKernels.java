@@ -1,13 +1,13 @@
 package dev.cria.engine.backend;
 
 import dev.cria.engine.tensor.View;
-import java.lang.foreign.MemorySegment;
 import java.util.EnumMap;
 import java.util.Map;
 
 /**
  * Wraps a {@link Kernels} and adds up the wall time of each kind of kernel call, for {@code cria
- * bench --profile}: where a training step's time goes.
+ * bench --profile}: where a training step's time goes. A linear layer counts as {@link
+ * Op#LINEAR_FORWARD} or {@link Op#LINEAR_BACKWARD} whatever the dtype of its weights.
  */
 public final class TimedKernels implements Kernels {
   /** The kinds of kernel calls that are timed apart. */
@@ -58,87 +58,25 @@ public final class TimedKernels implements Kernels {
   }
 
   @Override
-  public void linearForward(
-      MemorySegment y,
-      long yOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int in,
-      int out) {
+  public void linearForward(View y, View x, View w, int n, int in, int out) {
     long t = System.nanoTime();
-    inner.linearForward(y, yOff, x, xOff, w, wOff, n, in, out);
+    inner.linearForward(y, x, w, n, in, out);
     add(Op.LINEAR_FORWARD, t);
   }
 
   @Override
   public void linearBackward(
-      MemorySegment dx,
-      long dxOff,
-      boolean overwriteDx,
-      MemorySegment dw,
-      long dwOff,
-      MemorySegment dy,
-      long dyOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int in,
-      int out) {
+      View dx, boolean overwriteDx, View dw, View dy, View x, View w, int n, int in, int out) {
     long t = System.nanoTime();
-    inner.linearBackward(
-        dx, dxOff, overwriteDx, dw, dwOff, dy, dyOff, x, xOff, w, wOff, n, in, out);
+    inner.linearBackward(dx, overwriteDx, dw, dy, x, w, n, in, out);
     add(Op.LINEAR_BACKWARD, t);
   }
 
   @Override
-  public void roundToBf16(
-      MemorySegment dst, long dstOff, MemorySegment src, long srcOff, long count) {
+  public void roundToBf16(View dst, View src, long count) {
     long t = System.nanoTime();
-    inner.roundToBf16(dst, dstOff, src, srcOff, count);
+    inner.roundToBf16(dst, src, count);
     add(Op.ROUND_TO_BF16, t);
-  }
-
-  @Override
-  public void linearForwardBf16(
-      MemorySegment y,
-      long yOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int in,
-      int out) {
-    long t = System.nanoTime();
-    inner.linearForwardBf16(y, yOff, x, xOff, w, wOff, n, in, out);
-    add(Op.LINEAR_FORWARD, t);
-  }
-
-  @Override
-  public void linearBackwardBf16(
-      MemorySegment dx,
-      long dxOff,
-      boolean overwriteDx,
-      MemorySegment dw,
-      long dwOff,
-      MemorySegment dy,
-      long dyOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int in,
-      int out) {
-    long t = System.nanoTime();
-    inner.linearBackwardBf16(
-        dx, dxOff, overwriteDx, dw, dwOff, dy, dyOff, x, xOff, w, wOff, n, in, out);
-    add(Op.LINEAR_BACKWARD, t);
   }
 
   @Override
@@ -147,85 +85,39 @@ public final class TimedKernels implements Kernels {
   }
 
   @Override
-  public void embeddingForward(
-      MemorySegment out,
-      long outOff,
-      MemorySegment table,
-      long tableOff,
-      int[] tokens,
-      int n,
-      int d) {
+  public void embeddingForward(View out, View table, int[] tokens, int n, int d) {
     long t = System.nanoTime();
-    inner.embeddingForward(out, outOff, table, tableOff, tokens, n, d);
+    inner.embeddingForward(out, table, tokens, n, d);
     add(Op.EMBEDDING, t);
   }
 
   @Override
-  public void embeddingBackward(
-      MemorySegment dTable,
-      long dTableOff,
-      MemorySegment dOut,
-      long dOutOff,
-      int[] tokens,
-      int n,
-      int d) {
+  public void embeddingBackward(View dTable, View dOut, int[] tokens, int n, int d) {
     long t = System.nanoTime();
-    inner.embeddingBackward(dTable, dTableOff, dOut, dOutOff, tokens, n, d);
+    inner.embeddingBackward(dTable, dOut, tokens, n, d);
     add(Op.EMBEDDING, t);
   }
 
   @Override
-  public void rmsNormForward(
-      MemorySegment out,
-      long outOff,
-      MemorySegment rstd,
-      long rstdOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int d,
-      float eps) {
+  public void rmsNormForward(View out, View rstd, View x, View w, int n, int d, float eps) {
     long t = System.nanoTime();
-    inner.rmsNormForward(out, outOff, rstd, rstdOff, x, xOff, w, wOff, n, d, eps);
+    inner.rmsNormForward(out, rstd, x, w, n, d, eps);
     add(Op.RMS_NORM, t);
   }
 
   @Override
   public void rmsNormBackward(
-      MemorySegment dx,
-      long dxOff,
-      MemorySegment dw,
-      long dwOff,
-      MemorySegment dOut,
-      long dOutOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      MemorySegment rstd,
-      long rstdOff,
-      int n,
-      int d) {
+      View dx, View dw, View dOut, View x, View w, View rstd, int n, int d) {
     long t = System.nanoTime();
-    inner.rmsNormBackward(
-        dx, dxOff, dw, dwOff, dOut, dOutOff, x, xOff, w, wOff, rstd, rstdOff, n, d);
+    inner.rmsNormBackward(dx, dw, dOut, x, w, rstd, n, d);
     add(Op.RMS_NORM, t);
   }
 
   @Override
   public void rope(
-      MemorySegment x,
-      long xOff,
-      RopeTable table,
-      int batch,
-      int seq,
-      int heads,
-      int firstPosition,
-      boolean inverse) {
+      View x, RopeTable table, int batch, int seq, int heads, int firstPosition, boolean inverse) {
     long t = System.nanoTime();
-    inner.rope(x, xOff, table, batch, seq, heads, firstPosition, inverse);
+    inner.rope(x, table, batch, seq, heads, firstPosition, inverse);
     add(Op.ROPE, t);
   }
 
@@ -269,65 +161,46 @@ public final class TimedKernels implements Kernels {
   }
 
   @Override
-  public void swigluForward(
-      MemorySegment h,
-      long hOff,
-      MemorySegment gate,
-      long gateOff,
-      MemorySegment up,
-      long upOff,
-      long count) {
+  public void swigluForward(View h, View gate, View up, long count) {
     long t = System.nanoTime();
-    inner.swigluForward(h, hOff, gate, gateOff, up, upOff, count);
+    inner.swigluForward(h, gate, up, count);
     add(Op.SWIGLU, t);
   }
 
   @Override
-  public void swigluBackward(
-      MemorySegment dGate,
-      long dGateOff,
-      MemorySegment dUp,
-      long dUpOff,
-      MemorySegment dh,
-      long dhOff,
-      MemorySegment gate,
-      long gateOff,
-      MemorySegment up,
-      long upOff,
-      long count) {
+  public void swigluBackward(View dGate, View dUp, View dh, View gate, View up, long count) {
     long t = System.nanoTime();
-    inner.swigluBackward(dGate, dGateOff, dUp, dUpOff, dh, dhOff, gate, gateOff, up, upOff, count);
+    inner.swigluBackward(dGate, dUp, dh, gate, up, count);
     add(Op.SWIGLU, t);
   }
 
   @Override
-  public double crossEntropy(
-      MemorySegment logits, long logitsOff, int[] targets, int n, int vocab, float gradScale) {
+  public double crossEntropy(View logits, int[] targets, int n, int vocab, float gradScale) {
     long t = System.nanoTime();
-    double loss = inner.crossEntropy(logits, logitsOff, targets, n, vocab, gradScale);
+    double loss = inner.crossEntropy(logits, targets, n, vocab, gradScale);
     add(Op.CROSS_ENTROPY, t);
     return loss;
   }
 
   @Override
-  public void add(MemorySegment dst, long dstOff, MemorySegment src, long srcOff, long count) {
+  public void add(View dst, View src, long count) {
     long t = System.nanoTime();
-    inner.add(dst, dstOff, src, srcOff, count);
+    inner.add(dst, src, count);
     add(Op.ELEMENTWISE, t);
   }
 
   @Override
-  public double sumOfSquares(MemorySegment x, long off, long count) {
+  public double sumOfSquares(View x, long count) {
     long t = System.nanoTime();
-    double s = inner.sumOfSquares(x, off, count);
+    double s = inner.sumOfSquares(x, count);
     add(Op.ELEMENTWISE, t);
     return s;
   }
 
   @Override
-  public void scale(MemorySegment x, long off, long count, float factor) {
+  public void scale(View x, long count, float factor) {
     long t = System.nanoTime();
-    inner.scale(x, off, count, factor);
+    inner.scale(x, count, factor);
     add(Op.ELEMENTWISE, t);
   }
 
@@ -339,17 +212,9 @@ public final class TimedKernels implements Kernels {
   }
 
   @Override
-  public void adamw(
-      MemorySegment p,
-      MemorySegment g,
-      MemorySegment m,
-      MemorySegment v,
-      long momentBase,
-      long from,
-      long to,
-      AdamWUpdate update) {
+  public void adamw(View p, View g, View m, View v, long count, AdamWUpdate update) {
     long t = System.nanoTime();
-    inner.adamw(p, g, m, v, momentBase, from, to, update);
+    inner.adamw(p, g, m, v, count, update);
     add(Op.ADAMW, t);
   }
 }

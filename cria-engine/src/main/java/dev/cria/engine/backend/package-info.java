@@ -6,8 +6,10 @@
  * implementations with {@link java.util.ServiceLoader}; the model, the optimizer, the decoder and
  * everything above reach kernels only through here.
  *
- * <p>Every buffer is a {@link java.lang.foreign.MemorySegment} of native-order floats addressed by
- * {@code long} element offsets. Shapes use N = tokens in the micro-batch (batch x seq), D = model
- * width, H/KVH = query/key-value heads, hd = head size, F = MLP width, V = vocabulary.
+ * <p>Every buffer is a {@link java.lang.foreign.MemorySegment} of native-order elements addressed
+ * by {@code long} element offsets; kernels take their operands as {@link
+ * dev.cria.engine.tensor.View}s, which add the dtype (f32, or bf16 for the compute copy of the
+ * weights). Shapes use N = tokens in the micro-batch (batch x seq), D = model width, H/KVH =
+ * query/key-value heads, hd = head size, F = MLP width, V = vocabulary.
  */
 package dev.cria.engine.backend;

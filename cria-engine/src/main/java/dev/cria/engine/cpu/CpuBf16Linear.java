@@ -4,6 +4,7 @@ import dev.cria.engine.backend.Bf16Matmul;
 import dev.cria.engine.backend.Bf16MatmulProvider;
 import dev.cria.engine.backend.GemmShape;
 import dev.cria.engine.tensor.Bf16;
+import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
@@ -11,10 +12,11 @@ import java.util.Locale;
 import java.util.ServiceLoader;
 
 /**
- * The linear layers of mixed precision on the CPU: the fp32 activations (and, backward, their
- * gradients) rounded to bf16 into scratch, multiplied with the bf16 copy of the weights by a {@link
- * Bf16Matmul}, the results and the weight gradients kept in fp32. That is what PyTorch's bf16
- * autocast does around a linear layer, and Megatron's bf16 with fp32 gradient accumulation.
+ * The linear layers of mixed precision on the CPU, which {@link CpuKernels} runs when the weights
+ * are bf16: the fp32 activations (and, backward, their gradients) rounded to bf16 into scratch,
+ * multiplied with the bf16 copy of the weights by a {@link Bf16Matmul}, the results and the weight
+ * gradients kept in fp32. That is what PyTorch's bf16 autocast does around a linear layer, and
+ * Megatron's bf16 with fp32 gradient accumulation.
  *
  * <p>The product is oneDNN's when a {@link Bf16MatmulProvider} opens (AMX or AVX512_BF16, as oneDNN
  * chooses), else {@link JavaBf16Matmul}; {@link #matmul()} says which and why. {@code
@@ -78,54 +80,51 @@ final class CpuBf16Linear implements AutoCloseable {
     return null;
   }
 
-  void forward(
-      MemorySegment y,
-      long yOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int in,
-      int out) {
+  /** {@code y = x w^T}: {@code x} rounded to bf16, {@code w} bf16, {@code y} fp32. */
+  void forward(View y, View x, View w, int n, int in, int out) {
     Bf16Matmul product = matmul();
     MemorySegment xb = inputs.atLeast((long) n * in * Bf16.BYTES);
-    Bf16Vectors.round(parallel, xb, 0, x, xOff, (long) n * in);
+    Bf16Vectors.round(parallel, xb, 0, x.buffer(), x.offset(), (long) n * in);
     product.multiply(
-        GemmShape.LinearProduct.FORWARD.shape(n, in, out), xb, 0, w, wOff, y, yOff, false);
+        GemmShape.LinearProduct.FORWARD.shape(n, in, out),
+        xb,
+        0,
+        w.buffer(),
+        w.offset(),
+        y.buffer(),
+        y.offset(),
+        false);
   }
 
+  /**
+   * {@code dx (+)= dy w} and {@code dw += dy^T x}: {@code dy} and {@code x} rounded to bf16, {@code
+   * w} bf16, {@code dx} and {@code dw} fp32.
+   */
   void backward(
-      MemorySegment dx,
-      long dxOff,
-      boolean overwriteDx,
-      MemorySegment dw,
-      long dwOff,
-      MemorySegment dy,
-      long dyOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int in,
-      int out) {
+      View dx, boolean overwriteDx, View dw, View dy, View x, View w, int n, int in, int out) {
     Bf16Matmul product = matmul();
     MemorySegment dyb = inputs.atLeast((long) n * out * Bf16.BYTES);
     MemorySegment xb = saved.atLeast((long) n * in * Bf16.BYTES);
-    Bf16Vectors.round(parallel, dyb, 0, dy, dyOff, (long) n * out);
-    Bf16Vectors.round(parallel, xb, 0, x, xOff, (long) n * in);
+    Bf16Vectors.round(parallel, dyb, 0, dy.buffer(), dy.offset(), (long) n * out);
+    Bf16Vectors.round(parallel, xb, 0, x.buffer(), x.offset(), (long) n * in);
     product.multiply(
         GemmShape.LinearProduct.INPUT_GRADIENT.shape(n, in, out),
         dyb,
         0,
-        w,
-        wOff,
-        dx,
-        dxOff,
+        w.buffer(),
+        w.offset(),
+        dx.buffer(),
+        dx.offset(),
         !overwriteDx);
     product.multiply(
-        GemmShape.LinearProduct.WEIGHT_GRADIENT.shape(n, in, out), dyb, 0, xb, 0, dw, dwOff, true);
+        GemmShape.LinearProduct.WEIGHT_GRADIENT.shape(n, in, out),
+        dyb,
+        0,
+        xb,
+        0,
+        dw.buffer(),
+        dw.offset(),
+        true);
   }
 
   @Override

@@ -7,6 +7,7 @@ import dev.cria.engine.backend.AttentionShape;
 import dev.cria.engine.backend.GemmShape;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.backend.RopeTable;
+import dev.cria.engine.tensor.DType;
 import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
@@ -17,13 +18,15 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The fast kernels: the Vector API on every core of a {@link Parallel} pool, the cache-blocked
- * {@link Gemm} for the linear layers, and attention that walks keys in blocks with an online
- * softmax, so no T x T score matrix is ever held. Per-thread scratch is preallocated and grown only
- * when a larger shape arrives.
+ * {@link Gemm} for the linear layers ({@link CpuBf16Linear} where the weights are bf16), and
+ * attention that walks keys in blocks with an online softmax, so no T x T score matrix is ever
+ * held. Per-thread scratch is preallocated and grown only when a larger shape arrives. Each kernel
+ * checks the dtypes of its views, then works on their buffers and offsets.
  *
  * <p>This file is long because attention's forward and backward passes share its per-thread scratch
- * and the four-row helpers they are written around; the decoding kernels and AdamW, which share
- * nothing with them, live in {@link CpuDecode} and {@link CpuAdamW}.
+ * and the four-row helpers they are written around; the decoding kernels, AdamW and the bf16 linear
+ * layers, which share nothing with them, live in {@link CpuDecode}, {@link CpuAdamW} and {@link
+ * CpuBf16Linear}.
  */
 public final class CpuKernels implements Kernels {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -120,45 +123,100 @@ public final class CpuKernels implements Kernels {
     }
   }
 
-  // ---- mixed precision: bf16 products (CpuBf16Linear) --------------------------------------
+  // ---- linear layers: GEMM on f32 weights, CpuBf16Linear on bf16 ones ---------------------------
 
   @Override
-  public void roundToBf16(
-      MemorySegment dst, long dstOff, MemorySegment src, long srcOff, long count) {
-    Bf16Vectors.round(parallel, dst, dstOff, src, srcOff, count);
+  public void linearForward(View y, View x, View w, int n, int in, int out) {
+    f32(y, "y");
+    f32(x, "x");
+    switch (w.dtype()) {
+      case F32 ->
+          Gemm.sgemm(
+              blocking(GemmShape.LinearProduct.FORWARD, n, in, out),
+              parallel,
+              false,
+              true,
+              n,
+              out,
+              in,
+              1f,
+              x.buffer(),
+              x.offset(),
+              in,
+              w.buffer(),
+              w.offset(),
+              in,
+              0f,
+              y.buffer(),
+              y.offset(),
+              out);
+      case BF16 -> bf16.forward(y, x, w, n, in, out);
+      default -> throw unsupportedWeights(w);
+    }
   }
 
   @Override
-  public void linearForwardBf16(
-      MemorySegment y,
-      long yOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int in,
-      int out) {
-    bf16.forward(y, yOff, x, xOff, w, wOff, n, in, out);
+  public void linearBackward(
+      View dx, boolean overwriteDx, View dw, View dy, View x, View w, int n, int in, int out) {
+    f32(dx, "dx");
+    f32(dw, "dw");
+    f32(dy, "dy");
+    f32(x, "x");
+    switch (w.dtype()) {
+      case F32 -> {
+        Gemm.sgemm(
+            blocking(GemmShape.LinearProduct.INPUT_GRADIENT, n, in, out),
+            parallel,
+            false,
+            false,
+            n,
+            in,
+            out,
+            1f,
+            dy.buffer(),
+            dy.offset(),
+            out,
+            w.buffer(),
+            w.offset(),
+            in,
+            overwriteDx ? 0f : 1f,
+            dx.buffer(),
+            dx.offset(),
+            in);
+        Gemm.sgemm(
+            blocking(GemmShape.LinearProduct.WEIGHT_GRADIENT, n, in, out),
+            parallel,
+            true,
+            false,
+            out,
+            in,
+            n,
+            1f,
+            dy.buffer(),
+            dy.offset(),
+            out,
+            x.buffer(),
+            x.offset(),
+            in,
+            1f,
+            dw.buffer(),
+            dw.offset(),
+            in);
+      }
+      case BF16 -> bf16.backward(dx, overwriteDx, dw, dy, x, w, n, in, out);
+      default -> throw unsupportedWeights(w);
+    }
+  }
+
+  /** For a dtype of weights that no linear kernel here multiplies (one added to DType later). */
+  private static IllegalArgumentException unsupportedWeights(View w) {
+    return new IllegalArgumentException("w must be f32 or bf16, got " + w.dtype().shortName());
   }
 
   @Override
-  public void linearBackwardBf16(
-      MemorySegment dx,
-      long dxOff,
-      boolean overwriteDx,
-      MemorySegment dw,
-      long dwOff,
-      MemorySegment dy,
-      long dyOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int in,
-      int out) {
-    bf16.backward(dx, dxOff, overwriteDx, dw, dwOff, dy, dyOff, x, xOff, w, wOff, n, in, out);
+  public void roundToBf16(View dst, View src, long count) {
+    dst.require(DType.BF16, "dst");
+    Bf16Vectors.round(parallel, dst.buffer(), dst.offset(), f32(src, "src"), src.offset(), count);
   }
 
   @Override
@@ -171,107 +229,14 @@ public final class CpuKernels implements Kernels {
     bf16.close();
   }
 
-  // ---- linear layers: all GEMM -------------------------------------------------------------
-
-  @Override
-  public void linearForward(
-      MemorySegment y,
-      long yOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int in,
-      int out) {
-    Gemm.sgemm(
-        blocking(GemmShape.LinearProduct.FORWARD, n, in, out),
-        parallel,
-        false,
-        true,
-        n,
-        out,
-        in,
-        1f,
-        x,
-        xOff,
-        in,
-        w,
-        wOff,
-        in,
-        0f,
-        y,
-        yOff,
-        out);
-  }
-
-  @Override
-  public void linearBackward(
-      MemorySegment dx,
-      long dxOff,
-      boolean overwriteDx,
-      MemorySegment dw,
-      long dwOff,
-      MemorySegment dy,
-      long dyOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int in,
-      int out) {
-    Gemm.sgemm(
-        blocking(GemmShape.LinearProduct.INPUT_GRADIENT, n, in, out),
-        parallel,
-        false,
-        false,
-        n,
-        in,
-        out,
-        1f,
-        dy,
-        dyOff,
-        out,
-        w,
-        wOff,
-        in,
-        overwriteDx ? 0f : 1f,
-        dx,
-        dxOff,
-        in);
-    Gemm.sgemm(
-        blocking(GemmShape.LinearProduct.WEIGHT_GRADIENT, n, in, out),
-        parallel,
-        true,
-        false,
-        out,
-        in,
-        n,
-        1f,
-        dy,
-        dyOff,
-        out,
-        x,
-        xOff,
-        in,
-        1f,
-        dw,
-        dwOff,
-        in);
-  }
-
   // ---- embeddings -------------------------------------------------------------------------------
 
   @Override
-  public void embeddingForward(
-      MemorySegment out,
-      long outOff,
-      MemorySegment table,
-      long tableOff,
-      int[] tokens,
-      int n,
-      int d) {
+  public void embeddingForward(View outView, View tableView, int[] tokens, int n, int d) {
+    MemorySegment out = f32(outView, "out");
+    long outOff = outView.offset();
+    MemorySegment table = f32(tableView, "table");
+    long tableOff = tableView.offset();
     parallel.forRange(
         0,
         n,
@@ -288,14 +253,11 @@ public final class CpuKernels implements Kernels {
   }
 
   @Override
-  public void embeddingBackward(
-      MemorySegment dTable,
-      long dTableOff,
-      MemorySegment dOut,
-      long dOutOff,
-      int[] tokens,
-      int n,
-      int d) {
+  public void embeddingBackward(View dTableView, View dOutView, int[] tokens, int n, int d) {
+    MemorySegment dTable = f32(dTableView, "dTable");
+    long dTableOff = dTableView.offset();
+    MemorySegment dOut = f32(dOutView, "dOut");
+    long dOutOff = dOutView.offset();
     // Tokens repeat, so rows collide: split the columns among threads instead.
     int blocks = Math.max(1, Math.min(parallel.threads(), d / L));
     parallel.forRange(
@@ -316,17 +278,15 @@ public final class CpuKernels implements Kernels {
 
   @Override
   public void rmsNormForward(
-      MemorySegment out,
-      long outOff,
-      MemorySegment rstd,
-      long rstdOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int d,
-      float eps) {
+      View outView, View rstdView, View xView, View wView, int n, int d, float eps) {
+    MemorySegment out = f32(outView, "out");
+    long outOff = outView.offset();
+    MemorySegment rstd = f32(rstdView, "rstd");
+    long rstdOff = rstdView.offset();
+    MemorySegment x = f32(xView, "x");
+    long xOff = xView.offset();
+    MemorySegment w = f32(wView, "w");
+    long wOff = wView.offset();
     parallel.forRange(
         0,
         n,
@@ -354,20 +314,26 @@ public final class CpuKernels implements Kernels {
 
   @Override
   public void rmsNormBackward(
-      MemorySegment dx,
-      long dxOff,
-      MemorySegment dw,
-      long dwOff,
-      MemorySegment dOut,
-      long dOutOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      MemorySegment rstd,
-      long rstdOff,
+      View dxView,
+      View dwView,
+      View dOutView,
+      View xView,
+      View wView,
+      View rstdView,
       int n,
       int d) {
+    MemorySegment dx = f32(dxView, "dx");
+    long dxOff = dxView.offset();
+    MemorySegment dw = f32(dwView, "dw");
+    long dwOff = dwView.offset();
+    MemorySegment dOut = f32(dOutView, "dOut");
+    long dOutOff = dOutView.offset();
+    MemorySegment x = f32(xView, "x");
+    long xOff = xView.offset();
+    MemorySegment w = f32(wView, "w");
+    long wOff = wView.offset();
+    MemorySegment rstd = f32(rstdView, "rstd");
+    long rstdOff = rstdView.offset();
     for (Scratch s : scratch) {
       if (s.norm.length < d) {
         s.norm = new float[d];
@@ -437,14 +403,15 @@ public final class CpuKernels implements Kernels {
 
   @Override
   public void rope(
-      MemorySegment x,
-      long xOff,
+      View xView,
       RopeTable table,
       int batch,
       int seq,
       int heads,
       int firstPosition,
       boolean inverse) {
+    MemorySegment x = f32(xView, "x");
+    long xOff = xView.offset();
     int half = table.half();
     int hd = 2 * half;
     float[] cos = table.cosArray();
@@ -478,15 +445,15 @@ public final class CpuKernels implements Kernels {
   @Override
   public void attentionForward(
       View outView, View lseView, View qView, View kView, View vView, AttentionShape shape) {
-    MemorySegment out = outView.buffer();
+    MemorySegment out = f32(outView, "out");
     long outOff = outView.offset();
-    MemorySegment lse = lseView.buffer();
+    MemorySegment lse = f32(lseView, "lse");
     long lseOff = lseView.offset();
-    MemorySegment q = qView.buffer();
+    MemorySegment q = f32(qView, "q");
     long qOff = qView.offset();
-    MemorySegment k = kView.buffer();
+    MemorySegment k = f32(kView, "k");
     long kOff = kView.offset();
-    MemorySegment v = vView.buffer();
+    MemorySegment v = f32(vView, "v");
     long vOff = vView.offset();
     int batch = shape.batch();
     int seq = shape.seq();
@@ -676,23 +643,23 @@ public final class CpuKernels implements Kernels {
       View outView,
       View lseView,
       AttentionShape shape) {
-    MemorySegment dq = dqView.buffer();
+    MemorySegment dq = f32(dqView, "dq");
     long dqOff = dqView.offset();
-    MemorySegment dk = dkView.buffer();
+    MemorySegment dk = f32(dkView, "dk");
     long dkOff = dkView.offset();
-    MemorySegment dv = dvView.buffer();
+    MemorySegment dv = f32(dvView, "dv");
     long dvOff = dvView.offset();
-    MemorySegment dOut = dOutView.buffer();
+    MemorySegment dOut = f32(dOutView, "dOut");
     long dOutOff = dOutView.offset();
-    MemorySegment q = qView.buffer();
+    MemorySegment q = f32(qView, "q");
     long qOff = qView.offset();
-    MemorySegment k = kView.buffer();
+    MemorySegment k = f32(kView, "k");
     long kOff = kView.offset();
-    MemorySegment v = vView.buffer();
+    MemorySegment v = f32(vView, "v");
     long vOff = vView.offset();
-    MemorySegment out = outView.buffer();
+    MemorySegment out = f32(outView, "out");
     long outOff = outView.offset();
-    MemorySegment lse = lseView.buffer();
+    MemorySegment lse = f32(lseView, "lse");
     long lseOff = lseView.offset();
     int batch = shape.batch();
     int seq = shape.seq();
@@ -990,14 +957,13 @@ public final class CpuKernels implements Kernels {
   // ---- SwiGLU -----------------------------------------------------------------------------------
 
   @Override
-  public void swigluForward(
-      MemorySegment h,
-      long hOff,
-      MemorySegment gate,
-      long gateOff,
-      MemorySegment up,
-      long upOff,
-      long count) {
+  public void swigluForward(View hView, View gateView, View upView, long count) {
+    MemorySegment h = f32(hView, "h");
+    long hOff = hView.offset();
+    MemorySegment gate = f32(gateView, "gate");
+    long gateOff = gateView.offset();
+    MemorySegment up = f32(upView, "up");
+    long upOff = upView.offset();
     forChunks(
         count,
         (from, to) -> {
@@ -1020,17 +986,17 @@ public final class CpuKernels implements Kernels {
 
   @Override
   public void swigluBackward(
-      MemorySegment dGate,
-      long dGateOff,
-      MemorySegment dUp,
-      long dUpOff,
-      MemorySegment dh,
-      long dhOff,
-      MemorySegment gate,
-      long gateOff,
-      MemorySegment up,
-      long upOff,
-      long count) {
+      View dGateView, View dUpView, View dhView, View gateView, View upView, long count) {
+    MemorySegment dGate = f32(dGateView, "dGate");
+    long dGateOff = dGateView.offset();
+    MemorySegment dUp = f32(dUpView, "dUp");
+    long dUpOff = dUpView.offset();
+    MemorySegment dh = f32(dhView, "dh");
+    long dhOff = dhView.offset();
+    MemorySegment gate = f32(gateView, "gate");
+    long gateOff = gateView.offset();
+    MemorySegment up = f32(upView, "up");
+    long upOff = upView.offset();
     forChunks(
         count,
         (from, to) -> {
@@ -1060,8 +1026,9 @@ public final class CpuKernels implements Kernels {
   // ---- cross-entropy ----------------------------------------------------------------------------
 
   @Override
-  public double crossEntropy(
-      MemorySegment logits, long logitsOff, int[] targets, int n, int vocab, float gradScale) {
+  public double crossEntropy(View logitsView, int[] targets, int n, int vocab, float gradScale) {
+    MemorySegment logits = f32(logitsView, "logits");
+    long logitsOff = logitsView.offset();
     for (Scratch s : scratch) {
       s.sum = 0;
     }
@@ -1125,12 +1092,18 @@ public final class CpuKernels implements Kernels {
   // ---- elementwise ------------------------------------------------------------------------------
 
   @Override
-  public void add(MemorySegment dst, long dstOff, MemorySegment src, long srcOff, long count) {
+  public void add(View dstView, View srcView, long count) {
+    MemorySegment dst = f32(dstView, "dst");
+    long dstOff = dstView.offset();
+    MemorySegment src = f32(srcView, "src");
+    long srcOff = srcView.offset();
     forChunks(count, (from, to) -> axpy(dst, dstOff + from, src, srcOff + from, to - from, 1f));
   }
 
   @Override
-  public double sumOfSquares(MemorySegment x, long off, long count) {
+  public double sumOfSquares(View xView, long count) {
+    MemorySegment x = f32(xView, "x");
+    long off = xView.offset();
     for (Scratch s : scratch) {
       s.sum = 0;
     }
@@ -1155,7 +1128,9 @@ public final class CpuKernels implements Kernels {
   }
 
   @Override
-  public void scale(MemorySegment x, long off, long count, float factor) {
+  public void scale(View xView, long count, float factor) {
+    MemorySegment x = f32(xView, "x");
+    long off = xView.offset();
     forChunks(
         count,
         (from, to) -> {
@@ -1175,6 +1150,9 @@ public final class CpuKernels implements Kernels {
 
   @Override
   public void matVec(View y, View w, View x, int rows, int cols, boolean accumulate) {
+    f32(y, "y");
+    f32(w, "w");
+    f32(x, "x");
     decode.matVec(y, w, x, rows, cols, accumulate);
   }
 
@@ -1188,23 +1166,28 @@ public final class CpuKernels implements Kernels {
       int heads,
       int kvHeads,
       int headDim) {
+    f32(out, "out");
+    f32(q, "q");
+    f32(keys, "keys");
+    f32(values, "values");
     decode.attentionDecode(out, q, keys, values, positions, heads, kvHeads, headDim);
   }
 
   @Override
-  public void adamw(
-      MemorySegment p,
-      MemorySegment g,
-      MemorySegment m,
-      MemorySegment v,
-      long momentBase,
-      long from,
-      long to,
-      AdamWUpdate update) {
-    adamw.update(p, g, m, v, momentBase, from, to, update);
+  public void adamw(View p, View g, View m, View v, long count, AdamWUpdate update) {
+    f32(p, "p");
+    f32(g, "g");
+    f32(m, "m");
+    f32(v, "v");
+    adamw.update(p, g, m, v, count, update);
   }
 
   // ---- helpers ----------------------------------------------------------------------------------
+
+  /** The buffer of {@code view}, an f32 view; else throws naming {@code operand}. */
+  private static MemorySegment f32(View view, String operand) {
+    return view.require(DType.F32, operand).buffer();
+  }
 
   private interface LongRange {
     void run(long from, long to);

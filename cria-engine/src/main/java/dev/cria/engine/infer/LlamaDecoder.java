@@ -26,7 +26,7 @@ import java.lang.foreign.MemorySegment;
 public final class LlamaDecoder implements AutoCloseable {
   private final LlamaConfig config;
   private final ParameterLayout layout;
-  private final MemorySegment weights;
+  private final Floats parameters;
   private final Kernels kernels;
   private final int maxContext;
   private final RopeTable rope;
@@ -51,7 +51,7 @@ public final class LlamaDecoder implements AutoCloseable {
   private LlamaDecoder(LlamaConfig config, Floats parameters, Backend backend, int maxContext) {
     this.config = config;
     this.layout = new ParameterLayout(config);
-    this.weights = parameters.segment();
+    this.parameters = parameters;
     this.kernels = backend.kernels();
     this.maxContext = maxContext;
     this.rope = new RopeTable(maxContext, config.headDim(), config.ropeTheta());
@@ -140,14 +140,13 @@ public final class LlamaDecoder implements AutoCloseable {
               + " positions hold tokens; reset() to start over");
     }
     this.token[0] = token;
-    kernels.embeddingForward(work, x, weights, layout.embeddings(), this.token, 1, d);
+    kernels.embeddingForward(at(x), weight(layout.embeddings()), this.token, 1, d);
     for (int l = 0; l < config.layers(); l++) {
       layer(l);
     }
     kernels.rmsNormForward(
-        work, xn, work, rstd, work, x, weights, layout.finalNorm(), 1, d, config.normEps());
-    kernels.matVec(
-        at(logits), View.f32(weights, layout.lmHead()), at(xn), config.vocabSize(), d, false);
+        at(xn), at(rstd), at(x), weight(layout.finalNorm()), 1, d, config.normEps());
+    kernels.matVec(at(logits), weight(layout.lmHead()), at(xn), config.vocabSize(), d, false);
     position++;
     return Floats.wrap(work).toArray(logits, config.vocabSize());
   }
@@ -159,14 +158,14 @@ public final class LlamaDecoder implements AutoCloseable {
     int f = config.ffnDim();
     float eps = config.normEps();
 
-    kernels.rmsNormForward(work, xn, work, rstd, work, x, weights, w.attentionNorm(), 1, d, eps);
+    kernels.rmsNormForward(at(xn), at(rstd), at(x), weight(w.attentionNorm()), 1, d, eps);
     // q, k and v in one call: their weights lie one after the other in the layout
-    kernels.matVec(at(qkv), View.f32(weights, w.wq()), at(xn), d + 2 * kvDim, d, false);
+    kernels.matVec(at(qkv), weight(w.wq()), at(xn), d + 2 * kvDim, d, false);
     long q = qkv;
     long k = qkv + d;
     long v = k + kvDim;
-    kernels.rope(work, q, rope, 1, 1, config.heads(), position, false);
-    kernels.rope(work, k, rope, 1, 1, config.kvHeads(), position, false);
+    kernels.rope(at(q), rope, 1, 1, config.heads(), position, false);
+    kernels.rope(at(k), rope, 1, 1, config.kvHeads(), position, false);
     long cacheRow = ((long) l * maxContext + position) * kvDim;
     MemorySegment.copy(
         work, k * Float.BYTES, keyCache, cacheRow * Float.BYTES, (long) kvDim * Float.BYTES);
@@ -182,17 +181,23 @@ public final class LlamaDecoder implements AutoCloseable {
         config.heads(),
         config.kvHeads(),
         config.headDim());
-    kernels.matVec(at(x), View.f32(weights, w.wo()), at(attention), d, d, true);
+    kernels.matVec(at(x), weight(w.wo()), at(attention), d, d, true);
 
-    kernels.rmsNormForward(work, xn, work, rstd, work, x, weights, w.mlpNorm(), 1, d, eps);
+    kernels.rmsNormForward(at(xn), at(rstd), at(x), weight(w.mlpNorm()), 1, d, eps);
     // gate and up in one call, likewise
-    kernels.matVec(at(gateUp), View.f32(weights, w.gate()), at(xn), 2 * f, d, false);
-    kernels.swigluForward(work, hidden, work, gateUp, work, gateUp + f, f);
-    kernels.matVec(at(x), View.f32(weights, w.down()), at(hidden), d, f, true);
+    kernels.matVec(at(gateUp), weight(w.gate()), at(xn), 2 * f, d, false);
+    kernels.swigluForward(at(hidden), at(gateUp), at(gateUp + f), f);
+    kernels.matVec(at(x), weight(w.down()), at(hidden), d, f, true);
   }
 
+  /** A view of the row buffers at {@code offset}. */
   private View at(long offset) {
     return View.f32(work, offset);
+  }
+
+  /** A view of the parameters at {@code offset}. */
+  private View weight(long offset) {
+    return View.of(parameters, offset);
   }
 
   private void requireOpen() {

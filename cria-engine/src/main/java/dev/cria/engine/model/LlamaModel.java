@@ -238,7 +238,7 @@ public final class LlamaModel implements AutoCloseable {
 
   /** The sum of the squares of every parameter (the square of the parameter norm), in double. */
   public double parameterSquares() {
-    return kernels.sumOfSquares(parameters.segment(), 0, parameters.length());
+    return kernels.sumOfSquares(View.of(parameters, 0), parameters.length());
   }
 
   public void zeroGradients() {
@@ -283,11 +283,10 @@ public final class LlamaModel implements AutoCloseable {
     }
     this.tokens = tokens;
     this.targets = targets;
-    MemorySegment p = parameters.segment();
     int d = config.dim();
     List<ParameterLayout.Range> buckets = layout.buckets(); // the backward's order: head first
     need(needed, buckets.getLast()); // the embeddings: looked up in fp32, never multiplied
-    kernels.embeddingForward(a, act.layerInput[0], p, layout.embeddings(), tokens, n, d);
+    kernels.embeddingForward(at(act.layerInput[0]), param(layout.embeddings()), tokens, n, d);
     for (int l = 0; l < config.layers(); l++) {
       ParameterLayout.Range layer = buckets.get(buckets.size() - 2 - l);
       need(needed, layer);
@@ -298,7 +297,13 @@ public final class LlamaModel implements AutoCloseable {
     roundForCompute(buckets.getFirst());
     long hFinal = act.layerInput[config.layers()];
     kernels.rmsNormForward(
-        a, act.xnFinal, a, act.rstdFinal, a, hFinal, p, layout.finalNorm(), n, d, config.normEps());
+        at(act.xnFinal),
+        at(act.rstdFinal),
+        at(hFinal),
+        param(layout.finalNorm()),
+        n,
+        d,
+        config.normEps());
     linear(act.logits, act.xnFinal, layout.lmHead(), n, d, config.vocabSize());
     if (targets == null) {
       logitsHoldGradient = false;
@@ -318,7 +323,7 @@ public final class LlamaModel implements AutoCloseable {
       throw new IllegalArgumentException("every target is -1: nothing to learn from");
     }
     double sum =
-        kernels.crossEntropy(a, act.logits, targets, n, config.vocabSize(), gradScale / counted);
+        kernels.crossEntropy(at(act.logits), targets, n, config.vocabSize(), gradScale / counted);
     logitsHoldGradient = true;
     return sum / counted;
   }
@@ -336,30 +341,29 @@ public final class LlamaModel implements AutoCloseable {
   private void layerForward(int l) {
     ActivationLayout.Slot s = act.slots[l];
     ParameterLayout.Layer w = layout.layer(l);
-    MemorySegment p = parameters.segment();
     int n = act.tokens;
     int d = config.dim();
     int kv = config.kvDim();
     int f = config.ffnDim();
     long hIn = act.layerInput[l];
     kernels.rmsNormForward(
-        a, s.xn1(), a, s.rstd1(), a, hIn, p, w.attentionNorm(), n, d, config.normEps());
+        at(s.xn1()), at(s.rstd1()), at(hIn), param(w.attentionNorm()), n, d, config.normEps());
     linear(s.q(), s.xn1(), w.wq(), n, d, d);
     linear(s.k(), s.xn1(), w.wk(), n, d, kv);
     linear(s.v(), s.xn1(), w.wv(), n, d, kv);
-    kernels.rope(a, s.q(), rope, act.batch, act.seq, config.heads(), 0, false);
-    kernels.rope(a, s.k(), rope, act.batch, act.seq, config.kvHeads(), 0, false);
+    kernels.rope(at(s.q()), rope, act.batch, act.seq, config.heads(), 0, false);
+    kernels.rope(at(s.k()), rope, act.batch, act.seq, config.kvHeads(), 0, false);
     kernels.attentionForward(at(s.att()), at(s.lse()), at(s.q()), at(s.k()), at(s.v()), attention);
     linear(s.hMid(), s.att(), w.wo(), n, d, d);
-    kernels.add(a, s.hMid(), a, hIn, (long) n * d);
+    kernels.add(at(s.hMid()), at(hIn), (long) n * d);
     kernels.rmsNormForward(
-        a, s.xn2(), a, s.rstd2(), a, s.hMid(), p, w.mlpNorm(), n, d, config.normEps());
+        at(s.xn2()), at(s.rstd2()), at(s.hMid()), param(w.mlpNorm()), n, d, config.normEps());
     linear(s.gate(), s.xn2(), w.gate(), n, d, f);
     linear(s.up(), s.xn2(), w.up(), n, d, f);
-    kernels.swigluForward(a, s.swi(), a, s.gate(), a, s.up(), (long) n * f);
+    kernels.swigluForward(at(s.swi()), at(s.gate()), at(s.up()), (long) n * f);
     long hOut = act.layerInput[l + 1];
     linear(hOut, s.swi(), w.down(), n, f, d);
-    kernels.add(a, hOut, a, s.hMid(), (long) n * d);
+    kernels.add(at(hOut), at(s.hMid()), (long) n * d);
   }
 
   /** Accumulates the gradients of the last forward pass's loss into {@link #gradients()}. */
@@ -385,8 +389,6 @@ public final class LlamaModel implements AutoCloseable {
     if (!logitsHoldGradient) {
       throw new IllegalStateException("backward needs a forward pass with targets first");
     }
-    MemorySegment p = parameters.segment();
-    MemorySegment g = gradients.segment();
     int n = act.tokens;
     int d = config.dim();
     // LM head and final norm: dxn = dlogits · W_head; dW_head += dlogits^T · xn
@@ -394,18 +396,12 @@ public final class LlamaModel implements AutoCloseable {
         act.dxn, true, layout.lmHead(), act.logits, act.xnFinal, n, d, config.vocabSize());
     a.asSlice(act.dh * Float.BYTES, (long) n * d * Float.BYTES).fill((byte) 0);
     kernels.rmsNormBackward(
-        a,
-        act.dh,
-        g,
-        layout.finalNorm(),
-        a,
-        act.dxn,
-        a,
-        act.layerInput[config.layers()],
-        p,
-        layout.finalNorm(),
-        a,
-        act.rstdFinal,
+        at(act.dh),
+        grad(layout.finalNorm()),
+        at(act.dxn),
+        at(act.layerInput[config.layers()]),
+        param(layout.finalNorm()),
+        at(act.rstdFinal),
         n,
         d);
     List<ParameterLayout.Range> buckets = layout.buckets();
@@ -417,7 +413,7 @@ public final class LlamaModel implements AutoCloseable {
       layerBackward(l);
       announce(ready, buckets.get(config.layers() - l));
     }
-    kernels.embeddingBackward(g, layout.embeddings(), a, act.dh, tokens, n, d);
+    kernels.embeddingBackward(grad(layout.embeddings()), at(act.dh), tokens, n, d);
     announce(ready, buckets.getLast());
     logitsHoldGradient = false;
   }
@@ -426,8 +422,6 @@ public final class LlamaModel implements AutoCloseable {
   private void layerBackward(int l) {
     ActivationLayout.Slot s = act.slots[l];
     ParameterLayout.Layer w = layout.layer(l);
-    MemorySegment p = parameters.segment();
-    MemorySegment g = gradients.segment();
     int n = act.tokens;
     int d = config.dim();
     int kv = config.kvDim();
@@ -436,11 +430,18 @@ public final class LlamaModel implements AutoCloseable {
     // MLP: hOut = hMid + down(swiglu(gate(xn2), up(xn2)))
     linearBackward(act.dSwi, true, w.down(), act.dh, s.swi(), n, f, d);
     kernels.swigluBackward(
-        a, act.dGate, a, act.dUp, a, act.dSwi, a, s.gate(), a, s.up(), (long) n * f);
+        at(act.dGate), at(act.dUp), at(act.dSwi), at(s.gate()), at(s.up()), (long) n * f);
     linearBackward(act.dxn, true, w.gate(), act.dGate, s.xn2(), n, d, f);
     linearBackward(act.dxn, false, w.up(), act.dUp, s.xn2(), n, d, f);
     kernels.rmsNormBackward(
-        a, act.dh, g, w.mlpNorm(), a, act.dxn, a, s.hMid(), p, w.mlpNorm(), a, s.rstd2(), n, d);
+        at(act.dh),
+        grad(w.mlpNorm()),
+        at(act.dxn),
+        at(s.hMid()),
+        param(w.mlpNorm()),
+        at(s.rstd2()),
+        n,
+        d);
     // Attention: hMid = hIn + o(attention(rope(q(xn1)), rope(k(xn1)), v(xn1)))
     linearBackward(act.datt, true, w.wo(), act.dh, s.att(), n, d, d);
     kernels.attentionBackward(
@@ -454,24 +455,18 @@ public final class LlamaModel implements AutoCloseable {
         at(s.att()),
         at(s.lse()),
         attention);
-    kernels.rope(a, act.dq, rope, act.batch, act.seq, config.heads(), 0, true);
-    kernels.rope(a, act.dk, rope, act.batch, act.seq, config.kvHeads(), 0, true);
+    kernels.rope(at(act.dq), rope, act.batch, act.seq, config.heads(), 0, true);
+    kernels.rope(at(act.dk), rope, act.batch, act.seq, config.kvHeads(), 0, true);
     linearBackward(act.dxn, true, w.wq(), act.dq, s.xn1(), n, d, d);
     linearBackward(act.dxn, false, w.wk(), act.dk, s.xn1(), n, d, kv);
     linearBackward(act.dxn, false, w.wv(), act.dv, s.xn1(), n, d, kv);
     kernels.rmsNormBackward(
-        a,
-        act.dh,
-        g,
-        w.attentionNorm(),
-        a,
-        act.dxn,
-        a,
-        hIn,
-        p,
-        w.attentionNorm(),
-        a,
-        s.rstd1(),
+        at(act.dh),
+        grad(w.attentionNorm()),
+        at(act.dxn),
+        at(hIn),
+        param(w.attentionNorm()),
+        at(s.rstd1()),
         n,
         d);
   }
@@ -483,39 +478,44 @@ public final class LlamaModel implements AutoCloseable {
   private void roundForCompute(ParameterLayout.Range bucket) {
     if (computeWeights != null) {
       kernels.roundToBf16(
-          computeWeights,
-          bucket.from() - computeBase,
-          parameters.segment(),
-          bucket.from(),
+          View.bf16(computeWeights, bucket.from() - computeBase),
+          param(bucket.from()),
           bucket.to() - bucket.from());
     }
   }
 
-  /** {@code y = x W^T} on the activation arena, in this model's precision. */
+  /** {@code y = x W^T} on the activation arena, in this model's precision (that of its weights). */
   private void linear(long y, long x, long w, int n, int in, int out) {
-    if (computeWeights == null) {
-      kernels.linearForward(a, y, a, x, parameters.segment(), w, n, in, out);
-    } else {
-      kernels.linearForwardBf16(a, y, a, x, computeWeights, w - computeBase, n, in, out);
-    }
+    kernels.linearForward(at(y), at(x), weight(w), n, in, out);
   }
 
   /** The gradients of {@link #linear}: into {@code dx} (arena) and the weight's gradient. */
   private void linearBackward(
       long dx, boolean overwriteDx, long w, long dy, long x, int n, int in, int out) {
-    MemorySegment g = gradients.segment();
-    if (computeWeights == null) {
-      kernels.linearBackward(
-          a, dx, overwriteDx, g, w, a, dy, a, x, parameters.segment(), w, n, in, out);
-    } else {
-      kernels.linearBackwardBf16(
-          a, dx, overwriteDx, g, w, a, dy, a, x, computeWeights, w - computeBase, n, in, out);
-    }
+    kernels.linearBackward(at(dx), overwriteDx, grad(w), at(dy), at(x), weight(w), n, in, out);
   }
 
   /** A view of the activation arena at {@code offset}. */
   private View at(long offset) {
     return View.f32(a, offset);
+  }
+
+  /** A view of the parameters at {@code offset}. */
+  private View param(long offset) {
+    return View.of(parameters, offset);
+  }
+
+  /** A view of the gradients at {@code offset}. */
+  private View grad(long offset) {
+    return View.of(gradients, offset);
+  }
+
+  /**
+   * The weight matrix at parameter {@code offset} as the linear layers multiply it: the fp32
+   * parameters, or their bf16 copy in mixed precision.
+   */
+  private View weight(long offset) {
+    return computeWeights == null ? param(offset) : View.bf16(computeWeights, offset - computeBase);
   }
 
   @Override

@@ -6,6 +6,7 @@ import dev.cria.engine.backend.Buffers;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.tensor.Floats;
+import dev.cria.engine.tensor.View;
 
 /**
  * AdamW as PyTorch's {@code torch.optim.AdamW}: decoupled weight decay {@code p -= lr * wd * p},
@@ -120,13 +121,11 @@ public final class AdamW implements AutoCloseable {
       }
       float decay = (float) (1 - lr * (t.weightDecay() ? settings.weightDecay() : 0));
       kernels.adamw(
-          parameters.segment(),
-          gradients.segment(),
-          m.segment(),
-          v.segment(),
-          from,
-          first,
-          last,
+          View.of(parameters, first),
+          View.of(gradients, first),
+          View.of(m, first - from),
+          View.of(v, first - from),
+          last - first,
           new AdamWUpdate(
               (float) lr, decay, (float) b1, (float) b2, c1, c2, (float) settings.eps()));
     }

@@ -2,6 +2,7 @@ package dev.cria.engine.optim;
 
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.tensor.Floats;
+import dev.cria.engine.tensor.View;
 
 /**
  * Global-norm gradient clipping as PyTorch's {@code clip_grad_norm_}: when the L2 norm of all
@@ -12,10 +13,10 @@ public final class GradientClipping {
 
   /** Clips {@code gradients} in place; returns the norm before clipping. */
   public static double clip(Kernels kernels, Floats gradients, double maxNorm) {
-    double norm = Math.sqrt(kernels.sumOfSquares(gradients.segment(), 0, gradients.length()));
+    double norm = Math.sqrt(kernels.sumOfSquares(View.of(gradients, 0), gradients.length()));
     double coefficient = maxNorm / (norm + 1e-6);
     if (coefficient < 1) {
-      kernels.scale(gradients.segment(), 0, gradients.length(), (float) coefficient);
+      kernels.scale(View.of(gradients, 0), gradients.length(), (float) coefficient);
     }
     return norm;
   }

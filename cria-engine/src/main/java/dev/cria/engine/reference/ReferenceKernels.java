@@ -7,13 +7,15 @@ import dev.cria.engine.backend.AttentionShape;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.backend.RopeTable;
 import dev.cria.engine.tensor.Bf16;
+import dev.cria.engine.tensor.DType;
 import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
 
 /**
  * Every kernel written as plainly as possible, single-threaded, straight from the math: the
  * reference the fast kernels are tested against. Accumulations are in float except where noted, so
- * results match the fast kernels to float rounding, not bit for bit.
+ * results match the fast kernels to float rounding, not bit for bit. Each kernel checks the dtypes
+ * of its views, then reads their buffers at their offsets.
  */
 public final class ReferenceKernels implements Kernels {
 
@@ -30,110 +32,32 @@ public final class ReferenceKernels implements Kernels {
     s.setAtIndex(JAVA_FLOAT, i, v);
   }
 
+  /** The buffer of {@code view}, an f32 view; else throws naming {@code operand}. */
+  private static MemorySegment f32(View view, String operand) {
+    return view.require(DType.F32, operand).buffer();
+  }
+
   @Override
-  public void linearForward(
-      MemorySegment y,
-      long yOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int in,
-      int out) {
-    ReferenceLinear.forward(
-        ReferenceLinear.FP32, ReferenceLinear.FP32, y, yOff, x, xOff, w, wOff, n, in, out);
+  public void linearForward(View y, View x, View w, int n, int in, int out) {
+    f32(y, "y");
+    f32(x, "x");
+    ReferenceLinear.forward(y, x, w, n, in, out);
   }
 
   @Override
   public void linearBackward(
-      MemorySegment dx,
-      long dxOff,
-      boolean overwriteDx,
-      MemorySegment dw,
-      long dwOff,
-      MemorySegment dy,
-      long dyOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int in,
-      int out) {
-    ReferenceLinear.backward(
-        ReferenceLinear.FP32,
-        ReferenceLinear.FP32,
-        dx,
-        dxOff,
-        overwriteDx,
-        dw,
-        dwOff,
-        dy,
-        dyOff,
-        x,
-        xOff,
-        w,
-        wOff,
-        n,
-        in,
-        out);
+      View dx, boolean overwriteDx, View dw, View dy, View x, View w, int n, int in, int out) {
+    f32(dx, "dx");
+    f32(dw, "dw");
+    f32(dy, "dy");
+    f32(x, "x");
+    ReferenceLinear.backward(dx, overwriteDx, dw, dy, x, w, n, in, out);
   }
 
   @Override
-  public void roundToBf16(
-      MemorySegment dst, long dstOff, MemorySegment src, long srcOff, long count) {
-    Bf16.round(dst, dstOff, src, srcOff, count);
-  }
-
-  @Override
-  public void linearForwardBf16(
-      MemorySegment y,
-      long yOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int in,
-      int out) {
-    ReferenceLinear.forward(
-        ReferenceLinear.ROUNDED, ReferenceLinear.BF16, y, yOff, x, xOff, w, wOff, n, in, out);
-  }
-
-  @Override
-  public void linearBackwardBf16(
-      MemorySegment dx,
-      long dxOff,
-      boolean overwriteDx,
-      MemorySegment dw,
-      long dwOff,
-      MemorySegment dy,
-      long dyOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int in,
-      int out) {
-    ReferenceLinear.backward(
-        ReferenceLinear.ROUNDED,
-        ReferenceLinear.BF16,
-        dx,
-        dxOff,
-        overwriteDx,
-        dw,
-        dwOff,
-        dy,
-        dyOff,
-        x,
-        xOff,
-        w,
-        wOff,
-        n,
-        in,
-        out);
+  public void roundToBf16(View dst, View src, long count) {
+    dst.require(DType.BF16, "dst");
+    Bf16.round(dst.buffer(), dst.offset(), f32(src, "src"), src.offset(), count);
   }
 
   @Override
@@ -142,14 +66,11 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void embeddingForward(
-      MemorySegment out,
-      long outOff,
-      MemorySegment table,
-      long tableOff,
-      int[] tokens,
-      int n,
-      int d) {
+  public void embeddingForward(View outView, View tableView, int[] tokens, int n, int d) {
+    MemorySegment out = f32(outView, "out");
+    long outOff = outView.offset();
+    MemorySegment table = f32(tableView, "table");
+    long tableOff = tableView.offset();
     for (int i = 0; i < n; i++) {
       for (int c = 0; c < d; c++) {
         set(out, outOff + (long) i * d + c, get(table, tableOff + (long) tokens[i] * d + c));
@@ -158,14 +79,11 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void embeddingBackward(
-      MemorySegment dTable,
-      long dTableOff,
-      MemorySegment dOut,
-      long dOutOff,
-      int[] tokens,
-      int n,
-      int d) {
+  public void embeddingBackward(View dTableView, View dOutView, int[] tokens, int n, int d) {
+    MemorySegment dTable = f32(dTableView, "dTable");
+    long dTableOff = dTableView.offset();
+    MemorySegment dOut = f32(dOutView, "dOut");
+    long dOutOff = dOutView.offset();
     for (int i = 0; i < n; i++) {
       for (int c = 0; c < d; c++) {
         long at = dTableOff + (long) tokens[i] * d + c;
@@ -176,17 +94,15 @@ public final class ReferenceKernels implements Kernels {
 
   @Override
   public void rmsNormForward(
-      MemorySegment out,
-      long outOff,
-      MemorySegment rstd,
-      long rstdOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int d,
-      float eps) {
+      View outView, View rstdView, View xView, View wView, int n, int d, float eps) {
+    MemorySegment out = f32(outView, "out");
+    long outOff = outView.offset();
+    MemorySegment rstd = f32(rstdView, "rstd");
+    long rstdOff = rstdView.offset();
+    MemorySegment x = f32(xView, "x");
+    long xOff = xView.offset();
+    MemorySegment w = f32(wView, "w");
+    long wOff = wView.offset();
     for (int i = 0; i < n; i++) {
       double ss = 0;
       for (int c = 0; c < d; c++) {
@@ -203,20 +119,26 @@ public final class ReferenceKernels implements Kernels {
 
   @Override
   public void rmsNormBackward(
-      MemorySegment dx,
-      long dxOff,
-      MemorySegment dw,
-      long dwOff,
-      MemorySegment dOut,
-      long dOutOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      MemorySegment rstd,
-      long rstdOff,
+      View dxView,
+      View dwView,
+      View dOutView,
+      View xView,
+      View wView,
+      View rstdView,
       int n,
       int d) {
+    MemorySegment dx = f32(dxView, "dx");
+    long dxOff = dxView.offset();
+    MemorySegment dw = f32(dwView, "dw");
+    long dwOff = dwView.offset();
+    MemorySegment dOut = f32(dOutView, "dOut");
+    long dOutOff = dOutView.offset();
+    MemorySegment x = f32(xView, "x");
+    long xOff = xView.offset();
+    MemorySegment w = f32(wView, "w");
+    long wOff = wView.offset();
+    MemorySegment rstd = f32(rstdView, "rstd");
+    long rstdOff = rstdView.offset();
     // out_c = x_c r w_c, r = (mean(x^2) + eps)^-1/2, dr/dx_c = -r^3 x_c / d
     for (int i = 0; i < n; i++) {
       float r = get(rstd, rstdOff + i);
@@ -238,14 +160,15 @@ public final class ReferenceKernels implements Kernels {
 
   @Override
   public void rope(
-      MemorySegment x,
-      long xOff,
+      View xView,
       RopeTable table,
       int batch,
       int seq,
       int heads,
       int firstPosition,
       boolean inverse) {
+    MemorySegment x = f32(xView, "x");
+    long xOff = xView.offset();
     int half = table.half();
     int hd = 2 * half;
     float sign = inverse ? -1f : 1f;
@@ -269,15 +192,15 @@ public final class ReferenceKernels implements Kernels {
   @Override
   public void attentionForward(
       View outView, View lseView, View qView, View kView, View vView, AttentionShape shape) {
-    MemorySegment out = outView.buffer();
+    MemorySegment out = f32(outView, "out");
     long outOff = outView.offset();
-    MemorySegment lse = lseView.buffer();
+    MemorySegment lse = f32(lseView, "lse");
     long lseOff = lseView.offset();
-    MemorySegment q = qView.buffer();
+    MemorySegment q = f32(qView, "q");
     long qOff = qView.offset();
-    MemorySegment k = kView.buffer();
+    MemorySegment k = f32(kView, "k");
     long kOff = kView.offset();
-    MemorySegment v = vView.buffer();
+    MemorySegment v = f32(vView, "v");
     long vOff = vView.offset();
     int batch = shape.batch();
     int seq = shape.seq();
@@ -333,23 +256,23 @@ public final class ReferenceKernels implements Kernels {
       View outView,
       View lseView,
       AttentionShape shape) {
-    MemorySegment dq = dqView.buffer();
+    MemorySegment dq = f32(dqView, "dq");
     long dqOff = dqView.offset();
-    MemorySegment dk = dkView.buffer();
+    MemorySegment dk = f32(dkView, "dk");
     long dkOff = dkView.offset();
-    MemorySegment dv = dvView.buffer();
+    MemorySegment dv = f32(dvView, "dv");
     long dvOff = dvView.offset();
-    MemorySegment dOut = dOutView.buffer();
+    MemorySegment dOut = f32(dOutView, "dOut");
     long dOutOff = dOutView.offset();
-    MemorySegment q = qView.buffer();
+    MemorySegment q = f32(qView, "q");
     long qOff = qView.offset();
-    MemorySegment k = kView.buffer();
+    MemorySegment k = f32(kView, "k");
     long kOff = kView.offset();
-    MemorySegment v = vView.buffer();
+    MemorySegment v = f32(vView, "v");
     long vOff = vView.offset();
-    MemorySegment out = outView.buffer();
+    MemorySegment out = f32(outView, "out");
     long outOff = outView.offset();
-    MemorySegment lse = lseView.buffer();
+    MemorySegment lse = f32(lseView, "lse");
     long lseOff = lseView.offset();
     int batch = shape.batch();
     int seq = shape.seq();
@@ -415,14 +338,13 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void swigluForward(
-      MemorySegment h,
-      long hOff,
-      MemorySegment gate,
-      long gateOff,
-      MemorySegment up,
-      long upOff,
-      long count) {
+  public void swigluForward(View hView, View gateView, View upView, long count) {
+    MemorySegment h = f32(hView, "h");
+    long hOff = hView.offset();
+    MemorySegment gate = f32(gateView, "gate");
+    long gateOff = gateView.offset();
+    MemorySegment up = f32(upView, "up");
+    long upOff = upView.offset();
     for (long i = 0; i < count; i++) {
       set(h, hOff + i, silu(get(gate, gateOff + i)) * get(up, upOff + i));
     }
@@ -430,17 +352,17 @@ public final class ReferenceKernels implements Kernels {
 
   @Override
   public void swigluBackward(
-      MemorySegment dGate,
-      long dGateOff,
-      MemorySegment dUp,
-      long dUpOff,
-      MemorySegment dh,
-      long dhOff,
-      MemorySegment gate,
-      long gateOff,
-      MemorySegment up,
-      long upOff,
-      long count) {
+      View dGateView, View dUpView, View dhView, View gateView, View upView, long count) {
+    MemorySegment dGate = f32(dGateView, "dGate");
+    long dGateOff = dGateView.offset();
+    MemorySegment dUp = f32(dUpView, "dUp");
+    long dUpOff = dUpView.offset();
+    MemorySegment dh = f32(dhView, "dh");
+    long dhOff = dhView.offset();
+    MemorySegment gate = f32(gateView, "gate");
+    long gateOff = gateView.offset();
+    MemorySegment up = f32(upView, "up");
+    long upOff = upView.offset();
     for (long i = 0; i < count; i++) {
       float g = get(gate, gateOff + i);
       float u = get(up, upOff + i);
@@ -453,8 +375,9 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public double crossEntropy(
-      MemorySegment logits, long logitsOff, int[] targets, int n, int vocab, float gradScale) {
+  public double crossEntropy(View logitsView, int[] targets, int n, int vocab, float gradScale) {
+    MemorySegment logits = f32(logitsView, "logits");
+    long logitsOff = logitsView.offset();
     double loss = 0;
     for (int i = 0; i < n; i++) {
       long row = logitsOff + (long) i * vocab;
@@ -483,14 +406,20 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void add(MemorySegment dst, long dstOff, MemorySegment src, long srcOff, long count) {
+  public void add(View dstView, View srcView, long count) {
+    MemorySegment dst = f32(dstView, "dst");
+    long dstOff = dstView.offset();
+    MemorySegment src = f32(srcView, "src");
+    long srcOff = srcView.offset();
     for (long i = 0; i < count; i++) {
       set(dst, dstOff + i, get(dst, dstOff + i) + get(src, srcOff + i));
     }
   }
 
   @Override
-  public double sumOfSquares(MemorySegment x, long off, long count) {
+  public double sumOfSquares(View xView, long count) {
+    MemorySegment x = f32(xView, "x");
+    long off = xView.offset();
     double sum = 0;
     for (long i = 0; i < count; i++) {
       double v = get(x, off + i);
@@ -500,7 +429,9 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void scale(MemorySegment x, long off, long count, float factor) {
+  public void scale(View xView, long count, float factor) {
+    MemorySegment x = f32(xView, "x");
+    long off = xView.offset();
     for (long i = 0; i < count; i++) {
       set(x, off + i, get(x, off + i) * factor);
     }
@@ -516,6 +447,10 @@ public final class ReferenceKernels implements Kernels {
       int heads,
       int kvHeads,
       int headDim) {
+    f32(out, "out");
+    f32(q, "q");
+    f32(keys, "keys");
+    f32(values, "values");
     int group = heads / kvHeads;
     int kvDim = kvHeads * headDim;
     float scale = (float) (1.0 / Math.sqrt(headDim));
@@ -551,6 +486,9 @@ public final class ReferenceKernels implements Kernels {
 
   @Override
   public void matVec(View y, View w, View x, int rows, int cols, boolean accumulate) {
+    f32(y, "y");
+    f32(w, "w");
+    f32(x, "x");
     for (int r = 0; r < rows; r++) {
       float dot = 0;
       for (int c = 0; c < cols; c++) {
@@ -562,23 +500,23 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void adamw(
-      MemorySegment p,
-      MemorySegment g,
-      MemorySegment m,
-      MemorySegment v,
-      long momentBase,
-      long from,
-      long to,
-      AdamWUpdate u) {
-    for (long i = from; i < to; i++) {
-      float grad = get(g, i);
-      float mi = u.beta1() * get(m, i - momentBase) + (1 - u.beta1()) * grad;
-      float vi = u.beta2() * get(v, i - momentBase) + (1 - u.beta2()) * (grad * grad);
-      set(m, i - momentBase, mi);
-      set(v, i - momentBase, vi);
-      float param = get(p, i) * u.decay();
-      set(p, i, param - (mi / u.c1()) * u.lr() / ((float) Math.sqrt(vi / u.c2()) + u.eps()));
+  public void adamw(View pView, View gView, View mView, View vView, long count, AdamWUpdate u) {
+    MemorySegment p = f32(pView, "p");
+    long pOff = pView.offset();
+    MemorySegment g = f32(gView, "g");
+    long gOff = gView.offset();
+    MemorySegment m = f32(mView, "m");
+    long mOff = mView.offset();
+    MemorySegment v = f32(vView, "v");
+    long vOff = vView.offset();
+    for (long i = 0; i < count; i++) {
+      float grad = get(g, gOff + i);
+      float mi = u.beta1() * get(m, mOff + i) + (1 - u.beta1()) * grad;
+      float vi = u.beta2() * get(v, vOff + i) + (1 - u.beta2()) * (grad * grad);
+      set(m, mOff + i, mi);
+      set(v, vOff + i, vi);
+      float param = get(p, pOff + i) * u.decay();
+      set(p, pOff + i, param - (mi / u.c1()) * u.lr() / ((float) Math.sqrt(vi / u.c2()) + u.eps()));
     }
   }
 }

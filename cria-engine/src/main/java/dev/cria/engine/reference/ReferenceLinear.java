@@ -1,47 +1,62 @@
 package dev.cria.engine.reference;
 
 import dev.cria.engine.tensor.Bf16;
+import dev.cria.engine.tensor.DType;
 import dev.cria.engine.tensor.Floats;
+import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The linear layers as plain loops, in fp32 and in mixed precision alike: how an operand's element
- * is read ({@link Element}) is all that differs. Each product is taken in fp32 and each sum in fp32
- * in index order; in mixed precision the activations are rounded to bf16 as they are read and the
- * weights are bf16 already, so every product is exact. The twin the CPU's GEMM, oneDNN and the Java
- * bf16 product are tested against.
+ * The linear layers as plain loops, in fp32 and in mixed precision alike: the dtype of the weights
+ * picks how each operand's element is read ({@link Element}), and that is all that differs. Each
+ * product is taken in fp32 and each sum in fp32 in index order; in mixed precision the activations
+ * are rounded to bf16 as they are read and the weights are bf16 already, so every product is exact.
+ * The twin the CPU's GEMM, oneDNN and the Java bf16 product are tested against.
  */
 final class ReferenceLinear {
   private ReferenceLinear() {}
 
   /** How the loops read element {@code i} of an operand. */
   @FunctionalInterface
-  interface Element {
+  private interface Element {
     float at(MemorySegment s, long i);
   }
 
   /** An fp32 element as it is. */
-  static final Element FP32 = (s, i) -> s.getAtIndex(Floats.F32, i);
+  private static final Element FP32 = (s, i) -> s.getAtIndex(Floats.F32, i);
 
   /** An fp32 element rounded to bf16 ({@link Bf16#roundTrip}). */
-  static final Element ROUNDED = (s, i) -> Bf16.roundTrip(s.getAtIndex(Floats.F32, i));
+  private static final Element ROUNDED = (s, i) -> Bf16.roundTrip(s.getAtIndex(Floats.F32, i));
 
   /** A bf16 element, widened. */
-  static final Element BF16 = (s, i) -> Bf16.widen(s.getAtIndex(Bf16.LAYOUT, i));
+  private static final Element BF16 = (s, i) -> Bf16.widen(s.getAtIndex(Bf16.LAYOUT, i));
 
-  /** {@code y = x w^T}, x read as {@code xs}, w as {@code ws}. */
-  static void forward(
-      Element xs,
-      Element ws,
-      MemorySegment y,
-      long yOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
-      int n,
-      int in,
-      int out) {
+  /** How the activations are read against weights of {@code weights}: rounded against bf16. */
+  private static Element activations(DType weights) {
+    return switch (weights) {
+      case F32 -> FP32;
+      case BF16 -> ROUNDED;
+    };
+  }
+
+  /** How the weights are read. */
+  private static Element weights(DType weights) {
+    return switch (weights) {
+      case F32 -> FP32;
+      case BF16 -> BF16;
+    };
+  }
+
+  /** {@code y = x w^T}, in the precision of {@code w}. */
+  static void forward(View yView, View xView, View wView, int n, int in, int out) {
+    Element xs = activations(wView.dtype());
+    Element ws = weights(wView.dtype());
+    MemorySegment y = yView.buffer();
+    long yOff = yView.offset();
+    MemorySegment x = xView.buffer();
+    long xOff = xView.offset();
+    MemorySegment w = wView.buffer();
+    long wOff = wView.offset();
     for (int i = 0; i < n; i++) {
       for (int o = 0; o < out; o++) {
         float sum = 0;
@@ -53,26 +68,29 @@ final class ReferenceLinear {
     }
   }
 
-  /**
-   * {@code dx (+)= dy w} and {@code dw += dy^T x}, dy and x read as {@code acts}, w as {@code ws}.
-   */
+  /** {@code dx (+)= dy w} and {@code dw += dy^T x}, in the precision of {@code w}. */
   static void backward(
-      Element acts,
-      Element ws,
-      MemorySegment dx,
-      long dxOff,
+      View dxView,
       boolean overwriteDx,
-      MemorySegment dw,
-      long dwOff,
-      MemorySegment dy,
-      long dyOff,
-      MemorySegment x,
-      long xOff,
-      MemorySegment w,
-      long wOff,
+      View dwView,
+      View dyView,
+      View xView,
+      View wView,
       int n,
       int in,
       int out) {
+    Element acts = activations(wView.dtype());
+    Element ws = weights(wView.dtype());
+    MemorySegment dx = dxView.buffer();
+    long dxOff = dxView.offset();
+    MemorySegment dw = dwView.buffer();
+    long dwOff = dwView.offset();
+    MemorySegment dy = dyView.buffer();
+    long dyOff = dyView.offset();
+    MemorySegment x = xView.buffer();
+    long xOff = xView.offset();
+    MemorySegment w = wView.buffer();
+    long wOff = wView.offset();
     for (int i = 0; i < n; i++) {
       for (int c = 0; c < in; c++) {
         float sum = 0;

@@ -6,8 +6,8 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * A flat off-heap array of floats: a 64-byte aligned {@link MemorySegment} with element indices as
- * {@code long}. Kernels take {@link #segment()} plus element offsets; this class adds the bits of
- * convenience that callers and tests need.
+ * {@code long}. Kernels take views of it ({@link View#of}); this class adds the bits of convenience
+ * that callers and tests need.
  */
 public final class Floats {
   public static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT;

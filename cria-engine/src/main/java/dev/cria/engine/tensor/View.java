@@ -53,6 +53,18 @@ public record View(MemorySegment buffer, long offset, DType dtype) {
     return offset * dtype.bytes();
   }
 
+  /**
+   * This view when its dtype is {@code expected}; else an {@link IllegalArgumentException} that
+   * names {@code operand} and the dtype it got. How a kernel checks its operands.
+   */
+  public View require(DType expected, String operand) {
+    if (dtype != expected) {
+      throw new IllegalArgumentException(
+          operand + " must be " + expected.shortName() + ", got " + dtype.shortName());
+    }
+    return this;
+  }
+
   /** The view {@code elements} further on, of the same dtype. */
   public View plus(long elements) {
     return new View(buffer, offset + elements, dtype);

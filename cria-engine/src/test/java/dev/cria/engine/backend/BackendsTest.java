@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.cria.engine.tensor.Floats;
+import dev.cria.engine.tensor.View;
 import org.junit.jupiter.api.Test;
 
 class BackendsTest {
@@ -65,14 +66,11 @@ class BackendsTest {
       ProfiledBackend profiled = new ProfiledBackend(cpu);
       try (Buffers buffers = profiled.buffers()) {
         Floats x = buffers.allocate(64);
-        profiled.kernels().scale(x.segment(), 0, 64, 2f);
+        profiled.kernels().scale(View.of(x, 0), 64, 2f);
       }
       profiled.close();
       assertThat(profiled.timings().seconds().get(TimedKernels.Op.ELEMENTWISE)).isPositive();
-      assertThat(
-              cpu.kernels()
-                  .sumOfSquares(java.lang.foreign.MemorySegment.ofArray(new float[] {3f}), 0, 1))
-          .isEqualTo(9.0);
+      assertThat(cpu.kernels().sumOfSquares(View.of(Floats.of(3f), 0), 1)).isEqualTo(9.0);
     }
   }
 }

@@ -107,7 +107,16 @@ class GradientCheckTest {
     for (Kernels k : all) {
       MemorySegment dx = zeros(n * in);
       MemorySegment dw = zeros(out * in);
-      k.linearBackward(dx, 0, true, dw, 0, floats(r), 0, floats(x), 0, floats(w), 0, n, in, out);
+      k.linearBackward(
+          View.f32(dx, 0),
+          true,
+          View.f32(dw, 0),
+          View.f32(floats(r), 0),
+          View.f32(floats(x), 0),
+          View.f32(floats(w), 0),
+          n,
+          in,
+          out);
       assertGradient(array(dx), gx, k.name() + " dx");
       assertGradient(array(dw), gw, k.name() + " dw");
     }
@@ -146,7 +155,7 @@ class GradientCheckTest {
             });
     for (Kernels k : all) {
       MemorySegment dTable = zeros(vocab * d);
-      k.embeddingBackward(dTable, 0, floats(r), 0, tokens, n, d);
+      k.embeddingBackward(View.f32(dTable, 0), View.f32(floats(r), 0), tokens, n, d);
       assertGradient(array(dTable), g, k.name() + " dTable");
     }
   }
@@ -164,10 +173,25 @@ class GradientCheckTest {
     for (Kernels k : all) {
       MemorySegment out = zeros(n * d);
       MemorySegment rstd = zeros(n);
-      k.rmsNormForward(out, 0, rstd, 0, floats(x), 0, floats(w), 0, n, d, (float) eps);
+      k.rmsNormForward(
+          View.f32(out, 0),
+          View.f32(rstd, 0),
+          View.f32(floats(x), 0),
+          View.f32(floats(w), 0),
+          n,
+          d,
+          (float) eps);
       MemorySegment dx = zeros(n * d);
       MemorySegment dw = zeros(d);
-      k.rmsNormBackward(dx, 0, dw, 0, floats(r), 0, floats(x), 0, floats(w), 0, rstd, 0, n, d);
+      k.rmsNormBackward(
+          View.f32(dx, 0),
+          View.f32(dw, 0),
+          View.f32(floats(r), 0),
+          View.f32(floats(x), 0),
+          View.f32(floats(w), 0),
+          View.f32(rstd, 0),
+          n,
+          d);
       assertGradient(array(dx), gx, k.name() + " dx");
       assertGradient(array(dw), gw, k.name() + " dw");
     }
@@ -200,7 +224,7 @@ class GradientCheckTest {
     double[] gx = numeric(x, r, xx -> rope(xx, table, batch, seq, heads, hd));
     for (Kernels k : all) {
       MemorySegment g = floats(r);
-      k.rope(g, 0, table, batch, seq, heads, 0, true);
+      k.rope(View.f32(g, 0), table, batch, seq, heads, 0, true);
       assertGradient(array(g), gx, k.name() + " dx");
     }
   }
@@ -321,7 +345,13 @@ class GradientCheckTest {
     for (Kernels k : all) {
       MemorySegment dGate = zeros(n);
       MemorySegment dUp = zeros(n);
-      k.swigluBackward(dGate, 0, dUp, 0, floats(r), 0, floats(g), 0, floats(u), 0, n);
+      k.swigluBackward(
+          View.f32(dGate, 0),
+          View.f32(dUp, 0),
+          View.f32(floats(r), 0),
+          View.f32(floats(g), 0),
+          View.f32(floats(u), 0),
+          n);
       assertGradient(array(dGate), gg, k.name() + " dGate");
       assertGradient(array(dUp), gu, k.name() + " dUp");
     }
@@ -346,7 +376,7 @@ class GradientCheckTest {
     double[] g = numeric(logits, one, ll -> new double[] {crossEntropy(ll, targets, n, vocab) / 3});
     for (Kernels k : all) {
       MemorySegment x = floats(logits);
-      double sum = k.crossEntropy(x, 0, targets, n, vocab, 1f / 3);
+      double sum = k.crossEntropy(View.f32(x, 0), targets, n, vocab, 1f / 3);
       assertThat(sum)
           .isCloseTo(
               crossEntropy(logits, targets, n, vocab), org.assertj.core.data.Offset.offset(1e-4));

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.reference.ReferenceKernels;
 import dev.cria.engine.tensor.Bf16;
+import dev.cria.engine.tensor.View;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -188,37 +189,15 @@ class Bf16LinearTest {
     return Math.sqrt(diff / norm);
   }
 
-  /** The signature of {@link Kernels#linearForwardBf16}. */
+  /** The signature of {@link Kernels#linearForward}. */
   interface Forward {
-    void run(
-        MemorySegment y,
-        long yOff,
-        MemorySegment x,
-        long xOff,
-        MemorySegment w,
-        long wOff,
-        int n,
-        int in,
-        int out);
+    void run(View y, View x, View w, int n, int in, int out);
   }
 
-  /** The signature of {@link Kernels#linearBackwardBf16}. */
+  /** The signature of {@link Kernels#linearBackward}. */
   interface Backward {
     void run(
-        MemorySegment dx,
-        long dxOff,
-        boolean overwriteDx,
-        MemorySegment dw,
-        long dwOff,
-        MemorySegment dy,
-        long dyOff,
-        MemorySegment x,
-        long xOff,
-        MemorySegment w,
-        long wOff,
-        int n,
-        int in,
-        int out);
+        View dx, boolean overwriteDx, View dw, View dy, View x, View w, int n, int in, int out);
   }
 
   /** Forward and backward of every shape against the reference and the exact sums. */
@@ -235,8 +214,8 @@ class Bf16LinearTest {
 
       MemorySegment y1 = floats(gaussian(n * out, 1), 7);
       MemorySegment y2 = copy(y1);
-      forward.run(y1, 7, xs, 3, ws, 5, n, in, out);
-      REFERENCE.linearForwardBf16(y2, 7, xs, 3, ws, 5, n, in, out);
+      forward.run(View.f32(y1, 7), View.f32(xs, 3), View.bf16(ws, 5), n, in, out);
+      REFERENCE.linearForward(View.f32(y2, 7), View.f32(xs, 3), View.bf16(ws, 5), n, in, out);
       Exact y = forwardExact(x, w, n, in, out);
       assertWithin(read(y1, 7, n * out), y, 1, "cpu y " + at);
       assertWithin(read(y2, 7, n * out), y, 1, "reference y " + at);
@@ -256,8 +235,26 @@ class Bf16LinearTest {
         MemorySegment dx2 = copy(dx1);
         MemorySegment dw1 = floats(dw0, 6);
         MemorySegment dw2 = copy(dw1);
-        backward.run(dx1, 4, overwrite, dw1, 6, dys, 2, xs, 3, ws, 5, n, in, out);
-        REFERENCE.linearBackwardBf16(dx2, 4, overwrite, dw2, 6, dys, 2, xs, 3, ws, 5, n, in, out);
+        backward.run(
+            View.f32(dx1, 4),
+            overwrite,
+            View.f32(dw1, 6),
+            View.f32(dys, 2),
+            View.f32(xs, 3),
+            View.bf16(ws, 5),
+            n,
+            in,
+            out);
+        REFERENCE.linearBackward(
+            View.f32(dx2, 4),
+            overwrite,
+            View.f32(dw2, 6),
+            View.f32(dys, 2),
+            View.f32(xs, 3),
+            View.bf16(ws, 5),
+            n,
+            in,
+            out);
         String how = at + (overwrite ? " overwriting dx" : " accumulating dx");
         Exact dx = inputGradientExact(dy, w, overwrite ? null : dx0, n, in, out);
         Exact dw = weightGradientExact(dy, x, dw0, n, in, out);
@@ -302,7 +299,7 @@ class Bf16LinearTest {
     CpuKernels kernels = new CpuKernels(three);
     try {
       assertThat(kernels.bf16Matmul()).isNotBlank();
-      matchesReferenceAndExactSums(kernels::linearForwardBf16, kernels::linearBackwardBf16);
+      matchesReferenceAndExactSums(kernels::linearForward, kernels::linearBackward);
     } finally {
       kernels.close();
     }
@@ -326,20 +323,34 @@ class Bf16LinearTest {
         xRounded[i] = rt(x[i]);
       }
       MemorySegment y16 = floats(new float[n * out], 0);
-      kernels.linearForwardBf16(y16, 0, floats(x, 0), 0, bf16(w, 0), 0, n, in, out);
+      kernels.linearForward(
+          View.f32(y16, 0), View.f32(floats(x, 0), 0), View.bf16(bf16(w, 0), 0), n, in, out);
       float[] bf = read(y16, 0, n * out);
 
       MemorySegment y32 = floats(new float[n * out], 0);
-      kernels.linearForward(y32, 0, floats(x, 0), 0, floats(w, 0), 0, n, in, out);
+      kernels.linearForward(
+          View.f32(y32, 0), View.f32(floats(x, 0), 0), View.f32(floats(w, 0), 0), n, in, out);
       double full = relativeL2(bf, read(y32, 0, n * out));
       assertThat(full).as("bf16 vs fp32, relative L2").isLessThan(1e-2).isGreaterThan(1e-4);
 
-      kernels.linearForward(y32, 0, floats(x, 0), 0, floats(wRounded, 0), 0, n, in, out);
+      kernels.linearForward(
+          View.f32(y32, 0),
+          View.f32(floats(x, 0), 0),
+          View.f32(floats(wRounded, 0), 0),
+          n,
+          in,
+          out);
       assertThat(relativeL2(bf, read(y32, 0, n * out)))
           .as("the input is rounded too, not only the weights")
           .isGreaterThan(1e-4);
 
-      kernels.linearForward(y32, 0, floats(xRounded, 0), 0, floats(wRounded, 0), 0, n, in, out);
+      kernels.linearForward(
+          View.f32(y32, 0),
+          View.f32(floats(xRounded, 0), 0),
+          View.f32(floats(wRounded, 0), 0),
+          n,
+          in,
+          out);
       assertWithin(
           bf,
           new Exact(toDouble(read(y32, 0, n * out)), forwardExact(x, w, n, in, out).bound()),
@@ -349,12 +360,28 @@ class Bf16LinearTest {
       float[] dy = gaussian(n * out, 1);
       MemorySegment dx16 = floats(new float[n * in], 0);
       MemorySegment dw16 = floats(new float[out * in], 0);
-      kernels.linearBackwardBf16(
-          dx16, 0, true, dw16, 0, floats(dy, 0), 0, floats(x, 0), 0, bf16(w, 0), 0, n, in, out);
+      kernels.linearBackward(
+          View.f32(dx16, 0),
+          true,
+          View.f32(dw16, 0),
+          View.f32(floats(dy, 0), 0),
+          View.f32(floats(x, 0), 0),
+          View.bf16(bf16(w, 0), 0),
+          n,
+          in,
+          out);
       MemorySegment dx32 = floats(new float[n * in], 0);
       MemorySegment dw32 = floats(new float[out * in], 0);
       kernels.linearBackward(
-          dx32, 0, true, dw32, 0, floats(dy, 0), 0, floats(x, 0), 0, floats(w, 0), 0, n, in, out);
+          View.f32(dx32, 0),
+          true,
+          View.f32(dw32, 0),
+          View.f32(floats(dy, 0), 0),
+          View.f32(floats(x, 0), 0),
+          View.f32(floats(w, 0), 0),
+          n,
+          in,
+          out);
       assertThat(relativeL2(read(dx16, 0, n * in), read(dx32, 0, n * in)))
           .as("dx bf16 vs fp32")
           .isLessThan(1e-2)
@@ -379,8 +406,8 @@ class Bf16LinearTest {
       MemorySegment src = floats(v, 3);
       MemorySegment a = arena.allocate((v.length + 20L) * Bf16.BYTES, 64);
       MemorySegment b = arena.allocate((v.length + 20L) * Bf16.BYTES, 64);
-      kernels.roundToBf16(a, 11, src, 3, v.length);
-      REFERENCE.roundToBf16(b, 11, src, 3, v.length);
+      kernels.roundToBf16(View.bf16(a, 11), View.f32(src, 3), v.length);
+      REFERENCE.roundToBf16(View.bf16(b, 11), View.f32(src, 3), v.length);
       assertThat(a.mismatch(b)).isEqualTo(-1);
       for (int i = 0; i < v.length; i++) {
         assertThat(a.getAtIndex(Bf16.LAYOUT, 11 + i)).as("%d", i).isEqualTo(Bf16.round(v[i]));

@@ -73,8 +73,8 @@ class KernelDifferentialTest {
     MemorySegment w = randomSegment((long) out * in, 0.1f);
     MemorySegment y1 = randomSegment((long) n * out, 1);
     MemorySegment y2 = randomSegment((long) n * out, 1);
-    fast.linearForward(y1, 0, x, 0, w, 0, n, in, out);
-    REFERENCE.linearForward(y2, 0, x, 0, w, 0, n, in, out);
+    fast.linearForward(View.f32(y1, 0), View.f32(x, 0), View.f32(w, 0), n, in, out);
+    REFERENCE.linearForward(View.f32(y2, 0), View.f32(x, 0), View.f32(w, 0), n, in, out);
     assertClose(y1, y2, 1e-5, "y");
 
     MemorySegment dy = randomSegment((long) n * out, 1);
@@ -83,8 +83,26 @@ class KernelDifferentialTest {
       MemorySegment dx2 = copy(dx1);
       MemorySegment dw1 = randomSegment((long) out * in, 1);
       MemorySegment dw2 = copy(dw1);
-      fast.linearBackward(dx1, 0, overwrite, dw1, 0, dy, 0, x, 0, w, 0, n, in, out);
-      REFERENCE.linearBackward(dx2, 0, overwrite, dw2, 0, dy, 0, x, 0, w, 0, n, in, out);
+      fast.linearBackward(
+          View.f32(dx1, 0),
+          overwrite,
+          View.f32(dw1, 0),
+          View.f32(dy, 0),
+          View.f32(x, 0),
+          View.f32(w, 0),
+          n,
+          in,
+          out);
+      REFERENCE.linearBackward(
+          View.f32(dx2, 0),
+          overwrite,
+          View.f32(dw2, 0),
+          View.f32(dy, 0),
+          View.f32(x, 0),
+          View.f32(w, 0),
+          n,
+          in,
+          out);
       assertClose(dx1, dx2, 1e-5, "dx");
       assertClose(dw1, dw2, 1e-5, "dw");
     }
@@ -99,13 +117,13 @@ class KernelDifferentialTest {
     MemorySegment table = randomSegment((long) vocab * d, 1);
     MemorySegment o1 = randomSegment((long) n * d, 1);
     MemorySegment o2 = randomSegment((long) n * d, 1);
-    fast.embeddingForward(o1, 0, table, 0, tokens, n, d);
-    REFERENCE.embeddingForward(o2, 0, table, 0, tokens, n, d);
+    fast.embeddingForward(View.f32(o1, 0), View.f32(table, 0), tokens, n, d);
+    REFERENCE.embeddingForward(View.f32(o2, 0), View.f32(table, 0), tokens, n, d);
     assertClose(o1, o2, 0, "out");
     MemorySegment g1 = randomSegment((long) vocab * d, 1);
     MemorySegment g2 = copy(g1);
-    fast.embeddingBackward(g1, 0, o1, 0, tokens, n, d);
-    REFERENCE.embeddingBackward(g2, 0, o1, 0, tokens, n, d);
+    fast.embeddingBackward(View.f32(g1, 0), View.f32(o1, 0), tokens, n, d);
+    REFERENCE.embeddingBackward(View.f32(g2, 0), View.f32(o1, 0), tokens, n, d);
     assertClose(g1, g2, 1e-6, "dTable");
   }
 
@@ -119,8 +137,10 @@ class KernelDifferentialTest {
     MemorySegment o2 = randomSegment((long) n * d, 1);
     MemorySegment r1 = randomSegment(n, 1);
     MemorySegment r2 = randomSegment(n, 1);
-    fast.rmsNormForward(o1, 0, r1, 0, x, 0, w, 0, n, d, 1e-5f);
-    REFERENCE.rmsNormForward(o2, 0, r2, 0, x, 0, w, 0, n, d, 1e-5f);
+    fast.rmsNormForward(
+        View.f32(o1, 0), View.f32(r1, 0), View.f32(x, 0), View.f32(w, 0), n, d, 1e-5f);
+    REFERENCE.rmsNormForward(
+        View.f32(o2, 0), View.f32(r2, 0), View.f32(x, 0), View.f32(w, 0), n, d, 1e-5f);
     assertClose(o1, o2, 1e-6, "out");
     assertClose(r1, r2, 1e-6, "rstd");
     MemorySegment dOut = randomSegment((long) n * d, 1);
@@ -128,8 +148,24 @@ class KernelDifferentialTest {
     MemorySegment dx2 = copy(dx1);
     MemorySegment dw1 = randomSegment(d, 1);
     MemorySegment dw2 = copy(dw1);
-    fast.rmsNormBackward(dx1, 0, dw1, 0, dOut, 0, x, 0, w, 0, r1, 0, n, d);
-    REFERENCE.rmsNormBackward(dx2, 0, dw2, 0, dOut, 0, x, 0, w, 0, r2, 0, n, d);
+    fast.rmsNormBackward(
+        View.f32(dx1, 0),
+        View.f32(dw1, 0),
+        View.f32(dOut, 0),
+        View.f32(x, 0),
+        View.f32(w, 0),
+        View.f32(r1, 0),
+        n,
+        d);
+    REFERENCE.rmsNormBackward(
+        View.f32(dx2, 0),
+        View.f32(dw2, 0),
+        View.f32(dOut, 0),
+        View.f32(x, 0),
+        View.f32(w, 0),
+        View.f32(r2, 0),
+        n,
+        d);
     assertClose(dx1, dx2, 1e-5, "dx");
     assertClose(dw1, dw2, 1e-5, "dw");
   }
@@ -144,10 +180,10 @@ class KernelDifferentialTest {
     MemorySegment x1 = randomSegment((long) batch * seq * heads * hd, 1);
     MemorySegment x2 = copy(x1);
     MemorySegment original = copy(x1);
-    fast.rope(x1, 0, table, batch, seq, heads, 0, false);
-    REFERENCE.rope(x2, 0, table, batch, seq, heads, 0, false);
+    fast.rope(View.f32(x1, 0), table, batch, seq, heads, 0, false);
+    REFERENCE.rope(View.f32(x2, 0), table, batch, seq, heads, 0, false);
     assertClose(x1, x2, 1e-6, "rope");
-    fast.rope(x1, 0, table, batch, seq, heads, 0, true);
+    fast.rope(View.f32(x1, 0), table, batch, seq, heads, 0, true);
     assertClose(x1, original, 1e-6, "inverse(rope(x))");
   }
 
@@ -162,9 +198,9 @@ class KernelDifferentialTest {
     long rowFloats = (long) heads * hd;
     MemorySegment row = copy(whole.asSlice(position * rowFloats * 4, rowFloats * 4));
     MemorySegment rowReference = copy(row);
-    fast.rope(whole, 0, table, 1, seq, heads, 0, false);
-    fast.rope(row, 0, table, 1, 1, heads, position, false);
-    REFERENCE.rope(rowReference, 0, table, 1, 1, heads, position, false);
+    fast.rope(View.f32(whole, 0), table, 1, seq, heads, 0, false);
+    fast.rope(View.f32(row, 0), table, 1, 1, heads, position, false);
+    REFERENCE.rope(View.f32(rowReference, 0), table, 1, 1, heads, position, false);
     assertClose(row, whole.asSlice(position * rowFloats * 4, rowFloats * 4), 0, "row at position");
     assertClose(row, rowReference, 1e-6, "reference row at position");
   }
@@ -256,8 +292,10 @@ class KernelDifferentialTest {
     MemorySegment m2 = copy(m1);
     MemorySegment v2 = copy(v1);
     AdamWUpdate u = new AdamWUpdate(1e-3f, 1 - 1e-4f, 0.9f, 0.95f, 0.19f, 0.0975f, 1e-8f);
-    fast.adamw(p1, g, m1, v1, from, from, n, u);
-    REFERENCE.adamw(p2, g, m2, v2, from, from, n, u);
+    fast.adamw(
+        View.f32(p1, from), View.f32(g, from), View.f32(m1, 0), View.f32(v1, 0), n - from, u);
+    REFERENCE.adamw(
+        View.f32(p2, from), View.f32(g, from), View.f32(m2, 0), View.f32(v2, 0), n - from, u);
     assertClose(p1, p2, 0, "parameters");
     assertClose(m1, m2, 0, "first moment");
     assertClose(v1, v2, 0, "second moment");
@@ -326,14 +364,26 @@ class KernelDifferentialTest {
     MemorySegment up = randomSegment(count, 1);
     MemorySegment h1 = randomSegment(count, 1);
     MemorySegment h2 = randomSegment(count, 1);
-    fast.swigluForward(h1, 0, gate, 0, up, 0, count);
-    REFERENCE.swigluForward(h2, 0, gate, 0, up, 0, count);
+    fast.swigluForward(View.f32(h1, 0), View.f32(gate, 0), View.f32(up, 0), count);
+    REFERENCE.swigluForward(View.f32(h2, 0), View.f32(gate, 0), View.f32(up, 0), count);
     assertClose(h1, h2, 1e-6, "h");
     MemorySegment dh = randomSegment(count, 1);
     MemorySegment[] a = {randomSegment(count, 1), randomSegment(count, 1)};
     MemorySegment[] b = {randomSegment(count, 1), randomSegment(count, 1)};
-    fast.swigluBackward(a[0], 0, a[1], 0, dh, 0, gate, 0, up, 0, count);
-    REFERENCE.swigluBackward(b[0], 0, b[1], 0, dh, 0, gate, 0, up, 0, count);
+    fast.swigluBackward(
+        View.f32(a[0], 0),
+        View.f32(a[1], 0),
+        View.f32(dh, 0),
+        View.f32(gate, 0),
+        View.f32(up, 0),
+        count);
+    REFERENCE.swigluBackward(
+        View.f32(b[0], 0),
+        View.f32(b[1], 0),
+        View.f32(dh, 0),
+        View.f32(gate, 0),
+        View.f32(up, 0),
+        count);
     assertClose(a[0], b[0], 1e-5, "dGate");
     assertClose(a[1], b[1], 1e-5, "dUp");
   }
@@ -347,8 +397,8 @@ class KernelDifferentialTest {
     targets[16] = -1;
     MemorySegment logits1 = randomSegment((long) n * vocab, 4);
     MemorySegment logits2 = copy(logits1);
-    double l1 = fast.crossEntropy(logits1, 0, targets, n, vocab, 0.25f);
-    double l2 = REFERENCE.crossEntropy(logits2, 0, targets, n, vocab, 0.25f);
+    double l1 = fast.crossEntropy(View.f32(logits1, 0), targets, n, vocab, 0.25f);
+    double l2 = REFERENCE.crossEntropy(View.f32(logits2, 0), targets, n, vocab, 0.25f);
     assertThat(l1).isCloseTo(l2, org.assertj.core.data.Percentage.withPercentage(1e-4));
     assertClose(logits1, logits2, 1e-5, "dlogits");
     for (int c = 0; c < vocab; c++) {
@@ -362,15 +412,15 @@ class KernelDifferentialTest {
     MemorySegment a1 = randomSegment(count, 1);
     MemorySegment a2 = copy(a1);
     MemorySegment b = randomSegment(count, 1);
-    fast.add(a1, 0, b, 0, count);
-    REFERENCE.add(a2, 0, b, 0, count);
+    fast.add(View.f32(a1, 0), View.f32(b, 0), count);
+    REFERENCE.add(View.f32(a2, 0), View.f32(b, 0), count);
     assertClose(a1, a2, 0, "add");
-    assertThat(fast.sumOfSquares(a1, 0, count))
+    assertThat(fast.sumOfSquares(View.f32(a1, 0), count))
         .isCloseTo(
-            REFERENCE.sumOfSquares(a2, 0, count),
+            REFERENCE.sumOfSquares(View.f32(a2, 0), count),
             org.assertj.core.data.Percentage.withPercentage(1e-4));
-    fast.scale(a1, 0, count, 0.5f);
-    REFERENCE.scale(a2, 0, count, 0.5f);
+    fast.scale(View.f32(a1, 0), count, 0.5f);
+    REFERENCE.scale(View.f32(a2, 0), count, 0.5f);
     assertClose(a1, a2, 0, "scale");
   }
 }

@@ -55,13 +55,13 @@ class KernelShapesTest {
                     if (method.getName().equals("linearForward")) {
                       seen.add(
                           GemmShape.LinearProduct.FORWARD.shape(
-                              (int) args[6], (int) args[7], (int) args[8]));
+                              (int) args[3], (int) args[4], (int) args[5]));
                     } else if (method.getName().equals("linearBackward")) {
                       for (GemmShape.LinearProduct p :
                           List.of(
                               GemmShape.LinearProduct.INPUT_GRADIENT,
                               GemmShape.LinearProduct.WEIGHT_GRADIENT)) {
-                        seen.add(p.shape((int) args[11], (int) args[12], (int) args[13]));
+                        seen.add(p.shape((int) args[6], (int) args[7], (int) args[8]));
                       }
                     }
                     try {

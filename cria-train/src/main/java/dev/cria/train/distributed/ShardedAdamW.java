@@ -5,7 +5,7 @@ import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.tensor.Floats;
-import java.lang.foreign.MemorySegment;
+import dev.cria.engine.tensor.View;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.DoubleUnaryOperator;
@@ -58,7 +58,7 @@ public final class ShardedAdamW implements AutoCloseable {
   public double shardSquares(Floats parameters) {
     double squares = 0;
     for (ParameterLayout.Range s : shards) {
-      squares += kernels.sumOfSquares(parameters.segment(), s.from(), s.size());
+      squares += kernels.sumOfSquares(View.of(parameters, s.from()), s.size());
     }
     return squares;
   }
@@ -81,15 +81,14 @@ public final class ShardedAdamW implements AutoCloseable {
       double lr,
       double clip,
       DoubleUnaryOperator sumOverRanks) {
-    MemorySegment grads = gradients.segment();
     double squares = 0;
     for (ParameterLayout.Range s : shards) {
-      squares += kernels.sumOfSquares(grads, s.from(), s.size());
+      squares += kernels.sumOfSquares(View.of(gradients, s.from()), s.size());
     }
     double norm = Math.sqrt(sumOverRanks.applyAsDouble(squares));
     if (clip > 0 && clip / (norm + 1e-6) < 1) {
       for (ParameterLayout.Range s : shards) {
-        kernels.scale(grads, s.from(), s.size(), (float) (clip / (norm + 1e-6)));
+        kernels.scale(View.of(gradients, s.from()), s.size(), (float) (clip / (norm + 1e-6)));
       }
     }
     for (AdamW part : parts) {
