@@ -26,17 +26,18 @@ public interface Kernels {
   /**
    * {@code y[n, out] = x[n, in] · w[out, in]^T}, in the precision of {@code w}: f32 weights take
    * the fp32 product; bf16 weights (the compute copy of mixed precision) take {@code x} rounded to
-   * bf16, each product exact and the sums in fp32 (PyTorch's bf16 autocast). {@code y} and {@code
-   * x} are f32 either way.
+   * bf16 (or {@code x} as it is when it is bf16 already: an input the model keeps in bf16), each
+   * product exact and the sums in fp32 (PyTorch's bf16 autocast). {@code y} is f32 either way;
+   * {@code x} is f32 against f32 weights.
    */
   void linearForward(View y, View x, View w, int n, int in, int out);
 
   /**
    * {@code dx[n, in] += dy[n, out] · w[out, in]} and {@code dw[out, in] += dy^T · x}. With {@code
    * overwriteDx} the input gradient is written instead of accumulated. In the precision of {@code
-   * w}, as {@link #linearForward}: with bf16 weights {@code dy} and {@code x} are rounded to bf16,
-   * and {@code dw} is still accumulated in fp32 (Megatron's {@code
-   * accumulate_allreduce_grads_in_fp32}); {@code dx}, {@code dw}, {@code dy} and {@code x} are f32.
+   * w}, as {@link #linearForward}: with bf16 weights {@code dy} and {@code x} are rounded to bf16
+   * ({@code x} may be bf16 already), and {@code dw} is still accumulated in fp32 (Megatron's {@code
+   * accumulate_allreduce_grads_in_fp32}); {@code dx}, {@code dw} and {@code dy} are f32.
    */
   void linearBackward(
       View dx, boolean overwriteDx, View dw, View dy, View x, View w, int n, int in, int out);
@@ -62,7 +63,8 @@ public interface Kernels {
 
   /**
    * RMSNorm: {@code out[i] = x[i] * rstd[i] * w} with {@code rstd[i] = 1 / sqrt(mean(x[i]^2) +
-   * eps)}, saved for the backward pass.
+   * eps)}, saved for the backward pass. {@code out} may be bf16: the fp32 result rounded (mixed
+   * precision keeps the norms' outputs, which only linear layers read, in bf16).
    */
   void rmsNormForward(View out, View rstd, View x, View w, int n, int d, float eps);
 
@@ -109,7 +111,10 @@ public interface Kernels {
   void attentionDecode(
       View out, View q, View keys, View values, int positions, int heads, int kvHeads, int headDim);
 
-  /** SwiGLU: {@code h = silu(gate) * up}, elementwise over {@code count} elements. */
+  /**
+   * SwiGLU: {@code h = silu(gate) * up}, elementwise over {@code count} elements. {@code h} may be
+   * bf16: the fp32 result rounded.
+   */
   void swigluForward(View h, View gate, View up, long count);
 
   /** Gradients of SwiGLU: dGate and dUp are overwritten. */

@@ -42,20 +42,28 @@ final class Bf16Vectors {
           long i = from;
           long bound = from + F.loopBound(to - from);
           for (; i < bound; i += F.length()) {
-            IntVector bits =
-                FloatVector.fromMemorySegment(F, src, (srcOff + i) * Float.BYTES, ORDER)
-                    .reinterpretAsInts();
-            IntVector high = bits.lanewise(VectorOperators.LSHR, 16);
-            IntVector rounded =
-                bits.add(0x7fff).add(high.and(1)).lanewise(VectorOperators.LSHR, 16);
-            VectorMask<Integer> nan =
-                bits.and(0x7fff_ffff).compare(VectorOperators.GT, 0x7f80_0000);
-            IntVector out = rounded.blend(high.or(0x0040), nan);
-            ((ShortVector) out.convertShape(VectorOperators.I2S, S, 0))
-                .intoMemorySegment(dst, (dstOff + i) * Bf16.BYTES, ORDER);
+            store(
+                FloatVector.fromMemorySegment(F, src, (srcOff + i) * Float.BYTES, ORDER),
+                dst,
+                dstOff + i);
           }
           Bf16.round(dst, dstOff + i, src, srcOff + i, to - i);
         });
+  }
+
+  /**
+   * Rounds the lanes of {@code v} (a vector of the preferred species, as the kernels use) to bf16
+   * and stores them at element {@code dstOff} of {@code dst}: what a kernel that writes bf16 does
+   * instead of storing its fp32 vector.
+   */
+  static void store(FloatVector v, MemorySegment dst, long dstOff) {
+    IntVector bits = v.reinterpretAsInts();
+    IntVector high = bits.lanewise(VectorOperators.LSHR, 16);
+    IntVector rounded = bits.add(0x7fff).add(high.and(1)).lanewise(VectorOperators.LSHR, 16);
+    VectorMask<Integer> nan = bits.and(0x7fff_ffff).compare(VectorOperators.GT, 0x7f80_0000);
+    IntVector out = rounded.blend(high.or(0x0040), nan);
+    ((ShortVector) out.convertShape(VectorOperators.I2S, S, 0))
+        .intoMemorySegment(dst, dstOff * Bf16.BYTES, ORDER);
   }
 
   /** Widens {@code count} bf16 elements of {@code src} into floats {@code dst}. */

@@ -4,6 +4,7 @@ import dev.cria.engine.backend.Bf16Matmul;
 import dev.cria.engine.backend.Bf16MatmulProvider;
 import dev.cria.engine.backend.GemmShape;
 import dev.cria.engine.tensor.Bf16;
+import dev.cria.engine.tensor.DType;
 import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -13,10 +14,11 @@ import java.util.ServiceLoader;
 
 /**
  * The linear layers of mixed precision on the CPU, which {@link CpuKernels} runs when the weights
- * are bf16: the fp32 activations (and, backward, their gradients) rounded to bf16 into scratch,
- * multiplied with the bf16 copy of the weights by a {@link Bf16Matmul}, the results and the weight
- * gradients kept in fp32. That is what PyTorch's bf16 autocast does around a linear layer, and
- * Megatron's bf16 with fp32 gradient accumulation.
+ * are bf16: the fp32 activations (and, backward, their gradients) rounded to bf16 into scratch
+ * (inputs the model already keeps in bf16 are taken as they are), multiplied with the bf16 copy of
+ * the weights by a {@link Bf16Matmul}, the results and the weight gradients kept in fp32. That is
+ * what PyTorch's bf16 autocast does around a linear layer, and Megatron's bf16 with fp32 gradient
+ * accumulation.
  *
  * <p>The product is oneDNN's when a {@link Bf16MatmulProvider} opens (AMX or AVX512_BF16, as oneDNN
  * chooses), else {@link JavaBf16Matmul}; {@link #matmul()} says which and why. {@code
@@ -83,12 +85,11 @@ final class CpuBf16Linear implements AutoCloseable {
   /** {@code y = x w^T}: {@code x} rounded to bf16, {@code w} bf16, {@code y} fp32. */
   void forward(View y, View x, View w, int n, int in, int out) {
     Bf16Matmul product = matmul();
-    MemorySegment xb = inputs.atLeast((long) n * in * Bf16.BYTES);
-    Bf16Vectors.round(parallel, xb, 0, x.buffer(), x.offset(), (long) n * in);
+    View xb = asBf16(x, inputs, (long) n * in);
     product.multiply(
         GemmShape.LinearProduct.FORWARD.shape(n, in, out),
-        xb,
-        0,
+        xb.buffer(),
+        xb.offset(),
         w.buffer(),
         w.offset(),
         y.buffer(),
@@ -104,9 +105,8 @@ final class CpuBf16Linear implements AutoCloseable {
       View dx, boolean overwriteDx, View dw, View dy, View x, View w, int n, int in, int out) {
     Bf16Matmul product = matmul();
     MemorySegment dyb = inputs.atLeast((long) n * out * Bf16.BYTES);
-    MemorySegment xb = saved.atLeast((long) n * in * Bf16.BYTES);
     Bf16Vectors.round(parallel, dyb, 0, dy.buffer(), dy.offset(), (long) n * out);
-    Bf16Vectors.round(parallel, xb, 0, x.buffer(), x.offset(), (long) n * in);
+    View xb = asBf16(x, saved, (long) n * in);
     product.multiply(
         GemmShape.LinearProduct.INPUT_GRADIENT.shape(n, in, out),
         dyb,
@@ -120,11 +120,24 @@ final class CpuBf16Linear implements AutoCloseable {
         GemmShape.LinearProduct.WEIGHT_GRADIENT.shape(n, in, out),
         dyb,
         0,
-        xb,
-        0,
+        xb.buffer(),
+        xb.offset(),
         dw.buffer(),
         dw.offset(),
         true);
+  }
+
+  /**
+   * {@code x} as bf16: itself when it is bf16 already (an input the model keeps in bf16), else its
+   * {@code count} elements rounded into {@code scratch}.
+   */
+  private View asBf16(View x, GrowingSegment scratch, long count) {
+    if (x.dtype() == DType.BF16) {
+      return x;
+    }
+    MemorySegment rounded = scratch.atLeast(count * Bf16.BYTES);
+    Bf16Vectors.round(parallel, rounded, 0, x.require(DType.F32, "x").buffer(), x.offset(), count);
+    return View.bf16(rounded, 0);
   }
 
   @Override

@@ -7,6 +7,7 @@ import dev.cria.engine.backend.AttentionShape;
 import dev.cria.engine.backend.GemmShape;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.backend.RopeTable;
+import dev.cria.engine.tensor.Bf16;
 import dev.cria.engine.tensor.DType;
 import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
@@ -128,7 +129,6 @@ public final class CpuKernels implements Kernels {
   @Override
   public void linearForward(View y, View x, View w, int n, int in, int out) {
     f32(y, "y");
-    f32(x, "x");
     switch (w.dtype()) {
       case F32 ->
           Gemm.sgemm(
@@ -140,7 +140,7 @@ public final class CpuKernels implements Kernels {
               out,
               in,
               1f,
-              x.buffer(),
+              f32(x, "x"),
               x.offset(),
               in,
               w.buffer(),
@@ -161,9 +161,9 @@ public final class CpuKernels implements Kernels {
     f32(dx, "dx");
     f32(dw, "dw");
     f32(dy, "dy");
-    f32(x, "x");
     switch (w.dtype()) {
       case F32 -> {
+        f32(x, "x");
         Gemm.sgemm(
             blocking(GemmShape.LinearProduct.INPUT_GRADIENT, n, in, out),
             parallel,
@@ -279,8 +279,9 @@ public final class CpuKernels implements Kernels {
   @Override
   public void rmsNormForward(
       View outView, View rstdView, View xView, View wView, int n, int d, float eps) {
-    MemorySegment out = f32(outView, "out");
+    MemorySegment out = outView.buffer();
     long outOff = outView.offset();
+    boolean bf16Out = outView.dtype() == DType.BF16;
     MemorySegment rstd = f32(rstdView, "rstd");
     long rstdOff = rstdView.offset();
     MemorySegment x = f32(xView, "x");
@@ -300,13 +301,18 @@ public final class CpuKernels implements Kernels {
             long o = outOff + (long) i * d;
             int c = 0;
             for (; c <= d - L; c += L) {
-              FloatVector xv = FloatVector.fromMemorySegment(S, x, (row + c) * 4, NATIVE);
-              xv.mul(r)
-                  .mul(FloatVector.fromArray(S, weight, c))
-                  .intoMemorySegment(out, (o + c) * 4, NATIVE);
+              FloatVector v =
+                  FloatVector.fromMemorySegment(S, x, (row + c) * 4, NATIVE)
+                      .mul(r)
+                      .mul(FloatVector.fromArray(S, weight, c));
+              if (bf16Out) {
+                Bf16Vectors.store(v, out, o + c);
+              } else {
+                v.intoMemorySegment(out, (o + c) * 4, NATIVE);
+              }
             }
             for (; c < d; c++) {
-              out.setAtIndex(JAVA_FLOAT, o + c, x.getAtIndex(JAVA_FLOAT, row + c) * r * weight[c]);
+              store(out, o + c, x.getAtIndex(JAVA_FLOAT, row + c) * r * weight[c], bf16Out);
             }
           }
         });
@@ -958,8 +964,9 @@ public final class CpuKernels implements Kernels {
 
   @Override
   public void swigluForward(View hView, View gateView, View upView, long count) {
-    MemorySegment h = f32(hView, "h");
+    MemorySegment h = hView.buffer();
     long hOff = hView.offset();
+    boolean bf16Out = hView.dtype() == DType.BF16;
     MemorySegment gate = f32(gateView, "gate");
     long gateOff = gateView.offset();
     MemorySegment up = f32(upView, "up");
@@ -972,14 +979,20 @@ public final class CpuKernels implements Kernels {
             FloatVector g = FloatVector.fromMemorySegment(S, gate, (gateOff + i) * 4, NATIVE);
             FloatVector u = FloatVector.fromMemorySegment(S, up, (upOff + i) * 4, NATIVE);
             FloatVector sig = ONE.div(VectorMath.exp(g.neg()).add(1f));
-            g.mul(sig).mul(u).intoMemorySegment(h, (hOff + i) * 4, NATIVE);
+            FloatVector v = g.mul(sig).mul(u);
+            if (bf16Out) {
+              Bf16Vectors.store(v, h, hOff + i);
+            } else {
+              v.intoMemorySegment(h, (hOff + i) * 4, NATIVE);
+            }
           }
           for (; i < to; i++) {
             float g = gate.getAtIndex(JAVA_FLOAT, gateOff + i);
-            h.setAtIndex(
-                JAVA_FLOAT,
+            store(
+                h,
                 hOff + i,
-                g / (1f + VectorMath.exp(-g)) * up.getAtIndex(JAVA_FLOAT, upOff + i));
+                g / (1f + VectorMath.exp(-g)) * up.getAtIndex(JAVA_FLOAT, upOff + i),
+                bf16Out);
           }
         });
   }
@@ -1183,6 +1196,15 @@ public final class CpuKernels implements Kernels {
   }
 
   // ---- helpers ----------------------------------------------------------------------------------
+
+  /** Stores {@code v} at element {@code i} of {@code s}: fp32, or rounded to bf16. */
+  private static void store(MemorySegment s, long i, float v, boolean bf16) {
+    if (bf16) {
+      s.setAtIndex(Bf16.LAYOUT, i, Bf16.round(v));
+    } else {
+      s.setAtIndex(JAVA_FLOAT, i, v);
+    }
+  }
 
   /** The buffer of {@code view}, an f32 view; else throws naming {@code operand}. */
   private static MemorySegment f32(View view, String operand) {

@@ -297,14 +297,14 @@ public final class LlamaModel implements AutoCloseable {
     roundForCompute(buckets.getFirst());
     long hFinal = act.layerInput[config.layers()];
     kernels.rmsNormForward(
-        at(act.xnFinal),
+        input(act.xnFinal),
         at(act.rstdFinal),
         at(hFinal),
         param(layout.finalNorm()),
         n,
         d,
         config.normEps());
-    linear(act.logits, act.xnFinal, layout.lmHead(), n, d, config.vocabSize());
+    linear(act.logits, input(act.xnFinal), layout.lmHead(), n, d, config.vocabSize());
     if (targets == null) {
       logitsHoldGradient = false;
       return Double.NaN;
@@ -346,23 +346,26 @@ public final class LlamaModel implements AutoCloseable {
     int kv = config.kvDim();
     int f = config.ffnDim();
     long hIn = act.layerInput[l];
+    View xn1 = input(s.xn1());
     kernels.rmsNormForward(
-        at(s.xn1()), at(s.rstd1()), at(hIn), param(w.attentionNorm()), n, d, config.normEps());
-    linear(s.q(), s.xn1(), w.wq(), n, d, d);
-    linear(s.k(), s.xn1(), w.wk(), n, d, kv);
-    linear(s.v(), s.xn1(), w.wv(), n, d, kv);
+        xn1, at(s.rstd1()), at(hIn), param(w.attentionNorm()), n, d, config.normEps());
+    linear(s.q(), xn1, w.wq(), n, d, d);
+    linear(s.k(), xn1, w.wk(), n, d, kv);
+    linear(s.v(), xn1, w.wv(), n, d, kv);
     kernels.rope(at(s.q()), rope, act.batch, act.seq, config.heads(), 0, false);
     kernels.rope(at(s.k()), rope, act.batch, act.seq, config.kvHeads(), 0, false);
     kernels.attentionForward(at(s.att()), at(s.lse()), at(s.q()), at(s.k()), at(s.v()), attention);
-    linear(s.hMid(), s.att(), w.wo(), n, d, d);
+    linear(s.hMid(), at(s.att()), w.wo(), n, d, d);
     kernels.add(at(s.hMid()), at(hIn), (long) n * d);
+    View xn2 = input(s.xn2());
     kernels.rmsNormForward(
-        at(s.xn2()), at(s.rstd2()), at(s.hMid()), param(w.mlpNorm()), n, d, config.normEps());
-    linear(s.gate(), s.xn2(), w.gate(), n, d, f);
-    linear(s.up(), s.xn2(), w.up(), n, d, f);
-    kernels.swigluForward(at(s.swi()), at(s.gate()), at(s.up()), (long) n * f);
+        xn2, at(s.rstd2()), at(s.hMid()), param(w.mlpNorm()), n, d, config.normEps());
+    linear(s.gate(), xn2, w.gate(), n, d, f);
+    linear(s.up(), xn2, w.up(), n, d, f);
+    View swi = input(s.swi());
+    kernels.swigluForward(swi, at(s.gate()), at(s.up()), (long) n * f);
     long hOut = act.layerInput[l + 1];
-    linear(hOut, s.swi(), w.down(), n, f, d);
+    linear(hOut, swi, w.down(), n, f, d);
     kernels.add(at(hOut), at(s.hMid()), (long) n * d);
   }
 
@@ -393,7 +396,7 @@ public final class LlamaModel implements AutoCloseable {
     int d = config.dim();
     // LM head and final norm: dxn = dlogits · W_head; dW_head += dlogits^T · xn
     linearBackward(
-        act.dxn, true, layout.lmHead(), act.logits, act.xnFinal, n, d, config.vocabSize());
+        act.dxn, true, layout.lmHead(), act.logits, input(act.xnFinal), n, d, config.vocabSize());
     a.asSlice(act.dh * Float.BYTES, (long) n * d * Float.BYTES).fill((byte) 0);
     kernels.rmsNormBackward(
         at(act.dh),
@@ -428,11 +431,12 @@ public final class LlamaModel implements AutoCloseable {
     int f = config.ffnDim();
     long hIn = act.layerInput[l];
     // MLP: hOut = hMid + down(swiglu(gate(xn2), up(xn2)))
-    linearBackward(act.dSwi, true, w.down(), act.dh, s.swi(), n, f, d);
+    linearBackward(act.dSwi, true, w.down(), act.dh, input(s.swi()), n, f, d);
     kernels.swigluBackward(
         at(act.dGate), at(act.dUp), at(act.dSwi), at(s.gate()), at(s.up()), (long) n * f);
-    linearBackward(act.dxn, true, w.gate(), act.dGate, s.xn2(), n, d, f);
-    linearBackward(act.dxn, false, w.up(), act.dUp, s.xn2(), n, d, f);
+    View xn2 = input(s.xn2());
+    linearBackward(act.dxn, true, w.gate(), act.dGate, xn2, n, d, f);
+    linearBackward(act.dxn, false, w.up(), act.dUp, xn2, n, d, f);
     kernels.rmsNormBackward(
         at(act.dh),
         grad(w.mlpNorm()),
@@ -443,7 +447,7 @@ public final class LlamaModel implements AutoCloseable {
         n,
         d);
     // Attention: hMid = hIn + o(attention(rope(q(xn1)), rope(k(xn1)), v(xn1)))
-    linearBackward(act.datt, true, w.wo(), act.dh, s.att(), n, d, d);
+    linearBackward(act.datt, true, w.wo(), act.dh, at(s.att()), n, d, d);
     kernels.attentionBackward(
         at(act.dq),
         at(act.dk),
@@ -457,9 +461,10 @@ public final class LlamaModel implements AutoCloseable {
         attention);
     kernels.rope(at(act.dq), rope, act.batch, act.seq, config.heads(), 0, true);
     kernels.rope(at(act.dk), rope, act.batch, act.seq, config.kvHeads(), 0, true);
-    linearBackward(act.dxn, true, w.wq(), act.dq, s.xn1(), n, d, d);
-    linearBackward(act.dxn, false, w.wk(), act.dk, s.xn1(), n, d, kv);
-    linearBackward(act.dxn, false, w.wv(), act.dv, s.xn1(), n, d, kv);
+    View xn1 = input(s.xn1());
+    linearBackward(act.dxn, true, w.wq(), act.dq, xn1, n, d, d);
+    linearBackward(act.dxn, false, w.wk(), act.dk, xn1, n, d, kv);
+    linearBackward(act.dxn, false, w.wv(), act.dv, xn1, n, d, kv);
     kernels.rmsNormBackward(
         at(act.dh),
         grad(w.attentionNorm()),
@@ -485,14 +490,24 @@ public final class LlamaModel implements AutoCloseable {
   }
 
   /** {@code y = x W^T} on the activation arena, in this model's precision (that of its weights). */
-  private void linear(long y, long x, long w, int n, int in, int out) {
-    kernels.linearForward(at(y), at(x), weight(w), n, in, out);
+  private void linear(long y, View x, long w, int n, int in, int out) {
+    kernels.linearForward(at(y), x, weight(w), n, in, out);
   }
 
   /** The gradients of {@link #linear}: into {@code dx} (arena) and the weight's gradient. */
   private void linearBackward(
-      long dx, boolean overwriteDx, long w, long dy, long x, int n, int in, int out) {
-    kernels.linearBackward(at(dx), overwriteDx, grad(w), at(dy), at(x), weight(w), n, in, out);
+      long dx, boolean overwriteDx, long w, long dy, View x, int n, int in, int out) {
+    kernels.linearBackward(at(dx), overwriteDx, grad(w), at(dy), x, weight(w), n, in, out);
+  }
+
+  /**
+   * The activation at {@code offset} that only linear layers read (a norm's output, SwiGLU's): f32,
+   * or in mixed precision bf16, written rounded by the kernel that makes it into the first half of
+   * its f32 slot, so the linear layers take it as it is instead of rounding it for each product.
+   * Bit for bit what rounding it in each product gives.
+   */
+  private View input(long offset) {
+    return computeWeights == null ? at(offset) : View.bf16(a, 2 * offset);
   }
 
   /** A view of the activation arena at {@code offset}. */

@@ -32,6 +32,22 @@ public final class ReferenceKernels implements Kernels {
     s.setAtIndex(JAVA_FLOAT, i, v);
   }
 
+  /** Where a kernel that may write bf16 writes element {@code i} (from the view's start). */
+  @FunctionalInterface
+  private interface Store {
+    void set(long i, float v);
+  }
+
+  /** Writes to an f32 view as it is, to a bf16 view rounded ({@link Bf16#round(float)}). */
+  private static Store store(View view) {
+    MemorySegment s = view.buffer();
+    long at = view.offset();
+    return switch (view.dtype()) {
+      case F32 -> (i, v) -> set(s, at + i, v);
+      case BF16 -> (i, v) -> s.setAtIndex(Bf16.LAYOUT, at + i, Bf16.round(v));
+    };
+  }
+
   /** The buffer of {@code view}, an f32 view; else throws naming {@code operand}. */
   private static MemorySegment f32(View view, String operand) {
     return view.require(DType.F32, operand).buffer();
@@ -40,7 +56,6 @@ public final class ReferenceKernels implements Kernels {
   @Override
   public void linearForward(View y, View x, View w, int n, int in, int out) {
     f32(y, "y");
-    f32(x, "x");
     ReferenceLinear.forward(y, x, w, n, in, out);
   }
 
@@ -50,7 +65,6 @@ public final class ReferenceKernels implements Kernels {
     f32(dx, "dx");
     f32(dw, "dw");
     f32(dy, "dy");
-    f32(x, "x");
     ReferenceLinear.backward(dx, overwriteDx, dw, dy, x, w, n, in, out);
   }
 
@@ -95,8 +109,7 @@ public final class ReferenceKernels implements Kernels {
   @Override
   public void rmsNormForward(
       View outView, View rstdView, View xView, View wView, int n, int d, float eps) {
-    MemorySegment out = f32(outView, "out");
-    long outOff = outView.offset();
+    Store out = store(outView);
     MemorySegment rstd = f32(rstdView, "rstd");
     long rstdOff = rstdView.offset();
     MemorySegment x = f32(xView, "x");
@@ -112,7 +125,7 @@ public final class ReferenceKernels implements Kernels {
       float r = (float) (1.0 / Math.sqrt(ss / d + eps));
       set(rstd, rstdOff + i, r);
       for (int c = 0; c < d; c++) {
-        set(out, outOff + (long) i * d + c, get(x, xOff + (long) i * d + c) * r * get(w, wOff + c));
+        out.set((long) i * d + c, get(x, xOff + (long) i * d + c) * r * get(w, wOff + c));
       }
     }
   }
@@ -339,14 +352,13 @@ public final class ReferenceKernels implements Kernels {
 
   @Override
   public void swigluForward(View hView, View gateView, View upView, long count) {
-    MemorySegment h = f32(hView, "h");
-    long hOff = hView.offset();
+    Store h = store(hView);
     MemorySegment gate = f32(gateView, "gate");
     long gateOff = gateView.offset();
     MemorySegment up = f32(upView, "up");
     long upOff = upView.offset();
     for (long i = 0; i < count; i++) {
-      set(h, hOff + i, silu(get(gate, gateOff + i)) * get(up, upOff + i));
+      h.set(i, silu(get(gate, gateOff + i)) * get(up, upOff + i));
     }
   }
 

@@ -10,8 +10,9 @@ import java.lang.foreign.MemorySegment;
  * The linear layers as plain loops, in fp32 and in mixed precision alike: the dtype of the weights
  * picks how each operand's element is read ({@link Element}), and that is all that differs. Each
  * product is taken in fp32 and each sum in fp32 in index order; in mixed precision the activations
- * are rounded to bf16 as they are read and the weights are bf16 already, so every product is exact.
- * The twin the CPU's GEMM, oneDNN and the Java bf16 product are tested against.
+ * are rounded to bf16 as they are read (or are bf16 already: the inputs the model keeps in bf16)
+ * and the weights are bf16 already, so every product is exact. The twin the CPU's GEMM, oneDNN and
+ * the Java bf16 product are tested against.
  */
 final class ReferenceLinear {
   private ReferenceLinear() {}
@@ -31,11 +32,22 @@ final class ReferenceLinear {
   /** A bf16 element, widened. */
   private static final Element BF16 = (s, i) -> Bf16.widen(s.getAtIndex(Bf16.LAYOUT, i));
 
-  /** How the activations are read against weights of {@code weights}: rounded against bf16. */
-  private static Element activations(DType weights) {
+  /**
+   * How the activation {@code operand} ({@code view}) is read against weights of {@code weights}:
+   * fp32 as it is against fp32 weights (which take no other); against bf16 weights rounded to bf16,
+   * or widened when it is bf16 already (the inputs the model keeps in bf16).
+   */
+  private static Element activations(DType weights, View view, String operand) {
     return switch (weights) {
-      case F32 -> FP32;
-      case BF16 -> ROUNDED;
+      case F32 -> {
+        view.require(DType.F32, operand);
+        yield FP32;
+      }
+      case BF16 ->
+          switch (view.dtype()) {
+            case F32 -> ROUNDED;
+            case BF16 -> BF16;
+          };
     };
   }
 
@@ -49,7 +61,7 @@ final class ReferenceLinear {
 
   /** {@code y = x w^T}, in the precision of {@code w}. */
   static void forward(View yView, View xView, View wView, int n, int in, int out) {
-    Element xs = activations(wView.dtype());
+    Element xs = activations(wView.dtype(), xView, "x");
     Element ws = weights(wView.dtype());
     MemorySegment y = yView.buffer();
     long yOff = yView.offset();
@@ -79,7 +91,8 @@ final class ReferenceLinear {
       int n,
       int in,
       int out) {
-    Element acts = activations(wView.dtype());
+    Element xs = activations(wView.dtype(), xView, "x");
+    Element dys = activations(wView.dtype(), dyView, "dy");
     Element ws = weights(wView.dtype());
     MemorySegment dx = dxView.buffer();
     long dxOff = dxView.offset();
@@ -95,7 +108,7 @@ final class ReferenceLinear {
       for (int c = 0; c < in; c++) {
         float sum = 0;
         for (int o = 0; o < out; o++) {
-          sum += acts.at(dy, dyOff + (long) i * out + o) * ws.at(w, wOff + (long) o * in + c);
+          sum += dys.at(dy, dyOff + (long) i * out + o) * ws.at(w, wOff + (long) o * in + c);
         }
         long at = dxOff + (long) i * in + c;
         dx.setAtIndex(Floats.F32, at, overwriteDx ? sum : dx.getAtIndex(Floats.F32, at) + sum);
@@ -105,7 +118,7 @@ final class ReferenceLinear {
       for (int c = 0; c < in; c++) {
         float sum = 0;
         for (int i = 0; i < n; i++) {
-          sum += acts.at(dy, dyOff + (long) i * out + o) * acts.at(x, xOff + (long) i * in + c);
+          sum += dys.at(dy, dyOff + (long) i * out + o) * xs.at(x, xOff + (long) i * in + c);
         }
         long at = dwOff + (long) o * in + c;
         dw.setAtIndex(Floats.F32, at, dw.getAtIndex(Floats.F32, at) + sum);
