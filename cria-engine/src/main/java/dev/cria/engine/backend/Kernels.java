@@ -36,8 +36,9 @@ public interface Kernels {
    * {@code dx[n, in] += dy[n, out] · w[out, in]} and {@code dw[out, in] += dy^T · x}. With {@code
    * overwriteDx} the input gradient is written instead of accumulated. In the precision of {@code
    * w}, as {@link #linearForward}: with bf16 weights {@code dy} and {@code x} are rounded to bf16
-   * ({@code x} may be bf16 already), and {@code dw} is still accumulated in fp32 (Megatron's {@code
-   * accumulate_allreduce_grads_in_fp32}); {@code dx}, {@code dw} and {@code dy} are f32.
+   * (either may be bf16 already), and {@code dw} is still accumulated in fp32 (Megatron's {@code
+   * accumulate_allreduce_grads_in_fp32}); {@code dx} and {@code dw} are f32, and so are {@code dy}
+   * and {@code x} against f32 weights.
    */
   void linearBackward(
       View dx, boolean overwriteDx, View dw, View dy, View x, View w, int n, int in, int out);
@@ -117,7 +118,10 @@ public interface Kernels {
    */
   void swigluForward(View h, View gate, View up, long count);
 
-  /** Gradients of SwiGLU: dGate and dUp are overwritten. */
+  /**
+   * Gradients of SwiGLU: dGate and dUp are overwritten; either may be bf16 (the fp32 result
+   * rounded), for linear layers that take it as their output gradient.
+   */
   void swigluBackward(View dGate, View dUp, View dh, View gate, View up, long count);
 
   /**

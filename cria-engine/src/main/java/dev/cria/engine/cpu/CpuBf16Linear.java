@@ -85,7 +85,7 @@ final class CpuBf16Linear implements AutoCloseable {
   /** {@code y = x w^T}: {@code x} rounded to bf16, {@code w} bf16, {@code y} fp32. */
   void forward(View y, View x, View w, int n, int in, int out) {
     Bf16Matmul product = matmul();
-    View xb = asBf16(x, inputs, (long) n * in);
+    View xb = asBf16(x, inputs, (long) n * in, "x");
     product.multiply(
         GemmShape.LinearProduct.FORWARD.shape(n, in, out),
         xb.buffer(),
@@ -104,13 +104,12 @@ final class CpuBf16Linear implements AutoCloseable {
   void backward(
       View dx, boolean overwriteDx, View dw, View dy, View x, View w, int n, int in, int out) {
     Bf16Matmul product = matmul();
-    MemorySegment dyb = inputs.atLeast((long) n * out * Bf16.BYTES);
-    Bf16Vectors.round(parallel, dyb, 0, dy.buffer(), dy.offset(), (long) n * out);
-    View xb = asBf16(x, saved, (long) n * in);
+    View dyb = asBf16(dy, inputs, (long) n * out, "dy");
+    View xb = asBf16(x, saved, (long) n * in, "x");
     product.multiply(
         GemmShape.LinearProduct.INPUT_GRADIENT.shape(n, in, out),
-        dyb,
-        0,
+        dyb.buffer(),
+        dyb.offset(),
         w.buffer(),
         w.offset(),
         dx.buffer(),
@@ -118,8 +117,8 @@ final class CpuBf16Linear implements AutoCloseable {
         !overwriteDx);
     product.multiply(
         GemmShape.LinearProduct.WEIGHT_GRADIENT.shape(n, in, out),
-        dyb,
-        0,
+        dyb.buffer(),
+        dyb.offset(),
         xb.buffer(),
         xb.offset(),
         dw.buffer(),
@@ -131,12 +130,13 @@ final class CpuBf16Linear implements AutoCloseable {
    * {@code x} as bf16: itself when it is bf16 already (an input the model keeps in bf16), else its
    * {@code count} elements rounded into {@code scratch}.
    */
-  private View asBf16(View x, GrowingSegment scratch, long count) {
+  private View asBf16(View x, GrowingSegment scratch, long count, String operand) {
     if (x.dtype() == DType.BF16) {
       return x;
     }
     MemorySegment rounded = scratch.atLeast(count * Bf16.BYTES);
-    Bf16Vectors.round(parallel, rounded, 0, x.require(DType.F32, "x").buffer(), x.offset(), count);
+    Bf16Vectors.round(
+        parallel, rounded, 0, x.require(DType.F32, operand).buffer(), x.offset(), count);
     return View.bf16(rounded, 0);
   }
 

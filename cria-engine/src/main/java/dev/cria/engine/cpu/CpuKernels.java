@@ -160,9 +160,9 @@ public final class CpuKernels implements Kernels {
       View dx, boolean overwriteDx, View dw, View dy, View x, View w, int n, int in, int out) {
     f32(dx, "dx");
     f32(dw, "dw");
-    f32(dy, "dy");
     switch (w.dtype()) {
       case F32 -> {
+        f32(dy, "dy");
         f32(x, "x");
         Gemm.sgemm(
             blocking(GemmShape.LinearProduct.INPUT_GRADIENT, n, in, out),
@@ -1000,10 +1000,12 @@ public final class CpuKernels implements Kernels {
   @Override
   public void swigluBackward(
       View dGateView, View dUpView, View dhView, View gateView, View upView, long count) {
-    MemorySegment dGate = f32(dGateView, "dGate");
+    MemorySegment dGate = dGateView.buffer();
     long dGateOff = dGateView.offset();
-    MemorySegment dUp = f32(dUpView, "dUp");
+    boolean bf16Gate = dGateView.dtype() == DType.BF16;
+    MemorySegment dUp = dUpView.buffer();
     long dUpOff = dUpView.offset();
+    boolean bf16Up = dUpView.dtype() == DType.BF16;
     MemorySegment dh = f32(dhView, "dh");
     long dhOff = dhView.offset();
     MemorySegment gate = f32(gateView, "gate");
@@ -1022,16 +1024,26 @@ public final class CpuKernels implements Kernels {
             FloatVector silu = g.mul(sig);
             // silu'(g) = sig * (1 + g * (1 - sig))
             FloatVector dsilu = sig.mul(g.mul(sig.neg().add(1f)).add(1f));
-            d.mul(u).mul(dsilu).intoMemorySegment(dGate, (dGateOff + i) * 4, NATIVE);
-            d.mul(silu).intoMemorySegment(dUp, (dUpOff + i) * 4, NATIVE);
+            FloatVector dg = d.mul(u).mul(dsilu);
+            FloatVector du = d.mul(silu);
+            if (bf16Gate) {
+              Bf16Vectors.store(dg, dGate, dGateOff + i);
+            } else {
+              dg.intoMemorySegment(dGate, (dGateOff + i) * 4, NATIVE);
+            }
+            if (bf16Up) {
+              Bf16Vectors.store(du, dUp, dUpOff + i);
+            } else {
+              du.intoMemorySegment(dUp, (dUpOff + i) * 4, NATIVE);
+            }
           }
           for (; i < to; i++) {
             float g = gate.getAtIndex(JAVA_FLOAT, gateOff + i);
             float u = up.getAtIndex(JAVA_FLOAT, upOff + i);
             float d = dh.getAtIndex(JAVA_FLOAT, dhOff + i);
             float sig = 1f / (1f + VectorMath.exp(-g));
-            dGate.setAtIndex(JAVA_FLOAT, dGateOff + i, d * u * sig * (1 + g * (1 - sig)));
-            dUp.setAtIndex(JAVA_FLOAT, dUpOff + i, d * g * sig);
+            store(dGate, dGateOff + i, d * u * sig * (1 + g * (1 - sig)), bf16Gate);
+            store(dUp, dUpOff + i, d * g * sig, bf16Up);
           }
         });
   }

@@ -396,7 +396,14 @@ public final class LlamaModel implements AutoCloseable {
     int d = config.dim();
     // LM head and final norm: dxn = dlogits · W_head; dW_head += dlogits^T · xn
     linearBackward(
-        act.dxn, true, layout.lmHead(), act.logits, input(act.xnFinal), n, d, config.vocabSize());
+        act.dxn,
+        true,
+        layout.lmHead(),
+        at(act.logits),
+        input(act.xnFinal),
+        n,
+        d,
+        config.vocabSize());
     a.asSlice(act.dh * Float.BYTES, (long) n * d * Float.BYTES).fill((byte) 0);
     kernels.rmsNormBackward(
         at(act.dh),
@@ -431,12 +438,13 @@ public final class LlamaModel implements AutoCloseable {
     int f = config.ffnDim();
     long hIn = act.layerInput[l];
     // MLP: hOut = hMid + down(swiglu(gate(xn2), up(xn2)))
-    linearBackward(act.dSwi, true, w.down(), act.dh, input(s.swi()), n, f, d);
-    kernels.swigluBackward(
-        at(act.dGate), at(act.dUp), at(act.dSwi), at(s.gate()), at(s.up()), (long) n * f);
+    linearBackward(act.dSwi, true, w.down(), at(act.dh), input(s.swi()), n, f, d);
+    View dGate = input(act.dGate);
+    View dUp = input(act.dUp);
+    kernels.swigluBackward(dGate, dUp, at(act.dSwi), at(s.gate()), at(s.up()), (long) n * f);
     View xn2 = input(s.xn2());
-    linearBackward(act.dxn, true, w.gate(), act.dGate, xn2, n, d, f);
-    linearBackward(act.dxn, false, w.up(), act.dUp, xn2, n, d, f);
+    linearBackward(act.dxn, true, w.gate(), dGate, xn2, n, d, f);
+    linearBackward(act.dxn, false, w.up(), dUp, xn2, n, d, f);
     kernels.rmsNormBackward(
         at(act.dh),
         grad(w.mlpNorm()),
@@ -447,7 +455,7 @@ public final class LlamaModel implements AutoCloseable {
         n,
         d);
     // Attention: hMid = hIn + o(attention(rope(q(xn1)), rope(k(xn1)), v(xn1)))
-    linearBackward(act.datt, true, w.wo(), act.dh, at(s.att()), n, d, d);
+    linearBackward(act.datt, true, w.wo(), at(act.dh), at(s.att()), n, d, d);
     kernels.attentionBackward(
         at(act.dq),
         at(act.dk),
@@ -462,9 +470,9 @@ public final class LlamaModel implements AutoCloseable {
     kernels.rope(at(act.dq), rope, act.batch, act.seq, config.heads(), 0, true);
     kernels.rope(at(act.dk), rope, act.batch, act.seq, config.kvHeads(), 0, true);
     View xn1 = input(s.xn1());
-    linearBackward(act.dxn, true, w.wq(), act.dq, xn1, n, d, d);
-    linearBackward(act.dxn, false, w.wk(), act.dk, xn1, n, d, kv);
-    linearBackward(act.dxn, false, w.wv(), act.dv, xn1, n, d, kv);
+    linearBackward(act.dxn, true, w.wq(), at(act.dq), xn1, n, d, d);
+    linearBackward(act.dxn, false, w.wk(), at(act.dk), xn1, n, d, kv);
+    linearBackward(act.dxn, false, w.wv(), at(act.dv), xn1, n, d, kv);
     kernels.rmsNormBackward(
         at(act.dh),
         grad(w.attentionNorm()),
@@ -496,15 +504,16 @@ public final class LlamaModel implements AutoCloseable {
 
   /** The gradients of {@link #linear}: into {@code dx} (arena) and the weight's gradient. */
   private void linearBackward(
-      long dx, boolean overwriteDx, long w, long dy, View x, int n, int in, int out) {
-    kernels.linearBackward(at(dx), overwriteDx, grad(w), at(dy), x, weight(w), n, in, out);
+      long dx, boolean overwriteDx, long w, View dy, View x, int n, int in, int out) {
+    kernels.linearBackward(at(dx), overwriteDx, grad(w), dy, x, weight(w), n, in, out);
   }
 
   /**
-   * The activation at {@code offset} that only linear layers read (a norm's output, SwiGLU's): f32,
-   * or in mixed precision bf16, written rounded by the kernel that makes it into the first half of
-   * its f32 slot, so the linear layers take it as it is instead of rounding it for each product.
-   * Bit for bit what rounding it in each product gives.
+   * The activation at {@code offset} that only linear layers read (a norm's output, SwiGLU's, and
+   * backward SwiGLU's input gradients, which only the gate and up projections read): f32, or in
+   * mixed precision bf16, written rounded by the kernel that makes it into the first half of its
+   * f32 slot, so the linear layers take it as it is instead of rounding it for each product. Bit
+   * for bit what rounding it in each product gives.
    */
   private View input(long offset) {
     return computeWeights == null ? at(offset) : View.bf16(a, 2 * offset);

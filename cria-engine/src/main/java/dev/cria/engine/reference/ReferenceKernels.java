@@ -64,7 +64,6 @@ public final class ReferenceKernels implements Kernels {
       View dx, boolean overwriteDx, View dw, View dy, View x, View w, int n, int in, int out) {
     f32(dx, "dx");
     f32(dw, "dw");
-    f32(dy, "dy");
     ReferenceLinear.backward(dx, overwriteDx, dw, dy, x, w, n, in, out);
   }
 
@@ -365,10 +364,8 @@ public final class ReferenceKernels implements Kernels {
   @Override
   public void swigluBackward(
       View dGateView, View dUpView, View dhView, View gateView, View upView, long count) {
-    MemorySegment dGate = f32(dGateView, "dGate");
-    long dGateOff = dGateView.offset();
-    MemorySegment dUp = f32(dUpView, "dUp");
-    long dUpOff = dUpView.offset();
+    Store dGate = store(dGateView);
+    Store dUp = store(dUpView);
     MemorySegment dh = f32(dhView, "dh");
     long dhOff = dhView.offset();
     MemorySegment gate = f32(gateView, "gate");
@@ -381,8 +378,8 @@ public final class ReferenceKernels implements Kernels {
       float d = get(dh, dhOff + i);
       double sig = 1.0 / (1.0 + Math.exp(-g));
       // silu'(g) = sig + g sig (1 - sig)
-      set(dGate, dGateOff + i, (float) (d * u * (sig + g * sig * (1 - sig))));
-      set(dUp, dUpOff + i, (float) (d * g * sig));
+      dGate.set(i, (float) (d * u * (sig + g * sig * (1 - sig))));
+      dUp.set(i, (float) (d * g * sig));
     }
   }
 

@@ -20,8 +20,8 @@ import org.junit.jupiter.api.Test;
 /**
  * The activations mixed precision keeps in bf16 (a norm's output, SwiGLU's): the kernels that make
  * them write exactly their fp32 result rounded to bf16, and the linear layers given such an input
- * compute bit for bit what they compute from the fp32 input they would round themselves. On the
- * reference kernels and on the CPU's with 1 and 3 threads, at sizes that leave vector tails.
+ * (or output gradient) compute bit for bit what they compute from the fp32 one they would round. On
+ * the reference kernels and on the CPU's with 1 and 3 threads, at sizes that leave vector tails.
  */
 class Bf16ActivationsTest {
   private static final int[][] ROWS = {{7, 45}, {1, 1}, {33, 130}, {4, 512}}; // n, d
@@ -87,7 +87,7 @@ class Bf16ActivationsTest {
   }
 
   @Test
-  void rmsNormAndSwigluWriteTheirFp32ResultRoundedToBf16() {
+  void normAndSwigluBothWaysWriteTheirFp32ResultRoundedToBf16() {
     for (Kernels k : all) {
       for (int[] shape : ROWS) {
         int n = shape[0];
@@ -106,12 +106,36 @@ class Bf16ActivationsTest {
         writesItsFp32ResultRounded(
             (long) n * d,
             h -> () -> k.swigluForward(h, View.f32(gate, 0), View.f32(up, 0), (long) n * d));
+        MemorySegment dh = gaussian((long) n * d);
+        MemorySegment other = arena.allocate((long) n * d * Float.BYTES, 64);
+        writesItsFp32ResultRounded(
+            (long) n * d,
+            dGate ->
+                () ->
+                    k.swigluBackward(
+                        dGate,
+                        View.f32(other, 0),
+                        View.f32(dh, 0),
+                        View.f32(gate, 0),
+                        View.f32(up, 0),
+                        (long) n * d));
+        writesItsFp32ResultRounded(
+            (long) n * d,
+            dUp ->
+                () ->
+                    k.swigluBackward(
+                        View.f32(other, 0),
+                        dUp,
+                        View.f32(dh, 0),
+                        View.f32(gate, 0),
+                        View.f32(up, 0),
+                        (long) n * d));
       }
     }
   }
 
   @Test
-  void linearLayersGivenABf16InputComputeWhatTheyComputeFromItsFp32Original() {
+  void linearLayersGivenBf16InputsComputeWhatTheyComputeFromTheirFp32Originals() {
     for (Kernels k : all) {
       for (int[] shape : new int[][] {{7, 45, 29}, {1, 1, 1}, {33, 130, 17}}) {
         int n = shape[0];
@@ -123,23 +147,19 @@ class Bf16ActivationsTest {
         MemorySegment w = arena.allocate((long) out * in * Bf16.BYTES, 64);
         k.roundToBf16(View.bf16(w, 0), View.f32(gaussian((long) out * in), 0), (long) out * in);
         MemorySegment dy = gaussian((long) n * out);
+        MemorySegment dyb = arena.allocate((long) n * out * Bf16.BYTES, 64);
+        k.roundToBf16(View.bf16(dyb, 0), View.f32(dy, 0), (long) n * out);
         MemorySegment dwStart = gaussian((long) out * in);
         List<float[]> results = new ArrayList<>();
-        for (View input : new View[] {View.f32(x, 0), View.bf16(xb, 0)}) {
+        for (boolean bf16 : new boolean[] {false, true}) {
+          View input = bf16 ? View.bf16(xb, 0) : View.f32(x, 0);
+          View gradient = bf16 ? View.bf16(dyb, 0) : View.f32(dy, 0);
           MemorySegment y = arena.allocate((long) n * out * Float.BYTES, 64);
           MemorySegment dx = arena.allocate((long) n * in * Float.BYTES, 64);
           MemorySegment dw = arena.allocate(dwStart.byteSize(), 64).copyFrom(dwStart);
           k.linearForward(View.f32(y, 0), input, View.bf16(w, 0), n, in, out);
           k.linearBackward(
-              View.f32(dx, 0),
-              true,
-              View.f32(dw, 0),
-              View.f32(dy, 0),
-              input,
-              View.bf16(w, 0),
-              n,
-              in,
-              out);
+              View.f32(dx, 0), true, View.f32(dw, 0), gradient, input, View.bf16(w, 0), n, in, out);
           results.add(y.toArray(ValueLayout.JAVA_FLOAT));
           results.add(dx.toArray(ValueLayout.JAVA_FLOAT));
           results.add(dw.toArray(ValueLayout.JAVA_FLOAT));
