@@ -4,6 +4,7 @@ import dev.cria.core.run.RankState;
 import dev.cria.data.gpt.GlobalBatches;
 import dev.cria.data.gpt.MicroBatch;
 import dev.cria.engine.backend.Backend;
+import dev.cria.engine.backend.Peak;
 import dev.cria.engine.io.SafetensorsWriter;
 import dev.cria.engine.model.KernelShapes;
 import dev.cria.engine.model.LlamaConfig;
@@ -233,13 +234,14 @@ public final class Trainer {
             backend,
             KernelShapes.training(shape, t.microBatchSize() * setup.seqLength()),
             metrics::warn));
-    double peak = backend.measurePeakGflops(0.5);
+    Peak peak = Peak.measure(backend, t.precision().products(), 0.5);
     metrics.info(
         String.format(
             Locale.ROOT,
-            "backend %s: peak %.0f GFLOP/s (MFU is relative to it)",
+            "backend %s: peak %.0f GFLOP/s (%s; MFU is relative to it)",
             backend.description(),
-            peak));
+            peak.gflops(),
+            peak.of()));
     if (t.precision() == Precision.BF16_MIXED) {
       String matmul = backend.kernels().bf16Matmul();
       metrics.info(
@@ -298,7 +300,7 @@ public final class Trainer {
       boolean ended = false;
       try {
         TrainResult result =
-            new Loop(model, adam, buckets, metrics, saves, peak, resumed, memory)
+            new Loop(model, adam, buckets, metrics, saves, peak.gflops(), resumed, memory)
                 .run(board == null ? null : board.file());
         ended = true;
         return result;

@@ -217,13 +217,10 @@ public final class BenchCommand implements Callable<Integer> {
         config.trainingFlopsPerToken(t) / 1e6);
     out.printf(
         Locale.ROOT,
-        "peak         %.1f GFLOP/s (measured on the backend's threads)%n",
-        r.peakGflops());
-    out.printf(
-        Locale.ROOT,
-        "MFU          %.1f%%%s%n",
-        100 * r.mfu(),
-        settings.precision() == Precision.FP32 ? "" : " (of the fp32 FMA peak)");
+        "peak         %.1f GFLOP/s (%s, measured on the backend's threads)%n",
+        r.peak().gflops(),
+        r.peak().of());
+    out.printf(Locale.ROOT, "MFU          %.1f%% (of %s)%n", 100 * r.mfu(), r.peak().of());
     if (profile) {
       double total = r.profileSeconds().values().stream().mapToDouble(Double::doubleValue).sum();
       out.println("where the time goes (kernels, per step):");

@@ -51,7 +51,8 @@ class BenchCommandTest {
         .contains(
             "precision bf16-mixed",
             "MFU",
-            "(of the fp32 FMA peak)",
+            "(of the bf16 product's peak)",
+            "\"peak_of\":\"the bf16 product's peak\"",
             "\"precision\":\"bf16-mixed\"");
     assertThat(mixed.err()).contains("bench: precision bf16-mixed: bf16 products on oneDNN 3.");
 

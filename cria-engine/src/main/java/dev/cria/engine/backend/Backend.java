@@ -33,6 +33,15 @@ public interface Backend extends AutoCloseable {
   double measurePeakGflops(double seconds);
 
   /**
+   * The best rate of its bf16 product (the one mixed precision's linear layers run on) in billions
+   * of FLOP/s, measured now over about {@code seconds}: what a bf16-mixed run's MFU is relative to.
+   * NaN when it has no bf16 product of its own (the reference's plain loops).
+   */
+  default double measureBf16PeakGflops(double seconds) {
+    return Double.NaN;
+  }
+
+  /**
    * This machine as far as tuned kernels depend on it (for the CPU: the processor model, its
    * instruction set features, the cores, the vector width and this backend's threads): two backends
    * with the same text can share tuned choices. Keys the compile cache.

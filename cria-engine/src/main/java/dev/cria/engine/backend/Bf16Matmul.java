@@ -1,6 +1,8 @@
 package dev.cria.engine.backend;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 /**
  * Matrix products of bf16 operands into fp32, {@code C[m,n] (+)= op(A)[m,k] op(B)[k,n]}, each
@@ -33,6 +35,39 @@ public interface Bf16Matmul extends AutoCloseable {
       MemorySegment c,
       long cOff,
       boolean accumulate);
+
+  /** The square product {@link #measurePeakGflops} times: {@value #PEAK_SIZE} on each side. */
+  int PEAK_SIZE = 2048;
+
+  /**
+   * Its best rate in billions of FLOP/s on a square bf16 product of {@value #PEAK_SIZE} (fp32
+   * result), over about {@code seconds} after one untimed call: the peak a bf16 run's MFU is
+   * relative to, as the FMA loop is for fp32. A library's best GEMM, so a lower bound on what the
+   * hardware could do.
+   */
+  default double measurePeakGflops(double seconds) {
+    long n = PEAK_SIZE;
+    try (Arena arena = Arena.ofShared()) { // a product may read on several threads
+      MemorySegment a = arena.allocate(n * n * 2, 64);
+      MemorySegment b = arena.allocate(n * n * 2, 64);
+      MemorySegment c = arena.allocate(n * n * 4, 64);
+      for (long i = 0; i < n * n; i++) {
+        short one = (short) (0x3f80 + (i % 7)); // 1 and a little more: no zeros, no subnormals
+        a.setAtIndex(ValueLayout.JAVA_SHORT, i, one);
+        b.setAtIndex(ValueLayout.JAVA_SHORT, i, one);
+      }
+      GemmShape shape = new GemmShape(false, false, PEAK_SIZE, PEAK_SIZE, PEAK_SIZE);
+      multiply(shape, a, 0, b, 0, c, 0, false);
+      double best = 0;
+      long end = System.nanoTime() + (long) (seconds * 1e9);
+      do {
+        long t0 = System.nanoTime();
+        multiply(shape, a, 0, b, 0, c, 0, false);
+        best = Math.max(best, 2.0 * n * n * n / (System.nanoTime() - t0));
+      } while (System.nanoTime() < end);
+      return best;
+    }
+  }
 
   /** Frees what it holds (native primitives, scratch). */
   @Override

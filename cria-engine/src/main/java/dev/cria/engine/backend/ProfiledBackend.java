@@ -48,6 +48,11 @@ public final class ProfiledBackend implements Backend {
     return inner.measurePeakGflops(seconds);
   }
 
+  @Override
+  public double measureBf16PeakGflops(double seconds) {
+    return inner.measureBf16PeakGflops(seconds);
+  }
+
   /** Nothing: the wrapped backend is closed by whoever opened it. */
   @Override
   public String machine() {

@@ -2,6 +2,7 @@ package dev.cria.engine.bench;
 
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Backends;
+import dev.cria.engine.backend.Peak;
 import dev.cria.engine.backend.ProfiledBackend;
 import dev.cria.engine.backend.TimedKernels;
 import dev.cria.engine.model.LlamaConfig;
@@ -52,7 +53,8 @@ public final class StepBenchmark {
   /**
    * The measurement, over the timed steps.
    *
-   * @param peakGflops the FMA peak of all threads, measured at start
+   * @param peak what MFU is relative to, measured at start: the FMA loop of all threads, or for
+   *     bf16-mixed the bf16 product's best rate
    * @param mfu model FLOP/s over the peak
    * @param profileSeconds seconds per kernel kind over the timed steps (empty without profiling)
    */
@@ -65,7 +67,7 @@ public final class StepBenchmark {
       double backwardMs,
       double optimizerMs,
       double gflops,
-      double peakGflops,
+      Peak peak,
       double mfu,
       double lastLoss,
       Map<TimedKernels.Op, Double> profileSeconds) {
@@ -89,7 +91,8 @@ public final class StepBenchmark {
       o.put("backward_ms", backwardMs);
       o.put("optimizer_ms", optimizerMs);
       o.put("gflops", gflops);
-      o.put("peak_gflops", peakGflops);
+      o.put("peak_gflops", peak.gflops());
+      o.put("peak_of", peak.of());
       return o.toString();
     }
   }
@@ -112,7 +115,7 @@ public final class StepBenchmark {
       Backend backend = s.profile() ? profiled : base;
       TimedKernels timed = profiled.timings();
       log.accept("measuring the peak of " + backend.description() + " ...");
-      double peak = backend.measurePeakGflops(1.0);
+      Peak peak = Peak.measure(backend, s.precision().products(), 1.0);
       LlamaConfig c = s.config();
       if (s.precision() == Precision.BF16_MIXED) {
         log.accept("precision bf16-mixed: bf16 products on " + backend.kernels().bf16Matmul());
@@ -176,7 +179,7 @@ public final class StepBenchmark {
             optimizer / s.steps(),
             gflops,
             peak,
-            gflops / peak,
+            gflops / peak.gflops(),
             loss,
             profile);
       }

@@ -61,6 +61,11 @@ public final class CpuBackend implements Backend {
   }
 
   @Override
+  public double measureBf16PeakGflops(double seconds) {
+    return kernels.bf16Product().measurePeakGflops(seconds);
+  }
+
+  @Override
   public String machine() {
     return CpuMachine.describe(parallel.threads());
   }

@@ -4,6 +4,7 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
 import dev.cria.engine.backend.AdamWUpdate;
 import dev.cria.engine.backend.AttentionShape;
+import dev.cria.engine.backend.Bf16Matmul;
 import dev.cria.engine.backend.GemmShape;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.backend.RopeTable;
@@ -222,6 +223,11 @@ public final class CpuKernels implements Kernels {
   @Override
   public String bf16Matmul() {
     return bf16.matmul().description();
+  }
+
+  /** The bf16 product the linear layers of mixed precision run on, opened now if it was not yet. */
+  Bf16Matmul bf16Product() {
+    return bf16.matmul();
   }
 
   /** Frees the bf16 product's native resources and scratch (the backend's close). */

@@ -1,5 +1,6 @@
 package dev.cria.engine.model;
 
+import dev.cria.engine.tensor.DType;
 import java.util.Locale;
 
 /**
@@ -21,6 +22,11 @@ public enum Precision {
 
   Precision(String text) {
     this.text = text;
+  }
+
+  /** The dtype the linear layers multiply in: f32, or bf16 in mixed precision. */
+  public DType products() {
+    return this == FP32 ? DType.F32 : DType.BF16;
   }
 
   /** How {@code trainer.precision} writes it: {@code 32}, {@code bf16-mixed}. */

@@ -22,8 +22,9 @@ class StepBenchmarkTest {
         .isCloseTo(
             r.forwardMs() + r.backwardMs() + r.optimizerMs(),
             org.assertj.core.data.Offset.offset(1e-6));
-    assertThat(r.peakGflops()).isPositive();
-    assertThat(r.mfu()).isEqualTo(r.gflops() / r.peakGflops());
+    assertThat(r.peak().gflops()).isPositive();
+    assertThat(r.peak().of()).isEqualTo("the fp32 FMA peak");
+    assertThat(r.mfu()).isEqualTo(r.gflops() / r.peak().gflops());
     assertThat(r.gflops())
         .isCloseTo(
             r.tokensPerSec() * c.trainingFlopsPerToken(32) / 1e9,
