@@ -232,7 +232,7 @@ public final class Trainer {
         KernelCache.use(
             KernelCache.directoryFor(c),
             backend,
-            KernelShapes.training(shape, t.microBatchSize() * setup.seqLength()),
+            KernelShapes.training(shape, t.microBatchSize() * setup.seqLength(), t.precision()),
             metrics::warn));
     Peak peak = Peak.measure(backend, t.precision().products(), 0.5);
     metrics.info(

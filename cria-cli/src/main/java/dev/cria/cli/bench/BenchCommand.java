@@ -163,7 +163,7 @@ public final class BenchCommand implements Callable<Integer> {
     }
     StepBenchmark.Result r;
     java.util.List<dev.cria.engine.backend.GemmShape> shapes =
-        dev.cria.engine.model.KernelShapes.training(config, b * t);
+        dev.cria.engine.model.KernelShapes.training(config, b * t, settings.precision());
     java.util.concurrent.atomic.AtomicReference<String> cacheLine =
         new java.util.concurrent.atomic.AtomicReference<>("");
     try {

@@ -184,9 +184,12 @@ public final class CompileCommand implements Callable<Integer> {
             });
     if (tuned.isEmpty()) {
       out.println(
-          "kernel tuning: backend "
-              + c.trainer().backend()
-              + " has nothing to tune: the ranks will run its kernels as they are");
+          c.trainer().precision() == dev.cria.engine.model.Precision.BF16_MIXED
+              ? "kernel tuning: nothing to tune in bf16-mixed: the linear layers multiply on the"
+                  + " bf16 product, which picks its own kernels"
+              : "kernel tuning: backend "
+                  + c.trainer().backend()
+                  + " has nothing to tune: the ranks will run its kernels as they are");
       return;
     }
     KernelTuning.Result r = tuned.get();

@@ -84,6 +84,30 @@ class CompileCommandTest {
     assertThat(SmallCorpus.finalLoss(tuned.out())).isEqualTo(SmallCorpus.finalLoss(plain.out()));
     assertThat(SmallCorpus.finalValLoss(tuned.out()))
         .isEqualTo(SmallCorpus.finalValLoss(plain.out()));
+
+    // bf16-mixed multiplies on the bf16 product: nothing to tune, and the fp32 tuning not used
+    CliRun bf16 =
+        CliRun.of(
+            corpus
+                .args("compile", run, "--tune-seconds", "0.01", "--precision", "bf16-mixed")
+                .toArray(String[]::new));
+    assertThat(bf16.exitCode()).as(bf16.err()).isZero();
+    assertThat(bf16.out())
+        .contains("kernel tuning: nothing to tune in bf16-mixed")
+        .doesNotContain("kernel tuning: cpu");
+    CliRun mixed =
+        CliRun.of(
+            corpus
+                .args(
+                    "train",
+                    tmp.resolve("tuned/mixed"),
+                    "--max-steps",
+                    "3",
+                    "--precision",
+                    "bf16-mixed")
+                .toArray(String[]::new));
+    assertThat(mixed.exitCode()).as(mixed.err()).isZero();
+    assertThat(mixed.out()).contains("kernel cache: not used: no fp32 products to tune");
   }
 
   @Test

@@ -18,11 +18,16 @@ public final class KernelShapes {
    * of {@code tokens} tokens: the three products ({@link GemmShape#ofLinear}) of each projection of
    * attention (q, o: {@code dim -> dim}; k, v: {@code dim -> kvDim}), of the MLP (gate, up: {@code
    * dim -> ffn}; down: {@code ffn -> dim}) and of the LM head ({@code dim -> vocab}), in the order
-   * the forward pass first meets them. Recomputation repeats products, it adds no shapes.
+   * the forward pass first meets them. Recomputation repeats products, it adds no shapes. None in
+   * {@link Precision#BF16_MIXED}: its linear layers multiply on the bf16 product, which picks its
+   * own kernels, so there is nothing of cria's to tune and a cached tuning does not apply.
    */
-  public static List<GemmShape> training(LlamaConfig config, int tokens) {
+  public static List<GemmShape> training(LlamaConfig config, int tokens, Precision precision) {
     if (tokens < 1) {
       throw new IllegalArgumentException("tokens per micro-batch must be at least 1: " + tokens);
+    }
+    if (precision == Precision.BF16_MIXED) {
+      return List.of();
     }
     int d = config.dim();
     int[][] layers = {

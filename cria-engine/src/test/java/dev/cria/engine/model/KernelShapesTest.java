@@ -24,7 +24,7 @@ class KernelShapesTest {
     LlamaConfig c = new LlamaConfig(32, 2, 4, 2, 96, 300, 1e-5f, 10000f, 40);
     for (boolean recompute : new boolean[] {false, true}) {
       Set<GemmShape> ran = recordStep(c, 3, 7, recompute);
-      assertThat(KernelShapes.training(c, 21))
+      assertThat(KernelShapes.training(c, 21, Precision.FP32))
           .as("recompute %s", recompute)
           .containsExactlyInAnyOrderElementsOf(ran);
     }
@@ -33,12 +33,20 @@ class KernelShapesTest {
   @Test
   void sharedSizesAreListedOnce() {
     // q, k, v, o all dim -> dim and no grouping: 3 products each for attention, gate/up, down, head
-    assertThat(KernelShapes.training(LlamaConfig.preset("tiny"), 256))
+    assertThat(KernelShapes.training(LlamaConfig.preset("tiny"), 256, Precision.FP32))
         .hasSize(12)
         .doesNotHaveDuplicates();
-    assertThat(KernelShapes.training(LlamaConfig.preset("llama2-70b"), 4096)).hasSize(15);
-    assertThatThrownBy(() -> KernelShapes.training(LlamaConfig.preset("tiny"), 0))
+    assertThat(KernelShapes.training(LlamaConfig.preset("llama2-70b"), 4096, Precision.FP32))
+        .hasSize(15);
+    assertThatThrownBy(() -> KernelShapes.training(LlamaConfig.preset("tiny"), 0, Precision.FP32))
         .isInstanceOf(IllegalArgumentException.class);
+  }
+
+  @Test
+  void bf16MixedHasNoFp32ProductsToTune() {
+    // its linear layers multiply on the bf16 product, which picks its own kernels
+    assertThat(KernelShapes.training(LlamaConfig.preset("tiny"), 256, Precision.BF16_MIXED))
+        .isEmpty();
   }
 
   /** The GEMM shapes of one forward and backward pass, seen through a recording backend. */

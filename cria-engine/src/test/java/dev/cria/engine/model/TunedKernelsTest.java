@@ -43,7 +43,7 @@ class TunedKernelsTest {
   }
 
   private static void sameBits(LlamaConfig c, int batch, int seq) {
-    List<GemmShape> shapes = KernelShapes.training(c, batch * seq);
+    List<GemmShape> shapes = KernelShapes.training(c, batch * seq, Precision.FP32);
     List<TunedKernel> tuned = new ArrayList<>();
     for (int i = 0; i < shapes.size(); i++) {
       tuned.add(new TunedKernel(shapes.get(i), CHOICES[i % CHOICES.length], 1, 1));

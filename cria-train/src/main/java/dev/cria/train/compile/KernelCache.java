@@ -152,6 +152,10 @@ public final class KernelCache {
     if (dir == null) {
       return "kernel cache: off (--no-compile-cache): default kernels";
     }
+    if (shapes.isEmpty()) {
+      return "kernel cache: not used: no fp32 products to tune (bf16-mixed multiplies on the bf16"
+          + " product, which picks its own kernels)";
+    }
     Key key = Key.of(backend, shapes);
     Optional<List<TunedKernel>> found = read(dir, key, warnings);
     if (found.isEmpty()) {

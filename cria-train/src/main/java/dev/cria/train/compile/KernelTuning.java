@@ -91,7 +91,11 @@ public final class KernelTuning {
       Consumer<String> progress)
       throws IOException {
     MemoryPlan.Settings step = MemoryPlan.Settings.of(c, model);
-    List<GemmShape> shapes = KernelShapes.training(model, step.microBatch() * step.seqLength());
+    List<GemmShape> shapes =
+        KernelShapes.training(model, step.microBatch() * step.seqLength(), c.trainer().precision());
+    if (shapes.isEmpty()) {
+      return Optional.empty();
+    }
     int threads = threadsPerRank(c, ranksPerHost);
     try (Backend backend = TrainingSetup.openBackend(c.trainer().backend(), threads)) {
       KernelCache.Key key = KernelCache.Key.of(backend, shapes);
