@@ -18,8 +18,9 @@ import org.junit.jupiter.api.Test;
  * The rules of {@code ../shared/DESIGN.md} that keep the house easy to change, checked over the
  * imports of every module's sources: dependencies point one way (cli to train, train to engine and
  * data, those to core), the engine never imports data, backends are reached only through the seam,
- * the CLI holds no file or JSON code of its own, every package says what it is for, tests mirror
- * packages, and a long file says why.
+ * the engine holds the collectives' contract but none of their transports, the CLI holds no file or
+ * JSON code of its own, every package says what it is for, tests mirror packages, and a long file
+ * says why.
  */
 class ArchitectureTest {
   private static final Path ROOT = Path.of("..").toAbsolutePath().normalize();
@@ -144,6 +145,30 @@ class ArchitectureTest {
           && !s.packageName().equals("dev.cria.engine.cpu")
           && !hostReduction) {
         wrong.add(s.file().getFileName() + " uses the Vector API outside the cpu backend");
+      }
+    }
+    assertThat(wrong).isEmpty();
+  }
+
+  @Test
+  void theEngineHoldsTheCollectivesContractButNoTransport() {
+    // the model may call a collective inside a layer; sockets, shared mappings and native
+    // libraries (Open MPI) stay with the transports in cria-train
+    List<Source> parallel =
+        sources("main").stream()
+            .filter(s -> s.packageName().equals("dev.cria.engine.parallel"))
+            .toList();
+    assertThat(parallel)
+        .anyMatch(s -> s.module().equals("cria-engine") && s.file().endsWith("Collective.java"));
+    List<String> wrong = new ArrayList<>();
+    for (Source s : parallel) {
+      for (String i : s.imports()) {
+        if (i.startsWith("java.net")
+            || i.startsWith("java.nio.channels")
+            || i.startsWith("java.lang.foreign.Linker")
+            || i.startsWith("java.lang.foreign.SymbolLookup")) {
+          wrong.add(s.file().getFileName() + " imports " + i);
+        }
       }
     }
     assertThat(wrong).isEmpty();

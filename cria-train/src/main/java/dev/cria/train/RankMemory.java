@@ -2,10 +2,10 @@ package dev.cria.train;
 
 import dev.cria.engine.backend.HostBuffers;
 import dev.cria.engine.model.LlamaModel;
+import dev.cria.engine.parallel.Collective;
 import dev.cria.train.compile.MemoryPlan;
 import dev.cria.train.compile.PlanReport;
 import dev.cria.train.config.TrainConfig;
-import dev.cria.train.distributed.Collective;
 import dev.cria.train.distributed.GradientBuckets;
 import dev.cria.train.distributed.ShardedAdamW;
 import dev.cria.train.metrics.MetricsSink;

@@ -1,9 +1,9 @@
 package dev.cria.train;
 
+import dev.cria.engine.parallel.Collective;
+import dev.cria.engine.parallel.CollectiveException;
 import dev.cria.train.checkpoint.TrainStart;
 import dev.cria.train.config.TrainConfig;
-import dev.cria.train.distributed.Collective;
-import dev.cria.train.distributed.CollectiveException;
 import dev.cria.train.distributed.CollectiveKind;
 import dev.cria.train.distributed.Collectives;
 import dev.cria.train.distributed.JobKey;

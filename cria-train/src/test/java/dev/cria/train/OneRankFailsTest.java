@@ -4,12 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cria.core.run.RankState;
 import dev.cria.core.run.StatusFiles;
+import dev.cria.engine.parallel.Collective;
 import dev.cria.train.checkpoint.Checkpoint;
 import dev.cria.train.checkpoint.Checkpoints;
 import dev.cria.train.checkpoint.TrainStart;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
-import dev.cria.train.distributed.Collective;
 import dev.cria.train.distributed.CollectiveKind;
 import dev.cria.train.distributed.LoopbackRanks;
 import dev.cria.train.metrics.TrainListener;

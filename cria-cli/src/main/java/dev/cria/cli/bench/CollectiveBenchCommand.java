@@ -2,9 +2,9 @@ package dev.cria.cli.bench;
 
 import dev.cria.cli.SelfCommand;
 import dev.cria.cli.UserError;
+import dev.cria.engine.parallel.CollectiveException;
 import dev.cria.train.distributed.CollectiveBenchLauncher;
 import dev.cria.train.distributed.CollectiveBenchmark;
-import dev.cria.train.distributed.CollectiveException;
 import dev.cria.train.distributed.CollectiveKind;
 import java.io.PrintWriter;
 import java.util.ArrayList;

@@ -2,6 +2,7 @@ package dev.cria.cli.train;
 
 import dev.cria.cli.UserError;
 import dev.cria.cli.progress.StatusLine;
+import dev.cria.engine.parallel.CollectiveException;
 import dev.cria.train.LocalLauncher;
 import dev.cria.train.RankRun;
 import dev.cria.train.RunConfig;
@@ -13,7 +14,6 @@ import dev.cria.train.compile.MemoryPlan;
 import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.NemoRender;
 import dev.cria.train.config.TrainConfig;
-import dev.cria.train.distributed.CollectiveException;
 import dev.cria.train.distributed.CollectiveKind;
 import dev.cria.train.distributed.LauncherLink;
 import dev.cria.train.distributed.RankEnvironment;

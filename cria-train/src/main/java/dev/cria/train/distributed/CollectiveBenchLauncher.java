@@ -1,5 +1,7 @@
 package dev.cria.train.distributed;
 
+import dev.cria.engine.parallel.Collective;
+import dev.cria.engine.parallel.CollectiveException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

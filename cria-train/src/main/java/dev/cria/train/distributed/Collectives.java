@@ -1,5 +1,7 @@
 package dev.cria.train.distributed;
 
+import dev.cria.engine.parallel.Collective;
+import dev.cria.engine.parallel.CollectiveException;
 import java.util.Optional;
 
 /** Joins a job's group over the collectives {@link JoinSettings#kind()} asks for. */

@@ -1,6 +1,8 @@
 package dev.cria.train.distributed;
 
 import dev.cria.engine.model.ParameterLayout;
+import dev.cria.engine.parallel.Collective;
+import dev.cria.engine.parallel.CollectiveException;
 import dev.cria.engine.tensor.Floats;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;

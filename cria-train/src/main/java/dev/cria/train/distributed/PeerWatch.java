@@ -3,6 +3,8 @@ package dev.cria.train.distributed;
 import dev.cria.core.run.RankState;
 import dev.cria.core.run.RankStatus;
 import dev.cria.core.run.StatusFiles;
+import dev.cria.engine.parallel.Collective;
+import dev.cria.engine.parallel.CollectiveException;
 import java.io.IOException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;

@@ -1,5 +1,6 @@
 package dev.cria.train.distributed;
 
+import dev.cria.engine.parallel.CollectiveException;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;

@@ -1,5 +1,7 @@
 package dev.cria.train.distributed;
 
+import dev.cria.engine.parallel.Collective;
+import dev.cria.engine.parallel.CollectiveException;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -59,7 +61,7 @@ public final class TcpCollective implements Collective {
    */
   public static Collective join(RankEnvironment env, JobKey key, JoinSettings settings) {
     if (env.worldSize() == 1) {
-      return new SingleRank();
+      return Collective.single();
     }
     return over(Rendezvous.join(env, key, settings), env, settings.timeout());
   }

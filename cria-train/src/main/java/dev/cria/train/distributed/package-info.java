@@ -2,9 +2,9 @@
  * Data-parallel training: a rank's place in the job ({@link
  * dev.cria.train.distributed.RankEnvironment}); how only the job's own ranks join ({@link
  * dev.cria.train.distributed.JobKey}, the handshake and the rendezvous); the collectives between
- * ranks ({@link dev.cria.train.distributed.Collective}: a shared mapping between the ranks of one
- * host, shared memory within hosts and TCP rails between them for a job across hosts, a TCP ring
- * otherwise, Open MPI's own under mpirun, chosen by {@link
+ * ranks (the engine's {@link dev.cria.engine.parallel.Collective}, carried here by a shared mapping
+ * between the ranks of one host, shared memory within hosts and TCP rails between them for a job
+ * across hosts, a TCP ring otherwise, Open MPI's own under mpirun, chosen by {@link
  * dev.cria.train.distributed.Collectives}); small values the ranks agree on ({@link
  * dev.cria.train.distributed.RankValues}), the gradient buckets reduce-scattered while the backward
  * pass runs and their parameters all-gathered ({@link dev.cria.train.distributed.GradientBuckets},

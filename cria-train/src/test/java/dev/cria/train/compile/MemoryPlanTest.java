@@ -11,7 +11,7 @@ import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.model.Precision;
 import dev.cria.engine.optim.AdamW;
-import dev.cria.train.distributed.Collective;
+import dev.cria.engine.parallel.Collective;
 import dev.cria.train.distributed.ShardedAdamW;
 import java.util.ArrayList;
 import java.util.List;

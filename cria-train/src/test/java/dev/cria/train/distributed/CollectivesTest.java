@@ -5,6 +5,8 @@ import static dev.cria.train.distributed.TestFloats.segment;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.cria.engine.parallel.Collective;
+import dev.cria.engine.parallel.CollectiveException;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -2,6 +2,7 @@ package dev.cria.train.distributed;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.cria.engine.parallel.Collective;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;

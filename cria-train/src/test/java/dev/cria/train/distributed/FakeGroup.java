@@ -1,5 +1,6 @@
 package dev.cria.train.distributed;
 
+import dev.cria.engine.parallel.Collective;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.ParameterLayout;
+import dev.cria.engine.parallel.CollectiveException;
 import dev.cria.engine.tensor.Floats;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;

@@ -1,5 +1,6 @@
 package dev.cria.train.distributed;
 
+import dev.cria.engine.parallel.Collective;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

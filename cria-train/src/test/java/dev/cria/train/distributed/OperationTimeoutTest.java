@@ -3,6 +3,7 @@ package dev.cria.train.distributed;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.cria.engine.parallel.CollectiveException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;

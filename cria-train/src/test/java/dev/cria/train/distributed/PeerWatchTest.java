@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.cria.core.run.RankState;
 import dev.cria.core.run.RankStatus;
 import dev.cria.core.run.StatusFiles;
+import dev.cria.engine.parallel.CollectiveException;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;

@@ -3,6 +3,8 @@ package dev.cria.train.distributed;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.cria.engine.parallel.Collective;
+import dev.cria.engine.parallel.CollectiveException;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -8,6 +8,7 @@ import dev.cria.engine.backend.Buffers;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.optim.AdamW;
+import dev.cria.engine.parallel.Collective;
 import dev.cria.engine.tensor.Floats;
 import java.time.Duration;
 import java.util.List;

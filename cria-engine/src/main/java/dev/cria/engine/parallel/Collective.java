@@ -1,13 +1,19 @@
-package dev.cria.train.distributed;
+package dev.cria.engine.parallel;
 
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 
 /**
- * Collective operations among the ranks of a data-parallel job, on off-heap float buffers. Every
- * rank calls the same operations in the same order with the same sizes. A buffer of {@code count}
- * floats is divided into one shard per rank ({@link #shard}), so sizes the world size does not
- * divide are fine.
+ * Collective operations among the ranks of a job, on off-heap float buffers. Every rank calls the
+ * same operations in the same order with the same sizes. A buffer of {@code count} floats is
+ * divided into one shard per rank ({@link #shard}), so sizes the world size does not divide are
+ * fine.
+ *
+ * <p>Only the contract lives here, in the engine, so that the model can one day call collectives
+ * inside a layer; the transports that carry the data (shared memory, a TCP ring, shared memory
+ * within hosts with TCP rails between them, Open MPI: {@code ShmCollective}, {@code TcpCollective},
+ * {@code HierarchicalCollective}, {@code MpiCollective}) stay in cria-train's {@code
+ * dev.cria.train.distributed}, which also picks one for a job.
  */
 public interface Collective extends AutoCloseable {
   int rank();

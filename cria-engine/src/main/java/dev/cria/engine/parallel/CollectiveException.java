@@ -1,4 +1,4 @@
-package dev.cria.train.distributed;
+package dev.cria.engine.parallel;
 
 /**
  * A collective failed: a peer was lost, timed out or broke the protocol; the message says which.

@@ -1,4 +1,4 @@
-package dev.cria.train.distributed;
+package dev.cria.engine.parallel;
 
 import java.lang.foreign.MemorySegment;
 
