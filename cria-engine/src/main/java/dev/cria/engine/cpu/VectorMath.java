@@ -11,9 +11,14 @@ import jdk.incubator.vector.VectorSpecies;
  * interpreted and when compiled, so the same step could round differently before and after the JIT
  * warms up: training would not repeat bit for bit (and an exact resume would be impossible). These
  * use only IEEE-exact operations (add, mul, fma, conversions) in a fixed order, and the scalar
- * {@link #exp(float)} does the same arithmetic as one lane of {@link #exp(FloatVector)}.
+ * {@link #exp(float)} does the same arithmetic as one lane of {@link #exp(FloatVector)}. The loops
+ * over arrays built on them that more than one kernel runs ({@code max}, {@code expInPlace}) live
+ * here too; a maximum does not depend on the order in which the lanes are compared, so {@code
+ * reduceLanes(MAX)} is safe.
  */
 final class VectorMath {
+  private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+  private static final int L = S.length();
   private static final float LOG2E = 1.44269504088896341f;
   // ln 2 split in two, Cody-Waite, so that k * LN2_HI is exact for the k that occur
   private static final float LN2_HI = 0.693359375f;
@@ -72,5 +77,46 @@ final class VectorMath {
       s += v.lane(i);
     }
     return s;
+  }
+
+  /** {@code x[j] = exp(x[j] - shift)} for j in [0, count); returns their sum. */
+  static float expInPlace(float[] x, int count, float shift) {
+    return expInPlace(x, 0, count, shift);
+  }
+
+  /** {@code x[at + j] = exp(x[at + j] - shift)} for j in [0, count); returns their sum. */
+  static float expInPlace(float[] x, int at, int count, float shift) {
+    FloatVector total = FloatVector.zero(S);
+    int j = 0;
+    for (; j <= count - L; j += L) {
+      FloatVector e = VectorMath.exp(FloatVector.fromArray(S, x, at + j).sub(shift));
+      e.intoArray(x, at + j);
+      total = total.add(e);
+    }
+    float sum = VectorMath.sum(total);
+    for (; j < count; j++) {
+      x[at + j] = VectorMath.exp(x[at + j] - shift);
+      sum += x[at + j];
+    }
+    return sum;
+  }
+
+  /** The largest of {@code x[0..count)}. */
+  static float max(float[] x, int count) {
+    return max(x, 0, count);
+  }
+
+  /** The largest of {@code x[at..at + count)}. */
+  static float max(float[] x, int at, int count) {
+    FloatVector m = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+    int j = 0;
+    for (; j <= count - L; j += L) {
+      m = m.max(FloatVector.fromArray(S, x, at + j));
+    }
+    float max = m.reduceLanes(VectorOperators.MAX);
+    for (; j < count; j++) {
+      max = Math.max(max, x[at + j]);
+    }
+    return max;
   }
 }
