@@ -242,16 +242,15 @@ public final class Trainer {
             backend.description(),
             peak.gflops(),
             peak.of()));
-    if (t.precision() == Precision.BF16_MIXED) {
-      String matmul = backend.kernels().bf16Matmul();
+    boolean mixed = t.precision() == Precision.BF16_MIXED;
+    String matmul = mixed ? backend.kernels().bf16Matmul() : backend.description();
+    if (mixed) {
       metrics.info(
           "precision bf16-mixed: linear layers multiply bf16 on "
               + matmul
               + "; fp32 master weights, gradients, optimizer states");
-      metrics.compute(t.precision().text(), matmul);
-    } else {
-      metrics.compute(t.precision().text(), backend.description());
     }
+    metrics.compute(t.precision().text(), matmul);
     AdamW.Settings settings =
         new AdamW.Settings(
             c.optim().beta1(), c.optim().beta2(), c.optim().eps(), c.optim().weightDecay());

@@ -44,6 +44,8 @@ final class NemoLayout {
   private static final String MASTER_WEIGHTS =
       "bf16 compute copies of the weights, fp32 master weights, gradients and optimizer states";
 
+  private static final JsonNode BF16_MIXED = NODES.stringNode(Precision.BF16_MIXED.text());
+
   private NemoLayout() {}
 
   /**
@@ -486,7 +488,7 @@ final class NemoLayout {
         "model.megatron_amp_O2",
         (r, key) -> {
           if (r.switchedOn(key)) {
-            r.apply(key, "trainer.precision", Precision.BF16_MIXED.text(), MASTER_WEIGHTS);
+            r.apply(key, "trainer.precision", BF16_MIXED, NemoValues.Kind.TEXT, MASTER_WEIGHTS);
           }
         });
     rule(
@@ -494,7 +496,12 @@ final class NemoLayout {
         (r, key) -> {
           // a stage cria.zero_stage chose (ZeRO-2 shards as ZeRO-1 does, and more) stays
           if (r.switchedOn(key) && !r.out.path("distributed").has("zero_stage")) {
-            r.apply(key, "distributed.zero_stage", 1, "ZeRO-1, AdamW's state sharded across ranks");
+            r.apply(
+                key,
+                "distributed.zero_stage",
+                NODES.numberNode(1),
+                NemoValues.Kind.INT,
+                "ZeRO-1, AdamW's state sharded across ranks");
           }
         });
     rule(
@@ -507,7 +514,7 @@ final class NemoLayout {
             r.refuse(key, r.value(key), "sharded master weights need model.wrap_with_zero: true");
             return;
           }
-          r.apply(key, "trainer.precision", Precision.BF16_MIXED.text(), MASTER_WEIGHTS);
+          r.apply(key, "trainer.precision", BF16_MIXED, NemoValues.Kind.TEXT, MASTER_WEIGHTS);
         });
     rule(
         "model.zero_use_fp32_grad_accum",
@@ -848,10 +855,8 @@ final class NemoLayout {
     }
 
     /** Sets cria's {@code target} to {@code value} for {@code key}, saying so with {@code what}. */
-    void apply(String key, String target, Object value, String what) {
-      JsonNode v =
-          value instanceof Integer i ? NODES.numberNode(i) : NODES.stringNode(value.toString());
-      set(key, target, v, value instanceof Integer ? NemoValues.Kind.INT : NemoValues.Kind.TEXT);
+    void apply(String key, String target, JsonNode value, NemoValues.Kind kind, String what) {
+      set(key, target, value, kind);
       applied.add(
           key
               + ": "
@@ -859,7 +864,7 @@ final class NemoLayout {
               + " as "
               + target
               + ": "
-              + value
+              + NemoValues.text(value)
               + " ("
               + what
               + ")");
