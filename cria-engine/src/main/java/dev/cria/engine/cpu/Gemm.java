@@ -811,13 +811,13 @@ public final class Gemm {
 
   /**
    * Packs {@code rows} columns of a stored {@code kcur x rows} block (element {@code (q, r)} at
-   * {@code src + q * ld + r}: A transposed) into k-major slivers of {@code mr <= L} rows: {@code
-   * dst[(r / mr) * aSliver(mr, kcur) + q * mr + r % mr]}, zero-padded to a multiple of {@code mr}.
-   * Per k: one bulk copy into the stage, then one vector move per sliver, whose lanes past {@code
-   * mr} spill into the next k's slot (written afterwards) or, for the last k, the sliver's padding.
-   * (Copying the stored rows as they are, as for untransposed A, would save this rearrangement, but
-   * the "K" microkernel then reads a new cache line every k instead of every 16/12 k: measured 12%
-   * slower.)
+   * {@code src + q * ld + r}: A transposed) into k-major slivers of {@code mr} rows: {@code dst[(r
+   * / mr) * aSliver(mr, kcur) + q * mr + r % mr]}, zero-padded to a multiple of {@code mr}. Per k:
+   * one bulk copy into the stage, then one vector move per sliver (two where {@code mr > L}: 12
+   * rows with AVX2's 8 lanes), whose lanes past {@code mr} spill into the next k's slot (written
+   * afterwards) or, for the last k, the sliver's padding. (Copying the stored rows as they are, as
+   * for untransposed A, would save this rearrangement, but the "K" microkernel then reads a new
+   * cache line every k instead of every 16/12 k: measured 12% slower.)
    */
   static void packASlivers(
       MemorySegment s, long src, int ld, int rows, int mr, int kcur, float[] dst, float[] stage) {
@@ -827,7 +827,9 @@ public final class Gemm {
     for (int q = 0; q < kcur; q++) {
       MemorySegment.copy(s, F, (src + (long) q * ld) * Float.BYTES, stage, 0, rows);
       for (int sl = 0, r0 = 0, d = q * mr; sl < slivers; sl++, r0 += mr, d += sliverSize) {
-        FloatVector.fromArray(S, stage, r0).intoArray(dst, d);
+        for (int v = 0; v < mr; v += L) { // one move, or two where mr > L (12 rows, AVX2's 8)
+          FloatVector.fromArray(S, stage, r0 + v).intoArray(dst, d + v);
+        }
       }
     }
   }
