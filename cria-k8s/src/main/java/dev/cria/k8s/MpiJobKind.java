@@ -55,7 +55,7 @@ final class MpiJobKind implements JobKind {
             job,
             job.name(),
             job.workers(),
-            PodTemplates.trainScript(job, masterHost(job)),
+            PodTemplates.trainScript(job, masterHost(job), List.of()),
             false,
             true));
   }

@@ -37,33 +37,36 @@ final class PodTemplates {
 
   /**
    * The training launcher's script: wait for the workers, then {@code mpirun} on every slot, rank 0
-   * listening on {@code masterHost} (the first worker's pod).
+   * listening on {@code masterHost} (the first worker's pod). Each of {@code passOn} that is set in
+   * the launcher's environment is passed on to the ranks ({@code -x}): the ranks start under ssh,
+   * without their pods' environment, so what an operator puts into every pod reaches them this way.
    */
-  static String trainScript(ClusterJob job, String masterHost) {
+  static String trainScript(ClusterJob job, String masterHost, List<String> passOn) {
     List<String> mpirun =
-        List.of(
-            "mpirun",
-            "--allow-run-as-root",
-            "-np",
-            Integer.toString(job.worldSize()),
-            "-bind-to",
-            "none",
-            "-map-by",
-            "slot",
-            "-x",
-            "CRIA_MASTER_ADDR=" + masterHost,
-            "-x",
-            "CRIA_MASTER_PORT=" + job.masterPort(),
-            "-x",
-            "CRIA_JOB_SECRET_FILE=" + Manifests.JOB_SECRET_DIR + "/secret",
-            "-x",
-            "CRIA_JOB_ID=" + job.namespace() + "/" + job.name(),
-            "-x",
-            "CRIA_WORKER_HOSTS=" + job.workers(), // ranks refuse to start all on the launcher
-            "cria",
-            "worker",
-            "--config",
-            Manifests.CONFIG_DIR + "/config.yaml");
+        new ArrayList<>(
+            List.of(
+                "mpirun",
+                "--allow-run-as-root",
+                "-np",
+                Integer.toString(job.worldSize()),
+                "-bind-to",
+                "none",
+                "-map-by",
+                "slot",
+                "-x",
+                "CRIA_MASTER_ADDR=" + masterHost,
+                "-x",
+                "CRIA_MASTER_PORT=" + job.masterPort(),
+                "-x",
+                "CRIA_JOB_SECRET_FILE=" + Manifests.JOB_SECRET_DIR + "/secret",
+                "-x",
+                "CRIA_JOB_ID=" + job.namespace() + "/" + job.name(),
+                "-x",
+                "CRIA_WORKER_HOSTS=" + job.workers())); // ranks refuse to start all on the launcher
+    for (String name : passOn) {
+      mpirun.add("${" + name + ":+-x " + name + "}");
+    }
+    mpirun.addAll(List.of("cria", "worker", "--config", Manifests.CONFIG_DIR + "/config.yaml"));
     return "cria k8s wait-workers --timeout "
         + Manifests.WORKER_WAIT_SECONDS
         + " && exec "

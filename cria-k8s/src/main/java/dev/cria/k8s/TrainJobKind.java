@@ -33,6 +33,17 @@ final class TrainJobKind implements JobKind {
   /** Trainer's label marking the replicated job the TrainJob's {@code trainer} section shapes. */
   static final String ANCESTOR = "trainer.kubeflow.org/trainjob-ancestor-step";
 
+  /**
+   * What Trainer's {@code TrainJobStatus} feature puts into every pod (the endpoint, its CA file and
+   * the token file), passed on to the ranks so that rank 0 reports progress into the TrainJob's
+   * status (cria-train's {@code TrainerStatusSink}).
+   */
+  static final List<String> TRAINER_STATUS =
+      List.of(
+          "KUBEFLOW_TRAINER_SERVER_URL",
+          "KUBEFLOW_TRAINER_SERVER_CA_CERT",
+          "KUBEFLOW_TRAINER_SERVER_TOKEN");
+
   private static final ResourceDefinitionContext TRAINJOBS =
       new ResourceDefinitionContext.Builder()
           .withGroup("trainer.kubeflow.org")
@@ -73,7 +84,7 @@ final class TrainJobKind implements JobKind {
 
   @Override
   public List<GenericKubernetesResource> train(ClusterJob job) {
-    String script = PodTemplates.trainScript(job, masterHost(job));
+    String script = PodTemplates.trainScript(job, masterHost(job), TRAINER_STATUS);
     return objects(
         job,
         job.name(),

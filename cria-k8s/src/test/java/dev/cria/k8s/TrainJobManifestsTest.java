@@ -184,6 +184,53 @@ class TrainJobManifestsTest {
     assertThat(container(launcher).path("resources").path("limits").isMissingNode()).isTrue();
   }
 
+  /**
+   * The launcher's script as {@code sh} runs it, with a {@code cria} and an {@code mpirun} on PATH
+   * that print their arguments: Trainer's status variables reach the ranks ({@code -x}) where the
+   * pod has them, and nothing of them otherwise.
+   */
+  @Test
+  void theLauncherPassesTrainersStatusVariablesToTheRanksWhenThePodHasThem(
+      @org.junit.jupiter.api.io.TempDir Path bin) throws Exception {
+    Files.writeString(bin.resolve("cria"), "#!/bin/sh\necho \"cria $*\"\n");
+    Files.writeString(bin.resolve("mpirun"), "#!/bin/sh\necho \"mpirun $*\"\n");
+    for (String tool : List.of("cria", "mpirun")) {
+      bin.resolve(tool).toFile().setExecutable(true);
+    }
+    JsonNode runtime = find(JobKind.TRAINJOB.train(Jobs.small()), "TrainingRuntime");
+    String script = container(replicatedJob(runtime, "launcher")).path("command").get(2).asString();
+
+    String without = sh(bin, script, java.util.Map.of());
+    assertThat(without).contains("mpirun --allow-run-as-root").doesNotContain("KUBEFLOW");
+    String with =
+        sh(
+            bin,
+            script,
+            java.util.Map.of(
+                "KUBEFLOW_TRAINER_SERVER_URL", "https://trainer.kubeflow:8082/x",
+                "KUBEFLOW_TRAINER_SERVER_CA_CERT", "/var/run/secrets/kubeflow/trainer/ca.crt",
+                "KUBEFLOW_TRAINER_SERVER_TOKEN", "/var/run/secrets/kubeflow/trainer/token"));
+    assertThat(with)
+        .contains(
+            " -x KUBEFLOW_TRAINER_SERVER_URL -x KUBEFLOW_TRAINER_SERVER_CA_CERT"
+                + " -x KUBEFLOW_TRAINER_SERVER_TOKEN cria worker --config /etc/cria/config.yaml");
+    // the MPIJob's launcher is left as it was: the MPI Operator has no such feature
+    assertThat(Manifests.toYaml(new ArrayList<>(JobKind.MPIJOB.train(Jobs.small()))))
+        .doesNotContain("KUBEFLOW");
+  }
+
+  private static String sh(Path bin, String script, java.util.Map<String, String> env)
+      throws Exception {
+    ProcessBuilder pb = new ProcessBuilder("sh", "-c", script).redirectErrorStream(true);
+    pb.environment().keySet().removeIf(k -> k.startsWith("KUBEFLOW_"));
+    pb.environment().putAll(env);
+    pb.environment().put("PATH", bin + ":" + System.getenv("PATH"));
+    Process p = pb.start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor()).as(out).isZero();
+    return out;
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"small", "blueprint"})
   void everyPodMountsTheSharedClaimAndTheConfigAndOnlyTheTrainingJobTheSecret(String which) {

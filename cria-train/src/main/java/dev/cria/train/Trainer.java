@@ -36,6 +36,7 @@ import dev.cria.train.metrics.TensorBoardSink;
 import dev.cria.train.metrics.TensorBoardWriter;
 import dev.cria.train.metrics.ThroughputWindow;
 import dev.cria.train.metrics.TrainListener;
+import dev.cria.train.metrics.TrainerStatusSink;
 import dev.cria.train.metrics.Validation;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -210,7 +211,8 @@ public final class Trainer {
               maxSteps,
               StatusSink.HEARTBEAT,
               group instanceof CountedCollective counted ? counted::entered : () -> 0));
-      return MetricsSink.of(sinks);
+      MetricsSink local = MetricsSink.of(sinks);
+      return group.rank() == 0 ? TrainerStatusSink.besides(local, System.getenv()) : local;
     } catch (IOException | RuntimeException e) {
       try {
         MetricsSink.of(sinks).close();

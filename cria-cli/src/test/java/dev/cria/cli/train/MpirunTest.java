@@ -10,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -45,14 +46,29 @@ class MpirunTest {
     assertThat(one.exitCode()).as(one.err()).isZero();
 
     Path output = tmp.resolve("mpirun.out");
-    Process p = start(mpirun, corpus.args("worker", tmp.resolve("mpi"), RUN), output);
+    // Kubeflow Trainer's status variables, passed on as the TrainJob's launcher does (-x); the CA
+    // file is missing, so rank 0's reports fail before any connection, and the run goes on
+    Files.writeString(tmp.resolve("token"), "a-token");
+    Map<String, String> trainer =
+        Map.of(
+            "KUBEFLOW_TRAINER_SERVER_URL", "https://127.0.0.1:9/apis/trainer.kubeflow.org/x",
+            "KUBEFLOW_TRAINER_SERVER_CA_CERT", tmp.resolve("no-ca.crt").toString(),
+            "KUBEFLOW_TRAINER_SERVER_TOKEN", tmp.resolve("token").toString());
+    Process p = start(mpirun, corpus.args("worker", tmp.resolve("mpi"), RUN), output, trainer);
     assertThat(p.waitFor(180, TimeUnit.SECONDS)).isTrue();
     String out = Files.readString(output);
     assertThat(p.exitValue()).as(out).isZero();
     // started by mpirun, the ranks use Open MPI's own collectives
     assertThat(Files.readString(tmp.resolve("mpi/1/log")))
         .contains("rank 1 of 2")
-        .containsPattern("collectives: mpi \\(Open MPI v\\d");
+        .containsPattern("collectives: mpi \\(Open MPI v\\d")
+        .doesNotContain("TrainJob");
+    // rank 0 alone reports to the TrainJob, and its failing reports are warnings, not a failure
+    assertThat(Files.readString(tmp.resolve("mpi/0/log")))
+        .contains(
+            "progress: reported to the TrainJob's status (Kubeflow Trainer, https://127.0.0.1:9/")
+        .contains("warning: progress report to the TrainJob failed (NoSuchFileException: ")
+        .contains("no-ca.crt");
     assertThat(SmallCorpus.finalLoss(out))
         .isCloseTo(SmallCorpus.finalLoss(one.out()), org.assertj.core.data.Offset.offset(2e-3));
   }
@@ -62,6 +78,12 @@ class MpirunTest {
    * host, with a job secret and a free rendezvous port, its output to {@code output}.
    */
   static Process start(Path mpirun, List<String> workerArgs, Path output) throws IOException {
+    return start(mpirun, workerArgs, output, Map.of());
+  }
+
+  /** As above, with {@code env} set for mpirun and passed on to the ranks ({@code -x}). */
+  static Process start(Path mpirun, List<String> workerArgs, Path output, Map<String, String> env)
+      throws IOException {
     int port = LocalRanks.freePort();
     List<String> command =
         new ArrayList<>(
@@ -75,11 +97,15 @@ class MpirunTest {
                 "CRIA_MASTER_PORT=" + port,
                 "-x",
                 "CRIA_JOB_SECRET"));
+    for (String name : env.keySet()) {
+      command.addAll(List.of("-x", name));
+    }
     command.addAll(SmallCorpus.criaJvm());
     command.addAll(workerArgs);
     ProcessBuilder pb =
         new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile());
     pb.environment().put("CRIA_JOB_SECRET", "a test secret of this job, 32 bytes");
+    pb.environment().putAll(env);
     return pb.start();
   }
 }
