@@ -464,8 +464,12 @@ public final class Cluster implements AutoCloseable {
         resources(found.kind().resource()).inNamespace(namespace).withName(name).delete();
         removed.add(describe(found.job()));
         for (ResourceDefinitionContext c : found.kind().companions()) {
-          if (resources(c).inNamespace(namespace).withName(name).get() != null) {
-            resources(c).inNamespace(namespace).withName(name).delete();
+          GenericKubernetesResource companion =
+              resources(c).inNamespace(namespace).withName(name).get();
+          if (companion != null
+              && companion.getMetadata().getLabels() != null
+              && job.equals(companion.getMetadata().getLabels().get(ClusterJob.RUN))) {
+            resources(c).inNamespace(namespace).withName(name).delete(); // the run's own only
             removed.add(c.getKind() + " " + namespace + "/" + name);
           }
         }
@@ -528,6 +532,15 @@ public final class Cluster implements AutoCloseable {
    */
   public List<String> cleanup(String job) {
     return new RunCleanup(client, namespace).cleanup(job);
+  }
+
+  /**
+   * Makes sure the shared runtime {@code ref} a TrainJob of {@code job} names is there: a missing
+   * namespaced one is made from the job's image, a missing cluster-wide one refused naming the
+   * command that makes it. A line per thing done or noticed.
+   */
+  public List<String> ensureRuntime(RuntimeRef ref, ClusterJob job) {
+    return new SharedRuntimes(client, namespace).ensure(ref, job);
   }
 
   /**

@@ -22,6 +22,14 @@ public sealed interface JobKind permits MpiJobKind, TrainJobKind {
   /** Kubeflow Trainer v2's TrainJob on a TrainingRuntime with an MPI policy. */
   JobKind TRAINJOB = new TrainJobKind();
 
+  /**
+   * Kubeflow Trainer v2's TrainJob on {@code runtime}, a runtime many runs share ({@link
+   * SharedRuntime}), rather than on the run's own.
+   */
+  static JobKind trainJobOn(RuntimeRef runtime) {
+    return TrainJobKind.on(runtime);
+  }
+
   /** Every kind, the default first. */
   static List<JobKind> all() {
     return List.of(MPIJOB, TRAINJOB);

@@ -130,10 +130,16 @@ final class PodTemplates {
   /** A pod template as plain data: the run's labels (plus {@code extraLabels}) and {@code spec}. */
   static Map<String, Object> template(
       ClusterJob job, Map<String, String> extraLabels, PodSpec spec) {
-    Map<String, String> labels = new LinkedHashMap<>(job.labels());
-    labels.putAll(extraLabels);
+    return template(job.labels(), extraLabels, spec);
+  }
+
+  /** A pod template as plain data: {@code labels} plus {@code extraLabels}, and {@code spec}. */
+  static Map<String, Object> template(
+      Map<String, String> labels, Map<String, String> extraLabels, PodSpec spec) {
+    Map<String, String> all = new LinkedHashMap<>(labels);
+    all.putAll(extraLabels);
     Map<String, Object> template = new LinkedHashMap<>();
-    template.put("metadata", Map.of("labels", labels));
+    template.put("metadata", Map.of("labels", all));
     template.put("spec", Serialization.jsonMapper().convertValue(spec, Map.class));
     return template;
   }
@@ -143,16 +149,19 @@ final class PodTemplates {
    * the named resources such as GPUs, Neuron devices or EFA interfaces.
    */
   static ResourceRequirements resources(ClusterJob job, boolean extended) {
+    return resources(extended ? job.resources() : Map.of(), job.cpu(), job.memory());
+  }
+
+  /** Requests equal to limits: the {@code extended} resources, {@code cpu} and {@code memory}. */
+  static ResourceRequirements resources(Map<String, String> extended, String cpu, String memory) {
     ResourceRequirementsBuilder resources = new ResourceRequirementsBuilder();
     Map<String, Quantity> amounts = new TreeMap<>();
-    if (extended) {
-      job.resources().forEach((k, v) -> amounts.put(k, new Quantity(v)));
+    extended.forEach((k, v) -> amounts.put(k, new Quantity(v)));
+    if (cpu != null) {
+      amounts.put("cpu", new Quantity(cpu));
     }
-    if (job.cpu() != null) {
-      amounts.put("cpu", new Quantity(job.cpu()));
-    }
-    if (job.memory() != null) {
-      amounts.put("memory", new Quantity(job.memory()));
+    if (memory != null) {
+      amounts.put("memory", new Quantity(memory));
     }
     if (!amounts.isEmpty()) {
       resources.withLimits(amounts).withRequests(amounts);

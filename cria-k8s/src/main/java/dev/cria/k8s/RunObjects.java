@@ -14,12 +14,19 @@ public final class RunObjects {
   private final List<HasMetadata> objects;
   private final boolean board;
   private final boolean jobSecret;
+  private final RuntimeRef sharedRuntime; // made at submission when missing, or null
 
-  private RunObjects(ClusterJob job, List<HasMetadata> objects, boolean board, boolean jobSecret) {
+  private RunObjects(
+      ClusterJob job,
+      List<HasMetadata> objects,
+      boolean board,
+      boolean jobSecret,
+      RuntimeRef sharedRuntime) {
     this.job = job;
     this.objects = List.copyOf(objects);
     this.board = board;
     this.jobSecret = jobSecret;
+    this.sharedRuntime = sharedRuntime;
   }
 
   /**
@@ -30,7 +37,8 @@ public final class RunObjects {
     List<HasMetadata> all = new ArrayList<>();
     all.add(Manifests.config(job, configYaml));
     all.addAll(kind.train(job));
-    return new RunObjects(job, all, false, true);
+    RuntimeRef shared = kind instanceof TrainJobKind t ? t.sharedRuntime() : null;
+    return new RunObjects(job, all, false, true, shared);
   }
 
   /** The compile job of kind {@code kind} and the run's ConfigMap. */
@@ -38,17 +46,22 @@ public final class RunObjects {
     List<HasMetadata> all = new ArrayList<>();
     all.add(Manifests.config(job, configYaml));
     all.addAll(kind.compile(job));
-    return new RunObjects(job, all, false, false);
+    return new RunObjects(job, all, false, false, null);
   }
 
   /** The prepare Jobs: the Indexed Job of parts and the merge. */
   public static RunObjects prepare(PrepareJob prepare) {
-    return new RunObjects(prepare.job(), prepare.objects(), false, false);
+    return new RunObjects(prepare.job(), prepare.objects(), false, false, null);
+  }
+
+  /** A runtime many runs' TrainJobs share, alone. */
+  public static RunObjects runtime(SharedRuntime runtime) {
+    return new RunObjects(null, List.of(runtime.toResource()), false, false, null);
   }
 
   /** The board's Deployment and Service. */
   public static RunObjects board(ClusterJob job) {
-    return new RunObjects(job, Manifests.board(job), true, false);
+    return new RunObjects(job, Manifests.board(job), true, false, null);
   }
 
   /** How many objects. */
@@ -61,7 +74,17 @@ public final class RunObjects {
     String yaml = Manifests.toYaml(objects);
     if (jobSecret) {
       String secret = Manifests.jobSecretName(job);
-      return "# the job secret's Secret ("
+      String runtime =
+          sharedRuntime == null
+              ? ""
+              : "# the TrainJob runs on the shared "
+                  + sharedRuntime
+                  + ": cria k8s render runtime --name "
+                  + sharedRuntime.name()
+                  + (sharedRuntime.clusterWide() ? " --cluster-wide" : "")
+                  + " makes it (cria k8s submit does, when a namespaced one is missing)\n";
+      return runtime
+          + "# the job secret's Secret ("
           + secret
           + ", key secret: what only this job's ranks know) is made by cria k8s submit;\n# with"
           + " kubectl alone: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > FILE;"
@@ -101,6 +124,11 @@ public final class RunObjects {
       // kept across resubmissions, as the run is
       all.addFirst(Manifests.jobSecret(job, Manifests.newJobSecret()));
     }
-    return cluster.submit(all);
+    List<String> done = new ArrayList<>();
+    if (sharedRuntime != null) {
+      done.addAll(cluster.ensureRuntime(sharedRuntime, job)); // before the TrainJob names it
+    }
+    done.addAll(cluster.submit(all));
+    return done;
   }
 }

@@ -4,6 +4,8 @@ import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
 import io.fabric8.kubernetes.api.model.PodSpec;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -16,9 +18,11 @@ import java.util.Map;
  * the hostfile and the ssh keys ({@code mlPolicy.mpi}); JobSet restarts the whole job up to the
  * backoff limit, each restart resuming the run.
  *
- * <p>The runtime is the run's own, not a shared {@code ClusterTrainingRuntime}: it names the run's
- * ConfigMap and job secret and the image, which a TrainJob cannot patch into a shared runtime's
- * pods (its {@code runtimePatches} take volumes and env but no image or command for the nodes).
+ * <p>By default the runtime is the run's own: it names the run's ConfigMap, job secret and image.
+ * {@link #on} puts TrainJobs on a runtime many runs share ({@link SharedRuntime}) instead: the
+ * TrainJob sets the launcher's command and image and patches the rest into its pods ({@code
+ * runtimePatches}, which take volumes, mounts, labels and placement but no image, command or
+ * resources for the nodes).
  */
 final class TrainJobKind implements JobKind {
   /** The API version of TrainJob and TrainingRuntime. */
@@ -34,8 +38,8 @@ final class TrainJobKind implements JobKind {
   static final String ANCESTOR = "trainer.kubeflow.org/trainjob-ancestor-step";
 
   /**
-   * What Trainer's {@code TrainJobStatus} feature puts into every pod (the endpoint, its CA file and
-   * the token file), passed on to the ranks so that rank 0 reports progress into the TrainJob's
+   * What Trainer's {@code TrainJobStatus} feature puts into every pod (the endpoint, its CA file
+   * and the token file), passed on to the ranks so that rank 0 reports progress into the TrainJob's
    * status (cria-train's {@code TrainerStatusSink}).
    */
   static final List<String> TRAINER_STATUS =
@@ -53,7 +57,8 @@ final class TrainJobKind implements JobKind {
           .withNamespaced(true)
           .build();
 
-  private static final ResourceDefinitionContext RUNTIMES =
+  /** Namespaced {@code TrainingRuntime}s. */
+  static final ResourceDefinitionContext RUNTIMES =
       new ResourceDefinitionContext.Builder()
           .withGroup("trainer.kubeflow.org")
           .withVersion("v1alpha1")
@@ -82,9 +87,38 @@ final class TrainJobKind implements JobKind {
     return List.of(RUNTIMES);
   }
 
+  /** A TrainJob on the run's own runtime (null), or on a shared one the TrainJob patches. */
+  private final RuntimeRef shared;
+
+  TrainJobKind() {
+    this(null);
+  }
+
+  private TrainJobKind(RuntimeRef shared) {
+    this.shared = shared;
+  }
+
+  /**
+   * TrainJobs on {@code runtime}, a runtime shared by many runs that runs cria's image ({@link
+   * SharedRuntime}): the TrainJob names it, sets the launcher's command and image, and patches the
+   * run's volumes, node selector and tolerations into its pods ({@code runtimePatches}). Only the
+   * training job: the compile job's launcher needs a worker's resources, which a patch cannot give.
+   */
+  public static JobKind on(RuntimeRef runtime) {
+    return new TrainJobKind(runtime);
+  }
+
+  /** The shared runtime this kind's TrainJobs use, or null for a run's own. */
+  public RuntimeRef sharedRuntime() {
+    return shared;
+  }
+
   @Override
   public List<GenericKubernetesResource> train(ClusterJob job) {
     String script = PodTemplates.trainScript(job, masterHost(job), TRAINER_STATUS);
+    if (shared != null) {
+      return List.of(onShared(job, script));
+    }
     return objects(
         job,
         job.name(),
@@ -95,6 +129,12 @@ final class TrainJobKind implements JobKind {
 
   @Override
   public List<GenericKubernetesResource> compile(ClusterJob job) {
+    if (shared != null) {
+      throw new IllegalArgumentException(
+          "--runtime: the compile job runs on its own runtime (its checks run in the launcher"
+              + " with a worker's resources, which a shared runtime's launcher lacks); drop"
+              + " --runtime");
+    }
     return objects(
         job,
         job.name() + "-compile",
@@ -131,8 +171,133 @@ final class TrainJobKind implements JobKind {
 
   private static List<GenericKubernetesResource> objects(
       ClusterJob job, String name, int nodes, PodSpec launcher, boolean secret) {
+    Map<String, Object> runtimeSpec =
+        runtimeSpec(
+            nodes,
+            job.procsPerWorker(),
+            job.backoffLimit(),
+            PodTemplates.template(job, Map.of(), PodTemplates.worker(job, "node", secret, true)),
+            PodTemplates.template(job, Map.of(ANCESTOR, "trainer"), launcher),
+            job.labels());
+    GenericKubernetesResource runtime =
+        new GenericKubernetesResourceBuilder()
+            .withApiVersion(API)
+            .withKind("TrainingRuntime")
+            .withMetadata(Manifests.meta(job, name))
+            .withAdditionalProperties(Map.of("spec", runtimeSpec))
+            .build();
+    return List.of(runtime, trainJob(job, name, nodes, new RuntimeRef(false, name), null, null));
+  }
+
+  /**
+   * The TrainJob on shared runtime: the launcher's command and image from the TrainJob's trainer,
+   * the rest of what the run's own runtime carries patched into the runtime's pods.
+   */
+  private GenericKubernetesResource onShared(ClusterJob job, String script) {
+    if (!job.resources().isEmpty() || job.cpu() != null || job.memory() != null) {
+      throw new IllegalArgumentException(
+          "--runtime: the nodes' resources are the runtime's (cria k8s render runtime --resource"
+              + " --cpu --memory), which a TrainJob cannot patch; drop --resource, --cpu and"
+              + " --memory");
+    }
+    if (shared.name().equals(job.name()) || shared.name().equals(job.name() + "-compile")) {
+      throw new IllegalArgumentException(
+          "--runtime "
+              + shared.name()
+              + ": a shared runtime cannot have the name of the job's own runtime (cria k8s stop "
+              + job.name()
+              + " would delete it)");
+    }
+    Map<String, Object> trainer = new LinkedHashMap<>();
+    trainer.put("image", job.image());
+    trainer.put("command", List.of("/bin/sh", "-c", script));
+    List<Map<String, Object>> jobs = new ArrayList<>();
+    jobs.add(patch(job, "node", PodTemplates.worker(job, "node", true, false)));
+    jobs.add(patch(job, "launcher", PodTemplates.launcher(job, "node", script, false, true)));
+    Map<String, Object> patch = new LinkedHashMap<>();
+    patch.put("manager", PATCH_MANAGER);
+    patch.put(
+        "trainingRuntimeSpec", Map.of("template", Map.of("spec", Map.of("replicatedJobs", jobs))));
+    return trainJob(job, job.name(), job.workers(), shared, trainer, List.of(patch));
+  }
+
+  /**
+   * A replicated job's patch: the run's labels on its pods, and of {@code pod} what a patch may
+   * carry: volumes, the containers' mounts, the node selector and the tolerations.
+   */
+  private static Map<String, Object> patch(ClusterJob job, String name, PodSpec pod) {
+    Map<String, Object> spec = new LinkedHashMap<>();
+    spec.put("volumes", pod.getVolumes());
+    List<Map<String, Object>> containers = new ArrayList<>();
+    for (var c : pod.getContainers()) {
+      containers.add(ordered("name", c.getName(), "volumeMounts", c.getVolumeMounts()));
+    }
+    spec.put("containers", containers);
+    if (pod.getNodeSelector() != null && !pod.getNodeSelector().isEmpty()) {
+      spec.put("nodeSelector", pod.getNodeSelector());
+    }
+    if (pod.getTolerations() != null && !pod.getTolerations().isEmpty()) {
+      spec.put("tolerations", pod.getTolerations());
+    }
+    Map<String, Object> podTemplate = new LinkedHashMap<>();
+    podTemplate.put("metadata", Map.of("labels", job.labels()));
+    podTemplate.put(
+        "spec", Serialization.jsonMapper().convertValue(spec, Map.class)); // as the API writes it
+    return ordered("name", name, "template", Map.of("spec", Map.of("template", podTemplate)));
+  }
+
+  /** Who wrote a TrainJob's runtime patch (the field is immutable once set). */
+  static final String PATCH_MANAGER = "cria.dev/cria";
+
+  private static GenericKubernetesResource trainJob(
+      ClusterJob job,
+      String name,
+      int nodes,
+      RuntimeRef runtime,
+      Map<String, Object> trainerExtra,
+      List<Map<String, Object>> patches) {
+    Map<String, Object> trainer = new LinkedHashMap<>();
+    trainer.put("numNodes", nodes);
+    trainer.put("numProcPerNode", job.procsPerWorker());
+    if (trainerExtra != null) {
+      trainer.putAll(trainerExtra);
+    }
+    Map<String, Object> runtimeRef = new LinkedHashMap<>();
+    runtimeRef.put("apiGroup", "trainer.kubeflow.org");
+    runtimeRef.put("kind", runtime.kind());
+    runtimeRef.put("name", runtime.name());
+    Map<String, Object> spec = new LinkedHashMap<>();
+    spec.put("runtimeRef", runtimeRef);
+    if (patches != null) {
+      spec.put("runtimePatches", patches);
+    }
+    spec.put("trainer", trainer);
+    if (job.queue() != null) {
+      spec.put("suspend", true); // Kueue unsuspends it when its queue admits it
+    }
+    return new GenericKubernetesResourceBuilder()
+        .withApiVersion(API)
+        .withKind("TrainJob")
+        .withMetadata(Manifests.jobMeta(job, name))
+        .withAdditionalProperties(Map.of("spec", spec))
+        .build();
+  }
+
+  /**
+   * A runtime's spec: an MPI policy over {@code nodes} nodes of {@code procsPerNode} slots, a
+   * {@code node} replicated job of ssh servers ({@code nodePod}) and a {@code launcher} ({@code
+   * launcherPod}) started once the nodes are ready, whose end ends the job; JobSet restarts the
+   * whole job up to {@code maxRestarts} times.
+   */
+  static Map<String, Object> runtimeSpec(
+      int nodes,
+      int procsPerNode,
+      int maxRestarts,
+      Map<String, Object> nodePod,
+      Map<String, Object> launcherPod,
+      Map<String, String> labels) {
     Map<String, Object> mpi = new LinkedHashMap<>();
-    mpi.put("numProcPerNode", job.procsPerWorker());
+    mpi.put("numProcPerNode", procsPerNode);
     mpi.put("mpiImplementation", "OpenMPI");
     mpi.put("sshAuthMountPath", "/root/.ssh");
     mpi.put("runLauncherAsNode", false);
@@ -142,52 +307,25 @@ final class TrainJobKind implements JobKind {
 
     Map<String, Object> node = new LinkedHashMap<>();
     node.put("name", "node");
-    node.put(
-        "template", replicatedJob(job, Map.of(), PodTemplates.worker(job, "node", secret, true)));
+    node.put("template", replicatedJob(labels, nodePod));
     Map<String, Object> launcherJob = new LinkedHashMap<>();
     launcherJob.put("name", "launcher");
     launcherJob.put("dependsOn", List.of(ordered("name", "node", "status", "Ready")));
-    launcherJob.put("template", replicatedJob(job, Map.of(ANCESTOR, "trainer"), launcher));
+    Map<String, String> launcherLabels = new LinkedHashMap<>(labels);
+    launcherLabels.put(ANCESTOR, "trainer");
+    launcherJob.put("template", replicatedJob(launcherLabels, launcherPod));
 
     Map<String, Object> jobSet = new LinkedHashMap<>();
     jobSet.put("network", Map.of("publishNotReadyAddresses", true));
     jobSet.put(
         "successPolicy", ordered("operator", "All", "targetReplicatedJobs", List.of("launcher")));
-    jobSet.put("failurePolicy", Map.of("maxRestarts", job.backoffLimit()));
+    jobSet.put("failurePolicy", Map.of("maxRestarts", maxRestarts));
     jobSet.put("replicatedJobs", List.of(node, launcherJob));
 
     Map<String, Object> runtimeSpec = new LinkedHashMap<>();
     runtimeSpec.put("mlPolicy", mlPolicy);
     runtimeSpec.put("template", Map.of("spec", jobSet));
-    GenericKubernetesResource runtime =
-        new GenericKubernetesResourceBuilder()
-            .withApiVersion(API)
-            .withKind("TrainingRuntime")
-            .withMetadata(Manifests.meta(job, name))
-            .withAdditionalProperties(Map.of("spec", runtimeSpec))
-            .build();
-
-    Map<String, Object> trainer = new LinkedHashMap<>();
-    trainer.put("numNodes", nodes);
-    trainer.put("numProcPerNode", job.procsPerWorker());
-    Map<String, Object> runtimeRef = new LinkedHashMap<>();
-    runtimeRef.put("apiGroup", "trainer.kubeflow.org");
-    runtimeRef.put("kind", "TrainingRuntime");
-    runtimeRef.put("name", name);
-    Map<String, Object> spec = new LinkedHashMap<>();
-    spec.put("runtimeRef", runtimeRef);
-    spec.put("trainer", trainer);
-    if (job.queue() != null) {
-      spec.put("suspend", true); // Kueue unsuspends it when its queue admits it
-    }
-    GenericKubernetesResource trainJob =
-        new GenericKubernetesResourceBuilder()
-            .withApiVersion(API)
-            .withKind("TrainJob")
-            .withMetadata(Manifests.jobMeta(job, name))
-            .withAdditionalProperties(Map.of("spec", spec))
-            .build();
-    return List.of(runtime, trainJob);
+    return runtimeSpec;
   }
 
   /** A map of two entries in this order (Map.of's order differs from one JVM to the next). */
@@ -203,14 +341,12 @@ final class TrainJobKind implements JobKind {
    * 0}), since JobSet restarts the whole job and each restart resumes the run.
    */
   private static Map<String, Object> replicatedJob(
-      ClusterJob job, Map<String, String> labels, PodSpec pod) {
-    Map<String, String> jobLabels = new LinkedHashMap<>(job.labels());
-    jobLabels.putAll(labels);
+      Map<String, String> labels, Map<String, Object> podTemplate) {
     Map<String, Object> jobSpec = new LinkedHashMap<>();
     jobSpec.put("backoffLimit", 0);
-    jobSpec.put("template", PodTemplates.template(job, labels, pod));
+    jobSpec.put("template", podTemplate);
     Map<String, Object> template = new LinkedHashMap<>();
-    template.put("metadata", Map.of("labels", jobLabels));
+    template.put("metadata", Map.of("labels", labels));
     template.put("spec", jobSpec);
     return template;
   }

@@ -39,12 +39,14 @@ public final class K8sCommand implements Runnable {
   @Command(
       name = "render",
       mixinStandardHelpOptions = true,
-      description = "Print the manifests (kubectl-ready YAML): prepare, train, compile or board.",
+      description =
+          "Print the manifests (kubectl-ready YAML): prepare, train, compile, board or runtime.",
       subcommands = {
         ManifestCommand.RenderPrepare.class,
         ManifestCommand.RenderTrain.class,
         ManifestCommand.RenderCompile.class,
-        ManifestCommand.RenderBoard.class
+        ManifestCommand.RenderBoard.class,
+        RenderRuntime.class
       })
   public static final class Render implements Runnable {
     @Spec CommandSpec spec;

@@ -8,6 +8,7 @@ import dev.cria.k8s.JobKind;
 import dev.cria.k8s.K8sException;
 import dev.cria.k8s.PrepareJob;
 import dev.cria.k8s.RunObjects;
+import dev.cria.k8s.RuntimeRef;
 import dev.cria.train.RunConfig;
 import dev.cria.train.TrainingSetup;
 import dev.cria.train.config.ConfigException;
@@ -80,7 +81,11 @@ public abstract class ManifestCommand implements Callable<Integer> {
   }
 
   private void render(PrintWriter out, RunObjects objects) {
-    Path output = output();
+    render(out, objects, output());
+  }
+
+  /** {@code objects} as YAML: printed, or written to {@code output} (whole or not at all). */
+  static void render(PrintWriter out, RunObjects objects, Path output) {
     if (output == null) {
       out.print(objects.yaml());
     } else {
@@ -124,6 +129,13 @@ public abstract class ManifestCommand implements Callable<Integer> {
       return training;
     }
 
+    /**
+     * {@code --runtime}: the shared runtime the TrainJob names, or null (the train job's alone).
+     */
+    String runtime() {
+      return null;
+    }
+
     @Override
     ClusterJob job() {
       return cluster.job(workers, placement);
@@ -144,7 +156,11 @@ public abstract class ManifestCommand implements Callable<Integer> {
       if (!apply()) {
         resolved.notes().forEach(n -> notes.println("# " + n));
       }
-      return training() ? RunObjects.train(k, job, config) : RunObjects.compile(k, job, config);
+      try {
+        return training() ? RunObjects.train(k, job, config) : RunObjects.compile(k, job, config);
+      } catch (IllegalArgumentException e) {
+        throw new UserError(e.getMessage());
+      }
     }
 
     @Override
@@ -152,8 +168,22 @@ public abstract class ManifestCommand implements Callable<Integer> {
       return "watch it: cria k8s status " + job.name() + "   cria k8s logs " + job.name() + " -f";
     }
 
-    /** {@code --kind}, else (submit) what the cluster serves, else the MPIJob. */
+    /**
+     * {@code --kind}, else (submit) what the cluster serves, else the MPIJob; with {@code
+     * --runtime}, a TrainJob on that runtime.
+     */
     private JobKind jobKind(ClusterJob job) {
+      if (runtime() != null) {
+        if (kind != null && !kind.equalsIgnoreCase("trainjob")) {
+          throw new UserError(
+              "--runtime names a Kubeflow Trainer runtime: it needs --kind trainjob, not " + kind);
+        }
+        try {
+          return JobKind.trainJobOn(RuntimeRef.parse(runtime()));
+        } catch (IllegalArgumentException e) {
+          throw new UserError(e.getMessage());
+        }
+      }
       if (kind != null) {
         try {
           return JobKind.parse(kind);
@@ -334,8 +364,15 @@ public abstract class ManifestCommand implements Callable<Integer> {
   public static final class RenderTrain extends JobManifest {
     @Mixin RenderOutput render;
 
+    @Mixin SharedRuntimeOption shared;
+
     public RenderTrain() {
       super(true, false);
+    }
+
+    @Override
+    String runtime() {
+      return shared.runtime;
     }
 
     @Override
@@ -389,8 +426,15 @@ public abstract class ManifestCommand implements Callable<Integer> {
       sortOptions = false,
       description = "Submit the training job (a resubmission resumes the run).")
   public static final class SubmitTrain extends JobManifest {
+    @Mixin SharedRuntimeOption shared;
+
     public SubmitTrain() {
       super(true, true);
+    }
+
+    @Override
+    String runtime() {
+      return shared.runtime;
     }
   }
 
@@ -416,6 +460,20 @@ public abstract class ManifestCommand implements Callable<Integer> {
     public SubmitBoard() {
       super(true);
     }
+  }
+
+  /** {@code --runtime}: the training job's alone. */
+  public static final class SharedRuntimeOption {
+    @Option(
+        names = "--runtime",
+        paramLabel = "[KIND/]NAME",
+        description =
+            "Run the TrainJob on a shared Kubeflow Trainer runtime that runs cria's image (cria"
+                + " k8s render runtime): NAME or trainingruntime/NAME in the namespace (submit"
+                + " makes it when missing), or clustertrainingruntime/NAME. The TrainJob sets the"
+                + " launcher's command and patches in the run's volumes and placement; the nodes'"
+                + " resources are the runtime's. Default: the run's own TrainingRuntime.")
+    String runtime;
   }
 
   /** {@code --output FILE}: render's alone. */

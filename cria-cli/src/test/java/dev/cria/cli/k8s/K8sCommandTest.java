@@ -354,6 +354,51 @@ class K8sCommandTest {
   }
 
   @Test
+  void aTrainJobOnASharedRuntimeNamesItAndRenderRuntimeWritesIt() {
+    CliRun onShared = CliRun.of(args("render", "train", "--runtime", "cria-cpu"));
+    assertThat(onShared.exitCode()).as(onShared.err()).isZero();
+    assertThat(onShared.out())
+        .contains("# the TrainJob runs on the shared TrainingRuntime cria-cpu")
+        .contains("kind: \"TrainJob\"", "runtimePatches:", "name: \"cria-cpu\"")
+        .doesNotContain("kind: \"TrainingRuntime\"\nmetadata"); // the runtime is not the run's
+    CliRun mpiJob = CliRun.of(args("render", "train", "--runtime", "cria-cpu", "--kind", "mpijob"));
+    assertThat(mpiJob.exitCode()).isEqualTo(1);
+    assertThat(mpiJob.err()).contains("--runtime names a Kubeflow Trainer runtime");
+    CliRun sized = CliRun.of(args("render", "train", "--runtime", "cria-cpu", "--cpu", "4"));
+    assertThat(sized.exitCode()).isEqualTo(1);
+    assertThat(sized.err()).contains("drop --resource, --cpu and --memory");
+    CliRun compile = CliRun.of(args("render", "compile", "--runtime", "cria-cpu"));
+    assertThat(compile.exitCode()).isEqualTo(2); // not an option of compile
+
+    CliRun runtime =
+        CliRun.of(
+            "k8s",
+            "render",
+            "runtime",
+            "--name",
+            "cria-trn1",
+            "--cluster-wide",
+            "--image",
+            "registry.local/cria:0.1.0",
+            "--procs-per-worker",
+            "32",
+            "--resource",
+            "aws.amazon.com/neuron=16",
+            "--toleration",
+            "aws.amazon.com/neuron:NoSchedule");
+    assertThat(runtime.exitCode()).as(runtime.err()).isZero();
+    assertThat(runtime.out())
+        .contains("kind: \"ClusterTrainingRuntime\"", "name: \"cria-trn1\"")
+        .contains("aws.amazon.com/neuron: \"16\"", "numProcPerNode: 32")
+        .doesNotContain("namespace:");
+    CliRun bad =
+        CliRun.of(
+            "k8s", "render", "runtime", "--name", "x", "--image", "i", "--toleration", "k:Never");
+    assertThat(bad.exitCode()).isEqualTo(1);
+    assertThat(bad.err()).contains("--toleration k:Never: the effect must be");
+  }
+
+  @Test
   void waitWorkersWaitsForTheHostfilesSshServers() throws Exception {
     try (ServerSocket sshd = new ServerSocket(0, 10, InetAddress.getLoopbackAddress())) {
       Path hostfile = tmp.resolve("hostfile");
