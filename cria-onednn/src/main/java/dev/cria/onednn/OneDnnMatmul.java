@@ -77,7 +77,19 @@ public final class OneDnnMatmul implements Bf16Matmul {
     if (threads < 1) {
       throw new IllegalArgumentException("threads must be at least 1, got " + threads);
     }
-    OneDnnMatmul m = new OneDnnMatmul(OneDnnLibrary.get(), threads);
+    OneDnnMatmul m;
+    try {
+      m = new OneDnnMatmul(OneDnnLibrary.get(), threads);
+    } catch (IllegalStateException e) {
+      if (e.getMessage() != null && e.getMessage().contains("unimplemented")) {
+        throw new IllegalStateException(
+            "oneDNN has no bf16 matmul for this CPU (it needs AVX512 or AMX; "
+                + e.getMessage()
+                + ")",
+            e);
+      }
+      throw e;
+    }
     if (m.probeImplementation.startsWith("ref")) {
       m.close();
       throw new IllegalStateException(
