@@ -30,6 +30,14 @@ public sealed interface JobKind permits MpiJobKind, TrainJobKind {
     return TrainJobKind.on(runtime);
   }
 
+  /**
+   * Kubeflow Trainer v2's TrainJob on the run's own runtime, which prepares the run's dataset first
+   * ({@code prepare}) as Trainer's initializer steps.
+   */
+  static JobKind trainJobPreparing(PrepareJob prepare) {
+    return TrainJobKind.preparing(prepare);
+  }
+
   /** Every kind, the default first. */
   static List<JobKind> all() {
     return List.of(MPIJOB, TRAINJOB);

@@ -87,6 +87,47 @@ public record PrepareJob(
         flag + " '" + path + "': a path without quotes or control characters");
   }
 
+  /**
+   * The prepare step of a TrainJob ({@code --prepare-input}): the dataset the run reads, made from
+   * {@code inputs} with the run's tokenizer before its nodes start. The run's one data prefix names
+   * it: {@code PREFIX_<key>_document}, as {@code cria prepare} writes it, gives the output prefix
+   * and the JSON key.
+   */
+  public static PrepareJob forRun(
+      ClusterJob job,
+      List<String> dataPrefixes,
+      String tokenizer,
+      List<String> inputs,
+      boolean appendEod,
+      int parts,
+      Integer threads,
+      int retries) {
+    require(
+        dataPrefixes.size() == 1,
+        "--prepare-input makes the one dataset the run reads; the run reads "
+            + dataPrefixes.size()
+            + " (a blend): prepare each with cria k8s submit prepare");
+    String prefix = dataPrefixes.getFirst().strip();
+    var m = java.util.regex.Pattern.compile("(/.+)_([A-Za-z0-9-]+)_document").matcher(prefix);
+    require(
+        m.matches(),
+        "--prepare-input: the run's data prefix "
+            + prefix
+            + " must be an absolute PREFIX_<key>_document, as cria prepare names what it writes");
+    require(tokenizer != null, "--prepare-input needs the run's --tokenizer (the pods' path)");
+    return new PrepareJob(
+        job,
+        inputs,
+        tokenizer,
+        m.group(1),
+        List.of(m.group(2)),
+        appendEod,
+        parts,
+        threads,
+        retries,
+        newBatch());
+  }
+
   /** A fresh batch name: 8 random hex digits. */
   public static String newBatch() {
     byte[] b = new byte[4];
@@ -170,6 +211,53 @@ public record PrepareJob(
     return String.join("\n", steps);
   }
 
+  /**
+   * A shell test that the dataset is whole: every key's {@code .idx}, which the writer renames into
+   * place after the {@code .bin}.
+   */
+  private String prepared() {
+    List<String> tests = new ArrayList<>();
+    for (String key : jsonKeys) {
+      tests.add("[ -f " + quote(outputPrefix + "_" + key + "_document.idx") + " ]");
+    }
+    return String.join(" && ", tests);
+  }
+
+  /**
+   * The TrainJob's {@code dataset-initializer} pods: part I, unless the dataset is there already (a
+   * restarted or resubmitted TrainJob) or this part is (a restart after it succeeded).
+   */
+  String initializerScript() {
+    List<String> partTests = new ArrayList<>();
+    for (String key : jsonKeys) {
+      partTests.add(
+          "[ -f "
+              + quote(partsDirectory())
+              + "/part-\"$JOB_COMPLETION_INDEX\"_"
+              + key
+              + "_document.idx ]");
+    }
+    return "if "
+        + prepared()
+        + "; then echo 'prepare: "
+        + outputPrefix
+        + " is there; nothing to do'; elif "
+        + String.join(" && ", partTests)
+        + "; then echo \"prepare: part $JOB_COMPLETION_INDEX is there\"; else "
+        + prepareScript()
+        + "; fi";
+  }
+
+  /** The TrainJob's {@code dataset-merge} pod: the merge, unless the dataset is there already. */
+  String mergeStepScript() {
+    return "if "
+        + prepared()
+        + "; then echo 'merge: "
+        + outputPrefix
+        + " is there; nothing to do'; exit 0; fi\n"
+        + mergeScript();
+  }
+
   private static String quote(String s) {
     return "'" + s + "'";
   }
@@ -213,7 +301,7 @@ public record PrepareJob(
    * A pod running {@code script}; with {@code sized} it asks for {@code --cpu} and {@code --memory}
    * (the parts), else nothing (the merge, which mostly waits and then copies).
    */
-  private io.fabric8.kubernetes.api.model.PodSpec pod(String name, String script, boolean sized) {
+  io.fabric8.kubernetes.api.model.PodSpec pod(String name, String script, boolean sized) {
     Map<String, String> selector =
         job.nodeSelector().isEmpty() ? null : new LinkedHashMap<>(job.nodeSelector());
     return new PodSpecBuilder()

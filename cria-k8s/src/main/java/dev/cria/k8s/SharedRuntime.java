@@ -116,7 +116,8 @@ public record SharedRuntime(
             maxRestarts,
             PodTemplates.template(labels, Map.of(), node),
             PodTemplates.template(labels, Map.of(TrainJobKind.ANCESTOR, "trainer"), launcher),
-            labels);
+            labels,
+            List.of());
     ObjectMetaBuilder meta = new ObjectMetaBuilder().withName(ref.name()).withLabels(labels);
     if (!ref.clusterWide()) {
       meta.withNamespace(namespace);

@@ -90,12 +90,27 @@ final class TrainJobKind implements JobKind {
   /** A TrainJob on the run's own runtime (null), or on a shared one the TrainJob patches. */
   private final RuntimeRef shared;
 
+  /** The dataset the run's own runtime prepares before its nodes start, or null. */
+  private final PrepareJob initializer;
+
   TrainJobKind() {
-    this(null);
+    this(null, null);
   }
 
-  private TrainJobKind(RuntimeRef shared) {
+  private TrainJobKind(RuntimeRef shared, PrepareJob initializer) {
     this.shared = shared;
+    this.initializer = initializer;
+  }
+
+  /**
+   * TrainJobs whose runtime prepares the run's dataset first, as Trainer's initializer steps: a
+   * {@code dataset-initializer} replicated job of {@code prepare.parts()} indexed pods ({@code cria
+   * prepare --part I/N}, each retried alone) and a {@code dataset-merge} after it; the nodes start
+   * once the merge is complete. Each step does nothing where its output is there already, so a
+   * restarted or resubmitted TrainJob goes straight to training.
+   */
+  public static JobKind preparing(PrepareJob prepare) {
+    return new TrainJobKind(null, prepare);
   }
 
   /**
@@ -105,7 +120,7 @@ final class TrainJobKind implements JobKind {
    * training job: the compile job's launcher needs a worker's resources, which a patch cannot give.
    */
   public static JobKind on(RuntimeRef runtime) {
-    return new TrainJobKind(runtime);
+    return new TrainJobKind(runtime, null);
   }
 
   /** The shared runtime this kind's TrainJobs use, or null for a run's own. */
@@ -124,8 +139,54 @@ final class TrainJobKind implements JobKind {
         job.name(),
         job.workers(),
         PodTemplates.launcher(job, "node", script, false, true),
-        true);
+        true,
+        initializer == null ? List.of() : initializerSteps(job, initializer));
   }
+
+  /** The prepare steps as replicated jobs, each depending on the one before it. */
+  private static List<Map<String, Object>> initializerSteps(ClusterJob job, PrepareJob prepare) {
+    Map<String, Object> parts = new LinkedHashMap<>();
+    parts.put("completionMode", "Indexed");
+    parts.put("completions", prepare.parts());
+    parts.put("parallelism", prepare.parts());
+    parts.put("backoffLimitPerIndex", prepare.retries()); // a failed part is retried alone
+    parts.put(
+        "template",
+        PodTemplates.template(
+            job,
+            Map.of(ANCESTOR, DATASET_INITIALIZER),
+            prepare.pod(DATASET_INITIALIZER, prepare.initializerScript(), true)));
+    Map<String, Object> merge = new LinkedHashMap<>();
+    merge.put("backoffLimit", prepare.retries());
+    merge.put(
+        "template",
+        PodTemplates.template(
+            job, Map.of(), prepare.pod(DATASET_MERGE, prepare.mergeStepScript(), false)));
+    Map<String, Object> first = new LinkedHashMap<>();
+    first.put("name", DATASET_INITIALIZER);
+    first.put("template", stepTemplate(job, Map.of(ANCESTOR, DATASET_INITIALIZER), parts));
+    Map<String, Object> second = new LinkedHashMap<>();
+    second.put("name", DATASET_MERGE);
+    second.put("dependsOn", List.of(ordered("name", DATASET_INITIALIZER, "status", "Complete")));
+    second.put("template", stepTemplate(job, Map.of(), merge));
+    return List.of(first, second);
+  }
+
+  private static Map<String, Object> stepTemplate(
+      ClusterJob job, Map<String, String> extraLabels, Map<String, Object> jobSpec) {
+    Map<String, String> labels = new LinkedHashMap<>(job.labels());
+    labels.putAll(extraLabels);
+    Map<String, Object> template = new LinkedHashMap<>();
+    template.put("metadata", Map.of("labels", labels));
+    template.put("spec", jobSpec);
+    return template;
+  }
+
+  /** Trainer's name (and ancestor label) of the step that prepares a dataset. */
+  static final String DATASET_INITIALIZER = "dataset-initializer";
+
+  /** The step after it that merges the parts. */
+  static final String DATASET_MERGE = "dataset-merge";
 
   @Override
   public List<GenericKubernetesResource> compile(ClusterJob job) {
@@ -140,7 +201,8 @@ final class TrainJobKind implements JobKind {
         job.name() + "-compile",
         1,
         PodTemplates.launcher(job, "node", PodTemplates.compileScript(job), true, false),
-        false);
+        false,
+        List.of());
   }
 
   /** Node 0's pod ({@code <jobset>-<replicated job>-<job index>-<pod index>}) under JobSet. */
@@ -159,6 +221,8 @@ final class TrainJobKind implements JobKind {
     return switch (podLabels.getOrDefault(REPLICATED_JOB, "")) {
       case "launcher" -> "launcher";
       case "node" -> "worker";
+      case DATASET_INITIALIZER -> "prepare";
+      case DATASET_MERGE -> "merge";
       default -> "";
     };
   }
@@ -170,7 +234,12 @@ final class TrainJobKind implements JobKind {
   }
 
   private static List<GenericKubernetesResource> objects(
-      ClusterJob job, String name, int nodes, PodSpec launcher, boolean secret) {
+      ClusterJob job,
+      String name,
+      int nodes,
+      PodSpec launcher,
+      boolean secret,
+      List<Map<String, Object>> steps) {
     Map<String, Object> runtimeSpec =
         runtimeSpec(
             nodes,
@@ -178,7 +247,8 @@ final class TrainJobKind implements JobKind {
             job.backoffLimit(),
             PodTemplates.template(job, Map.of(), PodTemplates.worker(job, "node", secret, true)),
             PodTemplates.template(job, Map.of(ANCESTOR, "trainer"), launcher),
-            job.labels());
+            job.labels(),
+            steps);
     GenericKubernetesResource runtime =
         new GenericKubernetesResourceBuilder()
             .withApiVersion(API)
@@ -284,7 +354,8 @@ final class TrainJobKind implements JobKind {
   }
 
   /**
-   * A runtime's spec: an MPI policy over {@code nodes} nodes of {@code procsPerNode} slots, a
+   * A runtime's spec: an MPI policy over {@code nodes} nodes of {@code procsPerNode} slots, the
+   * {@code steps} before the nodes (each depending on the one before; the nodes on the last), a
    * {@code node} replicated job of ssh servers ({@code nodePod}) and a {@code launcher} ({@code
    * launcherPod}) started once the nodes are ready, whose end ends the job; JobSet restarts the
    * whole job up to {@code maxRestarts} times.
@@ -295,7 +366,8 @@ final class TrainJobKind implements JobKind {
       int maxRestarts,
       Map<String, Object> nodePod,
       Map<String, Object> launcherPod,
-      Map<String, String> labels) {
+      Map<String, String> labels,
+      List<Map<String, Object>> steps) {
     Map<String, Object> mpi = new LinkedHashMap<>();
     mpi.put("numProcPerNode", procsPerNode);
     mpi.put("mpiImplementation", "OpenMPI");
@@ -307,6 +379,10 @@ final class TrainJobKind implements JobKind {
 
     Map<String, Object> node = new LinkedHashMap<>();
     node.put("name", "node");
+    if (!steps.isEmpty()) {
+      Object last = steps.getLast().get("name");
+      node.put("dependsOn", List.of(ordered("name", last, "status", "Complete")));
+    }
     node.put("template", replicatedJob(labels, nodePod));
     Map<String, Object> launcherJob = new LinkedHashMap<>();
     launcherJob.put("name", "launcher");
@@ -320,7 +396,10 @@ final class TrainJobKind implements JobKind {
     jobSet.put(
         "successPolicy", ordered("operator", "All", "targetReplicatedJobs", List.of("launcher")));
     jobSet.put("failurePolicy", Map.of("maxRestarts", maxRestarts));
-    jobSet.put("replicatedJobs", List.of(node, launcherJob));
+    List<Map<String, Object>> replicatedJobs = new ArrayList<>(steps);
+    replicatedJobs.add(node);
+    replicatedJobs.add(launcherJob);
+    jobSet.put("replicatedJobs", replicatedJobs);
 
     Map<String, Object> runtimeSpec = new LinkedHashMap<>();
     runtimeSpec.put("mlPolicy", mlPolicy);

@@ -136,6 +136,11 @@ public abstract class ManifestCommand implements Callable<Integer> {
       return null;
     }
 
+    /** {@code --prepare-*}: the TrainJob's prepare steps, or null (the train job's alone). */
+    InitializerOptions initializer() {
+      return null;
+    }
+
     @Override
     ClusterJob job() {
       return cluster.job(workers, placement);
@@ -152,7 +157,7 @@ public abstract class ManifestCommand implements Callable<Integer> {
         throw new UserError(e.getMessage());
       }
       String config = TrainConfigFile.toYaml(resolved.config());
-      JobKind k = jobKind(job);
+      JobKind k = jobKind(job, resolved.config());
       if (!apply()) {
         resolved.notes().forEach(n -> notes.println("# " + n));
       }
@@ -172,7 +177,35 @@ public abstract class ManifestCommand implements Callable<Integer> {
      * {@code --kind}, else (submit) what the cluster serves, else the MPIJob; with {@code
      * --runtime}, a TrainJob on that runtime.
      */
-    private JobKind jobKind(ClusterJob job) {
+    private JobKind jobKind(ClusterJob job, dev.cria.train.config.TrainConfig config) {
+      InitializerOptions steps = initializer();
+      if (steps != null && !steps.inputs.isEmpty()) {
+        if (runtime() != null) {
+          throw new UserError(
+              "--prepare-input adds steps to the run's own runtime; a shared one (--runtime) has"
+                  + " none: run cria k8s submit prepare first");
+        }
+        if (kind != null && !kind.equalsIgnoreCase("trainjob")) {
+          throw new UserError(
+              "--prepare-input is a TrainJob's initializer step; the "
+                  + kind
+                  + " has none: run cria k8s submit prepare first, or use --kind trainjob");
+        }
+        try {
+          return JobKind.trainJobPreparing(
+              PrepareJob.forRun(
+                  job,
+                  config.data().dataPrefix(),
+                  config.model().tokenizer(),
+                  steps.inputs,
+                  steps.appendEod,
+                  steps.parts,
+                  steps.threads,
+                  steps.retries));
+        } catch (IllegalArgumentException e) {
+          throw new UserError(e.getMessage());
+        }
+      }
       if (runtime() != null) {
         if (kind != null && !kind.equalsIgnoreCase("trainjob")) {
           throw new UserError(
@@ -366,6 +399,8 @@ public abstract class ManifestCommand implements Callable<Integer> {
 
     @Mixin SharedRuntimeOption shared;
 
+    @Mixin InitializerOptions steps;
+
     public RenderTrain() {
       super(true, false);
     }
@@ -373,6 +408,11 @@ public abstract class ManifestCommand implements Callable<Integer> {
     @Override
     String runtime() {
       return shared.runtime;
+    }
+
+    @Override
+    InitializerOptions initializer() {
+      return steps;
     }
 
     @Override
@@ -428,6 +468,8 @@ public abstract class ManifestCommand implements Callable<Integer> {
   public static final class SubmitTrain extends JobManifest {
     @Mixin SharedRuntimeOption shared;
 
+    @Mixin InitializerOptions steps;
+
     public SubmitTrain() {
       super(true, true);
     }
@@ -435,6 +477,11 @@ public abstract class ManifestCommand implements Callable<Integer> {
     @Override
     String runtime() {
       return shared.runtime;
+    }
+
+    @Override
+    InitializerOptions initializer() {
+      return steps;
     }
   }
 
@@ -460,20 +507,6 @@ public abstract class ManifestCommand implements Callable<Integer> {
     public SubmitBoard() {
       super(true);
     }
-  }
-
-  /** {@code --runtime}: the training job's alone. */
-  public static final class SharedRuntimeOption {
-    @Option(
-        names = "--runtime",
-        paramLabel = "[KIND/]NAME",
-        description =
-            "Run the TrainJob on a shared Kubeflow Trainer runtime that runs cria's image (cria"
-                + " k8s render runtime): NAME or trainingruntime/NAME in the namespace (submit"
-                + " makes it when missing), or clustertrainingruntime/NAME. The TrainJob sets the"
-                + " launcher's command and patches in the run's volumes and placement; the nodes'"
-                + " resources are the runtime's. Default: the run's own TrainingRuntime.")
-    String runtime;
   }
 
   /** {@code --output FILE}: render's alone. */

@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
@@ -175,5 +176,95 @@ class PrepareJobScriptsTest {
         .contains("part-1 failed 1 time(s), the last: exit 1 at ")
         .contains("its job has given up on it, so the merge does too (nothing was written)");
     assertThat(Path.of(out + "_text_document.bin")).doesNotExist();
+  }
+
+  /**
+   * The TrainJob's initializer steps ({@code render train --prepare-input}): the parts and the
+   * merge, run as their pods would, make the dataset the run reads, byte for byte one prepare's;
+   * run again (a restarted or resubmitted TrainJob) they see it there and do nothing.
+   */
+  @Test
+  void theTrainJobsInitializerStepsMakeTheRunsDatasetThenStepAside() throws Exception {
+    SmallCorpus corpus = SmallCorpus.prepareIn(tmp.resolve("whole"));
+    Path out = tmp.resolve("shared/data/brown");
+    CliRun rendered =
+        CliRun.of(
+            "k8s",
+            "render",
+            "train",
+            "--job",
+            "brown",
+            "--namespace",
+            "default",
+            "--image",
+            "registry.local/cria:test",
+            "--workers",
+            "2",
+            "--shared-pvc",
+            "shared",
+            "--data-prefix",
+            out + "_text_document",
+            "--tokenizer",
+            corpus.tokenizer().toString(),
+            "--micro-batch",
+            "2",
+            "--global-batch",
+            "8",
+            "--max-steps",
+            "5",
+            "--prepare-input",
+            CliRun.sampleCorpus().toString(),
+            "--prepare-parts",
+            "2",
+            "--prepare-threads",
+            "1",
+            "--prepare-append-eod");
+    assertThat(rendered.exitCode()).as(rendered.err()).isZero();
+    Map<String, String> scripts = new java.util.LinkedHashMap<>();
+    YAMLMapper yaml = YAMLMapper.builder().build();
+    for (String doc : rendered.out().split("(?m)^---$")) {
+      JsonNode o = doc.isBlank() ? null : yaml.readTree(doc);
+      if (o != null && o.path("kind").asString().equals("TrainingRuntime")) {
+        for (JsonNode r : o.at("/spec/template/spec/replicatedJobs")) {
+          scripts.put(
+              r.path("name").asString(),
+              r.at("/template/spec/template/spec/containers/0/command/2").asString());
+        }
+      }
+    }
+    assertThat(scripts.keySet())
+        .containsExactly("dataset-initializer", "dataset-merge", "node", "launcher");
+    Path bin = criaOnPath();
+    for (String i : List.of("0", "1")) {
+      Process part = shell(bin, scripts.get("dataset-initializer"), i, tmp.resolve("p" + i));
+      assertThat(part.waitFor(5, TimeUnit.MINUTES)).isTrue(); // a liveness bound
+      assertThat(part.exitValue()).as(Files.readString(tmp.resolve("p" + i))).isZero();
+    }
+    Process merge = shell(bin, scripts.get("dataset-merge"), null, tmp.resolve("merge.log"));
+    assertThat(merge.waitFor(5, TimeUnit.MINUTES)).isTrue();
+    assertThat(merge.exitValue()).as(Files.readString(tmp.resolve("merge.log"))).isZero();
+    for (String ext : List.of(".bin", ".idx")) {
+      assertThat(
+              Files.mismatch(Path.of(out + "_text_document" + ext), Path.of(corpus.prefix() + ext)))
+          .as(ext + " byte for byte")
+          .isEqualTo(-1L);
+    }
+    var written = Files.getLastModifiedTime(Path.of(out + "_text_document.idx"));
+
+    // a restart: both steps see the dataset there and step aside, touching nothing
+    Process again = shell(bin, scripts.get("dataset-initializer"), "1", tmp.resolve("again"));
+    assertThat(again.waitFor(1, TimeUnit.MINUTES)).isTrue();
+    assertThat(Files.readString(tmp.resolve("again")))
+        .contains("prepare: " + out + " is there; nothing to do");
+    Process mergeAgain = shell(bin, scripts.get("dataset-merge"), null, tmp.resolve("again2"));
+    assertThat(mergeAgain.waitFor(1, TimeUnit.MINUTES)).isTrue();
+    assertThat(mergeAgain.exitValue()).isZero();
+    assertThat(Files.readString(tmp.resolve("again2")))
+        .contains("merge: " + out + " is there; nothing to do");
+    assertThat(Files.getLastModifiedTime(Path.of(out + "_text_document.idx"))).isEqualTo(written);
+    try (var left = Files.list(out.getParent())) {
+      assertThat(left.map(p -> p.getFileName().toString()))
+          .containsExactlyInAnyOrder("brown_text_document.bin", "brown_text_document.idx");
+    }
   }
 }
