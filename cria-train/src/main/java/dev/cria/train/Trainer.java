@@ -9,11 +9,12 @@ import dev.cria.engine.io.SafetensorsWriter;
 import dev.cria.engine.model.KernelShapes;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.LlamaModel;
-import dev.cria.engine.model.Precision;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.optim.LearningRateSchedule;
+import dev.cria.engine.optim.StochasticRounding;
 import dev.cria.engine.parallel.Collective;
 import dev.cria.engine.parallel.CollectiveException;
+import dev.cria.engine.tensor.DType;
 import dev.cria.train.checkpoint.Checkpoint;
 import dev.cria.train.checkpoint.Checkpointer;
 import dev.cria.train.checkpoint.SaveSchedule;
@@ -244,14 +245,12 @@ public final class Trainer {
             backend.description(),
             peak.gflops(),
             peak.of()));
-    boolean mixed = t.precision() == Precision.BF16_MIXED;
-    String matmul = mixed ? backend.kernels().bf16Matmul() : backend.description();
-    if (mixed) {
-      metrics.info(
-          "precision bf16-mixed: linear layers multiply bf16 on "
-              + matmul
-              + "; fp32 master weights, gradients, optimizer states");
+    boolean bf16 = t.precision().products() == DType.BF16;
+    String matmul = bf16 ? backend.kernels().bf16Matmul() : backend.description();
+    if (bf16) {
+      metrics.info(t.precision().describe(matmul));
     }
+    StochasticRounding rounding = StochasticRounding.forPrecision(t.precision(), t.seed());
     metrics.compute(t.precision().text(), matmul);
     AdamW.Settings settings =
         new AdamW.Settings(
@@ -267,17 +266,23 @@ public final class Trainer {
         GradientBuckets buckets =
             group.worldSize() > 1
                 ? new GradientBuckets(
-                    model.layout(), model.gradients(), group, bucketSettings(c.distributed()))
+                    model.layout(),
+                    model.gradients(),
+                    group,
+                    new GradientBuckets.Settings(
+                        c.distributed().zeroStage(), c.distributed().bucketCapBytes()))
                 : null;
         ShardedAdamW adam =
             buckets == null
-                ? ShardedAdamW.whole(model.layout(), settings, backend)
-                : ShardedAdamW.over(model.layout(), settings, backend, buckets.shards())) {
+                ? ShardedAdamW.whole(model.layout(), settings, backend, rounding)
+                : ShardedAdamW.over(
+                    model.layout(), settings, backend, buckets.shards(), rounding)) {
       RankMemory memory = new RankMemory(c, MemoryPlan.Settings.of(c, shape), group);
       memory.describe(metrics, model, adam, buckets);
       Checkpoint resumed =
           new StartingWeights(run.root(), c, shape, group, ranks, metrics)
               .fill(start, model, adam.parts());
+      adam.store(model.parameters()); // bf16 values from the start under bf16-sr
       if (start.writeInitialWeights() != null) {
         SafetensorsWriter.writeF32(
             start.writeInitialWeights(),
@@ -591,10 +596,5 @@ public final class Trainer {
                     ProcessHandle.current().pid(),
                     group.transport())
                 : ""));
-  }
-
-  /** The buckets {@code d} asks for. */
-  private static GradientBuckets.Settings bucketSettings(TrainConfig.Distributed d) {
-    return new GradientBuckets.Settings(d.zeroStage(), d.bucketCapBytes());
   }
 }

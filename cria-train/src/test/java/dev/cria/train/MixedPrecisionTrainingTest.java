@@ -104,4 +104,39 @@ class MixedPrecisionTrainingTest {
       assertThat(java.losses.get(s)).as("step %d", s).isCloseTo(a, within(2e-3 * a));
     }
   }
+
+  /**
+   * {@code bf16-sr}, the blueprint's {@code bf16SR}: every weight a bf16 value after every step (no
+   * fp32 master copy), the run learning as the fp32 run does within bf16 storage's rounding, and a
+   * crashed run resuming to the uninterrupted one's losses and weights bit for bit (the rounding's
+   * draws come from the seed and the step).
+   */
+  @Test
+  void bf16SrKeepsBf16WeightsLearnsAndResumesBitForBit() throws IOException {
+    SeenRun fp32 = SeenRun.train(config("fp32", "32"), TrainStart.fresh(), s -> false);
+    SeenRun straight = SeenRun.train(config("sr", "bf16-sr"), TrainStart.fresh(), s -> false);
+    assertThat(straight.losses.get(12L)).isLessThan(straight.losses.get(1L) - 0.5);
+    for (long s = 1; s <= 12; s++) {
+      double a = fp32.losses.get(s);
+      assertThat(straight.losses.get(s)).as("step %d", s).isCloseTo(a, within(0.05 * a));
+    }
+    int notBf16 = 0;
+    for (float p : straight.parameters) {
+      notBf16 += (Float.floatToRawIntBits(p) & 0xffff) != 0 ? 1 : 0;
+    }
+    assertThat(notBf16).as("weights that are not bf16 values").isZero();
+    assertThat(straight.info)
+        .anyMatch(l -> l.startsWith("precision bf16-sr: linear layers multiply bf16 on "));
+    assertThat(StatusFiles.read(StatusFiles.file(tmp.resolve("sr"), 0)).precision())
+        .isEqualTo("bf16-sr");
+
+    TrainConfig crashing = config("crashing", "bf16-sr");
+    SeenRun first = SeenRun.train(crashing, TrainStart.resumeIfPossible(), s -> s == 7);
+    assertThat(first.losses).hasSize(7);
+    SeenRun resumed = SeenRun.train(crashing, TrainStart.resumeIfPossible(), s -> false);
+    for (long s = 5; s <= 12; s++) {
+      assertThat(resumed.losses.get(s)).as("step %d", s).isEqualTo(straight.losses.get(s));
+    }
+    assertThat(resumed.parameters).isEqualTo(straight.parameters);
+  }
 }

@@ -112,8 +112,9 @@ public final class BenchCommand implements Callable<Integer> {
       paramLabel = "P",
       defaultValue = "32",
       description =
-          "What the model computes in: 32, or bf16-mixed (bf16 products of the linear layers,"
-              + " fp32 master weights; bf16 reads as bf16-mixed). Default: ${DEFAULT-VALUE}.")
+          "What the model computes in: 32, bf16-mixed (bf16 products of the linear layers,"
+              + " fp32 master weights; bf16 reads as bf16-mixed) or bf16-sr (bf16 weights and"
+              + " moments, rounded stochastically). Default: ${DEFAULT-VALUE}.")
   String precision;
 
   @Option(names = "--profile", description = "Also show where the time goes, by kernel.")

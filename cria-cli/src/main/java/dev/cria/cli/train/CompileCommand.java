@@ -184,9 +184,10 @@ public final class CompileCommand implements Callable<Integer> {
             });
     if (tuned.isEmpty()) {
       out.println(
-          c.trainer().precision() == dev.cria.engine.model.Precision.BF16_MIXED
-              ? "kernel tuning: nothing to tune in bf16-mixed: the linear layers multiply on the"
-                  + " bf16 product, which picks its own kernels"
+          c.trainer().precision().products() == dev.cria.engine.tensor.DType.BF16
+              ? "kernel tuning: nothing to tune in "
+                  + c.trainer().precision()
+                  + ": the linear layers multiply on the bf16 product, which picks its own kernels"
               : "kernel tuning: backend "
                   + c.trainer().backend()
                   + " has nothing to tune: the ranks will run its kernels as they are");

@@ -201,9 +201,11 @@ public final class RunOptions {
       names = "--precision",
       paramLabel = "P",
       description =
-          "What the model computes in: 32, or bf16-mixed (the linear layers multiply bf16 copies of"
+          "What the model computes in: 32; bf16-mixed (the linear layers multiply bf16 copies of"
               + " the weights and inputs; fp32 master weights, gradients and AdamW moments; bf16"
-              + " reads as bf16-mixed) (trainer.precision; default: 32).")
+              + " reads as bf16-mixed); or bf16-sr (the blueprint's bf16SR: weights, gradients and"
+              + " moments bf16 values, rounded stochastically, no fp32 master copy)"
+              + " (trainer.precision; default: 32).")
   String precision;
 
   @Option(

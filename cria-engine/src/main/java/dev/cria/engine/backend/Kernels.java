@@ -144,6 +144,14 @@ public interface Kernels {
   void scale(View x, long count, float factor);
 
   /**
+   * Rounds {@code count} fp32 elements of {@code x} in place to bf16 values, stochastically ({@link
+   * dev.cria.engine.tensor.Bf16#roundStochastic}), element {@code i} drawing {@link
+   * dev.cria.engine.tensor.Bf16#noise16 noise16(seed, firstIndex + i)}: the result depends on the
+   * seed and each element's index in the whole buffer, never on threads or shards.
+   */
+  void roundBf16Stochastic(View x, long count, long seed, long firstIndex);
+
+  /**
    * {@code y[r] = w[r, :] · x} for r in [0, rows) ({@code y[r] +=} with {@code accumulate}): the
    * matrix-vector product of decoding. Each row's sum is taken in a fixed order, so the result does
    * not depend on the thread count.

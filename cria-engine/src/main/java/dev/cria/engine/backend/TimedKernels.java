@@ -205,6 +205,13 @@ public final class TimedKernels implements Kernels {
   }
 
   @Override
+  public void roundBf16Stochastic(View x, long count, long seed, long firstIndex) {
+    long t = System.nanoTime();
+    inner.roundBf16Stochastic(x, count, seed, firstIndex);
+    add(Op.ELEMENTWISE, t);
+  }
+
+  @Override
   public void matVec(View y, View w, View x, int rows, int cols, boolean accumulate) {
     long t = System.nanoTime();
     inner.matVec(y, w, x, rows, cols, accumulate);

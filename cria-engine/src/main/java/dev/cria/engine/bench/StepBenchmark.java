@@ -10,6 +10,7 @@ import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.model.Precision;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.optim.GradientClipping;
+import dev.cria.engine.tensor.DType;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
@@ -117,8 +118,8 @@ public final class StepBenchmark {
       log.accept("measuring the peak of " + backend.description() + " ...");
       Peak peak = Peak.measure(backend, s.precision().products(), 1.0);
       LlamaConfig c = s.config();
-      if (s.precision() == Precision.BF16_MIXED) {
-        log.accept("precision bf16-mixed: bf16 products on " + backend.kernels().bf16Matmul());
+      if (s.precision().products() == DType.BF16) {
+        log.accept(s.precision().describe(backend.kernels().bf16Matmul()));
       }
       try (LlamaModel model =
               new LlamaModel(shape, backend, s.microBatch(), s.seqLen(), false, s.precision());

@@ -1,6 +1,7 @@
 package dev.cria.engine.model;
 
 import dev.cria.engine.backend.GemmShape;
+import dev.cria.engine.tensor.DType;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -19,14 +20,15 @@ public final class KernelShapes {
    * attention (q, o: {@code dim -> dim}; k, v: {@code dim -> kvDim}), of the MLP (gate, up: {@code
    * dim -> ffn}; down: {@code ffn -> dim}) and of the LM head ({@code dim -> vocab}), in the order
    * the forward pass first meets them. Recomputation repeats products, it adds no shapes. None in
-   * {@link Precision#BF16_MIXED}: its linear layers multiply on the bf16 product, which picks its
-   * own kernels, so there is nothing of cria's to tune and a cached tuning does not apply.
+   * the bf16 precisions ({@link Precision#products()} bf16): their linear layers multiply on the
+   * bf16 product, which picks its own kernels, so there is nothing of cria's to tune and a cached
+   * tuning does not apply.
    */
   public static List<GemmShape> training(LlamaConfig config, int tokens, Precision precision) {
     if (tokens < 1) {
       throw new IllegalArgumentException("tokens per micro-batch must be at least 1: " + tokens);
     }
-    if (precision == Precision.BF16_MIXED) {
+    if (precision.products() == DType.BF16) {
       return List.of();
     }
     int d = config.dim();

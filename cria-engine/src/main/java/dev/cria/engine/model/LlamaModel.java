@@ -5,6 +5,7 @@ import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Buffers;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.backend.RopeTable;
+import dev.cria.engine.tensor.DType;
 import dev.cria.engine.tensor.Floats;
 import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
@@ -53,8 +54,8 @@ public final class LlamaModel implements AutoCloseable {
 
   /**
    * A model with zeroed parameters that computes in {@code precision}: in {@link
-   * Precision#BF16_MIXED} it also holds a bf16 copy of the parameters, rounded from the fp32 ones
-   * as each forward pass reaches them.
+   * Precision#products()} bf16 it also holds a bf16 copy of the parameters, rounded from the fp32
+   * ones as each forward pass reaches them.
    */
   public LlamaModel(
       LlamaConfig config,
@@ -77,7 +78,7 @@ public final class LlamaModel implements AutoCloseable {
     this.gradients = buffers.allocate(layout.size());
     this.computeBase = layout.embeddings() + (long) config.vocabSize() * config.dim();
     this.computeWeights =
-        precision == Precision.BF16_MIXED
+        precision.products() == DType.BF16
             ? buffers.allocateBf16(layout.size() - computeBase)
             : null;
     this.act = new ActivationLayout(config, batch, seq, recompute);

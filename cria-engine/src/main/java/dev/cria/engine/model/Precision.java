@@ -16,7 +16,14 @@ public enum Precision {
    * autocast; Megatron's bf16 with fp32 gradient accumulation). Norms, softmax, attention and
    * cross-entropy stay fp32.
    */
-  BF16_MIXED("bf16-mixed");
+  BF16_MIXED("bf16-mixed"),
+  /**
+   * The blueprint's {@code bf16SR}: weights, gradients and AdamW moments are bf16 values, every
+   * rounding to them stochastic (unbiased), with no fp32 master copy; the products as in {@link
+   * #BF16_MIXED}. The values are held in fp32 slots, so the numerics are bf16 storage's but the
+   * memory is not yet saved.
+   */
+  BF16_SR("bf16-sr");
 
   private final String text;
 
@@ -29,7 +36,28 @@ public enum Precision {
     return this == FP32 ? DType.F32 : DType.BF16;
   }
 
-  /** How {@code trainer.precision} writes it: {@code 32}, {@code bf16-mixed}. */
+  /** Whether weights, gradients and moments are bf16 values rounded stochastically. */
+  public boolean stochasticRounding() {
+    return this == BF16_SR;
+  }
+
+  /** What a run's log says of it (nothing for fp32), the products made by {@code matmul}. */
+  public String describe(String matmul) {
+    return switch (this) {
+      case FP32 -> "";
+      case BF16_MIXED ->
+          "precision bf16-mixed: linear layers multiply bf16 on "
+              + matmul
+              + "; fp32 master weights, gradients, optimizer states";
+      case BF16_SR ->
+          "precision bf16-sr: linear layers multiply bf16 on "
+              + matmul
+              + "; weights, gradients and optimizer states bf16 values, rounded stochastically"
+              + " (held in fp32 slots: the memory is not saved yet)";
+    };
+  }
+
+  /** How {@code trainer.precision} writes it: {@code 32}, {@code bf16-mixed}, {@code bf16-sr}. */
   public String text() {
     return text;
   }
@@ -41,7 +69,8 @@ public enum Precision {
 
   /**
    * The precision {@code text} names: {@code 32}, {@code 32-true}, {@code fp32}; {@code bf16},
-   * {@code bf16-mixed} (Lightning reads {@code bf16} as {@code bf16-mixed}).
+   * {@code bf16-mixed} (Lightning reads {@code bf16} as {@code bf16-mixed}); {@code bf16-sr} (the
+   * blueprint's {@code bf16SR}).
    *
    * @throws IllegalArgumentException naming the value and, for a precision cria does not build, why
    *     and what to use instead
@@ -59,17 +88,15 @@ public enum Precision {
                   + " use bf16-mixed (the same memory and speed, fp32's range) or 32");
       case "bf16-true" ->
           throw new IllegalArgumentException(
-              "precision bf16-true (bf16 weights without fp32 master weights) is not built;"
-                  + " use bf16-mixed or 32");
-      case "bf16-sr", "bf16sr" ->
-          throw new IllegalArgumentException(
-              "precision "
-                  + text
-                  + " (bf16 weights and optimizer states with stochastic rounding) is not built"
-                  + " yet; use bf16-mixed or 32");
+              "precision bf16-true (bf16 weights without fp32 master weights, rounded to"
+                  + " nearest) is not built; use bf16-sr (the same, rounded stochastically),"
+                  + " bf16-mixed or 32");
+      case "bf16-sr", "bf16sr" -> BF16_SR;
       default ->
           throw new IllegalArgumentException(
-              "unknown precision '" + text + "': use 32 or bf16-mixed (bf16 means bf16-mixed)");
+              "unknown precision '"
+                  + text
+                  + "': use 32, bf16-mixed (bf16 means bf16-mixed) or bf16-sr");
     };
   }
 }

@@ -1,5 +1,9 @@
 package dev.cria.engine.optim;
 
+import static dev.cria.engine.optim.StochasticRounding.Stream.FIRST_MOMENT;
+import static dev.cria.engine.optim.StochasticRounding.Stream.PARAMETERS;
+import static dev.cria.engine.optim.StochasticRounding.Stream.SECOND_MOMENT;
+
 import dev.cria.engine.backend.AdamWUpdate;
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Buffers;
@@ -39,6 +43,7 @@ public final class AdamW implements AutoCloseable {
   private final Floats v;
   private final long from;
   private final long to;
+  private final StochasticRounding rounding; // null: fp32 storage
   private long steps;
 
   /** AdamW over every parameter. */
@@ -51,6 +56,21 @@ public final class AdamW implements AutoCloseable {
    * {@link #step} then reads and writes only that range.
    */
   public AdamW(ParameterLayout layout, Settings settings, Backend backend, long from, long to) {
+    this(layout, settings, backend, from, to, null);
+  }
+
+  /**
+   * As above, keeping parameters and moments bf16 values by {@code rounding} after each update
+   * (null: fp32 throughout).
+   */
+  public AdamW(
+      ParameterLayout layout,
+      Settings settings,
+      Backend backend,
+      long from,
+      long to,
+      StochasticRounding rounding) {
+    this.rounding = rounding;
     if (from < 0 || to > layout.size() || from > to) {
       throw new IllegalArgumentException(
           "shard [" + from + ", " + to + ") outside [0, " + layout.size() + ")");
@@ -128,6 +148,12 @@ public final class AdamW implements AutoCloseable {
           last - first,
           new AdamWUpdate(
               (float) lr, decay, (float) b1, (float) b2, c1, c2, (float) settings.eps()));
+      if (rounding != null) {
+        long n = last - first;
+        rounding.round(kernels, View.of(parameters, first), n, first, steps, PARAMETERS);
+        rounding.round(kernels, View.of(m, first - from), n, first, steps, FIRST_MOMENT);
+        rounding.round(kernels, View.of(v, first - from), n, first, steps, SECOND_MOMENT);
+      }
     }
   }
 

@@ -447,6 +447,15 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
+  public void roundBf16Stochastic(View xView, long count, long seed, long firstIndex) {
+    MemorySegment x = f32(xView, "x");
+    long off = xView.offset();
+    for (long i = 0; i < count; i++) {
+      set(x, off + i, Bf16.roundStochastic(get(x, off + i), Bf16.noise16(seed, firstIndex + i)));
+    }
+  }
+
+  @Override
   public void attentionDecode(
       View out,
       View q,

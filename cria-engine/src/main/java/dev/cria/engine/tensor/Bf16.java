@@ -39,6 +39,34 @@ public final class Bf16 {
     return widen(round(value));
   }
 
+  /**
+   * {@code value} rounded to a bf16 value stochastically, returned as the float it stands for: up
+   * in magnitude with probability equal to how far {@code value} lies past the bf16 value below it,
+   * in units of the step between the two, with {@code random16}'s low 16 bits as the draw (uniform
+   * bits make the rounding unbiased: its expectation is {@code value}). Infinities and NaN stay as
+   * they are; a value past the largest bf16 may round up to infinity, as the hardware's does.
+   */
+  public static float roundStochastic(float value, int random16) {
+    int bits = Float.floatToRawIntBits(value);
+    if ((bits & 0x7f80_0000) == 0x7f80_0000) {
+      return value;
+    }
+    return Float.intBitsToFloat((bits + (random16 & 0xffff)) & 0xffff_0000);
+  }
+
+  /**
+   * The 16 random bits of element {@code index} under {@code seed}: a counter-based hash
+   * (SplitMix64's finalizer of {@code seed + index * golden ratio}), so that whichever thread,
+   * shard or rank rounds an element draws the same bits for it.
+   */
+  public static int noise16(long seed, long index) {
+    long z = seed + index * 0x9E37_79B9_7F4A_7C15L;
+    z = (z ^ (z >>> 30)) * 0xBF58_476D_1CE4_E5B9L;
+    z = (z ^ (z >>> 27)) * 0x94D0_49BB_1331_11EBL;
+    z ^= z >>> 31;
+    return (int) (z >>> 48);
+  }
+
   /** Rounds {@code count} floats of {@code src} from {@code srcOff} into bf16 {@code dst}. */
   public static void round(
       MemorySegment dst, long dstOff, MemorySegment src, long srcOff, long count) {

@@ -92,5 +92,6 @@ class KernelDTypeTest {
         k ->
             k.adamw(f32(0), f32(50), bf16(200), f32(150), 8, new AdamWUpdate(1, 1, 1, 1, 1, 1, 1)));
     refused("x must be f32, got bf16", k -> k.scale(bf16(0), 8, 2f));
+    refused("x must be f32, got bf16", k -> k.roundBf16Stochastic(bf16(0), 8, 1, 0));
   }
 }

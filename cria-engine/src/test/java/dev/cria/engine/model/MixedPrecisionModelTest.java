@@ -217,21 +217,19 @@ class MixedPrecisionModelTest {
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("bf16-true")
         .hasMessageContaining("master weights")
-        .hasMessageContaining("use bf16-mixed or 32");
-    for (String s : new String[] {"bf16-sr", "bf16sr"}) {
-      assertThatThrownBy(() -> Precision.parse(s))
-          .as(s)
-          .isInstanceOf(IllegalArgumentException.class)
-          .hasMessageContaining(s)
-          .hasMessageContaining("stochastic rounding")
-          .hasMessageContaining("use bf16-mixed or 32");
+        .hasMessageContaining("use bf16-sr (the same, rounded stochastically), bf16-mixed or 32");
+    for (String s : new String[] {"bf16-sr", "bf16sr", "bf16SR"}) {
+      assertThat(Precision.parse(s)).as(s).isEqualTo(Precision.BF16_SR);
     }
+    assertThat(Precision.BF16_SR.products()).isEqualTo(dev.cria.engine.tensor.DType.BF16);
+    assertThat(Precision.BF16_SR.stochasticRounding()).isTrue();
+    assertThat(Precision.BF16_MIXED.stochasticRounding()).isFalse();
     for (String s : new String[] {"fp8", "64", "", "bf32"}) {
       assertThatThrownBy(() -> Precision.parse(s))
           .as(s)
           .isInstanceOf(IllegalArgumentException.class)
           .hasMessageContaining("unknown precision '" + s + "'")
-          .hasMessageContaining("use 32 or bf16-mixed");
+          .hasMessageContaining("use 32, bf16-mixed (bf16 means bf16-mixed) or bf16-sr");
     }
     assertThatThrownBy(() -> Precision.parse(null))
         .isInstanceOf(IllegalArgumentException.class)

@@ -153,8 +153,8 @@ public final class KernelCache {
       return "kernel cache: off (--no-compile-cache): default kernels";
     }
     if (shapes.isEmpty()) {
-      return "kernel cache: not used: no fp32 products to tune (bf16-mixed multiplies on the bf16"
-          + " product, which picks its own kernels)";
+      return "kernel cache: not used: no fp32 products to tune (a bf16 precision multiplies on"
+          + " the bf16 product, which picks its own kernels)";
     }
     Key key = Key.of(backend, shapes);
     Optional<List<TunedKernel>> found = read(dir, key, warnings);

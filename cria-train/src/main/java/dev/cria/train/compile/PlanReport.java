@@ -135,7 +135,10 @@ public final class PlanReport {
     MemoryPlan.Settings s = plan.settings();
     int world = plan.job().worldSize();
     return switch (k) {
-      case PARAMETERS -> " (fp32, all of them)";
+      case PARAMETERS ->
+          s.precision().stochasticRounding()
+              ? " (bf16 values in fp32 slots: bf16-sr saves no memory yet)"
+              : " (fp32, all of them)";
       case GRADIENTS ->
           world > 1 && s.zeroStage() == 2 ? " (ZeRO-2: shards + 2 buckets)" : " (fp32, all)";
       case OPTIMIZER -> world > 1 ? " (ZeRO: this rank's 1/" + world + ")" : " (fp32, 2 each)";

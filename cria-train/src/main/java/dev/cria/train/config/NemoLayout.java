@@ -1,6 +1,7 @@
 package dev.cria.train.config;
 
 import dev.cria.engine.model.Precision;
+import dev.cria.engine.tensor.DType;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -844,7 +845,7 @@ final class NemoLayout {
       boolean bf16 = false;
       if (precision != null && !precision.isNull()) {
         try {
-          bf16 = Precision.parse(NemoValues.text(precision)) == Precision.BF16_MIXED;
+          bf16 = Precision.parse(NemoValues.text(precision)).products() == DType.BF16;
         } catch (IllegalArgumentException e) {
           bf16 = false; // refused by its own rule
         }

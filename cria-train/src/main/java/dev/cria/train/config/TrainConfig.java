@@ -88,7 +88,7 @@ public record TrainConfig(
    * @param compileCache where {@code cria compile} keeps tuned kernels and every rank looks for
    *     them (null: {@code compile-cache} beside the run directory)
    * @param useCompileCache whether ranks look there at all (false: the backend's defaults)
-   * @param precision what the model computes in ({@code 32} or {@code bf16-mixed})
+   * @param precision what the model computes in ({@code 32}, {@code bf16-mixed} or {@code bf16-sr})
    */
   public record Trainer(
       int microBatchSize,

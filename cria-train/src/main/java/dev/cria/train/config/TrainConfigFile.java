@@ -492,7 +492,7 @@ public final class TrainConfigFile {
         return error(key, "is required", Precision.FP32);
       }
       if (!v.isValueNode() || v.isBoolean()) {
-        return error(key, "expected 32 or bf16-mixed, got " + describe(v), Precision.FP32);
+        return error(key, "expected 32, bf16-mixed or bf16-sr, got " + describe(v), Precision.FP32);
       }
       try {
         return Precision.parse(v.asString());

@@ -4,6 +4,7 @@ import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.optim.AdamW;
+import dev.cria.engine.optim.StochasticRounding;
 import dev.cria.engine.tensor.Floats;
 import dev.cria.engine.tensor.View;
 import java.util.ArrayList;
@@ -21,23 +22,39 @@ public final class ShardedAdamW implements AutoCloseable {
   private final List<AdamW> parts = new ArrayList<>();
   private final Kernels kernels;
 
+  private final StochasticRounding rounding; // null: fp32 storage
+
   private ShardedAdamW(
       ParameterLayout layout,
       AdamW.Settings settings,
       Backend backend,
-      List<ParameterLayout.Range> shards) {
+      List<ParameterLayout.Range> shards,
+      StochasticRounding rounding) {
     this.shards = List.copyOf(shards);
     this.kernels = backend.kernels();
+    this.rounding = rounding;
     for (ParameterLayout.Range s : shards) {
-      parts.add(new AdamW(layout, settings, backend, s.from(), s.to()));
+      parts.add(new AdamW(layout, settings, backend, s.from(), s.to(), rounding));
     }
   }
 
   /** AdamW over every parameter: one process. */
   public static ShardedAdamW whole(
       ParameterLayout layout, AdamW.Settings settings, Backend backend) {
+    return whole(layout, settings, backend, null);
+  }
+
+  /**
+   * As above, with bf16 storage by {@code rounding} (the gradients it reads, the parameters and
+   * moments it writes), or fp32 (null).
+   */
+  public static ShardedAdamW whole(
+      ParameterLayout layout,
+      AdamW.Settings settings,
+      Backend backend,
+      StochasticRounding rounding) {
     return new ShardedAdamW(
-        layout, settings, backend, List.of(new ParameterLayout.Range(0, layout.size())));
+        layout, settings, backend, List.of(new ParameterLayout.Range(0, layout.size())), rounding);
   }
 
   /** AdamW over {@code shards} only (this rank's shard of every gradient bucket). */
@@ -46,7 +63,34 @@ public final class ShardedAdamW implements AutoCloseable {
       AdamW.Settings settings,
       Backend backend,
       List<ParameterLayout.Range> shards) {
-    return new ShardedAdamW(layout, settings, backend, shards);
+    return over(layout, settings, backend, shards, null);
+  }
+
+  /** As above, with bf16 storage by {@code rounding}, or fp32 (null). */
+  public static ShardedAdamW over(
+      ParameterLayout layout,
+      AdamW.Settings settings,
+      Backend backend,
+      List<ParameterLayout.Range> shards,
+      StochasticRounding rounding) {
+    return new ShardedAdamW(layout, settings, backend, shards, rounding);
+  }
+
+  /**
+   * Makes {@code parameters} (all of them) what this optimizer stores: bf16 values under stochastic
+   * rounding, drawn as step 0's (values that already are, a checkpoint's, stay as they are); as
+   * they are in fp32.
+   */
+  public void store(Floats parameters) {
+    if (rounding != null) {
+      rounding.round(
+          kernels,
+          View.of(parameters, 0),
+          parameters.length(),
+          0,
+          0,
+          StochasticRounding.Stream.PARAMETERS);
+    }
   }
 
   /** The AdamW of every shard this rank owns, for checkpoints. */
@@ -81,6 +125,18 @@ public final class ShardedAdamW implements AutoCloseable {
       double lr,
       double clip,
       DoubleUnaryOperator sumOverRanks) {
+    if (rounding != null) { // bf16 gradients: what the optimizer reads, the norm included
+      long step = parts.isEmpty() ? 1 : parts.getFirst().steps() + 1;
+      for (ParameterLayout.Range s : shards) {
+        rounding.round(
+            kernels,
+            View.of(gradients, s.from()),
+            s.size(),
+            s.from(),
+            step,
+            StochasticRounding.Stream.GRADIENTS);
+      }
+    }
     double squares = 0;
     for (ParameterLayout.Range s : shards) {
       squares += kernels.sumOfSquares(View.of(gradients, s.from()), s.size());

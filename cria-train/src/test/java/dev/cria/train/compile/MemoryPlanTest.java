@@ -86,6 +86,22 @@ class MemoryPlanTest {
   }
 
   @Test
+  void bf16SrSaysItHoldsBf16ValuesInFp32SlotsAndCostsWhatMixedDoes() {
+    MemoryPlan.Settings mixed =
+        new MemoryPlan.Settings(
+            LlamaConfig.preset("small"), 2, 256, 1, 0, false, false, 0, Precision.BF16_MIXED);
+    MemoryPlan.Settings sr =
+        new MemoryPlan.Settings(
+            LlamaConfig.preset("small"), 2, 256, 1, 0, false, false, 0, Precision.BF16_SR);
+    MemoryPlan a = MemoryPlan.of(mixed, job(1, 1, 64 * GB));
+    MemoryPlan b = MemoryPlan.of(sr, job(1, 1, 64 * GB));
+    assertThat(b.total(0)).isEqualTo(a.total(0)); // no memory saved yet: said, not claimed
+    assertThat(String.join("\n", PlanReport.table(b)))
+        .contains("parameters (bf16 values in fp32 slots: bf16-sr saves no memory yet)")
+        .contains("(bf16-sr)");
+  }
+
+  @Test
   void everyPresetUpToSeventyBillionIsPlannedWithoutAllocating() {
     long before = HostBuffers.liveBytes();
     for (String preset : LlamaConfig.PRESETS.keySet()) {

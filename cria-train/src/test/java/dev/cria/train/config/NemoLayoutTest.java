@@ -168,7 +168,9 @@ class NemoLayoutTest {
 
   @Test
   void theBlueprintsTrainingPrecisionCasesChooseCriasPrecision() throws IOException {
-    // bf16SR and fp32: every switch off, trainer.precision 32: fp32 (bf16SR is not built)
+    // bf16SR and fp32: every switch off, trainer.precision 32: fp32 (the blueprint tells the two
+    // apart by environment variables, XLA_USE_BF16=1, that no config carries: bf16SR is cria's
+    // trainer.precision: bf16-sr, set by the user)
     ConfigLayers off = blueprintCase("false", "false", "false", "false");
     assertThat(off.bind().trainer().precision()).isEqualTo(Precision.FP32);
     assertThat(off.notes()).noneMatch(l -> l.startsWith("applied in cria"));

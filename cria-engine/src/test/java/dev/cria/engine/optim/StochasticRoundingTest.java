@@ -1,0 +1,138 @@
+package dev.cria.engine.optim;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import dev.cria.engine.backend.Backend;
+import dev.cria.engine.backend.Backends;
+import dev.cria.engine.backend.Kernels;
+import dev.cria.engine.model.LlamaConfig;
+import dev.cria.engine.model.ParameterLayout;
+import dev.cria.engine.tensor.Bf16;
+import dev.cria.engine.tensor.Floats;
+import dev.cria.engine.tensor.View;
+import java.lang.foreign.Arena;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Stochastic rounding to bf16 ({@code bf16-sr}): each result one of the two bf16 neighbours, the
+ * expectation the value itself, the draws a function of seed and element index alone (so the CPU
+ * kernels on any thread count, and any sharding of AdamW, give the reference's bits), and AdamW
+ * keeping parameters and moments bf16 values.
+ */
+class StochasticRoundingTest {
+  private static boolean isBf16(float x) {
+    return (Float.floatToRawIntBits(x) & 0xffff) == 0;
+  }
+
+  @Test
+  void eachResultIsOneOfTheTwoBf16NeighboursAndExactValuesStay() {
+    SplittableRandom r = new SplittableRandom(1);
+    for (int i = 0; i < 100_000; i++) {
+      float x = (float) ((r.nextDouble() - 0.5) * Math.pow(2, r.nextInt(-40, 40)));
+      float down = Float.intBitsToFloat(Float.floatToRawIntBits(x) & 0xffff_0000); // toward 0
+      float up = Float.intBitsToFloat(Float.floatToRawIntBits(down) + 0x1_0000); // next, outward
+      float y = Bf16.roundStochastic(x, r.nextInt(1 << 16));
+      assertThat(isBf16(y)).isTrue();
+      assertThat(y == down || y == up).as("%s -> %s", x, y).isTrue();
+      assertThat(Bf16.roundStochastic(down, r.nextInt(1 << 16))).isEqualTo(down);
+    }
+    assertThat(Bf16.roundStochastic(Float.POSITIVE_INFINITY, 0xffff)).isInfinite();
+    assertThat(Bf16.roundStochastic(Float.NaN, 0xffff)).isNaN();
+    assertThat(Bf16.roundStochastic(-0f, 0xffff)).isEqualTo(-0f);
+  }
+
+  @Test
+  void theExpectationIsTheValue() {
+    // 1 + 0.3 of a bf16 step (2^-7): rounding to nearest would always give 1
+    float x = 1f + 0.3f * 0x1p-7f;
+    for (float v : new float[] {x, -x, x * 0x1p-100f}) {
+      double sum = 0;
+      int n = 200_000;
+      for (int i = 0; i < n; i++) {
+        sum += Bf16.roundStochastic(v, Bf16.noise16(42, i));
+      }
+      double step = Math.abs(v) * 0x1p-7; // about one bf16 step at v
+      // the standard error of the mean of n draws of a two-point variable is at most step/(2√n)
+      assertThat(sum / n).isCloseTo(v, within(5 * step / (2 * Math.sqrt(n))));
+    }
+  }
+
+  @Test
+  void theKernelsGiveTheReferenceBitsWhateverTheThreadsAndTheShardsStart() {
+    int n = 10_007;
+    try (Arena arena = Arena.ofShared();
+        Backend reference = Backends.open("reference", 1);
+        Backend one = Backends.open("cpu", 1);
+        Backend three = Backends.open("cpu", 3)) {
+      Floats source = Floats.allocate(arena, n + 3);
+      SplittableRandom r = new SplittableRandom(3);
+      for (int i = 0; i < n + 3; i++) {
+        source.set(i, (float) r.nextGaussian());
+      }
+      float[] expected = round(reference.kernels(), arena, source, n, 0);
+      assertThat(round(one.kernels(), arena, source, n, 0)).isEqualTo(expected);
+      assertThat(round(three.kernels(), arena, source, n, 0)).isEqualTo(expected);
+      // a shard of the buffer draws what the whole buffer's elements draw
+      Floats copy = Floats.allocate(arena, n + 3);
+      copy.copyFrom(source, 0, 0, n + 3);
+      three.kernels().roundBf16Stochastic(View.of(copy, 3 + 5000), n - 5000, 9, 5000);
+      for (int i = 5000; i < n; i++) {
+        assertThat(copy.get(3 + i)).isEqualTo(expected[i]);
+      }
+    }
+  }
+
+  /** Elements {@code [3, 3 + n)} of a copy of {@code source}, rounded with seed 9. */
+  private static float[] round(Kernels k, Arena arena, Floats source, int n, long first) {
+    Floats x = Floats.allocate(arena, n + 3);
+    x.copyFrom(source, 0, 0, n + 3);
+    k.roundBf16Stochastic(View.of(x, 3), n, 9, first);
+    assertThat(x.get(0)).isEqualTo(source.get(0)); // nothing before the view touched
+    return x.toArray(3, n);
+  }
+
+  @Test
+  void adamWKeepsBf16ValuesAndShardsTakeTheWholesDraws() {
+    LlamaConfig tiny = LlamaConfig.preset("tiny");
+    ParameterLayout layout = new ParameterLayout(tiny);
+    long size = layout.size();
+    StochasticRounding sr = new StochasticRounding(1234);
+    try (Arena arena = Arena.ofShared();
+        Backend cpu = Backends.open("cpu", 2)) {
+      Floats p1 = Floats.allocate(arena, size);
+      Floats p2 = Floats.allocate(arena, size);
+      Floats g = Floats.allocate(arena, size);
+      SplittableRandom r = new SplittableRandom(5);
+      for (long i = 0; i < size; i++) {
+        float w = Bf16.roundTrip((float) (0.02 * r.nextGaussian()));
+        p1.set(i, w);
+        p2.set(i, w);
+        g.set(i, (float) (1e-3 * r.nextGaussian()));
+      }
+      float[] initial = p1.toArray(0, (int) size);
+      long half = layout.tensors().get(layout.tensors().size() / 2).offset();
+      try (AdamW whole = new AdamW(layout, AdamW.Settings.llama(), cpu, 0, size, sr);
+          AdamW a = new AdamW(layout, AdamW.Settings.llama(), cpu, 0, half, sr);
+          AdamW b = new AdamW(layout, AdamW.Settings.llama(), cpu, half, size, sr)) {
+        for (int step = 0; step < 3; step++) {
+          whole.step(p1, g, 3e-4);
+          a.step(p2, g, 3e-4);
+          b.step(p2, g, 3e-4);
+        }
+        boolean moved = false;
+        for (long i = 0; i < size; i++) {
+          assertThat(isBf16(p1.get(i))).as("parameter %d", i).isTrue();
+          assertThat(p2.get(i)).as("parameter %d", i).isEqualTo(p1.get(i));
+          moved |= p1.get(i) != initial[(int) i];
+        }
+        for (long i = 0; i < size; i += 97) {
+          assertThat(isBf16(whole.firstMoment().get(i))).isTrue();
+          assertThat(isBf16(whole.secondMoment().get(i))).isTrue();
+        }
+        assertThat(moved).isTrue();
+      }
+    }
+  }
+}
