@@ -23,6 +23,17 @@ final class JavaBf16Matmul implements Bf16Matmul {
     this.reason = reason;
   }
 
+  /**
+   * NaN: this product multiplies in fp32 on cria's GEMM, so what bounds it is the FMA peak, which a
+   * run's MFU is then relative to ({@link dev.cria.engine.backend.Peak} falls back to it). Timing
+   * this product instead, at a run's start before the JIT has compiled it, gave a peak so low that
+   * MFU read above 100%.
+   */
+  @Override
+  public double measurePeakGflops(double seconds) {
+    return Double.NaN;
+  }
+
   @Override
   public String description() {
     return "java (bf16 widened to fp32 for cria's GEMM; " + reason + ")";
