@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Lists every test that Maven Surefire skipped, with the reason it gave, from the XML reports
 under each module's target/surefire-reports; with CI=true in the environment, exits 1 when a
-skipped test is not named in the allowed list (lines "Class#method why"; # starts a comment).
+skipped test is not named in the allowed list (lines "Class#method why"; a line starting with #
+is a comment).
 
 Usage: tools/ci_skipped.py [--allowed FILE] [ROOT]
 """
@@ -36,8 +37,8 @@ def allowed(path):
     if path and os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             for line in f:
-                line = line.split("#", 1)[0].strip()
-                if line:
+                line = line.strip()
+                if line and not line.startswith("#"):  # a comment starts its line: names hold '#'
                     names.add(line.split()[0])
     return names
 
