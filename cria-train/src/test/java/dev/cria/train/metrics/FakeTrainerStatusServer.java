@@ -66,13 +66,20 @@ public final class FakeTrainerStatusServer implements AutoCloseable {
     this.ca = ca;
   }
 
-  /** Starts one with its key store and certificate in {@code dir}. */
+  /** Starts one with a new key store and certificate in {@code dir}. */
   public static FakeTrainerStatusServer start(Path dir) throws IOException, InterruptedException {
-    Path ca = certificate("server", dir.resolve("server.p12"));
+    return start(dir.resolve("server.p12"), certificate("server", dir.resolve("server.p12")));
+  }
+
+  /**
+   * Starts one serving the key in {@code store}, whose certificate is {@code ca} (made once by
+   * {@link #certificate}, for the servers of several tests: keytool takes a second a run).
+   */
+  public static FakeTrainerStatusServer start(Path store, Path ca) throws IOException {
     HttpsServer server =
         HttpsServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
     try {
-      server.setHttpsConfigurator(new HttpsConfigurator(tls(dir.resolve("server.p12"))));
+      server.setHttpsConfigurator(new HttpsConfigurator(tls(store)));
     } catch (GeneralSecurityException e) {
       throw new IOException(e);
     }

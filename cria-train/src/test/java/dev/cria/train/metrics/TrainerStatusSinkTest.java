@@ -21,6 +21,7 @@ import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -44,9 +45,17 @@ class TrainerStatusSinkTest {
   private Path ca;
   private Path token;
 
+  @TempDir static Path keys;
+  private static Path serverCa;
+
+  @BeforeAll
+  static void certificate() throws Exception {
+    serverCa = FakeTrainerStatusServer.certificate("server", keys.resolve("server.p12"));
+  }
+
   @BeforeEach
   void startServer() throws Exception {
-    server = FakeTrainerStatusServer.start(dir);
+    server = FakeTrainerStatusServer.start(keys.resolve("server.p12"), serverCa);
     ca = server.caCert();
     token = dir.resolve("token");
     Files.writeString(token, "first-token\n");
