@@ -102,12 +102,16 @@ public record PrepareJob(
       int parts,
       Integer threads,
       int retries) {
+    // Megatron's data prefix: paths, or weights and paths in turn ([0.3, A, 0.7, B])
+    boolean weighted =
+        !dataPrefixes.isEmpty() && dataPrefixes.getFirst().strip().matches("[0-9.eE+-]+");
+    int datasets = weighted ? dataPrefixes.size() / 2 : dataPrefixes.size();
     require(
-        dataPrefixes.size() == 1,
+        datasets == 1,
         "--prepare-input makes the one dataset the run reads; the run reads "
-            + dataPrefixes.size()
+            + datasets
             + " (a blend): prepare each with cria k8s submit prepare");
-    String prefix = dataPrefixes.getFirst().strip();
+    String prefix = dataPrefixes.get(weighted ? 1 : 0).strip();
     var m = java.util.regex.Pattern.compile("(/.+)_([A-Za-z0-9-]+)_document").matcher(prefix);
     require(
         m.matches(),
@@ -115,17 +119,27 @@ public record PrepareJob(
             + prefix
             + " must be an absolute PREFIX_<key>_document, as cria prepare names what it writes");
     require(tokenizer != null, "--prepare-input needs the run's --tokenizer (the pods' path)");
-    return new PrepareJob(
-        job,
-        inputs,
-        tokenizer,
-        m.group(1),
-        List.of(m.group(2)),
-        appendEod,
-        parts,
-        threads,
-        retries,
-        newBatch());
+    try {
+      return new PrepareJob(
+          job,
+          inputs,
+          tokenizer,
+          m.group(1),
+          List.of(m.group(2)),
+          appendEod,
+          parts,
+          threads,
+          retries,
+          newBatch());
+    } catch (IllegalArgumentException e) { // named by the train command's flags
+      throw new IllegalArgumentException(
+          e.getMessage()
+              .replace("--parts", "--prepare-parts")
+              .replace("--workers", "--prepare-threads")
+              .replace("--retries", "--prepare-retries")
+              .replace("--input", "--prepare-input"),
+          e);
+    }
   }
 
   /** A fresh batch name: 8 random hex digits. */
@@ -186,20 +200,29 @@ public record PrepareJob(
 
   /** The merge's script: each key's parts, in index order, when all are there; then no parts. */
   String mergeScript() {
+    return mergeScript(true);
+  }
+
+  /**
+   * The merge's script; with {@code waitForParts} (the merge Job, started beside the parts) it
+   * waits for them and gives up when a part's failures used its attempts; without (the TrainJob's
+   * merge step, which JobSet starts once the parts are complete) it merges at once, so that the
+   * failures a part logged before it succeeded, in this or an earlier JobSet restart, do not count.
+   */
+  private String mergeScript(boolean waitForParts) {
     List<String> steps = new ArrayList<>(List.of("set -e"));
     for (String key : jsonKeys) {
-      List<String> args =
-          new ArrayList<>(
-              List.of(
-                  "cria",
-                  "data",
-                  "merge",
-                  "--wait",
-                  Integer.toString(MERGE_WAIT_SECONDS),
-                  "--failures",
-                  quote(failuresDirectory()),
-                  "--attempts",
-                  Integer.toString(retries + 1)));
+      List<String> args = new ArrayList<>(List.of("cria", "data", "merge"));
+      if (waitForParts) {
+        args.addAll(
+            List.of(
+                "--wait",
+                Integer.toString(MERGE_WAIT_SECONDS),
+                "--failures",
+                quote(failuresDirectory()),
+                "--attempts",
+                Integer.toString(retries + 1)));
+      }
       for (int i = 0; i < parts; i++) {
         args.add(quote(partsDirectory() + "/part-" + i + "_" + key + "_document"));
       }
@@ -255,7 +278,7 @@ public record PrepareJob(
         + "; then echo 'merge: "
         + outputPrefix
         + " is there; nothing to do'; exit 0; fi\n"
-        + mergeScript();
+        + mergeScript(false);
   }
 
   private static String quote(String s) {

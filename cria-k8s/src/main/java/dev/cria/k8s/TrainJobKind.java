@@ -3,6 +3,8 @@ package dev.cria.k8s;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
 import io.fabric8.kubernetes.api.model.PodSpec;
+import io.fabric8.kubernetes.api.model.VolumeBuilder;
+import io.fabric8.kubernetes.api.model.VolumeMountBuilder;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import java.util.ArrayList;
@@ -245,7 +247,7 @@ final class TrainJobKind implements JobKind {
             nodes,
             job.procsPerWorker(),
             job.backoffLimit(),
-            PodTemplates.template(job, Map.of(), PodTemplates.worker(job, "node", secret, true)),
+            PodTemplates.template(job, Map.of(), nodePod(job, name, secret, true)),
             PodTemplates.template(job, Map.of(ANCESTOR, "trainer"), launcher),
             job.labels(),
             steps);
@@ -282,7 +284,7 @@ final class TrainJobKind implements JobKind {
     trainer.put("image", job.image());
     trainer.put("command", List.of("/bin/sh", "-c", script));
     List<Map<String, Object>> jobs = new ArrayList<>();
-    jobs.add(patch(job, "node", PodTemplates.worker(job, "node", true, false)));
+    jobs.add(patch(job, "node", nodePod(job, job.name(), true, false)));
     jobs.add(patch(job, "launcher", PodTemplates.launcher(job, "node", script, false, true)));
     Map<String, Object> patch = new LinkedHashMap<>();
     patch.put("manager", PATCH_MANAGER);
@@ -315,6 +317,66 @@ final class TrainJobKind implements JobKind {
         "spec", Serialization.jsonMapper().convertValue(spec, Map.class)); // as the API writes it
     return ordered("name", name, "template", Map.of("spec", Map.of("template", podTemplate)));
   }
+
+  /**
+   * A node's pod; the training job's ({@code train}) also gets what Trainer's {@code
+   * TrainJobStatus} feature gives the launcher's pods alone, the {@code trainer} step's: the token
+   * and CA files its status server takes, at the same path ({@link #TRAINER_STATUS_DIR}). Rank 0
+   * runs on node 0, with the launcher's variables passed on by mpirun: it reads these files in its
+   * own pod. The token is projected for the audience the server checks (the TrainJob's status
+   * path); the CA's ConfigMap, which Trainer makes only when the feature is on, is optional.
+   */
+  private static PodSpec nodePod(
+      ClusterJob job, String trainJob, boolean train, boolean readiness) {
+    PodSpec pod = PodTemplates.worker(job, "node", train, readiness);
+    if (!train) {
+      return pod;
+    }
+    pod.getVolumes()
+        .add(
+            new VolumeBuilder()
+                .withName(TRAINER_STATUS_VOLUME)
+                .withNewProjected()
+                .addNewSource()
+                .withNewServiceAccountToken()
+                .withAudience(
+                    "trainer.kubeflow.org/v1alpha1/namespaces/"
+                        + job.namespace()
+                        + "/trainjobs/"
+                        + trainJob
+                        + "/status")
+                .withExpirationSeconds(3600L)
+                .withPath("token")
+                .endServiceAccountToken()
+                .endSource()
+                .addNewSource()
+                .withNewConfigMap()
+                .withName(trainJob + "-tls-config")
+                .withOptional(true)
+                .addNewItem()
+                .withKey("ca.crt")
+                .withPath("ca.crt")
+                .endItem()
+                .endConfigMap()
+                .endSource()
+                .endProjected()
+                .build());
+    pod.getContainers()
+        .getFirst()
+        .getVolumeMounts()
+        .add(
+            new VolumeMountBuilder()
+                .withName(TRAINER_STATUS_VOLUME)
+                .withMountPath(TRAINER_STATUS_DIR)
+                .withReadOnly(true)
+                .build());
+    return pod;
+  }
+
+  /** Where Trainer's status server token and CA go in a pod, as its plugin mounts them. */
+  static final String TRAINER_STATUS_DIR = "/var/run/secrets/kubeflow/trainer";
+
+  private static final String TRAINER_STATUS_VOLUME = "kubeflow-trainer-token";
 
   /** Who wrote a TrainJob's runtime patch (the field is immutable once set). */
   static final String PATCH_MANAGER = "cria.dev/cria";

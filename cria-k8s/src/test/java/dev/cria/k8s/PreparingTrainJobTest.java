@@ -76,7 +76,18 @@ class PreparingTrainJobTest {
     assertThat(merge.at("/dependsOn/0/status").asString()).isEqualTo("Complete");
     assertThat(merge.at("/template/spec/template/spec/containers/0/command/2").asString())
         .startsWith("if [ -f '/shared/data/brown_text_document.idx' ]; then echo 'merge:")
-        .contains("--output-prefix '/shared/data/brown_text_document'");
+        .contains("--output-prefix '/shared/data/brown_text_document'")
+        .doesNotContain("--failures", "--wait"); // JobSet starts it once the parts are complete
+    JsonNode nodePod = jobs.get(2).at("/template/spec/template/spec");
+    JsonNode status = nodePod.at("/volumes").get(nodePod.at("/volumes").size() - 1);
+    assertThat(status.path("name").asString()).isEqualTo("kubeflow-trainer-token");
+    assertThat(status.at("/projected/sources/0/serviceAccountToken/audience").asString())
+        .isEqualTo("trainer.kubeflow.org/v1alpha1/namespaces/default/trainjobs/brown-tiny/status");
+    assertThat(status.at("/projected/sources/1/configMap/name").asString())
+        .isEqualTo("brown-tiny-tls-config");
+    assertThat(status.at("/projected/sources/1/configMap/optional").asBoolean()).isTrue();
+    assertThat(nodePod.at("/containers/0/volumeMounts").findValuesAsString("mountPath"))
+        .contains("/var/run/secrets/kubeflow/trainer");
     assertThat(jobs.get(2).at("/dependsOn/0/name").asString()).isEqualTo("dataset-merge");
     assertThat(jobs.get(2).at("/dependsOn/0/status").asString()).isEqualTo("Complete");
     assertThat(jobs.get(3).at("/dependsOn/0/name").asString()).isEqualTo("node");
@@ -103,10 +114,35 @@ class PreparingTrainJobTest {
     PrepareJob p = prepare(Jobs.small());
     assertThat(p.outputPrefix()).isEqualTo("/shared/data/brown");
     assertThat(p.jsonKeys()).containsExactly("text");
+    // one dataset with its weight is one dataset
+    assertThat(
+            PrepareJob.forRun(
+                    Jobs.small(),
+                    List.of("1.0", "/shared/data/brown_text_document"),
+                    "/t",
+                    List.of("/in"),
+                    false,
+                    1,
+                    null,
+                    0)
+                .outputPrefix())
+        .isEqualTo("/shared/data/brown");
+    // the flags named are the train command's
     assertThatThrownBy(() ->
             PrepareJob.forRun(
                 Jobs.small(),
-                List.of("0.5 /shared/a_text_document", "0.5 /shared/b_text_document"),
+                List.of("/shared/data/brown_text_document"),
+                "/t",
+                List.of("/in"),
+                false,
+                0,
+                null,
+                0))
+        .hasMessageStartingWith("--prepare-parts must be 1 to 10000");
+    assertThatThrownBy(() ->
+            PrepareJob.forRun(
+                Jobs.small(),
+                List.of("0.5", "/shared/a_text_document", "0.5", "/shared/b_text_document"),
                 "/t",
                 List.of("/in"),
                 false,

@@ -240,6 +240,15 @@ class PrepareJobScriptsTest {
       assertThat(part.waitFor(5, TimeUnit.MINUTES)).isTrue(); // a liveness bound
       assertThat(part.exitValue()).as(Files.readString(tmp.resolve("p" + i))).isZero();
     }
+    // failures a part logged before it succeeded (in an earlier JobSet restart, say) do not count:
+    // JobSet starts the merge step only once every part is complete
+    java.util.regex.Matcher batch =
+        java.util.regex.Pattern.compile("'([^']*-parts/[0-9a-f]{8})'")
+            .matcher(scripts.get("dataset-initializer"));
+    assertThat(batch.find()).isTrue();
+    Path failed = Path.of(batch.group(1), "failed", "part-1");
+    Files.createDirectories(failed.getParent());
+    Files.writeString(failed, "exit 1 at then\n".repeat(5));
     Process merge = shell(bin, scripts.get("dataset-merge"), null, tmp.resolve("merge.log"));
     assertThat(merge.waitFor(5, TimeUnit.MINUTES)).isTrue();
     assertThat(merge.exitValue()).as(Files.readString(tmp.resolve("merge.log"))).isZero();
