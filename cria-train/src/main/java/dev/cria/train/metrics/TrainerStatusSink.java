@@ -39,9 +39,10 @@ import tools.jackson.databind.node.ObjectNode;
  * {@code status.trainerStatus}, where the cluster runs Trainer's {@code TrainJobStatus} feature:
  * the controller then puts {@code KUBEFLOW_TRAINER_SERVER_URL} (its HTTPS endpoint for this
  * TrainJob), {@code KUBEFLOW_TRAINER_SERVER_CA_CERT} (the CA that signed it, a file) and {@code
- * KUBEFLOW_TRAINER_SERVER_TOKEN} (a projected service-account token, a file that rotates) into
- * every pod, and a report is {@code POST}ed as {@code {"trainerStatus": {...}}} with the token as a
- * bearer.
+ * KUBEFLOW_TRAINER_SERVER_TOKEN} (a projected service-account token, a file that rotates) into the
+ * pods of its {@code trainer} step, and a report is {@code POST}ed as {@code {"trainerStatus":
+ * {...}}} with the token as a bearer. (Under MPI the launcher passes the variables on to the ranks,
+ * and the nodes' pods mount the same files themselves: cria-k8s's {@code TrainJobKind}.)
  *
  * <p>As the API's guidance asks: at most one report every {@link #INTERVAL} (a tiny model takes
  * hundreds of steps a second), the token read again for each report, and a report that fails never
@@ -136,7 +137,7 @@ public final class TrainerStatusSink implements MetricsSink {
     }
     TrainerStatusSink trainer = new TrainerStatusSink(endpoint.get(), local::warn);
     local.info(trainer.describe());
-    return MetricsSink.of(List.of(local, trainer));
+    return MetricsSink.of(List.of(trainer, local)); // closed first: its last warnings reach the log
   }
 
   /** Reports to {@code endpoint}, warning through {@code warn} when a report fails. */
@@ -170,27 +171,29 @@ public final class TrainerStatusSink implements MetricsSink {
   }
 
   @Override
-  public void step(StepMetrics metrics) {
+  public synchronized void step(StepMetrics metrics) {
     last = metrics;
     offer(metrics.step() >= metrics.maxSteps());
   }
 
   @Override
-  public void validation(Validation validation) {
+  public synchronized void validation(Validation validation) {
     lastValidation = validation;
     offer(true); // rare, and what someone watching the job waits for
   }
 
   @Override
-  public void failed(String message) {
+  public synchronized void failed(String message) { // also from a peer watch's thread
     offer(true);
   }
 
   /** Sends what is still unsent, waiting at most the timeout; then stops the sender. */
   @Override
   public void close() {
-    if (last != null && last.step() != queuedStep) {
-      pending.set(payload(last, lastValidation, clock.instant())); // a step the interval held back
+    synchronized (this) {
+      if (last != null && last.step() != queuedStep) {
+        pending.set(payload(last, lastValidation, clock.instant())); // one the interval held back
+      }
     }
     Future<?> done = sender.submit(this::drain); // after whatever is on its way
     try {
