@@ -10,7 +10,9 @@ import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.model.Precision;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.optim.GradientClipping;
+import dev.cria.engine.optim.StochasticRounding;
 import dev.cria.engine.tensor.DType;
+import dev.cria.engine.tensor.View;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
@@ -123,7 +125,14 @@ public final class StepBenchmark {
       }
       try (LlamaModel model =
               new LlamaModel(shape, backend, s.microBatch(), s.seqLen(), false, s.precision());
-          AdamW adam = new AdamW(model.layout(), AdamW.Settings.llama(), backend)) {
+          AdamW adam =
+              new AdamW(
+                  model.layout(),
+                  AdamW.Settings.llama(),
+                  backend,
+                  0,
+                  model.layout().size(),
+                  StochasticRounding.forPrecision(s.precision(), 1234))) {
         log.accept(
             String.format(
                 "model %,d parameters, %.0f MB of buffers; %d warmup + %d timed steps",
@@ -155,6 +164,11 @@ public final class StepBenchmark {
           long t1 = System.nanoTime();
           model.backward();
           long t2 = System.nanoTime();
+          if (s.precision().stochasticRounding()) { // bf16 gradients, as the trainer rounds them
+            backend
+                .kernels()
+                .roundBf16Stochastic(View.of(model.gradients(), 0), model.layout().size(), step, 0);
+          }
           GradientClipping.clip(backend.kernels(), model.gradients(), 1.0);
           adam.step(model.parameters(), model.gradients(), 1e-4);
           long t3 = System.nanoTime();
