@@ -38,6 +38,38 @@ public sealed interface JobKind permits MpiJobKind, TrainJobKind {
     return TrainJobKind.preparing(prepare);
   }
 
+  /**
+   * The kind a render or submit asks for, or null where nothing decides it (submit then asks the
+   * cluster): {@code --kind} ({@code kind}, or null), a shared runtime ({@code runtime}, or null
+   * for the run's own) and the run's prepare steps ({@code prepare}, or null). Either of the last
+   * two makes it a TrainJob, and refuses another kind by the flag that asked for it; the two do not
+   * go together (a shared runtime has no steps of the run's).
+   */
+  static JobKind requested(String kind, RuntimeRef runtime, PrepareJob prepare) {
+    if (prepare != null) {
+      if (runtime != null) {
+        throw new IllegalArgumentException(
+            "--prepare-input adds steps to the run's own runtime; a shared one (--runtime) has"
+                + " none: run cria k8s submit prepare first");
+      }
+      if (kind != null && !kind.equalsIgnoreCase(TRAINJOB.flag())) {
+        throw new IllegalArgumentException(
+            "--prepare-input is a TrainJob's initializer step; the "
+                + kind
+                + " has none: run cria k8s submit prepare first, or use --kind trainjob");
+      }
+      return TrainJobKind.preparing(prepare);
+    }
+    if (runtime != null) {
+      if (kind != null && !kind.equalsIgnoreCase(TRAINJOB.flag())) {
+        throw new IllegalArgumentException(
+            "--runtime names a Kubeflow Trainer runtime: it needs --kind trainjob, not " + kind);
+      }
+      return TrainJobKind.on(runtime);
+    }
+    return kind == null ? null : parse(kind);
+  }
+
   /** Every kind, the default first. */
   static List<JobKind> all() {
     return List.of(MPIJOB, TRAINJOB);

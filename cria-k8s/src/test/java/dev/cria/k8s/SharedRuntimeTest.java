@@ -203,6 +203,13 @@ class SharedRuntimeTest {
         .hasMessageContaining("expected NAME, trainingruntime/NAME or clustertrainingruntime/NAME");
     assertThatThrownBy(() -> RuntimeRef.parse("Bad_Name")).hasMessageContaining("DNS label");
     assertThat(RuntimeRef.parse("ClusterTrainingRuntime/a").clusterWide()).isTrue();
+    // what a render or submit asks for: nothing decides, a kind, or a TrainJob on the runtime
+    assertThat(JobKind.requested(null, null, null)).isNull();
+    assertThat(JobKind.requested("MPIJob", null, null)).isSameAs(JobKind.MPIJOB);
+    assertThat(JobKind.requested(null, SHARED, null).kind()).isEqualTo("TrainJob");
+    assertThatThrownBy(() -> JobKind.requested("mpijob", SHARED, null))
+        .hasMessage(
+            "--runtime names a Kubeflow Trainer runtime: it needs --kind trainjob, not mpijob");
   }
 
   @Test

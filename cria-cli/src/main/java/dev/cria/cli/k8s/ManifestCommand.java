@@ -178,51 +178,29 @@ public abstract class ManifestCommand implements Callable<Integer> {
      * --runtime}, a TrainJob on that runtime.
      */
     private JobKind jobKind(ClusterJob job, dev.cria.train.config.TrainConfig config) {
-      InitializerOptions steps = initializer();
-      if (steps != null && !steps.inputs.isEmpty()) {
-        if (runtime() != null) {
-          throw new UserError(
-              "--prepare-input adds steps to the run's own runtime; a shared one (--runtime) has"
-                  + " none: run cria k8s submit prepare first");
-        }
-        if (kind != null && !kind.equalsIgnoreCase("trainjob")) {
-          throw new UserError(
-              "--prepare-input is a TrainJob's initializer step; the "
-                  + kind
-                  + " has none: run cria k8s submit prepare first, or use --kind trainjob");
-        }
-        try {
-          return JobKind.trainJobPreparing(
-              PrepareJob.forRun(
-                  job,
-                  config.data().dataPrefix(),
-                  config.model().tokenizer(),
-                  steps.inputs,
-                  steps.appendEod,
-                  steps.parts,
-                  steps.threads,
-                  steps.retries));
-        } catch (IllegalArgumentException e) {
-          throw new UserError(e.getMessage());
-        }
+      JobKind requested;
+      try {
+        InitializerOptions steps = initializer();
+        requested =
+            JobKind.requested(
+                kind,
+                runtime() == null ? null : RuntimeRef.parse(runtime()),
+                steps == null || steps.inputs.isEmpty()
+                    ? null
+                    : PrepareJob.forRun(
+                        job,
+                        config.data().dataPrefix(),
+                        config.model().tokenizer(),
+                        steps.inputs,
+                        steps.appendEod,
+                        steps.parts,
+                        steps.threads,
+                        steps.retries));
+      } catch (IllegalArgumentException e) {
+        throw new UserError(e.getMessage());
       }
-      if (runtime() != null) {
-        if (kind != null && !kind.equalsIgnoreCase("trainjob")) {
-          throw new UserError(
-              "--runtime names a Kubeflow Trainer runtime: it needs --kind trainjob, not " + kind);
-        }
-        try {
-          return JobKind.trainJobOn(RuntimeRef.parse(runtime()));
-        } catch (IllegalArgumentException e) {
-          throw new UserError(e.getMessage());
-        }
-      }
-      if (kind != null) {
-        try {
-          return JobKind.parse(kind);
-        } catch (IllegalArgumentException e) {
-          throw new UserError(e.getMessage());
-        }
+      if (requested != null) {
+        return requested;
       }
       if (!apply()) {
         return JobKind.MPIJOB;

@@ -123,6 +123,7 @@ public final class StepBenchmark {
       if (s.precision().products() == DType.BF16) {
         log.accept(s.precision().describe(backend.kernels().bf16Matmul()));
       }
+      StochasticRounding rounding = StochasticRounding.forPrecision(s.precision(), 1234);
       try (LlamaModel model =
               new LlamaModel(shape, backend, s.microBatch(), s.seqLen(), false, s.precision());
           AdamW adam =
@@ -132,7 +133,7 @@ public final class StepBenchmark {
                   backend,
                   0,
                   model.layout().size(),
-                  StochasticRounding.forPrecision(s.precision(), 1234))) {
+                  rounding)) {
         log.accept(
             String.format(
                 "model %,d parameters, %.0f MB of buffers; %d warmup + %d timed steps",
@@ -164,10 +165,14 @@ public final class StepBenchmark {
           long t1 = System.nanoTime();
           model.backward();
           long t2 = System.nanoTime();
-          if (s.precision().stochasticRounding()) { // bf16 gradients, as the trainer rounds them
-            backend
-                .kernels()
-                .roundBf16Stochastic(View.of(model.gradients(), 0), model.layout().size(), step, 0);
+          if (rounding != null) { // bf16 gradients, as the trainer rounds them
+            rounding.round(
+                backend.kernels(),
+                View.of(model.gradients(), 0),
+                model.layout().size(),
+                0,
+                step + 1,
+                StochasticRounding.Stream.GRADIENTS);
           }
           GradientClipping.clip(backend.kernels(), model.gradients(), 1.0);
           adam.step(model.parameters(), model.gradients(), 1e-4);
