@@ -56,10 +56,13 @@ public interface Kernels {
    */
   String bf16Matmul();
 
-  /** {@code out[i, :] = table[tokens[i], :]} for i in [0, n). */
+  /**
+   * {@code out[i, :] = table[tokens[i], :]} for i in [0, n); a token of -1 gives a row of zeros (a
+   * tensor-parallel rank's table holds a slice of the vocabulary, and tokens outside it are -1).
+   */
   void embeddingForward(View out, View table, int[] tokens, int n, int d);
 
-  /** {@code dTable[tokens[i], :] += dOut[i, :]}. */
+  /** {@code dTable[tokens[i], :] += dOut[i, :]}; a token of -1 adds nothing. */
   void embeddingBackward(View dTable, View dOut, int[] tokens, int n, int d);
 
   /**

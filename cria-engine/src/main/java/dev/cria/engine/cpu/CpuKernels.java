@@ -229,6 +229,10 @@ public final class CpuKernels implements Kernels {
         n,
         (from, to, worker) -> {
           for (int i = from; i < to; i++) {
+            if (tokens[i] < 0) {
+              out.asSlice((outOff + (long) i * d) * 4, d * 4L).fill((byte) 0);
+              continue;
+            }
             MemorySegment.copy(
                 table,
                 (tableOff + (long) tokens[i] * d) * 4,
@@ -254,6 +258,9 @@ public final class CpuKernels implements Kernels {
           int c0 = (int) ((long) d * fromBlock / blocks);
           int c1 = (int) ((long) d * toBlock / blocks);
           for (int i = 0; i < n; i++) {
+            if (tokens[i] < 0) {
+              continue;
+            }
             long src = dOutOff + (long) i * d;
             long dst = dTableOff + (long) tokens[i] * d;
             axpy(dTable, dst + c0, dOut, src + c0, c1 - c0, 1f);

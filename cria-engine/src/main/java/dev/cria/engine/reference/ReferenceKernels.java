@@ -86,7 +86,8 @@ public final class ReferenceKernels implements Kernels {
     long tableOff = tableView.offset();
     for (int i = 0; i < n; i++) {
       for (int c = 0; c < d; c++) {
-        set(out, outOff + (long) i * d + c, get(table, tableOff + (long) tokens[i] * d + c));
+        float value = tokens[i] < 0 ? 0f : get(table, tableOff + (long) tokens[i] * d + c);
+        set(out, outOff + (long) i * d + c, value);
       }
     }
   }
@@ -98,6 +99,9 @@ public final class ReferenceKernels implements Kernels {
     MemorySegment dOut = f32(dOutView, "dOut");
     long dOutOff = dOutView.offset();
     for (int i = 0; i < n; i++) {
+      if (tokens[i] < 0) {
+        continue;
+      }
       for (int c = 0; c < d; c++) {
         long at = dTableOff + (long) tokens[i] * d + c;
         set(dTable, at, get(dTable, at) + get(dOut, dOutOff + (long) i * d + c));

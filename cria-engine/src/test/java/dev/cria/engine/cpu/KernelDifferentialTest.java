@@ -128,6 +128,42 @@ class KernelDifferentialTest {
   }
 
   @Test
+  void anEmbeddingTokenOfMinusOneReadsZerosAndLearnsNothing() {
+    int n = 9;
+    int d = 35;
+    int vocab = 5;
+    int[] tokens = {3, -1, 0, -1, -1, 4, 3, -1, 1};
+    MemorySegment table = randomSegment((long) vocab * d, 1);
+    MemorySegment o1 = randomSegment((long) n * d, 1);
+    MemorySegment o2 = randomSegment((long) n * d, 1);
+    fast.embeddingForward(View.f32(o1, 0), View.f32(table, 0), tokens, n, d);
+    REFERENCE.embeddingForward(View.f32(o2, 0), View.f32(table, 0), tokens, n, d);
+    assertClose(o1, o2, 0, "out");
+    for (int i = 0; i < n; i++) {
+      for (int c = 0; c < d; c++) {
+        float expected =
+            tokens[i] < 0 ? 0f : table.getAtIndex(ValueLayout.JAVA_FLOAT, (long) tokens[i] * d + c);
+        assertThat(o1.getAtIndex(ValueLayout.JAVA_FLOAT, (long) i * d + c))
+            .as("row %d column %d", i, c)
+            .isEqualTo(expected);
+      }
+    }
+    MemorySegment dOut = randomSegment((long) n * d, 1);
+    MemorySegment g1 = randomSegment((long) vocab * d, 1);
+    MemorySegment g2 = copy(g1);
+    MemorySegment before = copy(g1);
+    fast.embeddingBackward(View.f32(g1, 0), View.f32(dOut, 0), tokens, n, d);
+    REFERENCE.embeddingBackward(View.f32(g2, 0), View.f32(dOut, 0), tokens, n, d);
+    assertClose(g1, g2, 1e-6, "dTable");
+    int[] none = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
+    MemorySegment untouched = copy(before);
+    fast.embeddingBackward(View.f32(before, 0), View.f32(dOut, 0), none, n, d);
+    assertClose(before, untouched, 0, "dTable after only -1 tokens");
+    REFERENCE.embeddingBackward(View.f32(g2, 0), View.f32(dOut, 0), none, n, d);
+    assertClose(g2, g1, 0, "dTable after only -1 tokens (reference)");
+  }
+
+  @Test
   void rmsNorm() {
     int n = 23;
     int d = 53;
