@@ -11,7 +11,6 @@ import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.List;
-import java.util.SplittableRandom;
 
 /**
  * A Llama model for training: flat parameter and gradient buffers ({@link ParameterLayout}), an
@@ -192,37 +191,7 @@ public final class LlamaModel implements AutoCloseable {
    * ({@code use_scaled_init_method}), 1 for norm weights.
    */
   public void initialize(long seed, double std, boolean scaled) {
-    if (!(std > 0)) {
-      throw new IllegalArgumentException("init std must be positive, got " + std);
-    }
-    SplittableRandom root = new SplittableRandom(seed);
-    double outputStd = scaled ? std / Math.sqrt(2.0 * config.layers()) : std;
-    for (ParameterLayout.Tensor t : layout.tensors()) {
-      SplittableRandom random = root.split();
-      if (!t.weightDecay()) {
-        for (long i = t.offset(); i < t.end(); i++) {
-          parameters.set(i, 1f);
-        }
-        continue;
-      }
-      boolean output = t.name().endsWith("o_proj.weight") || t.name().endsWith("down_proj.weight");
-      double sigma = output ? outputStd : std;
-      for (long i = t.offset(); i < t.end(); i++) {
-        parameters.set(i, (float) (gaussian(random) * sigma));
-      }
-    }
-  }
-
-  /** A standard normal sample (Marsaglia polar method), from a seeded stream. */
-  private static double gaussian(SplittableRandom random) {
-    while (true) {
-      double u = 2 * random.nextDouble() - 1;
-      double v = 2 * random.nextDouble() - 1;
-      double s = u * u + v * v;
-      if (s > 0 && s < 1) {
-        return u * Math.sqrt(-2 * Math.log(s) / s);
-      }
-    }
+    ParameterInit.fill(layout, parameters, seed, std, scaled);
   }
 
   private static void need(ParametersNeeded needed, ParameterLayout.Range bucket) {
