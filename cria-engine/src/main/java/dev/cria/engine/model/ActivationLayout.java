@@ -47,13 +47,26 @@ final class ActivationLayout {
   final long size;
 
   ActivationLayout(LlamaConfig c, int batch, int seq, boolean recompute) {
+    this(c, batch, seq, recompute, ModelSlice.WHOLE);
+  }
+
+  /**
+   * The activations of a tensor-parallel rank holding {@code slice}: the residual stream, the
+   * norms' outputs and their gradients whole, the rest (its heads' q, k, v, attention and
+   * statistics, its share of the MLP's hidden units and of the logits) its own.
+   */
+  ActivationLayout(LlamaConfig c, int batch, int seq, boolean recompute, ModelSlice slice) {
     this.batch = batch;
     this.seq = seq;
     this.tokens = batch * seq;
+    int parts = slice.parts();
     long n = tokens;
     long d = c.dim();
-    long kv = c.kvDim();
-    long f = c.ffnDim();
+    long qd = d / parts;
+    long kv = c.kvDim() / parts;
+    long f = c.ffnDim() / parts;
+    long heads = c.heads() / parts;
+    long vocab = c.vocabSize() / parts;
     long next = 0;
     layerInput = new long[c.layers() + 1];
     for (int l = 0; l <= c.layers(); l++) {
@@ -66,11 +79,11 @@ final class ActivationLayout {
       long xn1 = next;
       long rstd1 = xn1 + n * d;
       long q = rstd1 + n;
-      long k = q + n * d;
+      long k = q + n * qd;
       long v = k + n * kv;
       long att = v + n * kv;
-      long lse = att + n * d;
-      long hMid = lse + (long) batch * c.heads() * seq;
+      long lse = att + n * qd;
+      long hMid = lse + batch * heads * seq;
       long xn2 = hMid + n * d;
       long rstd2 = xn2 + n * d;
       long gate = rstd2 + n;
@@ -85,11 +98,11 @@ final class ActivationLayout {
     xnFinal = next;
     rstdFinal = xnFinal + n * d;
     logits = rstdFinal + n;
-    dh = logits + n * c.vocabSize();
+    dh = logits + n * vocab;
     dxn = dh + n * d;
     datt = dxn + n * d;
-    dq = datt + n * d;
-    dk = dq + n * d;
+    dq = datt + n * qd;
+    dk = dq + n * qd;
     dv = dk + n * kv;
     dGate = dv + n * kv;
     dUp = dGate + n * f;

@@ -5,6 +5,8 @@ import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Buffers;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.backend.RopeTable;
+import dev.cria.engine.parallel.Collective;
+import dev.cria.engine.parallel.VocabParallelCrossEntropy;
 import dev.cria.engine.tensor.DType;
 import dev.cria.engine.tensor.Floats;
 import dev.cria.engine.tensor.View;
@@ -20,6 +22,23 @@ import java.util.List;
  * <p>Use: {@link #forward(int[], int[], float)} with targets computes the loss and, fused with it,
  * the gradient of the logits; {@link #backward()} then accumulates parameter gradients. Not
  * thread-safe; the kernels use the cores.
+ *
+ * <p>Tensor parallelism, as Megatron-Core runs a Llama: a model built on a tensor-parallel group
+ * holds its rank's {@link ModelSlice} of every layer ({@link ParameterLayout}). Each rank computes
+ * its heads' attention and its share of the MLP's hidden units from the whole residual stream; the
+ * row-parallel products (o, down) leave partial sums that one all-reduce per block adds up, and
+ * going back the input gradients of the column-parallel products (q, k, v, gate, up) are summed the
+ * same way. The embeddings and the LM head hold a slice of the vocabulary: a token outside a rank's
+ * slice looks up zeros (the all-reduce fills it in), and the loss is the vocabulary-parallel
+ * cross-entropy ({@link VocabParallelCrossEntropy}), so the full logits are never gathered. The
+ * norms are whole on every rank, their inputs and gradients the same everywhere (the all-reduces
+ * give the same bits to every rank), so their gradients need no reduction. Four all-reduces of the
+ * residual's size per layer and micro-batch, two forward and two back, plus two for the embeddings
+ * and the head: the collectives that the group's transport must make fast.
+ *
+ * <p>This file is long because each layer's forward and backward passes are written out side by
+ * side, with the tensor-parallel reductions between their kernels; split apart, a step would sit
+ * away from its gradient.
  */
 public final class LlamaModel implements AutoCloseable {
   private final LlamaConfig config;
@@ -38,7 +57,16 @@ public final class LlamaModel implements AutoCloseable {
   private final MemorySegment a; // activations
   private final RopeTable rope;
   private final AttentionShape attention;
+  private final Collective group; // tensor-parallel: the ranks sharing this model
+  private final ModelSlice slice;
+  // this rank's widths: its heads' q (and attention output), k and v; its MLP hidden units;
+  // its vocabulary entries
+  private final int qDim;
+  private final int kvDim;
+  private final int ffnDim;
+  private final int vocab;
   private int[] tokens;
+  private int[] lookup; // the tokens as this rank's embedding rows, -1 outside its slice
   private int[] targets;
   private boolean logitsHoldGradient;
 
@@ -63,36 +91,73 @@ public final class LlamaModel implements AutoCloseable {
       int seq,
       boolean recompute,
       Precision precision) {
+    this(config, backend, batch, seq, recompute, precision, Collective.single());
+  }
+
+  /**
+   * Rank {@code tensorGroup.rank()}'s slice of a model shared by the ranks of {@code tensorGroup}
+   * (tensor parallelism; a group of one holds the whole model), with zeroed parameters. Every rank
+   * of the group calls {@link #forward} and {@link #backward} on the same tokens, together: the
+   * passes call the group's collectives. Refuses a group whose size does not divide the heads, the
+   * key/value heads, the MLP's hidden units or the vocabulary.
+   */
+  public LlamaModel(
+      LlamaConfig config,
+      Backend backend,
+      int batch,
+      int seq,
+      boolean recompute,
+      Precision precision,
+      Collective tensorGroup) {
     if (seq > config.maxSeqLen()) {
       throw new IllegalArgumentException(
           "sequence length " + seq + " exceeds the model's " + config.maxSeqLen());
     }
     this.config = config;
-    this.layout = new ParameterLayout(config);
+    this.group = java.util.Objects.requireNonNull(tensorGroup, "tensorGroup");
+    this.slice = new ModelSlice(tensorGroup.worldSize(), tensorGroup.rank());
+    this.layout = new ParameterLayout(config, slice); // refuses a slice that does not fit
+    this.qDim = config.dim() / slice.parts();
+    this.kvDim = config.kvDim() / slice.parts();
+    this.ffnDim = config.ffnDim() / slice.parts();
+    this.vocab = config.vocabSize() / slice.parts();
     this.kernels = backend.kernels();
     this.recompute = recompute;
     this.precision = java.util.Objects.requireNonNull(precision, "precision");
     this.buffers = backend.buffers();
     this.parameters = buffers.allocate(layout.size());
     this.gradients = buffers.allocate(layout.size());
-    this.computeBase = layout.embeddings() + (long) config.vocabSize() * config.dim();
+    this.computeBase = layout.embeddings() + (long) vocab * config.dim();
     this.computeWeights =
         precision.products() == DType.BF16
             ? buffers.allocateBf16(layout.size() - computeBase)
             : null;
-    this.act = new ActivationLayout(config, batch, seq, recompute);
+    this.act = new ActivationLayout(config, batch, seq, recompute, slice);
     this.a = buffers.allocate(act.size).segment();
     this.rope = new RopeTable(seq, config.headDim(), config.ropeTheta());
     this.attention =
-        new AttentionShape(batch, seq, config.heads(), config.kvHeads(), config.headDim());
+        new AttentionShape(
+            batch,
+            seq,
+            config.heads() / slice.parts(),
+            config.kvHeads() / slice.parts(),
+            config.headDim());
   }
 
   public LlamaConfig config() {
     return config;
   }
 
+  /** This rank's parameters' layout: its slice of the model's. */
   public ParameterLayout layout() {
     return layout;
+  }
+
+  /**
+   * Which slice of the model this rank holds ({@link ModelSlice#WHOLE} without tensor parallelism).
+   */
+  public ModelSlice slice() {
+    return slice;
   }
 
   public Floats parameters() {
@@ -206,7 +271,10 @@ public final class LlamaModel implements AutoCloseable {
     }
   }
 
-  /** The sum of the squares of every parameter (the square of the parameter norm), in double. */
+  /**
+   * The sum of the squares of every parameter this rank holds (the square of the parameter norm
+   * without tensor parallelism), in double.
+   */
   public double parameterSquares() {
     return kernels.sumOfSquares(View.of(parameters, 0), parameters.length());
   }
@@ -253,10 +321,12 @@ public final class LlamaModel implements AutoCloseable {
     }
     this.tokens = tokens;
     this.targets = targets;
+    this.lookup = slice.whole() ? tokens : rowsOfThisSlice(tokens);
     int d = config.dim();
     List<ParameterLayout.Range> buckets = layout.buckets(); // the backward's order: head first
     need(needed, buckets.getLast()); // the embeddings: looked up in fp32, never multiplied
-    kernels.embeddingForward(at(act.layerInput[0]), param(layout.embeddings()), tokens, n, d);
+    kernels.embeddingForward(at(act.layerInput[0]), param(layout.embeddings()), lookup, n, d);
+    sumOverGroup(act.layerInput[0], (long) n * d); // each token's row from the rank that holds it
     for (int l = 0; l < config.layers(); l++) {
       ParameterLayout.Range layer = buckets.get(buckets.size() - 2 - l);
       need(needed, layer);
@@ -274,7 +344,7 @@ public final class LlamaModel implements AutoCloseable {
         n,
         d,
         config.normEps());
-    linear(act.logits, input(act.xnFinal), layout.lmHead(), n, d, config.vocabSize());
+    linear(act.logits, input(act.xnFinal), layout.lmHead(), n, d, vocab);
     if (targets == null) {
       logitsHoldGradient = false;
       return Double.NaN;
@@ -293,13 +363,28 @@ public final class LlamaModel implements AutoCloseable {
       throw new IllegalArgumentException("every target is -1: nothing to learn from");
     }
     double sum =
-        kernels.crossEntropy(at(act.logits), targets, n, config.vocabSize(), gradScale / counted);
+        slice.whole()
+            ? kernels.crossEntropy(
+                at(act.logits), targets, n, config.vocabSize(), gradScale / counted)
+            : VocabParallelCrossEntropy.lossAndGradient(
+                group,
+                a,
+                act.logits,
+                targets,
+                n,
+                vocab,
+                slice.first(config.vocabSize()),
+                gradScale / counted);
     logitsHoldGradient = true;
     return sum / counted;
   }
 
   /** The logits of the last forward pass without targets: [batch x seq, vocab]. */
   public float[] logits() {
+    if (!slice.whole()) {
+      throw new IllegalStateException(
+          "the logits are split across the tensor-parallel group; gathering them is not built");
+    }
     if (logitsHoldGradient) {
       throw new IllegalStateException(
           "the logits were replaced by their gradient; call forward without targets");
@@ -313,19 +398,20 @@ public final class LlamaModel implements AutoCloseable {
     ParameterLayout.Layer w = layout.layer(l);
     int n = act.tokens;
     int d = config.dim();
-    int kv = config.kvDim();
-    int f = config.ffnDim();
+    int kv = kvDim;
+    int f = ffnDim;
     long hIn = act.layerInput[l];
     View xn1 = input(s.xn1());
     kernels.rmsNormForward(
         xn1, at(s.rstd1()), at(hIn), param(w.attentionNorm()), n, d, config.normEps());
-    linear(s.q(), xn1, w.wq(), n, d, d);
+    linear(s.q(), xn1, w.wq(), n, d, qDim);
     linear(s.k(), xn1, w.wk(), n, d, kv);
     linear(s.v(), xn1, w.wv(), n, d, kv);
-    kernels.rope(at(s.q()), rope, act.batch, act.seq, config.heads(), 0, false);
-    kernels.rope(at(s.k()), rope, act.batch, act.seq, config.kvHeads(), 0, false);
+    kernels.rope(at(s.q()), rope, act.batch, act.seq, attention.heads(), 0, false);
+    kernels.rope(at(s.k()), rope, act.batch, act.seq, attention.kvHeads(), 0, false);
     kernels.attentionForward(at(s.att()), at(s.lse()), at(s.q()), at(s.k()), at(s.v()), attention);
-    linear(s.hMid(), at(s.att()), w.wo(), n, d, d);
+    linear(s.hMid(), at(s.att()), w.wo(), n, qDim, d);
+    sumOverGroup(s.hMid(), (long) n * d); // row-parallel: each rank's heads' share
     kernels.add(at(s.hMid()), at(hIn), (long) n * d);
     View xn2 = input(s.xn2());
     kernels.rmsNormForward(
@@ -336,6 +422,7 @@ public final class LlamaModel implements AutoCloseable {
     kernels.swigluForward(swi, at(s.gate()), at(s.up()), (long) n * f);
     long hOut = act.layerInput[l + 1];
     linear(hOut, swi, w.down(), n, f, d);
+    sumOverGroup(hOut, (long) n * d); // row-parallel: each rank's hidden units' share
     kernels.add(at(hOut), at(s.hMid()), (long) n * d);
   }
 
@@ -365,15 +452,8 @@ public final class LlamaModel implements AutoCloseable {
     int n = act.tokens;
     int d = config.dim();
     // LM head and final norm: dxn = dlogits · W_head; dW_head += dlogits^T · xn
-    linearBackward(
-        act.dxn,
-        true,
-        layout.lmHead(),
-        at(act.logits),
-        input(act.xnFinal),
-        n,
-        d,
-        config.vocabSize());
+    linearBackward(act.dxn, true, layout.lmHead(), at(act.logits), input(act.xnFinal), n, d, vocab);
+    sumOverGroup(act.dxn, (long) n * d); // each rank's vocabulary's share
     a.asSlice(act.dh * Float.BYTES, (long) n * d * Float.BYTES).fill((byte) 0);
     kernels.rmsNormBackward(
         at(act.dh),
@@ -393,7 +473,7 @@ public final class LlamaModel implements AutoCloseable {
       layerBackward(l);
       announce(ready, buckets.get(config.layers() - l));
     }
-    kernels.embeddingBackward(grad(layout.embeddings()), at(act.dh), tokens, n, d);
+    kernels.embeddingBackward(grad(layout.embeddings()), at(act.dh), lookup, n, d);
     announce(ready, buckets.getLast());
     logitsHoldGradient = false;
   }
@@ -404,8 +484,8 @@ public final class LlamaModel implements AutoCloseable {
     ParameterLayout.Layer w = layout.layer(l);
     int n = act.tokens;
     int d = config.dim();
-    int kv = config.kvDim();
-    int f = config.ffnDim();
+    int kv = kvDim;
+    int f = ffnDim;
     long hIn = act.layerInput[l];
     // MLP: hOut = hMid + down(swiglu(gate(xn2), up(xn2)))
     linearBackward(act.dSwi, true, w.down(), at(act.dh), input(s.swi()), n, f, d);
@@ -415,6 +495,7 @@ public final class LlamaModel implements AutoCloseable {
     View xn2 = input(s.xn2());
     linearBackward(act.dxn, true, w.gate(), dGate, xn2, n, d, f);
     linearBackward(act.dxn, false, w.up(), dUp, xn2, n, d, f);
+    sumOverGroup(act.dxn, (long) n * d); // column-parallel: each rank's hidden units' share
     kernels.rmsNormBackward(
         at(act.dh),
         grad(w.mlpNorm()),
@@ -425,7 +506,7 @@ public final class LlamaModel implements AutoCloseable {
         n,
         d);
     // Attention: hMid = hIn + o(attention(rope(q(xn1)), rope(k(xn1)), v(xn1)))
-    linearBackward(act.datt, true, w.wo(), at(act.dh), at(s.att()), n, d, d);
+    linearBackward(act.datt, true, w.wo(), at(act.dh), at(s.att()), n, qDim, d);
     kernels.attentionBackward(
         at(act.dq),
         at(act.dk),
@@ -437,12 +518,13 @@ public final class LlamaModel implements AutoCloseable {
         at(s.att()),
         at(s.lse()),
         attention);
-    kernels.rope(at(act.dq), rope, act.batch, act.seq, config.heads(), 0, true);
-    kernels.rope(at(act.dk), rope, act.batch, act.seq, config.kvHeads(), 0, true);
+    kernels.rope(at(act.dq), rope, act.batch, act.seq, attention.heads(), 0, true);
+    kernels.rope(at(act.dk), rope, act.batch, act.seq, attention.kvHeads(), 0, true);
     View xn1 = input(s.xn1());
-    linearBackward(act.dxn, true, w.wq(), at(act.dq), xn1, n, d, d);
+    linearBackward(act.dxn, true, w.wq(), at(act.dq), xn1, n, d, qDim);
     linearBackward(act.dxn, false, w.wk(), at(act.dk), xn1, n, d, kv);
     linearBackward(act.dxn, false, w.wv(), at(act.dv), xn1, n, d, kv);
+    sumOverGroup(act.dxn, (long) n * d); // column-parallel: each rank's heads' share
     kernels.rmsNormBackward(
         at(act.dh),
         grad(w.attentionNorm()),
@@ -487,6 +569,27 @@ public final class LlamaModel implements AutoCloseable {
    */
   private View input(long offset) {
     return computeWeights == null ? at(offset) : View.bf16(a, 2 * offset);
+  }
+
+  /**
+   * Sums {@code count} activations at {@code offset} over the tensor-parallel group (nothing
+   * without one): the partial sums of its ranks' slices become the whole on every rank.
+   */
+  private void sumOverGroup(long offset, long count) {
+    if (!slice.whole()) {
+      group.allReduceSum(a.asSlice(offset * Float.BYTES, count * Float.BYTES), count);
+    }
+  }
+
+  /** {@code tokens} as rows of this rank's slice of the embeddings: -1 for another rank's. */
+  private int[] rowsOfThisSlice(int[] tokens) {
+    int first = slice.first(config.vocabSize());
+    int[] rows = new int[tokens.length];
+    for (int i = 0; i < tokens.length; i++) {
+      int row = tokens[i] - first;
+      rows[i] = row >= 0 && row < vocab ? row : -1;
+    }
+    return rows;
   }
 
   /** A view of the activation arena at {@code offset}. */

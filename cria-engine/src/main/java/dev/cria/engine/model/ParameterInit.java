@@ -6,7 +6,7 @@ import java.util.SplittableRandom;
 /**
  * NeMo/Megatron's initialization of a Llama model's parameters, deterministic for a seed: each
  * tensor draws from its own stream, split from the seed's in the layout's order, so a tensor's
- * values do not depend on how the others are stored.
+ * values do not depend on how the others are stored, nor on how tensor parallelism cuts it.
  */
 final class ParameterInit {
   private ParameterInit() {}
@@ -33,8 +33,37 @@ final class ParameterInit {
       }
       boolean output = t.name().endsWith("o_proj.weight") || t.name().endsWith("down_proj.weight");
       double sigma = output ? outputStd : std;
-      for (long i = t.offset(); i < t.end(); i++) {
-        parameters.set(i, (float) (gaussian(random) * sigma));
+      if (t.split() == ParameterLayout.Split.NONE) {
+        for (long i = t.offset(); i < t.end(); i++) {
+          parameters.set(i, (float) (gaussian(random) * sigma));
+        }
+      } else {
+        fillPiece(layout, t, parameters, random, sigma);
+      }
+    }
+  }
+
+  /**
+   * A tensor-parallel rank's piece of tensor {@code t}: the whole tensor's draws, in its row-major
+   * order, up to the piece's last row, keeping the piece's own; so every layout gets the values of
+   * the whole model's initialization, which a rank pays for in time (the draws), not memory.
+   */
+  private static void fillPiece(
+      ParameterLayout layout,
+      ParameterLayout.Tensor t,
+      Floats parameters,
+      SplittableRandom random,
+      double sigma) {
+    int cols = layout.wholeCols(t);
+    int firstRow = layout.firstRow(t);
+    int firstCol = layout.firstCol(t);
+    int endCol = firstCol + t.cols();
+    for (int i = 0; i < firstRow + t.rows(); i++) {
+      for (int j = 0; j < cols; j++) {
+        float value = (float) (gaussian(random) * sigma);
+        if (i >= firstRow && j >= firstCol && j < endCol) {
+          parameters.set(t.offset() + (long) (i - firstRow) * t.cols() + (j - firstCol), value);
+        }
       }
     }
   }

@@ -12,18 +12,41 @@ import java.util.Map;
  *
  * <p>Order: embeddings; per layer the attention norm, q, k, v, o, the MLP norm, gate, up, down; the
  * final norm; the LM head. Linear weights are {@code [out, in]}, row-major.
+ *
+ * <p>A layout for a {@link ModelSlice} of a tensor-parallel group holds that rank's piece of each
+ * tensor, in the same order, as Megatron-Core cuts a Llama: the rows (outputs) of q, k, v, gate and
+ * up, of the embeddings and of the LM head (column-parallel and vocabulary-parallel, {@link
+ * Split#ROWS}), the columns (inputs) of o and down (row-parallel, {@link Split#COLUMNS}), and every
+ * norm whole.
  */
 public final class ParameterLayout {
+  /** How a tensor is cut among the ranks of a tensor-parallel group. */
+  public enum Split {
+    /** Every rank holds all of it (the norms). */
+    NONE,
+    /** Each rank holds an equal run of its rows: outputs, or vocabulary entries. */
+    ROWS,
+    /** Each rank holds an equal run of its columns: inputs. */
+    COLUMNS
+  }
+
   /**
-   * One tensor.
+   * One tensor, or this rank's piece of it.
    *
    * @param name Hugging Face LlamaForCausalLM name
    * @param offset first element in the flat buffer
-   * @param rows rows (1 for a vector)
-   * @param cols columns
+   * @param rows rows held here (1 for a vector)
+   * @param cols columns held here
    * @param weightDecay whether AdamW decays it (not for norm weights)
+   * @param split how tensor parallelism cuts it
    */
-  public record Tensor(String name, long offset, int rows, int cols, boolean weightDecay) {
+  public record Tensor(
+      String name, long offset, int rows, int cols, boolean weightDecay, Split split) {
+    /** A tensor no one cuts. */
+    public Tensor(String name, long offset, int rows, int cols, boolean weightDecay) {
+      this(name, offset, rows, cols, weightDecay, Split.NONE);
+    }
+
     public long size() {
       return (long) rows * cols;
     }
@@ -59,6 +82,7 @@ public final class ParameterLayout {
       long down) {}
 
   private final LlamaConfig config;
+  private final ModelSlice slice;
   private final List<Tensor> tensors;
   private final Map<String, Tensor> byName;
   private final List<Layer> layers;
@@ -68,37 +92,59 @@ public final class ParameterLayout {
   private final long size;
   private final List<Range> buckets;
 
+  /** The layout of the whole model. */
   public ParameterLayout(LlamaConfig c) {
+    this(c, ModelSlice.WHOLE);
+  }
+
+  /**
+   * The layout of {@code slice} of the model; refuses a slice that does not divide what it cuts
+   * ({@link ModelSlice#requireFits}).
+   */
+  public ParameterLayout(LlamaConfig c, ModelSlice slice) {
+    slice.requireFits(c);
     this.config = c;
+    this.slice = slice;
+    int parts = slice.parts();
     List<Tensor> list = new ArrayList<>();
     long[] next = {0};
-    java.util.function.BiFunction<String, int[], Long> add =
-        (name, shape) -> {
+    interface Adder {
+      long add(String name, int rows, int cols, Split split);
+    }
+    Adder add =
+        (name, rows, cols, split) -> {
           boolean decay = !name.endsWith("norm.weight");
-          Tensor t = new Tensor(name, next[0], shape[0], shape[1], decay);
+          Tensor t =
+              new Tensor(
+                  name,
+                  next[0],
+                  split == Split.ROWS ? rows / parts : rows,
+                  split == Split.COLUMNS ? cols / parts : cols,
+                  decay,
+                  parts == 1 ? Split.NONE : split);
           list.add(t);
           next[0] = t.end();
           return t.offset();
         };
     int d = c.dim();
-    embeddings = add.apply("model.embed_tokens.weight", new int[] {c.vocabSize(), d});
+    embeddings = add.add("model.embed_tokens.weight", c.vocabSize(), d, Split.ROWS);
     List<Layer> ls = new ArrayList<>();
     for (int i = 0; i < c.layers(); i++) {
       String p = "model.layers." + i + ".";
       ls.add(
           new Layer(
-              add.apply(p + "input_layernorm.weight", new int[] {1, d}),
-              add.apply(p + "self_attn.q_proj.weight", new int[] {d, d}),
-              add.apply(p + "self_attn.k_proj.weight", new int[] {c.kvDim(), d}),
-              add.apply(p + "self_attn.v_proj.weight", new int[] {c.kvDim(), d}),
-              add.apply(p + "self_attn.o_proj.weight", new int[] {d, d}),
-              add.apply(p + "post_attention_layernorm.weight", new int[] {1, d}),
-              add.apply(p + "mlp.gate_proj.weight", new int[] {c.ffnDim(), d}),
-              add.apply(p + "mlp.up_proj.weight", new int[] {c.ffnDim(), d}),
-              add.apply(p + "mlp.down_proj.weight", new int[] {d, c.ffnDim()})));
+              add.add(p + "input_layernorm.weight", 1, d, Split.NONE),
+              add.add(p + "self_attn.q_proj.weight", d, d, Split.ROWS),
+              add.add(p + "self_attn.k_proj.weight", c.kvDim(), d, Split.ROWS),
+              add.add(p + "self_attn.v_proj.weight", c.kvDim(), d, Split.ROWS),
+              add.add(p + "self_attn.o_proj.weight", d, d, Split.COLUMNS),
+              add.add(p + "post_attention_layernorm.weight", 1, d, Split.NONE),
+              add.add(p + "mlp.gate_proj.weight", c.ffnDim(), d, Split.ROWS),
+              add.add(p + "mlp.up_proj.weight", c.ffnDim(), d, Split.ROWS),
+              add.add(p + "mlp.down_proj.weight", d, c.ffnDim(), Split.COLUMNS)));
     }
-    finalNorm = add.apply("model.norm.weight", new int[] {1, d});
-    lmHead = add.apply("lm_head.weight", new int[] {c.vocabSize(), d});
+    finalNorm = add.add("model.norm.weight", 1, d, Split.NONE);
+    lmHead = add.add("lm_head.weight", c.vocabSize(), d, Split.ROWS);
     this.tensors = Collections.unmodifiableList(list);
     this.layers = List.copyOf(ls);
     this.size = next[0];
@@ -132,6 +178,31 @@ public final class ParameterLayout {
 
   public LlamaConfig config() {
     return config;
+  }
+
+  /** Which slice of the model this layout holds ({@link ModelSlice#WHOLE} for all of it). */
+  public ModelSlice slice() {
+    return slice;
+  }
+
+  /** The rows of the whole tensor that {@code t} is a piece of. */
+  public int wholeRows(Tensor t) {
+    return t.split() == Split.ROWS ? t.rows() * slice.parts() : t.rows();
+  }
+
+  /** The columns of the whole tensor that {@code t} is a piece of. */
+  public int wholeCols(Tensor t) {
+    return t.split() == Split.COLUMNS ? t.cols() * slice.parts() : t.cols();
+  }
+
+  /** The first row of the whole tensor that this rank's piece {@code t} holds. */
+  public int firstRow(Tensor t) {
+    return t.split() == Split.ROWS ? t.rows() * slice.index() : 0;
+  }
+
+  /** The first column of the whole tensor that this rank's piece {@code t} holds. */
+  public int firstCol(Tensor t) {
+    return t.split() == Split.COLUMNS ? t.cols() * slice.index() : 0;
   }
 
   /** Total floats: the length of each flat buffer. */

@@ -17,8 +17,7 @@ import java.lang.foreign.ValueLayout;
  *
  * <p>Plain loops, sums in double within a slice; the group's sums are of floats in its own order,
  * so the loss equals the unsplit kernel's to float rounding, not bit for bit. What calls it: the LM
- * head of a tensor-parallel model (not built yet; the group is then the model's tensor-parallel
- * group).
+ * head of a tensor-parallel {@code LlamaModel}, on the model's tensor-parallel group.
  */
 public final class VocabParallelCrossEntropy {
   private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;

@@ -17,7 +17,7 @@ import java.util.function.Function;
  * #run} calls a function on each rank's {@link Collective} in a thread of its own. The collectives
  * meet at a barrier; sums are taken in rank order, as the transports' are bit-identical everywhere.
  */
-final class ThreadRanks {
+public final class ThreadRanks {
   private final int size;
   private final CyclicBarrier barrier;
   private final MemorySegment[] buffers;
@@ -29,7 +29,7 @@ final class ThreadRanks {
   }
 
   /** Runs {@code work} on each of {@code size} ranks; their results in rank order. */
-  static <T> List<T> run(int size, Function<Collective, T> work) throws Exception {
+  public static <T> List<T> run(int size, Function<Collective, T> work) throws Exception {
     ThreadRanks ranks = new ThreadRanks(size);
     ExecutorService pool = Executors.newFixedThreadPool(size);
     try {

@@ -1,0 +1,212 @@
+package dev.cria.engine.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.cria.engine.backend.Backend;
+import dev.cria.engine.backend.Backends;
+import dev.cria.engine.parallel.Collective;
+import dev.cria.engine.parallel.ThreadRanks;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A model split across a tensor-parallel group (ranks as threads, {@link ThreadRanks}) against the
+ * same model whole: each rank holds its slice of the whole initialization bit for bit, and one
+ * forward and backward pass gives every rank the whole model's loss and its slice of the whole
+ * gradient, to the rounding of fp32 sums taken in another order.
+ */
+class TensorParallelModelTest {
+  /** 6 heads and 6 kv heads: tensor parallelism 2, 3 and 6 divide them, 4 does not. */
+  static final LlamaConfig MHA = new LlamaConfig(48, 2, 6, 6, 72, 60, 1e-5f, 10000f, 16);
+
+  /** Grouped-query attention: 6 heads reading 3 kv heads; tensor parallelism 3 cuts both. */
+  static final LlamaConfig GQA = new LlamaConfig(48, 2, 6, 3, 72, 60, 1e-5f, 10000f, 16);
+
+  static final int BATCH = 2;
+  static final int SEQ = 7;
+  static final long SEED = 11;
+  static final double STD = 0.2; // large enough that the logits, and so the loss, vary
+
+  /** Tokens in every rank's vocabulary slice, and targets with some rows skipped (-1). */
+  static final int[] TOKENS = new SplittableRandom(3).ints(BATCH * SEQ, 0, 60).toArray();
+
+  static final int[] TARGETS = targets();
+
+  private static int[] targets() {
+    int[] t = new SplittableRandom(4).ints(BATCH * SEQ, 0, 60).toArray();
+    t[2] = -1;
+    t[9] = -1;
+    return t;
+  }
+
+  /** What one rank (or the whole model) holds after one forward and backward pass. */
+  record Pass(double loss, ParameterLayout layout, float[] parameters, float[] gradients) {}
+
+  static Pass pass(LlamaConfig config, Collective group, boolean recompute, Precision precision) {
+    try (Backend backend = Backends.open("cpu", 1);
+        LlamaModel model =
+            new LlamaModel(config, backend, BATCH, SEQ, recompute, precision, group)) {
+      model.initialize(SEED, STD, true);
+      float[] parameters = model.parameters().toArray(0, Math.toIntExact(model.layout().size()));
+      model.zeroGradients();
+      double loss = model.forward(TOKENS, TARGETS, 1f);
+      model.backward();
+      float[] gradients = model.gradients().toArray(0, Math.toIntExact(model.layout().size()));
+      return new Pass(loss, model.layout(), parameters, gradients);
+    }
+  }
+
+  static List<Pass> split(int parts, LlamaConfig config, boolean recompute, Precision precision)
+      throws Exception {
+    return ThreadRanks.run(parts, group -> pass(config, group, recompute, precision));
+  }
+
+  /**
+   * The largest difference between rank {@code piece}'s values of each tensor and the whole model's
+   * values at the same place, relative to that tensor's largest whole value.
+   */
+  static double worstRelativeDifference(
+      Pass whole, float[] wholeValues, Pass piece, float[] pieceValues, StringBuilder where) {
+    double worst = 0;
+    for (ParameterLayout.Tensor t : piece.layout().tensors()) {
+      ParameterLayout.Tensor w = whole.layout().tensor(t.name());
+      double scale = 1e-12;
+      for (long i = w.offset(); i < w.end(); i++) {
+        scale = Math.max(scale, Math.abs(wholeValues[(int) i]));
+      }
+      int firstRow = piece.layout().firstRow(t);
+      int firstCol = piece.layout().firstCol(t);
+      for (int r = 0; r < t.rows(); r++) {
+        for (int c = 0; c < t.cols(); c++) {
+          float mine = pieceValues[(int) (t.offset() + (long) r * t.cols() + c)];
+          float theirs =
+              wholeValues[(int) (w.offset() + (long) (firstRow + r) * w.cols() + firstCol + c)];
+          double difference = Math.abs(mine - theirs) / scale;
+          if (difference > worst) {
+            worst = difference;
+            where.setLength(0);
+            where.append(t.name()).append('[').append(r).append(", ").append(c).append(']');
+          }
+        }
+      }
+    }
+    return worst;
+  }
+
+  @Test
+  void eachRankHoldsItsSliceOfTheWholeModelsInitializationBitForBit() throws Exception {
+    Pass whole = pass(MHA, Collective.single(), false, Precision.FP32);
+    for (int parts : new int[] {2, 3, 6}) {
+      List<Pass> ranks = split(parts, MHA, false, Precision.FP32);
+      long held = 0;
+      for (int r = 0; r < parts; r++) {
+        Pass piece = ranks.get(r);
+        StringBuilder where = new StringBuilder();
+        assertThat(
+                worstRelativeDifference(
+                    whole, whole.parameters(), piece, piece.parameters(), where))
+            .as("tp %d rank %d: %s", parts, r, where)
+            .isZero();
+        held += piece.layout().size();
+      }
+      long norms = (2L * MHA.layers() + 1) * MHA.dim();
+      assertThat(held)
+          .as("tp %d: the slices tile the model, the norms held by every rank", parts)
+          .isEqualTo(whole.layout().size() + (parts - 1) * norms);
+    }
+  }
+
+  @Test
+  void everyRankGetsTheWholeModelsLossAndItsSliceOfTheGradient() throws Exception {
+    for (LlamaConfig config : new LlamaConfig[] {MHA, GQA}) {
+      Pass whole = pass(config, Collective.single(), false, Precision.FP32);
+      assertThat(whole.loss()).as("a loss above chance's floor").isGreaterThan(1);
+      for (int parts : new int[] {2, 3}) {
+        if (config.kvHeads() % parts != 0) {
+          continue;
+        }
+        List<Pass> ranks = split(parts, config, false, Precision.FP32);
+        for (int r = 0; r < parts; r++) {
+          Pass piece = ranks.get(r);
+          String which = "kv heads " + config.kvHeads() + ", tp " + parts + " rank " + r;
+          assertThat(piece.loss())
+              .as("%s: the same loss on every rank", which)
+              .isEqualTo(ranks.getFirst().loss());
+          assertThat(Math.abs(piece.loss() - whole.loss()) / whole.loss())
+              .as("%s: loss %s vs the whole model's %s", which, piece.loss(), whole.loss())
+              .isLessThan(1e-6);
+          StringBuilder where = new StringBuilder();
+          assertThat(
+                  worstRelativeDifference(
+                      whole, whole.gradients(), piece, piece.gradients(), where))
+              .as("%s: gradient at %s", which, where)
+              .isLessThan(1e-5);
+        }
+      }
+    }
+  }
+
+  @Test
+  void recomputeGivesTheSameBitsUnderTensorParallelism() throws Exception {
+    List<Pass> kept = split(3, GQA, false, Precision.FP32);
+    List<Pass> recomputed = split(3, GQA, true, Precision.FP32);
+    for (int r = 0; r < 3; r++) {
+      assertThat(recomputed.get(r).loss()).isEqualTo(kept.get(r).loss());
+      assertThat(recomputed.get(r).gradients()).as("rank %d", r).isEqualTo(kept.get(r).gradients());
+    }
+  }
+
+  @Test
+  void bf16MixedSplitStaysWithinBf16sRoundingOfTheWholeModel() throws Exception {
+    Pass whole = pass(MHA, Collective.single(), false, Precision.BF16_MIXED);
+    List<Pass> ranks = split(2, MHA, false, Precision.BF16_MIXED);
+    for (int r = 0; r < 2; r++) {
+      Pass piece = ranks.get(r);
+      assertThat(Math.abs(piece.loss() - whole.loss()) / whole.loss())
+          .as("rank %d: loss %s vs %s", r, piece.loss(), whole.loss())
+          .isLessThan(1e-3);
+      StringBuilder where = new StringBuilder();
+      assertThat(worstRelativeDifference(whole, whole.gradients(), piece, piece.gradients(), where))
+          .as("rank %d: gradient at %s", r, where)
+          .isLessThan(2e-2);
+    }
+  }
+
+  @Test
+  void aTensorParallelSizeThatDoesNotDivideTheModelIsRefusedWithTheNumbers() {
+    assertThatThrownBy(() -> new ParameterLayout(MHA, new ModelSlice(4, 1)))
+        .hasMessageContaining("tensor parallelism 4 does not divide the model's 6 attention heads");
+    assertThatThrownBy(() -> new ParameterLayout(GQA, new ModelSlice(2, 0)))
+        .hasMessageContaining("tensor parallelism 2 does not divide the model's 3 key/value heads");
+    assertThatThrownBy(() -> new ParameterLayout(MHA.withVocabSize(61), new ModelSlice(2, 0)))
+        .hasMessageContaining("61 vocabulary entries");
+    LlamaConfig oddFfn = new LlamaConfig(48, 2, 6, 6, 75, 60, 1e-5f, 10000f, 16);
+    assertThatThrownBy(() -> new ParameterLayout(oddFfn, new ModelSlice(2, 0)))
+        .hasMessageContaining("75 MLP hidden units");
+    assertThatThrownBy(() -> new ModelSlice(2, 2)).hasMessageContaining("slice 2 of 2");
+  }
+
+  @Test
+  void theLogitsOfASplitModelAreNotHandedOutAsIfWhole() throws Exception {
+    List<String> messages =
+        ThreadRanks.run(
+            2,
+            group -> {
+              try (Backend backend = Backends.open("cpu", 1);
+                  LlamaModel model =
+                      new LlamaModel(MHA, backend, BATCH, SEQ, false, Precision.FP32, group)) {
+                model.initialize(SEED);
+                model.forward(TOKENS, null, 1f);
+                try {
+                  model.logits();
+                  return "handed out";
+                } catch (IllegalStateException e) {
+                  return e.getMessage();
+                }
+              }
+            });
+    assertThat(messages).allMatch(m -> m.contains("split across the tensor-parallel group"));
+  }
+}
