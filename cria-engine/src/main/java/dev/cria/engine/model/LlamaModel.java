@@ -279,6 +279,23 @@ public final class LlamaModel implements AutoCloseable {
     return kernels.sumOfSquares(View.of(parameters, 0), parameters.length());
   }
 
+  /**
+   * The sum of the squares of {@code values} (this rank's parameters or gradients) over the tensors
+   * that every rank of the tensor-parallel group holds whole, the norms; 0 without tensor
+   * parallelism. A norm over the group counts these once and the rest summed over its ranks.
+   */
+  public double replicatedSquares(Floats values) {
+    double squares = 0;
+    if (!slice.whole()) {
+      for (ParameterLayout.Tensor t : layout.tensors()) {
+        if (t.split() == ParameterLayout.Split.NONE) {
+          squares += kernels.sumOfSquares(View.of(values, t.offset()), t.size());
+        }
+      }
+    }
+    return squares;
+  }
+
   public void zeroGradients() {
     gradients.fill(0f);
   }

@@ -18,9 +18,8 @@ package dev.cria.engine.parallel;
  * group lies on one host and its collectives use shared memory, while the data-parallel groups
  * reach across hosts.
  *
- * <p>Nothing builds one yet: this is the layout that a later tensor-parallel run builds once per
- * rank, from the world size and the tensor-parallel size it is asked for ({@link #of}), to find its
- * two groups.
+ * <p>A run builds one from its world size and the tensor-parallel size it is asked for ({@link
+ * #of}); the trainer reads its batches by data rank and splits its model over the tensor group.
  *
  * @param dataParallel how many replicas of the model (data-parallel ranks), at least 1
  * @param tensorParallel how many ranks share each replica (tensor-parallel ranks), at least 1

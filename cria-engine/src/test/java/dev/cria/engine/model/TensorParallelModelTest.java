@@ -7,6 +7,8 @@ import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Backends;
 import dev.cria.engine.parallel.Collective;
 import dev.cria.engine.parallel.ThreadRanks;
+import dev.cria.engine.tensor.Floats;
+import java.lang.foreign.Arena;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -146,6 +148,69 @@ class TensorParallelModelTest {
         }
       }
     }
+  }
+
+  @Test
+  void theSlicesPutInTheWholeLayoutMakeTheWholeModelAndComeBackOut() throws Exception {
+    Pass whole = pass(GQA, Collective.single(), false, Precision.FP32);
+    List<Pass> ranks = split(3, GQA, false, Precision.FP32);
+    try (Arena arena = Arena.ofConfined()) {
+      Floats assembled = Floats.allocate(arena, whole.layout().size());
+      assembled.fill(Float.NaN);
+      for (Pass piece : ranks) {
+        SliceCopy.toWhole(piece.layout(), Floats.of(piece.parameters()), whole.layout(), assembled);
+      }
+      assertThat(assembled.toArray(0, whole.parameters().length))
+          .as("every parameter placed, each where the whole model has it")
+          .isEqualTo(whole.parameters());
+      for (Pass piece : ranks) {
+        Floats back = Floats.allocate(arena, piece.layout().size());
+        SliceCopy.fromWhole(whole.layout(), Floats.of(whole.parameters()), piece.layout(), back);
+        assertThat(back.toArray(0, piece.parameters().length)).isEqualTo(piece.parameters());
+      }
+    }
+    assertThatThrownBy(() ->
+            SliceCopy.fromWhole(
+                ranks.get(1).layout(),
+                Floats.of(ranks.get(1).parameters()),
+                ranks.get(0).layout(),
+                Floats.of(ranks.get(0).parameters())))
+        .hasMessageContaining("needs the whole layout");
+  }
+
+  @Test
+  void theGroupsGradientNormCountsTheNormsOnceAndSumsTheSlices() throws Exception {
+    Pass whole = pass(MHA, Collective.single(), false, Precision.FP32);
+    double expected = 0;
+    for (float g : whole.gradients()) {
+      expected += (double) g * g;
+    }
+    List<double[]> squares =
+        ThreadRanks.run(
+            3,
+            group -> {
+              try (Backend backend = Backends.open("cpu", 1);
+                  LlamaModel model =
+                      new LlamaModel(MHA, backend, BATCH, SEQ, false, Precision.FP32, group)) {
+                model.initialize(SEED, STD, true);
+                model.zeroGradients();
+                model.forward(TOKENS, TARGETS, 1f);
+                model.backward();
+                double all = 0;
+                for (float g : model.gradients().toArray(0, (int) model.layout().size())) {
+                  all += (double) g * g;
+                }
+                return new double[] {all, model.replicatedSquares(model.gradients())};
+              }
+            });
+    double once = squares.getFirst()[1];
+    assertThat(once).isPositive();
+    double total = once;
+    for (double[] rank : squares) {
+      assertThat(rank[1]).as("the norms' squares, the same on every rank").isEqualTo(once);
+      total += rank[0] - rank[1];
+    }
+    assertThat(total).isCloseTo(expected, org.assertj.core.data.Percentage.withPercentage(1e-3));
   }
 
   @Test
