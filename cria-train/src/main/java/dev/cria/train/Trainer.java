@@ -29,20 +29,15 @@ import dev.cria.train.distributed.PeerWatch;
 import dev.cria.train.distributed.RankValues;
 import dev.cria.train.distributed.ShardedAdamW;
 import dev.cria.train.metrics.MetricsSink;
-import dev.cria.train.metrics.RankLog;
-import dev.cria.train.metrics.RankLogSink;
 import dev.cria.train.metrics.StatusSink;
 import dev.cria.train.metrics.StepMetrics;
 import dev.cria.train.metrics.TensorBoardSink;
 import dev.cria.train.metrics.TensorBoardWriter;
 import dev.cria.train.metrics.ThroughputWindow;
 import dev.cria.train.metrics.TrainListener;
-import dev.cria.train.metrics.TrainerStatusSink;
 import dev.cria.train.metrics.Validation;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.function.BooleanSupplier;
@@ -141,7 +136,7 @@ public final class Trainer {
             ? new TensorBoardSink(
                 TensorBoardWriter.create(run.root()), t.logEveryNSteps(), group.worldSize())
             : null;
-    MetricsSink metrics = openSinks(board, t.maxSteps());
+    MetricsSink metrics = RankSinks.open(run, group, listener, board, t.maxSteps());
     try (metrics;
         Backend backend = TrainingSetup.openBackend(t.backend(), t.threads());
         PeerWatch peers = watchPeers(metrics)) {
@@ -190,38 +185,6 @@ public final class Trainer {
             });
     watch = w;
     return w;
-  }
-
-  /**
-   * Where this rank reports: TensorBoard (rank 0), the rank log, the console and the status file.
-   * When one cannot be opened, those already open (the event file among them) are closed.
-   */
-  private MetricsSink openSinks(TensorBoardSink board, long maxSteps) throws IOException {
-    List<MetricsSink> sinks = new ArrayList<>();
-    if (board != null) {
-      sinks.add(board);
-    }
-    try {
-      sinks.add(new RankLogSink(RankLog.open(run.root(), group.rank()), group.worldSize()));
-      sinks.add(listener.asSink());
-      sinks.add(
-          new StatusSink(
-              run.root(),
-              group.rank(),
-              group.worldSize(),
-              maxSteps,
-              StatusSink.HEARTBEAT,
-              group instanceof CountedCollective counted ? counted::entered : () -> 0));
-      MetricsSink local = MetricsSink.of(sinks);
-      return group.rank() == 0 ? TrainerStatusSink.besides(local, System.getenv()) : local;
-    } catch (IOException | RuntimeException e) {
-      try {
-        MetricsSink.of(sinks).close();
-      } catch (IOException closing) {
-        e.addSuppressed(closing);
-      }
-      throw e;
-    }
   }
 
   private TrainResult train(
