@@ -2,15 +2,12 @@ package dev.cria.train;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.cria.engine.tensor.Floats;
 import dev.cria.train.checkpoint.TrainStart;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
 import dev.cria.train.distributed.CollectiveKind;
 import dev.cria.train.distributed.LoopbackRanks;
 import dev.cria.train.distributed.Strangers;
-import dev.cria.train.metrics.StepMetrics;
-import dev.cria.train.metrics.TrainListener;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -34,32 +31,6 @@ class DataParallelTrainerTest {
   /** What one rank saw. */
   private record Run(
       List<Double> losses, List<Double> gradientNorms, float[] parameters, List<String> info) {}
-
-  private static final class Capture implements TrainListener {
-    final List<Double> losses = new ArrayList<>();
-    final List<Double> norms = new ArrayList<>();
-    final List<String> info = new ArrayList<>();
-    float[] parameters;
-
-    @Override
-    public void info(String line) {
-      info.add(line);
-    }
-
-    @Override
-    public void step(StepMetrics m) {
-      losses.add(m.loss());
-      norms.add(m.gradientNorm());
-    }
-
-    @Override
-    public void validation(long step, double loss) {}
-
-    @Override
-    public void finished(Floats p) {
-      parameters = p.toArray(0, (int) p.length());
-    }
-  }
 
   private List<Run> train(Path prefix, int world, CollectiveKind kind) throws Exception {
     return train(prefix, world, kind, line -> {}, port -> {}, tree -> {});
@@ -102,7 +73,7 @@ class DataParallelTrainerTest {
         hostOf,
         group -> {
           try (TrainingSetup setup = TrainingSetup.prepare(c, world, line -> {})) {
-            Capture capture = new Capture();
+            StepCapture capture = new StepCapture();
             new Trainer(setup, run, capture, () -> false, group).run(TrainStart.fresh());
             return new Run(capture.losses, capture.norms, capture.parameters, capture.info);
           }
