@@ -84,6 +84,27 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
    * resume with another number of ranks; sets each optimizer's update count.
    */
   public void loadOptimizer(List<AdamW> optimizers) throws IOException {
+    List<Moments> targets = new ArrayList<>();
+    for (AdamW adam : optimizers) {
+      targets.add(new Moments(adam.from(), adam.to(), adam.firstMoment(), adam.secondMoment()));
+    }
+    loadMoments(targets);
+    for (AdamW adam : optimizers) {
+      adam.restoreSteps(state.optimizerSteps());
+    }
+  }
+
+  /**
+   * Where moments go: those of parameters {@code [from, to)}, element i of each buffer for
+   * parameter {@code from + i}.
+   */
+  public record Moments(long from, long to, Floats first, Floats second) {}
+
+  /**
+   * Fills each target's moments from the shards of whichever ranks saved them (the update count is
+   * {@code state().optimizerSteps()}).
+   */
+  public void loadMoments(List<Moments> targets) throws IOException {
     // only the shards the manifest lists (and whose checksums were checked); their ranges must not
     // overlap
     List<SafetensorsFile> shards = new ArrayList<>();
@@ -115,7 +136,7 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
               dir + ": optimizer shards overlap at parameter " + ranges.get(i)[0]);
         }
       }
-      for (AdamW adam : optimizers) {
+      for (Moments adam : targets) {
         long covered = 0;
         for (long[] r : ranges) {
           long lo = Math.max(r[0], adam.from());
@@ -124,10 +145,8 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
             continue;
           }
           SafetensorsFile shard = shards.get((int) r[2]);
-          shard.read(
-              FIRST + r[0], lo - r[0], hi - lo, adam.firstMoment().segment(), lo - adam.from());
-          shard.read(
-              SECOND + r[0], lo - r[0], hi - lo, adam.secondMoment().segment(), lo - adam.from());
+          shard.read(FIRST + r[0], lo - r[0], hi - lo, adam.first().segment(), lo - adam.from());
+          shard.read(SECOND + r[0], lo - r[0], hi - lo, adam.second().segment(), lo - adam.from());
           covered += hi - lo;
         }
         if (covered != adam.to() - adam.from()) {
@@ -143,7 +162,6 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
                   + adam.to()
                   + ")");
         }
-        adam.restoreSteps(state.optimizerSteps());
       }
     } finally {
       shards.forEach(SafetensorsFile::close);

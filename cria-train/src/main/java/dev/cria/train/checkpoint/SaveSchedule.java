@@ -20,6 +20,10 @@ import java.util.Locale;
  * the trainer agrees on it with the stop flag), at the end and on a stop request. Periodic saves go
  * to the background with {@code async_save}; the saves at the end and on a stop are made before the
  * run returns. It remembers the last step saved, so none is saved twice.
+ *
+ * <p>A model split by tensor parallelism is saved whole: before each save the group gathers it on
+ * its rank 0 ({@link WholeModel}), which saves it as a data-parallel group of one would; the other
+ * ranks of the group only send their slices (and wait for a save made before returning).
  */
 public final class SaveSchedule implements AutoCloseable {
   private final TrainConfig config;
@@ -27,7 +31,10 @@ public final class SaveSchedule implements AutoCloseable {
   private final LlamaModel model;
   private final List<AdamW> optimizer;
   private final MetricsSink metrics;
-  private final Checkpointer checkpointer;
+  private final Checkpointer checkpointer; // null on a tensor-parallel rank that only sends
+  private final WholeModel whole; // null without tensor parallelism
+  private final Collective tensorGroup;
+  private final Path runDir;
   private long lastSaved;
   private long lastSaveNanos = System.nanoTime();
   private Path last;
@@ -45,16 +52,43 @@ public final class SaveSchedule implements AutoCloseable {
       MetricsSink metrics,
       long firstStep)
       throws IOException {
+    this(runDir, config, group, model, optimizer, metrics, firstStep, null, Collective.single());
+  }
+
+  /**
+   * As above for a model split over {@code tensorGroup}, saved whole through {@code whole} (null,
+   * and a group of one, without tensor parallelism); {@code group} is the data-parallel group.
+   */
+  public SaveSchedule(
+      Path runDir,
+      TrainConfig config,
+      Collective group,
+      LlamaModel model,
+      List<AdamW> optimizer,
+      MetricsSink metrics,
+      long firstStep,
+      WholeModel whole,
+      Collective tensorGroup)
+      throws IOException {
     this.config = config;
     this.group = group;
     this.model = model;
     this.optimizer = optimizer;
     this.metrics = metrics;
-    this.checkpointer = new Checkpointer(runDir, group, config.checkpoint().keepLast());
+    this.whole = whole;
+    this.tensorGroup = tensorGroup;
+    this.checkpointer =
+        whole == null || whole.holdsIt()
+            ? new Checkpointer(runDir, group, config.checkpoint().keepLast())
+            : null;
+    this.runDir = runDir;
     this.lastSaved = firstStep;
-    if (config.checkpoint().asyncSave()) {
+    if (config.checkpoint().asyncSave() && checkpointer != null) {
       long t0 = System.nanoTime();
-      long bytes = checkpointer.allocateSnapshot(model.parameters(), optimizer);
+      long bytes =
+          whole == null
+              ? checkpointer.allocateSnapshot(model.parameters(), optimizer)
+              : checkpointer.allocateSnapshot(whole.parameters(), whole.optimizer());
       // every rank's own log; the console shows rank 0's
       metrics.info(
           String.format(
@@ -101,8 +135,30 @@ public final class SaveSchedule implements AutoCloseable {
     if (step <= lastSaved) {
       return;
     }
-    report(checkpointer.awaitBackground());
+    if (checkpointer != null) {
+      report(checkpointer.awaitBackground());
+    }
     metrics.flush(); // the metrics up to the checkpoint survive whatever ends the process
+    if (whole != null) {
+      long t0 = System.nanoTime();
+      whole.gather();
+      if (checkpointer == null) {
+        lastSaved = step;
+        lastSaveNanos = System.nanoTime();
+        metrics.info(
+            String.format(
+                Locale.ROOT,
+                "checkpoint of step %d: this rank's slice sent to tensor-parallel rank 0"
+                    + " (%.2f s), which saves the whole model",
+                step,
+                (System.nanoTime() - t0) / 1e9));
+        if (!background) {
+          tensorGroup.barrier(Checkpointer.PATIENCE); // rank 0 has saved it
+          last = Checkpoints.stepDirectory(runDir, step);
+        }
+        return;
+      }
+    }
     TrainingState state =
         new TrainingState(
             step,
@@ -124,13 +180,14 @@ public final class SaveSchedule implements AutoCloseable {
             state,
             TrainConfigFile.toYaml(config),
             config.model().tokenizer() == null ? null : Path.of(config.model().tokenizer()),
-            model.layout(),
-            model.parameters());
+            whole == null ? model.layout() : whole.layout(),
+            whole == null ? model.parameters() : whole.parameters());
+    List<AdamW> saved = whole == null ? optimizer : whole.optimizer();
     lastSaved = step;
     lastSaveNanos = System.nanoTime();
     if (background) {
       long t0 = System.nanoTime();
-      checkpointer.saveInBackground(contents, optimizer);
+      checkpointer.saveInBackground(contents, saved);
       metrics.info(
           String.format(
               Locale.ROOT,
@@ -139,14 +196,17 @@ public final class SaveSchedule implements AutoCloseable {
               (System.nanoTime() - t0) / 1e9));
     } else {
       metrics.state(RankState.SAVING);
-      report(checkpointer.save(contents, optimizer));
+      report(checkpointer.save(contents, saved));
       metrics.state(RankState.TRAINING);
+      if (whole != null) {
+        tensorGroup.barrier(Checkpointer.PATIENCE); // the others wait for the save
+      }
     }
   }
 
   /** Reports a background save that has finished since the last step. */
   public void poll() throws IOException {
-    if (!checkpointer.busy()) {
+    if (checkpointer != null && !checkpointer.busy()) {
       report(checkpointer.awaitBackground());
     }
   }
@@ -172,12 +232,17 @@ public final class SaveSchedule implements AutoCloseable {
 
   /** After a failure: a minute for a background save to finish, then it is interrupted. */
   public void abandon() {
-    checkpointer.abandonBackground(Duration.ofMinutes(1));
+    if (checkpointer != null) {
+      checkpointer.abandonBackground(Duration.ofMinutes(1));
+    }
   }
 
   /** Waits for a background save (reporting it) and frees its snapshot. */
   @Override
   public void close() throws IOException {
+    if (checkpointer == null) {
+      return;
+    }
     try {
       report(checkpointer.awaitBackground());
     } finally {

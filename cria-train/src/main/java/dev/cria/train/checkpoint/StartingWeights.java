@@ -5,14 +5,18 @@ import dev.cria.engine.io.HfModelFiles;
 import dev.cria.engine.io.SafetensorsException;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.LlamaModel;
+import dev.cria.engine.model.ParameterLayout;
+import dev.cria.engine.model.SliceCopy;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.parallel.Collective;
+import dev.cria.engine.tensor.Floats;
 import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
 import dev.cria.train.distributed.RankValues;
 import dev.cria.train.metrics.MetricsSink;
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -21,6 +25,10 @@ import java.util.Locale;
  * Where a rank's weights come from, as {@link TrainStart} says: the checkpoint to resume (the same
  * on every rank, chosen together), else NeMo's seeded initialization, replaced by a Hugging Face
  * model's weights with {@code --init-from}.
+ *
+ * <p>A rank of a tensor-parallel group takes its slice of each tensor: a checkpoint or a Hugging
+ * Face model holds whole tensors, read whole into memory of their own and cut ({@link SliceCopy}),
+ * so that any layout resumes a checkpoint that any other saved.
  */
 public final class StartingWeights {
   private final Path runDir;
@@ -63,8 +71,12 @@ public final class StartingWeights {
       }
       return null;
     }
-    resumed.loadModel(model.layout(), model.parameters());
-    resumed.loadOptimizer(optimizer);
+    if (model.slice().whole()) {
+      resumed.loadModel(model.layout(), model.parameters());
+      resumed.loadOptimizer(optimizer);
+    } else {
+      loadSlice(resumed, model, optimizer);
+    }
     warnAboutChanges(resumed);
     metrics.info(
         String.format(
@@ -77,6 +89,29 @@ public final class StartingWeights {
             resumed.state().worldSize(),
             (System.nanoTime() - t0) / 1e9));
     return resumed;
+  }
+
+  /**
+   * A tensor-parallel rank's slice of a checkpoint's model and moments, read whole into memory of
+   * its own (one AdamW over the whole slice: no data-parallel sharding beside tensor parallelism).
+   */
+  private static void loadSlice(Checkpoint resumed, LlamaModel model, List<AdamW> optimizer)
+      throws IOException {
+    AdamW adam = optimizer.getFirst();
+    if (optimizer.size() != 1 || adam.from() != 0 || adam.to() != model.layout().size()) {
+      throw new IllegalArgumentException("a tensor-parallel rank has one AdamW over its slice");
+    }
+    ParameterLayout whole = new ParameterLayout(model.config());
+    try (Arena arena = Arena.ofConfined()) {
+      Floats first = Floats.allocate(arena, whole.size());
+      Floats second = Floats.allocate(arena, whole.size());
+      resumed.loadModel(whole, first);
+      SliceCopy.fromWhole(whole, first, model.layout(), model.parameters());
+      resumed.loadMoments(List.of(new Checkpoint.Moments(0, whole.size(), first, second)));
+      SliceCopy.fromWhole(whole, first, model.layout(), adam.firstMoment());
+      SliceCopy.fromWhole(whole, second, model.layout(), adam.secondMoment());
+      adam.restoreSteps(resumed.state().optimizerSteps());
+    }
   }
 
   /**
@@ -225,8 +260,17 @@ public final class StartingWeights {
                 + "; set the model (--preset, --hidden-size, --layers, --heads,"
                 + " --kv-heads, --ffn-size, --tokenizer) to match");
       }
-      HfModelFiles.read(
-          dir, model.layout(), model.parameters(), HfConfig.tiedEmbeddings(configJson));
+      boolean tied = HfConfig.tiedEmbeddings(configJson);
+      if (model.slice().whole()) {
+        HfModelFiles.read(dir, model.layout(), model.parameters(), tied);
+      } else {
+        ParameterLayout whole = new ParameterLayout(model.config());
+        try (Arena arena = Arena.ofConfined()) {
+          Floats all = Floats.allocate(arena, whole.size());
+          HfModelFiles.read(dir, whole, all, tied);
+          SliceCopy.fromWhole(whole, all, model.layout(), model.parameters());
+        }
+      }
     } catch (SafetensorsException e) {
       throw new ConfigException("--init-from: " + e.getMessage(), e);
     }
