@@ -20,6 +20,7 @@ import dev.cria.train.checkpoint.Checkpointer;
 import dev.cria.train.checkpoint.SaveSchedule;
 import dev.cria.train.checkpoint.StartingWeights;
 import dev.cria.train.checkpoint.TrainStart;
+import dev.cria.train.checkpoint.WholeModel;
 import dev.cria.train.compile.KernelCache;
 import dev.cria.train.compile.MemoryPlan;
 import dev.cria.train.config.TrainConfig;
@@ -43,17 +44,21 @@ import java.util.Map;
 import java.util.function.BooleanSupplier;
 
 /**
- * The training loop of one data-parallel rank, as NeMo's Megatron GPT pretraining runs it: each
- * optimizer step takes the next global batch in Megatron's sample order ({@link GlobalBatches}),
- * accumulates gradients over its micro-batches, clips the global norm and applies AdamW at the
- * warmup-cosine learning rate. Validation runs on the first {@code limit_val_batches} global
- * batches of the valid split, every {@code val_check_interval} steps and at the end.
+ * The training loop of one rank, as NeMo's Megatron GPT pretraining runs it: each optimizer step
+ * takes the next global batch in Megatron's sample order ({@link GlobalBatches}), accumulates
+ * gradients over its micro-batches, clips the global norm and applies AdamW at the warmup-cosine
+ * learning rate. Validation runs on the first {@code limit_val_batches} global batches of the valid
+ * split, every {@code val_check_interval} steps and at the end.
  *
  * <p>The loop only loops. Its parts are components: the backend (named by {@code trainer.backend}),
  * ZeRO-1 and the gradient buckets ({@code distributed}), where the weights come from and when
  * checkpoints are saved ({@code checkpoint}), and where the metrics go ({@link MetricsSink}: the
  * rank log, TensorBoard with NeMo's names, the console). A stop request (Ctrl-C, SIGTERM) is
  * honoured after the current step, with a checkpoint and the metrics flushed.
+ *
+ * <p>The job's ranks are data-parallel (each a replica of the model, its share of each global
+ * batch) or, with {@code distributed.tensor_parallel}, tensor-parallel (each a slice of every layer
+ * of one model, all reading the same micro-batches; {@link RankGroups}).
  */
 public final class Trainer {
   /** NeMo's throughput window: 10 steps. */
@@ -64,6 +69,7 @@ public final class Trainer {
   private final TrainListener listener;
   private final BooleanSupplier stopRequested;
   private final Collective group;
+  private final RankGroups groups; // the job's group as tensor- and data-parallel groups
   private final RankValues ranks;
   private volatile PeerWatch watch; // several ranks: while run() runs
   private volatile MetricsSink live; // while run() runs
@@ -78,9 +84,11 @@ public final class Trainer {
   }
 
   /**
-   * A trainer for rank {@code group.rank()} of a data-parallel group: every rank takes its slice of
+   * A trainer for rank {@code group.rank()} of a job: data-parallel, every rank takes its slice of
    * each global batch, gradients and losses are summed over the group, and every rank applies the
-   * same update. Rank 0 writes TensorBoard; every rank writes its own {@code <rank>/log}.
+   * same update; tensor-parallel ({@code distributed.tensor_parallel} = the group's size), the
+   * ranks share one model, each holding and updating its slice. Rank 0 writes TensorBoard; every
+   * rank writes its own {@code <rank>/log}.
    */
   public Trainer(
       TrainingSetup setup,
@@ -98,6 +106,7 @@ public final class Trainer {
     this.stopRequested = stopRequested;
     // counted, so that the ranks' watches can tell which rank the others wait for
     this.group = group.worldSize() > 1 ? CountedCollective.of(group) : group;
+    this.groups = RankGroups.of(this.group, setup.dims());
     this.ranks = new RankValues(this.group);
   }
 
@@ -225,21 +234,25 @@ public final class Trainer {
                 t.microBatchSize(),
                 setup.seqLength(),
                 c.model().recompute(),
-                t.precision());
+                t.precision(),
+                groups.tensor());
         GradientBuckets buckets =
-            group.worldSize() > 1
+            groups.data().worldSize() > 1
                 ? new GradientBuckets(
                     model.layout(),
                     model.gradients(),
-                    group,
+                    groups.data(),
                     new GradientBuckets.Settings(
                         c.distributed().zeroStage(), c.distributed().bucketCapBytes()))
                 : null;
         ShardedAdamW adam =
             buckets == null
                 ? ShardedAdamW.whole(model.layout(), settings, backend, rounding)
-                : ShardedAdamW.over(
-                    model.layout(), settings, backend, buckets.shards(), rounding)) {
+                : ShardedAdamW.over(model.layout(), settings, backend, buckets.shards(), rounding);
+        WholeModel whole =
+            model.slice().whole()
+                ? null
+                : WholeModel.of(model, adam.parts(), groups.tensor(), settings, backend)) {
       RankMemory memory = new RankMemory(c, MemoryPlan.Settings.of(c, shape), group);
       memory.describe(metrics, model, adam, buckets);
       Checkpoint resumed =
@@ -247,12 +260,17 @@ public final class Trainer {
               .fill(start, model, adam.parts());
       adam.store(model.parameters()); // bf16 values from the start under bf16-sr
       if (start.writeInitialWeights() != null) {
-        SafetensorsWriter.writeF32(
-            start.writeInitialWeights(),
-            model.layout(),
-            model.parameters(),
-            Map.of("format", "pt", "source", "cria train, initial weights, seed " + t.seed()));
-        metrics.info("initial weights written to " + start.writeInitialWeights());
+        if (whole != null) {
+          whole.gather();
+        }
+        if (whole == null || whole.holdsIt()) {
+          SafetensorsWriter.writeF32(
+              start.writeInitialWeights(),
+              whole == null ? model.layout() : whole.layout(),
+              whole == null ? model.parameters() : whole.parameters(),
+              Map.of("format", "pt", "source", "cria train, initial weights, seed " + t.seed()));
+          metrics.info("initial weights written to " + start.writeInitialWeights());
+        }
       }
       if (board != null) {
         metrics.info("TensorBoard: " + board.file() + " (tensorboard --logdir " + run.root() + ")");
@@ -261,11 +279,13 @@ public final class Trainer {
           new SaveSchedule(
               run.root(),
               c,
-              group,
+              groups.data(),
               model,
               adam.parts(),
               metrics,
-              resumed == null ? 0 : resumed.step());
+              resumed == null ? 0 : resumed.step(),
+              whole,
+              groups.tensor());
       boolean ended = false;
       try {
         TrainResult result =
@@ -417,7 +437,7 @@ public final class Trainer {
       }
       double lossSum = 0;
       for (int m = 0; m < accumulation; m++) {
-        micro.load(setup.train(), batches.firstSample(consumed, m, group.rank()));
+        micro.load(setup.train(), batches.firstSample(consumed, m, groups.dataRank()));
         // the first forward pass reads each bucket of parameters once its gather is done
         lossSum +=
             model.forward(
@@ -442,7 +462,7 @@ public final class Trainer {
               model.gradients(),
               lr,
               setup.config().optim().clipGrad(),
-              ranks::sum);
+              squares -> overRanks(squares, model.replicatedSquares(model.gradients())));
       double loss = lossSum / accumulation;
       double communication = 0;
       double exposed = 0;
@@ -456,7 +476,9 @@ public final class Trainer {
         communication = buckets.reductionSeconds() + gather[0];
         exposed = buckets.waitSeconds() + gather[1];
       } else {
-        paramNorm = Math.sqrt(model.parameterSquares());
+        paramNorm =
+            Math.sqrt(
+                overRanks(model.parameterSquares(), model.replicatedSquares(model.parameters())));
       }
       step++;
       consumed += t.globalBatchSize();
@@ -520,6 +542,14 @@ public final class Trainer {
       }
     }
 
+    /**
+     * A sum of squares over the job's ranks, from this rank's {@code squares} of which {@code
+     * replicated} are of tensors every rank of a tensor-parallel group holds whole, counted once.
+     */
+    private double overRanks(double squares, double replicated) {
+      return ranks.sum(squares - replicated) + replicated;
+    }
+
     /** The mean loss over the first {@code limit_val_batches} global batches of the valid split. */
     private void validate() throws IOException {
       metrics.state(RankState.VALIDATING);
@@ -527,7 +557,7 @@ public final class Trainer {
       double loss =
           ranks.mean(
               Evaluation.meanLoss(
-                  model, setup.valid(), batches, micro, t.limitValBatches(), group.rank()));
+                  model, setup.valid(), batches, micro, t.limitValBatches(), groups.dataRank()));
       metrics.validation(
           new Validation(step, loss, t.limitValBatches(), (System.nanoTime() - t0) / 1e9));
       lastValidation = loss;
@@ -553,11 +583,12 @@ public final class Trainer {
             + (group.worldSize() > 1
                 ? String.format(
                     Locale.ROOT,
-                    "; rank %d of %d, pid %d; collectives: %s",
+                    "; rank %d of %d, pid %d; collectives: %s%s",
                     group.rank(),
                     group.worldSize(),
                     ProcessHandle.current().pid(),
-                    group.transport())
+                    group.transport(),
+                    groups.describe())
                 : ""));
   }
 }

@@ -13,6 +13,8 @@ import dev.cria.data.tokenizer.Tokenizers;
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Backends;
 import dev.cria.engine.model.LlamaConfig;
+import dev.cria.engine.model.ModelSlice;
+import dev.cria.engine.parallel.ParallelDims;
 import dev.cria.train.compile.MemoryPlan;
 import dev.cria.train.compile.PlanReport;
 import dev.cria.train.config.ConfigException;
@@ -41,7 +43,7 @@ public final class TrainingSetup implements AutoCloseable {
   private final GptSamples train;
   private final GptSamples valid;
   private final int accumulation;
-  private final int worldSize;
+  private final ParallelDims dims;
   private final List<SplitRanges> ranges;
   private final Blend blend;
   private final GptIndexCache cache;
@@ -54,7 +56,7 @@ public final class TrainingSetup implements AutoCloseable {
       GptSamples train,
       GptSamples valid,
       int accumulation,
-      int worldSize,
+      ParallelDims dims,
       List<SplitRanges> ranges,
       Blend blend,
       GptIndexCache cache) {
@@ -65,37 +67,73 @@ public final class TrainingSetup implements AutoCloseable {
     this.train = train;
     this.valid = valid;
     this.accumulation = accumulation;
-    this.worldSize = worldSize;
+    this.dims = dims;
     this.ranges = ranges;
     this.blend = blend;
     this.cache = cache;
   }
 
   /**
-   * Refuses a global batch that {@code worldSize} ranks cannot split into whole micro-batches
-   * (checked again where the ranks are known ahead, such as a cluster's manifests).
+   * Refuses a global batch that the data-parallel ranks of a {@code worldSize}-rank job cannot
+   * split into whole micro-batches (checked again where the ranks are known ahead, such as a
+   * cluster's manifests).
    */
   public static void requireBatchFits(TrainConfig c, int worldSize) {
     TrainConfig.Trainer t = c.trainer();
-    if (t.globalBatchSize() % (t.microBatchSize() * worldSize) != 0) {
+    int dataParallel = parallelDims(c, worldSize).dataParallel();
+    if (t.globalBatchSize() % (t.microBatchSize() * dataParallel) != 0) {
       throw new ConfigException(
           "trainer.global_batch_size "
               + t.globalBatchSize()
               + " is not a multiple of micro_batch_size x data-parallel size = "
               + t.microBatchSize()
               + " x "
-              + worldSize);
+              + dataParallel);
     }
+  }
+
+  /**
+   * How {@code worldSize} ranks split into data and tensor parallelism for {@code c}; refuses a
+   * tensor-parallel size that does not divide the ranks, and, for now, both kinds at once.
+   */
+  public static ParallelDims parallelDims(TrainConfig c, int worldSize) {
+    int tp = c.distributed().tensorParallel();
+    ParallelDims dims;
+    try {
+      dims = ParallelDims.of(worldSize, tp);
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException("distributed.tensor_parallel: " + e.getMessage());
+    }
+    if (dims.dataParallel() > 1 && dims.tensorParallel() > 1) {
+      throw new ConfigException(
+          "distributed.tensor_parallel "
+              + tp
+              + " with "
+              + worldSize
+              + " ranks needs data parallelism "
+              + dims.dataParallel()
+              + " beside it, and groups within the job's collectives are not built yet:"
+              + " use "
+              + worldSize
+              + " (every rank shares one model) or 1 (data parallelism only)");
+    }
+    return dims;
   }
 
   /** Checks {@code c} and opens its data; {@code log} gets one line per thing done. */
   public static TrainingSetup prepare(TrainConfig c, int worldSize, Consumer<String> log)
       throws IOException {
     TrainConfig.Trainer t = c.trainer();
+    ParallelDims dims = parallelDims(c, worldSize);
     requireBatchFits(c, worldSize);
-    int accumulation = t.globalBatchSize() / (t.microBatchSize() * worldSize);
+    int accumulation = t.globalBatchSize() / (t.microBatchSize() * dims.dataParallel());
     Tokenizer tokenizer = tokenizerOf(c);
     LlamaConfig shape = ModelShape.of(c.model(), tokenizer);
+    try {
+      new ModelSlice(dims.tensorParallel(), 0).requireFits(shape);
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException("distributed.tensor_parallel: " + e.getMessage());
+    }
     int seq = c.data().seqLength() == 0 ? shape.maxSeqLen() : c.data().seqLength();
     if (seq < 2) {
       throw new ConfigException("data.seq_length must be at least 2, got " + seq);
@@ -175,7 +213,7 @@ public final class TrainingSetup implements AutoCloseable {
         }
       }
       return new TrainingSetup(
-          c, shape, tokenizer, opened, train, valid, accumulation, worldSize, ranges, blend, cache);
+          c, shape, tokenizer, opened, train, valid, accumulation, dims, ranges, blend, cache);
     } catch (IOException | RuntimeException e) {
       opened.forEach(IndexedDataset::close);
       throw e;
@@ -359,10 +397,18 @@ public final class TrainingSetup implements AutoCloseable {
     }
   }
 
-  /** Which samples form each rank's micro-batches of a global batch. */
+  /**
+   * Which samples form each data-parallel rank's micro-batches of a global batch (the ranks of a
+   * tensor-parallel group read the same ones).
+   */
   public GlobalBatches batches() {
     return new GlobalBatches(
-        config.trainer().globalBatchSize(), config.trainer().microBatchSize(), worldSize);
+        config.trainer().globalBatchSize(), config.trainer().microBatchSize(), dims.dataParallel());
+  }
+
+  /** How the job's ranks split into data and tensor parallelism. */
+  public ParallelDims dims() {
+    return dims;
   }
 
   public TrainConfig config() {
@@ -392,8 +438,9 @@ public final class TrainingSetup implements AutoCloseable {
     return accumulation;
   }
 
+  /** All the job's ranks: data-parallel times tensor-parallel. */
   public int worldSize() {
-    return worldSize;
+    return dims.worldSize();
   }
 
   public int seqLength() {

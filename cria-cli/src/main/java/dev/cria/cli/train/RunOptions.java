@@ -254,6 +254,15 @@ public final class RunOptions {
               + " much; 0 a bucket per layer (distributed.bucket_cap_mb; default: 0).")
   Double bucketCapMb;
 
+  @Option(
+      names = "--tensor-parallel",
+      paramLabel = "N",
+      description =
+          "Ranks that share each copy of the model, each holding a slice of every layer"
+              + " (Megatron's tensor parallelism; distributed.tensor_parallel; default: 1). N must"
+              + " divide the ranks, the heads, the kv heads, the FFN size and the vocabulary.")
+  Integer tensorParallel;
+
   /** The threads a rank computes with, when the flag gives them (else null: the config's). */
   Integer threads() {
     return threads;
@@ -308,6 +317,7 @@ public final class RunOptions {
     o.put("checkpoint.async_save", asyncSave);
     o.put("distributed.zero_stage", zeroStage);
     o.put("distributed.bucket_cap_mb", bucketCapMb);
+    o.put("distributed.tensor_parallel", tensorParallel);
     return o;
   }
 }

@@ -197,7 +197,8 @@ class NemoConfigTest {
   }
 
   @Test
-  void tensorParallelEightIsRefusedWithTheReasonBeforeAnythingIsWritten() throws IOException {
+  void tensorParallelEightOnOneProcessIsRefusedWithTheNumbersBeforeAnythingIsWritten()
+      throws IOException {
     assumeBlueprint();
     Path runDir = tmp.resolve("tp8");
     Map<String, String> env = scaledBlueprint(runDir);
@@ -206,9 +207,42 @@ class NemoConfigTest {
     assertThat(run.exitCode()).isEqualTo(1);
     assertThat(run.err())
         .contains(
-            "model.tensor_model_parallel_size: 8: cria has data parallelism only (every rank holds"
-                + " the whole model); tensor parallelism is not built yet: use 1");
+            "distributed.tensor_parallel: tensor parallelism 8 does not divide the world size 1");
     assertThat(runDir).doesNotExist();
+  }
+
+  @Test
+  void theBlueprintsTensorParallelismScaledToTwoProcessesTrainsAsOneProcessDoes()
+      throws IOException {
+    assumeBlueprint();
+    Map<String, List<Double>> losses = new java.util.LinkedHashMap<>();
+    for (String tp : new String[] {"1", "2"}) {
+      Path runDir = tmp.resolve("tp" + tp);
+      Map<String, String> env = scaledBlueprint(runDir);
+      env.put("TP", tp); // test_llama.sh also sets model.sequence_parallel=True
+      List<String> args = nemoTrain(env, "--nproc", tp);
+      args.set(args.indexOf("--threads") + 1, "1");
+      CliRun run = CliRun.of(args.toArray(String[]::new));
+      assertThat(run.exitCode()).as(run.err()).isZero();
+      losses.put(tp, trainLosses(runDir));
+      if (tp.equals("2")) {
+        assertThat(Files.readString(runDir.resolve("1/log")))
+            .contains("tensor parallelism 2 (dp 1 x tp 2): this rank holds slice 1 of every layer");
+      }
+    }
+    assertThat(losses.get("2")).hasSize(6);
+    for (int s = 0; s < 6; s++) {
+      assertThat(losses.get("2").get(s))
+          .as("step %d", s + 1)
+          .isCloseTo(losses.get("1").get(s), org.assertj.core.data.Offset.offset(2e-4));
+    }
+  }
+
+  private static List<Double> trainLosses(Path runDir) throws IOException {
+    return losses(runDir).stream()
+        .filter(line -> line.startsWith("step "))
+        .map(line -> Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1)))
+        .toList();
   }
 
   @Test

@@ -347,16 +347,13 @@ final class NemoLayout {
     rule("model.micro_batch_size", to("trainer.micro_batch_size", NemoValues.Kind.INT));
     rule("model.global_batch_size", to("trainer.global_batch_size", NemoValues.Kind.INT));
     rule(
-        "model.tensor_model_parallel_size",
-        same(
-            isValue(1),
-            "cria has data parallelism only"
-                + " (every rank holds the whole model); tensor parallelism is not built yet: use 1"));
+        "model.tensor_model_parallel_size", to("distributed.tensor_parallel", NemoValues.Kind.INT));
     rule(
         "model.pipeline_model_parallel_size",
         same(
             isValue(1),
-            "cria has data parallelism only;" + " pipeline parallelism is not built yet: use 1"));
+            "cria has data and tensor parallelism;"
+                + " pipeline parallelism is not built yet: use 1"));
     rule(
         "model.virtual_pipeline_model_parallel_size",
         same(JsonNode::isNull, "cria has no pipeline parallelism"));

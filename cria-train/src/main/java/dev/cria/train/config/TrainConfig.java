@@ -142,14 +142,29 @@ public record TrainConfig(
       long saveInterval, double saveIntervalMinutes, int keepLast, boolean asyncSave) {}
 
   /**
-   * How data-parallel ranks share the work; one process ignores it.
+   * How the ranks share the work; one process ignores it.
    *
    * @param zeroStage 1: the optimizer state is sharded (Megatron-Core's distributed optimizer); 2:
    *     the gradients too, reduced once per micro-batch (DeepSpeed's {@code stage: 2})
    * @param bucketCapMb MiB of fp32 gradients per bucket, consecutive layers joined until a bucket
    *     holds that much (PyTorch DDP's {@code bucket_cap_mb}); 0: a bucket per layer
+   * @param tensorParallel ranks that share each copy of the model, each holding a slice of every
+   *     layer (Megatron's {@code tensor_model_parallel_size}); the ranks divided by it are the
+   *     data-parallel size
    */
-  public record Distributed(int zeroStage, double bucketCapMb) {
+  public record Distributed(int zeroStage, double bucketCapMb, int tensorParallel) {
+    public Distributed {
+      if (tensorParallel < 1) {
+        throw new IllegalArgumentException(
+            "distributed.tensor_parallel must be at least 1, not " + tensorParallel);
+      }
+    }
+
+    /** ZeRO and buckets as given, every rank holding the whole model. */
+    public Distributed(int zeroStage, double bucketCapMb) {
+      this(zeroStage, bucketCapMb, 1);
+    }
+
     /** {@code bucketCapMb} in bytes (0: a bucket per layer). */
     public long bucketCapBytes() {
       return Math.round(bucketCapMb * 1048576);

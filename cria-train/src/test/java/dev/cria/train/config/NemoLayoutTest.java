@@ -119,7 +119,7 @@ class NemoLayoutTest {
   void whatCriaDoesNotDoIsRefusedWithTheReasonAndEveryMistakeAtOnce() throws IOException {
     String four =
         SMALL
-            .replace("tensor_model_parallel_size: 1", "tensor_model_parallel_size: 8")
+            .replace("pipeline_model_parallel_size: 1", "pipeline_model_parallel_size: 2")
             .replace("hidden_dropout: 0", "hidden_dropout: 0.1")
             .replace("micro_batch_size: 2", "micro_batch_size: two")
             .replace("seed: 99", "seed: 99\n  use_magic: true");
@@ -127,11 +127,18 @@ class NemoLayoutTest {
         .isInstanceOf(ConfigException.class)
         .hasMessageStartingWith("4 mistakes in the config:")
         .hasMessageContaining(
-            "model.tensor_model_parallel_size: 8: cria has data parallelism only (every rank"
-                + " holds the whole model); tensor parallelism is not built yet: use 1")
+            "model.pipeline_model_parallel_size: 2: cria has data and tensor parallelism;"
+                + " pipeline parallelism is not built yet: use 1")
         .hasMessageContaining("model.hidden_dropout: 0.1: cria has no dropout")
         .hasMessageContaining("model.micro_batch_size: 'two': expected an integer")
         .hasMessageContaining("model.use_magic: unknown key");
+  }
+
+  @Test
+  void tensorModelParallelSizeIsCriasTensorParallelism() throws IOException {
+    String eight = SMALL.replace("tensor_model_parallel_size: 1", "tensor_model_parallel_size: 8");
+    assertThat(layers(eight).bind().distributed().tensorParallel()).isEqualTo(8);
+    assertThat(layers(SMALL).bind().distributed().tensorParallel()).isEqualTo(1);
   }
 
   @Test

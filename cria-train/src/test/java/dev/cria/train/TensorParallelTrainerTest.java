@@ -1,0 +1,144 @@
+package dev.cria.train;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.cria.train.checkpoint.TrainStart;
+import dev.cria.train.config.TrainConfig;
+import dev.cria.train.config.TrainConfigFile;
+import dev.cria.train.distributed.CollectiveKind;
+import dev.cria.train.distributed.LoopbackRanks;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.function.Consumer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import tools.jackson.databind.node.ObjectNode;
+
+/**
+ * Tensor parallelism in the trainer: two ranks sharing one model (each a slice of every layer)
+ * train as one rank holding it whole does, step by step, on each host transport; a checkpoint saved
+ * by one layout resumes in the other; layouts that cannot work are refused before anything runs.
+ */
+class TensorParallelTrainerTest {
+  private static final int STEPS = 20;
+  @TempDir Path tmp;
+
+  /** What one rank saw. */
+  private record Run(List<Double> losses, List<Double> gradientNorms, List<String> info) {}
+
+  private ObjectNode tree(Path prefix, String run, int tensorParallel, long steps) {
+    ObjectNode tree = TestRuns.tree(prefix, tmp.resolve(run));
+    TrainConfigFile.set(tree, "trainer.global_batch_size", 4);
+    TrainConfigFile.set(tree, "trainer.max_steps", steps);
+    TrainConfigFile.set(tree, "trainer.limit_val_batches", 0);
+    TrainConfigFile.set(tree, "trainer.threads", 1);
+    TrainConfigFile.set(tree, "distributed.tensor_parallel", tensorParallel);
+    return tree;
+  }
+
+  private List<Run> train(
+      ObjectNode tree, int world, CollectiveKind kind, TrainStart start, boolean create)
+      throws Exception {
+    return train(tree, world, kind, start, create, Integer.MAX_VALUE);
+  }
+
+  /** As above, stopped (and so saved) once {@code stopAfter} steps are taken. */
+  private List<Run> train(
+      ObjectNode tree,
+      int world,
+      CollectiveKind kind,
+      TrainStart start,
+      boolean create,
+      int stopAfter)
+      throws Exception {
+    TrainConfig c = TestRuns.config(tree);
+    RunDirectory run = create ? RunDirectory.create(c, true) : RunDirectory.create(c, false, true);
+    return LoopbackRanks.run(
+        kind,
+        world,
+        Duration.ofSeconds(60),
+        group -> {
+          try (TrainingSetup setup = TrainingSetup.prepare(c, world, line -> {})) {
+            StepCapture capture = new StepCapture();
+            new Trainer(setup, run, capture, () -> capture.losses.size() >= stopAfter, group)
+                .run(start);
+            return new Run(capture.losses, capture.norms, capture.info);
+          }
+        });
+  }
+
+  private static void assertSameTraining(Run actual, Run expected, int from, String what) {
+    for (int s = 0; s < actual.losses().size(); s++) {
+      double loss = expected.losses().get(from + s);
+      assertThat(actual.losses().get(s))
+          .as("%s: step %d loss", what, from + s + 1)
+          .isCloseTo(loss, org.assertj.core.data.Offset.offset(1e-5 * loss));
+      double norm = expected.gradientNorms().get(from + s);
+      assertThat(actual.gradientNorms().get(s))
+          .as("%s: step %d grad norm", what, from + s + 1)
+          .isCloseTo(norm, org.assertj.core.data.Offset.offset(1e-4 * norm));
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(names = {"TCP", "SHM"})
+  void twoRanksSharingOneModelTrainAsOneRankHoldingItWhole(CollectiveKind kind) throws Exception {
+    Path prefix = TestRuns.dataset(tmp, 200, 199);
+    Run whole =
+        train(tree(prefix, "whole", 1, STEPS), 1, kind, TrainStart.fresh(), true).getFirst();
+    List<Run> split = train(tree(prefix, "split", 2, STEPS), 2, kind, TrainStart.fresh(), true);
+    assertThat(split.get(1).losses()).isEqualTo(split.getFirst().losses());
+    assertThat(split.get(1).gradientNorms()).isEqualTo(split.getFirst().gradientNorms());
+    assertThat(split.getFirst().losses()).hasSize(STEPS);
+    assertSameTraining(split.getFirst(), whole, 0, "tp 2 vs tp 1");
+    assertThat(split.get(1).info())
+        .anyMatch(l -> l.contains("tensor parallelism 2 (dp 1 x tp 2): this rank holds slice 1"));
+  }
+
+  @Test
+  void aCheckpointSavedByOneLayoutResumesInTheOther() throws Exception {
+    Path prefix = TestRuns.dataset(tmp, 200, 199);
+    CollectiveKind kind = CollectiveKind.SHM;
+    Run straight =
+        train(tree(prefix, "straight", 1, STEPS), 1, kind, TrainStart.fresh(), true).getFirst();
+    // saved by two slices, resumed whole
+    train(tree(prefix, "a", 2, STEPS), 2, kind, TrainStart.fresh(), true, STEPS / 2);
+    Run wholeAfter =
+        train(tree(prefix, "a", 1, STEPS), 1, kind, TrainStart.resumeIfPossible(), false)
+            .getFirst();
+    assertThat(wholeAfter.losses()).hasSize(STEPS / 2);
+    assertThat(wholeAfter.info()).anyMatch(l -> l.contains("resumed from"));
+    assertSameTraining(wholeAfter, straight, STEPS / 2, "saved at tp 2, resumed at tp 1");
+    // saved whole, resumed by two slices
+    train(tree(prefix, "b", 1, STEPS), 1, kind, TrainStart.fresh(), true, STEPS / 2);
+    List<Run> splitAfter =
+        train(tree(prefix, "b", 2, STEPS), 2, kind, TrainStart.resumeIfPossible(), false);
+    assertThat(splitAfter.get(1).losses()).isEqualTo(splitAfter.getFirst().losses());
+    assertSameTraining(splitAfter.getFirst(), straight, STEPS / 2, "saved at tp 1, resumed at 2");
+    assertThat(splitAfter.get(1).info())
+        .anyMatch(l -> l.contains("this rank's slice sent to tensor-parallel rank 0"));
+  }
+
+  @Test
+  void layoutsThatCannotWorkAreRefusedWithTheNumbers() throws Exception {
+    Path prefix = TestRuns.dataset(tmp, 200, 199);
+    Consumer<ObjectNode> none = t -> {};
+    assertThatThrownBy(() -> prepare(tree(prefix, "r", 2, 5), 3, none))
+        .hasMessageContaining("tensor parallelism 2 does not divide the world size 3");
+    assertThatThrownBy(() -> prepare(tree(prefix, "r", 2, 5), 4, none))
+        .hasMessageContaining("needs data parallelism 2 beside it")
+        .hasMessageContaining("not built yet");
+    assertThatThrownBy(() -> prepare(tree(prefix, "r", 4, 5), 4, none))
+        .hasMessageContaining("tensor parallelism 4 does not divide the model's 2 attention heads");
+  }
+
+  private static void prepare(ObjectNode tree, int world, Consumer<ObjectNode> change)
+      throws Exception {
+    change.accept(tree);
+    TrainingSetup.prepare(TestRuns.config(tree), world, line -> {}).close();
+  }
+}
