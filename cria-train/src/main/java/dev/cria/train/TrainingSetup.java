@@ -120,6 +120,15 @@ public final class TrainingSetup implements AutoCloseable {
     return dims;
   }
 
+  /** Refuses a tensor-parallel size that does not divide what it cuts in {@code shape}. */
+  private static void requireSliceFits(ParallelDims dims, LlamaConfig shape) {
+    try {
+      new ModelSlice(dims.tensorParallel(), 0).requireFits(shape);
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException("distributed.tensor_parallel: " + e.getMessage());
+    }
+  }
+
   /** Checks {@code c} and opens its data; {@code log} gets one line per thing done. */
   public static TrainingSetup prepare(TrainConfig c, int worldSize, Consumer<String> log)
       throws IOException {
@@ -129,11 +138,7 @@ public final class TrainingSetup implements AutoCloseable {
     int accumulation = t.globalBatchSize() / (t.microBatchSize() * dims.dataParallel());
     Tokenizer tokenizer = tokenizerOf(c);
     LlamaConfig shape = ModelShape.of(c.model(), tokenizer);
-    try {
-      new ModelSlice(dims.tensorParallel(), 0).requireFits(shape);
-    } catch (IllegalArgumentException e) {
-      throw new ConfigException("distributed.tensor_parallel: " + e.getMessage());
-    }
+    requireSliceFits(dims, shape);
     int seq = c.data().seqLength() == 0 ? shape.maxSeqLen() : c.data().seqLength();
     if (seq < 2) {
       throw new ConfigException("data.seq_length must be at least 2, got " + seq);
@@ -379,6 +384,7 @@ public final class TrainingSetup implements AutoCloseable {
   /** The memory plan of one rank of {@code job} for config {@code c}. */
   public static MemoryPlan memoryPlan(TrainConfig c, MemoryPlan.Job job) {
     LlamaConfig shape = ModelShape.of(c.model(), tokenizerOf(c));
+    requireSliceFits(parallelDims(c, job.worldSize()), shape);
     return MemoryPlan.of(MemoryPlan.Settings.of(c, shape), job);
   }
 

@@ -111,6 +111,42 @@ class CompileCommandTest {
   }
 
   @Test
+  void tensorParallelismPlansEachRanksSliceAndRefusesWhatDoesNotDivide() {
+    CliRun run =
+        CliRun.of(
+            "compile",
+            "--preset",
+            "llama2-7b",
+            "--json",
+            "--nproc",
+            "8",
+            "--tensor-parallel",
+            "8",
+            "--micro-batch",
+            "1",
+            "--seq-len",
+            "4096",
+            "--recompute",
+            "--memory-per-process",
+            "200G");
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    assertThat(run.out())
+        .contains("\"tensor_parallel\":8")
+        .contains("\"parameters\":6738415616,") // the model
+        .contains("\"parameters\":3370139648,") // each rank's bytes: its 1/8, the norms whole
+        .contains("\"whole_model\":");
+    CliRun three =
+        CliRun.of("compile", "--preset", "llama2-7b", "--nproc", "3", "--tensor-parallel", "3");
+    assertThat(three.exitCode()).isEqualTo(1);
+    assertThat(three.err())
+        .contains("tensor parallelism 3 does not divide the model's 32 attention heads");
+    CliRun mixed =
+        CliRun.of("compile", "--preset", "tiny", "--nproc", "4", "--tensor-parallel", "2");
+    assertThat(mixed.exitCode()).isEqualTo(1);
+    assertThat(mixed.err()).contains("needs data parallelism 2 beside it");
+  }
+
+  @Test
   void llama2SevenBillionOn24GigabytesIsRefusedWithTheTable() {
     CliRun run = CliRun.of("compile", "--preset", "llama2-7b", "--memory-per-process", "24G");
     assertThat(run.exitCode()).isEqualTo(1);

@@ -240,8 +240,14 @@ public final class LlamaModel implements AutoCloseable {
    * (parameters, gradients, activations), without allocating anything.
    */
   public static long bytesNeeded(LlamaConfig config, int batch, int seq, boolean recompute) {
-    return (2 * new ParameterLayout(config).size()
-            + new ActivationLayout(config, batch, seq, recompute).size)
+    return bytesNeeded(config, batch, seq, recompute, ModelSlice.WHOLE);
+  }
+
+  /** As above, for a tensor-parallel rank that holds {@code slice} of the model. */
+  public static long bytesNeeded(
+      LlamaConfig config, int batch, int seq, boolean recompute, ModelSlice slice) {
+    return (2 * new ParameterLayout(config, slice).size()
+            + new ActivationLayout(config, batch, seq, recompute, slice).size)
         * Float.BYTES;
   }
 

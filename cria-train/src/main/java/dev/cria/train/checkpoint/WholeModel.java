@@ -1,6 +1,7 @@
 package dev.cria.train.checkpoint;
 
 import dev.cria.engine.backend.Backend;
+import dev.cria.engine.backend.Buffers;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.model.ModelSlice;
 import dev.cria.engine.model.ParameterLayout;
@@ -8,7 +9,6 @@ import dev.cria.engine.model.SliceCopy;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.parallel.Collective;
 import dev.cria.engine.tensor.Floats;
-import java.lang.foreign.Arena;
 import java.util.List;
 
 /**
@@ -28,7 +28,7 @@ public final class WholeModel implements AutoCloseable {
   private final LlamaModel model;
   private final AdamW slice;
   private final ParameterLayout layout;
-  private final Arena arena = Arena.ofShared();
+  private final Buffers buffers; // the backend's, so the run's count of its tensors has these
   private final Floats received; // another rank's slice, as the broadcast brings it
   private final Floats parameters; // rank 0
   private final AdamW optimizer; // rank 0: the whole model's moments
@@ -39,8 +39,9 @@ public final class WholeModel implements AutoCloseable {
     this.model = model;
     this.slice = slice;
     this.layout = new ParameterLayout(model.config());
-    this.received = Floats.allocate(arena, model.layout().size());
-    this.parameters = group.rank() == 0 ? Floats.allocate(arena, layout.size()) : null;
+    this.buffers = backend.buffers();
+    this.received = buffers.allocate(model.layout().size());
+    this.parameters = group.rank() == 0 ? buffers.allocate(layout.size()) : null;
     this.optimizer = group.rank() == 0 ? new AdamW(layout, settings, backend) : null;
   }
 
@@ -126,6 +127,6 @@ public final class WholeModel implements AutoCloseable {
     if (optimizer != null) {
       optimizer.close();
     }
-    arena.close();
+    buffers.close();
   }
 }

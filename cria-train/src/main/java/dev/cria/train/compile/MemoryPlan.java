@@ -2,6 +2,7 @@ package dev.cria.train.compile;
 
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.LlamaModel;
+import dev.cria.engine.model.ModelSlice;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.model.Precision;
 import dev.cria.engine.parallel.Collective;
@@ -59,6 +60,8 @@ public final class MemoryPlan {
     ACTIVATIONS("activations"),
     COMMUNICATION("communication buffers"),
     SNAPSHOT("background-save copy"),
+    /** Tensor parallelism only: rank 0's whole model and moments for checkpoints, a slice sent. */
+    WHOLE_MODEL("whole model for checkpoints"),
     INDICES("sample indices"),
     RUNTIME("runtime");
 
@@ -85,6 +88,7 @@ public final class MemoryPlan {
    * @param indexSamples the samples the run asks of its splits (train and valid), whose indices
    *     every rank holds
    * @param precision what the model computes in ({@link Kind#BF16_COPIES} in mixed precision)
+   * @param tensorParallel ranks sharing one model, each holding a slice of every layer
    */
   public record Settings(
       LlamaConfig shape,
@@ -95,13 +99,50 @@ public final class MemoryPlan {
       boolean recompute,
       boolean asyncSave,
       long indexSamples,
-      Precision precision) {
+      Precision precision,
+      int tensorParallel) {
     public Settings {
-      if (microBatch < 1 || seqLength < 1 || zeroStage < 1 || zeroStage > 2 || indexSamples < 0) {
+      if (microBatch < 1
+          || seqLength < 1
+          || zeroStage < 1
+          || zeroStage > 2
+          || indexSamples < 0
+          || tensorParallel < 1) {
         throw new IllegalArgumentException(
-            "micro-batch " + microBatch + ", sequence " + seqLength + ", ZeRO " + zeroStage);
+            "micro-batch "
+                + microBatch
+                + ", sequence "
+                + seqLength
+                + ", ZeRO "
+                + zeroStage
+                + ", tensor parallelism "
+                + tensorParallel);
       }
       java.util.Objects.requireNonNull(precision, "precision");
+    }
+
+    /** The settings of a run whose every rank holds the whole model. */
+    public Settings(
+        LlamaConfig shape,
+        int microBatch,
+        int seqLength,
+        int zeroStage,
+        long bucketCapBytes,
+        boolean recompute,
+        boolean asyncSave,
+        long indexSamples,
+        Precision precision) {
+      this(
+          shape,
+          microBatch,
+          seqLength,
+          zeroStage,
+          bucketCapBytes,
+          recompute,
+          asyncSave,
+          indexSamples,
+          precision,
+          1);
     }
 
     /** The settings of config {@code c} for model {@code shape}. */
@@ -116,7 +157,8 @@ public final class MemoryPlan {
           c.model().recompute(),
           c.checkpoint().asyncSave(),
           c.trainSamples() + (c.trainer().limitValBatches() > 0 ? c.validSamples() : 0),
-          c.trainer().precision());
+          c.trainer().precision(),
+          c.distributed().tensorParallel());
     }
 
     Settings withMicroBatch(int m) {
@@ -129,7 +171,8 @@ public final class MemoryPlan {
           recompute,
           asyncSave,
           indexSamples,
-          precision);
+          precision,
+          tensorParallel);
     }
 
     Settings withRecompute() {
@@ -142,7 +185,27 @@ public final class MemoryPlan {
           true,
           asyncSave,
           indexSamples,
-          precision);
+          precision,
+          tensorParallel);
+    }
+
+    Settings withTensorParallel(int tp) {
+      return new Settings(
+          shape,
+          microBatch,
+          seqLength,
+          zeroStage,
+          bucketCapBytes,
+          recompute,
+          asyncSave,
+          indexSamples,
+          precision,
+          tp);
+    }
+
+    /** The slice of the model each rank holds. */
+    ModelSlice slice() {
+      return new ModelSlice(tensorParallel, 0); // every slice holds as much
     }
 
     Settings withZero2() {
@@ -155,7 +218,8 @@ public final class MemoryPlan {
           recompute,
           asyncSave,
           indexSamples,
-          precision);
+          precision,
+          tensorParallel);
     }
   }
 
@@ -220,13 +284,15 @@ public final class MemoryPlan {
   private final Settings settings;
   private final Job job;
   private final List<ParameterLayout.Range> buckets;
-  private final long parameters;
+  private final long parameters; // the whole model's
+  private final long slice; // what each rank holds of them
 
   private MemoryPlan(Settings settings, Job job) {
     this.settings = settings;
     this.job = job;
-    ParameterLayout layout = new ParameterLayout(settings.shape());
-    this.parameters = layout.size();
+    ParameterLayout layout = new ParameterLayout(settings.shape(), settings.slice());
+    this.parameters = new ParameterLayout(settings.shape()).size();
+    this.slice = layout.size();
     this.buckets =
         GradientBuckets.joined(layout.buckets(), settings.bucketCapBytes() / Float.BYTES);
   }
@@ -247,11 +313,13 @@ public final class MemoryPlan {
   /** Bytes of {@code kind} that rank {@code rank} holds. */
   public long bytes(Kind kind, int rank) {
     int world = job.worldSize();
-    long p = parameters * Float.BYTES;
+    long p = slice * Float.BYTES;
+    boolean split = settings.tensorParallel() > 1;
+    long whole = 3 * parameters * Float.BYTES; // parameters and two moments
     return switch (kind) {
       case PARAMETERS -> p;
       case GRADIENTS ->
-          world > 1 && settings.zeroStage() == 2
+          dataParallel() > 1 && settings.zeroStage() == 2
               ? (shardFloats(rank) + 2 * largestBucket()) * Float.BYTES
               : p;
       case OPTIMIZER -> 2 * shardFloats(rank) * Float.BYTES;
@@ -259,17 +327,31 @@ public final class MemoryPlan {
       case ACTIVATIONS -> activations(settings.recompute());
       case COMMUNICATION -> Collectives.bufferBytes(world, job.ranksPerHost());
       case SNAPSHOT ->
-          settings.asyncSave() ? (rank == 0 ? p : 0) + 2 * shardFloats(rank) * Float.BYTES : 0;
+          !settings.asyncSave()
+              ? 0
+              : split
+                  ? (rank == 0 ? whole : 0)
+                  : (rank == 0 ? p : 0) + 2 * shardFloats(rank) * Float.BYTES;
+      case WHOLE_MODEL -> split ? p + (rank == 0 ? whole : 0) : 0;
       case INDICES -> INDEX_BYTES_PER_SAMPLE * settings.indexSamples();
       case RUNTIME -> RUNTIME_BYTES;
     };
   }
 
+  /** Ranks that hold a copy of the model each: the world size over the tensor-parallel size. */
+  public int dataParallel() {
+    return Math.max(1, job.worldSize() / settings.tensorParallel());
+  }
+
   /** Bytes of the activations of one micro-batch, with or without recompute. */
   public long activations(boolean recompute) {
     return LlamaModel.bytesNeeded(
-            settings.shape(), settings.microBatch(), settings.seqLength(), recompute)
-        - 2 * parameters * Float.BYTES;
+            settings.shape(),
+            settings.microBatch(),
+            settings.seqLength(),
+            recompute,
+            settings.slice())
+        - 2 * slice * Float.BYTES;
   }
 
   /**
@@ -281,9 +363,11 @@ public final class MemoryPlan {
       return 0;
     }
     LlamaConfig s = settings.shape();
+    int tp = settings.tensorParallel();
     long tokens = (long) settings.microBatch() * settings.seqLength();
-    long weights = parameters - (long) s.vocabSize() * s.dim(); // not the embeddings
-    return (weights + tokens * ((long) s.vocabSize() + Math.max(s.dim(), s.ffnDim()))) * Bf16.BYTES;
+    long vocab = s.vocabSize() / tp;
+    long weights = slice - vocab * s.dim(); // not the embeddings
+    return (weights + tokens * (vocab + Math.max(s.dim(), s.ffnDim() / tp))) * Bf16.BYTES;
   }
 
   /** Everything rank {@code rank} holds. */
@@ -307,12 +391,13 @@ public final class MemoryPlan {
   /** Bytes of the tensors cria allocates off-heap in rank {@code rank} (no buffers, no runtime). */
   public long tensorBytes(int rank) {
     return bytes(Kind.PARAMETERS, rank)
-        + (settings.zeroStage() == 2 && job.worldSize() > 1
-            ? parameters * Float.BYTES // reserved whole; only the shards stay in memory
+        + (settings.zeroStage() == 2 && dataParallel() > 1
+            ? slice * Float.BYTES // reserved whole; only the shards stay in memory
             : bytes(Kind.GRADIENTS, rank))
         + bytes(Kind.OPTIMIZER, rank)
         + bytes(Kind.BF16_COPIES, rank)
-        + bytes(Kind.ACTIVATIONS, rank);
+        + bytes(Kind.ACTIVATIONS, rank)
+        + bytes(Kind.WHOLE_MODEL, rank);
   }
 
   /**
@@ -354,13 +439,22 @@ public final class MemoryPlan {
     return parameters;
   }
 
-  /** Floats of rank {@code rank}'s shards (ZeRO): the AdamW moments and, with ZeRO-2, gradients. */
+  /** Parameters each rank holds: all of them, or its tensor-parallel slice. */
+  public long sliceParameters() {
+    return slice;
+  }
+
+  /**
+   * Floats of rank {@code rank}'s shards (ZeRO, over the data-parallel ranks): the AdamW moments
+   * and, with ZeRO-2, gradients.
+   */
   private long shardFloats(int rank) {
+    int ranks = dataParallel();
+    int r = rank / settings.tensorParallel();
     long n = 0;
     for (ParameterLayout.Range b : buckets) {
       n +=
-          Collective.shardStart(b.size(), job.worldSize(), rank + 1)
-              - Collective.shardStart(b.size(), job.worldSize(), rank);
+          Collective.shardStart(b.size(), ranks, r + 1) - Collective.shardStart(b.size(), ranks, r);
     }
     return n;
   }
@@ -383,16 +477,36 @@ public final class MemoryPlan {
             + RUNTIME_BYTES
             + bytes(Kind.COMMUNICATION, 0)
             + bytes(Kind.INDICES, 0);
+    Settings s = settings;
+    int world = job.worldSize();
+    String split = null;
+    if (s.tensorParallel() == 1
+        && world > 1
+        && divides(world)
+        && fitsWith(s.withTensorParallel(world), job)) {
+      split =
+          "--tensor-parallel "
+              + world
+              + " ("
+              + PlanReport.size(of(s.withTensorParallel(world), job).largest())
+              + ": each rank a 1/"
+              + world
+              + " slice of every layer)";
+    }
     if (floor > job.memoryPerProcess()) {
       out.add(
-          "nothing cria can change: every rank holds all "
-              + PlanReport.size(bytes(Kind.PARAMETERS, 0))
-              + " of parameters (cria has data parallelism only: no tensor or pipeline"
-              + " parallelism yet); a process needs more than "
-              + PlanReport.size(floor));
+          split != null
+              ? split
+              : "nothing cria can change: every rank holds "
+                  + (s.tensorParallel() > 1 ? "" : "all ")
+                  + PlanReport.size(bytes(Kind.PARAMETERS, 0))
+                  + " of parameters ("
+                  + (s.tensorParallel() > 1 ? "its slice of the model; " : "")
+                  + "pipeline parallelism, and tensor parallelism beside data parallelism, are"
+                  + " not built yet); a process needs more than "
+                  + PlanReport.size(floor));
       return out;
     }
-    Settings s = settings;
     if (!s.recompute() && fitsWith(s.withRecompute(), job)) {
       out.add("--recompute (" + PlanReport.size(of(s.withRecompute(), job).largest()) + ")");
     }
@@ -411,10 +525,15 @@ public final class MemoryPlan {
         }
       }
     }
-    if (job.worldSize() > 1 && s.zeroStage() == 1 && fitsWith(s.withZero2(), job)) {
+    if (dataParallel() > 1 && s.zeroStage() == 1 && fitsWith(s.withZero2(), job)) {
       out.add("--zero 2 (" + PlanReport.size(of(s.withZero2(), job).largest()) + ")");
     }
-    for (int hosts = job.worldSize() / job.ranksPerHost() + 1; hosts <= 4096; hosts++) {
+    if (split != null) {
+      out.add(split);
+    }
+    for (int hosts = world / job.ranksPerHost() + 1;
+        s.tensorParallel() == 1 && hosts <= 4096;
+        hosts++) {
       Job more = job.withWorld(hosts * job.ranksPerHost());
       if (fitsWith(s, more)) {
         out.add(
@@ -432,9 +551,21 @@ public final class MemoryPlan {
       }
     }
     if (out.isEmpty()) {
-      out.add("none of --recompute, a smaller micro-batch, ZeRO-2 or more hosts alone");
+      out.add(
+          "none of --recompute, a smaller micro-batch, ZeRO-2, tensor parallelism or more hosts"
+              + " alone");
     }
     return out;
+  }
+
+  /** Whether tensor parallelism {@code tp} divides what it cuts in this plan's model. */
+  private boolean divides(int tp) {
+    try {
+      new ModelSlice(tp, 0).requireFits(settings.shape());
+      return true;
+    } catch (IllegalArgumentException e) {
+      return false;
+    }
   }
 
   private static boolean fitsWith(Settings s, Job j) {

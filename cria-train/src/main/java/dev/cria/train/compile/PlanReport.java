@@ -28,7 +28,7 @@ public final class PlanReport {
     MemoryPlan.Job j = plan.job();
     return String.format(
         Locale.ROOT,
-        "memory plan: %s; micro-batch %d x %d tokens%s; %d rank%s (%d on each host), ZeRO-%d",
+        "memory plan: %s; micro-batch %d x %d tokens%s; %d rank%s (%d on each host), %s",
         s.shape().describe(),
         s.microBatch(),
         s.seqLength(),
@@ -36,7 +36,9 @@ public final class PlanReport {
         j.worldSize(),
         j.worldSize() == 1 ? "" : "s",
         j.ranksPerHost(),
-        j.worldSize() == 1 ? 1 : s.zeroStage());
+        s.tensorParallel() > 1
+            ? "tensor parallelism " + s.tensorParallel()
+            : "ZeRO-" + (j.worldSize() == 1 ? 1 : s.zeroStage()));
   }
 
   /**
@@ -56,8 +58,9 @@ public final class PlanReport {
             two ? "rank 0" : "each rank",
             two ? "  other ranks" : ""));
     for (MemoryPlan.Kind k : MemoryPlan.Kind.values()) {
-      if (k == MemoryPlan.Kind.BF16_COPIES && plan.bytes(k, 0) == 0) {
-        continue; // fp32: no such row
+      if ((k == MemoryPlan.Kind.BF16_COPIES || k == MemoryPlan.Kind.WHOLE_MODEL)
+          && plan.bytes(k, 0) == 0) {
+        continue; // fp32, or no tensor parallelism: no such row
       }
       lines.add(
           String.format(
@@ -134,14 +137,18 @@ public final class PlanReport {
   private static String note(MemoryPlan plan, MemoryPlan.Kind k) {
     MemoryPlan.Settings s = plan.settings();
     int world = plan.job().worldSize();
+    int data = plan.dataParallel();
+    String which = s.tensorParallel() > 1 ? "its 1/" + s.tensorParallel() + " slice" : "all";
     return switch (k) {
       case PARAMETERS ->
           s.precision().stochasticRounding()
               ? " (bf16 values in fp32 slots: bf16-sr saves no memory yet)"
-              : " (fp32, all of them)";
+              : s.tensorParallel() > 1 ? " (fp32, " + which + ")" : " (fp32, all of them)";
       case GRADIENTS ->
-          world > 1 && s.zeroStage() == 2 ? " (ZeRO-2: shards + 2 buckets)" : " (fp32, all)";
-      case OPTIMIZER -> world > 1 ? " (ZeRO: this rank's 1/" + world + ")" : " (fp32, 2 each)";
+          data > 1 && s.zeroStage() == 2
+              ? " (ZeRO-2: shards + 2 buckets)"
+              : " (fp32, " + which + ")";
+      case OPTIMIZER -> data > 1 ? " (ZeRO: this rank's 1/" + data + ")" : " (fp32, 2 each)";
       case BF16_COPIES -> " (" + s.precision() + ")";
       case ACTIVATIONS ->
           s.recompute()
@@ -156,6 +163,7 @@ public final class PlanReport {
                       ? " (shared memory)"
                       : " (shared memory, TCP)";
       case SNAPSHOT -> s.asyncSave() ? " (async_save)" : " (async_save off)";
+      case WHOLE_MODEL -> " (gathered on rank 0)";
       case INDICES -> " (on the heap, at least)";
       case RUNTIME -> " (JVM, measured)";
     };
@@ -173,6 +181,7 @@ public final class PlanReport {
     o.put("seq_length", s.seqLength());
     o.put("recompute", s.recompute());
     o.put("zero_stage", s.zeroStage());
+    o.put("tensor_parallel", s.tensorParallel());
     o.put("world_size", plan.job().worldSize());
     o.put("ranks_per_host", plan.job().ranksPerHost());
     ArrayNode ranks = o.putArray("ranks");

@@ -12,6 +12,7 @@ import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.model.Precision;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.parallel.Collective;
+import dev.cria.train.checkpoint.WholeModel;
 import dev.cria.train.distributed.ShardedAdamW;
 import java.util.ArrayList;
 import java.util.List;
@@ -69,6 +70,96 @@ class MemoryPlanTest {
     }
   }
 
+  /** Rank {@code rank} of a group of {@code world} whose collectives are never called. */
+  private static Collective placeOnly(int rank, int world) {
+    return new Collective() {
+      @Override
+      public int rank() {
+        return rank;
+      }
+
+      @Override
+      public int worldSize() {
+        return world;
+      }
+
+      @Override
+      public String transport() {
+        return "none";
+      }
+
+      @Override
+      public void barrier() {
+        throw new UnsupportedOperationException();
+      }
+
+      @Override
+      public void broadcast(java.lang.foreign.MemorySegment data, long bytes, int root) {
+        throw new UnsupportedOperationException();
+      }
+
+      @Override
+      public void allReduceSum(java.lang.foreign.MemorySegment floats, long count) {
+        throw new UnsupportedOperationException();
+      }
+
+      @Override
+      public void reduceScatterSum(java.lang.foreign.MemorySegment floats, long count) {
+        throw new UnsupportedOperationException();
+      }
+
+      @Override
+      public void allGather(java.lang.foreign.MemorySegment floats, long count) {
+        throw new UnsupportedOperationException();
+      }
+
+      @Override
+      public void abort(String reason) {}
+
+      @Override
+      public void close() {}
+    };
+  }
+
+  @ParameterizedTest(name = "{0} at tensor parallelism {1}, {2}")
+  @CsvSource({"tiny, 2, 32", "small, 4, 32"})
+  void theTensorsPlannedForATensorParallelRankAreExactlyWhatItAllocates(
+      String preset, int tp, String precision) {
+    Precision p = Precision.parse(precision);
+    MemoryPlan.Settings s =
+        new MemoryPlan.Settings(LlamaConfig.preset(preset), 2, 64, 1, 0, false, false, 0, p, tp);
+    MemoryPlan plan = MemoryPlan.of(s, job(tp, tp, 64 * GB));
+    MemoryPlan whole =
+        MemoryPlan.of(
+            new MemoryPlan.Settings(LlamaConfig.preset(preset), 2, 64, 1, 0, false, false, 0, p),
+            job(1, 1, 64 * GB));
+    for (int rank : new int[] {0, tp - 1}) {
+      long before = HostBuffers.liveBytes();
+      try (Backend cpu = Backends.open("cpu", 1);
+          LlamaModel model = new LlamaModel(s.shape(), cpu, 2, 64, false, p, placeOnly(rank, tp));
+          ShardedAdamW adam = ShardedAdamW.whole(model.layout(), AdamW.Settings.llama(), cpu);
+          WholeModel gathered =
+              WholeModel.of(
+                  model, adam.parts(), placeOnly(rank, tp), AdamW.Settings.llama(), cpu)) {
+        assertThat(HostBuffers.liveBytes() - before)
+            .as("rank %d", rank)
+            .isEqualTo(plan.tensorBytes(rank));
+      }
+    }
+    assertThat(plan.bytes(MemoryPlan.Kind.PARAMETERS, 1))
+        .as("a slice: the whole model's share, and the norms whole")
+        .isLessThan(whole.bytes(MemoryPlan.Kind.PARAMETERS, 0) / tp + 4L * 64 * 1024);
+    assertThat(plan.bytes(MemoryPlan.Kind.ACTIVATIONS, 1))
+        .isLessThan(whole.bytes(MemoryPlan.Kind.ACTIVATIONS, 0));
+    assertThat(plan.bytes(MemoryPlan.Kind.WHOLE_MODEL, 0))
+        .as("rank 0 gathers the whole model and its moments")
+        .isEqualTo(
+            3 * whole.bytes(MemoryPlan.Kind.PARAMETERS, 0)
+                + plan.bytes(MemoryPlan.Kind.PARAMETERS, 0));
+    assertThat(PlanReport.headline(plan))
+        .endsWith(tp + " ranks (" + tp + " on each host), tensor parallelism " + tp);
+  }
+
   @Test
   void llama2SevenBillionOnA24GigabyteMachineIsRefusedWithTheTableAndWhy() {
     MemoryPlan plan = MemoryPlan.of(settings("llama2-7b", 1, 4096), job(1, 1, 24 * GB));
@@ -81,8 +172,9 @@ class MemoryPlanTest {
         .contains("parameters (fp32, all of them)", "27.0 GB", "AdamW moments", "53.9 GB")
         .contains("does not fit: a rank needs ", ", a process has 24.0 GB")
         .contains(
-            "nothing cria can change: every rank holds all 27.0 GB of parameters (cria has data"
-                + " parallelism only");
+            "nothing cria can change: every rank holds all 27.0 GB of parameters (pipeline"
+                + " parallelism, and tensor parallelism beside data parallelism, are not built"
+                + " yet)");
   }
 
   @Test
