@@ -434,6 +434,7 @@ public final class Trainer {
         buckets.zeroGradients();
       } else {
         model.zeroGradients();
+        model.takeGroupSeconds(); // what validation spent is not this step's
       }
       double lossSum = 0;
       for (int m = 0; m < accumulation; m++) {
@@ -479,6 +480,8 @@ public final class Trainer {
         paramNorm =
             Math.sqrt(
                 overRanks(model.parameterSquares(), model.replicatedSquares(model.parameters())));
+        communication = model.takeGroupSeconds(); // tensor parallelism's, none overlapped
+        exposed = communication;
       }
       step++;
       consumed += t.globalBatchSize();

@@ -97,6 +97,21 @@ class TensorParallelTrainerTest {
     assertSameTraining(split.getFirst(), whole, 0, "tp 2 vs tp 1");
     assertThat(split.get(1).info())
         .anyMatch(l -> l.contains("tensor parallelism 2 (dp 1 x tp 2): this rank holds slice 1"));
+    // the all-reduces inside the passes are timed, and none is overlapped
+    String log = java.nio.file.Files.readString(tmp.resolve("split/1/log"));
+    java.util.regex.Matcher timing =
+        java.util.regex.Pattern.compile(
+                "communication_timing (\\d+\\.\\d{3})s \\(not overlapped (\\d+\\.\\d{3})s\\)")
+            .matcher(log);
+    double total = 0;
+    int lines = 0;
+    while (timing.find()) {
+      assertThat(timing.group(2)).isEqualTo(timing.group(1));
+      total += Double.parseDouble(timing.group(1));
+      lines++;
+    }
+    assertThat(lines).isEqualTo(STEPS);
+    assertThat(total).isPositive();
   }
 
   @Test

@@ -67,6 +67,7 @@ public final class LlamaModel implements AutoCloseable {
   private final int vocab;
   private int[] tokens;
   private int[] lookup; // the tokens as this rank's embedding rows, -1 outside its slice
+  private long groupNanos; // in the tensor-parallel group's all-reduces since last taken
   private int[] targets;
   private boolean logitsHoldGradient;
 
@@ -600,8 +601,21 @@ public final class LlamaModel implements AutoCloseable {
    */
   private void sumOverGroup(long offset, long count) {
     if (!slice.whole()) {
+      long t0 = System.nanoTime();
       group.allReduceSum(a.asSlice(offset * Float.BYTES, count * Float.BYTES), count);
+      groupNanos += System.nanoTime() - t0;
     }
+  }
+
+  /**
+   * Seconds the passes spent in the tensor-parallel group's all-reduces (waiting for the slowest
+   * rank included) since the last call; 0 without tensor parallelism. Nothing overlaps them: each
+   * pass waits for its sums.
+   */
+  public double takeGroupSeconds() {
+    double seconds = groupNanos / 1e9;
+    groupNanos = 0;
+    return seconds;
   }
 
   /** {@code tokens} as rows of this rank's slice of the embeddings: -1 for another rank's. */
