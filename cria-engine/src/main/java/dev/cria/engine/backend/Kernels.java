@@ -137,6 +137,29 @@ public interface Kernels {
    */
   double crossEntropy(View logits, int[] targets, int n, int vocab, float gradScale);
 
+  /** In {@link #softmaxGradient}'s targets: the row's target is in another rank's slice. */
+  int TARGET_ELSEWHERE = -1;
+
+  /** In {@link #softmaxGradient}'s targets: the row is not counted; its gradient is zero. */
+  int NOT_COUNTED = -2;
+
+  /**
+   * The softmax statistics of each row of a slice of the logits {@code [n, v]} (a
+   * vocabulary-parallel cross-entropy combines the slices'): {@code max[i]}, the row's largest
+   * logit, and {@code sums[i]}, the sum over the row of {@code exp(logit - max[i])}.
+   */
+  void softmaxStatistics(View max, View sums, View logits, int n, int v);
+
+  /**
+   * Overwrites each row of a slice of the logits {@code [n, v]} with its part of the cross-entropy
+   * gradient times {@code gradScale}, given the whole row's largest logit {@code max[i]} and sum
+   * {@code sums[i]} of {@code exp(logit - max[i])}: {@code (exp(logit - max[i]) / sums[i] - onehot)
+   * * gradScale}, where {@code targets[i]} is the target's column in this slice, {@link
+   * #TARGET_ELSEWHERE} or {@link #NOT_COUNTED} (zeros).
+   */
+  void softmaxGradient(
+      View logits, View max, View sums, int[] targets, int n, int v, float gradScale);
+
   /** {@code dst += src}, elementwise over {@code count} elements. */
   void add(View dst, View src, long count);
 

@@ -183,6 +183,21 @@ public final class TimedKernels implements Kernels {
   }
 
   @Override
+  public void softmaxStatistics(View max, View sums, View logits, int n, int v) {
+    long t = System.nanoTime();
+    inner.softmaxStatistics(max, sums, logits, n, v);
+    add(Op.CROSS_ENTROPY, t);
+  }
+
+  @Override
+  public void softmaxGradient(
+      View logits, View max, View sums, int[] targets, int n, int v, float gradScale) {
+    long t = System.nanoTime();
+    inner.softmaxGradient(logits, max, sums, targets, n, v, gradScale);
+    add(Op.CROSS_ENTROPY, t);
+  }
+
+  @Override
   public void add(View dst, View src, long count) {
     long t = System.nanoTime();
     inner.add(dst, src, count);

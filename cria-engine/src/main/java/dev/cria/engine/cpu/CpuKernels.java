@@ -599,6 +599,63 @@ public final class CpuKernels implements Kernels {
     return total;
   }
 
+  @Override
+  public void softmaxStatistics(View maxView, View sumsView, View logitsView, int n, int v) {
+    MemorySegment max = f32(maxView, "max");
+    MemorySegment sums = f32(sumsView, "sums");
+    MemorySegment logits = f32(logitsView, "logits");
+    parallel.forRange(
+        0,
+        n,
+        (from, to, worker) -> {
+          float[] row = scratch[worker].a(v);
+          for (int i = from; i < to; i++) {
+            MemorySegment.copy(
+                logits, JAVA_FLOAT, (logitsView.offset() + (long) i * v) * 4, row, 0, v);
+            float m = max(row, v);
+            max.setAtIndex(JAVA_FLOAT, maxView.offset() + i, m);
+            sums.setAtIndex(JAVA_FLOAT, sumsView.offset() + i, expInPlace(row, v, m));
+          }
+        });
+  }
+
+  @Override
+  public void softmaxGradient(
+      View logitsView, View maxView, View sumsView, int[] targets, int n, int v, float gradScale) {
+    MemorySegment logits = f32(logitsView, "logits");
+    MemorySegment max = f32(maxView, "max");
+    MemorySegment sums = f32(sumsView, "sums");
+    parallel.forRange(
+        0,
+        n,
+        (from, to, worker) -> {
+          float[] row = scratch[worker].a(v);
+          for (int i = from; i < to; i++) {
+            long at = logitsView.offset() + (long) i * v;
+            if (targets[i] == NOT_COUNTED) {
+              logits.asSlice(at * 4, v * 4L).fill((byte) 0);
+              continue;
+            }
+            MemorySegment.copy(logits, JAVA_FLOAT, at * 4, row, 0, v);
+            expInPlace(row, v, max.getAtIndex(JAVA_FLOAT, maxView.offset() + i));
+            float factor = gradScale / sums.getAtIndex(JAVA_FLOAT, sumsView.offset() + i);
+            int c = 0;
+            for (; c <= v - L; c += L) {
+              FloatVector.fromArray(S, row, c)
+                  .mul(factor)
+                  .intoMemorySegment(logits, (at + c) * 4, NATIVE);
+            }
+            for (; c < v; c++) {
+              logits.setAtIndex(JAVA_FLOAT, at + c, row[c] * factor);
+            }
+            if (targets[i] >= 0) {
+              long t = at + targets[i];
+              logits.setAtIndex(JAVA_FLOAT, t, logits.getAtIndex(JAVA_FLOAT, t) - gradScale);
+            }
+          }
+        });
+  }
+
   // ---- elementwise ------------------------------------------------------------------------------
 
   @Override

@@ -392,8 +392,8 @@ public final class LlamaModel implements AutoCloseable {
                 at(act.logits), targets, n, config.vocabSize(), gradScale / counted)
             : VocabParallelCrossEntropy.lossAndGradient(
                 group,
-                a,
-                act.logits,
+                kernels,
+                at(act.logits),
                 targets,
                 n,
                 vocab,

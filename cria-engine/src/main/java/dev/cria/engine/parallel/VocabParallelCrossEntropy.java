@@ -1,5 +1,8 @@
 package dev.cria.engine.parallel;
 
+import dev.cria.engine.backend.Kernels;
+import dev.cria.engine.tensor.DType;
+import dev.cria.engine.tensor.View;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -8,16 +11,18 @@ import java.lang.foreign.ValueLayout;
  * Cross-entropy over logits split by vocabulary across a tensor-parallel group, as Megatron-Core's
  * {@code vocab_parallel_cross_entropy}: each rank holds the logits of its slice of the vocabulary
  * ({@code [n, shardVocab]}, columns {@code [vocabStart, vocabStart + shardVocab)} of the whole),
- * and the full logits rows are never gathered. Per row, three numbers cross the group: the largest
- * logit (each rank's, gathered), the sum of {@code exp(logit - max)} and the target's logit (held
- * by one rank, 0 on the others; both summed). Every rank then knows each row's loss, and turns its
- * slice into that slice of the gradient, {@code (softmax - onehot) * gradScale}, as the unsplit
- * kernel ({@code Kernels.crossEntropy}) does for whole rows. Rows whose target is -1 count for
- * nothing and get a zero gradient.
+ * and the full logits rows are never gathered. Each rank finds its slice's softmax statistics per
+ * row (the largest logit, the sum of {@code exp(logit - max)}: {@link Kernels#softmaxStatistics})
+ * and the target's logit where it holds it; one all-gather of those three numbers per row and rank
+ * lets every rank combine them, in rank order and so to the same bits everywhere, into the whole
+ * row's maximum, sum and loss. Each rank then turns its slice into that slice of the gradient,
+ * {@code (softmax - onehot) * gradScale} ({@link Kernels#softmaxGradient}), as the unsplit kernel
+ * ({@code Kernels.crossEntropy}) does for whole rows. Rows whose target is -1 count for nothing and
+ * get a zero gradient.
  *
- * <p>Plain loops, sums in double within a slice; the group's sums are of floats in its own order,
- * so the loss equals the unsplit kernel's to float rounding, not bit for bit. What calls it: the LM
- * head of a tensor-parallel {@code LlamaModel}, on the model's tensor-parallel group.
+ * <p>The slices' sums are combined in double, rescaled to the row's maximum (as an online softmax
+ * does), so the loss equals the unsplit kernel's to float rounding, not bit for bit. What calls it:
+ * the LM head of a tensor-parallel {@code LlamaModel}, on the model's tensor-parallel group.
  */
 public final class VocabParallelCrossEntropy {
   private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
@@ -25,17 +30,17 @@ public final class VocabParallelCrossEntropy {
   private VocabParallelCrossEntropy() {}
 
   /**
-   * Replaces this rank's logits slice at {@code logits[offset ...]} (floats, {@code n} rows of
-   * {@code shardVocab}) by its gradient and returns the summed loss of the counted rows (the same
-   * on every rank of {@code group}).
+   * Replaces this rank's logits slice ({@code n} rows of {@code shardVocab} floats at {@code
+   * logits}) by its gradient and returns the summed loss of the counted rows (the same on every
+   * rank of {@code group}).
    *
    * @param targets each row's target token id in the whole vocabulary, or -1 to skip the row
    * @param vocabStart the first vocabulary column this rank holds
    */
   public static double lossAndGradient(
       Collective group,
-      MemorySegment logits,
-      long offset,
+      Kernels kernels,
+      View logits,
       int[] targets,
       int n,
       int shardVocab,
@@ -45,71 +50,67 @@ public final class VocabParallelCrossEntropy {
       throw new IllegalArgumentException(
           "n " + n + ", shard vocabulary " + shardVocab + " from " + vocabStart);
     }
+    logits.require(DType.F32, "logits");
     int ranks = group.worldSize();
     try (Arena arena = Arena.ofShared()) {
-      // 1. each row's largest logit over the whole vocabulary: every rank's maxima, gathered
-      long total = (long) ranks * n;
-      MemorySegment maxima = arena.allocate(Math.max(total, 1) * Float.BYTES, 64);
-      long mine = at(group, total, group.rank(), n);
+      // 1. each rank's maxima, sums and target logits, gathered: 3n floats a rank
+      long total = 3L * ranks * n;
+      MemorySegment gathered = arena.allocate(Math.max(total, 1) * Float.BYTES, 64);
+      long mine = at(group, total, group.rank(), 3 * n);
+      kernels.softmaxStatistics(
+          View.f32(gathered, mine), View.f32(gathered, mine + n), logits, n, shardVocab);
+      int[] local = new int[n];
       for (int i = 0; i < n; i++) {
-        float max = Float.NEGATIVE_INFINITY;
-        long row = offset + (long) i * shardVocab;
-        for (int c = 0; c < shardVocab; c++) {
-          max = Math.max(max, logits.getAtIndex(F, row + c));
-        }
-        maxima.setAtIndex(F, mine + i, max);
+        int column = targets[i] - vocabStart;
+        boolean here = targets[i] >= 0 && column >= 0 && column < shardVocab;
+        local[i] = targets[i] < 0 ? Kernels.NOT_COUNTED : here ? column : Kernels.TARGET_ELSEWHERE;
+        float target =
+            here
+                ? logits.buffer().getAtIndex(F, logits.offset() + (long) i * shardVocab + column)
+                : 0f;
+        gathered.setAtIndex(F, mine + 2L * n + i, target);
       }
-      group.allGather(maxima, total);
-      float[] max = new float[n];
-      java.util.Arrays.fill(max, Float.NEGATIVE_INFINITY);
+      group.allGather(gathered, total);
+
+      // 2. the whole rows' maxima and sums, and the loss, combined in rank order on every rank
+      MemorySegment whole = arena.allocate(2L * Math.max(n, 1) * Float.BYTES, 64);
+      long[] from = new long[ranks];
       for (int r = 0; r < ranks; r++) {
-        long theirs = at(group, total, r, n);
-        for (int i = 0; i < n; i++) {
-          max[i] = Math.max(max[i], maxima.getAtIndex(F, theirs + i));
-        }
+        from[r] = at(group, total, r, 3 * n);
       }
-
-      // 2. the sums of exp(logit - max) and the target logits, summed over the group
-      MemorySegment sums = arena.allocate(2L * Math.max(n, 1) * Float.BYTES, 64);
-      for (int i = 0; i < n; i++) {
-        long row = offset + (long) i * shardVocab;
-        double sum = 0;
-        for (int c = 0; c < shardVocab; c++) {
-          sum += Math.exp(logits.getAtIndex(F, row + c) - max[i]);
-        }
-        int local = targets[i] - vocabStart;
-        boolean here = targets[i] >= 0 && local >= 0 && local < shardVocab;
-        sums.setAtIndex(F, i, (float) sum);
-        sums.setAtIndex(F, (long) n + i, here ? logits.getAtIndex(F, row + local) : 0f);
-      }
-      group.allReduceSum(sums, 2L * n);
-
-      // 3. the loss of each counted row, and this slice of its gradient
       double loss = 0;
       for (int i = 0; i < n; i++) {
-        long row = offset + (long) i * shardVocab;
-        if (targets[i] < 0) {
-          for (int c = 0; c < shardVocab; c++) {
-            logits.setAtIndex(F, row + c, 0f);
-          }
-          continue;
+        float max = Float.NEGATIVE_INFINITY;
+        for (int r = 0; r < ranks; r++) {
+          max = Math.max(max, gathered.getAtIndex(F, from[r] + i));
         }
-        double logSum = Math.log(sums.getAtIndex(F, i)) + max[i];
-        loss += logSum - sums.getAtIndex(F, (long) n + i);
-        int local = targets[i] - vocabStart;
-        for (int c = 0; c < shardVocab; c++) {
-          double prob = Math.exp(logits.getAtIndex(F, row + c) - logSum);
-          logits.setAtIndex(F, row + c, (float) ((prob - (c == local ? 1 : 0)) * gradScale));
+        double sum = 0;
+        double target = 0;
+        for (int r = 0; r < ranks; r++) {
+          float theirs = gathered.getAtIndex(F, from[r] + i);
+          if (theirs > Float.NEGATIVE_INFINITY) { // a slice of -inf logits adds nothing
+            sum += gathered.getAtIndex(F, from[r] + n + i) * Math.exp(theirs - max);
+          }
+          target += gathered.getAtIndex(F, from[r] + 2L * n + i);
+        }
+        whole.setAtIndex(F, i, max);
+        whole.setAtIndex(F, (long) n + i, (float) sum);
+        if (targets[i] >= 0) {
+          loss += Math.log(sum) + max - target;
         }
       }
+
+      // 3. this slice of each row's gradient
+      kernels.softmaxGradient(
+          logits, View.f32(whole, 0), View.f32(whole, n), local, n, shardVocab, gradScale);
       return loss;
     }
   }
 
-  /** Where rank {@code r}'s {@code n} values lie in a gathered buffer of {@code total}. */
-  private static long at(Collective group, long total, int r, int n) {
+  /** Where rank {@code r}'s {@code count} values lie in a gathered buffer of {@code total}. */
+  private static long at(Collective group, long total, int r, int count) {
     Collective.Shard s = group.shard(total, r);
-    if (s.size() != n) {
+    if (s.size() != count) {
       throw new IllegalStateException(
           group.transport() + " shards " + total + " floats unevenly: rank " + r + " gets " + s);
     }

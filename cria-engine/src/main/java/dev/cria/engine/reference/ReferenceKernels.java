@@ -419,6 +419,47 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
+  public void softmaxStatistics(View maxView, View sumsView, View logitsView, int n, int v) {
+    MemorySegment max = f32(maxView, "max");
+    MemorySegment sums = f32(sumsView, "sums");
+    MemorySegment logits = f32(logitsView, "logits");
+    for (int i = 0; i < n; i++) {
+      long row = logitsView.offset() + (long) i * v;
+      float m = Float.NEGATIVE_INFINITY;
+      for (int c = 0; c < v; c++) {
+        m = Math.max(m, get(logits, row + c));
+      }
+      double sum = 0;
+      for (int c = 0; c < v; c++) {
+        sum += Math.exp(get(logits, row + c) - m);
+      }
+      set(max, maxView.offset() + i, m);
+      set(sums, sumsView.offset() + i, (float) sum);
+    }
+  }
+
+  @Override
+  public void softmaxGradient(
+      View logitsView, View maxView, View sumsView, int[] targets, int n, int v, float gradScale) {
+    MemorySegment logits = f32(logitsView, "logits");
+    MemorySegment max = f32(maxView, "max");
+    MemorySegment sums = f32(sumsView, "sums");
+    for (int i = 0; i < n; i++) {
+      long row = logitsView.offset() + (long) i * v;
+      double m = get(max, maxView.offset() + i);
+      double sum = get(sums, sumsView.offset() + i);
+      for (int c = 0; c < v; c++) {
+        double grad =
+            targets[i] == NOT_COUNTED
+                ? 0
+                : (Math.exp(get(logits, row + c) - m) / sum - (c == targets[i] ? 1 : 0))
+                    * gradScale;
+        set(logits, row + c, (float) grad);
+      }
+    }
+  }
+
+  @Override
   public void add(View dstView, View srcView, long count) {
     MemorySegment dst = f32(dstView, "dst");
     long dstOff = dstView.offset();

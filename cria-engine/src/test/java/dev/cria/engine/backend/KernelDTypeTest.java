@@ -71,6 +71,15 @@ class KernelDTypeTest {
   }
 
   @Test
+  void theSlicedSoftmaxKernelsTakeF32Only() {
+    refused(
+        "logits must be f32, got bf16", k -> k.softmaxStatistics(f32(0), f32(10), bf16(100), 2, 4));
+    refused(
+        "sums must be f32, got bf16",
+        k -> k.softmaxGradient(f32(100), f32(0), bf16(10), new int[] {0, 1}, 2, 4, 1f));
+  }
+
+  @Test
   void roundToBf16RefusesAnF32DestinationAndABf16Source() {
     refused("dst must be bf16, got f32", k -> k.roundToBf16(f32(0), f32(100), 8));
     refused("src must be f32, got bf16", k -> k.roundToBf16(bf16(0), bf16(200), 8));

@@ -164,6 +164,51 @@ class KernelDifferentialTest {
   }
 
   @Test
+  void softmaxStatisticsAndGradientOfASlice() {
+    int n = 7;
+    int v = 37; // no multiple of a vector
+    MemorySegment logits = randomSegment((long) n * v, 3);
+    MemorySegment max1 = randomSegment(n, 1);
+    MemorySegment sums1 = randomSegment(n, 1);
+    MemorySegment max2 = randomSegment(n, 1);
+    MemorySegment sums2 = randomSegment(n, 1);
+    fast.softmaxStatistics(View.f32(max1, 0), View.f32(sums1, 0), View.f32(logits, 0), n, v);
+    REFERENCE.softmaxStatistics(View.f32(max2, 0), View.f32(sums2, 0), View.f32(logits, 0), n, v);
+    assertClose(max1, max2, 0, "max");
+    assertClose(sums1, sums2, 1e-6, "sums");
+    // the whole row's statistics, as if other slices held larger logits
+    MemorySegment max = copy(max2);
+    MemorySegment sums = copy(sums2);
+    for (int i = 0; i < n; i++) {
+      max.setAtIndex(ValueLayout.JAVA_FLOAT, i, max2.getAtIndex(ValueLayout.JAVA_FLOAT, i) + 0.5f);
+      sums.setAtIndex(ValueLayout.JAVA_FLOAT, i, sums2.getAtIndex(ValueLayout.JAVA_FLOAT, i) + 2f);
+    }
+    int[] targets = {3, Kernels.TARGET_ELSEWHERE, 36, Kernels.NOT_COUNTED, 0, 17, -1};
+    MemorySegment g1 = copy(logits);
+    MemorySegment g2 = copy(logits);
+    fast.softmaxGradient(
+        View.f32(g1, 0), View.f32(max, 0), View.f32(sums, 0), targets, n, v, 0.25f);
+    REFERENCE.softmaxGradient(
+        View.f32(g2, 0), View.f32(max, 0), View.f32(sums, 0), targets, n, v, 0.25f);
+    assertClose(g1, g2, 1e-6, "gradient");
+    for (int c = 0; c < v; c++) {
+      assertThat(g1.getAtIndex(ValueLayout.JAVA_FLOAT, 3L * v + c))
+          .as("a row not counted")
+          .isZero();
+      double expected =
+          Math.exp(
+                  logits.getAtIndex(ValueLayout.JAVA_FLOAT, c)
+                      - max.getAtIndex(ValueLayout.JAVA_FLOAT, 0))
+              / sums.getAtIndex(ValueLayout.JAVA_FLOAT, 0)
+              * 0.25;
+      assertThat((double) g2.getAtIndex(ValueLayout.JAVA_FLOAT, c))
+          .as("row 0 column %d", c)
+          .isCloseTo(
+              c == 3 ? expected - 0.25 : expected, org.assertj.core.data.Offset.offset(1e-7));
+    }
+  }
+
+  @Test
   void rmsNorm() {
     int n = 23;
     int d = 53;

@@ -13,21 +13,21 @@ import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Vocab-parallel cross-entropy against the unsplit kernel (the reference's {@code crossEntropy},
  * itself checked against PyTorch): on 1, 2, 3 and 4 ranks of a group of threads, the vocabulary
  * split as Megatron splits it (3 does not divide it), the loss on every rank is the whole rows'
  * loss, and the slices of the gradient put together are the whole gradient, to float rounding.
- * Targets fall in every slice, and a row with target -1 counts for nothing.
+ * Targets fall in every slice, and a row with target -1 counts for nothing; on both kernel sets.
  */
 class VocabParallelCrossEntropyTest {
   private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
 
-  @ParameterizedTest(name = "{0} rank(s)")
-  @ValueSource(ints = {1, 2, 3, 4})
-  void theSlicesGiveTheWholeRowsLossAndGradient(int ranks) throws Exception {
+  @ParameterizedTest(name = "{0} rank(s), {1} kernels")
+  @CsvSource({"1, cpu", "2, cpu", "3, cpu", "4, cpu", "2, reference", "3, reference"})
+  void theSlicesGiveTheWholeRowsLossAndGradient(int ranks, String kernels) throws Exception {
     int n = 9;
     int vocab = 50;
     float gradScale = 1f / 8;
@@ -58,7 +58,8 @@ class VocabParallelCrossEntropyTest {
               int from = (int) Collective.shardStart(vocab, ranks, group.rank());
               int to = (int) Collective.shardStart(vocab, ranks, group.rank() + 1);
               int shard = to - from;
-              try (Arena arena = Arena.ofConfined()) {
+              try (Arena arena = Arena.ofConfined();
+                  Backend backend = Backends.open(kernels, 1)) {
                 MemorySegment slice = arena.allocate((3L + (long) n * shard) * Float.BYTES, 64);
                 for (int i = 0; i < n; i++) { // at an offset of 3 floats, to honour it
                   MemorySegment.copy(
@@ -66,7 +67,14 @@ class VocabParallelCrossEntropyTest {
                 }
                 double loss =
                     VocabParallelCrossEntropy.lossAndGradient(
-                        group, slice, 3, targets, n, shard, from, gradScale);
+                        group,
+                        backend.kernels(),
+                        View.f32(slice, 3),
+                        targets,
+                        n,
+                        shard,
+                        from,
+                        gradScale);
                 float[] grad = new float[n * shard];
                 MemorySegment.copy(slice, F, 3L * Float.BYTES, grad, 0, grad.length);
                 return new Object[] {loss, grad, from, shard};
