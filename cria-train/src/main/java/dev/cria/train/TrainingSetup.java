@@ -93,6 +93,28 @@ public final class TrainingSetup implements AutoCloseable {
   }
 
   /**
+   * Refuses, before a job is launched on {@code worldSize} ranks of which {@code ranksPerHost}
+   * share each host, a layout that cannot run: as {@link #requireBatchFits}, and a tensor-parallel
+   * group that would span hosts (its collectives run in every layer, forward and back, so cria
+   * keeps them in one host's shared memory).
+   */
+  public static void requireLayout(TrainConfig c, int worldSize, int ranksPerHost) {
+    requireBatchFits(c, worldSize);
+    int tp = parallelDims(c, worldSize).tensorParallel();
+    if (tp > 1 && ranksPerHost % tp != 0) {
+      throw new ConfigException(
+          "distributed.tensor_parallel "
+              + tp
+              + " with "
+              + ranksPerHost
+              + " rank(s) on each host: a tensor-parallel group must stay on one host (its"
+              + " collectives run in every layer); give each host a multiple of "
+              + tp
+              + " ranks");
+    }
+  }
+
+  /**
    * How {@code worldSize} ranks split into data and tensor parallelism for {@code c}; refuses a
    * tensor-parallel size that does not divide the ranks, and, for now, both kinds at once.
    */

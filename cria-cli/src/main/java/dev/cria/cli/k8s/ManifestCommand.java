@@ -152,7 +152,7 @@ public abstract class ManifestCommand implements Callable<Integer> {
       try {
         // on a cluster the run directory is named after the job, so a resubmission resumes it
         resolved = RunConfig.read(run.request(job.runDir(), false, false, null, null));
-        TrainingSetup.requireBatchFits(resolved.config(), job.worldSize());
+        TrainingSetup.requireLayout(resolved.config(), job.worldSize(), job.procsPerWorker());
       } catch (ConfigException e) {
         throw new UserError(e.getMessage());
       }

@@ -282,6 +282,35 @@ class K8sCommandTest {
         .contains(
             "trainer.global_batch_size 8 is not a multiple of micro_batch_size x"
                 + " data-parallel size = 2 x 3");
+    // a tensor-parallel group stays in one worker's shared memory
+    CliRun spanning =
+        CliRun.of(
+            args(
+                "render",
+                "train",
+                "--workers",
+                "2",
+                "--procs-per-worker",
+                "2",
+                "--tensor-parallel",
+                "4"));
+    assertThat(spanning.exitCode()).isEqualTo(1);
+    assertThat(spanning.err())
+        .contains("distributed.tensor_parallel 4 with 2 rank(s) on each host")
+        .contains("must stay on one host");
+    CliRun inOne =
+        CliRun.of(
+            args(
+                "render",
+                "train",
+                "--workers",
+                "1",
+                "--procs-per-worker",
+                "2",
+                "--tensor-parallel",
+                "2"));
+    assertThat(inOne.exitCode()).as(inOne.err()).isZero();
+    assertThat(inOne.out()).contains("tensor_parallel: 2");
     // each command takes exactly its options: the run directory is named after the job, the
     // local run's flags are cria train's, and the board has no training options
     for (String[] notHere :
