@@ -132,6 +132,21 @@ public final class Evaluation {
   }
 
   /**
+   * {@code c} as one process runs it: the whole model, however many ranks shared it in training.
+   */
+  private static TrainConfig onOneProcess(TrainConfig c) {
+    TrainConfig.Distributed d = c.distributed();
+    return new TrainConfig(
+        c.runDir(),
+        c.model(),
+        c.data(),
+        c.trainer(),
+        c.optim(),
+        c.checkpoint(),
+        new TrainConfig.Distributed(d.zeroStage(), d.bucketCapMb(), 1));
+  }
+
+  /**
    * Evaluates {@code model} on {@code batches} global batches of {@code split} of the data that
    * {@code config} names (the model's run config, its data prefix possibly replaced).
    *
@@ -153,7 +168,7 @@ public final class Evaluation {
     }
     TrainConfig.Trainer t = config.trainer();
     long t0 = System.nanoTime();
-    try (TrainingSetup setup = TrainingSetup.prepare(config, 1, log)) {
+    try (TrainingSetup setup = TrainingSetup.prepare(onOneProcess(config), 1, log)) {
       if (!setup.model().equals(model.shape())) {
         throw new ConfigException(
             "the data's setup gives model "

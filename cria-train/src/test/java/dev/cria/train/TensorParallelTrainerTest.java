@@ -120,8 +120,13 @@ class TensorParallelTrainerTest {
     CollectiveKind kind = CollectiveKind.SHM;
     Run straight =
         train(tree(prefix, "straight", 1, STEPS), 1, kind, TrainStart.fresh(), true).getFirst();
-    // saved by two slices, resumed whole
-    train(tree(prefix, "a", 2, STEPS), 2, kind, TrainStart.fresh(), true, STEPS / 2);
+    // saved by two slices (in the background every 3 steps, and on the stop right after one),
+    // resumed whole
+    ObjectNode a = tree(prefix, "a", 2, STEPS);
+    TrainConfigFile.set(a, "checkpoint.async_save", true);
+    TrainConfigFile.set(a, "checkpoint.save_interval", 3L);
+    train(a, 2, kind, TrainStart.fresh(), true, STEPS / 2);
+    double splitSaved = validLoss(tmp.resolve("a/checkpoints/step-" + STEPS / 2));
     Run wholeAfter =
         train(tree(prefix, "a", 1, STEPS), 1, kind, TrainStart.resumeIfPossible(), false)
             .getFirst();
@@ -134,6 +139,10 @@ class TensorParallelTrainerTest {
         train(tree(prefix, "b", 2, STEPS), 2, kind, TrainStart.resumeIfPossible(), false);
     assertThat(splitAfter.get(1).losses()).isEqualTo(splitAfter.getFirst().losses());
     assertSameTraining(splitAfter.getFirst(), straight, STEPS / 2, "saved at tp 1, resumed at 2");
+    // cria eval reads a checkpoint the split run saved as one a single rank saved
+    double wholeSaved = validLoss(tmp.resolve("b/checkpoints/step-" + STEPS / 2));
+    assertThat(splitSaved)
+        .isCloseTo(wholeSaved, org.assertj.core.data.Offset.offset(1e-5 * wholeSaved));
     assertThat(splitAfter.get(1).info())
         .anyMatch(l -> l.contains("this rank's slice sent to tensor-parallel rank 0"));
   }
@@ -149,6 +158,15 @@ class TensorParallelTrainerTest {
         .hasMessageContaining("not built yet");
     assertThatThrownBy(() -> prepare(tree(prefix, "r", 4, 5), 4, none))
         .hasMessageContaining("tensor parallelism 4 does not divide the model's 2 attention heads");
+  }
+
+  private static double validLoss(Path checkpoint) throws Exception {
+    try (dev.cria.train.checkpoint.TrainedModel model =
+        dev.cria.train.checkpoint.TrainedModel.load(checkpoint, line -> {})) {
+      return Evaluation.run(
+              model, model.config(), dev.cria.data.gpt.Split.VALID, 1, null, 1, line -> {})
+          .loss();
+    }
   }
 
   private static void prepare(ObjectNode tree, int world, Consumer<ObjectNode> change)

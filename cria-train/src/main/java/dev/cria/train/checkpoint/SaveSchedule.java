@@ -140,6 +140,9 @@ public final class SaveSchedule implements AutoCloseable {
     }
     metrics.flush(); // the metrics up to the checkpoint survive whatever ends the process
     if (whole != null) {
+      // rank 0 may first have waited for its background save; the others wait for it here, not
+      // in the gather's collective, whose timeout is the usual one
+      tensorGroup.barrier(Checkpointer.PATIENCE);
       long t0 = System.nanoTime();
       whole.gather();
       if (checkpointer == null) {
