@@ -482,6 +482,7 @@ public final class MemoryPlan {
     String split = null;
     if (s.tensorParallel() == 1
         && world > 1
+        && job.ranksPerHost() % world == 0 // a tensor-parallel group stays on one host
         && divides(world)
         && fitsWith(s.withTensorParallel(world), job)) {
       split =

@@ -161,6 +161,23 @@ class MemoryPlanTest {
   }
 
   @Test
+  void tensorParallelismIsSuggestedWhereItFitsAndItsGroupStaysOnOneHost() {
+    // long sequences: the activations, which tensor parallelism splits, outweigh rank 0's
+    // gathered copy of the model
+    MemoryPlan.Settings s = settings("small", 16, 512);
+    MemoryPlan whole = MemoryPlan.of(s, job(2, 2, 64 * GB));
+    MemoryPlan split = MemoryPlan.of(s.withTensorParallel(2), job(2, 2, 64 * GB));
+    assertThat(split.largest()).isLessThan(whole.largest());
+    long between = (whole.largest() + split.largest()) / 2;
+    assertThat(MemoryPlan.of(s, job(2, 2, between)).whatWouldFit())
+        .anyMatch(
+            l -> l.startsWith("--tensor-parallel 2 (") && l.endsWith("slice of every layer)"));
+    assertThat(MemoryPlan.of(s, job(2, 1, between)).whatWouldFit())
+        .as("one rank a host: the group would span hosts")
+        .noneMatch(l -> l.startsWith("--tensor-parallel"));
+  }
+
+  @Test
   void llama2SevenBillionOnA24GigabyteMachineIsRefusedWithTheTableAndWhy() {
     MemoryPlan plan = MemoryPlan.of(settings("llama2-7b", 1, 4096), job(1, 1, 24 * GB));
     assertThat(plan.fits()).isFalse();
