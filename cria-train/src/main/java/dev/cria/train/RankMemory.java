@@ -77,7 +77,11 @@ final class RankMemory {
                   : "one per layer",
               zero2 ? "after every micro-batch" : "once per step"));
     } else if (config.distributed().zeroStage() != 1 || config.distributed().bucketCapMb() != 0) {
-      metrics.info("one rank: distributed.zero_stage and bucket_cap_mb have nothing to share");
+      metrics.info(
+          group.worldSize() == 1
+              ? "one rank: distributed.zero_stage and bucket_cap_mb have nothing to share"
+              : "no data parallelism (the ranks share one model): distributed.zero_stage and"
+                  + " bucket_cap_mb have nothing to share");
     }
     metrics.info(
         "memory plan: "

@@ -557,10 +557,11 @@ public final class Trainer {
     private void validate() throws IOException {
       metrics.state(RankState.VALIDATING);
       long t0 = System.nanoTime();
-      double loss =
-          ranks.mean(
-              Evaluation.meanLoss(
-                  model, setup.valid(), batches, micro, t.limitValBatches(), groups.dataRank()));
+      double mine =
+          Evaluation.meanLoss(
+              model, setup.valid(), batches, micro, t.limitValBatches(), groups.dataRank());
+      // the data-parallel ranks' mean; tensor-parallel ranks hold the same value already
+      double loss = groups.data().worldSize() > 1 ? ranks.mean(mine) : mine;
       metrics.validation(
           new Validation(step, loss, t.limitValBatches(), (System.nanoTime() - t0) / 1e9));
       lastValidation = loss;

@@ -33,8 +33,9 @@ import java.util.List;
  * cross-entropy ({@link VocabParallelCrossEntropy}), so the full logits are never gathered. The
  * norms are whole on every rank, their inputs and gradients the same everywhere (the all-reduces
  * give the same bits to every rank), so their gradients need no reduction. Four all-reduces of the
- * residual's size per layer and micro-batch, two forward and two back, plus two for the embeddings
- * and the head: the collectives that the group's transport must make fast.
+ * residual's size per layer and micro-batch, two forward and two back (six with recompute, which
+ * repeats the forward's), two more for the embeddings and the head, and the loss's all-gather of
+ * three floats a row and rank: the collectives that the group's transport must make fast.
  *
  * <p>This file is long because each layer's forward and backward passes are written out side by
  * side, with the tensor-parallel reductions between their kernels; split apart, a step would sit
