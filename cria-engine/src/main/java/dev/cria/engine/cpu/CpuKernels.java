@@ -577,16 +577,7 @@ public final class CpuKernels implements Kernels {
             float targetLogit = row[targets[i]] - max;
             float sum = expInPlace(row, vocab, max);
             loss += Math.log(sum) - targetLogit;
-            float factor = gradScale / sum;
-            int c = 0;
-            for (; c <= vocab - L; c += L) {
-              FloatVector.fromArray(S, row, c)
-                  .mul(factor)
-                  .intoMemorySegment(logits, (at + c) * 4, NATIVE);
-            }
-            for (; c < vocab; c++) {
-              logits.setAtIndex(JAVA_FLOAT, at + c, row[c] * factor);
-            }
+            storeScaled(logits, at, row, vocab, gradScale / sum);
             long t = at + targets[i];
             logits.setAtIndex(JAVA_FLOAT, t, logits.getAtIndex(JAVA_FLOAT, t) - gradScale);
           }
@@ -638,22 +629,26 @@ public final class CpuKernels implements Kernels {
             }
             MemorySegment.copy(logits, JAVA_FLOAT, at * 4, row, 0, v);
             expInPlace(row, v, max.getAtIndex(JAVA_FLOAT, maxView.offset() + i));
-            float factor = gradScale / sums.getAtIndex(JAVA_FLOAT, sumsView.offset() + i);
-            int c = 0;
-            for (; c <= v - L; c += L) {
-              FloatVector.fromArray(S, row, c)
-                  .mul(factor)
-                  .intoMemorySegment(logits, (at + c) * 4, NATIVE);
-            }
-            for (; c < v; c++) {
-              logits.setAtIndex(JAVA_FLOAT, at + c, row[c] * factor);
-            }
+            storeScaled(
+                logits, at, row, v, gradScale / sums.getAtIndex(JAVA_FLOAT, sumsView.offset() + i));
             if (targets[i] >= 0) {
               long t = at + targets[i];
               logits.setAtIndex(JAVA_FLOAT, t, logits.getAtIndex(JAVA_FLOAT, t) - gradScale);
             }
           }
         });
+  }
+
+  /** {@code out[at + c] = row[c] * factor} for c in [0, count): a softmax row made a gradient. */
+  private static void storeScaled(
+      MemorySegment out, long at, float[] row, int count, float factor) {
+    int c = 0;
+    for (; c <= count - L; c += L) {
+      FloatVector.fromArray(S, row, c).mul(factor).intoMemorySegment(out, (at + c) * 4, NATIVE);
+    }
+    for (; c < count; c++) {
+      out.setAtIndex(JAVA_FLOAT, at + c, row[c] * factor);
+    }
   }
 
   // ---- elementwise ------------------------------------------------------------------------------
