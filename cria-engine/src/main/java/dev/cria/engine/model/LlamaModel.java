@@ -60,6 +60,7 @@ public final class LlamaModel implements AutoCloseable {
   private final AttentionShape attention;
   private final Collective group; // tensor-parallel: the ranks sharing this model
   private final ModelSlice slice;
+  private final VocabParallelCrossEntropy vocabParallelLoss; // null for the whole model
   // this rank's widths: its heads' q (and attention output), k and v; its MLP hidden units;
   // its vocabulary entries
   private final int qDim;
@@ -137,6 +138,8 @@ public final class LlamaModel implements AutoCloseable {
     this.act = new ActivationLayout(config, batch, seq, recompute, slice);
     this.a = buffers.allocate(act.size).segment();
     this.rope = new RopeTable(seq, config.headDim(), config.ropeTheta());
+    this.vocabParallelLoss =
+        slice.whole() ? null : new VocabParallelCrossEntropy(group, kernels, act.tokens);
     this.attention =
         new AttentionShape(
             batch,
@@ -391,12 +394,9 @@ public final class LlamaModel implements AutoCloseable {
         slice.whole()
             ? kernels.crossEntropy(
                 at(act.logits), targets, n, config.vocabSize(), gradScale / counted)
-            : VocabParallelCrossEntropy.lossAndGradient(
-                group,
-                kernels,
+            : vocabParallelLoss.lossAndGradient(
                 at(act.logits),
                 targets,
-                n,
                 vocab,
                 slice.first(config.vocabSize()),
                 gradScale / counted);
@@ -655,6 +655,9 @@ public final class LlamaModel implements AutoCloseable {
 
   @Override
   public void close() {
+    if (vocabParallelLoss != null) {
+      vocabParallelLoss.close();
+    }
     buffers.close();
   }
 

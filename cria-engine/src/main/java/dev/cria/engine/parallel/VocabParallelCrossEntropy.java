@@ -22,89 +22,101 @@ import java.lang.foreign.ValueLayout;
  *
  * <p>The slices' sums are combined in double, rescaled to the row's maximum (as an online softmax
  * does), so the loss equals the unsplit kernel's to float rounding, not bit for bit. What calls it:
- * the LM head of a tensor-parallel {@code LlamaModel}, on the model's tensor-parallel group.
+ * the LM head of a tensor-parallel {@code LlamaModel}, on the model's tensor-parallel group, which
+ * makes one for its micro-batch: the buffers the ranks' numbers meet in are allocated once.
  */
-public final class VocabParallelCrossEntropy {
+public final class VocabParallelCrossEntropy implements AutoCloseable {
   private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
 
-  private VocabParallelCrossEntropy() {}
+  private final Collective group;
+  private final Kernels kernels;
+  private final int n;
+  private final Arena arena = Arena.ofShared();
+  private final MemorySegment gathered; // each rank's maxima, sums and target logits: 3n a rank
+  private final MemorySegment whole; // the whole rows' maxima and sums: 2n
+
+  /** The loss of {@code n} rows over {@code group}, computed with {@code kernels}. */
+  public VocabParallelCrossEntropy(Collective group, Kernels kernels, int n) {
+    if (n < 0) {
+      throw new IllegalArgumentException("n " + n);
+    }
+    this.group = group;
+    this.kernels = kernels;
+    this.n = n;
+    this.gathered = arena.allocate(Math.max(3L * group.worldSize() * n, 1) * Float.BYTES, 64);
+    this.whole = arena.allocate(2L * Math.max(n, 1) * Float.BYTES, 64);
+  }
 
   /**
    * Replaces this rank's logits slice ({@code n} rows of {@code shardVocab} floats at {@code
    * logits}) by its gradient and returns the summed loss of the counted rows (the same on every
-   * rank of {@code group}).
+   * rank of the group).
    *
    * @param targets each row's target token id in the whole vocabulary, or -1 to skip the row
    * @param vocabStart the first vocabulary column this rank holds
    */
-  public static double lossAndGradient(
-      Collective group,
-      Kernels kernels,
-      View logits,
-      int[] targets,
-      int n,
-      int shardVocab,
-      int vocabStart,
-      float gradScale) {
-    if (targets.length < n || shardVocab < 1 || vocabStart < 0 || n < 0) {
+  public double lossAndGradient(
+      View logits, int[] targets, int shardVocab, int vocabStart, float gradScale) {
+    if (targets.length < n || shardVocab < 1 || vocabStart < 0) {
       throw new IllegalArgumentException(
           "n " + n + ", shard vocabulary " + shardVocab + " from " + vocabStart);
     }
     logits.require(DType.F32, "logits");
     int ranks = group.worldSize();
-    try (Arena arena = Arena.ofShared()) {
-      // 1. each rank's maxima, sums and target logits, gathered: 3n floats a rank
-      long total = 3L * ranks * n;
-      MemorySegment gathered = arena.allocate(Math.max(total, 1) * Float.BYTES, 64);
-      long mine = at(group, total, group.rank(), 3 * n);
-      kernels.softmaxStatistics(
-          View.f32(gathered, mine), View.f32(gathered, mine + n), logits, n, shardVocab);
-      int[] local = new int[n];
-      for (int i = 0; i < n; i++) {
-        int column = targets[i] - vocabStart;
-        boolean here = targets[i] >= 0 && column >= 0 && column < shardVocab;
-        local[i] = targets[i] < 0 ? Kernels.NOT_COUNTED : here ? column : Kernels.TARGET_ELSEWHERE;
-        float target =
-            here
-                ? logits.buffer().getAtIndex(F, logits.offset() + (long) i * shardVocab + column)
-                : 0f;
-        gathered.setAtIndex(F, mine + 2L * n + i, target);
-      }
-      group.allGather(gathered, total);
-
-      // 2. the whole rows' maxima and sums, and the loss, combined in rank order on every rank
-      MemorySegment whole = arena.allocate(2L * Math.max(n, 1) * Float.BYTES, 64);
-      long[] from = new long[ranks];
-      for (int r = 0; r < ranks; r++) {
-        from[r] = at(group, total, r, 3 * n);
-      }
-      double loss = 0;
-      for (int i = 0; i < n; i++) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (int r = 0; r < ranks; r++) {
-          max = Math.max(max, gathered.getAtIndex(F, from[r] + i));
-        }
-        double sum = 0;
-        double target = 0;
-        for (int r = 0; r < ranks; r++) {
-          float theirs = gathered.getAtIndex(F, from[r] + i);
-          if (theirs > Float.NEGATIVE_INFINITY) { // a slice of -inf logits adds nothing
-            sum += gathered.getAtIndex(F, from[r] + n + i) * Math.exp(theirs - max);
-          }
-          target += gathered.getAtIndex(F, from[r] + 2L * n + i);
-        }
-        whole.setAtIndex(F, i, max);
-        whole.setAtIndex(F, (long) n + i, (float) sum);
-        if (targets[i] >= 0) {
-          loss += Math.log(sum) + max - target;
-        }
-      }
-
-      // 3. this slice of each row's gradient
-      kernels.softmaxGradient(
-          logits, View.f32(whole, 0), View.f32(whole, n), local, n, shardVocab, gradScale);
-      return loss;
+    // 1. each rank's maxima, sums and target logits, gathered: 3n floats a rank
+    long total = 3L * ranks * n;
+    long mine = at(group, total, group.rank(), 3 * n);
+    kernels.softmaxStatistics(
+        View.f32(gathered, mine), View.f32(gathered, mine + n), logits, n, shardVocab);
+    int[] local = new int[n];
+    for (int i = 0; i < n; i++) {
+      int column = targets[i] - vocabStart;
+      boolean here = targets[i] >= 0 && column >= 0 && column < shardVocab;
+      local[i] = targets[i] < 0 ? Kernels.NOT_COUNTED : here ? column : Kernels.TARGET_ELSEWHERE;
+      float target =
+          here
+              ? logits.buffer().getAtIndex(F, logits.offset() + (long) i * shardVocab + column)
+              : 0f;
+      gathered.setAtIndex(F, mine + 2L * n + i, target);
     }
+    group.allGather(gathered, total);
+
+    // 2. the whole rows' maxima and sums, and the loss, combined in rank order on every rank
+    long[] from = new long[ranks];
+    for (int r = 0; r < ranks; r++) {
+      from[r] = at(group, total, r, 3 * n);
+    }
+    double loss = 0;
+    for (int i = 0; i < n; i++) {
+      float max = Float.NEGATIVE_INFINITY;
+      for (int r = 0; r < ranks; r++) {
+        max = Math.max(max, gathered.getAtIndex(F, from[r] + i));
+      }
+      double sum = 0;
+      double target = 0;
+      for (int r = 0; r < ranks; r++) {
+        float theirs = gathered.getAtIndex(F, from[r] + i);
+        if (theirs > Float.NEGATIVE_INFINITY) { // a slice of -inf logits adds nothing
+          sum += gathered.getAtIndex(F, from[r] + n + i) * Math.exp(theirs - max);
+        }
+        target += gathered.getAtIndex(F, from[r] + 2L * n + i);
+      }
+      whole.setAtIndex(F, i, max);
+      whole.setAtIndex(F, (long) n + i, (float) sum);
+      if (targets[i] >= 0) {
+        loss += Math.log(sum) + max - target;
+      }
+    }
+
+    // 3. this slice of each row's gradient
+    kernels.softmaxGradient(
+        logits, View.f32(whole, 0), View.f32(whole, n), local, n, shardVocab, gradScale);
+    return loss;
+  }
+
+  @Override
+  public void close() {
+    arena.close();
   }
 
   /** Where rank {@code r}'s {@code count} values lie in a gathered buffer of {@code total}. */

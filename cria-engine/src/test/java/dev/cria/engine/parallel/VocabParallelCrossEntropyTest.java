@@ -59,25 +59,19 @@ class VocabParallelCrossEntropyTest {
               int to = (int) Collective.shardStart(vocab, ranks, group.rank() + 1);
               int shard = to - from;
               try (Arena arena = Arena.ofConfined();
-                  Backend backend = Backends.open(kernels, 1)) {
+                  Backend backend = Backends.open(kernels, 1);
+                  VocabParallelCrossEntropy loss =
+                      new VocabParallelCrossEntropy(group, backend.kernels(), n)) {
                 MemorySegment slice = arena.allocate((3L + (long) n * shard) * Float.BYTES, 64);
                 for (int i = 0; i < n; i++) { // at an offset of 3 floats, to honour it
                   MemorySegment.copy(
                       logits, i * vocab + from, slice, F, (3L + (long) i * shard) * 4, shard);
                 }
-                double loss =
-                    VocabParallelCrossEntropy.lossAndGradient(
-                        group,
-                        backend.kernels(),
-                        View.f32(slice, 3),
-                        targets,
-                        n,
-                        shard,
-                        from,
-                        gradScale);
+                double sum =
+                    loss.lossAndGradient(View.f32(slice, 3), targets, shard, from, gradScale);
                 float[] grad = new float[n * shard];
                 MemorySegment.copy(slice, F, 3L * Float.BYTES, grad, 0, grad.length);
-                return new Object[] {loss, grad, from, shard};
+                return new Object[] {sum, grad, from, shard};
               }
             });
 
