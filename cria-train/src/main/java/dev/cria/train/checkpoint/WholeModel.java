@@ -28,6 +28,7 @@ public final class WholeModel implements AutoCloseable {
   private final LlamaModel model;
   private final AdamW slice;
   private final ParameterLayout layout;
+  private final List<ParameterLayout> slices; // rank 0: each rank's slice's layout, by rank
   private final Buffers buffers; // the backend's, so the run's count of its tensors has these
   private final Floats received; // another rank's slice, as the broadcast brings it
   private final Floats parameters; // rank 0
@@ -43,6 +44,14 @@ public final class WholeModel implements AutoCloseable {
     this.received = buffers.allocate(model.layout().size());
     this.parameters = group.rank() == 0 ? buffers.allocate(layout.size()) : null;
     this.optimizer = group.rank() == 0 ? new AdamW(layout, settings, backend) : null;
+    List<ParameterLayout> theirs = new java.util.ArrayList<>();
+    for (int r = 0; group.rank() == 0 && r < group.worldSize(); r++) {
+      theirs.add(
+          r == 0
+              ? model.layout()
+              : new ParameterLayout(model.config(), new ModelSlice(group.worldSize(), r)));
+    }
+    this.slices = List.copyOf(theirs);
   }
 
   /**
@@ -98,11 +107,7 @@ public final class WholeModel implements AutoCloseable {
         group.broadcast(from.segment(), bytes, r);
       }
       if (whole != null) { // rank 0
-        ParameterLayout theirs =
-            r == 0
-                ? model.layout()
-                : new ParameterLayout(model.config(), new ModelSlice(group.worldSize(), r));
-        SliceCopy.toWhole(theirs, from, layout, whole);
+        SliceCopy.toWhole(slices.get(r), from, layout, whole);
       }
     }
   }

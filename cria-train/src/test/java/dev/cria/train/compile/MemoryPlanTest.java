@@ -13,6 +13,7 @@ import dev.cria.engine.model.Precision;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.parallel.Collective;
 import dev.cria.train.checkpoint.WholeModel;
+import dev.cria.train.distributed.FakeGroup;
 import dev.cria.train.distributed.ShardedAdamW;
 import java.util.ArrayList;
 import java.util.List;
@@ -70,57 +71,6 @@ class MemoryPlanTest {
     }
   }
 
-  /** Rank {@code rank} of a group of {@code world} whose collectives are never called. */
-  private static Collective placeOnly(int rank, int world) {
-    return new Collective() {
-      @Override
-      public int rank() {
-        return rank;
-      }
-
-      @Override
-      public int worldSize() {
-        return world;
-      }
-
-      @Override
-      public String transport() {
-        return "none";
-      }
-
-      @Override
-      public void barrier() {
-        throw new UnsupportedOperationException();
-      }
-
-      @Override
-      public void broadcast(java.lang.foreign.MemorySegment data, long bytes, int root) {
-        throw new UnsupportedOperationException();
-      }
-
-      @Override
-      public void allReduceSum(java.lang.foreign.MemorySegment floats, long count) {
-        throw new UnsupportedOperationException();
-      }
-
-      @Override
-      public void reduceScatterSum(java.lang.foreign.MemorySegment floats, long count) {
-        throw new UnsupportedOperationException();
-      }
-
-      @Override
-      public void allGather(java.lang.foreign.MemorySegment floats, long count) {
-        throw new UnsupportedOperationException();
-      }
-
-      @Override
-      public void abort(String reason) {}
-
-      @Override
-      public void close() {}
-    };
-  }
-
   @ParameterizedTest(name = "{0} at tensor parallelism {1}, {2}")
   @CsvSource({"tiny, 2, 32", "small, 4, 32"})
   void theTensorsPlannedForATensorParallelRankAreExactlyWhatItAllocates(
@@ -136,11 +86,12 @@ class MemoryPlanTest {
     for (int rank : new int[] {0, tp - 1}) {
       long before = HostBuffers.liveBytes();
       try (Backend cpu = Backends.open("cpu", 1);
-          LlamaModel model = new LlamaModel(s.shape(), cpu, 2, 64, false, p, placeOnly(rank, tp));
+          LlamaModel model =
+              new LlamaModel(s.shape(), cpu, 2, 64, false, p, new FakeGroup(rank, tp));
           ShardedAdamW adam = ShardedAdamW.whole(model.layout(), AdamW.Settings.llama(), cpu);
           WholeModel gathered =
               WholeModel.of(
-                  model, adam.parts(), placeOnly(rank, tp), AdamW.Settings.llama(), cpu)) {
+                  model, adam.parts(), new FakeGroup(rank, tp), AdamW.Settings.llama(), cpu)) {
         assertThat(HostBuffers.liveBytes() - before)
             .as("rank %d", rank)
             .isEqualTo(plan.tensorBytes(rank));
