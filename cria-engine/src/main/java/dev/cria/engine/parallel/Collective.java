@@ -63,6 +63,58 @@ public interface Collective extends AutoCloseable {
    */
   void abort(String reason);
 
+  /**
+   * A group of some of this group's ranks, as {@code MPI_Comm_split} makes one: every rank calls it
+   * at the same time, each with the ranks of its own new group ({@code members}: ranks of this
+   * group, ascending, itself among them). The new groups must partition this group into groups of
+   * the same size (the tensor-parallel groups of a job, or its data-parallel groups: {@link
+   * ParallelDims}). In the new group a rank is numbered by its place in {@code members}. It uses
+   * this group's kind of transport where it can (shared memory among ranks of one host, a TCP ring
+   * among its members, an Open MPI communicator), is independent of this group once made, and is
+   * closed by the caller; this group stays open.
+   *
+   * @throws IllegalArgumentException when {@code members} is not ascending, within the group, or
+   *     without this rank
+   * @throws UnsupportedOperationException by a group that cannot be split (a test's fake)
+   */
+  default Collective split(int[] members) {
+    throw new UnsupportedOperationException(
+        transport() + ": this group cannot be split into smaller ones");
+  }
+
+  /**
+   * Checks {@code members} as {@link #split} takes them, for {@code group}; returns this rank's
+   * place among them.
+   */
+  static int checkMembers(Collective group, int[] members) {
+    if (members.length == 0) {
+      throw new IllegalArgumentException("a group needs at least one rank");
+    }
+    int mine = -1;
+    for (int i = 0; i < members.length; i++) {
+      if (members[i] < 0 || members[i] >= group.worldSize()) {
+        throw new IllegalArgumentException(
+            "rank " + members[i] + " is not one of the group's " + group.worldSize());
+      }
+      if (i > 0 && members[i] <= members[i - 1]) {
+        throw new IllegalArgumentException(
+            "the members " + java.util.Arrays.toString(members) + " are not ascending");
+      }
+      if (members[i] == group.rank()) {
+        mine = i;
+      }
+    }
+    if (mine < 0) {
+      throw new IllegalArgumentException(
+          "rank "
+              + group.rank()
+              + " is not among the members "
+              + java.util.Arrays.toString(members)
+              + " of its own new group");
+    }
+    return mine;
+  }
+
   @Override
   void close();
 

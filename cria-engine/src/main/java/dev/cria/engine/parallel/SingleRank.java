@@ -35,6 +35,12 @@ final class SingleRank implements Collective {
   public void allGather(MemorySegment floats, long count) {}
 
   @Override
+  public Collective split(int[] members) {
+    Collective.checkMembers(this, members);
+    return this;
+  }
+
+  @Override
   public void abort(String reason) {} // nothing waits for anyone
 
   @Override

@@ -85,6 +85,16 @@ public final class CountedCollective implements Collective {
     return group.shard(count, r);
   }
 
+  /**
+   * The group {@code members}, not counted: its operations go on among its own ranks, in an order
+   * of their own, so the job's count names the rank others wait for only in the job's operations.
+   */
+  @Override
+  public Collective split(int[] members) {
+    entered.incrementAndGet();
+    return group.split(members);
+  }
+
   @Override
   public void abort(String reason) {
     group.abort(reason);

@@ -1,16 +1,8 @@
 package dev.cria.train.distributed;
 
 import dev.cria.engine.parallel.Collective;
-import dev.cria.engine.parallel.CollectiveException;
-import java.io.IOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.nio.channels.ServerSocketChannel;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 
@@ -35,9 +27,22 @@ final class HierarchicalCollective implements Collective {
   private final int local;
   private final ShmCollective shm;
   private final TcpCollective rail;
+  private final RankEnvironment env; // the job's, with its key and settings: for split()
+  private final JobKey key;
+  private final JoinSettings settings;
 
   private HierarchicalCollective(
-      int rank, List<int[]> hosts, int local, ShmCollective shm, TcpCollective rail) {
+      int rank,
+      List<int[]> hosts,
+      int local,
+      ShmCollective shm,
+      TcpCollective rail,
+      RankEnvironment env,
+      JobKey key,
+      JoinSettings settings) {
+    this.env = env;
+    this.key = key;
+    this.settings = settings;
     this.rank = rank;
     this.world = hosts.size() * hosts.getFirst().length;
     this.hosts = hosts;
@@ -83,7 +88,8 @@ final class HierarchicalCollective implements Collective {
     try {
       TcpCollective rail = rail(tcp, groups, h, j, env, key, settings);
       return Optional.of(
-          new HierarchicalCollective(tcp.rank(), groups.hosts(), j, shm.get(), rail));
+          new HierarchicalCollective(
+              tcp.rank(), groups.hosts(), j, shm.get(), rail, env, key, settings));
     } catch (RuntimeException e) {
       shm.get().close();
       throw e;
@@ -99,37 +105,9 @@ final class HierarchicalCollective implements Collective {
       RankEnvironment env,
       JobKey key,
       JoinSettings settings) {
-    int world = tcp.worldSize();
-    try (ServerSocketChannel listener = ServerSocketChannel.open();
-        Arena arena = Arena.ofConfined()) {
-      InetAddress here = tcp.localAddress(); // where this rank listened for the job's ring
-      listener.bind(new InetSocketAddress(here, 0), groups.hosts().size());
-      int port = ((InetSocketAddress) listener.getLocalAddress()).getPort();
-      MemorySegment table = arena.allocate(64L * world, 64); // length, address, port
-      byte[] address = here.getAddress();
-      long mine = 64L * tcp.rank();
-      table.set(ValueLayout.JAVA_INT, mine, address.length);
-      MemorySegment.copy(address, 0, table, ValueLayout.JAVA_BYTE, mine + 4, address.length);
-      table.set(ValueLayout.JAVA_INT, mine + 20, port);
-      tcp.allGather(table, 16L * world); // the bytes, as they are
-      List<InetSocketAddress> members = new ArrayList<>();
-      for (int[] ranks : groups.hosts()) {
-        long at = 64L * ranks[j];
-        byte[] a = new byte[table.get(ValueLayout.JAVA_INT, at)];
-        MemorySegment.copy(table, ValueLayout.JAVA_BYTE, at + 4, a, 0, a.length);
-        members.add(
-            new InetSocketAddress(
-                InetAddress.getByAddress(a), table.get(ValueLayout.JAVA_INT, at + 20)));
-      }
-      Rendezvous.Ring ring = Rendezvous.rail(env, key, settings, listener, members, h);
-      return TcpCollective.over(
-          ring,
-          new RankEnvironment(h, members.size(), 0, env.masterAddr(), env.masterPort()),
-          settings.timeout());
-    } catch (IOException e) {
-      throw new CollectiveException(
-          "rank " + tcp.rank() + ": cannot set up its rail between hosts: " + e.getMessage(), e);
-    }
+    int[] members = groups.hosts().stream().mapToInt(ranks -> ranks[j]).toArray();
+    // where this rank listened for the job's ring
+    return SubGroups.ring(tcp, tcp.localAddress(), members, h, env, key, settings);
   }
 
   @Override
@@ -221,6 +199,12 @@ final class HierarchicalCollective implements Collective {
     Shard b = block(count, local);
     rail.allGather(floats.asSlice(b.from() * Float.BYTES, b.size() * Float.BYTES), b.size());
     shm.allGather(floats, count);
+  }
+
+  /** Shared memory for groups within hosts, else a TCP ring each ({@link SubGroups}). */
+  @Override
+  public Collective split(int[] members) {
+    return SubGroups.split(this, members, rail.localAddress(), env, key, settings);
   }
 
   @Override

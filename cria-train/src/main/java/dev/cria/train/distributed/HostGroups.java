@@ -49,7 +49,7 @@ record HostGroups(List<int[]> hosts) {
             .log()
             .accept("rank " + rank + ": cannot write in " + settings.shmDirectory() + ": " + e);
       }
-      tcp.allGather(records, RECORD / Float.BYTES * world); // the bytes, as they are
+      Records.allGather(tcp, records, RECORD);
       int row = (world + 3) / 4 * 4; // bytes of a rank's row: whom it sees
       MemorySegment seen = arena.allocate((long) row * world, 64);
       for (int q = 0; q < world; q++) {
@@ -58,7 +58,7 @@ record HostGroups(List<int[]> hosts) {
             (long) row * rank + q,
             (byte) (sees(records, q, rank, settings) ? 1 : 0));
       }
-      tcp.allGather(seen, row / Float.BYTES * world); // everyone has looked: the probes may go
+      Records.allGather(tcp, seen, row); // everyone has looked: the probes may go
       try {
         Files.deleteIfExists(probe);
       } catch (IOException e) {

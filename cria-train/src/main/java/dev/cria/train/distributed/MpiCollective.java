@@ -41,6 +41,8 @@ final class MpiCollective implements Collective {
   private static boolean initialized;
 
   private final Library mpi;
+  private final MemorySegment comm; // Open MPI's communicator handle: the world's, or a split's
+  private final boolean ofWorld; // the world's group, whose close finalizes MPI
   private final int rank;
   private final int world;
   private final Arena arena = Arena.ofShared();
@@ -63,13 +65,17 @@ final class MpiCollective implements Collective {
       MethodHandle allgatherv,
       MethodHandle getLibraryVersion,
       MethodHandle abort,
+      MethodHandle commSplit,
+      MethodHandle commFree,
       MemorySegment commWorld,
       MemorySegment floatType,
       MemorySegment byteType,
       MemorySegment sum) {}
 
-  private MpiCollective(Library mpi, int rank, int world) {
+  private MpiCollective(Library mpi, MemorySegment comm, boolean ofWorld, int rank, int world) {
     this.mpi = mpi;
+    this.comm = comm;
+    this.ofWorld = ofWorld;
     this.rank = rank;
     this.world = world;
     this.counts = arena.allocate(ValueLayout.JAVA_INT, world);
@@ -136,7 +142,7 @@ final class MpiCollective implements Collective {
                 + " of "
                 + env.worldSize());
       }
-      return new MpiCollective(mpi, rank, world);
+      return new MpiCollective(mpi, mpi.commWorld(), true, rank, world);
     } catch (CollectiveException e) {
       throw e;
     } catch (Throwable t) {
@@ -224,6 +230,8 @@ final class MpiCollective implements Collective {
             handle(linker, lib, "MPI_Allgatherv", FunctionDescriptor.of(i, p, i, p, p, p, p, p, p)),
             handle(linker, lib, "MPI_Get_library_version", FunctionDescriptor.of(i, p, p)),
             handle(linker, lib, "MPI_Abort", FunctionDescriptor.of(i, p, i)),
+            handle(linker, lib, "MPI_Comm_split", FunctionDescriptor.of(i, p, i, i, p)),
+            handle(linker, lib, "MPI_Comm_free", FunctionDescriptor.of(i, p)),
             symbol(lib, "ompi_mpi_comm_world"),
             symbol(lib, "ompi_mpi_float"),
             symbol(lib, "ompi_mpi_byte"),
@@ -282,7 +290,7 @@ final class MpiCollective implements Collective {
 
   @Override
   public void barrier() {
-    call("MPI_Barrier", () -> (int) mpi.barrier().invokeExact(mpi.commWorld()));
+    call("MPI_Barrier", () -> (int) mpi.barrier().invokeExact(comm));
   }
 
   @Override
@@ -290,9 +298,7 @@ final class MpiCollective implements Collective {
     for (long at = 0; at < bytes; at += BROADCAST_CHUNK) {
       int n = (int) Math.min(BROADCAST_CHUNK, bytes - at);
       MemorySegment chunk = data.asSlice(at, n);
-      call(
-          "MPI_Bcast",
-          () -> (int) mpi.bcast().invokeExact(chunk, n, mpi.byteType(), root, mpi.commWorld()));
+      call("MPI_Bcast", () -> (int) mpi.bcast().invokeExact(chunk, n, mpi.byteType(), root, comm));
     }
   }
 
@@ -313,8 +319,7 @@ final class MpiCollective implements Collective {
         () ->
             (int)
                 mpi.reduceScatter()
-                    .invokeExact(
-                        IN_PLACE, floats, counts, mpi.floatType(), mpi.sum(), mpi.commWorld()));
+                    .invokeExact(IN_PLACE, floats, counts, mpi.floatType(), mpi.sum(), comm));
     // in place, Open MPI leaves this rank's block at the start of the buffer
     long from = Collective.shardStart(count, world, rank);
     long n = Collective.shardStart(count, world, rank + 1) - from;
@@ -342,7 +347,7 @@ final class MpiCollective implements Collective {
                         counts,
                         displacements,
                         mpi.floatType(),
-                        mpi.commWorld()));
+                        comm));
   }
 
   /** Each rank's shard of {@code count} floats as MPI counts and displacements. */
@@ -358,6 +363,37 @@ final class MpiCollective implements Collective {
       long to = Collective.shardStart(count, world, q + 1);
       counts.setAtIndex(ValueLayout.JAVA_INT, q, (int) (to - from));
       displacements.setAtIndex(ValueLayout.JAVA_INT, q, (int) from);
+    }
+  }
+
+  /**
+   * {@code MPI_Comm_split} of this group's communicator, the color being the group's first member:
+   * Open MPI's collectives, and its own choice of transport, within each group.
+   */
+  @Override
+  public Collective split(int[] members) {
+    int me = Collective.checkMembers(this, members);
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment out = a.allocate(ValueLayout.ADDRESS);
+      call("MPI_Comm_split", () -> (int) mpi.commSplit().invokeExact(comm, members[0], me, out));
+      MemorySegment split = out.get(ValueLayout.ADDRESS, 0);
+      MemorySegment value = a.allocate(ValueLayout.JAVA_INT);
+      call("MPI_Comm_rank", () -> (int) mpi.commRank().invokeExact(split, value));
+      int r = value.get(ValueLayout.JAVA_INT, 0);
+      call("MPI_Comm_size", () -> (int) mpi.commSize().invokeExact(split, value));
+      int size = value.get(ValueLayout.JAVA_INT, 0);
+      if (r != me || size != members.length) {
+        throw new CollectiveException(
+            "MPI_Comm_split made rank "
+                + r
+                + " of "
+                + size
+                + ", not "
+                + me
+                + " of "
+                + members.length);
+      }
+      return new MpiCollective(mpi, split, false, r, size);
     }
   }
 
@@ -379,7 +415,10 @@ final class MpiCollective implements Collective {
     Runtime.getRuntime().halt(1);
   }
 
-  /** Finalizes MPI: once per process, when the job's group closes. */
+  /**
+   * Frees a split's communicator ({@code MPI_Comm_free}); finalizes MPI, once per process, when the
+   * job's group closes.
+   */
   @Override
   public void close() {
     if (closed) {
@@ -387,6 +426,16 @@ final class MpiCollective implements Collective {
     }
     closed = true;
     arena.close();
+    if (!ofWorld) {
+      try (Arena a = Arena.ofConfined()) {
+        MemorySegment handle = a.allocate(ValueLayout.ADDRESS);
+        handle.set(ValueLayout.ADDRESS, 0, comm);
+        int ignored = (int) mpi.commFree().invokeExact(handle);
+      } catch (Throwable t) {
+        // closing: the job is over either way
+      }
+      return;
+    }
     synchronized (MpiCollective.class) {
       try (Arena a = Arena.ofConfined()) {
         MemorySegment flag = a.allocate(ValueLayout.JAVA_INT);

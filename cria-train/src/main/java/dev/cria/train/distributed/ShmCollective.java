@@ -54,6 +54,7 @@ final class ShmCollective implements Collective {
   private final int rank;
   private final int world;
   private final OperationTimeout timeout;
+  private final JoinSettings settings; // for split()
   private final Arena arena;
   private final MemorySegment map;
   private final long dataStart;
@@ -63,10 +64,12 @@ final class ShmCollective implements Collective {
   private boolean closed;
   private volatile String aborted; // set by abort(), from any thread
 
-  private ShmCollective(int rank, int world, Duration timeout, Arena arena, MemorySegment map) {
+  private ShmCollective(
+      int rank, int world, JoinSettings settings, Arena arena, MemorySegment map) {
     this.rank = rank;
     this.world = world;
-    this.timeout = new OperationTimeout(timeout);
+    this.settings = settings;
+    this.timeout = new OperationTimeout(settings.timeout());
     this.arena = arena;
     this.map = map;
     this.dataStart = dataStart(world);
@@ -134,7 +137,7 @@ final class ShmCollective implements Collective {
         failure = "cannot create a shared mapping: " + e.getMessage();
       }
     }
-    tcp.allGather(notes, NOTE / Float.BYTES * tcp.worldSize()); // the bytes, as they are
+    Records.allGather(tcp, notes, NOTE);
     String first = "rank " + leader;
     if (local != 0) {
       if (notes.get(ValueLayout.JAVA_INT, theirs) != 1) {
@@ -181,7 +184,7 @@ final class ShmCollective implements Collective {
       arena.close();
       return Optional.empty();
     }
-    ShmCollective shm = new ShmCollective(local, world, settings.timeout(), arena, map);
+    ShmCollective shm = new ShmCollective(local, world, settings, arena, map);
     for (int q = 0; q < world; q++) {
       shm.pids[q] = map.get(ValueLayout.JAVA_LONG, HEADER + q * LINE + 8);
     }
@@ -451,6 +454,23 @@ final class ShmCollective implements Collective {
   }
 
   /** The waiting loop looks every 100 ms once it parks, and fails with {@code reason}. */
+  /** A mapping of each new group's own, its lowest rank creating it. */
+  @Override
+  public Collective split(int[] members) {
+    Collective.checkMembers(this, members);
+    if (members.length == 1) {
+      return Collective.single(); // the groups have the same size: nobody exchanges anything
+    }
+    return attach(this, members, settings)
+        .orElseThrow(() ->
+            new CollectiveException(
+                "rank "
+                    + rank
+                    + ": cannot give its group "
+                    + java.util.Arrays.toString(members)
+                    + " a shared mapping of its own (see the log for why)"));
+  }
+
   @Override
   public void abort(String reason) {
     aborted = reason;

@@ -27,6 +27,8 @@ public final class TcpCollective implements Collective {
   private static final int IO_WINDOW = 256 << 20; // bytes per ByteBuffer view
 
   private final RankEnvironment env;
+  private final JobKey key; // what its connections proved: its split() groups prove it too
+  private final JoinSettings settings;
   private final OperationTimeout timeout;
   private final SocketChannel toNext;
   private final SocketChannel fromPrev;
@@ -40,10 +42,16 @@ public final class TcpCollective implements Collective {
   private volatile String aborted; // set by abort(), from any thread
 
   private TcpCollective(
-      RankEnvironment env, Duration timeout, SocketChannel toNext, SocketChannel fromPrev)
+      RankEnvironment env,
+      JobKey key,
+      JoinSettings settings,
+      SocketChannel toNext,
+      SocketChannel fromPrev)
       throws IOException {
     this.env = env;
-    this.timeout = new OperationTimeout(timeout);
+    this.key = key;
+    this.settings = settings;
+    this.timeout = new OperationTimeout(settings.timeout());
     this.toNext = toNext;
     this.fromPrev = fromPrev;
     toNext.configureBlocking(false);
@@ -63,17 +71,18 @@ public final class TcpCollective implements Collective {
     if (env.worldSize() == 1) {
       return Collective.single();
     }
-    return over(Rendezvous.join(env, key, settings), env, settings.timeout());
+    return over(Rendezvous.join(env, key, settings), env, key, settings);
   }
 
   /**
    * The ring {@code ring} (joined and proven already) as a group in which this rank is {@code
-   * env.rank()} of {@code env.worldSize()}: the job's ring, or a rail of {@link
-   * HierarchicalCollective}.
+   * env.rank()} of {@code env.worldSize()}: the job's ring, a rail of {@link
+   * HierarchicalCollective} or a group of {@link #split}, all proven with {@code key}.
    */
-  static TcpCollective over(Rendezvous.Ring ring, RankEnvironment env, Duration timeout) {
+  static TcpCollective over(
+      Rendezvous.Ring ring, RankEnvironment env, JobKey key, JoinSettings settings) {
     try {
-      return new TcpCollective(env, timeout, ring.toNext(), ring.fromPrev());
+      return new TcpCollective(env, key, settings, ring.toNext(), ring.fromPrev());
     } catch (IOException e) {
       try {
         ring.toNext().close();
@@ -292,6 +301,15 @@ public final class TcpCollective implements Collective {
               + e.getMessage(),
           e);
     }
+  }
+
+  /**
+   * Shared memory for groups within hosts unless the job asked for TCP ({@code --collective tcp}),
+   * else a TCP ring each ({@link SubGroups}).
+   */
+  @Override
+  public Collective split(int[] members) {
+    return SubGroups.split(this, members, localAddress(), env, key, settings);
   }
 
   /** Wakes the waiting loop, which fails with {@code reason}. */

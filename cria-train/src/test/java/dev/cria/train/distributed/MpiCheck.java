@@ -1,6 +1,7 @@
 package dev.cria.train.distributed;
 
 import dev.cria.engine.parallel.Collective;
+import dev.cria.engine.parallel.ParallelDims;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -29,6 +30,50 @@ public final class MpiCheck {
     return x;
   }
 
+  /**
+   * Splits a job of 4 ranks as dp 2 x tp 2 and checks that each group sums among its own ranks;
+   * prints what each group is.
+   */
+  private static void split(Collective job) {
+    ParallelDims dims = new ParallelDims(2, 2);
+    int r = job.rank();
+    try (Collective tensor = job.split(dims.tensorGroup(dims.dataRank(r)));
+        Collective data = job.split(dims.dataGroup(dims.tensorRank(r)));
+        Arena arena = Arena.ofConfined()) {
+      for (Collective g : new Collective[] {tensor, data}) {
+        int[] members =
+            g == tensor ? dims.tensorGroup(dims.dataRank(r)) : dims.dataGroup(dims.tensorRank(r));
+        MemorySegment x = arena.allocate(4L * 5, 64);
+        for (int i = 0; i < 5; i++) {
+          x.setAtIndex(ValueLayout.JAVA_FLOAT, i, r * 10f + i);
+        }
+        g.allReduceSum(x, 5);
+        for (int i = 0; i < 5; i++) {
+          float expected = 0;
+          for (int q : members) {
+            expected += q * 10f + i;
+          }
+          if (x.getAtIndex(ValueLayout.JAVA_FLOAT, i) != expected) {
+            throw new AssertionError(
+                "rank " + r + ": " + x.getAtIndex(ValueLayout.JAVA_FLOAT, i) + " != " + expected);
+          }
+        }
+        System.out.println(
+            "rank "
+                + r
+                + " is "
+                + g.rank()
+                + " of "
+                + g.worldSize()
+                + " in "
+                + java.util.Arrays.toString(members)
+                + ": "
+                + g.transport());
+      }
+    }
+    job.barrier();
+  }
+
   public static void main(String[] args) throws IOException {
     Path dir = Path.of(args[0]);
     CollectiveKind kind = CollectiveKind.parse(args[1]);
@@ -41,6 +86,10 @@ public final class MpiCheck {
         Arena arena = Arena.ofConfined()) {
       if (!c.transport().startsWith(kind.toString())) {
         throw new AssertionError("asked for " + kind + ", got " + c.transport());
+      }
+      if (args.length > 2 && args[2].equals("split")) {
+        split(c);
+        return;
       }
       java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
       for (int count : COUNTS) {

@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -24,6 +25,10 @@ class MpiCollectiveTest {
   @TempDir Path tmp;
 
   private String mpirun(int ranks, String kind) throws Exception {
+    return mpirun(ranks, kind, List.of());
+  }
+
+  private String mpirun(int ranks, String kind, List<String> more) throws Exception {
     List<String> command =
         new ArrayList<>(
             List.of(
@@ -46,6 +51,7 @@ class MpiCollectiveTest {
                 MpiCheck.class.getName(),
                 tmp.toString(),
                 kind));
+    command.addAll(more);
     ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
     pb.environment().put("CRIA_JOB_SECRET", "the secret of this test's ranks!");
     pb.redirectOutput(tmp.resolve(kind + ".out").toFile());
@@ -148,5 +154,19 @@ class MpiCollectiveTest {
       }
       at += 2 * count;
     }
+  }
+
+  @Test
+  void aSplitUnderMpirunGivesEachGroupACommunicatorOfItsOwn() throws Exception {
+    assumeTrue(
+        Files.isExecutable(Path.of("/usr/bin/mpirun")),
+        "skipped: /usr/bin/mpirun is absent (install openmpi-bin)");
+    String out = mpirun(4, "mpi", List.of("split"));
+    // the groups of dp 2 x tp 2, each an MPI_Comm_split of the world (the sums checked by MpiCheck)
+    assertThat(out)
+        .contains("rank 0 is 0 of 2 in [0, 1]: mpi (")
+        .contains("rank 3 is 1 of 2 in [2, 3]: mpi (")
+        .contains("rank 1 is 0 of 2 in [1, 3]: mpi (")
+        .contains("rank 2 is 1 of 2 in [0, 2]: mpi (");
   }
 }
