@@ -57,8 +57,9 @@ import java.util.function.BooleanSupplier;
  * honoured after the current step, with a checkpoint and the metrics flushed.
  *
  * <p>The job's ranks are data-parallel (each a replica of the model, its share of each global
- * batch) or, with {@code distributed.tensor_parallel}, tensor-parallel (each a slice of every layer
- * of one model, all reading the same micro-batches; {@link RankGroups}).
+ * batch) and, with {@code distributed.tensor_parallel}, tensor-parallel (each replica spread over
+ * that many adjacent ranks, each holding a slice of every layer and all reading the replica's
+ * micro-batches; {@link RankGroups}).
  */
 public final class Trainer {
   /** NeMo's throughput window: 10 steps. */
@@ -69,7 +70,7 @@ public final class Trainer {
   private final TrainListener listener;
   private final BooleanSupplier stopRequested;
   private final Collective group;
-  private final RankGroups groups; // the job's group as tensor- and data-parallel groups
+  private RankGroups groups; // the job's group as tensor- and data-parallel groups: in run()
   private final RankValues ranks;
   private volatile PeerWatch watch; // several ranks: while run() runs
   private volatile MetricsSink live; // while run() runs
@@ -86,9 +87,9 @@ public final class Trainer {
   /**
    * A trainer for rank {@code group.rank()} of a job: data-parallel, every rank takes its slice of
    * each global batch, gradients and losses are summed over the group, and every rank applies the
-   * same update; tensor-parallel ({@code distributed.tensor_parallel} = the group's size), the
-   * ranks share one model, each holding and updating its slice. Rank 0 writes TensorBoard; every
-   * rank writes its own {@code <rank>/log}.
+   * same update; with {@code distributed.tensor_parallel}, each group of that many ranks shares one
+   * replica, each holding and updating its slice. Rank 0 writes TensorBoard; every rank writes its
+   * own {@code <rank>/log}.
    */
   public Trainer(
       TrainingSetup setup,
@@ -106,7 +107,6 @@ public final class Trainer {
     this.stopRequested = stopRequested;
     // counted, so that the ranks' watches can tell which rank the others wait for
     this.group = group.worldSize() > 1 ? CountedCollective.of(group) : group;
-    this.groups = RankGroups.of(this.group, setup.dims());
     this.ranks = new RankValues(this.group);
   }
 
@@ -148,7 +148,9 @@ public final class Trainer {
     MetricsSink metrics = RankSinks.open(run, group, listener, board, t.maxSteps());
     try (metrics;
         Backend backend = TrainingSetup.openBackend(t.backend(), t.threads());
-        PeerWatch peers = watchPeers(metrics)) {
+        PeerWatch peers = watchPeers(metrics);
+        RankGroups split = RankGroups.of(group, setup.dims())) {
+      groups = split;
       live = metrics;
       try {
         return train(start, metrics, backend, board);
@@ -236,23 +238,12 @@ public final class Trainer {
                 c.model().recompute(),
                 t.precision(),
                 groups.tensor());
-        GradientBuckets buckets =
-            groups.data().worldSize() > 1
-                ? new GradientBuckets(
-                    model.layout(),
-                    model.gradients(),
-                    groups.data(),
-                    new GradientBuckets.Settings(
-                        c.distributed().zeroStage(), c.distributed().bucketCapBytes()))
-                : null;
+        GradientBuckets buckets = groups.buckets(model, c.distributed());
         ShardedAdamW adam =
             buckets == null
                 ? ShardedAdamW.whole(model.layout(), settings, backend, rounding)
                 : ShardedAdamW.over(model.layout(), settings, backend, buckets.shards(), rounding);
-        WholeModel whole =
-            model.slice().whole()
-                ? null
-                : WholeModel.of(model, adam.parts(), groups.tensor(), settings, backend)) {
+        WholeModel whole = groups.wholeModel(model, adam, buckets, settings, backend)) {
       RankMemory memory = new RankMemory(c, MemoryPlan.Settings.of(c, shape), group);
       memory.describe(metrics, model, adam, buckets);
       Checkpoint resumed =
@@ -279,13 +270,12 @@ public final class Trainer {
           new SaveSchedule(
               run.root(),
               c,
-              groups.data(),
+              whole == null ? groups.data() : group,
               model,
               adam.parts(),
               metrics,
               resumed == null ? 0 : resumed.step(),
-              whole,
-              groups.tensor());
+              whole);
       boolean ended = false;
       try {
         TrainResult result =
@@ -463,14 +453,25 @@ public final class Trainer {
               model.gradients(),
               lr,
               setup.config().optim().clipGrad(),
-              squares -> overRanks(squares, model.replicatedSquares(model.gradients())));
+              squares ->
+                  groups.squaresOverRanks(
+                      ranks,
+                      squares,
+                      buckets == null
+                          ? model.replicatedSquares(model.gradients())
+                          : model.replicatedSquares(model.gradients(), buckets.shards())));
       double loss = lossSum / accumulation;
       double communication = 0;
       double exposed = 0;
       double paramNorm;
       if (buckets != null) {
         // the mean loss and the parameter norm from the updated shards, in one collective
-        double[] sums = ranks.sums(loss, adam.shardSquares(model.parameters()));
+        double[] sums =
+            ranks.sums(
+                loss,
+                groups.share(
+                    adam.shardSquares(model.parameters()),
+                    model.replicatedSquares(model.parameters(), buckets.shards())));
         loss = sums[0] / group.worldSize();
         paramNorm = Math.sqrt(sums[1]);
         double[] gather = buckets.gatherSeconds(); // the last step's, during this forward pass
@@ -479,7 +480,8 @@ public final class Trainer {
       } else {
         paramNorm =
             Math.sqrt(
-                overRanks(model.parameterSquares(), model.replicatedSquares(model.parameters())));
+                groups.squaresOverRanks(
+                    ranks, model.parameterSquares(), model.replicatedSquares(model.parameters())));
         communication = model.takeGroupSeconds(); // tensor parallelism's, none overlapped
         exposed = communication;
       }
@@ -543,14 +545,6 @@ public final class Trainer {
             "the loss is " + loss + " at step " + step + "; lower optim.lr or check the data";
         throw new TrainingException(message); // reported to every sink by run()
       }
-    }
-
-    /**
-     * A sum of squares over the job's ranks, from this rank's {@code squares} of which {@code
-     * replicated} are of tensors every rank of a tensor-parallel group holds whole, counted once.
-     */
-    private double overRanks(double squares, double replicated) {
-      return ranks.sum(squares - replicated) + replicated;
     }
 
     /** The mean loss over the first {@code limit_val_batches} global batches of the valid split. */

@@ -116,7 +116,7 @@ public final class TrainingSetup implements AutoCloseable {
 
   /**
    * How {@code worldSize} ranks split into data and tensor parallelism for {@code c}; refuses a
-   * tensor-parallel size that does not divide the ranks, and, for now, both kinds at once.
+   * tensor-parallel size that does not divide the ranks.
    */
   public static ParallelDims parallelDims(TrainConfig c, int worldSize) {
     int tp = c.distributed().tensorParallel();
@@ -125,19 +125,6 @@ public final class TrainingSetup implements AutoCloseable {
       dims = ParallelDims.of(worldSize, tp);
     } catch (IllegalArgumentException e) {
       throw new ConfigException("distributed.tensor_parallel: " + e.getMessage());
-    }
-    if (dims.dataParallel() > 1 && dims.tensorParallel() > 1) {
-      throw new ConfigException(
-          "distributed.tensor_parallel "
-              + tp
-              + " with "
-              + worldSize
-              + " ranks needs data parallelism "
-              + dims.dataParallel()
-              + " beside it, and groups within the job's collectives are not built yet:"
-              + " use "
-              + worldSize
-              + " (every rank shares one model) or 1 (data parallelism only)");
     }
     return dims;
   }

@@ -15,6 +15,7 @@ import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
 import tools.jackson.databind.node.ObjectNode;
 
@@ -144,7 +145,57 @@ class TensorParallelTrainerTest {
     assertThat(splitSaved)
         .isCloseTo(wholeSaved, org.assertj.core.data.Offset.offset(1e-5 * wholeSaved));
     assertThat(splitAfter.get(1).info())
-        .anyMatch(l -> l.contains("this rank's slice sent to tensor-parallel rank 0"));
+        .anyMatch(l -> l.contains("this rank's slice and shards sent to rank 0"));
+  }
+
+  @ParameterizedTest(name = "ZeRO-{0} over {1}")
+  @CsvSource({"1, SHM", "2, TCP"})
+  void twoReplicasOfTwoSlicesTrainAsOneRankHoldingTheModelWhole(int zero, CollectiveKind kind)
+      throws Exception {
+    Path prefix = TestRuns.dataset(tmp, 200, 199);
+    Run whole =
+        train(tree(prefix, "whole", 1, STEPS), 1, kind, TrainStart.fresh(), true).getFirst();
+    ObjectNode four = tree(prefix, "four", 2, STEPS);
+    TrainConfigFile.set(four, "distributed.zero_stage", zero);
+    List<Run> ranks = train(four, 4, kind, TrainStart.fresh(), true);
+    for (int r = 1; r < 4; r++) {
+      assertThat(ranks.get(r).losses()).as("rank %d", r).isEqualTo(ranks.getFirst().losses());
+      assertThat(ranks.get(r).gradientNorms())
+          .as("rank %d", r)
+          .isEqualTo(ranks.getFirst().gradientNorms());
+    }
+    assertThat(ranks.getFirst().losses()).hasSize(STEPS);
+    assertSameTraining(ranks.getFirst(), whole, 0, "dp 2 x tp 2 vs one rank");
+    String transport = kind == CollectiveKind.TCP ? "tcp (a ring of 2 ranks)" : "shm";
+    assertThat(ranks.get(3).info())
+        .anyMatch(l ->
+            l.contains(
+                    "tensor parallelism 2 (dp 2 x tp 2): this rank holds slice 1 of every layer"
+                        + " in replica 1; its tensor-parallel group over "
+                        + transport)
+                && l.contains("its data-parallel group over " + transport));
+  }
+
+  @Test
+  void aCheckpointOfTwoReplicasOfTwoSlicesResumesAsTwoReplicasWholeAndBack() throws Exception {
+    Path prefix = TestRuns.dataset(tmp, 200, 199);
+    CollectiveKind kind = CollectiveKind.SHM;
+    Run straight =
+        train(tree(prefix, "straight", 1, STEPS), 1, kind, TrainStart.fresh(), true).getFirst();
+    // saved by dp 2 x tp 2 with ZeRO-1 (each replica's ranks hold half of its slice's moments),
+    // resumed by dp 2 x tp 1
+    train(tree(prefix, "a", 2, STEPS), 4, kind, TrainStart.fresh(), true, STEPS / 2);
+    List<Run> data =
+        train(tree(prefix, "a", 1, STEPS), 2, kind, TrainStart.resumeIfPossible(), false);
+    assertSameTraining(data.getFirst(), straight, STEPS / 2, "saved at dp 2 x tp 2, resumed dp 2");
+    // saved by dp 2 x tp 1, resumed by dp 2 x tp 2
+    train(tree(prefix, "b", 1, STEPS), 2, kind, TrainStart.fresh(), true, STEPS / 2);
+    List<Run> both =
+        train(tree(prefix, "b", 2, STEPS), 4, kind, TrainStart.resumeIfPossible(), false);
+    assertThat(both.get(2).losses()).isEqualTo(both.getFirst().losses());
+    assertSameTraining(both.getFirst(), straight, STEPS / 2, "saved at dp 2, resumed dp 2 x tp 2");
+    assertThat(both.get(3).info())
+        .anyMatch(l -> l.contains("this rank's slice and shards sent to rank 0"));
   }
 
   @Test
@@ -153,9 +204,6 @@ class TensorParallelTrainerTest {
     Consumer<ObjectNode> none = t -> {};
     assertThatThrownBy(() -> prepare(tree(prefix, "r", 2, 5), 3, none))
         .hasMessageContaining("tensor parallelism 2 does not divide the world size 3");
-    assertThatThrownBy(() -> prepare(tree(prefix, "r", 2, 5), 4, none))
-        .hasMessageContaining("needs data parallelism 2 beside it")
-        .hasMessageContaining("not built yet");
     assertThatThrownBy(() -> prepare(tree(prefix, "r", 4, 5), 4, none))
         .hasMessageContaining("tensor parallelism 4 does not divide the model's 2 attention heads");
   }

@@ -296,11 +296,26 @@ public final class LlamaModel implements AutoCloseable {
    * parallelism. A norm over the group counts these once and the rest summed over its ranks.
    */
   public double replicatedSquares(Floats values) {
+    return replicatedSquares(values, List.of(new ParameterLayout.Range(0, layout.size())));
+  }
+
+  /**
+   * As above, of the elements within {@code ranges} only (a data-parallel rank's shards of the
+   * slice, which are all it reduces and updates).
+   */
+  public double replicatedSquares(Floats values, List<ParameterLayout.Range> ranges) {
     double squares = 0;
     if (!slice.whole()) {
       for (ParameterLayout.Tensor t : layout.tensors()) {
-        if (t.split() == ParameterLayout.Split.NONE) {
-          squares += kernels.sumOfSquares(View.of(values, t.offset()), t.size());
+        if (t.split() != ParameterLayout.Split.NONE) {
+          continue;
+        }
+        for (ParameterLayout.Range r : ranges) {
+          long from = Math.max(r.from(), t.offset());
+          long to = Math.min(r.to(), t.offset() + t.size());
+          if (from < to) {
+            squares += kernels.sumOfSquares(View.of(values, from), to - from);
+          }
         }
       }
     }

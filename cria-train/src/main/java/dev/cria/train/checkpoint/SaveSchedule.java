@@ -21,9 +21,9 @@ import java.util.Locale;
  * to the background with {@code async_save}; the saves at the end and on a stop are made before the
  * run returns. It remembers the last step saved, so none is saved twice.
  *
- * <p>A model split by tensor parallelism is saved whole: before each save the group gathers it on
- * its rank 0 ({@link WholeModel}), which saves it as a data-parallel group of one would; the other
- * ranks of the group only send their slices (and wait for a save made before returning).
+ * <p>A model split by tensor parallelism is saved whole: before each save the job gathers it on its
+ * rank 0 ({@link WholeModel}), which saves it as a group of one would; the other ranks only send
+ * their slices and shards (and wait for a save made before returning).
  */
 public final class SaveSchedule implements AutoCloseable {
   private final TrainConfig config;
@@ -33,7 +33,6 @@ public final class SaveSchedule implements AutoCloseable {
   private final MetricsSink metrics;
   private final Checkpointer checkpointer; // null on a tensor-parallel rank that only sends
   private final WholeModel whole; // null without tensor parallelism
-  private final Collective tensorGroup;
   private final Path runDir;
   private long lastSaved;
   private long lastSaveNanos = System.nanoTime();
@@ -52,12 +51,13 @@ public final class SaveSchedule implements AutoCloseable {
       MetricsSink metrics,
       long firstStep)
       throws IOException {
-    this(runDir, config, group, model, optimizer, metrics, firstStep, null, Collective.single());
+    this(runDir, config, group, model, optimizer, metrics, firstStep, null);
   }
 
   /**
-   * As above for a model split over {@code tensorGroup}, saved whole through {@code whole} (null,
-   * and a group of one, without tensor parallelism); {@code group} is the data-parallel group.
+   * As above for a model split by tensor parallelism, saved whole through {@code whole} (null
+   * without): {@code group} is then the job's group, whose rank 0 saves as a group of one would,
+   * and otherwise the data-parallel group, whose ranks save a shard of the moments each.
    */
   public SaveSchedule(
       Path runDir,
@@ -67,8 +67,7 @@ public final class SaveSchedule implements AutoCloseable {
       List<AdamW> optimizer,
       MetricsSink metrics,
       long firstStep,
-      WholeModel whole,
-      Collective tensorGroup)
+      WholeModel whole)
       throws IOException {
     this.config = config;
     this.group = group;
@@ -76,11 +75,11 @@ public final class SaveSchedule implements AutoCloseable {
     this.optimizer = optimizer;
     this.metrics = metrics;
     this.whole = whole;
-    this.tensorGroup = tensorGroup;
+    int keep = config.checkpoint().keepLast();
     this.checkpointer =
-        whole == null || whole.holdsIt()
-            ? new Checkpointer(runDir, group, config.checkpoint().keepLast())
-            : null;
+        whole == null
+            ? new Checkpointer(runDir, group, keep)
+            : whole.holdsIt() ? new Checkpointer(runDir, Collective.single(), keep) : null;
     this.runDir = runDir;
     this.lastSaved = firstStep;
     if (config.checkpoint().asyncSave() && checkpointer != null) {
@@ -142,7 +141,7 @@ public final class SaveSchedule implements AutoCloseable {
     if (whole != null) {
       // rank 0 may first have waited for its background save; the others wait for it here, not
       // in the gather's collective, whose timeout is the usual one
-      tensorGroup.barrier(Checkpointer.PATIENCE);
+      group.barrier(Checkpointer.PATIENCE);
       long t0 = System.nanoTime();
       whole.gather();
       if (checkpointer == null) {
@@ -151,12 +150,12 @@ public final class SaveSchedule implements AutoCloseable {
         metrics.info(
             String.format(
                 Locale.ROOT,
-                "checkpoint of step %d: this rank's slice sent to tensor-parallel rank 0"
+                "checkpoint of step %d: this rank's slice and shards sent to rank 0"
                     + " (%.2f s), which saves the whole model",
                 step,
                 (System.nanoTime() - t0) / 1e9));
         if (!background) {
-          tensorGroup.barrier(Checkpointer.PATIENCE); // rank 0 has saved it
+          group.barrier(Checkpointer.PATIENCE); // rank 0 has saved it
           last = Checkpoints.stepDirectory(runDir, step);
         }
         return;
@@ -167,7 +166,7 @@ public final class SaveSchedule implements AutoCloseable {
             step,
             consumed,
             optimizer.getFirst().steps(),
-            group.worldSize(),
+            whole == null ? group.worldSize() : 1, // the ranks whose files it holds
             config.trainer().seed(),
             schedule.at(step - 1),
             String.format(
@@ -202,7 +201,7 @@ public final class SaveSchedule implements AutoCloseable {
       report(checkpointer.save(contents, saved));
       metrics.state(RankState.TRAINING);
       if (whole != null) {
-        tensorGroup.barrier(Checkpointer.PATIENCE); // the others wait for the save
+        group.barrier(Checkpointer.PATIENCE); // the others wait for the save
       }
     }
   }

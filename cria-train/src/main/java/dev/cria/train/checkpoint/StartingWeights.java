@@ -17,6 +17,7 @@ import dev.cria.train.distributed.RankValues;
 import dev.cria.train.metrics.MetricsSink;
 import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -92,25 +93,35 @@ public final class StartingWeights {
   }
 
   /**
-   * A tensor-parallel rank's slice of a checkpoint's model and moments, read whole into memory of
-   * its own (one AdamW over the whole slice: no data-parallel sharding beside tensor parallelism).
+   * A tensor-parallel rank's slice of a checkpoint's model and moments (of the moments, the ranges
+   * its optimizer updates: the slice, or its data-parallel shards of it), read whole into memory of
+   * its own and cut.
    */
   private static void loadSlice(Checkpoint resumed, LlamaModel model, List<AdamW> optimizer)
       throws IOException {
-    AdamW adam = optimizer.getFirst();
-    if (optimizer.size() != 1 || adam.from() != 0 || adam.to() != model.layout().size()) {
-      throw new IllegalArgumentException("a tensor-parallel rank has one AdamW over its slice");
-    }
     ParameterLayout whole = new ParameterLayout(model.config());
     try (Arena arena = Arena.ofConfined()) {
       Floats first = Floats.allocate(arena, whole.size());
       Floats second = Floats.allocate(arena, whole.size());
+      Floats slice = Floats.allocate(arena, model.layout().size());
       resumed.loadModel(whole, first);
       SliceCopy.fromWhole(whole, first, model.layout(), model.parameters());
       resumed.loadMoments(List.of(new Checkpoint.Moments(0, whole.size(), first, second)));
-      SliceCopy.fromWhole(whole, first, model.layout(), adam.firstMoment());
-      SliceCopy.fromWhole(whole, second, model.layout(), adam.secondMoment());
-      adam.restoreSteps(resumed.state().optimizerSteps());
+      for (boolean isFirst : new boolean[] {true, false}) {
+        SliceCopy.fromWhole(whole, isFirst ? first : second, model.layout(), slice);
+        for (AdamW part : optimizer) {
+          Floats moment = isFirst ? part.firstMoment() : part.secondMoment();
+          MemorySegment.copy(
+              slice.segment(),
+              part.from() * Float.BYTES,
+              moment.segment(),
+              0,
+              (part.to() - part.from()) * Float.BYTES);
+        }
+      }
+      for (AdamW part : optimizer) {
+        part.restoreSteps(resumed.state().optimizerSteps());
+      }
     }
   }
 

@@ -325,7 +325,8 @@ public final class MemoryPlan {
       case OPTIMIZER -> 2 * shardFloats(rank) * Float.BYTES;
       case BF16_COPIES -> bf16Copies();
       case ACTIVATIONS -> activations(settings.recompute());
-      case COMMUNICATION -> Collectives.bufferBytes(world, job.ranksPerHost());
+      case COMMUNICATION ->
+          Collectives.bufferBytes(world, job.ranksPerHost(), settings.tensorParallel());
       case SNAPSHOT ->
           !settings.asyncSave()
               ? 0
@@ -480,19 +481,22 @@ public final class MemoryPlan {
     Settings s = settings;
     int world = job.worldSize();
     String split = null;
-    if (s.tensorParallel() == 1
-        && world > 1
-        && job.ranksPerHost() % world == 0 // a tensor-parallel group stays on one host
-        && divides(world)
-        && fitsWith(s.withTensorParallel(world), job)) {
-      split =
-          "--tensor-parallel "
-              + world
-              + " ("
-              + PlanReport.size(of(s.withTensorParallel(world), job).largest())
-              + ": each rank a 1/"
-              + world
-              + " slice of every layer)";
+    // the smallest tensor-parallel group that fits, within a host (its collectives run in every
+    // layer); the rest of the ranks stay data-parallel
+    for (int tp = 2; s.tensorParallel() == 1 && split == null && tp <= job.ranksPerHost(); tp++) {
+      if (job.ranksPerHost() % tp == 0
+          && world % tp == 0
+          && divides(tp)
+          && fitsWith(s.withTensorParallel(tp), job)) {
+        split =
+            "--tensor-parallel "
+                + tp
+                + " ("
+                + PlanReport.size(of(s.withTensorParallel(tp), job).largest())
+                + ": each rank a 1/"
+                + tp
+                + " slice of every layer)";
+      }
     }
     if (floor > job.memoryPerProcess()) {
       out.add(
@@ -503,8 +507,7 @@ public final class MemoryPlan {
                   + PlanReport.size(bytes(Kind.PARAMETERS, 0))
                   + " of parameters ("
                   + (s.tensorParallel() > 1 ? "its slice of the model; " : "")
-                  + "pipeline parallelism, and tensor parallelism beside data parallelism, are"
-                  + " not built yet); a process needs more than "
+                  + "pipeline parallelism is not built yet); a process needs more than "
                   + PlanReport.size(floor));
       return out;
     }

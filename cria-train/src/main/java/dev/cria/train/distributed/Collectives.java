@@ -25,6 +25,21 @@ public final class Collectives {
   }
 
   /**
+   * As above, with the groups split out of the job when it has tensor-parallel groups of {@code
+   * tensorParallel} ranks beside data parallelism: a mapping for the tensor-parallel group (on one
+   * host), and the data-parallel group's own (a mapping on one host, a TCP ring across hosts).
+   */
+  public static long bufferBytes(int world, int ranksPerHost, int tensorParallel) {
+    long bytes = bufferBytes(world, ranksPerHost);
+    int data = world / tensorParallel;
+    if (tensorParallel > 1 && data > 1) {
+      bytes += ShmCollective.size(tensorParallel);
+      bytes += world <= ranksPerHost ? ShmCollective.size(data) : TcpCollective.bufferBytes(data);
+    }
+    return bytes;
+  }
+
+  /**
    * Joins the group of {@code env}: nothing for one rank; Open MPI's collectives when mpirun
    * started the job and its library loads (or {@code mpi} is asked for); else the TCP ring, proven
    * with {@code key} ({@link Rendezvous}), moved onto a shared mapping when every rank is on this

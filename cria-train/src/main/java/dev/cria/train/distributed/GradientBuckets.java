@@ -144,6 +144,19 @@ public final class GradientBuckets implements AutoCloseable {
   }
 
   /**
+   * The shards rank {@code rank} of the group owns, in the order of {@link #shards()} (which are
+   * this rank's): what its optimizer updates and its checkpoint holds.
+   */
+  public List<ParameterLayout.Range> shardsOf(int rank) {
+    List<ParameterLayout.Range> theirs = new ArrayList<>();
+    for (ParameterLayout.Range b : buckets) {
+      Collective.Shard s = group.shard(b.size(), rank);
+      theirs.add(new ParameterLayout.Range(b.from() + s.from(), b.from() + s.to()));
+    }
+    return List.copyOf(theirs);
+  }
+
+  /**
    * From the backward pass ({@link dev.cria.engine.model.LlamaModel.GradientsReady}):
    * reduce-scatter the bucket {@code [from, to)} on the communication thread.
    */

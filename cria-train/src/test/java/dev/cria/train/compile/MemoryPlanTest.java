@@ -12,6 +12,7 @@ import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.model.Precision;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.parallel.Collective;
+import dev.cria.engine.parallel.ParallelDims;
 import dev.cria.train.checkpoint.WholeModel;
 import dev.cria.train.distributed.FakeGroup;
 import dev.cria.train.distributed.ShardedAdamW;
@@ -71,27 +72,43 @@ class MemoryPlanTest {
     }
   }
 
-  @ParameterizedTest(name = "{0} at tensor parallelism {1}, {2}")
-  @CsvSource({"tiny, 2, 32", "small, 4, 32"})
+  @ParameterizedTest(name = "{0} at tensor parallelism {1}, data parallelism {2}, {3}")
+  @CsvSource({"tiny, 2, 1, 32", "small, 4, 1, 32", "tiny, 2, 2, 32"})
   void theTensorsPlannedForATensorParallelRankAreExactlyWhatItAllocates(
-      String preset, int tp, String precision) {
+      String preset, int tp, int dp, String precision) {
     Precision p = Precision.parse(precision);
     MemoryPlan.Settings s =
         new MemoryPlan.Settings(LlamaConfig.preset(preset), 2, 64, 1, 0, false, false, 0, p, tp);
-    MemoryPlan plan = MemoryPlan.of(s, job(tp, tp, 64 * GB));
+    int world = tp * dp;
+    MemoryPlan plan = MemoryPlan.of(s, job(world, world, 64 * GB));
     MemoryPlan whole =
         MemoryPlan.of(
             new MemoryPlan.Settings(LlamaConfig.preset(preset), 2, 64, 1, 0, false, false, 0, p),
             job(1, 1, 64 * GB));
-    for (int rank : new int[] {0, tp - 1}) {
+    ParallelDims dims = new ParallelDims(dp, tp);
+    for (int rank : new int[] {0, world - 1}) {
       long before = HostBuffers.liveBytes();
       try (Backend cpu = Backends.open("cpu", 1);
           LlamaModel model =
-              new LlamaModel(s.shape(), cpu, 2, 64, false, p, new FakeGroup(rank, tp));
-          ShardedAdamW adam = ShardedAdamW.whole(model.layout(), AdamW.Settings.llama(), cpu);
+              new LlamaModel(
+                  s.shape(), cpu, 2, 64, false, p, new FakeGroup(dims.tensorRank(rank), tp));
+          ShardedAdamW adam =
+              ShardedAdamW.over(
+                  model.layout(),
+                  AdamW.Settings.llama(),
+                  cpu,
+                  shards(model.layout(), dp, dims.dataRank(rank)));
           WholeModel gathered =
               WholeModel.of(
-                  model, adam.parts(), new FakeGroup(rank, tp), AdamW.Settings.llama(), cpu)) {
+                  model,
+                  adam.parts(),
+                  new FakeGroup(rank, world),
+                  dims,
+                  java.util.stream.IntStream.range(0, dp)
+                      .mapToObj(d -> shards(model.layout(), dp, d))
+                      .toList(),
+                  AdamW.Settings.llama(),
+                  cpu)) {
         assertThat(HostBuffers.liveBytes() - before)
             .as("rank %d", rank)
             .isEqualTo(plan.tensorBytes(rank));
@@ -108,7 +125,7 @@ class MemoryPlanTest {
             3 * whole.bytes(MemoryPlan.Kind.PARAMETERS, 0)
                 + plan.bytes(MemoryPlan.Kind.PARAMETERS, 0));
     assertThat(PlanReport.headline(plan))
-        .endsWith(tp + " ranks (" + tp + " on each host), tensor parallelism " + tp);
+        .endsWith(world + " ranks (" + world + " on each host), tensor parallelism " + tp);
   }
 
   @Test
@@ -126,6 +143,11 @@ class MemoryPlanTest {
     assertThat(MemoryPlan.of(s, job(2, 1, between)).whatWouldFit())
         .as("one rank a host: the group would span hosts")
         .noneMatch(l -> l.startsWith("--tensor-parallel"));
+    // four ranks on a host: the smallest group that fits, the other ranks data-parallel
+    MemoryPlan pairs = MemoryPlan.of(s.withTensorParallel(2), job(4, 4, 64 * GB));
+    assertThat(MemoryPlan.of(s, job(4, 4, 64 * GB)).largest()).isGreaterThan(pairs.largest());
+    assertThat(MemoryPlan.of(s, job(4, 4, pairs.largest())).whatWouldFit())
+        .anyMatch(l -> l.startsWith("--tensor-parallel 2 ("));
   }
 
   @Test
@@ -141,8 +163,7 @@ class MemoryPlanTest {
         .contains("does not fit: a rank needs ", ", a process has 24.0 GB")
         .contains(
             "nothing cria can change: every rank holds all 27.0 GB of parameters (pipeline"
-                + " parallelism, and tensor parallelism beside data parallelism, are not built"
-                + " yet)");
+                + " parallelism is not built yet)");
   }
 
   @Test
