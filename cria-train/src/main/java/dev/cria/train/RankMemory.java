@@ -41,13 +41,14 @@ final class RankMemory {
       throws IOException {
     long n = model.layout().size();
     boolean zero2 = buckets != null && buckets.settings().zeroStage() == 2;
+    int data = group.worldSize() / config.distributed().tensorParallel(); // ranks sharding it
     metrics.info(
         String.format(
             Locale.ROOT,
             "memory per rank: parameters %.0f MB, gradients %.0f MB%s, AdamW state"
                 + " %.0f MB%s,%s activations %.0f MB%s",
             n * 4 / 1e6,
-            (zero2 ? n / group.worldSize() : n) * 4 / 1e6,
+            (zero2 ? n / data : n) * 4 / 1e6,
             zero2 ? " (this rank's shards, and the buckets being reduced)" : "",
             adam.stateBytes() / 1e6,
             buckets != null
@@ -55,7 +56,7 @@ final class RankMemory {
                     Locale.ROOT,
                     " (ZeRO-%d: this rank's 1/%d)",
                     buckets.settings().zeroStage(),
-                    group.worldSize())
+                    data)
                 : "",
             model.computeCopyBytes() > 0
                 ? String.format(

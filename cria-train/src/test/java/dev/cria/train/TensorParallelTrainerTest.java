@@ -174,6 +174,9 @@ class TensorParallelTrainerTest {
                         + " in replica 1; its tensor-parallel group over "
                         + transport)
                 && l.contains("its data-parallel group over " + transport));
+    // ZeRO shards a slice's moments over the replicas, not over the job's ranks
+    assertThat(ranks.get(3).info())
+        .anyMatch(l -> l.contains("(ZeRO-" + zero + ": this rank's 1/2)"));
   }
 
   @Test
