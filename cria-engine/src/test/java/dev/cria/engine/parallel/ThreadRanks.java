@@ -115,7 +115,8 @@ public final class ThreadRanks {
           }
         }
         await();
-        MemorySegment.copy(sum, 0, floats, ValueLayout.JAVA_FLOAT, s.from(), sum.length);
+        MemorySegment.copy(
+            sum, 0, floats, ValueLayout.JAVA_FLOAT, s.from() * Float.BYTES, sum.length); // bytes
         await();
       }
 
