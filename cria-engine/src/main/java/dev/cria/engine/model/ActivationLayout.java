@@ -8,6 +8,11 @@ package dev.cria.engine.model;
  * <p>Each layer has its input residual {@code hIn [N, D]}. The rest of a layer's activations live
  * in a {@link Slot}: one per layer, or, with activation recompute, one shared by all layers and
  * refilled from {@code hIn} during the backward pass.
+ *
+ * <p>With sequence parallelism a rank holds M = N / tp rows of the residual stream, of the norms'
+ * outputs and statistics and of the residual's gradient; the products read all N rows of a norm's
+ * output, gathered into {@code gathered}, and write all N rows of their partial sums into {@code
+ * full} before the reduce-scatter keeps M of them. Without it M = N and those two are empty.
  */
 final class ActivationLayout {
   /** A layer's saved activations. */
@@ -29,6 +34,7 @@ final class ActivationLayout {
   final int batch;
   final int seq;
   final int tokens;
+  final int rows; // of the residual stream on this rank: M
   final long[] layerInput; // [L + 1]: the last one is the final hidden state
   final Slot[] slots;
   final long xnFinal;
@@ -44,6 +50,11 @@ final class ActivationLayout {
   final long dGate;
   final long dUp;
   final long dSwi;
+  // sequence parallelism: all rows of a norm's output, of a product's partial sums; a norm
+  // weight's gradient from this rank's rows, before the group sums it
+  final long gathered;
+  final long full;
+  final long normGrad;
   final long size;
 
   ActivationLayout(LlamaConfig c, int batch, int seq, boolean recompute) {
@@ -56,11 +67,28 @@ final class ActivationLayout {
    * statistics, its share of the MLP's hidden units and of the logits) its own.
    */
   ActivationLayout(LlamaConfig c, int batch, int seq, boolean recompute, ModelSlice slice) {
+    this(c, batch, seq, recompute, slice, false);
+  }
+
+  /**
+   * As above, with the residual stream split along the tokens among the slices ({@code
+   * sequenceParallel}, which needs them to divide the tokens).
+   */
+  ActivationLayout(
+      LlamaConfig c,
+      int batch,
+      int seq,
+      boolean recompute,
+      ModelSlice slice,
+      boolean sequenceParallel) {
     this.batch = batch;
     this.seq = seq;
     this.tokens = batch * seq;
     int parts = slice.parts();
+    boolean split = sequenceParallel && parts > 1;
+    this.rows = split ? tokens / parts : tokens;
     long n = tokens;
+    long m = rows;
     long d = c.dim();
     long qd = d / parts;
     long kv = c.kvDim() / parts;
@@ -71,22 +99,22 @@ final class ActivationLayout {
     layerInput = new long[c.layers() + 1];
     for (int l = 0; l <= c.layers(); l++) {
       layerInput[l] = next;
-      next += n * d;
+      next += m * d;
     }
     int slotCount = recompute ? 1 : c.layers();
     slots = new Slot[c.layers()];
     for (int s = 0; s < slotCount; s++) {
       long xn1 = next;
-      long rstd1 = xn1 + n * d;
-      long q = rstd1 + n;
+      long rstd1 = xn1 + m * d;
+      long q = rstd1 + m;
       long k = q + n * qd;
       long v = k + n * kv;
       long att = v + n * kv;
       long lse = att + n * qd;
       long hMid = lse + batch * heads * seq;
-      long xn2 = hMid + n * d;
-      long rstd2 = xn2 + n * d;
-      long gate = rstd2 + n;
+      long xn2 = hMid + m * d;
+      long rstd2 = xn2 + m * d;
+      long gate = rstd2 + m;
       long up = gate + n * f;
       long swi = up + n * f;
       next = swi + n * f;
@@ -96,10 +124,10 @@ final class ActivationLayout {
       slots[s] = slots[0];
     }
     xnFinal = next;
-    rstdFinal = xnFinal + n * d;
-    logits = rstdFinal + n;
+    rstdFinal = xnFinal + m * d;
+    logits = rstdFinal + m;
     dh = logits + n * vocab;
-    dxn = dh + n * d;
+    dxn = dh + m * d;
     datt = dxn + n * d;
     dq = datt + n * qd;
     dk = dq + n * qd;
@@ -107,6 +135,9 @@ final class ActivationLayout {
     dGate = dv + n * kv;
     dUp = dGate + n * f;
     dSwi = dUp + n * f;
-    size = dSwi + n * f;
+    gathered = dSwi + n * f;
+    full = gathered + (split ? n * d : 0);
+    normGrad = full + (split ? n * d : 0);
+    size = normGrad + (split ? d : 0);
   }
 }

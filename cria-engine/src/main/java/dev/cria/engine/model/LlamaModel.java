@@ -37,6 +37,16 @@ import java.util.List;
  * repeats the forward's), two more for the embeddings and the head, and the loss's all-gather of
  * three floats a row and rank: the collectives that the group's transport must make fast.
  *
+ * <p>Sequence parallelism ({@link TensorGroup}): each rank holds a block of the tokens' rows of the
+ * residual stream, computes the norms on them, and all-gathers a norm's output before the
+ * column-parallel products read all rows; the row-parallel products' partial sums are
+ * reduce-scattered instead of all-reduced, so each rank adds only its rows. Going back the same
+ * collectives run the other way round (the residual's gradient gathered for the row-parallel
+ * products and the embeddings, the column-parallel input gradients reduce-scattered), and each norm
+ * weight's gradient, from a rank's rows only, is summed over the group. The same traffic as the
+ * all-reduces (an all-reduce is a reduce-scatter and an all-gather), and the residual stream's
+ * activations a tp-th as large.
+ *
  * <p>This file is long because each layer's forward and backward passes are written out side by
  * side, with the tensor-parallel reductions between their kernels; split apart, a step would sit
  * away from its gradient.
@@ -69,7 +79,7 @@ public final class LlamaModel implements AutoCloseable {
   private final int vocab;
   private int[] tokens;
   private int[] lookup; // the tokens as this rank's embedding rows, -1 outside its slice
-  private long groupNanos; // in the tensor-parallel group's all-reduces since last taken
+  private final TensorGroup tensor; // the group's collectives on the arena
   private int[] targets;
   private boolean logitsHoldGradient;
 
@@ -112,6 +122,24 @@ public final class LlamaModel implements AutoCloseable {
       boolean recompute,
       Precision precision,
       Collective tensorGroup) {
+    this(config, backend, batch, seq, recompute, precision, tensorGroup, false);
+  }
+
+  /**
+   * As above, with the residual stream split along the micro-batch's tokens among the group's ranks
+   * when {@code sequenceParallel} (Megatron's sequence parallelism: each rank holds its block of
+   * rows of the residual stream and the norms, which saves their activation memory; the group's
+   * size must divide the tokens). The results are those of the model without it.
+   */
+  public LlamaModel(
+      LlamaConfig config,
+      Backend backend,
+      int batch,
+      int seq,
+      boolean recompute,
+      Precision precision,
+      Collective tensorGroup,
+      boolean sequenceParallel) {
     if (seq > config.maxSeqLen()) {
       throw new IllegalArgumentException(
           "sequence length " + seq + " exceeds the model's " + config.maxSeqLen());
@@ -135,8 +163,21 @@ public final class LlamaModel implements AutoCloseable {
         precision.products() == DType.BF16
             ? buffers.allocateBf16(layout.size() - computeBase)
             : null;
-    this.act = new ActivationLayout(config, batch, seq, recompute, slice);
+    if (sequenceParallel && !slice.whole() && (batch * seq) % slice.parts() != 0) {
+      throw new IllegalArgumentException(
+          "sequence parallelism: the tensor-parallel size "
+              + slice.parts()
+              + " does not divide the micro-batch's "
+              + batch * seq
+              + " tokens (micro-batch "
+              + batch
+              + " x sequence length "
+              + seq
+              + ")");
+    }
+    this.act = new ActivationLayout(config, batch, seq, recompute, slice, sequenceParallel);
     this.a = buffers.allocate(act.size).segment();
+    this.tensor = new TensorGroup(group, a, act.tokens, config.dim(), sequenceParallel);
     this.rope = new RopeTable(seq, config.headDim(), config.ropeTheta());
     this.vocabParallelLoss =
         slice.whole() ? null : new VocabParallelCrossEntropy(group, kernels, act.tokens);
@@ -251,8 +292,19 @@ public final class LlamaModel implements AutoCloseable {
   /** As above, for a tensor-parallel rank that holds {@code slice} of the model. */
   public static long bytesNeeded(
       LlamaConfig config, int batch, int seq, boolean recompute, ModelSlice slice) {
+    return bytesNeeded(config, batch, seq, recompute, slice, false);
+  }
+
+  /** As above, with the residual stream split along the tokens ({@code sequenceParallel}). */
+  public static long bytesNeeded(
+      LlamaConfig config,
+      int batch,
+      int seq,
+      boolean recompute,
+      ModelSlice slice,
+      boolean sequenceParallel) {
     return (2 * new ParameterLayout(config, slice).size()
-            + new ActivationLayout(config, batch, seq, recompute, slice).size)
+            + new ActivationLayout(config, batch, seq, recompute, slice, sequenceParallel).size)
         * Float.BYTES;
   }
 
@@ -368,8 +420,10 @@ public final class LlamaModel implements AutoCloseable {
     int d = config.dim();
     List<ParameterLayout.Range> buckets = layout.buckets(); // the backward's order: head first
     need(needed, buckets.getLast()); // the embeddings: looked up in fp32, never multiplied
-    kernels.embeddingForward(at(act.layerInput[0]), param(layout.embeddings()), lookup, n, d);
-    sumOverGroup(act.layerInput[0], (long) n * d); // each token's row from the rank that holds it
+    long looked = tensor.sequenceParallel() ? act.full : act.layerInput[0];
+    kernels.embeddingForward(at(looked), param(layout.embeddings()), lookup, n, d);
+    // each token's row from the rank that holds it (this rank's rows, sequence-parallel)
+    moveRows(tensor.reduceRows(looked, d), act.layerInput[0]);
     for (int l = 0; l < config.layers(); l++) {
       ParameterLayout.Range layer = buckets.get(buckets.size() - 2 - l);
       need(needed, layer);
@@ -384,10 +438,10 @@ public final class LlamaModel implements AutoCloseable {
         at(act.rstdFinal),
         at(hFinal),
         param(layout.finalNorm()),
-        n,
+        act.rows,
         d,
         config.normEps());
-    linear(act.logits, input(act.xnFinal), layout.lmHead(), n, d, vocab);
+    linear(act.logits, allRows(act.xnFinal), layout.lmHead(), n, d, vocab);
     if (targets == null) {
       logitsHoldGradient = false;
       return Double.NaN;
@@ -437,33 +491,36 @@ public final class LlamaModel implements AutoCloseable {
     ActivationLayout.Slot s = act.slots[l];
     ParameterLayout.Layer w = layout.layer(l);
     int n = act.tokens;
+    int m = act.rows;
     int d = config.dim();
     int kv = kvDim;
     int f = ffnDim;
     long hIn = act.layerInput[l];
-    View xn1 = input(s.xn1());
     kernels.rmsNormForward(
-        xn1, at(s.rstd1()), at(hIn), param(w.attentionNorm()), n, d, config.normEps());
+        input(s.xn1()), at(s.rstd1()), at(hIn), param(w.attentionNorm()), m, d, config.normEps());
+    View xn1 = allRows(s.xn1());
     linear(s.q(), xn1, w.wq(), n, d, qDim);
     linear(s.k(), xn1, w.wk(), n, d, kv);
     linear(s.v(), xn1, w.wv(), n, d, kv);
     kernels.rope(at(s.q()), rope, act.batch, act.seq, attention.heads(), 0, false);
     kernels.rope(at(s.k()), rope, act.batch, act.seq, attention.kvHeads(), 0, false);
     kernels.attentionForward(at(s.att()), at(s.lse()), at(s.q()), at(s.k()), at(s.v()), attention);
-    linear(s.hMid(), at(s.att()), w.wo(), n, qDim, d);
-    sumOverGroup(s.hMid(), (long) n * d); // row-parallel: each rank's heads' share
-    kernels.add(at(s.hMid()), at(hIn), (long) n * d);
-    View xn2 = input(s.xn2());
+    long partial = tensor.sequenceParallel() ? act.full : s.hMid();
+    linear(partial, at(s.att()), w.wo(), n, qDim, d);
+    moveRows(tensor.reduceRows(partial, d), s.hMid()); // row-parallel: each rank's heads' share
+    kernels.add(at(s.hMid()), at(hIn), (long) m * d);
     kernels.rmsNormForward(
-        xn2, at(s.rstd2()), at(s.hMid()), param(w.mlpNorm()), n, d, config.normEps());
+        input(s.xn2()), at(s.rstd2()), at(s.hMid()), param(w.mlpNorm()), m, d, config.normEps());
+    View xn2 = allRows(s.xn2());
     linear(s.gate(), xn2, w.gate(), n, d, f);
     linear(s.up(), xn2, w.up(), n, d, f);
     View swi = input(s.swi());
     kernels.swigluForward(swi, at(s.gate()), at(s.up()), (long) n * f);
     long hOut = act.layerInput[l + 1];
-    linear(hOut, swi, w.down(), n, f, d);
-    sumOverGroup(hOut, (long) n * d); // row-parallel: each rank's hidden units' share
-    kernels.add(at(hOut), at(s.hMid()), (long) n * d);
+    partial = tensor.sequenceParallel() ? act.full : hOut;
+    linear(partial, swi, w.down(), n, f, d);
+    moveRows(tensor.reduceRows(partial, d), hOut); // row-parallel: each rank's units' share
+    kernels.add(at(hOut), at(s.hMid()), (long) m * d);
   }
 
   /** Accumulates the gradients of the last forward pass's loss into {@link #gradients()}. */
@@ -492,18 +549,20 @@ public final class LlamaModel implements AutoCloseable {
     int n = act.tokens;
     int d = config.dim();
     // LM head and final norm: dxn = dlogits · W_head; dW_head += dlogits^T · xn
-    linearBackward(act.dxn, true, layout.lmHead(), at(act.logits), input(act.xnFinal), n, d, vocab);
-    sumOverGroup(act.dxn, (long) n * d); // each rank's vocabulary's share
-    a.asSlice(act.dh * Float.BYTES, (long) n * d * Float.BYTES).fill((byte) 0);
+    linearBackward(
+        act.dxn, true, layout.lmHead(), at(act.logits), allRows(act.xnFinal), n, d, vocab);
+    long dxn = tensor.reduceRows(act.dxn, d); // each rank's vocabulary's share
+    a.asSlice(act.dh * Float.BYTES, (long) act.rows * d * Float.BYTES).fill((byte) 0);
     kernels.rmsNormBackward(
         at(act.dh),
-        grad(layout.finalNorm()),
-        at(act.dxn),
+        normGradient(layout.finalNorm()),
+        at(dxn),
         at(act.layerInput[config.layers()]),
         param(layout.finalNorm()),
         at(act.rstdFinal),
-        n,
+        act.rows,
         d);
+    sumNormGradient(layout.finalNorm());
     List<ParameterLayout.Range> buckets = layout.buckets();
     announce(ready, buckets.getFirst());
     for (int l = config.layers() - 1; l >= 0; l--) {
@@ -513,7 +572,7 @@ public final class LlamaModel implements AutoCloseable {
       layerBackward(l);
       announce(ready, buckets.get(config.layers() - l));
     }
-    kernels.embeddingBackward(grad(layout.embeddings()), at(act.dh), lookup, n, d);
+    kernels.embeddingBackward(grad(layout.embeddings()), residualGradient(), lookup, n, d);
     announce(ready, buckets.getLast());
     logitsHoldGradient = false;
   }
@@ -523,30 +582,32 @@ public final class LlamaModel implements AutoCloseable {
     ActivationLayout.Slot s = act.slots[l];
     ParameterLayout.Layer w = layout.layer(l);
     int n = act.tokens;
+    int m = act.rows;
     int d = config.dim();
     int kv = kvDim;
     int f = ffnDim;
     long hIn = act.layerInput[l];
     // MLP: hOut = hMid + down(swiglu(gate(xn2), up(xn2)))
-    linearBackward(act.dSwi, true, w.down(), at(act.dh), input(s.swi()), n, f, d);
+    linearBackward(act.dSwi, true, w.down(), residualGradient(), input(s.swi()), n, f, d);
     View dGate = input(act.dGate);
     View dUp = input(act.dUp);
     kernels.swigluBackward(dGate, dUp, at(act.dSwi), at(s.gate()), at(s.up()), (long) n * f);
-    View xn2 = input(s.xn2());
+    View xn2 = allRows(s.xn2());
     linearBackward(act.dxn, true, w.gate(), dGate, xn2, n, d, f);
     linearBackward(act.dxn, false, w.up(), dUp, xn2, n, d, f);
-    sumOverGroup(act.dxn, (long) n * d); // column-parallel: each rank's hidden units' share
+    long dxn = tensor.reduceRows(act.dxn, d); // column-parallel: each rank's units' share
     kernels.rmsNormBackward(
         at(act.dh),
-        grad(w.mlpNorm()),
-        at(act.dxn),
+        normGradient(w.mlpNorm()),
+        at(dxn),
         at(s.hMid()),
         param(w.mlpNorm()),
         at(s.rstd2()),
-        n,
+        m,
         d);
+    sumNormGradient(w.mlpNorm());
     // Attention: hMid = hIn + o(attention(rope(q(xn1)), rope(k(xn1)), v(xn1)))
-    linearBackward(act.datt, true, w.wo(), at(act.dh), at(s.att()), n, qDim, d);
+    linearBackward(act.datt, true, w.wo(), residualGradient(), at(s.att()), n, qDim, d);
     kernels.attentionBackward(
         at(act.dq),
         at(act.dk),
@@ -560,20 +621,21 @@ public final class LlamaModel implements AutoCloseable {
         attention);
     kernels.rope(at(act.dq), rope, act.batch, act.seq, attention.heads(), 0, true);
     kernels.rope(at(act.dk), rope, act.batch, act.seq, attention.kvHeads(), 0, true);
-    View xn1 = input(s.xn1());
+    View xn1 = allRows(s.xn1());
     linearBackward(act.dxn, true, w.wq(), at(act.dq), xn1, n, d, qDim);
     linearBackward(act.dxn, false, w.wk(), at(act.dk), xn1, n, d, kv);
     linearBackward(act.dxn, false, w.wv(), at(act.dv), xn1, n, d, kv);
-    sumOverGroup(act.dxn, (long) n * d); // column-parallel: each rank's heads' share
+    dxn = tensor.reduceRows(act.dxn, d); // column-parallel: each rank's heads' share
     kernels.rmsNormBackward(
         at(act.dh),
-        grad(w.attentionNorm()),
-        at(act.dxn),
+        normGradient(w.attentionNorm()),
+        at(dxn),
         at(hIn),
         param(w.attentionNorm()),
         at(s.rstd1()),
-        n,
+        m,
         d);
+    sumNormGradient(w.attentionNorm());
   }
 
   /**
@@ -612,26 +674,64 @@ public final class LlamaModel implements AutoCloseable {
   }
 
   /**
-   * Sums {@code count} activations at {@code offset} over the tensor-parallel group (nothing
-   * without one): the partial sums of its ranks' slices become the whole on every rank.
+   * A norm's output at {@code local} (this rank's rows) as the products read it, all the tokens'
+   * rows: itself, or with sequence parallelism its rows gathered from the group's ranks.
    */
-  private void sumOverGroup(long offset, long count) {
-    if (!slice.whole()) {
-      long t0 = System.nanoTime();
-      group.allReduceSum(a.asSlice(offset * Float.BYTES, count * Float.BYTES), count);
-      groupNanos += System.nanoTime() - t0;
+  private View allRows(long local) {
+    if (!tensor.sequenceParallel()) {
+      return input(local);
+    }
+    tensor.gatherRows(local, act.gathered, config.dim(), computeWeights == null ? 4 : 2);
+    return input(act.gathered);
+  }
+
+  /**
+   * The gradient of the residual stream (act.dh: this rank's rows) for all the tokens, as the
+   * row-parallel products' and the embeddings' backward read it: itself, or gathered.
+   */
+  private View residualGradient() {
+    if (!tensor.sequenceParallel()) {
+      return at(act.dh);
+    }
+    tensor.gatherRows(act.dh, act.full, config.dim(), Float.BYTES);
+    return at(act.full);
+  }
+
+  /** Copies this rank's rows of the residual's width from {@code from} to {@code to}, if apart. */
+  private void moveRows(long from, long to) {
+    if (from != to) {
+      long bytes = (long) act.rows * config.dim() * Float.BYTES;
+      MemorySegment.copy(a, from * Float.BYTES, a, to * Float.BYTES, bytes);
     }
   }
 
   /**
-   * Seconds the passes spent in the tensor-parallel group's all-reduces (waiting for the slowest
+   * Where a norm's backward accumulates the gradient of its weight at {@code offset}: the gradient
+   * itself, or with sequence parallelism a zeroed scratch that {@link #sumNormGradient} sums over
+   * the group (each rank saw its rows only) and adds in.
+   */
+  private View normGradient(long offset) {
+    if (!tensor.sequenceParallel()) {
+      return grad(offset);
+    }
+    a.asSlice(act.normGrad * Float.BYTES, (long) config.dim() * Float.BYTES).fill((byte) 0);
+    return at(act.normGrad);
+  }
+
+  private void sumNormGradient(long offset) {
+    if (tensor.sequenceParallel()) {
+      tensor.sum(act.normGrad, config.dim());
+      kernels.add(grad(offset), at(act.normGrad), config.dim());
+    }
+  }
+
+  /**
+   * Seconds the passes spent in the tensor-parallel group's collectives (waiting for the slowest
    * rank included) since the last call; 0 without tensor parallelism. Nothing overlaps them: each
    * pass waits for its sums.
    */
   public double takeGroupSeconds() {
-    double seconds = groupNanos / 1e9;
-    groupNanos = 0;
-    return seconds;
+    return tensor.takeSeconds();
   }
 
   /** {@code tokens} as rows of this rank's slice of the embeddings: -1 for another rank's. */

@@ -47,13 +47,31 @@ class TensorParallelModelTest {
   record Pass(double loss, ParameterLayout layout, float[] parameters, float[] gradients) {}
 
   static Pass pass(LlamaConfig config, Collective group, boolean recompute, Precision precision) {
+    return pass(config, group, recompute, precision, false, SEQ);
+  }
+
+  /**
+   * As above, on the first {@code BATCH x seq} tokens, with the residual stream split along them
+   * when {@code sequenceParallel}.
+   */
+  static Pass pass(
+      LlamaConfig config,
+      Collective group,
+      boolean recompute,
+      Precision precision,
+      boolean sequenceParallel,
+      int seq) {
+    int n = BATCH * seq;
     try (Backend backend = Backends.open("cpu", 1);
         LlamaModel model =
-            new LlamaModel(config, backend, BATCH, SEQ, recompute, precision, group)) {
+            new LlamaModel(
+                config, backend, BATCH, seq, recompute, precision, group, sequenceParallel)) {
       model.initialize(SEED, STD, true);
       float[] parameters = model.parameters().toArray(0, Math.toIntExact(model.layout().size()));
       model.zeroGradients();
-      double loss = model.forward(TOKENS, TARGETS, 1f);
+      double loss =
+          model.forward(
+              java.util.Arrays.copyOf(TOKENS, n), java.util.Arrays.copyOf(TARGETS, n), 1f);
       model.backward();
       float[] gradients = model.gradients().toArray(0, Math.toIntExact(model.layout().size()));
       return new Pass(loss, model.layout(), parameters, gradients);
@@ -237,6 +255,90 @@ class TensorParallelModelTest {
           .as("rank %d: gradient at %s", r, where)
           .isLessThan(2e-2);
     }
+  }
+
+  /** 2 x 6 tokens: tensor parallelism 2, 3 and 6 divide them. */
+  static final int SP_SEQ = 6;
+
+  static List<Pass> sequenceParallel(
+      int parts, LlamaConfig config, boolean recompute, Precision precision) throws Exception {
+    return ThreadRanks.run(parts, group -> pass(config, group, recompute, precision, true, SP_SEQ));
+  }
+
+  @Test
+  void withTheResidualSplitAlongTheTokensEveryRankGetsTheWholeModelsLossAndGradient()
+      throws Exception {
+    for (LlamaConfig config : new LlamaConfig[] {MHA, GQA}) {
+      Pass whole = pass(config, Collective.single(), false, Precision.FP32, false, SP_SEQ);
+      for (int parts : new int[] {2, 3, 6}) {
+        if (config.kvHeads() % parts != 0) {
+          continue;
+        }
+        List<Pass> ranks = sequenceParallel(parts, config, false, Precision.FP32);
+        for (int r = 0; r < parts; r++) {
+          Pass piece = ranks.get(r);
+          String which = "kv heads " + config.kvHeads() + ", tp " + parts + " + sp, rank " + r;
+          assertThat(piece.loss()).as(which).isEqualTo(ranks.getFirst().loss());
+          assertThat(Math.abs(piece.loss() - whole.loss()) / whole.loss())
+              .as("%s: loss %s vs the whole model's %s", which, piece.loss(), whole.loss())
+              .isLessThan(1e-6);
+          StringBuilder where = new StringBuilder();
+          // the norms' weights included: each rank's rows give part of their gradient, summed
+          assertThat(
+                  worstRelativeDifference(
+                      whole, whole.gradients(), piece, piece.gradients(), where))
+              .as("%s: gradient at %s", which, where)
+              .isLessThan(1e-5);
+        }
+      }
+    }
+  }
+
+  @Test
+  void sequenceParallelismKeepsLessAndRecomputesTheSameBits() throws Exception {
+    List<Pass> kept = sequenceParallel(3, GQA, false, Precision.FP32);
+    List<Pass> recomputed = sequenceParallel(3, GQA, true, Precision.FP32);
+    for (int r = 0; r < 3; r++) {
+      assertThat(recomputed.get(r).loss()).isEqualTo(kept.get(r).loss());
+      assertThat(recomputed.get(r).gradients()).as("rank %d", r).isEqualTo(kept.get(r).gradients());
+    }
+    ModelSlice third = new ModelSlice(3, 0);
+    long plain = LlamaModel.bytesNeeded(GQA, BATCH, SP_SEQ, false, third, false);
+    long split = LlamaModel.bytesNeeded(GQA, BATCH, SP_SEQ, false, third, true);
+    // each layer keeps 2/3 fewer rows of its input, two norms' outputs and the attention's
+    // residual (4 x [12, 48] -> [4, 48]), less the gather and scatter buffers ([12, 48] each)
+    int d = GQA.dim();
+    long rows = BATCH * SP_SEQ;
+    long perLayer = 4 * (rows - rows / 3) * d + 2 * (rows - rows / 3);
+    long once = (rows - rows / 3) * d * 3 + (rows - rows / 3); // final norm, its input, dh
+    long added = 2 * rows * d + d;
+    assertThat(plain - split).isEqualTo((GQA.layers() * perLayer + once - added) * Float.BYTES);
+  }
+
+  @Test
+  void bf16MixedWithSequenceParallelismStaysWithinBf16sRoundingOfTheWholeModel() throws Exception {
+    Pass whole = pass(MHA, Collective.single(), false, Precision.BF16_MIXED, false, SP_SEQ);
+    List<Pass> ranks = sequenceParallel(2, MHA, false, Precision.BF16_MIXED);
+    for (int r = 0; r < 2; r++) {
+      Pass piece = ranks.get(r);
+      assertThat(Math.abs(piece.loss() - whole.loss()) / whole.loss())
+          .as("rank %d: loss %s vs %s", r, piece.loss(), whole.loss())
+          .isLessThan(1e-3);
+      StringBuilder where = new StringBuilder();
+      assertThat(worstRelativeDifference(whole, whole.gradients(), piece, piece.gradients(), where))
+          .as("rank %d: gradient at %s", r, where)
+          .isLessThan(2e-2);
+    }
+  }
+
+  @Test
+  void sequenceParallelismOverTokensTheGroupDoesNotDivideIsRefusedWithTheNumbers() {
+    assertThatThrownBy(() ->
+            ThreadRanks.run(
+                3, group -> pass(MHA, group, false, Precision.FP32, true, SEQ))) // 14 tokens
+        .hasStackTraceContaining(
+            "sequence parallelism: the tensor-parallel size 3 does not divide the micro-batch's 14"
+                + " tokens (micro-batch 2 x sequence length 7)");
   }
 
   @Test
