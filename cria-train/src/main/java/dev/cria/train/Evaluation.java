@@ -143,7 +143,7 @@ public final class Evaluation {
         c.trainer(),
         c.optim(),
         c.checkpoint(),
-        new TrainConfig.Distributed(d.zeroStage(), d.bucketCapMb(), 1));
+        new TrainConfig.Distributed(d.zeroStage(), d.bucketCapMb(), 1, false));
   }
 
   /**

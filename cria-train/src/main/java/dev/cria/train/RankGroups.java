@@ -78,9 +78,9 @@ record RankGroups(Collective job, Collective tensor, Collective data, ParallelDi
 
   /**
    * For the run's header: "; tensor parallelism 2 (dp 2 x tp 2): this rank holds slice 1 of every
-   * layer, in replica 0; its groups: ...", or nothing.
+   * layer in replica 0; its tensor-parallel group over ...", or nothing.
    */
-  String describe() {
+  String describe(boolean sequenceParallel) {
     if (tensor.worldSize() == 1) {
       return "";
     }
@@ -91,16 +91,22 @@ record RankGroups(Collective job, Collective tensor, Collective data, ParallelDi
             tensor.worldSize(),
             dims,
             tensor.rank());
-    if (data.worldSize() == 1) {
-      return text;
+    if (data.worldSize() > 1) {
+      text +=
+          String.format(
+              Locale.ROOT,
+              " in replica %d; its tensor-parallel group over %s, its data-parallel group over %s",
+              dataRank(),
+              tensor.transport(),
+              data.transport());
     }
-    return text
-        + String.format(
-            Locale.ROOT,
-            " in replica %d; its tensor-parallel group over %s, its data-parallel group over %s",
-            dataRank(),
-            tensor.transport(),
-            data.transport());
+    return sequenceParallel
+        ? text
+            + "; sequence parallelism: it holds 1/"
+            + tensor.worldSize()
+            + " of the tokens' rows"
+            + " of the residual stream"
+        : text;
   }
 
   /**

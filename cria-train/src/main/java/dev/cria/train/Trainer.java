@@ -237,7 +237,8 @@ public final class Trainer {
                 setup.seqLength(),
                 c.model().recompute(),
                 t.precision(),
-                groups.tensor());
+                groups.tensor(),
+                c.distributed().splitsSequence());
         GradientBuckets buckets = groups.buckets(model, c.distributed());
         ShardedAdamW adam =
             buckets == null
@@ -586,7 +587,7 @@ public final class Trainer {
                     group.worldSize(),
                     ProcessHandle.current().pid(),
                     group.transport(),
-                    groups.describe())
+                    groups.describe(setup.config().distributed().splitsSequence()))
                 : ""));
   }
 }

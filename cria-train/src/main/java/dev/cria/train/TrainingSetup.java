@@ -129,6 +129,37 @@ public final class TrainingSetup implements AutoCloseable {
     return dims;
   }
 
+  /**
+   * Refuses sequence parallelism over micro-batches of tokens the tensor-parallel size does not
+   * divide; says that it does nothing without tensor parallelism (as NeMo does).
+   */
+  private static void requireSequenceSplits(
+      TrainConfig c, ParallelDims dims, int seq, Consumer<String> log) {
+    if (!c.distributed().sequenceParallel()) {
+      return;
+    }
+    int tp = dims.tensorParallel();
+    if (tp == 1) {
+      log.accept(
+          "distributed.sequence_parallel: no effect without tensor parallelism"
+              + " (distributed.tensor_parallel 1)");
+      return;
+    }
+    long tokens = (long) c.trainer().microBatchSize() * seq;
+    if (tokens % tp != 0) {
+      throw new ConfigException(
+          "distributed.sequence_parallel: the tensor-parallel size "
+              + tp
+              + " does not divide the micro-batch's "
+              + tokens
+              + " tokens (micro_batch_size "
+              + c.trainer().microBatchSize()
+              + " x seq_length "
+              + seq
+              + ")");
+    }
+  }
+
   /** Refuses a tensor-parallel size that does not divide what it cuts in {@code shape}. */
   private static void requireSliceFits(ParallelDims dims, LlamaConfig shape) {
     try {
@@ -162,6 +193,7 @@ public final class TrainingSetup implements AutoCloseable {
               + c.model().preset()
               + "); shorten it or set model.max_position_embeddings");
     }
+    requireSequenceSplits(c, dims, seq, log);
     Blend blend = Blend.parse(c.data().dataPrefix());
     List<IndexedDataset> opened = new ArrayList<>();
     try {

@@ -148,15 +148,33 @@ class TensorParallelTrainerTest {
         .anyMatch(l -> l.contains("this rank's slice and shards sent to rank 0"));
   }
 
-  @ParameterizedTest(name = "ZeRO-{0} over {1}")
-  @CsvSource({"1, SHM", "2, TCP"})
-  void twoReplicasOfTwoSlicesTrainAsOneRankHoldingTheModelWhole(int zero, CollectiveKind kind)
+  @ParameterizedTest
+  @EnumSource(names = {"TCP", "SHM"})
+  void twoRanksSplittingTheResidualStreamAlongTheTokensTrainAsOneRank(CollectiveKind kind)
       throws Exception {
+    Path prefix = TestRuns.dataset(tmp, 200, 199);
+    Run whole =
+        train(tree(prefix, "whole", 1, STEPS), 1, kind, TrainStart.fresh(), true).getFirst();
+    ObjectNode sp = tree(prefix, "sp", 2, STEPS);
+    TrainConfigFile.set(sp, "distributed.sequence_parallel", true);
+    List<Run> split = train(sp, 2, kind, TrainStart.fresh(), true);
+    assertThat(split.get(1).losses()).isEqualTo(split.getFirst().losses());
+    assertThat(split.get(1).gradientNorms()).isEqualTo(split.getFirst().gradientNorms());
+    assertSameTraining(split.getFirst(), whole, 0, "tp 2 with sp vs tp 1");
+    assertThat(split.get(1).info())
+        .anyMatch(l -> l.contains("sequence parallelism: it holds 1/2 of the tokens' rows"));
+  }
+
+  @ParameterizedTest(name = "ZeRO-{0} over {1}, sequence parallelism {2}")
+  @CsvSource({"1, SHM, false", "2, TCP, true"})
+  void twoReplicasOfTwoSlicesTrainAsOneRankHoldingTheModelWhole(
+      int zero, CollectiveKind kind, boolean sequenceParallel) throws Exception {
     Path prefix = TestRuns.dataset(tmp, 200, 199);
     Run whole =
         train(tree(prefix, "whole", 1, STEPS), 1, kind, TrainStart.fresh(), true).getFirst();
     ObjectNode four = tree(prefix, "four", 2, STEPS);
     TrainConfigFile.set(four, "distributed.zero_stage", zero);
+    TrainConfigFile.set(four, "distributed.sequence_parallel", sequenceParallel);
     List<Run> ranks = train(four, 4, kind, TrainStart.fresh(), true);
     for (int r = 1; r < 4; r++) {
       assertThat(ranks.get(r).losses()).as("rank %d", r).isEqualTo(ranks.getFirst().losses());
@@ -207,6 +225,18 @@ class TensorParallelTrainerTest {
     Consumer<ObjectNode> none = t -> {};
     assertThatThrownBy(() -> prepare(tree(prefix, "r", 2, 5), 3, none))
         .hasMessageContaining("tensor parallelism 2 does not divide the world size 3");
+    assertThatThrownBy(() ->
+            prepare(
+                tree(prefix, "r", 2, 5),
+                2,
+                t -> {
+                  TrainConfigFile.set(t, "distributed.sequence_parallel", true);
+                  TrainConfigFile.set(t, "data.seq_length", 7);
+                  TrainConfigFile.set(t, "trainer.micro_batch_size", 1);
+                }))
+        .hasMessageContaining(
+            "distributed.sequence_parallel: the tensor-parallel size 2 does not divide the"
+                + " micro-batch's 7 tokens (micro_batch_size 1 x seq_length 7)");
     assertThatThrownBy(() -> prepare(tree(prefix, "r", 4, 5), 4, none))
         .hasMessageContaining("tensor parallelism 4 does not divide the model's 2 attention heads");
   }

@@ -263,6 +263,16 @@ public final class RunOptions {
               + " divide the ranks, the heads, the kv heads, the FFN size and the vocabulary.")
   Integer tensorParallel;
 
+  @Option(
+      names = "--sequence-parallel",
+      negatable = true,
+      description =
+          "With --tensor-parallel: split the residual stream and the norms along the tokens"
+              + " among the ranks sharing a model (Megatron's sequence parallelism;"
+              + " distributed.sequence_parallel; default: off). Less activation memory, the same"
+              + " result; the tensor-parallel size must divide micro-batch x sequence length.")
+  Boolean sequenceParallel;
+
   /** The threads a rank computes with, when the flag gives them (else null: the config's). */
   Integer threads() {
     return threads;
@@ -318,6 +328,7 @@ public final class RunOptions {
     o.put("distributed.zero_stage", zeroStage);
     o.put("distributed.bucket_cap_mb", bucketCapMb);
     o.put("distributed.tensor_parallel", tensorParallel);
+    o.put("distributed.sequence_parallel", sequenceParallel);
     return o;
   }
 }

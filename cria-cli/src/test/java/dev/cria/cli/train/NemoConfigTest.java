@@ -137,7 +137,11 @@ class NemoConfigTest {
         .containsOnlyOnce(
             "no effect in cria, Neuron/XLA switches: trainer.accelerator, model.save_xser,"
                 + " model.load_xser")
-        .contains("model.sequence_parallel", "model.activations_checkpoint_method")
+        .contains("model.activations_checkpoint_method")
+        // the launch script's sequence_parallel=True, applied, does nothing at TP 1, as in NeMo
+        .contains(
+            "distributed.sequence_parallel: no effect without tensor parallelism"
+                + " (distributed.tensor_parallel 1)")
         // the launch script's activations_checkpoint_granularity=full is cria's recompute
         .doesNotContain("model.activations_checkpoint_granularity")
         .contains("(each layer's input; the rest recomputed)")
@@ -227,7 +231,8 @@ class NemoConfigTest {
       losses.put(tp, trainLosses(runDir));
       if (tp.equals("2")) {
         assertThat(Files.readString(runDir.resolve("1/log")))
-            .contains("tensor parallelism 2 (dp 1 x tp 2): this rank holds slice 1 of every layer");
+            .contains("tensor parallelism 2 (dp 1 x tp 2): this rank holds slice 1 of every layer")
+            .contains("sequence parallelism: it holds 1/2 of the tokens' rows");
       }
     }
     assertThat(losses.get("2")).hasSize(6);

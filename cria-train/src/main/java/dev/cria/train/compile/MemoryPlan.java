@@ -100,7 +100,8 @@ public final class MemoryPlan {
       boolean asyncSave,
       long indexSamples,
       Precision precision,
-      int tensorParallel) {
+      int tensorParallel,
+      boolean sequenceParallel) {
     public Settings {
       if (microBatch < 1
           || seqLength < 1
@@ -145,6 +146,32 @@ public final class MemoryPlan {
           1);
     }
 
+    /** The settings of a run with tensor parallelism and the residual stream whole. */
+    public Settings(
+        LlamaConfig shape,
+        int microBatch,
+        int seqLength,
+        int zeroStage,
+        long bucketCapBytes,
+        boolean recompute,
+        boolean asyncSave,
+        long indexSamples,
+        Precision precision,
+        int tensorParallel) {
+      this(
+          shape,
+          microBatch,
+          seqLength,
+          zeroStage,
+          bucketCapBytes,
+          recompute,
+          asyncSave,
+          indexSamples,
+          precision,
+          tensorParallel,
+          false);
+    }
+
     /** The settings of config {@code c} for model {@code shape}. */
     public static Settings of(TrainConfig c, LlamaConfig shape) {
       int seq = c.data().seqLength() == 0 ? shape.maxSeqLen() : c.data().seqLength();
@@ -158,38 +185,33 @@ public final class MemoryPlan {
           c.checkpoint().asyncSave(),
           c.trainSamples() + (c.trainer().limitValBatches() > 0 ? c.validSamples() : 0),
           c.trainer().precision(),
-          c.distributed().tensorParallel());
+          c.distributed().tensorParallel(),
+          c.distributed().sequenceParallel());
     }
 
     Settings withMicroBatch(int m) {
-      return new Settings(
-          shape,
-          m,
-          seqLength,
-          zeroStage,
-          bucketCapBytes,
-          recompute,
-          asyncSave,
-          indexSamples,
-          precision,
-          tensorParallel);
+      return copy(m, recompute, zeroStage, tensorParallel, sequenceParallel);
     }
 
     Settings withRecompute() {
-      return new Settings(
-          shape,
-          microBatch,
-          seqLength,
-          zeroStage,
-          bucketCapBytes,
-          true,
-          asyncSave,
-          indexSamples,
-          precision,
-          tensorParallel);
+      return copy(microBatch, true, zeroStage, tensorParallel, sequenceParallel);
     }
 
     Settings withTensorParallel(int tp) {
+      return copy(microBatch, recompute, zeroStage, tp, sequenceParallel);
+    }
+
+    Settings withSequenceParallel(boolean split) {
+      return copy(microBatch, recompute, zeroStage, tensorParallel, split);
+    }
+
+    Settings withZero2() {
+      return copy(microBatch, recompute, 2, tensorParallel, sequenceParallel);
+    }
+
+    /** These settings with the ones a suggestion changes replaced. */
+    private Settings copy(
+        int microBatch, boolean recompute, int zeroStage, int tensorParallel, boolean split) {
       return new Settings(
           shape,
           microBatch,
@@ -200,26 +222,18 @@ public final class MemoryPlan {
           asyncSave,
           indexSamples,
           precision,
-          tp);
+          tensorParallel,
+          split);
+    }
+
+    /** Whether the residual stream is split: asked for, with tensor parallelism. */
+    boolean splitsSequence() {
+      return sequenceParallel && tensorParallel > 1;
     }
 
     /** The slice of the model each rank holds. */
     ModelSlice slice() {
       return new ModelSlice(tensorParallel, 0); // every slice holds as much
-    }
-
-    Settings withZero2() {
-      return new Settings(
-          shape,
-          microBatch,
-          seqLength,
-          2,
-          bucketCapBytes,
-          recompute,
-          asyncSave,
-          indexSamples,
-          precision,
-          tensorParallel);
     }
   }
 
@@ -351,7 +365,8 @@ public final class MemoryPlan {
             settings.microBatch(),
             settings.seqLength(),
             recompute,
-            settings.slice())
+            settings.slice(),
+            settings.splitsSequence())
         - 2 * slice * Float.BYTES;
   }
 

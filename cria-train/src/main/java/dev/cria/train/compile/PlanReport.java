@@ -37,7 +37,9 @@ public final class PlanReport {
         j.worldSize() == 1 ? "" : "s",
         j.ranksPerHost(),
         s.tensorParallel() > 1
-            ? "tensor parallelism " + s.tensorParallel()
+            ? "tensor parallelism "
+                + s.tensorParallel()
+                + (s.sequenceParallel() ? " with sequence parallelism" : "")
             : "ZeRO-" + (j.worldSize() == 1 ? 1 : s.zeroStage()));
   }
 
@@ -182,6 +184,7 @@ public final class PlanReport {
     o.put("recompute", s.recompute());
     o.put("zero_stage", s.zeroStage());
     o.put("tensor_parallel", s.tensorParallel());
+    o.put("sequence_parallel", s.splitsSequence());
     o.put("world_size", plan.job().worldSize());
     o.put("ranks_per_host", plan.job().ranksPerHost());
     ArrayNode ranks = o.putArray("ranks");

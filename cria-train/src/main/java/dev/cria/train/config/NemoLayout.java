@@ -360,7 +360,7 @@ final class NemoLayout {
     rule(
         "model.flexible_pipeline_parallel_stages",
         same(JsonNode::isNull, "cria has no pipeline parallelism"));
-    rule("model.sequence_parallel", inert(KERNELS)); // a tensor-parallel memory layout
+    rule("model.sequence_parallel", to("distributed.sequence_parallel", NemoValues.Kind.BOOL));
 
     // model: architecture
     rule(

@@ -72,6 +72,7 @@ public final class NemoRender {
     model.put("micro_batch_size", t.microBatchSize());
     model.put("global_batch_size", t.globalBatchSize());
     model.put("tensor_model_parallel_size", c.distributed().tensorParallel());
+    model.put("sequence_parallel", c.distributed().sequenceParallel());
     model.put("pipeline_model_parallel_size", 1);
     int seq = c.data().seqLength() > 0 ? c.data().seqLength() : shape.maxSeqLen();
     model.put("encoder_seq_length", seq);

@@ -151,8 +151,12 @@ public record TrainConfig(
    * @param tensorParallel ranks that share each copy of the model, each holding a slice of every
    *     layer (Megatron's {@code tensor_model_parallel_size}); the ranks divided by it are the
    *     data-parallel size
+   * @param sequenceParallel with tensor parallelism, split the residual stream and the norms along
+   *     the micro-batch's tokens among a tensor-parallel group's ranks (Megatron's {@code
+   *     sequence_parallel}): less activation memory, the same result; no effect without it
    */
-  public record Distributed(int zeroStage, double bucketCapMb, int tensorParallel) {
+  public record Distributed(
+      int zeroStage, double bucketCapMb, int tensorParallel, boolean sequenceParallel) {
     public Distributed {
       if (tensorParallel < 1) {
         throw new IllegalArgumentException(
@@ -162,7 +166,12 @@ public record TrainConfig(
 
     /** ZeRO and buckets as given, every rank holding the whole model. */
     public Distributed(int zeroStage, double bucketCapMb) {
-      this(zeroStage, bucketCapMb, 1);
+      this(zeroStage, bucketCapMb, 1, false);
+    }
+
+    /** Whether the residual stream is split along the tokens: asked for, and a model split. */
+    public boolean splitsSequence() {
+      return sequenceParallel && tensorParallel > 1;
     }
 
     /** {@code bucketCapMb} in bytes (0: a bucket per layer). */

@@ -55,7 +55,7 @@ public final class TrainConfigFile {
                 new TrainConfig.Optim(
                     1e-3, 1e-4, DEFAULT_WARMUP_STEPS, 0, 0.1, 0.9, 0.95, 1e-8, 1.0),
                 new TrainConfig.Checkpoint(0, 30, 2, false),
-                new TrainConfig.Distributed(1, 0, 1)));
+                new TrainConfig.Distributed(1, 0, 1, false)));
     ((ObjectNode) tree.get("optim")).putNull("warmup_steps");
     return tree;
   }
@@ -238,7 +238,8 @@ public final class TrainConfigFile {
             new TrainConfig.Distributed(
                 (int) distributed.integer("zero_stage", 1, 2),
                 distributed.number("bucket_cap_mb", 0, 1 << 20),
-                (int) distributed.integer("tensor_parallel", 1, 1 << 16)));
+                (int) distributed.integer("tensor_parallel", 1, 1 << 16),
+                distributed.bool("sequence_parallel")));
     for (Fields f : List.of(top, model, data, trainer, optim, checkpoint, distributed)) {
       f.rejectUnknown();
     }
@@ -332,6 +333,7 @@ public final class TrainConfigFile {
     distributed.put("zero_stage", c.distributed().zeroStage());
     distributed.put("bucket_cap_mb", c.distributed().bucketCapMb());
     distributed.put("tensor_parallel", c.distributed().tensorParallel());
+    distributed.put("sequence_parallel", c.distributed().sequenceParallel());
     return root;
   }
 

@@ -72,13 +72,21 @@ class MemoryPlanTest {
     }
   }
 
-  @ParameterizedTest(name = "{0} at tensor parallelism {1}, data parallelism {2}, {3}")
-  @CsvSource({"tiny, 2, 1, 32", "small, 4, 1, 32", "tiny, 2, 2, 32"})
+  @ParameterizedTest(
+      name = "{0} at tensor parallelism {1}, data parallelism {2}, {3}, sequence-parallel {4}")
+  @CsvSource({
+    "tiny, 2, 1, 32, false",
+    "small, 4, 1, 32, false",
+    "tiny, 2, 2, 32, false",
+    "tiny, 2, 1, 32, true",
+    "small, 4, 2, 32, true"
+  })
   void theTensorsPlannedForATensorParallelRankAreExactlyWhatItAllocates(
-      String preset, int tp, int dp, String precision) {
+      String preset, int tp, int dp, String precision, boolean sequenceParallel) {
     Precision p = Precision.parse(precision);
     MemoryPlan.Settings s =
-        new MemoryPlan.Settings(LlamaConfig.preset(preset), 2, 64, 1, 0, false, false, 0, p, tp);
+        new MemoryPlan.Settings(
+            LlamaConfig.preset(preset), 2, 64, 1, 0, false, false, 0, p, tp, sequenceParallel);
     int world = tp * dp;
     MemoryPlan plan = MemoryPlan.of(s, job(world, world, 64 * GB));
     MemoryPlan whole =
@@ -91,7 +99,14 @@ class MemoryPlanTest {
       try (Backend cpu = Backends.open("cpu", 1);
           LlamaModel model =
               new LlamaModel(
-                  s.shape(), cpu, 2, 64, false, p, new FakeGroup(dims.tensorRank(rank), tp));
+                  s.shape(),
+                  cpu,
+                  2,
+                  64,
+                  false,
+                  p,
+                  new FakeGroup(dims.tensorRank(rank), tp),
+                  sequenceParallel);
           ShardedAdamW adam =
               ShardedAdamW.over(
                   model.layout(),
@@ -125,7 +140,20 @@ class MemoryPlanTest {
             3 * whole.bytes(MemoryPlan.Kind.PARAMETERS, 0)
                 + plan.bytes(MemoryPlan.Kind.PARAMETERS, 0));
     assertThat(PlanReport.headline(plan))
-        .endsWith(world + " ranks (" + world + " on each host), tensor parallelism " + tp);
+        .endsWith(
+            world
+                + " ranks ("
+                + world
+                + " on each host), tensor parallelism "
+                + tp
+                + (sequenceParallel ? " with sequence parallelism" : ""));
+    if (sequenceParallel) {
+      assertThat(plan.bytes(MemoryPlan.Kind.ACTIVATIONS, 0))
+          .as("the residual stream and the norms split along the tokens")
+          .isLessThan(
+              MemoryPlan.of(s.withSequenceParallel(false), job(world, world, 64 * GB))
+                  .bytes(MemoryPlan.Kind.ACTIVATIONS, 0));
+    }
   }
 
   @Test
