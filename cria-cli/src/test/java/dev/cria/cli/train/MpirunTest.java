@@ -73,6 +73,31 @@ class MpirunTest {
         .isCloseTo(SmallCorpus.finalLoss(one.out()), org.assertj.core.data.Offset.offset(2e-3));
   }
 
+  @Test
+  void fourRanksUnderMpirunAsTwoReplicasOfTwoSlicesTrainAsOneProcess() throws Exception {
+    Path mpirun = Path.of("/usr/bin/mpirun");
+    assumeTrue(
+        Files.isExecutable(mpirun), "skipped: /usr/bin/mpirun is absent (install openmpi-bin)");
+    SmallCorpus corpus = SmallCorpus.prepareIn(tmp);
+    CliRun one = CliRun.of(corpus.args("train", tmp.resolve("one"), RUN).toArray(String[]::new));
+    assertThat(one.exitCode()).as(one.err()).isZero();
+    Path output = tmp.resolve("mpirun.out");
+    List<String> worker = new ArrayList<>(corpus.args("worker", tmp.resolve("mpi"), RUN));
+    worker.addAll(List.of("--tensor-parallel", "2", "--sequence-parallel"));
+    Process p = start(mpirun, 4, worker, output, Map.of());
+    assertThat(p.waitFor(300, TimeUnit.SECONDS)).isTrue();
+    String out = Files.readString(output);
+    assertThat(p.exitValue()).as(out).isZero();
+    // each rank's tensor- and data-parallel groups are communicators split from Open MPI's world
+    assertThat(Files.readString(tmp.resolve("mpi/3/log")))
+        .contains("rank 3 of 4")
+        .contains("tensor parallelism 2 (dp 2 x tp 2): this rank holds slice 1 of every layer")
+        .containsPattern("its tensor-parallel group over mpi \\(Open MPI v\\d.*, 2 ranks\\)")
+        .containsPattern("its data-parallel group over mpi \\(Open MPI v\\d.*, 2 ranks\\)");
+    assertThat(SmallCorpus.finalLoss(out))
+        .isCloseTo(SmallCorpus.finalLoss(one.out()), org.assertj.core.data.Offset.offset(2e-3));
+  }
+
   /**
    * Starts {@code mpirun -np 2} of cria ({@code workerArgs}: {@code worker} and its flags) on this
    * host, with a job secret and a free rendezvous port, its output to {@code output}.
@@ -84,6 +109,13 @@ class MpirunTest {
   /** As above, with {@code env} set for mpirun and passed on to the ranks ({@code -x}). */
   static Process start(Path mpirun, List<String> workerArgs, Path output, Map<String, String> env)
       throws IOException {
+    return start(mpirun, 2, workerArgs, output, env);
+  }
+
+  /** As above, with {@code ranks} ranks. */
+  static Process start(
+      Path mpirun, int ranks, List<String> workerArgs, Path output, Map<String, String> env)
+      throws IOException {
     int port = LocalRanks.freePort();
     List<String> command =
         new ArrayList<>(
@@ -92,7 +124,7 @@ class MpirunTest {
                 "--allow-run-as-root",
                 "--oversubscribe",
                 "-np",
-                "2",
+                Integer.toString(ranks),
                 "-x",
                 "CRIA_MASTER_PORT=" + port,
                 "-x",
