@@ -88,6 +88,7 @@ class BoardTest {
               0,
               null,
               null,
+              null,
               null));
       Files.writeString(
           brown.resolve(r + "/log"), "[2026-01-01 10:00:00.000] step 12/300 rank " + r + "\n");

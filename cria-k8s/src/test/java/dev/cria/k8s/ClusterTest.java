@@ -365,6 +365,7 @@ class ClusterTest {
             0,
             null,
             null,
+            null,
             null);
     dev.cria.core.run.RankStatus one =
         new dev.cria.core.run.RankStatus(
@@ -388,6 +389,7 @@ class ClusterTest {
             1_000,
             2_100,
             0,
+            null,
             null,
             null,
             null);

@@ -1,5 +1,6 @@
 package dev.cria.train;
 
+import dev.cria.core.run.RankStatus;
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.model.ParameterLayout;
@@ -50,6 +51,13 @@ record RankGroups(Collective job, Collective tensor, Collective data, ParallelDi
       tensor.close();
       throw e;
     }
+  }
+
+  /** Where this rank stands, for its status file. */
+  RankStatus.Parallel place() {
+    int rank = job.rank();
+    return new RankStatus.Parallel(
+        dims.dataRank(rank), dims.dataParallel(), dims.tensorRank(rank), dims.tensorParallel());
   }
 
   /** This rank's place among the data-parallel ranks: which micro-batches it reads. */

@@ -205,6 +205,7 @@ public final class Trainer {
     TrainConfig.Trainer t = c.trainer();
     LlamaConfig shape = setup.model();
     describeRun(metrics, backend);
+    metrics.placed(groups.place());
     metrics.info(
         KernelCache.use(
             KernelCache.directoryFor(c),

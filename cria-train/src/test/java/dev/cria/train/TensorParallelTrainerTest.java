@@ -192,6 +192,12 @@ class TensorParallelTrainerTest {
                         + " in replica 1; its tensor-parallel group over "
                         + transport)
                 && l.contains("its data-parallel group over " + transport));
+    // each rank's status file says where it stands (cria top's DP.TP column)
+    assertThat(
+            dev.cria.core.run.StatusFiles.read(
+                    tmp.resolve("four/3/" + dev.cria.core.run.RankStatus.FILE))
+                .parallel())
+        .isEqualTo(new dev.cria.core.run.RankStatus.Parallel(1, 2, 1, 2));
     // ZeRO shards a slice's moments over the replicas, not over the job's ranks
     assertThat(ranks.get(3).info())
         .anyMatch(l -> l.contains("(ZeRO-" + zero + ": this rank's 1/2)"));

@@ -99,12 +99,26 @@ final class TopFrame {
     if (lead.precision() != null) {
       lines.add("precision " + lead.precision() + "   matmul " + lead.matmul());
     }
+    // tensor parallelism: a column with each rank's replica and slice
+    RankStatus.Parallel layout = lead.parallel();
+    boolean split = layout != null && layout.tensorParallel() > 1;
+    if (split) {
+      lines.add(
+          String.format(
+              Locale.ROOT,
+              "layout dp %d x tp %d   (DP.TP: a rank's replica and its slice of the model)",
+              layout.dataParallel(),
+              layout.tensorParallel()));
+    }
     lines.add("");
     lines.add(
         String.format(
             Locale.ROOT,
-            "%4s %-14s %-10s %7s %7s %8s %6s %7s %5s %8s %8s %9s  %s",
+            "%4s "
+                + (split ? "%-6s " : "%s")
+                + "%-14s %-10s %7s %7s %8s %6s %7s %5s %8s %8s %9s  %s",
             "RANK",
+            split ? "DP.TP" : "",
             "HOST",
             "STATE",
             "STEP",
@@ -127,8 +141,11 @@ final class TopFrame {
       String row =
           String.format(
               Locale.ROOT,
-              "%4d %-14s %-10s %7d %7s %8s %6s %7s %5s %8s %8s %9s  %s",
+              "%4d "
+                  + (split ? "%-6s " : "%s")
+                  + "%-14s %-10s %7d %7s %8s %6s %7s %5s %8s %8s %9s  %s",
               r.rank(),
+              !split ? "" : r.parallel() == null ? "-" : place(r.parallel()),
               truncate(r.host(), 14),
               r.state().label(),
               r.step(),
@@ -151,6 +168,11 @@ final class TopFrame {
       lines.add(row);
     }
     return clip(lines, width);
+  }
+
+  /** {@code "1.0"}: replica 1, slice 0. */
+  private static String place(RankStatus.Parallel p) {
+    return p.dataRank() + "." + p.tensorRank();
   }
 
   private static double finite(double v) {

@@ -45,7 +45,8 @@ class WatchCommandsTest {
         0,
         null,
         "bf16-mixed",
-        "oneDNN 3.11.0 (brg_matmul:avx512_core_amx, OpenMP, 2 threads)");
+        "oneDNN 3.11.0 (brg_matmul:avx512_core_amx, OpenMP, 2 threads)",
+        null);
   }
 
   private void log(int rank, String... lines) throws IOException {
@@ -131,6 +132,29 @@ class WatchCommandsTest {
         .contains("\"straggler\":true");
     CliRun missing = CliRun.of("top", run.resolve("gone").toString(), "--once");
     assertThat(missing.err()).contains("gone: no such run directory");
+  }
+
+  @Test
+  void topShowsEachRanksReplicaAndSliceUnderTensorParallelism() throws IOException {
+    for (int rank = 0; rank < 4; rank++) {
+      RankStatus s = status(rank, RankState.TRAINING, 0.5, 100);
+      StatusFiles.write(
+          run, rank == 3 ? s : s.placed(new RankStatus.Parallel(rank / 2, 2, rank % 2, 2)));
+    }
+    CliRun once = CliRun.of("top", run.toString(), "--once");
+    assertThat(once.exitCode()).isZero();
+    List<String> lines = once.out().lines().toList();
+    assertThat(lines.get(4))
+        .isEqualTo("layout dp 2 x tp 2   (DP.TP: a rank's replica and its slice of the model)");
+    assertThat(lines).anyMatch(l -> l.matches("RANK DP\\.TP\\s+HOST .*"));
+    assertThat(lines).anyMatch(l -> l.matches("\\s+2 1\\.0\\s+host2 .*"));
+    assertThat(lines).anyMatch(l -> l.matches("\\s+3 -\\s+host3 .*")); // not placed yet
+    // and status.json says it, for other readers
+    assertThat(Files.readString(run.resolve("1/status.json")))
+        .contains("\"data_rank\":0", "\"data_parallel\":2", "\"tensor_rank\":1")
+        .contains("\"tensor_parallel\":2");
+    assertThat(StatusFiles.read(run.resolve("2/status.json")).parallel())
+        .isEqualTo(new RankStatus.Parallel(1, 2, 0, 2));
   }
 
   @Test

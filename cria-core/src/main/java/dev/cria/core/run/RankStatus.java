@@ -32,6 +32,8 @@ package dev.cria.core.run;
  * @param matmul what multiplies the linear layers' matrices, as the train header names it (the
  *     backend for fp32; for bf16-mixed oneDNN's version and the kernel and ISA it chose, such as
  *     {@code brg_matmul:avx512_core_amx}), or null before the model is built
+ * @param parallel the rank's place among the job's data- and tensor-parallel ranks, or null before
+ *     the trainer knows it
  */
 public record RankStatus(
     String run,
@@ -56,7 +58,41 @@ public record RankStatus(
     long collectives,
     String lastError,
     String precision,
-    String matmul) {
+    String matmul,
+    Parallel parallel) {
+  /**
+   * Where a rank stands in its job's layout: replica {@code dataRank} of {@code dataParallel},
+   * slice {@code tensorRank} of {@code tensorParallel} (0 of 1 without tensor parallelism).
+   */
+  public record Parallel(int dataRank, int dataParallel, int tensorRank, int tensorParallel) {
+    public Parallel {
+      if (dataRank < 0
+          || dataRank >= dataParallel
+          || tensorRank < 0
+          || tensorRank >= tensorParallel) {
+        throw new IllegalArgumentException(
+            "data rank "
+                + dataRank
+                + " of "
+                + dataParallel
+                + ", tensor rank "
+                + tensorRank
+                + " of "
+                + tensorParallel);
+      }
+    }
+
+    /** {@code "dp 1/2 tp 0/4"}; {@code "dp 1/2"} without tensor parallelism. */
+    @Override
+    public String toString() {
+      return "dp "
+          + dataRank
+          + "/"
+          + dataParallel
+          + (tensorParallel > 1 ? " tp " + tensorRank + "/" + tensorParallel : "");
+    }
+  }
+
   /** The format name and version written into every file. */
   public static final String FORMAT = "cria.status/v1";
 
@@ -105,7 +141,8 @@ public record RankStatus(
         collectives,
         lastError,
         precision,
-        matmul);
+        matmul,
+        parallel);
   }
 
   /** A copy after optimizer step {@code step}: training, with that step's numbers. */
@@ -141,7 +178,8 @@ public record RankStatus(
         collectives,
         lastError,
         precision,
-        matmul);
+        matmul,
+        parallel);
   }
 
   /** A copy that has failed with {@code error}. */
@@ -169,7 +207,8 @@ public record RankStatus(
         collectives,
         error,
         precision,
-        matmul);
+        matmul,
+        parallel);
   }
 
   /** A copy that has entered {@code entered} collective operations. */
@@ -197,7 +236,8 @@ public record RankStatus(
         entered,
         lastError,
         precision,
-        matmul);
+        matmul,
+        parallel);
   }
 
   /** A copy that names what the model computes in and what multiplies its matrices. */
@@ -225,7 +265,37 @@ public record RankStatus(
         collectives,
         lastError,
         newPrecision,
-        newMatmul);
+        newMatmul,
+        parallel);
+  }
+
+  /** A copy that says where the rank stands in the job's layout. */
+  public RankStatus placed(Parallel where) {
+    return new RankStatus(
+        run,
+        rank,
+        worldSize,
+        host,
+        pid,
+        state,
+        step,
+        maxSteps,
+        loss,
+        lr,
+        tokensPerSec,
+        mfu,
+        stepSeconds,
+        communicationWaitSeconds,
+        rssBytes,
+        offHeapBytes,
+        cpuLoad,
+        startedAt,
+        updatedAt,
+        collectives,
+        lastError,
+        precision,
+        matmul,
+        where);
   }
 
   /** A copy with the process's memory and CPU use measured at {@code nowMillis}. */
@@ -253,6 +323,7 @@ public record RankStatus(
         collectives,
         lastError,
         precision,
-        matmul);
+        matmul,
+        parallel);
   }
 }

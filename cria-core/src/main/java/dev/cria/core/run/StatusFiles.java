@@ -69,6 +69,12 @@ public final class StatusFiles {
     o.put("last_error", s.lastError());
     o.put("precision", s.precision());
     o.put("matmul", s.matmul());
+    if (s.parallel() != null) {
+      o.put("data_rank", s.parallel().dataRank());
+      o.put("data_parallel", s.parallel().dataParallel());
+      o.put("tensor_rank", s.parallel().tensorRank());
+      o.put("tensor_parallel", s.parallel().tensorParallel());
+    }
     return o;
   }
 
@@ -125,10 +131,26 @@ public final class StatusFiles {
           o.path("collectives").asLong(),
           text(o, "last_error"),
           text(o, "precision"),
-          text(o, "matmul"));
+          text(o, "matmul"),
+          parallel(o));
     } catch (IllegalArgumentException e) {
       throw new IOException(source + ": " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * The rank's place in the layout, or null when the file does not say it (written before the
+   * trainer knew it, or before the fields existed).
+   */
+  private static RankStatus.Parallel parallel(JsonNode o) {
+    if (!o.path("data_parallel").isInt() || !o.path("tensor_parallel").isInt()) {
+      return null;
+    }
+    return new RankStatus.Parallel(
+        o.path("data_rank").asInt(),
+        o.path("data_parallel").asInt(),
+        o.path("tensor_rank").asInt(),
+        o.path("tensor_parallel").asInt());
   }
 
   /** A string field, or null when it is null or absent (a file written before it existed). */

@@ -37,7 +37,8 @@ class StatusFilesTest {
         0,
         null,
         "bf16-mixed",
-        "oneDNN 3.11.0 (brg_matmul:avx512_core_bf16, OpenMP, 2 threads)");
+        "oneDNN 3.11.0 (brg_matmul:avx512_core_bf16, OpenMP, 2 threads)",
+        null);
   }
 
   @Test
@@ -65,6 +66,7 @@ class StatusFilesTest {
             6,
             41,
             "boom",
+            null,
             null,
             null);
     StatusFiles.write(run, s);

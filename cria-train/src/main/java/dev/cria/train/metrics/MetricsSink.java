@@ -1,6 +1,7 @@
 package dev.cria.train.metrics;
 
 import dev.cria.core.run.RankState;
+import dev.cria.core.run.RankStatus;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
@@ -29,6 +30,9 @@ public interface MetricsSink extends AutoCloseable {
    * (the backend, or the bf16 product's library, kernel and ISA), once the model is built.
    */
   default void compute(String precision, String matmul) throws IOException {}
+
+  /** Where the rank stands among the job's data- and tensor-parallel ranks, once it knows. */
+  default void placed(RankStatus.Parallel where) throws IOException {}
 
   /** The rank starts doing something else (validating, saving, ...) or has ended. */
   default void state(RankState state) throws IOException {}
@@ -87,6 +91,13 @@ public interface MetricsSink extends AutoCloseable {
       public void compute(String precision, String matmul) throws IOException {
         for (MetricsSink s : all) {
           s.compute(precision, matmul);
+        }
+      }
+
+      @Override
+      public void placed(RankStatus.Parallel where) throws IOException {
+        for (MetricsSink s : all) {
+          s.placed(where);
         }
       }
 

@@ -94,6 +94,7 @@ public final class StatusSink implements MetricsSink {
             0,
             null,
             null,
+            null,
             null);
     write();
     this.beat =
@@ -133,6 +134,12 @@ public final class StatusSink implements MetricsSink {
   @Override
   public synchronized void compute(String precision, String matmul) {
     status = status.computing(precision, matmul);
+    write();
+  }
+
+  @Override
+  public synchronized void placed(RankStatus.Parallel where) {
+    status = status.placed(where);
     write();
   }
 

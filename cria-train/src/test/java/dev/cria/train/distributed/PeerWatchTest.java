@@ -82,6 +82,7 @@ class PeerWatchTest {
             collectives,
             error,
             null,
+            null,
             null));
   }
 
