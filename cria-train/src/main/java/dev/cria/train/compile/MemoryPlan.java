@@ -143,32 +143,7 @@ public final class MemoryPlan {
           asyncSave,
           indexSamples,
           precision,
-          1);
-    }
-
-    /** The settings of a run with tensor parallelism and the residual stream whole. */
-    public Settings(
-        LlamaConfig shape,
-        int microBatch,
-        int seqLength,
-        int zeroStage,
-        long bucketCapBytes,
-        boolean recompute,
-        boolean asyncSave,
-        long indexSamples,
-        Precision precision,
-        int tensorParallel) {
-      this(
-          shape,
-          microBatch,
-          seqLength,
-          zeroStage,
-          bucketCapBytes,
-          recompute,
-          asyncSave,
-          indexSamples,
-          precision,
-          tensorParallel,
+          1,
           false);
     }
 
@@ -496,13 +471,12 @@ public final class MemoryPlan {
     Settings s = settings;
     int world = job.worldSize();
     String split = null;
-    // the smallest tensor-parallel group that fits, within a host (its collectives run in every
-    // layer); the rest of the ranks stay data-parallel
+    boolean triedSplit = false; // a tensor-parallel group that could run, but does not fit
+    // the smallest tensor-parallel group within a host (its collectives run in every layer)
     for (int tp = 2; s.tensorParallel() == 1 && split == null && tp <= job.ranksPerHost(); tp++) {
-      if (job.ranksPerHost() % tp == 0
-          && world % tp == 0
-          && divides(tp)
-          && fitsWith(s.withTensorParallel(tp), job)) {
+      boolean runs = job.ranksPerHost() % tp == 0 && world % tp == 0 && divides(tp);
+      triedSplit |= runs;
+      if (runs && fitsWith(s.withTensorParallel(tp), job)) {
         split =
             "--tensor-parallel "
                 + tp
@@ -522,12 +496,19 @@ public final class MemoryPlan {
                   + PlanReport.size(bytes(Kind.PARAMETERS, 0))
                   + " of parameters ("
                   + (s.tensorParallel() > 1 ? "its slice of the model; " : "")
+                  + (triedSplit || s.tensorParallel() > 1
+                      ? "tensor parallelism's rank 0 gathers the whole model for checkpoints; "
+                      : "")
                   + "pipeline parallelism is not built yet); a process needs more than "
                   + PlanReport.size(floor));
       return out;
     }
     if (!s.recompute() && fitsWith(s.withRecompute(), job)) {
       out.add("--recompute (" + PlanReport.size(of(s.withRecompute(), job).largest()) + ")");
+    }
+    Settings sp = s.withSequenceParallel(true);
+    if (s.tensorParallel() > 1 && !s.sequenceParallel() && fitsWith(sp, job)) {
+      out.add("--sequence-parallel (" + PlanReport.size(of(sp, job).largest()) + ")");
     }
     for (boolean recompute : new boolean[] {s.recompute(), true}) {
       Settings base = recompute ? s.withRecompute() : s;

@@ -171,6 +171,12 @@ class MemoryPlanTest {
     assertThat(MemoryPlan.of(s, job(2, 1, between)).whatWouldFit())
         .as("one rank a host: the group would span hosts")
         .noneMatch(l -> l.startsWith("--tensor-parallel"));
+    // split, the residual stream can be split too
+    MemoryPlan rows =
+        MemoryPlan.of(s.withTensorParallel(2).withSequenceParallel(true), job(2, 2, 64 * GB));
+    assertThat(rows.largest()).isLessThan(split.largest());
+    assertThat(MemoryPlan.of(s.withTensorParallel(2), job(2, 2, rows.largest())).whatWouldFit())
+        .anyMatch(l -> l.startsWith("--sequence-parallel ("));
     // four ranks on a host: the smallest group that fits, the other ranks data-parallel
     MemoryPlan pairs = MemoryPlan.of(s.withTensorParallel(2), job(4, 4, 64 * GB));
     assertThat(MemoryPlan.of(s, job(4, 4, 64 * GB)).largest()).isGreaterThan(pairs.largest());
