@@ -2,6 +2,10 @@ package dev.cria.cli.bench;
 
 import dev.cria.cli.SelfCommand;
 import dev.cria.cli.UserError;
+import dev.cria.engine.model.GroupTraffic;
+import dev.cria.engine.model.LlamaConfig;
+import dev.cria.engine.model.ModelSlice;
+import dev.cria.engine.model.Precision;
 import dev.cria.engine.parallel.CollectiveException;
 import dev.cria.train.distributed.CollectiveBenchLauncher;
 import dev.cria.train.distributed.CollectiveBenchmark;
@@ -58,6 +62,45 @@ public final class CollectiveBenchCommand implements Callable<Integer> {
       description = "Buffer sizes, comma-separated: 4, 64K, 16M (default: " + DEFAULT_SIZES + ").")
   List<String> sizes;
 
+  @Option(
+      names = "--model",
+      paramLabel = "PRESET",
+      description =
+          "Time the sizes a model of this preset (tiny, small, llama2-7b, ...) sends when split"
+              + " over the --nproc ranks by tensor parallelism, and add up one micro-batch's"
+              + " collectives per transport (instead of --sizes).")
+  String model;
+
+  @Option(
+      names = "--micro-batch",
+      paramLabel = "B",
+      defaultValue = "1",
+      description = "With --model: samples per micro-batch (default: ${DEFAULT-VALUE}).")
+  int microBatch;
+
+  @Option(
+      names = "--seq-len",
+      paramLabel = "T",
+      description = "With --model: tokens per sample (default: the model's longest).")
+  Integer seqLength;
+
+  @Option(
+      names = "--sequence-parallel",
+      description = "With --model: the residual stream split along the tokens.")
+  boolean sequenceParallel;
+
+  @Option(
+      names = "--recompute",
+      description = "With --model: each layer's forward collectives again in the backward pass.")
+  boolean recompute;
+
+  @Option(
+      names = "--precision",
+      paramLabel = "P",
+      defaultValue = "32",
+      description = "With --model: 32 or bf16-mixed (default: ${DEFAULT-VALUE}).")
+  String precision;
+
   @Option(names = "--json", description = "Print one JSON object per line instead of a table.")
   boolean json;
 
@@ -67,6 +110,10 @@ public final class CollectiveBenchCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
+    GroupTraffic traffic = worker ? null : traffic();
+    if (traffic != null) {
+      sizes = traffic.sizes().stream().map(String::valueOf).toList();
+    }
     List<Long> bytes = new ArrayList<>();
     for (String s : sizes) {
       try {
@@ -113,10 +160,13 @@ public final class CollectiveBenchCommand implements Callable<Integer> {
             "busbw GB/s");
         out.flush();
       }
+      List<String> totals = new ArrayList<>();
       for (CollectiveKind kind : kinds) {
+        List<CollectiveBenchmark.Result> measured = new ArrayList<>();
         launcher.run(
             kind,
             r -> {
+              measured.add(r);
               if (json) {
                 out.println(r.toJson());
               } else {
@@ -132,11 +182,66 @@ public final class CollectiveBenchCommand implements Callable<Integer> {
               }
               out.flush();
             });
+        if (traffic != null && !measured.isEmpty()) {
+          totals.add(
+              String.format(
+                  Locale.ROOT,
+                  "  %-5s %.1f ms",
+                  measured.getFirst().kind(),
+                  CollectiveBenchmark.passSeconds(traffic, measured) * 1e3));
+        }
+      }
+      if (traffic != null && !json) {
+        out.printf(
+            Locale.ROOT,
+            "one micro-batch's pass of %s (%d x %d tokens) split %d ways%s%s: %d collectives on"
+                + " %.1f MB in all; their time, as measured above:%n",
+            model,
+            microBatch,
+            seqLength(),
+            nproc,
+            sequenceParallel ? ", sequence-parallel" : "",
+            recompute ? ", recomputed" : "",
+            traffic.calls(),
+            traffic.bytes() / 1e6);
+        totals.forEach(out::println);
       }
       return 0;
     } catch (CollectiveException e) {
       throw new UserError(e.getMessage());
     }
+  }
+
+  /** What --model names, or null. */
+  private GroupTraffic traffic() {
+    if (model == null) {
+      return null;
+    }
+    LlamaConfig shape;
+    Precision p;
+    try {
+      shape = LlamaConfig.preset(model);
+    } catch (IllegalArgumentException e) {
+      throw new UserError("--model: " + e.getMessage());
+    }
+    try {
+      p = Precision.parse(precision);
+    } catch (IllegalArgumentException e) {
+      throw new UserError("--precision: " + e.getMessage());
+    }
+    if (nproc < 2) {
+      throw new UserError("--model: tensor parallelism needs --nproc 2 or more");
+    }
+    try {
+      new ModelSlice(nproc, 0).requireFits(shape);
+    } catch (IllegalArgumentException e) {
+      throw new UserError("--model with --nproc " + nproc + ": " + e.getMessage());
+    }
+    return GroupTraffic.of(shape, microBatch, seqLength(), nproc, sequenceParallel, recompute, p);
+  }
+
+  private int seqLength() {
+    return seqLength != null ? seqLength : LlamaConfig.preset(model).maxSeqLen();
   }
 
   private List<CollectiveKind> kinds() {

@@ -74,6 +74,63 @@ class CollectiveBenchCommandTest {
     assertThat(alone.err()).contains("--nproc must be at least 2");
   }
 
+  @Test
+  void aModelsTensorParallelSizesAreTimedAndOneMicroBatchAddedUp() {
+    CliRun run =
+        CliRun.of(
+            "bench",
+            "collective",
+            "--collective",
+            "shm",
+            "--model",
+            "tiny",
+            "--seq-len",
+            "16",
+            "--sequence-parallel");
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    // the residual of 16 tokens x 288 floats, and a norm weight's gradient of 288 floats
+    assertThat(run.out())
+        .containsPattern("shm\\s+reduce-scatter\\s+18 KiB")
+        .containsPattern("shm\\s+all-reduce\\s+1152 B");
+    dev.cria.engine.model.GroupTraffic traffic =
+        dev.cria.engine.model.GroupTraffic.of(
+            dev.cria.engine.model.LlamaConfig.preset("tiny"),
+            1,
+            16,
+            2,
+            true,
+            false,
+            dev.cria.engine.model.Precision.FP32);
+    assertThat(run.out())
+        .contains(
+            "one micro-batch's pass of tiny (1 x 16 tokens) split 2 ways, sequence-parallel: "
+                + traffic.calls()
+                + " collectives");
+    // the total is each collective's count times its row's time
+    double expected = 0;
+    for (dev.cria.engine.model.GroupTraffic.Collectives c : traffic.collectives()) {
+      java.util.regex.Matcher row =
+          java.util.regex.Pattern.compile(
+                  "shm\\s+"
+                      + c.operation()
+                      + "\\s+"
+                      + (c.bytes() % 1024 == 0 ? c.bytes() / 1024 + " KiB" : c.bytes() + " B")
+                      + "\\s+([0-9.]+)")
+              .matcher(run.out());
+      assertThat(row.find()).as("%s of %d bytes", c.operation(), c.bytes()).isTrue();
+      expected += c.count() * Double.parseDouble(row.group(1)) / 1e3;
+    }
+    java.util.regex.Matcher total =
+        java.util.regex.Pattern.compile("\n  shm\\s+([0-9.]+) ms").matcher(run.out());
+    assertThat(total.find()).as(run.out()).isTrue();
+    assertThat(Double.parseDouble(total.group(1)))
+        .isCloseTo(expected, org.assertj.core.data.Percentage.withPercentage(2));
+    CliRun four = CliRun.of("bench", "collective", "--model", "tiny", "--nproc", "4");
+    assertThat(four.exitCode()).isNotZero();
+    assertThat(four.err())
+        .contains("--model with --nproc 4: tensor parallelism 4 does not divide the model's 6");
+  }
+
   private static double number(String json, String key) {
     java.util.regex.Matcher m =
         java.util.regex.Pattern.compile("\"" + key + "\":([0-9.eE+-]+)").matcher(json);

@@ -1,5 +1,6 @@
 package dev.cria.train.distributed;
 
+import dev.cria.engine.model.GroupTraffic;
 import dev.cria.engine.parallel.Collective;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -167,6 +168,28 @@ public final class CollectiveBenchmark {
       case "reduce-scatter" -> group.reduceScatterSum(data, count);
       default -> group.allGather(data, count);
     }
+  }
+
+  /**
+   * Seconds a model's tensor-parallel group spends in the collectives of one micro-batch's pass
+   * ({@code traffic}), from one transport's {@code results} at its sizes: each call counted at the
+   * time measured for its operation and size.
+   *
+   * @throws IllegalArgumentException when a size or operation of the traffic was not measured
+   */
+  public static double passSeconds(GroupTraffic traffic, List<Result> results) {
+    double seconds = 0;
+    for (GroupTraffic.Collectives c : traffic.collectives()) {
+      Result r =
+          results.stream()
+              .filter(x -> x.operation().equals(c.operation()) && x.bytes() == c.bytes())
+              .findFirst()
+              .orElseThrow(() ->
+                  new IllegalArgumentException(
+                      "no measurement of " + c.operation() + " of " + c.bytes() + " bytes"));
+      seconds += c.count() * r.seconds();
+    }
+    return seconds;
   }
 
   /**
