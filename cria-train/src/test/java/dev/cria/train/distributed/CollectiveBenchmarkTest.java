@@ -120,15 +120,20 @@ class CollectiveBenchmarkTest {
       }
     }
     List<String> calls = group.calls();
-    // one warm-up round (rank 0 says stop), then 2 + 200 operations of each kind and size
+    // one warm-up round (rank 0 says stop), then 2 + 3 trials of 200 operations of each kind
+    // and size
+    int trials = CollectiveBenchmark.TRIALS;
     assertThat(calls.stream().filter(c -> c.startsWith("broadcast"))).hasSize(1);
-    assertThat(calls.stream().filter(c -> c.startsWith("barrier"))).hasSize(6);
+    assertThat(calls.stream().filter(c -> c.startsWith("barrier"))).hasSize(6 * trials);
     // the warm-up uses the whole buffer (64 bytes), the timed ones a slice of the size timed
     assertThat(calls.stream().filter(c -> c.equals("allReduceSum 0+64 2"))).hasSize(1);
-    assertThat(calls.stream().filter(c -> c.equals("allReduceSum 0+8 2"))).hasSize(202);
-    assertThat(calls.stream().filter(c -> c.equals("reduceScatterSum 0+64 16"))).hasSize(1 + 202);
-    // and the times are gathered once per operation and size: 8 bytes, 2 floats
-    assertThat(calls.stream().filter(c -> c.equals("allGather 0+8 2"))).hasSize(202 + 6);
+    assertThat(calls.stream().filter(c -> c.equals("allReduceSum 0+8 2")))
+        .hasSize(2 + 200 * trials);
+    assertThat(calls.stream().filter(c -> c.equals("reduceScatterSum 0+64 16")))
+        .hasSize(1 + 2 + 200 * trials);
+    // and the times are gathered once per trial of an operation and size: 8 bytes, 2 floats
+    assertThat(calls.stream().filter(c -> c.equals("allGather 0+8 2")))
+        .hasSize(2 + 200 * trials + 6 * trials);
     assertThat(CollectiveBenchmark.OPERATIONS)
         .containsExactly("all-reduce", "reduce-scatter", "all-gather");
   }
