@@ -42,22 +42,54 @@ public final class SliceCopy {
     }
     requireLength("the whole model's buffer", wholeValues, whole.size());
     requireLength("the slice's buffer", values, piece.size());
-    MemorySegment all = wholeValues.segment();
-    MemorySegment mine = values.segment();
     for (ParameterLayout.Tensor t : piece.tensors()) {
       ParameterLayout.Tensor w = whole.tensor(t.name());
-      long first = w.offset() + (long) piece.firstRow(t) * w.cols() + piece.firstCol(t);
-      boolean block = t.cols() == w.cols(); // whole rows: one contiguous run
-      int runs = block ? 1 : t.rows();
-      long runLength = block ? t.size() : t.cols();
-      for (int r = 0; r < runs; r++) {
-        long there = (first + (long) r * w.cols()) * Float.BYTES;
-        long here = (t.offset() + r * runLength) * Float.BYTES;
-        if (intoWhole) {
-          MemorySegment.copy(mine, here, all, there, runLength * Float.BYTES);
-        } else {
-          MemorySegment.copy(all, there, mine, here, runLength * Float.BYTES);
-        }
+      copy(piece, t, w, wholeValues.segment(), w.offset(), values.segment(), t.offset(), intoWhole);
+    }
+  }
+
+  /**
+   * Copies {@code piece}'s slice of one tensor, {@code t} (one of {@code piece}'s), out of {@code
+   * whole}, which holds the whole tensor {@code w} from its first float, into {@code slice}, from
+   * its first float: a checkpoint read a tensor at a time, so that no rank holds the whole model.
+   */
+  public static void fromWholeTensor(
+      ParameterLayout piece,
+      ParameterLayout.Tensor t,
+      ParameterLayout.Tensor w,
+      MemorySegment whole,
+      MemorySegment slice) {
+    if (!t.name().equals(w.name())) {
+      throw new IllegalArgumentException(t.name() + "'s slice is not cut from " + w.name());
+    }
+    copy(piece, t, w, whole, 0, slice, 0, false);
+  }
+
+  /**
+   * Tensor {@code t} of {@code piece} at float {@code here} of {@code mine}, to or from its place
+   * in the whole tensor {@code w} at float {@code there} of {@code all}. A slice cut by rows is one
+   * contiguous block; one cut by columns, a run per row.
+   */
+  private static void copy(
+      ParameterLayout piece,
+      ParameterLayout.Tensor t,
+      ParameterLayout.Tensor w,
+      MemorySegment all,
+      long there,
+      MemorySegment mine,
+      long here,
+      boolean intoWhole) {
+    long first = there + (long) piece.firstRow(t) * w.cols() + piece.firstCol(t);
+    boolean block = t.cols() == w.cols(); // whole rows: one contiguous run
+    int runs = block ? 1 : t.rows();
+    long runLength = block ? t.size() : t.cols();
+    for (int r = 0; r < runs; r++) {
+      long wholeAt = (first + (long) r * w.cols()) * Float.BYTES;
+      long sliceAt = (here + r * runLength) * Float.BYTES;
+      if (intoWhole) {
+        MemorySegment.copy(mine, sliceAt, all, wholeAt, runLength * Float.BYTES);
+      } else {
+        MemorySegment.copy(all, wholeAt, mine, sliceAt, runLength * Float.BYTES);
       }
     }
   }

@@ -185,6 +185,20 @@ class TensorParallelModelTest {
         Floats back = Floats.allocate(arena, piece.layout().size());
         SliceCopy.fromWhole(whole.layout(), Floats.of(whole.parameters()), piece.layout(), back);
         assertThat(back.toArray(0, piece.parameters().length)).isEqualTo(piece.parameters());
+        // a tensor at a time (a checkpoint read without the whole model): the same floats
+        for (ParameterLayout.Tensor t : piece.layout().tensors()) {
+          ParameterLayout.Tensor w = whole.layout().tensor(t.name());
+          Floats one = Floats.allocate(arena, t.size());
+          SliceCopy.fromWholeTensor(
+              piece.layout(),
+              t,
+              w,
+              Floats.of(whole.parameters()).segment().asSlice(w.offset() * 4, w.size() * 4),
+              one.segment());
+          assertThat(one.toArray(0, (int) t.size()))
+              .as(t.name())
+              .isEqualTo(back.toArray(t.offset(), (int) t.size()));
+        }
       }
     }
     assertThatThrownBy(() ->

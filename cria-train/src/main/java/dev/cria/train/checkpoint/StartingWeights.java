@@ -3,6 +3,7 @@ package dev.cria.train.checkpoint;
 import dev.cria.engine.io.HfConfig;
 import dev.cria.engine.io.HfModelFiles;
 import dev.cria.engine.io.SafetensorsException;
+import dev.cria.engine.io.SafetensorsFile;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.model.ParameterLayout;
@@ -94,29 +95,46 @@ public final class StartingWeights {
 
   /**
    * A tensor-parallel rank's slice of a checkpoint's model and moments (of the moments, the ranges
-   * its optimizer updates: the slice, or its data-parallel shards of it), read whole into memory of
-   * its own and cut.
+   * its optimizer updates: the slice, or its data-parallel shards of it), read a whole tensor at a
+   * time into memory of its own and cut: three times the largest tensor, never the whole model.
    */
   private static void loadSlice(Checkpoint resumed, LlamaModel model, List<AdamW> optimizer)
       throws IOException {
     ParameterLayout whole = new ParameterLayout(model.config());
-    try (Arena arena = Arena.ofConfined()) {
-      Floats first = Floats.allocate(arena, whole.size());
-      Floats second = Floats.allocate(arena, whole.size());
-      Floats slice = Floats.allocate(arena, model.layout().size());
-      resumed.loadModel(whole, first);
-      SliceCopy.fromWhole(whole, first, model.layout(), model.parameters());
-      resumed.loadMoments(List.of(new Checkpoint.Moments(0, whole.size(), first, second)));
-      for (boolean isFirst : new boolean[] {true, false}) {
-        SliceCopy.fromWhole(whole, isFirst ? first : second, model.layout(), slice);
-        for (AdamW part : optimizer) {
-          Floats moment = isFirst ? part.firstMoment() : part.secondMoment();
-          MemorySegment.copy(
-              slice.segment(),
-              part.from() * Float.BYTES,
-              moment.segment(),
-              0,
-              (part.to() - part.from()) * Float.BYTES);
+    ParameterLayout mine = model.layout();
+    long largest = whole.tensors().stream().mapToLong(ParameterLayout.Tensor::size).max().orElse(1);
+    try (Arena arena = Arena.ofConfined();
+        SafetensorsFile file = SafetensorsFile.open(resumed.dir().resolve(Checkpoint.MODEL))) {
+      Floats first = Floats.allocate(arena, largest);
+      Floats second = Floats.allocate(arena, largest);
+      Floats slice = Floats.allocate(arena, largest);
+      MemorySegment parameters = model.parameters().segment();
+      for (ParameterLayout.Tensor t : mine.tensors()) {
+        ParameterLayout.Tensor w = whole.tensor(t.name());
+        file.read(w.name(), 0, w.size(), first.segment(), 0);
+        SliceCopy.fromWholeTensor(
+            mine,
+            t,
+            w,
+            first.segment(),
+            parameters.asSlice(t.offset() * Float.BYTES, t.size() * Float.BYTES));
+        resumed.loadMoments(List.of(new Checkpoint.Moments(w.offset(), w.end(), first, second)));
+        for (boolean isFirst : new boolean[] {true, false}) {
+          SliceCopy.fromWholeTensor(
+              mine, t, w, (isFirst ? first : second).segment(), slice.segment());
+          for (AdamW part : optimizer) { // the part of the tensor each one updates
+            long from = Math.max(part.from(), t.offset());
+            long to = Math.min(part.to(), t.end());
+            if (from < to) {
+              Floats moment = isFirst ? part.firstMoment() : part.secondMoment();
+              MemorySegment.copy(
+                  slice.segment(),
+                  (from - t.offset()) * Float.BYTES,
+                  moment.segment(),
+                  (from - part.from()) * Float.BYTES,
+                  (to - from) * Float.BYTES);
+            }
+          }
         }
       }
       for (AdamW part : optimizer) {
