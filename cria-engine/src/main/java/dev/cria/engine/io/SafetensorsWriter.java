@@ -141,6 +141,11 @@ public final class SafetensorsWriter {
 
   private static ByteBuffer header(
       List<Tensor> tensors, Dtype dtype, Map<String, String> metadata) {
+    return header(
+        tensors.stream().map(t -> new Spec(t.name(), t.shape())).toList(), metadata, dtype);
+  }
+
+  private static ByteBuffer header(List<Spec> tensors, Map<String, String> metadata, Dtype dtype) {
     ObjectNode header = JSON.createObjectNode();
     if (!metadata.isEmpty()) {
       ObjectNode meta = header.putObject("__metadata__");
@@ -148,7 +153,7 @@ public final class SafetensorsWriter {
           .forEach(meta::put); // sorted: the same model, the same bytes
     }
     long position = 0;
-    for (Tensor t : tensors) {
+    for (Spec t : tensors) {
       ObjectNode entry = header.putObject(t.name());
       entry.put("dtype", dtype.name());
       var shape = entry.putArray("shape");
@@ -185,6 +190,103 @@ public final class SafetensorsWriter {
       staging.putShort(bf16(floats.getAtIndex(ValueLayout.JAVA_FLOAT, i)));
     }
     return staging.flip();
+  }
+
+  /**
+   * A tensor of a file written a tensor at a time ({@link #streamed}): its name and shape.
+   *
+   * @param shape dimensions; their product is the number of floats the tensor holds
+   */
+  public record Spec(String name, long[] shape) {
+    long elements() {
+      long n = 1;
+      for (long d : shape) {
+        n *= d;
+      }
+      return n;
+    }
+  }
+
+  /**
+   * Opens {@code file} (a temporary sibling until {@link Streamed#finish}) to be written F32, a
+   * tensor at a time in the order of {@code tensors}: for data that no one holds whole at once (a
+   * model gathered from its slices tensor by tensor). {@link Streamed#close} without a finish
+   * removes the temporary file.
+   */
+  public static Streamed streamed(Path file, List<Spec> tensors, Map<String, String> metadata)
+      throws IOException {
+    if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
+      throw new IOException("safetensors writing needs a little-endian machine");
+    }
+    return new Streamed(file.toAbsolutePath(), List.copyOf(tensors), metadata);
+  }
+
+  /** A safetensors file being written a tensor at a time. */
+  public static final class Streamed implements AutoCloseable {
+    private final Path target;
+    private final Path tmp;
+    private final List<Spec> tensors;
+    private final FileChannel ch;
+    private final CRC32C crc = new CRC32C();
+    private long bytes;
+    private int next;
+    private boolean finished;
+
+    private Streamed(Path target, List<Spec> tensors, Map<String, String> metadata)
+        throws IOException {
+      this.target = target;
+      this.tensors = tensors;
+      Files.createDirectories(target.getParent());
+      this.tmp = AtomicFiles.temporarySibling(target);
+      this.ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+      try {
+        bytes += put(ch, header(tensors, metadata, Dtype.F32), crc);
+      } catch (IOException | RuntimeException e) {
+        close();
+        throw e;
+      }
+    }
+
+    /** Writes the next tensor's floats ({@code data}: exactly its elements, native order). */
+    public void append(MemorySegment data) throws IOException {
+      if (next == tensors.size()) {
+        throw new IllegalStateException(target + ": every tensor is written already");
+      }
+      Spec t = tensors.get(next);
+      if (data.byteSize() != t.elements() * Float.BYTES) {
+        throw new IllegalArgumentException(
+            t.name() + ": shape holds " + t.elements() + " floats, data " + data.byteSize() / 4);
+      }
+      for (long at = 0; at < data.byteSize(); at += CHUNK) {
+        bytes +=
+            put(ch, data.asSlice(at, Math.min(CHUNK, data.byteSize() - at)).asByteBuffer(), crc);
+      }
+      next++;
+    }
+
+    /** Once every tensor is written: fsyncs the file and renames it into place. */
+    public Written finish() throws IOException {
+      if (next != tensors.size()) {
+        throw new IllegalStateException(
+            target + ": " + next + " of " + tensors.size() + " tensors written");
+      }
+      ch.force(true);
+      ch.close();
+      AtomicFiles.rename(tmp, target);
+      finished = true;
+      return new Written(bytes, crc.getValue());
+    }
+
+    /** Closes the file; unfinished, removes it. */
+    @Override
+    public void close() throws IOException {
+      if (ch.isOpen()) {
+        ch.close();
+      }
+      if (!finished) {
+        Files.deleteIfExists(tmp);
+      }
+    }
   }
 
   /** The bfloat16 nearest to {@code f} (ties to even); NaN stays NaN. */

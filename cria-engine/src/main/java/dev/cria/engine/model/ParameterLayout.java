@@ -195,6 +195,11 @@ public final class ParameterLayout {
     return t.split() == Split.COLUMNS ? t.cols() * slice.parts() : t.cols();
   }
 
+  /** Floats of the largest tensor (the embeddings, in a Llama; at least 1). */
+  public long largestTensor() {
+    return tensors().stream().mapToLong(Tensor::size).max().orElse(1);
+  }
+
   /** The first row of the whole tensor that this rank's piece {@code t} holds. */
   public int firstRow(Tensor t) {
     return t.split() == Split.ROWS ? t.rows() * slice.index() : 0;

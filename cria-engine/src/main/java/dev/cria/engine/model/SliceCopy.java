@@ -66,6 +66,22 @@ public final class SliceCopy {
   }
 
   /**
+   * Copies {@code slice}, {@code piece}'s slice of one tensor {@code t} from its first float, into
+   * its place in {@code whole}, which holds the whole tensor {@code w} from its first float.
+   */
+  public static void toWholeTensor(
+      ParameterLayout piece,
+      ParameterLayout.Tensor t,
+      MemorySegment slice,
+      ParameterLayout.Tensor w,
+      MemorySegment whole) {
+    if (!t.name().equals(w.name())) {
+      throw new IllegalArgumentException(t.name() + "'s slice is not cut from " + w.name());
+    }
+    copy(piece, t, w, whole, 0, slice, 0, true);
+  }
+
+  /**
    * Tensor {@code t} of {@code piece} at float {@code here} of {@code mine}, to or from its place
    * in the whole tensor {@code w} at float {@code there} of {@code all}. A slice cut by rows is one
    * contiguous block; one cut by columns, a run per row.

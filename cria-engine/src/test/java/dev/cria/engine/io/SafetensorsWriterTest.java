@@ -1,0 +1,87 @@
+package dev.cria.engine.io;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A file written a tensor at a time ({@link SafetensorsWriter#streamed}) is the file written from
+ * the tensors at once, byte for byte, with the same size and CRC-32C; a stream that is not told
+ * every tensor, or a tensor of another size, leaves nothing behind.
+ */
+class SafetensorsWriterTest {
+  @TempDir Path tmp;
+
+  private static MemorySegment floats(Arena arena, int n, float base) {
+    MemorySegment s = arena.allocate(4L * n, 4);
+    for (int i = 0; i < n; i++) {
+      s.setAtIndex(ValueLayout.JAVA_FLOAT, i, base + i);
+    }
+    return s;
+  }
+
+  @Test
+  void aFileWrittenATensorAtATimeIsTheFileWrittenAtOnce() throws Exception {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment a = floats(arena, 6, 1f);
+      MemorySegment b = floats(arena, 3, -2f);
+      Map<String, String> meta = Map.of("format", "pt", "step", "7");
+      Path whole = tmp.resolve("whole.safetensors");
+      SafetensorsWriter.Written w =
+          SafetensorsWriter.write(
+              whole,
+              List.of(
+                  new SafetensorsWriter.Tensor("a", new long[] {2, 3}, a),
+                  new SafetensorsWriter.Tensor("b", new long[] {3}, b)),
+              SafetensorsWriter.Dtype.F32,
+              meta);
+      Path streamed = tmp.resolve("streamed.safetensors");
+      SafetensorsWriter.Written s;
+      try (SafetensorsWriter.Streamed out =
+          SafetensorsWriter.streamed(
+              streamed,
+              List.of(
+                  new SafetensorsWriter.Spec("a", new long[] {2, 3}),
+                  new SafetensorsWriter.Spec("b", new long[] {3})),
+              meta)) {
+        out.append(a);
+        out.append(b);
+        s = out.finish();
+      }
+      assertThat(Files.readAllBytes(streamed)).isEqualTo(Files.readAllBytes(whole));
+      assertThat(s).isEqualTo(w);
+      try (SafetensorsFile read = SafetensorsFile.open(streamed)) {
+        assertThat(read.readFloats("b")).containsExactly(-2f, -1f, 0f);
+      }
+    }
+  }
+
+  @Test
+  void aStreamThatIsNotToldEveryTensorLeavesNothing() throws Exception {
+    try (Arena arena = Arena.ofConfined()) {
+      Path file = tmp.resolve("m.safetensors");
+      List<SafetensorsWriter.Spec> specs =
+          List.of(
+              new SafetensorsWriter.Spec("a", new long[] {4}),
+              new SafetensorsWriter.Spec("b", new long[] {2}));
+      try (SafetensorsWriter.Streamed out = SafetensorsWriter.streamed(file, specs, Map.of())) {
+        assertThatThrownBy(() -> out.append(floats(arena, 3, 0f)))
+            .hasMessageContaining("a: shape holds 4 floats, data 3");
+        out.append(floats(arena, 4, 0f));
+        assertThatThrownBy(out::finish).hasMessageContaining("1 of 2 tensors written");
+      }
+      try (var left = Files.list(tmp)) {
+        assertThat(left).as("neither the file nor its temporary sibling").isEmpty();
+      }
+    }
+  }
+}
