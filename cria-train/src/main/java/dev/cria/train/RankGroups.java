@@ -4,7 +4,6 @@ import dev.cria.core.run.RankStatus;
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.model.ParameterLayout;
-import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.parallel.Collective;
 import dev.cria.engine.parallel.ParallelDims;
 import dev.cria.train.checkpoint.WholeModel;
@@ -137,11 +136,7 @@ record RankGroups(Collective job, Collective tensor, Collective data, ParallelDi
    * shards of its {@code buckets} (null: one replica, whose optimizer has the whole slice).
    */
   WholeModel wholeModel(
-      LlamaModel model,
-      ShardedAdamW adam,
-      GradientBuckets buckets,
-      AdamW.Settings settings,
-      Backend backend) {
+      LlamaModel model, ShardedAdamW adam, GradientBuckets buckets, Backend backend) {
     if (model.slice().whole()) {
       return null;
     }
@@ -152,7 +147,7 @@ record RankGroups(Collective job, Collective tensor, Collective data, ParallelDi
               ? List.of(new ParameterLayout.Range(0, model.layout().size()))
               : buckets.shardsOf(d));
     }
-    return WholeModel.of(model, adam.parts(), job, dims, shards, settings, backend);
+    return WholeModel.of(model, adam.parts(), job, dims, shards, backend);
   }
 
   /** Closes the groups split out of the job's (not the job's own). */

@@ -245,7 +245,7 @@ public final class Trainer {
             buckets == null
                 ? ShardedAdamW.whole(model.layout(), settings, backend, rounding)
                 : ShardedAdamW.over(model.layout(), settings, backend, buckets.shards(), rounding);
-        WholeModel whole = groups.wholeModel(model, adam, buckets, settings, backend)) {
+        WholeModel whole = groups.wholeModel(model, adam, buckets, backend)) {
       RankMemory memory = new RankMemory(c, MemoryPlan.Settings.of(c, shape), group);
       memory.describe(metrics, model, adam, buckets);
       Checkpoint resumed =
@@ -253,15 +253,15 @@ public final class Trainer {
               .fill(start, model, adam.parts());
       adam.store(model.parameters()); // bf16 values from the start under bf16-sr
       if (start.writeInitialWeights() != null) {
+        Map<String, String> meta =
+            Map.of("format", "pt", "source", "cria train, initial weights, seed " + t.seed());
         if (whole != null) {
-          whole.gather();
+          whole.writeParameters(start.writeInitialWeights(), meta); // every rank sends its slice
+        } else {
+          SafetensorsWriter.writeF32(
+              start.writeInitialWeights(), model.layout(), model.parameters(), meta);
         }
         if (whole == null || whole.holdsIt()) {
-          SafetensorsWriter.writeF32(
-              start.writeInitialWeights(),
-              whole == null ? model.layout() : whole.layout(),
-              whole == null ? model.parameters() : whole.parameters(),
-              Map.of("format", "pt", "source", "cria train, initial weights, seed " + t.seed()));
           metrics.info("initial weights written to " + start.writeInitialWeights());
         }
       }

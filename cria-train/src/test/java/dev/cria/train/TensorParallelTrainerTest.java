@@ -148,6 +148,29 @@ class TensorParallelTrainerTest {
         .anyMatch(l -> l.contains("this rank's slice and shards sent to rank 0"));
   }
 
+  @Test
+  void theInitialWeightsOfASplitModelAreWrittenWholeAsOneRankWritesThem() throws Exception {
+    Path prefix = TestRuns.dataset(tmp, 200, 199);
+    Path one = tmp.resolve("init-one.safetensors");
+    Path two = tmp.resolve("init-two.safetensors");
+    train(
+        tree(prefix, "w1", 1, 5),
+        1,
+        CollectiveKind.SHM,
+        new TrainStart(false, null, null, one),
+        true);
+    // rank 0 gathers and writes a tensor at a time
+    train(
+        tree(prefix, "w2", 2, 5),
+        2,
+        CollectiveKind.SHM,
+        new TrainStart(false, null, null, two),
+        true);
+    assertThat(java.nio.file.Files.readAllBytes(two))
+        .as("each slice's initialization is the whole model's, bit for bit")
+        .isEqualTo(java.nio.file.Files.readAllBytes(one));
+  }
+
   @ParameterizedTest
   @EnumSource(names = {"TCP", "SHM"})
   void twoRanksSplittingTheResidualStreamAlongTheTokensTrainAsOneRank(CollectiveKind kind)

@@ -136,6 +136,83 @@ public final class Checkpointer implements AutoCloseable {
   }
 
   /**
+   * Saves step {@code contents.state().step()} of a model split by tensor parallelism, as the job's
+   * rank 0, this checkpointer's group being a group of one: {@code whole} gathers the model a
+   * tensor at a time while every other rank of the job calls {@link WholeModel#gather} with it, and
+   * each tensor and its moments are written as they come, the model to {@code model.safetensors}
+   * and the moments to one optimizer shard; then the files {@link #save} writes beside them, the
+   * manifest and the rename. {@code contents.parameters()} is not read.
+   */
+  public Saved saveStreamed(Contents contents, WholeModel whole) throws IOException {
+    if (group.worldSize() != 1) {
+      throw new IllegalStateException("a streamed save is written by one rank");
+    }
+    awaitBackground();
+    long t0 = System.nanoTime();
+    long step = contents.state().step();
+    ParameterLayout layout = whole.layout();
+    long needed =
+        requireRoom((1 << 20) + 3 * layout.size() * Float.BYTES + tokenizerBytes(contents), step);
+    Path partial = partial(step);
+    AtomicFiles.deleteTree(partial);
+    Files.createDirectories(partial.resolve(Checkpoint.OPTIMIZER_DIR));
+    Map<String, Manifest.FileEntry> files = new LinkedHashMap<>();
+    String shard = shardName(0, 1);
+    List<SafetensorsWriter.Spec> moments = new ArrayList<>();
+    for (ParameterLayout.Tensor t : layout.tensors()) {
+      moments.add(new SafetensorsWriter.Spec(Checkpoint.FIRST + t.offset(), new long[] {t.size()}));
+      moments.add(
+          new SafetensorsWriter.Spec(Checkpoint.SECOND + t.offset(), new long[] {t.size()}));
+    }
+    try {
+      try (SafetensorsWriter.Streamed model =
+              SafetensorsWriter.streamed(
+                  partial.resolve(Checkpoint.MODEL),
+                  WholeModel.specs(layout),
+                  Map.of("format", "pt", "step", Long.toString(step)));
+          SafetensorsWriter.Streamed optimizer =
+              SafetensorsWriter.streamed(
+                  partial.resolve(shard),
+                  moments,
+                  Map.of(
+                      "rank",
+                      "0",
+                      "world_size",
+                      "1",
+                      "optimizer_steps",
+                      Long.toString(contents.state().optimizerSteps())))) {
+        for (int i = 0; i < layout.tensors().size(); i++) {
+          whole.gather(i, true);
+          model.append(whole.parameters(i));
+          optimizer.append(whole.firstMoment(i));
+          optimizer.append(whole.secondMoment(i));
+        }
+        SafetensorsWriter.Written m = model.finish();
+        files.put(Checkpoint.MODEL, new Manifest.FileEntry(m.bytes(), m.crc32c()));
+        SafetensorsWriter.Written o = optimizer.finish();
+        AtomicFiles.writeString(partial.resolve(shard + ".sum"), o.bytes() + " " + o.crc32c());
+      }
+      files.putAll(writeSmallFiles(partial, contents));
+    } catch (IOException e) {
+      AtomicFiles.deleteTree(partial); // the earlier checkpoints stay as they are
+      throw new CheckpointException(
+          "could not write the checkpoint of step "
+              + step
+              + " in "
+              + Checkpoints.directory(runDir)
+              + ": "
+              + e.getMessage()
+              + String.format(
+                  Locale.ROOT,
+                  " (it needs %.1f MB, %.1f MB were free); the earlier checkpoints are kept",
+                  needed / 1e6,
+                  usableBytes() / 1e6),
+          e);
+    }
+    return finish(partial, step, files, t0, Duration.ZERO);
+  }
+
+  /**
    * Copies the tensors and starts writing them on a background thread; returns once the copy is
    * made, the time training stands still. Waits first for the previous background save; reports its
    * failure. Every rank calls it together, as {@link #save}.
@@ -257,14 +334,24 @@ public final class Checkpointer implements AutoCloseable {
       needed += a.stateBytes();
     }
     if (group.rank() == 0) {
-      needed += contents.parameters().length() * Float.BYTES;
-      if (contents.tokenizer() != null) {
-        for (String name : Tokenizers.FILES) {
-          Path f = contents.tokenizer().resolve(name);
-          needed += Files.isRegularFile(f) ? Files.size(f) : 0;
-        }
+      needed += contents.parameters().length() * Float.BYTES + tokenizerBytes(contents);
+    }
+    return requireRoom(needed, step);
+  }
+
+  private static long tokenizerBytes(Contents contents) throws IOException {
+    long bytes = 0;
+    if (contents.tokenizer() != null) {
+      for (String name : Tokenizers.FILES) {
+        Path f = contents.tokenizer().resolve(name);
+        bytes += Files.isRegularFile(f) ? Files.size(f) : 0;
       }
     }
+    return bytes;
+  }
+
+  /** As above, for {@code needed} bytes on this rank. */
+  private long requireRoom(long needed, long step) throws IOException {
     long free = usableBytes();
     boolean short_ = needed > free;
     long shortRanks = Math.round(new RankValues(group).sum(short_ ? 1 : 0));
@@ -348,6 +435,14 @@ public final class Checkpointer implements AutoCloseable {
             contents.parameters(),
             Map.of("format", "pt", "step", Long.toString(contents.state().step())));
     files.put(Checkpoint.MODEL, new Manifest.FileEntry(model.bytes(), model.crc32c()));
+    files.putAll(writeSmallFiles(partial, contents));
+    return files;
+  }
+
+  /** Rank 0's files but the model: the state, the config, the tokenizer; their entries. */
+  private static Map<String, Manifest.FileEntry> writeSmallFiles(Path partial, Contents contents)
+      throws IOException {
+    Map<String, Manifest.FileEntry> files = new LinkedHashMap<>();
     contents.state().write(partial);
     AtomicFiles.writeString(partial.resolve(Checkpoint.CONFIG), contents.configYaml());
     List<String> small = new ArrayList<>(List.of(TrainingState.FILE, Checkpoint.CONFIG));

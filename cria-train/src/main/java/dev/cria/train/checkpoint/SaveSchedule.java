@@ -82,12 +82,14 @@ public final class SaveSchedule implements AutoCloseable {
             : whole.holdsIt() ? new Checkpointer(runDir, Collective.single(), keep) : null;
     this.runDir = runDir;
     this.lastSaved = firstStep;
-    if (config.checkpoint().asyncSave() && checkpointer != null) {
+    if (config.checkpoint().asyncSave() && whole != null) {
+      metrics.info(
+          "checkpoint.async_save: a tensor-parallel run writes its checkpoints in the foreground"
+              + " (rank 0 gathers and writes the model a tensor at a time, through the job's"
+              + " collectives, which one thread uses at a time)");
+    } else if (config.checkpoint().asyncSave()) {
       long t0 = System.nanoTime();
-      long bytes =
-          whole == null
-              ? checkpointer.allocateSnapshot(model.parameters(), optimizer)
-              : checkpointer.allocateSnapshot(whole.parameters(), whole.optimizer());
+      long bytes = checkpointer.allocateSnapshot(model.parameters(), optimizer);
       // every rank's own log; the console shows rank 0's
       metrics.info(
           String.format(
@@ -139,52 +141,18 @@ public final class SaveSchedule implements AutoCloseable {
     }
     metrics.flush(); // the metrics up to the checkpoint survive whatever ends the process
     if (whole != null) {
-      // rank 0 may first have waited for its background save; the others wait for it here, not
-      // in the gather's collective, whose timeout is the usual one
-      group.barrier(Checkpointer.PATIENCE);
-      long t0 = System.nanoTime();
-      whole.gather();
-      if (checkpointer == null) {
-        lastSaved = step;
-        lastSaveNanos = System.nanoTime();
-        metrics.info(
-            String.format(
-                Locale.ROOT,
-                "checkpoint of step %d: this rank's slice and shards sent to rank 0"
-                    + " (%.2f s), which saves the whole model",
-                step,
-                (System.nanoTime() - t0) / 1e9));
-        if (!background) {
-          group.barrier(Checkpointer.PATIENCE); // rank 0 has saved it
-          last = Checkpoints.stepDirectory(runDir, step);
-        }
-        return;
-      }
+      saveWhole(step, consumed, lastLoss, schedule);
+      return;
     }
-    TrainingState state =
-        new TrainingState(
-            step,
-            consumed,
-            optimizer.getFirst().steps(),
-            whole == null ? group.worldSize() : 1, // the ranks whose files it holds
-            config.trainer().seed(),
-            schedule.at(step - 1),
-            String.format(
-                Locale.ROOT,
-                "linear warmup over %d steps to %s, cosine to %s at step %d",
-                config.optim().warmupSteps(),
-                config.optim().lr(),
-                config.optim().minLr(),
-                config.trainer().maxSteps() - config.optim().constantSteps()),
-            lastLoss);
+    TrainingState state = state(step, consumed, lastLoss, schedule, group.worldSize());
     Checkpointer.Contents contents =
         new Checkpointer.Contents(
             state,
             TrainConfigFile.toYaml(config),
             config.model().tokenizer() == null ? null : Path.of(config.model().tokenizer()),
-            whole == null ? model.layout() : whole.layout(),
-            whole == null ? model.parameters() : whole.parameters());
-    List<AdamW> saved = whole == null ? optimizer : whole.optimizer();
+            model.layout(),
+            model.parameters());
+    List<AdamW> saved = optimizer;
     lastSaved = step;
     lastSaveNanos = System.nanoTime();
     if (background) {
@@ -200,10 +168,67 @@ public final class SaveSchedule implements AutoCloseable {
       metrics.state(RankState.SAVING);
       report(checkpointer.save(contents, saved));
       metrics.state(RankState.TRAINING);
-      if (whole != null) {
-        group.barrier(Checkpointer.PATIENCE); // the others wait for the save
-      }
     }
+  }
+
+  /**
+   * A tensor-parallel save, every rank of the job at once: rank 0 writes the model as the job
+   * gathers it a tensor at a time ({@link Checkpointer#saveStreamed}), the others send their slices
+   * and shards and wait for the save.
+   */
+  private void saveWhole(long step, long consumed, double lastLoss, LearningRateSchedule schedule)
+      throws IOException {
+    // rank 0 may first have waited for an earlier save; the others wait for it here, not in the
+    // gather's collectives, whose timeout is the usual one
+    group.barrier(Checkpointer.PATIENCE);
+    long t0 = System.nanoTime();
+    lastSaved = step;
+    lastSaveNanos = System.nanoTime();
+    if (checkpointer == null) {
+      for (int i = 0; i < whole.layout().tensors().size(); i++) {
+        whole.gather(i, true);
+      }
+      metrics.info(
+          String.format(
+              Locale.ROOT,
+              "checkpoint of step %d: this rank's slice and shards sent to rank 0 (%.2f s), which"
+                  + " writes the whole model a tensor at a time",
+              step,
+              (System.nanoTime() - t0) / 1e9));
+    } else {
+      Checkpointer.Contents contents =
+          new Checkpointer.Contents(
+              state(step, consumed, lastLoss, schedule, 1), // one rank's files
+              TrainConfigFile.toYaml(config),
+              config.model().tokenizer() == null ? null : Path.of(config.model().tokenizer()),
+              whole.layout(),
+              null);
+      metrics.state(RankState.SAVING);
+      report(checkpointer.saveStreamed(contents, whole));
+      metrics.state(RankState.TRAINING);
+    }
+    group.barrier(Checkpointer.PATIENCE); // rank 0 has saved it
+    last = Checkpoints.stepDirectory(runDir, step);
+  }
+
+  /** The training state a checkpoint of {@code step} records, saved by {@code ranks} ranks. */
+  private TrainingState state(
+      long step, long consumed, double lastLoss, LearningRateSchedule schedule, int ranks) {
+    return new TrainingState(
+        step,
+        consumed,
+        optimizer.getFirst().steps(),
+        ranks,
+        config.trainer().seed(),
+        schedule.at(step - 1),
+        String.format(
+            Locale.ROOT,
+            "linear warmup over %d steps to %s, cosine to %s at step %d",
+            config.optim().warmupSteps(),
+            config.optim().lr(),
+            config.optim().minLr(),
+            config.trainer().maxSteps() - config.optim().constantSteps()),
+        lastLoss);
   }
 
   /** Reports a background save that has finished since the last step. */

@@ -102,7 +102,7 @@ public final class StartingWeights {
       throws IOException {
     ParameterLayout whole = new ParameterLayout(model.config());
     ParameterLayout mine = model.layout();
-    long largest = whole.tensors().stream().mapToLong(ParameterLayout.Tensor::size).max().orElse(1);
+    long largest = whole.largestTensor();
     try (Arena arena = Arena.ofConfined();
         SafetensorsFile file = SafetensorsFile.open(resumed.dir().resolve(Checkpoint.MODEL))) {
       Floats first = Floats.allocate(arena, largest);

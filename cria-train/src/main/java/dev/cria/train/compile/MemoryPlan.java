@@ -61,7 +61,7 @@ public final class MemoryPlan {
     COMMUNICATION("communication buffers"),
     SNAPSHOT("background-save copy"),
     /** Tensor parallelism only: rank 0's whole model and moments for checkpoints, a slice sent. */
-    WHOLE_MODEL("whole model for checkpoints"),
+    WHOLE_MODEL("checkpoint gathering"),
     INDICES("sample indices"),
     RUNTIME("runtime");
 
@@ -275,13 +275,18 @@ public final class MemoryPlan {
   private final List<ParameterLayout.Range> buckets;
   private final long parameters; // the whole model's
   private final long slice; // what each rank holds of them
+  private final long largestTensor; // floats: the whole model's largest tensor, and a slice's
+  private final long largestSliceTensor;
 
   private MemoryPlan(Settings settings, Job job) {
     this.settings = settings;
     this.job = job;
     ParameterLayout layout = new ParameterLayout(settings.shape(), settings.slice());
-    this.parameters = new ParameterLayout(settings.shape()).size();
+    ParameterLayout whole = new ParameterLayout(settings.shape());
+    this.parameters = whole.size();
     this.slice = layout.size();
+    this.largestTensor = whole.largestTensor();
+    this.largestSliceTensor = layout.largestTensor();
     this.buckets =
         GradientBuckets.joined(layout.buckets(), settings.bucketCapBytes() / Float.BYTES);
   }
@@ -304,7 +309,8 @@ public final class MemoryPlan {
     int world = job.worldSize();
     long p = slice * Float.BYTES;
     boolean split = settings.tensorParallel() > 1;
-    long whole = 3 * parameters * Float.BYTES; // parameters and two moments
+    // a checkpoint gathers one whole tensor, and its two moments, at a time on rank 0
+    long gathered = (3 * largestTensor + largestSliceTensor) * Float.BYTES;
     return switch (kind) {
       case PARAMETERS -> p;
       case GRADIENTS ->
@@ -316,13 +322,11 @@ public final class MemoryPlan {
       case ACTIVATIONS -> activations(settings.recompute());
       case COMMUNICATION ->
           Collectives.bufferBytes(world, job.ranksPerHost(), settings.tensorParallel());
-      case SNAPSHOT ->
-          !settings.asyncSave()
+      case SNAPSHOT -> // tensor-parallel saves are made in the foreground
+          !settings.asyncSave() || split
               ? 0
-              : split
-                  ? (rank == 0 ? whole : 0)
-                  : (rank == 0 ? p : 0) + 2 * shardFloats(rank) * Float.BYTES;
-      case WHOLE_MODEL -> split ? p + (rank == 0 ? whole : 0) : 0;
+              : (rank == 0 ? p : 0) + 2 * shardFloats(rank) * Float.BYTES;
+      case WHOLE_MODEL -> split ? (rank == 0 ? gathered : largestSliceTensor * Float.BYTES) : 0;
       case INDICES -> INDEX_BYTES_PER_SAMPLE * settings.indexSamples();
       case RUNTIME -> RUNTIME_BYTES;
     };
@@ -497,7 +501,7 @@ public final class MemoryPlan {
                   + " of parameters ("
                   + (s.tensorParallel() > 1 ? "its slice of the model; " : "")
                   + (triedSplit || s.tensorParallel() > 1
-                      ? "tensor parallelism's rank 0 gathers the whole model for checkpoints; "
+                      ? "tensor parallelism does not fit either; "
                       : "")
                   + "pipeline parallelism is not built yet); a process needs more than "
                   + PlanReport.size(floor));

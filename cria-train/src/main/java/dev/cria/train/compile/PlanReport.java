@@ -165,7 +165,7 @@ public final class PlanReport {
                       ? " (shared memory)"
                       : " (shared memory, TCP)";
       case SNAPSHOT -> s.asyncSave() ? " (async_save)" : " (async_save off)";
-      case WHOLE_MODEL -> " (gathered on rank 0)";
+      case WHOLE_MODEL -> " (a whole tensor at a time, on rank 0)";
       case INDICES -> " (on the heap, at least)";
       case RUNTIME -> " (JVM, measured)";
     };

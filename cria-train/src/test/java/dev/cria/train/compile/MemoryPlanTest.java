@@ -122,7 +122,6 @@ class MemoryPlanTest {
                   java.util.stream.IntStream.range(0, dp)
                       .mapToObj(d -> shards(model.layout(), dp, d))
                       .toList(),
-                  AdamW.Settings.llama(),
                   cpu)) {
         assertThat(HostBuffers.liveBytes() - before)
             .as("rank %d", rank)
@@ -134,11 +133,16 @@ class MemoryPlanTest {
         .isLessThan(whole.bytes(MemoryPlan.Kind.PARAMETERS, 0) / tp + 4L * 64 * 1024);
     assertThat(plan.bytes(MemoryPlan.Kind.ACTIVATIONS, 1))
         .isLessThan(whole.bytes(MemoryPlan.Kind.ACTIVATIONS, 0));
+    // rank 0 gathers one whole tensor and its moments at a time (the embeddings, the largest);
+    // every rank holds a buffer of its slice of it, far less than the model
+    LlamaConfig shape = LlamaConfig.preset(preset);
+    long embeddings = 4L * shape.vocabSize() * shape.dim();
     assertThat(plan.bytes(MemoryPlan.Kind.WHOLE_MODEL, 0))
-        .as("rank 0 gathers the whole model and its moments")
-        .isEqualTo(
-            3 * whole.bytes(MemoryPlan.Kind.PARAMETERS, 0)
-                + plan.bytes(MemoryPlan.Kind.PARAMETERS, 0));
+        .isEqualTo(3 * embeddings + embeddings / tp);
+    assertThat(plan.bytes(MemoryPlan.Kind.WHOLE_MODEL, world - 1)).isEqualTo(embeddings / tp);
+    assertThat(plan.bytes(MemoryPlan.Kind.WHOLE_MODEL, 0))
+        .as("less than the whole model and its moments, which rank 0 once gathered")
+        .isLessThan(3 * whole.bytes(MemoryPlan.Kind.PARAMETERS, 0));
     assertThat(PlanReport.headline(plan))
         .endsWith(
             world
@@ -248,8 +252,10 @@ class MemoryPlanTest {
     assertThat(plan.fits()).isFalse();
     assertThat(plan.whatWouldFit())
         .isNotEmpty()
-        .allMatch(l -> l.startsWith("--micro-batch "))
-        .anyMatch(l -> l.startsWith("--micro-batch 2 --recompute ("));
+        .allMatch(l -> l.startsWith("--micro-batch ") || l.startsWith("--tensor-parallel "))
+        .anyMatch(l -> l.startsWith("--micro-batch 2 --recompute ("))
+        // a checkpoint gathers a tensor at a time: splitting the model fits as well
+        .anyMatch(l -> l.startsWith("--tensor-parallel 8 ("));
     assertThat(MemoryPlan.of(s.withRecompute().withMicroBatch(2), job(8, 8, memory)).fits())
         .isTrue();
     // between the two: recompute alone is enough
