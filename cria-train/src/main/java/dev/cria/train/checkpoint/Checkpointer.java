@@ -110,20 +110,7 @@ public final class Checkpointer implements AutoCloseable {
       if (group.rank() == 0) {
         AtomicFiles.deleteTree(partial);
       }
-      throw new CheckpointException(
-          "could not write the checkpoint of step "
-              + step
-              + " in "
-              + Checkpoints.directory(runDir)
-              + ": "
-              + e.getMessage()
-              + String.format(
-                  Locale.ROOT,
-                  " (it needs %.1f MB on this rank, %.1f MB were free); the earlier checkpoints are"
-                      + " kept",
-                  needed / 1e6,
-                  usableBytes() / 1e6),
-          e);
+      throw writeFailed(step, needed, e);
     }
     group.barrier(PATIENCE); // every shard is on disk
     Saved saved =
@@ -195,19 +182,7 @@ public final class Checkpointer implements AutoCloseable {
       files.putAll(writeSmallFiles(partial, contents));
     } catch (IOException e) {
       AtomicFiles.deleteTree(partial); // the earlier checkpoints stay as they are
-      throw new CheckpointException(
-          "could not write the checkpoint of step "
-              + step
-              + " in "
-              + Checkpoints.directory(runDir)
-              + ": "
-              + e.getMessage()
-              + String.format(
-                  Locale.ROOT,
-                  " (it needs %.1f MB, %.1f MB were free); the earlier checkpoints are kept",
-                  needed / 1e6,
-                  usableBytes() / 1e6),
-          e);
+      throw writeFailed(step, needed, e);
     }
     return finish(partial, step, files, t0, Duration.ZERO);
   }
@@ -372,6 +347,25 @@ public final class Checkpointer implements AutoCloseable {
               + " or lower checkpoint.keep_last");
     }
     return needed;
+  }
+
+  /** The error of a save that could not write its files, which needed {@code needed} bytes. */
+  private CheckpointException writeFailed(long step, long needed, IOException e)
+      throws IOException {
+    return new CheckpointException(
+        "could not write the checkpoint of step "
+            + step
+            + " in "
+            + Checkpoints.directory(runDir)
+            + ": "
+            + e.getMessage()
+            + String.format(
+                Locale.ROOT,
+                " (it needs %.1f MB on this rank, %.1f MB were free); the earlier checkpoints are"
+                    + " kept",
+                needed / 1e6,
+                usableBytes() / 1e6),
+        e);
   }
 
   /** Bytes free for checkpoints on the file system of the run directory. */
