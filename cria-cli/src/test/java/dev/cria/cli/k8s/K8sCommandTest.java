@@ -311,6 +311,21 @@ class K8sCommandTest {
                 "2"));
     assertThat(inOne.exitCode()).as(inOne.err()).isZero();
     assertThat(inOne.out()).contains("tensor_parallel: 2");
+    // two workers of two: each worker's pair shares a model, the two pairs are data-parallel
+    CliRun replicas =
+        CliRun.of(
+            args(
+                "render",
+                "train",
+                "--workers",
+                "2",
+                "--procs-per-worker",
+                "2",
+                "--tensor-parallel",
+                "2",
+                "--sequence-parallel"));
+    assertThat(replicas.exitCode()).as(replicas.err()).isZero();
+    assertThat(replicas.out()).contains("tensor_parallel: 2", "sequence_parallel: true");
     // each command takes exactly its options: the run directory is named after the job, the
     // local run's flags are cria train's, and the board has no training options
     for (String[] notHere :
