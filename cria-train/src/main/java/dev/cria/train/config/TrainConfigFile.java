@@ -236,7 +236,7 @@ public final class TrainConfigFile {
                 (int) checkpoint.integer("keep_last", 1, 1 << 20),
                 checkpoint.bool("async_save")),
             new TrainConfig.Distributed(
-                (int) distributed.integer("zero_stage", 1, 2),
+                (int) distributed.zeroStage("zero_stage"),
                 distributed.number("bucket_cap_mb", 0, 1 << 20),
                 (int) distributed.integer("tensor_parallel", 1, 1 << 16),
                 distributed.bool("sequence_parallel")));
@@ -488,6 +488,19 @@ public final class TrainConfigFile {
         return error(key, "must be " + range(min, max) + ", got " + value, min);
       }
       return value;
+    }
+
+    /** ZeRO's stage: 1 or 2, and 3 refused as not built. */
+    long zeroStage(String key) {
+      long stage = integer(key, 1, 3);
+      if (stage == 3) {
+        return error(
+            key,
+            "3 (ZeRO-3: the parameters sharded too) is not built yet; use 1 (the AdamW moments"
+                + " sharded) or 2 (the gradients as well)",
+            1L);
+      }
+      return stage;
     }
 
     Precision precision(String key) {

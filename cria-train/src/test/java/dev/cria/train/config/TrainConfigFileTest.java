@@ -95,6 +95,17 @@ class TrainConfigFileTest {
     assertThatThrownBy(() -> TrainConfigFile.bind(negative, "flags"))
         .hasMessage("flags: trainer.max_steps: must be at least 1, got -3");
 
+    ObjectNode zero3 = defaultsWithData();
+    TrainConfigFile.set(zero3, "distributed.zero_stage", 3);
+    assertThatThrownBy(() -> TrainConfigFile.bind(zero3, "flags"))
+        .hasMessage(
+            "flags: distributed.zero_stage: 3 (ZeRO-3: the parameters sharded too) is not built"
+                + " yet; use 1 (the AdamW moments sharded) or 2 (the gradients as well)");
+    ObjectNode zero4 = defaultsWithData();
+    TrainConfigFile.set(zero4, "distributed.zero_stage", 4);
+    assertThatThrownBy(() -> TrainConfigFile.bind(zero4, "flags"))
+        .hasMessage("flags: distributed.zero_stage: must be between 1 and 3, got 4");
+
     ObjectNode noData = TrainConfigFile.defaults();
     assertThatThrownBy(() -> TrainConfigFile.bind(noData, "flags"))
         .hasMessageContaining("data.data_prefix: is required");
