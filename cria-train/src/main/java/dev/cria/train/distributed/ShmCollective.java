@@ -225,7 +225,11 @@ final class ShmCollective implements Collective {
       if (ch.size() != size) {
         throw new IOException(file + " holds " + ch.size() + " bytes, expected " + size);
       }
-      return ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
+      MemorySegment mapped = ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
+      // the same memory as a plain native segment, in the same arena: the Vector API's loads and
+      // stores (HostSum's) then see the one segment class the engine's kernels pass them, and
+      // the JIT's type profiles of those shared JDK methods stay monomorphic
+      return MemorySegment.ofAddress(mapped.address()).reinterpret(size, arena, null);
     }
   }
 
