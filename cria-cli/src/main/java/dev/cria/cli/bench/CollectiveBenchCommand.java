@@ -186,7 +186,7 @@ public final class CollectiveBenchCommand implements Callable<Integer> {
           totals.add(
               String.format(
                   Locale.ROOT,
-                  "  %-5s %.1f ms",
+                  "  %-5s %.3f ms",
                   measured.getFirst().kind(),
                   CollectiveBenchmark.passSeconds(traffic, measured) * 1e3));
         }

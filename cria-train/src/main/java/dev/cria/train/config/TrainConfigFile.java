@@ -490,17 +490,12 @@ public final class TrainConfigFile {
       return value;
     }
 
-    /** ZeRO's stage: 1 or 2, and 3 refused as not built. */
-    long zeroStage(String key) {
+    long zeroStage(String key) { // 1 or 2; 3 is refused as not built
       long stage = integer(key, 1, 3);
-      if (stage == 3) {
-        return error(
-            key,
-            "3 (ZeRO-3: the parameters sharded too) is not built yet; use 1 (the AdamW moments"
-                + " sharded) or 2 (the gradients as well)",
-            1L);
-      }
-      return stage;
+      String no =
+          "3 (ZeRO-3: the parameters sharded too) is not built yet; use 1 (the AdamW"
+              + " moments sharded) or 2 (the gradients as well)";
+      return stage < 3 ? stage : error(key, no, 1L);
     }
 
     Precision precision(String key) {
