@@ -105,65 +105,93 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
    * {@code state().optimizerSteps()}).
    */
   public void loadMoments(List<Moments> targets) throws IOException {
-    // only the shards the manifest lists (and whose checksums were checked); their ranges must not
-    // overlap
-    List<SafetensorsFile> shards = new ArrayList<>();
-    try {
-      for (String name : manifest.files().keySet()) {
-        if (name.startsWith(OPTIMIZER_DIR + "/") && name.endsWith(".safetensors")) {
-          shards.add(SafetensorsFile.open(dir.resolve(name)));
-        }
+    try (MomentShards shards = openMoments()) {
+      for (Moments target : targets) {
+        shards.load(target);
       }
-      List<long[]> ranges = new ArrayList<>(); // {start, end, shard, unused}
-      for (int i = 0; i < shards.size(); i++) {
-        for (Map.Entry<String, SafetensorsFile.Entry> e : shards.get(i).entries().entrySet()) {
-          if (e.getKey().startsWith(FIRST)) {
-            long start;
-            try {
-              start = Long.parseLong(e.getKey().substring(FIRST.length()));
-            } catch (NumberFormatException bad) {
-              throw new CheckpointException(
-                  dir + ": optimizer tensor " + e.getKey() + " has no start offset");
+    }
+  }
+
+  /**
+   * The optimizer shards, opened once for many loads (a rank that reads a tensor at a time): only
+   * the shards the manifest lists (and whose checksums were checked); their ranges must not
+   * overlap.
+   */
+  public MomentShards openMoments() throws IOException {
+    return new MomentShards();
+  }
+
+  /** The optimizer shards of this checkpoint, open; {@link #load} fills a target's moments. */
+  public final class MomentShards implements AutoCloseable {
+    private final List<SafetensorsFile> shards = new ArrayList<>();
+    private final List<long[]> ranges = new ArrayList<>(); // {start, end, shard}
+
+    private MomentShards() throws IOException {
+      try {
+        for (String name : manifest.files().keySet()) {
+          if (name.startsWith(OPTIMIZER_DIR + "/") && name.endsWith(".safetensors")) {
+            shards.add(SafetensorsFile.open(dir.resolve(name)));
+          }
+        }
+        for (int i = 0; i < shards.size(); i++) {
+          for (Map.Entry<String, SafetensorsFile.Entry> e : shards.get(i).entries().entrySet()) {
+            if (e.getKey().startsWith(FIRST)) {
+              long start;
+              try {
+                start = Long.parseLong(e.getKey().substring(FIRST.length()));
+              } catch (NumberFormatException bad) {
+                throw new CheckpointException(
+                    dir + ": optimizer tensor " + e.getKey() + " has no start offset");
+              }
+              ranges.add(new long[] {start, start + e.getValue().elements(), i});
             }
-            ranges.add(new long[] {start, start + e.getValue().elements(), i});
           }
         }
-      }
-      ranges.sort(java.util.Comparator.comparingLong(r -> r[0]));
-      for (int i = 1; i < ranges.size(); i++) {
-        if (ranges.get(i)[0] < ranges.get(i - 1)[1]) {
-          throw new CheckpointException(
-              dir + ": optimizer shards overlap at parameter " + ranges.get(i)[0]);
-        }
-      }
-      for (Moments adam : targets) {
-        long covered = 0;
-        for (long[] r : ranges) {
-          long lo = Math.max(r[0], adam.from());
-          long hi = Math.min(r[1], adam.to());
-          if (lo >= hi) {
-            continue;
+        ranges.sort(java.util.Comparator.comparingLong(r -> r[0]));
+        for (int i = 1; i < ranges.size(); i++) {
+          if (ranges.get(i)[0] < ranges.get(i - 1)[1]) {
+            throw new CheckpointException(
+                dir + ": optimizer shards overlap at parameter " + ranges.get(i)[0]);
           }
-          SafetensorsFile shard = shards.get((int) r[2]);
-          shard.read(FIRST + r[0], lo - r[0], hi - lo, adam.first().segment(), lo - adam.from());
-          shard.read(SECOND + r[0], lo - r[0], hi - lo, adam.second().segment(), lo - adam.from());
-          covered += hi - lo;
         }
-        if (covered != adam.to() - adam.from()) {
-          throw new CheckpointException(
-              dir
-                  + ": the optimizer shards hold "
-                  + covered
-                  + " of the "
-                  + (adam.to() - adam.from())
-                  + " moments of parameters ["
-                  + adam.from()
-                  + ", "
-                  + adam.to()
-                  + ")");
-        }
+      } catch (IOException | RuntimeException e) {
+        close();
+        throw e;
       }
-    } finally {
+    }
+
+    /** Fills {@code target}'s moments; throws when the shards do not hold all of them. */
+    public void load(Moments target) {
+      long covered = 0;
+      for (long[] r : ranges) {
+        long lo = Math.max(r[0], target.from());
+        long hi = Math.min(r[1], target.to());
+        if (lo >= hi) {
+          continue;
+        }
+        SafetensorsFile shard = shards.get((int) r[2]);
+        shard.read(FIRST + r[0], lo - r[0], hi - lo, target.first().segment(), lo - target.from());
+        shard.read(
+            SECOND + r[0], lo - r[0], hi - lo, target.second().segment(), lo - target.from());
+        covered += hi - lo;
+      }
+      if (covered != target.to() - target.from()) {
+        throw new CheckpointException(
+            dir
+                + ": the optimizer shards hold "
+                + covered
+                + " of the "
+                + (target.to() - target.from())
+                + " moments of parameters ["
+                + target.from()
+                + ", "
+                + target.to()
+                + ")");
+      }
+    }
+
+    @Override
+    public void close() {
       shards.forEach(SafetensorsFile::close);
     }
   }

@@ -104,7 +104,8 @@ public final class StartingWeights {
     ParameterLayout mine = model.layout();
     long largest = whole.largestTensor();
     try (Arena arena = Arena.ofConfined();
-        SafetensorsFile file = SafetensorsFile.open(resumed.dir().resolve(Checkpoint.MODEL))) {
+        SafetensorsFile file = SafetensorsFile.open(resumed.dir().resolve(Checkpoint.MODEL));
+        Checkpoint.MomentShards moments = resumed.openMoments()) {
       Floats first = Floats.allocate(arena, largest);
       Floats second = Floats.allocate(arena, largest);
       Floats slice = Floats.allocate(arena, largest);
@@ -118,7 +119,7 @@ public final class StartingWeights {
             w,
             first.segment(),
             parameters.asSlice(t.offset() * Float.BYTES, t.size() * Float.BYTES));
-        resumed.loadMoments(List.of(new Checkpoint.Moments(w.offset(), w.end(), first, second)));
+        moments.load(new Checkpoint.Moments(w.offset(), w.end(), first, second));
         for (boolean isFirst : new boolean[] {true, false}) {
           SliceCopy.fromWholeTensor(
               mine, t, w, (isFirst ? first : second).segment(), slice.segment());
