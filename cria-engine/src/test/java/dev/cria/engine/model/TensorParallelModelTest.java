@@ -138,6 +138,27 @@ class TensorParallelModelTest {
     }
   }
 
+  /**
+   * Every rank of {@code ranks} has the same loss, the whole model's within 1e-6, and its slice of
+   * every gradient within 1e-5 of the whole model's.
+   */
+  static void assertEveryRankIsTheWholeModel(Pass whole, List<Pass> ranks, String what) {
+    for (int r = 0; r < ranks.size(); r++) {
+      Pass piece = ranks.get(r);
+      String which = what + ", rank " + r;
+      assertThat(piece.loss())
+          .as("%s: the same loss on every rank", which)
+          .isEqualTo(ranks.getFirst().loss());
+      assertThat(Math.abs(piece.loss() - whole.loss()) / whole.loss())
+          .as("%s: loss %s vs the whole model's %s", which, piece.loss(), whole.loss())
+          .isLessThan(1e-6);
+      StringBuilder where = new StringBuilder();
+      assertThat(worstRelativeDifference(whole, whole.gradients(), piece, piece.gradients(), where))
+          .as("%s: gradient at %s", which, where)
+          .isLessThan(1e-5);
+    }
+  }
+
   @Test
   void everyRankGetsTheWholeModelsLossAndItsSliceOfTheGradient() throws Exception {
     for (LlamaConfig config : new LlamaConfig[] {MHA, GQA}) {
@@ -147,23 +168,10 @@ class TensorParallelModelTest {
         if (config.kvHeads() % parts != 0) {
           continue;
         }
-        List<Pass> ranks = split(parts, config, false, Precision.FP32);
-        for (int r = 0; r < parts; r++) {
-          Pass piece = ranks.get(r);
-          String which = "kv heads " + config.kvHeads() + ", tp " + parts + " rank " + r;
-          assertThat(piece.loss())
-              .as("%s: the same loss on every rank", which)
-              .isEqualTo(ranks.getFirst().loss());
-          assertThat(Math.abs(piece.loss() - whole.loss()) / whole.loss())
-              .as("%s: loss %s vs the whole model's %s", which, piece.loss(), whole.loss())
-              .isLessThan(1e-6);
-          StringBuilder where = new StringBuilder();
-          assertThat(
-                  worstRelativeDifference(
-                      whole, whole.gradients(), piece, piece.gradients(), where))
-              .as("%s: gradient at %s", which, where)
-              .isLessThan(1e-5);
-        }
+        assertEveryRankIsTheWholeModel(
+            whole,
+            split(parts, config, false, Precision.FP32),
+            "kv heads " + config.kvHeads() + ", tp " + parts);
       }
     }
   }
@@ -288,22 +296,11 @@ class TensorParallelModelTest {
         if (config.kvHeads() % parts != 0) {
           continue;
         }
-        List<Pass> ranks = sequenceParallel(parts, config, false, Precision.FP32);
-        for (int r = 0; r < parts; r++) {
-          Pass piece = ranks.get(r);
-          String which = "kv heads " + config.kvHeads() + ", tp " + parts + " + sp, rank " + r;
-          assertThat(piece.loss()).as(which).isEqualTo(ranks.getFirst().loss());
-          assertThat(Math.abs(piece.loss() - whole.loss()) / whole.loss())
-              .as("%s: loss %s vs the whole model's %s", which, piece.loss(), whole.loss())
-              .isLessThan(1e-6);
-          StringBuilder where = new StringBuilder();
-          // the norms' weights included: each rank's rows give part of their gradient, summed
-          assertThat(
-                  worstRelativeDifference(
-                      whole, whole.gradients(), piece, piece.gradients(), where))
-              .as("%s: gradient at %s", which, where)
-              .isLessThan(1e-5);
-        }
+        // the norms' weights included: each rank's rows give part of their gradient, summed
+        assertEveryRankIsTheWholeModel(
+            whole,
+            sequenceParallel(parts, config, false, Precision.FP32),
+            "kv heads " + config.kvHeads() + ", tp " + parts + " + sp");
       }
     }
   }
