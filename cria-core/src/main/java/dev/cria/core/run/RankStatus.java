@@ -118,31 +118,10 @@ public record RankStatus(
 
   /** A copy in another state, updated at {@code nowMillis}. */
   public RankStatus with(RankState newState, long nowMillis) {
-    return new RankStatus(
-        run,
-        rank,
-        worldSize,
-        host,
-        pid,
-        newState,
-        step,
-        maxSteps,
-        loss,
-        lr,
-        tokensPerSec,
-        mfu,
-        stepSeconds,
-        communicationWaitSeconds,
-        rssBytes,
-        offHeapBytes,
-        cpuLoad,
-        startedAt,
-        nowMillis,
-        collectives,
-        lastError,
-        precision,
-        matmul,
-        parallel);
+    Copy c = new Copy(this);
+    c.state = newState;
+    c.updatedAt = nowMillis;
+    return c.build();
   }
 
   /** A copy after optimizer step {@code step}: training, with that step's numbers. */
@@ -155,175 +134,139 @@ public record RankStatus(
       double mfu,
       double stepSeconds,
       double communicationWaitSeconds) {
-    return new RankStatus(
-        run,
-        rank,
-        worldSize,
-        host,
-        pid,
-        RankState.TRAINING,
-        step,
-        maxSteps,
-        loss,
-        lr,
-        tokensPerSec,
-        mfu,
-        stepSeconds,
-        communicationWaitSeconds,
-        rssBytes,
-        offHeapBytes,
-        cpuLoad,
-        startedAt,
-        updatedAt,
-        collectives,
-        lastError,
-        precision,
-        matmul,
-        parallel);
+    Copy c = new Copy(this);
+    c.state = RankState.TRAINING;
+    c.step = step;
+    c.maxSteps = maxSteps;
+    c.loss = loss;
+    c.lr = lr;
+    c.tokensPerSec = tokensPerSec;
+    c.mfu = mfu;
+    c.stepSeconds = stepSeconds;
+    c.communicationWaitSeconds = communicationWaitSeconds;
+    return c.build();
   }
 
   /** A copy that has failed with {@code error}. */
   public RankStatus failed(String error) {
-    return new RankStatus(
-        run,
-        rank,
-        worldSize,
-        host,
-        pid,
-        RankState.FAILED,
-        step,
-        maxSteps,
-        loss,
-        lr,
-        tokensPerSec,
-        mfu,
-        stepSeconds,
-        communicationWaitSeconds,
-        rssBytes,
-        offHeapBytes,
-        cpuLoad,
-        startedAt,
-        updatedAt,
-        collectives,
-        error,
-        precision,
-        matmul,
-        parallel);
+    Copy c = new Copy(this);
+    c.state = RankState.FAILED;
+    c.lastError = error;
+    return c.build();
   }
 
   /** A copy that has entered {@code entered} collective operations. */
   public RankStatus withCollectives(long entered) {
-    return new RankStatus(
-        run,
-        rank,
-        worldSize,
-        host,
-        pid,
-        state,
-        step,
-        maxSteps,
-        loss,
-        lr,
-        tokensPerSec,
-        mfu,
-        stepSeconds,
-        communicationWaitSeconds,
-        rssBytes,
-        offHeapBytes,
-        cpuLoad,
-        startedAt,
-        updatedAt,
-        entered,
-        lastError,
-        precision,
-        matmul,
-        parallel);
+    Copy c = new Copy(this);
+    c.collectives = entered;
+    return c.build();
   }
 
   /** A copy that names what the model computes in and what multiplies its matrices. */
   public RankStatus computing(String newPrecision, String newMatmul) {
-    return new RankStatus(
-        run,
-        rank,
-        worldSize,
-        host,
-        pid,
-        state,
-        step,
-        maxSteps,
-        loss,
-        lr,
-        tokensPerSec,
-        mfu,
-        stepSeconds,
-        communicationWaitSeconds,
-        rssBytes,
-        offHeapBytes,
-        cpuLoad,
-        startedAt,
-        updatedAt,
-        collectives,
-        lastError,
-        newPrecision,
-        newMatmul,
-        parallel);
+    Copy c = new Copy(this);
+    c.precision = newPrecision;
+    c.matmul = newMatmul;
+    return c.build();
   }
 
   /** A copy that says where the rank stands in the job's layout. */
   public RankStatus placed(Parallel where) {
-    return new RankStatus(
-        run,
-        rank,
-        worldSize,
-        host,
-        pid,
-        state,
-        step,
-        maxSteps,
-        loss,
-        lr,
-        tokensPerSec,
-        mfu,
-        stepSeconds,
-        communicationWaitSeconds,
-        rssBytes,
-        offHeapBytes,
-        cpuLoad,
-        startedAt,
-        updatedAt,
-        collectives,
-        lastError,
-        precision,
-        matmul,
-        where);
+    Copy c = new Copy(this);
+    c.parallel = where;
+    return c.build();
   }
 
   /** A copy with the process's memory and CPU use measured at {@code nowMillis}. */
   public RankStatus measured(long rss, long offHeap, double cpu, long nowMillis) {
-    return new RankStatus(
-        run,
-        rank,
-        worldSize,
-        host,
-        pid,
-        state,
-        step,
-        maxSteps,
-        loss,
-        lr,
-        tokensPerSec,
-        mfu,
-        stepSeconds,
-        communicationWaitSeconds,
-        rss,
-        offHeap,
-        cpu,
-        startedAt,
-        nowMillis,
-        collectives,
-        lastError,
-        precision,
-        matmul,
-        parallel);
+    Copy c = new Copy(this);
+    c.rssBytes = rss;
+    c.offHeapBytes = offHeap;
+    c.cpuLoad = cpu;
+    c.updatedAt = nowMillis;
+    return c.build();
+  }
+
+  /** A copy of a status with some fields changed: what the with-methods below start from. */
+  private static final class Copy {
+    String run;
+    int rank;
+    int worldSize;
+    String host;
+    long pid;
+    RankState state;
+    long step;
+    long maxSteps;
+    double loss;
+    double lr;
+    double tokensPerSec;
+    double mfu;
+    double stepSeconds;
+    double communicationWaitSeconds;
+    long rssBytes;
+    long offHeapBytes;
+    double cpuLoad;
+    long startedAt;
+    long updatedAt;
+    long collectives;
+    String lastError;
+    String precision;
+    String matmul;
+    Parallel parallel;
+
+    Copy(RankStatus s) {
+      run = s.run;
+      rank = s.rank;
+      worldSize = s.worldSize;
+      host = s.host;
+      pid = s.pid;
+      state = s.state;
+      step = s.step;
+      maxSteps = s.maxSteps;
+      loss = s.loss;
+      lr = s.lr;
+      tokensPerSec = s.tokensPerSec;
+      mfu = s.mfu;
+      stepSeconds = s.stepSeconds;
+      communicationWaitSeconds = s.communicationWaitSeconds;
+      rssBytes = s.rssBytes;
+      offHeapBytes = s.offHeapBytes;
+      cpuLoad = s.cpuLoad;
+      startedAt = s.startedAt;
+      updatedAt = s.updatedAt;
+      collectives = s.collectives;
+      lastError = s.lastError;
+      precision = s.precision;
+      matmul = s.matmul;
+      parallel = s.parallel;
+    }
+
+    RankStatus build() {
+      return new RankStatus(
+          run,
+          rank,
+          worldSize,
+          host,
+          pid,
+          state,
+          step,
+          maxSteps,
+          loss,
+          lr,
+          tokensPerSec,
+          mfu,
+          stepSeconds,
+          communicationWaitSeconds,
+          rssBytes,
+          offHeapBytes,
+          cpuLoad,
+          startedAt,
+          updatedAt,
+          collectives,
+          lastError,
+          precision,
+          matmul,
+          parallel);
+    }
   }
 }
