@@ -7,6 +7,7 @@ import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.backend.RopeTable;
 import dev.cria.engine.parallel.Collective;
 import dev.cria.engine.parallel.VocabParallelCrossEntropy;
+import dev.cria.engine.tensor.Bf16;
 import dev.cria.engine.tensor.DType;
 import dev.cria.engine.tensor.Floats;
 import dev.cria.engine.tensor.View;
@@ -82,6 +83,7 @@ public final class LlamaModel implements AutoCloseable {
   private final TensorGroup tensor; // the group's collectives on the arena
   private int[] targets;
   private boolean logitsHoldGradient;
+  private ParameterShards shards; // ZeRO-3: where the parameters come from; null: all in place
 
   /**
    * A model with zeroed parameters for micro-batches of {@code batch} x {@code seq} tokens.
@@ -399,6 +401,37 @@ public final class LlamaModel implements AutoCloseable {
   }
 
   /**
+   * Where the parameters outside this rank's shards come from under ZeRO-3 (as FSDP and DeepSpeed's
+   * stage 3 run it): each pass asks for a bucket of {@link ParameterLayout#buckets()} just before
+   * it reads it, and gives it back as soon as it is done with it, so that only the bucket in use
+   * and the next one are whole at a time. The forward pass takes the embeddings, each layer and the
+   * head; the backward pass the head and each layer again, not the embeddings (their gradient needs
+   * no weights).
+   */
+  public interface ParameterShards {
+    /**
+     * Returns once {@code bucket}'s parameters hold their values; {@code next} is the bucket the
+     * pass reads after it (null: none), which may be fetched meanwhile.
+     */
+    void acquire(ParameterLayout.Range bucket, ParameterLayout.Range next);
+
+    /**
+     * The pass is done with {@code bucket}: its parameters outside this rank's shards, and {@code
+     * computeCopy}, their bf16 copy in mixed precision (else null), may go until acquired again.
+     */
+    void release(ParameterLayout.Range bucket, MemorySegment computeCopy);
+  }
+
+  /**
+   * From now on every pass takes its parameters from {@code shards} (ZeRO-3; null: every parameter
+   * stays in place, the default), and in mixed precision rounds a bucket's bf16 copy each time it
+   * is acquired, the backward pass's included.
+   */
+  public void shardParameters(ParameterShards shards) {
+    this.shards = shards;
+  }
+
+  /**
    * {@link #forward(int[], int[], float)}, telling {@code needed} (when not null) before each block
    * of parameters is read.
    */
@@ -419,19 +452,20 @@ public final class LlamaModel implements AutoCloseable {
     this.lookup = slice.whole() ? tokens : rowsOfThisSlice(tokens);
     int d = config.dim();
     List<ParameterLayout.Range> buckets = layout.buckets(); // the backward's order: head first
-    need(needed, buckets.getLast()); // the embeddings: looked up in fp32, never multiplied
+    ParameterLayout.Range embeddings = buckets.getLast(); // looked up in fp32, never multiplied
+    take(embeddings, layerBucket(0), needed, false);
     long looked = tensor.sequenceParallel() ? act.full : act.layerInput[0];
     kernels.embeddingForward(at(looked), param(layout.embeddings()), lookup, n, d);
+    done(embeddings);
     // each token's row from the rank that holds it (this rank's rows, sequence-parallel)
     moveRows(tensor.reduceRows(looked, d), act.layerInput[0]);
     for (int l = 0; l < config.layers(); l++) {
-      ParameterLayout.Range layer = buckets.get(buckets.size() - 2 - l);
-      need(needed, layer);
-      roundForCompute(layer);
+      ParameterLayout.Range layer = layerBucket(l);
+      take(layer, l + 1 < config.layers() ? layerBucket(l + 1) : buckets.getFirst(), needed, true);
       layerForward(l);
+      done(layer);
     }
-    need(needed, buckets.getFirst());
-    roundForCompute(buckets.getFirst());
+    take(buckets.getFirst(), null, needed, true);
     long hFinal = act.layerInput[config.layers()];
     kernels.rmsNormForward(
         input(act.xnFinal),
@@ -442,6 +476,7 @@ public final class LlamaModel implements AutoCloseable {
         d,
         config.normEps());
     linear(act.logits, allRows(act.xnFinal), layout.lmHead(), n, d, vocab);
+    done(buckets.getFirst());
     if (targets == null) {
       logitsHoldGradient = false;
       return Double.NaN;
@@ -548,6 +583,8 @@ public final class LlamaModel implements AutoCloseable {
     }
     int n = act.tokens;
     int d = config.dim();
+    List<ParameterLayout.Range> buckets = layout.buckets();
+    take(buckets.getFirst(), layerBucket(config.layers() - 1), null, shards != null);
     // LM head and final norm: dxn = dlogits · W_head; dW_head += dlogits^T · xn
     linearBackward(
         act.dxn, true, layout.lmHead(), at(act.logits), allRows(act.xnFinal), n, d, vocab);
@@ -563,15 +600,19 @@ public final class LlamaModel implements AutoCloseable {
         act.rows,
         d);
     sumNormGradient(layout.finalNorm());
-    List<ParameterLayout.Range> buckets = layout.buckets();
+    done(buckets.getFirst());
     announce(ready, buckets.getFirst());
     for (int l = config.layers() - 1; l >= 0; l--) {
+      ParameterLayout.Range layer = layerBucket(l);
+      take(layer, l > 0 ? layerBucket(l - 1) : null, null, shards != null);
       if (recompute) {
         layerForward(l);
       }
       layerBackward(l);
-      announce(ready, buckets.get(config.layers() - l));
+      done(layer);
+      announce(ready, layer);
     }
+    // the embeddings' gradient needs no weights: their bucket is not gathered again
     kernels.embeddingBackward(grad(layout.embeddings()), residualGradient(), lookup, n, d);
     announce(ready, buckets.getLast());
     logitsHoldGradient = false;
@@ -636,6 +677,44 @@ public final class LlamaModel implements AutoCloseable {
         m,
         d);
     sumNormGradient(w.attentionNorm());
+  }
+
+  /** Layer {@code l}'s bucket of {@link ParameterLayout#buckets()} (the backward's order). */
+  private ParameterLayout.Range layerBucket(int l) {
+    List<ParameterLayout.Range> buckets = layout.buckets();
+    return buckets.get(buckets.size() - 2 - l);
+  }
+
+  /**
+   * Makes {@code bucket}'s parameters ready to read, {@code next} being read after it (null: none
+   * in this pass): from the shards (ZeRO-3), else once a trainer's gather of them is done ({@code
+   * needed}); then, when {@code round}, their bf16 copy in mixed precision.
+   */
+  private void take(
+      ParameterLayout.Range bucket,
+      ParameterLayout.Range next,
+      ParametersNeeded needed,
+      boolean round) {
+    if (shards != null) {
+      shards.acquire(bucket, next);
+    } else {
+      need(needed, bucket);
+    }
+    if (round) {
+      roundForCompute(bucket);
+    }
+  }
+
+  /** The pass is done with {@code bucket}: under ZeRO-3 what is not this rank's may go. */
+  private void done(ParameterLayout.Range bucket) {
+    if (shards != null) {
+      shards.release(
+          bucket,
+          computeWeights == null || bucket.from() < computeBase
+              ? null
+              : computeWeights.asSlice(
+                  (bucket.from() - computeBase) * Bf16.BYTES, bucket.size() * Bf16.BYTES));
+    }
   }
 
   /**
