@@ -39,21 +39,35 @@ public final class GradientBuckets implements AutoCloseable {
    * How gradients are bucketed and kept.
    *
    * @param zeroStage 1: every rank keeps the whole gradient buffer (reduced once per step); 2: only
-   *     its shards (reduced once per micro-batch)
+   *     its shards (reduced once per micro-batch); 3: as 2, and only its shards of the parameters
+   *     too ({@link ShardedParameters})
    * @param capBytes the bytes of fp32 gradients a bucket reaches before the next one starts (0: a
-   *     bucket per layer); a layer is never split
+   *     bucket per layer); a layer is never split. ZeRO-3 keeps a bucket per layer (FSDP's unit, a
+   *     transformer block): the parameters are gathered a bucket at a time, and a bucket of several
+   *     layers would hold them all whole at once
    */
   public record Settings(int zeroStage, long capBytes) {
     /** ZeRO-1, a bucket per layer. */
     public static final Settings DEFAULT = new Settings(1, 0);
 
     public Settings {
-      if (zeroStage < 1 || zeroStage > 2) {
-        throw new IllegalArgumentException("ZeRO stage " + zeroStage + ": cria has stages 1 and 2");
+      if (zeroStage < 1 || zeroStage > 3) {
+        throw new IllegalArgumentException(
+            "ZeRO stage " + zeroStage + ": cria has stages 1, 2 and 3");
       }
       if (capBytes < 0) {
         throw new IllegalArgumentException("a bucket size of " + capBytes + " bytes");
       }
+    }
+
+    /** Whether a rank keeps only its shards of the gradients (ZeRO-2 and 3). */
+    public boolean shardsGradients() {
+      return zeroStage >= 2;
+    }
+
+    /** Whether a rank keeps only its shards of the parameters (ZeRO-3). */
+    public boolean shardsParameters() {
+      return zeroStage == 3;
     }
   }
 
@@ -85,7 +99,10 @@ public final class GradientBuckets implements AutoCloseable {
     this.group = group;
     this.settings = settings;
     this.gradients = gradients.segment();
-    this.buckets = joined(layout.buckets(), settings.capBytes() / Float.BYTES);
+    this.buckets =
+        settings.shardsParameters()
+            ? layout.buckets()
+            : joined(layout.buckets(), settings.capBytes() / Float.BYTES);
     this.gatherOrder = buckets.reversed(); // the forward pass's order: embeddings first
     this.gathers = new Future<?>[buckets.size()];
     for (ParameterLayout.Range b : buckets) {
@@ -98,7 +115,7 @@ public final class GradientBuckets implements AutoCloseable {
           t.setDaemon(true);
           return t;
         });
-    if (settings.zeroStage() == 2) {
+    if (settings.shardsGradients()) {
       for (int i = 0; i < buckets.size(); i++) {
         releaseOthers(i); // allocated zeroed, so in memory: only the shards stay
       }
@@ -171,7 +188,7 @@ public final class GradientBuckets implements AutoCloseable {
           long t0 = System.nanoTime();
           group.reduceScatterSum(
               gradients.asSlice(b.from() * Float.BYTES, b.size() * Float.BYTES), b.size());
-          if (settings.zeroStage() == 2) {
+          if (settings.shardsGradients()) {
             releaseOthers(i);
           }
           reductionNanos += System.nanoTime() - t0;
@@ -190,10 +207,39 @@ public final class GradientBuckets implements AutoCloseable {
 
   /** ZeRO-2: hands back (and zeroes) bucket {@code i}'s gradients outside this rank's shard. */
   private void releaseOthers(int i) {
+    releaseOthers(i, gradients);
+  }
+
+  /** Hands back (and zeroes) bucket {@code i} of {@code buffer} outside this rank's shard. */
+  void releaseOthers(int i, MemorySegment buffer) {
     ParameterLayout.Range b = buckets.get(i);
     ParameterLayout.Range own = shards.get(i);
-    Pages.release(gradients, b.from() * Float.BYTES, own.from() * Float.BYTES);
-    Pages.release(gradients, own.to() * Float.BYTES, b.to() * Float.BYTES);
+    Pages.release(buffer, b.from() * Float.BYTES, own.from() * Float.BYTES);
+    Pages.release(buffer, own.to() * Float.BYTES, b.to() * Float.BYTES);
+  }
+
+  /**
+   * ZeRO-3: starts all-gathering bucket {@code i} of {@code parameters} (each rank's shard in
+   * place) on the communication thread, after what is queued there; the time counts as the
+   * gathers'.
+   */
+  Future<?> gather(int i, MemorySegment parameters) {
+    ParameterLayout.Range b = buckets.get(i);
+    return comm.submit(() -> {
+      long t0 = System.nanoTime();
+      group.allGather(parameters.asSlice(b.from() * Float.BYTES, b.size() * Float.BYTES), b.size());
+      gatherNanos += System.nanoTime() - t0;
+    });
+  }
+
+  /** ZeRO-3: waits for a gather from {@link #gather}, counted as the training thread's wait. */
+  void awaitGather(Future<?> gather) {
+    long t0 = System.nanoTime();
+    try {
+      await(gather, "gathering parameters");
+    } finally {
+      gatherWaitNanos += System.nanoTime() - t0;
+    }
   }
 
   /**
@@ -201,7 +247,7 @@ public final class GradientBuckets implements AutoCloseable {
    * reading as zeros already (ZeRO-2).
    */
   public void zeroGradients() {
-    if (settings.zeroStage() == 1) {
+    if (!settings.shardsGradients()) {
       gradients.fill((byte) 0);
       return;
     }
@@ -230,9 +276,13 @@ public final class GradientBuckets implements AutoCloseable {
 
   /**
    * Starts all-gathering every bucket's updated shards of {@code parameters} on the communication
-   * thread, in the forward pass's order; returns at once.
+   * thread, in the forward pass's order; returns at once. Nothing under ZeRO-3, whose passes gather
+   * each bucket when they reach it.
    */
   public void gatherWhileForwarding(Floats parameters) {
+    if (settings.shardsParameters()) {
+      return; // ZeRO-3: the passes gather each bucket as they reach it (ShardedParameters)
+    }
     MemorySegment params = parameters.segment();
     for (int i = 0; i < gatherOrder.size(); i++) {
       ParameterLayout.Range b = gatherOrder.get(i);

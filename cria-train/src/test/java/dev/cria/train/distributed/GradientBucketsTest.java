@@ -51,13 +51,18 @@ class GradientBucketsTest {
   }
 
   @Test
-  void settingsAreStageOneOrTwoAndABucketSizeNotBelowZero() {
+  void settingsAreStageOneTwoOrThreeAndABucketSizeNotBelowZero() {
     assertThat(GradientBuckets.Settings.DEFAULT).isEqualTo(new GradientBuckets.Settings(1, 0));
-    for (int stage : new int[] {0, 3}) {
+    for (int stage : new int[] {0, 4}) {
       assertThatThrownBy(() -> new GradientBuckets.Settings(stage, 0))
           .isInstanceOf(IllegalArgumentException.class)
-          .hasMessage("ZeRO stage " + stage + ": cria has stages 1 and 2");
+          .hasMessage("ZeRO stage " + stage + ": cria has stages 1, 2 and 3");
     }
+    assertThat(new GradientBuckets.Settings(1, 0).shardsGradients()).isFalse();
+    assertThat(new GradientBuckets.Settings(2, 0).shardsGradients()).isTrue();
+    assertThat(new GradientBuckets.Settings(2, 0).shardsParameters()).isFalse();
+    assertThat(new GradientBuckets.Settings(3, 0).shardsGradients()).isTrue();
+    assertThat(new GradientBuckets.Settings(3, 0).shardsParameters()).isTrue();
     assertThatThrownBy(() -> new GradientBuckets.Settings(1, -1))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("a bucket size of -1 bytes");
