@@ -11,6 +11,7 @@ import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.GradientBuckets;
 import dev.cria.train.distributed.RankValues;
 import dev.cria.train.distributed.ShardedAdamW;
+import dev.cria.train.distributed.ShardedParameters;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -131,13 +132,30 @@ record RankGroups(Collective job, Collective tensor, Collective data, ParallelDi
   }
 
   /**
+   * ZeRO-3 ({@code buckets} shard the parameters): from now on {@code model}'s passes gather each
+   * bucket of parameters from the data-parallel ranks' shards, and only this rank's shards stay in
+   * memory between them; returns what does it, or null for other stages.
+   */
+  static ShardedParameters shardParameters(LlamaModel model, GradientBuckets buckets) {
+    if (buckets == null || !buckets.settings().shardsParameters()) {
+      return null;
+    }
+    ShardedParameters sharded = new ShardedParameters(buckets, model.parameters());
+    model.shardParameters(sharded);
+    return sharded;
+  }
+
+  /**
    * What gathers {@code model} whole on the job's rank 0 for its checkpoints, or null when the
-   * model is not split: its slices, and the moments of {@code adam} from every data-parallel rank's
-   * shards of its {@code buckets} (null: one replica, whose optimizer has the whole slice).
+   * model is not split (by tensor parallelism or ZeRO-3): its slices, their parameters from every
+   * data-parallel rank's shards under ZeRO-3, and the moments of {@code adam} from every
+   * data-parallel rank's shards of its {@code buckets} (null: one replica, whose optimizer has the
+   * whole slice).
    */
   WholeModel wholeModel(
       LlamaModel model, ShardedAdamW adam, GradientBuckets buckets, Backend backend) {
-    if (model.slice().whole()) {
+    boolean zero3 = buckets != null && buckets.settings().shardsParameters();
+    if (model.slice().whole() && !zero3) {
       return null;
     }
     List<List<ParameterLayout.Range>> shards = new ArrayList<>();
@@ -147,7 +165,7 @@ record RankGroups(Collective job, Collective tensor, Collective data, ParallelDi
               ? List.of(new ParameterLayout.Range(0, model.layout().size()))
               : buckets.shardsOf(d));
     }
-    return WholeModel.of(model, adam.parts(), job, dims, shards, backend);
+    return WholeModel.of(model, adam.parts(), job, dims, shards, zero3, backend);
   }
 
   /** Closes the groups split out of the job's (not the job's own). */

@@ -8,6 +8,7 @@ import dev.cria.train.compile.PlanReport;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.GradientBuckets;
 import dev.cria.train.distributed.ShardedAdamW;
+import dev.cria.train.distributed.ShardedParameters;
 import dev.cria.train.metrics.MetricsSink;
 import dev.cria.train.metrics.ProcessMemory;
 import java.io.IOException;
@@ -24,6 +25,7 @@ final class RankMemory {
   private final Collective group;
   private final MemoryPlan plan;
   private long peakHeld;
+  private ShardedParameters sharded; // ZeRO-3's, else null
 
   RankMemory(TrainConfig config, MemoryPlan.Settings settings, Collective group) {
     this.config = config;
@@ -40,14 +42,16 @@ final class RankMemory {
   void describe(MetricsSink metrics, LlamaModel model, ShardedAdamW adam, GradientBuckets buckets)
       throws IOException {
     long n = model.layout().size();
-    boolean zero2 = buckets != null && buckets.settings().zeroStage() == 2;
+    boolean zero2 = buckets != null && buckets.settings().shardsGradients();
+    boolean zero3 = buckets != null && buckets.settings().shardsParameters();
     int data = group.worldSize() / config.distributed().tensorParallel(); // ranks sharding it
     metrics.info(
         String.format(
             Locale.ROOT,
-            "memory per rank: parameters %.0f MB, gradients %.0f MB%s, AdamW state"
+            "memory per rank: parameters %.0f MB%s, gradients %.0f MB%s, AdamW state"
                 + " %.0f MB%s,%s activations %.0f MB%s",
-            n * 4 / 1e6,
+            (zero3 ? n / data : n) * 4 / 1e6,
+            zero3 ? " (this rank's shards, and the layers being gathered and used)" : "",
             (zero2 ? n / data : n) * 4 / 1e6,
             zero2 ? " (this rank's shards, and the buckets being reduced)" : "",
             adam.stateBytes() / 1e6,
@@ -67,16 +71,21 @@ final class RankMemory {
     if (buckets != null) {
       metrics.info(
           String.format(
-              Locale.ROOT,
-              "gradient buckets: %d (%s), reduce-scattered %s",
-              buckets.buckets().size(),
-              buckets.settings().capBytes() > 0
-                  ? String.format(
-                      Locale.ROOT,
-                      "layers joined up to %.1f MiB",
-                      buckets.settings().capBytes() / 1048576.0)
-                  : "one per layer",
-              zero2 ? "after every micro-batch" : "once per step"));
+                  Locale.ROOT,
+                  "gradient buckets: %d (%s), reduce-scattered %s",
+                  buckets.buckets().size(),
+                  zero3 && buckets.settings().capBytes() > 0
+                      ? "one per layer: ZeRO-3 gathers a layer at a time, bucket_cap_mb is not used"
+                      : buckets.settings().capBytes() > 0
+                          ? String.format(
+                              Locale.ROOT,
+                              "layers joined up to %.1f MiB",
+                              buckets.settings().capBytes() / 1048576.0)
+                          : "one per layer",
+                  zero2 ? "after every micro-batch" : "once per step")
+              + (zero3
+                  ? "; the parameters all-gathered a layer at a time as each pass reaches it"
+                  : ""));
     } else if (config.distributed().zeroStage() != 1 || config.distributed().bucketCapMb() != 0) {
       metrics.info(
           group.worldSize() == 1
@@ -92,16 +101,29 @@ final class RankMemory {
             + " per process (cria compile shows the table)");
   }
 
-  /** After the first step with ZeRO-2: how much of the gradient buffer stayed in memory. */
+  /** ZeRO-3: what keeps only this rank's shards of the parameters (null: nothing does). */
+  void track(ShardedParameters sharded) {
+    this.sharded = sharded;
+  }
+
+  /**
+   * After the first step with ZeRO-2 or 3: how much of the gradient buffer, and under ZeRO-3 of the
+   * parameter buffer, stayed in memory.
+   */
   void describeZeroTwo(MetricsSink metrics, GradientBuckets buckets, long n, long step)
       throws IOException {
     metrics.info(
         String.format(
             Locale.ROOT,
-            "ZeRO-2: %.0f MB of the %.0f MB gradient buffer in memory after step %d"
+            "ZeRO-%d: %.0f MB of the %.0f MB gradient buffer%s in memory after step %d"
                 + " (ZeRO-1 keeps all of it)",
+            buckets.settings().zeroStage(),
             buckets.residentGradientBytes() / 1e6,
             n * Float.BYTES / 1e6,
+            sharded == null
+                ? ""
+                : String.format(
+                    Locale.ROOT, " and %.0f MB of the parameters'", sharded.residentBytes() / 1e6),
             step));
   }
 

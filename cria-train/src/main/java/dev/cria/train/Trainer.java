@@ -252,6 +252,7 @@ public final class Trainer {
           new StartingWeights(run.root(), c, shape, group, ranks, metrics)
               .fill(start, model, adam.parts());
       adam.store(model.parameters()); // bf16 values from the start under bf16-sr
+      memory.track(RankGroups.shardParameters(model, buckets)); // ZeRO-3: the shards stay
       if (start.writeInitialWeights() != null) {
         Map<String, String> meta =
             Map.of("format", "pt", "source", "cria train, initial weights, seed " + t.seed());
@@ -421,7 +422,7 @@ public final class Trainer {
       double lr = schedule.at(step);
       int accumulation = batches.microStepsPerBatch();
       float gradScale = 1f / (accumulation * batches.worldSize());
-      boolean zero2 = buckets != null && buckets.settings().zeroStage() == 2;
+      boolean zero2 = buckets != null && buckets.settings().shardsGradients();
       if (buckets != null) {
         buckets.zeroGradients();
       } else {

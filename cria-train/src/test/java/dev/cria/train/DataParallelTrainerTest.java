@@ -203,6 +203,60 @@ class DataParallelTrainerTest {
   }
 
   @Test
+  void zeroThreeTrainsAsZeroTwoDoesBitForBitKeepingOnlyTheShardsOfTheParameters() throws Exception {
+    Path prefix = TestRuns.dataset(tmp, 200, 199);
+    List<Run> zero2 =
+        train(
+            prefix,
+            2,
+            CollectiveKind.SHM,
+            line -> {},
+            port -> {},
+            tree -> TrainConfigFile.set(tree, "distributed.zero_stage", 2));
+    List<Run> zero3 =
+        train(
+            prefix,
+            2,
+            CollectiveKind.SHM,
+            line -> {},
+            port -> {},
+            tree -> {
+              TrainConfigFile.set(tree, "distributed.zero_stage", 3);
+              TrainConfigFile.set(tree, "distributed.bucket_cap_mb", 0.02); // not used: per layer
+            });
+    // the same reductions of the same gradients, from the same parameters gathered: the same bits
+    for (Run r : zero3) {
+      assertThat(r.losses()).isEqualTo(zero2.getFirst().losses());
+      assertThat(r.gradientNorms()).isEqualTo(zero2.getFirst().gradientNorms());
+    }
+    // each rank ends holding its shards only: together they are ZeRO-2's parameters
+    float[] a = zero3.get(0).parameters();
+    float[] b = zero3.get(1).parameters();
+    float[] expected = zero2.getFirst().parameters();
+    int onlyOne = 0;
+    for (int i = 0; i < expected.length; i++) {
+      assertThat(a[i] == 0 || b[i] == 0).as("parameter %d held by one rank", i).isTrue();
+      assertThat(a[i] + b[i]).as("parameter %d", i).isEqualTo(expected[i]);
+      onlyOne += a[i] != 0 ? 1 : 0;
+    }
+    assertThat(onlyOne).isBetween(expected.length / 2 - 200, expected.length / 2 + 200);
+    assertThat(zero3.getFirst().info())
+        .anyMatch(l ->
+            l.startsWith("memory per rank: parameters ")
+                && l.contains("(this rank's shards, and the layers being gathered and used)")
+                && l.contains("(ZeRO-3: this rank's 1/2)"))
+        .anyMatch(l ->
+            l.equals(
+                "gradient buckets: 4 (one per layer: ZeRO-3 gathers a layer at a time,"
+                    + " bucket_cap_mb is not used), reduce-scattered after every micro-batch;"
+                    + " the parameters all-gathered a layer at a time as each pass reaches it"))
+        .anyMatch(l ->
+            l.matches(
+                "ZeRO-3: \\d+ MB of the \\d+ MB gradient buffer and \\d+ MB of the parameters'"
+                    + " in memory after step 1 .*"));
+  }
+
+  @Test
   void fourRanksOnTwoHostsTrainOverSharedMemoryAndRailsAsOneRankDoes() throws Exception {
     Path prefix = TestRuns.dataset(tmp, 200, 199);
     java.util.function.Consumer<ObjectNode> sixteen =

@@ -189,7 +189,7 @@ class TensorParallelTrainerTest {
   }
 
   @ParameterizedTest(name = "ZeRO-{0} over {1}, sequence parallelism {2}")
-  @CsvSource({"1, SHM, false", "2, TCP, true"})
+  @CsvSource({"1, SHM, false", "2, TCP, true", "3, SHM, true"})
   void twoReplicasOfTwoSlicesTrainAsOneRankHoldingTheModelWhole(
       int zero, CollectiveKind kind, boolean sequenceParallel) throws Exception {
     Path prefix = TestRuns.dataset(tmp, 200, 199);
@@ -246,6 +246,32 @@ class TensorParallelTrainerTest {
     assertSameTraining(both.getFirst(), straight, STEPS / 2, "saved at dp 2, resumed dp 2 x tp 2");
     assertThat(both.get(3).info())
         .anyMatch(l -> l.contains("this rank's slice and shards sent to rank 0"));
+  }
+
+  @Test
+  void aZeroThreeCheckpointResumesOnOneRankAndOneRanksUnderZeroThree() throws Exception {
+    Path prefix = TestRuns.dataset(tmp, 200, 199);
+    CollectiveKind kind = CollectiveKind.SHM;
+    Run straight =
+        train(tree(prefix, "straight", 1, STEPS), 1, kind, TrainStart.fresh(), true).getFirst();
+    // saved by two ZeRO-3 replicas (each holding half of each layer's parameters), resumed whole
+    ObjectNode a = tree(prefix, "a", 1, STEPS);
+    TrainConfigFile.set(a, "distributed.zero_stage", 3);
+    TrainConfigFile.set(a, "checkpoint.async_save", true); // foreground: said so
+    List<Run> saving = train(a, 2, kind, TrainStart.fresh(), true, STEPS / 2);
+    assertSameTraining(saving.getFirst(), straight, 0, "ZeRO-3 over 2 vs one rank");
+    assertThat(saving.getFirst().info())
+        .anyMatch(l -> l.startsWith("checkpoint.async_save: a tensor-parallel or ZeRO-3 run"));
+    List<Run> one =
+        train(tree(prefix, "a", 1, STEPS), 1, kind, TrainStart.resumeIfPossible(), false);
+    assertSameTraining(one.getFirst(), straight, STEPS / 2, "saved under ZeRO-3, resumed whole");
+    // saved by one rank, resumed by two ZeRO-3 replicas
+    train(tree(prefix, "b", 1, STEPS), 1, kind, TrainStart.fresh(), true, STEPS / 2);
+    ObjectNode b = tree(prefix, "b", 1, STEPS);
+    TrainConfigFile.set(b, "distributed.zero_stage", 3);
+    List<Run> two = train(b, 2, kind, TrainStart.resumeIfPossible(), false);
+    assertThat(two.get(1).losses()).isEqualTo(two.getFirst().losses());
+    assertSameTraining(two.getFirst(), straight, STEPS / 2, "saved whole, resumed under ZeRO-3");
   }
 
   @Test

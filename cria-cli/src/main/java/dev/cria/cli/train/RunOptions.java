@@ -243,7 +243,8 @@ public final class RunOptions {
       paramLabel = "STAGE",
       description =
           "With several workers: 1 shards the optimizer state, 2 the gradients too, reduced per"
-              + " micro-batch (distributed.zero_stage; default: 1).")
+              + " micro-batch, 3 the parameters as well, gathered a layer at a time as each pass"
+              + " reaches it (distributed.zero_stage; default: 1).")
   Integer zeroStage;
 
   @Option(

@@ -84,8 +84,8 @@ public final class SaveSchedule implements AutoCloseable {
     this.lastSaved = firstStep;
     if (config.checkpoint().asyncSave() && whole != null) {
       metrics.info(
-          "checkpoint.async_save: a tensor-parallel run writes its checkpoints in the foreground"
-              + " (rank 0 gathers and writes the model a tensor at a time, through the job's"
+          "checkpoint.async_save: a tensor-parallel or ZeRO-3 run writes its checkpoints in the"
+              + " foreground (rank 0 gathers and writes the model a tensor at a time, through the job's"
               + " collectives, which one thread uses at a time)");
     } else if (config.checkpoint().asyncSave()) {
       long t0 = System.nanoTime();

@@ -18,11 +18,11 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A model split by tensor parallelism, gathered whole on the job's rank 0 a tensor at a time, with
- * its AdamW moments (from the ranks' slices and, beside data parallelism, from the data-parallel
- * ranks' shards of each slice's moments), so that a checkpoint holds whole tensors as one rank's
- * would, whatever the layout that saved it (and any layout can resume it, {@link StartingWeights}
- * cutting each rank's slice and shards back out).
+ * A model split by tensor parallelism or ZeRO-3, gathered whole on the job's rank 0 a tensor at a
+ * time, with its AdamW moments (from the ranks' slices and, beside data parallelism, from the
+ * data-parallel ranks' shards of each slice's moments, and of its parameters under ZeRO-3), so that
+ * a checkpoint holds whole tensors as one rank's would, whatever the layout that saved it (and any
+ * layout can resume it, {@link StartingWeights} cutting each rank's slice and shards back out).
  *
  * <p>Every rank of the job calls {@link #gather} for each tensor of the whole model, in order: the
  * first replica's rank of each slice broadcasts its part of the tensor, then every rank of that
@@ -38,6 +38,7 @@ public final class WholeModel implements AutoCloseable {
   private final LlamaModel model;
   private final List<AdamW> mine; // this rank's optimizer, over its shards of its slice
   private final List<List<ParameterLayout.Range>> shards; // by data rank: its optimizer's ranges
+  private final boolean shardedParameters; // ZeRO-3: a rank holds only its shards of its slice
   private final ParameterLayout layout;
   private final List<ParameterLayout> slices; // each tensor rank's slice's layout
   private final Buffers buffers; // the backend's, so the run's count of its tensors has these
@@ -52,8 +53,10 @@ public final class WholeModel implements AutoCloseable {
       Collective job,
       ParallelDims dims,
       List<List<ParameterLayout.Range>> shards,
+      boolean shardedParameters,
       Backend backend) {
     this.job = job;
+    this.shardedParameters = shardedParameters;
     this.dims = dims;
     this.model = model;
     this.mine = List.copyOf(mine);
@@ -79,6 +82,7 @@ public final class WholeModel implements AutoCloseable {
    * For {@code model}, split over the tensor-parallel groups of {@code job} laid out as {@code
    * dims}, whose optimizer is {@code optimizer}: over {@code shards.get(d)} on a rank of data rank
    * {@code d} (the data-parallel group's shards of the slice, or the whole slice for one replica).
+   * With {@code shardedParameters} (ZeRO-3) a rank holds the values of its shards' parameters only.
    */
   public static WholeModel of(
       LlamaModel model,
@@ -86,6 +90,7 @@ public final class WholeModel implements AutoCloseable {
       Collective job,
       ParallelDims dims,
       List<List<ParameterLayout.Range>> shards,
+      boolean shardedParameters,
       Backend backend) {
     if (model.slice().parts() != dims.tensorParallel() || job.worldSize() != dims.worldSize()) {
       throw new IllegalArgumentException(
@@ -110,7 +115,7 @@ public final class WholeModel implements AutoCloseable {
       throw new IllegalArgumentException(
           "this rank's optimizer is not over its data-parallel shards " + own);
     }
-    return new WholeModel(model, optimizer, job, dims, shards, backend);
+    return new WholeModel(model, optimizer, job, dims, shards, shardedParameters, backend);
   }
 
   /** Whether this rank gets each tensor whole from {@link #gather} (the job's rank 0). */
@@ -142,27 +147,47 @@ public final class WholeModel implements AutoCloseable {
     for (int t = 0; t < parts; t++) {
       ParameterLayout piece = slices.get(t);
       ParameterLayout.Tensor s = piece.tensor(w.name());
-      long bytes = s.size() * Float.BYTES;
-      int root = dims.rankOf(0, t);
-      MemorySegment part =
-          root == job.rank()
-              ? model.parameters().segment().asSlice(s.offset() * Float.BYTES, bytes)
-              : received.asSlice(0, bytes);
-      if (root != 0) { // rank 0's own slice needs no trip
-        job.broadcast(part, bytes, root);
-      }
-      if (parameters != null) {
-        SliceCopy.toWholeTensor(piece, s, part, w, parameters);
+      if (shardedParameters) {
+        gatherShards(t, s, Part.PARAMETERS);
+      } else {
+        gatherSlice(t, piece, s, w);
       }
       if (moments) {
-        gatherMoment(t, s, true);
-        gatherMoment(t, s, false);
+        gatherShards(t, s, Part.FIRST);
+        gatherShards(t, s, Part.SECOND);
       }
     }
   }
 
-  /** One moment of slice {@code t}'s part {@code s}, from each data rank's shards of it. */
-  private void gatherMoment(int t, ParameterLayout.Tensor s, boolean isFirst) {
+  /** What {@link #gatherShards} gathers. */
+  private enum Part {
+    PARAMETERS,
+    FIRST,
+    SECOND
+  }
+
+  /** Slice {@code t}'s part {@code s} of tensor {@code w}, whole on the first replica's rank. */
+  private void gatherSlice(
+      int t, ParameterLayout piece, ParameterLayout.Tensor s, ParameterLayout.Tensor w) {
+    long bytes = s.size() * Float.BYTES;
+    int root = dims.rankOf(0, t);
+    MemorySegment part =
+        root == job.rank()
+            ? model.parameters().segment().asSlice(s.offset() * Float.BYTES, bytes)
+            : received.asSlice(0, bytes);
+    if (root != 0) { // rank 0's own slice needs no trip
+      job.broadcast(part, bytes, root);
+    }
+    if (parameters != null) {
+      SliceCopy.toWholeTensor(piece, s, part, w, parameters);
+    }
+  }
+
+  /**
+   * One part (parameters or a moment) of slice {@code t}'s part {@code s}, from each data rank's
+   * shards of it.
+   */
+  private void gatherShards(int t, ParameterLayout.Tensor s, Part what) {
     for (int d = 0; d < dims.dataParallel(); d++) {
       int root = dims.rankOf(d, t);
       List<ParameterLayout.Range> ranges = shards.get(d);
@@ -177,8 +202,13 @@ public final class WholeModel implements AutoCloseable {
             received.asSlice((lo - s.offset()) * Float.BYTES, (hi - lo) * Float.BYTES);
         if (root == job.rank()) {
           AdamW own = mine.get(i);
-          MemorySegment moment = (isFirst ? own.firstMoment() : own.secondMoment()).segment();
-          MemorySegment.copy(moment, (lo - r.from()) * Float.BYTES, into, 0, into.byteSize());
+          MemorySegment from =
+              switch (what) {
+                case PARAMETERS -> model.parameters().segment().asSlice(r.from() * Float.BYTES);
+                case FIRST -> own.firstMoment().segment();
+                case SECOND -> own.secondMoment().segment();
+              };
+          MemorySegment.copy(from, (lo - r.from()) * Float.BYTES, into, 0, into.byteSize());
         }
         if (root != 0) {
           job.broadcast(into, into.byteSize(), root);
@@ -192,7 +222,11 @@ public final class WholeModel implements AutoCloseable {
           s,
           received.asSlice(0, s.size() * Float.BYTES),
           w,
-          isFirst ? first : second);
+          switch (what) {
+            case PARAMETERS -> parameters;
+            case FIRST -> first;
+            case SECOND -> second;
+          });
     }
   }
 

@@ -60,7 +60,7 @@ public final class MemoryPlan {
     ACTIVATIONS("activations"),
     COMMUNICATION("communication buffers"),
     SNAPSHOT("background-save copy"),
-    /** Tensor parallelism only: rank 0's whole model and moments for checkpoints, a slice sent. */
+    /** Tensor parallelism and ZeRO-3: rank 0 gathers a whole tensor and its moments at a time. */
     WHOLE_MODEL("checkpoint gathering"),
     INDICES("sample indices"),
     RUNTIME("runtime");
@@ -106,7 +106,7 @@ public final class MemoryPlan {
       if (microBatch < 1
           || seqLength < 1
           || zeroStage < 1
-          || zeroStage > 2
+          || zeroStage > 3
           || indexSamples < 0
           || tensorParallel < 1) {
         throw new IllegalArgumentException(
@@ -180,8 +180,8 @@ public final class MemoryPlan {
       return copy(microBatch, recompute, zeroStage, tensorParallel, split);
     }
 
-    Settings withZero2() {
-      return copy(microBatch, recompute, 2, tensorParallel, sequenceParallel);
+    Settings withZero(int stage) {
+      return copy(microBatch, recompute, stage, tensorParallel, sequenceParallel);
     }
 
     /** These settings with the ones a suggestion changes replaced. */
@@ -287,8 +287,10 @@ public final class MemoryPlan {
     this.slice = layout.size();
     this.largestTensor = whole.largestTensor();
     this.largestSliceTensor = layout.largestTensor();
-    this.buckets =
-        GradientBuckets.joined(layout.buckets(), settings.bucketCapBytes() / Float.BYTES);
+    this.buckets = // ZeRO-3 keeps a bucket per layer, as GradientBuckets does
+        settings.zeroStage() == 3
+            ? layout.buckets()
+            : GradientBuckets.joined(layout.buckets(), settings.bucketCapBytes() / Float.BYTES);
   }
 
   /** The plan of a run with {@code settings} on {@code job}. */
@@ -308,21 +310,25 @@ public final class MemoryPlan {
   public long bytes(Kind kind, int rank) {
     int world = job.worldSize();
     long p = slice * Float.BYTES;
-    boolean split = settings.tensorParallel() > 1;
-    // a checkpoint gathers one whole tensor, and its two moments, at a time on rank 0
+    // a tensor-parallel or ZeRO-3 checkpoint is gathered a whole tensor (and its two moments) at a
+    // time on rank 0, each rank sending its part of one
+    boolean split = settings.tensorParallel() > 1 || shardsParameters();
     long gathered = (3 * largestTensor + largestSliceTensor) * Float.BYTES;
     return switch (kind) {
-      case PARAMETERS -> p;
+      // ZeRO-3 keeps a rank's shards and the two buckets a pass is using and gathering
+      case PARAMETERS ->
+          shardsParameters() ? Math.min(p, (shardFloats(rank) + largestPair()) * Float.BYTES) : p;
+      // ZeRO-2 and 3 keep a rank's shards and the buckets being reduced
       case GRADIENTS ->
-          dataParallel() > 1 && settings.zeroStage() == 2
+          dataParallel() > 1 && settings.zeroStage() >= 2
               ? (shardFloats(rank) + 2 * largestBucket()) * Float.BYTES
               : p;
       case OPTIMIZER -> 2 * shardFloats(rank) * Float.BYTES;
-      case BF16_COPIES -> bf16Copies();
+      case BF16_COPIES -> bf16Weights(!shardsParameters()) + bf16Inputs();
       case ACTIVATIONS -> activations(settings.recompute());
       case COMMUNICATION ->
           Collectives.bufferBytes(world, job.ranksPerHost(), settings.tensorParallel());
-      case SNAPSHOT -> // tensor-parallel saves are made in the foreground
+      case SNAPSHOT -> // tensor-parallel and ZeRO-3 saves are made in the foreground
           !settings.asyncSave() || split
               ? 0
               : (rank == 0 ? p : 0) + 2 * shardFloats(rank) * Float.BYTES;
@@ -330,6 +336,11 @@ public final class MemoryPlan {
       case INDICES -> INDEX_BYTES_PER_SAMPLE * settings.indexSamples();
       case RUNTIME -> RUNTIME_BYTES;
     };
+  }
+
+  /** Whether a rank keeps only its shards of the parameters: ZeRO-3 beside data parallelism. */
+  private boolean shardsParameters() {
+    return settings.zeroStage() == 3 && dataParallel() > 1;
   }
 
   /** Ranks that hold a copy of the model each: the world size over the tensor-parallel size. */
@@ -350,19 +361,36 @@ public final class MemoryPlan {
   }
 
   /**
-   * Bytes of mixed precision's bf16 copies: every weight but the embeddings, and the inputs of the
-   * largest product (the LM head's gradient and the widest layer's input); 0 in fp32.
+   * Bytes of mixed precision's bf16 copies of the weights: every weight but the embeddings ({@code
+   * allWeights}), or under ZeRO-3 those of the one bucket in use; 0 in fp32.
    */
-  private long bf16Copies() {
+  private long bf16Weights(boolean allWeights) {
+    if (settings.precision() == Precision.FP32) {
+      return 0;
+    }
+    long vocab = settings.shape().vocabSize() / settings.tensorParallel();
+    long weights = // not the embeddings, the last bucket
+        allWeights
+            ? slice - vocab * settings.shape().dim()
+            : buckets.subList(0, buckets.size() - 1).stream()
+                .mapToLong(ParameterLayout.Range::size)
+                .max()
+                .orElse(0);
+    return weights * Bf16.BYTES;
+  }
+
+  /**
+   * Bytes of the bf16 inputs of the largest product in mixed precision (the LM head's gradient and
+   * the widest layer's input: the kernels' scratch, which grows to it); 0 in fp32.
+   */
+  private long bf16Inputs() {
     if (settings.precision() == Precision.FP32) {
       return 0;
     }
     LlamaConfig s = settings.shape();
     int tp = settings.tensorParallel();
     long tokens = (long) settings.microBatch() * settings.seqLength();
-    long vocab = s.vocabSize() / tp;
-    long weights = slice - vocab * s.dim(); // not the embeddings
-    return (weights + tokens * (vocab + Math.max(s.dim(), s.ffnDim() / tp))) * Bf16.BYTES;
+    return tokens * (s.vocabSize() / tp + Math.max(s.dim(), s.ffnDim() / tp)) * Bf16.BYTES;
   }
 
   /** Everything rank {@code rank} holds. */
@@ -385,12 +413,13 @@ public final class MemoryPlan {
 
   /** Bytes of the tensors cria allocates off-heap in rank {@code rank} (no buffers, no runtime). */
   public long tensorBytes(int rank) {
-    return bytes(Kind.PARAMETERS, rank)
-        + (settings.zeroStage() == 2 && dataParallel() > 1
-            ? slice * Float.BYTES // reserved whole; only the shards stay in memory
+    // ZeRO-2 and 3 reserve their buffers whole; only the shards and the buckets in use stay
+    return (shardsParameters() ? slice * Float.BYTES : bytes(Kind.PARAMETERS, rank))
+        + (settings.zeroStage() >= 2 && dataParallel() > 1
+            ? slice * Float.BYTES
             : bytes(Kind.GRADIENTS, rank))
         + bytes(Kind.OPTIMIZER, rank)
-        + bytes(Kind.BF16_COPIES, rank)
+        + bf16Weights(true) // the kernels' bf16 scratch is not among these
         + bytes(Kind.ACTIVATIONS, rank)
         + bytes(Kind.WHOLE_MODEL, rank);
   }
@@ -458,6 +487,15 @@ public final class MemoryPlan {
     return buckets.stream().mapToLong(ParameterLayout.Range::size).max().orElse(0);
   }
 
+  /** The most floats two buckets next to each other hold: a pass uses one, gathers the next. */
+  private long largestPair() {
+    long most = largestBucket();
+    for (int i = 1; i < buckets.size(); i++) {
+      most = Math.max(most, buckets.get(i - 1).size() + buckets.get(i).size());
+    }
+    return most;
+  }
+
   /**
    * Changes that would make the run fit, each one a line ({@code --recompute}, a smaller
    * micro-batch, ZeRO-2, more hosts), or why nothing will; empty when it fits.
@@ -491,20 +529,30 @@ public final class MemoryPlan {
                 + " slice of every layer)";
       }
     }
+    // ZeRO-3: the parameters sharded over the data-parallel ranks, a layer at a time whole
+    String zero3 =
+        dataParallel() > 1 && s.zeroStage() < 3 && fitsWith(s.withZero(3), job)
+            ? "--zero 3 (" + PlanReport.size(of(s.withZero(3), job).largest()) + ")"
+            : null;
     if (floor > job.memoryPerProcess()) {
+      if (split != null && zero3 != null) {
+        out.add(zero3);
+      }
       out.add(
           split != null
               ? split
-              : "nothing cria can change: every rank holds "
-                  + (s.tensorParallel() > 1 ? "" : "all ")
-                  + PlanReport.size(bytes(Kind.PARAMETERS, 0))
-                  + " of parameters ("
-                  + (s.tensorParallel() > 1 ? "its slice of the model; " : "")
-                  + (triedSplit || s.tensorParallel() > 1
-                      ? "tensor parallelism does not fit either; "
-                      : "")
-                  + "pipeline parallelism is not built yet); a process needs more than "
-                  + PlanReport.size(floor));
+              : zero3 != null
+                  ? zero3
+                  : "nothing cria can change: every rank holds "
+                      + (s.tensorParallel() > 1 ? "" : "all ")
+                      + PlanReport.size(bytes(Kind.PARAMETERS, 0))
+                      + " of parameters ("
+                      + (s.tensorParallel() > 1 ? "its slice of the model; " : "")
+                      + (triedSplit || s.tensorParallel() > 1
+                          ? "tensor parallelism does not fit either; "
+                          : "")
+                      + "pipeline parallelism is not built yet); a process needs more than "
+                      + PlanReport.size(floor));
       return out;
     }
     if (!s.recompute() && fitsWith(s.withRecompute(), job)) {
@@ -529,8 +577,10 @@ public final class MemoryPlan {
         }
       }
     }
-    if (dataParallel() > 1 && s.zeroStage() == 1 && fitsWith(s.withZero2(), job)) {
-      out.add("--zero 2 (" + PlanReport.size(of(s.withZero2(), job).largest()) + ")");
+    if (dataParallel() > 1 && s.zeroStage() == 1 && fitsWith(s.withZero(2), job)) {
+      out.add("--zero 2 (" + PlanReport.size(of(s.withZero(2), job).largest()) + ")");
+    } else if (zero3 != null) {
+      out.add(zero3);
     }
     if (split != null) {
       out.add(split);
@@ -549,15 +599,17 @@ public final class MemoryPlan {
                 + " ranks: "
                 + PlanReport.size(of(s, more).largest())
                 + " each, the AdamW moments"
-                + (s.zeroStage() == 2 ? " and gradients" : "")
+                + (s.zeroStage() == 2
+                    ? " and gradients"
+                    : s.zeroStage() == 3 ? ", gradients and parameters" : "")
                 + " sharded further)");
         break;
       }
     }
     if (out.isEmpty()) {
       out.add(
-          "none of --recompute, a smaller micro-batch, ZeRO-2, tensor parallelism or more hosts"
-              + " alone");
+          "none of --recompute, a smaller micro-batch, ZeRO-2 or 3, tensor parallelism or more"
+              + " hosts alone");
     }
     return out;
   }

@@ -145,10 +145,12 @@ public final class PlanReport {
       case PARAMETERS ->
           s.precision().stochasticRounding()
               ? " (bf16 values in fp32 slots: bf16-sr saves no memory yet)"
-              : s.tensorParallel() > 1 ? " (fp32, " + which + ")" : " (fp32, all of them)";
+              : data > 1 && s.zeroStage() == 3
+                  ? " (ZeRO-3: shards + 2 layers)"
+                  : s.tensorParallel() > 1 ? " (fp32, " + which + ")" : " (fp32, all of them)";
       case GRADIENTS ->
-          data > 1 && s.zeroStage() == 2
-              ? " (ZeRO-2: shards + 2 buckets)"
+          data > 1 && s.zeroStage() >= 2
+              ? " (ZeRO-" + s.zeroStage() + ": shards + 2 buckets)"
               : " (fp32, " + which + ")";
       case OPTIMIZER -> data > 1 ? " (ZeRO: this rank's 1/" + data + ")" : " (fp32, 2 each)";
       case BF16_COPIES -> " (" + s.precision() + ")";

@@ -490,12 +490,8 @@ public final class TrainConfigFile {
       return value;
     }
 
-    long zeroStage(String key) { // 1 or 2; 3 is refused as not built
-      long stage = integer(key, 1, 3);
-      String no =
-          "3 (ZeRO-3: the parameters sharded too) is not built yet; use 1 (the AdamW"
-              + " moments sharded) or 2 (the gradients as well)";
-      return stage < 3 ? stage : error(key, no, 1L);
+    long zeroStage(String key) { // 1: AdamW's moments sharded, 2: the gradients, 3: the parameters
+      return integer(key, 1, 3);
     }
 
     Precision precision(String key) {

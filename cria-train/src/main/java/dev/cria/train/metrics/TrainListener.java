@@ -11,7 +11,10 @@ public interface TrainListener {
   /** After a validation. */
   void validation(long step, double loss);
 
-  /** At the end of the run, with the final parameters (valid only during the call). */
+  /**
+   * At the end of the run, with the final parameters this rank holds (valid only during the call):
+   * all of its slice, or under ZeRO-3 only its shards, the rest reading zeros.
+   */
   default void finished(dev.cria.engine.tensor.Floats parameters) {}
 
   /**

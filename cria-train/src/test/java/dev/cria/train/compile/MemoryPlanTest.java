@@ -73,20 +73,24 @@ class MemoryPlanTest {
   }
 
   @ParameterizedTest(
-      name = "{0} at tensor parallelism {1}, data parallelism {2}, {3}, sequence-parallel {4}")
+      name =
+          "{0} at tensor parallelism {1}, data parallelism {2}, {3}, sequence-parallel {4},"
+              + " ZeRO-{5}")
   @CsvSource({
-    "tiny, 2, 1, 32, false",
-    "small, 4, 1, 32, false",
-    "tiny, 2, 2, 32, false",
-    "tiny, 2, 1, 32, true",
-    "small, 4, 2, 32, true"
+    "tiny, 2, 1, 32, false, 1",
+    "small, 4, 1, 32, false, 1",
+    "tiny, 2, 2, 32, false, 1",
+    "tiny, 2, 1, 32, true, 1",
+    "small, 4, 2, 32, true, 1",
+    "small, 1, 2, bf16-mixed, false, 3",
+    "small, 2, 2, bf16-mixed, true, 3"
   })
-  void theTensorsPlannedForATensorParallelRankAreExactlyWhatItAllocates(
-      String preset, int tp, int dp, String precision, boolean sequenceParallel) {
+  void theTensorsPlannedForATensorParallelOrZeroThreeRankAreExactlyWhatItAllocates(
+      String preset, int tp, int dp, String precision, boolean sequenceParallel, int zero) {
     Precision p = Precision.parse(precision);
     MemoryPlan.Settings s =
         new MemoryPlan.Settings(
-            LlamaConfig.preset(preset), 2, 64, 1, 0, false, false, 0, p, tp, sequenceParallel);
+            LlamaConfig.preset(preset), 2, 64, zero, 0, false, false, 0, p, tp, sequenceParallel);
     int world = tp * dp;
     MemoryPlan plan = MemoryPlan.of(s, job(world, world, 64 * GB));
     MemoryPlan whole =
@@ -122,6 +126,7 @@ class MemoryPlanTest {
                   java.util.stream.IntStream.range(0, dp)
                       .mapToObj(d -> shards(model.layout(), dp, d))
                       .toList(),
+                  zero == 3,
                   cpu)) {
         assertThat(HostBuffers.liveBytes() - before)
             .as("rank %d", rank)
@@ -131,8 +136,17 @@ class MemoryPlanTest {
     assertThat(plan.bytes(MemoryPlan.Kind.PARAMETERS, 1))
         .as("a slice: the whole model's share, and the norms whole")
         .isLessThan(whole.bytes(MemoryPlan.Kind.PARAMETERS, 0) / tp + 4L * 64 * 1024);
-    assertThat(plan.bytes(MemoryPlan.Kind.ACTIVATIONS, 1))
-        .isLessThan(whole.bytes(MemoryPlan.Kind.ACTIVATIONS, 0));
+    if (tp > 1) {
+      assertThat(plan.bytes(MemoryPlan.Kind.ACTIVATIONS, 1))
+          .isLessThan(whole.bytes(MemoryPlan.Kind.ACTIVATIONS, 0));
+    }
+    if (zero == 3) { // the shards, two layers whole at a time, and one layer's bf16 copy
+      MemoryPlan one = MemoryPlan.of(s.withZero(1), job(world, world, 64 * GB));
+      assertThat(plan.bytes(MemoryPlan.Kind.PARAMETERS, 0))
+          .isLessThan(one.bytes(MemoryPlan.Kind.PARAMETERS, 0));
+      assertThat(plan.bytes(MemoryPlan.Kind.BF16_COPIES, 0))
+          .isLessThan(one.bytes(MemoryPlan.Kind.BF16_COPIES, 0));
+    }
     // rank 0 gathers one whole tensor and its moments at a time (the embeddings, the largest);
     // every rank holds a buffer of its slice of it, far less than the model
     LlamaConfig shape = LlamaConfig.preset(preset);
@@ -148,8 +162,8 @@ class MemoryPlanTest {
             world
                 + " ranks ("
                 + world
-                + " on each host), tensor parallelism "
-                + tp
+                + " on each host), "
+                + (tp == 1 ? "ZeRO-" + zero : "tensor parallelism " + tp)
                 + (sequenceParallel ? " with sequence parallelism" : ""));
     if (sequenceParallel) {
       assertThat(plan.bytes(MemoryPlan.Kind.ACTIVATIONS, 0))
@@ -268,7 +282,7 @@ class MemoryPlanTest {
     assertThat(crowded.whatWouldFit())
         .anyMatch(l -> l.startsWith("--zero 2 ("))
         .anyMatch(l -> l.matches("\\d+ hosts of 2 rank\\(s\\) \\(\\d+ ranks: .*"));
-    MemoryPlan zero2 = MemoryPlan.of(s.withZero2(), job(8, 8, 80 * GB));
+    MemoryPlan zero2 = MemoryPlan.of(s.withZero(2), job(8, 8, 80 * GB));
     assertThat(zero2.bytes(MemoryPlan.Kind.GRADIENTS, 0))
         .isLessThan(plan.bytes(MemoryPlan.Kind.GRADIENTS, 0) / 2);
   }
