@@ -534,7 +534,8 @@ public final class MemoryPlan {
         dataParallel() > 1 && s.zeroStage() < 3 && fitsWith(s.withZero(3), job)
             ? "--zero 3 (" + PlanReport.size(of(s.withZero(3), job).largest()) + ")"
             : null;
-    if (floor > job.memoryPerProcess()) {
+    // the parameters alone do not fit; under ZeRO-3 more ranks would shard them further
+    if (floor > job.memoryPerProcess() && !shardsParameters()) {
       if (split != null && zero3 != null) {
         out.add(zero3);
       }
@@ -551,6 +552,7 @@ public final class MemoryPlan {
                       + (triedSplit || s.tensorParallel() > 1
                           ? "tensor parallelism does not fit either; "
                           : "")
+                      + (dataParallel() > 1 ? "ZeRO-3 does not fit either; " : "")
                       + "pipeline parallelism is not built yet); a process needs more than "
                       + PlanReport.size(floor));
       return out;

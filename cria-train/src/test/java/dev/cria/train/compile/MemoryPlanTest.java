@@ -288,6 +288,32 @@ class MemoryPlanTest {
   }
 
   @Test
+  void zeroThreeIsSuggestedWhereOnlyShardingTheParametersFitsAndShardsThemOverMoreHosts() {
+    MemoryPlan.Settings s = settings("llama2-7b", 1, 4096).withRecompute();
+    MemoryPlan three = MemoryPlan.of(s.withZero(3), job(8, 8, GB));
+    MemoryPlan two = MemoryPlan.of(s.withZero(2), job(8, 8, GB));
+    // the parameters: a rank's 1/8 and two neighbouring buckets (two layers: each is larger than
+    // the embeddings or the head)
+    ParameterLayout layout = new ParameterLayout(s.shape());
+    List<ParameterLayout.Range> b = layout.buckets();
+    long shards = shards(layout, 8, 0).stream().mapToLong(ParameterLayout.Range::size).sum();
+    assertThat(three.bytes(MemoryPlan.Kind.PARAMETERS, 0))
+        .isEqualTo(4 * (shards + b.get(1).size() + b.get(2).size()));
+    // room for ZeRO-3, not for ZeRO-2 nor tensor parallelism: the suggestion
+    long memory = three.largest() + GB;
+    assertThat(two.largest()).isGreaterThan(memory);
+    assertThat(MemoryPlan.of(s, job(8, 8, memory)).whatWouldFit())
+        .contains("--zero 3 (" + PlanReport.size(three.largest()) + ")");
+    // under ZeRO-3, more hosts shard the parameters further
+    MemoryPlan crowded = MemoryPlan.of(s.withZero(3), job(8, 8, three.largest() - GB));
+    assertThat(crowded.fits()).isFalse();
+    assertThat(crowded.whatWouldFit())
+        .anyMatch(l ->
+            l.matches(
+                "\\d+ hosts of 8 rank\\(s\\) \\(\\d+ ranks: .*, gradients and parameters sharded further\\)"));
+  }
+
+  @Test
   void theBackgroundSaveCopyAndTheSharedMappingAreCounted() {
     MemoryPlan.Settings s =
         new MemoryPlan.Settings(
