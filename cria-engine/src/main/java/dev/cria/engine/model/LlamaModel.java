@@ -61,9 +61,11 @@ public final class LlamaModel implements AutoCloseable {
   private final Buffers buffers;
   private final Floats parameters;
   private final Floats gradients;
-  // bf16 copies in mixed precision (else null) of the parameters from computeBase on: all but the
-  // embeddings, which come first in the layout and are looked up, never multiplied
-  private final MemorySegment computeWeights;
+  // in mixed precision, bf16 copies of the parameters from computeBase on: all but the embeddings,
+  // which come first in the layout and are looked up, never multiplied; under ZeRO-3 of the one
+  // bucket in use. Allocated by the first pass that rounds (null until then, and in fp32)
+  private final boolean bf16;
+  private MemorySegment computeWeights;
   private final long computeBase;
   private final ActivationLayout act;
   private final MemorySegment a; // activations
@@ -84,6 +86,8 @@ public final class LlamaModel implements AutoCloseable {
   private int[] targets;
   private boolean logitsHoldGradient;
   private ParameterShards shards; // ZeRO-3: where the parameters come from; null: all in place
+  private ParameterLayout.Range held; // ZeRO-3: the bucket in use, whose values are in heldValues
+  private MemorySegment heldValues;
 
   /**
    * A model with zeroed parameters for micro-batches of {@code batch} x {@code seq} tokens.
@@ -161,10 +165,7 @@ public final class LlamaModel implements AutoCloseable {
     this.parameters = buffers.allocate(layout.size());
     this.gradients = buffers.allocate(layout.size());
     this.computeBase = layout.embeddings() + (long) vocab * config.dim();
-    this.computeWeights =
-        precision.products() == DType.BF16
-            ? buffers.allocateBf16(layout.size() - computeBase)
-            : null;
+    this.bf16 = precision.products() == DType.BF16;
     if (sequenceParallel && !slice.whole() && (batch * seq) % slice.parts() != 0) {
       throw new IllegalArgumentException(
           "sequence parallelism: the tensor-parallel size "
@@ -233,9 +234,24 @@ public final class LlamaModel implements AutoCloseable {
     return (2 * layout.size() + act.size) * Float.BYTES + computeCopyBytes();
   }
 
-  /** Bytes of the bf16 copy of the weights (mixed precision), else 0. */
+  /**
+   * Bytes of the bf16 copy of the weights (mixed precision: every weight but the embeddings, or
+   * under ZeRO-3 the largest bucket's), else 0.
+   */
   public long computeCopyBytes() {
-    return computeWeights == null ? 0 : computeWeights.byteSize();
+    return bf16 ? computeFloats() * Bf16.BYTES : 0;
+  }
+
+  /** Elements of the bf16 copy: from {@code computeBase} on, or the largest bucket (ZeRO-3). */
+  private long computeFloats() {
+    if (shards == null) {
+      return layout.size() - computeBase;
+    }
+    long most = 0;
+    for (ParameterLayout.Range b : layout.buckets()) {
+      most = b.from() >= computeBase ? Math.max(most, b.size()) : most;
+    }
+    return most;
   }
 
   /**
@@ -401,34 +417,38 @@ public final class LlamaModel implements AutoCloseable {
   }
 
   /**
-   * Where the parameters outside this rank's shards come from under ZeRO-3 (as FSDP and DeepSpeed's
-   * stage 3 run it): each pass asks for a bucket of {@link ParameterLayout#buckets()} just before
-   * it reads it, and gives it back as soon as it is done with it, so that only the bucket in use
-   * and the next one are whole at a time. The forward pass takes the embeddings, each layer and the
-   * head; the backward pass the head and each layer again, not the embeddings (their gradient needs
-   * no weights).
+   * Where the parameters come from under ZeRO-3 (as FSDP and DeepSpeed's stage 3 run it): each pass
+   * asks for a bucket of {@link ParameterLayout#buckets()} just before it reads it, and gives it
+   * back as soon as it is done with it, so that only the bucket in use and the next one are whole
+   * at a time. The forward pass takes the embeddings, each layer and the head; the backward pass
+   * the head and each layer again, not the embeddings (their gradient needs no weights). The
+   * model's own {@link #parameters()} are then read by nobody but the optimizer and the
+   * checkpoints: this rank's shards of them.
    */
   public interface ParameterShards {
     /**
-     * Returns once {@code bucket}'s parameters hold their values; {@code next} is the bucket the
-     * pass reads after it (null: none), which may be fetched meanwhile.
+     * The values of {@code bucket}'s parameters (the first at byte 0), once they are there; {@code
+     * next} is the bucket the pass reads after it (null: none), which may be fetched meanwhile.
+     * They stay valid until {@link #release}.
      */
-    void acquire(ParameterLayout.Range bucket, ParameterLayout.Range next);
+    MemorySegment acquire(ParameterLayout.Range bucket, ParameterLayout.Range next);
 
     /**
-     * The pass is done with {@code bucket}: its parameters outside this rank's shards, and {@code
-     * computeCopy}, their bf16 copy in mixed precision (else null), may go until acquired again.
+     * The pass is done with {@code bucket}: its values may go, or be reused, until acquired again.
      */
-    void release(ParameterLayout.Range bucket, MemorySegment computeCopy);
+    void release(ParameterLayout.Range bucket);
   }
 
   /**
-   * From now on every pass takes its parameters from {@code shards} (ZeRO-3; null: every parameter
-   * stays in place, the default), and in mixed precision rounds a bucket's bf16 copy each time it
-   * is acquired, the backward pass's included.
+   * From now on every pass reads its parameters from {@code shards} (ZeRO-3), a bucket at a time,
+   * and in mixed precision rounds each bucket's bf16 copy whenever it is acquired, the backward
+   * pass's included; the bf16 copy holds one bucket. Call before the first pass.
    */
   public void shardParameters(ParameterShards shards) {
-    this.shards = shards;
+    if (computeWeights != null) {
+      throw new IllegalStateException("the parameters are sharded before the first pass");
+    }
+    this.shards = java.util.Objects.requireNonNull(shards, "shards");
   }
 
   /**
@@ -696,7 +716,8 @@ public final class LlamaModel implements AutoCloseable {
       ParametersNeeded needed,
       boolean round) {
     if (shards != null) {
-      shards.acquire(bucket, next);
+      heldValues = shards.acquire(bucket, next);
+      held = bucket;
     } else {
       need(needed, bucket);
     }
@@ -705,15 +726,12 @@ public final class LlamaModel implements AutoCloseable {
     }
   }
 
-  /** The pass is done with {@code bucket}: under ZeRO-3 what is not this rank's may go. */
+  /** The pass is done with {@code bucket}: under ZeRO-3 its values go back. */
   private void done(ParameterLayout.Range bucket) {
     if (shards != null) {
-      shards.release(
-          bucket,
-          computeWeights == null || bucket.from() < computeBase
-              ? null
-              : computeWeights.asSlice(
-                  (bucket.from() - computeBase) * Bf16.BYTES, bucket.size() * Bf16.BYTES));
+      held = null;
+      heldValues = null;
+      shards.release(bucket);
     }
   }
 
@@ -722,12 +740,20 @@ public final class LlamaModel implements AutoCloseable {
    * per forward pass, after a data-parallel trainer has gathered them.
    */
   private void roundForCompute(ParameterLayout.Range bucket) {
-    if (computeWeights != null) {
+    if (bf16) {
+      if (computeWeights == null) {
+        computeWeights = buffers.allocateBf16(computeFloats());
+      }
       kernels.roundToBf16(
-          View.bf16(computeWeights, bucket.from() - computeBase),
+          View.bf16(computeWeights, bucket.from() - computeOrigin()),
           param(bucket.from()),
           bucket.to() - bucket.from());
     }
+  }
+
+  /** The parameter at the bf16 copy's first element: the first weight, or the bucket in use. */
+  private long computeOrigin() {
+    return shards == null ? computeBase : held.from();
   }
 
   /** {@code y = x W^T} on the activation arena, in this model's precision (that of its weights). */
@@ -749,7 +775,7 @@ public final class LlamaModel implements AutoCloseable {
    * for bit what rounding it in each product gives.
    */
   private View input(long offset) {
-    return computeWeights == null ? at(offset) : View.bf16(a, 2 * offset);
+    return bf16 ? View.bf16(a, 2 * offset) : at(offset);
   }
 
   /**
@@ -760,7 +786,7 @@ public final class LlamaModel implements AutoCloseable {
     if (!tensor.sequenceParallel()) {
       return input(local);
     }
-    tensor.gatherRows(local, act.gathered, config.dim(), computeWeights == null ? 4 : 2);
+    tensor.gatherRows(local, act.gathered, config.dim(), bf16 ? 2 : 4);
     return input(act.gathered);
   }
 
@@ -829,9 +855,16 @@ public final class LlamaModel implements AutoCloseable {
     return View.f32(a, offset);
   }
 
-  /** A view of the parameters at {@code offset}. */
+  /** A view of the parameters at {@code offset}: in place, or in the bucket in use (ZeRO-3). */
   private View param(long offset) {
-    return View.of(parameters, offset);
+    if (shards == null) {
+      return View.of(parameters, offset);
+    }
+    if (held == null || offset < held.from() || offset >= held.to()) {
+      throw new IllegalStateException(
+          "parameter " + offset + " read outside the bucket in use " + held);
+    }
+    return View.f32(heldValues, offset - held.from());
   }
 
   /** A view of the gradients at {@code offset}. */
@@ -844,7 +877,7 @@ public final class LlamaModel implements AutoCloseable {
    * parameters, or their bf16 copy in mixed precision.
    */
   private View weight(long offset) {
-    return computeWeights == null ? param(offset) : View.bf16(computeWeights, offset - computeBase);
+    return bf16 ? View.bf16(computeWeights, offset - computeOrigin()) : param(offset);
   }
 
   @Override

@@ -184,6 +184,13 @@ class MixedPrecisionModelTest {
           .isEqualTo(bf16.computeCopyBytes());
       assertThat(fp32.computeCopyBytes()).isZero();
       assertThat(fp32.bytes()).isEqualTo(LlamaModel.bytesNeeded(TINY, BATCH, SEQ, false));
+      // the first pass allocates the copy: exactly what the model says it costs, once
+      long before = dev.cria.engine.backend.HostBuffers.liveBytes();
+      bf16.forward(TOKENS, TARGETS, 1f);
+      long after = dev.cria.engine.backend.HostBuffers.liveBytes();
+      bf16.forward(TOKENS, TARGETS, 1f);
+      assertThat(after - before).isEqualTo(bf16.computeCopyBytes());
+      assertThat(dev.cria.engine.backend.HostBuffers.liveBytes()).isEqualTo(after);
     }
   }
 

@@ -1,9 +1,11 @@
 package dev.cria.engine.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Backends;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
@@ -12,11 +14,12 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
- * A model whose parameters come and go a bucket at a time ({@link LlamaModel.ParameterShards}, what
- * ZeRO-3 gives it): every parameter outside the bucket in use reads as NaN, and so does a released
- * bucket's bf16 copy, so a pass that read one outside its acquire would end in NaN. The passes give
- * the bits of the model that holds everything, in fp32 and bf16-mixed, with and without recompute,
- * and ask for the buckets in the order the trainer prefetches them.
+ * A model whose parameters come a bucket at a time ({@link LlamaModel.ParameterShards}, what ZeRO-3
+ * gives it): its own parameters read as NaN, and so does each bucket's values once released, so a
+ * pass that read a parameter outside its acquire would end in NaN (or be refused). The passes give
+ * the bits of the model that holds everything, in fp32 and bf16-mixed (whose bf16 copy holds one
+ * bucket, rounded again on each acquire), with and without recompute, and ask for the buckets in
+ * the order the trainer prefetches them.
  */
 class ShardedParametersModelTest {
   static final LlamaConfig TINY = new LlamaConfig(36, 3, 6, 2, 70, 53, 1e-5f, 10000f, 16);
@@ -25,42 +28,41 @@ class ShardedParametersModelTest {
   static final int[] TOKENS = new SplittableRandom(1).ints(BATCH * SEQ, 0, 53).toArray();
   static final int[] TARGETS = new SplittableRandom(2).ints(BATCH * SEQ, 0, 53).toArray();
 
-  /** Holds the true parameters aside and poisons the model's copy outside what is acquired. */
+  /** Holds the true parameters aside, poisons the model's, and hands out copies of buckets. */
   static final class Poisoning implements LlamaModel.ParameterShards {
-    final MemorySegment model;
     final MemorySegment truth;
     final List<String> calls = new ArrayList<>();
+    final Arena arena = Arena.ofAuto();
+    MemorySegment given;
     int held;
     int mostHeld;
 
     Poisoning(LlamaModel m) {
-      this.model = m.parameters().segment();
+      MemorySegment model = m.parameters().segment();
       this.truth = MemorySegment.ofArray(new float[Math.toIntExact(m.layout().size())]);
       MemorySegment.copy(model, 0, truth, 0, model.byteSize());
-      fill(model, 0, model.byteSize());
+      fill(model);
     }
 
-    static void fill(MemorySegment s, long from, long bytes) {
-      for (long i = from; i < from + bytes; i += Float.BYTES) {
+    static void fill(MemorySegment s) {
+      for (long i = 0; i < s.byteSize(); i += Float.BYTES) {
         s.set(ValueLayout.JAVA_FLOAT_UNALIGNED, i, Float.NaN);
       }
     }
 
     @Override
-    public void acquire(ParameterLayout.Range bucket, ParameterLayout.Range next) {
+    public MemorySegment acquire(ParameterLayout.Range bucket, ParameterLayout.Range next) {
       calls.add("+" + bucket.from() + (next == null ? "" : ">" + next.from()));
-      MemorySegment.copy(
-          truth, bucket.from() * 4, model, bucket.from() * 4, bucket.size() * Float.BYTES);
+      given = arena.allocate(bucket.size() * Float.BYTES, 64);
+      MemorySegment.copy(truth, bucket.from() * 4, given, 0, given.byteSize());
       mostHeld = Math.max(mostHeld, ++held);
+      return given;
     }
 
     @Override
-    public void release(ParameterLayout.Range bucket, MemorySegment computeCopy) {
+    public void release(ParameterLayout.Range bucket) {
       calls.add("-" + bucket.from());
-      fill(model, bucket.from() * 4, bucket.size() * Float.BYTES);
-      if (computeCopy != null) {
-        computeCopy.fill((byte) 0xff); // bf16 NaNs
-      }
+      fill(given);
       held--;
     }
   }
@@ -72,7 +74,9 @@ class ShardedParametersModelTest {
         LlamaModel m = new LlamaModel(TINY, b, BATCH, SEQ, recompute, precision)) {
       m.initialize(5, 0.1, true);
       Poisoning shards = sharded ? new Poisoning(m) : null;
-      m.shardParameters(shards);
+      if (shards != null) {
+        m.shardParameters(shards);
+      }
       double loss = 0;
       for (int i = 0; i < 2; i++) { // twice: the second pass must not lean on the first's copies
         m.zeroGradients();
@@ -132,5 +136,32 @@ class ShardedParametersModelTest {
     List<String> both = new ArrayList<>(one);
     both.addAll(one);
     assertThat(calls).isEqualTo(both);
+  }
+
+  @Test
+  void theBf16CopyHoldsOneLayerAndShardingComesBeforeTheFirstPass() {
+    try (Backend b = Backends.open("cpu", 1);
+        LlamaModel sharded = new LlamaModel(TINY, b, BATCH, SEQ, false, Precision.BF16_MIXED);
+        LlamaModel whole = new LlamaModel(TINY, b, BATCH, SEQ, false, Precision.BF16_MIXED)) {
+      sharded.initialize(5);
+      sharded.shardParameters(new Poisoning(sharded));
+      List<ParameterLayout.Range> buckets = sharded.layout().buckets();
+      long largest = // past the embeddings (looked up in fp32): a layer, here
+          buckets.subList(0, buckets.size() - 1).stream()
+              .mapToLong(ParameterLayout.Range::size)
+              .max()
+              .orElseThrow();
+      assertThat(sharded.computeCopyBytes())
+          .isEqualTo(2 * largest)
+          .isLessThan(whole.computeCopyBytes() / 2);
+      long before = dev.cria.engine.backend.HostBuffers.liveBytes();
+      sharded.forward(TOKENS, TARGETS, 1f);
+      assertThat(dev.cria.engine.backend.HostBuffers.liveBytes() - before).isEqualTo(2 * largest);
+      whole.initialize(5);
+      whole.forward(TOKENS, TARGETS, 1f);
+      assertThatThrownBy(() -> whole.shardParameters(new Poisoning(whole)))
+          .isInstanceOf(IllegalStateException.class)
+          .hasMessage("the parameters are sharded before the first pass");
+    }
   }
 }
