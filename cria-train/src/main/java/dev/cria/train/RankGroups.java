@@ -11,7 +11,6 @@ import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.GradientBuckets;
 import dev.cria.train.distributed.RankValues;
 import dev.cria.train.distributed.ShardedAdamW;
-import dev.cria.train.distributed.ShardedParameters;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -129,20 +128,6 @@ record RankGroups(Collective job, Collective tensor, Collective data, ParallelDi
             data,
             new GradientBuckets.Settings(d.zeroStage(), d.bucketCapBytes()))
         : null;
-  }
-
-  /**
-   * ZeRO-3 ({@code buckets} shard the parameters): from now on {@code model}'s passes gather each
-   * bucket of parameters from the data-parallel ranks' shards, and only this rank's shards stay in
-   * memory between them; returns what does it, or null for other stages.
-   */
-  static ShardedParameters shardParameters(LlamaModel model, GradientBuckets buckets) {
-    if (buckets == null || !buckets.settings().shardsParameters()) {
-      return null;
-    }
-    ShardedParameters sharded = new ShardedParameters(buckets, model.parameters());
-    model.shardParameters(sharded);
-    return sharded;
   }
 
   /**

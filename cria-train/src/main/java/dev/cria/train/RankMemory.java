@@ -38,12 +38,21 @@ final class RankMemory {
                 MemoryPlan.Job.ranksOnThisHost(System.getenv(), group.worldSize())));
   }
 
-  /** The lines of a rank starting: memory by kind, the buckets, the plan. */
-  void describe(MetricsSink metrics, LlamaModel model, ShardedAdamW adam, GradientBuckets buckets)
+  /**
+   * The lines of a rank starting: memory by kind, the buckets, the plan; {@code sharded} is
+   * ZeRO-3's (else null).
+   */
+  void describe(
+      MetricsSink metrics,
+      LlamaModel model,
+      ShardedAdamW adam,
+      GradientBuckets buckets,
+      ShardedParameters sharded)
       throws IOException {
+    this.sharded = sharded;
     long n = model.layout().size();
     boolean zero2 = buckets != null && buckets.settings().shardsGradients();
-    boolean zero3 = buckets != null && buckets.settings().shardsParameters();
+    boolean zero3 = sharded != null;
     int data = group.worldSize() / config.distributed().tensorParallel(); // ranks sharding it
     metrics.info(
         String.format(
@@ -51,7 +60,12 @@ final class RankMemory {
             "memory per rank: parameters %.0f MB%s, gradients %.0f MB%s, AdamW state"
                 + " %.0f MB%s,%s activations %.0f MB%s",
             (zero3 ? n / data : n) * 4 / 1e6,
-            zero3 ? " (this rank's shards, and the layers being gathered and used)" : "",
+            zero3
+                ? String.format(
+                    Locale.ROOT,
+                    " (this rank's shards) and %.0f MB to gather two layers into",
+                    sharded.bufferBytes() / 1e6)
+                : "",
             (zero2 ? n / data : n) * 4 / 1e6,
             zero2 ? " (this rank's shards, and the buckets being reduced)" : "",
             adam.stateBytes() / 1e6,
@@ -99,11 +113,6 @@ final class RankMemory {
             + " for this rank, of "
             + PlanReport.size(plan.job().memoryPerProcess())
             + " per process (cria compile shows the table)");
-  }
-
-  /** ZeRO-3: what keeps only this rank's shards of the parameters (null: nothing does). */
-  void track(ShardedParameters sharded) {
-    this.sharded = sharded;
   }
 
   /**

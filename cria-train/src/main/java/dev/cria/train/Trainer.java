@@ -29,6 +29,7 @@ import dev.cria.train.distributed.GradientBuckets;
 import dev.cria.train.distributed.PeerWatch;
 import dev.cria.train.distributed.RankValues;
 import dev.cria.train.distributed.ShardedAdamW;
+import dev.cria.train.distributed.ShardedParameters;
 import dev.cria.train.metrics.MetricsSink;
 import dev.cria.train.metrics.StatusSink;
 import dev.cria.train.metrics.StepMetrics;
@@ -245,14 +246,17 @@ public final class Trainer {
             buckets == null
                 ? ShardedAdamW.whole(model.layout(), settings, backend, rounding)
                 : ShardedAdamW.over(model.layout(), settings, backend, buckets.shards(), rounding);
-        WholeModel whole = groups.wholeModel(model, adam, buckets, backend)) {
+        WholeModel whole = groups.wholeModel(model, adam, buckets, backend);
+        ShardedParameters sharded = ShardedParameters.of(buckets, backend)) {
       RankMemory memory = new RankMemory(c, MemoryPlan.Settings.of(c, shape), group);
-      memory.describe(metrics, model, adam, buckets);
       Checkpoint resumed =
           new StartingWeights(run.root(), c, shape, group, ranks, metrics)
               .fill(start, model, adam.parts());
       adam.store(model.parameters()); // bf16 values from the start under bf16-sr
-      memory.track(RankGroups.shardParameters(model, buckets)); // ZeRO-3: the shards stay
+      if (sharded != null) {
+        sharded.shard(model); // ZeRO-3: from here on only this rank's shards stay in memory
+      }
+      memory.describe(metrics, model, adam, buckets, sharded);
       if (start.writeInitialWeights() != null) {
         Map<String, String> meta =
             Map.of("format", "pt", "source", "cria train, initial weights, seed " + t.seed());

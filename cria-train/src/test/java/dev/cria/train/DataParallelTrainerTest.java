@@ -243,7 +243,7 @@ class DataParallelTrainerTest {
     assertThat(zero3.getFirst().info())
         .anyMatch(l ->
             l.startsWith("memory per rank: parameters ")
-                && l.contains("(this rank's shards, and the layers being gathered and used)")
+                && l.contains("(this rank's shards) and 8 MB to gather two layers into")
                 && l.contains("(ZeRO-3: this rank's 1/2)"))
         .anyMatch(l ->
             l.equals(

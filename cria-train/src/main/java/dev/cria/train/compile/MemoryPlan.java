@@ -10,7 +10,6 @@ import dev.cria.engine.tensor.Bf16;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.Collectives;
 import dev.cria.train.distributed.GradientBuckets;
-import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
@@ -315,9 +314,10 @@ public final class MemoryPlan {
     boolean split = settings.tensorParallel() > 1 || shardsParameters();
     long gathered = (3 * largestTensor + largestSliceTensor) * Float.BYTES;
     return switch (kind) {
-      // ZeRO-3 keeps a rank's shards and the two buckets a pass is using and gathering
+      // ZeRO-3 keeps a rank's shards and two buffers to gather a bucket into (one in use, one
+      // being gathered)
       case PARAMETERS ->
-          shardsParameters() ? Math.min(p, (shardFloats(rank) + largestPair()) * Float.BYTES) : p;
+          shardsParameters() ? (shardFloats(rank) + 2 * largestBucket()) * Float.BYTES : p;
       // ZeRO-2 and 3 keep a rank's shards and the buckets being reduced
       case GRADIENTS ->
           dataParallel() > 1 && settings.zeroStage() >= 2
@@ -339,7 +339,7 @@ public final class MemoryPlan {
   }
 
   /** Whether a rank keeps only its shards of the parameters: ZeRO-3 beside data parallelism. */
-  private boolean shardsParameters() {
+  boolean shardsParameters() {
     return settings.zeroStage() == 3 && dataParallel() > 1;
   }
 
@@ -414,12 +414,14 @@ public final class MemoryPlan {
   /** Bytes of the tensors cria allocates off-heap in rank {@code rank} (no buffers, no runtime). */
   public long tensorBytes(int rank) {
     // ZeRO-2 and 3 reserve their buffers whole; only the shards and the buckets in use stay
-    return (shardsParameters() ? slice * Float.BYTES : bytes(Kind.PARAMETERS, rank))
+    return (shardsParameters()
+            ? (slice + 2 * largestBucket()) * Float.BYTES
+            : bytes(Kind.PARAMETERS, rank))
         + (settings.zeroStage() >= 2 && dataParallel() > 1
             ? slice * Float.BYTES
             : bytes(Kind.GRADIENTS, rank))
         + bytes(Kind.OPTIMIZER, rank)
-        + bf16Weights(true) // the kernels' bf16 scratch is not among these
+        + bf16Weights(!shardsParameters()) // the kernels' bf16 scratch is not among these
         + bytes(Kind.ACTIVATIONS, rank)
         + bytes(Kind.WHOLE_MODEL, rank);
   }
@@ -487,147 +489,13 @@ public final class MemoryPlan {
     return buckets.stream().mapToLong(ParameterLayout.Range::size).max().orElse(0);
   }
 
-  /** The most floats two buckets next to each other hold: a pass uses one, gathers the next. */
-  private long largestPair() {
-    long most = largestBucket();
-    for (int i = 1; i < buckets.size(); i++) {
-      most = Math.max(most, buckets.get(i - 1).size() + buckets.get(i).size());
-    }
-    return most;
-  }
-
   /**
    * Changes that would make the run fit, each one a line ({@code --recompute}, a smaller
-   * micro-batch, ZeRO-2, more hosts), or why nothing will; empty when it fits.
+   * micro-batch, ZeRO-2 or 3, tensor parallelism, more hosts), or why nothing will; empty when it
+   * fits ({@link FitAdvice}).
    */
   public List<String> whatWouldFit() {
-    List<String> out = new ArrayList<>();
-    if (fits()) {
-      return out;
-    }
-    long floor =
-        bytes(Kind.PARAMETERS, 0)
-            + RUNTIME_BYTES
-            + bytes(Kind.COMMUNICATION, 0)
-            + bytes(Kind.INDICES, 0);
-    Settings s = settings;
-    int world = job.worldSize();
-    String split = null;
-    boolean triedSplit = false; // a tensor-parallel group that could run, but does not fit
-    // the smallest tensor-parallel group within a host (its collectives run in every layer)
-    for (int tp = 2; s.tensorParallel() == 1 && split == null && tp <= job.ranksPerHost(); tp++) {
-      boolean runs = job.ranksPerHost() % tp == 0 && world % tp == 0 && divides(tp);
-      triedSplit |= runs;
-      if (runs && fitsWith(s.withTensorParallel(tp), job)) {
-        split =
-            "--tensor-parallel "
-                + tp
-                + " ("
-                + PlanReport.size(of(s.withTensorParallel(tp), job).largest())
-                + ": each rank a 1/"
-                + tp
-                + " slice of every layer)";
-      }
-    }
-    // ZeRO-3: the parameters sharded over the data-parallel ranks, a layer at a time whole
-    String zero3 =
-        dataParallel() > 1 && s.zeroStage() < 3 && fitsWith(s.withZero(3), job)
-            ? "--zero 3 (" + PlanReport.size(of(s.withZero(3), job).largest()) + ")"
-            : null;
-    // the parameters alone do not fit; under ZeRO-3 more ranks would shard them further
-    if (floor > job.memoryPerProcess() && !shardsParameters()) {
-      if (split != null && zero3 != null) {
-        out.add(zero3);
-      }
-      out.add(
-          split != null
-              ? split
-              : zero3 != null
-                  ? zero3
-                  : "nothing cria can change: every rank holds "
-                      + (s.tensorParallel() > 1 ? "" : "all ")
-                      + PlanReport.size(bytes(Kind.PARAMETERS, 0))
-                      + " of parameters ("
-                      + (s.tensorParallel() > 1 ? "its slice of the model; " : "")
-                      + (triedSplit || s.tensorParallel() > 1
-                          ? "tensor parallelism does not fit either; "
-                          : "")
-                      + (dataParallel() > 1 ? "ZeRO-3 does not fit either; " : "")
-                      + "pipeline parallelism is not built yet); a process needs more than "
-                      + PlanReport.size(floor));
-      return out;
-    }
-    if (!s.recompute() && fitsWith(s.withRecompute(), job)) {
-      out.add("--recompute (" + PlanReport.size(of(s.withRecompute(), job).largest()) + ")");
-    }
-    Settings sp = s.withSequenceParallel(true);
-    if (s.tensorParallel() > 1 && !s.sequenceParallel() && fitsWith(sp, job)) {
-      out.add("--sequence-parallel (" + PlanReport.size(of(sp, job).largest()) + ")");
-    }
-    for (boolean recompute : new boolean[] {s.recompute(), true}) {
-      Settings base = recompute ? s.withRecompute() : s;
-      for (int m = s.microBatch() / 2; m >= 1; m /= 2) {
-        if (fitsWith(base.withMicroBatch(m), job)) {
-          out.add(
-              "--micro-batch "
-                  + m
-                  + (recompute && !s.recompute() ? " --recompute" : "")
-                  + " ("
-                  + PlanReport.size(of(base.withMicroBatch(m), job).largest())
-                  + ")");
-          break;
-        }
-      }
-    }
-    if (dataParallel() > 1 && s.zeroStage() == 1 && fitsWith(s.withZero(2), job)) {
-      out.add("--zero 2 (" + PlanReport.size(of(s.withZero(2), job).largest()) + ")");
-    } else if (zero3 != null) {
-      out.add(zero3);
-    }
-    if (split != null) {
-      out.add(split);
-    }
-    for (int hosts = world / job.ranksPerHost() + 1;
-        s.tensorParallel() == 1 && hosts <= 4096;
-        hosts++) {
-      Job more = job.withWorld(hosts * job.ranksPerHost());
-      if (fitsWith(s, more)) {
-        out.add(
-            hosts
-                + " hosts of "
-                + job.ranksPerHost()
-                + " rank(s) ("
-                + more.worldSize()
-                + " ranks: "
-                + PlanReport.size(of(s, more).largest())
-                + " each, the AdamW moments"
-                + (s.zeroStage() == 2
-                    ? " and gradients"
-                    : s.zeroStage() == 3 ? ", gradients and parameters" : "")
-                + " sharded further)");
-        break;
-      }
-    }
-    if (out.isEmpty()) {
-      out.add(
-          "none of --recompute, a smaller micro-batch, ZeRO-2 or 3, tensor parallelism or more"
-              + " hosts alone");
-    }
-    return out;
-  }
-
-  /** Whether tensor parallelism {@code tp} divides what it cuts in this plan's model. */
-  private boolean divides(int tp) {
-    try {
-      new ModelSlice(tp, 0).requireFits(settings.shape());
-      return true;
-    } catch (IllegalArgumentException e) {
-      return false;
-    }
-  }
-
-  private static boolean fitsWith(Settings s, Job j) {
-    return of(s, j).fits();
+    return FitAdvice.of(this);
   }
 
   private static long physicalMemory() {

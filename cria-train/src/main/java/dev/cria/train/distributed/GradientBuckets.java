@@ -219,15 +219,22 @@ public final class GradientBuckets implements AutoCloseable {
   }
 
   /**
-   * ZeRO-3: starts all-gathering bucket {@code i} of {@code parameters} (each rank's shard in
-   * place) on the communication thread, after what is queued there; the time counts as the
-   * gathers'.
+   * ZeRO-3: starts gathering bucket {@code i} of {@code parameters} into {@code into} on the
+   * communication thread, after what is queued there: this rank's shard copied in, the others'
+   * all-gathered. The time counts as the gathers'.
    */
-  Future<?> gather(int i, MemorySegment parameters) {
+  Future<?> gather(int i, MemorySegment parameters, MemorySegment into) {
     ParameterLayout.Range b = buckets.get(i);
+    ParameterLayout.Range own = shards.get(i);
     return comm.submit(() -> {
       long t0 = System.nanoTime();
-      group.allGather(parameters.asSlice(b.from() * Float.BYTES, b.size() * Float.BYTES), b.size());
+      MemorySegment.copy(
+          parameters,
+          own.from() * Float.BYTES,
+          into,
+          (own.from() - b.from()) * Float.BYTES,
+          own.size() * Float.BYTES);
+      group.allGather(into.asSlice(0, b.size() * Float.BYTES), b.size());
       gatherNanos += System.nanoTime() - t0;
     });
   }

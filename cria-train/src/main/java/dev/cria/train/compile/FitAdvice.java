@@ -1,0 +1,152 @@
+package dev.cria.train.compile;
+
+import dev.cria.engine.model.LlamaConfig;
+import dev.cria.engine.model.ModelSlice;
+import dev.cria.train.compile.MemoryPlan.Job;
+import dev.cria.train.compile.MemoryPlan.Kind;
+import dev.cria.train.compile.MemoryPlan.Settings;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * What would make a plan that does not fit fit, each a line a user can act on: {@code --recompute},
+ * {@code --sequence-parallel}, a smaller micro-batch (with recompute or without), ZeRO-2 or 3, the
+ * smallest tensor-parallel group within a host, more hosts; or why nothing cria can change will.
+ * Each change is tried by planning the run with it.
+ */
+final class FitAdvice {
+  private FitAdvice() {}
+
+  /** The changes that make {@code plan}'s run fit, or why none does; empty when it fits. */
+  static List<String> of(MemoryPlan plan) {
+    Settings s = plan.settings();
+    Job job = plan.job();
+    List<String> out = new ArrayList<>();
+    if (plan.fits()) {
+      return out;
+    }
+    long floor =
+        plan.bytes(Kind.PARAMETERS, 0)
+            + MemoryPlan.RUNTIME_BYTES
+            + plan.bytes(Kind.COMMUNICATION, 0)
+            + plan.bytes(Kind.INDICES, 0);
+    int world = job.worldSize();
+    String split = null;
+    boolean triedSplit = false; // a tensor-parallel group that could run, but does not fit
+    // the smallest tensor-parallel group within a host (its collectives run in every layer)
+    for (int tp = 2; s.tensorParallel() == 1 && split == null && tp <= job.ranksPerHost(); tp++) {
+      boolean runs = job.ranksPerHost() % tp == 0 && world % tp == 0 && divides(s.shape(), tp);
+      triedSplit |= runs;
+      if (runs && fitsWith(s.withTensorParallel(tp), job)) {
+        split =
+            "--tensor-parallel "
+                + tp
+                + " ("
+                + PlanReport.size(MemoryPlan.of(s.withTensorParallel(tp), job).largest())
+                + ": each rank a 1/"
+                + tp
+                + " slice of every layer)";
+      }
+    }
+    // ZeRO-3: the parameters sharded over the data-parallel ranks, a layer at a time whole
+    String zero3 =
+        plan.dataParallel() > 1 && s.zeroStage() < 3 && fitsWith(s.withZero(3), job)
+            ? "--zero 3 (" + PlanReport.size(MemoryPlan.of(s.withZero(3), job).largest()) + ")"
+            : null;
+    // the parameters alone do not fit; under ZeRO-3 more ranks would shard them further
+    if (floor > job.memoryPerProcess() && !plan.shardsParameters()) {
+      if (split != null && zero3 != null) {
+        out.add(zero3);
+      }
+      out.add(
+          split != null
+              ? split
+              : zero3 != null
+                  ? zero3
+                  : "nothing cria can change: every rank holds "
+                      + (s.tensorParallel() > 1 ? "" : "all ")
+                      + PlanReport.size(plan.bytes(Kind.PARAMETERS, 0))
+                      + " of parameters ("
+                      + (s.tensorParallel() > 1 ? "its slice of the model; " : "")
+                      + (triedSplit || s.tensorParallel() > 1
+                          ? "tensor parallelism does not fit either; "
+                          : "")
+                      + (plan.dataParallel() > 1 ? "ZeRO-3 does not fit either; " : "")
+                      + "pipeline parallelism is not built yet); a process needs more than "
+                      + PlanReport.size(floor));
+      return out;
+    }
+    if (!s.recompute() && fitsWith(s.withRecompute(), job)) {
+      out.add(
+          "--recompute (" + PlanReport.size(MemoryPlan.of(s.withRecompute(), job).largest()) + ")");
+    }
+    Settings sp = s.withSequenceParallel(true);
+    if (s.tensorParallel() > 1 && !s.sequenceParallel() && fitsWith(sp, job)) {
+      out.add("--sequence-parallel (" + PlanReport.size(MemoryPlan.of(sp, job).largest()) + ")");
+    }
+    for (boolean recompute : new boolean[] {s.recompute(), true}) {
+      Settings base = recompute ? s.withRecompute() : s;
+      for (int m = s.microBatch() / 2; m >= 1; m /= 2) {
+        if (fitsWith(base.withMicroBatch(m), job)) {
+          out.add(
+              "--micro-batch "
+                  + m
+                  + (recompute && !s.recompute() ? " --recompute" : "")
+                  + " ("
+                  + PlanReport.size(MemoryPlan.of(base.withMicroBatch(m), job).largest())
+                  + ")");
+          break;
+        }
+      }
+    }
+    if (plan.dataParallel() > 1 && s.zeroStage() == 1 && fitsWith(s.withZero(2), job)) {
+      out.add("--zero 2 (" + PlanReport.size(MemoryPlan.of(s.withZero(2), job).largest()) + ")");
+    } else if (zero3 != null) {
+      out.add(zero3);
+    }
+    if (split != null) {
+      out.add(split);
+    }
+    for (int hosts = world / job.ranksPerHost() + 1;
+        s.tensorParallel() == 1 && hosts <= 4096;
+        hosts++) {
+      Job more = job.withWorld(hosts * job.ranksPerHost());
+      if (fitsWith(s, more)) {
+        out.add(
+            hosts
+                + " hosts of "
+                + job.ranksPerHost()
+                + " rank(s) ("
+                + more.worldSize()
+                + " ranks: "
+                + PlanReport.size(MemoryPlan.of(s, more).largest())
+                + " each, the AdamW moments"
+                + (s.zeroStage() == 2
+                    ? " and gradients"
+                    : s.zeroStage() == 3 ? ", gradients and parameters" : "")
+                + " sharded further)");
+        break;
+      }
+    }
+    if (out.isEmpty()) {
+      out.add(
+          "none of --recompute, a smaller micro-batch, ZeRO-2 or 3, tensor parallelism or more"
+              + " hosts alone");
+    }
+    return out;
+  }
+
+  /** Whether tensor parallelism {@code tp} divides what it cuts in {@code shape}. */
+  private static boolean divides(LlamaConfig shape, int tp) {
+    try {
+      new ModelSlice(tp, 0).requireFits(shape);
+      return true;
+    } catch (IllegalArgumentException e) {
+      return false;
+    }
+  }
+
+  private static boolean fitsWith(Settings s, Job j) {
+    return MemoryPlan.of(s, j).fits();
+  }
+}
