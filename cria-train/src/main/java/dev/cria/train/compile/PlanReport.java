@@ -50,24 +50,31 @@ public final class PlanReport {
   public static List<String> table(MemoryPlan plan) {
     int world = plan.job().worldSize();
     boolean two = world > 1 && plan.total(1) != plan.total(0);
-    List<String> lines = new ArrayList<>();
-    lines.add(headline(plan));
-    lines.add(
-        String.format(
-            Locale.ROOT,
-            "  %-44s %12s%s",
-            "",
-            two ? "rank 0" : "each rank",
-            two ? "  other ranks" : ""));
+    List<MemoryPlan.Kind> rows = new ArrayList<>();
+    int width = 44; // the labels' column: as wide as the longest shown
     for (MemoryPlan.Kind k : MemoryPlan.Kind.values()) {
       if ((k == MemoryPlan.Kind.BF16_COPIES || k == MemoryPlan.Kind.WHOLE_MODEL)
           && plan.bytes(k, 0) == 0) {
         continue; // fp32, or no tensor parallelism: no such row
       }
+      rows.add(k);
+      width = Math.max(width, (k.label() + note(plan, k)).length());
+    }
+    String label = "  %-" + width + "s";
+    List<String> lines = new ArrayList<>();
+    lines.add(headline(plan));
+    lines.add(
+        String.format(
+            Locale.ROOT,
+            label + " %12s%s",
+            "",
+            two ? "rank 0" : "each rank",
+            two ? "  other ranks" : ""));
+    for (MemoryPlan.Kind k : rows) {
       lines.add(
           String.format(
               Locale.ROOT,
-              "  %-44s %12s%s",
+              label + " %12s%s",
               k.label() + note(plan, k),
               size(plan.bytes(k, 0)),
               two ? String.format(Locale.ROOT, "  %11s", size(plan.bytes(k, 1))) : ""));
@@ -75,14 +82,14 @@ public final class PlanReport {
     lines.add(
         String.format(
             Locale.ROOT,
-            "  %-44s %12s%s",
+            label + " %12s%s",
             "total",
             size(plan.total(0)),
             two ? String.format(Locale.ROOT, "  %11s", size(plan.total(1))) : ""));
     lines.add(
         String.format(
             Locale.ROOT,
-            "  %-44s %12s  (%s)",
+            label + " %12s  (%s)",
             "memory per process",
             size(plan.job().memoryPerProcess()),
             plan.job().memorySource()));
@@ -146,7 +153,7 @@ public final class PlanReport {
           s.precision().stochasticRounding()
               ? " (bf16 values in fp32 slots: bf16-sr saves no memory yet)"
               : data > 1 && s.zeroStage() == 3
-                  ? " (ZeRO-3: shards + 2 layers)"
+                  ? " (ZeRO-3: shards + 2 gather buffers)"
                   : s.tensorParallel() > 1 ? " (fp32, " + which + ")" : " (fp32, all of them)";
       case GRADIENTS ->
           data > 1 && s.zeroStage() >= 2

@@ -256,6 +256,35 @@ class MemoryPlanTest {
   }
 
   @Test
+  void theTablesRowsLineUpWhateverTheLabelsLength() {
+    MemoryPlan.Settings s =
+        new MemoryPlan.Settings(
+            LlamaConfig.preset("llama2-7b"),
+            1,
+            4096,
+            3,
+            0,
+            true,
+            false,
+            0,
+            Precision.BF16_MIXED,
+            8,
+            true);
+    List<String> table = PlanReport.table(MemoryPlan.of(s, job(128, 32, 16 * GB)));
+    int total = 1;
+    while (!table.get(total).strip().startsWith("total")) {
+      total++;
+    }
+    assertThat(table.get(1)).contains("rank 0", "other ranks");
+    assertThat(table.subList(1, total + 1))
+        .as("the header, every row and the total, each column at its place")
+        .allMatch(l -> l.length() == table.get(1).length())
+        .anyMatch(
+            l -> l.startsWith("  checkpoint gathering (a whole tensor at a time, on rank 0) "))
+        .anyMatch(l -> l.startsWith("  parameters (ZeRO-3: shards + 2 gather buffers) "));
+  }
+
+  @Test
   void everyPresetUpToSeventyBillionIsPlannedWithoutAllocating() {
     long before = HostBuffers.liveBytes();
     for (String preset : LlamaConfig.PRESETS.keySet()) {
