@@ -247,7 +247,8 @@ public final class Trainer {
                 ? ShardedAdamW.whole(model.layout(), settings, backend, rounding)
                 : ShardedAdamW.over(model.layout(), settings, backend, buckets.shards(), rounding);
         WholeModel whole = groups.wholeModel(model, adam, buckets, backend);
-        ShardedParameters sharded = ShardedParameters.of(buckets, backend)) {
+        ShardedParameters sharded = // a gathered bucket stays valid until the next update
+            ShardedParameters.of(buckets, backend, () -> adam.parts().getFirst().steps())) {
       RankMemory memory = new RankMemory(c, MemoryPlan.Settings.of(c, shape), group);
       Checkpoint resumed =
           new StartingWeights(run.root(), c, shape, group, ranks, metrics)

@@ -139,7 +139,7 @@ class MemoryPlanTest {
                       new FakeGroup(dims.dataRank(rank), dp),
                       new GradientBuckets.Settings(3, 0))
                   : null;
-          ShardedParameters sharded = ShardedParameters.of(buckets, cpu)) {
+          ShardedParameters sharded = ShardedParameters.of(buckets, cpu, () -> 0)) {
         if (sharded != null) {
           sharded.shard(model);
         }

@@ -70,7 +70,9 @@ class ZeroThreeTest {
                           group,
                           new GradientBuckets.Settings(3, 1L << 30))) {
                 m.initialize(7);
-                ShardedParameters sharded = new ShardedParameters(buckets, cpu.buffers());
+                long[] version = {0}; // no update between the passes: gathered buckets reused
+                ShardedParameters sharded =
+                    new ShardedParameters(buckets, cpu.buffers(), () -> version[0]);
                 sharded.shard(m);
                 long[] most = {0};
                 m.shardParameters( // the same, watched
@@ -114,6 +116,12 @@ class ZeroThreeTest {
                     .as("a bucket per layer whatever the cap")
                     .isEqualTo(m.layout().buckets());
                 assertThat(sharded.bufferBytes()).isEqualTo(2 * bucket);
+                // 3 layers: each pass acquires 5 buckets forward, 4 back; the backward pass
+                // reuses the head and the last layer, the second forward pass the first layer
+                assertThat(sharded.counts()).containsExactly(18, 13);
+                version[0]++; // an update: every bucket is gathered again
+                m.forward(tokens(group.rank()), tokens(group.rank() + 5), 1f);
+                assertThat(sharded.counts()).containsExactly(23, 18);
                 sharded.close();
                 return new Seen(losses, out, most[0], shardBytes, bucket);
               }
@@ -161,7 +169,7 @@ class ZeroThreeTest {
               GradientBuckets buckets =
                   new GradientBuckets(
                       m.layout(), m.gradients(), group, new GradientBuckets.Settings(stage, 0))) {
-            assertThatThrownBy(() -> new ShardedParameters(buckets, cpu.buffers()))
+            assertThatThrownBy(() -> new ShardedParameters(buckets, cpu.buffers(), () -> 0))
                 .hasMessage("ZeRO stage " + stage + " keeps the parameters whole");
             return null;
           }
