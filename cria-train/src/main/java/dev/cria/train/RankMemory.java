@@ -119,7 +119,7 @@ final class RankMemory {
    * After the first step with ZeRO-2 or 3: how much of the gradient buffer, and under ZeRO-3 of the
    * parameter buffer, stayed in memory.
    */
-  void describeZeroTwo(MetricsSink metrics, GradientBuckets buckets, long n, long step)
+  void describeShards(MetricsSink metrics, GradientBuckets buckets, long n, long step)
       throws IOException {
     metrics.info(
         String.format(

@@ -248,7 +248,7 @@ public final class Trainer {
                 : ShardedAdamW.over(model.layout(), settings, backend, buckets.shards(), rounding);
         WholeModel whole = groups.wholeModel(model, adam, buckets, backend);
         ShardedParameters sharded = // a gathered bucket stays valid until the next update
-            ShardedParameters.of(buckets, backend, () -> adam.parts().getFirst().steps())) {
+            ShardedParameters.of(buckets, backend, adam::steps)) {
       RankMemory memory = new RankMemory(c, MemoryPlan.Settings.of(c, shape), group);
       Checkpoint resumed =
           new StartingWeights(run.root(), c, shape, group, ranks, metrics)
@@ -496,7 +496,7 @@ public final class Trainer {
       step++;
       consumed += t.globalBatchSize();
       if (zero2 && step == firstStep + 1) {
-        memory.describeZeroTwo(metrics, buckets, model.layout().size(), step);
+        memory.describeShards(metrics, buckets, model.layout().size(), step);
       }
       report(lr, loss, gradNorm, paramNorm, (System.nanoTime() - t0) / 1e9, communication, exposed);
       memory.sample();

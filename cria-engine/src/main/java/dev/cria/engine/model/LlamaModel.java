@@ -244,14 +244,7 @@ public final class LlamaModel implements AutoCloseable {
 
   /** Elements of the bf16 copy: from {@code computeBase} on, or the largest bucket (ZeRO-3). */
   private long computeFloats() {
-    if (shards == null) {
-      return layout.size() - computeBase;
-    }
-    long most = 0;
-    for (ParameterLayout.Range b : layout.buckets()) {
-      most = b.from() >= computeBase ? Math.max(most, b.size()) : most;
-    }
-    return most;
+    return shards == null ? layout.size() - computeBase : layout.largestMultipliedBucket();
   }
 
   /**

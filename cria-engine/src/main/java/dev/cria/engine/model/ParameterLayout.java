@@ -195,6 +195,15 @@ public final class ParameterLayout {
     return t.split() == Split.COLUMNS ? t.cols() * slice.parts() : t.cols();
   }
 
+  /**
+   * Floats of the largest bucket of weights that are multiplied: every bucket but the embeddings'
+   * (the last, looked up and never multiplied). Under ZeRO-3 the bf16 copy of mixed precision holds
+   * one such bucket at a time.
+   */
+  public long largestMultipliedBucket() {
+    return buckets.subList(0, buckets.size() - 1).stream().mapToLong(Range::size).max().orElse(0);
+  }
+
   /** Floats of the largest tensor (the embeddings, in a Llama; at least 1). */
   public long largestTensor() {
     return tensors().stream().mapToLong(Tensor::size).max().orElse(1);

@@ -276,6 +276,7 @@ public final class MemoryPlan {
   private final long slice; // what each rank holds of them
   private final long largestTensor; // floats: the whole model's largest tensor, and a slice's
   private final long largestSliceTensor;
+  private final long largestMultipliedBucket; // floats: ZeRO-3's bf16 copy holds one
 
   private MemoryPlan(Settings settings, Job job) {
     this.settings = settings;
@@ -286,6 +287,7 @@ public final class MemoryPlan {
     this.slice = layout.size();
     this.largestTensor = whole.largestTensor();
     this.largestSliceTensor = layout.largestTensor();
+    this.largestMultipliedBucket = layout.largestMultipliedBucket();
     this.buckets = // ZeRO-3 keeps a bucket per layer, as GradientBuckets does
         settings.zeroStage() == 3
             ? layout.buckets()
@@ -369,13 +371,8 @@ public final class MemoryPlan {
       return 0;
     }
     long vocab = settings.shape().vocabSize() / settings.tensorParallel();
-    long weights = // not the embeddings, the last bucket
-        allWeights
-            ? slice - vocab * settings.shape().dim()
-            : buckets.subList(0, buckets.size() - 1).stream()
-                .mapToLong(ParameterLayout.Range::size)
-                .max()
-                .orElse(0);
+    long weights = // not the embeddings
+        allWeights ? slice - vocab * settings.shape().dim() : largestMultipliedBucket;
     return weights * Bf16.BYTES;
   }
 

@@ -93,6 +93,11 @@ public final class ShardedAdamW implements AutoCloseable {
     }
   }
 
+  /** AdamW's update count: every shard's, the same on every rank. */
+  public long steps() {
+    return parts.getFirst().steps();
+  }
+
   /** The AdamW of every shard this rank owns, for checkpoints. */
   public List<AdamW> parts() {
     return parts;
