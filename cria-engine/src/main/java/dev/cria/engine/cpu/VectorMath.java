@@ -36,12 +36,21 @@ final class VectorMath {
 
   private VectorMath() {}
 
-  /** e^x for every lane, to about 2 ulp; inputs are clamped to [-87.3, 88.4]. */
+  /**
+   * e^x for every lane, to about 2 ulp; inputs are clamped to [-87.3, 88.4]. The clamps compare and
+   * blend rather than call {@code max}/{@code min}, whose Java semantics (NaN, -0.0) cost several
+   * instructions a lane: the same results for every input, a NaN included. The power of two is
+   * built from the bits of {@code v log2(e) + 1.5 * 2^23}, which hold k in their low bits, instead
+   * of converting k back to an integer.
+   */
   static FloatVector exp(FloatVector x) {
     VectorSpecies<Float> s = x.species();
-    FloatVector v = x.max(MIN_INPUT).min(MAX_INPUT);
-    FloatVector k =
-        v.fma(FloatVector.broadcast(s, LOG2E), FloatVector.broadcast(s, ROUNDER)).sub(ROUNDER);
+    FloatVector lo = FloatVector.broadcast(s, MIN_INPUT);
+    FloatVector hi = FloatVector.broadcast(s, MAX_INPUT);
+    FloatVector v = x.blend(lo, x.lt(lo));
+    v = v.blend(hi, v.compare(VectorOperators.GT, hi));
+    FloatVector rounded = v.fma(FloatVector.broadcast(s, LOG2E), FloatVector.broadcast(s, ROUNDER));
+    FloatVector k = rounded.sub(ROUNDER);
     FloatVector r = k.fma(FloatVector.broadcast(s, -LN2_HI), v);
     r = k.fma(FloatVector.broadcast(s, -LN2_LO), r);
     FloatVector p = r.fma(FloatVector.broadcast(s, P0), FloatVector.broadcast(s, P1));
@@ -50,8 +59,10 @@ final class VectorMath {
     p = p.fma(r, FloatVector.broadcast(s, P4));
     p = p.fma(r, FloatVector.broadcast(s, P5));
     p = p.fma(r.mul(r), r).add(1f);
+    // rounded = 1.5 * 2^23 + k exactly, so its bits are 0x4B400000 + k and shifting them left by 23
+    // leaves (k + 127) << 23 once 127 is added: the bits of 2^k
     IntVector bits =
-        ((IntVector) k.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
+        ((IntVector) rounded.reinterpretAsInts()).add(127).lanewise(VectorOperators.LSHL, 23);
     return p.mul(bits.reinterpretAsFloats());
   }
 

@@ -23,6 +23,16 @@ class VectorMathTest {
         x[0] = 0;
         x[1] = -0.5f;
       }
+      if (round == 1) { // the clamps, lane by lane
+        x[0] = Float.NEGATIVE_INFINITY;
+        x[1] = Float.POSITIVE_INFINITY;
+        x[2] = Float.NaN;
+        x[3] = -1000f;
+        x[4] = 1000f;
+        x[5] = -0f;
+        x[6] = -87.3365447504f;
+        x[7] = 88.3762626647949f;
+      }
       float[] v = new float[x.length];
       VectorMath.exp(FloatVector.fromArray(S, x, 0)).intoArray(v, 0);
       for (int i = 0; i < x.length; i++) {
@@ -30,6 +40,9 @@ class VectorMathTest {
             .as("exp(%s)", x[i])
             .isEqualTo(Float.floatToRawIntBits(VectorMath.exp(x[i])));
         double exact = Math.exp(x[i]);
+        if (round == 1) {
+          continue; // outside the clamps
+        }
         worst = Math.max(worst, Math.abs(v[i] - exact) / exact);
       }
     }
