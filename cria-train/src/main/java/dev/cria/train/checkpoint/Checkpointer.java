@@ -51,7 +51,7 @@ public final class Checkpointer implements AutoCloseable {
   private Future<Saved> pending;
   private Arena snapshotArena;
   private Floats snapshotParameters;
-  private List<Moments> snapshotMoments;
+  private List<MomentSegments> snapshotMoments;
 
   /** What one save wrote and how long it took on this rank. */
   public record Saved(Path dir, long bytes, double seconds, List<Path> pruned) {}
@@ -64,11 +64,15 @@ public final class Checkpointer implements AutoCloseable {
       ParameterLayout layout,
       Floats parameters) {}
 
-  /** The AdamW moments of parameters {@code [from, from + length)}. */
-  private record Moments(long from, long length, MemorySegment first, MemorySegment second) {
-    static Moments of(AdamW adam) {
+  /**
+   * The AdamW moments of parameters {@code [from, from + length)} as the segments a shard is
+   * written from (the live buffers, or their copies for a background save); {@link
+   * Checkpoint.Moments} is where a resume reads them into.
+   */
+  private record MomentSegments(long from, long length, MemorySegment first, MemorySegment second) {
+    static MomentSegments of(AdamW adam) {
       long n = adam.to() - adam.from();
-      return new Moments(
+      return new MomentSegments(
           adam.from(),
           n,
           adam.firstMoment().segment().asSlice(0, n * Float.BYTES),
@@ -103,7 +107,9 @@ public final class Checkpointer implements AutoCloseable {
     long shard;
     Map<String, Manifest.FileEntry> files;
     try {
-      shard = writeShard(partial, contents.state(), optimizers.stream().map(Moments::of).toList());
+      shard =
+          writeShard(
+              partial, contents.state(), optimizers.stream().map(MomentSegments::of).toList());
       files = group.rank() == 0 ? writeRankZeroFiles(partial, contents) : Map.of();
     } catch (IOException e) {
       // whatever was written of this step goes; the earlier checkpoints stay as they are
@@ -204,7 +210,7 @@ public final class Checkpointer implements AutoCloseable {
             contents.tokenizer(),
             contents.layout(),
             group.rank() == 0 ? snapshotParameters : null);
-    List<Moments> moments = snapshotMoments;
+    List<MomentSegments> moments = snapshotMoments;
     long step = contents.state().step();
     if (writer == null) {
       writer =
@@ -386,11 +392,11 @@ public final class Checkpointer implements AutoCloseable {
     }
   }
 
-  private long writeShard(Path partial, TrainingState state, List<Moments> moments)
+  private long writeShard(Path partial, TrainingState state, List<MomentSegments> moments)
       throws IOException {
     String shard = shardName(group.rank(), group.worldSize());
     List<SafetensorsWriter.Tensor> tensors = new ArrayList<>();
-    for (Moments m : moments) {
+    for (MomentSegments m : moments) {
       if (m.length() > 0) {
         tensors.add(
             new SafetensorsWriter.Tensor(
@@ -512,12 +518,12 @@ public final class Checkpointer implements AutoCloseable {
       if (group.rank() == 0) {
         snapshotParameters = Floats.allocate(snapshotArena, parameters.length());
       }
-      List<Moments> copies = new ArrayList<>();
+      List<MomentSegments> copies = new ArrayList<>();
       for (AdamW adam : optimizers) {
-        Moments m = Moments.of(adam);
+        MomentSegments m = MomentSegments.of(adam);
         long bytes = Math.max(1, m.length()) * Float.BYTES;
         copies.add(
-            new Moments(
+            new MomentSegments(
                 m.from(),
                 m.length(),
                 snapshotArena.allocate(bytes, 64).asSlice(0, m.length() * 4),
@@ -526,7 +532,7 @@ public final class Checkpointer implements AutoCloseable {
       snapshotMoments = List.copyOf(copies);
     }
     long bytes = snapshotParameters == null ? 0 : snapshotParameters.length() * Float.BYTES;
-    for (Moments m : snapshotMoments) {
+    for (MomentSegments m : snapshotMoments) {
       bytes += 2 * m.length() * Float.BYTES;
     }
     return bytes;
@@ -539,7 +545,7 @@ public final class Checkpointer implements AutoCloseable {
       snapshotParameters.copyFrom(contents.parameters(), 0, 0, contents.parameters().length());
     }
     for (int i = 0; i < optimizers.size(); i++) {
-      Moments live = Moments.of(optimizers.get(i));
+      MomentSegments live = MomentSegments.of(optimizers.get(i));
       snapshotMoments.get(i).first().copyFrom(live.first());
       snapshotMoments.get(i).second().copyFrom(live.second());
     }
