@@ -384,7 +384,12 @@ class KernelDifferentialTest {
 
   @Test
   void attentionWithGroupedHeadsAndSeveralKeyBlocks() {
-    for (int[] shape : new int[][] {{2, 19, 4, 2, 10}, {1, 300, 2, 1, 16}, {1, 5, 3, 3, 6}}) {
+    // batch, seq, heads, kv heads, head dim: tails of every loop, several query and key blocks,
+    // and the presets' head sizes (48, 64) with a sequence that is no multiple of a block
+    int[][] shapes = {
+      {2, 19, 4, 2, 10}, {1, 300, 2, 1, 16}, {1, 5, 3, 3, 6}, {1, 173, 2, 1, 48}, {2, 150, 2, 2, 64}
+    };
+    for (int[] shape : shapes) {
       int batch = shape[0];
       int seq = shape[1];
       int heads = shape[2];
