@@ -18,13 +18,14 @@ import jdk.incubator.vector.VectorSpecies;
  * held: the forward keeps each row's running max and sum, rescales its accumulator when the max
  * grows, and saves the log-sum-exp; the backward recomputes each block's probabilities from that
  * log-sum-exp instead of storing them, and gathers dk and dv over the whole group before writing
- * them once. The forward takes ROWS query rows at a time, so each load of a key or a value serves
- * all of them. The backward takes QUERY_BLOCK rows per block of keys: it makes their p and ds eight
- * rows at a time into a tile, then sums dk and dv over all the block's rows with eight keys' rows
- * held in registers (a key's dk and dv are loaded and stored once per 32 query rows instead of once
- * per four), and dq over the block's keys as the forward sums the values. A task runs on one
- * thread, so the bits do not depend on the thread count. Per-thread scratch is preallocated and
- * grown only when a larger shape arrives; each method checks the dtypes of its views first.
+ * them once. The forward takes eight query rows (2 ROWS) at a time, so each load of a key or a
+ * value serves all of them. The backward takes QUERY_BLOCK rows per block of keys: it makes their p
+ * and ds eight rows at a time into a tile, then sums dk and dv over all the block's rows with eight
+ * keys' rows held in registers (a key's dk and dv are loaded and stored once per 32 query rows
+ * instead of once per four), and dq over the block's keys as the forward sums the values. A task
+ * runs on one thread, so the bits do not depend on the thread count. Per-thread scratch is
+ * preallocated and grown only when a larger shape arrives; each method checks the dtypes of its
+ * views first.
  *
  * <p>This file is long because the Vector API keeps values in registers only as named locals: the
  * helpers that share loads across four or eight rows (or keys) are written out lane group by lane
@@ -118,11 +119,11 @@ final class CpuAttention {
           Scratch s = scratch[worker];
           float[] kT = s.a(headDim * seq); // keys transposed: kT[c * seq + j]
           float[] vs = s.b(seq * headDim); // values: vs[j * hd + c]
-          float[] scores = s.c(2 * KEY_BLOCK * ROWS); // per row r at r * 2 * KEY_BLOCK
-          float[] acc = s.d(ROWS * headDim);
-          float[] qs = s.e(ROWS * headDim);
-          float[] max = new float[ROWS];
-          float[] sum = new float[ROWS];
+          float[] scores = s.c(2 * KEY_BLOCK * 2 * ROWS); // per row r at r * 2 * KEY_BLOCK
+          float[] acc = s.d(2 * ROWS * headDim);
+          float[] qs = s.e(2 * ROWS * headDim);
+          float[] max = new float[2 * ROWS];
+          float[] sum = new float[2 * ROWS];
           for (int j = 0; j < seq; j++) {
             long kj = kOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
             long vj = vOff + (((long) b * seq + j) * kvHeads + kh) * headDim;
@@ -133,12 +134,12 @@ final class CpuAttention {
           }
           for (int g = 0; g < group; g++) {
             int h = kh * group + g;
-            // ROWS query rows at a time share every load of a key and a value; rows past the end of
-            // the sequence are zero and their results are dropped.
-            for (int i0 = 0; i0 < seq; i0 += ROWS) {
-              int rowsHere = Math.min(ROWS, seq - i0);
-              java.util.Arrays.fill(qs, 0, ROWS * headDim, 0f);
-              java.util.Arrays.fill(acc, 0, ROWS * headDim, 0f);
+            // 2 ROWS query rows at a time share every load of a key and a value; rows past the end
+            // of the sequence are zero and their results are dropped.
+            for (int i0 = 0; i0 < seq; i0 += 2 * ROWS) {
+              int rowsHere = Math.min(2 * ROWS, seq - i0);
+              java.util.Arrays.fill(qs, 0, 2 * ROWS * headDim, 0f);
+              java.util.Arrays.fill(acc, 0, 2 * ROWS * headDim, 0f);
               java.util.Arrays.fill(max, Float.NEGATIVE_INFINITY);
               java.util.Arrays.fill(sum, 0f);
               for (int r = 0; r < rowsHere; r++) {
@@ -148,8 +149,9 @@ final class CpuAttention {
               int last = i0 + rowsHere - 1;
               for (int j0 = 0; j0 <= last; j0 += KEY_BLOCK) {
                 int countMax = Math.min(KEY_BLOCK, last + 1 - j0);
-                rowsTimesKeys(qs, headDim, 0, kT, 0, seq, j0, countMax, headDim, scale, scores, 0);
-                for (int r = 0; r < ROWS; r++) {
+                eightRowsTimesKeys(
+                    qs, headDim, 0, kT, 0, seq, j0, countMax, headDim, scale, scores, 0);
+                for (int r = 0; r < 2 * ROWS; r++) {
                   int at = r * 2 * KEY_BLOCK;
                   int count = r < rowsHere ? Math.min(countMax, i0 + r + 1 - j0) : 0;
                   if (count > 0) {
@@ -162,7 +164,7 @@ final class CpuAttention {
                   }
                   java.util.Arrays.fill(scores, at + Math.max(count, 0), at + countMax, 0f);
                 }
-                accumulateValues(acc, 0, headDim, vs, j0, countMax, scores, 0);
+                eightRowsTimesValues(acc, headDim, vs, j0, countMax, scores);
               }
               for (int r = 0; r < rowsHere; r++) {
                 int i = i0 + r;
@@ -182,14 +184,23 @@ final class CpuAttention {
   }
 
   /**
-   * {@code acc_r += p_rj v_(j0+j)} for the ROWS rows and j in [0, count), in increasing j (the
-   * order of the online softmax's blocks, so the sums do not depend on how this is blocked): two
-   * vectors of columns at a time, whose 8 accumulators stay in registers over all the keys, so each
-   * key costs two loads of v, four broadcasts and eight FMAs, and no loads or stores of {@code
-   * acc}.
+   * {@code acc_r += p_rj v_(j0+j)} for the ROWS rows (row r at {@code acc[accAt + r headDim]} and
+   * {@code p[pAt + 2 r KEY_BLOCK]}), columns {@code [from, headDim)}, and j in [0, count), in
+   * increasing j (the order of the online softmax's blocks, so the sums do not depend on how this
+   * is blocked): two vectors of columns at a time, whose 8 accumulators stay in registers over all
+   * the keys, so each key costs two loads of v, four broadcasts and eight FMAs, and no loads or
+   * stores of {@code acc}. The backward pass sums dq with it (ds for p, the keys for v).
    */
   private static void accumulateValues(
-      float[] acc, int accAt, int headDim, float[] vs, int j0, int count, float[] p, int pAt) {
+      float[] acc,
+      int accAt,
+      int from,
+      int headDim,
+      float[] vs,
+      int j0,
+      int count,
+      float[] p,
+      int pAt) {
     int r0 = accAt;
     int r1 = accAt + headDim;
     int r2 = accAt + 2 * headDim;
@@ -198,7 +209,7 @@ final class CpuAttention {
     int at1 = pAt + 2 * KEY_BLOCK;
     int at2 = pAt + 4 * KEY_BLOCK;
     int at3 = pAt + 6 * KEY_BLOCK;
-    int c = 0;
+    int c = from;
     for (; c <= headDim - 2 * L; c += 2 * L) {
       FloatVector a00 = FloatVector.fromArray(S, acc, r0 + c);
       FloatVector a01 = FloatVector.fromArray(S, acc, r0 + c + L);
@@ -259,6 +270,86 @@ final class CpuAttention {
         acc[r2 + c] += p[at2 + j] * vc;
         acc[r3 + c] += p[at3 + j] * vc;
       }
+    }
+  }
+
+  /**
+   * {@link #accumulateValues} for 2 ROWS rows at {@code acc[0..)} and {@code p[0..)} (the
+   * forward's): two vectors of columns by eight rows, 16 accumulators in registers over all the
+   * keys, so a key costs two loads of v, eight broadcasts and sixteen FMAs; the columns past the
+   * last whole pair go through {@link #accumulateValues}, four rows at a time.
+   */
+  private static void eightRowsTimesValues(
+      float[] acc, int headDim, float[] vs, int j0, int count, float[] p) {
+    int hd = headDim;
+    int step = 2 * KEY_BLOCK;
+    int c = 0;
+    for (; c <= hd - 2 * L; c += 2 * L) {
+      FloatVector a00 = FloatVector.fromArray(S, acc, c);
+      FloatVector a01 = FloatVector.fromArray(S, acc, c + L);
+      FloatVector a10 = FloatVector.fromArray(S, acc, hd + c);
+      FloatVector a11 = FloatVector.fromArray(S, acc, hd + c + L);
+      FloatVector a20 = FloatVector.fromArray(S, acc, 2 * hd + c);
+      FloatVector a21 = FloatVector.fromArray(S, acc, 2 * hd + c + L);
+      FloatVector a30 = FloatVector.fromArray(S, acc, 3 * hd + c);
+      FloatVector a31 = FloatVector.fromArray(S, acc, 3 * hd + c + L);
+      FloatVector a40 = FloatVector.fromArray(S, acc, 4 * hd + c);
+      FloatVector a41 = FloatVector.fromArray(S, acc, 4 * hd + c + L);
+      FloatVector a50 = FloatVector.fromArray(S, acc, 5 * hd + c);
+      FloatVector a51 = FloatVector.fromArray(S, acc, 5 * hd + c + L);
+      FloatVector a60 = FloatVector.fromArray(S, acc, 6 * hd + c);
+      FloatVector a61 = FloatVector.fromArray(S, acc, 6 * hd + c + L);
+      FloatVector a70 = FloatVector.fromArray(S, acc, 7 * hd + c);
+      FloatVector a71 = FloatVector.fromArray(S, acc, 7 * hd + c + L);
+      for (int j = 0; j < count; j++) {
+        int vAt = (j0 + j) * hd + c;
+        FloatVector v0 = FloatVector.fromArray(S, vs, vAt);
+        FloatVector v1 = FloatVector.fromArray(S, vs, vAt + L);
+        FloatVector w = FloatVector.broadcast(S, p[j]);
+        a00 = v0.fma(w, a00);
+        a01 = v1.fma(w, a01);
+        w = FloatVector.broadcast(S, p[step + j]);
+        a10 = v0.fma(w, a10);
+        a11 = v1.fma(w, a11);
+        w = FloatVector.broadcast(S, p[2 * step + j]);
+        a20 = v0.fma(w, a20);
+        a21 = v1.fma(w, a21);
+        w = FloatVector.broadcast(S, p[3 * step + j]);
+        a30 = v0.fma(w, a30);
+        a31 = v1.fma(w, a31);
+        w = FloatVector.broadcast(S, p[4 * step + j]);
+        a40 = v0.fma(w, a40);
+        a41 = v1.fma(w, a41);
+        w = FloatVector.broadcast(S, p[5 * step + j]);
+        a50 = v0.fma(w, a50);
+        a51 = v1.fma(w, a51);
+        w = FloatVector.broadcast(S, p[6 * step + j]);
+        a60 = v0.fma(w, a60);
+        a61 = v1.fma(w, a61);
+        w = FloatVector.broadcast(S, p[7 * step + j]);
+        a70 = v0.fma(w, a70);
+        a71 = v1.fma(w, a71);
+      }
+      a00.intoArray(acc, c);
+      a01.intoArray(acc, c + L);
+      a10.intoArray(acc, hd + c);
+      a11.intoArray(acc, hd + c + L);
+      a20.intoArray(acc, 2 * hd + c);
+      a21.intoArray(acc, 2 * hd + c + L);
+      a30.intoArray(acc, 3 * hd + c);
+      a31.intoArray(acc, 3 * hd + c + L);
+      a40.intoArray(acc, 4 * hd + c);
+      a41.intoArray(acc, 4 * hd + c + L);
+      a50.intoArray(acc, 5 * hd + c);
+      a51.intoArray(acc, 5 * hd + c + L);
+      a60.intoArray(acc, 6 * hd + c);
+      a61.intoArray(acc, 6 * hd + c + L);
+      a70.intoArray(acc, 7 * hd + c);
+      a71.intoArray(acc, 7 * hd + c + L);
+    }
+    if (c < hd) {
+      accumulateValues(acc, 0, c, hd, vs, j0, count, p, 0);
+      accumulateValues(acc, ROWS * hd, c, hd, vs, j0, count, p, ROWS * step);
     }
   }
 
@@ -443,6 +534,7 @@ final class CpuAttention {
                   accumulateValues(
                       rows,
                       dqBase + sub * headDim,
+                      0,
                       headDim,
                       kv,
                       j0,
