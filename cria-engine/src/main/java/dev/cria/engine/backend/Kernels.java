@@ -50,6 +50,12 @@ public interface Kernels {
   void roundToBf16(View dst, View src, long count);
 
   /**
+   * Widens {@code count} elements of {@code src} (bf16) into {@code dst} (f32), exactly: how bf16
+   * storage (bf16-sr's AdamW moments) is read back for arithmetic in f32.
+   */
+  void widenBf16(View dst, View src, long count);
+
+  /**
    * Which bf16 product {@link #linearForward} and {@link #linearBackward} run on bf16 weights, and
    * why (for the run's header): {@code oneDNN 3.11.0 (OpenMP, 2 threads)}, or the Java one and the
    * reason. May load a native library the first time.

@@ -24,7 +24,10 @@ public final class TimedKernels implements Kernels {
     ELEMENTWISE,
     ADAMW,
     DECODE,
-    /** Rounding the weights to their bf16 compute copy (mixed precision). */
+    /**
+     * Conversions between f32 and bf16: the weights' bf16 compute copy (mixed precision), bf16-sr's
+     * moments read and written.
+     */
     ROUND_TO_BF16
   }
 
@@ -76,6 +79,13 @@ public final class TimedKernels implements Kernels {
   public void roundToBf16(View dst, View src, long count) {
     long t = System.nanoTime();
     inner.roundToBf16(dst, src, count);
+    add(Op.ROUND_TO_BF16, t);
+  }
+
+  @Override
+  public void widenBf16(View dst, View src, long count) {
+    long t = System.nanoTime();
+    inner.widenBf16(dst, src, count);
     add(Op.ROUND_TO_BF16, t);
   }
 

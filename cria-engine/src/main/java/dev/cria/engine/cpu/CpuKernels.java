@@ -202,6 +202,12 @@ public final class CpuKernels implements Kernels {
   }
 
   @Override
+  public void widenBf16(View dst, View src, long count) {
+    src.require(DType.BF16, "src");
+    Bf16Vectors.widen(parallel, f32(dst, "dst"), dst.offset(), src.buffer(), src.offset(), count);
+  }
+
+  @Override
   public String bf16Matmul() {
     return bf16.matmul().description();
   }

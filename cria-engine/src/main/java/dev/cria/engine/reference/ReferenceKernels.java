@@ -74,6 +74,12 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
+  public void widenBf16(View dst, View src, long count) {
+    src.require(DType.BF16, "src");
+    Bf16.widen(f32(dst, "dst"), dst.offset(), src.buffer(), src.offset(), count);
+  }
+
+  @Override
   public String bf16Matmul() {
     return "reference (plain loops, bf16 operands widened to fp32)";
   }

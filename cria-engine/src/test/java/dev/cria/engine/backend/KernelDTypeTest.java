@@ -86,6 +86,12 @@ class KernelDTypeTest {
   }
 
   @Test
+  void widenBf16RefusesAnF32SourceAndABf16Destination() {
+    refused("src must be bf16, got f32", k -> k.widenBf16(f32(0), f32(100), 8));
+    refused("dst must be f32, got bf16", k -> k.widenBf16(bf16(0), bf16(200), 8));
+  }
+
+  @Test
   void kernelsWithoutABf16PathRefuseBf16Operands() {
     refused(
         "w must be f32, got bf16",

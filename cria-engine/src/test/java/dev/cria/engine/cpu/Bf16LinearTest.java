@@ -416,4 +416,33 @@ class Bf16LinearTest {
       kernels.close();
     }
   }
+
+  @Test
+  void widenBf16IsExactOnBothKernelSetsAndUndoesTheRounding() {
+    CpuKernels kernels = new CpuKernels(three);
+    try {
+      float[] v = gaussian(70_001, 5);
+      v[5] = Float.NaN;
+      v[6] = Float.NEGATIVE_INFINITY;
+      v[7] = -0f;
+      MemorySegment bf = arena.allocate((v.length + 20L) * Bf16.BYTES, 64);
+      REFERENCE.roundToBf16(View.bf16(bf, 9), View.f32(floats(v, 0), 0), v.length);
+      MemorySegment a = arena.allocate((v.length + 20L) * Float.BYTES, 64);
+      MemorySegment b = arena.allocate((v.length + 20L) * Float.BYTES, 64);
+      kernels.widenBf16(View.f32(a, 4), View.bf16(bf, 9), v.length);
+      REFERENCE.widenBf16(View.f32(b, 4), View.bf16(bf, 9), v.length);
+      assertThat(a.mismatch(b)).isEqualTo(-1);
+      for (int i = 0; i < v.length; i++) {
+        float wide = a.getAtIndex(ValueLayout.JAVA_FLOAT, 4 + i);
+        assertThat(Float.floatToRawIntBits(wide))
+            .as("%d", i)
+            .isEqualTo(Float.floatToRawIntBits(Bf16.widen(Bf16.round(v[i]))));
+        assertThat(Bf16.round(wide))
+            .as("rounding a widened value gives it back")
+            .isEqualTo(Bf16.round(v[i]));
+      }
+    } finally {
+      kernels.close();
+    }
+  }
 }
