@@ -49,22 +49,35 @@ public final class SafetensorsWriter {
    * One tensor to write.
    *
    * @param shape dimensions; their product is the number of floats in {@code data}
-   * @param data native-order floats
+   * @param data native-order elements of {@code stored}
+   * @param stored how {@code data} holds them: F32, or BF16 to be written to a BF16 file as they
+   *     are
    */
-  public record Tensor(String name, long[] shape, MemorySegment data) {
+  public record Tensor(String name, long[] shape, MemorySegment data, Dtype stored) {
     public Tensor {
       long n = 1;
       for (long s : shape) {
         n *= s;
       }
-      if (n * Float.BYTES != data.byteSize()) {
+      if (n * stored.width() != data.byteSize()) {
         throw new IllegalArgumentException(
-            name + ": shape holds " + n + " floats, data " + data.byteSize() / 4);
+            name
+                + ": shape holds "
+                + n
+                + " elements, data "
+                + data.byteSize() / stored.width()
+                + " of "
+                + stored);
       }
     }
 
+    /** A tensor of native-order floats. */
+    public Tensor(String name, long[] shape, MemorySegment data) {
+      this(name, shape, data, Dtype.F32);
+    }
+
     long elements() {
-      return data.byteSize() / Float.BYTES;
+      return data.byteSize() / stored.width();
     }
   }
 
@@ -93,12 +106,21 @@ public final class SafetensorsWriter {
     return write(file, tensors(layout, parameters), Dtype.F32, metadata);
   }
 
-  /** Writes {@code tensors} to {@code file} in {@code dtype} (BF16 rounds to nearest even). */
+  /**
+   * Writes {@code tensors} to {@code file} in {@code dtype} (BF16 rounds F32 data to nearest even,
+   * and writes BF16 data as it is).
+   */
   public static Written write(
       Path file, List<Tensor> tensors, Dtype dtype, Map<String, String> metadata)
       throws IOException {
     if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
       throw new IOException("safetensors writing needs a little-endian machine");
+    }
+    for (Tensor t : tensors) {
+      if (t.stored() == Dtype.BF16 && dtype == Dtype.F32) {
+        throw new IllegalArgumentException(
+            t.name() + ": bf16 data goes to a BF16 file; widening it on write is not built");
+      }
     }
     ByteBuffer head = header(tensors, dtype, metadata);
     Path target = file.toAbsolutePath();
@@ -118,7 +140,8 @@ public final class SafetensorsWriter {
           long size = t.data().byteSize();
           for (long at = 0; at < size; at += CHUNK) {
             MemorySegment part = t.data().asSlice(at, Math.min(CHUNK, size - at));
-            bytes += put(ch, dtype == Dtype.F32 ? part.asByteBuffer() : toBf16(part, staging), crc);
+            bytes +=
+                put(ch, t.stored() == dtype ? part.asByteBuffer() : toBf16(part, staging), crc);
           }
         }
         ch.force(true);

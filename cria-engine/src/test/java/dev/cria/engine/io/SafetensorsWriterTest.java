@@ -84,4 +84,52 @@ class SafetensorsWriterTest {
       }
     }
   }
+
+  @Test
+  void bf16DataIsWrittenToABf16FileAsItIsAndRefusedForAnF32One() throws Exception {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment f = floats(arena, 5, 0.1f); // not bf16 values: the F32 tensor is rounded
+      MemorySegment h = arena.allocate(2L * 5, 2);
+      for (int i = 0; i < 5; i++) {
+        h.setAtIndex(ValueLayout.JAVA_SHORT, i, SafetensorsWriter.bf16(-3f - i));
+      }
+      Path file = tmp.resolve("mixed.safetensors");
+      SafetensorsWriter.Written w =
+          SafetensorsWriter.write(
+              file,
+              List.of(
+                  new SafetensorsWriter.Tensor("f", new long[] {5}, f),
+                  new SafetensorsWriter.Tensor(
+                      "h", new long[] {5}, h, SafetensorsWriter.Dtype.BF16)),
+              SafetensorsWriter.Dtype.BF16,
+              Map.of());
+      assertThat(Files.size(file)).isEqualTo(w.bytes());
+      try (SafetensorsFile read = SafetensorsFile.open(file)) {
+        assertThat(read.entries().get("h").dtype()).isEqualTo("BF16");
+        assertThat(read.readFloats("h")).containsExactly(-3f, -4f, -5f, -6f, -7f);
+        float[] rounded = read.readFloats("f");
+        for (int i = 0; i < 5; i++) {
+          float x = 0.1f + i;
+          assertThat(rounded[i])
+              .isEqualTo(Float.intBitsToFloat(SafetensorsWriter.bf16(x) << 16))
+              .isNotEqualTo(x);
+        }
+      }
+      Path refused = tmp.resolve("refused.safetensors");
+      assertThatThrownBy(() ->
+              SafetensorsWriter.write(
+                  refused,
+                  List.of(
+                      new SafetensorsWriter.Tensor(
+                          "h", new long[] {5}, h, SafetensorsWriter.Dtype.BF16)),
+                  SafetensorsWriter.Dtype.F32,
+                  Map.of()))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("h: bf16 data goes to a BF16 file");
+      assertThat(refused).doesNotExist();
+      assertThatThrownBy(() ->
+              new SafetensorsWriter.Tensor("h", new long[] {4}, h, SafetensorsWriter.Dtype.BF16))
+          .hasMessageContaining("shape holds 4 elements, data 5 of BF16");
+    }
+  }
 }
