@@ -53,6 +53,7 @@ final class RankMemory {
     long n = model.layout().size();
     boolean zero2 = buckets != null && buckets.settings().shardsGradients();
     boolean zero3 = sharded != null;
+    boolean bf16Moments = config.trainer().precision().stochasticRounding(); // bf16-sr
     int data = group.worldSize() / config.distributed().tensorParallel(); // ranks sharding it
     metrics.info(
         String.format(
@@ -72,10 +73,11 @@ final class RankMemory {
             buckets != null
                 ? String.format(
                     Locale.ROOT,
-                    " (ZeRO-%d: this rank's 1/%d)",
+                    " (ZeRO-%d: this rank's 1/%d%s)",
                     buckets.settings().zeroStage(),
-                    data)
-                : "",
+                    data,
+                    bf16Moments ? ", bf16" : "")
+                : bf16Moments ? " (bf16)" : "",
             model.computeCopyBytes() > 0
                 ? String.format(
                     Locale.ROOT, " bf16 weights %.0f MB,", model.computeCopyBytes() / 1e6)

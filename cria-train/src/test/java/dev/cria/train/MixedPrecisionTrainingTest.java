@@ -6,11 +6,13 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.cria.core.run.RankStatus;
 import dev.cria.core.run.StatusFiles;
+import dev.cria.engine.io.SafetensorsFile;
 import dev.cria.train.checkpoint.TrainStart;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -129,6 +131,25 @@ class MixedPrecisionTrainingTest {
         .anyMatch(l -> l.startsWith("precision bf16-sr: linear layers multiply bf16 on "));
     assertThat(StatusFiles.read(StatusFiles.file(tmp.resolve("sr"), 0)).precision())
         .isEqualTo("bf16-sr");
+    // the moments are stored in bf16, in memory (MemoryPlanTest checks the bytes) and in the
+    // checkpoints' optimizer shards
+    assertThat(straight.info)
+        .anyMatch(l ->
+            l.startsWith("memory per rank:") && l.matches(".* AdamW state \\d+ MB \\(bf16\\),.*"));
+    try (java.util.stream.Stream<java.nio.file.Path> files =
+        java.nio.file.Files.walk(tmp.resolve("sr"))) {
+      List<java.nio.file.Path> shards =
+          files
+              .filter(f -> f.getParent().getFileName().toString().equals("optimizer"))
+              .filter(f -> f.toString().endsWith(".safetensors"))
+              .toList();
+      assertThat(shards).isNotEmpty();
+      for (java.nio.file.Path shard : shards) {
+        try (SafetensorsFile file = SafetensorsFile.open(shard)) {
+          assertThat(file.entries().values()).allMatch(e -> e.dtype().equals("BF16"));
+        }
+      }
+    }
 
     TrainConfig crashing = config("crashing", "bf16-sr");
     SeenRun first = SeenRun.train(crashing, TrainStart.resumeIfPossible(), s -> s == 7);

@@ -274,6 +274,34 @@ class TensorParallelTrainerTest {
     assertSameTraining(two.getFirst(), straight, STEPS / 2, "saved whole, resumed under ZeRO-3");
   }
 
+  /**
+   * bf16-sr keeps AdamW's moments in bf16; a tensor-parallel checkpoint gathers them widened to
+   * whole tensors on rank 0 and a resume cuts each rank's slice out and stores it in bf16 again, so
+   * the resumed run repeats the straight one bit for bit.
+   */
+  @Test
+  void aBf16SrRunOfTwoSlicesResumesToItsOwnLossesBitForBit() throws Exception {
+    Path prefix = TestRuns.dataset(tmp, 200, 199);
+    CollectiveKind kind = CollectiveKind.SHM;
+    int steps = 12;
+    ObjectNode straightTree = tree(prefix, "straight", 2, steps);
+    TrainConfigFile.set(straightTree, "trainer.precision", "bf16-sr");
+    List<Run> straight = train(straightTree, 2, kind, TrainStart.fresh(), true);
+    assertThat(straight.getFirst().info())
+        .anyMatch(l -> l.startsWith("memory per rank:") && l.contains(" MB (bf16),"));
+    ObjectNode a = tree(prefix, "a", 2, steps);
+    TrainConfigFile.set(a, "trainer.precision", "bf16-sr");
+    train(a, 2, kind, TrainStart.fresh(), true, steps / 2);
+    ObjectNode again = tree(prefix, "a", 2, steps);
+    TrainConfigFile.set(again, "trainer.precision", "bf16-sr");
+    List<Run> resumed = train(again, 2, kind, TrainStart.resumeIfPossible(), false);
+    assertThat(resumed.getFirst().info()).anyMatch(l -> l.contains("resumed from"));
+    assertThat(resumed.getFirst().losses())
+        .isEqualTo(straight.getFirst().losses().subList(steps / 2, steps));
+    assertThat(resumed.getFirst().gradientNorms())
+        .isEqualTo(straight.getFirst().gradientNorms().subList(steps / 2, steps));
+  }
+
   @Test
   void layoutsThatCannotWorkAreRefusedWithTheNumbers() throws Exception {
     Path prefix = TestRuns.dataset(tmp, 200, 199);

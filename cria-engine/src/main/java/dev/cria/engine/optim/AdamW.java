@@ -9,6 +9,7 @@ import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Buffers;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.model.ParameterLayout;
+import dev.cria.engine.tensor.DType;
 import dev.cria.engine.tensor.Floats;
 import dev.cria.engine.tensor.View;
 
@@ -16,7 +17,10 @@ import dev.cria.engine.tensor.View;
  * AdamW as PyTorch's {@code torch.optim.AdamW}: decoupled weight decay {@code p -= lr * wd * p},
  * then Adam with bias correction. Norm weights are not decayed. The moments live in flat buffers
  * laid out like the parameters, on the backend's memory; the update is the backend's {@link
- * Kernels#adamw} kernel, one call per tensor.
+ * Kernels#adamw} kernel, one call per tensor. Under stochastic rounding (bf16-sr) the moments are
+ * bf16 values and are stored as such, two bytes each: the update widens a chunk of them into f32
+ * working buffers, runs the same kernel, rounds stochastically and stores them back, which gives
+ * the same bits as keeping them in f32 (widening is exact, the update elementwise).
  *
  * @see GradientClipping
  */
@@ -39,8 +43,14 @@ public final class AdamW implements AutoCloseable {
   private final Settings settings;
   private final Kernels kernels;
   private final Buffers buffers;
-  private final Floats m;
-  private final Floats v;
+
+  /** Parameters a bf16-sr update widens, updates and rounds at a time. */
+  public static final int BF16_CHUNK = 1 << 18;
+
+  private final Moment m;
+  private final Moment v;
+  private final Floats work; // bf16 moments only: f32 copies of one chunk of each
+  private final long workFloats; // of work, 0 when this one's buffers do not hold it
   private final long from;
   private final long to;
   private final StochasticRounding rounding; // null: fp32 storage
@@ -70,6 +80,22 @@ public final class AdamW implements AutoCloseable {
       long from,
       long to,
       StochasticRounding rounding) {
+    this(layout, settings, backend, from, to, rounding, null);
+  }
+
+  /**
+   * As above; under {@code rounding}, {@code work} (null: its own) holds the f32 copies of a chunk
+   * of the moments during an update, at least {@link #workFloats} floats: optimizers that update
+   * one after another may share one.
+   */
+  public AdamW(
+      ParameterLayout layout,
+      Settings settings,
+      Backend backend,
+      long from,
+      long to,
+      StochasticRounding rounding,
+      Floats work) {
     this.rounding = rounding;
     if (from < 0 || to > layout.size() || from > to) {
       throw new IllegalArgumentException(
@@ -81,13 +107,35 @@ public final class AdamW implements AutoCloseable {
     this.from = from;
     this.to = to;
     this.buffers = backend.buffers();
-    this.m = buffers.allocate(Math.max(1, to - from));
-    this.v = buffers.allocate(Math.max(1, to - from));
+    long n = to - from;
+    if (rounding == null) {
+      this.m = Moment.f32(buffers.allocate(Math.max(1, n)), n);
+      this.v = Moment.f32(buffers.allocate(Math.max(1, n)), n);
+      this.work = null;
+      this.workFloats = 0;
+    } else {
+      this.m = Moment.bf16(buffers.allocateBf16(Math.max(1, n)), n);
+      this.v = Moment.bf16(buffers.allocateBf16(Math.max(1, n)), n);
+      if (work != null && work.length() < workFloats(n)) {
+        throw new IllegalArgumentException(
+            "a working buffer of " + work.length() + " floats, " + workFloats(n) + " needed");
+      }
+      this.work = work != null ? work : buffers.allocate(Math.max(1, workFloats(n)));
+      this.workFloats = work != null ? 0 : workFloats(n);
+    }
   }
 
-  /** Bytes of the two moments this optimizer holds. */
+  /** Floats a bf16-sr update of {@code parameters} parameters works in: two chunks. */
+  public static long workFloats(long parameters) {
+    return 2 * Math.min(parameters, BF16_CHUNK);
+  }
+
+  /**
+   * Bytes this optimizer allocated: its two moments (4 bytes a parameter each, 2 under bf16-sr) and
+   * a bf16-sr update's working buffer unless it was given one.
+   */
   public long stateBytes() {
-    return 2 * (to - from) * Float.BYTES;
+    return 2 * (to - from) * m.dtype().bytes() + workFloats * Float.BYTES;
   }
 
   /** Updates taken so far. */
@@ -117,13 +165,18 @@ public final class AdamW implements AutoCloseable {
   }
 
   /** The first moment, element i for parameter {@code from() + i}. */
-  public Floats firstMoment() {
+  public Moment firstMoment() {
     return m;
   }
 
   /** The second moment, laid out as {@link #firstMoment()}. */
-  public Floats secondMoment() {
+  public Moment secondMoment() {
     return v;
+  }
+
+  /** How the moments are stored: f32, or bf16 under stochastic rounding. */
+  public DType momentType() {
+    return m.dtype();
   }
 
   /** One update of {@code parameters} from {@code gradients} at learning rate {@code lr}. */
@@ -140,19 +193,31 @@ public final class AdamW implements AutoCloseable {
         continue;
       }
       float decay = (float) (1 - lr * (t.weightDecay() ? settings.weightDecay() : 0));
-      kernels.adamw(
-          View.of(parameters, first),
-          View.of(gradients, first),
-          View.of(m, first - from),
-          View.of(v, first - from),
-          last - first,
+      AdamWUpdate update =
           new AdamWUpdate(
-              (float) lr, decay, (float) b1, (float) b2, c1, c2, (float) settings.eps()));
-      if (rounding != null) {
-        long n = last - first;
-        rounding.round(kernels, View.of(parameters, first), n, first, steps, PARAMETERS);
-        rounding.round(kernels, View.of(m, first - from), n, first, steps, FIRST_MOMENT);
-        rounding.round(kernels, View.of(v, first - from), n, first, steps, SECOND_MOMENT);
+              (float) lr, decay, (float) b1, (float) b2, c1, c2, (float) settings.eps());
+      if (rounding == null) {
+        kernels.adamw(
+            View.of(parameters, first),
+            View.of(gradients, first),
+            m.view(first - from),
+            v.view(first - from),
+            last - first,
+            update);
+        continue;
+      }
+      View mWork = View.of(work, 0); // each half holds at least a chunk
+      View vWork = View.of(work, work.length() / 2);
+      for (long at = first; at < last; at += BF16_CHUNK) {
+        long n = Math.min(BF16_CHUNK, last - at);
+        kernels.widenBf16(mWork, m.view(at - from), n);
+        kernels.widenBf16(vWork, v.view(at - from), n);
+        kernels.adamw(View.of(parameters, at), View.of(gradients, at), mWork, vWork, n, update);
+        rounding.round(kernels, View.of(parameters, at), n, at, steps, PARAMETERS);
+        rounding.round(kernels, mWork, n, at, steps, FIRST_MOMENT);
+        rounding.round(kernels, vWork, n, at, steps, SECOND_MOMENT);
+        kernels.roundToBf16(m.view(at - from), mWork, n); // exact: they are bf16 values now
+        kernels.roundToBf16(v.view(at - from), vWork, n);
       }
     }
   }

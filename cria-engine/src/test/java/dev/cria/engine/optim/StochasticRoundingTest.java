@@ -135,4 +135,97 @@ class StochasticRoundingTest {
       }
     }
   }
+
+  @Test
+  void adamWStoresBf16MomentsInTwoBytesWithTheBitsOfF32Slots() {
+    LlamaConfig tiny = LlamaConfig.preset("tiny");
+    ParameterLayout layout = new ParameterLayout(tiny);
+    long size = layout.size();
+    // a shard that starts and ends inside tensors, the first (the embeddings) several chunks long
+    long from = 1001;
+    long to = size - 777;
+    StochasticRounding sr = new StochasticRounding(99);
+    AdamW.Settings settings = AdamW.Settings.llama();
+    try (Arena arena = Arena.ofShared();
+        Backend cpu = Backends.open("cpu", 2)) {
+      Kernels k = cpu.kernels();
+      Floats p1 = Floats.allocate(arena, size);
+      Floats p2 = Floats.allocate(arena, size);
+      Floats p3 = Floats.allocate(arena, size);
+      Floats g = Floats.allocate(arena, size);
+      Floats m = Floats.allocate(arena, to - from);
+      Floats v = Floats.allocate(arena, to - from);
+      Floats shared = Floats.allocate(arena, 2L * AdamW.BF16_CHUNK);
+      SplittableRandom r = new SplittableRandom(6);
+      for (long i = 0; i < size; i++) {
+        float w = Bf16.roundTrip((float) (0.02 * r.nextGaussian()));
+        p1.set(i, w);
+        p2.set(i, w);
+        p3.set(i, w);
+      }
+      try (AdamW own = new AdamW(layout, settings, cpu, from, to, sr);
+          AdamW given = new AdamW(layout, settings, cpu, from, to, sr, shared)) {
+        assertThat(own.momentType()).isEqualTo(dev.cria.engine.tensor.DType.BF16);
+        assertThat(own.stateBytes())
+            .isEqualTo(2 * (to - from) * Bf16.BYTES + 2L * AdamW.BF16_CHUNK * Float.BYTES);
+        assertThat(given.stateBytes()).isEqualTo(2 * (to - from) * Bf16.BYTES);
+        for (int step = 1; step <= 3; step++) {
+          for (long i = 0; i < size; i++) {
+            g.set(i, (float) (1e-3 * r.nextGaussian()));
+          }
+          own.step(p1, g, 3e-4);
+          given.step(p2, g, 3e-4);
+          f32SlotsStep(k, layout, settings, sr, p3, g, m, v, from, to, step, 3e-4);
+        }
+        for (long i = 0; i < size; i++) {
+          assertThat(p1.get(i)).as("parameter %d", i).isEqualTo(p3.get(i));
+          assertThat(p2.get(i)).as("parameter %d", i).isEqualTo(p3.get(i));
+        }
+        for (long i = 0; i < to - from; i++) {
+          assertThat(own.firstMoment().get(i)).as("first moment %d", i).isEqualTo(m.get(i));
+          assertThat(own.secondMoment().get(i)).as("second moment %d", i).isEqualTo(v.get(i));
+          assertThat(given.secondMoment().get(i)).as("second moment %d", i).isEqualTo(v.get(i));
+        }
+      }
+    }
+  }
+
+  /** One AdamW update with the moments in f32 slots rounded in place, as bf16-sr once kept them. */
+  private static void f32SlotsStep(
+      Kernels k,
+      ParameterLayout layout,
+      AdamW.Settings s,
+      StochasticRounding sr,
+      Floats p,
+      Floats g,
+      Floats m,
+      Floats v,
+      long from,
+      long to,
+      long step,
+      double lr) {
+    float c1 = (float) (1 - Math.pow(s.beta1(), step));
+    float c2 = (float) (1 - Math.pow(s.beta2(), step));
+    for (ParameterLayout.Tensor t : layout.tensors()) {
+      long first = Math.max(t.offset(), from);
+      long last = Math.min(t.end(), to);
+      if (first >= last) {
+        continue;
+      }
+      long n = last - first;
+      float decay = (float) (1 - lr * (t.weightDecay() ? s.weightDecay() : 0));
+      k.adamw(
+          View.of(p, first),
+          View.of(g, first),
+          View.of(m, first - from),
+          View.of(v, first - from),
+          n,
+          new dev.cria.engine.backend.AdamWUpdate(
+              (float) lr, decay, (float) s.beta1(), (float) s.beta2(), c1, c2, (float) s.eps()));
+      sr.round(k, View.of(p, first), n, first, step, StochasticRounding.Stream.PARAMETERS);
+      sr.round(k, View.of(m, first - from), n, first, step, StochasticRounding.Stream.FIRST_MOMENT);
+      sr.round(
+          k, View.of(v, first - from), n, first, step, StochasticRounding.Stream.SECOND_MOMENT);
+    }
+  }
 }

@@ -4,8 +4,12 @@ import dev.cria.engine.io.HfModelFiles;
 import dev.cria.engine.io.SafetensorsFile;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.optim.AdamW;
+import dev.cria.engine.optim.Moment;
+import dev.cria.engine.tensor.DType;
 import dev.cria.engine.tensor.Floats;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -98,7 +102,7 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
    * Where moments go: those of parameters {@code [from, to)}, element i of each buffer for
    * parameter {@code from + i}.
    */
-  public record Moments(long from, long to, Floats first, Floats second) {}
+  public record Moments(long from, long to, Moment first, Moment second) {}
 
   /**
    * Fills each target's moments from the shards of whichever ranks saved them (the update count is
@@ -170,9 +174,8 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
           continue;
         }
         SafetensorsFile shard = shards.get((int) r[2]);
-        shard.read(FIRST + r[0], lo - r[0], hi - lo, target.first().segment(), lo - target.from());
-        shard.read(
-            SECOND + r[0], lo - r[0], hi - lo, target.second().segment(), lo - target.from());
+        read(shard, FIRST + r[0], lo - r[0], hi - lo, target.first(), lo - target.from());
+        read(shard, SECOND + r[0], lo - r[0], hi - lo, target.second(), lo - target.from());
         covered += hi - lo;
       }
       if (covered != target.to() - target.from()) {
@@ -187,6 +190,28 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
                 + ", "
                 + target.to()
                 + ")");
+      }
+    }
+
+    /**
+     * Elements {@code [from, from + count)} of a shard's tensor into {@code into} at {@code at}:
+     * directly into f32 moments, through a float buffer into bf16 ones (exact for a bf16-sr run's
+     * moments, whichever dtype the shard holds them in).
+     */
+    private static void read(
+        SafetensorsFile shard, String name, long from, long count, Moment into, long at) {
+      if (into.dtype() == DType.F32) {
+        shard.read(name, from, count, into.data(), at);
+        return;
+      }
+      long chunk = Math.max(1, Math.min(count, AdamW.BF16_CHUNK));
+      try (Arena arena = Arena.ofConfined()) {
+        MemorySegment floats = arena.allocate(chunk * Float.BYTES, 64);
+        for (long done = 0; done < count; done += chunk) {
+          long n = Math.min(chunk, count - done);
+          shard.read(name, from + done, n, floats, 0);
+          into.copyFrom(floats, 0, at + done, n);
+        }
       }
     }
 

@@ -7,6 +7,7 @@ import dev.cria.engine.io.SafetensorsWriter;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.parallel.Collective;
+import dev.cria.engine.tensor.DType;
 import dev.cria.engine.tensor.Floats;
 import dev.cria.train.distributed.RankValues;
 import java.io.IOException;
@@ -69,14 +70,20 @@ public final class Checkpointer implements AutoCloseable {
    * written from (the live buffers, or their copies for a background save); {@link
    * Checkpoint.Moments} is where a resume reads them into.
    */
-  private record MomentSegments(long from, long length, MemorySegment first, MemorySegment second) {
+  private record MomentSegments(
+      long from, long length, MemorySegment first, MemorySegment second, DType dtype) {
     static MomentSegments of(AdamW adam) {
-      long n = adam.to() - adam.from();
       return new MomentSegments(
           adam.from(),
-          n,
-          adam.firstMoment().segment().asSlice(0, n * Float.BYTES),
-          adam.secondMoment().segment().asSlice(0, n * Float.BYTES));
+          adam.to() - adam.from(),
+          adam.firstMoment().data(),
+          adam.secondMoment().data(),
+          adam.momentType());
+    }
+
+    /** How a shard file holds them: as they are stored (bf16-sr's bf16, else f32). */
+    SafetensorsWriter.Dtype fileType() {
+      return dtype == DType.BF16 ? SafetensorsWriter.Dtype.BF16 : SafetensorsWriter.Dtype.F32;
     }
   }
 
@@ -396,21 +403,24 @@ public final class Checkpointer implements AutoCloseable {
       throws IOException {
     String shard = shardName(group.rank(), group.worldSize());
     List<SafetensorsWriter.Tensor> tensors = new ArrayList<>();
+    // every part of a rank's optimizer stores its moments alike: the shard holds them as stored
+    SafetensorsWriter.Dtype type =
+        moments.isEmpty() ? SafetensorsWriter.Dtype.F32 : moments.getFirst().fileType();
     for (MomentSegments m : moments) {
       if (m.length() > 0) {
         tensors.add(
             new SafetensorsWriter.Tensor(
-                Checkpoint.FIRST + m.from(), new long[] {m.length()}, m.first()));
+                Checkpoint.FIRST + m.from(), new long[] {m.length()}, m.first(), m.fileType()));
         tensors.add(
             new SafetensorsWriter.Tensor(
-                Checkpoint.SECOND + m.from(), new long[] {m.length()}, m.second()));
+                Checkpoint.SECOND + m.from(), new long[] {m.length()}, m.second(), m.fileType()));
       }
     }
     SafetensorsWriter.Written written =
         SafetensorsWriter.write(
             partial.resolve(shard),
             tensors,
-            SafetensorsWriter.Dtype.F32,
+            type,
             Map.of(
                 "rank",
                 Integer.toString(group.rank()),
@@ -521,19 +531,20 @@ public final class Checkpointer implements AutoCloseable {
       List<MomentSegments> copies = new ArrayList<>();
       for (AdamW adam : optimizers) {
         MomentSegments m = MomentSegments.of(adam);
-        long bytes = Math.max(1, m.length()) * Float.BYTES;
+        long size = m.first().byteSize(); // as stored: bf16-sr's copies are half the size
         copies.add(
             new MomentSegments(
                 m.from(),
                 m.length(),
-                snapshotArena.allocate(bytes, 64).asSlice(0, m.length() * 4),
-                snapshotArena.allocate(bytes, 64).asSlice(0, m.length() * 4)));
+                snapshotArena.allocate(Math.max(1, size), 64).asSlice(0, size),
+                snapshotArena.allocate(Math.max(1, size), 64).asSlice(0, size),
+                m.dtype()));
       }
       snapshotMoments = List.copyOf(copies);
     }
     long bytes = snapshotParameters == null ? 0 : snapshotParameters.length() * Float.BYTES;
     for (MomentSegments m : snapshotMoments) {
-      bytes += 2 * m.length() * Float.BYTES;
+      bytes += 2 * m.first().byteSize();
     }
     return bytes;
   }

@@ -9,6 +9,7 @@ import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.model.SliceCopy;
 import dev.cria.engine.optim.AdamW;
+import dev.cria.engine.optim.Moment;
 import dev.cria.engine.parallel.Collective;
 import dev.cria.engine.tensor.Floats;
 import dev.cria.train.config.ConfigException;
@@ -119,7 +120,9 @@ public final class StartingWeights {
             w,
             first.segment(),
             parameters.asSlice(t.offset() * Float.BYTES, t.size() * Float.BYTES));
-        moments.load(new Checkpoint.Moments(w.offset(), w.end(), first, second));
+        moments.load(
+            new Checkpoint.Moments(
+                w.offset(), w.end(), Moment.f32(first, w.size()), Moment.f32(second, w.size())));
         for (boolean isFirst : new boolean[] {true, false}) {
           SliceCopy.fromWholeTensor(
               mine, t, w, (isFirst ? first : second).segment(), slice.segment());
@@ -127,13 +130,8 @@ public final class StartingWeights {
             long from = Math.max(part.from(), t.offset());
             long to = Math.min(part.to(), t.end());
             if (from < to) {
-              Floats moment = isFirst ? part.firstMoment() : part.secondMoment();
-              MemorySegment.copy(
-                  slice.segment(),
-                  (from - t.offset()) * Float.BYTES,
-                  moment.segment(),
-                  (from - part.from()) * Float.BYTES,
-                  (to - from) * Float.BYTES);
+              Moment moment = isFirst ? part.firstMoment() : part.secondMoment();
+              moment.copyFrom(slice.segment(), from - t.offset(), from - part.from(), to - from);
             }
           }
         }

@@ -202,13 +202,13 @@ public final class WholeModel implements AutoCloseable {
             received.asSlice((lo - s.offset()) * Float.BYTES, (hi - lo) * Float.BYTES);
         if (root == job.rank()) {
           AdamW own = mine.get(i);
-          MemorySegment from =
-              switch (what) {
-                case PARAMETERS -> model.parameters().segment().asSlice(r.from() * Float.BYTES);
-                case FIRST -> own.firstMoment().segment();
-                case SECOND -> own.secondMoment().segment();
-              };
-          MemorySegment.copy(from, (lo - r.from()) * Float.BYTES, into, 0, into.byteSize());
+          switch (what) { // moments as floats, widened when bf16-sr stores them in bf16
+            case PARAMETERS ->
+                MemorySegment.copy(
+                    model.parameters().segment(), lo * Float.BYTES, into, 0, into.byteSize());
+            case FIRST -> own.firstMoment().copyTo(lo - r.from(), into, 0, hi - lo);
+            case SECOND -> own.secondMoment().copyTo(lo - r.from(), into, 0, hi - lo);
+          }
         }
         if (root != 0) {
           job.broadcast(into, into.byteSize(), root);

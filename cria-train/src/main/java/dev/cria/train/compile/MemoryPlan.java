@@ -10,6 +10,7 @@ import dev.cria.engine.tensor.Bf16;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.Collectives;
 import dev.cria.train.distributed.GradientBuckets;
+import dev.cria.train.distributed.ShardedAdamW;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
@@ -315,6 +316,9 @@ public final class MemoryPlan {
     // time on rank 0, each rank sending its part of one
     boolean split = settings.tensorParallel() > 1 || shardsParameters();
     long gathered = (3 * largestTensor + largestSliceTensor) * Float.BYTES;
+    // bf16-sr stores AdamW's moments in bf16 and updates them through one f32 working buffer
+    boolean bf16Moments = settings.precision().stochasticRounding();
+    long moments = 2 * shardFloats(rank) * (bf16Moments ? Bf16.BYTES : Float.BYTES);
     return switch (kind) {
       // ZeRO-3 keeps a rank's shards and two buffers to gather a bucket into (one in use, one
       // being gathered)
@@ -325,15 +329,14 @@ public final class MemoryPlan {
           dataParallel() > 1 && settings.zeroStage() >= 2
               ? (shardFloats(rank) + 2 * largestBucket()) * Float.BYTES
               : p;
-      case OPTIMIZER -> 2 * shardFloats(rank) * Float.BYTES;
+      case OPTIMIZER ->
+          moments + (bf16Moments ? ShardedAdamW.workFloats(shards(rank)) * Float.BYTES : 0);
       case BF16_COPIES -> bf16Weights(!shardsParameters()) + bf16Inputs();
       case ACTIVATIONS -> activations(settings.recompute());
       case COMMUNICATION ->
           Collectives.bufferBytes(world, job.ranksPerHost(), settings.tensorParallel());
       case SNAPSHOT -> // tensor-parallel and ZeRO-3 saves are made in the foreground
-          !settings.asyncSave() || split
-              ? 0
-              : (rank == 0 ? p : 0) + 2 * shardFloats(rank) * Float.BYTES;
+          !settings.asyncSave() || split ? 0 : (rank == 0 ? p : 0) + moments;
       case WHOLE_MODEL -> split ? (rank == 0 ? gathered : largestSliceTensor * Float.BYTES) : 0;
       case INDICES -> INDEX_BYTES_PER_SAMPLE * settings.indexSamples();
       case RUNTIME -> RUNTIME_BYTES;
@@ -472,14 +475,27 @@ public final class MemoryPlan {
    * and, with ZeRO-2, gradients.
    */
   private long shardFloats(int rank) {
+    return shards(rank).stream().mapToLong(ParameterLayout.Range::size).sum();
+  }
+
+  /**
+   * The ranges rank {@code rank}'s optimizer updates: its shard of every bucket over the
+   * data-parallel ranks, or its whole slice without them.
+   */
+  private List<ParameterLayout.Range> shards(int rank) {
     int ranks = dataParallel();
-    int r = rank / settings.tensorParallel();
-    long n = 0;
-    for (ParameterLayout.Range b : buckets) {
-      n +=
-          Collective.shardStart(b.size(), ranks, r + 1) - Collective.shardStart(b.size(), ranks, r);
+    if (ranks == 1) {
+      return List.of(new ParameterLayout.Range(0, slice));
     }
-    return n;
+    int r = rank / settings.tensorParallel();
+    List<ParameterLayout.Range> out = new java.util.ArrayList<>();
+    for (ParameterLayout.Range b : buckets) {
+      out.add(
+          new ParameterLayout.Range(
+              b.from() + Collective.shardStart(b.size(), ranks, r),
+              b.from() + Collective.shardStart(b.size(), ranks, r + 1)));
+    }
+    return out;
   }
 
   private long largestBucket() {

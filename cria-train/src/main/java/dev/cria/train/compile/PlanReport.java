@@ -151,7 +151,7 @@ public final class PlanReport {
     return switch (k) {
       case PARAMETERS ->
           s.precision().stochasticRounding()
-              ? " (bf16 values in fp32 slots: bf16-sr saves no memory yet)"
+              ? " (bf16 values in fp32 slots, " + which + ")"
               : data > 1 && s.zeroStage() == 3
                   ? " (ZeRO-3: shards + 2 gather buffers)"
                   : s.tensorParallel() > 1 ? " (fp32, " + which + ")" : " (fp32, all of them)";
@@ -159,7 +159,12 @@ public final class PlanReport {
           data > 1 && s.zeroStage() >= 2
               ? " (ZeRO-" + s.zeroStage() + ": shards + 2 buckets)"
               : " (fp32, " + which + ")";
-      case OPTIMIZER -> data > 1 ? " (ZeRO: this rank's 1/" + data + ")" : " (fp32, 2 each)";
+      case OPTIMIZER -> {
+        boolean bf16 = s.precision().stochasticRounding(); // bf16-sr stores them in bf16
+        yield data > 1
+            ? " (ZeRO: this rank's 1/" + data + (bf16 ? ", bf16" : "") + ")"
+            : bf16 ? " (bf16, 2 each)" : " (fp32, 2 each)";
+      }
       case BF16_COPIES -> " (" + s.precision() + ")";
       case ACTIVATIONS ->
           s.recompute()

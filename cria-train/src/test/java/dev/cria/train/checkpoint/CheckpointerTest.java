@@ -417,6 +417,59 @@ class CheckpointerTest {
   }
 
   @Test
+  void bf16SrMomentsAreSavedAsBf16AndResumeIntoBf16OrF32Moments() throws Exception {
+    long n = layout.size();
+    dev.cria.engine.optim.StochasticRounding sr = new dev.cria.engine.optim.StochasticRounding(7);
+    try (AdamW stored = new AdamW(layout, AdamW.Settings.llama(), cpu, 0, n, sr)) {
+      assertThat(stored.momentType()).isEqualTo(dev.cria.engine.tensor.DType.BF16);
+      for (long i = 0; i < n; i++) {
+        stored.firstMoment().set(i, i / 1000f); // rounded to the nearest bf16
+        stored.secondMoment().set(i, -i / 3000f);
+      }
+      stored.restoreSteps(3);
+      for (boolean background : new boolean[] {false, true}) {
+        long step = background ? 8 : 7;
+        try (Checkpointer c = new Checkpointer(run, single, 5)) {
+          if (background) {
+            c.saveInBackground(contents(step), List.of(stored));
+            assertThat(c.awaitBackground()).isNotNull();
+          } else {
+            c.save(contents(step), List.of(stored));
+          }
+        }
+        Path dir = Checkpoints.stepDirectory(run, step);
+        try (var f =
+            dev.cria.engine.io.SafetensorsFile.open(
+                dir.resolve("optimizer/rank-00000-of-00001.safetensors"))) {
+          assertThat(f.entries().values()).isNotEmpty().allMatch(e -> e.dtype().equals("BF16"));
+        }
+        Checkpoint loaded = Checkpoint.open(dir).verify();
+        // into bf16 moments split at an odd parameter, and into f32 ones: the same values
+        long cut = n / 2 + 1;
+        try (AdamW a = new AdamW(layout, AdamW.Settings.llama(), cpu, 0, cut, sr);
+            AdamW b = new AdamW(layout, AdamW.Settings.llama(), cpu, cut, n, sr);
+            AdamW wide = new AdamW(layout, AdamW.Settings.llama(), cpu)) {
+          loaded.loadOptimizer(List.of(a, b));
+          loaded.loadOptimizer(List.of(wide));
+          for (long i = 0; i < n; i++) {
+            AdamW part = i < cut ? a : b;
+            float first = stored.firstMoment().get(i);
+            float second = stored.secondMoment().get(i);
+            if (part.firstMoment().get(i - part.from()) != first
+                || part.secondMoment().get(i - part.from()) != second
+                || wide.firstMoment().get(i) != first
+                || wide.secondMoment().get(i) != second) {
+              throw new AssertionError("moments of parameter " + i + " (background " + background);
+            }
+          }
+          assertThat(stored.firstMoment().get(5))
+              .isEqualTo(dev.cria.engine.tensor.Bf16.roundTrip(5 / 1000f));
+        }
+      }
+    }
+  }
+
+  @Test
   void aPartialDirectoryLeftByACrashIsClearedBeforeTheStepIsSavedAgain() throws IOException {
     Path stale = Checkpoints.directory(run).resolve(".step-4.partial/optimizer/rank-9.safetensors");
     Files.createDirectories(stale.getParent());

@@ -12,6 +12,7 @@ import dev.cria.engine.model.ModelSlice;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.model.Precision;
 import dev.cria.engine.optim.AdamW;
+import dev.cria.engine.optim.StochasticRounding;
 import dev.cria.engine.parallel.Collective;
 import dev.cria.engine.parallel.ParallelDims;
 import dev.cria.train.checkpoint.WholeModel;
@@ -86,7 +87,9 @@ class MemoryPlanTest {
     "tiny, 2, 1, 32, true, 1",
     "small, 4, 2, 32, true, 1",
     "small, 1, 2, bf16-mixed, false, 3",
-    "small, 2, 2, bf16-mixed, true, 3"
+    "small, 2, 2, bf16-mixed, true, 3",
+    "tiny, 2, 1, bf16-sr, false, 1",
+    "tiny, 2, 2, bf16-sr, true, 3"
   })
   void theTensorsPlannedForATensorParallelOrZeroThreeRankAreExactlyWhatItAllocates(
       String preset, int tp, int dp, String precision, boolean sequenceParallel, int zero) {
@@ -119,7 +122,8 @@ class MemoryPlanTest {
                   model.layout(),
                   AdamW.Settings.llama(),
                   cpu,
-                  shards(model.layout(), dp, dims.dataRank(rank)));
+                  shards(model.layout(), dp, dims.dataRank(rank)),
+                  StochasticRounding.forPrecision(p, 1)); // bf16-sr: bf16 moments
           WholeModel gathered =
               WholeModel.of(
                   model,
@@ -240,7 +244,7 @@ class MemoryPlanTest {
   }
 
   @Test
-  void bf16SrSaysItHoldsBf16ValuesInFp32SlotsAndCostsWhatMixedDoes() {
+  void bf16SrStoresTheMomentsInBf16AndSaysItsWeightsSitInFp32Slots() {
     MemoryPlan.Settings mixed =
         new MemoryPlan.Settings(
             LlamaConfig.preset("small"), 2, 256, 1, 0, false, false, 0, Precision.BF16_MIXED);
@@ -249,9 +253,14 @@ class MemoryPlanTest {
             LlamaConfig.preset("small"), 2, 256, 1, 0, false, false, 0, Precision.BF16_SR);
     MemoryPlan a = MemoryPlan.of(mixed, job(1, 1, 64 * GB));
     MemoryPlan b = MemoryPlan.of(sr, job(1, 1, 64 * GB));
-    assertThat(b.total(0)).isEqualTo(a.total(0)); // no memory saved yet: said, not claimed
+    long n = a.parameters();
+    // two moments of 2 bytes a parameter instead of 4, and one working buffer of two chunks
+    long work = 2L * AdamW.BF16_CHUNK * 4;
+    assertThat(b.bytes(MemoryPlan.Kind.OPTIMIZER, 0)).isEqualTo(2 * n * 2 + work);
+    assertThat(b.total(0)).isEqualTo(a.total(0) - 2 * n * 2 + work).isLessThan(a.total(0));
     assertThat(String.join("\n", PlanReport.table(b)))
-        .contains("parameters (bf16 values in fp32 slots: bf16-sr saves no memory yet)")
+        .contains("parameters (bf16 values in fp32 slots, all)")
+        .contains("AdamW moments (bf16, 2 each)")
         .contains("(bf16-sr)");
   }
 
