@@ -138,7 +138,7 @@ public final class StepBenchmark {
             String.format(
                 "model %,d parameters, %.0f MB of buffers; %d warmup + %d timed steps",
                 c.parameterCount(),
-                (model.bytes() + 2L * model.layout().size() * Float.BYTES) / 1e6,
+                (model.bytes() + adam.stateBytes()) / 1e6,
                 s.warmupSteps(),
                 s.steps()));
         model.initialize(1234);

@@ -106,8 +106,12 @@ public final class AdamW implements AutoCloseable {
     this.kernels = backend.kernels();
     this.from = from;
     this.to = to;
-    this.buffers = backend.buffers();
     long n = to - from;
+    if (rounding != null && work != null && work.length() < workFloats(n)) {
+      throw new IllegalArgumentException(
+          "a working buffer of " + work.length() + " floats, " + workFloats(n) + " needed");
+    }
+    this.buffers = backend.buffers();
     if (rounding == null) {
       this.m = Moment.f32(buffers.allocate(Math.max(1, n)), n);
       this.v = Moment.f32(buffers.allocate(Math.max(1, n)), n);
@@ -116,12 +120,9 @@ public final class AdamW implements AutoCloseable {
     } else {
       this.m = Moment.bf16(buffers.allocateBf16(Math.max(1, n)), n);
       this.v = Moment.bf16(buffers.allocateBf16(Math.max(1, n)), n);
-      if (work != null && work.length() < workFloats(n)) {
-        throw new IllegalArgumentException(
-            "a working buffer of " + work.length() + " floats, " + workFloats(n) + " needed");
-      }
-      this.work = work != null ? work : buffers.allocate(Math.max(1, workFloats(n)));
+      // an empty range never updates, so it needs no working buffer
       this.workFloats = work != null ? 0 : workFloats(n);
+      this.work = work != null ? work : workFloats > 0 ? buffers.allocate(workFloats) : null;
     }
   }
 

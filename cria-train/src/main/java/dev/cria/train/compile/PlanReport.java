@@ -149,12 +149,14 @@ public final class PlanReport {
     int data = plan.dataParallel();
     String which = s.tensorParallel() > 1 ? "its 1/" + s.tensorParallel() + " slice" : "all";
     return switch (k) {
-      case PARAMETERS ->
-          s.precision().stochasticRounding()
-              ? " (bf16 values in fp32 slots, " + which + ")"
-              : data > 1 && s.zeroStage() == 3
-                  ? " (ZeRO-3: shards + 2 gather buffers)"
-                  : s.tensorParallel() > 1 ? " (fp32, " + which + ")" : " (fp32, all of them)";
+      case PARAMETERS -> {
+        boolean sr = s.precision().stochasticRounding(); // bf16 values, stored as fp32
+        yield data > 1 && s.zeroStage() == 3
+            ? " (ZeRO-3: shards + 2 gather buffers" + (sr ? ", bf16 values in fp32 slots)" : ")")
+            : sr
+                ? " (bf16 values in fp32 slots, " + which + ")"
+                : s.tensorParallel() > 1 ? " (fp32, " + which + ")" : " (fp32, all of them)";
+      }
       case GRADIENTS ->
           data > 1 && s.zeroStage() >= 2
               ? " (ZeRO-" + s.zeroStage() + ": shards + 2 buckets)"

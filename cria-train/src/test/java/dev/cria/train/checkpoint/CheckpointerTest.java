@@ -466,6 +466,32 @@ class CheckpointerTest {
               .isEqualTo(dev.cria.engine.tensor.Bf16.roundTrip(5 / 1000f));
         }
       }
+      // an F32 shard (as a tensor-parallel or ZeRO-3 save, or an fp32 run, writes) into bf16
+      try (AdamW wide = new AdamW(layout, AdamW.Settings.llama(), cpu)) {
+        for (long i = 0; i < n; i++) {
+          wide.firstMoment().set(i, stored.firstMoment().get(i));
+          wide.secondMoment().set(i, stored.secondMoment().get(i));
+        }
+        wide.restoreSteps(3);
+        try (Checkpointer c = new Checkpointer(run, single, 5)) {
+          c.save(contents(9), List.of(wide));
+        }
+        Path dir = Checkpoints.stepDirectory(run, 9);
+        try (var f =
+            dev.cria.engine.io.SafetensorsFile.open(
+                dir.resolve("optimizer/rank-00000-of-00001.safetensors"))) {
+          assertThat(f.entries().values()).isNotEmpty().allMatch(e -> e.dtype().equals("F32"));
+        }
+        try (AdamW into = new AdamW(layout, AdamW.Settings.llama(), cpu, 0, n, sr)) {
+          Checkpoint.open(dir).verify().loadOptimizer(List.of(into));
+          for (long i = 0; i < n; i++) {
+            if (into.firstMoment().get(i) != stored.firstMoment().get(i)
+                || into.secondMoment().get(i) != stored.secondMoment().get(i)) {
+              throw new AssertionError("moments of parameter " + i + " from an F32 shard");
+            }
+          }
+        }
+      }
     }
   }
 

@@ -262,6 +262,10 @@ class MemoryPlanTest {
         .contains("parameters (bf16 values in fp32 slots, all)")
         .contains("AdamW moments (bf16, 2 each)")
         .contains("(bf16-sr)");
+    MemoryPlan zero3 = MemoryPlan.of(sr.withZero(3), job(2, 2, 64 * GB));
+    assertThat(String.join("\n", PlanReport.table(zero3)))
+        .contains("parameters (ZeRO-3: shards + 2 gather buffers, bf16 values in fp32 slots)")
+        .contains("AdamW moments (ZeRO: this rank's 1/2, bf16)");
   }
 
   @Test

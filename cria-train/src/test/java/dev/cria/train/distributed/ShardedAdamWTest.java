@@ -8,6 +8,7 @@ import dev.cria.engine.backend.Backends;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.optim.AdamW;
+import dev.cria.engine.optim.StochasticRounding;
 import dev.cria.engine.tensor.Floats;
 import java.lang.foreign.Arena;
 import java.util.List;
@@ -143,5 +144,47 @@ class ShardedAdamWTest {
     AdamW second = adam.parts().get(1);
     adam.close();
     assertThatThrownBy(() -> second.firstMoment().get(0)).isInstanceOf(IllegalStateException.class);
+  }
+
+  @Test
+  void underBf16SrThePartsShareOneWorkingBufferAndUpdateAsOneOptimizerOverEverything() {
+    StochasticRounding sr = new StochasticRounding(11);
+    List<ParameterLayout.Range> parts =
+        List.of(
+            new ParameterLayout.Range(0, 100),
+            new ParameterLayout.Range(100, 777),
+            new ParameterLayout.Range(777, n));
+    Floats other = Floats.allocate(arena, n);
+    other.copyFrom(parameters, 0, 0, n);
+    Floats otherGradients = Floats.allocate(arena, n);
+    try (ShardedAdamW whole = ShardedAdamW.whole(layout, SETTINGS, cpu, sr);
+        ShardedAdamW split = ShardedAdamW.over(layout, SETTINGS, cpu, parts, sr)) {
+      whole.store(parameters);
+      split.store(other);
+      for (int step = 1; step <= 3; step++) {
+        for (int i = 0; i < n; i++) {
+          float g = (float) Math.cos(i * step) * 1e-3f;
+          gradients.set(i, g);
+          otherGradients.set(i, g);
+        }
+        whole.clipAndStep(parameters, gradients, 1e-3, 0, x -> x);
+        split.clipAndStep(other, otherGradients, 1e-3, 0, x -> x);
+      }
+      for (int i = 0; i < n; i++) {
+        assertThat(other.get(i)).as("parameter %d", i).isEqualTo(parameters.get(i));
+      }
+      AdamW all = whole.parts().getFirst();
+      for (AdamW part : split.parts()) {
+        assertThat(part.momentType()).isEqualTo(dev.cria.engine.tensor.DType.BF16);
+        for (long i = part.from(); i < part.to(); i++) {
+          assertThat(part.firstMoment().get(i - part.from())).isEqualTo(all.firstMoment().get(i));
+          assertThat(part.secondMoment().get(i - part.from())).isEqualTo(all.secondMoment().get(i));
+        }
+      }
+      // 2 bytes a moment, and one working buffer for the largest part (two chunks of it)
+      assertThat(split.stateBytes())
+          .isEqualTo(2L * n * 2 + ShardedAdamW.workFloats(parts) * 4)
+          .isEqualTo(2L * n * 2 + 2L * (n - 777) * 4);
+    }
   }
 }
