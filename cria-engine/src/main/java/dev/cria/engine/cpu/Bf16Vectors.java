@@ -5,6 +5,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
@@ -13,7 +14,9 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * fp32 to bf16 and back with the Vector API on every thread of a pool: the same bits as {@link
- * Bf16}'s plain loops (round to nearest, ties to even; NaN stays NaN), at memory speed.
+ * Bf16}'s plain loops (round to nearest, ties to even; NaN stays NaN), at memory speed; and the
+ * stochastic rounding of bf16-sr, whose draws ({@link Bf16#noise16}) are 64-bit integer hashes
+ * computed a vector of longs at a time, so exactly the scalar's bits.
  */
 final class Bf16Vectors {
   private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
@@ -21,6 +24,12 @@ final class Bf16Vectors {
   private static final VectorSpecies<Short> S =
       VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
   private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+  // stochastic rounding: a vector of longs (the draws) and the floats it rounds, as many lanes
+  private static final VectorSpecies<Long> LONGS = LongVector.SPECIES_PREFERRED;
+  private static final VectorSpecies<Integer> LANES =
+      VectorSpecies.of(int.class, VectorShape.forBitSize(LONGS.vectorBitSize() / 2));
+  private static final VectorSpecies<Float> FLOATS =
+      VectorSpecies.of(float.class, VectorShape.forBitSize(LONGS.vectorBitSize() / 2));
 
   /** Elements per task, a multiple of every vector length. */
   private static final int CHUNK = 1 << 16;
@@ -88,6 +97,55 @@ final class Bf16Vectors {
                 .intoMemorySegment(dst, (dstOff + i) * Float.BYTES, ORDER);
           }
           Bf16.widen(dst, dstOff + i, src, srcOff + i, to - i);
+        });
+  }
+
+  /**
+   * Rounds {@code count} floats of {@code x} from {@code off} in place to bf16 values,
+   * stochastically, element i drawing {@link Bf16#noise16}{@code (seed, firstIndex + i)}: {@link
+   * Bf16#roundStochastic}'s bits, a vector at a time.
+   */
+  static void roundStochastic(
+      Parallel parallel, MemorySegment x, long off, long count, long seed, long firstIndex) {
+    forChunks(
+        parallel,
+        count,
+        (from, to) -> {
+          LongVector lane = (LongVector) LONGS.iotaShuffle(0, 1, false).toVector();
+          long i = from;
+          long bound = from + LONGS.loopBound(to - from);
+          for (; i < bound; i += LONGS.length()) {
+            // SplitMix64's finalizer of seed + index * golden ratio, as Bf16.noise16
+            LongVector z = lane.add(firstIndex + i).mul(0x9E37_79B9_7F4A_7C15L).add(seed);
+            z =
+                z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 30))
+                    .mul(0xBF58_476D_1CE4_E5B9L);
+            z =
+                z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 27))
+                    .mul(0x94D0_49BB_1331_11EBL);
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 31));
+            IntVector draw =
+                (IntVector)
+                    z.lanewise(VectorOperators.LSHR, 48)
+                        .convertShape(VectorOperators.L2I, LANES, 0);
+            IntVector bits =
+                FloatVector.fromMemorySegment(FLOATS, x, (off + i) * Float.BYTES, ORDER)
+                    .reinterpretAsInts();
+            VectorMask<Integer> special = // infinities and NaN stay as they are
+                bits.and(0x7f80_0000).compare(VectorOperators.EQ, 0x7f80_0000);
+            bits.add(draw)
+                .and(0xffff_0000)
+                .blend(bits, special)
+                .reinterpretAsFloats()
+                .intoMemorySegment(x, (off + i) * Float.BYTES, ORDER);
+          }
+          for (; i < to; i++) {
+            float v = x.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, off + i);
+            x.setAtIndex(
+                java.lang.foreign.ValueLayout.JAVA_FLOAT,
+                off + i,
+                Bf16.roundStochastic(v, Bf16.noise16(seed, firstIndex + i)));
+          }
         });
   }
 

@@ -716,17 +716,7 @@ public final class CpuKernels implements Kernels {
 
   @Override
   public void roundBf16Stochastic(View xView, long count, long seed, long firstIndex) {
-    MemorySegment x = f32(xView, "x");
-    long off = xView.offset();
-    forChunks(
-        count,
-        (from, to) -> {
-          for (long i = from; i < to; i++) {
-            float v = x.getAtIndex(JAVA_FLOAT, off + i);
-            x.setAtIndex(
-                JAVA_FLOAT, off + i, Bf16.roundStochastic(v, Bf16.noise16(seed, firstIndex + i)));
-          }
-        });
+    Bf16Vectors.roundStochastic(parallel, f32(xView, "x"), xView.offset(), count, seed, firstIndex);
   }
 
   // ---- decoding and AdamW (in files of their own) ------------------------------------------

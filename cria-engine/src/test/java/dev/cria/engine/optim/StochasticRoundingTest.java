@@ -71,9 +71,22 @@ class StochasticRoundingTest {
       for (int i = 0; i < n + 3; i++) {
         source.set(i, (float) r.nextGaussian());
       }
+      float[] special = {
+        Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NaN, 3.4e38f, -0f, 1e-40f, -1e-45f
+      };
+      for (int i = 0; i < special.length; i++) {
+        source.set(3 + 7 + i, special[i]); // inside the first vector, and past it
+      }
       float[] expected = round(reference.kernels(), arena, source, n, 0);
       assertThat(round(one.kernels(), arena, source, n, 0)).isEqualTo(expected);
       assertThat(round(three.kernels(), arena, source, n, 0)).isEqualTo(expected);
+      assertThat(expected[7]).isInfinite();
+      assertThat(expected[9]).isNaN();
+      // indices past 2^32 (a 7B model's parameters) draw as the scalar hash does
+      long far = (1L << 40) + 17;
+      assertThat(round(three.kernels(), arena, source, n, far))
+          .isEqualTo(round(reference.kernels(), arena, source, n, far))
+          .isNotEqualTo(expected);
       // a shard of the buffer draws what the whole buffer's elements draw
       Floats copy = Floats.allocate(arena, n + 3);
       copy.copyFrom(source, 0, 0, n + 3);
