@@ -284,17 +284,17 @@ class TensorParallelTrainerTest {
     Path prefix = TestRuns.dataset(tmp, 200, 199);
     CollectiveKind kind = CollectiveKind.SHM;
     int steps = 12;
-    ObjectNode straightTree = tree(prefix, "straight", 2, steps);
-    TrainConfigFile.set(straightTree, "trainer.precision", "bf16-sr");
-    List<Run> straight = train(straightTree, 2, kind, TrainStart.fresh(), true);
+    java.util.function.Function<String, ObjectNode> bf16Sr =
+        run -> {
+          ObjectNode t = tree(prefix, run, 2, steps);
+          TrainConfigFile.set(t, "trainer.precision", "bf16-sr");
+          return t;
+        };
+    List<Run> straight = train(bf16Sr.apply("straight"), 2, kind, TrainStart.fresh(), true);
     assertThat(straight.getFirst().info())
         .anyMatch(l -> l.startsWith("memory per rank:") && l.contains(" MB (bf16),"));
-    ObjectNode a = tree(prefix, "a", 2, steps);
-    TrainConfigFile.set(a, "trainer.precision", "bf16-sr");
-    train(a, 2, kind, TrainStart.fresh(), true, steps / 2);
-    ObjectNode again = tree(prefix, "a", 2, steps);
-    TrainConfigFile.set(again, "trainer.precision", "bf16-sr");
-    List<Run> resumed = train(again, 2, kind, TrainStart.resumeIfPossible(), false);
+    train(bf16Sr.apply("a"), 2, kind, TrainStart.fresh(), true, steps / 2);
+    List<Run> resumed = train(bf16Sr.apply("a"), 2, kind, TrainStart.resumeIfPossible(), false);
     assertThat(resumed.getFirst().info()).anyMatch(l -> l.contains("resumed from"));
     assertThat(resumed.getFirst().losses())
         .isEqualTo(straight.getFirst().losses().subList(steps / 2, steps));

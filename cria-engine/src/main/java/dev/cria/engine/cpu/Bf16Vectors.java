@@ -2,6 +2,7 @@ package dev.cria.engine.cpu;
 
 import dev.cria.engine.tensor.Bf16;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -140,9 +141,9 @@ final class Bf16Vectors {
                 .intoMemorySegment(x, (off + i) * Float.BYTES, ORDER);
           }
           for (; i < to; i++) {
-            float v = x.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, off + i);
+            float v = x.getAtIndex(ValueLayout.JAVA_FLOAT, off + i);
             x.setAtIndex(
-                java.lang.foreign.ValueLayout.JAVA_FLOAT,
+                ValueLayout.JAVA_FLOAT,
                 off + i,
                 Bf16.roundStochastic(v, Bf16.noise16(seed, firstIndex + i)));
           }

@@ -9,7 +9,6 @@ import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Buffers;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.model.ParameterLayout;
-import dev.cria.engine.tensor.DType;
 import dev.cria.engine.tensor.Floats;
 import dev.cria.engine.tensor.View;
 
@@ -173,11 +172,6 @@ public final class AdamW implements AutoCloseable {
   /** The second moment, laid out as {@link #firstMoment()}. */
   public Moment secondMoment() {
     return v;
-  }
-
-  /** How the moments are stored: f32, or bf16 under stochastic rounding. */
-  public DType momentType() {
-    return m.dtype();
   }
 
   /** One update of {@code parameters} from {@code gradients} at learning rate {@code lr}. */

@@ -178,7 +178,7 @@ class StochasticRoundingTest {
       }
       try (AdamW own = new AdamW(layout, settings, cpu, from, to, sr);
           AdamW given = new AdamW(layout, settings, cpu, from, to, sr, shared)) {
-        assertThat(own.momentType()).isEqualTo(dev.cria.engine.tensor.DType.BF16);
+        assertThat(own.firstMoment().dtype()).isEqualTo(dev.cria.engine.tensor.DType.BF16);
         assertThat(own.stateBytes())
             .isEqualTo(2 * (to - from) * Bf16.BYTES + 2L * AdamW.BF16_CHUNK * Float.BYTES);
         assertThat(given.stateBytes()).isEqualTo(2 * (to - from) * Bf16.BYTES);

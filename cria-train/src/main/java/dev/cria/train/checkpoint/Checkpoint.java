@@ -129,6 +129,8 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
   public final class MomentShards implements AutoCloseable {
     private final List<SafetensorsFile> shards = new ArrayList<>();
     private final List<long[]> ranges = new ArrayList<>(); // {start, end, shard}
+    private Arena scratch; // the floats a bf16 target is read through, made at the first
+    private MemorySegment floats;
 
     private MomentShards() throws IOException {
       try {
@@ -195,29 +197,32 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
 
     /**
      * Elements {@code [from, from + count)} of a shard's tensor into {@code into} at {@code at}:
-     * directly into f32 moments, through a float buffer into bf16 ones (exact for a bf16-sr run's
-     * moments, whichever dtype the shard holds them in).
+     * directly into f32 moments, through one float buffer of a chunk into bf16 ones (exact for a
+     * bf16-sr run's moments, whichever dtype the shard holds them in).
      */
-    private static void read(
+    private void read(
         SafetensorsFile shard, String name, long from, long count, Moment into, long at) {
       if (into.dtype() == DType.F32) {
         shard.read(name, from, count, into.data(), at);
         return;
       }
-      long chunk = Math.max(1, Math.min(count, AdamW.BF16_CHUNK));
-      try (Arena arena = Arena.ofConfined()) {
-        MemorySegment floats = arena.allocate(chunk * Float.BYTES, 64);
-        for (long done = 0; done < count; done += chunk) {
-          long n = Math.min(chunk, count - done);
-          shard.read(name, from + done, n, floats, 0);
-          into.copyFrom(floats, 0, at + done, n);
-        }
+      if (floats == null) {
+        scratch = Arena.ofShared();
+        floats = scratch.allocate((long) AdamW.BF16_CHUNK * Float.BYTES, 64);
+      }
+      for (long done = 0; done < count; done += AdamW.BF16_CHUNK) {
+        long n = Math.min(AdamW.BF16_CHUNK, count - done);
+        shard.read(name, from + done, n, floats, 0);
+        into.copyFrom(floats, 0, at + done, n);
       }
     }
 
     @Override
     public void close() {
       shards.forEach(SafetensorsFile::close);
+      if (scratch != null) {
+        scratch.close();
+      }
     }
   }
 }

@@ -71,19 +71,20 @@ public final class Checkpointer implements AutoCloseable {
    * Checkpoint.Moments} is where a resume reads them into.
    */
   private record MomentSegments(
-      long from, long length, MemorySegment first, MemorySegment second, DType dtype) {
+      long from, MemorySegment first, MemorySegment second, SafetensorsWriter.Dtype stored) {
     static MomentSegments of(AdamW adam) {
       return new MomentSegments(
           adam.from(),
-          adam.to() - adam.from(),
           adam.firstMoment().data(),
           adam.secondMoment().data(),
-          adam.momentType());
+          // bf16-sr's moments are stored, and so written, in bf16
+          adam.firstMoment().dtype() == DType.BF16
+              ? SafetensorsWriter.Dtype.BF16
+              : SafetensorsWriter.Dtype.F32);
     }
 
-    /** How a shard file holds them: as they are stored (bf16-sr's bf16, else f32). */
-    SafetensorsWriter.Dtype fileType() {
-      return dtype == DType.BF16 ? SafetensorsWriter.Dtype.BF16 : SafetensorsWriter.Dtype.F32;
+    long length() {
+      return first.byteSize() / stored.width();
     }
   }
 
@@ -405,15 +406,15 @@ public final class Checkpointer implements AutoCloseable {
     List<SafetensorsWriter.Tensor> tensors = new ArrayList<>();
     // every part of a rank's optimizer stores its moments alike: the shard holds them as stored
     SafetensorsWriter.Dtype type =
-        moments.isEmpty() ? SafetensorsWriter.Dtype.F32 : moments.getFirst().fileType();
+        moments.isEmpty() ? SafetensorsWriter.Dtype.F32 : moments.getFirst().stored();
     for (MomentSegments m : moments) {
       if (m.length() > 0) {
         tensors.add(
             new SafetensorsWriter.Tensor(
-                Checkpoint.FIRST + m.from(), new long[] {m.length()}, m.first(), m.fileType()));
+                Checkpoint.FIRST + m.from(), new long[] {m.length()}, m.first(), m.stored()));
         tensors.add(
             new SafetensorsWriter.Tensor(
-                Checkpoint.SECOND + m.from(), new long[] {m.length()}, m.second(), m.fileType()));
+                Checkpoint.SECOND + m.from(), new long[] {m.length()}, m.second(), m.stored()));
       }
     }
     SafetensorsWriter.Written written =
@@ -535,10 +536,9 @@ public final class Checkpointer implements AutoCloseable {
         copies.add(
             new MomentSegments(
                 m.from(),
-                m.length(),
                 snapshotArena.allocate(Math.max(1, size), 64).asSlice(0, size),
                 snapshotArena.allocate(Math.max(1, size), 64).asSlice(0, size),
-                m.dtype()));
+                m.stored()));
       }
       snapshotMoments = List.copyOf(copies);
     }

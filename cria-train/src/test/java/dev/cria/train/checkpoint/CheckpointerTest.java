@@ -421,7 +421,7 @@ class CheckpointerTest {
     long n = layout.size();
     dev.cria.engine.optim.StochasticRounding sr = new dev.cria.engine.optim.StochasticRounding(7);
     try (AdamW stored = new AdamW(layout, AdamW.Settings.llama(), cpu, 0, n, sr)) {
-      assertThat(stored.momentType()).isEqualTo(dev.cria.engine.tensor.DType.BF16);
+      assertThat(stored.firstMoment().dtype()).isEqualTo(dev.cria.engine.tensor.DType.BF16);
       for (long i = 0; i < n; i++) {
         stored.firstMoment().set(i, i / 1000f); // rounded to the nearest bf16
         stored.secondMoment().set(i, -i / 3000f);

@@ -175,7 +175,7 @@ class ShardedAdamWTest {
       }
       AdamW all = whole.parts().getFirst();
       for (AdamW part : split.parts()) {
-        assertThat(part.momentType()).isEqualTo(dev.cria.engine.tensor.DType.BF16);
+        assertThat(part.firstMoment().dtype()).isEqualTo(dev.cria.engine.tensor.DType.BF16);
         for (long i = part.from(); i < part.to(); i++) {
           assertThat(part.firstMoment().get(i - part.from())).isEqualTo(all.firstMoment().get(i));
           assertThat(part.secondMoment().get(i - part.from())).isEqualTo(all.secondMoment().get(i));
