@@ -1,7 +1,9 @@
 package dev.cria.engine.backend;
 
 import dev.cria.engine.tensor.Bf16;
+import dev.cria.engine.tensor.DType;
 import dev.cria.engine.tensor.Floats;
+import dev.cria.engine.tensor.View;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.atomic.AtomicLong;
@@ -28,14 +30,65 @@ public final class HostBuffers implements Buffers {
   }
 
   @Override
-  public synchronized MemorySegment allocateBf16(long elements) {
+  public synchronized View allocate(DType dtype, long elements) {
     if (elements < 0) {
-      throw new IllegalArgumentException("a buffer of " + elements + " bf16 values");
+      throw new IllegalArgumentException(
+          "a buffer of " + elements + " " + dtype.shortName() + " elements");
     }
-    MemorySegment segment = arena.allocate(elements * Bf16.BYTES, 64);
-    bytes += elements * Bf16.BYTES;
-    LIVE.addAndGet(elements * Bf16.BYTES);
-    return segment;
+    long size = elements * dtype.bytes();
+    MemorySegment segment = arena.allocate(size, 64);
+    bytes += size;
+    LIVE.addAndGet(size);
+    return new View(segment, 0, dtype);
+  }
+
+  @Override
+  public void zero(View at, long count) {
+    bytesOf(at, count).fill((byte) 0);
+  }
+
+  @Override
+  public void copy(View from, View to, long count) {
+    if (from.dtype() == to.dtype()) {
+      MemorySegment.copy(
+          from.buffer(),
+          from.byteOffset(),
+          to.buffer(),
+          to.byteOffset(),
+          count * from.dtype().bytes());
+    } else if (from.dtype() == DType.BF16) {
+      bytesOf(from, count); // bounds, before writing anything
+      bytesOf(to, count);
+      Bf16.widen(to.buffer(), to.offset(), from.buffer(), from.offset(), count);
+    } else {
+      bytesOf(from, count);
+      bytesOf(to, count);
+      Bf16.round(to.buffer(), to.offset(), from.buffer(), from.offset(), count);
+    }
+  }
+
+  @Override
+  public void upload(float[] values, View to) {
+    if (to.dtype() == DType.F32) {
+      MemorySegment.copy(values, 0, to.buffer(), Floats.F32, to.byteOffset(), values.length);
+    } else {
+      copy(View.f32(MemorySegment.ofArray(values), 0), to, values.length);
+    }
+  }
+
+  @Override
+  public float[] download(View from, int count) {
+    float[] out = new float[count];
+    if (from.dtype() == DType.F32) {
+      MemorySegment.copy(from.buffer(), Floats.F32, from.byteOffset(), out, 0, count);
+    } else {
+      copy(from, View.f32(MemorySegment.ofArray(out), 0), count);
+    }
+    return out;
+  }
+
+  private static MemorySegment bytesOf(View at, long count) {
+    return at.buffer().asSlice(at.byteOffset(), count * at.dtype().bytes());
   }
 
   /** Bytes of every host buffer of this process not yet freed (what a rank's status reports). */

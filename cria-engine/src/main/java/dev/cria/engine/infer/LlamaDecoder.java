@@ -6,9 +6,9 @@ import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.backend.RopeTable;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.ParameterLayout;
+import dev.cria.engine.tensor.DType;
 import dev.cria.engine.tensor.Floats;
 import dev.cria.engine.tensor.View;
-import java.lang.foreign.MemorySegment;
 
 /**
  * Runs a Llama model one token at a time, keeping every layer's keys and values in a cache so each
@@ -32,9 +32,9 @@ public final class LlamaDecoder implements AutoCloseable {
   private final RopeTable rope;
   private final Buffers buffers;
 
-  private final MemorySegment keyCache; // [layers][maxContext][kvDim], keys after RoPE
-  private final MemorySegment valueCache; // [layers][maxContext][kvDim]
-  private final MemorySegment work; // the row buffers below, one allocation
+  private final View keyCache; // [layers][maxContext][kvDim], keys after RoPE
+  private final View valueCache; // [layers][maxContext][kvDim]
+  private final View work; // the row buffers below, one allocation
   private final long x; // [dim] the residual stream
   private final long xn; // [dim] x after an RMSNorm
   private final long qkv; // [dim + 2 kvDim] this position's queries, keys and values
@@ -57,8 +57,8 @@ public final class LlamaDecoder implements AutoCloseable {
     this.rope = new RopeTable(maxContext, config.headDim(), config.ropeTheta());
     this.buffers = backend.buffers();
     long cacheFloats = (long) config.layers() * maxContext * config.kvDim();
-    this.keyCache = buffers.allocate(cacheFloats).segment();
-    this.valueCache = buffers.allocate(cacheFloats).segment();
+    this.keyCache = buffers.allocate(DType.F32, cacheFloats);
+    this.valueCache = buffers.allocate(DType.F32, cacheFloats);
     int d = config.dim();
     int f = config.ffnDim();
     this.x = 0;
@@ -69,7 +69,7 @@ public final class LlamaDecoder implements AutoCloseable {
     this.hidden = gateUp + 2L * f;
     this.logits = hidden + f;
     this.rstd = logits + config.vocabSize();
-    this.work = buffers.allocate(rstd + 1).segment();
+    this.work = buffers.allocate(DType.F32, rstd + 1);
   }
 
   /**
@@ -148,7 +148,7 @@ public final class LlamaDecoder implements AutoCloseable {
         at(xn), at(rstd), at(x), weight(layout.finalNorm()), 1, d, config.normEps());
     kernels.matVec(at(logits), weight(layout.lmHead()), at(xn), config.vocabSize(), d, false);
     position++;
-    return Floats.wrap(work).toArray(logits, config.vocabSize());
+    return buffers.download(at(logits), config.vocabSize());
   }
 
   private void layer(int l) {
@@ -167,16 +167,14 @@ public final class LlamaDecoder implements AutoCloseable {
     kernels.rope(at(q), rope, 1, 1, config.heads(), position, false);
     kernels.rope(at(k), rope, 1, 1, config.kvHeads(), position, false);
     long cacheRow = ((long) l * maxContext + position) * kvDim;
-    MemorySegment.copy(
-        work, k * Float.BYTES, keyCache, cacheRow * Float.BYTES, (long) kvDim * Float.BYTES);
-    MemorySegment.copy(
-        work, v * Float.BYTES, valueCache, cacheRow * Float.BYTES, (long) kvDim * Float.BYTES);
+    buffers.copy(at(k), keyCache.plus(cacheRow), kvDim);
+    buffers.copy(at(v), valueCache.plus(cacheRow), kvDim);
     long layerBase = (long) l * maxContext * kvDim;
     kernels.attentionDecode(
         at(attention),
         at(q),
-        View.f32(keyCache, layerBase),
-        View.f32(valueCache, layerBase),
+        keyCache.plus(layerBase),
+        valueCache.plus(layerBase),
         position + 1,
         config.heads(),
         config.kvHeads(),
@@ -192,7 +190,7 @@ public final class LlamaDecoder implements AutoCloseable {
 
   /** A view of the row buffers at {@code offset}. */
   private View at(long offset) {
-    return View.f32(work, offset);
+    return work.plus(offset);
   }
 
   /** A view of the parameters at {@code offset}. */

@@ -1,5 +1,6 @@
 package dev.cria.engine.model;
 
+import dev.cria.engine.tensor.DType;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -54,12 +55,12 @@ public record GroupTraffic(List<Collectives> collectives) {
       return new GroupTraffic(List.of());
     }
     long tokens = (long) batch * seq;
-    long residual = tokens * c.dim() * Float.BYTES;
+    long residual = tokens * c.dim() * DType.F32.bytes();
     int layers = c.layers();
     int passes = recompute ? 2 : 1; // each layer's forward collectives, again with recompute
     if (!sequenceParallel) {
       add(calls, ALL_REDUCE, residual, 1 + 2 * layers * passes); // embeddings; o and down
-      add(calls, ALL_GATHER, 3L * tensorParallel * tokens * Float.BYTES, 1); // the loss
+      add(calls, ALL_GATHER, 3L * tensorParallel * tokens * DType.F32.bytes(), 1); // the loss
       add(calls, ALL_REDUCE, residual, 1 + 2 * layers); // the head; q/k/v and gate/up, back
       return new GroupTraffic(new ArrayList<>(calls.values()));
     }
@@ -68,9 +69,9 @@ public record GroupTraffic(List<Collectives> collectives) {
     add(calls, REDUCE_SCATTER, residual, 1 + 2 * layers * passes); // embeddings; o and down
     // each norm's output before the products (and the final norm's), again going back
     add(calls, ALL_GATHER, normOutput, 2 * layers * passes + 1 + 2 * layers + 1);
-    add(calls, ALL_GATHER, 3L * tensorParallel * tokens * Float.BYTES, 1); // the loss
+    add(calls, ALL_GATHER, 3L * tensorParallel * tokens * DType.F32.bytes(), 1); // the loss
     add(calls, REDUCE_SCATTER, residual, 1 + 2 * layers); // the head; q/k/v and gate/up, back
-    add(calls, ALL_REDUCE, (long) c.dim() * Float.BYTES, 1 + 2 * layers); // norm weights
+    add(calls, ALL_REDUCE, (long) c.dim() * DType.F32.bytes(), 1 + 2 * layers); // norm weights
     add(
         calls,
         ALL_GATHER,

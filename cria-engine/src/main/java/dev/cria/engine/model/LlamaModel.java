@@ -1,5 +1,8 @@
 package dev.cria.engine.model;
 
+import static dev.cria.engine.tensor.DType.BF16;
+import static dev.cria.engine.tensor.DType.F32;
+
 import dev.cria.engine.backend.AttentionShape;
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Buffers;
@@ -7,11 +10,9 @@ import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.backend.RopeTable;
 import dev.cria.engine.parallel.Collective;
 import dev.cria.engine.parallel.VocabParallelCrossEntropy;
-import dev.cria.engine.tensor.Bf16;
 import dev.cria.engine.tensor.DType;
 import dev.cria.engine.tensor.Floats;
 import dev.cria.engine.tensor.View;
-import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.List;
 
@@ -65,10 +66,10 @@ public final class LlamaModel implements AutoCloseable {
   // which come first in the layout and are looked up, never multiplied; under ZeRO-3 of the one
   // bucket in use. Allocated by the first pass that rounds (null until then, and in fp32)
   private final boolean bf16;
-  private MemorySegment computeWeights;
+  private View computeWeights;
   private final long computeBase;
   private final ActivationLayout act;
-  private final MemorySegment a; // activations
+  private final View a; // activations (f32; the bf16 inputs of the products share their slots)
   private final RopeTable rope;
   private final AttentionShape attention;
   private final Collective group; // tensor-parallel: the ranks sharing this model
@@ -87,7 +88,7 @@ public final class LlamaModel implements AutoCloseable {
   private boolean logitsHoldGradient;
   private ParameterShards shards; // ZeRO-3: where the parameters come from; null: all in place
   private ParameterLayout.Range held; // ZeRO-3: the bucket in use, whose values are in heldValues
-  private MemorySegment heldValues;
+  private View heldValues;
 
   /**
    * A model with zeroed parameters for micro-batches of {@code batch} x {@code seq} tokens.
@@ -179,11 +180,11 @@ public final class LlamaModel implements AutoCloseable {
               + ")");
     }
     this.act = new ActivationLayout(config, batch, seq, recompute, slice, sequenceParallel);
-    this.a = buffers.allocate(act.size).segment();
-    this.tensor = new TensorGroup(group, a, act.tokens, config.dim(), sequenceParallel);
+    this.a = View.of(buffers.allocate(act.size), 0);
+    this.tensor = new TensorGroup(group, buffers, a, act.tokens, config.dim(), sequenceParallel);
     this.rope = new RopeTable(seq, config.headDim(), config.ropeTheta());
     this.vocabParallelLoss =
-        slice.whole() ? null : new VocabParallelCrossEntropy(group, kernels, act.tokens);
+        slice.whole() ? null : new VocabParallelCrossEntropy(group, backend, act.tokens);
     this.attention =
         new AttentionShape(
             batch,
@@ -217,6 +218,14 @@ public final class LlamaModel implements AutoCloseable {
     return gradients;
   }
 
+  /**
+   * The memory its parameters, gradients and activations live in: how a checkpoint or a test reads
+   * and writes them.
+   */
+  public Buffers buffers() {
+    return buffers;
+  }
+
   public Precision precision() {
     return precision;
   }
@@ -229,9 +238,19 @@ public final class LlamaModel implements AutoCloseable {
     return act.seq;
   }
 
-  /** Bytes held: parameters, gradients, activations, and the bf16 copy of mixed precision. */
+  /**
+   * Bytes held: parameters, gradients, activations (the vocabulary-parallel loss's statistics among
+   * them), and the bf16 copy of mixed precision.
+   */
   public long bytes() {
-    return (2 * layout.size() + act.size) * Float.BYTES + computeCopyBytes();
+    return (2 * layout.size() + act.size) * F32.bytes()
+        + lossStatisticsBytes(slice, act.tokens)
+        + computeCopyBytes();
+  }
+
+  /** Bytes of the vocabulary-parallel loss's statistics for {@code tokens} rows; 0 unsplit. */
+  private static long lossStatisticsBytes(ModelSlice slice, int tokens) {
+    return slice.whole() ? 0 : VocabParallelCrossEntropy.bytes(slice.parts(), tokens);
   }
 
   /**
@@ -239,7 +258,7 @@ public final class LlamaModel implements AutoCloseable {
    * under ZeRO-3 the largest bucket's), else 0.
    */
   public long computeCopyBytes() {
-    return bf16 ? computeFloats() * Bf16.BYTES : 0;
+    return bf16 ? computeFloats() * BF16.bytes() : 0;
   }
 
   /** Elements of the bf16 copy: from {@code computeBase} on, or the largest bucket (ZeRO-3). */
@@ -278,7 +297,7 @@ public final class LlamaModel implements AutoCloseable {
       LlamaConfig config, int batch, int seq, long extraBytes, String extraWhat, long physical) {
     long needed =
         bytesNeeded(config, batch, seq, false)
-            + 2L * config.parameterCount() * Float.BYTES
+            + 2L * config.parameterCount() * F32.bytes()
             + extraBytes;
     if (needed > physical * 0.9) {
       throw new IllegalArgumentException(
@@ -315,8 +334,9 @@ public final class LlamaModel implements AutoCloseable {
       ModelSlice slice,
       boolean sequenceParallel) {
     return (2 * new ParameterLayout(config, slice).size()
-            + new ActivationLayout(config, batch, seq, recompute, slice, sequenceParallel).size)
-        * Float.BYTES;
+                + new ActivationLayout(config, batch, seq, recompute, slice, sequenceParallel).size)
+            * F32.bytes()
+        + lossStatisticsBytes(slice, batch * seq);
   }
 
   /** {@link #initialize(long, double, boolean)} with NeMo's defaults: std 0.02, scaled. */
@@ -330,7 +350,7 @@ public final class LlamaModel implements AutoCloseable {
    * ({@code use_scaled_init_method}), 1 for norm weights.
    */
   public void initialize(long seed, double std, boolean scaled) {
-    ParameterInit.fill(layout, parameters, seed, std, scaled);
+    ParameterInit.fill(layout, buffers, View.of(parameters, 0), seed, std, scaled);
   }
 
   private static void need(ParametersNeeded needed, ParameterLayout.Range bucket) {
@@ -386,7 +406,7 @@ public final class LlamaModel implements AutoCloseable {
   }
 
   public void zeroGradients() {
-    gradients.fill(0f);
+    buffers.zero(grad(0), gradients.length());
   }
 
   /**
@@ -420,11 +440,11 @@ public final class LlamaModel implements AutoCloseable {
    */
   public interface ParameterShards {
     /**
-     * The values of {@code bucket}'s parameters (the first at byte 0), once they are there; {@code
-     * next} is the bucket the pass reads after it (null: none), which may be fetched meanwhile.
-     * They stay valid until {@link #release}.
+     * The values of {@code bucket}'s parameters (an f32 view of the first), once they are there;
+     * {@code next} is the bucket the pass reads after it (null: none), which may be fetched
+     * meanwhile. They stay valid until {@link #release}.
      */
-    MemorySegment acquire(ParameterLayout.Range bucket, ParameterLayout.Range next);
+    View acquire(ParameterLayout.Range bucket, ParameterLayout.Range next);
 
     /**
      * The pass is done with {@code bucket}: its values may go, or be reused, until acquired again.
@@ -531,8 +551,8 @@ public final class LlamaModel implements AutoCloseable {
       throw new IllegalStateException(
           "the logits were replaced by their gradient; call forward without targets");
     }
-    return Floats.wrap(a)
-        .toArray(act.logits, Math.toIntExact((long) act.tokens * config.vocabSize()));
+    return buffers.download(
+        at(act.logits), Math.toIntExact((long) act.tokens * config.vocabSize()));
   }
 
   private void layerForward(int l) {
@@ -602,7 +622,7 @@ public final class LlamaModel implements AutoCloseable {
     linearBackward(
         act.dxn, true, layout.lmHead(), at(act.logits), allRows(act.xnFinal), n, d, vocab);
     long dxn = tensor.reduceRows(act.dxn, d); // each rank's vocabulary's share
-    a.asSlice(act.dh * Float.BYTES, (long) act.rows * d * Float.BYTES).fill((byte) 0);
+    buffers.zero(at(act.dh), (long) act.rows * d);
     kernels.rmsNormBackward(
         at(act.dh),
         normGradient(layout.finalNorm()),
@@ -735,10 +755,10 @@ public final class LlamaModel implements AutoCloseable {
   private void roundForCompute(ParameterLayout.Range bucket) {
     if (bf16) {
       if (computeWeights == null) {
-        computeWeights = buffers.allocateBf16(computeFloats());
+        computeWeights = buffers.allocate(BF16, computeFloats());
       }
       kernels.roundToBf16(
-          View.bf16(computeWeights, bucket.from() - computeOrigin()),
+          computeWeights.plus(bucket.from() - computeOrigin()),
           param(bucket.from()),
           bucket.to() - bucket.from());
     }
@@ -768,7 +788,7 @@ public final class LlamaModel implements AutoCloseable {
    * for bit what rounding it in each product gives.
    */
   private View input(long offset) {
-    return bf16 ? View.bf16(a, 2 * offset) : at(offset);
+    return bf16 ? at(offset).as(BF16) : at(offset);
   }
 
   /**
@@ -779,7 +799,7 @@ public final class LlamaModel implements AutoCloseable {
     if (!tensor.sequenceParallel()) {
       return input(local);
     }
-    tensor.gatherRows(local, act.gathered, config.dim(), bf16 ? 2 : 4);
+    tensor.gatherRows(input(local), input(act.gathered), config.dim());
     return input(act.gathered);
   }
 
@@ -791,15 +811,14 @@ public final class LlamaModel implements AutoCloseable {
     if (!tensor.sequenceParallel()) {
       return at(act.dh);
     }
-    tensor.gatherRows(act.dh, act.full, config.dim(), Float.BYTES);
+    tensor.gatherRows(at(act.dh), at(act.full), config.dim());
     return at(act.full);
   }
 
   /** Copies this rank's rows of the residual's width from {@code from} to {@code to}, if apart. */
   private void moveRows(long from, long to) {
     if (from != to) {
-      long bytes = (long) act.rows * config.dim() * Float.BYTES;
-      MemorySegment.copy(a, from * Float.BYTES, a, to * Float.BYTES, bytes);
+      buffers.copy(at(from), at(to), (long) act.rows * config.dim());
     }
   }
 
@@ -812,7 +831,7 @@ public final class LlamaModel implements AutoCloseable {
     if (!tensor.sequenceParallel()) {
       return grad(offset);
     }
-    a.asSlice(act.normGrad * Float.BYTES, (long) config.dim() * Float.BYTES).fill((byte) 0);
+    buffers.zero(at(act.normGrad), config.dim());
     return at(act.normGrad);
   }
 
@@ -845,7 +864,7 @@ public final class LlamaModel implements AutoCloseable {
 
   /** A view of the activation arena at {@code offset}. */
   private View at(long offset) {
-    return View.f32(a, offset);
+    return a.plus(offset);
   }
 
   /** A view of the parameters at {@code offset}: in place, or in the bucket in use (ZeRO-3). */
@@ -857,7 +876,7 @@ public final class LlamaModel implements AutoCloseable {
       throw new IllegalStateException(
           "parameter " + offset + " read outside the bucket in use " + held);
     }
-    return View.f32(heldValues, offset - held.from());
+    return heldValues.plus(offset - held.from());
   }
 
   /** A view of the gradients at {@code offset}. */
@@ -870,7 +889,7 @@ public final class LlamaModel implements AutoCloseable {
    * parameters, or their bf16 copy in mixed precision.
    */
   private View weight(long offset) {
-    return bf16 ? View.bf16(computeWeights, offset - computeOrigin()) : param(offset);
+    return bf16 ? computeWeights.plus(offset - computeOrigin()) : param(offset);
   }
 
   @Override

@@ -1,6 +1,8 @@
 package dev.cria.engine.model;
 
-import dev.cria.engine.tensor.Floats;
+import dev.cria.engine.backend.Buffers;
+import dev.cria.engine.tensor.View;
+import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
@@ -17,7 +19,12 @@ final class ParameterInit {
    * ({@code use_scaled_init_method}), 1 for norm weights.
    */
   static void fill(
-      ParameterLayout layout, Floats parameters, long seed, double std, boolean scaled) {
+      ParameterLayout layout,
+      Buffers buffers,
+      View parameters,
+      long seed,
+      double std,
+      boolean scaled) {
     if (!(std > 0)) {
       throw new IllegalArgumentException("init std must be positive, got " + std);
     }
@@ -25,21 +32,24 @@ final class ParameterInit {
     double outputStd = scaled ? std / Math.sqrt(2.0 * layout.config().layers()) : std;
     for (ParameterLayout.Tensor t : layout.tensors()) {
       SplittableRandom random = root.split();
+      Upload values = new Upload(buffers, parameters.plus(t.offset()));
       if (!t.weightDecay()) {
         for (long i = t.offset(); i < t.end(); i++) {
-          parameters.set(i, 1f);
-        }
-        continue;
-      }
-      boolean output = t.name().endsWith("o_proj.weight") || t.name().endsWith("down_proj.weight");
-      double sigma = output ? outputStd : std;
-      if (t.split() == ParameterLayout.Split.NONE) {
-        for (long i = t.offset(); i < t.end(); i++) {
-          parameters.set(i, (float) (gaussian(random) * sigma));
+          values.put(1f);
         }
       } else {
-        fillPiece(layout, t, parameters, random, sigma);
+        boolean output =
+            t.name().endsWith("o_proj.weight") || t.name().endsWith("down_proj.weight");
+        double sigma = output ? outputStd : std;
+        if (t.split() == ParameterLayout.Split.NONE) {
+          for (long i = t.offset(); i < t.end(); i++) {
+            values.put((float) (gaussian(random) * sigma));
+          }
+        } else {
+          fillPiece(layout, t, values, random, sigma);
+        }
       }
+      values.flush();
     }
   }
 
@@ -51,7 +61,7 @@ final class ParameterInit {
   private static void fillPiece(
       ParameterLayout layout,
       ParameterLayout.Tensor t,
-      Floats parameters,
+      Upload values,
       SplittableRandom random,
       double sigma) {
     int cols = layout.wholeCols(t);
@@ -62,8 +72,36 @@ final class ParameterInit {
       for (int j = 0; j < cols; j++) {
         float value = (float) (gaussian(random) * sigma);
         if (i >= firstRow && j >= firstCol && j < endCol) {
-          parameters.set(t.offset() + (long) (i - firstRow) * t.cols() + (j - firstCol), value);
+          values.put(value); // the piece's rows follow one another, each its columns in order
         }
+      }
+    }
+  }
+
+  /** A tensor's values in the order they are drawn, uploaded a chunk at a time. */
+  private static final class Upload {
+    private final Buffers buffers;
+    private final float[] chunk = new float[1 << 16];
+    private View next;
+    private int held;
+
+    Upload(Buffers buffers, View first) {
+      this.buffers = buffers;
+      this.next = first;
+    }
+
+    void put(float value) {
+      chunk[held++] = value;
+      if (held == chunk.length) {
+        flush();
+      }
+    }
+
+    void flush() {
+      if (held > 0) {
+        buffers.upload(held == chunk.length ? chunk : Arrays.copyOf(chunk, held), next);
+        next = next.plus(held);
+        held = 0;
       }
     }
   }

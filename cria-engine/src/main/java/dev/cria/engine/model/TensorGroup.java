@@ -1,7 +1,9 @@
 package dev.cria.engine.model;
 
+import dev.cria.engine.backend.Buffers;
 import dev.cria.engine.parallel.Collective;
-import java.lang.foreign.MemorySegment;
+import dev.cria.engine.tensor.DType;
+import dev.cria.engine.tensor.View;
 
 /**
  * The collectives a tensor-parallel model calls on its activation arena, and whether the residual
@@ -20,18 +22,25 @@ import java.lang.foreign.MemorySegment;
  */
 final class TensorGroup {
   private final Collective group;
-  private final MemorySegment arena;
+  private final Buffers buffers;
+  private final View arena;
   private final int tokens;
   private final boolean sequenceParallel;
   private final int rows;
   private long nanos; // in the group's collectives since last taken
 
   /**
-   * The group {@code group} calling on {@code arena} for micro-batches of {@code tokens} tokens of
-   * width {@code dim}; refuses a sequence-parallel split the group's size does not divide.
+   * The group {@code group} calling on {@code arena} (a buffer of {@code buffers}) for
+   * micro-batches of {@code tokens} tokens of width {@code dim}; refuses a sequence-parallel split
+   * the group's size does not divide.
    */
   TensorGroup(
-      Collective group, MemorySegment arena, int tokens, int dim, boolean sequenceParallel) {
+      Collective group,
+      Buffers buffers,
+      View arena,
+      int tokens,
+      int dim,
+      boolean sequenceParallel) {
     int parts = group.worldSize();
     if (sequenceParallel && tokens % parts != 0) {
       throw new IllegalArgumentException(
@@ -42,6 +51,7 @@ final class TensorGroup {
               + " tokens (micro-batch x sequence length)");
     }
     this.group = group;
+    this.buffers = buffers;
     this.arena = arena;
     this.tokens = tokens;
     this.sequenceParallel = sequenceParallel && parts > 1;
@@ -83,7 +93,7 @@ final class TensorGroup {
   void sum(long offset, long count) {
     if (group.worldSize() > 1) {
       long t0 = System.nanoTime();
-      group.allReduceSum(slice(offset, count * Float.BYTES), count);
+      group.allReduceSum(arena.plus(offset), count);
       nanos += System.nanoTime() - t0;
     }
   }
@@ -100,31 +110,25 @@ final class TensorGroup {
     }
     long count = (long) tokens * width;
     long t0 = System.nanoTime();
-    group.reduceScatterSum(slice(offset, count * Float.BYTES), count);
+    group.reduceScatterSum(arena.plus(offset), count);
     nanos += System.nanoTime() - t0;
     return offset + firstRow() * width;
   }
 
   /**
-   * With sequence parallelism, copies this rank's {@code [rows, width]} at {@code local} (elements
-   * of {@code elementBytes}: 4 for fp32, 2 for bf16, at the same byte offset as fp32's) into its
-   * block of {@code all} and all-gathers the others' blocks, so that {@code all} holds every row;
-   * without, nothing ({@code local} holds them).
+   * With sequence parallelism, copies this rank's rows {@code [rows, width]} at {@code local} into
+   * its block of {@code all} (both of one dtype: f32, or bf16 in an f32 slot's bytes) and
+   * all-gathers the others' blocks, so that {@code all} holds every row; without, nothing ({@code
+   * local} holds them).
    */
-  void gatherRows(long local, long all, int width, int elementBytes) {
+  void gatherRows(View local, View all, int width) {
     if (!sequenceParallel) {
       return;
     }
-    long rowBytes = (long) width * elementBytes;
-    MemorySegment.copy(
-        arena,
-        local * Float.BYTES,
-        arena,
-        all * Float.BYTES + firstRow() * rowBytes,
-        rows * rowBytes);
-    long bytes = tokens * rowBytes;
+    buffers.copy(local, all.plus(firstRow() * width), (long) rows * width);
     long t0 = System.nanoTime();
-    group.allGather(slice(all, bytes), bytes / Float.BYTES); // the bytes, as they are
+    View bytes = all.as(DType.F32); // the elements as they are, counted in floats
+    group.allGather(bytes, (long) tokens * width * all.dtype().bytes() / DType.F32.bytes());
     nanos += System.nanoTime() - t0;
   }
 
@@ -135,9 +139,5 @@ final class TensorGroup {
     double seconds = nanos / 1e9;
     nanos = 0;
     return seconds;
-  }
-
-  private MemorySegment slice(long floatOffset, long bytes) {
-    return arena.asSlice(floatOffset * Float.BYTES, bytes);
   }
 }

@@ -9,6 +9,7 @@ import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Buffers;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.model.ParameterLayout;
+import dev.cria.engine.tensor.DType;
 import dev.cria.engine.tensor.Floats;
 import dev.cria.engine.tensor.View;
 
@@ -112,13 +113,13 @@ public final class AdamW implements AutoCloseable {
     }
     this.buffers = backend.buffers();
     if (rounding == null) {
-      this.m = Moment.f32(buffers.allocate(Math.max(1, n)), n);
-      this.v = Moment.f32(buffers.allocate(Math.max(1, n)), n);
+      this.m = Moment.f32(buffers, buffers.allocate(Math.max(1, n)), n);
+      this.v = Moment.f32(buffers, buffers.allocate(Math.max(1, n)), n);
       this.work = null;
       this.workFloats = 0;
     } else {
-      this.m = Moment.bf16(buffers.allocateBf16(Math.max(1, n)), n);
-      this.v = Moment.bf16(buffers.allocateBf16(Math.max(1, n)), n);
+      this.m = Moment.bf16(buffers, n);
+      this.v = Moment.bf16(buffers, n);
       // an empty range never updates, so it needs no working buffer
       this.workFloats = work != null ? 0 : workFloats(n);
       this.work = work != null ? work : workFloats > 0 ? buffers.allocate(workFloats) : null;
@@ -135,7 +136,7 @@ public final class AdamW implements AutoCloseable {
    * a bf16-sr update's working buffer unless it was given one.
    */
   public long stateBytes() {
-    return 2 * (to - from) * m.dtype().bytes() + workFloats * Float.BYTES;
+    return 2 * (to - from) * m.dtype().bytes() + workFloats * DType.F32.bytes();
   }
 
   /** Updates taken so far. */

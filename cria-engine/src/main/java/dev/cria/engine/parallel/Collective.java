@@ -1,5 +1,7 @@
 package dev.cria.engine.parallel;
 
+import dev.cria.engine.tensor.DType;
+import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 
@@ -54,6 +56,30 @@ public interface Collective extends AutoCloseable {
 
   /** Fills every rank's {@code floats[0, count)} with each rank's own shard. */
   void allGather(MemorySegment floats, long count);
+
+  /** {@link #allReduceSum(MemorySegment, long)} of the f32 elements from {@code floats} on. */
+  default void allReduceSum(View floats, long count) {
+    allReduceSum(hostFloats(floats, count), count);
+  }
+
+  /** {@link #reduceScatterSum(MemorySegment, long)} of the f32 elements from {@code floats} on. */
+  default void reduceScatterSum(View floats, long count) {
+    reduceScatterSum(hostFloats(floats, count), count);
+  }
+
+  /** {@link #allGather(MemorySegment, long)} of the f32 elements from {@code floats} on. */
+  default void allGather(View floats, long count) {
+    allGather(hostFloats(floats, count), count);
+  }
+
+  /**
+   * The host memory of {@code count} f32 elements from {@code floats} on: the transports here move
+   * host memory (a backend whose buffers are elsewhere stages them).
+   */
+  private static MemorySegment hostFloats(View floats, long count) {
+    floats.require(DType.F32, "a collective's buffer");
+    return floats.buffer().asSlice(floats.byteOffset(), count * DType.F32.bytes());
+  }
 
   /**
    * Fails the operation this rank is in, and every later one, with a {@link CollectiveException}

@@ -1,11 +1,10 @@
 package dev.cria.engine.parallel;
 
+import dev.cria.engine.backend.Backend;
+import dev.cria.engine.backend.Buffers;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.tensor.DType;
 import dev.cria.engine.tensor.View;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 /**
  * Cross-entropy over logits split by vocabulary across a tensor-parallel group, as Megatron-Core's
@@ -26,25 +25,33 @@ import java.lang.foreign.ValueLayout;
  * makes one for its micro-batch: the buffers the ranks' numbers meet in are allocated once.
  */
 public final class VocabParallelCrossEntropy implements AutoCloseable {
-  private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
-
   private final Collective group;
   private final Kernels kernels;
   private final int n;
-  private final Arena arena = Arena.ofShared();
-  private final MemorySegment gathered; // each rank's maxima, sums and target logits: 3n a rank
-  private final MemorySegment whole; // the whole rows' maxima and sums: 2n
+  private final Buffers buffers;
+  private final View gathered; // each rank's maxima, sums and target logits: 3n a rank
+  private final View whole; // the whole rows' maxima and sums: 2n
 
-  /** The loss of {@code n} rows over {@code group}, computed with {@code kernels}. */
-  public VocabParallelCrossEntropy(Collective group, Kernels kernels, int n) {
+  /** The loss of {@code n} rows over {@code group}, computed and kept on {@code backend}. */
+  public VocabParallelCrossEntropy(Collective group, Backend backend, int n) {
     if (n < 0) {
       throw new IllegalArgumentException("n " + n);
     }
     this.group = group;
-    this.kernels = kernels;
+    this.kernels = backend.kernels();
     this.n = n;
-    this.gathered = arena.allocate(Math.max(3L * group.worldSize() * n, 1) * Float.BYTES, 64);
-    this.whole = arena.allocate(2L * Math.max(n, 1) * Float.BYTES, 64);
+    this.buffers = backend.buffers();
+    this.gathered = buffers.allocate(DType.F32, gatheredFloats(group.worldSize(), n));
+    this.whole = buffers.allocate(DType.F32, 2L * Math.max(n, 1));
+  }
+
+  /** Bytes one allocates for {@code n} rows over a group of {@code ranks}. */
+  public static long bytes(int ranks, int n) {
+    return (gatheredFloats(ranks, n) + 2L * Math.max(n, 1)) * DType.F32.bytes();
+  }
+
+  private static long gatheredFloats(int ranks, int n) {
+    return Math.max(3L * ranks * n, 1);
   }
 
   /**
@@ -66,20 +73,20 @@ public final class VocabParallelCrossEntropy implements AutoCloseable {
     // 1. each rank's maxima, sums and target logits, gathered: 3n floats a rank
     long total = 3L * ranks * n;
     long mine = at(group, total, group.rank(), 3 * n);
-    kernels.softmaxStatistics(
-        View.f32(gathered, mine), View.f32(gathered, mine + n), logits, n, shardVocab);
+    kernels.softmaxStatistics(gathered.plus(mine), gathered.plus(mine + n), logits, n, shardVocab);
     int[] local = new int[n];
+    float[] targetLogits = new float[n];
     for (int i = 0; i < n; i++) {
       int column = targets[i] - vocabStart;
       boolean here = targets[i] >= 0 && column >= 0 && column < shardVocab;
       local[i] = targets[i] < 0 ? Kernels.NOT_COUNTED : here ? column : Kernels.TARGET_ELSEWHERE;
-      float target =
-          here
-              ? logits.buffer().getAtIndex(F, logits.offset() + (long) i * shardVocab + column)
-              : 0f;
-      gathered.setAtIndex(F, mine + 2L * n + i, target);
+      if (here) {
+        targetLogits[i] = buffers.download(logits.plus((long) i * shardVocab + column), 1)[0];
+      }
     }
+    buffers.upload(targetLogits, gathered.plus(mine + 2L * n));
     group.allGather(gathered, total);
+    float[] all = buffers.download(gathered, Math.toIntExact(total));
 
     // 2. the whole rows' maxima and sums, and the loss, combined in rank order on every rank
     long[] from = new long[ranks];
@@ -87,36 +94,37 @@ public final class VocabParallelCrossEntropy implements AutoCloseable {
       from[r] = at(group, total, r, 3 * n);
     }
     double loss = 0;
+    float[] rows = new float[2 * n];
     for (int i = 0; i < n; i++) {
       float max = Float.NEGATIVE_INFINITY;
       for (int r = 0; r < ranks; r++) {
-        max = Math.max(max, gathered.getAtIndex(F, from[r] + i));
+        max = Math.max(max, all[(int) from[r] + i]);
       }
       double sum = 0;
       double target = 0;
       for (int r = 0; r < ranks; r++) {
-        float theirs = gathered.getAtIndex(F, from[r] + i);
+        float theirs = all[(int) from[r] + i];
         if (theirs > Float.NEGATIVE_INFINITY) { // a slice of -inf logits adds nothing
-          sum += gathered.getAtIndex(F, from[r] + n + i) * Math.exp(theirs - max);
+          sum += all[(int) from[r] + n + i] * Math.exp(theirs - max);
         }
-        target += gathered.getAtIndex(F, from[r] + 2L * n + i);
+        target += all[(int) from[r] + 2 * n + i];
       }
-      whole.setAtIndex(F, i, max);
-      whole.setAtIndex(F, (long) n + i, (float) sum);
+      rows[i] = max;
+      rows[n + i] = (float) sum;
       if (targets[i] >= 0) {
         loss += Math.log(sum) + max - target;
       }
     }
 
     // 3. this slice of each row's gradient
-    kernels.softmaxGradient(
-        logits, View.f32(whole, 0), View.f32(whole, n), local, n, shardVocab, gradScale);
+    buffers.upload(rows, whole);
+    kernels.softmaxGradient(logits, whole, whole.plus(n), local, n, shardVocab, gradScale);
     return loss;
   }
 
   @Override
   public void close() {
-    arena.close();
+    buffers.close();
   }
 
   /** Where rank {@code r}'s {@code count} values lie in a gathered buffer of {@code total}. */

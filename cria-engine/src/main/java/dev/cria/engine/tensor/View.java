@@ -65,6 +65,26 @@ public record View(MemorySegment buffer, long offset, DType dtype) {
     return this;
   }
 
+  /**
+   * The same bytes read as {@code other}: the offset recounted in its elements (the byte offset
+   * must be a whole number of them). How a kernel's bf16 output reuses an f32 scratch area, and how
+   * bf16 rows travel through a collective that counts floats.
+   */
+  public View as(DType other) {
+    long bytes = byteOffset();
+    if (bytes % other.bytes() != 0) {
+      throw new IllegalArgumentException(
+          "byte "
+              + bytes
+              + " is not the start of a "
+              + other.shortName()
+              + " element ("
+              + other.bytes()
+              + " bytes each)");
+    }
+    return new View(buffer, bytes / other.bytes(), other);
+  }
+
   /** The view {@code elements} further on, of the same dtype. */
   public View plus(long elements) {
     return new View(buffer, offset + elements, dtype);

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Backends;
+import dev.cria.engine.tensor.View;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -51,12 +52,12 @@ class ShardedParametersModelTest {
     }
 
     @Override
-    public MemorySegment acquire(ParameterLayout.Range bucket, ParameterLayout.Range next) {
+    public View acquire(ParameterLayout.Range bucket, ParameterLayout.Range next) {
       calls.add("+" + bucket.from() + (next == null ? "" : ">" + next.from()));
       given = arena.allocate(bucket.size() * Float.BYTES, 64);
       MemorySegment.copy(truth, bucket.from() * 4, given, 0, given.byteSize());
       mostHeld = Math.max(mostHeld, ++held);
-      return given;
+      return View.f32(given, 0);
     }
 
     @Override

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Backends;
+import dev.cria.engine.io.SliceCopy;
 import dev.cria.engine.parallel.Collective;
 import dev.cria.engine.parallel.ThreadRanks;
 import dev.cria.engine.tensor.Floats;

@@ -61,7 +61,7 @@ class VocabParallelCrossEntropyTest {
               try (Arena arena = Arena.ofConfined();
                   Backend backend = Backends.open(kernels, 1);
                   VocabParallelCrossEntropy loss =
-                      new VocabParallelCrossEntropy(group, backend.kernels(), n)) {
+                      new VocabParallelCrossEntropy(group, backend, n)) {
                 MemorySegment slice = arena.allocate((3L + (long) n * shard) * Float.BYTES, 64);
                 for (int i = 0; i < n; i++) { // at an offset of 3 floats, to honour it
                   MemorySegment.copy(

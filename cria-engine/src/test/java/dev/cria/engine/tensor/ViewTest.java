@@ -43,6 +43,16 @@ class ViewTest {
   }
 
   @Test
+  void asReadsTheSameBytesInAnotherDtype() {
+    assertThat(View.f32(BUFFER, 3).as(DType.BF16)).isEqualTo(View.bf16(BUFFER, 6));
+    assertThat(View.bf16(BUFFER, 6).as(DType.F32)).isEqualTo(View.f32(BUFFER, 3));
+    assertThat(View.f32(BUFFER, 3).as(DType.F32)).isEqualTo(View.f32(BUFFER, 3));
+    assertThatThrownBy(() -> View.bf16(BUFFER, 5).as(DType.F32))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("byte 10 is not the start of a f32 element");
+  }
+
+  @Test
   void aViewMayStartAtTheEndOfItsBufferButNotPastIt() {
     assertThat(View.f32(BUFFER, 8).byteOffset()).isEqualTo(32);
     assertThat(View.bf16(BUFFER, 16).byteOffset()).isEqualTo(32);

@@ -7,6 +7,7 @@ import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.optim.Moment;
 import dev.cria.engine.tensor.DType;
 import dev.cria.engine.tensor.Floats;
+import dev.cria.engine.tensor.View;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -103,6 +104,15 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
    * parameter {@code from + i}.
    */
   public record Moments(long from, long to, Moment first, Moment second) {}
+
+  /**
+   * The bytes of {@code moment} in this process's memory, where cria's backends keep their buffers:
+   * what a checkpoint writes from and reads into.
+   */
+  static MemorySegment hostBytes(Moment moment) {
+    View start = moment.view(0);
+    return start.buffer().asSlice(start.byteOffset(), moment.length() * moment.dtype().bytes());
+  }
 
   /**
    * Fills each target's moments from the shards of whichever ranks saved them (the update count is
@@ -203,7 +213,7 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
     private void read(
         SafetensorsFile shard, String name, long from, long count, Moment into, long at) {
       if (into.dtype() == DType.F32) {
-        shard.read(name, from, count, into.data(), at);
+        shard.read(name, from, count, hostBytes(into), at);
         return;
       }
       if (floats == null) {
@@ -213,7 +223,7 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
       for (long done = 0; done < count; done += AdamW.BF16_CHUNK) {
         long n = Math.min(AdamW.BF16_CHUNK, count - done);
         shard.read(name, from + done, n, floats, 0);
-        into.copyFrom(floats, 0, at + done, n);
+        into.copyFrom(View.f32(floats, 0), at + done, n);
       }
     }
 

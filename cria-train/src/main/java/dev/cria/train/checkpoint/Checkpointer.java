@@ -75,8 +75,8 @@ public final class Checkpointer implements AutoCloseable {
     static MomentSegments of(AdamW adam) {
       return new MomentSegments(
           adam.from(),
-          adam.firstMoment().data(),
-          adam.secondMoment().data(),
+          Checkpoint.hostBytes(adam.firstMoment()),
+          Checkpoint.hostBytes(adam.secondMoment()),
           // bf16-sr's moments are stored, and so written, in bf16
           adam.firstMoment().dtype() == DType.BF16
               ? SafetensorsWriter.Dtype.BF16

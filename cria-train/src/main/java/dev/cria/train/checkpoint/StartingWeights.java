@@ -4,14 +4,15 @@ import dev.cria.engine.io.HfConfig;
 import dev.cria.engine.io.HfModelFiles;
 import dev.cria.engine.io.SafetensorsException;
 import dev.cria.engine.io.SafetensorsFile;
+import dev.cria.engine.io.SliceCopy;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.model.ParameterLayout;
-import dev.cria.engine.model.SliceCopy;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.optim.Moment;
 import dev.cria.engine.parallel.Collective;
 import dev.cria.engine.tensor.Floats;
+import dev.cria.engine.tensor.View;
 import dev.cria.train.config.ConfigException;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.config.TrainConfigFile;
@@ -122,7 +123,10 @@ public final class StartingWeights {
             parameters.asSlice(t.offset() * Float.BYTES, t.size() * Float.BYTES));
         moments.load(
             new Checkpoint.Moments(
-                w.offset(), w.end(), Moment.f32(first, w.size()), Moment.f32(second, w.size())));
+                w.offset(),
+                w.end(),
+                Moment.f32(model.buffers(), first, w.size()),
+                Moment.f32(model.buffers(), second, w.size())));
         for (boolean isFirst : new boolean[] {true, false}) {
           SliceCopy.fromWholeTensor(
               mine, t, w, (isFirst ? first : second).segment(), slice.segment());
@@ -131,7 +135,7 @@ public final class StartingWeights {
             long to = Math.min(part.to(), t.end());
             if (from < to) {
               Moment moment = isFirst ? part.firstMoment() : part.secondMoment();
-              moment.copyFrom(slice.segment(), from - t.offset(), from - part.from(), to - from);
+              moment.copyFrom(View.of(slice, from - t.offset()), from - part.from(), to - from);
             }
           }
         }

@@ -3,13 +3,14 @@ package dev.cria.train.checkpoint;
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Buffers;
 import dev.cria.engine.io.SafetensorsWriter;
+import dev.cria.engine.io.SliceCopy;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.model.ModelSlice;
 import dev.cria.engine.model.ParameterLayout;
-import dev.cria.engine.model.SliceCopy;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.parallel.Collective;
 import dev.cria.engine.parallel.ParallelDims;
+import dev.cria.engine.tensor.View;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
@@ -206,8 +207,8 @@ public final class WholeModel implements AutoCloseable {
             case PARAMETERS ->
                 MemorySegment.copy(
                     model.parameters().segment(), lo * Float.BYTES, into, 0, into.byteSize());
-            case FIRST -> own.firstMoment().copyTo(lo - r.from(), into, 0, hi - lo);
-            case SECOND -> own.secondMoment().copyTo(lo - r.from(), into, 0, hi - lo);
+            case FIRST -> own.firstMoment().copyTo(lo - r.from(), View.f32(into, 0), hi - lo);
+            case SECOND -> own.secondMoment().copyTo(lo - r.from(), View.f32(into, 0), hi - lo);
           }
         }
         if (root != 0) {

@@ -4,6 +4,7 @@ import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Buffers;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.model.ParameterLayout;
+import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 import java.util.concurrent.Future;
@@ -93,7 +94,7 @@ public final class ShardedParameters implements LlamaModel.ParameterShards, Auto
   }
 
   @Override
-  public MemorySegment acquire(ParameterLayout.Range bucket, ParameterLayout.Range next) {
+  public View acquire(ParameterLayout.Range bucket, ParameterLayout.Range next) {
     long now = version.getAsLong();
     int i = indexOf(bucket);
     int j = next == null ? -1 : indexOf(next);
@@ -108,7 +109,7 @@ public final class ShardedParameters implements LlamaModel.ParameterShards, Auto
     buckets.awaitGather(gathers[at]);
     inUse[at] = true;
     acquired++;
-    return buffers[at].asSlice(0, bucket.size() * Float.BYTES);
+    return View.f32(buffers[at], 0);
   }
 
   @Override

@@ -9,7 +9,7 @@ import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.model.Precision;
-import java.lang.foreign.MemorySegment;
+import dev.cria.engine.tensor.View;
 import java.time.Duration;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -78,9 +78,9 @@ class ZeroThreeTest {
                 m.shardParameters( // the same, watched
                     new LlamaModel.ParameterShards() {
                       @Override
-                      public MemorySegment acquire(
+                      public View acquire(
                           ParameterLayout.Range bucket, ParameterLayout.Range next) {
-                        MemorySegment values = sharded.acquire(bucket, next);
+                        View values = sharded.acquire(bucket, next);
                         most[0] = Math.max(most[0], sharded.residentBytes());
                         return values;
                       }

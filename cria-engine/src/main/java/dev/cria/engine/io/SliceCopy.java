@@ -1,5 +1,6 @@
-package dev.cria.engine.model;
+package dev.cria.engine.io;
 
+import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.tensor.Floats;
 import java.lang.foreign.MemorySegment;
 
