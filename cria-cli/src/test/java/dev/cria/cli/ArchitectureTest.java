@@ -18,9 +18,9 @@ import org.junit.jupiter.api.Test;
  * The rules of {@code ../shared/DESIGN.md} that keep the house easy to change, checked over the
  * imports of every module's sources: dependencies point one way (cli to train, train to engine and
  * data, those to core), the engine never imports data, backends are reached only through the seam,
- * the engine holds the collectives' contract but none of their transports, the CLI holds no file or
- * JSON code of its own, every package says what it is for, tests mirror packages, and a long file
- * says why.
+ * nothing above the backends touches host memory, the engine holds the collectives' contract but
+ * none of their transports, the CLI holds no file or JSON code of its own, every package says what
+ * it is for, tests mirror packages, and a long file says why.
  */
 class ArchitectureTest {
   private static final Path ROOT = Path.of("..").toAbsolutePath().normalize();
@@ -172,6 +172,55 @@ class ArchitectureTest {
       }
     }
     assertThat(wrong).isEmpty();
+  }
+
+  /**
+   * The packages above the backends: the model, the optimizer, the decoder, the parallel layers,
+   * and the trainer with its plan and metrics. They reach memory through {@code Buffers} and {@code
+   * Kernels} only, so that a backend whose buffers are not host memory changes nothing above it.
+   * The host layers stay out: the seam itself ({@code tensor}, {@code backend}), the backends, the
+   * file formats ({@code io}), the checkpoints and the transports.
+   */
+  private static final List<String> ABOVE_THE_BACKENDS =
+      List.of(
+          "dev.cria.engine.model",
+          "dev.cria.engine.optim",
+          "dev.cria.engine.infer",
+          "dev.cria.engine.parallel",
+          "dev.cria.train",
+          "dev.cria.train.compile",
+          "dev.cria.train.metrics",
+          "dev.cria.train.config");
+
+  /** Host memory's marks: its API, the size of a float, a buffer's or a view's host segment. */
+  private static final Pattern HOST_MEMORY =
+      Pattern.compile(
+          "java\\.lang\\.foreign|\\bFloat\\.BYTES\\b|\\bBf16\\.BYTES\\b|\\.segment\\(\\)|\\.buffer\\(\\)"
+              + "|\\bFloats\\.(?:wrap|allocate)\\(");
+
+  @Test
+  void aboveTheBackendsNothingTouchesHostMemory() {
+    List<String> wrong = new ArrayList<>();
+    List<String> checked = new ArrayList<>();
+    for (Source s : sources("main")) {
+      String name = s.file().getFileName().toString();
+      // the collectives' contract and its one-rank group: the transports move host memory
+      boolean collectiveContract =
+          s.packageName().equals("dev.cria.engine.parallel")
+              && (name.equals("Collective.java") || name.equals("SingleRank.java"));
+      if (!ABOVE_THE_BACKENDS.contains(s.packageName()) || collectiveContract) {
+        continue;
+      }
+      checked.add(name);
+      String code = s.text().replaceAll("(?s)/\\*.*?\\*/", "").replaceAll("//[^\n]*", "");
+      Matcher m = HOST_MEMORY.matcher(code);
+      while (m.find()) {
+        wrong.add(name + " (" + s.packageName() + "): " + m.group());
+      }
+    }
+    assertThat(checked)
+        .contains("LlamaModel.java", "AdamW.java", "LlamaDecoder.java", "Trainer.java");
+    assertThat(wrong).as("host memory above the backends").isEmpty();
   }
 
   @Test

@@ -6,6 +6,7 @@ import dev.cria.data.gpt.MicroBatch;
 import dev.cria.data.gpt.Split;
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.model.LlamaModel;
+import dev.cria.engine.tensor.View;
 import dev.cria.train.checkpoint.Checkpoints;
 import dev.cria.train.checkpoint.TrainedModel;
 import dev.cria.train.config.ConfigException;
@@ -192,7 +193,12 @@ public final class Evaluation {
               TrainingSetup.openBackend(backendName != null ? backendName : t.backend(), threads);
           LlamaModel llama =
               new LlamaModel(model.shape(), backend, micro, seq, false, t.precision())) {
-        llama.parameters().copyFrom(model.parameters(), 0, 0, model.parameters().length());
+        llama
+            .buffers()
+            .copy(
+                View.of(model.parameters(), 0),
+                View.of(llama.parameters(), 0),
+                model.parameters().length());
         return new Result(
             meanLoss(llama, samples, order, batch, batches, 0),
             split,

@@ -3,6 +3,7 @@ package dev.cria.train;
 import dev.cria.engine.backend.HostBuffers;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.parallel.Collective;
+import dev.cria.engine.tensor.DType;
 import dev.cria.train.compile.MemoryPlan;
 import dev.cria.train.compile.PlanReport;
 import dev.cria.train.config.TrainConfig;
@@ -130,7 +131,7 @@ final class RankMemory {
                 + " (ZeRO-1 keeps all of it)",
             buckets.settings().zeroStage(),
             buckets.residentGradientBytes() / 1e6,
-            n * Float.BYTES / 1e6,
+            n * DType.F32.bytes() / 1e6,
             sharded == null
                 ? ""
                 : String.format(

@@ -6,7 +6,7 @@ import dev.cria.engine.model.ModelSlice;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.model.Precision;
 import dev.cria.engine.parallel.Collective;
-import dev.cria.engine.tensor.Bf16;
+import dev.cria.engine.tensor.DType;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.Collectives;
 import dev.cria.train.distributed.GradientBuckets;
@@ -292,7 +292,8 @@ public final class MemoryPlan {
     this.buckets = // ZeRO-3 keeps a bucket per layer, as GradientBuckets does
         settings.zeroStage() == 3
             ? layout.buckets()
-            : GradientBuckets.joined(layout.buckets(), settings.bucketCapBytes() / Float.BYTES);
+            : GradientBuckets.joined(
+                layout.buckets(), settings.bucketCapBytes() / DType.F32.bytes());
   }
 
   /** The plan of a run with {@code settings} on {@code job}. */
@@ -311,33 +312,34 @@ public final class MemoryPlan {
   /** Bytes of {@code kind} that rank {@code rank} holds. */
   public long bytes(Kind kind, int rank) {
     int world = job.worldSize();
-    long p = slice * Float.BYTES;
+    long p = slice * DType.F32.bytes();
     // a tensor-parallel or ZeRO-3 checkpoint is gathered a whole tensor (and its two moments) at a
     // time on rank 0, each rank sending its part of one
     boolean split = settings.tensorParallel() > 1 || shardsParameters();
-    long gathered = (3 * largestTensor + largestSliceTensor) * Float.BYTES;
+    long gathered = (3 * largestTensor + largestSliceTensor) * DType.F32.bytes();
     // bf16-sr stores AdamW's moments in bf16 and updates them through one f32 working buffer
     boolean bf16Moments = settings.precision().stochasticRounding();
-    long moments = 2 * shardFloats(rank) * (bf16Moments ? Bf16.BYTES : Float.BYTES);
+    long moments = 2 * shardFloats(rank) * (bf16Moments ? DType.BF16.bytes() : DType.F32.bytes());
     return switch (kind) {
       // ZeRO-3 keeps a rank's shards and two buffers to gather a bucket into (one in use, one
       // being gathered)
       case PARAMETERS ->
-          shardsParameters() ? (shardFloats(rank) + 2 * largestBucket()) * Float.BYTES : p;
+          shardsParameters() ? (shardFloats(rank) + 2 * largestBucket()) * DType.F32.bytes() : p;
       // ZeRO-2 and 3 keep a rank's shards and the buckets being reduced
       case GRADIENTS ->
           dataParallel() > 1 && settings.zeroStage() >= 2
-              ? (shardFloats(rank) + 2 * largestBucket()) * Float.BYTES
+              ? (shardFloats(rank) + 2 * largestBucket()) * DType.F32.bytes()
               : p;
       case OPTIMIZER ->
-          moments + (bf16Moments ? ShardedAdamW.workFloats(shards(rank)) * Float.BYTES : 0);
+          moments + (bf16Moments ? ShardedAdamW.workFloats(shards(rank)) * DType.F32.bytes() : 0);
       case BF16_COPIES -> bf16Weights(!shardsParameters()) + bf16Inputs();
       case ACTIVATIONS -> activations(settings.recompute());
       case COMMUNICATION ->
           Collectives.bufferBytes(world, job.ranksPerHost(), settings.tensorParallel());
       case SNAPSHOT -> // tensor-parallel and ZeRO-3 saves are made in the foreground
           !settings.asyncSave() || split ? 0 : (rank == 0 ? p : 0) + moments;
-      case WHOLE_MODEL -> split ? (rank == 0 ? gathered : largestSliceTensor * Float.BYTES) : 0;
+      case WHOLE_MODEL ->
+          split ? (rank == 0 ? gathered : largestSliceTensor * DType.F32.bytes()) : 0;
       case INDICES -> INDEX_BYTES_PER_SAMPLE * settings.indexSamples();
       case RUNTIME -> RUNTIME_BYTES;
     };
@@ -362,7 +364,7 @@ public final class MemoryPlan {
             recompute,
             settings.slice(),
             settings.splitsSequence())
-        - 2 * slice * Float.BYTES;
+        - 2 * slice * DType.F32.bytes();
   }
 
   /**
@@ -376,7 +378,7 @@ public final class MemoryPlan {
     long vocab = settings.shape().vocabSize() / settings.tensorParallel();
     long weights = // not the embeddings
         allWeights ? slice - vocab * settings.shape().dim() : largestMultipliedBucket;
-    return weights * Bf16.BYTES;
+    return weights * DType.BF16.bytes();
   }
 
   /**
@@ -390,7 +392,7 @@ public final class MemoryPlan {
     LlamaConfig s = settings.shape();
     int tp = settings.tensorParallel();
     long tokens = (long) settings.microBatch() * settings.seqLength();
-    return tokens * (s.vocabSize() / tp + Math.max(s.dim(), s.ffnDim() / tp)) * Bf16.BYTES;
+    return tokens * (s.vocabSize() / tp + Math.max(s.dim(), s.ffnDim() / tp)) * DType.BF16.bytes();
   }
 
   /** Everything rank {@code rank} holds. */
@@ -415,10 +417,10 @@ public final class MemoryPlan {
   public long tensorBytes(int rank) {
     // ZeRO-2 and 3 reserve their buffers whole; only the shards and the buckets in use stay
     return (shardsParameters()
-            ? (slice + 2 * largestBucket()) * Float.BYTES
+            ? (slice + 2 * largestBucket()) * DType.F32.bytes()
             : bytes(Kind.PARAMETERS, rank))
         + (settings.zeroStage() >= 2 && dataParallel() > 1
-            ? slice * Float.BYTES
+            ? slice * DType.F32.bytes()
             : bytes(Kind.GRADIENTS, rank))
         + bytes(Kind.OPTIMIZER, rank)
         + bf16Weights(!shardsParameters()) // the kernels' bf16 scratch is not among these
