@@ -43,6 +43,9 @@ public interface Buffers extends AutoCloseable {
    */
   void upload(float[] values, View to);
 
+  /** Writes {@code ids} to the i32 elements from {@code to} on: a micro-batch's tokens. */
+  void upload(int[] ids, View to);
+
   /** The {@code count} elements from {@code from} on, as floats (bf16 widened exactly). */
   float[] download(View from, int count);
 

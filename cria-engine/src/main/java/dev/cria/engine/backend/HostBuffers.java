@@ -6,6 +6,7 @@ import dev.cria.engine.tensor.Floats;
 import dev.cria.engine.tensor.View;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -77,6 +78,12 @@ public final class HostBuffers implements Buffers {
   }
 
   @Override
+  public void upload(int[] ids, View to) {
+    to.require(DType.I32, "an upload's destination");
+    MemorySegment.copy(ids, 0, to.buffer(), ValueLayout.JAVA_INT, to.byteOffset(), ids.length);
+  }
+
+  @Override
   public float[] download(View from, int count) {
     float[] out = new float[count];
     if (from.dtype() == DType.F32) {
@@ -85,6 +92,17 @@ public final class HostBuffers implements Buffers {
       copy(from, View.f32(MemorySegment.ofArray(out), 0), count);
     }
     return out;
+  }
+
+  /**
+   * The first {@code n} ids of the i32 host view {@code view} as an array, or an exception naming
+   * {@code operand}: how the host backends' kernels read a micro-batch's tokens and targets.
+   */
+  public static int[] ids(View view, int n, String operand) {
+    view.require(DType.I32, operand);
+    return view.buffer()
+        .asSlice(view.byteOffset(), (long) n * Integer.BYTES)
+        .toArray(ValueLayout.JAVA_INT);
   }
 
   private static MemorySegment bytesOf(View at, long count) {

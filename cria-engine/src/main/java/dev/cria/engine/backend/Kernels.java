@@ -63,13 +63,14 @@ public interface Kernels {
   String bf16Matmul();
 
   /**
-   * {@code out[i, :] = table[tokens[i], :]} for i in [0, n); a token of -1 gives a row of zeros (a
-   * tensor-parallel rank's table holds a slice of the vocabulary, and tokens outside it are -1).
+   * {@code out[i, :] = table[tokens[i], :]} for i in [0, n), {@code tokens} i32; a token of -1
+   * gives a row of zeros (a tensor-parallel rank's table holds a slice of the vocabulary, and
+   * tokens outside it are -1).
    */
-  void embeddingForward(View out, View table, int[] tokens, int n, int d);
+  void embeddingForward(View out, View table, View tokens, int n, int d);
 
-  /** {@code dTable[tokens[i], :] += dOut[i, :]}; a token of -1 adds nothing. */
-  void embeddingBackward(View dTable, View dOut, int[] tokens, int n, int d);
+  /** {@code dTable[tokens[i], :] += dOut[i, :]}, {@code tokens} i32; a token of -1 adds nothing. */
+  void embeddingBackward(View dTable, View dOut, View tokens, int n, int d);
 
   /**
    * RMSNorm: {@code out[i] = x[i] * rstd[i] * w} with {@code rstd[i] = 1 / sqrt(mean(x[i]^2) +
@@ -137,11 +138,11 @@ public interface Kernels {
    * Cross-entropy fused with softmax: for each row i with {@code targets[i] >= 0}, adds {@code -log
    * softmax(logits[i])[targets[i]]} to the returned sum, and overwrites {@code logits[i]} with its
    * gradient times {@code gradScale}: {@code (softmax - onehot) * gradScale}. Rows with target -1
-   * are ignored and get a zero gradient.
+   * are ignored and get a zero gradient. {@code targets} is i32.
    *
    * @return the sum of the losses of the counted rows (the caller divides by their number)
    */
-  double crossEntropy(View logits, int[] targets, int n, int vocab, float gradScale);
+  double crossEntropy(View logits, View targets, int n, int vocab, float gradScale);
 
   /** In {@link #softmaxGradient}'s targets: the row's target is in another rank's slice. */
   int TARGET_ELSEWHERE = -1;
@@ -161,10 +162,10 @@ public interface Kernels {
    * gradient times {@code gradScale}, given the whole row's largest logit {@code max[i]} and sum
    * {@code sums[i]} of {@code exp(logit - max[i])}: {@code (exp(logit - max[i]) / sums[i] - onehot)
    * * gradScale}, where {@code targets[i]} is the target's column in this slice, {@link
-   * #TARGET_ELSEWHERE} or {@link #NOT_COUNTED} (zeros).
+   * #TARGET_ELSEWHERE} or {@link #NOT_COUNTED} (zeros); i32.
    */
   void softmaxGradient(
-      View logits, View max, View sums, int[] targets, int n, int v, float gradScale);
+      View logits, View max, View sums, View targets, int n, int v, float gradScale);
 
   /** {@code dst += src}, elementwise over {@code count} elements. */
   void add(View dst, View src, long count);

@@ -95,14 +95,14 @@ public final class TimedKernels implements Kernels {
   }
 
   @Override
-  public void embeddingForward(View out, View table, int[] tokens, int n, int d) {
+  public void embeddingForward(View out, View table, View tokens, int n, int d) {
     long t = System.nanoTime();
     inner.embeddingForward(out, table, tokens, n, d);
     add(Op.EMBEDDING, t);
   }
 
   @Override
-  public void embeddingBackward(View dTable, View dOut, int[] tokens, int n, int d) {
+  public void embeddingBackward(View dTable, View dOut, View tokens, int n, int d) {
     long t = System.nanoTime();
     inner.embeddingBackward(dTable, dOut, tokens, n, d);
     add(Op.EMBEDDING, t);
@@ -185,7 +185,7 @@ public final class TimedKernels implements Kernels {
   }
 
   @Override
-  public double crossEntropy(View logits, int[] targets, int n, int vocab, float gradScale) {
+  public double crossEntropy(View logits, View targets, int n, int vocab, float gradScale) {
     long t = System.nanoTime();
     double loss = inner.crossEntropy(logits, targets, n, vocab, gradScale);
     add(Op.CROSS_ENTROPY, t);
@@ -201,7 +201,7 @@ public final class TimedKernels implements Kernels {
 
   @Override
   public void softmaxGradient(
-      View logits, View max, View sums, int[] targets, int n, int v, float gradScale) {
+      View logits, View max, View sums, View targets, int n, int v, float gradScale) {
     long t = System.nanoTime();
     inner.softmaxGradient(logits, max, sums, targets, n, v, gradScale);
     add(Op.CROSS_ENTROPY, t);

@@ -8,6 +8,7 @@ import dev.cria.engine.backend.AdamWUpdate;
 import dev.cria.engine.backend.AttentionShape;
 import dev.cria.engine.backend.Bf16Matmul;
 import dev.cria.engine.backend.GemmShape;
+import dev.cria.engine.backend.HostBuffers;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.backend.RopeTable;
 import dev.cria.engine.tensor.Bf16;
@@ -225,7 +226,8 @@ public final class CpuKernels implements Kernels {
   // ---- embeddings -------------------------------------------------------------------------------
 
   @Override
-  public void embeddingForward(View outView, View tableView, int[] tokens, int n, int d) {
+  public void embeddingForward(View outView, View tableView, View tokenIds, int n, int d) {
+    int[] tokens = HostBuffers.ids(tokenIds, n, "tokens");
     MemorySegment out = f32(outView, "out");
     long outOff = outView.offset();
     MemorySegment table = f32(tableView, "table");
@@ -250,7 +252,8 @@ public final class CpuKernels implements Kernels {
   }
 
   @Override
-  public void embeddingBackward(View dTableView, View dOutView, int[] tokens, int n, int d) {
+  public void embeddingBackward(View dTableView, View dOutView, View tokenIds, int n, int d) {
+    int[] tokens = HostBuffers.ids(tokenIds, n, "tokens");
     MemorySegment dTable = f32(dTableView, "dTable");
     long dTableOff = dTableView.offset();
     MemorySegment dOut = f32(dOutView, "dOut");
@@ -559,7 +562,8 @@ public final class CpuKernels implements Kernels {
   // ---- cross-entropy ----------------------------------------------------------------------------
 
   @Override
-  public double crossEntropy(View logitsView, int[] targets, int n, int vocab, float gradScale) {
+  public double crossEntropy(View logitsView, View targetIds, int n, int vocab, float gradScale) {
+    int[] targets = HostBuffers.ids(targetIds, n, "targets");
     MemorySegment logits = f32(logitsView, "logits");
     long logitsOff = logitsView.offset();
     for (Scratch s : scratch) {
@@ -618,7 +622,8 @@ public final class CpuKernels implements Kernels {
 
   @Override
   public void softmaxGradient(
-      View logitsView, View maxView, View sumsView, int[] targets, int n, int v, float gradScale) {
+      View logitsView, View maxView, View sumsView, View targetIds, int n, int v, float gradScale) {
+    int[] targets = HostBuffers.ids(targetIds, n, "targets");
     MemorySegment logits = f32(logitsView, "logits");
     MemorySegment max = f32(maxView, "max");
     MemorySegment sums = f32(sumsView, "sums");

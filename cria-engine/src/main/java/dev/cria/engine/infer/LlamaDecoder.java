@@ -43,7 +43,7 @@ public final class LlamaDecoder implements AutoCloseable {
   private final long hidden; // [ffnDim] silu(gate) * up
   private final long logits; // [vocab]
   private final long rstd; // [1] RMSNorm's saved inverse root, unused here
-  private final int[] token = new int[1];
+  private final View token; // i32: the token being appended
 
   private int position;
   private boolean closed;
@@ -70,6 +70,7 @@ public final class LlamaDecoder implements AutoCloseable {
     this.logits = hidden + f;
     this.rstd = logits + config.vocabSize();
     this.work = buffers.allocate(DType.F32, rstd + 1);
+    this.token = buffers.allocate(DType.I32, 1);
   }
 
   /**
@@ -139,7 +140,7 @@ public final class LlamaDecoder implements AutoCloseable {
               + maxContext
               + " positions hold tokens; reset() to start over");
     }
-    this.token[0] = token;
+    buffers.upload(new int[] {token}, this.token);
     kernels.embeddingForward(at(x), weight(layout.embeddings()), this.token, 1, d);
     for (int l = 0; l < config.layers(); l++) {
       layer(l);

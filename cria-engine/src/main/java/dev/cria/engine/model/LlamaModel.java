@@ -2,6 +2,7 @@ package dev.cria.engine.model;
 
 import static dev.cria.engine.tensor.DType.BF16;
 import static dev.cria.engine.tensor.DType.F32;
+import static dev.cria.engine.tensor.DType.I32;
 
 import dev.cria.engine.backend.AttentionShape;
 import dev.cria.engine.backend.Backend;
@@ -81,10 +82,10 @@ public final class LlamaModel implements AutoCloseable {
   private final int kvDim;
   private final int ffnDim;
   private final int vocab;
-  private int[] tokens;
-  private int[] lookup; // the tokens as this rank's embedding rows, -1 outside its slice
+  // i32, set once per micro-batch: the tokens as this rank's embedding rows (-1 outside its
+  // slice), then the targets
+  private final View ids;
   private final TensorGroup tensor; // the group's collectives on the arena
-  private int[] targets;
   private boolean logitsHoldGradient;
   private ParameterShards shards; // ZeRO-3: where the parameters come from; null: all in place
   private ParameterLayout.Range held; // ZeRO-3: the bucket in use, whose values are in heldValues
@@ -181,6 +182,7 @@ public final class LlamaModel implements AutoCloseable {
     }
     this.act = new ActivationLayout(config, batch, seq, recompute, slice, sequenceParallel);
     this.a = View.of(buffers.allocate(act.size), 0);
+    this.ids = buffers.allocate(I32, 2L * act.tokens);
     this.tensor = new TensorGroup(group, buffers, a, act.tokens, config.dim(), sequenceParallel);
     this.rope = new RopeTable(seq, config.headDim(), config.ropeTheta());
     this.vocabParallelLoss =
@@ -244,8 +246,14 @@ public final class LlamaModel implements AutoCloseable {
    */
   public long bytes() {
     return (2 * layout.size() + act.size) * F32.bytes()
+        + idBytes(act.tokens)
         + lossStatisticsBytes(slice, act.tokens)
         + computeCopyBytes();
+  }
+
+  /** Bytes of a micro-batch's token rows and targets, i32. */
+  private static long idBytes(int tokens) {
+    return 2L * tokens * I32.bytes();
   }
 
   /** Bytes of the vocabulary-parallel loss's statistics for {@code tokens} rows; 0 unsplit. */
@@ -336,6 +344,7 @@ public final class LlamaModel implements AutoCloseable {
     return (2 * new ParameterLayout(config, slice).size()
                 + new ActivationLayout(config, batch, seq, recompute, slice, sequenceParallel).size)
             * F32.bytes()
+        + idBytes(batch * seq)
         + lossStatisticsBytes(slice, batch * seq);
   }
 
@@ -480,15 +489,13 @@ public final class LlamaModel implements AutoCloseable {
             "token id " + t + " is outside the vocabulary of " + config.vocabSize());
       }
     }
-    this.tokens = tokens;
-    this.targets = targets;
-    this.lookup = slice.whole() ? tokens : rowsOfThisSlice(tokens);
+    buffers.upload(slice.whole() ? tokens : rowsOfThisSlice(tokens), ids);
     int d = config.dim();
     List<ParameterLayout.Range> buckets = layout.buckets(); // the backward's order: head first
     ParameterLayout.Range embeddings = buckets.getLast(); // looked up in fp32, never multiplied
     take(embeddings, layerBucket(0), needed, false);
     long looked = tensor.sequenceParallel() ? act.full : act.layerInput[0];
-    kernels.embeddingForward(at(looked), param(layout.embeddings()), lookup, n, d);
+    kernels.embeddingForward(at(looked), param(layout.embeddings()), ids, n, d);
     done(embeddings);
     // each token's row from the rank that holds it (this rank's rows, sequence-parallel)
     moveRows(tensor.reduceRows(looked, d), act.layerInput[0]);
@@ -527,10 +534,11 @@ public final class LlamaModel implements AutoCloseable {
     if (counted == 0) {
       throw new IllegalArgumentException("every target is -1: nothing to learn from");
     }
+    buffers.upload(targets, ids.plus(n));
     double sum =
         slice.whole()
             ? kernels.crossEntropy(
-                at(act.logits), targets, n, config.vocabSize(), gradScale / counted)
+                at(act.logits), ids.plus(n), n, config.vocabSize(), gradScale / counted)
             : vocabParallelLoss.lossAndGradient(
                 at(act.logits),
                 targets,
@@ -646,7 +654,7 @@ public final class LlamaModel implements AutoCloseable {
       announce(ready, layer);
     }
     // the embeddings' gradient needs no weights: their bucket is not gathered again
-    kernels.embeddingBackward(grad(layout.embeddings()), residualGradient(), lookup, n, d);
+    kernels.embeddingBackward(grad(layout.embeddings()), residualGradient(), ids, n, d);
     announce(ready, buckets.getLast());
     logitsHoldGradient = false;
   }

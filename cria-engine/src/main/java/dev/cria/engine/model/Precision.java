@@ -20,8 +20,8 @@ public enum Precision {
   /**
    * The blueprint's {@code bf16SR}: weights, gradients and AdamW moments are bf16 values, every
    * rounding to them stochastic (unbiased), with no fp32 master copy; the products as in {@link
-   * #BF16_MIXED}. The values are held in fp32 slots, so the numerics are bf16 storage's but the
-   * memory is not yet saved.
+   * #BF16_MIXED}. The moments are stored in bf16; the weights and gradients are held in fp32 slots,
+   * so their numerics are bf16 storage's but their memory is not yet saved.
    */
   BF16_SR("bf16-sr");
 

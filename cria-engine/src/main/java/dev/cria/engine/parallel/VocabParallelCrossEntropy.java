@@ -31,6 +31,7 @@ public final class VocabParallelCrossEntropy implements AutoCloseable {
   private final Buffers buffers;
   private final View gathered; // each rank's maxima, sums and target logits: 3n a rank
   private final View whole; // the whole rows' maxima and sums: 2n
+  private final View columns; // i32: each row's target column in this slice, or why none: n
 
   /** The loss of {@code n} rows over {@code group}, computed and kept on {@code backend}. */
   public VocabParallelCrossEntropy(Collective group, Backend backend, int n) {
@@ -43,11 +44,13 @@ public final class VocabParallelCrossEntropy implements AutoCloseable {
     this.buffers = backend.buffers();
     this.gathered = buffers.allocate(DType.F32, gatheredFloats(group.worldSize(), n));
     this.whole = buffers.allocate(DType.F32, 2L * Math.max(n, 1));
+    this.columns = buffers.allocate(DType.I32, Math.max(n, 1));
   }
 
   /** Bytes one allocates for {@code n} rows over a group of {@code ranks}. */
   public static long bytes(int ranks, int n) {
-    return (gatheredFloats(ranks, n) + 2L * Math.max(n, 1)) * DType.F32.bytes();
+    return (gatheredFloats(ranks, n) + 2L * Math.max(n, 1)) * DType.F32.bytes()
+        + Math.max(n, 1) * (long) DType.I32.bytes();
   }
 
   private static long gatheredFloats(int ranks, int n) {
@@ -118,7 +121,8 @@ public final class VocabParallelCrossEntropy implements AutoCloseable {
 
     // 3. this slice of each row's gradient
     buffers.upload(rows, whole);
-    kernels.softmaxGradient(logits, whole, whole.plus(n), local, n, shardVocab, gradScale);
+    buffers.upload(local, columns);
+    kernels.softmaxGradient(logits, whole, whole.plus(n), columns, n, shardVocab, gradScale);
     return loss;
   }
 

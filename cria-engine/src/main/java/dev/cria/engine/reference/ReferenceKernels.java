@@ -4,6 +4,7 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
 import dev.cria.engine.backend.AdamWUpdate;
 import dev.cria.engine.backend.AttentionShape;
+import dev.cria.engine.backend.HostBuffers;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.backend.RopeTable;
 import dev.cria.engine.tensor.Bf16;
@@ -45,6 +46,7 @@ public final class ReferenceKernels implements Kernels {
     return switch (view.dtype()) {
       case F32 -> (i, v) -> set(s, at + i, v);
       case BF16 -> (i, v) -> s.setAtIndex(Bf16.LAYOUT, at + i, Bf16.round(v));
+      case I32 -> throw new IllegalArgumentException("an output must be f32 or bf16, got i32");
     };
   }
 
@@ -85,7 +87,8 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void embeddingForward(View outView, View tableView, int[] tokens, int n, int d) {
+  public void embeddingForward(View outView, View tableView, View tokenIds, int n, int d) {
+    int[] tokens = HostBuffers.ids(tokenIds, n, "tokens");
     MemorySegment out = f32(outView, "out");
     long outOff = outView.offset();
     MemorySegment table = f32(tableView, "table");
@@ -99,7 +102,8 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void embeddingBackward(View dTableView, View dOutView, int[] tokens, int n, int d) {
+  public void embeddingBackward(View dTableView, View dOutView, View tokenIds, int n, int d) {
+    int[] tokens = HostBuffers.ids(tokenIds, n, "tokens");
     MemorySegment dTable = f32(dTableView, "dTable");
     long dTableOff = dTableView.offset();
     MemorySegment dOut = f32(dOutView, "dOut");
@@ -394,7 +398,8 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public double crossEntropy(View logitsView, int[] targets, int n, int vocab, float gradScale) {
+  public double crossEntropy(View logitsView, View targetIds, int n, int vocab, float gradScale) {
+    int[] targets = HostBuffers.ids(targetIds, n, "targets");
     MemorySegment logits = f32(logitsView, "logits");
     long logitsOff = logitsView.offset();
     double loss = 0;
@@ -446,7 +451,8 @@ public final class ReferenceKernels implements Kernels {
 
   @Override
   public void softmaxGradient(
-      View logitsView, View maxView, View sumsView, int[] targets, int n, int v, float gradScale) {
+      View logitsView, View maxView, View sumsView, View targetIds, int n, int v, float gradScale) {
+    int[] targets = HostBuffers.ids(targetIds, n, "targets");
     MemorySegment logits = f32(logitsView, "logits");
     MemorySegment max = f32(maxView, "max");
     MemorySegment sums = f32(sumsView, "sums");

@@ -47,7 +47,10 @@ final class ReferenceLinear {
           switch (view.dtype()) {
             case F32 -> ROUNDED;
             case BF16 -> BF16;
+            case I32 ->
+                throw new IllegalArgumentException(operand + " must be f32 or bf16, got i32");
           };
+      case I32 -> throw new IllegalArgumentException("w must be f32 or bf16, got i32");
     };
   }
 
@@ -56,6 +59,7 @@ final class ReferenceLinear {
     return switch (weights) {
       case F32 -> FP32;
       case BF16 -> BF16;
+      case I32 -> throw new IllegalArgumentException("w must be f32 or bf16, got i32");
     };
   }
 

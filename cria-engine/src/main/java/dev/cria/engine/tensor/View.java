@@ -43,6 +43,11 @@ public record View(MemorySegment buffer, long offset, DType dtype) {
     return new View(buffer, offset, DType.BF16);
   }
 
+  /** Element {@code offset} of an i32 {@code buffer} (token ids). */
+  public static View i32(MemorySegment buffer, long offset) {
+    return new View(buffer, offset, DType.I32);
+  }
+
   /** Element {@code offset} of {@code floats} (f32). */
   public static View of(Floats floats, long offset) {
     return f32(floats.segment(), offset);

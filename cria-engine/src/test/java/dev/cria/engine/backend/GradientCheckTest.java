@@ -155,7 +155,7 @@ class GradientCheckTest {
             });
     for (Kernels k : all) {
       MemorySegment dTable = zeros(vocab * d);
-      k.embeddingBackward(View.f32(dTable, 0), View.f32(floats(r), 0), tokens, n, d);
+      k.embeddingBackward(View.f32(dTable, 0), View.f32(floats(r), 0), ids(tokens), n, d);
       assertGradient(array(dTable), g, k.name() + " dTable");
     }
   }
@@ -376,7 +376,7 @@ class GradientCheckTest {
     double[] g = numeric(logits, one, ll -> new double[] {crossEntropy(ll, targets, n, vocab) / 3});
     for (Kernels k : all) {
       MemorySegment x = floats(logits);
-      double sum = k.crossEntropy(View.f32(x, 0), targets, n, vocab, 1f / 3);
+      double sum = k.crossEntropy(View.f32(x, 0), ids(targets), n, vocab, 1f / 3);
       assertThat(sum)
           .isCloseTo(
               crossEntropy(logits, targets, n, vocab), org.assertj.core.data.Offset.offset(1e-4));
@@ -401,5 +401,10 @@ class GradientCheckTest {
       loss += Math.log(sum) + max - logits[i * vocab + targets[i]];
     }
     return loss;
+  }
+
+  /** {@code values} as an i32 view (a heap segment: the host kernels read it as any other). */
+  static View ids(int... values) {
+    return View.i32(MemorySegment.ofArray(values), 0);
   }
 }

@@ -76,7 +76,23 @@ class KernelDTypeTest {
         "logits must be f32, got bf16", k -> k.softmaxStatistics(f32(0), f32(10), bf16(100), 2, 4));
     refused(
         "sums must be f32, got bf16",
-        k -> k.softmaxGradient(f32(100), f32(0), bf16(10), new int[] {0, 1}, 2, 4, 1f));
+        k -> k.softmaxGradient(f32(100), f32(0), bf16(10), ids(0, 1), 2, 4, 1f));
+  }
+
+  @Test
+  void tokensAndTargetsAreI32AndNoFloatOperandIs() {
+    refused(
+        "tokens must be i32, got f32", k -> k.embeddingForward(f32(0), f32(100), f32(200), 2, 4));
+    refused(
+        "tokens must be i32, got f32", k -> k.embeddingBackward(f32(0), f32(100), f32(200), 2, 4));
+    refused("targets must be i32, got f32", k -> k.crossEntropy(f32(0), f32(100), 2, 4, 1f));
+    refused(
+        "targets must be i32, got bf16",
+        k -> k.softmaxGradient(f32(100), f32(0), f32(10), bf16(200), 2, 4, 1f));
+    refused(
+        "table must be f32, got i32",
+        k -> k.embeddingForward(f32(0), View.i32(BUFFER, 100), ids(0, 1), 2, 4));
+    refused("x must be f32, got i32", k -> k.scale(View.i32(BUFFER, 0), 8, 2f));
   }
 
   @Test
@@ -108,5 +124,10 @@ class KernelDTypeTest {
             k.adamw(f32(0), f32(50), bf16(200), f32(150), 8, new AdamWUpdate(1, 1, 1, 1, 1, 1, 1)));
     refused("x must be f32, got bf16", k -> k.scale(bf16(0), 8, 2f));
     refused("x must be f32, got bf16", k -> k.roundBf16Stochastic(bf16(0), 8, 1, 0));
+  }
+
+  /** {@code values} as an i32 view (a heap segment: the host kernels read it as any other). */
+  static View ids(int... values) {
+    return View.i32(MemorySegment.ofArray(values), 0);
   }
 }

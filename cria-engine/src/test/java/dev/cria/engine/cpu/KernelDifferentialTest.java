@@ -117,13 +117,13 @@ class KernelDifferentialTest {
     MemorySegment table = randomSegment((long) vocab * d, 1);
     MemorySegment o1 = randomSegment((long) n * d, 1);
     MemorySegment o2 = randomSegment((long) n * d, 1);
-    fast.embeddingForward(View.f32(o1, 0), View.f32(table, 0), tokens, n, d);
-    REFERENCE.embeddingForward(View.f32(o2, 0), View.f32(table, 0), tokens, n, d);
+    fast.embeddingForward(View.f32(o1, 0), View.f32(table, 0), ids(tokens), n, d);
+    REFERENCE.embeddingForward(View.f32(o2, 0), View.f32(table, 0), ids(tokens), n, d);
     assertClose(o1, o2, 0, "out");
     MemorySegment g1 = randomSegment((long) vocab * d, 1);
     MemorySegment g2 = copy(g1);
-    fast.embeddingBackward(View.f32(g1, 0), View.f32(o1, 0), tokens, n, d);
-    REFERENCE.embeddingBackward(View.f32(g2, 0), View.f32(o1, 0), tokens, n, d);
+    fast.embeddingBackward(View.f32(g1, 0), View.f32(o1, 0), ids(tokens), n, d);
+    REFERENCE.embeddingBackward(View.f32(g2, 0), View.f32(o1, 0), ids(tokens), n, d);
     assertClose(g1, g2, 1e-6, "dTable");
   }
 
@@ -136,8 +136,8 @@ class KernelDifferentialTest {
     MemorySegment table = randomSegment((long) vocab * d, 1);
     MemorySegment o1 = randomSegment((long) n * d, 1);
     MemorySegment o2 = randomSegment((long) n * d, 1);
-    fast.embeddingForward(View.f32(o1, 0), View.f32(table, 0), tokens, n, d);
-    REFERENCE.embeddingForward(View.f32(o2, 0), View.f32(table, 0), tokens, n, d);
+    fast.embeddingForward(View.f32(o1, 0), View.f32(table, 0), ids(tokens), n, d);
+    REFERENCE.embeddingForward(View.f32(o2, 0), View.f32(table, 0), ids(tokens), n, d);
     assertClose(o1, o2, 0, "out");
     for (int i = 0; i < n; i++) {
       for (int c = 0; c < d; c++) {
@@ -152,14 +152,14 @@ class KernelDifferentialTest {
     MemorySegment g1 = randomSegment((long) vocab * d, 1);
     MemorySegment g2 = copy(g1);
     MemorySegment before = copy(g1);
-    fast.embeddingBackward(View.f32(g1, 0), View.f32(dOut, 0), tokens, n, d);
-    REFERENCE.embeddingBackward(View.f32(g2, 0), View.f32(dOut, 0), tokens, n, d);
+    fast.embeddingBackward(View.f32(g1, 0), View.f32(dOut, 0), ids(tokens), n, d);
+    REFERENCE.embeddingBackward(View.f32(g2, 0), View.f32(dOut, 0), ids(tokens), n, d);
     assertClose(g1, g2, 1e-6, "dTable");
     int[] none = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
     MemorySegment untouched = copy(before);
-    fast.embeddingBackward(View.f32(before, 0), View.f32(dOut, 0), none, n, d);
+    fast.embeddingBackward(View.f32(before, 0), View.f32(dOut, 0), ids(none), n, d);
     assertClose(before, untouched, 0, "dTable after only -1 tokens");
-    REFERENCE.embeddingBackward(View.f32(g2, 0), View.f32(dOut, 0), none, n, d);
+    REFERENCE.embeddingBackward(View.f32(g2, 0), View.f32(dOut, 0), ids(none), n, d);
     assertClose(g2, g1, 0, "dTable after only -1 tokens (reference)");
   }
 
@@ -187,9 +187,9 @@ class KernelDifferentialTest {
     MemorySegment g1 = copy(logits);
     MemorySegment g2 = copy(logits);
     fast.softmaxGradient(
-        View.f32(g1, 0), View.f32(max, 0), View.f32(sums, 0), targets, n, v, 0.25f);
+        View.f32(g1, 0), View.f32(max, 0), View.f32(sums, 0), ids(targets), n, v, 0.25f);
     REFERENCE.softmaxGradient(
-        View.f32(g2, 0), View.f32(max, 0), View.f32(sums, 0), targets, n, v, 0.25f);
+        View.f32(g2, 0), View.f32(max, 0), View.f32(sums, 0), ids(targets), n, v, 0.25f);
     assertClose(g1, g2, 1e-6, "gradient");
     for (int c = 0; c < v; c++) {
       assertThat(g1.getAtIndex(ValueLayout.JAVA_FLOAT, 3L * v + c))
@@ -483,8 +483,8 @@ class KernelDifferentialTest {
     targets[16] = -1;
     MemorySegment logits1 = randomSegment((long) n * vocab, 4);
     MemorySegment logits2 = copy(logits1);
-    double l1 = fast.crossEntropy(View.f32(logits1, 0), targets, n, vocab, 0.25f);
-    double l2 = REFERENCE.crossEntropy(View.f32(logits2, 0), targets, n, vocab, 0.25f);
+    double l1 = fast.crossEntropy(View.f32(logits1, 0), ids(targets), n, vocab, 0.25f);
+    double l2 = REFERENCE.crossEntropy(View.f32(logits2, 0), ids(targets), n, vocab, 0.25f);
     assertThat(l1).isCloseTo(l2, org.assertj.core.data.Percentage.withPercentage(1e-4));
     assertClose(logits1, logits2, 1e-5, "dlogits");
     for (int c = 0; c < vocab; c++) {
@@ -508,5 +508,10 @@ class KernelDifferentialTest {
     fast.scale(View.f32(a1, 0), count, 0.5f);
     REFERENCE.scale(View.f32(a2, 0), count, 0.5f);
     assertClose(a1, a2, 0, "scale");
+  }
+
+  /** {@code values} as an i32 view (a heap segment: the host kernels read it as any other). */
+  static View ids(int... values) {
+    return View.i32(MemorySegment.ofArray(values), 0);
   }
 }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Backends;
+import dev.cria.engine.backend.HostBuffers;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.optim.AdamW;
 import dev.cria.engine.optim.GradientClipping;
@@ -80,11 +81,26 @@ class LlamaModelTest {
   }
 
   @Test
+  void bytesAreWhatTheModelAllocatesTokenIdsIncluded() {
+    for (Precision precision : Precision.values()) {
+      long before = HostBuffers.liveBytes();
+      try (Backend backend = Backends.open("cpu", 1);
+          LlamaModel m = new LlamaModel(SMALL, backend, 2, 8, false, precision)) {
+        m.initialize(3);
+        int[] tokens = new Random(4).ints(16, 0, 64).toArray();
+        m.forward(tokens, tokens, 1f); // mixed precision allocates its bf16 copy here
+        assertThat(HostBuffers.liveBytes() - before).as(precision.name()).isEqualTo(m.bytes());
+      }
+    }
+  }
+
+  @Test
   void ninetyPercentOfTheMachineIsTheLimitCountingMomentsActivationsAndTheExtra() {
     LlamaConfig c = new LlamaConfig(16, 3, 2, 2, 32, 50, 1e-5f, 10000f, 8);
     long parameters = new ParameterLayout(c).size();
     long activations = new ActivationLayout(c, 2, 8, false).size;
-    long expected = (2 * parameters + activations) * Float.BYTES;
+    long ids = 2 * 16 * Integer.BYTES; // the micro-batch's token rows and targets, i32
+    long expected = (2 * parameters + activations) * Float.BYTES + ids;
     assertThat(LlamaModel.bytesNeeded(c, 2, 8, false)).isEqualTo(expected);
     long needed = expected + 2 * parameters * Float.BYTES + 1000; // and the Adam moments
     long exactly = needed * 10 / 9 + 1; // 90% of it is the need, rounded up

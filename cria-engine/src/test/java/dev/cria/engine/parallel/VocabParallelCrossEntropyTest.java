@@ -47,7 +47,8 @@ class VocabParallelCrossEntropyTest {
         Backend reference = Backends.open("reference", 1)) {
       Floats whole = Floats.allocate(arena, logits.length);
       MemorySegment.copy(logits, 0, whole.segment(), F, 0, logits.length);
-      wholeLoss = reference.kernels().crossEntropy(View.of(whole, 0), targets, n, vocab, gradScale);
+      wholeLoss =
+          reference.kernels().crossEntropy(View.of(whole, 0), ids(targets), n, vocab, gradScale);
       wholeGradient = whole.toArray(0, logits.length);
     }
 
@@ -91,5 +92,10 @@ class VocabParallelCrossEntropyTest {
     }
     // every rank returned the same loss, bit for bit (the group's sums are the same everywhere)
     assertThat(results.stream().map(r -> (double) r[0]).distinct()).hasSize(1);
+  }
+
+  /** {@code values} as an i32 view (a heap segment: the host kernels read it as any other). */
+  static View ids(int... values) {
+    return View.i32(MemorySegment.ofArray(values), 0);
   }
 }
