@@ -192,11 +192,14 @@ class ArchitectureTest {
           "dev.cria.train.metrics",
           "dev.cria.train.config");
 
-  /** Host memory's marks: its API, the size of a float, a buffer's or a view's host segment. */
+  /**
+   * Host memory's marks: its API, the size of a float, a buffer's or a view's host segment (called
+   * or referenced), the host backends' reader of ids, floats made by hand.
+   */
   private static final Pattern HOST_MEMORY =
       Pattern.compile(
           "java\\.lang\\.foreign|\\bFloat\\.BYTES\\b|\\bBf16\\.BYTES\\b|\\.segment\\(\\)|\\.buffer\\(\\)"
-              + "|\\bFloats\\.(?:wrap|allocate)\\(");
+              + "|::(?:segment|buffer)\\b|\\bHostBuffers\\.ids\\b|\\bFloats\\.(?:wrap|allocate|of)\\(");
 
   @Test
   void aboveTheBackendsNothingTouchesHostMemory() {

@@ -31,22 +31,28 @@ public interface Buffers extends AutoCloseable {
   void zero(View at, long count);
 
   /**
-   * Copies {@code count} elements from {@code from} to {@code to}, which may overlap. Between
-   * dtypes it converts: bf16 to f32 exactly, f32 to bf16 to the nearest value, ties to even ({@link
-   * dev.cria.engine.tensor.Bf16#round(float)}).
+   * Copies {@code count} elements from {@code from} to {@code to}: of one dtype, which may overlap;
+   * or converting, bf16 to f32 exactly, f32 to bf16 to the nearest value, ties to even ({@link
+   * dev.cria.engine.tensor.Bf16#round(float)}), which must not overlap. Other pairs (i32 with a
+   * float) are refused.
    */
   void copy(View from, View to, long count);
 
   /**
    * Writes {@code values} to the elements from {@code to} on (rounded to the nearest bf16, ties to
-   * even, when {@code to} is bf16).
+   * even, when {@code to} is bf16). The array is read before this returns: the caller may reuse it.
    */
   void upload(float[] values, View to);
 
-  /** Writes {@code ids} to the i32 elements from {@code to} on: a micro-batch's tokens. */
+  /**
+   * Writes {@code ids} to the i32 elements from {@code to} on: a micro-batch's tokens. The array is
+   * read before this returns.
+   */
   void upload(int[] ids, View to);
 
-  /** The {@code count} elements from {@code from} on, as floats (bf16 widened exactly). */
+  /**
+   * The {@code count} f32 or bf16 elements from {@code from} on, as floats (bf16 widened exactly).
+   */
   float[] download(View from, int count);
 
   /** Frees every buffer this allocated. */

@@ -57,13 +57,21 @@ public final class HostBuffers implements Buffers {
           to.buffer(),
           to.byteOffset(),
           count * from.dtype().bytes());
-    } else if (from.dtype() == DType.BF16) {
-      bytesOf(from, count); // bounds, before writing anything
-      bytesOf(to, count);
+      return;
+    }
+    boolean widen = from.dtype() == DType.BF16 && to.dtype() == DType.F32;
+    if (!widen && !(from.dtype() == DType.F32 && to.dtype() == DType.BF16)) {
+      throw new IllegalArgumentException(
+          "no conversion from " + from.dtype().shortName() + " to " + to.dtype().shortName());
+    }
+    MemorySegment source = bytesOf(from, count); // bounds, before writing anything
+    if (source.asOverlappingSlice(bytesOf(to, count)).isPresent()) {
+      throw new IllegalArgumentException(
+          "a conversion's source and destination overlap (" + count + " elements)");
+    }
+    if (widen) {
       Bf16.widen(to.buffer(), to.offset(), from.buffer(), from.offset(), count);
     } else {
-      bytesOf(from, count);
-      bytesOf(to, count);
       Bf16.round(to.buffer(), to.offset(), from.buffer(), from.offset(), count);
     }
   }
@@ -86,6 +94,9 @@ public final class HostBuffers implements Buffers {
   @Override
   public float[] download(View from, int count) {
     float[] out = new float[count];
+    if (from.dtype() == DType.I32) {
+      throw new IllegalArgumentException("ids are not downloaded as floats");
+    }
     if (from.dtype() == DType.F32) {
       MemorySegment.copy(from.buffer(), Floats.F32, from.byteOffset(), out, 0, count);
     } else {

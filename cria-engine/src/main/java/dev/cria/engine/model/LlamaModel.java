@@ -241,8 +241,8 @@ public final class LlamaModel implements AutoCloseable {
   }
 
   /**
-   * Bytes held: parameters, gradients, activations (the vocabulary-parallel loss's statistics among
-   * them), and the bf16 copy of mixed precision.
+   * Bytes held: parameters, gradients, activations (the micro-batch's i32 token ids and targets and
+   * the vocabulary-parallel loss's statistics among them), and the bf16 copy of mixed precision.
    */
   public long bytes() {
     return (2 * layout.size() + act.size) * F32.bytes()
@@ -534,7 +534,9 @@ public final class LlamaModel implements AutoCloseable {
     if (counted == 0) {
       throw new IllegalArgumentException("every target is -1: nothing to learn from");
     }
-    buffers.upload(targets, ids.plus(n));
+    if (slice.whole()) { // the vocabulary-parallel loss reads the targets on the host
+      buffers.upload(targets, ids.plus(n));
+    }
     double sum =
         slice.whole()
             ? kernels.crossEntropy(

@@ -125,6 +125,7 @@ final class TensorGroup {
     if (!sequenceParallel) {
       return;
     }
+    local.require(all.dtype(), "a gathered row's local copy");
     buffers.copy(local, all.plus(firstRow() * width), (long) rows * width);
     long t0 = System.nanoTime();
     View bytes = all.as(DType.F32); // the elements as they are, counted in floats

@@ -8,9 +8,10 @@ import dev.cria.engine.tensor.View;
 /**
  * One of AdamW's two moments as it is stored: f32, or bf16 under bf16-sr (whose moments are bf16
  * values, so nothing is lost by holding them in two bytes). Element i belongs to parameter {@code
- * AdamW.from() + i}. Checkpoints read and write it as floats through {@link #copyTo} and {@link
- * #copyFrom}, which widen and narrow exactly for bf16 values; the update reads it through {@link
- * #view}. It lives in a backend's buffers and is reached through them.
+ * AdamW.from() + i}. It lives in a backend's buffers and is reached through them: the update
+ * through {@link #view}; a tensor-parallel checkpoint's gathering and a resume that cuts slices as
+ * floats through {@link #copyTo} and {@link #copyFrom}, which widen and narrow exactly for bf16
+ * values. A checkpoint's shards are written from, and read into, its bytes as they are stored.
  */
 public final class Moment {
   private final Buffers buffers;

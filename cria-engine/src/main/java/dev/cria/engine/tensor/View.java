@@ -9,7 +9,8 @@ import java.util.Objects;
  * Every kernel takes its operands as views and checks their dtypes; the shape travels in size
  * parameters or a record of its own (for example {@link dev.cria.engine.backend.AttentionShape}).
  *
- * @param buffer the whole buffer, native-order elements of {@code dtype}
+ * @param buffer the whole buffer, read as native-order elements of {@code dtype} (a buffer may be
+ *     read as another dtype than it was allocated in: {@link #as})
  * @param offset the first element of the tensor, in elements of {@code dtype}: from 0 to the
  *     buffer's end (where only an empty tensor starts)
  * @param dtype the number format of the elements

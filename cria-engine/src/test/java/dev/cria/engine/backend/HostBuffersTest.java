@@ -134,6 +134,36 @@ class HostBuffersTest {
   }
 
   @Test
+  void idsConvertToNothingAndAConversionMayNotOverlapItself() {
+    try (HostBuffers buffers = new HostBuffers()) {
+      View ids = buffers.allocate(DType.I32, 4);
+      View f32 = View.of(buffers.allocate(8), 0);
+      buffers.upload(new int[] {7, -1, 3, 2}, ids);
+      assertThat(HostBuffers.ids(ids, 4, "ids")).containsExactly(7, -1, 3, 2);
+      assertThatThrownBy(() -> buffers.copy(ids, f32, 4))
+          .hasMessage("no conversion from i32 to f32");
+      assertThatThrownBy(() -> buffers.upload(new float[] {1f}, ids))
+          .hasMessage("no conversion from f32 to i32");
+      assertThatThrownBy(() -> buffers.download(ids, 1))
+          .hasMessage("ids are not downloaded as floats");
+      assertThatThrownBy(() -> buffers.upload(new int[] {1}, f32))
+          .hasMessage("an upload's destination must be i32, got f32");
+      assertThatThrownBy(() -> HostBuffers.ids(f32, 1, "tokens"))
+          .hasMessage("tokens must be i32, got f32");
+      assertThat(HostBuffers.ids(ids, 4, "ids")).containsExactly(7, -1, 3, 2);
+      buffers.upload(new float[] {1, 2, 3, 4, 5, 6, 7, 8}, f32);
+      // the bf16 values over the floats' own bytes: widening them in place would read what it wrote
+      assertThatThrownBy(() -> buffers.copy(f32.as(DType.BF16), f32, 4))
+          .hasMessageContaining("overlap");
+      assertThatThrownBy(() -> buffers.copy(f32, f32.plus(2).as(DType.BF16), 4))
+          .hasMessageContaining("overlap");
+      assertThat(buffers.download(f32, 8)).containsExactly(1, 2, 3, 4, 5, 6, 7, 8);
+      buffers.copy(f32, f32.plus(4).as(DType.BF16), 4); // bytes 16..24 hold none of floats 0..3
+      assertThat(buffers.download(f32.plus(4).as(DType.BF16), 4)).containsExactly(1, 2, 3, 4);
+    }
+  }
+
+  @Test
   void aRangePastTheBufferIsRefusedBeforeAnythingIsWritten() {
     try (HostBuffers buffers = new HostBuffers()) {
       View f32 = View.of(buffers.allocate(4), 0);

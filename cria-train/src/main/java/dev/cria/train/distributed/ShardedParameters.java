@@ -109,7 +109,7 @@ public final class ShardedParameters implements LlamaModel.ParameterShards, Auto
     buckets.awaitGather(gathers[at]);
     inUse[at] = true;
     acquired++;
-    return View.f32(buffers[at], 0);
+    return View.f32(buffers[at].asSlice(0, bucket.size() * Float.BYTES), 0);
   }
 
   @Override
