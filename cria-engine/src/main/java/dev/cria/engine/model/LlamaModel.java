@@ -163,9 +163,6 @@ public final class LlamaModel implements AutoCloseable {
     this.kernels = backend.kernels();
     this.recompute = recompute;
     this.precision = java.util.Objects.requireNonNull(precision, "precision");
-    this.buffers = backend.buffers();
-    this.parameters = buffers.allocate(layout.size());
-    this.gradients = buffers.allocate(layout.size());
     this.computeBase = layout.embeddings() + (long) vocab * config.dim();
     this.bf16 = precision.products() == DType.BF16;
     if (sequenceParallel && !slice.whole() && (batch * seq) % slice.parts() != 0) {
@@ -181,12 +178,7 @@ public final class LlamaModel implements AutoCloseable {
               + ")");
     }
     this.act = new ActivationLayout(config, batch, seq, recompute, slice, sequenceParallel);
-    this.a = View.of(buffers.allocate(act.size), 0);
-    this.ids = buffers.allocate(I32, 2L * act.tokens);
-    this.tensor = new TensorGroup(group, buffers, a, act.tokens, config.dim(), sequenceParallel);
     this.rope = new RopeTable(seq, config.headDim(), config.ropeTheta());
-    this.vocabParallelLoss =
-        slice.whole() ? null : new VocabParallelCrossEntropy(group, backend, act.tokens);
     this.attention =
         new AttentionShape(
             batch,
@@ -194,6 +186,19 @@ public final class LlamaModel implements AutoCloseable {
             config.heads() / slice.parts(),
             config.kvHeads() / slice.parts(),
             config.headDim());
+    this.buffers = backend.buffers();
+    try { // what a failed constructor allocated goes back
+      this.parameters = buffers.allocate(layout.size());
+      this.gradients = buffers.allocate(layout.size());
+      this.a = View.of(buffers.allocate(act.size), 0);
+      this.ids = buffers.allocate(I32, 2L * act.tokens);
+      this.tensor = new TensorGroup(group, buffers, a, act.tokens, config.dim(), sequenceParallel);
+      this.vocabParallelLoss =
+          slice.whole() ? null : new VocabParallelCrossEntropy(group, backend, act.tokens);
+    } catch (RuntimeException | Error e) {
+      buffers.close();
+      throw e;
+    }
   }
 
   public LlamaConfig config() {

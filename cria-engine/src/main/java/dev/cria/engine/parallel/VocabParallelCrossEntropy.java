@@ -42,9 +42,14 @@ public final class VocabParallelCrossEntropy implements AutoCloseable {
     this.kernels = backend.kernels();
     this.n = n;
     this.buffers = backend.buffers();
-    this.gathered = buffers.allocate(DType.F32, gatheredFloats(group.worldSize(), n));
-    this.whole = buffers.allocate(DType.F32, 2L * Math.max(n, 1));
-    this.columns = buffers.allocate(DType.I32, Math.max(n, 1));
+    try {
+      this.gathered = buffers.allocate(DType.F32, gatheredFloats(group.worldSize(), n));
+      this.whole = buffers.allocate(DType.F32, 2L * Math.max(n, 1));
+      this.columns = buffers.allocate(DType.I32, Math.max(n, 1));
+    } catch (RuntimeException | Error e) {
+      buffers.close();
+      throw e;
+    }
   }
 
   /** Bytes one allocates for {@code n} rows over a group of {@code ranks}. */

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Backends;
+import dev.cria.engine.backend.HostBuffers;
 import dev.cria.engine.io.SliceCopy;
 import dev.cria.engine.parallel.Collective;
 import dev.cria.engine.parallel.ThreadRanks;
@@ -351,6 +352,62 @@ class TensorParallelModelTest {
         .hasStackTraceContaining(
             "sequence parallelism: the tensor-parallel size 3 does not divide the micro-batch's 14"
                 + " tokens (micro-batch 2 x sequence length 7)");
+  }
+
+  /** A group of two whose shards are not blocks of rows (as a multi-host transport's may be). */
+  static final class UnevenShards implements Collective {
+    @Override
+    public int rank() {
+      return 0;
+    }
+
+    @Override
+    public int worldSize() {
+      return 2;
+    }
+
+    @Override
+    public String transport() {
+      return "uneven";
+    }
+
+    @Override
+    public Shard shard(long count, int r) {
+      return r == 0 ? new Shard(0, count / 2 + 1) : new Shard(count / 2 + 1, count);
+    }
+
+    @Override
+    public void barrier() {}
+
+    @Override
+    public void broadcast(java.lang.foreign.MemorySegment data, long bytes, int root) {}
+
+    @Override
+    public void allReduceSum(java.lang.foreign.MemorySegment floats, long count) {}
+
+    @Override
+    public void reduceScatterSum(java.lang.foreign.MemorySegment floats, long count) {}
+
+    @Override
+    public void allGather(java.lang.foreign.MemorySegment floats, long count) {}
+
+    @Override
+    public void abort(String reason) {}
+
+    @Override
+    public void close() {}
+  }
+
+  @Test
+  void aModelItsGroupRefusesLeavesNothingAllocated() {
+    long before = HostBuffers.liveBytes();
+    try (Backend backend = Backends.open("cpu", 1)) {
+      assertThatThrownBy(() ->
+              new LlamaModel(
+                  MHA, backend, BATCH, SEQ + 1, false, Precision.FP32, new UnevenShards(), true))
+          .hasMessageContaining("uneven shards a buffer otherwise than in blocks of rows");
+    }
+    assertThat(HostBuffers.liveBytes()).isEqualTo(before);
   }
 
   @Test
