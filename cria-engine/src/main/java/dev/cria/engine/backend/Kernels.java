@@ -144,6 +144,15 @@ public interface Kernels {
    */
   double crossEntropy(View logits, View targets, int n, int vocab, float gradScale);
 
+  /**
+   * {@link #crossEntropy(View, View, int, int, float)} that leaves the logits as they are and
+   * writes the gradient to {@code dLogits} instead, bf16: each element the fp32 gradient rounded to
+   * the nearest bf16, ties to even, which is what a bf16 product of the fp32 gradient would round
+   * it to (mixed precision's LM head reads it so, without a pass of its own). {@code dLogits} must
+   * not overlap the logits.
+   */
+  double crossEntropy(View dLogits, View logits, View targets, int n, int vocab, float gradScale);
+
   /** In {@link #softmaxGradient}'s targets: the row's target is in another rank's slice. */
   int TARGET_ELSEWHERE = -1;
 

@@ -193,6 +193,15 @@ public final class TimedKernels implements Kernels {
   }
 
   @Override
+  public double crossEntropy(
+      View dLogits, View logits, View targets, int n, int vocab, float gradScale) {
+    long t = System.nanoTime();
+    double loss = inner.crossEntropy(dLogits, logits, targets, n, vocab, gradScale);
+    add(Op.CROSS_ENTROPY, t);
+    return loss;
+  }
+
+  @Override
   public void softmaxStatistics(View max, View sums, View logits, int n, int v) {
     long t = System.nanoTime();
     inner.softmaxStatistics(max, sums, logits, n, v);

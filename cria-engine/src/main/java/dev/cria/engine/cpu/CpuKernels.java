@@ -563,9 +563,28 @@ public final class CpuKernels implements Kernels {
 
   @Override
   public double crossEntropy(View logitsView, View targetIds, int n, int vocab, float gradScale) {
+    return crossEntropyInto(null, logitsView, targetIds, n, vocab, gradScale);
+  }
+
+  @Override
+  public double crossEntropy(
+      View dLogitsView, View logitsView, View targetIds, int n, int vocab, float gradScale) {
+    return crossEntropyInto(
+        dLogitsView.require(DType.BF16, "dLogits"), logitsView, targetIds, n, vocab, gradScale);
+  }
+
+  /** The gradient over the logits ({@code dLogitsView} null) or into bf16 {@code dLogitsView}. */
+  private double crossEntropyInto(
+      View dLogitsView, View logitsView, View targetIds, int n, int vocab, float gradScale) {
     int[] targets = HostBuffers.ids(targetIds, n, "targets");
     MemorySegment logits = f32(logitsView, "logits");
     long logitsOff = logitsView.offset();
+    boolean bf16 = dLogitsView != null;
+    MemorySegment out = bf16 ? dLogitsView.buffer() : logits;
+    long outOff = bf16 ? dLogitsView.offset() : logitsOff;
+    if (bf16) { // bounds, before anything is written
+      out.asSlice(outOff * Bf16.BYTES, (long) n * vocab * Bf16.BYTES);
+    }
     for (Scratch s : scratch) {
       s.sum = 0;
     }
@@ -578,8 +597,10 @@ public final class CpuKernels implements Kernels {
           double loss = 0;
           for (int i = from; i < to; i++) {
             long at = logitsOff + (long) i * vocab;
+            long o = outOff + (long) i * vocab;
             if (targets[i] < 0) {
-              logits.asSlice(at * 4, vocab * 4L).fill((byte) 0);
+              int width = bf16 ? Bf16.BYTES : Float.BYTES;
+              out.asSlice(o * width, (long) vocab * width).fill((byte) 0);
               continue;
             }
             MemorySegment.copy(logits, JAVA_FLOAT, at * 4, row, 0, vocab);
@@ -587,9 +608,16 @@ public final class CpuKernels implements Kernels {
             float targetLogit = row[targets[i]] - max;
             float sum = expInPlace(row, vocab, max);
             loss += Math.log(sum) - targetLogit;
-            storeScaled(logits, at, row, vocab, gradScale / sum);
-            long t = at + targets[i];
-            logits.setAtIndex(JAVA_FLOAT, t, logits.getAtIndex(JAVA_FLOAT, t) - gradScale);
+            float factor = gradScale / sum;
+            long t = o + targets[i];
+            if (bf16) {
+              float target = row[targets[i]] * factor - gradScale; // as the fp32 gradient's
+              storeScaledBf16(out, o, row, vocab, factor);
+              out.setAtIndex(Bf16.LAYOUT, t, Bf16.round(target));
+            } else {
+              storeScaled(out, o, row, vocab, factor);
+              out.setAtIndex(JAVA_FLOAT, t, out.getAtIndex(JAVA_FLOAT, t) - gradScale);
+            }
           }
           s.sum += loss;
         });
@@ -659,6 +687,20 @@ public final class CpuKernels implements Kernels {
     }
     for (; c < count; c++) {
       out.setAtIndex(JAVA_FLOAT, at + c, row[c] * factor);
+    }
+  }
+
+  /**
+   * {@link #storeScaled}, each product rounded to bf16 at bf16 element {@code at} of {@code out}.
+   */
+  private static void storeScaledBf16(
+      MemorySegment out, long at, float[] row, int count, float factor) {
+    int c = 0;
+    for (; c <= count - L; c += L) {
+      Bf16Vectors.store(FloatVector.fromArray(S, row, c).mul(factor), out, at + c);
+    }
+    for (; c < count; c++) {
+      out.setAtIndex(Bf16.LAYOUT, at + c, Bf16.round(row[c] * factor));
     }
   }
 

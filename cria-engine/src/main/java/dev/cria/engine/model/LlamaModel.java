@@ -71,6 +71,9 @@ public final class LlamaModel implements AutoCloseable {
   private final long computeBase;
   private final ActivationLayout act;
   private final View a; // activations (f32; the bf16 inputs of the products share their slots)
+  // bf16 products over the whole vocabulary: the loss's gradient, rounded as the LM head reads it
+  // (null otherwise: the gradient replaces the logits)
+  private final View logitsGradient;
   private final RopeTable rope;
   private final AttentionShape attention;
   private final Collective group; // tensor-parallel: the ranks sharing this model
@@ -192,6 +195,8 @@ public final class LlamaModel implements AutoCloseable {
       this.gradients = buffers.allocate(layout.size());
       this.a = View.of(buffers.allocate(act.size), 0);
       this.ids = buffers.allocate(I32, 2L * act.tokens);
+      this.logitsGradient =
+          bf16 && slice.whole() ? buffers.allocate(BF16, (long) act.tokens * vocab) : null;
       this.tensor = new TensorGroup(group, buffers, a, act.tokens, config.dim(), sequenceParallel);
       this.vocabParallelLoss =
           slice.whole() ? null : new VocabParallelCrossEntropy(group, backend, act.tokens);
@@ -246,14 +251,27 @@ public final class LlamaModel implements AutoCloseable {
   }
 
   /**
-   * Bytes held: parameters, gradients, activations (the micro-batch's i32 token ids and targets and
-   * the vocabulary-parallel loss's statistics among them), and the bf16 copy of mixed precision.
+   * Bytes held: parameters, gradients, activations (the micro-batch's i32 token ids and targets,
+   * the vocabulary-parallel loss's statistics and the bf16 gradient of the logits among them), and
+   * the bf16 copy of the weights.
    */
   public long bytes() {
     return (2 * layout.size() + act.size) * F32.bytes()
         + idBytes(act.tokens)
         + lossStatisticsBytes(slice, act.tokens)
+        + logitsGradientBytes(config, act.batch, act.seq, slice, precision)
         + computeCopyBytes();
+  }
+
+  /**
+   * Bytes of the bf16 gradient of the logits that the loss writes for the LM head when the products
+   * are bf16 and the vocabulary whole; 0 otherwise (the gradient replaces the fp32 logits).
+   */
+  public static long logitsGradientBytes(
+      LlamaConfig config, int batch, int seq, ModelSlice slice, Precision precision) {
+    return precision.products() == BF16 && slice.whole()
+        ? (long) batch * seq * config.vocabSize() * BF16.bytes()
+        : 0;
   }
 
   /** Bytes of a micro-batch's token rows and targets, i32. */
@@ -544,8 +562,16 @@ public final class LlamaModel implements AutoCloseable {
     }
     double sum =
         slice.whole()
-            ? kernels.crossEntropy(
-                at(act.logits), ids.plus(n), n, config.vocabSize(), gradScale / counted)
+            ? logitsGradient != null
+                ? kernels.crossEntropy(
+                    logitsGradient,
+                    at(act.logits),
+                    ids.plus(n),
+                    n,
+                    config.vocabSize(),
+                    gradScale / counted)
+                : kernels.crossEntropy(
+                    at(act.logits), ids.plus(n), n, config.vocabSize(), gradScale / counted)
             : vocabParallelLoss.lossAndGradient(
                 at(act.logits),
                 targets,
@@ -634,8 +660,8 @@ public final class LlamaModel implements AutoCloseable {
     List<ParameterLayout.Range> buckets = layout.buckets();
     take(buckets.getFirst(), layerBucket(config.layers() - 1), null, shards != null);
     // LM head and final norm: dxn = dlogits · W_head; dW_head += dlogits^T · xn
-    linearBackward(
-        act.dxn, true, layout.lmHead(), at(act.logits), allRows(act.xnFinal), n, d, vocab);
+    View dLogits = logitsGradient != null ? logitsGradient : at(act.logits);
+    linearBackward(act.dxn, true, layout.lmHead(), dLogits, allRows(act.xnFinal), n, d, vocab);
     long dxn = tensor.reduceRows(act.dxn, d); // each rank's vocabulary's share
     buffers.zero(at(act.dh), (long) act.rows * d);
     kernels.rmsNormBackward(

@@ -17,6 +17,10 @@ import java.lang.foreign.MemorySegment;
  * reference the fast kernels are tested against. Accumulations are in float except where noted, so
  * results match the fast kernels to float rounding, not bit for bit. Each kernel checks the dtypes
  * of its views, then reads their buffers at their offsets.
+ *
+ * <p>This file is long because it is the twin of the whole {@link dev.cria.engine.backend.Kernels}
+ * interface (but the linear layers', in {@link ReferenceLinear}): one plain loop per kernel, side
+ * by side, so that each reads as the math it checks.
  */
 public final class ReferenceKernels implements Kernels {
 
@@ -399,15 +403,26 @@ public final class ReferenceKernels implements Kernels {
 
   @Override
   public double crossEntropy(View logitsView, View targetIds, int n, int vocab, float gradScale) {
+    return crossEntropy(logitsView, logitsView, targetIds, n, vocab, gradScale);
+  }
+
+  @Override
+  public double crossEntropy(
+      View dLogitsView, View logitsView, View targetIds, int n, int vocab, float gradScale) {
     int[] targets = HostBuffers.ids(targetIds, n, "targets");
     MemorySegment logits = f32(logitsView, "logits");
     long logitsOff = logitsView.offset();
+    if (dLogitsView != logitsView) {
+      dLogitsView.require(DType.BF16, "dLogits");
+    }
+    Store gradient = store(dLogitsView); // the logits themselves, or bf16 rounded
     double loss = 0;
     for (int i = 0; i < n; i++) {
       long row = logitsOff + (long) i * vocab;
+      long out = (long) i * vocab;
       if (targets[i] < 0) {
         for (int c = 0; c < vocab; c++) {
-          set(logits, row + c, 0f);
+          gradient.set(out + c, 0f);
         }
         continue;
       }
@@ -423,7 +438,7 @@ public final class ReferenceKernels implements Kernels {
       loss += logSum - get(logits, row + targets[i]);
       for (int c = 0; c < vocab; c++) {
         double prob = Math.exp(get(logits, row + c) - logSum);
-        set(logits, row + c, (float) ((prob - (c == targets[i] ? 1 : 0)) * gradScale));
+        gradient.set(out + c, (float) ((prob - (c == targets[i] ? 1 : 0)) * gradScale));
       }
     }
     return loss;

@@ -93,6 +93,9 @@ class KernelDTypeTest {
         "table must be f32, got i32",
         k -> k.embeddingForward(f32(0), View.i32(BUFFER, 100), ids(0, 1), 2, 4));
     refused("x must be f32, got i32", k -> k.scale(View.i32(BUFFER, 0), 8, 2f));
+    refused(
+        "dLogits must be bf16, got f32",
+        k -> k.crossEntropy(f32(100), f32(0), ids(0, 1), 2, 4, 1f));
   }
 
   @Test

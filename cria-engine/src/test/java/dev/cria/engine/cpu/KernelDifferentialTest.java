@@ -7,6 +7,7 @@ import dev.cria.engine.backend.AttentionShape;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.backend.RopeTable;
 import dev.cria.engine.reference.ReferenceKernels;
+import dev.cria.engine.tensor.Bf16;
 import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -489,6 +490,34 @@ class KernelDifferentialTest {
     assertClose(logits1, logits2, 1e-5, "dlogits");
     for (int c = 0; c < vocab; c++) {
       assertThat(logits1.getAtIndex(ValueLayout.JAVA_FLOAT, 3L * vocab + c)).isZero();
+    }
+  }
+
+  @Test
+  void crossEntropyIntoBf16IsTheFp32GradientRoundedAndLeavesTheLogits() {
+    int n = 13;
+    int vocab = 1003; // not a multiple of any vector length
+    int[] targets = random.ints(n, 0, vocab).toArray();
+    targets[4] = -1;
+    targets[7] = vocab - 1;
+    MemorySegment logits = randomSegment((long) n * vocab, 4);
+    for (Kernels k : new Kernels[] {fast, REFERENCE}) {
+      MemorySegment inPlace = copy(logits);
+      MemorySegment kept = copy(logits);
+      MemorySegment bf16 = java.lang.foreign.Arena.ofAuto().allocate(2L * (n * vocab + 3), 2);
+      bf16.fill((byte) 0x55); // every element is written, the -1 row's as zeros
+      double l1 = k.crossEntropy(View.f32(inPlace, 0), ids(targets), n, vocab, 0.25f);
+      double l2 =
+          k.crossEntropy(View.bf16(bf16, 3), View.f32(kept, 0), ids(targets), n, vocab, 0.25f);
+      assertThat(l2).as(k.name()).isEqualTo(l1);
+      assertClose(kept, logits, 0, k.name() + " logits kept");
+      for (long i = 0; i < (long) n * vocab; i++) {
+        short expected = Bf16.round(inPlace.getAtIndex(ValueLayout.JAVA_FLOAT, i));
+        if (bf16.getAtIndex(Bf16.LAYOUT, 3 + i) != expected) {
+          throw new AssertionError(
+              k.name() + ": element " + i + " is not the fp32 gradient rounded to bf16");
+        }
+      }
     }
   }
 

@@ -332,7 +332,7 @@ public final class MemoryPlan {
               : p;
       case OPTIMIZER ->
           moments + (bf16Moments ? ShardedAdamW.workFloats(shards(rank)) * DType.F32.bytes() : 0);
-      case BF16_COPIES -> bf16Weights(!shardsParameters()) + bf16Inputs();
+      case BF16_COPIES -> bf16Weights(!shardsParameters()) + logitsGradient() + bf16Inputs();
       case ACTIVATIONS -> activations(settings.recompute());
       case COMMUNICATION ->
           Collectives.bufferBytes(world, job.ranksPerHost(), settings.tensorParallel());
@@ -382,8 +382,22 @@ public final class MemoryPlan {
   }
 
   /**
-   * Bytes of the bf16 inputs of the largest product in mixed precision (the LM head's gradient and
-   * the widest layer's input: the kernels' scratch, which grows to it); 0 in fp32.
+   * Bytes of the bf16 gradient of the logits the loss writes for the LM head (whole vocabulary).
+   */
+  private long logitsGradient() {
+    return LlamaModel.logitsGradientBytes(
+        settings.shape(),
+        settings.microBatch(),
+        settings.seqLength(),
+        settings.slice(),
+        settings.precision());
+  }
+
+  /**
+   * Bytes of the bf16 inputs of the largest product in mixed precision (the widest gradient the
+   * products round, and the widest layer's input: the kernels' scratch, which grows to them); 0 in
+   * fp32. The widest gradient is the LM head's where the vocabulary is split (the loss writes it in
+   * fp32), else q, k and v's.
    */
   private long bf16Inputs() {
     if (settings.precision() == Precision.FP32) {
@@ -392,7 +406,8 @@ public final class MemoryPlan {
     LlamaConfig s = settings.shape();
     int tp = settings.tensorParallel();
     long tokens = (long) settings.microBatch() * settings.seqLength();
-    return tokens * (s.vocabSize() / tp + Math.max(s.dim(), s.ffnDim() / tp)) * DType.BF16.bytes();
+    long gradient = tp > 1 ? s.vocabSize() / tp : s.dim() + 2L * s.kvDim();
+    return tokens * (gradient + Math.max(s.dim(), s.ffnDim() / tp)) * DType.BF16.bytes();
   }
 
   /** Everything rank {@code rank} holds. */
@@ -424,6 +439,7 @@ public final class MemoryPlan {
             : bytes(Kind.GRADIENTS, rank))
         + bytes(Kind.OPTIMIZER, rank)
         + bf16Weights(!shardsParameters()) // the kernels' bf16 scratch is not among these
+        + logitsGradient()
         + bytes(Kind.ACTIVATIONS, rank)
         + bytes(Kind.WHOLE_MODEL, rank);
   }
