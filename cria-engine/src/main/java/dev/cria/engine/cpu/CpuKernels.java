@@ -582,9 +582,8 @@ public final class CpuKernels implements Kernels {
     boolean bf16 = dLogitsView != null;
     MemorySegment out = bf16 ? dLogitsView.buffer() : logits;
     long outOff = bf16 ? dLogitsView.offset() : logitsOff;
-    if (bf16) { // bounds, before anything is written
-      out.asSlice(outOff * Bf16.BYTES, (long) n * vocab * Bf16.BYTES);
-    }
+    int width = bf16 ? Bf16.BYTES : Float.BYTES;
+    out.asSlice(outOff * width, (long) n * vocab * width); // bounds, before anything is written
     for (Scratch s : scratch) {
       s.sum = 0;
     }
@@ -599,7 +598,6 @@ public final class CpuKernels implements Kernels {
             long at = logitsOff + (long) i * vocab;
             long o = outOff + (long) i * vocab;
             if (targets[i] < 0) {
-              int width = bf16 ? Bf16.BYTES : Float.BYTES;
               out.asSlice(o * width, (long) vocab * width).fill((byte) 0);
               continue;
             }

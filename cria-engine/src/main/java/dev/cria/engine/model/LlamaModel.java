@@ -256,11 +256,20 @@ public final class LlamaModel implements AutoCloseable {
    * the bf16 copy of the weights.
    */
   public long bytes() {
-    return (2 * layout.size() + act.size) * F32.bytes()
-        + idBytes(act.tokens)
-        + lossStatisticsBytes(slice, act.tokens)
+    return heldBytes(layout.size(), act, slice)
         + logitsGradientBytes(config, act.batch, act.seq, slice, precision)
         + computeCopyBytes();
+  }
+
+  /**
+   * Bytes of {@code parameters} parameters and their gradients, the activations {@code act} lays
+   * out, the micro-batch's i32 token rows and targets, and with the vocabulary split the loss's
+   * statistics: what every precision holds.
+   */
+  private static long heldBytes(long parameters, ActivationLayout act, ModelSlice slice) {
+    long statistics =
+        slice.whole() ? 0 : VocabParallelCrossEntropy.bytes(slice.parts(), act.tokens);
+    return (2 * parameters + act.size) * F32.bytes() + 2L * act.tokens * I32.bytes() + statistics;
   }
 
   /**
@@ -272,16 +281,6 @@ public final class LlamaModel implements AutoCloseable {
     return precision.products() == BF16 && slice.whole()
         ? (long) batch * seq * config.vocabSize() * BF16.bytes()
         : 0;
-  }
-
-  /** Bytes of a micro-batch's token rows and targets, i32. */
-  private static long idBytes(int tokens) {
-    return 2L * tokens * I32.bytes();
-  }
-
-  /** Bytes of the vocabulary-parallel loss's statistics for {@code tokens} rows; 0 unsplit. */
-  private static long lossStatisticsBytes(ModelSlice slice, int tokens) {
-    return slice.whole() ? 0 : VocabParallelCrossEntropy.bytes(slice.parts(), tokens);
   }
 
   /**
@@ -364,11 +363,10 @@ public final class LlamaModel implements AutoCloseable {
       boolean recompute,
       ModelSlice slice,
       boolean sequenceParallel) {
-    return (2 * new ParameterLayout(config, slice).size()
-                + new ActivationLayout(config, batch, seq, recompute, slice, sequenceParallel).size)
-            * F32.bytes()
-        + idBytes(batch * seq)
-        + lossStatisticsBytes(slice, batch * seq);
+    return heldBytes(
+        new ParameterLayout(config, slice).size(),
+        new ActivationLayout(config, batch, seq, recompute, slice, sequenceParallel),
+        slice);
   }
 
   /** {@link #initialize(long, double, boolean)} with NeMo's defaults: std 0.02, scaled. */

@@ -97,25 +97,25 @@ public final class VocabParallelCrossEntropy implements AutoCloseable {
     float[] all = buffers.download(gathered, Math.toIntExact(total));
 
     // 2. the whole rows' maxima and sums, and the loss, combined in rank order on every rank
-    long[] from = new long[ranks];
+    int[] from = new int[ranks]; // total fits an int: it was downloaded as one array
     for (int r = 0; r < ranks; r++) {
-      from[r] = at(group, total, r, 3 * n);
+      from[r] = (int) at(group, total, r, 3 * n);
     }
     double loss = 0;
     float[] rows = new float[2 * n];
     for (int i = 0; i < n; i++) {
       float max = Float.NEGATIVE_INFINITY;
       for (int r = 0; r < ranks; r++) {
-        max = Math.max(max, all[(int) from[r] + i]);
+        max = Math.max(max, all[from[r] + i]);
       }
       double sum = 0;
       double target = 0;
       for (int r = 0; r < ranks; r++) {
-        float theirs = all[(int) from[r] + i];
+        float theirs = all[from[r] + i];
         if (theirs > Float.NEGATIVE_INFINITY) { // a slice of -inf logits adds nothing
-          sum += all[(int) from[r] + n + i] * Math.exp(theirs - max);
+          sum += all[from[r] + n + i] * Math.exp(theirs - max);
         }
-        target += all[(int) from[r] + 2 * n + i];
+        target += all[from[r] + 2 * n + i];
       }
       rows[i] = max;
       rows[n + i] = (float) sum;

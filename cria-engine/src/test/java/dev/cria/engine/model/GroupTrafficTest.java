@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Backends;
-import dev.cria.engine.parallel.Collective;
+import dev.cria.engine.parallel.QuietGroup;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -19,30 +19,16 @@ import org.junit.jupiter.params.provider.CsvSource;
  */
 class GroupTrafficTest {
   /** Rank 0 of 2 that counts each operation by kind and size. */
-  private static final class Counting implements Collective {
+  private static final class Counting extends QuietGroup {
     final Map<String, Integer> calls = new LinkedHashMap<>();
+
+    Counting() {
+      super(0, 2, "counting");
+    }
 
     private void count(String op, long floats) {
       calls.merge(op + " " + floats * Float.BYTES, 1, Integer::sum);
     }
-
-    @Override
-    public int rank() {
-      return 0;
-    }
-
-    @Override
-    public int worldSize() {
-      return 2;
-    }
-
-    @Override
-    public String transport() {
-      return "counting";
-    }
-
-    @Override
-    public void barrier() {}
 
     @Override
     public void broadcast(MemorySegment data, long bytes, int root) {
@@ -63,12 +49,6 @@ class GroupTrafficTest {
     public void allGather(MemorySegment floats, long count) {
       count(GroupTraffic.ALL_GATHER, count);
     }
-
-    @Override
-    public void abort(String reason) {}
-
-    @Override
-    public void close() {}
   }
 
   @ParameterizedTest(name = "sequence-parallel {0}, recompute {1}, {2}")

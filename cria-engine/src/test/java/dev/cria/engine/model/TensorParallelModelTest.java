@@ -8,6 +8,7 @@ import dev.cria.engine.backend.Backends;
 import dev.cria.engine.backend.HostBuffers;
 import dev.cria.engine.io.SliceCopy;
 import dev.cria.engine.parallel.Collective;
+import dev.cria.engine.parallel.QuietGroup;
 import dev.cria.engine.parallel.ThreadRanks;
 import dev.cria.engine.tensor.Floats;
 import java.lang.foreign.Arena;
@@ -355,47 +356,15 @@ class TensorParallelModelTest {
   }
 
   /** A group of two whose shards are not blocks of rows (as a multi-host transport's may be). */
-  static final class UnevenShards implements Collective {
-    @Override
-    public int rank() {
-      return 0;
-    }
-
-    @Override
-    public int worldSize() {
-      return 2;
-    }
-
-    @Override
-    public String transport() {
-      return "uneven";
+  static final class UnevenShards extends QuietGroup {
+    UnevenShards() {
+      super(0, 2, "uneven");
     }
 
     @Override
     public Shard shard(long count, int r) {
       return r == 0 ? new Shard(0, count / 2 + 1) : new Shard(count / 2 + 1, count);
     }
-
-    @Override
-    public void barrier() {}
-
-    @Override
-    public void broadcast(java.lang.foreign.MemorySegment data, long bytes, int root) {}
-
-    @Override
-    public void allReduceSum(java.lang.foreign.MemorySegment floats, long count) {}
-
-    @Override
-    public void reduceScatterSum(java.lang.foreign.MemorySegment floats, long count) {}
-
-    @Override
-    public void allGather(java.lang.foreign.MemorySegment floats, long count) {}
-
-    @Override
-    public void abort(String reason) {}
-
-    @Override
-    public void close() {}
   }
 
   @Test

@@ -19,7 +19,7 @@ class CollectiveTest {
     assertThat(Collective.shardStart(10, 3, 3)).isEqualTo(10);
     assertThatThrownBy(() -> Collective.shardStart(Long.MAX_VALUE, 2, 2))
         .isInstanceOf(ArithmeticException.class);
-    Collective three = new Silent(0, 3);
+    Collective three = new QuietGroup(0, 3, "none (a test)");
     assertThat(three.shard(10, 2)).isEqualTo(new Collective.Shard(6, 10));
     assertThat(three.shard(10, 2).size()).isEqualTo(4);
 
@@ -48,36 +48,5 @@ class CollectiveTest {
     Exception cause = new java.io.IOException("reset");
     assertThat(new CollectiveException("lost", cause)).hasCause(cause).hasMessage("lost");
     assertThat(new CollectiveException("timed out")).hasMessage("timed out").hasNoCause();
-  }
-
-  /**
-   * Rank {@code rank} of {@code worldSize}, for the default sharding: every operation is a no-op.
-   */
-  private record Silent(int rank, int worldSize) implements Collective {
-    @Override
-    public String transport() {
-      return "none (a test)";
-    }
-
-    @Override
-    public void barrier() {}
-
-    @Override
-    public void broadcast(MemorySegment data, long bytes, int root) {}
-
-    @Override
-    public void allReduceSum(MemorySegment floats, long count) {}
-
-    @Override
-    public void reduceScatterSum(MemorySegment floats, long count) {}
-
-    @Override
-    public void allGather(MemorySegment floats, long count) {}
-
-    @Override
-    public void abort(String reason) {}
-
-    @Override
-    public void close() {}
   }
 }
