@@ -207,9 +207,15 @@ final class ConfigFields {
       return error(key, "expected a number, got " + describe(v), min);
     }
     if (!(value >= min && value <= max)) {
-      return error(key, "must be between " + min + " and " + max + ", got " + value, min);
+      return error(
+          key, "must be between " + plain(min) + " and " + plain(max) + ", got " + value, min);
     }
     return value;
+  }
+
+  /** {@code x} as a person writes it: 3600, not 3600.0. */
+  private static String plain(double x) {
+    return x == Math.rint(x) && Math.abs(x) < 1e15 ? Long.toString((long) x) : Double.toString(x);
   }
 
   void rejectUnknown() {

@@ -103,6 +103,11 @@ class TrainConfigFileTest {
     assertThatThrownBy(() -> TrainConfigFile.bind(zero4, "flags"))
         .hasMessage("flags: distributed.zero_stage: must be between 1 and 3, got 4");
 
+    ObjectNode clip = defaultsWithData();
+    TrainConfigFile.set(clip, "optim.clip_grad", -1.0);
+    assertThatThrownBy(() -> TrainConfigFile.bind(clip, "flags"))
+        .hasMessage("flags: optim.clip_grad: must be between 0 and 1000000000, got -1.0");
+
     ObjectNode noData = TrainConfigFile.defaults();
     assertThatThrownBy(() -> TrainConfigFile.bind(noData, "flags"))
         .hasMessageContaining("data.data_prefix: is required");
