@@ -144,7 +144,8 @@ public final class Evaluation {
         c.trainer(),
         c.optim(),
         c.checkpoint(),
-        new TrainConfig.Distributed(d.zeroStage(), d.bucketCapMb(), 1, false));
+        new TrainConfig.Distributed(
+            d.zeroStage(), d.bucketCapMb(), 1, false, d.heartbeatSeconds()));
   }
 
   /**

@@ -1,6 +1,7 @@
 package dev.cria.train;
 
 import dev.cria.engine.parallel.Collective;
+import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.CountedCollective;
 import dev.cria.train.metrics.MetricsSink;
 import dev.cria.train.metrics.RankLog;
@@ -19,15 +20,16 @@ final class RankSinks {
 
   /**
    * TensorBoard ({@code board}, rank 0's; null on the others), the rank log, the listener (the
-   * console), the status file and, on rank 0, the TrainJob's status where Kubeflow Trainer asks for
-   * it. When one cannot be opened, those already open (the event file among them) are closed.
+   * console), the status file (rewritten every {@code distributed.heartbeat_seconds} when nothing
+   * else rewrites it) and, on rank 0, the TrainJob's status where Kubeflow Trainer asks for it.
+   * When one cannot be opened, those already open (the event file among them) are closed.
    */
   static MetricsSink open(
       RunDirectory run,
       Collective group,
       TrainListener listener,
       TensorBoardSink board,
-      long maxSteps)
+      TrainConfig config)
       throws IOException {
     List<MetricsSink> sinks = new ArrayList<>();
     if (board != null) {
@@ -41,8 +43,8 @@ final class RankSinks {
               run.root(),
               group.rank(),
               group.worldSize(),
-              maxSteps,
-              StatusSink.HEARTBEAT,
+              config.trainer().maxSteps(),
+              config.distributed().heartbeat(),
               group instanceof CountedCollective counted ? counted::entered : () -> 0));
       MetricsSink local = MetricsSink.of(sinks);
       return group.rank() == 0 ? TrainerStatusSink.besides(local, System.getenv()) : local;

@@ -31,7 +31,6 @@ import dev.cria.train.distributed.RankValues;
 import dev.cria.train.distributed.ShardedAdamW;
 import dev.cria.train.distributed.ShardedParameters;
 import dev.cria.train.metrics.MetricsSink;
-import dev.cria.train.metrics.StatusSink;
 import dev.cria.train.metrics.StepMetrics;
 import dev.cria.train.metrics.TensorBoardSink;
 import dev.cria.train.metrics.TensorBoardWriter;
@@ -146,7 +145,7 @@ public final class Trainer {
             ? new TensorBoardSink(
                 TensorBoardWriter.create(run.root()), t.logEveryNSteps(), group.worldSize())
             : null;
-    MetricsSink metrics = RankSinks.open(run, group, listener, board, t.maxSteps());
+    MetricsSink metrics = RankSinks.open(run, group, listener, board, c);
     try (metrics;
         Backend backend = TrainingSetup.openBackend(t.backend(), t.threads());
         PeerWatch peers = watchPeers(metrics);
@@ -186,7 +185,8 @@ public final class Trainer {
         PeerWatch.start(
             run.root(),
             counted,
-            PeerWatch.Bounds.defaults(StatusSink.HEARTBEAT, Checkpointer.PATIENCE),
+            PeerWatch.Bounds.defaults(
+                setup.config().distributed().heartbeat(), Checkpointer.PATIENCE),
             metrics::warn,
             verdict -> {
               try {

@@ -23,11 +23,13 @@ import org.junit.jupiter.api.io.TempDir;
  * Faults a long job meets, in real processes: a launcher killed and never reaped, a worker that
  * stops answering (SIGSTOP) under {@code --nproc} and under mpirun, a rank that dies under mpirun,
  * mpirun killed. After each: no process left, the last checkpoint whole, and (for the stopped
- * worker) the same command resumes to the losses of the run that was never interrupted. Time bounds
- * here are liveness bounds far above the stated ones (a silent rank: 30 s).
+ * worker) the same command resumes to the losses of the run that was never interrupted. The runs
+ * beat every 2 s ({@code distributed.heartbeat_seconds=2}), so a silent rank is named after 12 s
+ * rather than the default 30; time bounds here are liveness bounds far above the stated ones.
  */
 class WorkerFaultsTest {
   private static final int STEPS = 120;
+  private static final int HEARTBEAT_SECONDS = 2;
   @TempDir static Path tmp;
   static SmallCorpus corpus;
 
@@ -52,7 +54,8 @@ class WorkerFaultsTest {
             "--save-interval",
             "10",
             "--max-steps",
-            Integer.toString(STEPS));
+            Integer.toString(STEPS),
+            "distributed.heartbeat_seconds=" + HEARTBEAT_SECONDS);
     args.addAll(List.of(more));
     return args;
   }
@@ -120,9 +123,9 @@ class WorkerFaultsTest {
     assertThat(job.exitValue()).as(out).isEqualTo(1);
     assertThat(out)
         .contains("[rank 0] cria: rank 0: rank 1 (pid " + workers[1] + " on ")
-        .contains("stopped answering: its status has not changed for 30 s")
+        .contains("stopped answering: its status has not changed for 12 s")
         .contains("worker rank 0 exited with code 1 (rank 0: rank 1 (pid " + workers[1]);
-    assertThat(seconds).as(out).isGreaterThan(25).isLessThan(150);
+    assertThat(seconds).as(out).isGreaterThan(10).isLessThan(150);
     awaitGone(workers, 30); // the stopped worker too
     String status0 = Files.readString(runDir.resolve("0/status.json"));
     assertThat(status0).contains("\"state\":\"failed\"", "stopped answering");

@@ -159,6 +159,7 @@ final class NemoLayout {
     rule("cria.use_compile_cache", to("trainer.use_compile_cache", NemoValues.Kind.BOOL));
     rule("cria.zero_stage", to("distributed.zero_stage", NemoValues.Kind.INT));
     rule("cria.bucket_cap_mb", to("distributed.bucket_cap_mb", NemoValues.Kind.NUMBER));
+    rule("cria.heartbeat_seconds", to("distributed.heartbeat_seconds", NemoValues.Kind.NUMBER));
 
     // trainer
     rule("trainer.devices", inert(PROCESSES));

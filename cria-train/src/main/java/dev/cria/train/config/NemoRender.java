@@ -147,6 +147,7 @@ public final class NemoRender {
     cria.put("use_compile_cache", t.useCompileCache());
     cria.put("zero_stage", c.distributed().zeroStage());
     cria.put("bucket_cap_mb", c.distributed().bucketCapMb());
+    cria.put("heartbeat_seconds", c.distributed().heartbeatSeconds());
     return root;
   }
 }

@@ -1,6 +1,7 @@
 package dev.cria.train.config;
 
 import dev.cria.engine.model.Precision;
+import java.time.Duration;
 import java.util.List;
 
 /**
@@ -154,19 +155,44 @@ public record TrainConfig(
    * @param sequenceParallel with tensor parallelism, split the residual stream and the norms along
    *     the micro-batch's tokens among a tensor-parallel group's ranks (Megatron's {@code
    *     sequence_parallel}): less activation memory, the same result; no effect without it
+   * @param heartbeatSeconds how often each rank rewrites its {@code status.json} when nothing else
+   *     does; a peer whose status stays unchanged for six heartbeats is judged to have stopped
+   *     answering and the job ends naming it (default {@value #DEFAULT_HEARTBEAT_SECONDS})
    */
   public record Distributed(
-      int zeroStage, double bucketCapMb, int tensorParallel, boolean sequenceParallel) {
+      int zeroStage,
+      double bucketCapMb,
+      int tensorParallel,
+      boolean sequenceParallel,
+      double heartbeatSeconds) {
+    /** The heartbeat when none is given: a silent rank is named after 30 s. */
+    public static final double DEFAULT_HEARTBEAT_SECONDS = 5;
+
     public Distributed {
       if (tensorParallel < 1) {
         throw new IllegalArgumentException(
             "distributed.tensor_parallel must be at least 1, not " + tensorParallel);
       }
+      if (!(heartbeatSeconds >= 0.1 && heartbeatSeconds <= 3600)) {
+        throw new IllegalArgumentException(
+            "distributed.heartbeat_seconds must be between 0.1 and 3600, not " + heartbeatSeconds);
+      }
+    }
+
+    /** ZeRO, buckets and parallelism as given, the default heartbeat. */
+    public Distributed(
+        int zeroStage, double bucketCapMb, int tensorParallel, boolean sequenceParallel) {
+      this(zeroStage, bucketCapMb, tensorParallel, sequenceParallel, DEFAULT_HEARTBEAT_SECONDS);
     }
 
     /** ZeRO and buckets as given, every rank holding the whole model. */
     public Distributed(int zeroStage, double bucketCapMb) {
       this(zeroStage, bucketCapMb, 1, false);
+    }
+
+    /** {@code heartbeatSeconds} as a duration. */
+    public Duration heartbeat() {
+      return Duration.ofMillis(Math.round(heartbeatSeconds * 1000));
     }
 
     /** Whether the residual stream is split along the tokens: asked for, and a model split. */

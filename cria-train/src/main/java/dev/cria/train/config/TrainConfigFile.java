@@ -236,7 +236,8 @@ public final class TrainConfigFile {
                 (int) distributed.zeroStage("zero_stage"),
                 distributed.number("bucket_cap_mb", 0, 1 << 20),
                 (int) distributed.integer("tensor_parallel", 1, 1 << 16),
-                distributed.bool("sequence_parallel")));
+                distributed.bool("sequence_parallel"),
+                distributed.number("heartbeat_seconds", 0.1, 3600)));
     for (ConfigFields f : List.of(top, model, data, trainer, optim, checkpoint, distributed)) {
       f.rejectUnknown();
     }
@@ -331,6 +332,7 @@ public final class TrainConfigFile {
     distributed.put("bucket_cap_mb", c.distributed().bucketCapMb());
     distributed.put("tensor_parallel", c.distributed().tensorParallel());
     distributed.put("sequence_parallel", c.distributed().sequenceParallel());
+    distributed.put("heartbeat_seconds", c.distributed().heartbeatSeconds());
     return root;
   }
 

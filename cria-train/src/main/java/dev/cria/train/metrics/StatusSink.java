@@ -22,9 +22,6 @@ import java.util.function.LongSupplier;
  * fails the run.
  */
 public final class StatusSink implements MetricsSink {
-  /** How often the file is rewritten when nothing else happens. */
-  public static final Duration HEARTBEAT = Duration.ofSeconds(5);
-
   /** Steps are written at most this often (a tiny model takes hundreds of steps a second). */
   private static final long STEP_WRITE_NANOS = 500_000_000L;
 

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -102,6 +103,16 @@ class TrainConfigFileTest {
     TrainConfigFile.set(zero4, "distributed.zero_stage", 4);
     assertThatThrownBy(() -> TrainConfigFile.bind(zero4, "flags"))
         .hasMessage("flags: distributed.zero_stage: must be between 1 and 3, got 4");
+
+    ObjectNode beat = defaultsWithData();
+    assertThat(TrainConfigFile.bind(beat, "flags").distributed().heartbeat())
+        .isEqualTo(Duration.ofSeconds(5));
+    TrainConfigFile.set(beat, "distributed.heartbeat_seconds", 2.5);
+    assertThat(TrainConfigFile.bind(beat, "flags").distributed().heartbeat())
+        .isEqualTo(Duration.ofMillis(2500));
+    TrainConfigFile.set(beat, "distributed.heartbeat_seconds", 0.05);
+    assertThatThrownBy(() -> TrainConfigFile.bind(beat, "flags"))
+        .hasMessage("flags: distributed.heartbeat_seconds: must be between 0.1 and 3600, got 0.05");
 
     ObjectNode clip = defaultsWithData();
     TrainConfigFile.set(clip, "optim.clip_grad", -1.0);
