@@ -53,7 +53,7 @@ public enum Precision {
           "precision bf16-sr: linear layers multiply bf16 on "
               + matmul
               + "; weights, gradients and optimizer states bf16 values, rounded stochastically"
-              + " (held in fp32 slots: the memory is not saved yet)";
+              + " (the optimizer states stored in bf16; the weights and gradients in fp32 slots)";
     };
   }
 
