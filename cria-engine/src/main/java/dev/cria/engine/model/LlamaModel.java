@@ -64,10 +64,12 @@ public final class LlamaModel implements AutoCloseable {
   private final Floats parameters;
   private final Floats gradients;
   // in mixed precision, bf16 copies of the parameters from computeBase on: all but the embeddings,
-  // which come first in the layout and are looked up, never multiplied; under ZeRO-3 of the one
-  // bucket in use. Allocated by the first pass that rounds (null until then, and in fp32)
+  // which come first in the layout and are looked up, never multiplied; under ZeRO-3 and bf16-sr
+  // of the one bucket in use (rounded). Allocated by the first pass that rounds (null until then,
+  // and in fp32)
   private final boolean bf16;
   private View computeWeights;
+  private ParameterLayout.Range rounded; // the bucket a one-bucket copy holds
   private final long computeBase;
   private final ActivationLayout act;
   private final View a; // activations (f32; the bf16 inputs of the products share their slots)
@@ -285,15 +287,25 @@ public final class LlamaModel implements AutoCloseable {
 
   /**
    * Bytes of the bf16 copy of the weights (mixed precision: every weight but the embeddings, or
-   * under ZeRO-3 the largest bucket's), else 0.
+   * under ZeRO-3 and bf16-sr the largest bucket's), else 0.
    */
   public long computeCopyBytes() {
     return bf16 ? computeFloats() * BF16.bytes() : 0;
   }
 
-  /** Elements of the bf16 copy: from {@code computeBase} on, or the largest bucket (ZeRO-3). */
+  /**
+   * Whether the bf16 copy holds one bucket, rounded whenever a pass takes it (the backward pass's
+   * included), rather than every weight rounded once a step: under ZeRO-3, whose buckets come and
+   * go, and under bf16-sr, whose fp32 slots already hold bf16 values (a second whole copy would
+   * hold the same values again; rounding them is exact).
+   */
+  private boolean copiesOneBucket() {
+    return shards != null || precision.stochasticRounding();
+  }
+
+  /** Elements of the bf16 copy: from {@code computeBase} on, or the largest bucket. */
   private long computeFloats() {
-    return shards == null ? layout.size() - computeBase : layout.largestMultipliedBucket();
+    return copiesOneBucket() ? layout.largestMultipliedBucket() : layout.size() - computeBase;
   }
 
   /**
@@ -656,7 +668,7 @@ public final class LlamaModel implements AutoCloseable {
     int n = act.tokens;
     int d = config.dim();
     List<ParameterLayout.Range> buckets = layout.buckets();
-    take(buckets.getFirst(), layerBucket(config.layers() - 1), null, shards != null);
+    take(buckets.getFirst(), layerBucket(config.layers() - 1), null, copiesOneBucket());
     // LM head and final norm: dxn = dlogits · W_head; dW_head += dlogits^T · xn
     View dLogits = logitsGradient != null ? logitsGradient : at(act.logits);
     linearBackward(act.dxn, true, layout.lmHead(), dLogits, allRows(act.xnFinal), n, d, vocab);
@@ -676,7 +688,7 @@ public final class LlamaModel implements AutoCloseable {
     announce(ready, buckets.getFirst());
     for (int l = config.layers() - 1; l >= 0; l--) {
       ParameterLayout.Range layer = layerBucket(l);
-      take(layer, l > 0 ? layerBucket(l - 1) : null, null, shards != null);
+      take(layer, l > 0 ? layerBucket(l - 1) : null, null, copiesOneBucket());
       if (recompute) {
         layerForward(l);
       }
@@ -796,6 +808,7 @@ public final class LlamaModel implements AutoCloseable {
       if (computeWeights == null) {
         computeWeights = buffers.allocate(BF16, computeFloats());
       }
+      rounded = bucket;
       kernels.roundToBf16(
           computeWeights.plus(bucket.from() - computeOrigin()),
           param(bucket.from()),
@@ -805,7 +818,7 @@ public final class LlamaModel implements AutoCloseable {
 
   /** The parameter at the bf16 copy's first element: the first weight, or the bucket in use. */
   private long computeOrigin() {
-    return shards == null ? computeBase : held.from();
+    return copiesOneBucket() ? rounded.from() : computeBase;
   }
 
   /** {@code y = x W^T} on the activation arena, in this model's precision (that of its weights). */

@@ -197,8 +197,8 @@ public final class ParameterLayout {
 
   /**
    * Floats of the largest bucket of weights that are multiplied: every bucket but the embeddings'
-   * (the last, looked up and never multiplied). Under ZeRO-3 the bf16 copy of mixed precision holds
-   * one such bucket at a time.
+   * (the last, looked up and never multiplied). Under ZeRO-3 and bf16-sr the bf16 copy of the
+   * weights holds one such bucket at a time.
    */
   public long largestMultipliedBucket() {
     return buckets.subList(0, buckets.size() - 1).stream().mapToLong(Range::size).max().orElse(0);

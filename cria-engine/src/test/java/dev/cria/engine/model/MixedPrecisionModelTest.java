@@ -5,14 +5,15 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Backends;
+import dev.cria.engine.tensor.Bf16;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
  * A tiny Llama trained in bf16-mixed on both backends: the loss stays near fp32's, the CPU's
  * gradients match the reference's up to the order of fp32 sums, every forward pass computes with
- * the parameters as they are now (no stale bf16 copy), and the bf16 copy costs two bytes a
- * parameter.
+ * the parameters as they are now (no stale bf16 copy), the bf16 copy costs two bytes a parameter,
+ * and bf16-sr's copy of one bucket at a time computes what a whole copy does.
  */
 class MixedPrecisionModelTest {
   /** Sizes that are no multiple of a vector: dim 36, 2 layers, 6 heads of 6, 2 kv heads. */
@@ -192,6 +193,44 @@ class MixedPrecisionModelTest {
       bf16.forward(TOKENS, TARGETS, 1f);
       assertThat(after - before).isEqualTo(bf16.computeCopyBytes());
       assertThat(dev.cria.engine.backend.HostBuffers.liveBytes()).isEqualTo(after);
+    }
+  }
+
+  @Test
+  void bf16SrCopiesOneBucketAtATimeAndComputesTheSameBitsAsAWholeCopy() {
+    for (String backend : new String[] {"reference", "cpu"}) {
+      for (boolean recompute : new boolean[] {false, true}) {
+        String what = backend + (recompute ? ", recomputing" : "");
+        try (Backend b = open(backend);
+            LlamaModel whole =
+                new LlamaModel(TINY, b, BATCH, SEQ, recompute, Precision.BF16_MIXED);
+            LlamaModel sr = new LlamaModel(TINY, b, BATCH, SEQ, recompute, Precision.BF16_SR)) {
+          whole.initialize(SEED, STD, true);
+          // bf16-sr's weights are bf16 values: round them so both products read the same
+          for (long i = 0; i < whole.layout().size(); i++) {
+            whole.parameters().set(i, Bf16.roundTrip(whole.parameters().get(i)));
+          }
+          sr.parameters().copyFrom(whole.parameters(), 0, 0, whole.layout().size());
+          long embeddings = (long) TINY.vocabSize() * TINY.dim();
+          assertThat(whole.computeCopyBytes())
+              .as(what)
+              .isEqualTo(2 * (TINY.parameterCount() - embeddings));
+          assertThat(sr.computeCopyBytes())
+              .as(what)
+              .isEqualTo(2 * sr.layout().largestMultipliedBucket())
+              .isLessThan(whole.computeCopyBytes() / 2);
+          long before = dev.cria.engine.backend.HostBuffers.liveBytes();
+          Step one = step(sr);
+          assertThat(dev.cria.engine.backend.HostBuffers.liveBytes() - before)
+              .as("%s: the first pass allocates the one-bucket copy", what)
+              .isEqualTo(sr.computeCopyBytes());
+          Step reference = step(whole);
+          assertThat(one.loss()).as(what).isEqualTo(reference.loss());
+          assertThat(one.gradients()).as(what).containsExactly(reference.gradients());
+          // a second step takes every bucket again, the backward's rounding included
+          assertThat(step(sr).gradients()).as(what).containsExactly(reference.gradients());
+        }
+      }
     }
   }
 

@@ -277,7 +277,7 @@ public final class MemoryPlan {
   private final long slice; // what each rank holds of them
   private final long largestTensor; // floats: the whole model's largest tensor, and a slice's
   private final long largestSliceTensor;
-  private final long largestMultipliedBucket; // floats: ZeRO-3's bf16 copy holds one
+  private final long largestMultipliedBucket; // floats: the one-bucket bf16 copy holds one
 
   private MemoryPlan(Settings settings, Job job) {
     this.settings = settings;
@@ -332,7 +332,7 @@ public final class MemoryPlan {
               : p;
       case OPTIMIZER ->
           moments + (bf16Moments ? ShardedAdamW.workFloats(shards(rank)) * DType.F32.bytes() : 0);
-      case BF16_COPIES -> bf16Weights(!shardsParameters()) + logitsGradient() + bf16Inputs();
+      case BF16_COPIES -> bf16Weights() + logitsGradient() + bf16Inputs();
       case ACTIVATIONS -> activations(settings.recompute());
       case COMMUNICATION ->
           Collectives.bufferBytes(world, job.ranksPerHost(), settings.tensorParallel());
@@ -368,16 +368,17 @@ public final class MemoryPlan {
   }
 
   /**
-   * Bytes of mixed precision's bf16 copies of the weights: every weight but the embeddings ({@code
-   * allWeights}), or under ZeRO-3 those of the one bucket in use; 0 in fp32.
+   * Bytes of mixed precision's bf16 copies of the weights: every weight but the embeddings, or
+   * under ZeRO-3 and bf16-sr those of the one bucket in use; 0 in fp32.
    */
-  private long bf16Weights(boolean allWeights) {
+  private long bf16Weights() {
     if (settings.precision() == Precision.FP32) {
       return 0;
     }
+    boolean oneBucket = shardsParameters() || settings.precision().stochasticRounding();
     long vocab = settings.shape().vocabSize() / settings.tensorParallel();
     long weights = // not the embeddings
-        allWeights ? slice - vocab * settings.shape().dim() : largestMultipliedBucket;
+        oneBucket ? largestMultipliedBucket : slice - vocab * settings.shape().dim();
     return weights * DType.BF16.bytes();
   }
 
@@ -438,7 +439,7 @@ public final class MemoryPlan {
             ? slice * DType.F32.bytes()
             : bytes(Kind.GRADIENTS, rank))
         + bytes(Kind.OPTIMIZER, rank)
-        + bf16Weights(!shardsParameters()) // the kernels' bf16 scratch is not among these
+        + bf16Weights() // the kernels' bf16 scratch is not among these
         + logitsGradient()
         + bytes(Kind.ACTIVATIONS, rank)
         + bytes(Kind.WHOLE_MODEL, rank);

@@ -167,7 +167,13 @@ public final class PlanReport {
             ? " (ZeRO: this rank's 1/" + data + (bf16 ? ", bf16" : "") + ")"
             : bf16 ? " (bf16, 2 each)" : " (fp32, 2 each)";
       }
-      case BF16_COPIES -> " (" + s.precision() + ")";
+      case BF16_COPIES ->
+          " ("
+              + s.precision()
+              + (s.precision().stochasticRounding() || (data > 1 && s.zeroStage() == 3)
+                  ? ", the weights one bucket at a time"
+                  : "")
+              + ")";
       case ACTIVATIONS ->
           s.recompute()
               ? " (recomputed; " + size(plan.activations(false)) + " kept)"
