@@ -89,7 +89,8 @@ class BoardTest {
               null,
               null,
               null,
-              null));
+              null,
+              5.0));
       Files.writeString(
           brown.resolve(r + "/log"), "[2026-01-01 10:00:00.000] step 12/300 rank " + r + "\n");
     }

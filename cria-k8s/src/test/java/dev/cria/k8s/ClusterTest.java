@@ -366,7 +366,8 @@ class ClusterTest {
             null,
             null,
             null,
-            null);
+            null,
+            5.0);
     dev.cria.core.run.RankStatus one =
         new dev.cria.core.run.RankStatus(
             "brown-tiny",
@@ -392,7 +393,8 @@ class ClusterTest {
             null,
             null,
             null,
-            null);
+            null,
+            5.0);
     String printed =
         dev.cria.core.run.StatusFiles.toJson(one)
             + "\n"

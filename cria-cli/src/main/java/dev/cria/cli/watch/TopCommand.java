@@ -58,7 +58,9 @@ public final class TopCommand implements Callable<Integer> {
       names = "--silent-after",
       paramLabel = "SECONDS",
       defaultValue = "30",
-      description = "A rank without an update for this long is silent (default: ${DEFAULT-VALUE}).")
+      description =
+          "A rank without an update for this long, three of its step times or six of its"
+              + " heartbeats, whichever is longest, is silent (default: ${DEFAULT-VALUE}).")
   double silentAfter;
 
   @Override

@@ -46,7 +46,8 @@ class WatchCommandsTest {
         null,
         "bf16-mixed",
         "oneDNN 3.11.0 (brg_matmul:avx512_core_amx, OpenMP, 2 threads)",
-        null);
+        null,
+        5.0);
   }
 
   private void log(int rank, String... lines) throws IOException {

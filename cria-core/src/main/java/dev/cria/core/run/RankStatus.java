@@ -34,6 +34,8 @@ package dev.cria.core.run;
  *     {@code brg_matmul:avx512_core_amx}), or null before the model is built
  * @param parallel the rank's place among the job's data- and tensor-parallel ranks, or null before
  *     the trainer knows it
+ * @param heartbeatSeconds how often the rank rewrites the file when nothing else does (its run's
+ *     {@code distributed.heartbeat_seconds}), NaN in a file from before it was written
  */
 public record RankStatus(
     String run,
@@ -59,7 +61,8 @@ public record RankStatus(
     String lastError,
     String precision,
     String matmul,
-    Parallel parallel) {
+    Parallel parallel,
+    double heartbeatSeconds) {
   /**
    * Where a rank stands in its job's layout: replica {@code dataRank} of {@code dataParallel},
    * slice {@code tensorRank} of {@code tensorParallel} (0 of 1 without tensor parallelism).
@@ -213,6 +216,7 @@ public record RankStatus(
     String precision;
     String matmul;
     Parallel parallel;
+    double heartbeatSeconds;
 
     Copy(RankStatus s) {
       run = s.run;
@@ -239,6 +243,7 @@ public record RankStatus(
       precision = s.precision;
       matmul = s.matmul;
       parallel = s.parallel;
+      heartbeatSeconds = s.heartbeatSeconds;
     }
 
     RankStatus build() {
@@ -266,7 +271,8 @@ public record RankStatus(
           lastError,
           precision,
           matmul,
-          parallel);
+          parallel,
+          heartbeatSeconds);
     }
   }
 }

@@ -10,8 +10,8 @@ import tools.jackson.databind.node.ObjectNode;
  * A run as its ranks' status files show it at one moment: the job's progress and which ranks stand
  * out. A <b>straggler</b> is a training rank whose last step took more than 20% longer than the
  * median rank's; a <b>silent</b> rank has not updated its status (which it does on every step and
- * on a heartbeat) for longer than {@code silentAfter} seconds or three of its step times, whichever
- * is longer, without having ended.
+ * on a heartbeat) for longer than {@code silentAfter} seconds, three of its step times or six of
+ * its heartbeats, whichever is longest, without having ended.
  *
  * @param ranks the statuses, by rank
  * @param nowMillis the moment, milliseconds since the epoch
@@ -48,10 +48,18 @@ public record RunView(List<RankStatus> ranks, long nowMillis, double silentAfter
         && r.stepSeconds() > STRAGGLER_FACTOR * median;
   }
 
-  /** Whether {@code r} has gone quiet without ending. */
+  /**
+   * Whether {@code r} has gone quiet without ending: no update for {@code silentAfterSeconds},
+   * three of its step times or six of its heartbeats, whichever is longest (its peers judge it
+   * silent after six heartbeats).
+   */
   public boolean silent(RankStatus r) {
     double limit =
-        Math.max(silentAfterSeconds, Double.isFinite(r.stepSeconds()) ? 3 * r.stepSeconds() : 0);
+        Math.max(
+            silentAfterSeconds,
+            Math.max(
+                Double.isFinite(r.stepSeconds()) ? 3 * r.stepSeconds() : 0,
+                Double.isFinite(r.heartbeatSeconds()) ? 6 * r.heartbeatSeconds() : 0));
     return !r.state().ended() && r.ageSeconds(nowMillis) > limit;
   }
 

@@ -75,6 +75,7 @@ public final class StatusFiles {
       o.put("tensor_rank", s.parallel().tensorRank());
       o.put("tensor_parallel", s.parallel().tensorParallel());
     }
+    number(o, "heartbeat_seconds", s.heartbeatSeconds());
     return o;
   }
 
@@ -132,7 +133,8 @@ public final class StatusFiles {
           text(o, "last_error"),
           text(o, "precision"),
           text(o, "matmul"),
-          parallel(o));
+          parallel(o),
+          number(o, "heartbeat_seconds"));
     } catch (IllegalArgumentException e) {
       throw new IOException(source + ": " + e.getMessage(), e);
     }

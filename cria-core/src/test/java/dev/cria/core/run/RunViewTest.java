@@ -26,7 +26,7 @@ class RunViewTest {
   }
 
   @Test
-  void aRankWithoutAnUpdateForTheLongerOfTheLimitAndThreeStepsIsSilentUnlessItEnded() {
+  void aRankWithoutAnUpdateForTheLimitThreeStepsOrSixHeartbeatsIsSilentUnlessItEnded() {
     RunView v =
         new RunView(
             List.of(
@@ -38,6 +38,19 @@ class RunViewTest {
             30);
     assertThat(v.ranks()).filteredOn(v::silent).extracting(RankStatus::rank).containsExactly(0);
     assertThat(v.ended()).isFalse();
+    // a run that beats every 10 s: its peers wait six heartbeats, and so does the view
+    RunView slowBeat =
+        new RunView(
+            List.of(
+                status(0, RankState.TRAINING, 10, 1.0, NOW - 59_000, 10),
+                status(1, RankState.TRAINING, 10, 1.0, NOW - 61_000, 10),
+                status(2, RankState.TRAINING, 10, 1.0, NOW - 31_000, Double.NaN)),
+            NOW,
+            30);
+    assertThat(slowBeat.ranks())
+        .filteredOn(slowBeat::silent)
+        .extracting(RankStatus::rank)
+        .containsExactly(1, 2);
     assertThat(
             new RunView(
                     List.of(

@@ -14,6 +14,16 @@ class StatusFilesTest {
 
   static RankStatus status(
       int rank, RankState state, long step, double stepSeconds, long updatedAt) {
+    return status(rank, state, step, stepSeconds, updatedAt, 5.0);
+  }
+
+  static RankStatus status(
+      int rank,
+      RankState state,
+      long step,
+      double stepSeconds,
+      long updatedAt,
+      double heartbeatSeconds) {
     return new RankStatus(
         "brown",
         rank,
@@ -38,7 +48,8 @@ class StatusFilesTest {
         null,
         "bf16-mixed",
         "oneDNN 3.11.0 (brg_matmul:avx512_core_bf16, OpenMP, 2 threads)",
-        null);
+        null,
+        heartbeatSeconds);
   }
 
   @Test
@@ -68,7 +79,8 @@ class StatusFilesTest {
             "boom",
             null,
             null,
-            null);
+            null,
+            Double.NaN);
     StatusFiles.write(run, s);
     String text = Files.readString(run.resolve("1/status.json"));
     assertThat(text)
@@ -77,10 +89,12 @@ class StatusFilesTest {
         .contains("\"loss\":null")
         .contains("\"collectives\":41")
         .contains("\"last_error\":\"boom\"")
-        .contains("\"precision\":null");
+        .contains("\"precision\":null")
+        .contains("\"heartbeat_seconds\":null");
     assertThat(StatusFiles.read(run.resolve("1/status.json"))).isEqualTo(s);
-    RankStatus full = status(0, RankState.TRAINING, 12, 0.5, 99);
+    RankStatus full = status(0, RankState.TRAINING, 12, 0.5, 99, 2.5);
     StatusFiles.write(run, full);
+    assertThat(Files.readString(StatusFiles.file(run, 0))).contains("\"heartbeat_seconds\":2.5");
     assertThat(StatusFiles.read(StatusFiles.file(run, 0))).isEqualTo(full);
     try (var files = Files.list(run.resolve("0"))) {
       assertThat(files.map(p -> p.getFileName().toString())).containsExactly("status.json");
@@ -99,6 +113,15 @@ class StatusFilesTest {
     assertThat(read.precision()).isNull();
     assertThat(read.matmul()).isNull();
     assertThat(read.computing("bf16-mixed", s.matmul())).isEqualTo(s);
+  }
+
+  @Test
+  void aFileWrittenBeforeTheHeartbeatFieldExistedReadsItAsUnknown() throws IOException {
+    String json = StatusFiles.toJson(status(0, RankState.TRAINING, 12, 0.5, 99));
+    assertThat(json).contains(",\"heartbeat_seconds\":5.0");
+    RankStatus read = StatusFiles.parse(json.replace(",\"heartbeat_seconds\":5.0", ""), "old.json");
+    assertThat(read.heartbeatSeconds()).isNaN();
+    assertThat(read).isEqualTo(status(0, RankState.TRAINING, 12, 0.5, 99, Double.NaN));
   }
 
   @Test

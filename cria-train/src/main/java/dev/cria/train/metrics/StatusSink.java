@@ -92,7 +92,8 @@ public final class StatusSink implements MetricsSink {
             null,
             null,
             null,
-            null);
+            null,
+            heartbeat.toNanos() / 1e9);
     write();
     this.beat =
         Executors.newSingleThreadScheduledExecutor(r -> {

@@ -83,7 +83,8 @@ class PeerWatchTest {
             error,
             null,
             null,
-            null));
+            null,
+            5.0));
   }
 
   @Test
