@@ -150,7 +150,8 @@ class CompileCommandTest {
             "--tensor-parallel",
             "2",
             "--run-dir",
-            tmp.resolve("mixed/run").toString());
+            tmp.resolve("mixed/run").toString(),
+            "--no-compile-cache"); // the plan is what this checks, not the tuner
     assertThat(mixed.exitCode()).as(mixed.err()).isZero();
     assertThat(mixed.out()).contains("4 ranks (4 on each host), tensor parallelism 2");
   }
@@ -198,7 +199,7 @@ class CompileCommandTest {
   @Test
   void withDataItChecksTheRunAndBuildsTheSampleIndexCache() {
     Path run = tmp.resolve("compiled");
-    List<String> args = corpus.args("compile", run, "--nproc", "2");
+    List<String> args = corpus.args("compile", run, "--nproc", "2", "--tune-seconds", "0.01");
     CliRun compiled = CliRun.of(args.toArray(String[]::new));
     assertThat(compiled.exitCode()).as(compiled.err()).isZero();
     assertThat(compiled.out())
