@@ -162,9 +162,12 @@ public interface Kernels {
   /**
    * The softmax statistics of each row of a slice of the logits {@code [n, v]} (a
    * vocabulary-parallel cross-entropy combines the slices'): {@code max[i]}, the row's largest
-   * logit, and {@code sums[i]}, the sum over the row of {@code exp(logit - max[i])}.
+   * logit, {@code sums[i]}, the sum over the row of {@code exp(logit - max[i])}, and {@code
+   * targetLogits[i]}, the logit in column {@code targets[i]} (i32, as {@link #softmaxGradient}
+   * reads them), or 0 when the target is {@link #TARGET_ELSEWHERE} or {@link #NOT_COUNTED}.
    */
-  void softmaxStatistics(View max, View sums, View logits, int n, int v);
+  void softmaxStatistics(
+      View max, View sums, View targetLogits, View logits, View targets, int n, int v);
 
   /**
    * Overwrites each row of a slice of the logits {@code [n, v]} with its part of the cross-entropy

@@ -202,9 +202,10 @@ public final class TimedKernels implements Kernels {
   }
 
   @Override
-  public void softmaxStatistics(View max, View sums, View logits, int n, int v) {
+  public void softmaxStatistics(
+      View max, View sums, View targetLogits, View logits, View targets, int n, int v) {
     long t = System.nanoTime();
-    inner.softmaxStatistics(max, sums, logits, n, v);
+    inner.softmaxStatistics(max, sums, targetLogits, logits, targets, n, v);
     add(Op.CROSS_ENTROPY, t);
   }
 

@@ -627,9 +627,12 @@ public final class CpuKernels implements Kernels {
   }
 
   @Override
-  public void softmaxStatistics(View maxView, View sumsView, View logitsView, int n, int v) {
+  public void softmaxStatistics(
+      View maxView, View sumsView, View targetView, View logitsView, View targetIds, int n, int v) {
+    int[] targets = HostBuffers.ids(targetIds, n, "targets");
     MemorySegment max = f32(maxView, "max");
     MemorySegment sums = f32(sumsView, "sums");
+    MemorySegment target = f32(targetView, "targetLogits");
     MemorySegment logits = f32(logitsView, "logits");
     parallel.forRange(
         0,
@@ -639,6 +642,8 @@ public final class CpuKernels implements Kernels {
           for (int i = from; i < to; i++) {
             MemorySegment.copy(
                 logits, JAVA_FLOAT, (logitsView.offset() + (long) i * v) * 4, row, 0, v);
+            target.setAtIndex(
+                JAVA_FLOAT, targetView.offset() + i, targets[i] >= 0 ? row[targets[i]] : 0f);
             float m = max(row, v);
             max.setAtIndex(JAVA_FLOAT, maxView.offset() + i, m);
             sums.setAtIndex(JAVA_FLOAT, sumsView.offset() + i, expInPlace(row, v, m));

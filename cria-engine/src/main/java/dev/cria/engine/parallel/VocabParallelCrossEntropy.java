@@ -11,13 +11,13 @@ import dev.cria.engine.tensor.View;
  * {@code vocab_parallel_cross_entropy}: each rank holds the logits of its slice of the vocabulary
  * ({@code [n, shardVocab]}, columns {@code [vocabStart, vocabStart + shardVocab)} of the whole),
  * and the full logits rows are never gathered. Each rank finds its slice's softmax statistics per
- * row (the largest logit, the sum of {@code exp(logit - max)}: {@link Kernels#softmaxStatistics})
- * and the target's logit where it holds it; one all-gather of those three numbers per row and rank
- * lets every rank combine them, in rank order and so to the same bits everywhere, into the whole
- * row's maximum, sum and loss. Each rank then turns its slice into that slice of the gradient,
- * {@code (softmax - onehot) * gradScale} ({@link Kernels#softmaxGradient}), as the unsplit kernel
- * ({@code Kernels.crossEntropy}) does for whole rows. Rows whose target is -1 count for nothing and
- * get a zero gradient.
+ * row (the largest logit, the sum of {@code exp(logit - max)}) and the target's logit where it
+ * holds it, in one pass ({@link Kernels#softmaxStatistics}); one all-gather of those three numbers
+ * per row and rank lets every rank combine them, in rank order and so to the same bits everywhere,
+ * into the whole row's maximum, sum and loss. Each rank then turns its slice into that slice of the
+ * gradient, {@code (softmax - onehot) * gradScale} ({@link Kernels#softmaxGradient}), as the
+ * unsplit kernel ({@code Kernels.crossEntropy}) does for whole rows. Rows whose target is -1 count
+ * for nothing and get a zero gradient.
  *
  * <p>The slices' sums are combined in double, rescaled to the row's maximum (as an online softmax
  * does), so the loss equals the unsplit kernel's to float rounding, not bit for bit. What calls it:
@@ -81,18 +81,21 @@ public final class VocabParallelCrossEntropy implements AutoCloseable {
     // 1. each rank's maxima, sums and target logits, gathered: 3n floats a rank
     long total = 3L * ranks * n;
     long mine = at(group, total, group.rank(), 3 * n);
-    kernels.softmaxStatistics(gathered.plus(mine), gathered.plus(mine + n), logits, n, shardVocab);
     int[] local = new int[n];
-    float[] targetLogits = new float[n];
     for (int i = 0; i < n; i++) {
       int column = targets[i] - vocabStart;
       boolean here = targets[i] >= 0 && column >= 0 && column < shardVocab;
       local[i] = targets[i] < 0 ? Kernels.NOT_COUNTED : here ? column : Kernels.TARGET_ELSEWHERE;
-      if (here) {
-        targetLogits[i] = buffers.download(logits.plus((long) i * shardVocab + column), 1)[0];
-      }
     }
-    buffers.upload(targetLogits, gathered.plus(mine + 2L * n));
+    buffers.upload(local, columns);
+    kernels.softmaxStatistics(
+        gathered.plus(mine),
+        gathered.plus(mine + n),
+        gathered.plus(mine + 2L * n),
+        logits,
+        columns,
+        n,
+        shardVocab);
     group.allGather(gathered, total);
     float[] all = buffers.download(gathered, Math.toIntExact(total));
 
@@ -126,7 +129,6 @@ public final class VocabParallelCrossEntropy implements AutoCloseable {
 
     // 3. this slice of each row's gradient
     buffers.upload(rows, whole);
-    buffers.upload(local, columns);
     kernels.softmaxGradient(logits, whole, whole.plus(n), columns, n, shardVocab, gradScale);
     return loss;
   }

@@ -445,9 +445,12 @@ public final class ReferenceKernels implements Kernels {
   }
 
   @Override
-  public void softmaxStatistics(View maxView, View sumsView, View logitsView, int n, int v) {
+  public void softmaxStatistics(
+      View maxView, View sumsView, View targetView, View logitsView, View targetIds, int n, int v) {
+    int[] targets = HostBuffers.ids(targetIds, n, "targets");
     MemorySegment max = f32(maxView, "max");
     MemorySegment sums = f32(sumsView, "sums");
+    MemorySegment target = f32(targetView, "targetLogits");
     MemorySegment logits = f32(logitsView, "logits");
     for (int i = 0; i < n; i++) {
       long row = logitsView.offset() + (long) i * v;
@@ -461,6 +464,7 @@ public final class ReferenceKernels implements Kernels {
       }
       set(max, maxView.offset() + i, m);
       set(sums, sumsView.offset() + i, (float) sum);
+      set(target, targetView.offset() + i, targets[i] >= 0 ? get(logits, row + targets[i]) : 0);
     }
   }
 

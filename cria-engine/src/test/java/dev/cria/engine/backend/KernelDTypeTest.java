@@ -73,7 +73,11 @@ class KernelDTypeTest {
   @Test
   void theSlicedSoftmaxKernelsTakeF32Only() {
     refused(
-        "logits must be f32, got bf16", k -> k.softmaxStatistics(f32(0), f32(10), bf16(100), 2, 4));
+        "logits must be f32, got bf16",
+        k -> k.softmaxStatistics(f32(0), f32(10), f32(20), bf16(100), ids(0, 1), 2, 4));
+    refused(
+        "targetLogits must be f32, got bf16",
+        k -> k.softmaxStatistics(f32(0), f32(10), bf16(20), f32(100), ids(0, 1), 2, 4));
     refused(
         "sums must be f32, got bf16",
         k -> k.softmaxGradient(f32(100), f32(0), bf16(10), ids(0, 1), 2, 4, 1f));
@@ -89,6 +93,9 @@ class KernelDTypeTest {
     refused(
         "targets must be i32, got bf16",
         k -> k.softmaxGradient(f32(100), f32(0), f32(10), bf16(200), 2, 4, 1f));
+    refused(
+        "targets must be i32, got f32",
+        k -> k.softmaxStatistics(f32(0), f32(10), f32(20), f32(100), f32(200), 2, 4));
     refused(
         "table must be f32, got i32",
         k -> k.embeddingForward(f32(0), View.i32(BUFFER, 100), ids(0, 1), 2, 4));

@@ -173,10 +173,35 @@ class KernelDifferentialTest {
     MemorySegment sums1 = randomSegment(n, 1);
     MemorySegment max2 = randomSegment(n, 1);
     MemorySegment sums2 = randomSegment(n, 1);
-    fast.softmaxStatistics(View.f32(max1, 0), View.f32(sums1, 0), View.f32(logits, 0), n, v);
-    REFERENCE.softmaxStatistics(View.f32(max2, 0), View.f32(sums2, 0), View.f32(logits, 0), n, v);
+    int[] targets = {3, Kernels.TARGET_ELSEWHERE, 36, Kernels.NOT_COUNTED, 0, 17, -1};
+    MemorySegment picked1 = randomSegment(n, 4);
+    MemorySegment picked2 = randomSegment(n, 5);
+    fast.softmaxStatistics(
+        View.f32(max1, 0),
+        View.f32(sums1, 0),
+        View.f32(picked1, 0),
+        View.f32(logits, 0),
+        ids(targets),
+        n,
+        v);
+    REFERENCE.softmaxStatistics(
+        View.f32(max2, 0),
+        View.f32(sums2, 0),
+        View.f32(picked2, 0),
+        View.f32(logits, 0),
+        ids(targets),
+        n,
+        v);
     assertClose(max1, max2, 0, "max");
     assertClose(sums1, sums2, 1e-6, "sums");
+    for (int i = 0; i < n; i++) {
+      float expected =
+          targets[i] >= 0
+              ? logits.getAtIndex(ValueLayout.JAVA_FLOAT, (long) i * v + targets[i])
+              : 0;
+      assertThat(picked1.getAtIndex(ValueLayout.JAVA_FLOAT, i)).as("row %d", i).isEqualTo(expected);
+      assertThat(picked2.getAtIndex(ValueLayout.JAVA_FLOAT, i)).as("row %d", i).isEqualTo(expected);
+    }
     // the whole row's statistics, as if other slices held larger logits
     MemorySegment max = copy(max2);
     MemorySegment sums = copy(sums2);
@@ -184,7 +209,6 @@ class KernelDifferentialTest {
       max.setAtIndex(ValueLayout.JAVA_FLOAT, i, max2.getAtIndex(ValueLayout.JAVA_FLOAT, i) + 0.5f);
       sums.setAtIndex(ValueLayout.JAVA_FLOAT, i, sums2.getAtIndex(ValueLayout.JAVA_FLOAT, i) + 2f);
     }
-    int[] targets = {3, Kernels.TARGET_ELSEWHERE, 36, Kernels.NOT_COUNTED, 0, 17, -1};
     MemorySegment g1 = copy(logits);
     MemorySegment g2 = copy(logits);
     fast.softmaxGradient(
