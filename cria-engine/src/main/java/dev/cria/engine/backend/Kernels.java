@@ -208,4 +208,14 @@ public interface Kernels {
    * their gradients at {@code g}; their moments are at {@code m} and {@code v}.
    */
   void adamw(View p, View g, View m, View v, long count, AdamWUpdate update);
+
+  /**
+   * bf16-sr's AdamW, fused: the moments {@code m} and {@code v} are bf16, the parameters {@code p}
+   * and gradients {@code g} f32; each element's moments are widened, updated with its parameter as
+   * {@link #adamw} does, and the three results rounded to bf16 values stochastically as {@link
+   * #roundBf16Stochastic} does, each array with its seed from {@code draws}; the moments are stored
+   * in bf16. The same bits as those kernels one after another, in one pass over memory.
+   */
+  void adamwStochastic(
+      View p, View g, View m, View v, long count, AdamWUpdate update, StochasticDraws draws);
 }

@@ -259,4 +259,12 @@ public final class TimedKernels implements Kernels {
     inner.adamw(p, g, m, v, count, update);
     add(Op.ADAMW, t);
   }
+
+  @Override
+  public void adamwStochastic(
+      View p, View g, View m, View v, long count, AdamWUpdate update, StochasticDraws draws) {
+    long t = System.nanoTime();
+    inner.adamwStochastic(p, g, m, v, count, update, draws);
+    add(Op.ADAMW, t);
+  }
 }

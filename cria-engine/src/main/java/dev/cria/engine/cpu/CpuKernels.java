@@ -11,6 +11,7 @@ import dev.cria.engine.backend.GemmShape;
 import dev.cria.engine.backend.HostBuffers;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.backend.RopeTable;
+import dev.cria.engine.backend.StochasticDraws;
 import dev.cria.engine.tensor.Bf16;
 import dev.cria.engine.tensor.DType;
 import dev.cria.engine.tensor.View;
@@ -803,6 +804,16 @@ public final class CpuKernels implements Kernels {
     f32(m, "m");
     f32(v, "v");
     adamw.update(p, g, m, v, count, update);
+  }
+
+  @Override
+  public void adamwStochastic(
+      View p, View g, View m, View v, long count, AdamWUpdate update, StochasticDraws draws) {
+    f32(p, "p");
+    f32(g, "g");
+    m.require(DType.BF16, "m");
+    v.require(DType.BF16, "v");
+    adamw.updateStochastic(p, g, m, v, count, update, draws);
   }
 
   // ---- helpers ----------------------------------------------------------------------------------

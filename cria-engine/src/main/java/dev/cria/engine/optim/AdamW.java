@@ -8,8 +8,8 @@ import dev.cria.engine.backend.AdamWUpdate;
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Buffers;
 import dev.cria.engine.backend.Kernels;
+import dev.cria.engine.backend.StochasticDraws;
 import dev.cria.engine.model.ParameterLayout;
-import dev.cria.engine.tensor.DType;
 import dev.cria.engine.tensor.Floats;
 import dev.cria.engine.tensor.View;
 
@@ -18,9 +18,10 @@ import dev.cria.engine.tensor.View;
  * then Adam with bias correction. Norm weights are not decayed. The moments live in flat buffers
  * laid out like the parameters, on the backend's memory; the update is the backend's {@link
  * Kernels#adamw} kernel, one call per tensor. Under stochastic rounding (bf16-sr) the moments are
- * bf16 values and are stored as such, two bytes each: the update widens a chunk of them into f32
- * working buffers, runs the same kernel, rounds stochastically and stores them back, which gives
- * the same bits as keeping them in f32 (widening is exact, the update elementwise).
+ * bf16 values and are stored as such, two bytes each, and the update is {@link
+ * Kernels#adamwStochastic}: it widens them, updates, rounds parameters and moments stochastically
+ * and stores the moments back in one pass, the same bits as keeping them in f32 slots and rounding
+ * each in a pass of its own (widening is exact, the update elementwise).
  *
  * @see GradientClipping
  */
@@ -43,14 +44,8 @@ public final class AdamW implements AutoCloseable {
   private final Settings settings;
   private final Kernels kernels;
   private final Buffers buffers;
-
-  /** Parameters a bf16-sr update widens, updates and rounds at a time. */
-  public static final int BF16_CHUNK = 1 << 18;
-
   private final Moment m;
   private final Moment v;
-  private final Floats work; // bf16 moments only: f32 copies of one chunk of each
-  private final long workFloats; // of work, 0 when this one's buffers do not hold it
   private final long from;
   private final long to;
   private final StochasticRounding rounding; // null: fp32 storage
@@ -70,8 +65,8 @@ public final class AdamW implements AutoCloseable {
   }
 
   /**
-   * As above, keeping parameters and moments bf16 values by {@code rounding} after each update
-   * (null: fp32 throughout).
+   * As above, keeping parameters and moments bf16 values by {@code rounding} after each update, the
+   * moments stored in bf16 (null: fp32 throughout).
    */
   public AdamW(
       ParameterLayout layout,
@@ -80,22 +75,6 @@ public final class AdamW implements AutoCloseable {
       long from,
       long to,
       StochasticRounding rounding) {
-    this(layout, settings, backend, from, to, rounding, null);
-  }
-
-  /**
-   * As above; under {@code rounding}, {@code work} (null: its own) holds the f32 copies of a chunk
-   * of the moments during an update, at least {@link #workFloats} floats: optimizers that update
-   * one after another may share one.
-   */
-  public AdamW(
-      ParameterLayout layout,
-      Settings settings,
-      Backend backend,
-      long from,
-      long to,
-      StochasticRounding rounding,
-      Floats work) {
     this.rounding = rounding;
     if (from < 0 || to > layout.size() || from > to) {
       throw new IllegalArgumentException(
@@ -107,36 +86,21 @@ public final class AdamW implements AutoCloseable {
     this.from = from;
     this.to = to;
     long n = to - from;
-    if (rounding != null && work != null && work.length() < workFloats(n)) {
-      throw new IllegalArgumentException(
-          "a working buffer of " + work.length() + " floats, " + workFloats(n) + " needed");
-    }
     this.buffers = backend.buffers();
     if (rounding == null) {
       this.m = Moment.f32(buffers, buffers.allocate(Math.max(1, n)), n);
       this.v = Moment.f32(buffers, buffers.allocate(Math.max(1, n)), n);
-      this.work = null;
-      this.workFloats = 0;
     } else {
       this.m = Moment.bf16(buffers, n);
       this.v = Moment.bf16(buffers, n);
-      // an empty range never updates, so it needs no working buffer
-      this.workFloats = work != null ? 0 : workFloats(n);
-      this.work = work != null ? work : workFloats > 0 ? buffers.allocate(workFloats) : null;
     }
   }
 
-  /** Floats a bf16-sr update of {@code parameters} parameters works in: two chunks. */
-  public static long workFloats(long parameters) {
-    return 2 * Math.min(parameters, BF16_CHUNK);
-  }
-
   /**
-   * Bytes this optimizer allocated: its two moments (4 bytes a parameter each, 2 under bf16-sr) and
-   * a bf16-sr update's working buffer unless it was given one.
+   * Bytes this optimizer allocated: its two moments, 4 bytes a parameter each (2 under bf16-sr).
    */
   public long stateBytes() {
-    return 2 * (to - from) * m.dtype().bytes() + workFloats * DType.F32.bytes();
+    return 2 * (to - from) * m.dtype().bytes();
   }
 
   /** Updates taken so far. */
@@ -192,28 +156,23 @@ public final class AdamW implements AutoCloseable {
       AdamWUpdate update =
           new AdamWUpdate(
               (float) lr, decay, (float) b1, (float) b2, c1, c2, (float) settings.eps());
+      View p = View.of(parameters, first);
+      View g = View.of(gradients, first);
       if (rounding == null) {
-        kernels.adamw(
-            View.of(parameters, first),
-            View.of(gradients, first),
+        kernels.adamw(p, g, m.view(first - from), v.view(first - from), last - first, update);
+      } else {
+        kernels.adamwStochastic(
+            p,
+            g,
             m.view(first - from),
             v.view(first - from),
             last - first,
-            update);
-        continue;
-      }
-      View mWork = View.of(work, 0); // each half holds at least a chunk
-      View vWork = View.of(work, work.length() / 2);
-      for (long at = first; at < last; at += BF16_CHUNK) {
-        long n = Math.min(BF16_CHUNK, last - at);
-        kernels.widenBf16(mWork, m.view(at - from), n);
-        kernels.widenBf16(vWork, v.view(at - from), n);
-        kernels.adamw(View.of(parameters, at), View.of(gradients, at), mWork, vWork, n, update);
-        rounding.round(kernels, View.of(parameters, at), n, at, steps, PARAMETERS);
-        rounding.round(kernels, mWork, n, at, steps, FIRST_MOMENT);
-        rounding.round(kernels, vWork, n, at, steps, SECOND_MOMENT);
-        kernels.roundToBf16(m.view(at - from), mWork, n); // exact: they are bf16 values now
-        kernels.roundToBf16(v.view(at - from), vWork, n);
+            update,
+            new StochasticDraws(
+                rounding.seed(steps, PARAMETERS),
+                rounding.seed(steps, FIRST_MOMENT),
+                rounding.seed(steps, SECOND_MOMENT),
+                first));
       }
     }
   }

@@ -7,6 +7,7 @@ import dev.cria.engine.backend.AttentionShape;
 import dev.cria.engine.backend.HostBuffers;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.backend.RopeTable;
+import dev.cria.engine.backend.StochasticDraws;
 import dev.cria.engine.tensor.Bf16;
 import dev.cria.engine.tensor.DType;
 import dev.cria.engine.tensor.View;
@@ -611,6 +612,42 @@ public final class ReferenceKernels implements Kernels {
       set(v, vOff + i, vi);
       float param = get(p, pOff + i) * u.decay();
       set(p, pOff + i, param - (mi / u.c1()) * u.lr() / ((float) Math.sqrt(vi / u.c2()) + u.eps()));
+    }
+  }
+
+  @Override
+  public void adamwStochastic(
+      View pView,
+      View gView,
+      View mView,
+      View vView,
+      long count,
+      AdamWUpdate u,
+      StochasticDraws draws) {
+    MemorySegment p = f32(pView, "p");
+    MemorySegment g = f32(gView, "g");
+    mView.require(DType.BF16, "m");
+    vView.require(DType.BF16, "v");
+    MemorySegment m = mView.buffer();
+    MemorySegment v = vView.buffer();
+    for (long i = 0; i < count; i++) {
+      long index = draws.firstIndex() + i;
+      long mAt = mView.offset() + i;
+      long vAt = vView.offset() + i;
+      float grad = get(g, gView.offset() + i);
+      float mi = u.beta1() * Bf16.widen(m.getAtIndex(Bf16.LAYOUT, mAt)) + (1 - u.beta1()) * grad;
+      float vi =
+          u.beta2() * Bf16.widen(v.getAtIndex(Bf16.LAYOUT, vAt)) + (1 - u.beta2()) * (grad * grad);
+      float param = get(p, pView.offset() + i) * u.decay();
+      param -= (mi / u.c1()) * u.lr() / ((float) Math.sqrt(vi / u.c2()) + u.eps());
+      set(
+          p,
+          pView.offset() + i,
+          Bf16.roundStochastic(param, Bf16.noise16(draws.parameters(), index)));
+      float mRounded = Bf16.roundStochastic(mi, Bf16.noise16(draws.firstMoment(), index));
+      float vRounded = Bf16.roundStochastic(vi, Bf16.noise16(draws.secondMoment(), index));
+      m.setAtIndex(Bf16.LAYOUT, mAt, Bf16.round(mRounded)); // exact: a bf16 value
+      v.setAtIndex(Bf16.LAYOUT, vAt, Bf16.round(vRounded));
     }
   }
 }

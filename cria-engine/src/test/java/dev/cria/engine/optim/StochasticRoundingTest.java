@@ -3,23 +3,26 @@ package dev.cria.engine.optim;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
+import dev.cria.engine.backend.AdamWUpdate;
 import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Backends;
 import dev.cria.engine.backend.Kernels;
+import dev.cria.engine.backend.StochasticDraws;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.tensor.Bf16;
 import dev.cria.engine.tensor.Floats;
 import dev.cria.engine.tensor.View;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
  * Stochastic rounding to bf16 ({@code bf16-sr}): each result one of the two bf16 neighbours, the
  * expectation the value itself, the draws a function of seed and element index alone (so the CPU
- * kernels on any thread count, and any sharding of AdamW, give the reference's bits), and AdamW
- * keeping parameters and moments bf16 values.
+ * kernels on any thread count, and any sharding of AdamW, give the reference's bits), AdamW keeping
+ * parameters and moments bf16 values, and its fused kernel giving the bits of the kernels it fuses.
  */
 class StochasticRoundingTest {
   private static boolean isBf16(float x) {
@@ -97,6 +100,138 @@ class StochasticRoundingTest {
     }
   }
 
+  @Test
+  void theFusedUpdateGivesTheBitsOfTheKernelsOneAfterAnother() {
+    int n = 10_007; // no multiple of a vector, several 64K chunks' tasks short of one
+    AdamWUpdate u = new AdamWUpdate(3e-4f, 1 - 3e-5f, 0.9f, 0.95f, 0.271f, 0.0975f, 1e-8f);
+    try (Arena arena = Arena.ofShared();
+        Backend reference = Backends.open("reference", 1);
+        Backend one = Backends.open("cpu", 1);
+        Backend three = Backends.open("cpu", 3)) {
+      SplittableRandom r = new SplittableRandom(8);
+      float[] p = new float[n];
+      float[] g = new float[n];
+      float[] m = new float[n];
+      float[] v = new float[n];
+      for (int i = 0; i < n; i++) {
+        p[i] = Bf16.roundTrip((float) (0.02 * r.nextGaussian()));
+        g[i] = (float) (1e-3 * r.nextGaussian());
+        m[i] = Bf16.roundTrip((float) (1e-3 * r.nextGaussian()));
+        v[i] = Bf16.roundTrip((float) (1e-6 * r.nextDouble()));
+      }
+      // what an update may meet: infinities, NaN, the largest bf16, zeros, subnormals
+      float[] special = {
+        Float.POSITIVE_INFINITY, Float.NaN, 3.3895e38f, -0f, 1e-40f, Float.NEGATIVE_INFINITY
+      };
+      for (int i = 0; i < special.length; i++) {
+        p[5 + i] = special[i];
+        g[13 + i] = special[i];
+        m[21 + i] = Bf16.roundTrip(special[i]);
+        v[n - 1 - i] = Bf16.roundTrip(Math.abs(special[i]));
+      }
+      for (long first : new long[] {0, 1001, (1L << 40) + 3}) {
+        StochasticDraws draws = new StochasticDraws(11, 12, 13, first);
+        Object[] expected = unfused(reference, arena, p, g, m, v, u, draws);
+        for (Backend b : new Backend[] {reference, one, three}) {
+          Object[] fused = fused(b, arena, p, g, m, v, u, draws);
+          for (int a = 0; a < 3; a++) {
+            assertThat((float[]) fused[a])
+                .as("%s, array %d, first index %d", b.name(), a, first)
+                .isEqualTo((float[]) expected[a]);
+          }
+        }
+        assertThat(unfused(three, arena, p, g, m, v, u, draws)[0]).isEqualTo(expected[0]);
+        float[] updated = (float[]) expected[0];
+        assertThat(updated[5]).isInfinite(); // infinities and NaN stay as they are
+        assertThat(updated[6]).isNaN();
+        for (int i = 0; i < n; i++) {
+          if (Float.isFinite(updated[i])) {
+            assertThat(isBf16(updated[i])).as("parameter %d", i).isTrue();
+          }
+        }
+      }
+    }
+  }
+
+  /** p, m and v after {@link Kernels#adamwStochastic} on {@code b}. */
+  private static Object[] fused(
+      Backend b,
+      Arena arena,
+      float[] p,
+      float[] g,
+      float[] m,
+      float[] v,
+      AdamWUpdate u,
+      StochasticDraws draws) {
+    int n = p.length;
+    Floats pf = floats(arena, p);
+    MemorySegment mb = bf16s(arena, m);
+    MemorySegment vb = bf16s(arena, v);
+    b.kernels()
+        .adamwStochastic(
+            View.of(pf, 0),
+            View.of(floats(arena, g), 0),
+            View.bf16(mb, 1),
+            View.bf16(vb, 1),
+            n,
+            u,
+            draws);
+    assertThat(mb.getAtIndex(Bf16.LAYOUT, 0)).isEqualTo((short) 0x7fc1); // before the view
+    return new Object[] {pf.toArray(0, n), widened(mb, n), widened(vb, n)};
+  }
+
+  /** The same from the kernels one after another, the moments in f32 slots between. */
+  private static Object[] unfused(
+      Backend b,
+      Arena arena,
+      float[] p,
+      float[] g,
+      float[] m,
+      float[] v,
+      AdamWUpdate u,
+      StochasticDraws draws) {
+    int n = p.length;
+    Kernels k = b.kernels();
+    Floats pf = floats(arena, p);
+    Floats mf = Floats.allocate(arena, n);
+    Floats vf = Floats.allocate(arena, n);
+    MemorySegment mb = bf16s(arena, m);
+    MemorySegment vb = bf16s(arena, v);
+    k.widenBf16(View.of(mf, 0), View.bf16(mb, 1), n);
+    k.widenBf16(View.of(vf, 0), View.bf16(vb, 1), n);
+    k.adamw(View.of(pf, 0), View.of(floats(arena, g), 0), View.of(mf, 0), View.of(vf, 0), n, u);
+    k.roundBf16Stochastic(View.of(pf, 0), n, draws.parameters(), draws.firstIndex());
+    k.roundBf16Stochastic(View.of(mf, 0), n, draws.firstMoment(), draws.firstIndex());
+    k.roundBf16Stochastic(View.of(vf, 0), n, draws.secondMoment(), draws.firstIndex());
+    k.roundToBf16(View.bf16(mb, 1), View.of(mf, 0), n);
+    k.roundToBf16(View.bf16(vb, 1), View.of(vf, 0), n);
+    return new Object[] {pf.toArray(0, n), widened(mb, n), widened(vb, n)};
+  }
+
+  private static Floats floats(Arena arena, float[] x) {
+    Floats f = Floats.allocate(arena, x.length);
+    f.copyFrom(x, 0);
+    return f;
+  }
+
+  /** {@code x} in bf16 from element 1 on, element 0 a marker that must stay. */
+  private static MemorySegment bf16s(Arena arena, float[] x) {
+    MemorySegment s = arena.allocate((x.length + 1L) * Bf16.BYTES, 64);
+    s.setAtIndex(Bf16.LAYOUT, 0, (short) 0x7fc1);
+    for (int i = 0; i < x.length; i++) {
+      s.setAtIndex(Bf16.LAYOUT, i + 1, Bf16.round(x[i]));
+    }
+    return s;
+  }
+
+  private static float[] widened(MemorySegment s, int n) {
+    float[] out = new float[n];
+    for (int i = 0; i < n; i++) {
+      out[i] = Bf16.widen(s.getAtIndex(Bf16.LAYOUT, i + 1));
+    }
+    return out;
+  }
+
   /** Elements {@code [3, 3 + n)} of a copy of {@code source}, rounded with seed 9. */
   private static float[] round(Kernels k, Arena arena, Floats source, int n, long first) {
     Floats x = Floats.allocate(arena, n + 3);
@@ -163,41 +298,32 @@ class StochasticRoundingTest {
         Backend cpu = Backends.open("cpu", 2)) {
       Kernels k = cpu.kernels();
       Floats p1 = Floats.allocate(arena, size);
-      Floats p2 = Floats.allocate(arena, size);
       Floats p3 = Floats.allocate(arena, size);
       Floats g = Floats.allocate(arena, size);
       Floats m = Floats.allocate(arena, to - from);
       Floats v = Floats.allocate(arena, to - from);
-      Floats shared = Floats.allocate(arena, 2L * AdamW.BF16_CHUNK);
       SplittableRandom r = new SplittableRandom(6);
       for (long i = 0; i < size; i++) {
         float w = Bf16.roundTrip((float) (0.02 * r.nextGaussian()));
         p1.set(i, w);
-        p2.set(i, w);
         p3.set(i, w);
       }
-      try (AdamW own = new AdamW(layout, settings, cpu, from, to, sr);
-          AdamW given = new AdamW(layout, settings, cpu, from, to, sr, shared)) {
+      try (AdamW own = new AdamW(layout, settings, cpu, from, to, sr)) {
         assertThat(own.firstMoment().dtype()).isEqualTo(dev.cria.engine.tensor.DType.BF16);
-        assertThat(own.stateBytes())
-            .isEqualTo(2 * (to - from) * Bf16.BYTES + 2L * AdamW.BF16_CHUNK * Float.BYTES);
-        assertThat(given.stateBytes()).isEqualTo(2 * (to - from) * Bf16.BYTES);
+        assertThat(own.stateBytes()).isEqualTo(2 * (to - from) * Bf16.BYTES);
         for (int step = 1; step <= 3; step++) {
           for (long i = 0; i < size; i++) {
             g.set(i, (float) (1e-3 * r.nextGaussian()));
           }
           own.step(p1, g, 3e-4);
-          given.step(p2, g, 3e-4);
           f32SlotsStep(k, layout, settings, sr, p3, g, m, v, from, to, step, 3e-4);
         }
         for (long i = 0; i < size; i++) {
           assertThat(p1.get(i)).as("parameter %d", i).isEqualTo(p3.get(i));
-          assertThat(p2.get(i)).as("parameter %d", i).isEqualTo(p3.get(i));
         }
         for (long i = 0; i < to - from; i++) {
           assertThat(own.firstMoment().get(i)).as("first moment %d", i).isEqualTo(m.get(i));
           assertThat(own.secondMoment().get(i)).as("second moment %d", i).isEqualTo(v.get(i));
-          assertThat(given.secondMoment().get(i)).as("second moment %d", i).isEqualTo(v.get(i));
         }
       }
     }

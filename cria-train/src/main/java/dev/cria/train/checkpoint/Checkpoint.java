@@ -137,6 +137,9 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
 
   /** The optimizer shards of this checkpoint, open; {@link #load} fills a target's moments. */
   public final class MomentShards implements AutoCloseable {
+    /** Moments read through the float scratch at a time into a bf16 target. */
+    private static final int MOMENT_CHUNK = 1 << 18;
+
     private final List<SafetensorsFile> shards = new ArrayList<>();
     private final List<long[]> ranges = new ArrayList<>(); // {start, end, shard}
     private Arena scratch; // the floats a bf16 target is read through, made at the first
@@ -218,10 +221,10 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
       }
       if (floats == null) {
         scratch = Arena.ofShared();
-        floats = scratch.allocate((long) AdamW.BF16_CHUNK * Float.BYTES, 64);
+        floats = scratch.allocate((long) MOMENT_CHUNK * Float.BYTES, 64);
       }
-      for (long done = 0; done < count; done += AdamW.BF16_CHUNK) {
-        long n = Math.min(AdamW.BF16_CHUNK, count - done);
+      for (long done = 0; done < count; done += MOMENT_CHUNK) {
+        long n = Math.min(MOMENT_CHUNK, count - done);
         shard.read(name, from + done, n, floats, 0);
         into.copyFrom(View.f32(floats, 0), at + done, n);
       }

@@ -10,7 +10,6 @@ import dev.cria.engine.tensor.DType;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.Collectives;
 import dev.cria.train.distributed.GradientBuckets;
-import dev.cria.train.distributed.ShardedAdamW;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
@@ -317,7 +316,7 @@ public final class MemoryPlan {
     // time on rank 0, each rank sending its part of one
     boolean split = settings.tensorParallel() > 1 || shardsParameters();
     long gathered = (3 * largestTensor + largestSliceTensor) * DType.F32.bytes();
-    // bf16-sr stores AdamW's moments in bf16 and updates them through one f32 working buffer
+    // bf16-sr stores AdamW's moments in bf16 (its fused update needs no working buffer)
     boolean bf16Moments = settings.precision().stochasticRounding();
     long moments = 2 * shardFloats(rank) * (bf16Moments ? DType.BF16.bytes() : DType.F32.bytes());
     return switch (kind) {
@@ -330,8 +329,7 @@ public final class MemoryPlan {
           dataParallel() > 1 && settings.zeroStage() >= 2
               ? (shardFloats(rank) + 2 * largestBucket()) * DType.F32.bytes()
               : p;
-      case OPTIMIZER ->
-          moments + (bf16Moments ? ShardedAdamW.workFloats(shards(rank)) * DType.F32.bytes() : 0);
+      case OPTIMIZER -> moments;
       case BF16_COPIES -> bf16Weights() + logitsGradient() + bf16Inputs();
       case ACTIVATIONS -> activations(settings.recompute());
       case COMMUNICATION ->

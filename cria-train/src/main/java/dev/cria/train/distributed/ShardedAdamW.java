@@ -1,7 +1,6 @@
 package dev.cria.train.distributed;
 
 import dev.cria.engine.backend.Backend;
-import dev.cria.engine.backend.Buffers;
 import dev.cria.engine.backend.Kernels;
 import dev.cria.engine.model.ParameterLayout;
 import dev.cria.engine.optim.AdamW;
@@ -24,8 +23,6 @@ public final class ShardedAdamW implements AutoCloseable {
   private final Kernels kernels;
 
   private final StochasticRounding rounding; // null: fp32 storage
-  private final Buffers buffers; // the parts' shared working buffer
-  private final long workFloats; // of that buffer: 0 unless bf16-sr
 
   private ShardedAdamW(
       ParameterLayout layout,
@@ -36,21 +33,14 @@ public final class ShardedAdamW implements AutoCloseable {
     this.shards = List.copyOf(shards);
     this.kernels = backend.kernels();
     this.rounding = rounding;
-    this.buffers = backend.buffers();
-    // bf16-sr: the parts update one after another, so they share one working buffer
-    this.workFloats = rounding == null ? 0 : workFloats(shards);
-    Floats work = workFloats == 0 ? null : buffers.allocate(workFloats);
-    for (ParameterLayout.Range s : shards) {
-      parts.add(new AdamW(layout, settings, backend, s.from(), s.to(), rounding, work));
+    try {
+      for (ParameterLayout.Range s : shards) {
+        parts.add(new AdamW(layout, settings, backend, s.from(), s.to(), rounding));
+      }
+    } catch (RuntimeException | Error e) {
+      parts.forEach(AdamW::close);
+      throw e;
     }
-  }
-
-  /**
-   * Floats of the working buffer the parts of a bf16-sr optimizer over {@code shards} share: what
-   * the largest of them needs ({@link AdamW#workFloats}).
-   */
-  public static long workFloats(List<ParameterLayout.Range> shards) {
-    return AdamW.workFloats(shards.stream().mapToLong(ParameterLayout.Range::size).max().orElse(0));
   }
 
   /** AdamW over every parameter: one process. */
@@ -127,9 +117,9 @@ public final class ShardedAdamW implements AutoCloseable {
     return squares;
   }
 
-  /** Bytes of the moments this rank holds, and of a bf16-sr update's working buffer. */
+  /** Bytes of the moments this rank holds. */
   public long stateBytes() {
-    return parts.stream().mapToLong(AdamW::stateBytes).sum() + workFloats * Float.BYTES;
+    return parts.stream().mapToLong(AdamW::stateBytes).sum();
   }
 
   /**
@@ -176,6 +166,5 @@ public final class ShardedAdamW implements AutoCloseable {
   @Override
   public void close() {
     parts.forEach(AdamW::close);
-    buffers.close();
   }
 }
