@@ -218,7 +218,7 @@ public final class BenchCommand implements Callable<Integer> {
         config.trainingFlopsPerToken(t) / 1e6);
     out.printf(
         Locale.ROOT,
-        "peak         %.1f GFLOP/s (%s, measured on the backend's threads)%n",
+        "peak         %.1f GFLOP/s (%s, measured on the backend's threads, before and after)%n",
         r.peak().gflops(),
         r.peak().of());
     out.printf(Locale.ROOT, "MFU          %.1f%% (of %s)%n", 100 * r.mfu(), r.peak().of());

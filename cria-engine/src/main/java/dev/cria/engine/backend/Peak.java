@@ -19,6 +19,17 @@ public record Peak(double gflops, String of) {
     java.util.Objects.requireNonNull(of, "of");
   }
 
+  /**
+   * The higher of two measurements of the same peak: a peak is a best rate, and on a shared machine
+   * one measurement may fall in a slow moment (a benchmark's MFU then passes 100%).
+   */
+  public Peak higher(Peak other) {
+    if (!of.equals(other.of)) {
+      throw new IllegalArgumentException("two different peaks: " + of + " and " + other.of);
+    }
+    return other.gflops > gflops ? other : this;
+  }
+
   /** Measures the peak of {@code backend} for linear layers that multiply in {@code products}. */
   public static Peak measure(Backend backend, DType products, double seconds) {
     if (products == DType.BF16) {

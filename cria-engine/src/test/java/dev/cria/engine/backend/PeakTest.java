@@ -43,6 +43,16 @@ class PeakTest {
   }
 
   @Test
+  void ofTwoMeasurementsOfAPeakTheHigherStandsAndTwoPeaksDoNotMix() {
+    Peak slow = new Peak(380, "the bf16 product's peak");
+    Peak fast = new Peak(410, "the bf16 product's peak");
+    assertThat(slow.higher(fast)).isSameAs(fast);
+    assertThat(fast.higher(slow)).isSameAs(fast);
+    assertThatThrownBy(() -> slow.higher(new Peak(230, "the fp32 FMA peak")))
+        .hasMessage("two different peaks: the bf16 product's peak and the fp32 FMA peak");
+  }
+
+  @Test
   void theProductsPeakIsTwiceTheCubeOfItsSideOverItsBestTime() {
     List<GemmShape> shapes = new ArrayList<>();
     Bf16Matmul slow =

@@ -1,6 +1,7 @@
 package dev.cria.engine.bench;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import dev.cria.engine.backend.TimedKernels;
 import dev.cria.engine.model.LlamaConfig;
@@ -33,5 +34,18 @@ class StepBenchmarkTest {
     assertThat(r.profileSeconds().get(TimedKernels.Op.LINEAR_FORWARD)).isPositive();
     assertThat(r.profileSeconds().get(TimedKernels.Op.ADAMW)).isPositive();
     assertThat(log).anyMatch(l -> l.startsWith("timed step 3"));
+    String twice =
+        log.stream()
+            .filter(l -> l.startsWith("peak measured before and after the steps: "))
+            .findFirst()
+            .orElseThrow();
+    double[] both =
+        java.util.regex.Pattern.compile("\\d+\\.\\d")
+            .matcher(twice)
+            .results()
+            .mapToDouble(m -> Double.parseDouble(m.group()))
+            .toArray();
+    assertThat(both).hasSize(2);
+    assertThat(r.peak().gflops()).isCloseTo(Math.max(both[0], both[1]), within(0.05));
   }
 }
