@@ -278,7 +278,11 @@ public final class Board implements AutoCloseable {
       {"cria_loss", "the last step's training loss"},
       {"cria_tokens_per_second", "the job's tokens per second over 10 steps"},
       {"cria_mfu", "model FLOP/s over the measured peak"},
-      {"cria_heartbeat_age_seconds", "seconds since the rank last updated its status"}
+      {"cria_heartbeat_age_seconds", "seconds since the rank last updated its status"},
+      {
+        "cria_heartbeat_interval_seconds",
+        "how often the rank updates its status at least; its peers call it silent after six"
+      }
     };
     Map<String, StringBuilder> bodies = new HashMap<>();
     for (String[] m : metrics) {
@@ -306,6 +310,10 @@ public final class Board implements AutoCloseable {
             bodies.get("cria_heartbeat_age_seconds"),
             "cria_heartbeat_age_seconds" + labels,
             s.ageSeconds(now));
+        line(
+            bodies.get("cria_heartbeat_interval_seconds"),
+            "cria_heartbeat_interval_seconds" + labels,
+            s.heartbeatSeconds());
       }
     }
     for (String[] m : metrics) {

@@ -206,7 +206,8 @@ class BoardTest {
         .contains("cria_loss{run=\"brown\",rank=\"1\"} 112.0")
         .contains("cria_tokens_per_second{run=\"brown\",rank=\"0\"} 4096.0")
         .contains("cria_mfu{run=\"brown\",rank=\"0\"} 0.4")
-        .contains("cria_heartbeat_age_seconds{run=\"brown\"");
+        .contains("cria_heartbeat_age_seconds{run=\"brown\"")
+        .contains("cria_heartbeat_interval_seconds{run=\"brown\",rank=\"0\"} 5.0");
   }
 
   @Test
