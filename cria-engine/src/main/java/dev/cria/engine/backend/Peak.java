@@ -3,10 +3,11 @@ package dev.cria.engine.backend;
 import dev.cria.engine.tensor.DType;
 
 /**
- * What MFU is relative to, measured on the backend's threads as a run or a benchmark starts: for
- * fp32 the FMA loop's rate ({@link Backend#measurePeakGflops}); for products in bf16 the bf16
- * product's best rate ({@link Backend#measureBf16PeakGflops}), or the FMA loop's where the backend
- * has no bf16 product of its own.
+ * What MFU is relative to, measured on the backend's threads as a run or a benchmark starts (a
+ * benchmark measures again when it ends and keeps the {@link #higher} of the two): for fp32 the FMA
+ * loop's rate ({@link Backend#measurePeakGflops}); for products in bf16 the bf16 product's best
+ * rate ({@link Backend#measureBf16PeakGflops}), or the FMA loop's where the backend has no bf16
+ * product of its own.
  *
  * @param gflops the rate, billions of FLOP/s, above 0
  * @param of what was measured, as the lines that report MFU name it ({@code the fp32 FMA peak})

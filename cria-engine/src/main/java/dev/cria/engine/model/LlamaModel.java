@@ -295,12 +295,17 @@ public final class LlamaModel implements AutoCloseable {
 
   /**
    * Whether the bf16 copy holds one bucket, rounded whenever a pass takes it (the backward pass's
-   * included), rather than every weight rounded once a step: under ZeRO-3, whose buckets come and
-   * go, and under bf16-sr, whose fp32 slots already hold bf16 values (a second whole copy would
-   * hold the same values again; rounding them is exact).
+   * included), rather than every weight rounded once a step: when the parameters are sharded
+   * (ZeRO-3), whose buckets come and go, and under bf16-sr, whose fp32 slots already hold bf16
+   * values (a second whole copy would hold the same values again; rounding them is exact). The
+   * memory plan asks the same.
    */
+  public static boolean copiesOneBucket(Precision precision, boolean parametersSharded) {
+    return parametersSharded || precision.stochasticRounding();
+  }
+
   private boolean copiesOneBucket() {
-    return shards != null || precision.stochasticRounding();
+    return copiesOneBucket(precision, shards != null);
   }
 
   /** Elements of the bf16 copy: from {@code computeBase} on, or the largest bucket. */

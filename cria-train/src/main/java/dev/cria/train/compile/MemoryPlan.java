@@ -348,6 +348,11 @@ public final class MemoryPlan {
     return settings.zeroStage() == 3 && dataParallel() > 1;
   }
 
+  /** Whether the products' bf16 copy holds one bucket of weights at a time, as the model's does. */
+  boolean copiesOneBucket() {
+    return LlamaModel.copiesOneBucket(settings.precision(), shardsParameters());
+  }
+
   /** Ranks that hold a copy of the model each: the world size over the tensor-parallel size. */
   public int dataParallel() {
     return Math.max(1, job.worldSize() / settings.tensorParallel());
@@ -373,10 +378,9 @@ public final class MemoryPlan {
     if (settings.precision() == Precision.FP32) {
       return 0;
     }
-    boolean oneBucket = shardsParameters() || settings.precision().stochasticRounding();
     long vocab = settings.shape().vocabSize() / settings.tensorParallel();
     long weights = // not the embeddings
-        oneBucket ? largestMultipliedBucket : slice - vocab * settings.shape().dim();
+        copiesOneBucket() ? largestMultipliedBucket : slice - vocab * settings.shape().dim();
     return weights * DType.BF16.bytes();
   }
 

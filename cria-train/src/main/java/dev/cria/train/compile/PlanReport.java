@@ -170,9 +170,7 @@ public final class PlanReport {
       case BF16_COPIES ->
           " ("
               + s.precision()
-              + (s.precision().stochasticRounding() || (data > 1 && s.zeroStage() == 3)
-                  ? ", the weights one bucket at a time"
-                  : "")
+              + (plan.copiesOneBucket() ? ", the weights one bucket at a time" : "")
               + ")";
       case ACTIVATIONS ->
           s.recompute()
