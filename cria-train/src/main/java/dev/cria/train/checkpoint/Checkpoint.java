@@ -23,7 +23,7 @@ import java.util.Map;
  * <pre>
  * step-N/
  *   model.safetensors                      F32, Hugging Face names (rank 0)
- *   optimizer/rank-R-of-W.safetensors      AdamW moments of rank R's ZeRO-1 shards: exp_avg@FROM, exp_avg_sq@FROM
+ *   optimizer/rank-RRRRR-of-WWWWW.safetensors  AdamW moments of rank R's ZeRO-1 shards: exp_avg@FROM, exp_avg_sq@FROM
  *   trainer_state.json                     step, consumed samples, optimizer steps, seed, schedule
  *   config.yaml                            the run's resolved config
  *   tokenizer.model | tokenizer.json       a copy of the tokenizer the run names, when it names one

@@ -39,8 +39,8 @@ final class NemoLayout {
       "process layout (the world size comes from --nproc, mpirun or the MPIJob)";
   static final String HOUSEKEEPING = "logging and housekeeping that cria does its own way";
   static final String PRECISION =
-      "fp16/bf16 switches (trainer.precision decides: 32, or bf16-mixed with fp32 master weights,"
-          + " gradients and optimizer states)";
+      "fp16/bf16 switches (trainer.precision decides: 32; bf16-mixed, with fp32 master weights,"
+          + " gradients and optimizer states; or bf16-sr, with stochastic rounding)";
 
   private static final String MASTER_WEIGHTS =
       "bf16 compute copies of the weights, fp32 master weights, gradients and optimizer states";
@@ -562,7 +562,9 @@ final class NemoLayout {
     rule("model.apex_transformer_log_level", SILENT);
     rule("model.log_parameter_norm", SILENT); // cria always logs parameter_norm
     rule("model.log_gradient_norm", SILENT); // and gradient_norm
-    rule("model.convert_to_hf", same(off(), "cria exports with cria export --checkpoint"));
+    rule(
+        "model.convert_to_hf",
+        same(off(), "cria exports with cria export RUN_OR_CHECKPOINT --output DIR"));
     rule("model.output_dir", SILENT);
     rule("model.config_path", SILENT);
     SUBTREES.put("model.nsys_profile.", SILENT);
