@@ -63,14 +63,8 @@ public final class LlamaModel implements AutoCloseable {
   private final Buffers buffers;
   private final Floats parameters;
   private final Floats gradients;
-  // in mixed precision, bf16 copies of the parameters from computeBase on: all but the embeddings,
-  // which come first in the layout and are looked up, never multiplied; under ZeRO-3 and bf16-sr
-  // of the one bucket in use (rounded). Allocated by the first pass that rounds (null until then,
-  // and in fp32)
-  private final boolean bf16;
-  private View computeWeights;
-  private ParameterLayout.Range rounded; // the bucket a one-bucket copy holds
-  private final long computeBase;
+  private final boolean bf16; // the products are bf16 (mixed precision)
+  private final PassWeights weights; // what the passes read: in place or sharded, and a bf16 copy
   private final ActivationLayout act;
   private final View a; // activations (f32; the bf16 inputs of the products share their slots)
   // bf16 products over the whole vocabulary: the loss's gradient, rounded as the LM head reads it
@@ -92,9 +86,6 @@ public final class LlamaModel implements AutoCloseable {
   private final View ids;
   private final TensorGroup tensor; // the group's collectives on the arena
   private boolean logitsHoldGradient;
-  private ParameterShards shards; // ZeRO-3: where the parameters come from; null: all in place
-  private ParameterLayout.Range held; // ZeRO-3: the bucket in use, whose values are in heldValues
-  private View heldValues;
 
   /**
    * A model with zeroed parameters for micro-batches of {@code batch} x {@code seq} tokens.
@@ -168,7 +159,6 @@ public final class LlamaModel implements AutoCloseable {
     this.kernels = backend.kernels();
     this.recompute = recompute;
     this.precision = java.util.Objects.requireNonNull(precision, "precision");
-    this.computeBase = layout.embeddings() + (long) vocab * config.dim();
     this.bf16 = precision.products() == DType.BF16;
     if (sequenceParallel && !slice.whole() && (batch * seq) % slice.parts() != 0) {
       throw new IllegalArgumentException(
@@ -195,6 +185,14 @@ public final class LlamaModel implements AutoCloseable {
     try { // what a failed constructor allocated goes back
       this.parameters = buffers.allocate(layout.size());
       this.gradients = buffers.allocate(layout.size());
+      this.weights =
+          new PassWeights(
+              layout,
+              parameters,
+              precision,
+              layout.embeddings() + (long) vocab * config.dim(),
+              kernels,
+              buffers);
       this.a = View.of(buffers.allocate(act.size), 0);
       this.ids = buffers.allocate(I32, 2L * act.tokens);
       this.logitsGradient =
@@ -290,7 +288,7 @@ public final class LlamaModel implements AutoCloseable {
    * under ZeRO-3 and bf16-sr the largest bucket's), else 0.
    */
   public long computeCopyBytes() {
-    return bf16 ? computeFloats() * BF16.bytes() : 0;
+    return weights.computeCopyBytes();
   }
 
   /**
@@ -301,16 +299,11 @@ public final class LlamaModel implements AutoCloseable {
    * memory plan asks the same.
    */
   public static boolean copiesOneBucket(Precision precision, boolean parametersSharded) {
-    return parametersSharded || precision.stochasticRounding();
+    return PassWeights.copiesOneBucket(precision, parametersSharded);
   }
 
   private boolean copiesOneBucket() {
-    return copiesOneBucket(precision, shards != null);
-  }
-
-  /** Elements of the bf16 copy: from {@code computeBase} on, or the largest bucket. */
-  private long computeFloats() {
-    return copiesOneBucket() ? layout.largestMultipliedBucket() : layout.size() - computeBase;
+    return weights.copiesOneBucket();
   }
 
   /**
@@ -477,38 +470,12 @@ public final class LlamaModel implements AutoCloseable {
   }
 
   /**
-   * Where the parameters come from under ZeRO-3 (as FSDP and DeepSpeed's stage 3 run it): each pass
-   * asks for a bucket of {@link ParameterLayout#buckets()} just before it reads it, and gives it
-   * back as soon as it is done with it, so that only the bucket in use and the next one are whole
-   * at a time. The forward pass takes the embeddings, each layer and the head; the backward pass
-   * the head and each layer again, not the embeddings (their gradient needs no weights). The
-   * model's own {@link #parameters()} are then read by nobody but the optimizer and the
-   * checkpoints: this rank's shards of them.
-   */
-  public interface ParameterShards {
-    /**
-     * The values of {@code bucket}'s parameters (an f32 view of the first), once they are there;
-     * {@code next} is the bucket the pass reads after it (null: none), which may be fetched
-     * meanwhile. They stay valid until {@link #release}.
-     */
-    View acquire(ParameterLayout.Range bucket, ParameterLayout.Range next);
-
-    /**
-     * The pass is done with {@code bucket}: its values may go, or be reused, until acquired again.
-     */
-    void release(ParameterLayout.Range bucket);
-  }
-
-  /**
    * From now on every pass reads its parameters from {@code shards} (ZeRO-3), a bucket at a time,
    * and in mixed precision rounds each bucket's bf16 copy whenever it is acquired, the backward
    * pass's included; the bf16 copy holds one bucket. Call before the first pass.
    */
   public void shardParameters(ParameterShards shards) {
-    if (computeWeights != null) {
-      throw new IllegalStateException("the parameters are sharded before the first pass");
-    }
-    this.shards = java.util.Objects.requireNonNull(shards, "shards");
+    weights.shardFrom(shards);
   }
 
   /**
@@ -784,46 +751,15 @@ public final class LlamaModel implements AutoCloseable {
       ParameterLayout.Range next,
       ParametersNeeded needed,
       boolean round) {
-    if (shards != null) {
-      heldValues = shards.acquire(bucket, next);
-      held = bucket;
-    } else {
+    if (!weights.sharded()) {
       need(needed, bucket);
     }
-    if (round) {
-      roundForCompute(bucket);
-    }
+    weights.take(bucket, next, round);
   }
 
   /** The pass is done with {@code bucket}: under ZeRO-3 its values go back. */
   private void done(ParameterLayout.Range bucket) {
-    if (shards != null) {
-      held = null;
-      heldValues = null;
-      shards.release(bucket);
-    }
-  }
-
-  /**
-   * Rounds the parameters of {@code bucket} to their bf16 compute copy (mixed precision only): once
-   * per forward pass, after a data-parallel trainer has gathered them.
-   */
-  private void roundForCompute(ParameterLayout.Range bucket) {
-    if (bf16) {
-      if (computeWeights == null) {
-        computeWeights = buffers.allocate(BF16, computeFloats());
-      }
-      rounded = bucket;
-      kernels.roundToBf16(
-          computeWeights.plus(bucket.from() - computeOrigin()),
-          param(bucket.from()),
-          bucket.to() - bucket.from());
-    }
-  }
-
-  /** The parameter at the bf16 copy's first element: the first weight, or the bucket in use. */
-  private long computeOrigin() {
-    return copiesOneBucket() ? rounded.from() : computeBase;
+    weights.done(bucket);
   }
 
   /** {@code y = x W^T} on the activation arena, in this model's precision (that of its weights). */
@@ -926,14 +862,7 @@ public final class LlamaModel implements AutoCloseable {
 
   /** A view of the parameters at {@code offset}: in place, or in the bucket in use (ZeRO-3). */
   private View param(long offset) {
-    if (shards == null) {
-      return View.of(parameters, offset);
-    }
-    if (held == null || offset < held.from() || offset >= held.to()) {
-      throw new IllegalStateException(
-          "parameter " + offset + " read outside the bucket in use " + held);
-    }
-    return heldValues.plus(offset - held.from());
+    return weights.param(offset);
   }
 
   /** A view of the gradients at {@code offset}. */
@@ -941,12 +870,9 @@ public final class LlamaModel implements AutoCloseable {
     return View.of(gradients, offset);
   }
 
-  /**
-   * The weight matrix at parameter {@code offset} as the linear layers multiply it: the fp32
-   * parameters, or their bf16 copy in mixed precision.
-   */
+  /** The weight matrix at parameter {@code offset} as the linear layers multiply it. */
   private View weight(long offset) {
-    return bf16 ? computeWeights.plus(offset - computeOrigin()) : param(offset);
+    return weights.weight(offset);
   }
 
   @Override

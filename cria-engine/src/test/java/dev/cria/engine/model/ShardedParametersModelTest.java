@@ -15,12 +15,12 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
- * A model whose parameters come a bucket at a time ({@link LlamaModel.ParameterShards}, what ZeRO-3
- * gives it): its own parameters read as NaN, and so does each bucket's values once released, so a
- * pass that read a parameter outside its acquire would end in NaN (or be refused). The passes give
- * the bits of the model that holds everything, in fp32 and bf16-mixed (whose bf16 copy holds one
- * bucket, rounded again on each acquire), with and without recompute, and ask for the buckets in
- * the order the trainer prefetches them.
+ * A model whose parameters come a bucket at a time ({@link ParameterShards}, what ZeRO-3 gives it):
+ * its own parameters read as NaN, and so does each bucket's values once released, so a pass that
+ * read a parameter outside its acquire would end in NaN (or be refused). The passes give the bits
+ * of the model that holds everything, in fp32 and bf16-mixed (whose bf16 copy holds one bucket,
+ * rounded again on each acquire), with and without recompute, and ask for the buckets in the order
+ * the trainer prefetches them.
  */
 class ShardedParametersModelTest {
   static final LlamaConfig TINY = new LlamaConfig(36, 3, 6, 2, 70, 53, 1e-5f, 10000f, 16);
@@ -30,7 +30,7 @@ class ShardedParametersModelTest {
   static final int[] TARGETS = new SplittableRandom(2).ints(BATCH * SEQ, 0, 53).toArray();
 
   /** Holds the true parameters aside, poisons the model's, and hands out copies of buckets. */
-  static final class Poisoning implements LlamaModel.ParameterShards {
+  static final class Poisoning implements ParameterShards {
     final MemorySegment truth;
     final List<String> calls = new ArrayList<>();
     final Arena arena = Arena.ofAuto();

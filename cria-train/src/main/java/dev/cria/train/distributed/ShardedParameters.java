@@ -4,6 +4,7 @@ import dev.cria.engine.backend.Backend;
 import dev.cria.engine.backend.Buffers;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.model.ParameterLayout;
+import dev.cria.engine.model.ParameterShards;
 import dev.cria.engine.tensor.View;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
@@ -13,10 +14,9 @@ import java.util.function.LongSupplier;
 /**
  * ZeRO-3's parameters (DeepSpeed's stage 3, PyTorch's FSDP with a unit per transformer block): a
  * rank keeps only its shard of each bucket of the parameters, the one its optimizer updates, and
- * the model's passes ({@link LlamaModel.ParameterShards}) all-gather a bucket from the
- * data-parallel ranks just before they read it, and hand it back just after. While the pass works
- * on a bucket the next one is gathered on the communication thread, so the gathers overlap the
- * compute.
+ * the model's passes ({@link ParameterShards}) all-gather a bucket from the data-parallel ranks
+ * just before they read it, and hand it back just after. While the pass works on a bucket the next
+ * one is gathered on the communication thread, so the gathers overlap the compute.
  *
  * <p>A bucket is gathered into one of two reusable buffers the size of the largest bucket (the one
  * in use and the one being fetched): the rank copies its shard in, and the all-gather fills in the
@@ -31,7 +31,7 @@ import java.util.function.LongSupplier;
  * measured here). Each gather runs on the {@link GradientBuckets}' communication thread, after the
  * reductions queued before it, so the collectives come in the same order on every rank.
  */
-public final class ShardedParameters implements LlamaModel.ParameterShards, AutoCloseable {
+public final class ShardedParameters implements ParameterShards, AutoCloseable {
   private final GradientBuckets buckets;
   private final Buffers memory;
   private MemorySegment parameters; // the model's, once it is sharded

@@ -8,6 +8,7 @@ import dev.cria.engine.backend.Backends;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.LlamaModel;
 import dev.cria.engine.model.ParameterLayout;
+import dev.cria.engine.model.ParameterShards;
 import dev.cria.engine.model.Precision;
 import dev.cria.engine.tensor.View;
 import java.time.Duration;
@@ -76,7 +77,7 @@ class ZeroThreeTest {
                 sharded.shard(m);
                 long[] most = {0};
                 m.shardParameters( // the same, watched
-                    new LlamaModel.ParameterShards() {
+                    new ParameterShards() {
                       @Override
                       public View acquire(
                           ParameterLayout.Range bucket, ParameterLayout.Range next) {
