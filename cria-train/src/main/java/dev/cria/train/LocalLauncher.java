@@ -1,6 +1,7 @@
 package dev.cria.train;
 
 import dev.cria.core.run.StatusFiles;
+import dev.cria.train.checkpoint.TrainStart;
 import dev.cria.train.config.TrainConfig;
 import dev.cria.train.distributed.ChildOutput;
 import dev.cria.train.distributed.JobKey;
@@ -52,19 +53,31 @@ public final class LocalLauncher {
    *
    * @throws TrainingException naming the worker that failed, after the end of its log was shown
    */
-  public int launch(TrainConfig c, int nproc, Integer threads, boolean overwrite, boolean resume)
+  public int launch(
+      TrainConfig c,
+      int nproc,
+      Integer threads,
+      boolean overwrite,
+      boolean resume,
+      TrainStart start)
       throws IOException, InterruptedException {
     // the launcher holds the run directory for its whole job; its workers know (CRIA_LEASE_HELD)
     try (RunLease lease =
         RunLease.acquire(Path.of(c.runDir()), line -> out.println("warning: " + line))) {
-      return launchHolding(c, nproc, threads, overwrite, resume);
+      return launchHolding(c, nproc, threads, overwrite, resume, start);
     }
   }
 
   private int launchHolding(
-      TrainConfig c, int nproc, Integer threads, boolean overwrite, boolean resume)
+      TrainConfig c,
+      int nproc,
+      Integer threads,
+      boolean overwrite,
+      boolean resume,
+      TrainStart start)
       throws IOException, InterruptedException {
     RunDirectory.requireAvailable(c, overwrite, resume);
+    TrainingSetup.requireStartFits(c, start, overwrite);
     TrainingSetup.requireTrainingMemory(c, nproc, nproc);
     try (TrainingSetup setup = TrainingSetup.prepare(c, nproc, out::println)) {
       // checked, and the indices are cached for the workers

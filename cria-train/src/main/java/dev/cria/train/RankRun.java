@@ -79,11 +79,19 @@ public final class RankRun {
    * Checks a run before any work, as the compile job does on a cluster: the config, the tokenizer,
    * the data and its split, the memory of one rank of a {@code worldSize}-rank job, and builds the
    * sample index cache (in {@code <run>/index_cache} unless the config says where) for the training
-   * job to reuse. Holds the run's lease meanwhile; writes nothing else.
+   * job to reuse; and that the weights {@code start} names fit the model (unless {@code overwrite}
+   * replaces the run's checkpoints). Holds the run's lease meanwhile; writes nothing else.
    */
-  public static void check(TrainConfig c, int worldSize, int ranksPerHost, TrainListener console)
+  public static void check(
+      TrainConfig c,
+      int worldSize,
+      int ranksPerHost,
+      TrainStart start,
+      boolean overwrite,
+      TrainListener console)
       throws IOException {
     TrainingSetup.requireTrainingMemory(c, worldSize, ranksPerHost);
+    TrainingSetup.requireStartFits(c, start, overwrite);
     checkData(c, worldSize, console);
   }
 
@@ -117,6 +125,7 @@ public final class RankRun {
     if (first) {
       RunDirectory.requireAvailable(
           c, options.overwrite(), options.resume()); // before the index cache is written
+      TrainingSetup.requireStartFits(c, options.start(), options.overwrite());
     }
     // a model too big for this machine is refused before anything is written
     TrainingSetup.requireTrainingMemory(

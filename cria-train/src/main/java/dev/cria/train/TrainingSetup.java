@@ -15,6 +15,8 @@ import dev.cria.engine.backend.Backends;
 import dev.cria.engine.model.LlamaConfig;
 import dev.cria.engine.model.ModelSlice;
 import dev.cria.engine.parallel.ParallelDims;
+import dev.cria.train.checkpoint.StartingWeights;
+import dev.cria.train.checkpoint.TrainStart;
 import dev.cria.train.compile.MemoryPlan;
 import dev.cria.train.compile.PlanReport;
 import dev.cria.train.config.ConfigException;
@@ -442,6 +444,20 @@ public final class TrainingSetup implements AutoCloseable {
     if (heap != null) {
       throw new ConfigException(heap);
     }
+  }
+
+  /**
+   * Refuses, before anything is written, starting weights that do not fit the model: a checkpoint
+   * the run would resume, or an {@code --init-from} model, of another shape ({@link
+   * StartingWeights#requireFits}). The run directory's own checkpoints are not asked when {@code
+   * overwrite} replaces them.
+   */
+  public static void requireStartFits(TrainConfig c, TrainStart start, boolean overwrite)
+      throws IOException {
+    TrainStart asked =
+        overwrite ? new TrainStart(false, start.resumeFrom(), start.initFrom(), null) : start;
+    StartingWeights.requireFits(
+        asked, Path.of(c.runDir()), ModelShape.of(c.model(), tokenizerOf(c)));
   }
 
   /**

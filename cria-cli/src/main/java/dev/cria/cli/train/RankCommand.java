@@ -161,16 +161,23 @@ public abstract class RankCommand implements Callable<Integer> {
       if (!isWorker() || announcesConfig()) {
         resolved.notes().forEach(out::println);
       }
+      TrainStart start = new TrainStart(resumes(), resumeFrom, initFrom, initialWeights, startOver);
       if (check) {
         int ranks = isWorker() ? RankEnvironment.fromEnvironment().worldSize() : nproc;
         int perHost = isWorker() ? MemoryPlan.Job.ranksOnThisHost(System.getenv(), ranks) : nproc;
-        RankRun.check(c, ranks, perHost, new ConsoleListener(out, c.trainer().logEveryNSteps()));
+        RankRun.check(
+            c,
+            ranks,
+            perHost,
+            start,
+            overwrite,
+            new ConsoleListener(out, c.trainer().logEveryNSteps()));
         out.flush();
         return 0;
       }
       if (!isWorker() && nproc > 1) {
         return new LocalLauncher(workerCommand(), out)
-            .launch(c, nproc, run.threads(), overwrite, resumes());
+            .launch(c, nproc, run.threads(), overwrite, resumes(), start);
       }
       RankEnvironment env =
           isWorker() ? RankEnvironment.fromEnvironment() : RankEnvironment.single();
@@ -181,7 +188,7 @@ public abstract class RankCommand implements Callable<Integer> {
               new RankRun.Options(
                   overwrite,
                   resumes(),
-                  new TrainStart(resumes(), resumeFrom, initFrom, initialWeights, startOver),
+                  start,
                   Duration.ofSeconds(joinTimeout),
                   Duration.ofSeconds(collectiveTimeout),
                   collectiveKind()),

@@ -114,28 +114,75 @@ public final class HfModelFiles {
           }
           throw new SafetensorsException(dir + ": no tensor " + t.name() + " in the model files");
         }
-        SafetensorsFile f = open.get(file);
-        if (f == null) {
-          f = SafetensorsFile.open(file);
-          open.put(file, f);
-        }
-        SafetensorsFile.Entry e = f.entry(t.name());
-        long[] expected = t.rows() == 1 ? new long[] {t.cols()} : new long[] {t.rows(), t.cols()};
-        if (!java.util.Arrays.equals(e.shape(), expected)) {
-          throw new SafetensorsException(
-              file
-                  + ": "
-                  + t.name()
-                  + " has shape "
-                  + java.util.Arrays.toString(e.shape())
-                  + ", the model needs "
-                  + java.util.Arrays.toString(expected));
+        SafetensorsFile f = opened(open, file);
+        String wrong = wrongShape(file, t, f.entry(t.name()));
+        if (wrong != null) {
+          throw new SafetensorsException(wrong);
         }
         f.read(t.name(), parameters.segment(), t.offset());
       }
     } finally {
       open.values().forEach(SafetensorsFile::close);
     }
+  }
+
+  /**
+   * How the tensors of the model files in {@code dir} differ from {@code layout}'s, reading only
+   * the files' headers: the first tensor missing or of another shape, else a tensor the layout does
+   * not have; null when they are the same tensors with the same shapes (a cria checkpoint of this
+   * model).
+   *
+   * @throws SafetensorsException when a file is not readable
+   */
+  public static String layoutMismatch(Path dir, ParameterLayout layout) throws IOException {
+    Map<String, Path> where = locate(dir);
+    java.util.SortedSet<String> extra = new java.util.TreeSet<>(where.keySet());
+    Map<Path, SafetensorsFile> open = new LinkedHashMap<>();
+    try {
+      for (ParameterLayout.Tensor t : layout.tensors()) {
+        extra.remove(t.name());
+        Path file = where.get(t.name());
+        if (file == null) {
+          return dir + " has no tensor " + t.name();
+        }
+        SafetensorsFile f = opened(open, file);
+        String wrong = wrongShape(file, t, f.entry(t.name()));
+        if (wrong != null) {
+          return wrong;
+        }
+      }
+    } finally {
+      open.values().forEach(SafetensorsFile::close);
+    }
+    return extra.isEmpty()
+        ? null
+        : dir + " holds " + extra.size() + " tensor(s) the model has not, such as " + extra.first();
+  }
+
+  /** {@code file}, opened now unless {@code open} holds it already (and then held there). */
+  private static SafetensorsFile opened(Map<Path, SafetensorsFile> open, Path file)
+      throws IOException {
+    SafetensorsFile f = open.get(file);
+    if (f == null) {
+      f = SafetensorsFile.open(file);
+      open.put(file, f);
+    }
+    return f;
+  }
+
+  /** {@code FILE: NAME has shape [a, b], the model needs [c, d]}, or null when it has. */
+  private static String wrongShape(Path file, ParameterLayout.Tensor t, SafetensorsFile.Entry e) {
+    long[] expected = t.rows() == 1 ? new long[] {t.cols()} : new long[] {t.rows(), t.cols()};
+    if (java.util.Arrays.equals(e.shape(), expected)) {
+      return null;
+    }
+    return file
+        + ": "
+        + t.name()
+        + " has shape "
+        + java.util.Arrays.toString(e.shape())
+        + ", the model needs "
+        + java.util.Arrays.toString(expected);
   }
 
   /** Which file holds each tensor: the index's weight map, or every tensor of the single file. */

@@ -21,6 +21,7 @@ import dev.cria.train.metrics.MetricsSink;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -55,6 +56,77 @@ public final class StartingWeights {
     this.group = group;
     this.values = values;
     this.metrics = metrics;
+  }
+
+  /**
+   * Checks, before anything of the run is written, that the weights {@code start} names fit a model
+   * of {@code shape}, reading only headers and configs: the checkpoint a resume would take first
+   * (the one {@code --resume-from} names, else the newest of {@code runDir}) holds tensors of this
+   * model's shapes, and an {@code --init-from} directory's {@code config.json} describes this
+   * model. A checkpoint that cannot be read is left to the resume, which says so and falls back to
+   * an older one.
+   *
+   * @throws ConfigException naming the checkpoint or directory, what differs, and what to do
+   */
+  public static void requireFits(TrainStart start, Path runDir, LlamaConfig shape)
+      throws IOException {
+    if (start.initFrom() != null) {
+      requireInitFromFits(start.initFrom(), shape);
+    }
+    Path from = start.resumeFrom();
+    if (from == null && !(start.resume() && Files.isDirectory(Checkpoints.directory(runDir)))) {
+      return;
+    }
+    List<Path> candidates = Checkpoints.candidates(from != null ? from : runDir);
+    if (candidates.isEmpty()) {
+      return;
+    }
+    String mismatch;
+    try {
+      mismatch = HfModelFiles.layoutMismatch(candidates.getFirst(), new ParameterLayout(shape));
+    } catch (IOException | RuntimeException unreadable) {
+      return; // damage: the resume reports it and tries the next checkpoint
+    }
+    if (mismatch != null) {
+      throw new ConfigException(
+          (from != null ? "--resume-from " + from : "run_dir " + runDir)
+              + ": checkpoint "
+              + candidates.getFirst().getFileName()
+              + " holds another model ("
+              + mismatch
+              + "); set the model as it was trained, or "
+              + (from != null
+                  ? "drop --resume-from"
+                  : "start a new run: another --run-dir, or --overwrite to replace this one")
+              + "; nothing was written");
+    }
+  }
+
+  /** The {@code --init-from} directory's config.json describes {@code shape}, or throws. */
+  private static void requireInitFromFits(Path dir, LlamaConfig shape) throws IOException {
+    Path configJson = dir.resolve("config.json");
+    if (!Files.isRegularFile(configJson)) {
+      throw new ConfigException(
+          "--init-from "
+              + dir
+              + ": no config.json (a Hugging Face Llama directory holds config.json and"
+              + " safetensors, as cria export writes them)");
+    }
+    List<String> differences;
+    try {
+      differences = HfConfig.differences(shape, HfConfig.read(configJson));
+    } catch (SafetensorsException e) {
+      throw new ConfigException("--init-from: " + e.getMessage(), e);
+    }
+    if (!differences.isEmpty()) {
+      throw new ConfigException(
+          "--init-from "
+              + dir
+              + ": its config.json describes another model: "
+              + String.join(", ", differences)
+              + "; set the model (--preset, --hidden-size, --layers, --heads,"
+              + " --kv-heads, --ffn-size, --tokenizer) to match");
+    }
   }
 
   /**
@@ -281,17 +353,8 @@ public final class StartingWeights {
   private void initializeFrom(Path dir, LlamaModel model) throws IOException {
     long t0 = System.nanoTime();
     try {
+      requireInitFromFits(dir, shape);
       Path configJson = dir.resolve("config.json");
-      List<String> differences = HfConfig.differences(shape, HfConfig.read(configJson));
-      if (!differences.isEmpty()) {
-        throw new ConfigException(
-            "--init-from "
-                + dir
-                + ": its config.json describes another model: "
-                + String.join(", ", differences)
-                + "; set the model (--preset, --hidden-size, --layers, --heads,"
-                + " --kv-heads, --ffn-size, --tokenizer) to match");
-      }
       boolean tied = HfConfig.tiedEmbeddings(configJson);
       if (model.slice().whole()) {
         HfModelFiles.read(dir, model.layout(), model.parameters(), tied);

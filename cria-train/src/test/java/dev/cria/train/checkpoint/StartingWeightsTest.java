@@ -478,6 +478,98 @@ class StartingWeightsTest {
   }
 
   @Test
+  void weightsOfAnotherShapeAreRefusedBeforeAnythingIsWrittenAndDamageIsLeftToTheResume()
+      throws IOException {
+    LlamaConfig other = new LlamaConfig(16, 3, 2, 2, 64, 294, 1e-5f, 10000f, 8);
+    // nothing to resume (no run directory yet, or a run without checkpoints): nothing to refuse
+    StartingWeights.requireFits(TrainStart.resumeIfPossible(), run, other);
+
+    Path step2 = TestCheckpoints.save(config, 2, cpu);
+    Path step4 = TestCheckpoints.save(config, 4, cpu);
+    StartingWeights.requireFits(TrainStart.resumeIfPossible(), run, shape);
+    StartingWeights.requireFits(TrainStart.fresh(), run, other); // not resuming: not asked
+    LlamaConfig wider =
+        new LlamaConfig(
+            shape.dim() * 2,
+            shape.layers(),
+            shape.heads(),
+            shape.kvHeads(),
+            shape.ffnDim(),
+            shape.vocabSize(),
+            shape.normEps(),
+            shape.ropeTheta(),
+            shape.maxSeqLen());
+    LlamaConfig shallower =
+        new LlamaConfig(
+            shape.dim(),
+            shape.layers() - 1,
+            shape.heads(),
+            shape.kvHeads(),
+            shape.ffnDim(),
+            shape.vocabSize(),
+            shape.normEps(),
+            shape.ropeTheta(),
+            shape.maxSeqLen());
+    assertThatThrownBy(() -> StartingWeights.requireFits(TrainStart.resumeIfPossible(), run, wider))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageStartingWith(
+            "run_dir "
+                + run
+                + ": checkpoint step-4 holds another model ("
+                + step4.resolve(Checkpoint.MODEL)
+                + ": model.embed_tokens.weight has shape [")
+        .hasMessageContaining(", the model needs [")
+        .hasMessageEndingWith(
+            "); set the model as it was trained, or start a new run: another --run-dir, or"
+                + " --overwrite to replace this one; nothing was written");
+    assertThatThrownBy(() -> StartingWeights.requireFits(TrainStart.resumeIfPossible(), run, other))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("holds another model (" + step4 + " has no tensor model.layers.");
+    assertThatThrownBy(
+            () -> StartingWeights.requireFits(TrainStart.resumeIfPossible(), run, shallower))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining(
+            "holds another model ("
+                + step4
+                + " holds 9 tensor(s) the model has not, such as model.layers."
+                + (shape.layers() - 1)
+                + ".")
+        .hasMessageEndingWith(
+            "); set the model as it was trained, or start a new run: another --run-dir, or"
+                + " --overwrite to replace this one; nothing was written");
+    assertThatThrownBy(
+            () -> StartingWeights.requireFits(new TrainStart(false, step2, null, null), run, other))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageStartingWith(
+            "--resume-from " + step2 + ": checkpoint step-2 holds another model")
+        .hasMessageEndingWith(
+            "; set the model as it was trained, or drop --resume-from; nothing" + " was written");
+
+    // a newest checkpoint that cannot be read is the resume's to report (it falls back to step-2)
+    Files.writeString(step4.resolve(Checkpoint.MODEL), "not safetensors");
+    StartingWeights.requireFits(TrainStart.resumeIfPossible(), run, other);
+
+    Path hf = tmp.resolve("not-hf");
+    Files.createDirectories(hf);
+    assertThatThrownBy(
+            () -> StartingWeights.requireFits(new TrainStart(false, null, hf, null), run, shape))
+        .isInstanceOf(ConfigException.class)
+        .hasMessage(
+            "--init-from "
+                + hf
+                + ": no config.json (a Hugging Face Llama directory holds config.json and"
+                + " safetensors, as cria export writes them)");
+    Files.writeString(
+        hf.resolve("config.json"), HfConfig.configJson(other, 1, 2, SafetensorsWriter.Dtype.F32));
+    assertThatThrownBy(
+            () -> StartingWeights.requireFits(new TrainStart(false, null, hf, null), run, shape))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageStartingWith(
+            "--init-from " + hf + ": its config.json describes another model: ");
+    assertThat(metrics.events).isEmpty();
+  }
+
+  @Test
   void aStartNamesEitherACheckpointOrAModelAndTheShortFormsSayWhatTheyMean() {
     Path p = Path.of("x");
     assertThatThrownBy(() -> new TrainStart(false, p, p, null))
