@@ -76,6 +76,11 @@ final class TrainTokenizerCommand implements Callable<Integer> {
   int maxPieceLength;
 
   @Option(
+      names = "--overwrite",
+      description = "Replace the tokenizer files an --output directory already holds.")
+  boolean overwrite;
+
+  @Option(
       names = "--skip-bad-lines",
       description = "Count and skip malformed lines instead of stopping.")
   boolean skipBadLines;
@@ -84,6 +89,11 @@ final class TrainTokenizerCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
+    try {
+      Tokenizers.requireSaveable(output, overwrite);
+    } catch (IllegalArgumentException e) {
+      throw new UserError(e.getMessage());
+    }
     List<Path> files = InputFiles.expand(inputs);
     BpeTrainer trainer;
     try {

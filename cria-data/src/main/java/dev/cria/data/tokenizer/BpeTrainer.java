@@ -77,11 +77,13 @@ public final class BpeTrainer {
       }
       if (!(characterCoverage > 0 && characterCoverage <= 1)) {
         throw new IllegalArgumentException(
-            "characterCoverage must be in (0, 1], got " + characterCoverage);
+            "the character coverage (--character-coverage) must be in (0, 1], got "
+                + characterCoverage);
       }
       if (maxPieceLength < 1) {
         throw new IllegalArgumentException(
-            "maxPieceLength must be at least 1, got " + maxPieceLength);
+            "the longest piece (--max-piece-length) must be at least 1 character, got "
+                + maxPieceLength);
       }
     }
 

@@ -26,19 +26,50 @@ public final class Tokenizers {
   }
 
   /**
+   * Refuses, before any work, a directory {@link #save} should not write into: a file, or a
+   * directory that already holds a tokenizer's files unless {@code overwrite} (other files there
+   * are left alone either way). Messages name the flag, {@code --output}.
+   *
+   * @throws IllegalArgumentException saying why
+   */
+  public static void requireSaveable(Path dir, boolean overwrite) {
+    if (Files.exists(dir) && !Files.isDirectory(dir)) {
+      throw new IllegalArgumentException("--output " + dir + " is a file, not a directory");
+    }
+    if (overwrite) {
+      return;
+    }
+    for (String name : FILES) {
+      if (Files.exists(dir.resolve(name))) {
+        throw new IllegalArgumentException(
+            "--output "
+                + dir
+                + " already holds a tokenizer ("
+                + name
+                + "); pick another --output or pass --overwrite to replace its files");
+      }
+    }
+  }
+
+  /**
    * Writes {@code tokenizer} into {@code dir} (created when missing) in the forms cria and Hugging
    * Face read: {@code tokenizer.model} (SentencePiece), {@code tokenizer.json} and {@code
    * tokenizer_config.json}, each file atomically. A form that cannot hold the tokenizer exactly is
    * left out (see {@link SentencePieceModelFile#cannotWrite} and {@link
-   * HfTokenizerJsonFile#cannotWrite}); every tokenizer fits one of the two.
+   * HfTokenizerJsonFile#cannotWrite}; every tokenizer fits one of the two), and an earlier
+   * tokenizer's file of that form is removed, so that the directory holds one tokenizer.
    */
   public static void save(Tokenizer tokenizer, Path dir) throws IOException {
     Files.createDirectories(dir);
     if (SentencePieceModelFile.cannotWrite(tokenizer).isEmpty()) {
       AtomicFiles.write(dir.resolve("tokenizer.model"), SentencePieceModelFile.write(tokenizer));
+    } else {
+      Files.deleteIfExists(dir.resolve("tokenizer.model"));
     }
     if (HfTokenizerJsonFile.cannotWrite(tokenizer).isEmpty()) {
       AtomicFiles.writeString(dir.resolve("tokenizer.json"), HfTokenizerJsonFile.write(tokenizer));
+    } else {
+      Files.deleteIfExists(dir.resolve("tokenizer.json"));
     }
     AtomicFiles.writeString(
         dir.resolve("tokenizer_config.json"), HfTokenizerJsonFile.writeConfig(tokenizer));

@@ -136,16 +136,16 @@ class BpeTrainerTest {
         .hasMessageContaining("259");
     assertThatThrownBy(() -> new BpeTrainer.Options(1000, 0, 16, true))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageContaining("characterCoverage");
+        .hasMessageContaining("the character coverage (--character-coverage)");
     assertThatThrownBy(() -> new BpeTrainer.Options(1000, 1.5, 16, true))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageContaining("characterCoverage");
+        .hasMessageContaining("the character coverage (--character-coverage)");
     assertThatThrownBy(() -> new BpeTrainer.Options(1000, Double.NaN, 16, true))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageContaining("characterCoverage");
+        .hasMessageContaining("the character coverage (--character-coverage)");
     assertThatThrownBy(() -> new BpeTrainer.Options(1000, 1.0, 0, true))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageContaining("maxPieceLength");
+        .hasMessageContaining("the longest piece (--max-piece-length)");
     assertThatThrownBy(() -> new BpeTrainer(null))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("options");
