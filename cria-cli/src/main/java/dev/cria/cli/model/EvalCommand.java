@@ -85,6 +85,12 @@ public final class EvalCommand implements Callable<Integer> {
           case "test" -> Split.TEST;
           default -> throw new UserError("--split must be valid or test, got '" + split + "'");
         };
+    if (threads < 0) {
+      throw new UserError("--threads must be 0 (every core) or more, got " + threads);
+    }
+    if (batches != null && batches < 1) {
+      throw new UserError("--batches must be at least 1, got " + batches);
+    }
     try (TrainedModel model = TrainedModel.load(source, line -> out.println("warning: " + line))) {
       if (model.config() == null) {
         throw new UserError(

@@ -95,6 +95,12 @@ public final class GenerateCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
+    if (!(temperature >= 0)) {
+      throw new UserError("--temperature must be 0 (greedy) or more, got " + temperature);
+    }
+    if (threads < 0) {
+      throw new UserError("--threads must be 0 (every core) or more, got " + threads);
+    }
     Generation.Result r;
     try {
       Sampler sampler = temperature <= 0 ? Sampler.greedy() : Sampler.of(temperature, topP, seed);

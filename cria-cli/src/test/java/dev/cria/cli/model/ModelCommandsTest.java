@@ -83,6 +83,11 @@ class ModelCommandsTest {
     CliRun split = CliRun.of("eval", run.toString(), "--split", "train");
     assertThat(split.exitCode()).isEqualTo(1);
     assertThat(split.err()).contains("--split must be valid or test");
+    // refused before the checkpoint is read (a missing one would be named otherwise)
+    CliRun none = CliRun.of("eval", tmp.resolve("nowhere").toString(), "--batches", "0");
+    assertThat(none.err()).contains("--batches must be at least 1, got 0");
+    CliRun threads = CliRun.of("eval", tmp.resolve("nowhere").toString(), "--threads", "-1");
+    assertThat(threads.err()).contains("--threads must be 0 (every core) or more, got -1");
   }
 
   @Test
@@ -146,7 +151,7 @@ class ModelCommandsTest {
     assertThat(fromCheckpoint.exitCode()).as(fromCheckpoint.err()).isZero();
     assertThat(fromCheckpoint.out()).startsWith("The jury said");
     assertThat(fromCheckpoint.out().length()).isGreaterThan("The jury said".length() + 5);
-    assertThat(fromCheckpoint.err()).contains("new tokens in", "tokens/s");
+    assertThat(fromCheckpoint.err()).contains("new tokens in", "tokens/s", "; greedy]");
     assertThat(fromExport.out()).isEqualTo(fromCheckpoint.out());
     CliRun fromBf16 = CliRun.of(concat(new String[] {"generate", sharded.toString()}, greedy));
     assertThat(fromBf16.exitCode()).as(fromBf16.err()).isZero();
@@ -176,8 +181,15 @@ class ModelCommandsTest {
     CliRun b = CliRun.of(concat(common, new String[] {"--seed", "7"}));
     CliRun c = CliRun.of(concat(common, new String[] {"--seed", "8"}));
     assertThat(a.exitCode()).as(a.err()).isZero();
+    assertThat(a.err()).contains("; temperature 1.0, top-p 0.95, seed 7]");
     assertThat(b.out()).isEqualTo(a.out());
     assertThat(c.out()).isNotEqualTo(a.out());
+    CliRun cold = CliRun.of(concat(common, new String[] {"--temperature", "-1"}));
+    assertThat(cold.exitCode()).isEqualTo(1);
+    assertThat(cold.err()).contains("--temperature must be 0 (greedy) or more, got -1.0");
+    CliRun threads = CliRun.of(concat(common, new String[] {"--threads", "-2"}));
+    assertThat(threads.exitCode()).isEqualTo(1);
+    assertThat(threads.err()).contains("--threads must be 0 (every core) or more, got -2");
     CliRun tooLong = CliRun.of("generate", run.toString(), "--prompt", "word ".repeat(100));
     assertThat(tooLong.exitCode()).isEqualTo(1);
     assertThat(tooLong.err()).contains("the model's context is 64");

@@ -189,8 +189,7 @@ public final class Sampler {
   @Override
   public String toString() {
     return isGreedy()
-        ? "Sampler[greedy]"
-        : String.format(
-            Locale.ROOT, "Sampler[temperature=%s, topP=%s, seed=%d]", temperature, topP, seed);
+        ? "greedy"
+        : String.format(Locale.ROOT, "temperature %s, top-p %s, seed %d", temperature, topP, seed);
   }
 }
