@@ -334,11 +334,12 @@ public final class Board implements AutoCloseable {
     sb.append(labels).append(' ').append(value).append('\n');
   }
 
+  /** The run's ranks; a rank whose status file is damaged is left out, not the others. */
   private static List<RankStatus> statuses(Path dir) {
     try {
-      return StatusFiles.readAll(dir);
+      return StatusFiles.readAll(dir, damaged -> {});
     } catch (IOException e) {
-      return List.of(); // a plain TensorBoard run (NeMo's), or a status being replaced
+      return List.of(); // a plain TensorBoard run (NeMo's)
     }
   }
 

@@ -8,6 +8,7 @@ import dev.cria.core.tensorboard.TensorBoardEvents;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -63,6 +64,8 @@ public final class TopCommand implements Callable<Integer> {
               + " heartbeats, whichever is longest, is silent (default: ${DEFAULT-VALUE}).")
   double silentAfter;
 
+  private final List<String> unreadable = new ArrayList<>();
+
   @Override
   public Integer call() throws IOException, InterruptedException {
     PrintWriter out = spec.commandLine().getOut();
@@ -73,6 +76,7 @@ public final class TopCommand implements Callable<Integer> {
     if (json) {
       out.println(view().toJson());
       out.flush();
+      unreadable.forEach(u -> spec.commandLine().getErr().println("warning: " + u));
       return 0;
     }
     // the trend lines start from the history in the run's event files
@@ -80,7 +84,7 @@ public final class TopCommand implements Callable<Integer> {
     List<Double> tokens = new ArrayList<>(TensorBoardEvents.recent(run, "tokens_per_sec", 60));
     if (once) {
       RunView v = view();
-      TopFrame.render(v, name, TopFrame.Sort.RANK, false, loss, tokens, 200, false)
+      withUnreadable(TopFrame.render(v, name, TopFrame.Sort.RANK, false, loss, tokens, 200, false))
           .forEach(out::println);
       out.flush();
       return 0;
@@ -101,7 +105,9 @@ public final class TopCommand implements Callable<Integer> {
         }
         int[] size = terminal.size();
         List<String> frame =
-            TopFrame.render(v, name, sort, paused, loss, tokens, size[0], terminal.interactive());
+            withUnreadable(
+                TopFrame.render(
+                    v, name, sort, paused, loss, tokens, size[0], terminal.interactive()));
         if (terminal.interactive()) {
           out.print("\033[H\033[2J");
           frame.stream().limit(Math.max(1, size[1] - 1)).forEach(out::println);
@@ -131,12 +137,29 @@ public final class TopCommand implements Callable<Integer> {
     }
   }
 
+  /**
+   * The run's ranks now; a rank whose status file is damaged is left out and said in {@link
+   * #unreadable}, so that one bad file does not stop the monitor.
+   */
   private RunView view() throws IOException {
+    unreadable.clear();
     try {
-      return new RunView(StatusFiles.readAll(run), System.currentTimeMillis(), silentAfter);
+      return new RunView(
+          StatusFiles.readAll(run, line -> unreadable.add(line + "; that rank is left out")),
+          System.currentTimeMillis(),
+          silentAfter);
     } catch (NoSuchFileException e) {
       throw new UserError(run + ": no such run directory");
+    } catch (NotDirectoryException e) {
+      throw new UserError(e.getMessage());
     }
+  }
+
+  /** The frame with a line for each status file the last view could not read. */
+  private List<String> withUnreadable(List<String> frame) {
+    List<String> lines = new ArrayList<>(frame);
+    unreadable.forEach(u -> lines.add("unreadable: " + u));
+    return lines;
   }
 
   private static void remember(RunView v, List<Double> loss, List<Double> tokens) {

@@ -133,6 +133,25 @@ class WatchCommandsTest {
         .contains("\"straggler\":true");
     CliRun missing = CliRun.of("top", run.resolve("gone").toString(), "--once");
     assertThat(missing.err()).contains("gone: no such run directory");
+    Path file = Files.writeString(run.resolve("a-file"), "x");
+    CliRun notRun = CliRun.of("top", file.toString(), "--once");
+    assertThat(notRun.exitCode()).isEqualTo(1);
+    assertThat(notRun.err()).contains(file + " is a file, not a run directory");
+
+    // one rank's damaged status does not hide the others
+    Files.writeString(StatusFiles.file(run, 1), "{\"format\": \"cria-st");
+    CliRun damaged = CliRun.of("top", run.toString(), "--once");
+    assertThat(damaged.exitCode()).isZero();
+    assertThat(damaged.out().lines().toList())
+        .anyMatch(l -> l.matches("\\s+0 host0\\s+training.*"))
+        .anyMatch(l -> l.matches("\\s+2 host2 .*"))
+        .noneMatch(l -> l.matches("\\s+1 host1 .*"))
+        .anyMatch(l ->
+            l.startsWith("unreadable: " + StatusFiles.file(run, 1) + ": not a status file: ")
+                && l.endsWith("; that rank is left out"));
+    CliRun damagedJson = CliRun.of("top", run.toString(), "--json");
+    assertThat(damagedJson.exitCode()).isZero();
+    assertThat(damagedJson.err()).contains("warning: " + StatusFiles.file(run, 1));
   }
 
   @Test

@@ -4,10 +4,12 @@ import dev.cria.core.io.AtomicFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.function.Consumer;
 import java.util.stream.Stream;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
@@ -172,6 +174,18 @@ public final class StatusFiles {
    * error naming it.
    */
   public static List<RankStatus> readAll(Path runDir) throws IOException {
+    return readAll(runDir, null);
+  }
+
+  /**
+   * As {@link #readAll(Path)}, but a damaged file is told to {@code damaged} (a line naming it and
+   * what is wrong) and left out, so that one rank's bad file does not hide the others from a
+   * monitor. {@code damaged} null: a damaged file is an error.
+   */
+  public static List<RankStatus> readAll(Path runDir, Consumer<String> damaged) throws IOException {
+    if (Files.exists(runDir) && !Files.isDirectory(runDir)) {
+      throw new NotDirectoryException(runDir + " is a file, not a run directory");
+    }
     List<Path> dirs;
     try (Stream<Path> s = Files.list(runDir)) {
       dirs =
@@ -188,6 +202,11 @@ public final class StatusFiles {
         out.add(read(f));
       } catch (NoSuchFileException e) {
         // a rank without a status yet (or a log directory of an older cria)
+      } catch (IOException e) {
+        if (damaged == null) {
+          throw e;
+        }
+        damaged.accept(e.getMessage());
       }
     }
     return out;

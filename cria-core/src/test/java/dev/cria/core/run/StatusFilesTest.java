@@ -6,6 +6,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -145,5 +147,27 @@ class StatusFilesTest {
     assertThat(StatusFiles.readAll(run)).extracting(RankStatus::rank).containsExactly(2, 10);
     assertThatThrownBy(() -> StatusFiles.readAll(run.resolve("missing")))
         .hasMessageContaining("missing");
+  }
+
+  @Test
+  void aDamagedStatusIsAnErrorOrLeftOutAndToldAndAFileIsNoRunDirectory() throws IOException {
+    StatusFiles.write(run, status(0, RankState.TRAINING, 1, 1, 1));
+    StatusFiles.write(run, status(2, RankState.TRAINING, 1, 1, 1));
+    Path half = StatusFiles.file(run, 1);
+    Files.createDirectories(half.getParent());
+    Files.writeString(half, "{\"format\": \"cria-status");
+    assertThatThrownBy(() -> StatusFiles.readAll(run))
+        .isInstanceOf(IOException.class)
+        .hasMessageStartingWith(half + ": not a status file: ");
+    List<String> told = new ArrayList<>();
+    assertThat(StatusFiles.readAll(run, told::add))
+        .extracting(RankStatus::rank)
+        .containsExactly(0, 2);
+    assertThat(told).singleElement().asString().startsWith(half + ": not a status file: ");
+
+    Path file = Files.writeString(run.resolve("notes.txt"), "x");
+    assertThatThrownBy(() -> StatusFiles.readAll(file, told::add))
+        .isInstanceOf(java.nio.file.NotDirectoryException.class)
+        .hasMessage(file + " is a file, not a run directory");
   }
 }
