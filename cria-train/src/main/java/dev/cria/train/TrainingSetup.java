@@ -205,7 +205,7 @@ public final class TrainingSetup implements AutoCloseable {
           Path file = Path.of(prefix + ext);
           if (!Files.isRegularFile(file)) {
             throw new ConfigException(
-                "data.data_prefix: " + file + " does not exist (make it with cria prepare)");
+                "data.data_prefix: " + file + " does not exist" + prefixHint(prefix));
           }
         }
         IndexedDataset data = IndexedDataset.open(prefix);
@@ -444,6 +444,47 @@ public final class TrainingSetup implements AutoCloseable {
     if (heap != null) {
       throw new ConfigException(heap);
     }
+  }
+
+  /**
+   * What a data prefix that names no dataset most likely meant: the prefix without a {@code .bin}
+   * or {@code .idx} it was given with; the dataset cria prepare made from it ({@code
+   * PREFIX_text_document}, or another key's); else how to make one.
+   */
+  static String prefixHint(Path prefix) {
+    String p = prefix.toString();
+    for (String ext : new String[] {".bin", ".idx"}) {
+      if (p.endsWith(ext) && Files.isRegularFile(Path.of(p.substring(0, p.length() - 3) + "idx"))) {
+        return " (a data prefix names a dataset without its extension: "
+            + p.substring(0, p.length() - ext.length())
+            + ")";
+      }
+    }
+    Path dir = prefix.toAbsolutePath().getParent();
+    String name = prefix.getFileName() == null ? "" : prefix.getFileName().toString();
+    if (dir != null && Files.isDirectory(dir)) {
+      try (java.util.stream.Stream<Path> s = Files.list(dir)) {
+        List<String> made =
+            s.map(f -> f.getFileName().toString())
+                .filter(f -> f.startsWith(name + "_") && f.endsWith("_document.idx"))
+                .sorted()
+                .map(f -> f.substring(0, f.length() - ".idx".length()))
+                .toList();
+        if (!made.isEmpty()) {
+          Path parent = prefix.getParent();
+          return " (cria prepare --output-prefix "
+              + prefix
+              + " writes "
+              + String.join(", ", made)
+              + ": the data prefix is "
+              + (parent == null ? made.getFirst() : parent.resolve(made.getFirst()))
+              + ")";
+        }
+      } catch (java.io.IOException e) {
+        // no hint
+      }
+    }
+    return " (make it with cria prepare)";
   }
 
   /**
