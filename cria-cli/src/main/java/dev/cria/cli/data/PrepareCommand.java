@@ -52,7 +52,7 @@ public final class PrepareCommand implements Callable<Integer> {
       required = true,
       paramLabel = "PREFIX",
       description = "Output prefix; files are PREFIX_<key>_document.bin/.idx.")
-  Path outputPrefix;
+  String outputPrefix;
 
   @Option(
       names = "--tokenizer",
@@ -96,11 +96,21 @@ public final class PrepareCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
+    if (outputPrefix.isEmpty() || outputPrefix.endsWith("/")) {
+      throw new UserError(
+          "--output-prefix '"
+              + outputPrefix
+              + "' names no file: a prefix ends in a name, such as "
+              + outputPrefix
+              + "brown (which writes "
+              + outputPrefix
+              + "brown_text_document.bin/.idx)");
+    }
     List<Path> files = InputFiles.expand(inputs);
     Tokenizer tok = Tokenizers.load(tokenizer);
     int threads = workers != null ? workers : Runtime.getRuntime().availableProcessors();
     PrepareOptions options =
-        PrepareOptions.of(files, outputPrefix, tok, threads)
+        PrepareOptions.of(files, Path.of(outputPrefix), tok, threads)
             .withJsonKeys(jsonKeys)
             .withAppendEod(appendEod)
             .withSkipBadLines(skipBadLines)

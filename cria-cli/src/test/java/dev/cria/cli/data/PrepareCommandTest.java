@@ -158,6 +158,28 @@ class PrepareCommandTest {
         .contains(input + ":2: key \"text\" holds a number, expected a string", "--skip-bad-lines");
     assertThat(tmp.resolve("bad/out_text_document.bin")).doesNotExist();
     assertThat(tmp.resolve("bad/out_text_document.idx")).doesNotExist();
+
+    String dir = tmp.resolve("bad") + "/";
+    CliRun slash =
+        CliRun.of(
+            "prepare",
+            "--input",
+            input.toString(),
+            "--tokenizer",
+            tokenizerDir.toString(),
+            "--output-prefix",
+            dir);
+    assertThat(slash.exitCode()).isEqualTo(1);
+    assertThat(slash.err())
+        .contains(
+            "--output-prefix '"
+                + dir
+                + "' names no file: a prefix ends in a name, such as "
+                + dir
+                + "brown (which writes "
+                + dir
+                + "brown_text_document.bin/.idx)");
+    assertThat(tmp.resolve("bad_text_document.idx")).doesNotExist();
   }
 
   @Test

@@ -117,12 +117,24 @@ final class JsonlReader implements AutoCloseable {
     Path file = files.get(fileIndex);
     String name = file.getFileName().toString();
     counted = new CountingInputStream(Files.newInputStream(file));
-    if (name.endsWith(".gz")) {
-      in = new GZIPInputStream(counted, 1 << 16);
-    } else if (name.endsWith(".zst") || name.endsWith(".zstd")) {
-      in = new ZstdInputStream(new BufferedInputStream(counted, 1 << 16));
-    } else {
-      in = counted;
+    try {
+      if (name.endsWith(".gz")) {
+        in = new GZIPInputStream(counted, 1 << 16);
+      } else if (name.endsWith(".zst") || name.endsWith(".zstd")) {
+        in = new ZstdInputStream(new BufferedInputStream(counted, 1 << 16));
+      } else {
+        in = counted;
+      }
+    } catch (IOException e) {
+      counted.close();
+      throw new IOException(
+          file
+              + ": not a "
+              + (name.endsWith(".gz") ? "gzip" : "zstd")
+              + " file ("
+              + e.getMessage()
+              + ")",
+          e);
     }
     lineNumber = 0;
     bufferStart = bufferEnd = 0;
@@ -180,7 +192,20 @@ final class JsonlReader implements AutoCloseable {
       if (bufferEnd == buffer.length) {
         buffer = Arrays.copyOf(buffer, buffer.length * 2);
       }
-      int n = in.read(buffer, bufferEnd, buffer.length - bufferEnd);
+      int n;
+      try {
+        n = in.read(buffer, bufferEnd, buffer.length - bufferEnd);
+      } catch (IOException e) {
+        long whole = lineNumber + count; // the lines cut before the bytes that failed
+        throw new IOException(
+            files.get(fileIndex)
+                + ": cannot be read"
+                + (whole > 0 ? " after line " + whole : "")
+                + ", truncated or damaged ("
+                + e.getMessage()
+                + ")",
+            e);
+      }
       if (n < 0) {
         endOfFile = true;
       } else {

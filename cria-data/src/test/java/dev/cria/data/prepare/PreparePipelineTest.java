@@ -267,6 +267,38 @@ class PreparePipelineTest {
   }
 
   @Test
+  void aDamagedOrTruncatedCompressedFileIsNamedAndNothingIsWritten() throws Exception {
+    Path fake = tmp.resolve("fake.jsonl.gz");
+    Files.writeString(fake, json("text", "not compressed") + "\n");
+    assertThatThrownBy(
+            () -> prepare(PrepareOptions.of(List.of(fake), tmp.resolve("f"), tokenizer, 2)))
+        .isInstanceOf(java.io.IOException.class)
+        .hasMessage(fake + ": not a gzip file (Not in GZIP format)");
+
+    java.io.ByteArrayOutputStream whole = new java.io.ByteArrayOutputStream();
+    try (OutputStream out = new GZIPOutputStream(whole)) {
+      for (String d : randomDocuments(2000, 7)) {
+        out.write((json("text", d) + "\n").getBytes(StandardCharsets.UTF_8));
+      }
+    }
+    Path cut = tmp.resolve("cut.jsonl.gz");
+    Files.write(cut, java.util.Arrays.copyOf(whole.toByteArray(), whole.size() / 2));
+    assertThatThrownBy(() ->
+            prepare(
+                PrepareOptions.of(List.of(cut), tmp.resolve("c"), tokenizer, 2)
+                    .withSkipBadLines(true)))
+        .isInstanceOf(java.io.IOException.class)
+        .hasMessageMatching(
+            java.util.regex.Pattern.quote(cut.toString())
+                + ": cannot be read( after line [0-9]+)?, truncated or damaged \\(.*\\)")
+        .hasMessageContaining(", truncated or damaged (");
+    try (Stream<Path> files = Files.list(tmp)) {
+      assertThat(files.map(p -> p.getFileName().toString()))
+          .noneMatch(n -> n.startsWith("f_") || n.startsWith("c_") || n.contains("tmp-"));
+    }
+  }
+
+  @Test
   void skipBadLinesCountsThemAndKeepsTheRest() throws Exception {
     Path input =
         write(
