@@ -31,7 +31,8 @@ public final class RunOptions {
       description =
           "Hydra-style overrides of the config file's keys, after the flags: key=value changes one,"
               + " +key=value adds one, ++key=value sets one either way, ~key removes one"
-              + " (model.optim.lr=3e-4, model.data.data_prefix=[1.0,/data/x_text_document]).")
+              + " (optim.lr=3e-4 in cria's config, model.optim.lr=3e-4 in NeMo's;"
+              + " model.data.data_prefix=[1.0,/data/x_text_document]).")
   List<String> assignments = new ArrayList<>();
 
   @Option(

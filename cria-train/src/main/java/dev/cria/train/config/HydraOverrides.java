@@ -53,7 +53,7 @@ public final class HydraOverrides {
       JsonNode child = parent.get(parts[i]);
       if (child == null || child.isNull()) {
         if (!op.startsWith("+")) {
-          return notInConfig(key, body);
+          return notInConfig(tree, key, body);
         }
         child = NODES.objectNode();
         parent.set(parts[i], child);
@@ -74,7 +74,7 @@ public final class HydraOverrides {
       }
       case "" -> {
         if (!present) {
-          return notInConfig(key, body);
+          return notInConfig(tree, key, body);
         }
       }
       case "+" -> {
@@ -89,12 +89,50 @@ public final class HydraOverrides {
       }
       default -> {}
     }
-    parent.set(leaf, value(body.substring(eq + 1)));
+    try {
+      parent.set(leaf, value(body.substring(eq + 1)));
+    } catch (IllegalArgumentException e) {
+      return e.getMessage();
+    }
     return null;
   }
 
-  private static String notInConfig(String key, String body) {
+  /**
+   * Why {@code key} cannot be changed, and what was most likely meant: the same key in the other
+   * layout (cria's {@code optim.lr} is NeMo's {@code model.optim.lr}, and the reverse) when the
+   * config has it, else how to add it.
+   */
+  private static String notInConfig(ObjectNode tree, String key, String body) {
+    String value = body.substring(body.indexOf('=') + 1);
+    List<String> candidates = new java.util.ArrayList<>();
+    for (int dot = key.indexOf('.'); dot > 0; dot = key.indexOf('.', dot + 1)) {
+      candidates.add(key.substring(dot + 1));
+    }
+    candidates.add("model." + key);
+    for (String other : candidates) {
+      if (has(tree, other)) {
+        return key
+            + " is not in the config, which has "
+            + other
+            + " (cria's and NeMo's layouts differ): write "
+            + other
+            + "="
+            + value;
+      }
+    }
     return key + " is not in the config; to add it write +" + body;
+  }
+
+  /** Whether {@code tree} has the dotted {@code key}. */
+  private static boolean has(ObjectNode tree, String key) {
+    JsonNode node = tree;
+    for (String part : key.split("\\.")) {
+      node = node.isObject() ? node.get(part) : null;
+      if (node == null) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /** A value as Hydra's grammar reads it (a YAML scalar or flow list); otherwise the text. */
@@ -106,6 +144,15 @@ public final class HydraOverrides {
       JsonNode node = YAML.readTree(text);
       return node == null || node.isMissingNode() ? NODES.nullNode() : typed(node);
     } catch (JacksonException e) {
+      if (text.startsWith("[") || text.startsWith("{")) {
+        throw new IllegalArgumentException(
+            "'"
+                + text
+                + "' is not a list or mapping as Hydra writes them ([a,b], {k: v}: check the"
+                + " brackets), and text starting with "
+                + text.charAt(0)
+                + " must be quoted");
+      }
       return NODES.textNode(text);
     }
   }

@@ -66,4 +66,35 @@ class HydraOverridesTest {
             "override 'model..lr=1': 'model..lr' is not a dotted key such as model.optim.lr",
             "override 'justaword': expected key=value");
   }
+
+  @Test
+  void aKeyOfTheOtherLayoutIsPointedToItsPlaceAndAnUnclosedListIsRefused() {
+    ObjectNode cria =
+        (ObjectNode)
+            YAMLMapper.builder()
+                .build()
+                .readTree("optim: {lr: 1.0e-3}\ndata: {data_prefix: [x]}\n");
+    Problems problems = new Problems();
+    HydraOverrides.apply(
+        cria,
+        List.of(
+            "model.optim.lr=3e-4",
+            "model.data.data_prefix=[1.0,/d/x_text_document]",
+            "data.data_prefix=[1.0,/x"),
+        problems);
+    HydraOverrides.apply(tree(), List.of("optim.lr=3e-4"), problems);
+    assertThat(problems.lines())
+        .containsExactly(
+            "override 'model.optim.lr=3e-4': model.optim.lr is not in the config, which has"
+                + " optim.lr (cria's and NeMo's layouts differ): write optim.lr=3e-4",
+            "override 'model.data.data_prefix=[1.0,/d/x_text_document]': model.data.data_prefix"
+                + " is not in the config, which has data.data_prefix (cria's and NeMo's layouts"
+                + " differ): write data.data_prefix=[1.0,/d/x_text_document]",
+            "override 'data.data_prefix=[1.0,/x': '[1.0,/x' is not a list or mapping as Hydra"
+                + " writes them ([a,b], {k: v}: check the brackets), and text starting with [ must"
+                + " be quoted",
+            "override 'optim.lr=3e-4': optim.lr is not in the config, which has model.optim.lr"
+                + " (cria's and NeMo's layouts differ): write model.optim.lr=3e-4");
+    assertThat(cria.get("data").get("data_prefix").toString()).isEqualTo("[\"x\"]");
+  }
 }
