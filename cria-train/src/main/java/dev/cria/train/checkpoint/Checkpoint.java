@@ -51,6 +51,19 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
     return verify(0, 1);
   }
 
+  /**
+   * Re-reads the files a trained model is read from (the model, the config, the state, the
+   * tokenizer), not the optimizer's shards: what evaluating, sampling or exporting needs, so that a
+   * checkpoint whose optimizer state was removed to save space still serves them.
+   */
+  public Checkpoint verifyModel() throws IOException {
+    String problem = manifest.problem(dir, 0, 1, name -> !name.startsWith(OPTIMIZER_DIR + "/"));
+    if (problem != null) {
+      throw new CheckpointException(dir + " is damaged: " + problem);
+    }
+    return this;
+  }
+
   /** Re-reads this checker's share of the files (see {@link Manifest#problem(Path, int, int)}). */
   public Checkpoint verify(int checker, int checkers) throws IOException {
     String problem = manifest.problem(dir, checker, checkers);

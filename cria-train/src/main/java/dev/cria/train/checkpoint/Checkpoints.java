@@ -79,10 +79,17 @@ public final class Checkpoints {
    */
   public static Optional<Checkpoint> newestValid(Path runDir, Consumer<String> report)
       throws IOException {
+    return newestValid(runDir, report, false);
+  }
+
+  /** As above; with {@code modelOnly} the files are checked as {@link Checkpoint#verifyModel}. */
+  private static Optional<Checkpoint> newestValid(
+      Path runDir, Consumer<String> report, boolean modelOnly) throws IOException {
     List<Path> all = new ArrayList<>(list(runDir));
     for (int i = all.size() - 1; i >= 0; i--) {
       try {
-        Checkpoint c = Checkpoint.open(all.get(i)).verify();
+        Checkpoint opened = Checkpoint.open(all.get(i));
+        Checkpoint c = modelOnly ? opened.verifyModel() : opened.verify();
         if (c.step() != stepOf(all.get(i))) {
           throw new CheckpointException(all.get(i) + ": its manifest is for step " + c.step());
         }
@@ -129,15 +136,16 @@ public final class Checkpoints {
   }
 
   /**
-   * A checkpoint named by the user: a {@code step-<N>} directory, or a run directory (its newest
-   * valid checkpoint). Checked against its manifest.
+   * A checkpoint named by the user to read a trained model from: a {@code step-<N>} directory, or a
+   * run directory (its newest valid checkpoint). Checked against its manifest as {@link
+   * Checkpoint#verifyModel} checks it: the optimizer's shards are neither read nor needed.
    */
   public static Checkpoint resolve(Path path, Consumer<String> report) throws IOException {
     if (Files.isRegularFile(path.resolve(Manifest.FILE))) {
-      return Checkpoint.open(path).verify();
+      return Checkpoint.open(path).verifyModel();
     }
     if (Files.isDirectory(directory(path))) {
-      return newestValid(path, report)
+      return newestValid(path, report, true)
           .orElseThrow(
               () -> new CheckpointException(path + ": no usable checkpoint in " + directory(path)));
     }

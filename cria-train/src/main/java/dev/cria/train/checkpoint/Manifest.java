@@ -102,9 +102,16 @@ public record Manifest(long step, Map<String, FileEntry> files) {
    * i % checkers == checker}, so that the ranks of a group check a checkpoint together.
    */
   public String problem(Path dir, int checker, int checkers) throws IOException {
+    return problem(dir, checker, checkers, name -> true);
+  }
+
+  /** As {@link #problem(Path, int, int)}, of the files whose names {@code checked} accepts. */
+  public String problem(
+      Path dir, int checker, int checkers, java.util.function.Predicate<String> checked)
+      throws IOException {
     int i = -1;
     for (Map.Entry<String, FileEntry> e : files.entrySet()) {
-      if (++i % checkers != checker) {
+      if (++i % checkers != checker || !checked.test(e.getKey())) {
         continue;
       }
       Path file = dir.resolve(e.getKey());

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.cria.core.checksum.Checksums;
+import dev.cria.core.io.AtomicFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -147,6 +148,26 @@ class CheckpointsTest {
         .hasMessage(
             run.resolve("elsewhere")
                 + ": neither a checkpoint (manifest.json) nor a run directory with checkpoints/");
+  }
+
+  @Test
+  void aTrainedModelIsReadFromACheckpointWhoseOptimizerStateIsGone() throws IOException {
+    Path ten = checkpoint(10);
+    Path twenty = checkpoint(20);
+    AtomicFiles.deleteTree(twenty.resolve("optimizer"));
+    Files.writeString(ten.resolve("optimizer/b.bin"), "damaged");
+    List<String> reports = new ArrayList<>();
+    assertThat(Checkpoints.resolve(run, reports::add).step()).isEqualTo(20);
+    assertThat(Checkpoints.resolve(ten, reports::add).step()).isEqualTo(10);
+    assertThat(reports).isEmpty();
+    // a resume needs the moments: there the checkpoint is damaged
+    assertThatThrownBy(() -> Checkpoint.open(twenty).verify())
+        .isInstanceOf(CheckpointException.class)
+        .hasMessage(twenty + " is damaged: optimizer/b.bin is missing");
+    assertThat(Checkpoints.newestValid(run, reports::add)).isEmpty();
+    Files.writeString(twenty.resolve("a.bin"), "damaged");
+    assertThatThrownBy(() -> Checkpoints.resolve(twenty, reports::add))
+        .hasMessageContaining("a.bin has 7 bytes, the manifest says 8");
   }
 
   @Test
