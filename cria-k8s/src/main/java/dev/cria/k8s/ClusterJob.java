@@ -87,8 +87,45 @@ public record ClusterJob(
           r.getValue().matches("\\d+[a-zA-Z]*"),
           "--resource " + r.getKey() + "=" + r.getValue() + ": the count must be a quantity");
     }
+    requirePlacement(cpu, memory, nodeSelector, tolerations);
     nodeSelector = Map.copyOf(nodeSelector);
     tolerations = List.copyOf(tolerations);
+  }
+
+  /**
+   * Checks a pod's size and placement as flags give them, naming the flag at fault: CPU and memory
+   * positive Kubernetes quantities (or null), node-selector and toleration keys label keys.
+   */
+  static void requirePlacement(
+      String cpu, String memory, Map<String, String> nodeSelector, List<String> tolerations) {
+    require(cpu == null || positiveQuantity(cpu), "--cpu '" + cpu + "': " + QUANTITY_HELP);
+    require(
+        memory == null || positiveQuantity(memory), "--memory '" + memory + "': " + QUANTITY_HELP);
+    for (String key : nodeSelector.keySet()) {
+      require(
+          labelKey(key),
+          "--node-selector " + key + ": not a label key such as node.kubernetes.io/x");
+    }
+    PodTemplates.tolerations(tolerations); // each is checked now, not when rendered
+  }
+
+  private static final String QUANTITY_HELP =
+      "not a positive Kubernetes quantity such as 2, 500m, 0.5, 64Gi or 512M";
+
+  /** A quantity as Kubernetes writes one (decimal or binary suffix, or an exponent), above 0. */
+  private static boolean positiveQuantity(String q) {
+    java.util.regex.Matcher m =
+        java.util.regex.Pattern.compile(
+                "(\\d+(?:\\.\\d*)?|\\.\\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?\\d+)?")
+            .matcher(q);
+    return m.matches() && new java.math.BigDecimal(m.group(1)).signum() > 0;
+  }
+
+  /** A label or taint key: an optional DNS-subdomain prefix and '/', then a name. */
+  static boolean labelKey(String key) {
+    return key.matches(
+        "([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+            + "[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?");
   }
 
   private static void require(boolean ok, String message) {

@@ -256,6 +256,15 @@ final class PodTemplates {
         }
       }
       int eq = keyValue.indexOf('=');
+      String key = eq > 0 ? keyValue.substring(0, eq) : keyValue;
+      if (!ClusterJob.labelKey(key)) {
+        throw new IllegalArgumentException(
+            "--toleration "
+                + spec
+                + ": '"
+                + key
+                + "' is not a taint key such as nvidia.com/gpu (KEY[=VALUE][:EFFECT])");
+      }
       TolerationBuilder t = new TolerationBuilder().withEffect(effect);
       if (eq > 0) {
         t.withKey(keyValue.substring(0, eq))

@@ -58,6 +58,7 @@ public record SharedRuntime(
     if (maxRestarts < 0) {
       throw new IllegalArgumentException("--backoff-limit must be zero or more");
     }
+    ClusterJob.requirePlacement(cpu, memory, nodeSelector, tolerations);
     resources = Map.copyOf(resources);
     nodeSelector = Map.copyOf(nodeSelector);
     tolerations = List.copyOf(tolerations);

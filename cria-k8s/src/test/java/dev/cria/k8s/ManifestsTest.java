@@ -240,6 +240,33 @@ class ManifestsTest {
         .containsExactly("dedicated Equal ml NoSchedule", "gpu Exists null null");
   }
 
+  @Test
+  void aPodsSizeAndPlacementAreCheckedWhenTheJobIsMadeNotWhenKubernetesReadsIt() {
+    for (String ok : List.of("2", "500m", "0.5", "64Gi", "512M", "1e3", "1.5Gi")) {
+      ClusterJob.requirePlacement(ok, ok, Map.of(), List.of());
+    }
+    assertThatThrownBy(() -> ClusterJob.requirePlacement("-2", null, Map.of(), List.of()))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage(
+            "--cpu '-2': not a positive Kubernetes quantity such as 2, 500m, 0.5, 64Gi or 512M");
+    assertThatThrownBy(() -> ClusterJob.requirePlacement(null, "12QB", Map.of(), List.of()))
+        .hasMessageStartingWith("--memory '12QB': not a positive Kubernetes quantity");
+    assertThatThrownBy(() -> ClusterJob.requirePlacement("0", null, Map.of(), List.of()))
+        .hasMessageStartingWith("--cpu '0': not a positive");
+    assertThatThrownBy(
+            () -> ClusterJob.requirePlacement(null, null, Map.of("bad key!", "x"), List.of()))
+        .hasMessageStartingWith("--node-selector bad key!: not a label key");
+    assertThatThrownBy(() -> ClusterJob.requirePlacement(null, null, Map.of(), List.of(":bad")))
+        .hasMessage(
+            "--toleration :bad: ':bad' is not a taint key such as nvidia.com/gpu"
+                + " (KEY[=VALUE][:EFFECT])");
+    ClusterJob.requirePlacement(
+        null,
+        null,
+        Map.of("node.kubernetes.io/instance-type", "trn1"),
+        List.of("aws.amazon.com/neuron:NoSchedule"));
+  }
+
   private static ClusterJob withName(String name) {
     return Jobs.renamed(Jobs.small(), name, null);
   }
