@@ -71,6 +71,9 @@ public final class RunLease implements AutoCloseable {
    * with a {@link ConfigException} naming the job that holds it; {@code warn} hears of a takeover.
    */
   public static RunLease acquire(Path runDir, Consumer<String> warn) throws IOException {
+    if (Files.exists(runDir) && !Files.isDirectory(runDir)) {
+      throw new ConfigException("run_dir " + runDir + " is a file, not a directory");
+    }
     boolean created = !Files.exists(runDir);
     Files.createDirectories(runDir);
     FileChannel ch =

@@ -124,7 +124,7 @@ class ModelCommandsTest {
 
     CliRun again = CliRun.of("export", run.toString(), "--output", hf.toString());
     assertThat(again.exitCode()).isEqualTo(1);
-    assertThat(again.err()).contains("already exists");
+    assertThat(again.err()).contains("holds an earlier cria export", "pass --overwrite");
     try (var siblings = Files.list(tmp)) {
       assertThat(siblings.map(p -> p.getFileName().toString()))
           .noneMatch(n -> n.contains(".partial"));

@@ -85,7 +85,14 @@ public final class HfExport {
     if (Files.exists(r.output()) && !isEmptyDirectory(r.output())) {
       if (!r.overwrite()) {
         throw new IllegalArgumentException(
-            r.output() + " already exists; pick another --output or pass --overwrite");
+            Files.isRegularFile(r.output().resolve(MARKER))
+                ? r.output()
+                    + " holds an earlier cria export; pick another --output or pass --overwrite"
+                    + " to replace it"
+                : r.output()
+                    + " already exists and is not a cria export (no "
+                    + MARKER
+                    + "); pick another --output (--overwrite replaces only an earlier export)");
       }
       requireEarlierExport(r.output());
     }

@@ -301,11 +301,19 @@ class HfExportTest {
     Files.writeString(out.resolve("notes.txt"), "mine");
     assertThatThrownBy(() -> export(run, SafetensorsWriter.Dtype.F32, false))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessage(out + " already exists; pick another --output or pass --overwrite");
+        .hasMessage(
+            out
+                + " already exists and is not a cria export (no .cria-export.json); pick another"
+                + " --output (--overwrite replaces only an earlier export)");
     assertThat(names(out)).containsExactly("notes.txt");
 
     Files.delete(out.resolve("notes.txt"));
     assertThat(export(run, SafetensorsWriter.Dtype.F32, false).step()).isEqualTo(5L);
+    assertThatThrownBy(() -> export(run, SafetensorsWriter.Dtype.F32, false))
+        .hasMessage(
+            out
+                + " holds an earlier cria export; pick another --output or pass --overwrite to"
+                + " replace it");
   }
 
   @Test
