@@ -53,8 +53,11 @@ import picocli.CommandLine.Spec;
     },
     footer = {
       "",
-      "Run 'cria COMMAND --help' for a command's options; a flag given twice takes its last value.",
-      "Exit codes: 0 ok, 1 error, 2 bad usage, 130/143 stopped by Ctrl-C/SIGTERM."
+      "Run 'cria COMMAND --help' for a command's options; a flag given twice takes its last value"
+          + " (a flag that takes a list, such as --input or --data-prefix, gathers them).",
+      "Exit codes: 0 ok; 1 error (a value refused, with its reason); 2 bad usage (a flag or"
+          + " command cria does not know, or a value of the wrong type); 130/143 stopped by"
+          + " Ctrl-C/SIGTERM."
     })
 public final class CriaCommand implements Runnable {
   /** Lifecycle steps in order, with the commands of each that exist today. */
