@@ -55,11 +55,16 @@ public final class HfTokenizerJsonFile {
     try {
       return JSON.readTree(bytes);
     } catch (JacksonException e) {
+      String line = e.getLocation() != null ? " (line " + e.getLocation().getLineNr() + ")" : "";
+      if (e.getOriginalMessage().startsWith("Trailing token")) { // Jackson's words for a 2nd value
+        throw new TokenizerFormatException(
+            file
+                + ": more than one JSON value"
+                + line
+                + "; a tokenizer.json is one JSON object (is this a JSONL corpus?)");
+      }
       throw new TokenizerFormatException(
-          file
-              + ": malformed JSON: "
-              + e.getOriginalMessage()
-              + (e.getLocation() != null ? " (line " + e.getLocation().getLineNr() + ")" : ""));
+          file + ": malformed JSON: " + e.getOriginalMessage() + line);
     }
   }
 

@@ -133,6 +133,14 @@ class TokenizerPropertiesTest {
     assertThatThrownBy(() -> Tokenizers.load(badJson))
         .isInstanceOf(TokenizerFormatException.class)
         .hasMessageContaining("malformed JSON");
+    Path jsonl = tmp.resolve("docs.jsonl");
+    Files.writeString(jsonl, "{\"text\": \"a\"}\n{\"text\": \"b\"}\n");
+    assertThatThrownBy(() -> Tokenizers.load(jsonl))
+        .isInstanceOf(TokenizerFormatException.class)
+        .hasMessage(
+            jsonl
+                + ": more than one JSON value (line 2); a tokenizer.json is one JSON object (is"
+                + " this a JSONL corpus?)");
     Files.writeString(badJson, "{\"model\": {\"type\": \"Unigram\"}}");
     assertThatThrownBy(() -> Tokenizers.load(badJson)).hasMessageContaining("Unigram");
     assertThatThrownBy(() ->

@@ -64,6 +64,8 @@ public final class TrainConfigFile {
       text = Files.readString(file);
     } catch (NoSuchFileException e) {
       throw new ConfigException(file + ": no such config file");
+    } catch (java.nio.charset.CharacterCodingException e) {
+      throw new ConfigException(file + ": not a YAML config (its bytes are not UTF-8 text)", e);
     } catch (IOException e) {
       throw new ConfigException(file + ": cannot read: " + e.getMessage(), e);
     }

@@ -139,6 +139,11 @@ class TrainConfigFileTest {
                 + " but found '<block mapping start>'");
     assertThatThrownBy(() -> TrainConfigFile.read(tmp.resolve("absent.yaml")))
         .hasMessageContaining("absent.yaml: no such config file");
+    Path binary = tmp.resolve("data.bin");
+    Files.write(binary, new byte[] {(byte) 0xFF, (byte) 0xFE, 0, 'x'});
+    assertThatThrownBy(() -> TrainConfigFile.read(binary))
+        .isInstanceOf(ConfigException.class)
+        .hasMessage(binary + ": not a YAML config (its bytes are not UTF-8 text)");
 
     Path list = tmp.resolve("list.yaml");
     Files.writeString(list, "- a\n- b\n");
