@@ -149,6 +149,22 @@ public final class RankRun {
             }
           });
     }
+    JoinSettings join =
+        new JoinSettings(
+            options.collective(),
+            options.joinTimeout(),
+            options.collectiveTimeout(),
+            JoinSettings.DEFAULT_HANDSHAKE_TIMEOUT,
+            stop::get,
+            line -> console.info("warning: " + line)); // every rank: strangers it refused
+    // the job's key is read before the stop hook goes in: a bad secret must end the process at
+    // once, not leave a hook waiting for a run that never started
+    java.util.Optional<JobKey> key;
+    try {
+      key = JobKey.fromEnvironment(System.getenv(), c.runDir());
+    } catch (IllegalArgumentException e) {
+      throw new CollectiveException(e.getMessage(), e);
+    }
     Thread hook =
         new Thread(
             () -> {
@@ -168,21 +184,7 @@ public final class RankRun {
               }
             },
             "cria-train-stop");
-    Runtime.getRuntime().addShutdownHook(hook);
-    JoinSettings join =
-        new JoinSettings(
-            options.collective(),
-            options.joinTimeout(),
-            options.collectiveTimeout(),
-            JoinSettings.DEFAULT_HANDSHAKE_TIMEOUT,
-            stop::get,
-            line -> console.info("warning: " + line)); // every rank: strangers it refused
-    java.util.Optional<JobKey> key;
-    try {
-      key = JobKey.fromEnvironment(System.getenv(), c.runDir());
-    } catch (IllegalArgumentException e) {
-      throw new CollectiveException(e.getMessage(), e);
-    }
+    Runtime.getRuntime().addShutdownHook(hook); // released in the finally below
     try (Collective group = Collectives.join(env, key, join);
         TrainingSetup setup = TrainingSetup.prepare(c, env.worldSize(), listener::info)) {
       if (first) {

@@ -71,6 +71,29 @@ class OneJobPerRunTest {
   }
 
   @Test
+  void aWorkerWithABadJobSecretEndsAtOnceSayingWhy() throws Exception {
+    // the stop hook once went in before the secret was read, and then held the exit for minutes
+    List<String> command = SmallCorpus.criaJvm();
+    command.addAll(corpus.args("worker", tmp.resolve("bad-secret"), "--join-timeout", "5"));
+    ProcessBuilder pb =
+        new ProcessBuilder(command)
+            .redirectErrorStream(true)
+            .redirectOutput(tmp.resolve("bad-secret.out").toFile());
+    pb.environment().put("CRIA_JOB_SECRET", "tooshort");
+    pb.environment().put("CRIA_RANK", "0");
+    pb.environment().put("CRIA_WORLD_SIZE", "2");
+    Process p = pb.start();
+    boolean ended = p.waitFor(60, TimeUnit.SECONDS);
+    if (!ended) {
+      p.destroyForcibly();
+    }
+    assertThat(ended).as("the worker ended within 60 s").isTrue();
+    assertThat(p.exitValue()).isEqualTo(1);
+    assertThat(Files.readString(tmp.resolve("bad-secret.out")))
+        .contains("CRIA_JOB_SECRET holds 8 bytes; a job secret needs at least 16");
+  }
+
+  @Test
   void aSecondJobIsRefusedNamingTheFirstAndAKilledJobsLeaseIsTakenOver() throws Exception {
     Path run = tmp.resolve("shared");
     Process first = start(args(run, "--max-steps", "1000000"), tmp.resolve("first.out"));
