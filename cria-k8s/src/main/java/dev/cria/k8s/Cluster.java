@@ -553,7 +553,11 @@ public final class Cluster implements AutoCloseable {
 
   /** Whether the Secret {@code name} exists (submission keeps an existing password or secret). */
   public boolean hasSecret(String name) {
-    return client.secrets().inNamespace(namespace).withName(name).get() != null;
+    try {
+      return client.secrets().inNamespace(namespace).withName(name).get() != null;
+    } catch (KubernetesClientException e) {
+      throw apiError("Secret " + namespace + "/" + name, e);
+    }
   }
 
   private String describe(HasMetadata o) {
@@ -561,6 +565,20 @@ public final class Cluster implements AutoCloseable {
   }
 
   static K8sException apiError(String what, KubernetesClientException e) {
+    if (e.getCode() <= 0 && e.getStatus() == null && e.getCause() != null) {
+      // no answer at all: say why the connection failed, not the client's "Operation: [get]"
+      Throwable root = e;
+      while (root.getCause() != null && root.getCause() != root) {
+        root = root.getCause();
+      }
+      String why = root.getMessage() != null ? root.getMessage() : root.getClass().getSimpleName();
+      return new K8sException(
+          what
+              + ": the API server did not answer ("
+              + why.lines().findFirst().orElse("")
+              + "); is a cluster configured and reachable (KUBECONFIG, ~/.kube/config)?",
+          e);
+    }
     String said =
         e.getStatus() != null && e.getStatus().getMessage() != null
             ? e.getStatus().getMessage()

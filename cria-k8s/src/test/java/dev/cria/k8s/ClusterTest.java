@@ -126,6 +126,30 @@ class ClusterTest {
   }
 
   @Test
+  void aServerThatNeverAnsweredIsToldAsSuchWithTheReason() {
+    io.fabric8.kubernetes.client.KubernetesClientException noAnswer =
+        new io.fabric8.kubernetes.client.KubernetesClientException(
+            "Operation: [get]  for kind: [MPIJob]  with name: [j]  in namespace: [default] "
+                + " failed.",
+            new java.io.IOException(
+                "Failed to connect", new java.net.ConnectException("Connection refused")));
+    assertThat(Cluster.apiError("MPIJob default/j", noAnswer).getMessage())
+        .isEqualTo(
+            "MPIJob default/j: the API server did not answer (Connection refused); is a cluster"
+                + " configured and reachable (KUBECONFIG, ~/.kube/config)?");
+    io.fabric8.kubernetes.client.KubernetesClientException refused =
+        new io.fabric8.kubernetes.client.KubernetesClientException(
+            new io.fabric8.kubernetes.api.model.StatusBuilder()
+                .withCode(403)
+                .withMessage("mpijobs is forbidden: User cannot get")
+                .build());
+    assertThat(Cluster.apiError("MPIJob default/j", refused).getMessage())
+        .isEqualTo(
+            "MPIJob default/j: the API server said (HTTP 403): mpijobs is forbidden: User cannot"
+                + " get");
+  }
+
+  @Test
   void submitStatusThroughItsConditionsStopAndCleanupLeavingNothingBehind() {
     assertThat(cluster.submit(objects()))
         .containsExactly(
