@@ -120,19 +120,64 @@ public final class HydraOverrides {
             + value;
       }
     }
+    int dot = key.lastIndexOf('.');
+    JsonNode parent = dot < 0 ? tree : node(tree, key.substring(0, dot));
+    String leaf = key.substring(dot + 1);
+    if (parent != null && parent.isObject()) {
+      for (String sibling : parent.propertyNames()) {
+        if (typo(leaf, sibling)) {
+          String near = dot < 0 ? sibling : key.substring(0, dot + 1) + sibling;
+          return key
+              + " is not in the config; did you mean "
+              + near
+              + "? (write "
+              + near
+              + "="
+              + value
+              + "; to add a new key, +"
+              + body
+              + ")";
+        }
+      }
+    }
     return key + " is not in the config; to add it write +" + body;
+  }
+
+  /** Whether {@code a} is {@code b} with one letter changed, added, dropped or two swapped. */
+  static boolean typo(String a, String b) {
+    if (a.equals(b) || Math.abs(a.length() - b.length()) > 1) {
+      return false;
+    }
+    int i = 0;
+    while (i < Math.min(a.length(), b.length()) && a.charAt(i) == b.charAt(i)) {
+      i++;
+    }
+    String ra = a.substring(i);
+    String rb = b.substring(i);
+    return ra.length() == rb.length()
+        ? ra.substring(1).equals(rb.substring(1))
+            || (ra.length() >= 2
+                && ra.charAt(0) == rb.charAt(1)
+                && ra.charAt(1) == rb.charAt(0)
+                && ra.substring(2).equals(rb.substring(2)))
+        : ra.length() > rb.length() ? ra.substring(1).equals(rb) : rb.substring(1).equals(ra);
   }
 
   /** Whether {@code tree} has the dotted {@code key}. */
   private static boolean has(ObjectNode tree, String key) {
+    return node(tree, key) != null;
+  }
+
+  /** The node at the dotted {@code key}, or null. */
+  private static JsonNode node(ObjectNode tree, String key) {
     JsonNode node = tree;
     for (String part : key.split("\\.")) {
       node = node.isObject() ? node.get(part) : null;
       if (node == null) {
-        return false;
+        return null;
       }
     }
-    return true;
+    return node;
   }
 
   /** A value as Hydra's grammar reads it (a YAML scalar or flow list); otherwise the text. */

@@ -57,8 +57,9 @@ class HydraOverridesTest {
         problems);
     assertThat(problems.lines())
         .containsExactly(
-            "override 'trainer.max_stepz=20': trainer.max_stepz is not in the config; to add it"
-                + " write +trainer.max_stepz=20",
+            "override 'trainer.max_stepz=20': trainer.max_stepz is not in the config; did you"
+                + " mean trainer.max_steps? (write trainer.max_steps=20; to add a new key,"
+                + " +trainer.max_stepz=20)",
             "override '+trainer.max_steps=20': trainer.max_steps is already in the config: write"
                 + " trainer.max_steps=20 to change it (or ++trainer.max_steps=20)",
             "override 'trainer.max_steps.x=1': trainer.max_steps is a value, not a mapping",
@@ -96,5 +97,24 @@ class HydraOverridesTest {
             "override 'optim.lr=3e-4': optim.lr is not in the config, which has model.optim.lr"
                 + " (cria's and NeMo's layouts differ): write model.optim.lr=3e-4");
     assertThat(cria.get("data").get("data_prefix").toString()).isEqualTo("[\"x\"]");
+  }
+
+  @Test
+  void aTypoIsOneLetterChangedAddedDroppedOrTwoSwapped() {
+    assertThat(HydraOverrides.typo("lrr", "lr")).isTrue();
+    assertThat(HydraOverrides.typo("l", "lr")).isTrue();
+    assertThat(HydraOverrides.typo("seeed", "seed")).isTrue();
+    assertThat(HydraOverrides.typo("sede", "seed")).isTrue();
+    assertThat(HydraOverrides.typo("zeed", "seed")).isTrue();
+    assertThat(HydraOverrides.typo("seed", "seed")).isFalse();
+    assertThat(HydraOverrides.typo("lr", "min_lr")).isFalse();
+    assertThat(HydraOverrides.typo("warmup", "warm")).isFalse();
+    assertThat(HydraOverrides.typo("abcd", "badc")).isFalse();
+    Problems problems = new Problems();
+    HydraOverrides.apply(tree(), List.of("trainer.new_key=1", "+trainer.max_stepz=20"), problems);
+    assertThat(problems.lines())
+        .containsExactly(
+            "override 'trainer.new_key=1': trainer.new_key is not in the config; to add it write"
+                + " +trainer.new_key=1");
   }
 }

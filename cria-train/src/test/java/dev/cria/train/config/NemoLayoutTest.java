@@ -296,8 +296,9 @@ class NemoLayoutTest {
     assertThat(cria.nemo()).isFalse();
     assertThatThrownBy(cria::bind)
         .hasMessage(
-            "override 'trainer.max_stepz=3': trainer.max_stepz is not in the config; to add it"
-                + " write +trainer.max_stepz=3");
+            "override 'trainer.max_stepz=3': trainer.max_stepz is not in the config; did you mean"
+                + " trainer.max_steps? (write trainer.max_steps=3; to add a new key,"
+                + " +trainer.max_stepz=3)");
     TrainConfig c =
         ConfigLayers.merge(
                 null,
