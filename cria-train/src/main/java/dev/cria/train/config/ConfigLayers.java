@@ -71,6 +71,17 @@ public final class ConfigLayers {
         TrainConfigFile.merge(tree, t.tree());
         notes.addAll(t.notes());
         origins.putAll(t.origins());
+        for (String key : t.required()) {
+          String target =
+              t.origins().entrySet().stream()
+                  .filter(e -> e.getValue().equals(key))
+                  .map(Map.Entry::getKey)
+                  .findFirst()
+                  .orElse(null);
+          if (target == null || flags.get(target) == null) {
+            problems.add(file + ": " + key + ": " + Interpolations.REQUIRED);
+          }
+        }
       } else {
         TrainConfigFile.merge(tree, user);
       }

@@ -28,9 +28,24 @@ final class Interpolations {
   }
 
   /** Thrown for an interpolation that cannot be resolved; the message names the key. */
+  /** What a {@code ???} left in the config says. */
+  static final String REQUIRED = "is required (??? in the config: give it a value)";
+
   static final class Unresolvable extends RuntimeException {
+    private final String missing;
+
     Unresolvable(String message) {
+      this(message, null);
+    }
+
+    Unresolvable(String message, String missing) {
       super(message);
+      this.missing = missing;
+    }
+
+    /** The path whose value is {@code ???} when that is what failed, else null. */
+    String missing() {
+      return missing;
     }
   }
 
@@ -60,7 +75,7 @@ final class Interpolations {
     }
     String text = value.asString();
     if (text.equals(MISSING)) {
-      throw new Unresolvable(path + ": is required (??? in the config: give it a value)");
+      throw new Unresolvable(path + ": " + REQUIRED, path);
     }
     if (!text.contains("${")) {
       return value;

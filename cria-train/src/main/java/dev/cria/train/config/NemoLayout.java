@@ -56,7 +56,12 @@ final class NemoLayout {
    * @param notes the keys that have no effect, a line per reason, for the console
    * @param origins cria's key to the NeMo key it came from, to name that key in errors
    */
-  record Translation(ObjectNode tree, List<String> notes, Map<String, String> origins) {}
+  /**
+   * A NeMo config in cria's keys: the tree, the notes to print, where each cria key came from, and
+   * the NeMo keys left {@code ???} (required: a flag may still give the cria key they map to).
+   */
+  record Translation(
+      ObjectNode tree, List<String> notes, Map<String, String> origins, List<String> required) {}
 
   /** Whether {@code tree} is in NeMo's layout rather than cria's. */
   static boolean isNemo(ObjectNode tree) {
@@ -79,7 +84,7 @@ final class NemoLayout {
   static Translation read(ObjectNode nemo, String source, Problems problems) {
     Reader r = new Reader(nemo, source, problems);
     r.run();
-    return new Translation(r.out, r.notes(), r.origins);
+    return new Translation(r.out, r.notes(), r.origins, List.copyOf(r.required));
   }
 
   /** One rule: what a key's value does. */
@@ -719,6 +724,8 @@ final class NemoLayout {
     /** Lines for the keys applied as cria settings that are worth saying how. */
     final List<String> applied = new ArrayList<>();
 
+    private final List<String> required = new ArrayList<>();
+
     Reader(ObjectNode nemo, String source, Problems problems) {
       this.nemo = nemo;
       this.values = new Interpolations(nemo);
@@ -746,7 +753,11 @@ final class NemoLayout {
         try {
           rule.apply(this, key);
         } catch (Interpolations.Unresolvable e) {
-          problems.add(source + ": " + e.getMessage());
+          if (key.equals(e.missing())) {
+            required.add(key); // a flag may give it: the layers decide
+          } else {
+            problems.add(source + ": " + e.getMessage());
+          }
         }
       }
     }

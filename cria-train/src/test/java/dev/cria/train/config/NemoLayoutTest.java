@@ -286,6 +286,33 @@ class NemoLayoutTest {
   }
 
   @Test
+  void aRequiredKeyLeftUnsetIsSatisfiedByTheFlagThatSetsItsCriaKey() throws IOException {
+    String unset =
+        SMALL.replace(
+            "data_prefix: [0.3, /data/a_text_document, 0.7, /data/b_text_document]",
+            "data_prefix: ???");
+    assertThat(unset).contains("data_prefix: ???");
+    Path file = tmp.resolve("nemo-unset.yaml");
+    Files.writeString(file, unset);
+    assertThatThrownBy(() -> ConfigLayers.merge(null, file, List.of(), Map.of()).bind())
+        .hasMessageContaining(
+            file + ": model.data.data_prefix: is required (??? in the config: give it a value)");
+    TrainConfig c =
+        ConfigLayers.merge(
+                null, file, List.of(), Map.of("data.data_prefix", List.of("/data/x_text_document")))
+            .bind();
+    assertThat(c.data().dataPrefix()).containsExactly("/data/x_text_document");
+    // an override of the NeMo key itself still works
+    assertThat(
+            ConfigLayers.merge(
+                    null, file, List.of("model.data.data_prefix=[/data/y_text_document]"), Map.of())
+                .bind()
+                .data()
+                .dataPrefix())
+        .containsExactly("/data/y_text_document");
+  }
+
+  @Test
   void hydraOverridesOnCriasOwnLayoutToo() {
     ConfigLayers cria =
         ConfigLayers.merge(
