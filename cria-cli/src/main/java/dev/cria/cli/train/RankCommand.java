@@ -202,6 +202,28 @@ public abstract class RankCommand implements Callable<Integer> {
   }
 
   private static void printSummary(PrintWriter out, TrainConfig c, TrainResult result) {
+    if (!result.stopped() && result.steps() == result.resumedFrom() && result.steps() > 0) {
+      out.printf(
+          Locale.ROOT,
+          "done: nothing to train, the run is already at step %d of trainer.max_steps %d;"
+              + " raise --max-steps to continue it%n",
+          result.steps(),
+          c.trainer().maxSteps());
+    } else {
+      printSteps(out, result);
+    }
+    out.println(
+        "metrics: tensorboard --logdir "
+            + Path.of(c.runDir())
+            + "   log: "
+            + Path.of(c.runDir(), "0", "log"));
+    if (result.lastCheckpoint() != null) {
+      out.println("checkpoint: " + result.lastCheckpoint());
+    }
+    out.flush();
+  }
+
+  private static void printSteps(PrintWriter out, TrainResult result) {
     out.printf(
         Locale.ROOT,
         "%s %d step(s) in %s: loss %.4f%s%n",
@@ -212,15 +234,6 @@ public abstract class RankCommand implements Callable<Integer> {
         Double.isNaN(result.lastValidationLoss())
             ? ""
             : String.format(Locale.ROOT, ", val_loss %.4f", result.lastValidationLoss()));
-    out.println(
-        "metrics: tensorboard --logdir "
-            + Path.of(c.runDir())
-            + "   log: "
-            + Path.of(c.runDir(), "0", "log"));
-    if (result.lastCheckpoint() != null) {
-      out.println("checkpoint: " + result.lastCheckpoint());
-    }
-    out.flush();
   }
 
   private CollectiveKind collectiveKind() {
