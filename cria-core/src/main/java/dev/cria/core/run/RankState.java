@@ -31,6 +31,17 @@ public enum RankState {
 
   /** The state called {@code label}. */
   public static RankState of(String label) {
-    return valueOf(label.toUpperCase(Locale.ROOT));
+    for (RankState s : values()) {
+      if (s.label().equals(label.toLowerCase(Locale.ROOT))) {
+        return s;
+      }
+    }
+    throw new IllegalArgumentException(
+        "state '"
+            + label
+            + "' is none of "
+            + java.util.Arrays.stream(values())
+                .map(RankState::label)
+                .collect(java.util.stream.Collectors.joining(", ")));
   }
 }

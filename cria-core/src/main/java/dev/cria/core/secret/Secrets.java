@@ -44,6 +44,8 @@ public final class Secrets {
           throw new IllegalArgumentException(file + ": the secret file is empty");
         }
         return new Secret(first, false);
+      } catch (java.nio.file.NoSuchFileException e) {
+        throw new IllegalArgumentException(file + ": no such secret file");
       } catch (IOException e) {
         throw new IllegalArgumentException(
             file + ": cannot read the secret file: " + e.getMessage());

@@ -165,6 +165,17 @@ class StatusFilesTest {
         .containsExactly(0, 2);
     assertThat(told).singleElement().asString().startsWith(half + ": not a status file: ");
 
+    Path odd = StatusFiles.file(run, 2);
+    Files.writeString(
+        odd, Files.readString(odd).replace("\"state\":\"training\"", "\"state\":\"running\""));
+    told.clear();
+    assertThat(StatusFiles.readAll(run, told::add)).extracting(RankStatus::rank).containsExactly(0);
+    assertThat(told.get(1))
+        .isEqualTo(
+            odd
+                + ": state 'running' is none of starting, training, validating, saving, stopped,"
+                + " failed, finished");
+
     Path file = Files.writeString(run.resolve("notes.txt"), "x");
     assertThatThrownBy(() -> StatusFiles.readAll(file, told::add))
         .isInstanceOf(java.nio.file.NotDirectoryException.class)

@@ -40,7 +40,7 @@ public final class Sampler {
           "temperature must be a finite number (0 or below for greedy): " + temperature);
     }
     if (!(topP > 0 && topP <= 1)) {
-      throw new IllegalArgumentException("top-p must be in (0, 1]: " + topP);
+      throw new IllegalArgumentException("the nucleus (--top-p) must be in (0, 1], got " + topP);
     }
     return new Sampler(temperature, topP, seed);
   }

@@ -79,7 +79,7 @@ class SamplerTest {
     for (double topP : new double[] {0, -0.5, 1.0001, Double.NaN}) {
       assertThatThrownBy(() -> Sampler.of(1, topP, 0))
           .isInstanceOf(IllegalArgumentException.class)
-          .hasMessageContaining("top-p must be in (0, 1]");
+          .hasMessageContaining("the nucleus (--top-p) must be in (0, 1], got " + topP);
     }
     Sampler sampler = Sampler.of(1, 1, 0);
     assertThatThrownBy(() -> sampler.sample(new float[0]))
