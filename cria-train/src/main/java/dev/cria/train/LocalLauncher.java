@@ -48,35 +48,25 @@ public final class LocalLauncher {
 
   /**
    * Checks the config and builds the sample indices once, starts {@code nproc} workers with {@code
-   * threads} threads each (null: the cores shared evenly) and supervises them. Returns 0 when every
-   * worker finished.
+   * threads} threads each (null: the cores shared evenly) and supervises them; {@code start} says
+   * whether a run in the directory is continued and where the weights come from (checked first).
+   * Returns 0 when every worker finished.
    *
    * @throws TrainingException naming the worker that failed, after the end of its log was shown
    */
-  public int launch(
-      TrainConfig c,
-      int nproc,
-      Integer threads,
-      boolean overwrite,
-      boolean resume,
-      TrainStart start)
+  public int launch(TrainConfig c, int nproc, Integer threads, boolean overwrite, TrainStart start)
       throws IOException, InterruptedException {
     // the launcher holds the run directory for its whole job; its workers know (CRIA_LEASE_HELD)
     try (RunLease lease =
         RunLease.acquire(Path.of(c.runDir()), line -> out.println("warning: " + line))) {
-      return launchHolding(c, nproc, threads, overwrite, resume, start);
+      return launchHolding(c, nproc, threads, overwrite, start);
     }
   }
 
   private int launchHolding(
-      TrainConfig c,
-      int nproc,
-      Integer threads,
-      boolean overwrite,
-      boolean resume,
-      TrainStart start)
+      TrainConfig c, int nproc, Integer threads, boolean overwrite, TrainStart start)
       throws IOException, InterruptedException {
-    RunDirectory.requireAvailable(c, overwrite, resume);
+    RunDirectory.requireAvailable(c, overwrite, start.resume());
     TrainingSetup.requireStartFits(c, start, overwrite);
     TrainingSetup.requireTrainingMemory(c, nproc, nproc);
     try (TrainingSetup setup = TrainingSetup.prepare(c, nproc, out::println)) {

@@ -177,7 +177,7 @@ public abstract class RankCommand implements Callable<Integer> {
       }
       if (!isWorker() && nproc > 1) {
         return new LocalLauncher(workerCommand(), out)
-            .launch(c, nproc, run.threads(), overwrite, resumes(), start);
+            .launch(c, nproc, run.threads(), overwrite, start);
       }
       RankEnvironment env =
           isWorker() ? RankEnvironment.fromEnvironment() : RankEnvironment.single();

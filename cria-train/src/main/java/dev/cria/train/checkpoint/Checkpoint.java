@@ -57,16 +57,16 @@ public record Checkpoint(Path dir, Manifest manifest, TrainingState state) {
    * checkpoint whose optimizer state was removed to save space still serves them.
    */
   public Checkpoint verifyModel() throws IOException {
-    String problem = manifest.problem(dir, 0, 1, name -> !name.startsWith(OPTIMIZER_DIR + "/"));
-    if (problem != null) {
-      throw new CheckpointException(dir + " is damaged: " + problem);
-    }
-    return this;
+    return whole(manifest.problem(dir, 0, 1, name -> !name.startsWith(OPTIMIZER_DIR + "/")));
   }
 
   /** Re-reads this checker's share of the files (see {@link Manifest#problem(Path, int, int)}). */
   public Checkpoint verify(int checker, int checkers) throws IOException {
-    String problem = manifest.problem(dir, checker, checkers);
+    return whole(manifest.problem(dir, checker, checkers));
+  }
+
+  /** This checkpoint when the check found no {@code problem}; else the damage, named. */
+  private Checkpoint whole(String problem) {
     if (problem != null) {
       throw new CheckpointException(dir + " is damaged: " + problem);
     }
