@@ -5,7 +5,9 @@ import dev.cria.core.run.RunLogs;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -23,7 +25,9 @@ import picocli.CommandLine.Spec;
       "Show a run's rank logs (<run>/<rank>/log), or follow them as tail -F does.",
       "",
       "With -f the log may appear later, be truncated or replaced; following ends by itself when every"
-          + " followed rank's status says the run has stopped, failed or finished.",
+          + " followed rank's status says the run has stopped, failed or finished, or its process"
+          + " is gone from this machine without saying so (killed). A rank of another machine that"
+          + " goes quiet is told of on stderr, and followed on.",
       ""
     })
 public final class LogsCommand implements Callable<Integer> {
@@ -64,6 +68,9 @@ public final class LogsCommand implements Callable<Integer> {
       description = "How often to look for new lines when following (default: ${DEFAULT-VALUE}).")
   double poll;
 
+  /** A rank of another host quiet for this long, or six of its heartbeats, is told of. */
+  private static final double SILENT_AFTER_SECONDS = 60;
+
   @Override
   public Integer call() throws IOException, InterruptedException {
     PrintWriter out = spec.commandLine().getOut();
@@ -84,12 +91,26 @@ public final class LogsCommand implements Callable<Integer> {
     if (!follow) {
       return 0;
     }
+    PrintWriter err = spec.commandLine().getErr();
+    for (Path missing : logs.absent()) {
+      err.println("cria logs: waiting for " + missing + " to appear");
+    }
     long sleep = Math.max(10, (long) (poll * 1000));
+    Set<Integer> toldSilent = new HashSet<>();
     while (true) {
-      boolean ended =
-          logs.ended(); // looked at before the last read, so nothing written before the end is lost
+      // looked at before the last read, so nothing written before the end is lost
+      RunLogs.Standing now = logs.standing(System.currentTimeMillis(), SILENT_AFTER_SECONDS);
       print(out, logs.poll(), prefix);
-      if (ended) {
+      now.gone().forEach(line -> err.println("cria logs: " + line));
+      now.silent()
+          .forEach((rank, line) -> {
+            if (toldSilent.add(rank)) {
+              err.println("cria logs: " + line);
+            }
+          });
+      toldSilent.retainAll(now.silent().keySet()); // a rank heard from again is told anew
+      err.flush();
+      if (now.ended()) {
         return 0;
       }
       Thread.sleep(sleep);

@@ -21,13 +21,18 @@ class WatchCommandsTest {
   @TempDir Path run;
 
   private static RankStatus status(int rank, RankState state, double stepSeconds, long ageMillis) {
+    return status(rank, state, stepSeconds, ageMillis, "host" + rank, 10 + rank);
+  }
+
+  private static RankStatus status(
+      int rank, RankState state, double stepSeconds, long ageMillis, String host, long pid) {
     long now = System.currentTimeMillis();
     return new RankStatus(
         "brown",
         rank,
         3,
-        "host" + rank,
-        10 + rank,
+        host,
+        pid,
         state,
         120,
         300,
@@ -104,6 +109,60 @@ class WatchCommandsTest {
             "[2026-01-01 10:00:00.100] started",
             "[2026-01-01 10:00:01.000] step 1/2",
             "[2026-01-01 10:00:02.000] finished 2 steps");
+  }
+
+  @Test
+  void aRankTheRunDoesNotHaveIsRefusedEvenWhenFollowing() throws IOException {
+    log(0, "[2026-01-01 10:00:00.100] started");
+    StatusFiles.write(run, status(0, RankState.TRAINING, 0.5, 0));
+    for (boolean follow : new boolean[] {false, true}) {
+      CliRun r =
+          follow
+              ? CliRun.of("logs", run.toString(), "--rank", "5", "-f")
+              : CliRun.of("logs", run.toString(), "--rank", "5");
+      assertThat(r.exitCode()).isEqualTo(1);
+      assertThat(r.err()).contains("no rank 5: " + run + " is a run of 3 rank(s), 0 to 2");
+    }
+  }
+
+  @Test
+  void followingARankKilledOnThisHostEndsSayingSo() throws Exception {
+    Process gone = new ProcessBuilder("true").start();
+    assertThat(gone.waitFor(30, TimeUnit.SECONDS)).isTrue();
+    log(0, "[2026-01-01 10:00:00.100] step 120/300");
+    StatusFiles.write(
+        run, status(0, RankState.TRAINING, 0.5, 0, RankStatus.thisHost(), gone.pid()));
+    CliRun r =
+        CompletableFuture.supplyAsync(
+                () -> CliRun.of("logs", run.toString(), "-f", "--poll", "0.05"))
+            .get(20, TimeUnit.SECONDS);
+    assertThat(r.exitCode()).isZero();
+    assertThat(r.out().lines()).containsExactly("[2026-01-01 10:00:00.100] step 120/300");
+    assertThat(r.err())
+        .contains(
+            "rank 0 (pid "
+                + gone.pid()
+                + " on this host) is gone without ending its run, after step 120"
+                + " (killed, or out of memory?)");
+  }
+
+  @Test
+  void aQuietRankOfAnotherHostIsToldOfOnceAndFollowedOn() throws Exception {
+    log(0, "[2026-01-01 10:00:00.100] step 120/300");
+    StatusFiles.write(run, status(0, RankState.TRAINING, 0.5, 200_000));
+    CompletableFuture<CliRun> following =
+        CompletableFuture.supplyAsync(
+            () -> CliRun.of("logs", run.toString(), "-f", "--poll", "0.05"));
+    Thread.sleep(500);
+    assertThat(following).isNotDone();
+    StatusFiles.write(run, status(0, RankState.FINISHED, 0.5, 0));
+    CliRun r = following.get(20, TimeUnit.SECONDS);
+    assertThat(r.exitCode()).isZero();
+    assertThat(r.err().lines().filter(l -> l.contains("has not written its status")))
+        .singleElement()
+        .asString()
+        .contains("rank 0 (pid 10 on host0) has not written its status for 2")
+        .contains("still following");
   }
 
   @Test

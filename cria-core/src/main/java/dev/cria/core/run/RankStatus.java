@@ -114,6 +114,21 @@ public record RankStatus(
     }
   }
 
+  /**
+   * Whether the rank's process ran on {@code thisHost} and is gone without ending: no live process
+   * has its pid, or the one that has it started after the rank did (the pid taken again). False for
+   * a rank of another host, whose process cannot be looked at from here, and for one that ended.
+   */
+  public boolean goneFrom(String thisHost) {
+    if (state.ended() || pid <= 0 || !host.equals(thisHost)) {
+      return false;
+    }
+    return ProcessHandle.of(pid)
+        .filter(ProcessHandle::isAlive)
+        .map(p -> p.info().startInstant().map(t -> t.toEpochMilli() > startedAt).orElse(false))
+        .orElse(true);
+  }
+
   /** Seconds since the last update at {@code nowMillis}. */
   public double ageSeconds(long nowMillis) {
     return Math.max(0, nowMillis - updatedAt) / 1e3;

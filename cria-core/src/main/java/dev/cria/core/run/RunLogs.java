@@ -7,6 +7,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.stream.Stream;
 
 /**
@@ -71,7 +74,8 @@ public final class RunLogs {
 
   /**
    * The log of one rank; unless it may appear later ({@code waitForIt}), a missing run directory or
-   * log is an {@link IllegalArgumentException} naming the path.
+   * log is an {@link IllegalArgumentException} naming the path. A rank the run does not have (its
+   * rank 0's status gives their count) is one even when waiting: that log would never come.
    */
   public static RunLogs ofRank(Path runDir, int rank, boolean waitForIt) {
     if (rank < 0) {
@@ -80,11 +84,36 @@ public final class RunLogs {
     if (!Files.isDirectory(runDir)) {
       throw new IllegalArgumentException(runDir + ": no such run directory");
     }
-    if (!waitForIt && !Files.isRegularFile(logFile(runDir, rank))) {
+    boolean absent = !Files.isRegularFile(logFile(runDir, rank));
+    int worldSize = worldSize(runDir);
+    if (absent && rank >= worldSize) {
+      throw new IllegalArgumentException(
+          "no rank "
+              + rank
+              + ": "
+              + runDir
+              + " is a run of "
+              + worldSize
+              + " rank(s), 0 to "
+              + (worldSize - 1));
+    }
+    if (!waitForIt && absent) {
       throw new IllegalArgumentException(
           "no log at " + logFile(runDir, rank) + " (yet); -f waits for it");
     }
     return new RunLogs(runDir, List.of(rank), false);
+  }
+
+  /**
+   * The ranks of the run as its rank 0's status file says (their count); {@link Integer#MAX_VALUE}
+   * while that file is absent or unreadable.
+   */
+  private static int worldSize(Path runDir) {
+    try {
+      return StatusFiles.read(StatusFiles.file(runDir, 0)).worldSize();
+    } catch (IOException | RuntimeException e) {
+      return Integer.MAX_VALUE;
+    }
   }
 
   /** The logs of every rank of the run in {@code runDir} that has a directory now. */
@@ -99,6 +128,11 @@ public final class RunLogs {
   /** The logs of {@code ranks} of the run in {@code runDir}. */
   public static RunLogs of(Path runDir, List<Integer> ranks) {
     return new RunLogs(runDir, ranks, false);
+  }
+
+  /** The followed logs that do not exist (yet). */
+  public List<Path> absent() {
+    return followers.stream().map(LogFollower::file).filter(f -> !Files.exists(f)).toList();
   }
 
   public List<Integer> ranksFollowed() {
@@ -133,20 +167,66 @@ public final class RunLogs {
   }
 
   /**
-   * Whether the run has ended: every followed rank's status says stopped, failed or finished (a
-   * rank without a status file has not ended).
+   * How the followed ranks stand, read from their status files at {@code nowMillis}.
+   *
+   * @param ended whether following can stop: every followed rank's status says it stopped, failed
+   *     or finished, or its process is gone from this host without saying so; a rank without a
+   *     status file has not ended
+   * @param gone a line for each rank whose process is gone without ending (killed, out of memory)
+   * @param silent by rank, a line for each rank of another host that has not written its status for
+   *     longer than {@link RunView#silent} allows: its process may be gone, or its storage
+   *     unreachable; it may still come back, so following goes on
    */
-  public boolean ended() {
+  public record Standing(boolean ended, List<String> gone, Map<Integer, String> silent) {
+    public Standing {
+      gone = List.copyOf(gone);
+      silent = Map.copyOf(silent);
+    }
+  }
+
+  /**
+   * How the followed ranks stand at {@code nowMillis}, {@code silentAfter} as in {@link RunView}.
+   */
+  public Standing standing(long nowMillis, double silentAfterSeconds) {
+    String thisHost = RankStatus.thisHost();
+    boolean ended = !ranks.isEmpty();
+    List<String> gone = new ArrayList<>();
+    Map<Integer, String> silent = new TreeMap<>();
     for (int r : ranks) {
+      RankStatus status;
       try {
-        if (!StatusFiles.read(StatusFiles.file(runDir, r)).state().ended()) {
-          return false;
+        status = StatusFiles.read(StatusFiles.file(runDir, r));
+      } catch (IOException | RuntimeException e) {
+        ended = false; // not written yet, or being replaced: the next look reads it
+        continue;
+      }
+      if (status.goneFrom(thisHost)) {
+        gone.add(
+            String.format(
+                Locale.ROOT,
+                "rank %d (pid %d on this host) is gone without ending its run, after step %d"
+                    + " (killed, or out of memory?)",
+                r,
+                status.pid(),
+                status.step()));
+      } else if (!status.state().ended()) {
+        ended = false;
+        RunView view = new RunView(List.of(status), nowMillis, silentAfterSeconds);
+        if (view.silent(status)) {
+          silent.put(
+              r,
+              String.format(
+                  Locale.ROOT,
+                  "rank %d (pid %d on %s) has not written its status for %.0f s: its process may"
+                      + " be gone; still following (Ctrl-C to stop)",
+                  r,
+                  status.pid(),
+                  status.host(),
+                  status.ageSeconds(nowMillis)));
         }
-      } catch (IOException e) {
-        return false;
       }
     }
-    return !ranks.isEmpty();
+    return new Standing(ended, gone, silent);
   }
 
   private static List<Line> merge(List<Line> lines) {

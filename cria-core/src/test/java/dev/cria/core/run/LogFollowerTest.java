@@ -60,7 +60,8 @@ class LogFollowerTest {
     append(dir.resolve("0/log"), "[2026-01-01 10:00:00.900] c0\n");
     List<RunLogs.Line> more = logs.poll();
     assertThat(more).extracting(RunLogs.Line::rank).containsExactly(0, 2);
-    assertThat(logs.ended()).isFalse(); // no status says so
+    assertThat(logs.standing(System.currentTimeMillis(), 30).ended())
+        .isFalse(); // no status says so
   }
 
   private static void append(Path f, String text) throws IOException {

@@ -258,7 +258,7 @@ public final class PeerWatch implements AutoCloseable {
                 : Math.max(slowestStep, status.stepSeconds());
       }
       double quiet = (now - Math.max(s.updatedSeenAt, startedAt)) / 1e9;
-      if (quiet >= seconds(bounds.heartbeat()) * 2 && goneFromThisHost(status)) {
+      if (quiet >= seconds(bounds.heartbeat()) * 2 && status.goneFrom(host)) {
         return Optional.of(
             String.format(
                 Locale.ROOT,
@@ -339,7 +339,7 @@ public final class PeerWatch implements AutoCloseable {
       }
       if (status.state() == RankState.FAILED && ofThisRun(seen[i], status)) {
         parts.add("rank " + q + " failed: " + status.lastError());
-      } else if (!status.state().ended() && goneFromThisHost(status)) {
+      } else if (!status.state().ended() && status.goneFrom(host)) {
         parts.add("rank " + q + " (pid " + status.pid() + ") is gone after step " + status.step());
       } else if (!status.state().ended()
           && status.ageSeconds(nowMillis) > seconds(bounds.heartbeat()) * 2) {
@@ -383,12 +383,6 @@ public final class PeerWatch implements AutoCloseable {
 
   private static double seconds(Duration d) {
     return d.toNanos() / 1e9;
-  }
-
-  private boolean goneFromThisHost(RankStatus status) {
-    return status.host().equals(host)
-        && status.pid() > 0
-        && ProcessHandle.of(status.pid()).map(p -> !p.isAlive()).orElse(true);
   }
 
   private RankStatus read(int q) {
