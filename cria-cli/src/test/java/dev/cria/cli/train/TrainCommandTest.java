@@ -75,6 +75,11 @@ class TrainCommandTest {
             "done: nothing to train, the run is already at step 9 of trainer.max_steps 9; raise"
                 + " --max-steps to continue it")
         .doesNotContain("loss NaN");
+    // and its status says where the run stands, not step 0
+    dev.cria.core.run.RankStatus status =
+        dev.cria.core.run.StatusFiles.read(dev.cria.core.run.StatusFiles.file(runDir, 0));
+    assertThat(status.step()).isEqualTo(9);
+    assertThat(status.state()).isEqualTo(dev.cria.core.run.RankState.FINISHED);
     // an attempt with another shape fails on the checkpoint, and does not spoil the next resume
     CliRun wrong = CliRun.of("train", "--run-dir", runDir.toString(), "--layers", "3");
     assertThat(wrong.exitCode()).isEqualTo(1);

@@ -142,6 +142,16 @@ public record RankStatus(
     return c.build();
   }
 
+  /**
+   * A copy that goes on from a checkpoint of step {@code step}: that many steps done, none of this
+   * process's yet (no loss or speed of its own).
+   */
+  public RankStatus resumedAt(long step) {
+    Copy c = new Copy(this);
+    c.step = step;
+    return c.build();
+  }
+
   /** A copy after optimizer step {@code step}: training, with that step's numbers. */
   public RankStatus afterStep(
       long step,

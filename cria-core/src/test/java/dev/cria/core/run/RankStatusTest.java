@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.time.Instant;
 import org.junit.jupiter.api.Test;
 
-/** What a status file lets a reader on the rank's host tell of its process. */
+/** What a status file lets a reader on the rank's host tell of its process, and a resume. */
 class RankStatusTest {
   private static RankStatus on(String host, long pid, long startedAt, RankState state) {
     RankStatus s = StatusFilesTest.status(0, state, 7, 0.5, System.currentTimeMillis());
@@ -55,5 +55,12 @@ class RankStatusTest {
     assertThat(on(here + "-elsewhere", ended.pid(), now, RankState.TRAINING).goneFrom(here))
         .isFalse();
     assertThat(on(here, ended.pid(), now, RankState.FINISHED).goneFrom(here)).isFalse();
+  }
+
+  @Test
+  void aResumedRankStartsAtItsCheckpointsStep() {
+    RankStatus s = on("h", 1, 0, RankState.STARTING).resumedAt(4200);
+    assertThat(s.step()).isEqualTo(4200);
+    assertThat(s.state()).isEqualTo(RankState.STARTING);
   }
 }

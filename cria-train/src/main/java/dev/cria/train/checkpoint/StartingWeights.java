@@ -164,6 +164,7 @@ public final class StartingWeights {
             resumed.state().consumedSamples(),
             resumed.state().worldSize(),
             (System.nanoTime() - t0) / 1e9));
+    metrics.resumed(resumed.step());
     return resumed;
   }
 

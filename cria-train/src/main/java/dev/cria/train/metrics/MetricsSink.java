@@ -19,6 +19,9 @@ public interface MetricsSink extends AutoCloseable {
   /** A line for the rank log only (details nobody needs on the console). */
   default void note(String line) throws IOException {}
 
+  /** The run goes on from a checkpoint of step {@code step}, before its first step here. */
+  default void resumed(long step) throws IOException {}
+
   /** After every optimizer step. */
   default void step(StepMetrics metrics) throws IOException {}
 
@@ -70,6 +73,13 @@ public interface MetricsSink extends AutoCloseable {
       public void note(String line) throws IOException {
         for (MetricsSink s : all) {
           s.note(line);
+        }
+      }
+
+      @Override
+      public void resumed(long step) throws IOException {
+        for (MetricsSink s : all) {
+          s.resumed(step);
         }
       }
 

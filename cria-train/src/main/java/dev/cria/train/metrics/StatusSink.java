@@ -111,6 +111,12 @@ public final class StatusSink implements MetricsSink {
   }
 
   @Override
+  public synchronized void resumed(long step) {
+    status = status.resumedAt(step);
+    write();
+  }
+
+  @Override
   public synchronized void step(StepMetrics m) {
     status =
         status.afterStep(

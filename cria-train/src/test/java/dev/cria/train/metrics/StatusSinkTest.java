@@ -83,4 +83,14 @@ class StatusSinkTest {
     assertThat(read().state()).isEqualTo(RankState.FAILED);
     assertThat(read().lastError()).isEqualTo("the loss is NaN at step 4");
   }
+
+  @Test
+  void aResumedRankStartsAtItsCheckpointsStepBeforeItsFirstStep() throws IOException {
+    try (StatusSink sink = new StatusSink(run, 1, 1, 20, Duration.ofMinutes(1))) {
+      sink.resumed(12);
+      assertThat(read().step()).isEqualTo(12);
+      assertThat(read().state()).isEqualTo(RankState.STARTING);
+      assertThat(read().loss()).isNaN();
+    }
+  }
 }
