@@ -14,6 +14,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.net.BindException;
 import java.net.InetSocketAddress;
 import java.net.URI;
 import java.net.URLDecoder;
@@ -59,7 +60,22 @@ public final class Board implements AutoCloseable {
       String user,
       String password,
       Path tlsKeystore,
-      char[] tlsPassword) {}
+      char[] tlsPassword) {
+    /**
+     * @throws IllegalArgumentException for a port outside 0-65535, or a user name HTTP Basic cannot
+     *     carry (empty, or holding a colon)
+     */
+    public Options {
+      if (port < 0 || port > 65535) {
+        throw new IllegalArgumentException(
+            "--port " + port + ": a port is 0 to 65535 (0: any free one)");
+      }
+      if (user == null || user.isBlank() || user.contains(":")) {
+        throw new IllegalArgumentException(
+            "--user '" + user + "': a user name is not empty and has no ':' (HTTP Basic)");
+      }
+    }
+  }
 
   private static final JsonMapper JSON = JsonMapper.builder().build();
   private static final String UPLOT = "/META-INF/resources/webjars/uplot/1.6.30/dist/";
@@ -98,12 +114,21 @@ public final class Board implements AutoCloseable {
       }
     }
     InetSocketAddress address = new InetSocketAddress(o.host(), o.port());
-    if (o.tlsKeystore() != null) {
-      HttpsServer https = HttpsServer.create(address, 64);
-      https.setHttpsConfigurator(new HttpsConfigurator(tls(o.tlsKeystore(), o.tlsPassword())));
-      server = https;
-    } else {
-      server = HttpServer.create(address, 64);
+    if (address.isUnresolved()) {
+      throw new IllegalArgumentException("--host " + o.host() + ": no such address");
+    }
+    SSLContext tls = o.tlsKeystore() == null ? null : tls(o.tlsKeystore(), o.tlsPassword());
+    try {
+      if (tls != null) {
+        HttpsServer https = HttpsServer.create(address, 64);
+        https.setHttpsConfigurator(new HttpsConfigurator(tls));
+        server = https;
+      } else {
+        server = HttpServer.create(address, 64);
+      }
+    } catch (BindException e) {
+      refuseBind(o, e);
+      throw e;
     }
     pool =
         Executors.newFixedThreadPool(
@@ -422,10 +447,42 @@ public final class Board implements AutoCloseable {
     }
   }
 
+  /**
+   * Why the board cannot listen where {@code o} says: the port is taken ({@link BindException},
+   * naming it), or the address is not this machine's ({@link IllegalArgumentException}).
+   */
+  private static void refuseBind(Options o, BindException e) throws BindException {
+    String where = (o.host().contains(":") ? "[" + o.host() + "]" : o.host()) + ":" + o.port();
+    String why = String.valueOf(e.getMessage());
+    if (why.toLowerCase(java.util.Locale.ROOT).contains("in use")) {
+      throw new BindException(where + " is in use (" + why + "); pick another --port");
+    }
+    throw new IllegalArgumentException(
+        "--host "
+            + o.host()
+            + ": cannot listen on "
+            + where
+            + " ("
+            + why
+            + "); give an address of this machine (127.0.0.1, the default, or 0.0.0.0 for all)");
+  }
+
   private static SSLContext tls(Path keystore, char[] password) throws IOException {
+    if (!Files.isRegularFile(keystore)) {
+      throw new IllegalArgumentException("--tls-keystore " + keystore + ": no such file");
+    }
     try (InputStream in = Files.newInputStream(keystore)) {
       KeyStore ks = KeyStore.getInstance("PKCS12");
-      ks.load(in, password);
+      try {
+        ks.load(in, password);
+      } catch (IOException e) {
+        throw new IllegalArgumentException(
+            keystore
+                + (e.getCause() instanceof java.security.UnrecoverableKeyException
+                    ? ": the keystore password does not open it"
+                    : ": not a PKCS12 keystore, or cut short (" + e + ")"),
+            e);
+      }
       KeyManagerFactory kmf =
           KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
       kmf.init(ks, password);

@@ -89,8 +89,18 @@ public final class BoardCommand implements Callable<Integer> {
     try {
       password = Secrets.read(passwordFile, "CRIA_BOARD_PASSWORD");
       if (tlsKeystore != null) {
-        tlsPassword =
-            Secrets.read(tlsPasswordFile, "CRIA_BOARD_TLS_PASSWORD").value().toCharArray();
+        Secrets.Secret tls = Secrets.read(tlsPasswordFile, "CRIA_BOARD_TLS_PASSWORD");
+        if (tls.generated()) {
+          throw new UserError(
+              "--tls-keystore "
+                  + tlsKeystore
+                  + " needs its password: --tls-password-file FILE or CRIA_BOARD_TLS_PASSWORD");
+        }
+        tlsPassword = tls.value().toCharArray();
+      } else if (tlsPasswordFile != null) {
+        throw new UserError(
+            "--tls-password-file is the password of a keystore: give --tls-keystore too"
+                + " (without it the board serves plain HTTP)");
       }
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
@@ -104,8 +114,7 @@ public final class BoardCommand implements Callable<Integer> {
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     } catch (java.net.BindException e) {
-      throw new UserError(
-          host + ":" + port + " is in use (" + e.getMessage() + "); pick another --port");
+      throw new UserError(e.getMessage());
     }
     String url = board.url().toString();
     if (password.generated()) {

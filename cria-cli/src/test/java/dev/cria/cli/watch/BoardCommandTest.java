@@ -141,4 +141,45 @@ class BoardCommandTest {
     assertThat(run.exitCode()).isEqualTo(1);
     assertThat(run.err()).contains(file + ": the secret file is empty");
   }
+
+  @Test
+  void flagsItCannotServeWithAreRefusedNamingTheFlag() throws Exception {
+    Files.createDirectories(tmp.resolve("logs"));
+    Path password = tmp.resolve("pw");
+    Files.writeString(password, "board-pw\n");
+    assertThat(refusal("--port", "70000")).contains("--port 70000: a port is 0 to 65535");
+    assertThat(refusal("--user", "")).contains("--user '': a user name is not empty");
+    assertThat(refusal("--user", "a:b")).contains("--user 'a:b'").contains("no ':'");
+    assertThat(refusal("--tls-password-file", password.toString()))
+        .contains("--tls-password-file is the password of a keystore: give --tls-keystore too");
+    assertThat(refusal("--tls-keystore", tmp.resolve("board.p12").toString()))
+        .contains("needs its password: --tls-password-file FILE or CRIA_BOARD_TLS_PASSWORD");
+    // 192.0.2.1 (TEST-NET-1) is no machine's address: binding it fails without any traffic
+    assertThat(refusal("--host", "192.0.2.1"))
+        .contains("--host 192.0.2.1: cannot listen on 192.0.2.1:0")
+        .contains("give an address of this machine")
+        .doesNotContain("in use");
+    try (java.net.ServerSocket taken =
+        new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+      assertThat(refusal("--port", Integer.toString(taken.getLocalPort())))
+          .contains("127.0.0.1:" + taken.getLocalPort() + " is in use")
+          .contains("pick another --port");
+    }
+  }
+
+  /** What {@code cria board} says when it refuses {@code args} (it must not start serving). */
+  private String refusal(String... args) {
+    List<String> command =
+        new java.util.ArrayList<>(
+            List.of("board", "--logdir", tmp.resolve("logs").toString(), "--port", "0"));
+    command.addAll(List.of(args));
+    CliRun run =
+        org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(
+            java.time.Duration.ofSeconds(60),
+            () -> CliRun.of(command.toArray(String[]::new)),
+            "cria board started serving with " + List.of(args));
+    assertThat(run.exitCode()).as(run.err()).isNotZero();
+    assertThat(run.err()).doesNotContain("Exception");
+    return run.err();
+  }
 }
