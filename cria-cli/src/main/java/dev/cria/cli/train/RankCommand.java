@@ -149,6 +149,11 @@ public abstract class RankCommand implements Callable<Integer> {
     if (nproc < 1) {
       throw new UserError("--nproc must be at least 1, got " + nproc);
     }
+    if (joinTimeout < 1 || collectiveTimeout < 1) {
+      throw new UserError(
+          (joinTimeout < 1 ? "--join-timeout " + joinTimeout : "--timeout " + collectiveTimeout)
+              + ": a wait of at least 1 second (0 would give up on every peer at once)");
+    }
     collectiveKind(); // a bad name is refused before anything starts
     try {
       RunConfig.Resolved resolved = RunConfig.read(request());

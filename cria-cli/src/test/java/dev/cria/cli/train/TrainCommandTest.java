@@ -192,6 +192,15 @@ class TrainCommandTest {
     assertThat(badYaml.exitCode()).isEqualTo(1);
     assertThat(badYaml.err()).contains("absent.yaml: no such config file");
     assertThat(tmp.resolve("x")).doesNotExist();
+
+    CliRun noWait =
+        CliRun.of(smallModel(tmp.resolve("z"), "--join-timeout", "0").toArray(String[]::new));
+    assertThat(noWait.exitCode()).isEqualTo(1);
+    assertThat(noWait.err()).contains("--join-timeout 0: a wait of at least 1 second");
+    CliRun noPatience =
+        CliRun.of(smallModel(tmp.resolve("z"), "--timeout", "-5").toArray(String[]::new));
+    assertThat(noPatience.err()).contains("--timeout -5: a wait of at least 1 second");
+    assertThat(tmp.resolve("z")).doesNotExist();
   }
 
   @Test
