@@ -5,6 +5,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import tools.jackson.databind.node.ObjectNode;
 
 /**
@@ -138,21 +140,34 @@ public final class ConfigLayers {
     Problems binding = new Problems();
     TrainConfig config = TrainConfigFile.bind(tree, source, binding, dataRequired);
     for (String line : binding.lines()) {
-      String renamed = line;
-      for (Map.Entry<String, String> e : origins.entrySet()) {
-        String criaKey = ": " + e.getKey() + ":";
-        if (renamed.contains(criaKey)) {
-          renamed = renamed.replace(criaKey, ": " + e.getValue() + " (cria's " + e.getKey() + "):");
-          break;
-        }
-      }
-      String line2 = renamed;
+      String line2 = asTheFileNamesIt(line);
       if (all.lines().stream().noneMatch(seen -> sameKey(seen, line2))) {
         all.add(line2);
       }
     }
     all.throwIfAny();
     return config;
+  }
+
+  /**
+   * {@code line}, a mistake found in cria's keys, with the keys a NeMo file set named as the file
+   * names them: the key a line is about ({@code FILE: key: ...}) with cria's name beside it, any
+   * other key it mentions (a rule across keys) by the file's name alone.
+   */
+  private String asTheFileNamesIt(String line) {
+    String renamed = line;
+    for (Map.Entry<String, String> e : origins.entrySet()) {
+      String criaKey = ": " + e.getKey() + ":";
+      if (renamed.contains(criaKey)) {
+        renamed = renamed.replace(criaKey, ": " + e.getValue() + " (cria's " + e.getKey() + "):");
+      } else if (!e.getKey().equals(e.getValue())) {
+        renamed =
+            renamed.replaceAll(
+                "(?<![\\w.])" + Pattern.quote(e.getKey()) + "(?![\\w.])",
+                Matcher.quoteReplacement(e.getValue()));
+      }
+    }
+    return renamed;
   }
 
   /** Whether two lines are about the same key (the file's mistake already says it). */

@@ -252,6 +252,17 @@ class NemoLayoutTest {
   }
 
   @Test
+  void aRuleAcrossKeysNamesEachByTheFilesName() throws IOException {
+    assertThatThrownBy(() -> layers(SMALL, "model.optim.sched.warmup_steps=45").bind())
+        .hasMessageContaining(
+            ": model.optim.sched.warmup_steps 45 and model.optim.sched.constant_steps 10 must"
+                + " leave steps to decay in before trainer.max_steps 50")
+        .hasMessageNotContaining(" optim.warmup_steps");
+    assertThatThrownBy(() -> layers(SMALL, "model.optim.sched.min_lr=1e-3").bind())
+        .hasMessageContaining(": model.optim.sched.min_lr 0.001 is above model.optim.lr 3.0E-4");
+  }
+
+  @Test
   void theResolvedConfigPrintedInNemosLayoutReadsBackToTheSameRun() throws IOException {
     TrainConfig c = layers(SMALL).bind();
     String printed = NemoRender.toYaml(c, List.of("a note"));
