@@ -64,7 +64,7 @@ public record ClusterJob(
     require(
         namespace != null && namespace.matches("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"),
         "--namespace '" + namespace + "' is not a DNS label");
-    require(image != null && !image.isBlank(), "--image is required (see cria image build)");
+    requireImage(image);
     require(workers >= 1, "--workers must be at least 1, got " + workers);
     require(procsPerWorker >= 1, "--procs-per-worker must be at least 1, got " + procsPerWorker);
     require(
@@ -79,17 +79,40 @@ public record ClusterJob(
         queue == null || queue.matches("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"),
         "--queue '" + queue + "' is not a LocalQueue's name (a DNS label)");
     resources = Map.copyOf(new LinkedHashMap<>(resources));
+    requireResources(resources);
+    requirePlacement(cpu, memory, nodeSelector, tolerations);
+    nodeSelector = Map.copyOf(nodeSelector);
+    tolerations = List.copyOf(tolerations);
+  }
+
+  /** Checks {@code --image}: given, and an image reference as a registry takes one. */
+  static void requireImage(String image) {
+    require(image != null && !image.isBlank(), "--image is required (see cria image build)");
+    try {
+      com.google.cloud.tools.jib.api.ImageReference.parse(image);
+    } catch (com.google.cloud.tools.jib.api.InvalidImageReferenceException e) {
+      throw new IllegalArgumentException(
+          "--image '"
+              + image
+              + "': not an image reference such as registry.example.com/team/cria:0.1.0"
+              + " (lower-case repository, no spaces)");
+    }
+  }
+
+  /** Checks extended resources as {@code --resource NAME=COUNT} flags give them. */
+  static void requireResources(Map<String, String> resources) {
     for (Map.Entry<String, String> r : resources.entrySet()) {
       require(
           r.getKey().matches("[a-z0-9.-]+/[A-Za-z0-9._-]+|[a-z]+"),
           "--resource " + r.getKey() + ": expected NAME=COUNT such as nvidia.com/gpu=8");
       require(
-          r.getValue().matches("\\d+[a-zA-Z]*"),
-          "--resource " + r.getKey() + "=" + r.getValue() + ": the count must be a quantity");
+          r.getValue().matches("\\d+") && Long.parseLong(r.getValue()) > 0,
+          "--resource "
+              + r.getKey()
+              + "="
+              + r.getValue()
+              + ": the count must be a whole number above 0 (extended resources come whole)");
     }
-    requirePlacement(cpu, memory, nodeSelector, tolerations);
-    nodeSelector = Map.copyOf(nodeSelector);
-    tolerations = List.copyOf(tolerations);
   }
 
   /**

@@ -49,15 +49,14 @@ public record SharedRuntime(
           + " NAME, which sets the launcher command' >&2; exit 64";
 
   public SharedRuntime {
-    if (image == null || image.isBlank()) {
-      throw new IllegalArgumentException("--image is required (see cria image build)");
-    }
+    ClusterJob.requireImage(image);
     if (procsPerNode < 1) {
       throw new IllegalArgumentException("--procs-per-worker must be at least 1");
     }
     if (maxRestarts < 0) {
       throw new IllegalArgumentException("--backoff-limit must be zero or more");
     }
+    ClusterJob.requireResources(resources);
     ClusterJob.requirePlacement(cpu, memory, nodeSelector, tolerations);
     resources = Map.copyOf(resources);
     nodeSelector = Map.copyOf(nodeSelector);

@@ -267,6 +267,58 @@ class ManifestsTest {
         List.of("aws.amazon.com/neuron:NoSchedule"));
   }
 
+  @Test
+  void anImageAndExtendedResourcesAreCheckedForTheJobAndTheSharedRuntimeAlike() {
+    for (String ok :
+        List.of(
+            "cria:0.1.0",
+            "localhost:5000/cria:dev",
+            "registry.example.com/team/cria@sha256:"
+                + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")) {
+      ClusterJob.requireImage(ok);
+    }
+    for (String bad : List.of("my image:1", "Team/Cria:1", "cria:", "")) {
+      assertThatThrownBy(() -> ClusterJob.requireImage(bad))
+          .as(bad)
+          .hasMessageStartingWith(bad.isEmpty() ? "--image is required" : "--image '" + bad + "'");
+    }
+    ClusterJob.requireResources(Map.of("nvidia.com/gpu", "8", "aws.amazon.com/neuron", "16"));
+    for (String count : List.of("-1", "0", "1.5", "2k")) {
+      assertThatThrownBy(() -> ClusterJob.requireResources(Map.of("nvidia.com/gpu", count)))
+          .hasMessage(
+              "--resource nvidia.com/gpu="
+                  + count
+                  + ": the count must be a whole number above 0 (extended resources come whole)");
+    }
+    // the runtime Trainer's TrainJobs run on checks the same flags as the job
+    assertThatThrownBy(() ->
+            new SharedRuntime(
+                new RuntimeRef(false, "cria"),
+                "default",
+                "cria:0.1.0",
+                1,
+                Map.of("nvidia.com/gpu", "-1"),
+                null,
+                null,
+                Map.of(),
+                List.of(),
+                0))
+        .hasMessageStartingWith("--resource nvidia.com/gpu=-1: the count must be");
+    assertThatThrownBy(() ->
+            new SharedRuntime(
+                new RuntimeRef(false, "cria"),
+                "default",
+                "my image",
+                1,
+                Map.of(),
+                null,
+                null,
+                Map.of(),
+                List.of(),
+                0))
+        .hasMessageStartingWith("--image 'my image': not an image reference");
+  }
+
   private static ClusterJob withName(String name) {
     return Jobs.renamed(Jobs.small(), name, null);
   }
