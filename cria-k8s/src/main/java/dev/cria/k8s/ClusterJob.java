@@ -1,5 +1,6 @@
 package dev.cria.k8s;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -155,6 +156,43 @@ public record ClusterJob(
     if (!ok) {
       throw new IllegalArgumentException(message);
     }
+  }
+
+  /**
+   * Checks paths the job's pods read ({@code key} and path pairs, such as {@code data.data_prefix}
+   * and its prefix) as the pods will see them: a relative path is refused (a pod would resolve it
+   * against its own working directory, not this machine's); an absolute one outside the shared
+   * volume ({@code sharedMount}) is told of in the lines returned, since only an image that holds
+   * it lets the pods read it.
+   *
+   * @throws IllegalArgumentException naming the first relative path and its key
+   */
+  public List<String> requirePodPaths(List<Map.Entry<String, String>> paths) {
+    String mount = sharedMount.replaceAll("/+$", "");
+    List<String> notes = new ArrayList<>();
+    for (Map.Entry<String, String> p : paths) {
+      String path = p.getValue();
+      require(
+          path.startsWith("/"),
+          p.getKey()
+              + " '"
+              + path
+              + "' is relative, and the pods would read it from their own working directory:"
+              + " give the path the pods see, on the shared volume (under --shared-mount "
+              + mount
+              + ")");
+      String normal = java.nio.file.Path.of(path).normalize().toString();
+      if (!normal.equals(mount) && !normal.startsWith(mount + "/")) {
+        notes.add(
+            p.getKey()
+                + " "
+                + path
+                + " is not under --shared-mount "
+                + mount
+                + ": the pods read it only if their image holds it");
+      }
+    }
+    return notes;
   }
 
   /** All ranks: workers times processes per worker. */

@@ -28,6 +28,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.function.Consumer;
 
 /**
@@ -312,6 +313,25 @@ public final class TrainingSetup implements AutoCloseable {
             java.util.Arrays.toString(blend.weights()),
             blended.size()));
     return blended;
+  }
+
+  /**
+   * The files and directories a run of {@code c} reads that its config names, as config key and
+   * path pairs in the config's order: each data prefix, the tokenizer, the index cache directory
+   * (when set). What a job on other machines must be able to reach.
+   */
+  public static List<Map.Entry<String, String>> pathsRead(TrainConfig c) {
+    List<Map.Entry<String, String>> paths = new ArrayList<>();
+    for (Path prefix : Blend.parse(c.data().dataPrefix()).prefixes()) {
+      paths.add(Map.entry("data.data_prefix", prefix.toString()));
+    }
+    if (c.model().tokenizer() != null && !c.model().tokenizer().isBlank()) {
+      paths.add(Map.entry("model.tokenizer", c.model().tokenizer()));
+    }
+    if (c.data().indexCacheDir() != null) {
+      paths.add(Map.entry("data.index_cache_dir", c.data().indexCacheDir()));
+    }
+    return paths;
   }
 
   /**

@@ -16,6 +16,7 @@ import dev.cria.train.config.TrainConfigFile;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -149,17 +150,22 @@ public abstract class ManifestCommand implements Callable<Integer> {
     @Override
     RunObjects objects(ClusterJob job, PrintWriter notes) {
       RunConfig.Resolved resolved;
+      List<String> unshared;
       try {
         // on a cluster the run directory is named after the job, so a resubmission resumes it
         resolved = RunConfig.read(run.request(job.runDir(), false, false, null, null));
         TrainingSetup.requireLayout(resolved.config(), job.worldSize(), job.procsPerWorker());
-      } catch (ConfigException e) {
+        unshared = job.requirePodPaths(TrainingSetup.pathsRead(resolved.config()));
+      } catch (ConfigException | IllegalArgumentException e) {
         throw new UserError(e.getMessage());
       }
       String config = TrainConfigFile.toYaml(resolved.config());
       JobKind k = jobKind(job, resolved.config());
       if (!apply()) {
         resolved.notes().forEach(n -> notes.println("# " + n));
+        unshared.forEach(n -> notes.println("# warning: " + n));
+      } else {
+        unshared.forEach(n -> spec.commandLine().getErr().println("warning: " + n));
       }
       try {
         return training() ? RunObjects.train(k, job, config) : RunObjects.compile(k, job, config);

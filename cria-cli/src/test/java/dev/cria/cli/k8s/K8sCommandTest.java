@@ -364,6 +364,23 @@ class K8sCommandTest {
       assertThat(refused.exitCode()).as(String.join(" ", notHere)).isEqualTo(2);
       assertThat(refused.err()).contains("Unknown option");
     }
+    // the pods read the data and the tokenizer from their own file system
+    List<String> relativeData = new java.util.ArrayList<>(List.of(args("render", "train")));
+    relativeData.set(relativeData.indexOf("--data-prefix") + 1, "data/brown_text_document");
+    CliRun relative = CliRun.of(relativeData.toArray(String[]::new));
+    assertThat(relative.exitCode()).isEqualTo(1);
+    assertThat(relative.err())
+        .contains(
+            "data.data_prefix 'data/brown_text_document' is relative, and the pods would read it"
+                + " from their own working directory")
+        .contains("under --shared-mount /shared");
+    CliRun outside = CliRun.of(args("render", "train", "--tokenizer", "/tmp/tok"));
+    assertThat(outside.exitCode()).as(outside.err()).isZero();
+    assertThat(outside.out())
+        .contains(
+            "# warning: model.tokenizer /tmp/tok is not under --shared-mount /shared: the pods"
+                + " read it only if their image holds it")
+        .doesNotContain("warning: data.data_prefix");
     CliRun badName = CliRun.of(args("render", "train", "--job", "Brown_Tiny"));
     assertThat(badName.err()).contains("--job 'Brown_Tiny' must be a DNS label");
     CliRun compile = CliRun.of(args("render", "compile"));
