@@ -78,6 +78,7 @@ public final class AtomicFiles {
    * directory.
    */
   public static void rename(Path temporary, Path target) throws IOException {
+    requireNotDirectory(target);
     try {
       Files.move(
           temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
@@ -122,6 +123,7 @@ public final class AtomicFiles {
 
   /** Writes {@code bytes} to {@code target} atomically. */
   public static void write(Path target, byte[] bytes) throws IOException {
+    requireNotDirectory(target);
     Path parent = target.toAbsolutePath().getParent();
     Files.createDirectories(parent);
     Path tmp = temporarySibling(target);
@@ -130,6 +132,17 @@ public final class AtomicFiles {
       commit(tmp, target);
     } finally {
       Files.deleteIfExists(tmp);
+    }
+  }
+
+  /**
+   * Refuses a {@code target} that is a directory, which a rename would remove when empty (and fail
+   * on, naming the temporary file, when not).
+   */
+  private static void requireNotDirectory(Path target) throws IOException {
+    if (Files.isDirectory(target)) {
+      throw new java.nio.file.FileSystemException(
+          target.toString(), null, "is a directory; give the path of a file");
     }
   }
 

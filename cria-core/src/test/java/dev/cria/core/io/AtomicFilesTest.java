@@ -66,6 +66,26 @@ class AtomicFilesTest {
   }
 
   @Test
+  void aDirectoryIsNeverReplacedByAFileEvenWhenEmpty() throws IOException {
+    Path empty = Files.createDirectories(dir.resolve("out"));
+    Path full = Files.createDirectories(dir.resolve("full"));
+    Files.writeString(full.resolve("mine.txt"), "the user's");
+    for (Path target : new Path[] {empty, full}) {
+      assertThatThrownBy(() -> AtomicFiles.writeString(target, "yaml"))
+          .isInstanceOf(java.nio.file.FileSystemException.class)
+          .hasMessage(target + ": is a directory; give the path of a file");
+      Path tmp = AtomicFiles.temporarySibling(target);
+      Files.writeString(tmp, "new");
+      assertThatThrownBy(() -> AtomicFiles.rename(tmp, target))
+          .hasMessage(target + ": is a directory; give the path of a file");
+      Files.delete(tmp);
+      assertThat(target).isDirectory();
+    }
+    assertThat(full.resolve("mine.txt")).hasContent("the user's");
+    assertThat(entries(dir)).containsExactlyInAnyOrder("out", "full");
+  }
+
+  @Test
   void copyMakesAnIdenticalFile() throws IOException {
     Path source = dir.resolve("source");
     Files.write(source, new byte[] {1, 2, 3, 0, -1});
