@@ -3,6 +3,7 @@ package dev.cria.cli.k8s;
 import dev.cria.cli.UserError;
 import dev.cria.k8s.Cluster;
 import dev.cria.k8s.ClusterJob;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -16,7 +17,6 @@ import picocli.CommandLine.Option;
 public final class ClusterOptions {
   @Option(
       names = "--job",
-      required = true,
       paramLabel = "NAME",
       description =
           "The job's name: the MPIJob or TrainJob, its pods and the run directory <shared>/cria/runs/NAME"
@@ -55,6 +55,19 @@ public final class ClusterOptions {
   ClusterJob job(WorkerOptions workers, PlacementOptions placement) {
     WorkerOptions w = workers != null ? workers : new WorkerOptions();
     PlacementOptions p = placement != null ? placement : new PlacementOptions();
+    List<String> missing = new ArrayList<>();
+    if (job == null) {
+      missing.add("--job NAME");
+    }
+    if (image == null || image.isBlank()) {
+      missing.add("--image REF (see cria image build)");
+    }
+    if (sharedPvc == null || sharedPvc.isBlank()) {
+      missing.add("--shared-pvc CLAIM (the volume every pod shares)");
+    }
+    if (!missing.isEmpty()) {
+      throw new UserError("missing: " + String.join(", ", missing));
+    }
     try {
       return new ClusterJob(
           job,

@@ -381,6 +381,19 @@ class K8sCommandTest {
             "# warning: model.tokenizer /tmp/tok is not under --shared-mount /shared: the pods"
                 + " read it only if their image holds it")
         .doesNotContain("warning: data.data_prefix");
+    // every flag a job cannot do without is named at once, not one per attempt
+    CliRun bare = CliRun.of("k8s", "render", "train", "--data-prefix", "/shared/d");
+    assertThat(bare.exitCode()).isEqualTo(1);
+    assertThat(bare.err().strip())
+        .isEqualTo(
+            "cria: missing: --job NAME, --image REF (see cria image build), --shared-pvc CLAIM"
+                + " (the volume every pod shares)");
+    CliRun intoDirectory =
+        CliRun.of(args("render", "train", "--output", System.getProperty("java.io.tmpdir")));
+    assertThat(intoDirectory.exitCode()).isEqualTo(1);
+    assertThat(intoDirectory.err())
+        .contains("is a directory; give the path of a file")
+        .doesNotContain(".tmp-");
     CliRun badName = CliRun.of(args("render", "train", "--job", "Brown_Tiny"));
     assertThat(badName.err()).contains("--job 'Brown_Tiny' must be a DNS label");
     CliRun compile = CliRun.of(args("render", "compile"));
