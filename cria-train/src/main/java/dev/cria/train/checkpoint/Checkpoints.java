@@ -202,9 +202,10 @@ public final class Checkpoints {
   }
 
   /**
-   * Moves the checkpoints after {@code step} out of the way ({@code abandoned-step-M}), when a run
-   * continues from an earlier point: they belong to a line of training that is no longer the run's,
-   * and must neither be resumed later nor count for {@code keep_last}. Returns the new names.
+   * Moves the checkpoints after {@code step} out of the way ({@code abandoned-step-M}, or {@code
+   * abandoned-step-M.2}, {@code .3}, ... beside one set aside before), when a run continues from an
+   * earlier point: they belong to a line of training that is no longer the run's, and must neither
+   * be resumed later nor count for {@code keep_last}. Returns the new names.
    */
   public static List<Path> setAsideAfter(Path runDir, long step) throws IOException {
     return setAsideAfter(runDir, step, null);
@@ -220,8 +221,11 @@ public final class Checkpoints {
       if (stepOf(p) > step
           && (chosen == null
               || !p.toAbsolutePath().normalize().equals(chosen.toAbsolutePath().normalize()))) {
+        // one set aside before (another try from an earlier step) is kept: the next free name
         Path target = p.resolveSibling("abandoned-" + p.getFileName());
-        AtomicFiles.deleteTree(target);
+        for (int n = 2; Files.exists(target, java.nio.file.LinkOption.NOFOLLOW_LINKS); n++) {
+          target = p.resolveSibling("abandoned-" + p.getFileName() + "." + n);
+        }
         Files.move(p, target);
         moved.add(target);
       }

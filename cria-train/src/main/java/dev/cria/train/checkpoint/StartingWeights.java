@@ -301,7 +301,7 @@ public final class StartingWeights {
               runDir, chosen == null ? 0 : chosen.step(), chosen == null ? null : chosen.dir())) {
         metrics.warn(
             "set aside "
-                + p.getFileName().toString().substring("abandoned-".length())
+                + p.getFileName().toString().replaceAll("^abandoned-|\\.\\d+$", "")
                 + " as "
                 + p.getFileName()
                 + ": it comes after the step this run continues from");

@@ -211,7 +211,7 @@ class CheckpointsTest {
   }
 
   @Test
-  void pruningRemovesTheOldestCompletelyAndSettingAsideReplacesAnEarlierAbandonedCopy()
+  void pruningRemovesTheOldestCompletelyAndSettingAsideKeepsAnEarlierAbandonedCopy()
       throws IOException {
     checkpoint(1);
     checkpoint(2);
@@ -222,11 +222,14 @@ class CheckpointsTest {
     try (var names = Files.list(Checkpoints.directory(run))) {
       assertThat(names.map(p -> p.getFileName().toString())).containsExactly("step-3");
     }
+    // one set aside by an earlier try is kept, the new one takes the next free name
     Path old = Checkpoints.directory(run).resolve("abandoned-step-3");
-    Files.createDirectories(old.resolve("stale"));
-    assertThat(Checkpoints.setAsideAfter(run, 2)).containsExactly(old);
-    assertThat(old.resolve("stale")).doesNotExist();
-    assertThat(Checkpoint.open(old).verify().step()).isEqualTo(3);
+    Files.createDirectories(old.resolve("earlier"));
+    Files.createDirectories(Checkpoints.directory(run).resolve("abandoned-step-3.2"));
+    Path next = Checkpoints.directory(run).resolve("abandoned-step-3.3");
+    assertThat(Checkpoints.setAsideAfter(run, 2)).containsExactly(next);
+    assertThat(old.resolve("earlier")).isDirectory();
+    assertThat(Checkpoint.open(next).verify().step()).isEqualTo(3);
     Checkpoints.removeLeftovers(run.resolve("elsewhere")); // nothing to do, no error
   }
 }
