@@ -164,6 +164,17 @@ public final class StartingWeights {
             resumed.state().consumedSamples(),
             resumed.state().worldSize(),
             (System.nanoTime() - t0) / 1e9));
+    if (start.initFrom() != null) {
+      // the same command resumes a run that began from these weights; said, not silent
+      metrics.warn(
+          "--init-from "
+              + start.initFrom()
+              + " is not used: the run continues from its checkpoint of step "
+              + resumed.step()
+              + " (--overwrite starts it again from "
+              + start.initFrom()
+              + ")");
+    }
     metrics.resumed(resumed.step());
     return resumed;
   }

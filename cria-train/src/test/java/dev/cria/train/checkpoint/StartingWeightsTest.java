@@ -203,6 +203,19 @@ class StartingWeightsTest {
   }
 
   @Test
+  void initFromARunThatHasCheckpointsResumesItAndSaysTheWeightsAreNotUsed() throws IOException {
+    TestCheckpoints.save(config, 2, cpu);
+    Path hf = Path.of("/models/llama");
+    Checkpoint c = fill(new TrainStart(true, null, hf, null));
+    assertThat(c.step()).isEqualTo(2);
+    assertParametersOfStep(2);
+    assertThat(metrics.events)
+        .contains(
+            "info warning: --init-from /models/llama is not used: the run continues from its"
+                + " checkpoint of step 2 (--overwrite starts it again from /models/llama)");
+  }
+
+  @Test
   void resumingTakesTheNewestWholeCheckpointAndSetsAsideTheDamagedOneAfterIt() throws IOException {
     TestCheckpoints.save(config, 2, cpu);
     Path step4 = TestCheckpoints.save(config, 4, cpu);
