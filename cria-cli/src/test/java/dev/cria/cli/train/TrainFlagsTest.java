@@ -157,7 +157,7 @@ class TrainFlagsTest {
     assertThat(refused.exitCode()).isEqualTo(1);
     assertThat(refused.err())
         .contains("holds checkpoints but none is usable")
-        .contains("nothing was changed")
+        .contains("the checkpoints are left as they are")
         .contains("pass --start-over");
     CliRun again = train("damaged", "--save-interval", "5", "--max-steps", "20", "--start-over");
     assertThat(again.exitCode()).as(again.err()).isZero();

@@ -297,7 +297,7 @@ public final class StartingWeights {
           Checkpoints.directory(runDir)
               + " holds checkpoints but none is usable ("
               + String.join("; ", problems)
-              + "); nothing was changed. To train this run again from step 0 (they are kept as"
+              + "); the checkpoints are left as they are. To train this run again from step 0 (they are kept as"
               + " abandoned-step-N), pass --start-over");
     }
     if (group.rank() == 0) {

@@ -353,7 +353,7 @@ class StartingWeightsTest {
             Checkpoints.directory(run) + " holds checkpoints but none is usable (step-4: ")
         .hasMessageContaining("; step-2: ")
         .hasMessageEndingWith(
-            "); nothing was changed. To train this run again from step 0 (they are kept as"
+            "); the checkpoints are left as they are. To train this run again from step 0 (they are kept as"
                 + " abandoned-step-N), pass --start-over");
     assertThat(checkpointNames()).containsExactly("step-2", "step-4");
     assertThat(metrics.starting("info warning: checkpoint ")).hasSize(2);
