@@ -255,15 +255,17 @@ public final class CollectiveBenchCommand implements Callable<Integer> {
         }
         continue;
       }
+      CollectiveKind k;
       try {
-        CollectiveKind k = CollectiveKind.parse(name);
-        if (k == CollectiveKind.AUTO) {
-          throw new UserError("--collective: name the transports (shm, tcp, mpi) or all");
-        }
-        kinds.add(k);
+        k = CollectiveKind.parse(name);
       } catch (IllegalArgumentException e) {
-        throw new UserError("--collective: " + e.getMessage());
+        k = CollectiveKind.AUTO; // refused below, with the names this command takes
       }
+      if (k == CollectiveKind.AUTO) {
+        throw new UserError(
+            "--collective " + name + ": name the transports to compare (shm, tcp, mpi) or all");
+      }
+      kinds.add(k);
     }
     return kinds;
   }

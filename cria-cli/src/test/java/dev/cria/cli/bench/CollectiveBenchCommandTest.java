@@ -72,6 +72,13 @@ class CollectiveBenchCommandTest {
     assertThat(odd.err()).contains("--sizes: size '6' must be a positive multiple of 4 bytes");
     CliRun alone = CliRun.of("bench", "collective", "--nproc", "1");
     assertThat(alone.err()).contains("--nproc must be at least 2");
+    for (String name : List.of("nccl", "auto")) {
+      CliRun unknown = CliRun.of("bench", "collective", "--collective", name, "--sizes", "4");
+      assertThat(unknown.exitCode()).isNotZero();
+      assertThat(unknown.err())
+          .contains(
+              "--collective " + name + ": name the transports to compare (shm, tcp, mpi) or all");
+    }
   }
 
   @Test
