@@ -69,7 +69,65 @@ public final class ImageBuild {
             "--base is required: an image with Open MPI and an ssh server (tools/make-base-image.sh"
                 + " makes one from Debian's packages), tar:PATH for a tarball, or scratch");
       }
+      if (output != null) {
+        requireReplaceable(output);
+      }
       classpath = List.copyOf(classpath);
+    }
+  }
+
+  /**
+   * Refuses an {@code --output} the build would lose something by replacing: a directory, or a file
+   * that is not an image tarball (an earlier build's is replaced, as a rebuild does).
+   */
+  static void requireReplaceable(Path output) {
+    if (output.toString().isBlank()) {
+      throw new K8sException("--output is empty: give the path of the image tarball to write");
+    }
+    if (Files.isDirectory(output)) {
+      throw new K8sException(
+          "--output " + output + " is a directory: give the path of a file, such as DIR/cria.tar");
+    }
+    if (Files.exists(output) && !isImageTarball(output)) {
+      throw new K8sException(
+          "--output "
+              + output
+              + " exists and is not an image tarball: give another path (an earlier image"
+              + " tarball is replaced, any other file is left alone)");
+    }
+  }
+
+  /**
+   * Whether {@code file} is a tar archive holding an image's top-level {@code oci-layout}, {@code
+   * index.json} or {@code manifest.json}, as OCI and Docker image tarballs do.
+   */
+  static boolean isImageTarball(Path file) {
+    try (var in =
+        new java.io.DataInputStream(new java.io.BufferedInputStream(Files.newInputStream(file)))) {
+      byte[] header = new byte[512];
+      for (int entries = 0; entries < 10_000; entries++) {
+        in.readFully(header);
+        if (!"ustar"
+            .equals(new String(header, 257, 5, java.nio.charset.StandardCharsets.US_ASCII))) {
+          return false; // not a tar header (or the archive's end)
+        }
+        String name =
+            new String(header, 0, 100, java.nio.charset.StandardCharsets.UTF_8)
+                .replace("\0", "")
+                .replaceFirst("^\\./", "");
+        if (List.of("oci-layout", "index.json", "manifest.json").contains(name)) {
+          return true;
+        }
+        String size =
+            new String(header, 124, 12, java.nio.charset.StandardCharsets.US_ASCII)
+                .replace("\0", "")
+                .strip();
+        long bytes = size.isEmpty() ? 0 : Long.parseLong(size, 8);
+        in.skipNBytes((bytes + 511) / 512 * 512);
+      }
+      return false;
+    } catch (IOException | RuntimeException e) {
+      return false; // short, unreadable or not a tar: not an image tarball
     }
   }
 

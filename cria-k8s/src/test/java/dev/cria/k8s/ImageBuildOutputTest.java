@@ -1,0 +1,64 @@
+package dev.cria.k8s;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code cria image build --output} replaces an earlier image tarball and nothing else. */
+class ImageBuildOutputTest {
+  @TempDir Path dir;
+
+  private ImageBuild.Request to(Path output) {
+    return new ImageBuild.Request("scratch", "cria:1", output, null, false, List.of(), "M", dir);
+  }
+
+  private Path tar(String name, String... members) throws Exception {
+    Path content = Files.createDirectories(dir.resolve("content-" + name));
+    for (String m : members) {
+      Files.writeString(content.resolve(m), "{}");
+    }
+    Path tar = dir.resolve(name);
+    List<String> command = new java.util.ArrayList<>(List.of("tar", "-cf", tar.toString(), "-C"));
+    command.add(content.toString());
+    command.addAll(List.of(members));
+    assertThat(new ProcessBuilder(command).inheritIO().start().waitFor()).isZero();
+    return tar;
+  }
+
+  @Test
+  void anEarlierImageTarballIsReplacedAndAnyOtherFileLeftAlone() throws Exception {
+    to(dir.resolve("new.tar")); // nothing there yet
+    to(tar("oci.tar", "oci-layout", "index.json"));
+    to(tar("docker.tar", "manifest.json"));
+    Path notes = dir.resolve("notes.txt");
+    Files.writeString(notes, "the user's notes\n");
+    Path other = tar("other.tar", "a.json");
+    for (Path kept : List.of(notes, other)) {
+      byte[] before = Files.readAllBytes(kept);
+      assertThatThrownBy(() -> to(kept))
+          .isInstanceOf(K8sException.class)
+          .hasMessage(
+              "--output "
+                  + kept
+                  + " exists and is not an image tarball: give another path (an earlier image"
+                  + " tarball is replaced, any other file is left alone)");
+      assertThat(Files.readAllBytes(kept)).isEqualTo(before);
+    }
+    assertThatThrownBy(() -> to(dir)).hasMessageContaining("is a directory");
+    assertThatThrownBy(() -> to(Path.of(""))).hasMessageStartingWith("--output is empty");
+  }
+
+  @Test
+  void aShortOrDamagedTarIsNotAnImageTarball() throws IOException {
+    Path cut = dir.resolve("cut.tar");
+    Files.write(cut, new byte[100]);
+    assertThat(ImageBuild.isImageTarball(cut)).isFalse();
+    assertThat(ImageBuild.isImageTarball(dir.resolve("absent.tar"))).isFalse();
+  }
+}
