@@ -18,7 +18,7 @@ trap 'rm -rf "$out"' EXIT
 best_cria=0
 for _ in $(seq "$repeats"); do
   line="$("$root/cria" prepare --input "$corpus" --tokenizer "$tokenizer" --append-eod --workers "$workers" \
-    --output-prefix "$out/bench" 2>/dev/null | grep '^prepare:')"
+    --output-prefix "$out/bench" --overwrite 2>/dev/null | grep '^prepare:')"
   echo "cria:          $line"
   rate="$(sed -E 's/.* in ([0-9.]+) s.*/\1/' <<<"$line")"
   tokens="$(sed -E 's/^prepare: [0-9]+ documents, ([0-9]+) tokens.*/\1/' <<<"$line")"

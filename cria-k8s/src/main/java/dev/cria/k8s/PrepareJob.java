@@ -187,8 +187,12 @@ public record PrepareJob(
       args.addAll(List.of("--workers", Integer.toString(threads)));
     }
     args.addAll(List.of("--part", "\"$JOB_COMPLETION_INDEX/" + parts + "\""));
+    // the parts directory is this submission's own: a retried part replaces what it wrote
     args.addAll(
-        List.of("--output-prefix", quote(partsDirectory()) + "/part-\"$JOB_COMPLETION_INDEX\""));
+        List.of(
+            "--output-prefix",
+            quote(partsDirectory()) + "/part-\"$JOB_COMPLETION_INDEX\"",
+            "--overwrite"));
     // a failed attempt is logged where the merge looks, so that it gives up with the Job
     return String.join(" ", args)
         + " || { s=$?; mkdir -p "
@@ -226,7 +230,9 @@ public record PrepareJob(
       for (int i = 0; i < parts; i++) {
         args.add(quote(partsDirectory() + "/part-" + i + "_" + key + "_document"));
       }
-      args.addAll(List.of("--output-prefix", quote(outputPrefix + "_" + key + "_document")));
+      // the job makes this dataset: a resubmission or a retried merge makes it again
+      args.addAll(
+          List.of("--output-prefix", quote(outputPrefix + "_" + key + "_document"), "--overwrite"));
       steps.add(String.join(" ", args));
     }
     steps.add("rm -rf " + quote(partsDirectory())); // this submission's own directory

@@ -58,7 +58,7 @@ class PrepareJobTest {
             "cria prepare --input '/shared/corpus/a.jsonl.gz' '/shared/corpus/b/'"
                 + " --tokenizer '/shared/tok' --json-keys 'text,title' --append-eod --workers 4"
                 + " --part \"$JOB_COMPLETION_INDEX/3\" --output-prefix"
-                + " '/shared/data/brown-parts/c0ffee42'/part-\"$JOB_COMPLETION_INDEX\""
+                + " '/shared/data/brown-parts/c0ffee42'/part-\"$JOB_COMPLETION_INDEX\" --overwrite"
                 + " || { s=$?; mkdir -p '/shared/data/brown-parts/c0ffee42/failed'; echo \"exit $s"
                 + " at $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n)\" >>"
                 + " '/shared/data/brown-parts/c0ffee42/failed'/part-\"$JOB_COMPLETION_INDEX\";"
@@ -76,13 +76,13 @@ class PrepareJobTest {
                     + " '/shared/data/brown-parts/c0ffee42/part-0_text_document'"
                     + " '/shared/data/brown-parts/c0ffee42/part-1_text_document'"
                     + " '/shared/data/brown-parts/c0ffee42/part-2_text_document'"
-                    + " --output-prefix '/shared/data/brown_text_document'",
+                    + " --output-prefix '/shared/data/brown_text_document' --overwrite",
                 "cria data merge --wait 86400 --failures"
                     + " '/shared/data/brown-parts/c0ffee42/failed' --attempts 4"
                     + " '/shared/data/brown-parts/c0ffee42/part-0_title_document'"
                     + " '/shared/data/brown-parts/c0ffee42/part-1_title_document'"
                     + " '/shared/data/brown-parts/c0ffee42/part-2_title_document'"
-                    + " --output-prefix '/shared/data/brown_title_document'",
+                    + " --output-prefix '/shared/data/brown_title_document' --overwrite",
                 "rm -rf '/shared/data/brown-parts/c0ffee42'",
                 "rmdir '/shared/data/brown-parts' 2>/dev/null || true"));
     // a new submission never shares its parts with an earlier one

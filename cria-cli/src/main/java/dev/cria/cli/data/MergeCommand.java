@@ -4,6 +4,7 @@ import dev.cria.cli.UserError;
 import dev.cria.cli.progress.StatusLine;
 import dev.cria.data.indexed.IndexedDatasetException;
 import dev.cria.data.indexed.IndexedDatasetMerge;
+import dev.cria.data.indexed.IndexedDatasetWriter;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
@@ -42,6 +43,11 @@ final class MergeCommand implements Callable<Integer> {
   Path output;
 
   @Option(
+      names = "--overwrite",
+      description = "Replace a dataset already at the output prefix (else it is kept).")
+  boolean overwrite;
+
+  @Option(
       names = "--wait",
       paramLabel = "SECONDS",
       description =
@@ -69,6 +75,21 @@ final class MergeCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
     List<Path> prefixes = inputs.stream().map(DataCommand::prefixOf).toList();
+    Path target = DataCommand.prefixOf(output);
+    if (!overwrite && IndexedDatasetWriter.existsAt(target)) {
+      throw new UserError(
+          target
+              + ".bin/.idx already exists: pass --overwrite to replace it, or give another"
+              + " --output-prefix (nothing was written)");
+    }
+    if (waitSeconds < 0 || attempts < 1 || (failures != null && waitSeconds == 0)) {
+      throw new UserError(
+          waitSeconds < 0
+              ? "--wait " + waitSeconds + ": seconds, 0 or more"
+              : attempts < 1
+                  ? "--attempts " + attempts + ": at least 1"
+                  : "--failures is read while waiting: give --wait SECONDS too");
+    }
     if (waitSeconds > 0) {
       try {
         IndexedDatasetMerge.awaitInputs(

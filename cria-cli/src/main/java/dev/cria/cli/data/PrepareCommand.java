@@ -2,6 +2,7 @@ package dev.cria.cli.data;
 
 import dev.cria.cli.UserError;
 import dev.cria.cli.progress.StatusLine;
+import dev.cria.data.indexed.IndexedDatasetWriter;
 import dev.cria.data.prepare.BadInputException;
 import dev.cria.data.prepare.InputFiles;
 import dev.cria.data.prepare.NoDocumentsException;
@@ -92,6 +93,12 @@ public final class PrepareCommand implements Callable<Integer> {
       description = "Count and skip malformed lines instead of stopping at the first.")
   boolean skipBadLines;
 
+  @Option(
+      names = "--overwrite",
+      description =
+          "Replace datasets already at the output prefix (else they are kept and nothing runs).")
+  boolean overwrite;
+
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
@@ -115,6 +122,15 @@ public final class PrepareCommand implements Callable<Integer> {
             .withAppendEod(appendEod)
             .withSkipBadLines(skipBadLines)
             .withPart(part);
+    for (String key : options.jsonKeys()) {
+      Path dataset = options.datasetPrefix(key);
+      if (!overwrite && IndexedDatasetWriter.existsAt(dataset)) {
+        throw new UserError(
+            dataset
+                + ".bin/.idx already exists: pass --overwrite to replace it, or give another"
+                + " --output-prefix (nothing was written)");
+      }
+    }
     err.printf(
         Locale.ROOT,
         "prepare: %d input file(s)%s, tokenizer %s (vocab %d), %d worker(s)%n",

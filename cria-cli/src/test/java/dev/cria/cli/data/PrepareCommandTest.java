@@ -123,6 +123,41 @@ class PrepareCommandTest {
           .isEqualTo(Files.readAllBytes(tmp.resolve("parts/whole_text_document" + ext)));
     }
 
+    // a dataset already there is kept unless --overwrite says to replace it
+    byte[] mergedIdx = Files.readAllBytes(tmp.resolve("parts/merged.idx"));
+    List<String> mergeOne =
+        List.of(
+            "data",
+            "merge",
+            tmp.resolve("parts/0_text_document").toString(),
+            "--output-prefix",
+            tmp.resolve("parts/merged").toString());
+    CliRun kept = CliRun.of(mergeOne.toArray(String[]::new));
+    assertThat(kept.exitCode()).isEqualTo(1);
+    assertThat(kept.err())
+        .contains(
+            tmp.resolve("parts/merged")
+                + ".bin/.idx already exists: pass --overwrite to replace it");
+    assertThat(Files.readAllBytes(tmp.resolve("parts/merged.idx"))).isEqualTo(mergedIdx);
+    List<String> replacing = new java.util.ArrayList<>(mergeOne);
+    replacing.add("--overwrite");
+    assertThat(CliRun.of(replacing.toArray(String[]::new)).exitCode()).isZero();
+    assertThat(Files.readAllBytes(tmp.resolve("parts/merged.idx"))).isNotEqualTo(mergedIdx);
+    byte[] wholeBin = Files.readAllBytes(tmp.resolve("parts/whole_text_document.bin"));
+    CliRun again = CliRun.of(whole.toArray(String[]::new));
+    assertThat(again.exitCode()).isEqualTo(1);
+    assertThat(again.err())
+        .contains(
+            tmp.resolve("parts/whole_text_document")
+                + ".bin/.idx already exists: pass --overwrite to replace it, or give another"
+                + " --output-prefix (nothing was written)");
+    assertThat(Files.readAllBytes(tmp.resolve("parts/whole_text_document.bin")))
+        .isEqualTo(wholeBin);
+    CliRun noWait =
+        CliRun.of(
+            "data", "merge", "--wait", "-1", "x", "--output-prefix", tmp.resolve("w").toString());
+    assertThat(noWait.err()).contains("--wait -1: seconds, 0 or more");
+
     CliRun badPart =
         CliRun.of(
             "prepare", "--part", "3/3", "--input", "x", "--tokenizer", "t", "--output-prefix", "o");

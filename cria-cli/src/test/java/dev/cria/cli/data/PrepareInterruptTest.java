@@ -83,7 +83,8 @@ class PrepareInterruptTest {
                 "--workers",
                 "1",
                 "--output-prefix",
-                prefix.toString())
+                prefix.toString(),
+                "--overwrite")
             .redirectErrorStream(true)
             .redirectOutput(tmp.resolve("prepare.log").toFile())
             .start();

@@ -64,6 +64,15 @@ public final class IndexedDatasetWriter implements AutoCloseable {
     documentIndex[documentIndexLength++] = 0;
   }
 
+  /**
+   * Whether a dataset, or either of its files, is at {@code prefix} ({@code PREFIX.bin} or {@code
+   * PREFIX.idx}): what a writer there would replace.
+   */
+  public static boolean existsAt(Path prefix) {
+    return java.nio.file.Files.exists(IndexedDatasetFormat.binPath(prefix))
+        || java.nio.file.Files.exists(IndexedDatasetFormat.idxPath(prefix));
+  }
+
   /** Starts a dataset at {@code prefix} (files {@code PREFIX.bin}, {@code PREFIX.idx}). */
   public static IndexedDatasetWriter create(Path prefix, TokenDtype dtype) throws IOException {
     return new IndexedDatasetWriter(prefix, dtype);
