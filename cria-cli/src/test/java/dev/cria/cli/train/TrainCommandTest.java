@@ -142,7 +142,10 @@ class TrainCommandTest {
     assertThat(tooBig.exitCode()).isEqualTo(1);
     assertThat(tooBig.err())
         .containsPattern("a rank of this run needs 18\\d\\d\\.\\d GB \\(parameters 275\\.9 GB")
-        .contains("nothing cria can change")
+        // what would fit depends on this machine's memory: ZeRO-3 over enough hosts, or nothing
+        .containsPattern(
+            "nothing cria can change: .*ZeRO-3 over up to 4096 hosts does not fit either"
+                + "|would fit: --zero 3.* on \\d+ host\\(s\\)")
         .contains("cria compile shows the table")
         .doesNotContain("\n  ");
   }

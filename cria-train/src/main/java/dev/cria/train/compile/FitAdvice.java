@@ -58,22 +58,27 @@ final class FitAdvice {
       if (split != null && zero3 != null) {
         out.add(zero3);
       }
+      String spread = split == null && zero3 == null ? shardedOverMoreHosts(s, job) : null;
       out.add(
           split != null
               ? split
               : zero3 != null
                   ? zero3
-                  : "nothing cria can change: every rank holds "
-                      + (s.tensorParallel() > 1 ? "" : "all ")
-                      + PlanReport.size(plan.bytes(Kind.PARAMETERS, 0))
-                      + " of parameters ("
-                      + (s.tensorParallel() > 1 ? "its slice of the model; " : "")
-                      + (triedSplit || s.tensorParallel() > 1
-                          ? "tensor parallelism does not fit either; "
-                          : "")
-                      + (plan.dataParallel() > 1 ? "ZeRO-3 does not fit either; " : "")
-                      + "pipeline parallelism is not built yet); a process needs more than "
-                      + PlanReport.size(floor));
+                  : spread != null
+                      ? spread
+                      : "nothing cria can change: every rank holds "
+                          + (s.tensorParallel() > 1 ? "" : "all ")
+                          + PlanReport.size(plan.bytes(Kind.PARAMETERS, 0))
+                          + " of parameters ("
+                          + (s.tensorParallel() > 1 ? "its slice of the model; " : "")
+                          + (triedSplit || s.tensorParallel() > 1
+                              ? "tensor parallelism does not fit either; "
+                              : "")
+                          + "ZeRO-3 over up to "
+                          + MAX_HOSTS
+                          + " hosts does not fit either; "
+                          + "pipeline parallelism is not built yet); a process needs more than "
+                          + PlanReport.size(floor));
       return out;
     }
     if (!s.recompute() && fitsWith(s.withRecompute(), job)) {
@@ -134,6 +139,43 @@ final class FitAdvice {
               + " hosts alone");
     }
     return out;
+  }
+
+  /** The most hosts an advice considers. */
+  private static final int MAX_HOSTS = 4096;
+
+  /**
+   * The fewest hosts like these over which ZeRO-3 (with recompute, then one sample a micro-batch,
+   * when it takes them) fits a model whose parameters one rank cannot hold, as a line of advice;
+   * null when none up to {@link #MAX_HOSTS} does.
+   */
+  private static String shardedOverMoreHosts(Settings s, Job job) {
+    List<Settings> tries =
+        List.of(
+            s.withZero(3),
+            s.withZero(3).withRecompute(),
+            s.withZero(3).withRecompute().withMicroBatch(1));
+    for (int hosts = job.worldSize() / job.ranksPerHost(); hosts <= MAX_HOSTS; hosts++) {
+      Job more = job.withWorld(hosts * job.ranksPerHost());
+      if (more.worldSize() / s.tensorParallel() < 2) {
+        continue; // ZeRO shards over data-parallel ranks
+      }
+      for (Settings t : tries) {
+        if (fitsWith(t, more)) {
+          return String.format(
+              java.util.Locale.ROOT,
+              "--zero 3%s%s on %d host(s) of %d rank(s) (%d ranks: %s each, the parameters,"
+                  + " gradients and AdamW moments sharded)",
+              t.recompute() && !s.recompute() ? " --recompute" : "",
+              t.microBatch() != s.microBatch() ? " --micro-batch " + t.microBatch() : "",
+              hosts,
+              job.ranksPerHost(),
+              more.worldSize(),
+              PlanReport.size(MemoryPlan.of(t, more).largest()));
+        }
+      }
+    }
+    return null;
   }
 
   /** Whether tensor parallelism {@code tp} divides what it cuts in {@code shape}. */
