@@ -80,10 +80,12 @@ public final class Generation {
       }
       if (tok.vocabSize() != model.shape().vocabSize()) {
         throw new IllegalArgumentException(
-            "the tokenizer has "
+            (r.tokenizer() != null ? "--tokenizer " + r.tokenizer() : "the checkpoint's tokenizer")
+                + " has "
                 + tok.vocabSize()
                 + " tokens, the model "
-                + model.shape().vocabSize());
+                + model.shape().vocabSize()
+                + ": give the tokenizer the model was trained with");
       }
       int[] promptIds = tok.encode(r.prompt(), tok.specials().bos() >= 0, false);
       if (promptIds.length == 0) {
@@ -93,7 +95,13 @@ public final class Generation {
       int context = model.shape().maxSeqLen();
       if (promptIds.length >= context) {
         throw new IllegalArgumentException(
-            "the prompt is " + promptIds.length + " tokens; the model's context is " + context);
+            "the prompt is "
+                + promptIds.length
+                + " tokens; the model's context is "
+                + context
+                + ", so a prompt has at most "
+                + (context - 1)
+                + " (one new token needs a place)");
       }
       int budget = Math.min(r.maxNewTokens(), context - promptIds.length);
       int eos = tok.specials().eos();

@@ -74,7 +74,9 @@ public final class GenerateCommand implements Callable<Integer> {
   @Option(
       names = "--tokenizer",
       paramLabel = "PATH",
-      description = "Tokenizer, when the checkpoint holds none.")
+      description =
+          "Tokenizer to use instead of the checkpoint's (needed when it holds none); it must be"
+              + " the one the model was trained with.")
   Path tokenizerPath;
 
   @Option(

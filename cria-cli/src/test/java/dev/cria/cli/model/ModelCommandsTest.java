@@ -192,7 +192,27 @@ class ModelCommandsTest {
     assertThat(threads.err()).contains("--threads must be 0 (every core) or more, got -2");
     CliRun tooLong = CliRun.of("generate", run.toString(), "--prompt", "word ".repeat(100));
     assertThat(tooLong.exitCode()).isEqualTo(1);
-    assertThat(tooLong.err()).contains("the model's context is 64");
+    assertThat(tooLong.err())
+        .contains("the model's context is 64, so a prompt has at most 63 (one new token needs");
+    Path other = tmp.resolve("other-tokenizer");
+    CliRun trained =
+        CliRun.of(
+            "tokenizer",
+            "train",
+            "--input",
+            CliRun.sampleCorpus().toString(),
+            "--vocab-size",
+            "400",
+            "--output",
+            other.toString());
+    assertThat(trained.exitCode()).as(trained.err()).isZero();
+    CliRun mismatched = CliRun.of("generate", run.toString(), "--tokenizer", other.toString());
+    assertThat(mismatched.exitCode()).isEqualTo(1);
+    assertThat(mismatched.err())
+        .contains(
+            "--tokenizer "
+                + other
+                + " has 400 tokens, the model 600: give the tokenizer the model was trained with");
   }
 
   private static void copyTree(Path from, Path to) throws java.io.IOException {
