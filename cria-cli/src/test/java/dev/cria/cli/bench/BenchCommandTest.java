@@ -66,6 +66,12 @@ class BenchCommandTest {
     CliRun fp16 = bench(shape, "--precision", "16");
     assertThat(fp16.exitCode()).isNotZero();
     assertThat(fp16.err()).contains("precision 16 is fp16, which needs a loss scaler");
+    CliRun noWarmup = bench(shape, "--warmup", "-1");
+    assertThat(noWarmup.exitCode()).isNotZero();
+    assertThat(noWarmup.err()).contains("--warmup -1: must be 0 or more");
+    CliRun tooLong = CliRun.of("bench", "--preset", "tiny", "--seq-len", "300", "--steps", "1");
+    assertThat(tooLong.exitCode()).isNotZero();
+    assertThat(tooLong.err()).contains("--seq-len 300 is longer than the model's context, 256");
   }
 
   private static CliRun bench(String[] shape, String... more) {

@@ -45,9 +45,25 @@ public final class StepBenchmark {
       boolean profile,
       Precision precision) {
     public Settings {
-      if (threads < 1 || microBatch < 1 || seqLen < 1 || warmupSteps < 0 || steps < 1) {
+      String bad =
+          threads < 1
+              ? "--threads " + threads
+              : microBatch < 1
+                  ? "--micro-batch " + microBatch
+                  : seqLen < 1 ? "--seq-len " + seqLen : steps < 1 ? "--steps " + steps : null;
+      if (bad != null) {
+        throw new IllegalArgumentException(bad + ": must be at least 1");
+      }
+      if (warmupSteps < 0) {
+        throw new IllegalArgumentException("--warmup " + warmupSteps + ": must be 0 or more");
+      }
+      if (seqLen > config.maxSeqLen()) {
         throw new IllegalArgumentException(
-            "threads, micro-batch, seq-len and steps must be positive");
+            "--seq-len "
+                + seqLen
+                + " is longer than the model's context, "
+                + config.maxSeqLen()
+                + " positions");
       }
       java.util.Objects.requireNonNull(precision, "precision");
     }
