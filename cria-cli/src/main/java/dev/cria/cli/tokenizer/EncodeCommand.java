@@ -1,10 +1,9 @@
 package dev.cria.cli.tokenizer;
 
+import dev.cria.cli.UserError;
 import dev.cria.data.tokenizer.Tokenizer;
 import dev.cria.data.tokenizer.Tokenizers;
 import dev.cria.data.tokenizer.Vocabulary;
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -56,10 +55,35 @@ final class EncodeCommand implements Callable<Integer> {
         print(out, tok, text);
       }
     } else {
-      BufferedReader in =
-          new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
-      for (String line; (line = in.readLine()) != null; ) {
-        print(out, tok, line);
+      // each line decoded strictly: text that is not UTF-8 is refused, not encoded as U+FFFD
+      java.nio.charset.CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder();
+      java.io.InputStream in = new java.io.BufferedInputStream(System.in);
+      java.io.ByteArrayOutputStream line = new java.io.ByteArrayOutputStream();
+      long number = 0;
+      for (int b = in.read(); b >= 0 || line.size() > 0; b = in.read()) {
+        if (b >= 0 && b != '\n') {
+          line.write(b);
+          continue;
+        }
+        number++;
+        byte[] bytes = line.toByteArray();
+        int end =
+            bytes.length > 0 && bytes[bytes.length - 1] == '\r' ? bytes.length - 1 : bytes.length;
+        String text;
+        try {
+          text = utf8.decode(java.nio.ByteBuffer.wrap(bytes, 0, end)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+          out.flush();
+          throw new UserError(
+              "standard input, line "
+                  + number
+                  + ": not valid UTF-8 (the lines before it were encoded)");
+        }
+        print(out, tok, text);
+        line.reset();
+        if (b < 0) {
+          break;
+        }
       }
     }
     out.flush();

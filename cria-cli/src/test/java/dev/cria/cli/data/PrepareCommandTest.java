@@ -246,7 +246,7 @@ class PrepareCommandTest {
   }
 
   @Test
-  void encodeDecodeAndInspectTheTokenizer() {
+  void encodeDecodeAndInspectTheTokenizer() throws Exception {
     CliRun encode =
         CliRun.of("tokenizer", "encode", "-t", tokenizerDir.toString(), "--bos", "the jury");
     assertThat(encode.exitCode()).as(encode.err()).isZero();
@@ -254,6 +254,23 @@ class PrepareCommandTest {
     assertThat(ids).startsWith("1 ");
     CliRun decode = CliRun.of("tokenizer", "decode", "-t", tokenizerDir.toString(), ids);
     assertThat(decode.out().strip()).isEqualTo("the jury");
+    // lines from standard input are UTF-8 or refused, naming the line
+    List<String> command = new java.util.ArrayList<>(dev.cria.cli.train.SmallCorpus.criaJvm());
+    command.addAll(List.of("tokenizer", "encode", "-t", tokenizerDir.toString(), "--bos"));
+    Process p = new ProcessBuilder(command).start();
+    try (var stdin = p.getOutputStream()) {
+      stdin.write("the jury\r\ncaf".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      stdin.write(new byte[] {(byte) 0xe9, '\n', 'o', 'k', '\n'});
+    }
+    String stdout =
+        new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    String stderr =
+        new String(p.getErrorStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    assertThat(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+    assertThat(p.exitValue()).isEqualTo(1);
+    assertThat(stdout.lines()).containsExactly(ids);
+    assertThat(stderr)
+        .contains("standard input, line 2: not valid UTF-8 (the lines before it were encoded)");
     CliRun inspect = CliRun.of("tokenizer", "inspect", tokenizerDir.toString());
     assertThat(inspect.out())
         .contains("vocab size    2000", "unk 0 \"<unk>\"", "bos 1 \"<s>\"", "eos 2 \"</s>\"");
