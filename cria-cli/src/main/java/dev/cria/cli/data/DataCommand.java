@@ -1,5 +1,6 @@
 package dev.cria.cli.data;
 
+import dev.cria.cli.UserError;
 import dev.cria.data.indexed.IndexedDataset;
 import dev.cria.data.tokenizer.Tokenizer;
 import dev.cria.data.tokenizer.Tokenizers;
@@ -120,6 +121,20 @@ public final class DataCommand implements Runnable {
         out.println("  ids   " + Arrays.toString(shown));
         if (tokenizer != null) {
           Tokenizer tok = Tokenizers.load(tokenizer);
+          int outside =
+              Arrays.stream(shown).filter(id -> id >= tok.vocabSize()).findFirst().orElse(-1);
+          if (outside >= 0) {
+            throw new UserError(
+                "token id "
+                    + outside
+                    + " of "
+                    + base
+                    + " is outside the "
+                    + tok.vocabSize()
+                    + " tokens of --tokenizer "
+                    + tokenizer
+                    + ": was the data prepared with another tokenizer?");
+          }
           out.println("  text  " + tok.decode(shown).replace("\n", "\\n"));
         }
       }

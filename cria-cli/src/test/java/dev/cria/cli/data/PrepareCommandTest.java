@@ -84,6 +84,39 @@ class PrepareCommandTest {
     assertThat(inspect.exitCode()).as(inspect.err()).isZero();
     assertThat(inspect.out())
         .contains("documents  500", "dtype      uint16", "histogram", "text  The Fulton");
+
+    // another tokenizer's ids, and directories where the files should be, are named as such
+    Path small = tmp.resolve("small-tokenizer");
+    assertThat(
+            CliRun.of(
+                    "tokenizer",
+                    "train",
+                    "--input",
+                    CliRun.sampleCorpus().toString(),
+                    "--vocab-size",
+                    "300",
+                    "--output",
+                    small.toString())
+                .exitCode())
+        .isZero();
+    CliRun other =
+        CliRun.of(
+            "data",
+            "inspect",
+            tmp.resolve("out/brown_text_document").toString(),
+            "--tokenizer",
+            small.toString(),
+            "--sample-tokens",
+            "1000");
+    assertThat(other.exitCode()).isEqualTo(1);
+    assertThat(other.err())
+        .contains("is outside the 300 tokens of --tokenizer " + small)
+        .contains("was the data prepared with another tokenizer?");
+    Files.createDirectories(tmp.resolve("dirs/d.idx"));
+    Files.createDirectories(tmp.resolve("dirs/d.bin"));
+    CliRun dirs = CliRun.of("data", "inspect", tmp.resolve("dirs/d").toString());
+    assertThat(dirs.exitCode()).isEqualTo(1);
+    assertThat(dirs.err()).contains("d.idx: a directory, not a dataset file");
   }
 
   @Test

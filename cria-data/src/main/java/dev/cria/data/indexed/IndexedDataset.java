@@ -106,6 +106,9 @@ public final class IndexedDataset implements AutoCloseable {
   }
 
   private MemorySegment map(Path path) throws IOException {
+    if (java.nio.file.Files.isDirectory(path)) {
+      throw new IndexedDatasetException(path + ": a directory, not a dataset file");
+    }
     try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
       return ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
     } catch (NoSuchFileException e) {
