@@ -30,6 +30,27 @@ public record CliRun(int exitCode, String out, String err) {
     return dir.toAbsolutePath().normalize();
   }
 
+  /**
+   * A tokenizer of {@code vocabSize} pieces trained on the sample corpus into {@code output}, as
+   * {@code cria tokenizer train} makes one; fails the test when it cannot be made.
+   */
+  public static Path trainedTokenizer(Path output, int vocabSize) {
+    CliRun run =
+        of(
+            "tokenizer",
+            "train",
+            "--input",
+            sampleCorpus().toString(),
+            "--vocab-size",
+            Integer.toString(vocabSize),
+            "--output",
+            output.toString());
+    if (run.exitCode() != 0) {
+      throw new AssertionError("cria tokenizer train failed: " + run.err());
+    }
+    return output;
+  }
+
   /** The bundled sample corpus. */
   public static Path sampleCorpus() {
     return repositoryRoot().resolve("data/sample/brown.jsonl.gz");

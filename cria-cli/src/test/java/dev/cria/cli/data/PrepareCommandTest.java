@@ -86,19 +86,7 @@ class PrepareCommandTest {
         .contains("documents  500", "dtype      uint16", "histogram", "text  The Fulton");
 
     // another tokenizer's ids, and directories where the files should be, are named as such
-    Path small = tmp.resolve("small-tokenizer");
-    assertThat(
-            CliRun.of(
-                    "tokenizer",
-                    "train",
-                    "--input",
-                    CliRun.sampleCorpus().toString(),
-                    "--vocab-size",
-                    "300",
-                    "--output",
-                    small.toString())
-                .exitCode())
-        .isZero();
+    Path small = CliRun.trainedTokenizer(tmp.resolve("small-tokenizer"), 300);
     CliRun other =
         CliRun.of(
             "data",

@@ -23,18 +23,7 @@ class PrepareInterruptTest {
 
   @Test
   void sigtermLeavesNoHalfWrittenDataset() throws Exception {
-    Path tokenizer = tmp.resolve("tok");
-    CliRun trained =
-        CliRun.of(
-            "tokenizer",
-            "train",
-            "--input",
-            CliRun.sampleCorpus().toString(),
-            "--vocab-size",
-            "600",
-            "--output",
-            tokenizer.toString());
-    assertThat(trained.exitCode()).as(trained.err()).isZero();
+    Path tokenizer = CliRun.trainedTokenizer(tmp.resolve("tok"), 600);
 
     Path small = tmp.resolve("small.jsonl");
     Files.write(small, List.of("{\"text\": \"an existing dataset\"}"));

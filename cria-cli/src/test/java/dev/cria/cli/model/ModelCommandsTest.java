@@ -194,18 +194,7 @@ class ModelCommandsTest {
     assertThat(tooLong.exitCode()).isEqualTo(1);
     assertThat(tooLong.err())
         .contains("the model's context is 64, so a prompt has at most 63 (one new token needs");
-    Path other = tmp.resolve("other-tokenizer");
-    CliRun trained =
-        CliRun.of(
-            "tokenizer",
-            "train",
-            "--input",
-            CliRun.sampleCorpus().toString(),
-            "--vocab-size",
-            "400",
-            "--output",
-            other.toString());
-    assertThat(trained.exitCode()).as(trained.err()).isZero();
+    Path other = CliRun.trainedTokenizer(tmp.resolve("other-tokenizer"), 400);
     CliRun mismatched = CliRun.of("generate", run.toString(), "--tokenizer", other.toString());
     assertThat(mismatched.exitCode()).isEqualTo(1);
     assertThat(mismatched.err())

@@ -17,18 +17,7 @@ import java.util.regex.Pattern;
  */
 public record SmallCorpus(Path tokenizer, Path prefix) {
   public static SmallCorpus prepareIn(Path dir) {
-    Path tokenizer = dir.resolve("tok");
-    CliRun trained =
-        CliRun.of(
-            "tokenizer",
-            "train",
-            "--input",
-            CliRun.sampleCorpus().toString(),
-            "--vocab-size",
-            "600",
-            "--output",
-            tokenizer.toString());
-    assertThat(trained.exitCode()).as(trained.err()).isZero();
+    Path tokenizer = CliRun.trainedTokenizer(dir.resolve("tok"), 600);
     CliRun prepared =
         CliRun.of(
             "prepare",
