@@ -104,7 +104,20 @@ public final class HfExport {
       Path partial =
           absolute.resolveSibling(partialPrefix(absolute) + ProcessHandle.current().pid());
       try {
-        Files.createDirectories(partial);
+        try {
+          Files.createDirectories(partial);
+        } catch (IOException e) {
+          // said of --output, not of the hidden directory the export is written in first
+          throw new IOException(
+              "--output "
+                  + r.output()
+                  + ": cannot write in "
+                  + absolute.getParent()
+                  + " ("
+                  + whyNotWritable(absolute.getParent(), e)
+                  + ")",
+              e);
+        }
         List<Path> files =
             new ArrayList<>(
                 HfModelFiles.write(
@@ -198,6 +211,24 @@ public final class HfExport {
     } else {
       o.put(key, v.piece(id));
     }
+  }
+
+  /** Why a directory could not be made in {@code parent}, in words rather than Java's. */
+  private static String whyNotWritable(Path parent, IOException e) {
+    Path file = parent;
+    while (file != null && !Files.exists(file)) {
+      file = file.getParent();
+    }
+    if (file != null && !Files.isDirectory(file)) {
+      return file + " is a file, not a directory";
+    }
+    if (e instanceof java.nio.file.AccessDeniedException) {
+      return "permission denied";
+    }
+    if (e instanceof java.nio.file.FileSystemException f && f.getReason() != null) {
+      return f.getReason();
+    }
+    return "this file system does not let a directory be made there";
   }
 
   private static String partialPrefix(Path output) {

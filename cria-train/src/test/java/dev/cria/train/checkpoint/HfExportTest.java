@@ -296,6 +296,27 @@ class HfExportTest {
   }
 
   @Test
+  void anOutputThatCannotBeWrittenIsNamedNotItsHiddenTemporary() throws IOException {
+    Path file = Files.writeString(tmp.resolve("afile"), "mine");
+    Path below = file.resolve("export");
+    assertThatThrownBy(() ->
+            HfExport.export(
+                new HfExport.Request(
+                    run, below, SafetensorsWriter.Dtype.F32, Long.MAX_VALUE, false),
+                warnings))
+        .isInstanceOf(IOException.class)
+        .hasMessage(
+            "--output "
+                + below
+                + ": cannot write in "
+                + file
+                + " ("
+                + file
+                + " is a file, not a directory)");
+    assertThat(file).hasContent("mine");
+  }
+
+  @Test
   void anExistingOutputNeedsOverwriteButAnEmptyDirectoryDoesNot() throws IOException {
     Files.createDirectories(out);
     Files.writeString(out.resolve("notes.txt"), "mine");
