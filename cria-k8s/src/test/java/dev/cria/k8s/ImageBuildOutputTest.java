@@ -55,6 +55,18 @@ class ImageBuildOutputTest {
   }
 
   @Test
+  void anImageNameARegistryWouldNotTakeIsRefusedNamingItsFlag() {
+    assertThatThrownBy(() ->
+            new ImageBuild.Request(
+                "scratch", "UPPER CASE:!!", dir.resolve("x.tar"), null, false, List.of(), "M", dir))
+        .hasMessageStartingWith("--tag 'UPPER CASE:!!': not an image reference");
+    assertThatThrownBy(() ->
+            new ImageBuild.Request(
+                "scratch", "a b", null, "localhost:5000/a b", false, List.of(), "M", dir))
+        .hasMessageStartingWith("--push 'localhost:5000/a b': not an image reference");
+  }
+
+  @Test
   void aShortOrDamagedTarIsNotAnImageTarball() throws IOException {
     Path cut = dir.resolve("cut.tar");
     Files.write(cut, new byte[100]);
