@@ -7,6 +7,7 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
@@ -96,25 +97,33 @@ public final class LogsCommand implements Callable<Integer> {
       err.println("cria logs: waiting for " + missing + " to appear");
     }
     long sleep = Math.max(10, (long) (poll * 1000));
+    Set<Integer> toldGone = new HashSet<>();
     Set<Integer> toldSilent = new HashSet<>();
     while (true) {
       // looked at before the last read, so nothing written before the end is lost
       RunLogs.Standing now = logs.standing(System.currentTimeMillis(), SILENT_AFTER_SECONDS);
       print(out, logs.poll(), prefix);
-      now.gone().forEach(line -> err.println("cria logs: " + line));
-      now.silent()
-          .forEach((rank, line) -> {
-            if (toldSilent.add(rank)) {
-              err.println("cria logs: " + line);
-            }
-          });
-      toldSilent.retainAll(now.silent().keySet()); // a rank heard from again is told anew
-      err.flush();
+      tellOnce(err, now.gone(), toldGone);
+      tellOnce(err, now.silent(), toldSilent);
       if (now.ended()) {
         return 0;
       }
       Thread.sleep(sleep);
     }
+  }
+
+  /**
+   * Prints each rank's notice the first time it is there; a rank no longer in {@code notices}
+   * (heard from again, or a new process) is told anew when it comes back.
+   */
+  private static void tellOnce(PrintWriter err, Map<Integer, String> notices, Set<Integer> told) {
+    notices.forEach((rank, line) -> {
+      if (told.add(rank)) {
+        err.println("cria logs: " + line);
+      }
+    });
+    told.retainAll(notices.keySet());
+    err.flush();
   }
 
   private static void print(PrintWriter out, List<RunLogs.Line> lines, boolean prefix) {

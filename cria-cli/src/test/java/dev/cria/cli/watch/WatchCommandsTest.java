@@ -147,6 +147,27 @@ class WatchCommandsTest {
   }
 
   @Test
+  void aKilledRankIsToldOfOnceWhileTheOthersAreFollowed() throws Exception {
+    Process gone = new ProcessBuilder("true").start();
+    assertThat(gone.waitFor(30, TimeUnit.SECONDS)).isTrue();
+    log(0, "[2026-01-01 10:00:00.100] step 120/300");
+    log(1, "[2026-01-01 10:00:00.200] step 120/300");
+    StatusFiles.write(
+        run, status(0, RankState.TRAINING, 0.5, 0, RankStatus.thisHost(), gone.pid()));
+    StatusFiles.write(run, status(1, RankState.TRAINING, 0.5, 0));
+    CompletableFuture<CliRun> following =
+        CompletableFuture.supplyAsync(
+            () -> CliRun.of("logs", run.toString(), "--all", "-f", "--poll", "0.05"));
+    Thread.sleep(500); // ten polls or so
+    assertThat(following).isNotDone();
+    StatusFiles.write(run, status(1, RankState.FINISHED, 0.5, 0));
+    CliRun r = following.get(20, TimeUnit.SECONDS);
+    assertThat(r.exitCode()).isZero();
+    assertThat(r.err().lines().filter(l -> l.contains("is gone without ending its run")))
+        .hasSize(1);
+  }
+
+  @Test
   void aQuietRankOfAnotherHostIsToldOfOnceAndFollowedOn() throws Exception {
     log(0, "[2026-01-01 10:00:00.100] step 120/300");
     StatusFiles.write(run, status(0, RankState.TRAINING, 0.5, 200_000));

@@ -172,14 +172,15 @@ public final class RunLogs {
    * @param ended whether following can stop: every followed rank's status says it stopped, failed
    *     or finished, or its process is gone from this host without saying so; a rank without a
    *     status file has not ended
-   * @param gone a line for each rank whose process is gone without ending (killed, out of memory)
+   * @param gone by rank, a line for each rank whose process is gone without ending (killed, out of
+   *     memory)
    * @param silent by rank, a line for each rank of another host that has not written its status for
    *     longer than {@link RunView#silent} allows: its process may be gone, or its storage
    *     unreachable; it may still come back, so following goes on
    */
-  public record Standing(boolean ended, List<String> gone, Map<Integer, String> silent) {
+  public record Standing(boolean ended, Map<Integer, String> gone, Map<Integer, String> silent) {
     public Standing {
-      gone = List.copyOf(gone);
+      gone = Map.copyOf(gone);
       silent = Map.copyOf(silent);
     }
   }
@@ -190,7 +191,7 @@ public final class RunLogs {
   public Standing standing(long nowMillis, double silentAfterSeconds) {
     String thisHost = RankStatus.thisHost();
     boolean ended = !ranks.isEmpty();
-    List<String> gone = new ArrayList<>();
+    Map<Integer, String> gone = new TreeMap<>();
     Map<Integer, String> silent = new TreeMap<>();
     for (int r : ranks) {
       RankStatus status;
@@ -201,7 +202,8 @@ public final class RunLogs {
         continue;
       }
       if (status.goneFrom(thisHost)) {
-        gone.add(
+        gone.put(
+            r,
             String.format(
                 Locale.ROOT,
                 "rank %d (pid %d on this host) is gone without ending its run, after step %d"
