@@ -127,8 +127,7 @@ public final class Board implements AutoCloseable {
         server = HttpServer.create(address, 64);
       }
     } catch (BindException e) {
-      refuseBind(o, e);
-      throw e;
+      throw bindRefusal(o, e);
     }
     pool =
         Executors.newFixedThreadPool(
@@ -448,16 +447,16 @@ public final class Board implements AutoCloseable {
   }
 
   /**
-   * Why the board cannot listen where {@code o} says: the port is taken ({@link BindException},
-   * naming it), or the address is not this machine's ({@link IllegalArgumentException}).
+   * Why the board cannot listen where {@code o} says, naming the flag to change: the port is taken,
+   * or the address is not this machine's.
    */
-  private static void refuseBind(Options o, BindException e) throws BindException {
+  private static IllegalArgumentException bindRefusal(Options o, BindException e) {
     String where = (o.host().contains(":") ? "[" + o.host() + "]" : o.host()) + ":" + o.port();
     String why = String.valueOf(e.getMessage());
     if (why.toLowerCase(java.util.Locale.ROOT).contains("in use")) {
-      throw new BindException(where + " is in use (" + why + "); pick another --port");
+      return new IllegalArgumentException(where + " is in use (" + why + "); pick another --port");
     }
-    throw new IllegalArgumentException(
+    return new IllegalArgumentException(
         "--host "
             + o.host()
             + ": cannot listen on "

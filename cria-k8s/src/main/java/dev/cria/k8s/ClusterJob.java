@@ -65,7 +65,7 @@ public record ClusterJob(
     require(
         namespace != null && namespace.matches("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"),
         "--namespace '" + namespace + "' is not a DNS label");
-    requireImage(image);
+    requireImage("--image", image);
     require(workers >= 1, "--workers must be at least 1, got " + workers);
     require(procsPerWorker >= 1, "--procs-per-worker must be at least 1, got " + procsPerWorker);
     require(
@@ -86,14 +86,15 @@ public record ClusterJob(
     tolerations = List.copyOf(tolerations);
   }
 
-  /** Checks {@code --image}: given, and an image reference as a registry takes one. */
-  static void requireImage(String image) {
-    require(image != null && !image.isBlank(), "--image is required (see cria image build)");
+  /** Checks an image name {@code flag} gives: there, and an image reference a registry takes. */
+  static void requireImage(String flag, String image) {
+    require(image != null && !image.isBlank(), flag + " is required (see cria image build)");
     try {
       com.google.cloud.tools.jib.api.ImageReference.parse(image);
-    } catch (com.google.cloud.tools.jib.api.InvalidImageReferenceException e) {
+    } catch (com.google.cloud.tools.jib.api.InvalidImageReferenceException | RuntimeException e) {
       throw new IllegalArgumentException(
-          "--image '"
+          flag
+              + " '"
               + image
               + "': not an image reference such as registry.example.com/team/cria:0.1.0"
               + " (lower-case repository, no spaces)");

@@ -72,22 +72,12 @@ public final class ImageBuild {
       if (output != null) {
         requireReplaceable(output);
       }
-      requireReference(output != null ? "--tag" : "--push", output != null ? tag : push);
+      try {
+        ClusterJob.requireImage(output != null ? "--tag" : "--push", output != null ? tag : push);
+      } catch (IllegalArgumentException e) {
+        throw new K8sException(e.getMessage());
+      }
       classpath = List.copyOf(classpath);
-    }
-  }
-
-  /** Refuses, before the build, an image name a registry would not take, naming its flag. */
-  private static void requireReference(String flag, String reference) {
-    try {
-      com.google.cloud.tools.jib.api.ImageReference.parse(reference);
-    } catch (InvalidImageReferenceException | RuntimeException e) {
-      throw new K8sException(
-          flag
-              + " '"
-              + reference
-              + "': not an image reference such as registry.example.com/team/cria:0.1.0"
-              + " (lower-case repository, no spaces)");
     }
   }
 

@@ -49,7 +49,7 @@ public record SharedRuntime(
           + " NAME, which sets the launcher command' >&2; exit 64";
 
   public SharedRuntime {
-    ClusterJob.requireImage(image);
+    ClusterJob.requireImage("--image", image);
     if (procsPerNode < 1) {
       throw new IllegalArgumentException("--procs-per-worker must be at least 1");
     }

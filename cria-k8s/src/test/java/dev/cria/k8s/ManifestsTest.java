@@ -275,10 +275,10 @@ class ManifestsTest {
             "localhost:5000/cria:dev",
             "registry.example.com/team/cria@sha256:"
                 + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")) {
-      ClusterJob.requireImage(ok);
+      ClusterJob.requireImage("--image", ok);
     }
     for (String bad : List.of("my image:1", "Team/Cria:1", "cria:", "")) {
-      assertThatThrownBy(() -> ClusterJob.requireImage(bad))
+      assertThatThrownBy(() -> ClusterJob.requireImage("--image", bad))
           .as(bad)
           .hasMessageStartingWith(bad.isEmpty() ? "--image is required" : "--image '" + bad + "'");
     }

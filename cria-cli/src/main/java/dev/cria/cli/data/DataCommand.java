@@ -2,6 +2,7 @@ package dev.cria.cli.data;
 
 import dev.cria.cli.UserError;
 import dev.cria.data.indexed.IndexedDataset;
+import dev.cria.data.indexed.IndexedDatasetWriter;
 import dev.cria.data.tokenizer.Tokenizer;
 import dev.cria.data.tokenizer.Tokenizers;
 import java.io.PrintWriter;
@@ -36,6 +37,19 @@ public final class DataCommand implements Runnable {
       return p.resolveSibling(name.substring(0, name.length() - 4));
     }
     return p;
+  }
+
+  /**
+   * Refuses to write over a dataset already at {@code prefix} unless {@code overwrite}: what
+   * prepare and merge check before they read anything.
+   */
+  static void requireNewDataset(Path prefix, boolean overwrite) {
+    if (!overwrite && IndexedDatasetWriter.existsAt(prefix)) {
+      throw new UserError(
+          prefix
+              + ".bin/.idx already exists: pass --overwrite to replace it, or give another"
+              + " --output-prefix (nothing was written)");
+    }
   }
 
   /** {@code cria data inspect PREFIX}: counts, a length histogram and a sample. */

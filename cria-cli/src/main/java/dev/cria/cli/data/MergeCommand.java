@@ -4,7 +4,6 @@ import dev.cria.cli.UserError;
 import dev.cria.cli.progress.StatusLine;
 import dev.cria.data.indexed.IndexedDatasetException;
 import dev.cria.data.indexed.IndexedDatasetMerge;
-import dev.cria.data.indexed.IndexedDatasetWriter;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
@@ -75,13 +74,7 @@ final class MergeCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
     List<Path> prefixes = inputs.stream().map(DataCommand::prefixOf).toList();
-    Path target = DataCommand.prefixOf(output);
-    if (!overwrite && IndexedDatasetWriter.existsAt(target)) {
-      throw new UserError(
-          target
-              + ".bin/.idx already exists: pass --overwrite to replace it, or give another"
-              + " --output-prefix (nothing was written)");
-    }
+    DataCommand.requireNewDataset(DataCommand.prefixOf(output), overwrite);
     if (waitSeconds < 0 || attempts < 1 || (failures != null && waitSeconds == 0)) {
       throw new UserError(
           waitSeconds < 0

@@ -2,7 +2,6 @@ package dev.cria.cli.data;
 
 import dev.cria.cli.UserError;
 import dev.cria.cli.progress.StatusLine;
-import dev.cria.data.indexed.IndexedDatasetWriter;
 import dev.cria.data.prepare.BadInputException;
 import dev.cria.data.prepare.InputFiles;
 import dev.cria.data.prepare.NoDocumentsException;
@@ -123,13 +122,7 @@ public final class PrepareCommand implements Callable<Integer> {
             .withSkipBadLines(skipBadLines)
             .withPart(part);
     for (String key : options.jsonKeys()) {
-      Path dataset = options.datasetPrefix(key);
-      if (!overwrite && IndexedDatasetWriter.existsAt(dataset)) {
-        throw new UserError(
-            dataset
-                + ".bin/.idx already exists: pass --overwrite to replace it, or give another"
-                + " --output-prefix (nothing was written)");
-      }
+      DataCommand.requireNewDataset(options.datasetPrefix(key), overwrite);
     }
     err.printf(
         Locale.ROOT,

@@ -55,39 +55,46 @@ final class EncodeCommand implements Callable<Integer> {
         print(out, tok, text);
       }
     } else {
-      // each line decoded strictly: text that is not UTF-8 is refused, not encoded as U+FFFD
-      java.nio.charset.CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder();
-      java.io.InputStream in = new java.io.BufferedInputStream(System.in);
-      java.io.ByteArrayOutputStream line = new java.io.ByteArrayOutputStream();
-      long number = 0;
-      for (int b = in.read(); b >= 0 || line.size() > 0; b = in.read()) {
-        if (b >= 0 && b != '\n') {
-          line.write(b);
-          continue;
-        }
-        number++;
-        byte[] bytes = line.toByteArray();
-        int end =
-            bytes.length > 0 && bytes[bytes.length - 1] == '\r' ? bytes.length - 1 : bytes.length;
-        String text;
-        try {
-          text = utf8.decode(java.nio.ByteBuffer.wrap(bytes, 0, end)).toString();
-        } catch (java.nio.charset.CharacterCodingException e) {
-          out.flush();
-          throw new UserError(
-              "standard input, line "
-                  + number
-                  + ": not valid UTF-8 (the lines before it were encoded)");
-        }
-        print(out, tok, text);
-        line.reset();
-        if (b < 0) {
-          break;
-        }
-      }
+      encodeLines(new java.io.BufferedInputStream(System.in), out, tok);
     }
     out.flush();
     return 0;
+  }
+
+  /**
+   * Encodes each line of {@code in} (ended by LF or CRLF), decoded strictly: a line that is not
+   * UTF-8 is refused, naming it, rather than encoded as U+FFFD.
+   */
+  private void encodeLines(java.io.InputStream in, PrintWriter out, Tokenizer tok)
+      throws java.io.IOException {
+    java.nio.charset.CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder();
+    java.io.ByteArrayOutputStream line = new java.io.ByteArrayOutputStream();
+    long number = 0;
+    int b;
+    do {
+      b = in.read();
+      if (b >= 0 && b != '\n') {
+        line.write(b);
+        continue;
+      }
+      if (b < 0 && line.size() == 0) {
+        break; // the input ended with its last line's newline
+      }
+      number++;
+      byte[] bytes = line.toByteArray();
+      int end =
+          bytes.length > 0 && bytes[bytes.length - 1] == '\r' ? bytes.length - 1 : bytes.length;
+      try {
+        print(out, tok, utf8.decode(java.nio.ByteBuffer.wrap(bytes, 0, end)).toString());
+      } catch (java.nio.charset.CharacterCodingException e) {
+        out.flush();
+        throw new UserError(
+            "standard input, line "
+                + number
+                + ": not valid UTF-8 (the lines before it were encoded)");
+      }
+      line.reset();
+    } while (b >= 0);
   }
 
   private void print(PrintWriter out, Tokenizer tok, String text) {

@@ -112,9 +112,7 @@ public final class BoardCommand implements Callable<Integer> {
               new Board.Options(
                   logdir, host, port, user, password.value(), tlsKeystore, tlsPassword));
     } catch (IllegalArgumentException e) {
-      throw new UserError(e.getMessage());
-    } catch (java.net.BindException e) {
-      throw new UserError(e.getMessage());
+      throw new UserError(e.getMessage()); // a port in use among them
     }
     String url = board.url().toString();
     if (password.generated()) {

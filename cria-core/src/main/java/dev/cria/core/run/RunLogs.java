@@ -84,22 +84,23 @@ public final class RunLogs {
     if (!Files.isDirectory(runDir)) {
       throw new IllegalArgumentException(runDir + ": no such run directory");
     }
-    boolean absent = !Files.isRegularFile(logFile(runDir, rank));
-    int worldSize = worldSize(runDir);
-    if (absent && rank >= worldSize) {
-      throw new IllegalArgumentException(
-          "no rank "
-              + rank
-              + ": "
-              + runDir
-              + " is a run of "
-              + worldSize
-              + " rank(s), 0 to "
-              + (worldSize - 1));
-    }
-    if (!waitForIt && absent) {
-      throw new IllegalArgumentException(
-          "no log at " + logFile(runDir, rank) + " (yet); -f waits for it");
+    if (!Files.isRegularFile(logFile(runDir, rank))) {
+      int worldSize = worldSize(runDir);
+      if (rank >= worldSize) {
+        throw new IllegalArgumentException(
+            "no rank "
+                + rank
+                + ": "
+                + runDir
+                + " is a run of "
+                + worldSize
+                + " rank(s), 0 to "
+                + (worldSize - 1));
+      }
+      if (!waitForIt) {
+        throw new IllegalArgumentException(
+            "no log at " + logFile(runDir, rank) + " (yet); -f waits for it");
+      }
     }
     return new RunLogs(runDir, List.of(rank), false);
   }

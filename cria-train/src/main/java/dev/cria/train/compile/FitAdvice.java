@@ -112,26 +112,24 @@ final class FitAdvice {
     if (split != null) {
       out.add(split);
     }
-    for (int hosts = world / job.ranksPerHost() + 1;
-        s.tensorParallel() == 1 && hosts <= 4096;
-        hosts++) {
-      Job more = job.withWorld(hosts * job.ranksPerHost());
-      if (fitsWith(s, more)) {
-        out.add(
-            hosts
-                + " hosts of "
-                + job.ranksPerHost()
-                + " rank(s) ("
-                + more.worldSize()
-                + " ranks: "
-                + PlanReport.size(MemoryPlan.of(s, more).largest())
-                + " each, the AdamW moments"
-                + (s.zeroStage() == 2
-                    ? " and gradients"
-                    : s.zeroStage() == 3 ? ", gradients and parameters" : "")
-                + " sharded further)");
-        break;
-      }
+    Spread more =
+        s.tensorParallel() == 1
+            ? fewestHosts(List.of(s), job, world / job.ranksPerHost() + 1)
+            : null;
+    if (more != null) {
+      out.add(
+          more.hosts()
+              + " hosts of "
+              + job.ranksPerHost()
+              + " rank(s) ("
+              + more.job().worldSize()
+              + " ranks: "
+              + PlanReport.size(MemoryPlan.of(s, more.job()).largest())
+              + " each, the AdamW moments"
+              + (s.zeroStage() == 2
+                  ? " and gradients"
+                  : s.zeroStage() == 3 ? ", gradients and parameters" : "")
+              + " sharded further)");
     }
     if (out.isEmpty()) {
       out.add(
@@ -150,28 +148,43 @@ final class FitAdvice {
    * null when none up to {@link #MAX_HOSTS} does.
    */
   private static String shardedOverMoreHosts(Settings s, Job job) {
-    List<Settings> tries =
-        List.of(
-            s.withZero(3),
-            s.withZero(3).withRecompute(),
-            s.withZero(3).withRecompute().withMicroBatch(1));
-    for (int hosts = job.worldSize() / job.ranksPerHost(); hosts <= MAX_HOSTS; hosts++) {
+    Spread spread =
+        fewestHosts(
+            List.of(
+                s.withZero(3),
+                s.withZero(3).withRecompute(),
+                s.withZero(3).withRecompute().withMicroBatch(1)),
+            job,
+            job.worldSize() / job.ranksPerHost());
+    if (spread == null) {
+      return null;
+    }
+    Settings t = spread.settings();
+    return String.format(
+        java.util.Locale.ROOT,
+        "--zero 3%s%s on %d host(s) of %d rank(s) (%d ranks: %s each, the parameters,"
+            + " gradients and AdamW moments sharded)",
+        t.recompute() && !s.recompute() ? " --recompute" : "",
+        t.microBatch() != s.microBatch() ? " --micro-batch " + t.microBatch() : "",
+        spread.hosts(),
+        job.ranksPerHost(),
+        spread.job().worldSize(),
+        PlanReport.size(MemoryPlan.of(t, spread.job()).largest()));
+  }
+
+  /** A job spread over {@code hosts} hosts, and the settings it fits with. */
+  private record Spread(int hosts, Job job, Settings settings) {}
+
+  /**
+   * The fewest hosts like {@code job}'s, from {@code fromHosts} to {@link #MAX_HOSTS}, on which one
+   * of {@code tries} fits (the first that does, on that many); null when none does.
+   */
+  private static Spread fewestHosts(List<Settings> tries, Job job, int fromHosts) {
+    for (int hosts = Math.max(1, fromHosts); hosts <= MAX_HOSTS; hosts++) {
       Job more = job.withWorld(hosts * job.ranksPerHost());
-      if (more.worldSize() / s.tensorParallel() < 2) {
-        continue; // ZeRO shards over data-parallel ranks
-      }
       for (Settings t : tries) {
         if (fitsWith(t, more)) {
-          return String.format(
-              java.util.Locale.ROOT,
-              "--zero 3%s%s on %d host(s) of %d rank(s) (%d ranks: %s each, the parameters,"
-                  + " gradients and AdamW moments sharded)",
-              t.recompute() && !s.recompute() ? " --recompute" : "",
-              t.microBatch() != s.microBatch() ? " --micro-batch " + t.microBatch() : "",
-              hosts,
-              job.ranksPerHost(),
-              more.worldSize(),
-              PlanReport.size(MemoryPlan.of(t, more).largest()));
+          return new Spread(hosts, more, t);
         }
       }
     }
