@@ -124,6 +124,9 @@ public final class RunConfig {
               + runDirFlag
               + ")");
     }
+    if (r.resumeFrom() != null && !r.overwrite() && runDirFlag != null) {
+      requireNoOtherRun(r.resumeFrom(), Path.of(runDirFlag.toString()));
+    }
     ConfigLayers fresh = layers(r, null);
     if (!r.resume() && r.resumeFrom() == null) {
       return fresh;
@@ -150,6 +153,40 @@ public final class RunConfig {
               + ")");
     }
     return resumed;
+  }
+
+  /**
+   * A branch ({@code --resume-from} a checkpoint of another run) into a run directory that holds
+   * checkpoints of its own would mix two runs there, its later checkpoints set aside and its
+   * earlier ones left beside the branch's: refused, with how to continue that run instead (the same
+   * branch command run again after a crash would otherwise go back to the checkpoint it names). A
+   * checkpoint of the run itself (going back to an earlier step of it) is its own history.
+   */
+  private static void requireNoOtherRun(Path resumeFrom, Path runDir) {
+    Path run = runDir.toAbsolutePath().normalize();
+    if (resumeFrom.toAbsolutePath().normalize().startsWith(run)) {
+      return;
+    }
+    List<Path> own;
+    try {
+      own = Checkpoints.list(runDir);
+    } catch (IOException e) {
+      throw new ConfigException(Checkpoints.directory(runDir) + ": cannot list: " + e.getMessage());
+    }
+    if (!own.isEmpty()) {
+      throw new ConfigException(
+          "--run-dir "
+              + runDir
+              + " already holds a run with checkpoints (the newest "
+              + own.getLast().getFileName()
+              + "), which --resume-from "
+              + resumeFrom
+              + " is not one of: to continue that run, run cria train --run-dir "
+              + runDir
+              + " without --resume-from; to branch from "
+              + resumeFrom
+              + ", pick a new --run-dir, or pass --overwrite to replace that run");
+    }
   }
 
   /** The checkpoint's saved config, else the run directory's {@code config.yaml}. */

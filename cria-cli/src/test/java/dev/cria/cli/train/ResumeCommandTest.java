@@ -119,6 +119,25 @@ class ResumeCommandTest {
     TreeMap<Long, Float> fromBranch = losses(branch);
     assertThat(fromBranch.firstKey()).isEqualTo(branchedAt + 1);
     assertThat(fromBranch).isEqualTo(expected.tailMap(branchedAt, false));
+    // the same branch command again would go back to `older` inside a run that went on: refused
+    List<Path> branchCheckpoints = Checkpoints.list(branch);
+    CliRun again =
+        CliRun.of(
+            "train",
+            "--resume-from",
+            older.toString(),
+            "--run-dir",
+            branch.toString(),
+            "--max-steps",
+            Integer.toString(STEPS));
+    assertThat(again.exitCode()).isEqualTo(1);
+    assertThat(again.err())
+        .contains(
+            "--run-dir " + branch + " already holds a run with checkpoints (the newest step-",
+            "cria train --run-dir " + branch + " without --resume-from",
+            "--overwrite");
+    assertThat(Checkpoints.list(branch)).isEqualTo(branchCheckpoints);
+    assertThat(losses(branch)).isEqualTo(fromBranch);
     CliRun nowhere =
         CliRun.of(
             "train",
