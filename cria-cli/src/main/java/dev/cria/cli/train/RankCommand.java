@@ -157,7 +157,8 @@ public abstract class RankCommand implements Callable<Integer> {
     collectiveKind(); // a bad name is refused before anything starts
     try {
       RunConfig.Resolved resolved = RunConfig.read(request());
-      TrainConfig c = resolved.config();
+      // saved with absolute paths, the run's config serves eval and resume from any directory
+      TrainConfig c = resolved.config().withPathsFrom(Path.of(""));
       if (printConfig) {
         out.print(NemoRender.toYaml(c, resolved.notes()));
         out.flush();

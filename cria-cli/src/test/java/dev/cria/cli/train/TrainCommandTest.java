@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cria.cli.CliRun;
 import dev.cria.core.tensorboard.TensorBoardEvents;
+import dev.cria.train.config.TrainConfig;
+import dev.cria.train.config.TrainConfigFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -148,6 +150,28 @@ class TrainCommandTest {
                 + "|would fit: --zero 3.* on \\d+ host\\(s\\)")
         .contains("cria compile shows the table")
         .doesNotContain("\n  ");
+  }
+
+  @Test
+  void aRunSavesThePathsItReadsAbsoluteSoAnotherDirectoryFindsThem() throws Exception {
+    Path here = Path.of("").toAbsolutePath();
+    Path runDir = tmp.resolve("relative");
+    List<String> args = smallModel(runDir, "--max-steps", "3", "--val-batches", "0");
+    args.set(args.indexOf("--data-prefix") + 1, "./" + here.relativize(corpus.prefix()));
+    args.set(args.indexOf("--tokenizer") + 1, here.relativize(corpus.tokenizer()).toString());
+    CliRun run = CliRun.of(args.toArray(String[]::new));
+    assertThat(run.exitCode()).as(run.err()).isZero();
+
+    TrainConfig saved = TrainConfigFile.readSaved(runDir.resolve("config.yaml"));
+    Path prefix = Path.of(saved.data().dataPrefix().getFirst());
+    Path tokenizer = Path.of(saved.model().tokenizer());
+    assertThat(prefix).isAbsolute();
+    assertThat(prefix.toString()).doesNotContain("/./");
+    assertThat(Path.of(prefix + ".idx")).isRegularFile();
+    assertThat(Files.isSameFile(Path.of(prefix + ".idx"), Path.of(corpus.prefix() + ".idx")))
+        .isTrue();
+    assertThat(tokenizer).isAbsolute();
+    assertThat(Files.isSameFile(tokenizer, corpus.tokenizer())).isTrue();
   }
 
   @Test

@@ -332,7 +332,9 @@ public final class StartingWeights {
     }
     TrainConfig saved;
     try {
-      saved = TrainConfigFile.readSaved(checkpoint.dir().resolve(Checkpoint.CONFIG));
+      saved =
+          TrainConfigFile.readSaved(checkpoint.dir().resolve(Checkpoint.CONFIG))
+              .withPathsFrom(Path.of("")); // as this run's are (a config of older runs: relative)
     } catch (ConfigException e) {
       metrics.warn("cannot compare with the checkpoint's config: " + e.getMessage());
       return;

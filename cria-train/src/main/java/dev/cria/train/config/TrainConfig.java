@@ -1,7 +1,9 @@
 package dev.cria.train.config;
 
 import dev.cria.engine.model.Precision;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -33,6 +35,70 @@ public record TrainConfig(
     long validations =
         trainer.valCheckInterval() == 0 ? 1 : trainer.maxSteps() / trainer.valCheckInterval() + 1;
     return validations * trainer.limitValBatches() * trainer.globalBatchSize();
+  }
+
+  /**
+   * This config with the paths it reads made absolute against {@code dir} (the working directory
+   * the run is started in): the tokenizer, each data prefix, the index cache and the compile cache
+   * when set. Saved so, a run's config serves {@code cria eval}, {@code generate} and a resume from
+   * any directory. The run directory stays as given: every command names it.
+   */
+  public TrainConfig withPathsFrom(Path dir) {
+    List<String> prefixes = new ArrayList<>(data.dataPrefix());
+    for (int i = prefixes.size() == 1 ? 0 : 1; i < prefixes.size(); i += 2) {
+      prefixes.set(i, absolute(dir, prefixes.get(i))); // a blend: weight, prefix, weight, ...
+    }
+    Model m = model;
+    Trainer t = trainer;
+    return new TrainConfig(
+        runDir,
+        new Model(
+            m.preset(),
+            absolute(dir, m.tokenizer()),
+            m.hiddenSize(),
+            m.numLayers(),
+            m.numAttentionHeads(),
+            m.numQueryGroups(),
+            m.ffnHiddenSize(),
+            m.maxPositionEmbeddings(),
+            m.layernormEpsilon(),
+            m.initMethodStd(),
+            m.useScaledInitMethod(),
+            m.recompute()),
+        new Data(prefixes, data.split(), data.seqLength(), absolute(dir, data.indexCacheDir())),
+        new Trainer(
+            t.microBatchSize(),
+            t.globalBatchSize(),
+            t.maxSteps(),
+            t.seed(),
+            t.valCheckInterval(),
+            t.limitValBatches(),
+            t.logEveryNSteps(),
+            t.threads(),
+            t.backend(),
+            absolute(dir, t.compileCache()),
+            t.useCompileCache(),
+            t.precision()),
+        optim,
+        checkpoint,
+        distributed);
+  }
+
+  /**
+   * {@code path} against {@code dir}, its {@code .} names dropped; {@code ..} is kept (the system
+   * resolves it through symbolic links, which a normalized path would not).
+   */
+  private static String absolute(Path dir, String path) {
+    if (path == null || path.isBlank() || Path.of(path).isAbsolute()) {
+      return path;
+    }
+    Path out = dir.toAbsolutePath();
+    for (Path name : Path.of(path)) {
+      if (!name.toString().equals(".")) {
+        out = out.resolve(name);
+      }
+    }
+    return out.toString();
   }
 
   /**

@@ -213,4 +213,34 @@ class TrainConfigFileTest {
     assertThatThrownBy(() -> TrainConfigFile.bind(TrainConfigFile.read(old), "old"))
         .hasMessageContaining("old: trainer.backend: is required");
   }
+
+  @Test
+  void pathsTheRunReadsAreMadeAbsoluteAgainstItsDirectoryAndTheRestIsKept() {
+    ObjectNode tree = defaultsWithData();
+    TrainConfigFile.set(tree, "data.data_prefix", List.of("0.3", "./data/a", "0.7", "/abs/b"));
+    TrainConfigFile.set(tree, "model.tokenizer", "../tok/tokenizer.model");
+    TrainConfigFile.set(tree, "data.index_cache_dir", "cache");
+    TrainConfigFile.set(tree, "run_dir", "runs/r");
+    TrainConfig c = TrainConfigFile.bind(tree, "defaults");
+    Path dir = Path.of("/work/here");
+
+    TrainConfig resolved = c.withPathsFrom(dir);
+
+    assertThat(resolved.data().dataPrefix())
+        .containsExactly("0.3", "/work/here/data/a", "0.7", "/abs/b");
+    // .. stays: through a symbolic link the system's parent is not the lexical one
+    assertThat(resolved.model().tokenizer()).isEqualTo("/work/here/../tok/tokenizer.model");
+    assertThat(resolved.data().indexCacheDir()).isEqualTo("/work/here/cache");
+    assertThat(resolved.trainer().compileCache()).isNull();
+    assertThat(resolved.runDir()).isEqualTo("runs/r");
+    assertThat(TrainConfigFile.differences(c, resolved))
+        .hasSize(3)
+        .allMatch(d -> d.startsWith("data.") || d.startsWith("model.tokenizer"));
+    TrainConfigFile.set(tree, "data.data_prefix", List.of("one"));
+    TrainConfigFile.set(tree, "trainer.compile_cache", "cc");
+    TrainConfig single = TrainConfigFile.bind(tree, "defaults").withPathsFrom(dir);
+    assertThat(single.data().dataPrefix()).containsExactly("/work/here/one");
+    assertThat(single.trainer().compileCache()).isEqualTo("/work/here/cc");
+    assertThat(single.withPathsFrom(Path.of("/elsewhere"))).isEqualTo(single);
+  }
 }
