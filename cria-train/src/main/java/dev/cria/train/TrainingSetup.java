@@ -172,15 +172,13 @@ public final class TrainingSetup implements AutoCloseable {
     }
   }
 
-  /** Checks {@code c} and opens its data; {@code log} gets one line per thing done. */
-  public static TrainingSetup prepare(TrainConfig c, int worldSize, Consumer<String> log)
-      throws IOException {
-    TrainConfig.Trainer t = c.trainer();
-    ParallelDims dims = parallelDims(c, worldSize);
-    requireBatchFits(c, worldSize);
-    int accumulation = t.globalBatchSize() / (t.microBatchSize() * dims.dataParallel());
-    Tokenizer tokenizer = tokenizerOf(c);
-    LlamaConfig shape = ModelShape.of(c.model(), tokenizer);
+  /**
+   * The checks of {@link #prepare} that need no data, which a plan makes too: the model's slices,
+   * the sequence length against the model's context, sequence parallelism. Returns the sequence
+   * length.
+   */
+  private static int requireRunnable(
+      TrainConfig c, LlamaConfig shape, ParallelDims dims, Consumer<String> log) {
     requireSliceFits(dims, shape);
     int seq = c.data().seqLength() == 0 ? shape.maxSeqLen() : c.data().seqLength();
     if (seq < 2) {
@@ -197,6 +195,19 @@ public final class TrainingSetup implements AutoCloseable {
               + "); shorten it or set model.max_position_embeddings");
     }
     requireSequenceSplits(c, dims, seq, log);
+    return seq;
+  }
+
+  /** Checks {@code c} and opens its data; {@code log} gets one line per thing done. */
+  public static TrainingSetup prepare(TrainConfig c, int worldSize, Consumer<String> log)
+      throws IOException {
+    TrainConfig.Trainer t = c.trainer();
+    ParallelDims dims = parallelDims(c, worldSize);
+    requireBatchFits(c, worldSize);
+    int accumulation = t.globalBatchSize() / (t.microBatchSize() * dims.dataParallel());
+    Tokenizer tokenizer = tokenizerOf(c);
+    LlamaConfig shape = ModelShape.of(c.model(), tokenizer);
+    int seq = requireRunnable(c, shape, dims, log);
     Blend blend = Blend.parse(c.data().dataPrefix());
     List<IndexedDataset> opened = new ArrayList<>();
     try {
@@ -444,10 +455,15 @@ public final class TrainingSetup implements AutoCloseable {
     return memoryPlan(c, MemoryPlan.Job.onThisMachine(worldSize, ranksPerHost));
   }
 
-  /** The memory plan of one rank of {@code job} for config {@code c}. */
+  /**
+   * The memory plan of one rank of {@code job} for config {@code c}, refusing first what the job
+   * would refuse without reading its data ({@link #requireLayout}, the model's slices, the sequence
+   * length), so that a plan is never made of a run that cannot start.
+   */
   public static MemoryPlan memoryPlan(TrainConfig c, MemoryPlan.Job job) {
+    requireLayout(c, job.worldSize(), job.ranksPerHost());
     LlamaConfig shape = ModelShape.of(c.model(), tokenizerOf(c));
-    requireSliceFits(parallelDims(c, job.worldSize()), shape);
+    requireRunnable(c, shape, parallelDims(c, job.worldSize()), line -> {});
     return MemoryPlan.of(MemoryPlan.Settings.of(c, shape), job);
   }
 

@@ -183,6 +183,8 @@ class CompileCommandTest {
             "16Gi",
             "--zero",
             "2",
+            "--global-batch",
+            "32", // 8 ranks of 4: what training would take
             "--json");
     assertThat(run.exitCode()).as(run.err()).isZero();
     assertThat(run.out().strip().lines()).hasSize(1);
@@ -269,5 +271,43 @@ class CompileCommandTest {
     assertThat(unwritable.out()).doesNotContain("kernel tuning: cpu");
     CliRun seconds = CliRun.of("compile", "--tune-seconds", "0");
     assertThat(seconds.err()).contains("--tune-seconds must be more than 0 and at most 60: 0.0");
+  }
+
+  @Test
+  void withoutDataItRefusesWhatTrainingWouldRefuse() {
+    CliRun tooLong = CliRun.of("compile", "--preset", "tiny", "--seq-len", "300", "--json");
+    assertThat(tooLong.exitCode()).isEqualTo(1);
+    assertThat(tooLong.out()).isEmpty();
+    assertThat(tooLong.err())
+        .contains("data.seq_length 300 is longer than the model's max_position_embeddings 256");
+    CliRun uneven =
+        CliRun.of(
+            "compile",
+            "--preset",
+            "tiny",
+            "--nproc",
+            "2",
+            "--micro-batch",
+            "2",
+            "--global-batch",
+            "6");
+    assertThat(uneven.exitCode()).isEqualTo(1);
+    assertThat(uneven.err())
+        .contains(
+            "trainer.global_batch_size 6 is not a multiple of micro_batch_size x data-parallel"
+                + " size = 2 x 2");
+    CliRun split =
+        CliRun.of(
+            "compile",
+            "--workers",
+            "2",
+            "--procs-per-worker",
+            "2",
+            "--preset",
+            "tiny",
+            "--tensor-parallel",
+            "4");
+    assertThat(split.exitCode()).isEqualTo(1);
+    assertThat(split.err()).contains("a tensor-parallel group must stay on one host");
   }
 }
