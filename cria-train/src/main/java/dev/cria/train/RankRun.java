@@ -113,6 +113,27 @@ public final class RankRun {
     }
   }
 
+  /**
+   * What {@code ranks} ranks of {@code threads} compute threads each (0: a share of the cores each)
+   * on a host of {@code cores} cores cost, when they are more threads than cores: the threads take
+   * turns, and every step waits for the slowest rank.
+   */
+  static java.util.Optional<String> oversubscribed(int threads, int ranks, int cores) {
+    if (threads == 0 || (long) threads * ranks <= cores) {
+      return java.util.Optional.empty();
+    }
+    return java.util.Optional.of(
+        ranks
+            + " rank(s) x "
+            + threads
+            + " thread(s) on this host's "
+            + cores
+            + " core(s): the threads take turns and every step waits for the slowest;"
+            + (cores >= ranks
+                ? " --threads " + (cores / ranks) + " (or 0) gives each rank its share"
+                : " fewer ranks on this host would run faster"));
+  }
+
   private static TrainResult train(
       TrainConfig c,
       RankEnvironment env,
@@ -128,10 +149,16 @@ public final class RankRun {
       TrainingSetup.requireStartFits(c, options.start(), options.overwrite());
     }
     // a model too big for this machine is refused before anything is written
-    TrainingSetup.requireTrainingMemory(
-        c,
-        env.worldSize(),
-        dev.cria.train.compile.MemoryPlan.Job.ranksOnThisHost(System.getenv(), env.worldSize()));
+    int ranksHere =
+        dev.cria.train.compile.MemoryPlan.Job.ranksOnThisHost(System.getenv(), env.worldSize());
+    TrainingSetup.requireTrainingMemory(c, env.worldSize(), ranksHere);
+    if (first) {
+      oversubscribed(
+              TrainingSetup.threadsFor(c.trainer().threads(), System.getenv()),
+              ranksHere,
+              Runtime.getRuntime().availableProcessors())
+          .ifPresent(line -> console.info("warning: " + line));
+    }
     AtomicBoolean stop = new AtomicBoolean();
     CountDownLatch finished = new CountDownLatch(1);
     AtomicReference<Trainer> trainer = new AtomicReference<>();
