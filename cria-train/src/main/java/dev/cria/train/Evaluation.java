@@ -16,6 +16,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.function.Consumer;
+import java.util.function.IntConsumer;
 import tools.jackson.databind.json.JsonMapper;
 import tools.jackson.databind.node.ObjectNode;
 
@@ -86,6 +87,18 @@ public final class Evaluation {
       MicroBatch micro,
       int batches,
       int rank) {
+    return meanLoss(model, samples, order, micro, batches, rank, done -> {});
+  }
+
+  /** {@link #meanLoss}, telling {@code progress} how many global batches are done after each. */
+  private static double meanLoss(
+      LlamaModel model,
+      GptSamples samples,
+      GlobalBatches order,
+      MicroBatch micro,
+      int batches,
+      int rank,
+      IntConsumer progress) {
     double sum = 0;
     int count = 0;
     for (int b = 0; b < batches; b++) {
@@ -94,6 +107,7 @@ public final class Evaluation {
         sum += model.forward(micro.tokens(), micro.targets(), 0f);
         count++;
       }
+      progress.accept(b + 1);
     }
     return sum / count;
   }
@@ -165,12 +179,29 @@ public final class Evaluation {
       int threads,
       Consumer<String> log)
       throws IOException {
+    return run(model, config, split, batches, backendName, threads, log, done -> {});
+  }
+
+  /**
+   * {@link #run(TrainedModel, TrainConfig, Split, int, String, int, Consumer)}, telling {@code
+   * progress} the global batches done after each (a long evaluation shows how far it is).
+   */
+  public static Result run(
+      TrainedModel model,
+      TrainConfig config,
+      Split split,
+      int batches,
+      String backendName,
+      int threads,
+      Consumer<String> log,
+      IntConsumer progress)
+      throws IOException {
     if (batches < 1) {
       throw new ConfigException("--batches must be at least 1, got " + batches);
     }
     TrainConfig.Trainer t = config.trainer();
     long t0 = System.nanoTime();
-    try (TrainingSetup setup = TrainingSetup.prepare(onOneProcess(config), 1, log)) {
+    try (TrainingSetup setup = TrainingSetup.prepareToEvaluate(onOneProcess(config), log)) {
       if (!setup.model().equals(model.shape())) {
         throw new ConfigException(
             "the data's setup gives model "
@@ -201,7 +232,7 @@ public final class Evaluation {
                 View.of(llama.parameters(), 0),
                 model.parameters().length());
         return new Result(
-            meanLoss(llama, samples, order, batch, batches, 0),
+            meanLoss(llama, samples, order, batch, batches, 0, progress),
             split,
             batches,
             t.globalBatchSize(),

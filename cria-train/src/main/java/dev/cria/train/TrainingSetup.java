@@ -201,6 +201,21 @@ public final class TrainingSetup implements AutoCloseable {
   /** Checks {@code c} and opens its data; {@code log} gets one line per thing done. */
   public static TrainingSetup prepare(TrainConfig c, int worldSize, Consumer<String> log)
       throws IOException {
+    return prepare(c, worldSize, log, true);
+  }
+
+  /**
+   * {@link #prepare} for one process that evaluates a split it {@link #open}s: the train and valid
+   * sample indices are not built ({@link #train()} and {@link #valid()} are null), which for a long
+   * run's train split can take minutes and gigabytes.
+   */
+  public static TrainingSetup prepareToEvaluate(TrainConfig c, Consumer<String> log)
+      throws IOException {
+    return prepare(c, 1, log, false);
+  }
+
+  private static TrainingSetup prepare(
+      TrainConfig c, int worldSize, Consumer<String> log, boolean splits) throws IOException {
     TrainConfig.Trainer t = c.trainer();
     ParallelDims dims = parallelDims(c, worldSize);
     requireBatchFits(c, worldSize);
@@ -261,9 +276,12 @@ public final class TrainingSetup implements AutoCloseable {
                   ? Path.of(c.data().indexCacheDir())
                   : Path.of(c.runDir(), "index_cache"));
       GptSamples train =
-          samples(opened, ranges, blend, Split.TRAIN, c.trainSamples(), seq, t.seed(), cache, log);
+          splits
+              ? samples(
+                  opened, ranges, blend, Split.TRAIN, c.trainSamples(), seq, t.seed(), cache, log)
+              : null;
       GptSamples valid = null;
-      if (t.limitValBatches() > 0) {
+      if (splits && t.limitValBatches() > 0) {
         if (ranges.stream().allMatch(r -> r.present(Split.VALID))) {
           valid =
               samples(
@@ -531,11 +549,12 @@ public final class TrainingSetup implements AutoCloseable {
     return tokenizer;
   }
 
+  /** The train split; null in a setup {@link #prepareToEvaluate prepared to evaluate}. */
   public GptSamples train() {
     return train;
   }
 
-  /** The valid split, or null when there is no validation. */
+  /** The valid split; null when there is no validation, or to evaluate. */
   public GptSamples valid() {
     return valid;
   }
@@ -550,8 +569,9 @@ public final class TrainingSetup implements AutoCloseable {
     return dims.worldSize();
   }
 
+  /** Tokens per sample: {@code data.seq_length}, or the model's context when it is 0. */
   public int seqLength() {
-    return train.seqLength();
+    return config.data().seqLength() == 0 ? model.maxSeqLen() : config.data().seqLength();
   }
 
   @Override

@@ -71,9 +71,15 @@ class UsingCheckpointsTest {
   void evaluatingTheLastCheckpointOnTheValidSplitRepeatsTheRunsValLossExactly() throws IOException {
     try (TrainedModel model = TrainedModel.load(tmp.resolve("run"), line -> {})) {
       assertThat(model.checkpoint().step()).isEqualTo(10);
+      List<Integer> done = new java.util.ArrayList<>();
+      List<String> lines = new java.util.ArrayList<>();
       Evaluation.Result valid =
-          Evaluation.run(model, model.config(), Split.VALID, 2, null, 2, line -> {});
+          Evaluation.run(model, model.config(), Split.VALID, 2, null, 2, lines::add, done::add);
       assertThat(valid.loss()).isEqualTo(validations.getLast());
+      assertThat(done).containsExactly(1, 2);
+      assertThat(lines)
+          .anyMatch(l -> l.startsWith("valid: documents ") && l.contains("epoch(s)"))
+          .noneMatch(l -> l.startsWith("train:")); // its indices are not built to evaluate
       assertThat(valid.tokens()).isEqualTo(2 * 4 * 16);
       Evaluation.Result test =
           Evaluation.run(model, model.config(), Split.TEST, 1, "reference", 2, line -> {});

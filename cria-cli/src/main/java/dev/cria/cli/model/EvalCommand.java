@@ -1,6 +1,7 @@
 package dev.cria.cli.model;
 
 import dev.cria.cli.UserError;
+import dev.cria.cli.progress.StatusLine;
 import dev.cria.data.gpt.Split;
 import dev.cria.train.Evaluation;
 import dev.cria.train.checkpoint.TrainedModel;
@@ -30,6 +31,9 @@ import picocli.CommandLine.Spec;
       ""
     })
 public final class EvalCommand implements Callable<Integer> {
+  /** A line of progress at most this often (a short evaluation prints none). */
+  private static final long PROGRESS_EVERY_NANOS = 10_000_000_000L;
+
   @Spec CommandSpec spec;
 
   @Parameters(
@@ -113,8 +117,33 @@ public final class EvalCommand implements Callable<Integer> {
           which.label(),
           String.join(" ", config.data().dataPrefix()));
       Evaluation.Result r;
+      long start = System.nanoTime();
+      long[] lastLine = {start};
       try {
-        r = Evaluation.run(model, config, which, n, backend, threads, line -> {});
+        r =
+            Evaluation.run(
+                model,
+                config,
+                which,
+                n,
+                backend,
+                threads,
+                line -> out.println("  " + line), // the split, its samples and epochs, as train's
+                done -> {
+                  long now = System.nanoTime();
+                  if (done < n && now - lastLine[0] >= PROGRESS_EVERY_NANOS) {
+                    lastLine[0] = now;
+                    double seconds = (now - start) / 1e9;
+                    out.printf(
+                        Locale.ROOT,
+                        "  %d/%d batches (%s, ETA %s)%n",
+                        done,
+                        n,
+                        StatusLine.duration(seconds),
+                        StatusLine.duration(seconds / done * (n - done)));
+                    out.flush();
+                  }
+                });
       } catch (ConfigException e) {
         throw new UserError(e.getMessage());
       }

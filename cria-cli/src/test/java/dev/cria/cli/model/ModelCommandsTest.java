@@ -57,8 +57,10 @@ class ModelCommandsTest {
     assertThat(eval.out())
         .contains(
             "evaluating " + run.resolve("checkpoints/step-30") + " (step 30) on the valid split",
+            "\n  valid: documents ", // the split as the run's log shows it, epochs included
             "valid loss ",
-            "perplexity");
+            "perplexity")
+        .doesNotContain("  train: ");
     JsonNode json = lastLineJson(eval.out());
     assertThat(json.get("loss").doubleValue())
         .isCloseTo(valLoss, within(5e-5)); // the run prints 4 decimals
