@@ -8,7 +8,10 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import tools.jackson.core.JacksonException;
+import tools.jackson.core.StreamReadFeature;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.node.ArrayNode;
 import tools.jackson.databind.node.JsonNodeFactory;
@@ -24,10 +27,14 @@ import tools.jackson.dataformat.yaml.YAMLWriteFeature;
 public final class TrainConfigFile {
   private static final YAMLMapper YAML =
       YAMLMapper.builder()
+          // a key given twice is refused, as OmegaConf's loader (NeMo's) refuses it
+          .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
           .disable(YAMLWriteFeature.WRITE_DOC_START_MARKER)
           .enable(YAMLWriteFeature.MINIMIZE_QUOTES)
           .build();
   private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
+  // the parser's words for a key given twice
+  private static final Pattern DUPLICATE = Pattern.compile("Duplicate Object property \"(.*)\"");
 
   private TrainConfigFile() {}
 
@@ -74,6 +81,17 @@ public final class TrainConfigFile {
       node = YAML.readTree(text);
     } catch (JacksonException e) {
       String where = e.getLocation() == null ? "" : ":" + e.getLocation().getLineNr();
+      Matcher twice = DUPLICATE.matcher(String.valueOf(e.getOriginalMessage()));
+      if (twice.matches()) {
+        throw new ConfigException(
+            file
+                + where
+                + ": "
+                + twice.group(1)
+                + " is given twice in the same mapping (which one was meant? NeMo's loader refuses"
+                + " this too)",
+            e);
+      }
       throw new ConfigException(
           file + where + ": not valid YAML: " + problem(e.getOriginalMessage()), e);
     }

@@ -80,6 +80,21 @@ class TrainConfigFileTest {
   }
 
   @Test
+  void aKeyGivenTwiceInAFileIsRefusedWithItsLine() throws IOException {
+    Path file = tmp.resolve("twice.yaml");
+    Files.writeString(file, "trainer:\n  max_steps: 5\n  seed: 1\n  max_steps: 7\n");
+    assertThatThrownBy(() -> TrainConfigFile.read(file))
+        .isInstanceOf(ConfigException.class)
+        .hasMessage(
+            file
+                + ":4: max_steps is given twice in the same mapping (which one was meant? NeMo's"
+                + " loader refuses this too)");
+    // the same name in two mappings is two keys
+    Files.writeString(file, "trainer:\n  seed: 1\noptim:\n  seed: 2\n");
+    assertThat(TrainConfigFile.read(file).path("optim").path("seed").asInt()).isEqualTo(2);
+  }
+
+  @Test
   void mistakesNameTheFileAndField() throws IOException {
     ObjectNode typo = defaultsWithData();
     TrainConfigFile.set(typo, "optim.lrr", 1.0);
