@@ -7,6 +7,8 @@ import io.fabric8.kubernetes.api.model.VolumeBuilder;
 import io.fabric8.kubernetes.api.model.VolumeMountBuilder;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.fabric8.kubernetes.api.model.batch.v1.JobBuilder;
+import io.fabric8.kubernetes.api.model.batch.v1.PodFailurePolicy;
+import io.fabric8.kubernetes.api.model.batch.v1.PodFailurePolicyBuilder;
 import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.HexFormat;
@@ -27,6 +29,11 @@ import java.util.Map;
  * <p>The parts go under {@code <output-prefix>-parts/<batch>}, a directory of this submission only,
  * so that a merge never takes a part an earlier submission left.
  *
+ * <p>A dataset at the output prefix is not replaced unless {@code overwrite}, as {@code cria
+ * prepare} refuses it: every pod of both Jobs checks first and exits {@link #DATASET_EXISTS_EXIT}
+ * naming it, which fails its Job at once. The merge's check is made once per submission (it leaves
+ * a mark beside the dataset), so that a merge retried after it wrote the dataset finishes.
+ *
  * @param job the run's facts: name, namespace, image, shared claim and mount, each pod's CPU and
  *     memory, the node selector, the tolerations and the queue (workers and processes unused)
  * @param inputs JSONL files, directories or globs as the pods see them (on the shared volume)
@@ -38,6 +45,7 @@ import java.util.Map;
  * @param threads tokenizing threads per pod, or null for all the pod's cores
  * @param retries how often one part is retried before the job fails
  * @param batch the parts directory's name, unique to this submission ({@link #newBatch()})
+ * @param overwrite replace a dataset that is at the output prefix already
  */
 public record PrepareJob(
     ClusterJob job,
@@ -49,10 +57,43 @@ public record PrepareJob(
     int parts,
     Integer threads,
     int retries,
-    String batch) {
+    String batch,
+    boolean overwrite) {
 
   /** How long the merge waits for the parts (a day: the blueprint's took an hour). */
   public static final int MERGE_WAIT_SECONDS = 86_400;
+
+  /**
+   * A pod's exit status when the dataset is there already and the submission did not ask to replace
+   * it ({@code EEXIST}'s number): its Job fails at once, not retried ({@code podFailurePolicy}).
+   */
+  public static final int DATASET_EXISTS_EXIT = 17;
+
+  /** As the canonical constructor, a dataset that is there already refused. */
+  public PrepareJob(
+      ClusterJob job,
+      List<String> inputs,
+      String tokenizer,
+      String outputPrefix,
+      List<String> jsonKeys,
+      boolean appendEod,
+      int parts,
+      Integer threads,
+      int retries,
+      String batch) {
+    this(
+        job,
+        inputs,
+        tokenizer,
+        outputPrefix,
+        jsonKeys,
+        appendEod,
+        parts,
+        threads,
+        retries,
+        batch,
+        false);
+  }
 
   public PrepareJob {
     inputs = List.copyOf(inputs);
@@ -208,6 +249,75 @@ public record PrepareJob(
   }
 
   /**
+   * The parts' Job's script: {@link #prepareScript}, after refusing a dataset that is there already
+   * (unless {@code overwrite}). The merge writes the dataset only once every part is done, so a
+   * part that finds it did not make it.
+   */
+  String partJobScript() {
+    return overwrite ? prepareScript() : refuseExisting("prepare") + "\n" + prepareScript();
+  }
+
+  /**
+   * The merge Job's script: {@link #mergeScript}, after refusing a dataset that is there already
+   * (unless {@code overwrite}). A mark beside the dataset ({@link #mergeMark}), made by the first
+   * attempt and removed last, tells a retried merge that it began this: it then merges again, or,
+   * when the parts are gone, knows that it had finished.
+   */
+  String mergeJobScript() {
+    String mark = quote(mergeMark());
+    return "if [ -f "
+        + mark
+        + " ]; then\n"
+        + "if [ ! -d "
+        + quote(partsDirectory())
+        + " ]; then echo 'merge: done already (by an earlier attempt)'; rm -f "
+        + mark
+        + "; exit 0; fi\n"
+        + "else\n"
+        + (overwrite ? "" : refuseExisting("merge") + "\n")
+        + "mkdir -p "
+        + quote(parentOf(outputPrefix))
+        + " && : > "
+        + mark
+        + " || exit 1\nfi\n"
+        + mergeScript()
+        + "\nrm -f "
+        + mark;
+  }
+
+  private static String parentOf(String absolute) {
+    int slash = absolute.lastIndexOf('/');
+    return slash <= 0 ? "/" : absolute.substring(0, slash);
+  }
+
+  /** The file that marks this submission's merge as begun: beside the dataset, named by batch. */
+  String mergeMark() {
+    return outputPrefix + "-merging-" + batch;
+  }
+
+  /** Ends the pod with {@link #DATASET_EXISTS_EXIT} when any key's dataset file is there. */
+  private String refuseExisting(String step) {
+    List<String> tests = new ArrayList<>();
+    for (String key : jsonKeys) {
+      for (String ext : List.of(".bin", ".idx")) {
+        tests.add("[ -e " + quote(outputPrefix + "_" + key + "_document" + ext) + " ]");
+      }
+    }
+    List<String> datasets =
+        jsonKeys.stream().map(k -> outputPrefix + "_" + k + "_document").toList();
+    return "if "
+        + String.join(" || ", tests)
+        + "; then echo '"
+        + step
+        + ": "
+        + String.join(" or ", datasets)
+        + " is there already; nothing was changed. Submit with --overwrite to replace it,"
+        + " or give another --output-prefix' >&2; exit "
+        + DATASET_EXISTS_EXIT
+        + "; fi";
+  }
+
+  /**
    * The merge's script; with {@code waitForParts} (the merge Job, started beside the parts) it
    * waits for them and gives up when a part's failures used its attempts; without (the TrainJob's
    * merge step, which JobSet starts once the parts are complete) it merges at once, so that the
@@ -304,8 +414,9 @@ public record PrepareJob(
         .withNewMetadata()
         .withLabels(job.labels())
         .endMetadata()
-        .withSpec(pod("prepare", prepareScript(), true))
+        .withSpec(pod("prepare", partJobScript(), true))
         .endTemplate()
+        .withPodFailurePolicy(failFastWhenTheDatasetExists())
         .endSpec()
         .build();
   }
@@ -320,9 +431,23 @@ public record PrepareJob(
         .withNewMetadata()
         .withLabels(job.labels())
         .endMetadata()
-        .withSpec(pod("merge", mergeScript(), false))
+        .withSpec(pod("merge", mergeJobScript(), false))
         .endTemplate()
+        .withPodFailurePolicy(failFastWhenTheDatasetExists())
         .endSpec()
+        .build();
+  }
+
+  /** A refused dataset ends the Job at once: retrying would find it again. */
+  private static PodFailurePolicy failFastWhenTheDatasetExists() {
+    return new PodFailurePolicyBuilder()
+        .addNewRule()
+        .withAction("FailJob")
+        .withNewOnExitCodes()
+        .withOperator("In")
+        .withValues(DATASET_EXISTS_EXIT)
+        .endOnExitCodes()
+        .endRule()
         .build();
   }
 

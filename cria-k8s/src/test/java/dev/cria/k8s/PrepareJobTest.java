@@ -53,7 +53,21 @@ class PrepareJobTest {
     assertThat(pod.getRestartPolicy()).isEqualTo("Never");
     assertThat(pod.getVolumes().getFirst().getPersistentVolumeClaim().getClaimName())
         .isEqualTo("shared");
-    assertThat(pod.getContainers().getFirst().getCommand().get(2))
+    String script = pod.getContainers().getFirst().getCommand().get(2);
+    // a dataset that is there already is refused first, and ends the Job at once
+    assertThat(script)
+        .startsWith(
+            "if [ -e '/shared/data/brown_text_document.bin' ] || [ -e"
+                + " '/shared/data/brown_text_document.idx' ] || [ -e"
+                + " '/shared/data/brown_title_document.bin' ] || [ -e"
+                + " '/shared/data/brown_title_document.idx' ]; then echo 'prepare:"
+                + " /shared/data/brown_text_document or /shared/data/brown_title_document is there"
+                + " already; nothing was changed. Submit with --overwrite")
+        .contains(" >&2; exit 17; fi\ncria prepare ");
+    var rule = parts.getSpec().getPodFailurePolicy().getRules().getFirst();
+    assertThat(rule.getAction()).isEqualTo("FailJob");
+    assertThat(rule.getOnExitCodes().getValues()).containsExactly(17);
+    assertThat(script.substring(script.indexOf("\ncria prepare ") + 1))
         .isEqualTo(
             "cria prepare --input '/shared/corpus/a.jsonl.gz' '/shared/corpus/b/'"
                 + " --tokenizer '/shared/tok' --json-keys 'text,title' --append-eod --workers 4"
@@ -65,9 +79,17 @@ class PrepareJobTest {
                 + " exit $s; }");
     Job merge = (Job) p.objects().get(1);
     assertThat(merge.getMetadata().getName()).isEqualTo("brown-tiny-merge");
-    assertThat(merge.getSpec().getTemplate().getSpec().getContainers().getFirst().getCommand())
-        .last()
-        .isEqualTo(
+    assertThat(merge.getSpec().getPodFailurePolicy().getRules().getFirst().getAction())
+        .isEqualTo("FailJob");
+    String mergeScript =
+        merge.getSpec().getTemplate().getSpec().getContainers().getFirst().getCommand().getLast();
+    assertThat(mergeScript)
+        .startsWith("if [ -f '/shared/data/brown-merging-c0ffee42' ]; then\n")
+        .contains(
+            "exit 17; fi\nmkdir -p '/shared/data' && : > '/shared/data/brown-merging-c0ffee42'")
+        .endsWith("\nrm -f '/shared/data/brown-merging-c0ffee42'");
+    assertThat(mergeScript)
+        .contains(
             String.join(
                 "\n",
                 "set -e",
@@ -87,6 +109,41 @@ class PrepareJobTest {
                 "rmdir '/shared/data/brown-parts' 2>/dev/null || true"));
     // a new submission never shares its parts with an earlier one
     assertThat(PrepareJob.newBatch()).matches("[0-9a-f]{8}").isNotEqualTo(PrepareJob.newBatch());
+
+    // --overwrite: no refusal, the same steps
+    PrepareJob replacing =
+        new PrepareJob(
+            p.job(),
+            p.inputs(),
+            p.tokenizer(),
+            p.outputPrefix(),
+            p.jsonKeys(),
+            p.appendEod(),
+            p.parts(),
+            p.threads(),
+            p.retries(),
+            p.batch(),
+            true);
+    String replacingParts =
+        ((Job) replacing.objects().get(0))
+            .getSpec()
+            .getTemplate()
+            .getSpec()
+            .getContainers()
+            .getFirst()
+            .getCommand()
+            .get(2);
+    assertThat(replacingParts).startsWith("cria prepare ").doesNotContain("exit 17");
+    String replacingMerge =
+        ((Job) replacing.objects().get(1))
+            .getSpec()
+            .getTemplate()
+            .getSpec()
+            .getContainers()
+            .getFirst()
+            .getCommand()
+            .get(2);
+    assertThat(replacingMerge).doesNotContain("exit 17").contains("cria data merge");
   }
 
   @Test

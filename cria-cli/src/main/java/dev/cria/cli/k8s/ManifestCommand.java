@@ -284,6 +284,13 @@ public abstract class ManifestCommand implements Callable<Integer> {
     boolean appendEod;
 
     @Option(
+        names = "--overwrite",
+        description =
+            "Replace a dataset that is at --output-prefix already (without it, the Jobs' pods"
+                + " find it and fail at once, changing nothing).")
+    boolean overwrite;
+
+    @Option(
         names = "--parts",
         paramLabel = "N",
         defaultValue = "8",
@@ -322,7 +329,8 @@ public abstract class ManifestCommand implements Callable<Integer> {
                 parts,
                 threads,
                 retries,
-                PrepareJob.newBatch()));
+                PrepareJob.newBatch(),
+                overwrite));
       } catch (IllegalArgumentException e) {
         throw new UserError(e.getMessage());
       }

@@ -179,6 +179,73 @@ class PrepareJobScriptsTest {
   }
 
   /**
+   * A dataset at the output prefix already: every pod of both Jobs refuses it at once with the exit
+   * status their failure policy ends the Job on, touching nothing; with {@code --overwrite} the
+   * Jobs replace it; a merge retried after it had finished says so and ends well.
+   */
+  @Test
+  void aDatasetThereAlreadyIsRefusedByEveryPodUnlessOverwritten() throws Exception {
+    SmallCorpus corpus = SmallCorpus.prepareIn(tmp.resolve("whole"));
+    Path out = tmp.resolve("shared/data/brown");
+    Files.createDirectories(out.getParent());
+    Path bin_ = Path.of(out + "_text_document.bin");
+    Path idx = Path.of(out + "_text_document.idx");
+    Files.writeString(bin_, "an hour of 32 workers");
+    Files.writeString(idx, "its index");
+    Rendered r = render(corpus, out, "--parts", "2", "--workers", "1");
+    assertThat(r.parts().at("/spec/podFailurePolicy/rules/0/onExitCodes/values/0").asInt())
+        .isEqualTo(17);
+    Path bin = criaOnPath();
+    Process merging = shell(bin, r.merge(), null, tmp.resolve("merge.log"));
+    Process part = shell(bin, r.prepare(), "0", tmp.resolve("part.log"));
+    for (Process p : List.of(merging, part)) {
+      assertThat(p.waitFor(1, TimeUnit.MINUTES)).isTrue(); // a liveness bound
+      assertThat(p.exitValue()).isEqualTo(17);
+    }
+    assertThat(Files.readString(tmp.resolve("merge.log")))
+        .contains(
+            "merge: "
+                + out
+                + "_text_document is there already; nothing was changed. Submit with --overwrite");
+    assertThat(Files.readString(tmp.resolve("part.log"))).contains("prepare: " + out);
+    assertThat(Files.readString(bin_)).isEqualTo("an hour of 32 workers");
+    try (var left = Files.list(out.getParent())) {
+      assertThat(left.map(p -> p.getFileName().toString()))
+          .containsExactlyInAnyOrder("brown_text_document.bin", "brown_text_document.idx");
+    }
+
+    Rendered replacing =
+        render(corpus, out, "--append-eod", "--parts", "2", "--workers", "1", "--overwrite");
+    Process merge = shell(bin, replacing.merge(), null, tmp.resolve("merge2.log"));
+    List<Process> parts = new ArrayList<>();
+    for (String i : List.of("0", "1")) {
+      parts.add(shell(bin, replacing.prepare(), i, tmp.resolve("part2-" + i + ".log")));
+    }
+    for (Process p : parts) {
+      assertThat(p.waitFor(5, TimeUnit.MINUTES)).isTrue();
+      assertThat(p.exitValue()).isZero();
+    }
+    assertThat(merge.waitFor(5, TimeUnit.MINUTES)).isTrue();
+    assertThat(merge.exitValue()).as(Files.readString(tmp.resolve("merge2.log"))).isZero();
+    assertThat(Files.mismatch(idx, Path.of(corpus.prefix() + ".idx"))).isEqualTo(-1L);
+    try (var left = Files.list(out.getParent())) { // the merge's mark is gone with the parts
+      assertThat(left.map(p -> p.getFileName().toString()))
+          .containsExactlyInAnyOrder("brown_text_document.bin", "brown_text_document.idx");
+    }
+
+    // a merge retried after it removed the parts, before its mark: it had finished
+    Rendered again = render(corpus, out, "--parts", "2");
+    String batch = again.batch().getFileName().toString();
+    Files.writeString(Path.of(out + "-merging-" + batch), "");
+    Process retried = shell(bin, again.merge(), null, tmp.resolve("merge3.log"));
+    assertThat(retried.waitFor(1, TimeUnit.MINUTES)).isTrue();
+    assertThat(retried.exitValue()).isZero();
+    assertThat(Files.readString(tmp.resolve("merge3.log")))
+        .contains("merge: done already (by an earlier attempt)");
+    assertThat(Path.of(out + "-merging-" + batch)).doesNotExist();
+  }
+
+  /**
    * The TrainJob's initializer steps ({@code render train --prepare-input}): the parts and the
    * merge, run as their pods would, make the dataset the run reads, byte for byte one prepare's;
    * run again (a restarted or resubmitted TrainJob) they see it there and do nothing.
