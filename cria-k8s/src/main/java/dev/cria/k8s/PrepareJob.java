@@ -69,32 +69,6 @@ public record PrepareJob(
    */
   public static final int DATASET_EXISTS_EXIT = 17;
 
-  /** As the canonical constructor, a dataset that is there already refused. */
-  public PrepareJob(
-      ClusterJob job,
-      List<String> inputs,
-      String tokenizer,
-      String outputPrefix,
-      List<String> jsonKeys,
-      boolean appendEod,
-      int parts,
-      Integer threads,
-      int retries,
-      String batch) {
-    this(
-        job,
-        inputs,
-        tokenizer,
-        outputPrefix,
-        jsonKeys,
-        appendEod,
-        parts,
-        threads,
-        retries,
-        batch,
-        false);
-  }
-
   public PrepareJob {
     inputs = List.copyOf(inputs);
     jsonKeys = List.copyOf(jsonKeys);
@@ -171,7 +145,8 @@ public record PrepareJob(
           parts,
           threads,
           retries,
-          newBatch());
+          newBatch(),
+          false); // the TrainJob's steps reuse a dataset that is there
     } catch (IllegalArgumentException e) { // named by the train command's flags
       throw new IllegalArgumentException(
           e.getMessage()

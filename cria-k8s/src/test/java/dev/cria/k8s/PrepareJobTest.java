@@ -36,7 +36,13 @@ class PrepareJobTest {
         parts,
         4,
         3,
-        "c0ffee42");
+        "c0ffee42",
+        false);
+  }
+
+  /** The shell script a Job's pods run. */
+  private static String script(Job job) {
+    return job.getSpec().getTemplate().getSpec().getContainers().getFirst().getCommand().get(2);
   }
 
   @Test
@@ -124,25 +130,9 @@ class PrepareJobTest {
             p.retries(),
             p.batch(),
             true);
-    String replacingParts =
-        ((Job) replacing.objects().get(0))
-            .getSpec()
-            .getTemplate()
-            .getSpec()
-            .getContainers()
-            .getFirst()
-            .getCommand()
-            .get(2);
+    String replacingParts = script((Job) replacing.objects().get(0));
     assertThat(replacingParts).startsWith("cria prepare ").doesNotContain("exit 17");
-    String replacingMerge =
-        ((Job) replacing.objects().get(1))
-            .getSpec()
-            .getTemplate()
-            .getSpec()
-            .getContainers()
-            .getFirst()
-            .getCommand()
-            .get(2);
+    String replacingMerge = script((Job) replacing.objects().get(1));
     assertThat(replacingMerge).doesNotContain("exit 17").contains("cria data merge");
   }
 
@@ -159,7 +149,8 @@ class PrepareJobTest {
                 2,
                 null,
                 3,
-                "ab"))
+                "ab",
+                false))
         .hasMessageContaining("--input '/shared/it's.jsonl'");
     assertThatThrownBy(() -> prepare(Jobs.small(), List.of("text"), 0))
         .hasMessageContaining("--parts must be 1 to 10000");
@@ -174,7 +165,8 @@ class PrepareJobTest {
                 2,
                 null,
                 3,
-                "ab"))
+                "ab",
+                false))
         .hasMessageContaining("--output-prefix must be an absolute path");
   }
 

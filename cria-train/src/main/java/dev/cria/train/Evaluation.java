@@ -169,22 +169,8 @@ public final class Evaluation {
    * @param batches global batches, each {@code global_batch_size} samples
    * @param backendName the backend to run on (null: the run's {@code trainer.backend})
    * @param threads compute threads (0: all cores)
-   */
-  public static Result run(
-      TrainedModel model,
-      TrainConfig config,
-      Split split,
-      int batches,
-      String backendName,
-      int threads,
-      Consumer<String> log)
-      throws IOException {
-    return run(model, config, split, batches, backendName, threads, log, done -> {});
-  }
-
-  /**
-   * {@link #run(TrainedModel, TrainConfig, Split, int, String, int, Consumer)}, telling {@code
-   * progress} the global batches done after each (a long evaluation shows how far it is).
+   * @param log a line per thing done (the split's samples and epochs)
+   * @param progress the global batches done, after each (a long evaluation shows how far it is)
    */
   public static Result run(
       TrainedModel model,

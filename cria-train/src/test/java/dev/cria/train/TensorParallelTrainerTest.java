@@ -328,7 +328,14 @@ class TensorParallelTrainerTest {
     try (dev.cria.train.checkpoint.TrainedModel model =
         dev.cria.train.checkpoint.TrainedModel.load(checkpoint, line -> {})) {
       return Evaluation.run(
-              model, model.config(), dev.cria.data.gpt.Split.VALID, 1, null, 1, line -> {})
+              model,
+              model.config(),
+              dev.cria.data.gpt.Split.VALID,
+              1,
+              null,
+              1,
+              line -> {},
+              done -> {})
           .loss();
     }
   }

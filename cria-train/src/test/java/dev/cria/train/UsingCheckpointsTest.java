@@ -82,11 +82,11 @@ class UsingCheckpointsTest {
           .noneMatch(l -> l.startsWith("train:")); // its indices are not built to evaluate
       assertThat(valid.tokens()).isEqualTo(2 * 4 * 16);
       Evaluation.Result test =
-          Evaluation.run(model, model.config(), Split.TEST, 1, "reference", 2, line -> {});
+          Evaluation.run(model, model.config(), Split.TEST, 1, "reference", 2, line -> {}, b -> {});
       // the plain reference kernels and the optimized ones agree on the test split to fp32
       // rounding, and the test split is not the valid one
       Evaluation.Result testOnCpu =
-          Evaluation.run(model, model.config(), Split.TEST, 1, "cpu", 2, line -> {});
+          Evaluation.run(model, model.config(), Split.TEST, 1, "cpu", 2, line -> {}, b -> {});
       assertThat(test.loss())
           .isCloseTo(testOnCpu.loss(), org.assertj.core.data.Offset.offset(1e-5))
           .isNotEqualTo(valid.loss());
@@ -98,7 +98,14 @@ class UsingCheckpointsTest {
       TrainConfigFile.set(t, "data.split", "100,0,0");
       assertThatThrownBy(() ->
               Evaluation.run(
-                  earlier, TrainConfigFile.bind(t, "test"), Split.VALID, 1, null, 1, l -> {}))
+                  earlier,
+                  TrainConfigFile.bind(t, "test"),
+                  Split.VALID,
+                  1,
+                  null,
+                  1,
+                  l -> {},
+                  done -> {}))
           .isInstanceOf(ConfigException.class)
           .hasMessageContaining("leaves no valid documents");
     }

@@ -103,15 +103,16 @@ class ResumeCommandTest {
     // a new run branched from one of the killed run's checkpoints goes on as the original did
     Path branch = tmp.resolve("branch");
     Path older = Checkpoints.list(killed).getFirst(); // keep_last 2: the one before the last
-    CliRun branched =
-        CliRun.of(
-            "train",
-            "--resume-from",
-            older.toString(),
-            "--run-dir",
-            branch.toString(),
-            "--max-steps",
-            Integer.toString(STEPS));
+    String[] branchCommand = {
+      "train",
+      "--resume-from",
+      older.toString(),
+      "--run-dir",
+      branch.toString(),
+      "--max-steps",
+      Integer.toString(STEPS)
+    };
+    CliRun branched = CliRun.of(branchCommand);
     assertThat(branched.exitCode()).as(branched.err()).isZero();
     long branchedAt = Checkpoints.stepOf(older);
     assertThat(branchedAt).isEqualTo(STEPS - 10);
@@ -121,15 +122,7 @@ class ResumeCommandTest {
     assertThat(fromBranch).isEqualTo(expected.tailMap(branchedAt, false));
     // the same branch command again would go back to `older` inside a run that went on: refused
     List<Path> branchCheckpoints = Checkpoints.list(branch);
-    CliRun again =
-        CliRun.of(
-            "train",
-            "--resume-from",
-            older.toString(),
-            "--run-dir",
-            branch.toString(),
-            "--max-steps",
-            Integer.toString(STEPS));
+    CliRun again = CliRun.of(branchCommand);
     assertThat(again.exitCode()).isEqualTo(1);
     assertThat(again.err())
         .contains(
