@@ -139,6 +139,7 @@ public final class BenchCommand implements Callable<Integer> {
                   null,
                   null,
                   null,
+                  null,
                   0.02,
                   true,
                   false),

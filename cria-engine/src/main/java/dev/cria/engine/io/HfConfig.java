@@ -144,9 +144,24 @@ public final class HfConfig {
     return JSON.readTree(Files.readString(configJson)).path("tie_word_embeddings").asBoolean(false);
   }
 
-  /** The fields in which {@code actual} differs from {@code expected}, as {@code name a vs b}. */
-  public static List<String> differences(LlamaConfig expected, LlamaConfig actual) {
-    List<String> out = new ArrayList<>();
+  /**
+   * A field of config.json in which two models differ.
+   *
+   * @param name the field, as config.json names it ({@code hidden_size}, {@code rope_theta}, ...)
+   * @param here this model's value
+   * @param there the other model's
+   */
+  public record Difference(String name, Object here, Object there) {
+    /** {@code name here (here) vs there}. */
+    @Override
+    public String toString() {
+      return String.format(Locale.ROOT, "%s %s (here) vs %s", name, here, there);
+    }
+  }
+
+  /** The fields in which {@code actual} differs from {@code expected}. */
+  public static List<Difference> differences(LlamaConfig expected, LlamaConfig actual) {
+    List<Difference> out = new ArrayList<>();
     diff(out, "hidden_size", expected.dim(), actual.dim());
     diff(out, "num_hidden_layers", expected.layers(), actual.layers());
     diff(out, "num_attention_heads", expected.heads(), actual.heads());
@@ -158,9 +173,9 @@ public final class HfConfig {
     return out;
   }
 
-  private static void diff(List<String> out, String name, Object expected, Object actual) {
+  private static void diff(List<Difference> out, String name, Object expected, Object actual) {
     if (!expected.equals(actual)) {
-      out.add(String.format(Locale.ROOT, "%s %s (here) vs %s", name, expected, actual));
+      out.add(new Difference(name, expected, actual));
     }
   }
 

@@ -170,7 +170,9 @@ class HfModelFilesTest {
     assertThat(Files.readString(file))
         .contains("\"LlamaForCausalLM\"", "\"torch_dtype\" : \"bfloat16\"");
     assertThat(
-            HfConfig.differences(c, new LlamaConfig(288, 6, 6, 6, 768, 32000, 1e-5f, 10000f, 256)))
+            HfConfig.differences(c, new LlamaConfig(288, 6, 6, 6, 768, 32000, 1e-5f, 10000f, 256))
+                .stream()
+                .map(Object::toString))
         .containsExactly("num_key_value_heads 2 (here) vs 6", "vocab_size 8000 (here) vs 32000");
 
     Files.writeString(

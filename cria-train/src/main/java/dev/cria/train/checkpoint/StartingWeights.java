@@ -25,6 +25,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import java.util.stream.Collectors;
 
 /**
  * Where a rank's weights come from, as {@link TrainStart} says: the checkpoint to resume (the same
@@ -112,7 +113,7 @@ public final class StartingWeights {
               + ": no config.json (a Hugging Face Llama directory holds config.json and"
               + " safetensors, as cria export writes them)");
     }
-    List<String> differences;
+    List<HfConfig.Difference> differences;
     try {
       differences = HfConfig.differences(shape, HfConfig.read(configJson));
     } catch (SafetensorsException e) {
@@ -123,10 +124,27 @@ public final class StartingWeights {
           "--init-from "
               + dir
               + ": its config.json describes another model: "
-              + String.join(", ", differences)
-              + "; set the model (--preset, --hidden-size, --layers, --heads,"
-              + " --kv-heads, --ffn-size, --tokenizer) to match");
+              + differences.stream().map(Object::toString).collect(Collectors.joining(", "))
+              + "; to match it: "
+              + differences.stream()
+                  .map(StartingWeights::settingFor)
+                  .collect(Collectors.joining(", ")));
     }
+  }
+
+  /** The flag or config key that gives this model the other's value of {@code d}. */
+  private static String settingFor(HfConfig.Difference d) {
+    return switch (d.name()) {
+      case "hidden_size" -> "--hidden-size " + d.there();
+      case "num_hidden_layers" -> "--layers " + d.there();
+      case "num_attention_heads" -> "--heads " + d.there();
+      case "num_key_value_heads" -> "--kv-heads " + d.there();
+      case "intermediate_size" -> "--ffn-size " + d.there();
+      case "vocab_size" -> "--tokenizer of its " + d.there() + " entries";
+      case "rms_norm_eps" -> "model.layernorm_epsilon=" + d.there();
+      case "rope_theta" -> "model.rotary_base=" + d.there();
+      default -> d.name() + " " + d.there();
+    };
   }
 
   /**

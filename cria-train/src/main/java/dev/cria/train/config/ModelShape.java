@@ -37,7 +37,7 @@ public final class ModelShape {
           ffn,
           vocab,
           m.layernormEpsilon() != null ? m.layernormEpsilon().floatValue() : p.normEps(),
-          p.ropeTheta(),
+          m.rotaryBase() != null ? m.rotaryBase().floatValue() : p.ropeTheta(),
           maxSeq);
     } catch (IllegalArgumentException e) {
       throw new ConfigException("model: " + e.getMessage());

@@ -441,6 +441,7 @@ final class NemoLayout {
           r.set(key, "model.recompute", NODES.booleanNode(true), NemoValues.Kind.BOOL);
         });
     rule("model.layernorm_epsilon", to("model.layernorm_epsilon", NemoValues.Kind.NUMBER));
+    rule("model.rotary_base", to("model.rotary_base", NemoValues.Kind.NUMBER));
     for (String k : List.of("hidden_dropout", "attention_dropout", "ffn_dropout")) {
       rule(
           "model." + k,

@@ -98,6 +98,9 @@ public final class NemoRender {
             ? c.model().layernormEpsilon()
             : Double.parseDouble(Float.toString(shape.normEps()))); // 1e-5, not 9.99999e-6
     model.put("position_embedding_type", "rope");
+    if (c.model().rotaryBase() != null) {
+      model.put("rotary_base", c.model().rotaryBase());
+    }
     model.put("activation", "swiglu");
     model.put("has_bias", false);
     model.put("share_embeddings_and_output_weights", false);

@@ -62,6 +62,7 @@ public record TrainConfig(
             m.ffnHiddenSize(),
             m.maxPositionEmbeddings(),
             m.layernormEpsilon(),
+            m.rotaryBase(),
             m.initMethodStd(),
             m.useScaledInitMethod(),
             m.recompute()),
@@ -110,6 +111,8 @@ public record TrainConfig(
    * @param hiddenSize model width, or null for the preset's (likewise the next four)
    * @param maxPositionEmbeddings the longest sequence the model accepts
    * @param layernormEpsilon RMSNorm's epsilon, or null for the preset's
+   * @param rotaryBase RoPE's base (NeMo's {@code rotary_base}, Hugging Face's {@code rope_theta}),
+   *     or null for the preset's (10000)
    * @param initMethodStd the standard deviation of the initial weights (NeMo's {@code
    *     init_method_std})
    * @param useScaledInitMethod whether the output projections start at {@code std/sqrt(2L)}
@@ -127,6 +130,7 @@ public record TrainConfig(
       Integer ffnHiddenSize,
       Integer maxPositionEmbeddings,
       Double layernormEpsilon,
+      Double rotaryBase,
       double initMethodStd,
       boolean useScaledInitMethod,
       boolean recompute) {}

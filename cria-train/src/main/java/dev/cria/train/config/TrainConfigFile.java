@@ -52,7 +52,8 @@ public final class TrainConfigFile {
             new TrainConfig(
                 "runs/cria",
                 new TrainConfig.Model(
-                    "tiny", null, null, null, null, null, null, null, null, 0.02, true, false),
+                    "tiny", null, null, null, null, null, null, null, null, null, 0.02, true,
+                    false),
                 new TrainConfig.Data(List.of(), "969,30,1", 0, null),
                 new TrainConfig.Trainer(
                     4, 8, 100, 1234, 50, 4, 10, 0, "auto", null, true, Precision.FP32),
@@ -216,6 +217,7 @@ public final class TrainConfigFile {
                 model.positiveOrNull("ffn_hidden_size"),
                 model.positiveOrNull("max_position_embeddings"),
                 model.numberOrNull("layernorm_epsilon", 1e-12, 1),
+                model.numberOrNull("rotary_base", 1, 1e12),
                 model.number("init_method_std", 1e-9, 10),
                 model.bool("use_scaled_init_method"),
                 model.bool("recompute")),
@@ -310,6 +312,7 @@ public final class TrainConfigFile {
     model.put("ffn_hidden_size", c.model().ffnHiddenSize());
     model.put("max_position_embeddings", c.model().maxPositionEmbeddings());
     model.put("layernorm_epsilon", c.model().layernormEpsilon());
+    model.put("rotary_base", c.model().rotaryBase());
     model.put("init_method_std", c.model().initMethodStd());
     model.put("use_scaled_init_method", c.model().useScaledInitMethod());
     model.put("recompute", c.model().recompute());

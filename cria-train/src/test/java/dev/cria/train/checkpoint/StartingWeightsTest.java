@@ -476,10 +476,27 @@ class StartingWeightsTest {
     assertThatThrownBy(() -> fill(new TrainStart(false, null, hf, null)))
         .isInstanceOf(ConfigException.class)
         .hasMessageStartingWith("--init-from " + hf + ": its config.json describes another model: ")
-        .hasMessageContaining("layers")
+        .hasMessageContaining("num_hidden_layers 2 (here) vs 3")
+        .hasMessageContaining("; to match it: ")
+        .hasMessageContaining("--layers 3");
+    // a RoPE base of its own (CodeLlama's 1e6) is a config key: cria has no flag for it
+    LlamaConfig rotated =
+        new LlamaConfig(
+            shape.dim(),
+            shape.layers(),
+            shape.heads(),
+            shape.kvHeads(),
+            shape.ffnDim(),
+            shape.vocabSize(),
+            1e-6f,
+            1e6f,
+            shape.maxSeqLen());
+    Files.writeString(
+        hf.resolve("config.json"), HfConfig.configJson(rotated, 1, 2, SafetensorsWriter.Dtype.F32));
+    assertThatThrownBy(() -> fill(new TrainStart(false, null, hf, null)))
         .hasMessageEndingWith(
-            "; set the model (--preset, --hidden-size, --layers, --heads, --kv-heads, --ffn-size,"
-                + " --tokenizer) to match");
+            "rms_norm_eps 1.0E-5 (here) vs 1.0E-6, rope_theta 10000.0 (here) vs 1000000.0; to"
+                + " match it: model.layernorm_epsilon=1.0E-6, model.rotary_base=1000000.0");
 
     Files.writeString(
         hf.resolve("config.json"), HfConfig.configJson(shape, 1, 2, SafetensorsWriter.Dtype.F32));

@@ -80,6 +80,21 @@ class TrainConfigFileTest {
   }
 
   @Test
+  void theRotaryBaseIsTheModelsKeyAndThePresetsWhenUnset() {
+    ObjectNode tree = defaultsWithData();
+    assertThat(ModelShape.of(TrainConfigFile.bind(tree, "d").model(), null).ropeTheta())
+        .isEqualTo(10000f);
+    TrainConfigFile.set(tree, "model.rotary_base", 1e6); // CodeLlama's
+    TrainConfig c = TrainConfigFile.bind(tree, "flags");
+    assertThat(ModelShape.of(c.model(), null).ropeTheta()).isEqualTo(1e6f);
+    assertThat(TrainConfigFile.toYaml(c)).contains("rotary_base: 1000000.0");
+    TrainConfigFile.set(tree, "model.rotary_base", 0.5);
+    assertThatThrownBy(() -> TrainConfigFile.bind(tree, "flags"))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("model.rotary_base");
+  }
+
+  @Test
   void aKeyGivenTwiceInAFileIsRefusedWithItsLine() throws IOException {
     Path file = tmp.resolve("twice.yaml");
     Files.writeString(file, "trainer:\n  max_steps: 5\n  seed: 1\n  max_steps: 7\n");
@@ -187,7 +202,7 @@ class TrainConfigFileTest {
                 + "  four.yaml: model.hidden_sise: unknown key (known here: preset, tokenizer,"
                 + " hidden_size, num_layers, num_attention_heads, num_query_groups,"
                 + " ffn_hidden_size, max_position_embeddings, layernorm_epsilon,"
-                + " init_method_std, use_scaled_init_method, recompute)\n"
+                + " rotary_base, init_method_std, use_scaled_init_method, recompute)\n"
                 + "  four.yaml: optim.min_lr 0.001 is above optim.lr 1.0E-4");
   }
 
