@@ -110,23 +110,6 @@ public final class RunConfig {
           "--resume-from and --init-from exclude each other: a checkpoint has its own weights");
     }
     Object runDirFlag = r.overrides().get("run_dir");
-    if (r.resumeFrom() != null
-        && r.overwrite()
-        && runDirFlag != null
-        && r.resumeFrom()
-            .toAbsolutePath()
-            .normalize()
-            .startsWith(Path.of(runDirFlag.toString()).toAbsolutePath().normalize())) {
-      throw new ConfigException(
-          "--overwrite would delete the checkpoint --resume-from names ("
-              + r.resumeFrom()
-              + " is in "
-              + runDirFlag
-              + ")");
-    }
-    if (r.resumeFrom() != null && !r.overwrite() && runDirFlag != null) {
-      requireNoOtherRun(r.resumeFrom(), Path.of(runDirFlag.toString()));
-    }
     ConfigLayers fresh = layers(r, null);
     if (!r.resume() && r.resumeFrom() == null) {
       return fresh;
@@ -152,6 +135,21 @@ public final class RunConfig {
               + resumedRunDir
               + ")");
     }
+    if (r.resumeFrom() != null) { // the run directory as the flags or the files name it
+      Path runDir = Path.of(resumedRunDir);
+      boolean ownHistory = real(r.resumeFrom()).startsWith(real(runDir));
+      if (r.overwrite() && ownHistory) {
+        throw new ConfigException(
+            "--overwrite would delete the checkpoint --resume-from names ("
+                + r.resumeFrom()
+                + " is in "
+                + runDir
+                + ")");
+      }
+      if (!r.overwrite() && !ownHistory) {
+        requireNoOtherCheckpoints(r.resumeFrom(), runDir);
+      }
+    }
     return resumed;
   }
 
@@ -159,14 +157,10 @@ public final class RunConfig {
    * A branch ({@code --resume-from} a checkpoint of another run) into a run directory that holds
    * checkpoints of its own would mix two runs there, its later checkpoints set aside and its
    * earlier ones left beside the branch's: refused, with how to continue that run instead (the same
-   * branch command run again after a crash would otherwise go back to the checkpoint it names). A
-   * checkpoint of the run itself (going back to an earlier step of it) is its own history.
+   * branch command run again after a crash would otherwise go back to the checkpoint it names).
+   * Asked only for a checkpoint outside the run (one of its own is its history, to go back to).
    */
-  private static void requireNoOtherRun(Path resumeFrom, Path runDir) {
-    Path run = runDir.toAbsolutePath().normalize();
-    if (resumeFrom.toAbsolutePath().normalize().startsWith(run)) {
-      return;
-    }
+  private static void requireNoOtherCheckpoints(Path resumeFrom, Path runDir) {
     List<Path> own;
     try {
       own = Checkpoints.list(runDir);
@@ -186,6 +180,15 @@ public final class RunConfig {
               + " without --resume-from; to branch from "
               + resumeFrom
               + ", pick a new --run-dir, or pass --overwrite to replace that run");
+    }
+  }
+
+  /** {@code path} with its symbolic links followed when it exists, else absolute and normal. */
+  private static Path real(Path path) {
+    try {
+      return path.toRealPath();
+    } catch (IOException e) {
+      return path.toAbsolutePath().normalize();
     }
   }
 

@@ -76,7 +76,12 @@ class RunConfigTest {
   }
 
   @Test
-  void contradictoryStartsAreRefused() {
+  void contradictoryStartsAreRefused() throws IOException {
+    // a checkpoint of the run (its files as far as the config is concerned)
+    Path step10 = tmp.resolve("run/checkpoints/step-10");
+    Files.createDirectories(step10);
+    Files.writeString(step10.resolve("manifest.json"), "{}");
+    Files.writeString(step10.resolve("config.yaml"), "{}\n");
     assertThatThrownBy(() ->
             RunConfig.resolve(
                 new RunConfig.Request(
@@ -84,9 +89,7 @@ class RunConfigTest {
         .isInstanceOf(ConfigException.class)
         .hasMessageContaining("exclude each other");
     assertThatThrownBy(() ->
-            RunConfig.resolve(
-                new RunConfig.Request(
-                    null, flags(), false, true, tmp.resolve("run/checkpoints/step-10"), null)))
+            RunConfig.resolve(new RunConfig.Request(null, flags(), false, true, step10, null)))
         .hasMessageContaining("--overwrite would delete");
     assertThatThrownBy(() ->
             RunConfig.resolve(

@@ -129,8 +129,28 @@ class ResumeCommandTest {
             "--run-dir " + branch + " already holds a run with checkpoints (the newest step-",
             "cria train --run-dir " + branch + " without --resume-from",
             "--overwrite");
+    // the same when a config file names the run directory
+    Path named = tmp.resolve("branch.yaml");
+    Files.writeString(named, "run_dir: " + branch + "\n");
+    CliRun byFile =
+        CliRun.of("train", "--config", named.toString(), "--resume-from", older.toString());
+    assertThat(byFile.exitCode()).isEqualTo(1);
+    assertThat(byFile.err()).contains("already holds a run with checkpoints");
     assertThat(Checkpoints.list(branch)).isEqualTo(branchCheckpoints);
     assertThat(losses(branch)).isEqualTo(fromBranch);
+    // a checkpoint of the run itself, through a symbolic link, is its own history
+    Path link = Files.createSymbolicLink(tmp.resolve("link"), branch);
+    CliRun own =
+        CliRun.of(
+            "train",
+            "--check",
+            "--resume-from",
+            link.resolve("checkpoints")
+                .resolve(branchCheckpoints.getLast().getFileName())
+                .toString(),
+            "--run-dir",
+            branch.toString());
+    assertThat(own.exitCode()).as(own.err()).isZero();
     CliRun nowhere =
         CliRun.of(
             "train",
