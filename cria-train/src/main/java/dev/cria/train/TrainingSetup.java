@@ -441,14 +441,25 @@ public final class TrainingSetup implements AutoCloseable {
   }
 
   /**
+   * Refuses what a {@code worldSize}-rank job of {@code c} would refuse without reading its data: a
+   * global batch its ranks cannot split, the model's slices, the sequence length against the
+   * model's context, sequence parallelism. Where each host's ranks are known ahead (cria compile, a
+   * cluster's manifests), {@link #requireLayout} checks the hosts too.
+   */
+  public static void requireStartable(TrainConfig c, int worldSize) {
+    requireBatchFits(c, worldSize);
+    LlamaConfig shape = ModelShape.of(c.model(), tokenizerOf(c));
+    requireRunnable(c, shape, parallelDims(c, worldSize), line -> {});
+  }
+
+  /**
    * The memory plan of one rank of {@code job} for config {@code c}, refusing first what the job
-   * would refuse without reading its data ({@link #requireLayout}, the model's slices, the sequence
-   * length), so that a plan is never made of a run that cannot start.
+   * would refuse without reading its data ({@link #requireStartable}), so that a plan is never made
+   * of a run that cannot start.
    */
   public static MemoryPlan memoryPlan(TrainConfig c, MemoryPlan.Job job) {
-    requireLayout(c, job.worldSize(), job.ranksPerHost());
+    requireStartable(c, job.worldSize());
     LlamaConfig shape = ModelShape.of(c.model(), tokenizerOf(c));
-    requireRunnable(c, shape, parallelDims(c, job.worldSize()), line -> {});
     return MemoryPlan.of(MemoryPlan.Settings.of(c, shape), job);
   }
 

@@ -128,6 +128,7 @@ public final class CompileCommand implements Callable<Integer> {
       RunConfig.Resolved resolved =
           RunConfig.readForPlan(run.request(runDir, true, false, null, null));
       TrainConfig c = resolved.config();
+      TrainingSetup.requireLayout(c, world, perHost); // the hosts: known here, as on a cluster
       MemoryPlan plan = TrainingSetup.memoryPlan(c, job);
       if (json) {
         out.println(PlanReport.json(plan));
