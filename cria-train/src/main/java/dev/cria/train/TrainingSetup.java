@@ -516,6 +516,12 @@ public final class TrainingSetup implements AutoCloseable {
         // no hint
       }
     }
+    if (!prefix.isAbsolute()) { // a run saved before paths were saved absolute, read elsewhere
+      return " (a relative path, read from "
+          + Path.of("").toAbsolutePath()
+          + ": run from the directory it is relative to, give --data-prefix, or make it with"
+          + " cria prepare)";
+    }
     return " (make it with cria prepare)";
   }
 

@@ -29,6 +29,13 @@ class TrainingSetupTest {
       throws IOException {
     Path brown = tmp.resolve("brown");
     assertThat(TrainingSetup.prefixHint(brown)).isEqualTo(" (make it with cria prepare)");
+    // relative: an older run's saved config read from another directory, most likely
+    assertThat(TrainingSetup.prefixHint(Path.of("no-such-dir/brown_text_document")))
+        .isEqualTo(
+            " (a relative path, read from "
+                + Path.of("").toAbsolutePath()
+                + ": run from the directory it is relative to, give --data-prefix, or make it"
+                + " with cria prepare)");
     for (String f :
         List.of("brown_text_document.idx", "brown_text_document.bin", "brown_title_document.idx")) {
       Files.writeString(tmp.resolve(f), "");
