@@ -404,20 +404,17 @@ public final class TrainingSetup implements AutoCloseable {
 
   /**
    * The compute threads of this rank: {@code configured}, or when it is 0 (all cores) this host's
-   * cores shared among the ranks mpirun started on it ({@code OMPI_COMM_WORLD_LOCAL_SIZE}, e.g. the
-   * slots of an MPIJob's worker pod), so that they do not oversubscribe it.
+   * cores shared among the ranks started on it (by mpirun, {@code OMPI_COMM_WORLD_LOCAL_SIZE}, e.g.
+   * the slots of an MPIJob's worker pod; by {@code cria train --nproc}, {@code
+   * CRIA_LOCAL_WORLD_SIZE}), so that they do not oversubscribe it.
    */
   static int threadsFor(int configured, java.util.Map<String, String> env) {
     if (configured > 0) {
       return configured;
     }
     int cores = Runtime.getRuntime().availableProcessors();
-    try {
-      int local = Integer.parseInt(env.getOrDefault("OMPI_COMM_WORLD_LOCAL_SIZE", "1").strip());
-      return local > 1 ? Math.max(1, cores / local) : 0;
-    } catch (NumberFormatException e) {
-      return 0;
-    }
+    int local = MemoryPlan.Job.ranksOnThisHost(env, Integer.MAX_VALUE);
+    return local > 1 ? Math.max(1, cores / local) : 0;
   }
 
   /** The tokenizer the config names, or null; one that cannot be read is a config error. */

@@ -22,6 +22,9 @@ class TrainingSetupTest {
     assertThat(TrainingSetup.threadsFor(0, Map.of("OMPI_COMM_WORLD_LOCAL_SIZE", "1000")))
         .isEqualTo(1);
     assertThat(TrainingSetup.threadsFor(0, Map.of("OMPI_COMM_WORLD_LOCAL_SIZE", "x"))).isZero();
+    // cria train --nproc's workers share the cores too
+    assertThat(TrainingSetup.threadsFor(0, Map.of("CRIA_LOCAL_WORLD_SIZE", "2")))
+        .isEqualTo(Math.max(1, cores / 2));
   }
 
   @Test

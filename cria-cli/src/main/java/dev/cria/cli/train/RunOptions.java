@@ -195,7 +195,9 @@ public final class RunOptions {
   @Option(
       names = "--threads",
       paramLabel = "N",
-      description = "Compute threads (default: all cores).")
+      description =
+          "Compute threads of each process (default, or 0: all cores, shared among the processes"
+              + " of --nproc or of mpirun on one host).")
   Integer threads;
 
   @Option(
