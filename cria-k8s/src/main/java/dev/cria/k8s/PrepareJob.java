@@ -225,39 +225,53 @@ public record PrepareJob(
 
   /**
    * The parts' Job's script: {@link #prepareScript}, after refusing a dataset that is there already
-   * (unless {@code overwrite}). The merge writes the dataset only once every part is done, so a
-   * part that finds it did not make it.
+   * (unless {@code overwrite}) when the merge has not checked for one yet. The merge writes the
+   * dataset only once every part is done, so a part that finds it did not make it; and a part that
+   * refused without the merge would leave it waiting for parts that never come.
    */
   String partJobScript() {
-    return overwrite ? prepareScript() : refuseExisting("prepare") + "\n" + prepareScript();
+    if (overwrite) {
+      return prepareScript();
+    }
+    // the merge, begun (its mark), found none: one there now is another submission's, replaced
+    return "if [ ! -f "
+        + quote(mergeMark())
+        + " ]; then\n"
+        + refuseExisting("prepare")
+        + "\nfi\n"
+        + prepareScript();
   }
 
   /**
    * The merge Job's script: {@link #mergeScript}, after refusing a dataset that is there already
    * (unless {@code overwrite}). A mark beside the dataset ({@link #mergeMark}), made by the first
-   * attempt and removed last, tells a retried merge that it began this: it then merges again, or,
-   * when the parts are gone, knows that it had finished.
+   * attempt and removed last, tells a retried merge that it began this (it merges again) or, once
+   * it says {@code merged}, that only the parts are left to remove.
    */
   String mergeJobScript() {
     String mark = quote(mergeMark());
-    return "if [ -f "
-        + mark
-        + " ]; then\n"
-        + "if [ ! -d "
-        + quote(partsDirectory())
-        + " ]; then echo 'merge: done already (by an earlier attempt)'; rm -f "
-        + mark
-        + "; exit 0; fi\n"
-        + "else\n"
-        + (overwrite ? "" : refuseExisting("merge") + "\n")
-        + "mkdir -p "
-        + quote(parentOf(outputPrefix))
-        + " && : > "
-        + mark
-        + " || exit 1\nfi\n"
-        + mergeScript()
-        + "\nrm -f "
-        + mark;
+    List<String> steps = new ArrayList<>();
+    steps.add("if [ -f " + mark + " ]; then");
+    steps.add(
+        "if [ \"$(cat "
+            + mark
+            + ")\" = merged ]; then echo 'merge: done already (by an earlier attempt)'; "
+            + String.join("; ", cleanup())
+            + "; rm -f "
+            + mark
+            + "; exit 0; fi");
+    steps.add("else");
+    if (!overwrite) {
+      steps.add(refuseExisting("merge"));
+    }
+    steps.add("mkdir -p " + quote(parentOf(outputPrefix)) + " && : > " + mark + " || exit 1");
+    steps.add("fi");
+    steps.add("set -e");
+    steps.addAll(merges(true));
+    steps.add("echo merged > " + mark);
+    steps.addAll(cleanup());
+    steps.add("rm -f " + mark);
+    return String.join("\n", steps);
   }
 
   private static String parentOf(String absolute) {
@@ -300,6 +314,14 @@ public record PrepareJob(
    */
   private String mergeScript(boolean waitForParts) {
     List<String> steps = new ArrayList<>(List.of("set -e"));
+    steps.addAll(merges(waitForParts));
+    steps.addAll(cleanup());
+    return String.join("\n", steps);
+  }
+
+  /** Each key's merge of its parts, in index order, into its dataset. */
+  private List<String> merges(boolean waitForParts) {
+    List<String> steps = new ArrayList<>();
     for (String key : jsonKeys) {
       List<String> args = new ArrayList<>(List.of("cria", "data", "merge"));
       if (waitForParts) {
@@ -320,9 +342,14 @@ public record PrepareJob(
           List.of("--output-prefix", quote(outputPrefix + "_" + key + "_document"), "--overwrite"));
       steps.add(String.join(" ", args));
     }
-    steps.add("rm -rf " + quote(partsDirectory())); // this submission's own directory
-    steps.add("rmdir " + quote(outputPrefix + "-parts") + " 2>/dev/null || true"); // if empty
-    return String.join("\n", steps);
+    return steps;
+  }
+
+  /** Removes this submission's parts directory, and its parent when no other's is in it. */
+  private List<String> cleanup() {
+    return List.of(
+        "rm -rf " + quote(partsDirectory()),
+        "rmdir " + quote(outputPrefix + "-parts") + " 2>/dev/null || true");
   }
 
   /**

@@ -63,13 +63,14 @@ class PrepareJobTest {
     // a dataset that is there already is refused first, and ends the Job at once
     assertThat(script)
         .startsWith(
-            "if [ -e '/shared/data/brown_text_document.bin' ] || [ -e"
+            "if [ ! -f '/shared/data/brown-merging-c0ffee42' ]; then\n"
+                + "if [ -e '/shared/data/brown_text_document.bin' ] || [ -e"
                 + " '/shared/data/brown_text_document.idx' ] || [ -e"
                 + " '/shared/data/brown_title_document.bin' ] || [ -e"
                 + " '/shared/data/brown_title_document.idx' ]; then echo 'prepare:"
                 + " /shared/data/brown_text_document or /shared/data/brown_title_document is there"
                 + " already; nothing was changed. Submit with --overwrite")
-        .contains(" >&2; exit 17; fi\ncria prepare ");
+        .contains(" >&2; exit 17; fi\nfi\ncria prepare ");
     var rule = parts.getSpec().getPodFailurePolicy().getRules().getFirst();
     assertThat(rule.getAction()).isEqualTo("FailJob");
     assertThat(rule.getOnExitCodes().getValues()).containsExactly(17);
@@ -111,6 +112,7 @@ class PrepareJobTest {
                     + " '/shared/data/brown-parts/c0ffee42/part-1_title_document'"
                     + " '/shared/data/brown-parts/c0ffee42/part-2_title_document'"
                     + " --output-prefix '/shared/data/brown_title_document' --overwrite",
+                "echo merged > '/shared/data/brown-merging-c0ffee42'",
                 "rm -rf '/shared/data/brown-parts/c0ffee42'",
                 "rmdir '/shared/data/brown-parts' 2>/dev/null || true"));
     // a new submission never shares its parts with an earlier one

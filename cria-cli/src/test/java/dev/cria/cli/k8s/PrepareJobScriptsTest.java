@@ -233,16 +233,22 @@ class PrepareJobScriptsTest {
           .containsExactlyInAnyOrder("brown_text_document.bin", "brown_text_document.idx");
     }
 
-    // a merge retried after it removed the parts, before its mark: it had finished
+    // a merge retried after it had merged, while it removed the parts: it had finished
     Rendered again = render(corpus, out, "--parts", "2");
     String batch = again.batch().getFileName().toString();
-    Files.writeString(Path.of(out + "-merging-" + batch), "");
+    Files.writeString(Path.of(out + "-merging-" + batch), "merged\n");
+    Files.createDirectories(again.batch());
+    Files.writeString(again.batch().resolve("part-1_text_document.bin"), "left by the rm -rf");
     Process retried = shell(bin, again.merge(), null, tmp.resolve("merge3.log"));
     assertThat(retried.waitFor(1, TimeUnit.MINUTES)).isTrue();
     assertThat(retried.exitValue()).isZero();
     assertThat(Files.readString(tmp.resolve("merge3.log")))
         .contains("merge: done already (by an earlier attempt)");
     assertThat(Path.of(out + "-merging-" + batch)).doesNotExist();
+    try (var left = Files.list(out.getParent())) {
+      assertThat(left.map(p -> p.getFileName().toString()))
+          .containsExactlyInAnyOrder("brown_text_document.bin", "brown_text_document.idx");
+    }
   }
 
   /**
