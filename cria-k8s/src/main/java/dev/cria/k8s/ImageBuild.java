@@ -69,6 +69,16 @@ public final class ImageBuild {
             "--base is required: an image with Open MPI and an ssh server (tools/make-base-image.sh"
                 + " makes one from Debian's packages), tar:PATH for a tarball, or scratch");
       }
+      if (base.startsWith("tar:")) {
+        requireBaseTarball(base);
+      }
+      if (cache != null && Files.exists(cache) && !Files.isDirectory(cache)) {
+        throw new K8sException(
+            "--cache "
+                + cache
+                + " is a file: give a directory (where the linked Java runtime and Jib's layers are"
+                + " kept between builds)");
+      }
       if (output != null) {
         requireReplaceable(output);
       }
@@ -78,6 +88,22 @@ public final class ImageBuild {
         throw new K8sException(e.getMessage());
       }
       classpath = List.copyOf(classpath);
+    }
+  }
+
+  /** Refuses a {@code tar:PATH} base that is missing or is not an (uncompressed) image tarball. */
+  private static void requireBaseTarball(String base) {
+    Path tar = Path.of(base.substring("tar:".length()));
+    if (!Files.isRegularFile(tar)) {
+      throw new K8sException("--base " + base + ": no such image tarball");
+    }
+    if (!isImageTarball(tar)) {
+      throw new K8sException(
+          "--base "
+              + base
+              + " is not an image tarball: an uncompressed tar with manifest.json, index.json or"
+              + " oci-layout at its top, as docker save, podman save and"
+              + " tools/make-base-image.sh write");
     }
   }
 
@@ -335,11 +361,7 @@ public final class ImageBuild {
       return Jib.fromScratch();
     }
     if (base.startsWith("tar:")) {
-      Path tar = Path.of(base.substring(4));
-      if (!Files.isRegularFile(tar)) {
-        throw new K8sException("--base " + base + ": no such image tarball");
-      }
-      return Jib.from(TarImage.at(tar));
+      return Jib.from(TarImage.at(Path.of(base.substring(4)))); // checked by the request
     }
     try {
       return Jib.from(withDockerCredentials(base));

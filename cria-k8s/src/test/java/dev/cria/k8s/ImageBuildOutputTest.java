@@ -55,6 +55,33 @@ class ImageBuildOutputTest {
   }
 
   @Test
+  void aBaseTarballAndACacheOfTheWrongKindAreRefusedBeforeBuilding() throws Exception {
+    Path notATar = dir.resolve("base.tar");
+    Files.writeString(notATar, "not a tar");
+    Path out = dir.resolve("out.tar");
+    assertThatThrownBy(() ->
+            new ImageBuild.Request(
+                "tar:" + notATar, "cria:1", out, null, false, List.of(), "M", dir))
+        .isInstanceOf(K8sException.class)
+        .hasMessage(
+            "--base tar:"
+                + notATar
+                + " is not an image tarball: an uncompressed tar with manifest.json, index.json or"
+                + " oci-layout at its top, as docker save, podman save and"
+                + " tools/make-base-image.sh write");
+    assertThatThrownBy(() ->
+            new ImageBuild.Request(
+                "tar:" + dir.resolve("none.tar"), "cria:1", out, null, false, List.of(), "M", dir))
+        .hasMessageEndingWith("none.tar: no such image tarball");
+    Path docker = tar("docker.tar", "manifest.json");
+    new ImageBuild.Request("tar:" + docker, "cria:1", out, null, false, List.of(), "M", dir);
+    assertThatThrownBy(() ->
+            new ImageBuild.Request("scratch", "cria:1", out, null, false, List.of(), "M", notATar))
+        .hasMessageStartingWith("--cache " + notATar + " is a file: give a directory");
+    assertThat(out).doesNotExist();
+  }
+
+  @Test
   void anImageNameARegistryWouldNotTakeIsRefusedNamingItsFlag() {
     assertThatThrownBy(() ->
             new ImageBuild.Request(
