@@ -242,7 +242,7 @@ class CompileCommandTest {
   }
 
   @Test
-  void mistakesAreNamed() {
+  void mistakesAreNamed() throws Exception {
     CliRun both = CliRun.of("compile", "--nproc", "2", "--workers", "2");
     assertThat(both.exitCode()).isEqualTo(1);
     assertThat(both.err()).contains("--nproc is for this machine, --workers for a cluster");
@@ -269,6 +269,15 @@ class CompileCommandTest {
         .contains("compile cache /proc/cria-cache/kernels: cannot write there (")
         .contains("give --compile-cache a writable directory, or --no-compile-cache");
     assertThat(unwritable.out()).doesNotContain("kernel tuning: cpu");
+    Path file = tmp.resolve("a-file");
+    java.nio.file.Files.writeString(file, "mine\n");
+    CliRun onAFile =
+        CliRun.of(
+            "compile", "--seq-len", "16", "--micro-batch", "1", "--compile-cache", file.toString());
+    assertThat(onAFile.exitCode()).isEqualTo(1);
+    assertThat(onAFile.err())
+        .contains("compile cache " + file + " is a file: give --compile-cache a directory");
+    assertThat(onAFile.out()).doesNotContain("warning: ignoring kernel cache entry");
     CliRun seconds = CliRun.of("compile", "--tune-seconds", "0");
     assertThat(seconds.err()).contains("--tune-seconds must be more than 0 and at most 60: 0.0");
   }

@@ -90,6 +90,12 @@ public final class KernelTuning {
       boolean retune,
       Consumer<String> progress)
       throws IOException {
+    if (java.nio.file.Files.exists(dir) && !java.nio.file.Files.isDirectory(dir)) {
+      throw new IOException(
+          "compile cache "
+              + dir
+              + " is a file: give --compile-cache a directory, or --no-compile-cache");
+    }
     MemoryPlan.Settings step = MemoryPlan.Settings.of(c, model);
     List<GemmShape> shapes =
         KernelShapes.training(model, step.microBatch() * step.seqLength(), c.trainer().precision());
