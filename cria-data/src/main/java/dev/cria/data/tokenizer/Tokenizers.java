@@ -87,7 +87,19 @@ public final class Tokenizers {
       Path model = path.resolve("tokenizer.model");
       Path json = path.resolve("tokenizer.json");
       if (Files.isRegularFile(model)) {
-        return load(model);
+        try {
+          return load(model);
+        } catch (TokenizerFormatException e) {
+          if (!Files.isRegularFile(json)) {
+            throw e;
+          }
+          throw new TokenizerFormatException(
+              e.getMessage()
+                  + " (the directory also holds tokenizer.json, read only when tokenizer.model is"
+                  + " absent: name "
+                  + json
+                  + " to use it)");
+        }
       }
       if (Files.isRegularFile(json)) {
         return load(json);

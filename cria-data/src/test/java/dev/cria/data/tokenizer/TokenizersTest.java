@@ -134,5 +134,17 @@ class TokenizersTest {
     assertThatThrownBy(() -> Tokenizers.load(empty))
         .isInstanceOf(TokenizerFormatException.class)
         .hasMessage(empty + ": directory has neither tokenizer.model nor tokenizer.json");
+    // a damaged tokenizer.model is not passed over silently for the tokenizer.json beside it
+    Path both = Files.createDirectories(tmp.resolve("both"));
+    Files.write(both.resolve("tokenizer.model"), new byte[0]);
+    Files.writeString(both.resolve("tokenizer.json"), "{}");
+    assertThatThrownBy(() -> Tokenizers.load(both))
+        .isInstanceOf(TokenizerFormatException.class)
+        .hasMessageStartingWith(both.resolve("tokenizer.model") + ": ")
+        .hasMessageEndingWith(
+            " (the directory also holds tokenizer.json, read only when tokenizer.model is absent:"
+                + " name "
+                + both.resolve("tokenizer.json")
+                + " to use it)");
   }
 }
