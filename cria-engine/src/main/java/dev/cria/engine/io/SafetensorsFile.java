@@ -94,10 +94,18 @@ public final class SafetensorsFile implements AutoCloseable {
               case "F16", "BF16" -> 2;
               default -> -1;
             };
-        if (begin < 0
-            || end < begin
-            || end > data.byteSize()
-            || (width > 0 && entry.elements() * width != end - begin)) {
+        if (begin >= 0 && end >= begin && end > data.byteSize()) {
+          throw new SafetensorsException(
+              path
+                  + ": tensor "
+                  + e.getKey()
+                  + " ends at byte "
+                  + end
+                  + " of the data, which holds "
+                  + data.byteSize()
+                  + ": the file is cut short (an interrupted copy or download?)");
+        }
+        if (begin < 0 || end < begin || (width > 0 && entry.elements() * width != end - begin)) {
           throw new SafetensorsException(
               path + ": tensor " + e.getKey() + " has inconsistent offsets or shape");
         }

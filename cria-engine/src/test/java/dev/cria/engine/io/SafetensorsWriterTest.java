@@ -62,6 +62,16 @@ class SafetensorsWriterTest {
       try (SafetensorsFile read = SafetensorsFile.open(streamed)) {
         assertThat(read.readFloats("b")).containsExactly(-2f, -1f, 0f);
       }
+      // cut short, as an interrupted copy leaves it: the last tensor is named, and why
+      Path cut = tmp.resolve("cut.safetensors");
+      byte[] bytes = Files.readAllBytes(whole);
+      Files.write(cut, java.util.Arrays.copyOf(bytes, bytes.length - 4));
+      assertThatThrownBy(() -> SafetensorsFile.open(cut).close())
+          .isInstanceOf(SafetensorsException.class)
+          .hasMessage(
+              cut
+                  + ": tensor b ends at byte 36 of the data, which holds 32: the file is cut short"
+                  + " (an interrupted copy or download?)");
     }
   }
 
