@@ -15,6 +15,7 @@ import dev.cria.train.config.TrainConfigFile;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import java.util.function.IntConsumer;
 import tools.jackson.databind.json.JsonMapper;
@@ -86,11 +87,15 @@ public final class Evaluation {
       GlobalBatches order,
       MicroBatch micro,
       int batches,
-      int rank) {
-    return meanLoss(model, samples, order, micro, batches, rank, done -> {});
+      int rank,
+      BooleanSupplier stop) {
+    return meanLoss(model, samples, order, micro, batches, rank, done -> {}, stop);
   }
 
-  /** {@link #meanLoss}, telling {@code progress} how many global batches are done after each. */
+  /**
+   * {@link #meanLoss}, telling {@code progress} how many global batches are done after each and
+   * asking {@code stop} (every rank together) before the next: true ends it with NaN.
+   */
   private static double meanLoss(
       LlamaModel model,
       GptSamples samples,
@@ -98,7 +103,8 @@ public final class Evaluation {
       MicroBatch micro,
       int batches,
       int rank,
-      IntConsumer progress) {
+      IntConsumer progress,
+      BooleanSupplier stop) {
     double sum = 0;
     int count = 0;
     for (int b = 0; b < batches; b++) {
@@ -108,6 +114,9 @@ public final class Evaluation {
         count++;
       }
       progress.accept(b + 1);
+      if (b + 1 < batches && stop.getAsBoolean()) {
+        return Double.NaN;
+      }
     }
     return sum / count;
   }
@@ -218,7 +227,7 @@ public final class Evaluation {
                 View.of(llama.parameters(), 0),
                 model.parameters().length());
         return new Result(
-            meanLoss(llama, samples, order, batch, batches, 0, progress),
+            meanLoss(llama, samples, order, batch, batches, 0, progress, () -> false),
             split,
             batches,
             t.globalBatchSize(),

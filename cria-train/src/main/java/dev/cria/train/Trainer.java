@@ -54,12 +54,17 @@ import java.util.function.BooleanSupplier;
  * ZeRO-1 and the gradient buckets ({@code distributed}), where the weights come from and when
  * checkpoints are saved ({@code checkpoint}), and where the metrics go ({@link MetricsSink}: the
  * rank log, TensorBoard with NeMo's names, the console). A stop request (Ctrl-C, SIGTERM) is
- * honoured after the current step, with a checkpoint and the metrics flushed.
+ * honoured after the current step, with a checkpoint and the metrics flushed; during a validation,
+ * after its current global batch (the validation is left unfinished, so that a pod's grace period
+ * is not spent on it).
  *
  * <p>The job's ranks are data-parallel (each a replica of the model, its share of each global
  * batch) and, with {@code distributed.tensor_parallel}, tensor-parallel (each replica spread over
  * that many adjacent ranks, each holding a slice of every layer and all reading the replica's
  * micro-batches; {@link RankGroups}).
+ *
+ * <p>This file is long because the loop's parts (the step, validation, the ranks' agreement on
+ * stopping and saving, the report of a step) share the loop's state; each is a short method.
  */
 public final class Trainer {
   /** NeMo's throughput window: 10 steps. */
@@ -561,7 +566,18 @@ public final class Trainer {
       long t0 = System.nanoTime();
       double mine =
           Evaluation.meanLoss(
-              model, setup.valid(), batches, micro, t.limitValBatches(), groups.dataRank());
+              model,
+              setup.valid(),
+              batches,
+              micro,
+              t.limitValBatches(),
+              groups.dataRank(),
+              () -> ranks.any(stopRequested.getAsBoolean(), false)[0]); // all ranks, each batch
+      if (Double.isNaN(mine)) {
+        metrics.info("validation at step " + step + " left unfinished: asked to stop");
+        metrics.state(RankState.TRAINING);
+        return;
+      }
       // the data-parallel ranks' mean; tensor-parallel ranks hold the same value already
       double loss = groups.data().worldSize() > 1 ? ranks.mean(mine) : mine;
       metrics.validation(

@@ -132,6 +132,21 @@ class TrainerTest {
   }
 
   @Test
+  void aStopDuringValidationLeavesItUnfinishedAndSavesAtOnce() throws IOException {
+    ObjectNode tree = TestRuns.tree(prefix, tmp.resolve("stop-in-validation"));
+    TrainConfigFile.set(tree, "trainer.limit_val_batches", 3);
+    Recorder r = new Recorder();
+    // the request comes once step 10 is done: during its validation (SIGTERM in a pod)
+    TrainResult result = train(TestRuns.config(tree), r, () -> r.steps.size() >= 10);
+
+    assertThat(result.stopped()).isTrue();
+    assertThat(result.steps()).isEqualTo(10);
+    assertThat(r.validations).isEmpty();
+    assertThat(r.info).contains("validation at step 10 left unfinished: asked to stop");
+    assertThat(result.lastCheckpoint()).isNotNull();
+  }
+
+  @Test
   void sameConfigGivesTheSameLossesAndAccumulationMatchesOneBigMicroBatch() throws IOException {
     ObjectNode tree = TestRuns.tree(prefix, tmp.resolve("a"));
     TrainConfigFile.set(tree, "trainer.max_steps", 8L);
