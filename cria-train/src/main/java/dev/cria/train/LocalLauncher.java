@@ -117,21 +117,29 @@ public final class LocalLauncher {
       }
       int failed = -1;
       int code = 0;
+      int stoppedCode = 0; // the ranks stopped on request (Ctrl-C, SIGTERM), each with a checkpoint
       while (failed < 0 && workers.stream().anyMatch(Process::isAlive)) {
         for (int r = 0; r < workers.size() && failed < 0; r++) {
           Process p = workers.get(r);
           if (!p.isAlive() && p.exitValue() != 0) {
-            failed = r;
-            code = p.exitValue();
+            if (stoppedOnRequest(c, r, p.exitValue())) {
+              stoppedCode = p.exitValue();
+            } else {
+              failed = r;
+              code = p.exitValue();
+            }
           }
         }
         Thread.sleep(100);
       }
       if (failed < 0) {
         for (int r = 0; r < workers.size(); r++) {
-          if (workers.get(r).exitValue() != 0) {
+          int exit = workers.get(r).exitValue();
+          if (exit != 0 && stoppedOnRequest(c, r, exit)) {
+            stoppedCode = exit;
+          } else if (exit != 0) {
             failed = r;
-            code = workers.get(r).exitValue();
+            code = exit;
           }
         }
       }
@@ -163,13 +171,30 @@ public final class LocalLauncher {
       for (Thread t : pumps) {
         t.join(2000);
       }
-      return 0;
+      return stoppedCode;
     } finally {
       try {
         Runtime.getRuntime().removeShutdownHook(stopper);
       } catch (IllegalStateException shuttingDown) {
         // the hook is stopping the workers
       }
+    }
+  }
+
+  /**
+   * Whether rank {@code rank}, which exited with {@code exit}, stopped as asked (130 or 143, its
+   * status {@code stopped}): the job's ranks agree on a stop, so all of them stop so, each after
+   * saving; not a failure.
+   */
+  private static boolean stoppedOnRequest(TrainConfig c, int rank, int exit) {
+    if (exit != 130 && exit != 143) {
+      return false;
+    }
+    try {
+      return StatusFiles.read(StatusFiles.file(Path.of(c.runDir()), rank)).state()
+          == dev.cria.core.run.RankState.STOPPED;
+    } catch (IOException | RuntimeException e) {
+      return false;
     }
   }
 
