@@ -164,6 +164,13 @@ public final class Board implements AutoCloseable {
 
   private void handle(HttpExchange ex) throws IOException {
     try (ex) {
+      answer(ex);
+    }
+  }
+
+  /** Answers one request; a bad request is told so (400), and a failure to read a run too (500). */
+  private void answer(HttpExchange ex) throws IOException {
+    try {
       if (!ex.getRequestMethod().equals("GET") && !ex.getRequestMethod().equals("HEAD")) {
         send(ex, 405, "text/plain; charset=utf-8", "only GET and HEAD\n");
         return;
@@ -193,6 +200,9 @@ public final class Board implements AutoCloseable {
               scalarsJson(q.get("run"), dir.get(), smoothing, maxPoints));
         }
         case "/api/scalars.csv" -> {
+          if (q.get("tag") == null) {
+            throw new IllegalArgumentException("give tag=NAME (a tag of /api/scalars)");
+          }
           Optional<Path> dir = runs.directory(q.get("run"));
           Series s = dir.isEmpty() ? null : scalars.of(dir.get()).get(q.get("tag"));
           if (s == null) {
@@ -227,6 +237,14 @@ public final class Board implements AutoCloseable {
       }
     } catch (IllegalArgumentException e) {
       send(ex, 400, "text/plain; charset=utf-8", e.getMessage() + "\n");
+    } catch (IOException | RuntimeException e) {
+      // a run's file the board could not read: the client hears why, the connection stays
+      System.err.println("cria board: " + ex.getRequestURI() + ": " + e);
+      send(
+          ex,
+          500,
+          "text/plain; charset=utf-8",
+          "cannot answer " + ex.getRequestURI() + ": " + e + "\n");
     }
   }
 

@@ -12,6 +12,7 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
@@ -195,6 +196,21 @@ class BoardTest {
     assertThat(get("/api/ranks?run=brown").body())
         .contains("\"rank\":1")
         .contains("step 12/300 rank 1");
+    assertThat(get("/api/scalars.csv?run=brown").statusCode()).isEqualTo(400); // which tag?
+  }
+
+  @Test
+  void aLogWithBytesThatAreNotUtf8IsServedNotDropped() throws Exception {
+    Path log = logdir.resolve("brown/1/log");
+    byte[] before = Files.readAllBytes(log);
+    try {
+      Files.write(log, new byte[] {'c', 'a', 'f', (byte) 0xe9, '\n'}, StandardOpenOption.APPEND);
+      HttpResponse<String> r = get("/api/ranks?run=brown");
+      assertThat(r.statusCode()).isEqualTo(200);
+      assertThat(r.body()).contains("caf\uFFFD");
+    } finally {
+      Files.write(log, before);
+    }
   }
 
   @Test

@@ -96,20 +96,23 @@ public final class LogFollower {
   }
 
   /**
-   * The last {@code n} lines of {@code file} (fewer when it has fewer; none when it is missing).
+   * The last {@code n} lines of {@code file} (fewer when it has fewer; none when it is missing);
+   * bytes that are not UTF-8 read as U+FFFD, as {@code cria logs} shows them.
    */
   public static List<String> lastLines(Path file, int n) throws IOException {
     if (n <= 0 || !Files.isRegularFile(file)) {
       return List.of();
     }
     Deque<String> last = new ArrayDeque<>();
-    try (var lines = Files.lines(file, StandardCharsets.UTF_8)) {
-      lines.forEachOrdered(l -> {
+    try (var in =
+        new java.io.BufferedReader(
+            new java.io.InputStreamReader(Files.newInputStream(file), StandardCharsets.UTF_8))) {
+      for (String l = in.readLine(); l != null; l = in.readLine()) {
         last.addLast(l);
         if (last.size() > n) {
           last.removeFirst();
         }
-      });
+      }
     }
     return List.copyOf(last);
   }

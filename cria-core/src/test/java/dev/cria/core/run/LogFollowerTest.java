@@ -42,6 +42,9 @@ class LogFollowerTest {
     assertThat(f.poll()).containsExactly("d");
     assertThat(LogFollower.lastLines(log, 2)).containsExactly("c", "d");
     assertThat(LogFollower.lastLines(dir.resolve("none"), 2)).isEmpty();
+    append(log, "caf\u00e9\n");
+    Files.write(log, new byte[] {'x', (byte) 0xe9, '\n'}, StandardOpenOption.APPEND);
+    assertThat(LogFollower.lastLines(log, 2)).containsExactly("caf\u00e9", "x\uFFFD");
   }
 
   @Test
