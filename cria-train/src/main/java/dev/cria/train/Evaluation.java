@@ -79,24 +79,11 @@ public final class Evaluation {
    * The mean loss of {@code model} over rank {@code rank}'s micro-batches of the first {@code
    * batches} global batches of {@code samples}: what the trainer's validation computes on every
    * rank (then averages over the ranks), and what {@code cria eval} computes on one, in the same
-   * order of summation, so that evaluating a checkpoint repeats its run's {@code val_loss}.
+   * order of summation, so that evaluating a checkpoint repeats its run's {@code val_loss}. {@code
+   * progress} hears the global batches done after each; {@code stop} is asked before the next (by
+   * every rank together): true ends it with NaN.
    */
   static double meanLoss(
-      LlamaModel model,
-      GptSamples samples,
-      GlobalBatches order,
-      MicroBatch micro,
-      int batches,
-      int rank,
-      BooleanSupplier stop) {
-    return meanLoss(model, samples, order, micro, batches, rank, done -> {}, stop);
-  }
-
-  /**
-   * {@link #meanLoss}, telling {@code progress} how many global batches are done after each and
-   * asking {@code stop} (every rank together) before the next: true ends it with NaN.
-   */
-  private static double meanLoss(
       LlamaModel model,
       GptSamples samples,
       GlobalBatches order,

@@ -572,6 +572,7 @@ public final class Trainer {
               micro,
               t.limitValBatches(),
               groups.dataRank(),
+              done -> {},
               () -> ranks.any(stopRequested.getAsBoolean(), false)[0]); // all ranks, each batch
       if (Double.isNaN(mine)) {
         metrics.info("validation at step " + step + " left unfinished: asked to stop");

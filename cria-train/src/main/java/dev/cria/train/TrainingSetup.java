@@ -180,7 +180,7 @@ public final class TrainingSetup implements AutoCloseable {
   private static int requireRunnable(
       TrainConfig c, LlamaConfig shape, ParallelDims dims, Consumer<String> log) {
     requireSliceFits(dims, shape);
-    int seq = c.data().seqLength() == 0 ? shape.maxSeqLen() : c.data().seqLength();
+    int seq = seqLength(c, shape);
     if (seq < 2) {
       throw new ConfigException("data.seq_length must be at least 2, got " + seq);
     }
@@ -438,25 +438,16 @@ public final class TrainingSetup implements AutoCloseable {
   }
 
   /**
-   * Refuses what a {@code worldSize}-rank job of {@code c} would refuse without reading its data: a
-   * global batch its ranks cannot split, the model's slices, the sequence length against the
-   * model's context, sequence parallelism. Where each host's ranks are known ahead (cria compile, a
-   * cluster's manifests), {@link #requireLayout} checks the hosts too.
-   */
-  public static void requireStartable(TrainConfig c, int worldSize) {
-    requireBatchFits(c, worldSize);
-    LlamaConfig shape = ModelShape.of(c.model(), tokenizerOf(c));
-    requireRunnable(c, shape, parallelDims(c, worldSize), line -> {});
-  }
-
-  /**
    * The memory plan of one rank of {@code job} for config {@code c}, refusing first what the job
-   * would refuse without reading its data ({@link #requireStartable}), so that a plan is never made
-   * of a run that cannot start.
+   * would refuse without reading its data (a global batch its ranks cannot split, the model's
+   * slices, the sequence length against the model's context, sequence parallelism), so that a plan
+   * is never made of a run that cannot start. Where each host's ranks are known ahead (cria
+   * compile, a cluster's manifests), {@link #requireLayout} checks the hosts too.
    */
   public static MemoryPlan memoryPlan(TrainConfig c, MemoryPlan.Job job) {
-    requireStartable(c, job.worldSize());
+    requireBatchFits(c, job.worldSize());
     LlamaConfig shape = ModelShape.of(c.model(), tokenizerOf(c));
+    requireRunnable(c, shape, parallelDims(c, job.worldSize()), line -> {});
     return MemoryPlan.of(MemoryPlan.Settings.of(c, shape), job);
   }
 
@@ -585,7 +576,11 @@ public final class TrainingSetup implements AutoCloseable {
 
   /** Tokens per sample: {@code data.seq_length}, or the model's context when it is 0. */
   public int seqLength() {
-    return config.data().seqLength() == 0 ? model.maxSeqLen() : config.data().seqLength();
+    return seqLength(config, model);
+  }
+
+  private static int seqLength(TrainConfig c, LlamaConfig shape) {
+    return c.data().seqLength() == 0 ? shape.maxSeqLen() : c.data().seqLength();
   }
 
   @Override
